@@ -1,0 +1,7 @@
+//! Integration tests: drive the real `phoebe` binary on the real testapps, as a user would.
+
+mod cli_errors;
+mod common;
+mod docs;
+mod inject;
+mod observe;

@@ -1,0 +1,96 @@
+//! Backends: the mechanisms that run a target and stop, observe or fail its system calls.
+//!
+//! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
+//! model types. Owns: the [`Job`] a backend runs and the [`Outcome`] it returns. Does not own: deciding (see
+//! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
+
+pub mod filter;
+pub mod ptrace;
+pub mod target;
+
+use std::{collections::HashSet, time::Duration};
+
+use crate::{
+    control::Control,
+    decide::Decider,
+    model::{ObservationBuilder, Syscall, TargetExit},
+};
+
+pub use self::target::Target;
+
+/// The mechanisms phoebe can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
+    Ptrace,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ptrace => "ptrace",
+        }
+    }
+}
+
+/// What to do with one run of a target.
+pub struct Job<'a> {
+    pub target: &'a Target,
+    /// Record completed calls here (observe mode).
+    pub observer: Option<&'a mut ObservationBuilder>,
+    /// Record only these syscalls (`--syscalls`); `None` records all.
+    pub record_only: Option<&'a HashSet<Syscall>>,
+    /// Ask this decider about every call of a syscall it targets (inject mode).
+    pub decider: Option<&'a mut Decider>,
+    /// Where the backend publishes the target's pid, and learns of interruptions.
+    pub control: &'a Control,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// The status of the process phoebe launched.
+    pub exit: TargetExit,
+    /// From the target's exec to the end of its whole process tree (zero if it never exec'd).
+    pub duration: Duration,
+}
+
+/// Why a backend could not run a job. Messages name the step and give a hint where one helps.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot start '{command}' under {backend}")]
+    Spawn {
+        command: String,
+        backend: &'static str,
+        #[source]
+        source: ptrace::sys::SpawnError,
+    },
+    #[error("cannot execute '{command}': {source}")]
+    Exec {
+        command: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error(
+        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
+    )]
+    Filter {
+        command: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("cannot build the seccomp filter")]
+    FilterBuild(#[source] filter::FilterError),
+    #[error("ptrace failed while tracing pid {pid}: {source}")]
+    Trace {
+        pid: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("fault '{fault}' cannot run on the {backend} backend: {reason}")]
+    Unsupported {
+        fault: String,
+        backend: &'static str,
+        reason: String,
+    },
+}

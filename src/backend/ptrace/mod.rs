@@ -1,0 +1,492 @@
+//! The ptrace backend: observes every syscall exit and injects at entry (the call is skipped) or at exit (the
+//! call runs, then its result is replaced), following threads, fork, vfork, clone3 and exec.
+//!
+//! When the job only needs some syscalls (inject only, or `--syscalls`), a seccomp `RET_TRACE` filter makes only
+//! those stop; everything else runs at native speed. Otherwise every syscall stops twice (PTRACE_SYSCALL).
+//! Recording and injection start at the target's exec: the launcher's own calls before it are never counted.
+//! Owns: the tracer loop and the tracee bookkeeping. Raw calls live in `sys.rs`.
+
+pub mod sys;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Component, Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use nix::{
+    errno::Errno as NixErrno,
+    sys::{
+        ptrace::{self, Event, Options},
+        signal::{Signal, kill},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+
+use self::sys::SyscallStop;
+use super::{BackendError, Job, Outcome, filter};
+use crate::{
+    control::Control,
+    decide::Call,
+    model::{Errno, Syscall, TargetExit, When, names::path_arg},
+};
+
+/// Runs `job` under ptrace until the target's whole process tree has ended.
+pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    let full = job.observer.is_some() && job.record_only.is_none();
+    let filter_prog = if full { None } else { Some(build_filter(&job)?) };
+    let options = Options::PTRACE_O_EXITKILL
+        | Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACESECCOMP;
+    let command = job.target.display.join(" ");
+    let spawned = sys::spawn_traced(
+        &job.target.program_c,
+        &job.target.argv,
+        filter_prog.as_deref(),
+        options,
+    )
+    .map_err(|source| BackendError::Spawn {
+        command: command.clone(),
+        backend: "ptrace",
+        source,
+    })?;
+    job.control.begin(spawned.pid.as_raw());
+    let mut tracer = Tracer {
+        root: spawned.pid,
+        full,
+        tasks: HashMap::new(),
+        started: None,
+        root_exit: None,
+        delayed: Vec::new(),
+        observer: job.observer,
+        record_only: job.record_only,
+        decider: job.decider,
+        control: job.control,
+    };
+    let result = tracer.trace();
+    job.control.end();
+    let root_exit = match result {
+        Ok(()) => tracer.root_exit,
+        Err(e) => {
+            // Do not leave a tracee behind: EXITKILL would kill them when phoebe exits, but we may live on.
+            tracer.kill_all();
+            return Err(e);
+        }
+    };
+    let exit = root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL));
+    if tracer.started.is_none()
+        && let Some((step, errno)) = sys::read_child_report(&spawned.status)
+    {
+        let source = NixErrno::from_raw(errno);
+        return Err(match step {
+            sys::ChildStep::Filter => BackendError::Filter { command, source },
+            sys::ChildStep::Exec => BackendError::Exec { command, source },
+        });
+    }
+    let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();
+    Ok(Outcome { exit, duration })
+}
+
+/// The RET_TRACE filter: stop only at the syscalls the job needs.
+fn build_filter(job: &Job<'_>) -> Result<Vec<libc::sock_filter>, BackendError> {
+    let mut policy = filter::Policy::new(filter::Action::Allow);
+    let mut traced: HashSet<Syscall> = job.record_only.cloned().unwrap_or_default();
+    if let Some(decider) = &job.decider {
+        traced.extend(decider.targets());
+    }
+    for sc in traced {
+        policy.set(sc.number(), filter::Action::Trace(0));
+    }
+    filter::compile(&policy).map_err(BackendError::FilterBuild)
+}
+
+/// A call in progress in one task, between its entry and exit stops.
+struct InFlight {
+    syscall: Option<Syscall>,
+    entered: Instant,
+    /// The error this call returns because phoebe injected it (at entry or at exit).
+    injected: Option<Errno>,
+}
+
+#[derive(Default)]
+struct Task {
+    in_flight: Option<InFlight>,
+    /// The task's thread group, read from /proc once (it changes only when a thread execs, which moves it).
+    tgid: Option<i32>,
+}
+
+/// How to restart a stopped tracee.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Stop again at the next syscall entry and exit (PTRACE_SYSCALL).
+    Syscall,
+    /// Run until the next event or seccomp stop (PTRACE_CONT).
+    Cont,
+}
+
+struct Tracer<'a> {
+    root: Pid,
+    /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
+    full: bool,
+    tasks: HashMap<Pid, Task>,
+    /// When the target exec'd: recording and injection run from then on.
+    started: Option<Instant>,
+    root_exit: Option<TargetExit>,
+    /// Tracees held at a stop by `delay=`, with when to resume them.
+    delayed: Vec<(Instant, Pid, Resume)>,
+    observer: Option<&'a mut crate::model::ObservationBuilder>,
+    record_only: Option<&'a HashSet<Syscall>>,
+    decider: Option<&'a mut crate::decide::Decider>,
+    control: &'a Control,
+}
+
+impl Tracer<'_> {
+    fn trace(&mut self) -> Result<(), BackendError> {
+        self.tasks.insert(self.root, Task::default());
+        loop {
+            let status = match self.wait()? {
+                Some(status) => status,
+                None => return Ok(()),
+            };
+            tracing::trace!(?status, "tracee stop");
+            match status {
+                WaitStatus::Exited(pid, code) => self.on_exit(pid, TargetExit::Code(code)),
+                WaitStatus::Signaled(pid, sig, _) => self.on_exit(pid, TargetExit::Signal(sig as i32)),
+                WaitStatus::PtraceSyscall(pid) => self.on_syscall_stop(pid)?,
+                WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid, sig, event)?,
+                WaitStatus::Stopped(pid, sig) => {
+                    // Signal-delivery-stop: deliver the signal the target was meant to get.
+                    self.tasks.entry(pid).or_default();
+                    self.resume(pid, self.default_resume(pid), Some(sig))?;
+                }
+                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+            }
+        }
+    }
+
+    /// The next wait status, or `None` when no tracee is left. Honours pending `delay=` resumes.
+    fn wait(&mut self) -> Result<Option<WaitStatus>, BackendError> {
+        loop {
+            self.resume_due()?;
+            let flags = WaitPidFlag::__WALL
+                | if self.delayed.is_empty() {
+                    WaitPidFlag::empty()
+                } else {
+                    WaitPidFlag::WNOHANG
+                };
+            match waitpid(None, Some(flags)) {
+                Ok(WaitStatus::StillAlive) => {
+                    let next = self
+                        .delayed
+                        .iter()
+                        .map(|d| d.0)
+                        .min()
+                        .unwrap_or_else(Instant::now);
+                    std::thread::sleep(
+                        next.saturating_duration_since(Instant::now())
+                            .min(Duration::from_millis(1)),
+                    );
+                }
+                Ok(status) => return Ok(Some(status)),
+                Err(NixErrno::EINTR) => {}
+                Err(NixErrno::ECHILD) if self.delayed.is_empty() => return Ok(None),
+                Err(NixErrno::ECHILD) => self.delayed.clear(),
+                Err(source) => return Err(BackendError::Trace { pid: -1, source }),
+            }
+        }
+    }
+
+    fn resume_due(&mut self) -> Result<(), BackendError> {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
+        self.delayed = later;
+        for (_, pid, how) in due {
+            self.resume(pid, how, None)?;
+        }
+        Ok(())
+    }
+
+    /// How to restart `pid` when nothing special is needed: with PTRACE_SYSCALL when every call stops or when
+    /// the task is inside a call whose exit we must see (fork, clone and exec events arrive mid-call),
+    /// otherwise with PTRACE_CONT so that only the filter's calls stop.
+    fn default_resume(&self, pid: Pid) -> Resume {
+        if self.full || self.tasks.get(&pid).is_some_and(|t| t.in_flight.is_some()) {
+            Resume::Syscall
+        } else {
+            Resume::Cont
+        }
+    }
+
+    /// Restarts a tracee. ESRCH means it was killed meanwhile (its exit is reported next): not an error.
+    fn resume(&self, pid: Pid, how: Resume, sig: Option<Signal>) -> Result<(), BackendError> {
+        let res = match how {
+            Resume::Syscall => ptrace::syscall(pid, sig),
+            Resume::Cont => ptrace::cont(pid, sig),
+        };
+        match res {
+            Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
+            Err(source) => Err(BackendError::Trace {
+                pid: pid.as_raw(),
+                source,
+            }),
+        }
+    }
+
+    fn on_exit(&mut self, pid: Pid, how: TargetExit) {
+        self.tasks.remove(&pid);
+        self.control.remove_task(pid.as_raw());
+        if pid == self.root {
+            self.root_exit = Some(how);
+        }
+        if self.control.interrupted() && self.root_exit.is_some() {
+            // The user asked to stop and the target is gone: take its leftover children with it.
+            self.kill_all();
+        }
+    }
+
+    fn kill_all(&self) {
+        for pid in self.tasks.keys() {
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+    }
+
+    fn on_event(&mut self, pid: Pid, sig: Signal, event: i32) -> Result<(), BackendError> {
+        self.tasks.entry(pid).or_default();
+        const STOP: i32 = libc::PTRACE_EVENT_STOP;
+        match event {
+            e if e == Event::PTRACE_EVENT_SECCOMP as i32 => return self.on_syscall_stop(pid),
+            e if e == Event::PTRACE_EVENT_FORK as i32
+                || e == Event::PTRACE_EVENT_VFORK as i32
+                || e == Event::PTRACE_EVENT_CLONE as i32 =>
+            {
+                if let Ok(child) = ptrace::getevent(pid) {
+                    self.tasks.entry(Pid::from_raw(child as i32)).or_default();
+                    self.control.add_task(child as i32);
+                }
+            }
+            e if e == Event::PTRACE_EVENT_EXEC as i32 => {
+                // A non-leader thread that execs takes over the leader's pid: move its state.
+                if let Ok(former) = ptrace::getevent(pid) {
+                    let former = Pid::from_raw(former as i32);
+                    if former != pid
+                        && let Some(mut task) = self.tasks.remove(&former)
+                    {
+                        task.tgid = Some(pid.as_raw());
+                        self.tasks.insert(pid, task);
+                    }
+                }
+                if self.started.is_none() && pid == self.root {
+                    self.started = Some(Instant::now());
+                    // The exec that started the target is not one of its calls.
+                    if let Some(task) = self.tasks.get_mut(&pid) {
+                        task.in_flight = None;
+                    }
+                }
+            }
+            STOP => {
+                if matches!(
+                    sig,
+                    Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+                ) {
+                    // Group-stop: stay stopped like an untraced process would, until SIGCONT.
+                    return match sys::listen(pid) {
+                        Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
+                        Err(source) => Err(BackendError::Trace {
+                            pid: pid.as_raw(),
+                            source,
+                        }),
+                    };
+                }
+            }
+            _ => {}
+        }
+        self.resume(pid, self.default_resume(pid), None)
+    }
+
+    fn on_syscall_stop(&mut self, pid: Pid) -> Result<(), BackendError> {
+        let stop = match sys::syscall_info(pid) {
+            Ok(stop) => stop,
+            Err(NixErrno::ESRCH) => return Ok(()),
+            Err(source) => {
+                return Err(BackendError::Trace {
+                    pid: pid.as_raw(),
+                    source,
+                });
+            }
+        };
+        tracing::trace!(?stop, "syscall stop");
+        let resume = match stop {
+            SyscallStop::Entry { nr, args, native } => self.on_entry(pid, nr, args, native)?,
+            SyscallStop::Exit { rval, is_error } => self.on_exit_stop(pid, rval, is_error)?,
+            SyscallStop::Other => Some(self.default_resume(pid)),
+        };
+        match resume {
+            Some(how) => self.resume(pid, how, None),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns how to resume, or `None` when the tracee is held for a `delay=`.
+    fn on_entry(
+        &mut self,
+        pid: Pid,
+        nr: u64,
+        args: [u64; 6],
+        native: bool,
+    ) -> Result<Option<Resume>, BackendError> {
+        let Some(started) = self.started else {
+            return Ok(Some(self.default_resume(pid)));
+        };
+        let syscall = if native { Syscall::from_number(nr) } else { None };
+        let mut flight = InFlight {
+            syscall,
+            entered: Instant::now(),
+            injected: None,
+        };
+        let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
+        let mut delay = None;
+        if let (Some(sc), Some(decider)) = (syscall, self.decider.as_deref_mut())
+            && decider.is_targeted(sc)
+        {
+            let path = if decider.needs_path(sc) {
+                resolve_path(pid, sc, &args)
+            } else {
+                None
+            };
+            let task = self.tasks.entry(pid).or_default();
+            let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
+            let call = Call {
+                syscall: sc,
+                pid: tgid,
+                tid: pid.as_raw(),
+                t_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                path: path.as_deref(),
+            };
+            if let Some(decision) = decider.decide(&call) {
+                flight.injected = Some(decision.errno);
+                delay = decision.delay;
+                match decision.when {
+                    When::Entry => match sys::skip_syscall(pid, decision.errno.code()) {
+                        Ok(()) | Err(NixErrno::ESRCH) => {}
+                        Err(source) => {
+                            return Err(BackendError::Trace {
+                                pid: pid.as_raw(),
+                                source,
+                            });
+                        }
+                    },
+                    When::Exit => need_exit = true,
+                }
+            }
+        }
+        let how = if need_exit { Resume::Syscall } else { Resume::Cont };
+        if need_exit {
+            self.tasks.entry(pid).or_default().in_flight = Some(flight);
+        }
+        if let Some(delay) = delay {
+            self.delayed.push((Instant::now() + delay, pid, how));
+            return Ok(None);
+        }
+        Ok(Some(how))
+    }
+
+    fn on_exit_stop(&mut self, pid: Pid, rval: i64, is_error: bool) -> Result<Option<Resume>, BackendError> {
+        let flight = self.tasks.entry(pid).or_default().in_flight.take();
+        let Some(flight) = flight else {
+            return Ok(Some(self.default_resume(pid)));
+        };
+        let result = match flight.injected {
+            Some(errno) => {
+                let want = -i64::from(errno.code());
+                if rval != want {
+                    match sys::set_return(pid, want) {
+                        Ok(()) | Err(NixErrno::ESRCH) => {}
+                        Err(source) => {
+                            return Err(BackendError::Trace {
+                                pid: pid.as_raw(),
+                                source,
+                            });
+                        }
+                    }
+                }
+                Err(errno)
+            }
+            None if is_error => match i32::try_from(-rval).ok().and_then(Errno::new) {
+                Some(errno) => Err(errno),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        };
+        if let (Some(sc), Some(started)) = (flight.syscall, self.started)
+            && self.records(sc)
+            && let Some(observer) = self.observer.as_deref_mut()
+        {
+            let now = Instant::now();
+            observer.record(now - started, sc, result, now - flight.entered);
+        }
+        Ok(Some(self.default_resume(pid)))
+    }
+
+    fn records(&self, sc: Syscall) -> bool {
+        self.observer.is_some() && self.record_only.is_none_or(|only| only.contains(&sc))
+    }
+}
+
+/// The thread group of a task, from /proc (cheap enough for the calls a rule targets).
+fn tgid_of(tid: Pid) -> i32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:").map(|v| v.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(tid.as_raw())
+}
+
+/// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd.
+fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
+    let (path_idx, dirfd_idx) = path_arg(sc)?;
+    let raw = sys::read_c_string(tid, args[path_idx])?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    if raw.starts_with('/') {
+        return Some(normalize(Path::new(&raw)));
+    }
+    let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
+    let base = if dirfd == libc::AT_FDCWD {
+        std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?
+    } else {
+        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}")).ok()?
+    };
+    Some(normalize(&base.join(raw)))
+}
+
+fn normalize(path: &Path) -> String {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(p) => out.push(p),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(normalize(Path::new("/tmp/./a/../b")), "/tmp/b");
+        assert_eq!(normalize(Path::new("/../etc//hosts")), "/etc/hosts");
+    }
+}

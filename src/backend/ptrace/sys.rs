@@ -1,0 +1,289 @@
+//! The ptrace backend's one chokepoint for raw calls: fork/exec of the tracee, ptrace requests nix does not wrap
+//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union), register edits and reads of the tracee's memory.
+//! Everything above this file is safe code.
+
+use std::{
+    ffi::CString,
+    io::IoSliceMut,
+    os::fd::{AsRawFd, OwnedFd},
+};
+
+use nix::{
+    errno::Errno,
+    sys::{
+        ptrace,
+        signal::{Signal, kill},
+        uio::{RemoteIoVec, process_vm_readv},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::{ForkResult, Pid, fork, getpid, pipe2},
+};
+
+use crate::backend::filter::{self, NATIVE_AUDIT_ARCH};
+
+/// What a syscall stop is, from PTRACE_GET_SYSCALL_INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallStop {
+    /// Syscall-entry-stop (PTRACE_SYSCALL) or seccomp stop (RET_TRACE): the call has not run.
+    Entry { nr: u64, args: [u64; 6], native: bool },
+    /// Syscall-exit-stop: the call ran and returns `rval`.
+    Exit { rval: i64, is_error: bool },
+    /// Not a syscall stop.
+    Other,
+}
+
+/// Reads the current syscall stop of a stopped tracee.
+///
+/// Not `nix::sys::ptrace::syscall_info`: nix 0.30 passes 0 as the buffer size (the `addr` argument), so the
+/// kernel copies nothing and nix reads uninitialised memory.
+pub fn syscall_info(pid: Pid) -> Result<SyscallStop, Errno> {
+    let mut info = std::mem::MaybeUninit::<libc::ptrace_syscall_info>::zeroed();
+    let size = std::mem::size_of::<libc::ptrace_syscall_info>();
+    // SAFETY: `info` is a writable buffer of exactly `size` bytes, which is what the kernel is told it may fill;
+    // the kernel validates that `pid` is our tracee in a ptrace stop.
+    let ret = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            pid.as_raw(),
+            size,
+            info.as_mut_ptr(),
+        )
+    };
+    Errno::result(ret)?;
+    // SAFETY: the buffer was zero-initialised and every field is plain data, so any prefix the kernel filled
+    // (it fills at most `size` bytes) leaves a valid value.
+    let info = unsafe { info.assume_init() };
+    let native = info.arch == NATIVE_AUDIT_ARCH;
+    Ok(match info.op {
+        // SAFETY: op ENTRY means the kernel filled the `entry` member of the union.
+        libc::PTRACE_SYSCALL_INFO_ENTRY => unsafe {
+            SyscallStop::Entry {
+                nr: info.u.entry.nr,
+                args: info.u.entry.args,
+                native,
+            }
+        },
+        // SAFETY: op SECCOMP means the kernel filled the `seccomp` member of the union.
+        libc::PTRACE_SYSCALL_INFO_SECCOMP => unsafe {
+            SyscallStop::Entry {
+                nr: info.u.seccomp.nr,
+                args: info.u.seccomp.args,
+                native,
+            }
+        },
+        // SAFETY: op EXIT means the kernel filled the `exit` member of the union.
+        libc::PTRACE_SYSCALL_INFO_EXIT => unsafe {
+            SyscallStop::Exit {
+                rval: info.u.exit.sval,
+                is_error: info.u.exit.is_error != 0,
+            }
+        },
+        _ => SyscallStop::Other,
+    })
+}
+
+/// At an entry or seccomp stop: skip the call and make it return `-errno` (x86_64: `orig_rax = -1`,
+/// `rax = -errno`; one stop suffices under seccomp, DESIGN §4).
+#[cfg(target_arch = "x86_64")]
+pub fn skip_syscall(pid: Pid, errno: i32) -> Result<(), Errno> {
+    let mut regs = ptrace::getregs(pid)?;
+    regs.orig_rax = u64::MAX;
+    regs.rax = (-i64::from(errno)) as u64;
+    ptrace::setregs(pid, regs)
+}
+
+/// At an exit stop: make the call return `value`.
+#[cfg(target_arch = "x86_64")]
+pub fn set_return(pid: Pid, value: i64) -> Result<(), Errno> {
+    let mut regs = ptrace::getregs(pid)?;
+    regs.rax = value as u64;
+    ptrace::setregs(pid, regs)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn skip_syscall(_pid: Pid, _errno: i32) -> Result<(), Errno> {
+    // Injection edits registers; only the x86_64 layout is implemented so far.
+    Err(Errno::ENOTSUP)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn set_return(_pid: Pid, _value: i64) -> Result<(), Errno> {
+    Err(Errno::ENOTSUP)
+}
+
+/// PTRACE_LISTEN: leave a tracee in its group-stop but let it be woken by SIGCONT (nix has no wrapper).
+pub fn listen(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: PTRACE_LISTEN takes no address or data; the kernel validates that `pid` is our tracee in a
+    // group-stop and fails with ESRCH/EIO otherwise.
+    let ret = unsafe {
+        libc::ptrace(
+            libc::PTRACE_LISTEN,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0usize,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Reads a NUL-terminated string (at most 4096 bytes) from the tracee at `addr`, a page at a time so that a
+/// string ending just before an unmapped page is still read.
+pub fn read_c_string(pid: Pid, addr: u64) -> Option<Vec<u8>> {
+    const PAGE: u64 = 4096;
+    const LIMIT: usize = 4096;
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < LIMIT {
+        let chunk = (PAGE - at % PAGE).min((LIMIT - out.len()) as u64) as usize;
+        let mut buf = vec![0u8; chunk];
+        let remote = [RemoteIoVec {
+            base: at as usize,
+            len: chunk,
+        }];
+        let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).ok()?;
+        if let Some(end) = buf[..n].iter().position(|b| *b == 0) {
+            out.extend_from_slice(&buf[..end]);
+            return Some(out);
+        }
+        if n < chunk {
+            return None;
+        }
+        out.extend_from_slice(&buf);
+        at += chunk as u64;
+    }
+    None
+}
+
+/// Why the tracee could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("fork failed")]
+    Fork(#[source] Errno),
+    #[error("cannot resume the stopped child with SIGCONT")]
+    Continue(#[source] Errno),
+    #[error("cannot create the exec-status pipe")]
+    Pipe(#[source] Errno),
+    #[error("the child did not stop before exec (wait status {0:?})")]
+    NoInitialStop(WaitStatus),
+    #[error(
+        "cannot attach to the child with PTRACE_SEIZE\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1"
+    )]
+    Seize(#[source] Errno),
+}
+
+/// Steps of the child between fork and exec, reported through the status pipe when one fails.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildStep {
+    Filter = 1,
+    Exec = 2,
+}
+
+/// A child that has stopped itself, been seized, and been told to continue; it will exec `program` next.
+pub struct Spawned {
+    pub pid: Pid,
+    /// Read end of a CLOEXEC pipe: EOF means exec succeeded; otherwise `[step, errno as 4 bytes]`.
+    pub status: OwnedFd,
+}
+
+/// Forks a child that stops itself, is seized with `options`, then (once continued) installs `filter` if any
+/// and execs `program` with `argv` and the current environment. Everything the child needs is prepared here,
+/// before the fork: the child itself only makes async-signal-safe calls and never allocates.
+pub fn spawn_traced(
+    program: &CString,
+    argv: &[CString],
+    filter: Option<&[libc::sock_filter]>,
+    options: ptrace::Options,
+) -> Result<Spawned, SpawnError> {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+    let parent = getpid();
+    // SAFETY: the child branch below only calls async-signal-safe functions (prctl, getppid, raise, seccomp
+    // through `filter::install`, which does not allocate, execv, write, _exit) on data prepared before the fork,
+    // so it cannot deadlock on a lock another thread of phoebe held at fork time.
+    match unsafe { fork() }.map_err(SpawnError::Fork)? {
+        ForkResult::Child => {
+            drop(read_end);
+            let report = |step: ChildStep, errno: i32| -> ! {
+                let mut msg = [0u8; 5];
+                msg[0] = step as u8;
+                msg[1..].copy_from_slice(&errno.to_ne_bytes());
+                // SAFETY: `msg` is a live 5-byte buffer and `write_end` is open in this process; _exit never
+                // returns and skips the parent's atexit handlers and stdio buffers, as a forked child must.
+                unsafe {
+                    libc::write(write_end.as_raw_fd(), msg.as_ptr().cast(), msg.len());
+                    libc::_exit(127)
+                }
+            };
+            // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers; raise(SIGSTOP) stops us until the
+            // parent has seized us. If the parent already died, we exit instead of running untraced.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                if libc::getppid() != parent.as_raw() {
+                    libc::_exit(127);
+                }
+                libc::raise(libc::SIGSTOP);
+            }
+            if let Some(prog) = filter {
+                match filter::sys::install(prog, filter::sys::InstallFlags::NONE) {
+                    Ok(_) => {}
+                    Err(filter::FilterError::Sys { source, .. }) => report(ChildStep::Filter, source as i32),
+                    Err(_) => report(ChildStep::Filter, libc::EINVAL),
+                }
+            }
+            // SAFETY: `program` and every pointer in `argv_ptrs` point into CStrings owned by the caller that
+            // stay alive in this (copied) address space; the array ends with a null pointer as execv requires.
+            unsafe { libc::execv(program.as_ptr(), argv_ptrs.as_ptr()) };
+            report(ChildStep::Exec, Errno::last_raw())
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let kill_child = || {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+            };
+            match waitpid(child, Some(WaitPidFlag::WSTOPPED)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+                Ok(other) => {
+                    kill_child();
+                    return Err(SpawnError::NoInitialStop(other));
+                }
+                Err(e) => {
+                    kill_child();
+                    return Err(SpawnError::Fork(e));
+                }
+            }
+            if let Err(e) = ptrace::seize(child, options) {
+                kill_child();
+                return Err(SpawnError::Seize(e));
+            }
+            if let Err(e) = kill(child, Signal::SIGCONT) {
+                kill_child();
+                return Err(SpawnError::Continue(e));
+            }
+            Ok(Spawned {
+                pid: child,
+                status: read_end,
+            })
+        }
+    }
+}
+
+/// Reads the child's report after it ended before exec: `(step, errno)`, or `None` if it wrote none.
+pub fn read_child_report(status: &OwnedFd) -> Option<(ChildStep, i32)> {
+    let mut msg = [0u8; 5];
+    let n = nix::unistd::read(status, &mut msg).ok()?;
+    if n != msg.len() {
+        return None;
+    }
+    let step = match msg[0] {
+        1 => ChildStep::Filter,
+        2 => ChildStep::Exec,
+        _ => return None,
+    };
+    Some((step, i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]])))
+}

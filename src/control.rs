@@ -1,0 +1,126 @@
+//! Control of a running target from outside the backend: the signal-forwarding thread publishes interruptions
+//! here and learns the target's pid from here.
+//!
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to phoebe are forwarded to the target (unless the terminal already
+//! sent them to the whole foreground process group, target included); a second one kills it with SIGKILL. Once
+//! the target itself has ended, a signal kills the children it left behind. The backend keeps running until the
+//! target's tree is gone, so what was collected is written, never lost.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering},
+    },
+};
+
+use signal_hook::{
+    consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM},
+    iterator::{SignalsInfo, exfiltrator::WithOrigin},
+    low_level::siginfo::Cause,
+};
+
+/// Shared between the backend (which runs the target) and the signal thread.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// The process phoebe launched, while it lives (0 otherwise).
+    target: AtomicI32,
+    /// A backend is running a target tree (it may outlive the target itself).
+    active: AtomicBool,
+    /// Every task of the target's tree the backend knows alive, so that leftovers can be stopped too.
+    tree: Mutex<HashSet<i32>>,
+    interrupts: AtomicU32,
+    last_signal: AtomicI32,
+}
+
+impl Control {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Control::default())
+    }
+
+    /// A backend launched `pid`: from now on signals are forwarded instead of ending phoebe.
+    pub fn begin(&self, pid: i32) {
+        self.lock_tree().insert(pid);
+        self.target.store(pid, Ordering::SeqCst);
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    /// A task joined the target's tree (a thread or a child process).
+    pub fn add_task(&self, pid: i32) {
+        self.lock_tree().insert(pid);
+    }
+
+    /// A task of the tree ended.
+    pub fn remove_task(&self, pid: i32) {
+        self.lock_tree().remove(&pid);
+        let _ = self
+            .target
+            .compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The backend is done with the tree.
+    pub fn end(&self) {
+        self.active.store(false, Ordering::SeqCst);
+        self.target.store(0, Ordering::SeqCst);
+        self.lock_tree().clear();
+    }
+
+    /// Has phoebe been asked to stop?
+    pub fn interrupted(&self) -> bool {
+        self.interrupts.load(Ordering::SeqCst) > 0
+    }
+
+    /// The last stop signal phoebe received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.last_signal.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+
+    fn lock_tree(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+        // A panic while holding this lock leaves a plain set behind: still usable.
+        self.tree.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn on_signal(&self, signal: i32, from_terminal: bool) {
+        let n = self.interrupts.fetch_add(1, Ordering::SeqCst) + 1;
+        self.last_signal.store(signal, Ordering::SeqCst);
+        if !self.active.load(Ordering::SeqCst) {
+            // Nothing launched yet, or all done: nothing to save, stop now.
+            std::process::exit(128 + signal);
+        }
+        let target = self.target.load(Ordering::SeqCst);
+        let (pids, sig): (Vec<i32>, i32) = if target <= 0 {
+            // The target already ended and only its leftover children run: the user wants out, end them.
+            (self.lock_tree().iter().copied().collect(), libc::SIGKILL)
+        } else if n >= 2 {
+            (vec![target], libc::SIGKILL)
+        } else if from_terminal {
+            // The terminal sent it to the whole foreground process group, target included.
+            return;
+        } else {
+            (vec![target], signal)
+        };
+        for pid in pids {
+            tracing::info!(pid, signal = sig, "forwarding signal to the target");
+            // ESRCH only means the task already exited, which the backend will see: nothing to do.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::try_from(sig).ok(),
+            );
+        }
+    }
+}
+
+/// Starts the thread that forwards stop signals to the target.
+pub fn forward_signals(control: Arc<Control>) -> std::io::Result<()> {
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
+    std::thread::Builder::new()
+        .name("phoebe-signals".into())
+        .spawn(move || {
+            for origin in signals.forever() {
+                // A signal from the kernel (the terminal's ^C, ^\, hang-up) already reached the target's process
+                // group; one sent with kill(2) reached only phoebe.
+                control.on_signal(origin.signal, origin.cause == Cause::Kernel);
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Reading and writing phoebe's JSON files: atomically (temp file + rename), with a version check and errors
+//! that name the file.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::model::FORMAT_VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid phoebe {what} file: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{} has format version {found}, this phoebe reads version {FORMAT_VERSION}\nhint: re-create it with this phoebe",
+        path.display()
+    )]
+    Version { path: PathBuf, found: u64 },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads a phoebe JSON file of kind `what` (for messages), checking its `version` first.
+pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, FileError> {
+    let text = fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| FileError::Parse {
+        path: path.into(),
+        what,
+        source,
+    })?;
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(found) => {
+            return Err(FileError::Version {
+                path: path.into(),
+                found,
+            });
+        }
+        None => {
+            return Err(FileError::Parse {
+                path: path.into(),
+                what,
+                source: serde::de::Error::custom("missing \"version\" field"),
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|source| FileError::Parse {
+        path: path.into(),
+        what,
+        source,
+    })
+}
+
+/// Writes `value` as pretty JSON to `path` atomically: readers see the old file or the new one, never half.
+pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
+    let err = |source| FileError::Write {
+        path: path.into(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| err(e.into()))?;
+    tmp.write_all(b"\n").map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::InjectionLog;
+
+    #[test]
+    fn errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.json");
+        fs::write(&bad, "{not json").unwrap();
+        let err = load::<InjectionLog>(&bad, "injection log")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json is not a valid phoebe injection log file"),
+            "{err}"
+        );
+        fs::write(&bad, r#"{"version": 9}"#).unwrap();
+        let err = load::<InjectionLog>(&bad, "injection log")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format version 9"), "{err}");
+        let missing = load::<InjectionLog>(&dir.path().join("nope.json"), "injection log").unwrap_err();
+        assert!(missing.to_string().starts_with("cannot read"));
+    }
+}

@@ -1,0 +1,11 @@
+//! phoebe: realistic system-call error injection.
+//!
+//! Observe which system calls fail naturally (per syscall, per errno, per interval), inject those errors, and
+//! see how the program copes. `docs/architecture.md` maps the modules.
+
+pub mod backend;
+pub mod control;
+pub mod decide;
+pub mod files;
+pub mod model;
+pub mod report;

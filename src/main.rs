@@ -1,0 +1,73 @@
+//! The `phoebe` binary: parses the command line, installs logging and signal forwarding, runs the command, and
+//! maps errors to the documented exit codes (2 on a usage or setup error).
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let control = phoebe::control::Control::new();
+    if let Err(e) = phoebe::control::forward_signals(control.clone()) {
+        eprintln!("phoebe: cannot install signal forwarding: {e}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Observe(args) => commands::observe(args, &control),
+        Command::Inject(args) => commands::inject(args, &control),
+    };
+    match result {
+        Ok(status) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(1)),
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr (the target owns stdout); PHOEBE_LOG takes an env-filter directive.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("PHOEBE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// `phoebe: <error>: <cause>…`, then any `hint:` lines. A cause already quoted by the message before it is not
+/// repeated.
+fn print_error(e: &anyhow::Error) {
+    let mut parts: Vec<String> = Vec::new();
+    let mut hints = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            match line.strip_prefix("hint:") {
+                Some(hint) => hints.push(hint.trim().to_owned()),
+                None => lines.push(line),
+            }
+        }
+        let msg = lines.join(" ");
+        if !msg.is_empty() && !parts.last().is_some_and(|prev| prev.contains(&msg)) {
+            parts.push(msg);
+        }
+    }
+    eprintln!("phoebe: {}", parts.join(": "));
+    for hint in hints {
+        eprintln!("hint: {hint}");
+    }
+}

@@ -1,0 +1,622 @@
+//! The fault grammar (DESIGN §5): one parser for the CLI's `--fault` and the JSON model, with precise errors.
+//!
+//! `SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:p=PROB][:nth=N|:after=N][:every=N][:max=N][:path=GLOB]
+//! [:when=entry|exit][:delay=DUR]`, and strace's `inject=SET:error=E[:when=FIRST[..LAST][+[STEP]]]` as an alias.
+//! Owns: parsing, validation and the canonical text form. Does not own: deciding whether a call is injected
+//! (`crate::decide`).
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::names::{Errno, NameError, Syscall, path_arg};
+
+/// Whether the error replaces the call (`entry`: the call never runs) or its result (`exit`: it runs, then fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    #[default]
+    Entry,
+    Exit,
+}
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            When::Entry => "entry",
+            When::Exit => "exit",
+        })
+    }
+}
+
+/// Which of a rule's matching calls are eligible: the `first`-th (1-based) and every `every`-th after it, up to
+/// `last`. `nth=N` is first = last = N; `after=N` is first = N + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallWindow {
+    pub first: u64,
+    pub last: Option<u64>,
+    pub every: u64,
+}
+
+impl Default for CallWindow {
+    fn default() -> Self {
+        CallWindow {
+            first: 1,
+            last: None,
+            every: 1,
+        }
+    }
+}
+
+impl CallWindow {
+    /// Is the `n`-th (1-based) matching call eligible?
+    pub fn contains(&self, n: u64) -> bool {
+        n >= self.first
+            && self.last.is_none_or(|last| n <= last)
+            && (n - self.first).is_multiple_of(self.every)
+    }
+}
+
+/// One parsed fault rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    pub syscalls: Vec<Syscall>,
+    /// Errnos with their relative weights (all > 0).
+    pub errnos: Vec<(Errno, f64)>,
+    /// Probability that an eligible call is injected, in [0, 1].
+    pub probability: f64,
+    pub window: CallWindow,
+    /// At most this many injections by this rule.
+    pub max: Option<u64>,
+    /// Only calls whose (absolute, resolved) path argument matches this glob.
+    pub path: Option<String>,
+    pub when: When,
+    /// Delay the call this long before failing it.
+    pub delay: Option<Duration>,
+}
+
+/// What is wrong with a `--fault` text. Each variant names the input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    #[error("fault '{spec}': {source}")]
+    Name {
+        spec: String,
+        #[source]
+        source: NameError,
+    },
+    #[error("fault '{spec}': {problem}")]
+    Invalid { spec: String, problem: String },
+}
+
+const KEYS: &str = "p, nth, after, every, max, path, when, delay";
+
+impl FaultSpec {
+    /// Parses either grammar; the error names the rule and what would work.
+    pub fn parse(text: &str) -> Result<Self, FaultError> {
+        let spec = text.trim();
+        let invalid = |problem: String| FaultError::Invalid {
+            spec: spec.to_owned(),
+            problem,
+        };
+        let name_err = |source| FaultError::Name {
+            spec: spec.to_owned(),
+            source,
+        };
+        if spec.is_empty() {
+            return Err(invalid(
+                "empty fault; expected SYSCALL:ERRNO[:p=PROB…], e.g. openat:ENOENT:p=0.1".into(),
+            ));
+        }
+        if let Some(rest) = spec.strip_prefix("inject=") {
+            return parse_strace(spec, rest);
+        }
+        let mut parts = spec.split(':');
+        let syscalls = parse_syscalls(parts.next().unwrap_or_default()).map_err(|e| match e {
+            ListError::Name(n) => name_err(n),
+            ListError::Empty => invalid("no syscall before the first ':'".into()),
+        })?;
+        let errno_part = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid("no errno; expected SYSCALL:ERRNO, e.g. openat:ENOENT".into()))?;
+        if errno_part.starts_with("p=")
+            || errno_part.contains('=') && errno_part.split('=').next() == Some("p")
+        {
+            return Err(invalid(
+                "the errno comes before the options, e.g. openat:ENOENT:p=0.1".into(),
+            ));
+        }
+        let mut errnos = Vec::new();
+        for item in errno_part.split(',') {
+            let (name, weight) = match item.split_once('=') {
+                Some((name, w)) => {
+                    let weight: f64 = w
+                        .parse()
+                        .ok()
+                        .filter(|w: &f64| w.is_finite() && *w > 0.0)
+                        .ok_or_else(|| {
+                            invalid(format!("weight '{w}' of {name} must be a positive number"))
+                        })?;
+                    (name, weight)
+                }
+                None => (item, 1.0),
+            };
+            errnos.push((Errno::parse(name).map_err(name_err)?, weight));
+        }
+        let mut fault = FaultSpec::new(syscalls, errnos);
+        let mut seen: Vec<&str> = Vec::new();
+        for opt in parts {
+            let (key, value) = opt
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("option '{opt}' is not KEY=VALUE (keys: {KEYS})")))?;
+            if seen.contains(&key) {
+                return Err(invalid(format!("'{key}=' is given twice")));
+            }
+            seen.push(key);
+            let count = |min: u64| {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .ok_or_else(|| invalid(format!("{key}={value}: expected a whole number ≥ {min}")))
+            };
+            match key {
+                "p" => {
+                    fault.probability =
+                        parse_probability(value).map_err(|p| invalid(format!("p={value}: {p}")))?
+                }
+                "nth" => {
+                    let n = count(1)?;
+                    fault.window.first = n;
+                    fault.window.last = Some(n);
+                }
+                "after" => fault.window.first = count(0)? + 1,
+                "every" => fault.window.every = count(1)?,
+                "max" => fault.max = Some(count(1)?),
+                "path" if value.is_empty() => {
+                    return Err(invalid("path= needs a glob, e.g. path=/etc/*".into()));
+                }
+                "path" => {
+                    glob::Pattern::new(value).map_err(|e| invalid(format!("path={value}: {e}")))?;
+                    fault.path = Some(value.to_owned());
+                }
+                "when" => {
+                    fault.when = match value {
+                        "entry" => When::Entry,
+                        "exit" => When::Exit,
+                        _ => return Err(invalid(format!("when={value}: expected entry or exit"))),
+                    }
+                }
+                "delay" => {
+                    fault.delay = Some(
+                        humantime::parse_duration(value)
+                            .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?,
+                    )
+                }
+                _ => return Err(invalid(format!("unknown option '{key}=' (keys: {KEYS})"))),
+            }
+        }
+        if seen.contains(&"nth") && (seen.contains(&"after") || seen.contains(&"every")) {
+            return Err(invalid(
+                "nth= selects one call; it cannot be combined with after= or every=".into(),
+            ));
+        }
+        fault.validate().map_err(invalid)?;
+        Ok(fault)
+    }
+
+    fn new(syscalls: Vec<Syscall>, errnos: Vec<(Errno, f64)>) -> Self {
+        FaultSpec {
+            syscalls,
+            errnos,
+            probability: 1.0,
+            window: CallWindow::default(),
+            max: None,
+            path: None,
+            when: When::Entry,
+            delay: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.path.is_some()
+            && let Some(sc) = self.syscalls.iter().find(|sc| path_arg(**sc).is_none())
+        {
+            return Err(format!(
+                "path= needs syscalls with a path argument, and '{sc}' has none (e.g. openat, execve, statx)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Does this rule inject on every matching call, with no state (so a filter can fail the call by itself)?
+    pub fn is_unconditional(&self) -> bool {
+        self.probability >= 1.0
+            && self.window == CallWindow::default()
+            && self.max.is_none()
+            && self.path.is_none()
+            && self.delay.is_none()
+            && self.when == When::Entry
+            && self.errnos.len() == 1
+    }
+}
+
+fn parse_probability(value: &str) -> Result<f64, &'static str> {
+    let p = match value.strip_suffix('%') {
+        Some(pct) => pct.parse::<f64>().map(|v| v / 100.0),
+        None => value.parse::<f64>(),
+    }
+    .map_err(|_| "expected a probability between 0 and 1, e.g. p=0.05 or p=5%")?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err("a probability must be between 0 and 1 (e.g. p=0.05 or p=5%)");
+    }
+    Ok(p)
+}
+
+enum ListError {
+    Name(NameError),
+    Empty,
+}
+
+fn parse_syscalls(list: &str) -> Result<Vec<Syscall>, ListError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let sc = Syscall::parse(name).map_err(ListError::Name)?;
+        if !out.contains(&sc) {
+            out.push(sc);
+        }
+    }
+    if out.is_empty() {
+        Err(ListError::Empty)
+    } else {
+        Ok(out)
+    }
+}
+
+/// strace's `inject=SET:error=E[:when=EXPR]`, mapped onto our rule (strace injects every eligible call: p = 1).
+fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
+    let invalid = |problem: String| FaultError::Invalid {
+        spec: spec.to_owned(),
+        problem,
+    };
+    let mut parts = rest.split(':');
+    let set = parts.next().unwrap_or_default();
+    if set.starts_with('!') || set.starts_with('%') || set.starts_with('/') || set.contains('?') {
+        return Err(invalid(format!(
+            "strace set '{set}' is not supported here: list syscalls by name, e.g. inject=openat,read:error=EIO"
+        )));
+    }
+    let syscalls = parse_syscalls(set).map_err(|e| match e {
+        ListError::Name(source) => FaultError::Name {
+            spec: spec.to_owned(),
+            source,
+        },
+        ListError::Empty => invalid("no syscall after 'inject='".into()),
+    })?;
+    let mut errno = None;
+    let mut window = CallWindow::default();
+    let mut max = None;
+    let mut delay = None;
+    for opt in parts {
+        let (key, value) = opt
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("strace option '{opt}' is not KEY=VALUE")))?;
+        match key {
+            "error" => {
+                errno = Some(Errno::parse(value).map_err(|source| FaultError::Name {
+                    spec: spec.to_owned(),
+                    source,
+                })?)
+            }
+            "when" => {
+                (window, max) = parse_strace_when(value).map_err(|p| invalid(format!("when={value}: {p}")))?
+            }
+            "delay_enter" => {
+                let us: u64 = value
+                    .parse()
+                    .map_err(|_| invalid(format!("delay_enter={value}: expected microseconds")))?;
+                delay = Some(Duration::from_micros(us));
+            }
+            "retval" | "signal" | "syscall" | "delay_exit" | "poke_enter" | "poke_exit" => {
+                return Err(invalid(format!(
+                    "strace's '{key}=' is not supported; phoebe injects errors (error=ERRNO)"
+                )));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "unknown strace option '{key}=' (expected error= and when=)"
+                )));
+            }
+        }
+    }
+    let errno = errno.ok_or_else(|| {
+        invalid("the strace form needs error=ERRNO, e.g. inject=openat:error=ENOENT".into())
+    })?;
+    let mut fault = FaultSpec::new(syscalls, vec![(errno, 1.0)]);
+    fault.window = window;
+    fault.max = max;
+    fault.delay = delay;
+    Ok(fault)
+}
+
+/// strace's `FIRST`, `FIRST+`, `FIRST+STEP`, `FIRST..LAST`, `FIRST..LAST+STEP`. A range becomes a window plus a
+/// `max` equal to the number of calls it selects, which is exact because strace's injection has p = 1.
+fn parse_strace_when(value: &str) -> Result<(CallWindow, Option<u64>), String> {
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("'{s}' is not a call number ≥ 1 (forms: 3, 3+, 3+2, 2..5, 2..10+2)"))
+    };
+    let (range, step) = match value.split_once('+') {
+        Some((r, "")) => (r, Some(1)),
+        Some((r, s)) => (r, Some(num(s)?)),
+        None => (value, None),
+    };
+    let (first, last) = match range.split_once("..") {
+        Some((f, l)) => (num(f)?, Some(num(l)?)),
+        None => (num(range)?, None),
+    };
+    let every = step.unwrap_or(1);
+    match (last, step) {
+        (None, None) => Ok((
+            CallWindow {
+                first,
+                last: Some(first),
+                every: 1,
+            },
+            None,
+        )),
+        (None, Some(_)) => Ok((
+            CallWindow {
+                first,
+                last: None,
+                every,
+            },
+            None,
+        )),
+        (Some(last), _) if last < first => Err(format!("the range {first}..{last} is empty")),
+        // The range's end becomes a count, so the rule prints as after=/every=/max= and parses back equal.
+        (Some(last), _) => Ok((
+            CallWindow {
+                first,
+                last: None,
+                every,
+            },
+            Some((last - first) / every + 1),
+        )),
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    /// The canonical text form; parsing it gives the same rule back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.syscalls.iter().map(|s| s.name()).collect();
+        write!(f, "{}:", names.join(","))?;
+        let weighted = self.errnos.iter().any(|(_, w)| *w != 1.0);
+        for (i, (errno, weight)) in self.errnos.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{errno}")?;
+            if weighted {
+                write!(f, "={weight}")?;
+            }
+        }
+        if self.probability < 1.0 {
+            write!(f, ":p={}", self.probability)?;
+        }
+        let w = self.window;
+        if w.last == Some(w.first) {
+            write!(f, ":nth={}", w.first)?;
+        } else {
+            if w.first > 1 {
+                write!(f, ":after={}", w.first - 1)?;
+            }
+            if w.every > 1 {
+                write!(f, ":every={}", w.every)?;
+            }
+        }
+        if let Some(max) = self.max {
+            write!(f, ":max={max}")?;
+        }
+        if let Some(path) = &self.path {
+            write!(f, ":path={path}")?;
+        }
+        if self.when == When::Exit {
+            f.write_str(":when=exit")?;
+        }
+        if let Some(delay) = self.delay {
+            write!(f, ":delay={}", humantime::format_duration(delay))?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for FaultSpec {
+    type Err = FaultError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FaultSpec::parse(s)
+    }
+}
+
+impl Serialize for FaultSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FaultSpec::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> FaultSpec {
+        FaultSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> String {
+        FaultSpec::parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_rule() {
+        let f = parse("openat:ENOENT");
+        assert_eq!(f.syscalls, vec![Syscall::parse("openat").unwrap()]);
+        assert_eq!(f.errnos, vec![(Errno::parse("ENOENT").unwrap(), 1.0)]);
+        assert_eq!(f.probability, 1.0);
+        assert!(f.is_unconditional());
+        assert_eq!(f.to_string(), "openat:ENOENT");
+    }
+
+    #[test]
+    fn every_option() {
+        let f = parse(
+            "openat,statx:ENOENT=3,EIO=1:p=0.25:after=10:every=2:max=5:path=/etc/*:when=exit:delay=10ms",
+        );
+        assert_eq!(f.syscalls.len(), 2);
+        assert_eq!(f.errnos[0].1, 3.0);
+        assert_eq!(f.probability, 0.25);
+        assert_eq!(
+            f.window,
+            CallWindow {
+                first: 11,
+                last: None,
+                every: 2
+            }
+        );
+        assert_eq!(f.max, Some(5));
+        assert_eq!(f.path.as_deref(), Some("/etc/*"));
+        assert_eq!(f.when, When::Exit);
+        assert_eq!(f.delay, Some(Duration::from_millis(10)));
+        assert!(!f.is_unconditional());
+        // read has no path argument, so this particular combination is refused
+        assert!(err("read:EIO:path=/x").contains("'read' has none"));
+    }
+
+    #[test]
+    fn canonical_text_round_trips() {
+        for s in [
+            "openat:ENOENT:p=0.2",
+            "openat,statx:ENOENT=3,EACCES=1:nth=4",
+            "write:EIO:after=2:every=3:max=1:when=exit",
+            "openat:EACCES:path=/tmp/**:delay=5ms",
+            "execve:E2BIG",
+        ] {
+            assert_eq!(parse(s).to_string(), s);
+            assert_eq!(parse(&parse(s).to_string()), parse(s));
+        }
+    }
+
+    #[test]
+    fn numbers_and_percentages() {
+        let f = parse("257:2:p=5%");
+        assert_eq!(f.syscalls[0].name(), "openat");
+        assert_eq!(f.errnos[0].0.code(), 2);
+        assert!((f.probability - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_input_names_the_problem() {
+        assert_eq!(
+            err("opnat:ENOENT"),
+            "fault 'opnat:ENOENT': unknown syscall 'opnat' (did you mean 'openat'?)"
+        );
+        assert_eq!(
+            err("openat:ENOENTT"),
+            "fault 'openat:ENOENTT': unknown errno 'ENOENTT' (did you mean 'ENOENT'?)"
+        );
+        assert!(err("openat:ENOENT:p=1.5").contains("between 0 and 1"));
+        assert!(err("openat:ENOENT:p=x").contains("expected a probability"));
+        assert!(err("openat").contains("no errno"));
+        assert!(err("openat:ENOENT:bogus=1").contains("unknown option 'bogus='"));
+        assert!(err("openat:ENOENT:nth=0").contains("≥ 1"));
+        assert!(err("openat:ENOENT:nth=2:after=1").contains("cannot be combined"));
+        assert!(err("openat:ENOENT:p=0.1:p=0.2").contains("twice"));
+        assert!(err("openat:ENOENT:when=later").contains("entry or exit"));
+        assert!(err("openat:ENOENT:delay=soon").contains("delay=soon"));
+        assert!(err("openat:p=0.1").contains("errno comes before"));
+        assert!(err("").contains("empty fault"));
+        assert!(err("openat:ENOENT=0").contains("positive"));
+    }
+
+    #[test]
+    fn strace_alias() {
+        let f = parse("inject=openat:error=ENOENT");
+        assert_eq!(f, parse("openat:ENOENT"));
+        assert_eq!(
+            parse("inject=openat,read:error=EIO:when=3").to_string(),
+            "openat,read:EIO:nth=3"
+        );
+        assert_eq!(
+            parse("inject=openat:error=EIO:when=3+").to_string(),
+            "openat:EIO:after=2"
+        );
+        assert_eq!(
+            parse("inject=openat:error=EIO:when=3+2").to_string(),
+            "openat:EIO:after=2:every=2"
+        );
+        let range = parse("inject=openat:error=EIO:when=2..6+2");
+        assert_eq!(
+            range.window,
+            CallWindow {
+                first: 2,
+                last: None,
+                every: 2
+            }
+        );
+        assert_eq!(range.max, Some(3));
+        assert_eq!(
+            parse(&range.to_string()),
+            range,
+            "the canonical form parses back equal"
+        );
+        let eligible: Vec<u64> = (1..8).filter(|n| range.window.contains(*n)).collect();
+        assert_eq!(eligible, vec![2, 4, 6]);
+        assert_eq!(
+            parse("inject=openat:error=EIO:delay_enter=1000").delay,
+            Some(Duration::from_millis(1))
+        );
+    }
+
+    #[test]
+    fn malformed_strace_alias() {
+        assert!(err("inject=openat").contains("needs error=ERRNO"));
+        assert!(err("inject=openat:error=EIO:when=x").contains("when=x"));
+        assert!(err("inject=openat:error=EIO:when=5..2").contains("empty"));
+        assert!(err("inject=openat:retval=0").contains("not supported"));
+        assert!(err("inject=%file:error=EIO").contains("not supported"));
+        assert!(err("inject=:error=EIO").contains("no syscall"));
+    }
+
+    #[test]
+    fn window_membership() {
+        let w = CallWindow {
+            first: 3,
+            last: None,
+            every: 1,
+        };
+        assert!(!w.contains(2) && w.contains(3) && w.contains(100));
+        let nth = CallWindow {
+            first: 2,
+            last: Some(2),
+            every: 1,
+        };
+        assert!(nth.contains(2) && !nth.contains(3));
+    }
+
+    #[test]
+    fn serde_uses_the_grammar() {
+        let f = parse("openat:ENOENT:p=0.5");
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(json, "\"openat:ENOENT:p=0.5\"");
+        let back: FaultSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f);
+    }
+}

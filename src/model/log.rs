@@ -1,0 +1,64 @@
+//! `InjectionLog`: every injection a run made, enough to replay it exactly (DESIGN §5).
+//!
+//! Owns the data only; the decisions are made by `crate::decide`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    TargetExit,
+    fault::{FaultSpec, When},
+    names::{Errno, Syscall},
+};
+
+/// The injections of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InjectionLog {
+    pub version: u32,
+    pub command: Vec<String>,
+    pub backend: String,
+    /// The seed the decisions derived from (pass it to `--seed` to decide the same way again).
+    pub seed: u64,
+    /// True when this run replayed another log instead of rolling.
+    #[serde(default)]
+    pub replayed: bool,
+    /// The rules in order, with how often each matched and injected.
+    pub rules: Vec<RuleStats>,
+    /// Every injection, in the order phoebe made them.
+    pub injections: Vec<Injection>,
+    pub exit: Option<TargetExit>,
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// One rule's counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleStats {
+    pub fault: FaultSpec,
+    /// Calls the rule matched (its syscalls, and its path when it has one), eligible or not.
+    pub matched: u64,
+    /// Calls it injected.
+    pub injected: u64,
+}
+
+impl RuleStats {
+    /// Injected / matched, or `None` before any call matched.
+    pub fn achieved_rate(&self) -> Option<f64> {
+        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+    }
+}
+
+/// One injected call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Injection {
+    /// Nanoseconds since the target's exec.
+    pub t_ns: u64,
+    pub pid: i32,
+    pub tid: i32,
+    pub syscall: Syscall,
+    /// 1-based index of this call among all calls of `syscall` in the target's process tree.
+    pub index: u64,
+    pub errno: Errno,
+    /// Index into `rules` of the rule that injected.
+    pub rule: usize,
+    pub when: When,
+}

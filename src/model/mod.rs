@@ -1,0 +1,52 @@
+//! Plain data, no I/O: syscall and errno names, the fault grammar, observations, injection logs.
+//!
+//! Every file format carries `"version": FORMAT_VERSION`; `crate::files` reads and writes them.
+
+pub mod fault;
+pub mod log;
+pub mod names;
+pub mod observation;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    fault::{CallWindow, FaultSpec, When},
+    log::{Injection, InjectionLog, RuleStats},
+    names::{Errno, Syscall},
+    observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
+};
+
+/// The version written into, and expected from, every JSON file phoebe makes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How the target (the process phoebe launched) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetExit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal killed it (the number; `signal_name` gives the name).
+    Signal(i32),
+}
+
+impl TargetExit {
+    /// The status a shell would report: the code, or 128 + the signal number.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            TargetExit::Code(code) => code,
+            TargetExit::Signal(sig) => 128 + sig,
+        }
+    }
+}
+
+impl std::fmt::Display for TargetExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetExit::Code(code) => write!(f, "exit status {code}"),
+            TargetExit::Signal(sig) => match nix::sys::signal::Signal::try_from(*sig) {
+                Ok(s) => write!(f, "killed by {}", s.as_str()),
+                Err(_) => write!(f, "killed by signal {sig}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `Observation`: how often each syscall was called and failed, per monitoring interval (DESIGN §2).
+//!
+//! Owns the data and its pure aggregation ([`ObservationBuilder`]). Does not own where events come from (the
+//! backends) or what is made of them (`crate::synth`).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FORMAT_VERSION, TargetExit,
+    names::{Errno, Syscall},
+};
+
+/// One observed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub version: u32,
+    /// The target command line as run.
+    pub command: Vec<String>,
+    /// The backend that recorded it (`ptrace`, …).
+    pub backend: String,
+    /// `uname -r` of the machine that recorded it.
+    pub kernel: String,
+    /// When recording started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Length of one monitoring interval, in milliseconds.
+    pub interval_ms: u64,
+    /// Recording time from the target's exec to its end (or to the interruption), in milliseconds.
+    pub duration_ms: u64,
+    /// Only these syscalls were recorded (`--syscalls`); `null` means all.
+    pub syscalls: Option<Vec<Syscall>>,
+    /// Consecutive intervals from the start; interval `i` covers [i × interval_ms, (i + 1) × interval_ms).
+    pub intervals: Vec<Interval>,
+    /// How the process phoebe launched ended (`{"code": N}` or `{"signal": N}`); `null` when unknown.
+    pub exit: Option<TargetExit>,
+    /// True when phoebe was asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT) and this holds what was collected
+    /// until the target's tree ended.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// What happened during one monitoring interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Per syscall that completed at least once in this interval.
+    pub syscalls: BTreeMap<Syscall, SyscallStats>,
+}
+
+/// Counters of one syscall in one interval (or summed over several).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyscallStats {
+    /// Completed calls, failed ones included.
+    pub calls: u64,
+    /// Failed calls per errno (kernel-internal restart codes ≥ 512 are never recorded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<Errno, u64>,
+    /// Sum of the calls' latencies (entry to exit, as the backend measures it), in nanoseconds.
+    pub latency_ns_sum: u64,
+    /// Longest single call, in nanoseconds.
+    pub latency_ns_max: u64,
+}
+
+impl SyscallStats {
+    pub fn failures(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    pub fn add(&mut self, other: &SyscallStats) {
+        self.calls += other.calls;
+        for (errno, n) in &other.errors {
+            *self.errors.entry(*errno).or_default() += n;
+        }
+        self.latency_ns_sum += other.latency_ns_sum;
+        self.latency_ns_max = self.latency_ns_max.max(other.latency_ns_max);
+    }
+}
+
+impl Observation {
+    /// Per-syscall totals over the whole run.
+    pub fn totals(&self) -> BTreeMap<Syscall, SyscallStats> {
+        let mut totals: BTreeMap<Syscall, SyscallStats> = BTreeMap::new();
+        for interval in &self.intervals {
+            for (sc, stats) in &interval.syscalls {
+                totals.entry(*sc).or_default().add(stats);
+            }
+        }
+        totals
+    }
+}
+
+/// Aggregates syscall completions into intervals as they arrive. Memory grows with the run's length in
+/// intervals and the number of distinct (syscall, errno) pairs, never with the number of calls.
+#[derive(Debug)]
+pub struct ObservationBuilder {
+    interval: Duration,
+    intervals: Vec<Interval>,
+}
+
+impl ObservationBuilder {
+    /// `interval` must be non-zero (the CLI refuses 0).
+    pub fn new(interval: Duration) -> Self {
+        assert!(!interval.is_zero(), "the monitoring interval must be positive");
+        ObservationBuilder {
+            interval,
+            intervals: Vec::new(),
+        }
+    }
+
+    fn slot(&mut self, at: Duration) -> &mut Interval {
+        let index = (at.as_nanos() / self.interval.as_nanos()) as usize;
+        if self.intervals.len() <= index {
+            self.intervals.resize_with(index + 1, Interval::default);
+        }
+        &mut self.intervals[index]
+    }
+
+    /// Records one completed call `at` (time since recording started). Restart codes (errno ≥ 512) are dropped
+    /// entirely: the kernel restarts the call, which is then recorded when it really completes.
+    pub fn record(&mut self, at: Duration, syscall: Syscall, result: Result<(), Errno>, latency: Duration) {
+        if let Err(errno) = result
+            && errno.is_kernel_internal()
+        {
+            return;
+        }
+        let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let stats = self.slot(at).syscalls.entry(syscall).or_default();
+        stats.calls += 1;
+        stats.latency_ns_sum = stats.latency_ns_sum.saturating_add(latency_ns);
+        stats.latency_ns_max = stats.latency_ns_max.max(latency_ns);
+        if let Err(errno) = result {
+            *stats.errors.entry(errno).or_default() += 1;
+        }
+    }
+
+    /// Closes the recording at `duration`: intervals up to it exist even when nothing completed in them.
+    pub fn finish(mut self, duration: Duration, meta: ObservationMeta) -> Observation {
+        if !duration.is_zero() {
+            self.slot(duration.saturating_sub(Duration::from_nanos(1)));
+        }
+        Observation {
+            version: FORMAT_VERSION,
+            command: meta.command,
+            backend: meta.backend,
+            kernel: meta.kernel,
+            started_at: meta.started_at,
+            interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            syscalls: meta.syscalls,
+            intervals: self.intervals,
+            exit: meta.exit,
+            interrupted: meta.interrupted,
+        }
+    }
+}
+
+/// Everything about a recording that is not a counter.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationMeta {
+    pub command: Vec<String>,
+    pub backend: String,
+    pub kernel: String,
+    pub started_at: String,
+    pub syscalls: Option<Vec<Syscall>>,
+    pub exit: Option<TargetExit>,
+    pub interrupted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sc(name: &str) -> Syscall {
+        Syscall::parse(name).unwrap()
+    }
+
+    fn errno(name: &str) -> Errno {
+        Errno::parse(name).unwrap()
+    }
+
+    #[test]
+    fn buckets_by_interval_and_errno() {
+        let mut b = ObservationBuilder::new(Duration::from_secs(1));
+        let ms = Duration::from_millis;
+        b.record(ms(10), sc("openat"), Ok(()), Duration::from_micros(3));
+        b.record(
+            ms(20),
+            sc("openat"),
+            Err(errno("ENOENT")),
+            Duration::from_micros(5),
+        );
+        b.record(
+            ms(2500),
+            sc("openat"),
+            Err(errno("ENOENT")),
+            Duration::from_micros(1),
+        );
+        b.record(
+            ms(2600),
+            sc("read"),
+            Err(errno("EAGAIN")),
+            Duration::from_micros(1),
+        );
+        let obs = b.finish(ms(3200), ObservationMeta::default());
+        assert_eq!(obs.intervals.len(), 4);
+        let first = &obs.intervals[0].syscalls[&sc("openat")];
+        assert_eq!((first.calls, first.failures()), (2, 1));
+        assert_eq!(first.latency_ns_sum, 8000);
+        assert_eq!(first.latency_ns_max, 5000);
+        assert!(obs.intervals[1].syscalls.is_empty());
+        assert_eq!(obs.intervals[2].syscalls[&sc("read")].errors[&errno("EAGAIN")], 1);
+        let totals = obs.totals();
+        assert_eq!(totals[&sc("openat")].calls, 3);
+        assert_eq!(totals[&sc("openat")].errors[&errno("ENOENT")], 2);
+    }
+
+    #[test]
+    fn restart_codes_are_dropped() {
+        let mut b = ObservationBuilder::new(Duration::from_secs(1));
+        b.record(
+            Duration::ZERO,
+            sc("read"),
+            Err(Errno::new(512).unwrap()),
+            Duration::ZERO,
+        );
+        let obs = b.finish(Duration::from_millis(10), ObservationMeta::default());
+        assert!(obs.intervals[0].syscalls.is_empty());
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut b = ObservationBuilder::new(Duration::from_millis(500));
+        b.record(Duration::ZERO, sc("openat"), Err(errno("ENOENT")), Duration::ZERO);
+        let obs = b.finish(Duration::from_millis(10), ObservationMeta::default());
+        let json = serde_json::to_string(&obs).unwrap();
+        assert!(
+            json.contains("\"openat\":{\"calls\":1,\"errors\":{\"ENOENT\":1}"),
+            "{json}"
+        );
+        let back: Observation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, obs);
+    }
+}

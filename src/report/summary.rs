@@ -1,0 +1,206 @@
+//! The tables `phoebe observe` and `phoebe inject` print when the target ends.
+
+use std::fmt::Write;
+
+use crate::model::{InjectionLog, Observation, SyscallStats, TargetExit};
+
+/// How the run ended, for the first line of a summary.
+fn ending(exit: Option<TargetExit>, interrupted: bool) -> String {
+    match (exit, interrupted) {
+        (Some(exit), true) => format!("{exit}, interrupted"),
+        (Some(exit), false) => exit.to_string(),
+        (None, _) => "interrupted".into(),
+    }
+}
+
+/// `observe`'s table: one row per syscall, failing ones first.
+pub fn observation(obs: &Observation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "phoebe: observed '{}' for {:.3} s ({} interval{} of {} ms) on {}: {}",
+        obs.command.join(" "),
+        obs.duration_ms as f64 / 1000.0,
+        obs.intervals.len(),
+        if obs.intervals.len() == 1 { "" } else { "s" },
+        obs.interval_ms,
+        obs.backend,
+        ending(obs.exit, obs.interrupted),
+    );
+    let mut rows: Vec<(String, SyscallStats)> = obs
+        .totals()
+        .into_iter()
+        .map(|(sc, stats)| (sc.name().to_owned(), stats))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.1.failures()
+            .cmp(&a.1.failures())
+            .then(b.1.calls.cmp(&a.1.calls))
+            .then(a.0.cmp(&b.0))
+    });
+    let _ = writeln!(
+        out,
+        "{:<18} {:>10} {:>8} {:>8} {:>10} {:>10}  errors",
+        "syscall", "calls", "failed", "rate", "avg µs", "max µs"
+    );
+    let (mut calls, mut failed) = (0, 0);
+    for (name, s) in &rows {
+        calls += s.calls;
+        failed += s.failures();
+        let errors: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
+        let _ = writeln!(
+            out,
+            "{:<18} {:>10} {:>8} {:>7.2}% {:>10.1} {:>10.1}  {}",
+            name,
+            s.calls,
+            s.failures(),
+            100.0 * s.failures() as f64 / s.calls.max(1) as f64,
+            s.latency_ns_sum as f64 / s.calls.max(1) as f64 / 1000.0,
+            s.latency_ns_max as f64 / 1000.0,
+            errors.join(" "),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<18} {:>10} {:>8} {:>7.2}%",
+        "total",
+        calls,
+        failed,
+        100.0 * failed as f64 / calls.max(1) as f64
+    );
+    out
+}
+
+/// `inject`'s table: per rule, how often it matched and injected, against the rule's probability.
+pub fn injections(log: &InjectionLog) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "phoebe: {} {} error{} into '{}' ({}, seed {}): {}",
+        if log.replayed { "replayed" } else { "injected" },
+        log.injections.len(),
+        if log.injections.len() == 1 { "" } else { "s" },
+        log.command.join(" "),
+        log.backend,
+        log.seed,
+        ending(log.exit, log.interrupted),
+    );
+    let width = log
+        .rules
+        .iter()
+        .map(|r| r.fault.to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>9} {:>9} {:>8} {:>9}",
+        "rule", "matched", "injected", "p", "achieved"
+    );
+    for rule in &log.rules {
+        let achieved = match rule.achieved_rate() {
+            Some(rate) => format!("{:.2}%", 100.0 * rate),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$} {:>9} {:>9} {:>7.2}% {:>9}",
+            rule.fault.to_string(),
+            rule.matched,
+            rule.injected,
+            100.0 * rule.fault.probability,
+            achieved,
+        );
+    }
+    if log.rules.iter().any(|r| r.matched == 0) {
+        let _ = writeln!(
+            out,
+            "note: a rule that matched no call was not exercised: the target never made that call"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        decide::{Call, Decider},
+        model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
+    };
+
+    #[test]
+    fn observation_table_lists_failures_first() {
+        let mut b = ObservationBuilder::new(Duration::from_secs(1));
+        let sc = |n| Syscall::parse(n).unwrap();
+        for _ in 0..10 {
+            b.record(Duration::ZERO, sc("read"), Ok(()), Duration::from_micros(2));
+        }
+        b.record(
+            Duration::ZERO,
+            sc("openat"),
+            Err(Errno::parse("ENOENT").unwrap()),
+            Duration::from_micros(4),
+        );
+        b.record(Duration::ZERO, sc("openat"), Ok(()), Duration::from_micros(4));
+        let obs = b.finish(
+            Duration::from_millis(5),
+            ObservationMeta {
+                command: vec!["ls".into()],
+                backend: "ptrace".into(),
+                exit: Some(TargetExit::Code(2)),
+                ..Default::default()
+            },
+        );
+        let text = observation(&obs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("'ls'") && lines[0].ends_with("exit status 2"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("openat") && lines[2].contains("50.00%") && lines[2].ends_with("ENOENT×1"),
+            "{text}"
+        );
+        assert!(lines[3].starts_with("read"), "{text}");
+        assert!(lines[4].starts_with("total") && lines[4].contains("12"), "{text}");
+    }
+
+    #[test]
+    fn injection_table_shows_achieved_rate() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("openat:ENOENT:nth=2").unwrap(),
+                FaultSpec::parse("read:EIO").unwrap(),
+            ],
+            5,
+        );
+        let call = Call {
+            syscall: Syscall::parse("openat").unwrap(),
+            pid: 1,
+            tid: 1,
+            t_ns: 0,
+            path: None,
+        };
+        d.decide(&call);
+        d.decide(&call);
+        let log = d.finish(
+            vec!["cat".into(), "f".into()],
+            "ptrace",
+            Some(TargetExit::Code(1)),
+            false,
+        );
+        let text = injections(&log);
+        assert!(
+            text.starts_with("phoebe: injected 1 error into 'cat f' (ptrace, seed 5): exit status 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("openat:ENOENT:nth=2") && text.contains("50.00%"),
+            "{text}"
+        );
+        assert!(text.contains("not exercised"), "{text}");
+    }
+}

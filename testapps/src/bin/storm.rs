@@ -1,0 +1,65 @@
+//! `storm getppid|openat-fail [N]` (N default 100000, at least 1) — a syscall storm for benches.
+//!
+//! `getppid` makes N raw `syscall(SYS_getppid)` calls; `openat-fail` makes N `open` calls (glibc issues
+//! `openat(2)`) of the fixed path `/nonexistent/phoebe-storm`, each expected to fail with ENOENT. The loop
+//! holds nothing else and is timed with `Instant`. A call that returns -1 (getppid) or does not fail with
+//! ENOENT (openat-fail) is counted as unexpected (a surprise descriptor is closed).
+//!
+//! Output (exit 0), one line on stdout: `calls=<N> ns_per_call=<float, 1 decimal> unexpected=<count>`.
+//! Usage error: exit 2.
+
+use std::{env, io, time::Instant};
+
+use phoebe_testapps::{parse_flag, usage};
+
+const USAGE: &str = "storm getppid|openat-fail [N]";
+const MISSING: &std::ffi::CStr = c"/nonexistent/phoebe-storm";
+
+fn getppid_storm(n: u64) -> u64 {
+    let mut unexpected = 0;
+    for _ in 0..n {
+        // SAFETY: getppid takes no arguments, touches no memory and cannot fail.
+        if unsafe { libc::syscall(libc::SYS_getppid) } == -1 {
+            unexpected += 1;
+        }
+    }
+    unexpected
+}
+
+fn openat_fail_storm(n: u64) -> u64 {
+    let mut unexpected = 0;
+    for _ in 0..n {
+        // SAFETY: MISSING is a NUL-terminated static string; O_RDONLY needs no mode argument.
+        let fd = unsafe { libc::open(MISSING.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            unexpected += 1;
+            // SAFETY: `fd` was just returned by open and is owned by nobody else.
+            unsafe { libc::close(fd) };
+        } else if io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
+            unexpected += 1;
+        }
+    }
+    unexpected
+}
+
+fn main() {
+    let mut args = env::args().skip(1);
+    let storm: fn(u64) -> u64 = match args.next().as_deref() {
+        Some("getppid") => getppid_storm,
+        Some("openat-fail") => openat_fail_storm,
+        _ => usage(USAGE),
+    };
+    let n: u64 = match args.next() {
+        Some(v) => parse_flag("N", Some(v), USAGE),
+        None => 100_000,
+    };
+    if n == 0 || args.next().is_some() {
+        usage(USAGE);
+    }
+
+    let start = Instant::now();
+    let unexpected = storm(n);
+    let elapsed = start.elapsed();
+    let ns_per_call = elapsed.as_nanos() as f64 / n as f64;
+    println!("calls={n} ns_per_call={ns_per_call:.1} unexpected={unexpected}");
+}
