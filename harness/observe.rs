@@ -320,3 +320,21 @@ fn sigint_after_the_target_exited_ends_its_leftovers_and_keeps_the_observation()
             >= 1
     );
 }
+
+#[test]
+fn the_target_dies_with_phoebe() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _stdout, pid) = spawn_sigloop(&dir.path().join("obs.json"), 100_000);
+    child.kill().unwrap(); // SIGKILL: phoebe gets no chance to clean up; PTRACE_O_EXITKILL does it
+    child.wait().unwrap();
+    let target = nix::unistd::Pid::from_raw(pid);
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        // Reaped by init, or at least a zombie: either way it no longer runs.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    assert!(gone, "target {target} still runs after phoebe was killed");
+}
