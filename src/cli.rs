@@ -42,6 +42,15 @@ pub enum Command {
     /// a saved --log injected.
     #[command(after_help = FAULT_HELP)]
     Inject(InjectArgs),
+
+    /// Turn an observation into realistic, amplified error models: one experiment each.
+    ///
+    /// For every (syscall, errno) pair, the error rate of each interval in which the syscall was called
+    /// (zero-error intervals included) gives its statistics. Sporadic pairs (quantile below --sporadic-below)
+    /// are injected at --fixed-rate; fluctuating ones (variance above --variance-above) at their quantile; steady
+    /// ones at quantile × --factor. The probability compensates for calls that fail by themselves:
+    /// p = (target − natural) / (1 − natural). Prints the models and writes the plan (JSON).
+    Synthesize(SynthesizeArgs),
 }
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
@@ -128,6 +137,56 @@ pub struct InjectArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthesizeArgs {
+    /// The observation to synthesize from (`phoebe observe -o`).
+    #[arg(value_name = "OBSERVATION")]
+    pub observation: PathBuf,
+
+    /// Where to write the plan (JSON).
+    #[arg(short, long, value_name = "FILE", default_value = "plan.json")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub settings: SynthArgs,
+}
+
+/// The amplification thresholds (DESIGN §6); defaults are the paper's.
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// A pair whose rate quantile is below this is sporadic.
+    #[arg(long, value_name = "RATE", default_value_t = 0.05)]
+    pub sporadic_below: f64,
+
+    /// Sporadic pairs are injected at this fixed rate.
+    #[arg(long, value_name = "RATE", default_value_t = 0.05)]
+    pub fixed_rate: f64,
+
+    /// A pair whose rate variance is above this is fluctuating (injected at its quantile).
+    #[arg(long, value_name = "VARIANCE", default_value_t = 0.001)]
+    pub variance_above: f64,
+
+    /// Steady pairs are injected at quantile × this factor (capped at 1).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.2)]
+    pub factor: f64,
+
+    /// The quantile of the per-interval rates that stands for "max" (1 = the true max).
+    #[arg(long, value_name = "Q", default_value_t = 0.95)]
+    pub quantile: f64,
+}
+
+impl SynthArgs {
+    pub fn to_settings(&self) -> phoebe::model::SynthSettings {
+        phoebe::model::SynthSettings {
+            sporadic_below: self.sporadic_below,
+            fixed_rate: self.fixed_rate,
+            variance_above: self.variance_above,
+            factor: self.factor,
+            quantile: self.quantile,
+        }
+    }
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {

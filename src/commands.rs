@@ -8,11 +8,12 @@ use phoebe::{
     control::Control,
     decide::Decider,
     files,
-    model::{FaultSpec, InjectionLog, ObservationBuilder, ObservationMeta, Syscall},
+    model::{FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Syscall, Usage},
     report::summary,
+    synth,
 };
 
-use crate::cli::{InjectArgs, ObserveArgs};
+use crate::cli::{InjectArgs, ObserveArgs, SynthesizeArgs};
 
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
@@ -53,6 +54,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             syscalls,
             exit: Some(outcome.exit),
             interrupted: control.interrupted(),
+            usage: Some(children_usage()),
         },
     );
     files::save(&args.output, &obs)?;
@@ -97,12 +99,13 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             control,
         },
     )?;
-    let log = decider.finish(
+    let mut log = decider.finish(
         target.display.clone(),
         args.target.backend.name(),
         Some(outcome.exit),
         control.interrupted(),
     );
+    log.usage = Some(children_usage());
     if let Some(path) = &args.log {
         files::save(path, &log)?;
     }
@@ -124,6 +127,28 @@ fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
     Ok(match kind {
         BackendKind::Ptrace => backend::ptrace::run(job)?,
     })
+}
+
+/// CPU time and peak RSS of every process phoebe waited for: one phoebe process runs one target, and the
+/// target's descendants are reaped into it, so this is the target's whole tree.
+fn children_usage() -> Usage {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
+        Ok(u) => {
+            let ms = |tv: nix::sys::time::TimeVal| (tv.tv_sec() as u64) * 1000 + (tv.tv_usec() as u64) / 1000;
+            Usage { user_ms: ms(u.user_time()), sys_ms: ms(u.system_time()), max_rss_kib: u.max_rss() as u64 }
+        }
+        Err(_) => Usage::default(),
+    }
+}
+
+/// `phoebe synthesize`: observation → plan.
+pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
+    let obs: Observation = files::load(&args.observation, "observation")?;
+    let plan = synth::synthesize(&obs, &args.settings.to_settings())?;
+    files::save(&args.output, &plan)?;
+    print!("{}", summary::plan(&plan));
+    eprintln!("phoebe: plan written to {}", args.output.display());
+    Ok(0)
 }
 
 fn kernel_release() -> String {

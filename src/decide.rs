@@ -230,6 +230,7 @@ impl Decider {
             injections: self.injections,
             exit,
             interrupted,
+            usage: None,
         }
     }
 

@@ -9,3 +9,4 @@ pub mod decide;
 pub mod files;
 pub mod model;
 pub mod report;
+pub mod synth;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Observe(args) => commands::observe(args, &control),
         Command::Inject(args) => commands::inject(args, &control),
+        Command::Synthesize(args) => commands::synthesize(args),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(1)),

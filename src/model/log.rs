@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    TargetExit,
+    TargetExit, Usage,
     fault::{FaultSpec, When},
     names::{Errno, Syscall},
 };
@@ -28,6 +28,9 @@ pub struct InjectionLog {
     pub exit: Option<TargetExit>,
     #[serde(default)]
     pub interrupted: bool,
+    /// CPU time and peak memory of the target's process tree, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// One rule's counters.

@@ -6,6 +6,8 @@ pub mod fault;
 pub mod log;
 pub mod names;
 pub mod observation;
+pub mod plan;
+pub mod report;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +16,21 @@ pub use self::{
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
+    plan::{Category, ErrorModel, Excluded, Plan, RateStats, SynthSettings},
+    report::{Baseline, BaselineRun, ExperimentResult, Report, RunResult, Verdict},
 };
 
 /// The version written into, and expected from, every JSON file phoebe makes.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// CPU time and memory of a target's whole process tree (the "multi-layer" view of DESIGN §7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub user_ms: u64,
+    pub sys_ms: u64,
+    /// Largest resident set of any one process of the tree, in KiB.
+    pub max_rss_kib: u64,
+}
 
 /// How the target (the process phoebe launched) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FORMAT_VERSION, TargetExit,
+    FORMAT_VERSION, TargetExit, Usage,
     names::{Errno, Syscall},
 };
 
@@ -38,6 +38,9 @@ pub struct Observation {
     /// until the target's tree ended.
     #[serde(default)]
     pub interrupted: bool,
+    /// CPU time and peak memory of the target's process tree, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// What happened during one monitoring interval.
@@ -150,6 +153,7 @@ impl ObservationBuilder {
             intervals: self.intervals,
             exit: meta.exit,
             interrupted: meta.interrupted,
+            usage: meta.usage,
         }
     }
 }
@@ -164,6 +168,7 @@ pub struct ObservationMeta {
     pub syscalls: Option<Vec<Syscall>>,
     pub exit: Option<TargetExit>,
     pub interrupted: bool,
+    pub usage: Option<Usage>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{InjectionLog, Observation, SyscallStats, TargetExit};
+use crate::model::{InjectionLog, Observation, Plan, SyscallStats, TargetExit};
 
 /// How the run ended, for the first line of a summary.
 fn ending(exit: Option<TargetExit>, interrupted: bool) -> String {
@@ -117,6 +117,43 @@ pub fn injections(log: &InjectionLog) -> String {
             out,
             "note: a rule that matched no call was not exercised: the target never made that call"
         );
+    }
+    out
+}
+
+/// `synthesize`'s table: one row per model, then the excluded pairs with their reasons.
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "phoebe: {} error model{} for '{}' ({} excluded)",
+        plan.models.len(),
+        if plan.models.len() == 1 { "" } else { "s" },
+        plan.command.join(" "),
+        plan.excluded.len()
+    );
+    let width = plan.models.iter().map(|m| m.id.len()).max().unwrap_or(5).max(5);
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}  fault",
+        "model", "category", "failures", "natural", "quantile", "target", "p"
+    );
+    for m in &plan.models {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:>11} {:>9} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}%  {}",
+            m.id,
+            m.category.to_string(),
+            m.stats.failures,
+            100.0 * m.stats.natural_rate(),
+            100.0 * m.stats.quantile,
+            100.0 * m.target_rate,
+            100.0 * m.probability,
+            m.fault
+        );
+    }
+    for e in &plan.excluded {
+        let _ = writeln!(out, "excluded {}-{}: {}", e.syscall, e.errno, e.reason);
     }
     out
 }

@@ -1,0 +1,120 @@
+//! `Plan`: the error models synthesized from an observation (DESIGN §6), one experiment each.
+//!
+//! Plain data; `crate::synth` makes it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    fault::FaultSpec,
+    names::{Errno, Syscall},
+};
+
+/// Every threshold of the amplification, written into the plan so that it says how it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SynthSettings {
+    /// A pair whose rate quantile is below this is sporadic (paper: 0.05).
+    pub sporadic_below: f64,
+    /// Sporadic pairs are injected at this fixed rate (paper: 0.05).
+    pub fixed_rate: f64,
+    /// A non-sporadic pair whose rate variance is above this is fluctuating (paper: 0.001).
+    pub variance_above: f64,
+    /// Steady pairs are injected at quantile × factor, capped at 1 (paper: 1.2).
+    pub factor: f64,
+    /// The quantile of the per-interval rates that stands for "max" (default 0.95; 1.0 is the true max).
+    pub quantile: f64,
+}
+
+impl Default for SynthSettings {
+    fn default() -> Self {
+        SynthSettings { sporadic_below: 0.05, fixed_rate: 0.05, variance_above: 0.001, factor: 1.2, quantile: 0.95 }
+    }
+}
+
+/// How a pair's natural error rate behaves over the observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Rare: the quantile is below `sporadic_below`.
+    Sporadic,
+    /// Common and variable: quantile ≥ `sporadic_below` and variance > `variance_above`.
+    Fluctuating,
+    /// Common and regular.
+    Steady,
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Category::Sporadic => "sporadic",
+            Category::Fluctuating => "fluctuating",
+            Category::Steady => "steady",
+        })
+    }
+}
+
+/// Statistics of one (syscall, errno) pair's per-interval error rate, over every interval in which the syscall
+/// was called (zero-error intervals included).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateStats {
+    pub mean: f64,
+    /// Population variance.
+    pub variance: f64,
+    pub p5: f64,
+    /// The configured quantile (`settings.quantile`, p95 by default).
+    pub quantile: f64,
+    pub max: f64,
+    pub failures: u64,
+    pub calls: u64,
+    /// Intervals in which the syscall was called.
+    pub intervals: u64,
+    /// Of those, intervals in which it failed with this errno.
+    pub intervals_with_error: u64,
+}
+
+impl RateStats {
+    /// Failures / calls over the whole observation: the chance that a call fails by itself.
+    pub fn natural_rate(&self) -> f64 {
+        if self.calls == 0 { 0.0 } else { self.failures as f64 / self.calls as f64 }
+    }
+}
+
+/// One amplified, realistic error model: what one experiment injects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorModel {
+    /// Stable name, `syscall-ERRNO` (e.g. `openat-ENOENT`): file names and report rows use it.
+    pub id: String,
+    pub syscall: Syscall,
+    pub errno: Errno,
+    pub stats: RateStats,
+    pub category: Category,
+    /// The rule that was applied, in words (e.g. `p95 0.31 ≥ 0.05 and variance 0.004 > 0.001: target = p95`).
+    pub rule: String,
+    /// The rate the experiment aims at (natural failures included).
+    pub target_rate: f64,
+    /// The injection probability, compensated for the natural rate: (target − natural) / (1 − natural).
+    pub probability: f64,
+    /// The fault the experiment injects.
+    pub fault: FaultSpec,
+}
+
+/// A (syscall, errno) pair seen but not turned into a model, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub syscall: Syscall,
+    pub errno: Errno,
+    pub reason: String,
+}
+
+/// The models of one campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    /// The command the observation was made of.
+    pub command: Vec<String>,
+    /// Monitoring interval of the observation, in milliseconds.
+    pub interval_ms: u64,
+    pub settings: SynthSettings,
+    /// One experiment per model, most failing pairs first.
+    pub models: Vec<ErrorModel>,
+    pub excluded: Vec<Excluded>,
+}

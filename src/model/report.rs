@@ -1,0 +1,200 @@
+//! `Report`: what a campaign (`phoebe exec`) found — the baseline, one result per experiment, a verdict per run
+//! (DESIGN §7). Plain data; `crate::experiment` fills it, `crate::report` renders it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TargetExit, Usage, fault::FaultSpec, plan::ErrorModel};
+
+/// How the program coped with one run of one experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Same exit status as the baseline, and the check passed.
+    Resilient,
+    /// The experiment made no injection: the program never made that call (not a pass, not a failure).
+    NotExercised,
+    /// Another exit status than the baseline, or the check failed.
+    Failed,
+    /// The run after injection stopped (a plain run and the check) failed: the damage outlived the fault.
+    Corrupted,
+    /// Killed by a signal (SIGSEGV, SIGABRT, …).
+    Crashed,
+    /// Still running at the timeout.
+    Hung,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Resilient,
+        Verdict::NotExercised,
+        Verdict::Failed,
+        Verdict::Corrupted,
+        Verdict::Crashed,
+        Verdict::Hung,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Resilient => "resilient",
+            Verdict::NotExercised => "not-exercised",
+            Verdict::Failed => "failed",
+            Verdict::Corrupted => "corrupted",
+            Verdict::Crashed => "crashed",
+            Verdict::Hung => "hung",
+        }
+    }
+
+    /// Resilient and not-exercised are not findings; everything else is.
+    pub fn is_finding(self) -> bool {
+        !matches!(self, Verdict::Resilient | Verdict::NotExercised)
+    }
+
+    /// The experiment's verdict from its runs: the worst run (hung > crashed > corrupted > failed > resilient),
+    /// not-exercised only when no run was exercised.
+    pub fn worst(runs: impl IntoIterator<Item = Verdict>) -> Verdict {
+        runs.into_iter().filter(|v| *v != Verdict::NotExercised).max().unwrap_or(Verdict::NotExercised)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Verdict::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Verdict::ALL.iter().map(|v| v.name()).collect();
+            format!("unknown verdict '{s}' (verdicts: {})", names.join(", "))
+        })
+    }
+}
+
+/// One run of the target without injection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRun {
+    pub exit: TargetExit,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// `--check` after the run; `null` without a check.
+    pub check_passed: Option<bool>,
+}
+
+/// The steady state every run is compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub runs: Vec<BaselineRun>,
+    /// The exit status every baseline run had.
+    pub exit: TargetExit,
+    /// The timeout each experiment run gets, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// One run of one experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// 1-based.
+    pub run: u32,
+    pub seed: u64,
+    pub verdict: Verdict,
+    /// Why, in one sentence (e.g. `exit status 1, baseline 0`).
+    pub detail: String,
+    /// `null` when the run was stopped at the timeout before phoebe saw the target end.
+    pub exit: Option<TargetExit>,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Calls the fault matched, and how many it injected.
+    pub matched: u64,
+    pub injected: u64,
+    pub check_passed: Option<bool>,
+    /// The plain run (and check) after injection; `null` when it was not needed (not exercised, hung).
+    pub post_run_passed: Option<bool>,
+    /// The injection log of the run, relative to the campaign directory.
+    pub log: String,
+}
+
+impl RunResult {
+    pub fn achieved_rate(&self) -> Option<f64> {
+        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+    }
+}
+
+/// One experiment: one fault, several runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    /// Stable name (`openat-ENOENT`), unique in the campaign.
+    pub id: String,
+    pub fault: FaultSpec,
+    /// The synthesized model the fault comes from; `null` for a fault given with `--fault`.
+    pub model: Option<ErrorModel>,
+    pub verdict: Verdict,
+    pub runs: Vec<RunResult>,
+}
+
+/// A whole campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub command: Vec<String>,
+    pub backend: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The campaign seed every run's seed derives from.
+    pub seed: u64,
+    /// `K/N` when this report holds one shard of the experiments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    pub baseline: Baseline,
+    /// Natural error rate per baseline interval, per experiment id (for the charts); interval length below.
+    #[serde(default)]
+    pub natural_rates: BTreeMap<String, Vec<f64>>,
+    pub interval_ms: u64,
+    pub experiments: Vec<ExperimentResult>,
+    /// Experiments the plan has but this report does not (interrupted, or other shards).
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// True when the campaign was interrupted before its last experiment.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// How many experiments got each verdict.
+    pub fn counts(&self) -> BTreeMap<Verdict, usize> {
+        let mut counts = BTreeMap::new();
+        for e in &self.experiments {
+            *counts.entry(e.verdict).or_default() += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_verdict_wins_and_unexercised_runs_do_not_hide_findings() {
+        use Verdict::*;
+        assert_eq!(Verdict::worst([Resilient, Failed, Resilient]), Failed);
+        assert_eq!(Verdict::worst([Corrupted, Crashed]), Crashed);
+        assert_eq!(Verdict::worst([Hung, Crashed]), Hung);
+        assert_eq!(Verdict::worst([NotExercised, Resilient]), Resilient);
+        assert_eq!(Verdict::worst([NotExercised, NotExercised]), NotExercised);
+        assert_eq!(Verdict::worst([]), NotExercised);
+    }
+
+    #[test]
+    fn verdict_names() {
+        assert_eq!(serde_json::to_string(&Verdict::NotExercised).unwrap(), "\"not-exercised\"");
+        assert_eq!("corrupted".parse::<Verdict>().unwrap(), Verdict::Corrupted);
+        assert!("broken".parse::<Verdict>().unwrap_err().contains("resilient, not-exercised"));
+        assert!(Verdict::Failed.is_finding() && !Verdict::NotExercised.is_finding());
+    }
+}

@@ -1,0 +1,373 @@
+//! Synthesis (DESIGN §6): natural error rates → amplified but realistic error models. Pure functions.
+//!
+//! For each (syscall, errno) pair of the observation, the per-interval rate `failures_i / calls_i` is taken over
+//! every interval in which the syscall was called, zero-error intervals included (the prototype kept only the
+//! intervals where the error happened, which inflated rare errors). Its statistics pick a category and a target
+//! rate; the injection probability then compensates for the calls that fail by themselves.
+//! Does not own: running anything (see `crate::experiment`).
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats, SynthSettings,
+    Syscall,
+};
+
+/// A setting outside its range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("synthesis setting {name}={value} is out of range: expected {expected}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub value: f64,
+    pub expected: &'static str,
+}
+
+impl SynthSettings {
+    /// Checks every threshold before anything is computed with it.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let unit = |name, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(SettingError { name, value, expected: "a number between 0 and 1" })
+            }
+        };
+        unit("sporadic-below", self.sporadic_below)?;
+        unit("fixed-rate", self.fixed_rate)?;
+        unit("variance-above", self.variance_above)?;
+        unit("quantile", self.quantile)?;
+        if !(self.factor.is_finite() && self.factor > 0.0) {
+            return Err(SettingError { name: "factor", value: self.factor, expected: "a positive number" });
+        }
+        Ok(())
+    }
+}
+
+/// Turns an observation into a plan: one model per realistic (syscall, errno) pair, the others excluded with
+/// their reason.
+pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, SettingError> {
+    settings.validate()?;
+    // Per syscall: (calls, failures per errno) of each interval in which it was called.
+    let mut per_syscall: BTreeMap<Syscall, Vec<(u64, &BTreeMap<Errno, u64>)>> = BTreeMap::new();
+    for interval in &obs.intervals {
+        for (sc, stats) in &interval.syscalls {
+            if stats.calls > 0 {
+                per_syscall.entry(*sc).or_default().push((stats.calls, &stats.errors));
+            }
+        }
+    }
+    let mut models = Vec::new();
+    let mut excluded = Vec::new();
+    for (sc, intervals) in &per_syscall {
+        let mut errnos: Vec<Errno> = intervals.iter().flat_map(|(_, e)| e.keys().copied()).collect();
+        errnos.sort();
+        errnos.dedup();
+        for errno in errnos {
+            let rates: Vec<f64> =
+                intervals.iter().map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64).collect();
+            let stats = RateStats {
+                mean: mean(&rates),
+                variance: variance(&rates),
+                p5: quantile(&rates, 0.05),
+                quantile: quantile(&rates, settings.quantile),
+                max: rates.iter().copied().fold(0.0, f64::max),
+                failures: intervals.iter().map(|(_, e)| e.get(&errno).copied().unwrap_or(0)).sum(),
+                calls: intervals.iter().map(|(c, _)| c).sum(),
+                intervals: intervals.len() as u64,
+                intervals_with_error: intervals.iter().filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0)).count()
+                    as u64,
+            };
+            match model(*sc, errno, stats, settings) {
+                Ok(m) => models.push(m),
+                Err(reason) => excluded.push(Excluded { syscall: *sc, errno, reason }),
+            }
+        }
+    }
+    models.sort_by(|a, b| b.stats.failures.cmp(&a.stats.failures).then(a.id.cmp(&b.id)));
+    Ok(Plan {
+        version: FORMAT_VERSION,
+        command: obs.command.clone(),
+        interval_ms: obs.interval_ms,
+        settings: *settings,
+        models,
+        excluded,
+    })
+}
+
+/// The model for one pair, or why there is none.
+fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) -> Result<ErrorModel, String> {
+    if errno.is_kernel_internal() {
+        return Err(format!("{errno} is a kernel-internal restart code (≥ 512): it never reaches the program"));
+    }
+    let natural = stats.natural_rate();
+    if natural >= 1.0 {
+        return Err("every call already fails with it: injection adds nothing".into());
+    }
+    let q = stats.quantile;
+    let qname = quantile_name(s.quantile);
+    let (category, target, rule) = if q < s.sporadic_below {
+        (
+            Category::Sporadic,
+            s.fixed_rate,
+            format!("{qname} {} < {}: fixed rate {}", fmt(q), fmt(s.sporadic_below), fmt(s.fixed_rate)),
+        )
+    } else if stats.variance > s.variance_above {
+        (
+            Category::Fluctuating,
+            q,
+            format!(
+                "{qname} {} ≥ {} and variance {} > {}: target = {qname}",
+                fmt(q),
+                fmt(s.sporadic_below),
+                fmt(stats.variance),
+                fmt(s.variance_above)
+            ),
+        )
+    } else {
+        let target = (q * s.factor).min(1.0);
+        (
+            Category::Steady,
+            target,
+            format!(
+                "{qname} {} ≥ {} and variance {} ≤ {}: target = min({qname} × {}, 1)",
+                fmt(q),
+                fmt(s.sporadic_below),
+                fmt(stats.variance),
+                fmt(s.variance_above),
+                fmt(s.factor)
+            ),
+        )
+    };
+    let probability = round6(((target - natural) / (1.0 - natural)).clamp(0.0, 1.0));
+    if probability <= 0.0 {
+        return Err(format!(
+            "natural rate {} is already at or above the target {}: injection adds nothing",
+            fmt(natural),
+            fmt(target)
+        ));
+    }
+    let fault = FaultSpec::parse(&format!("{}:{}:p={probability}", syscall.name(), errno.code()))
+        .expect("a syscall, an errno and a probability in [0, 1] always make a valid rule");
+    Ok(ErrorModel {
+        id: format!("{}-{errno}", syscall.name()),
+        syscall,
+        errno,
+        stats,
+        category,
+        rule,
+        target_rate: target,
+        probability,
+        fault,
+    })
+}
+
+fn quantile_name(q: f64) -> String {
+    if q >= 1.0 { "max".into() } else { format!("p{}", fmt(q * 100.0)) }
+}
+
+/// Short, stable number formatting for rule texts.
+fn fmt(x: f64) -> String {
+    let s = format!("{:.6}", x);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" { "0".into() } else { s.to_owned() }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+}
+
+/// Population variance.
+fn variance(xs: &[f64]) -> f64 {
+    let m = mean(xs);
+    if xs.is_empty() { 0.0 } else { xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64 }
+}
+
+/// The `q` quantile with linear interpolation between closest ranks (numpy's default), so p95 of few intervals
+/// does not jump to the max.
+fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Interval, SyscallStats};
+
+    /// An observation of one syscall: per interval (calls, failures with `errno`).
+    fn obs(syscall: &str, errno: &str, intervals: &[(u64, u64)]) -> Observation {
+        let sc = Syscall::parse(syscall).unwrap();
+        let e = Errno::parse(errno).unwrap();
+        let intervals = intervals
+            .iter()
+            .map(|&(calls, failures)| {
+                let mut interval = Interval::default();
+                if calls > 0 {
+                    let mut stats = SyscallStats { calls, ..Default::default() };
+                    if failures > 0 {
+                        stats.errors.insert(e, failures);
+                    }
+                    interval.syscalls.insert(sc, stats);
+                }
+                interval
+            })
+            .collect();
+        Observation {
+            version: 1,
+            command: vec!["app".into()],
+            backend: "test".into(),
+            kernel: String::new(),
+            started_at: String::new(),
+            interval_ms: 1000,
+            duration_ms: 0,
+            syscalls: None,
+            intervals,
+            exit: None,
+            interrupted: false,
+            usage: None,
+        }
+    }
+
+    fn plan(o: &Observation) -> Plan {
+        synthesize(o, &SynthSettings::default()).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn sporadic_pair_gets_the_fixed_rate() {
+        // rates 0.01, 0.02, 0.0, 0.01 (calls 100 each): p95 = 0.02 - 0.05·(0.02-0.01)·… < 0.05
+        let p = plan(&obs("openat", "ENOENT", &[(100, 1), (100, 2), (100, 0), (100, 1)]));
+        let m = &p.models[0];
+        assert_eq!(m.category, Category::Sporadic);
+        assert_eq!(m.id, "openat-ENOENT");
+        // sorted 0, .01, .01, .02; h = 3·0.95 = 2.85 → .01 + .85·.01 = .0185
+        assert!(close(m.stats.quantile, 0.0185), "{}", m.stats.quantile);
+        assert!(close(m.stats.mean, 0.01));
+        assert_eq!((m.stats.failures, m.stats.calls, m.stats.intervals, m.stats.intervals_with_error), (4, 400, 4, 3));
+        assert!(close(m.target_rate, 0.05));
+        // natural 4/400 = 0.01: p = (0.05 - 0.01) / 0.99 = 0.040404…
+        assert!(close(m.probability, 0.040404), "{}", m.probability);
+        assert_eq!(m.fault.to_string(), "openat:ENOENT:p=0.040404");
+        assert_eq!(m.rule, "p95 0.0185 < 0.05: fixed rate 0.05");
+    }
+
+    #[test]
+    fn fluctuating_pair_targets_its_quantile() {
+        // rates 0.0, 0.5, 0.1, 0.4 → mean 0.25, variance ((.25²+.25²+.15²+.15²)/4) = 0.0425
+        let p = plan(&obs("futex", "EAGAIN", &[(10, 0), (10, 5), (10, 1), (10, 4)]));
+        let m = &p.models[0];
+        assert_eq!(m.category, Category::Fluctuating);
+        assert!(close(m.stats.variance, 0.0425), "{}", m.stats.variance);
+        // sorted 0, .1, .4, .5; h = 2.85 → .4 + .85·.1 = .485
+        assert!(close(m.stats.quantile, 0.485));
+        assert!(close(m.target_rate, 0.485));
+        // natural 10/40 = 0.25: p = (0.485 - 0.25)/0.75 = 0.313333…
+        assert!(close(m.probability, 0.313333), "{}", m.probability);
+        assert_eq!(m.rule, "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95");
+    }
+
+    #[test]
+    fn steady_pair_is_amplified_by_the_factor() {
+        // rates 0.2, 0.2, 0.21, 0.2 → variance tiny
+        let p = plan(&obs("read", "EAGAIN", &[(100, 20), (100, 20), (100, 21), (100, 20)]));
+        let m = &p.models[0];
+        assert_eq!(m.category, Category::Steady);
+        // sorted .2 .2 .2 .21; h = 2.85 → .2 + .85·.01 = .2085; × 1.2 = .2502
+        assert!(close(m.target_rate, 0.2502), "{}", m.target_rate);
+        // natural 81/400 = 0.2025: p = (0.2502 - 0.2025)/0.7975 = 0.059812…
+        assert!(close(m.probability, 0.059812), "{}", m.probability);
+    }
+
+    #[test]
+    fn a_rare_error_seen_once_in_many_intervals_stays_rare() {
+        // 100 intervals of 50 calls; one failure in one interval. Zero-error intervals count: p95 is 0.
+        let mut intervals = vec![(50, 0); 100];
+        intervals[37] = (50, 1);
+        let p = plan(&obs("connect", "ECONNREFUSED", &intervals));
+        let m = &p.models[0];
+        assert_eq!(m.stats.intervals, 100);
+        assert_eq!(m.stats.intervals_with_error, 1);
+        assert!(close(m.stats.max, 0.02));
+        assert!(close(m.stats.quantile, 0.0));
+        assert!(close(m.stats.mean, 0.0002));
+        assert_eq!(m.category, Category::Sporadic);
+        assert!(close(m.target_rate, 0.05));
+    }
+
+    #[test]
+    fn intervals_where_the_syscall_was_not_called_do_not_count() {
+        let p = plan(&obs("openat", "ENOENT", &[(0, 0), (10, 5), (0, 0), (10, 5)]));
+        assert_eq!(p.models[0].stats.intervals, 2);
+        assert!(close(p.models[0].stats.mean, 0.5));
+    }
+
+    #[test]
+    fn a_pair_that_always_fails_is_excluded() {
+        let p = plan(&obs("access", "ENOENT", &[(2, 2), (3, 3)]));
+        assert!(p.models.is_empty());
+        assert_eq!(p.excluded.len(), 1);
+        assert_eq!(p.excluded[0].reason, "every call already fails with it: injection adds nothing");
+    }
+
+    #[test]
+    fn restart_codes_are_excluded() {
+        let p = plan(&obs("wait4", "512", &[(10, 1)]));
+        assert!(p.models.is_empty());
+        assert!(p.excluded[0].reason.contains("kernel-internal restart code"), "{}", p.excluded[0].reason);
+    }
+
+    #[test]
+    fn natural_rate_above_target_is_excluded() {
+        // steady at 0.9 with factor 1.0: target 0.9 = natural → nothing to add
+        let settings = SynthSettings { factor: 1.0, ..Default::default() };
+        let p = synthesize(&obs("read", "EAGAIN", &[(10, 9), (10, 9)]), &settings).unwrap();
+        assert!(p.models.is_empty());
+        assert!(p.excluded[0].reason.starts_with("natural rate 0.9 is already at or above the target 0.9"));
+    }
+
+    #[test]
+    fn settings_are_written_and_validated() {
+        let settings = SynthSettings { quantile: 1.0, ..Default::default() };
+        let p = synthesize(&obs("futex", "EAGAIN", &[(10, 0), (10, 5)]), &settings).unwrap();
+        assert_eq!(p.settings.quantile, 1.0);
+        assert!(p.models[0].rule.starts_with("max 0.5"), "{}", p.models[0].rule);
+        let bad = SynthSettings { fixed_rate: 1.5, ..Default::default() };
+        assert_eq!(
+            synthesize(&obs("read", "EIO", &[(1, 0)]), &bad).unwrap_err().to_string(),
+            "synthesis setting fixed-rate=1.5 is out of range: expected a number between 0 and 1"
+        );
+    }
+
+    #[test]
+    fn models_are_ordered_by_failures() {
+        let mut o = obs("futex", "EAGAIN", &[(10, 1), (10, 1)]);
+        let sc = Syscall::parse("openat").unwrap();
+        let mut stats = SyscallStats { calls: 10, ..Default::default() };
+        stats.errors.insert(Errno::parse("ENOENT").unwrap(), 5);
+        o.intervals[0].syscalls.insert(sc, stats);
+        let p = plan(&o);
+        let ids: Vec<&str> = p.models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["openat-ENOENT", "futex-EAGAIN"]);
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        assert!(close(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0));
+        assert!(close(quantile(&[0.0, 10.0], 0.95), 9.5));
+        assert!(close(quantile(&[7.0], 0.95), 7.0));
+    }
+}
