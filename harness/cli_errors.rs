@@ -154,7 +154,9 @@ fn a_file_that_cannot_be_executed() {
     let dir = tempfile::tempdir().unwrap();
     let text = input_file(&dir, "notes.txt", "not a program\n");
     let out = phoebe()
-        .args(["observe", "-o", "/dev/null", "--"])
+        .args(["observe", "-o"])
+        .arg(dir.path().join("unused.json"))
+        .arg("--")
         .arg(&text)
         .output()
         .unwrap();

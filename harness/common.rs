@@ -100,8 +100,11 @@ pub fn skipped(reason: &str) {
 pub fn ptrace_works() -> bool {
     static OK: OnceLock<Result<(), String>> = OnceLock::new();
     let res = OK.get_or_init(|| {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = StdCommand::new(phoebe_path())
-            .args(["observe", "-q", "-o", "/dev/null", "--", "/bin/true"])
+            .args(["observe", "-q", "-o"])
+            .arg(dir.path().join("probe.json"))
+            .args(["--", "/bin/true"])
             .output()
             .map_err(|e| e.to_string())?;
         if out.status.success() {

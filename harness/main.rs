@@ -3,5 +3,7 @@
 mod cli_errors;
 mod common;
 mod docs;
+mod exec;
 mod inject;
 mod observe;
+mod report_html;

@@ -12,7 +12,8 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never mix with the target's output."
+exec exits 0 when every exercised experiment is resilient and 1 when one is not; every command exits 2 on a \
+usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never mix with the target's output."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,7 +52,32 @@ pub enum Command {
     /// ones at quantile × --factor. The probability compensates for calls that fail by themselves:
     /// p = (target − natural) / (1 − natural). Prints the models and writes the plan (JSON).
     Synthesize(SynthesizeArgs),
+
+    /// The whole loop: observe, synthesize, inject one model per experiment, judge, report.
+    ///
+    /// Baseline runs (observed) set the steady state: exit status, and --check when given. The observation
+    /// becomes realistic error models (see `phoebe synthesize --help`); each model is one experiment of --runs
+    /// runs, each run a fresh start of the command with that fault injected. A run is resilient (same exit
+    /// status, check passes), failed, crashed (killed by a signal), hung (past --timeout), corrupted (a plain run
+    /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched).
+    /// Everything goes to the campaign directory as it happens: report.json, report.html, junit.xml,
+    /// summary.md, and every run's output and injection log. Exits 0 when no experiment's verdict is in
+    /// --fail-on, 1 when one is, 2 on a usage or setup error, 130 when interrupted (the partial report is
+    /// written; --resume DIR continues).
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+
+    /// Re-render a campaign's report, or merge the reports of shards into one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Report(ReportArgs),
 }
+
+const EXEC_HELP: &str = "Examples:
+  phoebe exec -- java -jar app.jar
+  phoebe exec --runs 3 --check './verify.sh' --timeout 30s -- ./service-job
+  phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
+  phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test   (then: phoebe report merge shard-*)
+  phoebe exec --resume phoebe-runs/20261124-213000             (continue an interrupted campaign)";
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
@@ -137,6 +163,120 @@ pub struct InjectArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Runs per experiment.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// Baseline runs (observed, without injection).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baseline_runs: u32,
+
+    /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub timeout: Option<Duration>,
+
+    /// Shell command that validates the target's output or state after each run (exit 0 = good).
+    #[arg(long, value_name = "CMD")]
+    pub check: Option<String>,
+
+    /// Shell command that restores the target's state before each run.
+    #[arg(long, value_name = "CMD")]
+    pub reset: Option<String>,
+
+    /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
+    #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]
+    pub faults: Vec<String>,
+
+    /// Run the models of this plan (`phoebe synthesize`) instead of synthesizing new ones; shards need one
+    /// shared plan (or --fault) so that they split the same experiments.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Monitoring interval of the baseline observation.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// The campaign directory (default: phoebe-runs/<date-time>).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+
+    /// Continue the campaign in DIR: experiments with a result are not run again.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+
+    /// Run only the K-th of N slices of the experiments (join them with `phoebe report merge`); needs --plan
+    /// or --fault.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<phoebe::experiment::Shard>,
+
+    /// Verdicts that make `phoebe exec` exit 1.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "failed,crashed,hung,corrupted"
+    )]
+    pub fail_on: Vec<phoebe::model::Verdict>,
+
+    /// Campaign seed; each run's seed derives from it (default: random, written into the report).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// No progress bar (lines per experiment instead).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub settings: SynthArgs,
+
+    /// The mechanism that runs the target.
+    #[arg(long, value_enum, default_value = "ptrace")]
+    pub backend: BackendKind,
+
+    /// The command to run, after `--` (not needed with --resume).
+    #[arg(last = true, value_name = "CMD", required_unless_present = "resume")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub merge: Option<ReportCommand>,
+
+    /// The campaign directory (holding report.json).
+    #[arg(value_name = "DIR", required = true)]
+    pub dir: Option<PathBuf>,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "terminal")]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Join the reports of shards (`phoebe exec --shard K/N`) of one campaign into one report directory.
+    Merge {
+        /// Campaign directories of the shards.
+        #[arg(value_name = "DIR", required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+
+        /// Where the merged report goes.
+        #[arg(short, long, value_name = "DIR", default_value = "phoebe-merged")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Terminal,
+    Json,
+    Junit,
+    Markdown,
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -1,19 +1,28 @@
 //! The subcommands: glue between the CLI, the backends and the files. Lives in the binary, so it may use anyhow.
 
-use std::{collections::HashSet, io::Write};
+use std::{
+    collections::HashSet,
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, Result};
 use phoebe::{
     backend::{self, BackendKind, Job, Target},
     control::Control,
     decide::Decider,
-    files,
-    model::{FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Syscall, Usage},
+    experiment, files,
+    model::{
+        ExperimentResult, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Report,
+        Syscall, Usage,
+    },
     report::summary,
     synth,
 };
 
-use crate::cli::{InjectArgs, ObserveArgs, SynthesizeArgs};
+use crate::cli::{
+    ExecArgs, InjectArgs, ObserveArgs, ReportArgs, ReportCommand, ReportFormat, SynthesizeArgs,
+};
 
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
@@ -135,7 +144,11 @@ fn children_usage() -> Usage {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
         Ok(u) => {
             let ms = |tv: nix::sys::time::TimeVal| (tv.tv_sec() as u64) * 1000 + (tv.tv_usec() as u64) / 1000;
-            Usage { user_ms: ms(u.user_time()), sys_ms: ms(u.system_time()), max_rss_kib: u.max_rss() as u64 }
+            Usage {
+                user_ms: ms(u.user_time()),
+                sys_ms: ms(u.system_time()),
+                max_rss_kib: u.max_rss() as u64,
+            }
         }
         Err(_) => Usage::default(),
     }
@@ -161,4 +174,196 @@ fn kernel_release() -> String {
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()))
+}
+
+/// Shows a campaign's progress on stderr: a bar on a terminal, one line per experiment otherwise.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar { bar, quiet }
+    }
+
+    fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+}
+
+impl experiment::Progress for Bar {
+    fn total(&self, runs: u64) {
+        self.bar.set_position(0);
+        self.bar.set_length(runs);
+    }
+
+    fn message(&self, text: &str) {
+        self.bar.set_message(text.to_owned());
+        if self.bar.is_hidden() && !self.quiet {
+            eprintln!("phoebe: {text}…");
+        }
+    }
+
+    fn run_done(&self) {
+        self.bar.inc(1);
+    }
+
+    fn experiment_done(&self, result: &ExperimentResult, resumed: bool) {
+        let injected: u64 = result.runs.iter().map(|r| r.injected).sum();
+        self.line(format!(
+            "phoebe: {:<24} {:<13} ({} run{}, {injected} injection{}){}",
+            result.id,
+            result.verdict.name(),
+            result.runs.len(),
+            if result.runs.len() == 1 { "" } else { "s" },
+            if injected == 1 { "" } else { "s" },
+            if resumed { " [from an earlier run]" } else { "" }
+        ));
+    }
+}
+
+/// `phoebe exec`: 0 when no verdict is in --fail-on, 1 when one is, 130 when interrupted.
+pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
+    let (campaign, out) = match &args.resume {
+        Some(dir) => {
+            let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
+                .with_context(|| format!("cannot resume {}", dir.display()))?;
+            (campaign, dir.clone())
+        }
+        None => {
+            let target = Target::resolve(&args.command)?;
+            let faults = args
+                .faults
+                .iter()
+                .map(|f| FaultSpec::parse(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            let settings = args.settings.to_settings();
+            settings.validate()?;
+            if args.shard.is_some() && args.plan.is_none() && faults.is_empty() {
+                anyhow::bail!(
+                    "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and \
+                     shards that synthesized their own plans would not\nhint: make one plan first (phoebe observe, \
+                     then phoebe synthesize) and give it to every shard"
+                );
+            }
+            let plan: Option<phoebe::model::Plan> =
+                args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+                PathBuf::from("phoebe-runs").join(stamp.replace([':', 'T'], "-").trim_end_matches('Z'))
+            });
+            let campaign = experiment::Campaign {
+                version: phoebe::model::FORMAT_VERSION,
+                command: target.display.clone(),
+                backend: args.backend.name().to_owned(),
+                runs: args.runs,
+                baseline_runs: args.baseline_runs,
+                timeout_ms: args
+                    .timeout
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                check: args.check.clone(),
+                reset: args.reset.clone(),
+                seed: args.seed.unwrap_or_else(random_seed),
+                interval_ms: u64::try_from(args.interval.as_millis()).unwrap_or(u64::MAX),
+                settings,
+                faults,
+                plan,
+                shard: args.shard,
+            };
+            (campaign, out)
+        }
+    };
+    let phoebe = std::env::current_exe().context("cannot find the phoebe binary to run experiments with")?;
+    let bar = Bar::new(args.quiet);
+    eprintln!("phoebe: campaign directory {}", out.display());
+    let result = experiment::run(&campaign, &out, &phoebe, control, &bar);
+    bar.bar.finish_and_clear();
+    let report = result?;
+    write_report(&report, &out)?;
+    print!(
+        "{}",
+        phoebe::report::terminal::render(&report, std::io::stdout().is_terminal())
+    );
+    eprintln!(
+        "phoebe: report in {} (report.html, junit.xml, summary.md, report.json){}",
+        out.display(),
+        if report.interrupted {
+            format!("; continue with: phoebe exec --resume {}", out.display())
+        } else {
+            String::new()
+        }
+    );
+    if report.interrupted {
+        return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
+    }
+    let failing = report
+        .experiments
+        .iter()
+        .any(|e| args.fail_on.contains(&e.verdict));
+    Ok(i32::from(failing))
+}
+
+/// Writes every rendering of a report into `dir`, each atomically.
+fn write_report(report: &Report, dir: &Path) -> Result<()> {
+    files::save(&dir.join("report.json"), report)?;
+    for (name, text) in [
+        ("report.html", phoebe::report::html::render(report)),
+        ("junit.xml", phoebe::report::junit::render(report)),
+        ("summary.md", phoebe::report::markdown::render(report)),
+    ] {
+        files::save_text(&dir.join(name), &text)?;
+    }
+    Ok(())
+}
+
+/// `phoebe report DIR` and `phoebe report merge DIR…`.
+pub fn report(args: ReportArgs) -> Result<i32> {
+    if let Some(ReportCommand::Merge { dirs, output }) = args.merge {
+        let mut reports = Vec::new();
+        for dir in &dirs {
+            let r: Report = files::load(&dir.join("report.json"), "report")?;
+            reports.push(r);
+        }
+        let merged = phoebe::report::merge(reports)?;
+        std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
+        write_report(&merged, &output)?;
+        print!(
+            "{}",
+            phoebe::report::terminal::render(&merged, std::io::stdout().is_terminal())
+        );
+        eprintln!(
+            "phoebe: merged report of {} shard(s) in {}",
+            dirs.len(),
+            output.display()
+        );
+        return Ok(0);
+    }
+    let dir = args.dir.expect("clap requires DIR without a subcommand");
+    let report: Report = files::load(&dir.join("report.json"), "report")?;
+    let text = match args.format {
+        ReportFormat::Terminal => phoebe::report::terminal::render(&report, std::io::stdout().is_terminal()),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Junit => phoebe::report::junit::render(&report),
+        ReportFormat::Markdown => phoebe::report::markdown::render(&report),
+        ReportFormat::Html => phoebe::report::html::render(&report),
+    };
+    print!("{text}");
+    Ok(0)
 }

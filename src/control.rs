@@ -23,8 +23,10 @@ use signal_hook::{
 /// Shared between the backend (which runs the target) and the signal thread.
 #[derive(Debug, Default)]
 pub struct Control {
-    /// The process phoebe launched, while it lives (0 otherwise).
+    /// The process phoebe launched, while it lives (0 otherwise); negative: a whole process group.
     target: AtomicI32,
+    /// The target runs in a process group of its own, so the terminal's signals do not reach it: always forward.
+    separate_group: AtomicBool,
     /// A backend is running a target tree (it may outlive the target itself).
     active: AtomicBool,
     /// Every task of the target's tree the backend knows alive, so that leftovers can be stopped too.
@@ -58,6 +60,24 @@ impl Control {
             .compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
+    /// A campaign runs several targets one after the other: from now on a signal never ends phoebe at once, it
+    /// stops the current run (if any) and the campaign sees [`Control::interrupted`].
+    pub fn hold(&self) {
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    /// The current run of a campaign is process group `pgid` (made with `setpgid`): signals go to all of it.
+    pub fn set_group(&self, pgid: i32) {
+        self.separate_group.store(true, Ordering::SeqCst);
+        self.target.store(-pgid, Ordering::SeqCst);
+    }
+
+    /// The current run of a campaign ended.
+    pub fn clear_group(&self) {
+        self.target.store(0, Ordering::SeqCst);
+        self.separate_group.store(false, Ordering::SeqCst);
+    }
+
     /// The backend is done with the tree.
     pub fn end(&self) {
         self.active.store(false, Ordering::SeqCst);
@@ -88,12 +108,12 @@ impl Control {
             std::process::exit(128 + signal);
         }
         let target = self.target.load(Ordering::SeqCst);
-        let (pids, sig): (Vec<i32>, i32) = if target <= 0 {
+        let (pids, sig): (Vec<i32>, i32) = if target == 0 {
             // The target already ended and only its leftover children run: the user wants out, end them.
             (self.lock_tree().iter().copied().collect(), libc::SIGKILL)
         } else if n >= 2 {
             (vec![target], libc::SIGKILL)
-        } else if from_terminal {
+        } else if from_terminal && !self.separate_group.load(Ordering::SeqCst) {
             // The terminal sent it to the whole foreground process group, target included.
             return;
         } else {

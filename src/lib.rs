@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod control;
 pub mod decide;
+pub mod experiment;
 pub mod files;
 pub mod model;
 pub mod report;

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Observe(args) => commands::observe(args, &control),
         Command::Inject(args) => commands::inject(args, &control),
         Command::Synthesize(args) => commands::synthesize(args),
+        Command::Exec(args) => commands::exec(args, &control),
+        Command::Report(args) => commands::report(args),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(1)),

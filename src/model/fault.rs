@@ -9,7 +9,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::names::{Errno, NameError, Syscall, path_arg};
+use super::names::{Errno, NameError, Syscall, fd_arg, path_arg};
 
 /// Whether the error replaces the call (`entry`: the call never runs) or its result (`exit`: it runs, then fails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -220,10 +220,14 @@ impl FaultSpec {
 
     fn validate(&self) -> Result<(), String> {
         if self.path.is_some()
-            && let Some(sc) = self.syscalls.iter().find(|sc| path_arg(**sc).is_none())
+            && let Some(sc) = self
+                .syscalls
+                .iter()
+                .find(|sc| path_arg(**sc).is_none() && fd_arg(**sc).is_none())
         {
             return Err(format!(
-                "path= needs syscalls with a path argument, and '{sc}' has none (e.g. openat, execve, statx)"
+                "path= needs syscalls with a path or file-descriptor argument, and '{sc}' has neither \
+                 (e.g. openat, statx, read, write)"
             ));
         }
         Ok(())
@@ -496,8 +500,9 @@ mod tests {
         assert_eq!(f.when, When::Exit);
         assert_eq!(f.delay, Some(Duration::from_millis(10)));
         assert!(!f.is_unconditional());
-        // read has no path argument, so this particular combination is refused
-        assert!(err("read:EIO:path=/x").contains("'read' has none"));
+        // read works on a descriptor, whose file path= matches; getpid has neither
+        assert!(FaultSpec::parse("read:EIO:path=/x").is_ok());
+        assert!(err("getpid:EIO:path=/x").contains("'getpid' has neither"));
     }
 
     #[test]

@@ -225,6 +225,23 @@ pub fn path_arg(sc: Syscall) -> Option<(usize, Option<usize>)> {
     }
 }
 
+/// Which argument (0-based) of a syscall is the file descriptor it works on, for syscalls without a path
+/// argument: a `path=` rule then matches the file the descriptor refers to (`/proc/PID/fd/N`). Hand-written for
+/// the same reason as [`path_arg`].
+pub fn fd_arg(sc: Syscall) -> Option<usize> {
+    match sc.name() {
+        "read" | "write" | "pread64" | "pwrite64" | "readv" | "writev" | "preadv" | "pwritev" | "preadv2"
+        | "pwritev2" | "fstat" | "lseek" | "fsync" | "fdatasync" | "ftruncate" | "getdents64"
+        | "fallocate" | "flock" | "fcntl" | "ioctl" | "close" | "mmap" | "sendto" | "recvfrom"
+        | "sendmsg" | "recvmsg" | "connect" | "bind" | "listen" | "accept" | "accept4" | "shutdown"
+        | "fchmod" | "fchown" | "fstatfs" | "fgetxattr" | "fsetxattr" | "fadvise64" | "readahead"
+        | "sync_file_range" | "copy_file_range" | "splice" | "tee" | "sendfile" => {
+            Some(if sc.name() == "mmap" { 4 } else { 0 })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +295,8 @@ mod tests {
     fn path_arguments() {
         assert_eq!(path_arg(Syscall::parse("openat").unwrap()), Some((1, Some(0))));
         assert_eq!(path_arg(Syscall::parse("read").unwrap()), None);
+        assert_eq!(fd_arg(Syscall::parse("read").unwrap()), Some(0));
+        assert_eq!(fd_arg(Syscall::parse("mmap").unwrap()), Some(4));
+        assert_eq!(fd_arg(Syscall::parse("openat").unwrap()), None);
     }
 }

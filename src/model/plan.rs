@@ -26,7 +26,13 @@ pub struct SynthSettings {
 
 impl Default for SynthSettings {
     fn default() -> Self {
-        SynthSettings { sporadic_below: 0.05, fixed_rate: 0.05, variance_above: 0.001, factor: 1.2, quantile: 0.95 }
+        SynthSettings {
+            sporadic_below: 0.05,
+            fixed_rate: 0.05,
+            variance_above: 0.001,
+            factor: 1.2,
+            quantile: 0.95,
+        }
     }
 }
 
@@ -74,7 +80,11 @@ pub struct RateStats {
 impl RateStats {
     /// Failures / calls over the whole observation: the chance that a call fails by itself.
     pub fn natural_rate(&self) -> f64 {
-        if self.calls == 0 { 0.0 } else { self.failures as f64 / self.calls as f64 }
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.calls as f64
+        }
     }
 }
 

@@ -54,7 +54,10 @@ impl Verdict {
     /// The experiment's verdict from its runs: the worst run (hung > crashed > corrupted > failed > resilient),
     /// not-exercised only when no run was exercised.
     pub fn worst(runs: impl IntoIterator<Item = Verdict>) -> Verdict {
-        runs.into_iter().filter(|v| *v != Verdict::NotExercised).max().unwrap_or(Verdict::NotExercised)
+        runs.into_iter()
+            .filter(|v| *v != Verdict::NotExercised)
+            .max()
+            .unwrap_or(Verdict::NotExercised)
     }
 }
 
@@ -192,9 +195,17 @@ mod tests {
 
     #[test]
     fn verdict_names() {
-        assert_eq!(serde_json::to_string(&Verdict::NotExercised).unwrap(), "\"not-exercised\"");
+        assert_eq!(
+            serde_json::to_string(&Verdict::NotExercised).unwrap(),
+            "\"not-exercised\""
+        );
         assert_eq!("corrupted".parse::<Verdict>().unwrap(), Verdict::Corrupted);
-        assert!("broken".parse::<Verdict>().unwrap_err().contains("resilient, not-exercised"));
+        assert!(
+            "broken"
+                .parse::<Verdict>()
+                .unwrap_err()
+                .contains("resilient, not-exercised")
+        );
         assert!(Verdict::Failed.is_finding() && !Verdict::NotExercised.is_finding());
     }
 }

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats, SynthSettings,
-    Syscall,
+    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats,
+    SynthSettings, Syscall,
 };
 
 /// A setting outside its range.
@@ -29,7 +29,11 @@ impl SynthSettings {
             if (0.0..=1.0).contains(&value) {
                 Ok(())
             } else {
-                Err(SettingError { name, value, expected: "a number between 0 and 1" })
+                Err(SettingError {
+                    name,
+                    value,
+                    expected: "a number between 0 and 1",
+                })
             }
         };
         unit("sporadic-below", self.sporadic_below)?;
@@ -37,22 +41,32 @@ impl SynthSettings {
         unit("variance-above", self.variance_above)?;
         unit("quantile", self.quantile)?;
         if !(self.factor.is_finite() && self.factor > 0.0) {
-            return Err(SettingError { name: "factor", value: self.factor, expected: "a positive number" });
+            return Err(SettingError {
+                name: "factor",
+                value: self.factor,
+                expected: "a positive number",
+            });
         }
         Ok(())
     }
 }
+
+/// One interval in which a syscall was called: its calls, and its failures per errno.
+type Called<'a> = (u64, &'a BTreeMap<Errno, u64>);
 
 /// Turns an observation into a plan: one model per realistic (syscall, errno) pair, the others excluded with
 /// their reason.
 pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, SettingError> {
     settings.validate()?;
     // Per syscall: (calls, failures per errno) of each interval in which it was called.
-    let mut per_syscall: BTreeMap<Syscall, Vec<(u64, &BTreeMap<Errno, u64>)>> = BTreeMap::new();
+    let mut per_syscall: BTreeMap<Syscall, Vec<Called<'_>>> = BTreeMap::new();
     for interval in &obs.intervals {
         for (sc, stats) in &interval.syscalls {
             if stats.calls > 0 {
-                per_syscall.entry(*sc).or_default().push((stats.calls, &stats.errors));
+                per_syscall
+                    .entry(*sc)
+                    .or_default()
+                    .push((stats.calls, &stats.errors));
             }
         }
     }
@@ -63,23 +77,34 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
         errnos.sort();
         errnos.dedup();
         for errno in errnos {
-            let rates: Vec<f64> =
-                intervals.iter().map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64).collect();
+            let rates: Vec<f64> = intervals
+                .iter()
+                .map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64)
+                .collect();
             let stats = RateStats {
                 mean: mean(&rates),
                 variance: variance(&rates),
                 p5: quantile(&rates, 0.05),
                 quantile: quantile(&rates, settings.quantile),
                 max: rates.iter().copied().fold(0.0, f64::max),
-                failures: intervals.iter().map(|(_, e)| e.get(&errno).copied().unwrap_or(0)).sum(),
+                failures: intervals
+                    .iter()
+                    .map(|(_, e)| e.get(&errno).copied().unwrap_or(0))
+                    .sum(),
                 calls: intervals.iter().map(|(c, _)| c).sum(),
                 intervals: intervals.len() as u64,
-                intervals_with_error: intervals.iter().filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0)).count()
-                    as u64,
+                intervals_with_error: intervals
+                    .iter()
+                    .filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0))
+                    .count() as u64,
             };
             match model(*sc, errno, stats, settings) {
                 Ok(m) => models.push(m),
-                Err(reason) => excluded.push(Excluded { syscall: *sc, errno, reason }),
+                Err(reason) => excluded.push(Excluded {
+                    syscall: *sc,
+                    errno,
+                    reason,
+                }),
             }
         }
     }
@@ -97,7 +122,9 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
 /// The model for one pair, or why there is none.
 fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) -> Result<ErrorModel, String> {
     if errno.is_kernel_internal() {
-        return Err(format!("{errno} is a kernel-internal restart code (≥ 512): it never reaches the program"));
+        return Err(format!(
+            "{errno} is a kernel-internal restart code (≥ 512): it never reaches the program"
+        ));
     }
     let natural = stats.natural_rate();
     if natural >= 1.0 {
@@ -109,7 +136,12 @@ fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) ->
         (
             Category::Sporadic,
             s.fixed_rate,
-            format!("{qname} {} < {}: fixed rate {}", fmt(q), fmt(s.sporadic_below), fmt(s.fixed_rate)),
+            format!(
+                "{qname} {} < {}: fixed rate {}",
+                fmt(q),
+                fmt(s.sporadic_below),
+                fmt(s.fixed_rate)
+            ),
         )
     } else if stats.variance > s.variance_above {
         (
@@ -162,14 +194,22 @@ fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) ->
 }
 
 fn quantile_name(q: f64) -> String {
-    if q >= 1.0 { "max".into() } else { format!("p{}", fmt(q * 100.0)) }
+    if q >= 1.0 {
+        "max".into()
+    } else {
+        format!("p{}", fmt(q * 100.0))
+    }
 }
 
 /// Short, stable number formatting for rule texts.
 fn fmt(x: f64) -> String {
     let s = format!("{:.6}", x);
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-" { "0".into() } else { s.to_owned() }
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_owned()
+    }
 }
 
 fn round6(x: f64) -> f64 {
@@ -177,13 +217,21 @@ fn round6(x: f64) -> f64 {
 }
 
 fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
 }
 
 /// Population variance.
 fn variance(xs: &[f64]) -> f64 {
     let m = mean(xs);
-    if xs.is_empty() { 0.0 } else { xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64 }
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64
+    }
 }
 
 /// The `q` quantile with linear interpolation between closest ranks (numpy's default), so p95 of few intervals
@@ -214,7 +262,10 @@ mod tests {
             .map(|&(calls, failures)| {
                 let mut interval = Interval::default();
                 if calls > 0 {
-                    let mut stats = SyscallStats { calls, ..Default::default() };
+                    let mut stats = SyscallStats {
+                        calls,
+                        ..Default::default()
+                    };
                     if failures > 0 {
                         stats.errors.insert(e, failures);
                     }
@@ -250,14 +301,26 @@ mod tests {
     #[test]
     fn sporadic_pair_gets_the_fixed_rate() {
         // rates 0.01, 0.02, 0.0, 0.01 (calls 100 each): p95 = 0.02 - 0.05·(0.02-0.01)·… < 0.05
-        let p = plan(&obs("openat", "ENOENT", &[(100, 1), (100, 2), (100, 0), (100, 1)]));
+        let p = plan(&obs(
+            "openat",
+            "ENOENT",
+            &[(100, 1), (100, 2), (100, 0), (100, 1)],
+        ));
         let m = &p.models[0];
         assert_eq!(m.category, Category::Sporadic);
         assert_eq!(m.id, "openat-ENOENT");
         // sorted 0, .01, .01, .02; h = 3·0.95 = 2.85 → .01 + .85·.01 = .0185
         assert!(close(m.stats.quantile, 0.0185), "{}", m.stats.quantile);
         assert!(close(m.stats.mean, 0.01));
-        assert_eq!((m.stats.failures, m.stats.calls, m.stats.intervals, m.stats.intervals_with_error), (4, 400, 4, 3));
+        assert_eq!(
+            (
+                m.stats.failures,
+                m.stats.calls,
+                m.stats.intervals,
+                m.stats.intervals_with_error
+            ),
+            (4, 400, 4, 3)
+        );
         assert!(close(m.target_rate, 0.05));
         // natural 4/400 = 0.01: p = (0.05 - 0.01) / 0.99 = 0.040404…
         assert!(close(m.probability, 0.040404), "{}", m.probability);
@@ -277,13 +340,20 @@ mod tests {
         assert!(close(m.target_rate, 0.485));
         // natural 10/40 = 0.25: p = (0.485 - 0.25)/0.75 = 0.313333…
         assert!(close(m.probability, 0.313333), "{}", m.probability);
-        assert_eq!(m.rule, "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95");
+        assert_eq!(
+            m.rule,
+            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95"
+        );
     }
 
     #[test]
     fn steady_pair_is_amplified_by_the_factor() {
         // rates 0.2, 0.2, 0.21, 0.2 → variance tiny
-        let p = plan(&obs("read", "EAGAIN", &[(100, 20), (100, 20), (100, 21), (100, 20)]));
+        let p = plan(&obs(
+            "read",
+            "EAGAIN",
+            &[(100, 20), (100, 20), (100, 21), (100, 20)],
+        ));
         let m = &p.models[0];
         assert_eq!(m.category, Category::Steady);
         // sorted .2 .2 .2 .21; h = 2.85 → .2 + .85·.01 = .2085; × 1.2 = .2502
@@ -320,34 +390,56 @@ mod tests {
         let p = plan(&obs("access", "ENOENT", &[(2, 2), (3, 3)]));
         assert!(p.models.is_empty());
         assert_eq!(p.excluded.len(), 1);
-        assert_eq!(p.excluded[0].reason, "every call already fails with it: injection adds nothing");
+        assert_eq!(
+            p.excluded[0].reason,
+            "every call already fails with it: injection adds nothing"
+        );
     }
 
     #[test]
     fn restart_codes_are_excluded() {
         let p = plan(&obs("wait4", "512", &[(10, 1)]));
         assert!(p.models.is_empty());
-        assert!(p.excluded[0].reason.contains("kernel-internal restart code"), "{}", p.excluded[0].reason);
+        assert!(
+            p.excluded[0].reason.contains("kernel-internal restart code"),
+            "{}",
+            p.excluded[0].reason
+        );
     }
 
     #[test]
     fn natural_rate_above_target_is_excluded() {
         // steady at 0.9 with factor 1.0: target 0.9 = natural → nothing to add
-        let settings = SynthSettings { factor: 1.0, ..Default::default() };
+        let settings = SynthSettings {
+            factor: 1.0,
+            ..Default::default()
+        };
         let p = synthesize(&obs("read", "EAGAIN", &[(10, 9), (10, 9)]), &settings).unwrap();
         assert!(p.models.is_empty());
-        assert!(p.excluded[0].reason.starts_with("natural rate 0.9 is already at or above the target 0.9"));
+        assert!(
+            p.excluded[0]
+                .reason
+                .starts_with("natural rate 0.9 is already at or above the target 0.9")
+        );
     }
 
     #[test]
     fn settings_are_written_and_validated() {
-        let settings = SynthSettings { quantile: 1.0, ..Default::default() };
+        let settings = SynthSettings {
+            quantile: 1.0,
+            ..Default::default()
+        };
         let p = synthesize(&obs("futex", "EAGAIN", &[(10, 0), (10, 5)]), &settings).unwrap();
         assert_eq!(p.settings.quantile, 1.0);
         assert!(p.models[0].rule.starts_with("max 0.5"), "{}", p.models[0].rule);
-        let bad = SynthSettings { fixed_rate: 1.5, ..Default::default() };
+        let bad = SynthSettings {
+            fixed_rate: 1.5,
+            ..Default::default()
+        };
         assert_eq!(
-            synthesize(&obs("read", "EIO", &[(1, 0)]), &bad).unwrap_err().to_string(),
+            synthesize(&obs("read", "EIO", &[(1, 0)]), &bad)
+                .unwrap_err()
+                .to_string(),
             "synthesis setting fixed-rate=1.5 is out of range: expected a number between 0 and 1"
         );
     }
@@ -356,7 +448,10 @@ mod tests {
     fn models_are_ordered_by_failures() {
         let mut o = obs("futex", "EAGAIN", &[(10, 1), (10, 1)]);
         let sc = Syscall::parse("openat").unwrap();
-        let mut stats = SyscallStats { calls: 10, ..Default::default() };
+        let mut stats = SyscallStats {
+            calls: 10,
+            ..Default::default()
+        };
         stats.errors.insert(Errno::parse("ENOENT").unwrap(), 5);
         o.intervals[0].syscalls.insert(sc, stats);
         let p = plan(&o);

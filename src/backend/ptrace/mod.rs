@@ -29,7 +29,10 @@ use super::{BackendError, Job, Outcome, filter};
 use crate::{
     control::Control,
     decide::Call,
-    model::{Errno, Syscall, TargetExit, When, names::path_arg},
+    model::{
+        Errno, Syscall, TargetExit, When,
+        names::{fd_arg, path_arg},
+    },
 };
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
@@ -455,7 +458,13 @@ fn tgid_of(tid: Pid) -> i32 {
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd.
 fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
-    let (path_idx, dirfd_idx) = path_arg(sc)?;
+    let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
+        // A descriptor's file, as the kernel names it (sockets and pipes read `socket:[N]`, `pipe:[N]`).
+        let fd = args[fd_arg(sc)?] as i32;
+        return std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+    };
     let raw = sys::read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     if raw.starts_with('/') {

@@ -1,0 +1,433 @@
+//! `phoebe exec`: the whole loop, with test apps whose verdicts are known in advance.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use phoebe::model::{Report, Verdict};
+use predicates::prelude::*;
+
+use crate::common::*;
+
+fn load_report(dir: &Path) -> Report {
+    phoebe::files::load(&dir.join("report.json"), "report").expect("report.json")
+}
+
+fn verdicts(report: &Report) -> Vec<(String, Verdict)> {
+    report
+        .experiments
+        .iter()
+        .map(|e| (e.id.clone(), e.verdict))
+        .collect()
+}
+
+/// `phoebe exec --out DIR --fault F… -- CMD…`
+fn exec(
+    out: &Path,
+    faults: &[String],
+    extra: &[&str],
+    cmd: &[&dyn AsRef<std::ffi::OsStr>],
+) -> assert_cmd::assert::Assert {
+    let mut c = phoebe();
+    c.args(["exec", "-q", "--seed", "11", "--out"]).arg(out);
+    for f in faults {
+        c.arg("--fault").arg(f);
+    }
+    c.args(extra).arg("--");
+    for a in cmd {
+        c.arg(a);
+    }
+    c.assert()
+}
+
+#[test]
+fn retry_reader_copes_with_eagain_but_not_with_a_missing_input() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", &"data ".repeat(5000));
+    let out = dir.path().join("campaign");
+    let faults = [
+        format!("read:EAGAIN:p=0.3:path={}", input.display()),
+        format!("openat:ENOENT:path={}", input.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    exec(
+        &out,
+        &faults,
+        &["--runs", "2"],
+        &[&testapp("retry-reader"), &input],
+    )
+    .code(1) // a failed experiment
+    .stdout(predicate::str::contains("openat-ENOENT"));
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("read-EAGAIN".to_owned(), Verdict::Resilient),
+            ("openat-ENOENT".to_owned(), Verdict::Failed),
+            ("mknod-EPERM".to_owned(), Verdict::NotExercised),
+        ]
+    );
+    let read = &report.experiments[0];
+    assert_eq!(read.runs.len(), 2);
+    assert!(
+        read.runs
+            .iter()
+            .all(|r| r.injected > 0 && r.post_run_passed == Some(true))
+    );
+    assert_eq!(
+        report.experiments[1].runs[0].detail,
+        "exit status 1, baseline exit status 0"
+    );
+    for file in [
+        "report.html",
+        "junit.xml",
+        "summary.md",
+        "campaign.json",
+        "plan.json",
+        "baseline.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert!(out.join("experiments/openat-ENOENT/run-1.log.json").is_file());
+    // The run's own output is kept next to its log.
+    let stderr = std::fs::read_to_string(out.join("experiments/openat-ENOENT/run-1.err")).unwrap();
+    assert!(stderr.contains("retry-reader: cannot open"), "{stderr}");
+}
+
+#[test]
+fn a_half_done_in_place_rewrite_is_corrupted() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.txt");
+    let out = dir.path().join("campaign");
+    let app = testapp("state-rewriter");
+    let check = format!("{} --check {}", app.display(), state.display());
+    let reset = format!("rm -f {}", state.display());
+    // The second write to the state file fails: the file is left truncated after its first line.
+    let faults = [format!("write:EIO:nth=2:path={}", state.display())];
+    exec(
+        &out,
+        &faults,
+        &["--check", &check, "--reset", &reset],
+        &[&app, &state],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("write-EIO".to_owned(), Verdict::Corrupted)]);
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(
+        (run.injected, run.check_passed, run.post_run_passed),
+        (1, Some(false), Some(false))
+    );
+    assert_eq!(report.baseline.runs[0].check_passed, Some(true));
+}
+
+#[test]
+fn a_program_that_spins_on_an_error_hangs() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let faults = [format!("openat:ENOENT:path={}", input.display())];
+    exec(
+        &out,
+        &faults,
+        &["--timeout", "2s"],
+        &[&testapp("spin-on-error"), &input],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("openat-ENOENT".to_owned(), Verdict::Hung)]);
+    assert_eq!(report.baseline.timeout_ms, 2000);
+    let run = &report.experiments[0].runs[0];
+    assert!(run.injected > 10, "it kept retrying: {}", run.injected);
+    assert!(run.duration_ms >= 2000);
+}
+
+#[test]
+fn a_program_that_aborts_on_an_error_crashes() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let faults = [format!("read:EIO:path={}", input.display())];
+    exec(&out, &faults, &[], &[&testapp("abort-on-error"), &input]).code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("read-EIO".to_owned(), Verdict::Crashed)]);
+    assert_eq!(
+        report.experiments[0].runs[0].detail,
+        "killed by SIGABRT after 1 injection(s)"
+    );
+}
+
+#[test]
+fn fail_on_decides_the_exit_status() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let faults = [format!("read:EIO:path={}", input.display())];
+    // Crashes are accepted here: exit 0.
+    exec(
+        &out,
+        &faults,
+        &["--fail-on", "failed,hung"],
+        &[&testapp("abort-on-error"), &input],
+    )
+    .success();
+}
+
+#[test]
+fn synthesized_models_of_the_java_app() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(jar) = java_jar() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = input_file(&dir, "a.txt", "alpha\n");
+    let out = dir.path().join("campaign");
+    let report_file = dir.path().join("report.txt");
+    let assert = exec(
+        &out,
+        &[],
+        &["--interval", "100ms"],
+        &[&"java", &"-jar", &jar, &report_file, &a],
+    );
+    let code = assert.get_output().status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "exit {code:?}: {}",
+        String::from_utf8_lossy(&assert.get_output().stderr)
+    );
+    let plan: phoebe::model::Plan = phoebe::files::load(&out.join("plan.json"), "plan").unwrap();
+    // The JVM fails some calls by itself (it probes for files that are not there, its threads race on futexes).
+    assert!(!plan.models.is_empty(), "no model from the JVM's natural errors");
+    assert!(
+        plan.models
+            .iter()
+            .any(|m| ["openat", "futex", "newfstatat", "readlink"].contains(&m.syscall.name()))
+    );
+    let report = load_report(&out);
+    assert_eq!(report.experiments.len(), plan.models.len());
+    assert!(report.natural_rates.len() == plan.models.len());
+    assert_eq!(report.baseline.exit, phoebe::model::TargetExit::Code(0));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), plan.models.len());
+}
+
+#[test]
+fn cargo_test_under_phoebe_exec() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("tiny");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/lib.rs"),
+        "pub fn add(a: u32, b: u32) -> u32 { a + b }\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() { assert_eq!(super::add(2, 2), 4); }\n}\n",
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Build once outside phoebe so the campaign measures the test run, not the compiler.
+    let built = Command::new(&cargo)
+        .args(["test", "--offline", "-q", "--no-run"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let out = dir.path().join("campaign");
+    let faults = ["openat:ENOENT:p=0.05".to_owned(), "mknod:EPERM".to_owned()];
+    let assert = phoebe()
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .args(["exec", "-q", "--seed", "3", "--out"])
+        .arg(&out)
+        .args(["--fault", &faults[0], "--fault", &faults[1], "--"])
+        .arg(&cargo)
+        .args(["test", "--offline", "-q"])
+        .assert();
+    let code = assert.get_output().status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "exit {code:?}: {}",
+        String::from_utf8_lossy(&assert.get_output().stderr)
+    );
+    let report = load_report(&out);
+    assert_eq!(report.baseline.exit, phoebe::model::TargetExit::Code(0));
+    assert_eq!(report.experiments[1].verdict, Verdict::NotExercised);
+    assert!(report.experiments[0].runs[0].matched > 0, "cargo opens files");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.starts_with("<?xml"), "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 2);
+}
+
+#[test]
+fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let mut cmd = Command::new(phoebe_path());
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .args(["exec", "-q", "--seed", "5", "--out"])
+        .arg(&out);
+    for sc in ["getrandom", "mknod", "mkdir", "rmdir"] {
+        cmd.args(["--fault", &format!("{sc}:EPERM")]);
+    }
+    cmd.arg("--")
+        .arg(testapp("sigloop"))
+        .args(["--iterations", "15", "--sleep-ms", "40"]);
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Wait until the first experiment has its result, then interrupt.
+    let first = out.join("experiments/getrandom-EPERM/result.json");
+    let waited = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        first.exists()
+    });
+    assert!(waited, "the first experiment never finished");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let partial = load_report(&out);
+    assert!(partial.interrupted);
+    assert!(
+        !partial.experiments.is_empty() && !partial.pending.is_empty(),
+        "{partial:?}"
+    );
+    let done_before: Vec<String> = partial.experiments.iter().map(|e| e.id.clone()).collect();
+
+    let resumed = phoebe().args(["exec", "--quiet", "--resume"]).arg(&out).assert();
+    let stderr = String::from_utf8(resumed.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("[from an earlier run]"), "{stderr}");
+    let full = load_report(&out);
+    assert!(!full.interrupted);
+    assert!(full.pending.is_empty());
+    assert_eq!(full.experiments.len(), 4);
+    for id in done_before {
+        let before = partial.experiments.iter().find(|e| e.id == id).unwrap();
+        let after = full.experiments.iter().find(|e| e.id == id).unwrap();
+        assert_eq!(before, after, "a finished experiment was run again");
+    }
+}
+
+#[test]
+fn shards_merge_into_one_report() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let faults: Vec<String> = ["mknod:EPERM", "mkdir:EPERM", "rmdir:EPERM"]
+        .map(String::from)
+        .to_vec();
+    let shard_dirs: Vec<PathBuf> = (1..=2).map(|k| dir.path().join(format!("shard-{k}"))).collect();
+    for (k, d) in shard_dirs.iter().enumerate() {
+        let shard = format!("{}/2", k + 1);
+        exec(
+            d,
+            &faults,
+            &["--shard", &shard],
+            &[&testapp("retry-reader"), &input],
+        )
+        .success();
+        let r = load_report(d);
+        assert_eq!(r.shard.as_deref(), Some(shard.as_str()));
+    }
+    assert_eq!(load_report(&shard_dirs[0]).experiments.len(), 2);
+    assert_eq!(load_report(&shard_dirs[1]).experiments.len(), 1);
+    let merged = dir.path().join("merged");
+    phoebe()
+        .args(["report", "merge"])
+        .args(&shard_dirs)
+        .arg("-o")
+        .arg(&merged)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mkdir-EPERM"));
+    let report = load_report(&merged);
+    assert_eq!(report.experiments.len(), 3);
+    assert!(report.pending.is_empty());
+    // Re-rendering works from the merged directory too.
+    phoebe()
+        .args(["report", "--format", "junit"])
+        .arg(&merged)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("<testcase").count(3));
+}
+
+#[test]
+fn exec_refuses_bad_setups() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shard without a shared plan would split experiments that differ from shard to shard.
+    phoebe()
+        .args(["exec", "--shard", "1/2", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "phoebe: --shard needs --plan FILE or --fault SPEC",
+        ));
+    phoebe()
+        .args(["exec", "--shard", "3/2", "--fault", "openat:ENOENT", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shard '3/2' is not K/N"));
+    phoebe()
+        .args(["exec", "--fail-on", "broken", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown verdict 'broken'"));
+    phoebe()
+        .arg("exec")
+        .arg("--resume")
+        .arg(dir.path().join("nothing-here"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("phoebe: cannot resume"));
+    if !ptrace_works() {
+        return;
+    }
+    // A check that fails without injection is a setup error, not a finding.
+    phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--check",
+            "false",
+            "--fault",
+            "openat:ENOENT",
+            "--out",
+        ])
+        .arg(dir.path().join("c"))
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the check fails without any injection"));
+}

@@ -1,0 +1,837 @@
+//! The orchestrator of `phoebe exec` (DESIGN §7): baseline runs, synthesis, one experiment per model × runs,
+//! post-checks, verdicts, resume and shards.
+//!
+//! Every run of the target is a separate `phoebe observe` / `phoebe inject` process (the same binary), in a
+//! process group of its own: a crash or a hang in one run cannot take the campaign down, a timeout kills the
+//! whole group, and each run's CPU and memory are its own. Every file is written atomically as soon as it is
+//! known, so an interrupted campaign loses nothing: `--resume DIR` skips the experiments that have a result.
+//! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
+
+pub mod verdict;
+
+use std::{
+    ffi::OsString,
+    fs,
+    os::unix::process::{CommandExt, ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    backend::BackendKind,
+    control::Control,
+    files::{self, FileError},
+    model::{
+        Baseline, BaselineRun, ErrorModel, ExperimentResult, FORMAT_VERSION, FaultSpec, InjectionLog,
+        Observation, Plan, Report, RunResult, SynthSettings, TargetExit,
+    },
+    synth,
+};
+
+/// A slice of the experiments: the K-th of N (1-based), for CI matrices and indexed Jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("shard '{s}' is not K/N with 1 ≤ K ≤ N (e.g. --shard 2/4)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Does the `i`-th experiment (0-based, in plan order) belong to this shard?
+    pub fn contains(&self, i: usize) -> bool {
+        i % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+/// Everything that defines a campaign; saved as `campaign.json` so that `--resume DIR` needs nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub version: u32,
+    pub command: Vec<String>,
+    pub backend: String,
+    pub runs: u32,
+    pub baseline_runs: u32,
+    /// Per run; `null`: a multiple of the slowest baseline run.
+    pub timeout_ms: Option<u64>,
+    /// Shell command that validates the target's output or state; exit 0 = good.
+    pub check: Option<String>,
+    /// Shell command run before every run to restore the target's state.
+    pub reset: Option<String>,
+    pub seed: u64,
+    pub interval_ms: u64,
+    pub settings: SynthSettings,
+    /// Faults given with `--fault`: one experiment each, instead of the synthesized models.
+    pub faults: Vec<FaultSpec>,
+    /// A plan given with `--plan`: its models instead of synthesized ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    pub shard: Option<Shard>,
+}
+
+/// Why a campaign could not run. Setup problems: `phoebe exec` exits 2 on them.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("cannot create {}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run {what}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} failed: {stderr}")]
+    Inner { what: String, stderr: String },
+    #[error(
+        "the baseline is not steady: run {run} ended with {exit}, run 1 with {first}\nhint: make the target deterministic, or give --reset CMD to restore its state before each run"
+    )]
+    Unsteady {
+        run: u32,
+        exit: TargetExit,
+        first: TargetExit,
+    },
+    #[error(
+        "the check fails without any injection (baseline run {run}): `{check}`\nhint: fix the check or the target first; see {}",
+        output.display()
+    )]
+    BaselineCheck {
+        run: u32,
+        check: String,
+        output: PathBuf,
+    },
+    #[error("a baseline run of the target timed out after {0:?}\nhint: raise --timeout")]
+    BaselineHung(Duration),
+    #[error(transparent)]
+    Synthesis(#[from] synth::SettingError),
+    #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
+    OtherCampaign {
+        dir: PathBuf,
+        found: Vec<String>,
+        wanted: Vec<String>,
+    },
+}
+
+/// Progress of a campaign, for the CLI's progress bar.
+pub trait Progress {
+    /// The number of runs about to happen (baseline included), once known.
+    fn total(&self, runs: u64);
+    /// A phase or an experiment starts.
+    fn message(&self, text: &str);
+    /// One run finished.
+    fn run_done(&self);
+    /// A whole experiment finished (or was found finished, when resuming).
+    fn experiment_done(&self, result: &ExperimentResult, resumed: bool);
+}
+
+/// Where the files of a campaign go.
+struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+    fn mkdir(&self, rel: &str) -> Result<PathBuf, ExperimentError> {
+        let path = self.path(rel);
+        fs::create_dir_all(&path).map_err(|source| ExperimentError::Dir {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+/// Runs (or resumes) the campaign in `out`. `phoebe` is the binary every run goes through.
+pub fn run(
+    campaign: &Campaign,
+    out: &Path,
+    phoebe: &Path,
+    control: &Control,
+    progress: &dyn Progress,
+) -> Result<Report, ExperimentError> {
+    let layout = Layout {
+        root: out.to_path_buf(),
+    };
+    layout.mkdir("")?;
+    let saved = layout.path("campaign.json");
+    if saved.exists() {
+        let found: Campaign = files::load(&saved, "campaign")?;
+        if found.command != campaign.command {
+            return Err(ExperimentError::OtherCampaign {
+                dir: out.to_path_buf(),
+                found: found.command,
+                wanted: campaign.command.clone(),
+            });
+        }
+    } else {
+        files::save(&saved, campaign)?;
+    }
+    control.hold();
+    let runner = Runner {
+        campaign,
+        layout: &layout,
+        phoebe,
+        control,
+    };
+
+    // 1. Baseline (kept when resuming).
+    let baseline_path = layout.path("baseline.json");
+    let baseline: Baseline = if baseline_path.exists() {
+        files::load::<Versioned<Baseline>>(&baseline_path, "baseline")?.inner
+    } else {
+        progress.message("baseline");
+        progress.total(u64::from(campaign.baseline_runs));
+        let baseline = runner.baseline(progress)?;
+        if control.interrupted() {
+            return Ok(runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new()));
+        }
+        files::save(&baseline_path, &Versioned::new(&baseline))?;
+        baseline
+    };
+    let observation = merged_observation(&layout, campaign.baseline_runs)?;
+
+    // 2. Plan (kept when resuming).
+    let plan_path = layout.path("plan.json");
+    let plan: Plan = if plan_path.exists() {
+        files::load(&plan_path, "plan")?
+    } else if let Some(given) = &campaign.plan {
+        files::save(&plan_path, given)?;
+        given.clone()
+    } else {
+        let plan = synth::synthesize(&observation, &campaign.settings)?;
+        files::save(&plan_path, &plan)?;
+        plan
+    };
+
+    // 3. Experiments, in plan order; this shard's only.
+    let all = experiments(campaign, &plan);
+    let mine: Vec<&Experiment> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| campaign.shard.is_none_or(|s| s.contains(*i)))
+        .map(|(_, e)| e)
+        .collect();
+    progress.total(mine.len() as u64 * u64::from(campaign.runs));
+    let mut results = Vec::new();
+    let mut pending = Vec::new();
+    for exp in &mine {
+        let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
+        if result_path.exists() {
+            let result = files::load::<Versioned<ExperimentResult>>(&result_path, "experiment result")?.inner;
+            progress.experiment_done(&result, true);
+            results.push(result);
+            continue;
+        }
+        if control.interrupted() {
+            pending.push(exp.id.clone());
+            continue;
+        }
+        progress.message(&exp.id);
+        match runner.experiment(exp, &baseline, progress)? {
+            Some(result) => {
+                files::save(&result_path, &Versioned::new(&result))?;
+                progress.experiment_done(&result, false);
+                results.push(result);
+            }
+            None => pending.push(exp.id.clone()),
+        }
+    }
+    let report = runner.report(&baseline, &plan, &all, &observation.intervals, results);
+    let mut report = report;
+    report.pending = pending;
+    report.interrupted = control.interrupted();
+    Ok(report)
+}
+
+/// A campaign file that is a part of the report on its own (`baseline.json`, `result.json`): the part, with the
+/// `version` every phoebe file carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct Versioned<T> {
+    version: u32,
+    #[serde(flatten)]
+    inner: T,
+}
+
+impl<T: Clone> Versioned<T> {
+    fn new(inner: &T) -> Self {
+        Versioned {
+            version: FORMAT_VERSION,
+            inner: inner.clone(),
+        }
+    }
+}
+
+/// One experiment to run: a fault, from a model or given.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub id: String,
+    pub fault: FaultSpec,
+    pub model: Option<ErrorModel>,
+}
+
+/// The experiments of a campaign: the given faults, or else the plan's models. Ids are unique.
+pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
+    let mut out: Vec<Experiment> = if campaign.faults.is_empty() {
+        plan.models
+            .iter()
+            .map(|m| Experiment {
+                id: m.id.clone(),
+                fault: m.fault.clone(),
+                model: Some(m.clone()),
+            })
+            .collect()
+    } else {
+        campaign
+            .faults
+            .iter()
+            .map(|f| {
+                let errno = f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default();
+                let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
+                Experiment {
+                    id: format!("{}-{errno}", names.join("+")),
+                    fault: f.clone(),
+                    model: None,
+                }
+            })
+            .collect()
+    };
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    for e in &mut out {
+        let n = seen.entry(e.id.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            e.id = format!("{}-{n}", e.id);
+        }
+    }
+    out
+}
+
+/// The baseline runs' observations, one after the other (their intervals concatenated).
+fn merged_observation(layout: &Layout, runs: u32) -> Result<Observation, ExperimentError> {
+    let mut merged: Option<Observation> = None;
+    for k in 1..=runs {
+        let obs: Observation = files::load(
+            &layout.path(&format!("baseline/run-{k}.observation.json")),
+            "observation",
+        )?;
+        match &mut merged {
+            None => merged = Some(obs),
+            Some(m) => {
+                m.duration_ms += obs.duration_ms;
+                m.intervals.extend(obs.intervals);
+            }
+        }
+    }
+    Ok(merged.expect("at least one baseline run"))
+}
+
+/// What happened to one process run with a timeout.
+struct Ran {
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    wall: Duration,
+}
+
+struct Runner<'a> {
+    campaign: &'a Campaign,
+    layout: &'a Layout,
+    phoebe: &'a Path,
+    control: &'a Control,
+}
+
+impl Runner<'_> {
+    fn target_args(&self) -> Vec<OsString> {
+        self.campaign.command.iter().map(OsString::from).collect()
+    }
+
+    /// Runs `cmd` in its own process group with stdout/stderr to `<base>.out` / `<base>.err`, killing the group
+    /// at `timeout`. Signals to phoebe meanwhile go to the whole group.
+    fn spawn_and_wait(
+        &self,
+        mut cmd: Command,
+        base: &Path,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<Ran, ExperimentError> {
+        let file = |ext: &str| {
+            let path = base.with_extension(ext);
+            fs::File::create(&path).map_err(|source| ExperimentError::Dir { path, source })
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(file("out")?)
+            .stderr(file("err")?)
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
+            what: what.into(),
+            source,
+        })?;
+        let pgid = child.id() as i32;
+        self.control.set_group(pgid);
+        let mut timed_out = false;
+        let mut escalation: Option<(Instant, u8)> = None;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(source) => {
+                    self.control.clear_group();
+                    return Err(ExperimentError::Spawn {
+                        what: what.into(),
+                        source,
+                    });
+                }
+            }
+            let now = Instant::now();
+            if let Some(limit) = timeout
+                && escalation.is_none()
+                && now.duration_since(started) >= limit
+            {
+                timed_out = true;
+                // SIGTERM first: an inner phoebe forwards it and still writes its log.
+                kill_group(pgid, libc::SIGTERM);
+                escalation = Some((now, 1));
+            }
+            if let Some((since, step)) = escalation
+                && now.duration_since(since) >= Duration::from_secs(2)
+            {
+                kill_group(pgid, if step == 1 { libc::SIGTERM } else { libc::SIGKILL });
+                escalation = Some((now, step + 1));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Anything the run left behind in its group goes with it.
+        kill_group(pgid, libc::SIGKILL);
+        self.control.clear_group();
+        Ok(Ran {
+            status,
+            timed_out,
+            wall: started.elapsed(),
+        })
+    }
+
+    fn reset(&self, dir: &Path, name: &str) -> Result<(), ExperimentError> {
+        if let Some(reset) = &self.campaign.reset {
+            let ran = self.spawn_and_wait(shell(reset), &dir.join(name), self.timeout_hint(), "--reset")?;
+            if !ran.status.is_some_and(|s| s.success()) {
+                return Err(ExperimentError::Inner {
+                    what: format!("--reset `{reset}`"),
+                    stderr: read_tail(&dir.join(name).with_extension("err")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn timeout_hint(&self) -> Option<Duration> {
+        self.campaign.timeout_ms.map(Duration::from_millis)
+    }
+
+    fn check(
+        &self,
+        dir: &Path,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<bool>, ExperimentError> {
+        match &self.campaign.check {
+            None => Ok(None),
+            Some(check) => {
+                let ran = self.spawn_and_wait(shell(check), &dir.join(name), timeout, "--check")?;
+                Ok(Some(!ran.timed_out && ran.status.is_some_and(|s| s.success())))
+            }
+        }
+    }
+
+    fn baseline(&self, progress: &dyn Progress) -> Result<Baseline, ExperimentError> {
+        let dir = self.layout.mkdir("baseline")?;
+        let mut runs = Vec::new();
+        let mut slowest = Duration::ZERO;
+        for k in 1..=self.campaign.baseline_runs {
+            self.reset(&dir, &format!("run-{k}.reset"))?;
+            let obs_path = dir.join(format!("run-{k}.observation.json"));
+            let mut cmd = Command::new(self.phoebe);
+            cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
+            cmd.arg("--interval")
+                .arg(format!("{}ms", self.campaign.interval_ms));
+            cmd.arg("--").args(self.target_args());
+            let ran = self.spawn_and_wait(
+                cmd,
+                &dir.join(format!("run-{k}")),
+                self.timeout_hint(),
+                "the baseline",
+            )?;
+            progress.run_done();
+            if self.control.interrupted() {
+                break;
+            }
+            if ran.timed_out {
+                return Err(ExperimentError::BaselineHung(ran.wall));
+            }
+            let obs: Observation =
+                files::load(&obs_path, "observation").map_err(|_| ExperimentError::Inner {
+                    what: format!("baseline run {k}"),
+                    stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                })?;
+            let exit = obs
+                .exit
+                .unwrap_or(TargetExit::Code(ran.status.and_then(|s| s.code()).unwrap_or(-1)));
+            if let Some(first) = runs.first().map(|r: &BaselineRun| r.exit)
+                && first != exit
+            {
+                return Err(ExperimentError::Unsteady { run: k, exit, first });
+            }
+            let check_passed = self.check(&dir, &format!("run-{k}.check"), self.timeout_hint())?;
+            if check_passed == Some(false) {
+                return Err(ExperimentError::BaselineCheck {
+                    run: k,
+                    check: self.campaign.check.clone().unwrap_or_default(),
+                    output: dir.join(format!("run-{k}.check.err")),
+                });
+            }
+            slowest = slowest.max(ran.wall);
+            runs.push(BaselineRun {
+                exit,
+                duration_ms: millis(ran.wall),
+                usage: obs.usage,
+                check_passed,
+            });
+        }
+        let exit = runs.first().map(|r| r.exit).unwrap_or(TargetExit::Code(0));
+        // Default: 5× the slowest baseline run (which ran under the observer, so already slowed), at least 10 s.
+        let timeout = self
+            .timeout_hint()
+            .unwrap_or_else(|| (slowest * 5).max(Duration::from_secs(10)));
+        Ok(Baseline {
+            runs,
+            exit,
+            timeout_ms: millis(timeout),
+        })
+    }
+
+    /// All runs of one experiment; `None` when interrupted before the last.
+    fn experiment(
+        &self,
+        exp: &Experiment,
+        baseline: &Baseline,
+        progress: &dyn Progress,
+    ) -> Result<Option<ExperimentResult>, ExperimentError> {
+        let rel = format!("experiments/{}", exp.id);
+        let dir = self.layout.mkdir(&rel)?;
+        let timeout = Duration::from_millis(baseline.timeout_ms);
+        let mut runs = Vec::new();
+        for k in 1..=self.campaign.runs {
+            self.reset(&dir, &format!("run-{k}.reset"))?;
+            let seed = derive_seed(self.campaign.seed, &exp.id, k);
+            let log_path = dir.join(format!("run-{k}.log.json"));
+            let _ = fs::remove_file(&log_path);
+            let mut cmd = Command::new(self.phoebe);
+            cmd.arg("inject")
+                .arg("-q")
+                .arg("--backend")
+                .arg(&self.campaign.backend);
+            cmd.arg("--fault")
+                .arg(exp.fault.to_string())
+                .arg("--seed")
+                .arg(seed.to_string());
+            cmd.arg("--log").arg(&log_path).arg("--").args(self.target_args());
+            let ran = self.spawn_and_wait(
+                cmd,
+                &dir.join(format!("run-{k}")),
+                Some(timeout),
+                "an experiment run",
+            )?;
+            if self.control.interrupted() {
+                return Ok(None);
+            }
+            let log: Option<InjectionLog> = files::load(&log_path, "injection log").ok();
+            if log.is_none() && !ran.timed_out {
+                return Err(ExperimentError::Inner {
+                    what: format!("experiment {} run {k}", exp.id),
+                    stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                });
+            }
+            let injected = log
+                .as_ref()
+                .map_or(0, |l| l.rules.iter().map(|r| r.injected).sum());
+            let matched = log
+                .as_ref()
+                .map_or(0, |l| l.rules.iter().map(|r| r.matched).sum());
+            let exit = log
+                .as_ref()
+                .and_then(|l| l.exit)
+                .filter(|_| !ran.timed_out)
+                .or_else(|| {
+                    ran.status.filter(|_| !ran.timed_out).map(|s| match s.signal() {
+                        Some(sig) => TargetExit::Signal(sig),
+                        None => TargetExit::Code(s.code().unwrap_or(-1)),
+                    })
+                });
+            let exercised = injected > 0;
+            let check_passed = if ran.timed_out || !exercised {
+                None
+            } else {
+                self.check(&dir, &format!("run-{k}.check"), Some(timeout))?
+            };
+            let post_run_passed = if ran.timed_out || !exercised {
+                None
+            } else {
+                let plain = self.spawn_and_wait(
+                    plain(&self.campaign.command),
+                    &dir.join(format!("post-{k}")),
+                    Some(timeout),
+                    "the post-injection run",
+                )?;
+                let post_exit = plain.status.filter(|_| !plain.timed_out).map(exit_of);
+                let post_check = self.check(&dir, &format!("post-{k}.check"), Some(timeout))?;
+                Some(post_exit == Some(baseline.exit) && post_check != Some(false))
+            };
+            let (verdict, detail) = verdict::judge(&verdict::Evidence {
+                baseline: baseline.exit,
+                exit,
+                timed_out: ran.timed_out,
+                matched,
+                injected,
+                check_passed,
+                post_run_passed,
+            });
+            progress.run_done();
+            runs.push(RunResult {
+                run: k,
+                seed,
+                verdict,
+                detail,
+                exit,
+                duration_ms: millis(ran.wall),
+                usage: log.as_ref().and_then(|l| l.usage),
+                matched,
+                injected,
+                check_passed,
+                post_run_passed,
+                log: format!("{rel}/run-{k}.log.json"),
+            });
+            if self.control.interrupted() {
+                return Ok(None);
+            }
+        }
+        let verdict = crate::model::Verdict::worst(runs.iter().map(|r| r.verdict));
+        Ok(Some(ExperimentResult {
+            id: exp.id.clone(),
+            fault: exp.fault.clone(),
+            model: exp.model.clone(),
+            verdict,
+            runs,
+        }))
+    }
+
+    fn report(
+        &self,
+        baseline: &Baseline,
+        plan: &Plan,
+        all: &[Experiment],
+        intervals: &[crate::model::Interval],
+        experiments: Vec<ExperimentResult>,
+    ) -> Report {
+        let natural_rates = all
+            .iter()
+            .filter_map(|e| e.model.as_ref().map(|m| (e, m)))
+            .map(|(e, m)| {
+                let rates = intervals
+                    .iter()
+                    .map(|i| match i.syscalls.get(&m.syscall) {
+                        Some(s) if s.calls > 0 => {
+                            s.errors.get(&m.errno).copied().unwrap_or(0) as f64 / s.calls as f64
+                        }
+                        _ => 0.0,
+                    })
+                    .collect();
+                (e.id.clone(), rates)
+            })
+            .collect();
+        let done: std::collections::HashSet<&str> = experiments.iter().map(|e| e.id.as_str()).collect();
+        let pending = all
+            .iter()
+            .filter(|e| !done.contains(e.id.as_str()))
+            .map(|e| e.id.clone())
+            .collect();
+        Report {
+            version: FORMAT_VERSION,
+            command: self.campaign.command.clone(),
+            backend: self.campaign.backend.clone(),
+            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            seed: self.campaign.seed,
+            shard: self.campaign.shard.map(|s| s.to_string()),
+            baseline: baseline.clone(),
+            natural_rates,
+            interval_ms: plan.interval_ms,
+            experiments,
+            pending,
+            interrupted: false,
+        }
+    }
+}
+
+impl Plan {
+    /// A plan with no models (before synthesis could run).
+    fn empty(campaign: &Campaign) -> Plan {
+        Plan {
+            version: FORMAT_VERSION,
+            command: campaign.command.clone(),
+            interval_ms: campaign.interval_ms,
+            settings: campaign.settings,
+            models: Vec::new(),
+            excluded: Vec::new(),
+        }
+    }
+}
+
+fn shell(cmd: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(cmd);
+    c
+}
+
+fn plain(command: &[String]) -> Command {
+    let mut c = Command::new(&command[0]);
+    c.args(&command[1..]);
+    c
+}
+
+fn exit_of(status: ExitStatus) -> TargetExit {
+    match status.signal() {
+        Some(sig) => TargetExit::Signal(sig),
+        None => TargetExit::Code(status.code().unwrap_or(-1)),
+    }
+}
+
+fn kill_group(pgid: i32, sig: i32) {
+    // ESRCH: the group is already gone, which is what we want.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::try_from(sig).ok(),
+    );
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The last lines of a run's stderr, for error messages.
+fn read_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
+    if tail.is_empty() {
+        format!("no output (see {})", path.display())
+    } else {
+        tail
+    }
+}
+
+/// The seed of run `run` of experiment `id`: stable across resumes and shards.
+pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
+    // FNV-1a over the id, then SplitMix64's finalizer (as in decide.rs): stable forever, no dependency.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = campaign ^ h ^ (u64::from(run) << 32);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The backend name a campaign stores.
+pub fn backend_name(kind: BackendKind) -> String {
+    kind.name().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_experiments() {
+        let shards: Vec<Shard> = ["1/3", "2/3", "3/3"].iter().map(|s| s.parse().unwrap()).collect();
+        for i in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.contains(i)).count(), 1);
+        }
+        assert!("0/3".parse::<Shard>().is_err());
+        assert!("4/3".parse::<Shard>().is_err());
+        assert_eq!(
+            "x".parse::<Shard>().unwrap_err(),
+            "shard 'x' is not K/N with 1 ≤ K ≤ N (e.g. --shard 2/4)"
+        );
+    }
+
+    #[test]
+    fn seeds_differ_per_run_and_experiment_and_are_stable() {
+        assert_ne!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 2)
+        );
+        assert_ne!(derive_seed(1, "openat-ENOENT", 1), derive_seed(1, "read-EIO", 1));
+        assert_eq!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 1)
+        );
+    }
+
+    #[test]
+    fn given_faults_get_unique_ids() {
+        let campaign = Campaign {
+            version: 1,
+            command: vec!["app".into()],
+            backend: "ptrace".into(),
+            runs: 1,
+            baseline_runs: 1,
+            timeout_ms: None,
+            check: None,
+            reset: None,
+            seed: 0,
+            interval_ms: 1000,
+            settings: SynthSettings::default(),
+            faults: ["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"]
+                .iter()
+                .map(|f| FaultSpec::parse(f).unwrap())
+                .collect(),
+            plan: None,
+            shard: None,
+        };
+        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+    }
+}

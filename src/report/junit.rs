@@ -1,0 +1,404 @@
+//! JUnit XML for CI systems: one `<testsuite>`, one `<testcase>` per experiment; findings are `<failure>`s,
+//! unexercised experiments are `<skipped>`.
+//!
+//! Also owns [`escape`], the markup escape the HTML report shares. Does not own: writing the file.
+
+use std::fmt::Write;
+
+use super::terminal::{command_line, row, seconds};
+use crate::model::{Report, RunResult, Verdict};
+
+/// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
+/// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
+/// other than tab and newline, DEL and the C1 controls, U+FFFE, U+FFFF) become U+FFFD: a report must parse
+/// whatever bytes a target printed.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`escape`] for an attribute value, keeping tabs and newlines (a parser normalizes raw ones to spaces).
+fn attr(text: &str) -> String {
+    escape(text).replace('\t', "&#9;").replace('\n', "&#10;")
+}
+
+/// Seconds with millisecond precision, as JUnit's `time` attributes want them.
+fn time(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// `phoebe.<basename of the program>`: CI systems group test cases by class name.
+fn classname(report: &Report) -> String {
+    let program = report.command.first().map_or("", String::as_str);
+    let base = program.rsplit('/').find(|s| !s.is_empty()).unwrap_or("target");
+    format!("phoebe.{base}")
+}
+
+fn run_line(r: &RunResult) -> String {
+    format!(
+        "run {} (seed {}): {}: {}; injected {} of {} matched calls; {}; log {}",
+        r.run,
+        r.seed,
+        r.verdict,
+        r.detail,
+        r.injected,
+        r.matched,
+        seconds(r.duration_ms),
+        r.log
+    )
+}
+
+fn property(out: &mut String, indent: &str, name: &str, value: &str) {
+    let _ = writeln!(
+        out,
+        "{indent}<property name=\"{}\" value=\"{}\"/>",
+        attr(name),
+        attr(value)
+    );
+}
+
+/// The report as a JUnit XML document.
+pub fn render(report: &Report) -> String {
+    let tests = report.experiments.len();
+    let failures = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict.is_finding())
+        .count();
+    let skipped = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict == Verdict::NotExercised)
+        .count();
+    let total_ms: u64 = report
+        .experiments
+        .iter()
+        .flat_map(|e| &e.runs)
+        .map(|r| r.duration_ms)
+        .sum();
+    let counts = format!(
+        "tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\"",
+        time(total_ms)
+    );
+    let classname = classname(report);
+
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(out, "<testsuites name=\"phoebe\" {counts}>");
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"phoebe\" {counts} timestamp=\"{}\">",
+        attr(&report.created_at)
+    );
+    out.push_str("    <properties>\n");
+    let indent = "      ";
+    property(&mut out, indent, "command", &command_line(&report.command));
+    property(&mut out, indent, "backend", &report.backend);
+    property(&mut out, indent, "seed", &report.seed.to_string());
+    if let Some(shard) = &report.shard {
+        property(&mut out, indent, "shard", shard);
+    }
+    let baseline = format!(
+        "{} over {} runs, timeout {}",
+        report.baseline.exit,
+        report.baseline.runs.len(),
+        seconds(report.baseline.timeout_ms)
+    );
+    property(&mut out, indent, "baseline", &baseline);
+    out.push_str("    </properties>\n");
+
+    for e in &report.experiments {
+        let r = row(e);
+        let ms: u64 = e.runs.iter().map(|r| r.duration_ms).sum();
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
+            attr(&classname),
+            attr(&e.id),
+            time(ms)
+        );
+        out.push_str("      <properties>\n");
+        let indent = "        ";
+        property(&mut out, indent, "fault", &e.fault.to_string());
+        property(&mut out, indent, "backend", &report.backend);
+        property(&mut out, indent, "seed", &report.seed.to_string());
+        let seeds: Vec<String> = e.runs.iter().map(|r| r.seed.to_string()).collect();
+        property(&mut out, indent, "run seeds", &seeds.join(" "));
+        property(&mut out, indent, "category", &r.kind);
+        if let Some(target) = r.target {
+            property(&mut out, indent, "target rate", &target.to_string());
+        }
+        property(
+            &mut out,
+            indent,
+            "injected/matched",
+            &format!("{}/{}", r.injected, r.matched),
+        );
+        out.push_str("      </properties>\n");
+        match e.verdict {
+            Verdict::Resilient => {}
+            Verdict::NotExercised => {
+                out.push_str(
+                    "      <skipped message=\"not exercised: the program never made this call\"/>\n",
+                );
+            }
+            verdict => {
+                let body: Vec<String> = e.runs.iter().map(|r| escape(&run_line(r))).collect();
+                let _ = writeln!(
+                    out,
+                    "      <failure message=\"{}\" type=\"{verdict}\">{}</failure>",
+                    attr(&format!("{verdict}: {}", r.detail())),
+                    body.join("\n")
+                );
+            }
+        }
+        out.push_str("    </testcase>\n");
+    }
+    if !report.pending.is_empty() || report.interrupted {
+        let mut note = String::new();
+        if report.interrupted {
+            note.push_str("interrupted before the last experiment\n");
+        }
+        if !report.pending.is_empty() {
+            let _ = writeln!(note, "pending: {}", report.pending.join(", "));
+        }
+        let _ = writeln!(out, "    <system-out>{}</system-out>", escape(note.trim_end()));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use quick_xml::{XmlVersion, events::Event, reader::Reader};
+
+    use super::*;
+    use crate::report::terminal::tests::sample;
+
+    /// An element as a real XML parser saw it: name, unescaped attributes, unescaped text.
+    #[derive(Debug)]
+    struct Element {
+        name: String,
+        attrs: BTreeMap<String, String>,
+        text: String,
+        parent: Option<usize>,
+    }
+
+    /// Parses `xml` with quick-xml (end names checked), in document order; panics on malformed XML.
+    fn parse(xml: &str) -> Vec<Element> {
+        let mut reader = Reader::from_str(xml);
+        let mut elements: Vec<Element> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        loop {
+            let event = reader
+                .read_event()
+                .unwrap_or_else(|e| panic!("invalid XML: {e}\n{xml}"));
+            match event {
+                Event::Start(ref tag) | Event::Empty(ref tag) => {
+                    let attrs = tag
+                        .attributes()
+                        .map(|a| {
+                            let a = a.expect("attribute");
+                            let key = a.key.as_ref().to_owned();
+                            (
+                                key,
+                                a.normalized_value(XmlVersion::Explicit1_0).unwrap().into_owned(),
+                            )
+                        })
+                        .collect();
+                    elements.push(Element {
+                        name: tag.name().as_ref().to_owned(),
+                        attrs,
+                        text: String::new(),
+                        parent: open.last().copied(),
+                    });
+                    if matches!(event, Event::Start(_)) {
+                        open.push(elements.len() - 1);
+                    }
+                }
+                Event::End(_) => {
+                    open.pop();
+                }
+                Event::Text(t) => {
+                    if let Some(&i) = open.last() {
+                        elements[i].text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref().expect("char ref") {
+                        Some(c) => c.to_string(),
+                        None => quick_xml::escape::resolve_predefined_entity(&r)
+                            .expect("predefined entity")
+                            .to_owned(),
+                    };
+                    if let Some(&i) = open.last() {
+                        elements[i].text.push_str(&resolved);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert!(open.is_empty(), "unclosed elements");
+        elements
+    }
+
+    fn named<'a>(elements: &'a [Element], name: &str) -> Vec<&'a Element> {
+        elements.iter().filter(|e| e.name == name).collect()
+    }
+
+    #[test]
+    fn escape_handles_markup_and_characters_xml_forbids() {
+        assert_eq!(escape(r#"<&>"'"#), "&lt;&amp;&gt;&quot;&apos;");
+        assert_eq!(
+            escape("a\u{1}b\u{1b}[31mc\0d\u{7f}e\u{85}f"),
+            "a\u{fffd}b\u{fffd}[31mc\u{fffd}d\u{fffd}e\u{fffd}f"
+        );
+        assert_eq!(escape("tab\tline\nret\r"), "tab\tline\nret&#13;");
+        assert_eq!(escape("\u{fffe}\u{ffff}é→"), "\u{fffd}\u{fffd}é→");
+        assert_eq!(attr("a\tb\nc"), "a&#9;b&#10;c");
+    }
+
+    #[test]
+    fn parses_with_counts_time_and_one_testcase_per_experiment() {
+        let xml = render(&sample());
+        let elements = parse(&xml);
+        assert_eq!(elements[0].name, "testsuites");
+        let suites = named(&elements, "testsuite");
+        assert_eq!(suites.len(), 1);
+        let suite = &suites[0].attrs;
+        assert_eq!(suite["name"], "phoebe");
+        assert_eq!(suite["tests"], "3");
+        assert_eq!(suite["failures"], "1");
+        assert_eq!(suite["skipped"], "1");
+        // 1.5 s + 2 × 1.5 s + 1.5 s of runs.
+        assert_eq!(suite["time"], "6.000");
+        let cases = named(&elements, "testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attrs["name"].as_str()).collect();
+        assert_eq!(names, ["openat-ENOENT", "read-EAGAIN", "unlinkat-EACCES"]);
+        assert!(cases.iter().all(|c| c.attrs["classname"] == "phoebe.my app"));
+        assert_eq!(cases[1].attrs["time"], "3.000");
+        assert_eq!(named(&elements, "failure").len(), 1);
+        assert_eq!(named(&elements, "skipped").len(), 1);
+        assert_eq!(
+            named(&elements, "system-out")[0].text,
+            "interrupted before the last experiment\npending: connect-ECONNREFUSED"
+        );
+    }
+
+    #[test]
+    fn failures_and_skips_sit_in_their_testcase_with_escaped_detail() {
+        let xml = render(&sample());
+        let elements = parse(&xml);
+        let index = |name: &str| {
+            elements
+                .iter()
+                .position(|e| e.attrs.get("name").is_some_and(|n| n == name))
+                .unwrap()
+        };
+        let failure = named(&elements, "failure")[0];
+        assert_eq!(failure.parent, Some(index("read-EAGAIN")));
+        assert_eq!(failure.attrs["type"], "failed");
+        assert_eq!(
+            failure.attrs["message"],
+            "failed: run 2: exit status 1, baseline 0 | see <stderr>"
+        );
+        let lines: Vec<&str> = failure.text.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", failure.text);
+        assert!(
+            lines[0].starts_with("run 1 (seed 1001): resilient: same exit status"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with(
+                "run 2 (seed 1002): failed: exit status 1, baseline 0 | see <stderr>; injected 11 of 50"
+            ),
+            "{}",
+            lines[1]
+        );
+        let skipped = named(&elements, "skipped")[0];
+        assert_eq!(skipped.parent, Some(index("unlinkat-EACCES")));
+        assert_eq!(
+            skipped.attrs["message"],
+            "not exercised: the program never made this call"
+        );
+        // The raw document never carries the unescaped detail.
+        assert!(!xml.contains("<stderr>") && xml.contains("&lt;stderr&gt;"));
+    }
+
+    #[test]
+    fn properties_name_seed_backend_and_fault() {
+        let elements = parse(&render(&sample()));
+        let props = |case: &str| -> BTreeMap<String, String> {
+            let i = elements
+                .iter()
+                .position(|e| e.name == "testcase" && e.attrs["name"] == case)
+                .unwrap();
+            let props_el = elements
+                .iter()
+                .position(|e| e.name == "properties" && e.parent == Some(i))
+                .unwrap();
+            elements
+                .iter()
+                .filter(|e| e.name == "property" && e.parent == Some(props_el))
+                .map(|e| (e.attrs["name"].clone(), e.attrs["value"].clone()))
+                .collect()
+        };
+        let read = props("read-EAGAIN");
+        assert_eq!(read["fault"], "read:EAGAIN:p=0.2");
+        assert_eq!(read["seed"], "42");
+        assert_eq!(read["backend"], "ptrace");
+        assert_eq!(read["run seeds"], "1001 1002");
+        assert_eq!(read["injected/matched"], "31/150");
+        let given = props("unlinkat-EACCES");
+        assert_eq!(given["category"], "given");
+        assert!(!given.contains_key("target rate"));
+        let suite_props: BTreeMap<&str, &str> = elements
+            .iter()
+            .filter(|e| e.name == "property" && e.parent == Some(2))
+            .map(|e| (e.attrs["name"].as_str(), e.attrs["value"].as_str()))
+            .collect();
+        assert_eq!(suite_props["command"], "'/usr/bin/my app' --in '<input>.txt'");
+        assert_eq!(suite_props["shard"], "1/2");
+    }
+
+    #[test]
+    fn hostile_text_still_parses() {
+        let mut report = sample();
+        report.experiments[1].runs[1].detail =
+            "stderr: \u{1b}[31mboom\u{7}\0 \"quoted\" & 'single'\r\nnext".into();
+        report.experiments[1].id = "read-<EAGAIN>&\"".into();
+        let xml = render(&report);
+        assert!(
+            xml.chars()
+                .all(|c| matches!(c, '\t' | '\n') || (c >= ' ' && !('\x7f'..='\u{9f}').contains(&c))),
+            "a character XML 1.0 forbids got through"
+        );
+        let elements = parse(&xml);
+        let failure = named(&elements, "failure")[0];
+        assert_eq!(
+            failure.attrs["message"],
+            "failed: run 2: stderr: \u{fffd}[31mboom\u{fffd}\u{fffd} \"quoted\" & 'single'\r\nnext"
+        );
+        assert!(
+            named(&elements, "testcase")
+                .iter()
+                .any(|c| c.attrs["name"] == "read-<EAGAIN>&\"")
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! GitHub-flavoured Markdown for CI job summaries (`$GITHUB_STEP_SUMMARY`): a one-line headline, the campaign
+//! table, and collapsible sections for what proves nothing (not exercised), what is still to run (pending)
+//! and every run. Does not own: writing the file.
+
+use std::fmt::Write;
+
+use super::terminal::{command_line, headline, percent, row, seconds, verdict_counts};
+use crate::model::{Report, Verdict};
+
+/// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
+/// would start formatting, links, HTML or entities; a newline would end the row.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An inline code span that holds `s` literally, whatever backticks it contains (outside a table).
+fn code(s: &str) -> String {
+    let s = s.replace(['\r', '\n'], " ");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+fn mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Resilient => "✅",
+        Verdict::NotExercised => "⚪",
+        Verdict::Failed | Verdict::Corrupted | Verdict::Crashed | Verdict::Hung => "❌",
+    }
+}
+
+/// The report as a Markdown summary.
+pub fn render(report: &Report) -> String {
+    let findings = report.experiments.iter().any(|e| e.verdict.is_finding());
+    let exercised = report
+        .experiments
+        .iter()
+        .any(|e| e.verdict != Verdict::NotExercised);
+    let icon = if findings {
+        "❌"
+    } else if !exercised || report.interrupted || !report.pending.is_empty() {
+        "⚠️"
+    } else {
+        "✅"
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "### {icon} phoebe: {}\n", text(&headline(report)));
+    let mut how = format!("{}, seed {}", text(&report.backend), report.seed);
+    if let Some(shard) = &report.shard {
+        let _ = write!(how, ", shard {}", text(shard));
+    }
+    let _ = writeln!(
+        out,
+        "{} ({how}) · baseline {} over {} run(s), timeout {}\n",
+        code(&command_line(&report.command)),
+        report.baseline.exit,
+        report.baseline.runs.len(),
+        seconds(report.baseline.timeout_ms)
+    );
+
+    if !report.experiments.is_empty() {
+        out.push_str(
+            "| experiment | category | target | p | runs | injected/matched | achieved | verdict | detail |\n",
+        );
+        out.push_str("|---|---|--:|--:|--:|--:|--:|---|---|\n");
+        for e in &report.experiments {
+            let r = row(e);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {}/{} | {} | {} {} | {} |",
+                text(&e.id),
+                r.kind,
+                percent(r.target),
+                percent(Some(r.probability)),
+                e.runs.len(),
+                r.injected,
+                r.matched,
+                percent(r.achieved()),
+                mark(e.verdict),
+                e.verdict,
+                text(&r.detail()),
+            );
+        }
+        let _ = writeln!(out, "\n**Verdicts:** {}\n", verdict_counts(report));
+    }
+
+    let unexercised: Vec<_> = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict == Verdict::NotExercised)
+        .collect();
+    if !unexercised.is_empty() || !report.pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Not exercised ({}) and pending ({})</summary>\n",
+            unexercised.len(),
+            report.pending.len()
+        );
+        if !unexercised.is_empty() {
+            out.push_str(
+                "Not exercised: the program never made these calls, so the experiments prove nothing.\n\n",
+            );
+            for e in &unexercised {
+                let _ = writeln!(out, "- {}: {}", text(&e.id), code(&e.fault.to_string()));
+            }
+            out.push('\n');
+        }
+        if !report.pending.is_empty() {
+            let why = if report.interrupted {
+                "the campaign was interrupted before these ran"
+            } else {
+                "not in this report (other shards, or not run yet)"
+            };
+            let _ = writeln!(out, "Pending: {why}.\n");
+            for id in &report.pending {
+                let _ = writeln!(out, "- {}", text(id));
+            }
+            out.push('\n');
+        }
+        out.push_str("</details>\n\n");
+    }
+
+    if report.experiments.iter().any(|e| !e.runs.is_empty()) {
+        out.push_str("<details><summary>Every run</summary>\n\n");
+        out.push_str("| experiment | run | seed | verdict | injected/matched | time | detail |\n");
+        out.push_str("|---|--:|--:|---|--:|--:|---|\n");
+        for e in &report.experiments {
+            for r in &e.runs {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} {} | {}/{} | {} | {} |",
+                    text(&e.id),
+                    r.run,
+                    r.seed,
+                    mark(r.verdict),
+                    r.verdict,
+                    r.injected,
+                    r.matched,
+                    seconds(r.duration_ms),
+                    text(&r.detail)
+                );
+            }
+        }
+        out.push_str("\n</details>\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::terminal::tests::sample;
+
+    /// The cells of a table row, split on unescaped `|` as GFM does.
+    fn cells(line: &str) -> Vec<String> {
+        let inner = line.trim().strip_prefix('|').unwrap().strip_suffix('|').unwrap();
+        let mut cells = vec![String::new()];
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    cells.last_mut().unwrap().push(c);
+                    cells.last_mut().unwrap().extend(chars.next());
+                }
+                '|' => cells.push(String::new()),
+                _ => cells.last_mut().unwrap().push(c),
+            }
+        }
+        cells.iter().map(|c| c.trim().to_owned()).collect()
+    }
+
+    #[test]
+    fn headline_then_command_then_table() {
+        let md = render(&sample());
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[0],
+            "### ❌ phoebe: 1 of 3 experiments not resilient, 1 pending (interrupted)"
+        );
+        assert_eq!(
+            lines[2],
+            "`'/usr/bin/my app' --in '<input>.txt'` (ptrace, seed 42, shard 1/2) · baseline exit status 0 \
+             over 2 run(s), timeout 10.000 s"
+        );
+        let table: Vec<&str> = lines
+            .iter()
+            .skip_while(|l| !l.starts_with("| experiment"))
+            .copied()
+            .collect();
+        let header = cells(table[0]);
+        assert_eq!(header.len(), 9);
+        let rows: Vec<Vec<String>> = table[2..5].iter().map(|l| cells(l)).collect();
+        assert!(rows.iter().all(|r| r.len() == header.len()), "{md}");
+        assert_eq!(
+            rows[0][..8],
+            [
+                "openat-ENOENT",
+                "sporadic",
+                "5.00%",
+                "3.45%",
+                "1",
+                "7/200",
+                "3.50%",
+                "✅ resilient"
+            ]
+        );
+        assert_eq!(rows[1][7], "❌ failed");
+        // The `|` and `<` of the detail are escaped, so the row keeps its nine cells.
+        assert_eq!(rows[1][8], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
+        assert_eq!(rows[2][..4], ["unlinkat-EACCES", "given", "-", "50.00%"]);
+        assert!(md.contains("**Verdicts:** 1 resilient, 1 not-exercised, 1 failed"));
+    }
+
+    #[test]
+    fn details_hold_unexercised_pending_and_every_run() {
+        let md = render(&sample());
+        let open = md.matches("<details>").count();
+        assert_eq!(open, 2);
+        assert_eq!(md.matches("</details>").count(), open);
+        let first = &md[md.find("<details>").unwrap()..md.find("</details>").unwrap()];
+        assert!(
+            first.starts_with("<details><summary>Not exercised (1) and pending (1)</summary>\n\n"),
+            "{first}"
+        );
+        assert!(
+            first.contains("- unlinkat-EACCES: `unlinkat:EACCES:p=0.5`"),
+            "{first}"
+        );
+        assert!(
+            first.contains("interrupted before these ran.\n\n- connect-ECONNREFUSED"),
+            "{first}"
+        );
+        let runs = &md[md.rfind("<details>").unwrap()..];
+        let run_rows: Vec<&str> = runs
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| experiment"))
+            .collect();
+        assert_eq!(run_rows.len(), 4, "{runs}");
+        assert_eq!(
+            cells(run_rows[2])[..5],
+            ["read-EAGAIN", "2", "1002", "❌ failed", "11/50"]
+        );
+    }
+
+    #[test]
+    fn clean_campaign_has_a_green_headline_and_no_details_of_exclusions() {
+        let mut report = sample();
+        report.experiments.truncate(1);
+        report.pending.clear();
+        report.interrupted = false;
+        let md = render(&report);
+        assert!(
+            md.starts_with("### ✅ phoebe: the exercised experiment is resilient\n"),
+            "{md}"
+        );
+        assert!(!md.contains("Not exercised ("), "{md}");
+        assert_eq!(md.matches("<details>").count(), 1);
+    }
+
+    #[test]
+    fn escaping_keeps_cells_and_code_spans_intact() {
+        assert_eq!(text("a|b\\c*d_e`f<g>h\ni&j"), r"a\|b\\c\*d\_e\`f\<g\>h i\&j");
+        assert_eq!(code("ls"), "`ls`");
+        assert_eq!(code("echo `date`"), "`` echo `date` ``");
+        assert_eq!(code("a``b"), "```a``b```");
+    }
+}

@@ -1,0 +1,126 @@
+//! Joining the reports of the shards of one campaign (`phoebe report merge`).
+
+use std::collections::BTreeSet;
+
+use crate::model::Report;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    Empty,
+    #[error(
+        "the reports are not shards of one campaign: {what} differs ('{first}' vs '{other}')\nhint: merge the directories of one `phoebe exec --shard K/N` campaign (same command, seed and plan)"
+    )]
+    Mismatch {
+        what: &'static str,
+        first: String,
+        other: String,
+    },
+}
+
+/// One report with every shard's experiments (in the order of the shards given, each experiment once), the
+/// baselines' runs together, and what no shard ran still pending.
+pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
+    let mut iter = reports.into_iter();
+    let mut merged = iter.next().ok_or(MergeError::Empty)?;
+    merged.shard = None;
+    for r in iter {
+        let check = |what, a: String, b: String| {
+            if a == b {
+                Ok(())
+            } else {
+                Err(MergeError::Mismatch {
+                    what,
+                    first: a,
+                    other: b,
+                })
+            }
+        };
+        check("the command", merged.command.join(" "), r.command.join(" "))?;
+        check("the seed", merged.seed.to_string(), r.seed.to_string())?;
+        check("the backend", merged.backend.clone(), r.backend.clone())?;
+        merged.baseline.runs.extend(r.baseline.runs);
+        merged.baseline.timeout_ms = merged.baseline.timeout_ms.max(r.baseline.timeout_ms);
+        for (id, rates) in r.natural_rates {
+            merged.natural_rates.entry(id).or_insert(rates);
+        }
+        for e in r.experiments {
+            if !merged.experiments.iter().any(|m| m.id == e.id) {
+                merged.experiments.push(e);
+            }
+        }
+        merged.pending.extend(r.pending);
+        merged.interrupted |= r.interrupted;
+    }
+    let done: BTreeSet<&str> = merged.experiments.iter().map(|e| e.id.as_str()).collect();
+    let pending: BTreeSet<String> = merged
+        .pending
+        .iter()
+        .filter(|p| !done.contains(p.as_str()))
+        .cloned()
+        .collect();
+    merged.pending = pending.into_iter().collect();
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Baseline, ExperimentResult, FaultSpec, TargetExit, Verdict};
+
+    fn shard(k: u32, done: &[&str], pending: &[&str]) -> Report {
+        Report {
+            version: 1,
+            command: vec!["app".into()],
+            backend: "ptrace".into(),
+            created_at: String::new(),
+            seed: 7,
+            shard: Some(format!("{k}/2")),
+            baseline: Baseline {
+                runs: vec![],
+                exit: TargetExit::Code(0),
+                timeout_ms: 1000 * u64::from(k),
+            },
+            natural_rates: Default::default(),
+            interval_ms: 1000,
+            experiments: done
+                .iter()
+                .map(|id| ExperimentResult {
+                    id: (*id).into(),
+                    fault: FaultSpec::parse("openat:ENOENT").unwrap(),
+                    model: None,
+                    verdict: Verdict::Resilient,
+                    runs: vec![],
+                })
+                .collect(),
+            pending: pending.iter().map(|s| (*s).into()).collect(),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn shards_join() {
+        let merged = merge(vec![
+            shard(1, &["a", "c"], &["b", "d"]),
+            shard(2, &["b"], &["a", "c", "d"]),
+        ])
+        .unwrap();
+        let ids: Vec<&str> = merged.experiments.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "b"]);
+        assert_eq!(merged.pending, ["d"]);
+        assert_eq!(merged.shard, None);
+        assert_eq!(merged.baseline.timeout_ms, 2000);
+    }
+
+    #[test]
+    fn other_campaigns_are_refused() {
+        let mut other = shard(2, &["b"], &[]);
+        other.seed = 8;
+        let err = merge(vec![shard(1, &["a"], &[]), other]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the reports are not shards of one campaign: the seed differs ('7' vs '8')"),
+            "{err}"
+        );
+        assert!(matches!(merge(vec![]), Err(MergeError::Empty)));
+    }
+}

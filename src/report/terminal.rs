@@ -1,0 +1,535 @@
+//! The table `phoebe exec` prints at the end of a campaign: a header line, one row per experiment, the
+//! verdict counts and what is still pending.
+//!
+//! Also owns the shaping every campaign renderer shares (one [`Row`] per experiment, the headline, the
+//! command line as a shell would show it), so that the terminal, Markdown and HTML views say the same thing.
+//! Does not own: printing, or deciding verdicts (`crate::experiment`).
+
+use std::fmt::Write;
+
+use crate::model::{ExperimentResult, Report, RunResult, Verdict};
+
+/// One experiment, summed over its runs: what every campaign table shows.
+pub(crate) struct Row<'a> {
+    pub exp: &'a ExperimentResult,
+    /// The model's category, or `given` for a fault given with `--fault`.
+    pub kind: String,
+    /// The error rate the experiment aims at (natural failures included); `None` for a given fault.
+    pub target: Option<f64>,
+    /// The injection probability of the fault.
+    pub probability: f64,
+    pub injected: u64,
+    pub matched: u64,
+    /// The run that explains the verdict: the first finding, or the first run of an unexercised experiment.
+    pub explaining: Option<&'a RunResult>,
+}
+
+impl Row<'_> {
+    /// Injected / matched over all runs; `None` when no call matched.
+    pub fn achieved(&self) -> Option<f64> {
+        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+    }
+
+    /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient.
+    pub fn detail(&self) -> String {
+        self.explaining
+            .map(|r| format!("run {}: {}", r.run, r.detail))
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
+    let explaining = exp.runs.iter().find(|r| r.verdict.is_finding()).or_else(|| {
+        (exp.verdict == Verdict::NotExercised)
+            .then(|| exp.runs.first())
+            .flatten()
+    });
+    Row {
+        exp,
+        kind: exp
+            .model
+            .as_ref()
+            .map_or_else(|| "given".to_owned(), |m| m.category.to_string()),
+        target: exp.model.as_ref().map(|m| m.target_rate),
+        probability: exp.fault.probability,
+        injected: exp.runs.iter().map(|r| r.injected).sum(),
+        matched: exp.runs.iter().map(|r| r.matched).sum(),
+        explaining,
+    }
+}
+
+/// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
+pub(crate) fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", 100.0 * r))
+}
+
+/// Milliseconds as seconds, `1.250 s`.
+pub(crate) fn seconds(ms: u64) -> String {
+    format!("{:.3} s", ms as f64 / 1000.0)
+}
+
+/// The command as a shell would take it back: arguments with spaces or shell syntax in single quotes.
+pub(crate) fn command_line(command: &[String]) -> String {
+    let quote = |arg: &String| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
+        if plain {
+            arg.clone()
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    command.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+/// `1 resilient, 1 not-exercised, 1 failed`: the non-zero verdict counts, in `Verdict::ALL` order.
+pub(crate) fn verdict_counts(report: &Report) -> String {
+    let counts = report.counts();
+    let parts: Vec<String> = Verdict::ALL
+        .iter()
+        .filter_map(|v| counts.get(v).map(|n| format!("{n} {v}")))
+        .collect();
+    if parts.is_empty() {
+        "no experiments".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// One sentence that says how the campaign went, for headlines.
+pub(crate) fn headline(report: &Report) -> String {
+    let total = report.experiments.len();
+    let findings = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict.is_finding())
+        .count();
+    let unexercised = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict == Verdict::NotExercised)
+        .count();
+    let mut line = if total == 0 {
+        "no experiment has run yet".to_owned()
+    } else if findings > 0 {
+        format!(
+            "{findings} of {total} experiment{} not resilient",
+            if total == 1 { "" } else { "s" }
+        )
+    } else if unexercised == total {
+        format!(
+            "{total} experiment{} not exercised: the program never made the injected calls",
+            if total == 1 { "" } else { "s" }
+        )
+    } else {
+        let exercised = total - unexercised;
+        format!(
+            "{} resilient",
+            if exercised == 1 {
+                "the exercised experiment is".to_owned()
+            } else {
+                format!("all {exercised} exercised experiments are")
+            }
+        )
+    };
+    if !report.pending.is_empty() {
+        let _ = write!(line, ", {} pending", report.pending.len());
+    }
+    if report.interrupted {
+        line.push_str(" (interrupted)");
+    }
+    line
+}
+
+/// The first line: what ran, how, and the baseline every run is compared with.
+fn header(report: &Report) -> String {
+    let mut how = format!("{}, seed {}", report.backend, report.seed);
+    if let Some(shard) = &report.shard {
+        let _ = write!(how, ", shard {shard}");
+    }
+    let runs = report.baseline.runs.len();
+    let mut line = format!(
+        "phoebe exec -- {} ({how}): baseline {} over {runs} run{}, timeout {}",
+        command_line(&report.command),
+        report.baseline.exit,
+        if runs == 1 { "" } else { "s" },
+        seconds(report.baseline.timeout_ms),
+    );
+    if report.interrupted {
+        line.push_str(", interrupted");
+    }
+    line
+}
+
+/// ANSI SGR code for a verdict: resilient green, not-exercised dim, failed yellow, the rest red.
+fn sgr(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Resilient => "32",
+        Verdict::NotExercised => "2",
+        Verdict::Failed => "33",
+        Verdict::Corrupted | Verdict::Crashed | Verdict::Hung => "1;31",
+    }
+}
+
+/// The campaign table. With `color`, verdict names are coloured with ANSI escapes (widths are unaffected).
+pub fn render(report: &Report, color: bool) -> String {
+    const HEADS: [&str; 9] = [
+        "experiment",
+        "category",
+        "target",
+        "p",
+        "runs",
+        "injected/matched",
+        "achieved",
+        "verdict",
+        "detail",
+    ];
+    let rows: Vec<(Verdict, [String; 9])> = report
+        .experiments
+        .iter()
+        .map(|e| {
+            let r = row(e);
+            (
+                e.verdict,
+                [
+                    e.id.clone(),
+                    r.kind.clone(),
+                    percent(r.target),
+                    percent(Some(r.probability)),
+                    e.runs.len().to_string(),
+                    format!("{}/{}", r.injected, r.matched),
+                    percent(r.achieved()),
+                    e.verdict.to_string(),
+                    r.detail(),
+                ],
+            )
+        })
+        .collect();
+    let mut widths = HEADS.map(|h| h.chars().count());
+    for (_, cells) in &rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Text columns are left-aligned, numbers right-aligned; the last column is not padded.
+    let left = [true, true, false, false, false, false, false, true, true];
+    let line = |cells: &[String; 9], verdict: Option<Verdict>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i == cells.len() - 1;
+            let padded = match (left[i], last) {
+                (_, true) => cell.clone(),
+                (true, false) => format!("{cell}{}", " ".repeat(pad)),
+                (false, false) => format!("{}{cell}", " ".repeat(pad)),
+            };
+            match verdict {
+                Some(v) if color && i == 7 => {
+                    let _ = write!(out, "\x1b[{}m{cell}\x1b[0m{}", sgr(v), " ".repeat(pad));
+                }
+                _ => out.push_str(&padded),
+            }
+            if !last {
+                out.push_str("  ");
+            }
+        }
+        out.trim_end().to_owned()
+    };
+
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header(report));
+    let _ = writeln!(out, "{}", line(&HEADS.map(str::to_owned), None));
+    for (verdict, cells) in &rows {
+        let _ = writeln!(out, "{}", line(cells, Some(*verdict)));
+    }
+    let _ = writeln!(out, "verdicts: {}", verdict_counts(report));
+    if !report.pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "pending ({}): {}",
+            report.pending.len(),
+            report.pending.join(", ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{
+        Baseline, BaselineRun, Category, Errno, ErrorModel, FaultSpec, RateStats, Syscall, TargetExit, Usage,
+    };
+
+    fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
+        let (syscall, errno) = id.split_once('-').unwrap();
+        ErrorModel {
+            id: id.into(),
+            syscall: Syscall::parse(syscall).unwrap(),
+            errno: Errno::parse(errno).unwrap(),
+            stats: RateStats {
+                mean: target / 2.0,
+                variance: 0.002,
+                p5: 0.0,
+                quantile: target,
+                max: target,
+                failures: 30,
+                calls: 1000,
+                intervals: 4,
+                intervals_with_error: 3,
+            },
+            category,
+            rule: "test".into(),
+            target_rate: target,
+            probability: p,
+            fault: FaultSpec::parse(&format!("{syscall}:{errno}:p={p}")).unwrap(),
+        }
+    }
+
+    fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
+        RunResult {
+            run,
+            seed: 1000 + u64::from(run),
+            verdict,
+            detail: detail.into(),
+            exit: Some(TargetExit::Code(if verdict == Verdict::Failed { 1 } else { 0 })),
+            duration_ms: 1500,
+            usage: Some(Usage {
+                user_ms: 10,
+                sys_ms: 5,
+                max_rss_kib: 2048,
+            }),
+            matched,
+            injected,
+            check_passed: None,
+            post_run_passed: Some(true),
+            log: format!("runs/{run}.json"),
+        }
+    }
+
+    /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
+    /// given fault (no model) that was never exercised; interrupted, one experiment pending.
+    pub(crate) fn sample() -> Report {
+        let openat = model("openat-ENOENT", Category::Sporadic, 0.05, 0.0345);
+        let read = model("read-EAGAIN", Category::Fluctuating, 0.3, 0.2);
+        Report {
+            version: 1,
+            command: vec!["/usr/bin/my app".into(), "--in".into(), "<input>.txt".into()],
+            backend: "ptrace".into(),
+            created_at: "2026-11-24T21:00:00Z".into(),
+            seed: 42,
+            shard: Some("1/2".into()),
+            baseline: Baseline {
+                runs: vec![
+                    BaselineRun {
+                        exit: TargetExit::Code(0),
+                        duration_ms: 1200,
+                        usage: None,
+                        check_passed: Some(true),
+                    },
+                    BaselineRun {
+                        exit: TargetExit::Code(0),
+                        duration_ms: 1300,
+                        usage: None,
+                        check_passed: Some(true),
+                    },
+                ],
+                exit: TargetExit::Code(0),
+                timeout_ms: 10_000,
+            },
+            natural_rates: BTreeMap::from([
+                ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),
+                ("read-EAGAIN".to_owned(), vec![0.1, 0.3, 0.2]),
+            ]),
+            interval_ms: 1000,
+            experiments: vec![
+                ExperimentResult {
+                    id: openat.id.clone(),
+                    fault: openat.fault.clone(),
+                    model: Some(openat),
+                    verdict: Verdict::Resilient,
+                    runs: vec![run(
+                        1,
+                        Verdict::Resilient,
+                        "same exit status as the baseline",
+                        200,
+                        7,
+                    )],
+                },
+                ExperimentResult {
+                    id: read.id.clone(),
+                    fault: read.fault.clone(),
+                    model: Some(read),
+                    verdict: Verdict::Failed,
+                    runs: vec![
+                        run(1, Verdict::Resilient, "same exit status as the baseline", 100, 20),
+                        run(
+                            2,
+                            Verdict::Failed,
+                            "exit status 1, baseline 0 | see <stderr>",
+                            50,
+                            11,
+                        ),
+                    ],
+                },
+                ExperimentResult {
+                    id: "unlinkat-EACCES".into(),
+                    fault: FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap(),
+                    model: None,
+                    verdict: Verdict::NotExercised,
+                    runs: vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
+                },
+            ],
+            pending: vec!["connect-ECONNREFUSED".into()],
+            interrupted: true,
+        }
+    }
+
+    #[test]
+    fn header_names_command_backend_seed_shard_baseline_and_interruption() {
+        let text = render(&sample(), false);
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "phoebe exec -- '/usr/bin/my app' --in '<input>.txt' (ptrace, seed 42, shard 1/2): \
+             baseline exit status 0 over 2 runs, timeout 10.000 s, interrupted"
+        );
+    }
+
+    #[test]
+    fn one_row_per_experiment_with_sums_over_runs() {
+        let text = render(&sample(), false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 1 + 3 + 2, "{text}");
+        let cols = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            cols(lines[2])[..8],
+            [
+                "openat-ENOENT",
+                "sporadic",
+                "5.00%",
+                "3.45%",
+                "1",
+                "7/200",
+                "3.50%",
+                "resilient"
+            ]
+        );
+        // 20 + 11 injected of 100 + 50 matched over the two runs; the detail is the failing run's.
+        assert_eq!(
+            cols(lines[3])[..8],
+            [
+                "read-EAGAIN",
+                "fluctuating",
+                "30.00%",
+                "20.00%",
+                "2",
+                "31/150",
+                "20.67%",
+                "failed"
+            ]
+        );
+        assert!(
+            lines[3].ends_with("  run 2: exit status 1, baseline 0 | see <stderr>"),
+            "{text}"
+        );
+        assert_eq!(
+            cols(lines[4])[..8],
+            [
+                "unlinkat-EACCES",
+                "given",
+                "-",
+                "50.00%",
+                "1",
+                "0/0",
+                "-",
+                "not-exercised"
+            ]
+        );
+        assert!(lines[4].ends_with("run 1: no call matched the fault"), "{text}");
+        assert!(
+            !lines[2].contains("run 1:"),
+            "a resilient experiment has no detail: {text}"
+        );
+        assert_eq!(lines[5], "verdicts: 1 resilient, 1 not-exercised, 1 failed");
+        assert_eq!(lines[6], "pending (1): connect-ECONNREFUSED");
+    }
+
+    #[test]
+    fn columns_line_up_and_widths_follow_content() {
+        let mut report = sample();
+        report.experiments[0].id = "openat-ENOENT-with-a-much-longer-name".into();
+        let text = render(&report, false);
+        let lines: Vec<&str> = text.lines().skip(1).take(4).collect();
+        // Every row's category column starts at the same offset, right after the longest id.
+        let starts: Vec<usize> = lines
+            .iter()
+            .zip(["category", "sporadic", "fluctuating", "given"])
+            .map(|(l, word)| l.find(word).unwrap())
+            .collect();
+        assert!(
+            starts
+                .iter()
+                .all(|s| *s == "openat-ENOENT-with-a-much-longer-name".len() + 2),
+            "{text}"
+        );
+        // Right-aligned numbers end at the same column.
+        let ends: Vec<usize> = lines
+            .iter()
+            .zip(["injected/matched", "7/200", "31/150", "0/0"])
+            .map(|(l, word)| l.find(word).unwrap() + word.len())
+            .collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_only_on_verdicts() {
+        let plain = render(&sample(), false);
+        assert!(!plain.contains('\x1b'));
+        let coloured = render(&sample(), true);
+        assert!(coloured.contains("\x1b[32mresilient\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[2mnot-exercised\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[33mfailed\x1b[0m"), "{coloured:?}");
+        assert_eq!(coloured.matches('\x1b').count(), 6, "{coloured:?}");
+        // Stripping the escapes gives the plain table back: colour does not shift the columns.
+        let stripped = coloured
+            .replace("\x1b[32m", "")
+            .replace("\x1b[2m", "")
+            .replace("\x1b[33m", "")
+            .replace("\x1b[0m", "");
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn headline_counts_findings_pending_and_interruption() {
+        let mut report = sample();
+        assert_eq!(
+            headline(&report),
+            "1 of 3 experiments not resilient, 1 pending (interrupted)"
+        );
+        report.experiments.remove(1);
+        report.pending.clear();
+        report.interrupted = false;
+        assert_eq!(headline(&report), "the exercised experiment is resilient");
+        report.experiments.remove(0);
+        assert_eq!(
+            headline(&report),
+            "1 experiment not exercised: the program never made the injected calls"
+        );
+        report.experiments.clear();
+        assert_eq!(headline(&report), "no experiment has run yet");
+        assert_eq!(verdict_counts(&report), "no experiments");
+    }
+
+    #[test]
+    fn command_line_quotes_what_a_shell_would_split() {
+        let cmd = |args: &[&str]| command_line(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(cmd(&["cargo", "test", "--", "-q"]), "cargo test -- -q");
+        assert_eq!(cmd(&["sh", "-c", "echo it's"]), r"sh -c 'echo it'\''s'");
+        assert_eq!(cmd(&["a", ""]), "a ''");
+    }
+}
