@@ -431,3 +431,111 @@ fn exec_refuses_bad_setups() {
         .code(2)
         .stderr(predicate::str::contains("the check fails without any injection"));
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the service to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn service_mode_switches_injection_on_and_off_while_the_service_runs() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 2 reply <&3 && [[ $reply == ok* ]]'"
+    );
+    let out = dir.path().join("campaign");
+    let faults = [
+        format!("openat:ENOENT:path={}", data.display()),
+        format!("read:EINTR:p=0.5:path={}", data.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    let mut args = vec![
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "4",
+    ];
+    args.extend(["--timeout", "5s"]);
+    exec(
+        &out,
+        &faults,
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("openat-ENOENT".to_owned(), Verdict::Failed),
+            ("read-EINTR".to_owned(), Verdict::Resilient),
+            ("mknod-EPERM".to_owned(), Verdict::NotExercised),
+        ]
+    );
+    // The service was not restarted: steady rounds pass, rounds under injection fail, rounds after pass again.
+    let rounds = report.experiments[0].runs[0].rounds.expect("service rounds");
+    assert_eq!((rounds.steady.ok, rounds.injected.ok, rounds.after.ok), (4, 0, 4));
+    assert_eq!(
+        report.experiments[0].runs[0].injected, 4,
+        "one failed open per round, only while switched on"
+    );
+    assert_eq!(report.baseline.runs[0].rounds.map(|r| r.ok), Some(4));
+}
+
+#[test]
+fn service_mode_crash() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload =
+        format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 2 reply <&3'");
+    let out = dir.path().join("campaign");
+    let faults = [format!("read:EIO:path={}", data.display())];
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "2",
+        "--timeout",
+        "5s",
+    ];
+    exec(
+        &out,
+        &faults,
+        &args,
+        &[
+            &testapp("echo-service"),
+            &port.to_string(),
+            &data,
+            &"--abort-on-error",
+        ],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("read-EIO".to_owned(), Verdict::Crashed)]);
+    assert!(
+        report.experiments[0].runs[0]
+            .detail
+            .starts_with("the service was killed by SIGABRT")
+    );
+}

@@ -65,7 +65,7 @@ pub enum Command {
     /// --fail-on, 1 when one is, 2 on a usage or setup error, 130 when interrupted (the partial report is
     /// written; --resume DIR continues).
     #[command(after_help = EXEC_HELP)]
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
 
     /// Re-render a campaign's report, or merge the reports of shards into one.
     #[command(args_conflicts_with_subcommands = true)]
@@ -76,8 +76,10 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec -- java -jar app.jar
   phoebe exec --runs 3 --check './verify.sh' --timeout 30s -- ./service-job
   phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
-  phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test   (then: phoebe report merge shard-*)
-  phoebe exec --resume phoebe-runs/20261124-213000             (continue an interrupted campaign)";
+  phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
+  phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
+  phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
+      --check './verify-db.sh' -- ./server --port 8080  (service mode)";
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
@@ -153,6 +155,11 @@ pub struct InjectArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// Start with injection switched off; SIGUSR1 to phoebe switches it on, SIGUSR2 off again (at any time,
+    /// whatever this flag says). Calls are counted either way, so call indices and --replay stay exact.
+    #[arg(long)]
+    pub start_off: bool,
+
     /// Inject exactly what this injection log injected (same syscalls, same call indices, same errnos).
     #[arg(long, value_name = "LOG", conflicts_with_all = ["faults", "seed"])]
     pub replay: Option<PathBuf>,
@@ -186,6 +193,23 @@ pub struct ExecArgs {
     /// Shell command that restores the target's state before each run.
     #[arg(long, value_name = "CMD")]
     pub reset: Option<String>,
+
+    /// Service mode: start the target once per run and keep it running; play --workload rounds against it
+    /// before, during and after injection (switched on and off while it runs, no restart).
+    #[arg(long, requires_all = ["ready", "workload"])]
+    pub service: bool,
+
+    /// Service mode: shell command that succeeds once the service accepts work (polled).
+    #[arg(long, value_name = "CMD", requires = "service")]
+    pub ready: Option<String>,
+
+    /// Service mode: shell command that plays one round of the workload (exit 0 = the round succeeded).
+    #[arg(long, value_name = "CMD", requires = "service")]
+    pub workload: Option<String>,
+
+    /// Service mode: workload rounds per phase (steady, injecting, after).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
 
     /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
     #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]

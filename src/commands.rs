@@ -98,6 +98,9 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
+    let switch = decider.switch();
+    switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
+    phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
     let outcome = run(
         args.target.backend,
         Job {
@@ -285,6 +288,11 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
                 settings,
                 faults,
                 plan,
+                service: args.service.then(|| experiment::service::ServiceSpec {
+                    ready: args.ready.clone().unwrap_or_default(),
+                    workload: args.workload.clone().unwrap_or_default(),
+                    rounds: args.rounds,
+                }),
                 shard: args.shard,
             };
             (campaign, out)

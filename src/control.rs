@@ -144,3 +144,20 @@ pub fn forward_signals(control: Arc<Control>) -> std::io::Result<()> {
         })?;
     Ok(())
 }
+
+/// Lets SIGUSR1 switch injection on and SIGUSR2 switch it off while the target runs (`phoebe inject`'s runtime
+/// switch, which service-mode experiments use). The signals go to phoebe's pid only, never to the target.
+pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGUSR1, SIGUSR2])?;
+    std::thread::Builder::new()
+        .name("phoebe-switch".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let on = signal == SIGUSR1;
+                tracing::info!(on, "injection switched by signal");
+                switch.store(on, Ordering::SeqCst);
+            }
+        })?;
+    Ok(())
+}

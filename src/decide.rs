@@ -8,6 +8,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -65,6 +69,9 @@ pub struct Decider {
     /// Replay mode: what to inject at each (syscall, call index).
     replay: Option<HashMap<(Syscall, u64), Planned>>,
     injections: Vec<Injection>,
+    /// The runtime switch: while off, calls are still counted (indices stay aligned) but nothing is matched or
+    /// injected. Shared with whoever flips it (a signal thread, a service-mode experiment).
+    enabled: Arc<AtomicBool>,
 }
 
 impl Decider {
@@ -96,7 +103,14 @@ impl Decider {
             calls: HashMap::new(),
             replay: None,
             injections: Vec::new(),
+            enabled: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// The runtime switch (on by default): store `false` to stop injecting while the target runs, `true` to
+    /// start again. Calls keep being counted while it is off, so call indices mean the same either way.
+    pub fn switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.enabled)
     }
 
     /// A decider that injects exactly what `log` injected, at the same call indices, and nothing else.
@@ -141,6 +155,9 @@ impl Decider {
             *n += 1;
             *n
         };
+        if !self.enabled.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut decision = None;
         for &id in rule_ids {
             let rule = &mut self.rules[id];
@@ -444,6 +461,27 @@ mod tests {
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
         assert!(replayed.replayed);
         assert_eq!(replayed.injections, log.injections);
+    }
+
+    #[test]
+    fn the_switch_stops_and_restarts_injection_without_shifting_indices() {
+        let mut d = Decider::new(vec![fault("openat:ENOENT:p=0.5")], 4);
+        let mut reference = Decider::new(vec![fault("openat:ENOENT:p=0.5")], 4);
+        let switch = d.switch();
+        let mut got = Vec::new();
+        for i in 0..300 {
+            switch.store(!(100..200).contains(&i), Ordering::Relaxed);
+            got.push(d.decide(&call("openat")).is_some());
+        }
+        let want: Vec<bool> = (0..300)
+            .map(|i| reference.decide(&call("openat")).is_some() && !(100..200).contains(&i))
+            .collect();
+        assert_eq!(got, want);
+        let log = d.finish(vec![], "test", None, false);
+        assert_eq!(
+            log.rules[0].matched, 200,
+            "calls while switched off are not matched"
+        );
     }
 
     #[test]

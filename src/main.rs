@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Command::Observe(args) => commands::observe(args, &control),
         Command::Inject(args) => commands::inject(args, &control),
         Command::Synthesize(args) => commands::synthesize(args),
-        Command::Exec(args) => commands::exec(args, &control),
+        Command::Exec(args) => commands::exec(*args, &control),
         Command::Report(args) => commands::report(args),
     };
     match result {

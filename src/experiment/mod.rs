@@ -7,6 +7,7 @@
 //! known, so an interrupted campaign loses nothing: `--resume DIR` skips the experiments that have a result.
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
 
+pub mod service;
 pub mod verdict;
 
 use std::{
@@ -86,6 +87,9 @@ pub struct Campaign {
     pub settings: SynthSettings,
     /// Faults given with `--fault`: one experiment each, instead of the synthesized models.
     pub faults: Vec<FaultSpec>,
+    /// Service mode: the target runs once per run and a workload is played against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<service::ServiceSpec>,
     /// A plan given with `--plan`: its models instead of synthesized ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
@@ -440,6 +444,23 @@ impl Runner<'_> {
         })
     }
 
+    /// `phoebe inject` of one run of an experiment.
+    fn inject_command(&self, exp: &Experiment, seed: u64, log: &Path, start_off: bool) -> Command {
+        let mut cmd = Command::new(self.phoebe);
+        cmd.args(["inject", "-q", "--backend", &self.campaign.backend]);
+        cmd.arg("--fault")
+            .arg(exp.fault.to_string())
+            .arg("--seed")
+            .arg(seed.to_string())
+            .arg("--log")
+            .arg(log);
+        if start_off {
+            cmd.arg("--start-off");
+        }
+        cmd.arg("--").args(self.target_args());
+        cmd
+    }
+
     fn reset(&self, dir: &Path, name: &str) -> Result<(), ExperimentError> {
         if let Some(reset) = &self.campaign.reset {
             let ran = self.spawn_and_wait(shell(reset), &dir.join(name), self.timeout_hint(), "--reset")?;
@@ -478,6 +499,18 @@ impl Runner<'_> {
         let mut slowest = Duration::ZERO;
         for k in 1..=self.campaign.baseline_runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
+            if self.campaign.service.is_some() {
+                let run = self.service_baseline_run(&dir, k)?;
+                progress.run_done();
+                match run {
+                    Some(run) => {
+                        slowest = slowest.max(Duration::from_millis(run.duration_ms));
+                        runs.push(run);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             let obs_path = dir.join(format!("run-{k}.observation.json"));
             let mut cmd = Command::new(self.phoebe);
             cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
@@ -520,6 +553,7 @@ impl Runner<'_> {
             }
             slowest = slowest.max(ran.wall);
             runs.push(BaselineRun {
+                rounds: None,
                 exit,
                 duration_ms: millis(ran.wall),
                 usage: obs.usage,
@@ -554,16 +588,51 @@ impl Runner<'_> {
             let seed = derive_seed(self.campaign.seed, &exp.id, k);
             let log_path = dir.join(format!("run-{k}.log.json"));
             let _ = fs::remove_file(&log_path);
-            let mut cmd = Command::new(self.phoebe);
-            cmd.arg("inject")
-                .arg("-q")
-                .arg("--backend")
-                .arg(&self.campaign.backend);
-            cmd.arg("--fault")
-                .arg(exp.fault.to_string())
-                .arg("--seed")
-                .arg(seed.to_string());
-            cmd.arg("--log").arg(&log_path).arg("--").args(self.target_args());
+            if self.campaign.service.is_some() {
+                let cmd = self.inject_command(exp, seed, &log_path, true);
+                let Some(run) = self.service_experiment_run(&dir, k, cmd)? else {
+                    return Ok(None);
+                };
+                let log = service::service_log(&log_path);
+                let injected = log
+                    .as_ref()
+                    .map_or(0, |l| l.rules.iter().map(|r| r.injected).sum());
+                let matched = log
+                    .as_ref()
+                    .map_or(0, |l| l.rules.iter().map(|r| r.matched).sum());
+                let exit = log.as_ref().and_then(|l| l.exit);
+                let (verdict, detail) = verdict::judge_service(&verdict::ServiceEvidence {
+                    died: if run.died {
+                        Some(exit.unwrap_or(TargetExit::Code(-1)))
+                    } else {
+                        None
+                    },
+                    never_ready: run.never_ready,
+                    round_hung: run.round_hung,
+                    injected,
+                    matched,
+                    rounds: run.rounds,
+                    check_passed: run.check_passed,
+                });
+                progress.run_done();
+                runs.push(RunResult {
+                    run: k,
+                    seed,
+                    verdict,
+                    detail,
+                    exit,
+                    duration_ms: millis(run.wall),
+                    usage: log.as_ref().and_then(|l| l.usage),
+                    matched,
+                    injected,
+                    check_passed: run.check_passed,
+                    post_run_passed: Some(run.rounds.after.all_ok()),
+                    log: format!("{rel}/run-{k}.log.json"),
+                    rounds: Some(run.rounds),
+                });
+                continue;
+            }
+            let cmd = self.inject_command(exp, seed, &log_path, false);
             let ran = self.spawn_and_wait(
                 cmd,
                 &dir.join(format!("run-{k}")),
@@ -626,6 +695,7 @@ impl Runner<'_> {
             });
             progress.run_done();
             runs.push(RunResult {
+                rounds: None,
                 run: k,
                 seed,
                 verdict,
@@ -826,6 +896,7 @@ mod tests {
                 .map(|f| FaultSpec::parse(f).unwrap())
                 .collect(),
             plan: None,
+            service: None,
             shard: None,
         };
         let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))

@@ -164,3 +164,196 @@ mod tests {
         assert_eq!(judge(&e).0, Verdict::Corrupted);
     }
 }
+
+/// What one service-mode run showed.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceEvidence {
+    /// How the service ended, when it ended by itself before phoebe stopped it.
+    pub died: Option<TargetExit>,
+    pub never_ready: bool,
+    pub round_hung: bool,
+    pub injected: u64,
+    pub matched: u64,
+    pub rounds: crate::model::Rounds,
+    pub check_passed: Option<bool>,
+}
+
+/// The verdict of a service-mode run. Order: crashed or failed (the service died), hung (never ready, or a
+/// round got no answer), not exercised, corrupted (rounds after injection fail, or the check does), failed (rounds
+/// failed while injecting but recovered after), resilient.
+pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
+    let r = &e.rounds;
+    match e.died {
+        Some(exit @ TargetExit::Signal(_)) => {
+            return (
+                Verdict::Crashed,
+                format!("the service was {exit} after {} injection(s)", e.injected),
+            );
+        }
+        Some(exit) => {
+            return (
+                Verdict::Failed,
+                format!("the service ended ({exit}) after {} injection(s)", e.injected),
+            );
+        }
+        None => {}
+    }
+    if e.never_ready {
+        return (Verdict::Hung, "the service never became ready".into());
+    }
+    if e.round_hung {
+        return (
+            Verdict::Hung,
+            format!(
+                "a workload round got no answer in time ({} injection(s))",
+                e.injected
+            ),
+        );
+    }
+    if e.injected == 0 {
+        let why = match e.matched {
+            0 => "the service never made a call the fault matches while injection was on".to_owned(),
+            n => format!("{n} matching call(s) while injection was on, none drawn for injection"),
+        };
+        return (Verdict::NotExercised, why);
+    }
+    if !r.after.all_ok() || e.check_passed == Some(false) {
+        return (
+            Verdict::Corrupted,
+            format!(
+                "after injection stopped, {} of {} rounds ok{}: the damage outlived the fault",
+                r.after.ok,
+                r.after.total,
+                if e.check_passed == Some(false) {
+                    " and the check failed"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    if !r.injected.all_ok() {
+        return (
+            Verdict::Failed,
+            format!(
+                "{} of {} rounds ok while injecting; all recovered after",
+                r.injected.ok, r.injected.total
+            ),
+        );
+    }
+    (
+        Verdict::Resilient,
+        format!(
+            "{} of {} rounds ok while injecting {} error(s)",
+            r.injected.ok, r.injected.total, e.injected
+        ),
+    )
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::model::{RoundStats, Rounds};
+
+    fn stats(ok: u32, total: u32) -> RoundStats {
+        RoundStats {
+            ok,
+            total,
+            mean_ms: 1.0,
+        }
+    }
+
+    fn evidence() -> ServiceEvidence {
+        ServiceEvidence {
+            died: None,
+            never_ready: false,
+            round_hung: false,
+            injected: 4,
+            matched: 9,
+            rounds: Rounds {
+                steady: stats(5, 5),
+                injected: stats(5, 5),
+                after: stats(5, 5),
+            },
+            check_passed: None,
+        }
+    }
+
+    #[test]
+    fn service_verdicts() {
+        assert_eq!(judge_service(&evidence()).0, Verdict::Resilient);
+        let crashed = ServiceEvidence {
+            died: Some(TargetExit::Signal(libc::SIGABRT)),
+            ..evidence()
+        };
+        assert_eq!(
+            judge_service(&crashed),
+            (
+                Verdict::Crashed,
+                "the service was killed by SIGABRT after 4 injection(s)".into()
+            )
+        );
+        assert_eq!(
+            judge_service(&ServiceEvidence {
+                died: Some(TargetExit::Code(1)),
+                ..evidence()
+            })
+            .0,
+            Verdict::Failed
+        );
+        assert_eq!(
+            judge_service(&ServiceEvidence {
+                never_ready: true,
+                ..evidence()
+            })
+            .0,
+            Verdict::Hung
+        );
+        assert_eq!(
+            judge_service(&ServiceEvidence {
+                round_hung: true,
+                ..evidence()
+            })
+            .0,
+            Verdict::Hung
+        );
+        assert_eq!(
+            judge_service(&ServiceEvidence {
+                injected: 0,
+                ..evidence()
+            })
+            .0,
+            Verdict::NotExercised
+        );
+        let flaky = ServiceEvidence {
+            rounds: Rounds {
+                injected: stats(2, 5),
+                ..evidence().rounds
+            },
+            ..evidence()
+        };
+        assert_eq!(
+            judge_service(&flaky),
+            (
+                Verdict::Failed,
+                "2 of 5 rounds ok while injecting; all recovered after".into()
+            )
+        );
+        let broken = ServiceEvidence {
+            rounds: Rounds {
+                after: stats(0, 5),
+                ..evidence().rounds
+            },
+            ..evidence()
+        };
+        assert_eq!(judge_service(&broken).0, Verdict::Corrupted);
+        assert_eq!(
+            judge_service(&ServiceEvidence {
+                check_passed: Some(false),
+                ..evidence()
+            })
+            .0,
+            Verdict::Corrupted
+        );
+    }
+}

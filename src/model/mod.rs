@@ -17,7 +17,7 @@ pub use self::{
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{Category, ErrorModel, Excluded, Plan, RateStats, SynthSettings},
-    report::{Baseline, BaselineRun, ExperimentResult, Report, RunResult, Verdict},
+    report::{Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Verdict},
 };
 
 /// The version written into, and expected from, every JSON file phoebe makes.

@@ -80,6 +80,9 @@ impl std::str::FromStr for Verdict {
 /// One run of the target without injection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaselineRun {
+    /// Service mode: the workload rounds of this baseline run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<RoundStats>,
     pub exit: TargetExit,
     pub duration_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,6 +123,32 @@ pub struct RunResult {
     pub post_run_passed: Option<bool>,
     /// The injection log of the run, relative to the campaign directory.
     pub log: String,
+    /// Service mode: the workload rounds before, during and after injection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<Rounds>,
+}
+
+/// Workload rounds of a service-mode run: steady state, injection switched on, switched off again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rounds {
+    pub steady: RoundStats,
+    pub injected: RoundStats,
+    pub after: RoundStats,
+}
+
+/// How a batch of workload rounds went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundStats {
+    pub ok: u32,
+    pub total: u32,
+    /// Mean latency of the rounds (successful or not), in milliseconds.
+    pub mean_ms: f64,
+}
+
+impl RoundStats {
+    pub fn all_ok(&self) -> bool {
+        self.ok == self.total
+    }
 }
 
 impl RunResult {

@@ -292,6 +292,7 @@ pub(crate) mod tests {
 
     fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
         RunResult {
+            rounds: None,
             run,
             seed: 1000 + u64::from(run),
             verdict,
@@ -326,12 +327,14 @@ pub(crate) mod tests {
             baseline: Baseline {
                 runs: vec![
                     BaselineRun {
+                        rounds: None,
                         exit: TargetExit::Code(0),
                         duration_ms: 1200,
                         usage: None,
                         check_passed: Some(true),
                     },
                     BaselineRun {
+                        rounds: None,
                         exit: TargetExit::Code(0),
                         duration_ms: 1300,
                         usage: None,

@@ -1,0 +1,278 @@
+//! Service mode (DESIGN §7): the target is started once per run and kept running; a workload is played against
+//! it in rounds — steady state, then with injection switched on at run time (no restart), then switched off —
+//! and the rounds after injection show whether it recovered.
+//!
+//! The injection switch is `phoebe inject --start-off` plus SIGUSR1/SIGUSR2 to that phoebe process (never to the
+//! target's group, where SIGUSR1 would kill the service).
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExperimentError, Runner, kill_group, millis, read_tail, shell};
+use crate::{
+    files,
+    model::{BaselineRun, InjectionLog, Observation, RoundStats, Rounds, TargetExit},
+};
+
+/// How to drive a service target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// Shell command that succeeds once the service accepts work.
+    pub ready: String,
+    /// Shell command that plays one round of the workload; exit 0 = the round succeeded.
+    pub workload: String,
+    /// Rounds per phase (steady, injecting, after).
+    pub rounds: u32,
+}
+
+/// A started service run: the phoebe process that runs the target, in its own process group.
+struct Started {
+    child: Child,
+    pgid: i32,
+}
+
+/// What waiting for readiness found.
+enum Ready {
+    Yes,
+    Died,
+    TimedOut,
+}
+
+/// One service-mode run as observed.
+pub struct ServiceRun {
+    pub rounds: Rounds,
+    /// The service ended by itself before phoebe stopped it.
+    pub died: bool,
+    pub never_ready: bool,
+    /// A round got no answer within the round timeout.
+    pub round_hung: bool,
+    pub check_passed: Option<bool>,
+    pub wall: Duration,
+}
+
+impl Runner<'_> {
+    fn service(&self) -> &ServiceSpec {
+        self.campaign.service.as_ref().expect("service mode")
+    }
+
+    fn ready_timeout(&self) -> Duration {
+        self.timeout_hint().unwrap_or(Duration::from_secs(30))
+    }
+
+    fn round_timeout(&self) -> Duration {
+        self.timeout_hint().unwrap_or(Duration::from_secs(10))
+    }
+
+    fn start(&self, mut cmd: Command, base: &Path, what: &str) -> Result<Started, ExperimentError> {
+        let file = |ext: &str| {
+            let path = base.with_extension(ext);
+            std::fs::File::create(&path).map_err(|source| ExperimentError::Dir { path, source })
+        };
+        cmd.stdin(Stdio::null()).stdout(file("out")?).stderr(file("err")?);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
+            what: what.into(),
+            source,
+        })?;
+        let pgid = child.id() as i32;
+        Ok(Started { child, pgid })
+    }
+
+    /// Asks the phoebe process to end the service (it forwards SIGTERM to its target and writes its file),
+    /// then makes sure nothing of the group is left.
+    fn stop(&self, started: &mut Started) {
+        let pid = nix::unistd::Pid::from_raw(started.pgid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = started.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        kill_group(started.pgid, libc::SIGKILL);
+        let _ = started.child.wait();
+    }
+
+    fn wait_ready(&self, started: &mut Started, dir: &Path, name: &str) -> Result<Ready, ExperimentError> {
+        let deadline = Instant::now() + self.ready_timeout();
+        let ready = self.service().ready.clone();
+        loop {
+            if let Ok(Some(_)) = started.child.try_wait() {
+                return Ok(Ready::Died);
+            }
+            let probe = self.spawn_and_wait(
+                shell(&ready),
+                &dir.join(name),
+                Some(Duration::from_secs(5)),
+                "--ready",
+            )?;
+            if probe.status.is_some_and(|s| s.success()) {
+                return Ok(Ready::Yes);
+            }
+            if Instant::now() >= deadline || self.control.interrupted() {
+                return Ok(Ready::TimedOut);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Plays `n` rounds of the workload; also says whether one of them got no answer in time.
+    fn rounds(&self, dir: &Path, label: &str, n: u32) -> Result<(RoundStats, bool), ExperimentError> {
+        let workload = self.service().workload.clone();
+        let mut stats = RoundStats {
+            total: n,
+            ..Default::default()
+        };
+        let mut hung = false;
+        let mut total_ms = 0.0;
+        for r in 1..=n {
+            if self.control.interrupted() {
+                stats.total = r - 1;
+                break;
+            }
+            let ran = self.spawn_and_wait(
+                shell(&workload),
+                &dir.join(format!("{label}-round-{r}")),
+                Some(self.round_timeout()),
+                "--workload",
+            )?;
+            total_ms += ran.wall.as_secs_f64() * 1000.0;
+            hung |= ran.timed_out;
+            if !ran.timed_out && ran.status.is_some_and(|s| s.success()) {
+                stats.ok += 1;
+            }
+        }
+        stats.mean_ms = if stats.total == 0 {
+            0.0
+        } else {
+            total_ms / f64::from(stats.total)
+        };
+        Ok((stats, hung))
+    }
+
+    /// One baseline run of a service: observed, ready, `rounds` rounds that must all succeed, stopped.
+    pub(super) fn service_baseline_run(
+        &self,
+        dir: &Path,
+        k: u32,
+    ) -> Result<Option<BaselineRun>, ExperimentError> {
+        let obs_path = dir.join(format!("run-{k}.observation.json"));
+        let mut cmd = Command::new(self.phoebe);
+        cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
+        cmd.arg("--interval")
+            .arg(format!("{}ms", self.campaign.interval_ms));
+        cmd.arg("--").args(self.target_args());
+        let began = Instant::now();
+        let mut started = self.start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;
+        let ready = self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))?;
+        if self.control.interrupted() {
+            self.stop(&mut started);
+            return Ok(None);
+        }
+        match ready {
+            Ready::Yes => {}
+            Ready::Died | Ready::TimedOut => {
+                self.stop(&mut started);
+                return Err(ExperimentError::Inner {
+                    what: format!("baseline run {k}: the service never became ready (--ready)"),
+                    stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                });
+            }
+        }
+        let (rounds, hung) = self.rounds(dir, &format!("run-{k}"), self.service().rounds)?;
+        let check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
+        self.stop(&mut started);
+        if self.control.interrupted() {
+            return Ok(None);
+        }
+        if hung || !rounds.all_ok() {
+            return Err(ExperimentError::Inner {
+                what: format!(
+                    "baseline run {k}: the workload fails without injection ({} of {} rounds ok)",
+                    rounds.ok, rounds.total
+                ),
+                stderr: read_tail(&dir.join(format!("run-{k}-round-1.err"))),
+            });
+        }
+        if check_passed == Some(false) {
+            return Err(ExperimentError::BaselineCheck {
+                run: k,
+                check: self.campaign.check.clone().unwrap_or_default(),
+                output: dir.join(format!("run-{k}.check.err")),
+            });
+        }
+        let obs: Observation = files::load(&obs_path, "observation")?;
+        Ok(Some(BaselineRun {
+            rounds: Some(rounds),
+            exit: obs.exit.unwrap_or(TargetExit::Signal(libc::SIGTERM)),
+            duration_ms: millis(began.elapsed()),
+            usage: obs.usage,
+            check_passed,
+        }))
+    }
+
+    /// One experiment run of a service: started with injection off, steady rounds, switched on, rounds, switched
+    /// off, check and rounds again, stopped. `None` when interrupted.
+    pub(super) fn service_experiment_run(
+        &self,
+        dir: &Path,
+        k: u32,
+        inject: Command,
+    ) -> Result<Option<ServiceRun>, ExperimentError> {
+        let began = Instant::now();
+        let mut started = self.start(inject, &dir.join(format!("run-{k}")), "an experiment run")?;
+        let phoebe_pid = nix::unistd::Pid::from_raw(started.pgid);
+        let switch = |on: bool| {
+            let sig = if on {
+                nix::sys::signal::Signal::SIGUSR1
+            } else {
+                nix::sys::signal::Signal::SIGUSR2
+            };
+            // ESRCH: phoebe (and so the service) already ended, which the run reports.
+            let _ = nix::sys::signal::kill(phoebe_pid, sig);
+        };
+        let mut run = ServiceRun {
+            rounds: Rounds::default(),
+            died: false,
+            never_ready: false,
+            round_hung: false,
+            check_passed: None,
+            wall: Duration::ZERO,
+        };
+        match self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))? {
+            Ready::Yes => {
+                let n = self.service().rounds;
+                let (steady, h1) = self.rounds(dir, &format!("run-{k}-steady"), n)?;
+                switch(true);
+                let (injected, h2) = self.rounds(dir, &format!("run-{k}-injected"), n)?;
+                switch(false);
+                run.check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
+                let (after, h3) = self.rounds(dir, &format!("run-{k}-after"), n)?;
+                run.rounds = Rounds {
+                    steady,
+                    injected,
+                    after,
+                };
+                run.round_hung = h1 || h2 || h3;
+            }
+            Ready::Died => {}
+            Ready::TimedOut => run.never_ready = true,
+        }
+        run.died = matches!(started.child.try_wait(), Ok(Some(_)));
+        let interrupted = self.control.interrupted();
+        self.stop(&mut started);
+        run.wall = began.elapsed();
+        Ok((!interrupted).then_some(run))
+    }
+}
+
+/// The injection log a service run left (it is written when phoebe stops the service).
+pub(super) fn service_log(path: &Path) -> Option<InjectionLog> {
+    files::load(path, "injection log").ok()
+}
