@@ -12,6 +12,7 @@ use serde_json::Value;
 
 const OBSERVATION_TAG: &str = "json observation";
 const LOG_TAG: &str = "json injection-log";
+const PLAN_TAG: &str = "json plan";
 
 fn formats_md() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md");
@@ -127,11 +128,12 @@ fn formats_md_has_one_example_of_each_format() {
     let count = |tag: &str| blocks.iter().filter(|(info, _)| info == tag).count();
     assert_eq!(count(OBSERVATION_TAG), 1, "{blocks:?}");
     assert_eq!(count(LOG_TAG), 1, "{blocks:?}");
+    assert_eq!(count(PLAN_TAG), 1, "{blocks:?}");
     // A typo in a tag would silently hide an example from the tests below.
     for (info, _) in &blocks {
         if info.starts_with("json") {
             assert!(
-                info == OBSERVATION_TAG || info == LOG_TAG,
+                [OBSERVATION_TAG, LOG_TAG, PLAN_TAG].contains(&info.as_str()),
                 "unknown example tag '```{info}'"
             );
         }
@@ -311,4 +313,29 @@ fn listed_fault_examples_parse() {
         FaultSpec::parse(numeric).expect("parses").to_string(),
         "openat:ENOENT:p=0.5"
     );
+}
+
+#[test]
+fn plan_example_loads_and_its_numbers_follow_the_rules() {
+    let body = only_block(PLAN_TAG);
+    let plan: phoebe::model::Plan = load_example(&body, "plan");
+    assert_reserializes(&plan, &body, "plan");
+    assert_fields_documented(&body, "plan");
+    assert!(!plan.models.is_empty() && !plan.excluded.is_empty());
+    for m in &plan.models {
+        let natural = m.stats.natural_rate();
+        let p = ((m.target_rate - natural) / (1.0 - natural)).clamp(0.0, 1.0);
+        assert!(
+            (m.probability - p).abs() < 1e-6,
+            "{}: p {} vs {p}",
+            m.id,
+            m.probability
+        );
+        assert_eq!(
+            m.fault.to_string(),
+            format!("{}:{}:p={}", m.syscall, m.errno, m.probability)
+        );
+        assert_eq!(m.id, format!("{}-{}", m.syscall, m.errno));
+        assert!(m.stats.p5 <= m.stats.quantile && m.stats.quantile <= m.stats.max);
+    }
 }

@@ -18,7 +18,10 @@ fn parse_junit(path: &Path) -> (Vec<String>, usize) {
     let mut reader = Reader::from_str(&xml);
     let (mut cases, mut failures) = (Vec::new(), 0);
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("{} is not valid XML: {e}", path.display())) {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("{} is not valid XML: {e}", path.display()))
+        {
             Event::Start(tag) | Event::Empty(tag) => match tag.name().as_ref() {
                 "testcase" => {
                     let name = tag.try_get_attribute("name").unwrap().expect("testcase name");
@@ -304,7 +307,11 @@ fn cargo_test_under_phoebe_exec() {
     assert!(report.experiments[0].runs[0].matched > 0, "cargo opens files");
     let (cases, failures) = parse_junit(&out.join("junit.xml"));
     assert_eq!(cases, ["openat-ENOENT", "mknod-EPERM"]);
-    let failing = report.experiments.iter().filter(|e| e.verdict.is_finding()).count();
+    let failing = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict.is_finding())
+        .count();
     assert_eq!(failures, failing);
 }
 
