@@ -22,7 +22,6 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    backend::BackendKind,
     control::Control,
     files::{self, FileError},
     model::{
@@ -270,8 +269,7 @@ pub fn run(
             None => pending.push(exp.id.clone()),
         }
     }
-    let report = runner.report(&baseline, &plan, &all, &observation.intervals, results);
-    let mut report = report;
+    let mut report = runner.report(&baseline, &plan, &all, &observation.intervals, results);
     report.pending = pending;
     report.interrupted = control.interrupted();
     Ok(report)
@@ -747,12 +745,6 @@ impl Runner<'_> {
                 (e.id.clone(), rates)
             })
             .collect();
-        let done: std::collections::HashSet<&str> = experiments.iter().map(|e| e.id.as_str()).collect();
-        let pending = all
-            .iter()
-            .filter(|e| !done.contains(e.id.as_str()))
-            .map(|e| e.id.clone())
-            .collect();
         Report {
             version: FORMAT_VERSION,
             command: self.campaign.command.clone(),
@@ -764,7 +756,7 @@ impl Runner<'_> {
             natural_rates,
             interval_ms: plan.interval_ms,
             experiments,
-            pending,
+            pending: Vec::new(),
             interrupted: false,
         }
     }
@@ -839,11 +831,6 @@ pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// The backend name a campaign stores.
-pub fn backend_name(kind: BackendKind) -> String {
-    kind.name().to_owned()
 }
 
 #[cfg(test)]
