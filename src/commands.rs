@@ -97,6 +97,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             control,
         },
     )?;
+    print_warnings(&outcome.warnings);
     let log = decider.finish(
         target.display.clone(),
         args.target.backend.name(),
@@ -123,7 +124,19 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
 fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
     Ok(match kind {
         BackendKind::Ptrace => backend::ptrace::run(job)?,
+        BackendKind::Seccomp => backend::seccomp::run(job)?,
     })
+}
+
+/// `phoebe: warning: …` for each warning of the run, its `hint:` lines as they are.
+fn print_warnings(warnings: &[String]) {
+    for warning in warnings {
+        let mut lines = warning.lines();
+        eprintln!("phoebe: warning: {}", lines.next().unwrap_or_default());
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
 }
 
 fn kernel_release() -> String {
