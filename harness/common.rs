@@ -123,6 +123,73 @@ pub fn ptrace_works() -> bool {
     }
 }
 
+/// The backends that inject; the conformance suite runs its tests on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Ptrace,
+    Seccomp,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ptrace => "ptrace",
+            Backend::Seccomp => "seccomp",
+        }
+    }
+
+    /// `phoebe inject --backend NAME` (add the rest).
+    pub fn inject(self) -> Command {
+        let mut cmd = phoebe();
+        cmd.args(["inject", "--backend", self.name()]);
+        cmd
+    }
+
+    /// Can this backend inject here? Prints the reason and returns false where it cannot.
+    pub fn works(self) -> bool {
+        match self {
+            Backend::Ptrace => ptrace_works(),
+            Backend::Seccomp => seccomp_works(),
+        }
+    }
+}
+
+/// Can this machine run the seccomp backend (user notification, Linux ≥ 5.0)? Prints why not where it cannot.
+pub fn seccomp_works() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    let res = OK.get_or_init(|| {
+        let out = StdCommand::new(phoebe_path())
+            .args([
+                "inject",
+                "-q",
+                "--backend",
+                "seccomp",
+                "--fault",
+                "getppid:EPERM:p=0",
+                "--",
+                "/bin/true",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("the seccomp backend failed")
+                .to_owned())
+        }
+    });
+    match res {
+        Ok(()) => true,
+        Err(why) => {
+            skipped(&format!("seccomp user notification is not available here: {why}"));
+            false
+        }
+    }
+}
+
 /// A file with known content in a fresh temp dir.
 pub fn input_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
     let path = dir.path().join(name);

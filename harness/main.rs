@@ -2,6 +2,7 @@
 
 mod cli_errors;
 mod common;
+mod conformance;
 mod docs;
 mod inject;
 mod observe;
