@@ -6,3 +6,4 @@ mod conformance;
 mod docs;
 mod inject;
 mod observe;
+mod seccomp;
