@@ -68,9 +68,10 @@ Examples:
 /// Options every command that launches a target shares.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The mechanism that runs the target.
-    #[arg(long, value_enum, default_value = "ptrace")]
-    pub backend: BackendKind,
+    /// The mechanism that runs the target [default: observe: ptrace; inject: seccomp, or ptrace when a rule has
+    /// when=exit].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
 
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]

@@ -8,7 +8,7 @@ use phoebe::{
     control::Control,
     decide::Decider,
     files,
-    model::{FaultSpec, InjectionLog, ObservationBuilder, ObservationMeta, Syscall},
+    model::{FaultSpec, InjectionLog, ObservationBuilder, ObservationMeta, Syscall, When},
     report::summary,
 };
 
@@ -29,8 +29,9 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut builder = ObservationBuilder::new(args.interval);
+    let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
     let outcome = run(
-        args.target.backend,
+        backend,
         Job {
             target: &target,
             observer: Some(&mut builder),
@@ -47,7 +48,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         outcome.duration,
         ObservationMeta {
             command: target.display.clone(),
-            backend: args.target.backend.name().into(),
+            backend: backend.name().into(),
             kernel: kernel_release(),
             started_at,
             syscalls,
@@ -87,8 +88,16 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
+    // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4).
+    let backend = args.target.backend.unwrap_or_else(|| {
+        if decider.faults().any(|f| f.when == When::Exit) {
+            BackendKind::Ptrace
+        } else {
+            BackendKind::Seccomp
+        }
+    });
     let outcome = run(
-        args.target.backend,
+        backend,
         Job {
             target: &target,
             observer: None,
@@ -100,7 +109,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     print_warnings(&outcome.warnings);
     let log = decider.finish(
         target.display.clone(),
-        args.target.backend.name(),
+        backend.name(),
         Some(outcome.exit),
         control.interrupted(),
     );

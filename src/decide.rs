@@ -500,6 +500,50 @@ mod tests {
     }
 
     #[test]
+    fn only_a_lone_unconditional_rule_may_run_in_the_kernel() {
+        let sc = |n| Syscall::parse(n).unwrap();
+        let mut d = Decider::new(
+            vec![
+                fault("getppid,read:EPERM"),
+                fault("openat:ENOENT:p=0.5"),
+                fault("read:EIO:p=0.1"),
+            ],
+            1,
+        );
+        assert_eq!(d.unconditional_errno(sc("getppid")), Errno::parse("EPERM").ok());
+        assert_eq!(d.unconditional_errno(sc("openat")), None, "p < 1");
+        assert_eq!(
+            d.unconditional_errno(sc("read")),
+            None,
+            "two rules: counts would be lost"
+        );
+        assert_eq!(d.unconditional_errno(sc("write")), None);
+        d.in_kernel(sc("getppid"));
+        d.decide(&call("read"));
+        let log = d.finish(vec![], "test", None, false);
+        assert_eq!(log.rules[0].in_kernel, [sc("getppid")]);
+        assert_eq!(
+            (log.rules[0].matched, log.rules[0].injected),
+            (1, 1),
+            "its read was counted"
+        );
+
+        // A replay fails every call of an in-kernel syscall again, logging each one, and may run it in the kernel.
+        let mut replay = Decider::replay(&log);
+        assert_eq!(
+            replay.unconditional_errno(sc("getppid")),
+            Errno::parse("EPERM").ok()
+        );
+        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
+        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
+        let replayed = replay.finish(vec![], "test", None, false);
+        assert_eq!(
+            replayed.injections.iter().map(|i| i.index).collect::<Vec<_>>(),
+            [1, 2]
+        );
+    }
+
+    #[test]
     fn mixer_is_stable() {
         // Pinned: changing the decision function would silently change every seeded run.
         assert_eq!(mix(0), 0xE220_A839_7B1D_CDAF);

@@ -24,8 +24,8 @@ pub use self::target::Target;
 pub enum BackendKind {
     /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
     Ptrace,
-    /// seccomp user notification: injects at entry only, ≈ 5 µs per targeted call, other calls at native speed;
-    /// cannot observe.
+    /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
+    /// others run at native speed; cannot observe.
     Seccomp,
 }
 
