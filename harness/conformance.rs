@@ -3,11 +3,7 @@
 //! (`conformance::ptrace::…`, `conformance::seccomp::…`). A backend the machine cannot run prints `skipped: …`.
 //! Tests that compare backends with each other come last.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::Stdio,
-    time::Duration,
-};
+use std::{io::BufReader, process::Stdio, time::Duration};
 
 use predicates::prelude::*;
 
@@ -424,14 +420,7 @@ fn a_signal_during_a_held_call_does_not_roll_again(backend: Backend) {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let pid: i32 = line
-        .trim()
-        .strip_prefix("ready pid=")
-        .expect("ready line")
-        .parse()
-        .unwrap();
+    let pid = ready_pid(&mut stdout);
     // The open is held for 1 s from right after the ready line: signal it in the middle.
     std::thread::sleep(Duration::from_millis(400));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).unwrap();

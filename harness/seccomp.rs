@@ -2,7 +2,7 @@
 //! target's tree ending with phoebe, on Ctrl-C or when phoebe is killed.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::BufReader,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -101,25 +101,8 @@ fn spawn_sigloop(log: &std::path::Path, iterations: u32) -> (std::process::Child
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let pid = line
-        .trim()
-        .strip_prefix("ready pid=")
-        .expect("ready line")
-        .parse()
-        .unwrap();
+    let pid = ready_pid(&mut BufReader::new(child.stdout.take().unwrap()));
     (child, pid)
-}
-
-fn gone(pid: i32) -> bool {
-    (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(10));
-        // Reaped, or at least a zombie: either way it no longer runs.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
-    })
 }
 
 #[test]
@@ -143,11 +126,7 @@ fn sigint_to_phoebe_ends_the_target_and_keeps_the_log() {
     let log = dir.path().join("log.json");
     let (child, pid) = spawn_sigloop(&log, 100_000);
     std::thread::sleep(Duration::from_millis(200));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let log = load_log(&log);
@@ -166,39 +145,18 @@ fn sigint_after_the_target_exited_ends_its_leftovers_and_keeps_the_log() {
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.json");
-    let started = std::time::Instant::now();
-    let mut child = Command::new(phoebe_path())
-        .env_remove("LD_LIBRARY_PATH")
-        .args([
-            "inject",
-            "-q",
-            "--backend",
-            "seccomp",
-            "--fault",
-            "openat:ENOENT:p=0",
-            "--log",
-        ])
-        .arg(&log)
-        .args(["--", "sh", "-c", "sleep 60 >/dev/null & echo started"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "started\n");
-    std::thread::sleep(Duration::from_millis(300)); // sh exits; the background sleep goes on under phoebe
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "phoebe waited for the leftover sleep"
-    );
+    let log_arg = log.to_str().unwrap();
+    let args = [
+        "inject",
+        "-q",
+        "--backend",
+        "seccomp",
+        "--fault",
+        "openat:ENOENT:p=0",
+        "--log",
+        log_arg,
+    ];
+    let status = sigint_with_a_leftover(&args);
     assert_eq!(status.code(), Some(0), "the target (sh) itself exited 0");
     let log = load_log(&log);
     assert!(log.interrupted);
