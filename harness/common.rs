@@ -127,7 +127,16 @@ fn gate(cell: &OnceLock<Result<(), String>>, args: &[&str], what: &str) -> bool 
 /// Can this machine ptrace a child? Prints the reason and returns false where it cannot.
 pub fn ptrace_works() -> bool {
     static OK: OnceLock<Result<(), String>> = OnceLock::new();
-    gate(&OK, &["observe", "-q", "-o", "/dev/null"], "ptrace")
+    // Not `-o /dev/null`: on this branch `files::save` renames its temporary file over the target path, and as
+    // root that would replace the device with a regular file for the whole machine.
+    let out = std::env::temp_dir().join(format!("phoebe-ptrace-gate-{}.json", std::process::id()));
+    let works = gate(
+        &OK,
+        &["observe", "-q", "-o", out.to_str().expect("UTF-8 temp dir")],
+        "ptrace",
+    );
+    let _ = std::fs::remove_file(&out);
+    works
 }
 
 /// Can this machine run the seccomp backend (user notification, Linux ≥ 5.0)? Prints why not where it cannot.

@@ -104,6 +104,8 @@ pub enum SpawnError {
     Filter(#[source] FilterError),
     #[error("the child ended before handing the listener over (wait status {0:?})")]
     NoHandover(WaitStatus),
+    #[error("cannot wait for the child")]
+    Wait(#[source] Errno),
 }
 
 /// A child that runs under the listener filter and is exec'ing (or has exec'd) the target.
@@ -213,7 +215,7 @@ pub fn spawn_notified(
             Ok(status) => return Err(SpawnError::NoHandover(status)),
             Err(e) => {
                 let _ = kill(pid, Signal::SIGKILL);
-                return Err(SpawnError::Clone(e));
+                return Err(SpawnError::Wait(e));
             }
         }
         std::thread::sleep(pause);
