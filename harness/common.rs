@@ -96,14 +96,12 @@ pub fn skipped(reason: &str) {
     let _ = writeln!(std::io::stderr(), "skipped: {reason} ({name})");
 }
 
-/// Can this machine ptrace a child? Prints the reason and returns false where it cannot.
-pub fn ptrace_works() -> bool {
-    static OK: OnceLock<Result<(), String>> = OnceLock::new();
-    let res = OK.get_or_init(|| {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+/// Does `phoebe ARGS -- /bin/true` succeed here? Otherwise prints `skipped: <what> is not available here: <why>`.
+/// Each gate runs phoebe once per test binary (`cell`).
+fn gate(cell: &OnceLock<Result<(), String>>, args: &[&str], what: &str) -> bool {
+    let res = cell.get_or_init(|| {
         let out = StdCommand::new(phoebe_path())
-            .args(["observe", "-q", "-o"])
-            .arg(dir.path().join("probe.json"))
+            .args(args)
             .args(["--", "/bin/true"])
             .output()
             .map_err(|e| e.to_string())?;
@@ -113,15 +111,125 @@ pub fn ptrace_works() -> bool {
             Err(String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .next()
-                .unwrap_or("ptrace failed")
+                .unwrap_or("phoebe failed")
                 .to_owned())
         }
     });
     match res {
         Ok(()) => true,
         Err(why) => {
-            skipped(&format!("ptrace is not available here: {why}"));
+            skipped(&format!("{what} is not available here: {why}"));
             false
+        }
+    }
+}
+
+/// Can this machine ptrace a child? Prints the reason and returns false where it cannot.
+pub fn ptrace_works() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    // A temporary file rather than /dev/null: the gate must not depend on how phoebe writes special files.
+    let out = std::env::temp_dir().join(format!("phoebe-ptrace-gate-{}.json", std::process::id()));
+    let works = gate(
+        &OK,
+        &["observe", "-q", "-o", out.to_str().expect("UTF-8 temp dir")],
+        "ptrace",
+    );
+    let _ = std::fs::remove_file(&out);
+    works
+}
+
+/// Can this machine run the seccomp backend (user notification, Linux ≥ 5.0)? Prints why not where it cannot.
+pub fn seccomp_works() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    let args = [
+        "inject",
+        "-q",
+        "--backend",
+        "seccomp",
+        "--fault",
+        "getppid:EPERM:p=0",
+    ];
+    gate(&OK, &args, "seccomp user notification")
+}
+
+/// Reads the `ready pid=<pid>` line that sigloop and signalled-open print first.
+pub fn ready_pid(stdout: &mut impl std::io::BufRead) -> i32 {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read the ready line");
+    line.trim()
+        .strip_prefix("ready pid=")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("expected `ready pid=N`, got {line:?}"))
+}
+
+/// Sends SIGINT to a process the test started (phoebe).
+pub fn sigint(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+}
+
+/// Does `pid` stop running within 2 s (reaped, or at least a zombie)?
+pub fn gone(pid: i32) -> bool {
+    (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    })
+}
+
+/// Runs `phoebe ARGS -- sh -c 'sleep 60 >/dev/null & echo started'`; once sh has exited and only its background
+/// sleep runs on, sends phoebe SIGINT. Returns phoebe's status, after checking it did not wait for the sleep.
+pub fn sigint_with_a_leftover(args: &[&str]) -> std::process::ExitStatus {
+    use std::{io::BufRead, time::Duration};
+    let started = std::time::Instant::now();
+    let mut child = StdCommand::new(phoebe_path())
+        .env_remove("LD_LIBRARY_PATH")
+        .args(args)
+        .args(["--", "sh", "-c", "sleep 60 >/dev/null & echo started"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "started\n");
+    std::thread::sleep(Duration::from_millis(300)); // sh exits; the background sleep goes on under phoebe
+    sigint(&child);
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "phoebe waited for the leftover sleep"
+    );
+    status
+}
+
+/// The backends that inject; the conformance suite runs its tests on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Ptrace,
+    Seccomp,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ptrace => "ptrace",
+            Backend::Seccomp => "seccomp",
+        }
+    }
+
+    /// `phoebe inject --backend NAME` (add the rest).
+    pub fn inject(self) -> Command {
+        let mut cmd = phoebe();
+        cmd.args(["inject", "--backend", self.name()]);
+        cmd
+    }
+
+    /// Can this backend inject here? Prints the reason and returns false where it cannot.
+    pub fn works(self) -> bool {
+        match self {
+            Backend::Ptrace => ptrace_works(),
+            Backend::Seccomp => seccomp_works(),
         }
     }
 }

@@ -2,8 +2,10 @@
 
 mod cli_errors;
 mod common;
+mod conformance;
 mod docs;
 mod exec;
 mod inject;
 mod observe;
 mod report_html;
+mod seccomp;

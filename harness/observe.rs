@@ -1,7 +1,7 @@
 //! `phoebe observe` on real programs.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::BufReader,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -180,14 +180,7 @@ fn spawn_sigloop(
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let pid: i32 = line
-        .trim()
-        .strip_prefix("ready pid=")
-        .expect("ready line")
-        .parse()
-        .unwrap();
+    let pid = ready_pid(&mut stdout);
     (child, stdout, pid)
 }
 
@@ -218,11 +211,7 @@ fn sigint_to_phoebe_ends_the_target_and_keeps_the_observation() {
     let path = dir.path().join("obs.json");
     let (child, _stdout, pid) = spawn_sigloop(&path, 100_000);
     std::thread::sleep(Duration::from_millis(200));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -286,31 +275,8 @@ fn sigint_after_the_target_exited_ends_its_leftovers_and_keeps_the_observation()
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("obs.json");
-    let started = std::time::Instant::now();
-    let mut child = Command::new(phoebe_path())
-        .env_remove("LD_LIBRARY_PATH")
-        .args(["observe", "-q", "-o"])
-        .arg(&path)
-        .args(["--", "sh", "-c", "sleep 60 >/dev/null & echo started"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "started\n");
-    std::thread::sleep(Duration::from_millis(300)); // sh exits; the background sleep goes on under phoebe
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "phoebe waited for the leftover sleep"
-    );
+    let path_arg = path.to_str().unwrap();
+    let status = sigint_with_a_leftover(&["observe", "-q", "-o", path_arg]);
     assert_eq!(status.code(), Some(0), "the target (sh) itself exited 0");
     let obs = load_observation(&path);
     assert!(obs.interrupted);
@@ -330,11 +296,5 @@ fn the_target_dies_with_phoebe() {
     let (mut child, _stdout, pid) = spawn_sigloop(&dir.path().join("obs.json"), 100_000);
     child.kill().unwrap(); // SIGKILL: phoebe gets no chance to clean up; PTRACE_O_EXITKILL does it
     child.wait().unwrap();
-    let target = nix::unistd::Pid::from_raw(pid);
-    let gone = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(10));
-        // Reaped by init, or at least a zombie: either way it no longer runs.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
-    });
-    assert!(gone, "target {target} still runs after phoebe was killed");
+    assert!(gone(pid), "target {pid} still runs after phoebe was killed");
 }

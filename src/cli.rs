@@ -105,9 +105,10 @@ Examples:
 /// Options every command that launches a target shares.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The mechanism that runs the target.
-    #[arg(long, value_enum, default_value = "ptrace")]
-    pub backend: BackendKind,
+    /// The mechanism that runs the target [default: observe: ptrace; inject: seccomp, or ptrace when a rule has
+    /// when=exit].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
 
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -257,9 +258,10 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub settings: SynthArgs,
 
-    /// The mechanism that runs the target.
-    #[arg(long, value_enum, default_value = "ptrace")]
-    pub backend: BackendKind,
+    /// The backend that injects in the experiments [default: as `phoebe inject` chooses: seccomp, or ptrace when
+    /// a rule has when=exit]. The baseline is always observed with `phoebe observe`'s default.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
 
     /// The command to run, after `--` (not needed with --resume).
     #[arg(last = true, value_name = "CMD", required_unless_present = "resume")]

@@ -14,7 +14,7 @@ use phoebe::{
     experiment, files,
     model::{
         ExperimentResult, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Report,
-        Syscall, Usage,
+        Syscall, Usage, When,
     },
     report::summary,
     synth,
@@ -39,8 +39,9 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut builder = ObservationBuilder::new(args.interval);
+    let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
     let outcome = run(
-        args.target.backend,
+        backend,
         Job {
             target: &target,
             observer: Some(&mut builder),
@@ -57,7 +58,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         outcome.duration,
         ObservationMeta {
             command: target.display.clone(),
-            backend: args.target.backend.name().into(),
+            backend: backend.name().into(),
             kernel: kernel_release(),
             started_at,
             syscalls,
@@ -98,11 +99,23 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
+    // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4).
+    let backend = args.target.backend.unwrap_or_else(|| {
+        if decider.faults().any(|f| f.when == When::Exit) {
+            BackendKind::Ptrace
+        } else {
+            BackendKind::Seccomp
+        }
+    });
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
+    if args.start_off {
+        // Rules a filter would run in the kernel could not be switched: keep every decision in user space.
+        decider.keep_in_user_space();
+    }
     phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
     let outcome = run(
-        args.target.backend,
+        backend,
         Job {
             target: &target,
             observer: None,
@@ -111,9 +124,10 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             control,
         },
     )?;
+    print_warnings(&outcome.warnings);
     let mut log = decider.finish(
         target.display.clone(),
-        args.target.backend.name(),
+        backend.name(),
         Some(outcome.exit),
         control.interrupted(),
     );
@@ -138,6 +152,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
 fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
     Ok(match kind {
         BackendKind::Ptrace => backend::ptrace::run(job)?,
+        BackendKind::Seccomp => backend::seccomp::run(job)?,
     })
 }
 
@@ -165,6 +180,17 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     print!("{}", summary::plan(&plan));
     eprintln!("phoebe: plan written to {}", args.output.display());
     Ok(0)
+}
+
+/// `phoebe: warning: …` for each warning of the run, its `hint:` lines as they are.
+fn print_warnings(warnings: &[String]) {
+    for warning in warnings {
+        let mut lines = warning.lines();
+        eprintln!("phoebe: warning: {}", lines.next().unwrap_or_default());
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
 }
 
 fn kernel_release() -> String {
@@ -275,7 +301,10 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
             let campaign = experiment::Campaign {
                 version: phoebe::model::FORMAT_VERSION,
                 command: target.display.clone(),
-                backend: args.backend.name().to_owned(),
+                backend: args
+                    .backend
+                    .map_or(experiment::AUTO_BACKEND, BackendKind::name)
+                    .to_owned(),
                 runs: args.runs,
                 baseline_runs: args.baseline_runs,
                 timeout_ms: args

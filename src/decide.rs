@@ -46,6 +46,8 @@ struct Rule {
     glob: Option<glob::Pattern>,
     matched: u64,
     injected: u64,
+    /// The rule's syscalls that a filter failed in the kernel on every call, uncounted ([`Decider::in_kernel`]).
+    in_kernel: Vec<Syscall>,
 }
 
 /// Shell-like path globs: `*` and `?` stop at `/` (so `/etc/*` is the files directly in /etc); `**` crosses it.
@@ -68,7 +70,12 @@ pub struct Decider {
     calls: HashMap<Syscall, u64>,
     /// Replay mode: what to inject at each (syscall, call index).
     replay: Option<HashMap<(Syscall, u64), Planned>>,
+    /// Replay mode: syscalls the replayed run failed in the kernel on every call (no indices were logged), with
+    /// the errno and the rule.
+    replay_in_kernel: HashMap<Syscall, (Errno, usize)>,
     injections: Vec<Injection>,
+    /// Every decision stays in user space (no in-kernel rules), so that the runtime switch covers every rule.
+    user_space_only: bool,
     /// The runtime switch: while off, calls are still counted (indices stay aligned) but nothing is matched or
     /// injected. Shared with whoever flips it (a signal thread, a service-mode experiment).
     enabled: Arc<AtomicBool>,
@@ -88,6 +95,7 @@ impl Decider {
                 fault,
                 matched: 0,
                 injected: 0,
+                in_kernel: Vec::new(),
             })
             .collect();
         let mut by_syscall: HashMap<Syscall, Vec<usize>> = HashMap::new();
@@ -102,9 +110,17 @@ impl Decider {
             by_syscall,
             calls: HashMap::new(),
             replay: None,
+            replay_in_kernel: HashMap::new(),
             injections: Vec::new(),
             enabled: Arc::new(AtomicBool::new(true)),
+            user_space_only: false,
         }
+    }
+
+    /// Keeps every decision in user space: [`Decider::unconditional_errno`] then says `None`, so no backend
+    /// fails calls in the kernel where the runtime switch could not reach them.
+    pub fn keep_in_user_space(&mut self) {
+        self.user_space_only = true;
     }
 
     /// The runtime switch (on by default): store `false` to stop injecting while the target runs, `true` to
@@ -121,8 +137,51 @@ impl Decider {
             planned.insert((inj.syscall, inj.index), (inj.errno, inj.when, inj.rule));
             decider.by_syscall.entry(inj.syscall).or_default();
         }
+        for (id, rule) in log.rules.iter().enumerate() {
+            for sc in &rule.in_kernel {
+                if let Some(&(errno, _)) = rule.fault.errnos.first() {
+                    decider.replay_in_kernel.insert(*sc, (errno, id));
+                }
+            }
+        }
         decider.replay = Some(planned);
         decider
+    }
+
+    /// The errno a seccomp filter may return by itself, without asking, for every call of `syscall`: when the only
+    /// rule for it fails every call with one errno (no probability, window, max, path or delay), or, in a replay,
+    /// when the replayed run did exactly that in the kernel. Such calls cannot be counted: a backend that uses it
+    /// must say so with [`Decider::in_kernel`].
+    pub fn unconditional_errno(&self, syscall: Syscall) -> Option<Errno> {
+        if self.user_space_only {
+            return None;
+        }
+        let &[id] = self.by_syscall.get(&syscall)?.as_slice() else {
+            return None;
+        };
+        match &self.replay {
+            None => {
+                let fault = &self.rules[id].fault;
+                fault.is_unconditional().then(|| fault.errnos[0].0)
+            }
+            Some(_) => self
+                .replay_in_kernel
+                .get(&syscall)
+                .filter(|(_, rule)| *rule == id)
+                .map(|(errno, _)| *errno),
+        }
+    }
+
+    /// Records that a filter fails every call of `syscall` in the kernel with [`Decider::unconditional_errno`]:
+    /// those calls are never shown to [`Decider::decide`], so the log lists the syscall under its rule instead of
+    /// counting calls (a replay does the same again).
+    pub fn in_kernel(&mut self, syscall: Syscall) {
+        for &id in self.by_syscall.get(&syscall).into_iter().flatten() {
+            let rule = &mut self.rules[id];
+            if !rule.in_kernel.contains(&syscall) {
+                rule.in_kernel.push(syscall);
+            }
+        }
     }
 
     /// The syscalls any rule (or the replayed log) targets: the only ones a backend needs to stop.
@@ -191,7 +250,13 @@ impl Decider {
         if let Some(planned) = &self.replay {
             decision = planned
                 .get(&(call.syscall, index))
-                .map(|&(errno, when, rule)| Decision {
+                .copied()
+                .or_else(|| {
+                    // The replayed run failed every call of this syscall in the kernel, without logging indices.
+                    let &(errno, rule) = self.replay_in_kernel.get(&call.syscall)?;
+                    Some((errno, When::Entry, rule))
+                })
+                .map(|(errno, when, rule)| Decision {
                     errno,
                     when,
                     delay: self.rules.get(rule).and_then(|r| r.fault.delay),
@@ -242,6 +307,7 @@ impl Decider {
                     fault: r.fault,
                     matched: r.matched,
                     injected: r.injected,
+                    in_kernel: r.in_kernel,
                 })
                 .collect(),
             injections: self.injections,
@@ -481,6 +547,50 @@ mod tests {
         assert_eq!(
             log.rules[0].matched, 200,
             "calls while switched off are not matched"
+        );
+    }
+
+    #[test]
+    fn only_a_lone_unconditional_rule_may_run_in_the_kernel() {
+        let sc = |n| Syscall::parse(n).unwrap();
+        let mut d = Decider::new(
+            vec![
+                fault("getppid,read:EPERM"),
+                fault("openat:ENOENT:p=0.5"),
+                fault("read:EIO:p=0.1"),
+            ],
+            1,
+        );
+        assert_eq!(d.unconditional_errno(sc("getppid")), Errno::parse("EPERM").ok());
+        assert_eq!(d.unconditional_errno(sc("openat")), None, "p < 1");
+        assert_eq!(
+            d.unconditional_errno(sc("read")),
+            None,
+            "two rules: counts would be lost"
+        );
+        assert_eq!(d.unconditional_errno(sc("write")), None);
+        d.in_kernel(sc("getppid"));
+        d.decide(&call("read"));
+        let log = d.finish(vec![], "test", None, false);
+        assert_eq!(log.rules[0].in_kernel, [sc("getppid")]);
+        assert_eq!(
+            (log.rules[0].matched, log.rules[0].injected),
+            (1, 1),
+            "its read was counted"
+        );
+
+        // A replay fails every call of an in-kernel syscall again, logging each one, and may run it in the kernel.
+        let mut replay = Decider::replay(&log);
+        assert_eq!(
+            replay.unconditional_errno(sc("getppid")),
+            Errno::parse("EPERM").ok()
+        );
+        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
+        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
+        let replayed = replay.finish(vec![], "test", None, false);
+        assert_eq!(
+            replayed.injections.iter().map(|i| i.index).collect::<Vec<_>>(),
+            [1, 2]
         );
     }
 

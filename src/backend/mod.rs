@@ -6,6 +6,7 @@
 
 pub mod filter;
 pub mod ptrace;
+pub mod seccomp;
 pub mod target;
 
 use std::{collections::HashSet, time::Duration};
@@ -23,12 +24,16 @@ pub use self::target::Target;
 pub enum BackendKind {
     /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
     Ptrace,
+    /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
+    /// others run at native speed; cannot observe.
+    Seccomp,
 }
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Ptrace => "ptrace",
+            BackendKind::Seccomp => "seccomp",
         }
     }
 }
@@ -47,12 +52,14 @@ pub struct Job<'a> {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// The status of the process phoebe launched.
     pub exit: TargetExit,
     /// From the target's exec to the end of its whole process tree (zero if it never exec'd).
     pub duration: Duration,
+    /// Things the user should know about the run, one sentence each (a `hint:` line may follow).
+    pub warnings: Vec<String>,
 }
 
 /// Why a backend could not run a job. Messages name the step and give a hint where one helps.
@@ -84,6 +91,23 @@ pub enum BackendError {
     #[error("ptrace failed while tracing pid {pid}: {source}")]
     Trace {
         pid: i32,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("cannot start '{command}' under seccomp")]
+    Launch {
+        command: String,
+        #[source]
+        source: seccomp::sys::SpawnError,
+    },
+    #[error("the {backend} backend cannot observe: {reason}\nhint: use --backend ptrace")]
+    CannotObserve {
+        backend: &'static str,
+        reason: &'static str,
+    },
+    #[error("{step} failed on the seccomp listener: {source}")]
+    Notify {
+        step: &'static str,
         #[source]
         source: nix::errno::Errno,
     },

@@ -31,6 +31,9 @@ use crate::{
     synth,
 };
 
+/// `Campaign::backend` when none was given: each run lets `phoebe inject` choose.
+pub const AUTO_BACKEND: &str = "auto";
+
 /// A slice of the experiments: the K-th of N (1-based), for CI matrices and indexed Jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
@@ -72,6 +75,7 @@ impl Shard {
 pub struct Campaign {
     pub version: u32,
     pub command: Vec<String>,
+    /// The injecting backend's name, or [`AUTO_BACKEND`].
     pub backend: String,
     pub runs: u32,
     pub baseline_runs: u32,
@@ -445,7 +449,10 @@ impl Runner<'_> {
     /// `phoebe inject` of one run of an experiment.
     fn inject_command(&self, exp: &Experiment, seed: u64, log: &Path, start_off: bool) -> Command {
         let mut cmd = Command::new(self.phoebe);
-        cmd.args(["inject", "-q", "--backend", &self.campaign.backend]);
+        cmd.args(["inject", "-q"]);
+        if self.campaign.backend != AUTO_BACKEND {
+            cmd.args(["--backend", &self.campaign.backend]);
+        }
         cmd.arg("--fault")
             .arg(exp.fault.to_string())
             .arg("--seed")

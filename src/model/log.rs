@@ -41,11 +41,19 @@ pub struct RuleStats {
     pub matched: u64,
     /// Calls it injected.
     pub injected: u64,
+    /// Its syscalls that a seccomp filter failed in the kernel (`SECCOMP_RET_ERRNO`) on every call: those calls
+    /// are in neither counter nor in `injections`, because nothing outside the kernel saw them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_kernel: Vec<Syscall>,
 }
 
 impl RuleStats {
-    /// Injected / matched, or `None` before any call matched.
+    /// Injected / matched, or `None` before any call matched; 1 when a filter failed every call in the kernel and
+    /// no call was counted.
     pub fn achieved_rate(&self) -> Option<f64> {
+        if self.matched == 0 && !self.in_kernel.is_empty() {
+            return Some(1.0);
+        }
         (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
     }
 }

@@ -74,12 +74,22 @@ pub fn observation(obs: &Observation) -> String {
 /// `inject`'s table: per rule, how often it matched and injected, against the rule's probability.
 pub fn injections(log: &InjectionLog) -> String {
     let mut out = String::new();
+    let in_kernel: Vec<&str> = log
+        .rules
+        .iter()
+        .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
+        .collect();
     let _ = writeln!(
         out,
-        "phoebe: {} {} error{} into '{}' ({}, seed {}): {}",
+        "phoebe: {} {} error{}{} into '{}' ({}, seed {}): {}",
         if log.replayed { "replayed" } else { "injected" },
         log.injections.len(),
         if log.injections.len() == 1 { "" } else { "s" },
+        if in_kernel.is_empty() {
+            String::new()
+        } else {
+            format!(" (+ every {}, in the kernel)", in_kernel.join(", "))
+        },
         log.command.join(" "),
         log.backend,
         log.seed,
@@ -102,17 +112,35 @@ pub fn injections(log: &InjectionLog) -> String {
             Some(rate) => format!("{:.2}%", 100.0 * rate),
             None => "-".into(),
         };
+        // A rule failed wholly in the kernel has no counts: say so rather than print zeros.
+        let uncounted = rule.matched == 0 && !rule.in_kernel.is_empty();
         let _ = writeln!(
             out,
             "{:<width$} {:>9} {:>9} {:>7.2}% {:>9}",
             rule.fault.to_string(),
-            rule.matched,
-            rule.injected,
+            if uncounted {
+                "-".into()
+            } else {
+                rule.matched.to_string()
+            },
+            if uncounted {
+                "all".into()
+            } else {
+                rule.injected.to_string()
+            },
             100.0 * rule.fault.probability,
             achieved,
         );
     }
-    if log.rules.iter().any(|r| r.matched == 0) {
+    if !in_kernel.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: every call of {} failed in the kernel (SECCOMP_RET_ERRNO, no round trip to phoebe): those calls \
+             are not counted",
+            in_kernel.join(", ")
+        );
+    }
+    if log.rules.iter().any(|r| r.matched == 0 && r.in_kernel.is_empty()) {
         let _ = writeln!(
             out,
             "note: a rule that matched no call was not exercised: the target never made that call"

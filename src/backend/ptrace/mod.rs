@@ -92,7 +92,11 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         });
     }
     let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();
-    Ok(Outcome { exit, duration })
+    Ok(Outcome {
+        exit,
+        duration,
+        warnings: Vec::new(),
+    })
 }
 
 /// The RET_TRACE filter: stop only at the syscalls the job needs.
@@ -445,7 +449,7 @@ impl Tracer<'_> {
 }
 
 /// The thread group of a task, from /proc (cheap enough for the calls a rule targets).
-fn tgid_of(tid: Pid) -> i32 {
+pub(crate) fn tgid_of(tid: Pid) -> i32 {
     std::fs::read_to_string(format!("/proc/{tid}/status"))
         .ok()
         .and_then(|s| {
@@ -457,7 +461,8 @@ fn tgid_of(tid: Pid) -> i32 {
 }
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd.
-fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
+/// Also used by the seccomp backend, which reads the same memory of a task waiting in a notified call.
+pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
     let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
         // A descriptor's file, as the kernel names it (sockets and pipes read `socket:[N]`, `pipe:[N]`).
         let fd = args[fd_arg(sc)?] as i32;

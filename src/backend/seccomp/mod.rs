@@ -1,0 +1,388 @@
+//! The seccomp user-notification backend: injects at entry without ptrace and without root. Untargeted calls run at
+//! native speed; a targeted call costs one round trip to phoebe (≈ 5 µs); a rule that fails every call with one errno
+//! costs nothing at all, because the filter returns the errno itself (`SECCOMP_RET_ERRNO`).
+//!
+//! The filter (built by `backend::filter`) sends each targeted syscall to phoebe's listener (`RET_USER_NOTIF`); the
+//! supervisor thread receives the call, asks the decider (the same one as ptrace: same call indices, same rolls,
+//! same log) and answers with the error or lets the call run (`FLAG_CONTINUE`). The main thread reaps the tree:
+//! phoebe is a child subreaper, so orphans of the target come back to it, and the run ends when no process is left.
+//!
+//! It cannot observe (a continued call's result never comes back) and cannot inject at exit (`when=exit`): both
+//! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper. Raw calls live in
+//! `sys.rs`.
+
+pub mod sys;
+
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicBool, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    errno::Errno as NixErrno,
+    sys::{
+        signal::{Signal, kill},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+
+use self::sys::{Listener, Notification, Ready};
+use super::{
+    BackendError, Job, Outcome, filter,
+    ptrace::{resolve_path, tgid_of},
+};
+use crate::{
+    control::Control,
+    decide::{Call, Decider},
+    model::{Syscall, TargetExit, When},
+};
+
+const BACKEND: &str = "seccomp";
+
+/// More tasks than this in the tgid cache and it starts over (tids are recycled; the cache must not grow forever).
+const TGID_CACHE_MAX: usize = 1 << 16;
+
+/// Runs `job` under a seccomp listener until the target's whole process tree has ended.
+pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    let cannot_observe = BackendError::CannotObserve {
+        backend: BACKEND,
+        reason: "a call it lets run returns to the target without phoebe seeing the result",
+    };
+    if job.observer.is_some() || job.record_only.is_some() {
+        return Err(cannot_observe);
+    }
+    let Some(decider) = job.decider else {
+        return Err(cannot_observe);
+    };
+    refuse_exit_rules(decider)?;
+    let prog = build_filter(decider)?;
+    let command = job.target.display.join(" ");
+    let notify = |step| move |source| BackendError::Notify { step, source };
+    let sizes = sys::notif_sizes().map_err(notify("seccomp(SECCOMP_GET_NOTIF_SIZES)"))?;
+    sys::set_child_subreaper().map_err(notify("prctl(PR_SET_CHILD_SUBREAPER)"))?;
+    let spawned = sys::spawn_notified(&job.target.program_c, &job.target.argv, &prog).map_err(|source| {
+        BackendError::Launch {
+            command: command.clone(),
+            source,
+        }
+    })?;
+    let started = Instant::now();
+    let root = spawned.pid;
+    job.control.begin(root.as_raw());
+    let listener = Listener::new(spawned.listener, &sizes);
+    // Since Linux 6.6 the target and phoebe can hand the CPU to each other: a steadier, shorter round trip. Before
+    // that (or with `delay=`, which needs timeouts) phoebe polls the listener before each receive.
+    let sync = listener.set_sync_wake_up().is_ok();
+    let poll = !sync || decider.faults().any(|f| f.delay.is_some());
+    tracing::debug!(sync, poll, killable = spawned.killable, "seccomp listener ready");
+    let execve = Syscall::from_number(libc::SYS_execve as u64);
+    let mut supervisor = Supervisor {
+        listener,
+        root: root.as_raw(),
+        launcher_exec: execve.is_some_and(|sc| decider.is_targeted(sc)),
+        decider,
+        started,
+        poll,
+        tgids: HashMap::new(),
+        delayed: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let failed = AtomicBool::new(false);
+    let (root_exit, supervised) = thread::scope(|scope| {
+        let handle = thread::Builder::new()
+            .name("phoebe-seccomp".into())
+            .spawn_scoped(scope, || {
+                let result = supervisor.supervise();
+                if result.is_err() {
+                    // Without a supervisor the targeted calls would wait forever: end the target.
+                    failed.store(true, Ordering::SeqCst);
+                    let _ = kill(root, Signal::SIGKILL);
+                }
+                result
+            });
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(_) => {
+                failed.store(true, Ordering::SeqCst);
+                let _ = kill(root, Signal::SIGKILL);
+                let exit = reap(root, job.control, &failed);
+                return (
+                    exit,
+                    Err(BackendError::Notify {
+                        step: "starting the supervisor thread",
+                        source: NixErrno::EAGAIN,
+                    }),
+                );
+            }
+        };
+        let exit = reap(root, job.control, &failed);
+        let supervised = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (exit, supervised)
+    });
+    job.control.end();
+    supervised?;
+    if let Some(source) = spawned.report.exec_error() {
+        return Err(BackendError::Exec { command, source });
+    }
+    Ok(Outcome {
+        exit: root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL)),
+        duration: started.elapsed(),
+        warnings: supervisor.warnings,
+    })
+}
+
+/// `when=exit` needs the call's result, which a continued call never shows phoebe.
+fn refuse_exit_rules(decider: &Decider) -> Result<(), BackendError> {
+    match decider.faults().find(|f| f.when == When::Exit) {
+        Some(fault) => Err(BackendError::Unsupported {
+            fault: fault.to_string(),
+            backend: BACKEND,
+            reason:
+                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit \
+                     needs the call to run first; use --backend ptrace"
+                    .into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The listener filter: `RET_ERRNO` for the syscalls a rule fails on every call, `RET_USER_NOTIF` for the other
+/// targeted ones and for `seccomp` itself (to explain a target's own listener), `ALLOW` for everything else.
+fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, BackendError> {
+    let mut policy = filter::Policy::new(filter::Action::Allow);
+    let targets: Vec<Syscall> = decider.targets().collect();
+    for sc in targets {
+        let in_kernel = decider
+            .unconditional_errno(sc)
+            // The launcher's own execve passes through the filter: it must reach phoebe to be let through.
+            .filter(|_| i64::from(sc.number()) != libc::SYS_execve)
+            .and_then(|errno| u16::try_from(errno.code()).ok());
+        let action = match in_kernel {
+            Some(errno) => {
+                decider.in_kernel(sc);
+                filter::Action::Errno(errno)
+            }
+            None => filter::Action::UserNotif,
+        };
+        policy.set(sc.number(), action);
+    }
+    if Syscall::from_number(libc::SYS_seccomp as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
+        policy.set(libc::SYS_seccomp as u32, filter::Action::UserNotif);
+    }
+    filter::compile(&policy).map_err(BackendError::FilterBuild)
+}
+
+struct Supervisor<'a> {
+    listener: Listener,
+    decider: &'a mut Decider,
+    root: i32,
+    /// The launcher's own `execve` (targeted) has yet to come by: it is let through, neither counted nor decided.
+    launcher_exec: bool,
+    started: Instant,
+    /// Wait with `poll` before each receive (no SYNC_WAKE_UP, or `delay=` answers are pending).
+    poll: bool,
+    /// Thread group of each task seen, read from /proc once.
+    tgids: HashMap<i32, i32>,
+    /// Calls held by `delay=`: when to answer, the notification, the errno.
+    delayed: Vec<(Instant, u64, i32)>,
+    warnings: Vec<String>,
+}
+
+impl Supervisor<'_> {
+    /// Answers notifications until no task of the target's tree is left.
+    fn supervise(&mut self) -> Result<(), BackendError> {
+        loop {
+            if self.poll {
+                self.answer_due()?;
+                let timeout = self
+                    .delayed
+                    .iter()
+                    .map(|d| d.0)
+                    .min()
+                    .map(|next| next.saturating_duration_since(Instant::now()));
+                match self.listener.wait(timeout) {
+                    Ok(Ready::Notification) => {}
+                    Ok(Ready::HangUp) => return Ok(()),
+                    Ok(Ready::Timeout) | Err(NixErrno::EINTR) => continue,
+                    Err(source) => return Err(notify_error("poll", source)),
+                }
+            }
+            match self.listener.recv() {
+                Ok(notification) => self.on_notification(&notification)?,
+                Err(NixErrno::EINTR) => {}
+                // The caller went away before we received its call, or (Linux ≥ 6.6) no task is left at all.
+                Err(NixErrno::ENOENT) => {
+                    if self.listener.wait(Some(Duration::ZERO)) == Ok(Ready::HangUp) {
+                        return Ok(());
+                    }
+                }
+                Err(source) => return Err(notify_error("SECCOMP_IOCTL_NOTIF_RECV", source)),
+            }
+        }
+    }
+
+    fn on_notification(&mut self, n: &Notification) -> Result<(), BackendError> {
+        tracing::trace!(?n, "notification");
+        let nr = i64::from(n.nr);
+        if self.launcher_exec && n.tid == self.root && nr == libc::SYS_execve {
+            // phoebe's launcher exec'ing the target: not one of the target's calls.
+            self.launcher_exec = false;
+            return self.answer(n.id, None);
+        }
+        if nr == libc::SYS_seccomp {
+            self.watch_own_listener(n);
+        }
+        let syscall = (n.arch == filter::NATIVE_AUDIT_ARCH)
+            .then(|| u64::try_from(n.nr).ok().and_then(Syscall::from_number))
+            .flatten()
+            .filter(|sc| self.decider.is_targeted(*sc));
+        let Some(syscall) = syscall else {
+            return self.answer(n.id, None);
+        };
+        let tid = Pid::from_raw(n.tid);
+        let mut read_target = false;
+        let pid = match self.tgids.get(&n.tid) {
+            Some(&pid) => pid,
+            None => {
+                read_target = true;
+                if self.tgids.len() >= TGID_CACHE_MAX {
+                    self.tgids.clear();
+                }
+                *self.tgids.entry(n.tid).or_insert_with(|| tgid_of(tid))
+            }
+        };
+        let path = if self.decider.needs_path(syscall) {
+            read_target = true;
+            resolve_path(tid, syscall, &n.args)
+        } else {
+            None
+        };
+        // What we read belongs to the caller only if it still waits for this answer: a task that died meanwhile
+        // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
+        if read_target && !self.listener.id_valid(n.id) {
+            self.tgids.remove(&n.tid);
+            return Ok(());
+        }
+        let call = Call {
+            syscall,
+            pid,
+            tid: n.tid,
+            t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            path: path.as_deref(),
+        };
+        match self.decider.decide(&call) {
+            Some(decision) => match decision.delay {
+                Some(delay) => {
+                    self.delayed
+                        .push((Instant::now() + delay, n.id, decision.errno.code()));
+                    Ok(())
+                }
+                None => self.answer(n.id, Some(decision.errno.code())),
+            },
+            None => self.answer(n.id, None),
+        }
+    }
+
+    /// A target that asks for a listener of its own gets EBUSY from the kernel (one listener per tree): tell the user
+    /// once why, and what works.
+    fn watch_own_listener(&mut self, n: &Notification) {
+        let new_listener = n.args[0] == u64::from(libc::SECCOMP_SET_MODE_FILTER)
+            && n.args[1] & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0;
+        if new_listener && self.warnings.is_empty() {
+            self.warnings.push(format!(
+                "process {} of the target asked for a seccomp listener of its own, which the kernel refuses (EBUSY) \
+                 while phoebe's seccomp backend supervises the tree\nhint: run it with --backend ptrace",
+                n.tid
+            ));
+        }
+    }
+
+    /// Answers the held calls whose `delay=` has passed.
+    fn answer_due(&mut self) -> Result<(), BackendError> {
+        if self.delayed.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
+        self.delayed = later;
+        for (_, id, errno) in due {
+            self.answer(id, Some(errno))?;
+        }
+        Ok(())
+    }
+
+    /// Fails the call with `errno`, or lets it run. ENOENT means the caller no longer waits (it was killed): fine.
+    fn answer(&mut self, id: u64, errno: Option<i32>) -> Result<(), BackendError> {
+        match self.listener.send(id, errno) {
+            Ok(()) | Err(NixErrno::ENOENT) => Ok(()),
+            Err(source) => Err(notify_error("SECCOMP_IOCTL_NOTIF_SEND", source)),
+        }
+    }
+}
+
+fn notify_error(step: &'static str, source: NixErrno) -> BackendError {
+    BackendError::Notify { step, source }
+}
+
+/// Reaps the target and every orphan of its tree (phoebe is their subreaper) until no child is left; returns how the
+/// target itself ended. Once the target is gone, an interruption (or a failed supervisor) kills the leftovers.
+fn reap(root: Pid, control: &Control, failed: &AtomicBool) -> Option<TargetExit> {
+    let mut root_exit = None;
+    loop {
+        let block = root_exit.is_none() && !failed.load(Ordering::SeqCst);
+        let flags = WaitPidFlag::__WALL
+            | if block {
+                WaitPidFlag::empty()
+            } else {
+                WaitPidFlag::WNOHANG
+            };
+        let ended = match waitpid(None, Some(flags)) {
+            Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
+            Ok(WaitStatus::StillAlive) => {
+                if control.interrupted() || failed.load(Ordering::SeqCst) {
+                    kill_children();
+                }
+                thread::sleep(Duration::from_millis(10));
+                None
+            }
+            Ok(_) | Err(NixErrno::EINTR) => None,
+            Err(_) => return root_exit, // ECHILD: the whole tree is gone
+        };
+        if let Some((pid, how)) = ended
+            && pid == root
+        {
+            root_exit = Some(how);
+            control.remove_task(root.as_raw());
+        }
+    }
+}
+
+/// SIGKILLs phoebe's children: after the target ended, those are the orphans of its tree.
+fn kill_children() {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid == Some(me.as_str()) {
+            tracing::info!(pid, "ending a leftover process of the target's tree");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
