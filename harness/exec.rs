@@ -571,3 +571,29 @@ fn service_mode_crash() {
             .starts_with("the service was killed by SIGABRT")
     );
 }
+
+/// Regression: on the seccomp backend a rule that fails every call runs in the kernel and is not counted, so the
+/// experiment looked unexercised; exec's runs keep every decision in user space.
+#[test]
+fn an_unconditional_rule_is_counted_in_a_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    exec(
+        &out,
+        &["mknodat:EPERM".to_owned(), "openat:EACCES".to_owned()],
+        &["--backend", "seccomp"],
+        &[&testapp("retry-reader"), &input],
+    );
+    let report = load_report(&out);
+    let openat = report
+        .experiments
+        .iter()
+        .find(|e| e.id == "openat-EACCES")
+        .unwrap();
+    assert!(openat.runs[0].injected > 0, "{:?}", openat.runs[0]);
+    assert_ne!(openat.verdict, Verdict::NotExercised);
+}

@@ -161,6 +161,11 @@ pub struct InjectArgs {
     #[arg(long)]
     pub start_off: bool,
 
+    /// Count every injection: never let the seccomp filter fail calls by itself (rules that fail every call
+    /// otherwise run in the kernel — faster, but their calls are not counted). `phoebe exec` always sets it.
+    #[arg(long)]
+    pub count_all: bool,
+
     /// Inject exactly what this injection log injected (same syscalls, same call indices, same errnos).
     #[arg(long, value_name = "LOG", conflicts_with_all = ["faults", "seed"])]
     pub replay: Option<PathBuf>,

@@ -109,8 +109,8 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     });
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
-    if args.start_off {
-        // Rules a filter would run in the kernel could not be switched: keep every decision in user space.
+    if args.start_off || args.count_all {
+        // Rules a filter ran in the kernel could be neither switched nor counted: keep every decision here.
         decider.keep_in_user_space();
     }
     phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;

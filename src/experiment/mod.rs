@@ -449,7 +449,8 @@ impl Runner<'_> {
     /// `phoebe inject` of one run of an experiment.
     fn inject_command(&self, exp: &Experiment, seed: u64, log: &Path, start_off: bool) -> Command {
         let mut cmd = Command::new(self.phoebe);
-        cmd.args(["inject", "-q"]);
+        // Verdicts need every injection counted (a rule the filter ran in the kernel would look unexercised).
+        cmd.args(["inject", "-q", "--count-all"]);
         if self.campaign.backend != AUTO_BACKEND {
             cmd.args(["--backend", &self.campaign.backend]);
         }
