@@ -9,3 +9,4 @@ mod inject;
 mod observe;
 mod report_html;
 mod seccomp;
+mod vm;
