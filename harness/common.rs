@@ -123,6 +123,43 @@ pub fn ptrace_works() -> bool {
     }
 }
 
+/// Can phoebe observe with eBPF here (root or CAP_BPF + CAP_PERFMON, BTF)? Prints the reason and returns false
+/// where it cannot.
+pub fn ebpf_works() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    let res = OK.get_or_init(|| {
+        let out = StdCommand::new(phoebe_path())
+            .args([
+                "observe",
+                "-q",
+                "--backend",
+                "ebpf",
+                "-o",
+                "/dev/null",
+                "--",
+                "/bin/true",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("eBPF failed")
+                .to_owned())
+        }
+    });
+    match res {
+        Ok(()) => true,
+        Err(why) => {
+            skipped(&format!("eBPF observation is not available here: {why}"));
+            false
+        }
+    }
+}
+
 /// A file with known content in a fresh temp dir.
 pub fn input_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
     let path = dir.path().join(name);

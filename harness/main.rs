@@ -3,5 +3,6 @@
 mod cli_errors;
 mod common;
 mod docs;
+mod ebpf;
 mod inject;
 mod observe;

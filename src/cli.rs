@@ -91,6 +91,11 @@ pub struct ObserveArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub syscalls: Vec<String>,
 
+    /// Time every call (entry to exit). ptrace always does; eBPF then attaches a second tracepoint, which
+    /// roughly doubles its cost per call.
+    #[arg(long)]
+    pub latency: bool,
+
     /// Print no summary table.
     #[arg(short, long)]
     pub quiet: bool,

@@ -37,6 +37,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             record_only: record_only.as_ref(),
             decider: None,
             control,
+            latency: args.latency,
         },
     )?;
     let mut syscalls: Option<Vec<Syscall>> = record_only.map(|s| s.into_iter().collect());
@@ -53,6 +54,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             syscalls,
             exit: Some(outcome.exit),
             interrupted: control.interrupted(),
+            latency_measured: args.latency || args.target.backend != BackendKind::Ebpf,
         },
     );
     files::save(&args.output, &obs)?;
@@ -95,6 +97,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             record_only: None,
             decider: Some(&mut decider),
             control,
+            latency: false,
         },
     )?;
     let log = decider.finish(
@@ -123,6 +126,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
 fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
     Ok(match kind {
         BackendKind::Ptrace => backend::ptrace::run(job)?,
+        BackendKind::Ebpf => backend::ebpf::run(job)?,
     })
 }
 

@@ -4,6 +4,7 @@
 //! model types. Owns: the [`Job`] a backend runs and the [`Outcome`] it returns. Does not own: deciding (see
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
+pub mod ebpf;
 pub mod filter;
 pub mod ptrace;
 pub mod target;
@@ -23,12 +24,15 @@ pub use self::target::Target;
 pub enum BackendKind {
     /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
     Ptrace,
+    /// eBPF raw tracepoints, counting in the kernel: observes only, at near-native speed (root or CAP_BPF).
+    Ebpf,
 }
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Ptrace => "ptrace",
+            BackendKind::Ebpf => "ebpf",
         }
     }
 }
@@ -44,6 +48,8 @@ pub struct Job<'a> {
     pub decider: Option<&'a mut Decider>,
     /// Where the backend publishes the target's pid, and learns of interruptions.
     pub control: &'a Control,
+    /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
+    pub latency: bool,
 }
 
 /// How a run ended.
@@ -65,6 +71,14 @@ pub enum BackendError {
         #[source]
         source: ptrace::sys::SpawnError,
     },
+    #[error("cannot start '{command}'")]
+    Launch {
+        command: String,
+        #[source]
+        source: ebpf::sys::LaunchError,
+    },
+    #[error("cannot observe with eBPF")]
+    Ebpf(#[source] ebpf::EbpfError),
     #[error("cannot execute '{command}': {source}")]
     Exec {
         command: String,
