@@ -75,17 +75,35 @@ pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, F
 
 /// Writes `value` as pretty JSON to `path` atomically: readers see the old file or the new one, never half.
 pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| FileError::Write {
+        path: path.into(),
+        source: e.into(),
+    })?;
+    text.push('\n');
+    save_text(path, &text)
+}
+
+/// Writes `text` to `path` atomically (a temporary file in the same directory, synced, then renamed). A path
+/// that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is written to directly: renaming
+/// over it would replace the device with a file.
+pub fn save_text(path: &Path, text: &str) -> Result<(), FileError> {
     let err = |source| FileError::Write {
         path: path.into(),
         source,
     };
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(err);
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| err(e.into()))?;
-    tmp.write_all(b"\n").map_err(err)?;
+    tmp.write_all(text.as_bytes()).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
@@ -95,6 +113,14 @@ pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
 mod tests {
     use super::*;
     use crate::model::InjectionLog;
+
+    /// Regression: `-o /dev/null` as root renamed a temporary file over the device.
+    #[test]
+    fn special_files_are_written_in_place() {
+        save_text(Path::new("/dev/null"), "discarded").unwrap();
+        let meta = fs::metadata("/dev/null").unwrap();
+        assert!(!meta.is_file(), "/dev/null was replaced by a regular file");
+    }
 
     #[test]
     fn errors_name_the_file() {
