@@ -39,9 +39,10 @@ fn observe(backend: &str, dir: &Path, name: &str, cmd: &[&std::ffi::OsStr]) -> p
 /// deterministic.
 #[test]
 fn ebpf_and_ptrace_agree() {
-    if !ebpf_works() || !ptrace_works() {
+    if !ptrace_works() {
         return;
     }
+    let Some(_guard) = ebpf_guard() else { return };
     let dir = tempfile::tempdir().unwrap();
     let input = input_file(&dir, "in.txt", "agreement\n");
     let workers = testapp("worker-threads");
@@ -92,9 +93,7 @@ fn ebpf_and_ptrace_agree() {
 
 #[test]
 fn ebpf_follows_forks_and_starts_at_exec() {
-    if !ebpf_works() {
-        return;
-    }
+    let Some(_guard) = ebpf_guard() else { return };
     let dir = tempfile::tempdir().unwrap();
     let input = input_file(&dir, "in.txt", "hi\n");
     let forker = testapp("forker");
@@ -129,13 +128,12 @@ fn ebpf_follows_forks_and_starts_at_exec() {
         );
     }
     assert!(!obs.latency_measured, "latency is measured only when asked");
+    assert_no_phoebe_program_left("after observe --backend ebpf ended normally");
 }
 
 #[test]
 fn ebpf_ignores_bystanders() {
-    if !ebpf_works() {
-        return;
-    }
+    let Some(_guard) = ebpf_guard() else { return };
     let dir = tempfile::tempdir().unwrap();
     let input = input_file(&dir, "in.txt", "x\n");
     // A process outside the target's tree failing opens all along.
@@ -168,9 +166,7 @@ fn ebpf_ignores_bystanders() {
 
 #[test]
 fn ebpf_latency_when_asked() {
-    if !ebpf_works() {
-        return;
-    }
+    let Some(_guard) = ebpf_guard() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("obs.json");
     phoebe()
@@ -191,9 +187,7 @@ fn ebpf_latency_when_asked() {
 
 #[test]
 fn ebpf_refuses_to_inject() {
-    if !ebpf_works() {
-        return;
-    }
+    let Some(_guard) = ebpf_guard() else { return };
     phoebe()
         .args([
             "inject",

@@ -5,4 +5,5 @@ mod common;
 mod docs;
 mod ebpf;
 mod inject;
+mod monitor;
 mod observe;

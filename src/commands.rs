@@ -12,7 +12,7 @@ use phoebe::{
     report::summary,
 };
 
-use crate::cli::{InjectArgs, ObserveArgs};
+use crate::cli::{DoctorArgs, InjectArgs, MonitorArgs, ObserveArgs};
 
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
@@ -140,4 +140,43 @@ fn kernel_release() -> String {
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()))
+}
+
+/// `phoebe doctor`: prints what each backend can do here; exits 0.
+pub fn doctor(args: DoctorArgs) -> Result<i32> {
+    let report = phoebe::doctor::diagnose();
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        phoebe::doctor::render(&report)
+    };
+    // A closed pipe (`phoebe doctor | head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(0)
+}
+
+/// `phoebe monitor`: the live table (or JSON lines) on stdout until the processes end.
+pub fn monitor(args: MonitorArgs, _control: &Control) -> Result<i32> {
+    use phoebe::monitor::{Options, Who, run};
+    let who = match (args.pid, args.name) {
+        (Some(pid), _) => Who::Pid(pid),
+        (None, Some(name)) => Who::Name(name),
+        (None, None) => unreachable!("clap requires --pid or --name"),
+    };
+    let (unit_ns, unit_name) = match args.unit {
+        crate::cli::Unit::Ms => (1_000_000, "ms"),
+        crate::cli::Unit::Us => (1_000, "µs"),
+    };
+    let options = Options {
+        who,
+        interval: args.interval,
+        latency: args.latency,
+        unit_ns,
+        unit_name,
+        json: args.json,
+        prometheus: args.prometheus,
+        duration: args.duration,
+    };
+    run(options, &mut std::io::stdout().lock())?;
+    Ok(0)
 }

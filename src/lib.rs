@@ -6,6 +6,8 @@
 pub mod backend;
 pub mod control;
 pub mod decide;
+pub mod doctor;
 pub mod files;
 pub mod model;
+pub mod monitor;
 pub mod report;

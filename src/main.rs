@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Observe(args) => commands::observe(args, &control),
         Command::Inject(args) => commands::inject(args, &control),
+        Command::Doctor(args) => commands::doctor(args),
+        Command::Monitor(args) => commands::monitor(args, &control),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(1)),
