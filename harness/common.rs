@@ -234,6 +234,55 @@ impl Backend {
     }
 }
 
+/// Can phoebe observe with eBPF here (root or CAP_BPF + CAP_PERFMON, BTF)? Prints the reason and returns false
+/// where it cannot.
+pub fn ebpf_works() -> bool {
+    static OK: OnceLock<Result<(), String>> = OnceLock::new();
+    let out = std::env::temp_dir().join(format!("phoebe-ebpf-gate-{}.json", std::process::id()));
+    let args = [
+        "observe",
+        "-q",
+        "--backend",
+        "ebpf",
+        "-o",
+        out.to_str().expect("UTF-8 temp dir"),
+    ];
+    let works = gate(&OK, &args, "eBPF observation");
+    let _ = std::fs::remove_file(&out);
+    works
+}
+
+/// eBPF tests hold this lock: the test that checks no phoebe program stays loaded must not see another test's.
+pub fn ebpf_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if !ebpf_works() {
+        return None;
+    }
+    Some(LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+/// Names of the eBPF programs loaded in the kernel now whose name starts with phoebe's prefix.
+pub fn phoebe_programs_loaded() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .filter(|name| name.starts_with(phoebe_common::programs::PREFIX))
+        .collect()
+}
+
+/// Waits (up to 5 s: the kernel frees programs after an RCU grace period) until no phoebe program is loaded.
+pub fn assert_no_phoebe_program_left(when: &str) {
+    let mut left = phoebe_programs_loaded();
+    for _ in 0..100 {
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = phoebe_programs_loaded();
+    }
+    panic!("phoebe programs still loaded {when}: {left:?}");
+}
+
 /// A file with known content in a fresh temp dir.
 pub fn input_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
     let path = dir.path().join(name);

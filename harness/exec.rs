@@ -500,7 +500,7 @@ fn service_mode_switches_injection_on_and_off_while_the_service_runs() {
         "--rounds",
         "4",
     ];
-    args.extend(["--timeout", "5s"]);
+    args.extend(["--timeout", "20s"]);
     exec(
         &out,
         &faults,
@@ -548,8 +548,9 @@ fn service_mode_crash() {
         &workload,
         "--rounds",
         "2",
+        // Generous: it bounds readiness and each round, and the machine may be loaded; nothing here times out.
         "--timeout",
-        "5s",
+        "20s",
     ];
     exec(
         &out,

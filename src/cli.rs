@@ -12,8 +12,9 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-exec exits 0 when every exercised experiment is resilient and 1 when one is not; every command exits 2 on a \
-usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never mix with the target's output."
+exec exits 0 when every exercised experiment is resilient and 1 when one is not; monitor and doctor exit 0; \
+every command exits 2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
+mix with the target's output."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,6 +71,71 @@ pub enum Command {
     /// Re-render a campaign's report, or merge the reports of shards into one.
     #[command(args_conflicts_with_subcommands = true)]
     Report(ReportArgs),
+    /// Watch processes that are already running: a live per-interval table of their syscalls and errors.
+    ///
+    /// Follows the processes' children from then on. Uses eBPF; where eBPF is unavailable it says so and exits
+    /// (ptrace attach is not implemented yet).
+    #[command(
+        after_help = "Examples:\n  phoebe monitor --pid 1234\n  phoebe monitor --name java --interval 500ms --latency\n  phoebe monitor --pid 1234 --json\n  phoebe monitor --pid 1234 --prometheus 127.0.0.1:9464"
+    )]
+    Monitor(MonitorArgs),
+
+    /// Tell what each backend can do on this machine, per mode (observe, inject), and exactly why not.
+    ///
+    /// Every answer comes from a real probe: eBPF programs are loaded and attached, a child is seized with
+    /// ptrace, a seccomp listener is created in a forked child. Exits 0 whatever it finds.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Unit of the latency column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unit {
+    Ms,
+    Us,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["pid", "name"])))]
+pub struct MonitorArgs {
+    /// Watch this process (and the children it starts from now on).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
+
+    /// Watch every process whose command name (comm, as in `ps -o comm`) is this, now and as they appear.
+    #[arg(long, value_name = "COMM")]
+    pub name: Option<String>,
+
+    /// Length of one interval (e.g. 1s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Time every call (adds a second tracepoint per call).
+    #[arg(long)]
+    pub latency: bool,
+
+    /// Unit of the latency column.
+    #[arg(long, value_enum, default_value = "us")]
+    pub unit: Unit,
+
+    /// Print one JSON line per interval instead of the table: per process its pid, comm and each syscall's
+    /// calls, errors by errno and latency.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Serve cumulative counters in Prometheus' text format at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<std::net::SocketAddr>,
+
+    /// Stop after this long (default: until the processes end or Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub duration: Option<Duration>,
 }
 
 const EXEC_HELP: &str = "Examples:
@@ -128,6 +194,11 @@ pub struct ObserveArgs {
     /// Record only these syscalls (comma-separated names or numbers); the others then run at native speed.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub syscalls: Vec<String>,
+
+    /// Time every call (entry to exit). ptrace always does; eBPF then attaches a second tracepoint, which
+    /// roughly doubles its cost per call.
+    #[arg(long)]
+    pub latency: bool,
 
     /// Print no summary table.
     #[arg(short, long)]

@@ -21,7 +21,8 @@ use phoebe::{
 };
 
 use crate::cli::{
-    ExecArgs, InjectArgs, ObserveArgs, ReportArgs, ReportCommand, ReportFormat, SynthesizeArgs,
+    DoctorArgs, ExecArgs, InjectArgs, MonitorArgs, ObserveArgs, ReportArgs, ReportCommand, ReportFormat,
+    SynthesizeArgs,
 };
 
 /// `phoebe observe`: returns the target's shell status.
@@ -48,6 +49,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             record_only: record_only.as_ref(),
             decider: None,
             control,
+            latency: args.latency,
         },
     )?;
     let mut syscalls: Option<Vec<Syscall>> = record_only.map(|s| s.into_iter().collect());
@@ -65,6 +67,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             exit: Some(outcome.exit),
             interrupted: control.interrupted(),
             usage: Some(children_usage()),
+            latency_measured: args.latency || backend != BackendKind::Ebpf,
         },
     );
     files::save(&args.output, &obs)?;
@@ -122,6 +125,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             record_only: None,
             decider: Some(&mut decider),
             control,
+            latency: false,
         },
     )?;
     print_warnings(&outcome.warnings);
@@ -153,6 +157,7 @@ fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
     Ok(match kind {
         BackendKind::Ptrace => backend::ptrace::run(job)?,
         BackendKind::Seccomp => backend::seccomp::run(job)?,
+        BackendKind::Ebpf => backend::ebpf::run(job)?,
     })
 }
 
@@ -402,5 +407,44 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         ReportFormat::Html => phoebe::report::html::render(&report),
     };
     print!("{text}");
+    Ok(0)
+}
+
+/// `phoebe doctor`: prints what each backend can do here; exits 0.
+pub fn doctor(args: DoctorArgs) -> Result<i32> {
+    let report = phoebe::doctor::diagnose();
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        phoebe::doctor::render(&report)
+    };
+    // A closed pipe (`phoebe doctor | head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(0)
+}
+
+/// `phoebe monitor`: the live table (or JSON lines) on stdout until the processes end.
+pub fn monitor(args: MonitorArgs, _control: &Control) -> Result<i32> {
+    use phoebe::monitor::{Options, Who, run};
+    let who = match (args.pid, args.name) {
+        (Some(pid), _) => Who::Pid(pid),
+        (None, Some(name)) => Who::Name(name),
+        (None, None) => unreachable!("clap requires --pid or --name"),
+    };
+    let (unit_ns, unit_name) = match args.unit {
+        crate::cli::Unit::Ms => (1_000_000, "ms"),
+        crate::cli::Unit::Us => (1_000, "µs"),
+    };
+    let options = Options {
+        who,
+        interval: args.interval,
+        latency: args.latency,
+        unit_ns,
+        unit_name,
+        json: args.json,
+        prometheus: args.prometheus,
+        duration: args.duration,
+    };
+    run(options, &mut std::io::stdout().lock())?;
     Ok(0)
 }

@@ -6,8 +6,10 @@
 pub mod backend;
 pub mod control;
 pub mod decide;
+pub mod doctor;
 pub mod experiment;
 pub mod files;
 pub mod model;
+pub mod monitor;
 pub mod report;
 pub mod synth;

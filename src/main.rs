@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         Command::Synthesize(args) => commands::synthesize(args),
         Command::Exec(args) => commands::exec(*args, &control),
         Command::Report(args) => commands::report(args),
+        Command::Doctor(args) => commands::doctor(args),
+        Command::Monitor(args) => commands::monitor(args, &control),
     };
     match result {
         Ok(status) => ExitCode::from(u8::try_from(status.clamp(0, 255)).unwrap_or(1)),

@@ -4,6 +4,7 @@
 //! model types. Owns: the [`Job`] a backend runs and the [`Outcome`] it returns. Does not own: deciding (see
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
+pub mod ebpf;
 pub mod filter;
 pub mod ptrace;
 pub mod seccomp;
@@ -27,6 +28,8 @@ pub enum BackendKind {
     /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
     /// others run at native speed; cannot observe.
     Seccomp,
+    /// eBPF raw tracepoints, counting in the kernel: observes only, at near-native speed (root or CAP_BPF).
+    Ebpf,
 }
 
 impl BackendKind {
@@ -34,6 +37,7 @@ impl BackendKind {
         match self {
             BackendKind::Ptrace => "ptrace",
             BackendKind::Seccomp => "seccomp",
+            BackendKind::Ebpf => "ebpf",
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct Job<'a> {
     pub decider: Option<&'a mut Decider>,
     /// Where the backend publishes the target's pid, and learns of interruptions.
     pub control: &'a Control,
+    /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
+    pub latency: bool,
 }
 
 /// How a run ended.
@@ -72,6 +78,14 @@ pub enum BackendError {
         #[source]
         source: ptrace::sys::SpawnError,
     },
+    #[error("cannot start '{command}' under eBPF")]
+    EbpfLaunch {
+        command: String,
+        #[source]
+        source: ebpf::sys::LaunchError,
+    },
+    #[error("cannot observe with eBPF")]
+    Ebpf(#[source] ebpf::EbpfError),
     #[error("cannot execute '{command}': {source}")]
     Exec {
         command: String,

@@ -41,6 +41,18 @@ pub struct Observation {
     /// CPU time and peak memory of the target's process tree, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// False when the backend did not time the calls (eBPF without `--latency`): the latency fields are then 0.
+    /// Written only when false.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub latency_measured: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// What happened during one monitoring interval.
@@ -136,6 +148,35 @@ impl ObservationBuilder {
         }
     }
 
+    /// Records `calls` completions of `syscall` with the same result at once, `at` (time since recording
+    /// started), with their summed and longest latency: what an in-kernel aggregator reports per interval.
+    /// Restart codes (errno ≥ 512) are dropped, as in [`record`](Self::record).
+    pub fn record_many(
+        &mut self,
+        at: Duration,
+        syscall: Syscall,
+        result: Result<(), Errno>,
+        calls: u64,
+        latency_ns_sum: u64,
+        latency_ns_max: u64,
+    ) {
+        if calls == 0 || result.is_err_and(|errno| errno.is_kernel_internal()) {
+            return;
+        }
+        let stats = self.slot(at).syscalls.entry(syscall).or_default();
+        stats.calls += calls;
+        stats.latency_ns_sum = stats.latency_ns_sum.saturating_add(latency_ns_sum);
+        stats.latency_ns_max = stats.latency_ns_max.max(latency_ns_max);
+        if let Err(errno) = result {
+            *stats.errors.entry(errno).or_default() += calls;
+        }
+    }
+
+    /// The length of one interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Closes the recording at `duration`: intervals up to it exist even when nothing completed in them.
     pub fn finish(mut self, duration: Duration, meta: ObservationMeta) -> Observation {
         if !duration.is_zero() {
@@ -154,12 +195,13 @@ impl ObservationBuilder {
             exit: meta.exit,
             interrupted: meta.interrupted,
             usage: meta.usage,
+            latency_measured: meta.latency_measured,
         }
     }
 }
 
 /// Everything about a recording that is not a counter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ObservationMeta {
     pub command: Vec<String>,
     pub backend: String,
@@ -169,6 +211,23 @@ pub struct ObservationMeta {
     pub exit: Option<TargetExit>,
     pub interrupted: bool,
     pub usage: Option<Usage>,
+    pub latency_measured: bool,
+}
+
+impl Default for ObservationMeta {
+    fn default() -> Self {
+        ObservationMeta {
+            command: Vec::new(),
+            backend: String::new(),
+            kernel: String::new(),
+            started_at: String::new(),
+            syscalls: None,
+            exit: None,
+            interrupted: false,
+            latency_measured: true,
+            usage: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +276,50 @@ mod tests {
         let totals = obs.totals();
         assert_eq!(totals[&sc("openat")].calls, 3);
         assert_eq!(totals[&sc("openat")].errors[&errno("ENOENT")], 2);
+    }
+
+    #[test]
+    fn record_many_adds_a_batch_like_single_records() {
+        let ms = Duration::from_millis;
+        let mut one_by_one = ObservationBuilder::new(ms(100));
+        for latency in [10, 30, 20] {
+            one_by_one.record(
+                ms(150),
+                sc("openat"),
+                Err(errno("ENOENT")),
+                Duration::from_nanos(latency),
+            );
+        }
+        one_by_one.record(ms(150), sc("openat"), Ok(()), Duration::from_nanos(40));
+        let mut batched = ObservationBuilder::new(ms(100));
+        batched.record_many(ms(150), sc("openat"), Err(errno("ENOENT")), 3, 60, 30);
+        batched.record_many(ms(150), sc("openat"), Ok(()), 1, 40, 40);
+        batched.record_many(ms(150), sc("read"), Ok(()), 0, 0, 0);
+        batched.record_many(ms(150), sc("read"), Err(Errno::new(512).unwrap()), 7, 0, 0);
+        let (a, b) = (
+            one_by_one.finish(ms(200), ObservationMeta::default()),
+            batched.finish(ms(200), ObservationMeta::default()),
+        );
+        assert_eq!(a, b);
+        assert_eq!(b.intervals[1].syscalls[&sc("openat")].calls, 4);
+        assert!(
+            !b.intervals[1].syscalls.contains_key(&sc("read")),
+            "empty and restart batches leave no row"
+        );
+    }
+
+    #[test]
+    fn latency_measured_is_written_only_when_false() {
+        let obs = ObservationBuilder::new(Duration::from_secs(1))
+            .finish(Duration::ZERO, ObservationMeta::default());
+        assert!(!serde_json::to_string(&obs).unwrap().contains("latency_measured"));
+        let unmeasured = Observation {
+            latency_measured: false,
+            ..obs
+        };
+        let json = serde_json::to_string(&unmeasured).unwrap();
+        assert!(json.contains("\"latency_measured\":false"), "{json}");
+        assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), unmeasured);
     }
 
     #[test]

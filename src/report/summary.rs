@@ -48,15 +48,23 @@ pub fn observation(obs: &Observation) -> String {
         calls += s.calls;
         failed += s.failures();
         let errors: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
+        let (avg, max) = if obs.latency_measured {
+            (
+                format!("{:.1}", s.latency_ns_sum as f64 / s.calls.max(1) as f64 / 1000.0),
+                format!("{:.1}", s.latency_ns_max as f64 / 1000.0),
+            )
+        } else {
+            ("-".to_owned(), "-".to_owned())
+        };
         let _ = writeln!(
             out,
-            "{:<18} {:>10} {:>8} {:>7.2}% {:>10.1} {:>10.1}  {}",
+            "{:<18} {:>10} {:>8} {:>7.2}% {:>10} {:>10}  {}",
             name,
             s.calls,
             s.failures(),
             100.0 * s.failures() as f64 / s.calls.max(1) as f64,
-            s.latency_ns_sum as f64 / s.calls.max(1) as f64 / 1000.0,
-            s.latency_ns_max as f64 / 1000.0,
+            avg,
+            max,
             errors.join(" "),
         );
     }

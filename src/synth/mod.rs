@@ -287,6 +287,7 @@ mod tests {
             exit: None,
             interrupted: false,
             usage: None,
+            latency_measured: true,
         }
     }
 

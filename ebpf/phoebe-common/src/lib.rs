@@ -1,0 +1,97 @@
+//! What phoebe's eBPF programs (`phoebe-ebpf`) and its user space (`phoebe::backend::ebpf`) must agree on: the
+//! layout of map keys and values, the states of a target process, and the names of maps, programs and globals.
+//!
+//! `no_std` and dependency-free for the eBPF side; the `user` feature adds `aya::Pod` so that user space can read
+//! the maps. Owns no logic.
+
+#![no_std]
+
+/// Key of the per-CPU counter map: one (process, syscall, errno) triple.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountKey {
+    /// Thread-group id of the caller, or 0 when counters are not split by process (`observe`).
+    pub tgid: u32,
+    /// Native syscall number.
+    pub nr: u32,
+    /// The errno the call returned, 0 for success. Restart codes (≥ 512) are kept here and dropped in user space.
+    pub errno: u32,
+    /// Explicit padding: the kernel hashes every byte of a key.
+    pub pad: u32,
+}
+
+/// Cumulative counters of one key on one CPU. Never reset while the programs run: user space reads them and
+/// subtracts its previous reading, so there is no read-then-clear race.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountValue {
+    /// Completed calls.
+    pub calls: u64,
+    /// Sum of entry-to-exit latencies in nanoseconds (0 unless latency is measured).
+    pub latency_ns_sum: u64,
+    /// Longest single call so far, in nanoseconds (0 unless latency is measured).
+    pub latency_ns_max: u64,
+}
+
+/// States of a thread group in the target map.
+pub mod state {
+    /// Launched by phoebe, stopped or running its launcher code: not counted until its exec.
+    pub const LAUNCHED: u32 = 1;
+    /// Exec'd: counting starts after the return of that exec, which is not one of the target's calls.
+    pub const EXECED: u32 = 2;
+    /// Counted.
+    pub const COUNTING: u32 = 3;
+}
+
+/// Map names (the kernel keeps at most 15 bytes of a name).
+pub mod maps {
+    /// `HashMap<u32 tgid, u32 state>`: the processes whose calls are counted.
+    pub const TARGETS: &str = "PHOEBE_TARGETS";
+    /// `PerCpuHashMap<CountKey, CountValue>`.
+    pub const COUNTS: &str = "PHOEBE_COUNTS";
+    /// `HashMap<u32 tid, u64 ns>`: when each targeted thread entered its current call (latency only).
+    pub const ENTERED: &str = "PHOEBE_ENTERED";
+    /// `PerCpuArray<u64>` of length 1: counter updates lost because `COUNTS` was full.
+    pub const LOST: &str = "PHOEBE_LOST";
+}
+
+/// Program names; every program phoebe loads starts with [`programs::PREFIX`], which is how tests check that
+/// none stays loaded after phoebe exits.
+pub mod programs {
+    pub const PREFIX: &str = "phoebe_";
+    pub const SYS_EXIT: &str = "phoebe_sc_exit";
+    pub const SYS_ENTER: &str = "phoebe_sc_enter";
+    pub const FORK: &str = "phoebe_fork";
+    pub const EXEC: &str = "phoebe_exec";
+    pub const EXIT: &str = "phoebe_pexit";
+    /// `phoebe doctor`'s probes: a trivial program of each kind, loaded and attached to see what the kernel allows.
+    pub const PROBE_RAW_TP: &str = "phoebe_probe_rt";
+    pub const PROBE_FENTRY: &str = "phoebe_probe_fe";
+    pub const PROBE_LSM: &str = "phoebe_probe_lsm";
+}
+
+/// Globals user space sets before loading (`EbpfLoader::override_global`).
+pub mod globals {
+    /// `u32`: byte offset of `tgid` in `struct task_struct`, read from the kernel's BTF.
+    pub const TASK_TGID_OFFSET: &str = "PHOEBE_TASK_TGID_OFFSET";
+    /// `u32`: 1 when `sched_process_exit` passes `group_dead` as its second argument (Linux ≥ 6.16).
+    pub const EXIT_HAS_GROUP_DEAD: &str = "PHOEBE_EXIT_HAS_GROUP_DEAD";
+    /// `u32`: 1 to key counters by process (`monitor`), 0 to sum them (`observe`).
+    pub const PER_PROCESS: &str = "PHOEBE_PER_PROCESS";
+    /// `u32`: 1 when `sys_enter` is attached and latencies are measured.
+    pub const LATENCY: &str = "PHOEBE_LATENCY";
+}
+
+/// Capacity of the counter map: distinct (process, syscall, errno) triples.
+pub const COUNTS_CAPACITY: u32 = 16384;
+/// Capacity of the target map: processes followed at once.
+pub const TARGETS_CAPACITY: u32 = 32768;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: `CountKey` is `repr(C)`, `Copy`, made only of `u32`s with explicit padding: every bit pattern is valid
+    // and there are no implicit padding bytes.
+    unsafe impl aya::Pod for super::CountKey {}
+    // SAFETY: `CountValue` is `repr(C)`, `Copy`, three `u64`s: every bit pattern is valid, no padding.
+    unsafe impl aya::Pod for super::CountValue {}
+}

@@ -1,0 +1,204 @@
+//! `phoebe observe --backend ebpf`: the same observation as ptrace, following the tree, ignoring bystanders.
+//! Needs root (or CAP_BPF + CAP_PERFMON); elsewhere each test prints `skipped: <reason>`.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use crate::common::*;
+
+/// Every (syscall, errno) failure count of an observation, summed over intervals.
+fn failures(obs: &phoebe::model::Observation) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for (sc, stats) in obs.totals() {
+        for (errno, n) in stats.errors {
+            out.insert((sc.to_string(), errno.to_string()), n);
+        }
+    }
+    out
+}
+
+fn observe(backend: &str, dir: &Path, name: &str, cmd: &[&std::ffi::OsStr]) -> phoebe::model::Observation {
+    let out = dir.join(name);
+    phoebe()
+        .args(["observe", "-q", "--backend", backend, "-o"])
+        .arg(&out)
+        .arg("--")
+        .args(cmd)
+        .assert()
+        .success();
+    let obs = load_observation(&out);
+    assert_eq!(obs.backend, backend);
+    obs
+}
+
+/// Failure counts of both backends agree exactly on deterministic programs; so do the calls of the syscalls
+/// whose number does not depend on scheduling. futex is left out: how often a lock is contended is not
+/// deterministic.
+#[test]
+fn ebpf_and_ptrace_agree() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "in.txt", "agreement\n");
+    let workers = testapp("worker-threads");
+    let forker = testapp("forker");
+    let reader = testapp("retry-reader");
+    let programs: Vec<(&str, Vec<&std::ffi::OsStr>)> = vec![
+        (
+            "workers",
+            vec![
+                workers.as_os_str(),
+                "--threads".as_ref(),
+                "4".as_ref(),
+                "--iterations".as_ref(),
+                "20".as_ref(),
+                input.as_os_str(),
+            ],
+        ),
+        (
+            "forker",
+            vec![
+                forker.as_os_str(),
+                "--children".as_ref(),
+                "4".as_ref(),
+                input.as_os_str(),
+            ],
+        ),
+        ("reader", vec![reader.as_os_str(), input.as_os_str()]),
+    ];
+    for (name, cmd) in programs {
+        let e = observe("ebpf", dir.path(), &format!("{name}-ebpf.json"), &cmd);
+        let p = observe("ptrace", dir.path(), &format!("{name}-ptrace.json"), &cmd);
+        let strip = |mut f: BTreeMap<(String, String), u64>| {
+            f.retain(|(sc, _), _| sc != "futex");
+            f
+        };
+        assert_eq!(
+            strip(failures(&e)),
+            strip(failures(&p)),
+            "{name}: failure counts differ between ebpf and ptrace"
+        );
+        assert!(!failures(&e).is_empty(), "{name}: no failure observed at all");
+        // Not mmap, brk or madvise: malloc arenas depend on which threads contend.
+        for sc in ["openat", "read", "execve", "clone", "clone3", "close", "wait4"] {
+            assert_eq!(totals(&e, sc).0, totals(&p, sc).0, "{name}: {sc} calls differ");
+        }
+    }
+}
+
+#[test]
+fn ebpf_follows_forks_and_starts_at_exec() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "in.txt", "hi\n");
+    let forker = testapp("forker");
+    let obs = observe(
+        "ebpf",
+        dir.path(),
+        "forker.json",
+        &[
+            forker.as_os_str(),
+            "--children".as_ref(),
+            "4".as_ref(),
+            input.as_os_str(),
+        ],
+    );
+    // Each child fails 3 opens with ENOENT; 2 children come from posix_spawn, 2 from fork().
+    assert_eq!(totals(&obs, "openat").1.get("ENOENT"), Some(&12));
+    assert_eq!(
+        totals(&obs, "execve").0,
+        4,
+        "the children's execs, not the target's own"
+    );
+    assert_eq!(
+        totals(&obs, "clone3").0 + totals(&obs, "clone").0,
+        4,
+        "the parent's side of each fork only"
+    );
+    for launcher_call in ["prctl", "getppid", "tgkill"] {
+        assert_eq!(
+            totals(&obs, launcher_call).0,
+            0,
+            "{launcher_call} was counted before the exec"
+        );
+    }
+    assert!(!obs.latency_measured, "latency is measured only when asked");
+    assert_no_phoebe_program_left("after observe --backend ebpf ended normally");
+}
+
+#[test]
+fn ebpf_ignores_bystanders() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "in.txt", "x\n");
+    // A process outside the target's tree failing opens all along.
+    let mut bystander = Command::new(testapp("storm"))
+        .args(["openat-fail", "20000000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let workers = testapp("worker-threads");
+    let obs = observe(
+        "ebpf",
+        dir.path(),
+        "workers.json",
+        &[
+            workers.as_os_str(),
+            "--threads".as_ref(),
+            "3".as_ref(),
+            "--iterations".as_ref(),
+            "50".as_ref(),
+            input.as_os_str(),
+        ],
+    );
+    let still_running = bystander.try_wait().unwrap().is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(still_running, "the bystander ended before the observation did");
+    // One ENOENT per thread, as with ptrace; the bystander's millions are not there.
+    assert_eq!(totals(&obs, "openat").1.get("ENOENT"), Some(&3));
+}
+
+#[test]
+fn ebpf_latency_when_asked() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.json");
+    phoebe()
+        .args(["observe", "--backend", "ebpf", "--latency", "-o"])
+        .arg(&out)
+        .args(["--", "ls", "/"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("on ebpf: exit status 0"));
+    let obs = load_observation(&out);
+    assert!(obs.latency_measured);
+    let totals = obs.totals();
+    let mmap = totals
+        .get(&phoebe::model::Syscall::parse("mmap").unwrap())
+        .expect("ls maps memory");
+    assert!(mmap.latency_ns_sum > 0 && mmap.latency_ns_max > 0, "{mmap:?}");
+}
+
+#[test]
+fn ebpf_refuses_to_inject() {
+    let Some(_guard) = ebpf_guard() else { return };
+    phoebe()
+        .args([
+            "inject",
+            "--backend",
+            "ebpf",
+            "--fault",
+            "openat:ENOENT",
+            "--",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("only observes"));
+}

@@ -1,0 +1,245 @@
+//! Just enough of the kernel's BTF (`/sys/kernel/btf/vmlinux`) to find what the eBPF programs cannot learn
+//! themselves: a struct member's byte offset (`task_struct.tgid`) and how many arguments a raw tracepoint passes
+//! (`sched_process_exit` gained `group_dead` in Linux 6.16). Rust eBPF has no CO-RE relocations, so user space reads
+//! these and hands them to the programs as globals. Pure parsing; no I/O but [`Btf::from_sys_fs`].
+
+use std::collections::HashMap;
+
+const MAGIC: u16 = 0xeb9f;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_PTR: u32 = 2;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_FUNC_PROTO: u32 = 13;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BtfError {
+    #[error("not BTF data (bad magic or truncated header)")]
+    Header,
+    #[error("BTF type {0} is truncated or of unknown kind {1}")]
+    Type(usize, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TypeRec {
+    kind: u32,
+    name_off: u32,
+    vlen: u32,
+    kind_flag: bool,
+    size_or_type: u32,
+    /// Where its trailing records start in the type section.
+    extra: usize,
+}
+
+/// A parsed BTF blob (little-endian, as on every machine phoebe runs on).
+pub struct Btf {
+    types: Vec<TypeRec>,
+    type_data: Vec<u8>,
+    strings: Vec<u8>,
+    by_name: HashMap<(u32, String), u32>,
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+impl Btf {
+    pub fn from_sys_fs() -> std::io::Result<Self> {
+        let data = std::fs::read("/sys/kernel/btf/vmlinux")?;
+        Btf::parse(&data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != MAGIC {
+            return Err(BtfError::Header);
+        }
+        let field = |i: usize| {
+            u32_at(data, 4 + 4 * i)
+                .map(|v| v as usize)
+                .ok_or(BtfError::Header)
+        };
+        let (hdr_len, type_off, type_len, str_off, str_len) =
+            (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+        let types_at = hdr_len + type_off;
+        let strings_at = hdr_len + str_off;
+        let type_data = data
+            .get(types_at..types_at + type_len)
+            .ok_or(BtfError::Header)?
+            .to_vec();
+        let strings = data
+            .get(strings_at..strings_at + str_len)
+            .ok_or(BtfError::Header)?
+            .to_vec();
+        // Type id 0 is `void`.
+        let mut types = vec![TypeRec {
+            kind: 0,
+            name_off: 0,
+            vlen: 0,
+            kind_flag: false,
+            size_or_type: 0,
+            extra: 0,
+        }];
+        let mut at = 0;
+        while at < type_data.len() {
+            let id = types.len();
+            let rec = |i: usize| u32_at(&type_data, at + 4 * i).ok_or(BtfError::Type(id, 0));
+            let (name_off, info, size_or_type) = (rec(0)?, rec(1)?, rec(2)?);
+            let kind = (info >> 24) & 0x1f;
+            let vlen = info & 0xffff;
+            let extra = at + 12;
+            let extra_len = match kind {
+                1 | 14 | 17 => 4,                      // int, var, decl_tag
+                3 => 12,                               // array
+                4 | 5 | 15 | 19 => 12 * vlen as usize, // struct, union, datasec, enum64
+                6 | 13 => 8 * vlen as usize,           // enum, func_proto
+                2 | 7..=12 | 16 | 18 => 0,
+                other => return Err(BtfError::Type(id, other)),
+            };
+            types.push(TypeRec {
+                kind,
+                name_off,
+                vlen,
+                kind_flag: info >> 31 != 0,
+                size_or_type,
+                extra,
+            });
+            at = extra + extra_len;
+            if at > type_data.len() {
+                return Err(BtfError::Type(id, kind));
+            }
+        }
+        let mut btf = Btf {
+            types,
+            type_data,
+            strings,
+            by_name: HashMap::new(),
+        };
+        for (id, t) in btf.types.iter().enumerate().skip(1) {
+            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_TYPEDEF) && t.name_off != 0 {
+                let name = btf.string(t.name_off).to_owned();
+                btf.by_name.entry((t.kind, name)).or_insert(id as u32);
+            }
+        }
+        Ok(btf)
+    }
+
+    fn string(&self, off: u32) -> &str {
+        let rest = self.strings.get(off as usize..).unwrap_or_default();
+        let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).unwrap_or_default()
+    }
+
+    /// Byte offset of `member` in `struct name` (not a bitfield).
+    pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
+        let id = *self.by_name.get(&(KIND_STRUCT, name.to_owned()))?;
+        let t = self.types[id as usize];
+        (0..t.vlen as usize).find_map(|i| {
+            let at = t.extra + 12 * i;
+            let name_off = u32_at(&self.type_data, at)?;
+            let raw = u32_at(&self.type_data, at + 8)?;
+            let bits = if t.kind_flag { raw & 0x00ff_ffff } else { raw };
+            (self.string(name_off) == member && bits % 8 == 0).then_some(bits / 8)
+        })
+    }
+
+    /// How many arguments the raw tracepoint `tp` passes to a program (its `TP_PROTO`), from the kernel's
+    /// `btf_trace_<tp>` typedef (a pointer to a prototype whose first parameter is the context).
+    pub fn tracepoint_args(&self, tp: &str) -> Option<usize> {
+        let id = *self.by_name.get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
+        let ptr = self.types.get(self.types[id as usize].size_or_type as usize)?;
+        if ptr.kind != KIND_PTR {
+            return None;
+        }
+        let proto = self.types.get(ptr.size_or_type as usize)?;
+        (proto.kind == KIND_FUNC_PROTO).then(|| (proto.vlen as usize).saturating_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made BTF blob: `struct task { int pid; int tgid; }` (with kind_flag member offsets), and
+    /// `typedef void (*btf_trace_x)(void *, int, int)`.
+    fn sample() -> Vec<u8> {
+        let strings = b"\0int\0task\0pid\0tgid\0btf_trace_x\0".to_vec();
+        let s = |name: &str| {
+            let pos = strings
+                .windows(name.len() + 1)
+                .position(|w| &w[..name.len()] == name.as_bytes() && w[name.len()] == 0);
+            pos.unwrap() as u32
+        };
+        let mut t: Vec<u32> = Vec::new();
+        // 1: int (4 bytes)
+        t.extend([s("int"), 1 << 24, 4, 32]);
+        // 2: struct task, kind_flag, 2 members
+        t.extend([
+            s("task"),
+            (1 << 31) | (4 << 24) | 2,
+            8,
+            s("pid"),
+            1,
+            0,
+            s("tgid"),
+            1,
+            32,
+        ]);
+        // 3: func_proto returning void with 3 params (void *, int, int)
+        t.extend([0, (13 << 24) | 3, 0, 0, 0, 0, 1, 0, 1]);
+        // 4: ptr to 3
+        t.extend([0, 2 << 24, 3]);
+        // 5: typedef btf_trace_x -> 4
+        t.extend([s("btf_trace_x"), 8 << 24, 4]);
+        let types: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        out.extend(MAGIC.to_le_bytes());
+        out.extend([1u8, 0]);
+        for v in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(types);
+        out.extend(strings);
+        out
+    }
+
+    #[test]
+    fn finds_member_offsets_and_tracepoint_arity() {
+        let btf = Btf::parse(&sample()).unwrap();
+        assert_eq!(btf.member_offset("task", "pid"), Some(0));
+        assert_eq!(btf.member_offset("task", "tgid"), Some(4));
+        assert_eq!(btf.member_offset("task", "comm"), None);
+        assert_eq!(btf.member_offset("nothing", "pid"), None);
+        assert_eq!(btf.tracepoint_args("x"), Some(2));
+        assert_eq!(btf.tracepoint_args("y"), None);
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert_eq!(
+            Btf::parse(b"not btf at all, clearly not").err(),
+            Some(BtfError::Header)
+        );
+        let mut truncated = sample();
+        truncated[12] = 0xff; // type_len far beyond the data
+        assert!(Btf::parse(&truncated).is_err());
+    }
+
+    #[test]
+    fn reads_this_kernels_btf_when_there_is_one() {
+        let Ok(btf) = Btf::from_sys_fs() else { return };
+        let tgid = btf
+            .member_offset("task_struct", "tgid")
+            .expect("task_struct.tgid");
+        let pid = btf.member_offset("task_struct", "pid").expect("task_struct.pid");
+        assert_eq!(tgid, pid + 4, "tgid follows pid in task_struct");
+        assert!(matches!(btf.tracepoint_args("sched_process_exit"), Some(1 | 2)));
+        assert_eq!(btf.tracepoint_args("sys_exit"), Some(2));
+    }
+}

@@ -1,0 +1,473 @@
+//! The eBPF backend: observes a process tree's system calls in the kernel, at about the cost of the syscall
+//! tracepoint itself, with aya.
+//!
+//! Raw tracepoints (no tracefs, no kprobes, no trampolines): `sys_exit` counts each completed call per
+//! (syscall, errno) in a per-CPU map; `sys_enter` stamps entry times only when latency is asked for;
+//! `sched_process_fork` adds a target's children to the target set, `sched_process_exec` starts the launched
+//! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
+//! reads the cumulative counters once per interval and records the difference ([`delta`]): nothing is ever
+//! cleared, so nothing is lost between a read and a clear. Observation only: this backend refuses `inject`
+//! (`phoebe doctor` says which kernels could inject with BPF LSM). Owns: loading, attaching, reading the maps,
+//! the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
+
+pub mod btf;
+pub mod sys;
+
+use std::{
+    collections::BTreeMap,
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap},
+    programs::RawTracePoint,
+};
+use nix::{
+    errno::Errno as NixErrno,
+    sys::{
+        signal::{Signal, kill},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+use phoebe_common::{CountKey, CountValue, globals, maps, programs, state};
+
+use super::{BackendError, Job, Outcome};
+use crate::model::{Errno, ObservationBuilder, Syscall, TargetExit};
+
+/// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/phoebe-probes"));
+
+/// What the observer should measure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProbeOptions {
+    /// Split counters by process (`monitor`) instead of summing the tree (`observe`).
+    pub per_process: bool,
+    /// Attach `sys_enter` too and time every call (costs a second tracepoint on every syscall).
+    pub latency: bool,
+}
+
+const HINT: &str = "hint: eBPF needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF; `phoebe doctor` \
+                    says what this machine allows; `--backend ptrace` works without";
+
+/// Why the eBPF observer could not start or be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux)\n{HINT}")]
+    Btf(#[source] std::io::Error),
+    #[error("the kernel's BTF has no {0}\n{HINT}")]
+    BtfMissing(&'static str),
+    #[error("cannot load phoebe's eBPF object\n{HINT}")]
+    Load(#[source] aya::EbpfError),
+    #[error("cannot load or attach the eBPF program {name} to {tracepoint}\n{HINT}")]
+    Program {
+        name: &'static str,
+        tracepoint: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("cannot use the eBPF map {name}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// Counters summed over CPUs, by key: what one read of the counter map gives.
+pub type Snapshot = BTreeMap<CountKey, CountValue>;
+
+/// The loaded and attached programs. Dropping it detaches and unloads them (they are held by file descriptors
+/// only, never pinned, so they also go when phoebe is killed).
+pub struct Observer {
+    ebpf: Ebpf,
+}
+
+impl Observer {
+    pub fn start(options: ProbeOptions) -> Result<Self, EbpfError> {
+        let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
+        let tgid_offset = btf
+            .member_offset("task_struct", "tgid")
+            .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
+        let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        let per_process = u32::from(options.per_process);
+        let latency = u32::from(options.latency);
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
+            .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
+            .override_global(globals::PER_PROCESS, &per_process, true)
+            .override_global(globals::LATENCY, &latency, true)
+            .load(OBJECT)
+            .map_err(EbpfError::Load)?;
+        let mut attach = vec![
+            (programs::FORK, "sched_process_fork"),
+            (programs::EXEC, "sched_process_exec"),
+            (programs::EXIT, "sched_process_exit"),
+            (programs::SYS_EXIT, "sys_exit"),
+        ];
+        if options.latency {
+            attach.push((programs::SYS_ENTER, "sys_enter"));
+        }
+        for (name, tracepoint) in attach {
+            attach_raw_tp(&mut ebpf, name, tracepoint)?;
+        }
+        Ok(Observer { ebpf })
+    }
+
+    fn targets_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, EbpfError> {
+        let map = self.ebpf.map_mut(maps::TARGETS).ok_or(EbpfError::Map {
+            name: maps::TARGETS,
+            source: aya::maps::MapError::InvalidName {
+                name: maps::TARGETS.into(),
+            },
+        })?;
+        BpfHashMap::try_from(map).map_err(|source| EbpfError::Map {
+            name: maps::TARGETS,
+            source,
+        })
+    }
+
+    /// Adds a process to the target set, in `state` (see `phoebe_common::state`).
+    pub fn add_target(&mut self, tgid: u32, state: u32) -> Result<(), EbpfError> {
+        self.targets_map()?
+            .insert(tgid, state, 0)
+            .map_err(|source| EbpfError::Map {
+                name: maps::TARGETS,
+                source,
+            })
+    }
+
+    /// The processes followed now.
+    pub fn targets(&mut self) -> Vec<u32> {
+        match self.targets_map() {
+            Ok(map) => map.keys().filter_map(Result::ok).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Reads every counter, summed over CPUs (maxima are the maximum over CPUs).
+    pub fn snapshot(&self) -> Result<Snapshot, EbpfError> {
+        let map_err = |source| EbpfError::Map {
+            name: maps::COUNTS,
+            source,
+        };
+        let map = self.ebpf.map(maps::COUNTS).ok_or(EbpfError::Map {
+            name: maps::COUNTS,
+            source: aya::maps::MapError::InvalidName {
+                name: maps::COUNTS.into(),
+            },
+        })?;
+        let counts: PerCpuHashMap<&MapData, CountKey, CountValue> =
+            PerCpuHashMap::try_from(map).map_err(map_err)?;
+        let mut snapshot = Snapshot::new();
+        for entry in counts.iter() {
+            // An element can appear twice if the kernel inserted one during the walk: the later read wins.
+            let (key, per_cpu) = entry.map_err(map_err)?;
+            snapshot.insert(key, sum_cpus(per_cpu.iter()));
+        }
+        Ok(snapshot)
+    }
+
+    /// Counter updates lost because the counter map was full.
+    pub fn lost(&self) -> u64 {
+        let Some(map) = self.ebpf.map(maps::LOST) else {
+            return 0;
+        };
+        let Ok(lost) = PerCpuArray::<&MapData, u64>::try_from(map) else {
+            return 0;
+        };
+        lost.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+fn attach_raw_tp(ebpf: &mut Ebpf, name: &'static str, tracepoint: &'static str) -> Result<(), EbpfError> {
+    let err = |source| EbpfError::Program {
+        name,
+        tracepoint,
+        source,
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+        .and_then(|p| p.try_into())
+        .map_err(err)?;
+    program.load().map_err(err)?;
+    program.attach(tracepoint).map_err(err)?;
+    Ok(())
+}
+
+/// One key's counters over all CPUs: counts add up, the maximum is the largest.
+pub fn sum_cpus<'a>(per_cpu: impl IntoIterator<Item = &'a CountValue>) -> CountValue {
+    per_cpu
+        .into_iter()
+        .fold(CountValue::default(), |acc, v| CountValue {
+            calls: acc.calls + v.calls,
+            latency_ns_sum: acc.latency_ns_sum + v.latency_ns_sum,
+            latency_ns_max: acc.latency_ns_max.max(v.latency_ns_max),
+        })
+}
+
+/// What happened between two reads of the cumulative counters: per key, the calls and latency added since
+/// `before`. The maximum latency of the interval is the new maximum when the run's maximum grew, otherwise the
+/// interval's average (the true maximum lies between the two; per-interval maxima would need a reset, and a
+/// reset races with the kernel).
+pub fn delta(before: &Snapshot, now: &Snapshot) -> Vec<(CountKey, CountValue)> {
+    let mut out = Vec::new();
+    for (key, value) in now {
+        let prev = before.get(key).copied().unwrap_or_default();
+        let calls = value.calls.saturating_sub(prev.calls);
+        if calls == 0 {
+            continue;
+        }
+        let sum = value.latency_ns_sum.saturating_sub(prev.latency_ns_sum);
+        let max = if value.latency_ns_max > prev.latency_ns_max {
+            value.latency_ns_max
+        } else {
+            sum / calls
+        };
+        out.push((
+            *key,
+            CountValue {
+                calls,
+                latency_ns_sum: sum,
+                latency_ns_max: max,
+            },
+        ));
+    }
+    out
+}
+
+/// The model's view of a key: the syscall (if the native table knows it) and its result.
+pub fn decode(key: &CountKey) -> Option<(Syscall, Result<(), Errno>)> {
+    let syscall = Syscall::from_number(u64::from(key.nr))?;
+    let result = match key.errno {
+        0 => Ok(()),
+        code => Err(Errno::new(i32::try_from(code).ok()?)?),
+    };
+    Some((syscall, result))
+}
+
+/// Records the counters added between two reads into the interval that contains `at`.
+fn record(
+    builder: &mut ObservationBuilder,
+    at: Duration,
+    before: &Snapshot,
+    now: &Snapshot,
+    only: Option<&std::collections::HashSet<Syscall>>,
+) {
+    for (key, value) in delta(before, now) {
+        let Some((syscall, result)) = decode(&key) else {
+            continue;
+        };
+        if only.is_some_and(|only| !only.contains(&syscall)) {
+            continue;
+        }
+        builder.record_many(
+            at,
+            syscall,
+            result,
+            value.calls,
+            value.latency_ns_sum,
+            value.latency_ns_max,
+        );
+    }
+}
+
+/// Runs `job` (observe only) until the target's whole process tree has ended.
+pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    if let Some(decider) = &job.decider
+        && let Some(rule) = decider.faults().next()
+    {
+        return Err(BackendError::Unsupported {
+            fault: rule.to_string(),
+            backend: "ebpf",
+            reason: "the eBPF backend only observes; inject with `--backend ptrace` (`phoebe doctor` says whether \
+                     this kernel could inject with BPF LSM)"
+                .into(),
+        });
+    }
+    let Some(builder) = job.observer else {
+        return Err(BackendError::Unsupported {
+            fault: String::new(),
+            backend: "ebpf",
+            reason: "nothing to observe".into(),
+        });
+    };
+    let command = job.target.display.join(" ");
+    let mut observer = Observer::start(ProbeOptions {
+        per_process: false,
+        latency: job.latency,
+    })
+    .map_err(BackendError::Ebpf)?;
+    // Orphans of the tree are reparented to phoebe, which then waits for them as the ptrace backend does.
+    if let Err(e) = sys::set_subreaper(true) {
+        tracing::warn!(error = %e, "cannot become the subreaper: orphaned descendants are not waited for");
+    }
+    let stopped = sys::spawn_stopped(&job.target.program_c, &job.target.argv).map_err(|source| {
+        BackendError::EbpfLaunch {
+            command: command.clone(),
+            source,
+        }
+    })?;
+    let root = stopped.pid;
+    if let Err(e) = observer.add_target(root.as_raw() as u32, state::LAUNCHED) {
+        stopped.kill();
+        return Err(BackendError::Ebpf(e));
+    }
+    job.control.begin(root.as_raw());
+    let root = match stopped.resume() {
+        Ok(pid) => pid,
+        Err(source) => {
+            let _ = waitpid(root, None);
+            job.control.end();
+            return Err(BackendError::Exec { command, source });
+        }
+    };
+    let started = Instant::now();
+    let interval = builder.interval();
+    let (tx, rx) = mpsc::channel();
+    // Waits for every process of the tree (children and adopted orphans) until none is left.
+    std::thread::Builder::new()
+        .name("phoebe-reaper".into())
+        .spawn(move || {
+            loop {
+                let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
+                    Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
+                    Ok(_) | Err(NixErrno::EINTR) => None,
+                    Err(_) => break,
+                };
+                if let Some(status) = status
+                    && tx.send(status).is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| BackendError::Trace {
+            pid: root.as_raw(),
+            source: NixErrno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+        })?;
+    let mut before = Snapshot::new();
+    let mut tick: u32 = 1;
+    let mut root_exit = None;
+    let read = |observer: &Observer| observer.snapshot().map_err(BackendError::Ebpf);
+    loop {
+        let deadline = started + interval * tick;
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((pid, exit)) => {
+                job.control.remove_task(pid.as_raw());
+                if pid == root {
+                    root_exit = Some(exit);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = read(&observer)?;
+                record(
+                    builder,
+                    interval * tick - Duration::from_nanos(1),
+                    &before,
+                    &now,
+                    job.record_only,
+                );
+                before = now;
+                tick += 1;
+            }
+        }
+        if root_exit.is_some() {
+            // Leftovers of the tree: let the signal thread see them, and end them if the user asked to stop.
+            for tgid in observer.targets() {
+                job.control.add_task(tgid as i32);
+                if job.control.interrupted() {
+                    let _ = kill(Pid::from_raw(tgid as i32), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+    let duration = started.elapsed();
+    let now = read(&observer)?;
+    record(
+        builder,
+        duration.saturating_sub(Duration::from_nanos(1)),
+        &before,
+        &now,
+        job.record_only,
+    );
+    job.control.end();
+    let _ = sys::set_subreaper(false);
+    let lost = observer.lost();
+    if lost > 0 {
+        tracing::warn!(lost, "the counter map was full: some calls were not counted");
+    }
+    Ok(Outcome {
+        exit: root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL)),
+        duration,
+        warnings: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(nr: u32, errno: u32) -> CountKey {
+        CountKey {
+            tgid: 0,
+            nr,
+            errno,
+            pad: 0,
+        }
+    }
+
+    fn value(calls: u64, sum: u64, max: u64) -> CountValue {
+        CountValue {
+            calls,
+            latency_ns_sum: sum,
+            latency_ns_max: max,
+        }
+    }
+
+    #[test]
+    fn delta_subtracts_cumulative_counters() {
+        let before = Snapshot::from([(key(257, 2), value(10, 1000, 300)), (key(0, 0), value(5, 50, 20))]);
+        let now = Snapshot::from([
+            (key(257, 2), value(15, 1500, 300)),
+            (key(0, 0), value(5, 50, 20)),
+            (key(1, 0), value(3, 30, 15)),
+        ]);
+        let d = delta(&before, &now);
+        assert_eq!(
+            d,
+            vec![
+                (key(1, 0), value(3, 30, 15)),
+                // The run's maximum did not grow: the interval's average stands in for its maximum.
+                (key(257, 2), value(5, 500, 100)),
+            ]
+        );
+        assert!(delta(&now, &now).is_empty(), "nothing new, nothing recorded");
+    }
+
+    #[test]
+    fn cpus_add_up_and_maxima_do_not() {
+        let total = sum_cpus(&[value(2, 20, 15), value(3, 30, 12)]);
+        assert_eq!(total, value(5, 50, 15));
+    }
+
+    #[test]
+    fn keys_decode_to_the_model() {
+        let openat = Syscall::parse("openat").unwrap();
+        assert_eq!(
+            decode(&key(257, 2)),
+            Some((openat, Err(Errno::parse("ENOENT").unwrap())))
+        );
+        assert_eq!(decode(&key(257, 0)), Some((openat, Ok(()))));
+        assert_eq!(
+            decode(&key(100_000, 0)),
+            None,
+            "unknown syscall numbers are dropped"
+        );
+    }
+}

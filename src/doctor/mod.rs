@@ -1,0 +1,408 @@
+//! `phoebe doctor`: what each backend can do on this machine, per mode, and exactly why not.
+//!
+//! Every answer comes from a real probe, not a table: a trivial raw tracepoint is loaded and attached, a trampoline
+//! (fentry) and a BPF LSM program are loaded and their errno reported, a child is seized with ptrace, a seccomp
+//! listener is created in a forked child; kernel facts are read from `/sys`, `/proc` and the kernel config.
+//! Owns the probes and the report's data; rendering is [`render`]. Raw calls live in `sys.rs`.
+
+pub mod sys;
+
+use std::{ffi::CString, fmt::Write, path::Path};
+
+use aya::{
+    Btf, EbpfLoader,
+    programs::{FEntry, Lsm, RawTracePoint},
+};
+use phoebe_common::programs;
+use serde::Serialize;
+
+use crate::backend::{ebpf::OBJECT, filter::sys::InstallFlags};
+
+/// One backend in one mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub backend: &'static str,
+    pub mode: &'static str,
+    pub available: bool,
+    /// What the probe found (why it works, or exactly why not).
+    pub reason: String,
+    /// What to do about it, when it does not work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Facts about the machine the verdicts rest on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub kernel: String,
+    pub euid: u32,
+    /// Effective capabilities that matter to phoebe.
+    pub capabilities: Vec<&'static str>,
+    pub btf: bool,
+    /// `net.core.bpf_jit_enable`, when readable.
+    pub bpf_jit: Option<String>,
+    pub kprobes: bool,
+    /// `CONFIG_BPF_KPROBE_OVERRIDE` from the kernel config, when one was found.
+    pub kprobe_override: Option<bool>,
+    /// Active LSMs (`/sys/kernel/security/lsm`), when securityfs is mounted.
+    pub lsms: Option<Vec<String>>,
+    /// `kernel.yama.ptrace_scope`, when Yama is active.
+    pub ptrace_scope: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub facts: Facts,
+    pub verdicts: Vec<Verdict>,
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+}
+
+fn capabilities() -> Vec<&'static str> {
+    const WANTED: [(u32, &str); 4] = [
+        (19, "CAP_SYS_PTRACE"),
+        (21, "CAP_SYS_ADMIN"),
+        (38, "CAP_PERFMON"),
+        (39, "CAP_BPF"),
+    ];
+    // CapEff in /proc/self/status is the capget(2) effective set, in hex.
+    let eff = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    WANTED
+        .iter()
+        .filter(|(bit, _)| eff & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// `CONFIG_<name>` from /proc/config.gz (through gzip) or /boot/config-<release>: `Some(true)` if `=y`.
+fn kernel_config(release: &str, name: &str) -> Option<bool> {
+    let text = std::process::Command::new("gzip")
+        .args(["-dc", "/proc/config.gz"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .or_else(|| std::fs::read_to_string(format!("/boot/config-{release}")).ok())?;
+    let key = format!("CONFIG_{name}=");
+    Some(text.lines().any(|l| l.starts_with(&key) && l.ends_with("=y")))
+}
+
+pub fn facts() -> Facts {
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Facts {
+        euid: std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_owned();
+                uids.split_whitespace().nth(1)?.parse().ok()
+            })
+            .unwrap_or(u32::MAX),
+        capabilities: capabilities(),
+        btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
+        bpf_jit: read_trim("/proc/sys/net/core/bpf_jit_enable"),
+        kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
+        kprobe_override: kernel_config(&kernel, "BPF_KPROBE_OVERRIDE"),
+        lsms: read_trim("/sys/kernel/security/lsm").map(|s| s.split(',').map(str::to_owned).collect()),
+        ptrace_scope: read_trim("/proc/sys/kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
+        kernel,
+    }
+}
+
+fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
+    // aya's errors carry the kernel's io::Error somewhere in their chain.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+        {
+            return nix::errno::Errno::from_raw(code).to_string();
+        }
+        cur = err.source();
+    }
+    e.to_string()
+}
+
+/// Loads and attaches the trivial raw tracepoint program, then drops it.
+fn probe_raw_tp() -> Result<(), String> {
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| format!("loading the object: {}", errno_of(&e)))?;
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(programs::PROBE_RAW_TP)
+        .ok_or("probe program missing")?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load().map_err(|e| format!("load: {}", errno_of(&e)))?;
+    prog.attach("sys_enter")
+        .map_err(|e| format!("attach: {}", errno_of(&e)))?;
+    Ok(())
+}
+
+/// Loads (and attaches) a trampoline program (fentry) and a BPF LSM program; each result is the errno.
+fn probe_trampolines() -> (Result<(), String>, Result<(), String>) {
+    let btf = match Btf::from_sys_fs() {
+        Ok(btf) => btf,
+        Err(e) => {
+            let why = format!("no kernel BTF: {e}");
+            return (Err(why.clone()), Err(why));
+        }
+    };
+    let mut ebpf = match EbpfLoader::new().load(OBJECT) {
+        Ok(ebpf) => ebpf,
+        Err(e) => {
+            let why = format!("loading the object: {}", errno_of(&e));
+            return (Err(why.clone()), Err(why));
+        }
+    };
+    let fentry = (|| {
+        let prog: &mut FEntry = ebpf
+            .program_mut(programs::PROBE_FENTRY)
+            .ok_or("probe program missing")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        prog.load("do_sys_openat2", &btf)
+            .map_err(|e| format!("fentry load: {}", errno_of(&e)))?;
+        prog.attach()
+            .map_err(|e| format!("fentry attach: {}", errno_of(&e)))?;
+        Ok::<(), String>(())
+    })();
+    let lsm = (|| {
+        let prog: &mut Lsm = ebpf
+            .program_mut(programs::PROBE_LSM)
+            .ok_or("probe program missing")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        prog.load("file_open", &btf)
+            .map_err(|e| format!("lsm load: {}", errno_of(&e)))?;
+        prog.attach()
+            .map_err(|e| format!("lsm attach: {}", errno_of(&e)))?;
+        Ok::<(), String>(())
+    })();
+    (fentry, lsm)
+}
+
+/// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
+fn probe_ptrace() -> Result<(), String> {
+    use nix::sys::{ptrace::Options, signal::Signal, wait::waitpid};
+    let program = CString::new("/bin/true").map_err(|e| e.to_string())?;
+    let spawned = crate::backend::ptrace::sys::spawn_traced(
+        &program,
+        std::slice::from_ref(&program),
+        None,
+        Options::PTRACE_O_EXITKILL,
+    )
+    .map_err(|e| {
+        let mut msg = e.to_string();
+        if let Some(src) = std::error::Error::source(&e) {
+            let _ = write!(msg, ": {src}");
+        }
+        msg.lines().next().unwrap_or_default().to_owned()
+    })?;
+    let _ = nix::sys::signal::kill(spawned.pid, Signal::SIGKILL);
+    let _ = waitpid(spawned.pid, None);
+    Ok(())
+}
+
+/// Runs every probe.
+pub fn diagnose() -> Report {
+    let facts = facts();
+    let mut verdicts = Vec::new();
+    let no_priv_hint = "run phoebe as root, or give it CAP_BPF and CAP_PERFMON".to_owned();
+
+    // ptrace.
+    let ptrace = probe_ptrace();
+    let scope_hint = match facts.ptrace_scope {
+        Some(3) => {
+            "kernel.yama.ptrace_scope is 3 (no attach at all); it can only be lowered by a reboot".to_owned()
+        }
+        Some(2) => "kernel.yama.ptrace_scope is 2: run as root or give phoebe CAP_SYS_PTRACE".to_owned(),
+        _ => "ptrace needs the same uid as the target or CAP_SYS_PTRACE".to_owned(),
+    };
+    for mode in ["observe", "inject"] {
+        let (available, reason) = match (&ptrace, mode) {
+            (Ok(()), "inject") if !cfg!(target_arch = "x86_64") => (
+                false,
+                "injection edits registers; only x86_64 is implemented".to_owned(),
+            ),
+            (Ok(()), _) => (true, "seized a child with PTRACE_SEIZE".to_owned()),
+            (Err(e), _) => (false, e.clone()),
+        };
+        verdicts.push(Verdict {
+            backend: "ptrace",
+            mode,
+            hint: (!available).then(|| scope_hint.clone()),
+            available,
+            reason,
+        });
+    }
+
+    // seccomp user notification (the kernel facility the seccomp backend uses).
+    verdicts.push(Verdict {
+        backend: "seccomp",
+        mode: "observe",
+        available: false,
+        reason: "by design: a call let through (CONTINUE) is never seen again, so its result is unknown"
+            .into(),
+        hint: Some("observe with ebpf or ptrace".into()),
+    });
+    let notif = sys::try_seccomp_in_child(InstallFlags::NEW_LISTENER);
+    let killable = sys::try_seccomp_in_child(InstallFlags::NEW_LISTENER | InstallFlags::WAIT_KILLABLE_RECV);
+    let (available, reason, hint) = match notif {
+        Ok(()) => (
+            true,
+            format!(
+                "the kernel's user notification works (SECCOMP_FILTER_FLAG_NEW_LISTENER){}",
+                match killable {
+                    Ok(()) => ", with WAIT_KILLABLE_RECV".to_owned(),
+                    Err(e) => format!("; WAIT_KILLABLE_RECV refused ({e}, needs Linux ≥ 5.19)"),
+                }
+            ),
+            None,
+        ),
+        Err(e) => (
+            false,
+            format!("creating a seccomp listener failed: {e}"),
+            Some("needs Linux ≥ 5.0 with CONFIG_SECCOMP_FILTER; use --backend ptrace".into()),
+        ),
+    };
+    verdicts.push(Verdict {
+        backend: "seccomp",
+        mode: "inject",
+        available,
+        reason,
+        hint,
+    });
+
+    // eBPF.
+    let bpf_hint = if facts.capabilities.contains(&"CAP_BPF") || facts.euid == 0 {
+        "phoebe observe --backend ptrace works without eBPF".to_owned()
+    } else {
+        no_priv_hint
+    };
+    let observe = if !facts.btf {
+        Err("no kernel BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)".to_owned())
+    } else {
+        probe_raw_tp()
+    };
+    verdicts.push(Verdict {
+        backend: "ebpf",
+        mode: "observe",
+        available: observe.is_ok(),
+        reason: match &observe {
+            Ok(()) => format!(
+                "loaded and attached a raw tracepoint on sys_enter (BPF JIT {})",
+                match facts.bpf_jit.as_deref() {
+                    Some("0") => "off",
+                    Some(_) => "on",
+                    None => "unknown",
+                }
+            ),
+            Err(e) => format!("raw tracepoint refused: {e}"),
+        },
+        hint: observe.is_err().then(|| bpf_hint.clone()),
+    });
+    let (fentry, lsm) = probe_trampolines();
+    let mut why = Vec::new();
+    if !facts.kprobes {
+        why.push("no kprobes (no kprobe PMU: CONFIG_KPROBES is off)".to_owned());
+    } else if facts.kprobe_override != Some(true) {
+        why.push("kprobes without bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE is off)".to_owned());
+    }
+    match (&fentry, &lsm) {
+        (Err(f), Err(l)) => why.push(format!("trampoline programs refused ({f}; {l})")),
+        (Ok(()), Err(l)) => why.push(format!("BPF LSM refused ({l})")),
+        _ => {}
+    }
+    if lsm.is_ok()
+        && let Some(lsms) = &facts.lsms
+        && !lsms.iter().any(|l| l == "bpf")
+    {
+        why.push(format!("`bpf` is not an active LSM ({})", lsms.join(",")));
+    }
+    let kernel_ok = why.is_empty();
+    if kernel_ok {
+        why.push(
+            "the kernel accepts BPF LSM programs, but phoebe's eBPF injector is not written yet".to_owned(),
+        );
+    }
+    verdicts.push(Verdict {
+        backend: "ebpf",
+        mode: "inject",
+        available: false,
+        reason: why.join("; "),
+        hint: Some(if kernel_ok {
+            "inject with --backend ptrace".to_owned()
+        } else {
+            "eBPF injection needs BPF LSM (trampolines allowed, `lsm=…,bpf`) or kprobes with \
+             CONFIG_BPF_KPROBE_OVERRIDE; inject with --backend ptrace"
+                .to_owned()
+        }),
+    });
+    Report {
+        version: crate::model::FORMAT_VERSION,
+        facts,
+        verdicts,
+    }
+}
+
+/// The human-readable report.
+pub fn render(report: &Report) -> String {
+    let f = &report.facts;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "kernel {}, euid {}, capabilities: {}",
+        f.kernel,
+        f.euid,
+        if f.capabilities.is_empty() {
+            "none of CAP_SYS_PTRACE/SYS_ADMIN/PERFMON/BPF".to_owned()
+        } else {
+            f.capabilities.join(" ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "BTF {}, BPF JIT {}, kprobes {}, CONFIG_BPF_KPROBE_OVERRIDE {}, LSMs {}, ptrace_scope {}",
+        if f.btf { "yes" } else { "no" },
+        f.bpf_jit.as_deref().unwrap_or("unknown"),
+        if f.kprobes { "yes" } else { "no" },
+        match f.kprobe_override {
+            Some(true) => "y",
+            Some(false) => "not set",
+            None => "unknown (no kernel config found)",
+        },
+        f.lsms
+            .as_ref()
+            .map_or("unknown (securityfs not mounted)".to_owned(), |l| l.join(",")),
+        f.ptrace_scope
+            .map_or("- (Yama not active)".to_owned(), |s| s.to_string()),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<8} {:<8} {:<10} why", "backend", "mode", "status");
+    for v in &report.verdicts {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<8} {:<10} {}",
+            v.backend,
+            v.mode,
+            if v.available { "available" } else { "no" },
+            v.reason
+        );
+        if let Some(hint) = &v.hint {
+            let _ = writeln!(out, "{:<28} hint: {hint}", "");
+        }
+    }
+    out
+}

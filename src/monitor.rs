@@ -1,0 +1,502 @@
+//! `phoebe monitor`: live per-interval counters of processes that are already running, from the eBPF observer.
+//!
+//! Owns: finding the processes (`--pid` and its descendants, or every process named `--name`, rescanned each
+//! interval), the interval loop, and the three outputs: the table, JSON lines, and the Prometheus text exposition
+//! (cumulative counters, never reset). The rendering functions are pure. Does not own the eBPF side
+//! (`backend::ebpf::Observer`).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpListener},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+use crate::{
+    backend::ebpf::{self, EbpfError, Observer, ProbeOptions, Snapshot},
+    model::{Syscall, SyscallStats},
+};
+
+/// Which processes to watch.
+#[derive(Debug, Clone)]
+pub enum Who {
+    Pid(i32),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub who: Who,
+    pub interval: Duration,
+    pub latency: bool,
+    /// Divide nanoseconds by this for the latency column (1000 for µs, 1 000 000 for ms).
+    pub unit_ns: u64,
+    pub unit_name: &'static str,
+    pub json: bool,
+    pub prometheus: Option<SocketAddr>,
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("no process with pid {0}")]
+    NoSuchPid(i32),
+    #[error(
+        "eBPF is not available here, and monitor's ptrace fallback is not implemented yet\nhint: `phoebe doctor` says why eBPF is unavailable"
+    )]
+    Ebpf(#[source] EbpfError),
+    #[error("cannot serve Prometheus metrics on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
+/// (pid, ppid) of every process now.
+fn processes() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The ppid is the second field after the parenthesised command name, which may hold spaces.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// `roots` and all their descendants, from a process list.
+pub fn with_descendants(roots: &[u32], procs: &[(u32, u32)]) -> Vec<u32> {
+    let mut out: Vec<u32> = roots.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        for (pid, ppid) in procs {
+            if *ppid == parent && !out.contains(pid) {
+                out.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// One process's counters in one interval, for `--json`.
+#[derive(Debug, Serialize)]
+pub struct ProcessLine {
+    pub pid: u32,
+    pub comm: String,
+    pub syscalls: BTreeMap<Syscall, SyscallStats>,
+}
+
+/// One `--json` line.
+#[derive(Debug, Serialize)]
+pub struct IntervalLine {
+    pub version: u32,
+    /// Index of the interval from the start of monitoring (0-based).
+    pub interval: u64,
+    /// End of the interval, in milliseconds since monitoring started.
+    pub t_ms: u64,
+    pub interval_ms: u64,
+    pub processes: Vec<ProcessLine>,
+}
+
+/// Per process, per syscall stats of one interval's difference.
+pub fn by_process(
+    delta: &[(phoebe_common::CountKey, phoebe_common::CountValue)],
+) -> BTreeMap<u32, BTreeMap<Syscall, SyscallStats>> {
+    let mut out: BTreeMap<u32, BTreeMap<Syscall, SyscallStats>> = BTreeMap::new();
+    for (key, value) in delta {
+        let Some((syscall, result)) = ebpf::decode(key) else {
+            continue;
+        };
+        if result.is_err_and(|e| e.is_kernel_internal()) {
+            continue;
+        }
+        let stats = out.entry(key.tgid).or_default().entry(syscall).or_default();
+        stats.calls += value.calls;
+        stats.latency_ns_sum += value.latency_ns_sum;
+        stats.latency_ns_max = stats.latency_ns_max.max(value.latency_ns_max);
+        if let Err(errno) = result {
+            *stats.errors.entry(errno).or_default() += value.calls;
+        }
+    }
+    out
+}
+
+/// The interval table: one row per syscall (all processes summed), failing ones first.
+pub fn table(
+    t: Duration,
+    per_process: &BTreeMap<u32, BTreeMap<Syscall, SyscallStats>>,
+    comms: &HashMap<u32, String>,
+    interval: Duration,
+    latency: Option<(u64, &str)>,
+) -> String {
+    let mut totals: BTreeMap<Syscall, SyscallStats> = BTreeMap::new();
+    for stats in per_process.values() {
+        for (sc, s) in stats {
+            totals.entry(*sc).or_default().add(s);
+        }
+    }
+    let mut rows: Vec<(Syscall, SyscallStats)> = totals.into_iter().collect();
+    rows.sort_by(|a, b| {
+        b.1.failures()
+            .cmp(&a.1.failures())
+            .then(b.1.calls.cmp(&a.1.calls))
+    });
+    let mut out = String::new();
+    let pids: Vec<String> = per_process
+        .keys()
+        .map(|p| format!("{p}({})", comms.get(p).map_or("?", String::as_str)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "── {:.1} s  {}",
+        t.as_secs_f64(),
+        if pids.is_empty() {
+            "(no calls)".into()
+        } else {
+            pids.join(" ")
+        }
+    );
+    if rows.is_empty() {
+        return out;
+    }
+    let lat_head = latency.map_or(String::new(), |(_, unit)| {
+        format!(" {:>10}", format!("avg {unit}"))
+    });
+    let _ = writeln!(
+        out,
+        "{:<18} {:>10} {:>10} {:>8}{}  errors",
+        "syscall", "count", "rate/s", "failed", lat_head
+    );
+    let secs = interval.as_secs_f64().max(1e-9);
+    for (sc, s) in rows {
+        let errors: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
+        let lat = latency.map_or(String::new(), |(div, _)| {
+            format!(
+                " {:>10.1}",
+                s.latency_ns_sum as f64 / s.calls.max(1) as f64 / div as f64
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{:<18} {:>10} {:>10.0} {:>7.2}%{}  {}",
+            sc.name(),
+            s.calls,
+            s.calls as f64 / secs,
+            100.0 * s.failures() as f64 / s.calls.max(1) as f64,
+            lat,
+            errors.join(" ")
+        );
+    }
+    out
+}
+
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition (format 0.0.4) of cumulative counters: calls per (pid, comm, syscall, errno),
+/// errno `""` for successful calls; latency sums when measured.
+pub fn prometheus(snapshot: &Snapshot, comms: &HashMap<u32, String>, latency: bool) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP phoebe_syscalls_total System calls completed, by process, syscall and errno (\"\" = success).\n");
+    out.push_str("# TYPE phoebe_syscalls_total counter\n");
+    let mut lat = String::new();
+    for (key, value) in snapshot {
+        let Some((syscall, result)) = ebpf::decode(key) else {
+            continue;
+        };
+        let errno = match result {
+            Ok(()) => String::new(),
+            Err(e) if e.is_kernel_internal() => continue,
+            Err(e) => e.to_string(),
+        };
+        let labels = format!(
+            "pid=\"{}\",comm=\"{}\",syscall=\"{}\",errno=\"{}\"",
+            key.tgid,
+            label(comms.get(&key.tgid).map_or("", String::as_str)),
+            syscall.name(),
+            errno
+        );
+        let _ = writeln!(out, "phoebe_syscalls_total{{{labels}}} {}", value.calls);
+        if latency {
+            let _ = writeln!(
+                lat,
+                "phoebe_syscall_seconds_total{{{labels}}} {}",
+                value.latency_ns_sum as f64 / 1e9
+            );
+        }
+    }
+    if latency {
+        out.push_str(
+            "# HELP phoebe_syscall_seconds_total Time spent in those calls (entry to exit), in seconds.\n",
+        );
+        out.push_str("# TYPE phoebe_syscall_seconds_total counter\n");
+        out.push_str(&lat);
+    }
+    out
+}
+
+/// Serves `text` at every path. A few lines of HTTP/1.1 on std::net rather than a server crate: the endpoint
+/// answers one GET per scrape with a text phoebe already holds, and hyper or tiny_http would bring a dependency
+/// tree (and a runtime) for that.
+fn serve(listener: TcpListener, text: Arc<Mutex<String>>) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut buf = [0u8; 4096];
+        let mut request = Vec::new();
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body = text.lock().map(|t| t.clone()).unwrap_or_default();
+        let (status, body) = if request.starts_with(b"GET ") {
+            ("200 OK", body)
+        } else {
+            ("405 Method Not Allowed", String::from("only GET\n"))
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+/// Runs until the watched processes have all ended (`--pid`), `--duration` has passed, or phoebe is stopped.
+pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), MonitorError> {
+    let mut roots: Vec<u32> = match &options.who {
+        Who::Pid(pid) => {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() || *pid <= 0 {
+                return Err(MonitorError::NoSuchPid(*pid));
+            }
+            vec![*pid as u32]
+        }
+        Who::Name(_) => Vec::new(),
+    };
+    let mut observer = Observer::start(ProbeOptions {
+        per_process: true,
+        latency: options.latency,
+    })
+    .map_err(MonitorError::Ebpf)?;
+    let exposition = Arc::new(Mutex::new(prometheus(
+        &Snapshot::new(),
+        &HashMap::new(),
+        options.latency,
+    )));
+    if let Some(addr) = options.prometheus {
+        let listener = TcpListener::bind(addr).map_err(|source| MonitorError::Listen { addr, source })?;
+        let text = exposition.clone();
+        std::thread::Builder::new()
+            .name("phoebe-prometheus".into())
+            .spawn(move || serve(listener, text))
+            .map_err(|source| MonitorError::Listen { addr, source })?;
+    }
+    let mut comms: HashMap<u32, String> = HashMap::new();
+    let add_targets = |observer: &mut Observer, roots: &mut Vec<u32>, comms: &mut HashMap<u32, String>| {
+        let procs = processes();
+        if let Who::Name(name) = &options.who {
+            for (pid, _) in &procs {
+                if !roots.contains(pid) && comm(*pid).as_deref() == Some(name.as_str()) {
+                    roots.push(*pid);
+                }
+            }
+        }
+        for pid in with_descendants(roots, &procs) {
+            if let std::collections::hash_map::Entry::Vacant(e) = comms.entry(pid) {
+                e.insert(comm(pid).unwrap_or_default());
+                let _ = observer.add_target(pid, phoebe_common::state::COUNTING);
+            }
+        }
+    };
+    add_targets(&mut observer, &mut roots, &mut comms);
+    let started = Instant::now();
+    let mut before = Snapshot::new();
+    let mut tick: u64 = 0;
+    loop {
+        tick += 1;
+        let deadline = started + options.interval * tick as u32;
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        let now = observer.snapshot().map_err(MonitorError::Ebpf)?;
+        let delta = ebpf::delta(&before, &now);
+        for (key, _) in &delta {
+            comms
+                .entry(key.tgid)
+                .or_insert_with(|| comm(key.tgid).unwrap_or_default());
+        }
+        let per_process = by_process(&delta);
+        if options.prometheus.is_some()
+            && let Ok(mut text) = exposition.lock()
+        {
+            *text = prometheus(&now, &comms, options.latency);
+        }
+        let t = deadline - started;
+        if options.json {
+            let line = IntervalLine {
+                version: crate::model::FORMAT_VERSION,
+                interval: tick - 1,
+                t_ms: t.as_millis() as u64,
+                interval_ms: options.interval.as_millis() as u64,
+                processes: per_process
+                    .into_iter()
+                    .map(|(pid, syscalls)| ProcessLine {
+                        pid,
+                        comm: comms.get(&pid).cloned().unwrap_or_default(),
+                        syscalls,
+                    })
+                    .collect(),
+            };
+            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            let lat = options.latency.then_some((options.unit_ns, options.unit_name));
+            let _ = write!(out, "{}", table(t, &per_process, &comms, options.interval, lat));
+        }
+        let _ = out.flush();
+        before = now;
+        if matches!(options.who, Who::Name(_)) {
+            add_targets(&mut observer, &mut roots, &mut comms);
+        } else if observer.targets().is_empty() {
+            break;
+        }
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use phoebe_common::{CountKey, CountValue};
+
+    use super::*;
+
+    fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
+        CountKey {
+            tgid,
+            nr,
+            errno,
+            pad: 0,
+        }
+    }
+
+    #[test]
+    fn descendants_are_followed() {
+        let procs = [(1, 0), (10, 1), (11, 10), (12, 11), (20, 1)];
+        let mut tree = with_descendants(&[10], &procs);
+        tree.sort();
+        assert_eq!(tree, [10, 11, 12]);
+    }
+
+    #[test]
+    fn prometheus_text_has_cumulative_counters_with_labels() {
+        let snap = Snapshot::from([
+            (
+                key(42, 257, 2),
+                CountValue {
+                    calls: 7,
+                    latency_ns_sum: 7000,
+                    latency_ns_max: 2000,
+                },
+            ),
+            (
+                key(42, 257, 0),
+                CountValue {
+                    calls: 3,
+                    latency_ns_sum: 0,
+                    latency_ns_max: 0,
+                },
+            ),
+            (
+                key(42, 0, 512),
+                CountValue {
+                    calls: 1,
+                    latency_ns_sum: 0,
+                    latency_ns_max: 0,
+                },
+            ),
+        ]);
+        let comms = HashMap::from([(42, "my \"app\"".to_owned())]);
+        let text = prometheus(&snap, &comms, true);
+        assert!(text.contains("# TYPE phoebe_syscalls_total counter\n"), "{text}");
+        assert!(
+            text.contains("phoebe_syscalls_total{pid=\"42\",comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 7\n"),
+            "{text}"
+        );
+        assert!(text.contains("syscall=\"openat\",errno=\"\"} 3\n"), "{text}");
+        assert!(
+            !text.contains("syscall=\"read\""),
+            "restart codes are not exposed: {text}"
+        );
+        assert!(text.contains("phoebe_syscall_seconds_total{pid=\"42\""), "{text}");
+    }
+
+    #[test]
+    fn table_sums_processes_and_puts_failures_first() {
+        let delta = vec![
+            (
+                key(1, 0, 0),
+                CountValue {
+                    calls: 100,
+                    latency_ns_sum: 100_000,
+                    latency_ns_max: 5000,
+                },
+            ),
+            (
+                key(1, 257, 2),
+                CountValue {
+                    calls: 5,
+                    latency_ns_sum: 0,
+                    latency_ns_max: 0,
+                },
+            ),
+            (
+                key(2, 257, 0),
+                CountValue {
+                    calls: 5,
+                    latency_ns_sum: 0,
+                    latency_ns_max: 0,
+                },
+            ),
+        ];
+        let per = by_process(&delta);
+        assert_eq!(per.len(), 2);
+        let comms = HashMap::from([(1, "a".to_owned()), (2, "b".to_owned())]);
+        let text = table(
+            Duration::from_secs(2),
+            &per,
+            &comms,
+            Duration::from_secs(1),
+            Some((1000, "µs")),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("1(a) 2(b)"), "{text}");
+        assert!(
+            lines[2].starts_with("openat") && lines[2].contains("50.00%") && lines[2].ends_with("ENOENT×5"),
+            "{text}"
+        );
+        assert!(lines[3].starts_with("read") && lines[3].contains("1.0"), "{text}");
+    }
+}
