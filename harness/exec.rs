@@ -175,7 +175,7 @@ fn a_program_that_spins_on_an_error_hangs() {
     assert_eq!(verdicts(&report), [("openat-ENOENT".to_owned(), Verdict::Hung)]);
     assert_eq!(report.baseline.timeout_ms, 2000);
     let run = &report.experiments[0].runs[0];
-    assert!(run.injected > 10, "it kept retrying: {}", run.injected);
+    assert!(run.injected >= 1, "the log of the stopped run was kept: {run:?}");
     assert!(run.duration_ms >= 2000);
 }
 

@@ -428,8 +428,10 @@ impl Runner<'_> {
                 kill_group(pgid, libc::SIGTERM);
                 escalation = Some((now, 1));
             }
+            // Each step gets a grace period long enough for a loaded machine: an inner phoebe killed before it
+            // wrote its log would leave the run without its injection counts.
             if let Some((since, step)) = escalation
-                && now.duration_since(since) >= Duration::from_secs(2)
+                && now.duration_since(since) >= Duration::from_secs(5)
             {
                 kill_group(pgid, if step == 1 { libc::SIGTERM } else { libc::SIGKILL });
                 escalation = Some((now, step + 1));
