@@ -1,5 +1,6 @@
 //! `phoebe monitor` attached to a running test app, its JSON lines, its Prometheus endpoint scraped by a real
-//! HTTP client, `phoebe doctor`, and no phoebe program left loaded after phoebe exits or is killed.
+//! HTTP client, `phoebe doctor`, and no phoebe program left loaded after phoebe exits or is killed; the ptrace
+//! backend (asked for, or the fallback without eBPF), which must leave the process running untouched.
 
 use std::{
     io::{BufRead, BufReader},
@@ -34,24 +35,39 @@ impl std::ops::DerefMut for Reap {
 
 /// Starts sigloop on its own (not under phoebe) and returns it with its pid.
 fn running_sigloop(iterations: u32) -> (Reap, i32) {
-    let mut child = Command::new(testapp("sigloop"))
+    let (app, pid, _) = sigloop_with(iterations, 5, None);
+    (app, pid)
+}
+
+/// sigloop sleeping `sleep_ms` per iteration, as user `uid` if given; also returns its stdout after the ready line.
+fn sigloop_with(iterations: u32, sleep_ms: u32, uid: Option<u32>) -> (Reap, i32, BufReader<ChildStdout>) {
+    let mut cmd = Command::new(testapp("sigloop"));
+    if let Some(uid) = uid {
+        std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+        std::os::unix::process::CommandExt::gid(&mut cmd, uid);
+    }
+    let mut child = cmd
         .env_remove("LD_LIBRARY_PATH")
         .stderr(Stdio::null())
-        .args(["--iterations", &iterations.to_string(), "--sleep-ms", "5"])
+        .args([
+            "--iterations",
+            &iterations.to_string(),
+            "--sleep-ms",
+            &sleep_ms.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
     let pid = line
         .trim()
         .strip_prefix("ready pid=")
         .expect("ready line")
         .parse()
         .unwrap();
-    (Reap(child), pid)
+    (Reap(child), pid, stdout)
 }
 
 fn spawn_monitor(args: &[&str]) -> (Reap, BufReader<ChildStdout>) {
@@ -116,6 +132,20 @@ fn monitor_json_lines_of_a_running_process() {
 #[test]
 fn monitor_ends_with_the_process_and_follows_its_children() {
     let Some(_guard) = ebpf_guard() else { return };
+    ends_with_the_process_and_follows_its_children(&[]);
+}
+
+#[test]
+fn monitor_ptrace_ends_with_the_process_and_follows_its_children() {
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    ends_with_the_process_and_follows_its_children(&["--backend", "ptrace"]);
+}
+
+/// A shell that waits, then execs forker, whose two children fail three opens each: both children are followed
+/// and the monitor ends by itself when the tree is gone.
+fn ends_with_the_process_and_follows_its_children(backend: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let input = input_file(&dir, "in.txt", "x\n");
     // A shell that waits, then starts forker: its children are created after the monitor attached.
@@ -135,7 +165,10 @@ fn monitor_ends_with_the_process_and_follows_its_children() {
     );
     let pid = app.id();
     let pid_of_root = pid;
-    let (mut monitor, stdout) = spawn_monitor(&["--pid", &pid.to_string(), "--interval", "100ms", "--json"]);
+    let pid_arg = pid.to_string();
+    let mut args = vec!["--pid", &pid_arg, "--interval", "100ms", "--json"];
+    args.extend_from_slice(backend);
+    let (mut monitor, stdout) = spawn_monitor(&args);
     std::thread::sleep(Duration::from_millis(500));
     drop(app.stdin.take()); // `read` sees EOF: forker runs
     app.wait().unwrap();
@@ -304,4 +337,216 @@ fn doctor_tells_each_backend_and_mode() {
         .success()
         .stdout(predicates::str::contains("ebpf     observe  available"));
     assert_no_phoebe_program_left("after phoebe doctor");
+}
+
+/// The user the tests run phoebe (and its target) as when they need an unprivileged one: `nobody`.
+const NOBODY: u32 = 65534;
+
+/// Our effective uid (the owner of /proc/self), without an unsafe call.
+fn euid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
+/// Can a process attach to one that is not its child? Not under Yama's ptrace_scope ≥ 1 without CAP_SYS_PTRACE.
+fn attach_to_non_child_works() -> bool {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").unwrap_or_default();
+    if !matches!(scope.trim(), "" | "0") && euid() != 0 {
+        skipped(&format!(
+            "kernel.yama.ptrace_scope is {} and we are not root: no attaching to a running process",
+            scope.trim()
+        ));
+        return false;
+    }
+    true
+}
+
+/// The sums of one syscall's calls over `--json` lines, checking every process is `pid`.
+fn calls_in_lines(stdout: &str, pid: i32, syscall: &str) -> (usize, u64) {
+    let mut lines = 0;
+    let mut calls = 0;
+    for line in stdout.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert_eq!(value["version"], 1);
+        for process in value["processes"].as_array().expect("processes") {
+            assert_eq!(process["pid"], pid, "only the watched process: {line}");
+            calls += process["syscalls"][syscall]["calls"].as_u64().unwrap_or(0);
+        }
+        lines += 1;
+    }
+    (lines, calls)
+}
+
+/// After phoebe detached: no tracer, and the process still runs, counts a SIGUSR1 and ends as usual.
+fn assert_untouched(mut app: Reap, pid: i32, mut stdout: BufReader<ChildStdout>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "TracerPid:\t0"),
+        "phoebe detached:\n{status}"
+    );
+    assert!(
+        app.try_wait().unwrap().is_none(),
+        "the monitored process outlives the monitor"
+    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let exit = app.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(rest, "sigusr1=1\n", "it still handles signals after the detach");
+}
+
+#[test]
+fn monitor_ptrace_detaches_and_the_process_lives_on() {
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    // 300 × 20 ms: about 6 s, well past the monitor's second.
+    let (app, pid, stdout) = sigloop_with(300, 20, None);
+    let out = phoebe()
+        .args(["monitor", "--pid", &pid.to_string(), "--backend", "ptrace"])
+        .args(["--duration", "1s", "--interval", "250ms", "--json"])
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .success();
+    let json = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let (lines, sleeps) = calls_in_lines(&json, pid, "clock_nanosleep");
+    assert!(lines >= 4, "one line per 250 ms interval for 1 s:\n{json}");
+    // 20 ms sleeps: about 50 in a second; some at least.
+    assert!(sleeps >= 10, "only {sleeps} sleeps seen:\n{json}");
+    assert!(
+        out.get_output().stderr.is_empty(),
+        "no notice when ptrace is asked for: {}",
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert_untouched(app, pid, stdout);
+}
+
+#[test]
+fn monitor_falls_back_to_ptrace_where_ebpf_is_unavailable() {
+    if euid() != 0 {
+        skipped("needs root to run phoebe as an unprivileged user (no eBPF) against a process of that user");
+        return;
+    }
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    let (app, pid, stdout) = sigloop_with(300, 20, Some(NOBODY));
+    let mut cmd = Command::new(phoebe_path());
+    std::os::unix::process::CommandExt::uid(&mut cmd, NOBODY);
+    std::os::unix::process::CommandExt::gid(&mut cmd, NOBODY);
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .env_remove("PHOEBE_LOG")
+        .args(["monitor", "--pid", &pid.to_string()])
+        .args(["--duration", "1s", "--interval", "250ms", "--json"]);
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            skipped(&format!("user {NOBODY} cannot run phoebe from here: {e}"));
+            return;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one notice line: {stderr}");
+    assert!(
+        stderr.starts_with("phoebe: eBPF is unavailable (")
+            && stderr.contains("monitoring with ptrace instead"),
+        "{stderr}"
+    );
+    let (_, sleeps) = calls_in_lines(&String::from_utf8_lossy(&out.stdout), pid, "clock_nanosleep");
+    assert!(sleeps >= 10, "only {sleeps} sleeps seen");
+    assert_untouched(app, pid, stdout);
+}
+
+#[test]
+fn monitor_ptrace_of_another_users_process_is_refused() {
+    if !ptrace_works() {
+        return;
+    }
+    let euid = euid();
+    // Root can attach to anyone: it runs phoebe as nobody against its own sigloop; others try pid 1.
+    let (mut cmd, target, _app) = if euid == 0 {
+        let (app, pid, _) = sigloop_with(300, 20, None);
+        let mut cmd = Command::new(phoebe_path());
+        std::os::unix::process::CommandExt::uid(&mut cmd, NOBODY);
+        std::os::unix::process::CommandExt::gid(&mut cmd, NOBODY);
+        (cmd, pid, Some(app))
+    } else {
+        let owner = std::fs::metadata("/proc/1").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        if owner.is_ok_and(|uid| uid == euid) {
+            skipped("pid 1 is ours (a user namespace?): no other user's process to try");
+            return;
+        }
+        (Command::new(phoebe_path()), 1, None)
+    };
+    cmd.env_remove("PHOEBE_LOG")
+        .args(["monitor", "--pid", &target.to_string(), "--backend", "ptrace"])
+        .args(["--duration", "1s"]);
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            skipped(&format!("user {NOBODY} cannot run phoebe from here: {e}"));
+            return;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!("phoebe: cannot attach to pid {target} with ptrace: EPERM: Operation not permitted"),
+        "one sentence: {stderr}"
+    );
+    assert!(
+        stderr.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn monitor_ptrace_of_a_missing_pid_is_a_usage_error() {
+    phoebe()
+        .args(["monitor", "--pid", "999999999", "--backend", "ptrace"])
+        .assert()
+        .code(2)
+        .stderr("phoebe: no process with pid 999999999\n");
+}
+
+#[test]
+fn monitor_name_without_ebpf_says_it_needs_ebpf() {
+    phoebe()
+        .args(["monitor", "--name", "sigloop", "--backend", "ptrace"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with(
+            "phoebe: --name sigloop needs eBPF (--backend ptrace attaches to one --pid only)\nhint: watch one process with --pid PID",
+        ));
+}
+
+#[test]
+fn monitor_ptrace_stopped_by_sigterm_detaches() {
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    let (app, pid, stdout) = sigloop_with(300, 20, None);
+    let (mut monitor, mut lines) = spawn_monitor(&[
+        "--pid",
+        &pid.to_string(),
+        "--backend",
+        "ptrace",
+        "--interval",
+        "200ms",
+        "--json",
+    ]);
+    let mut line = String::new();
+    assert!(lines.read_line(&mut line).unwrap() > 0, "a first interval");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = monitor.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    assert_untouched(app, pid, stdout);
 }

@@ -12,8 +12,8 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-exec exits 0 when every exercised experiment is resilient and 1 when one is not; monitor and doctor exit 0; \
-every command exits 2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
+exec exits 0 when every exercised experiment is resilient and 1 when one is not; monitor and doctor exit 0 \
+(monitor 128+N when signal N stopped it); every command exits 2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
 mix with the target's output."
 )]
 pub struct Cli {
@@ -73,10 +73,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Watch processes that are already running: a live per-interval table of their syscalls and errors.
     ///
-    /// Follows the processes' children from then on. Uses eBPF; where eBPF is unavailable it says so and exits
-    /// (ptrace attach is not implemented yet).
+    /// Follows the processes' children from then on. Uses eBPF; where eBPF is unavailable it says why and attaches
+    /// to --pid with ptrace instead, detaching when it ends (--name needs eBPF).
     #[command(
-        after_help = "Examples:\n  phoebe monitor --pid 1234\n  phoebe monitor --name java --interval 500ms --latency\n  phoebe monitor --pid 1234 --json\n  phoebe monitor --pid 1234 --prometheus 127.0.0.1:9464"
+        after_help = "Examples:\n  phoebe monitor --pid 1234\n  phoebe monitor --name java --interval 500ms --latency\n  phoebe monitor --pid 1234 --json\n  phoebe monitor --pid 1234 --prometheus 127.0.0.1:9464\n  phoebe monitor --pid 1234 --backend ptrace --duration 10s   (no eBPF needed)"
     )]
     Monitor(MonitorArgs),
 
@@ -116,7 +116,7 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
 
-    /// Time every call (adds a second tracepoint per call).
+    /// Time every call (eBPF: adds a second tracepoint per call; ptrace always times them).
     #[arg(long)]
     pub latency: bool,
 
@@ -136,6 +136,11 @@ pub struct MonitorArgs {
     /// Stop after this long (default: until the processes end or Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub duration: Option<Duration>,
+
+    /// Where the counts come from [default: ebpf, or ptrace (saying so) where eBPF is unavailable]. ptrace
+    /// attaches to --pid only, stops every call twice (the process runs slower) and detaches at the end.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub backend: Option<phoebe::monitor::Backend>,
 }
 
 const EXEC_HELP: &str = "Examples:

@@ -424,7 +424,7 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
 }
 
 /// `phoebe monitor`: the live table (or JSON lines) on stdout until the processes end.
-pub fn monitor(args: MonitorArgs, _control: &Control) -> Result<i32> {
+pub fn monitor(args: MonitorArgs, control: &Control) -> Result<i32> {
     use phoebe::monitor::{Options, Who, run};
     let who = match (args.pid, args.name) {
         (Some(pid), _) => Who::Pid(pid),
@@ -444,7 +444,14 @@ pub fn monitor(args: MonitorArgs, _control: &Control) -> Result<i32> {
         json: args.json,
         prometheus: args.prometheus,
         duration: args.duration,
+        backend: args.backend,
     };
-    run(options, &mut std::io::stdout().lock())?;
-    Ok(0)
+    let stopped_by = run(
+        options,
+        control,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+    )?;
+    // Stopped by a signal: the shell's convention, as when eBPF monitoring is ended by it.
+    Ok(stopped_by.map_or(0, |signal| 128 + signal))
 }

@@ -1,9 +1,11 @@
-//! `phoebe monitor`: live per-interval counters of processes that are already running, from the eBPF observer.
+//! `phoebe monitor`: live per-interval counters of processes that are already running, from the eBPF observer or,
+//! where eBPF is unavailable (or `--backend ptrace`), from a ptrace attach to a `--pid`.
 //!
-//! Owns: finding the processes (`--pid` and its descendants, or every process named `--name`, rescanned each
-//! interval), the interval loop, and the three outputs: the table, JSON lines, and the Prometheus text exposition
-//! (cumulative counters, never reset). The rendering functions are pure. Does not own the eBPF side
-//! (`backend::ebpf::Observer`).
+//! Owns: choosing the source (and saying so when ptrace replaces eBPF), finding the processes (`--pid` and its
+//! descendants, or every process named `--name`, rescanned each interval), the interval loop, and the three
+//! outputs: the table, JSON lines, and the Prometheus text exposition (cumulative counters, never reset). Both
+//! sources give the same cumulative [`Snapshot`], so one renderer serves both; the rendering functions are pure.
+//! Does not own the eBPF side (`backend::ebpf::Observer`) nor the tracer (`backend::ptrace::attach`).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -17,9 +19,22 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    backend::ebpf::{self, EbpfError, Observer, ProbeOptions, Snapshot},
+    backend::{
+        ebpf::{self, EbpfError, Observer, ProbeOptions, Snapshot},
+        ptrace::attach::{AttachError, Attached},
+    },
+    control::Control,
     model::{Syscall, SyscallStats},
 };
+
+/// Where the counters come from (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Raw tracepoints counting in the kernel.
+    Ebpf,
+    /// PTRACE_SEIZE of every thread of the process; every call stops twice, so the process runs slower.
+    Ptrace,
+}
 
 /// Which processes to watch.
 #[derive(Debug, Clone)]
@@ -39,6 +54,8 @@ pub struct Options {
     pub json: bool,
     pub prometheus: Option<SocketAddr>,
     pub duration: Option<Duration>,
+    /// `None`: eBPF, or ptrace (with a notice) where eBPF is unavailable and a `--pid` is watched.
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +63,15 @@ pub enum MonitorError {
     #[error("no process with pid {0}")]
     NoSuchPid(i32),
     #[error(
-        "eBPF is not available here, and monitor's ptrace fallback is not implemented yet\nhint: `phoebe doctor` says why eBPF is unavailable"
+        "eBPF is not available here\nhint: `phoebe doctor` says why; `--backend ptrace` watches a --pid without eBPF"
     )]
     Ebpf(#[source] EbpfError),
+    #[error(
+        "--name {name} needs eBPF ({why})\nhint: watch one process with --pid PID, which works with ptrace; `phoebe doctor` says why eBPF is unavailable"
+    )]
+    NameNeedsEbpf { name: String, why: String },
+    #[error(transparent)]
+    Attach(#[from] AttachError),
     #[error("cannot serve Prometheus metrics on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -285,8 +308,99 @@ fn serve(listener: TcpListener, text: Arc<Mutex<String>>) {
     }
 }
 
-/// Runs until the watched processes have all ended (`--pid`), `--duration` has passed, or phoebe is stopped.
-pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), MonitorError> {
+/// Where the counters come from.
+enum Source {
+    Ebpf(Observer),
+    Ptrace(Attached),
+}
+
+impl Source {
+    fn snapshot(&self) -> Result<Snapshot, MonitorError> {
+        match self {
+            Source::Ebpf(observer) => observer.snapshot().map_err(MonitorError::Ebpf),
+            Source::Ptrace(attached) => Ok(attached.snapshot()),
+        }
+    }
+
+    /// Have all the watched processes ended (`--pid`)?
+    fn ended(&mut self) -> bool {
+        match self {
+            Source::Ebpf(observer) => observer.targets().is_empty(),
+            Source::Ptrace(attached) => attached.ended(),
+        }
+    }
+}
+
+/// The first line of each message in an error's chain, joined: why eBPF could not be used, in one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let line = c.to_string().lines().next().unwrap_or_default().to_owned();
+        // aya repeats its cause in its own message: say it once.
+        if !parts.last().is_some_and(|prev: &String| prev.contains(&line)) {
+            parts.push(line);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+/// Starts the eBPF observer, or attaches with ptrace (asked for, or where eBPF is unavailable and only `--pid` is
+/// watched, saying so on `notice`).
+fn start(
+    options: &Options,
+    pid_tree: &[u32],
+    notice: &mut dyn std::io::Write,
+) -> Result<Source, MonitorError> {
+    let ptrace = |notice: &mut dyn std::io::Write, why: Option<&EbpfError>| {
+        if let Some(why) = why {
+            let _ = writeln!(
+                notice,
+                "phoebe: eBPF is unavailable ({}); monitoring with ptrace instead",
+                one_line(why)
+            );
+        }
+        Attached::start(pid_tree)
+            .map(Source::Ptrace)
+            .map_err(MonitorError::Attach)
+    };
+    let name_needs_ebpf = |why: Option<&EbpfError>| match &options.who {
+        Who::Name(name) => Err(MonitorError::NameNeedsEbpf {
+            name: name.clone(),
+            why: why.map_or_else(
+                || "--backend ptrace attaches to one --pid only".to_owned(),
+                |e| format!("unavailable here: {}", one_line(e)),
+            ),
+        }),
+        Who::Pid(_) => Ok(()),
+    };
+    if options.backend == Some(Backend::Ptrace) {
+        name_needs_ebpf(None)?;
+        return ptrace(notice, None);
+    }
+    match Observer::start(ProbeOptions {
+        per_process: true,
+        latency: options.latency,
+    }) {
+        Ok(observer) => Ok(Source::Ebpf(observer)),
+        Err(e) if options.backend == Some(Backend::Ebpf) => Err(MonitorError::Ebpf(e)),
+        Err(e) => {
+            name_needs_ebpf(Some(&e))?;
+            ptrace(notice, Some(&e))
+        }
+    }
+}
+
+/// Runs until the watched processes have all ended (`--pid`), `--duration` has passed, or phoebe is stopped
+/// (SIGINT/SIGTERM, seen through `control`). Returns the signal that stopped it, if one did. `notice` gets the
+/// one line saying that ptrace replaces an unavailable eBPF.
+pub fn run(
+    options: Options,
+    control: &Control,
+    out: &mut dyn std::io::Write,
+    notice: &mut dyn std::io::Write,
+) -> Result<Option<i32>, MonitorError> {
     let mut roots: Vec<u32> = match &options.who {
         Who::Pid(pid) => {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() || *pid <= 0 {
@@ -296,11 +410,11 @@ pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), Monitor
         }
         Who::Name(_) => Vec::new(),
     };
-    let mut observer = Observer::start(ProbeOptions {
-        per_process: true,
-        latency: options.latency,
-    })
-    .map_err(MonitorError::Ebpf)?;
+    let mut source = start(&options, &with_descendants(&roots, &processes()), notice)?;
+    if matches!(source, Source::Ptrace(_)) {
+        // From now on a stop signal must not end phoebe at once: the tracer detaches first.
+        control.hold();
+    }
     let exposition = Arc::new(Mutex::new(prometheus(
         &Snapshot::new(),
         &HashMap::new(),
@@ -315,7 +429,7 @@ pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), Monitor
             .map_err(|source| MonitorError::Listen { addr, source })?;
     }
     let mut comms: HashMap<u32, String> = HashMap::new();
-    let add_targets = |observer: &mut Observer, roots: &mut Vec<u32>, comms: &mut HashMap<u32, String>| {
+    let add_targets = |source: &mut Source, roots: &mut Vec<u32>, comms: &mut HashMap<u32, String>| {
         let procs = processes();
         if let Who::Name(name) = &options.who {
             for (pid, _) in &procs {
@@ -327,19 +441,31 @@ pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), Monitor
         for pid in with_descendants(roots, &procs) {
             if let std::collections::hash_map::Entry::Vacant(e) = comms.entry(pid) {
                 e.insert(comm(pid).unwrap_or_default());
-                let _ = observer.add_target(pid, phoebe_common::state::COUNTING);
+                if let Source::Ebpf(observer) = source {
+                    let _ = observer.add_target(pid, phoebe_common::state::COUNTING);
+                }
             }
         }
     };
-    add_targets(&mut observer, &mut roots, &mut comms);
+    add_targets(&mut source, &mut roots, &mut comms);
     let started = Instant::now();
     let mut before = Snapshot::new();
     let mut tick: u64 = 0;
-    loop {
+    let stopped_by = loop {
         tick += 1;
         let deadline = started + options.interval * tick as u32;
-        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-        let now = observer.snapshot().map_err(MonitorError::Ebpf)?;
+        // In short naps, so that a stop signal or the end of the processes is seen at once (ptrace).
+        while Instant::now() < deadline && !control.interrupted() {
+            std::thread::sleep(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(50)),
+            );
+        }
+        if control.interrupted() {
+            break control.signal();
+        }
+        let now = source.snapshot()?;
         let delta = ebpf::delta(&before, &now);
         for (key, _) in &delta {
             comms
@@ -376,15 +502,18 @@ pub fn run(options: Options, out: &mut dyn std::io::Write) -> Result<(), Monitor
         let _ = out.flush();
         before = now;
         if matches!(options.who, Who::Name(_)) {
-            add_targets(&mut observer, &mut roots, &mut comms);
-        } else if observer.targets().is_empty() {
-            break;
+            add_targets(&mut source, &mut roots, &mut comms);
+        } else if source.ended() {
+            break None;
         }
         if options.duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
+            break None;
         }
+    };
+    if let Source::Ptrace(attached) = &mut source {
+        attached.detach();
     }
-    Ok(())
+    Ok(stopped_by)
 }
 
 #[cfg(test)]

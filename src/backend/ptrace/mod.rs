@@ -6,6 +6,7 @@
 //! Recording and injection start at the target's exec: the launcher's own calls before it are never counted.
 //! Owns: the tracer loop and the tracee bookkeeping. Raw calls live in `sys.rs`.
 
+pub mod attach;
 pub mod sys;
 
 use std::{

@@ -1,5 +1,6 @@
 //! The ptrace backend's one chokepoint for raw calls: fork/exec of the tracee, ptrace requests nix does not wrap
-//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union), register edits and reads of the tracee's memory.
+//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union), register edits, reads of the tracee's memory, and the signal
+//! that wakes an attached tracer out of `waitpid` (`phoebe monitor --backend ptrace`).
 //! Everything above this file is safe code.
 
 use std::{
@@ -124,6 +125,42 @@ pub fn listen(pid: Pid) -> Result<(), Errno> {
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// The signal that wakes the attaching tracer thread out of a blocking `waitpid` (SIGURG: ignored by default, so
+/// a stray one sent to phoebe changes nothing, and phoebe uses it for nothing else).
+pub const WAKE: libc::c_int = libc::SIGURG;
+
+extern "C" fn on_wake(_signal: libc::c_int) {
+    // Nothing to do: being delivered is the point, it makes the blocked `waitpid` return EINTR.
+}
+
+/// Installs a handler for [`WAKE`] *without* SA_RESTART, so that a [`wake`] sent to a thread blocked in `waitpid`
+/// makes it return EINTR instead of restarting. Idempotent.
+pub fn install_wake_handler() -> Result<(), Errno> {
+    // SAFETY: all-zero bytes are a valid `sigaction` (no flags, empty mask); the handler and mask are set below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_wake as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    action.sa_flags = 0;
+    // SAFETY: `action.sa_mask` is a valid, writable sigset_t owned by `action`.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised and its handler touches nothing, so it is async-signal-safe; a null
+    // old-action pointer is allowed.
+    let ret = unsafe { libc::sigaction(WAKE, &action, std::ptr::null_mut()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Sends [`WAKE`] to one thread of phoebe (the attaching tracer).
+pub fn wake(thread: libc::pthread_t) -> Result<(), Errno> {
+    // SAFETY: `thread` comes from a `JoinHandle` the caller still holds, so it names a thread that has not been
+    // joined (its id cannot have been reused); WAKE has a handler installed by `install_wake_handler`.
+    let ret = unsafe { libc::pthread_kill(thread, WAKE) };
+    // pthread_kill returns the error number instead of setting errno.
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw(ret))
+    }
 }
 
 /// Reads a NUL-terminated string (at most 4096 bytes) from the tracee at `addr`, a page at a time so that a

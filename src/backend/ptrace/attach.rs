@@ -1,0 +1,407 @@
+//! Attaching to processes that are already running, for `phoebe monitor --backend ptrace` (and its fallback where
+//! eBPF is unavailable): seize every thread, count each syscall's exit by (process, syscall, errno) with its
+//! latency from entry, follow new threads and children, and detach from every task so the processes run on
+//! untouched.
+//!
+//! Owns: the attaching tracer thread (every ptrace request must come from the thread that seized), its task table
+//! and the cumulative counters it publishes in the eBPF observer's [`Snapshot`] shape, so that one renderer serves
+//! both. Does not own the rendering (`crate::monitor`) nor raw calls (`sys.rs`). Unlike `ptrace::run` it never
+//! sets `PTRACE_O_EXITKILL`: if phoebe dies, the kernel detaches and the processes live on.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    errno::Errno as NixErrno,
+    sys::{
+        ptrace::{self, Event, Options},
+        signal::Signal,
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+use phoebe_common::{CountKey, CountValue};
+
+use super::sys::{self, SyscallStop};
+use crate::backend::ebpf::Snapshot;
+
+/// How long the detach may take before the tracer gives up waiting for stops (the kernel detaches what is left
+/// when phoebe exits anyway).
+const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(
+        "cannot attach to pid {pid} with ptrace\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, kernel.yama.ptrace_scope 0 (or CAP_SYS_PTRACE), and no other tracer (strace, gdb) on the process"
+    )]
+    Seize {
+        pid: u32,
+        #[source]
+        source: NixErrno,
+    },
+    #[error("cannot start the ptrace thread")]
+    Thread(#[source] std::io::Error),
+    #[error("cannot install the handler of the signal that wakes the ptrace thread")]
+    Wake(#[source] NixErrno),
+}
+
+/// The attached processes, traced by a thread of their own until [`Attached::detach`] (or drop).
+pub struct Attached {
+    counts: Arc<Mutex<Snapshot>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Attached {
+    /// Seizes every thread of `pids[0]` (failing if it cannot) and, best effort, of the other `pids` (its existing
+    /// descendants), then starts tracing their syscalls.
+    pub fn start(pids: &[u32]) -> Result<Self, AttachError> {
+        sys::install_wake_handler().map_err(AttachError::Wake)?;
+        let counts = Arc::new(Mutex::new(Snapshot::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let pids = pids.to_vec();
+        let (c, s) = (counts.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("phoebe-ptrace".into())
+            .spawn(move || {
+                let mut tracer = Tracer {
+                    tasks: HashMap::new(),
+                    counts: c,
+                    stop: s,
+                };
+                let seized = tracer.seize_all(&pids);
+                let ok = seized.is_ok();
+                let _ = ready_tx.send(seized);
+                if ok {
+                    tracer.trace();
+                }
+            })
+            .map_err(AttachError::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Attached {
+                counts,
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(AttachError::Thread(std::io::Error::other(
+                    "the ptrace thread ended before attaching",
+                )))
+            }
+        }
+    }
+
+    /// The cumulative counters so far.
+    pub fn snapshot(&self) -> Snapshot {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Have all the traced tasks ended?
+    pub fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Detaches from every task still traced and waits for the tracer thread to finish.
+    pub fn detach(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // The tracer checks `stop` before each `waitpid`; a wake sent just before it blocks would be lost, so keep
+        // waking it until it is done.
+        let pthread = std::os::unix::thread::JoinHandleExt::as_pthread_t(&thread);
+        while !thread.is_finished() {
+            let _ = sys::wake(pthread);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = thread.join();
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// A call in progress in one task: its number (when native) and when it entered.
+type InFlight = (Option<u32>, Instant);
+
+#[derive(Default)]
+struct Task {
+    in_flight: Option<InFlight>,
+    tgid: Option<u32>,
+}
+
+struct Tracer {
+    tasks: HashMap<Pid, Task>,
+    counts: Arc<Mutex<Snapshot>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn options() -> Options {
+    Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACEEXEC
+}
+
+fn threads(pid: u32) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .collect()
+}
+
+fn is_group_stop(sig: Signal) -> bool {
+    matches!(
+        sig,
+        Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+    )
+}
+
+impl Tracer {
+    fn seize_all(&mut self, pids: &[u32]) -> Result<(), AttachError> {
+        for (i, pid) in pids.iter().enumerate() {
+            if let Err(e) = self.seize_process(*pid) {
+                if i == 0 {
+                    self.detach_all();
+                    return Err(e);
+                }
+                tracing::warn!(pid, error = %e, "cannot attach to a child of the watched process; not watching it");
+            }
+        }
+        // Only now that every thread is seized: stop each once (PTRACE_EVENT_STOP), where tracing starts.
+        for pid in self.tasks.keys() {
+            let _ = ptrace::interrupt(*pid);
+        }
+        Ok(())
+    }
+
+    /// Seizes every thread of `pid`, listing them again until no new one appeared meanwhile (a thread started
+    /// by one not yet seized is not followed by the kernel).
+    fn seize_process(&mut self, pid: u32) -> Result<(), AttachError> {
+        let mut first = true;
+        loop {
+            let new: Vec<Pid> = threads(pid)
+                .into_iter()
+                .filter(|t| !self.tasks.contains_key(t))
+                .collect();
+            if new.is_empty() {
+                return if first {
+                    Err(AttachError::Seize {
+                        pid,
+                        source: NixErrno::ESRCH,
+                    })
+                } else {
+                    Ok(())
+                };
+            }
+            for tid in new {
+                match ptrace::seize(tid, options()) {
+                    Ok(()) => {
+                        self.tasks.insert(tid, Task::default());
+                        first = false;
+                    }
+                    // The thread ended between the listing and the seize.
+                    Err(NixErrno::ESRCH) => {}
+                    Err(source) => return Err(AttachError::Seize { pid, source }),
+                }
+            }
+        }
+    }
+
+    fn trace(&mut self) {
+        while !self.tasks.is_empty() {
+            if self.stop.load(Ordering::SeqCst) {
+                self.detach_all();
+                return;
+            }
+            match waitpid(None, Some(WaitPidFlag::__WALL)) {
+                Ok(status) => self.on_status(status),
+                Err(NixErrno::EINTR) => {}
+                Err(NixErrno::ECHILD) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "waitpid failed; detaching");
+                    self.detach_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn resume(pid: Pid, sig: Option<Signal>) {
+        // ESRCH: killed meanwhile, its exit is reported next.
+        if let Err(e) = ptrace::syscall(pid, sig)
+            && e != NixErrno::ESRCH
+        {
+            tracing::warn!(%pid, error = %e, "cannot resume a traced task");
+        }
+    }
+
+    fn on_status(&mut self, status: WaitStatus) {
+        tracing::trace!(?status, "attached tracee stop");
+        match status {
+            WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+                self.tasks.remove(&pid);
+            }
+            WaitStatus::PtraceSyscall(pid) => {
+                self.on_syscall_stop(pid);
+                Self::resume(pid, None);
+            }
+            WaitStatus::PtraceEvent(pid, sig, event) => {
+                self.tasks.entry(pid).or_default();
+                if event == libc::PTRACE_EVENT_STOP && is_group_stop(sig) {
+                    // Group-stop: stay stopped like an untraced process would, until SIGCONT.
+                    let _ = sys::listen(pid);
+                    return;
+                }
+                self.on_event(pid, event);
+                Self::resume(pid, None);
+            }
+            WaitStatus::Stopped(pid, sig) => {
+                // Signal-delivery-stop: deliver the signal the process was meant to get.
+                self.tasks.entry(pid).or_default();
+                Self::resume(pid, Some(sig));
+            }
+            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+        }
+    }
+
+    fn on_event(&mut self, pid: Pid, event: i32) {
+        if event == Event::PTRACE_EVENT_FORK as i32
+            || event == Event::PTRACE_EVENT_VFORK as i32
+            || event == Event::PTRACE_EVENT_CLONE as i32
+        {
+            if let Ok(child) = ptrace::getevent(pid) {
+                self.tasks.entry(Pid::from_raw(child as i32)).or_default();
+            }
+        } else if event == Event::PTRACE_EVENT_EXEC as i32 {
+            // A non-leader thread that execs takes over the leader's pid: move its state.
+            if let Ok(former) = ptrace::getevent(pid) {
+                let former = Pid::from_raw(former as i32);
+                if former != pid
+                    && let Some(task) = self.tasks.remove(&former)
+                {
+                    self.tasks.insert(pid, task);
+                }
+            }
+            if let Some(task) = self.tasks.get_mut(&pid) {
+                task.tgid = Some(pid.as_raw() as u32);
+            }
+        }
+    }
+
+    fn on_syscall_stop(&mut self, pid: Pid) {
+        let Ok(stop) = sys::syscall_info(pid) else {
+            return;
+        };
+        let task = self.tasks.entry(pid).or_default();
+        match stop {
+            SyscallStop::Entry { nr, native, .. } => {
+                let nr = if native { u32::try_from(nr).ok() } else { None };
+                task.in_flight = Some((nr, Instant::now()));
+            }
+            SyscallStop::Exit { rval, is_error } => {
+                // The first exit after attaching may have no entry: the call was under way when we seized.
+                let Some((Some(nr), entered)) = task.in_flight.take() else {
+                    return;
+                };
+                let latency = u64::try_from(entered.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let tgid = *task.tgid.get_or_insert_with(|| super::tgid_of(pid) as u32);
+                let errno = if is_error {
+                    u32::try_from(-rval).unwrap_or(0)
+                } else {
+                    0
+                };
+                let key = CountKey {
+                    tgid,
+                    nr,
+                    errno,
+                    pad: 0,
+                };
+                if let Ok(mut counts) = self.counts.lock() {
+                    let value: &mut CountValue = counts.entry(key).or_default();
+                    value.calls += 1;
+                    value.latency_ns_sum += latency;
+                    value.latency_ns_max = value.latency_ns_max.max(latency);
+                }
+            }
+            SyscallStop::Other => {}
+        }
+    }
+
+    /// Detaches from every task: each is interrupted (a no-op for one already stopped), and at its next stop
+    /// detached, re-delivering the signal of a signal-delivery-stop; a group-stopped task stays stopped (the
+    /// kernel reinstates the group stop). Children forked meanwhile are detached at their first stop.
+    fn detach_all(&mut self) {
+        for pid in self.tasks.keys() {
+            let _ = ptrace::interrupt(*pid);
+        }
+        let mut detached: HashSet<Pid> = HashSet::new();
+        let deadline = Instant::now() + DETACH_TIMEOUT;
+        while !self.tasks.is_empty() && Instant::now() < deadline {
+            let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(NixErrno::EINTR) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                Ok(status) => status,
+                Err(_) => break,
+            };
+            let (pid, sig) = match status {
+                WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+                    self.tasks.remove(&pid);
+                    continue;
+                }
+                WaitStatus::Stopped(pid, sig) => (pid, Some(sig)),
+                WaitStatus::PtraceSyscall(pid) => (pid, None),
+                WaitStatus::PtraceEvent(pid, _, event) => {
+                    if (event == Event::PTRACE_EVENT_FORK as i32
+                        || event == Event::PTRACE_EVENT_VFORK as i32
+                        || event == Event::PTRACE_EVENT_CLONE as i32)
+                        && let Ok(child) = ptrace::getevent(pid)
+                    {
+                        let child = Pid::from_raw(child as i32);
+                        if !detached.contains(&child) {
+                            self.tasks.entry(child).or_default();
+                        }
+                    }
+                    (pid, None)
+                }
+                WaitStatus::Continued(_) | WaitStatus::StillAlive => continue,
+            };
+            if let Err(e) = ptrace::detach(pid, sig)
+                && e != NixErrno::ESRCH
+            {
+                tracing::warn!(%pid, error = %e, "cannot detach");
+            }
+            self.tasks.remove(&pid);
+            detached.insert(pid);
+        }
+        if !self.tasks.is_empty() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "some tasks never stopped to be detached; the kernel detaches them when phoebe exits"
+            );
+        }
+        self.tasks.clear();
+    }
+}
