@@ -343,10 +343,10 @@ pub fn diagnose() -> Report {
         available: false,
         reason: why.join("; "),
         hint: Some(if kernel_ok {
-            "inject with --backend ptrace".to_owned()
+            "inject with --backend seccomp (the default) or --backend ptrace".to_owned()
         } else {
             "eBPF injection needs BPF LSM (trampolines allowed, `lsm=…,bpf`) or kprobes with \
-             CONFIG_BPF_KPROBE_OVERRIDE; inject with --backend ptrace"
+             CONFIG_BPF_KPROBE_OVERRIDE; inject with --backend seccomp (the default) or ptrace"
                 .to_owned()
         }),
     });
