@@ -7,7 +7,7 @@
 //! Does not own: reading arguments from the target (the backends do that and pass the path in).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -281,11 +281,6 @@ impl Decider {
         decision
     }
 
-    /// Injections made so far.
-    pub fn injection_count(&self) -> usize {
-        self.injections.len()
-    }
-
     /// The log of everything decided.
     pub fn finish(
         self,
@@ -315,14 +310,6 @@ impl Decider {
             interrupted,
             usage: None,
         }
-    }
-
-    /// The distinct syscalls of the rules (for messages).
-    pub fn syscall_names(&self) -> Vec<&'static str> {
-        let set: HashSet<&'static str> = self.by_syscall.keys().map(|s| s.name()).collect();
-        let mut v: Vec<_> = set.into_iter().collect();
-        v.sort_unstable();
-        v
     }
 }
 
