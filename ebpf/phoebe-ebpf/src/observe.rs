@@ -1,0 +1,131 @@
+//! The observer: `sys_exit` counts each completed call of a target per (process, syscall, errno) in a per-CPU
+//! map; `sys_enter` stamps entry times when latency is asked for.
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::bpf_probe_read_kernel,
+    macros::{map, raw_tracepoint},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    programs::RawTracePointContext,
+};
+use phoebe_common::{COUNTS_CAPACITY, CountKey, CountValue, TARGETS_CAPACITY, state};
+
+use crate::{MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now, targets::PHOEBE_TARGETS};
+
+// Syscalls whose return of 0 in the new task is the child's side of a fork: not a call the child made (ptrace
+// does not see it either). x86_64 numbers.
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const FORK_LIKE: [i64; 4] = [
+    56,  /* clone */
+    57,  /* fork */
+    58,  /* vfork */
+    435, /* clone3 */
+];
+#[cfg(bpf_target_arch = "aarch64")]
+const FORK_LIKE: [i64; 2] = [220 /* clone */, 435 /* clone3 */];
+
+#[unsafe(no_mangle)]
+static PHOEBE_PER_PROCESS: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static PHOEBE_LATENCY: u32 = 0;
+
+#[map]
+static PHOEBE_COUNTS: PerCpuHashMap<CountKey, CountValue> =
+    PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, 0);
+#[map]
+pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> = HashMap::with_max_entries(TARGETS_CAPACITY, 0);
+#[map]
+static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
+    let (tgid, tid) = current();
+    let Some(target) = PHOEBE_TARGETS.get_ptr_mut(tgid) else {
+        return 0;
+    };
+    // SAFETY: the pointer comes from a successful lookup in a preallocated hash map and the value is a plain u32.
+    let st = unsafe { *target };
+    if st != state::COUNTING {
+        if st == state::EXECED {
+            // This is the return of the exec that started the target: not one of its calls; count from now on.
+            // SAFETY: as above; only this process's own exit path moves it out of EXECED.
+            unsafe { *target = state::COUNTING };
+        }
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    let nr: i64 = match unsafe { bpf_probe_read_kernel(regs.wrapping_add(PT_REGS_SYSCALL_NR).cast::<i64>()) }
+    {
+        Ok(nr) => nr,
+        Err(_) => return 0,
+    };
+    if nr < 0 || (ret == 0 && FORK_LIKE.contains(&nr)) {
+        return 0;
+    }
+    let errno = if (-MAX_ERRNO..0).contains(&ret) {
+        (-ret) as u32
+    } else {
+        0
+    };
+    let key = CountKey {
+        tgid: if global(&PHOEBE_PER_PROCESS) != 0 { tgid } else { 0 },
+        nr: nr as u32,
+        errno,
+        pad: 0,
+    };
+    let mut latency = 0u64;
+    if global(&PHOEBE_LATENCY) != 0
+        // SAFETY: the value is a plain u64 written by `phoebe_sc_enter` for this thread.
+        && let Some(entered) = unsafe { PHOEBE_ENTERED.get(tid) }
+    {
+        latency = now().saturating_sub(*entered);
+    }
+    count(&key, latency);
+    0
+}
+
+/// Adds one call to this CPU's counters of `key`.
+#[inline(always)]
+fn count(key: &CountKey, latency: u64) {
+    for _ in 0..2 {
+        if let Some(value) = PHOEBE_COUNTS.get_ptr_mut(key) {
+            // SAFETY: the pointer is this CPU's slot of the element, valid while the program runs; BPF programs
+            // do not migrate between CPUs, so no other CPU writes it.
+            unsafe {
+                (*value).calls += 1;
+                (*value).latency_ns_sum += latency;
+                if latency > (*value).latency_ns_max {
+                    (*value).latency_ns_max = latency;
+                }
+            }
+            return;
+        }
+        let value = CountValue {
+            calls: 1,
+            latency_ns_sum: latency,
+            latency_ns_max: latency,
+        };
+        if PHOEBE_COUNTS.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
+            return;
+        }
+        // Another CPU created the element meanwhile (EEXIST): look it up again. Otherwise the map is full.
+    }
+    if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
+        // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.
+        unsafe { *lost += 1 };
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn phoebe_sc_enter(_ctx: RawTracePointContext) -> i32 {
+    let (tgid, tid) = current();
+    // SAFETY: plain u32 value of a successful lookup.
+    if let Some(st) = unsafe { PHOEBE_TARGETS.get(tgid) }
+        && *st == state::COUNTING
+    {
+        let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+    }
+    0
+}
