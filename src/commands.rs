@@ -110,6 +110,13 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             BackendKind::Seccomp
         }
     });
+    if backend == BackendKind::Ebpf {
+        // Hooks are not syscalls: say what each rule really covers before running (and refuse what none honours).
+        let plan = backend::ebpf::inject::plan(&decider)?;
+        if !args.quiet {
+            eprint!("{}", plan.describe());
+        }
+    }
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
     if args.start_off || args.count_all {

@@ -281,6 +281,24 @@ impl Decider {
         decision
     }
 
+    /// Is this a replay of a log?
+    pub fn is_replay(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// Adds what a backend that decides in the kernel (eBPF) counted for rule `id`: calls matched and injected.
+    pub fn add_kernel_counts(&mut self, id: usize, matched: u64, injected: u64) {
+        if let Some(rule) = self.rules.get_mut(id) {
+            rule.matched += matched;
+            rule.injected += injected;
+        }
+    }
+
+    /// Logs an injection a backend made in the kernel (its counters come from [`Decider::add_kernel_counts`]).
+    pub fn log_kernel_injection(&mut self, injection: Injection) {
+        self.injections.push(injection);
+    }
+
     /// The log of everything decided.
     pub fn finish(
         self,

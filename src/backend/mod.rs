@@ -84,7 +84,7 @@ pub enum BackendError {
         #[source]
         source: ebpf::sys::LaunchError,
     },
-    #[error("cannot observe with eBPF")]
+    #[error("cannot use eBPF")]
     Ebpf(#[source] ebpf::EbpfError),
     #[error("cannot execute '{command}': {source}")]
     Exec {

@@ -120,7 +120,8 @@ pub fn facts() -> Facts {
     }
 }
 
-fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
+/// The kernel's errno somewhere in an aya error's chain (`EPERM: Operation not permitted`), else its message.
+pub(crate) fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
     // aya's errors carry the kernel's io::Error somewhere in their chain.
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {

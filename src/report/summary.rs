@@ -89,7 +89,7 @@ pub fn injections(log: &InjectionLog) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "phoebe: {} {} error{}{} into '{}' ({}, seed {}): {}",
+        "phoebe: {} {} error{}{} into '{}' ({}, {}): {}",
         if log.replayed { "replayed" } else { "injected" },
         log.injections.len(),
         if log.injections.len() == 1 { "" } else { "s" },
@@ -100,7 +100,12 @@ pub fn injections(log: &InjectionLog) -> String {
         },
         log.command.join(" "),
         log.backend,
-        log.seed,
+        if log.backend == "ebpf" {
+            // The kernel rolls with bpf_get_prandom_u32: the seed decided nothing.
+            "random in the kernel".to_owned()
+        } else {
+            format!("seed {}", log.seed)
+        },
         ending(log.exit, log.interrupted),
     );
     let width = log

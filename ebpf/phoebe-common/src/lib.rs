@@ -95,3 +95,147 @@ mod pod {
     // SAFETY: `CountValue` is `repr(C)`, `Copy`, three `u64`s: every bit pattern is valid, no padding.
     unsafe impl aya::Pod for super::CountValue {}
 }
+
+/// The in-kernel injector (BPF LSM): rules per syscall number, counters per rule, one event per injection.
+pub mod inject {
+    /// Syscall numbers the rule table covers (`0..SYSCALL_SLOTS`): every native syscall of x86_64 and arm64.
+    pub const SYSCALL_SLOTS: u32 = 512;
+    /// Rules one syscall can have at once (in rule order, as the user gave them).
+    pub const RULES_PER_SYSCALL: usize = 4;
+    /// Weighted errnos one rule can choose from.
+    pub const ERRNOS_PER_RULE: usize = 8;
+    /// Rules one run can have.
+    pub const MAX_RULES: u32 = 64;
+    /// Size of the injection event ring buffer, in bytes (a power of two, a multiple of the page size).
+    pub const EVENTS_BYTES: u32 = 1 << 20;
+    /// `KernelRule::max` and `KernelRule::last` meaning "no limit".
+    pub const UNLIMITED: u64 = u64::MAX;
+
+    /// The LSM hook through which a syscall's calls are failed; each syscall has exactly one, so that a call
+    /// that passes several hooks (a `write` to a socket also reaches `socket_sendmsg`) is decided once.
+    pub mod hook {
+        pub const FILE_OPEN: u32 = 1;
+        pub const FILE_READ: u32 = 2;
+        pub const FILE_WRITE: u32 = 3;
+        pub const SOCKET_CREATE: u32 = 4;
+        pub const SOCKET_BIND: u32 = 5;
+        pub const SOCKET_CONNECT: u32 = 6;
+        pub const SOCKET_LISTEN: u32 = 7;
+        pub const SOCKET_ACCEPT: u32 = 8;
+        pub const SOCKET_SENDMSG: u32 = 9;
+        pub const SOCKET_RECVMSG: u32 = 10;
+        pub const SOCKET_SHUTDOWN: u32 = 11;
+    }
+
+    /// One user rule as the kernel applies it to one syscall.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct KernelRule {
+        /// Index of the rule among the user's rules (and in the counter map).
+        pub rule: u32,
+        /// Inject when `bpf_get_prandom_u32() < threshold`, unless `always`.
+        pub threshold: u32,
+        /// 1: probability 1, no roll.
+        pub always: u32,
+        /// How many of `errnos` are used (1..=ERRNOS_PER_RULE).
+        pub errno_count: u32,
+        /// Positive errnos, 1..=4095.
+        pub errnos: [u32; ERRNOS_PER_RULE],
+        /// Cumulative weights scaled to u32: errno `i` is picked when a second roll is below `errno_below[i]` (and
+        /// not below the earlier ones); the last used errno takes whatever is left.
+        pub errno_below: [u32; ERRNOS_PER_RULE],
+        /// The window of matched calls (1-based): first, last (`UNLIMITED`: none), every.
+        pub first: u64,
+        pub last: u64,
+        pub every: u64,
+        /// Most injections of this rule (`UNLIMITED`: none).
+        pub max: u64,
+    }
+
+    /// The rules of one syscall: the map value at index = syscall number.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SyscallRules {
+        /// One of [`hook`]; 0 when the syscall has no rule.
+        pub hook: u32,
+        /// Rules used in `rules` (0..=RULES_PER_SYSCALL).
+        pub count: u32,
+        pub rules: [KernelRule; RULES_PER_SYSCALL],
+    }
+
+    /// Counters of one user rule, shared by all CPUs (atomic adds).
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct RuleCounters {
+        /// Calls the rule matched while injection was switched on.
+        pub matched: u64,
+        /// Calls it failed.
+        pub injected: u64,
+    }
+
+    /// One injection, sent to user space through the ring buffer.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct InjectEvent {
+        /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the call.
+        pub t_ns: u64,
+        /// 1-based index of the call among the calls of its syscall that reached the hook.
+        pub index: u64,
+        pub tgid: u32,
+        pub tid: u32,
+        pub nr: u32,
+        pub errno: u32,
+        pub rule: u32,
+        pub pad: u32,
+    }
+
+    /// Map names.
+    pub mod maps {
+        /// `Array<SyscallRules>` of `SYSCALL_SLOTS`, indexed by syscall number.
+        pub const RULES: &str = "PHOEBE_RULES";
+        /// `Array<RuleCounters>` of `MAX_RULES`.
+        pub const RULE_COUNTERS: &str = "PHOEBE_RULECNT";
+        /// `Array<u64>` of `SYSCALL_SLOTS`: calls of each syscall that reached its hook (the call index).
+        pub const CALLS: &str = "PHOEBE_CALLS";
+        /// `Array<u32>` of 1: injection on (1) or off (0), the runtime switch.
+        pub const SWITCH: &str = "PHOEBE_SWITCH";
+        /// `RingBuf` of `InjectEvent`s.
+        pub const EVENTS: &str = "PHOEBE_EVENTS";
+        /// `PerCpuArray<u64>` of 1: events lost because the ring buffer was full.
+        pub const EVENTS_LOST: &str = "PHOEBE_EVLOST";
+    }
+
+    /// Program names, one per hook (see [`hook`]).
+    pub mod programs {
+        pub const FILE_OPEN: &str = "phoebe_lsm_open";
+        pub const FILE_PERMISSION: &str = "phoebe_lsm_perm";
+        pub const SOCKET_CREATE: &str = "phoebe_lsm_sock";
+        pub const SOCKET_BIND: &str = "phoebe_lsm_bind";
+        pub const SOCKET_CONNECT: &str = "phoebe_lsm_conn";
+        pub const SOCKET_LISTEN: &str = "phoebe_lsm_lstn";
+        pub const SOCKET_ACCEPT: &str = "phoebe_lsm_acpt";
+        pub const SOCKET_SENDMSG: &str = "phoebe_lsm_send";
+        pub const SOCKET_RECVMSG: &str = "phoebe_lsm_recv";
+        pub const SOCKET_SHUTDOWN: &str = "phoebe_lsm_shut";
+    }
+
+    /// Globals user space sets before loading.
+    pub mod globals {
+        /// `u32`: byte offsets of `task_struct.files`, `files_struct.fdt` and `fdtable.fd`, from the kernel's BTF:
+        /// the write hook leaves the caller's stderr alone.
+        pub const TASK_FILES_OFFSET: &str = "PHOEBE_TASK_FILES_OFFSET";
+        pub const FILES_FDT_OFFSET: &str = "PHOEBE_FILES_FDT_OFFSET";
+        pub const FDT_FD_OFFSET: &str = "PHOEBE_FDT_FD_OFFSET";
+    }
+
+    #[cfg(feature = "user")]
+    mod pod {
+        // SAFETY: `repr(C)`, `Copy`, only integers and arrays of integers laid out without implicit padding
+        // (u32 fields come in pairs before the u64s): every bit pattern is valid.
+        unsafe impl aya::Pod for super::SyscallRules {}
+        // SAFETY: `repr(C)`, two u64s: every bit pattern is valid, no padding.
+        unsafe impl aya::Pod for super::RuleCounters {}
+        // SAFETY: `repr(C)`, two u64s then six u32s: every bit pattern is valid, no padding.
+        unsafe impl aya::Pod for super::InjectEvent {}
+    }
+}

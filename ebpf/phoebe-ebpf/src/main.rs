@@ -1,5 +1,5 @@
 //! phoebe's eBPF programs: count the system calls of a process tree, per (process, syscall, errno), in
-//! per-CPU maps (`observe`); follow the tree through fork and prune it at exit (`targets`); `phoebe doctor`'s
+//! per-CPU maps (`observe`); fail chosen calls with BPF LSM programs (`inject`); follow the tree through fork and prune it at exit (`targets`); `phoebe doctor`'s
 //! probes (`probes`).
 //!
 //! Built for `bpfel-unknown-none` by the `phoebe` crate's `build.rs` (aya-build); on the host it compiles to an
@@ -7,7 +7,11 @@
 //! nothing but the in-kernel side; the layout of every map is in `phoebe-common`.
 
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
+// The injector's shared counters need an atomic fetch-and-add: inline assembly (see `inject::fetch_add`).
+// `build.rs` sets RUSTC_BOOTSTRAP=1 for this crate's build only.
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
+mod inject;
 mod observe;
 mod probes;
 mod targets;

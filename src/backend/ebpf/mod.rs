@@ -11,31 +11,21 @@
 //! the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
 
 pub mod btf;
+pub mod inject;
+mod launch;
 pub mod sys;
 
-use std::{
-    collections::BTreeMap,
-    sync::mpsc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::RawTracePoint,
 };
-use nix::{
-    errno::Errno as NixErrno,
-    sys::{
-        signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
-    },
-    unistd::Pid,
-};
 use phoebe_common::{CountKey, CountValue, globals, maps, programs, state};
 
 use super::{BackendError, Job, Outcome};
-use crate::model::{Errno, ObservationBuilder, Syscall, TargetExit};
+use crate::model::{Errno, ObservationBuilder, Syscall};
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/phoebe-probes"));
@@ -68,6 +58,17 @@ pub enum EbpfError {
         #[source]
         source: aya::programs::ProgramError,
     },
+    #[error(
+        "this kernel refuses BPF LSM programs ({what}), so phoebe cannot inject with eBPF here\nhint: eBPF \
+         injection needs CONFIG_BPF_LSM, `bpf` in the active LSM list (`cat /sys/kernel/security/lsm`; boot with \
+         `lsm=…,bpf`) and BPF trampolines; `phoebe doctor` checks all three; inject with --backend seccomp instead"
+    )]
+    InjectRefused { hook: &'static str, what: String },
+    #[error(
+        "the kernel's verifier rejected phoebe's program {program}: a phoebe bug, please report it with this \
+         log's end and the kernel version:\n{log}"
+    )]
+    Verifier { program: String, log: String },
     #[error("cannot use the eBPF map {name}")]
     Map {
         name: &'static str,
@@ -275,18 +276,46 @@ fn record(
     }
 }
 
-/// Runs `job` (observe only) until the target's whole process tree has ended.
+/// The observer as the supervisor drives it: at each tick, the counters added since the last one go into the
+/// interval that tick ends.
+struct Observing<'a> {
+    observer: Observer,
+    builder: &'a mut ObservationBuilder,
+    only: Option<&'a std::collections::HashSet<Syscall>>,
+    interval: Duration,
+    before: Snapshot,
+}
+
+impl launch::Programs for Observing<'_> {
+    fn follow(&mut self, tgid: u32) -> Result<(), EbpfError> {
+        self.observer.add_target(tgid, state::LAUNCHED)
+    }
+
+    fn followed(&mut self) -> Vec<u32> {
+        self.observer.targets()
+    }
+
+    fn tick(&mut self, tick: u32, at: Duration, last: bool) -> Result<(), BackendError> {
+        let now = self.observer.snapshot().map_err(BackendError::Ebpf)?;
+        // Just before the interval's end, so that it lands in the interval the tick closes.
+        let end = if last { at } else { self.interval * tick };
+        record(
+            self.builder,
+            end.saturating_sub(Duration::from_nanos(1)),
+            &self.before,
+            &now,
+            self.only,
+        );
+        self.before = now;
+        Ok(())
+    }
+}
+
+/// Runs `job` until the target's whole process tree has ended: observes, or injects with BPF LSM
+/// ([`inject::run`]) when the job has a decider.
 pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    if let Some(decider) = &job.decider
-        && let Some(rule) = decider.faults().next()
-    {
-        return Err(BackendError::Unsupported {
-            fault: rule.to_string(),
-            backend: "ebpf",
-            reason: "the eBPF backend only observes; inject with `--backend ptrace` (`phoebe doctor` says whether \
-                     this kernel could inject with BPF LSM)"
-                .into(),
-        });
+    if job.decider.is_some() {
+        return inject::run(job);
     }
     let Some(builder) = job.observer else {
         return Err(BackendError::Unsupported {
@@ -295,116 +324,27 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
             reason: "nothing to observe".into(),
         });
     };
-    let command = job.target.display.join(" ");
-    let mut observer = Observer::start(ProbeOptions {
+    let observer = Observer::start(ProbeOptions {
         per_process: false,
         latency: job.latency,
     })
     .map_err(BackendError::Ebpf)?;
-    // Orphans of the tree are reparented to phoebe, which then waits for them as the ptrace backend does.
-    if let Err(e) = sys::set_subreaper(true) {
-        tracing::warn!(error = %e, "cannot become the subreaper: orphaned descendants are not waited for");
-    }
-    let stopped = sys::spawn_stopped(&job.target.program_c, &job.target.argv).map_err(|source| {
-        BackendError::EbpfLaunch {
-            command: command.clone(),
-            source,
-        }
-    })?;
-    let root = stopped.pid;
-    if let Err(e) = observer.add_target(root.as_raw() as u32, state::LAUNCHED) {
-        stopped.kill();
-        return Err(BackendError::Ebpf(e));
-    }
-    job.control.begin(root.as_raw());
-    let root = match stopped.resume() {
-        Ok(pid) => pid,
-        Err(source) => {
-            let _ = waitpid(root, None);
-            job.control.end();
-            return Err(BackendError::Exec { command, source });
-        }
-    };
-    let started = Instant::now();
     let interval = builder.interval();
-    let (tx, rx) = mpsc::channel();
-    // Waits for every process of the tree (children and adopted orphans) until none is left.
-    std::thread::Builder::new()
-        .name("phoebe-reaper".into())
-        .spawn(move || {
-            loop {
-                let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
-                    Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
-                    Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
-                    Ok(_) | Err(NixErrno::EINTR) => None,
-                    Err(_) => break,
-                };
-                if let Some(status) = status
-                    && tx.send(status).is_err()
-                {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| BackendError::Trace {
-            pid: root.as_raw(),
-            source: NixErrno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN)),
-        })?;
-    let mut before = Snapshot::new();
-    let mut tick: u32 = 1;
-    let mut root_exit = None;
-    let read = |observer: &Observer| observer.snapshot().map_err(BackendError::Ebpf);
-    loop {
-        let deadline = started + interval * tick;
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((pid, exit)) => {
-                job.control.remove_task(pid.as_raw());
-                if pid == root {
-                    root_exit = Some(exit);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let now = read(&observer)?;
-                record(
-                    builder,
-                    interval * tick - Duration::from_nanos(1),
-                    &before,
-                    &now,
-                    job.record_only,
-                );
-                before = now;
-                tick += 1;
-            }
-        }
-        if root_exit.is_some() {
-            // Leftovers of the tree: let the signal thread see them, and end them if the user asked to stop.
-            for tgid in observer.targets() {
-                job.control.add_task(tgid as i32);
-                if job.control.interrupted() {
-                    let _ = kill(Pid::from_raw(tgid as i32), Signal::SIGKILL);
-                }
-            }
-        }
-    }
-    let duration = started.elapsed();
-    let now = read(&observer)?;
-    record(
+    let mut observing = Observing {
+        observer,
         builder,
-        duration.saturating_sub(Duration::from_nanos(1)),
-        &before,
-        &now,
-        job.record_only,
-    );
-    job.control.end();
-    let _ = sys::set_subreaper(false);
-    let lost = observer.lost();
+        only: job.record_only,
+        interval,
+        before: Snapshot::new(),
+    };
+    let ended = launch::supervise(job.target, job.control, &mut observing, interval)?;
+    let lost = observing.observer.lost();
     if lost > 0 {
         tracing::warn!(lost, "the counter map was full: some calls were not counted");
     }
     Ok(Outcome {
-        exit: root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL)),
-        duration,
+        exit: ended.exit,
+        duration: ended.duration,
         warnings: Vec::new(),
     })
 }

@@ -1,0 +1,733 @@
+//! eBPF injection through BPF LSM: the kernel decides and fails the target's calls itself, with no stop and no
+//! round trip to phoebe (`ebpf/phoebe-ebpf/src/inject.rs` has the programs).
+//!
+//! Hooks are not syscalls. Each syscall this backend can fail is decided at exactly one LSM hook, and only the
+//! calls that reach that hook are seen: an `openat` that fails its path walk never reaches `file_open`. So
+//! [`plan`] states, per rule, which syscalls it really covers and through which hook, and refuses the rules no
+//! hook can honour (path globs, exit-side injection, delays, syscalls without a hook) with the backend to use
+//! instead. Rolls use `bpf_get_prandom_u32`, not the seed: a run is reproduced by replaying its log (the call
+//! indices are exact) on seccomp or ptrace.
+//!
+//! Owns: the syscall → hook table, turning rules into the kernel's tables, loading and attaching the LSM programs,
+//! the runtime switch (a map flag) and collecting the injection events into the decider's log.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::Lsm,
+};
+use phoebe_common::{
+    globals,
+    inject::{
+        ERRNOS_PER_RULE, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters, SYSCALL_SLOTS,
+        SyscallRules, UNLIMITED, globals as inject_globals, hook, maps as inject_maps,
+        programs as inject_programs,
+    },
+    maps, programs, state,
+};
+
+use super::{EbpfError, OBJECT, attach_raw_tp, btf, launch};
+use crate::{
+    backend::{BackendError, Job, Outcome},
+    decide::Decider,
+    model::{Errno, FaultSpec, Injection, Syscall, When},
+};
+
+/// An LSM hook and what it means for the syscalls decided there.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hook {
+    /// `phoebe_common::inject::hook` id.
+    id: u32,
+    /// The LSM hook's name (`lsm/<name>`).
+    pub lsm: &'static str,
+    /// The program that implements it.
+    program: &'static str,
+    /// Which calls of its syscalls it sees, and which it does not.
+    pub covers: &'static str,
+}
+
+const FILE_OPEN: Hook = Hook {
+    id: hook::FILE_OPEN,
+    lsm: "file_open",
+    program: inject_programs::FILE_OPEN,
+    covers: "calls that resolved their path and passed the permission checks (one that fails earlier, e.g. \
+             ENOENT, never reaches the hook and is not counted); not O_PATH opens",
+};
+const FILE_READ: Hook = Hook {
+    id: hook::FILE_READ,
+    lsm: "file_permission",
+    program: inject_programs::FILE_PERMISSION,
+    covers: "calls on an open file, pipe, terminal or socket (MAY_READ)",
+};
+const FILE_WRITE: Hook = Hook {
+    id: hook::FILE_WRITE,
+    lsm: "file_permission",
+    program: inject_programs::FILE_PERMISSION,
+    covers: "calls on an open file, pipe, terminal or socket (MAY_WRITE), except writes to the caller's stderr \
+             (fd 2), which are never failed so that the program can still report",
+};
+const SOCKET_CREATE: Hook = Hook {
+    id: hook::SOCKET_CREATE,
+    lsm: "socket_create",
+    program: inject_programs::SOCKET_CREATE,
+    covers: "every call with a known address family",
+};
+const SOCKET_BIND: Hook = Hook {
+    id: hook::SOCKET_BIND,
+    lsm: "socket_bind",
+    program: inject_programs::SOCKET_BIND,
+    covers: "calls on a socket, before the address is bound",
+};
+const SOCKET_CONNECT: Hook = Hook {
+    id: hook::SOCKET_CONNECT,
+    lsm: "socket_connect",
+    program: inject_programs::SOCKET_CONNECT,
+    covers: "calls on a socket, before connecting",
+};
+const SOCKET_LISTEN: Hook = Hook {
+    id: hook::SOCKET_LISTEN,
+    lsm: "socket_listen",
+    program: inject_programs::SOCKET_LISTEN,
+    covers: "calls on a socket",
+};
+const SOCKET_ACCEPT: Hook = Hook {
+    id: hook::SOCKET_ACCEPT,
+    lsm: "socket_accept",
+    program: inject_programs::SOCKET_ACCEPT,
+    covers: "calls on a listening socket, before waiting for a peer",
+};
+const SOCKET_SENDMSG: Hook = Hook {
+    id: hook::SOCKET_SENDMSG,
+    lsm: "socket_sendmsg",
+    program: inject_programs::SOCKET_SENDMSG,
+    covers: "calls on a socket, before sending",
+};
+const SOCKET_RECVMSG: Hook = Hook {
+    id: hook::SOCKET_RECVMSG,
+    lsm: "socket_recvmsg",
+    program: inject_programs::SOCKET_RECVMSG,
+    covers: "calls on a socket, before receiving",
+};
+const SOCKET_SHUTDOWN: Hook = Hook {
+    id: hook::SOCKET_SHUTDOWN,
+    lsm: "socket_shutdown",
+    program: inject_programs::SOCKET_SHUTDOWN,
+    covers: "calls on a socket",
+};
+
+/// The syscalls this backend can fail, each with the one hook that decides it. Left out on purpose: syscalls
+/// that pass their hook more than once per call (sendmmsg, recvmmsg, socketpair, sendfile, copy_file_range,
+/// splice), which would be decided several times per call.
+const TABLE: &[(&[&str], &Hook)] = &[
+    (&["open", "openat", "openat2", "creat"], &FILE_OPEN),
+    (&["read", "readv", "pread64", "preadv", "preadv2"], &FILE_READ),
+    (
+        &["write", "writev", "pwrite64", "pwritev", "pwritev2"],
+        &FILE_WRITE,
+    ),
+    (&["socket"], &SOCKET_CREATE),
+    (&["bind"], &SOCKET_BIND),
+    (&["connect"], &SOCKET_CONNECT),
+    (&["listen"], &SOCKET_LISTEN),
+    (&["accept", "accept4"], &SOCKET_ACCEPT),
+    (&["sendto", "sendmsg"], &SOCKET_SENDMSG),
+    (&["recvfrom", "recvmsg"], &SOCKET_RECVMSG),
+    (&["shutdown"], &SOCKET_SHUTDOWN),
+];
+
+/// The hook that decides `syscall`'s calls, if any.
+pub fn hook_of(syscall: Syscall) -> Option<&'static Hook> {
+    TABLE
+        .iter()
+        .find(|(names, _)| names.contains(&syscall.name()))
+        .map(|(_, hook)| *hook)
+}
+
+/// Every syscall this backend can fail, in table order.
+pub fn covered_syscalls() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().flat_map(|(names, _)| names.iter().copied())
+}
+
+/// What one rule covers on this backend.
+#[derive(Debug)]
+pub struct Coverage {
+    /// The rule as the user wrote it (canonical form).
+    pub fault: String,
+    pub syscalls: Vec<(Syscall, &'static Hook)>,
+}
+
+/// The rules turned into the kernel's tables, with what each covers.
+#[derive(Debug)]
+pub struct Plan {
+    pub coverage: Vec<Coverage>,
+    /// Per syscall number, its rules in rule order.
+    tables: BTreeMap<u32, SyscallRules>,
+    /// The programs to load and attach (by program name), with their hook.
+    hooks: BTreeMap<&'static str, &'static str>,
+}
+
+impl Plan {
+    /// One paragraph per rule: `rule N 'SPEC': SYSCALL via lsm/HOOK: what it covers`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, rule) in self.coverage.iter().enumerate() {
+            let _ = writeln!(out, "phoebe: ebpf: rule {} '{}' covers:", i + 1, rule.fault);
+            for (syscall, hook) in &rule.syscalls {
+                let _ = writeln!(out, "  {} via lsm/{}: {}", syscall.name(), hook.lsm, hook.covers);
+            }
+        }
+        out
+    }
+}
+
+fn refuse(fault: &FaultSpec, reason: String) -> BackendError {
+    BackendError::Unsupported {
+        fault: fault.to_string(),
+        backend: "ebpf",
+        reason,
+    }
+}
+
+/// Checks every rule against what the LSM hooks can do and builds the kernel's tables. A rule that cannot be
+/// honoured exactly is refused, never approximated.
+pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
+    let faults: Vec<&FaultSpec> = decider.faults().collect();
+    if faults.len() > MAX_RULES as usize {
+        return Err(BackendError::Unsupported {
+            fault: format!("{} rules", faults.len()),
+            backend: "ebpf",
+            reason: format!("at most {MAX_RULES} rules fit in the kernel's tables"),
+        });
+    }
+    let mut coverage = Vec::new();
+    let mut tables: BTreeMap<u32, SyscallRules> = BTreeMap::new();
+    let mut hooks = BTreeMap::new();
+    for (id, fault) in faults.iter().enumerate() {
+        if fault.path.is_some() {
+            return Err(refuse(
+                fault,
+                "path globs cannot be matched inside the kernel; use --backend seccomp".into(),
+            ));
+        }
+        if fault.when == When::Exit {
+            return Err(refuse(
+                fault,
+                "LSM hooks decide before the call runs, so when=exit cannot be honoured; use --backend ptrace"
+                    .into(),
+            ));
+        }
+        if fault.delay.is_some() {
+            return Err(refuse(
+                fault,
+                "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp".into(),
+            ));
+        }
+        if fault.errnos.len() > ERRNOS_PER_RULE {
+            return Err(refuse(
+                fault,
+                format!("at most {ERRNOS_PER_RULE} errnos per rule fit in the kernel's tables"),
+            ));
+        }
+        let kernel = kernel_rule(id as u32, fault);
+        let mut syscalls = Vec::new();
+        for &syscall in &fault.syscalls {
+            let Some(hook) = hook_of(syscall) else {
+                return Err(refuse(
+                    fault,
+                    format!(
+                        "no LSM hook decides '{}'; the eBPF backend can fail {}; use --backend seccomp",
+                        syscall.name(),
+                        covered_syscalls().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            let nr = syscall.number();
+            if nr >= SYSCALL_SLOTS {
+                return Err(refuse(
+                    fault,
+                    format!("syscall number {nr} is beyond the kernel's table"),
+                ));
+            }
+            let table = tables.entry(nr).or_insert(SyscallRules {
+                hook: hook.id,
+                count: 0,
+                rules: [kernel; RULES_PER_SYSCALL],
+            });
+            if table.count as usize == RULES_PER_SYSCALL {
+                return Err(refuse(
+                    fault,
+                    format!(
+                        "at most {RULES_PER_SYSCALL} rules per syscall fit in the kernel's tables, and '{}' has more",
+                        syscall.name()
+                    ),
+                ));
+            }
+            table.rules[table.count as usize] = kernel;
+            table.count += 1;
+            hooks.insert(hook.program, hook.lsm);
+            syscalls.push((syscall, hook));
+        }
+        coverage.push(Coverage {
+            fault: fault.to_string(),
+            syscalls,
+        });
+    }
+    Ok(Plan {
+        coverage,
+        tables,
+        hooks,
+    })
+}
+
+/// `p` as the kernel compares it: inject when a uniform u32 is below the threshold.
+fn threshold(p: f64) -> u32 {
+    (p.clamp(0.0, 1.0) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}
+
+/// One rule as the kernel applies it (`id`: its index among the rules).
+fn kernel_rule(id: u32, fault: &FaultSpec) -> KernelRule {
+    let mut errnos = [0u32; ERRNOS_PER_RULE];
+    let mut errno_below = [u32::MAX; ERRNOS_PER_RULE];
+    let total: f64 = fault.errnos.iter().map(|(_, w)| w).sum();
+    let mut sum = 0.0;
+    for (i, (errno, weight)) in fault.errnos.iter().take(ERRNOS_PER_RULE).enumerate() {
+        errnos[i] = errno.code() as u32;
+        sum += weight;
+        errno_below[i] = threshold(if total > 0.0 { sum / total } else { 1.0 });
+    }
+    KernelRule {
+        rule: id,
+        threshold: threshold(fault.probability),
+        always: u32::from(fault.probability >= 1.0),
+        errno_count: fault.errnos.len().min(ERRNOS_PER_RULE) as u32,
+        errnos,
+        errno_below,
+        first: fault.window.first,
+        last: fault.window.last.unwrap_or(UNLIMITED),
+        every: fault.window.every,
+        max: fault.max.unwrap_or(UNLIMITED),
+    }
+}
+
+/// Why the kernel refused the injector, in one sentence with what to check and what to use instead.
+fn refused(hook: &'static str, what: String) -> EbpfError {
+    EbpfError::InjectRefused { hook, what }
+}
+
+/// The last `n` lines of a verifier log.
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Is BPF LSM active? `None` when `/sys/kernel/security/lsm` cannot be read (securityfs not mounted).
+fn bpf_lsm_active() -> Option<bool> {
+    let list = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
+    Some(list.trim().split(',').any(|lsm| lsm == "bpf"))
+}
+
+/// The loaded and attached injector. Dropping it detaches and unloads every program.
+pub struct Injector {
+    ebpf: Ebpf,
+    events: RingBuf<MapData>,
+    switch: Array<MapData, u32>,
+    /// The switch's state in the kernel, so that only changes are written.
+    switched_on: bool,
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> EbpfError {
+    move |source| EbpfError::Map { name, source }
+}
+
+fn missing(name: &'static str) -> EbpfError {
+    EbpfError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    }
+}
+
+impl Injector {
+    /// Loads the programs `plan` needs, fills the rule tables and attaches everything, with injection on or off.
+    pub fn start(plan: &Plan, on: bool) -> Result<Self, EbpfError> {
+        if bpf_lsm_active() == Some(false) {
+            return Err(refused(
+                "file_open",
+                "BPF LSM is not active (`bpf` is not in /sys/kernel/security/lsm; boot with `lsm=…,bpf`)"
+                    .into(),
+            ));
+        }
+        let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
+        let offset = |name: &'static str, member: &'static str, what: &'static str| {
+            btf.member_offset(name, member).ok_or(EbpfError::BtfMissing(what))
+        };
+        let tgid_offset = offset("task_struct", "tgid", "task_struct.tgid")?;
+        let files_offset = offset("task_struct", "files", "task_struct.files")?;
+        let fdt_offset = offset("files_struct", "fdt", "files_struct.fdt")?;
+        let fd_offset = offset("fdtable", "fd", "fdtable.fd")?;
+        let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        drop(btf);
+        let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Btf(std::io::Error::other(e)))?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
+            .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
+            .override_global(inject_globals::TASK_FILES_OFFSET, &files_offset, true)
+            .override_global(inject_globals::FILES_FDT_OFFSET, &fdt_offset, true)
+            .override_global(inject_globals::FDT_FD_OFFSET, &fd_offset, true)
+            .load(OBJECT)
+            .map_err(EbpfError::Load)?;
+        {
+            let mut rules: Array<&mut MapData, SyscallRules> = Array::try_from(
+                ebpf.map_mut(inject_maps::RULES)
+                    .ok_or_else(|| missing(inject_maps::RULES))?,
+            )
+            .map_err(map_err(inject_maps::RULES))?;
+            for (nr, table) in &plan.tables {
+                rules.set(*nr, table, 0).map_err(map_err(inject_maps::RULES))?;
+            }
+        }
+        let mut switch: Array<MapData, u32> = Array::try_from(
+            ebpf.take_map(inject_maps::SWITCH)
+                .ok_or_else(|| missing(inject_maps::SWITCH))?,
+        )
+        .map_err(map_err(inject_maps::SWITCH))?;
+        switch
+            .set(0, u32::from(on), 0)
+            .map_err(map_err(inject_maps::SWITCH))?;
+        let events = RingBuf::try_from(
+            ebpf.take_map(inject_maps::EVENTS)
+                .ok_or_else(|| missing(inject_maps::EVENTS))?,
+        )
+        .map_err(map_err(inject_maps::EVENTS))?;
+        for (name, tracepoint) in [
+            (programs::FORK, "sched_process_fork"),
+            (programs::EXEC, "sched_process_exec"),
+            (programs::EXIT, "sched_process_exit"),
+        ] {
+            attach_raw_tp(&mut ebpf, name, tracepoint)?;
+        }
+        for (&program, &lsm) in &plan.hooks {
+            let prog: &mut Lsm = ebpf
+                .program_mut(program)
+                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                .and_then(|p| p.try_into())
+                .map_err(|source| EbpfError::Program {
+                    name: program,
+                    tracepoint: lsm,
+                    source,
+                })?;
+            prog.load(lsm, &aya_btf).map_err(|e| match e {
+                // The verifier explained itself: phoebe's program is at fault, not the kernel's configuration.
+                aya::programs::ProgramError::LoadError { verifier_log, .. }
+                    if !verifier_log.to_string().trim().is_empty() =>
+                {
+                    EbpfError::Verifier {
+                        program: program.into(),
+                        log: tail(&verifier_log.to_string(), 12),
+                    }
+                }
+                e => refused(lsm, format!("loading lsm/{lsm}: {}", crate::doctor::errno_of(&e))),
+            })?;
+            prog.attach().map_err(|e| {
+                refused(
+                    lsm,
+                    format!("attaching lsm/{lsm}: {}", crate::doctor::errno_of(&e)),
+                )
+            })?;
+        }
+        Ok(Injector {
+            ebpf,
+            events,
+            switch,
+            switched_on: on,
+        })
+    }
+
+    /// Adds a process to the target set (see `phoebe_common::state`).
+    pub fn add_target(&mut self, tgid: u32) -> Result<(), EbpfError> {
+        let map = self
+            .ebpf
+            .map_mut(maps::TARGETS)
+            .ok_or_else(|| missing(maps::TARGETS))?;
+        let mut targets: BpfHashMap<&mut MapData, u32, u32> =
+            BpfHashMap::try_from(map).map_err(map_err(maps::TARGETS))?;
+        targets
+            .insert(tgid, state::LAUNCHED, 0)
+            .map_err(map_err(maps::TARGETS))
+    }
+
+    /// The processes followed now.
+    pub fn targets(&self) -> Vec<u32> {
+        let Some(map) = self.ebpf.map(maps::TARGETS) else {
+            return Vec::new();
+        };
+        match BpfHashMap::<&MapData, u32, u32>::try_from(map) {
+            Ok(map) => map.keys().filter_map(Result::ok).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Turns injection on or off in the kernel (the runtime switch).
+    pub fn set_switch(&mut self, on: bool) -> Result<(), EbpfError> {
+        if on != self.switched_on {
+            self.switch
+                .set(0, u32::from(on), 0)
+                .map_err(map_err(inject_maps::SWITCH))?;
+            self.switched_on = on;
+        }
+        Ok(())
+    }
+
+    /// Every injection event the kernel has published since the last call.
+    pub fn drain(&mut self) -> Vec<InjectEvent> {
+        let mut out = Vec::new();
+        while let Some(item) = self.events.next() {
+            if item.len() >= std::mem::size_of::<InjectEvent>() {
+                // SAFETY: the item holds at least size_of::<InjectEvent>() bytes written by the kernel program
+                // from an `InjectEvent`, a plain-old-data struct valid for any bit pattern; the read is unaligned.
+                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<InjectEvent>()) });
+            }
+        }
+        out
+    }
+
+    /// Each rule's counters (index = rule).
+    pub fn counters(&self, rules: usize) -> Result<Vec<RuleCounters>, EbpfError> {
+        let map = self
+            .ebpf
+            .map(inject_maps::RULE_COUNTERS)
+            .ok_or_else(|| missing(inject_maps::RULE_COUNTERS))?;
+        let array: Array<&MapData, RuleCounters> =
+            Array::try_from(map).map_err(map_err(inject_maps::RULE_COUNTERS))?;
+        (0..rules as u32)
+            .map(|i| array.get(&i, 0).map_err(map_err(inject_maps::RULE_COUNTERS)))
+            .collect()
+    }
+
+    /// Injection events dropped because the ring buffer was full.
+    pub fn events_lost(&self) -> u64 {
+        let Some(map) = self.ebpf.map(inject_maps::EVENTS_LOST) else {
+            return 0;
+        };
+        let Ok(lost) = PerCpuArray::<&MapData, u64>::try_from(map) else {
+            return 0;
+        };
+        lost.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+/// How often the supervisor drains the events and mirrors the switch.
+const TICK: Duration = Duration::from_millis(10);
+
+/// The injector as the supervisor drives it.
+struct Injecting {
+    injector: Injector,
+    switch: Arc<AtomicBool>,
+    events: Vec<InjectEvent>,
+    /// CLOCK_MONOTONIC at the launch, in ns: injection times are logged relative to it.
+    t0_ns: u64,
+}
+
+fn monotonic_ns() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64,
+        Err(_) => 0,
+    }
+}
+
+impl launch::Programs for Injecting {
+    fn follow(&mut self, tgid: u32) -> Result<(), EbpfError> {
+        self.t0_ns = monotonic_ns();
+        self.injector.add_target(tgid)
+    }
+
+    fn followed(&mut self) -> Vec<u32> {
+        self.injector.targets()
+    }
+
+    fn tick(&mut self, _tick: u32, _at: Duration, _last: bool) -> Result<(), BackendError> {
+        self.injector
+            .set_switch(self.switch.load(Ordering::Relaxed))
+            .map_err(BackendError::Ebpf)?;
+        let events = self.injector.drain();
+        self.events.extend(events);
+        Ok(())
+    }
+}
+
+/// The log's view of a kernel event.
+fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
+    Some(Injection {
+        t_ns: event.t_ns.saturating_sub(t0_ns),
+        pid: event.tgid as i32,
+        tid: event.tid as i32,
+        syscall: Syscall::from_number(u64::from(event.nr))?,
+        index: event.index,
+        errno: Errno::new(event.errno as i32)?,
+        rule: event.rule as usize,
+        when: When::Entry,
+    })
+}
+
+/// Runs `job` with the kernel deciding every targeted call, then puts the kernel's counters and events into the
+/// job's decider, so that the injection log is the same as the other backends'.
+pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    let Some(decider) = job.decider else {
+        return Err(BackendError::Unsupported {
+            fault: String::new(),
+            backend: "ebpf",
+            reason: "nothing to inject".into(),
+        });
+    };
+    if decider.is_replay() {
+        return Err(BackendError::Unsupported {
+            fault: "--replay".into(),
+            backend: "ebpf",
+            reason: "the kernel rolls its own random numbers, so it cannot replay a log call by call; replay with \
+                     --backend seccomp (or ptrace)"
+                .into(),
+        });
+    }
+    let plan = plan(decider)?;
+    let switch = decider.switch();
+    let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(BackendError::Ebpf)?;
+    let mut injecting = Injecting {
+        injector,
+        switch,
+        events: Vec::new(),
+        t0_ns: 0,
+    };
+    let ended = launch::supervise(job.target, job.control, &mut injecting, TICK)?;
+    let rules = decider.faults().count();
+    let counters = injecting.injector.counters(rules).map_err(BackendError::Ebpf)?;
+    for (id, c) in counters.iter().enumerate() {
+        decider.add_kernel_counts(id, c.matched, c.injected);
+    }
+    for event in &injecting.events {
+        if let Some(injection) = injection(event, injecting.t0_ns) {
+            decider.log_kernel_injection(injection);
+        }
+    }
+    let mut warnings = Vec::new();
+    let lost = injecting.injector.events_lost();
+    if lost > 0 {
+        warnings.push(format!(
+            "{lost} injections are counted but not in the log: the kernel's event buffer was full\nhint: fewer \
+             injections per second (a lower p=) keep the log complete"
+        ));
+    }
+    Ok(Outcome {
+        exit: ended.exit,
+        duration: ended.duration,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn decider(specs: &[&str]) -> Decider {
+        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 1)
+    }
+
+    fn unsupported(specs: &[&str]) -> String {
+        match plan(&decider(specs)) {
+            Err(BackendError::Unsupported { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_syscall_has_one_hook() {
+        let mut seen = BTreeSet::new();
+        for name in covered_syscalls() {
+            assert!(seen.insert(name), "{name} is in the table twice");
+            let sc = Syscall::parse(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(sc.number() < SYSCALL_SLOTS);
+        }
+        assert_eq!(hook_of(Syscall::parse("openat").unwrap()), Some(&FILE_OPEN));
+        assert_eq!(hook_of(Syscall::parse("write").unwrap()), Some(&FILE_WRITE));
+        assert_eq!(hook_of(Syscall::parse("sendmmsg").unwrap()), None);
+    }
+
+    #[test]
+    fn rules_become_per_syscall_tables_in_rule_order() {
+        let plan = plan(&decider(&[
+            "openat,read:EIO:p=0.25:max=3",
+            "openat:ENOENT=3,EACCES=1:nth=2",
+        ]))
+        .unwrap();
+        let openat = plan.tables[&Syscall::parse("openat").unwrap().number()];
+        assert_eq!(openat.hook, hook::FILE_OPEN);
+        assert_eq!(openat.count, 2);
+        assert_eq!(openat.rules[0].rule, 0);
+        assert_eq!(openat.rules[0].threshold, 1 << 30);
+        assert_eq!(openat.rules[0].always, 0);
+        assert_eq!(openat.rules[0].max, 3);
+        assert_eq!(openat.rules[0].last, UNLIMITED);
+        assert_eq!(openat.rules[1].rule, 1);
+        assert_eq!(openat.rules[1].always, 1);
+        assert_eq!((openat.rules[1].first, openat.rules[1].last), (2, 2));
+        assert_eq!(openat.rules[1].errno_count, 2);
+        assert_eq!(
+            openat.rules[1].errnos[..2],
+            [libc::ENOENT as u32, libc::EACCES as u32]
+        );
+        assert_eq!(
+            openat.rules[1].errno_below[0],
+            3 << 30,
+            "ENOENT takes 3/4 of the rolls"
+        );
+        let read = plan.tables[&Syscall::parse("read").unwrap().number()];
+        assert_eq!((read.hook, read.count), (hook::FILE_READ, 1));
+        assert_eq!(
+            plan.hooks.keys().copied().collect::<Vec<_>>(),
+            [inject_programs::FILE_OPEN, inject_programs::FILE_PERMISSION]
+        );
+        let text = plan.describe();
+        assert!(
+            text.contains("rule 1 'openat,read:EIO:p=0.25:max=3' covers:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  openat via lsm/file_open: calls that resolved their path"),
+            "{text}"
+        );
+        assert!(text.contains("  read via lsm/file_permission:"), "{text}");
+    }
+
+    #[test]
+    fn probability_thresholds_cover_the_whole_range() {
+        assert_eq!(threshold(0.0), 0);
+        assert_eq!(threshold(0.5), 1 << 31);
+        assert_eq!(threshold(1.0), u32::MAX);
+    }
+
+    #[test]
+    fn rules_the_hooks_cannot_honour_are_refused_with_the_backend_to_use() {
+        assert!(unsupported(&["openat:ENOENT:path=/etc/*"]).contains("--backend seccomp"));
+        assert!(unsupported(&["read:EIO:when=exit"]).contains("--backend ptrace"));
+        assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
+        let reason = unsupported(&["futex:EAGAIN"]);
+        assert!(reason.contains("no LSM hook decides 'futex'"), "{reason}");
+        assert!(
+            reason.contains("openat"),
+            "the refusal lists what is covered: {reason}"
+        );
+        assert!(
+            unsupported(&["read:EIO", "read:EIO", "read:EIO", "read:EIO", "read:EIO"]).contains("at most 4")
+        );
+    }
+}
