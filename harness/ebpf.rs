@@ -185,20 +185,96 @@ fn ebpf_latency_when_asked() {
     assert!(mmap.latency_ns_sum > 0 && mmap.latency_ns_max > 0, "{mmap:?}");
 }
 
+/// Where the kernel refuses BPF LSM (our host), `inject --backend ebpf` fails before starting the target, in one
+/// sentence saying what is missing, how to check and which backend to use; where it allows it, the target's
+/// open fails. Either way `phoebe doctor` says the same.
 #[test]
-fn ebpf_refuses_to_inject() {
+fn ebpf_injects_or_refuses_in_one_sentence_and_doctor_agrees() {
     let Some(_guard) = ebpf_guard() else { return };
-    phoebe()
-        .args([
-            "inject",
-            "--backend",
-            "ebpf",
-            "--fault",
-            "openat:ENOENT",
-            "--",
-            "true",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("only observes"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = input_file(&dir, "secret", "phoebe-secret\n");
+    let out = phoebe()
+        .args(["inject", "--backend", "ebpf", "--fault", "openat:EACCES", "--"])
+        .arg(testapp("retry-reader"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doctor = phoebe().args(["doctor", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let verdict = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["backend"] == "ebpf" && v["mode"] == "inject")
+        .expect("doctor's ebpf inject verdict")
+        .clone();
+    assert!(
+        stderr.contains("openat via lsm/file_open: calls that resolved their path"),
+        "the coverage statement comes first:\n{stderr}"
+    );
+    if verdict["available"] == true {
+        assert!(stderr.contains("Permission denied"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("phoebe-secret"));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "the target never ran");
+    let refusal: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("phoebe: ") && !l.starts_with("phoebe: ebpf: rule "))
+        .collect();
+    let [refusal] = refusal.as_slice() else {
+        panic!("one refusal line expected:\n{stderr}")
+    };
+    assert!(
+        refusal.starts_with(
+            "phoebe: cannot use eBPF: this kernel refuses BPF LSM programs (loading lsm/file_open: "
+        ),
+        "{refusal}"
+    );
+    assert!(
+        refusal.ends_with("so phoebe cannot inject with eBPF here"),
+        "{refusal}"
+    );
+    let hint = stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_else(|| panic!("no hint:\n{stderr}"));
+    assert!(
+        hint.contains("/sys/kernel/security/lsm") && hint.contains("--backend seccomp"),
+        "{hint}"
+    );
+    let reason = verdict["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused") || reason.contains("not an active LSM"),
+        "{verdict}"
+    );
+    assert!(
+        verdict["hint"].as_str().unwrap().contains("--backend seccomp"),
+        "{verdict}"
+    );
+    assert_no_phoebe_program_left("after a refused eBPF injection");
+}
+
+/// Rules no LSM hook can honour are refused before anything is loaded, naming the backend that can.
+#[test]
+fn ebpf_refuses_rules_it_cannot_honour() {
+    for (fault, says) in [
+        ("futex:EAGAIN", "no LSM hook decides 'futex'"),
+        (
+            "openat:ENOENT:path=/etc/*",
+            "path globs cannot be matched inside the kernel",
+        ),
+        ("read:EIO:when=exit", "--backend ptrace"),
+    ] {
+        phoebe()
+            .args(["inject", "--backend", "ebpf", "--fault", fault, "--", "true"])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(format!(
+                "phoebe: fault '{fault}' cannot run on the ebpf backend: "
+            )))
+            .stderr(predicates::str::contains(says));
+    }
 }

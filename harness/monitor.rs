@@ -324,8 +324,8 @@ fn doctor_tells_each_backend_and_mode() {
     );
     assert_eq!(verdict("seccomp", "observe")["available"], false);
     let inject = verdict("ebpf", "inject");
-    assert_eq!(inject["available"], false, "no eBPF injector is written yet");
-    if report["facts"]["kprobes"] == false {
+    // Whether doctor agrees with `inject --backend ebpf` is checked in harness/ebpf.rs (and in the VM guests).
+    if inject["available"] == false && report["facts"]["kprobes"] == false {
         assert!(
             inject["reason"].as_str().unwrap().contains("no kprobes"),
             "{inject}"

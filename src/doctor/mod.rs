@@ -315,39 +315,46 @@ pub fn diagnose() -> Report {
         hint: observe.is_err().then(|| bpf_hint.clone()),
     });
     let (fentry, lsm) = probe_trampolines();
+    let lsm_active = facts.lsms.as_ref().map(|lsms| lsms.iter().any(|l| l == "bpf"));
     let mut why = Vec::new();
-    if !facts.kprobes {
-        why.push("no kprobes (no kprobe PMU: CONFIG_KPROBES is off)".to_owned());
-    } else if facts.kprobe_override != Some(true) {
-        why.push("kprobes without bpf_override_return (CONFIG_BPF_KPROBE_OVERRIDE is off)".to_owned());
-    }
     match (&fentry, &lsm) {
         (Err(f), Err(l)) => why.push(format!("trampoline programs refused ({f}; {l})")),
         (Ok(()), Err(l)) => why.push(format!("BPF LSM refused ({l})")),
         _ => {}
     }
-    if lsm.is_ok()
-        && let Some(lsms) = &facts.lsms
-        && !lsms.iter().any(|l| l == "bpf")
-    {
-        why.push(format!("`bpf` is not an active LSM ({})", lsms.join(",")));
+    if lsm_active == Some(false) {
+        why.push(format!(
+            "`bpf` is not an active LSM ({})",
+            facts.lsms.as_deref().unwrap_or_default().join(",")
+        ));
     }
-    let kernel_ok = why.is_empty();
-    if kernel_ok {
-        why.push(
-            "the kernel accepts BPF LSM programs, but phoebe's eBPF injector is not written yet".to_owned(),
-        );
+    let available = why.is_empty();
+    if available {
+        why.push(format!(
+            "loaded and attached a BPF LSM program (lsm/file_open){}; `inject --backend ebpf` says which syscalls \
+             each rule covers",
+            match lsm_active {
+                Some(true) => ", `bpf` is an active LSM",
+                // Without securityfs the list is unknown; the attach alone does not prove the hook runs.
+                _ => ", but the active LSM list is unknown (securityfs not mounted)",
+            }
+        ));
+    } else {
+        // phoebe's injector uses BPF LSM only; kprobes are listed so that nobody wonders about them.
+        why.push(if !facts.kprobes {
+            "no kprobes (no kprobe PMU: CONFIG_KPROBES is off)".to_owned()
+        } else {
+            "kprobes do not help: phoebe injects through BPF LSM only".to_owned()
+        });
     }
     verdicts.push(Verdict {
         backend: "ebpf",
         mode: "inject",
-        available: false,
+        available,
         reason: why.join("; "),
-        hint: Some(if kernel_ok {
-            "inject with --backend seccomp (the default) or --backend ptrace".to_owned()
-        } else {
-            "eBPF injection needs BPF LSM (trampolines allowed, `lsm=…,bpf`) or kprobes with \
-             CONFIG_BPF_KPROBE_OVERRIDE; inject with --backend seccomp (the default) or ptrace"
+        hint: (!available).then(|| {
+            "eBPF injection needs BPF LSM: CONFIG_BPF_LSM, `bpf` in the active LSM list (boot with `lsm=…,bpf`) \
+             and BPF trampolines; inject with --backend seccomp (the default) or ptrace"
                 .to_owned()
         }),
     });
