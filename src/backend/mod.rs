@@ -28,7 +28,8 @@ pub enum BackendKind {
     /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
     /// others run at native speed; cannot observe.
     Seccomp,
-    /// eBPF raw tracepoints, counting in the kernel: observes only, at near-native speed (root or CAP_BPF).
+    /// eBPF, in the kernel (root): observes with raw tracepoints at near-native speed; injects with BPF LSM
+    /// programs where the kernel allows them (file opens, reads, writes and socket calls only).
     Ebpf,
 }
 

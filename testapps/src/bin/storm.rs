@@ -1,9 +1,11 @@
-//! `storm getppid|openat-fail [N]` (N default 100000, at least 1) — a syscall storm for benches.
+//! `storm getppid|openat-fail|openat-ok [N]` (N default 100000, at least 1) — a syscall storm for benches.
 //!
 //! `getppid` makes N raw `syscall(SYS_getppid)` calls; `openat-fail` makes N `open` calls (glibc issues
-//! `openat(2)`) of the fixed path `/nonexistent/phoebe-storm`, each expected to fail with ENOENT. The loop
-//! holds nothing else and is timed with `Instant`. A call that returns -1 (getppid) or does not fail with
-//! ENOENT (openat-fail) is counted as unexpected (a surprise descriptor is closed).
+//! `openat(2)`) of the fixed path `/nonexistent/phoebe-storm`, each expected to fail with ENOENT; `openat-ok`
+//! makes N `open` calls of `/` (a directory every system has), each followed by a `close`: opens that succeed,
+//! and so reach the kernel's `file_open` hook, which a failing path walk never does. The loop holds nothing else
+//! and is timed with `Instant`. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
+//! (openat-fail) is counted as unexpected (a surprise descriptor is closed).
 //!
 //! Output (exit 0), one line on stdout: `calls=<N> ns_per_call=<float, 1 decimal> unexpected=<count>`.
 //! Usage error: exit 2.
@@ -12,7 +14,7 @@ use std::{env, io, time::Instant};
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "storm getppid|openat-fail [N]";
+const USAGE: &str = "storm getppid|openat-fail|openat-ok [N]";
 const MISSING: &std::ffi::CStr = c"/nonexistent/phoebe-storm";
 
 fn getppid_storm(n: u64) -> u64 {
@@ -42,11 +44,27 @@ fn openat_fail_storm(n: u64) -> u64 {
     unexpected
 }
 
+fn openat_ok_storm(n: u64) -> u64 {
+    let mut unexpected = 0;
+    for _ in 0..n {
+        // SAFETY: c"/" is a NUL-terminated static string; O_RDONLY needs no mode argument.
+        let fd = unsafe { libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            unexpected += 1;
+        } else {
+            // SAFETY: `fd` was just returned by open and is owned by nobody else.
+            unsafe { libc::close(fd) };
+        }
+    }
+    unexpected
+}
+
 fn main() {
     let mut args = env::args().skip(1);
     let storm: fn(u64) -> u64 = match args.next().as_deref() {
         Some("getppid") => getppid_storm,
         Some("openat-fail") => openat_fail_storm,
+        Some("openat-ok") => openat_ok_storm,
         _ => usage(USAGE),
     };
     let n: u64 = match args.next() {
