@@ -11,6 +11,7 @@
 //! the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
 
 pub mod btf;
+pub mod fmod_ret;
 pub mod inject;
 mod launch;
 pub mod sys;
