@@ -208,9 +208,10 @@ impl Plan {
         out
     }
 
-    /// The LSM hooks the plan attaches, in order, each once.
+    /// The LSM hooks the plan attaches, by name, each once.
     fn hook_names(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = self.hooks.values().map(|h| h.lsm).collect();
+        names.sort_unstable();
         names.dedup();
         names
     }
