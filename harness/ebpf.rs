@@ -185,9 +185,9 @@ fn ebpf_latency_when_asked() {
     assert!(mmap.latency_ns_sum > 0 && mmap.latency_ns_max > 0, "{mmap:?}");
 }
 
-/// Where the kernel refuses BPF LSM (our host), `inject --backend ebpf` fails before starting the target, in one
-/// sentence saying what is missing, how to check and which backend to use; where it allows it, the target's
-/// open fails. Either way `phoebe doctor` says the same.
+/// Where the kernel refuses trampolines (our host: both BPF LSM and fmod_ret), `inject --backend ebpf` fails before
+/// starting the target, in one sentence saying what it tried, how to check and which backend to use; where it
+/// allows them, the target's open fails. Either way `phoebe doctor` says the same.
 #[test]
 fn ebpf_injects_or_refuses_in_one_sentence_and_doctor_agrees() {
     let Some(_guard) = ebpf_guard() else { return };
@@ -210,7 +210,7 @@ fn ebpf_injects_or_refuses_in_one_sentence_and_doctor_agrees() {
         .expect("doctor's ebpf inject verdict")
         .clone();
     assert!(
-        stderr.contains("openat via lsm/file_open: calls that resolved their path"),
+        stderr.contains("openat via hook file_open: calls that resolved their path"),
         "the coverage statement comes first:\n{stderr}"
     );
     if verdict["available"] == true {
@@ -229,9 +229,13 @@ fn ebpf_injects_or_refuses_in_one_sentence_and_doctor_agrees() {
     };
     assert!(
         refusal.starts_with(
-            "phoebe: cannot use eBPF: this kernel refuses BPF LSM programs (loading lsm/file_open: "
+            "phoebe: cannot use eBPF: this kernel refuses both ways phoebe attaches its eBPF injector ("
         ),
         "{refusal}"
+    );
+    assert!(
+        refusal.contains("lsm/file_open: ") && refusal.contains("fmod_ret/security_file_open: "),
+        "both mechanisms were tried: {refusal}"
     );
     assert!(
         refusal.ends_with("so phoebe cannot inject with eBPF here"),

@@ -101,11 +101,18 @@ impl Guest {
 
 /// Boots `kernel` and runs `sh -c SCRIPT` in it.
 fn boot(kernel: &'static str, sh_script: &str) -> Guest {
+    boot_with(kernel, &[], sh_script)
+}
+
+/// Boots `kernel` with more `ci/vm/run` options and runs `sh -c SCRIPT` in it.
+fn boot_with(kernel: &'static str, options: &[&str], sh_script: &str) -> Guest {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let out = Command::new(script("run"))
-        .args(["--no-build", kernel, "--", "sh", "-c", sh_script])
+        .arg("--no-build")
+        .args(options)
+        .args([kernel, "--", "sh", "-c", sh_script])
         .output()
         .expect("run ci/vm/run");
     let console = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -447,14 +454,115 @@ fn ebpf_injects_in_the_guest() {
             "{k}: {observe}"
         );
 
-        // doctor says what the runs above showed.
-        let doctor: serde_json::Value = serde_json::from_str(guest.section("doctor")).unwrap();
-        let inject = doctor["verdicts"]
+        // doctor says what the runs above showed, through BPF LSM (`bpf` is active).
+        let inject = guest.inject_verdict();
+        assert_eq!(inject["available"], true, "{k}: {inject}");
+        let reason = inject["reason"].as_str().unwrap();
+        assert!(reason.starts_with("injects through BPF LSM: "), "{k}: {reason}");
+    }
+}
+
+impl Guest {
+    /// `phoebe doctor --json`'s eBPF inject verdict, from the `doctor` section.
+    fn inject_verdict(&self) -> serde_json::Value {
+        let doctor: serde_json::Value = serde_json::from_str(self.section("doctor")).unwrap();
+        doctor["verdicts"]
             .as_array()
             .unwrap()
             .iter()
             .find(|v| v["backend"] == "ebpf" && v["mode"] == "inject")
-            .unwrap();
+            .unwrap()
+            .clone()
+    }
+}
+
+/// The guest script without BPF LSM: like [`EBPF_SCENARIOS`], but phoebe says what it attached (no `-q`).
+const FMOD_RET_SCENARIOS: &str = r#"
+run() {
+    name=$1; fault=$2; shift 2
+    rm -f /tmp/log.json
+    echo "==begin $name"
+    phoebe inject --backend ebpf --log /tmp/log.json --fault "$fault" -- "$@" 2>&1
+    echo "status=$?"
+    echo "==end $name"
+    echo "==begin $name log"
+    [ -f /tmp/log.json ] && cat /tmp/log.json
+    echo "==end $name log"
+}
+printf 'lsm=%s\n' "$(cat /sys/kernel/security/lsm)"
+run full openat:EACCES cat /etc/hostname
+run p30 openat:EACCES:p=0.3 open-loop /etc/hostname 1000
+echo "==begin doctor"
+phoebe doctor --json
+echo "==end doctor"
+"#;
+
+/// A stock kernel whose LSM list lacks `bpf` (booted with the kernel's own list minus `bpf`): BPF LSM programs
+/// would attach and never run, so the injector attaches the same programs as fmod_ret on `security_*` (issue 5's
+/// fallback), says so, and injects exactly as through BPF LSM; doctor agrees.
+#[test]
+fn ebpf_injects_through_fmod_ret_without_bpf_lsm() {
+    if !vm_ready() {
+        return;
+    }
+    for kernel in KERNELS {
+        let guest = boot_with(kernel, &["--no-bpf-lsm"], FMOD_RET_SCENARIOS);
+        assert_eq!(guest.status, 0, "{kernel}: {}", guest.console);
+        let k = kernel;
+        let lsm = guest
+            .console
+            .lines()
+            .find_map(|l| l.strip_prefix("lsm="))
+            .expect("the lsm line");
+        assert!(!lsm.split(',').any(|m| m == "bpf"), "{k}: lsm={lsm}");
+
+        let full = guest.scenario("full");
+        assert!(
+            full.out.contains(
+                "phoebe: ebpf: hooks attached as fmod_ret programs on the kernel's security functions (BPF LSM is \
+                 not active here): fmod_ret/security_file_open\n"
+            ),
+            "{k}: {}",
+            full.out
+        );
+        assert!(
+            full.out
+                .contains("cat: can't open '/etc/hostname': Permission denied"),
+            "{k}: {}",
+            full.out
+        );
+        assert!(full.out.contains("status=1"), "{k}: {}", full.out);
+        assert_eq!(
+            (full.log().rules[0].matched, full.log().rules[0].injected),
+            (1, 1),
+            "{k}"
+        );
+
+        let p30 = guest.scenario("p30");
+        let failed = p30.value("failed");
+        assert!(
+            binomial_99(1000, 0.3).contains(&failed),
+            "{k}: {failed} of 1000 failed at p=0.3"
+        );
+        let rule = &p30.log().rules[0];
+        assert_eq!(
+            rule.injected,
+            p30.log().injections.len() as u64,
+            "{k}: every injection is logged"
+        );
+        assert!(
+            (failed..=failed + (rule.matched - 1000)).contains(&rule.injected),
+            "{k}: the app saw {failed} failures, the kernel injected {}",
+            rule.injected
+        );
+
+        let inject = guest.inject_verdict();
         assert_eq!(inject["available"], true, "{k}: {inject}");
+        let reason = inject["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("injects through fmod_ret on the kernel's security_* functions: ")
+                && reason.contains("`bpf` is not an active LSM"),
+            "{k}: {reason}"
+        );
     }
 }

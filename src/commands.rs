@@ -124,17 +124,25 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         decider.keep_in_user_space();
     }
     phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
-    let outcome = run(
-        backend,
-        Job {
-            target: &target,
-            observer: None,
-            record_only: None,
-            decider: Some(&mut decider),
-            control,
-            latency: false,
-        },
-    )?;
+    let job = Job {
+        target: &target,
+        observer: None,
+        record_only: None,
+        decider: Some(&mut decider),
+        control,
+        latency: false,
+    };
+    let outcome = if backend == BackendKind::Ebpf {
+        // Which mechanism runs the hooks (BPF LSM or fmod_ret) is known once they are attached.
+        let quiet = args.quiet;
+        backend::ebpf::inject::run_noting(job, |note| {
+            if !quiet {
+                eprintln!("{note}");
+            }
+        })?
+    } else {
+        run(backend, job)?
+    };
     print_warnings(&outcome.warnings);
     let mut log = decider.finish(
         target.display.clone(),

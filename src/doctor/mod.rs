@@ -1,7 +1,8 @@
 //! `phoebe doctor`: what each backend can do on this machine, per mode, and exactly why not.
 //!
 //! Every answer comes from a real probe, not a table: a trivial raw tracepoint is loaded and attached, a trampoline
-//! (fentry) and a BPF LSM program are loaded and their errno reported, a child is seized with ptrace, a seccomp
+//! (fentry), a BPF LSM program and the same program as fmod_ret on `security_file_open` are loaded and their errno
+//! reported, a child is seized with ptrace, a seccomp
 //! listener is created in a forked child; kernel facts are read from `/sys`, `/proc` and the kernel config.
 //! Owns the probes and the report's data; rendering is [`render`]. Raw calls live in `sys.rs`.
 
@@ -16,7 +17,14 @@ use aya::{
 use phoebe_common::programs;
 use serde::Serialize;
 
-use crate::backend::{ebpf::OBJECT, filter::sys::InstallFlags};
+use crate::backend::{
+    ebpf::{
+        OBJECT, btf,
+        fmod_ret::{self, Programs},
+        inject::{Mechanism, mechanisms},
+    },
+    filter::sys::InstallFlags,
+};
 
 /// One backend in one mode.
 #[derive(Debug, Clone, Serialize)]
@@ -151,22 +159,43 @@ fn probe_raw_tp() -> Result<(), String> {
     Ok(())
 }
 
-/// Loads (and attaches) a trampoline program (fentry) and a BPF LSM program; each result is the errno.
-fn probe_trampolines() -> (Result<(), String>, Result<(), String>) {
-    let btf = match Btf::from_sys_fs() {
-        Ok(btf) => btf,
-        Err(e) => {
-            let why = format!("no kernel BTF: {e}");
-            return (Err(why.clone()), Err(why));
-        }
+/// What the trampoline probes found: each result is the errno.
+struct Trampolines {
+    fentry: Result<(), String>,
+    lsm: Result<(), String>,
+    /// The BPF LSM probe's code as fmod_ret on `security_file_open`, the injector's fallback.
+    fmod_ret: Result<(), String>,
+}
+
+/// Loads (and attaches) a trampoline program (fentry), a BPF LSM program and the same program as fmod_ret.
+fn probe_trampolines() -> Trampolines {
+    let all = |why: String| Trampolines {
+        fentry: Err(why.clone()),
+        lsm: Err(why.clone()),
+        fmod_ret: Err(why),
+    };
+    let (btf, ours) = match (Btf::from_sys_fs(), btf::Btf::from_sys_fs()) {
+        (Ok(btf), Ok(ours)) => (btf, ours),
+        (Err(e), _) => return all(format!("no kernel BTF: {e}")),
+        (_, Err(e)) => return all(format!("no kernel BTF: {e}")),
     };
     let mut ebpf = match EbpfLoader::new().load(OBJECT) {
         Ok(ebpf) => ebpf,
-        Err(e) => {
-            let why = format!("loading the object: {}", errno_of(&e));
-            return (Err(why.clone()), Err(why));
-        }
+        Err(e) => return all(format!("loading the object: {}", errno_of(&e))),
     };
+    // Returns 0 (the call goes on), like the LSM probe: harmless on security_file_open too.
+    let fmod_ret = Programs::relocate(OBJECT, &ebpf, &btf)
+        .and_then(|p| p.attach(programs::PROBE_LSM, "file_open", 1, &ours))
+        .map(drop)
+        .map_err(|e| match e {
+            fmod_ret::FmodRetError::Verifier { log, .. } => {
+                format!(
+                    "fmod_ret rejected by the verifier: {}",
+                    log.lines().last().unwrap_or_default()
+                )
+            }
+            e => e.to_string(),
+        });
     let fentry = (|| {
         let prog: &mut FEntry = ebpf
             .program_mut(programs::PROBE_FENTRY)
@@ -191,7 +220,78 @@ fn probe_trampolines() -> (Result<(), String>, Result<(), String>) {
             .map_err(|e| format!("lsm attach: {}", errno_of(&e)))?;
         Ok::<(), String>(())
     })();
-    (fentry, lsm)
+    Trampolines {
+        fentry,
+        lsm,
+        fmod_ret,
+    }
+}
+
+/// The eBPF inject verdict from the probes: (available, reason). The mechanism named is the one the injector
+/// would use (`inject::mechanisms`): BPF LSM where `bpf` is active and its probe worked, else fmod_ret.
+fn inject_verdict(probes: &Trampolines, lsms: Option<&[String]>, kprobes: bool) -> (bool, String) {
+    let lsm_active = lsms.map(|lsms| lsms.iter().any(|l| l == "bpf"));
+    let lsm_why_not = match (&probes.lsm, lsm_active) {
+        (Err(l), _) => Some(format!("BPF LSM refused ({l})")),
+        (Ok(()), Some(false)) => Some(format!(
+            "`bpf` is not an active LSM ({})",
+            lsms.unwrap_or_default().join(",")
+        )),
+        (Ok(()), _) => None,
+    };
+    let chosen = mechanisms(lsm_active).iter().find(|m| match m {
+        Mechanism::Lsm => lsm_why_not.is_none(),
+        Mechanism::FmodRet => probes.fmod_ret.is_ok(),
+    });
+    const COVERS: &str = "`inject --backend ebpf` says which syscalls each rule covers";
+    match chosen {
+        Some(Mechanism::Lsm) => (
+            true,
+            format!(
+                "injects through BPF LSM: loaded and attached lsm/file_open{}; {COVERS}",
+                match lsm_active {
+                    Some(true) => ", `bpf` is an active LSM",
+                    // Without securityfs the list is unknown; the attach alone does not prove the hook runs.
+                    _ =>
+                        ", but the active LSM list is unknown (securityfs not mounted) and fmod_ret was refused",
+                }
+            ),
+        ),
+        Some(Mechanism::FmodRet) => (
+            true,
+            format!(
+                "injects through fmod_ret on the kernel's security_* functions: loaded and attached \
+                 fmod_ret/security_file_open ({}); {COVERS}",
+                lsm_why_not
+                    .unwrap_or_else(|| "the active LSM list is unknown: securityfs not mounted".into())
+            ),
+        ),
+        None => {
+            // fmod_ret is on every list: it was refused too.
+            let mut why = Vec::new();
+            if let (Err(f), Err(l), Err(m)) = (&probes.fentry, &probes.lsm, &probes.fmod_ret) {
+                why.push(format!("trampoline programs refused ({f}; {l}; {m})"));
+                if lsm_active == Some(false) {
+                    why.push(format!(
+                        "`bpf` is not an active LSM ({})",
+                        lsms.unwrap_or_default().join(",")
+                    ));
+                }
+            } else {
+                why.extend(lsm_why_not);
+                if let Err(m) = &probes.fmod_ret {
+                    why.push(format!("fmod_ret refused ({m})"));
+                }
+            }
+            // phoebe's injector uses trampolines only; kprobes are listed so that nobody wonders about them.
+            why.push(if !kprobes {
+                "no kprobes (no kprobe PMU: CONFIG_KPROBES is off)".to_owned()
+            } else {
+                "kprobes do not help: phoebe injects through BPF LSM or fmod_ret only".to_owned()
+            });
+            (false, why.join("; "))
+        }
+    }
 }
 
 /// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
@@ -314,47 +414,16 @@ pub fn diagnose() -> Report {
         },
         hint: observe.is_err().then(|| bpf_hint.clone()),
     });
-    let (fentry, lsm) = probe_trampolines();
-    let lsm_active = facts.lsms.as_ref().map(|lsms| lsms.iter().any(|l| l == "bpf"));
-    let mut why = Vec::new();
-    match (&fentry, &lsm) {
-        (Err(f), Err(l)) => why.push(format!("trampoline programs refused ({f}; {l})")),
-        (Ok(()), Err(l)) => why.push(format!("BPF LSM refused ({l})")),
-        _ => {}
-    }
-    if lsm_active == Some(false) {
-        why.push(format!(
-            "`bpf` is not an active LSM ({})",
-            facts.lsms.as_deref().unwrap_or_default().join(",")
-        ));
-    }
-    let available = why.is_empty();
-    if available {
-        why.push(format!(
-            "loaded and attached a BPF LSM program (lsm/file_open){}; `inject --backend ebpf` says which syscalls \
-             each rule covers",
-            match lsm_active {
-                Some(true) => ", `bpf` is an active LSM",
-                // Without securityfs the list is unknown; the attach alone does not prove the hook runs.
-                _ => ", but the active LSM list is unknown (securityfs not mounted)",
-            }
-        ));
-    } else {
-        // phoebe's injector uses BPF LSM only; kprobes are listed so that nobody wonders about them.
-        why.push(if !facts.kprobes {
-            "no kprobes (no kprobe PMU: CONFIG_KPROBES is off)".to_owned()
-        } else {
-            "kprobes do not help: phoebe injects through BPF LSM only".to_owned()
-        });
-    }
+    let (available, reason) = inject_verdict(&probe_trampolines(), facts.lsms.as_deref(), facts.kprobes);
     verdicts.push(Verdict {
         backend: "ebpf",
         mode: "inject",
         available,
-        reason: why.join("; "),
+        reason,
         hint: (!available).then(|| {
-            "eBPF injection needs BPF LSM: CONFIG_BPF_LSM, `bpf` in the active LSM list (boot with `lsm=…,bpf`) \
-             and BPF trampolines; inject with --backend seccomp (the default) or ptrace"
+            "eBPF injection needs BPF trampolines and either fmod_ret on security_* or BPF LSM (CONFIG_BPF_LSM, \
+             `bpf` in the active LSM list: boot with `lsm=…,bpf`); inject with --backend seccomp (the default) or \
+             ptrace"
                 .to_owned()
         }),
     });
@@ -413,4 +482,73 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probes(fentry: bool, lsm: bool, fmod_ret: bool) -> Trampolines {
+        let r = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{what} load: EPERM"))
+            }
+        };
+        Trampolines {
+            fentry: r(fentry, "fentry"),
+            lsm: r(lsm, "lsm"),
+            fmod_ret: r(fmod_ret, "fmod_ret"),
+        }
+    }
+
+    fn list(names: &str) -> Vec<String> {
+        names.split(',').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn inject_names_the_mechanism_the_injector_would_use() {
+        let with_bpf = list("lockdown,capability,bpf");
+        let without = list("lockdown,capability,apparmor");
+        let (ok, why) = inject_verdict(&probes(true, true, true), Some(&with_bpf), true);
+        assert!(ok && why.starts_with("injects through BPF LSM: "), "{why}");
+        // Stock Debian: the LSM program attaches but would never run.
+        let (ok, why) = inject_verdict(&probes(true, true, true), Some(&without), true);
+        assert!(ok && why.starts_with("injects through fmod_ret "), "{why}");
+        assert!(
+            why.contains("`bpf` is not an active LSM (lockdown,capability,apparmor)"),
+            "{why}"
+        );
+        let (ok, why) = inject_verdict(&probes(true, false, true), Some(&with_bpf), true);
+        assert!(ok && why.contains("(BPF LSM refused (lsm load: EPERM))"), "{why}");
+        let (ok, why) = inject_verdict(&probes(true, true, true), None, true);
+        assert!(ok && why.contains("fmod_ret") && why.contains("unknown"), "{why}");
+        let (ok, why) = inject_verdict(&probes(true, true, false), None, true);
+        assert!(
+            ok && why.contains("BPF LSM") && why.contains("fmod_ret was refused"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn inject_says_why_not_with_every_refusal() {
+        // Our host: every trampoline refused.
+        let (ok, why) = inject_verdict(&probes(false, false, false), None, false);
+        assert!(!ok);
+        assert!(
+            why.starts_with(
+                "trampoline programs refused (fentry load: EPERM; lsm load: EPERM; fmod_ret load: EPERM)"
+            ),
+            "{why}"
+        );
+        assert!(
+            why.ends_with("no kprobes (no kprobe PMU: CONFIG_KPROBES is off)"),
+            "{why}"
+        );
+        let (ok, why) = inject_verdict(&probes(true, true, false), Some(&list("capability")), true);
+        assert!(!ok);
+        assert!(why.contains("`bpf` is not an active LSM (capability)"), "{why}");
+        assert!(why.contains("fmod_ret refused (fmod_ret load: EPERM)"), "{why}");
+    }
 }

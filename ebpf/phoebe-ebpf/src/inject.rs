@@ -52,12 +52,15 @@ const MAY_READ: i32 = 4;
 /// the BPF target (no compare-and-swap), and LLVM lowers the `atomic_xadd` intrinsic to the old XADD (which
 /// returns nothing) for the `generic` CPU that aya-build's bpf-linker call selects. `BPF_ATOMIC | BPF_FETCH`
 /// needs Linux >= 5.12, older than any kernel with BPF LSM that phoebe supports.
+/// On the host, where this crate is only compiled (`cargo build --workspace`) and never run, the same operation in
+/// portable Rust: the BPF instruction does not assemble there.
 #[inline(always)]
 fn fetch_add(counter: *mut u64, n: u64) -> u64 {
     let mut value = n;
     // SAFETY: `counter` points into an array map's value, valid and 8-byte aligned while the program runs; the
     // instruction adds atomically, so concurrent updates from other CPUs are safe, and it touches no other
     // memory or register.
+    #[cfg(target_arch = "bpf")]
     unsafe {
         core::arch::asm!(
             "{value} = atomic_fetch_add((u64 *)({counter} + 0), {value})",
@@ -65,6 +68,12 @@ fn fetch_add(counter: *mut u64, n: u64) -> u64 {
             counter = in(reg) counter,
             options(nostack),
         );
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        // SAFETY: as above: `counter` is valid, 8-byte aligned and only ever accessed atomically.
+        value = unsafe { core::sync::atomic::AtomicU64::from_ptr(counter) }
+            .fetch_add(value, core::sync::atomic::Ordering::Relaxed);
     }
     value
 }
@@ -90,6 +99,7 @@ fn deny(errno: u32) -> i32 {
     let masked = u64::from(errno) & MAX_ERRNO as u64;
     let value: u64;
     // SAFETY: register arithmetic only: no memory, no stack, no other register.
+    #[cfg(target_arch = "bpf")]
     unsafe {
         core::arch::asm!(
             "{value} = 0",
@@ -98,6 +108,11 @@ fn deny(errno: u32) -> i32 {
             masked = in(reg) masked,
             options(pure, nomem, nostack),
         );
+    }
+    // The host build (compiled, never run): the same value in portable Rust.
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        value = 0u64.wrapping_sub(masked);
     }
     value as i32
 }

@@ -6,10 +6,15 @@
 use std::collections::HashMap;
 
 const MAGIC: u16 = 0xeb9f;
+const KIND_INT: u32 = 1;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_PTR: u32 = 2;
 const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -116,7 +121,7 @@ impl Btf {
             by_name: HashMap::new(),
         };
         for (id, t) in btf.types.iter().enumerate().skip(1) {
-            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_TYPEDEF) && t.name_off != 0 {
+            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_TYPEDEF | KIND_FUNC) && t.name_off != 0 {
                 let name = btf.string(t.name_off).to_owned();
                 btf.by_name.entry((t.kind, name)).or_insert(id as u32);
             }
@@ -154,6 +159,56 @@ impl Btf {
         let proto = self.types.get(ptr.size_or_type as usize)?;
         (proto.kind == KIND_FUNC_PROTO).then(|| (proto.vlen as usize).saturating_sub(1))
     }
+}
+
+// fmod_ret (`fmod_ret.rs`): the kernel function a program attaches to, and its signature.
+impl Btf {
+    /// The type id of the kernel function `name` (a `FUNC`): what BPF_PROG_LOAD takes as `attach_btf_id`.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.by_name.get(&(KIND_FUNC, name.to_owned())).copied()
+    }
+
+    /// The signature of the kernel function `name`: its parameters' type ids and its return type's, each with
+    /// typedefs and modifiers (const, volatile, restrict) left as they are.
+    pub fn func_signature(&self, name: &str) -> Option<Signature> {
+        let func = self.types.get(self.func_id(name)? as usize)?;
+        let proto = self.types.get(func.size_or_type as usize)?;
+        if proto.kind != KIND_FUNC_PROTO {
+            return None;
+        }
+        let params = (0..proto.vlen as usize)
+            .map(|i| u32_at(&self.type_data, proto.extra + 8 * i + 4))
+            .collect::<Option<Vec<u32>>>()?;
+        Some(Signature {
+            params,
+            ret: proto.size_or_type,
+            ret_is_int: self.is_int(proto.size_or_type),
+        })
+    }
+
+    /// Is type `id` an integer of at most 8 bytes, through typedefs and modifiers?
+    fn is_int(&self, mut id: u32) -> bool {
+        for _ in 0..16 {
+            let Some(t) = self.types.get(id as usize) else {
+                return false;
+            };
+            match t.kind {
+                KIND_INT => return (1..=8).contains(&t.size_or_type),
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT => id = t.size_or_type,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// A kernel function's signature, as type ids of the same BTF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub params: Vec<u32>,
+    pub ret: u32,
+    /// The return type is an integer (what a program's return value replaces).
+    pub ret_is_int: bool,
 }
 
 #[cfg(test)]
@@ -241,5 +296,87 @@ mod tests {
         assert_eq!(tgid, pid + 4, "tgid follows pid in task_struct");
         assert!(matches!(btf.tracepoint_args("sched_process_exit"), Some(1 | 2)));
         assert_eq!(btf.tracepoint_args("sys_exit"), Some(2));
+    }
+}
+
+#[cfg(test)]
+mod func_tests {
+    use super::*;
+
+    /// A BTF blob from raw type records and a string section.
+    fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+        let types: Vec<u8> = types.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        out.extend(MAGIC.to_le_bytes());
+        out.extend([1u8, 0]);
+        for v in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(types);
+        out.extend(strings);
+        out
+    }
+
+    /// `int security_x(struct file *, const int)`, `int bpf_lsm_x(struct file *, const int)`,
+    /// `void *not_int(int)`.
+    fn functions() -> Btf {
+        let strings = b"\0int\0file\0security_x\0bpf_lsm_x\0not_int\0".to_vec();
+        let s = |name: &str| {
+            let needle = [name.as_bytes(), b"\0"].concat();
+            strings.windows(needle.len()).position(|w| w == needle).unwrap() as u32
+        };
+        let mut t: Vec<u32> = Vec::new();
+        t.extend([s("int"), KIND_INT << 24, 4, 32]); // 1: int
+        t.extend([s("file"), KIND_STRUCT << 24, 0]); // 2: struct file {}
+        t.extend([0, KIND_PTR << 24, 2]); // 3: struct file *
+        t.extend([0, KIND_CONST << 24, 1]); // 4: const int
+        t.extend([0, (KIND_FUNC_PROTO << 24) | 2, 1, 0, 3, 0, 4]); // 5: int (struct file *, const int)
+        t.extend([s("security_x"), KIND_FUNC << 24, 5]); // 6
+        t.extend([s("bpf_lsm_x"), KIND_FUNC << 24, 5]); // 7
+        t.extend([0, KIND_PTR << 24, 0]); // 8: void *
+        t.extend([0, (KIND_FUNC_PROTO << 24) | 1, 8, 0, 1]); // 9: void *(int)
+        t.extend([s("not_int"), KIND_FUNC << 24, 9]); // 10
+        Btf::parse(&blob(&t, &strings)).unwrap()
+    }
+
+    #[test]
+    fn finds_function_ids_and_signatures() {
+        let btf = functions();
+        assert_eq!(btf.func_id("security_x"), Some(6));
+        assert_eq!(btf.func_id("bpf_lsm_x"), Some(7));
+        assert_eq!(btf.func_id("file"), None, "a struct is not a function");
+        assert_eq!(btf.func_id("nothing"), None);
+        let sig = btf.func_signature("security_x").unwrap();
+        assert_eq!(
+            sig,
+            Signature {
+                params: vec![3, 4],
+                ret: 1,
+                ret_is_int: true
+            }
+        );
+        assert_eq!(btf.func_signature("bpf_lsm_x"), Some(sig));
+        let not_int = btf.func_signature("not_int").unwrap();
+        assert_eq!((not_int.params.len(), not_int.ret_is_int), (1, false));
+    }
+
+    #[test]
+    fn finds_this_kernels_security_functions_when_there_is_btf() {
+        let Ok(btf) = Btf::from_sys_fs() else { return };
+        let open = btf
+            .func_signature("security_file_open")
+            .expect("security_file_open");
+        assert_eq!(open.params.len(), 1);
+        assert!(open.ret_is_int);
+        let create = btf
+            .func_signature("security_socket_create")
+            .expect("security_socket_create");
+        assert_eq!(create.params.len(), 4);
     }
 }

@@ -1,5 +1,8 @@
-//! eBPF injection through BPF LSM: the kernel decides and fails the target's calls itself, with no stop and no
-//! round trip to phoebe (`ebpf/phoebe-ebpf/src/inject.rs` has the programs).
+//! eBPF injection at the kernel's LSM hooks: the kernel decides and fails the target's calls itself, with no stop
+//! and no round trip to phoebe (`ebpf/phoebe-ebpf/src/inject.rs` has the programs). Each hook's program is
+//! attached as a BPF LSM program (`lsm/<hook>`) where `bpf` is an active LSM, else as fmod_ret on the kernel
+//! function `security_<hook>` (`fmod_ret.rs`), which runs whatever the LSM list; [`mechanisms`] says which is
+//! tried first.
 //!
 //! Hooks are not syscalls. Each syscall this backend can fail is decided at exactly one LSM hook, and only the
 //! calls that reach that hook are seen: an `openat` that fails its path walk never reaches `file_open`. So
@@ -8,8 +11,9 @@
 //! instead. Rolls use `bpf_get_prandom_u32`, not the seed: a run is reproduced by replaying its log (the call
 //! indices are exact) on seccomp or ptrace.
 //!
-//! Owns: the syscall → hook table, turning rules into the kernel's tables, loading and attaching the LSM programs,
-//! the runtime switch (a map flag) and collecting the injection events into the decider's log.
+//! Owns: the syscall → hook table, turning rules into the kernel's tables, loading and attaching the programs
+//! (BPF LSM here, fmod_ret through `fmod_ret.rs`), the runtime switch (a map flag) and collecting the injection
+//! events into the decider's log.
 
 use std::{
     collections::BTreeMap,
@@ -36,7 +40,7 @@ use phoebe_common::{
     maps, programs, state,
 };
 
-use super::{EbpfError, OBJECT, attach_raw_tp, btf, launch};
+use super::{EbpfError, OBJECT, attach_raw_tp, btf, fmod_ret, launch};
 use crate::{
     backend::{BackendError, Job, Outcome},
     decide::Decider,
@@ -52,6 +56,9 @@ pub struct Hook {
     pub lsm: &'static str,
     /// The program that implements it.
     program: &'static str,
+    /// How many arguments the hook takes: the program reads them, then the return value so far, from its
+    /// context (the same layout for `lsm/<name>` and for fmod_ret on `security_<name>`).
+    args: usize,
     /// Which calls of its syscalls it sees, and which it does not.
     pub covers: &'static str,
 }
@@ -60,6 +67,7 @@ const FILE_OPEN: Hook = Hook {
     id: hook::FILE_OPEN,
     lsm: "file_open",
     program: inject_programs::FILE_OPEN,
+    args: 1,
     covers: "calls that resolved their path and passed the permission checks (one that fails earlier, e.g. \
              ENOENT, never reaches the hook and is not counted); not O_PATH opens",
 };
@@ -67,12 +75,14 @@ const FILE_READ: Hook = Hook {
     id: hook::FILE_READ,
     lsm: "file_permission",
     program: inject_programs::FILE_PERMISSION,
+    args: 2,
     covers: "calls on an open file, pipe, terminal or socket (MAY_READ)",
 };
 const FILE_WRITE: Hook = Hook {
     id: hook::FILE_WRITE,
     lsm: "file_permission",
     program: inject_programs::FILE_PERMISSION,
+    args: 2,
     covers: "calls on an open file, pipe, terminal or socket (MAY_WRITE), except writes to the caller's stderr \
              (fd 2), which are never failed so that the program can still report",
 };
@@ -80,48 +90,56 @@ const SOCKET_CREATE: Hook = Hook {
     id: hook::SOCKET_CREATE,
     lsm: "socket_create",
     program: inject_programs::SOCKET_CREATE,
+    args: 4,
     covers: "every call with a known address family",
 };
 const SOCKET_BIND: Hook = Hook {
     id: hook::SOCKET_BIND,
     lsm: "socket_bind",
     program: inject_programs::SOCKET_BIND,
+    args: 3,
     covers: "calls on a socket, before the address is bound",
 };
 const SOCKET_CONNECT: Hook = Hook {
     id: hook::SOCKET_CONNECT,
     lsm: "socket_connect",
     program: inject_programs::SOCKET_CONNECT,
+    args: 3,
     covers: "calls on a socket, before connecting",
 };
 const SOCKET_LISTEN: Hook = Hook {
     id: hook::SOCKET_LISTEN,
     lsm: "socket_listen",
     program: inject_programs::SOCKET_LISTEN,
+    args: 2,
     covers: "calls on a socket",
 };
 const SOCKET_ACCEPT: Hook = Hook {
     id: hook::SOCKET_ACCEPT,
     lsm: "socket_accept",
     program: inject_programs::SOCKET_ACCEPT,
+    args: 2,
     covers: "calls on a listening socket, before waiting for a peer",
 };
 const SOCKET_SENDMSG: Hook = Hook {
     id: hook::SOCKET_SENDMSG,
     lsm: "socket_sendmsg",
     program: inject_programs::SOCKET_SENDMSG,
+    args: 3,
     covers: "calls on a socket, before sending",
 };
 const SOCKET_RECVMSG: Hook = Hook {
     id: hook::SOCKET_RECVMSG,
     lsm: "socket_recvmsg",
     program: inject_programs::SOCKET_RECVMSG,
+    args: 4,
     covers: "calls on a socket, before receiving",
 };
 const SOCKET_SHUTDOWN: Hook = Hook {
     id: hook::SOCKET_SHUTDOWN,
     lsm: "socket_shutdown",
     program: inject_programs::SOCKET_SHUTDOWN,
+    args: 2,
     covers: "calls on a socket",
 };
 
@@ -173,20 +191,59 @@ pub struct Plan {
     /// Per syscall number, its rules in rule order.
     tables: BTreeMap<u32, SyscallRules>,
     /// The programs to load and attach (by program name), with their hook.
-    hooks: BTreeMap<&'static str, &'static str>,
+    hooks: BTreeMap<&'static str, &'static Hook>,
 }
 
 impl Plan {
-    /// One paragraph per rule: `rule N 'SPEC': SYSCALL via lsm/HOOK: what it covers`.
+    /// One paragraph per rule: `rule N 'SPEC': SYSCALL via hook HOOK: what it covers`. Which mechanism runs the
+    /// hooks is known only once they are attached ([`Injector::mechanism`]).
     pub fn describe(&self) -> String {
         let mut out = String::new();
         for (i, rule) in self.coverage.iter().enumerate() {
             let _ = writeln!(out, "phoebe: ebpf: rule {} '{}' covers:", i + 1, rule.fault);
             for (syscall, hook) in &rule.syscalls {
-                let _ = writeln!(out, "  {} via lsm/{}: {}", syscall.name(), hook.lsm, hook.covers);
+                let _ = writeln!(out, "  {} via hook {}: {}", syscall.name(), hook.lsm, hook.covers);
             }
         }
         out
+    }
+
+    /// The LSM hooks the plan attaches, by name, each once.
+    fn hook_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.hooks.values().map(|h| h.lsm).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// How the hooks' programs are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// BPF LSM programs on the hooks themselves: they run only where `bpf` is in the active LSM list.
+    Lsm,
+    /// Tracing programs modifying the return of `security_<hook>` (`fmod_ret.rs`): they run whatever the list.
+    FmodRet,
+}
+
+impl Mechanism {
+    /// `lsm/file_open` or `fmod_ret/security_file_open`.
+    pub fn attach_point(self, hook: &str) -> String {
+        match self {
+            Mechanism::Lsm => format!("lsm/{hook}"),
+            Mechanism::FmodRet => format!("fmod_ret/{}", fmod_ret::function_of(hook)),
+        }
+    }
+}
+
+/// The mechanisms to try, in order, given whether `bpf` is an active LSM (`None`: unknown, securityfs is not
+/// mounted). BPF LSM first where it is active. Where it is not, an LSM program would load, attach and never
+/// run, so fmod_ret only. Where nobody knows, fmod_ret first (it runs either way), BPF LSM as a last resort.
+pub fn mechanisms(bpf_lsm_active: Option<bool>) -> &'static [Mechanism] {
+    match bpf_lsm_active {
+        Some(true) => &[Mechanism::Lsm, Mechanism::FmodRet],
+        Some(false) => &[Mechanism::FmodRet],
+        None => &[Mechanism::FmodRet, Mechanism::Lsm],
     }
 }
 
@@ -274,7 +331,7 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
             }
             table.rules[table.count as usize] = kernel;
             table.count += 1;
-            hooks.insert(hook.program, hook.lsm);
+            hooks.insert(hook.program, hook);
             syscalls.push((syscall, hook));
         }
         coverage.push(Coverage {
@@ -319,11 +376,6 @@ fn kernel_rule(id: u32, fault: &FaultSpec) -> KernelRule {
     }
 }
 
-/// Why the kernel refused the injector, in one sentence with what to check and what to use instead.
-fn refused(hook: &'static str, what: String) -> EbpfError {
-    EbpfError::InjectRefused { hook, what }
-}
-
 /// The last `n` lines of a verifier log.
 fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.trim_end().lines().collect();
@@ -331,14 +383,110 @@ fn tail(log: &str, n: usize) -> String {
 }
 
 /// Is BPF LSM active? `None` when `/sys/kernel/security/lsm` cannot be read (securityfs not mounted).
-fn bpf_lsm_active() -> Option<bool> {
+pub fn bpf_lsm_active() -> Option<bool> {
     let list = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
     Some(list.trim().split(',').any(|lsm| lsm == "bpf"))
+}
+
+/// Why one mechanism could not attach the plan's hooks.
+enum Refusal {
+    /// The kernel refused it (this sentence says how): try the next mechanism.
+    Kernel(String),
+    /// Anything else (a verifier rejection is a phoebe bug): stop.
+    Fatal(EbpfError),
+}
+
+/// Loads and attaches the plan's programs as BPF LSM programs.
+fn attach_lsm(ebpf: &mut Ebpf, plan: &Plan, aya_btf: &aya::Btf) -> Result<(), Refusal> {
+    for (&program, hook) in &plan.hooks {
+        let lsm = hook.lsm;
+        let prog: &mut Lsm = ebpf
+            .program_mut(program)
+            .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+            .and_then(|p| p.try_into())
+            .map_err(|source| {
+                Refusal::Fatal(EbpfError::Program {
+                    name: program,
+                    tracepoint: lsm,
+                    source,
+                })
+            })?;
+        prog.load(lsm, aya_btf).map_err(|e| match e {
+            // The verifier went through the code and rejected it: phoebe's program is at fault, not the
+            // kernel's configuration.
+            aya::programs::ProgramError::LoadError { verifier_log, .. }
+                if fmod_ret::verified_code(&verifier_log.to_string()) =>
+            {
+                Refusal::Fatal(EbpfError::Verifier {
+                    program: program.into(),
+                    log: tail(&verifier_log.to_string(), 12),
+                })
+            }
+            e => Refusal::Kernel(format!("loading lsm/{lsm}: {}", crate::doctor::errno_of(&e))),
+        })?;
+        prog.attach()
+            .map_err(|e| Refusal::Kernel(format!("attaching lsm/{lsm}: {}", crate::doctor::errno_of(&e))))?;
+    }
+    Ok(())
+}
+
+/// Unloads (and so detaches) whatever [`attach_lsm`] loaded before a refusal.
+fn unload_lsm(ebpf: &mut Ebpf, plan: &Plan) {
+    for &program in plan.hooks.keys() {
+        if let Some(prog) = ebpf.program_mut(program) {
+            let prog: Result<&mut Lsm, _> = prog.try_into();
+            if let Ok(prog) = prog {
+                let _ = prog.unload();
+            }
+        }
+    }
+}
+
+/// Loads and attaches the plan's programs as fmod_ret on `security_<hook>`.
+fn attach_fmod_ret(
+    programs: &Result<fmod_ret::Programs, fmod_ret::FmodRetError>,
+    plan: &Plan,
+    btf: &btf::Btf,
+) -> Result<Vec<fmod_ret::Attached>, Refusal> {
+    let programs = programs.as_ref().map_err(|e| Refusal::Kernel(error_chain(e)))?;
+    let mut attached = Vec::new();
+    for (&program, hook) in &plan.hooks {
+        match programs.attach(program, hook.lsm, hook.args, btf) {
+            Ok(link) => attached.push(link),
+            Err(fmod_ret::FmodRetError::Verifier { program, log, .. }) => {
+                return Err(Refusal::Fatal(EbpfError::Verifier {
+                    program: format!("{program} (as fmod_ret)"),
+                    log: tail(&log, 12),
+                }));
+            }
+            Err(e) => return Err(Refusal::Kernel(error_chain(&e))),
+        }
+    }
+    Ok(attached)
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let _ = write!(out, ": {c}");
+        cause = c.source();
+    }
+    out
 }
 
 /// The loaded and attached injector. Dropping it detaches and unloads every program.
 pub struct Injector {
     ebpf: Ebpf,
+    /// How the hooks are attached.
+    mechanism: Mechanism,
+    /// The fmod_ret links, when that is the mechanism (the BPF LSM programs are held by `ebpf`).
+    _fmod_ret: Vec<fmod_ret::Attached>,
+    /// The hooks attached (LSM names), for [`Injector::note`].
+    hooks: Vec<&'static str>,
+    /// Whether `bpf` was an active LSM when the hooks were attached.
+    bpf_lsm: Option<bool>,
     events: RingBuf<MapData>,
     switch: Array<MapData, u32>,
     /// The switch's state in the kernel, so that only changes are written.
@@ -359,13 +507,7 @@ fn missing(name: &'static str) -> EbpfError {
 impl Injector {
     /// Loads the programs `plan` needs, fills the rule tables and attaches everything, with injection on or off.
     pub fn start(plan: &Plan, on: bool) -> Result<Self, EbpfError> {
-        if bpf_lsm_active() == Some(false) {
-            return Err(refused(
-                "file_open",
-                "BPF LSM is not active (`bpf` is not in /sys/kernel/security/lsm; boot with `lsm=…,bpf`)"
-                    .into(),
-            ));
-        }
+        let bpf_lsm = bpf_lsm_active();
         let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
         let offset = |name: &'static str, member: &'static str, what: &'static str| {
             btf.member_offset(name, member).ok_or(EbpfError::BtfMissing(what))
@@ -375,7 +517,6 @@ impl Injector {
         let fdt_offset = offset("files_struct", "fdt", "files_struct.fdt")?;
         let fd_offset = offset("fdtable", "fd", "fdtable.fd")?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
-        drop(btf);
         let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Btf(std::io::Error::other(e)))?;
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
@@ -385,6 +526,8 @@ impl Injector {
             .override_global(inject_globals::FDT_FD_OFFSET, &fd_offset, true)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
+        // Now, while `ebpf` still holds every map: the fmod_ret programs must share them all.
+        let fmod_ret = fmod_ret::Programs::relocate(OBJECT, &ebpf, &aya_btf);
         {
             let mut rules: Array<&mut MapData, SyscallRules> = Array::try_from(
                 ebpf.map_mut(inject_maps::RULES)
@@ -415,41 +558,77 @@ impl Injector {
         ] {
             attach_raw_tp(&mut ebpf, name, tracepoint)?;
         }
-        for (&program, &lsm) in &plan.hooks {
-            let prog: &mut Lsm = ebpf
-                .program_mut(program)
-                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                .and_then(|p| p.try_into())
-                .map_err(|source| EbpfError::Program {
-                    name: program,
-                    tracepoint: lsm,
-                    source,
-                })?;
-            prog.load(lsm, &aya_btf).map_err(|e| match e {
-                // The verifier explained itself: phoebe's program is at fault, not the kernel's configuration.
-                aya::programs::ProgramError::LoadError { verifier_log, .. }
-                    if !verifier_log.to_string().trim().is_empty() =>
-                {
-                    EbpfError::Verifier {
-                        program: program.into(),
-                        log: tail(&verifier_log.to_string(), 12),
-                    }
-                }
-                e => refused(lsm, format!("loading lsm/{lsm}: {}", crate::doctor::errno_of(&e))),
-            })?;
-            prog.attach().map_err(|e| {
-                refused(
-                    lsm,
-                    format!("attaching lsm/{lsm}: {}", crate::doctor::errno_of(&e)),
-                )
-            })?;
+        let mut refusals = Vec::new();
+        if bpf_lsm == Some(false) {
+            refusals.push(
+                "BPF LSM is not active (`bpf` is not in /sys/kernel/security/lsm; boot with `lsm=…,bpf`)"
+                    .to_owned(),
+            );
         }
+        let mut chosen = None;
+        for &mechanism in mechanisms(bpf_lsm) {
+            let attached = match mechanism {
+                Mechanism::Lsm => attach_lsm(&mut ebpf, plan, &aya_btf).map(|()| Vec::new()),
+                Mechanism::FmodRet => attach_fmod_ret(&fmod_ret, plan, &btf),
+            };
+            match attached {
+                Ok(links) => {
+                    chosen = Some((mechanism, links));
+                    break;
+                }
+                Err(Refusal::Fatal(e)) => return Err(e),
+                Err(Refusal::Kernel(why)) => {
+                    if mechanism == Mechanism::Lsm {
+                        unload_lsm(&mut ebpf, plan);
+                    }
+                    refusals.push(why);
+                }
+            }
+        }
+        let Some((mechanism, links)) = chosen else {
+            return Err(EbpfError::InjectRefused {
+                what: refusals.join("; "),
+            });
+        };
         Ok(Injector {
             ebpf,
+            mechanism,
+            _fmod_ret: links,
+            hooks: plan.hook_names(),
+            bpf_lsm,
             events,
             switch,
             switched_on: on,
         })
+    }
+
+    /// How the hooks are attached.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// One line for the user: which mechanism runs the hooks, at which attach points.
+    pub fn note(&self) -> String {
+        let points: Vec<String> = self
+            .hooks
+            .iter()
+            .map(|h| self.mechanism.attach_point(h))
+            .collect();
+        match self.mechanism {
+            Mechanism::Lsm => format!(
+                "phoebe: ebpf: hooks attached as BPF LSM programs: {}",
+                points.join(", ")
+            ),
+            Mechanism::FmodRet => format!(
+                "phoebe: ebpf: hooks attached as fmod_ret programs on the kernel's security functions ({}): {}",
+                match self.bpf_lsm {
+                    Some(false) => "BPF LSM is not active here",
+                    Some(true) => "BPF LSM was refused",
+                    None => "the active LSM list is unknown: securityfs is not mounted",
+                },
+                points.join(", ")
+            ),
+        }
     }
 
     /// Adds a process to the target set (see `phoebe_common::state`).
@@ -583,6 +762,12 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
 /// Runs `job` with the kernel deciding every targeted call, then puts the kernel's counters and events into the
 /// job's decider, so that the injection log is the same as the other backends'.
 pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    run_noting(job, |_| {})
+}
+
+/// [`run`], handing `note` one line saying how the hooks were attached ([`Injector::note`]) once they are, before
+/// the target starts.
+pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, BackendError> {
     let Some(decider) = job.decider else {
         return Err(BackendError::Unsupported {
             fault: String::new(),
@@ -602,6 +787,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let plan = plan(decider)?;
     let switch = decider.switch();
     let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(BackendError::Ebpf)?;
+    note(&injector.note());
     let mut injecting = Injecting {
         injector,
         switch,
@@ -704,10 +890,28 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  openat via lsm/file_open: calls that resolved their path"),
+            text.contains("  openat via hook file_open: calls that resolved their path"),
             "{text}"
         );
-        assert!(text.contains("  read via lsm/file_permission:"), "{text}");
+        assert!(text.contains("  read via hook file_permission:"), "{text}");
+        assert_eq!(plan.hook_names(), ["file_open", "file_permission"]);
+    }
+
+    #[test]
+    fn bpf_lsm_goes_first_only_where_it_is_active() {
+        use Mechanism::{FmodRet, Lsm};
+        assert_eq!(mechanisms(Some(true)), [Lsm, FmodRet]);
+        assert_eq!(
+            mechanisms(Some(false)),
+            [FmodRet],
+            "an LSM program would attach and never run"
+        );
+        assert_eq!(mechanisms(None), [FmodRet, Lsm]);
+        assert_eq!(Lsm.attach_point("file_open"), "lsm/file_open");
+        assert_eq!(
+            FmodRet.attach_point("socket_connect"),
+            "fmod_ret/security_socket_connect"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
 
 pub mod btf;
+pub mod fmod_ret;
 pub mod inject;
 mod launch;
 pub mod sys;
@@ -59,11 +60,13 @@ pub enum EbpfError {
         source: aya::programs::ProgramError,
     },
     #[error(
-        "this kernel refuses BPF LSM programs ({what}), so phoebe cannot inject with eBPF here\nhint: eBPF \
-         injection needs CONFIG_BPF_LSM, `bpf` in the active LSM list (`cat /sys/kernel/security/lsm`; boot with \
-         `lsm=…,bpf`) and BPF trampolines; `phoebe doctor` checks all three; inject with --backend seccomp instead"
+        "this kernel refuses both ways phoebe attaches its eBPF injector ({what}), so phoebe cannot inject with \
+         eBPF here\nhint: eBPF injection needs BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) and either \
+         fmod_ret on the kernel's security_* functions or BPF LSM (CONFIG_BPF_LSM with `bpf` in the active LSM \
+         list: `cat /sys/kernel/security/lsm`; boot with `lsm=…,bpf`); `phoebe doctor` checks them; inject with \
+         --backend seccomp instead"
     )]
-    InjectRefused { hook: &'static str, what: String },
+    InjectRefused { what: String },
     #[error(
         "the kernel's verifier rejected phoebe's program {program}: a phoebe bug, please report it with this \
          log's end and the kernel version:\n{log}"
@@ -311,7 +314,7 @@ impl launch::Programs for Observing<'_> {
     }
 }
 
-/// Runs `job` until the target's whole process tree has ended: observes, or injects with BPF LSM
+/// Runs `job` until the target's whole process tree has ended: observes, or injects at the LSM hooks
 /// ([`inject::run`]) when the job has a decider.
 pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     if job.decider.is_some() {

@@ -1,6 +1,7 @@
 //! The eBPF backend's chokepoint for raw calls beyond aya: launching the target stopped before its exec (so that
-//! its pid is in the target map before it runs a single instruction of its own), and becoming the subreaper of
-//! its tree (so that phoebe waits for orphaned descendants too, as the ptrace backend does).
+//! its pid is in the target map before it runs a single instruction of its own), becoming the subreaper of
+//! its tree (so that phoebe waits for orphaned descendants too, as the ptrace backend does), and the `bpf(2)`
+//! commands aya cannot issue for us (`fmod_ret.rs`).
 
 use std::{
     ffi::CString,
@@ -112,4 +113,33 @@ pub fn set_subreaper(on: bool) -> Result<(), Errno> {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag, no pointers.
     let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on)) };
     Errno::result(ret).map(drop)
+}
+
+/// `bpf(cmd, attr)` for a command that returns a new file descriptor (BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN).
+///
+/// # Safety
+///
+/// Every pointer `attr` holds for `cmd` (instructions, license, log buffer, names) must point to memory that is
+/// valid, for writing where the kernel writes (the log buffer), for as many bytes as `attr` says, for the
+/// duration of the call.
+pub unsafe fn bpf_fd(
+    cmd: aya_obj::generated::bpf_cmd,
+    attr: &mut aya_obj::generated::bpf_attr,
+) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `attr` is a live, exclusively borrowed `bpf_attr` of exactly the size passed; the pointers inside
+    // it are valid per this function's contract.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            std::ptr::from_mut(attr),
+            std::mem::size_of::<aya_obj::generated::bpf_attr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: for these commands a non-negative return is a new file descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
 }
