@@ -362,11 +362,7 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     if report.interrupted {
         return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
     }
-    let failing = report
-        .experiments
-        .iter()
-        .any(|e| args.fail_on.contains(&e.verdict));
-    Ok(i32::from(failing))
+    Ok(i32::from(report.fails_on(&args.fail_on)))
 }
 
 /// Writes every rendering of a report into `dir`, each atomically.

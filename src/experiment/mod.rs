@@ -767,6 +767,7 @@ impl Runner<'_> {
             interval_ms: plan.interval_ms,
             experiments,
             pending: Vec::new(),
+            skipped: Vec::new(),
             interrupted: false,
         }
     }

@@ -94,6 +94,7 @@ mod tests {
                 })
                 .collect(),
             pending: pending.iter().map(|s| (*s).into()).collect(),
+            skipped: Vec::new(),
             interrupted: false,
         }
     }

@@ -388,6 +388,7 @@ pub(crate) mod tests {
                 },
             ],
             pending: vec!["connect-ECONNREFUSED".into()],
+            skipped: Vec::new(),
             interrupted: true,
         }
     }
