@@ -499,6 +499,8 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
     }
     // Some it can run: one notice before the first experiment, and the skipped one never runs. Whether the
     // runnable one can run depends on the kernel (this host refuses BPF LSM: exit 2 from the inner inject).
+    // The inner injector loads programs (or tries to): hold the lock the no-program-left checks rely on.
+    let _guard = ebpf_guard();
     let some = dir.path().join("some");
     let assert = phoebe()
         .args([
