@@ -313,3 +313,31 @@ pub fn load_observation(path: &Path) -> phoebe::model::Observation {
 pub fn load_log(path: &Path) -> phoebe::model::InjectionLog {
     phoebe::files::load(path, "injection log").expect("injection log")
 }
+
+/// `harness/fixtures/report.json`: a complete campaign report (ptrace, 6 experiments, interrupted).
+pub fn report_fixture() -> phoebe::model::Report {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/fixtures/report.json");
+    phoebe::files::load(&path, "report").expect("the report fixture")
+}
+
+/// The fixture as the same campaign on `--backend ebpf` reports it: the experiments phoebe decides that backend
+/// cannot run (here `futex-ETIMEDOUT` and `fsync-EIO`) are in `skipped`, with the backend's reasons. No campaign
+/// on a host whose kernel refuses BPF LSM gets that far, so this is how the harness sees such a report.
+pub fn ebpf_report_fixture() -> phoebe::model::Report {
+    let mut report = report_fixture();
+    report.backend = "ebpf".into();
+    let (kept, skipped): (Vec<_>, Vec<_>) = report
+        .experiments
+        .into_iter()
+        .partition(|e| phoebe::experiment::skip_reason("ebpf", &e.fault).is_none());
+    report.experiments = kept;
+    report.skipped = skipped
+        .into_iter()
+        .map(|e| phoebe::model::Skipped {
+            reason: phoebe::experiment::skip_reason("ebpf", &e.fault).expect("skipped"),
+            id: e.id,
+            fault: e.fault,
+        })
+        .collect();
+    report
+}

@@ -464,6 +464,78 @@ fn exec_refuses_bad_setups() {
         .stderr(predicate::str::contains("the check fails without any injection"));
 }
 
+#[test]
+fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing it can run: refused before the baseline, naming the backend that runs all of it.
+    let none = dir.path().join("none");
+    phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--backend",
+            "ebpf",
+            "--fault",
+            "futex:EAGAIN",
+            "--fault",
+        ])
+        .args(["write:EIO:when=exit", "--out"])
+        .arg(&none)
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "phoebe: the ebpf backend cannot run any of the 2 experiment(s) of the campaign in",
+        ))
+        .stderr(predicate::str::contains(
+            "(futex-EAGAIN, write-EIO); futex-EAGAIN: no LSM hook",
+        ))
+        .stderr(predicate::str::ends_with(
+            "hint: start the campaign with --backend ptrace\n",
+        ));
+    assert!(!none.join("baseline").exists(), "refused before the baseline ran");
+    if !ptrace_works() {
+        return;
+    }
+    // Some it can run: one notice before the first experiment, and the skipped one never runs. Whether the
+    // runnable one can run depends on the kernel (this host refuses BPF LSM: exit 2 from the inner inject).
+    // The inner injector loads programs (or tries to): hold the lock the no-program-left checks rely on.
+    let _guard = ebpf_guard();
+    let some = dir.path().join("some");
+    let assert = phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--backend",
+            "ebpf",
+            "--fault",
+            "futex:EAGAIN",
+            "--fault",
+        ])
+        .args(["openat:ENOENT", "--out"])
+        .arg(&some)
+        .args(["--", "true"])
+        .assert();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr
+            .matches(
+                "phoebe: the ebpf backend cannot run 1 of 2 experiments (futex-EAGAIN); it is skipped: \
+                 --backend seccomp runs it\n"
+            )
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!some.join("experiments/futex-EAGAIN").exists(), "{stderr}");
+    if some.join("report.json").exists() {
+        let report = load_report(&some);
+        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(skipped, ["futex-EAGAIN"]);
+        assert_eq!(verdicts(&report).len(), 1);
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released for the service to take).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

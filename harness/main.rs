@@ -9,6 +9,7 @@ mod exec;
 mod inject;
 mod monitor;
 mod observe;
+mod report;
 mod report_html;
 mod seccomp;
 mod vm;

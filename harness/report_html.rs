@@ -15,9 +15,8 @@ use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
-use phoebe::model::Report;
 
-use crate::common::skipped;
+use crate::common::{ebpf_report_fixture, report_fixture as fixture, skipped};
 
 /// Debian's package (ci/setup installs it).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -121,11 +120,6 @@ fn chromium_installed() -> bool {
     }
     skipped("no chromium (ci/setup installs it)");
     false
-}
-
-fn fixture() -> Report {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/fixtures/report.json");
-    phoebe::files::load(&path, "report").expect("the report fixture")
 }
 
 #[test]
@@ -240,4 +234,42 @@ fn report_renders_with_its_charts_and_no_console_errors() {
         light_bytes, dark_bytes,
         "prefers-color-scheme: dark changed nothing"
     );
+}
+
+#[test]
+fn skipped_experiments_show_as_a_notice_in_the_browser() {
+    if !chromium_installed() {
+        return;
+    }
+    let report = ebpf_report_fixture();
+    assert_eq!(report.skipped.len(), 2, "futex-ETIMEDOUT and fsync-EIO");
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    fs::write(&page, phoebe::report::html::render(&report)).unwrap();
+    let seen = chromium(&page, dir.path(), &dir.path().join("skipped.png"), false);
+    let console = console_lines(&seen.stderr);
+    assert!(
+        console.is_empty(),
+        "the page logged to the console:\n{}",
+        console.join("\n")
+    );
+    let dom = &seen.dom;
+    let start = dom
+        .find("<div class=\"notice\" id=\"skipped\">")
+        .expect("the skipped notice in the DOM");
+    let notice = &dom[start..start + dom[start..].find("</div>").unwrap()];
+    assert!(
+        notice.contains(
+            "<p>2 skipped: the ebpf backend cannot run these 2 experiments (--backend seccomp runs them).</p>"
+        ),
+        "{notice}"
+    );
+    assert_eq!(notice.matches("<li>").count(), 2, "{notice}");
+    for id in ["futex-ETIMEDOUT", "fsync-EIO"] {
+        assert!(notice.contains(&format!("<code>{id}</code>")), "{id}: {notice}");
+        assert!(!dom.contains(&format!("chart-natural-{id}")), "{id} has no chart");
+    }
+    // The rest of the report is still there: one matrix cell per run of what ran.
+    let runs: usize = report.experiments.iter().map(|e| e.runs.len()).sum();
+    assert_eq!(dom.matches("<g class=\"cell v-").count(), runs);
 }

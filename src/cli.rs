@@ -340,7 +340,8 @@ pub struct ExecArgs {
     pub settings: SynthArgs,
 
     /// The backend that injects in the experiments [default: as `phoebe inject` chooses: seccomp, or ptrace when
-    /// a rule has when=exit]. The baseline is always observed with `phoebe observe`'s default.
+    /// a rule has when=exit]. The baseline is always observed with `phoebe observe`'s default. On ebpf, the
+    /// experiments whose fault no LSM hook can honour are skipped before any runs, and listed in the report.
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
 

@@ -286,6 +286,27 @@ impl experiment::Progress for Bar {
             if resumed { " [from an earlier run]" } else { "" }
         ));
     }
+
+    fn skipped(&self, backend: &str, skipped: &[phoebe::model::Skipped], of: usize) {
+        const SHOWN: usize = 10;
+        let mut ids: Vec<String> = skipped.iter().take(SHOWN).map(|s| s.id.clone()).collect();
+        if skipped.len() > SHOWN {
+            ids.push(format!("{} more", skipped.len() - SHOWN));
+        }
+        // Not hidden by -q: these experiments will have no verdict.
+        let (they, them) = if skipped.len() == 1 {
+            ("it is", "it")
+        } else {
+            ("they are", "them")
+        };
+        self.line(format!(
+            "phoebe: the {backend} backend cannot run {} of {of} experiments ({}); {they} skipped: --backend {} \
+             runs {them}",
+            skipped.len(),
+            ids.join(", "),
+            experiment::fallback_backend(skipped)
+        ));
+    }
 }
 
 /// `phoebe exec`: 0 when no verdict is in --fail-on, 1 when one is, 130 when interrupted.
@@ -370,11 +391,7 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     if report.interrupted {
         return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
     }
-    let failing = report
-        .experiments
-        .iter()
-        .any(|e| args.fail_on.contains(&e.verdict));
-    Ok(i32::from(failing))
+    Ok(i32::from(report.fails_on(&args.fail_on)))
 }
 
 /// Writes every rendering of a report into `dir`, each atomically.

@@ -22,11 +22,13 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    backend::{BackendError, BackendKind, ebpf},
     control::Control,
+    decide::Decider,
     files::{self, FileError},
     model::{
         Baseline, BaselineRun, ErrorModel, ExperimentResult, FORMAT_VERSION, FaultSpec, InjectionLog,
-        Observation, Plan, Report, RunResult, SynthSettings, TargetExit,
+        Observation, Plan, Report, RunResult, Skipped, SynthSettings, TargetExit, When,
     },
     synth,
 };
@@ -137,6 +139,20 @@ pub enum ExperimentError {
     },
     #[error("a baseline run of the target timed out after {0:?}\nhint: raise --timeout")]
     BaselineHung(Duration),
+    #[error(
+        "the {backend} backend cannot run any of the {count} experiment(s) of the campaign in {} ({ids}); {first}\nhint: start the campaign with --backend {fallback}",
+        dir.display()
+    )]
+    NothingRunnable {
+        backend: String,
+        dir: PathBuf,
+        count: usize,
+        /// The ids, the first few.
+        ids: String,
+        /// `id: reason` of the first.
+        first: String,
+        fallback: &'static str,
+    },
     #[error(transparent)]
     Synthesis(#[from] synth::SettingError),
     #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
@@ -157,6 +173,8 @@ pub trait Progress {
     fn run_done(&self);
     /// A whole experiment finished (or was found finished, when resuming).
     fn experiment_done(&self, result: &ExperimentResult, resumed: bool);
+    /// Before the first experiment, once, when the backend cannot run some of the `of` experiments to run.
+    fn skipped(&self, backend: &str, skipped: &[Skipped], of: usize);
 }
 
 /// Where the files of a campaign go.
@@ -211,6 +229,19 @@ pub fn run(
         control,
     };
 
+    // 0. A plan known before the baseline (given, or kept from an earlier run): a backend that can run none of
+    //    its experiments is refused before the baseline spends any time.
+    let plan_path = layout.path("plan.json");
+    let known_plan: Option<Plan> = if plan_path.exists() {
+        Some(files::load(&plan_path, "plan")?)
+    } else {
+        campaign.plan.clone()
+    };
+    if known_plan.is_some() || !campaign.faults.is_empty() {
+        let plan = known_plan.clone().unwrap_or_else(|| Plan::empty(campaign));
+        share(campaign, &experiments(campaign, &plan), out)?;
+    }
+
     // 1. Baseline (kept when resuming).
     let baseline_path = layout.path("baseline.json");
     let baseline: Baseline = if baseline_path.exists() {
@@ -228,26 +259,27 @@ pub fn run(
     let observation = merged_observation(&layout, campaign.baseline_runs)?;
 
     // 2. Plan (kept when resuming).
-    let plan_path = layout.path("plan.json");
-    let plan: Plan = if plan_path.exists() {
-        files::load(&plan_path, "plan")?
-    } else if let Some(given) = &campaign.plan {
-        files::save(&plan_path, given)?;
-        given.clone()
-    } else {
-        let plan = synth::synthesize(&observation, &campaign.settings)?;
-        files::save(&plan_path, &plan)?;
-        plan
+    let plan: Plan = match known_plan {
+        Some(plan) => {
+            if !plan_path.exists() {
+                files::save(&plan_path, &plan)?;
+            }
+            plan
+        }
+        None => {
+            let plan = synth::synthesize(&observation, &campaign.settings)?;
+            files::save(&plan_path, &plan)?;
+            plan
+        }
     };
 
-    // 3. Experiments, in plan order; this shard's only.
+    // 3. Experiments, in plan order; this shard's only, without those the backend cannot run. Skipping is a
+    //    pure function of the experiment, so a resume or another shard decides the same.
     let all = experiments(campaign, &plan);
-    let mine: Vec<&Experiment> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| campaign.shard.is_none_or(|s| s.contains(*i)))
-        .map(|(_, e)| e)
-        .collect();
+    let (mine, skipped) = share(campaign, &all, out)?;
+    if !skipped.is_empty() {
+        progress.skipped(&campaign.backend, &skipped, mine.len() + skipped.len());
+    }
     progress.total(mine.len() as u64 * u64::from(campaign.runs));
     let mut results = Vec::new();
     let mut pending = Vec::new();
@@ -275,8 +307,87 @@ pub fn run(
     }
     let mut report = runner.report(&baseline, &plan, &all, &observation.intervals, results);
     report.pending = pending;
+    report.skipped = skipped;
     report.interrupted = control.interrupted();
     Ok(report)
+}
+
+/// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
+/// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
+/// same on every host, in every shard and on every resume.
+pub fn skip_reason(backend: &str, fault: &FaultSpec) -> Option<String> {
+    if backend != BackendKind::Ebpf.name() {
+        return None;
+    }
+    match ebpf::inject::plan(&Decider::new(vec![fault.clone()], 0)) {
+        Ok(_) => None,
+        Err(BackendError::Unsupported { reason, .. }) => Some(reason),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
+/// A backend that runs every one of `skipped`: seccomp, unless one injects at the call's exit (ptrace only).
+pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
+    if skipped.iter().any(|s| s.fault.when == When::Exit) {
+        BackendKind::Ptrace.name()
+    } else {
+        BackendKind::Seccomp.name()
+    }
+}
+
+/// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
+/// cannot run. A pure function of the campaign and the plan, so a resume and every shard decide alike; an
+/// error when the backend can run none of the whole plan (`dir`: the campaign directory, for the message).
+fn share<'a>(
+    campaign: &Campaign,
+    all: &'a [Experiment],
+    dir: &Path,
+) -> Result<(Vec<&'a Experiment>, Vec<Skipped>), ExperimentError> {
+    let skipped = skipped(campaign, all, dir)?;
+    let (mut run, mut mine_skipped) = (Vec::new(), Vec::new());
+    for (i, exp) in all.iter().enumerate() {
+        if !campaign.shard.is_none_or(|s| s.contains(i)) {
+            continue;
+        }
+        match skipped.iter().find(|s| s.id == exp.id) {
+            Some(s) => mine_skipped.push(s.clone()),
+            None => run.push(exp),
+        }
+    }
+    Ok((run, mine_skipped))
+}
+
+/// The experiments of `all` the campaign's backend cannot run, in plan order; an error when that is every one
+/// of them.
+fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Skipped>, ExperimentError> {
+    let skipped: Vec<Skipped> = all
+        .iter()
+        .filter_map(|e| {
+            skip_reason(&campaign.backend, &e.fault).map(|reason| Skipped {
+                id: e.id.clone(),
+                fault: e.fault.clone(),
+                reason,
+            })
+        })
+        .collect();
+    if let Some(first) = skipped.first()
+        && skipped.len() == all.len()
+    {
+        const SHOWN: usize = 10;
+        let mut ids: Vec<String> = skipped.iter().take(SHOWN).map(|s| s.id.clone()).collect();
+        if skipped.len() > SHOWN {
+            ids.push(format!("{} more", skipped.len() - SHOWN));
+        }
+        return Err(ExperimentError::NothingRunnable {
+            backend: campaign.backend.clone(),
+            dir: dir.to_path_buf(),
+            count: all.len(),
+            ids: ids.join(", "),
+            first: format!("{}: {}", first.id, first.reason),
+            fallback: fallback_backend(&skipped),
+        });
+    }
+    Ok(skipped)
 }
 
 /// A campaign file that is a part of the report on its own (`baseline.json`, `result.json`): the part, with the
@@ -767,6 +878,7 @@ impl Runner<'_> {
             interval_ms: plan.interval_ms,
             experiments,
             pending: Vec::new(),
+            skipped: Vec::new(),
             interrupted: false,
         }
     }
@@ -874,12 +986,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn given_faults_get_unique_ids() {
-        let campaign = Campaign {
+    fn campaign(backend: &str, faults: &[&str]) -> Campaign {
+        Campaign {
             version: 1,
             command: vec!["app".into()],
-            backend: "ptrace".into(),
+            backend: backend.into(),
             runs: 1,
             baseline_runs: 1,
             timeout_ms: None,
@@ -888,18 +999,154 @@ mod tests {
             seed: 0,
             interval_ms: 1000,
             settings: SynthSettings::default(),
-            faults: ["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"]
-                .iter()
-                .map(|f| FaultSpec::parse(f).unwrap())
-                .collect(),
+            faults: faults.iter().map(|f| FaultSpec::parse(f).unwrap()).collect(),
             plan: None,
             service: None,
             shard: None,
-        };
+        }
+    }
+
+    #[test]
+    fn given_faults_get_unique_ids() {
+        let campaign = campaign(
+            "ptrace",
+            &["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"],
+        );
         let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
             .into_iter()
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+    }
+
+    #[test]
+    fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
+        let reason = |backend: &str, fault: &str| skip_reason(backend, &FaultSpec::parse(fault).unwrap());
+        for runnable in [
+            "openat:ENOENT:p=0.5",
+            "read,write:EIO:max=3",
+            "connect:ECONNREFUSED:nth=2",
+        ] {
+            assert_eq!(reason("ebpf", runnable), None, "{runnable}");
+        }
+        let futex = reason("ebpf", "futex:EAGAIN:p=0.05").expect("futex has no hook");
+        assert!(futex.starts_with("no LSM hook decides 'futex'"), "{futex}");
+        assert!(futex.ends_with("use --backend seccomp"), "{futex}");
+        let path = reason("ebpf", "openat:ENOENT:path=/etc/*").expect("path= is refused");
+        assert!(path.contains("path globs"), "{path}");
+        assert!(
+            reason("ebpf", "write:EIO:when=exit")
+                .unwrap()
+                .contains("when=exit")
+        );
+        assert!(reason("ebpf", "read:EIO:delay=10ms").unwrap().contains("delay="));
+        // A syscall with a hook beside one without: the rule cannot be honoured as a whole.
+        assert!(reason("ebpf", "openat,statx:ENOENT").unwrap().contains("'statx'"));
+        // Other backends (and the per-run choice) are never second-guessed.
+        for backend in ["ptrace", "seccomp", AUTO_BACKEND] {
+            assert_eq!(reason(backend, "futex:EAGAIN:when=exit"), None, "{backend}");
+        }
+    }
+
+    #[test]
+    fn skipped_experiments_keep_plan_order_and_name_a_backend_that_runs_them() {
+        let c = campaign(
+            "ebpf",
+            &[
+                "futex:EAGAIN",
+                "openat:ENOENT",
+                "mmap:ENOMEM",
+                "read:EIO:path=/tmp/*",
+            ],
+        );
+        let all = experiments(&c, &Plan::empty(&c));
+        let (run, skipped) = share(&c, &all, Path::new("out")).unwrap();
+        let ids = |s: &[Skipped]| s.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            run.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["openat-ENOENT"]
+        );
+        assert_eq!(ids(&skipped), ["futex-EAGAIN", "mmap-ENOMEM", "read-EIO"]);
+        assert_eq!(skipped[1].fault.to_string(), "mmap:ENOMEM");
+        assert_eq!(fallback_backend(&skipped), "seccomp");
+        let exit = campaign("ebpf", &["write:EIO:when=exit", "openat:ENOENT"]);
+        let (_, skipped) = share(&exit, &experiments(&exit, &Plan::empty(&exit)), Path::new("out")).unwrap();
+        assert_eq!(
+            fallback_backend(&skipped),
+            "ptrace",
+            "seccomp refuses when=exit too"
+        );
+    }
+
+    #[test]
+    fn shards_and_resumes_skip_the_same_experiments() {
+        let faults = [
+            "futex:EAGAIN",
+            "openat:ENOENT",
+            "mmap:ENOMEM",
+            "read:EIO",
+            "brk:ENOMEM",
+            "write:EIO",
+        ];
+        let whole = campaign("ebpf", &faults);
+        let all = experiments(&whole, &Plan::empty(&whole));
+        let (whole_run, whole_skipped) = share(&whole, &all, Path::new("out")).unwrap();
+        let (mut run, mut skipped) = (Vec::new(), Vec::new());
+        for k in 1..=4 {
+            let mut shard = whole.clone();
+            shard.shard = Some(format!("{k}/4").parse().unwrap());
+            let (r, s) = share(&shard, &all, Path::new("out")).unwrap();
+            // Asked again, as a resume would: the same answer.
+            let (r2, s2) = share(&shard, &all, Path::new("out")).unwrap();
+            assert_eq!(
+                r.iter().map(|e| &e.id).collect::<Vec<_>>(),
+                r2.iter().map(|e| &e.id).collect::<Vec<_>>()
+            );
+            assert_eq!(s, s2);
+            run.extend(r.into_iter().map(|e| e.id.clone()));
+            skipped.extend(s);
+        }
+        run.sort();
+        skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut expected_run: Vec<String> = whole_run.iter().map(|e| e.id.clone()).collect();
+        expected_run.sort();
+        let mut expected_skipped = whole_skipped;
+        expected_skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(run, expected_run);
+        assert_eq!(skipped, expected_skipped);
+        assert_eq!(skipped.len(), 3);
+    }
+
+    #[test]
+    fn a_backend_that_can_run_nothing_is_refused_with_the_backend_to_use() {
+        let c = campaign(
+            "ebpf",
+            &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
+        );
+        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the ebpf backend cannot run any of the 4 experiment(s) of the campaign in runs/x (futex-EAGAIN, \
+                 mmap-ENOMEM, brk-ENOMEM, munmap-EINVAL); futex-EAGAIN: no LSM hook decides 'futex'; "
+            ),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(
+            err.ends_with("\nhint: start the campaign with --backend seccomp"),
+            "{err}"
+        );
+        // A shard whose experiments are all skipped is fine while another shard has some to run.
+        let mut shard = campaign("ebpf", &["futex:EAGAIN", "openat:ENOENT"]);
+        shard.shard = Some("1/2".parse().unwrap());
+        let all = experiments(&shard, &Plan::empty(&shard));
+        let (run, skipped) = share(&shard, &all, Path::new("x")).unwrap();
+        assert!(run.is_empty());
+        assert_eq!(skipped.len(), 1);
+        // No experiment at all is not this error.
+        let empty = campaign("ebpf", &[]);
+        assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
     }
 }

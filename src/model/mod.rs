@@ -17,7 +17,9 @@ pub use self::{
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{Category, ErrorModel, Excluded, Plan, RateStats, SynthSettings},
-    report::{Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Verdict},
+    report::{
+        Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
+    },
 };
 
 /// The version written into, and expected from, every JSON file phoebe makes.

@@ -169,6 +169,16 @@ pub struct ExperimentResult {
     pub runs: Vec<RunResult>,
 }
 
+/// An experiment of the plan that the campaign's backend cannot run, so it was not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The experiment's id, as in `experiments`.
+    pub id: String,
+    pub fault: FaultSpec,
+    /// Why the backend cannot run it, in one sentence naming the backend that can.
+    pub reason: String,
+}
+
 /// A whole campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -191,6 +201,10 @@ pub struct Report {
     /// Experiments the plan has but this report does not (interrupted, or other shards).
     #[serde(default)]
     pub pending: Vec<String>,
+    /// Experiments of this report's part of the plan that the backend cannot run, in plan order; not run, never
+    /// a verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
     /// True when the campaign was interrupted before its last experiment.
     #[serde(default)]
     pub interrupted: bool,
@@ -204,6 +218,12 @@ impl Report {
             *counts.entry(e.verdict).or_default() += 1;
         }
         counts
+    }
+
+    /// Did an experiment get one of these verdicts (`phoebe exec --fail-on`)? Skipped experiments have no
+    /// verdict, so they never fail a campaign.
+    pub fn fails_on(&self, verdicts: &[Verdict]) -> bool {
+        self.experiments.iter().any(|e| verdicts.contains(&e.verdict))
     }
 }
 
@@ -220,6 +240,42 @@ mod tests {
         assert_eq!(Verdict::worst([NotExercised, Resilient]), Resilient);
         assert_eq!(Verdict::worst([NotExercised, NotExercised]), NotExercised);
         assert_eq!(Verdict::worst([]), NotExercised);
+    }
+
+    #[test]
+    fn skipped_experiments_are_optional_in_the_file_and_never_fail_a_campaign() {
+        let mut report = crate::report::terminal::tests::sample();
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("skipped").is_none(), "not written when empty");
+        // A report written before the field existed still loads.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("skipped");
+        assert_eq!(serde_json::from_value::<Report>(old).unwrap(), report);
+
+        report.skipped.push(Skipped {
+            id: "futex-EAGAIN".into(),
+            fault: FaultSpec::parse("futex:EAGAIN").unwrap(),
+            reason: "no LSM hook decides 'futex'".into(),
+        });
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["skipped"],
+            serde_json::json!([{
+                "id": "futex-EAGAIN",
+                "fault": "futex:EAGAIN",
+                "reason": "no LSM hook decides 'futex'"
+            }])
+        );
+        assert_eq!(serde_json::from_value::<Report>(json).unwrap(), report);
+
+        report.experiments.clear();
+        assert!(
+            !report.fails_on(&Verdict::ALL),
+            "a skipped experiment has no verdict to fail on"
+        );
+        report.experiments = crate::report::terminal::tests::sample().experiments;
+        assert!(report.fails_on(&[Verdict::Failed]));
+        assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
     }
 
     #[test]

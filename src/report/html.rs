@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained HTML5 page — no network, no fonts, no scripts — with inline SVG charts:
 //! the natural error rate of each model per baseline interval against its target, target vs achieved
-//! injection rates, and a verdict matrix of experiments × runs; plus the campaign table, the baseline and
-//! every run.
+//! injection rates, and a verdict matrix of experiments × runs; plus the campaign table, the baseline,
+//! every run, and notices for what is pending and what the backend could not run (skipped).
 //!
 //! A Content-Security-Policy of `default-src 'none'` (inline styles allowed) makes the browser itself refuse
 //! any load the page might try. Light and dark follow `prefers-color-scheme`. Does not own: writing the file.
@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{
     junit::escape as esc,
-    terminal::{Row, command_line, headline, percent, row, seconds},
+    terminal::{Row, command_line, headline, percent, row, seconds, skipped_note},
 };
 use crate::model::{ExperimentResult, Report, Verdict};
 
@@ -49,6 +49,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
   border: 1px solid var(--border); border-radius: 6px; overflow-x: auto; white-space: pre; }
 .notice { margin: 16px 0 0; padding: 10px 14px; border-radius: 6px; border: 1px solid var(--c-failed);
   background: color-mix(in srgb, var(--c-failed) 12%, var(--panel)); }
+.notice p { margin: 0; }
+.notice ul { margin: 6px 0 0; padding-left: 20px; }
 .counts { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0 0; }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.85rem; white-space: nowrap;
   background: var(--v); color: var(--on); }
@@ -598,6 +600,24 @@ pub fn render(report: &Report) -> String {
                 .join(", "),
         );
     }
+    if !report.skipped.is_empty() {
+        let _ = write!(
+            out,
+            "<div class=\"notice\" id=\"skipped\"><p>{} skipped: {}.</p><ul>",
+            report.skipped.len(),
+            esc(&skipped_note(report)),
+        );
+        for s in &report.skipped {
+            let _ = write!(
+                out,
+                "<li><code>{}</code> <span class=\"muted\">· <code>{}</code></span> — {}</li>",
+                esc(&s.id),
+                esc(&s.fault.to_string()),
+                esc(&s.reason),
+            );
+        }
+        out.push_str("</ul></div>");
+    }
     out.push_str("</header>");
 
     if !rows.is_empty() {
@@ -668,7 +688,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::terminal::tests::sample;
+    use crate::report::terminal::tests::{sample, sample_with_skipped};
 
     /// The text of the element that starts with `open` (up to the matching `close`, not nested).
     fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
@@ -801,6 +821,33 @@ mod tests {
         assert!(html.contains(
             "<p class=\"headline\" id=\"headline\">1 of 3 experiments not resilient, 1 pending (interrupted)</p>"
         ));
+    }
+
+    #[test]
+    fn skipped_experiments_get_a_notice_with_their_reasons() {
+        let html = render(&sample()).replace("\n", "");
+        assert!(
+            !html.contains("id=\"skipped\""),
+            "no notice without skipped experiments"
+        );
+        let html = render(&sample_with_skipped());
+        let notice = element(&html, "<div class=\"notice\" id=\"skipped\">", "</div>");
+        assert!(
+            notice.starts_with(
+                "<div class=\"notice\" id=\"skipped\"><p>2 skipped: the ebpf backend cannot run these 2 experiments \
+                 (--backend seccomp runs them).</p><ul><li><code>futex-EAGAIN</code> <span class=\"muted\">· \
+                 <code>futex:EAGAIN:p=0.1</code></span> — no LSM hook decides &apos;futex&apos;; "
+            ),
+            "{notice}"
+        );
+        assert_eq!(notice.matches("<li>").count(), 2);
+        assert!(notice.contains("<code>unlinkat-EACCES</code>"));
+        // In the header, beside the pending notice; skipped experiments have no row, chart or runs.
+        assert!(html.find("id=\"pending\"").unwrap() < html.find("id=\"skipped\"").unwrap());
+        assert!(html.find("id=\"skipped\"").unwrap() < html.find("</header>").unwrap());
+        let table = element(&html, "<table id=\"summary-table\"", "</table>");
+        assert!(!table.contains("futex-EAGAIN") && !table.contains("unlinkat-EACCES"));
+        assert!(html.contains(">1 of 2 experiments not resilient, 1 pending, 2 skipped (interrupted)</p>"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! JUnit XML for CI systems: one `<testsuite>`, one `<testcase>` per experiment; findings are `<failure>`s,
-//! unexercised experiments are `<skipped>`.
+//! unexercised experiments and those the backend could not run are `<skipped>`.
 //!
 //! Also owns [`escape`], the markup escape the HTML report shares. Does not own: writing the file.
 
@@ -72,7 +72,7 @@ fn property(out: &mut String, indent: &str, name: &str, value: &str) {
 
 /// The report as a JUnit XML document.
 pub fn render(report: &Report) -> String {
-    let tests = report.experiments.len();
+    let tests = report.experiments.len() + report.skipped.len();
     let failures = report
         .experiments
         .iter()
@@ -82,7 +82,8 @@ pub fn render(report: &Report) -> String {
         .experiments
         .iter()
         .filter(|e| e.verdict == Verdict::NotExercised)
-        .count();
+        .count()
+        + report.skipped.len();
     let total_ms: u64 = report
         .experiments
         .iter()
@@ -166,6 +167,28 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str("    </testcase>\n");
     }
+    for s in &report.skipped {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0.000\">",
+            attr(&classname),
+            attr(&s.id)
+        );
+        out.push_str("      <properties>\n");
+        let indent = "        ";
+        property(&mut out, indent, "fault", &s.fault.to_string());
+        property(&mut out, indent, "backend", &report.backend);
+        out.push_str("      </properties>\n");
+        let _ = writeln!(
+            out,
+            "      <skipped message=\"{}\"/>",
+            attr(&format!(
+                "not run: the {} backend cannot run it: {}",
+                report.backend, s.reason
+            ))
+        );
+        out.push_str("    </testcase>\n");
+    }
     if !report.pending.is_empty() || report.interrupted {
         let mut note = String::new();
         if report.interrupted {
@@ -187,7 +210,7 @@ mod tests {
     use quick_xml::{XmlVersion, events::Event, reader::Reader};
 
     use super::*;
-    use crate::report::terminal::tests::sample;
+    use crate::report::terminal::tests::{sample, sample_with_skipped};
 
     /// An element as a real XML parser saw it: name, unescaped attributes, unescaped text.
     #[derive(Debug)]
@@ -339,6 +362,49 @@ mod tests {
         );
         // The raw document never carries the unescaped detail.
         assert!(!xml.contains("<stderr>") && xml.contains("&lt;stderr&gt;"));
+    }
+
+    #[test]
+    fn skipped_experiments_are_skipped_testcases_with_the_reason() {
+        let xml = render(&sample_with_skipped());
+        let elements = parse(&xml);
+        let suite = &named(&elements, "testsuite")[0].attrs;
+        assert_eq!(suite["tests"], "4");
+        assert_eq!(suite["failures"], "1");
+        assert_eq!(suite["skipped"], "2", "nothing unexercised, two skipped");
+        let cases = named(&elements, "testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attrs["name"].as_str()).collect();
+        assert_eq!(
+            names,
+            ["openat-ENOENT", "read-EAGAIN", "futex-EAGAIN", "unlinkat-EACCES"]
+        );
+        assert_eq!(cases[2].attrs["time"], "0.000");
+        let futex = elements
+            .iter()
+            .position(|e| e.name == "testcase" && e.attrs["name"] == "futex-EAGAIN")
+            .unwrap();
+        let skipped: Vec<&Element> = named(&elements, "skipped");
+        assert_eq!(skipped.len(), 2);
+        assert_eq!(skipped[0].parent, Some(futex));
+        assert!(
+            skipped[0].attrs["message"]
+                .starts_with("not run: the ebpf backend cannot run it: no LSM hook decides 'futex'; "),
+            "{}",
+            skipped[0].attrs["message"]
+        );
+        assert!(skipped[0].attrs["message"].ends_with("use --backend seccomp"));
+        let props: BTreeMap<&str, &str> = elements
+            .iter()
+            .filter(|e| e.name == "property" && e.parent == Some(futex + 1))
+            .map(|e| (e.attrs["name"].as_str(), e.attrs["value"].as_str()))
+            .collect();
+        assert_eq!(props["fault"], "futex:EAGAIN:p=0.1");
+        assert_eq!(props["backend"], "ebpf");
+        assert!(
+            named(&elements, "failure")
+                .iter()
+                .all(|f| f.parent != Some(futex))
+        );
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! GitHub-flavoured Markdown for CI job summaries (`$GITHUB_STEP_SUMMARY`): a one-line headline, the campaign
-//! table, and collapsible sections for what proves nothing (not exercised), what is still to run (pending)
-//! and every run. Does not own: writing the file.
+//! table, and collapsible sections for what the backend could not run (skipped), what proves nothing (not
+//! exercised), what is still to run (pending) and every run. Does not own: writing the file.
 
 use std::fmt::Write;
 
-use super::terminal::{command_line, headline, percent, row, seconds, verdict_counts};
+use super::terminal::{command_line, headline, percent, row, seconds, skipped_note, verdict_counts};
 use crate::model::{Report, Verdict};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
@@ -59,7 +59,7 @@ pub fn render(report: &Report) -> String {
         .any(|e| e.verdict != Verdict::NotExercised);
     let icon = if findings {
         "❌"
-    } else if !exercised || report.interrupted || !report.pending.is_empty() {
+    } else if !exercised || report.interrupted || !report.pending.is_empty() || !report.skipped.is_empty() {
         "⚠️"
     } else {
         "✅"
@@ -103,6 +103,26 @@ pub fn render(report: &Report) -> String {
             );
         }
         let _ = writeln!(out, "\n**Verdicts:** {}\n", verdict_counts(report));
+    }
+
+    if !report.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Skipped ({}): not run on {}</summary>\n",
+            report.skipped.len(),
+            text(&report.backend)
+        );
+        let _ = writeln!(out, "Not run: {}.\n", text(&skipped_note(report)));
+        for s in &report.skipped {
+            let _ = writeln!(
+                out,
+                "- {}: {} — {}",
+                text(&s.id),
+                code(&s.fault.to_string()),
+                text(&s.reason)
+            );
+        }
+        out.push_str("\n</details>\n\n");
     }
 
     let unexercised: Vec<_> = report
@@ -170,7 +190,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::terminal::tests::sample;
+    use crate::report::terminal::tests::{sample, sample_with_skipped};
 
     /// The cells of a table row, split on unescaped `|` as GFM does.
     fn cells(line: &str) -> Vec<String> {
@@ -260,6 +280,46 @@ mod tests {
         assert_eq!(
             cells(run_rows[2])[..5],
             ["read-EAGAIN", "2", "1002", "❌ failed", "11/50"]
+        );
+    }
+
+    #[test]
+    fn skipped_experiments_get_a_collapsible_section_with_their_reasons() {
+        let md = render(&sample_with_skipped());
+        assert!(
+            md.starts_with(
+                "### ❌ phoebe: 1 of 2 experiments not resilient, 1 pending, 2 skipped (interrupted)\n"
+            ),
+            "{md}"
+        );
+        assert_eq!(md.matches("<details>").count(), 3, "skipped, pending, every run");
+        let section = &md[md.find("<details><summary>Skipped").unwrap()..];
+        let section = &section[..section.find("</details>").unwrap()];
+        assert!(
+            section.starts_with(
+                "<details><summary>Skipped (2): not run on ebpf</summary>\n\nNot run: the ebpf backend cannot run \
+                 these 2 experiments (--backend seccomp runs them).\n\n- futex-EAGAIN: `futex:EAGAIN:p=0.1` — no LSM \
+                 hook decides 'futex'; "
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("- unlinkat-EACCES: `unlinkat:EACCES:p=0.5` — no LSM hook decides 'unlinkat'")
+        );
+        assert!(
+            !md.contains("| unlinkat-EACCES |"),
+            "a skipped experiment has no row: {md}"
+        );
+
+        // Skipped experiments alone never make a green headline.
+        let mut clean = sample_with_skipped();
+        clean.experiments.truncate(1);
+        clean.pending.clear();
+        clean.interrupted = false;
+        assert!(
+            render(&clean).starts_with("### ⚠️ phoebe: the exercised experiment is resilient, 2 skipped\n"),
+            "{}",
+            render(&clean)
         );
     }
 

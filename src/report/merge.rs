@@ -18,8 +18,8 @@ pub enum MergeError {
     },
 }
 
-/// One report with every shard's experiments (in the order of the shards given, each experiment once), the
-/// baselines' runs together, and what no shard ran still pending.
+/// One report with every shard's experiments and skipped experiments (in the order of the shards given, each
+/// once), the baselines' runs together, and what no shard ran or skipped still pending.
 pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
     let mut iter = reports.into_iter();
     let mut merged = iter.next().ok_or(MergeError::Empty)?;
@@ -50,9 +50,19 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
             }
         }
         merged.pending.extend(r.pending);
+        for s in r.skipped {
+            if !merged.skipped.iter().any(|m| m.id == s.id) {
+                merged.skipped.push(s);
+            }
+        }
         merged.interrupted |= r.interrupted;
     }
-    let done: BTreeSet<&str> = merged.experiments.iter().map(|e| e.id.as_str()).collect();
+    let done: BTreeSet<&str> = merged
+        .experiments
+        .iter()
+        .map(|e| e.id.as_str())
+        .chain(merged.skipped.iter().map(|s| s.id.as_str()))
+        .collect();
     let pending: BTreeSet<String> = merged
         .pending
         .iter()
@@ -66,7 +76,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Baseline, ExperimentResult, FaultSpec, TargetExit, Verdict};
+    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit, Verdict};
 
     fn shard(k: u32, done: &[&str], pending: &[&str]) -> Report {
         Report {
@@ -94,6 +104,7 @@ mod tests {
                 })
                 .collect(),
             pending: pending.iter().map(|s| (*s).into()).collect(),
+            skipped: Vec::new(),
             interrupted: false,
         }
     }
@@ -110,6 +121,27 @@ mod tests {
         assert_eq!(merged.pending, ["d"]);
         assert_eq!(merged.shard, None);
         assert_eq!(merged.baseline.timeout_ms, 2000);
+    }
+
+    fn skipped(id: &str) -> Skipped {
+        Skipped {
+            id: id.into(),
+            fault: FaultSpec::parse("futex:EAGAIN").unwrap(),
+            reason: "no LSM hook decides 'futex'".into(),
+        }
+    }
+
+    #[test]
+    fn skipped_experiments_are_kept_once_and_are_not_pending() {
+        let mut one = shard(1, &["a"], &["b", "d"]);
+        one.skipped = vec![skipped("c")];
+        let mut two = shard(2, &["b"], &["a", "c"]);
+        two.skipped = vec![skipped("d"), skipped("c")];
+        let merged = merge(vec![one, two]).unwrap();
+        let ids: Vec<&str> = merged.skipped.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["c", "d"]);
+        assert!(merged.pending.is_empty(), "{:?}", merged.pending);
+        assert_eq!(merged.skipped[0], skipped("c"));
     }
 
     #[test]

@@ -111,7 +111,9 @@ pub(crate) fn headline(report: &Report) -> String {
         .iter()
         .filter(|e| e.verdict == Verdict::NotExercised)
         .count();
-    let mut line = if total == 0 {
+    let mut line = if total == 0 && !report.skipped.is_empty() {
+        "no experiment ran".to_owned()
+    } else if total == 0 {
         "no experiment has run yet".to_owned()
     } else if findings > 0 {
         format!(
@@ -137,10 +139,30 @@ pub(crate) fn headline(report: &Report) -> String {
     if !report.pending.is_empty() {
         let _ = write!(line, ", {} pending", report.pending.len());
     }
+    if !report.skipped.is_empty() {
+        let _ = write!(line, ", {} skipped", report.skipped.len());
+    }
     if report.interrupted {
         line.push_str(" (interrupted)");
     }
     line
+}
+
+/// `the ebpf backend cannot run these 2 experiments (--backend seccomp runs them)`: what every renderer says
+/// about the skipped experiments before listing them.
+pub(crate) fn skipped_note(report: &Report) -> String {
+    let n = report.skipped.len();
+    format!(
+        "the {} backend cannot run {} (--backend {} runs {})",
+        report.backend,
+        if n == 1 {
+            "this experiment".to_owned()
+        } else {
+            format!("these {n} experiments")
+        },
+        crate::experiment::fallback_backend(&report.skipped),
+        if n == 1 { "it" } else { "them" },
+    )
 }
 
 /// The first line: what ran, how, and the baseline every run is compared with.
@@ -253,6 +275,17 @@ pub fn render(report: &Report, color: bool) -> String {
             report.pending.join(", ")
         );
     }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "skipped ({}): {}:",
+            report.skipped.len(),
+            skipped_note(report)
+        );
+        for s in &report.skipped {
+            let _ = writeln!(out, "  {} ({}): {}", s.id, s.fault, s.reason);
+        }
+    }
     out
 }
 
@@ -262,7 +295,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::model::{
-        Baseline, BaselineRun, Category, Errno, ErrorModel, FaultSpec, RateStats, Syscall, TargetExit, Usage,
+        Baseline, BaselineRun, Category, Errno, ErrorModel, FaultSpec, RateStats, Skipped, Syscall,
+        TargetExit, Usage,
     };
 
     fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
@@ -388,8 +422,64 @@ pub(crate) mod tests {
                 },
             ],
             pending: vec!["connect-ECONNREFUSED".into()],
+            skipped: Vec::new(),
             interrupted: true,
         }
+    }
+
+    /// [`sample`] on the eBPF backend: `unlinkat-EACCES` (no LSM hook) and a synthesized `futex-EAGAIN` model
+    /// are skipped, with the reasons the backend itself gives.
+    pub(crate) fn sample_with_skipped() -> Report {
+        let mut report = sample();
+        report.backend = "ebpf".into();
+        let unlinkat = report.experiments.remove(2);
+        let futex = model("futex-EAGAIN", Category::Steady, 0.2, 0.1);
+        report.skipped = [(futex.id, futex.fault), (unlinkat.id, unlinkat.fault)]
+            .into_iter()
+            .map(|(id, fault)| Skipped {
+                reason: crate::experiment::skip_reason("ebpf", &fault).expect("ebpf cannot run it"),
+                id,
+                fault,
+            })
+            .collect();
+        report
+    }
+
+    #[test]
+    fn skipped_experiments_are_listed_with_their_reason_after_the_verdicts() {
+        let report = sample_with_skipped();
+        let text = render(&report, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 1 + 2 + 2 + 3, "{text}");
+        assert_eq!(
+            lines[4], "verdicts: 1 resilient, 1 failed",
+            "skipped is not a verdict"
+        );
+        assert_eq!(
+            lines[6],
+            "skipped (2): the ebpf backend cannot run these 2 experiments (--backend seccomp runs them):"
+        );
+        assert!(
+            lines[7].starts_with("  futex-EAGAIN (futex:EAGAIN:p=0.1): no LSM hook decides 'futex'; "),
+            "{text}"
+        );
+        assert!(
+            lines[8].starts_with("  unlinkat-EACCES (unlinkat:EACCES:p=0.5): no LSM hook decides 'unlinkat'")
+        );
+        assert_eq!(
+            headline(&report),
+            "1 of 2 experiments not resilient, 1 pending, 2 skipped (interrupted)"
+        );
+        let mut none_ran = report.clone();
+        none_ran.experiments.clear();
+        none_ran.pending.clear();
+        none_ran.interrupted = false;
+        assert_eq!(headline(&none_ran), "no experiment ran, 2 skipped");
+        none_ran.skipped.truncate(1);
+        assert_eq!(
+            skipped_note(&none_ran),
+            "the ebpf backend cannot run this experiment (--backend seccomp runs it)"
+        );
     }
 
     #[test]
