@@ -86,7 +86,25 @@ fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim_end().to_owned())
 }
 
-/// (pid, ppid) of every process now.
+/// The state letter and the ppid from a `/proc/PID/stat` line: the first two fields after the parenthesised
+/// command name, which may hold spaces and parentheses.
+fn stat_fields(stat: &str) -> Option<(char, u32)> {
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Has the process ended (gone, or a zombie: its last thread has exited and only its status is left)?
+fn has_ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_fields(&stat))
+        .is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// (pid, ppid) of every live process now (zombies left out: they make no more calls).
 fn processes() -> Vec<(u32, u32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -94,10 +112,8 @@ fn processes() -> Vec<(u32, u32)> {
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // The ppid is the second field after the parenthesised command name, which may hold spaces.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let ppid = rest.split(' ').nth(1)?.parse().ok()?;
-            Some((pid, ppid))
+            let (state, ppid) = stat_fields(&stat)?;
+            (!matches!(state, 'Z' | 'X')).then_some((pid, ppid))
         })
         .collect()
 }
@@ -325,7 +341,16 @@ impl Source {
     /// Have all the watched processes ended (`--pid`)?
     fn ended(&mut self) -> bool {
         match self {
-            Source::Ebpf(observer) => observer.targets().is_empty(),
+            Source::Ebpf(observer) => {
+                // A process found in /proc just as it ended is added after its `sched_process_exit` ran, so
+                // nothing in the kernel will ever remove it: forget such processes here, or the monitor never ends.
+                for tgid in observer.targets() {
+                    if has_ended(tgid) {
+                        observer.remove_target(tgid);
+                    }
+                }
+                observer.targets().is_empty()
+            }
             Source::Ptrace(attached) => attached.ended(),
         }
     }
@@ -518,6 +543,15 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stat_lines_give_state_and_ppid_even_with_odd_command_names() {
+        use super::stat_fields;
+        assert_eq!(stat_fields("42 (sh) S 1 42 42 0 -1"), Some(('S', 1)));
+        assert_eq!(stat_fields("43 (a) b (c)) Z 42 43 43 0 -1"), Some(('Z', 42)));
+        assert_eq!(stat_fields("44 (x y) R 7"), Some(('R', 7)));
+        assert_eq!(stat_fields("garbage"), None);
+    }
+
     use phoebe_common::{CountKey, CountValue};
 
     use super::*;

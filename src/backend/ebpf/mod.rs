@@ -143,6 +143,13 @@ impl Observer {
             })
     }
 
+    /// Stops following a process (one that ended without the kernel seeing it end, see `monitor`).
+    pub fn remove_target(&mut self, tgid: u32) {
+        if let Ok(mut map) = self.targets_map() {
+            let _ = map.remove(&tgid);
+        }
+    }
+
     /// The processes followed now.
     pub fn targets(&mut self) -> Vec<u32> {
         match self.targets_map() {
