@@ -118,6 +118,13 @@ fn count(key: &CountKey, latency: u64) {
     }
 }
 
+/// A measurement aid, never attached by the observer: the cheapest program the `sys_exit` hook can run, so that
+/// the benches can tell the hook's own cost from the observer's (`phoebe::backend::ebpf::EmptyProgram`).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn phoebe_sc_nop(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn phoebe_sc_enter(_ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();

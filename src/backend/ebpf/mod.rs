@@ -182,6 +182,22 @@ impl Observer {
     }
 }
 
+/// A measurement aid for the benches, never used by a command: the empty program `phoebe_sc_nop` attached to
+/// `sys_exit`, which gives the hook's own cost (every syscall of the machine then takes the tracepoint's slow
+/// path and runs a program that returns at once). The observer's cost above it is what phoebe's program adds.
+/// Dropping it detaches and unloads the program.
+pub struct EmptyProgram {
+    _ebpf: Ebpf,
+}
+
+impl EmptyProgram {
+    pub fn attach() -> Result<Self, EbpfError> {
+        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Load)?;
+        attach_raw_tp(&mut ebpf, programs::SYS_EXIT_NOP, "sys_exit")?;
+        Ok(EmptyProgram { _ebpf: ebpf })
+    }
+}
+
 fn attach_raw_tp(ebpf: &mut Ebpf, name: &'static str, tracepoint: &'static str) -> Result<(), EbpfError> {
     let err = |source| EbpfError::Program {
         name,
