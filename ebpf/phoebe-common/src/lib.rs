@@ -33,6 +33,18 @@ pub struct CountValue {
     pub latency_ns_max: u64,
 }
 
+/// Slots of the per-CPU array of successful calls ([`maps::SUCCESSES`]), indexed by syscall number: every native
+/// syscall of x86_64 and arm64 is below it. A success of a larger number goes to the counter map instead.
+pub const SUCCESS_SLOTS: u32 = 512;
+
+/// Target states per tgid in [`maps::TGIDS`]: one byte each, `TGID_BLOCK` to an array element (the element of
+/// tgid `t` is `t / TGID_BLOCK`, its byte `t % TGID_BLOCK`; in the memory-mapped array, byte `t`).
+pub const TGID_BLOCK: usize = 64;
+/// Elements of [`maps::TGIDS`] that cover every possible pid (`PID_MAX_LIMIT`, 2^22). The map is declared with one
+/// element (a loader that does not turn the mirror on pays nothing for it); the observer sizes it from
+/// `/proc/sys/kernel/pid_max`, up to this. A tgid beyond the map is looked up in [`maps::TARGETS`].
+pub const TGIDS_MAX_BLOCKS: u32 = (1 << 22) / TGID_BLOCK as u32;
+
 /// States of a thread group in the target map.
 pub mod state {
     /// Launched by phoebe, stopped or running its launcher code: not counted until its exec.
@@ -47,8 +59,19 @@ pub mod state {
 pub mod maps {
     /// `HashMap<u32 tgid, u32 state>`: the processes whose calls are counted.
     pub const TARGETS: &str = "PHOEBE_TARGETS";
-    /// `PerCpuHashMap<CountKey, CountValue>`.
+    /// `PerCpuHashMap<CountKey, CountValue>` (not preallocated): failed calls, and every call when counters are
+    /// split by process.
     pub const COUNTS: &str = "PHOEBE_COUNTS";
+    /// `PerCpuArray<CountValue>` of [`super::SUCCESS_SLOTS`], indexed by syscall number: successful calls when
+    /// counters are not split by process (`observe`), counted without a hash lookup. User space merges it into
+    /// the same snapshot as `COUNTS` (key `{tgid: 0, nr, errno: 0}`).
+    pub const SUCCESSES: &str = "PHOEBE_SUCCESS";
+    /// `Array<[u8; TGID_BLOCK]>`, memory-mappable: the state of every tgid in `TARGETS` again, one byte each (0:
+    /// not a target), so that the programs on every syscall decide with an array lookup the verifier inlines
+    /// instead of a hash lookup. Used only when [`super::globals::TGID_MIRROR`] is 1; then the programs keep it
+    /// equal to `TARGETS`, and user space writes its own targets' bytes through a memory mapping (single-byte
+    /// stores: no read-modify-write of a neighbour's state).
+    pub const TGIDS: &str = "PHOEBE_TGIDS";
     /// `HashMap<u32 tid, u64 ns>`: when each targeted thread entered its current call (latency only).
     pub const ENTERED: &str = "PHOEBE_ENTERED";
     /// `PerCpuArray<u64>` of length 1: counter updates lost because `COUNTS` was full.
@@ -82,6 +105,9 @@ pub mod globals {
     pub const PER_PROCESS: &str = "PHOEBE_PER_PROCESS";
     /// `u32`: 1 when `sys_enter` is attached and latencies are measured.
     pub const LATENCY: &str = "PHOEBE_LATENCY";
+    /// `u32`: 1 when user space sized [`super::maps::TGIDS`] and writes its targets there too; 0 (the default):
+    /// the programs use `TARGETS` alone.
+    pub const TGID_MIRROR: &str = "PHOEBE_TGID_MIRROR";
 }
 
 /// Capacity of the counter map: distinct (process, syscall, errno) triples.

@@ -15,6 +15,7 @@ pub mod sys;
 
 use std::{
     collections::BTreeMap,
+    os::fd::AsFd,
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -32,7 +33,9 @@ use nix::{
     },
     unistd::Pid,
 };
-use phoebe_common::{CountKey, CountValue, globals, maps, programs, state};
+use phoebe_common::{
+    CountKey, CountValue, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals, maps, programs, state,
+};
 
 use super::{BackendError, Job, Outcome};
 use crate::model::{Errno, ObservationBuilder, Syscall, TargetExit};
@@ -83,6 +86,17 @@ pub type Snapshot = BTreeMap<CountKey, CountValue>;
 /// only, never pinned, so they also go when phoebe is killed).
 pub struct Observer {
     ebpf: Ebpf,
+    /// The target states by tgid (`maps::TGIDS`), mapped: where [`Observer::add_target`] writes its targets'.
+    tgids: sys::MappedBytes,
+}
+
+/// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
+fn tgid_blocks() -> u32 {
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 
 impl Observer {
@@ -94,7 +108,11 @@ impl Observer {
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
+        let blocks = tgid_blocks();
+        let mirror = 1u32;
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries(maps::TGIDS, blocks)
+            .override_global(globals::TGID_MIRROR, &mirror, true)
             .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
             .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
             .override_global(globals::PER_PROCESS, &per_process, true)
@@ -110,10 +128,28 @@ impl Observer {
         if options.latency {
             attach.push((programs::SYS_ENTER, "sys_enter"));
         }
+        let tgids = match ebpf.map(maps::TGIDS) {
+            Some(aya::maps::Map::Array(data)) => {
+                sys::MappedBytes::map(data.fd().as_fd(), blocks as usize * TGID_BLOCK).map_err(|e| {
+                    EbpfError::Map {
+                        name: maps::TGIDS,
+                        source: aya::maps::MapError::IoError(e.into()),
+                    }
+                })?
+            }
+            _ => {
+                return Err(EbpfError::Map {
+                    name: maps::TGIDS,
+                    source: aya::maps::MapError::InvalidName {
+                        name: maps::TGIDS.into(),
+                    },
+                });
+            }
+        };
         for (name, tracepoint) in attach {
             attach_raw_tp(&mut ebpf, name, tracepoint)?;
         }
-        Ok(Observer { ebpf })
+        Ok(Observer { ebpf, tgids })
     }
 
     fn targets_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, EbpfError> {
@@ -136,7 +172,10 @@ impl Observer {
             .map_err(|source| EbpfError::Map {
                 name: maps::TARGETS,
                 source,
-            })
+            })?;
+        // The programs' mirror of the state (a tgid beyond it is looked up in the hash by the programs too).
+        self.tgids.set(tgid as usize, state as u8);
+        Ok(())
     }
 
     /// The processes followed now.
@@ -167,6 +206,22 @@ impl Observer {
             let (key, per_cpu) = entry.map_err(map_err)?;
             snapshot.insert(key, sum_cpus(per_cpu.iter()));
         }
+        let calls_err = |source| EbpfError::Map {
+            name: maps::SUCCESSES,
+            source,
+        };
+        let map = self.ebpf.map(maps::SUCCESSES).ok_or(EbpfError::Map {
+            name: maps::SUCCESSES,
+            source: aya::maps::MapError::InvalidName {
+                name: maps::SUCCESSES.into(),
+            },
+        })?;
+        let calls: PerCpuArray<&MapData, CountValue> = PerCpuArray::try_from(map).map_err(calls_err)?;
+        let mut slots = Vec::with_capacity(SUCCESS_SLOTS as usize);
+        for nr in 0..calls.len() {
+            slots.push(sum_cpus(calls.get(&nr, 0).map_err(calls_err)?.iter()));
+        }
+        merge_calls(&mut snapshot, &slots);
         Ok(snapshot)
     }
 
@@ -223,6 +278,28 @@ pub fn sum_cpus<'a>(per_cpu: impl IntoIterator<Item = &'a CountValue>) -> CountV
             latency_ns_sum: acc.latency_ns_sum + v.latency_ns_sum,
             latency_ns_max: acc.latency_ns_max.max(v.latency_ns_max),
         })
+}
+
+/// Adds the successful calls counted by syscall number (`maps::SUCCESSES`, slot = number, CPUs summed) to a snapshot
+/// of the counter map, under the key the counter map would have used (`{tgid: 0, nr, errno: 0}`), so that nothing
+/// above this module knows there are two maps. Empty slots add nothing.
+pub fn merge_calls(snapshot: &mut Snapshot, slots: &[CountValue]) {
+    for (nr, value) in slots.iter().enumerate() {
+        if value.calls == 0 {
+            continue;
+        }
+        let key = CountKey {
+            tgid: 0,
+            nr: nr as u32,
+            errno: 0,
+            pad: 0,
+        };
+        let merged = match snapshot.get(&key) {
+            Some(old) => sum_cpus([old, value]),
+            None => *value,
+        };
+        snapshot.insert(key, merged);
+    }
 }
 
 /// What happened between two reads of the cumulative counters: per key, the calls and latency added since
@@ -464,6 +541,30 @@ mod tests {
             ]
         );
         assert!(delta(&now, &now).is_empty(), "nothing new, nothing recorded");
+    }
+
+    #[test]
+    fn successes_by_number_merge_into_the_counter_snapshot() {
+        // The hash holds the errors, and a success only when its number has no slot (none here) or it was
+        // counted by process; the array holds the successes of slots 0 (read) and 2 (open).
+        let mut snapshot = Snapshot::from([(key(0, 11), value(4, 40, 20)), (key(2, 0), value(1, 100, 100))]);
+        let mut slots = vec![CountValue::default(); 4];
+        slots[0] = value(7, 70, 30);
+        slots[2] = value(2, 50, 40);
+        merge_calls(&mut snapshot, &slots);
+        assert_eq!(
+            snapshot,
+            Snapshot::from([
+                (key(0, 0), value(7, 70, 30)),
+                (key(0, 11), value(4, 40, 20)),
+                // Both maps counted open's successes: the counts add up, the larger maximum stands.
+                (key(2, 0), value(3, 150, 100)),
+            ]),
+            "empty slots add no key"
+        );
+        let again = snapshot.clone();
+        merge_calls(&mut snapshot, &[CountValue::default(); 8]);
+        assert_eq!(snapshot, again, "nothing counted, nothing changed");
     }
 
     #[test]

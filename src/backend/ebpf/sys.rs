@@ -113,3 +113,52 @@ pub fn set_subreaper(on: bool) -> Result<(), Errno> {
     let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on)) };
     Errno::result(ret).map(drop)
 }
+
+/// A shared, writable memory mapping of a `BPF_F_MMAPABLE` array map's values: the programs and phoebe see the
+/// same bytes. Unmapped on drop.
+pub struct MappedBytes {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl MappedBytes {
+    /// Maps the first `len` bytes of the values of the array map `fd` (created with `BPF_F_MMAPABLE`).
+    pub fn map(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> Result<Self, Errno> {
+        // SAFETY: a fresh shared mapping chosen by the kernel (null hint), of a map fd that stays open while
+        // phoebe holds the map; nothing in this process aliases the new range.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast()).ok_or(Errno::EINVAL)?;
+        Ok(MappedBytes { ptr, len })
+    }
+
+    /// Stores one byte (a single-byte store, as the programs' own: the bytes around it, which programs on other
+    /// CPUs may write meanwhile, are not rewritten). `false` when `at` is beyond the mapping.
+    pub fn set(&self, at: usize, value: u8) -> bool {
+        if at >= self.len {
+            return false;
+        }
+        // SAFETY: `at` is inside the live mapping of `len` bytes; a volatile store because the kernel's programs
+        // read the same memory.
+        unsafe { self.ptr.as_ptr().add(at).write_volatile(value) };
+        true
+    }
+}
+
+impl Drop for MappedBytes {
+    fn drop(&mut self) {
+        // SAFETY: the range was returned by mmap with this length and is not used after this point.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
