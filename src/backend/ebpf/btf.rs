@@ -2,12 +2,13 @@
 //! themselves: a struct member's byte offset (`task_struct.tgid`) and how many arguments a raw tracepoint passes
 //! (`sched_process_exit` gained `group_dead` in Linux 6.16). Rust eBPF has no CO-RE relocations, so user space reads
 //! these and hands them to the programs as globals. Pure parsing; no I/O but [`Btf::from_sys_fs`].
-
-use std::collections::HashMap;
+//!
+//! Lean on purpose: phoebe asks two or three questions once, at start-up, of a 5 MiB blob with ~150 000 types.
+//! Parsing keeps the blob as it is and one offset per type (to follow a type id); a question walks the types and
+//! compares names in place. No type table, no name index, no copied strings.
 
 const MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
-const KIND_UNION: u32 = 5;
 const KIND_PTR: u32 = 2;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_FUNC_PROTO: u32 = 13;
@@ -20,10 +21,10 @@ pub enum BtfError {
     Type(usize, u32),
 }
 
+/// The fixed part of one type record.
 #[derive(Debug, Clone, Copy)]
 struct TypeRec {
     kind: u32,
-    name_off: u32,
     vlen: u32,
     kind_flag: bool,
     size_or_type: u32,
@@ -31,127 +32,149 @@ struct TypeRec {
     extra: usize,
 }
 
-/// A parsed BTF blob (little-endian, as on every machine phoebe runs on).
+/// A BTF blob (little-endian, as on every machine phoebe runs on) and where each of its types starts.
 pub struct Btf {
-    types: Vec<TypeRec>,
-    type_data: Vec<u8>,
-    strings: Vec<u8>,
-    by_name: HashMap<(u32, String), u32>,
+    data: Vec<u8>,
+    /// The type section: `data[types.0..types.1]`.
+    types: (usize, usize),
+    /// The string section: `data[strings.0..strings.1]`.
+    strings: (usize, usize),
+    /// Offset of type id `i + 1` in the type section (id 0 is `void` and has no record).
+    offsets: Vec<u32>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-    data.get(at..at + 4)
+    data.get(at..at.checked_add(4)?)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 impl Btf {
     pub fn from_sys_fs() -> std::io::Result<Self> {
         let data = std::fs::read("/sys/kernel/btf/vmlinux")?;
-        Btf::parse(&data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        Btf::parse(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: impl Into<Vec<u8>>) -> Result<Self, BtfError> {
+        let data = data.into();
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != MAGIC {
             return Err(BtfError::Header);
         }
         let field = |i: usize| {
-            u32_at(data, 4 + 4 * i)
+            u32_at(&data, 4 + 4 * i)
                 .map(|v| v as usize)
                 .ok_or(BtfError::Header)
         };
         let (hdr_len, type_off, type_len, str_off, str_len) =
             (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
-        let types_at = hdr_len + type_off;
-        let strings_at = hdr_len + str_off;
-        let type_data = data
-            .get(types_at..types_at + type_len)
-            .ok_or(BtfError::Header)?
-            .to_vec();
-        let strings = data
-            .get(strings_at..strings_at + str_len)
-            .ok_or(BtfError::Header)?
-            .to_vec();
-        // Type id 0 is `void`.
-        let mut types = vec![TypeRec {
-            kind: 0,
-            name_off: 0,
-            vlen: 0,
-            kind_flag: false,
-            size_or_type: 0,
-            extra: 0,
-        }];
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off).ok_or(BtfError::Header)?;
+            let end = start.checked_add(len).ok_or(BtfError::Header)?;
+            if end > data.len() {
+                return Err(BtfError::Header);
+            }
+            Ok((start, end))
+        };
+        let types = section(type_off, type_len)?;
+        let strings = section(str_off, str_len)?;
+        let type_data = &data[types.0..types.1];
+        let mut offsets = Vec::new();
         let mut at = 0;
         while at < type_data.len() {
-            let id = types.len();
-            let rec = |i: usize| u32_at(&type_data, at + 4 * i).ok_or(BtfError::Type(id, 0));
-            let (name_off, info, size_or_type) = (rec(0)?, rec(1)?, rec(2)?);
+            let id = offsets.len() + 1;
+            let info = u32_at(type_data, at + 4).ok_or(BtfError::Type(id, 0))?;
             let kind = (info >> 24) & 0x1f;
-            let vlen = info & 0xffff;
-            let extra = at + 12;
+            let vlen = (info & 0xffff) as usize;
             let extra_len = match kind {
-                1 | 14 | 17 => 4,                      // int, var, decl_tag
-                3 => 12,                               // array
-                4 | 5 | 15 | 19 => 12 * vlen as usize, // struct, union, datasec, enum64
-                6 | 13 => 8 * vlen as usize,           // enum, func_proto
+                1 | 14 | 17 => 4,             // int, var, decl_tag
+                3 => 12,                      // array
+                4 | 5 | 15 | 19 => 12 * vlen, // struct, union, datasec, enum64
+                6 | 13 => 8 * vlen,           // enum, func_proto
                 2 | 7..=12 | 16 | 18 => 0,
                 other => return Err(BtfError::Type(id, other)),
             };
-            types.push(TypeRec {
-                kind,
-                name_off,
-                vlen,
-                kind_flag: info >> 31 != 0,
-                size_or_type,
-                extra,
-            });
-            at = extra + extra_len;
+            offsets.push(at as u32);
+            at += 12 + extra_len;
             if at > type_data.len() {
                 return Err(BtfError::Type(id, kind));
             }
         }
-        let mut btf = Btf {
+        Ok(Btf {
+            data,
             types,
-            type_data,
             strings,
-            by_name: HashMap::new(),
-        };
-        for (id, t) in btf.types.iter().enumerate().skip(1) {
-            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_TYPEDEF) && t.name_off != 0 {
-                let name = btf.string(t.name_off).to_owned();
-                btf.by_name.entry((t.kind, name)).or_insert(id as u32);
-            }
-        }
-        Ok(btf)
+            offsets,
+        })
     }
 
-    fn string(&self, off: u32) -> &str {
-        let rest = self.strings.get(off as usize..).unwrap_or_default();
+    fn type_data(&self) -> &[u8] {
+        &self.data[self.types.0..self.types.1]
+    }
+
+    fn string(&self, off: u32) -> &[u8] {
+        let strings = &self.data[self.strings.0..self.strings.1];
+        let rest = strings.get(off as usize..).unwrap_or_default();
         let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-        std::str::from_utf8(&rest[..end]).unwrap_or_default()
+        &rest[..end]
+    }
+
+    /// The record of type `id` (0, `void`, has none).
+    fn get(&self, id: u32) -> Option<TypeRec> {
+        let at = *self.offsets.get((id as usize).checked_sub(1)?)? as usize;
+        let t = self.type_data();
+        let info = u32_at(t, at + 4)?;
+        Some(TypeRec {
+            kind: (info >> 24) & 0x1f,
+            vlen: info & 0xffff,
+            kind_flag: info >> 31 != 0,
+            size_or_type: u32_at(t, at + 8)?,
+            extra: at + 12,
+        })
+    }
+
+    /// The first type of `kind` named `name`.
+    fn find(&self, kind: u32, name: &str) -> Option<TypeRec> {
+        let t = self.type_data();
+        self.offsets.iter().find_map(|&at| {
+            let at = at as usize;
+            let info = u32_at(t, at + 4)?;
+            if (info >> 24) & 0x1f != kind {
+                return None;
+            }
+            let name_off = u32_at(t, at)?;
+            if name_off == 0 || self.string(name_off) != name.as_bytes() {
+                return None;
+            }
+            Some(TypeRec {
+                kind,
+                vlen: info & 0xffff,
+                kind_flag: info >> 31 != 0,
+                size_or_type: u32_at(t, at + 8)?,
+                extra: at + 12,
+            })
+        })
     }
 
     /// Byte offset of `member` in `struct name` (not a bitfield).
     pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
-        let id = *self.by_name.get(&(KIND_STRUCT, name.to_owned()))?;
-        let t = self.types[id as usize];
+        let t = self.find(KIND_STRUCT, name)?;
         (0..t.vlen as usize).find_map(|i| {
             let at = t.extra + 12 * i;
-            let name_off = u32_at(&self.type_data, at)?;
-            let raw = u32_at(&self.type_data, at + 8)?;
+            let name_off = u32_at(self.type_data(), at)?;
+            let raw = u32_at(self.type_data(), at + 8)?;
             let bits = if t.kind_flag { raw & 0x00ff_ffff } else { raw };
-            (self.string(name_off) == member && bits % 8 == 0).then_some(bits / 8)
+            (self.string(name_off) == member.as_bytes() && bits % 8 == 0).then_some(bits / 8)
         })
     }
 
     /// How many arguments the raw tracepoint `tp` passes to a program (its `TP_PROTO`), from the kernel's
     /// `btf_trace_<tp>` typedef (a pointer to a prototype whose first parameter is the context).
     pub fn tracepoint_args(&self, tp: &str) -> Option<usize> {
-        let id = *self.by_name.get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
-        let ptr = self.types.get(self.types[id as usize].size_or_type as usize)?;
+        let typedef = self.find(KIND_TYPEDEF, &format!("btf_trace_{tp}"))?;
+        let ptr = self.get(typedef.size_or_type)?;
         if ptr.kind != KIND_PTR {
             return None;
         }
-        let proto = self.types.get(ptr.size_or_type as usize)?;
+        let proto = self.get(ptr.size_or_type)?;
         (proto.kind == KIND_FUNC_PROTO).then(|| (proto.vlen as usize).saturating_sub(1))
     }
 }
@@ -211,7 +234,7 @@ mod tests {
 
     #[test]
     fn finds_member_offsets_and_tracepoint_arity() {
-        let btf = Btf::parse(&sample()).unwrap();
+        let btf = Btf::parse(sample()).unwrap();
         assert_eq!(btf.member_offset("task", "pid"), Some(0));
         assert_eq!(btf.member_offset("task", "tgid"), Some(4));
         assert_eq!(btf.member_offset("task", "comm"), None);
@@ -223,12 +246,12 @@ mod tests {
     #[test]
     fn refuses_garbage() {
         assert_eq!(
-            Btf::parse(b"not btf at all, clearly not").err(),
+            Btf::parse(&b"not btf at all, clearly not"[..]).err(),
             Some(BtfError::Header)
         );
         let mut truncated = sample();
         truncated[12] = 0xff; // type_len far beyond the data
-        assert!(Btf::parse(&truncated).is_err());
+        assert!(Btf::parse(truncated).is_err());
     }
 
     #[test]

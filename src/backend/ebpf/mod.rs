@@ -106,6 +106,8 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        // Before aya reads the same blob for itself (EbpfLoader::new): the two copies are never held at once.
+        drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
         let blocks = tgid_blocks();
