@@ -4,8 +4,9 @@
 //! these and hands them to the programs as globals. Pure parsing; no I/O but [`Btf::from_sys_fs`].
 //!
 //! Lean on purpose: phoebe asks two or three questions once, at start-up, of a 5 MiB blob with ~150 000 types.
-//! Parsing keeps the blob as it is and one offset per type (to follow a type id); a question walks the types and
-//! compares names in place. No type table, no name index, no copied strings.
+//! The blob is mapped where the kernel allows it (Linux ≥ 6.16), read otherwise; parsing keeps it as it is and one
+//! offset per type (to follow a type id); a question walks the types and compares names in place. No type table,
+//! no name index, no copied strings.
 
 const MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
@@ -32,9 +33,26 @@ struct TypeRec {
     extra: usize,
 }
 
+/// The bytes of a blob: mapped from the kernel's file, or read into memory.
+enum Blob {
+    Mapped(super::sys::MappedFile),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Mapped(map) => map.as_slice(),
+            Blob::Owned(data) => data,
+        }
+    }
+}
+
 /// A BTF blob (little-endian, as on every machine phoebe runs on) and where each of its types starts.
 pub struct Btf {
-    data: Vec<u8>,
+    data: Blob,
     /// The type section: `data[types.0..types.1]`.
     types: (usize, usize),
     /// The string section: `data[strings.0..strings.1]`.
@@ -50,12 +68,19 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
 
 impl Btf {
     pub fn from_sys_fs() -> std::io::Result<Self> {
-        let data = std::fs::read("/sys/kernel/btf/vmlinux")?;
-        Btf::parse(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        let path = std::path::Path::new("/sys/kernel/btf/vmlinux");
+        let data = match super::sys::MappedFile::open(path) {
+            Ok(map) => Blob::Mapped(map),
+            Err(_) => Blob::Owned(std::fs::read(path)?),
+        };
+        Btf::from_blob(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
     pub fn parse(data: impl Into<Vec<u8>>) -> Result<Self, BtfError> {
-        let data = data.into();
+        Btf::from_blob(Blob::Owned(data.into()))
+    }
+
+    fn from_blob(data: Blob) -> Result<Self, BtfError> {
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != MAGIC {
             return Err(BtfError::Header);
         }

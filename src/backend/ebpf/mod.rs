@@ -106,21 +106,23 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
-        // Before aya reads the same blob for itself (EbpfLoader::new): the two copies are never held at once.
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
         let blocks = tgid_blocks();
         let mirror = 1u32;
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries(maps::TGIDS, blocks)
-            .override_global(globals::TGID_MIRROR, &mirror, true)
-            .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
-            .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
-            .override_global(globals::PER_PROCESS, &per_process, true)
-            .override_global(globals::LATENCY, &latency, true)
-            .load(OBJECT)
-            .map_err(EbpfError::Load)?;
+        let mut ebpf = sys::without_kernel_btf(|| {
+            EbpfLoader::new()
+                .btf(None)
+                .map_max_entries(maps::TGIDS, blocks)
+                .override_global(globals::TGID_MIRROR, &mirror, true)
+                .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
+                .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
+                .override_global(globals::PER_PROCESS, &per_process, true)
+                .override_global(globals::LATENCY, &latency, true)
+                .load(OBJECT)
+        })
+        .map_err(EbpfError::Load)?;
         let mut attach = vec![
             (programs::FORK, "sched_process_fork"),
             (programs::EXEC, "sched_process_exec"),
