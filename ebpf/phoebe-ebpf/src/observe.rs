@@ -153,7 +153,16 @@ pub fn phoebe_sc_nop(_ctx: RawTracePointContext) -> i32 {
 pub fn phoebe_sc_enter(_ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();
     if state_of(tgid) == state::COUNTING {
-        let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+        // In place once the thread has its element: an update would allocate a new element and free the old one
+        // on every call (the hash's update locks a bucket and swaps elements; a store does not).
+        match PHOEBE_ENTERED.get_ptr_mut(tid) {
+            // SAFETY: the value of a successful lookup, a plain u64 of this thread's, which only this thread's
+            // own programs write (at its entry) or delete (at its exit).
+            Some(at) => unsafe { *at = now() },
+            None => {
+                let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+            }
+        }
     }
     0
 }
