@@ -72,7 +72,8 @@ pub mod maps {
     /// equal to `TARGETS`, and user space writes its own targets' bytes through a memory mapping (single-byte
     /// stores: no read-modify-write of a neighbour's state).
     pub const TGIDS: &str = "PHOEBE_TGIDS";
-    /// `HashMap<u32 tid, u64 ns>`: when each targeted thread entered its current call (latency only).
+    /// `HashMap<u32 tid, u64 ns>` (not preallocated): when each targeted thread entered its current call
+    /// (latency only).
     pub const ENTERED: &str = "PHOEBE_ENTERED";
     /// `PerCpuArray<u64>` of length 1: counter updates lost because `COUNTS` was full.
     pub const LOST: &str = "PHOEBE_LOST";

@@ -40,8 +40,10 @@ static PHOEBE_COUNTS: PerCpuHashMap<CountKey, CountValue> =
     PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_SUCCESS: PerCpuArray<CountValue> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
+// Not preallocated either: a thread inserts its element once, at its first call (and only with --latency).
 #[map]
-pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> = HashMap::with_max_entries(TARGETS_CAPACITY, 0);
+pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
+    HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 

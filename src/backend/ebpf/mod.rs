@@ -2,7 +2,8 @@
 //! tracepoint itself, with aya.
 //!
 //! Raw tracepoints (no tracefs, no kprobes, no trampolines): `sys_exit` counts each completed call per
-//! (syscall, errno) in a per-CPU map; `sys_enter` stamps entry times only when latency is asked for;
+//! (syscall, errno) in per-CPU maps (successes by number in an array, the rest in a hash; [`merge_calls`] joins
+//! them), deciding who is a target from an array mirror of the target map; `sys_enter` stamps entry times only when latency is asked for;
 //! `sched_process_fork` adds a target's children to the target set, `sched_process_exec` starts the launched
 //! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
 //! reads the cumulative counters once per interval and records the difference ([`delta`]): nothing is ever
