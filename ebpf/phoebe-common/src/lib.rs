@@ -57,7 +57,7 @@ pub mod state {
 
 /// Map names (the kernel keeps at most 15 bytes of a name).
 pub mod maps {
-    /// `HashMap<u32 tgid, u32 state>`: the processes whose calls are counted.
+    /// `HashMap<u32 tgid, u32 state>` (not preallocated): the processes whose calls are counted.
     pub const TARGETS: &str = "PHOEBE_TARGETS";
     /// `PerCpuHashMap<CountKey, CountValue>` (not preallocated): failed calls, and every call when counters are
     /// split by process.

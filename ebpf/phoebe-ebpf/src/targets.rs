@@ -8,7 +8,7 @@
 //! [`forget`]); the hash stays complete and authoritative.
 
 use aya_ebpf::{
-    bindings::BPF_F_MMAPABLE,
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
     helpers::bpf_probe_read_kernel,
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap},
@@ -28,8 +28,11 @@ static PHOEBE_EXIT_HAS_GROUP_DEAD: u32 = 0;
 #[unsafe(no_mangle)]
 static PHOEBE_TGID_MIRROR: u32 = 0;
 
+// Not preallocated: processes come and go at fork and exit, far less often than syscalls; loading then does not
+// allocate and clear TARGETS_CAPACITY elements.
 #[map]
-pub(crate) static PHOEBE_TARGETS: HashMap<u32, u32> = HashMap::with_max_entries(TARGETS_CAPACITY, 0);
+pub(crate) static PHOEBE_TARGETS: HashMap<u32, u32> =
+    HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_TGIDS: Array<[u8; TGID_BLOCK]> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
@@ -65,7 +68,8 @@ fn mirror(tgid: u32, st: u32) {
 #[inline(always)]
 pub(crate) fn set_state(tgid: u32, st: u32) {
     if let Some(value) = PHOEBE_TARGETS.get_ptr_mut(tgid) {
-        // SAFETY: plain u32 value of a successful lookup in a preallocated hash map.
+        // SAFETY: plain u32 value of a successful lookup; an element removed meanwhile is freed only after every
+        // running program is done (RCU), so the pointer stays valid for this program.
         unsafe { *value = st };
         mirror(tgid, st);
     }
