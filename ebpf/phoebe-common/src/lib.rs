@@ -33,7 +33,19 @@ pub struct CountValue {
     pub latency_ns_max: u64,
 }
 
-/// Slots of the per-CPU array of successful calls ([`maps::SUCCESSES`]), indexed by syscall number: every native
+/// One syscall's errors on one CPU in [`maps::ERRORS`]: the first errno that syscall returned on that CPU, and
+/// the counters of that errno. A call that fails with another errno is counted in [`maps::COUNTS`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorSlot {
+    /// The errno this slot counts; 0 while the syscall has not failed on this CPU.
+    pub errno: u32,
+    /// Explicit padding.
+    pub pad: u32,
+    pub value: CountValue,
+}
+
+/// Slots of the per-CPU arrays of successful calls ([`maps::SUCCESSES`]) and of first errors ([`maps::ERRORS`]), indexed by syscall number: every native
 /// syscall of x86_64 and arm64 is below it. A success of a larger number goes to the counter map instead.
 pub const SUCCESS_SLOTS: u32 = 512;
 
@@ -66,6 +78,10 @@ pub mod maps {
     /// counters are not split by process (`observe`), counted without a hash lookup. User space merges it into
     /// the same snapshot as `COUNTS` (key `{tgid: 0, nr, errno: 0}`).
     pub const SUCCESSES: &str = "PHOEBE_SUCCESS";
+    /// `PerCpuArray<ErrorSlot>` of [`super::SUCCESS_SLOTS`], indexed by syscall number: when counters are not
+    /// split by process, each syscall's first errno on each CPU is counted here without a hash lookup (a storm of
+    /// one error is the common case); merged into the snapshot under `{tgid: 0, nr, errno}`.
+    pub const ERRORS: &str = "PHOEBE_ERRORS";
     /// `Array<[u8; TGID_BLOCK]>`, memory-mappable: the state of every tgid in `TARGETS` again, one byte each (0:
     /// not a target), so that the programs on every syscall decide with an array lookup the verifier inlines
     /// instead of a hash lookup. Used only when [`super::globals::TGID_MIRROR`] is 1; then the programs keep it
@@ -123,4 +139,7 @@ mod pod {
     unsafe impl aya::Pod for super::CountKey {}
     // SAFETY: `CountValue` is `repr(C)`, `Copy`, three `u64`s: every bit pattern is valid, no padding.
     unsafe impl aya::Pod for super::CountValue {}
+    // SAFETY: `ErrorSlot` is `repr(C)`, `Copy`, two `u32`s then a `CountValue` (8-aligned, right after 8 bytes):
+    // every bit pattern is valid, no implicit padding.
+    unsafe impl aya::Pod for super::ErrorSlot {}
 }

@@ -9,7 +9,9 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
-use phoebe_common::{COUNTS_CAPACITY, CountKey, CountValue, SUCCESS_SLOTS, TARGETS_CAPACITY, state};
+use phoebe_common::{
+    COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TARGETS_CAPACITY, state,
+};
 
 use crate::{
     MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now,
@@ -40,6 +42,8 @@ static PHOEBE_COUNTS: PerCpuHashMap<CountKey, CountValue> =
     PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_SUCCESS: PerCpuArray<CountValue> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
+#[map]
+static PHOEBE_ERRORS: PerCpuArray<ErrorSlot> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
 // Not preallocated either: a thread inserts its element once, at its first call (and only with --latency).
 #[map]
 pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
@@ -83,14 +87,27 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     {
         latency = now().saturating_sub(*entered);
     }
-    if errno == 0
-        && !per_process
-        && let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32)
-    {
-        // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not migrate
-        // between CPUs, so no other CPU writes it.
-        unsafe { add(value, latency) };
-        return 0;
+    if !per_process {
+        if errno == 0 {
+            if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
+                // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
+                // migrate between CPUs, so no other CPU writes it.
+                unsafe { add(value, latency) };
+                return 0;
+            }
+        } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr as u32) {
+            // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
+            // keeps it; another errno goes to the hash below.
+            unsafe {
+                if (*slot).errno == 0 {
+                    (*slot).errno = errno;
+                }
+                if (*slot).errno == errno {
+                    add(&raw mut (*slot).value, latency);
+                    return 0;
+                }
+            }
+        }
     }
     let key = CountKey {
         tgid: if per_process { tgid } else { 0 },

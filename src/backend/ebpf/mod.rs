@@ -2,7 +2,8 @@
 //! tracepoint itself, with aya.
 //!
 //! Raw tracepoints (no tracefs, no kprobes, no trampolines): `sys_exit` counts each completed call per
-//! (syscall, errno) in per-CPU maps (successes by number in an array, the rest in a hash; [`merge_calls`] joins
+//! (syscall, errno) in per-CPU maps (successes and each syscall's first errno in arrays by number, the rest in a
+//! hash; [`merge_arrays`] joins
 //! them), deciding who is a target from an array mirror of the target map; `sys_enter` stamps entry times only when latency is asked for;
 //! `sched_process_fork` adds a target's children to the target set, `sched_process_exec` starts the launched
 //! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
@@ -35,7 +36,8 @@ use nix::{
     unistd::Pid,
 };
 use phoebe_common::{
-    CountKey, CountValue, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals, maps, programs, state,
+    CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals, maps, programs,
+    state,
 };
 
 use super::{BackendError, Job, Outcome};
@@ -211,23 +213,28 @@ impl Observer {
             let (key, per_cpu) = entry.map_err(map_err)?;
             snapshot.insert(key, sum_cpus(per_cpu.iter()));
         }
-        let calls_err = |source| EbpfError::Map {
-            name: maps::SUCCESSES,
-            source,
-        };
-        let map = self.ebpf.map(maps::SUCCESSES).ok_or(EbpfError::Map {
-            name: maps::SUCCESSES,
-            source: aya::maps::MapError::InvalidName {
-                name: maps::SUCCESSES.into(),
-            },
-        })?;
-        let calls: PerCpuArray<&MapData, CountValue> = PerCpuArray::try_from(map).map_err(calls_err)?;
-        let mut slots = Vec::with_capacity(SUCCESS_SLOTS as usize);
-        for nr in 0..calls.len() {
-            slots.push(sum_cpus(calls.get(&nr, 0).map_err(calls_err)?.iter()));
+        let successes: PerCpuArray<&MapData, CountValue> = self.array(maps::SUCCESSES)?;
+        let errors: PerCpuArray<&MapData, ErrorSlot> = self.array(maps::ERRORS)?;
+        let mut by_nr = Vec::with_capacity(SUCCESS_SLOTS as usize);
+        let mut errors_by_nr = Vec::with_capacity(SUCCESS_SLOTS as usize);
+        for nr in 0..successes.len() {
+            let map_err = |name| move |source| EbpfError::Map { name, source };
+            by_nr.push(sum_cpus(
+                successes.get(&nr, 0).map_err(map_err(maps::SUCCESSES))?.iter(),
+            ));
+            errors_by_nr.push(errors.get(&nr, 0).map_err(map_err(maps::ERRORS))?.to_vec());
         }
-        merge_calls(&mut snapshot, &slots);
+        merge_arrays(&mut snapshot, &by_nr, &errors_by_nr);
         Ok(snapshot)
+    }
+
+    /// The per-CPU array map `name`.
+    fn array<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuArray<&MapData, V>, EbpfError> {
+        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        })?;
+        PerCpuArray::try_from(map).map_err(|source| EbpfError::Map { name, source })
     }
 
     /// Counter updates lost because the counter map was full.
@@ -285,18 +292,19 @@ pub fn sum_cpus<'a>(per_cpu: impl IntoIterator<Item = &'a CountValue>) -> CountV
         })
 }
 
-/// Adds the successful calls counted by syscall number (`maps::SUCCESSES`, slot = number, CPUs summed) to a snapshot
-/// of the counter map, under the key the counter map would have used (`{tgid: 0, nr, errno: 0}`), so that nothing
-/// above this module knows there are two maps. Empty slots add nothing.
-pub fn merge_calls(snapshot: &mut Snapshot, slots: &[CountValue]) {
-    for (nr, value) in slots.iter().enumerate() {
+/// Adds what the arrays counted by syscall number to a snapshot of the counter map, under the key the counter map
+/// would have used (`{tgid: 0, nr, errno}`), so that nothing above this module knows there are three maps:
+/// `successes[nr]` (CPUs summed) and, per CPU, `errors[cpu][nr]` (that CPU's first errno of syscall `nr`). Counts
+/// add up, the larger maximum stands; empty slots add nothing.
+pub fn merge_arrays(snapshot: &mut Snapshot, successes: &[CountValue], errors: &[Vec<ErrorSlot>]) {
+    let mut add = |nr: usize, errno: u32, value: &CountValue| {
         if value.calls == 0 {
-            continue;
+            return;
         }
         let key = CountKey {
             tgid: 0,
             nr: nr as u32,
-            errno: 0,
+            errno,
             pad: 0,
         };
         let merged = match snapshot.get(&key) {
@@ -304,6 +312,14 @@ pub fn merge_calls(snapshot: &mut Snapshot, slots: &[CountValue]) {
             None => *value,
         };
         snapshot.insert(key, merged);
+    };
+    for (nr, value) in successes.iter().enumerate() {
+        add(nr, 0, value);
+    }
+    for (nr, per_cpu) in errors.iter().enumerate() {
+        for slot in per_cpu.iter().filter(|slot| slot.errno != 0) {
+            add(nr, slot.errno, &slot.value);
+        }
     }
 }
 
@@ -549,26 +565,47 @@ mod tests {
     }
 
     #[test]
-    fn successes_by_number_merge_into_the_counter_snapshot() {
-        // The hash holds the errors, and a success only when its number has no slot (none here) or it was
-        // counted by process; the array holds the successes of slots 0 (read) and 2 (open).
-        let mut snapshot = Snapshot::from([(key(0, 11), value(4, 40, 20)), (key(2, 0), value(1, 100, 100))]);
-        let mut slots = vec![CountValue::default(); 4];
-        slots[0] = value(7, 70, 30);
-        slots[2] = value(2, 50, 40);
-        merge_calls(&mut snapshot, &slots);
+    fn arrays_by_number_merge_into_the_counter_snapshot() {
+        // The hash holds what the arrays could not take: here read's EAGAIN (11), open's success (counted by
+        // process, or a number beyond the array) and open's second errno on CPU 1 (EACCES, 13).
+        let mut snapshot = Snapshot::from([
+            (key(0, 11), value(4, 40, 20)),
+            (key(2, 0), value(1, 100, 100)),
+            (key(2, 13), value(1, 10, 10)),
+        ]);
+        let mut successes = vec![CountValue::default(); 4];
+        successes[0] = value(7, 70, 30);
+        successes[2] = value(2, 50, 40);
+        let slot = |errno, v| ErrorSlot {
+            errno,
+            pad: 0,
+            value: v,
+        };
+        let mut errors = vec![vec![ErrorSlot::default(); 2]; 4];
+        // open's ENOENT (2) on both CPUs; CPU 1 then met EACCES, which went to the hash.
+        errors[2] = vec![slot(2, value(5, 50, 20)), slot(2, value(3, 60, 30))];
+        // read failed with EAGAIN on CPU 0 first, with EINTR (4) on CPU 1 first.
+        errors[0] = vec![slot(11, value(6, 60, 25)), slot(4, value(1, 5, 5))];
+        merge_arrays(&mut snapshot, &successes, &errors);
         assert_eq!(
             snapshot,
             Snapshot::from([
                 (key(0, 0), value(7, 70, 30)),
-                (key(0, 11), value(4, 40, 20)),
-                // Both maps counted open's successes: the counts add up, the larger maximum stands.
+                (key(0, 4), value(1, 5, 5)),
+                // The hash's and CPU 0's slot's EAGAIN add up; the larger maximum stands.
+                (key(0, 11), value(10, 100, 25)),
                 (key(2, 0), value(3, 150, 100)),
+                (key(2, 2), value(8, 110, 30)),
+                (key(2, 13), value(1, 10, 10)),
             ]),
             "empty slots add no key"
         );
         let again = snapshot.clone();
-        merge_calls(&mut snapshot, &[CountValue::default(); 8]);
+        merge_arrays(
+            &mut snapshot,
+            &[CountValue::default(); 8],
+            &vec![vec![ErrorSlot::default(); 2]; 8],
+        );
         assert_eq!(snapshot, again, "nothing counted, nothing changed");
     }
 
