@@ -440,9 +440,9 @@ fn targets(records: &[(String, String, common::Samples)]) -> String {
             let r = e / empty;
             let over = per_call(w, "native").map_or(String::new(), |n| {
                 format!(
-                    "; over native per call: empty program +{}, observer +{}",
-                    human_ns(empty - n),
-                    human_ns(e - n)
+                    "; over native per call: empty program {}, observer {}",
+                    signed_ns(empty - n),
+                    signed_ns(e - n)
                 )
             });
             line(format!(
@@ -466,20 +466,22 @@ fn overheads(native: Medians, strace: f64, phoebe: f64) -> String {
     } else {
         ""
     };
-    let signed = |v: f64| {
-        if v < 0.0 {
-            format!("−{}", human_ns(-v))
-        } else {
-            format!("+{}", human_ns(v))
-        }
-    };
     native.key().map_or(String::new(), |n| {
         format!(
             "; over native{unit}: strace {}, ptrace {}",
-            signed(strace - n),
-            signed(phoebe - n)
+            signed_ns(strace - n),
+            signed_ns(phoebe - n)
         )
     })
+}
+
+/// `+42.8 ns`, `−25.0 ns`.
+fn signed_ns(v: f64) -> String {
+    if v < 0.0 {
+        format!("−{}", human_ns(-v))
+    } else {
+        format!("+{}", human_ns(v))
+    }
 }
 
 /// `(over by 12 %)` for a ceiling that was missed, `(12 % under)` for one that was met.
