@@ -91,6 +91,8 @@ pub struct Observer {
     ebpf: Ebpf,
     /// The target states by tgid (`maps::TGIDS`), mapped: where [`Observer::add_target`] writes its targets'.
     tgids: sys::MappedBytes,
+    /// Counters split by process: everything is in the hash, the arrays by syscall number stay empty.
+    per_process: bool,
 }
 
 /// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
@@ -156,7 +158,11 @@ impl Observer {
         for (name, tracepoint) in attach {
             attach_raw_tp(&mut ebpf, name, tracepoint)?;
         }
-        Ok(Observer { ebpf, tgids })
+        Ok(Observer {
+            ebpf,
+            tgids,
+            per_process: options.per_process,
+        })
     }
 
     fn targets_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, EbpfError> {
@@ -212,6 +218,10 @@ impl Observer {
             // An element can appear twice if the kernel inserted one during the walk: the later read wins.
             let (key, per_cpu) = entry.map_err(map_err)?;
             snapshot.insert(key, sum_cpus(per_cpu.iter()));
+        }
+        if self.per_process {
+            // 2 × SUCCESS_SLOTS lookups per read saved: the programs never write the arrays in this mode.
+            return Ok(snapshot);
         }
         let successes: PerCpuArray<&MapData, CountValue> = self.array(maps::SUCCESSES)?;
         let errors: PerCpuArray<&MapData, ErrorSlot> = self.array(maps::ERRORS)?;
