@@ -15,7 +15,8 @@
 //!
 //! Lines: `native`, `ptrace observe`, `ptrace inject` (the same job as strace's), `seccomp inject` at the
 //! probabilities that apply (p = 0: every targeted call continues; p = 1: the errno is returned by the filter
-//! when nothing else is needed; p = 0.05), `ebpf observe`, `strace -f -c` and `strace -f -e inject=…` with and
+//! when nothing else is needed; p = 0.05), `ebpf observe`, `ebpf empty program` (the app alone while the bench
+//! holds an empty program on `sys_exit`: the hook's own cost, the floor of `ebpf observe`), `strace -f -c` and `strace -f -e inject=…` with and
 //! without `--seccomp-bpf`. A line this build or machine cannot run is probed once and left out with
 //! `skipped: <line>: <why>`. criterion times whole runs (`Command::output`, wall clock); the storms also report
 //! their own time per call, which is what the per-call ratios use. At the end the medians are printed as
@@ -219,6 +220,18 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
             continue;
         }
         let (name, storm) = (w.name, w.storm);
+        // The empty program stays attached for this line's runs only.
+        let held = match if mode() == Mode::List {
+            Ok(None)
+        } else {
+            line.hold()
+        } {
+            Ok(held) => held,
+            Err(why) => {
+                common::skipped(&format!("{}: {label}", w.name), &why);
+                continue;
+            }
+        };
         group.bench_function(label.as_str(), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -236,6 +249,7 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
                 total
             })
         });
+        drop(held);
     }
     group.finish();
 }
@@ -420,12 +434,23 @@ fn targets(records: &[(String, String, common::Samples)]) -> String {
             ));
         }
     }
-    if key("getppid storm", "ebpf observe").is_some() {
-        line(
-            "eBPF observation within 5 % of an empty program on the same hook: not measured (the CLI has no \
-             empty-program mode to compare with)"
-                .into(),
-        );
+    // eBPF observation against the hook's own cost: an empty program on `sys_exit`.
+    for w in ["getppid storm", "openat storm"] {
+        if let (Some(e), Some(empty)) = (per_call(w, "ebpf observe"), per_call(w, "ebpf empty program")) {
+            let r = e / empty;
+            let over = per_call(w, "native").map_or(String::new(), |n| {
+                format!(
+                    "; over native per call: empty program {}, observer {}",
+                    signed_ns(empty - n),
+                    signed_ns(e - n)
+                )
+            });
+            line(format!(
+                "eBPF observation within 5 % of an empty program on the same hook ({w}): {r:.2}× — {}{}{over}",
+                verdict(r <= 1.05),
+                margin(r, 1.05)
+            ));
+        }
     }
     if !any {
         out.push_str("- none measured in this run\n");
@@ -441,20 +466,22 @@ fn overheads(native: Medians, strace: f64, phoebe: f64) -> String {
     } else {
         ""
     };
-    let signed = |v: f64| {
-        if v < 0.0 {
-            format!("−{}", human_ns(-v))
-        } else {
-            format!("+{}", human_ns(v))
-        }
-    };
     native.key().map_or(String::new(), |n| {
         format!(
             "; over native{unit}: strace {}, ptrace {}",
-            signed(strace - n),
-            signed(phoebe - n)
+            signed_ns(strace - n),
+            signed_ns(phoebe - n)
         )
     })
+}
+
+/// `+42.8 ns`, `−25.0 ns`.
+fn signed_ns(v: f64) -> String {
+    if v < 0.0 {
+        format!("−{}", human_ns(-v))
+    } else {
+        format!("+{}", human_ns(v))
+    }
 }
 
 /// `(over by 12 %)` for a ceiling that was missed, `(12 % under)` for one that was met.

@@ -373,6 +373,9 @@ pub enum Line {
     Native,
     /// `phoebe observe --backend B -q -o FILE -- APP`.
     Observe(&'static str),
+    /// The app alone while the bench holds an empty eBPF program on `sys_exit`
+    /// (`phoebe::backend::ebpf::EmptyProgram`): the hook's own cost, the floor of `ebpf observe`.
+    EmptyProgram,
     /// `phoebe inject --backend B -q --seed 1 --fault RULE -- APP` with the job's rule at probability `p`.
     Inject(&'static str, &'static str),
     /// `strace -f -c -o FILE APP`.
@@ -392,6 +395,7 @@ impl Line {
         lines.extend(job.seccomp_ps.iter().map(|p| Line::Inject("seccomp", p)));
         lines.extend([
             Line::Observe("ebpf"),
+            Line::EmptyProgram,
             Line::StraceCount,
             Line::StraceInject { seccomp_bpf: false },
             Line::StraceInject { seccomp_bpf: true },
@@ -403,6 +407,7 @@ impl Line {
         match self {
             Line::Native => "native".into(),
             Line::Observe(backend) => format!("{backend} observe"),
+            Line::EmptyProgram => "ebpf empty program".into(),
             Line::Inject(backend, p) => format!("{backend} inject p={p}"),
             Line::StraceCount => "strace -f -c".into(),
             Line::StraceInject { seccomp_bpf: false } => "strace -f -e inject".into(),
@@ -428,7 +433,7 @@ impl Line {
         let mut argv: Vec<OsString> = Vec::new();
         let mut push = |items: &[&OsStr]| argv.extend(items.iter().map(|s| s.to_os_string()));
         match self {
-            Line::Native => {}
+            Line::Native | Line::EmptyProgram => {}
             Line::Observe(backend) => push(&[
                 phoebe().as_os_str(),
                 "observe".as_ref(),
@@ -472,6 +477,17 @@ impl Line {
         argv
     }
 
+    /// What the line holds while its app runs: the empty program for [`Line::EmptyProgram`], nothing for the
+    /// others (they wrap the app in a command instead). `Err` says why it cannot be attached.
+    pub fn hold(&self) -> Result<Option<phoebe::backend::ebpf::EmptyProgram>, String> {
+        match self {
+            Line::EmptyProgram => phoebe::backend::ebpf::EmptyProgram::attach()
+                .map(Some)
+                .map_err(|e| first_line(&e.to_string())),
+            _ => Ok(None),
+        }
+    }
+
     /// Can this machine run the line at all? Runs it once on `storm getppid 10` with a rule on a syscall the
     /// storm never makes (a backend missing from this build, a missing capability, strace not installed), once
     /// per kind of line; prints `skipped: <line>: <first line of the error>` the first time it fails.
@@ -492,6 +508,14 @@ impl Line {
             seccomp_ps: &[],
         };
         let app = [testapp("storm").into_os_string(), "getppid".into(), "10".into()];
+        let held = match self.hold() {
+            Ok(held) => held,
+            Err(why) => {
+                skipped(&key, &why);
+                probes.insert(key, false);
+                return false;
+            }
+        };
         let ok = match run(&self.argv(&job, &app, "probe")) {
             Ok(r) => match r.failure() {
                 None => true,
@@ -506,6 +530,7 @@ impl Line {
                 false
             }
         };
+        drop(held);
         probes.insert(key, ok);
         ok
     }

@@ -1,16 +1,22 @@
-//! The observer: `sys_exit` counts each completed call of a target per (process, syscall, errno) in a per-CPU
-//! map; `sys_enter` stamps entry times when latency is asked for.
+//! The observer: `sys_exit` counts each completed call of a target per (process, syscall, errno) in per-CPU
+//! maps — successes of `observe` in an array indexed by syscall number, everything else in a hash; `sys_enter`
+//! stamps entry times when latency is asked for.
 
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_probe_read_kernel,
     macros::{map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
-use phoebe_common::{COUNTS_CAPACITY, CountKey, CountValue, TARGETS_CAPACITY, state};
+use phoebe_common::{
+    COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TARGETS_CAPACITY, state,
+};
 
-use crate::{MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now, targets::PHOEBE_TARGETS};
+use crate::{
+    MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now,
+    targets::{set_state, state_of},
+};
 
 // Syscalls whose return of 0 in the new task is the child's side of a fork: not a call the child made (ptrace
 // does not see it either). x86_64 numbers.
@@ -29,27 +35,31 @@ static PHOEBE_PER_PROCESS: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static PHOEBE_LATENCY: u32 = 0;
 
+// Not preallocated: an element is allocated at a key's first call (rare), and loading does not have to
+// allocate and clear every possible element on every CPU.
 #[map]
 static PHOEBE_COUNTS: PerCpuHashMap<CountKey, CountValue> =
-    PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, 0);
+    PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
-pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> = HashMap::with_max_entries(TARGETS_CAPACITY, 0);
+static PHOEBE_SUCCESS: PerCpuArray<CountValue> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
+#[map]
+static PHOEBE_ERRORS: PerCpuArray<ErrorSlot> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
+// Not preallocated either: a thread inserts its element once, at its first call (and only with --latency).
+#[map]
+pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
+    HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();
-    let Some(target) = PHOEBE_TARGETS.get_ptr_mut(tgid) else {
-        return 0;
-    };
-    // SAFETY: the pointer comes from a successful lookup in a preallocated hash map and the value is a plain u32.
-    let st = unsafe { *target };
+    let st = state_of(tgid);
     if st != state::COUNTING {
         if st == state::EXECED {
             // This is the return of the exec that started the target: not one of its calls; count from now on.
-            // SAFETY: as above; only this process's own exit path moves it out of EXECED.
-            unsafe { *target = state::COUNTING };
+            // Only this process's own exit path moves it out of EXECED.
+            set_state(tgid, state::COUNTING);
         }
         return 0;
     }
@@ -69,12 +79,7 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     } else {
         0
     };
-    let key = CountKey {
-        tgid: if global(&PHOEBE_PER_PROCESS) != 0 { tgid } else { 0 },
-        nr: nr as u32,
-        errno,
-        pad: 0,
-    };
+    let per_process = global(&PHOEBE_PER_PROCESS) != 0;
     let mut latency = 0u64;
     if global(&PHOEBE_LATENCY) != 0
         // SAFETY: the value is a plain u64 written by `phoebe_sc_enter` for this thread.
@@ -82,8 +87,52 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     {
         latency = now().saturating_sub(*entered);
     }
+    if !per_process {
+        if errno == 0 {
+            if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
+                // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
+                // migrate between CPUs, so no other CPU writes it.
+                unsafe { add(value, latency) };
+                return 0;
+            }
+        } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr as u32) {
+            // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
+            // keeps it; another errno goes to the hash below.
+            unsafe {
+                if (*slot).errno == 0 {
+                    (*slot).errno = errno;
+                }
+                if (*slot).errno == errno {
+                    add(&raw mut (*slot).value, latency);
+                    return 0;
+                }
+            }
+        }
+    }
+    let key = CountKey {
+        tgid: if per_process { tgid } else { 0 },
+        nr: nr as u32,
+        errno,
+        pad: 0,
+    };
     count(&key, latency);
     0
+}
+
+/// Adds one call of `latency` nanoseconds to a counter.
+///
+/// # Safety
+/// `value` points to this CPU's slot of a live per-CPU map element, which no other CPU writes.
+#[inline(always)]
+unsafe fn add(value: *mut CountValue, latency: u64) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        (*value).calls += 1;
+        (*value).latency_ns_sum += latency;
+        if latency > (*value).latency_ns_max {
+            (*value).latency_ns_max = latency;
+        }
+    }
 }
 
 /// Adds one call to this CPU's counters of `key`.
@@ -93,13 +142,7 @@ fn count(key: &CountKey, latency: u64) {
         if let Some(value) = PHOEBE_COUNTS.get_ptr_mut(key) {
             // SAFETY: the pointer is this CPU's slot of the element, valid while the program runs; BPF programs
             // do not migrate between CPUs, so no other CPU writes it.
-            unsafe {
-                (*value).calls += 1;
-                (*value).latency_ns_sum += latency;
-                if latency > (*value).latency_ns_max {
-                    (*value).latency_ns_max = latency;
-                }
-            }
+            unsafe { add(value, latency) };
             return;
         }
         let value = CountValue {
@@ -118,14 +161,27 @@ fn count(key: &CountKey, latency: u64) {
     }
 }
 
+/// A measurement aid, never attached by the observer: the cheapest program the `sys_exit` hook can run, so that
+/// the benches can tell the hook's own cost from the observer's (`phoebe::backend::ebpf::EmptyProgram`).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn phoebe_sc_nop(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn phoebe_sc_enter(_ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();
-    // SAFETY: plain u32 value of a successful lookup.
-    if let Some(st) = unsafe { PHOEBE_TARGETS.get(tgid) }
-        && *st == state::COUNTING
-    {
-        let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+    if state_of(tgid) == state::COUNTING {
+        // In place once the thread has its element: an update would allocate a new element and free the old one
+        // on every call (the hash's update locks a bucket and swaps elements; a store does not).
+        match PHOEBE_ENTERED.get_ptr_mut(tid) {
+            // SAFETY: the value of a successful lookup, a plain u64 of this thread's, which only this thread's
+            // own programs write (at its entry) or delete (at its exit).
+            Some(at) => unsafe { *at = now() },
+            None => {
+                let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+            }
+        }
     }
     0
 }

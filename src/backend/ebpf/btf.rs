@@ -2,14 +2,16 @@
 //! themselves: a struct member's byte offset (`task_struct.tgid`) and how many arguments a raw tracepoint passes
 //! (`sched_process_exit` gained `group_dead` in Linux 6.16). Rust eBPF has no CO-RE relocations, so user space reads
 //! these and hands them to the programs as globals. Pure parsing; no I/O but [`Btf::from_sys_fs`].
-
-use std::collections::HashMap;
+//!
+//! Lean on purpose: phoebe asks two or three questions once, at start-up, of a 5 MiB blob with ~150 000 types.
+//! The blob is mapped where the kernel allows it (Linux ≥ 6.16), read otherwise; parsing keeps it as it is and one
+//! offset per type (to follow a type id); a question walks the types and compares names in place. No type table,
+//! no name index, no copied strings.
 
 const MAGIC: u16 = 0xeb9f;
 const KIND_INT: u32 = 1;
-const KIND_STRUCT: u32 = 4;
-const KIND_UNION: u32 = 5;
 const KIND_PTR: u32 = 2;
+const KIND_STRUCT: u32 = 4;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
@@ -25,10 +27,10 @@ pub enum BtfError {
     Type(usize, u32),
 }
 
+/// The fixed part of one type record.
 #[derive(Debug, Clone, Copy)]
 struct TypeRec {
     kind: u32,
-    name_off: u32,
     vlen: u32,
     kind_flag: bool,
     size_or_type: u32,
@@ -36,127 +38,173 @@ struct TypeRec {
     extra: usize,
 }
 
-/// A parsed BTF blob (little-endian, as on every machine phoebe runs on).
+/// The bytes of a blob: mapped from the kernel's file, or read into memory.
+enum Blob {
+    Mapped(super::sys::MappedFile),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Mapped(map) => map.as_slice(),
+            Blob::Owned(data) => data,
+        }
+    }
+}
+
+/// A BTF blob (little-endian, as on every machine phoebe runs on) and where each of its types starts.
 pub struct Btf {
-    types: Vec<TypeRec>,
-    type_data: Vec<u8>,
-    strings: Vec<u8>,
-    by_name: HashMap<(u32, String), u32>,
+    data: Blob,
+    /// The type section: `data[types.0..types.1]`.
+    types: (usize, usize),
+    /// The string section: `data[strings.0..strings.1]`.
+    strings: (usize, usize),
+    /// Offset of type id `i + 1` in the type section (id 0 is `void` and has no record).
+    offsets: Vec<u32>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-    data.get(at..at + 4)
+    data.get(at..at.checked_add(4)?)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 impl Btf {
     pub fn from_sys_fs() -> std::io::Result<Self> {
-        let data = std::fs::read("/sys/kernel/btf/vmlinux")?;
-        Btf::parse(&data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        let path = std::path::Path::new("/sys/kernel/btf/vmlinux");
+        let data = match super::sys::MappedFile::open(path) {
+            Ok(map) => Blob::Mapped(map),
+            Err(_) => Blob::Owned(std::fs::read(path)?),
+        };
+        Btf::from_blob(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: impl Into<Vec<u8>>) -> Result<Self, BtfError> {
+        Btf::from_blob(Blob::Owned(data.into()))
+    }
+
+    fn from_blob(data: Blob) -> Result<Self, BtfError> {
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != MAGIC {
             return Err(BtfError::Header);
         }
         let field = |i: usize| {
-            u32_at(data, 4 + 4 * i)
+            u32_at(&data, 4 + 4 * i)
                 .map(|v| v as usize)
                 .ok_or(BtfError::Header)
         };
         let (hdr_len, type_off, type_len, str_off, str_len) =
             (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
-        let types_at = hdr_len + type_off;
-        let strings_at = hdr_len + str_off;
-        let type_data = data
-            .get(types_at..types_at + type_len)
-            .ok_or(BtfError::Header)?
-            .to_vec();
-        let strings = data
-            .get(strings_at..strings_at + str_len)
-            .ok_or(BtfError::Header)?
-            .to_vec();
-        // Type id 0 is `void`.
-        let mut types = vec![TypeRec {
-            kind: 0,
-            name_off: 0,
-            vlen: 0,
-            kind_flag: false,
-            size_or_type: 0,
-            extra: 0,
-        }];
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off).ok_or(BtfError::Header)?;
+            let end = start.checked_add(len).ok_or(BtfError::Header)?;
+            if end > data.len() {
+                return Err(BtfError::Header);
+            }
+            Ok((start, end))
+        };
+        let types = section(type_off, type_len)?;
+        let strings = section(str_off, str_len)?;
+        let type_data = &data[types.0..types.1];
+        let mut offsets = Vec::new();
         let mut at = 0;
         while at < type_data.len() {
-            let id = types.len();
-            let rec = |i: usize| u32_at(&type_data, at + 4 * i).ok_or(BtfError::Type(id, 0));
-            let (name_off, info, size_or_type) = (rec(0)?, rec(1)?, rec(2)?);
+            let id = offsets.len() + 1;
+            let info = u32_at(type_data, at + 4).ok_or(BtfError::Type(id, 0))?;
             let kind = (info >> 24) & 0x1f;
-            let vlen = info & 0xffff;
-            let extra = at + 12;
+            let vlen = (info & 0xffff) as usize;
             let extra_len = match kind {
-                1 | 14 | 17 => 4,                      // int, var, decl_tag
-                3 => 12,                               // array
-                4 | 5 | 15 | 19 => 12 * vlen as usize, // struct, union, datasec, enum64
-                6 | 13 => 8 * vlen as usize,           // enum, func_proto
+                1 | 14 | 17 => 4,             // int, var, decl_tag
+                3 => 12,                      // array
+                4 | 5 | 15 | 19 => 12 * vlen, // struct, union, datasec, enum64
+                6 | 13 => 8 * vlen,           // enum, func_proto
                 2 | 7..=12 | 16 | 18 => 0,
                 other => return Err(BtfError::Type(id, other)),
             };
-            types.push(TypeRec {
-                kind,
-                name_off,
-                vlen,
-                kind_flag: info >> 31 != 0,
-                size_or_type,
-                extra,
-            });
-            at = extra + extra_len;
+            offsets.push(at as u32);
+            at += 12 + extra_len;
             if at > type_data.len() {
                 return Err(BtfError::Type(id, kind));
             }
         }
-        let mut btf = Btf {
+        Ok(Btf {
+            data,
             types,
-            type_data,
             strings,
-            by_name: HashMap::new(),
-        };
-        for (id, t) in btf.types.iter().enumerate().skip(1) {
-            if matches!(t.kind, KIND_STRUCT | KIND_UNION | KIND_TYPEDEF | KIND_FUNC) && t.name_off != 0 {
-                let name = btf.string(t.name_off).to_owned();
-                btf.by_name.entry((t.kind, name)).or_insert(id as u32);
-            }
-        }
-        Ok(btf)
+            offsets,
+        })
     }
 
-    fn string(&self, off: u32) -> &str {
-        let rest = self.strings.get(off as usize..).unwrap_or_default();
+    fn type_data(&self) -> &[u8] {
+        &self.data[self.types.0..self.types.1]
+    }
+
+    fn string(&self, off: u32) -> &[u8] {
+        let strings = &self.data[self.strings.0..self.strings.1];
+        let rest = strings.get(off as usize..).unwrap_or_default();
         let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-        std::str::from_utf8(&rest[..end]).unwrap_or_default()
+        &rest[..end]
+    }
+
+    /// The record of type `id` (0, `void`, has none).
+    fn get(&self, id: u32) -> Option<TypeRec> {
+        let at = *self.offsets.get((id as usize).checked_sub(1)?)? as usize;
+        let t = self.type_data();
+        let info = u32_at(t, at + 4)?;
+        Some(TypeRec {
+            kind: (info >> 24) & 0x1f,
+            vlen: info & 0xffff,
+            kind_flag: info >> 31 != 0,
+            size_or_type: u32_at(t, at + 8)?,
+            extra: at + 12,
+        })
+    }
+
+    /// The first type of `kind` named `name`.
+    fn find(&self, kind: u32, name: &str) -> Option<TypeRec> {
+        let t = self.type_data();
+        self.offsets.iter().find_map(|&at| {
+            let at = at as usize;
+            let info = u32_at(t, at + 4)?;
+            if (info >> 24) & 0x1f != kind {
+                return None;
+            }
+            let name_off = u32_at(t, at)?;
+            if name_off == 0 || self.string(name_off) != name.as_bytes() {
+                return None;
+            }
+            Some(TypeRec {
+                kind,
+                vlen: info & 0xffff,
+                kind_flag: info >> 31 != 0,
+                size_or_type: u32_at(t, at + 8)?,
+                extra: at + 12,
+            })
+        })
     }
 
     /// Byte offset of `member` in `struct name` (not a bitfield).
     pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
-        let id = *self.by_name.get(&(KIND_STRUCT, name.to_owned()))?;
-        let t = self.types[id as usize];
+        let t = self.find(KIND_STRUCT, name)?;
         (0..t.vlen as usize).find_map(|i| {
             let at = t.extra + 12 * i;
-            let name_off = u32_at(&self.type_data, at)?;
-            let raw = u32_at(&self.type_data, at + 8)?;
+            let name_off = u32_at(self.type_data(), at)?;
+            let raw = u32_at(self.type_data(), at + 8)?;
             let bits = if t.kind_flag { raw & 0x00ff_ffff } else { raw };
-            (self.string(name_off) == member && bits % 8 == 0).then_some(bits / 8)
+            (self.string(name_off) == member.as_bytes() && bits % 8 == 0).then_some(bits / 8)
         })
     }
 
     /// How many arguments the raw tracepoint `tp` passes to a program (its `TP_PROTO`), from the kernel's
     /// `btf_trace_<tp>` typedef (a pointer to a prototype whose first parameter is the context).
     pub fn tracepoint_args(&self, tp: &str) -> Option<usize> {
-        let id = *self.by_name.get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
-        let ptr = self.types.get(self.types[id as usize].size_or_type as usize)?;
+        let typedef = self.find(KIND_TYPEDEF, &format!("btf_trace_{tp}"))?;
+        let ptr = self.get(typedef.size_or_type)?;
         if ptr.kind != KIND_PTR {
             return None;
         }
-        let proto = self.types.get(ptr.size_or_type as usize)?;
+        let proto = self.get(ptr.size_or_type)?;
         (proto.kind == KIND_FUNC_PROTO).then(|| (proto.vlen as usize).saturating_sub(1))
     }
 }
@@ -165,19 +213,26 @@ impl Btf {
 impl Btf {
     /// The type id of the kernel function `name` (a `FUNC`): what BPF_PROG_LOAD takes as `attach_btf_id`.
     pub fn func_id(&self, name: &str) -> Option<u32> {
-        self.by_name.get(&(KIND_FUNC, name.to_owned())).copied()
+        let t = self.type_data();
+        self.offsets.iter().enumerate().find_map(|(i, &at)| {
+            let at = at as usize;
+            let info = u32_at(t, at + 4)?;
+            let name_off = u32_at(t, at)?;
+            ((info >> 24) & 0x1f == KIND_FUNC && name_off != 0 && self.string(name_off) == name.as_bytes())
+                .then_some(i as u32 + 1)
+        })
     }
 
     /// The signature of the kernel function `name`: its parameters' type ids and its return type's, each with
     /// typedefs and modifiers (const, volatile, restrict) left as they are.
     pub fn func_signature(&self, name: &str) -> Option<Signature> {
-        let func = self.types.get(self.func_id(name)? as usize)?;
-        let proto = self.types.get(func.size_or_type as usize)?;
+        let func = self.get(self.func_id(name)?)?;
+        let proto = self.get(func.size_or_type)?;
         if proto.kind != KIND_FUNC_PROTO {
             return None;
         }
         let params = (0..proto.vlen as usize)
-            .map(|i| u32_at(&self.type_data, proto.extra + 8 * i + 4))
+            .map(|i| u32_at(self.type_data(), proto.extra + 8 * i + 4))
             .collect::<Option<Vec<u32>>>()?;
         Some(Signature {
             params,
@@ -189,7 +244,7 @@ impl Btf {
     /// Is type `id` an integer of at most 8 bytes, through typedefs and modifiers?
     fn is_int(&self, mut id: u32) -> bool {
         for _ in 0..16 {
-            let Some(t) = self.types.get(id as usize) else {
+            let Some(t) = self.get(id) else {
                 return false;
             };
             match t.kind {
@@ -266,7 +321,7 @@ mod tests {
 
     #[test]
     fn finds_member_offsets_and_tracepoint_arity() {
-        let btf = Btf::parse(&sample()).unwrap();
+        let btf = Btf::parse(sample()).unwrap();
         assert_eq!(btf.member_offset("task", "pid"), Some(0));
         assert_eq!(btf.member_offset("task", "tgid"), Some(4));
         assert_eq!(btf.member_offset("task", "comm"), None);
@@ -278,12 +333,12 @@ mod tests {
     #[test]
     fn refuses_garbage() {
         assert_eq!(
-            Btf::parse(b"not btf at all, clearly not").err(),
+            Btf::parse(&b"not btf at all, clearly not"[..]).err(),
             Some(BtfError::Header)
         );
         let mut truncated = sample();
         truncated[12] = 0xff; // type_len far beyond the data
-        assert!(Btf::parse(&truncated).is_err());
+        assert!(Btf::parse(truncated).is_err());
     }
 
     #[test]
@@ -342,7 +397,7 @@ mod func_tests {
         t.extend([0, KIND_PTR << 24, 0]); // 8: void *
         t.extend([0, (KIND_FUNC_PROTO << 24) | 1, 8, 0, 1]); // 9: void *(int)
         t.extend([s("not_int"), KIND_FUNC << 24, 9]); // 10
-        Btf::parse(&blob(&t, &strings)).unwrap()
+        Btf::parse(blob(&t, &strings)).unwrap()
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! tracepoint itself, with aya.
 //!
 //! Raw tracepoints (no tracefs, no kprobes, no trampolines): `sys_exit` counts each completed call per
-//! (syscall, errno) in a per-CPU map; `sys_enter` stamps entry times only when latency is asked for;
+//! (syscall, errno) in per-CPU maps (successes and each syscall's first errno in arrays by number, the rest in a
+//! hash; [`merge_arrays`] joins
+//! them), deciding who is a target from an array mirror of the target map; `sys_enter` stamps entry times only when latency is asked for;
 //! `sched_process_fork` adds a target's children to the target set, `sched_process_exec` starts the launched
 //! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
 //! reads the cumulative counters once per interval and records the difference ([`delta`]): nothing is ever
@@ -16,14 +18,17 @@ pub mod inject;
 mod launch;
 pub mod sys;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, os::fd::AsFd, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::RawTracePoint,
 };
-use phoebe_common::{CountKey, CountValue, globals, maps, programs, state};
+use phoebe_common::{
+    CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals, maps, programs,
+    state,
+};
 
 use super::{BackendError, Job, Outcome};
 use crate::model::{Errno, ObservationBuilder, Syscall};
@@ -87,6 +92,19 @@ pub type Snapshot = BTreeMap<CountKey, CountValue>;
 /// only, never pinned, so they also go when phoebe is killed).
 pub struct Observer {
     ebpf: Ebpf,
+    /// The target states by tgid (`maps::TGIDS`), mapped: where [`Observer::add_target`] writes its targets'.
+    tgids: sys::MappedBytes,
+    /// Counters split by process: everything is in the hash, the arrays by syscall number stay empty.
+    per_process: bool,
+}
+
+/// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
+fn tgid_blocks() -> u32 {
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 
 impl Observer {
@@ -96,15 +114,23 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
-        let mut ebpf = EbpfLoader::new()
-            .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
-            .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
-            .override_global(globals::PER_PROCESS, &per_process, true)
-            .override_global(globals::LATENCY, &latency, true)
-            .load(OBJECT)
-            .map_err(EbpfError::Load)?;
+        let blocks = tgid_blocks();
+        let mirror = 1u32;
+        let mut ebpf = sys::without_kernel_btf(|| {
+            EbpfLoader::new()
+                .btf(None)
+                .map_max_entries(maps::TGIDS, blocks)
+                .override_global(globals::TGID_MIRROR, &mirror, true)
+                .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
+                .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
+                .override_global(globals::PER_PROCESS, &per_process, true)
+                .override_global(globals::LATENCY, &latency, true)
+                .load(OBJECT)
+        })
+        .map_err(EbpfError::Load)?;
         let mut attach = vec![
             (programs::FORK, "sched_process_fork"),
             (programs::EXEC, "sched_process_exec"),
@@ -114,10 +140,32 @@ impl Observer {
         if options.latency {
             attach.push((programs::SYS_ENTER, "sys_enter"));
         }
+        let tgids = match ebpf.map(maps::TGIDS) {
+            Some(aya::maps::Map::Array(data)) => {
+                sys::MappedBytes::map(data.fd().as_fd(), blocks as usize * TGID_BLOCK).map_err(|e| {
+                    EbpfError::Map {
+                        name: maps::TGIDS,
+                        source: aya::maps::MapError::IoError(e.into()),
+                    }
+                })?
+            }
+            _ => {
+                return Err(EbpfError::Map {
+                    name: maps::TGIDS,
+                    source: aya::maps::MapError::InvalidName {
+                        name: maps::TGIDS.into(),
+                    },
+                });
+            }
+        };
         for (name, tracepoint) in attach {
             attach_raw_tp(&mut ebpf, name, tracepoint)?;
         }
-        Ok(Observer { ebpf })
+        Ok(Observer {
+            ebpf,
+            tgids,
+            per_process: options.per_process,
+        })
     }
 
     fn targets_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, EbpfError> {
@@ -140,7 +188,10 @@ impl Observer {
             .map_err(|source| EbpfError::Map {
                 name: maps::TARGETS,
                 source,
-            })
+            })?;
+        // The programs' mirror of the state (a tgid beyond it is looked up in the hash by the programs too).
+        self.tgids.set(tgid as usize, state as u8);
+        Ok(())
     }
 
     /// Stops following a process (one that ended without the kernel seeing it end, see `monitor`).
@@ -148,6 +199,8 @@ impl Observer {
         if let Ok(mut map) = self.targets_map() {
             let _ = map.remove(&tgid);
         }
+        // 0: not followed, in the programs' mirror too.
+        self.tgids.set(tgid as usize, 0);
     }
 
     /// The processes followed now.
@@ -178,7 +231,32 @@ impl Observer {
             let (key, per_cpu) = entry.map_err(map_err)?;
             snapshot.insert(key, sum_cpus(per_cpu.iter()));
         }
+        if self.per_process {
+            // 2 × SUCCESS_SLOTS lookups per read saved: the programs never write the arrays in this mode.
+            return Ok(snapshot);
+        }
+        let successes: PerCpuArray<&MapData, CountValue> = self.array(maps::SUCCESSES)?;
+        let errors: PerCpuArray<&MapData, ErrorSlot> = self.array(maps::ERRORS)?;
+        let mut by_nr = Vec::with_capacity(SUCCESS_SLOTS as usize);
+        let mut errors_by_nr = Vec::with_capacity(SUCCESS_SLOTS as usize);
+        for nr in 0..successes.len() {
+            let map_err = |name| move |source| EbpfError::Map { name, source };
+            by_nr.push(sum_cpus(
+                successes.get(&nr, 0).map_err(map_err(maps::SUCCESSES))?.iter(),
+            ));
+            errors_by_nr.push(errors.get(&nr, 0).map_err(map_err(maps::ERRORS))?.to_vec());
+        }
+        merge_arrays(&mut snapshot, &by_nr, &errors_by_nr);
         Ok(snapshot)
+    }
+
+    /// The per-CPU array map `name`.
+    fn array<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuArray<&MapData, V>, EbpfError> {
+        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        })?;
+        PerCpuArray::try_from(map).map_err(|source| EbpfError::Map { name, source })
     }
 
     /// Counter updates lost because the counter map was full.
@@ -190,6 +268,22 @@ impl Observer {
             return 0;
         };
         lost.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+/// A measurement aid for the benches, never used by a command: the empty program `phoebe_sc_nop` attached to
+/// `sys_exit`, which gives the hook's own cost (every syscall of the machine then takes the tracepoint's slow
+/// path and runs a program that returns at once). The observer's cost above it is what phoebe's program adds.
+/// Dropping it detaches and unloads the program.
+pub struct EmptyProgram {
+    _ebpf: Ebpf,
+}
+
+impl EmptyProgram {
+    pub fn attach() -> Result<Self, EbpfError> {
+        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(EbpfError::Load)?;
+        attach_raw_tp(&mut ebpf, programs::SYS_EXIT_NOP, "sys_exit")?;
+        Ok(EmptyProgram { _ebpf: ebpf })
     }
 }
 
@@ -218,6 +312,37 @@ pub fn sum_cpus<'a>(per_cpu: impl IntoIterator<Item = &'a CountValue>) -> CountV
             latency_ns_sum: acc.latency_ns_sum + v.latency_ns_sum,
             latency_ns_max: acc.latency_ns_max.max(v.latency_ns_max),
         })
+}
+
+/// Adds what the arrays counted by syscall number to a snapshot of the counter map, under the key the counter map
+/// would have used (`{tgid: 0, nr, errno}`), so that nothing above this module knows there are three maps:
+/// `successes[nr]` (CPUs summed) and, per CPU, `errors[cpu][nr]` (that CPU's first errno of syscall `nr`). Counts
+/// add up, the larger maximum stands; empty slots add nothing.
+pub fn merge_arrays(snapshot: &mut Snapshot, successes: &[CountValue], errors: &[Vec<ErrorSlot>]) {
+    let mut add = |nr: usize, errno: u32, value: &CountValue| {
+        if value.calls == 0 {
+            return;
+        }
+        let key = CountKey {
+            tgid: 0,
+            nr: nr as u32,
+            errno,
+            pad: 0,
+        };
+        let merged = match snapshot.get(&key) {
+            Some(old) => sum_cpus([old, value]),
+            None => *value,
+        };
+        snapshot.insert(key, merged);
+    };
+    for (nr, value) in successes.iter().enumerate() {
+        add(nr, 0, value);
+    }
+    for (nr, per_cpu) in errors.iter().enumerate() {
+        for slot in per_cpu.iter().filter(|slot| slot.errno != 0) {
+            add(nr, slot.errno, &slot.value);
+        }
+    }
 }
 
 /// What happened between two reads of the cumulative counters: per key, the calls and latency added since
@@ -398,6 +523,51 @@ mod tests {
             ]
         );
         assert!(delta(&now, &now).is_empty(), "nothing new, nothing recorded");
+    }
+
+    #[test]
+    fn arrays_by_number_merge_into_the_counter_snapshot() {
+        // The hash holds what the arrays could not take: here read's EAGAIN (11), open's success (counted by
+        // process, or a number beyond the array) and open's second errno on CPU 1 (EACCES, 13).
+        let mut snapshot = Snapshot::from([
+            (key(0, 11), value(4, 40, 20)),
+            (key(2, 0), value(1, 100, 100)),
+            (key(2, 13), value(1, 10, 10)),
+        ]);
+        let mut successes = vec![CountValue::default(); 4];
+        successes[0] = value(7, 70, 30);
+        successes[2] = value(2, 50, 40);
+        let slot = |errno, v| ErrorSlot {
+            errno,
+            pad: 0,
+            value: v,
+        };
+        let mut errors = vec![vec![ErrorSlot::default(); 2]; 4];
+        // open's ENOENT (2) on both CPUs; CPU 1 then met EACCES, which went to the hash.
+        errors[2] = vec![slot(2, value(5, 50, 20)), slot(2, value(3, 60, 30))];
+        // read failed with EAGAIN on CPU 0 first, with EINTR (4) on CPU 1 first.
+        errors[0] = vec![slot(11, value(6, 60, 25)), slot(4, value(1, 5, 5))];
+        merge_arrays(&mut snapshot, &successes, &errors);
+        assert_eq!(
+            snapshot,
+            Snapshot::from([
+                (key(0, 0), value(7, 70, 30)),
+                (key(0, 4), value(1, 5, 5)),
+                // The hash's and CPU 0's slot's EAGAIN add up; the larger maximum stands.
+                (key(0, 11), value(10, 100, 25)),
+                (key(2, 0), value(3, 150, 100)),
+                (key(2, 2), value(8, 110, 30)),
+                (key(2, 13), value(1, 10, 10)),
+            ]),
+            "empty slots add no key"
+        );
+        let again = snapshot.clone();
+        merge_arrays(
+            &mut snapshot,
+            &[CountValue::default(); 8],
+            &vec![vec![ErrorSlot::default(); 2]; 8],
+        );
+        assert_eq!(snapshot, again, "nothing counted, nothing changed");
     }
 
     #[test]

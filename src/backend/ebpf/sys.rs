@@ -1,7 +1,8 @@
 //! The eBPF backend's chokepoint for raw calls beyond aya: launching the target stopped before its exec (so that
 //! its pid is in the target map before it runs a single instruction of its own), becoming the subreaper of
-//! its tree (so that phoebe waits for orphaned descendants too, as the ptrace backend does), and the `bpf(2)`
-//! commands aya cannot issue for us (`fmod_ret.rs`).
+//! its tree (so that phoebe waits for orphaned descendants too, as the ptrace backend does), memory mappings (of a
+//! map shared with the programs, of the kernel's BTF), the loader's thread without the kernel's BTF in sight, and
+//! the `bpf(2)` commands aya cannot issue for us (`fmod_ret.rs`).
 
 use std::{
     ffi::CString,
@@ -142,4 +143,182 @@ pub unsafe fn bpf_fd(
     }
     // SAFETY: for these commands a non-negative return is a new file descriptor that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// A shared, writable memory mapping of a `BPF_F_MMAPABLE` array map's values: the programs and phoebe see the
+/// same bytes. Unmapped on drop.
+pub struct MappedBytes {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl MappedBytes {
+    /// Maps the first `len` bytes of the values of the array map `fd` (created with `BPF_F_MMAPABLE`).
+    pub fn map(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> Result<Self, Errno> {
+        // SAFETY: a fresh shared mapping chosen by the kernel (null hint), of a map fd that stays open while
+        // phoebe holds the map; nothing in this process aliases the new range.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast()).ok_or(Errno::EINVAL)?;
+        Ok(MappedBytes { ptr, len })
+    }
+
+    /// Stores one byte (a single-byte store, as the programs' own: the bytes around it, which programs on other
+    /// CPUs may write meanwhile, are not rewritten). `false` when `at` is beyond the mapping.
+    pub fn set(&self, at: usize, value: u8) -> bool {
+        if at >= self.len {
+            return false;
+        }
+        // SAFETY: `at` is inside the live mapping of `len` bytes; a volatile store because the kernel's programs
+        // read the same memory.
+        unsafe { self.ptr.as_ptr().add(at).write_volatile(value) };
+        true
+    }
+}
+
+impl Drop for MappedBytes {
+    fn drop(&mut self) {
+        // SAFETY: the range was returned by mmap with this length and is not used after this point.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Runs `load` on a thread of its own whose root directory is an empty directory (`unshare(CLONE_FS)` + `chroot`:
+/// the rest of phoebe keeps its root), so that `/sys/kernel/btf/vmlinux` cannot be opened there.
+///
+/// Why: aya 0.14's `EbpfLoader::new` reads and parses the kernel's whole BTF (≈ 28 ms and ≈ 17 MiB here) before
+/// its caller can say `.btf(None)`, and phoebe's raw-tracepoint programs never use it (no CO-RE relocations, no
+/// BTF-typed programs; the few kernel facts they need come from `btf.rs`). Without the file the loader logs
+/// nothing and loads the same way. Best effort: without CAP_SYS_CHROOT (or if the empty directory cannot be made)
+/// `load` runs in the usual root and the loader parses the BTF as before. `load` must not open files by path.
+pub fn without_kernel_btf<T: Send>(load: impl FnOnce() -> T + Send) -> T {
+    let empty = tempfile::Builder::new().prefix("phoebe-root-").tempdir().ok();
+    let joined = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(dir) = &empty
+                    && let Err(e) = chroot_this_thread(dir.path())
+                {
+                    tracing::debug!(error = %e, "the eBPF loader reads the kernel's BTF (no chroot)");
+                }
+                load()
+            })
+            .join()
+    });
+    joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Gives the calling thread its own root and working directory (`CLONE_FS`), then makes `dir` its root.
+fn chroot_this_thread(dir: &std::path::Path) -> Result<(), Errno> {
+    // SAFETY: unshare takes a flag and no pointers; CLONE_FS only unshares the calling thread's root, working
+    // directory and umask from the other threads of the process.
+    Errno::result(unsafe { libc::unshare(libc::CLONE_FS) })?;
+    nix::unistd::chroot(dir)?;
+    nix::unistd::chdir("/")
+}
+
+/// A private, read-only memory mapping of a whole file.
+pub struct MappedFile {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone: sharing or moving it between threads only
+// shares immutable bytes.
+unsafe impl Send for MappedFile {}
+// SAFETY: as above; `as_slice` hands out shared references to bytes nobody writes.
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps `path` read-only (`MAP_PRIVATE`). `/sys/kernel/btf/vmlinux` can be mapped since Linux 6.16, which
+    /// saves reading its 5 MiB through sysfs 4 KiB at a time; older kernels refuse, and the caller reads it.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).map_err(|_| std::io::Error::from(Errno::EFBIG))?;
+        if len == 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        // SAFETY: a fresh private read-only mapping chosen by the kernel (null hint) of an open file of `len`
+        // bytes; nothing else aliases the new range. The mapping outlives the descriptor, which may be closed.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast()).ok_or(Errno::EINVAL)?;
+        Ok(MappedFile { ptr, len })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` is the start of a live read-only mapping of `len` bytes that lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: the range was returned by mmap with this length; no slice of it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_loader_thread_has_an_empty_root_and_the_others_keep_theirs() {
+        let btf = Path::new("/sys/kernel/btf/vmlinux");
+        let before = btf.exists();
+        let (seen, root_entries) = without_kernel_btf(|| {
+            (
+                btf.exists(),
+                std::fs::read_dir("/").map(|d| d.count()).unwrap_or(usize::MAX),
+            )
+        });
+        assert_eq!(btf.exists(), before, "the calling thread's root is untouched");
+        // SAFETY: geteuid takes no arguments and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF");
+            return;
+        }
+        assert!(!seen, "the kernel's BTF is out of the loader thread's sight");
+        assert_eq!(root_entries, 0, "its root is an empty directory");
+    }
+
+    #[test]
+    fn a_mapped_file_reads_like_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let map = MappedFile::open(&path).unwrap();
+        assert_eq!(map.as_slice(), &content[..]);
+        std::fs::write(dir.path().join("empty"), b"").unwrap();
+        assert!(
+            MappedFile::open(&dir.path().join("empty")).is_err(),
+            "nothing to map"
+        );
+    }
 }
