@@ -278,18 +278,24 @@ fn binomial_99(n: u64, p: f64) -> std::ops::RangeInclusive<u64> {
 /// The guest script: each scenario runs `phoebe inject --backend ebpf` and prints the target's output and the
 /// injection log between markers. `run NAME BACKEND FAULT CMD…`; a control process (`open-loop … --until`) opens the
 /// same file for as long as the injecting phoebe runs, outside its target set.
-const EBPF_SCENARIOS: &str = r#"
+/// The guest scripts' `run NAME BACKEND FAULT CMD…`: one `phoebe inject` (with `$quiet`), its output and status,
+/// then its injection log, each between markers ([`Guest::scenario`] reads them).
+const RUN: &str = r#"
 run() {
     name=$1; backend=$2; fault=$3; shift 3
     rm -f /tmp/log.json
     echo "==begin $name"
-    phoebe inject -q --backend $backend --log /tmp/log.json --fault "$fault" -- "$@" 2>&1
+    phoebe inject $quiet --backend $backend --log /tmp/log.json --fault "$fault" -- "$@" 2>&1
     echo "status=$?"
     echo "==end $name"
     echo "==begin $name log"
     [ -f /tmp/log.json ] && cat /tmp/log.json
     echo "==end $name log"
 }
+"#;
+
+const EBPF_SCENARIOS: &str = r#"
+quiet=-q
 open-loop /etc/hostname --until /tmp/stop > /tmp/control &
 run full ebpf openat:EACCES cat /etc/hostname
 run p30 ebpf openat:EACCES:p=0.3 open-loop /etc/hostname 1000
@@ -325,7 +331,7 @@ fn ebpf_injects_in_the_guest() {
         return;
     }
     for kernel in KERNELS {
-        let guest = boot(kernel, EBPF_SCENARIOS);
+        let guest = boot(kernel, &format!("{RUN}{EBPF_SCENARIOS}"));
         assert_eq!(guest.status, 0, "{kernel}: {}", guest.console);
         let k = kernel;
 
@@ -478,20 +484,10 @@ impl Guest {
 
 /// The guest script without BPF LSM: like [`EBPF_SCENARIOS`], but phoebe says what it attached (no `-q`).
 const FMOD_RET_SCENARIOS: &str = r#"
-run() {
-    name=$1; fault=$2; shift 2
-    rm -f /tmp/log.json
-    echo "==begin $name"
-    phoebe inject --backend ebpf --log /tmp/log.json --fault "$fault" -- "$@" 2>&1
-    echo "status=$?"
-    echo "==end $name"
-    echo "==begin $name log"
-    [ -f /tmp/log.json ] && cat /tmp/log.json
-    echo "==end $name log"
-}
+quiet=
 printf 'lsm=%s\n' "$(cat /sys/kernel/security/lsm)"
-run full openat:EACCES cat /etc/hostname
-run p30 openat:EACCES:p=0.3 open-loop /etc/hostname 1000
+run full ebpf openat:EACCES cat /etc/hostname
+run p30 ebpf openat:EACCES:p=0.3 open-loop /etc/hostname 1000
 echo "==begin doctor"
 phoebe doctor --json
 echo "==end doctor"
@@ -506,7 +502,7 @@ fn ebpf_injects_through_fmod_ret_without_bpf_lsm() {
         return;
     }
     for kernel in KERNELS {
-        let guest = boot_with(kernel, &["--no-bpf-lsm"], FMOD_RET_SCENARIOS);
+        let guest = boot_with(kernel, &["--no-bpf-lsm"], &format!("{RUN}{FMOD_RET_SCENARIOS}"));
         assert_eq!(guest.status, 0, "{kernel}: {}", guest.console);
         let k = kernel;
         let lsm = guest

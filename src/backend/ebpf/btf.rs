@@ -301,22 +301,7 @@ mod tests {
         t.extend([0, 2 << 24, 3]);
         // 5: typedef btf_trace_x -> 4
         t.extend([s("btf_trace_x"), 8 << 24, 4]);
-        let types: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut out = Vec::new();
-        out.extend(MAGIC.to_le_bytes());
-        out.extend([1u8, 0]);
-        for v in [
-            24u32,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend(types);
-        out.extend(strings);
-        out
+        super::func_tests::blob(&t, &strings)
     }
 
     #[test]
@@ -359,7 +344,7 @@ mod func_tests {
     use super::*;
 
     /// A BTF blob from raw type records and a string section.
-    fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+    pub(super) fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
         let types: Vec<u8> = types.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut out = Vec::new();
         out.extend(MAGIC.to_le_bytes());
