@@ -261,9 +261,26 @@ fn ebpf_injects_or_refuses_in_one_sentence_and_doctor_agrees() {
     assert_no_phoebe_program_left("after a refused eBPF injection");
 }
 
-/// Rules no LSM hook can honour are refused before anything is loaded, naming the backend that can.
+/// Rules no LSM hook can honour are refused before anything is loaded, naming the backend that can; so is a
+/// replay (the kernel rolls its own numbers), without first listing coverage.
 #[test]
 fn ebpf_refuses_rules_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let fault = phoebe::model::FaultSpec::parse("openat:EACCES:p=0.5").unwrap();
+    let logged =
+        phoebe::decide::Decider::new(vec![fault], 7).finish(vec!["true".into()], "seccomp", None, false);
+    phoebe::files::save(&log, &logged).unwrap();
+    let out = phoebe()
+        .args(["inject", "--backend", "ebpf", "--replay"])
+        .arg(&log)
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot replay a log call by call"))
+        .stderr(predicates::str::contains("--backend seccomp"));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(!stderr.contains("covers:"), "{stderr}");
     for (fault, says) in [
         ("futex:EAGAIN", "no LSM hook decides 'futex'"),
         (

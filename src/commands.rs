@@ -110,8 +110,9 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             BackendKind::Seccomp
         }
     });
-    if backend == BackendKind::Ebpf {
+    if backend == BackendKind::Ebpf && !decider.is_replay() {
         // Hooks are not syscalls: say what each rule really covers before running (and refuse what none honours).
+        // A replay is refused by the backend itself.
         let plan = backend::ebpf::inject::plan(&decider)?;
         if !args.quiet {
             eprint!("{}", plan.describe());
