@@ -20,7 +20,7 @@ use phoebe_common::{
     state,
 };
 
-use crate::{MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now, targets::PHOEBE_TARGETS};
+use crate::{MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now, targets::state_of};
 
 #[unsafe(no_mangle)]
 static PHOEBE_TASK_FILES_OFFSET: u32 = 0;
@@ -121,9 +121,9 @@ fn deny(errno: u32) -> i32 {
 #[inline(always)]
 fn decide(at: u32) -> Option<u32> {
     let (tgid, tid) = current();
-    // SAFETY: plain u32 value of a successful lookup.
-    let st = unsafe { PHOEBE_TARGETS.get(tgid) }.copied()?;
-    if st == state::LAUNCHED {
+    // The target set's one lookup, shared with the observer (0: not a target).
+    let st = state_of(tgid);
+    if st == 0 || st == state::LAUNCHED {
         return None;
     }
     let nr = syscall_nr()?;
