@@ -24,7 +24,7 @@ use criterion::{BenchmarkId, Criterion};
 use phoebe::{
     backend::filter::{self, Action, Policy},
     decide::{Call, Decider},
-    model::{FaultSpec, Syscall},
+    model::{FaultSpec, Syscall, shape::RegistersOnly},
 };
 
 use common::{Mode, Storm, human_ns, median, mode, record, run};
@@ -126,6 +126,7 @@ fn bench_decide(c: &mut Criterion) {
             .collect();
         faults.push(FaultSpec::parse("openat:ENOENT:p=0.05").expect("a valid rule"));
         let call = Call {
+            args: [0; 6],
             syscall: openat,
             pid: 1,
             tid: 1,
@@ -141,7 +142,7 @@ fn bench_decide(c: &mut Criterion) {
                     let mut decider = Decider::new(faults.clone(), 7);
                     let start = Instant::now();
                     for _ in 0..iters {
-                        black_box(decider.decide(black_box(&call)));
+                        black_box(decider.decide(black_box(&call), &mut RegistersOnly));
                     }
                     let elapsed = start.elapsed();
                     record_ns(

@@ -329,14 +329,14 @@ pub fn ebpf_report_fixture() -> phoebe::model::Report {
     let (kept, skipped): (Vec<_>, Vec<_>) = report
         .experiments
         .into_iter()
-        .partition(|e| phoebe::experiment::skip_reason("ebpf", &e.fault).is_none());
+        .partition(|e| phoebe::experiment::skip_reason("ebpf", &e.faults).is_none());
     report.experiments = kept;
     report.skipped = skipped
         .into_iter()
         .map(|e| phoebe::model::Skipped {
-            reason: phoebe::experiment::skip_reason("ebpf", &e.fault).expect("skipped"),
+            reason: phoebe::experiment::skip_reason("ebpf", &e.faults).expect("skipped"),
             id: e.id,
-            fault: e.fault,
+            faults: e.faults,
         })
         .collect();
     report

@@ -33,6 +33,7 @@ conformance!(
     delay_holds_the_call_before_failing_it,
     execve_can_be_targeted,
     a_signal_during_a_held_call_does_not_roll_again,
+    shape_predicates_fail_only_the_matching_calls,
 );
 
 fn openat_enoent_makes_cat_fail(backend: Backend) {
@@ -511,4 +512,106 @@ fn an_in_kernel_log_replays_on_every_backend() {
         );
         assert!(load_log(&replayed).replayed);
     }
+}
+
+/// `op=`/`timeout=` and `fd=` predicates (DESIGN §6): only futex waits with a timeout and reads of the pipe are
+/// failed, never the wakes or the reads of the regular file (the app would count those as impossible and exit 3),
+/// and every logged injection names the shape it landed on.
+fn shape_predicates_fail_only_the_matching_calls(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    backend
+        .inject()
+        .args([
+            "-q",
+            "--fault",
+            "futex:EAGAIN:op=FUTEX_WAIT_PRIVATE:timeout=yes",
+            "--fault",
+            "read:EAGAIN:fd=pipe:nonblock=yes",
+            "--log",
+        ])
+        .arg(&log)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("50")
+        .assert()
+        .success()
+        .stdout("rounds=50 impossible=0\n");
+    let log = load_log(&log);
+    assert_eq!(
+        (log.rules[0].matched, log.rules[0].injected),
+        (50, 50),
+        "{:?}",
+        log.rules[0]
+    );
+    assert_eq!(
+        (log.rules[1].matched, log.rules[1].injected),
+        (50, 50),
+        "{:?}",
+        log.rules[1]
+    );
+    for inj in &log.injections {
+        let shape = inj
+            .shape
+            .as_ref()
+            .expect("every injection names its shape")
+            .to_string();
+        match inj.syscall.name() {
+            "futex" => assert_eq!(shape, "op=FUTEX_WAIT_PRIVATE:timeout=yes"),
+            _ => assert_eq!(shape, "fd=pipe:nonblock=yes"),
+        }
+    }
+}
+
+/// The same shape-predicated rules and seed fail the same calls on ptrace and seccomp.
+#[test]
+fn a_shape_predicated_rule_injects_the_same_calls_on_every_backend() {
+    if !Backend::Ptrace.works() || !Backend::Seccomp.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |backend: Backend| {
+        let log = dir.path().join(format!("{}.json", backend.name()));
+        backend
+            .inject()
+            .args([
+                "-q",
+                "--seed",
+                "7",
+                "--fault",
+                "futex:EAGAIN:p=0.5:op=FUTEX_WAIT_PRIVATE:timeout=yes",
+                "--fault",
+                "read:EAGAIN:p=0.5:fd=pipe",
+                "--log",
+            ])
+            .arg(&log)
+            .arg("--")
+            .arg(testapp("shapes"))
+            .arg("60")
+            .assert()
+            .success();
+        let log = load_log(&log);
+        let calls: Vec<(String, u64, String)> = log
+            .injections
+            .iter()
+            .map(|i| {
+                (
+                    i.syscall.to_string(),
+                    i.index,
+                    i.shape.as_ref().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            calls.len() > 20,
+            "{} injected {} calls",
+            backend.name(),
+            calls.len()
+        );
+        calls
+    };
+    assert_eq!(run(Backend::Ptrace), run(Backend::Seccomp));
 }

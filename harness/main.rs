@@ -12,4 +12,5 @@ mod observe;
 mod report;
 mod report_html;
 mod seccomp;
+mod shapes;
 mod vm;

@@ -205,6 +205,12 @@ pub struct ObserveArgs {
     #[arg(long)]
     pub latency: bool,
 
+    /// Record each call's shape (on, ptrace only): futex operation and timeout, path template, descriptor kind
+    /// and O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
+    /// eBPF records no shapes yet.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    pub shapes: bool,
+
     /// Print no summary table.
     #[arg(short, long)]
     pub quiet: bool,
@@ -423,6 +429,12 @@ pub struct SynthArgs {
     /// The quantile of the per-interval rates that stands for "max" (1 = the true max).
     #[arg(long, value_name = "Q", default_value_t = 0.95)]
     pub quantile: f64,
+
+    /// Models by call shape (on): one rule per shape that failed naturally with the errno (a futex wait, not a
+    /// wake; a non-blocking socket, not a file; the path templates that failed), so nothing is injected where
+    /// the kernel could not return it. `off`: one rule per (syscall, errno) over all its calls, for comparison.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    pub shapes: bool,
 }
 
 impl SynthArgs {
@@ -433,7 +445,16 @@ impl SynthArgs {
             variance_above: self.variance_above,
             factor: self.factor,
             quantile: self.quantile,
+            shapes: self.shapes,
         }
+    }
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("expected on or off".into()),
     }
 }
 

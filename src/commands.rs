@@ -40,6 +40,9 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut builder = ObservationBuilder::new(args.interval);
+    if !args.shapes {
+        builder = builder.without_shapes();
+    }
     let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
     let outcome = run(
         backend,

@@ -16,7 +16,8 @@ use std::{
 };
 
 use crate::model::{
-    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, RuleStats, Syscall, TargetExit, When,
+    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, RuleStats, Shape, Syscall, TargetExit, When,
+    shape::{Probe, shape_of},
 };
 
 /// A call a backend stopped at, before it runs.
@@ -29,6 +30,8 @@ pub struct Call<'a> {
     pub t_ns: u64,
     /// The resolved absolute path argument, when [`Decider::needs_path`] said so and it could be read.
     pub path: Option<&'a str>,
+    /// The call's register arguments, for its shape (DESIGN §6).
+    pub args: [u64; 6],
 }
 
 /// What to do with a call.
@@ -201,13 +204,25 @@ impl Decider {
             .is_some_and(|rules| rules.iter().any(|i| self.rules[*i].glob.is_some()))
     }
 
+    /// Does deciding on `syscall` need the call's shape (a rule for it has a shape predicate)?
+    pub fn needs_shape(&self, syscall: Syscall) -> bool {
+        self.by_syscall
+            .get(&syscall)
+            .is_some_and(|rules| rules.iter().any(|i| !self.rules[*i].fault.shape.is_empty()))
+    }
+
     /// The faults, in order.
     pub fn faults(&self) -> impl Iterator<Item = &FaultSpec> {
         self.rules.iter().map(|r| &r.fault)
     }
 
-    /// Counts the call and decides. Call exactly once per call of a targeted syscall, at its entry.
-    pub fn decide(&mut self, call: &Call<'_>) -> Option<Decision> {
+    /// Counts the call and decides. Call exactly once per call of a targeted syscall, at its entry. `probe`
+    /// learns the call's shape: asked only when a rule has a shape predicate or the call is injected (the log
+    /// names the shape of every injected call).
+    pub fn decide(&mut self, call: &Call<'_>, probe: &mut dyn Probe) -> Option<Decision> {
+        let mut shape: Option<Shape> = self
+            .needs_shape(call.syscall)
+            .then(|| shape_of(call.syscall, &call.args, probe));
         let rule_ids = self.by_syscall.get(&call.syscall)?;
         let index = {
             let n = self.calls.entry(call.syscall).or_default();
@@ -222,6 +237,14 @@ impl Decider {
             let rule = &mut self.rules[id];
             if let Some(glob) = &rule.glob
                 && !call.path.is_some_and(|p| glob.matches_with(p, GLOB_OPTIONS))
+            {
+                continue;
+            }
+            if !rule
+                .fault
+                .shape
+                .iter()
+                .all(|p| shape.as_ref().is_some_and(|s| p.matches(s)))
             {
                 continue;
             }
@@ -267,6 +290,7 @@ impl Decider {
             if let Some(rule) = self.rules.get_mut(d.rule) {
                 rule.injected += 1;
             }
+            let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
             self.injections.push(Injection {
                 t_ns: call.t_ns,
                 pid: call.pid,
@@ -276,6 +300,11 @@ impl Decider {
                 errno: d.errno,
                 rule: d.rule,
                 when: d.when,
+                path: call
+                    .path
+                    .map(str::to_owned)
+                    .or_else(|| probe.path(call.syscall, &call.args)),
+                shape: Some(shape.clone()),
             });
         }
         decision
@@ -365,6 +394,7 @@ fn mix(mut z: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::shape::RegistersOnly;
 
     fn fault(s: &str) -> FaultSpec {
         FaultSpec::parse(s).unwrap()
@@ -372,6 +402,7 @@ mod tests {
 
     fn call(name: &str) -> Call<'static> {
         Call {
+            args: [0; 6],
             syscall: Syscall::parse(name).unwrap(),
             pid: 1,
             tid: 1,
@@ -381,13 +412,15 @@ mod tests {
     }
 
     fn run(decider: &mut Decider, name: &str, n: usize) -> Vec<bool> {
-        (0..n).map(|_| decider.decide(&call(name)).is_some()).collect()
+        (0..n)
+            .map(|_| decider.decide(&call(name), &mut RegistersOnly).is_some())
+            .collect()
     }
 
     #[test]
     fn untargeted_calls_are_not_counted() {
         let mut d = Decider::new(vec![fault("openat:ENOENT")], 1);
-        assert_eq!(d.decide(&call("read")), None);
+        assert_eq!(d.decide(&call("read"), &mut RegistersOnly), None);
         assert!(d.is_targeted(Syscall::parse("openat").unwrap()));
         assert!(!d.is_targeted(Syscall::parse("read").unwrap()));
     }
@@ -431,8 +464,8 @@ mod tests {
         let mut mixed = Decider::new(vec![fault("openat:ENOENT:p=0.5"), fault("read:EIO:p=0.5")], 3);
         let interleaved: Vec<bool> = (0..200)
             .map(|_| {
-                mixed.decide(&call("read"));
-                mixed.decide(&call("openat")).is_some()
+                mixed.decide(&call("read"), &mut RegistersOnly);
+                mixed.decide(&call("openat"), &mut RegistersOnly).is_some()
             })
             .collect();
         assert_eq!(alone, interleaved);
@@ -471,7 +504,7 @@ mod tests {
         let mut d = Decider::new(vec![fault("openat:ENOENT=3,EACCES=1")], 11);
         let enoent = Errno::parse("ENOENT").unwrap();
         let n = (0..4000)
-            .filter(|_| d.decide(&call("openat")).unwrap().errno == enoent)
+            .filter(|_| d.decide(&call("openat"), &mut RegistersOnly).unwrap().errno == enoent)
             .count();
         // expected 3000, sd ≈ 27
         assert!((2850..=3150).contains(&n), "{n}");
@@ -486,13 +519,14 @@ mod tests {
             path: p,
             ..call("openat")
         };
-        assert!(d.decide(&at(Some("/etc/hosts"))).is_some());
-        assert!(d.decide(&at(Some("/tmp/x"))).is_none());
+        assert!(d.decide(&at(Some("/etc/hosts")), &mut RegistersOnly).is_some());
+        assert!(d.decide(&at(Some("/tmp/x")), &mut RegistersOnly).is_none());
         assert!(
-            d.decide(&at(Some("/etc/ssl/openssl.cnf"))).is_none(),
+            d.decide(&at(Some("/etc/ssl/openssl.cnf")), &mut RegistersOnly)
+                .is_none(),
             "* stops at /"
         );
-        assert!(d.decide(&at(None)).is_none());
+        assert!(d.decide(&at(None), &mut RegistersOnly).is_none());
         let log = d.finish(vec![], "test", None, false);
         assert_eq!((log.rules[0].matched, log.rules[0].injected), (1, 1));
     }
@@ -500,8 +534,8 @@ mod tests {
     #[test]
     fn first_injecting_rule_wins_and_all_matching_rules_count() {
         let mut d = Decider::new(vec![fault("openat:ENOENT:nth=2"), fault("openat:EACCES")], 0);
-        let first = d.decide(&call("openat")).unwrap();
-        let second = d.decide(&call("openat")).unwrap();
+        let first = d.decide(&call("openat"), &mut RegistersOnly).unwrap();
+        let second = d.decide(&call("openat"), &mut RegistersOnly).unwrap();
         assert_eq!((first.rule, second.rule), (1, 0));
         let log = d.finish(vec![], "test", None, false);
         assert_eq!(log.rules[0].matched, 2);
@@ -517,16 +551,28 @@ mod tests {
         );
         let mut pattern = Vec::new();
         for _ in 0..300 {
-            pattern.push(original.decide(&call("openat")).map(|d| d.errno));
-            pattern.push(original.decide(&call("read")).map(|d| d.errno));
+            pattern.push(
+                original
+                    .decide(&call("openat"), &mut RegistersOnly)
+                    .map(|d| d.errno),
+            );
+            pattern.push(
+                original
+                    .decide(&call("read"), &mut RegistersOnly)
+                    .map(|d| d.errno),
+            );
         }
         let log = original.finish(vec!["app".into()], "test", None, false);
         assert!(!log.injections.is_empty());
         let mut replay = Decider::replay(&log);
         let mut again = Vec::new();
         for _ in 0..300 {
-            again.push(replay.decide(&call("openat")).map(|d| d.errno));
-            again.push(replay.decide(&call("read")).map(|d| d.errno));
+            again.push(
+                replay
+                    .decide(&call("openat"), &mut RegistersOnly)
+                    .map(|d| d.errno),
+            );
+            again.push(replay.decide(&call("read"), &mut RegistersOnly).map(|d| d.errno));
         }
         assert_eq!(pattern, again);
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
@@ -542,10 +588,12 @@ mod tests {
         let mut got = Vec::new();
         for i in 0..300 {
             switch.store(!(100..200).contains(&i), Ordering::Relaxed);
-            got.push(d.decide(&call("openat")).is_some());
+            got.push(d.decide(&call("openat"), &mut RegistersOnly).is_some());
         }
         let want: Vec<bool> = (0..300)
-            .map(|i| reference.decide(&call("openat")).is_some() && !(100..200).contains(&i))
+            .map(|i| {
+                reference.decide(&call("openat"), &mut RegistersOnly).is_some() && !(100..200).contains(&i)
+            })
             .collect();
         assert_eq!(got, want);
         let log = d.finish(vec![], "test", None, false);
@@ -575,7 +623,7 @@ mod tests {
         );
         assert_eq!(d.unconditional_errno(sc("write")), None);
         d.in_kernel(sc("getppid"));
-        d.decide(&call("read"));
+        d.decide(&call("read"), &mut RegistersOnly);
         let log = d.finish(vec![], "test", None, false);
         assert_eq!(log.rules[0].in_kernel, [sc("getppid")]);
         assert_eq!(
@@ -590,8 +638,18 @@ mod tests {
             replay.unconditional_errno(sc("getppid")),
             Errno::parse("EPERM").ok()
         );
-        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
-        assert_eq!(replay.decide(&call("getppid")).map(|d| d.rule), Some(0));
+        assert_eq!(
+            replay
+                .decide(&call("getppid"), &mut RegistersOnly)
+                .map(|d| d.rule),
+            Some(0)
+        );
+        assert_eq!(
+            replay
+                .decide(&call("getppid"), &mut RegistersOnly)
+                .map(|d| d.rule),
+            Some(0)
+        );
         let replayed = replay.finish(vec![], "test", None, false);
         assert_eq!(
             replayed.injections.iter().map(|i| i.index).collect::<Vec<_>>(),

@@ -5,6 +5,7 @@
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
 pub mod ebpf;
+pub mod facts;
 pub mod filter;
 pub mod ptrace;
 pub mod seccomp;

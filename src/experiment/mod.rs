@@ -315,11 +315,11 @@ pub fn run(
 /// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
-pub fn skip_reason(backend: &str, fault: &FaultSpec) -> Option<String> {
+pub fn skip_reason(backend: &str, faults: &[FaultSpec]) -> Option<String> {
     if backend != BackendKind::Ebpf.name() {
         return None;
     }
-    match ebpf::inject::plan(&Decider::new(vec![fault.clone()], 0)) {
+    match ebpf::inject::plan(&Decider::new(faults.to_vec(), 0)) {
         Ok(_) => None,
         Err(BackendError::Unsupported { reason, .. }) => Some(reason),
         Err(other) => Some(other.to_string()),
@@ -328,7 +328,11 @@ pub fn skip_reason(backend: &str, fault: &FaultSpec) -> Option<String> {
 
 /// A backend that runs every one of `skipped`: seccomp, unless one injects at the call's exit (ptrace only).
 pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
-    if skipped.iter().any(|s| s.fault.when == When::Exit) {
+    if skipped
+        .iter()
+        .flat_map(|s| &s.faults)
+        .any(|f| f.when == When::Exit)
+    {
         BackendKind::Ptrace.name()
     } else {
         BackendKind::Seccomp.name()
@@ -363,9 +367,9 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
     let skipped: Vec<Skipped> = all
         .iter()
         .filter_map(|e| {
-            skip_reason(&campaign.backend, &e.fault).map(|reason| Skipped {
+            skip_reason(&campaign.backend, &e.faults).map(|reason| Skipped {
                 id: e.id.clone(),
-                fault: e.fault.clone(),
+                faults: e.faults.clone(),
                 reason,
             })
         })
@@ -408,11 +412,11 @@ impl<T: Clone> Versioned<T> {
     }
 }
 
-/// One experiment to run: a fault, from a model or given.
+/// One experiment to run: the rules of a model (one per call shape), or a given fault.
 #[derive(Debug, Clone)]
 pub struct Experiment {
     pub id: String,
-    pub fault: FaultSpec,
+    pub faults: Vec<FaultSpec>,
     pub model: Option<ErrorModel>,
 }
 
@@ -423,7 +427,7 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
             .iter()
             .map(|m| Experiment {
                 id: m.id.clone(),
-                fault: m.fault.clone(),
+                faults: m.faults(),
                 model: Some(m.clone()),
             })
             .collect()
@@ -436,7 +440,7 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
                 let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
                 Experiment {
                     id: format!("{}-{errno}", names.join("+")),
-                    fault: f.clone(),
+                    faults: vec![f.clone()],
                     model: None,
                 }
             })
@@ -567,12 +571,10 @@ impl Runner<'_> {
         if self.campaign.backend != AUTO_BACKEND {
             cmd.args(["--backend", &self.campaign.backend]);
         }
-        cmd.arg("--fault")
-            .arg(exp.fault.to_string())
-            .arg("--seed")
-            .arg(seed.to_string())
-            .arg("--log")
-            .arg(log);
+        for fault in &exp.faults {
+            cmd.arg("--fault").arg(fault.to_string());
+        }
+        cmd.arg("--seed").arg(seed.to_string()).arg("--log").arg(log);
         if start_off {
             cmd.arg("--start-off");
         }
@@ -835,7 +837,7 @@ impl Runner<'_> {
         let verdict = crate::model::Verdict::worst(runs.iter().map(|r| r.verdict));
         Ok(Some(ExperimentResult {
             id: exp.id.clone(),
-            fault: exp.fault.clone(),
+            faults: exp.faults.clone(),
             model: exp.model.clone(),
             verdict,
             runs,
@@ -1021,7 +1023,7 @@ mod tests {
 
     #[test]
     fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
-        let reason = |backend: &str, fault: &str| skip_reason(backend, &FaultSpec::parse(fault).unwrap());
+        let reason = |backend: &str, fault: &str| skip_reason(backend, &[FaultSpec::parse(fault).unwrap()]);
         for runnable in [
             "openat:ENOENT:p=0.5",
             "read,write:EIO:max=3",
@@ -1067,7 +1069,7 @@ mod tests {
             ["openat-ENOENT"]
         );
         assert_eq!(ids(&skipped), ["futex-EAGAIN", "mmap-ENOMEM", "read-EIO"]);
-        assert_eq!(skipped[1].fault.to_string(), "mmap:ENOMEM");
+        assert_eq!(skipped[1].faults[0].to_string(), "mmap:ENOMEM");
         assert_eq!(fallback_backend(&skipped), "seccomp");
         let exit = campaign("ebpf", &["write:EIO:when=exit", "openat:ENOENT"]);
         let (_, skipped) = share(&exit, &experiments(&exit, &Plan::empty(&exit)), Path::new("out")).unwrap();

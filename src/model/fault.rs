@@ -9,7 +9,10 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::names::{Errno, NameError, Syscall, fd_arg, path_arg};
+use super::{
+    names::{Errno, NameError, Syscall, fd_arg, path_arg},
+    shape::{self, Key, Predicate},
+};
 
 /// Whether the error replaces the call (`entry`: the call never runs) or its result (`exit`: it runs, then fails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,6 +76,9 @@ pub struct FaultSpec {
     pub when: When,
     /// Delay the call this long before failing it.
     pub delay: Option<Duration>,
+    /// Shape predicates (DESIGN §6: `op=`, `timeout=`, `fd=`, `nonblock=`, …), in key order: only calls whose
+    /// shape satisfies every one are matched.
+    pub shape: Vec<Predicate>,
 }
 
 /// What is wrong with a `--fault` text. Each variant names the input.
@@ -88,7 +94,8 @@ pub enum FaultError {
     Invalid { spec: String, problem: String },
 }
 
-const KEYS: &str = "p, nth, after, every, max, path, when, delay";
+const KEYS: &str = "p, nth, after, every, max, path, when, delay, and the shape predicates op, timeout, fd, \
+                    nonblock, req, family, type, map, prot, advice, clone, nohang, option";
 
 impl FaultSpec {
     /// Parses either grammar; the error names the rule and what would work.
@@ -110,12 +117,12 @@ impl FaultSpec {
         if let Some(rest) = spec.strip_prefix("inject=") {
             return parse_strace(spec, rest);
         }
-        let mut parts = spec.split(':');
-        let syscalls = parse_syscalls(parts.next().unwrap_or_default()).map_err(|e| match e {
+        let mut head = spec.splitn(3, ':');
+        let syscalls = parse_syscalls(head.next().unwrap_or_default()).map_err(|e| match e {
             ListError::Name(n) => name_err(n),
             ListError::Empty => invalid("no syscall before the first ':'".into()),
         })?;
-        let errno_part = parts
+        let errno_part = head
             .next()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| invalid("no errno; expected SYSCALL:ERRNO, e.g. openat:ENOENT".into()))?;
@@ -145,7 +152,9 @@ impl FaultSpec {
         }
         let mut fault = FaultSpec::new(syscalls, errnos);
         let mut seen: Vec<&str> = Vec::new();
-        for opt in parts {
+        // Options are split where a `key=` starts, so that a path may hold colons.
+        let options = head.next().map(shape::split_components).unwrap_or_default();
+        for opt in options {
             let (key, value) = opt
                 .split_once('=')
                 .ok_or_else(|| invalid(format!("option '{opt}' is not KEY=VALUE (keys: {KEYS})")))?;
@@ -193,9 +202,15 @@ impl FaultSpec {
                             .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?,
                     )
                 }
-                _ => return Err(invalid(format!("unknown option '{key}=' (keys: {KEYS})"))),
+                _ => match Key::parse(key) {
+                    Some(k) if k != Key::Path => {
+                        fault.shape.push(Predicate::parse(k, value).map_err(invalid)?);
+                    }
+                    _ => return Err(invalid(format!("unknown option '{key}=' (keys: {KEYS})"))),
+                },
             }
         }
+        fault.shape.sort_by_key(|p| p.key);
         if seen.contains(&"nth") && (seen.contains(&"after") || seen.contains(&"every")) {
             return Err(invalid(
                 "nth= selects one call; it cannot be combined with after= or every=".into(),
@@ -215,6 +230,7 @@ impl FaultSpec {
             path: None,
             when: When::Entry,
             delay: None,
+            shape: Vec::new(),
         }
     }
 
@@ -230,6 +246,19 @@ impl FaultSpec {
                  (e.g. openat, statx, read, write)"
             ));
         }
+        for pred in &self.shape {
+            if let Some(sc) = self
+                .syscalls
+                .iter()
+                .find(|sc| !shape::keys_of(**sc).contains(&pred.key))
+            {
+                return Err(format!(
+                    "{}= is a shape of {}, not of '{sc}'",
+                    pred.key.name(),
+                    pred.key.applies_to()
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -239,6 +268,7 @@ impl FaultSpec {
             && self.window == CallWindow::default()
             && self.max.is_none()
             && self.path.is_none()
+            && self.shape.is_empty()
             && self.delay.is_none()
             && self.when == When::Entry
             && self.errnos.len() == 1
@@ -423,6 +453,9 @@ impl fmt::Display for FaultSpec {
         }
         if let Some(max) = self.max {
             write!(f, ":max={max}")?;
+        }
+        for pred in &self.shape {
+            write!(f, ":{pred}")?;
         }
         if let Some(path) = &self.path {
             write!(f, ":path={path}")?;

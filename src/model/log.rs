@@ -8,6 +8,7 @@ use super::{
     TargetExit, Usage,
     fault::{FaultSpec, When},
     names::{Errno, Syscall},
+    shape::Shape,
 };
 
 /// The injections of one run.
@@ -72,4 +73,11 @@ pub struct Injection {
     /// Index into `rules` of the rule that injected.
     pub rule: usize,
     pub when: When,
+    /// The call's shape (DESIGN §6), e.g. `op=FUTEX_WAIT_PRIVATE:timeout=no`; absent where the backend cannot
+    /// compute it (eBPF) and in logs older than shapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// The decoded path the call was about (its path argument, or the file its descriptor refers to), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }

@@ -8,6 +8,7 @@ pub mod names;
 pub mod observation;
 pub mod plan;
 pub mod report;
+pub mod shape;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,10 +17,11 @@ pub use self::{
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
-    plan::{Category, ErrorModel, Excluded, Plan, RateStats, SynthSettings},
+    plan::{Category, ErrorModel, Excluded, Plan, RateStats, ShapeModel, SynthSettings},
     report::{
         Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
     },
+    shape::Shape,
 };
 
 /// The version written into, and expected from, every JSON file phoebe makes.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     FORMAT_VERSION, TargetExit, Usage,
     names::{Errno, Syscall},
+    shape::{Shape, keys_of},
 };
 
 /// One observed run.
@@ -74,7 +75,26 @@ pub struct SyscallStats {
     pub latency_ns_sum: u64,
     /// Longest single call, in nanoseconds.
     pub latency_ns_max: u64,
+    /// The same calls and failures split by call shape (DESIGN §6), keyed by the shape's text
+    /// (`op=FUTEX_WAIT_PRIVATE:timeout=no`); [`OTHER_SHAPES`] pools the shapes past the per-syscall cap. Empty
+    /// when the backend did not compute shapes (eBPF, observations older than shapes) or the syscall has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shapes: BTreeMap<String, ShapeStats>,
 }
+
+/// Counters of one call shape of a syscall in one interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShapeStats {
+    pub calls: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<Errno, u64>,
+}
+
+/// The key under which a syscall's shapes past [`MAX_SHAPES`] are pooled.
+pub const OTHER_SHAPES: &str = "other";
+
+/// At most this many distinct shapes per syscall over a recording; the rest are pooled as [`OTHER_SHAPES`].
+pub const MAX_SHAPES: usize = 256;
 
 impl SyscallStats {
     pub fn failures(&self) -> u64 {
@@ -88,6 +108,13 @@ impl SyscallStats {
         }
         self.latency_ns_sum += other.latency_ns_sum;
         self.latency_ns_max = self.latency_ns_max.max(other.latency_ns_max);
+        for (shape, stats) in &other.shapes {
+            let mine = self.shapes.entry(shape.clone()).or_default();
+            mine.calls += stats.calls;
+            for (errno, n) in &stats.errors {
+                *mine.errors.entry(*errno).or_default() += n;
+            }
+        }
     }
 }
 
@@ -110,6 +137,10 @@ impl Observation {
 pub struct ObservationBuilder {
     interval: Duration,
     intervals: Vec<Interval>,
+    /// Record call shapes (`--shapes on`, the default).
+    shapes: bool,
+    /// The distinct shapes seen so far per syscall, for the cap.
+    seen_shapes: BTreeMap<Syscall, std::collections::BTreeSet<String>>,
 }
 
 impl ObservationBuilder {
@@ -119,7 +150,20 @@ impl ObservationBuilder {
         ObservationBuilder {
             interval,
             intervals: Vec::new(),
+            shapes: true,
+            seen_shapes: BTreeMap::new(),
         }
+    }
+
+    /// Records calls without their shapes (`--shapes off`).
+    pub fn without_shapes(mut self) -> Self {
+        self.shapes = false;
+        self
+    }
+
+    /// Should a backend compute the shape of the calls of `syscall` it records?
+    pub fn records_shapes(&self, syscall: Syscall) -> bool {
+        self.shapes && !keys_of(syscall).is_empty()
     }
 
     fn slot(&mut self, at: Duration) -> &mut Interval {
@@ -132,14 +176,39 @@ impl ObservationBuilder {
 
     /// Records one completed call `at` (time since recording started). Restart codes (errno ≥ 512) are dropped
     /// entirely: the kernel restarts the call, which is then recorded when it really completes.
-    pub fn record(&mut self, at: Duration, syscall: Syscall, result: Result<(), Errno>, latency: Duration) {
+    /// `shape` is the call's shape when the backend computed it ([`records_shapes`](Self::records_shapes)).
+    pub fn record(
+        &mut self,
+        at: Duration,
+        syscall: Syscall,
+        shape: Option<&Shape>,
+        result: Result<(), Errno>,
+        latency: Duration,
+    ) {
         if let Err(errno) = result
             && errno.is_kernel_internal()
         {
             return;
         }
         let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let shape_key = shape.filter(|_| self.shapes).map(|shape| {
+            let text = shape.to_string();
+            let seen = self.seen_shapes.entry(syscall).or_default();
+            if seen.contains(&text) || seen.len() < MAX_SHAPES {
+                seen.insert(text.clone());
+                text
+            } else {
+                OTHER_SHAPES.to_owned()
+            }
+        });
         let stats = self.slot(at).syscalls.entry(syscall).or_default();
+        if let Some(key) = shape_key {
+            let shape_stats = stats.shapes.entry(key).or_default();
+            shape_stats.calls += 1;
+            if let Err(errno) = result {
+                *shape_stats.errors.entry(errno).or_default() += 1;
+            }
+        }
         stats.calls += 1;
         stats.latency_ns_sum = stats.latency_ns_sum.saturating_add(latency_ns);
         stats.latency_ns_max = stats.latency_ns_max.max(latency_ns);
@@ -246,22 +315,25 @@ mod tests {
     fn buckets_by_interval_and_errno() {
         let mut b = ObservationBuilder::new(Duration::from_secs(1));
         let ms = Duration::from_millis;
-        b.record(ms(10), sc("openat"), Ok(()), Duration::from_micros(3));
+        b.record(ms(10), sc("openat"), None, Ok(()), Duration::from_micros(3));
         b.record(
             ms(20),
             sc("openat"),
+            None,
             Err(errno("ENOENT")),
             Duration::from_micros(5),
         );
         b.record(
             ms(2500),
             sc("openat"),
+            None,
             Err(errno("ENOENT")),
             Duration::from_micros(1),
         );
         b.record(
             ms(2600),
             sc("read"),
+            None,
             Err(errno("EAGAIN")),
             Duration::from_micros(1),
         );
@@ -286,11 +358,12 @@ mod tests {
             one_by_one.record(
                 ms(150),
                 sc("openat"),
+                None,
                 Err(errno("ENOENT")),
                 Duration::from_nanos(latency),
             );
         }
-        one_by_one.record(ms(150), sc("openat"), Ok(()), Duration::from_nanos(40));
+        one_by_one.record(ms(150), sc("openat"), None, Ok(()), Duration::from_nanos(40));
         let mut batched = ObservationBuilder::new(ms(100));
         batched.record_many(ms(150), sc("openat"), Err(errno("ENOENT")), 3, 60, 30);
         batched.record_many(ms(150), sc("openat"), Ok(()), 1, 40, 40);
@@ -328,6 +401,7 @@ mod tests {
         b.record(
             Duration::ZERO,
             sc("read"),
+            None,
             Err(Errno::new(512).unwrap()),
             Duration::ZERO,
         );
@@ -338,7 +412,13 @@ mod tests {
     #[test]
     fn json_round_trip() {
         let mut b = ObservationBuilder::new(Duration::from_millis(500));
-        b.record(Duration::ZERO, sc("openat"), Err(errno("ENOENT")), Duration::ZERO);
+        b.record(
+            Duration::ZERO,
+            sc("openat"),
+            None,
+            Err(errno("ENOENT")),
+            Duration::ZERO,
+        );
         let obs = b.finish(Duration::from_millis(10), ObservationMeta::default());
         let json = serde_json::to_string(&obs).unwrap();
         assert!(

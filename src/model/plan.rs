@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     fault::FaultSpec,
     names::{Errno, Syscall},
+    shape::Shape,
 };
 
 /// Every threshold of the amplification, written into the plan so that it says how it was made.
@@ -22,6 +23,14 @@ pub struct SynthSettings {
     pub factor: f64,
     /// The quantile of the per-interval rates that stands for "max" (default 0.95; 1.0 is the true max).
     pub quantile: f64,
+    /// Models by call shape (DESIGN §6) where the observation has shapes; `false` (`--shapes off`) gives one rule
+    /// per (syscall, errno) over all of the syscall's calls, as before shapes.
+    #[serde(default = "yes")]
+    pub shapes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SynthSettings {
@@ -32,6 +41,7 @@ impl Default for SynthSettings {
             variance_above: 0.001,
             factor: 1.2,
             quantile: 0.95,
+            shapes: true,
         }
     }
 }
@@ -103,7 +113,34 @@ pub struct ErrorModel {
     pub target_rate: f64,
     /// The injection probability, compensated for the natural rate: (target − natural) / (1 − natural).
     pub probability: f64,
-    /// The fault the experiment injects.
+    /// The rule of the model's main shape, or its only rule when it has no shapes.
+    pub fault: FaultSpec,
+    /// One rule per call shape that failed naturally with the errno, most failures first (DESIGN §6); empty for a
+    /// model without shapes. The headline figures above are those of the first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shapes: Vec<ShapeModel>,
+}
+
+impl ErrorModel {
+    /// The rules the model's experiment injects: one per shape, or the one rule.
+    pub fn faults(&self) -> Vec<FaultSpec> {
+        if self.shapes.is_empty() {
+            vec![self.fault.clone()]
+        } else {
+            self.shapes.iter().map(|s| s.fault.clone()).collect()
+        }
+    }
+}
+
+/// The rule for one call shape of a model: that shape's own statistics, category and compensated probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeModel {
+    pub shape: Shape,
+    pub stats: RateStats,
+    pub category: Category,
+    pub rule: String,
+    pub target_rate: f64,
+    pub probability: f64,
     pub fault: FaultSpec,
 }
 
@@ -112,6 +149,9 @@ pub struct ErrorModel {
 pub struct Excluded {
     pub syscall: Syscall,
     pub errno: Errno,
+    /// The call shape excluded, when the pair was synthesized by shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
     pub reason: String,
 }
 

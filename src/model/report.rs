@@ -162,8 +162,10 @@ impl RunResult {
 pub struct ExperimentResult {
     /// Stable name (`openat-ENOENT`), unique in the campaign.
     pub id: String,
-    pub fault: FaultSpec,
-    /// The synthesized model the fault comes from; `null` for a fault given with `--fault`.
+    /// The rules injected together: one per call shape for a synthesized model, the one `--fault` otherwise.
+    #[serde(alias = "fault", deserialize_with = "one_or_many")]
+    pub faults: Vec<FaultSpec>,
+    /// The synthesized model the faults come from; `null` for a fault given with `--fault`.
     pub model: Option<ErrorModel>,
     pub verdict: Verdict,
     pub runs: Vec<RunResult>,
@@ -174,7 +176,8 @@ pub struct ExperimentResult {
 pub struct Skipped {
     /// The experiment's id, as in `experiments`.
     pub id: String,
-    pub fault: FaultSpec,
+    #[serde(alias = "fault", deserialize_with = "one_or_many")]
+    pub faults: Vec<FaultSpec>,
     /// Why the backend cannot run it, in one sentence naming the backend that can.
     pub reason: String,
 }
@@ -227,6 +230,29 @@ impl Report {
     }
 }
 
+/// A list of rules, or one rule as reports before call shapes wrote it (`"fault": "…"`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FaultSpec>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(FaultSpec),
+        Many(Vec<FaultSpec>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(f) => vec![f],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Rules as one line for people: `a; b`.
+pub fn faults_text(faults: &[FaultSpec]) -> String {
+    faults
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +280,7 @@ mod tests {
 
         report.skipped.push(Skipped {
             id: "futex-EAGAIN".into(),
-            fault: FaultSpec::parse("futex:EAGAIN").unwrap(),
+            faults: vec![FaultSpec::parse("futex:EAGAIN").unwrap()],
             reason: "no LSM hook decides 'futex'".into(),
         });
         let json = serde_json::to_value(&report).unwrap();
@@ -262,11 +288,16 @@ mod tests {
             json["skipped"],
             serde_json::json!([{
                 "id": "futex-EAGAIN",
-                "fault": "futex:EAGAIN",
+                "faults": ["futex:EAGAIN"],
                 "reason": "no LSM hook decides 'futex'"
             }])
         );
-        assert_eq!(serde_json::from_value::<Report>(json).unwrap(), report);
+        assert_eq!(serde_json::from_value::<Report>(json.clone()).unwrap(), report);
+        // Reports from before call shapes name one rule, as "fault".
+        let mut old = json;
+        old["skipped"][0].as_object_mut().unwrap().remove("faults");
+        old["skipped"][0]["fault"] = "futex:EAGAIN".into();
+        assert_eq!(serde_json::from_value::<Report>(old).unwrap(), report);
 
         report.experiments.clear();
         assert!(

@@ -12,7 +12,7 @@ use super::{
     junit::escape as esc,
     terminal::{Row, command_line, headline, percent, row, seconds, skipped_note},
 };
-use crate::model::{ExperimentResult, Report, Verdict};
+use crate::model::{ExperimentResult, Report, Verdict, report::faults_text};
 
 const STYLE: &str = r#"
 :root {
@@ -408,7 +408,7 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
             "<tr><td class=\"id\"><code title=\"{}\">{}</code></td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
              <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&e.fault.to_string()),
+            esc(&faults_text(&e.faults)),
             esc(&e.id),
             esc(&r.kind),
             percent(r.target),
@@ -484,7 +484,7 @@ fn runs(out: &mut String, report: &Report) {
             pill(e.verdict),
             e.runs.len(),
             if e.runs.len() == 1 { "" } else { "s" },
-            esc(&e.fault.to_string()),
+            esc(&faults_text(&e.faults)),
         );
         if let Some(m) = &e.model {
             let _ = write!(
@@ -612,7 +612,7 @@ pub fn render(report: &Report) -> String {
                 out,
                 "<li><code>{}</code> <span class=\"muted\">· <code>{}</code></span> — {}</li>",
                 esc(&s.id),
-                esc(&s.fault.to_string()),
+                esc(&faults_text(&s.faults)),
                 esc(&s.reason),
             );
         }

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::terminal::{command_line, row, seconds};
-use crate::model::{Report, RunResult, Verdict};
+use crate::model::{Report, RunResult, Verdict, report::faults_text};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
 /// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
@@ -132,7 +132,7 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str("      <properties>\n");
         let indent = "        ";
-        property(&mut out, indent, "fault", &e.fault.to_string());
+        property(&mut out, indent, "fault", &faults_text(&e.faults));
         property(&mut out, indent, "backend", &report.backend);
         property(&mut out, indent, "seed", &report.seed.to_string());
         let seeds: Vec<String> = e.runs.iter().map(|r| r.seed.to_string()).collect();
@@ -176,7 +176,7 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str("      <properties>\n");
         let indent = "        ";
-        property(&mut out, indent, "fault", &s.fault.to_string());
+        property(&mut out, indent, "fault", &faults_text(&s.faults));
         property(&mut out, indent, "backend", &report.backend);
         out.push_str("      </properties>\n");
         let _ = writeln!(

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::terminal::{command_line, headline, percent, row, seconds, skipped_note, verdict_counts};
-use crate::model::{Report, Verdict};
+use crate::model::{Report, Verdict, report::faults_text};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
 /// would start formatting, links, HTML or entities; a newline would end the row.
@@ -118,7 +118,7 @@ pub fn render(report: &Report) -> String {
                 out,
                 "- {}: {} — {}",
                 text(&s.id),
-                code(&s.fault.to_string()),
+                code(&faults_text(&s.faults)),
                 text(&s.reason)
             );
         }
@@ -142,7 +142,7 @@ pub fn render(report: &Report) -> String {
                 "Not exercised: the program never made these calls, so the experiments prove nothing.\n\n",
             );
             for e in &unexercised {
-                let _ = writeln!(out, "- {}: {}", text(&e.id), code(&e.fault.to_string()));
+                let _ = writeln!(out, "- {}: {}", text(&e.id), code(&faults_text(&e.faults)));
             }
             out.push('\n');
         }

@@ -97,7 +97,7 @@ mod tests {
                 .iter()
                 .map(|id| ExperimentResult {
                     id: (*id).into(),
-                    fault: FaultSpec::parse("openat:ENOENT").unwrap(),
+                    faults: vec![FaultSpec::parse("openat:ENOENT").unwrap()],
                     model: None,
                     verdict: Verdict::Resilient,
                     runs: vec![],
@@ -126,7 +126,7 @@ mod tests {
     fn skipped(id: &str) -> Skipped {
         Skipped {
             id: id.into(),
-            fault: FaultSpec::parse("futex:EAGAIN").unwrap(),
+            faults: vec![FaultSpec::parse("futex:EAGAIN").unwrap()],
             reason: "no LSM hook decides 'futex'".into(),
         }
     }

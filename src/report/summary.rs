@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{InjectionLog, Observation, Plan, SyscallStats, TargetExit};
+use crate::model::{Category, FaultSpec, InjectionLog, Observation, Plan, SyscallStats, TargetExit};
 
 /// How the run ended, for the first line of a summary.
 fn ending(exit: Option<TargetExit>, interrupted: bool) -> String {
@@ -180,21 +180,54 @@ pub fn plan(plan: &Plan) -> String {
         "model", "category", "failures", "natural", "quantile", "target", "p"
     );
     for m in &plan.models {
-        let _ = writeln!(
-            out,
-            "{:<width$} {:>11} {:>9} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}%  {}",
-            m.id,
-            m.category.to_string(),
-            m.stats.failures,
-            100.0 * m.stats.natural_rate(),
-            100.0 * m.stats.quantile,
-            100.0 * m.target_rate,
-            100.0 * m.probability,
-            m.fault
-        );
+        // A model by shape: one row per shape's rule, the model's id on the first.
+        let rows: Vec<(&crate::model::RateStats, Category, f64, f64, &FaultSpec)> = if m.shapes.is_empty() {
+            vec![(&m.stats, m.category, m.target_rate, m.probability, &m.fault)]
+        } else {
+            m.shapes
+                .iter()
+                .map(|s| (&s.stats, s.category, s.target_rate, s.probability, &s.fault))
+                .collect()
+        };
+        for (i, (stats, category, target, p, fault)) in rows.into_iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:<width$} {:>11} {:>9} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}%  {}",
+                if i == 0 { m.id.as_str() } else { "" },
+                category.to_string(),
+                stats.failures,
+                100.0 * stats.natural_rate(),
+                100.0 * stats.quantile,
+                100.0 * target,
+                100.0 * p,
+                fault
+            );
+        }
     }
+    // Exclusions by shape come in numbers (every path a program probes for): one line per pair and reason.
+    let mut grouped: Vec<(String, &str, usize, Option<&str>)> = Vec::new();
     for e in &plan.excluded {
-        let _ = writeln!(out, "excluded {}-{}: {}", e.syscall, e.errno, e.reason);
+        let pair = format!("{}-{}", e.syscall, e.errno);
+        match grouped
+            .iter_mut()
+            .find(|(p, r, _, _)| *p == pair && *r == e.reason)
+        {
+            Some(group) => group.2 += 1,
+            None => grouped.push((pair, &e.reason, 1, e.shape.as_deref())),
+        }
+    }
+    for (pair, reason, n, shape) in grouped {
+        match shape {
+            Some(shape) if n > 1 => {
+                let _ = writeln!(out, "excluded {pair} on {n} shapes (e.g. {shape}): {reason}");
+            }
+            Some(shape) => {
+                let _ = writeln!(out, "excluded {pair} on {shape}: {reason}");
+            }
+            None => {
+                let _ = writeln!(out, "excluded {pair}: {reason}");
+            }
+        }
     }
     out
 }
@@ -204,6 +237,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::shape::RegistersOnly;
     use crate::{
         decide::{Call, Decider},
         model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
@@ -214,15 +248,22 @@ mod tests {
         let mut b = ObservationBuilder::new(Duration::from_secs(1));
         let sc = |n| Syscall::parse(n).unwrap();
         for _ in 0..10 {
-            b.record(Duration::ZERO, sc("read"), Ok(()), Duration::from_micros(2));
+            b.record(Duration::ZERO, sc("read"), None, Ok(()), Duration::from_micros(2));
         }
         b.record(
             Duration::ZERO,
             sc("openat"),
+            None,
             Err(Errno::parse("ENOENT").unwrap()),
             Duration::from_micros(4),
         );
-        b.record(Duration::ZERO, sc("openat"), Ok(()), Duration::from_micros(4));
+        b.record(
+            Duration::ZERO,
+            sc("openat"),
+            None,
+            Ok(()),
+            Duration::from_micros(4),
+        );
         let obs = b.finish(
             Duration::from_millis(5),
             ObservationMeta {
@@ -256,14 +297,15 @@ mod tests {
             5,
         );
         let call = Call {
+            args: [0; 6],
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
             t_ns: 0,
             path: None,
         };
-        d.decide(&call);
-        d.decide(&call);
+        d.decide(&call, &mut RegistersOnly);
+        d.decide(&call, &mut RegistersOnly);
         let log = d.finish(
             vec!["cat".into(), "f".into()],
             "ptrace",

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Verdict};
+use crate::model::{ExperimentResult, Report, RunResult, Verdict, report::faults_text};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
@@ -51,7 +51,10 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
             .as_ref()
             .map_or_else(|| "given".to_owned(), |m| m.category.to_string()),
         target: exp.model.as_ref().map(|m| m.target_rate),
-        probability: exp.fault.probability,
+        probability: exp.model.as_ref().map_or_else(
+            || exp.faults.first().map_or(0.0, |f| f.probability),
+            |m| m.probability,
+        ),
         injected: exp.runs.iter().map(|r| r.injected).sum(),
         matched: exp.runs.iter().map(|r| r.matched).sum(),
         explaining,
@@ -283,7 +286,7 @@ pub fn render(report: &Report, color: bool) -> String {
             skipped_note(report)
         );
         for s in &report.skipped {
-            let _ = writeln!(out, "  {} ({}): {}", s.id, s.fault, s.reason);
+            let _ = writeln!(out, "  {} ({}): {}", s.id, faults_text(&s.faults), s.reason);
         }
     }
     out
@@ -321,6 +324,7 @@ pub(crate) mod tests {
             target_rate: target,
             probability: p,
             fault: FaultSpec::parse(&format!("{syscall}:{errno}:p={p}")).unwrap(),
+            shapes: Vec::new(),
         }
     }
 
@@ -386,7 +390,7 @@ pub(crate) mod tests {
             experiments: vec![
                 ExperimentResult {
                     id: openat.id.clone(),
-                    fault: openat.fault.clone(),
+                    faults: openat.faults(),
                     model: Some(openat),
                     verdict: Verdict::Resilient,
                     runs: vec![run(
@@ -399,7 +403,7 @@ pub(crate) mod tests {
                 },
                 ExperimentResult {
                     id: read.id.clone(),
-                    fault: read.fault.clone(),
+                    faults: read.faults(),
                     model: Some(read),
                     verdict: Verdict::Failed,
                     runs: vec![
@@ -415,7 +419,7 @@ pub(crate) mod tests {
                 },
                 ExperimentResult {
                     id: "unlinkat-EACCES".into(),
-                    fault: FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap(),
+                    faults: vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
                     model: None,
                     verdict: Verdict::NotExercised,
                     runs: vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
@@ -434,12 +438,12 @@ pub(crate) mod tests {
         report.backend = "ebpf".into();
         let unlinkat = report.experiments.remove(2);
         let futex = model("futex-EAGAIN", Category::Steady, 0.2, 0.1);
-        report.skipped = [(futex.id, futex.fault), (unlinkat.id, unlinkat.fault)]
+        report.skipped = [(futex.id.clone(), futex.faults()), (unlinkat.id, unlinkat.faults)]
             .into_iter()
-            .map(|(id, fault)| Skipped {
-                reason: crate::experiment::skip_reason("ebpf", &fault).expect("ebpf cannot run it"),
+            .map(|(id, faults)| Skipped {
+                reason: crate::experiment::skip_reason("ebpf", &faults).expect("ebpf cannot run it"),
                 id,
-                fault,
+                faults,
             })
             .collect();
         report

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats,
-    SynthSettings, Syscall,
+    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats, Shape,
+    ShapeModel, SynthSettings, Syscall,
+    observation::{MAX_SHAPES, OTHER_SHAPES},
 };
 
 /// A setting outside its range.
@@ -76,35 +77,34 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
         let mut errnos: Vec<Errno> = intervals.iter().flat_map(|(_, e)| e.keys().copied()).collect();
         errnos.sort();
         errnos.dedup();
+        // Per shape: (calls, failures per errno) of each interval in which that shape was called.
+        let mut per_shape: BTreeMap<&str, Vec<Called<'_>>> = BTreeMap::new();
+        if settings.shapes {
+            for interval in &obs.intervals {
+                for (shape, stats) in interval.syscalls.get(sc).map(|s| &s.shapes).into_iter().flatten() {
+                    if stats.calls > 0 {
+                        per_shape
+                            .entry(shape.as_str())
+                            .or_default()
+                            .push((stats.calls, &stats.errors));
+                    }
+                }
+            }
+        }
         for errno in errnos {
-            let rates: Vec<f64> = intervals
-                .iter()
-                .map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64)
-                .collect();
-            let stats = RateStats {
-                mean: mean(&rates),
-                variance: variance(&rates),
-                p5: quantile(&rates, 0.05),
-                quantile: quantile(&rates, settings.quantile),
-                max: rates.iter().copied().fold(0.0, f64::max),
-                failures: intervals
-                    .iter()
-                    .map(|(_, e)| e.get(&errno).copied().unwrap_or(0))
-                    .sum(),
-                calls: intervals.iter().map(|(c, _)| c).sum(),
-                intervals: intervals.len() as u64,
-                intervals_with_error: intervals
-                    .iter()
-                    .filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0))
-                    .count() as u64,
-            };
-            match model(*sc, errno, stats, settings) {
-                Ok(m) => models.push(m),
-                Err(reason) => excluded.push(Excluded {
-                    syscall: *sc,
-                    errno,
-                    reason,
-                }),
+            if per_shape.is_empty() {
+                let stats = rate_stats(intervals, errno, settings);
+                match model(*sc, errno, stats, settings) {
+                    Ok(m) => models.push(m),
+                    Err(reason) => excluded.push(Excluded {
+                        syscall: *sc,
+                        errno,
+                        shape: None,
+                        reason,
+                    }),
+                }
+            } else {
+                by_shape(*sc, errno, &per_shape, settings, &mut models, &mut excluded);
             }
         }
     }
@@ -119,8 +119,149 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
     })
 }
 
-/// The model for one pair, or why there is none.
+/// Statistics of the per-interval rate of `errno` over `intervals` (every interval in which the calls were made).
+fn rate_stats(intervals: &[Called<'_>], errno: Errno, settings: &SynthSettings) -> RateStats {
+    let rates: Vec<f64> = intervals
+        .iter()
+        .map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64)
+        .collect();
+    RateStats {
+        mean: mean(&rates),
+        variance: variance(&rates),
+        p5: quantile(&rates, 0.05),
+        quantile: quantile(&rates, settings.quantile),
+        max: rates.iter().copied().fold(0.0, f64::max),
+        failures: intervals
+            .iter()
+            .map(|(_, e)| e.get(&errno).copied().unwrap_or(0))
+            .sum(),
+        calls: intervals.iter().map(|(c, _)| c).sum(),
+        intervals: intervals.len() as u64,
+        intervals_with_error: intervals
+            .iter()
+            .filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0))
+            .count() as u64,
+    }
+}
+
+/// One (syscall, errno) by shape (DESIGN §6): a rule per shape that failed naturally with `errno`, each with its
+/// own statistics and compensated probability; a shape that never failed with it gets no rule at all. The model's
+/// headline figures (category, target, probability, `fault`) are those of its shape with the most failures.
+fn by_shape(
+    syscall: Syscall,
+    errno: Errno,
+    per_shape: &BTreeMap<&str, Vec<Called<'_>>>,
+    settings: &SynthSettings,
+    models: &mut Vec<ErrorModel>,
+    excluded: &mut Vec<Excluded>,
+) {
+    let mut rules: Vec<ShapeModel> = Vec::new();
+    for (text, intervals) in per_shape {
+        let stats = rate_stats(intervals, errno, settings);
+        if stats.failures == 0 {
+            continue;
+        }
+        let mut exclude = |reason: String| {
+            excluded.push(Excluded {
+                syscall,
+                errno,
+                shape: Some((*text).to_owned()),
+                reason,
+            })
+        };
+        if *text == OTHER_SHAPES {
+            exclude(format!(
+                "calls of more than {MAX_SHAPES} shapes are pooled: phoebe cannot tell which of them failed"
+            ));
+            continue;
+        }
+        let shape = match Shape::parse(text) {
+            Ok(shape) => shape,
+            Err(problem) => {
+                exclude(problem);
+                continue;
+            }
+        };
+        if let Some(key) = shape.unknown().next() {
+            exclude(format!(
+                "its {} could not be learned when it was observed: phoebe injects only where it can tell the shape",
+                key.name()
+            ));
+            continue;
+        }
+        let (category, target_rate, rule, probability) = match rule_for(errno, &stats, settings) {
+            Ok(r) => r,
+            Err(reason) => {
+                exclude(reason);
+                continue;
+            }
+        };
+        let text = format!("{}:{}:p={probability}:{text}", syscall.name(), errno.code());
+        let fault = match FaultSpec::parse(&text) {
+            Ok(fault) => fault,
+            Err(e) => {
+                exclude(format!("its rule cannot be written: {e}"));
+                continue;
+            }
+        };
+        rules.push(ShapeModel {
+            shape,
+            stats,
+            category,
+            rule,
+            target_rate,
+            probability,
+            fault,
+        });
+    }
+    rules.sort_by(|a, b| {
+        b.stats
+            .failures
+            .cmp(&a.stats.failures)
+            .then(a.shape.cmp(&b.shape))
+    });
+    let Some(main) = rules.first() else {
+        return;
+    };
+    models.push(ErrorModel {
+        id: format!("{}-{errno}", syscall.name()),
+        syscall,
+        errno,
+        stats: main.stats,
+        category: main.category,
+        rule: main.rule.clone(),
+        target_rate: main.target_rate,
+        probability: main.probability,
+        fault: main.fault.clone(),
+        shapes: rules,
+    });
+}
+
+/// The model for one pair without shapes, or why there is none.
 fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) -> Result<ErrorModel, String> {
+    let (category, target, rule, probability) = rule_for(errno, &stats, s)?;
+    let fault = FaultSpec::parse(&format!("{}:{}:p={probability}", syscall.name(), errno.code()))
+        .expect("a syscall, an errno and a probability in [0, 1] always make a valid rule");
+    Ok(ErrorModel {
+        id: format!("{}-{errno}", syscall.name()),
+        syscall,
+        errno,
+        stats,
+        category,
+        rule,
+        target_rate: target,
+        probability,
+        fault,
+        shapes: Vec::new(),
+    })
+}
+
+/// Category, target rate, the rule in words and the compensated probability, or why there is none.
+fn rule_for(
+    errno: Errno,
+    stats: &RateStats,
+    s: &SynthSettings,
+) -> Result<(Category, f64, String, f64), String> {
     if errno.is_kernel_internal() {
         return Err(format!(
             "{errno} is a kernel-internal restart code (≥ 512): it never reaches the program"
@@ -178,19 +319,7 @@ fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) ->
             fmt(target)
         ));
     }
-    let fault = FaultSpec::parse(&format!("{}:{}:p={probability}", syscall.name(), errno.code()))
-        .expect("a syscall, an errno and a probability in [0, 1] always make a valid rule");
-    Ok(ErrorModel {
-        id: format!("{}-{errno}", syscall.name()),
-        syscall,
-        errno,
-        stats,
-        category,
-        rule,
-        target_rate: target,
-        probability,
-        fault,
-    })
+    Ok((category, target, rule, probability))
 }
 
 fn quantile_name(q: f64) -> String {

@@ -276,6 +276,16 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
                 "path globs cannot be matched inside the kernel; use --backend seccomp".into(),
             ));
         }
+        if let Some(pred) = fault.shape.first() {
+            return Err(refuse(
+                fault,
+                format!(
+                    "the injector's programs do not compute call shapes, so {}= cannot be honoured; use --backend \
+                     seccomp",
+                    pred.key.name()
+                ),
+            ));
+        }
         if fault.when == When::Exit {
             return Err(refuse(
                 fault,
@@ -756,6 +766,9 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         errno: Errno::new(event.errno as i32)?,
         rule: event.rule as usize,
         when: When::Entry,
+        // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.
+        shape: None,
+        path: None,
     })
 }
 
@@ -925,6 +938,7 @@ mod tests {
     fn rules_the_hooks_cannot_honour_are_refused_with_the_backend_to_use() {
         assert!(unsupported(&["openat:ENOENT:path=/etc/*"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:when=exit"]).contains("--backend ptrace"));
+        assert!(unsupported(&["read:EAGAIN:fd=socket"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
         let reason = unsupported(&["futex:EAGAIN"]);
         assert!(reason.contains("no LSM hook decides 'futex'"), "{reason}");

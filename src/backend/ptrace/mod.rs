@@ -11,7 +11,6 @@ pub mod sys;
 
 use std::{
     collections::{HashMap, HashSet},
-    path::{Component, Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -26,14 +25,15 @@ use nix::{
 };
 
 use self::sys::SyscallStop;
-use super::{BackendError, Job, Outcome, filter};
+use super::{
+    BackendError, Job, Outcome,
+    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    filter,
+};
 use crate::{
     control::Control,
     decide::Call,
-    model::{
-        Errno, Syscall, TargetExit, When,
-        names::{fd_arg, path_arg},
-    },
+    model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
 };
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
@@ -71,6 +71,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         record_only: job.record_only,
         decider: job.decider,
         control: job.control,
+        sockets: SocketKinds::default(),
     };
     let result = tracer.trace();
     job.control.end();
@@ -119,6 +120,8 @@ struct InFlight {
     entered: Instant,
     /// The error this call returns because phoebe injected it (at entry or at exit).
     injected: Option<Errno>,
+    /// The call's shape, computed at entry (a descriptor may be gone at exit) when the observer records shapes.
+    shape: Option<Shape>,
 }
 
 #[derive(Default)]
@@ -151,6 +154,8 @@ struct Tracer<'a> {
     record_only: Option<&'a HashSet<Syscall>>,
     decider: Option<&'a mut crate::decide::Decider>,
     control: &'a Control,
+    /// Socket kinds by inode, for call shapes.
+    sockets: SocketKinds,
 }
 
 impl Tracer<'_> {
@@ -359,6 +364,7 @@ impl Tracer<'_> {
             syscall,
             entered: Instant::now(),
             injected: None,
+            shape: None,
         };
         let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
         let mut delay = None;
@@ -378,8 +384,10 @@ impl Tracer<'_> {
                 tid: pid.as_raw(),
                 t_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
                 path: path.as_deref(),
+                args,
             };
-            if let Some(decision) = decider.decide(&call) {
+            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
+            if let Some(decision) = decider.decide(&call, &mut probe) {
                 flight.injected = Some(decision.errno);
                 delay = decision.delay;
                 match decision.when {
@@ -395,6 +403,20 @@ impl Tracer<'_> {
                     When::Exit => need_exit = true,
                 }
             }
+        }
+        if let Some(sc) = syscall
+            && need_exit
+            && self.records(sc)
+            && self.observer.as_deref().is_some_and(|o| o.records_shapes(sc))
+        {
+            let tgid = *self
+                .tasks
+                .entry(pid)
+                .or_default()
+                .tgid
+                .get_or_insert_with(|| tgid_of(pid));
+            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets);
+            flight.shape = Some(shape_of(sc, &args, &mut probe));
         }
         let how = if need_exit { Resume::Syscall } else { Resume::Cont };
         if need_exit {
@@ -439,73 +461,18 @@ impl Tracer<'_> {
             && let Some(observer) = self.observer.as_deref_mut()
         {
             let now = Instant::now();
-            observer.record(now - started, sc, result, now - flight.entered);
+            observer.record(
+                now - started,
+                sc,
+                flight.shape.as_ref(),
+                result,
+                now - flight.entered,
+            );
         }
         Ok(Some(self.default_resume(pid)))
     }
 
     fn records(&self, sc: Syscall) -> bool {
         self.observer.is_some() && self.record_only.is_none_or(|only| only.contains(&sc))
-    }
-}
-
-/// The thread group of a task, from /proc (cheap enough for the calls a rule targets).
-pub(crate) fn tgid_of(tid: Pid) -> i32 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:").map(|v| v.trim().parse().ok()))
-                .flatten()
-        })
-        .unwrap_or(tid.as_raw())
-}
-
-/// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd.
-/// Also used by the seccomp backend, which reads the same memory of a task waiting in a notified call.
-pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
-    let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
-        // A descriptor's file, as the kernel names it (sockets and pipes read `socket:[N]`, `pipe:[N]`).
-        let fd = args[fd_arg(sc)?] as i32;
-        return std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
-    };
-    let raw = sys::read_c_string(tid, args[path_idx])?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    if raw.starts_with('/') {
-        return Some(normalize(Path::new(&raw)));
-    }
-    let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
-    let base = if dirfd == libc::AT_FDCWD {
-        std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?
-    } else {
-        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}")).ok()?
-    };
-    Some(normalize(&base.join(raw)))
-}
-
-fn normalize(path: &Path) -> String {
-    let mut out = PathBuf::from("/");
-    for part in path.components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(p) => out.push(p),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out.to_string_lossy().into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_normalised_lexically() {
-        assert_eq!(normalize(Path::new("/tmp/./a/../b")), "/tmp/b");
-        assert_eq!(normalize(Path::new("/../etc//hosts")), "/etc/hosts");
     }
 }

@@ -5,7 +5,6 @@
 
 use std::{
     ffi::CString,
-    io::IoSliceMut,
     os::fd::{AsRawFd, OwnedFd},
 };
 
@@ -14,7 +13,6 @@ use nix::{
     sys::{
         ptrace,
         signal::{Signal, kill},
-        uio::{RemoteIoVec, process_vm_readv},
         wait::{WaitPidFlag, WaitStatus, waitpid},
     },
     unistd::{ForkResult, Pid, fork, getpid, pipe2},
@@ -161,37 +159,6 @@ pub fn wake(thread: libc::pthread_t) -> Result<(), Errno> {
     } else {
         Err(Errno::from_raw(ret))
     }
-}
-
-/// Reads a NUL-terminated string (at most 4096 bytes) from the tracee at `addr`, a page at a time so that a
-/// string ending just before an unmapped page is still read.
-pub fn read_c_string(pid: Pid, addr: u64) -> Option<Vec<u8>> {
-    const PAGE: u64 = 4096;
-    const LIMIT: usize = 4096;
-    if addr == 0 {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < LIMIT {
-        let chunk = (PAGE - at % PAGE).min((LIMIT - out.len()) as u64) as usize;
-        let mut buf = vec![0u8; chunk];
-        let remote = [RemoteIoVec {
-            base: at as usize,
-            len: chunk,
-        }];
-        let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).ok()?;
-        if let Some(end) = buf[..n].iter().position(|b| *b == 0) {
-            out.extend_from_slice(&buf[..end]);
-            return Some(out);
-        }
-        if n < chunk {
-            return None;
-        }
-        out.extend_from_slice(&buf);
-        at += chunk as u64;
-    }
-    None
 }
 
 /// Why the tracee could not be started.

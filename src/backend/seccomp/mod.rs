@@ -31,13 +31,14 @@ use nix::{
 
 use self::sys::{Listener, Notification, Ready};
 use super::{
-    BackendError, Job, Outcome, filter,
-    ptrace::{resolve_path, tgid_of},
+    BackendError, Job, Outcome,
+    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    filter,
 };
 use crate::{
     control::Control,
     decide::{Call, Decider},
-    model::{Syscall, TargetExit, When},
+    model::{Syscall, TargetExit, When, shape::shape_of},
 };
 
 const BACKEND: &str = "seccomp";
@@ -89,6 +90,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         tgids: HashMap::new(),
         delayed: Vec::new(),
         warnings: Vec::new(),
+        sockets: SocketKinds::default(),
     };
     let failed = AtomicBool::new(false);
     let (root_exit, supervised) = thread::scope(|scope| {
@@ -191,6 +193,8 @@ struct Supervisor<'a> {
     /// Calls held by `delay=`: when to answer, the notification, the errno.
     delayed: Vec<(Instant, u64, i32)>,
     warnings: Vec<String>,
+    /// Socket kinds by inode, for call shapes.
+    sockets: SocketKinds,
 }
 
 impl Supervisor<'_> {
@@ -262,6 +266,12 @@ impl Supervisor<'_> {
         } else {
             None
         };
+        let mut probe = ProcProbe::new(tid, pid, &mut self.sockets).with_path(path.clone());
+        if self.decider.needs_shape(syscall) {
+            // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
+            read_target = true;
+            shape_of(syscall, &n.args, &mut probe);
+        }
         // What we read belongs to the caller only if it still waits for this answer: a task that died meanwhile
         // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
         if read_target && !self.listener.id_valid(n.id) {
@@ -274,8 +284,9 @@ impl Supervisor<'_> {
             tid: n.tid,
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             path: path.as_deref(),
+            args: n.args,
         };
-        match self.decider.decide(&call) {
+        match self.decider.decide(&call, &mut probe) {
             Some(decision) => match decision.delay {
                 Some(delay) => {
                     self.delayed

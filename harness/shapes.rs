@@ -1,0 +1,192 @@
+//! Call shapes end to end (DESIGN §6): observed by shape, synthesized by shape, injected only where the kernel
+//! returned the error naturally, on the `shapes` test app (futex waits with a timeout fail with EAGAIN or
+//! ETIMEDOUT, wakes never fail; an empty non-blocking pipe always fails reads with EAGAIN, a file never does).
+
+use phoebe::model::{Plan, Shape};
+
+use crate::common::*;
+
+fn observe(dir: &tempfile::TempDir, shapes: &str) -> std::path::PathBuf {
+    let obs = dir.path().join(format!("obs-{shapes}.json"));
+    phoebe()
+        .args([
+            "observe",
+            "-q",
+            "--backend",
+            "ptrace",
+            "--interval",
+            "10ms",
+            "--shapes",
+            shapes,
+            "-o",
+        ])
+        .arg(&obs)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("300")
+        .assert()
+        .success();
+    obs
+}
+
+fn synthesize(dir: &tempfile::TempDir, obs: &std::path::Path, shapes: &str) -> Plan {
+    let plan = dir.path().join(format!("plan-{shapes}.json"));
+    phoebe()
+        .args(["synthesize", "--shapes", shapes, "-o"])
+        .arg(&plan)
+        .arg(obs)
+        .assert()
+        .success();
+    serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap()
+}
+
+#[test]
+fn observation_counts_calls_and_errors_per_shape() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let obs = load_observation(&observe(&dir, "on"));
+    let totals = obs.totals();
+    let futex = &totals[&phoebe::model::Syscall::parse("futex").unwrap()];
+    let wait = &futex.shapes["op=FUTEX_WAIT_PRIVATE:timeout=yes"];
+    assert_eq!(wait.calls, 300);
+    let errors: Vec<(String, u64)> = wait.errors.iter().map(|(e, n)| (e.to_string(), *n)).collect();
+    assert_eq!(
+        errors,
+        [("EAGAIN".to_owned(), 150), ("ETIMEDOUT".to_owned(), 150)]
+    );
+    let wake = &futex.shapes["op=FUTEX_WAKE_PRIVATE"];
+    assert!(wake.calls >= 300 && wake.errors.is_empty(), "{wake:?}");
+    let read = &totals[&phoebe::model::Syscall::parse("read").unwrap()];
+    assert_eq!(read.shapes["fd=pipe:nonblock=yes"].calls, 300);
+    let file_reads: u64 = read
+        .shapes
+        .iter()
+        .filter(|(s, _)| s.starts_with("fd=file:nonblock=no:path=") && s.contains("phoebe-shapes-"))
+        .map(|(_, st)| st.calls)
+        .sum();
+    assert_eq!(file_reads, 300, "{:?}", read.shapes.keys().collect::<Vec<_>>());
+}
+
+#[test]
+fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let obs = observe(&dir, "on");
+    let plan = synthesize(&dir, &obs, "on");
+    let eagain = plan
+        .models
+        .iter()
+        .find(|m| m.id == "futex-EAGAIN")
+        .expect("a futex-EAGAIN model");
+    let shapes: Vec<String> = eagain.shapes.iter().map(|s| s.shape.to_string()).collect();
+    assert_eq!(shapes, ["op=FUTEX_WAIT_PRIVATE:timeout=yes"], "never the wakes");
+    assert!(
+        eagain
+            .fault
+            .to_string()
+            .ends_with(":op=FUTEX_WAIT_PRIVATE:timeout=yes"),
+        "{}",
+        eagain.fault
+    );
+    assert!(eagain.shapes[0].fault.shape.len() == 2);
+    // The pipe's reads fail every time: amplification is impossible, and the file's reads never failed.
+    assert!(!plan.models.iter().any(|m| m.id == "read-EAGAIN"));
+    let read = plan
+        .excluded
+        .iter()
+        .find(|e| e.syscall.name() == "read")
+        .expect("read-EAGAIN excluded");
+    assert_eq!(read.shape.as_deref(), Some("fd=pipe:nonblock=yes"));
+    assert!(
+        read.reason.contains("every call already fails"),
+        "{}",
+        read.reason
+    );
+    // Every rule parses back as written: a synthesized rule can be pasted into --fault.
+    for model in &plan.models {
+        for rule in &model.shapes {
+            let text = rule.fault.to_string();
+            assert_eq!(
+                phoebe::model::FaultSpec::parse(&text).unwrap(),
+                rule.fault,
+                "{text}"
+            );
+            assert_eq!(Shape::parse(&rule.shape.to_string()).unwrap(), rule.shape);
+        }
+    }
+}
+
+#[test]
+fn shapes_off_gives_per_syscall_models() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let obs = observe(&dir, "on");
+    let plan = synthesize(&dir, &obs, "off");
+    let eagain = plan
+        .models
+        .iter()
+        .find(|m| m.id == "futex-EAGAIN")
+        .expect("a futex-EAGAIN model");
+    assert!(eagain.shapes.is_empty());
+    assert!(eagain.fault.shape.is_empty(), "{}", eagain.fault);
+    // An observation recorded without shapes synthesizes the same way.
+    let plain = observe(&dir, "off");
+    assert!(
+        load_observation(&plain)
+            .totals()
+            .values()
+            .all(|s| s.shapes.is_empty())
+    );
+    let plan = synthesize(&dir, &plain, "on");
+    assert!(plan.models.iter().all(|m| m.shapes.is_empty()));
+}
+
+/// A whole campaign on the app: every synthesized injection lands where the kernel could return it, so the
+/// app never sees an impossible result and every exercised experiment is resilient.
+#[test]
+fn a_campaign_by_shape_has_no_impossible_injection() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "1",
+            "--runs",
+            "2",
+            "--interval",
+            "10ms",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("300")
+        .assert()
+        .success();
+    let report: phoebe::model::Report =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
+    assert!(
+        ids.contains(&"futex-EAGAIN") && ids.contains(&"futex-ETIMEDOUT"),
+        "{ids:?}"
+    );
+    for e in &report.experiments {
+        assert!(
+            e.faults.iter().all(|f| !f.shape.is_empty()),
+            "{}: {:?}",
+            e.id,
+            e.faults
+        );
+    }
+}

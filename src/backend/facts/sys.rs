@@ -1,0 +1,93 @@
+//! The raw calls behind `facts`: reads of a stopped task's memory (`process_vm_readv`) and a socket's family
+//! and type through a duplicate of its descriptor (`pidfd_open` + `pidfd_getfd`, Linux ≥ 5.6; phoebe traces or
+//! supervises the task, which is what `pidfd_getfd`'s ptrace-attach check asks).
+
+use std::{
+    io::IoSliceMut,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+use nix::{
+    sys::uio::{RemoteIoVec, process_vm_readv},
+    unistd::Pid,
+};
+
+/// Reads a NUL-terminated string (at most 4096 bytes) from the task at `addr`, a page at a time so that a
+/// string ending just before an unmapped page is still read.
+pub fn read_c_string(pid: Pid, addr: u64) -> Option<Vec<u8>> {
+    const PAGE: u64 = 4096;
+    const LIMIT: usize = 4096;
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < LIMIT {
+        let chunk = (PAGE - at % PAGE).min((LIMIT - out.len()) as u64) as usize;
+        let mut buf = vec![0u8; chunk];
+        let remote = [RemoteIoVec {
+            base: at as usize,
+            len: chunk,
+        }];
+        let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).ok()?;
+        if let Some(end) = buf[..n].iter().position(|b| *b == 0) {
+            out.extend_from_slice(&buf[..end]);
+            return Some(out);
+        }
+        if n < chunk {
+            return None;
+        }
+        out.extend_from_slice(&buf);
+        at += chunk as u64;
+    }
+    None
+}
+
+/// Reads a native-endian u64 from the task at `addr`.
+pub fn read_u64(pid: Pid, addr: u64) -> Option<u64> {
+    if addr == 0 {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len: 8,
+    }];
+    let n = process_vm_readv(pid, &mut [IoSliceMut::new(&mut buf)], &remote).ok()?;
+    (n == 8).then(|| u64::from_ne_bytes(buf))
+}
+
+/// `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
+pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory is passed.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
+    if pidfd < 0 {
+        return None;
+    }
+    // SAFETY: `pidfd` was just returned by pidfd_open and is owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number of that process and flags (0); it returns a new
+    // descriptor in phoebe or -1; no memory is passed.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if dup < 0 {
+        return None;
+    }
+    // SAFETY: `dup` was just returned by pidfd_getfd and is owned by nothing else.
+    let dup = unsafe { OwnedFd::from_raw_fd(dup as i32) };
+    let opt = |name: libc::c_int| -> Option<i32> {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live locals of the sizes getsockopt is told; `dup` is an open descriptor.
+        let ret = unsafe {
+            libc::getsockopt(
+                dup.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&raw mut value).cast(),
+                &raw mut len,
+            )
+        };
+        (ret == 0).then_some(value)
+    };
+    Some((opt(libc::SO_DOMAIN)?, opt(libc::SO_TYPE)?))
+}

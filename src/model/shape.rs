@@ -1,0 +1,925 @@
+//! Call shapes (DESIGN §6): the few argument facts of one call that decide which errors the kernel can return.
+//!
+//! `futex` returns `EAGAIN` only to a *wait*, `ETIMEDOUT` only to a wait *with a timeout*; `readlink` returns
+//! `EINVAL` only for a path that is not a symlink; `read` returns `EAGAIN` only on a non-blocking socket or pipe.
+//! A [`Shape`] is those facts, computed by [`shape_of`] from the call's registers and what a [`Probe`] can learn
+//! about its path and descriptor — one definition, used by every observer and injector.
+//!
+//! A shape is written as the fault grammar's predicates (`op=FUTEX_WAIT_PRIVATE:timeout=no`,
+//! `fd=tcp:nonblock=yes`, `path=/proc/*/stat`), so every shape phoebe records can be pasted into a `--fault`
+//! rule. A component phoebe could not learn is written `unknown`, never guessed; no predicate matches it.
+//! Owns: the shape table, path templates, the predicates and their matching. Does not own: reading the target's
+//! memory or `/proc` (the backends implement [`Probe`]).
+
+use std::{collections::BTreeMap, fmt};
+
+use super::names::{Syscall, fd_arg, path_arg};
+
+/// A shape component: a predicate key of the fault grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// futex operation, e.g. `FUTEX_WAIT_PRIVATE`.
+    Op,
+    /// futex wait with a timeout: `yes` / `no`.
+    Timeout,
+    /// socket/socketpair: address family (`inet`, `inet6`, `unix`, `netlink`, …).
+    Family,
+    /// socket/socketpair: socket type (`stream`, `dgram`, `seqpacket`, `raw`).
+    Type,
+    /// The descriptor's kind (`file`, `dir`, `pipe`, `tcp`, `unix-stream`, `eventfd`, `tty`, …).
+    Fd,
+    /// The descriptor has `O_NONBLOCK`: `yes` / `no`.
+    Nonblock,
+    /// ioctl request (`TCGETS`, `FIONREAD`, or hex).
+    Req,
+    /// mmap: `private-anon`, `shared-file`, …
+    Map,
+    /// mprotect: `none`, `r`, `rw`, `rx`, `rwx`, …
+    Prot,
+    /// madvise: `MADV_DONTNEED`, …
+    Advice,
+    /// clone/clone3: `thread` / `process`.
+    Clone,
+    /// wait4/waitid with `WNOHANG`: `yes` / `no`.
+    Nohang,
+    /// prctl option (`PR_SET_NAME`, or a number).
+    Option,
+    /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
+    Path,
+}
+
+impl Key {
+    pub const ALL: [Key; 14] = [
+        Key::Op,
+        Key::Timeout,
+        Key::Family,
+        Key::Type,
+        Key::Fd,
+        Key::Nonblock,
+        Key::Req,
+        Key::Map,
+        Key::Prot,
+        Key::Advice,
+        Key::Clone,
+        Key::Nohang,
+        Key::Option,
+        Key::Path,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Op => "op",
+            Key::Timeout => "timeout",
+            Key::Family => "family",
+            Key::Type => "type",
+            Key::Fd => "fd",
+            Key::Nonblock => "nonblock",
+            Key::Req => "req",
+            Key::Map => "map",
+            Key::Prot => "prot",
+            Key::Advice => "advice",
+            Key::Clone => "clone",
+            Key::Nohang => "nohang",
+            Key::Option => "option",
+            Key::Path => "path",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Which syscalls have this component, in words (for error messages).
+    pub fn applies_to(self) -> &'static str {
+        match self {
+            Key::Op | Key::Timeout => "futex",
+            Key::Family | Key::Type => "socket and socketpair",
+            Key::Fd | Key::Nonblock => "calls on a file descriptor (read, write, recvfrom, ioctl, fsync, …)",
+            Key::Req => "ioctl",
+            Key::Map => "mmap",
+            Key::Prot => "mprotect",
+            Key::Advice => "madvise",
+            Key::Clone => "clone and clone3",
+            Key::Nohang => "wait4 and waitid",
+            Key::Option => "prctl",
+            Key::Path => "calls with a path or file-descriptor argument",
+        }
+    }
+}
+
+/// The value of a component phoebe could not learn.
+pub const UNKNOWN: &str = "unknown";
+
+/// The shape of one call: its components in a fixed order. Empty for "the syscall alone".
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shape(BTreeMap<Key, String>);
+
+impl Shape {
+    pub fn get(&self, key: Key) -> Option<&str> {
+        self.0.get(&key).map(String::as_str)
+    }
+
+    pub fn set(&mut self, key: Key, value: impl Into<String>) {
+        self.0.insert(key, value.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Components phoebe could not learn.
+    pub fn unknown(&self) -> impl Iterator<Item = Key> + '_ {
+        self.0.iter().filter(|(_, v)| *v == UNKNOWN).map(|(k, _)| *k)
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = (Key, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// Parses the text [`Display`](fmt::Display) writes (`-` or empty is the empty shape).
+    pub fn parse(text: &str) -> Result<Shape, String> {
+        let mut shape = Shape::default();
+        if text.is_empty() || text == "-" {
+            return Ok(shape);
+        }
+        for part in split_components(text) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("shape component '{part}' is not KEY=VALUE"))?;
+            let key = Key::parse(k).ok_or_else(|| format!("unknown shape component '{k}='"))?;
+            shape.set(key, v);
+        }
+        Ok(shape)
+    }
+}
+
+/// Splits `a=1:path=/x:y` at the colons that start a new `key=`: a path may hold colons itself.
+pub fn split_components(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, _) in text.match_indices(':') {
+        let rest = &text[i + 1..];
+        let starts_key = rest
+            .split_once('=')
+            .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        if starts_key {
+            out.push(&text[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+impl fmt::Display for Shape {
+    /// `op=FUTEX_WAIT_PRIVATE:timeout=no`: the fault grammar's predicates; empty for the syscall alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{}={v}", k.name())?;
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Shape {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Shape::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a descriptor refers to, as a backend learned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdFacts {
+    /// One of the kinds [`FD_KINDS`] lists.
+    pub kind: &'static str,
+    /// `None` when the flags could not be read.
+    pub nonblock: Option<bool>,
+    /// The absolute path, for regular files and directories.
+    pub path: Option<String>,
+}
+
+/// The descriptor kinds a shape names, and the group names a predicate may use for several of them.
+pub const FD_KINDS: &[&str] = &[
+    "file",
+    "dir",
+    "pipe",
+    "tcp",
+    "tcp6",
+    "udp",
+    "udp6",
+    "unix-stream",
+    "unix-dgram",
+    "unix-seqpacket",
+    "netlink",
+    "socket",
+    "eventfd",
+    "timerfd",
+    "signalfd",
+    "epoll",
+    "pidfd",
+    "inotify",
+    "anon",
+    "tty",
+    "chr",
+    "blk",
+    "other",
+    "closed",
+];
+const FD_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "socket",
+        &[
+            "tcp",
+            "tcp6",
+            "udp",
+            "udp6",
+            "unix-stream",
+            "unix-dgram",
+            "unix-seqpacket",
+            "netlink",
+            "socket",
+        ],
+    ),
+    ("unix", &["unix-stream", "unix-dgram", "unix-seqpacket"]),
+    ("inet", &["tcp", "tcp6", "udp", "udp6"]),
+];
+
+/// The kind of a socket from its family and type (`SO_DOMAIN`, `SO_TYPE`).
+pub fn socket_kind(family: i32, ty: i32) -> &'static str {
+    match (family, ty) {
+        (libc::AF_INET, libc::SOCK_STREAM) => "tcp",
+        (libc::AF_INET6, libc::SOCK_STREAM) => "tcp6",
+        (libc::AF_INET, libc::SOCK_DGRAM) => "udp",
+        (libc::AF_INET6, libc::SOCK_DGRAM) => "udp6",
+        (libc::AF_UNIX, libc::SOCK_STREAM) => "unix-stream",
+        (libc::AF_UNIX, libc::SOCK_DGRAM) => "unix-dgram",
+        (libc::AF_UNIX, libc::SOCK_SEQPACKET) => "unix-seqpacket",
+        (libc::AF_NETLINK, _) => "netlink",
+        _ => "socket",
+    }
+}
+
+/// The kind of a descriptor from what `/proc/PID/fd/N` links to (`socket:[…]`, `pipe:[…]`,
+/// `anon_inode:[eventfd]`, a path). Sockets and paths need more than the link: `None` for those.
+pub fn fd_kind_of_link(link: &str) -> Option<&'static str> {
+    if link.starts_with("pipe:") {
+        return Some("pipe");
+    }
+    if link.starts_with("pidfd:") {
+        return Some("pidfd");
+    }
+    let anon = link.strip_prefix("anon_inode:")?;
+    Some(match anon.trim_start_matches('[').trim_end_matches(']') {
+        "eventfd" => "eventfd",
+        "timerfd" => "timerfd",
+        "signalfd" => "signalfd",
+        "eventpoll" => "epoll",
+        "pidfd" => "pidfd",
+        "inotify" => "inotify",
+        _ => "anon",
+    })
+}
+
+/// What a backend can learn about a call beyond its registers. Every method may say `None` (unknown).
+pub trait Probe {
+    /// The call's path argument, absolute and lexically resolved against its dirfd or the cwd.
+    fn path(&mut self, syscall: Syscall, args: &[u64; 6]) -> Option<String>;
+    /// What descriptor `fd` of the calling task refers to.
+    fn fd(&mut self, fd: i32) -> Option<FdFacts>;
+    /// A u64 in the calling task's memory (clone3's flags).
+    fn read_u64(&mut self, addr: u64) -> Option<u64>;
+}
+
+/// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.
+pub struct RegistersOnly;
+
+impl Probe for RegistersOnly {
+    fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+        None
+    }
+    fn fd(&mut self, _: i32) -> Option<FdFacts> {
+        None
+    }
+    fn read_u64(&mut self, _: u64) -> Option<u64> {
+        None
+    }
+}
+
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+const FUTEX_OPS: [&str; 14] = [
+    "FUTEX_WAIT",
+    "FUTEX_WAKE",
+    "FUTEX_FD",
+    "FUTEX_REQUEUE",
+    "FUTEX_CMP_REQUEUE",
+    "FUTEX_WAKE_OP",
+    "FUTEX_LOCK_PI",
+    "FUTEX_UNLOCK_PI",
+    "FUTEX_TRYLOCK_PI",
+    "FUTEX_WAIT_BITSET",
+    "FUTEX_WAKE_BITSET",
+    "FUTEX_WAIT_REQUEUE_PI",
+    "FUTEX_CMP_REQUEUE_PI",
+    "FUTEX_LOCK_PI2",
+];
+
+/// The futex operations whose fourth argument is a timeout pointer.
+fn futex_has_timeout(cmd: u64) -> bool {
+    matches!(cmd, 0 | 6 | 9 | 11 | 13)
+}
+
+/// `FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME`, or the number for an operation this table does not know.
+pub fn futex_op_name(op: u64) -> String {
+    let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    let mut name = match FUTEX_OPS.get(cmd as usize) {
+        Some(n) => (*n).to_owned(),
+        None => return format!("{op:#x}"),
+    };
+    if op & FUTEX_PRIVATE_FLAG != 0 {
+        name.push_str("_PRIVATE");
+    }
+    if op & FUTEX_CLOCK_REALTIME != 0 {
+        name.push_str("_CLOCK_REALTIME");
+    }
+    name
+}
+
+/// Every futex operation name [`futex_op_name`] can produce (for the parser: a typo is refused, not silent).
+pub fn is_futex_op_name(name: &str) -> bool {
+    let base = name.strip_suffix("_CLOCK_REALTIME").unwrap_or(name);
+    let base = base.strip_suffix("_PRIVATE").unwrap_or(base);
+    FUTEX_OPS.contains(&base) || name.starts_with("0x")
+}
+
+const IOCTLS: &[(u64, &str)] = &[
+    (0x5401, "TCGETS"),
+    (0x5402, "TCSETS"),
+    (0x5403, "TCSETSW"),
+    (0x5404, "TCSETSF"),
+    (0x540F, "TIOCGPGRP"),
+    (0x5410, "TIOCSPGRP"),
+    (0x5413, "TIOCGWINSZ"),
+    (0x5414, "TIOCSWINSZ"),
+    (0x541B, "FIONREAD"),
+    (0x5421, "FIONBIO"),
+    (0x5450, "FIONCLEX"),
+    (0x5451, "FIOCLEX"),
+    (0x5452, "FIOASYNC"),
+    (0x80045430, "TIOCGPTN"),
+    (0x40045431, "TIOCSPTLCK"),
+];
+
+pub fn ioctl_name(req: u64) -> String {
+    let req = req & 0xffff_ffff;
+    IOCTLS
+        .iter()
+        .find(|(n, _)| *n == req)
+        .map(|(_, name)| (*name).to_owned())
+        .unwrap_or_else(|| format!("{req:#x}"))
+}
+
+fn family_name(family: u64) -> String {
+    match family as i32 {
+        libc::AF_UNIX => "unix".into(),
+        libc::AF_INET => "inet".into(),
+        libc::AF_INET6 => "inet6".into(),
+        libc::AF_NETLINK => "netlink".into(),
+        libc::AF_PACKET => "packet".into(),
+        other => other.to_string(),
+    }
+}
+
+fn socket_type_name(ty: u64) -> String {
+    match (ty as i32) & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+        libc::SOCK_STREAM => "stream".into(),
+        libc::SOCK_DGRAM => "dgram".into(),
+        libc::SOCK_RAW => "raw".into(),
+        libc::SOCK_SEQPACKET => "seqpacket".into(),
+        other => other.to_string(),
+    }
+}
+
+fn advice_name(advice: u64) -> String {
+    let name = match advice as i32 {
+        libc::MADV_NORMAL => "MADV_NORMAL",
+        libc::MADV_RANDOM => "MADV_RANDOM",
+        libc::MADV_SEQUENTIAL => "MADV_SEQUENTIAL",
+        libc::MADV_WILLNEED => "MADV_WILLNEED",
+        libc::MADV_DONTNEED => "MADV_DONTNEED",
+        libc::MADV_FREE => "MADV_FREE",
+        libc::MADV_REMOVE => "MADV_REMOVE",
+        libc::MADV_DONTFORK => "MADV_DONTFORK",
+        libc::MADV_DOFORK => "MADV_DOFORK",
+        libc::MADV_MERGEABLE => "MADV_MERGEABLE",
+        libc::MADV_UNMERGEABLE => "MADV_UNMERGEABLE",
+        libc::MADV_HUGEPAGE => "MADV_HUGEPAGE",
+        libc::MADV_NOHUGEPAGE => "MADV_NOHUGEPAGE",
+        libc::MADV_DONTDUMP => "MADV_DONTDUMP",
+        libc::MADV_DODUMP => "MADV_DODUMP",
+        libc::MADV_WIPEONFORK => "MADV_WIPEONFORK",
+        libc::MADV_KEEPONFORK => "MADV_KEEPONFORK",
+        libc::MADV_COLD => "MADV_COLD",
+        libc::MADV_PAGEOUT => "MADV_PAGEOUT",
+        libc::MADV_HWPOISON => "MADV_HWPOISON",
+        other => return other.to_string(),
+    };
+    name.into()
+}
+
+fn prctl_name(option: u64) -> String {
+    let name = match option as i32 {
+        libc::PR_SET_PDEATHSIG => "PR_SET_PDEATHSIG",
+        libc::PR_GET_PDEATHSIG => "PR_GET_PDEATHSIG",
+        libc::PR_GET_DUMPABLE => "PR_GET_DUMPABLE",
+        libc::PR_SET_DUMPABLE => "PR_SET_DUMPABLE",
+        libc::PR_SET_NAME => "PR_SET_NAME",
+        libc::PR_GET_NAME => "PR_GET_NAME",
+        libc::PR_SET_SECCOMP => "PR_SET_SECCOMP",
+        libc::PR_CAPBSET_READ => "PR_CAPBSET_READ",
+        libc::PR_SET_CHILD_SUBREAPER => "PR_SET_CHILD_SUBREAPER",
+        libc::PR_SET_NO_NEW_PRIVS => "PR_SET_NO_NEW_PRIVS",
+        libc::PR_GET_NO_NEW_PRIVS => "PR_GET_NO_NEW_PRIVS",
+        libc::PR_CAP_AMBIENT => "PR_CAP_AMBIENT",
+        libc::PR_SET_VMA => "PR_SET_VMA",
+        libc::PR_SET_TIMERSLACK => "PR_SET_TIMERSLACK",
+        libc::PR_GET_TIMERSLACK => "PR_GET_TIMERSLACK",
+        other => return other.to_string(),
+    };
+    name.into()
+}
+
+fn prot_name(prot: u64) -> String {
+    let prot = prot as i32;
+    let mut s = String::new();
+    for (bit, c) in [
+        (libc::PROT_READ, 'r'),
+        (libc::PROT_WRITE, 'w'),
+        (libc::PROT_EXEC, 'x'),
+    ] {
+        if prot & bit != 0 {
+            s.push(c);
+        }
+    }
+    if s.is_empty() { "none".into() } else { s }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Which components a syscall's shape has (empty: the syscall alone).
+pub fn keys_of(sc: Syscall) -> &'static [Key] {
+    match sc.name() {
+        "futex" => &[Key::Op, Key::Timeout],
+        "socket" | "socketpair" => &[Key::Family, Key::Type],
+        "ioctl" => &[Key::Fd, Key::Nonblock, Key::Req, Key::Path],
+        "mmap" => &[Key::Map],
+        "mprotect" | "pkey_mprotect" => &[Key::Prot],
+        "madvise" => &[Key::Advice],
+        "clone" | "clone3" => &[Key::Clone],
+        "wait4" | "waitid" => &[Key::Nohang],
+        "prctl" => &[Key::Option],
+        _ if path_arg(sc).is_some() => &[Key::Path],
+        _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
+        _ => &[],
+    }
+}
+
+/// The shape of one call of `sc` with these register arguments (DESIGN §6's table).
+pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
+    let mut shape = Shape::default();
+    match sc.name() {
+        "futex" => {
+            let op = args[1];
+            shape.set(Key::Op, futex_op_name(op));
+            let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+            if futex_has_timeout(cmd) {
+                shape.set(Key::Timeout, yes_no(args[3] != 0));
+            }
+        }
+        "socket" | "socketpair" => {
+            shape.set(Key::Family, family_name(args[0]));
+            shape.set(Key::Type, socket_type_name(args[1]));
+        }
+        "mmap" => {
+            let flags = args[3] as i32;
+            let sharing = if flags & libc::MAP_SHARED != 0 {
+                "shared"
+            } else {
+                "private"
+            };
+            let backing = if flags & libc::MAP_ANONYMOUS != 0 {
+                "anon"
+            } else {
+                "file"
+            };
+            shape.set(Key::Map, format!("{sharing}-{backing}"));
+        }
+        "mprotect" | "pkey_mprotect" => shape.set(Key::Prot, prot_name(args[2])),
+        "madvise" => shape.set(Key::Advice, advice_name(args[2])),
+        "clone" => shape.set(
+            Key::Clone,
+            if args[0] & libc::CLONE_THREAD as u64 != 0 {
+                "thread"
+            } else {
+                "process"
+            },
+        ),
+        "clone3" => match probe.read_u64(args[0]) {
+            Some(flags) => shape.set(
+                Key::Clone,
+                if flags & libc::CLONE_THREAD as u64 != 0 {
+                    "thread"
+                } else {
+                    "process"
+                },
+            ),
+            None => shape.set(Key::Clone, UNKNOWN),
+        },
+        "wait4" => shape.set(Key::Nohang, yes_no(args[2] & libc::WNOHANG as u64 != 0)),
+        "waitid" => shape.set(Key::Nohang, yes_no(args[3] & libc::WNOHANG as u64 != 0)),
+        "prctl" => shape.set(Key::Option, prctl_name(args[0])),
+        _ => {}
+    }
+    if path_arg(sc).is_some() {
+        let path = probe.path(sc, args);
+        shape.set(
+            Key::Path,
+            path.as_deref().map(template).unwrap_or_else(|| UNKNOWN.into()),
+        );
+    } else if let Some(i) = fd_arg(sc)
+        && sc.name() != "mmap"
+    {
+        let fd = args[i] as i32;
+        match probe.fd(fd) {
+            Some(facts) => {
+                shape.set(Key::Fd, facts.kind);
+                if let Some(nb) = facts.nonblock {
+                    shape.set(Key::Nonblock, yes_no(nb));
+                } else {
+                    shape.set(Key::Nonblock, UNKNOWN);
+                }
+                if matches!(facts.kind, "file" | "dir") {
+                    shape.set(
+                        Key::Path,
+                        facts
+                            .path
+                            .as_deref()
+                            .map(template)
+                            .unwrap_or_else(|| UNKNOWN.into()),
+                    );
+                }
+            }
+            None => {
+                shape.set(Key::Fd, UNKNOWN);
+                shape.set(Key::Nonblock, UNKNOWN);
+            }
+        }
+        if sc.name() == "ioctl" {
+            shape.set(Key::Req, ioctl_name(args[1]));
+        }
+    }
+    shape
+}
+
+/// The path template of an absolute path (DESIGN §6): numeric components (pids, fds) and temp-name components
+/// generalized, literal glob characters escaped, so that the template is itself a `path=` glob matching the
+/// paths it stands for: `/proc/1234/stat` → `/proc/*/stat`, `/tmp/tmpa8x2k1q/data` → `/tmp/tmp*/data`.
+pub fn template(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, part) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(&generalize(part));
+    }
+    out
+}
+
+fn generalize(part: &str) -> String {
+    if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+        return "*".into();
+    }
+    // Temp names: `tmp` + a random suffix (Python's tempfile, mktemp's `tmp.XXXXXXXXXX`), not `tmpfiles.d`.
+    for prefix in ["tmp", ".tmp"] {
+        if let Some(rest) = part.strip_prefix(prefix) {
+            let rest = rest.strip_prefix('.').unwrap_or(rest);
+            if rest.len() >= 6
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && rest
+                    .bytes()
+                    .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b == b'_')
+            {
+                return format!("{}*", glob::Pattern::escape(prefix));
+            }
+        }
+    }
+    // A trailing counter after a dash or underscore (`pytest-12`, `worker_3`).
+    if let Some(pos) = part.rfind(['-', '_'])
+        && pos + 1 < part.len()
+        && part[pos + 1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{}*", glob::Pattern::escape(&part[..=pos]));
+    }
+    glob::Pattern::escape(part)
+}
+
+/// One shape predicate of a rule: a component and the values it accepts (`op=FUTEX_WAIT|FUTEX_WAIT_PRIVATE`).
+/// `path=` is not one: it is the rule's glob, matched against the real path (see `FaultSpec::path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Predicate {
+    pub key: Key,
+    pub values: Vec<String>,
+}
+
+impl Predicate {
+    /// Parses `VALUE[|VALUE…]` for `key`, checking each value; the error is one sentence for the user.
+    pub fn parse(key: Key, text: &str) -> Result<Predicate, String> {
+        let mut values = Vec::new();
+        for v in text.split('|').map(str::trim) {
+            if v.is_empty() {
+                return Err(format!("{}= needs a value", key.name()));
+            }
+            values.push(normalize_value(key, v)?);
+        }
+        Ok(Predicate { key, values })
+    }
+
+    /// Does a call of this shape satisfy the predicate? An unknown or missing component never does.
+    pub fn matches(&self, shape: &Shape) -> bool {
+        let Some(have) = shape.get(self.key).filter(|v| *v != UNKNOWN) else {
+            return false;
+        };
+        self.values.iter().any(|want| {
+            want == have
+                || self.key == Key::Fd
+                    && FD_GROUPS
+                        .iter()
+                        .any(|(group, members)| group == want && members.contains(&have))
+        })
+    }
+}
+
+impl fmt::Display for Predicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key.name(), self.values.join("|"))
+    }
+}
+
+fn normalize_value(key: Key, v: &str) -> Result<String, String> {
+    let yes_no = |v: &str| match v {
+        "yes" | "no" => Ok(v.to_owned()),
+        _ => Err(format!("{}={v}: expected yes or no", key.name())),
+    };
+    match key {
+        Key::Op => {
+            let up = v.to_ascii_uppercase();
+            let name = if let Some(hex) = up.strip_prefix("0X") {
+                format!("0x{}", hex.to_ascii_lowercase())
+            } else if up.starts_with("FUTEX_") {
+                up
+            } else {
+                format!("FUTEX_{up}")
+            };
+            if is_futex_op_name(&name) {
+                Ok(name)
+            } else {
+                Err(format!(
+                    "op={v}: not a futex operation (e.g. FUTEX_WAIT_PRIVATE, FUTEX_WAKE, FUTEX_WAIT_BITSET_PRIVATE)"
+                ))
+            }
+        }
+        Key::Timeout | Key::Nonblock | Key::Nohang => yes_no(v),
+        Key::Fd => {
+            if FD_KINDS.contains(&v) || FD_GROUPS.iter().any(|(g, _)| *g == v) {
+                Ok(v.to_owned())
+            } else {
+                Err(format!(
+                    "fd={v}: unknown descriptor kind (kinds: {}, and the groups socket, inet, unix)",
+                    FD_KINDS.join(", ")
+                ))
+            }
+        }
+        Key::Clone => match v {
+            "thread" | "process" => Ok(v.to_owned()),
+            _ => Err(format!("clone={v}: expected thread or process")),
+        },
+        Key::Req => Ok(match v.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16)) {
+            Some(Ok(n)) => ioctl_name(n),
+            Some(Err(_)) => return Err(format!("req={v}: not a hexadecimal number")),
+            None => v.to_ascii_uppercase(),
+        }),
+        Key::Advice => Ok({
+            let up = v.to_ascii_uppercase();
+            if up.starts_with("MADV_") || up.bytes().all(|b| b.is_ascii_digit()) {
+                up
+            } else {
+                format!("MADV_{up}")
+            }
+        }),
+        Key::Option => Ok({
+            let up = v.to_ascii_uppercase();
+            if up.starts_with("PR_") || up.bytes().all(|b| b.is_ascii_digit()) {
+                up
+            } else {
+                format!("PR_{up}")
+            }
+        }),
+        Key::Family | Key::Type | Key::Map | Key::Prot => Ok(v.to_ascii_lowercase()),
+        Key::Path => Ok(v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        path: Option<String>,
+        fd: Option<FdFacts>,
+    }
+
+    impl Probe for Fake {
+        fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+            self.path.clone()
+        }
+        fn fd(&mut self, _: i32) -> Option<FdFacts> {
+            self.fd.clone()
+        }
+        fn read_u64(&mut self, _: u64) -> Option<u64> {
+            Some(libc::CLONE_THREAD as u64 | libc::CLONE_VM as u64)
+        }
+    }
+
+    fn sc(name: &str) -> Syscall {
+        Syscall::parse(name).unwrap()
+    }
+
+    fn shape(name: &str, args: [u64; 6], probe: &mut Fake) -> String {
+        shape_of(sc(name), &args, probe).to_string()
+    }
+
+    fn nothing() -> Fake {
+        Fake { path: None, fd: None }
+    }
+
+    #[test]
+    fn futex_shapes_name_the_operation_and_the_timeout_of_waits_only() {
+        let p = &mut nothing();
+        assert_eq!(
+            shape("futex", [0, 128, 0, 0, 0, 0], p),
+            "op=FUTEX_WAIT_PRIVATE:timeout=no"
+        );
+        assert_eq!(
+            shape("futex", [0, 128, 0, 0x7ff0, 0, 0], p),
+            "op=FUTEX_WAIT_PRIVATE:timeout=yes"
+        );
+        // A wake's fourth argument is not a timeout.
+        assert_eq!(
+            shape("futex", [0, 129, 1, 0x7ff0, 0, 0], p),
+            "op=FUTEX_WAKE_PRIVATE"
+        );
+        assert_eq!(
+            shape("futex", [0, 9 | 128 | 256, 0, 1, 0, 0], p),
+            "op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes"
+        );
+        assert_eq!(shape("futex", [0, 99, 0, 0, 0, 0], p), "op=0x63");
+    }
+
+    #[test]
+    fn path_templates_generalize_pids_fds_and_temp_names() {
+        assert_eq!(template("/proc/1234/stat"), "/proc/*/stat");
+        assert_eq!(template("/proc/12/task/13/fd/4"), "/proc/*/task/*/fd/*");
+        assert_eq!(template("/tmp/tmpa8x2k1q/data"), "/tmp/tmp*/data");
+        assert_eq!(template("/tmp/tmp.Ab3dEf9hIj"), "/tmp/tmp*");
+        assert_eq!(
+            template("/usr/lib/tmpfiles.d/x.conf"),
+            "/usr/lib/tmpfiles.d/x.conf"
+        );
+        assert_eq!(
+            template("/tmp/pytest-of-root/pytest-12/x"),
+            "/tmp/pytest-of-root/pytest-*/x"
+        );
+        assert_eq!(
+            template("/usr/lib/x86_64-linux-gnu/librt.so.1"),
+            "/usr/lib/x86_64-linux-gnu/librt.so.1"
+        );
+        assert_eq!(template("/etc/[weird]*"), "/etc/[[]weird[]][*]");
+        // A template is a glob that matches the path it came from.
+        for p in ["/proc/1234/stat", "/tmp/tmpa8x2k1q/data", "/etc/[weird]*"] {
+            assert!(glob::Pattern::new(&template(p)).unwrap().matches(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn path_calls_have_a_template_or_say_unknown() {
+        let mut p = Fake {
+            path: Some("/proc/77/stat".into()),
+            fd: None,
+        };
+        assert_eq!(shape("openat", [0; 6], &mut p), "path=/proc/*/stat");
+        assert_eq!(shape("readlink", [0; 6], &mut nothing()), "path=unknown");
+    }
+
+    #[test]
+    fn fd_calls_have_the_kind_nonblock_and_a_template_for_files() {
+        let mut sock = Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "tcp",
+                nonblock: Some(true),
+                path: None,
+            }),
+        };
+        assert_eq!(
+            shape("read", [3, 0, 0, 0, 0, 0], &mut sock),
+            "fd=tcp:nonblock=yes"
+        );
+        assert_eq!(
+            shape("ioctl", [3, 0x541B, 0, 0, 0, 0], &mut sock),
+            "fd=tcp:nonblock=yes:req=FIONREAD"
+        );
+        let mut file = Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "file",
+                nonblock: Some(false),
+                path: Some("/var/log/app.log".into()),
+            }),
+        };
+        assert_eq!(
+            shape("lseek", [3, 0, 0, 0, 0, 0], &mut file),
+            "fd=file:nonblock=no:path=/var/log/app.log"
+        );
+        assert_eq!(
+            shape("write", [3, 0, 0, 0, 0, 0], &mut nothing()),
+            "fd=unknown:nonblock=unknown"
+        );
+    }
+
+    #[test]
+    fn other_families() {
+        let p = &mut nothing();
+        assert_eq!(
+            shape("socket", [2, 1 | 0o4000, 0, 0, 0, 0], p),
+            "family=inet:type=stream"
+        );
+        assert_eq!(
+            shape("mmap", [0, 4096, 3, 0x22, u64::MAX, 0], p),
+            "map=private-anon"
+        );
+        assert_eq!(shape("mprotect", [0, 4096, 0, 0, 0, 0], p), "prot=none");
+        assert_eq!(shape("madvise", [0, 4096, 4, 0, 0, 0], p), "advice=MADV_DONTNEED");
+        assert_eq!(shape("clone", [0x3d0f00, 0, 0, 0, 0, 0], p), "clone=thread");
+        assert_eq!(shape("clone", [0x1200011, 0, 0, 0, 0, 0], p), "clone=process");
+        assert_eq!(shape("clone3", [0x1000, 88, 0, 0, 0, 0], p), "clone=thread");
+        assert_eq!(shape("wait4", [0, 0, 1, 0, 0, 0], p), "nohang=yes");
+        assert_eq!(shape("prctl", [15, 0, 0, 0, 0, 0], p), "option=PR_SET_NAME");
+        assert_eq!(shape("getppid", [0; 6], p), "");
+    }
+
+    #[test]
+    fn shapes_round_trip_through_text_even_with_colons_in_paths() {
+        let mut s = Shape::default();
+        s.set(Key::Fd, "file");
+        s.set(Key::Nonblock, "no");
+        s.set(Key::Path, "/srv/a:b/c");
+        let text = s.to_string();
+        assert_eq!(text, "fd=file:nonblock=no:path=/srv/a:b/c");
+        assert_eq!(Shape::parse(&text).unwrap(), s);
+        assert_eq!(Shape::parse("").unwrap(), Shape::default());
+    }
+
+    #[test]
+    fn predicates_match_exact_values_and_fd_groups_never_unknown() {
+        let futex = Shape::parse("op=FUTEX_WAIT_PRIVATE:timeout=no").unwrap();
+        assert!(Predicate::parse(Key::Op, "wait_private").unwrap().matches(&futex));
+        assert!(
+            Predicate::parse(Key::Op, "FUTEX_WAKE|FUTEX_WAIT_PRIVATE")
+                .unwrap()
+                .matches(&futex)
+        );
+        assert!(!Predicate::parse(Key::Op, "FUTEX_WAIT").unwrap().matches(&futex));
+        assert!(Predicate::parse(Key::Timeout, "no").unwrap().matches(&futex));
+        let sock = Shape::parse("fd=unix-stream:nonblock=yes").unwrap();
+        assert!(Predicate::parse(Key::Fd, "socket").unwrap().matches(&sock));
+        assert!(Predicate::parse(Key::Fd, "unix").unwrap().matches(&sock));
+        assert!(!Predicate::parse(Key::Fd, "tcp").unwrap().matches(&sock));
+        let unknown = Shape::parse("fd=unknown:nonblock=unknown").unwrap();
+        assert!(!Predicate::parse(Key::Fd, "socket").unwrap().matches(&unknown));
+        assert!(Predicate::parse(Key::Op, "FUTEX_SLEEP").is_err());
+        assert!(Predicate::parse(Key::Fd, "sockets").is_err());
+        assert!(Predicate::parse(Key::Timeout, "maybe").is_err());
+    }
+}

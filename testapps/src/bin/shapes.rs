@@ -1,0 +1,112 @@
+//! `shapes [N]` (N default 200, at least 1) — calls of a few shapes (DESIGN §6), each with the errors the kernel
+//! really returns for that shape and no other, for the call-shape tests.
+//!
+//! Each of the N rounds makes, in this order:
+//! - `futex(FUTEX_WAIT_PRIVATE)` with a 1 µs timeout on a word that does not hold the expected value in even
+//!   rounds (the kernel says EAGAIN) and does in odd ones (ETIMEDOUT): shape `op=FUTEX_WAIT_PRIVATE:timeout=yes`;
+//! - `futex(FUTEX_WAKE_PRIVATE)`, which never fails: shape `op=FUTEX_WAKE_PRIVATE`;
+//! - `read` of an empty non-blocking pipe (EAGAIN): `fd=pipe:nonblock=yes`;
+//! - `lseek` to 0 and `read` of one byte of a regular file (never EAGAIN): `fd=file:nonblock=no:path=…`.
+//!
+//! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
+//! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
+//! Output, one line on stdout: `rounds=<N> impossible=<count>`; exit 0, or 3 when something was impossible.
+
+use std::{env, fs::File, io, io::Write, os::fd::AsRawFd};
+
+use phoebe_testapps::{parse_flag, usage};
+
+const USAGE: &str = "shapes [N]";
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    if args.len() > 1 {
+        usage(USAGE);
+    }
+    let rounds: u64 = match args.first() {
+        Some(n) => parse_flag("N", Some(n.clone()), USAGE),
+        None => 200,
+    };
+    if rounds == 0 {
+        usage(USAGE);
+    }
+    let word: u32 = 0;
+    let mut pipe = [0i32; 2];
+    // SAFETY: `pipe` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        eprintln!("shapes: pipe2: {}", io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    let path = env::temp_dir().join(format!("phoebe-shapes-{}", std::process::id()));
+    let file = File::create(&path).and_then(|mut f| f.write_all(b"x").map(|_| f));
+    drop(file);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("shapes: {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    };
+    let mut impossible = 0u64;
+    let mut report = |what: &str, e: i32| {
+        impossible += 1;
+        eprintln!(
+            "shapes: impossible: {what} failed with {}",
+            io::Error::from_raw_os_error(e)
+        );
+    };
+    let mut buf = [0u8; 1];
+    for round in 0..rounds {
+        let timeout = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1000,
+        };
+        let expected: u32 = if round % 2 == 0 { 1 } else { 0 };
+        // SAFETY: `word` and `timeout` are live locals; FUTEX_WAIT reads the word and the timespec only.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                &raw const word,
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                &raw const timeout,
+            )
+        };
+        if r == -1 && !matches!(errno(), libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) {
+            report("FUTEX_WAIT with a timeout", errno());
+        }
+        // SAFETY: FUTEX_WAKE only looks the word's address up among the waiters.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                &raw const word,
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            )
+        };
+        if r == -1 {
+            report("FUTEX_WAKE", errno());
+        }
+        // SAFETY: `buf` is a live local of the length passed.
+        let r = unsafe { libc::read(pipe[0], buf.as_mut_ptr().cast(), 1) };
+        if r == -1 && errno() != libc::EAGAIN {
+            report("read of an empty non-blocking pipe", errno());
+        }
+        // SAFETY: lseek takes no memory; `file` is open.
+        if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_SET) } == -1 {
+            report("lseek of a regular file", errno());
+        }
+        // SAFETY: as above; `file` is open for reading.
+        let r = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), 1) };
+        if r == -1 {
+            report("read of a regular file", errno());
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    println!("rounds={rounds} impossible={impossible}");
+    std::process::exit(if impossible > 0 { 3 } else { 0 });
+}
