@@ -164,6 +164,19 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   when=entry   the call is skipped and returns the error (default)
   when=exit    the call runs, then returns the error (its side effects happen)
   delay=DUR    hold the call this long (e.g. 10ms) before failing it
+  Call-shape predicates (the rule matches only calls of that shape; `|` lists several values):
+  op=OP        futex operation, e.g. FUTEX_WAIT_PRIVATE, FUTEX_WAKE, FUTEX_WAIT_BITSET_PRIVATE
+  timeout=yes|no   futex wait with or without a timeout
+  fd=KIND      the descriptor's kind: file, dir, pipe, tcp, tcp6, udp, udp6, unix-stream,
+               unix-dgram, unix-seqpacket, netlink, eventfd, timerfd, signalfd, epoll, pidfd,
+               inotify, tty, chr, blk, closed, …; groups: socket, inet, unix
+  nonblock=yes|no  the descriptor has O_NONBLOCK
+  req=REQ      ioctl request (TCGETS, FIONREAD, or hex)
+  family=F type=T  socket/socketpair (inet, inet6, unix, netlink / stream, dgram, seqpacket, raw)
+  map=M prot=P advice=A  mmap (private-anon, shared-file, …) / mprotect (r, rw, rx, none, …) /
+               madvise (MADV_DONTNEED, …)
+  clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
+  For calls on a descriptor, path=GLOB matches the file it refers to.
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.
 
