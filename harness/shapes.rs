@@ -188,5 +188,47 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
             e.id,
             e.faults
         );
+        assert_eq!(e.verdict, phoebe::model::Verdict::Resilient, "{}", e.id);
+        // Every injection landed on a shape that failed naturally with the errno.
+        assert_eq!(e.realism(), Some(1.0), "{}", e.id);
     }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| realism |"), "{summary}");
+}
+
+/// A hand-written rule without predicates shows what it is: part of its injections land on wakes, which the
+/// kernel never fails with EAGAIN, the app sees the impossible, and the report says how unrealistic that was.
+#[test]
+fn a_rule_without_shapes_reports_its_realism() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "1",
+            "--runs",
+            "1",
+            "--interval",
+            "10ms",
+            "--fault",
+            "futex:EAGAIN:p=0.5",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("300")
+        .assert()
+        .code(1);
+    let report: phoebe::model::Report =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let e = &report.experiments[0];
+    assert_eq!(e.verdict, phoebe::model::Verdict::Failed);
+    let realism = e.realism().expect("the baseline has shapes and so does the log");
+    assert!(realism > 0.2 && realism < 0.8, "realism {realism}");
 }

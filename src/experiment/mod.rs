@@ -281,6 +281,7 @@ pub fn run(
         progress.skipped(&campaign.backend, &skipped, mine.len() + skipped.len());
     }
     progress.total(mine.len() as u64 * u64::from(campaign.runs));
+    let natural = observation.failed_shapes();
     let mut results = Vec::new();
     let mut pending = Vec::new();
     for exp in &mine {
@@ -296,7 +297,7 @@ pub fn run(
             continue;
         }
         progress.message(&exp.id);
-        match runner.experiment(exp, &baseline, progress)? {
+        match runner.experiment(exp, &baseline, natural.as_ref(), progress)? {
             Some(result) => {
                 files::save(&result_path, &Versioned::new(&result))?;
                 progress.experiment_done(&result, false);
@@ -455,6 +456,23 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
         }
     }
     out
+}
+
+/// The (syscall, errno, shape) triples that failed naturally in the baseline.
+type NaturalShapes = std::collections::BTreeSet<(crate::model::Syscall, crate::model::Errno, String)>;
+
+/// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
+/// baseline or the log has no shapes.
+fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
+    let (log, natural) = (log?, natural?);
+    let mut n = 0;
+    for inj in &log.injections {
+        let shape = inj.shape.as_ref()?.to_string();
+        if natural.contains(&(inj.syscall, inj.errno, shape)) {
+            n += 1;
+        }
+    }
+    Some(n)
 }
 
 /// The baseline runs' observations, one after the other (their intervals concatenated).
@@ -698,6 +716,7 @@ impl Runner<'_> {
         &self,
         exp: &Experiment,
         baseline: &Baseline,
+        natural: Option<&NaturalShapes>,
         progress: &dyn Progress,
     ) -> Result<Option<ExperimentResult>, ExperimentError> {
         let rel = format!("experiments/{}", exp.id);
@@ -722,6 +741,7 @@ impl Runner<'_> {
                     .as_ref()
                     .map_or(0, |l| l.rules.iter().map(|r| r.matched).sum());
                 let exit = log.as_ref().and_then(|l| l.exit);
+                let realistic = realistic(log.as_ref(), natural);
                 let (verdict, detail) = verdict::judge_service(&verdict::ServiceEvidence {
                     died: if run.died {
                         Some(exit.unwrap_or(TargetExit::Code(-1)))
@@ -746,6 +766,7 @@ impl Runner<'_> {
                     usage: log.as_ref().and_then(|l| l.usage),
                     matched,
                     injected,
+                    realistic,
                     check_passed: run.check_passed,
                     post_run_passed: Some(run.rounds.after.all_ok()),
                     log: format!("{rel}/run-{k}.log.json"),
@@ -826,6 +847,7 @@ impl Runner<'_> {
                 usage: log.as_ref().and_then(|l| l.usage),
                 matched,
                 injected,
+                realistic: realistic(log.as_ref(), natural),
                 check_passed,
                 post_run_passed,
                 log: format!("{rel}/run-{k}.log.json"),

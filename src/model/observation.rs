@@ -119,6 +119,24 @@ impl SyscallStats {
 }
 
 impl Observation {
+    /// The (syscall, errno, shape) triples that failed at least once, or `None` when no call was recorded with
+    /// its shape: what an injection must land on to be realistic (DESIGN §6).
+    pub fn failed_shapes(&self) -> Option<std::collections::BTreeSet<(Syscall, Errno, String)>> {
+        let mut any = false;
+        let mut out = std::collections::BTreeSet::new();
+        for interval in &self.intervals {
+            for (sc, stats) in &interval.syscalls {
+                for (shape, st) in &stats.shapes {
+                    any = true;
+                    for errno in st.errors.keys() {
+                        out.insert((*sc, *errno, shape.clone()));
+                    }
+                }
+            }
+        }
+        any.then_some(out)
+    }
+
     /// Per-syscall totals over the whole run.
     pub fn totals(&self) -> BTreeMap<Syscall, SyscallStats> {
         let mut totals: BTreeMap<Syscall, SyscallStats> = BTreeMap::new();

@@ -118,6 +118,10 @@ pub struct RunResult {
     /// Calls the fault matched, and how many it injected.
     pub matched: u64,
     pub injected: u64,
+    /// Of the injections, those that landed on a call shape that failed naturally with the same errno in the
+    /// baseline (DESIGN §6); `null` when that cannot be told (the baseline or the log has no shapes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realistic: Option<u64>,
     pub check_passed: Option<bool>,
     /// The plain run (and check) after injection; `null` when it was not needed (not exercised, hung).
     pub post_run_passed: Option<bool>,
@@ -169,6 +173,20 @@ pub struct ExperimentResult {
     pub model: Option<ErrorModel>,
     pub verdict: Verdict,
     pub runs: Vec<RunResult>,
+}
+
+impl ExperimentResult {
+    /// The share of the experiment's injections that landed on a call shape that failed naturally with the same
+    /// errno in the baseline, over the runs where that could be told; `None` when it never could or nothing was
+    /// injected.
+    pub fn realism(&self) -> Option<f64> {
+        let (realistic, injected) = self
+            .runs
+            .iter()
+            .filter_map(|r| r.realistic.map(|n| (n, r.injected)))
+            .fold((0, 0), |(a, b), (n, i)| (a + n, b + i));
+        (injected > 0).then(|| realistic as f64 / injected as f64)
+    }
 }
 
 /// An experiment of the plan that the campaign's backend cannot run, so it was not run.

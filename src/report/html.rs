@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{
     junit::escape as esc,
-    terminal::{Row, command_line, headline, percent, row, seconds, skipped_note},
+    terminal::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
 use crate::model::{ExperimentResult, Report, Verdict, report::faults_text};
 
@@ -398,7 +398,9 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
     out.push_str(
         "<div class=\"panel scroll\"><table id=\"summary-table\"><thead><tr><th>experiment</th>\
          <th>category</th><th class=\"num\">target</th><th class=\"num\">p</th><th class=\"num\">runs</th>\
-         <th class=\"num\">injected / matched</th><th class=\"num\">achieved</th><th>verdict</th><th>detail</th>\
+         <th class=\"num\">injected / matched</th><th class=\"num\">achieved</th>\
+         <th class=\"num\" title=\"injections on call shapes that failed naturally with the errno\">realism</th>\
+         <th>verdict</th><th>detail</th>\
          </tr></thead><tbody>",
     );
     for r in rows {
@@ -407,7 +409,7 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
             out,
             "<tr><td class=\"id\"><code title=\"{}\">{}</code></td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&faults_text(&e.faults)),
             esc(&e.id),
             esc(&r.kind),
@@ -417,6 +419,7 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
             r.injected,
             r.matched,
             percent(r.achieved()),
+            realism(r.realism),
             pill(e.verdict),
             esc(&r.detail()),
         );

@@ -147,6 +147,9 @@ pub fn render(report: &Report) -> String {
             "injected/matched",
             &format!("{}/{}", r.injected, r.matched),
         );
+        if let Some(realism) = r.realism {
+            property(&mut out, indent, "realism", &format!("{realism:.4}"));
+        }
         out.push_str("      </properties>\n");
         match e.verdict {
             Verdict::Resilient => {}

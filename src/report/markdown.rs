@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::terminal::{command_line, headline, percent, row, seconds, skipped_note, verdict_counts};
+use super::terminal::{command_line, headline, percent, realism, row, seconds, skipped_note, verdict_counts};
 use crate::model::{Report, Verdict, report::faults_text};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
@@ -81,14 +81,14 @@ pub fn render(report: &Report) -> String {
 
     if !report.experiments.is_empty() {
         out.push_str(
-            "| experiment | category | target | p | runs | injected/matched | achieved | verdict | detail |\n",
+            "| experiment | category | target | p | runs | injected/matched | achieved | realism | verdict | detail |\n",
         );
-        out.push_str("|---|---|--:|--:|--:|--:|--:|---|---|\n");
+        out.push_str("|---|---|--:|--:|--:|--:|--:|--:|---|---|\n");
         for e in &report.experiments {
             let r = row(e);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {}/{} | {} | {} {} | {} |",
+                "| {} | {} | {} | {} | {} | {}/{} | {} | {} | {} {} | {} |",
                 text(&e.id),
                 r.kind,
                 percent(r.target),
@@ -97,6 +97,7 @@ pub fn render(report: &Report) -> String {
                 r.injected,
                 r.matched,
                 percent(r.achieved()),
+                realism(r.realism),
                 mark(e.verdict),
                 e.verdict,
                 text(&r.detail()),
@@ -229,11 +230,11 @@ mod tests {
             .copied()
             .collect();
         let header = cells(table[0]);
-        assert_eq!(header.len(), 9);
+        assert_eq!(header.len(), 10);
         let rows: Vec<Vec<String>> = table[2..5].iter().map(|l| cells(l)).collect();
         assert!(rows.iter().all(|r| r.len() == header.len()), "{md}");
         assert_eq!(
-            rows[0][..8],
+            rows[0][..9],
             [
                 "openat-ENOENT",
                 "sporadic",
@@ -242,12 +243,13 @@ mod tests {
                 "1",
                 "7/200",
                 "3.50%",
+                "100%",
                 "✅ resilient"
             ]
         );
-        assert_eq!(rows[1][7], "❌ failed");
-        // The `|` and `<` of the detail are escaped, so the row keeps its nine cells.
-        assert_eq!(rows[1][8], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
+        assert_eq!(rows[1][8], "❌ failed");
+        // The `|` and `<` of the detail are escaped, so the row keeps its ten cells.
+        assert_eq!(rows[1][9], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
         assert_eq!(rows[2][..4], ["unlinkat-EACCES", "given", "-", "50.00%"]);
         assert!(md.contains("**Verdicts:** 1 resilient, 1 not-exercised, 1 failed"));
     }

@@ -22,6 +22,8 @@ pub(crate) struct Row<'a> {
     pub matched: u64,
     /// The run that explains the verdict: the first finding, or the first run of an unexercised experiment.
     pub explaining: Option<&'a RunResult>,
+    /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
+    pub realism: Option<f64>,
 }
 
 impl Row<'_> {
@@ -58,12 +60,18 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
         injected: exp.runs.iter().map(|r| r.injected).sum(),
         matched: exp.runs.iter().map(|r| r.matched).sum(),
         explaining,
+        realism: exp.realism(),
     }
 }
 
 /// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
 pub(crate) fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", 100.0 * r))
+}
+
+/// Realism as a whole percentage (`100%`), `-` when it cannot be told.
+pub(crate) fn realism(share: Option<f64>) -> String {
+    share.map_or_else(|| "-".to_owned(), |r| format!("{:.0}%", 100.0 * r))
 }
 
 /// Milliseconds as seconds, `1.250 s`.
@@ -200,7 +208,7 @@ fn sgr(verdict: Verdict) -> &'static str {
 
 /// The campaign table. With `color`, verdict names are coloured with ANSI escapes (widths are unaffected).
 pub fn render(report: &Report, color: bool) -> String {
-    const HEADS: [&str; 9] = [
+    const HEADS: [&str; 10] = [
         "experiment",
         "category",
         "target",
@@ -208,10 +216,11 @@ pub fn render(report: &Report, color: bool) -> String {
         "runs",
         "injected/matched",
         "achieved",
+        "realism",
         "verdict",
         "detail",
     ];
-    let rows: Vec<(Verdict, [String; 9])> = report
+    let rows: Vec<(Verdict, [String; 10])> = report
         .experiments
         .iter()
         .map(|e| {
@@ -226,6 +235,7 @@ pub fn render(report: &Report, color: bool) -> String {
                     e.runs.len().to_string(),
                     format!("{}/{}", r.injected, r.matched),
                     percent(r.achieved()),
+                    realism(r.realism),
                     e.verdict.to_string(),
                     r.detail(),
                 ],
@@ -239,8 +249,8 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     // Text columns are left-aligned, numbers right-aligned; the last column is not padded.
-    let left = [true, true, false, false, false, false, false, true, true];
-    let line = |cells: &[String; 9], verdict: Option<Verdict>| {
+    let left = [true, true, false, false, false, false, false, false, true, true];
+    let line = |cells: &[String; 10], verdict: Option<Verdict>| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -251,7 +261,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 (false, false) => format!("{}{cell}", " ".repeat(pad)),
             };
             match verdict {
-                Some(v) if color && i == 7 => {
+                Some(v) if color && i == 8 => {
                     let _ = write!(out, "\x1b[{}m{cell}\x1b[0m{}", sgr(v), " ".repeat(pad));
                 }
                 _ => out.push_str(&padded),
@@ -344,6 +354,8 @@ pub(crate) mod tests {
             }),
             matched,
             injected,
+            // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
+            realistic: Some(injected),
             check_passed: None,
             post_run_passed: Some(true),
             log: format!("runs/{run}.json"),
@@ -504,7 +516,7 @@ pub(crate) mod tests {
         assert_eq!(lines.len(), 1 + 1 + 3 + 2, "{text}");
         let cols = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(
-            cols(lines[2])[..8],
+            cols(lines[2])[..9],
             [
                 "openat-ENOENT",
                 "sporadic",
@@ -513,12 +525,13 @@ pub(crate) mod tests {
                 "1",
                 "7/200",
                 "3.50%",
+                "100%",
                 "resilient"
             ]
         );
         // 20 + 11 injected of 100 + 50 matched over the two runs; the detail is the failing run's.
         assert_eq!(
-            cols(lines[3])[..8],
+            cols(lines[3])[..9],
             [
                 "read-EAGAIN",
                 "fluctuating",
@@ -527,6 +540,7 @@ pub(crate) mod tests {
                 "2",
                 "31/150",
                 "20.67%",
+                "100%",
                 "failed"
             ]
         );
@@ -535,7 +549,7 @@ pub(crate) mod tests {
             "{text}"
         );
         assert_eq!(
-            cols(lines[4])[..8],
+            cols(lines[4])[..9],
             [
                 "unlinkat-EACCES",
                 "given",
@@ -543,6 +557,7 @@ pub(crate) mod tests {
                 "50.00%",
                 "1",
                 "0/0",
+                "-",
                 "-",
                 "not-exercised"
             ]
