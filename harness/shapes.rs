@@ -232,3 +232,47 @@ fn a_rule_without_shapes_reports_its_realism() {
     let realism = e.realism().expect("the baseline has shapes and so does the log");
     assert!(realism > 0.2 && realism < 0.8, "realism {realism}");
 }
+
+/// `inject`'s summary: under each rule, one row per shape its injections landed on.
+#[test]
+fn inject_summary_has_a_row_per_rule_and_shape() {
+    if !seccomp_works() {
+        return;
+    }
+    let out = phoebe()
+        .args([
+            "inject",
+            "--seed",
+            "3",
+            "--fault",
+            "futex:EAGAIN:p=0.5",
+            "--fault",
+            "read:EAGAIN:fd=pipe",
+            "--",
+        ])
+        .arg(testapp("shapes"))
+        .arg("40")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "the unrealistic rule fails wakes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let table: Vec<&str> = stderr.lines().skip_while(|l| !l.starts_with("rule ")).collect();
+    assert!(table[1].starts_with("futex:EAGAIN:p=0.5 "), "{stderr}");
+    let futex_rows: Vec<&str> = table[2..4]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    let mut sorted = futex_rows.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["op=FUTEX_WAIT_PRIVATE:timeout=yes", "op=FUTEX_WAKE_PRIVATE"],
+        "{stderr}"
+    );
+    assert!(table[4].starts_with("read:EAGAIN:fd=pipe "), "{stderr}");
+    assert_eq!(
+        table[5].split_whitespace().collect::<Vec<_>>(),
+        ["on", "fd=pipe:nonblock=yes", "40"],
+        "{stderr}"
+    );
+}

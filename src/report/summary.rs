@@ -111,7 +111,13 @@ pub fn injections(log: &InjectionLog) -> String {
     let width = log
         .rules
         .iter()
-        .map(|r| r.fault.to_string().len())
+        .map(|r| r.fault.to_string().chars().count())
+        .chain(
+            log.injections
+                .iter()
+                .filter_map(|i| i.shape.as_ref())
+                .map(|s| shape_label(s).chars().count()),
+        )
         .max()
         .unwrap_or(4)
         .max(4);
@@ -144,6 +150,24 @@ pub fn injections(log: &InjectionLog) -> String {
             100.0 * rule.fault.probability,
             achieved,
         );
+        // Where the rule's injections landed: one line per call shape, most injections first.
+        let mut by_shape: Vec<(String, u64)> = Vec::new();
+        for inj in log
+            .injections
+            .iter()
+            .filter(|i| std::ptr::eq(&log.rules[i.rule], rule))
+        {
+            let Some(shape) = &inj.shape else { continue };
+            let shape = shape_label(shape);
+            match by_shape.iter_mut().find(|(s, _)| *s == shape) {
+                Some((_, n)) => *n += 1,
+                None => by_shape.push((shape, 1)),
+            }
+        }
+        by_shape.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (label, n) in by_shape {
+            let _ = writeln!(out, "{label:<width$} {:>9} {n:>9}", "");
+        }
     }
     if !in_kernel.is_empty() {
         let _ = writeln!(
@@ -160,6 +184,15 @@ pub fn injections(log: &InjectionLog) -> String {
         );
     }
     out
+}
+
+/// A sub-row of `inject`'s table: the shape some of a rule's injections landed on.
+fn shape_label(shape: &crate::model::Shape) -> String {
+    if shape.is_empty() {
+        "  on the syscall alone".to_owned()
+    } else {
+        format!("  on {shape}")
+    }
 }
 
 /// `synthesize`'s table: one row per model, then the excluded pairs with their reasons.
