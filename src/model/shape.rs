@@ -565,10 +565,11 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         match probe.fd(fd) {
             Some(facts) => {
                 shape.set(Key::Fd, facts.kind);
-                if let Some(nb) = facts.nonblock {
-                    shape.set(Key::Nonblock, yes_no(nb));
-                } else {
-                    shape.set(Key::Nonblock, UNKNOWN);
+                match facts.nonblock {
+                    Some(nb) => shape.set(Key::Nonblock, yes_no(nb)),
+                    // A descriptor that is not open has no flags to know.
+                    None if facts.kind == "closed" => {}
+                    None => shape.set(Key::Nonblock, UNKNOWN),
                 }
                 if matches!(facts.kind, "file" | "dir") {
                     shape.set(
@@ -630,9 +631,31 @@ fn generalize(part: &str) -> String {
         && pos + 1 < part.len()
         && part[pos + 1..].bytes().all(|b| b.is_ascii_digit())
     {
-        return format!("{}*", glob::Pattern::escape(&part[..=pos]));
+        return format!("{}*", generalize_numbers(&part[..=pos]));
     }
-    glob::Pattern::escape(part)
+    generalize_numbers(part)
+}
+
+/// Escapes a component for a glob, with every run of three or more digits (a pid or a port inside a name:
+/// `test_python_worker_4603`, `.java_pid8657`) as `*`.
+fn generalize_numbers(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    let mut rest = part;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let len = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        out.push_str(&glob::Pattern::escape(&rest[..start]));
+        let digits = &rest[start..start + len];
+        if len >= 3 {
+            out.push('*');
+        } else {
+            out.push_str(digits);
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(&glob::Pattern::escape(rest));
+    out
 }
 
 /// One shape predicate of a rule: a component and the values it accepts (`op=FUTEX_WAIT|FUTEX_WAIT_PRIVATE`).
@@ -816,8 +839,21 @@ mod tests {
             "/usr/lib/x86_64-linux-gnu/librt.so.1"
         );
         assert_eq!(template("/etc/[weird]*"), "/etc/[[]weird[]][*]");
+        // Pids inside names (CPython's test workers, the JVM's attach files); short numbers stay.
+        assert_eq!(
+            template("/tmp/test_python_worker_4603æ/@test_4603_tmpæ_dir/a/D"),
+            "/tmp/test_python_worker_*æ/@test_*_tmpæ_dir/a/D"
+        );
+        assert_eq!(template("/tmp/.java_pid8657"), "/tmp/.java_pid*");
+        assert_eq!(template("/usr/lib/python3.11/os.py"), "/usr/lib/python3.11/os.py");
         // A template is a glob that matches the path it came from.
-        for p in ["/proc/1234/stat", "/tmp/tmpa8x2k1q/data", "/etc/[weird]*"] {
+        for p in [
+            "/proc/1234/stat",
+            "/tmp/tmpa8x2k1q/data",
+            "/etc/[weird]*",
+            "/tmp/.java_pid8657",
+            "/a/w_1234x[5]",
+        ] {
             assert!(glob::Pattern::new(&template(p)).unwrap().matches(p), "{p}");
         }
     }
