@@ -67,6 +67,24 @@ fn observation_counts_calls_and_errors_per_shape() {
         .map(|(_, st)| st.calls)
         .sum();
     assert_eq!(file_reads, 300, "{:?}", read.shapes.keys().collect::<Vec<_>>());
+    let ioctl = &totals[&phoebe::model::Syscall::parse("ioctl").unwrap()];
+    let fionread = &ioctl.shapes["fd=pipe:nonblock=yes:req=FIONREAD"];
+    assert!(
+        fionread.calls == 300 && fionread.errors.is_empty(),
+        "{fionread:?}"
+    );
+    let tcgets = &ioctl.shapes["fd=pipe:nonblock=yes:req=TCGETS"];
+    assert_eq!(tcgets.errors.values().sum::<u64>(), 300, "{tcgets:?}");
+    let stat = &totals[&phoebe::model::Syscall::parse("newfstatat").unwrap()];
+    let own = &stat.shapes["path=/proc/*/stat"];
+    assert!(own.calls == 300 && own.errors.is_empty(), "{own:?}");
+    let (probe, probes) = stat
+        .shapes
+        .iter()
+        .find(|(s, _)| s.ends_with("/phoebe-shapes-*-probe"))
+        .expect("the probe's template generalizes the pid");
+    assert!(probe.starts_with("path=/"), "{probe}");
+    assert_eq!((probes.calls, probes.errors.values().sum::<u64>()), (300, 150));
 }
 
 #[test]
@@ -93,6 +111,19 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
         eagain.fault
     );
     assert!(eagain.shapes[0].fault.shape.len() == 2);
+    // The probe's path fails now and then; its own /proc/PID/stat never does, so it is never failed.
+    let enoent = plan
+        .models
+        .iter()
+        .find(|m| m.id == "newfstatat-ENOENT")
+        .expect("a newfstatat-ENOENT model");
+    let shapes: Vec<String> = enoent.shapes.iter().map(|s| s.shape.to_string()).collect();
+    assert!(
+        shapes.len() == 1 && shapes[0].ends_with("/phoebe-shapes-*-probe"),
+        "{shapes:?}"
+    );
+    // TCGETS on a pipe fails every time: excluded; FIONREAD never failed: no rule.
+    assert!(!plan.models.iter().any(|m| m.id == "ioctl-ENOTTY"));
     // The pipe's reads fail every time: amplification is impossible, and the file's reads never failed.
     assert!(!plan.models.iter().any(|m| m.id == "read-EAGAIN"));
     let read = plan
@@ -178,12 +209,14 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
     assert!(
-        ids.contains(&"futex-EAGAIN") && ids.contains(&"futex-ETIMEDOUT"),
+        ["futex-EAGAIN", "futex-ETIMEDOUT", "newfstatat-ENOENT"]
+            .iter()
+            .all(|id| ids.contains(id)),
         "{ids:?}"
     );
     for e in &report.experiments {
         assert!(
-            e.faults.iter().all(|f| !f.shape.is_empty()),
+            e.faults.iter().all(|f| !f.shape.is_empty() || f.path.is_some()),
             "{}: {:?}",
             e.id,
             e.faults

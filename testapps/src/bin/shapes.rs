@@ -6,7 +6,11 @@
 //!   rounds (the kernel says EAGAIN) and does in odd ones (ETIMEDOUT): shape `op=FUTEX_WAIT_PRIVATE:timeout=yes`;
 //! - `futex(FUTEX_WAKE_PRIVATE)`, which never fails: shape `op=FUTEX_WAKE_PRIVATE`;
 //! - `read` of an empty non-blocking pipe (EAGAIN): `fd=pipe:nonblock=yes`;
-//! - `lseek` to 0 and `read` of one byte of a regular file (never EAGAIN): `fd=file:nonblock=no:path=…`.
+//! - `lseek` to 0 and `read` of one byte of a regular file (never EAGAIN): `fd=file:nonblock=no:path=…`;
+//! - `ioctl(FIONREAD)` on the pipe (never fails) and `ioctl(TCGETS)` on it (always ENOTTY: a pipe is no terminal);
+//! - `stat` (`newfstatat`) of `/proc/PID/stat` (never fails: its own) and of `phoebe-shapes-PID-probe` in the temp
+//!   directory, which exists in odd rounds only (ENOENT in even ones): shapes `path=/proc/*/stat` and
+//!   `path=…/phoebe-shapes-*-probe`.
 //!
 //! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
 //! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
@@ -60,7 +64,15 @@ fn main() {
         );
     };
     let mut buf = [0u8; 1];
+    let own_stat = std::ffi::CString::new(format!("/proc/{}/stat", std::process::id())).expect("no NUL");
+    let probe_path = env::temp_dir().join(format!("phoebe-shapes-{}-probe", std::process::id()));
+    let probe = std::ffi::CString::new(probe_path.to_string_lossy().as_bytes()).expect("no NUL");
     for round in 0..rounds {
+        if round % 2 == 1 {
+            let _ = File::create(&probe_path);
+        } else {
+            let _ = std::fs::remove_file(&probe_path);
+        }
         let timeout = libc::timespec {
             tv_sec: 0,
             tv_nsec: 1000,
@@ -105,7 +117,31 @@ fn main() {
         if r == -1 {
             report("read of a regular file", errno());
         }
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int to `n`, a live local.
+        if unsafe { libc::ioctl(pipe[0], libc::FIONREAD, &raw mut n) } == -1 {
+            report("ioctl(FIONREAD) of a pipe", errno());
+        }
+        // SAFETY: TCGETS writes a termios to `tio`, a live local of that type.
+        let mut tio: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::ioctl(pipe[0], libc::TCGETS, &raw mut tio) } == -1 && errno() != libc::ENOTTY {
+            report("ioctl(TCGETS) of a pipe", errno());
+        }
+        // SAFETY: `st` is a live local of the type stat writes; the paths are NUL-terminated.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::stat(own_stat.as_ptr(), &raw mut st) } == -1 {
+            report("stat of its own /proc/PID/stat", errno());
+        }
+        // SAFETY: as above.
+        let r = unsafe { libc::stat(probe.as_ptr(), &raw mut st) };
+        // ENOENT is possible in any round (another process could remove the file at any time); nothing else is.
+        if r == -1 && errno() != libc::ENOENT {
+            report("stat of the probe file", errno());
+        }
     }
+    let _ = std::fs::remove_file(&probe_path);
     let _ = std::fs::remove_file(&path);
     println!("rounds={rounds} impossible={impossible}");
     std::process::exit(if impossible > 0 { 3 } else { 0 });
