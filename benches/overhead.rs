@@ -4,6 +4,9 @@
 //! Workloads (one criterion group each), all real programs run as a user would run them:
 //! - `getppid storm`: `storm getppid N`; the rule is on `unlinkat`, which the storm never makes, so every
 //!   getppid is an *untargeted* call;
+//! - `futex-wake storm`: `storm futex-wake N`; the rule is on futex *waits* (`op=FUTEX_WAIT_PRIVATE`, p = 0),
+//!   which the filter decides on the call's registers, so every wake stays in the kernel; the `without shape`
+//!   lines drop the predicate, so every wake makes the round trip (DESIGN §8: shape predicates in the filter);
 //! - `openat storm`: `storm openat-fail N` (linked statically, see `common::static_storm`); the rule is on
 //!   `openat` with the errno the calls fail with anyway (ENOENT), so every call is *targeted* and the program
 //!   behaves the same whatever is injected;
@@ -45,6 +48,8 @@ struct Workload {
     measure: Duration,
     /// Checks a validation run's output.
     check: Check,
+    /// The lines to run, when not every line applies ([`Line::all`]).
+    lines: Option<Vec<Line>>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -84,10 +89,12 @@ fn workloads() -> Vec<Workload> {
             strace_when: None,
             ptrace_p: "1",
             seccomp_ps: &["0", "1", "0.05"],
+            shape: None,
         },
         storm: true,
         measure: Duration::from_secs(3),
         check: Box::new(storm_check),
+        lines: None,
     });
 
     let static_storm = common::static_storm().into_os_string();
@@ -101,10 +108,42 @@ fn workloads() -> Vec<Workload> {
             strace_when: None,
             ptrace_p: "1",
             seccomp_ps: &["0", "1", "0.05"],
+            shape: None,
         },
         storm: true,
         measure: Duration::from_secs(3),
         check: Box::new(storm_check),
+        lines: None,
+    });
+
+    // Shape predicates decided in the filter (DESIGN §8): a rule on futex waits leaves the wakes in the kernel.
+    // Without the predicate every wake makes the round trip to phoebe. p = 0: nothing is injected either way.
+    list.push(Workload {
+        name: "futex-wake storm",
+        app: vec![
+            common::testapp("storm").into_os_string(),
+            "futex-wake".into(),
+            storm_calls.into(),
+        ],
+        job: Job {
+            syscall: "futex",
+            errno: "EAGAIN",
+            path: None,
+            strace_when: None,
+            ptrace_p: "0",
+            seccomp_ps: &["0"],
+            shape: Some("op=FUTEX_WAIT_PRIVATE"),
+        },
+        storm: true,
+        measure: Duration::from_secs(3),
+        check: Box::new(storm_check),
+        lines: Some(vec![
+            Line::Native,
+            Line::Inject("seccomp", "0"),
+            Line::InjectWithoutShape("seccomp", "0"),
+            Line::Inject("ptrace", "0"),
+            Line::InjectWithoutShape("ptrace", "0"),
+        ]),
     });
 
     let src = dir.join("copy-src.bin");
@@ -132,9 +171,11 @@ fn workloads() -> Vec<Workload> {
             ptrace_p: "0.05",
             // p = 1 does not apply: dd retries EINTR, so failing every write never ends.
             seccomp_ps: &["0", "0.05"],
+            shape: None,
         },
         storm: false,
         measure: Duration::from_secs(3),
+        lines: None,
         check: Box::new(move |_| match fs::metadata(&dst_check).map(|m| m.len()) {
             Ok(n) if n == expected => Ok(()),
             Ok(n) => Err(format!("the copy has {n} bytes, not {expected}")),
@@ -160,9 +201,11 @@ fn workloads() -> Vec<Workload> {
             strace_when: None,
             ptrace_p: "1",
             seccomp_ps: &["0", "1", "0.05"],
+            shape: None,
         },
         storm: false,
         measure: Duration::from_secs(3),
+        lines: None,
         check: Box::new(move |run| {
             if run.stdout.contains(&ok) {
                 Ok(())
@@ -189,9 +232,11 @@ fn workloads() -> Vec<Workload> {
                     strace_when: None,
                     ptrace_p: "1",
                     seccomp_ps: &["1"],
+                    shape: None,
                 },
                 storm: false,
                 measure: Duration::from_secs(5),
+                lines: None,
                 check: Box::new(|run| {
                     if run.stdout.contains("total 16") {
                         Ok(())
@@ -209,7 +254,7 @@ fn workloads() -> Vec<Workload> {
 fn bench_workload(c: &mut Criterion, w: &Workload) {
     let mut group = c.benchmark_group(w.name);
     common::configure(&mut group, w.measure);
-    for line in Line::all(&w.job) {
+    for line in w.lines.clone().unwrap_or_else(|| Line::all(&w.job)) {
         let label = line.label();
         if !common::selected(&format!("{}/{label}", w.name)) {
             continue;

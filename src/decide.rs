@@ -17,7 +17,7 @@ use std::{
 
 use crate::model::{
     Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, RuleStats, Shape, Syscall, TargetExit, When,
-    shape::{Probe, shape_of},
+    shape::{ArgTest, Probe, register_tests, shape_of},
 };
 
 /// A call a backend stopped at, before it runs.
@@ -209,6 +209,48 @@ impl Decider {
         self.by_syscall
             .get(&syscall)
             .is_some_and(|rules| rules.iter().any(|i| !self.rules[*i].fault.shape.is_empty()))
+    }
+
+    /// What a call of `syscall` must satisfy in its registers for any rule to match it, as alternatives (any) of
+    /// conjunctions (all): a filter may let every other call run without asking, since no rule could match it.
+    /// `None` when some rule for the syscall matches whatever the registers hold (no register predicate), or the
+    /// alternatives would be too many to check in a filter. Deciding still checks every predicate; call indices
+    /// then count the calls the filter let through, the same on every backend that uses it.
+    pub fn register_guard(&self, syscall: Syscall) -> Option<Vec<Vec<ArgTest>>> {
+        const MAX_ALTERNATIVES: usize = 16;
+        let mut any: Vec<Vec<ArgTest>> = Vec::new();
+        for &id in self.by_syscall.get(&syscall)? {
+            // Within a rule: every register predicate (each a choice among its values) must hold.
+            let mut all: Vec<Vec<ArgTest>> = vec![Vec::new()];
+            let mut constrained = false;
+            for pred in &self.rules[id].fault.shape {
+                let Some(choices) = register_tests(syscall, pred) else {
+                    continue;
+                };
+                constrained = true;
+                all = all
+                    .iter()
+                    .flat_map(|prefix| {
+                        choices
+                            .iter()
+                            .map(move |c| prefix.iter().chain(c).copied().collect::<Vec<_>>())
+                    })
+                    .collect();
+                if all.len() > MAX_ALTERNATIVES {
+                    return None;
+                }
+            }
+            if !constrained {
+                return None;
+            }
+            any.extend(all);
+            if any.len() > MAX_ALTERNATIVES {
+                return None;
+            }
+        }
+        // A replayed syscall with no rule of its own (its log's rule targets it through another name) is not
+        // guarded: every call is seen.
+        (!any.is_empty()).then_some(any)
     }
 
     /// The faults, in order.
@@ -415,6 +457,37 @@ mod tests {
         (0..n)
             .map(|_| decider.decide(&call(name), &mut RegistersOnly).is_some())
             .collect()
+    }
+
+    #[test]
+    fn register_guards_cover_every_rule_of_the_syscall() {
+        let d = Decider::new(
+            vec![
+                FaultSpec::parse("futex:EAGAIN:op=FUTEX_WAIT_PRIVATE|FUTEX_WAIT:timeout=no").unwrap(),
+                FaultSpec::parse("futex:ETIMEDOUT:op=FUTEX_WAIT_BITSET_PRIVATE").unwrap(),
+                FaultSpec::parse("read:EAGAIN:fd=pipe").unwrap(),
+                FaultSpec::parse("openat:ENOENT").unwrap(),
+            ],
+            1,
+        );
+        let futex = d.register_guard(Syscall::parse("futex").unwrap()).unwrap();
+        assert_eq!(futex.len(), 3, "{futex:?}");
+        assert!(
+            futex[..2]
+                .iter()
+                .all(|all| all.len() == 2 && all[1] == ArgTest::Zero { arg: 3 })
+        );
+        // fd= needs /proc, a rule without predicates matches every call: no guard.
+        assert_eq!(d.register_guard(Syscall::parse("read").unwrap()), None);
+        assert_eq!(d.register_guard(Syscall::parse("openat").unwrap()), None);
+        let both = Decider::new(
+            vec![
+                FaultSpec::parse("futex:EAGAIN:op=FUTEX_WAIT_PRIVATE").unwrap(),
+                FaultSpec::parse("futex:EINTR").unwrap(),
+            ],
+            1,
+        );
+        assert_eq!(both.register_guard(Syscall::parse("futex").unwrap()), None);
     }
 
     #[test]

@@ -339,10 +339,23 @@ pub struct Job {
     pub ptrace_p: &'static str,
     /// The probabilities of the `seccomp inject` lines that apply to this workload.
     pub seccomp_ps: &'static [&'static str],
+    /// Shape predicates of the rule (`op=FUTEX_WAIT_PRIVATE`), appended to it; the `… without shape` lines leave
+    /// them out.
+    pub shape: Option<&'static str>,
 }
 
 impl Job {
     pub fn fault(&self, p: &str) -> String {
+        let mut rule = self.fault_without_shape(p);
+        if let Some(shape) = self.shape {
+            rule.push(':');
+            rule.push_str(shape);
+        }
+        rule
+    }
+
+    /// The rule without the job's shape predicates: every call of the syscall is targeted.
+    pub fn fault_without_shape(&self, p: &str) -> String {
         let mut rule = format!("{}:{}:p={p}", self.syscall, self.errno);
         if let Some(path) = &self.path {
             rule.push_str(":path=");
@@ -378,6 +391,8 @@ pub enum Line {
     EmptyProgram,
     /// `phoebe inject --backend B -q --seed 1 --fault RULE -- APP` with the job's rule at probability `p`.
     Inject(&'static str, &'static str),
+    /// The same without the rule's shape predicates.
+    InjectWithoutShape(&'static str, &'static str),
     /// `strace -f -c -o FILE APP`.
     StraceCount,
     /// `strace -f [--seccomp-bpf] -o FILE -e trace=… -e inject=… APP`.
@@ -409,6 +424,7 @@ impl Line {
             Line::Observe(backend) => format!("{backend} observe"),
             Line::EmptyProgram => "ebpf empty program".into(),
             Line::Inject(backend, p) => format!("{backend} inject p={p}"),
+            Line::InjectWithoutShape(backend, p) => format!("{backend} inject p={p} without shape"),
             Line::StraceCount => "strace -f -c".into(),
             Line::StraceInject { seccomp_bpf: false } => "strace -f -e inject".into(),
             Line::StraceInject { seccomp_bpf: true } => "strace -f --seccomp-bpf -e inject".into(),
@@ -418,7 +434,7 @@ impl Line {
     /// What the line needs from the machine, independent of the workload: the key of its probe.
     fn probe_key(&self) -> String {
         match self {
-            Line::Inject(backend, _) => format!("{backend} inject"),
+            Line::Inject(backend, _) | Line::InjectWithoutShape(backend, _) => format!("{backend} inject"),
             other => other.label(),
         }
     }
@@ -444,18 +460,24 @@ impl Line {
                 out.as_os_str(),
                 "--".as_ref(),
             ]),
-            Line::Inject(backend, p) => push(&[
-                phoebe().as_os_str(),
-                "inject".as_ref(),
-                "--backend".as_ref(),
-                backend.as_ref(),
-                "-q".as_ref(),
-                "--seed".as_ref(),
-                "1".as_ref(),
-                "--fault".as_ref(),
-                job.fault(p).as_ref(),
-                "--".as_ref(),
-            ]),
+            Line::Inject(backend, p) | Line::InjectWithoutShape(backend, p) => {
+                let fault = match self {
+                    Line::Inject(..) => job.fault(p),
+                    _ => job.fault_without_shape(p),
+                };
+                push(&[
+                    phoebe().as_os_str(),
+                    "inject".as_ref(),
+                    "--backend".as_ref(),
+                    backend.as_ref(),
+                    "-q".as_ref(),
+                    "--seed".as_ref(),
+                    "1".as_ref(),
+                    "--fault".as_ref(),
+                    fault.as_ref(),
+                    "--".as_ref(),
+                ])
+            }
             Line::StraceCount => push(&[
                 "strace".as_ref(),
                 "-f".as_ref(),
@@ -506,6 +528,7 @@ impl Line {
             strace_when: None,
             ptrace_p: "1",
             seccomp_ps: &[],
+            shape: None,
         };
         let app = [testapp("storm").into_os_string(), "getppid".into(), "10".into()];
         let held = match self.hold() {

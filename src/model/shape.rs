@@ -501,7 +501,8 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
     let mut shape = Shape::default();
     match sc.name() {
         "futex" => {
-            let op = args[1];
+            // The kernel takes `int op`: the upper half of the register is not part of it.
+            let op = u64::from(args[1] as u32);
             shape.set(Key::Op, futex_op_name(op));
             let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
             if futex_has_timeout(cmd) {
@@ -764,6 +765,135 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
     }
 }
 
+/// A test on one register argument that a classic-BPF seccomp filter can make (it sees the arguments, not the
+/// memory they point to): how a shape predicate is decided in the kernel, so that calls of other shapes never
+/// leave it. Words are the argument's low or high 32 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArgTest {
+    /// `(low word & mask) == value`.
+    LowEq { arg: u8, mask: u32, value: u32 },
+    /// Some bit of `bits` is set in the low word.
+    LowAnySet { arg: u8, bits: u32 },
+    /// No bit of `bits` is set in the low word.
+    LowNoneSet { arg: u8, bits: u32 },
+    /// The whole 64-bit argument is zero (a null pointer).
+    Zero { arg: u8 },
+    /// The whole 64-bit argument is not zero.
+    NonZero { arg: u8 },
+}
+
+/// What a predicate asks of a call's registers, as alternatives (any) of conjunctions (all), or `None` when it
+/// depends on more than registers (a descriptor's kind, a path, clone3's flags in memory) or the value is not
+/// one a call of `sc` can have a number for. Exactly the facts [`shape_of`] reads from the registers.
+pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>> {
+    let eq = |arg: u8, value: u32| {
+        vec![ArgTest::LowEq {
+            arg,
+            mask: u32::MAX,
+            value,
+        }]
+    };
+    let yes = |v: &str| v == "yes";
+    let mut any = Vec::new();
+    for v in &pred.values {
+        let tests = match (sc.name(), pred.key) {
+            ("futex", Key::Op) => eq(1, futex_op_number(v)?),
+            ("futex", Key::Timeout) => vec![if yes(v) {
+                ArgTest::NonZero { arg: 3 }
+            } else {
+                ArgTest::Zero { arg: 3 }
+            }],
+            ("socket" | "socketpair", Key::Family) => eq(0, number_of(v, family_name)?),
+            ("socket" | "socketpair", Key::Type) => vec![ArgTest::LowEq {
+                arg: 1,
+                mask: !((libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32),
+                value: number_of(v, socket_type_name)?,
+            }],
+            ("clone", Key::Clone) => {
+                let bits = libc::CLONE_THREAD as u32;
+                vec![if v == "thread" {
+                    ArgTest::LowAnySet { arg: 0, bits }
+                } else {
+                    ArgTest::LowNoneSet { arg: 0, bits }
+                }]
+            }
+            ("wait4" | "waitid", Key::Nohang) => {
+                let arg = if sc.name() == "wait4" { 2 } else { 3 };
+                let bits = libc::WNOHANG as u32;
+                vec![if yes(v) {
+                    ArgTest::LowAnySet { arg, bits }
+                } else {
+                    ArgTest::LowNoneSet { arg, bits }
+                }]
+            }
+            ("prctl", Key::Option) => eq(0, number_of(v, prctl_name)?),
+            ("madvise", Key::Advice) => eq(2, number_of(v, advice_name)?),
+            ("mprotect" | "pkey_mprotect", Key::Prot) => vec![ArgTest::LowEq {
+                arg: 2,
+                mask: (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u32,
+                value: number_of(v, prot_name)?,
+            }],
+            ("mmap", Key::Map) => {
+                let (sharing, backing) = v.split_once('-')?;
+                let shared = libc::MAP_SHARED as u32;
+                let anon = libc::MAP_ANONYMOUS as u32;
+                vec![
+                    match sharing {
+                        "shared" => ArgTest::LowAnySet { arg: 3, bits: shared },
+                        "private" => ArgTest::LowNoneSet { arg: 3, bits: shared },
+                        _ => return None,
+                    },
+                    match backing {
+                        "anon" => ArgTest::LowAnySet { arg: 3, bits: anon },
+                        "file" => ArgTest::LowNoneSet { arg: 3, bits: anon },
+                        _ => return None,
+                    },
+                ]
+            }
+            ("ioctl", Key::Req) => eq(1, number_of(v, |n| ioctl_name(n))?),
+            _ => return None,
+        };
+        any.push(tests);
+    }
+    Some(any)
+}
+
+/// The number whose name (as `name` writes it) is `v`, or `v` itself as a number (decimal or `0x` hex), among
+/// the values a 32-bit argument can hold.
+fn number_of(v: &str, name: impl Fn(u64) -> String) -> Option<u32> {
+    if let Some(hex) = v.strip_prefix("0x") {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if let Ok(n) = v.parse::<u32>() {
+        return Some(n);
+    }
+    // The names come from small tables; searching the numbers they cover is enough.
+    (0..=0xffffu32)
+        .chain(IOCTLS.iter().map(|(n, _)| *n as u32))
+        .chain([libc::PR_SET_VMA as u32])
+        .find(|n| name(u64::from(*n)) == v)
+}
+
+/// The `op` argument a futex operation name stands for.
+fn futex_op_number(name: &str) -> Option<u32> {
+    if let Some(hex) = name.strip_prefix("0x") {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    let (base, realtime) = match name.strip_suffix("_CLOCK_REALTIME") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    let (base, private) = match base.strip_suffix("_PRIVATE") {
+        Some(base) => (base, true),
+        None => (base, false),
+    };
+    let cmd = FUTEX_OPS.iter().position(|op| *op == base)? as u32;
+    Some(
+        cmd | if private { FUTEX_PRIVATE_FLAG as u32 } else { 0 }
+            | if realtime { FUTEX_CLOCK_REALTIME as u32 } else { 0 },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -923,6 +1053,83 @@ mod tests {
         assert_eq!(shape("wait4", [0, 0, 1, 0, 0, 0], p), "nohang=yes");
         assert_eq!(shape("prctl", [15, 0, 0, 0, 0, 0], p), "option=PR_SET_NAME");
         assert_eq!(shape("getppid", [0; 6], p), "");
+    }
+
+    /// Every register test says of a call exactly what its shape says: checked on many register values.
+    #[test]
+    fn register_tests_agree_with_shapes() {
+        fn holds(t: &ArgTest, args: &[u64; 6]) -> bool {
+            let lo = |a: u8| args[a as usize] as u32;
+            match *t {
+                ArgTest::LowEq { arg, mask, value } => lo(arg) & mask == value,
+                ArgTest::LowAnySet { arg, bits } => lo(arg) & bits != 0,
+                ArgTest::LowNoneSet { arg, bits } => lo(arg) & bits == 0,
+                ArgTest::Zero { arg } => args[arg as usize] == 0,
+                ArgTest::NonZero { arg } => args[arg as usize] != 0,
+            }
+        }
+        let cases: &[(&str, Key, &[u64])] = &[
+            (
+                "futex",
+                Key::Op,
+                &[0, 1, 9, 128, 129, 137, 393, 0x1_0000_0080, 99],
+            ),
+            ("futex", Key::Timeout, &[0, 1, 0x7fff_0000_0000]),
+            ("socket", Key::Family, &[1, 2, 10, 16, 17, 44]),
+            ("socket", Key::Type, &[1, 2, 3, 5, 1 | 0o4000, 2 | 0o2000000]),
+            ("clone", Key::Clone, &[0x3d0f00, 0x1200011]),
+            ("wait4", Key::Nohang, &[0, 1, 3]),
+            ("prctl", Key::Option, &[15, 16, 38, 0x53564d41, 12345]),
+            ("madvise", Key::Advice, &[4, 8, 14, 77]),
+            ("mprotect", Key::Prot, &[0, 1, 3, 5, 7]),
+            ("mmap", Key::Map, &[0x22, 0x21, 0x02, 0x01, 0x812]),
+            ("ioctl", Key::Req, &[0x5401, 0x541B, 0x1234]),
+        ];
+        for (name, key, values) in cases {
+            let arg = match (*name, key) {
+                ("futex", Key::Op) | ("socket", Key::Type) | ("ioctl", Key::Req) => 1,
+                ("futex", Key::Timeout) | ("mmap", _) => 3,
+                ("wait4", _) | ("madvise", _) | ("mprotect", _) => 2,
+                _ => 0,
+            };
+            let shape_of_value = |v: u64| {
+                let mut args = [0u64; 6];
+                args[arg] = v;
+                if *name == "futex" && *key == Key::Timeout {
+                    args[1] = 128; // a wait, so that the timeout is part of the shape
+                }
+                let mut probe = Fake {
+                    path: None,
+                    fd: Some(FdFacts {
+                        kind: "tty",
+                        nonblock: Some(false),
+                        path: None,
+                    }),
+                };
+                (args, shape_of(sc(name), &args, &mut probe))
+            };
+            for &v in *values {
+                let (_, shape) = shape_of_value(v);
+                let Some(text) = shape.get(*key) else { continue };
+                let pred = Predicate::parse(*key, text).unwrap();
+                let tests =
+                    register_tests(sc(name), &pred).unwrap_or_else(|| panic!("{name} {key:?}={text}"));
+                for &w in *values {
+                    let (args, other) = shape_of_value(w);
+                    let by_registers = tests.iter().any(|all| all.iter().all(|t| holds(t, &args)));
+                    assert_eq!(
+                        by_registers,
+                        pred.matches(&other),
+                        "{name} {pred} on {w:#x} ({other})"
+                    );
+                }
+            }
+        }
+        // What registers cannot tell has no register test.
+        let fd = Predicate::parse(Key::Fd, "socket").unwrap();
+        assert_eq!(register_tests(sc("read"), &fd), None);
+        let clone3 = Predicate::parse(Key::Clone, "thread").unwrap();
+        assert_eq!(register_tests(sc("clone3"), &clone3), None);
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::{collections::BTreeMap, fmt, mem::offset_of};
 use libc::{seccomp_data, sock_filter};
 use nix::errno::Errno;
 
+use crate::model::shape::ArgTest;
+
 pub use self::sys::{InstallFlags, Step, install, set_no_new_privs};
 
 /// What a program checks before its search: the audit architecture of native calls, and whether x32 calls share it.
@@ -73,6 +75,15 @@ const _: () = assert!(3 * MAX_LEAF <= u8::MAX as usize);
 
 const OFFSET_NR: u32 = offset_of!(seccomp_data, nr) as u32;
 const OFFSET_ARCH: u32 = offset_of!(seccomp_data, arch) as u32;
+const OFFSET_ARGS: u32 = offset_of!(seccomp_data, args) as u32;
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("the filter loads an argument's low word at its first four bytes: little-endian only");
+
+/// Offset of the low (`high` false) or high 32 bits of argument `arg` in `seccomp_data`.
+const fn arg_word(arg: u8, high: bool) -> u32 {
+    OFFSET_ARGS + 8 * arg as u32 + if high { 4 } else { 0 }
+}
 
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
@@ -81,6 +92,10 @@ const JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
 const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+
+/// At most this many alternatives in one guard (each a handful of instructions), so a guard stays short.
+pub const MAX_GUARD_ALTERNATIVES: usize = 16;
 
 /// What the filter does with a system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +136,14 @@ pub struct Policy {
     default: Action,
     other_abi: Action,
     rules: BTreeMap<u32, Action>,
+    guards: BTreeMap<u32, Guard>,
+}
+
+/// A syscall's action taken only when its registers pass one of the alternatives; otherwise `otherwise`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Guard {
+    any: Vec<Vec<ArgTest>>,
+    otherwise: Action,
 }
 
 impl Policy {
@@ -131,12 +154,35 @@ impl Policy {
             default,
             other_abi: Action::Allow,
             rules: BTreeMap::new(),
+            guards: BTreeMap::new(),
         }
     }
 
-    /// Gives native syscall `nr` its own action; setting the same number again replaces the action.
+    /// Gives native syscall `nr` the action `action` only for calls whose registers pass one of the alternatives
+    /// of `any` (all the tests of one); its other calls get `otherwise`. A call shape predicate decided in the
+    /// kernel (DESIGN §6): calls of other shapes never leave it. More than [`MAX_GUARD_ALTERNATIVES`]
+    /// alternatives, or none, and the guard is dropped: `action` applies to every call.
+    pub fn set_guarded(
+        &mut self,
+        nr: u32,
+        action: Action,
+        any: Vec<Vec<ArgTest>>,
+        otherwise: Action,
+    ) -> &mut Self {
+        self.rules.insert(nr, action);
+        if (1..=MAX_GUARD_ALTERNATIVES).contains(&any.len()) && action != otherwise {
+            self.guards.insert(nr, Guard { any, otherwise });
+        } else {
+            self.guards.remove(&nr);
+        }
+        self
+    }
+
+    /// Gives native syscall `nr` its own action; setting the same number again replaces the action (and any
+    /// guard).
     pub fn set(&mut self, nr: u32, action: Action) -> &mut Self {
         self.rules.insert(nr, action);
+        self.guards.remove(&nr);
         self
     }
 
@@ -149,6 +195,24 @@ impl Policy {
     fn validate(&self, abi: Abi) -> Result<(), FilterError> {
         check_errno(RuleSite::Default, self.default)?;
         check_errno(RuleSite::OtherAbi, self.other_abi)?;
+        for guard in self.guards.values() {
+            check_errno(RuleSite::Default, guard.otherwise)?;
+            for test in guard.any.iter().flatten() {
+                let arg = match *test {
+                    ArgTest::LowEq { arg, .. }
+                    | ArgTest::LowAnySet { arg, .. }
+                    | ArgTest::LowNoneSet { arg, .. }
+                    | ArgTest::Zero { arg }
+                    | ArgTest::NonZero { arg } => arg,
+                };
+                if arg > 5 {
+                    return Err(FilterError::BadProgram {
+                        pc: 0,
+                        reason: "a guard tests an argument past the sixth",
+                    });
+                }
+            }
+        }
         for (&nr, &action) in &self.rules {
             check_errno(RuleSite::Syscall(nr), action)?;
             if abi.x32 && nr & X32_SYSCALL_BIT != 0 {
@@ -259,12 +323,19 @@ pub enum FilterError {
     },
 }
 
-/// A maximal run of consecutive syscall numbers with the same (non-default) return value.
+/// Where the search sends a syscall number: a return value, or the guard block with this index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Ret(u32),
+    Guard(usize),
+}
+
+/// A maximal run of consecutive syscall numbers with the same (non-default) target.
 #[derive(Debug, Clone, Copy)]
 struct Run {
     lo: u32,
     hi: u32,
-    ret: u32,
+    ret: Target,
 }
 
 /// Compiles `policy` into a classic-BPF program for `SECCOMP_SET_MODE_FILTER`.
@@ -294,20 +365,27 @@ pub fn compile(policy: &Policy) -> Result<Vec<sock_filter>, FilterError> {
 fn compile_for(policy: &Policy, abi: Abi) -> Result<Vec<sock_filter>, FilterError> {
     policy.validate(abi)?;
     let default = policy.default.ret();
+    let mut out = Emitter::default();
+    // Guard blocks go last in the program (first, building backwards); the search reaches them with `ja`.
+    let mut guards: Vec<usize> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     for (&nr, action) in &policy.rules {
-        let ret = action.ret();
-        if ret == default {
-            continue;
-        }
+        let ret = match policy.guards.get(&nr) {
+            Some(guard) => {
+                guards.push(emit_guard(&mut out, guard, action.ret()));
+                Target::Guard(guards.len() - 1)
+            }
+            None if action.ret() == default => continue,
+            None => Target::Ret(action.ret()),
+        };
         match runs.last_mut() {
             Some(last) if last.ret == ret && last.hi.checked_add(1) == Some(nr) => last.hi = nr,
             _ => runs.push(Run { lo: nr, hi: nr, ret }),
         }
     }
-
-    let mut out = Emitter::default();
-    emit_tree(&mut out, &runs, 0, u32::MAX, default);
+    let on_default = Target::Ret(default);
+    let targets = Targets { guards: &guards };
+    emit_tree(&mut out, &runs, 0, u32::MAX, on_default, &targets);
     emit_header(&mut out, policy.other_abi.ret(), abi);
     let prog = out.finish();
     if prog.len() > MAX_INSNS {
@@ -357,18 +435,87 @@ impl Emitter {
     }
 }
 
+/// Where the guard blocks start (positions counted from the end), by index.
+struct Targets<'a> {
+    guards: &'a [usize],
+}
+
+impl Targets<'_> {
+    /// Pushes what sends the program to `target`: its `ret`, or a `ja` to its guard block.
+    fn emit(&self, out: &mut Emitter, target: Target) -> usize {
+        match target {
+            Target::Ret(ret) => out.ret(ret),
+            Target::Guard(i) => {
+                let offset = out.offset_to(self.guards[i]);
+                out.push(JA, offset as u32, 0, 0)
+            }
+        }
+    }
+}
+
+/// Emits a guard block: `then` when one alternative's tests all hold, else the guard's `otherwise`. Returns the
+/// block's first instruction. A failing test jumps to the next alternative, which is a few instructions away.
+fn emit_guard(out: &mut Emitter, guard: &Guard, then: u32) -> usize {
+    let on_then = out.ret(then);
+    let mut next = out.ret(guard.otherwise.ret());
+    for all in guard.any.iter().rev() {
+        let offset = out.offset_to(on_then);
+        out.push(JA, offset as u32, 0, 0);
+        for test in all.iter().rev() {
+            emit_test(out, *test, next);
+        }
+        next = out.first();
+    }
+    next
+}
+
+/// Emits one register test: falls through when it holds, jumps to `fail` when it does not.
+fn emit_test(out: &mut Emitter, test: ArgTest, fail: usize) {
+    match test {
+        ArgTest::LowEq { arg, mask, value } => {
+            out.push(JEQ_K, value, 0, out.short_offset_to(fail));
+            if mask != u32::MAX {
+                out.push(AND_K, mask, 0, 0);
+            }
+            out.push(LD_W_ABS, arg_word(arg, false), 0, 0);
+        }
+        ArgTest::LowAnySet { arg, bits } => {
+            out.push(JSET_K, bits, 0, out.short_offset_to(fail));
+            out.push(LD_W_ABS, arg_word(arg, false), 0, 0);
+        }
+        ArgTest::LowNoneSet { arg, bits } => {
+            out.push(JSET_K, bits, out.short_offset_to(fail), 0);
+            out.push(LD_W_ABS, arg_word(arg, false), 0, 0);
+        }
+        ArgTest::Zero { arg } => {
+            out.push(JEQ_K, 0, 0, out.short_offset_to(fail));
+            out.push(LD_W_ABS, arg_word(arg, true), 0, 0);
+            out.push(JEQ_K, 0, 0, out.short_offset_to(fail));
+            out.push(LD_W_ABS, arg_word(arg, false), 0, 0);
+        }
+        ArgTest::NonZero { arg } => {
+            let after = out.first();
+            out.push(JEQ_K, 0, out.short_offset_to(fail), 0);
+            out.push(LD_W_ABS, arg_word(arg, true), 0, 0);
+            // Low word not zero: the test holds, skip the high word.
+            out.push(JEQ_K, 0, 0, out.short_offset_to(after));
+            out.push(LD_W_ABS, arg_word(arg, false), 0, 0);
+        }
+    }
+}
+
 /// Emits the search for `nr` among `runs`, knowing `lo <= nr <= hi`.
-fn emit_tree(out: &mut Emitter, runs: &[Run], lo: u32, hi: u32, default: u32) {
+fn emit_tree(out: &mut Emitter, runs: &[Run], lo: u32, hi: u32, default: Target, targets: &Targets<'_>) {
     if runs.len() <= MAX_LEAF {
-        emit_leaf(out, runs, lo, hi, default);
+        emit_leaf(out, runs, lo, hi, default, targets);
         return;
     }
     let mid = runs.len() / 2;
     // Runs are sorted and disjoint, so `split > runs[0].lo >= lo`.
     let split = runs[mid].lo;
-    emit_tree(out, &runs[mid..], split, hi, default);
+    emit_tree(out, &runs[mid..], split, hi, default, targets);
     let right = out.first();
-    emit_tree(out, &runs[..mid], lo, split - 1, default);
+    emit_tree(out, &runs[..mid], lo, split - 1, default, targets);
     let offset = out.offset_to(right);
     match u8::try_from(offset) {
         Ok(jt) => out.push(JGE_K, split, jt, 0),
@@ -383,21 +530,21 @@ fn emit_tree(out: &mut Emitter, runs: &[Run], lo: u32, hi: u32, default: u32) {
 
 /// Emits a chain of comparisons for at most [`MAX_LEAF`] runs, knowing `lo <= nr <= hi`: the checks in ascending
 /// order, then `ret default`, then one `ret` per distinct action of the leaf.
-fn emit_leaf(out: &mut Emitter, runs: &[Run], lo: u32, hi: u32, default: u32) {
+fn emit_leaf(out: &mut Emitter, runs: &[Run], lo: u32, hi: u32, default: Target, targets: &Targets<'_>) {
     if let [only] = runs
         && only.lo <= lo
         && only.hi >= hi
     {
-        out.ret(only.ret);
+        targets.emit(out, only.ret);
         return;
     }
-    let mut rets: Vec<(u32, usize)> = Vec::with_capacity(MAX_LEAF);
+    let mut rets: Vec<(Target, usize)> = Vec::with_capacity(MAX_LEAF);
     for run in runs.iter().rev() {
         if !rets.iter().any(|&(ret, _)| ret == run.ret) {
-            rets.push((run.ret, out.ret(run.ret)));
+            rets.push((run.ret, targets.emit(out, run.ret)));
         }
     }
-    let on_default = out.ret(default);
+    let on_default = targets.emit(out, default);
     // Every check falls through to the next run's checks (or `ret default`) when nr is above the run. Reaching a run
     // means nr differs from every earlier single number and is above every earlier range.
     for run in runs.iter().rev() {
@@ -446,8 +593,8 @@ fn emit_header(out: &mut Emitter, other_abi: u32, abi: Abi) {
 
 /// Runs `prog` on `data` the way the kernel would and returns the filter's return value.
 ///
-/// Only the instructions [`compile`] emits are supported (`ld [k]` of a 32-bit word, `ja`, `jeq`/`jgt`/`jge`/`jset`
-/// with a constant, `ret` of a constant); anything else, a jump out of the program or falling off its end is a
+/// Only the instructions [`compile`] emits are supported (`ld [k]` of a 32-bit word, `and` with a constant, `ja`,
+/// `jeq`/`jgt`/`jge`/`jset` with a constant, `ret` of a constant); anything else, a jump out of the program or falling off its end is a
 /// [`FilterError::BadProgram`].
 pub fn evaluate(prog: &[sock_filter], data: &seccomp_data) -> Result<u32, FilterError> {
     execute(prog, data).map(|run| run.ret)
@@ -490,6 +637,10 @@ fn execute(prog: &[sock_filter], data: &seccomp_data) -> Result<Execution, Filte
                     ret: insn.k,
                     executed,
                 });
+            }
+            AND_K => {
+                acc &= insn.k;
+                0
             }
             JA => insn.k as usize,
             JEQ_K | JGT_K | JGE_K | JSET_K => {
@@ -748,6 +899,78 @@ mod tests {
                     let leaves = n.div_ceil(MAX_LEAF);
                     assert!(max_executed <= header(abi) + 2 * ceil_log2(leaves) + MAX_LEAF + 1);
                 }
+            }
+        }
+    }
+
+    /// Guards decide on registers as the tests say, among many other rules, and only for their syscall.
+    #[test]
+    fn guarded_syscalls_ask_only_for_calls_whose_registers_pass() {
+        let futex = 202;
+        let wait_no_timeout = vec![
+            ArgTest::LowEq {
+                arg: 1,
+                mask: u32::MAX,
+                value: 128,
+            },
+            ArgTest::Zero { arg: 3 },
+        ];
+        let thread = vec![ArgTest::LowAnySet {
+            arg: 0,
+            bits: 0x10000,
+        }];
+        let masked = vec![ArgTest::LowEq {
+            arg: 2,
+            mask: 0xff,
+            value: 5,
+        }];
+        let with_timeout = vec![
+            ArgTest::NonZero { arg: 4 },
+            ArgTest::LowNoneSet { arg: 5, bits: 1 },
+        ];
+        for filler in [0usize, 40, 300] {
+            let mut rng = Lcg(filler as u64 + 1);
+            let mut policy = random_policy(&mut rng, filler, Actions::Distinct);
+            policy.set_guarded(
+                futex,
+                Action::UserNotif,
+                vec![
+                    wait_no_timeout.clone(),
+                    thread.clone(),
+                    masked.clone(),
+                    with_timeout.clone(),
+                ],
+                Action::Allow,
+            );
+            let prog = compile_for(&policy, Abi::X86_64).unwrap();
+            let check = |args: [u64; 6], notify: bool| {
+                let mut d = data(Abi::X86_64.audit_arch, futex);
+                d.args = args;
+                let want = if notify { Action::UserNotif } else { Action::Allow };
+                assert_eq!(
+                    execute(&prog, &d).unwrap().ret,
+                    want.ret(),
+                    "{filler} rules, args {args:x?}"
+                );
+            };
+            check([0, 128, 0, 0, 0, 0], true);
+            check([0, 128, 0, 0x1_0000_0000, 0, 0], false); // a timeout pointer above 4 GiB is not null
+            check([0, 129, 0, 0, 0, 0], false);
+            check([0x10000, 1, 0, 7, 0, 0], true);
+            check([0, 1, 0x1205, 7, 0, 0], true);
+            check([0, 1, 0x1206, 7, 0, 0], false);
+            check([0, 1, 0, 7, 1, 0], true);
+            check([0, 1, 0, 7, 0x2_0000_0000, 2], true);
+            check([0, 1, 0, 7, 0x2_0000_0000, 3], false);
+            check([0, 1, 0, 7, 0, 0], false);
+            // Other syscalls keep their own actions.
+            for nr in [0u32, 1, 201, 203, 1000] {
+                let d = data(Abi::X86_64.audit_arch, nr);
+                assert_eq!(
+                    execute(&prog, &d).unwrap().ret,
+                    expected(&policy, Abi::X86_64, d.arch, nr),
+                    "{nr}"
+                );
             }
         }
     }

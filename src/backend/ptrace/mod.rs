@@ -101,15 +101,27 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     })
 }
 
-/// The RET_TRACE filter: stop only at the syscalls the job needs.
+/// The RET_TRACE filter: stop only at the syscalls the job needs — for a syscall only injected, whose rules all
+/// have shape predicates on registers, only at the calls they can match (the seccomp backend routes the same calls,
+/// so call indices mean the same on both).
 fn build_filter(job: &Job<'_>) -> Result<Vec<libc::sock_filter>, BackendError> {
     let mut policy = filter::Policy::new(filter::Action::Allow);
-    let mut traced: HashSet<Syscall> = job.record_only.cloned().unwrap_or_default();
-    if let Some(decider) = &job.decider {
-        traced.extend(decider.targets());
-    }
-    for sc in traced {
+    let recorded: HashSet<Syscall> = job.record_only.cloned().unwrap_or_default();
+    for sc in &recorded {
         policy.set(sc.number(), filter::Action::Trace(0));
+    }
+    if let Some(decider) = &job.decider {
+        for sc in decider.targets().filter(|sc| !recorded.contains(sc)) {
+            match decider.register_guard(sc) {
+                Some(guard) => policy.set_guarded(
+                    sc.number(),
+                    filter::Action::Trace(0),
+                    guard,
+                    filter::Action::Allow,
+                ),
+                None => policy.set(sc.number(), filter::Action::Trace(0)),
+            };
+        }
     }
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }

@@ -154,7 +154,9 @@ fn refuse_exit_rules(decider: &Decider) -> Result<(), BackendError> {
 }
 
 /// The listener filter: `RET_ERRNO` for the syscalls a rule fails on every call, `RET_USER_NOTIF` for the other
-/// targeted ones and for `seccomp` itself (to explain a target's own listener), `ALLOW` for everything else.
+/// targeted ones — only for the calls whose registers some rule's shape predicates accept, when every rule of the
+/// syscall has such predicates (`Decider::register_guard`) — and for `seccomp` itself (to explain a target's own
+/// listener), `ALLOW` for everything else.
 fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, BackendError> {
     let mut policy = filter::Policy::new(filter::Action::Allow);
     let targets: Vec<Syscall> = decider.targets().collect();
@@ -171,7 +173,13 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
             }
             None => filter::Action::UserNotif,
         };
-        policy.set(sc.number(), action);
+        match decider
+            .register_guard(sc)
+            .filter(|_| action == filter::Action::UserNotif)
+        {
+            Some(guard) => policy.set_guarded(sc.number(), action, guard, filter::Action::Allow),
+            None => policy.set(sc.number(), action),
+        };
     }
     if Syscall::from_number(libc::SYS_seccomp as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
         policy.set(libc::SYS_seccomp as u32, filter::Action::UserNotif);

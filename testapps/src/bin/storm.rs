@@ -1,10 +1,12 @@
-//! `storm getppid|openat-fail|openat-ok [N]` (N default 100000, at least 1) — a syscall storm for benches.
+//! `storm getppid|openat-fail|openat-ok|futex-wake [N]` (N default 100000, at least 1) — a syscall storm for
+//! benches.
 //!
 //! `getppid` makes N raw `syscall(SYS_getppid)` calls; `openat-fail` makes N `open` calls (glibc issues
 //! `openat(2)`) of the fixed path `/nonexistent/phoebe-storm`, each expected to fail with ENOENT; `openat-ok`
 //! makes N `open` calls of `/` (a directory every system has), each followed by a `close`: opens that succeed,
 //! and so reach the kernel's `file_open` hook, which a failing path walk never does. The loop holds nothing else
-//! and is timed with `Instant`. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
+//! and is timed with `Instant`. `futex-wake` makes N `FUTEX_WAKE_PRIVATE` calls on a word nobody waits on (each
+//! returns 0): the calls a rule on futex *waits* (`op=FUTEX_WAIT_PRIVATE`) must leave alone. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
 //! (openat-fail) is counted as unexpected (a surprise descriptor is closed).
 //!
 //! Output (exit 0), one line on stdout: `calls=<N> ns_per_call=<float, 1 decimal> unexpected=<count>`.
@@ -14,7 +16,7 @@ use std::{env, io, time::Instant};
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "storm getppid|openat-fail|openat-ok [N]";
+const USAGE: &str = "storm getppid|openat-fail|openat-ok|futex-wake [N]";
 const MISSING: &std::ffi::CStr = c"/nonexistent/phoebe-storm";
 
 fn getppid_storm(n: u64) -> u64 {
@@ -59,12 +61,33 @@ fn openat_ok_storm(n: u64) -> u64 {
     unexpected
 }
 
+fn futex_wake_storm(n: u64) -> u64 {
+    let word: u32 = 0;
+    let mut unexpected = 0;
+    for _ in 0..n {
+        // SAFETY: FUTEX_WAKE only looks the word's address up among the waiters; `word` outlives the call.
+        let woken = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                &raw const word,
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            )
+        };
+        if woken != 0 {
+            unexpected += 1;
+        }
+    }
+    unexpected
+}
+
 fn main() {
     let mut args = env::args().skip(1);
     let storm: fn(u64) -> u64 = match args.next().as_deref() {
         Some("getppid") => getppid_storm,
         Some("openat-fail") => openat_fail_storm,
         Some("openat-ok") => openat_ok_storm,
+        Some("futex-wake") => futex_wake_storm,
         _ => usage(USAGE),
     };
     let n: u64 = match args.next() {
