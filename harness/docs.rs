@@ -82,8 +82,8 @@ fn assert_reserializes<T: serde::Serialize>(value: &T, body: &str, what: &str) {
 fn field_names(value: &Value, parent: Option<&str>, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
-            // `syscalls` of an interval and `errors` are keyed by syscall or errno names, not by fields.
-            let is_name_map = matches!(parent, Some("syscalls" | "errors"));
+            // `syscalls` of an interval, `errors` and `shapes` are keyed by syscall, errno or shape, not by fields.
+            let is_name_map = matches!(parent, Some("syscalls" | "errors" | "shapes"));
             for (key, child) in map {
                 if !is_name_map && !out.contains(key) {
                     out.push(key.clone());
@@ -145,7 +145,7 @@ fn observation_example_loads_and_is_consistent() {
     let body = only_block(OBSERVATION_TAG);
     let obs: Observation = load_example(&body, "observation");
     assert_eq!(obs.version, FORMAT_VERSION);
-    assert_eq!(obs.version, 1);
+    assert_eq!(obs.version, 2);
     assert_eq!(obs.backend, "ptrace");
     assert_eq!(obs.exit, Some(TargetExit::Code(0)));
     assert!(!obs.interrupted);
@@ -189,7 +189,7 @@ fn injection_log_example_loads_and_is_consistent() {
     let body = only_block(LOG_TAG);
     let log: InjectionLog = load_example(&body, "injection log");
     assert_eq!(log.version, FORMAT_VERSION);
-    assert_eq!(log.version, 1);
+    assert_eq!(log.version, 2);
     assert_eq!(log.seed, 7);
     assert!(!log.replayed);
     assert_eq!(log.exit, Some(TargetExit::Code(1)));

@@ -9,7 +9,7 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::model::FORMAT_VERSION;
+use crate::model::{FORMAT_VERSION, OLDEST_READ_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -27,7 +27,7 @@ pub enum FileError {
         source: serde_json::Error,
     },
     #[error(
-        "{} has format version {found}, this phoebe reads version {FORMAT_VERSION}\nhint: re-create it with this phoebe",
+        "{} has format version {found}, this phoebe reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION}\nhint: re-create it with this phoebe",
         path.display()
     )]
     Version { path: PathBuf, found: u64 },
@@ -51,7 +51,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, F
         source,
     })?;
     match value.get("version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_READ_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
         Some(found) => {
             return Err(FileError::Version {
                 path: path.into(),
@@ -139,7 +139,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("format version 9"), "{err}");
+        assert!(err.contains("reads versions 1 to 2"), "{err}");
         let missing = load::<InjectionLog>(&dir.path().join("nope.json"), "injection log").unwrap_err();
         assert!(missing.to_string().starts_with("cannot read"));
+    }
+
+    /// Files from before call shapes (version 1) still load, as files without shapes.
+    #[test]
+    fn version_1_files_load_without_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("observation.json");
+        fs::write(
+            &old,
+            r#"{"version": 1, "command": ["ls"], "backend": "ptrace", "kernel": "6.1", "started_at": "2026-01-01T00:00:00Z",
+                "interval_ms": 1000, "duration_ms": 5, "syscalls": null, "exit": {"code": 0},
+                "intervals": [{"syscalls": {"openat": {"calls": 3, "errors": {"ENOENT": 1},
+                               "latency_ns_sum": 30, "latency_ns_max": 12}}}]}"#,
+        )
+        .unwrap();
+        let obs: crate::model::Observation = load(&old, "observation").unwrap();
+        assert_eq!(obs.version, 1);
+        assert!(obs.intervals[0].syscalls.values().all(|s| s.shapes.is_empty()));
+        assert_eq!(obs.failed_shapes(), None);
     }
 }

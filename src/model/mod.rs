@@ -24,8 +24,12 @@ pub use self::{
     shape::Shape,
 };
 
-/// The version written into, and expected from, every JSON file phoebe makes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version written into every JSON file phoebe makes. Version 2 added call shapes (observations' `shapes`,
+/// plans' per-shape rules, logs' `shape` and `path`, reports' `faults`).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest version phoebe still reads: files of version 1 load as files without shapes.
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 /// CPU time and memory of a target's whole process tree (the "multi-layer" view of DESIGN §7).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
