@@ -850,7 +850,7 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
                     },
                 ]
             }
-            ("ioctl", Key::Req) => eq(1, number_of(v, |n| ioctl_name(n))?),
+            ("ioctl", Key::Req) => eq(1, number_of(v, ioctl_name)?),
             _ => return None,
         };
         any.push(tests);
