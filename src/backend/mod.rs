@@ -103,6 +103,11 @@ pub enum BackendError {
     },
     #[error("cannot build the seccomp filter")]
     FilterBuild(#[source] filter::FilterError),
+    #[error("waitpid failed while waiting for the target's tasks: {source}")]
+    Wait {
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("ptrace failed while tracing pid {pid}: {source}")]
     Trace {
         pid: i32,

@@ -11,7 +11,7 @@ use nix::{
     errno::Errno as NixErrno,
     sys::{
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
@@ -21,6 +21,7 @@ use crate::{
     backend::{BackendError, Target},
     control::Control,
     model::TargetExit,
+    sys::wait,
 };
 
 /// What the supervisor needs from the loaded programs.
@@ -67,7 +68,7 @@ pub(super) fn supervise(
     let root = match stopped.resume() {
         Ok(pid) => pid,
         Err(source) => {
-            let _ = waitpid(root, None);
+            wait::reap(root);
             control.end();
             return Err(BackendError::Exec { command, source });
         }
@@ -79,10 +80,9 @@ pub(super) fn supervise(
         .name("phoebe-reaper".into())
         .spawn(move || {
             loop {
-                let status = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
-                    Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
-                    Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
-                    Ok(_) | Err(NixErrno::EINTR) => None,
+                let status = match wait::waitpid(None, WaitPidFlag::__WALL) {
+                    Ok(Some(status)) => status.exit().map(|exit| (status.pid(), exit)),
+                    Ok(None) | Err(NixErrno::EINTR) => None,
                     Err(_) => break,
                 };
                 if let Some(status) = status

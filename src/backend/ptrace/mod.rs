@@ -20,12 +20,12 @@ use nix::{
     sys::{
         ptrace::{self, Event, Options},
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
 
-use self::sys::SyscallStop;
+use self::sys::{Restart, SyscallStop};
 use super::{BackendError, Job, Outcome, filter};
 use crate::{
     control::Control,
@@ -34,6 +34,7 @@ use crate::{
         Errno, Syscall, TargetExit, When,
         names::{fd_arg, path_arg},
     },
+    sys::wait::{self, Status},
 };
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
@@ -128,15 +129,6 @@ struct Task {
     tgid: Option<i32>,
 }
 
-/// How to restart a stopped tracee.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Resume {
-    /// Stop again at the next syscall entry and exit (PTRACE_SYSCALL).
-    Syscall,
-    /// Run until the next event or seccomp stop (PTRACE_CONT).
-    Cont,
-}
-
 struct Tracer<'a> {
     root: Pid,
     /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
@@ -146,7 +138,7 @@ struct Tracer<'a> {
     started: Option<Instant>,
     root_exit: Option<TargetExit>,
     /// Tracees held at a stop by `delay=`, with when to resume them.
-    delayed: Vec<(Instant, Pid, Resume)>,
+    delayed: Vec<(Instant, Pid, Restart)>,
     observer: Option<&'a mut crate::model::ObservationBuilder>,
     record_only: Option<&'a HashSet<Syscall>>,
     decider: Option<&'a mut crate::decide::Decider>,
@@ -162,23 +154,25 @@ impl Tracer<'_> {
                 None => return Ok(()),
             };
             tracing::trace!(?status, "tracee stop");
+            if let Some(exit) = status.exit() {
+                self.on_exit(status.pid(), exit);
+                continue;
+            }
             match status {
-                WaitStatus::Exited(pid, code) => self.on_exit(pid, TargetExit::Code(code)),
-                WaitStatus::Signaled(pid, sig, _) => self.on_exit(pid, TargetExit::Signal(sig as i32)),
-                WaitStatus::PtraceSyscall(pid) => self.on_syscall_stop(pid)?,
-                WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid, sig, event)?,
-                WaitStatus::Stopped(pid, sig) => {
-                    // Signal-delivery-stop: deliver the signal the target was meant to get.
+                Status::Syscall { pid } => self.on_syscall_stop(pid)?,
+                Status::Event { pid, signal, event } => self.on_event(pid, signal, event)?,
+                Status::Stopped { pid, signal } => {
+                    // Signal-delivery-stop: deliver the signal the target was meant to get (real-time ones too).
                     self.tasks.entry(pid).or_default();
-                    self.resume(pid, self.default_resume(pid), Some(sig))?;
+                    self.resume(pid, self.default_resume(pid), signal)?;
                 }
-                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+                Status::Exited { .. } | Status::Signaled { .. } | Status::Continued { .. } => {}
             }
         }
     }
 
     /// The next wait status, or `None` when no tracee is left. Honours pending `delay=` resumes.
-    fn wait(&mut self) -> Result<Option<WaitStatus>, BackendError> {
+    fn wait(&mut self) -> Result<Option<Status>, BackendError> {
         loop {
             self.resume_due()?;
             let flags = WaitPidFlag::__WALL
@@ -187,8 +181,8 @@ impl Tracer<'_> {
                 } else {
                     WaitPidFlag::WNOHANG
                 };
-            match waitpid(None, Some(flags)) {
-                Ok(WaitStatus::StillAlive) => {
+            match wait::waitpid(None, flags) {
+                Ok(None) => {
                     let next = self
                         .delayed
                         .iter()
@@ -200,11 +194,11 @@ impl Tracer<'_> {
                             .min(Duration::from_millis(1)),
                     );
                 }
-                Ok(status) => return Ok(Some(status)),
+                Ok(Some(status)) => return Ok(Some(status)),
                 Err(NixErrno::EINTR) => {}
                 Err(NixErrno::ECHILD) if self.delayed.is_empty() => return Ok(None),
                 Err(NixErrno::ECHILD) => self.delayed.clear(),
-                Err(source) => return Err(BackendError::Trace { pid: -1, source }),
+                Err(source) => return Err(BackendError::Wait { source }),
             }
         }
     }
@@ -218,7 +212,7 @@ impl Tracer<'_> {
         let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
         self.delayed = later;
         for (_, pid, how) in due {
-            self.resume(pid, how, None)?;
+            self.resume(pid, how, 0)?;
         }
         Ok(())
     }
@@ -226,21 +220,18 @@ impl Tracer<'_> {
     /// How to restart `pid` when nothing special is needed: with PTRACE_SYSCALL when every call stops or when
     /// the task is inside a call whose exit we must see (fork, clone and exec events arrive mid-call),
     /// otherwise with PTRACE_CONT so that only the filter's calls stop.
-    fn default_resume(&self, pid: Pid) -> Resume {
+    fn default_resume(&self, pid: Pid) -> Restart {
         if self.full || self.tasks.get(&pid).is_some_and(|t| t.in_flight.is_some()) {
-            Resume::Syscall
+            Restart::Syscall
         } else {
-            Resume::Cont
+            Restart::Cont
         }
     }
 
-    /// Restarts a tracee. ESRCH means it was killed meanwhile (its exit is reported next): not an error.
-    fn resume(&self, pid: Pid, how: Resume, sig: Option<Signal>) -> Result<(), BackendError> {
-        let res = match how {
-            Resume::Syscall => ptrace::syscall(pid, sig),
-            Resume::Cont => ptrace::cont(pid, sig),
-        };
-        match res {
+    /// Restarts a tracee, delivering `signal` (0: none). ESRCH means it was killed meanwhile (its exit is
+    /// reported next): not an error.
+    fn resume(&self, pid: Pid, how: Restart, signal: i32) -> Result<(), BackendError> {
+        match sys::restart(pid, how, signal) {
             Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
             Err(source) => Err(BackendError::Trace {
                 pid: pid.as_raw(),
@@ -267,9 +258,9 @@ impl Tracer<'_> {
         }
     }
 
-    fn on_event(&mut self, pid: Pid, sig: Signal, event: i32) -> Result<(), BackendError> {
+    fn on_event(&mut self, pid: Pid, sig: i32, event: i32) -> Result<(), BackendError> {
         self.tasks.entry(pid).or_default();
-        const STOP: i32 = libc::PTRACE_EVENT_STOP;
+        const STOP: i32 = wait::EVENT_STOP;
         match event {
             e if e == Event::PTRACE_EVENT_SECCOMP as i32 => return self.on_syscall_stop(pid),
             e if e == Event::PTRACE_EVENT_FORK as i32
@@ -300,24 +291,19 @@ impl Tracer<'_> {
                     }
                 }
             }
-            STOP => {
-                if matches!(
-                    sig,
-                    Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
-                ) {
-                    // Group-stop: stay stopped like an untraced process would, until SIGCONT.
-                    return match sys::listen(pid) {
-                        Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-                        Err(source) => Err(BackendError::Trace {
-                            pid: pid.as_raw(),
-                            source,
-                        }),
-                    };
-                }
+            STOP if is_group_stop(sig) => {
+                // Group-stop: stay stopped like an untraced process would, until SIGCONT.
+                return match sys::listen(pid) {
+                    Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
+                    Err(source) => Err(BackendError::Trace {
+                        pid: pid.as_raw(),
+                        source,
+                    }),
+                };
             }
             _ => {}
         }
-        self.resume(pid, self.default_resume(pid), None)
+        self.resume(pid, self.default_resume(pid), 0)
     }
 
     fn on_syscall_stop(&mut self, pid: Pid) -> Result<(), BackendError> {
@@ -338,7 +324,7 @@ impl Tracer<'_> {
             SyscallStop::Other => Some(self.default_resume(pid)),
         };
         match resume {
-            Some(how) => self.resume(pid, how, None),
+            Some(how) => self.resume(pid, how, 0),
             None => Ok(()),
         }
     }
@@ -350,7 +336,7 @@ impl Tracer<'_> {
         nr: u64,
         args: [u64; 6],
         native: bool,
-    ) -> Result<Option<Resume>, BackendError> {
+    ) -> Result<Option<Restart>, BackendError> {
         let Some(started) = self.started else {
             return Ok(Some(self.default_resume(pid)));
         };
@@ -396,7 +382,11 @@ impl Tracer<'_> {
                 }
             }
         }
-        let how = if need_exit { Resume::Syscall } else { Resume::Cont };
+        let how = if need_exit {
+            Restart::Syscall
+        } else {
+            Restart::Cont
+        };
         if need_exit {
             self.tasks.entry(pid).or_default().in_flight = Some(flight);
         }
@@ -407,7 +397,7 @@ impl Tracer<'_> {
         Ok(Some(how))
     }
 
-    fn on_exit_stop(&mut self, pid: Pid, rval: i64, is_error: bool) -> Result<Option<Resume>, BackendError> {
+    fn on_exit_stop(&mut self, pid: Pid, rval: i64, is_error: bool) -> Result<Option<Restart>, BackendError> {
         let flight = self.tasks.entry(pid).or_default().in_flight.take();
         let Some(flight) = flight else {
             return Ok(Some(self.default_resume(pid)));
@@ -447,6 +437,14 @@ impl Tracer<'_> {
     fn records(&self, sc: Syscall) -> bool {
         self.observer.is_some() && self.record_only.is_none_or(|only| only.contains(&sc))
     }
+}
+
+/// The signals whose `PTRACE_EVENT_STOP` is a group-stop (the others are `PTRACE_INTERRUPT` stops).
+pub(crate) fn is_group_stop(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }
 
 /// The thread group of a task, from /proc (cheap enough for the calls a rule targets).

@@ -1,5 +1,5 @@
 //! The ptrace backend's one chokepoint for raw calls: fork/exec of the tracee, ptrace requests nix does not wrap
-//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union), register edits, reads of the tracee's memory, and the signal
+//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union, restarts that re-deliver a real-time signal), register edits, reads of the tracee's memory, and the signal
 //! that wakes an attached tracer out of `waitpid` (`phoebe monitor --backend ptrace`).
 //! Everything above this file is safe code.
 
@@ -110,6 +110,38 @@ pub fn skip_syscall(_pid: Pid, _errno: i32) -> Result<(), Errno> {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn set_return(_pid: Pid, _value: i64) -> Result<(), Errno> {
     Err(Errno::ENOTSUP)
+}
+
+/// How to restart a stopped tracee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Stop again at the next syscall entry and exit (`PTRACE_SYSCALL`).
+    Syscall,
+    /// Run until the next event or seccomp stop (`PTRACE_CONT`).
+    Cont,
+    /// Let the task go (`PTRACE_DETACH`).
+    Detach,
+}
+
+/// Restarts a stopped tracee, delivering `signal` (0: none). Not nix's `ptrace::syscall`/`cont`/`detach`: those take
+/// a `Signal`, which cannot hold a real-time signal, so a signal-delivery-stop by one could not be re-delivered.
+pub fn restart(pid: Pid, how: Restart, signal: i32) -> Result<(), Errno> {
+    let request = match how {
+        Restart::Syscall => libc::PTRACE_SYSCALL,
+        Restart::Cont => libc::PTRACE_CONT,
+        Restart::Detach => libc::PTRACE_DETACH,
+    };
+    // SAFETY: these requests take no address and the signal number as data, passed by value (no pointer is
+    // dereferenced); the kernel validates that `pid` is our stopped tracee and that the signal is valid.
+    let ret = unsafe {
+        libc::ptrace(
+            request,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            signal as libc::c_long as *mut libc::c_void,
+        )
+    };
+    Errno::result(ret).map(drop)
 }
 
 /// PTRACE_LISTEN: leave a tracee in its group-stop but let it be woken by SIGCONT (nix has no wrapper).

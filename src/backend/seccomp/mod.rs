@@ -24,7 +24,7 @@ use nix::{
     errno::Errno as NixErrno,
     sys::{
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
@@ -38,6 +38,7 @@ use crate::{
     control::Control,
     decide::{Call, Decider},
     model::{Syscall, TargetExit, When},
+    sys::wait,
 };
 
 const BACKEND: &str = "seccomp";
@@ -341,17 +342,16 @@ fn reap(root: Pid, control: &Control, failed: &AtomicBool) -> Option<TargetExit>
             } else {
                 WaitPidFlag::WNOHANG
             };
-        let ended = match waitpid(None, Some(flags)) {
-            Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
-            Ok(WaitStatus::StillAlive) => {
+        let ended = match wait::waitpid(None, flags) {
+            Ok(Some(status)) => status.exit().map(|exit| (status.pid(), exit)),
+            Ok(None) => {
                 if control.interrupted() || failed.load(Ordering::SeqCst) {
                     kill_children();
                 }
                 thread::sleep(Duration::from_millis(10));
                 None
             }
-            Ok(_) | Err(NixErrno::EINTR) => None,
+            Err(NixErrno::EINTR) => None,
             Err(_) => return root_exit, // ECHILD: the whole tree is gone
         };
         if let Some((pid, how)) = ended

@@ -24,12 +24,15 @@ use nix::{
     errno::Errno,
     sys::{
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::{Pid, getpid},
 };
 
-use crate::backend::filter::{self, FilterError, InstallFlags};
+use crate::{
+    backend::filter::{self, FilterError, InstallFlags},
+    sys::wait::{self, Status},
+};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux ≥ 6.6), for `SECCOMP_IOCTL_NOTIF_SET_FLAGS`: the target and the
 /// supervisor hand the CPU to each other instead of waking through the scheduler. Missing from libc 0.2.
@@ -102,8 +105,8 @@ pub enum SpawnError {
     Clone(#[source] Errno),
     #[error("cannot install the seccomp listener filter")]
     Filter(#[source] FilterError),
-    #[error("the child ended before handing the listener over (wait status {0:?})")]
-    NoHandover(WaitStatus),
+    #[error("the child ended before handing the listener over (wait status: {0})")]
+    NoHandover(Status),
     #[error("cannot wait for the child")]
     Wait(#[source] Errno),
 }
@@ -202,7 +205,7 @@ pub fn spawn_notified(
             PENDING => {}
             READY | EXEC_FAILED => break,
             _ => {
-                let _ = waitpid(pid, None);
+                wait::reap(pid);
                 let errno = Errno::from_raw(h.errno.load(Ordering::Relaxed));
                 return Err(SpawnError::Filter(FilterError::Sys {
                     step: filter::Step::SetModeFilter(InstallFlags::NEW_LISTENER),
@@ -210,9 +213,9 @@ pub fn spawn_notified(
                 }));
             }
         }
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
-            Ok(status) => return Err(SpawnError::NoHandover(status)),
+        match wait::waitpid(Some(pid), WaitPidFlag::WNOHANG) {
+            Ok(None) | Err(Errno::EINTR) => {}
+            Ok(Some(status)) => return Err(SpawnError::NoHandover(status)),
             Err(e) => {
                 let _ = kill(pid, Signal::SIGKILL);
                 return Err(SpawnError::Wait(e));
