@@ -108,6 +108,12 @@ pub enum BackendError {
         #[source]
         source: nix::errno::Errno,
     },
+    #[error("cannot start a thread of phoebe ({what})")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("ptrace failed while tracing pid {pid}: {source}")]
     Trace {
         pid: i32,

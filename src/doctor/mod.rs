@@ -17,13 +17,16 @@ use aya::{
 use phoebe_common::programs;
 use serde::Serialize;
 
-use crate::backend::{
-    ebpf::{
-        OBJECT, btf,
-        fmod_ret::{self, Programs},
-        inject::{Mechanism, mechanisms},
+use crate::{
+    backend::{
+        ebpf::{
+            OBJECT, btf,
+            fmod_ret::{self, Programs},
+            inject::{Mechanism, mechanisms},
+        },
+        filter::sys::InstallFlags,
     },
-    filter::sys::InstallFlags,
+    sys::procfs,
 };
 
 /// One backend in one mode.
@@ -77,13 +80,8 @@ fn capabilities() -> Vec<&'static str> {
         (39, "CAP_BPF"),
     ];
     // CapEff in /proc/self/status is the capget(2) effective set, in hex.
-    let eff = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
+    let eff = procfs::self_status("CapEff:")
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
         .unwrap_or(0);
     WANTED
         .iter()
@@ -110,12 +108,8 @@ pub fn facts() -> Facts {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
     Facts {
-        euid: std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_owned();
-                uids.split_whitespace().nth(1)?.parse().ok()
-            })
+        euid: procfs::self_status("Uid:")
+            .and_then(|uids| uids.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(u32::MAX),
         capabilities: capabilities(),
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),

@@ -32,7 +32,10 @@ use phoebe_common::{CountKey, CountValue};
 use super::sys::{self, Restart, SyscallStop};
 use crate::{
     backend::ebpf::Snapshot,
-    sys::wait::{self, Status},
+    sys::{
+        procfs,
+        wait::{self, Status},
+    },
 };
 
 /// How long the detach may take before the tracer gives up waiting for stops (the kernel detaches what is left
@@ -163,15 +166,6 @@ fn options() -> Options {
         | Options::PTRACE_O_TRACEEXEC
 }
 
-fn threads(pid: u32) -> Vec<Pid> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .map(Pid::from_raw)
-        .collect()
-}
-
 impl Tracer {
     fn seize_all(&mut self, pids: &[u32]) -> Result<(), AttachError> {
         for (i, pid) in pids.iter().enumerate() {
@@ -195,7 +189,7 @@ impl Tracer {
     fn seize_process(&mut self, pid: u32) -> Result<(), AttachError> {
         let mut first = true;
         loop {
-            let new: Vec<Pid> = threads(pid)
+            let new: Vec<Pid> = procfs::threads(pid)
                 .into_iter()
                 .filter(|t| !self.tasks.contains_key(t))
                 .collect();

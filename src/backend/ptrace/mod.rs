@@ -34,7 +34,10 @@ use crate::{
         Errno, Syscall, TargetExit, When,
         names::{fd_arg, path_arg},
     },
-    sys::wait::{self, Status},
+    sys::{
+        procfs,
+        wait::{self, Status},
+    },
 };
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
@@ -447,16 +450,10 @@ pub(crate) fn is_group_stop(signal: i32) -> bool {
     )
 }
 
-/// The thread group of a task, from /proc (cheap enough for the calls a rule targets).
+/// The thread group of a task, from /proc (cheap enough for the calls a rule targets); the tid itself when the
+/// task is gone.
 pub(crate) fn tgid_of(tid: Pid) -> i32 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:").map(|v| v.trim().parse().ok()))
-                .flatten()
-        })
-        .unwrap_or(tid.as_raw())
+    procfs::tgid_of(tid).unwrap_or(tid.as_raw())
 }
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd.
@@ -465,9 +462,7 @@ pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<Str
     let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
         // A descriptor's file, as the kernel names it (sockets and pipes read `socket:[N]`, `pipe:[N]`).
         let fd = args[fd_arg(sc)?] as i32;
-        return std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
+        return procfs::fd_path(tid, fd).map(|p| p.to_string_lossy().into_owned());
     };
     let raw = sys::read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
@@ -476,9 +471,9 @@ pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<Str
     }
     let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
     let base = if dirfd == libc::AT_FDCWD {
-        std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?
+        procfs::cwd(tid)?
     } else {
-        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}")).ok()?
+        procfs::fd_path(tid, dirfd)?
     };
     Some(normalize(&base.join(raw)))
 }

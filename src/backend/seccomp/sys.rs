@@ -1,5 +1,5 @@
 //! The seccomp backend's one chokepoint for raw calls: launching the target with a listener filter, the
-//! `SECCOMP_IOCTL_NOTIF_*` ioctls, `poll` on the listener and `PR_SET_CHILD_SUBREAPER`.
+//! `SECCOMP_IOCTL_NOTIF_*` ioctls and `poll` on the listener (the subreaper flag is `crate::sys::subreaper`'s).
 //! Everything above this file is safe code.
 //!
 //! **How the listener reaches phoebe.** The child is created with `clone(CLONE_FILES)`: it shares phoebe's file
@@ -394,11 +394,4 @@ impl Listener {
         };
         Errno::result(ret).map(drop)
     }
-}
-
-/// `PR_SET_CHILD_SUBREAPER`: orphans of the target's tree become phoebe's children instead of init's, so phoebe
-/// can reap them (which releases their filter) and end them on Ctrl-C.
-pub fn set_child_subreaper() -> Result<(), Errno> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
-    Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as c_ulong) }).map(drop)
 }
