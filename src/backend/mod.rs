@@ -83,7 +83,7 @@ pub enum BackendError {
     EbpfLaunch {
         command: String,
         #[source]
-        source: ebpf::sys::LaunchError,
+        source: crate::sys::launch::LaunchError,
     },
     #[error("cannot use eBPF")]
     Ebpf(#[source] ebpf::EbpfError),

@@ -290,7 +290,7 @@ fn inject_verdict(probes: &Trampolines, lsms: Option<&[String]>, kprobes: bool) 
 
 /// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
 fn probe_ptrace() -> Result<(), String> {
-    use nix::sys::{ptrace::Options, signal::Signal, wait::waitpid};
+    use nix::sys::ptrace::Options;
     let program = CString::new("/bin/true").map_err(|e| e.to_string())?;
     let spawned = crate::backend::ptrace::sys::spawn_traced(
         &program,
@@ -305,8 +305,7 @@ fn probe_ptrace() -> Result<(), String> {
         }
         msg.lines().next().unwrap_or_default().to_owned()
     })?;
-    let _ = nix::sys::signal::kill(spawned.pid, Signal::SIGKILL);
-    let _ = waitpid(spawned.pid, None);
+    spawned.kill();
     Ok(())
 }
 

@@ -66,8 +66,8 @@ mod tests {
 
     #[test]
     fn regression_subreaper_flag_is_cleared_after_the_run() {
-        // The flag is process-wide: another test holding a guard at the same time would see it set too, but no
-        // test of this crate does outside the backends' runs, which the harness drives in their own processes.
+        // The flag is process-wide: the other tests that set it (the backends' launchers) hold this lock too.
+        let _children = crate::sys::children_lock();
         let before = is_set().expect("PR_GET_CHILD_SUBREAPER");
         {
             let _guard = Subreaper::set().expect("PR_SET_CHILD_SUBREAPER");

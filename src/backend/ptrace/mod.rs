@@ -35,6 +35,7 @@ use crate::{
         names::{fd_arg, path_arg},
     },
     sys::{
+        launch::Step,
         procfs,
         wait::{self, Status},
     },
@@ -88,12 +89,12 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     };
     let exit = root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL));
     if tracer.started.is_none()
-        && let Some((step, errno)) = sys::read_child_report(&spawned.status)
+        && let Some(failure) = spawned.failure()
     {
-        let source = NixErrno::from_raw(errno);
-        return Err(match step {
-            sys::ChildStep::Filter => BackendError::Filter { command, source },
-            sys::ChildStep::Exec => BackendError::Exec { command, source },
+        let source = failure.errno;
+        return Err(match failure.step {
+            Step::Filter => BackendError::Filter { command, source },
+            Step::Exec => BackendError::Exec { command, source },
         });
     }
     let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();
