@@ -14,3 +14,5 @@ pub mod monitor;
 pub mod report;
 pub mod synth;
 pub mod sys;
+#[doc(hidden)]
+pub mod testing;

@@ -191,7 +191,9 @@ mod tests {
         assert_eq!(btf.exists(), before, "the calling thread's root is untouched");
         // SAFETY: geteuid takes no arguments and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF");
+            crate::testing::skipped(
+                "chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF",
+            );
             return;
         }
         assert!(!seen, "the kernel's BTF is out of the loader thread's sight");
