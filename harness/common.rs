@@ -339,3 +339,20 @@ pub fn ebpf_report_fixture() -> phoebe::model::Report {
         .collect();
     report
 }
+
+/// `phoebe observe --backend BACKEND -- sh -c 'kill -s RTMIN+2 $$'` exits 128 + 36 like a shell, and the
+/// observation says signal 36.
+pub fn assert_observes_a_realtime_death(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.json");
+    phoebe()
+        .args(["observe", "-q", "--backend", backend, "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", "kill -s RTMIN+2 $$"])
+        .assert()
+        .code(164);
+    assert_eq!(
+        load_observation(&out).exit,
+        Some(phoebe::model::TargetExit::Signal(36))
+    );
+}

@@ -305,16 +305,5 @@ fn ebpf_refuses_rules_it_cannot_honour() {
 #[test]
 fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
     let Some(_guard) = ebpf_guard() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("obs.json");
-    phoebe()
-        .args(["observe", "-q", "--backend", "ebpf", "-o"])
-        .arg(&out)
-        .args(["--", "sh", "-c", "kill -s RTMIN+2 $$"])
-        .assert()
-        .code(164);
-    assert_eq!(
-        load_observation(&out).exit,
-        Some(phoebe::model::TargetExit::Signal(36))
-    );
+    assert_observes_a_realtime_death("ebpf");
 }

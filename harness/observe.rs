@@ -334,16 +334,5 @@ fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
     if !ptrace_works() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("obs.json");
-    phoebe()
-        .args(["observe", "-q", "-o"])
-        .arg(&out)
-        .args(["--", "sh", "-c", "kill -s RTMIN+2 $$"])
-        .assert()
-        .code(164);
-    assert_eq!(
-        load_observation(&out).exit,
-        Some(phoebe::model::TargetExit::Signal(36))
-    );
+    assert_observes_a_realtime_death("ptrace");
 }
