@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let control = phoebe::control::Control::new();
-    if let Err(e) = phoebe::control::forward_signals(control.clone()) {
+    // A stop signal while nothing runs (before the target starts, after it is saved): nothing to save, stop now.
+    let idle = |signal: i32| std::process::exit(128 + signal);
+    if let Err(e) = phoebe::control::forward_signals(control.clone(), idle) {
         eprintln!("phoebe: cannot install signal forwarding: {e}");
         return ExitCode::from(2);
     }
