@@ -29,7 +29,7 @@ use nix::{
 };
 use phoebe_common::{CountKey, CountValue};
 
-use super::sys::{self, Restart, SyscallStop};
+use super::sys::{self, Resume, SyscallStop};
 use crate::{
     backend::ebpf::Snapshot,
     sys::{
@@ -236,10 +236,10 @@ impl Tracer {
         }
     }
 
-    /// Restarts a task with PTRACE_SYSCALL, delivering `signal` (0: none; real-time ones included).
-    fn resume(pid: Pid, signal: i32) {
+    /// Restarts a task with PTRACE_SYSCALL, delivering `sig` (a number: real-time signals too).
+    fn resume(pid: Pid, sig: Option<i32>) {
         // ESRCH: killed meanwhile, its exit is reported next.
-        if let Err(e) = sys::restart(pid, Restart::Syscall, signal)
+        if let Err(e) = sys::restart(pid, Resume::Syscall, sig.unwrap_or(0))
             && e != NixErrno::ESRCH
         {
             tracing::warn!(%pid, error = %e, "cannot resume a traced task");
@@ -254,7 +254,7 @@ impl Tracer {
             }
             Status::Syscall { pid } => {
                 self.on_syscall_stop(pid);
-                Self::resume(pid, 0);
+                Self::resume(pid, None);
             }
             Status::Event { pid, signal, event } => {
                 self.tasks.entry(pid).or_default();
@@ -264,12 +264,12 @@ impl Tracer {
                     return;
                 }
                 self.on_event(pid, event);
-                Self::resume(pid, 0);
+                Self::resume(pid, None);
             }
             Status::Stopped { pid, signal } => {
                 // Signal-delivery-stop: deliver the signal the process was meant to get (real-time ones too).
                 self.tasks.entry(pid).or_default();
-                Self::resume(pid, signal);
+                Self::resume(pid, Some(signal));
             }
             Status::Continued { .. } => {}
         }
@@ -378,7 +378,7 @@ impl Tracer {
                 }
                 Status::Continued { .. } => continue,
             };
-            if let Err(e) = sys::restart(pid, Restart::Detach, signal)
+            if let Err(e) = sys::restart(pid, Resume::Detach, signal)
                 && e != NixErrno::ESRCH
             {
                 tracing::warn!(%pid, error = %e, "cannot detach");

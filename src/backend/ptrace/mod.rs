@@ -25,7 +25,7 @@ use nix::{
     unistd::Pid,
 };
 
-use self::sys::{Restart, SyscallStop};
+use self::sys::{Resume, SyscallStop};
 use super::{BackendError, Job, Outcome, filter};
 use crate::{
     control::Control,
@@ -142,7 +142,7 @@ struct Tracer<'a> {
     started: Option<Instant>,
     root_exit: Option<TargetExit>,
     /// Tracees held at a stop by `delay=`, with when to resume them.
-    delayed: Vec<(Instant, Pid, Restart)>,
+    delayed: Vec<(Instant, Pid, Resume)>,
     observer: Option<&'a mut crate::model::ObservationBuilder>,
     record_only: Option<&'a HashSet<Syscall>>,
     decider: Option<&'a mut crate::decide::Decider>,
@@ -168,7 +168,7 @@ impl Tracer<'_> {
                 Status::Stopped { pid, signal } => {
                     // Signal-delivery-stop: deliver the signal the target was meant to get (real-time ones too).
                     self.tasks.entry(pid).or_default();
-                    self.resume(pid, self.default_resume(pid), signal)?;
+                    self.resume(pid, self.default_resume(pid), Some(signal))?;
                 }
                 Status::Exited { .. } | Status::Signaled { .. } | Status::Continued { .. } => {}
             }
@@ -216,7 +216,7 @@ impl Tracer<'_> {
         let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
         self.delayed = later;
         for (_, pid, how) in due {
-            self.resume(pid, how, 0)?;
+            self.resume(pid, how, None)?;
         }
         Ok(())
     }
@@ -224,18 +224,18 @@ impl Tracer<'_> {
     /// How to restart `pid` when nothing special is needed: with PTRACE_SYSCALL when every call stops or when
     /// the task is inside a call whose exit we must see (fork, clone and exec events arrive mid-call),
     /// otherwise with PTRACE_CONT so that only the filter's calls stop.
-    fn default_resume(&self, pid: Pid) -> Restart {
+    fn default_resume(&self, pid: Pid) -> Resume {
         if self.full || self.tasks.get(&pid).is_some_and(|t| t.in_flight.is_some()) {
-            Restart::Syscall
+            Resume::Syscall
         } else {
-            Restart::Cont
+            Resume::Cont
         }
     }
 
-    /// Restarts a tracee, delivering `signal` (0: none). ESRCH means it was killed meanwhile (its exit is
-    /// reported next): not an error.
-    fn resume(&self, pid: Pid, how: Restart, signal: i32) -> Result<(), BackendError> {
-        match sys::restart(pid, how, signal) {
+    /// Restarts a tracee, delivering `sig` (a number: real-time signals too). ESRCH means it was killed meanwhile
+    /// (its exit is reported next): not an error.
+    fn resume(&self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
+        match sys::restart(pid, how, sig.unwrap_or(0)) {
             Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
             Err(source) => Err(BackendError::Trace {
                 pid: pid.as_raw(),
@@ -307,7 +307,7 @@ impl Tracer<'_> {
             }
             _ => {}
         }
-        self.resume(pid, self.default_resume(pid), 0)
+        self.resume(pid, self.default_resume(pid), None)
     }
 
     fn on_syscall_stop(&mut self, pid: Pid) -> Result<(), BackendError> {
@@ -328,7 +328,7 @@ impl Tracer<'_> {
             SyscallStop::Other => Some(self.default_resume(pid)),
         };
         match resume {
-            Some(how) => self.resume(pid, how, 0),
+            Some(how) => self.resume(pid, how, None),
             None => Ok(()),
         }
     }
@@ -340,7 +340,7 @@ impl Tracer<'_> {
         nr: u64,
         args: [u64; 6],
         native: bool,
-    ) -> Result<Option<Restart>, BackendError> {
+    ) -> Result<Option<Resume>, BackendError> {
         let Some(started) = self.started else {
             return Ok(Some(self.default_resume(pid)));
         };
@@ -386,11 +386,7 @@ impl Tracer<'_> {
                 }
             }
         }
-        let how = if need_exit {
-            Restart::Syscall
-        } else {
-            Restart::Cont
-        };
+        let how = if need_exit { Resume::Syscall } else { Resume::Cont };
         if need_exit {
             self.tasks.entry(pid).or_default().in_flight = Some(flight);
         }
@@ -401,7 +397,7 @@ impl Tracer<'_> {
         Ok(Some(how))
     }
 
-    fn on_exit_stop(&mut self, pid: Pid, rval: i64, is_error: bool) -> Result<Option<Restart>, BackendError> {
+    fn on_exit_stop(&mut self, pid: Pid, rval: i64, is_error: bool) -> Result<Option<Resume>, BackendError> {
         let flight = self.tasks.entry(pid).or_default().in_flight.take();
         let Some(flight) = flight else {
             return Ok(Some(self.default_resume(pid)));

@@ -112,7 +112,7 @@ pub fn set_return(_pid: Pid, _value: i64) -> Result<(), Errno> {
 
 /// How to restart a stopped tracee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
+pub enum Resume {
     /// Stop again at the next syscall entry and exit (`PTRACE_SYSCALL`).
     Syscall,
     /// Run until the next event or seccomp stop (`PTRACE_CONT`).
@@ -123,11 +123,11 @@ pub enum Restart {
 
 /// Restarts a stopped tracee, delivering `signal` (0: none). Not nix's `ptrace::syscall`/`cont`/`detach`: those take
 /// a `Signal`, which cannot hold a real-time signal, so a signal-delivery-stop by one could not be re-delivered.
-pub fn restart(pid: Pid, how: Restart, signal: i32) -> Result<(), Errno> {
+pub fn restart(pid: Pid, how: Resume, signal: i32) -> Result<(), Errno> {
     let request = match how {
-        Restart::Syscall => libc::PTRACE_SYSCALL,
-        Restart::Cont => libc::PTRACE_CONT,
-        Restart::Detach => libc::PTRACE_DETACH,
+        Resume::Syscall => libc::PTRACE_SYSCALL,
+        Resume::Cont => libc::PTRACE_CONT,
+        Resume::Detach => libc::PTRACE_DETACH,
     };
     // SAFETY: these requests take no address and the signal number as data, passed by value (no pointer is
     // dereferenced); the kernel validates that `pid` is our stopped tracee and that the signal is valid.
