@@ -113,11 +113,11 @@ pub fn facts() -> Facts {
             .unwrap_or(u32::MAX),
         capabilities: capabilities(),
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
-        bpf_jit: read_trim("/proc/sys/net/core/bpf_jit_enable"),
+        bpf_jit: procfs::sysctl("net/core/bpf_jit_enable"),
         kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
         kprobe_override: kernel_config(&kernel, "BPF_KPROBE_OVERRIDE"),
         lsms: read_trim("/sys/kernel/security/lsm").map(|s| s.split(',').map(str::to_owned).collect()),
-        ptrace_scope: read_trim("/proc/sys/kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
+        ptrace_scope: procfs::sysctl("kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
         kernel,
     }
 }

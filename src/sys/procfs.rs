@@ -1,6 +1,6 @@
 //! Every read of `/proc` phoebe makes about a process: a task's thread group, a process's threads, state and
-//! parent, its name, its descriptors' and working directory's paths, the processes of the machine, and the few
-//! `/proc/self` and `/proc/sys` values doctor and the eBPF backend need.
+//! parent, its name, its descriptors' and working directory's paths, the processes of the machine, and the
+//! `/proc/self/status` fields and `/proc/sys` settings doctor and the eBPF backend need.
 //!
 //! Reads are best effort: a process can end between two reads, so each function returns `None` (or an empty
 //! list) rather than an error, and its caller decides what a vanished process means.
@@ -103,13 +103,16 @@ pub fn self_status(field: &str) -> Option<String> {
     status_field("/proc/self/status", field)
 }
 
+/// A kernel setting, `/proc/sys/<name>` (`"kernel/pid_max"`), trimmed; `None` where the kernel has no such file.
+pub fn sysctl(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/sys/{name}"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
 /// The kernel's `pid_max` (`/proc/sys/kernel/pid_max`).
 pub fn pid_max() -> Option<u32> {
-    std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    sysctl("kernel/pid_max")?.parse().ok()
 }
 
 fn status_field(path: &str, field: &str) -> Option<String> {
@@ -147,5 +150,7 @@ mod tests {
         assert!(self_status("Uid:").is_some());
         assert_eq!(cwd(Pid::from_raw(me as i32)), std::env::current_dir().ok());
         assert!(pid_max().is_some_and(|m| m > me));
+        assert_eq!(sysctl("kernel/pid_max"), pid_max().map(|m| m.to_string()));
+        assert_eq!(sysctl("no/such/setting"), None);
     }
 }
