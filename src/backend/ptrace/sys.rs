@@ -82,7 +82,7 @@ pub fn syscall_info(pid: Pid) -> Result<SyscallStop, Errno> {
 }
 
 /// At an entry or seccomp stop: skip the call and make it return `-errno` (x86_64: `orig_rax = -1`,
-/// `rax = -errno`; one stop suffices under seccomp, DESIGN §4).
+/// `rax = -errno`; one stop suffices under seccomp: docs/architecture.md, "A ptrace run", step 6).
 #[cfg(target_arch = "x86_64")]
 pub fn skip_syscall(pid: Pid, errno: i32) -> Result<(), Errno> {
     let mut regs = ptrace::getregs(pid)?;
