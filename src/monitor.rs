@@ -334,18 +334,8 @@ impl Source {
 }
 
 /// The first line of each message in an error's chain, joined: why eBPF could not be used, in one line.
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        let line = c.to_string().lines().next().unwrap_or_default().to_owned();
-        // aya repeats its cause in its own message: say it once.
-        if !parts.last().is_some_and(|prev: &String| prev.contains(&line)) {
-            parts.push(line);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::sys::error::Chain::new(e).one_line()
 }
 
 /// Starts the eBPF observer, or attaches with ptrace (asked for, or where eBPF is unavailable and only `--pid` is

@@ -26,7 +26,10 @@ use crate::{
         },
         filter::sys::InstallFlags,
     },
-    sys::procfs,
+    sys::{
+        error::{Chain, errno_of},
+        procfs,
+    },
 };
 
 /// One backend in one mode.
@@ -120,21 +123,6 @@ pub fn facts() -> Facts {
         ptrace_scope: procfs::sysctl("kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
         kernel,
     }
-}
-
-/// The kernel's errno somewhere in an aya error's chain (`EPERM: Operation not permitted`), else its message.
-pub(crate) fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
-    // aya's errors carry the kernel's io::Error somewhere in their chain.
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(code) = io.raw_os_error()
-        {
-            return nix::errno::Errno::from_raw(code).to_string();
-        }
-        cur = err.source();
-    }
-    e.to_string()
 }
 
 /// Loads and attaches the trivial raw tracepoint program, then drops it.
@@ -298,13 +286,7 @@ fn probe_ptrace() -> Result<(), String> {
         None,
         Options::PTRACE_O_EXITKILL,
     )
-    .map_err(|e| {
-        let mut msg = e.to_string();
-        if let Some(src) = std::error::Error::source(&e) {
-            let _ = write!(msg, ": {src}");
-        }
-        msg.lines().next().unwrap_or_default().to_owned()
-    })?;
+    .map_err(|e| Chain::new(&e).one_line())?;
     spawned.kill();
     Ok(())
 }

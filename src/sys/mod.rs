@@ -1,11 +1,13 @@
 //! The layer between phoebe and the kernel that every backend shares: launching the target ([`launch`]), waiting
 //! for it and its tree with wait statuses decoded here, real-time signals included ([`wait`]), reading `/proc`
-//! ([`procfs`]), and being the subreaper of the tree for the length of a run ([`subreaper`]).
+//! ([`procfs`]), being the subreaper of the tree for the length of a run ([`subreaper`]), and putting error
+//! chains, the kernel's errnos among them, into words for people ([`error`]).
 //!
 //! Raw calls that only one backend makes stay in that backend's `sys.rs` (ptrace requests, seccomp ioctls, `bpf(2)`),
 //! and installing a seccomp filter stays with the filter compiler (`backend/filter/sys.rs`). Every `unsafe` block
 //! here names its invariant in a `// SAFETY:` comment.
 
+pub mod error;
 pub mod launch;
 pub mod procfs;
 pub mod subreaper;
