@@ -11,8 +11,10 @@
 //! A failed step is written to a close-on-exec pipe as `[step, errno]` and read by [`Child::wait_exec`] or
 //! [`Child::failure`]; the pipe's EOF without a report means the exec succeeded.
 //!
-//! The seccomp backend's listener launcher is not here: it clones with a shared descriptor table and must make no
-//! system call between its filter and `execve` (`backend/seccomp/sys.rs` says why), which no pipe report allows.
+//! The seccomp backend's listener launcher is not a `Command`: it clones with a shared descriptor table (so the
+//! child must close nothing, a pipe included) and hands the listener over through shared memory with no system call
+//! between its filter and `execve` (`backend/seccomp/sys.rs` says why). It shares [`argv_pointers`] and
+//! [`die_with_parent`] with `Command`.
 //! Everything the child uses is prepared before the fork, and the child only makes async-signal-safe calls.
 
 use std::{
@@ -74,10 +76,8 @@ impl<'a> Command<'a> {
     /// A child that execs `program` with `argv` and phoebe's environment (no PATH search: `backend::Target`
     /// resolved the program already, so the exec is the only one the backends see).
     pub fn exec(program: &'a CString, argv: &'a [CString]) -> Self {
-        let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
         Command {
-            exec: Some((program.as_c_str(), ptrs)),
+            exec: Some((program.as_c_str(), argv_pointers(argv))),
             stop: false,
             filter: None,
         }
@@ -144,14 +144,7 @@ impl<'a> Command<'a> {
                 libc::_exit(127)
             }
         };
-        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers. If phoebe already died, exit instead of
-        // running unsupervised.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-            if libc::getppid() != parent.as_raw() {
-                libc::_exit(127);
-            }
-        }
+        die_with_parent(parent);
         if self.stop {
             // SAFETY: raise takes no pointers; it returns once phoebe sends SIGCONT.
             unsafe { libc::raise(libc::SIGSTOP) };
@@ -172,6 +165,28 @@ impl<'a> Command<'a> {
         // in this (copied) address space; the array ends with a null pointer as execv requires.
         unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
         report(Step::Exec, Errno::last_raw())
+    }
+}
+
+/// argv as `execv` wants it: pointers into `argv`'s strings, then a null pointer. Built before the fork; the
+/// strings must outlive the child's exec.
+pub fn argv_pointers(argv: &[CString]) -> Vec<*const libc::c_char> {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    ptrs
+}
+
+/// Every launched child's first step (the seccomp listener launcher's too): die with phoebe's launching thread
+/// (`PR_SET_PDEATHSIG(SIGKILL)`), and exit 127 at once if `parent` already died, instead of running unsupervised.
+/// Only async-signal-safe calls: for the child between `fork` (or `clone`) and `exec`.
+pub fn die_with_parent(parent: Pid) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers; _exit ends the child without the parent's
+    // atexit handlers or stdio buffers.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        if libc::getppid() != parent.as_raw() {
+            libc::_exit(127);
+        }
     }
 }
 

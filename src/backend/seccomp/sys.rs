@@ -31,7 +31,10 @@ use nix::{
 
 use crate::{
     backend::filter::{self, FilterError, InstallFlags},
-    sys::wait::{self, Status},
+    sys::{
+        launch,
+        wait::{self, Status},
+    },
 };
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux ≥ 6.6), for `SECCOMP_IOCTL_NOTIF_SET_FLAGS`: the target and the
@@ -142,8 +145,7 @@ pub fn spawn_notified(
     argv: &[CString],
     prog: &[libc::sock_filter],
 ) -> Result<Spawned, SpawnError> {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
+    let argv_ptrs = launch::argv_pointers(argv);
     let handover = SharedPage::new().map_err(SpawnError::Map)?;
     let parent = getpid();
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
@@ -162,14 +164,9 @@ pub fn spawn_notified(
             // SAFETY: _exit never returns and skips atexit handlers and stdio buffers, as a forked child must.
             unsafe { libc::_exit(127) }
         };
-        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers. If phoebe already died, exit instead of
-        // running without a supervisor (every notified call would fail with ENOSYS).
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as c_ulong);
-            if libc::getppid() != parent.as_raw() {
-                libc::_exit(127);
-            }
-        }
+        // If phoebe already died, exit instead of running without a supervisor (every notified call would fail
+        // with ENOSYS).
+        launch::die_with_parent(parent);
         let listener_flags = InstallFlags::NEW_LISTENER;
         let (installed, killable) =
             match filter::sys::install(prog, listener_flags | InstallFlags::WAIT_KILLABLE_RECV) {
