@@ -88,12 +88,10 @@ fn which(cmd: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Says why a test did not run. Written to the stderr handle, not with `eprintln!`, so that the test harness
-/// does not capture it: a skip must be visible, never a silent pass. `ci/test` counts these lines.
+/// Says why a test did not run: `skipped: <reason> (<test>)` on the real stderr, which `ci/test` counts; under `CI`
+/// an unexpected skip fails the test (`phoebe::testing`, shared with the library's unit tests, says why and how).
 pub fn skipped(reason: &str) {
-    use std::io::Write;
-    let name = std::thread::current().name().unwrap_or("?").to_owned();
-    let _ = writeln!(std::io::stderr(), "skipped: {reason} ({name})");
+    phoebe::testing::skipped(reason);
 }
 
 /// Does `phoebe ARGS -- /bin/true` succeed here? Otherwise prints `skipped: <what> is not available here: <why>`.
@@ -340,4 +338,21 @@ pub fn ebpf_report_fixture() -> phoebe::model::Report {
         })
         .collect();
     report
+}
+
+/// `phoebe observe --backend BACKEND -- sh -c 'kill -s RTMIN+2 $$'` exits 128 + 36 like a shell, and the
+/// observation says signal 36.
+pub fn assert_observes_a_realtime_death(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.json");
+    phoebe()
+        .args(["observe", "-q", "--backend", backend, "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", "kill -s RTMIN+2 $$"])
+        .assert()
+        .code(164);
+    assert_eq!(
+        load_observation(&out).exit,
+        Some(phoebe::model::TargetExit::Signal(36))
+    );
 }

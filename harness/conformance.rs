@@ -34,7 +34,26 @@ conformance!(
     execve_can_be_targeted,
     a_signal_during_a_held_call_does_not_roll_again,
     shape_predicates_fail_only_the_matching_calls,
+    regression_realtime_signal_death_is_signal_36_not_sigkill,
 );
+
+/// A target killed by SIGRTMIN+2 (signal 36): nix's `waitpid` returned EINVAL on that status, so the backends
+/// reported SIGKILL (seccomp, eBPF) or failed (ptrace). phoebe exits 128 + 36 like a shell, and the log says 36.
+fn regression_realtime_signal_death_is_signal_36_not_sigkill(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    backend
+        .inject()
+        .args(["-q", "--fault", "getppid:EPERM:p=0", "--log"])
+        .arg(&log)
+        .args(["--", "sh", "-c", "kill -s RTMIN+2 $$"])
+        .assert()
+        .code(164);
+    assert_eq!(load_log(&log).exit, Some(phoebe::model::TargetExit::Signal(36)));
+}
 
 fn openat_enoent_makes_cat_fail(backend: Backend) {
     if !backend.works() {

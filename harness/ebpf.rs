@@ -299,3 +299,11 @@ fn ebpf_refuses_rules_it_cannot_honour() {
             .stderr(predicates::str::contains(says));
     }
 }
+
+/// A target killed by SIGRTMIN+2 is reported as signal 36 (exit 164): nix's `waitpid` returned EINVAL on that
+/// status and the eBPF reaper stopped there, reporting SIGKILL.
+#[test]
+fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
+    let Some(_guard) = ebpf_guard() else { return };
+    assert_observes_a_realtime_death("ebpf");
+}

@@ -41,7 +41,17 @@ fn running_sigloop(iterations: u32) -> (Reap, i32) {
 
 /// sigloop sleeping `sleep_ms` per iteration, as user `uid` if given; also returns its stdout after the ready line.
 fn sigloop_with(iterations: u32, sleep_ms: u32, uid: Option<u32>) -> (Reap, i32, BufReader<ChildStdout>) {
+    sigloop_with_args(iterations, sleep_ms, uid, &[])
+}
+
+fn sigloop_with_args(
+    iterations: u32,
+    sleep_ms: u32,
+    uid: Option<u32>,
+    more: &[&str],
+) -> (Reap, i32, BufReader<ChildStdout>) {
     let mut cmd = Command::new(testapp("sigloop"));
+    cmd.args(more);
     if let Some(uid) = uid {
         std::os::unix::process::CommandExt::uid(&mut cmd, uid);
         std::os::unix::process::CommandExt::gid(&mut cmd, uid);
@@ -104,7 +114,7 @@ fn monitor_json_lines_of_a_running_process() {
         line.clear();
         assert!(stdout.read_line(&mut line).unwrap() > 0, "monitor ended early");
         let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
-        assert_eq!(value["version"], 1);
+        assert_eq!(value["version"], phoebe::model::FORMAT_VERSION);
         assert_eq!(value["interval"], lines);
         assert_eq!(value["interval_ms"], 200);
         for process in value["processes"].as_array().expect("processes") {
@@ -366,7 +376,7 @@ fn calls_in_lines(stdout: &str, pid: i32, syscall: &str) -> (usize, u64) {
     let mut calls = 0;
     for line in stdout.lines() {
         let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-        assert_eq!(value["version"], 1);
+        assert_eq!(value["version"], phoebe::model::FORMAT_VERSION);
         for process in value["processes"].as_array().expect("processes") {
             assert_eq!(process["pid"], pid, "only the watched process: {line}");
             calls += process["syscalls"][syscall]["calls"].as_u64().unwrap_or(0);
@@ -419,6 +429,64 @@ fn monitor_ptrace_detaches_and_the_process_lives_on() {
         String::from_utf8_lossy(&out.get_output().stderr)
     );
     assert_untouched(app, pid, stdout);
+}
+
+/// nix's `waitpid` cannot decode a stop by a real-time signal: the tracer got EINVAL (the status consumed, the
+/// signal lost), logged "waitpid failed; detaching" and let go of the process in the middle of the run.
+#[test]
+fn regression_monitor_ptrace_survives_realtime_signals() {
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    const SIGNALS: usize = 40;
+    let (app, pid, stdout) = sigloop_with_args(300, 20, None, &["--count-rt"]);
+    let mut monitor = Command::new(phoebe_path())
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["monitor", "--pid", &pid.to_string(), "--backend", "ptrace"])
+        .args(["--duration", "2s", "--interval", "250ms", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(monitor.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with('{'),
+        "a first JSON line once attached: {first:?}"
+    );
+    let rt = libc::SIGRTMIN() + 2;
+    for _ in 0..SIGNALS {
+        // SAFETY: kill takes no pointers; the pid is our own sigloop, which handles this signal.
+        assert_eq!(unsafe { libc::kill(pid, rt) }, 0);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
+    let out = monitor.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("waitpid failed"), "{stderr}");
+    assert!(
+        rest.lines().count() >= 5,
+        "the monitor kept watching for its 2 s:\n{first}{rest}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "TracerPid:\t0"),
+        "detached:\n{status}"
+    );
+    let mut app = app;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let mut stdout = stdout;
+    let mut counts = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut counts).unwrap();
+    assert!(app.wait().unwrap().success());
+    assert_eq!(
+        counts,
+        format!("sigrt={SIGNALS}\nsigusr1=1\n"),
+        "every real-time signal reached the process, none was swallowed"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn ls_nonexistent_records_enoent_and_nothing_before_exec() {
         .stderr(predicate::str::contains("ENOENT"))
         .stderr(predicate::str::contains("observation written to"));
     let obs = load_observation(&out);
-    assert_eq!(obs.version, 1);
+    assert_eq!(obs.version, phoebe::model::FORMAT_VERSION);
     assert_eq!(obs.command, ["ls", "/nonexistent"]);
     assert_eq!(obs.backend, "ptrace");
     assert_eq!(obs.exit, Some(phoebe::model::TargetExit::Code(2)));
@@ -297,4 +297,42 @@ fn the_target_dies_with_phoebe() {
     child.kill().unwrap(); // SIGKILL: phoebe gets no chance to clean up; PTRACE_O_EXITKILL does it
     child.wait().unwrap();
     assert!(gone(pid), "target {pid} still runs after phoebe was killed");
+}
+
+/// glibc makes `setgid` in a threaded program signal every thread with SIGRT_1 (33): nix's `waitpid` returned
+/// EINVAL on that signal-delivery-stop, and observe failed with "ptrace failed while tracing pid -1: EINVAL".
+#[test]
+fn regression_setgid_in_a_threaded_program_is_not_einval() {
+    if !ptrace_works() {
+        return;
+    }
+    if Command::new("python3").arg("-c").arg("pass").status().is_err() {
+        skipped("no python3 on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.json");
+    let script = "import threading,os,time; t=threading.Thread(target=time.sleep,args=(0.5,)); t.start(); \
+                  os.setgid(os.getgid()); t.join()";
+    phoebe()
+        .args(["observe", "-q", "-o"])
+        .arg(&out)
+        .args(["--", "python3", "-c", script])
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .success()
+        .stderr("");
+    assert_eq!(
+        load_observation(&out).exit,
+        Some(phoebe::model::TargetExit::Code(0))
+    );
+}
+
+/// A target killed by SIGRTMIN+2 is reported as signal 36 (exit 164), not as an error or SIGKILL.
+#[test]
+fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
+    if !ptrace_works() {
+        return;
+    }
+    assert_observes_a_realtime_death("ptrace");
 }

@@ -100,12 +100,13 @@ impl Control {
         self.tree.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn on_signal(&self, signal: i32, from_terminal: bool) {
+    /// Handles a stop signal sent to phoebe. Returns `false` when nothing runs (nothing launched yet, or all
+    /// done): there is nothing to save, and the caller of [`forward_signals`] decides how phoebe ends.
+    fn on_signal(&self, signal: i32, from_terminal: bool) -> bool {
         let n = self.interrupts.fetch_add(1, Ordering::SeqCst) + 1;
         self.last_signal.store(signal, Ordering::SeqCst);
         if !self.active.load(Ordering::SeqCst) {
-            // Nothing launched yet, or all done: nothing to save, stop now.
-            std::process::exit(128 + signal);
+            return false;
         }
         let target = self.target.load(Ordering::SeqCst);
         let (pids, sig): (Vec<i32>, i32) = if target == 0 {
@@ -115,7 +116,7 @@ impl Control {
             (vec![target], libc::SIGKILL)
         } else if from_terminal && !self.separate_group.load(Ordering::SeqCst) {
             // The terminal sent it to the whole foreground process group, target included.
-            return;
+            return true;
         } else {
             (vec![target], signal)
         };
@@ -127,11 +128,13 @@ impl Control {
                 nix::sys::signal::Signal::try_from(sig).ok(),
             );
         }
+        true
     }
 }
 
-/// Starts the thread that forwards stop signals to the target.
-pub fn forward_signals(control: Arc<Control>) -> std::io::Result<()> {
+/// Starts the thread that forwards stop signals to the target. A signal that arrives while nothing runs is passed
+/// to `idle` (the binary exits with 128 + the signal there; the library never ends the process itself).
+pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'static) -> std::io::Result<()> {
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
     std::thread::Builder::new()
         .name("phoebe-signals".into())
@@ -139,7 +142,9 @@ pub fn forward_signals(control: Arc<Control>) -> std::io::Result<()> {
             for origin in signals.forever() {
                 // A signal from the kernel (the terminal's ^C, ^\, hang-up) already reached the target's process
                 // group; one sent with kill(2) reached only phoebe.
-                control.on_signal(origin.signal, origin.cause == Cause::Kernel);
+                if !control.on_signal(origin.signal, origin.cause == Cause::Kernel) {
+                    idle(origin.signal);
+                }
             }
         })?;
     Ok(())
@@ -160,4 +165,26 @@ pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io:
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Control::on_signal` called `process::exit` from the library when nothing ran.
+    #[test]
+    fn regression_control_never_exits_the_process() {
+        let control = Control::default();
+        assert!(
+            !control.on_signal(SIGTERM, false),
+            "nothing runs: the caller decides"
+        );
+        assert!(control.interrupted());
+        assert_eq!(control.signal(), Some(SIGTERM));
+        control.hold();
+        assert!(
+            control.on_signal(SIGINT, true),
+            "a campaign holds: the signal is handled"
+        );
+    }
 }

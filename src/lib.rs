@@ -13,3 +13,6 @@ pub mod model;
 pub mod monitor;
 pub mod report;
 pub mod synth;
+pub mod sys;
+#[doc(hidden)]
+pub mod testing;

@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let control = phoebe::control::Control::new();
-    if let Err(e) = phoebe::control::forward_signals(control.clone()) {
+    // A stop signal while nothing runs (before the target starts, after it is saved): nothing to save, stop now.
+    let idle = |signal: i32| std::process::exit(128 + signal);
+    if let Err(e) = phoebe::control::forward_signals(control.clone(), idle) {
         eprintln!("phoebe: cannot install signal forwarding: {e}");
         return ExitCode::from(2);
     }
@@ -52,37 +54,11 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// `phoebe: <error>: <cause>…`, then any `hint:` lines (whether a message put its hint on a line of its own or
-/// after "; hint:"). A cause already quoted by the message before it is not repeated.
+/// `phoebe: <error>: <cause>…`, then any `hint:` lines (`phoebe::sys::error::Chain` reads them).
 fn print_error(e: &anyhow::Error) {
-    let mut parts: Vec<String> = Vec::new();
-    let mut hints = Vec::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        let mut lines = Vec::new();
-        for line in text.lines() {
-            // A hint starts a line, or follows the message after "; hint:".
-            let (message, hint) = match line.strip_prefix("hint:") {
-                Some(hint) => ("", Some(hint)),
-                None => match line.split_once("; hint:") {
-                    Some((message, hint)) => (message, Some(hint)),
-                    None => (line, None),
-                },
-            };
-            if !message.is_empty() {
-                lines.push(message);
-            }
-            if let Some(hint) = hint {
-                hints.push(hint.trim().to_owned());
-            }
-        }
-        let msg = lines.join(" ");
-        if !msg.is_empty() && !parts.last().is_some_and(|prev| prev.contains(&msg)) {
-            parts.push(msg);
-        }
-    }
-    eprintln!("phoebe: {}", parts.join(": "));
-    for hint in hints {
+    let chain = phoebe::sys::error::Chain::new(e.as_ref());
+    eprintln!("phoebe: {}", chain.message());
+    for hint in chain.hints() {
         eprintln!("hint: {hint}");
     }
 }

@@ -25,6 +25,7 @@ use crate::{
     },
     control::Control,
     model::{Syscall, SyscallStats},
+    sys::procfs,
 };
 
 /// Where the counters come from (`--backend`).
@@ -80,41 +81,17 @@ pub enum MonitorError {
     },
 }
 
-fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_owned())
-}
-
-/// The state letter and the ppid from a `/proc/PID/stat` line: the first two fields after the parenthesised
-/// command name, which may hold spaces and parentheses.
-fn stat_fields(stat: &str) -> Option<(char, u32)> {
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
 /// Has the process ended (gone, or a zombie: its last thread has exited and only its status is left)?
 fn has_ended(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat_fields(&stat))
-        .is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+    procfs::stat(pid).is_none_or(|stat| stat.ended())
 }
 
 /// (pid, ppid) of every live process now (zombies left out: they make no more calls).
 fn processes() -> Vec<(u32, u32)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let (state, ppid) = stat_fields(&stat)?;
-            (!matches!(state, 'Z' | 'X')).then_some((pid, ppid))
-        })
+    procfs::processes()
+        .into_iter()
+        .filter(|(_, stat)| !stat.ended())
+        .map(|(pid, stat)| (pid, stat.ppid))
         .collect()
 }
 
@@ -357,18 +334,8 @@ impl Source {
 }
 
 /// The first line of each message in an error's chain, joined: why eBPF could not be used, in one line.
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        let line = c.to_string().lines().next().unwrap_or_default().to_owned();
-        // aya repeats its cause in its own message: say it once.
-        if !parts.last().is_some_and(|prev: &String| prev.contains(&line)) {
-            parts.push(line);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::sys::error::Chain::new(e).one_line()
 }
 
 /// Starts the eBPF observer, or attaches with ptrace (asked for, or where eBPF is unavailable and only `--pid` is
@@ -428,7 +395,7 @@ pub fn run(
 ) -> Result<Option<i32>, MonitorError> {
     let mut roots: Vec<u32> = match &options.who {
         Who::Pid(pid) => {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() || *pid <= 0 {
+            if *pid <= 0 || !procfs::exists(*pid as u32) {
                 return Err(MonitorError::NoSuchPid(*pid));
             }
             vec![*pid as u32]
@@ -458,14 +425,14 @@ pub fn run(
         let procs = processes();
         if let Who::Name(name) = &options.who {
             for (pid, _) in &procs {
-                if !roots.contains(pid) && comm(*pid).as_deref() == Some(name.as_str()) {
+                if !roots.contains(pid) && procfs::comm(*pid).as_deref() == Some(name.as_str()) {
                     roots.push(*pid);
                 }
             }
         }
         for pid in with_descendants(roots, &procs) {
             if let std::collections::hash_map::Entry::Vacant(e) = comms.entry(pid) {
-                e.insert(comm(pid).unwrap_or_default());
+                e.insert(procfs::comm(pid).unwrap_or_default());
                 if let Source::Ebpf(observer) = source {
                     let _ = observer.add_target(pid, phoebe_common::state::COUNTING);
                 }
@@ -495,7 +462,7 @@ pub fn run(
         for (key, _) in &delta {
             comms
                 .entry(key.tgid)
-                .or_insert_with(|| comm(key.tgid).unwrap_or_default());
+                .or_insert_with(|| procfs::comm(key.tgid).unwrap_or_default());
         }
         let per_process = by_process(&delta);
         if options.prometheus.is_some()
@@ -543,15 +510,6 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn stat_lines_give_state_and_ppid_even_with_odd_command_names() {
-        use super::stat_fields;
-        assert_eq!(stat_fields("42 (sh) S 1 42 42 0 -1"), Some(('S', 1)));
-        assert_eq!(stat_fields("43 (a) b (c)) Z 42 43 43 0 -1"), Some(('Z', 42)));
-        assert_eq!(stat_fields("44 (x y) R 7"), Some(('R', 7)));
-        assert_eq!(stat_fields("garbage"), None);
-    }
-
     use phoebe_common::{CountKey, CountValue};
 
     use super::*;

@@ -84,7 +84,7 @@ pub enum BackendError {
     EbpfLaunch {
         command: String,
         #[source]
-        source: ebpf::sys::LaunchError,
+        source: crate::sys::launch::LaunchError,
     },
     #[error("cannot use eBPF")]
     Ebpf(#[source] ebpf::EbpfError),
@@ -104,6 +104,17 @@ pub enum BackendError {
     },
     #[error("cannot build the seccomp filter")]
     FilterBuild(#[source] filter::FilterError),
+    #[error("waitpid failed while waiting for the target's tasks: {source}")]
+    Wait {
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("cannot start a thread of phoebe ({what})")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("ptrace failed while tracing pid {pid}: {source}")]
     Trace {
         pid: i32,

@@ -17,13 +17,19 @@ use aya::{
 use phoebe_common::programs;
 use serde::Serialize;
 
-use crate::backend::{
-    ebpf::{
-        OBJECT, btf,
-        fmod_ret::{self, Programs},
-        inject::{Mechanism, mechanisms},
+use crate::{
+    backend::{
+        ebpf::{
+            OBJECT, btf,
+            fmod_ret::{self, Programs},
+            inject::{Mechanism, mechanisms},
+        },
+        filter::sys::InstallFlags,
     },
-    filter::sys::InstallFlags,
+    sys::{
+        error::{Chain, errno_of},
+        procfs,
+    },
 };
 
 /// One backend in one mode.
@@ -77,13 +83,8 @@ fn capabilities() -> Vec<&'static str> {
         (39, "CAP_BPF"),
     ];
     // CapEff in /proc/self/status is the capget(2) effective set, in hex.
-    let eff = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
+    let eff = procfs::self_status("CapEff:")
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
         .unwrap_or(0);
     WANTED
         .iter()
@@ -110,37 +111,18 @@ pub fn facts() -> Facts {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
     Facts {
-        euid: std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_owned();
-                uids.split_whitespace().nth(1)?.parse().ok()
-            })
+        euid: procfs::self_status("Uid:")
+            .and_then(|uids| uids.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(u32::MAX),
         capabilities: capabilities(),
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
-        bpf_jit: read_trim("/proc/sys/net/core/bpf_jit_enable"),
+        bpf_jit: procfs::sysctl("net/core/bpf_jit_enable"),
         kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
         kprobe_override: kernel_config(&kernel, "BPF_KPROBE_OVERRIDE"),
         lsms: read_trim("/sys/kernel/security/lsm").map(|s| s.split(',').map(str::to_owned).collect()),
-        ptrace_scope: read_trim("/proc/sys/kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
+        ptrace_scope: procfs::sysctl("kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
         kernel,
     }
-}
-
-/// The kernel's errno somewhere in an aya error's chain (`EPERM: Operation not permitted`), else its message.
-pub(crate) fn errno_of(e: &(dyn std::error::Error + 'static)) -> String {
-    // aya's errors carry the kernel's io::Error somewhere in their chain.
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(code) = io.raw_os_error()
-        {
-            return nix::errno::Errno::from_raw(code).to_string();
-        }
-        cur = err.source();
-    }
-    e.to_string()
 }
 
 /// Loads and attaches the trivial raw tracepoint program, then drops it.
@@ -296,7 +278,7 @@ fn inject_verdict(probes: &Trampolines, lsms: Option<&[String]>, kprobes: bool) 
 
 /// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
 fn probe_ptrace() -> Result<(), String> {
-    use nix::sys::{ptrace::Options, signal::Signal, wait::waitpid};
+    use nix::sys::ptrace::Options;
     let program = CString::new("/bin/true").map_err(|e| e.to_string())?;
     let spawned = crate::backend::ptrace::sys::spawn_traced(
         &program,
@@ -304,15 +286,8 @@ fn probe_ptrace() -> Result<(), String> {
         None,
         Options::PTRACE_O_EXITKILL,
     )
-    .map_err(|e| {
-        let mut msg = e.to_string();
-        if let Some(src) = std::error::Error::source(&e) {
-            let _ = write!(msg, ": {src}");
-        }
-        msg.lines().next().unwrap_or_default().to_owned()
-    })?;
-    let _ = nix::sys::signal::kill(spawned.pid, Signal::SIGKILL);
-    let _ = waitpid(spawned.pid, None);
+    .map_err(|e| Chain::new(&e).one_line())?;
+    spawned.kill();
     Ok(())
 }
 

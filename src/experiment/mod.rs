@@ -801,12 +801,7 @@ impl Runner<'_> {
                 .as_ref()
                 .and_then(|l| l.exit)
                 .filter(|_| !ran.timed_out)
-                .or_else(|| {
-                    ran.status.filter(|_| !ran.timed_out).map(|s| match s.signal() {
-                        Some(sig) => TargetExit::Signal(sig),
-                        None => TargetExit::Code(s.code().unwrap_or(-1)),
-                    })
-                });
+                .or_else(|| ran.status.filter(|_| !ran.timed_out).map(exit_of));
             let exercised = injected > 0;
             let check_passed = if ran.timed_out || !exercised {
                 None
@@ -934,11 +929,9 @@ fn plain(command: &[String]) -> Command {
     c
 }
 
+/// How a child process ended: `sys::wait`'s one conversion of a wait status (`ExitStatus` holds the raw one).
 fn exit_of(status: ExitStatus) -> TargetExit {
-    match status.signal() {
-        Some(sig) => TargetExit::Signal(sig),
-        None => TargetExit::Code(status.code().unwrap_or(-1)),
-    }
+    crate::sys::wait::exit_of_raw(status.into_raw()).unwrap_or(TargetExit::Code(-1))
 }
 
 fn kill_group(pgid: i32, sig: i32) {

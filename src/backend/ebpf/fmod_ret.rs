@@ -82,7 +82,7 @@ pub enum FmodRetError {
     Attach { function: String, errno: std::io::Error },
 }
 
-/// `EPERM: Operation not permitted`, as `doctor::errno_of` says it.
+/// `EPERM: Operation not permitted`, as `sys::error::errno_of` says it.
 fn errno_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => nix::errno::Errno::from_raw(code).to_string(),

@@ -432,10 +432,14 @@ fn attach_lsm(ebpf: &mut Ebpf, plan: &Plan, aya_btf: &aya::Btf) -> Result<(), Re
                     log: tail(&verifier_log.to_string(), 12),
                 })
             }
-            e => Refusal::Kernel(format!("loading lsm/{lsm}: {}", crate::doctor::errno_of(&e))),
+            e => Refusal::Kernel(format!("loading lsm/{lsm}: {}", crate::sys::error::errno_of(&e))),
         })?;
-        prog.attach()
-            .map_err(|e| Refusal::Kernel(format!("attaching lsm/{lsm}: {}", crate::doctor::errno_of(&e))))?;
+        prog.attach().map_err(|e| {
+            Refusal::Kernel(format!(
+                "attaching lsm/{lsm}: {}",
+                crate::sys::error::errno_of(&e)
+            ))
+        })?;
     }
     Ok(())
 }
@@ -477,13 +481,7 @@ fn attach_fmod_ret(
 
 /// An error and its causes on one line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let _ = write!(out, ": {c}");
-        cause = c.source();
-    }
-    out
+    crate::sys::error::Chain::new(e).message()
 }
 
 /// The loaded and attached injector. Dropping it detaches and unloads every program.

@@ -100,10 +100,7 @@ pub struct Observer {
 
 /// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
 fn tgid_blocks() -> u32 {
-    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(u32::MAX);
+    let pid_max = crate::sys::procfs::pid_max().unwrap_or(u32::MAX);
     pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 

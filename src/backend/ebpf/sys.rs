@@ -1,120 +1,11 @@
-//! The eBPF backend's chokepoint for raw calls beyond aya: launching the target stopped before its exec (so that
-//! its pid is in the target map before it runs a single instruction of its own), becoming the subreaper of
-//! its tree (so that phoebe waits for orphaned descendants too, as the ptrace backend does), memory mappings (of a
-//! map shared with the programs, of the kernel's BTF), the loader's thread without the kernel's BTF in sight, and
-//! the `bpf(2)` commands aya cannot issue for us (`fmod_ret.rs`).
+//! The eBPF backend's chokepoint for raw calls beyond aya: memory mappings (of a map shared with the programs, of
+//! the kernel's BTF), the loader's thread without the kernel's BTF in sight, and the `bpf(2)` commands aya cannot
+//! issue for us (`fmod_ret.rs`). Launching the target stopped before its exec and being the subreaper of its tree
+//! are `crate::sys`'s (`launch.rs`, `subreaper.rs`).
 
-use std::{
-    ffi::CString,
-    os::fd::{AsRawFd, OwnedFd},
-};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::{
-    errno::Errno,
-    sys::{
-        signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
-    },
-    unistd::{ForkResult, Pid, fork, getpid, pipe2},
-};
-
-/// Why the target could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("fork failed")]
-    Fork(#[source] Errno),
-    #[error("cannot create the exec-status pipe")]
-    Pipe(#[source] Errno),
-    #[error("the child did not stop before exec (wait status {0:?})")]
-    NoInitialStop(WaitStatus),
-}
-
-/// A child stopped by itself before its exec. `resume` lets it exec.
-pub struct Stopped {
-    pub pid: Pid,
-    /// Read end of a CLOEXEC pipe: EOF when the exec succeeded; otherwise the exec's errno (4 bytes).
-    status: OwnedFd,
-}
-
-/// Forks a child that dies with phoebe (`PR_SET_PDEATHSIG`), stops itself with SIGSTOP, and once continued
-/// execs `program` with `argv` and the current environment. Everything the child needs is prepared before the
-/// fork; the child only makes async-signal-safe calls.
-pub fn spawn_stopped(program: &CString, argv: &[CString]) -> Result<Stopped, LaunchError> {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(LaunchError::Pipe)?;
-    let parent = getpid();
-    // SAFETY: the child branch only calls async-signal-safe functions (prctl, getppid, raise, execv, write,
-    // _exit) on data prepared before the fork, so it cannot deadlock on a lock another thread held at fork time.
-    match unsafe { fork() }.map_err(LaunchError::Fork)? {
-        ForkResult::Child => {
-            drop(read_end);
-            // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers; raise(SIGSTOP) stops us until phoebe
-            // has put our pid in the target map. If phoebe already died we exit instead of running unobserved.
-            // `program` and `argv_ptrs` point into CStrings alive in this copied address space, the array ends
-            // with a null pointer; on failure `errno` is a live 4-byte buffer and _exit skips atexit handlers.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                if libc::getppid() != parent.as_raw() {
-                    libc::_exit(127);
-                }
-                libc::raise(libc::SIGSTOP);
-                libc::execv(program.as_ptr(), argv_ptrs.as_ptr());
-                let errno = Errno::last_raw().to_ne_bytes();
-                libc::write(write_end.as_raw_fd(), errno.as_ptr().cast(), errno.len());
-                libc::_exit(127)
-            }
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            match waitpid(child, Some(WaitPidFlag::WSTOPPED)) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => Ok(Stopped {
-                    pid: child,
-                    status: read_end,
-                }),
-                other => {
-                    let _ = kill(child, Signal::SIGKILL);
-                    let _ = waitpid(child, None);
-                    Err(match other {
-                        Ok(status) => LaunchError::NoInitialStop(status),
-                        Err(e) => LaunchError::Fork(e),
-                    })
-                }
-            }
-        }
-    }
-}
-
-impl Stopped {
-    /// Lets the child exec and waits until it has: `Ok` once the exec succeeded, `Err(errno)` when it failed
-    /// (the child then exits 127).
-    pub fn resume(self) -> Result<Pid, Errno> {
-        kill(self.pid, Signal::SIGCONT)?;
-        let mut msg = [0u8; 4];
-        loop {
-            match nix::unistd::read(&self.status, &mut msg) {
-                Ok(0) => return Ok(self.pid),
-                Ok(4) => return Err(Errno::from_raw(i32::from_ne_bytes(msg))),
-                Ok(_) => return Err(Errno::EIO),
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Kills the stopped child (phoebe could not set up observation).
-    pub fn kill(self) {
-        let _ = kill(self.pid, Signal::SIGKILL);
-        let _ = waitpid(self.pid, None);
-    }
-}
-
-/// Makes phoebe the subreaper of its descendants (`PR_SET_CHILD_SUBREAPER`), or stops being one.
-pub fn set_subreaper(on: bool) -> Result<(), Errno> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag, no pointers.
-    let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on)) };
-    Errno::result(ret).map(drop)
-}
+use nix::errno::Errno;
 
 /// `bpf(cmd, attr)` for a command that returns a new file descriptor (BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN).
 ///
@@ -300,7 +191,9 @@ mod tests {
         assert_eq!(btf.exists(), before, "the calling thread's root is untouched");
         // SAFETY: geteuid takes no arguments and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF");
+            crate::testing::skipped(
+                "chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF",
+            );
             return;
         }
         assert!(!seen, "the kernel's BTF is out of the loader thread's sight");

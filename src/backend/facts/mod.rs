@@ -15,22 +15,19 @@ use std::{
 
 use nix::unistd::Pid;
 
-use crate::model::{
-    Syscall,
-    names::{fd_arg, path_arg},
-    shape::{FdFacts, Probe, fd_kind_of_link, socket_kind},
+use crate::{
+    model::{
+        Syscall,
+        names::{fd_arg, path_arg},
+        shape::{FdFacts, Probe, fd_kind_of_link, socket_kind},
+    },
+    sys::procfs,
 };
 
-/// The thread group of a task, from /proc (cheap enough for the calls a rule targets).
+/// The thread group of a task, from /proc (cheap enough for the calls a rule targets); the tid itself when the
+/// task is gone.
 pub(crate) fn tgid_of(tid: Pid) -> i32 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Tgid:").map(|v| v.trim().parse().ok()))
-                .flatten()
-        })
-        .unwrap_or(tid.as_raw())
+    procfs::tgid_of(tid).unwrap_or(tid.as_raw())
 }
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd; for a
@@ -38,9 +35,7 @@ pub(crate) fn tgid_of(tid: Pid) -> i32 {
 pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
     let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
         let fd = args[fd_arg(sc)?] as i32;
-        return std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
+        return procfs::fd_path(tid, fd).map(|p| p.to_string_lossy().into_owned());
     };
     let raw = sys::read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
@@ -49,9 +44,9 @@ pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<Str
     }
     let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
     let base = if dirfd == libc::AT_FDCWD {
-        std::fs::read_link(format!("/proc/{tid}/cwd")).ok()?
+        procfs::cwd(tid)?
     } else {
-        std::fs::read_link(format!("/proc/{tid}/fd/{dirfd}")).ok()?
+        procfs::fd_path(tid, dirfd)?
     };
     Some(normalize(&base.join(raw)))
 }
@@ -138,8 +133,7 @@ impl ProcProbe<'_> {
                 path: None,
             });
         }
-        let link_path = format!("/proc/{}/fd/{fd}", self.tid);
-        let link = match std::fs::read_link(&link_path) {
+        let link = match procfs::fd_link(self.tid, fd) {
             Ok(link) => link.to_string_lossy().into_owned(),
             // Not open: the call is about to fail with EBADF by itself.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -184,7 +178,7 @@ impl ProcProbe<'_> {
             });
         }
         // A path: what it is, from the inode the descriptor holds (stat follows the magic link).
-        let meta = std::fs::metadata(&link_path).ok();
+        let meta = procfs::fd_metadata(self.tid, fd);
         let ft = meta.as_ref().map(|m| m.file_type());
         let kind = match ft {
             Some(t) if t.is_file() => "file",
@@ -217,14 +211,9 @@ fn is_tty(rdev: u64) -> bool {
     matches!(major, 4 | 5 | 136..=143)
 }
 
-/// `O_NONBLOCK` of the open file description, from `/proc/TID/fdinfo/FD` (`flags:` in octal).
+/// `O_NONBLOCK` of the open file description.
 fn nonblock_of(tid: Pid, fd: i32) -> Option<bool> {
-    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
-    let flags = info
-        .lines()
-        .find_map(|l| l.strip_prefix("flags:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 8).ok())?;
-    Some(flags & libc::O_NONBLOCK as u64 != 0)
+    Some(procfs::fd_flags(tid, fd)? & libc::O_NONBLOCK as u64 != 0)
 }
 
 #[cfg(test)]

@@ -236,7 +236,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use nix::{
-        sys::wait::{WaitStatus, waitpid},
+        sys::wait::WaitPidFlag,
         unistd::{ForkResult, fork},
     };
 
@@ -244,9 +244,14 @@ mod tests {
         super::{Action, Policy, compile},
         *,
     };
+    use crate::{
+        sys::wait::{Status, waitpid},
+        testing::skipped,
+    };
 
     /// Runs `child` in a forked child (killed after 10 s) and returns how the child ended.
-    fn in_child(child: &dyn Fn() -> i32) -> WaitStatus {
+    fn in_child(child: &dyn Fn() -> i32) -> Status {
+        let _children = crate::sys::children_lock();
         // SAFETY: the child calls only async-signal-safe functions (raw syscalls, alarm, _exit) on memory that existed
         // before the fork; it never allocates, takes a lock, unwinds or returns into the test harness.
         match unsafe { fork() }.expect("fork") {
@@ -257,13 +262,15 @@ mod tests {
                     libc::_exit(child())
                 }
             }
-            ForkResult::Parent { child } => waitpid(child, None).expect("waitpid"),
+            ForkResult::Parent { child } => waitpid(Some(child), WaitPidFlag::empty())
+                .expect("waitpid")
+                .expect("a status without WNOHANG"),
         }
     }
 
-    fn assert_exited_0(status: WaitStatus, what: &str) {
+    fn assert_exited_0(status: Status, what: &str) {
         assert!(
-            matches!(status, WaitStatus::Exited(_, 0)),
+            matches!(status, Status::Exited { code: 0, .. }),
             "{what}: child ended with {status:?}"
         );
     }
@@ -373,8 +380,8 @@ mod tests {
             }
             0
         });
-        if status == WaitStatus::Exited(status.pid().unwrap(), 10) {
-            eprintln!("skipped: no_new_privs is already set in the test process, so EACCES cannot happen");
+        if matches!(status, Status::Exited { code: 10, .. }) {
+            skipped("no_new_privs is already set in the test process, so EACCES cannot happen");
             return;
         }
         assert_exited_0(status, "install after dropping CAP_SYS_ADMIN");
@@ -468,8 +475,12 @@ mod tests {
             }
             0
         });
-        if let WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGSEGV, _) = status {
-            eprintln!("skipped: int 0x80 is not available (kernel without IA32 emulation)");
+        if let Status::Signaled {
+            signal: libc::SIGSEGV,
+            ..
+        } = status
+        {
+            skipped("int 0x80 is not available (kernel without IA32 emulation)");
             return;
         }
         assert_exited_0(status, "int 0x80");

@@ -23,15 +23,20 @@ use nix::{
     errno::Errno as NixErrno,
     sys::{
         ptrace::{self, Event, Options},
-        signal::Signal,
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
 use phoebe_common::{CountKey, CountValue};
 
-use super::sys::{self, SyscallStop};
-use crate::backend::ebpf::Snapshot;
+use super::sys::{self, Resume, SyscallStop};
+use crate::{
+    backend::ebpf::Snapshot,
+    sys::{
+        procfs,
+        wait::{self, Status},
+    },
+};
 
 /// How long the detach may take before the tracer gives up waiting for stops (the kernel detaches what is left
 /// when phoebe exits anyway).
@@ -161,22 +166,6 @@ fn options() -> Options {
         | Options::PTRACE_O_TRACEEXEC
 }
 
-fn threads(pid: u32) -> Vec<Pid> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .map(Pid::from_raw)
-        .collect()
-}
-
-fn is_group_stop(sig: Signal) -> bool {
-    matches!(
-        sig,
-        Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
-    )
-}
-
 impl Tracer {
     fn seize_all(&mut self, pids: &[u32]) -> Result<(), AttachError> {
         for (i, pid) in pids.iter().enumerate() {
@@ -200,7 +189,7 @@ impl Tracer {
     fn seize_process(&mut self, pid: u32) -> Result<(), AttachError> {
         let mut first = true;
         loop {
-            let new: Vec<Pid> = threads(pid)
+            let new: Vec<Pid> = procfs::threads(pid)
                 .into_iter()
                 .filter(|t| !self.tasks.contains_key(t))
                 .collect();
@@ -234,9 +223,9 @@ impl Tracer {
                 self.detach_all();
                 return;
             }
-            match waitpid(None, Some(WaitPidFlag::__WALL)) {
-                Ok(status) => self.on_status(status),
-                Err(NixErrno::EINTR) => {}
+            match wait::waitpid(None, WaitPidFlag::__WALL) {
+                Ok(Some(status)) => self.on_status(status),
+                Ok(None) | Err(NixErrno::EINTR) => {}
                 Err(NixErrno::ECHILD) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "waitpid failed; detaching");
@@ -247,28 +236,29 @@ impl Tracer {
         }
     }
 
-    fn resume(pid: Pid, sig: Option<Signal>) {
+    /// Restarts a task with PTRACE_SYSCALL, delivering `sig` (a number: real-time signals too).
+    fn resume(pid: Pid, sig: Option<i32>) {
         // ESRCH: killed meanwhile, its exit is reported next.
-        if let Err(e) = ptrace::syscall(pid, sig)
+        if let Err(e) = sys::restart(pid, Resume::Syscall, sig.unwrap_or(0))
             && e != NixErrno::ESRCH
         {
             tracing::warn!(%pid, error = %e, "cannot resume a traced task");
         }
     }
 
-    fn on_status(&mut self, status: WaitStatus) {
+    fn on_status(&mut self, status: Status) {
         tracing::trace!(?status, "attached tracee stop");
         match status {
-            WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+            Status::Exited { pid, .. } | Status::Signaled { pid, .. } => {
                 self.tasks.remove(&pid);
             }
-            WaitStatus::PtraceSyscall(pid) => {
+            Status::Syscall { pid } => {
                 self.on_syscall_stop(pid);
                 Self::resume(pid, None);
             }
-            WaitStatus::PtraceEvent(pid, sig, event) => {
+            Status::Event { pid, signal, event } => {
                 self.tasks.entry(pid).or_default();
-                if event == libc::PTRACE_EVENT_STOP && is_group_stop(sig) {
+                if event == wait::EVENT_STOP && super::is_group_stop(signal) {
                     // Group-stop: stay stopped like an untraced process would, until SIGCONT.
                     let _ = sys::listen(pid);
                     return;
@@ -276,12 +266,12 @@ impl Tracer {
                 self.on_event(pid, event);
                 Self::resume(pid, None);
             }
-            WaitStatus::Stopped(pid, sig) => {
-                // Signal-delivery-stop: deliver the signal the process was meant to get.
+            Status::Stopped { pid, signal } => {
+                // Signal-delivery-stop: deliver the signal the process was meant to get (real-time ones too).
                 self.tasks.entry(pid).or_default();
-                Self::resume(pid, Some(sig));
+                Self::resume(pid, Some(signal));
             }
-            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+            Status::Continued { .. } => {}
         }
     }
 
@@ -358,22 +348,22 @@ impl Tracer {
         let mut detached: HashSet<Pid> = HashSet::new();
         let deadline = Instant::now() + DETACH_TIMEOUT;
         while !self.tasks.is_empty() && Instant::now() < deadline {
-            let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(NixErrno::EINTR) => {
+            let status = match wait::waitpid(None, WaitPidFlag::__WALL | WaitPidFlag::WNOHANG) {
+                Ok(None) | Err(NixErrno::EINTR) => {
                     std::thread::sleep(Duration::from_millis(1));
                     continue;
                 }
-                Ok(status) => status,
+                Ok(Some(status)) => status,
                 Err(_) => break,
             };
-            let (pid, sig) = match status {
-                WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+            let (pid, signal) = match status {
+                Status::Exited { pid, .. } | Status::Signaled { pid, .. } => {
                     self.tasks.remove(&pid);
                     continue;
                 }
-                WaitStatus::Stopped(pid, sig) => (pid, Some(sig)),
-                WaitStatus::PtraceSyscall(pid) => (pid, None),
-                WaitStatus::PtraceEvent(pid, _, event) => {
+                Status::Stopped { pid, signal } => (pid, signal),
+                Status::Syscall { pid } => (pid, 0),
+                Status::Event { pid, event, .. } => {
                     if (event == Event::PTRACE_EVENT_FORK as i32
                         || event == Event::PTRACE_EVENT_VFORK as i32
                         || event == Event::PTRACE_EVENT_CLONE as i32)
@@ -384,11 +374,11 @@ impl Tracer {
                             self.tasks.entry(child).or_default();
                         }
                     }
-                    (pid, None)
+                    (pid, 0)
                 }
-                WaitStatus::Continued(_) | WaitStatus::StillAlive => continue,
+                Status::Continued { .. } => continue,
             };
-            if let Err(e) = ptrace::detach(pid, sig)
+            if let Err(e) = sys::restart(pid, Resume::Detach, signal)
                 && e != NixErrno::ESRCH
             {
                 tracing::warn!(%pid, error = %e, "cannot detach");

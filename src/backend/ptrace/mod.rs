@@ -19,12 +19,12 @@ use nix::{
     sys::{
         ptrace::{self, Event, Options},
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
 
-use self::sys::SyscallStop;
+use self::sys::{Resume, SyscallStop};
 use super::{
     BackendError, Job, Outcome,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
@@ -34,6 +34,10 @@ use crate::{
     control::Control,
     decide::Call,
     model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
+    sys::{
+        launch::Step,
+        wait::{self, Status},
+    },
 };
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
@@ -85,12 +89,12 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     };
     let exit = root_exit.unwrap_or(TargetExit::Signal(libc::SIGKILL));
     if tracer.started.is_none()
-        && let Some((step, errno)) = sys::read_child_report(&spawned.status)
+        && let Some(failure) = spawned.failure()
     {
-        let source = NixErrno::from_raw(errno);
-        return Err(match step {
-            sys::ChildStep::Filter => BackendError::Filter { command, source },
-            sys::ChildStep::Exec => BackendError::Exec { command, source },
+        let source = failure.errno;
+        return Err(match failure.step {
+            Step::Filter => BackendError::Filter { command, source },
+            Step::Exec => BackendError::Exec { command, source },
         });
     }
     let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();
@@ -143,15 +147,6 @@ struct Task {
     tgid: Option<i32>,
 }
 
-/// How to restart a stopped tracee.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Resume {
-    /// Stop again at the next syscall entry and exit (PTRACE_SYSCALL).
-    Syscall,
-    /// Run until the next event or seccomp stop (PTRACE_CONT).
-    Cont,
-}
-
 struct Tracer<'a> {
     root: Pid,
     /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
@@ -179,23 +174,25 @@ impl Tracer<'_> {
                 None => return Ok(()),
             };
             tracing::trace!(?status, "tracee stop");
+            if let Some(exit) = status.exit() {
+                self.on_exit(status.pid(), exit);
+                continue;
+            }
             match status {
-                WaitStatus::Exited(pid, code) => self.on_exit(pid, TargetExit::Code(code)),
-                WaitStatus::Signaled(pid, sig, _) => self.on_exit(pid, TargetExit::Signal(sig as i32)),
-                WaitStatus::PtraceSyscall(pid) => self.on_syscall_stop(pid)?,
-                WaitStatus::PtraceEvent(pid, sig, event) => self.on_event(pid, sig, event)?,
-                WaitStatus::Stopped(pid, sig) => {
-                    // Signal-delivery-stop: deliver the signal the target was meant to get.
+                Status::Syscall { pid } => self.on_syscall_stop(pid)?,
+                Status::Event { pid, signal, event } => self.on_event(pid, signal, event)?,
+                Status::Stopped { pid, signal } => {
+                    // Signal-delivery-stop: deliver the signal the target was meant to get (real-time ones too).
                     self.tasks.entry(pid).or_default();
-                    self.resume(pid, self.default_resume(pid), Some(sig))?;
+                    self.resume(pid, self.default_resume(pid), Some(signal))?;
                 }
-                WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+                Status::Exited { .. } | Status::Signaled { .. } | Status::Continued { .. } => {}
             }
         }
     }
 
     /// The next wait status, or `None` when no tracee is left. Honours pending `delay=` resumes.
-    fn wait(&mut self) -> Result<Option<WaitStatus>, BackendError> {
+    fn wait(&mut self) -> Result<Option<Status>, BackendError> {
         loop {
             self.resume_due()?;
             let flags = WaitPidFlag::__WALL
@@ -204,8 +201,8 @@ impl Tracer<'_> {
                 } else {
                     WaitPidFlag::WNOHANG
                 };
-            match waitpid(None, Some(flags)) {
-                Ok(WaitStatus::StillAlive) => {
+            match wait::waitpid(None, flags) {
+                Ok(None) => {
                     let next = self
                         .delayed
                         .iter()
@@ -217,11 +214,11 @@ impl Tracer<'_> {
                             .min(Duration::from_millis(1)),
                     );
                 }
-                Ok(status) => return Ok(Some(status)),
+                Ok(Some(status)) => return Ok(Some(status)),
                 Err(NixErrno::EINTR) => {}
                 Err(NixErrno::ECHILD) if self.delayed.is_empty() => return Ok(None),
                 Err(NixErrno::ECHILD) => self.delayed.clear(),
-                Err(source) => return Err(BackendError::Trace { pid: -1, source }),
+                Err(source) => return Err(BackendError::Wait { source }),
             }
         }
     }
@@ -251,13 +248,10 @@ impl Tracer<'_> {
         }
     }
 
-    /// Restarts a tracee. ESRCH means it was killed meanwhile (its exit is reported next): not an error.
-    fn resume(&self, pid: Pid, how: Resume, sig: Option<Signal>) -> Result<(), BackendError> {
-        let res = match how {
-            Resume::Syscall => ptrace::syscall(pid, sig),
-            Resume::Cont => ptrace::cont(pid, sig),
-        };
-        match res {
+    /// Restarts a tracee, delivering `sig` (a number: real-time signals too). ESRCH means it was killed meanwhile
+    /// (its exit is reported next): not an error.
+    fn resume(&self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
+        match sys::restart(pid, how, sig.unwrap_or(0)) {
             Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
             Err(source) => Err(BackendError::Trace {
                 pid: pid.as_raw(),
@@ -284,9 +278,9 @@ impl Tracer<'_> {
         }
     }
 
-    fn on_event(&mut self, pid: Pid, sig: Signal, event: i32) -> Result<(), BackendError> {
+    fn on_event(&mut self, pid: Pid, sig: i32, event: i32) -> Result<(), BackendError> {
         self.tasks.entry(pid).or_default();
-        const STOP: i32 = libc::PTRACE_EVENT_STOP;
+        const STOP: i32 = wait::EVENT_STOP;
         match event {
             e if e == Event::PTRACE_EVENT_SECCOMP as i32 => return self.on_syscall_stop(pid),
             e if e == Event::PTRACE_EVENT_FORK as i32
@@ -317,20 +311,15 @@ impl Tracer<'_> {
                     }
                 }
             }
-            STOP => {
-                if matches!(
-                    sig,
-                    Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
-                ) {
-                    // Group-stop: stay stopped like an untraced process would, until SIGCONT.
-                    return match sys::listen(pid) {
-                        Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-                        Err(source) => Err(BackendError::Trace {
-                            pid: pid.as_raw(),
-                            source,
-                        }),
-                    };
-                }
+            STOP if is_group_stop(sig) => {
+                // Group-stop: stay stopped like an untraced process would, until SIGCONT.
+                return match sys::listen(pid) {
+                    Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
+                    Err(source) => Err(BackendError::Trace {
+                        pid: pid.as_raw(),
+                        source,
+                    }),
+                };
             }
             _ => {}
         }
@@ -487,4 +476,12 @@ impl Tracer<'_> {
     fn records(&self, sc: Syscall) -> bool {
         self.observer.is_some() && self.record_only.is_none_or(|only| only.contains(&sc))
     }
+}
+
+/// The signals whose `PTRACE_EVENT_STOP` is a group-stop (the others are `PTRACE_INTERRUPT` stops).
+pub(crate) fn is_group_stop(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }

@@ -1,24 +1,17 @@
-//! The ptrace backend's one chokepoint for raw calls: fork/exec of the tracee, ptrace requests nix does not wrap
-//! (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union), register edits, reads of the tracee's memory, and the signal
-//! that wakes an attached tracer out of `waitpid` (`phoebe monitor --backend ptrace`).
+//! The ptrace backend's one chokepoint for raw calls: seizing the launched tracee (launching it is
+//! `crate::sys::launch`'s), ptrace requests nix does not wrap (PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO's union,
+//! restarts that re-deliver a real-time signal), register edits, reads of the tracee's memory, and the signal that
+//! wakes an attached tracer out of `waitpid` (`phoebe monitor --backend ptrace`).
 //! Everything above this file is safe code.
 
-use std::{
-    ffi::CString,
-    os::fd::{AsRawFd, OwnedFd},
-};
+use std::ffi::CString;
 
-use nix::{
-    errno::Errno,
-    sys::{
-        ptrace,
-        signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
-    },
-    unistd::{ForkResult, Pid, fork, getpid, pipe2},
-};
+use nix::{errno::Errno, sys::ptrace, unistd::Pid};
 
-use crate::backend::filter::{self, NATIVE_AUDIT_ARCH};
+use crate::{
+    backend::filter::{InstallFlags, NATIVE_AUDIT_ARCH},
+    sys::launch::{Child, Command, LaunchError},
+};
 
 /// What a syscall stop is, from PTRACE_GET_SYSCALL_INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +75,7 @@ pub fn syscall_info(pid: Pid) -> Result<SyscallStop, Errno> {
 }
 
 /// At an entry or seccomp stop: skip the call and make it return `-errno` (x86_64: `orig_rax = -1`,
-/// `rax = -errno`; one stop suffices under seccomp, DESIGN §4).
+/// `rax = -errno`; one stop suffices under seccomp: docs/architecture.md, "A ptrace run", step 6).
 #[cfg(target_arch = "x86_64")]
 pub fn skip_syscall(pid: Pid, errno: i32) -> Result<(), Errno> {
     let mut regs = ptrace::getregs(pid)?;
@@ -108,6 +101,38 @@ pub fn skip_syscall(_pid: Pid, _errno: i32) -> Result<(), Errno> {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn set_return(_pid: Pid, _value: i64) -> Result<(), Errno> {
     Err(Errno::ENOTSUP)
+}
+
+/// How to restart a stopped tracee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Stop again at the next syscall entry and exit (`PTRACE_SYSCALL`).
+    Syscall,
+    /// Run until the next event or seccomp stop (`PTRACE_CONT`).
+    Cont,
+    /// Let the task go (`PTRACE_DETACH`).
+    Detach,
+}
+
+/// Restarts a stopped tracee, delivering `signal` (0: none). Not nix's `ptrace::syscall`/`cont`/`detach`: those take
+/// a `Signal`, which cannot hold a real-time signal, so a signal-delivery-stop by one could not be re-delivered.
+pub fn restart(pid: Pid, how: Resume, signal: i32) -> Result<(), Errno> {
+    let request = match how {
+        Resume::Syscall => libc::PTRACE_SYSCALL,
+        Resume::Cont => libc::PTRACE_CONT,
+        Resume::Detach => libc::PTRACE_DETACH,
+    };
+    // SAFETY: these requests take no address and the signal number as data, passed by value (no pointer is
+    // dereferenced); the kernel validates that `pid` is our stopped tracee and that the signal is valid.
+    let ret = unsafe {
+        libc::ptrace(
+            request,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            signal as libc::c_long as *mut libc::c_void,
+        )
+    };
+    Errno::result(ret).map(drop)
 }
 
 /// PTRACE_LISTEN: leave a tracee in its group-stop but let it be woken by SIGCONT (nix has no wrapper).
@@ -164,130 +189,36 @@ pub fn wake(thread: libc::pthread_t) -> Result<(), Errno> {
 /// Why the tracee could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("fork failed")]
-    Fork(#[source] Errno),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
     #[error("cannot resume the stopped child with SIGCONT")]
     Continue(#[source] Errno),
-    #[error("cannot create the exec-status pipe")]
-    Pipe(#[source] Errno),
-    #[error("the child did not stop before exec (wait status {0:?})")]
-    NoInitialStop(WaitStatus),
     #[error(
         "cannot attach to the child with PTRACE_SEIZE\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1"
     )]
     Seize(#[source] Errno),
 }
 
-/// Steps of the child between fork and exec, reported through the status pipe when one fails.
-#[repr(u8)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildStep {
-    Filter = 1,
-    Exec = 2,
-}
-
-/// A child that has stopped itself, been seized, and been told to continue; it will exec `program` next.
-pub struct Spawned {
-    pub pid: Pid,
-    /// Read end of a CLOEXEC pipe: EOF means exec succeeded; otherwise `[step, errno as 4 bytes]`.
-    pub status: OwnedFd,
-}
-
-/// Forks a child that stops itself, is seized with `options`, then (once continued) installs `filter` if any
-/// and execs `program` with `argv` and the current environment. Everything the child needs is prepared here,
-/// before the fork: the child itself only makes async-signal-safe calls and never allocates.
+/// Launches a child that stops itself (`sys::launch`), seizes it with `options`, then continues it: it installs
+/// `filter` if any and execs `program` with `argv` and the current environment.
 pub fn spawn_traced(
     program: &CString,
     argv: &[CString],
     filter: Option<&[libc::sock_filter]>,
     options: ptrace::Options,
-) -> Result<Spawned, SpawnError> {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-    let parent = getpid();
-    // SAFETY: the child branch below only calls async-signal-safe functions (prctl, getppid, raise, seccomp
-    // through `filter::install`, which does not allocate, execv, write, _exit) on data prepared before the fork,
-    // so it cannot deadlock on a lock another thread of phoebe held at fork time.
-    match unsafe { fork() }.map_err(SpawnError::Fork)? {
-        ForkResult::Child => {
-            drop(read_end);
-            let report = |step: ChildStep, errno: i32| -> ! {
-                let mut msg = [0u8; 5];
-                msg[0] = step as u8;
-                msg[1..].copy_from_slice(&errno.to_ne_bytes());
-                // SAFETY: `msg` is a live 5-byte buffer and `write_end` is open in this process; _exit never
-                // returns and skips the parent's atexit handlers and stdio buffers, as a forked child must.
-                unsafe {
-                    libc::write(write_end.as_raw_fd(), msg.as_ptr().cast(), msg.len());
-                    libc::_exit(127)
-                }
-            };
-            // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers; raise(SIGSTOP) stops us until the
-            // parent has seized us. If the parent already died, we exit instead of running untraced.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                if libc::getppid() != parent.as_raw() {
-                    libc::_exit(127);
-                }
-                libc::raise(libc::SIGSTOP);
-            }
-            if let Some(prog) = filter {
-                match filter::sys::install(prog, filter::sys::InstallFlags::NONE) {
-                    Ok(_) => {}
-                    Err(filter::FilterError::Sys { source, .. }) => report(ChildStep::Filter, source as i32),
-                    Err(_) => report(ChildStep::Filter, libc::EINVAL),
-                }
-            }
-            // SAFETY: `program` and every pointer in `argv_ptrs` point into CStrings owned by the caller that
-            // stay alive in this (copied) address space; the array ends with a null pointer as execv requires.
-            unsafe { libc::execv(program.as_ptr(), argv_ptrs.as_ptr()) };
-            report(ChildStep::Exec, Errno::last_raw())
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            let kill_child = || {
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-            };
-            match waitpid(child, Some(WaitPidFlag::WSTOPPED)) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
-                Ok(other) => {
-                    kill_child();
-                    return Err(SpawnError::NoInitialStop(other));
-                }
-                Err(e) => {
-                    kill_child();
-                    return Err(SpawnError::Fork(e));
-                }
-            }
-            if let Err(e) = ptrace::seize(child, options) {
-                kill_child();
-                return Err(SpawnError::Seize(e));
-            }
-            if let Err(e) = kill(child, Signal::SIGCONT) {
-                kill_child();
-                return Err(SpawnError::Continue(e));
-            }
-            Ok(Spawned {
-                pid: child,
-                status: read_end,
-            })
-        }
+) -> Result<Child, SpawnError> {
+    let mut command = Command::exec(program, argv).stop_before_exec();
+    if let Some(prog) = filter {
+        command = command.filter(prog, InstallFlags::NONE);
     }
-}
-
-/// Reads the child's report after it ended before exec: `(step, errno)`, or `None` if it wrote none.
-pub fn read_child_report(status: &OwnedFd) -> Option<(ChildStep, i32)> {
-    let mut msg = [0u8; 5];
-    let n = nix::unistd::read(status, &mut msg).ok()?;
-    if n != msg.len() {
-        return None;
+    let child = command.spawn()?;
+    if let Err(e) = ptrace::seize(child.pid, options) {
+        child.kill();
+        return Err(SpawnError::Seize(e));
     }
-    let step = match msg[0] {
-        1 => ChildStep::Filter,
-        2 => ChildStep::Exec,
-        _ => return None,
-    };
-    Some((step, i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]])))
+    if let Err(e) = child.cont() {
+        child.kill();
+        return Err(SpawnError::Continue(e));
+    }
+    Ok(child)
 }

@@ -24,7 +24,7 @@ use nix::{
     errno::Errno as NixErrno,
     sys::{
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::Pid,
 };
@@ -39,6 +39,7 @@ use crate::{
     control::Control,
     decide::{Call, Decider},
     model::{Syscall, TargetExit, When, shape::shape_of},
+    sys::{subreaper::Subreaper, wait},
 };
 
 const BACKEND: &str = "seccomp";
@@ -63,7 +64,8 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let command = job.target.display.join(" ");
     let notify = |step| move |source| BackendError::Notify { step, source };
     let sizes = sys::notif_sizes().map_err(notify("seccomp(SECCOMP_GET_NOTIF_SIZES)"))?;
-    sys::set_child_subreaper().map_err(notify("prctl(PR_SET_CHILD_SUBREAPER)"))?;
+    // Cleared when the run is over (the guard is dropped on every return).
+    let subreaper = Subreaper::set().map_err(notify("prctl(PR_SET_CHILD_SUBREAPER)"))?;
     let spawned = sys::spawn_notified(&job.target.program_c, &job.target.argv, &prog).map_err(|source| {
         BackendError::Launch {
             command: command.clone(),
@@ -107,20 +109,20 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
             });
         let handle = match handle {
             Ok(handle) => handle,
-            Err(_) => {
+            Err(source) => {
                 failed.store(true, Ordering::SeqCst);
                 let _ = kill(root, Signal::SIGKILL);
-                let exit = reap(root, job.control, &failed);
+                let exit = reap(root, job.control, &failed, &subreaper);
                 return (
                     exit,
-                    Err(BackendError::Notify {
-                        step: "starting the supervisor thread",
-                        source: NixErrno::EAGAIN,
+                    Err(BackendError::Thread {
+                        what: "the seccomp supervisor",
+                        source,
                     }),
                 );
             }
         };
-        let exit = reap(root, job.control, &failed);
+        let exit = reap(root, job.control, &failed, &subreaper);
         let supervised = handle
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -350,7 +352,7 @@ fn notify_error(step: &'static str, source: NixErrno) -> BackendError {
 
 /// Reaps the target and every orphan of its tree (phoebe is their subreaper) until no child is left; returns how the
 /// target itself ended. Once the target is gone, an interruption (or a failed supervisor) kills the leftovers.
-fn reap(root: Pid, control: &Control, failed: &AtomicBool) -> Option<TargetExit> {
+fn reap(root: Pid, control: &Control, failed: &AtomicBool, subreaper: &Subreaper) -> Option<TargetExit> {
     let mut root_exit = None;
     loop {
         let block = root_exit.is_none() && !failed.load(Ordering::SeqCst);
@@ -360,17 +362,16 @@ fn reap(root: Pid, control: &Control, failed: &AtomicBool) -> Option<TargetExit>
             } else {
                 WaitPidFlag::WNOHANG
             };
-        let ended = match waitpid(None, Some(flags)) {
-            Ok(WaitStatus::Exited(pid, code)) => Some((pid, TargetExit::Code(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => Some((pid, TargetExit::Signal(sig as i32))),
-            Ok(WaitStatus::StillAlive) => {
+        let ended = match wait::waitpid(None, flags) {
+            Ok(Some(status)) => status.exit().map(|exit| (status.pid(), exit)),
+            Ok(None) => {
                 if control.interrupted() || failed.load(Ordering::SeqCst) {
-                    kill_children();
+                    subreaper.kill_children();
                 }
                 thread::sleep(Duration::from_millis(10));
                 None
             }
-            Ok(_) | Err(NixErrno::EINTR) => None,
+            Err(NixErrno::EINTR) => None,
             Err(_) => return root_exit, // ECHILD: the whole tree is gone
         };
         if let Some((pid, how)) = ended
@@ -378,30 +379,6 @@ fn reap(root: Pid, control: &Control, failed: &AtomicBool) -> Option<TargetExit>
         {
             root_exit = Some(how);
             control.remove_task(root.as_raw());
-        }
-    }
-}
-
-/// SIGKILLs phoebe's children: after the target ended, those are the orphans of its tree.
-fn kill_children() {
-    let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
-        if ppid == Some(me.as_str()) {
-            tracing::info!(pid, "ending a leftover process of the target's tree");
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The seccomp backend's one chokepoint for raw calls: launching the target with a listener filter, the
-//! `SECCOMP_IOCTL_NOTIF_*` ioctls, `poll` on the listener and `PR_SET_CHILD_SUBREAPER`.
+//! `SECCOMP_IOCTL_NOTIF_*` ioctls and `poll` on the listener (the subreaper flag is `crate::sys::subreaper`'s).
 //! Everything above this file is safe code.
 //!
 //! **How the listener reaches phoebe.** The child is created with `clone(CLONE_FILES)`: it shares phoebe's file
@@ -24,12 +24,18 @@ use nix::{
     errno::Errno,
     sys::{
         signal::{Signal, kill},
-        wait::{WaitPidFlag, WaitStatus, waitpid},
+        wait::WaitPidFlag,
     },
     unistd::{Pid, getpid},
 };
 
-use crate::backend::filter::{self, FilterError, InstallFlags};
+use crate::{
+    backend::filter::{self, FilterError, InstallFlags},
+    sys::{
+        launch,
+        wait::{self, Status},
+    },
+};
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux ≥ 6.6), for `SECCOMP_IOCTL_NOTIF_SET_FLAGS`: the target and the
 /// supervisor hand the CPU to each other instead of waking through the scheduler. Missing from libc 0.2.
@@ -102,8 +108,8 @@ pub enum SpawnError {
     Clone(#[source] Errno),
     #[error("cannot install the seccomp listener filter")]
     Filter(#[source] FilterError),
-    #[error("the child ended before handing the listener over (wait status {0:?})")]
-    NoHandover(WaitStatus),
+    #[error("the child ended before handing the listener over (wait status: {0})")]
+    NoHandover(Status),
     #[error("cannot wait for the child")]
     Wait(#[source] Errno),
 }
@@ -139,8 +145,7 @@ pub fn spawn_notified(
     argv: &[CString],
     prog: &[libc::sock_filter],
 ) -> Result<Spawned, SpawnError> {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
+    let argv_ptrs = launch::argv_pointers(argv);
     let handover = SharedPage::new().map_err(SpawnError::Map)?;
     let parent = getpid();
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
@@ -159,14 +164,9 @@ pub fn spawn_notified(
             // SAFETY: _exit never returns and skips atexit handlers and stdio buffers, as a forked child must.
             unsafe { libc::_exit(127) }
         };
-        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid take no pointers. If phoebe already died, exit instead of
-        // running without a supervisor (every notified call would fail with ENOSYS).
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as c_ulong);
-            if libc::getppid() != parent.as_raw() {
-                libc::_exit(127);
-            }
-        }
+        // If phoebe already died, exit instead of running without a supervisor (every notified call would fail
+        // with ENOSYS).
+        launch::die_with_parent(parent);
         let listener_flags = InstallFlags::NEW_LISTENER;
         let (installed, killable) =
             match filter::sys::install(prog, listener_flags | InstallFlags::WAIT_KILLABLE_RECV) {
@@ -202,7 +202,7 @@ pub fn spawn_notified(
             PENDING => {}
             READY | EXEC_FAILED => break,
             _ => {
-                let _ = waitpid(pid, None);
+                wait::reap(pid);
                 let errno = Errno::from_raw(h.errno.load(Ordering::Relaxed));
                 return Err(SpawnError::Filter(FilterError::Sys {
                     step: filter::Step::SetModeFilter(InstallFlags::NEW_LISTENER),
@@ -210,9 +210,9 @@ pub fn spawn_notified(
                 }));
             }
         }
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
-            Ok(status) => return Err(SpawnError::NoHandover(status)),
+        match wait::waitpid(Some(pid), WaitPidFlag::WNOHANG) {
+            Ok(None) | Err(Errno::EINTR) => {}
+            Ok(Some(status)) => return Err(SpawnError::NoHandover(status)),
             Err(e) => {
                 let _ = kill(pid, Signal::SIGKILL);
                 return Err(SpawnError::Wait(e));
@@ -391,11 +391,4 @@ impl Listener {
         };
         Errno::result(ret).map(drop)
     }
-}
-
-/// `PR_SET_CHILD_SUBREAPER`: orphans of the target's tree become phoebe's children instead of init's, so phoebe
-/// can reap them (which releases their filter) and end them on Ctrl-C.
-pub fn set_child_subreaper() -> Result<(), Errno> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory of ours.
-    Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as c_ulong) }).map(drop)
 }

@@ -1,0 +1,22 @@
+//! The layer between phoebe and the kernel that every backend shares: launching the target ([`launch`]), waiting
+//! for it and its tree with wait statuses decoded here, real-time signals included ([`wait`]), reading `/proc`
+//! ([`procfs`]), being the subreaper of the tree for the length of a run ([`subreaper`]), and putting error
+//! chains, the kernel's errnos among them, into words for people ([`error`]).
+//!
+//! Raw calls that only one backend makes stay in that backend's `sys.rs` (ptrace requests, seccomp ioctls, `bpf(2)`),
+//! and installing a seccomp filter stays with the filter compiler (`backend/filter/sys.rs`). Every `unsafe` block
+//! here names its invariant in a `// SAFETY:` comment.
+
+pub mod error;
+pub mod launch;
+pub mod procfs;
+pub mod subreaper;
+pub mod wait;
+
+/// Unit tests that create child processes hold this lock: a test that waits for *any* child (`waitpid(-1)`, as
+/// the reapers do) would otherwise reap another test's.
+#[cfg(test)]
+pub(crate) fn children_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

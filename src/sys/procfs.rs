@@ -1,0 +1,174 @@
+//! Every read of `/proc` phoebe makes about a process: a task's thread group, a process's threads, state and
+//! parent, its name, its descriptors' and working directory's paths, the processes of the machine, and the
+//! `/proc/self/status` fields and `/proc/sys` settings doctor and the eBPF backend need.
+//!
+//! Reads are best effort: a process can end between two reads, so each function returns `None` (or an empty
+//! list) rather than an error, and its caller decides what a vanished process means.
+
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+
+/// The thread group (process) of task `tid`, from `/proc/TID/status`; `None` when the task is gone.
+pub fn tgid_of(tid: Pid) -> Option<i32> {
+    status_field(&format!("/proc/{tid}/status"), "Tgid:")?
+        .parse()
+        .ok()
+}
+
+/// The threads of process `pid` now (`/proc/PID/task`); empty when it is gone.
+pub fn threads(pid: u32) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// The state letter and the parent of a process, from `/proc/PID/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// `R`, `S`, `D`, `Z` (zombie), `X` (dead), …
+    pub state: char,
+    pub ppid: u32,
+}
+
+impl Stat {
+    /// The first two fields after the parenthesised command name of a `/proc/PID/stat` line (the name may hold
+    /// spaces and parentheses, so the fields start after the last `)`).
+    pub fn parse(stat: &str) -> Option<Stat> {
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let mut fields = rest.split(' ');
+        let state = fields.next()?.chars().next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        Some(Stat { state, ppid })
+    }
+
+    /// A zombie or dead process: its last thread has exited and only its status is left.
+    pub fn ended(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// The state and parent of process `pid`; `None` when it is gone.
+pub fn stat(pid: u32) -> Option<Stat> {
+    Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Does `/proc/PID` exist (a live or zombie process)?
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The command name of process `pid` (`/proc/PID/comm`, at most 15 bytes).
+pub fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
+/// Every process of the machine now, with its state and parent (zombies included).
+pub fn processes() -> Vec<(u32, Stat)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .collect()
+}
+
+/// The children of process `ppid` now, zombies included.
+pub fn children_of(ppid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(_, s)| s.ppid == ppid)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// What descriptor `fd` of task `tid` refers to (`/proc/TID/fd/FD`; sockets and pipes read `socket:[N]`,
+/// `pipe:[N]`).
+pub fn fd_path(tid: Pid, fd: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()
+}
+
+/// Like [`fd_path`], with the error: `NotFound` means the descriptor is not open.
+pub fn fd_link(tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
+}
+
+/// What descriptor `fd` of task `tid` refers to, `stat`ed through its magic link (the inode it holds).
+pub fn fd_metadata(tid: Pid, fd: i32) -> Option<std::fs::Metadata> {
+    std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()
+}
+
+/// The open file description's flags of descriptor `fd` of task `tid` (`flags:` of `/proc/TID/fdinfo/FD`, octal).
+pub fn fd_flags(tid: Pid, fd: i32) -> Option<u64> {
+    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 8).ok())
+}
+
+/// The working directory of task `tid`.
+pub fn cwd(tid: Pid) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{tid}/cwd")).ok()
+}
+
+/// A field of phoebe's own `/proc/self/status` (`"Uid:"`, `"CapEff:"`), trimmed.
+pub fn self_status(field: &str) -> Option<String> {
+    status_field("/proc/self/status", field)
+}
+
+/// A kernel setting, `/proc/sys/<name>` (`"kernel/pid_max"`), trimmed; `None` where the kernel has no such file.
+pub fn sysctl(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/sys/{name}"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// The kernel's `pid_max` (`/proc/sys/kernel/pid_max`).
+pub fn pid_max() -> Option<u32> {
+    sysctl("kernel/pid_max")?.parse().ok()
+}
+
+fn status_field(path: &str, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(path).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_give_state_and_ppid_even_with_odd_command_names() {
+        let s = |state, ppid| Some(Stat { state, ppid });
+        assert_eq!(Stat::parse("42 (sh) S 1 42 42 0 -1"), s('S', 1));
+        assert_eq!(Stat::parse("43 (a) b (c)) Z 42 43 43 0 -1"), s('Z', 42));
+        assert_eq!(Stat::parse("44 (x y) R 7"), s('R', 7));
+        assert_eq!(Stat::parse("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_reads_back() {
+        let me = std::process::id();
+        assert_eq!(tgid_of(Pid::from_raw(me as i32)), Some(me as i32));
+        assert!(threads(me).contains(&Pid::from_raw(me as i32)));
+        assert_eq!(
+            stat(me).map(|s| s.ppid),
+            Some(std::os::unix::process::parent_id())
+        );
+        assert!(children_of(std::os::unix::process::parent_id()).contains(&me));
+        assert!(exists(me));
+        assert!(self_status("Uid:").is_some());
+        assert_eq!(cwd(Pid::from_raw(me as i32)), std::env::current_dir().ok());
+        assert!(pid_max().is_some_and(|m| m > me));
+        assert_eq!(sysctl("kernel/pid_max"), pid_max().map(|m| m.to_string()));
+        assert_eq!(sysctl("no/such/setting"), None);
+    }
+}
