@@ -371,6 +371,49 @@ fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     }
 }
 
+/// Regression (issue 13, item 3): `exec` interrupted during the baseline exited 0 with an empty report marked
+/// `interrupted: false`, so a cancelled CI job showed green.
+#[test]
+fn exec_interrupted_during_the_baseline_exits_0() {
+    if !ptrace_works() {
+        return;
+    }
+    for (signal, code) in [
+        (nix::sys::signal::Signal::SIGINT, 130),
+        (nix::sys::signal::Signal::SIGTERM, 143),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("campaign");
+        let mut child = Command::new(phoebe_path())
+            .env_remove("LD_LIBRARY_PATH")
+            .args(["exec", "-q", "--fault", "getppid:EPERM", "--out"])
+            .arg(&out)
+            .args(["--", "sleep", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The baseline's first run has started once its stderr file exists.
+        let started = out.join("baseline/run-1.err");
+        let waited = (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            started.exists()
+        });
+        assert!(waited, "the baseline never started");
+        std::thread::sleep(Duration::from_millis(300));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}");
+        let report = load_report(&out);
+        assert!(report.interrupted, "{signal}: {report:?}");
+        assert_eq!(report.pending, ["getppid-EPERM"], "{signal}");
+        assert!(
+            !out.join("baseline.json").exists(),
+            "an interrupted baseline is no steady state"
+        );
+    }
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

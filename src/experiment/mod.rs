@@ -237,9 +237,12 @@ pub fn run(
     } else {
         campaign.plan.clone()
     };
+    let mut known_pending = Vec::new();
     if known_plan.is_some() || !campaign.faults.is_empty() {
         let plan = known_plan.clone().unwrap_or_else(|| Plan::empty(campaign));
-        share(campaign, &experiments(campaign, &plan), out)?;
+        let all = experiments(campaign, &plan);
+        let (mine, _) = share(campaign, &all, out)?;
+        known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
 
     // 1. Baseline (kept when resuming).
@@ -249,9 +252,21 @@ pub fn run(
     } else {
         progress.message("baseline");
         progress.total(u64::from(campaign.baseline_runs));
-        let baseline = runner.baseline(progress)?;
+        // An interrupted run, reset or check fails as a side effect of the signal: that is an interruption, not
+        // an unsteady baseline.
+        let baseline = match runner.baseline(progress) {
+            Err(_) if control.interrupted() => Baseline {
+                runs: Vec::new(),
+                exit: TargetExit::Code(0),
+                timeout_ms: 0,
+            },
+            other => other?,
+        };
         if control.interrupted() {
-            return Ok(runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new()));
+            let mut report = runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new());
+            report.pending = known_pending;
+            report.interrupted = true;
+            return Ok(report);
         }
         files::save(&baseline_path, &Versioned::new(&baseline))?;
         baseline
@@ -296,7 +311,12 @@ pub fn run(
             continue;
         }
         progress.message(&exp.id);
-        match runner.experiment(exp, &baseline, progress)? {
+        // As in the baseline: a run, reset or check that fails because of the signal is an interruption.
+        let ran = match runner.experiment(exp, &baseline, progress) {
+            Err(_) if control.interrupted() => None,
+            other => other?,
+        };
+        match ran {
             Some(result) => {
                 files::save(&result_path, &Versioned::new(&result))?;
                 progress.experiment_done(&result, false);
