@@ -170,3 +170,161 @@ fn a_file_that_cannot_be_executed() {
         "{stderr}"
     );
 }
+
+/// Regression (issue 13, item 5): `delay=9223372036854775807s` overflowed an `Instant` (exit 101; on seccomp phoebe
+/// then hung with the target blocked). `delay=` has a documented maximum, refused before anything runs.
+#[test]
+fn delay_of_9223372036854775807s_panicked() {
+    for backend in ["ptrace", "seccomp"] {
+        refused(
+            &[
+                "inject",
+                "--backend",
+                backend,
+                "--fault",
+                "getppid:EPERM:delay=9223372036854775807s",
+                "--",
+                "true",
+            ],
+            "phoebe: fault 'getppid:EPERM:delay=9223372036854775807s': delay=9223372036854775807s: the longest \
+             delay is 24h (e.g. delay=10ms)",
+        );
+    }
+    refused(
+        &[
+            "inject",
+            "--fault",
+            "inject=getppid:error=EPERM:delay_enter=18446744073709551615",
+            "--",
+            "true",
+        ],
+        "phoebe: fault 'inject=getppid:error=EPERM:delay_enter=18446744073709551615': \
+         delay_enter=18446744073709551615: the longest delay is 24h (e.g. delay=10ms)",
+    );
+}
+
+/// `/dev/full` opened for writing: every write fails with ENOSPC.
+fn full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
+
+/// Runs phoebe with `args` and `stdout`/`stderr` (captured where `None`): its status and what it said on stderr.
+fn with_streams(
+    args: &[&std::ffi::OsStr],
+    stdout: Option<std::process::Stdio>,
+    stderr: Option<std::process::Stdio>,
+) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(phoebe_path());
+    cmd.env_remove("LD_LIBRARY_PATH").args(args);
+    cmd.stdout(stdout.unwrap_or_else(std::process::Stdio::null));
+    cmd.stderr(stderr.unwrap_or_else(std::process::Stdio::piped));
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Regression (issue 13, item 5): writing the report or summary to a full or failing stdout/stderr panicked (exit
+/// 101). A failing stdout (the product) exits 2 with one sentence; a failing stderr (diagnostics) changes
+/// nothing, and where both fail phoebe just exits with the code.
+#[test]
+fn report_and_summaries_to_dev_full_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("campaign");
+    std::fs::create_dir(&campaign).unwrap();
+    phoebe::files::save(&campaign.join("report.json"), &report_fixture()).unwrap();
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let report = [os("report"), campaign.as_os_str(), os("--format"), os("json")];
+    assert_eq!(
+        with_streams(&report, Some(full()), None),
+        (
+            Some(2),
+            "phoebe: cannot write to stdout: No space left on device (os error 28)\n".into()
+        )
+    );
+    assert_eq!(with_streams(&report, Some(full()), Some(full())).0, Some(2));
+    // A reader that went away is not an error (`phoebe report DIR | head`).
+    let mut head = std::process::Command::new(phoebe_path())
+        .args(report)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(head.stdout.take());
+    let out = head.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    if !ptrace_works() {
+        return;
+    }
+    let obs = dir.path().join("obs.json");
+    let observe = [
+        os("observe"),
+        os("-o"),
+        obs.as_os_str(),
+        os("--"),
+        os("sh"),
+        os("-c"),
+        os("exit 3"),
+    ];
+    assert_eq!(with_streams(&observe, None, Some(full())).0, Some(3));
+    assert!(obs.exists());
+    let plan = dir.path().join("plan.json");
+    let synthesize = [os("synthesize"), os("-o"), plan.as_os_str(), obs.as_os_str()];
+    assert_eq!(with_streams(&synthesize, None, Some(full())).0, Some(0));
+    let (code, stderr) = with_streams(&synthesize, Some(full()), None);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.ends_with("phoebe: cannot write to stdout: No space left on device (os error 28)\n"),
+        "{stderr}"
+    );
+    let out = dir.path().join("exec");
+    let exec = [
+        os("exec"),
+        os("--fault"),
+        os("getppid:EPERM"),
+        os("--out"),
+        out.as_os_str(),
+        os("--"),
+        os("true"),
+    ];
+    assert_eq!(with_streams(&exec, None, Some(full())).0, Some(0));
+    assert!(out.join("report.json").exists());
+    // monitor's table to a full stdout: it used to watch on, writing nothing, until --duration.
+    let mut busy = std::process::Command::new("sh")
+        .args(["-c", "while :; do read x </etc/hostname; done"])
+        .spawn()
+        .unwrap();
+    let pid = busy.id().to_string();
+    let monitor = [
+        os("monitor"),
+        os("--backend"),
+        os("ptrace"),
+        os("--interval"),
+        os("100ms"),
+        os("--duration"),
+        os("20s"),
+        os("--pid"),
+        std::ffi::OsStr::new(&pid),
+    ];
+    let started = std::time::Instant::now();
+    let (code, stderr) = with_streams(&monitor, Some(full()), None);
+    busy.kill().unwrap();
+    busy.wait().unwrap();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.ends_with("phoebe: cannot write to stdout: No space left on device (os error 28)\n"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}

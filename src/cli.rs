@@ -12,8 +12,10 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-exec exits 0 when every exercised experiment is resilient and 1 when one is not; monitor and doctor exit 0 \
-(monitor 128+N when signal N stopped it); every command exits 2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
+exec exits 0 when every exercised experiment is resilient, 1 when one is not and 128+N when signal N \
+interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
+usage or setup error, and when its stdout cannot be written (a reader that goes away is not an error). A full or \
+closed stderr changes no status.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
 mix with the target's output."
 )]
 pub struct Cli {
@@ -163,7 +165,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                * stops at /, ** crosses it)
   when=entry   the call is skipped and returns the error (default)
   when=exit    the call runs, then returns the error (its side effects happen)
-  delay=DUR    hold the call this long (e.g. 10ms) before failing it
+  delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.
 

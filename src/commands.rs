@@ -25,6 +25,29 @@ use crate::cli::{
     SynthesizeArgs,
 };
 
+/// `eprintln!` that never panics: stderr carries phoebe's diagnostics, and a full or closed stderr must not turn a
+/// finished run into a crash (its files are written; its exit status stands).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` of a whole text, as [`say!`].
+fn say_text(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Writes a command's product (a report, a plan's table) to stdout. A reader that went away (`| head`) is not
+/// an error; any other failure (`> /dev/full`) is, in one sentence: `main` exits 2.
+fn print_out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let record_only: Option<HashSet<Syscall>> = if args.syscalls.is_empty() {
@@ -72,8 +95,8 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     );
     files::save(&args.output, &obs)?;
     if !args.quiet {
-        eprint!("{}", summary::observation(&obs));
-        eprintln!("phoebe: observation written to {}", args.output.display());
+        say_text(&summary::observation(&obs));
+        say!("phoebe: observation written to {}", args.output.display());
     }
     Ok(outcome.exit.shell_status())
 }
@@ -115,7 +138,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         // A replay is refused by the backend itself.
         let plan = backend::ebpf::inject::plan(&decider)?;
         if !args.quiet {
-            eprint!("{}", plan.describe());
+            say_text(&plan.describe());
         }
     }
     let switch = decider.switch();
@@ -138,7 +161,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         let quiet = args.quiet;
         backend::ebpf::inject::run_noting(job, |note| {
             if !quiet {
-                eprintln!("{note}");
+                say!("{note}");
             }
         })?
     } else {
@@ -198,8 +221,8 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let plan = synth::synthesize(&obs, &args.settings.to_settings())?;
     files::save(&args.output, &plan)?;
-    print!("{}", summary::plan(&plan));
-    eprintln!("phoebe: plan written to {}", args.output.display());
+    print_out(&summary::plan(&plan))?;
+    say!("phoebe: plan written to {}", args.output.display());
     Ok(0)
 }
 
@@ -207,9 +230,9 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
 fn print_warnings(warnings: &[String]) {
     for warning in warnings {
         let mut lines = warning.lines();
-        eprintln!("phoebe: warning: {}", lines.next().unwrap_or_default());
+        say!("phoebe: warning: {}", lines.next().unwrap_or_default());
         for line in lines {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
 }
@@ -251,7 +274,7 @@ impl Bar {
 
     fn line(&self, text: String) {
         if self.bar.is_hidden() {
-            eprintln!("{text}");
+            say!("{text}");
         } else {
             self.bar.println(text);
         }
@@ -267,7 +290,7 @@ impl experiment::Progress for Bar {
     fn message(&self, text: &str) {
         self.bar.set_message(text.to_owned());
         if self.bar.is_hidden() && !self.quiet {
-            eprintln!("phoebe: {text}…");
+            say!("phoebe: {text}…");
         }
     }
 
@@ -371,16 +394,16 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     };
     let phoebe = std::env::current_exe().context("cannot find the phoebe binary to run experiments with")?;
     let bar = Bar::new(args.quiet);
-    eprintln!("phoebe: campaign directory {}", out.display());
+    say!("phoebe: campaign directory {}", out.display());
     let result = experiment::run(&campaign, &out, &phoebe, control, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     write_report(&report, &out)?;
-    print!(
-        "{}",
-        phoebe::report::terminal::render(&report, std::io::stdout().is_terminal())
-    );
-    eprintln!(
+    print_out(&phoebe::report::terminal::render(
+        &report,
+        std::io::stdout().is_terminal(),
+    ))?;
+    say!(
         "phoebe: report in {} (report.html, junit.xml, summary.md, report.json){}",
         out.display(),
         if report.interrupted {
@@ -419,11 +442,11 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         let merged = phoebe::report::merge(reports)?;
         std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
         write_report(&merged, &output)?;
-        print!(
-            "{}",
-            phoebe::report::terminal::render(&merged, std::io::stdout().is_terminal())
-        );
-        eprintln!(
+        print_out(&phoebe::report::terminal::render(
+            &merged,
+            std::io::stdout().is_terminal(),
+        ))?;
+        say!(
             "phoebe: merged report of {} shard(s) in {}",
             dirs.len(),
             output.display()
@@ -439,7 +462,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         ReportFormat::Markdown => phoebe::report::markdown::render(&report),
         ReportFormat::Html => phoebe::report::html::render(&report),
     };
-    print!("{text}");
+    print_out(&text)?;
     Ok(0)
 }
 
@@ -451,8 +474,7 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
     } else {
         phoebe::doctor::render(&report)
     };
-    // A closed pipe (`phoebe doctor | head`) is not an error worth a panic.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    print_out(&text)?;
     Ok(0)
 }
 

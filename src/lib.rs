@@ -13,3 +13,4 @@ pub mod model;
 pub mod monitor;
 pub mod report;
 pub mod synth;
+pub mod time;

@@ -4,7 +4,7 @@
 mod cli;
 mod commands;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let control = phoebe::control::Control::new();
     if let Err(e) = phoebe::control::forward_signals(control.clone()) {
-        eprintln!("phoebe: cannot install signal forwarding: {e}");
+        let _ = writeln!(std::io::stderr(), "phoebe: cannot install signal forwarding: {e}");
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -81,8 +81,10 @@ fn print_error(e: &anyhow::Error) {
             parts.push(msg);
         }
     }
-    eprintln!("phoebe: {}", parts.join(": "));
+    // A full or closed stderr leaves only the exit status to tell: never a panic.
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "phoebe: {}", parts.join(": "));
     for hint in hints {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
 }

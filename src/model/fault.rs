@@ -90,6 +90,10 @@ pub enum FaultError {
 
 const KEYS: &str = "p, nth, after, every, max, path, when, delay";
 
+/// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
+/// slowing down, and every deadline computed from it stays representable.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl FaultSpec {
     /// Parses either grammar; the error names the rule and what would work.
     pub fn parse(text: &str) -> Result<Self, FaultError> {
@@ -188,10 +192,10 @@ impl FaultSpec {
                     }
                 }
                 "delay" => {
-                    fault.delay = Some(
-                        humantime::parse_duration(value)
-                            .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?,
-                    )
+                    let delay = humantime::parse_duration(value)
+                        .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?;
+                    fault.delay =
+                        Some(check_delay(delay).map_err(|p| invalid(format!("delay={value}: {p}")))?);
                 }
                 _ => return Err(invalid(format!("unknown option '{key}=' (keys: {KEYS})"))),
             }
@@ -277,6 +281,14 @@ fn parse_syscalls(list: &str) -> Result<Vec<Syscall>, ListError> {
     }
 }
 
+/// `delay` if it is at most [`MAX_DELAY`].
+fn check_delay(delay: Duration) -> Result<Duration, String> {
+    if delay > MAX_DELAY {
+        return Err("the longest delay is 24h (e.g. delay=10ms)".into());
+    }
+    Ok(delay)
+}
+
 /// strace's `inject=SET:error=E[:when=EXPR]`, mapped onto our rule (strace injects every eligible call: p = 1).
 fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
     let invalid = |problem: String| FaultError::Invalid {
@@ -319,7 +331,10 @@ fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
                 let us: u64 = value
                     .parse()
                     .map_err(|_| invalid(format!("delay_enter={value}: expected microseconds")))?;
-                delay = Some(Duration::from_micros(us));
+                delay = Some(
+                    check_delay(Duration::from_micros(us))
+                        .map_err(|p| invalid(format!("delay_enter={value}: {p}")))?,
+                );
             }
             "retval" | "signal" | "syscall" | "delay_exit" | "poke_enter" | "poke_exit" => {
                 return Err(invalid(format!(
