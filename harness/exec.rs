@@ -414,6 +414,69 @@ fn exec_interrupted_during_the_baseline_exits_0() {
     }
 }
 
+/// The plan example of `docs/formats.md`, as JSON.
+fn plan_example() -> serde_json::Value {
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md")).unwrap();
+    let start = md.find("```json plan\n").expect("a plan example") + "```json plan\n".len();
+    let end = start + md[start..].find("\n```").unwrap();
+    serde_json::from_str(&md[start..end]).unwrap()
+}
+
+/// Regression (issue 13, item 6): a plan model `id` of `../../../../tmp/x` made `exec` write results and logs
+/// outside `--out`. Ids are checked when a plan is loaded, before anything runs: one sentence naming the file
+/// and the id, exit 2 — for `--plan` and for a campaign directory's `plan.json` on `--resume`.
+#[test]
+fn plan_model_id_of_dotdot_wrote_outside_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    for id in ["../../../../tmp/x", "../../escaped", "", ".hidden", "a/b"] {
+        let mut plan = plan_example();
+        plan["models"][0]["id"] = id.into();
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, plan.to_string()).unwrap();
+        let assert = phoebe()
+            .args(["exec", "-q", "--out"])
+            .arg(&out)
+            .arg("--plan")
+            .arg(&path)
+            .args(["--", "true"])
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(
+            stderr.starts_with(&format!(
+                "phoebe: {}: model id '{id}' is not a plain name",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "{stderr}");
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!out.exists(), "nothing may be written before the plan is checked");
+    }
+    // A campaign directory whose plan.json was edited: refused on --resume.
+    let mut plan = plan_example();
+    plan["models"][0]["id"] = "../../escaped".into();
+    std::fs::create_dir_all(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan["settings"], "faults": [], "shard": null
+    });
+    std::fs::write(out.join("campaign.json"), campaign.to_string()).unwrap();
+    std::fs::write(out.join("plan.json"), plan.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "\nphoebe: {}: model id '../../escaped' is not a plain name",
+            out.join("plan.json").display()
+        )));
+    assert!(!dir.path().join("escaped").exists());
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

@@ -359,6 +359,9 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
             }
             let plan: Option<phoebe::model::Plan> =
                 args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
+            if let (Some(plan), Some(path)) = (&plan, &args.plan) {
+                experiment::check_ids(plan, path)?;
+            }
             let out = args.out.clone().unwrap_or_else(|| {
                 let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
                 PathBuf::from("phoebe-runs").join(stamp.replace([':', 'T'], "-").trim_end_matches('Z'))

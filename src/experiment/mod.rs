@@ -153,6 +153,12 @@ pub enum ExperimentError {
         first: String,
         fallback: &'static str,
     },
+    #[error(
+        "{}: model id '{id}' is not a plain name (letters, digits, '-', '_', '+', '.'; not starting with '.'), and \
+         the experiment's files are named after it\nhint: rename the model, e.g. openat-ENOENT",
+        file.display()
+    )]
+    BadId { file: PathBuf, id: String },
     #[error(transparent)]
     Synthesis(#[from] synth::SettingError),
     #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
@@ -233,8 +239,13 @@ pub fn run(
     //    its experiments is refused before the baseline spends any time.
     let plan_path = layout.path("plan.json");
     let known_plan: Option<Plan> = if plan_path.exists() {
-        Some(files::load(&plan_path, "plan")?)
+        let plan = files::load(&plan_path, "plan")?;
+        check_ids(&plan, &plan_path)?;
+        Some(plan)
     } else {
+        if let Some(plan) = &campaign.plan {
+            check_ids(plan, &saved)?;
+        }
         campaign.plan.clone()
     };
     let mut known_pending = Vec::new();
@@ -330,6 +341,26 @@ pub fn run(
     report.skipped = skipped;
     report.interrupted = control.interrupted();
     Ok(report)
+}
+
+/// Checks that every model id of `plan` (read from `file`) is a plain file name, so that no experiment writes
+/// outside the campaign directory (`experiments/<id>/`).
+pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
+    let plain = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 200
+            && !id.starts_with('.')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'))
+    };
+    match plan.models.iter().find(|m| !plain(&m.id)) {
+        Some(bad) => Err(ExperimentError::BadId {
+            file: file.to_path_buf(),
+            id: bad.id.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
