@@ -88,7 +88,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             started_at,
             syscalls,
             exit: Some(outcome.exit),
-            interrupted: control.interrupted(),
+            interrupted: control.interrupted_run(),
             usage: Some(children_usage()),
             latency_measured: args.latency || backend != BackendKind::Ebpf,
         },
@@ -172,7 +172,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         target.display.clone(),
         backend.name(),
         Some(outcome.exit),
-        control.interrupted(),
+        control.interrupted_run(),
     );
     log.usage = Some(children_usage());
     if let Some(path) = &args.log {

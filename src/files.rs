@@ -9,6 +9,16 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
+/// Held while a file is being written: a stop signal that ends phoebe waits for it (see [`hold_saves`]).
+static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the save under way, if any, and keeps any other from starting while the guard lives: the signal
+/// thread holds it while it ends the process, so that no temporary file is left behind half-written.
+pub fn hold_saves() -> std::sync::MutexGuard<'static, ()> {
+    // A panic during a save left nothing to protect: the lock is still usable.
+    SAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use crate::model::FORMAT_VERSION;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +101,8 @@ pub fn save_text(path: &Path, text: &str) -> Result<(), FileError> {
         path: path.into(),
         source,
     };
+    // Until the temporary file is renamed or removed (dropped on error), a stop signal waits.
+    let _saving = hold_saves();
     if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         return fs::OpenOptions::new()
             .write(true)
