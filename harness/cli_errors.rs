@@ -328,3 +328,84 @@ fn report_and_summaries_to_dev_full_panicked() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
+
+/// Regression (issue 13, item 7): errnos ≥ 512 were accepted for injection (the target saw "Error 512").
+#[test]
+fn errno_512_was_accepted_for_injection() {
+    refused(
+        &["inject", "--fault", "openat:ENOENT,512", "--", "true"],
+        "phoebe: fault 'openat:ENOENT,512': errno 512 is kernel-internal (from 512 up, restart codes no program \
+         ever sees); inject one below it, e.g. EINTR",
+    );
+    refused(
+        &["inject", "--fault", "inject=openat:error=600", "--", "true"],
+        "phoebe: fault 'inject=openat:error=600': errno 600 is kernel-internal (from 512 up, restart codes no \
+         program ever sees); inject one below it, e.g. EINTR",
+    );
+}
+
+/// Regression (issue 13, item 7): `--interval -1s` said "unexpected argument '-1'" without naming the flag.
+#[test]
+fn interval_minus_1s_did_not_name_the_flag() {
+    for args in [
+        &["observe", "--interval", "-1s", "--", "true"][..],
+        &["monitor", "--pid", "1", "--interval", "-1s"],
+        &["monitor", "--pid", "1", "--duration", "-1s"],
+    ] {
+        let out = phoebe().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("error: invalid value '-1s' for '--")
+                && stderr.contains("a duration cannot be negative"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Regression (issue 13, item 7): `monitor --name ""` or a name over 15 characters silently watched nothing.
+#[test]
+fn monitor_name_empty_or_over_15_characters_watched_nothing() {
+    let out = phoebe().args(["monitor", "--name", ""]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a command name cannot be empty"));
+    let out = phoebe()
+        .args(["monitor", "--name", "phoebe-testapp-long"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "'phoebe-testapp-long' is longer than the 15 characters the kernel keeps of a command name (comm), so \
+             no process has it; use --name phoebe-testapp-"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Regression (issue 13, item 7): WARN lines carried colour codes when stderr was not a terminal.
+#[test]
+fn warn_lines_had_colour_codes_off_a_terminal() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    phoebe()
+        .args(["inject", "-q", "--fault", "getppid:EPERM", "--log"])
+        .arg(&log)
+        .args(["--", "true"])
+        .assert()
+        .success();
+    // Replaying for another command line warns.
+    let out = phoebe()
+        .args(["inject", "-q", "--replay"])
+        .arg(&log)
+        .args(["--", "sh", "-c", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}

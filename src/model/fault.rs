@@ -147,6 +147,7 @@ impl FaultSpec {
             };
             errnos.push((Errno::parse(name).map_err(name_err)?, weight));
         }
+        check_errnos(errnos.iter().map(|(e, _)| *e)).map_err(invalid)?;
         let mut fault = FaultSpec::new(syscalls, errnos);
         let mut seen: Vec<&str> = Vec::new();
         for opt in parts {
@@ -281,6 +282,19 @@ fn parse_syscalls(list: &str) -> Result<Vec<Syscall>, ListError> {
     }
 }
 
+/// Refuses the errnos from 512 up: kernel-internal restart codes a program never sees (it would get "Error 512").
+fn check_errnos(errnos: impl IntoIterator<Item = Errno>) -> Result<(), String> {
+    match errnos.into_iter().find(|e| e.is_kernel_internal()) {
+        Some(e) => Err(format!(
+            "errno {} is kernel-internal (from {} up, restart codes no program ever sees); inject one below it, \
+             e.g. EINTR",
+            e.code(),
+            super::names::FIRST_INTERNAL_ERRNO
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `delay` if it is at most [`MAX_DELAY`].
 fn check_delay(delay: Duration) -> Result<Duration, String> {
     if delay > MAX_DELAY {
@@ -351,6 +365,7 @@ fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
     let errno = errno.ok_or_else(|| {
         invalid("the strace form needs error=ERRNO, e.g. inject=openat:error=ENOENT".into())
     })?;
+    check_errnos([errno]).map_err(invalid)?;
     let mut fault = FaultSpec::new(syscalls, vec![(errno, 1.0)]);
     fault.window = window;
     fault.max = max;
