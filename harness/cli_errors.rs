@@ -409,3 +409,63 @@ fn warn_lines_had_colour_codes_off_a_terminal() {
     assert!(stderr.contains("WARN"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }
+
+/// The example of `docs/formats.md` whose block is tagged `tag` (e.g. `json injection-log`), as JSON.
+fn formats_example(tag: &str) -> serde_json::Value {
+    let md =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md"))
+            .unwrap();
+    let open = format!("```{tag}\n");
+    let start = md.find(&open).expect("the example") + open.len();
+    let end = start + md[start..].find("\n```").unwrap();
+    serde_json::from_str(&md[start..end]).unwrap()
+}
+
+/// Regression (issue 13, item 7): replay logs with an out-of-range rule index, a call index of 0, or no rules
+/// were accepted (the summary then said "replayed 5 errors" while its table added to 4).
+#[test]
+fn replay_log_with_a_bad_rule_index_call_index_0_or_no_rules_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "rule",
+            |v| v["injections"][0]["rule"] = 9.into(),
+            "injection 1 names rule 9, but the log has 2 rule(s) (rules are numbered from 0)",
+        ),
+        (
+            "index",
+            |v| v["injections"][1]["index"] = 0.into(),
+            "injection 2 has call index 0 (call indices start at 1)",
+        ),
+        (
+            "no rules",
+            |v| {
+                v["rules"] = serde_json::json!([]);
+                v["injections"] = serde_json::json!([]);
+            },
+            "it has no rules, so there is nothing to replay",
+        ),
+    ];
+    for (what, edit, problem) in cases {
+        let mut value = formats_example("json injection-log");
+        edit(&mut value);
+        std::fs::write(&log, value.to_string()).unwrap();
+        let out = phoebe()
+            .args(["inject", "--replay"])
+            .arg(&log)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!(
+                "phoebe: {} cannot be replayed: {problem}\nhint: replay a log written by phoebe inject --log\n",
+                log.display()
+            ),
+            "{what}"
+        );
+    }
+}

@@ -477,6 +477,33 @@ fn plan_model_id_of_dotdot_wrote_outside_out() {
     assert!(!dir.path().join("escaped").exists());
 }
 
+/// Regression (issue 13, item 7): `--resume DIR -- othercmd` ignored the command and ran the saved one.
+#[test]
+fn resume_with_another_command_ignored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    std::fs::create_dir(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan_example()["settings"], "faults": ["getppid:EPERM"], "shard": null
+    });
+    std::fs::write(out.join("campaign.json"), campaign.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .args(["--", "false"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "phoebe: {} holds a campaign for 'true', not for 'false'\nhint: use another --out, or --resume {} \
+             without a command\n",
+            out.display(),
+            out.display()
+        ));
+    assert!(!out.join("baseline").exists(), "nothing ran");
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

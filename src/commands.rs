@@ -107,6 +107,12 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     let mut decider = match &args.replay {
         Some(path) => {
             let log: InjectionLog = files::load(path, "injection log")?;
+            if let Some(problem) = log.replay_problem() {
+                anyhow::bail!(
+                    "{} cannot be replayed: {problem}\nhint: replay a log written by phoebe inject --log",
+                    path.display()
+                );
+            }
             if log.command != target.display {
                 tracing::warn!(
                     logged = %log.command.join(" "),
@@ -339,6 +345,20 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         Some(dir) => {
             let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
+            // A command after `--` must be the campaign's: resuming runs the saved one, never silently another.
+            let given: Vec<String> = args
+                .command
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
+            if !given.is_empty() && given != campaign.command {
+                return Err(experiment::ExperimentError::OtherCampaign {
+                    dir: dir.clone(),
+                    found: campaign.command,
+                    wanted: given,
+                }
+                .into());
+            }
             (campaign, dir.clone())
         }
         None => {
@@ -437,9 +457,20 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
 /// `phoebe report DIR` and `phoebe report merge DIR…`.
 pub fn report(args: ReportArgs) -> Result<i32> {
     if let Some(ReportCommand::Merge { dirs, output }) = args.merge {
-        let mut reports = Vec::new();
+        let mut reports: Vec<Report> = Vec::new();
         for dir in &dirs {
             let r: Report = files::load(&dir.join("report.json"), "report")?;
+            // The same shard twice would count its baseline and experiments twice.
+            if let Some(j) = reports.iter().position(|earlier| earlier.shard == r.shard) {
+                anyhow::bail!(
+                    "{} is {} again, as {} is: its baseline would count twice\nhint: give each shard's directory once",
+                    dir.display(),
+                    r.shard
+                        .as_deref()
+                        .map_or_else(|| "a whole campaign".to_owned(), |s| format!("shard {s}")),
+                    dirs[j].display()
+                );
+            }
             reports.push(r);
         }
         let merged = phoebe::report::merge(reports)?;
