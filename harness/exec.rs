@@ -504,6 +504,31 @@ fn resume_with_another_command_ignored_it() {
     assert!(!out.join("baseline").exists(), "nothing ran");
 }
 
+/// Regression (issue 13, item 7): a plan with no models exited 0 (a campaign that tested nothing passed).
+#[test]
+fn plan_with_no_models_exited_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let mut plan = plan_example();
+    plan["models"] = serde_json::json!([]);
+    let path = dir.path().join("plan.json");
+    std::fs::write(&path, plan.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .arg("--plan")
+        .arg(&path)
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "phoebe: {} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
+             observation in which the target fails some calls, or give --fault SPEC\n",
+            path.display()
+        ));
+    assert!(!out.exists(), "refused before running");
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

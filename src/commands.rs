@@ -381,6 +381,13 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
                 args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
             if let (Some(plan), Some(path)) = (&plan, &args.plan) {
                 experiment::check_ids(plan, path)?;
+                if plan.models.is_empty() {
+                    anyhow::bail!(
+                        "{} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
+                         observation in which the target fails some calls, or give --fault SPEC",
+                        path.display()
+                    );
+                }
             }
             let out = args.out.clone().unwrap_or_else(|| {
                 let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -437,6 +444,17 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     );
     if report.interrupted {
         return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
+    }
+    if report.experiments.is_empty()
+        && report.pending.is_empty()
+        && report.skipped.is_empty()
+        && report.shard.is_none()
+    {
+        // Not hidden by -q: a campaign that tested nothing must not pass unnoticed.
+        say!(
+            "phoebe: the plan has no models (the baseline failed no call worth injecting), so nothing was tested; \
+             give --fault SPEC to test chosen errors"
+        );
     }
     Ok(i32::from(report.fails_on(&args.fail_on)))
 }
