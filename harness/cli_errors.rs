@@ -469,3 +469,51 @@ fn replay_log_with_a_bad_rule_index_call_index_0_or_no_rules_was_accepted() {
         );
     }
 }
+
+/// Regression (issue 13, item 7): `-o`/`--log` were found unwritable only after the run (a long run wasted).
+#[test]
+fn output_writability_was_checked_only_after_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let target = format!("touch {}", marker.display());
+    let missing = dir.path().join("no-such-dir/out.json");
+    for (args, path) in [
+        (vec!["observe", "-o", missing.to_str().unwrap()], missing.clone()),
+        (
+            vec![
+                "inject",
+                "--fault",
+                "getppid:EPERM",
+                "--log",
+                missing.to_str().unwrap(),
+            ],
+            missing.clone(),
+        ),
+        (
+            vec![
+                "inject",
+                "--fault",
+                "getppid:EPERM",
+                "--log",
+                dir.path().to_str().unwrap(),
+            ],
+            dir.path().to_path_buf(),
+        ),
+    ] {
+        let out = phoebe()
+            .args(&args)
+            .args(["--", "sh", "-c", &target])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!("phoebe: cannot write {}: ", path.display())),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!marker.exists(), "{args:?}: the target ran");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the write check left {left:?}");
+}

@@ -61,6 +61,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         Some(list.context("invalid --syscalls")?)
     };
     let target = Target::resolve(&args.target.command)?;
+    files::check_writable(&args.output)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut builder = ObservationBuilder::new(args.interval);
     let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
@@ -104,6 +105,9 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
 /// `phoebe inject`: returns the target's shell status.
 pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
+    if let Some(path) = &args.log {
+        files::check_writable(path)?;
+    }
     let mut decider = match &args.replay {
         Some(path) => {
             let log: InjectionLog = files::load(path, "injection log")?;
