@@ -170,3 +170,350 @@ fn a_file_that_cannot_be_executed() {
         "{stderr}"
     );
 }
+
+/// Regression (issue 13, item 5): `delay=9223372036854775807s` overflowed an `Instant` (exit 101; on seccomp phoebe
+/// then hung with the target blocked). `delay=` has a documented maximum, refused before anything runs.
+#[test]
+fn delay_of_9223372036854775807s_panicked() {
+    for backend in ["ptrace", "seccomp"] {
+        refused(
+            &[
+                "inject",
+                "--backend",
+                backend,
+                "--fault",
+                "getppid:EPERM:delay=9223372036854775807s",
+                "--",
+                "true",
+            ],
+            "phoebe: fault 'getppid:EPERM:delay=9223372036854775807s': delay=9223372036854775807s: the longest \
+             delay is 24h (e.g. delay=10ms)",
+        );
+    }
+    refused(
+        &[
+            "inject",
+            "--fault",
+            "inject=getppid:error=EPERM:delay_enter=18446744073709551615",
+            "--",
+            "true",
+        ],
+        "phoebe: fault 'inject=getppid:error=EPERM:delay_enter=18446744073709551615': \
+         delay_enter=18446744073709551615: the longest delay is 24h (e.g. delay=10ms)",
+    );
+}
+
+/// `/dev/full` opened for writing: every write fails with ENOSPC.
+fn full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
+
+/// Runs phoebe with `args` and `stdout`/`stderr` (captured where `None`): its status and what it said on stderr.
+fn with_streams(
+    args: &[&std::ffi::OsStr],
+    stdout: Option<std::process::Stdio>,
+    stderr: Option<std::process::Stdio>,
+) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(phoebe_path());
+    cmd.env_remove("LD_LIBRARY_PATH").args(args);
+    cmd.stdout(stdout.unwrap_or_else(std::process::Stdio::null));
+    cmd.stderr(stderr.unwrap_or_else(std::process::Stdio::piped));
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Regression (issue 13, item 5): writing the report or summary to a full or failing stdout/stderr panicked (exit
+/// 101). A failing stdout (the product) exits 2 with one sentence; a failing stderr (diagnostics) changes
+/// nothing, and where both fail phoebe just exits with the code.
+#[test]
+fn report_and_summaries_to_dev_full_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("campaign");
+    std::fs::create_dir(&campaign).unwrap();
+    phoebe::files::save(&campaign.join("report.json"), &report_fixture()).unwrap();
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let report = [os("report"), campaign.as_os_str(), os("--format"), os("json")];
+    assert_eq!(
+        with_streams(&report, Some(full()), None),
+        (
+            Some(2),
+            "phoebe: cannot write to stdout: No space left on device (os error 28)\n".into()
+        )
+    );
+    assert_eq!(with_streams(&report, Some(full()), Some(full())).0, Some(2));
+    // A reader that went away is not an error (`phoebe report DIR | head`).
+    let mut head = std::process::Command::new(phoebe_path())
+        .args(report)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(head.stdout.take());
+    let out = head.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    if !ptrace_works() {
+        return;
+    }
+    let obs = dir.path().join("obs.json");
+    let observe = [
+        os("observe"),
+        os("-o"),
+        obs.as_os_str(),
+        os("--"),
+        os("sh"),
+        os("-c"),
+        os("exit 3"),
+    ];
+    assert_eq!(with_streams(&observe, None, Some(full())).0, Some(3));
+    assert!(obs.exists());
+    let plan = dir.path().join("plan.json");
+    let synthesize = [os("synthesize"), os("-o"), plan.as_os_str(), obs.as_os_str()];
+    assert_eq!(with_streams(&synthesize, None, Some(full())).0, Some(0));
+    let (code, stderr) = with_streams(&synthesize, Some(full()), None);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.ends_with("phoebe: cannot write to stdout: No space left on device (os error 28)\n"),
+        "{stderr}"
+    );
+    let out = dir.path().join("exec");
+    let exec = [
+        os("exec"),
+        os("--fault"),
+        os("getppid:EPERM"),
+        os("--out"),
+        out.as_os_str(),
+        os("--"),
+        os("true"),
+    ];
+    assert_eq!(with_streams(&exec, None, Some(full())).0, Some(0));
+    assert!(out.join("report.json").exists());
+    // monitor's table to a full stdout: it used to watch on, writing nothing, until --duration.
+    let mut busy = std::process::Command::new("sh")
+        .args(["-c", "while :; do read x </etc/hostname; done"])
+        .spawn()
+        .unwrap();
+    let pid = busy.id().to_string();
+    let monitor = [
+        os("monitor"),
+        os("--backend"),
+        os("ptrace"),
+        os("--interval"),
+        os("100ms"),
+        os("--duration"),
+        os("20s"),
+        os("--pid"),
+        std::ffi::OsStr::new(&pid),
+    ];
+    let started = std::time::Instant::now();
+    let (code, stderr) = with_streams(&monitor, Some(full()), None);
+    busy.kill().unwrap();
+    busy.wait().unwrap();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.ends_with("phoebe: cannot write to stdout: No space left on device (os error 28)\n"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+/// Regression (issue 13, item 7): errnos ≥ 512 were accepted for injection (the target saw "Error 512").
+#[test]
+fn errno_512_was_accepted_for_injection() {
+    refused(
+        &["inject", "--fault", "openat:ENOENT,512", "--", "true"],
+        "phoebe: fault 'openat:ENOENT,512': errno 512 is kernel-internal (from 512 up, restart codes no program \
+         ever sees); inject one below it, e.g. EINTR",
+    );
+    refused(
+        &["inject", "--fault", "inject=openat:error=600", "--", "true"],
+        "phoebe: fault 'inject=openat:error=600': errno 600 is kernel-internal (from 512 up, restart codes no \
+         program ever sees); inject one below it, e.g. EINTR",
+    );
+}
+
+/// Regression (issue 13, item 7): `--interval -1s` said "unexpected argument '-1'" without naming the flag.
+#[test]
+fn interval_minus_1s_did_not_name_the_flag() {
+    for args in [
+        &["observe", "--interval", "-1s", "--", "true"][..],
+        &["monitor", "--pid", "1", "--interval", "-1s"],
+        &["monitor", "--pid", "1", "--duration", "-1s"],
+    ] {
+        let out = phoebe().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("error: invalid value '-1s' for '--")
+                && stderr.contains("a duration cannot be negative"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Regression (issue 13, item 7): `monitor --name ""` or a name over 15 characters silently watched nothing.
+#[test]
+fn monitor_name_empty_or_over_15_characters_watched_nothing() {
+    let out = phoebe().args(["monitor", "--name", ""]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a command name cannot be empty"));
+    let out = phoebe()
+        .args(["monitor", "--name", "phoebe-testapp-long"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "'phoebe-testapp-long' is longer than the 15 characters the kernel keeps of a command name (comm), so \
+             no process has it; use --name phoebe-testapp-"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Regression (issue 13, item 7): WARN lines carried colour codes when stderr was not a terminal.
+#[test]
+fn warn_lines_had_colour_codes_off_a_terminal() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    phoebe()
+        .args(["inject", "-q", "--fault", "getppid:EPERM", "--log"])
+        .arg(&log)
+        .args(["--", "true"])
+        .assert()
+        .success();
+    // Replaying for another command line warns.
+    let out = phoebe()
+        .args(["inject", "-q", "--replay"])
+        .arg(&log)
+        .args(["--", "sh", "-c", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}
+
+/// The example of `docs/formats.md` whose block is tagged `tag` (e.g. `json injection-log`), as JSON.
+fn formats_example(tag: &str) -> serde_json::Value {
+    let md =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md"))
+            .unwrap();
+    let open = format!("```{tag}\n");
+    let start = md.find(&open).expect("the example") + open.len();
+    let end = start + md[start..].find("\n```").unwrap();
+    serde_json::from_str(&md[start..end]).unwrap()
+}
+
+/// Regression (issue 13, item 7): replay logs with an out-of-range rule index, a call index of 0, or no rules
+/// were accepted (the summary then said "replayed 5 errors" while its table added to 4).
+#[test]
+fn replay_log_with_a_bad_rule_index_call_index_0_or_no_rules_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "rule",
+            |v| v["injections"][0]["rule"] = 9.into(),
+            "injection 1 names rule 9, but the log has 2 rule(s) (rules are numbered from 0)",
+        ),
+        (
+            "index",
+            |v| v["injections"][1]["index"] = 0.into(),
+            "injection 2 has call index 0 (call indices start at 1)",
+        ),
+        (
+            "no rules",
+            |v| {
+                v["rules"] = serde_json::json!([]);
+                v["injections"] = serde_json::json!([]);
+            },
+            "it has no rules, so there is nothing to replay",
+        ),
+    ];
+    for (what, edit, problem) in cases {
+        let mut value = formats_example("json injection-log");
+        edit(&mut value);
+        std::fs::write(&log, value.to_string()).unwrap();
+        let out = phoebe()
+            .args(["inject", "--replay"])
+            .arg(&log)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!(
+                "phoebe: {} cannot be replayed: {problem}\nhint: replay a log written by phoebe inject --log\n",
+                log.display()
+            ),
+            "{what}"
+        );
+    }
+}
+
+/// Regression (issue 13, item 7): `-o`/`--log` were found unwritable only after the run (a long run wasted).
+#[test]
+fn output_writability_was_checked_only_after_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let target = format!("touch {}", marker.display());
+    let missing = dir.path().join("no-such-dir/out.json");
+    for (args, path) in [
+        (vec!["observe", "-o", missing.to_str().unwrap()], missing.clone()),
+        (
+            vec![
+                "inject",
+                "--fault",
+                "getppid:EPERM",
+                "--log",
+                missing.to_str().unwrap(),
+            ],
+            missing.clone(),
+        ),
+        (
+            vec![
+                "inject",
+                "--fault",
+                "getppid:EPERM",
+                "--log",
+                dir.path().to_str().unwrap(),
+            ],
+            dir.path().to_path_buf(),
+        ),
+    ] {
+        let out = phoebe()
+            .args(&args)
+            .args(["--", "sh", "-c", &target])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!("phoebe: cannot write {}: ", path.display())),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!marker.exists(), "{args:?}: the target ran");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the write check left {left:?}");
+}

@@ -371,6 +371,164 @@ fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     }
 }
 
+/// Regression (issue 13, item 3): `exec` interrupted during the baseline exited 0 with an empty report marked
+/// `interrupted: false`, so a cancelled CI job showed green.
+#[test]
+fn exec_interrupted_during_the_baseline_exits_0() {
+    if !ptrace_works() {
+        return;
+    }
+    for (signal, code) in [
+        (nix::sys::signal::Signal::SIGINT, 130),
+        (nix::sys::signal::Signal::SIGTERM, 143),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("campaign");
+        let mut child = Command::new(phoebe_path())
+            .env_remove("LD_LIBRARY_PATH")
+            .args(["exec", "-q", "--fault", "getppid:EPERM", "--out"])
+            .arg(&out)
+            .args(["--", "sleep", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The baseline's first run has started once its stderr file exists.
+        let started = out.join("baseline/run-1.err");
+        let waited = (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            started.exists()
+        });
+        assert!(waited, "the baseline never started");
+        std::thread::sleep(Duration::from_millis(300));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}");
+        let report = load_report(&out);
+        assert!(report.interrupted, "{signal}: {report:?}");
+        assert_eq!(report.pending, ["getppid-EPERM"], "{signal}");
+        assert!(
+            !out.join("baseline.json").exists(),
+            "an interrupted baseline is no steady state"
+        );
+    }
+}
+
+/// The plan example of `docs/formats.md`, as JSON.
+fn plan_example() -> serde_json::Value {
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md")).unwrap();
+    let start = md.find("```json plan\n").expect("a plan example") + "```json plan\n".len();
+    let end = start + md[start..].find("\n```").unwrap();
+    serde_json::from_str(&md[start..end]).unwrap()
+}
+
+/// Regression (issue 13, item 6): a plan model `id` of `../../../../tmp/x` made `exec` write results and logs
+/// outside `--out`. Ids are checked when a plan is loaded, before anything runs: one sentence naming the file
+/// and the id, exit 2 — for `--plan` and for a campaign directory's `plan.json` on `--resume`.
+#[test]
+fn plan_model_id_of_dotdot_wrote_outside_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    for id in ["../../../../tmp/x", "../../escaped", "", ".hidden", "a/b"] {
+        let mut plan = plan_example();
+        plan["models"][0]["id"] = id.into();
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, plan.to_string()).unwrap();
+        let assert = phoebe()
+            .args(["exec", "-q", "--out"])
+            .arg(&out)
+            .arg("--plan")
+            .arg(&path)
+            .args(["--", "true"])
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(
+            stderr.starts_with(&format!(
+                "phoebe: {}: model id '{id}' is not a plain name",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "{stderr}");
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!out.exists(), "nothing may be written before the plan is checked");
+    }
+    // A campaign directory whose plan.json was edited: refused on --resume.
+    let mut plan = plan_example();
+    plan["models"][0]["id"] = "../../escaped".into();
+    std::fs::create_dir_all(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan["settings"], "faults": [], "shard": null
+    });
+    std::fs::write(out.join("campaign.json"), campaign.to_string()).unwrap();
+    std::fs::write(out.join("plan.json"), plan.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "\nphoebe: {}: model id '../../escaped' is not a plain name",
+            out.join("plan.json").display()
+        )));
+    assert!(!dir.path().join("escaped").exists());
+}
+
+/// Regression (issue 13, item 7): `--resume DIR -- othercmd` ignored the command and ran the saved one.
+#[test]
+fn resume_with_another_command_ignored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    std::fs::create_dir(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan_example()["settings"], "faults": ["getppid:EPERM"], "shard": null
+    });
+    std::fs::write(out.join("campaign.json"), campaign.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .args(["--", "false"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "phoebe: {} holds a campaign for 'true', not for 'false'\nhint: use another --out, or --resume {} \
+             without a command\n",
+            out.display(),
+            out.display()
+        ));
+    assert!(!out.join("baseline").exists(), "nothing ran");
+}
+
+/// Regression (issue 13, item 7): a plan with no models exited 0 (a campaign that tested nothing passed).
+#[test]
+fn plan_with_no_models_exited_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let mut plan = plan_example();
+    plan["models"] = serde_json::json!([]);
+    let path = dir.path().join("plan.json");
+    std::fs::write(&path, plan.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .arg("--plan")
+        .arg(&path)
+        .args(["--", "true"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "phoebe: {} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
+             observation in which the target fails some calls, or give --fault SPEC\n",
+            path.display()
+        ));
+    assert!(!out.exists(), "refused before running");
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

@@ -42,3 +42,64 @@ fn exit_side_injection_lets_the_write_happen() {
         "when=entry: the call never ran"
     );
 }
+
+/// Regression (issue 13, item 4): a signal while phoebe saved, after the target ended, lost the log, exited 130
+/// instead of the target's status, and could leave a multi-megabyte `.tmpXXXX` beside it. The signal now waits
+/// for the result that exists: saved, not marked interrupted, the target's status; a second signal still waits
+/// for the save under way, so no temporary file is left.
+#[test]
+fn a_signal_while_saving_after_the_target_ended_lost_the_log() {
+    if !seccomp_works() {
+        return;
+    }
+    let storm = testapp("storm");
+    for signals in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.json");
+        // Every call injected and counted one by one: a log of tens of megabytes, long to serialize and write.
+        let mut child = std::process::Command::new(phoebe_path())
+            .env_remove("LD_LIBRARY_PATH")
+            .args(["inject", "-q", "--count-all", "--fault", "getppid:EPERM", "--log"])
+            .arg(&log)
+            .args(["--", "sh", "-c"])
+            .arg(format!("{} getppid 100000 >/dev/null; exit 7", storm.display()))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The temporary file appears when the log is being written: the target has ended by then.
+        let saving = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+        };
+        let started = std::time::Instant::now();
+        while !saving() && !log.exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "no log written"
+            );
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        for _ in 0..signals {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        let status = child.wait().unwrap();
+        if signals == 1 {
+            assert_eq!(status.code(), Some(7), "the target's status, not 130");
+        } else {
+            assert!(matches!(status.code(), Some(7 | 130)), "{status:?}");
+        }
+        let logged = load_log(&log);
+        assert!(!logged.interrupted, "the target ended on its own");
+        assert!(logged.rules[0].injected >= 100_000, "sh calls getppid too");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "log.json")
+            .collect();
+        assert!(left.is_empty(), "{signals} signal(s) left {left:?}");
+    }
+}

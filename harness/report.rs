@@ -7,7 +7,7 @@ use std::path::Path;
 use phoebe::model::Report;
 use predicates::prelude::*;
 
-use crate::common::{ebpf_report_fixture, phoebe};
+use crate::common::{ebpf_report_fixture, phoebe, report_fixture};
 
 /// A campaign directory holding `report`.
 fn campaign_dir(parent: &Path, name: &str, report: &Report) -> std::path::PathBuf {
@@ -113,4 +113,38 @@ fn report_merge_keeps_the_skipped_experiments_of_every_shard() {
     assert!(report.pending.is_empty());
     let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<skipped message=\"not run:").count(), 2);
+}
+
+/// Regression (issue 13, item 7): `report merge` accepted the same shard twice and counted its baseline twice.
+#[test]
+fn report_merge_accepted_the_same_shard_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shard = report_fixture();
+    shard.shard = Some("1/2".into());
+    let (a, b) = (dir.path().join("a"), dir.path().join("copy-of-a"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        phoebe::files::save(&d.join("report.json"), &shard).unwrap();
+    }
+    let merged = dir.path().join("merged");
+    for twice in [[&a, &a], [&a, &b]] {
+        let out = phoebe()
+            .args(["report", "merge"])
+            .args(twice)
+            .arg("-o")
+            .arg(&merged)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!(
+                "phoebe: {} is shard 1/2 again, as {} is: its baseline would count twice\nhint: give each shard's \
+                 directory once\n",
+                twice[1].display(),
+                a.display()
+            )
+        );
+        assert!(!merged.exists());
+    }
 }

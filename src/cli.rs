@@ -12,8 +12,10 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-exec exits 0 when every exercised experiment is resilient and 1 when one is not; monitor and doctor exit 0 \
-(monitor 128+N when signal N stopped it); every command exits 2 on a usage or setup error.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
+exec exits 0 when every exercised experiment is resilient, 1 when one is not and 128+N when signal N \
+interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
+usage or setup error, and when its stdout cannot be written (a reader that goes away is not an error). A full or \
+closed stderr changes no status.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
 mix with the target's output."
 )]
 pub struct Cli {
@@ -108,12 +110,13 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "PID")]
     pub pid: Option<i32>,
 
-    /// Watch every process whose command name (comm, as in `ps -o comm`) is this, now and as they appear.
-    #[arg(long, value_name = "COMM")]
+    /// Watch every process whose command name (comm, as in `ps -o comm`; at most 15 characters) is this, now and
+    /// as they appear.
+    #[arg(long, value_name = "COMM", value_parser = parse_comm)]
     pub name: Option<String>,
 
     /// Length of one interval (e.g. 1s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// Time every call (eBPF: adds a second tracepoint per call; ptrace always times them).
@@ -134,7 +137,7 @@ pub struct MonitorArgs {
     pub prometheus: Option<std::net::SocketAddr>,
 
     /// Stop after this long (default: until the processes end or Ctrl-C).
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
 
     /// Where the counts come from [default: ebpf, or ptrace (saying so) where eBPF is unavailable]. ptrace
@@ -163,7 +166,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                * stops at /, ** crosses it)
   when=entry   the call is skipped and returns the error (default)
   when=exit    the call runs, then returns the error (its side effects happen)
-  delay=DUR    hold the call this long (e.g. 10ms) before failing it
+  delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it
   Call-shape predicates (the rule matches only calls of that shape; `|` lists several values):
   op=OP        futex operation, e.g. FUTEX_WAIT_PRIVATE, FUTEX_WAKE, FUTEX_WAIT_BITSET_PRIVATE
   timeout=yes|no   futex wait with or without a timeout
@@ -206,7 +209,7 @@ pub struct ObserveArgs {
     pub output: PathBuf,
 
     /// Length of one monitoring interval (e.g. 1s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// Record only these syscalls (comma-separated names or numbers); the others then run at native speed.
@@ -284,7 +287,7 @@ pub struct ExecArgs {
     pub baseline_runs: u32,
 
     /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
     /// Shell command that validates the target's output or state after each run (exit 0 = good).
@@ -322,7 +325,7 @@ pub struct ExecArgs {
     pub plan: Option<PathBuf>,
 
     /// Monitoring interval of the baseline observation.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// The campaign directory (default: phoebe-runs/<date-time>).
@@ -471,7 +474,29 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// A command name as the kernel keeps it (`/proc/PID/comm`): 1 to 15 bytes.
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a command name cannot be empty (e.g. --name java)".into());
+    }
+    if s.len() > 15 {
+        let kept: String = s
+            .char_indices()
+            .take_while(|(i, c)| i + c.len_utf8() <= 15)
+            .map(|(_, c)| c)
+            .collect();
+        return Err(format!(
+            "'{s}' is longer than the 15 characters the kernel keeps of a command name (comm), so no process has \
+             it; use --name {kept}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 fn parse_interval(s: &str) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err("a duration cannot be negative (e.g. 1s, 500ms)".into());
+    }
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 1s, 500ms)"))?;
     if d < Duration::from_millis(1) {
         return Err("the interval must be at least 1ms".into());

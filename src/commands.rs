@@ -25,6 +25,29 @@ use crate::cli::{
     SynthesizeArgs,
 };
 
+/// `eprintln!` that never panics: stderr carries phoebe's diagnostics, and a full or closed stderr must not turn a
+/// finished run into a crash (its files are written; its exit status stands).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` of a whole text, as [`say!`].
+fn say_text(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Writes a command's product (a report, a plan's table) to stdout. A reader that went away (`| head`) is not
+/// an error; any other failure (`> /dev/full`) is, in one sentence: `main` exits 2.
+fn print_out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let record_only: Option<HashSet<Syscall>> = if args.syscalls.is_empty() {
@@ -38,6 +61,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         Some(list.context("invalid --syscalls")?)
     };
     let target = Target::resolve(&args.target.command)?;
+    files::check_writable(&args.output)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut builder = ObservationBuilder::new(args.interval);
     if !args.shapes {
@@ -68,15 +92,15 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             started_at,
             syscalls,
             exit: Some(outcome.exit),
-            interrupted: control.interrupted(),
+            interrupted: control.interrupted_run(),
             usage: Some(children_usage()),
             latency_measured: args.latency || backend != BackendKind::Ebpf,
         },
     );
     files::save(&args.output, &obs)?;
     if !args.quiet {
-        eprint!("{}", summary::observation(&obs));
-        eprintln!("phoebe: observation written to {}", args.output.display());
+        say_text(&summary::observation(&obs));
+        say!("phoebe: observation written to {}", args.output.display());
     }
     Ok(outcome.exit.shell_status())
 }
@@ -84,9 +108,18 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
 /// `phoebe inject`: returns the target's shell status.
 pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
+    if let Some(path) = &args.log {
+        files::check_writable(path)?;
+    }
     let mut decider = match &args.replay {
         Some(path) => {
             let log: InjectionLog = files::load(path, "injection log")?;
+            if let Some(problem) = log.replay_problem() {
+                anyhow::bail!(
+                    "{} cannot be replayed: {problem}\nhint: replay a log written by phoebe inject --log",
+                    path.display()
+                );
+            }
             if log.command != target.display {
                 tracing::warn!(
                     logged = %log.command.join(" "),
@@ -118,7 +151,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         // A replay is refused by the backend itself.
         let plan = backend::ebpf::inject::plan(&decider)?;
         if !args.quiet {
-            eprint!("{}", plan.describe());
+            say_text(&plan.describe());
         }
     }
     let switch = decider.switch();
@@ -141,7 +174,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         let quiet = args.quiet;
         backend::ebpf::inject::run_noting(job, |note| {
             if !quiet {
-                eprintln!("{note}");
+                say!("{note}");
             }
         })?
     } else {
@@ -152,7 +185,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         target.display.clone(),
         backend.name(),
         Some(outcome.exit),
-        control.interrupted(),
+        control.interrupted_run(),
     );
     log.usage = Some(children_usage());
     if let Some(path) = &args.log {
@@ -201,8 +234,8 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let plan = synth::synthesize(&obs, &args.settings.to_settings())?;
     files::save(&args.output, &plan)?;
-    print!("{}", summary::plan(&plan));
-    eprintln!("phoebe: plan written to {}", args.output.display());
+    print_out(&summary::plan(&plan))?;
+    say!("phoebe: plan written to {}", args.output.display());
     Ok(0)
 }
 
@@ -210,9 +243,9 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
 fn print_warnings(warnings: &[String]) {
     for warning in warnings {
         let mut lines = warning.lines();
-        eprintln!("phoebe: warning: {}", lines.next().unwrap_or_default());
+        say!("phoebe: warning: {}", lines.next().unwrap_or_default());
         for line in lines {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
 }
@@ -254,7 +287,7 @@ impl Bar {
 
     fn line(&self, text: String) {
         if self.bar.is_hidden() {
-            eprintln!("{text}");
+            say!("{text}");
         } else {
             self.bar.println(text);
         }
@@ -270,7 +303,7 @@ impl experiment::Progress for Bar {
     fn message(&self, text: &str) {
         self.bar.set_message(text.to_owned());
         if self.bar.is_hidden() && !self.quiet {
-            eprintln!("phoebe: {text}…");
+            say!("phoebe: {text}…");
         }
     }
 
@@ -319,6 +352,20 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         Some(dir) => {
             let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
+            // A command after `--` must be the campaign's: resuming runs the saved one, never silently another.
+            let given: Vec<String> = args
+                .command
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
+            if !given.is_empty() && given != campaign.command {
+                return Err(experiment::ExperimentError::OtherCampaign {
+                    dir: dir.clone(),
+                    found: campaign.command,
+                    wanted: given,
+                }
+                .into());
+            }
             (campaign, dir.clone())
         }
         None => {
@@ -339,6 +386,16 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
             }
             let plan: Option<phoebe::model::Plan> =
                 args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
+            if let (Some(plan), Some(path)) = (&plan, &args.plan) {
+                experiment::check_ids(plan, path)?;
+                if plan.models.is_empty() {
+                    anyhow::bail!(
+                        "{} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
+                         observation in which the target fails some calls, or give --fault SPEC",
+                        path.display()
+                    );
+                }
+            }
             let out = args.out.clone().unwrap_or_else(|| {
                 let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
                 PathBuf::from("phoebe-runs").join(stamp.replace([':', 'T'], "-").trim_end_matches('Z'))
@@ -374,16 +431,16 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     };
     let phoebe = std::env::current_exe().context("cannot find the phoebe binary to run experiments with")?;
     let bar = Bar::new(args.quiet);
-    eprintln!("phoebe: campaign directory {}", out.display());
+    say!("phoebe: campaign directory {}", out.display());
     let result = experiment::run(&campaign, &out, &phoebe, control, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     write_report(&report, &out)?;
-    print!(
-        "{}",
-        phoebe::report::terminal::render(&report, std::io::stdout().is_terminal())
-    );
-    eprintln!(
+    print_out(&phoebe::report::terminal::render(
+        &report,
+        std::io::stdout().is_terminal(),
+    ))?;
+    say!(
         "phoebe: report in {} (report.html, junit.xml, summary.md, report.json){}",
         out.display(),
         if report.interrupted {
@@ -394,6 +451,17 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     );
     if report.interrupted {
         return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
+    }
+    if report.experiments.is_empty()
+        && report.pending.is_empty()
+        && report.skipped.is_empty()
+        && report.shard.is_none()
+    {
+        // Not hidden by -q: a campaign that tested nothing must not pass unnoticed.
+        say!(
+            "phoebe: the plan has no models (the baseline failed no call worth injecting), so nothing was tested; \
+             give --fault SPEC to test chosen errors"
+        );
     }
     Ok(i32::from(report.fails_on(&args.fail_on)))
 }
@@ -414,19 +482,30 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
 /// `phoebe report DIR` and `phoebe report merge DIR…`.
 pub fn report(args: ReportArgs) -> Result<i32> {
     if let Some(ReportCommand::Merge { dirs, output }) = args.merge {
-        let mut reports = Vec::new();
+        let mut reports: Vec<Report> = Vec::new();
         for dir in &dirs {
             let r: Report = files::load(&dir.join("report.json"), "report")?;
+            // The same shard twice would count its baseline and experiments twice.
+            if let Some(j) = reports.iter().position(|earlier| earlier.shard == r.shard) {
+                anyhow::bail!(
+                    "{} is {} again, as {} is: its baseline would count twice\nhint: give each shard's directory once",
+                    dir.display(),
+                    r.shard
+                        .as_deref()
+                        .map_or_else(|| "a whole campaign".to_owned(), |s| format!("shard {s}")),
+                    dirs[j].display()
+                );
+            }
             reports.push(r);
         }
         let merged = phoebe::report::merge(reports)?;
         std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
         write_report(&merged, &output)?;
-        print!(
-            "{}",
-            phoebe::report::terminal::render(&merged, std::io::stdout().is_terminal())
-        );
-        eprintln!(
+        print_out(&phoebe::report::terminal::render(
+            &merged,
+            std::io::stdout().is_terminal(),
+        ))?;
+        say!(
             "phoebe: merged report of {} shard(s) in {}",
             dirs.len(),
             output.display()
@@ -442,7 +521,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         ReportFormat::Markdown => phoebe::report::markdown::render(&report),
         ReportFormat::Html => phoebe::report::html::render(&report),
     };
-    print!("{text}");
+    print_out(&text)?;
     Ok(0)
 }
 
@@ -454,8 +533,7 @@ pub fn doctor(args: DoctorArgs) -> Result<i32> {
     } else {
         phoebe::doctor::render(&report)
     };
-    // A closed pipe (`phoebe doctor | head`) is not an error worth a panic.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    print_out(&text)?;
     Ok(0)
 }
 

@@ -4,7 +4,9 @@
 //! SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to phoebe are forwarded to the target (unless the terminal already
 //! sent them to the whole foreground process group, target included); a second one kills it with SIGKILL. Once
 //! the target itself has ended, a signal kills the children it left behind. The backend keeps running until the
-//! target's tree is gone, so what was collected is written, never lost.
+//! target's tree is gone, so what was collected is written, never lost: once a target ran, the first signal after
+//! its tree is gone lets phoebe save and exit with the target's status, and a second one still waits for a save
+//! under way (`files::hold_saves`), so no half-written temporary file is left behind.
 
 use std::{
     collections::HashSet,
@@ -33,6 +35,10 @@ pub struct Control {
     tree: Mutex<HashSet<i32>>,
     interrupts: AtomicU32,
     last_signal: AtomicI32,
+    /// A target ran, so there is a result to save: a signal once it is gone does not end phoebe at once.
+    ran: AtomicBool,
+    /// `interrupts` when the backend was done with the tree.
+    interrupts_at_end: AtomicU32,
 }
 
 impl Control {
@@ -44,6 +50,7 @@ impl Control {
     pub fn begin(&self, pid: i32) {
         self.lock_tree().insert(pid);
         self.target.store(pid, Ordering::SeqCst);
+        self.ran.store(true, Ordering::SeqCst);
         self.active.store(true, Ordering::SeqCst);
     }
 
@@ -78,8 +85,10 @@ impl Control {
         self.separate_group.store(false, Ordering::SeqCst);
     }
 
-    /// The backend is done with the tree.
+    /// The backend is done with the tree: what it collected is about to be saved.
     pub fn end(&self) {
+        self.interrupts_at_end
+            .store(self.interrupts.load(Ordering::SeqCst), Ordering::SeqCst);
         self.active.store(false, Ordering::SeqCst);
         self.target.store(0, Ordering::SeqCst);
         self.lock_tree().clear();
@@ -88,6 +97,16 @@ impl Control {
     /// Has phoebe been asked to stop?
     pub fn interrupted(&self) -> bool {
         self.interrupts.load(Ordering::SeqCst) > 0
+    }
+
+    /// Was phoebe asked to stop while the target's tree ran? A signal that came once the backend was done with it
+    /// (while phoebe saves) does not count: the target ended on its own.
+    pub fn interrupted_run(&self) -> bool {
+        if self.active.load(Ordering::SeqCst) || !self.ran.load(Ordering::SeqCst) {
+            self.interrupted()
+        } else {
+            self.interrupts_at_end.load(Ordering::SeqCst) > 0
+        }
     }
 
     /// The last stop signal phoebe received, if any.
@@ -106,6 +125,14 @@ impl Control {
         let n = self.interrupts.fetch_add(1, Ordering::SeqCst) + 1;
         self.last_signal.store(signal, Ordering::SeqCst);
         if !self.active.load(Ordering::SeqCst) {
+            let since_end = n.saturating_sub(self.interrupts_at_end.load(Ordering::SeqCst));
+            if self.ran.load(Ordering::SeqCst) && since_end < 2 {
+                // The target ended and phoebe is saving its result: that result exists, so it is saved and phoebe
+                // exits with the target's status. A second signal ends phoebe, still after a save under way.
+                tracing::info!(signal, "stop signal after the target ended: saving first");
+                return true;
+            }
+            // Nothing launched yet: nothing to save; the caller stops (after any save under way).
             return false;
         }
         let target = self.target.load(Ordering::SeqCst);
@@ -133,7 +160,8 @@ impl Control {
 }
 
 /// Starts the thread that forwards stop signals to the target. A signal that arrives while nothing runs is passed
-/// to `idle` (the binary exits with 128 + the signal there; the library never ends the process itself).
+/// to `idle` (the binary exits with 128 + the signal there; the library never ends the process itself), once any
+/// save under way is finished.
 pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'static) -> std::io::Result<()> {
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
     std::thread::Builder::new()
@@ -143,6 +171,8 @@ pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'stati
                 // A signal from the kernel (the terminal's ^C, ^\, hang-up) already reached the target's process
                 // group; one sent with kill(2) reached only phoebe.
                 if !control.on_signal(origin.signal, origin.cause == Cause::Kernel) {
+                    // Never in the middle of writing a file: the save under way finishes first.
+                    let _saves = crate::files::hold_saves();
                     idle(origin.signal);
                 }
             }

@@ -9,6 +9,16 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
+/// Held while a file is being written: a stop signal that ends phoebe waits for it (see [`hold_saves`]).
+static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the save under way, if any, and keeps any other from starting while the guard lives: the signal
+/// thread holds it while it ends the process, so that no temporary file is left behind half-written.
+pub fn hold_saves() -> std::sync::MutexGuard<'static, ()> {
+    // A panic during a save left nothing to protect: the lock is still usable.
+    SAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use crate::model::{FORMAT_VERSION, OLDEST_READ_VERSION};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +83,42 @@ pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, F
     })
 }
 
+/// Checks, before a run, that [`save_text`] will be able to write `path`: a directory is not a file, and the
+/// temporary file must be creatable beside it (a special file such as `/dev/null` must open for writing). A long
+/// run must not end with "cannot write".
+pub fn check_writable(path: &Path) -> Result<(), FileError> {
+    let err = |source| FileError::Write {
+        path: path.into(),
+        source,
+    };
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(err(std::io::Error::from(std::io::ErrorKind::IsADirectory)));
+        }
+        Ok(m) if !m.is_file() => {
+            return fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map(drop)
+                .map_err(err);
+        }
+        _ => {}
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // A probe file of our own (tempfile's errors name its random path, not the user's).
+    let probe = dir.join(format!(".phoebe-write-check-{}", std::process::id()));
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(err)?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes `value` as pretty JSON to `path` atomically: readers see the old file or the new one, never half.
 pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| FileError::Write {
@@ -91,6 +137,8 @@ pub fn save_text(path: &Path, text: &str) -> Result<(), FileError> {
         path: path.into(),
         source,
     };
+    // Until the temporary file is renamed or removed (dropped on error), a stop signal waits.
+    let _saving = hold_saves();
     if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         return fs::OpenOptions::new()
             .write(true)

@@ -16,3 +16,4 @@ pub mod synth;
 pub mod sys;
 #[doc(hidden)]
 pub mod testing;
+pub mod time;

@@ -4,7 +4,7 @@
 mod cli;
 mod commands;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     // A stop signal while nothing runs (before the target starts, after it is saved): nothing to save, stop now.
     let idle = |signal: i32| std::process::exit(128 + signal);
     if let Err(e) = phoebe::control::forward_signals(control.clone(), idle) {
-        eprintln!("phoebe: cannot install signal forwarding: {e}");
+        let _ = writeln!(std::io::stderr(), "phoebe: cannot install signal forwarding: {e}");
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -50,6 +50,8 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a CI log or a file gets plain `WARN` lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -57,8 +59,10 @@ fn init_logging(verbose: u8) {
 /// `phoebe: <error>: <cause>…`, then any `hint:` lines (`phoebe::sys::error::Chain` reads them).
 fn print_error(e: &anyhow::Error) {
     let chain = phoebe::sys::error::Chain::new(e.as_ref());
-    eprintln!("phoebe: {}", chain.message());
+    // A full or closed stderr leaves only the exit status to tell: never a panic.
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "phoebe: {}", chain.message());
     for hint in chain.hints() {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
 }

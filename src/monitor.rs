@@ -73,6 +73,8 @@ pub enum MonitorError {
     NameNeedsEbpf { name: String, why: String },
     #[error(transparent)]
     Attach(#[from] AttachError),
+    #[error("cannot write to stdout")]
+    Output(#[source] std::io::Error),
     #[error("cannot serve Prometheus metrics on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -443,9 +445,10 @@ pub fn run(
     let started = Instant::now();
     let mut before = Snapshot::new();
     let mut tick: u64 = 0;
+    let mut failed = None;
     let stopped_by = loop {
         tick += 1;
-        let deadline = started + options.interval * tick as u32;
+        let deadline = crate::time::deadline(started, crate::time::times(options.interval, tick as u32));
         // In short naps, so that a stop signal or the end of the processes is seen at once (ptrace).
         while Instant::now() < deadline && !control.interrupted() {
             std::thread::sleep(
@@ -471,7 +474,7 @@ pub fn run(
             *text = prometheus(&now, &comms, options.latency);
         }
         let t = deadline - started;
-        if options.json {
+        let written = if options.json {
             let line = IntervalLine {
                 version: crate::model::FORMAT_VERSION,
                 interval: tick - 1,
@@ -486,12 +489,20 @@ pub fn run(
                     })
                     .collect(),
             };
-            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+            writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default())
         } else {
             let lat = options.latency.then_some((options.unit_ns, options.unit_name));
-            let _ = write!(out, "{}", table(t, &per_process, &comms, options.interval, lat));
+            write!(out, "{}", table(t, &per_process, &comms, options.interval, lat))
+        };
+        match written.and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`phoebe monitor … | head`): done watching.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break None,
+            Err(e) => {
+                failed = Some(e);
+                break None;
+            }
         }
-        let _ = out.flush();
         before = now;
         if matches!(options.who, Who::Name(_)) {
             add_targets(&mut source, &mut roots, &mut comms);
@@ -504,6 +515,9 @@ pub fn run(
     };
     if let Source::Ptrace(attached) = &mut source {
         attached.detach();
+    }
+    if let Some(source) = failed {
+        return Err(MonitorError::Output(source));
     }
     Ok(stopped_by)
 }

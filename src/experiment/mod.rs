@@ -153,6 +153,12 @@ pub enum ExperimentError {
         first: String,
         fallback: &'static str,
     },
+    #[error(
+        "{}: model id '{id}' is not a plain name (letters, digits, '-', '_', '+', '.'; not starting with '.'), and \
+         the experiment's files are named after it\nhint: rename the model, e.g. openat-ENOENT",
+        file.display()
+    )]
+    BadId { file: PathBuf, id: String },
     #[error(transparent)]
     Synthesis(#[from] synth::SettingError),
     #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
@@ -233,13 +239,21 @@ pub fn run(
     //    its experiments is refused before the baseline spends any time.
     let plan_path = layout.path("plan.json");
     let known_plan: Option<Plan> = if plan_path.exists() {
-        Some(files::load(&plan_path, "plan")?)
+        let plan = files::load(&plan_path, "plan")?;
+        check_ids(&plan, &plan_path)?;
+        Some(plan)
     } else {
+        if let Some(plan) = &campaign.plan {
+            check_ids(plan, &saved)?;
+        }
         campaign.plan.clone()
     };
+    let mut known_pending = Vec::new();
     if known_plan.is_some() || !campaign.faults.is_empty() {
         let plan = known_plan.clone().unwrap_or_else(|| Plan::empty(campaign));
-        share(campaign, &experiments(campaign, &plan), out)?;
+        let all = experiments(campaign, &plan);
+        let (mine, _) = share(campaign, &all, out)?;
+        known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
 
     // 1. Baseline (kept when resuming).
@@ -249,9 +263,21 @@ pub fn run(
     } else {
         progress.message("baseline");
         progress.total(u64::from(campaign.baseline_runs));
-        let baseline = runner.baseline(progress)?;
+        // An interrupted run, reset or check fails as a side effect of the signal: that is an interruption, not
+        // an unsteady baseline.
+        let baseline = match runner.baseline(progress) {
+            Err(_) if control.interrupted() => Baseline {
+                runs: Vec::new(),
+                exit: TargetExit::Code(0),
+                timeout_ms: 0,
+            },
+            other => other?,
+        };
         if control.interrupted() {
-            return Ok(runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new()));
+            let mut report = runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new());
+            report.pending = known_pending;
+            report.interrupted = true;
+            return Ok(report);
         }
         files::save(&baseline_path, &Versioned::new(&baseline))?;
         baseline
@@ -297,7 +323,12 @@ pub fn run(
             continue;
         }
         progress.message(&exp.id);
-        match runner.experiment(exp, &baseline, natural.as_ref(), progress)? {
+        // As in the baseline: a run, reset or check that fails because of the signal is an interruption.
+        let ran = match runner.experiment(exp, &baseline, natural.as_ref(), progress) {
+            Err(_) if control.interrupted() => None,
+            other => other?,
+        };
+        match ran {
             Some(result) => {
                 files::save(&result_path, &Versioned::new(&result))?;
                 progress.experiment_done(&result, false);
@@ -311,6 +342,26 @@ pub fn run(
     report.skipped = skipped;
     report.interrupted = control.interrupted();
     Ok(report)
+}
+
+/// Checks that every model id of `plan` (read from `file`) is a plain file name, so that no experiment writes
+/// outside the campaign directory (`experiments/<id>/`).
+pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
+    let plain = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 200
+            && !id.starts_with('.')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'))
+    };
+    match plan.models.iter().find(|m| !plain(&m.id)) {
+        Some(bad) => Err(ExperimentError::BadId {
+            file: file.to_path_buf(),
+            id: bad.id.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`

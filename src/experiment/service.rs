@@ -100,7 +100,7 @@ impl Runner<'_> {
     }
 
     fn wait_ready(&self, started: &mut Started, dir: &Path, name: &str) -> Result<Ready, ExperimentError> {
-        let deadline = Instant::now() + self.ready_timeout();
+        let deadline = crate::time::deadline(Instant::now(), self.ready_timeout());
         let ready = self.service().ready.clone();
         loop {
             if let Ok(Some(_)) = started.child.try_wait() {

@@ -97,6 +97,10 @@ pub enum FaultError {
 const KEYS: &str = "p, nth, after, every, max, path, when, delay, and the shape predicates op, timeout, fd, \
                     nonblock, req, family, type, map, prot, advice, clone, nohang, option";
 
+/// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
+/// slowing down, and every deadline computed from it stays representable.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl FaultSpec {
     /// Parses either grammar; the error names the rule and what would work.
     pub fn parse(text: &str) -> Result<Self, FaultError> {
@@ -150,6 +154,7 @@ impl FaultSpec {
             };
             errnos.push((Errno::parse(name).map_err(name_err)?, weight));
         }
+        check_errnos(errnos.iter().map(|(e, _)| *e)).map_err(invalid)?;
         let mut fault = FaultSpec::new(syscalls, errnos);
         let mut seen: Vec<&str> = Vec::new();
         // Options are split where a `key=` starts, so that a path may hold colons.
@@ -197,10 +202,10 @@ impl FaultSpec {
                     }
                 }
                 "delay" => {
-                    fault.delay = Some(
-                        humantime::parse_duration(value)
-                            .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?,
-                    )
+                    let delay = humantime::parse_duration(value)
+                        .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?;
+                    fault.delay =
+                        Some(check_delay(delay).map_err(|p| invalid(format!("delay={value}: {p}")))?);
                 }
                 _ => match Key::parse(key) {
                     Some(k) if k != Key::Path => {
@@ -307,6 +312,27 @@ fn parse_syscalls(list: &str) -> Result<Vec<Syscall>, ListError> {
     }
 }
 
+/// Refuses the errnos from 512 up: kernel-internal restart codes a program never sees (it would get "Error 512").
+fn check_errnos(errnos: impl IntoIterator<Item = Errno>) -> Result<(), String> {
+    match errnos.into_iter().find(|e| e.is_kernel_internal()) {
+        Some(e) => Err(format!(
+            "errno {} is kernel-internal (from {} up, restart codes no program ever sees); inject one below it, \
+             e.g. EINTR",
+            e.code(),
+            super::names::FIRST_INTERNAL_ERRNO
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `delay` if it is at most [`MAX_DELAY`].
+fn check_delay(delay: Duration) -> Result<Duration, String> {
+    if delay > MAX_DELAY {
+        return Err("the longest delay is 24h (e.g. delay=10ms)".into());
+    }
+    Ok(delay)
+}
+
 /// strace's `inject=SET:error=E[:when=EXPR]`, mapped onto our rule (strace injects every eligible call: p = 1).
 fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
     let invalid = |problem: String| FaultError::Invalid {
@@ -349,7 +375,10 @@ fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
                 let us: u64 = value
                     .parse()
                     .map_err(|_| invalid(format!("delay_enter={value}: expected microseconds")))?;
-                delay = Some(Duration::from_micros(us));
+                delay = Some(
+                    check_delay(Duration::from_micros(us))
+                        .map_err(|p| invalid(format!("delay_enter={value}: {p}")))?,
+                );
             }
             "retval" | "signal" | "syscall" | "delay_exit" | "poke_enter" | "poke_exit" => {
                 return Err(invalid(format!(
@@ -366,6 +395,7 @@ fn parse_strace(spec: &str, rest: &str) -> Result<FaultSpec, FaultError> {
     let errno = errno.ok_or_else(|| {
         invalid("the strace form needs error=ERRNO, e.g. inject=openat:error=ENOENT".into())
     })?;
+    check_errnos([errno]).map_err(invalid)?;
     let mut fault = FaultSpec::new(syscalls, vec![(errno, 1.0)]);
     fault.window = window;
     fault.max = max;

@@ -34,6 +34,33 @@ pub struct InjectionLog {
     pub usage: Option<Usage>,
 }
 
+impl InjectionLog {
+    /// Why this log cannot be replayed (no rules, an injection naming a rule the log does not have, a call index
+    /// of 0), or `None`: a replay must inject exactly what the log says, and its summary must add up.
+    pub fn replay_problem(&self) -> Option<String> {
+        if self.rules.is_empty() {
+            return Some("it has no rules, so there is nothing to replay".into());
+        }
+        self.injections.iter().enumerate().find_map(|(i, inj)| {
+            if inj.rule >= self.rules.len() {
+                Some(format!(
+                    "injection {} names rule {}, but the log has {} rule(s) (rules are numbered from 0)",
+                    i + 1,
+                    inj.rule,
+                    self.rules.len()
+                ))
+            } else if inj.index == 0 {
+                Some(format!(
+                    "injection {} has call index 0 (call indices start at 1)",
+                    i + 1
+                ))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 /// One rule's counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleStats {

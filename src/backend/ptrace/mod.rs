@@ -424,7 +424,8 @@ impl Tracer<'_> {
             self.tasks.entry(pid).or_default().in_flight = Some(flight);
         }
         if let Some(delay) = delay {
-            self.delayed.push((Instant::now() + delay, pid, how));
+            self.delayed
+                .push((crate::time::deadline(Instant::now(), delay), pid, how));
             return Ok(None);
         }
         Ok(Some(how))

@@ -299,8 +299,11 @@ impl Supervisor<'_> {
         match self.decider.decide(&call, &mut probe) {
             Some(decision) => match decision.delay {
                 Some(delay) => {
-                    self.delayed
-                        .push((Instant::now() + delay, n.id, decision.errno.code()));
+                    self.delayed.push((
+                        crate::time::deadline(Instant::now(), delay),
+                        n.id,
+                        decision.errno.code(),
+                    ));
                     Ok(())
                 }
                 None => self.answer(n.id, Some(decision.errno.code())),
