@@ -40,6 +40,27 @@ fn synthesize(dir: &tempfile::TempDir, obs: &std::path::Path, shapes: &str) -> P
     serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap()
 }
 
+/// `phoebe exec -q --seed 1 --interval 10ms ARGS… -- shapes 300` into a fresh campaign directory: its exit status
+/// and its report.
+fn campaign(args: &[&str]) -> (Option<i32>, phoebe::model::Report, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let status = phoebe()
+        .args(["exec", "-q", "--seed", "1", "--interval", "10ms"])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("300")
+        .output()
+        .unwrap()
+        .status;
+    let report = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    (status.code(), report, summary)
+}
+
 #[test]
 fn observation_counts_calls_and_errors_per_shape() {
     if !ptrace_works() {
@@ -185,28 +206,8 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
     if !ptrace_works() || !seccomp_works() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("campaign");
-    phoebe()
-        .args([
-            "exec",
-            "-q",
-            "--seed",
-            "1",
-            "--runs",
-            "2",
-            "--interval",
-            "10ms",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--")
-        .arg(testapp("shapes"))
-        .arg("300")
-        .assert()
-        .success();
-    let report: phoebe::model::Report =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let (status, report, summary) = campaign(&["--runs", "2"]);
+    assert_eq!(status, Some(0));
     let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
     assert!(
         ["futex-EAGAIN", "futex-ETIMEDOUT", "newfstatat-ENOENT"]
@@ -225,7 +226,6 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
         // Every injection landed on a shape that failed naturally with the errno.
         assert_eq!(e.realism(), Some(1.0), "{}", e.id);
     }
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| realism |"), "{summary}");
 }
 
@@ -236,30 +236,8 @@ fn a_rule_without_shapes_reports_its_realism() {
     if !ptrace_works() || !seccomp_works() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("campaign");
-    phoebe()
-        .args([
-            "exec",
-            "-q",
-            "--seed",
-            "1",
-            "--runs",
-            "1",
-            "--interval",
-            "10ms",
-            "--fault",
-            "futex:EAGAIN:p=0.5",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--")
-        .arg(testapp("shapes"))
-        .arg("300")
-        .assert()
-        .code(1);
-    let report: phoebe::model::Report =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let (status, report, _) = campaign(&["--runs", "1", "--fault", "futex:EAGAIN:p=0.5"]);
+    assert_eq!(status, Some(1));
     let e = &report.experiments[0];
     assert_eq!(e.verdict, phoebe::model::Verdict::Failed);
     let realism = e.realism().expect("the baseline has shapes and so does the log");

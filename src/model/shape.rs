@@ -235,21 +235,20 @@ pub const FD_KINDS: &[&str] = &[
     "other",
     "closed",
 ];
+/// The kinds that are sockets (the `socket` group).
+const SOCKET_KINDS: &[&str] = &[
+    "tcp",
+    "tcp6",
+    "udp",
+    "udp6",
+    "unix-stream",
+    "unix-dgram",
+    "unix-seqpacket",
+    "netlink",
+    "socket",
+];
 const FD_GROUPS: &[(&str, &[&str])] = &[
-    (
-        "socket",
-        &[
-            "tcp",
-            "tcp6",
-            "udp",
-            "udp6",
-            "unix-stream",
-            "unix-dgram",
-            "unix-seqpacket",
-            "netlink",
-            "socket",
-        ],
-    ),
+    ("socket", SOCKET_KINDS),
     ("unix", &["unix-stream", "unix-dgram", "unix-seqpacket"]),
     ("inet", &["tcp", "tcp6", "udp", "udp6"]),
 ];
