@@ -197,6 +197,19 @@ fn shapes_off_gives_per_syscall_models() {
     );
     let plan = synthesize(&dir, &plain, "on");
     assert!(plan.models.iter().all(|m| m.shapes.is_empty()));
+    // …and says why its models are per syscall.
+    let out = phoebe()
+        .args(["synthesize", "-o"])
+        .arg(dir.path().join("again.json"))
+        .arg(&plain)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no call shapes (it was recorded without them)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: observe with --backend ptrace"), "{stderr}");
 }
 
 /// A whole campaign on the app: every synthesized injection lands where the kernel could return it, so the

@@ -232,7 +232,24 @@ fn children_usage() -> Usage {
 /// `phoebe synthesize`: observation → plan.
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
-    let plan = synth::synthesize(&obs, &args.settings.to_settings())?;
+    let settings = args.settings.to_settings();
+    if settings.shapes
+        && obs.failed_shapes().is_none()
+        && obs.intervals.iter().any(|i| !i.syscalls.is_empty())
+    {
+        say!(
+            "phoebe: warning: {} has no call shapes ({}), so each model is one rule per syscall and errno, \
+             which can inject where the kernel never returns that error (a futex wake, a file read)\nhint: \
+             observe with --backend ptrace to record shapes",
+            args.observation.display(),
+            if obs.backend == "ebpf" {
+                "the eBPF observer does not record them yet"
+            } else {
+                "it was recorded without them"
+            }
+        );
+    }
+    let plan = synth::synthesize(&obs, &settings)?;
     files::save(&args.output, &plan)?;
     print_out(&summary::plan(&plan))?;
     say!("phoebe: plan written to {}", args.output.display());
