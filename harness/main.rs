@@ -7,6 +7,7 @@ mod docs;
 mod ebpf;
 mod exec;
 mod inject;
+mod kill;
 mod monitor;
 mod observe;
 mod report;

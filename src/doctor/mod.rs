@@ -62,6 +62,46 @@ pub struct Facts {
     pub lsms: Option<Vec<String>>,
     /// `kernel.yama.ptrace_scope`, when Yama is active.
     pub ptrace_scope: Option<u32>,
+    /// Whether the target's whole tree ends when phoebe is killed (`sys::contain`).
+    pub containment: Containment,
+}
+
+/// phoebe's containment of what it launches, as `doctor` found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Containment {
+    pub available: bool,
+    /// Where phoebe's cgroups are made, or why there are none.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+fn containment() -> Containment {
+    use crate::sys::contain::{self, ContainError};
+    match contain::status() {
+        Ok(c) => Containment {
+            available: true,
+            detail: format!(
+                "a cgroup v2 per phoebe process under {}, ended by a watchdog when phoebe ends (SIGKILL included)",
+                c.path().parent().unwrap_or(c.path()).display()
+            ),
+            hint: None,
+        },
+        Err(ContainError::Init) => Containment {
+            available: true,
+            detail: ContainError::Init.to_string(),
+            hint: None,
+        },
+        Err(e) => Containment {
+            available: false,
+            detail: format!(
+                "{}: if phoebe is killed, the target itself dies with it (and ptrace's tracees), but the \
+                 descendants of a seccomp or eBPF target may keep running",
+                Chain::new(e).message()
+            ),
+            hint: Some(e.hint().to_owned()),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +161,7 @@ pub fn facts() -> Facts {
         kprobe_override: kernel_config(&kernel, "BPF_KPROBE_OVERRIDE"),
         lsms: read_trim("/sys/kernel/security/lsm").map(|s| s.split(',').map(str::to_owned).collect()),
         ptrace_scope: procfs::sysctl("kernel/yama/ptrace_scope").and_then(|s| s.parse().ok()),
+        containment: containment(),
         kernel,
     }
 }
@@ -441,6 +482,16 @@ pub fn render(report: &Report) -> String {
         f.ptrace_scope
             .map_or("- (Yama not active)".to_owned(), |s| s.to_string()),
     );
+    let c = &f.containment;
+    let _ = writeln!(
+        out,
+        "containment {}: {}",
+        if c.available { "yes" } else { "no" },
+        c.detail
+    );
+    if let Some(hint) = &c.hint {
+        let _ = writeln!(out, "hint: {hint}");
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<8} {:<8} {:<10} why", "backend", "mode", "status");
     for v in &report.verdicts {

@@ -581,6 +581,8 @@ impl Runner<'_> {
             .stdout(file("out")?)
             .stderr(file("err")?)
             .process_group(0);
+        // Inner phoebes, checks and resets end with this phoebe, however it ends.
+        crate::sys::contain::command(&mut cmd);
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
             what: what.into(),

@@ -75,6 +75,8 @@ impl Runner<'_> {
         };
         cmd.stdin(Stdio::null()).stdout(file("out")?).stderr(file("err")?);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // The service's phoebe ends with this phoebe, however it ends.
+        crate::sys::contain::command(&mut cmd);
         let child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
             what: what.into(),
             source,

@@ -2,6 +2,7 @@
 //! `exec`, always in this order:
 //!
 //! 1. `PR_SET_PDEATHSIG(SIGKILL)`, and exit at once if phoebe died before that (the child never runs unsupervised);
+//!    then, for a child that execs, join phoebe's cgroup (`sys::contain`), so that its whole tree ends with phoebe;
 //! 2. with [`Command::stop_before_exec`]: `raise(SIGSTOP)`, so that phoebe can seize it (ptrace) or put its pid in
 //!    the target set (eBPF) before it runs a single instruction of the program; [`Command::spawn`] returns once the
 //!    child is stopped, and [`Child::cont`] lets it go on;
@@ -19,7 +20,7 @@
 
 use std::{
     ffi::{CStr, CString},
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
 };
 
 use nix::{
@@ -31,7 +32,10 @@ use nix::{
     unistd::{ForkResult, Pid, fork, getpid, pipe2},
 };
 
-use super::wait::{self, Status};
+use super::{
+    contain,
+    wait::{self, Status},
+};
 use crate::backend::filter::{self, FilterError, InstallFlags};
 
 /// Why the child could not be started.
@@ -45,6 +49,8 @@ pub enum LaunchError {
     NoInitialStop(Status),
     #[error("cannot wait for the child to stop before exec")]
     Wait(#[source] Errno),
+    #[error("the child cannot join phoebe's cgroup (sys::contain)")]
+    Contain(#[source] Errno),
 }
 
 /// The child's step that failed, as reported through the status pipe.
@@ -55,6 +61,8 @@ pub enum Step {
     Filter = 1,
     /// `execv`.
     Exec = 2,
+    /// Joining phoebe's cgroup.
+    Contain = 3,
 }
 
 /// A step of the child that failed, with its errno.
@@ -70,16 +78,20 @@ pub struct Command<'a> {
     exec: Option<(&'a CStr, Vec<*const libc::c_char>)>,
     stop: bool,
     filter: Option<(&'a [libc::sock_filter], InstallFlags)>,
+    /// `cgroup.procs` of phoebe's containment, which the child joins.
+    cgroup: Option<RawFd>,
 }
 
 impl<'a> Command<'a> {
     /// A child that execs `program` with `argv` and phoebe's environment (no PATH search: `backend::Target`
-    /// resolved the program already, so the exec is the only one the backends see).
+    /// resolved the program already, so the exec is the only one the backends see). It joins phoebe's
+    /// containment when there is one.
     pub fn exec(program: &'a CString, argv: &'a [CString]) -> Self {
         Command {
             exec: Some((program.as_c_str(), argv_pointers(argv))),
             stop: false,
             filter: None,
+            cgroup: contain::get().map(|c| c.procs_fd()),
         }
     }
 
@@ -89,6 +101,7 @@ impl<'a> Command<'a> {
             exec: None,
             stop: false,
             filter: None,
+            cgroup: None,
         }
     }
 
@@ -145,6 +158,11 @@ impl<'a> Command<'a> {
             }
         };
         die_with_parent(parent);
+        if let Some(fd) = self.cgroup
+            && let Err(e) = contain::join(fd)
+        {
+            report(Step::Contain, e as i32)
+        }
         if self.stop {
             // SAFETY: raise takes no pointers; it returns once phoebe sends SIGCONT.
             unsafe { libc::raise(libc::SIGSTOP) };
@@ -210,6 +228,13 @@ impl Child {
             Ok(Some(Status::Stopped { signal, .. })) if signal == libc::SIGSTOP => Ok(()),
             Ok(other) => {
                 self.kill();
+                if let Some(ChildFailure {
+                    step: Step::Contain,
+                    errno,
+                }) = self.failure()
+                {
+                    return Err(LaunchError::Contain(errno));
+                }
                 // `None` cannot happen without WNOHANG: report it as the stop that did not come.
                 Err(other.map_or(LaunchError::Wait(Errno::ECHILD), LaunchError::NoInitialStop))
             }
@@ -264,6 +289,7 @@ impl Child {
         let step = match msg[0] {
             1 if n == msg.len() => Step::Filter,
             2 if n == msg.len() => Step::Exec,
+            3 if n == msg.len() => Step::Contain,
             _ => return Err(Errno::EIO),
         };
         let errno = Errno::from_raw(i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]));
@@ -274,7 +300,7 @@ impl Child {
 /// Runs a [`Command::no_exec`] child to its end: `Ok(())` when every step passed, else the failed step's errno.
 pub fn probe(command: Command<'_>) -> Result<(), Errno> {
     let child = command.spawn().map_err(|e| match e {
-        LaunchError::Fork(e) | LaunchError::Pipe(e) | LaunchError::Wait(e) => e,
+        LaunchError::Fork(e) | LaunchError::Pipe(e) | LaunchError::Wait(e) | LaunchError::Contain(e) => e,
         LaunchError::NoInitialStop(_) => Errno::ECHILD,
     })?;
     let status = loop {

@@ -16,7 +16,11 @@ pub struct Subreaper(());
 
 impl Subreaper {
     /// Makes phoebe the subreaper of its descendants until the guard is dropped.
+    ///
+    /// Makes phoebe's containment first (`sys::contain`): its watchdog is started by a process that exits at once,
+    /// and must be reparented to the machine's reaper, not to phoebe, whose reapers wait until no child is left.
     pub fn set() -> Result<Self, Errno> {
+        let _ = super::contain::get();
         set(true)?;
         Ok(Subreaper(()))
     }

@@ -95,17 +95,24 @@ impl Drop for MappedBytes {
 /// `load` runs in the usual root and the loader parses the BTF as before. `load` must not open files by path.
 pub fn without_kernel_btf<T: Send>(load: impl FnOnce() -> T + Send) -> T {
     let empty = tempfile::Builder::new().prefix("phoebe-root-").tempdir().ok();
+    let root = empty.as_ref().map(|dir| dir.path().to_path_buf());
+    let (chrooted_tx, chrooted_rx) = std::sync::mpsc::channel::<()>();
     let joined = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if let Some(dir) = &empty
-                    && let Err(e) = chroot_this_thread(dir.path())
-                {
-                    tracing::debug!(error = %e, "the eBPF loader reads the kernel's BTF (no chroot)");
-                }
-                load()
-            })
-            .join()
+        let loader = scope.spawn(move || {
+            if let Some(root) = root
+                && let Err(e) = chroot_this_thread(&root)
+            {
+                tracing::debug!(error = %e, "the eBPF loader reads the kernel's BTF (no chroot)");
+            }
+            drop(chrooted_tx);
+            load()
+        });
+        // A thread's root may be a removed directory: removing it as soon as the loader's thread is in it keeps the
+        // window in which a SIGKILL of phoebe would leave it in the temp directory to a few microseconds. (From
+        // this thread: inside the chroot, its path means something else.)
+        let _ = chrooted_rx.recv();
+        drop(empty);
+        loader.join()
     });
     joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

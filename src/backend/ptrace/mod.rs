@@ -95,6 +95,12 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         return Err(match failure.step {
             Step::Filter => BackendError::Filter { command, source },
             Step::Exec => BackendError::Exec { command, source },
+            // Reported by the launcher before the child stops (and turned into a launch error there).
+            Step::Contain => BackendError::Spawn {
+                command,
+                backend: "ptrace",
+                source: crate::sys::launch::LaunchError::Contain(source).into(),
+            },
         });
     }
     let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();

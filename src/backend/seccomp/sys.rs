@@ -46,6 +46,7 @@ const PENDING: u32 = 0;
 const READY: u32 = 1;
 const FILTER_FAILED: u32 = 2;
 const EXEC_FAILED: u32 = 3;
+const CONTAIN_FAILED: u32 = 4;
 
 /// The page the child and phoebe share between `clone` and `execve`. Only atomics: both processes access it.
 #[repr(C)]
@@ -112,6 +113,8 @@ pub enum SpawnError {
     NoHandover(Status),
     #[error("cannot wait for the child")]
     Wait(#[source] Errno),
+    #[error("the child cannot join phoebe's cgroup (sys::contain)")]
+    Contain(#[source] Errno),
 }
 
 /// A child that runs under the listener filter and is exec'ing (or has exec'd) the target.
@@ -139,7 +142,8 @@ impl ChildReport {
 
 /// Launches `program` with `argv` under `prog`, installed with `NEW_LISTENER` (and `WAIT_KILLABLE_RECV` where the
 /// kernel has it), and returns once phoebe holds the listener. The child dies with the calling thread
-/// (`PR_SET_PDEATHSIG(SIGKILL)`). Everything the child uses is prepared before the clone: it never allocates.
+/// (`PR_SET_PDEATHSIG(SIGKILL)`) and joins phoebe's containment (`sys::contain`) when there is one. Everything the
+/// child uses is prepared before the clone: it never allocates.
 pub fn spawn_notified(
     program: &CString,
     argv: &[CString],
@@ -148,9 +152,11 @@ pub fn spawn_notified(
     let argv_ptrs = launch::argv_pointers(argv);
     let handover = SharedPage::new().map_err(SpawnError::Map)?;
     let parent = getpid();
+    let cgroup = crate::sys::contain::get().map(|c| c.procs_fd());
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
     // SAFETY: without CLONE_VM this is a fork whose child shares the descriptor table. The child branch below only
-    // makes raw system calls (prctl, getppid, seccomp through `filter::install`, which does not allocate, execv,
+    // makes raw system calls (prctl, getppid, write to join the cgroup, seccomp through `filter::install`, which does
+    // not allocate, execv,
     // _exit) and atomic stores into the shared page, on data prepared before the clone, so it cannot deadlock on a
     // lock another thread of phoebe held. It never closes a descriptor (the table is phoebe's too) and never
     // returns. A null stack means "the caller's stack, copied", exactly as fork.
@@ -167,6 +173,11 @@ pub fn spawn_notified(
         // If phoebe already died, exit instead of running without a supervisor (every notified call would fail
         // with ENOSYS).
         launch::die_with_parent(parent);
+        if let Some(fd) = cgroup
+            && let Err(e) = crate::sys::contain::join(fd)
+        {
+            fail(CONTAIN_FAILED, e as i32)
+        }
         let listener_flags = InstallFlags::NEW_LISTENER;
         let (installed, killable) =
             match filter::sys::install(prog, listener_flags | InstallFlags::WAIT_KILLABLE_RECV) {
@@ -201,6 +212,12 @@ pub fn spawn_notified(
         match h.state.load(Ordering::Acquire) {
             PENDING => {}
             READY | EXEC_FAILED => break,
+            CONTAIN_FAILED => {
+                wait::reap(pid);
+                return Err(SpawnError::Contain(Errno::from_raw(
+                    h.errno.load(Ordering::Relaxed),
+                )));
+            }
             _ => {
                 wait::reap(pid);
                 let errno = Errno::from_raw(h.errno.load(Ordering::Relaxed));
