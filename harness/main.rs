@@ -10,6 +10,7 @@ mod inject;
 mod kill;
 mod monitor;
 mod observe;
+mod recipes;
 mod report;
 mod report_html;
 mod seccomp;

@@ -185,7 +185,7 @@ fn ptrace_injects_in_the_guest() {
 }
 
 /// The seccomp backend where the guest kernel has the user notification phoebe needs; phoebe's one-sentence
-/// refusal where it does not.
+/// refusal where it does not. phoebe's containment works in the guest.
 #[test]
 fn seccomp_injects_in_the_guest_or_says_why_not() {
     if !vm_ready() {
@@ -194,9 +194,12 @@ fn seccomp_injects_in_the_guest_or_says_why_not() {
     for kernel in KERNELS {
         let guest = boot(
             kernel,
-            "phoebe inject -q --backend seccomp --fault getppid:EPERM:p=0 -- true; echo gate=$?; \
+            "phoebe doctor | grep '^containment'; \
+             phoebe inject -q --backend seccomp --fault getppid:EPERM:p=0 -- true; echo gate=$?; \
              exec phoebe inject --backend seccomp --fault 'openat:ENOENT:path=/etc/hostname' -- cat /etc/hostname",
         );
+        // The guest's /init mounts cgroup2: a killed phoebe's tree ends there too (sys::contain).
+        guest.assert_prints("containment yes: ");
         if guest.console.contains("gate=0\n") {
             guest.assert_prints("cat: can't open '/etc/hostname': No such file or directory\n");
             guest.assert_prints("phoebe: injected 1 error into 'cat /etc/hostname' (seccomp, seed ");

@@ -397,6 +397,16 @@ pub enum ReportCommand {
         /// Where the merged report goes.
         #[arg(short, long, value_name = "DIR", default_value = "phoebe-merged")]
         output: PathBuf,
+
+        /// Verdicts that make the merge exit 1, as `phoebe exec` does for a whole campaign (a CI merge job fails
+        /// when a shard found something).
+        #[arg(
+            long,
+            value_name = "VERDICTS",
+            value_delimiter = ',',
+            default_value = "failed,crashed,hung,corrupted"
+        )]
+        fail_on: Vec<phoebe::model::Verdict>,
     },
 }
 

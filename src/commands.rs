@@ -498,7 +498,12 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
 
 /// `phoebe report DIR` and `phoebe report merge DIR…`.
 pub fn report(args: ReportArgs) -> Result<i32> {
-    if let Some(ReportCommand::Merge { dirs, output }) = args.merge {
+    if let Some(ReportCommand::Merge {
+        dirs,
+        output,
+        fail_on,
+    }) = args.merge
+    {
         let mut reports: Vec<Report> = Vec::new();
         for dir in &dirs {
             let r: Report = files::load(&dir.join("report.json"), "report")?;
@@ -527,7 +532,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             dirs.len(),
             output.display()
         );
-        return Ok(0);
+        return Ok(i32::from(merged.fails_on(&fail_on)));
     }
     let dir = args.dir.expect("clap requires DIR without a subcommand");
     let report: Report = files::load(&dir.join("report.json"), "report")?;
