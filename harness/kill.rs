@@ -1,5 +1,6 @@
 //! Kill-at-random: phoebe is SIGKILLed at a random moment while it runs a target that keeps forking (daemons
-//! included), on every backend and for `exec` (whose experiment hangs). After each kill: no process of the
+//! included), on every backend and for `exec` (whose experiment hangs) — every other trial together with whatever
+//! `pkill -9 -f phoebe` would match (the watchdog must not be among them). After each kill: no process of the
 //! target's tree (nor phoebe's watchdog) is left, phoebe's cgroup is gone, no temp directory is left, and the target
 //! never saw ENOSYS from a dead seccomp listener; on eBPF, no phoebe program stays loaded.
 //!
@@ -73,6 +74,27 @@ fn tagged(token: &str) -> Vec<String> {
     found
 }
 
+/// What `pkill -9 phoebe` or `pkill -9 -f phoebe` would kill, among this trial's processes (the token): every
+/// process whose name or command line says phoebe, at once. The watchdog must not be one of them.
+fn pkill_phoebe(token: &str) {
+    let needle = format!("PHOEBE_KILL_TOKEN={token}");
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if !env.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if comm.contains("phoebe") || String::from_utf8_lossy(&cmdline).contains("phoebe") {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Waits up to 5 s for `done`; returns whether it became true.
 fn within_5s(mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + Duration::from_secs(5);
@@ -112,13 +134,19 @@ fn kill_at_random(mode: &str, args: &[&str], target_args: &[&str], window: (u64,
         let mut phoebe = cmd.spawn().unwrap();
         let moment = moments.next(window.0, window.1);
         std::thread::sleep(moment);
-        let _ = phoebe.kill(); // SIGKILL
+        let how = if trial % 2 == 0 {
+            let _ = phoebe.kill(); // SIGKILL
+            "SIGKILL of phoebe"
+        } else {
+            pkill_phoebe(&token);
+            "SIGKILL of what `pkill -9 -f phoebe` matches"
+        };
         phoebe.wait().unwrap();
         let cgroup = cgroups.join(format!("phoebe-{}", phoebe.id()));
         let clean = within_5s(|| tagged(&token).is_empty() && !cgroup.exists());
         assert!(
             clean,
-            "{mode}, trial {trial}, killed after {moment:?}: left running {:?}; cgroup {} left: {}",
+            "{mode}, trial {trial}, {how} after {moment:?}: left running {:?}; cgroup {} left: {}",
             tagged(&token),
             cgroup.display(),
             cgroup.exists()

@@ -16,8 +16,9 @@
 //!   says `populated 0` (at most [`EMPTY_WAIT_MS`]), removes the cgroup and the ones nested in it, and exits.
 //!
 //! The watchdog only makes raw system calls on data prepared before the clone, as a child of a multi-threaded
-//! process must. It is named `phoebe-watchdog` (`ps`, `/proc/PID/comm`) and lives as long as phoebe, plus the few
-//! milliseconds the kill takes.
+//! process must. It lives as long as phoebe, plus the few milliseconds the kill takes. In `ps` it is
+//! `phb-watchdog for pid <phoebe's pid>` (name and command line both rewritten): a name without "phoebe", so that
+//! `pkill phoebe` or `pkill -f 'phoebe inject'` — the way people kill phoebe — cannot kill the watchdog with it.
 //!
 //! **What it needs.** A cgroup v2 hierarchy (unified or hybrid mount) in which phoebe may create a child of its own
 //! cgroup and move processes: root, or a delegated cgroup (a systemd user session's, `systemd-run --user --scope`),
@@ -201,12 +202,14 @@ impl Containment {
                 source,
             })
         })?;
-        let watchdog = start_watchdog(pidfd.as_raw_fd(), parent.as_raw_fd(), &name_c).map_err(|source| {
-            undo(ContainError::Sys {
-                step: "clone(the watchdog)",
-                source,
-            })
-        })?;
+        let title = Title::new(pid);
+        let watchdog =
+            start_watchdog(pidfd.as_raw_fd(), parent.as_raw_fd(), &name_c, &title).map_err(|source| {
+                undo(ContainError::Sys {
+                    step: "clone(the watchdog)",
+                    source,
+                })
+            })?;
         tracing::debug!(cgroup = %path.display(), watchdog, "launched processes are contained");
         Ok(Containment {
             path,
@@ -360,10 +363,56 @@ fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// The watchdog's command line, prepared before the clone: the bytes to write over the argv strings the kernel
+/// placed at exec (`/proc/self/stat`'s `arg_start`..`arg_end`), which `/proc/PID/cmdline` shows.
+struct Title {
+    text: Vec<u8>,
+    /// `[arg_start, arg_end)`, when `/proc/self/stat` gave them.
+    args: Option<(usize, usize)>,
+}
+
+impl Title {
+    fn new(pid: u32) -> Title {
+        let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        Title {
+            text: format!("phb-watchdog for pid {pid}").into_bytes(),
+            args: arg_range(&stat),
+        }
+    }
+
+    /// Overwrites the argv strings (in the watchdog's own copy of memory) with the title, NUL-padded.
+    fn write(&self) {
+        let Some((start, end)) = self.args else {
+            return;
+        };
+        let len = end.saturating_sub(start);
+        if len == 0 {
+            return;
+        }
+        let n = self.text.len().min(len - 1);
+        // SAFETY: `[start, end)` is where the kernel put this process's argv strings at exec, in its initial stack
+        // mapping, which stays mapped and writable for the process's life; this runs in the watchdog, whose memory
+        // is a private copy of phoebe's, and nothing in it reads those bytes afterwards.
+        unsafe {
+            std::ptr::write_bytes(start as *mut u8, 0, len);
+            std::ptr::copy_nonoverlapping(self.text.as_ptr(), start as *mut u8, n);
+        }
+    }
+}
+
+/// `arg_start` and `arg_end` (fields 48 and 49) of a `/proc/PID/stat` line.
+fn arg_range(stat: &str) -> Option<(usize, usize)> {
+    // The fields after the parenthesised name start with field 3 (state).
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let start = fields.nth(48 - 3)?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    (start != 0 && end > start).then_some((start, end))
+}
+
 /// Starts the watchdog: phoebe clones a short-lived middle process, which clones the watchdog and exits, so that
 /// the watchdog is reparented away from phoebe. Both clones share phoebe's descriptor table. Returns the
 /// watchdog's pid.
-fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString) -> Result<i32, Errno> {
+fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) -> Result<i32, Errno> {
     // The middle process reports the watchdog's pid through a pipe: the only way out of its copied memory.
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let flags = (libc::CLONE_FILES | libc::SIGCHLD) as libc::c_ulong;
@@ -377,7 +426,7 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString) -> Result<i32, Er
         // SAFETY: as above: the grandchild is another copy that shares the table and never returns.
         let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
         if pid == 0 {
-            watch(pidfd, parent, name)
+            watch(pidfd, parent, name, title)
         }
         let report = if pid < 0 { -Errno::last_raw() } else { pid as i32 };
         let bytes = report.to_ne_bytes();
@@ -413,14 +462,15 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString) -> Result<i32, Er
 }
 
 /// The watchdog's life: wait for phoebe to end, then end its tree and remove its cgroup. Raw system calls only.
-fn watch(pidfd: RawFd, parent: RawFd, name: &CString) -> ! {
+fn watch(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) -> ! {
     // SAFETY: each call takes integers or pointers to live locals and statics; none allocates or takes a lock.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
         libc::setsid();
-        libc::prctl(libc::PR_SET_NAME, c"phoebe-watchdog".as_ptr());
+        libc::prctl(libc::PR_SET_NAME, c"phb-watchdog".as_ptr());
+        title.write();
         libc::chdir(c"/".as_ptr());
         let mut pfd = libc::pollfd {
             fd: pidfd,
@@ -583,6 +633,17 @@ mod tests {
             join_under(mount, "/ns", "/ns/inner"),
             PathBuf::from("/sys/fs/cgroup/inner")
         );
+    }
+
+    #[test]
+    fn the_argv_range_is_read_from_proc_self_stat() {
+        let own = fs::read_to_string("/proc/self/stat").unwrap();
+        let (start, end) = arg_range(&own).expect("arg_start and arg_end");
+        assert!(end > start);
+        // A name with spaces and parentheses does not shift the fields.
+        let fields: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        let line = format!("42 (a b) c) {}", fields.join(" "));
+        assert_eq!(arg_range(&line), Some((48, 49)));
     }
 
     #[test]

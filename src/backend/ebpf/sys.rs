@@ -94,35 +94,40 @@ impl Drop for MappedBytes {
 /// nothing and loads the same way. Best effort: without CAP_SYS_CHROOT (or if the empty directory cannot be made)
 /// `load` runs in the usual root and the loader parses the BTF as before. `load` must not open files by path.
 pub fn without_kernel_btf<T: Send>(load: impl FnOnce() -> T + Send) -> T {
-    let empty = tempfile::Builder::new().prefix("phoebe-root-").tempdir().ok();
-    let root = empty.as_ref().map(|dir| dir.path().to_path_buf());
-    let (chrooted_tx, chrooted_rx) = std::sync::mpsc::channel::<()>();
-    let joined = std::thread::scope(|scope| {
-        let loader = scope.spawn(move || {
-            if let Some(root) = root
-                && let Err(e) = chroot_this_thread(&root)
-            {
-                tracing::debug!(error = %e, "the eBPF loader reads the kernel's BTF (no chroot)");
-            }
-            drop(chrooted_tx);
-            load()
+    // The empty directory is opened and removed at once, in this thread (a SIGKILL of phoebe could only leave it
+    // behind in the few microseconds between mkdir and rmdir); the loader's thread enters it by descriptor: a
+    // removed directory can still be a thread's working directory and root.
+    let empty = tempfile::Builder::new()
+        .prefix("phoebe-root-")
+        .tempdir()
+        .ok()
+        .and_then(|dir| {
+            let opened = std::fs::File::open(dir.path()).ok();
+            drop(dir);
+            opened
         });
-        // A thread's root may be a removed directory: removing it as soon as the loader's thread is in it keeps the
-        // window in which a SIGKILL of phoebe would leave it in the temp directory to a few microseconds. (From
-        // this thread: inside the chroot, its path means something else.)
-        let _ = chrooted_rx.recv();
-        drop(empty);
-        loader.join()
+    let joined = std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                if let Some(dir) = empty
+                    && let Err(e) = chroot_this_thread(&dir)
+                {
+                    tracing::debug!(error = %e, "the eBPF loader reads the kernel's BTF (no chroot)");
+                }
+                load()
+            })
+            .join()
     });
     joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Gives the calling thread its own root and working directory (`CLONE_FS`), then makes `dir` its root.
-fn chroot_this_thread(dir: &std::path::Path) -> Result<(), Errno> {
+fn chroot_this_thread(dir: &std::fs::File) -> Result<(), Errno> {
     // SAFETY: unshare takes a flag and no pointers; CLONE_FS only unshares the calling thread's root, working
     // directory and umask from the other threads of the process.
     Errno::result(unsafe { libc::unshare(libc::CLONE_FS) })?;
-    nix::unistd::chroot(dir)?;
+    nix::unistd::fchdir(dir)?;
+    nix::unistd::chroot(".")?;
     nix::unistd::chdir("/")
 }
 
