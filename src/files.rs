@@ -55,7 +55,13 @@ pub fn load<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, F
         path: path.into(),
         source,
     })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| FileError::Parse {
+    parse(&text, path, what)
+}
+
+/// Parses the text of a phoebe JSON file of kind `what` read from `path` (for messages), checking its `version`
+/// first: what [`load`] does once the file is read.
+pub fn parse<T: DeserializeOwned>(text: &str, path: &Path, what: &'static str) -> Result<T, FileError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|source| FileError::Parse {
         path: path.into(),
         what,
         source,
