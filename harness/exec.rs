@@ -504,6 +504,48 @@ fn resume_with_another_command_ignored_it() {
     assert!(!out.join("baseline").exists(), "nothing ran");
 }
 
+/// Regression (issue 13, fuzzing): a `campaign.json` with `"shard": {"index": 1, "count": 0}` made
+/// `exec --resume` panic (a remainder by zero), and one with `"baseline_runs": 0` panicked after an empty
+/// baseline. A resumed campaign is checked first: exit 2, one sentence naming the field and the file.
+#[test]
+fn resume_of_a_campaign_with_shard_count_0_or_no_baseline_run_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    std::fs::create_dir(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan_example()["settings"], "faults": ["getppid:EPERM", "getpid:EPERM"], "shard": null
+    });
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 2] = [
+        (
+            |c| c["shard"] = serde_json::json!({"index": 1, "count": 0}),
+            "\"shard\" is 1/0, expected K/N with 1 ≤ K ≤ N",
+        ),
+        (
+            |c| c["baseline_runs"] = 0.into(),
+            "\"baseline_runs\" is 0: a campaign needs at least 1",
+        ),
+    ];
+    for (edit, problem) in cases {
+        let mut bad = campaign.clone();
+        edit(&mut bad);
+        std::fs::write(out.join("campaign.json"), bad.to_string()).unwrap();
+        phoebe()
+            .args(["exec", "-q", "--resume"])
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(format!(
+                "phoebe: cannot resume {}: {problem} in {}\nhint: start the campaign again with --out\n",
+                out.display(),
+                out.join("campaign.json").display()
+            ));
+        assert!(!out.join("baseline").exists(), "nothing ran");
+    }
+}
+
 /// Regression (issue 13, item 7): a plan with no models exited 0 (a campaign that tested nothing passed).
 #[test]
 fn plan_with_no_models_exited_0() {

@@ -369,6 +369,14 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         Some(dir) => {
             let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
+            if let Some(problem) = campaign.problem() {
+                anyhow::bail!(
+                    "cannot resume {}: {} in {}\nhint: start the campaign again with --out",
+                    dir.display(),
+                    problem,
+                    dir.join("campaign.json").display()
+                );
+            }
             // A command after `--` must be the campaign's: resuming runs the saved one, never silently another.
             let given: Vec<String> = args
                 .command

@@ -7,6 +7,7 @@
 //! known, so an interrupted campaign loses nothing: `--resume DIR` skips the experiments that have a result.
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
 
+mod check;
 pub mod service;
 pub mod verdict;
 
