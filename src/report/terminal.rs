@@ -365,9 +365,10 @@ pub(crate) mod tests {
     /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
     /// given fault (no model) that was never exercised; interrupted, one experiment pending.
     /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
-    /// renderer panic (an overflowing sum in the shared row); the sums saturate now, as does realism's.
+    /// renderer panic (an overflowing sum in the shared row), and durations that do made the JUnit renderer
+    /// panic; the sums saturate now, as does realism's.
     #[test]
-    fn a_report_with_huge_counts_renders_without_overflow() {
+    fn a_report_with_huge_counts_or_durations_renders_without_overflow() {
         let mut report = sample();
         let first = report.experiments[0].runs[0].clone();
         report.experiments[0].runs.push(first);
@@ -375,6 +376,7 @@ pub(crate) mod tests {
             run.injected = u64::MAX;
             run.matched = u64::MAX;
             run.realistic = Some(u64::MAX);
+            run.duration_ms = u64::MAX;
         }
         assert_eq!(row(&report.experiments[0]).injected, u64::MAX);
         assert_eq!(report.experiments[0].realism(), Some(1.0));
