@@ -571,6 +571,36 @@ fn plan_with_no_models_exited_0() {
     assert!(!out.exists(), "refused before running");
 }
 
+/// Regression (issue 13, item 7): a campaign whose own synthesized plan had no models exited 0 with a note, as
+/// if every experiment had been resilient. It exits 2 now, after writing the report, naming plan.json.
+#[test]
+fn a_synthesized_plan_with_no_models_exited_0() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let assert = phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .args(["--", "true"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.ends_with(&format!(
+            "phoebe: the plan has no models: the baseline failed no call worth injecting, so nothing was tested \
+             ({} lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors\n",
+            out.join("plan.json").display()
+        )),
+        "{stderr}"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["models"], serde_json::json!([]));
+    assert!(out.join("report.json").is_file(), "the report is written");
+}
+
 #[test]
 fn shards_merge_into_one_report() {
     if !ptrace_works() {

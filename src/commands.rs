@@ -482,10 +482,11 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         && report.skipped.is_empty()
         && report.shard.is_none()
     {
-        // Not hidden by -q: a campaign that tested nothing must not pass unnoticed.
-        say!(
-            "phoebe: the plan has no models (the baseline failed no call worth injecting), so nothing was tested; \
-             give --fault SPEC to test chosen errors"
+        // A campaign that tested nothing must not pass: exit 2, not hidden by -q (the report is written).
+        anyhow::bail!(
+            "the plan has no models: the baseline failed no call worth injecting, so nothing was tested ({} \
+             lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors",
+            out.join("plan.json").display()
         );
     }
     Ok(i32::from(report.fails_on(&args.fail_on)))
