@@ -571,6 +571,48 @@ fn plan_with_no_models_exited_0() {
     assert!(!out.exists(), "refused before running");
 }
 
+/// Regression (issue 13, item 7): a full disk in an inner run said "no output (see run-1.err)": the inner
+/// phoebe's error message went to the same full disk. The outer phoebe now names ENOSPC. The target fills a
+/// 1 MiB tmpfs that holds the campaign directory, in a mount namespace of the test's own (root only).
+#[test]
+fn a_full_disk_in_an_inner_run_said_no_output() {
+    if !ptrace_works() {
+        return;
+    }
+    let namespace = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status();
+    if !namespace.is_ok_and(|s| s.success()) {
+        skipped("cannot make a mount namespace (unshare --mount needs root and util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=1m tmpfs \"$1\" && exec \"$2\" exec -q --out \"$1/c\" -- \
+             sh -c \"cat /dev/zero > '$1/fill' 2>/dev/null; true\"",
+        )
+        .arg("sh")
+        .arg(dir.path())
+        .arg(phoebe_path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let baseline = dir.path().join("c/baseline");
+    assert!(
+        stderr.ends_with(&format!(
+            "phoebe: baseline run 1 failed: no output (see {}); the file system of {} is full (0 KiB free): \
+             writes there fail with ENOSPC (No space left on device)\n",
+            baseline.join("run-1.err").display(),
+            baseline.display()
+        )),
+        "{stderr}"
+    );
+}
+
 /// Regression (issue 13, item 7): a campaign whose own synthesized plan had no models exited 0 with a note, as
 /// if every experiment had been resilient. It exits 2 now, after writing the report, naming plan.json.
 #[test]

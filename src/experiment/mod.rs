@@ -1004,7 +1004,11 @@ fn read_tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
     if tail.is_empty() {
-        format!("no output (see {})", path.display())
+        // A full disk takes the run's error message with it: say so.
+        match files::full_file_system(path) {
+            Some(full) => format!("no output (see {}); {full}", path.display()),
+            None => format!("no output (see {})", path.display()),
+        }
     } else {
         tail
     }
