@@ -14,8 +14,8 @@
 //! sometimes cut or spliced as text; fault rules are assembled from the grammar's own pieces, then mutated as text.
 //! Every mutation is a pure function of a vector of numbers that proptest generates and shrinks.
 //!
-//! The CI run is `cargo test` (a few hundred cases per target, a few seconds); a longer run sets the number of
-//! cases per target: `PROPTEST_CASES=200000 cargo test --release --lib fuzz` (docs/fuzzing.md has the figures).
+//! The CI run is `cargo test` (a few hundred cases per target, about 3 s); a longer run sets the number of
+//! cases per target: `PROPTEST_CASES=50000 cargo test --lib -- fuzz::` (debug: overflow checks on; docs/fuzzing.md).
 
 use std::{path::Path, sync::OnceLock, time::Duration};
 
