@@ -504,6 +504,48 @@ fn resume_with_another_command_ignored_it() {
     assert!(!out.join("baseline").exists(), "nothing ran");
 }
 
+/// Regression (issue 13, fuzzing): a `campaign.json` with `"shard": {"index": 1, "count": 0}` made
+/// `exec --resume` panic (a remainder by zero), and one with `"baseline_runs": 0` panicked after an empty
+/// baseline. A resumed campaign is checked first: exit 2, one sentence naming the field and the file.
+#[test]
+fn resume_of_a_campaign_with_shard_count_0_or_no_baseline_run_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    std::fs::create_dir(&out).unwrap();
+    let campaign = serde_json::json!({
+        "version": 1, "command": ["true"], "backend": "auto", "runs": 1, "baseline_runs": 1,
+        "timeout_ms": null, "check": null, "reset": null, "seed": 1, "interval_ms": 1000,
+        "settings": plan_example()["settings"], "faults": ["getppid:EPERM", "getpid:EPERM"], "shard": null
+    });
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 2] = [
+        (
+            |c| c["shard"] = serde_json::json!({"index": 1, "count": 0}),
+            "\"shard\" is 1/0, expected K/N with 1 ≤ K ≤ N",
+        ),
+        (
+            |c| c["baseline_runs"] = 0.into(),
+            "\"baseline_runs\" is 0: a campaign needs at least 1",
+        ),
+    ];
+    for (edit, problem) in cases {
+        let mut bad = campaign.clone();
+        edit(&mut bad);
+        std::fs::write(out.join("campaign.json"), bad.to_string()).unwrap();
+        phoebe()
+            .args(["exec", "-q", "--resume"])
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(format!(
+                "phoebe: cannot resume {}: {problem} in {}\nhint: start the campaign again with --out\n",
+                out.display(),
+                out.join("campaign.json").display()
+            ));
+        assert!(!out.join("baseline").exists(), "nothing ran");
+    }
+}
+
 /// Regression (issue 13, item 7): a plan with no models exited 0 (a campaign that tested nothing passed).
 #[test]
 fn plan_with_no_models_exited_0() {
@@ -527,6 +569,78 @@ fn plan_with_no_models_exited_0() {
             path.display()
         ));
     assert!(!out.exists(), "refused before running");
+}
+
+/// Regression (issue 13, item 7): a full disk in an inner run said "no output (see run-1.err)": the inner
+/// phoebe's error message went to the same full disk. The outer phoebe now names ENOSPC. The target fills a
+/// 1 MiB tmpfs that holds the campaign directory, in a mount namespace of the test's own (root only).
+#[test]
+fn a_full_disk_in_an_inner_run_said_no_output() {
+    if !ptrace_works() {
+        return;
+    }
+    let namespace = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status();
+    if !namespace.is_ok_and(|s| s.success()) {
+        skipped("cannot make a mount namespace (unshare --mount needs root and util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=1m tmpfs \"$1\" && exec \"$2\" exec -q --out \"$1/c\" -- \
+             sh -c \"cat /dev/zero > '$1/fill' 2>/dev/null; true\"",
+        )
+        .arg("sh")
+        .arg(dir.path())
+        .arg(phoebe_path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let baseline = dir.path().join("c/baseline");
+    assert!(
+        stderr.ends_with(&format!(
+            "phoebe: baseline run 1 failed: no output (see {}); the file system of {} is full (0 KiB free): \
+             writes there fail with ENOSPC (No space left on device)\n",
+            baseline.join("run-1.err").display(),
+            baseline.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Regression (issue 13, item 7): a campaign whose own synthesized plan had no models exited 0 with a note, as
+/// if every experiment had been resilient. It exits 2 now, after writing the report, naming plan.json.
+#[test]
+fn a_synthesized_plan_with_no_models_exited_0() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let assert = phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .args(["--", "true"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.ends_with(&format!(
+            "phoebe: the plan has no models: the baseline failed no call worth injecting, so nothing was tested \
+             ({} lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors\n",
+            out.join("plan.json").display()
+        )),
+        "{stderr}"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["models"], serde_json::json!([]));
+    assert!(out.join("report.json").is_file(), "the report is written");
 }
 
 #[test]

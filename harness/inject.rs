@@ -103,3 +103,59 @@ fn a_signal_while_saving_after_the_target_ended_lost_the_log() {
         assert!(left.is_empty(), "{signals} signal(s) left {left:?}");
     }
 }
+
+/// Regression (issue 13, item 8): under ptrace, a target with its own `SECCOMP_RET_TRACE` filter saw `getpid`
+/// succeed, where natively (no tracer) the kernel fails it with ENOSYS. phoebe's own filter marks its stops with
+/// its own `SECCOMP_RET_DATA`; any other seccomp stop is answered ENOSYS, as the kernel would. Checked with the
+/// target's data 0 (phoebe's former mark) and another value, with getpid untargeted and targeted (both filters
+/// trace it; the target's, installed last, wins), and under `observe` in full mode and with `--syscalls`.
+#[test]
+fn ptrace_passes_the_targets_own_ret_trace_through() {
+    if !ptrace_works() {
+        return;
+    }
+    let native = std::process::Command::new(testapp("trace-self"))
+        .output()
+        .unwrap();
+    assert!(native.status.success(), "{native:?}");
+    let native = String::from_utf8(native.stdout).unwrap();
+    assert_eq!(native, "getpid: errno 38\n".repeat(3), "natively: ENOSYS");
+    for data in ["0", "7"] {
+        for fault in ["openat:ENOENT:p=0", "getpid:EPERM:p=0", "getpid:EPERM"] {
+            phoebe()
+                .args(["inject", "-q", "--backend", "ptrace", "--fault", fault, "--"])
+                .arg(testapp("trace-self"))
+                .arg(data)
+                .assert()
+                .success()
+                .stdout(native.clone());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for only in [None, Some("getpid")] {
+        let out = dir.path().join("obs.json");
+        let mut cmd = phoebe();
+        cmd.args(["observe", "-q", "--backend", "ptrace", "-o"]).arg(&out);
+        if let Some(sc) = only {
+            cmd.args(["--syscalls", sc]);
+        }
+        cmd.arg("--")
+            .arg(testapp("trace-self"))
+            .assert()
+            .success()
+            .stdout(native.clone());
+        let obs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let (mut calls, mut enosys) = (0, 0);
+        for interval in obs["intervals"].as_array().unwrap() {
+            if let Some(getpid) = interval["syscalls"].get("getpid") {
+                calls += getpid["calls"].as_u64().unwrap();
+                enosys += getpid["errors"]["ENOSYS"].as_u64().unwrap_or(0);
+            }
+        }
+        assert_eq!(
+            (calls, enosys),
+            (3, 3),
+            "recorded as they ended, --syscalls {only:?}"
+        );
+    }
+}

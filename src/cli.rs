@@ -12,8 +12,8 @@ use phoebe::backend::BackendKind;
 #[command(name = "phoebe", version, propagate_version = true, max_term_width = 110)]
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
-exec exits 0 when every exercised experiment is resilient, 1 when one is not and 128+N when signal N \
-interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
+exec exits 0 when every exercised experiment is resilient, 1 when one is not, 2 when its plan has no models \
+(nothing was tested) and 128+N when signal N interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
 usage or setup error, and when its stdout cannot be written (a reader that goes away is not an error). A full or \
 closed stderr changes no status.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
 mix with the target's output."
@@ -65,8 +65,9 @@ pub enum Command {
     /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched).
     /// Everything goes to the campaign directory as it happens: report.json, report.html, junit.xml,
     /// summary.md, and every run's output and injection log. Exits 0 when no experiment's verdict is in
-    /// --fail-on, 1 when one is, 2 on a usage or setup error, 130 when interrupted (the partial report is
-    /// written; --resume DIR continues).
+    /// --fail-on, 1 when one is, 2 on a usage or setup error or when the plan has no models (nothing was
+    /// tested; the report is written), 130 when interrupted (the partial report is written; --resume DIR
+    /// continues).
     #[command(after_help = EXEC_HELP)]
     Exec(Box<ExecArgs>),
 

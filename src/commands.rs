@@ -369,6 +369,14 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         Some(dir) => {
             let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
+            if let Some(problem) = campaign.problem() {
+                anyhow::bail!(
+                    "cannot resume {}: {} in {}\nhint: start the campaign again with --out",
+                    dir.display(),
+                    problem,
+                    dir.join("campaign.json").display()
+                );
+            }
             // A command after `--` must be the campaign's: resuming runs the saved one, never silently another.
             let given: Vec<String> = args
                 .command
@@ -474,10 +482,11 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         && report.skipped.is_empty()
         && report.shard.is_none()
     {
-        // Not hidden by -q: a campaign that tested nothing must not pass unnoticed.
-        say!(
-            "phoebe: the plan has no models (the baseline failed no call worth injecting), so nothing was tested; \
-             give --fault SPEC to test chosen errors"
+        // A campaign that tested nothing must not pass: exit 2, not hidden by -q (the report is written).
+        anyhow::bail!(
+            "the plan has no models: the baseline failed no call worth injecting, so nothing was tested ({} \
+             lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors",
+            out.join("plan.json").display()
         );
     }
     Ok(i32::from(report.fails_on(&args.fail_on)))

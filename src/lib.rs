@@ -9,6 +9,8 @@ pub mod decide;
 pub mod doctor;
 pub mod experiment;
 pub mod files;
+#[cfg(test)]
+mod fuzz;
 pub mod model;
 pub mod monitor;
 pub mod report;

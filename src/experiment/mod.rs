@@ -7,6 +7,7 @@
 //! known, so an interrupted campaign loses nothing: `--resume DIR` skips the experiments that have a result.
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
 
+mod check;
 pub mod service;
 pub mod verdict;
 
@@ -1005,7 +1006,11 @@ fn read_tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
     if tail.is_empty() {
-        format!("no output (see {})", path.display())
+        // A full disk takes the run's error message with it: say so.
+        match files::full_file_system(path) {
+            Some(full) => format!("no output (see {}); {full}", path.display()),
+            None => format!("no output (see {})", path.display()),
+        }
     } else {
         tail
     }

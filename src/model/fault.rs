@@ -184,7 +184,11 @@ impl FaultSpec {
                     fault.window.first = n;
                     fault.window.last = Some(n);
                 }
-                "after" => fault.window.first = count(0)? + 1,
+                "after" => {
+                    fault.window.first = count(0)?.checked_add(1).ok_or_else(|| {
+                        invalid(format!("after={value}: the largest is after={}", u64::MAX - 1))
+                    })?
+                }
                 "every" => fault.window.every = count(1)?,
                 "max" => fault.max = Some(count(1)?),
                 "path" if value.is_empty() => {
@@ -612,6 +616,21 @@ mod tests {
         assert!(err("openat:p=0.1").contains("errno comes before"));
         assert!(err("").contains("empty fault"));
         assert!(err("openat:ENOENT=0").contains("positive"));
+    }
+
+    /// Regression (issue 13, fuzzing): `after=18446744073709551615` overflowed adding 1 (a panic in a debug build,
+    /// a window starting at call 0 in a release build).
+    #[test]
+    fn after_u64_max_is_refused_not_an_overflow() {
+        assert_eq!(
+            err("openat:ENOENT:after=18446744073709551615"),
+            "fault 'openat:ENOENT:after=18446744073709551615': after=18446744073709551615: the largest is \
+             after=18446744073709551614"
+        );
+        let last = parse("openat:ENOENT:after=18446744073709551614");
+        assert_eq!(last.window.first, u64::MAX);
+        assert!(last.window.contains(u64::MAX) && !last.window.contains(u64::MAX - 1));
+        assert_eq!(parse(&last.to_string()), last);
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest version phoebe still reads: files of version 1 load as files without shapes.
 pub const OLDEST_READ_VERSION: u32 = 1;
 
+/// The sum of counts read from a file, saturating at `u64::MAX` instead of overflowing (a file may hold any
+/// counts; a sum that overflowed would panic in a debug build and wrap in a release build).
+pub fn saturating_sum(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
+}
+
 /// CPU time and memory of a target's whole process tree (the "multi-layer" view of DESIGN §7).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

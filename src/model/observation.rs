@@ -97,22 +97,26 @@ pub const OTHER_SHAPES: &str = "other";
 pub const MAX_SHAPES: usize = 256;
 
 impl SyscallStats {
+    /// Failed calls, all errnos together (saturating: a file may hold any counts).
     pub fn failures(&self) -> u64 {
-        self.errors.values().sum()
+        super::saturating_sum(self.errors.values().copied())
     }
 
+    /// Adds `other`'s counters to these, saturating at `u64::MAX`: counts read from a file may be anything.
     pub fn add(&mut self, other: &SyscallStats) {
-        self.calls += other.calls;
+        self.calls = self.calls.saturating_add(other.calls);
         for (errno, n) in &other.errors {
-            *self.errors.entry(*errno).or_default() += n;
+            let mine = self.errors.entry(*errno).or_default();
+            *mine = mine.saturating_add(*n);
         }
-        self.latency_ns_sum += other.latency_ns_sum;
+        self.latency_ns_sum = self.latency_ns_sum.saturating_add(other.latency_ns_sum);
         self.latency_ns_max = self.latency_ns_max.max(other.latency_ns_max);
         for (shape, stats) in &other.shapes {
             let mine = self.shapes.entry(shape.clone()).or_default();
-            mine.calls += stats.calls;
+            mine.calls = mine.calls.saturating_add(stats.calls);
             for (errno, n) in &stats.errors {
-                *mine.errors.entry(*errno).or_default() += n;
+                let e = mine.errors.entry(*errno).or_default();
+                *e = e.saturating_add(*n);
             }
         }
     }
@@ -411,6 +415,46 @@ mod tests {
         let json = serde_json::to_string(&unmeasured).unwrap();
         assert!(json.contains("\"latency_measured\":false"), "{json}");
         assert_eq!(serde_json::from_str::<Observation>(&json).unwrap(), unmeasured);
+    }
+
+    /// Regression (issue 13, fuzzing): totals, `observe`'s summary and synthesis over an observation file whose
+    /// counts add past `u64::MAX` overflowed (a panic in a debug build, wrapped counts in a release build); they
+    /// saturate now.
+    #[test]
+    fn huge_counts_saturate_in_totals_summary_and_synthesis() {
+        let mut stats = SyscallStats {
+            calls: u64::MAX,
+            latency_ns_sum: u64::MAX,
+            ..SyscallStats::default()
+        };
+        stats.errors.insert(errno("ENOENT"), u64::MAX);
+        stats.errors.insert(errno("EIO"), 1);
+        stats.shapes.insert(
+            "path=/x".into(),
+            ShapeStats {
+                calls: u64::MAX,
+                errors: stats.errors.clone(),
+            },
+        );
+        let obs = Observation {
+            intervals: vec![
+                Interval {
+                    syscalls: [(sc("openat"), stats.clone())].into(),
+                };
+                2
+            ],
+            ..ObservationBuilder::new(Duration::from_secs(1))
+                .finish(Duration::ZERO, ObservationMeta::default())
+        };
+        let total = &obs.totals()[&sc("openat")];
+        assert_eq!(total.calls, u64::MAX);
+        assert_eq!(total.failures(), u64::MAX);
+        assert_eq!(total.latency_ns_sum, u64::MAX);
+        assert_eq!(total.shapes["path=/x"].errors[&errno("ENOENT")], u64::MAX);
+        let summary = crate::report::summary::observation(&obs);
+        assert!(summary.contains(&u64::MAX.to_string()), "{summary}");
+        let plan = crate::synth::synthesize(&obs, &crate::model::SynthSettings::default()).unwrap();
+        assert!(plan.models.iter().all(|m| m.stats.calls == u64::MAX), "{plan:?}");
     }
 
     #[test]

@@ -184,7 +184,9 @@ impl ExperimentResult {
             .runs
             .iter()
             .filter_map(|r| r.realistic.map(|n| (n, r.injected)))
-            .fold((0, 0), |(a, b), (n, i)| (a + n, b + i));
+            .fold((0u64, 0u64), |(a, b), (n, i)| {
+                (a.saturating_add(n), b.saturating_add(i))
+            });
         (injected > 0).then(|| realistic as f64 / injected as f64)
     }
 }

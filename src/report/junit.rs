@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::terminal::{command_line, row, seconds};
-use crate::model::{Report, RunResult, Verdict, report::faults_text};
+use crate::model::{Report, RunResult, Verdict, report::faults_text, saturating_sum};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
 /// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
@@ -84,12 +84,13 @@ pub fn render(report: &Report) -> String {
         .filter(|e| e.verdict == Verdict::NotExercised)
         .count()
         + report.skipped.len();
-    let total_ms: u64 = report
-        .experiments
-        .iter()
-        .flat_map(|e| &e.runs)
-        .map(|r| r.duration_ms)
-        .sum();
+    let total_ms = saturating_sum(
+        report
+            .experiments
+            .iter()
+            .flat_map(|e| &e.runs)
+            .map(|r| r.duration_ms),
+    );
     let counts = format!(
         "tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\"",
         time(total_ms)
@@ -122,7 +123,7 @@ pub fn render(report: &Report) -> String {
 
     for e in &report.experiments {
         let r = row(e);
-        let ms: u64 = e.runs.iter().map(|r| r.duration_ms).sum();
+        let ms = saturating_sum(e.runs.iter().map(|r| r.duration_ms));
         let _ = writeln!(
             out,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",

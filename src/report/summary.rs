@@ -43,10 +43,10 @@ pub fn observation(obs: &Observation) -> String {
         "{:<18} {:>10} {:>8} {:>8} {:>10} {:>10}  errors",
         "syscall", "calls", "failed", "rate", "avg µs", "max µs"
     );
-    let (mut calls, mut failed) = (0, 0);
+    let (mut calls, mut failed) = (0u64, 0u64);
     for (name, s) in &rows {
-        calls += s.calls;
-        failed += s.failures();
+        calls = u64::saturating_add(calls, s.calls);
+        failed = u64::saturating_add(failed, s.failures());
         let errors: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
         let (avg, max) = if obs.latency_measured {
             (
@@ -126,7 +126,7 @@ pub fn injections(log: &InjectionLog) -> String {
         "{:<width$} {:>9} {:>9} {:>8} {:>9}",
         "rule", "matched", "injected", "p", "achieved"
     );
-    for rule in &log.rules {
+    for (id, rule) in log.rules.iter().enumerate() {
         let achieved = match rule.achieved_rate() {
             Some(rate) => format!("{:.2}%", 100.0 * rate),
             None => "-".into(),
@@ -152,11 +152,7 @@ pub fn injections(log: &InjectionLog) -> String {
         );
         // Where the rule's injections landed: one line per call shape, most injections first.
         let mut by_shape: Vec<(String, u64)> = Vec::new();
-        for inj in log
-            .injections
-            .iter()
-            .filter(|i| std::ptr::eq(&log.rules[i.rule], rule))
-        {
+        for inj in log.injections.iter().filter(|i| i.rule == id) {
             let Some(shape) = &inj.shape else { continue };
             let shape = shape_label(shape);
             match by_shape.iter_mut().find(|(s, _)| *s == shape) {
@@ -355,5 +351,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not exercised"), "{text}");
+    }
+
+    /// Regression (issue 13, fuzzing): the table indexed the rules by each injection's `rule`, so a log whose
+    /// injection names a rule it does not have panicked (index out of bounds). Its injection is counted under no
+    /// rule now.
+    #[test]
+    fn a_log_whose_injection_names_a_missing_rule_is_summarized_without_panic() {
+        let mut d = Decider::new(vec![FaultSpec::parse("openat:ENOENT").unwrap()], 5);
+        let call = Call {
+            args: [0; 6],
+            syscall: Syscall::parse("openat").unwrap(),
+            pid: 1,
+            tid: 1,
+            t_ns: 0,
+            path: None,
+        };
+        d.decide(&call, &mut RegistersOnly);
+        let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
+        log.injections[0].rule = 3;
+        let text = injections(&log);
+        assert!(text.starts_with("phoebe: injected 1 error into 'cat'"), "{text}");
+        assert!(!text.contains("on the syscall alone"), "{text}");
     }
 }

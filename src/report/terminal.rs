@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Verdict, report::faults_text};
+use crate::model::{ExperimentResult, Report, RunResult, Verdict, report::faults_text, saturating_sum};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
@@ -57,8 +57,8 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
             || exp.faults.first().map_or(0.0, |f| f.probability),
             |m| m.probability,
         ),
-        injected: exp.runs.iter().map(|r| r.injected).sum(),
-        matched: exp.runs.iter().map(|r| r.matched).sum(),
+        injected: saturating_sum(exp.runs.iter().map(|r| r.injected)),
+        matched: saturating_sum(exp.runs.iter().map(|r| r.matched)),
         explaining,
         realism: exp.realism(),
     }
@@ -364,6 +364,28 @@ pub(crate) mod tests {
 
     /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
     /// given fault (no model) that was never exercised; interrupted, one experiment pending.
+    /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
+    /// renderer panic (an overflowing sum in the shared row), and durations that do made the JUnit renderer
+    /// panic; the sums saturate now, as does realism's.
+    #[test]
+    fn a_report_with_huge_counts_or_durations_renders_without_overflow() {
+        let mut report = sample();
+        let first = report.experiments[0].runs[0].clone();
+        report.experiments[0].runs.push(first);
+        for run in report.experiments.iter_mut().flat_map(|e| e.runs.iter_mut()) {
+            run.injected = u64::MAX;
+            run.matched = u64::MAX;
+            run.realistic = Some(u64::MAX);
+            run.duration_ms = u64::MAX;
+        }
+        assert_eq!(row(&report.experiments[0]).injected, u64::MAX);
+        assert_eq!(report.experiments[0].realism(), Some(1.0));
+        assert!(render(&report, false).contains("100.00%"));
+        let _ = crate::report::html::render(&report);
+        let _ = crate::report::junit::render(&report);
+        let _ = crate::report::markdown::render(&report);
+    }
+
     pub(crate) fn sample() -> Report {
         let openat = model("openat-ENOENT", Category::Sporadic, 0.05, 0.0345);
         let read = model("read-EAGAIN", Category::Fluctuating, 0.3, 0.2);

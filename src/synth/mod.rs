@@ -12,6 +12,7 @@ use crate::model::{
     Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats, Shape,
     ShapeModel, SynthSettings, Syscall,
     observation::{MAX_SHAPES, OTHER_SHAPES},
+    saturating_sum,
 };
 
 /// A setting outside its range.
@@ -131,11 +132,8 @@ fn rate_stats(intervals: &[Called<'_>], errno: Errno, settings: &SynthSettings) 
         p5: quantile(&rates, 0.05),
         quantile: quantile(&rates, settings.quantile),
         max: rates.iter().copied().fold(0.0, f64::max),
-        failures: intervals
-            .iter()
-            .map(|(_, e)| e.get(&errno).copied().unwrap_or(0))
-            .sum(),
-        calls: intervals.iter().map(|(c, _)| c).sum(),
+        failures: saturating_sum(intervals.iter().map(|(_, e)| e.get(&errno).copied().unwrap_or(0))),
+        calls: saturating_sum(intervals.iter().map(|(c, _)| *c)),
         intervals: intervals.len() as u64,
         intervals_with_error: intervals
             .iter()

@@ -111,6 +111,11 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     })
 }
 
+/// The `SECCOMP_RET_DATA` of phoebe's own `RET_TRACE` filter ("ph"): a seccomp stop whose event message is
+/// anything else comes from a filter the target installed itself, and is answered as the kernel would answer it
+/// without a tracer ([`Tracer::on_foreign_trace`]).
+pub const OWN_TRACE_DATA: u16 = 0x7068;
+
 /// The RET_TRACE filter: stop only at the syscalls the job needs — for a syscall only injected, whose rules all
 /// have shape predicates on registers, only at the calls they can match (the seccomp backend routes the same calls,
 /// so call indices mean the same on both).
@@ -118,18 +123,18 @@ fn build_filter(job: &Job<'_>) -> Result<Vec<libc::sock_filter>, BackendError> {
     let mut policy = filter::Policy::new(filter::Action::Allow);
     let recorded: HashSet<Syscall> = job.record_only.cloned().unwrap_or_default();
     for sc in &recorded {
-        policy.set(sc.number(), filter::Action::Trace(0));
+        policy.set(sc.number(), filter::Action::Trace(OWN_TRACE_DATA));
     }
     if let Some(decider) = &job.decider {
         for sc in decider.targets().filter(|sc| !recorded.contains(sc)) {
             match decider.register_guard(sc) {
                 Some(guard) => policy.set_guarded(
                     sc.number(),
-                    filter::Action::Trace(0),
+                    filter::Action::Trace(OWN_TRACE_DATA),
                     guard,
                     filter::Action::Allow,
                 ),
-                None => policy.set(sc.number(), filter::Action::Trace(0)),
+                None => policy.set(sc.number(), filter::Action::Trace(OWN_TRACE_DATA)),
             };
         }
     }
@@ -288,7 +293,22 @@ impl Tracer<'_> {
         self.tasks.entry(pid).or_default();
         const STOP: i32 = wait::EVENT_STOP;
         match event {
-            e if e == Event::PTRACE_EVENT_SECCOMP as i32 => return self.on_syscall_stop(pid),
+            e if e == Event::PTRACE_EVENT_SECCOMP as i32 => {
+                // The event message is the winning filter's SECCOMP_RET_DATA. Of two RET_TRACE filters the most
+                // recently installed one wins, so a target's own filter shows its own data even on a call that
+                // phoebe's filter traces too. Full mode installs no filter: every seccomp stop is the target's.
+                return match ptrace::getevent(pid) {
+                    Ok(data) if !self.full && data == libc::c_long::from(OWN_TRACE_DATA) => {
+                        self.on_syscall_stop(pid)
+                    }
+                    Ok(_) => self.on_foreign_trace(pid),
+                    Err(NixErrno::ESRCH) => Ok(()),
+                    Err(source) => Err(BackendError::Trace {
+                        pid: pid.as_raw(),
+                        source,
+                    }),
+                };
+            }
             e if e == Event::PTRACE_EVENT_FORK as i32
                 || e == Event::PTRACE_EVENT_VFORK as i32
                 || e == Event::PTRACE_EVENT_CLONE as i32 =>
@@ -353,6 +373,62 @@ impl Tracer<'_> {
             Some(how) => self.resume(pid, how, None),
             None => Ok(()),
         }
+    }
+
+    /// A seccomp stop from a `RET_TRACE` filter the target installed itself. Without a tracer the kernel fails such a
+    /// call with `ENOSYS` and never runs it (seccomp(2)); phoebe, the tracer the target did not ask for, does the
+    /// same, so the target sees what it sees natively. The call is neither decided nor counted for injection (it
+    /// never runs); when it is recorded, its exit stop records the `ENOSYS`.
+    fn on_foreign_trace(&mut self, pid: Pid) -> Result<(), BackendError> {
+        let stop = match sys::syscall_info(pid) {
+            Ok(stop) => stop,
+            Err(NixErrno::ESRCH) => return Ok(()),
+            Err(source) => {
+                return Err(BackendError::Trace {
+                    pid: pid.as_raw(),
+                    source,
+                });
+            }
+        };
+        tracing::trace!(?stop, "seccomp stop of the target's own filter");
+        match sys::skip_syscall(pid, libc::ENOSYS) {
+            Ok(()) => {}
+            Err(NixErrno::ESRCH) => return Ok(()),
+            Err(source) => {
+                return Err(BackendError::Trace {
+                    pid: pid.as_raw(),
+                    source,
+                });
+            }
+        }
+        // Full mode: the entry stop came first and its in-flight call records the result at the exit stop.
+        if !self.full
+            && self.started.is_some()
+            && let SyscallStop::Entry {
+                nr,
+                args,
+                native: true,
+            } = stop
+            && let Some(sc) = Syscall::from_number(nr)
+            && self.records(sc)
+        {
+            let shape = self
+                .observer
+                .as_deref()
+                .is_some_and(|o| o.records_shapes(sc))
+                .then(|| {
+                    let task = self.tasks.entry(pid).or_default();
+                    let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
+                    shape_of(sc, &args, &mut ProcProbe::new(pid, tgid, &mut self.sockets))
+                });
+            self.tasks.entry(pid).or_default().in_flight = Some(InFlight {
+                syscall: Some(sc),
+                entered: Instant::now(),
+                injected: None,
+                shape,
+            });
+        }
+        self.resume(pid, self.default_resume(pid), None)
     }
 
     /// Returns how to resume, or `None` when the tracee is held for a `delay=`.
