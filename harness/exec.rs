@@ -49,7 +49,8 @@ fn verdicts(report: &Report) -> Vec<(String, Verdict)> {
         .collect()
 }
 
-/// `phoebe exec --out DIR --fault F… -- CMD…`
+/// `phoebe exec --out DIR --fault F… -- CMD…`, with one run per experiment and one baseline run unless `extra`
+/// says otherwise: the tests that do not count runs need no more, and CI time matters.
 fn exec(
     out: &Path,
     faults: &[String],
@@ -58,6 +59,11 @@ fn exec(
 ) -> assert_cmd::assert::Assert {
     let mut c = phoebe();
     c.args(["exec", "-q", "--seed", "11", "--out"]).arg(out);
+    for flag in ["--runs", "--baseline-runs"] {
+        if !extra.contains(&flag) {
+            c.args([flag, "1"]);
+        }
+    }
     for f in faults {
         c.arg("--fault").arg(f);
     }
@@ -291,7 +297,17 @@ fn cargo_test_under_phoebe_exec() {
     let assert = phoebe()
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", project.join("target"))
-        .args(["exec", "-q", "--seed", "3", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .args(["--fault", &faults[0], "--fault", &faults[1], "--"])
         .arg(&cargo)
@@ -326,7 +342,17 @@ fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     let out = dir.path().join("campaign");
     let mut cmd = Command::new(phoebe_path());
     cmd.env_remove("LD_LIBRARY_PATH")
-        .args(["exec", "-q", "--seed", "5", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "5",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out);
     for sc in ["getrandom", "mknod", "mkdir", "rmdir"] {
         cmd.args(["--fault", &format!("{sc}:EPERM")]);
@@ -829,4 +855,92 @@ fn an_unconditional_rule_is_counted_in_a_campaign() {
         .unwrap();
     assert!(openat.runs[0].injected > 0, "{:?}", openat.runs[0]);
     assert_ne!(openat.verdict, Verdict::NotExercised);
+}
+
+/// The verdict table of a campaign: one line per experiment, without the header (it holds the timeout, which
+/// follows the baseline's duration).
+fn table(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Regression (issue 14): with `--runs 1` and a random seed, two campaigns on one suite gave different verdicts,
+/// and an experiment whose runs disagreed showed only run 1. Five runs by default, a count per verdict, the
+/// failure share's interval, `flaky`, the worst run named; the same seed gives the same table.
+#[test]
+fn the_same_seed_gives_the_same_verdicts() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Five reads of 4096 bytes and the one at the end: EAGAIN is retried, EIO is not.
+    let input = input_file(&dir, "input.txt", &"data ".repeat(4000));
+    let faults = [
+        format!("read:EAGAIN=3,EIO=1:p=0.3:path={}", input.display()),
+        format!("openat:ENOENT:path={}", input.display()),
+    ];
+    let campaign = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let mut c = phoebe();
+        c.args(["exec", "-q", "--baseline-runs", "1", "--seed", seed, "--out"])
+            .arg(&out);
+        for f in &faults {
+            c.arg("--fault").arg(f);
+        }
+        let assert = c
+            .arg("--")
+            .arg(testapp("retry-reader"))
+            .arg(&input)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("(seed {seed})")),
+            "the seed is printed, -q or not: {stderr}"
+        );
+        (table(&assert.get_output().stdout), load_report(&out))
+    };
+    let (table_a, a) = campaign("a", "4");
+    let (table_b, b) = campaign("b", "4");
+    assert_eq!(table_a, table_b, "the same seed, the same verdicts");
+    assert_eq!(a.seed, 4);
+    let runs = |r: &Report| -> Vec<Vec<(Verdict, u64)>> {
+        r.experiments
+            .iter()
+            .map(|e| e.runs.iter().map(|r| (r.verdict, r.injected)).collect())
+            .collect()
+    };
+    assert_eq!(runs(&a), runs(&b), "the same injections, run by run");
+
+    // Five runs by default, and this seed's read experiment disagrees with itself: said, counted, bounded.
+    let read = &a.experiments[0];
+    assert_eq!(read.runs.len(), 5);
+    assert!(read.flaky, "{:?}", runs(&a));
+    let count = |v: Verdict| read.counts.get(&v).copied().unwrap_or(0);
+    let (failed, resilient) = (count(Verdict::Failed), count(Verdict::Resilient));
+    assert!(failed > 0 && resilient > 0, "{:?}", read.counts);
+    assert_eq!(failed + resilient + count(Verdict::NotExercised), 5);
+    let share = read.failures.unwrap();
+    assert_eq!((share.failed, share.of), (failed, failed + resilient));
+    let (low, high) = phoebe::model::report::wilson(failed, failed + resilient);
+    assert_eq!((share.low, share.high), (low, high));
+    let worst = read.runs.iter().find(|r| r.verdict == Verdict::Failed).unwrap();
+    let row = table_a.iter().find(|l| l.starts_with("read-EAGAIN")).unwrap();
+    assert!(row.contains("failed, flaky"), "{row}");
+    assert!(row.contains(&read.counts_text()), "{row}");
+    assert!(row.contains(&format!("{failed}/5 failed")), "{row}");
+    assert!(
+        row.ends_with(&format!("run {}: {}", worst.run, worst.detail)),
+        "the worst run, not run 1: {row}"
+    );
+    // The open that always fails: unanimous, not flaky.
+    let openat = &a.experiments[1];
+    assert_eq!((openat.verdict, openat.flaky), (Verdict::Failed, false));
+    assert_eq!(openat.counts_text(), "5/5 failed");
+    // Another seed, other draws (the proof that the seed decides).
+    let (_, c) = campaign("c", "5");
+    assert_ne!(runs(&a), runs(&c));
 }

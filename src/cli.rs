@@ -278,8 +278,9 @@ pub struct InjectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Runs per experiment.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Runs per experiment: the verdict says how many runs had each verdict (3/5 failed), with a 95 % interval
+    /// for the share of runs that failed, and `flaky` when they disagree.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
 
     /// Baseline runs (observed, without injection).
@@ -350,7 +351,8 @@ pub struct ExecArgs {
     )]
     pub fail_on: Vec<phoebe::model::Verdict>,
 
-    /// Campaign seed; each run's seed derives from it (default: random, written into the report).
+    /// Campaign seed; each run's seed derives from it, so the same seed gives the same injections (default:
+    /// random; printed at the start and written into the campaign and its report).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 

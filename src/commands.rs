@@ -331,11 +331,10 @@ impl experiment::Progress for Bar {
     fn experiment_done(&self, result: &ExperimentResult, resumed: bool) {
         let injected: u64 = result.runs.iter().map(|r| r.injected).sum();
         self.line(format!(
-            "phoebe: {:<24} {:<13} ({} run{}, {injected} injection{}){}",
+            "phoebe: {:<24} {:<13} ({}; {injected} injection{}){}",
             result.id,
-            result.verdict.name(),
-            result.runs.len(),
-            if result.runs.len() == 1 { "" } else { "s" },
+            result.verdict_text(),
+            result.counts_text(),
             if injected == 1 { "" } else { "s" },
             if resumed { " [from an earlier run]" } else { "" }
         ));
@@ -448,7 +447,12 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     };
     let phoebe = std::env::current_exe().context("cannot find the phoebe binary to run experiments with")?;
     let bar = Bar::new(args.quiet);
-    say!("phoebe: campaign directory {}", out.display());
+    // Not hidden by -q: the seed is what repeats the campaign.
+    say!(
+        "phoebe: campaign directory {} (seed {})",
+        out.display(),
+        campaign.seed
+    );
     let result = experiment::run(&campaign, &out, &phoebe, control, &bar);
     bar.bar.finish_and_clear();
     let report = result?;

@@ -902,14 +902,12 @@ impl Runner<'_> {
                 return Ok(None);
             }
         }
-        let verdict = crate::model::Verdict::worst(runs.iter().map(|r| r.verdict));
-        Ok(Some(ExperimentResult {
-            id: exp.id.clone(),
-            faults: exp.faults.clone(),
-            model: exp.model.clone(),
-            verdict,
+        Ok(Some(ExperimentResult::from_runs(
+            exp.id.clone(),
+            exp.faults.clone(),
+            exp.model.clone(),
             runs,
-        }))
+        )))
     }
 
     fn report(

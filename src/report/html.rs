@@ -397,10 +397,12 @@ fn verdict_matrix(out: &mut String, report: &Report) {
 fn summary_table(out: &mut String, rows: &[Row<'_>]) {
     out.push_str(
         "<div class=\"panel scroll\"><table id=\"summary-table\"><thead><tr><th>experiment</th>\
-         <th>category</th><th class=\"num\">target</th><th class=\"num\">p</th><th class=\"num\">runs</th>\
+         <th>category</th><th class=\"num\">target</th><th class=\"num\">p</th>\
          <th class=\"num\">injected / matched</th><th class=\"num\">achieved</th>\
          <th class=\"num\" title=\"injections on call shapes that failed naturally with the errno\">realism</th>\
-         <th>verdict</th><th>detail</th>\
+         <th>verdict</th><th>runs</th>\
+         <th class=\"num\" title=\"95 % Wilson interval of the share of exercised runs that failed\">failing (95%)</th>\
+         <th>detail</th>\
          </tr></thead><tbody>",
     );
     for r in rows {
@@ -408,19 +410,26 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
         let _ = write!(
             out,
             "<tr><td class=\"id\"><code title=\"{}\">{}</code></td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td>{}</td></tr>",
             esc(&faults_text(&e.faults)),
             esc(&e.id),
             esc(&r.kind),
             percent(r.target),
             percent(Some(r.probability)),
-            e.runs.len(),
             r.injected,
             r.matched,
             percent(r.achieved()),
             realism(r.realism),
             pill(e.verdict),
+            if e.verdict_text() != e.verdict.name() {
+                " <span class=\"muted\">flaky</span>"
+            } else {
+                ""
+            },
+            esc(&e.counts_text()),
+            esc(&e.interval_text()),
             esc(&r.detail()),
         );
     }
@@ -479,14 +488,19 @@ fn runs(out: &mut String, report: &Report) {
     for e in &report.experiments {
         let _ = write!(
             out,
-            "<details class=\"panel\"{}><summary><code>{}</code> {} <span class=\"muted\">{} run{} · \
-             <code>{}</code></span></summary>",
+            "<details class=\"panel\"{}><summary><code>{}</code> {} <span class=\"muted\">{}{} · failing \
+             {} (95 %) · <code>{}</code></span></summary>",
             // Findings open, so that their runs show without a click.
             if e.verdict.is_finding() { " open" } else { "" },
             esc(&e.id),
             pill(e.verdict),
-            e.runs.len(),
-            if e.runs.len() == 1 { "" } else { "s" },
+            esc(&e.counts_text()),
+            if e.verdict_text() != e.verdict.name() {
+                ", flaky"
+            } else {
+                ""
+            },
+            esc(&e.interval_text()),
             esc(&faults_text(&e.faults)),
         );
         if let Some(m) = &e.model {

@@ -76,7 +76,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit, Verdict};
+    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit};
 
     fn shard(k: u32, done: &[&str], pending: &[&str]) -> Report {
         Report {
@@ -95,12 +95,13 @@ mod tests {
             interval_ms: 1000,
             experiments: done
                 .iter()
-                .map(|id| ExperimentResult {
-                    id: (*id).into(),
-                    faults: vec![FaultSpec::parse("openat:ENOENT").unwrap()],
-                    model: None,
-                    verdict: Verdict::Resilient,
-                    runs: vec![],
+                .map(|id| {
+                    ExperimentResult::from_runs(
+                        (*id).into(),
+                        vec![FaultSpec::parse("openat:ENOENT").unwrap()],
+                        None,
+                        vec![],
+                    )
                 })
                 .collect(),
             pending: pending.iter().map(|s| (*s).into()).collect(),

@@ -20,7 +20,8 @@ pub(crate) struct Row<'a> {
     pub probability: f64,
     pub injected: u64,
     pub matched: u64,
-    /// The run that explains the verdict: the first finding, or the first run of an unexercised experiment.
+    /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
+    /// finding or not-exercised.
     pub explaining: Option<&'a RunResult>,
     /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
     pub realism: Option<f64>,
@@ -41,11 +42,9 @@ impl Row<'_> {
 }
 
 pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
-    let explaining = exp.runs.iter().find(|r| r.verdict.is_finding()).or_else(|| {
-        (exp.verdict == Verdict::NotExercised)
-            .then(|| exp.runs.first())
-            .flatten()
-    });
+    let explaining = exp
+        .worst_run()
+        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
     Row {
         exp,
         kind: exp
@@ -208,19 +207,20 @@ fn sgr(verdict: Verdict) -> &'static str {
 
 /// The campaign table. With `color`, verdict names are coloured with ANSI escapes (widths are unaffected).
 pub fn render(report: &Report, color: bool) -> String {
-    const HEADS: [&str; 10] = [
+    const HEADS: [&str; 11] = [
         "experiment",
         "category",
         "target",
         "p",
-        "runs",
         "injected/matched",
         "achieved",
         "realism",
         "verdict",
+        "runs",
+        "failing (95%)",
         "detail",
     ];
-    let rows: Vec<(Verdict, [String; 10])> = report
+    let rows: Vec<(Verdict, [String; 11])> = report
         .experiments
         .iter()
         .map(|e| {
@@ -232,11 +232,12 @@ pub fn render(report: &Report, color: bool) -> String {
                     r.kind.clone(),
                     percent(r.target),
                     percent(Some(r.probability)),
-                    e.runs.len().to_string(),
                     format!("{}/{}", r.injected, r.matched),
                     percent(r.achieved()),
                     realism(r.realism),
-                    e.verdict.to_string(),
+                    e.verdict_text(),
+                    e.counts_text(),
+                    e.interval_text(),
                     r.detail(),
                 ],
             )
@@ -249,8 +250,10 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     // Text columns are left-aligned, numbers right-aligned; the last column is not padded.
-    let left = [true, true, false, false, false, false, false, false, true, true];
-    let line = |cells: &[String; 10], verdict: Option<Verdict>| {
+    let left = [
+        true, true, false, false, false, false, false, true, true, false, true,
+    ];
+    let line = |cells: &[String; 11], verdict: Option<Verdict>| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -261,7 +264,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 (false, false) => format!("{}{cell}", " ".repeat(pad)),
             };
             match verdict {
-                Some(v) if color && i == 8 => {
+                Some(v) if color && i == 7 => {
                     let _ = write!(out, "\x1b[{}m{cell}\x1b[0m{}", sgr(v), " ".repeat(pad));
                 }
                 _ => out.push_str(&padded),
@@ -400,25 +403,23 @@ pub(crate) mod tests {
             ]),
             interval_ms: 1000,
             experiments: vec![
-                ExperimentResult {
-                    id: openat.id.clone(),
-                    faults: openat.faults(),
-                    model: Some(openat),
-                    verdict: Verdict::Resilient,
-                    runs: vec![run(
+                ExperimentResult::from_runs(
+                    openat.id.clone(),
+                    openat.faults(),
+                    Some(openat),
+                    vec![run(
                         1,
                         Verdict::Resilient,
                         "same exit status as the baseline",
                         200,
                         7,
                     )],
-                },
-                ExperimentResult {
-                    id: read.id.clone(),
-                    faults: read.faults(),
-                    model: Some(read),
-                    verdict: Verdict::Failed,
-                    runs: vec![
+                ),
+                ExperimentResult::from_runs(
+                    read.id.clone(),
+                    read.faults(),
+                    Some(read),
+                    vec![
                         run(1, Verdict::Resilient, "same exit status as the baseline", 100, 20),
                         run(
                             2,
@@ -428,14 +429,13 @@ pub(crate) mod tests {
                             11,
                         ),
                     ],
-                },
-                ExperimentResult {
-                    id: "unlinkat-EACCES".into(),
-                    faults: vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
-                    model: None,
-                    verdict: Verdict::NotExercised,
-                    runs: vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
-                },
+                ),
+                ExperimentResult::from_runs(
+                    "unlinkat-EACCES".into(),
+                    vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
+                    None,
+                    vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
+                ),
             ],
             pending: vec!["connect-ECONNREFUSED".into()],
             skipped: Vec::new(),
@@ -514,61 +514,113 @@ pub(crate) mod tests {
         let text = render(&sample(), false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1 + 1 + 3 + 2, "{text}");
-        let cols = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        // Cells are separated by two spaces or more (a cell may hold one space: `failed, flaky`).
+        let cols = |l: &str| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            cols(lines[2])[..9],
+            cols(lines[1]),
+            [
+                "experiment",
+                "category",
+                "target",
+                "p",
+                "injected/matched",
+                "achieved",
+                "realism",
+                "verdict",
+                "runs",
+                "failing (95%)",
+                "detail"
+            ]
+        );
+        assert_eq!(
+            cols(lines[2]),
             [
                 "openat-ENOENT",
                 "sporadic",
                 "5.00%",
                 "3.45%",
-                "1",
                 "7/200",
                 "3.50%",
                 "100%",
-                "resilient"
+                "resilient",
+                "1/1 resilient",
+                "0–79%"
             ]
         );
-        // 20 + 11 injected of 100 + 50 matched over the two runs; the detail is the failing run's.
+        // 20 + 11 injected of 100 + 50 matched over the two runs; they disagree, and the detail is the failing
+        // run's.
         assert_eq!(
-            cols(lines[3])[..9],
+            cols(lines[3]),
             [
                 "read-EAGAIN",
                 "fluctuating",
                 "30.00%",
                 "20.00%",
-                "2",
                 "31/150",
                 "20.67%",
                 "100%",
-                "failed"
+                "failed, flaky",
+                "1/2 failed, 1/2 resilient",
+                "9–91%",
+                "run 2: exit status 1, baseline 0 | see <stderr>"
             ]
         );
-        assert!(
-            lines[3].ends_with("  run 2: exit status 1, baseline 0 | see <stderr>"),
-            "{text}"
-        );
         assert_eq!(
-            cols(lines[4])[..9],
+            cols(lines[4]),
             [
                 "unlinkat-EACCES",
                 "given",
                 "-",
                 "50.00%",
-                "1",
                 "0/0",
                 "-",
                 "-",
-                "not-exercised"
+                "not-exercised",
+                "1/1 not-exercised",
+                "-",
+                "run 1: no call matched the fault"
             ]
-        );
-        assert!(lines[4].ends_with("run 1: no call matched the fault"), "{text}");
-        assert!(
-            !lines[2].contains("run 1:"),
-            "a resilient experiment has no detail: {text}"
         );
         assert_eq!(lines[5], "verdicts: 1 resilient, 1 not-exercised, 1 failed");
         assert_eq!(lines[6], "pending (1): connect-ECONNREFUSED");
+    }
+
+    /// Regression (issue 14): runs 1 and 3 failed, run 2 crashed, and the table named run 1 only; the detail
+    /// names the worst run.
+    #[test]
+    fn the_detail_names_the_worst_run_not_run_1() {
+        let mut report = sample();
+        let e = &mut report.experiments[1];
+        e.runs.push(RunResult {
+            run: 3,
+            verdict: Verdict::Crashed,
+            detail: "killed by SIGABRT after 2 injection(s)".into(),
+            ..e.runs[1].clone()
+        });
+        e.summarize();
+        let text = render(&report, false);
+        let line = text.lines().nth(3).unwrap();
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            cells[7..],
+            [
+                "crashed, flaky",
+                "1/3 crashed, 1/3 resilient, 1/3 failed",
+                "21–94%",
+                "run 3: killed by SIGABRT after 2 injection(s)"
+            ],
+            "{text}"
+        );
     }
 
     #[test]
@@ -605,7 +657,7 @@ pub(crate) mod tests {
         let coloured = render(&sample(), true);
         assert!(coloured.contains("\x1b[32mresilient\x1b[0m"), "{coloured:?}");
         assert!(coloured.contains("\x1b[2mnot-exercised\x1b[0m"), "{coloured:?}");
-        assert!(coloured.contains("\x1b[33mfailed\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[33mfailed, flaky\x1b[0m"), "{coloured:?}");
         assert_eq!(coloured.matches('\x1b').count(), 6, "{coloured:?}");
         // Stripping the escapes gives the plain table back: colour does not shift the columns.
         let stripped = coloured
