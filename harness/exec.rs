@@ -683,15 +683,20 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
     if !ptrace_works() {
         return;
     }
-    // Some it can run: one notice before the first experiment, and the skipped one never runs. Whether the
-    // runnable one can run depends on the kernel (this host refuses BPF LSM: exit 2 from the inner inject).
-    // The inner injector loads programs (or tries to): hold the lock the no-program-left checks rely on.
+    // Some it can run. Whether this machine can inject with eBPF at all is asked of doctor's probe before the
+    // baseline (this host refuses BPF LSM and fmod_ret): refused then, with doctor's reason, before any run.
+    // The probe and the inner injector load programs: hold the lock the no-program-left checks rely on.
     let _guard = ebpf_guard();
+    let usable = phoebe::doctor::check(phoebe::backend::BackendKind::Ebpf, "inject");
     let some = dir.path().join("some");
     let assert = phoebe()
         .args([
             "exec",
             "-q",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
             "--backend",
             "ebpf",
             "--fault",
@@ -703,6 +708,20 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
         .args(["--", "true"])
         .assert();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    if !usable.available {
+        assert_eq!(assert.get_output().status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "phoebe: the ebpf backend cannot inject on this machine: {}\nhint: ",
+                usable.reason
+            )),
+            "{stderr}"
+        );
+        assert!(!some.join("baseline").exists(), "refused before the baseline ran");
+        assert!(!some.join("campaign.json").exists(), "nothing to resume");
+        return;
+    }
+    // It can: one notice before the first experiment, and the skipped one never runs.
     assert_eq!(
         stderr
             .matches(
@@ -714,12 +733,10 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
         "{stderr}"
     );
     assert!(!some.join("experiments/futex-EAGAIN").exists(), "{stderr}");
-    if some.join("report.json").exists() {
-        let report = load_report(&some);
-        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(skipped, ["futex-EAGAIN"]);
-        assert_eq!(verdicts(&report).len(), 1);
-    }
+    let report = load_report(&some);
+    let skipped: Vec<&str> = report.skipped.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(skipped, ["futex-EAGAIN"]);
+    assert_eq!(verdicts(&report).len(), 1);
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the service to take).
@@ -855,6 +872,117 @@ fn an_unconditional_rule_is_counted_in_a_campaign() {
         .unwrap();
     assert!(openat.runs[0].injected > 0, "{:?}", openat.runs[0]);
     assert_ne!(openat.verdict, Verdict::NotExercised);
+}
+
+/// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0 …` then `exec --out d --backend ptrace --seed 7
+/// --fault openat:ENOENT:p=1 …` printed "[from an earlier run]" and reported the first campaign's result under
+/// the second one's label: only the command was compared.
+#[test]
+fn stale_resume_with_other_settings_is_refused() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("d");
+    let cat: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"cat", &input];
+    exec(&out, &["openat:ENOENT:p=0".to_owned()], &[], &cat).success();
+    let first = load_report(&out);
+    let fingerprint = |dir: &Path| -> String {
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("campaign.json")).unwrap()).unwrap();
+        c["fingerprint"].as_str().unwrap().to_owned()
+    };
+    let saved = fingerprint(&out);
+    assert_eq!(saved.len(), 16, "{saved}");
+
+    // The bug's second command: refused, nothing reused, nothing run.
+    let second = phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .args([
+            "--backend",
+            "ptrace",
+            "--seed",
+            "7",
+            "--fault",
+            "openat:ENOENT:p=1",
+            "--",
+            "cat",
+        ])
+        .arg(&input)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&second.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "phoebe: {d} already holds a campaign (phoebe exec -- cat {input}, seed 11); another one there would \
+             mix their results\nhint: continue it with --resume {d}, or give another --out\n",
+            d = out.display(),
+            input = input.display()
+        )
+    );
+    assert!(!stderr.contains("[from an earlier run]"));
+    assert_eq!(load_report(&out), first, "the first campaign is untouched");
+
+    // --resume with a flag that says something else: refused, naming the flag.
+    for (flags, named) in [
+        (vec!["--seed", "7"], "with --seed 11, not --seed 7"),
+        (
+            vec!["--backend", "ptrace"],
+            "with --backend auto, not --backend ptrace",
+        ),
+        (
+            vec!["--fault", "openat:ENOENT:p=1"],
+            "with --fault openat:ENOENT:p=0, not --fault openat:ENOENT",
+        ),
+        (vec!["--runs", "5"], "with --runs 1, not --runs 5"),
+        (vec!["--shapes", "off"], "with --shapes on, not --shapes off"),
+        (vec!["--shard", "1/2"], "with --shard none, not --shard 1/2"),
+    ] {
+        phoebe()
+            .args(["exec", "-q", "--resume"])
+            .arg(&out)
+            .args(&flags)
+            .assert()
+            .code(2)
+            .stderr(format!(
+                "phoebe: {d} holds a campaign {named}, so its results would not be this campaign's\nhint: resume it \
+                 without {flag}, or start a new campaign with another --out\n",
+                d = out.display(),
+                flag = flags[0]
+            ));
+    }
+    // The same settings, said again: resumed, the result reused.
+    phoebe()
+        .args(["exec", "--resume"])
+        .arg(&out)
+        .args(["--seed", "11", "--runs", "1", "--fault", "openat:ENOENT:p=0"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[from an earlier run]"));
+    assert_eq!(fingerprint(&out), saved);
+
+    // A result written under another fingerprint (a directory put together by hand, or by an older phoebe that
+    // mixed campaigns) is never reused.
+    let result = out.join("experiments/openat-ENOENT/result.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(json["campaign"], saved.as_str());
+    json["campaign"] = "0123456789abcdef".into();
+    std::fs::write(&result, json.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::ends_with(format!(
+            "\nphoebe: {} was written by another campaign (fingerprint 0123456789abcdef) than the one in {} ({saved}), \
+             so it cannot be reused\nhint: start a new campaign with another --out\n",
+            result.display(),
+            out.join("campaign.json").display()
+        )));
 }
 
 /// The verdict table of a campaign: one line per experiment, without the header (it holds the timeout, which

@@ -329,11 +329,13 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
-    /// The campaign directory (default: phoebe-runs/<date-time>).
+    /// The campaign directory (default: phoebe-runs/<date-time>). One directory holds one campaign: a
+    /// directory that already holds one is refused (continue it with --resume DIR).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
 
-    /// Continue the campaign in DIR: experiments with a result are not run again.
+    /// Continue the campaign in DIR: experiments with a result are not run again. Its settings are the saved
+    /// ones; a flag given with --resume must say the same, or phoebe refuses, naming it.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 
@@ -372,6 +374,10 @@ pub struct ExecArgs {
     /// The command to run, after `--` (not needed with --resume).
     #[arg(last = true, value_name = "CMD", required_unless_present = "resume")]
     pub command: Vec<OsString>,
+
+    /// The ids of the arguments given on the command line (not defaulted): what `--resume` compares.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -99,6 +99,110 @@ pub struct Campaign {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     pub shard: Option<Shard>,
+    /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+/// A setting that differs between a saved campaign and the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The flag that sets it (`--seed`).
+    pub flag: &'static str,
+    pub saved: String,
+    pub given: String,
+}
+
+impl Campaign {
+    /// Every setting that changes a campaign's results, by the flag that sets it: the command, backend, seed,
+    /// faults or plan, runs, baseline runs and steady state, timeout, check, reset, interval, synthesis
+    /// settings (the shapes mode included) and service mode. Not the shard (shards share one campaign), nor
+    /// `--fail-on` (it changes only the exit status).
+    pub fn settings(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::{Value, json};
+        let s = &self.settings;
+        let service = self.service.as_ref();
+        vec![
+            ("-- CMD", json!(self.command)),
+            ("--backend", json!(self.backend)),
+            ("--seed", json!(self.seed)),
+            (
+                "--fault",
+                json!(self.faults.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            ),
+            (
+                "--plan",
+                self.plan
+                    .as_ref()
+                    .map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or(Value::Null)),
+            ),
+            ("--runs", json!(self.runs)),
+            ("--baseline-runs", json!(self.baseline_runs)),
+            ("--timeout", json!(self.timeout_ms)),
+            ("--check", json!(self.check)),
+            ("--reset", json!(self.reset)),
+            ("--interval", json!(self.interval_ms)),
+            ("--sporadic-below", json!(s.sporadic_below)),
+            ("--fixed-rate", json!(s.fixed_rate)),
+            ("--variance-above", json!(s.variance_above)),
+            ("--factor", json!(s.factor)),
+            ("--quantile", json!(s.quantile)),
+            ("--shapes", json!(s.shapes)),
+            ("--service", json!(service.is_some())),
+            ("--ready", json!(service.map(|s| &s.ready))),
+            ("--workload", json!(service.map(|s| &s.workload))),
+            ("--rounds", json!(service.map(|s| s.rounds))),
+        ]
+    }
+
+    /// A digest of [`Campaign::settings`] (FNV-1a, 64 bits, in hex): two campaigns with the same fingerprint
+    /// give the same results, so a result may be reused only under the same one. Settings that are absent
+    /// (`null`) or off (`false`) are left out of it, so that a setting added later does not change the
+    /// fingerprints of campaigns that never used it.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (flag, value) in self.settings() {
+            if value.is_null() || value == serde_json::Value::Bool(false) {
+                continue;
+            }
+            for b in format!("{flag}={value}\n").bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+
+    /// The first setting in which `given` differs from this (saved) campaign, with both values in words.
+    pub fn difference(&self, given: &Campaign) -> Option<Difference> {
+        let words = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => "none".to_owned(),
+            serde_json::Value::Bool(true) => "on".to_owned(),
+            serde_json::Value::Bool(false) => "off".to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            serde_json::Value::Object(_) => "a plan".to_owned(),
+            other => other.to_string(),
+        };
+        self.settings()
+            .into_iter()
+            .zip(given.settings())
+            .find(|((_, a), (_, b))| a != b)
+            .map(|((flag, saved), (_, given))| {
+                let (saved, given) = if saved.is_object() && given.is_object() {
+                    ("one plan".to_owned(), "another".to_owned())
+                } else {
+                    (words(&saved), words(&given))
+                };
+                Difference { flag, saved, given }
+            })
+    }
 }
 
 /// Why a campaign could not run. Setup problems: `phoebe exec` exits 2 on them.
@@ -161,6 +265,29 @@ pub enum ExperimentError {
     BadId { file: PathBuf, id: String },
     #[error(transparent)]
     Synthesis(#[from] synth::SettingError),
+    #[error(
+        "{} holds a campaign with {flag} {saved}, not {flag} {given}, so its results would not be this \
+         campaign's\nhint: resume it without {flag}, or start a new campaign with another --out",
+        dir.display(), flag = difference.flag, saved = difference.saved, given = difference.given
+    )]
+    OtherSettings { dir: PathBuf, difference: Difference },
+    #[error(
+        "{} was written by another campaign (fingerprint {found}) than the one in {} ({wanted}), so it cannot \
+         be reused\nhint: start a new campaign with another --out",
+        path.display(), campaign.display()
+    )]
+    StaleFile {
+        path: PathBuf,
+        campaign: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    #[error("the {backend} backend cannot inject on this machine: {reason}\nhint: {hint}")]
+    BackendUnavailable {
+        backend: String,
+        reason: String,
+        hint: String,
+    },
     #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
     OtherCampaign {
         dir: PathBuf,
@@ -213,7 +340,12 @@ pub fn run(
     let layout = Layout {
         root: out.to_path_buf(),
     };
-    layout.mkdir("")?;
+    let sealed = Campaign {
+        fingerprint: campaign.fingerprint(),
+        ..campaign.clone()
+    };
+    let campaign = &sealed;
+    // A campaign directory holds one campaign: its results are reused only under the same settings.
     let saved = layout.path("campaign.json");
     if saved.exists() {
         let found: Campaign = files::load(&saved, "campaign")?;
@@ -224,10 +356,13 @@ pub fn run(
                 wanted: campaign.command.clone(),
             });
         }
-    } else {
-        files::save(&saved, campaign)?;
+        if let Some(difference) = found.difference(campaign) {
+            return Err(ExperimentError::OtherSettings {
+                dir: out.to_path_buf(),
+                difference,
+            });
+        }
     }
-    control.hold();
     let runner = Runner {
         campaign,
         layout: &layout,
@@ -235,8 +370,9 @@ pub fn run(
         control,
     };
 
-    // 0. A plan known before the baseline (given, or kept from an earlier run): a backend that can run none of
-    //    its experiments is refused before the baseline spends any time.
+    // 0. Before anything runs or is written: a plan known before the baseline (given, or kept from an earlier
+    //    run) whose experiments the backend can run none of, and a backend this machine cannot run at all, are
+    //    refused before the baseline spends any time.
     let plan_path = layout.path("plan.json");
     let known_plan: Option<Plan> = if plan_path.exists() {
         let plan = files::load(&plan_path, "plan")?;
@@ -255,11 +391,17 @@ pub fn run(
         let (mine, _) = share(campaign, &all, out)?;
         known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
+    backend_usable(&campaign.backend)?;
+    layout.mkdir("")?;
+    if !saved.exists() {
+        files::save(&saved, campaign)?;
+    }
+    control.hold();
 
     // 1. Baseline (kept when resuming).
     let baseline_path = layout.path("baseline.json");
     let baseline: Baseline = if baseline_path.exists() {
-        files::load::<Versioned<Baseline>>(&baseline_path, "baseline")?.inner
+        load_versioned::<Baseline>(&baseline_path, "baseline", campaign, &saved)?
     } else {
         progress.message("baseline");
         progress.total(u64::from(campaign.baseline_runs));
@@ -271,7 +413,13 @@ pub fn run(
                 exit: TargetExit::Code(0),
                 timeout_ms: 0,
             },
-            other => other?,
+            Err(e) => {
+                // No steady state, so no campaign to resume: the next `exec --out` here starts afresh (the
+                // baseline runs' output stays until then).
+                let _ = fs::remove_file(&saved);
+                return Err(e);
+            }
+            Ok(baseline) => baseline,
         };
         if control.interrupted() {
             let mut report = runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new());
@@ -279,7 +427,7 @@ pub fn run(
             report.interrupted = true;
             return Ok(report);
         }
-        files::save(&baseline_path, &Versioned::new(&baseline))?;
+        files::save(&baseline_path, &Versioned::new(&baseline, campaign))?;
         baseline
     };
     let observation = merged_observation(&layout, campaign.baseline_runs)?;
@@ -313,7 +461,8 @@ pub fn run(
     for exp in &mine {
         let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
         if result_path.exists() {
-            let result = files::load::<Versioned<ExperimentResult>>(&result_path, "experiment result")?.inner;
+            let result =
+                load_versioned::<ExperimentResult>(&result_path, "experiment result", campaign, &saved)?;
             progress.experiment_done(&result, true);
             results.push(result);
             continue;
@@ -330,7 +479,7 @@ pub fn run(
         };
         match ran {
             Some(result) => {
-                files::save(&result_path, &Versioned::new(&result))?;
+                files::save(&result_path, &Versioned::new(&result, campaign))?;
                 progress.experiment_done(&result, false);
                 results.push(result);
             }
@@ -448,20 +597,67 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
 
 /// A campaign file that is a part of the report on its own (`baseline.json`, `result.json`): the part, with the
 /// `version` every phoebe file carries.
+/// Also the fingerprint of the campaign that wrote it, so that a resume never reuses another campaign's result.
 #[derive(Debug, Serialize, Deserialize)]
 struct Versioned<T> {
     version: u32,
+    /// [`Campaign::fingerprint`]; absent in files written before fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    campaign: Option<String>,
     #[serde(flatten)]
     inner: T,
 }
 
 impl<T: Clone> Versioned<T> {
-    fn new(inner: &T) -> Self {
+    fn new(inner: &T, campaign: &Campaign) -> Self {
         Versioned {
             version: FORMAT_VERSION,
+            campaign: Some(campaign.fingerprint.clone()),
             inner: inner.clone(),
         }
     }
+}
+
+/// Loads a part of the campaign an earlier run wrote, refusing one written under another fingerprint than the
+/// campaign's (saved in `saved`).
+fn load_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    campaign: &Campaign,
+    saved: &Path,
+) -> Result<T, ExperimentError> {
+    let file: Versioned<T> = files::load(path, what)?;
+    match file.campaign {
+        Some(found) if found != campaign.fingerprint => Err(ExperimentError::StaleFile {
+            path: path.to_path_buf(),
+            campaign: saved.to_path_buf(),
+            found,
+            wanted: campaign.fingerprint.clone(),
+        }),
+        _ => Ok(file.inner),
+    }
+}
+
+/// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
+/// answers (`doctor::check`). The per-run choice ([`AUTO_BACKEND`]) is `phoebe inject`'s, so it is not probed.
+fn backend_usable(backend: &str) -> Result<(), ExperimentError> {
+    let Some(kind) = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
+        .into_iter()
+        .find(|k| k.name() == backend)
+    else {
+        return Ok(());
+    };
+    let verdict = crate::doctor::check(kind, "inject");
+    if verdict.available {
+        return Ok(());
+    }
+    Err(ExperimentError::BackendUnavailable {
+        backend: backend.to_owned(),
+        reason: verdict.reason,
+        hint: verdict
+            .hint
+            .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
+    })
 }
 
 /// One experiment to run: the rules of a model (one per call shape), or a given fault.
@@ -1069,7 +1265,94 @@ mod tests {
             plan: None,
             service: None,
             shard: None,
+            fingerprint: String::new(),
         }
+    }
+
+    /// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0` then `exec --out d --backend ptrace
+    /// --seed 7 --fault openat:ENOENT:p=1` reused the first campaign's result, because only the command was
+    /// compared. Every setting that changes results is compared now, and named.
+    #[test]
+    fn every_setting_that_changes_results_is_in_the_fingerprint_and_named() {
+        let base = campaign(AUTO_BACKEND, &["openat:ENOENT:p=0"]);
+        assert_eq!(base.difference(&base.clone()), None);
+        assert_eq!(base.fingerprint(), base.clone().fingerprint());
+        assert_eq!(base.fingerprint().len(), 16);
+        type Change = Box<dyn Fn(&mut Campaign)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("-- CMD", Box::new(|c| c.command.push("x".into()))),
+            ("--backend", Box::new(|c| c.backend = "ptrace".into())),
+            ("--seed", Box::new(|c| c.seed = 7)),
+            (
+                "--fault",
+                Box::new(|c| c.faults = vec![FaultSpec::parse("openat:ENOENT:p=1").unwrap()]),
+            ),
+            ("--plan", Box::new(|c| c.plan = Some(Plan::empty(c)))),
+            ("--runs", Box::new(|c| c.runs = 5)),
+            ("--baseline-runs", Box::new(|c| c.baseline_runs = 3)),
+            ("--timeout", Box::new(|c| c.timeout_ms = Some(500))),
+            ("--check", Box::new(|c| c.check = Some("true".into()))),
+            ("--reset", Box::new(|c| c.reset = Some("true".into()))),
+            ("--interval", Box::new(|c| c.interval_ms = 100)),
+            ("--quantile", Box::new(|c| c.settings.quantile = 1.0)),
+            ("--shapes", Box::new(|c| c.settings.shapes = !c.settings.shapes)),
+            (
+                "--service",
+                Box::new(|c| {
+                    c.service = Some(service::ServiceSpec {
+                        ready: "true".into(),
+                        workload: "true".into(),
+                        rounds: 5,
+                    })
+                }),
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (flag, change) in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            let difference = base
+                .difference(&other)
+                .unwrap_or_else(|| panic!("{flag} not compared"));
+            assert_eq!(difference.flag, flag);
+            assert_ne!(base.fingerprint(), other.fingerprint(), "{flag}");
+            assert!(
+                seen.insert(other.fingerprint()),
+                "{flag}: two settings, one fingerprint"
+            );
+        }
+        let mut other = base.clone();
+        other.seed = 7;
+        other.backend = "ptrace".into();
+        assert_eq!(
+            base.difference(&other),
+            Some(Difference {
+                flag: "--backend",
+                saved: "auto".into(),
+                given: "ptrace".into()
+            }),
+            "the first difference, in settings order"
+        );
+        // Not results: the shard (shards share one campaign), and the fingerprint field itself.
+        let mut shard = base.clone();
+        shard.shard = Some("1/2".parse().unwrap());
+        shard.fingerprint = "whatever".into();
+        assert_eq!(base.difference(&shard), None);
+        assert_eq!(base.fingerprint(), shard.fingerprint());
+    }
+
+    #[test]
+    fn a_setting_added_later_leaves_old_fingerprints_alone() {
+        // The fingerprint of a campaign that uses none of the newer settings (unset, off) is what it was before
+        // they existed: pinned here, so that a change to the digest is a deliberate one.
+        let c = campaign("ptrace", &["openat:ENOENT"]);
+        assert_eq!(c.fingerprint(), "875524fc361db10c");
+        let json = serde_json::to_value(Campaign {
+            fingerprint: c.fingerprint(),
+            ..c.clone()
+        })
+        .unwrap();
+        assert_eq!(json["fingerprint"], c.fingerprint());
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(crate) fn seconds(ms: u64) -> String {
 }
 
 /// The command as a shell would take it back: arguments with spaces or shell syntax in single quotes.
-pub(crate) fn command_line(command: &[String]) -> String {
+pub fn command_line(command: &[String]) -> String {
     let quote = |arg: &String| {
         let plain = !arg.is_empty()
             && arg
