@@ -352,5 +352,5 @@ fn campaign_example_loads_and_its_fingerprint_is_its_own() {
     assert_fields_documented(&body, "campaign");
     assert_eq!(campaign.fingerprint, campaign.fingerprint());
     assert_eq!(campaign.runs, 3);
-    assert_eq!(campaign.baseline_runs, 3);
+    assert_eq!(campaign.baseline_runs, 3, "the default");
 }

@@ -874,6 +874,190 @@ fn an_unconditional_rule_is_counted_in_a_campaign() {
     assert_ne!(openat.verdict, Verdict::NotExercised);
 }
 
+/// `sh -c SCRIPT` where SCRIPT counts its runs in `counter` and exits `status` on run `on` (0 otherwise): a
+/// program whose runs disagree, deterministically.
+fn flaky_on(counter: &Path, on: u32, status: u32) -> Vec<String> {
+    let c = counter.display();
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "n=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}; [ $n -ne {on} ] || exit {status}"
+        ),
+    ]
+}
+
+/// Regression (issue 14): `phoebe exec -- cargo test` on a suite that fails by itself (exit 101) took the failure
+/// as the steady state, and experiments where cargo could not even link were judged resilient.
+#[test]
+fn a_failing_baseline_stops_the_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let script = "echo 'the suite fails' >&2; exit 101";
+    let assert = exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--baseline-runs", "3"],
+        &[&"sh", &"-c", &script],
+    )
+    .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "phoebe: campaign directory {dir} (seed 11)\nphoebe: baseline run 1 exited 101: the program fails without \
+             any injection, so it has no steady state to compare with; fix it, or pass --expect-status 101 if that \
+             status is its steady state\nhint: what the program printed is in {dir}/baseline/run-1.err\n",
+            dir = out.display()
+        )
+    );
+    assert!(!out.join("experiments").exists(), "no experiment ran");
+    assert!(!out.join("report.json").exists());
+    assert!(
+        !out.join("baseline/run-2.err").exists(),
+        "the first run that fails decides: no more baseline runs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("baseline/run-1.err")).unwrap(),
+        "the suite fails\n"
+    );
+    // No steady state, no campaign to resume: the same --out takes the next try, here with the status declared.
+    exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--expect-status", "101"],
+        &[&"sh", &"-c", &script],
+    )
+    .success();
+    let report = load_report(&out);
+    assert_eq!(report.baseline.exit, phoebe::model::TargetExit::Code(101));
+    assert_eq!(report.baseline.expect_status, Some(101));
+}
+
+/// `--expect-status 1`: a program whose steady state is exit 1 is judged against 1, honestly both ways.
+#[test]
+fn a_declared_nonzero_steady_state_is_compared_with() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let script = format!("cat {} > /dev/null || exit 3; exit 1", input.display());
+    let faults = [
+        format!("openat:ENOENT:path={}", input.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    exec(
+        &out,
+        &faults,
+        &["--expect-status", "1", "--baseline-runs", "2"],
+        &[&"sh", &"-c", &script],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(report.baseline.runs.len(), 2);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("openat-ENOENT".to_owned(), Verdict::Failed),
+            ("mknod-EPERM".to_owned(), Verdict::NotExercised)
+        ]
+    );
+    assert_eq!(
+        report.experiments[0].runs[0].detail,
+        "exit status 3, baseline exit status 1"
+    );
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["expect_status"], 1);
+    // A program that does not reach the declared status is refused as well.
+    let other = dir.path().join("other");
+    exec(&other, &faults, &["--expect-status", "1"], &[&"true"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "phoebe: baseline run 1 exited 0, not --expect-status 1: the program does not reach the declared \
+             steady state without any injection; fix it or the status\n",
+        ));
+}
+
+/// Regression (issue 14): baseline runs that disagree used to stop the campaign only on the exit status, and a
+/// user had no way to say "I know, go on". Now one sentence says what disagreed, and `--accept-flaky-baseline`
+/// goes on, saying so in campaign.json and in every report format.
+#[test]
+fn a_flaky_baseline_stops_the_campaign_unless_accepted() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("count");
+    let cmd = flaky_on(&counter, 2, 101);
+    let args: Vec<&dyn AsRef<std::ffi::OsStr>> = cmd.iter().map(|a| a as _).collect();
+    let out = dir.path().join("refused");
+    exec(&out, &["mknod:EPERM".to_owned()], &["--baseline-runs", "3"], &args)
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "\nphoebe: baseline run 2 exited 101, run 1 exited 0: the steady state is not steady; fix the program or \
+             pass --accept-flaky-baseline\nhint: what the program printed is in {}/baseline/run-2.err\n",
+            out.display()
+        )));
+    assert!(
+        !out.join("baseline/run-3.err").exists(),
+        "stopped at the run that disagreed"
+    );
+
+    std::fs::remove_file(&counter).unwrap();
+    let out = dir.path().join("accepted");
+    let assert = exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--baseline-runs", "3", "--accept-flaky-baseline"],
+        &args,
+    )
+    .success();
+    let what = "baseline run 2 exited 101, run 1 exited 0";
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains(&format!(
+            "baseline exit status 0 over 3 runs, flaky, accepted with --accept-flaky-baseline: {what}"
+        )),
+        "{stdout}"
+    );
+    let report = load_report(&out);
+    assert_eq!(report.baseline.runs.len(), 3, "every baseline run ran");
+    assert!(report.baseline.accept_flaky);
+    assert_eq!(report.baseline.flaky.as_deref(), Some(what));
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["accept_flaky_baseline"], true);
+    for (file, says) in [
+        (
+            "summary.md",
+            format!("flaky, accepted with --accept-flaky-baseline: {what}"),
+        ),
+        (
+            "junit.xml",
+            format!("<property name=\"flaky baseline\" value=\"{what}\"/>"),
+        ),
+        (
+            "report.html",
+            format!("<code>--accept-flaky-baseline</code>: {what}"),
+        ),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains(&says), "{file} does not say '{says}':\n{text}");
+    }
+    phoebe()
+        .args(["report", "--format", "markdown"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--accept-flaky-baseline"));
+}
+
 /// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0 …` then `exec --out d --backend ptrace --seed 7
 /// --fault openat:ENOENT:p=1 …` printed "[from an earlier run]" and reported the first campaign's result under
 /// the second one's label: only the command was compared.

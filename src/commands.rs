@@ -597,6 +597,16 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         plan,
         service,
         shard: pick(given("shard"), args.shard, saved.map(|s| s.shard)),
+        expect_status: pick(
+            given("expect_status"),
+            args.expect_status,
+            saved.map(|s| s.expect_status),
+        ),
+        accept_flaky_baseline: pick(
+            given("accept_flaky_baseline"),
+            args.accept_flaky_baseline,
+            saved.map(|s| s.accept_flaky_baseline),
+        ),
         fingerprint: String::new(),
     })
 }

@@ -99,6 +99,12 @@ pub struct Campaign {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     pub shard: Option<Shard>,
+    /// `--expect-status N`: the exit status every baseline run must have (`null`: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<i32>,
+    /// `--accept-flaky-baseline`: baseline runs that disagree do not stop the campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_flaky_baseline: bool,
     /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
@@ -138,6 +144,8 @@ impl Campaign {
             ),
             ("--runs", json!(self.runs)),
             ("--baseline-runs", json!(self.baseline_runs)),
+            ("--expect-status", json!(self.expect_status)),
+            ("--accept-flaky-baseline", json!(self.accept_flaky_baseline)),
             ("--timeout", json!(self.timeout_ms)),
             ("--check", json!(self.check)),
             ("--reset", json!(self.reset)),
@@ -203,6 +211,14 @@ impl Campaign {
                 Difference { flag, saved, given }
             })
     }
+
+    /// What the user declared about the steady state.
+    pub fn declared(&self) -> verdict::Declared {
+        verdict::Declared {
+            expect_status: self.expect_status,
+            accept_flaky: self.accept_flaky_baseline,
+        }
+    }
 }
 
 /// Why a campaign could not run. Setup problems: `phoebe exec` exits 2 on them.
@@ -224,23 +240,8 @@ pub enum ExperimentError {
     },
     #[error("{what} failed: {stderr}")]
     Inner { what: String, stderr: String },
-    #[error(
-        "the baseline is not steady: run {run} ended with {exit}, run 1 with {first}\nhint: make the target deterministic, or give --reset CMD to restore its state before each run"
-    )]
-    Unsteady {
-        run: u32,
-        exit: TargetExit,
-        first: TargetExit,
-    },
-    #[error(
-        "the check fails without any injection (baseline run {run}): `{check}`\nhint: fix the check or the target first; see {}",
-        output.display()
-    )]
-    BaselineCheck {
-        run: u32,
-        check: String,
-        output: PathBuf,
-    },
+    #[error("{sentence}\nhint: what the program printed is in {}", output.display())]
+    NotSteady { sentence: String, output: PathBuf },
     #[error("a baseline run of the target timed out after {0:?}\nhint: raise --timeout")]
     BaselineHung(Duration),
     #[error(
@@ -410,8 +411,11 @@ pub fn run(
         let baseline = match runner.baseline(progress) {
             Err(_) if control.interrupted() => Baseline {
                 runs: Vec::new(),
-                exit: TargetExit::Code(0),
+                exit: campaign.declared().expected(),
                 timeout_ms: 0,
+                expect_status: campaign.expect_status,
+                accept_flaky: campaign.accept_flaky_baseline,
+                flaky: None,
             },
             Err(e) => {
                 // No steady state, so no campaign to resume: the next `exec --out` here starts afresh (the
@@ -924,19 +928,7 @@ impl Runner<'_> {
             let exit = obs
                 .exit
                 .unwrap_or(TargetExit::Code(ran.status.and_then(|s| s.code()).unwrap_or(-1)));
-            if let Some(first) = runs.first().map(|r: &BaselineRun| r.exit)
-                && first != exit
-            {
-                return Err(ExperimentError::Unsteady { run: k, exit, first });
-            }
             let check_passed = self.check(&dir, &format!("run-{k}.check"), self.timeout_hint())?;
-            if check_passed == Some(false) {
-                return Err(ExperimentError::BaselineCheck {
-                    run: k,
-                    check: self.campaign.check.clone().unwrap_or_default(),
-                    output: dir.join(format!("run-{k}.check.err")),
-                });
-            }
             slowest = slowest.max(ran.wall);
             runs.push(BaselineRun {
                 rounds: None,
@@ -945,8 +937,23 @@ impl Runner<'_> {
                 usage: obs.usage,
                 check_passed,
             });
+            // Without --accept-flaky-baseline, the first run that does not match decides: no need to run more.
+            if !self.campaign.accept_flaky_baseline {
+                self.steady(&runs, &dir)?;
+            }
         }
-        let exit = runs.first().map(|r| r.exit).unwrap_or(TargetExit::Code(0));
+        let flaky = if self.campaign.service.is_some() {
+            // A service is stopped by phoebe, so its status says nothing; its steady state is every round
+            // succeeding (and the check), which each run checked.
+            None
+        } else {
+            self.steady(&runs, &dir)?
+        };
+        let exit = if self.campaign.service.is_some() {
+            runs.first().map_or(TargetExit::Code(0), |r| r.exit)
+        } else {
+            self.campaign.declared().expected()
+        };
         // Default: 5× the slowest baseline run (which ran under the observer, so already slowed), at least 10 s.
         let timeout = self
             .timeout_hint()
@@ -955,6 +962,33 @@ impl Runner<'_> {
             runs,
             exit,
             timeout_ms: millis(timeout),
+            expect_status: self.campaign.expect_status,
+            accept_flaky: self.campaign.accept_flaky_baseline,
+            flaky,
+        })
+    }
+
+    /// Are the baseline runs so far a steady state ([`verdict::steady_state`])? `Ok(Some(what))` when they
+    /// disagree and that was accepted.
+    fn steady(&self, runs: &[BaselineRun], dir: &Path) -> Result<Option<String>, ExperimentError> {
+        let evidence: Vec<verdict::BaselineEvidence> = runs
+            .iter()
+            .map(|r| verdict::BaselineEvidence {
+                exit: r.exit,
+                check_passed: r.check_passed,
+            })
+            .collect();
+        verdict::steady_state(&evidence, self.campaign.declared()).map_err(|unsteady| {
+            let k = unsteady.run;
+            let exit_ok = runs[k as usize - 1].exit == self.campaign.declared().expected();
+            ExperimentError::NotSteady {
+                sentence: unsteady.sentence,
+                output: dir.join(if exit_ok {
+                    format!("run-{k}.check.err")
+                } else {
+                    format!("run-{k}.err")
+                }),
+            }
         })
     }
 
@@ -1265,6 +1299,8 @@ mod tests {
             plan: None,
             service: None,
             shard: None,
+            expect_status: None,
+            accept_flaky_baseline: false,
             fingerprint: String::new(),
         }
     }
@@ -1290,6 +1326,11 @@ mod tests {
             ("--plan", Box::new(|c| c.plan = Some(Plan::empty(c)))),
             ("--runs", Box::new(|c| c.runs = 5)),
             ("--baseline-runs", Box::new(|c| c.baseline_runs = 3)),
+            ("--expect-status", Box::new(|c| c.expect_status = Some(1))),
+            (
+                "--accept-flaky-baseline",
+                Box::new(|c| c.accept_flaky_baseline = true),
+            ),
             ("--timeout", Box::new(|c| c.timeout_ms = Some(500))),
             ("--check", Box::new(|c| c.check = Some("true".into()))),
             ("--reset", Box::new(|c| c.reset = Some("true".into()))),
@@ -1352,6 +1393,7 @@ mod tests {
             ..c.clone()
         })
         .unwrap();
+        assert!(json.get("expect_status").is_none() && json.get("accept_flaky_baseline").is_none());
         assert_eq!(json["fingerprint"], c.fingerprint());
     }
 

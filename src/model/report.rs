@@ -95,10 +95,42 @@ pub struct BaselineRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub runs: Vec<BaselineRun>,
-    /// The exit status every baseline run had.
+    /// The exit status every run is compared with: `--expect-status`, or 0 (a program that fails without any
+    /// injection is no steady state). In service mode, how the service ended when phoebe stopped it.
     pub exit: TargetExit,
     /// The timeout each experiment run gets, in milliseconds.
     pub timeout_ms: u64,
+    /// `--expect-status N`: the user declared this status the steady state; absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<i32>,
+    /// `--accept-flaky-baseline` was given: baseline runs that disagree do not stop the campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_flaky: bool,
+    /// What disagreed, in one sentence, when the runs disagreed and `--accept-flaky-baseline` let the campaign
+    /// go on (`baseline run 2 exited 1, run 1 exited 0`); absent when the runs agreed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<String>,
+}
+
+impl Baseline {
+    /// `exit status 0 over 3 runs`, plus what the user declared and what disagreed: every renderer's words.
+    pub fn describe(&self) -> String {
+        let runs = self.runs.len();
+        let mut text = format!(
+            "{} over {runs} run{}",
+            self.exit,
+            if runs == 1 { "" } else { "s" }
+        );
+        if let Some(status) = self.expect_status {
+            text.push_str(&format!(" (--expect-status {status})"));
+        }
+        match &self.flaky {
+            Some(what) => text.push_str(&format!(", flaky, accepted with --accept-flaky-baseline: {what}")),
+            None if self.accept_flaky => text.push_str(" (--accept-flaky-baseline; the runs agreed)"),
+            None => {}
+        }
+        text
+    }
 }
 
 /// One run of one experiment.

@@ -440,11 +440,25 @@ fn baseline(out: &mut String, report: &Report) {
     let b = &report.baseline;
     let _ = write!(
         out,
-        "<h2 id=\"baseline\">Baseline</h2><p>Every run is compared with <b>{}</b> (the status of all {} baseline \
-         run{}); a run still going after <b>{}</b> is hung.</p>",
+        "<h2 id=\"baseline\">Baseline</h2><p>Every run is compared with <b>{}</b> ({}); a run still going after \
+         <b>{}</b> is hung.</p>",
         esc(&b.exit.to_string()),
-        b.runs.len(),
-        if b.runs.len() == 1 { "" } else { "s" },
+        match (&b.flaky, b.expect_status) {
+            (Some(what), _) => format!(
+                "<b>flaky</b>, accepted with <code>--accept-flaky-baseline</code>: {}",
+                esc(what)
+            ),
+            (None, Some(status)) => format!(
+                "declared with <code>--expect-status {status}</code>, the status of all {} baseline run{}",
+                b.runs.len(),
+                if b.runs.len() == 1 { "" } else { "s" }
+            ),
+            (None, None) => format!(
+                "the status of all {} baseline run{}",
+                b.runs.len(),
+                if b.runs.len() == 1 { "" } else { "s" }
+            ),
+        },
         seconds(b.timeout_ms),
     );
     out.push_str(
@@ -582,7 +596,7 @@ pub fn render(report: &Report) -> String {
     let _ = write!(
         out,
         "<li>baseline <b>{}</b>, timeout <b>{}</b></li><li>created <b>{}</b></li></ul>",
-        esc(&report.baseline.exit.to_string()),
+        esc(&report.baseline.describe()),
         seconds(report.baseline.timeout_ms),
         esc(&report.created_at),
     );

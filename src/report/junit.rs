@@ -112,12 +112,14 @@ pub fn render(report: &Report) -> String {
         property(&mut out, indent, "shard", shard);
     }
     let baseline = format!(
-        "{} over {} runs, timeout {}",
-        report.baseline.exit,
-        report.baseline.runs.len(),
+        "{}, timeout {}",
+        report.baseline.describe(),
         seconds(report.baseline.timeout_ms)
     );
     property(&mut out, indent, "baseline", &baseline);
+    if let Some(what) = &report.baseline.flaky {
+        property(&mut out, indent, "flaky baseline", what);
+    }
     out.push_str("    </properties>\n");
 
     for e in &report.experiments {

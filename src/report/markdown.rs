@@ -72,10 +72,9 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "{} ({how}) · baseline {} over {} run(s), timeout {}\n",
+        "{} ({how}) · baseline {}, timeout {}\n",
         code(&command_line(&report.command)),
-        report.baseline.exit,
-        report.baseline.runs.len(),
+        text(&report.baseline.describe()),
         seconds(report.baseline.timeout_ms)
     );
 
@@ -223,7 +222,7 @@ mod tests {
         assert_eq!(
             lines[2],
             "`'/usr/bin/my app' --in '<input>.txt'` (ptrace, seed 42, shard 1/2) · baseline exit status 0 \
-             over 2 run(s), timeout 10.000 s"
+             over 2 runs, timeout 10.000 s"
         );
         let table: Vec<&str> = lines
             .iter()

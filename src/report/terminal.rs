@@ -181,12 +181,10 @@ fn header(report: &Report) -> String {
     if let Some(shard) = &report.shard {
         let _ = write!(how, ", shard {shard}");
     }
-    let runs = report.baseline.runs.len();
     let mut line = format!(
-        "phoebe exec -- {} ({how}): baseline {} over {runs} run{}, timeout {}",
+        "phoebe exec -- {} ({how}): baseline {}, timeout {}",
         command_line(&report.command),
-        report.baseline.exit,
-        if runs == 1 { "" } else { "s" },
+        report.baseline.describe(),
         seconds(report.baseline.timeout_ms),
     );
     if report.interrupted {
@@ -396,6 +394,9 @@ pub(crate) mod tests {
                 ],
                 exit: TargetExit::Code(0),
                 timeout_ms: 10_000,
+                expect_status: None,
+                accept_flaky: false,
+                flaky: None,
             },
             natural_rates: BTreeMap::from([
                 ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),
@@ -620,6 +621,30 @@ pub(crate) mod tests {
                 "run 3: killed by SIGABRT after 2 injection(s)"
             ],
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_flaky_baseline_accepted_by_the_user_is_said_in_the_header() {
+        let mut report = sample();
+        report.baseline.accept_flaky = true;
+        report.baseline.flaky = Some("baseline run 2 exited 1, run 1 exited 0".into());
+        let first = render(&report, false).lines().next().unwrap().to_owned();
+        assert!(
+            first.contains(
+                "baseline exit status 0 over 2 runs, flaky, accepted with --accept-flaky-baseline: baseline run 2 \
+                 exited 1, run 1 exited 0, timeout"
+            ),
+            "{first}"
+        );
+        report.baseline.flaky = None;
+        report.baseline.expect_status = Some(0);
+        let first = render(&report, false).lines().next().unwrap().to_owned();
+        assert!(
+            first.contains(
+                "over 2 runs (--expect-status 0) (--accept-flaky-baseline; the runs agreed), timeout"
+            ),
+            "{first}"
         );
     }
 
