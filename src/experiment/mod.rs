@@ -195,7 +195,15 @@ impl Campaign {
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
-            serde_json::Value::Object(_) => "a plan".to_owned(),
+            // A plan: its models, by id.
+            serde_json::Value::Object(plan) => {
+                let ids: Vec<&str> = plan
+                    .get("models")
+                    .and_then(|m| m.as_array())
+                    .map(|models| models.iter().filter_map(|m| m["id"].as_str()).collect())
+                    .unwrap_or_default();
+                format!("a plan of {} model(s) ({})", ids.len(), ids.join(", "))
+            }
             other => other.to_string(),
         };
         self.settings()
@@ -203,10 +211,10 @@ impl Campaign {
             .zip(given.settings())
             .find(|((_, a), (_, b))| a != b)
             .map(|((flag, saved), (_, given))| {
-                let (saved, given) = if saved.is_object() && given.is_object() {
-                    ("one plan".to_owned(), "another".to_owned())
-                } else {
-                    (words(&saved), words(&given))
+                let (saved, given) = match (words(&saved), words(&given)) {
+                    // Two plans with the same models, edited otherwise (a rate, a shape).
+                    (a, b) if a == b => (format!("{a} as saved"), format!("{b} edited")),
+                    other => other,
                 };
                 Difference { flag, saved, given }
             })
@@ -1362,6 +1370,19 @@ mod tests {
                 "{flag}: two settings, one fingerprint"
             );
         }
+        // Plans are named by their models; two plans with the same models differ in what was edited.
+        let mut planned = base.clone();
+        planned.plan = Some(Plan::empty(&base));
+        assert_eq!(
+            base.difference(&planned).map(|d| (d.saved, d.given)),
+            Some(("none".into(), "a plan of 0 model(s) ()".into()))
+        );
+        let mut edited = planned.clone();
+        edited.plan.as_mut().unwrap().interval_ms = 1;
+        assert_eq!(
+            planned.difference(&edited).map(|d| (d.flag, d.given)),
+            Some(("--plan", "a plan of 0 model(s) () edited".into()))
+        );
         let mut other = base.clone();
         other.seed = 7;
         other.backend = "ptrace".into();
