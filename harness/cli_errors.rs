@@ -291,6 +291,10 @@ fn report_and_summaries_to_dev_full_panicked() {
     let out = dir.path().join("exec");
     let exec = [
         os("exec"),
+        os("--runs"),
+        os("1"),
+        os("--baseline-runs"),
+        os("1"),
         os("--fault"),
         os("getppid:EPERM"),
         os("--out"),

@@ -1,5 +1,5 @@
-//! The examples in `docs/formats.md` are real, valid files: each fenced block tagged `json observation` or
-//! `json injection-log` loads through `phoebe::files::load` into its model type, every field it shows is explained in
+//! The examples in `docs/formats.md` are real, valid files: each fenced block tagged `json observation`,
+//! `json injection-log`, `json plan` or `json campaign` loads through `phoebe::files::load` into its model type, every field it shows is explained in
 //! the prose, and every fault rule the page shows parses (STYLE 10).
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use serde_json::Value;
 const OBSERVATION_TAG: &str = "json observation";
 const LOG_TAG: &str = "json injection-log";
 const PLAN_TAG: &str = "json plan";
+const CAMPAIGN_TAG: &str = "json campaign";
 
 fn formats_md() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/formats.md");
@@ -129,11 +130,12 @@ fn formats_md_has_one_example_of_each_format() {
     assert_eq!(count(OBSERVATION_TAG), 1, "{blocks:?}");
     assert_eq!(count(LOG_TAG), 1, "{blocks:?}");
     assert_eq!(count(PLAN_TAG), 1, "{blocks:?}");
+    assert_eq!(count(CAMPAIGN_TAG), 1, "{blocks:?}");
     // A typo in a tag would silently hide an example from the tests below.
     for (info, _) in &blocks {
         if info.starts_with("json") {
             assert!(
-                [OBSERVATION_TAG, LOG_TAG, PLAN_TAG].contains(&info.as_str()),
+                [OBSERVATION_TAG, LOG_TAG, PLAN_TAG, CAMPAIGN_TAG].contains(&info.as_str()),
                 "unknown example tag '```{info}'"
             );
         }
@@ -338,4 +340,17 @@ fn plan_example_loads_and_its_numbers_follow_the_rules() {
         assert_eq!(m.id, format!("{}-{}", m.syscall, m.errno));
         assert!(m.stats.p5 <= m.stats.quantile && m.stats.quantile <= m.stats.max);
     }
+}
+
+/// The campaign example loads, is what phoebe writes, explains every field, and its fingerprint is the digest of
+/// its own settings (a change to the digest or to what it covers shows here, and in the page).
+#[test]
+fn campaign_example_loads_and_its_fingerprint_is_its_own() {
+    let body = only_block(CAMPAIGN_TAG);
+    let campaign: phoebe::experiment::Campaign = load_example(&body, "campaign");
+    assert_reserializes(&campaign, &body, "campaign");
+    assert_fields_documented(&body, "campaign");
+    assert_eq!(campaign.fingerprint, campaign.fingerprint());
+    assert_eq!(campaign.runs, 3);
+    assert_eq!(campaign.baseline_runs, 3, "the default");
 }

@@ -49,7 +49,8 @@ fn verdicts(report: &Report) -> Vec<(String, Verdict)> {
         .collect()
 }
 
-/// `phoebe exec --out DIR --fault F… -- CMD…`
+/// `phoebe exec --out DIR --fault F… -- CMD…`, with one run per experiment and one baseline run unless `extra`
+/// says otherwise: the tests that do not count runs need no more, and CI time matters.
 fn exec(
     out: &Path,
     faults: &[String],
@@ -58,6 +59,11 @@ fn exec(
 ) -> assert_cmd::assert::Assert {
     let mut c = phoebe();
     c.args(["exec", "-q", "--seed", "11", "--out"]).arg(out);
+    for flag in ["--runs", "--baseline-runs"] {
+        if !extra.contains(&flag) {
+            c.args([flag, "1"]);
+        }
+    }
     for f in faults {
         c.arg("--fault").arg(f);
     }
@@ -291,7 +297,17 @@ fn cargo_test_under_phoebe_exec() {
     let assert = phoebe()
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", project.join("target"))
-        .args(["exec", "-q", "--seed", "3", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .args(["--fault", &faults[0], "--fault", &faults[1], "--"])
         .arg(&cargo)
@@ -326,7 +342,17 @@ fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     let out = dir.path().join("campaign");
     let mut cmd = Command::new(phoebe_path());
     cmd.env_remove("LD_LIBRARY_PATH")
-        .args(["exec", "-q", "--seed", "5", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "5",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out);
     for sc in ["getrandom", "mknod", "mkdir", "rmdir"] {
         cmd.args(["--fault", &format!("{sc}:EPERM")]);
@@ -771,15 +797,20 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
     if !ptrace_works() {
         return;
     }
-    // Some it can run: one notice before the first experiment, and the skipped one never runs. Whether the
-    // runnable one can run depends on the kernel (this host refuses BPF LSM: exit 2 from the inner inject).
-    // The inner injector loads programs (or tries to): hold the lock the no-program-left checks rely on.
+    // Some it can run. Whether this machine can inject with eBPF at all is asked of doctor's probe before the
+    // baseline (this host refuses BPF LSM and fmod_ret): refused then, with doctor's reason, before any run.
+    // The probe and the inner injector load programs: hold the lock the no-program-left checks rely on.
     let _guard = ebpf_guard();
+    let usable = phoebe::doctor::check(phoebe::backend::BackendKind::Ebpf, "inject");
     let some = dir.path().join("some");
     let assert = phoebe()
         .args([
             "exec",
             "-q",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
             "--backend",
             "ebpf",
             "--fault",
@@ -791,6 +822,20 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
         .args(["--", "true"])
         .assert();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    if !usable.available {
+        assert_eq!(assert.get_output().status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "phoebe: the ebpf backend cannot inject on this machine: {}\nhint: ",
+                usable.reason
+            )),
+            "{stderr}"
+        );
+        assert!(!some.join("baseline").exists(), "refused before the baseline ran");
+        assert!(!some.join("campaign.json").exists(), "nothing to resume");
+        return;
+    }
+    // It can: one notice before the first experiment, and the skipped one never runs.
     assert_eq!(
         stderr
             .matches(
@@ -802,12 +847,10 @@ fn an_ebpf_campaign_skips_what_its_hooks_cannot_honour() {
         "{stderr}"
     );
     assert!(!some.join("experiments/futex-EAGAIN").exists(), "{stderr}");
-    if some.join("report.json").exists() {
-        let report = load_report(&some);
-        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(skipped, ["futex-EAGAIN"]);
-        assert_eq!(verdicts(&report).len(), 1);
-    }
+    let report = load_report(&some);
+    let skipped: Vec<&str> = report.skipped.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(skipped, ["futex-EAGAIN"]);
+    assert_eq!(verdicts(&report).len(), 1);
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the service to take).
@@ -943,4 +986,387 @@ fn an_unconditional_rule_is_counted_in_a_campaign() {
         .unwrap();
     assert!(openat.runs[0].injected > 0, "{:?}", openat.runs[0]);
     assert_ne!(openat.verdict, Verdict::NotExercised);
+}
+
+/// `sh -c SCRIPT` where SCRIPT counts its runs in `counter` and exits `status` on run `on` (0 otherwise): a
+/// program whose runs disagree, deterministically.
+fn flaky_on(counter: &Path, on: u32, status: u32) -> Vec<String> {
+    let c = counter.display();
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "n=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}; [ $n -ne {on} ] || exit {status}"
+        ),
+    ]
+}
+
+/// Regression (issue 14): `phoebe exec -- cargo test` on a suite that fails by itself (exit 101) took the failure
+/// as the steady state, and experiments where cargo could not even link were judged resilient.
+#[test]
+fn a_failing_baseline_stops_the_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let script = "echo 'the suite fails' >&2; exit 101";
+    let assert = exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--baseline-runs", "3"],
+        &[&"sh", &"-c", &script],
+    )
+    .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "phoebe: campaign directory {dir} (seed 11)\nphoebe: baseline run 1 exited 101: the program fails without \
+             any injection, so it has no steady state to compare with; fix it, or pass --expect-status 101 if that \
+             status is its steady state\nhint: what the program printed is in {dir}/baseline/run-1.err\n",
+            dir = out.display()
+        )
+    );
+    assert!(!out.join("experiments").exists(), "no experiment ran");
+    assert!(!out.join("report.json").exists());
+    assert!(
+        !out.join("baseline/run-2.err").exists(),
+        "the first run that fails decides: no more baseline runs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("baseline/run-1.err")).unwrap(),
+        "the suite fails\n"
+    );
+    // No steady state, no campaign to resume: the same --out takes the next try, here with the status declared.
+    exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--expect-status", "101"],
+        &[&"sh", &"-c", &script],
+    )
+    .success();
+    let report = load_report(&out);
+    assert_eq!(report.baseline.exit, phoebe::model::TargetExit::Code(101));
+    assert_eq!(report.baseline.expect_status, Some(101));
+}
+
+/// `--expect-status 1`: a program whose steady state is exit 1 is judged against 1, honestly both ways.
+#[test]
+fn a_declared_nonzero_steady_state_is_compared_with() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let script = format!("cat {} > /dev/null || exit 3; exit 1", input.display());
+    let faults = [
+        format!("openat:ENOENT:path={}", input.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    exec(
+        &out,
+        &faults,
+        &["--expect-status", "1", "--baseline-runs", "2"],
+        &[&"sh", &"-c", &script],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(report.baseline.runs.len(), 2);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("openat-ENOENT".to_owned(), Verdict::Failed),
+            ("mknod-EPERM".to_owned(), Verdict::NotExercised)
+        ]
+    );
+    assert_eq!(
+        report.experiments[0].runs[0].detail,
+        "exit status 3, baseline exit status 1"
+    );
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["expect_status"], 1);
+    // A program that does not reach the declared status is refused as well.
+    let other = dir.path().join("other");
+    exec(&other, &faults, &["--expect-status", "1"], &[&"true"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "phoebe: baseline run 1 exited 0, not --expect-status 1: the program does not reach the declared \
+             steady state without any injection; fix it or the status\n",
+        ));
+}
+
+/// Regression (issue 14): baseline runs that disagree used to stop the campaign only on the exit status, and a
+/// user had no way to say "I know, go on". Now one sentence says what disagreed, and `--accept-flaky-baseline`
+/// goes on, saying so in campaign.json and in every report format.
+#[test]
+fn a_flaky_baseline_stops_the_campaign_unless_accepted() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("count");
+    let cmd = flaky_on(&counter, 2, 101);
+    let args: Vec<&dyn AsRef<std::ffi::OsStr>> = cmd.iter().map(|a| a as _).collect();
+    let out = dir.path().join("refused");
+    exec(&out, &["mknod:EPERM".to_owned()], &["--baseline-runs", "3"], &args)
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "\nphoebe: baseline run 2 exited 101, run 1 exited 0: the steady state is not steady; fix the program or \
+             pass --accept-flaky-baseline\nhint: what the program printed is in {}/baseline/run-2.err\n",
+            out.display()
+        )));
+    assert!(
+        !out.join("baseline/run-3.err").exists(),
+        "stopped at the run that disagreed"
+    );
+
+    std::fs::remove_file(&counter).unwrap();
+    let out = dir.path().join("accepted");
+    let assert = exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &["--baseline-runs", "3", "--accept-flaky-baseline"],
+        &args,
+    )
+    .success();
+    let what = "baseline run 2 exited 101, run 1 exited 0";
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains(&format!(
+            "baseline exit status 0 over 3 runs, flaky, accepted with --accept-flaky-baseline: {what}"
+        )),
+        "{stdout}"
+    );
+    let report = load_report(&out);
+    assert_eq!(report.baseline.runs.len(), 3, "every baseline run ran");
+    assert!(report.baseline.accept_flaky);
+    assert_eq!(report.baseline.flaky.as_deref(), Some(what));
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["accept_flaky_baseline"], true);
+    for (file, says) in [
+        (
+            "summary.md",
+            format!("flaky, accepted with --accept-flaky-baseline: {what}"),
+        ),
+        (
+            "junit.xml",
+            format!("<property name=\"flaky baseline\" value=\"{what}\"/>"),
+        ),
+        (
+            "report.html",
+            format!("<code>--accept-flaky-baseline</code>: {what}"),
+        ),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains(&says), "{file} does not say '{says}':\n{text}");
+    }
+    phoebe()
+        .args(["report", "--format", "markdown"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--accept-flaky-baseline"));
+}
+
+/// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0 …` then `exec --out d --backend ptrace --seed 7
+/// --fault openat:ENOENT:p=1 …` printed "[from an earlier run]" and reported the first campaign's result under
+/// the second one's label: only the command was compared.
+#[test]
+fn stale_resume_with_other_settings_is_refused() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("d");
+    let cat: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"cat", &input];
+    exec(&out, &["openat:ENOENT:p=0".to_owned()], &[], &cat).success();
+    let first = load_report(&out);
+    let fingerprint = |dir: &Path| -> String {
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("campaign.json")).unwrap()).unwrap();
+        c["fingerprint"].as_str().unwrap().to_owned()
+    };
+    let saved = fingerprint(&out);
+    assert_eq!(saved.len(), 16, "{saved}");
+
+    // The bug's second command: refused, nothing reused, nothing run.
+    let second = phoebe()
+        .args(["exec", "-q", "--out"])
+        .arg(&out)
+        .args([
+            "--backend",
+            "ptrace",
+            "--seed",
+            "7",
+            "--fault",
+            "openat:ENOENT:p=1",
+            "--",
+            "cat",
+        ])
+        .arg(&input)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&second.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr,
+        format!(
+            "phoebe: {d} already holds a campaign (phoebe exec -- cat {input}, seed 11); another one there would \
+             mix their results\nhint: continue it with --resume {d}, or give another --out\n",
+            d = out.display(),
+            input = input.display()
+        )
+    );
+    assert!(!stderr.contains("[from an earlier run]"));
+    assert_eq!(load_report(&out), first, "the first campaign is untouched");
+
+    // --resume with a flag that says something else: refused, naming the flag.
+    for (flags, named) in [
+        (vec!["--seed", "7"], "with --seed 11, not --seed 7"),
+        (
+            vec!["--backend", "ptrace"],
+            "with --backend auto, not --backend ptrace",
+        ),
+        (
+            vec!["--fault", "openat:ENOENT:p=1"],
+            "with --fault openat:ENOENT:p=0, not --fault openat:ENOENT",
+        ),
+        (vec!["--runs", "5"], "with --runs 1, not --runs 5"),
+        (vec!["--shapes", "off"], "with --shapes on, not --shapes off"),
+        (vec!["--shard", "1/2"], "with --shard none, not --shard 1/2"),
+    ] {
+        phoebe()
+            .args(["exec", "-q", "--resume"])
+            .arg(&out)
+            .args(&flags)
+            .assert()
+            .code(2)
+            .stderr(format!(
+                "phoebe: {d} holds a campaign {named}, so its results would not be this campaign's\nhint: resume it \
+                 without {flag}, or start a new campaign with another --out\n",
+                d = out.display(),
+                flag = flags[0]
+            ));
+    }
+    // The same settings, said again: resumed, the result reused.
+    phoebe()
+        .args(["exec", "--resume"])
+        .arg(&out)
+        .args(["--seed", "11", "--runs", "1", "--fault", "openat:ENOENT:p=0"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[from an earlier run]"));
+    assert_eq!(fingerprint(&out), saved);
+
+    // A result written under another fingerprint (a directory put together by hand, or by an older phoebe that
+    // mixed campaigns) is never reused.
+    let result = out.join("experiments/openat-ENOENT/result.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(json["campaign"], saved.as_str());
+    json["campaign"] = "0123456789abcdef".into();
+    std::fs::write(&result, json.to_string()).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::ends_with(format!(
+            "\nphoebe: {} was written by another campaign (fingerprint 0123456789abcdef) than the one in {} ({saved}), \
+             so it cannot be reused\nhint: start a new campaign with another --out\n",
+            result.display(),
+            out.join("campaign.json").display()
+        )));
+}
+
+/// The verdict table of a campaign: one line per experiment, without the header (it holds the timeout, which
+/// follows the baseline's duration).
+fn table(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Regression (issue 14): with `--runs 1` and a random seed, two campaigns on one suite gave different verdicts,
+/// and an experiment whose runs disagreed showed only run 1. Five runs by default, a count per verdict, the
+/// failure share's interval, `flaky`, the worst run named; the same seed gives the same table.
+#[test]
+fn the_same_seed_gives_the_same_verdicts() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Five reads of 4096 bytes and the one at the end: EAGAIN is retried, EIO is not.
+    let input = input_file(&dir, "input.txt", &"data ".repeat(4000));
+    let faults = [
+        format!("read:EAGAIN=3,EIO=1:p=0.3:path={}", input.display()),
+        format!("openat:ENOENT:path={}", input.display()),
+    ];
+    let campaign = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let mut c = phoebe();
+        c.args(["exec", "-q", "--baseline-runs", "1", "--seed", seed, "--out"])
+            .arg(&out);
+        for f in &faults {
+            c.arg("--fault").arg(f);
+        }
+        let assert = c
+            .arg("--")
+            .arg(testapp("retry-reader"))
+            .arg(&input)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("(seed {seed})")),
+            "the seed is printed, -q or not: {stderr}"
+        );
+        (table(&assert.get_output().stdout), load_report(&out))
+    };
+    let (table_a, a) = campaign("a", "4");
+    let (table_b, b) = campaign("b", "4");
+    assert_eq!(table_a, table_b, "the same seed, the same verdicts");
+    assert_eq!(a.seed, 4);
+    let runs = |r: &Report| -> Vec<Vec<(Verdict, u64)>> {
+        r.experiments
+            .iter()
+            .map(|e| e.runs.iter().map(|r| (r.verdict, r.injected)).collect())
+            .collect()
+    };
+    assert_eq!(runs(&a), runs(&b), "the same injections, run by run");
+
+    // Five runs by default, and this seed's read experiment disagrees with itself: said, counted, bounded.
+    let read = &a.experiments[0];
+    assert_eq!(read.runs.len(), 5);
+    assert!(read.flaky, "{:?}", runs(&a));
+    let count = |v: Verdict| read.counts.get(&v).copied().unwrap_or(0);
+    let (failed, resilient) = (count(Verdict::Failed), count(Verdict::Resilient));
+    assert!(failed > 0 && resilient > 0, "{:?}", read.counts);
+    assert_eq!(failed + resilient + count(Verdict::NotExercised), 5);
+    let share = read.failures.unwrap();
+    assert_eq!((share.failed, share.of), (failed, failed + resilient));
+    let (low, high) = phoebe::model::report::wilson(failed, failed + resilient);
+    assert_eq!((share.low, share.high), (low, high));
+    let worst = read.runs.iter().find(|r| r.verdict == Verdict::Failed).unwrap();
+    let row = table_a.iter().find(|l| l.starts_with("read-EAGAIN")).unwrap();
+    assert!(row.contains("failed, flaky"), "{row}");
+    assert!(row.contains(&read.counts_text()), "{row}");
+    assert!(row.contains(&format!("{failed}/5 failed")), "{row}");
+    assert!(
+        row.ends_with(&format!("run {}: {}", worst.run, worst.detail)),
+        "the worst run, not run 1: {row}"
+    );
+    // The open that always fails: unanimous, not flaky.
+    let openat = &a.experiments[1];
+    assert_eq!((openat.verdict, openat.flaky), (Verdict::Failed, false));
+    assert_eq!(openat.counts_text(), "5/5 failed");
+    // Another seed, other draws (the proof that the seed decides).
+    let (_, c) = campaign("c", "5");
+    assert_ne!(runs(&a), runs(&c));
 }

@@ -40,13 +40,20 @@ fn synthesize(dir: &tempfile::TempDir, obs: &std::path::Path, shapes: &str) -> P
     serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap()
 }
 
-/// `phoebe exec -q --seed 1 --interval 10ms ARGS… -- shapes 300` into a fresh campaign directory: its exit status
+/// `phoebe exec -q --seed 1 --interval 10ms ARGS… -- shapes 300` (one run and one baseline run unless ARGS say
+/// otherwise) into a fresh campaign directory: its exit status
 /// and its report.
 fn campaign(args: &[&str]) -> (Option<i32>, phoebe::model::Report, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("campaign");
-    let status = phoebe()
-        .args(["exec", "-q", "--seed", "1", "--interval", "10ms"])
+    let mut exec = phoebe();
+    exec.args(["exec", "-q", "--seed", "1", "--interval", "10ms"]);
+    for flag in ["--runs", "--baseline-runs"] {
+        if !args.contains(&flag) {
+            exec.args([flag, "1"]);
+        }
+    }
+    let status = exec
         .args(args)
         .arg("--out")
         .arg(&out)

@@ -58,11 +58,13 @@ pub enum Command {
 
     /// The whole loop: observe, synthesize, inject one model per experiment, judge, report.
     ///
-    /// Baseline runs (observed) set the steady state: exit status, and --check when given. The observation
+    /// Baseline runs (observed, 3 by default) set the steady state: they must all exit with --expect-status (0
+    /// by default) and pass --check, or the campaign stops. The observation
     /// becomes realistic error models (see `phoebe synthesize --help`); each model is one experiment of --runs
-    /// runs, each run a fresh start of the command with that fault injected. A run is resilient (same exit
+    /// runs (5 by default), each run a fresh start of the command with that fault injected. A run is resilient (same exit
     /// status, check passes), failed, crashed (killed by a signal), hung (past --timeout), corrupted (a plain run
-    /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched).
+    /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched);
+    /// an experiment has its worst run's verdict, how many runs had each, and `flaky` when they disagree.
     /// Everything goes to the campaign directory as it happens: report.json, report.html, junit.xml,
     /// summary.md, and every run's output and injection log. Exits 0 when no experiment's verdict is in
     /// --fail-on, 1 when one is, 2 on a usage or setup error or when the plan has no models (nothing was
@@ -150,6 +152,7 @@ pub struct MonitorArgs {
 const EXEC_HELP: &str = "Examples:
   phoebe exec -- java -jar app.jar
   phoebe exec --runs 3 --check './verify.sh' --timeout 30s -- ./service-job
+  phoebe exec --expect-status 1 -- ./suite-with-a-known-failure  (its steady state is exit 1)
   phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
@@ -279,13 +282,27 @@ pub struct InjectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Runs per experiment.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Runs per experiment: the verdict says how many runs had each verdict (3/5 failed), with a 95 % interval
+    /// for the share of runs that failed, and `flaky` when they disagree.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
 
-    /// Baseline runs (observed, without injection).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Baseline runs (observed, without injection). They must agree, and exit with --expect-status (0 by
+    /// default) and pass --check: otherwise the campaign stops (exit 2) saying what disagreed.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub baseline_runs: u32,
+
+    /// The exit status of the program's steady state, when it is not 0 (e.g. a test suite that fails
+    /// without any injection, known and accepted): every baseline run must have it, and experiment runs are
+    /// compared with it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255), conflicts_with = "service")]
+    pub expect_status: Option<i32>,
+
+    /// Go on when the baseline runs disagree (some exit with the expected status or pass --check, some do
+    /// not); every report says the baseline was flaky and what disagreed. A baseline that never matches still
+    /// stops the campaign.
+    #[arg(long)]
+    pub accept_flaky_baseline: bool,
 
     /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
@@ -329,11 +346,13 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
-    /// The campaign directory (default: phoebe-runs/<date-time>).
+    /// The campaign directory (default: phoebe-runs/<date-time>). One directory holds one campaign: a
+    /// directory that already holds one is refused (continue it with --resume DIR).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
 
-    /// Continue the campaign in DIR: experiments with a result are not run again.
+    /// Continue the campaign in DIR: experiments with a result are not run again. Its settings are the saved
+    /// ones; a flag given with --resume must say the same, or phoebe refuses, naming it.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 
@@ -351,7 +370,8 @@ pub struct ExecArgs {
     )]
     pub fail_on: Vec<phoebe::model::Verdict>,
 
-    /// Campaign seed; each run's seed derives from it (default: random, written into the report).
+    /// Campaign seed; each run's seed derives from it, so the same seed gives the same injections (default:
+    /// random; printed at the start and written into the campaign and its report).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
@@ -371,6 +391,10 @@ pub struct ExecArgs {
     /// The command to run, after `--` (not needed with --resume).
     #[arg(last = true, value_name = "CMD", required_unless_present = "resume")]
     pub command: Vec<OsString>,
+
+    /// The ids of the arguments given on the command line (not defaulted): what `--resume` compares.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -331,11 +331,10 @@ impl experiment::Progress for Bar {
     fn experiment_done(&self, result: &ExperimentResult, resumed: bool) {
         let injected: u64 = result.runs.iter().map(|r| r.injected).sum();
         self.line(format!(
-            "phoebe: {:<24} {:<13} ({} run{}, {injected} injection{}){}",
+            "phoebe: {:<24} {:<13} ({}; {injected} injection{}){}",
             result.id,
-            result.verdict.name(),
-            result.runs.len(),
-            if result.runs.len() == 1 { "" } else { "s" },
+            result.verdict_text(),
+            result.counts_text(),
             if injected == 1 { "" } else { "s" },
             if resumed { " [from an earlier run]" } else { "" }
         ));
@@ -367,9 +366,9 @@ impl experiment::Progress for Bar {
 pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     let (campaign, out) = match &args.resume {
         Some(dir) => {
-            let campaign: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
+            let saved: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
-            if let Some(problem) = campaign.problem() {
+            if let Some(problem) = saved.problem() {
                 anyhow::bail!(
                     "cannot resume {}: {} in {}\nhint: start the campaign again with --out",
                     dir.display(),
@@ -383,80 +382,77 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
                 .iter()
                 .map(|s| s.to_string_lossy().into_owned())
                 .collect();
-            if !given.is_empty() && given != campaign.command {
+            if !given.is_empty() && given != saved.command {
                 return Err(experiment::ExperimentError::OtherCampaign {
                     dir: dir.clone(),
-                    found: campaign.command,
+                    found: saved.command,
                     wanted: given,
                 }
                 .into());
             }
-            (campaign, dir.clone())
+            // So must every other flag given: a campaign whose settings differ from the saved ones is refused,
+            // naming the first that does (`experiment::run` checks it again against the directory). The shard is
+            // not a setting of the campaign (shards share one) but of this directory: compared on its own.
+            let requested = requested_campaign(&args, Some(&saved))?;
+            if let Some(difference) = saved.difference(&requested) {
+                return Err(experiment::ExperimentError::OtherSettings {
+                    dir: dir.clone(),
+                    difference,
+                }
+                .into());
+            }
+            if requested.shard != saved.shard {
+                let shown =
+                    |s: Option<experiment::Shard>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
+                return Err(experiment::ExperimentError::OtherSettings {
+                    dir: dir.clone(),
+                    difference: experiment::Difference {
+                        flag: "--shard",
+                        saved: shown(saved.shard),
+                        given: shown(requested.shard),
+                    },
+                }
+                .into());
+            }
+            (requested, dir.clone())
         }
         None => {
-            let target = Target::resolve(&args.command)?;
-            let faults = args
-                .faults
-                .iter()
-                .map(|f| FaultSpec::parse(f))
-                .collect::<Result<Vec<_>, _>>()?;
-            let settings = args.settings.to_settings();
-            settings.validate()?;
-            if args.shard.is_some() && args.plan.is_none() && faults.is_empty() {
-                anyhow::bail!(
-                    "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and \
-                     shards that synthesized their own plans would not\nhint: make one plan first (phoebe observe, \
-                     then phoebe synthesize) and give it to every shard"
-                );
-            }
-            let plan: Option<phoebe::model::Plan> =
-                args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
-            if let (Some(plan), Some(path)) = (&plan, &args.plan) {
-                experiment::check_ids(plan, path)?;
-                if plan.models.is_empty() {
-                    anyhow::bail!(
-                        "{} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
-                         observation in which the target fails some calls, or give --fault SPEC",
-                        path.display()
-                    );
-                }
-            }
+            let campaign = requested_campaign(&args, None)?;
             let out = args.out.clone().unwrap_or_else(|| {
                 let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
                 PathBuf::from("phoebe-runs").join(stamp.replace([':', 'T'], "-").trim_end_matches('Z'))
             });
-            let campaign = experiment::Campaign {
-                version: phoebe::model::FORMAT_VERSION,
-                command: target.display.clone(),
-                backend: args
-                    .backend
-                    .map_or(experiment::AUTO_BACKEND, BackendKind::name)
-                    .to_owned(),
-                runs: args.runs,
-                baseline_runs: args.baseline_runs,
-                timeout_ms: args
-                    .timeout
-                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-                check: args.check.clone(),
-                reset: args.reset.clone(),
-                seed: args.seed.unwrap_or_else(random_seed),
-                interval_ms: u64::try_from(args.interval.as_millis()).unwrap_or(u64::MAX),
-                settings,
-                faults,
-                plan,
-                service: args.service.then(|| experiment::service::ServiceSpec {
-                    ready: args.ready.clone().unwrap_or_default(),
-                    workload: args.workload.clone().unwrap_or_default(),
-                    rounds: args.rounds,
-                }),
-                shard: args.shard,
-            };
+            // One directory, one campaign: a second one there would reuse the first one's results as its own.
+            let saved = out.join("campaign.json");
+            if saved.exists() {
+                let found = files::load::<experiment::Campaign>(&saved, "campaign").map_or_else(
+                    |_| String::new(),
+                    |c| {
+                        format!(
+                            " (phoebe exec -- {}, seed {})",
+                            phoebe::report::terminal::command_line(&c.command),
+                            c.seed
+                        )
+                    },
+                );
+                anyhow::bail!(
+                    "{} already holds a campaign{found}; another one there would mix their results\nhint: continue \
+                     it with --resume {}, or give another --out",
+                    out.display(),
+                    out.display()
+                );
+            }
             (campaign, out)
         }
     };
     let phoebe = std::env::current_exe().context("cannot find the phoebe binary to run experiments with")?;
     let bar = Bar::new(args.quiet);
-    say!("phoebe: campaign directory {}", out.display());
+    // Not hidden by -q: the seed is what repeats the campaign.
+    say!(
+        "phoebe: campaign directory {} (seed {})",
+        out.display(),
+        campaign.seed
+    );
     let result = experiment::run(&campaign, &out, &phoebe, control, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
@@ -490,6 +486,138 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         );
     }
     Ok(i32::from(report.fails_on(&args.fail_on)))
+}
+
+/// The campaign the command line asks for. For a new campaign, every setting comes from its flag (or its
+/// default); when resuming (`saved`), a flag that was not given takes the saved campaign's value, so that the
+/// result differs from `saved` only where the user asked for something else.
+fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> Result<experiment::Campaign> {
+    let given = |id: &str| saved.is_none() || args.given.iter().any(|g| g == id);
+    // `from_args` when the flag was given (or for a new campaign), the saved value otherwise.
+    fn pick<T: Clone>(given: bool, from_args: T, saved: Option<T>) -> T {
+        match saved {
+            Some(saved) if !given => saved,
+            _ => from_args,
+        }
+    }
+    let command = match saved {
+        Some(s) => s.command.clone(),
+        None => Target::resolve(&args.command)?.display.clone(),
+    };
+    let faults = if given("faults") {
+        args.faults
+            .iter()
+            .map(|f| FaultSpec::parse(f))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        saved.map(|s| s.faults.clone()).unwrap_or_default()
+    };
+    let a = args.settings.to_settings();
+    let b = saved.map(|s| s.settings);
+    let settings = phoebe::model::SynthSettings {
+        sporadic_below: pick(
+            given("sporadic_below"),
+            a.sporadic_below,
+            b.map(|b| b.sporadic_below),
+        ),
+        fixed_rate: pick(given("fixed_rate"), a.fixed_rate, b.map(|b| b.fixed_rate)),
+        variance_above: pick(
+            given("variance_above"),
+            a.variance_above,
+            b.map(|b| b.variance_above),
+        ),
+        factor: pick(given("factor"), a.factor, b.map(|b| b.factor)),
+        quantile: pick(given("quantile"), a.quantile, b.map(|b| b.quantile)),
+        shapes: pick(given("shapes"), a.shapes, b.map(|b| b.shapes)),
+    };
+    settings.validate()?;
+    if saved.is_none() && args.shard.is_some() && args.plan.is_none() && faults.is_empty() {
+        anyhow::bail!(
+            "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and \
+             shards that synthesized their own plans would not\nhint: make one plan first (phoebe observe, \
+             then phoebe synthesize) and give it to every shard"
+        );
+    }
+    let plan = if given("plan") {
+        let plan: Option<phoebe::model::Plan> =
+            args.plan.as_deref().map(|p| files::load(p, "plan")).transpose()?;
+        if let (Some(plan), Some(path)) = (&plan, &args.plan) {
+            experiment::check_ids(plan, path)?;
+            if plan.models.is_empty() {
+                anyhow::bail!(
+                    "{} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
+                     observation in which the target fails some calls, or give --fault SPEC",
+                    path.display()
+                );
+            }
+        }
+        plan
+    } else {
+        saved.and_then(|s| s.plan.clone())
+    };
+    let service = match saved {
+        Some(s) if !given("service") => s.service.clone().map(|mut spec| {
+            if given("rounds") {
+                spec.rounds = args.rounds;
+            }
+            spec
+        }),
+        _ => args.service.then(|| experiment::service::ServiceSpec {
+            ready: args.ready.clone().unwrap_or_default(),
+            workload: args.workload.clone().unwrap_or_default(),
+            rounds: args.rounds,
+        }),
+    };
+    let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Ok(experiment::Campaign {
+        version: phoebe::model::FORMAT_VERSION,
+        command,
+        backend: pick(
+            given("backend"),
+            args.backend
+                .map_or(experiment::AUTO_BACKEND, BackendKind::name)
+                .to_owned(),
+            saved.map(|s| s.backend.clone()),
+        ),
+        runs: pick(given("runs"), args.runs, saved.map(|s| s.runs)),
+        baseline_runs: pick(
+            given("baseline_runs"),
+            args.baseline_runs,
+            saved.map(|s| s.baseline_runs),
+        ),
+        timeout_ms: pick(
+            given("timeout"),
+            args.timeout.map(millis),
+            saved.map(|s| s.timeout_ms),
+        ),
+        check: pick(given("check"), args.check.clone(), saved.map(|s| s.check.clone())),
+        reset: pick(given("reset"), args.reset.clone(), saved.map(|s| s.reset.clone())),
+        seed: match saved {
+            Some(s) if !given("seed") => s.seed,
+            _ => args.seed.unwrap_or_else(random_seed),
+        },
+        interval_ms: pick(
+            given("interval"),
+            millis(args.interval),
+            saved.map(|s| s.interval_ms),
+        ),
+        settings,
+        faults,
+        plan,
+        service,
+        shard: pick(given("shard"), args.shard, saved.map(|s| s.shard)),
+        expect_status: pick(
+            given("expect_status"),
+            args.expect_status,
+            saved.map(|s| s.expect_status),
+        ),
+        accept_flaky_baseline: pick(
+            given("accept_flaky_baseline"),
+            args.accept_flaky_baseline,
+            saved.map(|s| s.accept_flaky_baseline),
+        ),
+        fingerprint: String::new(),
+    })
 }
 
 /// Writes every rendering of a report into `dir`, each atomically.

@@ -6,13 +6,22 @@ mod commands;
 
 use std::{io::Write, process::ExitCode};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+    // `exec --resume` compares the flags given with the saved campaign: it needs to know which were given.
+    if let (Command::Exec(args), Some(("exec", sub))) = (&mut cli.command, matches.subcommand()) {
+        args.given = sub
+            .ids()
+            .filter(|id| sub.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect();
+    }
     init_logging(cli.verbose);
     let control = phoebe::control::Control::new();
     // A stop signal while nothing runs (before the target starts, after it is saved): nothing to save, stop now.

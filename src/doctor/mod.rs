@@ -335,10 +335,41 @@ fn probe_ptrace() -> Result<(), String> {
 /// Runs every probe.
 pub fn diagnose() -> Report {
     let facts = facts();
-    let mut verdicts = Vec::new();
-    let no_priv_hint = "run phoebe as root, or give it CAP_BPF and CAP_PERFMON".to_owned();
+    let mut verdicts = ptrace_verdicts(&facts);
+    verdicts.extend(seccomp_verdicts());
+    verdicts.extend(ebpf_verdicts(&facts));
+    Report {
+        version: crate::model::FORMAT_VERSION,
+        facts,
+        verdicts,
+    }
+}
 
-    // ptrace.
+/// Can `backend` do `mode` (`"observe"` or `"inject"`) on this machine? The answer `phoebe doctor` gives, from
+/// the same probes, and only that backend's: `phoebe exec --backend X` asks it before its first run.
+pub fn check(backend: crate::backend::BackendKind, mode: &str) -> Verdict {
+    use crate::backend::BackendKind;
+    let facts = facts();
+    let verdicts = match backend {
+        BackendKind::Ptrace => ptrace_verdicts(&facts),
+        BackendKind::Seccomp => seccomp_verdicts(),
+        BackendKind::Ebpf => ebpf_verdicts(&facts),
+    };
+    verdicts
+        .into_iter()
+        .find(|v| v.mode == mode)
+        .unwrap_or_else(|| Verdict {
+            backend: backend.name(),
+            mode: "unknown",
+            available: false,
+            reason: format!("phoebe has no '{mode}' mode"),
+            hint: None,
+        })
+}
+
+/// ptrace's verdicts: one probe, a seized child.
+fn ptrace_verdicts(facts: &Facts) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
     let ptrace = probe_ptrace();
     let scope_hint = match facts.ptrace_scope {
         Some(3) => {
@@ -364,7 +395,12 @@ pub fn diagnose() -> Report {
             reason,
         });
     }
+    verdicts
+}
 
+/// seccomp's verdicts: observing is impossible by design; injecting needs a listener, created in a child.
+fn seccomp_verdicts() -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
     // seccomp user notification (the kernel facility the seccomp backend uses).
     verdicts.push(Verdict {
         backend: "seccomp",
@@ -401,8 +437,13 @@ pub fn diagnose() -> Report {
         reason,
         hint,
     });
+    verdicts
+}
 
-    // eBPF.
+/// eBPF's verdicts: a raw tracepoint loaded and attached (observe), trampolines and LSM programs (inject).
+fn ebpf_verdicts(facts: &Facts) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    let no_priv_hint = "run phoebe as root, or give it CAP_BPF and CAP_PERFMON".to_owned();
     let bpf_hint = if facts.capabilities.contains(&"CAP_BPF") || facts.euid == 0 {
         "phoebe observe --backend ptrace works without eBPF".to_owned()
     } else {
@@ -443,11 +484,7 @@ pub fn diagnose() -> Report {
                 .to_owned()
         }),
     });
-    Report {
-        version: crate::model::FORMAT_VERSION,
-        facts,
-        verdicts,
-    }
+    verdicts
 }
 
 /// The human-readable report.

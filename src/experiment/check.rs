@@ -93,6 +93,9 @@ mod tests {
             }),
             plan: Some(serde_json::from_value(seed_plan().clone()).unwrap()),
             shard: Some(Shard { index: 1, count: 2 }),
+            expect_status: None,
+            accept_flaky_baseline: false,
+            fingerprint: String::new(),
         }
     }
 

@@ -100,6 +100,134 @@ pub struct Campaign {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     pub shard: Option<Shard>,
+    /// `--expect-status N`: the exit status every baseline run must have (`null`: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<i32>,
+    /// `--accept-flaky-baseline`: baseline runs that disagree do not stop the campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_flaky_baseline: bool,
+    /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+/// A setting that differs between a saved campaign and the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The flag that sets it (`--seed`).
+    pub flag: &'static str,
+    pub saved: String,
+    pub given: String,
+}
+
+impl Campaign {
+    /// Every setting that changes a campaign's results, by the flag that sets it: the command, backend, seed,
+    /// faults or plan, runs, baseline runs and steady state, timeout, check, reset, interval, synthesis
+    /// settings (the shapes mode included) and service mode. Not the shard (shards share one campaign), nor
+    /// `--fail-on` (it changes only the exit status).
+    pub fn settings(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::{Value, json};
+        let s = &self.settings;
+        let service = self.service.as_ref();
+        vec![
+            ("-- CMD", json!(self.command)),
+            ("--backend", json!(self.backend)),
+            ("--seed", json!(self.seed)),
+            (
+                "--fault",
+                json!(self.faults.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            ),
+            (
+                "--plan",
+                self.plan
+                    .as_ref()
+                    .map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or(Value::Null)),
+            ),
+            ("--runs", json!(self.runs)),
+            ("--baseline-runs", json!(self.baseline_runs)),
+            ("--expect-status", json!(self.expect_status)),
+            ("--accept-flaky-baseline", json!(self.accept_flaky_baseline)),
+            ("--timeout", json!(self.timeout_ms)),
+            ("--check", json!(self.check)),
+            ("--reset", json!(self.reset)),
+            ("--interval", json!(self.interval_ms)),
+            ("--sporadic-below", json!(s.sporadic_below)),
+            ("--fixed-rate", json!(s.fixed_rate)),
+            ("--variance-above", json!(s.variance_above)),
+            ("--factor", json!(s.factor)),
+            ("--quantile", json!(s.quantile)),
+            ("--shapes", json!(s.shapes)),
+            ("--service", json!(service.is_some())),
+            ("--ready", json!(service.map(|s| &s.ready))),
+            ("--workload", json!(service.map(|s| &s.workload))),
+            ("--rounds", json!(service.map(|s| s.rounds))),
+        ]
+    }
+
+    /// A digest of [`Campaign::settings`] (FNV-1a, 64 bits, in hex): two campaigns with the same fingerprint
+    /// give the same results, so a result may be reused only under the same one. Settings that are absent
+    /// (`null`) or off (`false`) are left out of it, so that a setting added later does not change the
+    /// fingerprints of campaigns that never used it.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (flag, value) in self.settings() {
+            if value.is_null() || value == serde_json::Value::Bool(false) {
+                continue;
+            }
+            for b in format!("{flag}={value}\n").bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+
+    /// The first setting in which `given` differs from this (saved) campaign, with both values in words.
+    pub fn difference(&self, given: &Campaign) -> Option<Difference> {
+        let words = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => "none".to_owned(),
+            serde_json::Value::Bool(true) => "on".to_owned(),
+            serde_json::Value::Bool(false) => "off".to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            // A plan: its models, by id.
+            serde_json::Value::Object(plan) => {
+                let ids: Vec<&str> = plan
+                    .get("models")
+                    .and_then(|m| m.as_array())
+                    .map(|models| models.iter().filter_map(|m| m["id"].as_str()).collect())
+                    .unwrap_or_default();
+                format!("a plan of {} model(s) ({})", ids.len(), ids.join(", "))
+            }
+            other => other.to_string(),
+        };
+        self.settings()
+            .into_iter()
+            .zip(given.settings())
+            .find(|((_, a), (_, b))| a != b)
+            .map(|((flag, saved), (_, given))| {
+                let (saved, given) = match (words(&saved), words(&given)) {
+                    // Two plans with the same models, edited otherwise (a rate, a shape).
+                    (a, b) if a == b => (format!("{a} as saved"), format!("{b} edited")),
+                    other => other,
+                };
+                Difference { flag, saved, given }
+            })
+    }
+
+    /// What the user declared about the steady state.
+    pub fn declared(&self) -> verdict::Declared {
+        verdict::Declared {
+            expect_status: self.expect_status,
+            accept_flaky: self.accept_flaky_baseline,
+        }
+    }
 }
 
 /// Why a campaign could not run. Setup problems: `phoebe exec` exits 2 on them.
@@ -121,23 +249,8 @@ pub enum ExperimentError {
     },
     #[error("{what} failed: {stderr}")]
     Inner { what: String, stderr: String },
-    #[error(
-        "the baseline is not steady: run {run} ended with {exit}, run 1 with {first}\nhint: make the target deterministic, or give --reset CMD to restore its state before each run"
-    )]
-    Unsteady {
-        run: u32,
-        exit: TargetExit,
-        first: TargetExit,
-    },
-    #[error(
-        "the check fails without any injection (baseline run {run}): `{check}`\nhint: fix the check or the target first; see {}",
-        output.display()
-    )]
-    BaselineCheck {
-        run: u32,
-        check: String,
-        output: PathBuf,
-    },
+    #[error("{sentence}\nhint: what the program printed is in {}", output.display())]
+    NotSteady { sentence: String, output: PathBuf },
     #[error("a baseline run of the target timed out after {0:?}\nhint: raise --timeout")]
     BaselineHung(Duration),
     #[error(
@@ -162,6 +275,29 @@ pub enum ExperimentError {
     BadId { file: PathBuf, id: String },
     #[error(transparent)]
     Synthesis(#[from] synth::SettingError),
+    #[error(
+        "{} holds a campaign with {flag} {saved}, not {flag} {given}, so its results would not be this \
+         campaign's\nhint: resume it without {flag}, or start a new campaign with another --out",
+        dir.display(), flag = difference.flag, saved = difference.saved, given = difference.given
+    )]
+    OtherSettings { dir: PathBuf, difference: Difference },
+    #[error(
+        "{} was written by another campaign (fingerprint {found}) than the one in {} ({wanted}), so it cannot \
+         be reused\nhint: start a new campaign with another --out",
+        path.display(), campaign.display()
+    )]
+    StaleFile {
+        path: PathBuf,
+        campaign: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    #[error("the {backend} backend cannot inject on this machine: {reason}\nhint: {hint}")]
+    BackendUnavailable {
+        backend: String,
+        reason: String,
+        hint: String,
+    },
     #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
     OtherCampaign {
         dir: PathBuf,
@@ -214,7 +350,12 @@ pub fn run(
     let layout = Layout {
         root: out.to_path_buf(),
     };
-    layout.mkdir("")?;
+    let sealed = Campaign {
+        fingerprint: campaign.fingerprint(),
+        ..campaign.clone()
+    };
+    let campaign = &sealed;
+    // A campaign directory holds one campaign: its results are reused only under the same settings.
     let saved = layout.path("campaign.json");
     if saved.exists() {
         let found: Campaign = files::load(&saved, "campaign")?;
@@ -225,10 +366,13 @@ pub fn run(
                 wanted: campaign.command.clone(),
             });
         }
-    } else {
-        files::save(&saved, campaign)?;
+        if let Some(difference) = found.difference(campaign) {
+            return Err(ExperimentError::OtherSettings {
+                dir: out.to_path_buf(),
+                difference,
+            });
+        }
     }
-    control.hold();
     let runner = Runner {
         campaign,
         layout: &layout,
@@ -236,8 +380,9 @@ pub fn run(
         control,
     };
 
-    // 0. A plan known before the baseline (given, or kept from an earlier run): a backend that can run none of
-    //    its experiments is refused before the baseline spends any time.
+    // 0. Before anything runs or is written: a plan known before the baseline (given, or kept from an earlier
+    //    run) whose experiments the backend can run none of, and a backend this machine cannot run at all, are
+    //    refused before the baseline spends any time.
     let plan_path = layout.path("plan.json");
     let known_plan: Option<Plan> = if plan_path.exists() {
         let plan = files::load(&plan_path, "plan")?;
@@ -256,11 +401,17 @@ pub fn run(
         let (mine, _) = share(campaign, &all, out)?;
         known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
+    backend_usable(&campaign.backend)?;
+    layout.mkdir("")?;
+    if !saved.exists() {
+        files::save(&saved, campaign)?;
+    }
+    control.hold();
 
     // 1. Baseline (kept when resuming).
     let baseline_path = layout.path("baseline.json");
     let baseline: Baseline = if baseline_path.exists() {
-        files::load::<Versioned<Baseline>>(&baseline_path, "baseline")?.inner
+        load_versioned::<Baseline>(&baseline_path, "baseline", campaign, &saved)?
     } else {
         progress.message("baseline");
         progress.total(u64::from(campaign.baseline_runs));
@@ -269,10 +420,19 @@ pub fn run(
         let baseline = match runner.baseline(progress) {
             Err(_) if control.interrupted() => Baseline {
                 runs: Vec::new(),
-                exit: TargetExit::Code(0),
+                exit: campaign.declared().expected(),
                 timeout_ms: 0,
+                expect_status: campaign.expect_status,
+                accept_flaky: campaign.accept_flaky_baseline,
+                flaky: None,
             },
-            other => other?,
+            Err(e) => {
+                // No steady state, so no campaign to resume: the next `exec --out` here starts afresh (the
+                // baseline runs' output stays until then).
+                let _ = fs::remove_file(&saved);
+                return Err(e);
+            }
+            Ok(baseline) => baseline,
         };
         if control.interrupted() {
             let mut report = runner.report(&baseline, &Plan::empty(campaign), &[], &[], Vec::new());
@@ -280,7 +440,7 @@ pub fn run(
             report.interrupted = true;
             return Ok(report);
         }
-        files::save(&baseline_path, &Versioned::new(&baseline))?;
+        files::save(&baseline_path, &Versioned::new(&baseline, campaign))?;
         baseline
     };
     let observation = merged_observation(&layout, campaign.baseline_runs)?;
@@ -314,7 +474,8 @@ pub fn run(
     for exp in &mine {
         let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
         if result_path.exists() {
-            let result = files::load::<Versioned<ExperimentResult>>(&result_path, "experiment result")?.inner;
+            let result =
+                load_versioned::<ExperimentResult>(&result_path, "experiment result", campaign, &saved)?;
             progress.experiment_done(&result, true);
             results.push(result);
             continue;
@@ -331,7 +492,7 @@ pub fn run(
         };
         match ran {
             Some(result) => {
-                files::save(&result_path, &Versioned::new(&result))?;
+                files::save(&result_path, &Versioned::new(&result, campaign))?;
                 progress.experiment_done(&result, false);
                 results.push(result);
             }
@@ -449,20 +610,67 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
 
 /// A campaign file that is a part of the report on its own (`baseline.json`, `result.json`): the part, with the
 /// `version` every phoebe file carries.
+/// Also the fingerprint of the campaign that wrote it, so that a resume never reuses another campaign's result.
 #[derive(Debug, Serialize, Deserialize)]
 struct Versioned<T> {
     version: u32,
+    /// [`Campaign::fingerprint`]; absent in files written before fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    campaign: Option<String>,
     #[serde(flatten)]
     inner: T,
 }
 
 impl<T: Clone> Versioned<T> {
-    fn new(inner: &T) -> Self {
+    fn new(inner: &T, campaign: &Campaign) -> Self {
         Versioned {
             version: FORMAT_VERSION,
+            campaign: Some(campaign.fingerprint.clone()),
             inner: inner.clone(),
         }
     }
+}
+
+/// Loads a part of the campaign an earlier run wrote, refusing one written under another fingerprint than the
+/// campaign's (saved in `saved`).
+fn load_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    campaign: &Campaign,
+    saved: &Path,
+) -> Result<T, ExperimentError> {
+    let file: Versioned<T> = files::load(path, what)?;
+    match file.campaign {
+        Some(found) if found != campaign.fingerprint => Err(ExperimentError::StaleFile {
+            path: path.to_path_buf(),
+            campaign: saved.to_path_buf(),
+            found,
+            wanted: campaign.fingerprint.clone(),
+        }),
+        _ => Ok(file.inner),
+    }
+}
+
+/// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
+/// answers (`doctor::check`). The per-run choice ([`AUTO_BACKEND`]) is `phoebe inject`'s, so it is not probed.
+fn backend_usable(backend: &str) -> Result<(), ExperimentError> {
+    let Some(kind) = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
+        .into_iter()
+        .find(|k| k.name() == backend)
+    else {
+        return Ok(());
+    };
+    let verdict = crate::doctor::check(kind, "inject");
+    if verdict.available {
+        return Ok(());
+    }
+    Err(ExperimentError::BackendUnavailable {
+        backend: backend.to_owned(),
+        reason: verdict.reason,
+        hint: verdict
+            .hint
+            .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
+    })
 }
 
 /// One experiment to run: the rules of a model (one per call shape), or a given fault.
@@ -731,19 +939,7 @@ impl Runner<'_> {
             let exit = obs
                 .exit
                 .unwrap_or(TargetExit::Code(ran.status.and_then(|s| s.code()).unwrap_or(-1)));
-            if let Some(first) = runs.first().map(|r: &BaselineRun| r.exit)
-                && first != exit
-            {
-                return Err(ExperimentError::Unsteady { run: k, exit, first });
-            }
             let check_passed = self.check(&dir, &format!("run-{k}.check"), self.timeout_hint())?;
-            if check_passed == Some(false) {
-                return Err(ExperimentError::BaselineCheck {
-                    run: k,
-                    check: self.campaign.check.clone().unwrap_or_default(),
-                    output: dir.join(format!("run-{k}.check.err")),
-                });
-            }
             slowest = slowest.max(ran.wall);
             runs.push(BaselineRun {
                 rounds: None,
@@ -752,8 +948,23 @@ impl Runner<'_> {
                 usage: obs.usage,
                 check_passed,
             });
+            // Without --accept-flaky-baseline, the first run that does not match decides: no need to run more.
+            if !self.campaign.accept_flaky_baseline {
+                self.steady(&runs, &dir)?;
+            }
         }
-        let exit = runs.first().map(|r| r.exit).unwrap_or(TargetExit::Code(0));
+        let flaky = if self.campaign.service.is_some() {
+            // A service is stopped by phoebe, so its status says nothing; its steady state is every round
+            // succeeding (and the check), which each run checked.
+            None
+        } else {
+            self.steady(&runs, &dir)?
+        };
+        let exit = if self.campaign.service.is_some() {
+            runs.first().map_or(TargetExit::Code(0), |r| r.exit)
+        } else {
+            self.campaign.declared().expected()
+        };
         // Default: 5× the slowest baseline run (which ran under the observer, so already slowed), at least 10 s.
         let timeout = self
             .timeout_hint()
@@ -762,6 +973,33 @@ impl Runner<'_> {
             runs,
             exit,
             timeout_ms: millis(timeout),
+            expect_status: self.campaign.expect_status,
+            accept_flaky: self.campaign.accept_flaky_baseline,
+            flaky,
+        })
+    }
+
+    /// Are the baseline runs so far a steady state ([`verdict::steady_state`])? `Ok(Some(what))` when they
+    /// disagree and that was accepted.
+    fn steady(&self, runs: &[BaselineRun], dir: &Path) -> Result<Option<String>, ExperimentError> {
+        let evidence: Vec<verdict::BaselineEvidence> = runs
+            .iter()
+            .map(|r| verdict::BaselineEvidence {
+                exit: r.exit,
+                check_passed: r.check_passed,
+            })
+            .collect();
+        verdict::steady_state(&evidence, self.campaign.declared()).map_err(|unsteady| {
+            let k = unsteady.run;
+            let exit_ok = runs[k as usize - 1].exit == self.campaign.declared().expected();
+            ExperimentError::NotSteady {
+                sentence: unsteady.sentence,
+                output: dir.join(if exit_ok {
+                    format!("run-{k}.check.err")
+                } else {
+                    format!("run-{k}.err")
+                }),
+            }
         })
     }
 
@@ -905,14 +1143,12 @@ impl Runner<'_> {
                 return Ok(None);
             }
         }
-        let verdict = crate::model::Verdict::worst(runs.iter().map(|r| r.verdict));
-        Ok(Some(ExperimentResult {
-            id: exp.id.clone(),
-            faults: exp.faults.clone(),
-            model: exp.model.clone(),
-            verdict,
+        Ok(Some(ExperimentResult::from_runs(
+            exp.id.clone(),
+            exp.faults.clone(),
+            exp.model.clone(),
             runs,
-        }))
+        )))
     }
 
     fn report(
@@ -1078,7 +1314,115 @@ mod tests {
             plan: None,
             service: None,
             shard: None,
+            expect_status: None,
+            accept_flaky_baseline: false,
+            fingerprint: String::new(),
         }
+    }
+
+    /// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0` then `exec --out d --backend ptrace
+    /// --seed 7 --fault openat:ENOENT:p=1` reused the first campaign's result, because only the command was
+    /// compared. Every setting that changes results is compared now, and named.
+    #[test]
+    fn every_setting_that_changes_results_is_in_the_fingerprint_and_named() {
+        let base = campaign(AUTO_BACKEND, &["openat:ENOENT:p=0"]);
+        assert_eq!(base.difference(&base.clone()), None);
+        assert_eq!(base.fingerprint(), base.clone().fingerprint());
+        assert_eq!(base.fingerprint().len(), 16);
+        type Change = Box<dyn Fn(&mut Campaign)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("-- CMD", Box::new(|c| c.command.push("x".into()))),
+            ("--backend", Box::new(|c| c.backend = "ptrace".into())),
+            ("--seed", Box::new(|c| c.seed = 7)),
+            (
+                "--fault",
+                Box::new(|c| c.faults = vec![FaultSpec::parse("openat:ENOENT:p=1").unwrap()]),
+            ),
+            ("--plan", Box::new(|c| c.plan = Some(Plan::empty(c)))),
+            ("--runs", Box::new(|c| c.runs = 5)),
+            ("--baseline-runs", Box::new(|c| c.baseline_runs = 3)),
+            ("--expect-status", Box::new(|c| c.expect_status = Some(1))),
+            (
+                "--accept-flaky-baseline",
+                Box::new(|c| c.accept_flaky_baseline = true),
+            ),
+            ("--timeout", Box::new(|c| c.timeout_ms = Some(500))),
+            ("--check", Box::new(|c| c.check = Some("true".into()))),
+            ("--reset", Box::new(|c| c.reset = Some("true".into()))),
+            ("--interval", Box::new(|c| c.interval_ms = 100)),
+            ("--quantile", Box::new(|c| c.settings.quantile = 1.0)),
+            ("--shapes", Box::new(|c| c.settings.shapes = !c.settings.shapes)),
+            (
+                "--service",
+                Box::new(|c| {
+                    c.service = Some(service::ServiceSpec {
+                        ready: "true".into(),
+                        workload: "true".into(),
+                        rounds: 5,
+                    })
+                }),
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (flag, change) in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            let difference = base
+                .difference(&other)
+                .unwrap_or_else(|| panic!("{flag} not compared"));
+            assert_eq!(difference.flag, flag);
+            assert_ne!(base.fingerprint(), other.fingerprint(), "{flag}");
+            assert!(
+                seen.insert(other.fingerprint()),
+                "{flag}: two settings, one fingerprint"
+            );
+        }
+        // Plans are named by their models; two plans with the same models differ in what was edited.
+        let mut planned = base.clone();
+        planned.plan = Some(Plan::empty(&base));
+        assert_eq!(
+            base.difference(&planned).map(|d| (d.saved, d.given)),
+            Some(("none".into(), "a plan of 0 model(s) ()".into()))
+        );
+        let mut edited = planned.clone();
+        edited.plan.as_mut().unwrap().interval_ms = 1;
+        assert_eq!(
+            planned.difference(&edited).map(|d| (d.flag, d.given)),
+            Some(("--plan", "a plan of 0 model(s) () edited".into()))
+        );
+        let mut other = base.clone();
+        other.seed = 7;
+        other.backend = "ptrace".into();
+        assert_eq!(
+            base.difference(&other),
+            Some(Difference {
+                flag: "--backend",
+                saved: "auto".into(),
+                given: "ptrace".into()
+            }),
+            "the first difference, in settings order"
+        );
+        // Not results: the shard (shards share one campaign), and the fingerprint field itself.
+        let mut shard = base.clone();
+        shard.shard = Some("1/2".parse().unwrap());
+        shard.fingerprint = "whatever".into();
+        assert_eq!(base.difference(&shard), None);
+        assert_eq!(base.fingerprint(), shard.fingerprint());
+    }
+
+    #[test]
+    fn a_setting_added_later_leaves_old_fingerprints_alone() {
+        // The fingerprint of a campaign that uses none of the newer settings (unset, off) is what it was before
+        // they existed: pinned here, so that a change to the digest is a deliberate one.
+        let c = campaign("ptrace", &["openat:ENOENT"]);
+        assert_eq!(c.fingerprint(), "875524fc361db10c");
+        let json = serde_json::to_value(Campaign {
+            fingerprint: c.fingerprint(),
+            ..c.clone()
+        })
+        .unwrap();
+        assert!(json.get("expect_status").is_none() && json.get("accept_flaky_baseline").is_none());
+        assert_eq!(json["fingerprint"], c.fingerprint());
     }
 
     #[test]

@@ -203,9 +203,11 @@ impl Runner<'_> {
             });
         }
         if check_passed == Some(false) {
-            return Err(ExperimentError::BaselineCheck {
-                run: k,
-                check: self.campaign.check.clone().unwrap_or_default(),
+            return Err(ExperimentError::NotSteady {
+                sentence: format!(
+                    "the check fails without any injection (after baseline run {k}); fix the check or the \
+                     service first"
+                ),
                 output: dir.join(format!("run-{k}.check.err")),
             });
         }

@@ -357,3 +357,251 @@ mod service_tests {
         );
     }
 }
+
+/// What the user declared about the steady state (`--expect-status`, `--accept-flaky-baseline`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// The status every baseline run must have; `None`: 0.
+    pub expect_status: Option<i32>,
+    /// Runs that disagree do not stop the campaign.
+    pub accept_flaky: bool,
+}
+
+impl Declared {
+    /// The status the runs are compared with.
+    pub fn expected(&self) -> TargetExit {
+        TargetExit::Code(self.expect_status.unwrap_or(0))
+    }
+}
+
+/// Why a baseline is no steady state: one sentence, and whether `--accept-flaky-baseline` would accept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsteady {
+    pub sentence: String,
+    /// The 1-based run that shows it (its output is the one to read).
+    pub run: u32,
+}
+
+/// What one baseline run showed: its status and `--check` after it (`None`: no check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaselineEvidence {
+    pub exit: TargetExit,
+    pub check_passed: Option<bool>,
+}
+
+/// `exited 101`, `was killed by SIGSEGV`: a status as the verb of a sentence.
+fn exited(exit: TargetExit) -> String {
+    match exit {
+        TargetExit::Code(code) => format!("exited {code}"),
+        TargetExit::Signal(_) => format!("was {exit}"),
+    }
+}
+
+/// Is the baseline a steady state (DESIGN §7)? `Ok(None)`: every run has the expected status (`--expect-status`,
+/// else 0) and passes the check. `Ok(Some(what))`: the runs disagree — some match, some do not — and the user
+/// accepted a flaky baseline; `what` says what disagreed. `Err`: the runs disagree (not accepted), or none of
+/// them matches (a failing program or check is never a steady state, whatever was accepted). Pure, over the runs
+/// so far: a campaign may stop at the first run that does not match.
+pub fn steady_state(runs: &[BaselineEvidence], declared: Declared) -> Result<Option<String>, Unsteady> {
+    let expected = declared.expected();
+    let good = |r: &BaselineEvidence| r.exit == expected && r.check_passed != Some(false);
+    let Some(bad_at) = runs.iter().position(|r| !good(r)) else {
+        return Ok(None);
+    };
+    let bad = runs[bad_at];
+    let run = bad_at as u32 + 1;
+    if let Some(good_at) = runs.iter().position(good) {
+        // Some runs match, some do not: flaky.
+        let what = if bad.exit != expected {
+            format!(
+                "baseline run {run} {}, run {} {}",
+                exited(bad.exit),
+                good_at + 1,
+                exited(expected)
+            )
+        } else {
+            format!(
+                "the check failed after baseline run {run} and passed after run {}",
+                good_at + 1
+            )
+        };
+        return if declared.accept_flaky {
+            Ok(Some(what))
+        } else {
+            Err(Unsteady {
+                sentence: format!(
+                    "{what}: the steady state is not steady; fix the program or pass --accept-flaky-baseline"
+                ),
+                run,
+            })
+        };
+    }
+    // No run matches: the program (or its check) fails without any injection.
+    let n = runs.len();
+    let all = |what: &str| {
+        if n == 1 {
+            format!("baseline run 1 {what}")
+        } else if runs.iter().all(|r| r.exit == bad.exit) {
+            format!("all {n} baseline runs {what}")
+        } else {
+            format!("baseline run {run} {what}")
+        }
+    };
+    let sentence = if bad.exit != expected {
+        let what = all(&exited(bad.exit));
+        match (declared.expect_status, bad.exit) {
+            (None, TargetExit::Code(code)) => format!(
+                "{what}: the program fails without any injection, so it has no steady state to compare with; fix \
+                 it, or pass --expect-status {code} if that status is its steady state"
+            ),
+            (Some(status), _) => format!(
+                "{what}, not --expect-status {status}: the program does not reach the declared steady state \
+                 without any injection; fix it or the status"
+            ),
+            (None, TargetExit::Signal(_)) => format!(
+                "{what}: the program fails without any injection, so it has no steady state to compare with; fix \
+                 it first"
+            ),
+        }
+    } else {
+        let what = if n == 1 {
+            "baseline run 1".to_owned()
+        } else {
+            format!("all {n} baseline runs")
+        };
+        format!("the check fails without any injection (after {what}); fix the check or the program first")
+    };
+    Err(Unsteady { sentence, run })
+}
+
+#[cfg(test)]
+mod steady_tests {
+    use super::*;
+
+    fn ok(code: i32) -> BaselineEvidence {
+        BaselineEvidence {
+            exit: TargetExit::Code(code),
+            check_passed: None,
+        }
+    }
+
+    fn checked(code: i32, passed: bool) -> BaselineEvidence {
+        BaselineEvidence {
+            exit: TargetExit::Code(code),
+            check_passed: Some(passed),
+        }
+    }
+
+    const NONE: Declared = Declared {
+        expect_status: None,
+        accept_flaky: false,
+    };
+
+    #[test]
+    fn runs_that_agree_on_0_are_steady() {
+        assert_eq!(steady_state(&[ok(0), ok(0), ok(0)], NONE), Ok(None));
+        assert_eq!(steady_state(&[checked(0, true); 3], NONE), Ok(None));
+        assert_eq!(steady_state(&[], NONE), Ok(None));
+    }
+
+    #[test]
+    fn a_failing_baseline_is_no_steady_state_unless_its_status_is_declared() {
+        let err = steady_state(&[ok(101), ok(101), ok(101)], NONE).unwrap_err();
+        assert_eq!(
+            err.sentence,
+            "all 3 baseline runs exited 101: the program fails without any injection, so it has no steady state \
+             to compare with; fix it, or pass --expect-status 101 if that status is its steady state"
+        );
+        // Accepting flakiness does not make a failing program steady.
+        let accept = Declared {
+            accept_flaky: true,
+            ..NONE
+        };
+        assert!(steady_state(&[ok(101); 3], accept).is_err());
+        // Declared, it is: honest about a program whose steady state is exit 1.
+        let one = Declared {
+            expect_status: Some(1),
+            ..NONE
+        };
+        assert_eq!(steady_state(&[ok(1), ok(1), ok(1)], one), Ok(None));
+        let err = steady_state(&[ok(0)], one).unwrap_err();
+        assert_eq!(
+            err.sentence,
+            "baseline run 1 exited 0, not --expect-status 1: the program does not reach the declared steady state \
+             without any injection; fix it or the status"
+        );
+        let killed = steady_state(
+            &[BaselineEvidence {
+                exit: TargetExit::Signal(libc::SIGSEGV),
+                check_passed: None,
+            }],
+            NONE,
+        )
+        .unwrap_err();
+        assert!(
+            killed
+                .sentence
+                .starts_with("baseline run 1 was killed by SIGSEGV: the program fails"),
+            "{killed:?}"
+        );
+    }
+
+    #[test]
+    fn runs_that_disagree_stop_the_campaign_unless_accepted() {
+        let err = steady_state(&[ok(0), ok(101)], NONE).unwrap_err();
+        assert_eq!(
+            err,
+            Unsteady {
+                sentence:
+                    "baseline run 2 exited 101, run 1 exited 0: the steady state is not steady; fix the \
+                           program or pass --accept-flaky-baseline"
+                        .into(),
+                run: 2
+            }
+        );
+        // The first run failing and a later one passing is flaky too, not failing.
+        let err = steady_state(&[ok(3), ok(0), ok(0)], NONE).unwrap_err();
+        assert!(
+            err.sentence
+                .starts_with("baseline run 1 exited 3, run 2 exited 0: "),
+            "{err:?}"
+        );
+        let check = steady_state(&[checked(0, true), checked(0, false)], NONE).unwrap_err();
+        assert!(
+            check.sentence.starts_with(
+                "the check failed after baseline run 2 and passed after run 1: the steady state is not steady"
+            ),
+            "{check:?}"
+        );
+        let accept = Declared {
+            accept_flaky: true,
+            ..NONE
+        };
+        assert_eq!(
+            steady_state(&[ok(0), ok(101), ok(0)], accept),
+            Ok(Some("baseline run 2 exited 101, run 1 exited 0".into()))
+        );
+        // Against a declared status: the runs that have it are the good ones.
+        let declared = Declared {
+            expect_status: Some(1),
+            accept_flaky: true,
+        };
+        assert_eq!(
+            steady_state(&[ok(1), ok(0)], declared),
+            Ok(Some("baseline run 2 exited 0, run 1 exited 1".into()))
+        );
+    }
+
+    #[test]
+    fn a_check_that_always_fails_is_refused_whatever_was_accepted() {
+        let accept = Declared {
+            accept_flaky: true,
+            ..NONE
+        };
+        let err = steady_state(&[checked(0, false), checked(0, false)], accept).unwrap_err();
+        assert_eq!(
+            err.sentence,
+            "the check fails without any injection (after all 2 baseline runs); fix the check or the program first"
+        );
+    }
+}

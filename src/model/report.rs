@@ -95,10 +95,42 @@ pub struct BaselineRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub runs: Vec<BaselineRun>,
-    /// The exit status every baseline run had.
+    /// The exit status every run is compared with: `--expect-status`, or 0 (a program that fails without any
+    /// injection is no steady state). In service mode, how the service ended when phoebe stopped it.
     pub exit: TargetExit,
     /// The timeout each experiment run gets, in milliseconds.
     pub timeout_ms: u64,
+    /// `--expect-status N`: the user declared this status the steady state; absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<i32>,
+    /// `--accept-flaky-baseline` was given: baseline runs that disagree do not stop the campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_flaky: bool,
+    /// What disagreed, in one sentence, when the runs disagreed and `--accept-flaky-baseline` let the campaign
+    /// go on (`baseline run 2 exited 1, run 1 exited 0`); absent when the runs agreed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<String>,
+}
+
+impl Baseline {
+    /// `exit status 0 over 3 runs`, plus what the user declared and what disagreed: every renderer's words.
+    pub fn describe(&self) -> String {
+        let runs = self.runs.len();
+        let mut text = format!(
+            "{} over {runs} run{}",
+            self.exit,
+            if runs == 1 { "" } else { "s" }
+        );
+        if let Some(status) = self.expect_status {
+            text.push_str(&format!(" (--expect-status {status})"));
+        }
+        match &self.flaky {
+            Some(what) => text.push_str(&format!(", flaky, accepted with --accept-flaky-baseline: {what}")),
+            None if self.accept_flaky => text.push_str(" (--accept-flaky-baseline; the runs agreed)"),
+            None => {}
+        }
+        text
+    }
 }
 
 /// One run of one experiment.
@@ -171,11 +203,145 @@ pub struct ExperimentResult {
     pub faults: Vec<FaultSpec>,
     /// The synthesized model the faults come from; `null` for a fault given with `--fault`.
     pub model: Option<ErrorModel>,
+    /// The worst run's verdict ([`Verdict::worst`]).
     pub verdict: Verdict,
+    /// How many runs had each verdict (every verdict that some run had).
+    #[serde(default)]
+    pub counts: BTreeMap<Verdict, u32>,
+    /// The share of the exercised runs that were findings, with its 95 % interval; `null` when no run was
+    /// exercised.
+    #[serde(default)]
+    pub failures: Option<FailureShare>,
+    /// The exercised runs disagree: they had more than one verdict.
+    #[serde(default)]
+    pub flaky: bool,
     pub runs: Vec<RunResult>,
 }
 
+/// Of the exercised runs of an experiment, how many were findings (failed, corrupted, crashed, hung), and the
+/// 95 % Wilson score interval of that fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FailureShare {
+    pub failed: u32,
+    /// Exercised runs (every run but the not-exercised ones).
+    pub of: u32,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The 95 % Wilson score interval of a proportion: `k` successes in `n` trials. Unlike `k/n ± 1.96 σ`, it stays
+/// within [0, 1] and is not empty at 0/n or n/n, which matters with 5 runs. `(0, 1)` when `n` is 0.
+pub fn wilson(k: u32, n: u32) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    const Z: f64 = 1.959_963_984_540_054; // the 97.5th percentile of the standard normal
+    let (k, n) = (f64::from(k.min(n)), f64::from(n));
+    let p = k / n;
+    let z2 = Z * Z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // At 0/n and n/n one bound is exactly 0 or 1; the subtraction would leave a rounding error.
+    let low = if k == 0.0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if k == n { 1.0 } else { (centre + half).min(1.0) };
+    (low, high)
+}
+
+/// The worst verdict, the count of each verdict, the failure share of the exercised runs and whether they
+/// disagree.
+fn summary(runs: &[RunResult]) -> (Verdict, BTreeMap<Verdict, u32>, Option<FailureShare>, bool) {
+    let verdict = Verdict::worst(runs.iter().map(|r| r.verdict));
+    let mut counts = BTreeMap::new();
+    for r in runs {
+        *counts.entry(r.verdict).or_default() += 1;
+    }
+    let exercised: Vec<Verdict> = runs
+        .iter()
+        .map(|r| r.verdict)
+        .filter(|v| *v != Verdict::NotExercised)
+        .collect();
+    let of = exercised.len() as u32;
+    let failed = exercised.iter().filter(|v| v.is_finding()).count() as u32;
+    let failures = (of > 0).then(|| {
+        let (low, high) = wilson(failed, of);
+        FailureShare {
+            failed,
+            of,
+            low,
+            high,
+        }
+    });
+    let flaky = exercised.iter().any(|v| *v != exercised[0]);
+    (verdict, counts, failures, flaky)
+}
+
 impl ExperimentResult {
+    /// An experiment's result from its runs: the worst verdict, the count of each, the failure share and
+    /// whether the runs disagree.
+    pub fn from_runs(
+        id: String,
+        faults: Vec<FaultSpec>,
+        model: Option<ErrorModel>,
+        runs: Vec<RunResult>,
+    ) -> Self {
+        let mut result = ExperimentResult {
+            id,
+            faults,
+            model,
+            verdict: Verdict::NotExercised,
+            counts: BTreeMap::new(),
+            failures: None,
+            flaky: false,
+            runs,
+        };
+        result.summarize();
+        result
+    }
+
+    /// Recomputes `verdict`, `counts`, `failures` and `flaky` from the runs.
+    pub fn summarize(&mut self) {
+        let (verdict, counts, failures, flaky) = summary(&self.runs);
+        (self.verdict, self.counts, self.failures, self.flaky) = (verdict, counts, failures, flaky);
+    }
+
+    /// The run that explains the verdict: the first run with the experiment's (worst) verdict.
+    pub fn worst_run(&self) -> Option<&RunResult> {
+        self.runs.iter().find(|r| r.verdict == self.verdict)
+    }
+
+    /// `3/5 failed, 2/5 resilient`: how many runs had each verdict, the experiment's verdict first, then in
+    /// [`Verdict::ALL`] order.
+    /// Computed from the runs, so that reports written before the counts render alike.
+    pub fn counts_text(&self) -> String {
+        let (verdict, counts, _, _) = summary(&self.runs);
+        let total = self.runs.len();
+        let mut order = vec![verdict];
+        order.extend(Verdict::ALL.iter().copied().filter(|v| *v != verdict));
+        order
+            .into_iter()
+            .filter_map(|v| counts.get(&v).map(|n| format!("{n}/{total} {v}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `23–88%`: the failure share's 95 % interval in whole percents; `-` when no run was exercised.
+    pub fn interval_text(&self) -> String {
+        summary(&self.runs).2.map_or_else(
+            || "-".to_owned(),
+            |f| format!("{:.0}–{:.0}%", 100.0 * f.low, 100.0 * f.high),
+        )
+    }
+
+    /// `failed`, or `failed, flaky` when the exercised runs disagree.
+    pub fn verdict_text(&self) -> String {
+        if summary(&self.runs).3 {
+            format!("{}, flaky", self.verdict)
+        } else {
+            self.verdict.to_string()
+        }
+    }
+
     /// The share of the experiment's injections that landed on a call shape that failed naturally with the same
     /// errno in the baseline, over the runs where that could be told; `None` when it never could or nothing was
     /// injected.
@@ -327,6 +493,128 @@ mod tests {
         report.experiments = crate::report::terminal::tests::sample().experiments;
         assert!(report.fails_on(&[Verdict::Failed]));
         assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
+    }
+
+    #[test]
+    fn wilson_interval_matches_published_values_and_stays_in_0_1() {
+        let close = |(lo, hi): (f64, f64), (elo, ehi): (f64, f64)| {
+            assert!(
+                (lo - elo).abs() < 5e-4 && (hi - ehi).abs() < 5e-4,
+                "({lo}, {hi}) vs ({elo}, {ehi})"
+            );
+        };
+        // Reference values (z = 1.96) as R's prop.test(correct = FALSE) and Wilson (1927) give them.
+        close(wilson(0, 5), (0.0, 0.4345));
+        close(wilson(5, 5), (0.5655, 1.0));
+        close(wilson(3, 5), (0.2307, 0.8824));
+        close(wilson(1, 10), (0.0179, 0.4041));
+        close(wilson(50, 100), (0.4038, 0.5962));
+        assert_eq!(wilson(0, 0), (0.0, 1.0), "no runs: nothing is known");
+        // Symmetric: k of n failing is n-k of n passing, mirrored.
+        for n in 1..=20 {
+            for k in 0..=n {
+                let (lo, hi) = wilson(k, n);
+                let (mlo, mhi) = wilson(n - k, n);
+                assert!((lo - (1.0 - mhi)).abs() < 1e-12 && (hi - (1.0 - mlo)).abs() < 1e-12);
+                let p = f64::from(k) / f64::from(n);
+                assert!(
+                    (0.0..=p).contains(&lo) && (p..=1.0).contains(&hi),
+                    "{k}/{n}: ({lo}, {hi})"
+                );
+            }
+        }
+        // More runs, narrower interval.
+        let width = |k, n| {
+            let (lo, hi) = wilson(k, n);
+            hi - lo
+        };
+        assert!(width(5, 10) < width(1, 2) && width(50, 100) < width(5, 10));
+    }
+
+    fn run(run: u32, verdict: Verdict, detail: &str) -> RunResult {
+        RunResult {
+            run,
+            seed: u64::from(run),
+            verdict,
+            detail: detail.into(),
+            exit: Some(TargetExit::Code(0)),
+            duration_ms: 1,
+            usage: None,
+            matched: 1,
+            injected: u64::from(verdict != Verdict::NotExercised),
+            realistic: None,
+            check_passed: None,
+            post_run_passed: None,
+            log: String::new(),
+            rounds: None,
+        }
+    }
+
+    #[test]
+    fn an_experiment_counts_each_verdict_and_names_its_worst_run() {
+        use Verdict::*;
+        let result = ExperimentResult::from_runs(
+            "read-EIO".into(),
+            vec![FaultSpec::parse("read:EIO:p=0.5").unwrap()],
+            None,
+            vec![
+                run(1, Resilient, "like the baseline"),
+                run(2, Failed, "exit status 1"),
+                run(3, NotExercised, "none drawn"),
+                run(4, Crashed, "killed by SIGABRT"),
+                run(5, Failed, "exit status 1"),
+            ],
+        );
+        assert_eq!(result.verdict, Crashed);
+        assert_eq!(
+            result.worst_run().unwrap().run,
+            4,
+            "the worst run, not run 1 nor the first finding"
+        );
+        assert_eq!(
+            result.counts,
+            BTreeMap::from([(Resilient, 1), (NotExercised, 1), (Failed, 2), (Crashed, 1)])
+        );
+        assert_eq!(
+            result.counts_text(),
+            "1/5 crashed, 1/5 resilient, 1/5 not-exercised, 2/5 failed"
+        );
+        let share = result.failures.unwrap();
+        assert_eq!(
+            (share.failed, share.of),
+            (3, 4),
+            "not-exercised runs tell nothing about coping"
+        );
+        assert!(result.flaky);
+        assert_eq!(result.verdict_text(), "crashed, flaky");
+        assert_eq!(result.interval_text(), "30–95%");
+        // Unanimous runs are not flaky; unexercised runs do not make them so.
+        let steady = ExperimentResult::from_runs(
+            "x".into(),
+            vec![],
+            None,
+            vec![
+                run(1, Failed, "a"),
+                run(2, NotExercised, "b"),
+                run(3, Failed, "c"),
+            ],
+        );
+        assert!(!steady.flaky);
+        assert_eq!(steady.counts_text(), "2/3 failed, 1/3 not-exercised");
+        let never = ExperimentResult::from_runs("y".into(), vec![], None, vec![run(1, NotExercised, "n")]);
+        assert_eq!((never.failures, never.interval_text()), (None, "-".to_owned()));
+        // The fields are in the file, and a report written before them still loads and renders alike.
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(json["counts"]["failed"], 2);
+        assert_eq!(json["failures"]["of"], 4);
+        assert_eq!(json["flaky"], true);
+        let mut old = json.clone();
+        for field in ["counts", "failures", "flaky"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        let old: ExperimentResult = serde_json::from_value(old).unwrap();
+        assert_eq!(old.counts_text(), result.counts_text());
+        assert_eq!(old.verdict_text(), result.verdict_text());
     }
 
     #[test]

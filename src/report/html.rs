@@ -397,10 +397,12 @@ fn verdict_matrix(out: &mut String, report: &Report) {
 fn summary_table(out: &mut String, rows: &[Row<'_>]) {
     out.push_str(
         "<div class=\"panel scroll\"><table id=\"summary-table\"><thead><tr><th>experiment</th>\
-         <th>category</th><th class=\"num\">target</th><th class=\"num\">p</th><th class=\"num\">runs</th>\
+         <th>category</th><th class=\"num\">target</th><th class=\"num\">p</th>\
          <th class=\"num\">injected / matched</th><th class=\"num\">achieved</th>\
          <th class=\"num\" title=\"injections on call shapes that failed naturally with the errno\">realism</th>\
-         <th>verdict</th><th>detail</th>\
+         <th>verdict</th><th>runs</th>\
+         <th class=\"num\" title=\"95 % Wilson interval of the share of exercised runs that failed\">failing (95%)</th>\
+         <th>detail</th>\
          </tr></thead><tbody>",
     );
     for r in rows {
@@ -408,19 +410,26 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
         let _ = write!(
             out,
             "<tr><td class=\"id\"><code title=\"{}\">{}</code></td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{} / {}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td>{}</td></tr>",
             esc(&faults_text(&e.faults)),
             esc(&e.id),
             esc(&r.kind),
             percent(r.target),
             percent(Some(r.probability)),
-            e.runs.len(),
             r.injected,
             r.matched,
             percent(r.achieved()),
             realism(r.realism),
             pill(e.verdict),
+            if e.verdict_text() != e.verdict.name() {
+                " <span class=\"muted\">flaky</span>"
+            } else {
+                ""
+            },
+            esc(&e.counts_text()),
+            esc(&e.interval_text()),
             esc(&r.detail()),
         );
     }
@@ -431,11 +440,25 @@ fn baseline(out: &mut String, report: &Report) {
     let b = &report.baseline;
     let _ = write!(
         out,
-        "<h2 id=\"baseline\">Baseline</h2><p>Every run is compared with <b>{}</b> (the status of all {} baseline \
-         run{}); a run still going after <b>{}</b> is hung.</p>",
+        "<h2 id=\"baseline\">Baseline</h2><p>Every run is compared with <b>{}</b> ({}); a run still going after \
+         <b>{}</b> is hung.</p>",
         esc(&b.exit.to_string()),
-        b.runs.len(),
-        if b.runs.len() == 1 { "" } else { "s" },
+        match (&b.flaky, b.expect_status) {
+            (Some(what), _) => format!(
+                "<b>flaky</b>, accepted with <code>--accept-flaky-baseline</code>: {}",
+                esc(what)
+            ),
+            (None, Some(status)) => format!(
+                "declared with <code>--expect-status {status}</code>, the status of all {} baseline run{}",
+                b.runs.len(),
+                if b.runs.len() == 1 { "" } else { "s" }
+            ),
+            (None, None) => format!(
+                "the status of all {} baseline run{}",
+                b.runs.len(),
+                if b.runs.len() == 1 { "" } else { "s" }
+            ),
+        },
         seconds(b.timeout_ms),
     );
     out.push_str(
@@ -479,14 +502,19 @@ fn runs(out: &mut String, report: &Report) {
     for e in &report.experiments {
         let _ = write!(
             out,
-            "<details class=\"panel\"{}><summary><code>{}</code> {} <span class=\"muted\">{} run{} · \
-             <code>{}</code></span></summary>",
+            "<details class=\"panel\"{}><summary><code>{}</code> {} <span class=\"muted\">{}{} · failing \
+             {} (95 %) · <code>{}</code></span></summary>",
             // Findings open, so that their runs show without a click.
             if e.verdict.is_finding() { " open" } else { "" },
             esc(&e.id),
             pill(e.verdict),
-            e.runs.len(),
-            if e.runs.len() == 1 { "" } else { "s" },
+            esc(&e.counts_text()),
+            if e.verdict_text() != e.verdict.name() {
+                ", flaky"
+            } else {
+                ""
+            },
+            esc(&e.interval_text()),
             esc(&faults_text(&e.faults)),
         );
         if let Some(m) = &e.model {
@@ -568,7 +596,7 @@ pub fn render(report: &Report) -> String {
     let _ = write!(
         out,
         "<li>baseline <b>{}</b>, timeout <b>{}</b></li><li>created <b>{}</b></li></ul>",
-        esc(&report.baseline.exit.to_string()),
+        esc(&report.baseline.describe()),
         seconds(report.baseline.timeout_ms),
         esc(&report.created_at),
     );

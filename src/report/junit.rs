@@ -113,12 +113,14 @@ pub fn render(report: &Report) -> String {
         property(&mut out, indent, "shard", shard);
     }
     let baseline = format!(
-        "{} over {} runs, timeout {}",
-        report.baseline.exit,
-        report.baseline.runs.len(),
+        "{}, timeout {}",
+        report.baseline.describe(),
         seconds(report.baseline.timeout_ms)
     );
     property(&mut out, indent, "baseline", &baseline);
+    if let Some(what) = &report.baseline.flaky {
+        property(&mut out, indent, "flaky baseline", what);
+    }
     out.push_str("    </properties>\n");
 
     for e in &report.experiments {
@@ -151,6 +153,11 @@ pub fn render(report: &Report) -> String {
         if let Some(realism) = r.realism {
             property(&mut out, indent, "realism", &format!("{realism:.4}"));
         }
+        property(&mut out, indent, "runs", &e.counts_text());
+        property(&mut out, indent, "failing (95%)", &e.interval_text());
+        if e.verdict_text() != e.verdict.name() {
+            property(&mut out, indent, "flaky", "true");
+        }
         out.push_str("      </properties>\n");
         match e.verdict {
             Verdict::Resilient => {}
@@ -164,7 +171,12 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(
                     out,
                     "      <failure message=\"{}\" type=\"{verdict}\">{}</failure>",
-                    attr(&format!("{verdict}: {}", r.detail())),
+                    attr(&format!(
+                        "{} ({}): {}",
+                        e.verdict_text(),
+                        e.counts_text(),
+                        r.detail()
+                    )),
                     body.join("\n")
                 );
             }
@@ -342,7 +354,7 @@ mod tests {
         assert_eq!(failure.attrs["type"], "failed");
         assert_eq!(
             failure.attrs["message"],
-            "failed: run 2: exit status 1, baseline 0 | see <stderr>"
+            "failed, flaky (1/2 failed, 1/2 resilient): run 2: exit status 1, baseline 0 | see <stderr>"
         );
         let lines: Vec<&str> = failure.text.lines().collect();
         assert_eq!(lines.len(), 2, "{}", failure.text);
@@ -463,7 +475,7 @@ mod tests {
         let failure = named(&elements, "failure")[0];
         assert_eq!(
             failure.attrs["message"],
-            "failed: run 2: stderr: \u{fffd}[31mboom\u{fffd}\u{fffd} \"quoted\" & 'single'\r\nnext"
+            "failed, flaky (1/2 failed, 1/2 resilient): run 2: stderr: \u{fffd}[31mboom\u{fffd}\u{fffd} \"quoted\" & 'single'\r\nnext"
         );
         assert!(
             named(&elements, "testcase")

@@ -72,34 +72,34 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "{} ({how}) · baseline {} over {} run(s), timeout {}\n",
+        "{} ({how}) · baseline {}, timeout {}\n",
         code(&command_line(&report.command)),
-        report.baseline.exit,
-        report.baseline.runs.len(),
+        text(&report.baseline.describe()),
         seconds(report.baseline.timeout_ms)
     );
 
     if !report.experiments.is_empty() {
         out.push_str(
-            "| experiment | category | target | p | runs | injected/matched | achieved | realism | verdict | detail |\n",
+            "| experiment | category | target | p | injected/matched | achieved | realism | verdict | runs | failing (95%) | detail |\n",
         );
-        out.push_str("|---|---|--:|--:|--:|--:|--:|--:|---|---|\n");
+        out.push_str("|---|---|--:|--:|--:|--:|--:|---|---|--:|---|\n");
         for e in &report.experiments {
             let r = row(e);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {}/{} | {} | {} | {} {} | {} |",
+                "| {} | {} | {} | {} | {}/{} | {} | {} | {} {} | {} | {} | {} |",
                 text(&e.id),
                 r.kind,
                 percent(r.target),
                 percent(Some(r.probability)),
-                e.runs.len(),
                 r.injected,
                 r.matched,
                 percent(r.achieved()),
                 realism(r.realism),
                 mark(e.verdict),
-                e.verdict,
+                e.verdict_text(),
+                e.counts_text(),
+                e.interval_text(),
                 text(&r.detail()),
             );
         }
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(
             lines[2],
             "`'/usr/bin/my app' --in '<input>.txt'` (ptrace, seed 42, shard 1/2) · baseline exit status 0 \
-             over 2 run(s), timeout 10.000 s"
+             over 2 runs, timeout 10.000 s"
         );
         let table: Vec<&str> = lines
             .iter()
@@ -230,26 +230,30 @@ mod tests {
             .copied()
             .collect();
         let header = cells(table[0]);
-        assert_eq!(header.len(), 10);
+        assert_eq!(header.len(), 11);
         let rows: Vec<Vec<String>> = table[2..5].iter().map(|l| cells(l)).collect();
         assert!(rows.iter().all(|r| r.len() == header.len()), "{md}");
         assert_eq!(
-            rows[0][..9],
+            rows[0][..10],
             [
                 "openat-ENOENT",
                 "sporadic",
                 "5.00%",
                 "3.45%",
-                "1",
                 "7/200",
                 "3.50%",
                 "100%",
-                "✅ resilient"
+                "✅ resilient",
+                "1/1 resilient",
+                "0–79%"
             ]
         );
-        assert_eq!(rows[1][8], "❌ failed");
-        // The `|` and `<` of the detail are escaped, so the row keeps its ten cells.
-        assert_eq!(rows[1][9], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
+        assert_eq!(
+            rows[1][7..10],
+            ["❌ failed, flaky", "1/2 failed, 1/2 resilient", "9–91%"]
+        );
+        // The `|` and `<` of the detail are escaped, so the row keeps its eleven cells.
+        assert_eq!(rows[1][10], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
         assert_eq!(rows[2][..4], ["unlinkat-EACCES", "given", "-", "50.00%"]);
         assert!(md.contains("**Verdicts:** 1 resilient, 1 not-exercised, 1 failed"));
     }

@@ -76,7 +76,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit, Verdict};
+    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit};
 
     fn shard(k: u32, done: &[&str], pending: &[&str]) -> Report {
         Report {
@@ -90,17 +90,21 @@ mod tests {
                 runs: vec![],
                 exit: TargetExit::Code(0),
                 timeout_ms: 1000 * u64::from(k),
+                expect_status: None,
+                accept_flaky: false,
+                flaky: None,
             },
             natural_rates: Default::default(),
             interval_ms: 1000,
             experiments: done
                 .iter()
-                .map(|id| ExperimentResult {
-                    id: (*id).into(),
-                    faults: vec![FaultSpec::parse("openat:ENOENT").unwrap()],
-                    model: None,
-                    verdict: Verdict::Resilient,
-                    runs: vec![],
+                .map(|id| {
+                    ExperimentResult::from_runs(
+                        (*id).into(),
+                        vec![FaultSpec::parse("openat:ENOENT").unwrap()],
+                        None,
+                        vec![],
+                    )
                 })
                 .collect(),
             pending: pending.iter().map(|s| (*s).into()).collect(),

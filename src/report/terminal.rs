@@ -20,7 +20,8 @@ pub(crate) struct Row<'a> {
     pub probability: f64,
     pub injected: u64,
     pub matched: u64,
-    /// The run that explains the verdict: the first finding, or the first run of an unexercised experiment.
+    /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
+    /// finding or not-exercised.
     pub explaining: Option<&'a RunResult>,
     /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
     pub realism: Option<f64>,
@@ -41,11 +42,9 @@ impl Row<'_> {
 }
 
 pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
-    let explaining = exp.runs.iter().find(|r| r.verdict.is_finding()).or_else(|| {
-        (exp.verdict == Verdict::NotExercised)
-            .then(|| exp.runs.first())
-            .flatten()
-    });
+    let explaining = exp
+        .worst_run()
+        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
     Row {
         exp,
         kind: exp
@@ -80,7 +79,7 @@ pub(crate) fn seconds(ms: u64) -> String {
 }
 
 /// The command as a shell would take it back: arguments with spaces or shell syntax in single quotes.
-pub(crate) fn command_line(command: &[String]) -> String {
+pub fn command_line(command: &[String]) -> String {
     let quote = |arg: &String| {
         let plain = !arg.is_empty()
             && arg
@@ -182,12 +181,10 @@ fn header(report: &Report) -> String {
     if let Some(shard) = &report.shard {
         let _ = write!(how, ", shard {shard}");
     }
-    let runs = report.baseline.runs.len();
     let mut line = format!(
-        "phoebe exec -- {} ({how}): baseline {} over {runs} run{}, timeout {}",
+        "phoebe exec -- {} ({how}): baseline {}, timeout {}",
         command_line(&report.command),
-        report.baseline.exit,
-        if runs == 1 { "" } else { "s" },
+        report.baseline.describe(),
         seconds(report.baseline.timeout_ms),
     );
     if report.interrupted {
@@ -208,19 +205,20 @@ fn sgr(verdict: Verdict) -> &'static str {
 
 /// The campaign table. With `color`, verdict names are coloured with ANSI escapes (widths are unaffected).
 pub fn render(report: &Report, color: bool) -> String {
-    const HEADS: [&str; 10] = [
+    const HEADS: [&str; 11] = [
         "experiment",
         "category",
         "target",
         "p",
-        "runs",
         "injected/matched",
         "achieved",
         "realism",
         "verdict",
+        "runs",
+        "failing (95%)",
         "detail",
     ];
-    let rows: Vec<(Verdict, [String; 10])> = report
+    let rows: Vec<(Verdict, [String; 11])> = report
         .experiments
         .iter()
         .map(|e| {
@@ -232,11 +230,12 @@ pub fn render(report: &Report, color: bool) -> String {
                     r.kind.clone(),
                     percent(r.target),
                     percent(Some(r.probability)),
-                    e.runs.len().to_string(),
                     format!("{}/{}", r.injected, r.matched),
                     percent(r.achieved()),
                     realism(r.realism),
-                    e.verdict.to_string(),
+                    e.verdict_text(),
+                    e.counts_text(),
+                    e.interval_text(),
                     r.detail(),
                 ],
             )
@@ -249,8 +248,10 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     // Text columns are left-aligned, numbers right-aligned; the last column is not padded.
-    let left = [true, true, false, false, false, false, false, false, true, true];
-    let line = |cells: &[String; 10], verdict: Option<Verdict>| {
+    let left = [
+        true, true, false, false, false, false, false, true, true, false, true,
+    ];
+    let line = |cells: &[String; 11], verdict: Option<Verdict>| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -261,7 +262,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 (false, false) => format!("{}{cell}", " ".repeat(pad)),
             };
             match verdict {
-                Some(v) if color && i == 8 => {
+                Some(v) if color && i == 7 => {
                     let _ = write!(out, "\x1b[{}m{cell}\x1b[0m{}", sgr(v), " ".repeat(pad));
                 }
                 _ => out.push_str(&padded),
@@ -415,6 +416,9 @@ pub(crate) mod tests {
                 ],
                 exit: TargetExit::Code(0),
                 timeout_ms: 10_000,
+                expect_status: None,
+                accept_flaky: false,
+                flaky: None,
             },
             natural_rates: BTreeMap::from([
                 ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),
@@ -422,25 +426,23 @@ pub(crate) mod tests {
             ]),
             interval_ms: 1000,
             experiments: vec![
-                ExperimentResult {
-                    id: openat.id.clone(),
-                    faults: openat.faults(),
-                    model: Some(openat),
-                    verdict: Verdict::Resilient,
-                    runs: vec![run(
+                ExperimentResult::from_runs(
+                    openat.id.clone(),
+                    openat.faults(),
+                    Some(openat),
+                    vec![run(
                         1,
                         Verdict::Resilient,
                         "same exit status as the baseline",
                         200,
                         7,
                     )],
-                },
-                ExperimentResult {
-                    id: read.id.clone(),
-                    faults: read.faults(),
-                    model: Some(read),
-                    verdict: Verdict::Failed,
-                    runs: vec![
+                ),
+                ExperimentResult::from_runs(
+                    read.id.clone(),
+                    read.faults(),
+                    Some(read),
+                    vec![
                         run(1, Verdict::Resilient, "same exit status as the baseline", 100, 20),
                         run(
                             2,
@@ -450,14 +452,13 @@ pub(crate) mod tests {
                             11,
                         ),
                     ],
-                },
-                ExperimentResult {
-                    id: "unlinkat-EACCES".into(),
-                    faults: vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
-                    model: None,
-                    verdict: Verdict::NotExercised,
-                    runs: vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
-                },
+                ),
+                ExperimentResult::from_runs(
+                    "unlinkat-EACCES".into(),
+                    vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
+                    None,
+                    vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
+                ),
             ],
             pending: vec!["connect-ECONNREFUSED".into()],
             skipped: Vec::new(),
@@ -536,61 +537,137 @@ pub(crate) mod tests {
         let text = render(&sample(), false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1 + 1 + 3 + 2, "{text}");
-        let cols = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        // Cells are separated by two spaces or more (a cell may hold one space: `failed, flaky`).
+        let cols = |l: &str| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            cols(lines[2])[..9],
+            cols(lines[1]),
+            [
+                "experiment",
+                "category",
+                "target",
+                "p",
+                "injected/matched",
+                "achieved",
+                "realism",
+                "verdict",
+                "runs",
+                "failing (95%)",
+                "detail"
+            ]
+        );
+        assert_eq!(
+            cols(lines[2]),
             [
                 "openat-ENOENT",
                 "sporadic",
                 "5.00%",
                 "3.45%",
-                "1",
                 "7/200",
                 "3.50%",
                 "100%",
-                "resilient"
+                "resilient",
+                "1/1 resilient",
+                "0–79%"
             ]
         );
-        // 20 + 11 injected of 100 + 50 matched over the two runs; the detail is the failing run's.
+        // 20 + 11 injected of 100 + 50 matched over the two runs; they disagree, and the detail is the failing
+        // run's.
         assert_eq!(
-            cols(lines[3])[..9],
+            cols(lines[3]),
             [
                 "read-EAGAIN",
                 "fluctuating",
                 "30.00%",
                 "20.00%",
-                "2",
                 "31/150",
                 "20.67%",
                 "100%",
-                "failed"
+                "failed, flaky",
+                "1/2 failed, 1/2 resilient",
+                "9–91%",
+                "run 2: exit status 1, baseline 0 | see <stderr>"
             ]
         );
-        assert!(
-            lines[3].ends_with("  run 2: exit status 1, baseline 0 | see <stderr>"),
-            "{text}"
-        );
         assert_eq!(
-            cols(lines[4])[..9],
+            cols(lines[4]),
             [
                 "unlinkat-EACCES",
                 "given",
                 "-",
                 "50.00%",
-                "1",
                 "0/0",
                 "-",
                 "-",
-                "not-exercised"
+                "not-exercised",
+                "1/1 not-exercised",
+                "-",
+                "run 1: no call matched the fault"
             ]
-        );
-        assert!(lines[4].ends_with("run 1: no call matched the fault"), "{text}");
-        assert!(
-            !lines[2].contains("run 1:"),
-            "a resilient experiment has no detail: {text}"
         );
         assert_eq!(lines[5], "verdicts: 1 resilient, 1 not-exercised, 1 failed");
         assert_eq!(lines[6], "pending (1): connect-ECONNREFUSED");
+    }
+
+    /// Regression (issue 14): runs 1 and 3 failed, run 2 crashed, and the table named run 1 only; the detail
+    /// names the worst run.
+    #[test]
+    fn the_detail_names_the_worst_run_not_run_1() {
+        let mut report = sample();
+        let e = &mut report.experiments[1];
+        e.runs.push(RunResult {
+            run: 3,
+            verdict: Verdict::Crashed,
+            detail: "killed by SIGABRT after 2 injection(s)".into(),
+            ..e.runs[1].clone()
+        });
+        e.summarize();
+        let text = render(&report, false);
+        let line = text.lines().nth(3).unwrap();
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            cells[7..],
+            [
+                "crashed, flaky",
+                "1/3 crashed, 1/3 resilient, 1/3 failed",
+                "21–94%",
+                "run 3: killed by SIGABRT after 2 injection(s)"
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_flaky_baseline_accepted_by_the_user_is_said_in_the_header() {
+        let mut report = sample();
+        report.baseline.accept_flaky = true;
+        report.baseline.flaky = Some("baseline run 2 exited 1, run 1 exited 0".into());
+        let first = render(&report, false).lines().next().unwrap().to_owned();
+        assert!(
+            first.contains(
+                "baseline exit status 0 over 2 runs, flaky, accepted with --accept-flaky-baseline: baseline run 2 \
+                 exited 1, run 1 exited 0, timeout"
+            ),
+            "{first}"
+        );
+        report.baseline.flaky = None;
+        report.baseline.expect_status = Some(0);
+        let first = render(&report, false).lines().next().unwrap().to_owned();
+        assert!(
+            first.contains(
+                "over 2 runs (--expect-status 0) (--accept-flaky-baseline; the runs agreed), timeout"
+            ),
+            "{first}"
+        );
     }
 
     #[test]
@@ -627,7 +704,7 @@ pub(crate) mod tests {
         let coloured = render(&sample(), true);
         assert!(coloured.contains("\x1b[32mresilient\x1b[0m"), "{coloured:?}");
         assert!(coloured.contains("\x1b[2mnot-exercised\x1b[0m"), "{coloured:?}");
-        assert!(coloured.contains("\x1b[33mfailed\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[33mfailed, flaky\x1b[0m"), "{coloured:?}");
         assert_eq!(coloured.matches('\x1b').count(), 6, "{coloured:?}");
         // Stripping the escapes gives the plain table back: colour does not shift the columns.
         let stripped = coloured
