@@ -224,6 +224,7 @@ fn prometheus_endpoint_serves_cumulative_counters() {
         "100ms",
         "--prometheus",
         &addr,
+        "--per-pid",
     ]);
     let url = format!("http://{addr}/metrics");
     let sample = format!(
