@@ -1,6 +1,7 @@
 //! `phoebe monitor` attached to a running test app, its JSON lines, its Prometheus endpoint scraped by a real
-//! HTTP client, `phoebe doctor`, and no phoebe program left loaded after phoebe exits or is killed; the ptrace
-//! backend (asked for, or the fallback without eBPF), which must leave the process running untouched.
+//! HTTP client and by a real Prometheus (Debian's, which ci/setup installs; the Grafana dashboard in docs/ is
+//! checked against it), `phoebe doctor`, and no phoebe program left loaded after phoebe exits or is killed; the
+//! ptrace backend (asked for, or the fallback without eBPF), which must leave the process running untouched.
 
 use std::{
     io::{BufRead, BufReader},
@@ -618,4 +619,335 @@ fn monitor_ptrace_stopped_by_sigterm_detaches() {
     let status = monitor.wait().unwrap();
     assert_eq!(status.code(), Some(128 + 15), "{status:?}");
     assert_untouched(app, pid, stdout);
+}
+
+/// Debian's package (ci/setup installs it).
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// A Prometheus server of our own: a temporary configuration that scrapes `target` every second, its storage in a
+/// temporary directory, its API on a free port; killed (and its files removed) when the test ends.
+struct Prometheus {
+    _server: Reap,
+    api: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// `None` (and a counted skip) where Prometheus is not installed.
+    fn scraping(target: &str) -> Option<Prometheus> {
+        if !std::path::Path::new(PROMETHEUS).is_file() {
+            skipped("no prometheus (ci/setup installs it)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: phoebe\n    \
+                 static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let server = Reap(
+            Command::new(PROMETHEUS)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={listen}"))
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let api = format!("http://{listen}");
+        let ready = format!("{api}/-/ready");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ureq::get(&ready).call().is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "prometheus not ready after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Prometheus {
+            _server: server,
+            api,
+            _dir: dir,
+        })
+    }
+
+    /// A GET of the HTTP API, its `data` (the API's `status` must be `success`).
+    fn api(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let mut request = ureq::get(format!("{}{path}", self.api));
+        for (k, v) in params {
+            request = request.query(*k, *v);
+        }
+        let body = match request.call() {
+            Ok(mut response) => response.body_mut().read_to_string().unwrap(),
+            Err(e) => panic!("{path} {params:?}: {e}"),
+        };
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["status"], "success", "{path} {params:?}: {body}");
+        value["data"].clone()
+    }
+
+    /// An instant query's samples: (labels, value).
+    fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
+        let data = self.api("/api/v1/query", &[("query", promql)]);
+        let samples = match data["resultType"].as_str() {
+            Some("vector") => data["result"].as_array().unwrap().clone(),
+            Some("scalar") => vec![serde_json::json!({"metric": {}, "value": data["result"]})],
+            other => panic!("{promql}: result type {other:?}"),
+        };
+        samples
+            .iter()
+            .map(|s| {
+                let value = s["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+                (s["metric"].clone(), value)
+            })
+            .collect()
+    }
+
+    /// The one value of a query that must give exactly one sample.
+    fn value(&self, promql: &str) -> f64 {
+        let samples = self.query(promql);
+        assert_eq!(samples.len(), 1, "{promql}: {samples:?}");
+        samples[0].1
+    }
+}
+
+/// The test app `paced` at `rate` ticks per second (each: one openat failing with ENOENT and one nanosleep of
+/// `sleep_us`), started on its own (not under phoebe); its pid.
+fn running_paced(rate: u32, sleep_us: u32) -> (Reap, i32) {
+    let mut child = Command::new(testapp("paced"))
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["--rate", &rate.to_string(), "--sleep-us", &sleep_us.to_string()])
+        .args(["--seconds", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line
+        .trim()
+        .strip_prefix("ready pid=")
+        .expect("ready line")
+        .parse()
+        .unwrap();
+    (Reap(child), pid)
+}
+
+/// The dashboard's PromQL with Grafana's variables replaced as Grafana would for this test's data: one
+/// command, every monitor, the windows short enough for a few seconds of samples.
+fn grafana_to_promql(expr: &str) -> String {
+    expr.replace("$__rate_interval", "4s")
+        .replace("$__range", "1m")
+        .replace("$comm", "paced")
+        .replace("$instance", ".*")
+}
+
+/// A real Prometheus scrapes `phoebe monitor --latency` of `paced` (100 failing opens per second, 3 ms sleeps)
+/// every second, negotiating OpenMetrics; its `rate()` of the error counter and `histogram_quantile()` of the
+/// sleep's latency must match what the app did, and every query of the Grafana dashboard in docs/ must return
+/// data from it (its variables' `label_values` too).
+#[test]
+fn prometheus_scrapes_the_monitor_and_the_dashboard_queries_have_data() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let (rate, sleep_us) = (100u32, 3000u32);
+    let (_app, pid) = running_paced(rate, sleep_us);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_monitor, _stdout) = spawn_monitor(&[
+        "--pid",
+        &pid.to_string(),
+        "--interval",
+        "200ms",
+        "--latency",
+        "--prometheus",
+        &addr,
+        "--quiet",
+    ]);
+    let Some(prometheus) = Prometheus::scraping(&addr) else {
+        return;
+    };
+    let errors = "phoebe_syscalls_total{comm=\"paced\",syscall=\"openat\",errno=\"ENOENT\"}";
+    // Enough samples for a 4 s rate: 6 scrapes that saw the counter.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = prometheus.query(&format!("count_over_time({errors}[1m])"));
+        if seen.first().is_some_and(|(_, n)| *n >= 6.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus did not scrape the monitor 6 times in 30 s: {seen:?}; targets: {}",
+            prometheus.api("/api/v1/targets", &[])
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    assert_eq!(prometheus.value("up{job=\"phoebe\"}"), 1.0);
+    let info = prometheus.query("phoebe_build_info");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0].0["backend"], "ebpf");
+    assert_eq!(info[0].0["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        prometheus.query("phoebe_syscalls_total{pid!=\"\"}").is_empty(),
+        "no pid label without --per-pid"
+    );
+    // Prometheus asks for OpenMetrics first: the families it recorded carry what only that format says (an
+    // info type, a unit).
+    let metadata = prometheus.api(
+        "/api/v1/targets/metadata",
+        &[("match_target", "{job=\"phoebe\"}")],
+    );
+    let family = |name: &str| {
+        metadata
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no metadata for {name}: {metadata}"))
+            .clone()
+    };
+    assert_eq!(family("phoebe_build")["type"], "info", "{metadata}");
+    assert_eq!(family("phoebe_syscalls")["type"], "counter");
+    let duration = family("phoebe_syscall_duration_seconds");
+    assert_eq!(
+        (&duration["type"], &duration["unit"]),
+        (&"histogram".into(), &"seconds".into())
+    );
+
+    // The error rate: `rate` failing opens per second (the app paces them on absolute deadlines; the counter is
+    // published every 200 ms, so a 4 s window is off by a few percent at most).
+    let measured = prometheus.value(&format!("rate({errors}[4s])"));
+    assert!(
+        (0.8 * rate as f64..=1.2 * rate as f64).contains(&measured),
+        "rate() of the ENOENT counter is {measured}/s; the app fails {rate} opens per second"
+    );
+    // The sleep's latency: at least what was asked (nanosleep never returns early), so its median lands in the
+    // bucket above 3 ms, (2.5 ms, 5 ms], or a later one on a very busy machine; never below.
+    let sleeps = "phoebe_syscall_duration_seconds_bucket{comm=\"paced\",syscall=\"nanosleep\"}";
+    let p50 = prometheus.value(&format!(
+        "histogram_quantile(0.5, sum by (le) (rate({sleeps}[4s])))"
+    ));
+    assert!(
+        (0.0025..=0.025).contains(&p50),
+        "median nanosleep latency {p50} s for sleeps of {sleep_us} µs"
+    );
+    let mean = prometheus.value(
+        "sum(rate(phoebe_syscall_duration_seconds_sum{comm=\"paced\",syscall=\"nanosleep\"}[4s])) / \
+         sum(rate(phoebe_syscall_duration_seconds_count{comm=\"paced\",syscall=\"nanosleep\"}[4s]))",
+    );
+    assert!(
+        mean >= f64::from(sleep_us) / 1e6 && mean < 0.025,
+        "mean nanosleep latency {mean} s for sleeps of {sleep_us} µs"
+    );
+
+    // The dashboard: every panel's query, then every variable's label_values().
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/phoebe.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a PromQL target");
+            let samples = prometheus.query(&grafana_to_promql(expr));
+            assert!(
+                samples.iter().any(|(_, v)| v.is_finite()),
+                "panel {:?}: no data for {expr}: {samples:?}",
+                panel["title"]
+            );
+            queries += 1;
+        }
+    }
+    assert!(queries >= 7, "only {queries} queries in the dashboard");
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        let Some(definition) = variable["definition"].as_str() else {
+            continue;
+        };
+        let inner = definition
+            .strip_prefix("label_values(")
+            .and_then(|d| d.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("not a label_values() query: {definition}"));
+        let (selector, label) = inner.rsplit_once(',').unwrap();
+        let values = prometheus.api(
+            &format!("/api/v1/label/{}/values", label.trim()),
+            &[("match[]", &grafana_to_promql(selector.trim()))],
+        );
+        assert!(
+            !values.as_array().unwrap().is_empty(),
+            "variable {}: no values for {definition}",
+            variable["name"]
+        );
+    }
+    let comms = prometheus.api(
+        "/api/v1/label/comm/values",
+        &[("match[]", "phoebe_syscalls_total")],
+    );
+    assert_eq!(comms, serde_json::json!(["paced"]));
+}
+
+/// docs/grafana/phoebe.json can be provisioned as a file: a fixed uid, no import-time `__inputs`, no numeric
+/// dashboard id, every panel and query on the `datasource` variable (no data source uid of ours baked in), unique
+/// panel ids, and every panel placed.
+#[test]
+fn grafana_dashboard_is_provisioning_ready() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/phoebe.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    assert_eq!(dashboard["uid"], "phoebe-monitor");
+    assert!(dashboard.get("__inputs").is_none() && dashboard.get("id").is_none());
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus")
+    );
+    let on_variable = serde_json::json!({"type": "prometheus", "uid": "${datasource}"});
+    let mut ids = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "panel id twice: {panel}"
+        );
+        for key in ["x", "y", "w", "h"] {
+            assert!(
+                panel["gridPos"][key].is_u64(),
+                "{}: no gridPos.{key}",
+                panel["title"]
+            );
+        }
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"], on_variable, "{}", panel["title"]);
+        for target in panel["targets"].as_array().unwrap() {
+            assert_eq!(target["datasource"], on_variable, "{}", panel["title"]);
+        }
+    }
+    let titles: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    for wanted in [
+        "Error rate by syscall and errno",
+        "Calls per second by syscall",
+        "Latency p50 by syscall",
+        "Latency p99 by syscall",
+        "Top failing syscalls",
+    ] {
+        assert!(titles.contains(&wanted), "no panel {wanted:?}: {titles:?}");
+    }
 }
