@@ -951,3 +951,152 @@ fn grafana_dashboard_is_provisioning_ready() {
         assert!(titles.contains(&wanted), "no panel {wanted:?}: {titles:?}");
     }
 }
+
+/// Debian's package (ci/setup installs it).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The live page at `/` of the monitor's endpoint in headless Chromium: it polls `/intervals.json` and must have
+/// rendered at least two updates (virtual time lets its timers run without waiting in real time; each poll is a
+/// real request), with the table of the last interval, the calls chart and the failing syscall's chart, and log
+/// nothing to the console (script errors, CSP violations and failed loads all would; harness/report_html.rs
+/// proves on this Chromium that they are seen). `PHOEBE_MONITOR_PAGE_OUT=DIR` copies its screenshot there
+/// (`ci/screenshots` does, for the README).
+#[test]
+fn live_page_updates_with_its_charts_and_no_console_errors() {
+    let Some(_guard) = ebpf_guard() else { return };
+    if !std::path::Path::new(CHROMIUM).is_file() {
+        skipped("no chromium (ci/setup installs it)");
+        return;
+    }
+    let (_app, pid) = running_paced(100, 1000);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_monitor, _stdout) = spawn_monitor(&[
+        "--pid",
+        &pid.to_string(),
+        "--interval",
+        "250ms",
+        "--prometheus",
+        &addr,
+        "--quiet",
+    ]);
+    // A few intervals to draw.
+    let feed = format!("http://{addr}/intervals.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let intervals = ureq::get(&feed)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["intervals"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if intervals >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no 4 intervals in 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile");
+    let screenshot = dir.path().join("monitor-live.png");
+    let (out, err) = (dir.path().join("chromium.out"), dir.path().join("chromium.err"));
+    let (width, height) = (1280u32, 1000u32);
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        // Root in a container: no user namespaces for the sandbox, no GPU.
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        // 3 s of the page's own time: its polls (every 250 ms here) run one after the other.
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg(format!("--window-size={width},{height}"))
+    .arg(format!("--screenshot={}", screenshot.display()))
+    .arg(format!("http://{addr}/"))
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&out).unwrap())
+    .stderr(std::fs::File::create(&err).unwrap());
+    // Its own process group, so that a timeout kills the renderer and GPU processes too.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut chromium = cmd.spawn().expect("start chromium");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = chromium.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(chromium.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = chromium.wait();
+            panic!("chromium did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(status.success(), "chromium failed ({status}):\n{stderr}");
+    let console: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "the page logged to the console:\n{}",
+        console.join("\n")
+    );
+
+    let dom = std::fs::read_to_string(&out).unwrap();
+    // What the script built, not the script's own text.
+    let built = &dom[..dom.find("<script>").expect("the page's script in the DOM")];
+    let updates: u32 = built
+        .split("<body data-updates=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("data-updates on the body");
+    assert!(updates >= 2, "only {updates} updates:\n{built}");
+    assert!(
+        built.contains("class=\"\">updated "),
+        "the status line says it updated:\n{built}"
+    );
+    for chart in ["chart-calls", "chart-errors-openat"] {
+        assert!(
+            built.contains(&format!("<svg id=\"{chart}\" class=\"chart\"")),
+            "no {chart}:\n{built}"
+        );
+    }
+    // Each line of the charts has a point per interval (at least the 4 waited for).
+    let enoent = built
+        .split("data-name=\"ENOENT\"")
+        .nth(1)
+        .and_then(|rest| rest.split("points=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the ENOENT line of openat's chart");
+    assert!(enoent.split(' ').count() >= 4, "{enoent}");
+    assert!(
+        built.contains("<tr class=\"failing\"><td><code>openat</code></td>") && built.contains("ENOENT×"),
+        "the table shows openat failing with ENOENT:\n{built}"
+    );
+
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+        "a real screenshot"
+    );
+    if let Some(to) = std::env::var_os("PHOEBE_MONITOR_PAGE_OUT").map(std::path::PathBuf::from) {
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(&screenshot, to.join("monitor-live.png")).unwrap();
+    }
+}
