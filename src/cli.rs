@@ -128,7 +128,7 @@ pub struct MonitorArgs {
     pub unit: Unit,
 
     /// Print one JSON line per interval instead of the table: per process its pid, comm and each syscall's
-    /// calls, errors by errno and latency.
+    /// calls, errors by errno and (with --latency) latency.
     #[arg(long)]
     pub json: bool,
 
