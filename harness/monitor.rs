@@ -1100,3 +1100,157 @@ fn live_page_updates_with_its_charts_and_no_console_errors() {
         std::fs::copy(&screenshot, to.join("monitor-live.png")).unwrap();
     }
 }
+
+/// The tgids that have counters in phoebe's kernel counter map now (every loaded map of that name).
+fn tgids_in_counter_maps() -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for info in aya::maps::loaded_maps().filter_map(Result::ok) {
+        if info.name_as_str() != Some(phoebe_common::maps::COUNTS) {
+            continue;
+        }
+        let Ok(data) = aya::maps::MapData::from_id(info.id()) else {
+            continue;
+        };
+        let Ok(counts) =
+            aya::maps::PerCpuHashMap::<_, phoebe_common::CountKey, phoebe_common::CountValue>::try_from(
+                aya::maps::Map::PerCpuHashMap(data),
+            )
+        else {
+            continue;
+        };
+        out.extend(counts.keys().filter_map(Result::ok).map(|k| k.tgid));
+    }
+    out
+}
+
+/// `--name` as a service uses it: processes of that name come and go. Each run of `paced` is picked up, its
+/// failures add to one `comm="paced"` series that only grows, and once a run has ended its entries leave the
+/// kernel's counter map (the monitor keeps its totals), so the map does not fill up over restarts.
+#[test]
+fn monitor_by_name_keeps_counting_processes_that_come_and_go() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_monitor, _stdout) = spawn_monitor(&[
+        "--name",
+        "paced",
+        "--interval",
+        "100ms",
+        "--prometheus",
+        &addr,
+        "--quiet",
+    ]);
+    let url = format!("http://{addr}/metrics");
+    let series = "phoebe_syscalls_total{comm=\"paced\",syscall=\"openat\",errno=\"ENOENT\"} ";
+    let scrape = || -> Option<u64> {
+        let body = ureq::get(&url).call().ok()?.body_mut().read_to_string().ok()?;
+        Some(
+            body.lines()
+                .find_map(|l| l.strip_prefix(series))
+                .map_or(0, |v| v.parse().unwrap()),
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while scrape().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no endpoint after 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (mut failed, mut last) = (0u64, 0u64);
+    for run in 1..=3 {
+        let out = Command::new(testapp("paced"))
+            .env_remove("LD_LIBRARY_PATH")
+            .args(["--rate", "200", "--sleep-us", "100", "--seconds", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let pid: u32 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ready pid="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        failed += stdout
+            .lines()
+            .find_map(|l| l.split_once(" enoent=").map(|(_, n)| n.parse::<u64>().unwrap()))
+            .unwrap();
+        // Two intervals: the run's end is seen and its last counts are read.
+        std::thread::sleep(Duration::from_millis(300));
+        let now = scrape().expect("the endpoint answers");
+        assert!(now > last, "run {run}: the counter went from {last} to {now}");
+        last = now;
+        let left = tgids_in_counter_maps();
+        assert!(
+            !left.contains(&pid),
+            "run {run}: pid {pid} ended but still has counters in the kernel map: {left:?}"
+        );
+    }
+    // Each run is found at the monitor's next scan (every 100 ms): its first few opens are not seen.
+    assert!(
+        last <= failed && last as f64 >= 0.7 * failed as f64,
+        "{last} failures counted; the runs failed {failed} opens"
+    );
+}
+
+/// With ptrace (no eBPF needed), `--latency` histograms come from the tracer's own timing: sigloop's 5 ms sleeps
+/// all land above 5 ms, and the info metric names the backend.
+#[test]
+fn monitor_ptrace_serves_latency_histograms() {
+    if !ptrace_works() || !attach_to_non_child_works() {
+        return;
+    }
+    let (_app, pid, _stdout) = sigloop_with(400, 5, None);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_monitor, _out) = spawn_monitor(&[
+        "--pid",
+        &pid.to_string(),
+        "--backend",
+        "ptrace",
+        "--interval",
+        "100ms",
+        "--latency",
+        "--prometheus",
+        &addr,
+        "--quiet",
+    ]);
+    let url = format!("http://{addr}/metrics");
+    let series = "comm=\"sigloop\",syscall=\"clock_nanosleep\",errno=\"\"";
+    let value = |body: &str, prefix: &str| -> Option<f64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let count_prefix = format!("phoebe_syscall_duration_seconds_count{{{series}}} ");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        if value(&body, &count_prefix).is_some_and(|n| n >= 20.0) {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 20 timed sleeps in 10 s:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.contains("backend=\"ptrace\""), "{body}");
+    let count = value(&body, &count_prefix).unwrap();
+    let bucket = |le: &str| {
+        value(
+            &body,
+            &format!("phoebe_syscall_duration_seconds_bucket{{{series},le=\"{le}\"}} "),
+        )
+        .unwrap_or_else(|| panic!("no bucket {le}:\n{body}"))
+    };
+    assert_eq!(bucket("0.005"), 0.0, "no 5 ms sleep took less than 5 ms:\n{body}");
+    assert_eq!(bucket("+Inf"), count);
+    let sum = value(
+        &body,
+        &format!("phoebe_syscall_duration_seconds_sum{{{series}}} "),
+    )
+    .unwrap();
+    assert!(sum >= 0.005 * count, "sum {sum} s for {count} sleeps of 5 ms");
+}

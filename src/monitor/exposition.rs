@@ -9,8 +9,11 @@
 //! - `phoebe_syscall_duration_seconds` — with `--latency`: a histogram per the same labels, with the buckets of
 //!   `phoebe_common::LATENCY_BOUNDS_NS` (250 ns to 10 s).
 //!
+//! - `phoebe_counter_updates_lost_total` — calls the eBPF observer could not count because its maps were full.
+//!
 //! Without `--per-pid` the processes of one command name are summed. Counters stay monotonic: a process's
-//! counters are never dropped, and its command name is the one first seen.
+//! counters are never dropped (those of processes that ended are kept in [`Totals`] by the monitor, which frees
+//! their kernel map entries), and its command name is the one first seen.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -71,7 +74,7 @@ pub struct BuildInfo {
 }
 
 /// What to expose and how.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Labels {
     /// Add a `pid` label (one series per process) instead of summing the processes of a command name.
     pub per_pid: bool,
@@ -93,7 +96,61 @@ fn seconds(ns: u64) -> String {
 }
 
 /// The series of one family, by their label text (`comm="…",syscall="…",errno="…"`), in a stable order.
-type Series<V> = BTreeMap<String, V>;
+pub type Series<V> = BTreeMap<String, V>;
+
+/// The cumulative values of every series: what the exposition shows, whatever the format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub calls: Series<u64>,
+    pub durations: Series<LatencyBuckets>,
+}
+
+impl Totals {
+    /// Adds the counters and histograms of the processes `tgid` for which `include` holds, under their labels.
+    pub fn add(
+        &mut self,
+        snapshot: &Snapshot,
+        histograms: &Histograms,
+        comms: &HashMap<u32, String>,
+        per_pid: bool,
+        include: impl Fn(u32) -> bool,
+    ) {
+        for (key, value) in snapshot {
+            if include(key.tgid)
+                && let Some(l) = labels_of(key, comms, per_pid)
+            {
+                *self.calls.entry(l).or_default() += value.calls;
+            }
+        }
+        for (key, buckets) in histograms {
+            if include(key.tgid)
+                && let Some(l) = labels_of(key, comms, per_pid)
+            {
+                let h = self.durations.entry(l).or_default();
+                for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
+                    *a += b;
+                }
+                h.sum_ns += buckets.sum_ns;
+            }
+        }
+    }
+
+    /// These totals plus `other`'s.
+    pub fn plus(&self, other: &Totals) -> Totals {
+        let mut out = self.clone();
+        for (l, n) in &other.calls {
+            *out.calls.entry(l.clone()).or_default() += n;
+        }
+        for (l, buckets) in &other.durations {
+            let h = out.durations.entry(l.clone()).or_default();
+            for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
+                *a += b;
+            }
+            h.sum_ns += buckets.sum_ns;
+        }
+        out
+    }
+}
 
 /// The label text of a key, or `None` for keys not exposed (unknown syscall numbers, restart codes).
 fn labels_of(key: &CountKey, comms: &HashMap<u32, String>, per_pid: bool) -> Option<String> {
@@ -124,15 +181,8 @@ fn header(out: &mut String, format: Format, family: &str, kind: &str, unit: Opti
     }
 }
 
-/// The whole exposition of cumulative counters (and histograms, with `labels.latency`).
-pub fn render(
-    format: Format,
-    info: &BuildInfo,
-    labels: Labels,
-    snapshot: &Snapshot,
-    histograms: &Histograms,
-    comms: &HashMap<u32, String>,
-) -> String {
+/// The whole exposition of cumulative totals (and histograms, with `latency`); `lost`: calls not counted.
+pub fn render(format: Format, info: &BuildInfo, latency: bool, totals: &Totals, lost: u64) -> String {
     let om = format == Format::OpenMetrics;
     let mut out = String::new();
 
@@ -158,12 +208,6 @@ pub fn render(
         escape(&info.kernel)
     );
 
-    let mut calls: Series<u64> = Series::new();
-    for (key, value) in snapshot {
-        if let Some(l) = labels_of(key, comms, labels.per_pid) {
-            *calls.entry(l).or_default() += value.calls;
-        }
-    }
     header(
         &mut out,
         format,
@@ -176,21 +220,25 @@ pub fn render(
         None,
         "System calls completed, by command name, syscall and errno (errno=\"\" for successes).",
     );
-    for (l, n) in &calls {
+    for (l, n) in &totals.calls {
         let _ = writeln!(out, "phoebe_syscalls_total{{{l}}} {n}");
     }
 
-    if labels.latency {
-        let mut hist: Series<LatencyBuckets> = Series::new();
-        for (key, buckets) in histograms {
-            if let Some(l) = labels_of(key, comms, labels.per_pid) {
-                let h = hist.entry(l).or_default();
-                for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
-                    *a += b;
-                }
-                h.sum_ns += buckets.sum_ns;
-            }
-        }
+    header(
+        &mut out,
+        format,
+        if om {
+            "phoebe_counter_updates_lost"
+        } else {
+            "phoebe_counter_updates_lost_total"
+        },
+        "counter",
+        None,
+        "Calls not counted because the eBPF observer's maps were full (always 0 with ptrace).",
+    );
+    let _ = writeln!(out, "phoebe_counter_updates_lost_total {lost}");
+
+    if latency {
         let family = "phoebe_syscall_duration_seconds";
         header(
             &mut out,
@@ -200,7 +248,7 @@ pub fn render(
             Some("seconds"),
             "Time from a call's entry to its exit, by command name, syscall and errno.",
         );
-        for (l, h) in &hist {
+        for (l, h) in &totals.durations {
             let mut cumulative = 0u64;
             for (i, n) in h.counts.iter().enumerate() {
                 cumulative += n;
@@ -252,6 +300,14 @@ mod tests {
         }
     }
 
+    /// The totals of a fixture, every process included.
+    fn totals(per_pid: bool) -> Totals {
+        let (snap, hist, comms) = fixture();
+        let mut totals = Totals::default();
+        totals.add(&snap, &hist, &comms, per_pid, |_| true);
+        totals
+    }
+
     fn fixture() -> (Snapshot, Histograms, HashMap<u32, String>) {
         // Two processes of one command name and a third of another; openat's ENOENT and successes, read's
         // successes, and a restart code (512) that is never exposed.
@@ -278,12 +334,7 @@ mod tests {
 
     #[test]
     fn text_format_sums_processes_of_a_command_name() {
-        let (snap, hist, comms) = fixture();
-        let labels = Labels {
-            per_pid: false,
-            latency: false,
-        };
-        let text = render(Format::Text, &info(), labels, &snap, &hist, &comms);
+        let text = render(Format::Text, &info(), false, &totals(false), 0);
         let expected = "\
 # HELP phoebe_build_info Which phoebe serves these metrics: its version, the backend counting the calls, the kernel.
 # TYPE phoebe_build_info gauge
@@ -293,18 +344,16 @@ phoebe_build_info{version=\"0.1.0\",backend=\"ebpf\",kernel=\"6.18.0\"} 1
 phoebe_syscalls_total{comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"\"} 3
 phoebe_syscalls_total{comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 12
 phoebe_syscalls_total{comm=\"other\",syscall=\"read\",errno=\"\"} 11
+# HELP phoebe_counter_updates_lost_total Calls not counted because the eBPF observer's maps were full (always 0 with ptrace).
+# TYPE phoebe_counter_updates_lost_total counter
+phoebe_counter_updates_lost_total 0
 ";
         assert_eq!(text, expected);
     }
 
     #[test]
     fn per_pid_adds_the_pid_label() {
-        let (snap, hist, comms) = fixture();
-        let labels = Labels {
-            per_pid: true,
-            latency: false,
-        };
-        let text = render(Format::Text, &info(), labels, &snap, &hist, &comms);
+        let text = render(Format::Text, &info(), false, &totals(true), 0);
         assert!(
             text.contains("phoebe_syscalls_total{pid=\"42\",comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 7\n"),
             "{text}"
@@ -320,12 +369,7 @@ phoebe_syscalls_total{comm=\"other\",syscall=\"read\",errno=\"\"} 11
 
     #[test]
     fn histograms_are_cumulative_with_sum_and_count() {
-        let (snap, hist, comms) = fixture();
-        let labels = Labels {
-            per_pid: false,
-            latency: true,
-        };
-        let text = render(Format::Text, &info(), labels, &snap, &hist, &comms);
+        let text = render(Format::Text, &info(), true, &totals(false), 0);
         let series = "comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"";
         let bucket = |le: &str| format!("phoebe_syscall_duration_seconds_bucket{{{series},le=\"{le}\"}} ");
         let value = |prefix: &str| -> f64 {
@@ -356,22 +400,40 @@ phoebe_syscalls_total{comm=\"other\",syscall=\"read\",errno=\"\"} 11
 
     #[test]
     fn openmetrics_names_families_and_units_and_ends_with_eof() {
-        let (snap, hist, comms) = fixture();
-        let labels = Labels {
-            per_pid: false,
-            latency: true,
-        };
-        let text = render(Format::OpenMetrics, &info(), labels, &snap, &hist, &comms);
+        let text = render(Format::OpenMetrics, &info(), true, &totals(false), 3);
         for line in [
             "# TYPE phoebe_build info\n",
             "phoebe_build_info{version=\"0.1.0\",backend=\"ebpf\",kernel=\"6.18.0\"} 1\n",
             "# TYPE phoebe_syscalls counter\n",
+            "# TYPE phoebe_counter_updates_lost counter\nphoebe_counter_updates_lost_total 3\n",
             "phoebe_syscalls_total{comm=\"other\",syscall=\"read\",errno=\"\"} 11\n",
             "# TYPE phoebe_syscall_duration_seconds histogram\n# UNIT phoebe_syscall_duration_seconds seconds\n",
         ] {
             assert!(text.contains(line), "no {line:?} in {text}");
         }
         assert!(text.ends_with("\n# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn totals_of_ended_processes_add_to_the_live_ones() {
+        let (snap, hist, comms) = fixture();
+        // Process 43 ended: its counters were folded into `retired` and are gone from the live snapshot.
+        let mut retired = Totals::default();
+        retired.add(&snap, &hist, &comms, false, |tgid| tgid == 43);
+        let mut live = Totals::default();
+        live.add(&snap, &hist, &comms, false, |tgid| tgid != 43);
+        assert_eq!(
+            live.plus(&retired),
+            totals(false),
+            "nothing lost, nothing counted twice"
+        );
+        assert_eq!(
+            retired.calls,
+            Series::from([(
+                "comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"".to_owned(),
+                5
+            )])
+        );
     }
 
     #[test]

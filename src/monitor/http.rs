@@ -59,10 +59,9 @@ pub fn respond(request: &Request, published: &Published) -> (&'static str, &'sta
             let body = exposition::render(
                 format,
                 &published.info,
-                published.labels,
-                &published.snapshot,
-                &published.histograms,
-                &published.comms,
+                published.labels.latency,
+                &published.totals,
+                published.lost,
             );
             ("200 OK", format.content_type(), body)
         }

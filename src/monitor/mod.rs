@@ -267,8 +267,11 @@ pub struct Published {
     /// `--pid N` or `--name COMM`, for the live page.
     pub watching: String,
     pub interval_ms: u64,
-    pub snapshot: Snapshot,
-    pub histograms: Histograms,
+    /// Every series' cumulative values: the processes that ended, then the live ones.
+    pub totals: exposition::Totals,
+    /// Calls the eBPF observer could not count (its maps full).
+    pub lost: u64,
+    /// The processes watched now: pid → command name.
     pub comms: HashMap<u32, String>,
     /// The last [`page::HISTORY`] of intervals, for the live page.
     pub history: VecDeque<page::PageInterval>,
@@ -292,6 +295,22 @@ impl Source {
         match self {
             Source::Ebpf(observer) => observer.histograms().map_err(MonitorError::Ebpf),
             Source::Ptrace(attached) => Ok(attached.histograms()),
+        }
+    }
+
+    /// Frees what the source holds of processes that ended, once their last counts are read (eBPF: their map
+    /// entries; ptrace keeps them in phoebe's memory and watches one tree only).
+    fn forget(&mut self, keys: &[phoebe_common::CountKey]) -> Result<(), MonitorError> {
+        match self {
+            Source::Ebpf(observer) => observer.forget(keys).map_err(MonitorError::Ebpf),
+            Source::Ptrace(_) => Ok(()),
+        }
+    }
+
+    fn lost(&self) -> u64 {
+        match self {
+            Source::Ebpf(observer) => observer.lost(),
+            Source::Ptrace(_) => 0,
         }
     }
 
@@ -413,8 +432,8 @@ pub fn run(
             Who::Name(name) => format!("--name {name}"),
         },
         interval_ms: options.interval.as_millis() as u64,
-        snapshot: Snapshot::new(),
-        histograms: Histograms::new(),
+        totals: exposition::Totals::default(),
+        lost: 0,
         comms: HashMap::new(),
         history: VecDeque::new(),
     }));
@@ -448,6 +467,8 @@ pub fn run(
     add_targets(&mut source, &mut roots, &mut comms);
     let started = Instant::now();
     let mut before = Snapshot::new();
+    // The totals of processes that ended, whose counters the source no longer holds (eBPF).
+    let mut retired = exposition::Totals::default();
     let mut tick: u64 = 0;
     let mut failed = None;
     let stopped_by = loop {
@@ -464,7 +485,17 @@ pub fn run(
         if control.interrupted() {
             break control.signal();
         }
-        let now = source.snapshot()?;
+        // The processes that ended before this read (eBPF): their counts in it are final.
+        let ended: Vec<u32> = match source {
+            Source::Ebpf(_) => comms.keys().copied().filter(|pid| has_ended(*pid)).collect(),
+            Source::Ptrace(_) => Vec::new(),
+        };
+        let mut now = source.snapshot()?;
+        let mut histograms = if options.prometheus.is_some() && options.latency {
+            source.histograms()?
+        } else {
+            Histograms::new()
+        };
         let delta = ebpf::delta(&before, &now);
         for (key, _) in &delta {
             comms
@@ -474,14 +505,11 @@ pub fn run(
         let per_process = by_process(&delta);
         let t = deadline - started;
         if options.prometheus.is_some() {
-            let histograms = if options.latency {
-                source.histograms()?
-            } else {
-                Histograms::new()
-            };
+            let mut live = exposition::Totals::default();
+            live.add(&now, &histograms, &comms, options.per_pid, |_| true);
             if let Ok(mut published) = published.lock() {
-                published.snapshot = now.clone();
-                published.histograms = histograms;
+                published.totals = retired.plus(&live);
+                published.lost = source.lost();
                 published.comms = comms.clone();
                 page::push(
                     &mut published.history,
@@ -521,6 +549,27 @@ pub fn run(
             Err(e) => {
                 failed = Some(e);
                 break None;
+            }
+        }
+        if !ended.is_empty() {
+            // Their totals move to `retired`, their entries leave the source: a long-running monitor of processes
+            // that come and go (`--name`, a forking server) keeps the kernel maps as small as what runs now.
+            let gone = |tgid: u32| ended.contains(&tgid);
+            retired.add(&now, &histograms, &comms, options.per_pid, gone);
+            let keys: Vec<phoebe_common::CountKey> = now
+                .keys()
+                .chain(histograms.keys())
+                .filter(|k| gone(k.tgid))
+                .copied()
+                .collect();
+            source.forget(&keys)?;
+            now.retain(|k, _| !gone(k.tgid));
+            histograms.retain(|k, _| !gone(k.tgid));
+            for pid in &ended {
+                comms.remove(pid);
+            }
+            if matches!(options.who, Who::Name(_)) {
+                roots.retain(|pid| !ended.contains(pid));
             }
         }
         before = now;

@@ -272,6 +272,36 @@ impl Observer {
         Ok(out)
     }
 
+    /// Deletes `keys` from the counter and histogram maps: `monitor` does so for processes that ended, once it has
+    /// read their last counts, so that a long-running monitor of short-lived processes does not fill the maps. A
+    /// key absent from a map is not an error.
+    pub fn forget(&mut self, keys: &[CountKey]) -> Result<(), EbpfError> {
+        fn remove<V: aya::Pod>(
+            ebpf: &mut Ebpf,
+            name: &'static str,
+            keys: &[CountKey],
+        ) -> Result<(), EbpfError> {
+            let map_err = |source| EbpfError::Map { name, source };
+            let map = ebpf.map_mut(name).ok_or(EbpfError::Map {
+                name,
+                source: aya::maps::MapError::InvalidName { name: name.into() },
+            })?;
+            let mut map: PerCpuHashMap<&mut MapData, CountKey, V> =
+                PerCpuHashMap::try_from(map).map_err(map_err)?;
+            for key in keys {
+                match map.remove(key) {
+                    Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                    Err(aya::maps::MapError::SyscallError(e))
+                        if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(map_err(e)),
+                }
+            }
+            Ok(())
+        }
+        remove::<CountValue>(&mut self.ebpf, maps::COUNTS, keys)?;
+        remove::<LatencyBuckets>(&mut self.ebpf, maps::LATENCY_HISTOGRAMS, keys)
+    }
+
     /// The per-CPU array map `name`.
     fn array<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuArray<&MapData, V>, EbpfError> {
         let map = self.ebpf.map(name).ok_or(EbpfError::Map {
