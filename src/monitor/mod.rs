@@ -97,6 +97,12 @@ fn has_ended(pid: u32) -> bool {
     procfs::stat(pid).is_none_or(|stat| stat.ended())
 }
 
+/// Has the whole thread group ended, so that its counters are final? A leader that called `pthread_exit` is a
+/// zombie while its other threads run on (`/proc/PID/task` still lists them): that process has not ended.
+fn all_threads_ended(pid: u32) -> bool {
+    has_ended(pid) && procfs::threads(pid).len() <= 1
+}
+
 /// (pid, ppid) of every live process now (zombies left out: they make no more calls).
 fn processes() -> Vec<(u32, u32)> {
     procfs::processes()
@@ -487,7 +493,11 @@ pub fn run(
         }
         // The processes that ended before this read (eBPF): their counts in it are final.
         let ended: Vec<u32> = match source {
-            Source::Ebpf(_) => comms.keys().copied().filter(|pid| has_ended(*pid)).collect(),
+            Source::Ebpf(_) => comms
+                .keys()
+                .copied()
+                .filter(|pid| all_threads_ended(*pid))
+                .collect(),
             Source::Ptrace(_) => Vec::new(),
         };
         let mut now = source.snapshot()?;
