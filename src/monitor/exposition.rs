@@ -172,7 +172,8 @@ fn labels_of(key: &CountKey, comms: &HashMap<u32, String>, per_pid: bool) -> Opt
     ))
 }
 
-/// Writes the family header: `# HELP`, `# TYPE` and, in OpenMetrics, `# UNIT`.
+/// Writes the family header: `# HELP`, `# TYPE` and, in OpenMetrics, `# UNIT`. Help texts hold no backslash,
+/// newline or double quote, which both formats would want escaped (differently).
 fn header(out: &mut String, format: Format, family: &str, kind: &str, unit: Option<&str>, help: &str) {
     let _ = writeln!(out, "# HELP {family} {help}");
     let _ = writeln!(out, "# TYPE {family} {kind}");
@@ -218,7 +219,7 @@ pub fn render(format: Format, info: &BuildInfo, latency: bool, totals: &Totals, 
         },
         "counter",
         None,
-        "System calls completed, by command name, syscall and errno (errno=\"\" for successes).",
+        "System calls completed, by command name, syscall and errno (empty for successes).",
     );
     for (l, n) in &totals.calls {
         let _ = writeln!(out, "phoebe_syscalls_total{{{l}}} {n}");
@@ -339,7 +340,7 @@ mod tests {
 # HELP phoebe_build_info Which phoebe serves these metrics: its version, the backend counting the calls, the kernel.
 # TYPE phoebe_build_info gauge
 phoebe_build_info{version=\"0.1.0\",backend=\"ebpf\",kernel=\"6.18.0\"} 1
-# HELP phoebe_syscalls_total System calls completed, by command name, syscall and errno (errno=\"\" for successes).
+# HELP phoebe_syscalls_total System calls completed, by command name, syscall and errno (empty for successes).
 # TYPE phoebe_syscalls_total counter
 phoebe_syscalls_total{comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"\"} 3
 phoebe_syscalls_total{comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 12
@@ -412,6 +413,10 @@ phoebe_counter_updates_lost_total 0
             assert!(text.contains(line), "no {line:?} in {text}");
         }
         assert!(text.ends_with("\n# EOF\n"), "{text}");
+        // OpenMetrics allows no raw double quote in a help text (and escapes differ between the formats).
+        for help in text.lines().filter(|l| l.starts_with("# HELP ")) {
+            assert!(!help.contains(['"', '\\']), "{help}");
+        }
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub fn respond(request: &Request, published: &Published) -> (&'static str, &'sta
 }
 
 fn answer(mut stream: TcpStream, published: &Mutex<Published>) {
+    // A client that sends nothing, or reads nothing, holds the responder 2 s at most.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 4096];
     let mut head = Vec::new();
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
