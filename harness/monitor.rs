@@ -1254,3 +1254,68 @@ fn monitor_ptrace_serves_latency_histograms() {
     .unwrap();
     assert!(sum >= 0.005 * count, "sum {sum} s for {count} sleeps of 5 ms");
 }
+
+/// Regression: a process whose main thread exited while another thread runs on (its leader a zombie) was taken for
+/// ended: `monitor --pid` stopped after one interval and missed the rest of its calls.
+#[test]
+fn regression_monitor_follows_a_process_whose_main_thread_exited() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let mut app = Command::new(testapp("paced"))
+        .env_remove("LD_LIBRARY_PATH")
+        .args([
+            "--rate",
+            "200",
+            "--sleep-us",
+            "100",
+            "--seconds",
+            "1",
+            "--leader-exits",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(app.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let pid: i32 = line.trim().strip_prefix("ready pid=").unwrap().parse().unwrap();
+    let app = Reap(app);
+    let out = phoebe()
+        .args([
+            "monitor",
+            "--pid",
+            &pid.to_string(),
+            "--interval",
+            "100ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut summary).unwrap();
+    drop(app);
+    let failed: u64 = summary
+        .trim()
+        .rsplit_once(" enoent=")
+        .expect("the summary line")
+        .1
+        .parse()
+        .unwrap();
+    let json = String::from_utf8(out.stdout).unwrap();
+    let mut seen = 0;
+    for line in json.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        for process in value["processes"].as_array().unwrap() {
+            seen += process["syscalls"]["openat"]["errors"]["ENOENT"]
+                .as_u64()
+                .unwrap_or(0);
+        }
+    }
+    // The monitor attached a little after the worker started: all but its first few opens.
+    assert!(
+        json.lines().count() >= 5 && seen as f64 >= 0.7 * failed as f64,
+        "{seen} of {failed} failed opens seen in {} intervals:\n{json}",
+        json.lines().count()
+    );
+}

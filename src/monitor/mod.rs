@@ -333,8 +333,9 @@ impl Source {
             Source::Ebpf(observer) => {
                 // A process found in /proc just as it ended is added after its `sched_process_exit` ran, so
                 // nothing in the kernel will ever remove it: forget such processes here, or the monitor never ends.
+                // (A zombie leader whose other threads still run is not such a process.)
                 for tgid in observer.targets() {
-                    if has_ended(tgid) {
+                    if all_threads_ended(tgid) {
                         observer.remove_target(tgid);
                     }
                 }
