@@ -1173,20 +1173,30 @@ fn monitor_by_name_keeps_counting_processes_that_come_and_go() {
             .lines()
             .find_map(|l| l.split_once(" enoent=").map(|(_, n)| n.parse::<u64>().unwrap()))
             .unwrap();
-        // Two intervals: the run's end is seen and its last counts are read.
-        std::thread::sleep(Duration::from_millis(300));
-        let now = scrape().expect("the endpoint answers");
-        assert!(now > last, "run {run}: the counter went from {last} to {now}");
-        last = now;
-        let left = tgids_in_counter_maps();
-        assert!(
-            !left.contains(&pid),
-            "run {run}: pid {pid} ended but still has counters in the kernel map: {left:?}"
-        );
+        // Within a few intervals the run's end is seen, its last counts read and its map entries deleted.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = scrape().expect("the endpoint answers");
+            assert!(
+                now >= last,
+                "run {run}: the counter went down from {last} to {now}"
+            );
+            let left = tgids_in_counter_maps();
+            if now > last && !left.contains(&pid) {
+                last = now;
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {run}: after 5 s the counter is {now} (was {last}) and pid {pid}, ended, still has \
+                 counters in the kernel map: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    // Each run is found at the monitor's next scan (every 100 ms): its first few opens are not seen.
+    // Each run is found at the monitor's next scan (every 100 ms): its first opens are not seen.
     assert!(
-        last <= failed && last as f64 >= 0.7 * failed as f64,
+        last <= failed && last as f64 >= 0.5 * failed as f64,
         "{last} failures counted; the runs failed {failed} opens"
     );
 }
@@ -1268,7 +1278,7 @@ fn regression_monitor_follows_a_process_whose_main_thread_exited() {
             "--sleep-us",
             "100",
             "--seconds",
-            "1",
+            "2",
             "--leader-exits",
         ])
         .stdout(Stdio::piped())
