@@ -124,6 +124,13 @@ fn monitor_json_lines_of_a_running_process() {
             seen += process["syscalls"]["clock_nanosleep"]["calls"]
                 .as_u64()
                 .unwrap_or(0);
+            // No --latency: no latency field at all (a 0 would read as a measurement).
+            for (name, stats) in process["syscalls"].as_object().unwrap() {
+                assert!(
+                    stats.get("latency_ns_sum").is_none() && stats.get("latency_ns_max").is_none(),
+                    "{name}: latency without --latency: {line}"
+                );
+            }
         }
         lines += 1;
     }
