@@ -1336,3 +1336,64 @@ fn regression_monitor_follows_a_process_whose_main_thread_exited() {
         json.lines().count()
     );
 }
+
+/// docs/phoebe-monitor.service's command line runs as written (its address moved to a free port, and a
+/// `--duration` added so that it ends): it serves the endpoint, prints nothing per interval (`--quiet`), and
+/// exits 0 at the end of the duration.
+#[test]
+fn systemd_unit_command_runs_as_written() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/phoebe-monitor.service"
+    ))
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/phoebe"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args: Vec<String> = words
+        .map(|w| {
+            if w == "127.0.0.1:9464" {
+                addr.clone()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    assert!(args.contains(&addr), "the unit serves 127.0.0.1:9464: {exec}");
+    let mut monitor = Reap(
+        Command::new(phoebe_path())
+            .env_remove("LD_LIBRARY_PATH")
+            .args(&args)
+            .args(["--duration", "2s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        if let Some(body) = ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+        {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no endpoint after 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(body.contains("phoebe_build_info{"), "{body}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(monitor.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let status = monitor.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(monitor.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stdout, "", "--quiet prints nothing per interval");
+}
