@@ -7,8 +7,7 @@
 //! - `phoebe_syscalls_total{comm,syscall,errno}` — completed calls, `errno=""` for successes; `pid` is added with
 //!   `--per-pid` (a label that changes at every restart of the process multiplies the series);
 //! - `phoebe_syscall_duration_seconds` — with `--latency`: a histogram per the same labels, with the buckets of
-//!   `phoebe_common::LATENCY_BOUNDS_NS` (250 ns to 10 s).
-//!
+//!   `phoebe_common::LATENCY_BOUNDS_NS` (250 ns to 10 s);
 //! - `phoebe_counter_updates_lost_total` — calls the eBPF observer could not count because its maps were full.
 //!
 //! Without `--per-pid` the processes of one command name are summed. Counters stay monotonic: a process's
