@@ -305,11 +305,14 @@ impl Source {
     }
 
     /// Frees what the source holds of processes that ended, once their last counts are read (eBPF: their map
-    /// entries; ptrace keeps them in phoebe's memory and watches one tree only).
+    /// entries; ptrace: the tracer's counters).
     fn forget(&mut self, keys: &[phoebe_common::CountKey]) -> Result<(), MonitorError> {
         match self {
             Source::Ebpf(observer) => observer.forget(keys).map_err(MonitorError::Ebpf),
-            Source::Ptrace(_) => Ok(()),
+            Source::Ptrace(attached) => {
+                attached.forget(keys);
+                Ok(())
+            }
         }
     }
 
@@ -492,15 +495,13 @@ pub fn run(
         if control.interrupted() {
             break control.signal();
         }
-        // The processes that ended before this read (eBPF): their counts in it are final.
-        let ended: Vec<u32> = match source {
-            Source::Ebpf(_) => comms
-                .keys()
-                .copied()
-                .filter(|pid| all_threads_ended(*pid))
-                .collect(),
-            Source::Ptrace(_) => Vec::new(),
-        };
+        // The processes that ended before this read: their counts in it are final (with ptrace too: a traced
+        // call's exit stop is recorded before the task can go on, and so before the process can end).
+        let ended: Vec<u32> = comms
+            .keys()
+            .copied()
+            .filter(|pid| all_threads_ended(*pid))
+            .collect();
         let mut now = source.snapshot()?;
         let mut histograms = if options.prometheus.is_some() && options.latency {
             source.histograms()?
@@ -564,7 +565,8 @@ pub fn run(
         }
         if !ended.is_empty() {
             // Their totals move to `retired`, their entries leave the source: a long-running monitor of processes
-            // that come and go (`--name`, a forking server) keeps the kernel maps as small as what runs now.
+            // that come and go (`--name`, a forking server) keeps the kernel maps (or the tracer's counters) as
+            // small as what runs now.
             let gone = |tgid: u32| ended.contains(&tgid);
             retired.add(&now, &histograms, &comms, options.per_pid, gone);
             let keys: Vec<phoebe_common::CountKey> = now

@@ -124,6 +124,21 @@ impl Attached {
         self.histograms.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
+    /// Drops the counters and histograms of `keys` (processes that ended, once their last counts were read): a
+    /// long watch of a server that forks a process per job keeps only what runs now.
+    pub fn forget(&self, keys: &[CountKey]) {
+        if let Ok(mut counts) = self.counts.lock() {
+            for key in keys {
+                counts.remove(key);
+            }
+        }
+        if let Ok(mut histograms) = self.histograms.lock() {
+            for key in keys {
+                histograms.remove(key);
+            }
+        }
+    }
+
     /// Have all the traced tasks ended?
     pub fn ended(&self) -> bool {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
