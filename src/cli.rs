@@ -81,7 +81,7 @@ pub enum Command {
     /// Follows the processes' children from then on. Uses eBPF; where eBPF is unavailable it says why and attaches
     /// to --pid with ptrace instead, detaching when it ends (--name needs eBPF).
     #[command(
-        after_help = "Examples:\n  phoebe monitor --pid 1234\n  phoebe monitor --name java --interval 500ms --latency\n  phoebe monitor --pid 1234 --json\n  phoebe monitor --pid 1234 --prometheus 127.0.0.1:9464\n  phoebe monitor --pid 1234 --backend ptrace --duration 10s   (no eBPF needed)"
+        after_help = "Examples:\n  phoebe monitor --pid 1234\n  phoebe monitor --name java --interval 500ms --latency\n  phoebe monitor --pid 1234 --json\n  phoebe monitor --pid 1234 --prometheus 127.0.0.1:9464\n  phoebe monitor --name nginx --latency --prometheus 127.0.0.1:9464 --quiet   (as a service)\n  phoebe monitor --pid 1234 --backend ptrace --duration 10s   (no eBPF needed)"
     )]
     Monitor(MonitorArgs),
 
@@ -131,13 +131,23 @@ pub struct MonitorArgs {
     pub unit: Unit,
 
     /// Print one JSON line per interval instead of the table: per process its pid, comm and each syscall's
-    /// calls, errors by errno and latency.
+    /// calls, errors by errno and (with --latency) latency.
     #[arg(long)]
     pub json: bool,
 
-    /// Serve cumulative counters in Prometheus' text format at http://ADDR/metrics.
+    /// Serve cumulative counters at http://ADDR/metrics (Prometheus' text format, or OpenMetrics when the
+    /// scraper asks for it; latency histograms with --latency) and a live page at http://ADDR/.
     #[arg(long, value_name = "ADDR")]
     pub prometheus: Option<std::net::SocketAddr>,
+
+    /// Label the metrics' series by pid too, instead of summing the processes of one command name (a pid
+    /// changes at every restart: each restart starts new series).
+    #[arg(long, requires = "prometheus")]
+    pub per_pid: bool,
+
+    /// Print nothing per interval: only the endpoint of --prometheus (long-running use, e.g. as a service).
+    #[arg(short, long, requires = "prometheus", conflicts_with = "json")]
+    pub quiet: bool,
 
     /// Stop after this long (default: until the processes end or Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]

@@ -715,7 +715,9 @@ pub fn monitor(args: MonitorArgs, control: &Control) -> Result<i32> {
         unit_ns,
         unit_name,
         json: args.json,
+        quiet: args.quiet,
         prometheus: args.prometheus,
+        per_pid: args.per_pid,
         duration: args.duration,
         backend: args.backend,
     };

@@ -33,6 +33,75 @@ pub struct CountValue {
     pub latency_ns_max: u64,
 }
 
+/// Upper bounds (inclusive, in nanoseconds) of the latency histogram's buckets ([`maps::LATENCY_HISTOGRAMS`]):
+/// 1-2.5-5 steps from 250 ns (a cheap call) to 10 s (a blocking one), the bounds a Prometheus histogram exposes as
+/// `le` in seconds. A call longer than the last bound lands in the last slot (`le="+Inf"` only).
+pub const LATENCY_BOUNDS_NS: [u64; 24] = [
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Slots of a [`LatencyBuckets`]: one per bound, then one for longer calls.
+pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_NS.len() + 1;
+
+/// One key's latency histogram on one CPU (or summed over CPUs): calls per bucket (not cumulative), and the sum of
+/// their latencies. Only calls whose entry was timed are counted, so `counts` may sum to a little less than the
+/// key's [`CountValue::calls`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyBuckets {
+    /// `counts[i]`: calls that took at most `LATENCY_BOUNDS_NS[i]` and more than the bound before; the last slot:
+    /// longer than every bound.
+    pub counts: [u64; LATENCY_BUCKETS],
+    /// Sum of those calls' latencies, in nanoseconds.
+    pub sum_ns: u64,
+}
+
+impl Default for LatencyBuckets {
+    fn default() -> Self {
+        LatencyBuckets {
+            counts: [0; LATENCY_BUCKETS],
+            sum_ns: 0,
+        }
+    }
+}
+
+/// The slot of [`LatencyBuckets::counts`] a call of `ns` nanoseconds goes to. A scan over constants, which the
+/// compiler unrolls: the eBPF verifier sees no loop and no memory access.
+#[inline(always)]
+pub fn latency_bucket(ns: u64) -> usize {
+    let mut i = 0;
+    while i < LATENCY_BOUNDS_NS.len() {
+        if ns <= LATENCY_BOUNDS_NS[i] {
+            return i;
+        }
+        i += 1;
+    }
+    LATENCY_BOUNDS_NS.len()
+}
+
 /// One syscall's errors on one CPU in [`maps::ERRORS`]: the first errno that syscall returned on that CPU, and
 /// the counters of that errno. A call that fails with another errno is counted in [`maps::COUNTS`].
 #[repr(C)]
@@ -91,6 +160,9 @@ pub mod maps {
     /// `HashMap<u32 tid, u64 ns>` (not preallocated): when each targeted thread entered its current call
     /// (latency only).
     pub const ENTERED: &str = "PHOEBE_ENTERED";
+    /// `PerCpuHashMap<CountKey, LatencyBuckets>` (not preallocated): latency histograms, written only when
+    /// [`super::globals::HISTOGRAMS`] is 1 (`monitor --latency`); keyed as `COUNTS`.
+    pub const LATENCY_HISTOGRAMS: &str = "PHOEBE_LATHIST";
     /// `PerCpuArray<u64>` of length 1: counter updates lost because `COUNTS` was full.
     pub const LOST: &str = "PHOEBE_LOST";
 }
@@ -122,6 +194,9 @@ pub mod globals {
     pub const PER_PROCESS: &str = "PHOEBE_PER_PROCESS";
     /// `u32`: 1 when `sys_enter` is attached and latencies are measured.
     pub const LATENCY: &str = "PHOEBE_LATENCY";
+    /// `u32`: 1 to also count each timed call in its latency histogram ([`super::maps::LATENCY_HISTOGRAMS`]);
+    /// only with [`LATENCY`].
+    pub const HISTOGRAMS: &str = "PHOEBE_HISTOGRAMS";
     /// `u32`: 1 when user space sized [`super::maps::TGIDS`] and writes its targets there too; 0 (the default):
     /// the programs use `TARGETS` alone.
     pub const TGID_MIRROR: &str = "PHOEBE_TGID_MIRROR";
@@ -139,6 +214,8 @@ mod pod {
     unsafe impl aya::Pod for super::CountKey {}
     // SAFETY: `CountValue` is `repr(C)`, `Copy`, three `u64`s: every bit pattern is valid, no padding.
     unsafe impl aya::Pod for super::CountValue {}
+    // SAFETY: `LatencyBuckets` is `repr(C)`, `Copy`, only `u64`s: every bit pattern is valid, no padding.
+    unsafe impl aya::Pod for super::LatencyBuckets {}
     // SAFETY: `ErrorSlot` is `repr(C)`, `Copy`, two `u32`s then a `CountValue` (8-aligned, right after 8 bytes):
     // every bit pattern is valid, no implicit padding.
     unsafe impl aya::Pod for super::ErrorSlot {}

@@ -10,7 +10,8 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use phoebe_common::{
-    COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TARGETS_CAPACITY, state,
+    COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TARGETS_CAPACITY,
+    latency_bucket, state,
 };
 
 use crate::{
@@ -34,6 +35,8 @@ const FORK_LIKE: [i64; 2] = [220 /* clone */, 435 /* clone3 */];
 static PHOEBE_PER_PROCESS: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static PHOEBE_LATENCY: u32 = 0;
+#[unsafe(no_mangle)]
+static PHOEBE_HISTOGRAMS: u32 = 0;
 
 // Not preallocated: an element is allocated at a key's first call (rare), and loading does not have to
 // allocate and clear every possible element on every CPU.
@@ -48,6 +51,10 @@ static PHOEBE_ERRORS: PerCpuArray<ErrorSlot> = PerCpuArray::with_max_entries(SUC
 #[map]
 pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
     HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
+// Written only with PHOEBE_HISTOGRAMS (`monitor --latency`); not preallocated, like the counters.
+#[map]
+static PHOEBE_LATHIST: PerCpuHashMap<CountKey, LatencyBuckets> =
+    PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
@@ -86,6 +93,15 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         && let Some(entered) = unsafe { PHOEBE_ENTERED.get(tid) }
     {
         latency = now().saturating_sub(*entered);
+        if global(&PHOEBE_HISTOGRAMS) != 0 {
+            let key = CountKey {
+                tgid: if per_process { tgid } else { 0 },
+                nr: nr as u32,
+                errno,
+                pad: 0,
+            };
+            histogram(&key, latency);
+        }
     }
     if !per_process {
         if errno == 0 {
@@ -154,6 +170,37 @@ fn count(key: &CountKey, latency: u64) {
             return;
         }
         // Another CPU created the element meanwhile (EEXIST): look it up again. Otherwise the map is full.
+    }
+    if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
+        // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.
+        unsafe { *lost += 1 };
+    }
+}
+
+/// Adds one call of `latency` nanoseconds to this CPU's latency histogram of `key`.
+#[inline(always)]
+fn histogram(key: &CountKey, latency: u64) {
+    let bucket = latency_bucket(latency);
+    for _ in 0..2 {
+        if let Some(value) = PHOEBE_LATHIST.get_ptr_mut(key) {
+            // SAFETY: this CPU's slot of the element, valid while the program runs, written by this CPU only;
+            // `bucket` is at most `LATENCY_BOUNDS_NS.len()`, a valid index of `counts`.
+            unsafe {
+                if let Some(count) = (*value).counts.get_mut(bucket) {
+                    *count += 1;
+                }
+                (*value).sum_ns += latency;
+            }
+            return;
+        }
+        let mut value = LatencyBuckets::default();
+        if let Some(count) = value.counts.get_mut(bucket) {
+            *count = 1;
+        }
+        value.sum_ns = latency;
+        if PHOEBE_LATHIST.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
+            return;
+        }
     }
     if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
         // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.

@@ -26,8 +26,8 @@ use aya::{
     programs::RawTracePoint,
 };
 use phoebe_common::{
-    CountKey, CountValue, ErrorSlot, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals, maps, programs,
-    state,
+    CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals,
+    maps, programs, state,
 };
 
 use super::{BackendError, Job, Outcome};
@@ -43,6 +43,8 @@ pub struct ProbeOptions {
     pub per_process: bool,
     /// Attach `sys_enter` too and time every call (costs a second tracepoint on every syscall).
     pub latency: bool,
+    /// With `latency`: also count each call in a latency histogram per key (a second hash update per call).
+    pub histograms: bool,
 }
 
 const HINT: &str = "hint: eBPF needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF; `phoebe doctor` \
@@ -88,6 +90,9 @@ pub enum EbpfError {
 /// Counters summed over CPUs, by key: what one read of the counter map gives.
 pub type Snapshot = BTreeMap<CountKey, CountValue>;
 
+/// Latency histograms summed over CPUs, by key (cumulative, like [`Snapshot`]).
+pub type Histograms = BTreeMap<CountKey, LatencyBuckets>;
+
 /// The loaded and attached programs. Dropping it detaches and unloads them (they are held by file descriptors
 /// only, never pinned, so they also go when phoebe is killed).
 pub struct Observer {
@@ -114,6 +119,7 @@ impl Observer {
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
+        let histograms = u32::from(options.latency && options.histograms);
         let blocks = tgid_blocks();
         let mirror = 1u32;
         let mut ebpf = sys::without_kernel_btf(|| {
@@ -125,6 +131,7 @@ impl Observer {
                 .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
                 .override_global(globals::PER_PROCESS, &per_process, true)
                 .override_global(globals::LATENCY, &latency, true)
+                .override_global(globals::HISTOGRAMS, &histograms, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;
@@ -247,6 +254,54 @@ impl Observer {
         Ok(snapshot)
     }
 
+    /// Reads every latency histogram, summed over CPUs (empty unless started with `histograms`).
+    pub fn histograms(&self) -> Result<Histograms, EbpfError> {
+        let name = maps::LATENCY_HISTOGRAMS;
+        let map_err = |source| EbpfError::Map { name, source };
+        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        })?;
+        let buckets: PerCpuHashMap<&MapData, CountKey, LatencyBuckets> =
+            PerCpuHashMap::try_from(map).map_err(map_err)?;
+        let mut out = Histograms::new();
+        for entry in buckets.iter() {
+            let (key, per_cpu) = entry.map_err(map_err)?;
+            out.insert(key, sum_buckets(per_cpu.iter()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes `keys` from the counter and histogram maps: `monitor` does so for processes that ended, once it has
+    /// read their last counts, so that a long-running monitor of short-lived processes does not fill the maps. A
+    /// key absent from a map is not an error.
+    pub fn forget(&mut self, keys: &[CountKey]) -> Result<(), EbpfError> {
+        fn remove<V: aya::Pod>(
+            ebpf: &mut Ebpf,
+            name: &'static str,
+            keys: &[CountKey],
+        ) -> Result<(), EbpfError> {
+            let map_err = |source| EbpfError::Map { name, source };
+            let map = ebpf.map_mut(name).ok_or(EbpfError::Map {
+                name,
+                source: aya::maps::MapError::InvalidName { name: name.into() },
+            })?;
+            let mut map: PerCpuHashMap<&mut MapData, CountKey, V> =
+                PerCpuHashMap::try_from(map).map_err(map_err)?;
+            for key in keys {
+                match map.remove(key) {
+                    Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                    Err(aya::maps::MapError::SyscallError(e))
+                        if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(map_err(e)),
+                }
+            }
+            Ok(())
+        }
+        remove::<CountValue>(&mut self.ebpf, maps::COUNTS, keys)?;
+        remove::<LatencyBuckets>(&mut self.ebpf, maps::LATENCY_HISTOGRAMS, keys)
+    }
+
     /// The per-CPU array map `name`.
     fn array<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuArray<&MapData, V>, EbpfError> {
         let map = self.ebpf.map(name).ok_or(EbpfError::Map {
@@ -256,7 +311,7 @@ impl Observer {
         PerCpuArray::try_from(map).map_err(|source| EbpfError::Map { name, source })
     }
 
-    /// Counter updates lost because the counter map was full.
+    /// Counter updates lost because the counter map (or the histogram map) was full.
     pub fn lost(&self) -> u64 {
         let Some(map) = self.ebpf.map(maps::LOST) else {
             return 0;
@@ -309,6 +364,17 @@ pub fn sum_cpus<'a>(per_cpu: impl IntoIterator<Item = &'a CountValue>) -> CountV
             latency_ns_sum: acc.latency_ns_sum + v.latency_ns_sum,
             latency_ns_max: acc.latency_ns_max.max(v.latency_ns_max),
         })
+}
+
+/// One key's latency histograms over all CPUs: buckets and sums add up.
+pub fn sum_buckets<'a>(per_cpu: impl IntoIterator<Item = &'a LatencyBuckets>) -> LatencyBuckets {
+    per_cpu.into_iter().fold(LatencyBuckets::default(), |mut acc, v| {
+        for (a, b) in acc.counts.iter_mut().zip(v.counts.iter()) {
+            *a += b;
+        }
+        acc.sum_ns += v.sum_ns;
+        acc
+    })
 }
 
 /// Adds what the arrays counted by syscall number to a snapshot of the counter map, under the key the counter map
@@ -459,6 +525,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let observer = Observer::start(ProbeOptions {
         per_process: false,
         latency: job.latency,
+        histograms: false,
     })
     .map_err(BackendError::Ebpf)?;
     let interval = builder.interval();

@@ -27,11 +27,11 @@ use nix::{
     },
     unistd::Pid,
 };
-use phoebe_common::{CountKey, CountValue};
+use phoebe_common::{CountKey, CountValue, latency_bucket};
 
 use super::sys::{self, Resume, SyscallStop};
 use crate::{
-    backend::ebpf::Snapshot,
+    backend::ebpf::{Histograms, Snapshot},
     sys::{
         procfs,
         wait::{self, Status},
@@ -61,6 +61,7 @@ pub enum AttachError {
 /// The attached processes, traced by a thread of their own until [`Attached::detach`] (or drop).
 pub struct Attached {
     counts: Arc<Mutex<Snapshot>>,
+    histograms: Arc<Mutex<Histograms>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -71,16 +72,18 @@ impl Attached {
     pub fn start(pids: &[u32]) -> Result<Self, AttachError> {
         sys::install_wake_handler().map_err(AttachError::Wake)?;
         let counts = Arc::new(Mutex::new(Snapshot::new()));
+        let histograms = Arc::new(Mutex::new(Histograms::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let pids = pids.to_vec();
-        let (c, s) = (counts.clone(), stop.clone());
+        let (c, h, s) = (counts.clone(), histograms.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("phoebe-ptrace".into())
             .spawn(move || {
                 let mut tracer = Tracer {
                     tasks: HashMap::new(),
                     counts: c,
+                    histograms: h,
                     stop: s,
                 };
                 let seized = tracer.seize_all(&pids);
@@ -94,6 +97,7 @@ impl Attached {
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Attached {
                 counts,
+                histograms,
                 stop,
                 thread: Some(thread),
             }),
@@ -113,6 +117,26 @@ impl Attached {
     /// The cumulative counters so far.
     pub fn snapshot(&self) -> Snapshot {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The cumulative latency histograms so far (every call is timed).
+    pub fn histograms(&self) -> Histograms {
+        self.histograms.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// Drops the counters and histograms of `keys` (processes that ended, once their last counts were read): a
+    /// long watch of a server that forks a process per job keeps only what runs now.
+    pub fn forget(&self, keys: &[CountKey]) {
+        if let Ok(mut counts) = self.counts.lock() {
+            for key in keys {
+                counts.remove(key);
+            }
+        }
+        if let Ok(mut histograms) = self.histograms.lock() {
+            for key in keys {
+                histograms.remove(key);
+            }
+        }
     }
 
     /// Have all the traced tasks ended?
@@ -155,6 +179,7 @@ struct Task {
 struct Tracer {
     tasks: HashMap<Pid, Task>,
     counts: Arc<Mutex<Snapshot>>,
+    histograms: Arc<Mutex<Histograms>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -332,6 +357,11 @@ impl Tracer {
                     value.calls += 1;
                     value.latency_ns_sum += latency;
                     value.latency_ns_max = value.latency_ns_max.max(latency);
+                }
+                if let Ok(mut histograms) = self.histograms.lock() {
+                    let buckets = histograms.entry(key).or_default();
+                    buckets.counts[latency_bucket(latency)] += 1;
+                    buckets.sum_ns += latency;
                 }
             }
             SyscallStop::Other => {}

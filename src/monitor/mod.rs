@@ -2,15 +2,19 @@
 //! where eBPF is unavailable (or `--backend ptrace`), from a ptrace attach to a `--pid`.
 //!
 //! Owns: choosing the source (and saying so when ptrace replaces eBPF), finding the processes (`--pid` and its
-//! descendants, or every process named `--name`, rescanned each interval), the interval loop, and the three
-//! outputs: the table, JSON lines, and the Prometheus text exposition (cumulative counters, never reset). Both
-//! sources give the same cumulative [`Snapshot`], so one renderer serves both; the rendering functions are pure.
-//! Does not own the eBPF side (`backend::ebpf::Observer`) nor the tracer (`backend::ptrace::attach`).
+//! descendants, or every process named `--name`, rescanned each interval), the interval loop, and the outputs:
+//! the table, JSON lines, and the HTTP endpoint (`http`): the metrics exposition of cumulative counters, never
+//! reset (`exposition`), and the live page (`page`). Both sources give the same cumulative [`Snapshot`] (and
+//! [`Histograms`]), so one renderer serves both; the rendering functions are pure. Does not own the eBPF side
+//! (`backend::ebpf::Observer`) nor the tracer (`backend::ptrace::attach`).
+
+pub mod exposition;
+mod http;
+pub mod page;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     fmt::Write as _,
-    io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -20,11 +24,11 @@ use serde::Serialize;
 
 use crate::{
     backend::{
-        ebpf::{self, EbpfError, Observer, ProbeOptions, Snapshot},
+        ebpf::{self, EbpfError, Histograms, Observer, ProbeOptions, Snapshot},
         ptrace::attach::{AttachError, Attached},
     },
     control::Control,
-    model::{Syscall, SyscallStats},
+    model::{Errno, Syscall, SyscallStats},
     sys::procfs,
 };
 
@@ -53,7 +57,12 @@ pub struct Options {
     pub unit_ns: u64,
     pub unit_name: &'static str,
     pub json: bool,
+    /// Print nothing per interval (long-running use, where only the endpoint matters).
+    pub quiet: bool,
+    /// Serve the metrics (and the live page) at this address.
     pub prometheus: Option<SocketAddr>,
+    /// A `pid` label on every series instead of summing the processes of one command name.
+    pub per_pid: bool,
     pub duration: Option<Duration>,
     /// `None`: eBPF, or ptrace (with a notice) where eBPF is unavailable and a `--pid` is watched.
     pub backend: Option<Backend>,
@@ -88,6 +97,12 @@ fn has_ended(pid: u32) -> bool {
     procfs::stat(pid).is_none_or(|stat| stat.ended())
 }
 
+/// Has the whole thread group ended, so that its counters are final? A leader that called `pthread_exit` is a
+/// zombie while its other threads run on (`/proc/PID/task` still lists them): that process has not ended.
+fn all_threads_ended(pid: u32) -> bool {
+    has_ended(pid) && procfs::threads(pid).len() <= 1
+}
+
 /// (pid, ppid) of every live process now (zombies left out: they make no more calls).
 fn processes() -> Vec<(u32, u32)> {
     procfs::processes()
@@ -113,12 +128,38 @@ pub fn with_descendants(roots: &[u32], procs: &[(u32, u32)]) -> Vec<u32> {
     out
 }
 
+/// One syscall's counters in one process and interval, for `--json`: the latency fields only when latency is
+/// measured (`--latency`), absent otherwise (0 would be a measurement).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct StatsLine {
+    pub calls: u64,
+    /// Failed calls per errno.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<Errno, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ns_sum: Option<u64>,
+    /// The interval's longest call (see `backend::ebpf::delta` for how it is estimated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ns_max: Option<u64>,
+}
+
+impl StatsLine {
+    pub fn new(stats: &SyscallStats, latency: bool) -> Self {
+        StatsLine {
+            calls: stats.calls,
+            errors: stats.errors.clone(),
+            latency_ns_sum: latency.then_some(stats.latency_ns_sum),
+            latency_ns_max: latency.then_some(stats.latency_ns_max),
+        }
+    }
+}
+
 /// One process's counters in one interval, for `--json`.
 #[derive(Debug, Serialize)]
 pub struct ProcessLine {
     pub pid: u32,
     pub comm: String,
-    pub syscalls: BTreeMap<Syscall, SyscallStats>,
+    pub syscalls: BTreeMap<Syscall, StatsLine>,
 }
 
 /// One `--json` line.
@@ -225,82 +266,21 @@ pub fn table(
     out
 }
 
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The Prometheus text exposition (format 0.0.4) of cumulative counters: calls per (pid, comm, syscall, errno),
-/// errno `""` for successful calls; latency sums when measured.
-pub fn prometheus(snapshot: &Snapshot, comms: &HashMap<u32, String>, latency: bool) -> String {
-    let mut out = String::new();
-    out.push_str("# HELP phoebe_syscalls_total System calls completed, by process, syscall and errno (\"\" = success).\n");
-    out.push_str("# TYPE phoebe_syscalls_total counter\n");
-    let mut lat = String::new();
-    for (key, value) in snapshot {
-        let Some((syscall, result)) = ebpf::decode(key) else {
-            continue;
-        };
-        let errno = match result {
-            Ok(()) => String::new(),
-            Err(e) if e.is_kernel_internal() => continue,
-            Err(e) => e.to_string(),
-        };
-        let labels = format!(
-            "pid=\"{}\",comm=\"{}\",syscall=\"{}\",errno=\"{}\"",
-            key.tgid,
-            label(comms.get(&key.tgid).map_or("", String::as_str)),
-            syscall.name(),
-            errno
-        );
-        let _ = writeln!(out, "phoebe_syscalls_total{{{labels}}} {}", value.calls);
-        if latency {
-            let _ = writeln!(
-                lat,
-                "phoebe_syscall_seconds_total{{{labels}}} {}",
-                value.latency_ns_sum as f64 / 1e9
-            );
-        }
-    }
-    if latency {
-        out.push_str(
-            "# HELP phoebe_syscall_seconds_total Time spent in those calls (entry to exit), in seconds.\n",
-        );
-        out.push_str("# TYPE phoebe_syscall_seconds_total counter\n");
-        out.push_str(&lat);
-    }
-    out
-}
-
-/// Serves `text` at every path. A few lines of HTTP/1.1 on std::net rather than a server crate: the endpoint
-/// answers one GET per scrape with a text phoebe already holds, and hyper or tiny_http would bring a dependency
-/// tree (and a runtime) for that.
-fn serve(listener: TcpListener, text: Arc<Mutex<String>>) {
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut buf = [0u8; 4096];
-        let mut request = Vec::new();
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-        }
-        let body = text.lock().map(|t| t.clone()).unwrap_or_default();
-        let (status, body) = if request.starts_with(b"GET ") {
-            ("200 OK", body)
-        } else {
-            ("405 Method Not Allowed", String::from("only GET\n"))
-        };
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-    }
+/// What the interval loop publishes for the HTTP endpoint, which renders its answers from it.
+pub struct Published {
+    pub info: exposition::BuildInfo,
+    pub labels: exposition::Labels,
+    /// `--pid N` or `--name COMM`, for the live page.
+    pub watching: String,
+    pub interval_ms: u64,
+    /// Every series' cumulative values: the processes that ended, then the live ones.
+    pub totals: exposition::Totals,
+    /// Calls the eBPF observer could not count (its maps full).
+    pub lost: u64,
+    /// The processes watched now: pid → command name.
+    pub comms: HashMap<u32, String>,
+    /// The last [`page::HISTORY`] of intervals, for the live page.
+    pub history: VecDeque<page::PageInterval>,
 }
 
 /// Where the counters come from.
@@ -317,14 +297,48 @@ impl Source {
         }
     }
 
+    fn histograms(&self) -> Result<Histograms, MonitorError> {
+        match self {
+            Source::Ebpf(observer) => observer.histograms().map_err(MonitorError::Ebpf),
+            Source::Ptrace(attached) => Ok(attached.histograms()),
+        }
+    }
+
+    /// Frees what the source holds of processes that ended, once their last counts are read (eBPF: their map
+    /// entries; ptrace: the tracer's counters).
+    fn forget(&mut self, keys: &[phoebe_common::CountKey]) -> Result<(), MonitorError> {
+        match self {
+            Source::Ebpf(observer) => observer.forget(keys).map_err(MonitorError::Ebpf),
+            Source::Ptrace(attached) => {
+                attached.forget(keys);
+                Ok(())
+            }
+        }
+    }
+
+    fn lost(&self) -> u64 {
+        match self {
+            Source::Ebpf(observer) => observer.lost(),
+            Source::Ptrace(_) => 0,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Source::Ebpf(_) => "ebpf",
+            Source::Ptrace(_) => "ptrace",
+        }
+    }
+
     /// Have all the watched processes ended (`--pid`)?
     fn ended(&mut self) -> bool {
         match self {
             Source::Ebpf(observer) => {
                 // A process found in /proc just as it ended is added after its `sched_process_exit` ran, so
                 // nothing in the kernel will ever remove it: forget such processes here, or the monitor never ends.
+                // (A zombie leader whose other threads still run is not such a process.)
                 for tgid in observer.targets() {
-                    if has_ended(tgid) {
+                    if all_threads_ended(tgid) {
                         observer.remove_target(tgid);
                     }
                 }
@@ -376,6 +390,8 @@ fn start(
     match Observer::start(ProbeOptions {
         per_process: true,
         latency: options.latency,
+        // Only the endpoint shows histograms: without it, no second map update per call.
+        histograms: options.prometheus.is_some(),
     }) {
         Ok(observer) => Ok(Source::Ebpf(observer)),
         Err(e) if options.backend == Some(Backend::Ebpf) => Err(MonitorError::Ebpf(e)),
@@ -409,17 +425,34 @@ pub fn run(
         // From now on a stop signal must not end phoebe at once: the tracer detaches first.
         control.hold();
     }
-    let exposition = Arc::new(Mutex::new(prometheus(
-        &Snapshot::new(),
-        &HashMap::new(),
-        options.latency,
-    )));
+    let published = Arc::new(Mutex::new(Published {
+        info: exposition::BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: source.name().to_owned(),
+            kernel: nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        },
+        labels: exposition::Labels {
+            per_pid: options.per_pid,
+            latency: options.latency,
+        },
+        watching: match &options.who {
+            Who::Pid(pid) => format!("--pid {pid}"),
+            Who::Name(name) => format!("--name {name}"),
+        },
+        interval_ms: options.interval.as_millis() as u64,
+        totals: exposition::Totals::default(),
+        lost: 0,
+        comms: HashMap::new(),
+        history: VecDeque::new(),
+    }));
     if let Some(addr) = options.prometheus {
         let listener = TcpListener::bind(addr).map_err(|source| MonitorError::Listen { addr, source })?;
-        let text = exposition.clone();
+        let published = published.clone();
         std::thread::Builder::new()
-            .name("phoebe-prometheus".into())
-            .spawn(move || serve(listener, text))
+            .name("phoebe-http".into())
+            .spawn(move || http::serve(listener, published))
             .map_err(|source| MonitorError::Listen { addr, source })?;
     }
     let mut comms: HashMap<u32, String> = HashMap::new();
@@ -444,6 +477,8 @@ pub fn run(
     add_targets(&mut source, &mut roots, &mut comms);
     let started = Instant::now();
     let mut before = Snapshot::new();
+    // The totals of processes that ended, whose counters the source no longer holds (eBPF).
+    let mut retired = exposition::Totals::default();
     let mut tick: u64 = 0;
     let mut failed = None;
     let stopped_by = loop {
@@ -460,7 +495,19 @@ pub fn run(
         if control.interrupted() {
             break control.signal();
         }
-        let now = source.snapshot()?;
+        // The processes that ended before this read: their counts in it are final (with ptrace too: a traced
+        // call's exit stop is recorded before the task can go on, and so before the process can end).
+        let ended: Vec<u32> = comms
+            .keys()
+            .copied()
+            .filter(|pid| all_threads_ended(*pid))
+            .collect();
+        let mut now = source.snapshot()?;
+        let mut histograms = if options.prometheus.is_some() && options.latency {
+            source.histograms()?
+        } else {
+            Histograms::new()
+        };
         let delta = ebpf::delta(&before, &now);
         for (key, _) in &delta {
             comms
@@ -468,13 +515,23 @@ pub fn run(
                 .or_insert_with(|| procfs::comm(key.tgid).unwrap_or_default());
         }
         let per_process = by_process(&delta);
-        if options.prometheus.is_some()
-            && let Ok(mut text) = exposition.lock()
-        {
-            *text = prometheus(&now, &comms, options.latency);
-        }
         let t = deadline - started;
-        let written = if options.json {
+        if options.prometheus.is_some() {
+            let mut live = exposition::Totals::default();
+            live.add(&now, &histograms, &comms, options.per_pid, |_| true);
+            if let Ok(mut published) = published.lock() {
+                published.totals = retired.plus(&live);
+                published.lost = source.lost();
+                published.comms = comms.clone();
+                page::push(
+                    &mut published.history,
+                    page::PageInterval::new(t.as_millis() as u64, &per_process),
+                );
+            }
+        }
+        let written = if options.quiet {
+            Ok(())
+        } else if options.json {
             let line = IntervalLine {
                 version: crate::model::FORMAT_VERSION,
                 interval: tick - 1,
@@ -485,7 +542,10 @@ pub fn run(
                     .map(|(pid, syscalls)| ProcessLine {
                         pid,
                         comm: comms.get(&pid).cloned().unwrap_or_default(),
-                        syscalls,
+                        syscalls: syscalls
+                            .iter()
+                            .map(|(sc, stats)| (*sc, StatsLine::new(stats, options.latency)))
+                            .collect(),
                     })
                     .collect(),
             };
@@ -501,6 +561,28 @@ pub fn run(
             Err(e) => {
                 failed = Some(e);
                 break None;
+            }
+        }
+        if !ended.is_empty() {
+            // Their totals move to `retired`, their entries leave the source: a long-running monitor of processes
+            // that come and go (`--name`, a forking server) keeps the kernel maps (or the tracer's counters) as
+            // small as what runs now.
+            let gone = |tgid: u32| ended.contains(&tgid);
+            retired.add(&now, &histograms, &comms, options.per_pid, gone);
+            let keys: Vec<phoebe_common::CountKey> = now
+                .keys()
+                .chain(histograms.keys())
+                .filter(|k| gone(k.tgid))
+                .copied()
+                .collect();
+            source.forget(&keys)?;
+            now.retain(|k, _| !gone(k.tgid));
+            histograms.retain(|k, _| !gone(k.tgid));
+            for pid in &ended {
+                comms.remove(pid);
+            }
+            if matches!(options.who, Who::Name(_)) {
+                roots.retain(|pid| !ended.contains(pid));
             }
         }
         before = now;
@@ -546,46 +628,23 @@ mod tests {
     }
 
     #[test]
-    fn prometheus_text_has_cumulative_counters_with_labels() {
-        let snap = Snapshot::from([
-            (
-                key(42, 257, 2),
-                CountValue {
-                    calls: 7,
-                    latency_ns_sum: 7000,
-                    latency_ns_max: 2000,
-                },
-            ),
-            (
-                key(42, 257, 0),
-                CountValue {
-                    calls: 3,
-                    latency_ns_sum: 0,
-                    latency_ns_max: 0,
-                },
-            ),
-            (
-                key(42, 0, 512),
-                CountValue {
-                    calls: 1,
-                    latency_ns_sum: 0,
-                    latency_ns_max: 0,
-                },
-            ),
-        ]);
-        let comms = HashMap::from([(42, "my \"app\"".to_owned())]);
-        let text = prometheus(&snap, &comms, true);
-        assert!(text.contains("# TYPE phoebe_syscalls_total counter\n"), "{text}");
-        assert!(
-            text.contains("phoebe_syscalls_total{pid=\"42\",comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 7\n"),
-            "{text}"
+    fn json_lines_have_latency_only_when_measured() {
+        let stats = SyscallStats {
+            calls: 4,
+            errors: BTreeMap::from([(Errno::parse("ENOENT").unwrap(), 1)]),
+            latency_ns_sum: 0,
+            latency_ns_max: 0,
+            ..SyscallStats::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&StatsLine::new(&stats, false)).unwrap(),
+            r#"{"calls":4,"errors":{"ENOENT":1}}"#
         );
-        assert!(text.contains("syscall=\"openat\",errno=\"\"} 3\n"), "{text}");
-        assert!(
-            !text.contains("syscall=\"read\""),
-            "restart codes are not exposed: {text}"
+        assert_eq!(
+            serde_json::to_string(&StatsLine::new(&stats, true)).unwrap(),
+            r#"{"calls":4,"errors":{"ENOENT":1},"latency_ns_sum":0,"latency_ns_max":0}"#,
+            "measured: 0 is a value"
         );
-        assert!(text.contains("phoebe_syscall_seconds_total{pid=\"42\""), "{text}");
     }
 
     #[test]
