@@ -2,11 +2,13 @@
 //!
 //! Every file format carries `"version": FORMAT_VERSION`; `crate::files` reads and writes them.
 
+pub mod catalogue;
 pub mod fault;
 pub mod log;
 pub mod names;
 pub mod observation;
 pub mod plan;
+pub mod realism;
 pub mod report;
 pub mod shape;
 
