@@ -392,6 +392,13 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
                 .iter()
                 .map(|f| FaultSpec::parse(f))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(fault) = faults.iter().find(|f| f.short.is_some()) {
+                anyhow::bail!(
+                    "fault '{fault}': no backend runs short= (partial transfers) yet, so every run of its \
+                     experiment would fail\nhint: inject an error on the same calls instead, e.g. \
+                     read:EINTR:p=0.05:fd=socket"
+                );
+            }
             let settings = args.settings.to_settings();
             settings.validate()?;
             if args.shard.is_some() && args.plan.is_none() && faults.is_empty() {

@@ -15,7 +15,7 @@ pub mod shape;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    fault::{CallWindow, FaultSpec, When},
+    fault::{CallWindow, FaultSpec, Short, When},
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
