@@ -276,8 +276,8 @@ const RULES: &[Rule] = &[
         errnos: &[ECONNRESET],
         syscalls: &[READ_SEQ, WRITE_SEQ],
         need: kinds(PEERED_SOCKETS),
-        why: "only a socket's peer can reset it (tcp(7), unix(7)); files, pipes and UDP sockets never return \
-              ECONNRESET",
+        why: "only a socket's peer can reset it (send(2), unix(7) ERRORS; net/ipv4/tcp_input.c tcp_reset); files, \
+              pipes and UDP sockets never return ECONNRESET",
     },
     Rule {
         errnos: &[EPIPE],
@@ -384,14 +384,18 @@ const RULES: &[Rule] = &[
               (accept(2) ERRORS)",
     },
     Rule {
+        // Non-blocking UNIX sockets, or a blocking one past SO_SNDTIMEO with the listener's queue full
+        // (net/unix/af_unix.c unix_stream_connect); internet sockets: no ephemeral port or routing entry.
         errnos: &[EAGAIN],
         syscalls: &[&["connect"]],
-        need: Need::Fd {
-            any: INET_SOCKETS,
-            nonblocking: &["unix-stream", "unix-seqpacket", "unix-dgram"],
-            blocking: &[],
-        },
-        why: "a UNIX connect says EAGAIN only when non-blocking (connect(2) ERRORS)",
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["waitid"]],
+        need: Need::Any,
+        why: "",
     },
     Rule {
         errnos: &[EAGAIN],
@@ -821,6 +825,9 @@ mod tests {
         possible("recvfrom:EAGAIN");
         possible("preadv2:EAGAIN:fd=file");
         possible("accept4:EAGAIN:fd=tcp:nonblock=yes");
+        // waitid on a non-blocking pidfd (wait(2) ERRORS); wait4 takes no pidfd.
+        possible("waitid:EAGAIN");
+        assert!(refused("wait4:EAGAIN").starts_with("wait4 never returns EAGAIN"));
     }
 
     #[test]
