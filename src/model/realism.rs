@@ -892,6 +892,35 @@ mod tests {
         possible("vfork:EAGAIN");
     }
 
+    /// A typo in the table would silently never match: every syscall and descriptor kind it names exists.
+    #[test]
+    fn the_table_names_real_syscalls_and_kinds() {
+        let lists = RULES.iter().flat_map(|r| r.syscalls.iter()).chain(CLOSED_CALLS);
+        for name in lists.flat_map(|l| l.iter()).chain(SOCKET_ONLY) {
+            Syscall::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for rule in RULES {
+            if let Need::Fd {
+                any,
+                nonblocking,
+                blocking,
+            } = rule.need
+            {
+                for kind in any.iter().chain(nonblocking).chain(blocking) {
+                    assert!(FD_KINDS.contains(kind), "{kind}");
+                }
+            }
+            if let Need::Futex { ops, .. } = rule.need {
+                for op in ops {
+                    assert_eq!(futex_op_base(op), Some(*op));
+                }
+            }
+            if !matches!(rule.need, Need::Any | Need::Never(_)) {
+                assert!(!rule.why.is_empty(), "a rule that can refuse says why");
+            }
+        }
+    }
+
     #[test]
     fn what_the_table_does_not_know_it_does_not_judge() {
         assert_eq!(judge_text("openat:ENOENT"), Realism::Unjudged);
