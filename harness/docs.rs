@@ -354,3 +354,35 @@ fn campaign_example_loads_and_its_fingerprint_is_its_own() {
     assert_eq!(campaign.runs, 3);
     assert_eq!(campaign.baseline_runs, 3, "the default");
 }
+
+/// The catalogue example is a valid catalogue whose entries are in the shipped one, and the page's entry count is
+/// the shipped catalogue's.
+#[test]
+fn catalogue_example_is_shipped_and_counted() {
+    use phoebe::model::catalogue;
+    let example =
+        catalogue::parse(&only_block("toml catalogue")).unwrap_or_else(|e| panic!("docs/formats.md: {e}"));
+    assert!(!example.is_empty());
+    for entry in &example {
+        let shipped = catalogue::entries()
+            .iter()
+            .find(|e| e.syscall == entry.syscall && e.errno == entry.errno && e.shape == entry.shape)
+            .unwrap_or_else(|| {
+                panic!(
+                    "docs/formats.md shows {} {}, which the catalogue lacks",
+                    entry.syscall, entry.errno
+                )
+            });
+        assert_eq!(shipped.condition, entry.condition, "{}", shipped.id);
+        assert_eq!(shipped.source, entry.source, "{}", shipped.id);
+        assert_eq!(shipped.when, entry.when, "{}", shipped.id);
+    }
+    let count = format!(
+        "{} entries, one per (syscall, shape class, errno)",
+        catalogue::entries().len()
+    );
+    assert!(
+        formats_md().contains(&count),
+        "docs/formats.md should say '{count}'"
+    );
+}

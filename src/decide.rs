@@ -295,7 +295,12 @@ impl Decider {
                 continue;
             }
             let f = &rule.fault;
-            if !f.window.contains(rule.matched) || f.max.is_some_and(|max| rule.injected >= max) {
+            // A partial-transfer rule (`short=`) has no errno to inject: every backend refuses it before a run
+            // (`backend::refuse_short`), so it never decides here.
+            if f.short.is_some()
+                || !f.window.contains(rule.matched)
+                || f.max.is_some_and(|max| rule.injected >= max)
+            {
                 continue;
             }
             if unit(self.seed, id as u64, call.syscall.number().into(), index, 0) >= f.probability {
@@ -412,7 +417,10 @@ fn pick_errno(errnos: &[(Errno, f64)], u: f64) -> Errno {
         }
         target -= weight;
     }
-    errnos.last().expect("the parser requires at least one errno").0
+    errnos
+        .last()
+        .expect("the parser requires at least one errno in every rule but short= ones, which never decide")
+        .0
 }
 
 /// A uniform number in [0, 1) from the decision's key.

@@ -44,6 +44,22 @@ impl BackendKind {
     }
 }
 
+/// Refuses a partial-transfer rule (`short=`, issue 16 item 3), which no backend runs yet: `why` says what this
+/// backend lacks.
+pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Result<(), BackendError> {
+    match decider.faults().find(|f| f.short.is_some()) {
+        Some(fault) => Err(BackendError::Unsupported {
+            fault: fault.to_string(),
+            backend,
+            reason: format!(
+                "{why}; no backend runs short= yet\nhint: inject an error on the same calls instead, e.g. \
+                 read:EINTR:p=0.05:fd=socket"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What to do with one run of a target.
 pub struct Job<'a> {
     pub target: &'a Target,
@@ -144,4 +160,31 @@ pub enum BackendError {
         backend: &'static str,
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FaultSpec;
+
+    fn decider(specs: &[&str]) -> Decider {
+        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 0)
+    }
+
+    #[test]
+    fn short_rules_are_refused_naming_the_rule_and_what_to_do_instead() {
+        assert!(refuse_short(&decider(&["read:EINTR:p=0.1"]), "ptrace", "not yet").is_ok());
+        let err = refuse_short(
+            &decider(&["openat:ENOENT", "read:short=1:fd=pipe"]),
+            "ptrace",
+            "not yet",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "fault 'read:short=1:fd=pipe' cannot run on the ptrace backend: not yet; no backend runs short= yet\n\
+             hint: inject an error on the same calls instead, e.g. read:EINTR:p=0.05:fd=socket"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The fault grammar (DESIGN §5): one parser for the CLI's `--fault` and the JSON model, with precise errors.
 //!
 //! `SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:p=PROB][:nth=N|:after=N][:every=N][:max=N][:path=GLOB]
-//! [:when=entry|exit][:delay=DUR]`, and strace's `inject=SET:error=E[:when=FIRST[..LAST][+[STEP]]]` as an alias.
+//! [:when=entry|exit][:delay=DUR]`, `SYSCALL[,SYSCALL…]:short=N|P%[:OPTION=VALUE…]` for a partial transfer, and
+//! strace's `inject=SET:error=E[:when=FIRST[..LAST][+[STEP]]]` as an alias.
 //! Owns: parsing, validation and the canonical text form. Does not own: deciding whether a call is injected
 //! (`crate::decide`).
 
@@ -60,11 +61,55 @@ impl CallWindow {
     }
 }
 
+/// How much of a read or write a partial-transfer rule (`short=`) lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Short {
+    /// At most this many bytes (≥ 1).
+    Bytes(u64),
+    /// At most this percentage of the requested count (1..=99), and at least one byte.
+    Percent(u8),
+}
+
+impl fmt::Display for Short {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Short::Bytes(n) => write!(f, "{n}"),
+            Short::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Short {
+    fn parse(value: &str) -> Result<Short, String> {
+        let hint = "e.g. short=1 (at most one byte) or short=50% (at most half the requested count)";
+        match value.strip_suffix('%') {
+            Some(pct) => match pct.parse::<u8>() {
+                Ok(p @ 1..=99) => Ok(Short::Percent(p)),
+                _ => Err(format!(
+                    "short={value}: expected a whole percentage from 1% to 99%, {hint}"
+                )),
+            },
+            None => match value.parse::<u64>() {
+                Ok(n @ 1..) => Ok(Short::Bytes(n)),
+                _ => Err(format!(
+                    "short={value}: expected a byte count ≥ 1 (0 would be end-of-file, not a short transfer), {hint}"
+                )),
+            },
+        }
+    }
+}
+
+/// The calls a partial-transfer rule applies to: reads and writes with a byte count.
+pub const SHORT_SYSCALLS: &[&str] = &[
+    "read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "recvmsg", "write", "writev", "pwrite64",
+    "pwritev", "pwritev2", "sendto", "sendmsg",
+];
+
 /// One parsed fault rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     pub syscalls: Vec<Syscall>,
-    /// Errnos with their relative weights (all > 0).
+    /// Errnos with their relative weights (all > 0); empty for a partial-transfer rule (`short`).
     pub errnos: Vec<(Errno, f64)>,
     /// Probability that an eligible call is injected, in [0, 1].
     pub probability: f64,
@@ -79,6 +124,9 @@ pub struct FaultSpec {
     /// Shape predicates (DESIGN §6: `op=`, `timeout=`, `fd=`, `nonblock=`, …), in key order: only calls whose
     /// shape satisfies every one are matched.
     pub shape: Vec<Predicate>,
+    /// A partial transfer instead of an error (`read:short=1`): the call runs with a smaller count and returns
+    /// fewer bytes, so `when` is `Exit` and `errnos` is empty. No backend runs these yet; each refuses them.
+    pub short: Option<Short>,
 }
 
 /// What is wrong with a `--fault` text. Each variant names the input.
@@ -94,7 +142,7 @@ pub enum FaultError {
     Invalid { spec: String, problem: String },
 }
 
-const KEYS: &str = "p, nth, after, every, max, path, when, delay, and the shape predicates op, timeout, fd, \
+const KEYS: &str = "p, nth, after, every, max, path, when, delay, short (in place of the errno), and the shape predicates op, timeout, fd, \
                     nonblock, req, family, type, map, prot, advice, clone, nohang, option";
 
 /// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
@@ -137,8 +185,12 @@ impl FaultSpec {
                 "the errno comes before the options, e.g. openat:ENOENT:p=0.1".into(),
             ));
         }
+        let short = match errno_part.strip_prefix("short=") {
+            Some(value) => Some(Short::parse(value).map_err(invalid)?),
+            None => None,
+        };
         let mut errnos = Vec::new();
-        for item in errno_part.split(',') {
+        for item in errno_part.split(',').filter(|_| short.is_none()) {
             let (name, weight) = match item.split_once('=') {
                 Some((name, w)) => {
                     let weight: f64 = w
@@ -156,6 +208,10 @@ impl FaultSpec {
         }
         check_errnos(errnos.iter().map(|(e, _)| *e)).map_err(invalid)?;
         let mut fault = FaultSpec::new(syscalls, errnos);
+        if short.is_some() {
+            fault.short = short;
+            fault.when = When::Exit;
+        }
         let mut seen: Vec<&str> = Vec::new();
         // Options are split where a `key=` starts, so that a path may hold colons.
         let options = head.next().map(shape::split_components).unwrap_or_default();
@@ -197,6 +253,14 @@ impl FaultSpec {
                 "path" => {
                     glob::Pattern::new(value).map_err(|e| invalid(format!("path={value}: {e}")))?;
                     fault.path = Some(value.to_owned());
+                }
+                "when" if fault.short.is_some() => {
+                    if value != "exit" {
+                        return Err(invalid(format!(
+                            "when={value}: a short transfer lets the call run, so it is decided at the call's exit; \
+                             leave when= out"
+                        )));
+                    }
                 }
                 "when" => {
                     fault.when = match value {
@@ -240,10 +304,22 @@ impl FaultSpec {
             when: When::Entry,
             delay: None,
             shape: Vec::new(),
+            short: None,
         }
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.short.is_some()
+            && let Some(sc) = self
+                .syscalls
+                .iter()
+                .find(|sc| !SHORT_SYSCALLS.contains(&sc.name()))
+        {
+            return Err(format!(
+                "short= makes a read or write transfer fewer bytes, and '{sc}' transfers none; it applies to {}",
+                SHORT_SYSCALLS.join(", ")
+            ));
+        }
         if self.path.is_some()
             && let Some(sc) = self
                 .syscalls
@@ -461,6 +537,9 @@ impl fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.syscalls.iter().map(|s| s.name()).collect();
         write!(f, "{}:", names.join(","))?;
+        if let Some(short) = self.short {
+            write!(f, "short={short}")?;
+        }
         let weighted = self.errnos.iter().any(|(_, w)| *w != 1.0);
         for (i, (errno, weight)) in self.errnos.iter().enumerate() {
             if i > 0 {
@@ -494,7 +573,7 @@ impl fmt::Display for FaultSpec {
         if let Some(path) = &self.path {
             write!(f, ":path={path}")?;
         }
-        if self.when == When::Exit {
+        if self.when == When::Exit && self.short.is_none() {
             f.write_str(":when=exit")?;
         }
         if let Some(delay) = self.delay {
@@ -680,6 +759,29 @@ mod tests {
         assert!(err("inject=openat:retval=0").contains("not supported"));
         assert!(err("inject=%file:error=EIO").contains("not supported"));
         assert!(err("inject=:error=EIO").contains("no syscall"));
+    }
+
+    #[test]
+    fn short_transfers() {
+        let f = parse("read,recvfrom:short=1:p=0.2:fd=socket");
+        assert_eq!(f.short, Some(Short::Bytes(1)));
+        assert!(f.errnos.is_empty());
+        assert_eq!(f.when, When::Exit, "the call runs, then returns fewer bytes");
+        assert!(!f.is_unconditional());
+        assert_eq!(f.to_string(), "read,recvfrom:short=1:p=0.2:fd=socket");
+        assert_eq!(parse(&f.to_string()), f);
+        let half = parse("write:short=50%:when=exit");
+        assert_eq!(half.short, Some(Short::Percent(50)));
+        assert_eq!(half.to_string(), "write:short=50%");
+        assert_eq!(parse("write:short=50%"), half);
+        assert!(err("read:short=0").contains("0 would be end-of-file"));
+        assert!(err("read:short=100%").contains("from 1% to 99%"));
+        assert!(err("read:short=x").contains("e.g. short=1"));
+        assert!(err("read:short=1:when=entry").contains("leave when= out"));
+        assert!(
+            err("read,openat:short=1")
+                .contains("'openat' transfers none; it applies to read, readv, pread64")
+        );
     }
 
     #[test]

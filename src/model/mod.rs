@@ -2,18 +2,20 @@
 //!
 //! Every file format carries `"version": FORMAT_VERSION`; `crate::files` reads and writes them.
 
+pub mod catalogue;
 pub mod fault;
 pub mod log;
 pub mod names;
 pub mod observation;
 pub mod plan;
+pub mod realism;
 pub mod report;
 pub mod shape;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    fault::{CallWindow, FaultSpec, When},
+    fault::{CallWindow, FaultSpec, Short, When},
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},

@@ -236,7 +236,7 @@ pub const FD_KINDS: &[&str] = &[
     "closed",
 ];
 /// The kinds that are sockets (the `socket` group).
-const SOCKET_KINDS: &[&str] = &[
+pub const SOCKET_KINDS: &[&str] = &[
     "tcp",
     "tcp6",
     "udp",
@@ -252,6 +252,18 @@ const FD_GROUPS: &[(&str, &[&str])] = &[
     ("unix", &["unix-stream", "unix-dgram", "unix-seqpacket"]),
     ("inet", &["tcp", "tcp6", "udp", "udp6"]),
 ];
+
+/// The descriptor kinds a `fd=` value stands for: a group's members, or the kind itself (empty for a value that
+/// is neither).
+pub fn fd_kinds(value: &str) -> &'static [&'static str] {
+    if let Some((_, members)) = FD_GROUPS.iter().find(|(group, _)| *group == value) {
+        return members;
+    }
+    match FD_KINDS.iter().position(|kind| *kind == value) {
+        Some(i) => &FD_KINDS[i..=i],
+        None => &[],
+    }
+}
 
 /// The kind of a socket from its family and type (`SO_DOMAIN`, `SO_TYPE`).
 pub fn socket_kind(family: i32, ty: i32) -> &'static str {
@@ -352,6 +364,14 @@ pub fn futex_op_name(op: u64) -> String {
         name.push_str("_CLOCK_REALTIME");
     }
     name
+}
+
+/// The operation a futex op name stands for, without `_PRIVATE` and `_CLOCK_REALTIME` (`FUTEX_WAIT_PRIVATE` →
+/// `FUTEX_WAIT`); `None` for a number (`0x63`) or a name this table does not know.
+pub fn futex_op_base(name: &str) -> Option<&'static str> {
+    let base = name.strip_suffix("_CLOCK_REALTIME").unwrap_or(name);
+    let base = base.strip_suffix("_PRIVATE").unwrap_or(base);
+    FUTEX_OPS.iter().copied().find(|op| *op == base)
 }
 
 /// Every futex operation name [`futex_op_name`] can produce (for the parser: a typo is refused, not silent).

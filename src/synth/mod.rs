@@ -6,6 +6,8 @@
 //! rate; the injection probability then compensates for the calls that fail by themselves.
 //! Does not own: running anything (see `crate::experiment`).
 
+pub mod plausible;
+
 use std::collections::BTreeMap;
 
 use crate::model::{

@@ -269,6 +269,11 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
     let mut coverage = Vec::new();
     let mut tables: BTreeMap<u32, SyscallRules> = BTreeMap::new();
     let mut hooks = BTreeMap::new();
+    crate::backend::refuse_short(
+        decider,
+        "ebpf",
+        "LSM hooks decide before the call runs and cannot change its count",
+    )?;
     for (id, fault) in faults.iter().enumerate() {
         if fault.path.is_some() {
             return Err(refuse(
@@ -936,6 +941,7 @@ mod tests {
     fn rules_the_hooks_cannot_honour_are_refused_with_the_backend_to_use() {
         assert!(unsupported(&["openat:ENOENT:path=/etc/*"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:when=exit"]).contains("--backend ptrace"));
+        assert!(unsupported(&["read:short=1"]).starts_with("LSM hooks decide before the call runs"));
         assert!(unsupported(&["read:EAGAIN:fd=socket"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
         let reason = unsupported(&["futex:EAGAIN"]);

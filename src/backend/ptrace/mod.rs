@@ -42,6 +42,14 @@ use crate::{
 
 /// Runs `job` under ptrace until the target's whole process tree has ended.
 pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
+    if let Some(decider) = job.decider.as_deref() {
+        super::refuse_short(
+            decider,
+            "ptrace",
+            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
+             count register at the call's exit)",
+        )?;
+    }
     let full = job.observer.is_some() && job.record_only.is_none();
     let filter_prog = if full { None } else { Some(build_filter(&job)?) };
     let options = Options::PTRACE_O_EXITKILL

@@ -59,6 +59,11 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let Some(decider) = job.decider else {
         return Err(cannot_observe);
     };
+    super::refuse_short(
+        decider,
+        BACKEND,
+        "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
+    )?;
     refuse_exit_rules(decider)?;
     let prog = build_filter(decider)?;
     let command = job.target.display.join(" ");

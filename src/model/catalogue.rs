@@ -1,0 +1,427 @@
+//! The catalogue of plausible errors (DESIGN §6, the "plausible" tier): errors production meets that a short
+//! observation rarely shows — a disk that fills, an fsync that fails, a peer that resets, descriptors that run out,
+//! a signal that interrupts a wait. Each entry is one errno on one class of call shapes of one syscall, with the
+//! condition under which the kernel returns it, whether it comes before or after the call's effects, and its source.
+//!
+//! The data is `catalogue.toml` beside this file, embedded in the binary; its tests check every entry against the
+//! realism table ([`super::realism`]) and the fault grammar. Owns: the entries and which observed shapes they
+//! apply to. Does not own: choosing them for a program (`crate::synth::plausible`).
+
+use std::{fmt, sync::OnceLock};
+
+use serde::Deserialize;
+
+use super::{
+    fault::{FaultSpec, When},
+    names::{Errno, Syscall},
+    realism::{self, Realism},
+    shape::{self, Key, Predicate, Shape},
+};
+
+/// The catalogue's text, as shipped.
+pub const SOURCE: &str = include_str!("catalogue.toml");
+
+/// What kind of trouble an entry stands for: the catalogue's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    Disk,
+    Network,
+    Resources,
+    Interrupted,
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Class::Disk => "disk",
+            Class::Network => "network",
+            Class::Resources => "resources",
+            Class::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// One plausible error: `errno` on the calls of `syscall` whose shape satisfies every predicate of `shape`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Unique in the catalogue: `fsync-EIO`, or with the first descriptor kind when the syscall and errno have
+    /// several entries (`write-EPIPE-pipe`, `write-EPIPE-tcp`).
+    pub id: String,
+    pub class: Class,
+    pub syscall: Syscall,
+    /// Shape predicates, in key order; empty for every call of the syscall.
+    pub shape: Vec<Predicate>,
+    pub errno: Errno,
+    /// `Entry`: the kernel returns it before the call has any effect; `Exit`: after.
+    pub when: When,
+    /// When the kernel returns it, in one sentence.
+    pub condition: String,
+    /// The man page section, or the kernel source where the man pages are silent.
+    pub source: String,
+}
+
+impl Entry {
+    /// Does a call of this observed shape belong to the entry's class? An entry without predicates takes every
+    /// call of its syscall; a component phoebe could not learn (`unknown`) never matches a predicate.
+    pub fn matches(&self, shape: &Shape) -> bool {
+        self.shape.iter().all(|p| p.matches(shape))
+    }
+
+    /// The rule that injects this entry with probability `p` (in [0, 1]): `fsync:EIO:p=0.05:fd=file:when=exit`.
+    pub fn fault(&self, p: f64) -> FaultSpec {
+        let mut text = format!("{}:{}:p={p}", self.syscall, self.errno);
+        for pred in &self.shape {
+            text.push_str(&format!(":{pred}"));
+        }
+        if self.when == When::Exit {
+            text.push_str(":when=exit");
+        }
+        FaultSpec::parse(&text).unwrap_or_else(|e| {
+            panic!(
+                "catalogue entry {} makes an invalid rule with p={p}: {e}",
+                self.id
+            )
+        })
+    }
+}
+
+/// What is wrong with the catalogue's text: the entry (table and position) and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("catalogue: {at}: {problem}")]
+pub struct CatalogueError {
+    /// `[[disk]] #3`, or `catalogue.toml` for the file as a whole.
+    pub at: String,
+    pub problem: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    disk: Vec<RawEntry>,
+    #[serde(default)]
+    network: Vec<RawEntry>,
+    #[serde(default)]
+    resources: Vec<RawEntry>,
+    #[serde(default)]
+    interrupted: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    syscalls: Vec<String>,
+    shape: String,
+    errno: String,
+    when: When,
+    condition: String,
+    source: String,
+}
+
+/// Parses a catalogue text and checks each entry: names, predicates valid for the syscall, a condition and a
+/// source, and no entry on a shape the realism table says can never return its errno.
+pub fn parse(text: &str) -> Result<Vec<Entry>, CatalogueError> {
+    let file: File = toml::from_str(text).map_err(|e| CatalogueError {
+        at: "catalogue.toml".into(),
+        problem: e.to_string().trim().to_owned(),
+    })?;
+    let mut entries = Vec::new();
+    for (class, raws) in [
+        (Class::Disk, file.disk),
+        (Class::Network, file.network),
+        (Class::Resources, file.resources),
+        (Class::Interrupted, file.interrupted),
+    ] {
+        for (i, raw) in raws.into_iter().enumerate() {
+            let at = format!("[[{class}]] #{}", i + 1);
+            entries.extend(entries_of(class, raw).map_err(|problem| CatalogueError {
+                at: at.clone(),
+                problem,
+            })?);
+        }
+    }
+    name_entries(&mut entries);
+    Ok(entries)
+}
+
+fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
+    if raw.syscalls.is_empty() {
+        return Err("syscalls is empty; list at least one, e.g. syscalls = [\"write\"]".into());
+    }
+    let errno = Errno::parse(&raw.errno).map_err(|e| e.to_string())?;
+    if errno.symbol().is_none() || errno.is_kernel_internal() {
+        return Err(format!(
+            "errno {} is not one a program can see; use a name such as EIO",
+            raw.errno
+        ));
+    }
+    for (field, value) in [("condition", &raw.condition), ("source", &raw.source)] {
+        if value.trim().is_empty() {
+            return Err(format!(
+                "{field} is empty: say when the kernel returns {errno} and where that is written"
+            ));
+        }
+    }
+    let mut shape = Vec::new();
+    if !raw.shape.is_empty() {
+        for part in shape::split_components(&raw.shape) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("shape component '{part}' is not KEY=VALUE (e.g. fd=file)"))?;
+            let key = Key::parse(k)
+                .filter(|k| *k != Key::Path)
+                .ok_or_else(|| format!("'{k}=' is not a shape predicate (e.g. fd=, nonblock=, op=)"))?;
+            shape.push(Predicate::parse(key, v)?);
+        }
+        shape.sort_by_key(|p| p.key);
+    }
+    let mut out = Vec::new();
+    for name in &raw.syscalls {
+        let syscall = Syscall::parse(name).map_err(|e| e.to_string())?;
+        if let Some(pred) = shape.iter().find(|p| !shape::keys_of(syscall).contains(&p.key)) {
+            return Err(format!(
+                "{}= is a shape of {}, not of '{syscall}'",
+                pred.key.name(),
+                pred.key.applies_to()
+            ));
+        }
+        match realism::judge(syscall, &shape, errno) {
+            Realism::Possible => {}
+            Realism::Impossible(reason) => return Err(reason),
+            Realism::Unjudged => {
+                return Err(format!(
+                    "the realism table has no rule for {syscall} and {errno}: add one to src/model/realism.rs \
+                     that says which shapes can return it"
+                ));
+            }
+        }
+        out.push(Entry {
+            id: String::new(),
+            class,
+            syscall,
+            shape: shape.clone(),
+            errno,
+            when: raw.when,
+            condition: raw.condition.trim().to_owned(),
+            source: raw.source.trim().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// `syscall-ERRNO`, with the entry's first descriptor kind (or first predicate value) when the pair has several
+/// entries.
+fn name_entries(entries: &mut [Entry]) {
+    let pair = |e: &Entry| format!("{}-{}", e.syscall, e.errno);
+    let pairs: Vec<String> = entries.iter().map(pair).collect();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let shared = pairs.iter().filter(|p| **p == pairs[i]).count() > 1;
+        entry.id = match entry.shape.first().and_then(|p| p.values.first()) {
+            Some(value) if shared => format!("{}-{value}", pairs[i]),
+            _ => pairs[i].clone(),
+        };
+    }
+}
+
+/// The shipped catalogue, parsed once. Its tests guarantee that it parses; a binary built from a broken file
+/// would fail them before it could ship.
+pub fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| parse(SOURCE).unwrap_or_else(|e| panic!("the embedded {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn get(id: &str) -> &'static Entry {
+        entries()
+            .iter()
+            .find(|e| e.id == id)
+            .unwrap_or_else(|| panic!("no entry {id}"))
+    }
+
+    /// Every entry of the shipped file: the names exist, the predicates parse and belong to the syscall, the
+    /// condition and source are there, the realism table allows it (all checked by `parse`), and the ids are
+    /// unique file names.
+    #[test]
+    fn every_entry_is_checked_and_named() {
+        let entries = parse(SOURCE).unwrap_or_else(|e| panic!("{e}"));
+        assert!(entries.len() >= 100, "{} entries", entries.len());
+        let mut ids = BTreeSet::new();
+        for e in &entries {
+            assert!(ids.insert(e.id.as_str()), "duplicate id {}", e.id);
+            assert!(
+                e.id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{}",
+                e.id
+            );
+            assert_eq!(
+                realism::judge(e.syscall, &e.shape, e.errno),
+                Realism::Possible,
+                "{}",
+                e.id
+            );
+            assert!(
+                e.condition.ends_with('.'),
+                "{}: a condition is one sentence",
+                e.id
+            );
+            assert!(
+                e.source.contains("(2)") || e.source.contains("(7)") || e.source.contains(".c"),
+                "{}: the source names a man page or a kernel file: {}",
+                e.id,
+                e.source
+            );
+            // The rule it makes parses back to itself.
+            let fault = e.fault(0.05);
+            assert_eq!(FaultSpec::parse(&fault.to_string()).unwrap(), fault);
+            assert_eq!(fault.shape, e.shape);
+        }
+    }
+
+    /// Everything issue 16 lists is in the catalogue (the errnos it names on the syscalls it names, in the shape
+    /// class that can return them).
+    #[test]
+    fn the_catalogue_covers_the_issue() {
+        let has = |syscalls: &[&str], errno: &str, shape: &str| {
+            for sc in syscalls {
+                let found = entries().iter().any(|e| {
+                    e.syscall.name() == *sc
+                        && e.errno.to_string() == errno
+                        && e.shape
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(":")
+                            == shape
+                });
+                assert!(found, "no entry {sc}:{errno}:{shape}");
+            }
+        };
+        let disk = [
+            "write",
+            "pwrite64",
+            "writev",
+            "pwritev",
+            "fsync",
+            "fdatasync",
+            "fallocate",
+            "ftruncate",
+        ];
+        for errno in ["EIO", "ENOSPC", "EDQUOT"] {
+            has(&disk, errno, "fd=file");
+        }
+        has(&["read", "pread64", "readv"], "EIO", "fd=file");
+        has(
+            &["write", "writev", "sendto", "sendmsg"],
+            "ECONNRESET",
+            "fd=tcp|tcp6",
+        );
+        has(
+            &["write", "writev", "sendto", "sendmsg"],
+            "EPIPE",
+            "fd=tcp|tcp6|unix-stream",
+        );
+        has(&["read", "recvfrom", "recvmsg"], "ECONNRESET", "fd=tcp|tcp6");
+        has(&["connect"], "ECONNREFUSED", "fd=tcp|tcp6");
+        has(&["connect"], "ETIMEDOUT", "fd=tcp|tcp6:nonblock=no");
+        has(&["connect"], "ENETUNREACH", "fd=inet");
+        has(&["connect"], "EHOSTUNREACH", "fd=inet");
+        has(
+            &["read", "recvfrom", "sendto", "write"],
+            "EAGAIN",
+            "fd=socket:nonblock=yes",
+        );
+        let opens = ["open", "openat", "socket", "accept", "accept4", "pipe", "pipe2"];
+        has(&opens, "EMFILE", "");
+        has(&opens, "ENFILE", "");
+        has(&["dup"], "EMFILE", "");
+        has(&["mmap", "mremap"], "ENOMEM", "");
+        has(&["clone", "clone3", "fork", "vfork"], "EAGAIN", "");
+        has(&["read", "write"], "EINTR", "fd=pipe|socket:nonblock=no");
+        has(&["wait4"], "EINTR", "nohang=no");
+        has(
+            &["nanosleep", "clock_nanosleep", "epoll_wait", "poll"],
+            "EINTR",
+            "",
+        );
+        has(
+            &["connect", "accept"],
+            "EINTR",
+            "fd=tcp|tcp6|unix-stream|unix-seqpacket:nonblock=no",
+        );
+        assert!(
+            get("futex-EINTR").shape[0]
+                .values
+                .contains(&"FUTEX_WAIT_PRIVATE".to_owned())
+        );
+        // What the kernel never does is left out, even where the issue's list would suggest it.
+        for (sc, errno) in [
+            ("dup2", "EMFILE"),
+            ("dup3", "EMFILE"),
+            ("dup", "ENFILE"),
+            ("brk", "ENOMEM"),
+        ] {
+            assert!(
+                !entries()
+                    .iter()
+                    .any(|e| e.syscall.name() == sc && e.errno.to_string() == errno),
+                "{sc} {errno}"
+            );
+        }
+    }
+
+    #[test]
+    fn entries_know_when_they_happen() {
+        assert_eq!(get("fsync-EIO").when, When::Exit);
+        assert_eq!(get("write-ENOSPC").when, When::Entry);
+        assert_eq!(get("close-EINTR").when, When::Exit);
+        assert_eq!(
+            get("fsync-EIO").fault(0.05).to_string(),
+            "fsync:EIO:p=0.05:fd=file:when=exit"
+        );
+        assert_eq!(get("write-EPIPE-pipe").class, Class::Network);
+        assert_eq!(
+            get("write-EPIPE-tcp").fault(1.0).to_string(),
+            "write:EPIPE:fd=tcp|tcp6|unix-stream"
+        );
+    }
+
+    #[test]
+    fn entries_match_the_shapes_of_their_class_only() {
+        let fsync = get("fsync-EIO");
+        assert!(fsync.matches(&Shape::parse("fd=file:nonblock=no:path=/srv/db/wal").unwrap()));
+        assert!(!fsync.matches(&Shape::parse("fd=dir:nonblock=no:path=/srv/db").unwrap()));
+        assert!(!fsync.matches(&Shape::parse("fd=unknown:nonblock=unknown").unwrap()));
+        let eagain = get("read-EAGAIN-socket");
+        assert!(eagain.matches(&Shape::parse("fd=unix-stream:nonblock=yes").unwrap()));
+        assert!(!eagain.matches(&Shape::parse("fd=tcp:nonblock=no").unwrap()));
+        // No predicates: every call.
+        assert!(get("openat-EMFILE").matches(&Shape::parse("path=/etc/hosts").unwrap()));
+    }
+
+    #[test]
+    fn a_bad_catalogue_is_refused_naming_the_entry() {
+        let entry = |body: &str| format!("[[disk]]\n{body}\n");
+        let ok = "syscalls = [\"write\"]\nshape = \"fd=file\"\nerrno = \"ENOSPC\"\nwhen = \"entry\"\n\
+                  condition = \"Full.\"\nsource = \"write(2) ERRORS\"";
+        assert_eq!(parse(&entry(ok)).unwrap().len(), 1);
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            err(entry(&ok.replace("fd=file", "fd=pipe"))),
+            "catalogue: [[disk]] #1: write on fd=pipe never returns ENOSPC: only a file or a block device runs \
+             out of room (write(2) ERRORS)"
+        );
+        assert!(err(entry(&ok.replace("write(2) ERRORS", " "))).contains("source is empty"));
+        assert!(err(entry(&ok.replace("\"write\"", "\"wrte\""))).contains("did you mean 'write'"));
+        assert!(err(entry(&ok.replace("fd=file", "op=FUTEX_WAIT"))).contains("op= is a shape of futex"));
+        assert!(err(entry(&ok.replace("ENOSPC", "ENOENT"))).contains("no rule for write and ENOENT"));
+        assert!(err(entry(&ok.replace("entry\"", "before\""))).contains("catalogue: catalogue.toml"));
+        assert!(err(format!("[[disks]]\n{ok}")).contains("disks"));
+    }
+}

@@ -1,0 +1,933 @@
+//! The realism table (DESIGN §6): which errnos a class of call shapes can return, and which it never can, per the
+//! man pages and, where they are silent, the kernel.
+//!
+//! A class is a syscall and the shape predicates of a rule (`read` + `fd=pipe:nonblock=no`). It *can* return an
+//! errno when every call it admits can: `read:EAGAIN:fd=socket` can (a receive timeout makes even a blocking
+//! socket say EAGAIN), `read:EAGAIN:fd=pipe` cannot (a blocking pipe waits instead), `read:EAGAIN` without a
+//! predicate cannot (it admits regular files). The table covers the errnos of the plausible catalogue
+//! (`super::catalogue`) and of the futex mistakes DESIGN §6 names; for anything else it says [`Realism::Unjudged`]
+//! rather than guess. Pure data and one function: no I/O.
+
+use super::{
+    names::{Errno, Syscall},
+    shape::{FD_KINDS, Key, Predicate, SOCKET_KINDS, fd_kinds, futex_op_base},
+};
+
+/// What the table says of a class and an errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Realism {
+    /// Every call of the class can return the errno.
+    Possible,
+    /// Some call of the class never can; the sentence says which and why, with its source.
+    Impossible(String),
+    /// The table has no rule for this syscall and errno.
+    Unjudged,
+}
+
+/// `Err` with the reason when the table knows that some call of the class never returns `errno`; `Ok` when it can,
+/// or when the table has no rule for it (see [`judge`] to tell those apart).
+pub fn can_return(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Result<(), String> {
+    match judge(syscall, shape, errno) {
+        Realism::Impossible(reason) => Err(reason),
+        Realism::Possible | Realism::Unjudged => Ok(()),
+    }
+}
+
+/// Reads a class: `read` sequentially (a pipe or a socket can be read this way), at an offset, and so on.
+const READ_SEQ: &[&str] = &["read", "readv", "recvfrom", "recvmsg", "preadv2"];
+const WRITE_SEQ: &[&str] = &["write", "writev", "sendto", "sendmsg", "sendfile", "pwritev2"];
+/// Calls at an offset: on a pipe or a socket they fail with ESPIPE, so no stream error reaches them.
+/// (`preadv2`/`pwritev2` with offset -1 use the current position, so they are in the sequential lists too.)
+const READ_POS: &[&str] = &["pread64", "preadv", "preadv2"];
+const WRITE_POS: &[&str] = &["pwrite64", "pwritev", "pwritev2"];
+/// Calls that only work on sockets: their class never admits another kind.
+const SOCKET_ONLY: &[&str] = &[
+    "recvfrom", "recvmsg", "sendto", "sendmsg", "connect", "accept", "accept4",
+];
+
+const STREAM_SOCKETS: &[&str] = &["tcp", "tcp6", "unix-stream", "unix-seqpacket", "socket"];
+/// Sockets whose peer can go away: a TCP reset, a UNIX peer closed with data unread.
+const PEERED_SOCKETS: &[&str] = &[
+    "tcp",
+    "tcp6",
+    "unix-stream",
+    "unix-seqpacket",
+    "unix-dgram",
+    "socket",
+];
+const INET_SOCKETS: &[&str] = &["tcp", "tcp6", "udp", "udp6", "socket"];
+const TCP: &[&str] = &["tcp", "tcp6", "socket"];
+/// Everything that can make a read or write wait: what EINTR (blocking) and EAGAIN (non-blocking) need.
+const WAITABLE: &[&str] = &[
+    "pipe",
+    "tcp",
+    "tcp6",
+    "udp",
+    "udp6",
+    "unix-stream",
+    "unix-dgram",
+    "unix-seqpacket",
+    "netlink",
+    "socket",
+    "eventfd",
+    "timerfd",
+    "signalfd",
+    "inotify",
+    "tty",
+    "chr",
+    "other",
+    "anon",
+];
+const NOT_SOCKETS_WAITABLE: &[&str] = &[
+    "pipe", "eventfd", "timerfd", "signalfd", "inotify", "tty", "chr", "other", "anon",
+];
+
+/// What a call of the class needs for the errno to be possible.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// Every call can.
+    Any,
+    /// No call can; the reason.
+    Never(&'static str),
+    /// The descriptor is one of `any` (with or without `O_NONBLOCK`), or one of `nonblocking` with `O_NONBLOCK`,
+    /// or one of `blocking` without it.
+    Fd {
+        any: &'static [&'static str],
+        nonblocking: &'static [&'static str],
+        blocking: &'static [&'static str],
+    },
+    /// futex: the operation (without `_PRIVATE`/`_CLOCK_REALTIME`) is one of `ops`, given a timeout if `timeout`.
+    Futex {
+        ops: &'static [&'static str],
+        timeout: bool,
+    },
+    /// wait4/waitid without `WNOHANG`.
+    Waits,
+}
+
+const fn kinds(any: &'static [&'static str]) -> Need {
+    Need::Fd {
+        any,
+        nonblocking: &[],
+        blocking: &[],
+    }
+}
+
+const fn blocking(blocking: &'static [&'static str]) -> Need {
+    Need::Fd {
+        any: &[],
+        nonblocking: &[],
+        blocking,
+    }
+}
+
+/// One fact: these syscalls can return these errnos (every errno when the list is empty) under `need`; `why`
+/// finishes the refusal's sentence and names the source.
+struct Rule {
+    errnos: &'static [i32],
+    syscalls: &'static [&'static [&'static str]],
+    need: Need,
+    why: &'static str,
+}
+
+use libc::{
+    EAGAIN, ECONNREFUSED, ECONNRESET, EDQUOT, EHOSTUNREACH, EINTR, EIO, EMFILE, ENETUNREACH, ENFILE, ENOMEM,
+    ENOSPC, EPIPE, ETIMEDOUT,
+};
+
+/// The errnos for which the rules list every call of [`CLOSED_CALLS`] that can return them: a call of that list
+/// with no rule for the errno never returns it.
+const CLOSED_ERRNOS: &[i32] = &[
+    EIO,
+    ENOSPC,
+    EDQUOT,
+    ECONNRESET,
+    EPIPE,
+    ECONNREFUSED,
+    ENETUNREACH,
+    EHOSTUNREACH,
+    ETIMEDOUT,
+    EAGAIN,
+    EINTR,
+];
+const CLOSED_CALLS: &[&[&str]] = &[
+    READ_SEQ,
+    WRITE_SEQ,
+    READ_POS,
+    WRITE_POS,
+    &[
+        "fsync",
+        "fdatasync",
+        "fallocate",
+        "ftruncate",
+        "close",
+        "connect",
+        "accept",
+        "accept4",
+        "lseek",
+        "futex",
+        "wait4",
+        "waitid",
+    ],
+];
+
+/// Calls that never sleep interruptibly (at most killably, and a fatal signal's EINTR never reaches the program).
+const NEVER_SLEEP: &[&str] = &[
+    "getpid",
+    "getppid",
+    "gettid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getpgrp",
+    "getsid",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "madvise",
+    "mremap",
+    "dup",
+    "pipe",
+    "pipe2",
+    "socket",
+    "socketpair",
+    "bind",
+    "listen",
+    "shutdown",
+    "getsockname",
+    "getpeername",
+    "getsockopt",
+    "setsockopt",
+    "clock_gettime",
+    "gettimeofday",
+    "time",
+    "sched_yield",
+    "rt_sigprocmask",
+    "rt_sigaction",
+    "sigaltstack",
+    "getrlimit",
+    "prlimit64",
+    "uname",
+    "umask",
+    "getcwd",
+    "getrusage",
+    "set_tid_address",
+    "set_robust_list",
+    "arch_prctl",
+    "eventfd2",
+    "epoll_create1",
+    "epoll_ctl",
+    "timerfd_create",
+    "timerfd_settime",
+    "lseek",
+    "kill",
+    "tgkill",
+];
+
+const RULES: &[Rule] = &[
+    // Disk.
+    Rule {
+        errnos: &[EIO],
+        syscalls: &[READ_SEQ, READ_POS, WRITE_SEQ, WRITE_POS],
+        need: kinds(&["file", "tty", "chr", "blk", "other", "anon"]),
+        why: "only a file, a terminal or a device returns EIO to a read or a write (read(2), write(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EIO],
+        syscalls: &[&["fsync", "fdatasync"]],
+        need: kinds(&["file", "dir", "blk", "other"]),
+        why: "only write-back of a file, a directory or a block device fails with EIO (fsync(2) ERRORS); other \
+              descriptors fail with EINVAL",
+    },
+    Rule {
+        errnos: &[EIO, ENOSPC, EDQUOT, EINTR],
+        syscalls: &[&["fallocate", "ftruncate"]],
+        need: kinds(&["file"]),
+        why: "they work on regular files only (fallocate(2), truncate(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EIO, ENOSPC, EDQUOT, EINTR],
+        syscalls: &[&["close"]],
+        need: kinds(&["file", "chr", "other"]),
+        why: "close reports only its flush's error, and only files and devices flush (close(2) ERRORS; \
+              fs/open.c filp_flush)",
+    },
+    Rule {
+        errnos: &[ENOSPC],
+        syscalls: &[WRITE_SEQ, WRITE_POS],
+        need: kinds(&["file", "blk"]),
+        why: "only a file or a block device runs out of room (write(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EDQUOT],
+        syscalls: &[WRITE_SEQ, WRITE_POS],
+        need: kinds(&["file"]),
+        why: "only a file's blocks count against a disk quota (write(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[ENOSPC, EDQUOT, EINTR],
+        syscalls: &[&["fsync", "fdatasync"]],
+        need: kinds(&["file"]),
+        why: "only a file's delayed allocation can run out of room while it is synced (fsync(2) ERRORS)",
+    },
+    // Network.
+    Rule {
+        errnos: &[ECONNRESET],
+        syscalls: &[READ_SEQ, WRITE_SEQ],
+        need: kinds(PEERED_SOCKETS),
+        why: "only a socket's peer can reset it (send(2), unix(7) ERRORS; net/ipv4/tcp_input.c tcp_reset); files, \
+              pipes and UDP sockets never return ECONNRESET",
+    },
+    Rule {
+        errnos: &[EPIPE],
+        syscalls: &[WRITE_SEQ],
+        need: kinds(&[
+            "pipe",
+            "tcp",
+            "tcp6",
+            "unix-stream",
+            "unix-seqpacket",
+            "unix-dgram",
+            "socket",
+        ]),
+        why: "only a pipe, a FIFO or a connection-mode socket whose reading end is closed returns EPIPE (write(2), \
+              send(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EPIPE],
+        syscalls: &[READ_SEQ],
+        need: kinds(&["tcp", "tcp6", "socket"]),
+        why: "only a read of a shut-down TCP socket returns EPIPE (tcp(7) ERRORS)",
+    },
+    Rule {
+        errnos: &[ECONNREFUSED],
+        syscalls: &[&["connect"]],
+        need: kinds(&[
+            "tcp",
+            "tcp6",
+            "unix-stream",
+            "unix-seqpacket",
+            "unix-dgram",
+            "socket",
+        ]),
+        why: "only a connection attempt that finds no listener is refused: a UDP connect sends nothing \
+              (connect(2), unix(7) ERRORS)",
+    },
+    Rule {
+        errnos: &[ECONNREFUSED],
+        syscalls: &[READ_SEQ, WRITE_SEQ],
+        need: kinds(&["tcp", "tcp6", "udp", "udp6", "unix-dgram", "socket"]),
+        why: "only a socket told by ICMP or its peer that nobody listens returns ECONNREFUSED (recv(2), udp(7))",
+    },
+    Rule {
+        errnos: &[ENETUNREACH, EHOSTUNREACH],
+        syscalls: &[&["connect"], READ_SEQ, WRITE_SEQ],
+        need: kinds(INET_SOCKETS),
+        why: "only an internet socket needs a route (connect(2), ip(7))",
+    },
+    Rule {
+        errnos: &[ETIMEDOUT],
+        syscalls: &[&["connect"], READ_SEQ, WRITE_SEQ],
+        need: kinds(TCP),
+        why: "only TCP retransmits until it gives up (connect(2), tcp(7) ERRORS); a UNIX connect that times out \
+              says EAGAIN",
+    },
+    Rule {
+        errnos: &[ETIMEDOUT],
+        syscalls: &[&["futex"]],
+        need: Need::Futex {
+            ops: &[
+                "FUTEX_WAIT",
+                "FUTEX_WAIT_BITSET",
+                "FUTEX_WAIT_REQUEUE_PI",
+                "FUTEX_LOCK_PI",
+                "FUTEX_LOCK_PI2",
+            ],
+            timeout: true,
+        },
+        why: "only an operation given a timeout times out (futex(2) ERRORS)",
+    },
+    // Would block.
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[READ_SEQ, WRITE_SEQ],
+        need: Need::Fd {
+            any: SOCKET_KINDS,
+            nonblocking: NOT_SOCKETS_WAITABLE,
+            blocking: &[],
+        },
+        why: "EAGAIN needs a socket (a receive or send timeout) or a non-blocking descriptor that can wait; a \
+              regular file never blocks (read(2), write(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["preadv2", "pwritev2"]],
+        need: kinds(&["file"]),
+        why: "RWF_NOWAIT makes a file read or write say EAGAIN (preadv2(2))",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[READ_POS, WRITE_POS],
+        need: Need::Fd {
+            any: &[],
+            nonblocking: &["tty", "chr", "other", "anon"],
+            blocking: &[],
+        },
+        why: "a read or write at an offset would block only on a non-blocking device (pread(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["accept", "accept4"]],
+        need: kinds(STREAM_SOCKETS),
+        why: "only a listening stream socket accepts, and it says EAGAIN when non-blocking or past SO_RCVTIMEO \
+              (accept(2) ERRORS)",
+    },
+    Rule {
+        // Non-blocking UNIX sockets, or a blocking one past SO_SNDTIMEO with the listener's queue full
+        // (net/unix/af_unix.c unix_stream_connect); internet sockets: no ephemeral port or routing entry.
+        errnos: &[EAGAIN],
+        syscalls: &[&["connect"]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["waitid"]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["futex"]],
+        need: Need::Futex {
+            ops: &[
+                "FUTEX_WAIT",
+                "FUTEX_WAIT_BITSET",
+                "FUTEX_WAIT_REQUEUE_PI",
+                "FUTEX_CMP_REQUEUE",
+                "FUTEX_CMP_REQUEUE_PI",
+                "FUTEX_LOCK_PI",
+                "FUTEX_LOCK_PI2",
+                "FUTEX_TRYLOCK_PI",
+            ],
+            timeout: false,
+        },
+        why: "only a wait whose futex word changed, a compare-requeue or a PI lock whose owner is exiting says \
+              EAGAIN; a wake never does (futex(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EAGAIN, ENOMEM],
+        syscalls: &[&["clone", "clone3", "fork", "vfork"]],
+        need: Need::Any,
+        why: "",
+    },
+    // Interrupted.
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[READ_SEQ, WRITE_SEQ],
+        need: blocking(WAITABLE),
+        why: "EINTR needs a call that sleeps: a blocking pipe, socket, terminal or device; a non-blocking \
+              descriptor never sleeps, and a regular file's I/O sleeps only killably (read(2), write(2), \
+              signal(7))",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[READ_POS, WRITE_POS],
+        need: blocking(&["tty", "chr", "other", "anon"]),
+        why: "a read or write at an offset sleeps interruptibly only on a blocking device (signal(7))",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["connect"]],
+        need: blocking(STREAM_SOCKETS),
+        why: "only a blocking connection-mode connect waits (connect(2) ERRORS); a UDP connect never sleeps",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["accept", "accept4"]],
+        need: blocking(STREAM_SOCKETS),
+        why: "only a blocking accept waits for a connection (accept(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["futex"]],
+        need: Need::Futex {
+            ops: &["FUTEX_WAIT", "FUTEX_WAIT_BITSET"],
+            timeout: false,
+        },
+        why: "only FUTEX_WAIT and FUTEX_WAIT_BITSET are interrupted by a signal (futex(2) ERRORS); the PI \
+              operations restart",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["wait4", "waitid"]],
+        need: Need::Waits,
+        why: "a wait with WNOHANG never sleeps (wait(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&[
+            "nanosleep",
+            "clock_nanosleep",
+            "epoll_wait",
+            "epoll_pwait",
+            "epoll_pwait2",
+            "poll",
+            "ppoll",
+            "select",
+            "pselect6",
+            "pause",
+            "rt_sigsuspend",
+            "rt_sigtimedwait",
+        ]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[NEVER_SLEEP],
+        need: Need::Never("it never sleeps interruptibly, so a signal cannot interrupt it (signal(7))"),
+        why: "",
+    },
+    // Resources.
+    Rule {
+        errnos: &[EMFILE, ENFILE],
+        syscalls: &[&[
+            "open",
+            "openat",
+            "openat2",
+            "creat",
+            "socket",
+            "socketpair",
+            "accept",
+            "accept4",
+            "pipe",
+            "pipe2",
+            "eventfd2",
+            "epoll_create1",
+            "timerfd_create",
+            "signalfd4",
+            "inotify_init1",
+            "memfd_create",
+            "pidfd_open",
+        ]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EMFILE],
+        syscalls: &[&["dup"]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[EMFILE],
+        syscalls: &[&["dup2", "dup3"]],
+        need: Need::Never(
+            "it names the new descriptor: one beyond RLIMIT_NOFILE is EBADF, and the kernel turns the table's \
+             EMFILE into EBADF (dup(2) ERRORS; fs/file.c ksys_dup3)",
+        ),
+        why: "",
+    },
+    Rule {
+        errnos: &[ENFILE],
+        syscalls: &[&["dup", "dup2", "dup3"]],
+        need: Need::Never(
+            "a duplicate shares the open file description, so no new file counts against the system-wide \
+             limit (dup(2) ERRORS list no ENFILE)",
+        ),
+        why: "",
+    },
+    Rule {
+        errnos: &[ENOMEM],
+        syscalls: &[&["mmap", "mremap", "munmap", "mprotect", "madvise"]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[],
+        syscalls: &[&["brk"]],
+        need: Need::Never(
+            "the brk system call returns no errno: on failure it returns the current break, and glibc's wrapper \
+             makes ENOMEM of that (brk(2), C library/kernel differences)",
+        ),
+        why: "",
+    },
+];
+
+/// What the table says of `syscall` with these predicates returning `errno`.
+pub fn judge(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Realism {
+    let name = syscall.name();
+    let rules: Vec<&Rule> = RULES
+        .iter()
+        .filter(|rule| rule.errnos.is_empty() || rule.errnos.contains(&errno.code()))
+        .filter(|rule| rule.syscalls.iter().any(|list| list.contains(&name)))
+        .collect();
+    if rules.is_empty() {
+        if CLOSED_ERRNOS.contains(&errno.code()) && CLOSED_CALLS.iter().any(|list| list.contains(&name)) {
+            return Realism::Impossible(format!(
+                "{name} never returns {errno}: no man page or kernel path gives it that error"
+            ));
+        }
+        return Realism::Unjudged;
+    }
+    // Every call the class admits must be allowed by some rule (EAGAIN of a socket and of a preadv2 with
+    // RWF_NOWAIT are separate facts); the first call none allows is named, with the first rule's reason.
+    for call in Call::all(name, shape) {
+        if rules.iter().any(|rule| allows(rule, &call)) {
+            continue;
+        }
+        let rule = rules[0];
+        let why = match rule.need {
+            Need::Never(why) => format!(" ({why})"),
+            _ => format!(": {}", rule.why),
+        };
+        // Name O_NONBLOCK only where some rule cares about it for that kind.
+        let nonblock_matters = call.kind.is_some_and(|kind| {
+            rules.iter().any(|r| {
+                matches!(r.need, Need::Fd { nonblocking, blocking, .. }
+                    if nonblocking.contains(&kind) || blocking.contains(&kind))
+            })
+        });
+        let call = Call {
+            nonblock: call.nonblock.filter(|_| nonblock_matters),
+            ..call
+        };
+        return Realism::Impossible(format!("{name}{} never returns {errno}{why}", call.describe()));
+    }
+    Realism::Possible
+}
+
+/// One kind of call a class admits: the values of the components the rules look at (`None`: the syscall has no
+/// such component).
+#[derive(Debug, Clone, Copy)]
+struct Call<'a> {
+    kind: Option<&'static str>,
+    nonblock: Option<&'a str>,
+    op: Option<&'a str>,
+    timeout: Option<&'a str>,
+    nohang: Option<&'a str>,
+}
+
+/// The futex operations whose fourth argument is a timeout.
+const TIMED_OPS: &[&str] = &[
+    "FUTEX_WAIT",
+    "FUTEX_LOCK_PI",
+    "FUTEX_WAIT_BITSET",
+    "FUTEX_WAIT_REQUEUE_PI",
+    "FUTEX_LOCK_PI2",
+];
+
+impl<'a> Call<'a> {
+    /// Every call of `name` the predicates admit, as far as the rules can tell them apart.
+    fn all(name: &str, shape: &'a [Predicate]) -> Vec<Call<'a>> {
+        let keys = super::shape::keys_of(Syscall::parse(name).expect("a syscall's own name parses"));
+        let values = |key: Key| -> Option<Vec<&'a str>> {
+            shape
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| p.values.iter().map(String::as_str).collect())
+        };
+        let yes_no = |key: Key| values(key).unwrap_or_else(|| vec!["yes", "no"]);
+        let none = Call {
+            kind: None,
+            nonblock: None,
+            op: None,
+            timeout: None,
+            nohang: None,
+        };
+        let mut calls = Vec::new();
+        if keys.contains(&Key::Fd) {
+            let mut kinds: Vec<&'static str> = match values(Key::Fd) {
+                Some(vs) => vs.iter().flat_map(|v| fd_kinds(v).iter().copied()).collect(),
+                None => FD_KINDS.iter().copied().filter(|k| *k != "closed").collect(),
+            };
+            if SOCKET_ONLY.contains(&name) {
+                kinds.retain(|k| SOCKET_KINDS.contains(k));
+            }
+            let mut seen = Vec::new();
+            kinds.retain(|k| {
+                let new = !seen.contains(k);
+                seen.push(*k);
+                new
+            });
+            for kind in kinds {
+                for nb in yes_no(Key::Nonblock) {
+                    calls.push(Call {
+                        kind: Some(kind),
+                        nonblock: Some(nb),
+                        ..none
+                    });
+                }
+            }
+        } else if keys.contains(&Key::Op) {
+            let ops: Vec<&'a str> = values(Key::Op).unwrap_or_else(|| FUTEX_OP_NAMES.to_vec());
+            let timeout_given = values(Key::Timeout).is_some();
+            for op in ops {
+                if futex_op_base(op).is_some_and(|base| TIMED_OPS.contains(&base)) {
+                    for t in yes_no(Key::Timeout) {
+                        calls.push(Call {
+                            op: Some(op),
+                            timeout: Some(t),
+                            ..none
+                        });
+                    }
+                } else if !timeout_given {
+                    calls.push(Call { op: Some(op), ..none });
+                }
+            }
+        } else if keys.contains(&Key::Nohang) {
+            for nohang in yes_no(Key::Nohang) {
+                calls.push(Call {
+                    nohang: Some(nohang),
+                    ..none
+                });
+            }
+        } else {
+            calls.push(none);
+        }
+        calls
+    }
+
+    /// ` on fd=pipe:nonblock=no`, ` FUTEX_WAKE_PRIVATE`, ` with WNOHANG`: put after the syscall's name.
+    fn describe(&self) -> String {
+        match *self {
+            Call {
+                kind: Some(kind),
+                nonblock,
+                ..
+            } => match nonblock {
+                Some(nb) => format!(" on fd={kind}:nonblock={nb}"),
+                None => format!(" on fd={kind}"),
+            },
+            Call {
+                op: Some(op),
+                timeout,
+                ..
+            } => match timeout {
+                Some("no") => format!(" {op} without a timeout"),
+                _ => format!(" {op}"),
+            },
+            Call {
+                nohang: Some("yes"), ..
+            } => " with WNOHANG".into(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The futex operation names without flags, as `&'static str` (for the calls of a class without `op=`).
+const FUTEX_OP_NAMES: &[&str] = &[
+    "FUTEX_WAIT",
+    "FUTEX_WAKE",
+    "FUTEX_FD",
+    "FUTEX_REQUEUE",
+    "FUTEX_CMP_REQUEUE",
+    "FUTEX_WAKE_OP",
+    "FUTEX_LOCK_PI",
+    "FUTEX_UNLOCK_PI",
+    "FUTEX_TRYLOCK_PI",
+    "FUTEX_WAIT_BITSET",
+    "FUTEX_WAKE_BITSET",
+    "FUTEX_WAIT_REQUEUE_PI",
+    "FUTEX_CMP_REQUEUE_PI",
+    "FUTEX_LOCK_PI2",
+];
+
+/// Does the rule allow this call?
+fn allows(rule: &Rule, call: &Call<'_>) -> bool {
+    match rule.need {
+        Need::Any => true,
+        Need::Never(_) => false,
+        Need::Fd {
+            any,
+            nonblocking,
+            blocking,
+        } => match (call.kind, call.nonblock) {
+            (Some(kind), nb) => {
+                any.contains(&kind)
+                    || nb == Some("yes") && nonblocking.contains(&kind)
+                    || nb == Some("no") && blocking.contains(&kind)
+            }
+            // The rule is about descriptors and the syscall has none: the rule's own list decides.
+            (None, _) => true,
+        },
+        Need::Futex { ops, timeout } => match call.op {
+            Some(op) => match futex_op_base(op) {
+                Some(base) => ops.contains(&base) && (!timeout || call.timeout == Some("yes")),
+                // A number this table does not know: nothing to say against it.
+                None => true,
+            },
+            None => true,
+        },
+        Need::Waits => call.nohang != Some("yes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge_text(rule: &str) -> Realism {
+        let fault = super::super::FaultSpec::parse(rule).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fault.syscalls.len(), 1, "{rule}");
+        assert_eq!(fault.errnos.len(), 1, "{rule}");
+        judge(fault.syscalls[0], &fault.shape, fault.errnos[0].0)
+    }
+
+    fn refused(rule: &str) -> String {
+        match judge_text(rule) {
+            Realism::Impossible(reason) => reason,
+            other => panic!("{rule}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn possible(rule: &str) {
+        assert_eq!(judge_text(rule), Realism::Possible, "{rule}");
+    }
+
+    /// The impossible errors DESIGN §6 and the bug reports name: each is refused, with a reason that says why.
+    #[test]
+    fn the_futex_mistakes_are_refused() {
+        assert_eq!(
+            refused("futex:EAGAIN:op=FUTEX_WAKE_PRIVATE"),
+            "futex FUTEX_WAKE_PRIVATE never returns EAGAIN: only a wait whose futex word changed, a \
+             compare-requeue or a PI lock whose owner is exiting says EAGAIN; a wake never does (futex(2) ERRORS)"
+        );
+        assert!(
+            refused("futex:ETIMEDOUT:op=FUTEX_WAIT_PRIVATE:timeout=no")
+                .starts_with("futex FUTEX_WAIT_PRIVATE without a timeout never returns ETIMEDOUT")
+        );
+        // A per-syscall rule admits wakes and waits without a timeout: refused too.
+        assert!(refused("futex:EAGAIN").contains("FUTEX_WAKE"));
+        assert!(refused("futex:ETIMEDOUT").contains("never returns ETIMEDOUT"));
+        assert!(refused("futex:EINTR:op=FUTEX_LOCK_PI").contains("restart"));
+        possible("futex:EAGAIN:op=FUTEX_WAIT_PRIVATE:timeout=no");
+        possible("futex:EAGAIN:op=FUTEX_WAIT|FUTEX_WAIT_BITSET_PRIVATE");
+        possible("futex:ETIMEDOUT:op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes");
+        possible("futex:EINTR:op=FUTEX_WAIT_PRIVATE");
+    }
+
+    #[test]
+    fn eagain_needs_a_socket_or_a_non_blocking_descriptor() {
+        assert_eq!(
+            refused("read:EAGAIN:fd=file"),
+            "read on fd=file never returns EAGAIN: EAGAIN needs a socket (a receive or send timeout) or a \
+             non-blocking descriptor that can wait; a regular file never blocks (read(2), write(2) ERRORS)"
+        );
+        assert!(refused("read:EAGAIN:fd=pipe").ends_with("ERRORS)"));
+        assert!(refused("read:EAGAIN:fd=pipe:nonblock=no").contains("on fd=pipe:nonblock=no"));
+        assert!(refused("read:EAGAIN").contains("on fd=file"));
+        assert!(refused("accept:EAGAIN:fd=udp").contains("on fd=udp"));
+        possible("read:EAGAIN:fd=pipe:nonblock=yes");
+        possible("read:EAGAIN:fd=socket");
+        possible("recvfrom:EAGAIN");
+        possible("preadv2:EAGAIN:fd=file");
+        possible("accept4:EAGAIN:fd=tcp:nonblock=yes");
+        // waitid on a non-blocking pidfd (wait(2) ERRORS); wait4 takes no pidfd.
+        possible("waitid:EAGAIN");
+        assert!(refused("wait4:EAGAIN").starts_with("wait4 never returns EAGAIN"));
+    }
+
+    #[test]
+    fn stream_errors_need_a_peer() {
+        assert!(refused("read:ECONNRESET:fd=file").contains("only a socket's peer can reset it"));
+        assert!(refused("recvfrom:ECONNRESET:fd=udp").contains("on fd=udp"));
+        assert!(refused("write:EPIPE:fd=file").contains("on fd=file"));
+        assert!(refused("pwrite64:EPIPE").contains("pwrite64 never returns EPIPE"));
+        assert!(refused("connect:ECONNREFUSED:fd=udp").contains("a UDP connect sends nothing"));
+        assert!(refused("connect:ETIMEDOUT:fd=unix-stream").contains("EAGAIN"));
+        assert!(refused("connect:ENETUNREACH:fd=unix").contains("internet socket"));
+        possible("read:ECONNRESET:fd=tcp|tcp6|unix-stream");
+        possible("write:EPIPE:fd=pipe|tcp|unix-stream");
+        // UDP has no connection to break.
+        assert!(refused("write:EPIPE:fd=pipe|socket").contains("on fd=udp"));
+        possible("connect:ECONNREFUSED:fd=tcp|unix-stream");
+        possible("connect:EHOSTUNREACH:fd=inet");
+    }
+
+    #[test]
+    fn disk_errors_need_a_file() {
+        assert!(refused("write:ENOSPC:fd=pipe").contains("only a file or a block device runs out of room"));
+        assert!(refused("write:EDQUOT:fd=blk").contains("disk quota"));
+        assert!(refused("read:EIO:fd=socket").contains("on fd=tcp"));
+        assert!(refused("fsync:EIO:fd=pipe").contains("EINVAL"));
+        assert!(refused("lseek:ENOSPC").starts_with("lseek never returns ENOSPC"));
+        assert!(refused("ftruncate:ENOSPC:fd=dir").contains("regular files only"));
+        possible("write:EIO:fd=file");
+        possible("read:EIO:fd=file|tty");
+        possible("fdatasync:EIO:fd=file|dir");
+        possible("fallocate:EDQUOT:fd=file");
+    }
+
+    #[test]
+    fn eintr_needs_a_call_that_sleeps() {
+        assert!(refused("read:EINTR:fd=file").contains("killably"));
+        assert!(refused("read:EINTR:fd=pipe:nonblock=yes").contains("nonblock=yes"));
+        assert!(refused("read:EINTR:fd=pipe").contains("nonblock=yes"));
+        assert!(refused("wait4:EINTR:nohang=yes").contains("WNOHANG"));
+        assert!(refused("wait4:EINTR").contains("WNOHANG"));
+        assert!(refused("lseek:EINTR").contains("never sleeps interruptibly"));
+        assert!(refused("mmap:EINTR").contains("never sleeps interruptibly"));
+        assert!(refused("connect:EINTR:fd=tcp:nonblock=yes").contains("nonblock=yes"));
+        possible("read:EINTR:fd=pipe|socket:nonblock=no");
+        possible("wait4:EINTR:nohang=no");
+        possible("nanosleep:EINTR");
+        // close(2) lists EINTR: a file's flush (NFS, FUSE) can be interrupted.
+        possible("close:EINTR:fd=file");
+        assert!(refused("close:EINTR:fd=pipe").contains("flush"));
+    }
+
+    #[test]
+    fn resource_errors_where_the_kernel_can_give_them() {
+        possible("openat:EMFILE");
+        possible("accept4:ENFILE");
+        possible("dup:EMFILE");
+        assert!(refused("dup2:EMFILE").contains("EBADF"));
+        assert!(refused("dup3:ENFILE").contains("shares the open file description"));
+        assert!(refused("brk:ENOMEM").contains("returns the current break"));
+        possible("mmap:ENOMEM");
+        possible("clone:EAGAIN:clone=thread");
+        possible("vfork:EAGAIN");
+    }
+
+    /// A typo in the table would silently never match: every syscall and descriptor kind it names exists.
+    #[test]
+    fn the_table_names_real_syscalls_and_kinds() {
+        let lists = RULES.iter().flat_map(|r| r.syscalls.iter()).chain(CLOSED_CALLS);
+        for name in lists.flat_map(|l| l.iter()).chain(SOCKET_ONLY) {
+            Syscall::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for rule in RULES {
+            if let Need::Fd {
+                any,
+                nonblocking,
+                blocking,
+            } = rule.need
+            {
+                for kind in any.iter().chain(nonblocking).chain(blocking) {
+                    assert!(FD_KINDS.contains(kind), "{kind}");
+                }
+            }
+            if let Need::Futex { ops, .. } = rule.need {
+                for op in ops {
+                    assert_eq!(futex_op_base(op), Some(*op));
+                }
+            }
+            if !matches!(rule.need, Need::Any | Need::Never(_)) {
+                assert!(!rule.why.is_empty(), "a rule that can refuse says why");
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_table_does_not_know_it_does_not_judge() {
+        assert_eq!(judge_text("openat:ENOENT"), Realism::Unjudged);
+        assert_eq!(judge_text("ioctl:EIO"), Realism::Unjudged);
+        let sc = Syscall::parse("openat").unwrap();
+        assert_eq!(can_return(sc, &[], Errno::parse("ENOENT").unwrap()), Ok(()));
+        let fsync = Syscall::parse("fsync").unwrap();
+        assert!(can_return(fsync, &[], Errno::parse("ECONNRESET").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! The plausible tier (DESIGN §6): the catalogue entries ([`crate::model::catalogue`]) whose shape class the
+//! program really used in an observation, each as a rule at the sporadic fixed rate, most-called first — what an
+//! `--explore plausible` campaign appends to the realistic models. Pure functions.
+//!
+//! An entry is used when some call of the observation belongs to its class: `fsync-EIO` (`fd=file`) only if the
+//! program fsynced a regular file, never because it fsynced a directory or because another program might. An
+//! entry whose errno the program already met on such a call is left to the realistic tier, which injects it at its
+//! observed rate. Entries phoebe cannot decide (the observation has no shapes, the descriptor's kind was not
+//! learned) are listed apart with the reason, never guessed.
+
+use crate::model::{
+    Errno, FaultSpec, Observation, Shape, SynthSettings,
+    catalogue::{self, Entry},
+    observation::{OTHER_SHAPES, SyscallStats},
+};
+
+use super::SettingError;
+
+/// One plausible experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plausible {
+    pub entry: &'static Entry,
+    /// Calls of the observation in the entry's class, over the whole run.
+    pub calls: u64,
+    /// The observed shapes in the class with their calls, most called first; empty for an entry without
+    /// predicates (every call of the syscall is in its class).
+    pub shapes: Vec<(Shape, u64)>,
+    /// What the experiment injects: the entry's rule at the sporadic fixed rate (`settings.fixed_rate`).
+    pub fault: FaultSpec,
+}
+
+/// A catalogue entry on a syscall the program called that is not a plausible experiment, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    pub entry: &'static Entry,
+    /// Calls of the entry's syscall in the observation.
+    pub calls: u64,
+    pub reason: String,
+}
+
+/// The plausible tier of one observation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlausibleTier {
+    /// Most calls first; among equal counts, in catalogue order.
+    pub experiments: Vec<Plausible>,
+    /// Entries whose syscall the program called but which are not experiments: already in the realistic tier, or
+    /// undecidable from the observation. Entries on syscalls it never called are not listed.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// The plausible tier of `obs` from the shipped catalogue, at `settings.fixed_rate`.
+pub fn plausible(obs: &Observation, settings: &SynthSettings) -> Result<PlausibleTier, SettingError> {
+    settings.validate()?;
+    let entries = catalogue::entries();
+    let totals = obs.totals();
+    let mut tier = PlausibleTier::default();
+    for entry in entries {
+        let Some(stats) = totals.get(&entry.syscall).filter(|s| s.calls > 0) else {
+            continue;
+        };
+        let mut left_out = |reason: String| {
+            tier.left_out.push(LeftOut {
+                entry,
+                calls: stats.calls,
+                reason,
+            })
+        };
+        match use_of(entry, stats) {
+            Use::Used { calls, shapes } => {
+                if let Some(shape) = failed_naturally(entry, entry.errno, stats, &shapes) {
+                    left_out(format!(
+                        "the program already met {} on {}{}: the realistic tier injects it at its observed rate",
+                        entry.errno,
+                        entry.syscall,
+                        if shape.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({shape})")
+                        }
+                    ));
+                    continue;
+                }
+                tier.experiments.push(Plausible {
+                    entry,
+                    calls,
+                    shapes,
+                    fault: entry.fault(settings.fixed_rate),
+                });
+            }
+            Use::Unused => {}
+            Use::Undecided(reason) => left_out(reason),
+        }
+    }
+    // Stable: equal counts keep the catalogue's order.
+    tier.experiments.sort_by_key(|p| std::cmp::Reverse(p.calls));
+    Ok(tier)
+}
+
+enum Use {
+    Used { calls: u64, shapes: Vec<(Shape, u64)> },
+    Unused,
+    Undecided(String),
+}
+
+/// How the program's calls of the entry's syscall relate to the entry's class.
+fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
+    if entry.shape.is_empty() {
+        return Use::Used {
+            calls: stats.calls,
+            shapes: Vec::new(),
+        };
+    }
+    if stats.shapes.is_empty() {
+        return Use::Undecided(format!(
+            "the observation has no call shapes for {} (eBPF, or --shapes off), so phoebe cannot tell whether the \
+             program made calls of this class ({}); observe with --backend ptrace",
+            entry.syscall,
+            class_text(entry)
+        ));
+    }
+    let mut shapes = Vec::new();
+    let mut undecided = 0;
+    for (text, st) in &stats.shapes {
+        let parsed = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
+        match parsed {
+            Some(shape) if entry.matches(&shape) => shapes.push((shape, st.calls)),
+            // Could it be in the class? Only if a predicate's component is unknown (or the shape was pooled).
+            Some(shape)
+                if entry
+                    .shape
+                    .iter()
+                    .all(|p| p.matches(&shape) || shape.unknown().any(|k| k == p.key)) =>
+            {
+                undecided += st.calls
+            }
+            Some(_) => {}
+            None => undecided += st.calls,
+        }
+    }
+    if shapes.is_empty() {
+        if undecided > 0 {
+            return Use::Undecided(format!(
+                "{undecided} call{} of {} had a shape phoebe could not learn in full (unknown, or pooled as \
+                 '{OTHER_SHAPES}'), so it cannot tell whether they were of this class ({})",
+                if undecided == 1 { "" } else { "s" },
+                entry.syscall,
+                class_text(entry)
+            ));
+        }
+        return Use::Unused;
+    }
+    shapes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Use::Used {
+        calls: shapes.iter().map(|(_, n)| n).sum(),
+        shapes,
+    }
+}
+
+/// A shape of the class (empty for an entry without predicates) on which the program's calls already failed with
+/// `errno`, if any.
+fn failed_naturally(
+    entry: &Entry,
+    errno: Errno,
+    stats: &SyscallStats,
+    shapes: &[(Shape, u64)],
+) -> Option<Shape> {
+    if shapes.is_empty() {
+        // Every call is in the class: any failure with the errno counts.
+        return stats.errors.contains_key(&errno).then(Shape::default);
+    }
+    stats
+        .shapes
+        .iter()
+        .filter(|(_, st)| st.errors.contains_key(&errno))
+        .filter_map(|(text, _)| Shape::parse(text).ok())
+        .find(|shape| entry.matches(shape))
+}
+
+fn class_text(entry: &Entry) -> String {
+    entry
+        .shape
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Interval, Syscall, observation::ShapeStats};
+
+    /// Calls of one syscall and shape (`""`: none recorded), and how many failed with an errno.
+    type Calls<'a> = (&'a str, &'a str, u64, Option<(&'a str, u64)>);
+
+    /// An observation of one interval.
+    fn obs(calls: &[Calls<'_>]) -> Observation {
+        let mut interval = Interval::default();
+        for &(sc, shape, n, failures) in calls {
+            let stats = interval.syscalls.entry(Syscall::parse(sc).unwrap()).or_default();
+            stats.calls += n;
+            let mut shape_stats = ShapeStats {
+                calls: n,
+                ..Default::default()
+            };
+            if let Some((errno, k)) = failures {
+                let errno = Errno::parse(errno).unwrap();
+                *stats.errors.entry(errno).or_default() += k;
+                shape_stats.errors.insert(errno, k);
+            }
+            if !shape.is_empty() {
+                stats.shapes.insert(shape.to_owned(), shape_stats);
+            }
+        }
+        Observation {
+            version: 2,
+            command: vec!["app".into()],
+            backend: "ptrace".into(),
+            kernel: String::new(),
+            started_at: String::new(),
+            interval_ms: 1000,
+            duration_ms: 1000,
+            syscalls: None,
+            intervals: vec![interval],
+            exit: None,
+            interrupted: false,
+            usage: None,
+            latency_measured: true,
+        }
+    }
+
+    fn tier(o: &Observation) -> PlausibleTier {
+        plausible(o, &SynthSettings::default()).unwrap()
+    }
+
+    fn ids(t: &PlausibleTier) -> Vec<&str> {
+        t.experiments.iter().map(|p| p.entry.id.as_str()).collect()
+    }
+
+    #[test]
+    fn only_the_shapes_the_program_used_most_called_first() {
+        let t = tier(&obs(&[
+            ("write", "fd=file:nonblock=no:path=/srv/log", 100, None),
+            ("read", "fd=tcp:nonblock=yes", 50, Some(("EAGAIN", 20))),
+            ("openat", "path=/srv/log", 20, None),
+            ("fsync", "fd=file:nonblock=no:path=/srv/log", 10, None),
+            ("fsync", "fd=dir:nonblock=no:path=/srv", 5, None),
+            ("futex", "op=FUTEX_WAKE_PRIVATE", 1000, None),
+            ("lseek", "fd=file:nonblock=no:path=/srv/log", 7, None),
+        ]));
+        assert_eq!(
+            ids(&t),
+            [
+                "write-ENOSPC",
+                "write-EDQUOT",
+                "write-EIO",
+                "read-ECONNRESET",
+                "openat-EMFILE",
+                "openat-ENFILE",
+                "fsync-EIO",
+                "fsync-ENOSPC",
+                "fsync-EDQUOT",
+            ]
+        );
+        let fsync = &t.experiments[6];
+        assert_eq!(fsync.calls, 10, "the directory's fsyncs are not in fd=file");
+        assert_eq!(fsync.shapes.len(), 1);
+        assert_eq!(fsync.shapes[0].0.to_string(), "fd=file:nonblock=no:path=/srv/log");
+        assert_eq!(fsync.fault.to_string(), "fsync:EIO:p=0.05:fd=file:when=exit");
+        assert!(
+            t.experiments[4].shapes.is_empty(),
+            "openat-EMFILE takes every call"
+        );
+        // The non-blocking socket's EAGAIN happened: the realistic tier has it.
+        assert_eq!(t.left_out.len(), 1);
+        assert_eq!(t.left_out[0].entry.id, "read-EAGAIN-socket");
+        assert!(
+            t.left_out[0]
+                .reason
+                .contains("already met EAGAIN on read (fd=tcp:nonblock=yes)")
+        );
+        // Futex wakes are not waits: no EINTR; lseek is in no entry.
+        assert!(
+            !ids(&t)
+                .iter()
+                .any(|id| id.starts_with("futex") || id.starts_with("lseek"))
+        );
+    }
+
+    #[test]
+    fn without_shapes_only_the_entries_for_every_call_are_decided() {
+        let t = tier(&obs(&[("fsync", "", 10, None), ("pipe2", "", 3, None)]));
+        assert_eq!(ids(&t), ["pipe2-EMFILE", "pipe2-ENFILE"]);
+        let fsync: Vec<_> = t
+            .left_out
+            .iter()
+            .filter(|l| l.entry.syscall.name() == "fsync")
+            .collect();
+        assert_eq!(fsync.len(), 3);
+        assert!(
+            fsync[0].reason.contains("no call shapes for fsync"),
+            "{}",
+            fsync[0].reason
+        );
+        assert_eq!(fsync[0].calls, 10);
+    }
+
+    #[test]
+    fn unknown_components_leave_an_entry_undecided_not_used() {
+        let t = tier(&obs(&[
+            ("fsync", "fd=unknown:nonblock=unknown", 4, None),
+            ("fdatasync", "fd=pipe:nonblock=no", 2, None),
+        ]));
+        assert!(t.experiments.is_empty());
+        // fsync's 4 calls might have been of files; fdatasync of a pipe never is.
+        assert_eq!(t.left_out.len(), 3);
+        assert!(t.left_out.iter().all(|l| l.entry.syscall.name() == "fsync"));
+        assert!(
+            t.left_out[0]
+                .reason
+                .starts_with("4 calls of fsync had a shape phoebe could not learn")
+        );
+    }
+
+    #[test]
+    fn the_rate_is_the_sporadic_fixed_rate() {
+        let o = obs(&[("clone3", "clone=thread", 2, None)]);
+        let settings = SynthSettings {
+            fixed_rate: 0.1,
+            ..Default::default()
+        };
+        let t = plausible(&o, &settings).unwrap();
+        assert_eq!(ids(&t), ["clone3-EAGAIN"]);
+        assert_eq!(t.experiments[0].fault.to_string(), "clone3:EAGAIN:p=0.1");
+        let bad = SynthSettings {
+            fixed_rate: 2.0,
+            ..Default::default()
+        };
+        assert!(plausible(&o, &bad).is_err());
+    }
+}
