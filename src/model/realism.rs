@@ -662,7 +662,7 @@ impl<'a> Call<'a> {
                 }
             }
         } else if keys.contains(&Key::Op) {
-            let ops: Vec<&'a str> = values(Key::Op).unwrap_or_else(|| FUTEX_OP_NAMES.to_vec());
+            let ops: Vec<&'a str> = values(Key::Op).unwrap_or_else(|| super::shape::FUTEX_OPS.to_vec());
             let timeout_given = values(Key::Timeout).is_some();
             for op in ops {
                 if futex_op_base(op).is_some_and(|base| TIMED_OPS.contains(&base)) {
@@ -716,24 +716,6 @@ impl<'a> Call<'a> {
         }
     }
 }
-
-/// The futex operation names without flags, as `&'static str` (for the calls of a class without `op=`).
-const FUTEX_OP_NAMES: &[&str] = &[
-    "FUTEX_WAIT",
-    "FUTEX_WAKE",
-    "FUTEX_FD",
-    "FUTEX_REQUEUE",
-    "FUTEX_CMP_REQUEUE",
-    "FUTEX_WAKE_OP",
-    "FUTEX_LOCK_PI",
-    "FUTEX_UNLOCK_PI",
-    "FUTEX_TRYLOCK_PI",
-    "FUTEX_WAIT_BITSET",
-    "FUTEX_WAKE_BITSET",
-    "FUTEX_WAIT_REQUEUE_PI",
-    "FUTEX_CMP_REQUEUE_PI",
-    "FUTEX_LOCK_PI2",
-];
 
 /// Does the rule allow this call?
 fn allows(rule: &Rule, call: &Call<'_>) -> bool {

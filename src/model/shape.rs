@@ -328,7 +328,8 @@ impl Probe for RegistersOnly {
 
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
-const FUTEX_OPS: [&str; 14] = [
+/// The futex operation names without flags, by command number (`FUTEX_WAIT` is 0).
+pub const FUTEX_OPS: [&str; 14] = [
     "FUTEX_WAIT",
     "FUTEX_WAKE",
     "FUTEX_FD",
