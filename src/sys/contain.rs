@@ -53,12 +53,11 @@ pub struct Containment {
     path: PathBuf,
     /// Its `cgroup.procs`, open for writing: a child writes `0` there to join.
     procs: OwnedFd,
-    /// The cgroup's parent directory (phoebe's own cgroup) and the cgroup's name in it.
-    parent: OwnedFd,
-    name: CString,
-    /// The pidfd of phoebe the watchdog waits on, and the watchdog's pid (for tests and `doctor`).
+    /// The cgroup's parent directory (phoebe's own cgroup) and the pidfd of phoebe: the watchdog uses them by number
+    /// in the descriptor table it shares with phoebe, so they stay open for phoebe's whole life (the watchdog has
+    /// its own copy of the cgroup's name).
+    _parent: OwnedFd,
     _pidfd: OwnedFd,
-    watchdog: i32,
 }
 
 /// Why phoebe cannot contain what it launches.
@@ -151,11 +150,6 @@ impl Containment {
         self.procs.as_raw_fd()
     }
 
-    /// The watchdog's pid.
-    pub fn watchdog(&self) -> i32 {
-        self.watchdog
-    }
-
     fn new() -> Result<Containment, ContainError> {
         // The watchdog would be reparented to phoebe itself, and nothing needs it.
         if std::process::id() == 1 {
@@ -214,24 +208,9 @@ impl Containment {
         Ok(Containment {
             path,
             procs,
-            parent,
-            name: name_c,
+            _parent: parent,
             _pidfd: pidfd,
-            watchdog,
         })
-    }
-
-    /// SIGKILLs every process in the cgroup and waits (at most [`EMPTY_WAIT_MS`]) until they are gone; `true` when
-    /// the cgroup is empty. For leftovers phoebe itself decides to end (the watchdog does the same on its own).
-    pub fn kill_all(&self) -> bool {
-        kill_and_wait(self.parent.as_raw_fd(), &self.name)
-    }
-
-    /// Is any process in the cgroup (or in one nested in it)?
-    pub fn populated(&self) -> bool {
-        fs::read_to_string(self.path.join("cgroup.events"))
-            .map(|events| events_populated(events.as_bytes()))
-            .unwrap_or(false)
     }
 }
 

@@ -361,15 +361,8 @@ impl Tracer<'_> {
     }
 
     fn on_syscall_stop(&mut self, pid: Pid) -> Result<(), BackendError> {
-        let stop = match sys::syscall_info(pid) {
-            Ok(stop) => stop,
-            Err(NixErrno::ESRCH) => return Ok(()),
-            Err(source) => {
-                return Err(BackendError::Trace {
-                    pid: pid.as_raw(),
-                    source,
-                });
-            }
+        let Some(stop) = syscall_info(pid)? else {
+            return Ok(()); // the task is gone
         };
         tracing::trace!(?stop, "syscall stop");
         let resume = match stop {
@@ -388,15 +381,8 @@ impl Tracer<'_> {
     /// same, so the target sees what it sees natively. The call is neither decided nor counted for injection (it
     /// never runs); when it is recorded, its exit stop records the `ENOSYS`.
     fn on_foreign_trace(&mut self, pid: Pid) -> Result<(), BackendError> {
-        let stop = match sys::syscall_info(pid) {
-            Ok(stop) => stop,
-            Err(NixErrno::ESRCH) => return Ok(()),
-            Err(source) => {
-                return Err(BackendError::Trace {
-                    pid: pid.as_raw(),
-                    source,
-                });
-            }
+        let Some(stop) = syscall_info(pid)? else {
+            return Ok(()); // the task is gone
         };
         tracing::trace!(?stop, "seccomp stop of the target's own filter");
         match sys::skip_syscall(pid, libc::ENOSYS) {
@@ -575,4 +561,16 @@ pub(crate) fn is_group_stop(signal: i32) -> bool {
         signal,
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
     )
+}
+
+/// `PTRACE_GET_SYSCALL_INFO` of a stopped task; `None` when the task is gone (ESRCH).
+fn syscall_info(pid: Pid) -> Result<Option<SyscallStop>, BackendError> {
+    match sys::syscall_info(pid) {
+        Ok(stop) => Ok(Some(stop)),
+        Err(NixErrno::ESRCH) => Ok(None),
+        Err(source) => Err(BackendError::Trace {
+            pid: pid.as_raw(),
+            source,
+        }),
+    }
 }
