@@ -6,6 +6,7 @@ mod conformance;
 mod docs;
 mod ebpf;
 mod exec;
+mod fd_kinds;
 mod inject;
 mod kill;
 mod monitor;

@@ -1,0 +1,150 @@
+//! `fd-kinds [N]` (N default 100, at least 1) — `read` on descriptors of several kinds (DESIGN §6, fd shapes), for
+//! the tests of observation and injection by descriptor kind.
+//!
+//! Each of the N rounds reads, in this order, from:
+//! - a non-blocking eventfd while its counter is 0 (the kernel says EAGAIN), then after writing 1 to it (ready):
+//!   shape `fd=eventfd:nonblock=yes`;
+//! - the client end of a loopback TCP connection, non-blocking, while nothing was sent (EAGAIN), then after the
+//!   server end wrote a byte and `poll` said it arrived (ready): `fd=tcp:nonblock=yes`;
+//! - a non-blocking UDP socket bound on loopback, empty (EAGAIN), then after it sent itself a datagram and `poll`
+//!   said it arrived (ready): `fd=udp:nonblock=yes`;
+//! - a blocking unix stream socket after its peer wrote a byte (ready; a blocking read never says EAGAIN):
+//!   `fd=unix-stream:nonblock=no`.
+//!
+//! A ready read that fails was failed by an injection, never by the kernel: it is counted per kind. A failure the
+//! kernel could not have given (a blocking read that fails, an errno other than EAGAIN or EINTR) is counted as
+//! impossible and named on stderr.
+//! Output, one line on stdout: `rounds=<N> impossible=<count> ready-failed=eventfd:<a>,tcp:<b>,udp:<c>,unix:<d>`;
+//! exit 0, or 3 when something was impossible.
+
+use std::{
+    env, io,
+    io::Write,
+    net::{TcpListener, TcpStream, UdpSocket},
+    os::{fd::AsRawFd, unix::net::UnixStream},
+    process,
+};
+
+use phoebe_testapps::{parse_flag, usage};
+
+const USAGE: &str = "fd-kinds [N]";
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn fail(what: &str, e: io::Error) -> ! {
+    eprintln!("fd-kinds: {what}: {e}");
+    process::exit(1)
+}
+
+/// One `read(2)` of at most 8 bytes: `Ok(n)` or `Err(errno)`.
+fn read(fd: i32) -> Result<usize, i32> {
+    let mut buf = [0u8; 8];
+    // SAFETY: `buf` is a live local of the length passed; a bad descriptor only makes read fail.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(errno()) } else { Ok(n as usize) }
+}
+
+/// Waits up to 5 s for `fd` to be readable (loopback delivery is normally done when the send returns).
+fn wait_readable(fd: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is a live local; one entry is passed.
+    let _ = unsafe { libc::poll(&raw mut pfd, 1, 5000) };
+}
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    if args.len() > 1 {
+        usage(USAGE);
+    }
+    let rounds: u64 = match args.first() {
+        Some(n) => parse_flag("N", Some(n.clone()), USAGE),
+        None => 100,
+    };
+    if rounds == 0 {
+        usage(USAGE);
+    }
+    // SAFETY: eventfd takes no memory.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        fail("eventfd", io::Error::last_os_error());
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail("bind a TCP listener", e));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| fail("TCP listener address", e));
+    let tcp = TcpStream::connect(addr).unwrap_or_else(|e| fail("connect over loopback", e));
+    let (mut server, _) = listener.accept().unwrap_or_else(|e| fail("accept", e));
+    tcp.set_nonblocking(true)
+        .unwrap_or_else(|e| fail("make the TCP client non-blocking", e));
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| fail("bind a UDP socket", e));
+    udp.set_nonblocking(true)
+        .unwrap_or_else(|e| fail("make the UDP socket non-blocking", e));
+    let udp_addr = udp.local_addr().unwrap_or_else(|e| fail("UDP socket address", e));
+    let (mut unix_a, unix_b) = UnixStream::pair().unwrap_or_else(|e| fail("socketpair", e));
+
+    let mut impossible = 0u64;
+    // eventfd, tcp, udp, unix.
+    let mut ready_failed = [0u64; 4];
+    let mut report = |what: &str, e: i32| {
+        impossible += 1;
+        eprintln!(
+            "fd-kinds: impossible: {what} failed with {}",
+            io::Error::from_raw_os_error(e)
+        );
+    };
+    let one: u64 = 1;
+    for _ in 0..rounds {
+        // Empty non-blocking descriptors: EAGAIN is what the kernel says, and the only thing it can say.
+        for (what, fd) in [
+            ("read of an empty eventfd", efd),
+            ("read of an empty TCP socket", tcp.as_raw_fd()),
+            ("read of an empty UDP socket", udp.as_raw_fd()),
+        ] {
+            if let Err(e) = read(fd)
+                && !matches!(e, libc::EAGAIN | libc::EINTR)
+            {
+                report(what, e);
+            }
+        }
+        // SAFETY: `one` is a live 8-byte local, the size an eventfd write takes.
+        if unsafe { libc::write(efd, (&raw const one).cast(), 8) } != 8 {
+            fail("write to the eventfd", io::Error::last_os_error());
+        }
+        server
+            .write_all(b"x")
+            .unwrap_or_else(|e| fail("write on the TCP server end", e));
+        udp.send_to(b"x", udp_addr)
+            .unwrap_or_else(|e| fail("send a datagram to itself", e));
+        unix_a
+            .write_all(b"x")
+            .unwrap_or_else(|e| fail("write on the unix socket pair", e));
+        wait_readable(tcp.as_raw_fd());
+        wait_readable(udp.as_raw_fd());
+        // Ready descriptors: only an injection fails these reads.
+        for (i, fd) in [efd, tcp.as_raw_fd(), udp.as_raw_fd(), unix_b.as_raw_fd()]
+            .into_iter()
+            .enumerate()
+        {
+            if let Err(e) = read(fd) {
+                ready_failed[i] += 1;
+                // A blocking read waits instead of saying EAGAIN; any other errno is impossible everywhere.
+                if i == 3 || !matches!(e, libc::EAGAIN | libc::EINTR) {
+                    report("a ready read", e);
+                }
+                // Drain what the injection left unread, so the next round starts empty.
+                let _ = read(fd);
+            }
+        }
+    }
+    println!(
+        "rounds={rounds} impossible={impossible} ready-failed=eventfd:{},tcp:{},udp:{},unix:{}",
+        ready_failed[0], ready_failed[1], ready_failed[2], ready_failed[3]
+    );
+    process::exit(if impossible > 0 { 3 } else { 0 });
+}
