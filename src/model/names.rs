@@ -205,6 +205,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Whether what a syscall leaves in the return register is its result. `rt_sigreturn` restores the interrupted
+/// context, return register included: when a signal interrupted a call that then failed with EINTR, it "returns"
+/// -EINTR without failing at all, so its return value is never an error, and failing it corrupts the program
+/// (a crash phoebe would blame on the program).
+pub fn returns_a_result(sc: Syscall) -> bool {
+    sc.name() != "rt_sigreturn"
+}
+
+/// What a completed call of `sc` really returned: an apparent error of a syscall whose return register is not a
+/// result ([`returns_a_result`]) is a success.
+pub fn real_result(sc: Syscall, result: Result<(), Errno>) -> Result<(), Errno> {
+    if returns_a_result(sc) { result } else { Ok(()) }
+}
+
 /// Which argument (0-based) of a syscall is a path, and which argument (if any) is the directory fd it is
 /// relative to. `None` for syscalls without a path argument. Hand-written because no crate records argument
 /// meanings; it covers the native file-system calls a `path=` rule is useful for.
@@ -245,6 +259,15 @@ pub fn fd_arg(sc: Syscall) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rt_sigreturn_never_fails_whatever_its_return_register_says() {
+        let eintr = Errno::new(libc::EINTR).unwrap();
+        let sigreturn = Syscall::parse("rt_sigreturn").unwrap();
+        assert_eq!(real_result(sigreturn, Err(eintr)), Ok(()));
+        let read = Syscall::parse("read").unwrap();
+        assert_eq!(real_result(read, Err(eintr)), Err(eintr));
+    }
 
     #[test]
     fn syscall_names_and_numbers_round_trip() {

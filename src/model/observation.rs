@@ -197,8 +197,9 @@ impl ObservationBuilder {
     }
 
     /// Records one completed call `at` (time since recording started). Restart codes (errno ≥ 512) are dropped
-    /// entirely: the kernel restarts the call, which is then recorded when it really completes.
-    /// `shape` is the call's shape when the backend computed it ([`records_shapes`](Self::records_shapes)).
+    /// entirely: the kernel restarts the call, which is then recorded when it really completes. The apparent
+    /// error of a call whose return register is no result (`rt_sigreturn`, [`names::real_result`](super::names::real_result))
+    /// is recorded as the success it is. `shape` is the call's shape when the backend computed it ([`records_shapes`](Self::records_shapes)).
     pub fn record(
         &mut self,
         at: Duration,
@@ -207,6 +208,7 @@ impl ObservationBuilder {
         result: Result<(), Errno>,
         latency: Duration,
     ) {
+        let result = super::names::real_result(syscall, result);
         if let Err(errno) = result
             && errno.is_kernel_internal()
         {
@@ -251,6 +253,7 @@ impl ObservationBuilder {
         latency_ns_sum: u64,
         latency_ns_max: u64,
     ) {
+        let result = super::names::real_result(syscall, result);
         if calls == 0 || result.is_err_and(|errno| errno.is_kernel_internal()) {
             return;
         }

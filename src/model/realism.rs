@@ -554,6 +554,15 @@ const RULES: &[Rule] = &[
         ),
         why: "",
     },
+    Rule {
+        errnos: &[],
+        syscalls: &[&["rt_sigreturn"]],
+        need: Need::Never(
+            "rt_sigreturn restores the interrupted context, return register included: it never fails, and what \
+             it seems to return is the interrupted call's result (sigreturn(2))",
+        ),
+        why: "",
+    },
 ];
 
 /// What the table says of `syscall` with these predicates returning `errno`.
@@ -869,6 +878,7 @@ mod tests {
         assert!(refused("dup2:EMFILE").contains("EBADF"));
         assert!(refused("dup3:ENFILE").contains("shares the open file description"));
         assert!(refused("brk:ENOMEM").contains("returns the current break"));
+        assert!(refused("rt_sigreturn:EINTR").contains("restores the interrupted context"));
         possible("mmap:ENOMEM");
         possible("clone:EAGAIN:clone=thread");
         possible("vfork:EAGAIN");

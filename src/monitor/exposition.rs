@@ -154,7 +154,7 @@ impl Totals {
 /// The label text of a key, or `None` for keys not exposed (unknown syscall numbers, restart codes).
 fn labels_of(key: &CountKey, comms: &HashMap<u32, String>, per_pid: bool) -> Option<String> {
     let (syscall, result) = ebpf::decode(key)?;
-    let errno = match result {
+    let errno = match crate::model::names::real_result(syscall, result) {
         Ok(()) => String::new(),
         Err(e) if e.is_kernel_internal() => return None,
         Err(e) => e.to_string(),

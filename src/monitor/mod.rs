@@ -183,6 +183,7 @@ pub fn by_process(
         let Some((syscall, result)) = ebpf::decode(key) else {
             continue;
         };
+        let result = crate::model::names::real_result(syscall, result);
         if result.is_err_and(|e| e.is_kernel_internal()) {
             continue;
         }

@@ -95,6 +95,20 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
             }
         }
         for errno in errnos {
+            // An observation made before phoebe knew: rt_sigreturn's apparent errors are the interrupted call's.
+            if !crate::model::names::returns_a_result(*sc) {
+                excluded.push(Excluded {
+                    syscall: *sc,
+                    errno,
+                    shape: None,
+                    reason: format!(
+                        "{} restores the interrupted context: its return register is the interrupted call's, \
+                         never an error of its own",
+                        sc.name()
+                    ),
+                });
+                continue;
+            }
             if per_shape.is_empty() {
                 let stats = rate_stats(intervals, errno, settings);
                 match model(*sc, errno, stats, settings) {
@@ -380,6 +394,8 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::model::{Interval, SyscallStats};
 
     /// An observation of one syscall: per interval (calls, failures with `errno`).
@@ -426,6 +442,24 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
+    }
+
+    /// Found on CPython's test_epoll: a signal interrupted `epoll_wait`, the handler's `rt_sigreturn` "returned"
+    /// -EINTR (the interrupted call's result, restored), the observation counted it as a failure, and the
+    /// campaign injected EINTR into rt_sigreturn, crashing Python: an artifact reported as a finding.
+    #[test]
+    fn rt_sigreturn_eintr_is_never_a_model() {
+        let p = plan(&obs("rt_sigreturn", "EINTR", &[(10, 1), (10, 2)]));
+        assert!(p.models.is_empty(), "{:?}", p.models);
+        assert!(p.excluded[0].reason.contains("restores the interrupted context"));
+        let mut builder = crate::model::ObservationBuilder::new(Duration::from_millis(10));
+        let sc = Syscall::parse("rt_sigreturn").unwrap();
+        let eintr = Errno::parse("EINTR").unwrap();
+        builder.record(Duration::ZERO, sc, None, Err(eintr), Duration::ZERO);
+        builder.record_many(Duration::ZERO, sc, Err(eintr), 3, 0, 0);
+        let observed = builder.finish(Duration::ZERO, Default::default());
+        let totals = &observed.intervals[0].syscalls[&sc];
+        assert_eq!((totals.calls, totals.errors.len()), (4, 0));
     }
 
     #[test]
