@@ -1,0 +1,217 @@
+//! The campaign: everything that defines one (`campaign.json`), its shards, and its fingerprint (what
+//! `--resume` compares and what every result and the baseline carry).
+
+use serde::{Deserialize, Serialize};
+
+use super::{service, verdict};
+use crate::model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings};
+
+/// `Campaign::backend` when none was given: each run lets `phoebe inject` choose.
+pub const AUTO_BACKEND: &str = "auto";
+
+/// A slice of the experiments: the K-th of N (1-based), for CI matrices and indexed Jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("shard '{s}' is not K/N with 1 ≤ K ≤ N (e.g. --shard 2/4)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Does the `i`-th experiment (0-based, in plan order) belong to this shard?
+    pub fn contains(&self, i: usize) -> bool {
+        i % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+/// Everything that defines a campaign; saved as `campaign.json` so that `--resume DIR` needs nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub version: u32,
+    pub command: Vec<String>,
+    /// The injecting backend's name, or [`AUTO_BACKEND`].
+    pub backend: String,
+    pub runs: u32,
+    pub baseline_runs: u32,
+    /// Per run; `null`: a multiple of the slowest baseline run.
+    pub timeout_ms: Option<u64>,
+    /// Shell command that validates the target's output or state; exit 0 = good.
+    pub check: Option<String>,
+    /// Shell command run before every run to restore the target's state.
+    pub reset: Option<String>,
+    pub seed: u64,
+    pub interval_ms: u64,
+    pub settings: SynthSettings,
+    /// Faults given with `--fault`: one experiment each, instead of the synthesized models.
+    pub faults: Vec<FaultSpec>,
+    /// Service mode: the target runs once per run and a workload is played against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<service::ServiceSpec>,
+    /// A plan given with `--plan`: its models instead of synthesized ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    pub shard: Option<Shard>,
+    /// `--expect-status N`: the exit status every baseline run must have (`null`: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<i32>,
+    /// `--accept-flaky-baseline`: baseline runs that disagree do not stop the campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_flaky_baseline: bool,
+    /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+/// A setting that differs between a saved campaign and the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The flag that sets it (`--seed`).
+    pub flag: &'static str,
+    pub saved: String,
+    pub given: String,
+}
+
+impl Campaign {
+    /// Every setting that changes a campaign's results, by the flag that sets it: the command, backend, seed,
+    /// faults or plan, runs, baseline runs and steady state, timeout, check, reset, interval, synthesis
+    /// settings (the shapes mode included) and service mode. Not the shard (shards share one campaign), nor
+    /// `--fail-on` (it changes only the exit status).
+    pub fn settings(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::{Value, json};
+        let s = &self.settings;
+        let service = self.service.as_ref();
+        vec![
+            ("-- CMD", json!(self.command)),
+            ("--backend", json!(self.backend)),
+            ("--seed", json!(self.seed)),
+            (
+                "--fault",
+                json!(self.faults.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            ),
+            (
+                "--plan",
+                self.plan
+                    .as_ref()
+                    .map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or(Value::Null)),
+            ),
+            ("--runs", json!(self.runs)),
+            ("--baseline-runs", json!(self.baseline_runs)),
+            ("--expect-status", json!(self.expect_status)),
+            ("--accept-flaky-baseline", json!(self.accept_flaky_baseline)),
+            ("--timeout", json!(self.timeout_ms)),
+            ("--check", json!(self.check)),
+            ("--reset", json!(self.reset)),
+            ("--interval", json!(self.interval_ms)),
+            ("--sporadic-below", json!(s.sporadic_below)),
+            ("--fixed-rate", json!(s.fixed_rate)),
+            ("--variance-above", json!(s.variance_above)),
+            ("--factor", json!(s.factor)),
+            ("--quantile", json!(s.quantile)),
+            ("--shapes", json!(s.shapes)),
+            ("--service", json!(service.is_some())),
+            ("--ready", json!(service.map(|s| &s.ready))),
+            ("--workload", json!(service.map(|s| &s.workload))),
+            ("--rounds", json!(service.map(|s| s.rounds))),
+        ]
+    }
+
+    /// A digest of [`Campaign::settings`] (FNV-1a, 64 bits, in hex): two campaigns with the same fingerprint
+    /// give the same results, so a result may be reused only under the same one. Settings that are absent
+    /// (`null`) or off (`false`) are left out of it, so that a setting added later does not change the
+    /// fingerprints of campaigns that never used it.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (flag, value) in self.settings() {
+            if value.is_null() || value == serde_json::Value::Bool(false) {
+                continue;
+            }
+            for b in format!("{flag}={value}\n").bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+
+    /// The first setting in which `given` differs from this (saved) campaign, with both values in words.
+    pub fn difference(&self, given: &Campaign) -> Option<Difference> {
+        let words = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => "none".to_owned(),
+            serde_json::Value::Bool(true) => "on".to_owned(),
+            serde_json::Value::Bool(false) => "off".to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            // A plan: its models, by id.
+            serde_json::Value::Object(plan) => {
+                let ids: Vec<&str> = plan
+                    .get("models")
+                    .and_then(|m| m.as_array())
+                    .map(|models| models.iter().filter_map(|m| m["id"].as_str()).collect())
+                    .unwrap_or_default();
+                format!("a plan of {} model(s) ({})", ids.len(), ids.join(", "))
+            }
+            other => other.to_string(),
+        };
+        self.settings()
+            .into_iter()
+            .zip(given.settings())
+            .find(|((_, a), (_, b))| a != b)
+            .map(|((flag, saved), (_, given))| {
+                let (saved, given) = match (words(&saved), words(&given)) {
+                    // Two plans with the same models, edited otherwise (a rate, a shape).
+                    (a, b) if a == b => (format!("{a} as saved"), format!("{b} edited")),
+                    other => other,
+                };
+                Difference { flag, saved, given }
+            })
+    }
+
+    /// What the user declared about the steady state.
+    pub fn declared(&self) -> verdict::Declared {
+        verdict::Declared {
+            expect_status: self.expect_status,
+            accept_flaky: self.accept_flaky_baseline,
+        }
+    }
+}
+
+impl Plan {
+    /// A plan with no models (before synthesis could run).
+    pub(super) fn empty(campaign: &Campaign) -> Plan {
+        Plan {
+            version: FORMAT_VERSION,
+            command: campaign.command.clone(),
+            interval_ms: campaign.interval_ms,
+            settings: campaign.settings,
+            models: Vec::new(),
+            excluded: Vec::new(),
+        }
+    }
+}
