@@ -71,7 +71,7 @@ pub(super) fn report(
     Report {
         version: FORMAT_VERSION,
         command: campaign.command.clone(),
-        backend: campaign.backend.clone(),
+        backend: campaign.backend_name().to_owned(),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         seed: campaign.seed,
         shard: campaign.shard.map(|s| s.to_string()),

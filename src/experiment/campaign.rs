@@ -4,9 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::{service, verdict};
-use crate::model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings};
+use crate::{
+    backend::BackendKind,
+    model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings},
+};
 
-/// `Campaign::backend` when none was given: each run lets `phoebe inject` choose.
+/// How `campaign.json` (and the report) name `Campaign::backend` when none was given: each run lets
+/// `phoebe inject` choose.
 pub const AUTO_BACKEND: &str = "auto";
 
 /// A slice of the experiments: the K-th of N (1-based), for CI matrices and indexed Jobs.
@@ -50,8 +54,10 @@ impl Shard {
 pub struct Campaign {
     pub version: u32,
     pub command: Vec<String>,
-    /// The injecting backend's name, or [`AUTO_BACKEND`].
-    pub backend: String,
+    /// The injecting backend; `None`: each run's `phoebe inject` chooses. In `campaign.json`: its name, or
+    /// [`AUTO_BACKEND`] (as every phoebe wrote it).
+    #[serde(with = "backend_name")]
+    pub backend: Option<BackendKind>,
     pub runs: u32,
     pub baseline_runs: u32,
     /// Per run; `null`: a multiple of the slowest baseline run.
@@ -93,6 +99,11 @@ pub struct Difference {
 }
 
 impl Campaign {
+    /// The backend's name, or [`AUTO_BACKEND`]: what `campaign.json`, the fingerprint and the report say.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.map_or(AUTO_BACKEND, BackendKind::name)
+    }
+
     /// Every setting that changes a campaign's results, by the flag that sets it: the command, backend, seed,
     /// faults or plan, runs, baseline runs and steady state, timeout, check, reset, interval, synthesis
     /// settings (the shapes mode included) and service mode. Not the shard (shards share one campaign), nor
@@ -103,7 +114,7 @@ impl Campaign {
         let service = self.service.as_ref();
         vec![
             ("-- CMD", json!(self.command)),
-            ("--backend", json!(self.backend)),
+            ("--backend", json!(self.backend_name())),
             ("--seed", json!(self.seed)),
             (
                 "--fault",
@@ -213,5 +224,79 @@ impl Plan {
             models: Vec::new(),
             excluded: Vec::new(),
         }
+    }
+}
+
+/// `Campaign::backend` in `campaign.json`: a backend's name, or [`AUTO_BACKEND`] for none; any other name is
+/// refused in the sentence `Campaign::problem` gave for it when the field was a string.
+mod backend_name {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::AUTO_BACKEND;
+    use crate::backend::BackendKind;
+
+    const KINDS: [BackendKind; 3] = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf];
+
+    pub fn serialize<S: Serializer>(backend: &Option<BackendKind>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(backend.map_or(AUTO_BACKEND, BackendKind::name))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BackendKind>, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == AUTO_BACKEND {
+            return Ok(None);
+        }
+        KINDS
+            .into_iter()
+            .find(|k| k.name() == name)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = std::iter::once(AUTO_BACKEND)
+                    .chain(KINDS.map(BackendKind::name))
+                    .collect();
+                D::Error::custom(format!(
+                    "\"backend\" is '{name}', expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `campaign.json` keeps its format both ways: files written when the backend was a string (`"auto"`, a
+    /// name) load, and a campaign is written the same way, so an older phoebe reads it and the fingerprint
+    /// is unchanged.
+    #[test]
+    fn campaign_json_backend_reads_old_files_and_writes_the_same_format() {
+        let old = |backend: &str| {
+            serde_json::json!({
+                "version": 1, "command": ["true"], "backend": backend, "runs": 1, "baseline_runs": 1,
+                "timeout_ms": null, "check": null, "reset": null, "seed": 0, "interval_ms": 1000,
+                "settings": SynthSettings::default(), "faults": [], "shard": null
+            })
+        };
+        for (name, kind) in [
+            ("auto", None),
+            ("ptrace", Some(BackendKind::Ptrace)),
+            ("seccomp", Some(BackendKind::Seccomp)),
+            ("ebpf", Some(BackendKind::Ebpf)),
+        ] {
+            let campaign: Campaign = serde_json::from_value(old(name)).unwrap();
+            assert_eq!(campaign.backend, kind, "{name}");
+            assert_eq!(campaign.backend_name(), name);
+            let written = serde_json::to_value(&campaign).unwrap();
+            assert_eq!(written["backend"], name);
+            assert_eq!(serde_json::from_value::<Campaign>(written).unwrap(), campaign);
+        }
+        let err = serde_json::from_value::<Campaign>(old("lsm"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "\"backend\" is 'lsm', expected one of auto, ptrace, seccomp, ebpf"
+        );
     }
 }

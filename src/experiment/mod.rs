@@ -204,7 +204,7 @@ pub fn run(
         let (mine, _) = share(campaign, &all, out)?;
         known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
-    backend_usable(&campaign.backend)?;
+    backend_usable(campaign.backend)?;
     layout.mkdir("")?;
     if !saved.exists() {
         files::save(&saved, campaign)?;
@@ -269,7 +269,7 @@ pub fn run(
     let all = experiments(campaign, &plan);
     let (mine, skipped) = share(campaign, &all, out)?;
     if !skipped.is_empty() {
-        progress.skipped(&campaign.backend, &skipped, mine.len() + skipped.len());
+        progress.skipped(campaign.backend_name(), &skipped, mine.len() + skipped.len());
     }
     progress.total(mine.len() as u64 * u64::from(campaign.runs));
     let natural = observation.failed_shapes();
@@ -313,7 +313,10 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FaultSpec, SynthSettings};
+    use crate::{
+        backend::BackendKind,
+        model::{FaultSpec, SynthSettings},
+    };
 
     #[test]
     fn shards_partition_the_experiments() {
@@ -342,11 +345,18 @@ mod tests {
         );
     }
 
+    /// The backend named `name` ([`AUTO_BACKEND`]: none).
+    fn kind(name: &str) -> Option<BackendKind> {
+        [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
     fn campaign(backend: &str, faults: &[&str]) -> Campaign {
         Campaign {
             version: 1,
             command: vec!["app".into()],
-            backend: backend.into(),
+            backend: kind(backend),
             runs: 1,
             baseline_runs: 1,
             timeout_ms: None,
@@ -377,7 +387,7 @@ mod tests {
         type Change = Box<dyn Fn(&mut Campaign)>;
         let changes: Vec<(&str, Change)> = vec![
             ("-- CMD", Box::new(|c| c.command.push("x".into()))),
-            ("--backend", Box::new(|c| c.backend = "ptrace".into())),
+            ("--backend", Box::new(|c| c.backend = kind("ptrace"))),
             ("--seed", Box::new(|c| c.seed = 7)),
             (
                 "--fault",
@@ -437,7 +447,7 @@ mod tests {
         );
         let mut other = base.clone();
         other.seed = 7;
-        other.backend = "ptrace".into();
+        other.backend = kind("ptrace");
         assert_eq!(
             base.difference(&other),
             Some(Difference {
@@ -485,7 +495,8 @@ mod tests {
 
     #[test]
     fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
-        let reason = |backend: &str, fault: &str| skip_reason(backend, &[FaultSpec::parse(fault).unwrap()]);
+        let reason =
+            |backend: &str, fault: &str| skip_reason(kind(backend), &[FaultSpec::parse(fault).unwrap()]);
         for runnable in [
             "openat:ENOENT:p=0.5",
             "read,write:EIO:max=3",

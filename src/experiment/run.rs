@@ -46,8 +46,8 @@ impl Runner<'_> {
         let mut cmd = Command::new(self.phoebe);
         // Verdicts need every injection counted (a rule the filter ran in the kernel would look unexercised).
         cmd.args(["inject", "-q", "--count-all"]);
-        if self.campaign.backend != super::AUTO_BACKEND {
-            cmd.args(["--backend", &self.campaign.backend]);
+        if let Some(kind) = self.campaign.backend {
+            cmd.args(["--backend", kind.name()]);
         }
         for fault in &exp.faults {
             cmd.arg("--fault").arg(fault.to_string());

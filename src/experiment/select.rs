@@ -34,8 +34,8 @@ pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
 /// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
-pub fn skip_reason(backend: &str, faults: &[FaultSpec]) -> Option<String> {
-    if backend != BackendKind::Ebpf.name() {
+pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
+    if backend != Some(BackendKind::Ebpf) {
         return None;
     }
     match ebpf::inject::plan(&Decider::new(faults.to_vec(), 0)) {
@@ -86,7 +86,7 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
     let skipped: Vec<Skipped> = all
         .iter()
         .filter_map(|e| {
-            skip_reason(&campaign.backend, &e.faults).map(|reason| Skipped {
+            skip_reason(campaign.backend, &e.faults).map(|reason| Skipped {
                 id: e.id.clone(),
                 faults: e.faults.clone(),
                 reason,
@@ -102,7 +102,7 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
             ids.push(format!("{} more", skipped.len() - SHOWN));
         }
         return Err(ExperimentError::NothingRunnable {
-            backend: campaign.backend.clone(),
+            backend: campaign.backend_name().to_owned(),
             dir: dir.to_path_buf(),
             count: all.len(),
             ids: ids.join(", "),
@@ -114,12 +114,9 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
 }
 
 /// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
-/// answers (`doctor::check`). The per-run choice ([`AUTO_BACKEND`]) is `phoebe inject`'s, so it is not probed.
-pub(super) fn backend_usable(backend: &str) -> Result<(), ExperimentError> {
-    let Some(kind) = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
-        .into_iter()
-        .find(|k| k.name() == backend)
-    else {
+/// answers (`doctor::check`). The per-run choice (`None`) is `phoebe inject`'s, so it is not probed.
+pub(super) fn backend_usable(backend: Option<BackendKind>) -> Result<(), ExperimentError> {
+    let Some(kind) = backend else {
         return Ok(());
     };
     let verdict = crate::doctor::check(kind, "inject");
@@ -127,7 +124,7 @@ pub(super) fn backend_usable(backend: &str) -> Result<(), ExperimentError> {
         return Ok(());
     }
     Err(ExperimentError::BackendUnavailable {
-        backend: backend.to_owned(),
+        backend: kind.name().to_owned(),
         reason: verdict.reason,
         hint: verdict
             .hint

@@ -476,7 +476,8 @@ pub(crate) mod tests {
         report.skipped = [(futex.id.clone(), futex.faults()), (unlinkat.id, unlinkat.faults)]
             .into_iter()
             .map(|(id, faults)| Skipped {
-                reason: crate::experiment::skip_reason("ebpf", &faults).expect("ebpf cannot run it"),
+                reason: crate::experiment::skip_reason(Some(crate::backend::BackendKind::Ebpf), &faults)
+                    .expect("ebpf cannot run it"),
                 id,
                 faults,
             })
