@@ -8,7 +8,7 @@ use super::{Campaign, ExperimentError};
 use crate::{
     backend::{BackendError, BackendKind, ebpf},
     decide::Decider,
-    model::{ErrorModel, FaultSpec, Plan, Skipped, When},
+    model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
 
 /// Checks that every model id of `plan` (read from `file`) is a plain file name, so that no experiment writes
@@ -45,18 +45,7 @@ pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option
     }
 }
 
-/// A backend that runs every one of `skipped`: seccomp, unless one injects at the call's exit (ptrace only).
-pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
-    if skipped
-        .iter()
-        .flat_map(|s| &s.faults)
-        .any(|f| f.when == When::Exit)
-    {
-        BackendKind::Ptrace.name()
-    } else {
-        BackendKind::Seccomp.name()
-    }
-}
+pub use crate::model::report::fallback_backend;
 
 /// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
 /// cannot run. A pure function of the campaign and the plan, so a resume and every shard decide alike; an
