@@ -263,8 +263,157 @@ mod backend_name {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// The backend named `name` ([`AUTO_BACKEND`]: none).
+    pub(in crate::experiment) fn kind(name: &str) -> Option<BackendKind> {
+        [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
+    pub(in crate::experiment) fn campaign(backend: &str, faults: &[&str]) -> Campaign {
+        Campaign {
+            version: 1,
+            command: vec!["app".into()],
+            backend: kind(backend),
+            runs: 1,
+            baseline_runs: 1,
+            timeout_ms: None,
+            check: None,
+            reset: None,
+            seed: 0,
+            interval_ms: 1000,
+            settings: SynthSettings::default(),
+            faults: faults.iter().map(|f| FaultSpec::parse(f).unwrap()).collect(),
+            plan: None,
+            service: None,
+            shard: None,
+            expect_status: None,
+            accept_flaky_baseline: false,
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_experiments() {
+        let shards: Vec<Shard> = ["1/3", "2/3", "3/3"].iter().map(|s| s.parse().unwrap()).collect();
+        for i in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.contains(i)).count(), 1);
+        }
+        assert!("0/3".parse::<Shard>().is_err());
+        assert!("4/3".parse::<Shard>().is_err());
+        assert_eq!(
+            "x".parse::<Shard>().unwrap_err(),
+            "shard 'x' is not K/N with 1 ≤ K ≤ N (e.g. --shard 2/4)"
+        );
+    }
+
+    /// Regression (issue 14): `exec --out d --fault openat:ENOENT:p=0` then `exec --out d --backend ptrace
+    /// --seed 7 --fault openat:ENOENT:p=1` reused the first campaign's result, because only the command was
+    /// compared. Every setting that changes results is compared now, and named.
+    #[test]
+    fn every_setting_that_changes_results_is_in_the_fingerprint_and_named() {
+        let base = campaign(AUTO_BACKEND, &["openat:ENOENT:p=0"]);
+        assert_eq!(base.difference(&base.clone()), None);
+        assert_eq!(base.fingerprint(), base.clone().fingerprint());
+        assert_eq!(base.fingerprint().len(), 16);
+        type Change = Box<dyn Fn(&mut Campaign)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("-- CMD", Box::new(|c| c.command.push("x".into()))),
+            ("--backend", Box::new(|c| c.backend = kind("ptrace"))),
+            ("--seed", Box::new(|c| c.seed = 7)),
+            (
+                "--fault",
+                Box::new(|c| c.faults = vec![FaultSpec::parse("openat:ENOENT:p=1").unwrap()]),
+            ),
+            ("--plan", Box::new(|c| c.plan = Some(Plan::empty(c)))),
+            ("--runs", Box::new(|c| c.runs = 5)),
+            ("--baseline-runs", Box::new(|c| c.baseline_runs = 3)),
+            ("--expect-status", Box::new(|c| c.expect_status = Some(1))),
+            (
+                "--accept-flaky-baseline",
+                Box::new(|c| c.accept_flaky_baseline = true),
+            ),
+            ("--timeout", Box::new(|c| c.timeout_ms = Some(500))),
+            ("--check", Box::new(|c| c.check = Some("true".into()))),
+            ("--reset", Box::new(|c| c.reset = Some("true".into()))),
+            ("--interval", Box::new(|c| c.interval_ms = 100)),
+            ("--quantile", Box::new(|c| c.settings.quantile = 1.0)),
+            ("--shapes", Box::new(|c| c.settings.shapes = !c.settings.shapes)),
+            (
+                "--service",
+                Box::new(|c| {
+                    c.service = Some(service::ServiceSpec {
+                        ready: "true".into(),
+                        workload: "true".into(),
+                        rounds: 5,
+                    })
+                }),
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (flag, change) in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            let difference = base
+                .difference(&other)
+                .unwrap_or_else(|| panic!("{flag} not compared"));
+            assert_eq!(difference.flag, flag);
+            assert_ne!(base.fingerprint(), other.fingerprint(), "{flag}");
+            assert!(
+                seen.insert(other.fingerprint()),
+                "{flag}: two settings, one fingerprint"
+            );
+        }
+        // Plans are named by their models; two plans with the same models differ in what was edited.
+        let mut planned = base.clone();
+        planned.plan = Some(Plan::empty(&base));
+        assert_eq!(
+            base.difference(&planned).map(|d| (d.saved, d.given)),
+            Some(("none".into(), "a plan of 0 model(s) ()".into()))
+        );
+        let mut edited = planned.clone();
+        edited.plan.as_mut().unwrap().interval_ms = 1;
+        assert_eq!(
+            planned.difference(&edited).map(|d| (d.flag, d.given)),
+            Some(("--plan", "a plan of 0 model(s) () edited".into()))
+        );
+        let mut other = base.clone();
+        other.seed = 7;
+        other.backend = kind("ptrace");
+        assert_eq!(
+            base.difference(&other),
+            Some(Difference {
+                flag: "--backend",
+                saved: "auto".into(),
+                given: "ptrace".into()
+            }),
+            "the first difference, in settings order"
+        );
+        // Not results: the shard (shards share one campaign), and the fingerprint field itself.
+        let mut shard = base.clone();
+        shard.shard = Some("1/2".parse().unwrap());
+        shard.fingerprint = "whatever".into();
+        assert_eq!(base.difference(&shard), None);
+        assert_eq!(base.fingerprint(), shard.fingerprint());
+    }
+
+    #[test]
+    fn a_setting_added_later_leaves_old_fingerprints_alone() {
+        // The fingerprint of a campaign that uses none of the newer settings (unset, off) is what it was before
+        // they existed: pinned here, so that a change to the digest is a deliberate one.
+        let c = campaign("ptrace", &["openat:ENOENT"]);
+        assert_eq!(c.fingerprint(), "875524fc361db10c");
+        let json = serde_json::to_value(Campaign {
+            fingerprint: c.fingerprint(),
+            ..c.clone()
+        })
+        .unwrap();
+        assert!(json.get("expect_status").is_none() && json.get("accept_flaky_baseline").is_none());
+        assert_eq!(json["fingerprint"], c.fingerprint());
+    }
 
     /// `campaign.json` keeps its format both ways: files written when the backend was a string (`"auto"`, a
     /// name) load, and a campaign is written the same way, so an older phoebe reads it and the fingerprint

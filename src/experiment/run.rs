@@ -253,3 +253,21 @@ pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_per_run_and_experiment_and_are_stable() {
+        assert_ne!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 2)
+        );
+        assert_ne!(derive_seed(1, "openat-ENOENT", 1), derive_seed(1, "read-EIO", 1));
+        assert_eq!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 1)
+        );
+    }
+}

@@ -165,3 +165,168 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::{
+        AUTO_BACKEND,
+        campaign::tests::{campaign, kind},
+    };
+
+    #[test]
+    fn given_faults_get_unique_ids() {
+        let campaign = campaign(
+            "ptrace",
+            &["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"],
+        );
+        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+    }
+
+    #[test]
+    fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
+        let reason =
+            |backend: &str, fault: &str| skip_reason(kind(backend), &[FaultSpec::parse(fault).unwrap()]);
+        for runnable in [
+            "openat:ENOENT:p=0.5",
+            "read,write:EIO:max=3",
+            "connect:ECONNREFUSED:nth=2",
+        ] {
+            assert_eq!(reason("ebpf", runnable), None, "{runnable}");
+        }
+        let futex = reason("ebpf", "futex:EAGAIN:p=0.05").expect("futex has no hook");
+        assert!(futex.starts_with("no LSM hook decides 'futex'"), "{futex}");
+        assert!(futex.ends_with("use --backend seccomp"), "{futex}");
+        let path = reason("ebpf", "openat:ENOENT:path=/etc/*").expect("path= is refused");
+        assert!(path.contains("path globs"), "{path}");
+        assert!(
+            reason("ebpf", "write:EIO:when=exit")
+                .unwrap()
+                .contains("when=exit")
+        );
+        assert!(reason("ebpf", "read:EIO:delay=10ms").unwrap().contains("delay="));
+        // A syscall with a hook beside one without: the rule cannot be honoured as a whole.
+        assert!(reason("ebpf", "openat,statx:ENOENT").unwrap().contains("'statx'"));
+        // Other backends (and the per-run choice) are never second-guessed.
+        for backend in ["ptrace", "seccomp", AUTO_BACKEND] {
+            assert_eq!(reason(backend, "futex:EAGAIN:when=exit"), None, "{backend}");
+        }
+    }
+
+    #[test]
+    fn skipped_experiments_keep_plan_order_and_name_a_backend_that_runs_them() {
+        let c = campaign(
+            "ebpf",
+            &[
+                "futex:EAGAIN",
+                "openat:ENOENT",
+                "mmap:ENOMEM",
+                "read:EIO:path=/tmp/*",
+            ],
+        );
+        let all = experiments(&c, &Plan::empty(&c));
+        let (run, skipped) = share(&c, &all, Path::new("out")).unwrap();
+        let ids = |s: &[Skipped]| s.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            run.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["openat-ENOENT"]
+        );
+        assert_eq!(ids(&skipped), ["futex-EAGAIN", "mmap-ENOMEM", "read-EIO"]);
+        assert_eq!(skipped[1].faults[0].to_string(), "mmap:ENOMEM");
+        assert_eq!(fallback_backend(&skipped), "seccomp");
+        let exit = campaign("ebpf", &["write:EIO:when=exit", "openat:ENOENT"]);
+        let (_, skipped) = share(&exit, &experiments(&exit, &Plan::empty(&exit)), Path::new("out")).unwrap();
+        assert_eq!(
+            fallback_backend(&skipped),
+            "ptrace",
+            "seccomp refuses when=exit too"
+        );
+    }
+
+    #[test]
+    fn shards_and_resumes_skip_the_same_experiments() {
+        let faults = [
+            "futex:EAGAIN",
+            "openat:ENOENT",
+            "mmap:ENOMEM",
+            "read:EIO",
+            "brk:ENOMEM",
+            "write:EIO",
+        ];
+        let whole = campaign("ebpf", &faults);
+        let all = experiments(&whole, &Plan::empty(&whole));
+        let (whole_run, whole_skipped) = share(&whole, &all, Path::new("out")).unwrap();
+        let (mut run, mut skipped) = (Vec::new(), Vec::new());
+        for k in 1..=4 {
+            let mut shard = whole.clone();
+            shard.shard = Some(format!("{k}/4").parse().unwrap());
+            let (r, s) = share(&shard, &all, Path::new("out")).unwrap();
+            // Asked again, as a resume would: the same answer.
+            let (r2, s2) = share(&shard, &all, Path::new("out")).unwrap();
+            assert_eq!(
+                r.iter().map(|e| &e.id).collect::<Vec<_>>(),
+                r2.iter().map(|e| &e.id).collect::<Vec<_>>()
+            );
+            assert_eq!(s, s2);
+            run.extend(r.into_iter().map(|e| e.id.clone()));
+            skipped.extend(s);
+        }
+        run.sort();
+        skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut expected_run: Vec<String> = whole_run.iter().map(|e| e.id.clone()).collect();
+        expected_run.sort();
+        let mut expected_skipped = whole_skipped;
+        expected_skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(run, expected_run);
+        assert_eq!(skipped, expected_skipped);
+        assert_eq!(skipped.len(), 3);
+    }
+
+    #[test]
+    fn a_backend_that_can_run_nothing_is_refused_with_the_backend_to_use() {
+        let c = campaign(
+            "ebpf",
+            &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
+        );
+        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the ebpf backend cannot run any of the 4 experiment(s) of the campaign in runs/x (futex-EAGAIN, \
+                 mmap-ENOMEM, brk-ENOMEM, munmap-EINVAL); futex-EAGAIN: no LSM hook decides 'futex'; "
+            ),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(
+            err.ends_with("\nhint: start the campaign with --backend seccomp"),
+            "{err}"
+        );
+        // A shard whose experiments are all skipped is fine while another shard has some to run.
+        let mut shard = campaign("ebpf", &["futex:EAGAIN", "openat:ENOENT"]);
+        shard.shard = Some("1/2".parse().unwrap());
+        let all = experiments(&shard, &Plan::empty(&shard));
+        let (run, skipped) = share(&shard, &all, Path::new("x")).unwrap();
+        assert!(run.is_empty());
+        assert_eq!(skipped.len(), 1);
+        // No experiment at all is not this error.
+        let empty = campaign("ebpf", &[]);
+        assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
+    }
+
+    /// The report fixtures' skip reasons (`report::fixtures::ebpf_reason`, which may not ask the backend) start
+    /// as the eBPF backend's own do.
+    #[test]
+    fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
+        for s in crate::report::fixtures::sample_with_skipped().skipped {
+            let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
+            assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
+            assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");
+        }
+    }
+}
