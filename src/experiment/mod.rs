@@ -158,24 +158,7 @@ pub fn run(
         ..campaign.clone()
     };
     let campaign = &sealed;
-    // A campaign directory holds one campaign: its results are reused only under the same settings.
-    let saved = layout.path("campaign.json");
-    if saved.exists() {
-        let found: Campaign = files::load(&saved, "campaign")?;
-        if found.command != campaign.command {
-            return Err(ExperimentError::OtherCampaign {
-                dir: out.to_path_buf(),
-                found: found.command,
-                wanted: campaign.command.clone(),
-            });
-        }
-        if let Some(difference) = found.difference(campaign) {
-            return Err(ExperimentError::OtherSettings {
-                dir: out.to_path_buf(),
-                difference,
-            });
-        }
-    }
+    let saved = layout.same_campaign(campaign)?;
     let runner = Runner {
         campaign,
         layout: &layout,

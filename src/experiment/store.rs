@@ -23,6 +23,29 @@ impl Layout {
     pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
+    /// `campaign.json`, after checking that the campaign saved there (if any) is `campaign`: a campaign
+    /// directory holds one campaign, and its results are reused only under the same settings.
+    pub(super) fn same_campaign(&self, campaign: &Campaign) -> Result<PathBuf, ExperimentError> {
+        let saved = self.path("campaign.json");
+        if saved.exists() {
+            let found: Campaign = files::load(&saved, "campaign")?;
+            if found.command != campaign.command {
+                return Err(ExperimentError::OtherCampaign {
+                    dir: self.root.clone(),
+                    found: found.command,
+                    wanted: campaign.command.clone(),
+                });
+            }
+            if let Some(difference) = found.difference(campaign) {
+                return Err(ExperimentError::OtherSettings {
+                    dir: self.root.clone(),
+                    difference,
+                });
+            }
+        }
+        Ok(saved)
+    }
+
     pub(super) fn mkdir(&self, rel: &str) -> Result<PathBuf, ExperimentError> {
         let path = self.path(rel);
         fs::create_dir_all(&path).map_err(|source| ExperimentError::Dir {
