@@ -324,15 +324,15 @@ pub fn report_fixture() -> phoebe::model::Report {
 pub fn ebpf_report_fixture() -> phoebe::model::Report {
     let mut report = report_fixture();
     report.backend = "ebpf".into();
-    let (kept, skipped): (Vec<_>, Vec<_>) = report
-        .experiments
-        .into_iter()
-        .partition(|e| phoebe::experiment::skip_reason("ebpf", &e.faults).is_none());
+    let (kept, skipped): (Vec<_>, Vec<_>) = report.experiments.into_iter().partition(|e| {
+        phoebe::experiment::skip_reason(Some(phoebe::backend::BackendKind::Ebpf), &e.faults).is_none()
+    });
     report.experiments = kept;
     report.skipped = skipped
         .into_iter()
         .map(|e| phoebe::model::Skipped {
-            reason: phoebe::experiment::skip_reason("ebpf", &e.faults).expect("skipped"),
+            reason: phoebe::experiment::skip_reason(Some(phoebe::backend::BackendKind::Ebpf), &e.faults)
+                .expect("skipped"),
             id: e.id,
             faults: e.faults,
         })

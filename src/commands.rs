@@ -578,13 +578,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     Ok(experiment::Campaign {
         version: phoebe::model::FORMAT_VERSION,
         command,
-        backend: pick(
-            given("backend"),
-            args.backend
-                .map_or(experiment::AUTO_BACKEND, BackendKind::name)
-                .to_owned(),
-            saved.map(|s| s.backend.clone()),
-        ),
+        backend: pick(given("backend"), args.backend, saved.map(|s| s.backend)),
         runs: pick(given("runs"), args.runs, saved.map(|s| s.runs)),
         baseline_runs: pick(
             given("baseline_runs"),

@@ -789,7 +789,7 @@ fn use_faults(faults: Vec<FaultSpec>, c: &mut Choices<'_>) {
             }
         }
     }
-    let _ = crate::experiment::skip_reason("ebpf", &faults);
+    let _ = crate::experiment::skip_reason(Some(crate::backend::BackendKind::Ebpf), &faults);
     let mut decider = Decider::new(faults, c.next());
     filters(&mut decider, c);
     decide_calls(&mut decider, c);

@@ -7,13 +7,17 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
 
-use super::{ExperimentError, Runner, kill_group, millis, read_tail, shell};
+use super::{
+    ExperimentError,
+    run::Runner,
+    supervise::{self, Started, millis, read_tail, shell},
+};
 use crate::{
     files,
     model::{BaselineRun, InjectionLog, Observation, RoundStats, Rounds, TargetExit},
@@ -28,12 +32,6 @@ pub struct ServiceSpec {
     pub workload: String,
     /// Rounds per phase (steady, injecting, after).
     pub rounds: u32,
-}
-
-/// A started service run: the phoebe process that runs the target, in its own process group.
-struct Started {
-    child: Child,
-    pgid: i32,
 }
 
 /// What waiting for readiness found.
@@ -68,39 +66,6 @@ impl Runner<'_> {
         self.timeout_hint().unwrap_or(Duration::from_secs(10))
     }
 
-    fn start(&self, mut cmd: Command, base: &Path, what: &str) -> Result<Started, ExperimentError> {
-        let file = |ext: &str| {
-            let path = base.with_extension(ext);
-            std::fs::File::create(&path).map_err(|source| ExperimentError::Dir { path, source })
-        };
-        cmd.stdin(Stdio::null()).stdout(file("out")?).stderr(file("err")?);
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        // The service's phoebe ends with this phoebe, however it ends.
-        crate::sys::contain::command(&mut cmd);
-        let child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
-            what: what.into(),
-            source,
-        })?;
-        let pgid = child.id() as i32;
-        Ok(Started { child, pgid })
-    }
-
-    /// Asks the phoebe process to end the service (it forwards SIGTERM to its target and writes its file),
-    /// then makes sure nothing of the group is left.
-    fn stop(&self, started: &mut Started) {
-        let pid = nix::unistd::Pid::from_raw(started.pgid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = started.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        kill_group(started.pgid, libc::SIGKILL);
-        let _ = started.child.wait();
-    }
-
     fn wait_ready(&self, started: &mut Started, dir: &Path, name: &str) -> Result<Ready, ExperimentError> {
         let deadline = crate::time::deadline(Instant::now(), self.ready_timeout());
         let ready = self.service().ready.clone();
@@ -108,7 +73,7 @@ impl Runner<'_> {
             if let Ok(Some(_)) = started.child.try_wait() {
                 return Ok(Ready::Died);
             }
-            let probe = self.spawn_and_wait(
+            let probe = self.supervised(
                 shell(&ready),
                 &dir.join(name),
                 Some(Duration::from_secs(5)),
@@ -138,7 +103,7 @@ impl Runner<'_> {
                 stats.total = r - 1;
                 break;
             }
-            let ran = self.spawn_and_wait(
+            let ran = self.supervised(
                 shell(&workload),
                 &dir.join(format!("{label}-round-{r}")),
                 Some(self.round_timeout()),
@@ -171,16 +136,16 @@ impl Runner<'_> {
             .arg(format!("{}ms", self.campaign.interval_ms));
         cmd.arg("--").args(self.target_args());
         let began = Instant::now();
-        let mut started = self.start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;
+        let mut started = supervise::start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;
         let ready = self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))?;
         if self.control.interrupted() {
-            self.stop(&mut started);
+            supervise::stop(&mut started);
             return Ok(None);
         }
         match ready {
             Ready::Yes => {}
             Ready::Died | Ready::TimedOut => {
-                self.stop(&mut started);
+                supervise::stop(&mut started);
                 return Err(ExperimentError::Inner {
                     what: format!("baseline run {k}: the service never became ready (--ready)"),
                     stderr: read_tail(&dir.join(format!("run-{k}.err"))),
@@ -189,7 +154,7 @@ impl Runner<'_> {
         }
         let (rounds, hung) = self.rounds(dir, &format!("run-{k}"), self.service().rounds)?;
         let check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
-        self.stop(&mut started);
+        supervise::stop(&mut started);
         if self.control.interrupted() {
             return Ok(None);
         }
@@ -230,7 +195,7 @@ impl Runner<'_> {
         inject: Command,
     ) -> Result<Option<ServiceRun>, ExperimentError> {
         let began = Instant::now();
-        let mut started = self.start(inject, &dir.join(format!("run-{k}")), "an experiment run")?;
+        let mut started = supervise::start(inject, &dir.join(format!("run-{k}")), "an experiment run")?;
         let phoebe_pid = nix::unistd::Pid::from_raw(started.pgid);
         let switch = |on: bool| {
             let sig = if on {
@@ -270,7 +235,7 @@ impl Runner<'_> {
         }
         run.died = matches!(started.child.try_wait(), Ok(Some(_)));
         let interrupted = self.control.interrupted();
-        self.stop(&mut started);
+        supervise::stop(&mut started);
         run.wall = began.elapsed();
         Ok((!interrupted).then_some(run))
     }

@@ -368,6 +368,20 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A backend that runs every one of `skipped`: seccomp, unless one injects at the call's exit (ptrace only).
+/// Named as `--backend` takes it (`BackendKind::name`; the model does not depend on the backends).
+pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
+    if skipped
+        .iter()
+        .flat_map(|s| &s.faults)
+        .any(|f| f.when == super::When::Exit)
+    {
+        "ptrace"
+    } else {
+        "seccomp"
+    }
+}
+
 /// A whole campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -456,7 +470,7 @@ mod tests {
 
     #[test]
     fn skipped_experiments_are_optional_in_the_file_and_never_fail_a_campaign() {
-        let mut report = crate::report::terminal::tests::sample();
+        let mut report = crate::report::fixtures::sample();
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("skipped").is_none(), "not written when empty");
         // A report written before the field existed still loads.
@@ -490,7 +504,7 @@ mod tests {
             !report.fails_on(&Verdict::ALL),
             "a skipped experiment has no verdict to fail on"
         );
-        report.experiments = crate::report::terminal::tests::sample().experiments;
+        report.experiments = crate::report::fixtures::sample().experiments;
         assert!(report.fails_on(&[Verdict::Failed]));
         assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
     }

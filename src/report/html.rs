@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{
     junit::escape as esc,
-    terminal::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
+    view::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
 use crate::model::{ExperimentResult, Report, Verdict, report::faults_text};
 
@@ -719,7 +719,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::terminal::tests::{sample, sample_with_skipped};
+    use crate::report::fixtures::{sample, sample_with_skipped};
 
     /// The text of the element that starts with `open` (up to the matching `close`, not nested).
     fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {

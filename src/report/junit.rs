@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::terminal::{command_line, row, seconds};
+use super::view::{command_line, row, seconds};
 use crate::model::{Report, RunResult, Verdict, report::faults_text, saturating_sum};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
@@ -226,7 +226,7 @@ mod tests {
     use quick_xml::{XmlVersion, events::Event, reader::Reader};
 
     use super::*;
-    use crate::report::terminal::tests::{sample, sample_with_skipped};
+    use crate::report::fixtures::{sample, sample_with_skipped};
 
     /// An element as a real XML parser saw it: name, unescaped attributes, unescaped text.
     #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::terminal::{command_line, headline, percent, realism, row, seconds, skipped_note, verdict_counts};
+use super::view::{command_line, headline, percent, realism, row, seconds, skipped_note, verdict_counts};
 use crate::model::{Report, Verdict, report::faults_text};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
@@ -191,7 +191,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::terminal::tests::{sample, sample_with_skipped};
+    use crate::report::fixtures::{sample, sample_with_skipped};
 
     /// The cells of a table row, split on unescaped `|` as GFM does.
     fn cells(line: &str) -> Vec<String> {

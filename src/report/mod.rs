@@ -1,11 +1,15 @@
-//! Renderers: turn observations, injection logs and (later) experiment reports into text for people.
+//! Renderers: turn observations, injection logs and campaign reports into text for people (`view`: the
+//! campaign report's view model they share).
 //! Pure functions from model types to strings; printing is the caller's business.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod summary;
 pub mod terminal;
+pub mod view;
 
 pub use self::merge::merge;

@@ -1,179 +1,13 @@
 //! The table `phoebe exec` prints at the end of a campaign: a header line, one row per experiment, the
-//! verdict counts and what is still pending.
-//!
-//! Also owns the shaping every campaign renderer shares (one [`Row`] per experiment, the headline, the
-//! command line as a shell would show it), so that the terminal, Markdown and HTML views say the same thing.
+//! verdict counts and what is still pending. Its rows, headline and formats are the shared view model's
+//! (`super::view`).
 //! Does not own: printing, or deciding verdicts (`crate::experiment`).
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Verdict, report::faults_text, saturating_sum};
-
-/// One experiment, summed over its runs: what every campaign table shows.
-pub(crate) struct Row<'a> {
-    pub exp: &'a ExperimentResult,
-    /// The model's category, or `given` for a fault given with `--fault`.
-    pub kind: String,
-    /// The error rate the experiment aims at (natural failures included); `None` for a given fault.
-    pub target: Option<f64>,
-    /// The injection probability of the fault.
-    pub probability: f64,
-    pub injected: u64,
-    pub matched: u64,
-    /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
-    /// finding or not-exercised.
-    pub explaining: Option<&'a RunResult>,
-    /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
-    pub realism: Option<f64>,
-}
-
-impl Row<'_> {
-    /// Injected / matched over all runs; `None` when no call matched.
-    pub fn achieved(&self) -> Option<f64> {
-        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
-    }
-
-    /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient.
-    pub fn detail(&self) -> String {
-        self.explaining
-            .map(|r| format!("run {}: {}", r.run, r.detail))
-            .unwrap_or_default()
-    }
-}
-
-pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
-    let explaining = exp
-        .worst_run()
-        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
-    Row {
-        exp,
-        kind: exp
-            .model
-            .as_ref()
-            .map_or_else(|| "given".to_owned(), |m| m.category.to_string()),
-        target: exp.model.as_ref().map(|m| m.target_rate),
-        probability: exp.model.as_ref().map_or_else(
-            || exp.faults.first().map_or(0.0, |f| f.probability),
-            |m| m.probability,
-        ),
-        injected: saturating_sum(exp.runs.iter().map(|r| r.injected)),
-        matched: saturating_sum(exp.runs.iter().map(|r| r.matched)),
-        explaining,
-        realism: exp.realism(),
-    }
-}
-
-/// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
-pub(crate) fn percent(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", 100.0 * r))
-}
-
-/// Realism as a whole percentage (`100%`), `-` when it cannot be told.
-pub(crate) fn realism(share: Option<f64>) -> String {
-    share.map_or_else(|| "-".to_owned(), |r| format!("{:.0}%", 100.0 * r))
-}
-
-/// Milliseconds as seconds, `1.250 s`.
-pub(crate) fn seconds(ms: u64) -> String {
-    format!("{:.3} s", ms as f64 / 1000.0)
-}
-
-/// The command as a shell would take it back: arguments with spaces or shell syntax in single quotes.
-pub fn command_line(command: &[String]) -> String {
-    let quote = |arg: &String| {
-        let plain = !arg.is_empty()
-            && arg
-                .chars()
-                .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
-        if plain {
-            arg.clone()
-        } else {
-            format!("'{}'", arg.replace('\'', r"'\''"))
-        }
-    };
-    command.iter().map(quote).collect::<Vec<_>>().join(" ")
-}
-
-/// `1 resilient, 1 not-exercised, 1 failed`: the non-zero verdict counts, in `Verdict::ALL` order.
-pub(crate) fn verdict_counts(report: &Report) -> String {
-    let counts = report.counts();
-    let parts: Vec<String> = Verdict::ALL
-        .iter()
-        .filter_map(|v| counts.get(v).map(|n| format!("{n} {v}")))
-        .collect();
-    if parts.is_empty() {
-        "no experiments".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// One sentence that says how the campaign went, for headlines.
-pub(crate) fn headline(report: &Report) -> String {
-    let total = report.experiments.len();
-    let findings = report
-        .experiments
-        .iter()
-        .filter(|e| e.verdict.is_finding())
-        .count();
-    let unexercised = report
-        .experiments
-        .iter()
-        .filter(|e| e.verdict == Verdict::NotExercised)
-        .count();
-    let mut line = if total == 0 && !report.skipped.is_empty() {
-        "no experiment ran".to_owned()
-    } else if total == 0 {
-        "no experiment has run yet".to_owned()
-    } else if findings > 0 {
-        format!(
-            "{findings} of {total} experiment{} not resilient",
-            if total == 1 { "" } else { "s" }
-        )
-    } else if unexercised == total {
-        format!(
-            "{total} experiment{} not exercised: the program never made the injected calls",
-            if total == 1 { "" } else { "s" }
-        )
-    } else {
-        let exercised = total - unexercised;
-        format!(
-            "{} resilient",
-            if exercised == 1 {
-                "the exercised experiment is".to_owned()
-            } else {
-                format!("all {exercised} exercised experiments are")
-            }
-        )
-    };
-    if !report.pending.is_empty() {
-        let _ = write!(line, ", {} pending", report.pending.len());
-    }
-    if !report.skipped.is_empty() {
-        let _ = write!(line, ", {} skipped", report.skipped.len());
-    }
-    if report.interrupted {
-        line.push_str(" (interrupted)");
-    }
-    line
-}
-
-/// `the ebpf backend cannot run these 2 experiments (--backend seccomp runs them)`: what every renderer says
-/// about the skipped experiments before listing them.
-pub(crate) fn skipped_note(report: &Report) -> String {
-    let n = report.skipped.len();
-    format!(
-        "the {} backend cannot run {} (--backend {} runs {})",
-        report.backend,
-        if n == 1 {
-            "this experiment".to_owned()
-        } else {
-            format!("these {n} experiments")
-        },
-        crate::experiment::fallback_backend(&report.skipped),
-        if n == 1 { "it" } else { "them" },
-    )
-}
+pub use super::view::command_line;
+use super::view::{percent, realism, row, seconds, skipped_note, verdict_counts};
+use crate::model::{Report, Verdict, report::faults_text};
 
 /// The first line: what ran, how, and the baseline every run is compared with.
 fn header(report: &Report) -> String {
@@ -304,67 +138,16 @@ pub fn render(report: &Report, color: bool) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::collections::BTreeMap;
-
+mod tests {
     use super::*;
-    use crate::model::{
-        Baseline, BaselineRun, Category, Errno, ErrorModel, FaultSpec, RateStats, Skipped, Syscall,
-        TargetExit, Usage,
+    use crate::{
+        model::RunResult,
+        report::{
+            fixtures::{sample, sample_with_skipped},
+            view::headline,
+        },
     };
 
-    fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
-        let (syscall, errno) = id.split_once('-').unwrap();
-        ErrorModel {
-            id: id.into(),
-            syscall: Syscall::parse(syscall).unwrap(),
-            errno: Errno::parse(errno).unwrap(),
-            stats: RateStats {
-                mean: target / 2.0,
-                variance: 0.002,
-                p5: 0.0,
-                quantile: target,
-                max: target,
-                failures: 30,
-                calls: 1000,
-                intervals: 4,
-                intervals_with_error: 3,
-            },
-            category,
-            rule: "test".into(),
-            target_rate: target,
-            probability: p,
-            fault: FaultSpec::parse(&format!("{syscall}:{errno}:p={p}")).unwrap(),
-            shapes: Vec::new(),
-        }
-    }
-
-    fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
-        RunResult {
-            rounds: None,
-            run,
-            seed: 1000 + u64::from(run),
-            verdict,
-            detail: detail.into(),
-            exit: Some(TargetExit::Code(if verdict == Verdict::Failed { 1 } else { 0 })),
-            duration_ms: 1500,
-            usage: Some(Usage {
-                user_ms: 10,
-                sys_ms: 5,
-                max_rss_kib: 2048,
-            }),
-            matched,
-            injected,
-            // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
-            realistic: Some(injected),
-            check_passed: None,
-            post_run_passed: Some(true),
-            log: format!("runs/{run}.json"),
-        }
-    }
-
-    /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
-    /// given fault (no model) that was never exercised; interrupted, one experiment pending.
     /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
     /// renderer panic (an overflowing sum in the shared row), and durations that do made the JUnit renderer
     /// panic; the sums saturate now, as does realism's.
@@ -385,103 +168,6 @@ pub(crate) mod tests {
         let _ = crate::report::html::render(&report);
         let _ = crate::report::junit::render(&report);
         let _ = crate::report::markdown::render(&report);
-    }
-
-    pub(crate) fn sample() -> Report {
-        let openat = model("openat-ENOENT", Category::Sporadic, 0.05, 0.0345);
-        let read = model("read-EAGAIN", Category::Fluctuating, 0.3, 0.2);
-        Report {
-            version: 1,
-            command: vec!["/usr/bin/my app".into(), "--in".into(), "<input>.txt".into()],
-            backend: "ptrace".into(),
-            created_at: "2026-11-24T21:00:00Z".into(),
-            seed: 42,
-            shard: Some("1/2".into()),
-            baseline: Baseline {
-                runs: vec![
-                    BaselineRun {
-                        rounds: None,
-                        exit: TargetExit::Code(0),
-                        duration_ms: 1200,
-                        usage: None,
-                        check_passed: Some(true),
-                    },
-                    BaselineRun {
-                        rounds: None,
-                        exit: TargetExit::Code(0),
-                        duration_ms: 1300,
-                        usage: None,
-                        check_passed: Some(true),
-                    },
-                ],
-                exit: TargetExit::Code(0),
-                timeout_ms: 10_000,
-                expect_status: None,
-                accept_flaky: false,
-                flaky: None,
-            },
-            natural_rates: BTreeMap::from([
-                ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),
-                ("read-EAGAIN".to_owned(), vec![0.1, 0.3, 0.2]),
-            ]),
-            interval_ms: 1000,
-            experiments: vec![
-                ExperimentResult::from_runs(
-                    openat.id.clone(),
-                    openat.faults(),
-                    Some(openat),
-                    vec![run(
-                        1,
-                        Verdict::Resilient,
-                        "same exit status as the baseline",
-                        200,
-                        7,
-                    )],
-                ),
-                ExperimentResult::from_runs(
-                    read.id.clone(),
-                    read.faults(),
-                    Some(read),
-                    vec![
-                        run(1, Verdict::Resilient, "same exit status as the baseline", 100, 20),
-                        run(
-                            2,
-                            Verdict::Failed,
-                            "exit status 1, baseline 0 | see <stderr>",
-                            50,
-                            11,
-                        ),
-                    ],
-                ),
-                ExperimentResult::from_runs(
-                    "unlinkat-EACCES".into(),
-                    vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
-                    None,
-                    vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
-                ),
-            ],
-            pending: vec!["connect-ECONNREFUSED".into()],
-            skipped: Vec::new(),
-            interrupted: true,
-        }
-    }
-
-    /// [`sample`] on the eBPF backend: `unlinkat-EACCES` (no LSM hook) and a synthesized `futex-EAGAIN` model
-    /// are skipped, with the reasons the backend itself gives.
-    pub(crate) fn sample_with_skipped() -> Report {
-        let mut report = sample();
-        report.backend = "ebpf".into();
-        let unlinkat = report.experiments.remove(2);
-        let futex = model("futex-EAGAIN", Category::Steady, 0.2, 0.1);
-        report.skipped = [(futex.id.clone(), futex.faults()), (unlinkat.id, unlinkat.faults)]
-            .into_iter()
-            .map(|(id, faults)| Skipped {
-                reason: crate::experiment::skip_reason("ebpf", &faults).expect("ebpf cannot run it"),
-                id,
-                faults,
-            })
-            .collect();
-        report
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! The baseline: `baseline_runs` observed runs of the target (plain or service), whether they are a steady
+//! state ([`verdict::steady_state`]), and the timeout the experiments get from them.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use super::{
+    ExperimentError, Progress,
+    run::Runner,
+    supervise::{millis, read_tail},
+    verdict,
+};
+use crate::{
+    files,
+    model::{Baseline, BaselineRun, Observation, TargetExit},
+};
+
+impl Runner<'_> {
+    pub(super) fn baseline(&self, progress: &dyn Progress) -> Result<Baseline, ExperimentError> {
+        let dir = self.layout.mkdir("baseline")?;
+        let mut runs = Vec::new();
+        let mut slowest = Duration::ZERO;
+        for k in 1..=self.campaign.baseline_runs {
+            self.reset(&dir, &format!("run-{k}.reset"))?;
+            if self.campaign.service.is_some() {
+                let run = self.service_baseline_run(&dir, k)?;
+                progress.run_done();
+                match run {
+                    Some(run) => {
+                        slowest = slowest.max(Duration::from_millis(run.duration_ms));
+                        runs.push(run);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let obs_path = dir.join(format!("run-{k}.observation.json"));
+            let mut cmd = Command::new(self.phoebe);
+            cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
+            cmd.arg("--interval")
+                .arg(format!("{}ms", self.campaign.interval_ms));
+            cmd.arg("--").args(self.target_args());
+            let ran = self.supervised(
+                cmd,
+                &dir.join(format!("run-{k}")),
+                self.timeout_hint(),
+                "the baseline",
+            )?;
+            progress.run_done();
+            if self.control.interrupted() {
+                break;
+            }
+            if ran.timed_out {
+                return Err(ExperimentError::BaselineHung(ran.wall));
+            }
+            let obs: Observation =
+                files::load(&obs_path, "observation").map_err(|_| ExperimentError::Inner {
+                    what: format!("baseline run {k}"),
+                    stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                })?;
+            let exit = obs
+                .exit
+                .unwrap_or(TargetExit::Code(ran.status.and_then(|s| s.code()).unwrap_or(-1)));
+            let check_passed = self.check(&dir, &format!("run-{k}.check"), self.timeout_hint())?;
+            slowest = slowest.max(ran.wall);
+            runs.push(BaselineRun {
+                rounds: None,
+                exit,
+                duration_ms: millis(ran.wall),
+                usage: obs.usage,
+                check_passed,
+            });
+            // Without --accept-flaky-baseline, the first run that does not match decides: no need to run more.
+            if !self.campaign.accept_flaky_baseline {
+                self.steady(&runs, &dir)?;
+            }
+        }
+        let flaky = if self.campaign.service.is_some() {
+            // A service is stopped by phoebe, so its status says nothing; its steady state is every round
+            // succeeding (and the check), which each run checked.
+            None
+        } else {
+            self.steady(&runs, &dir)?
+        };
+        let exit = if self.campaign.service.is_some() {
+            runs.first().map_or(TargetExit::Code(0), |r| r.exit)
+        } else {
+            self.campaign.declared().expected()
+        };
+        // Default: 5× the slowest baseline run (which ran under the observer, so already slowed), at least 10 s.
+        let timeout = self
+            .timeout_hint()
+            .unwrap_or_else(|| (slowest * 5).max(Duration::from_secs(10)));
+        Ok(Baseline {
+            runs,
+            exit,
+            timeout_ms: millis(timeout),
+            expect_status: self.campaign.expect_status,
+            accept_flaky: self.campaign.accept_flaky_baseline,
+            flaky,
+        })
+    }
+
+    /// Are the baseline runs so far a steady state ([`verdict::steady_state`])? `Ok(Some(what))` when they
+    /// disagree and that was accepted.
+    fn steady(&self, runs: &[BaselineRun], dir: &Path) -> Result<Option<String>, ExperimentError> {
+        let evidence: Vec<verdict::BaselineEvidence> = runs
+            .iter()
+            .map(|r| verdict::BaselineEvidence {
+                exit: r.exit,
+                check_passed: r.check_passed,
+            })
+            .collect();
+        verdict::steady_state(&evidence, self.campaign.declared()).map_err(|unsteady| {
+            let k = unsteady.run;
+            let exit_ok = runs[k as usize - 1].exit == self.campaign.declared().expected();
+            ExperimentError::NotSteady {
+                sentence: unsteady.sentence,
+                output: dir.join(if exit_ok {
+                    format!("run-{k}.check.err")
+                } else {
+                    format!("run-{k}.err")
+                }),
+            }
+        })
+    }
+}

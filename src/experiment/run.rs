@@ -1,0 +1,273 @@
+//! The runs of one experiment: `phoebe inject` of each run (its seed derived from the campaign's, the
+//! experiment's id and the run), with `--reset` before and `--check` and a post-injection plain run after, in
+//! plain or service mode; each run judged ([`verdict`]).
+
+use std::{ffi::OsString, fs, path::Path, process::Command, time::Duration};
+
+use super::{
+    Campaign, Experiment, ExperimentError, Progress,
+    assemble::{LogSums, NaturalShapes},
+    service,
+    store::Layout,
+    supervise::{self, Ran, exit_of, millis, plain, read_tail, shell},
+    verdict,
+};
+use crate::{
+    control::Control,
+    files,
+    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
+};
+
+pub(super) struct Runner<'a> {
+    pub(super) campaign: &'a Campaign,
+    pub(super) layout: &'a Layout,
+    pub(super) phoebe: &'a Path,
+    pub(super) control: &'a Control,
+}
+
+impl Runner<'_> {
+    pub(super) fn target_args(&self) -> Vec<OsString> {
+        self.campaign.command.iter().map(OsString::from).collect()
+    }
+
+    /// Runs `cmd` supervised ([`supervise::run`]), its output in `<base>.out` / `<base>.err`.
+    pub(super) fn supervised(
+        &self,
+        cmd: Command,
+        base: &Path,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<Ran, ExperimentError> {
+        supervise::run(cmd, base, timeout, what, self.control)
+    }
+
+    /// `phoebe inject` of one run of an experiment.
+    pub(super) fn inject_command(&self, exp: &Experiment, seed: u64, log: &Path, start_off: bool) -> Command {
+        let mut cmd = Command::new(self.phoebe);
+        // Verdicts need every injection counted (a rule the filter ran in the kernel would look unexercised).
+        cmd.args(["inject", "-q", "--count-all"]);
+        if let Some(kind) = self.campaign.backend {
+            cmd.args(["--backend", kind.name()]);
+        }
+        for fault in &exp.faults {
+            cmd.arg("--fault").arg(fault.to_string());
+        }
+        cmd.arg("--seed").arg(seed.to_string()).arg("--log").arg(log);
+        if start_off {
+            cmd.arg("--start-off");
+        }
+        cmd.arg("--").args(self.target_args());
+        cmd
+    }
+
+    pub(super) fn reset(&self, dir: &Path, name: &str) -> Result<(), ExperimentError> {
+        if let Some(reset) = &self.campaign.reset {
+            let ran = self.supervised(shell(reset), &dir.join(name), self.timeout_hint(), "--reset")?;
+            if !ran.status.is_some_and(|s| s.success()) {
+                return Err(ExperimentError::Inner {
+                    what: format!("--reset `{reset}`"),
+                    stderr: read_tail(&dir.join(name).with_extension("err")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn timeout_hint(&self) -> Option<Duration> {
+        self.campaign.timeout_ms.map(Duration::from_millis)
+    }
+
+    pub(super) fn check(
+        &self,
+        dir: &Path,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<bool>, ExperimentError> {
+        match &self.campaign.check {
+            None => Ok(None),
+            Some(check) => {
+                let ran = self.supervised(shell(check), &dir.join(name), timeout, "--check")?;
+                Ok(Some(!ran.timed_out && ran.status.is_some_and(|s| s.success())))
+            }
+        }
+    }
+
+    /// All runs of one experiment; `None` when interrupted before the last.
+    pub(super) fn experiment(
+        &self,
+        exp: &Experiment,
+        baseline: &Baseline,
+        natural: Option<&NaturalShapes>,
+        progress: &dyn Progress,
+    ) -> Result<Option<ExperimentResult>, ExperimentError> {
+        let rel = format!("experiments/{}", exp.id);
+        let dir = self.layout.mkdir(&rel)?;
+        let timeout = Duration::from_millis(baseline.timeout_ms);
+        let mut runs = Vec::new();
+        for k in 1..=self.campaign.runs {
+            self.reset(&dir, &format!("run-{k}.reset"))?;
+            let seed = derive_seed(self.campaign.seed, &exp.id, k);
+            let log_path = dir.join(format!("run-{k}.log.json"));
+            let _ = fs::remove_file(&log_path);
+            if self.campaign.service.is_some() {
+                let cmd = self.inject_command(exp, seed, &log_path, true);
+                let Some(run) = self.service_experiment_run(&dir, k, cmd)? else {
+                    return Ok(None);
+                };
+                let log = service::service_log(&log_path);
+                let LogSums {
+                    injected,
+                    matched,
+                    usage,
+                    realistic,
+                } = LogSums::of(log.as_ref(), natural);
+                let exit = log.as_ref().and_then(|l| l.exit);
+                let (verdict, detail) = verdict::judge_service(&verdict::ServiceEvidence {
+                    died: if run.died {
+                        Some(exit.unwrap_or(TargetExit::Code(-1)))
+                    } else {
+                        None
+                    },
+                    never_ready: run.never_ready,
+                    round_hung: run.round_hung,
+                    injected,
+                    matched,
+                    rounds: run.rounds,
+                    check_passed: run.check_passed,
+                });
+                progress.run_done();
+                runs.push(RunResult {
+                    run: k,
+                    seed,
+                    verdict,
+                    detail,
+                    exit,
+                    duration_ms: millis(run.wall),
+                    usage,
+                    matched,
+                    injected,
+                    realistic,
+                    check_passed: run.check_passed,
+                    post_run_passed: Some(run.rounds.after.all_ok()),
+                    log: format!("{rel}/run-{k}.log.json"),
+                    rounds: Some(run.rounds),
+                });
+                continue;
+            }
+            let cmd = self.inject_command(exp, seed, &log_path, false);
+            let ran = self.supervised(
+                cmd,
+                &dir.join(format!("run-{k}")),
+                Some(timeout),
+                "an experiment run",
+            )?;
+            if self.control.interrupted() {
+                return Ok(None);
+            }
+            let log: Option<InjectionLog> = files::load(&log_path, "injection log").ok();
+            if log.is_none() && !ran.timed_out {
+                return Err(ExperimentError::Inner {
+                    what: format!("experiment {} run {k}", exp.id),
+                    stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                });
+            }
+            let LogSums {
+                injected,
+                matched,
+                usage,
+                realistic,
+            } = LogSums::of(log.as_ref(), natural);
+            let exit = log
+                .as_ref()
+                .and_then(|l| l.exit)
+                .filter(|_| !ran.timed_out)
+                .or_else(|| ran.status.filter(|_| !ran.timed_out).map(exit_of));
+            let exercised = injected > 0;
+            let check_passed = if ran.timed_out || !exercised {
+                None
+            } else {
+                self.check(&dir, &format!("run-{k}.check"), Some(timeout))?
+            };
+            let post_run_passed = if ran.timed_out || !exercised {
+                None
+            } else {
+                let plain = self.supervised(
+                    plain(&self.campaign.command),
+                    &dir.join(format!("post-{k}")),
+                    Some(timeout),
+                    "the post-injection run",
+                )?;
+                let post_exit = plain.status.filter(|_| !plain.timed_out).map(exit_of);
+                let post_check = self.check(&dir, &format!("post-{k}.check"), Some(timeout))?;
+                Some(post_exit == Some(baseline.exit) && post_check != Some(false))
+            };
+            let (verdict, detail) = verdict::judge(&verdict::Evidence {
+                baseline: baseline.exit,
+                exit,
+                timed_out: ran.timed_out,
+                matched,
+                injected,
+                check_passed,
+                post_run_passed,
+            });
+            progress.run_done();
+            runs.push(RunResult {
+                rounds: None,
+                run: k,
+                seed,
+                verdict,
+                detail,
+                exit,
+                duration_ms: millis(ran.wall),
+                usage,
+                matched,
+                injected,
+                realistic,
+                check_passed,
+                post_run_passed,
+                log: format!("{rel}/run-{k}.log.json"),
+            });
+            if self.control.interrupted() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ExperimentResult::from_runs(
+            exp.id.clone(),
+            exp.faults.clone(),
+            exp.model.clone(),
+            runs,
+        )))
+    }
+}
+
+/// The seed of run `run` of experiment `id`: stable across resumes and shards.
+pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
+    // FNV-1a over the id, then SplitMix64's finalizer (as in decide.rs): stable forever, no dependency.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = campaign ^ h ^ (u64::from(run) << 32);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_per_run_and_experiment_and_are_stable() {
+        assert_ne!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 2)
+        );
+        assert_ne!(derive_seed(1, "openat-ENOENT", 1), derive_seed(1, "read-EIO", 1));
+        assert_eq!(
+            derive_seed(1, "openat-ENOENT", 1),
+            derive_seed(1, "openat-ENOENT", 1)
+        );
+    }
+}

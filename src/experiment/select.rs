@@ -1,0 +1,332 @@
+//! Which experiments a campaign has (their ids), which of them are this shard's, and which its backend cannot
+//! run (skipped, from the fault alone) — one function, [`skip_reason`], answers the last, so that a resume and
+//! every shard decide alike; and a backend this machine cannot run, refused before any run.
+
+use std::path::Path;
+
+use super::{Campaign, ExperimentError};
+use crate::{
+    backend::{BackendError, BackendKind, ebpf},
+    decide::Decider,
+    model::{ErrorModel, FaultSpec, Plan, Skipped},
+};
+
+/// Checks that every model id of `plan` (read from `file`) is a plain file name, so that no experiment writes
+/// outside the campaign directory (`experiments/<id>/`).
+pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
+    let plain = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 200
+            && !id.starts_with('.')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'))
+    };
+    match plan.models.iter().find(|m| !plain(&m.id)) {
+        Some(bad) => Err(ExperimentError::BadId {
+            file: file.to_path_buf(),
+            id: bad.id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
+/// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
+/// same on every host, in every shard and on every resume.
+pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
+    if backend != Some(BackendKind::Ebpf) {
+        return None;
+    }
+    match ebpf::inject::plan(&Decider::new(faults.to_vec(), 0)) {
+        Ok(_) => None,
+        Err(BackendError::Unsupported { reason, .. }) => Some(reason),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
+pub use crate::model::report::fallback_backend;
+
+/// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
+/// cannot run. A pure function of the campaign and the plan, so a resume and every shard decide alike; an
+/// error when the backend can run none of the whole plan (`dir`: the campaign directory, for the message).
+pub(super) fn share<'a>(
+    campaign: &Campaign,
+    all: &'a [Experiment],
+    dir: &Path,
+) -> Result<(Vec<&'a Experiment>, Vec<Skipped>), ExperimentError> {
+    let skipped = skipped(campaign, all, dir)?;
+    let (mut run, mut mine_skipped) = (Vec::new(), Vec::new());
+    for (i, exp) in all.iter().enumerate() {
+        if !campaign.shard.is_none_or(|s| s.contains(i)) {
+            continue;
+        }
+        match skipped.iter().find(|s| s.id == exp.id) {
+            Some(s) => mine_skipped.push(s.clone()),
+            None => run.push(exp),
+        }
+    }
+    Ok((run, mine_skipped))
+}
+
+/// The experiments of `all` the campaign's backend cannot run, in plan order; an error when that is every one
+/// of them.
+fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Skipped>, ExperimentError> {
+    let skipped: Vec<Skipped> = all
+        .iter()
+        .filter_map(|e| {
+            skip_reason(campaign.backend, &e.faults).map(|reason| Skipped {
+                id: e.id.clone(),
+                faults: e.faults.clone(),
+                reason,
+            })
+        })
+        .collect();
+    if let Some(first) = skipped.first()
+        && skipped.len() == all.len()
+    {
+        const SHOWN: usize = 10;
+        let mut ids: Vec<String> = skipped.iter().take(SHOWN).map(|s| s.id.clone()).collect();
+        if skipped.len() > SHOWN {
+            ids.push(format!("{} more", skipped.len() - SHOWN));
+        }
+        return Err(ExperimentError::NothingRunnable {
+            backend: campaign.backend_name().to_owned(),
+            dir: dir.to_path_buf(),
+            count: all.len(),
+            ids: ids.join(", "),
+            first: format!("{}: {}", first.id, first.reason),
+            fallback: fallback_backend(&skipped),
+        });
+    }
+    Ok(skipped)
+}
+
+/// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
+/// answers (`doctor::check`). The per-run choice (`None`) is `phoebe inject`'s, so it is not probed.
+pub(super) fn backend_usable(backend: Option<BackendKind>) -> Result<(), ExperimentError> {
+    let Some(kind) = backend else {
+        return Ok(());
+    };
+    let verdict = crate::doctor::check(kind, "inject");
+    if verdict.available {
+        return Ok(());
+    }
+    Err(ExperimentError::BackendUnavailable {
+        backend: kind.name().to_owned(),
+        reason: verdict.reason,
+        hint: verdict
+            .hint
+            .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
+    })
+}
+
+/// One experiment to run: the rules of a model (one per call shape), or a given fault.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub id: String,
+    pub faults: Vec<FaultSpec>,
+    pub model: Option<ErrorModel>,
+}
+
+/// The experiments of a campaign: the given faults, or else the plan's models. Ids are unique.
+pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
+    let mut out: Vec<Experiment> = if campaign.faults.is_empty() {
+        plan.models
+            .iter()
+            .map(|m| Experiment {
+                id: m.id.clone(),
+                faults: m.faults(),
+                model: Some(m.clone()),
+            })
+            .collect()
+    } else {
+        campaign
+            .faults
+            .iter()
+            .map(|f| {
+                let errno = f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default();
+                let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
+                Experiment {
+                    id: format!("{}-{errno}", names.join("+")),
+                    faults: vec![f.clone()],
+                    model: None,
+                }
+            })
+            .collect()
+    };
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    for e in &mut out {
+        let n = seen.entry(e.id.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            e.id = format!("{}-{n}", e.id);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::{
+        AUTO_BACKEND,
+        campaign::tests::{campaign, kind},
+    };
+
+    #[test]
+    fn given_faults_get_unique_ids() {
+        let campaign = campaign(
+            "ptrace",
+            &["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"],
+        );
+        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+    }
+
+    #[test]
+    fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
+        let reason =
+            |backend: &str, fault: &str| skip_reason(kind(backend), &[FaultSpec::parse(fault).unwrap()]);
+        for runnable in [
+            "openat:ENOENT:p=0.5",
+            "read,write:EIO:max=3",
+            "connect:ECONNREFUSED:nth=2",
+        ] {
+            assert_eq!(reason("ebpf", runnable), None, "{runnable}");
+        }
+        let futex = reason("ebpf", "futex:EAGAIN:p=0.05").expect("futex has no hook");
+        assert!(futex.starts_with("no LSM hook decides 'futex'"), "{futex}");
+        assert!(futex.ends_with("use --backend seccomp"), "{futex}");
+        let path = reason("ebpf", "openat:ENOENT:path=/etc/*").expect("path= is refused");
+        assert!(path.contains("path globs"), "{path}");
+        assert!(
+            reason("ebpf", "write:EIO:when=exit")
+                .unwrap()
+                .contains("when=exit")
+        );
+        assert!(reason("ebpf", "read:EIO:delay=10ms").unwrap().contains("delay="));
+        // A syscall with a hook beside one without: the rule cannot be honoured as a whole.
+        assert!(reason("ebpf", "openat,statx:ENOENT").unwrap().contains("'statx'"));
+        // Other backends (and the per-run choice) are never second-guessed.
+        for backend in ["ptrace", "seccomp", AUTO_BACKEND] {
+            assert_eq!(reason(backend, "futex:EAGAIN:when=exit"), None, "{backend}");
+        }
+    }
+
+    #[test]
+    fn skipped_experiments_keep_plan_order_and_name_a_backend_that_runs_them() {
+        let c = campaign(
+            "ebpf",
+            &[
+                "futex:EAGAIN",
+                "openat:ENOENT",
+                "mmap:ENOMEM",
+                "read:EIO:path=/tmp/*",
+            ],
+        );
+        let all = experiments(&c, &Plan::empty(&c));
+        let (run, skipped) = share(&c, &all, Path::new("out")).unwrap();
+        let ids = |s: &[Skipped]| s.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            run.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["openat-ENOENT"]
+        );
+        assert_eq!(ids(&skipped), ["futex-EAGAIN", "mmap-ENOMEM", "read-EIO"]);
+        assert_eq!(skipped[1].faults[0].to_string(), "mmap:ENOMEM");
+        assert_eq!(fallback_backend(&skipped), "seccomp");
+        let exit = campaign("ebpf", &["write:EIO:when=exit", "openat:ENOENT"]);
+        let (_, skipped) = share(&exit, &experiments(&exit, &Plan::empty(&exit)), Path::new("out")).unwrap();
+        assert_eq!(
+            fallback_backend(&skipped),
+            "ptrace",
+            "seccomp refuses when=exit too"
+        );
+    }
+
+    #[test]
+    fn shards_and_resumes_skip_the_same_experiments() {
+        let faults = [
+            "futex:EAGAIN",
+            "openat:ENOENT",
+            "mmap:ENOMEM",
+            "read:EIO",
+            "brk:ENOMEM",
+            "write:EIO",
+        ];
+        let whole = campaign("ebpf", &faults);
+        let all = experiments(&whole, &Plan::empty(&whole));
+        let (whole_run, whole_skipped) = share(&whole, &all, Path::new("out")).unwrap();
+        let (mut run, mut skipped) = (Vec::new(), Vec::new());
+        for k in 1..=4 {
+            let mut shard = whole.clone();
+            shard.shard = Some(format!("{k}/4").parse().unwrap());
+            let (r, s) = share(&shard, &all, Path::new("out")).unwrap();
+            // Asked again, as a resume would: the same answer.
+            let (r2, s2) = share(&shard, &all, Path::new("out")).unwrap();
+            assert_eq!(
+                r.iter().map(|e| &e.id).collect::<Vec<_>>(),
+                r2.iter().map(|e| &e.id).collect::<Vec<_>>()
+            );
+            assert_eq!(s, s2);
+            run.extend(r.into_iter().map(|e| e.id.clone()));
+            skipped.extend(s);
+        }
+        run.sort();
+        skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut expected_run: Vec<String> = whole_run.iter().map(|e| e.id.clone()).collect();
+        expected_run.sort();
+        let mut expected_skipped = whole_skipped;
+        expected_skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(run, expected_run);
+        assert_eq!(skipped, expected_skipped);
+        assert_eq!(skipped.len(), 3);
+    }
+
+    #[test]
+    fn a_backend_that_can_run_nothing_is_refused_with_the_backend_to_use() {
+        let c = campaign(
+            "ebpf",
+            &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
+        );
+        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the ebpf backend cannot run any of the 4 experiment(s) of the campaign in runs/x (futex-EAGAIN, \
+                 mmap-ENOMEM, brk-ENOMEM, munmap-EINVAL); futex-EAGAIN: no LSM hook decides 'futex'; "
+            ),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(
+            err.ends_with("\nhint: start the campaign with --backend seccomp"),
+            "{err}"
+        );
+        // A shard whose experiments are all skipped is fine while another shard has some to run.
+        let mut shard = campaign("ebpf", &["futex:EAGAIN", "openat:ENOENT"]);
+        shard.shard = Some("1/2".parse().unwrap());
+        let all = experiments(&shard, &Plan::empty(&shard));
+        let (run, skipped) = share(&shard, &all, Path::new("x")).unwrap();
+        assert!(run.is_empty());
+        assert_eq!(skipped.len(), 1);
+        // No experiment at all is not this error.
+        let empty = campaign("ebpf", &[]);
+        assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
+    }
+
+    /// The report fixtures' skip reasons (`report::fixtures::ebpf_reason`, which may not ask the backend) start
+    /// as the eBPF backend's own do.
+    #[test]
+    fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
+        for s in crate::report::fixtures::sample_with_skipped().skipped {
+            let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
+            assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
+            assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");
+        }
+    }
+}

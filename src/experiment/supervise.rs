@@ -1,0 +1,165 @@
+//! Process supervision, shared by plain and service mode: every run, check, reset, readiness probe and round
+//! is a child in a process group of its own, contained (it ends with this phoebe), with its output in files;
+//! waited for with a deadline (SIGTERM, then again, then SIGKILL); its group killed afterwards.
+
+use std::{
+    fs,
+    os::unix::process::{CommandExt, ExitStatusExt},
+    path::Path,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::ExperimentError;
+use crate::{control::Control, files, model::TargetExit};
+
+/// What happened to one process run with a timeout.
+pub(super) struct Ran {
+    pub(super) status: Option<ExitStatus>,
+    pub(super) timed_out: bool,
+    pub(super) wall: Duration,
+}
+
+/// A started child: in its own process group (`pgid` is its pid).
+pub(super) struct Started {
+    pub(super) child: Child,
+    pub(super) pgid: i32,
+}
+
+/// Starts `cmd` in its own process group, contained (it ends with this phoebe, however that ends), with stdin
+/// from `/dev/null` and stdout/stderr to `<base>.out` / `<base>.err`.
+pub(super) fn start(mut cmd: Command, base: &Path, what: &str) -> Result<Started, ExperimentError> {
+    let file = |ext: &str| {
+        let path = base.with_extension(ext);
+        fs::File::create(&path).map_err(|source| ExperimentError::Dir { path, source })
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(file("out")?)
+        .stderr(file("err")?)
+        .process_group(0);
+    // Inner phoebes, checks, resets and services end with this phoebe, however it ends.
+    crate::sys::contain::command(&mut cmd);
+    let child = cmd.spawn().map_err(|source| ExperimentError::Spawn {
+        what: what.into(),
+        source,
+    })?;
+    let pgid = child.id() as i32;
+    Ok(Started { child, pgid })
+}
+
+/// Runs `cmd` ([`start`]) and waits for it, killing the group at `timeout`. Signals to phoebe meanwhile go to
+/// the whole group (`control`).
+pub(super) fn run(
+    cmd: Command,
+    base: &Path,
+    timeout: Option<Duration>,
+    what: &str,
+    control: &Control,
+) -> Result<Ran, ExperimentError> {
+    let started = Instant::now();
+    let Started { mut child, pgid } = start(cmd, base, what)?;
+    control.set_group(pgid);
+    let mut timed_out = false;
+    let mut escalation: Option<(Instant, u8)> = None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(source) => {
+                control.clear_group();
+                return Err(ExperimentError::Spawn {
+                    what: what.into(),
+                    source,
+                });
+            }
+        }
+        let now = Instant::now();
+        if let Some(limit) = timeout
+            && escalation.is_none()
+            && now.duration_since(started) >= limit
+        {
+            timed_out = true;
+            // SIGTERM first: an inner phoebe forwards it and still writes its log.
+            kill_group(pgid, libc::SIGTERM);
+            escalation = Some((now, 1));
+        }
+        // Each step gets a grace period long enough for a loaded machine: an inner phoebe killed before it
+        // wrote its log would leave the run without its injection counts.
+        if let Some((since, step)) = escalation
+            && now.duration_since(since) >= Duration::from_secs(5)
+        {
+            kill_group(pgid, if step == 1 { libc::SIGTERM } else { libc::SIGKILL });
+            escalation = Some((now, step + 1));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Anything the run left behind in its group goes with it.
+    kill_group(pgid, libc::SIGKILL);
+    control.clear_group();
+    Ok(Ran {
+        status,
+        timed_out,
+        wall: started.elapsed(),
+    })
+}
+
+/// Asks the started phoebe process to end (it forwards SIGTERM to its target and writes its file), waits up to
+/// 5 s, then makes sure nothing of the group is left.
+pub(super) fn stop(started: &mut Started) {
+    let pid = nix::unistd::Pid::from_raw(started.pgid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = started.child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_group(started.pgid, libc::SIGKILL);
+    let _ = started.child.wait();
+}
+
+pub(super) fn shell(cmd: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(cmd);
+    c
+}
+
+pub(super) fn plain(command: &[String]) -> Command {
+    let mut c = Command::new(&command[0]);
+    c.args(&command[1..]);
+    c
+}
+
+/// How a child process ended: `sys::wait`'s one conversion of a wait status (`ExitStatus` holds the raw one).
+pub(super) fn exit_of(status: ExitStatus) -> TargetExit {
+    crate::sys::wait::exit_of_raw(status.into_raw()).unwrap_or(TargetExit::Code(-1))
+}
+
+pub(super) fn kill_group(pgid: i32, sig: i32) {
+    // ESRCH: the group is already gone, which is what we want.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::try_from(sig).ok(),
+    );
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The last lines of a run's stderr, for error messages.
+pub(super) fn read_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
+    if tail.is_empty() {
+        // A full disk takes the run's error message with it: say so.
+        match files::full_file_system(path) {
+            Some(full) => format!("no output (see {}); {full}", path.display()),
+            None => format!("no output (see {})", path.display()),
+        }
+    } else {
+        tail
+    }
+}

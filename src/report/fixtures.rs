@@ -1,0 +1,167 @@
+//! Test fixtures of the campaign report, shared by the model's and every renderer's tests (so that no test
+//! imports a renderer for its data).
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    Baseline, BaselineRun, Category, Errno, ErrorModel, ExperimentResult, FaultSpec, RateStats, Report,
+    RunResult, Skipped, Syscall, TargetExit, Usage, Verdict,
+};
+
+pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
+    let (syscall, errno) = id.split_once('-').unwrap();
+    ErrorModel {
+        id: id.into(),
+        syscall: Syscall::parse(syscall).unwrap(),
+        errno: Errno::parse(errno).unwrap(),
+        stats: RateStats {
+            mean: target / 2.0,
+            variance: 0.002,
+            p5: 0.0,
+            quantile: target,
+            max: target,
+            failures: 30,
+            calls: 1000,
+            intervals: 4,
+            intervals_with_error: 3,
+        },
+        category,
+        rule: "test".into(),
+        target_rate: target,
+        probability: p,
+        fault: FaultSpec::parse(&format!("{syscall}:{errno}:p={p}")).unwrap(),
+        shapes: Vec::new(),
+    }
+}
+
+pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
+    RunResult {
+        rounds: None,
+        run,
+        seed: 1000 + u64::from(run),
+        verdict,
+        detail: detail.into(),
+        exit: Some(TargetExit::Code(if verdict == Verdict::Failed { 1 } else { 0 })),
+        duration_ms: 1500,
+        usage: Some(Usage {
+            user_ms: 10,
+            sys_ms: 5,
+            max_rss_kib: 2048,
+        }),
+        matched,
+        injected,
+        // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
+        realistic: Some(injected),
+        check_passed: None,
+        post_run_passed: Some(true),
+        log: format!("runs/{run}.json"),
+    }
+}
+
+/// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
+/// given fault (no model) that was never exercised; interrupted, one experiment pending.
+pub(crate) fn sample() -> Report {
+    let openat = model("openat-ENOENT", Category::Sporadic, 0.05, 0.0345);
+    let read = model("read-EAGAIN", Category::Fluctuating, 0.3, 0.2);
+    Report {
+        version: 1,
+        command: vec!["/usr/bin/my app".into(), "--in".into(), "<input>.txt".into()],
+        backend: "ptrace".into(),
+        created_at: "2026-11-24T21:00:00Z".into(),
+        seed: 42,
+        shard: Some("1/2".into()),
+        baseline: Baseline {
+            runs: vec![
+                BaselineRun {
+                    rounds: None,
+                    exit: TargetExit::Code(0),
+                    duration_ms: 1200,
+                    usage: None,
+                    check_passed: Some(true),
+                },
+                BaselineRun {
+                    rounds: None,
+                    exit: TargetExit::Code(0),
+                    duration_ms: 1300,
+                    usage: None,
+                    check_passed: Some(true),
+                },
+            ],
+            exit: TargetExit::Code(0),
+            timeout_ms: 10_000,
+            expect_status: None,
+            accept_flaky: false,
+            flaky: None,
+        },
+        natural_rates: BTreeMap::from([
+            ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),
+            ("read-EAGAIN".to_owned(), vec![0.1, 0.3, 0.2]),
+        ]),
+        interval_ms: 1000,
+        experiments: vec![
+            ExperimentResult::from_runs(
+                openat.id.clone(),
+                openat.faults(),
+                Some(openat),
+                vec![run(
+                    1,
+                    Verdict::Resilient,
+                    "same exit status as the baseline",
+                    200,
+                    7,
+                )],
+            ),
+            ExperimentResult::from_runs(
+                read.id.clone(),
+                read.faults(),
+                Some(read),
+                vec![
+                    run(1, Verdict::Resilient, "same exit status as the baseline", 100, 20),
+                    run(
+                        2,
+                        Verdict::Failed,
+                        "exit status 1, baseline 0 | see <stderr>",
+                        50,
+                        11,
+                    ),
+                ],
+            ),
+            ExperimentResult::from_runs(
+                "unlinkat-EACCES".into(),
+                vec![FaultSpec::parse("unlinkat:EACCES:p=0.5").unwrap()],
+                None,
+                vec![run(1, Verdict::NotExercised, "no call matched the fault", 0, 0)],
+            ),
+        ],
+        pending: vec!["connect-ECONNREFUSED".into()],
+        skipped: Vec::new(),
+        interrupted: true,
+    }
+}
+
+/// [`sample`] on the eBPF backend: `unlinkat-EACCES` (no LSM hook) and a synthesized `futex-EAGAIN` model
+/// are skipped, with the reasons the backend gives ([`ebpf_reason`]).
+pub(crate) fn sample_with_skipped() -> Report {
+    let mut report = sample();
+    report.backend = "ebpf".into();
+    let unlinkat = report.experiments.remove(2);
+    let futex = model("futex-EAGAIN", Category::Steady, 0.2, 0.1);
+    report.skipped = [(futex.id.clone(), futex.faults()), (unlinkat.id, unlinkat.faults)]
+        .into_iter()
+        .map(|(id, faults)| Skipped {
+            reason: ebpf_reason(&faults),
+            id,
+            faults,
+        })
+        .collect();
+    report
+}
+
+/// The eBPF backend's reason for refusing `faults` (one syscall without an LSM hook), as its rule check says
+/// it; `experiment`'s tests check that the backend still says so.
+pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
+    let name = faults[0].syscalls[0].name();
+    format!(
+        "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; use --backend seccomp"
+    )
+}

@@ -1,0 +1,174 @@
+//! The view model every campaign renderer shares: one [`Row`] per experiment, the headline, the verdict
+//! counts, the skipped note, the command line as a shell would show it, and the number formats, so that the
+//! terminal, Markdown, HTML and JUnit views say the same thing. Pure: model → values and strings.
+//! Does not own: any rendering's layout (`terminal`, `markdown`, `html`, `junit`), or deciding verdicts.
+
+use std::fmt::Write;
+
+use crate::model::{ExperimentResult, Report, RunResult, Verdict, saturating_sum};
+
+/// One experiment, summed over its runs: what every campaign table shows.
+pub(crate) struct Row<'a> {
+    pub exp: &'a ExperimentResult,
+    /// The model's category, or `given` for a fault given with `--fault`.
+    pub kind: String,
+    /// The error rate the experiment aims at (natural failures included); `None` for a given fault.
+    pub target: Option<f64>,
+    /// The injection probability of the fault.
+    pub probability: f64,
+    pub injected: u64,
+    pub matched: u64,
+    /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
+    /// finding or not-exercised.
+    pub explaining: Option<&'a RunResult>,
+    /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
+    pub realism: Option<f64>,
+}
+
+impl Row<'_> {
+    /// Injected / matched over all runs; `None` when no call matched.
+    pub fn achieved(&self) -> Option<f64> {
+        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+    }
+
+    /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient.
+    pub fn detail(&self) -> String {
+        self.explaining
+            .map(|r| format!("run {}: {}", r.run, r.detail))
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
+    let explaining = exp
+        .worst_run()
+        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
+    Row {
+        exp,
+        kind: exp
+            .model
+            .as_ref()
+            .map_or_else(|| "given".to_owned(), |m| m.category.to_string()),
+        target: exp.model.as_ref().map(|m| m.target_rate),
+        probability: exp.model.as_ref().map_or_else(
+            || exp.faults.first().map_or(0.0, |f| f.probability),
+            |m| m.probability,
+        ),
+        injected: saturating_sum(exp.runs.iter().map(|r| r.injected)),
+        matched: saturating_sum(exp.runs.iter().map(|r| r.matched)),
+        explaining,
+        realism: exp.realism(),
+    }
+}
+
+/// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
+pub(crate) fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", 100.0 * r))
+}
+
+/// Realism as a whole percentage (`100%`), `-` when it cannot be told.
+pub(crate) fn realism(share: Option<f64>) -> String {
+    share.map_or_else(|| "-".to_owned(), |r| format!("{:.0}%", 100.0 * r))
+}
+
+/// Milliseconds as seconds, `1.250 s`.
+pub(crate) fn seconds(ms: u64) -> String {
+    format!("{:.3} s", ms as f64 / 1000.0)
+}
+
+/// The command as a shell would take it back: arguments with spaces or shell syntax in single quotes.
+pub fn command_line(command: &[String]) -> String {
+    let quote = |arg: &String| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
+        if plain {
+            arg.clone()
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    command.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+/// `1 resilient, 1 not-exercised, 1 failed`: the non-zero verdict counts, in `Verdict::ALL` order.
+pub(crate) fn verdict_counts(report: &Report) -> String {
+    let counts = report.counts();
+    let parts: Vec<String> = Verdict::ALL
+        .iter()
+        .filter_map(|v| counts.get(v).map(|n| format!("{n} {v}")))
+        .collect();
+    if parts.is_empty() {
+        "no experiments".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// One sentence that says how the campaign went, for headlines.
+pub(crate) fn headline(report: &Report) -> String {
+    let total = report.experiments.len();
+    let findings = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict.is_finding())
+        .count();
+    let unexercised = report
+        .experiments
+        .iter()
+        .filter(|e| e.verdict == Verdict::NotExercised)
+        .count();
+    let mut line = if total == 0 && !report.skipped.is_empty() {
+        "no experiment ran".to_owned()
+    } else if total == 0 {
+        "no experiment has run yet".to_owned()
+    } else if findings > 0 {
+        format!(
+            "{findings} of {total} experiment{} not resilient",
+            if total == 1 { "" } else { "s" }
+        )
+    } else if unexercised == total {
+        format!(
+            "{total} experiment{} not exercised: the program never made the injected calls",
+            if total == 1 { "" } else { "s" }
+        )
+    } else {
+        let exercised = total - unexercised;
+        format!(
+            "{} resilient",
+            if exercised == 1 {
+                "the exercised experiment is".to_owned()
+            } else {
+                format!("all {exercised} exercised experiments are")
+            }
+        )
+    };
+    if !report.pending.is_empty() {
+        let _ = write!(line, ", {} pending", report.pending.len());
+    }
+    if !report.skipped.is_empty() {
+        let _ = write!(line, ", {} skipped", report.skipped.len());
+    }
+    if report.interrupted {
+        line.push_str(" (interrupted)");
+    }
+    line
+}
+
+/// `the ebpf backend cannot run these 2 experiments (--backend seccomp runs them)`: what every renderer says
+/// about the skipped experiments before listing them.
+pub(crate) fn skipped_note(report: &Report) -> String {
+    let n = report.skipped.len();
+    format!(
+        "the {} backend cannot run {} (--backend {} runs {})",
+        report.backend,
+        if n == 1 {
+            "this experiment".to_owned()
+        } else {
+            format!("these {n} experiments")
+        },
+        crate::model::report::fallback_backend(&report.skipped),
+        if n == 1 { "it" } else { "them" },
+    )
+}
