@@ -207,6 +207,7 @@ impl Runner<'_> {
                 timed_out: ran.timed_out,
                 matched,
                 injected,
+                log_lost: log.is_none(),
                 check_passed,
                 post_run_passed,
             });

@@ -13,6 +13,9 @@ pub struct Evidence {
     /// Calls the fault matched during the run, and how many of them it injected.
     pub matched: u64,
     pub injected: u64,
+    /// The run's injection log was never written (phoebe had to kill the inner run before it could save it), so
+    /// `matched` and `injected` are unknown, not zero.
+    pub log_lost: bool,
     /// `--check` after the run (`None`: no check, or not run).
     pub check_passed: Option<bool>,
     /// The plain run (and check) after injection (`None`: not run).
@@ -28,6 +31,15 @@ pub fn judge(e: &Evidence) -> (Verdict, String) {
             n => format!("{n} matching call(s), none drawn for injection"),
         };
         return (Verdict::NotExercised, why);
+    }
+    if e.timed_out && e.log_lost {
+        return (
+            Verdict::Hung,
+            "still running at the timeout; its injection log was lost (the inner phoebe did not save it within \
+             the 10 s it is given after SIGTERM, e.g. a log of millions of injections), so how many calls were \
+             injected is unknown"
+                .to_owned(),
+        );
     }
     if e.timed_out {
         return (
@@ -71,9 +83,28 @@ mod tests {
             timed_out: false,
             matched: 10,
             injected: 3,
+            log_lost: false,
             check_passed: Some(true),
             post_run_passed: Some(true),
         }
+    }
+
+    /// Found on CPython's test_selectors with `epoll_wait:EINTR` at p = 1: the interpreter retried for ever, the
+    /// inner phoebe's log grew to 186 MB and was not saved within the grace period, and the report said "after 0
+    /// injection(s)" of a run that had injected millions.
+    #[test]
+    fn a_hung_run_whose_log_was_lost_does_not_claim_zero_injections() {
+        let (verdict, detail) = judge(&Evidence {
+            exit: None,
+            timed_out: true,
+            matched: 0,
+            injected: 0,
+            log_lost: true,
+            ..evidence()
+        });
+        assert_eq!(verdict, Verdict::Hung);
+        assert!(detail.contains("injection log was lost"), "{detail}");
+        assert!(!detail.contains("0 injection"), "{detail}");
     }
 
     #[test]
