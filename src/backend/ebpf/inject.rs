@@ -801,11 +801,11 @@ pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, Back
     let rules = decider.faults().count();
     let counters = injecting.injector.counters(rules).map_err(BackendError::Ebpf)?;
     for (id, c) in counters.iter().enumerate() {
-        decider.add_kernel_counts(id, c.matched, c.injected);
+        decider.ledger_mut().add_counts(id, c.matched, c.injected);
     }
     for event in &injecting.events {
         if let Some(injection) = injection(event, injecting.t0_ns) {
-            decider.log_kernel_injection(injection);
+            decider.ledger_mut().log(injection);
         }
     }
     let mut warnings = Vec::new();
