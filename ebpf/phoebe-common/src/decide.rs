@@ -23,26 +23,21 @@ pub fn under_max(injected: u64, max: u64) -> bool {
     injected < max
 }
 
-/// Which of `count` weighted errnos a roll picks: the first `i` whose cumulative bound `below[i]` exceeds `roll`;
-/// the last used errno takes whatever is left. `count` is clamped to `1..=N`.
+/// Which of `count` weighted errnos a roll picks: the first `i` whose cumulative bound `below[i]` exceeds `roll`,
+/// or `None` for the last used errno (`count - 1`), which takes whatever is left. The caller indexes with the
+/// result: the index returned is bounded by the loop, which the verifier can follow (a clamped `count - 1` it
+/// cannot, once LLVM drops the caller's bounds check).
 #[inline(always)]
-pub fn pick_weighted<const N: usize>(roll: u32, below: &[u32; N], count: usize) -> usize {
-    let count = if count == 0 {
-        1
-    } else if count > N {
-        N
-    } else {
-        count
-    };
-    for i in 0..N {
+pub fn pick_weighted<const N: usize>(roll: u32, below: &[u32; N], count: usize) -> Option<usize> {
+    for i in 0..N.saturating_sub(1) {
         if i + 1 >= count {
             break;
         }
         if roll < below.get(i).copied().unwrap_or(0) {
-            return i;
+            return Some(i);
         }
     }
-    count - 1
+    None
 }
 
 /// A probability as the kernel compares it: inject when a uniform u32 is below the threshold.
@@ -115,16 +110,16 @@ mod tests {
     #[test]
     fn weights_pick_by_cumulative_bound() {
         let below = [10, 20, 30, u32::MAX];
-        assert_eq!(pick_weighted(5, &below, 3), 0);
-        assert_eq!(pick_weighted(15, &below, 3), 1);
-        assert_eq!(pick_weighted(25, &below, 3), 2);
+        assert_eq!(pick_weighted(5, &below, 3), Some(0));
+        assert_eq!(pick_weighted(15, &below, 3), Some(1));
         assert_eq!(
-            pick_weighted(u32::MAX, &below, 3),
-            2,
+            pick_weighted(25, &below, 3),
+            None,
             "the last used errno takes the rest"
         );
-        assert_eq!(pick_weighted(25, &below, 0), 0, "count clamped to 1");
-        assert_eq!(pick_weighted(u32::MAX, &below, 9), 3, "count clamped to N");
+        assert_eq!(pick_weighted(u32::MAX, &below, 3), None);
+        assert_eq!(pick_weighted(5, &below, 1), None, "one errno: no roll decides");
+        assert_eq!(pick_weighted(25, &below, 9), Some(2), "the loop stays within N");
     }
 
     #[test]

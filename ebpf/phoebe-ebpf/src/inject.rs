@@ -195,10 +195,11 @@ fn pick_errno(rule: &KernelRule) -> u32 {
     if count > 1 {
         // SAFETY: takes no arguments.
         let roll = unsafe { bpf_get_prandom_u32() };
-        let i = decide::pick_weighted(roll, &rule.errno_below, count);
-        return rule.errnos.get(i).copied().unwrap_or(0);
+        if let Some(i) = decide::pick_weighted(roll, &rule.errno_below, count) {
+            return rule.errnos.get(i).copied().unwrap_or(0);
+        }
     }
-    rule.errnos.first().copied().unwrap_or(0)
+    rule.errnos.get(count.saturating_sub(1)).copied().unwrap_or(0)
 }
 
 /// The hook's verdict: the injected errno, or what an earlier BPF LSM program decided (`retval`).
