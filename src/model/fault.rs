@@ -54,10 +54,15 @@ impl Default for CallWindow {
 
 impl CallWindow {
     /// Is the `n`-th (1-based) matching call eligible?
+    /// The semantics are phoebe-common's [`in_window`](phoebe_common::decide::in_window), which the eBPF
+    /// injector runs too.
     pub fn contains(&self, n: u64) -> bool {
-        n >= self.first
-            && self.last.is_none_or(|last| n <= last)
-            && (n - self.first).is_multiple_of(self.every)
+        phoebe_common::decide::in_window(
+            self.first,
+            self.last.unwrap_or(phoebe_common::inject::UNLIMITED),
+            self.every,
+            n,
+        )
     }
 }
 

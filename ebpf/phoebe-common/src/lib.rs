@@ -2,9 +2,11 @@
 //! layout of map keys and values, the states of a target process, and the names of maps, programs and globals.
 //!
 //! `no_std` and dependency-free for the eBPF side; the `user` feature adds `aya::Pod` so that user space can read
-//! the maps. Owns no logic.
+//! the maps. Owns no logic but a rule's window, `max` and weights ([`decide`]), which both sides run.
 
 #![no_std]
+
+pub mod decide;
 
 /// Key of the per-CPU counter map: one (process, syscall, errno) triple.
 #[repr(C)]

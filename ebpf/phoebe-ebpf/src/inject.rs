@@ -13,9 +13,10 @@ use aya_ebpf::{
     programs::LsmContext,
 };
 use phoebe_common::{
+    decide,
     inject::{
-        ERRNOS_PER_RULE, EVENTS_BYTES, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters,
-        SYSCALL_SLOTS, SyscallRules, UNLIMITED, hook,
+        EVENTS_BYTES, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters, SYSCALL_SLOTS,
+        SyscallRules, hook,
     },
     state,
 };
@@ -148,7 +149,7 @@ fn decide(at: u32) -> Option<u32> {
         };
         // SAFETY: `counters` points into an array map value, valid while the program runs.
         let matched = fetch_add(unsafe { &raw mut (*counters).matched }, 1) + 1;
-        if decided.is_some() || !in_window(rule, matched) {
+        if decided.is_some() || !decide::in_window(rule.first, rule.last, rule.every, matched) {
             continue;
         }
         if rule.always == 0 {
@@ -159,7 +160,7 @@ fn decide(at: u32) -> Option<u32> {
         }
         // SAFETY: as above.
         let injected = unsafe { &raw mut (*counters).injected };
-        if fetch_add(injected, 1) >= rule.max {
+        if !decide::under_max(fetch_add(injected, 1), rule.max) {
             // Over the limit (maybe by a call on another CPU that got there first): give the slot back.
             fetch_add(injected, u64::MAX);
             continue;
@@ -186,13 +187,6 @@ fn decide(at: u32) -> Option<u32> {
     Some(errno)
 }
 
-#[inline(always)]
-fn in_window(rule: &KernelRule, matched: u64) -> bool {
-    matched >= rule.first
-        && (rule.last == UNLIMITED || matched <= rule.last)
-        && (rule.every <= 1 || (matched - rule.first).is_multiple_of(rule.every))
-}
-
 /// The rule's errno for this call: by weight when it has several. Written with `get` rather than indexing: the
 /// verifier rejects a program that merely contains a (dead) panic path.
 #[inline(always)]
@@ -201,13 +195,8 @@ fn pick_errno(rule: &KernelRule) -> u32 {
     if count > 1 {
         // SAFETY: takes no arguments.
         let roll = unsafe { bpf_get_prandom_u32() };
-        for i in 0..ERRNOS_PER_RULE - 1 {
-            if i + 1 >= count {
-                break;
-            }
-            if roll < rule.errno_below.get(i).copied().unwrap_or(0) {
-                return rule.errnos.get(i).copied().unwrap_or(0);
-            }
+        if let Some(i) = decide::pick_weighted(roll, &rule.errno_below, count) {
+            return rule.errnos.get(i).copied().unwrap_or(0);
         }
     }
     rule.errnos.get(count.saturating_sub(1)).copied().unwrap_or(0)

@@ -31,7 +31,7 @@ use aya::{
     programs::Lsm,
 };
 use phoebe_common::{
-    globals,
+    decide, globals,
     inject::{
         ERRNOS_PER_RULE, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters, SYSCALL_SLOTS,
         SyscallRules, UNLIMITED, globals as inject_globals, hook, maps as inject_maps,
@@ -361,34 +361,21 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
     })
 }
 
-/// `p` as the kernel compares it: inject when a uniform u32 is below the threshold.
-fn threshold(p: f64) -> u32 {
-    (p.clamp(0.0, 1.0) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
-}
-
-/// One rule as the kernel applies it (`id`: its index among the rules).
+/// One rule as the kernel applies it (`id`: its index among the rules), built by phoebe-common's
+/// [`decide::kernel_rule`], whose window and weights the eBPF program reads back with the same crate's functions.
 fn kernel_rule(id: u32, fault: &FaultSpec) -> KernelRule {
-    let mut errnos = [0u32; ERRNOS_PER_RULE];
-    let mut errno_below = [u32::MAX; ERRNOS_PER_RULE];
-    let total: f64 = fault.errnos.iter().map(|(_, w)| w).sum();
-    let mut sum = 0.0;
-    for (i, (errno, weight)) in fault.errnos.iter().take(ERRNOS_PER_RULE).enumerate() {
-        errnos[i] = errno.code() as u32;
-        sum += weight;
-        errno_below[i] = threshold(if total > 0.0 { sum / total } else { 1.0 });
-    }
-    KernelRule {
-        rule: id,
-        threshold: threshold(fault.probability),
-        always: u32::from(fault.probability >= 1.0),
-        errno_count: fault.errnos.len().min(ERRNOS_PER_RULE) as u32,
-        errnos,
-        errno_below,
-        first: fault.window.first,
-        last: fault.window.last.unwrap_or(UNLIMITED),
-        every: fault.window.every,
-        max: fault.max.unwrap_or(UNLIMITED),
-    }
+    let errnos: Vec<(u32, f64)> = fault.errnos.iter().map(|(e, w)| (e.code() as u32, *w)).collect();
+    decide::kernel_rule(
+        id,
+        fault.probability,
+        &errnos,
+        (
+            fault.window.first,
+            fault.window.last.unwrap_or(UNLIMITED),
+            fault.window.every,
+        ),
+        fault.max.unwrap_or(UNLIMITED),
+    )
 }
 
 /// The last `n` lines of a verifier log.
@@ -814,11 +801,11 @@ pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, Back
     let rules = decider.faults().count();
     let counters = injecting.injector.counters(rules).map_err(BackendError::Ebpf)?;
     for (id, c) in counters.iter().enumerate() {
-        decider.add_kernel_counts(id, c.matched, c.injected);
+        decider.ledger_mut().add_counts(id, c.matched, c.injected);
     }
     for event in &injecting.events {
         if let Some(injection) = injection(event, injecting.t0_ns) {
-            decider.log_kernel_injection(injection);
+            decider.ledger_mut().log(injection);
         }
     }
     let mut warnings = Vec::new();
@@ -932,9 +919,9 @@ mod tests {
 
     #[test]
     fn probability_thresholds_cover_the_whole_range() {
-        assert_eq!(threshold(0.0), 0);
-        assert_eq!(threshold(0.5), 1 << 31);
-        assert_eq!(threshold(1.0), u32::MAX);
+        assert_eq!(decide::threshold(0.0), 0);
+        assert_eq!(decide::threshold(0.5), 1 << 31);
+        assert_eq!(decide::threshold(1.0), u32::MAX);
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
             .and_then(|errno| u16::try_from(errno.code()).ok());
         let action = match in_kernel {
             Some(errno) => {
-                decider.in_kernel(sc);
+                decider.failed_unasked(sc);
                 filter::Action::Errno(errno)
             }
             None => filter::Action::UserNotif,

@@ -1,22 +1,29 @@
 //! The one place that decides "inject this call or not" (DESIGN §3, §5). Every backend asks it, so a `--fault`
 //! means the same on every backend.
 //!
-//! Decisions are reproducible: each roll derives from (seed, rule, syscall, per-syscall call index) through a
-//! stateless hash, not from one global random stream, so thread scheduling cannot reshuffle unrelated decisions.
-//! A replay injects exactly at the (syscall, call index) pairs of an earlier log.
+//! Three parts, composed by [`Decider`], the one handle a backend holds:
+//! - [`policy`]: pure decisions: seed + rules (or a replayed log) + a call's index and counts → inject or not;
+//! - [`ledger`]: call indices, counts per rule (including counts made in the kernel) and the injection log;
+//! - [`switch`]: the runtime on/off.
+//!
+//! The `Decider` itself matches a call against the rules (syscall, path glob, shape predicates) and says what a
+//! filter may decide without asking (`unconditional_errno`, `register_guard`).
 //! Does not own: reading arguments from the target (the backends do that and pass the path in).
+
+pub mod ledger;
+pub mod policy;
+pub mod switch;
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
 
+use self::policy::Replay;
+pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
-    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, RuleStats, Shape, Syscall, TargetExit, When,
+    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
     shape::{ArgTest, Probe, register_tests, shape_of},
 };
 
@@ -47,10 +54,6 @@ pub struct Decision {
 struct Rule {
     fault: FaultSpec,
     glob: Option<glob::Pattern>,
-    matched: u64,
-    injected: u64,
-    /// The rule's syscalls that a filter failed in the kernel on every call, uncounted ([`Decider::in_kernel`]).
-    in_kernel: Vec<Syscall>,
 }
 
 /// Shell-like path globs: `*` and `?` stop at `/` (so `/etc/*` is the files directly in /etc); `**` crosses it.
@@ -60,28 +63,18 @@ const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     require_literal_leading_dot: false,
 };
 
-/// An injection a replayed log prescribes: errno, side, rule.
-type Planned = (Errno, When, usize);
-
-/// Matches calls against rules and decides, keeping the counters and the log.
+/// Matches calls against rules and asks the policy, keeping the ledger; one handle for a backend.
 pub struct Decider {
     seed: u64,
     rules: Vec<Rule>,
     /// Rule indices per targeted syscall, in rule order.
     by_syscall: HashMap<Syscall, Vec<usize>>,
-    /// Calls seen so far per targeted syscall (the call index).
-    calls: HashMap<Syscall, u64>,
-    /// Replay mode: what to inject at each (syscall, call index).
-    replay: Option<HashMap<(Syscall, u64), Planned>>,
-    /// Replay mode: syscalls the replayed run failed in the kernel on every call (no indices were logged), with
-    /// the errno and the rule.
-    replay_in_kernel: HashMap<Syscall, (Errno, usize)>,
-    injections: Vec<Injection>,
+    policy: Policy,
+    ledger: Ledger,
     /// Every decision stays in user space (no in-kernel rules), so that the runtime switch covers every rule.
     user_space_only: bool,
-    /// The runtime switch: while off, calls are still counted (indices stay aligned) but nothing is matched or
-    /// injected. Shared with whoever flips it (a signal thread, a service-mode experiment).
-    enabled: Arc<AtomicBool>,
+    /// While off, calls are still counted (indices stay aligned) but nothing is matched or injected.
+    switch: Switch,
 }
 
 impl Decider {
@@ -96,9 +89,6 @@ impl Decider {
                     .as_deref()
                     .map(|p| glob::Pattern::new(p).expect("glob validated by the parser")),
                 fault,
-                matched: 0,
-                injected: 0,
-                in_kernel: Vec::new(),
             })
             .collect();
         let mut by_syscall: HashMap<Syscall, Vec<usize>> = HashMap::new();
@@ -109,13 +99,11 @@ impl Decider {
         }
         Decider {
             seed,
+            ledger: Ledger::new(rules.len()),
             rules,
             by_syscall,
-            calls: HashMap::new(),
-            replay: None,
-            replay_in_kernel: HashMap::new(),
-            injections: Vec::new(),
-            enabled: Arc::new(AtomicBool::new(true)),
+            policy: Policy::Rules { seed },
+            switch: Switch::default(),
             user_space_only: false,
         }
     }
@@ -129,32 +117,24 @@ impl Decider {
     /// The runtime switch (on by default): store `false` to stop injecting while the target runs, `true` to
     /// start again. Calls keep being counted while it is off, so call indices mean the same either way.
     pub fn switch(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.enabled)
+        self.switch.handle()
     }
 
     /// A decider that injects exactly what `log` injected, at the same call indices, and nothing else.
     pub fn replay(log: &InjectionLog) -> Self {
         let mut decider = Decider::new(log.rules.iter().map(|r| r.fault.clone()).collect(), log.seed);
-        let mut planned = HashMap::new();
-        for inj in &log.injections {
-            planned.insert((inj.syscall, inj.index), (inj.errno, inj.when, inj.rule));
-            decider.by_syscall.entry(inj.syscall).or_default();
+        let replay = Replay::of(log);
+        for sc in replay.syscalls() {
+            decider.by_syscall.entry(sc).or_default();
         }
-        for (id, rule) in log.rules.iter().enumerate() {
-            for sc in &rule.in_kernel {
-                if let Some(&(errno, _)) = rule.fault.errnos.first() {
-                    decider.replay_in_kernel.insert(*sc, (errno, id));
-                }
-            }
-        }
-        decider.replay = Some(planned);
+        decider.policy = Policy::Replay(replay);
         decider
     }
 
     /// The errno a seccomp filter may return by itself, without asking, for every call of `syscall`: when the only
     /// rule for it fails every call with one errno (no probability, window, max, path or delay), or, in a replay,
     /// when the replayed run did exactly that in the kernel. Such calls cannot be counted: a backend that uses it
-    /// must say so with [`Decider::in_kernel`].
+    /// must say so with [`Decider::failed_unasked`].
     pub fn unconditional_errno(&self, syscall: Syscall) -> Option<Errno> {
         if self.user_space_only {
             return None;
@@ -162,29 +142,23 @@ impl Decider {
         let &[id] = self.by_syscall.get(&syscall)?.as_slice() else {
             return None;
         };
-        match &self.replay {
-            None => {
-                let fault = &self.rules[id].fault;
-                fault.is_unconditional().then(|| fault.errnos[0].0)
-            }
-            Some(_) => self
-                .replay_in_kernel
-                .get(&syscall)
-                .filter(|(_, rule)| *rule == id)
-                .map(|(errno, _)| *errno),
+        self.policy
+            .unconditional_errno(syscall, id, &self.rules[id].fault)
+    }
+
+    /// Records that every call of `syscall` is failed without asking (a filter does it in the kernel with
+    /// [`Decider::unconditional_errno`]): those calls are never shown to [`Decider::decide`], so the log lists the
+    /// syscall under its rule instead of counting calls (a replay does the same again).
+    pub fn failed_unasked(&mut self, syscall: Syscall) {
+        for &id in self.by_syscall.get(&syscall).into_iter().flatten() {
+            self.ledger.failed_unasked(id, syscall);
         }
     }
 
-    /// Records that a filter fails every call of `syscall` in the kernel with [`Decider::unconditional_errno`]:
-    /// those calls are never shown to [`Decider::decide`], so the log lists the syscall under its rule instead of
-    /// counting calls (a replay does the same again).
-    pub fn in_kernel(&mut self, syscall: Syscall) {
-        for &id in self.by_syscall.get(&syscall).into_iter().flatten() {
-            let rule = &mut self.rules[id];
-            if !rule.in_kernel.contains(&syscall) {
-                rule.in_kernel.push(syscall);
-            }
-        }
+    /// The ledger, for a backend that counts and logs elsewhere (an eBPF program counts in the kernel) to add
+    /// what it found.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
 
     /// The syscalls any rule (or the replayed log) targets: the only ones a backend needs to stop.
@@ -266,17 +240,13 @@ impl Decider {
             .needs_shape(call.syscall)
             .then(|| shape_of(call.syscall, &call.args, probe));
         let rule_ids = self.by_syscall.get(&call.syscall)?;
-        let index = {
-            let n = self.calls.entry(call.syscall).or_default();
-            *n += 1;
-            *n
-        };
-        if !self.enabled.load(Ordering::Relaxed) {
+        let index = self.ledger.next_index(call.syscall);
+        if !self.switch.is_on() {
             return None;
         }
         let mut decision = None;
         for &id in rule_ids {
-            let rule = &mut self.rules[id];
+            let rule = &self.rules[id];
             if let Some(glob) = &rule.glob
                 && !call.path.is_some_and(|p| glob.matches_with(p, GLOB_OPTIONS))
             {
@@ -290,42 +260,24 @@ impl Decider {
             {
                 continue;
             }
-            rule.matched += 1;
-            if decision.is_some() || self.replay.is_some() {
+            let matched = self.ledger.count_match(id);
+            if decision.is_some() {
                 continue;
             }
-            let f = &rule.fault;
-            // A partial-transfer rule (`short=`) has no errno to inject: every backend refuses it before a run
-            // (`backend::refuse_short`), so it never decides here.
-            if f.short.is_some()
-                || !f.window.contains(rule.matched)
-                || f.max.is_some_and(|max| rule.injected >= max)
-            {
-                continue;
-            }
-            if unit(self.seed, id as u64, call.syscall.number().into(), index, 0) >= f.probability {
-                continue;
-            }
-            let errno = pick_errno(
-                &f.errnos,
-                unit(self.seed, id as u64, call.syscall.number().into(), index, 1),
-            );
-            decision = Some(Decision {
-                errno,
-                when: f.when,
-                delay: f.delay,
-                rule: id,
-            });
+            let counts = (matched, self.ledger.injected(id));
+            decision = self
+                .policy
+                .rule_injects(id, &rule.fault, call.syscall, index, counts)
+                .map(|errno| Decision {
+                    errno,
+                    when: rule.fault.when,
+                    delay: rule.fault.delay,
+                    rule: id,
+                });
         }
-        if let Some(planned) = &self.replay {
-            decision = planned
-                .get(&(call.syscall, index))
-                .copied()
-                .or_else(|| {
-                    // The replayed run failed every call of this syscall in the kernel, without logging indices.
-                    let &(errno, rule) = self.replay_in_kernel.get(&call.syscall)?;
-                    Some((errno, When::Entry, rule))
-                })
+        if let Policy::Replay(replay) = &self.policy {
+            decision = replay
+                .at(call.syscall, index)
                 .map(|(errno, when, rule)| Decision {
                     errno,
                     when,
@@ -334,11 +286,8 @@ impl Decider {
                 });
         }
         if let Some(d) = decision {
-            if let Some(rule) = self.rules.get_mut(d.rule) {
-                rule.injected += 1;
-            }
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
-            self.injections.push(Injection {
+            self.ledger.record(Injection {
                 t_ns: call.t_ns,
                 pid: call.pid,
                 tid: call.tid,
@@ -359,20 +308,7 @@ impl Decider {
 
     /// Is this a replay of a log?
     pub fn is_replay(&self) -> bool {
-        self.replay.is_some()
-    }
-
-    /// Adds what a backend that decides in the kernel (eBPF) counted for rule `id`: calls matched and injected.
-    pub fn add_kernel_counts(&mut self, id: usize, matched: u64, injected: u64) {
-        if let Some(rule) = self.rules.get_mut(id) {
-            rule.matched += matched;
-            rule.injected += injected;
-        }
-    }
-
-    /// Logs an injection a backend made in the kernel (its counters come from [`Decider::add_kernel_counts`]).
-    pub fn log_kernel_injection(&mut self, injection: Injection) {
-        self.injections.push(injection);
+        matches!(self.policy, Policy::Replay(_))
     }
 
     /// The log of everything decided.
@@ -383,23 +319,16 @@ impl Decider {
         exit: Option<TargetExit>,
         interrupted: bool,
     ) -> InjectionLog {
+        let replayed = self.is_replay();
+        let (rules, injections) = self.ledger.finish(self.rules.into_iter().map(|r| r.fault));
         InjectionLog {
             version: FORMAT_VERSION,
             command,
             backend: backend.to_owned(),
             seed: self.seed,
-            replayed: self.replay.is_some(),
-            rules: self
-                .rules
-                .into_iter()
-                .map(|r| RuleStats {
-                    fault: r.fault,
-                    matched: r.matched,
-                    injected: r.injected,
-                    in_kernel: r.in_kernel,
-                })
-                .collect(),
-            injections: self.injections,
+            replayed,
+            rules,
+            injections,
             exit,
             interrupted,
             usage: None,
@@ -407,42 +336,10 @@ impl Decider {
     }
 }
 
-/// Picks an errno by weight with `u` uniform in [0, 1).
-fn pick_errno(errnos: &[(Errno, f64)], u: f64) -> Errno {
-    let total: f64 = errnos.iter().map(|(_, w)| w).sum();
-    let mut target = u * total;
-    for (errno, weight) in errnos {
-        if target < *weight {
-            return *errno;
-        }
-        target -= weight;
-    }
-    errnos
-        .last()
-        .expect("the parser requires at least one errno in every rule but short= ones, which never decide")
-        .0
-}
-
-/// A uniform number in [0, 1) from the decision's key.
-fn unit(seed: u64, rule: u64, syscall: u64, index: u64, salt: u64) -> f64 {
-    let mut h = mix(seed ^ 0x7068_6f65_6265_0001);
-    for part in [rule, syscall, index, salt] {
-        h = mix(h ^ part);
-    }
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// SplitMix64's finalizer: a stateless 64-bit mixer. Written out because the decision function must stay
-/// bit-for-bit stable across releases and toolchains (std's hashers promise no such thing), and six lines do it.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
     use crate::model::shape::RegistersOnly;
 
@@ -703,7 +600,7 @@ mod tests {
             "two rules: counts would be lost"
         );
         assert_eq!(d.unconditional_errno(sc("write")), None);
-        d.in_kernel(sc("getppid"));
+        d.failed_unasked(sc("getppid"));
         d.decide(&call("read"), &mut RegistersOnly);
         let log = d.finish(vec![], "test", None, false);
         assert_eq!(log.rules[0].in_kernel, [sc("getppid")]);
@@ -736,12 +633,5 @@ mod tests {
             replayed.injections.iter().map(|i| i.index).collect::<Vec<_>>(),
             [1, 2]
         );
-    }
-
-    #[test]
-    fn mixer_is_stable() {
-        // Pinned: changing the decision function would silently change every seeded run.
-        assert_eq!(mix(0), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(unit(7, 0, 257, 1, 0).to_bits(), unit(7, 0, 257, 1, 0).to_bits());
     }
 }
