@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use phoebe::{
-    backend::{self, BackendKind, Job, Target},
+    backend::{self, BackendKind, Mode, Target},
     control::Control,
     decide::Decider,
     experiment, files,
@@ -68,16 +68,14 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         builder = builder.without_shapes();
     }
     let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
-    let outcome = run(
-        backend,
-        Job {
-            target: &target,
-            observer: Some(&mut builder),
+    let outcome = backend::backend(backend).run(
+        &target,
+        Mode::Observe {
+            builder: &mut builder,
             record_only: record_only.as_ref(),
-            decider: None,
-            control,
             latency: args.latency,
         },
+        control,
     )?;
     let mut syscalls: Option<Vec<Syscall>> = record_only.map(|s| s.into_iter().collect());
     if let Some(list) = &mut syscalls {
@@ -161,25 +159,20 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         decider.keep_in_user_space();
     }
     phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
-    let job = Job {
-        target: &target,
-        observer: None,
-        record_only: None,
-        decider: Some(&mut decider),
+    // Which mechanism runs the eBPF hooks (BPF LSM or fmod_ret) is known once they are attached.
+    let quiet = args.quiet;
+    let outcome = backend::backend(backend).run(
+        &target,
+        Mode::Inject {
+            decider: &mut decider,
+            note: &mut |note| {
+                if !quiet {
+                    say!("{note}");
+                }
+            },
+        },
         control,
-        latency: false,
-    };
-    let outcome = if backend == BackendKind::Ebpf {
-        // Which mechanism runs the hooks (BPF LSM or fmod_ret) is known once they are attached.
-        let quiet = args.quiet;
-        backend::ebpf::inject::run_noting(job, |note| {
-            if !quiet {
-                say!("{note}");
-            }
-        })?
-    } else {
-        run(backend, job)?
-    };
+    )?;
     print_warnings(&outcome.warnings);
     let mut log = decider.finish(
         target.display.clone(),
@@ -203,14 +196,6 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         }
     }
     Ok(outcome.exit.shell_status())
-}
-
-fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
-    Ok(match kind {
-        BackendKind::Ptrace => backend::ptrace::run(job)?,
-        BackendKind::Seccomp => backend::seccomp::run(job)?,
-        BackendKind::Ebpf => backend::ebpf::run(job)?,
-    })
 }
 
 /// CPU time and peak RSS of every process phoebe waited for: one phoebe process runs one target, and the

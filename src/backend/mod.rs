@@ -1,7 +1,8 @@
 //! Backends: the mechanisms that run a target and stop, observe or fail its system calls.
 //!
 //! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
-//! model types. Owns: the [`Job`] a backend runs and the [`Outcome`] it returns. Does not own: deciding (see
+//! model types. Owns: the [`Backend`] trait every backend implements, the
+//! [`Mode`] it runs in, the [`backend`] lookup and the [`Outcome`] a run returns. Does not own: deciding (see
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
 pub mod ebpf;
@@ -60,8 +61,75 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
     }
 }
 
-/// What to do with one run of a target.
-pub struct Job<'a> {
+/// What a backend is asked to do with one run of a target: observe it, with the options observing takes, or
+/// inject faults into it, with the rules a decider holds.
+pub enum Mode<'a> {
+    Observe {
+        /// Record completed calls here.
+        builder: &'a mut ObservationBuilder,
+        /// Record only these syscalls (`--syscalls`); `None` records all.
+        record_only: Option<&'a HashSet<Syscall>>,
+        /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
+        latency: bool,
+    },
+    Inject {
+        /// Asked about every call of a syscall it targets.
+        decider: &'a mut Decider,
+        /// Handed one line for the user when the backend has something to say before the target starts (eBPF:
+        /// how its hooks were attached).
+        note: &'a mut dyn FnMut(&str),
+    },
+}
+
+/// One mechanism that runs a target. Refusals are decided by the backend, once, in [`Backend::check`]; `run`
+/// checks first too, so a caller cannot skip it.
+pub trait Backend: Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Whether this backend can honour `mode` (observe at all, every rule of a decider): the refusal names the
+    /// rule and says what to do instead.
+    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
+
+    /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
+    /// the target's pid and learns of interruptions.
+    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;
+}
+
+/// The backend of `kind`.
+pub fn backend(kind: BackendKind) -> &'static dyn Backend {
+    match kind {
+        BackendKind::Ptrace => &ptrace::PtraceBackend,
+        BackendKind::Seccomp => &seccomp::SeccompBackend,
+        BackendKind::Ebpf => &ebpf::EbpfBackend,
+    }
+}
+
+impl<'a> Job<'a> {
+    /// The job for `mode`, for backends that keep one record of a run.
+    fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {
+        match mode {
+            Mode::Observe {
+                builder, record_only, ..
+            } => Job {
+                target,
+                observer: Some(builder),
+                record_only,
+                decider: None,
+                control,
+            },
+            Mode::Inject { decider, .. } => Job {
+                target,
+                observer: None,
+                record_only: None,
+                decider: Some(decider),
+                control,
+            },
+        }
+    }
+}
+
+/// One run of a target, as the ptrace and seccomp backends keep it (built from a [`Mode`]).
+pub(crate) struct Job<'a> {
     pub target: &'a Target,
     /// Record completed calls here (observe mode).
     pub observer: Option<&'a mut ObservationBuilder>,
@@ -71,8 +139,6 @@ pub struct Job<'a> {
     pub decider: Option<&'a mut Decider>,
     /// Where the backend publishes the target's pid, and learns of interruptions.
     pub control: &'a Control,
-    /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
-    pub latency: bool,
 }
 
 /// How a run ended.

@@ -26,7 +26,7 @@ use nix::{
 
 use self::sys::{Resume, SyscallStop};
 use super::{
-    BackendError, Job, Outcome,
+    BackendError, Job, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
 };
@@ -40,16 +40,34 @@ use crate::{
     },
 };
 
-/// Runs `job` under ptrace until the target's whole process tree has ended.
-pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    if let Some(decider) = job.decider.as_deref() {
-        super::refuse_short(
-            decider,
-            "ptrace",
-            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
-             count register at the call's exit)",
-        )?;
+/// The ptrace backend: observes and injects, at entry or exit.
+pub struct PtraceBackend;
+
+impl super::Backend for PtraceBackend {
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::Ptrace
     }
+
+    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
+        match mode {
+            Mode::Observe { .. } => Ok(()),
+            Mode::Inject { decider, .. } => super::refuse_short(
+                decider,
+                "ptrace",
+                "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore \
+                 the count register at the call's exit)",
+            ),
+        }
+    }
+
+    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {
+        self.check(&mode)?;
+        run(Job::new(target, mode, control))
+    }
+}
+
+/// Runs `job` under ptrace until the target's whole process tree has ended.
+fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let full = job.observer.is_some() && job.record_only.is_none();
     let filter_prog = if full { None } else { Some(build_filter(&job)?) };
     let options = Options::PTRACE_O_EXITKILL
