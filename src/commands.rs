@@ -67,7 +67,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     if !args.shapes {
         builder = builder.without_shapes();
     }
-    let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
+    let backend = args.target.backend.map_or(BackendKind::Ptrace, BackendKind::from);
     let outcome = backend::backend(backend).run(
         &target,
         Mode::Observe {
@@ -137,7 +137,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         }
     };
     // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4).
-    let backend = args.target.backend.unwrap_or_else(|| {
+    let backend = args.target.backend.map(BackendKind::from).unwrap_or_else(|| {
         if decider.faults().any(|f| f.when == When::Exit) {
             BackendKind::Ptrace
         } else {
@@ -566,7 +566,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         backend: pick(
             given("backend"),
             args.backend
-                .map_or(experiment::AUTO_BACKEND, BackendKind::name)
+                .map_or(experiment::AUTO_BACKEND, |b| BackendKind::from(b).name())
                 .to_owned(),
             saved.map(|s| s.backend.clone()),
         ),
@@ -710,7 +710,7 @@ pub fn monitor(args: MonitorArgs, control: &Control) -> Result<i32> {
         prometheus: args.prometheus,
         per_pid: args.per_pid,
         duration: args.duration,
-        backend: args.backend,
+        backend: args.backend.map(Into::into),
     };
     let stopped_by = run(
         options,

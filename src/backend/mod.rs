@@ -23,7 +23,7 @@ use crate::{
 pub use self::target::Target;
 
 /// The mechanisms phoebe can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
     Ptrace,
