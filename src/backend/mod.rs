@@ -152,34 +152,18 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Why a backend could not run a job. Messages name the step and give a hint where one helps.
+/// Why a backend could not run a job. Messages name the step and give a hint where one helps. Errors only one
+/// backend has are that backend's own type, wrapped here (their message and causes are this error's).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot start '{command}' under {backend}")]
-    Spawn {
-        command: String,
-        backend: &'static str,
-        #[source]
-        source: ptrace::sys::SpawnError,
-    },
-    #[error("cannot start '{command}' under eBPF")]
-    EbpfLaunch {
-        command: String,
-        #[source]
-        source: crate::sys::launch::LaunchError,
-    },
-    #[error("cannot use eBPF")]
-    Ebpf(#[source] ebpf::EbpfError),
+    #[error(transparent)]
+    Ptrace(#[from] ptrace::PtraceError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Ebpf(#[from] ebpf::RunError),
     #[error("cannot execute '{command}': {source}")]
     Exec {
-        command: String,
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
-    )]
-    Filter {
         command: String,
         #[source]
         source: nix::errno::Errno,
@@ -197,28 +181,10 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("ptrace failed while tracing pid {pid}: {source}")]
-    Trace {
-        pid: i32,
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error("cannot start '{command}' under seccomp")]
-    Launch {
-        command: String,
-        #[source]
-        source: seccomp::sys::SpawnError,
-    },
     #[error("the {backend} backend cannot observe: {reason}\nhint: use --backend ptrace")]
     CannotObserve {
         backend: &'static str,
         reason: &'static str,
-    },
-    #[error("{step} failed on the seccomp listener: {source}")]
-    Notify {
-        step: &'static str,
-        #[source]
-        source: nix::errno::Errno,
     },
     #[error("fault '{fault}' cannot run on the {backend} backend: {reason}")]
     Unsupported {
@@ -235,6 +201,23 @@ mod tests {
 
     fn decider(specs: &[&str]) -> Decider {
         Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 0)
+    }
+
+    #[test]
+    fn a_backend_own_error_keeps_its_message_and_cause_when_wrapped() {
+        use std::error::Error as _;
+        let err = BackendError::from(ptrace::PtraceError::Trace {
+            pid: 7,
+            source: nix::errno::Errno::EPERM,
+        });
+        assert_eq!(
+            err.to_string(),
+            "ptrace failed while tracing pid 7: EPERM: Operation not permitted"
+        );
+        assert_eq!(
+            err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
+            Some(&nix::errno::Errno::EPERM)
+        );
     }
 
     #[test]

@@ -752,7 +752,7 @@ impl launch::Programs for Injecting {
     fn tick(&mut self, _tick: u32, _at: Duration, _last: bool) -> Result<(), BackendError> {
         self.injector
             .set_switch(self.switch.load(Ordering::Relaxed))
-            .map_err(BackendError::Ebpf)?;
+            .map_err(super::RunError::Ebpf)?;
         let events = self.injector.drain();
         self.events.extend(events);
         Ok(())
@@ -803,7 +803,7 @@ pub(super) fn run(
     check(decider)?;
     let plan = plan(decider)?;
     let switch = decider.switch();
-    let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(BackendError::Ebpf)?;
+    let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(super::RunError::Ebpf)?;
     note(&injector.note());
     let mut injecting = Injecting {
         injector,
@@ -813,7 +813,10 @@ pub(super) fn run(
     };
     let ended = launch::supervise(target, control, &mut injecting, TICK)?;
     let rules = decider.faults().count();
-    let counters = injecting.injector.counters(rules).map_err(BackendError::Ebpf)?;
+    let counters = injecting
+        .injector
+        .counters(rules)
+        .map_err(super::RunError::Ebpf)?;
     for (id, c) in counters.iter().enumerate() {
         decider.add_kernel_counts(id, c.matched, c.injected);
     }

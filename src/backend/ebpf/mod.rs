@@ -500,7 +500,7 @@ impl launch::Programs for Observing<'_> {
     }
 
     fn tick(&mut self, tick: u32, at: Duration, last: bool) -> Result<(), BackendError> {
-        let now = self.observer.snapshot().map_err(BackendError::Ebpf)?;
+        let now = self.observer.snapshot().map_err(RunError::Ebpf)?;
         // Just before the interval's end, so that it lands in the interval the tick closes.
         let end = if last { at } else { self.interval * tick };
         record(
@@ -517,6 +517,19 @@ impl launch::Programs for Observing<'_> {
 
 /// The eBPF backend: observes with raw tracepoints, injects at LSM (or fmod_ret) hooks.
 pub struct EbpfBackend;
+
+/// What only the eBPF backend fails at (a [`BackendError`] wraps it).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start '{command}' under eBPF")]
+    Launch {
+        command: String,
+        #[source]
+        source: crate::sys::launch::LaunchError,
+    },
+    #[error("cannot use eBPF")]
+    Ebpf(#[source] EbpfError),
+}
 
 impl super::Backend for EbpfBackend {
     fn kind(&self) -> super::BackendKind {
@@ -561,7 +574,7 @@ pub(super) fn observe(
         latency,
         histograms: false,
     })
-    .map_err(BackendError::Ebpf)?;
+    .map_err(RunError::Ebpf)?;
     let interval = builder.interval();
     let mut observing = Observing {
         observer,

@@ -50,6 +50,23 @@ const TGID_CACHE_MAX: usize = 1 << 16;
 /// The seccomp user-notification backend: injects at entry; cannot observe.
 pub struct SeccompBackend;
 
+/// What only the seccomp backend fails at (a [`BackendError`] wraps it).
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("cannot start '{command}' under seccomp")]
+    Launch {
+        command: String,
+        #[source]
+        source: sys::SpawnError,
+    },
+    #[error("{step} failed on the seccomp listener: {source}")]
+    Notify {
+        step: &'static str,
+        #[source]
+        source: NixErrno,
+    },
+}
+
 impl super::Backend for SeccompBackend {
     fn kind(&self) -> super::BackendKind {
         super::BackendKind::Seccomp
@@ -84,12 +101,12 @@ impl super::Backend for SeccompBackend {
 fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outcome, BackendError> {
     let prog = build_filter(decider)?;
     let command = target.display.join(" ");
-    let notify = |step| move |source| BackendError::Notify { step, source };
+    let notify = |step| move |source| SeccompError::Notify { step, source };
     let sizes = sys::notif_sizes().map_err(notify("seccomp(SECCOMP_GET_NOTIF_SIZES)"))?;
     // Cleared when the run is over (the guard is dropped on every return).
     let subreaper = Subreaper::set().map_err(notify("prctl(PR_SET_CHILD_SUBREAPER)"))?;
     let spawned = sys::spawn_notified(&target.program_c, &target.argv, &prog).map_err(|source| {
-        BackendError::Launch {
+        SeccompError::Launch {
             command: command.clone(),
             source,
         }
@@ -372,7 +389,7 @@ impl Supervisor<'_> {
 }
 
 fn notify_error(step: &'static str, source: NixErrno) -> BackendError {
-    BackendError::Notify { step, source }
+    SeccompError::Notify { step, source }.into()
 }
 
 /// Reaps the target and every orphan of its tree (phoebe is their subreaper) until no child is left; returns how the
