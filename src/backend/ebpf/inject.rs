@@ -616,11 +616,6 @@ impl Injector {
         })
     }
 
-    /// How the hooks are attached.
-    pub fn mechanism(&self) -> Mechanism {
-        self.mechanism
-    }
-
     /// One line for the user: which mechanism runs the hooks, at which attach points.
     pub fn note(&self) -> String {
         let points: Vec<String> = self
