@@ -158,7 +158,9 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         // Rules a filter ran in the kernel could be neither switched nor counted: keep every decision here.
         decider.keep_in_user_space();
     }
-    phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
+    // Listens until the end of this function (dropped, it stops and joins its thread).
+    let _switch =
+        phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
     // Which mechanism runs the eBPF hooks (BPF LSM or fmod_ret) is known once they are attached.
     let quiet = args.quiet;
     let outcome = backend::backend(backend).run(
