@@ -144,13 +144,12 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             BackendKind::Seccomp
         }
     });
-    if backend == BackendKind::Ebpf && !decider.is_replay() {
-        // Hooks are not syscalls: say what each rule really covers before running (and refuse what none honours).
-        // A replay is refused by the backend itself.
-        let plan = backend::ebpf::inject::plan(&decider)?;
-        if !args.quiet {
-            say_text(&plan.describe());
-        }
+    // What the rules really cover on this backend (eBPF: hooks are not syscalls), before running; a rule none
+    // honours is refused here.
+    if let Some(text) = backend::backend(backend).describe(&decider)?
+        && !args.quiet
+    {
+        say_text(&text);
     }
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);

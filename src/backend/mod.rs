@@ -90,6 +90,13 @@ pub trait Backend: Sync {
     /// rule and says what to do instead.
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
 
+    /// What `decider`'s rules really cover on this backend, for the user before a run, where that differs from
+    /// the rules as written (eBPF: hooks are not syscalls); refuses a rule none of its mechanisms honours.
+    fn describe(&self, decider: &Decider) -> Result<Option<String>, BackendError> {
+        let _ = decider;
+        Ok(None)
+    }
+
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;

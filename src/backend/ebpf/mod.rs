@@ -543,6 +543,14 @@ impl super::Backend for EbpfBackend {
         }
     }
 
+    fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {
+        // A replay is refused by `check`, not described.
+        if decider.is_replay() {
+            return Ok(None);
+        }
+        inject::plan(decider).map(|plan| Some(plan.describe()))
+    }
+
     fn run(
         &self,
         target: &Target,
