@@ -23,7 +23,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    backend::{BackendError, BackendKind, ebpf},
+    backend::{self, BackendError, BackendKind, Mode},
     control::Control,
     decide::Decider,
     files::{self, FileError},
@@ -533,7 +533,12 @@ pub fn skip_reason(backend: &str, faults: &[FaultSpec]) -> Option<String> {
     if backend != BackendKind::Ebpf.name() {
         return None;
     }
-    match ebpf::inject::plan(&Decider::new(faults.to_vec(), 0)) {
+    let mut decider = Decider::new(faults.to_vec(), 0);
+    let mode = Mode::Inject {
+        decider: &mut decider,
+        note: &mut |_| {},
+    };
+    match backend::backend(BackendKind::Ebpf).check(&mode) {
         Ok(_) => None,
         Err(BackendError::Unsupported { reason, .. }) => Some(reason),
         Err(other) => Some(other.to_string()),
