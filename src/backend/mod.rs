@@ -112,7 +112,7 @@ pub fn backend(kind: BackendKind) -> &'static dyn Backend {
 }
 
 impl<'a> Job<'a> {
-    /// The job for `mode`, for backends that keep one record of a run.
+    /// The job for `mode`.
     fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {
         match mode {
             Mode::Observe {
@@ -135,7 +135,7 @@ impl<'a> Job<'a> {
     }
 }
 
-/// One run of a target, as the ptrace and seccomp backends keep it (built from a [`Mode`]).
+/// One run of a target, as the ptrace tracer keeps it (built from a [`Mode`]; the other backends take the mode).
 pub(crate) struct Job<'a> {
     pub target: &'a Target,
     /// Record completed calls here (observe mode).
