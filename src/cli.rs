@@ -99,6 +99,47 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+/// The mechanisms phoebe can use (`--backend`); the library's is `BackendKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
+    Ptrace,
+    /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
+    /// others run at native speed; cannot observe.
+    Seccomp,
+    /// eBPF, in the kernel (root): observes with raw tracepoints at near-native speed; injects with BPF LSM
+    /// programs where the kernel allows them (file opens, reads, writes and socket calls only).
+    Ebpf,
+}
+
+impl From<Backend> for BackendKind {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Ptrace => BackendKind::Ptrace,
+            Backend::Seccomp => BackendKind::Seccomp,
+            Backend::Ebpf => BackendKind::Ebpf,
+        }
+    }
+}
+
+/// Where `monitor`'s counters come from (`--backend`); the library's is `monitor::Backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MonitorBackend {
+    /// Raw tracepoints counting in the kernel.
+    Ebpf,
+    /// PTRACE_SEIZE of every thread of the process; every call stops twice, so the process runs slower.
+    Ptrace,
+}
+
+impl From<MonitorBackend> for phoebe::monitor::Backend {
+    fn from(b: MonitorBackend) -> Self {
+        match b {
+            MonitorBackend::Ebpf => phoebe::monitor::Backend::Ebpf,
+            MonitorBackend::Ptrace => phoebe::monitor::Backend::Ptrace,
+        }
+    }
+}
+
 /// Unit of the latency column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unit {
@@ -156,7 +197,7 @@ pub struct MonitorArgs {
     /// Where the counts come from [default: ebpf, or ptrace (saying so) where eBPF is unavailable]. ptrace
     /// attaches to --pid only, stops every call twice (the process runs slower) and detaches at the end.
     #[arg(long, value_enum, value_name = "BACKEND")]
-    pub backend: Option<phoebe::monitor::Backend>,
+    pub backend: Option<MonitorBackend>,
 }
 
 const EXEC_HELP: &str = "Examples:
@@ -211,7 +252,7 @@ pub struct TargetArgs {
     /// The mechanism that runs the target [default: observe: ptrace; inject: seccomp, or ptrace when a rule has
     /// when=exit].
     #[arg(long, value_enum)]
-    pub backend: Option<BackendKind>,
+    pub backend: Option<Backend>,
 
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -398,7 +439,7 @@ pub struct ExecArgs {
     /// a rule has when=exit]. The baseline is always observed with `phoebe observe`'s default. On ebpf, the
     /// experiments whose fault no LSM hook can honour are skipped before any runs, and listed in the report.
     #[arg(long, value_enum)]
-    pub backend: Option<BackendKind>,
+    pub backend: Option<Backend>,
 
     /// The command to run, after `--` (not needed with --resume).
     #[arg(last = true, value_name = "CMD", required_unless_present = "resume")]

@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use phoebe::{
-    backend::{self, BackendKind, Job, Target},
+    backend::{self, BackendKind, Mode, Target},
     control::Control,
     decide::Decider,
     experiment, files,
@@ -67,17 +67,15 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     if !args.shapes {
         builder = builder.without_shapes();
     }
-    let backend = args.target.backend.unwrap_or(BackendKind::Ptrace);
-    let outcome = run(
-        backend,
-        Job {
-            target: &target,
-            observer: Some(&mut builder),
+    let backend = args.target.backend.map_or(BackendKind::Ptrace, BackendKind::from);
+    let outcome = backend::backend(backend).run(
+        &target,
+        Mode::Observe {
+            builder: &mut builder,
             record_only: record_only.as_ref(),
-            decider: None,
-            control,
             latency: args.latency,
         },
+        control,
     )?;
     let mut syscalls: Option<Vec<Syscall>> = record_only.map(|s| s.into_iter().collect());
     if let Some(list) = &mut syscalls {
@@ -139,20 +137,19 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         }
     };
     // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4).
-    let backend = args.target.backend.unwrap_or_else(|| {
+    let backend = args.target.backend.map(BackendKind::from).unwrap_or_else(|| {
         if decider.faults().any(|f| f.when == When::Exit) {
             BackendKind::Ptrace
         } else {
             BackendKind::Seccomp
         }
     });
-    if backend == BackendKind::Ebpf && !decider.is_replay() {
-        // Hooks are not syscalls: say what each rule really covers before running (and refuse what none honours).
-        // A replay is refused by the backend itself.
-        let plan = backend::ebpf::inject::plan(&decider)?;
-        if !args.quiet {
-            say_text(&plan.describe());
-        }
+    // What the rules really cover on this backend (eBPF: hooks are not syscalls), before running; a rule none
+    // honours is refused here.
+    if let Some(text) = backend::backend(backend).describe(&decider)?
+        && !args.quiet
+    {
+        say_text(&text);
     }
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
@@ -160,26 +157,23 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         // Rules a filter ran in the kernel could be neither switched nor counted: keep every decision here.
         decider.keep_in_user_space();
     }
-    phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
-    let job = Job {
-        target: &target,
-        observer: None,
-        record_only: None,
-        decider: Some(&mut decider),
+    // Listens until the end of this function (dropped, it stops and joins its thread).
+    let _switch =
+        phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
+    // Which mechanism runs the eBPF hooks (BPF LSM or fmod_ret) is known once they are attached.
+    let quiet = args.quiet;
+    let outcome = backend::backend(backend).run(
+        &target,
+        Mode::Inject {
+            decider: &mut decider,
+            note: &mut |note| {
+                if !quiet {
+                    say!("{note}");
+                }
+            },
+        },
         control,
-        latency: false,
-    };
-    let outcome = if backend == BackendKind::Ebpf {
-        // Which mechanism runs the hooks (BPF LSM or fmod_ret) is known once they are attached.
-        let quiet = args.quiet;
-        backend::ebpf::inject::run_noting(job, |note| {
-            if !quiet {
-                say!("{note}");
-            }
-        })?
-    } else {
-        run(backend, job)?
-    };
+    )?;
     print_warnings(&outcome.warnings);
     let mut log = decider.finish(
         target.display.clone(),
@@ -203,14 +197,6 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         }
     }
     Ok(outcome.exit.shell_status())
-}
-
-fn run(kind: BackendKind, job: Job<'_>) -> Result<backend::Outcome> {
-    Ok(match kind {
-        BackendKind::Ptrace => backend::ptrace::run(job)?,
-        BackendKind::Seccomp => backend::seccomp::run(job)?,
-        BackendKind::Ebpf => backend::ebpf::run(job)?,
-    })
 }
 
 /// CPU time and peak RSS of every process phoebe waited for: one phoebe process runs one target, and the
@@ -578,7 +564,11 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     Ok(experiment::Campaign {
         version: phoebe::model::FORMAT_VERSION,
         command,
-        backend: pick(given("backend"), args.backend, saved.map(|s| s.backend)),
+        backend: pick(
+            given("backend"),
+            args.backend.map(BackendKind::from),
+            saved.map(|s| s.backend),
+        ),
         runs: pick(given("runs"), args.runs, saved.map(|s| s.runs)),
         baseline_runs: pick(
             given("baseline_runs"),
@@ -719,7 +709,7 @@ pub fn monitor(args: MonitorArgs, control: &Control) -> Result<i32> {
         prometheus: args.prometheus,
         per_pid: args.per_pid,
         duration: args.duration,
-        backend: args.backend,
+        backend: args.backend.map(Into::into),
     };
     let stopped_by = run(
         options,

@@ -7,6 +7,9 @@
 //! target's tree is gone, so what was collected is written, never lost: once a target ran, the first signal after
 //! its tree is gone lets phoebe save and exit with the target's status, and a second one still waits for a save
 //! under way (`files::hold_saves`), so no half-written temporary file is left behind.
+//!
+//! `inject`'s runtime switch (SIGUSR1 on, SIGUSR2 off) listens on a thread of its own for as long as its
+//! [`SignalSwitch`] lives; dropping it stops and joins that thread.
 
 use std::{
     collections::HashSet,
@@ -181,11 +184,13 @@ pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'stati
 }
 
 /// Lets SIGUSR1 switch injection on and SIGUSR2 switch it off while the target runs (`phoebe inject`'s runtime
-/// switch, which service-mode experiments use). The signals go to phoebe's pid only, never to the target.
-pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+/// switch, which service-mode experiments use). The signals go to phoebe's pid only, never to the target. The
+/// thread that listens lives as long as the returned [`SignalSwitch`]: dropping it stops and joins the thread.
+pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<SignalSwitch> {
     use signal_hook::consts::{SIGUSR1, SIGUSR2};
     let mut signals = signal_hook::iterator::Signals::new([SIGUSR1, SIGUSR2])?;
-    std::thread::Builder::new()
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
         .name("phoebe-switch".into())
         .spawn(move || {
             for signal in signals.forever() {
@@ -193,13 +198,52 @@ pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io:
                 tracing::info!(on, "injection switched by signal");
                 switch.store(on, Ordering::SeqCst);
             }
-        })?;
-    Ok(())
+        });
+    match thread {
+        Ok(thread) => Ok(SignalSwitch {
+            handle,
+            thread: Some(thread),
+        }),
+        Err(e) => {
+            handle.close();
+            Err(e)
+        }
+    }
+}
+
+/// The SIGUSR1/SIGUSR2 switch's listening thread ([`switch_on_signals`]); dropped, it stops listening and joins.
+pub struct SignalSwitch {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SignalSwitch {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            // The thread only stores a flag; a panic there has nothing left to report.
+            let _ = thread.join();
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each `inject` started a signal thread that was never joined.
+    #[test]
+    fn regression_inject_signal_thread_is_joined() {
+        let switch = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let listening = switch_on_signals(switch.clone()).unwrap();
+        assert_eq!(Arc::strong_count(&switch), 2, "the thread holds the switch");
+        drop(listening);
+        assert_eq!(
+            Arc::strong_count(&switch),
+            1,
+            "joined: the thread has ended and let go of it"
+        );
+    }
 
     /// `Control::on_signal` called `process::exit` from the library when nothing ran.
     #[test]

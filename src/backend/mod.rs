@@ -1,7 +1,8 @@
 //! Backends: the mechanisms that run a target and stop, observe or fail its system calls.
 //!
 //! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
-//! model types. Owns: the [`Job`] a backend runs and the [`Outcome`] it returns. Does not own: deciding (see
+//! model types. Owns: the [`Backend`] trait every backend implements, the
+//! [`Mode`] it runs in, the [`backend`] lookup and the [`Outcome`] a run returns. Does not own: deciding (see
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
 pub mod ebpf;
@@ -22,7 +23,7 @@ use crate::{
 pub use self::target::Target;
 
 /// The mechanisms phoebe can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
     Ptrace,
@@ -60,8 +61,82 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
     }
 }
 
-/// What to do with one run of a target.
-pub struct Job<'a> {
+/// What a backend is asked to do with one run of a target: observe it, with the options observing takes, or
+/// inject faults into it, with the rules a decider holds.
+pub enum Mode<'a> {
+    Observe {
+        /// Record completed calls here.
+        builder: &'a mut ObservationBuilder,
+        /// Record only these syscalls (`--syscalls`); `None` records all.
+        record_only: Option<&'a HashSet<Syscall>>,
+        /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
+        latency: bool,
+    },
+    Inject {
+        /// Asked about every call of a syscall it targets.
+        decider: &'a mut Decider,
+        /// Handed one line for the user when the backend has something to say before the target starts (eBPF:
+        /// how its hooks were attached).
+        note: &'a mut dyn FnMut(&str),
+    },
+}
+
+/// One mechanism that runs a target. Refusals are decided by the backend, once, in [`Backend::check`]; `run`
+/// checks first too, so a caller cannot skip it.
+pub trait Backend: Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Whether this backend can honour `mode` (observe at all, every rule of a decider): the refusal names the
+    /// rule and says what to do instead.
+    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
+
+    /// What `decider`'s rules really cover on this backend, for the user before a run, where that differs from
+    /// the rules as written (eBPF: hooks are not syscalls); refuses a rule none of its mechanisms honours.
+    fn describe(&self, decider: &Decider) -> Result<Option<String>, BackendError> {
+        let _ = decider;
+        Ok(None)
+    }
+
+    /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
+    /// the target's pid and learns of interruptions.
+    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;
+}
+
+/// The backend of `kind`.
+pub fn backend(kind: BackendKind) -> &'static dyn Backend {
+    match kind {
+        BackendKind::Ptrace => &ptrace::PtraceBackend,
+        BackendKind::Seccomp => &seccomp::SeccompBackend,
+        BackendKind::Ebpf => &ebpf::EbpfBackend,
+    }
+}
+
+impl<'a> Job<'a> {
+    /// The job for `mode`.
+    fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {
+        match mode {
+            Mode::Observe {
+                builder, record_only, ..
+            } => Job {
+                target,
+                observer: Some(builder),
+                record_only,
+                decider: None,
+                control,
+            },
+            Mode::Inject { decider, .. } => Job {
+                target,
+                observer: None,
+                record_only: None,
+                decider: Some(decider),
+                control,
+            },
+        }
+    }
+}
+
+/// One run of a target, as the ptrace tracer keeps it (built from a [`Mode`]; the other backends take the mode).
+pub(crate) struct Job<'a> {
     pub target: &'a Target,
     /// Record completed calls here (observe mode).
     pub observer: Option<&'a mut ObservationBuilder>,
@@ -71,8 +146,6 @@ pub struct Job<'a> {
     pub decider: Option<&'a mut Decider>,
     /// Where the backend publishes the target's pid, and learns of interruptions.
     pub control: &'a Control,
-    /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
-    pub latency: bool,
 }
 
 /// How a run ended.
@@ -86,34 +159,18 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Why a backend could not run a job. Messages name the step and give a hint where one helps.
+/// Why a backend could not run a job. Messages name the step and give a hint where one helps. Errors only one
+/// backend has are that backend's own type, wrapped here (their message and causes are this error's).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot start '{command}' under {backend}")]
-    Spawn {
-        command: String,
-        backend: &'static str,
-        #[source]
-        source: ptrace::sys::SpawnError,
-    },
-    #[error("cannot start '{command}' under eBPF")]
-    EbpfLaunch {
-        command: String,
-        #[source]
-        source: crate::sys::launch::LaunchError,
-    },
-    #[error("cannot use eBPF")]
-    Ebpf(#[source] ebpf::EbpfError),
+    #[error(transparent)]
+    Ptrace(#[from] ptrace::PtraceError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Ebpf(#[from] ebpf::RunError),
     #[error("cannot execute '{command}': {source}")]
     Exec {
-        command: String,
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
-    )]
-    Filter {
         command: String,
         #[source]
         source: nix::errno::Errno,
@@ -131,28 +188,10 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("ptrace failed while tracing pid {pid}: {source}")]
-    Trace {
-        pid: i32,
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error("cannot start '{command}' under seccomp")]
-    Launch {
-        command: String,
-        #[source]
-        source: seccomp::sys::SpawnError,
-    },
     #[error("the {backend} backend cannot observe: {reason}\nhint: use --backend ptrace")]
     CannotObserve {
         backend: &'static str,
         reason: &'static str,
-    },
-    #[error("{step} failed on the seccomp listener: {source}")]
-    Notify {
-        step: &'static str,
-        #[source]
-        source: nix::errno::Errno,
     },
     #[error("fault '{fault}' cannot run on the {backend} backend: {reason}")]
     Unsupported {
@@ -169,6 +208,23 @@ mod tests {
 
     fn decider(specs: &[&str]) -> Decider {
         Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 0)
+    }
+
+    #[test]
+    fn a_backend_own_error_keeps_its_message_and_cause_when_wrapped() {
+        use std::error::Error as _;
+        let err = BackendError::from(ptrace::PtraceError::Trace {
+            pid: 7,
+            source: nix::errno::Errno::EPERM,
+        });
+        assert_eq!(
+            err.to_string(),
+            "ptrace failed while tracing pid 7: EPERM: Operation not permitted"
+        );
+        assert_eq!(
+            err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
+            Some(&nix::errno::Errno::EPERM)
+        );
     }
 
     #[test]

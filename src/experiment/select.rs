@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{Campaign, ExperimentError};
 use crate::{
-    backend::{BackendError, BackendKind, ebpf},
+    backend::{self, BackendError, BackendKind, Mode},
     decide::Decider,
     model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
@@ -38,7 +38,12 @@ pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option
     if backend != Some(BackendKind::Ebpf) {
         return None;
     }
-    match ebpf::inject::plan(&Decider::new(faults.to_vec(), 0)) {
+    let mut decider = Decider::new(faults.to_vec(), 0);
+    let mode = Mode::Inject {
+        decider: &mut decider,
+        note: &mut |_| {},
+    };
+    match backend::backend(BackendKind::Ebpf).check(&mode) {
         Ok(_) => None,
         Err(BackendError::Unsupported { reason, .. }) => Some(reason),
         Err(other) => Some(other.to_string()),

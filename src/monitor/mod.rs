@@ -33,7 +33,7 @@ use crate::{
 };
 
 /// Where the counters come from (`--backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// Raw tracepoints counting in the kernel.
     Ebpf,

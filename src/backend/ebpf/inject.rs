@@ -42,7 +42,8 @@ use phoebe_common::{
 
 use super::{EbpfError, OBJECT, attach_raw_tp, btf, fmod_ret, launch};
 use crate::{
-    backend::{BackendError, Job, Outcome},
+    backend::{BackendError, Outcome, Target},
+    control::Control,
     decide::Decider,
     model::{Errno, FaultSpec, Injection, Syscall, When},
 };
@@ -602,11 +603,6 @@ impl Injector {
         })
     }
 
-    /// How the hooks are attached.
-    pub fn mechanism(&self) -> Mechanism {
-        self.mechanism
-    }
-
     /// One line for the user: which mechanism runs the hooks, at which attach points.
     pub fn note(&self) -> String {
         let points: Vec<String> = self
@@ -738,7 +734,7 @@ impl launch::Programs for Injecting {
     fn tick(&mut self, _tick: u32, _at: Duration, _last: bool) -> Result<(), BackendError> {
         self.injector
             .set_switch(self.switch.load(Ordering::Relaxed))
-            .map_err(BackendError::Ebpf)?;
+            .map_err(super::RunError::Ebpf)?;
         let events = self.injector.drain();
         self.events.extend(events);
         Ok(())
@@ -762,22 +758,9 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
     })
 }
 
-/// Runs `job` with the kernel deciding every targeted call, then puts the kernel's counters and events into the
-/// job's decider, so that the injection log is the same as the other backends'.
-pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    run_noting(job, |_| {})
-}
-
-/// [`run`], handing `note` one line saying how the hooks were attached ([`Injector::note`]) once they are, before
-/// the target starts.
-pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, BackendError> {
-    let Some(decider) = job.decider else {
-        return Err(BackendError::Unsupported {
-            fault: String::new(),
-            backend: "ebpf",
-            reason: "nothing to inject".into(),
-        });
-    };
+/// Checks what the kernel cannot do for `decider` before anything is loaded: replay a log (the kernel rolls its
+/// own random numbers) or run a rule no hook sees ([`plan`]).
+pub fn check(decider: &Decider) -> Result<(), BackendError> {
     if decider.is_replay() {
         return Err(BackendError::Unsupported {
             fault: "--replay".into(),
@@ -787,9 +770,22 @@ pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, Back
                 .into(),
         });
     }
+    plan(decider).map(drop)
+}
+
+/// Runs `target` with the kernel deciding every targeted call, then puts the kernel's counters and events into
+/// `decider`, so that the injection log is the same as the other backends'. `note` gets one line saying how the
+/// hooks were attached ([`Injector::note`]) once they are, before the target starts.
+pub(super) fn run(
+    target: &Target,
+    decider: &mut Decider,
+    control: &Control,
+    note: impl FnOnce(&str),
+) -> Result<Outcome, BackendError> {
+    check(decider)?;
     let plan = plan(decider)?;
     let switch = decider.switch();
-    let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(BackendError::Ebpf)?;
+    let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(super::RunError::Ebpf)?;
     note(&injector.note());
     let mut injecting = Injecting {
         injector,
@@ -797,9 +793,12 @@ pub fn run_noting(job: Job<'_>, note: impl FnOnce(&str)) -> Result<Outcome, Back
         events: Vec::new(),
         t0_ns: 0,
     };
-    let ended = launch::supervise(job.target, job.control, &mut injecting, TICK)?;
+    let ended = launch::supervise(target, control, &mut injecting, TICK)?;
     let rules = decider.faults().count();
-    let counters = injecting.injector.counters(rules).map_err(BackendError::Ebpf)?;
+    let counters = injecting
+        .injector
+        .counters(rules)
+        .map_err(super::RunError::Ebpf)?;
     for (id, c) in counters.iter().enumerate() {
         decider.ledger_mut().add_counts(id, c.matched, c.injected);
     }

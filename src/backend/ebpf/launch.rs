@@ -62,14 +62,14 @@ pub(super) fn supervise(
     let child = Command::exec(&target.program_c, &target.argv)
         .stop_before_exec()
         .spawn()
-        .map_err(|source| BackendError::EbpfLaunch {
+        .map_err(|source| super::RunError::Launch {
             command: command.clone(),
             source,
         })?;
     let root = child.pid;
     if let Err(e) = programs.follow(root.as_raw() as u32) {
         child.kill();
-        return Err(BackendError::Ebpf(e));
+        return Err(super::RunError::Ebpf(e).into());
     }
     control.begin(root.as_raw());
     let exec = child

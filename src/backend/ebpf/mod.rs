@@ -8,9 +8,8 @@
 //! `sched_process_fork` adds a target's children to the target set, `sched_process_exec` starts the launched
 //! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
 //! reads the cumulative counters once per interval and records the difference ([`delta`]): nothing is ever
-//! cleared, so nothing is lost between a read and a clear. Observation only: this backend refuses `inject`
-//! (`phoebe doctor` says which kernels could inject with BPF LSM). Owns: loading, attaching, reading the maps,
-//! the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
+//! cleared, so nothing is lost between a read and a clear. Injection lives in `inject.rs`; [`EbpfBackend`] runs
+//! either mode. Owns: loading, attaching, reading the maps, the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
 
 pub mod btf;
 pub mod fmod_ret;
@@ -18,7 +17,11 @@ pub mod inject;
 mod launch;
 pub mod sys;
 
-use std::{collections::BTreeMap, os::fd::AsFd, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    os::fd::AsFd,
+    time::Duration,
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -30,8 +33,11 @@ use phoebe_common::{
     maps, programs, state,
 };
 
-use super::{BackendError, Job, Outcome};
-use crate::model::{Errno, ObservationBuilder, Syscall};
+use super::{BackendError, Outcome, Target};
+use crate::{
+    control::Control,
+    model::{Errno, ObservationBuilder, Syscall},
+};
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/phoebe-probes"));
@@ -494,7 +500,7 @@ impl launch::Programs for Observing<'_> {
     }
 
     fn tick(&mut self, tick: u32, at: Duration, last: bool) -> Result<(), BackendError> {
-        let now = self.observer.snapshot().map_err(BackendError::Ebpf)?;
+        let now = self.observer.snapshot().map_err(RunError::Ebpf)?;
         // Just before the interval's end, so that it lands in the interval the tick closes.
         let end = if last { at } else { self.interval * tick };
         record(
@@ -509,34 +515,83 @@ impl launch::Programs for Observing<'_> {
     }
 }
 
-/// Runs `job` until the target's whole process tree has ended: observes, or injects at the LSM hooks
-/// ([`inject::run`]) when the job has a decider.
-pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    if job.decider.is_some() {
-        return inject::run(job);
+/// The eBPF backend: observes with raw tracepoints, injects at LSM (or fmod_ret) hooks.
+pub struct EbpfBackend;
+
+/// What only the eBPF backend fails at (a [`BackendError`] wraps it).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start '{command}' under eBPF")]
+    Launch {
+        command: String,
+        #[source]
+        source: crate::sys::launch::LaunchError,
+    },
+    #[error("cannot use eBPF")]
+    Ebpf(#[source] EbpfError),
+}
+
+impl super::Backend for EbpfBackend {
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::Ebpf
     }
-    let Some(builder) = job.observer else {
-        return Err(BackendError::Unsupported {
-            fault: String::new(),
-            backend: "ebpf",
-            reason: "nothing to observe".into(),
-        });
-    };
+
+    fn check(&self, mode: &super::Mode<'_>) -> Result<(), BackendError> {
+        match mode {
+            super::Mode::Observe { .. } => Ok(()),
+            super::Mode::Inject { decider, .. } => inject::check(decider),
+        }
+    }
+
+    fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {
+        // A replay is refused by `check`, not described.
+        if decider.is_replay() {
+            return Ok(None);
+        }
+        inject::plan(decider).map(|plan| Some(plan.describe()))
+    }
+
+    fn run(
+        &self,
+        target: &Target,
+        mode: super::Mode<'_>,
+        control: &Control,
+    ) -> Result<Outcome, BackendError> {
+        match mode {
+            super::Mode::Observe {
+                builder,
+                record_only,
+                latency,
+            } => observe(target, builder, record_only, latency, control),
+            super::Mode::Inject { decider, note } => inject::run(target, decider, control, note),
+        }
+    }
+}
+
+/// Observes `target` until its whole process tree has ended, counting calls into `builder` (only those in
+/// `only`, if given); `latency` adds the exit tracepoint that times each call.
+pub(super) fn observe(
+    target: &Target,
+    builder: &mut ObservationBuilder,
+    only: Option<&HashSet<Syscall>>,
+    latency: bool,
+    control: &Control,
+) -> Result<Outcome, BackendError> {
     let observer = Observer::start(ProbeOptions {
         per_process: false,
-        latency: job.latency,
+        latency,
         histograms: false,
     })
-    .map_err(BackendError::Ebpf)?;
+    .map_err(RunError::Ebpf)?;
     let interval = builder.interval();
     let mut observing = Observing {
         observer,
         builder,
-        only: job.record_only,
+        only,
         interval,
         before: Snapshot::new(),
     };
-    let ended = launch::supervise(job.target, job.control, &mut observing, interval)?;
+    let ended = launch::supervise(target, control, &mut observing, interval)?;
     let lost = observing.observer.lost();
     if lost > 0 {
         tracing::warn!(lost, "the counter map was full: some calls were not counted");

@@ -5,8 +5,8 @@
 //! A [`Policy`] — an [`Action`] per syscall number, a default for the others and one for calls of another ABI — is
 //! [`compile`]d into a classic-BPF program that checks the architecture, sends x32 calls to the other-ABI action, then
 //! finds the call's action by binary search on the syscall number, so a lookup costs O(log n) in the number of rules.
-//! [`evaluate`] runs such a program in user space (tests, diagnostics); [`install`] in [`sys`] is the one place that
-//! hands a program to the kernel.
+//! `evaluate` (test builds only) runs such a program in user space for the tests and the fuzzer; [`install`] in
+//! [`sys`] is the one place that hands a program to the kernel.
 //!
 //! It does not decide anything per call: which calls fail, with which errno and how often is the decision module's job;
 //! the filter only routes calls to a backend, or for a certain failure straight to the errno. We build the program
@@ -313,7 +313,7 @@ pub enum FilterError {
         /// The thread's id, as returned by the kernel.
         tid: i64,
     },
-    /// [`evaluate`] met an instruction it cannot run.
+    /// `evaluate` met an instruction it cannot run.
     #[error("bad seccomp program at instruction {pc}: {reason}")]
     BadProgram {
         /// Index of the instruction.
@@ -596,21 +596,20 @@ fn emit_header(out: &mut Emitter, other_abi: u32, abi: Abi) {
 /// Only the instructions [`compile`] emits are supported (`ld [k]` of a 32-bit word, `and` with a constant, `ja`,
 /// `jeq`/`jgt`/`jge`/`jset` with a constant, `ret` of a constant); anything else, a jump out of the program or falling off its end is a
 /// [`FilterError::BadProgram`].
-pub fn evaluate(prog: &[sock_filter], data: &seccomp_data) -> Result<u32, FilterError> {
+#[cfg(test)]
+pub(crate) fn evaluate(prog: &[sock_filter], data: &seccomp_data) -> Result<u32, FilterError> {
     execute(prog, data).map(|run| run.ret)
 }
 
 /// The result of [`execute`]: the return value and how many instructions ran to get it.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy)]
 struct Execution {
     ret: u32,
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "only the tests bound the cost of a lookup")
-    )]
     executed: usize,
 }
 
+#[cfg(test)]
 fn execute(prog: &[sock_filter], data: &seccomp_data) -> Result<Execution, FilterError> {
     let bytes = data_bytes(data);
     let mut acc: u32 = 0;
@@ -663,6 +662,7 @@ fn execute(prog: &[sock_filter], data: &seccomp_data) -> Result<Execution, Filte
 }
 
 /// `data` as the kernel's filter sees it: the struct's bytes in native order.
+#[cfg(test)]
 fn data_bytes(data: &seccomp_data) -> [u8; size_of::<seccomp_data>()] {
     let mut bytes = [0; size_of::<seccomp_data>()];
     bytes[0..4].copy_from_slice(&data.nr.to_ne_bytes());

@@ -26,7 +26,7 @@ use nix::{
 
 use self::sys::{Resume, SyscallStop};
 use super::{
-    BackendError, Job, Outcome,
+    BackendError, Job, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
 };
@@ -40,16 +40,60 @@ use crate::{
     },
 };
 
-/// Runs `job` under ptrace until the target's whole process tree has ended.
-pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    if let Some(decider) = job.decider.as_deref() {
-        super::refuse_short(
-            decider,
-            "ptrace",
-            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
-             count register at the call's exit)",
-        )?;
+/// The ptrace backend: observes and injects, at entry or exit.
+pub struct PtraceBackend;
+
+/// What only the ptrace backend fails at (a [`BackendError`] wraps it).
+#[derive(Debug, thiserror::Error)]
+pub enum PtraceError {
+    #[error("cannot start '{command}' under {backend}")]
+    Spawn {
+        command: String,
+        backend: &'static str,
+        #[source]
+        source: sys::SpawnError,
+    },
+    #[error(
+        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
+    )]
+    Filter {
+        command: String,
+        #[source]
+        source: NixErrno,
+    },
+    #[error("ptrace failed while tracing pid {pid}: {source}")]
+    Trace {
+        pid: i32,
+        #[source]
+        source: NixErrno,
+    },
+}
+
+impl super::Backend for PtraceBackend {
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::Ptrace
     }
+
+    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
+        match mode {
+            Mode::Observe { .. } => Ok(()),
+            Mode::Inject { decider, .. } => super::refuse_short(
+                decider,
+                "ptrace",
+                "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore \
+                 the count register at the call's exit)",
+            ),
+        }
+    }
+
+    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {
+        self.check(&mode)?;
+        run(Job::new(target, mode, control))
+    }
+}
+
+/// Runs `job` under ptrace until the target's whole process tree has ended.
+fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     let full = job.observer.is_some() && job.record_only.is_none();
     let filter_prog = if full { None } else { Some(build_filter(&job)?) };
     let options = Options::PTRACE_O_EXITKILL
@@ -66,7 +110,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         filter_prog.as_deref(),
         options,
     )
-    .map_err(|source| BackendError::Spawn {
+    .map_err(|source| PtraceError::Spawn {
         command: command.clone(),
         backend: "ptrace",
         source,
@@ -101,14 +145,15 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     {
         let source = failure.errno;
         return Err(match failure.step {
-            Step::Filter => BackendError::Filter { command, source },
+            Step::Filter => PtraceError::Filter { command, source }.into(),
             Step::Exec => BackendError::Exec { command, source },
             // Reported by the launcher before the child stops (and turned into a launch error there).
-            Step::Contain => BackendError::Spawn {
+            Step::Contain => PtraceError::Spawn {
                 command,
                 backend: "ptrace",
                 source: crate::sys::launch::LaunchError::Contain(source).into(),
-            },
+            }
+            .into(),
         });
     }
     let duration = tracer.started.map(|t| t.elapsed()).unwrap_or_default();
@@ -272,10 +317,11 @@ impl Tracer<'_> {
     fn resume(&self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
         match sys::restart(pid, how, sig.unwrap_or(0)) {
             Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-            Err(source) => Err(BackendError::Trace {
+            Err(source) => Err(PtraceError::Trace {
                 pid: pid.as_raw(),
                 source,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -311,10 +357,11 @@ impl Tracer<'_> {
                     }
                     Ok(_) => self.on_foreign_trace(pid),
                     Err(NixErrno::ESRCH) => Ok(()),
-                    Err(source) => Err(BackendError::Trace {
+                    Err(source) => Err(PtraceError::Trace {
                         pid: pid.as_raw(),
                         source,
-                    }),
+                    }
+                    .into()),
                 };
             }
             e if e == Event::PTRACE_EVENT_FORK as i32
@@ -349,10 +396,11 @@ impl Tracer<'_> {
                 // Group-stop: stay stopped like an untraced process would, until SIGCONT.
                 return match sys::listen(pid) {
                     Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-                    Err(source) => Err(BackendError::Trace {
+                    Err(source) => Err(PtraceError::Trace {
                         pid: pid.as_raw(),
                         source,
-                    }),
+                    }
+                    .into()),
                 };
             }
             _ => {}
@@ -389,10 +437,11 @@ impl Tracer<'_> {
             Ok(()) => {}
             Err(NixErrno::ESRCH) => return Ok(()),
             Err(source) => {
-                return Err(BackendError::Trace {
+                return Err(PtraceError::Trace {
                     pid: pid.as_raw(),
                     source,
-                });
+                }
+                .into());
             }
         }
         // Full mode: the entry stop came first and its in-flight call records the result at the exit stop.
@@ -471,10 +520,11 @@ impl Tracer<'_> {
                     When::Entry => match sys::skip_syscall(pid, decision.errno.code()) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
                         Err(source) => {
-                            return Err(BackendError::Trace {
+                            return Err(PtraceError::Trace {
                                 pid: pid.as_raw(),
                                 source,
-                            });
+                            }
+                            .into());
                         }
                     },
                     When::Exit => need_exit = true,
@@ -519,10 +569,11 @@ impl Tracer<'_> {
                     match sys::set_return(pid, want) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
                         Err(source) => {
-                            return Err(BackendError::Trace {
+                            return Err(PtraceError::Trace {
                                 pid: pid.as_raw(),
                                 source,
-                            });
+                            }
+                            .into());
                         }
                     }
                 }
@@ -568,9 +619,10 @@ fn syscall_info(pid: Pid) -> Result<Option<SyscallStop>, BackendError> {
     match sys::syscall_info(pid) {
         Ok(stop) => Ok(Some(stop)),
         Err(NixErrno::ESRCH) => Ok(None),
-        Err(source) => Err(BackendError::Trace {
+        Err(source) => Err(PtraceError::Trace {
             pid: pid.as_raw(),
             source,
-        }),
+        }
+        .into()),
     }
 }

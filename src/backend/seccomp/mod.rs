@@ -31,7 +31,7 @@ use nix::{
 
 use self::sys::{Listener, Notification, Ready};
 use super::{
-    BackendError, Job, Outcome,
+    BackendError, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
 };
@@ -47,39 +47,73 @@ const BACKEND: &str = "seccomp";
 /// More tasks than this in the tgid cache and it starts over (tids are recycled; the cache must not grow forever).
 const TGID_CACHE_MAX: usize = 1 << 16;
 
-/// Runs `job` under a seccomp listener until the target's whole process tree has ended.
-pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
-    let cannot_observe = BackendError::CannotObserve {
-        backend: BACKEND,
-        reason: "a call it lets run returns to the target without phoebe seeing the result",
-    };
-    if job.observer.is_some() || job.record_only.is_some() {
-        return Err(cannot_observe);
+/// The seccomp user-notification backend: injects at entry; cannot observe.
+pub struct SeccompBackend;
+
+/// What only the seccomp backend fails at (a [`BackendError`] wraps it).
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("cannot start '{command}' under seccomp")]
+    Launch {
+        command: String,
+        #[source]
+        source: sys::SpawnError,
+    },
+    #[error("{step} failed on the seccomp listener: {source}")]
+    Notify {
+        step: &'static str,
+        #[source]
+        source: NixErrno,
+    },
+}
+
+impl super::Backend for SeccompBackend {
+    fn kind(&self) -> super::BackendKind {
+        super::BackendKind::Seccomp
     }
-    let Some(decider) = job.decider else {
-        return Err(cannot_observe);
-    };
-    super::refuse_short(
-        decider,
-        BACKEND,
-        "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
-    )?;
-    refuse_exit_rules(decider)?;
+
+    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
+        let Mode::Inject { decider, .. } = mode else {
+            return Err(BackendError::CannotObserve {
+                backend: BACKEND,
+                reason: "a call it lets run returns to the target without phoebe seeing the result",
+            });
+        };
+        super::refuse_short(
+            decider,
+            BACKEND,
+            "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
+        )?;
+        refuse_exit_rules(decider)
+    }
+
+    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {
+        self.check(&mode)?;
+        let Mode::Inject { decider, .. } = mode else {
+            unreachable!("check refuses to observe")
+        };
+        run(target, decider, control)
+    }
+}
+
+/// Runs `target` under a seccomp listener, asking `decider` about every call it targets, until the target's whole
+/// process tree has ended.
+fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outcome, BackendError> {
     let prog = build_filter(decider)?;
-    let command = job.target.display.join(" ");
-    let notify = |step| move |source| BackendError::Notify { step, source };
+    let command = target.display.join(" ");
+    let notify = |step| move |source| SeccompError::Notify { step, source };
     let sizes = sys::notif_sizes().map_err(notify("seccomp(SECCOMP_GET_NOTIF_SIZES)"))?;
     // Cleared when the run is over (the guard is dropped on every return).
     let subreaper = Subreaper::set().map_err(notify("prctl(PR_SET_CHILD_SUBREAPER)"))?;
-    let spawned = sys::spawn_notified(&job.target.program_c, &job.target.argv, &prog).map_err(|source| {
-        BackendError::Launch {
+    let spawned = sys::spawn_notified(&target.program_c, &target.argv, &prog).map_err(|source| {
+        SeccompError::Launch {
             command: command.clone(),
             source,
         }
     })?;
     let started = Instant::now();
     let root = spawned.pid;
-    job.control.begin(root.as_raw());
+    control.begin(root.as_raw());
     let listener = Listener::new(spawned.listener, &sizes);
     // Since Linux 6.6 the target and phoebe can hand the CPU to each other: a steadier, shorter round trip. Before
     // that (or with `delay=`, which needs timeouts) phoebe polls the listener before each receive.
@@ -117,7 +151,7 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
             Err(source) => {
                 failed.store(true, Ordering::SeqCst);
                 let _ = kill(root, Signal::SIGKILL);
-                let exit = reap(root, job.control, &failed, &subreaper);
+                let exit = reap(root, control, &failed, &subreaper);
                 return (
                     exit,
                     Err(BackendError::Thread {
@@ -127,13 +161,13 @@ pub fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
                 );
             }
         };
-        let exit = reap(root, job.control, &failed, &subreaper);
+        let exit = reap(root, control, &failed, &subreaper);
         let supervised = handle
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (exit, supervised)
     });
-    job.control.end();
+    control.end();
     supervised?;
     if let Some(source) = spawned.report.exec_error() {
         return Err(BackendError::Exec { command, source });
@@ -355,7 +389,7 @@ impl Supervisor<'_> {
 }
 
 fn notify_error(step: &'static str, source: NixErrno) -> BackendError {
-    BackendError::Notify { step, source }
+    SeccompError::Notify { step, source }.into()
 }
 
 /// Reaps the target and every orphan of its tree (phoebe is their subreaper) until no child is left; returns how the
