@@ -8,8 +8,12 @@ use phoebe::model::{Observation, Shape, Syscall, shape::Key};
 
 use crate::common::*;
 
+fn path(backend: &str, dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join(format!("obs-{backend}.json"))
+}
+
 fn observe(backend: &str, dir: &tempfile::TempDir) -> Observation {
-    let obs = dir.path().join(format!("obs-{backend}.json"));
+    let obs = path(backend, dir);
     phoebe()
         .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
         .arg(&obs)
@@ -82,4 +86,18 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         .shapes
         .clone();
     assert!(stat.keys().all(|s| s == "path=unknown"), "{:?}", stat.keys());
+    // synthesize says which components eBPF leaves unknown.
+    let out = phoebe()
+        .args(["synthesize", "-o"])
+        .arg(dir.path().join("plan.json"))
+        .arg(path("ebpf", &dir))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("records only the register components")
+            && stderr.contains("path, fd and nonblock are unknown"),
+        "{stderr}"
+    );
 }

@@ -250,7 +250,10 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         );
     } else if settings.shapes && obs.backend == "ebpf" && obs.failed_shapes().is_some() {
         say!(
-            "phoebe: warning: {} was observed with eBPF, which records only the register components of call              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags,              clone, WNOHANG, prctl option): path, descriptor kind and nonblock (and clone3's flags) are unknown,              so calls shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
+            "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
+             shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
+             clone, WNOHANG, prctl option): path, fd and nonblock are unknown (and clone3's clone), so calls \
+             shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
             args.observation.display()
         );
     }
