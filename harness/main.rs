@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod docs;
 mod ebpf;
+mod ebpf_shapes;
 mod exec;
 mod fd_kinds;
 mod inject;

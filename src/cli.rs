@@ -278,9 +278,9 @@ pub struct ObserveArgs {
     #[arg(long)]
     pub latency: bool,
 
-    /// Record each call's shape (on, ptrace only): futex operation and timeout, path template, descriptor kind
-    /// and O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
-    /// eBPF records no shapes yet.
+    /// Record each call's shape (on): futex operation and timeout, path template, descriptor kind and
+    /// O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
+    /// eBPF records the register components only (path, descriptor kind and nonblock are `unknown`).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub shapes: bool,
 

@@ -229,10 +229,18 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
              observe with --backend ptrace to record shapes",
             args.observation.display(),
             if obs.backend == "ebpf" {
-                "the eBPF observer does not record them yet"
+                "it was recorded by an eBPF observer that did not record them yet"
             } else {
                 "it was recorded without them"
             }
+        );
+    } else if settings.shapes && obs.backend == "ebpf" && obs.failed_shapes().is_some() {
+        say!(
+            "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
+             shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
+             clone, WNOHANG, prctl option): path, fd and nonblock are unknown (and clone3's clone), so calls \
+             shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
+            args.observation.display()
         );
     }
     let plan = synth::synthesize(&obs, &settings)?;

@@ -215,16 +215,9 @@ impl ObservationBuilder {
             return;
         }
         let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        let shape_key = shape.filter(|_| self.shapes).map(|shape| {
-            let text = shape.to_string();
-            let seen = self.seen_shapes.entry(syscall).or_default();
-            if seen.contains(&text) || seen.len() < MAX_SHAPES {
-                seen.insert(text.clone());
-                text
-            } else {
-                OTHER_SHAPES.to_owned()
-            }
-        });
+        let shape_key = shape
+            .filter(|_| self.shapes)
+            .map(|shape| self.shape_key(syscall, shape));
         let stats = self.slot(at).syscalls.entry(syscall).or_default();
         if let Some(key) = shape_key {
             let shape_stats = stats.shapes.entry(key).or_default();
@@ -263,6 +256,42 @@ impl ObservationBuilder {
         stats.latency_ns_max = stats.latency_ns_max.max(latency_ns_max);
         if let Err(errno) = result {
             *stats.errors.entry(errno).or_default() += calls;
+        }
+    }
+
+    /// The key a shape is recorded under: its text, or [`OTHER_SHAPES`] past the per-syscall cap.
+    fn shape_key(&mut self, syscall: Syscall, shape: &Shape) -> String {
+        let text = shape.to_string();
+        let seen = self.seen_shapes.entry(syscall).or_default();
+        if seen.contains(&text) || seen.len() < MAX_SHAPES {
+            seen.insert(text.clone());
+            text
+        } else {
+            OTHER_SHAPES.to_owned()
+        }
+    }
+
+    /// Adds `calls` completions of `syscall` with `shape` and the same result to the interval's per-shape counts
+    /// only: an in-kernel aggregator that counts shapes apart from its per-syscall totals (eBPF) records those
+    /// with [`record_many`](Self::record_many).
+    pub fn record_shape_many(
+        &mut self,
+        at: Duration,
+        syscall: Syscall,
+        shape: &Shape,
+        result: Result<(), Errno>,
+        calls: u64,
+    ) {
+        let result = super::names::real_result(syscall, result);
+        if !self.shapes || calls == 0 || result.is_err_and(|errno| errno.is_kernel_internal()) {
+            return;
+        }
+        let key = self.shape_key(syscall, shape);
+        let stats = self.slot(at).syscalls.entry(syscall).or_default();
+        let shape_stats = stats.shapes.entry(key).or_default();
+        shape_stats.calls += calls;
+        if let Err(errno) = result {
+            *shape_stats.errors.entry(errno).or_default() += calls;
         }
     }
 

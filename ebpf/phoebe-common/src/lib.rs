@@ -2,7 +2,8 @@
 //! layout of map keys and values, the states of a target process, and the names of maps, programs and globals.
 //!
 //! `no_std` and dependency-free for the eBPF side; the `user` feature adds `aya::Pod` so that user space can read
-//! the maps. Owns no logic but a rule's window, `max` and weights ([`decide`]), which both sides run.
+//! the maps. Owns no logic but a rule's window, `max` and weights ([`decide`]), which both sides run, and
+//! [`shape`]'s table of the register bits a call's shape reads.
 
 #![no_std]
 
@@ -129,6 +130,8 @@ pub const TGID_BLOCK: usize = 64;
 pub const TGIDS_MAX_BLOCKS: u32 = (1 << 22) / TGID_BLOCK as u32;
 
 /// States of a thread group in the target map.
+pub mod shape;
+
 pub mod state {
     /// Launched by phoebe, stopped or running its launcher code: not counted until its exec.
     pub const LAUNCHED: u32 = 1;
@@ -145,6 +148,9 @@ pub mod maps {
     /// `PerCpuHashMap<CountKey, CountValue>` (not preallocated): failed calls, and every call when counters are
     /// split by process.
     pub const COUNTS: &str = "PHOEBE_COUNTS";
+    /// `PerCpuHashMap<shape::ShapeKey, CountValue>` (not preallocated): calls of syscalls whose shape has register
+    /// components, by those registers' kept bits (`observe` only, not per process).
+    pub const SHAPES: &str = "PHOEBE_SHAPES";
     /// `PerCpuArray<CountValue>` of [`super::SUCCESS_SLOTS`], indexed by syscall number: successful calls when
     /// counters are not split by process (`observe`), counted without a hash lookup. User space merges it into
     /// the same snapshot as `COUNTS` (key `{tgid: 0, nr, errno: 0}`).

@@ -11,7 +11,9 @@ use aya_ebpf::{
 };
 use phoebe_common::{
     COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TARGETS_CAPACITY,
-    latency_bucket, state,
+    latency_bucket,
+    shape::{SHAPES_CAPACITY, ShapeKey, ShapeReg},
+    state,
 };
 
 use crate::{
@@ -55,6 +57,10 @@ pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
 #[map]
 static PHOEBE_LATHIST: PerCpuHashMap<CountKey, LatencyBuckets> =
     PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
+// Calls of syscalls whose shape has register components, by the registers' kept bits (`observe` only).
+#[map]
+static PHOEBE_SHAPES: PerCpuHashMap<ShapeKey, CountValue> =
+    PerCpuHashMap::with_max_entries(SHAPES_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
 static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
@@ -104,6 +110,10 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         }
     }
     if !per_process {
+        // Only the few shaped syscalls read registers: a getppid pays one comparison tree on `nr`.
+        if let Some(shape) = shape_regs(nr as u64) {
+            count_shape(shape, regs, nr as u32, errno, latency);
+        }
         if errno == 0 {
             if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
                 // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
@@ -133,6 +143,61 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     };
     count(&key, latency);
     0
+}
+
+#[cfg(bpf_target_arch = "aarch64")]
+use phoebe_common::shape::aarch64 as shape_regs;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+use phoebe_common::shape::x86_64 as shape_regs;
+
+/// Byte offsets of the six argument registers in `struct pt_regs` at `sys_exit`: x86_64's di, si, dx, r10, r8,
+/// r9 (the return value is in ax, so they still hold the arguments).
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const ARG_OFFSETS: [usize; 6] = [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8];
+/// aarch64: x0 holds the return value by now; the first argument is `orig_x0` (after regs[31], sp, pc, pstate).
+#[cfg(bpf_target_arch = "aarch64")]
+const ARG_OFFSETS: [usize; 6] = [34 * 8, 8, 2 * 8, 3 * 8, 4 * 8, 5 * 8];
+
+/// Reads the kept bits of one shape register (0 when unused or unreadable).
+#[inline(always)]
+fn shape_value(regs: *const u8, reg: ShapeReg) -> u64 {
+    let Some(offset) = ARG_OFFSETS.get(usize::from(reg.arg)) else {
+        return 0;
+    };
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    match unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) } {
+        Ok(value) => reg.keep(value),
+        Err(_) => 0,
+    }
+}
+
+/// Adds one call to this CPU's shape counters.
+#[inline(always)]
+fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency: u64) {
+    let key = ShapeKey {
+        nr,
+        errno,
+        values: [shape_value(ptr, regs[0]), shape_value(ptr, regs[1])],
+    };
+    for _ in 0..2 {
+        if let Some(value) = PHOEBE_SHAPES.get_ptr_mut(key) {
+            // SAFETY: this CPU's slot of the element, valid while the program runs, written by this CPU only.
+            unsafe { add(value, latency) };
+            return;
+        }
+        let value = CountValue {
+            calls: 1,
+            latency_ns_sum: latency,
+            latency_ns_max: latency,
+        };
+        if PHOEBE_SHAPES.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
+            return;
+        }
+    }
+    if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
+        // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.
+        unsafe { *lost += 1 };
+    }
 }
 
 /// Adds one call of `latency` nanoseconds to a counter.

@@ -15,6 +15,7 @@ pub mod btf;
 pub mod fmod_ret;
 pub mod inject;
 mod launch;
+pub mod shapes;
 pub mod sys;
 
 use std::{
@@ -447,11 +448,15 @@ pub fn delta(before: &Snapshot, now: &Snapshot) -> Vec<(CountKey, CountValue)> {
 /// The model's view of a key: the syscall (if the native table knows it) and its result.
 pub fn decode(key: &CountKey) -> Option<(Syscall, Result<(), Errno>)> {
     let syscall = Syscall::from_number(u64::from(key.nr))?;
-    let result = match key.errno {
+    Some((syscall, decode_result(key.errno)?))
+}
+
+/// The model's view of a counted errno (0: success).
+fn decode_result(errno: u32) -> Option<Result<(), Errno>> {
+    Some(match errno {
         0 => Ok(()),
         code => Err(Errno::new(i32::try_from(code).ok()?)?),
-    };
-    Some((syscall, result))
+    })
 }
 
 /// Records the counters added between two reads into the interval that contains `at`.
@@ -488,6 +493,7 @@ struct Observing<'a> {
     only: Option<&'a std::collections::HashSet<Syscall>>,
     interval: Duration,
     before: Snapshot,
+    shapes_before: shapes::ShapeSnapshot,
 }
 
 impl launch::Programs for Observing<'_> {
@@ -510,7 +516,23 @@ impl launch::Programs for Observing<'_> {
             &now,
             self.only,
         );
+        shapes::record_unknown(
+            self.builder,
+            end.saturating_sub(Duration::from_nanos(1)),
+            &self.before,
+            &now,
+            self.only,
+        );
         self.before = now;
+        let shapes_now = self.observer.shape_snapshot().map_err(RunError::Ebpf)?;
+        shapes::record(
+            self.builder,
+            end.saturating_sub(Duration::from_nanos(1)),
+            &self.shapes_before,
+            &shapes_now,
+            self.only,
+        );
+        self.shapes_before = shapes_now;
         Ok(())
     }
 }
@@ -590,6 +612,7 @@ pub(super) fn observe(
         only,
         interval,
         before: Snapshot::new(),
+        shapes_before: shapes::ShapeSnapshot::new(),
     };
     let ended = launch::supervise(target, control, &mut observing, interval)?;
     let lost = observing.observer.lost();

@@ -1,0 +1,103 @@
+//! Call shapes observed with eBPF (DESIGN §6): the register-derived components (futex operation and timeout,
+//! ioctl request, …) are the ones ptrace records, by the same definition; path and descriptor components are
+//! `unknown` on eBPF.
+
+use std::collections::BTreeMap;
+
+use phoebe::model::{Observation, Shape, Syscall, shape::Key};
+
+use crate::common::*;
+
+fn path(backend: &str, dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join(format!("obs-{backend}.json"))
+}
+
+fn observe(backend: &str, dir: &tempfile::TempDir) -> Observation {
+    let obs = path(backend, dir);
+    phoebe()
+        .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
+        .arg(&obs)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("300")
+        .assert()
+        .success();
+    load_observation(&obs)
+}
+
+/// Per value of `key` among `syscall`'s shapes: calls and errors by name.
+fn by_component(
+    obs: &Observation,
+    syscall: &str,
+    key: Key,
+) -> BTreeMap<String, (u64, BTreeMap<String, u64>)> {
+    let mut out: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    let totals = obs.totals();
+    for (text, stats) in &totals[&Syscall::parse(syscall).unwrap()].shapes {
+        let shape = Shape::parse(text).unwrap();
+        let Some(value) = shape.get(key) else { continue };
+        let entry = out.entry(value.to_owned()).or_default();
+        entry.0 += stats.calls;
+        for (errno, n) in &stats.errors {
+            *entry.1.entry(errno.to_string()).or_default() += n;
+        }
+    }
+    out
+}
+
+#[test]
+fn ebpf_observes_register_shapes_as_ptrace_does() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ptrace = observe("ptrace", &dir);
+    let ebpf = observe("ebpf", &dir);
+    let futex = Syscall::parse("futex").unwrap();
+    let shapes = |obs: &Observation| obs.totals()[&futex].shapes.clone();
+    let (p, e) = (shapes(&ptrace), shapes(&ebpf));
+    // The waits with a timeout fail deterministically: the same shape string, calls and errors on both.
+    let key = "op=FUTEX_WAIT_PRIVATE:timeout=yes";
+    assert_eq!(e.get(key), p.get(key), "{:?} vs {:?}", e.keys(), p.keys());
+    assert_eq!(e[key].calls, 300);
+    // Wakes never fail; how many there are beyond the app's own depends on the runtime's locks.
+    let wake = &e["op=FUTEX_WAKE_PRIVATE"];
+    assert!(wake.calls >= 300 && wake.errors.is_empty(), "{wake:?}");
+    assert!(p.contains_key("op=FUTEX_WAKE_PRIVATE"));
+    // ioctl: the request as ptrace has it; the descriptor's kind is unknown on eBPF.
+    let ereq = by_component(&ebpf, "ioctl", Key::Req);
+    let preq = by_component(&ptrace, "ioctl", Key::Req);
+    for req in ["FIONREAD", "TCGETS"] {
+        assert_eq!(ereq.get(req), preq.get(req), "{req}: {ereq:?} vs {preq:?}");
+    }
+    assert_eq!(ereq["FIONREAD"].0, 300);
+    assert_eq!(ereq["TCGETS"].1.values().sum::<u64>(), 300);
+    let ioctl = ebpf.totals()[&Syscall::parse("ioctl").unwrap()].shapes.clone();
+    assert!(
+        ioctl
+            .keys()
+            .all(|s| s.starts_with("fd=unknown:nonblock=unknown:req=")),
+        "{:?}",
+        ioctl.keys()
+    );
+    // Path components are unknown, never guessed.
+    let stat = ebpf.totals()[&Syscall::parse("newfstatat").unwrap()]
+        .shapes
+        .clone();
+    assert!(stat.keys().all(|s| s == "path=unknown"), "{:?}", stat.keys());
+    // synthesize says which components eBPF leaves unknown.
+    let out = phoebe()
+        .args(["synthesize", "-o"])
+        .arg(dir.path().join("plan.json"))
+        .arg(path("ebpf", &dir))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("records only the register components")
+            && stderr.contains("path, fd and nonblock are unknown"),
+        "{stderr}"
+    );
+}

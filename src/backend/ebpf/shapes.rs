@@ -1,0 +1,184 @@
+//! Call shapes on eBPF (DESIGN §6): the observer counts the calls of shaped syscalls by the kept bits of their
+//! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
+//! [`shape_of`], with a probe that knows nothing beyond registers: path, descriptor-kind and `O_NONBLOCK`
+//! components (and clone3's flags, which are in memory) are `unknown` on eBPF.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use aya::maps::{MapData, PerCpuHashMap};
+use phoebe_common::{
+    CountValue, maps,
+    shape::{self, ShapeKey, ShapeReg},
+};
+
+use super::{EbpfError, Observer, decode_result};
+use crate::model::{
+    ObservationBuilder, Syscall,
+    shape::{RegistersOnly, Shape, shape_of},
+};
+
+/// Cumulative calls per shape key, summed over CPUs.
+pub(super) type ShapeSnapshot = BTreeMap<ShapeKey, u64>;
+
+/// The shape registers of syscall `nr` on this machine's architecture (the eBPF programs use the same table).
+pub fn registers_of(nr: u64) -> Option<[ShapeReg; 2]> {
+    #[cfg(target_arch = "aarch64")]
+    return shape::aarch64(nr);
+    #[cfg(not(target_arch = "aarch64"))]
+    return shape::x86_64(nr);
+}
+
+/// The syscall and shape a key stands for.
+pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
+    let syscall = Syscall::from_number(u64::from(key.nr))?;
+    let regs = registers_of(u64::from(key.nr))?;
+    let args = shape::registers(&regs, &key.values);
+    Some((syscall, shape_of(syscall, &args, &mut RegistersOnly)))
+}
+
+impl Observer {
+    /// Reads the shape counters, summed over CPUs.
+    pub(super) fn shape_snapshot(&self) -> Result<ShapeSnapshot, EbpfError> {
+        let name = maps::SHAPES;
+        let map_err = |source| EbpfError::Map { name, source };
+        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        })?;
+        let counts: PerCpuHashMap<&MapData, ShapeKey, CountValue> =
+            PerCpuHashMap::try_from(map).map_err(map_err)?;
+        let mut out = ShapeSnapshot::new();
+        for entry in counts.iter() {
+            let (key, per_cpu) = entry.map_err(map_err)?;
+            out.insert(key, per_cpu.iter().map(|v| v.calls).sum());
+        }
+        Ok(out)
+    }
+}
+
+/// Records the shaped calls added between two reads into the interval that contains `at`.
+pub(super) fn record(
+    builder: &mut ObservationBuilder,
+    at: Duration,
+    before: &ShapeSnapshot,
+    now: &ShapeSnapshot,
+    only: Option<&std::collections::HashSet<Syscall>>,
+) {
+    for (key, calls) in now {
+        let calls = calls.saturating_sub(before.get(key).copied().unwrap_or(0));
+        if calls == 0 {
+            continue;
+        }
+        let Some((syscall, shape)) = shape_of_key(key) else {
+            continue;
+        };
+        if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
+            continue;
+        }
+        let Some(result) = decode_result(key.errno) else {
+            continue;
+        };
+        builder.record_shape_many(at, syscall, &shape, result, calls);
+    }
+}
+
+/// Records the calls of syscalls whose shape has no register component (path and descriptor calls, clone3)
+/// added between two reads of the per-syscall counters: their shape is all `unknown` on eBPF, recorded as such so
+/// that synthesis knows it cannot tell their shapes apart (and excludes them) rather than taking them as shapeless.
+pub(super) fn record_unknown(
+    builder: &mut ObservationBuilder,
+    at: Duration,
+    before: &super::Snapshot,
+    now: &super::Snapshot,
+    only: Option<&std::collections::HashSet<Syscall>>,
+) {
+    for (key, value) in super::delta(before, now) {
+        if registers_of(u64::from(key.nr)).is_some() {
+            continue;
+        }
+        let Some((syscall, result)) = super::decode(&key) else {
+            continue;
+        };
+        if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
+            continue;
+        }
+        let shape = shape_of(syscall, &[0; 6], &mut RegistersOnly);
+        builder.record_shape_many(at, syscall, &shape, result, value.calls);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so the test needs no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Mostly small values (the ones programs pass), sometimes any.
+        fn arg(&mut self) -> u64 {
+            match self.next() % 4 {
+                0 => self.next(),
+                1 => self.next() % 1024,
+                2 => self.next() & 0x1_ffff,
+                _ => self.next() % 16,
+            }
+        }
+    }
+
+    /// The kernel keeps only the bits `shape_of` reads: for any registers, the shape rebuilt from the kept bits is
+    /// the shape of the full registers (with a probe that knows nothing beyond registers, as on eBPF).
+    #[test]
+    fn kept_registers_give_the_shape_of_the_full_registers() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut shaped = 0;
+        for sc in Syscall::all() {
+            let nr = u64::from(sc.number());
+            let Some(regs) = registers_of(nr) else {
+                // No register component: the shape is the same for all registers.
+                let a = shape_of(sc, &[1, 2, 3, 4, 5, 6], &mut RegistersOnly);
+                let b = shape_of(sc, &[7, 0, 9, 0, 11, 0], &mut RegistersOnly);
+                assert_eq!(a, b, "{}", sc.name());
+                continue;
+            };
+            shaped += 1;
+            for _ in 0..2000 {
+                let args: [u64; 6] = std::array::from_fn(|_| rng.arg());
+                let values = regs.map(|r| match args.get(usize::from(r.arg)) {
+                    Some(v) => r.keep(*v),
+                    None => 0,
+                });
+                let key = ShapeKey {
+                    nr: nr as u32,
+                    errno: 0,
+                    values,
+                };
+                let (_, from_key) = shape_of_key(&key).expect("a known syscall");
+                assert_eq!(
+                    from_key.to_string(),
+                    shape_of(sc, &args, &mut RegistersOnly).to_string(),
+                    "{} {args:x?}",
+                    sc.name()
+                );
+            }
+        }
+        assert_eq!(shaped, 12, "shaped syscalls");
+    }
+
+    #[test]
+    fn futex_keys_decode_to_op_and_timeout() {
+        let nr = Syscall::parse("futex").unwrap().number();
+        let key = ShapeKey {
+            nr,
+            errno: 0,
+            values: [128, 1],
+        };
+        let (_, shape) = shape_of_key(&key).unwrap();
+        assert_eq!(shape.to_string(), "op=FUTEX_WAIT_PRIVATE:timeout=yes");
+    }
+}
