@@ -179,25 +179,7 @@ fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency
         errno,
         values: [shape_value(ptr, regs[0]), shape_value(ptr, regs[1])],
     };
-    for _ in 0..2 {
-        if let Some(value) = PHOEBE_SHAPES.get_ptr_mut(key) {
-            // SAFETY: this CPU's slot of the element, valid while the program runs, written by this CPU only.
-            unsafe { add(value, latency) };
-            return;
-        }
-        let value = CountValue {
-            calls: 1,
-            latency_ns_sum: latency,
-            latency_ns_max: latency,
-        };
-        if PHOEBE_SHAPES.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
-            return;
-        }
-    }
-    if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
-        // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.
-        unsafe { *lost += 1 };
-    }
+    count_in(&PHOEBE_SHAPES, &key, latency);
 }
 
 /// Adds one call of `latency` nanoseconds to a counter.
@@ -219,8 +201,14 @@ unsafe fn add(value: *mut CountValue, latency: u64) {
 /// Adds one call to this CPU's counters of `key`.
 #[inline(always)]
 fn count(key: &CountKey, latency: u64) {
+    count_in(&PHOEBE_COUNTS, key, latency);
+}
+
+/// Adds one call to this CPU's counters of `key` in `map` (the per-syscall counts or the shape counts).
+#[inline(always)]
+fn count_in<K>(map: &PerCpuHashMap<K, CountValue>, key: &K, latency: u64) {
     for _ in 0..2 {
-        if let Some(value) = PHOEBE_COUNTS.get_ptr_mut(key) {
+        if let Some(value) = map.get_ptr_mut(key) {
             // SAFETY: the pointer is this CPU's slot of the element, valid while the program runs; BPF programs
             // do not migrate between CPUs, so no other CPU writes it.
             unsafe { add(value, latency) };
@@ -231,7 +219,7 @@ fn count(key: &CountKey, latency: u64) {
             latency_ns_sum: latency,
             latency_ns_max: latency,
         };
-        if PHOEBE_COUNTS.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
+        if map.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
             return;
         }
         // Another CPU created the element meanwhile (EEXIST): look it up again. Otherwise the map is full.
