@@ -5,6 +5,7 @@
 //! [`Mode`] it runs in, the [`backend`] lookup and the [`Outcome`] a run returns. Does not own: deciding (see
 //! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
 
+pub mod counts;
 pub mod ebpf;
 pub mod facts;
 pub mod filter;

@@ -18,11 +18,7 @@ mod launch;
 pub mod shapes;
 pub mod sys;
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    os::fd::AsFd,
-    time::Duration,
-};
+use std::{collections::HashSet, os::fd::AsFd, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -37,7 +33,7 @@ use phoebe_common::{
 use super::{BackendError, Outcome, Target};
 use crate::{
     control::Control,
-    model::{Errno, ObservationBuilder, Syscall},
+    model::{ObservationBuilder, Syscall},
 };
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
@@ -94,11 +90,7 @@ pub enum EbpfError {
     },
 }
 
-/// Counters summed over CPUs, by key: what one read of the counter map gives.
-pub type Snapshot = BTreeMap<CountKey, CountValue>;
-
-/// Latency histograms summed over CPUs, by key (cumulative, like [`Snapshot`]).
-pub type Histograms = BTreeMap<CountKey, LatencyBuckets>;
+pub use super::counts::{Histograms, Snapshot, decode};
 
 /// The loaded and attached programs. Dropping it detaches and unloads them (they are held by file descriptors
 /// only, never pinned, so they also go when phoebe is killed).
@@ -445,20 +437,6 @@ pub fn delta(before: &Snapshot, now: &Snapshot) -> Vec<(CountKey, CountValue)> {
     out
 }
 
-/// The model's view of a key: the syscall (if the native table knows it) and its result.
-pub fn decode(key: &CountKey) -> Option<(Syscall, Result<(), Errno>)> {
-    let syscall = Syscall::from_number(u64::from(key.nr))?;
-    Some((syscall, decode_result(key.errno)?))
-}
-
-/// The model's view of a counted errno (0: success).
-fn decode_result(errno: u32) -> Option<Result<(), Errno>> {
-    Some(match errno {
-        0 => Ok(()),
-        code => Err(Errno::new(i32::try_from(code).ok()?)?),
-    })
-}
-
 /// Records the counters added between two reads into the interval that contains `at`.
 fn record(
     builder: &mut ObservationBuilder,
@@ -629,6 +607,7 @@ pub(super) fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Errno;
 
     fn key(nr: u32, errno: u32) -> CountKey {
         CountKey {

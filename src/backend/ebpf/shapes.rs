@@ -11,7 +11,8 @@ use phoebe_common::{
     shape::{self, ShapeKey, ShapeReg},
 };
 
-use super::{EbpfError, Observer, decode_result};
+use super::{EbpfError, Observer};
+use crate::backend::counts::decode_result;
 use crate::model::{
     ObservationBuilder, Syscall,
     shape::{RegistersOnly, Shape, shape_of},

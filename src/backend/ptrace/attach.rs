@@ -4,7 +4,7 @@
 //! untouched.
 //!
 //! Owns: the attaching tracer thread (every ptrace request must come from the thread that seized), its task table
-//! and the cumulative counters it publishes in the eBPF observer's [`Snapshot`] shape, so that one renderer serves
+//! and the cumulative counters it publishes in the eBPF observer's [`Snapshot`] shape (`backend::counts`), so that one renderer serves
 //! both. Does not own the rendering (`crate::monitor`) nor raw calls (`sys.rs`). Unlike `ptrace::run` it never
 //! sets `PTRACE_O_EXITKILL`: if phoebe dies, the kernel detaches and the processes live on.
 
@@ -31,7 +31,7 @@ use phoebe_common::{CountKey, CountValue, latency_bucket};
 
 use super::sys::{self, Resume, SyscallStop};
 use crate::{
-    backend::ebpf::{Histograms, Snapshot},
+    backend::counts::{Histograms, Snapshot},
     sys::{
         procfs,
         wait::{self, Status},
