@@ -243,16 +243,12 @@ impl Runner<'_> {
 
 /// The seed of run `run` of experiment `id`: stable across resumes and shards.
 pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
-    // FNV-1a over the id, then SplitMix64's finalizer (as in decide.rs): stable forever, no dependency.
+    // FNV-1a over the id, then the decision engine's SplitMix64 finalizer: stable forever, no dependency.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    let mut z = campaign ^ h ^ (u64::from(run) << 32);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::decide::policy::mix(campaign ^ h ^ (u64::from(run) << 32))
 }
 
 #[cfg(test)]
