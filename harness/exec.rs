@@ -1370,3 +1370,59 @@ fn the_same_seed_gives_the_same_verdicts() {
     let (_, c) = campaign("c", "5");
     assert_ne!(runs(&a), runs(&c));
 }
+
+/// Issue 14 item 2: with the old fixed 1 s interval a one-second job gave one or two intervals, so a model's p95
+/// and variance meant nothing. Without `--interval`, each baseline run adapts it to 20–40 intervals and the runs'
+/// intervals pool into the plan's statistics.
+#[test]
+fn a_short_baseline_gives_enough_intervals_without_interval() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    // About a second under ptrace: futex waits of which half fail with EAGAIN, a short job with a steady
+    // natural error.
+    exec(
+        &out,
+        &[],
+        &["--baseline-runs", "2"],
+        &[&testapp("shapes"), &"3000"],
+    )
+    .success();
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(
+        campaign["interval_ms"],
+        serde_json::Value::Null,
+        "auto is recorded as null"
+    );
+    let mut per_run = Vec::new();
+    for k in 1..=2 {
+        let obs = load_observation(&out.join(format!("baseline/run-{k}.observation.json")));
+        assert!(
+            (20..=40).contains(&obs.intervals.len()) && obs.interval_ms < 1000,
+            "baseline run {k}: {} intervals of {} ms over {} ms",
+            obs.intervals.len(),
+            obs.interval_ms,
+            obs.duration_ms
+        );
+        per_run.push(obs.interval_ms);
+    }
+    let plan: phoebe::model::Plan = phoebe::files::load(&out.join("plan.json"), "plan").unwrap();
+    assert_eq!(
+        plan.interval_ms,
+        *per_run.iter().max().unwrap(),
+        "pooled at the longer interval"
+    );
+    let eagain = plan
+        .models
+        .iter()
+        .find(|m| m.id == "futex-EAGAIN")
+        .unwrap_or_else(|| panic!("no futex-EAGAIN model: {:?}", plan.excluded));
+    // Both runs' intervals are samples.
+    let rule = eagain.shapes.first().map_or(&eagain.stats, |s| &s.stats);
+    assert!(rule.intervals >= 30, "{} samples", rule.intervals);
+    assert!(!rule.too_few_samples());
+    assert!(!eagain.rule.contains("too few samples"), "{}", eagain.rule);
+}

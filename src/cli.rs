@@ -5,6 +5,7 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 use phoebe::backend::BackendKind;
+use phoebe::model::IntervalChoice;
 
 /// Realistic system-call error injection: see which syscalls fail naturally, inject those errors, watch how
 /// the program copes.
@@ -265,9 +266,10 @@ pub struct ObserveArgs {
     #[arg(short, long, value_name = "FILE", default_value = "observation.json")]
     pub output: PathBuf,
 
-    /// Length of one monitoring interval (e.g. 1s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
-    pub interval: Duration,
+    /// Length of one monitoring interval (e.g. 1s, 500ms), or `auto`: start at 8 ms and double (up to 1024 ms)
+    /// as the run goes on, so that even a short run gives 20 to 40 intervals, the samples `synthesize` rests on.
+    #[arg(long, value_name = "DURATION|auto", default_value = "1s", value_parser = parse_interval_choice, allow_hyphen_values = true)]
+    pub interval: IntervalChoice,
 
     /// Record only these syscalls (comma-separated names or numbers); the others then run at native speed.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -395,9 +397,11 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
 
-    /// Monitoring interval of the baseline observation.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
-    pub interval: Duration,
+    /// Monitoring interval of the baseline observation. The default, `auto`, adapts it to the baseline: it starts
+    /// at 8 ms and doubles (up to 1024 ms) so that each baseline run gives 20 to 40 intervals; the intervals of all
+    /// baseline runs pool into the statistics, and the plan says when a model rests on too few of them.
+    #[arg(long, value_name = "DURATION|auto", default_value = "auto", value_parser = parse_interval_choice, allow_hyphen_values = true)]
+    pub interval: IntervalChoice,
 
     /// The campaign directory (default: phoebe-runs/<date-time>). One directory holds one campaign: a
     /// directory that already holds one is refused (continue it with --resume DIR).
@@ -579,6 +583,16 @@ fn parse_comm(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+fn parse_interval_choice(s: &str) -> Result<IntervalChoice, String> {
+    if s == "auto" {
+        Ok(IntervalChoice::Auto)
+    } else {
+        parse_interval(s)
+            .map(IntervalChoice::Fixed)
+            .map_err(|e| format!("{e}, or auto"))
+    }
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {

@@ -13,8 +13,8 @@ use phoebe::{
     decide::Decider,
     experiment, files,
     model::{
-        ExperimentResult, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Report,
-        Syscall, Usage, When,
+        ExperimentResult, FaultSpec, InjectionLog, IntervalChoice, Observation, ObservationBuilder,
+        ObservationMeta, Report, Syscall, Usage, When,
     },
     report::summary,
     synth,
@@ -63,7 +63,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     let target = Target::resolve(&args.target.command)?;
     files::check_writable(&args.output)?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let mut builder = ObservationBuilder::new(args.interval);
+    let mut builder = ObservationBuilder::with_interval(args.interval);
     if !args.shapes {
         builder = builder.without_shapes();
     }
@@ -596,7 +596,10 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         },
         interval_ms: pick(
             given("interval"),
-            millis(args.interval),
+            match args.interval {
+                IntervalChoice::Fixed(d) => Some(millis(d)),
+                IntervalChoice::Auto => None,
+            },
             saved.map(|s| s.interval_ms),
         ),
         settings,

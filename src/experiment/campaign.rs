@@ -1,12 +1,14 @@
 //! The campaign: everything that defines one (`campaign.json`), its shards, and its fingerprint (what
 //! `--resume` compares and what every result and the baseline carry).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{service, verdict};
 use crate::{
     backend::BackendKind,
-    model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings},
+    model::{FORMAT_VERSION, FaultSpec, IntervalChoice, Plan, SynthSettings},
 };
 
 /// How `campaign.json` (and the report) name `Campaign::backend` when none was given: each run lets
@@ -67,7 +69,8 @@ pub struct Campaign {
     /// Shell command run before every run to restore the target's state.
     pub reset: Option<String>,
     pub seed: u64,
-    pub interval_ms: u64,
+    /// The baseline's monitoring interval; `null`: adapted to the baseline (`--interval auto`).
+    pub interval_ms: Option<u64>,
     pub settings: SynthSettings,
     /// Faults given with `--fault`: one experiment each, instead of the synthesized models.
     pub faults: Vec<FaultSpec>,
@@ -99,6 +102,13 @@ pub struct Difference {
 }
 
 impl Campaign {
+    /// The baseline's monitoring interval, as `phoebe observe --interval` takes it.
+    pub fn interval(&self) -> IntervalChoice {
+        self.interval_ms.map_or(IntervalChoice::Auto, |ms| {
+            IntervalChoice::Fixed(Duration::from_millis(ms))
+        })
+    }
+
     /// The backend's name, or [`AUTO_BACKEND`]: what `campaign.json`, the fingerprint and the report say.
     pub fn backend_name(&self) -> &'static str {
         self.backend.map_or(AUTO_BACKEND, BackendKind::name)
@@ -219,7 +229,8 @@ impl Plan {
         Plan {
             version: FORMAT_VERSION,
             command: campaign.command.clone(),
-            interval_ms: campaign.interval_ms,
+            // Adapted: nothing was observed to adapt it to.
+            interval_ms: campaign.interval_ms.unwrap_or(0),
             settings: campaign.settings,
             models: Vec::new(),
             excluded: Vec::new(),
@@ -284,7 +295,7 @@ pub(super) mod tests {
             check: None,
             reset: None,
             seed: 0,
-            interval_ms: 1000,
+            interval_ms: Some(1000),
             settings: SynthSettings::default(),
             faults: faults.iter().map(|f| FaultSpec::parse(f).unwrap()).collect(),
             plan: None,
@@ -339,7 +350,7 @@ pub(super) mod tests {
             ("--timeout", Box::new(|c| c.timeout_ms = Some(500))),
             ("--check", Box::new(|c| c.check = Some("true".into()))),
             ("--reset", Box::new(|c| c.reset = Some("true".into()))),
-            ("--interval", Box::new(|c| c.interval_ms = 100)),
+            ("--interval", Box::new(|c| c.interval_ms = Some(100))),
             ("--quantile", Box::new(|c| c.settings.quantile = 1.0)),
             ("--shapes", Box::new(|c| c.settings.shapes = !c.settings.shapes)),
             (

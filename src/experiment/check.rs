@@ -15,7 +15,7 @@ impl Campaign {
                 return Some(format!("\"{name}\" is 0: a campaign needs at least 1"));
             }
         }
-        if self.interval_ms == 0 {
+        if self.interval_ms == Some(0) {
             return Some("\"interval_ms\" is 0: the monitoring interval is at least 1 ms".into());
         }
         if self.timeout_ms == Some(0) {
@@ -66,7 +66,7 @@ mod tests {
             check: Some("test -s out.txt".into()),
             reset: None,
             seed: 1,
-            interval_ms: 100,
+            interval_ms: Some(100),
             settings: SynthSettings::default(),
             faults: ["openat:ENOENT:p=0.5", "futex:EAGAIN:op=FUTEX_WAIT_PRIVATE"]
                 .iter()
@@ -126,7 +126,7 @@ mod tests {
             ("\"command\" is empty", |c| c.command.clear()),
             ("\"runs\" is 0", |c| c.runs = 0),
             ("\"baseline_runs\" is 0", |c| c.baseline_runs = 0),
-            ("\"interval_ms\" is 0", |c| c.interval_ms = 0),
+            ("\"interval_ms\" is 0", |c| c.interval_ms = Some(0)),
             ("\"service.rounds\" is 0", |c| {
                 c.service.as_mut().unwrap().rounds = 0
             }),

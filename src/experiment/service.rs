@@ -132,8 +132,7 @@ impl Runner<'_> {
         let obs_path = dir.join(format!("run-{k}.observation.json"));
         let mut cmd = Command::new(self.phoebe);
         cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
-        cmd.arg("--interval")
-            .arg(format!("{}ms", self.campaign.interval_ms));
+        cmd.arg("--interval").arg(self.campaign.interval().to_string());
         cmd.arg("--").args(self.target_args());
         let began = Instant::now();
         let mut started = supervise::start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;

@@ -99,14 +99,40 @@ pub(super) fn load_versioned<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The baseline runs' observations, one after the other (their intervals concatenated).
+/// The baseline runs' observations, one after the other (their intervals concatenated). With `--interval auto`
+/// each run adapted its own interval: all are brought to the longest (each a power-of-two multiple of the
+/// others, [`Observation::coarsen`]) so that every interval is one sample of the same length.
 pub(super) fn merged_observation(layout: &Layout, runs: u32) -> Result<Observation, ExperimentError> {
-    let mut merged: Option<Observation> = None;
+    let mut all: Vec<Observation> = Vec::new();
     for k in 1..=runs {
-        let obs: Observation = files::load(
-            &layout.path(&format!("baseline/run-{k}.observation.json")),
-            "observation",
-        )?;
+        let path = layout.path(&format!("baseline/run-{k}.observation.json"));
+        let obs: Observation = files::load(&path, "observation")?;
+        if obs.interval_ms == 0 {
+            return Err(ExperimentError::Inner {
+                what: format!("baseline run {k}"),
+                stderr: format!("{} has \"interval_ms\": 0", path.display()),
+            });
+        }
+        all.push(obs);
+    }
+    let longest = all
+        .iter()
+        .map(|o| o.interval_ms)
+        .max()
+        .expect("at least one baseline run");
+    let mut merged: Option<Observation> = None;
+    for mut obs in all {
+        if longest % obs.interval_ms != 0 {
+            return Err(ExperimentError::Inner {
+                what: "the baseline".into(),
+                stderr: format!(
+                    "its runs were observed with intervals of {} ms and {longest} ms, which do not divide: \
+                     they cannot be pooled",
+                    obs.interval_ms
+                ),
+            });
+        }
+        obs.coarsen(longest / obs.interval_ms);
         match &mut merged {
             None => merged = Some(obs),
             Some(m) => {

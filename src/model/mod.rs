@@ -18,8 +18,8 @@ pub use self::{
     fault::{CallWindow, FaultSpec, Short, When},
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
-    observation::{Interval, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
-    plan::{Category, ErrorModel, Excluded, Plan, RateStats, ShapeModel, SynthSettings},
+    observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
+    plan::{Category, ErrorModel, Excluded, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings},
     report::{
         Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
     },

@@ -141,6 +141,15 @@ impl Observation {
         any.then_some(out)
     }
 
+    /// The same recording with intervals `factor` times as long: each run of `factor` consecutive intervals
+    /// summed into one (the last run may be shorter). Merges recordings made with different adapted intervals.
+    pub fn coarsen(&mut self, factor: u64) {
+        if factor > 1 {
+            self.intervals = merge_runs(std::mem::take(&mut self.intervals), factor as usize);
+            self.interval_ms = self.interval_ms.saturating_mul(factor);
+        }
+    }
+
     /// Per-syscall totals over the whole run.
     pub fn totals(&self) -> BTreeMap<Syscall, SyscallStats> {
         let mut totals: BTreeMap<Syscall, SyscallStats> = BTreeMap::new();
@@ -153,6 +162,22 @@ impl Observation {
     }
 }
 
+/// Sums each run of `factor` consecutive intervals into one.
+fn merge_runs(intervals: Vec<Interval>, factor: usize) -> Vec<Interval> {
+    let mut merged = Vec::with_capacity(intervals.len().div_ceil(factor));
+    for (i, interval) in intervals.into_iter().enumerate() {
+        if i % factor == 0 {
+            merged.push(interval);
+        } else {
+            let into: &mut Interval = merged.last_mut().expect("pushed at the run's first interval");
+            for (sc, stats) in interval.syscalls {
+                into.syscalls.entry(sc).or_default().add(&stats);
+            }
+        }
+    }
+    merged
+}
+
 /// Aggregates syscall completions into intervals as they arrive. Memory grows with the run's length in
 /// intervals and the number of distinct (syscall, errno) pairs, never with the number of calls.
 #[derive(Debug)]
@@ -163,6 +188,34 @@ pub struct ObservationBuilder {
     shapes: bool,
     /// The distinct shapes seen so far per syscall, for the cap.
     seen_shapes: BTreeMap<Syscall, std::collections::BTreeSet<String>>,
+    /// `--interval auto`: the interval doubles (pairs of intervals merged) whenever the recording reaches
+    /// 2 × [`AUTO_AT_LEAST`] intervals, up to [`AUTO_MAX`].
+    adaptive: bool,
+}
+
+/// `--interval auto` starts with intervals this long...
+pub const AUTO_MIN: Duration = Duration::from_millis(8);
+/// ...and doubles them (8, 16, 32 … 1024 ms) while the recording would otherwise have 2 × [`AUTO_AT_LEAST`]
+/// intervals or more, but never past this length (about the fixed default, 1 s).
+pub const AUTO_MAX: Duration = Duration::from_millis(1024);
+/// `--interval auto` keeps at least this many intervals per recording once it lasts 20 × [`AUTO_MIN`]: the samples
+/// a model's statistics rest on.
+pub const AUTO_AT_LEAST: usize = 20;
+
+/// The length of one monitoring interval: fixed, or adapted to the recording's length (`--interval auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalChoice {
+    Fixed(Duration),
+    Auto,
+}
+
+impl std::fmt::Display for IntervalChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntervalChoice::Fixed(d) => write!(f, "{}ms", d.as_millis()),
+            IntervalChoice::Auto => f.write_str("auto"),
+        }
+    }
 }
 
 impl ObservationBuilder {
@@ -174,6 +227,21 @@ impl ObservationBuilder {
             intervals: Vec::new(),
             shapes: true,
             seen_shapes: BTreeMap::new(),
+            adaptive: false,
+        }
+    }
+
+    /// A builder whose interval is `choice`: fixed, or starting at [`AUTO_MIN`] and doubling as the recording
+    /// grows, so that it holds between [`AUTO_AT_LEAST`] and twice as many intervals (fewer only when it is
+    /// shorter than 20 × [`AUTO_MIN`], more only past [`AUTO_MAX`]). Every adapted length is a power-of-two
+    /// multiple of [`AUTO_MIN`], so recordings of one program merge exactly ([`Observation::coarsen`]).
+    pub fn with_interval(choice: IntervalChoice) -> Self {
+        match choice {
+            IntervalChoice::Fixed(interval) => Self::new(interval),
+            IntervalChoice::Auto => ObservationBuilder {
+                adaptive: true,
+                ..Self::new(AUTO_MIN)
+            },
         }
     }
 
@@ -189,7 +257,12 @@ impl ObservationBuilder {
     }
 
     fn slot(&mut self, at: Duration) -> &mut Interval {
-        let index = (at.as_nanos() / self.interval.as_nanos()) as usize;
+        let mut index = (at.as_nanos() / self.interval.as_nanos()) as usize;
+        while self.adaptive && index >= 2 * AUTO_AT_LEAST && self.interval * 2 <= AUTO_MAX {
+            self.intervals = merge_runs(std::mem::take(&mut self.intervals), 2);
+            self.interval *= 2;
+            index = (at.as_nanos() / self.interval.as_nanos()) as usize;
+        }
         if self.intervals.len() <= index {
             self.intervals.resize_with(index + 1, Interval::default);
         }
@@ -295,7 +368,8 @@ impl ObservationBuilder {
         }
     }
 
-    /// The length of one interval.
+    /// The length of one interval (so far, with [`IntervalChoice::Auto`]: it only ever doubles, so a boundary of
+    /// the first length stays a boundary).
     pub fn interval(&self) -> Duration {
         self.interval
     }
@@ -402,6 +476,54 @@ mod tests {
         let totals = obs.totals();
         assert_eq!(totals[&sc("openat")].calls, 3);
         assert_eq!(totals[&sc("openat")].errors[&errno("ENOENT")], 2);
+    }
+
+    #[test]
+    fn auto_interval_keeps_at_least_twenty_intervals_and_every_call() {
+        let ms = Duration::from_millis;
+        for run_ms in [50u64, 170, 333, 1000, 4100, 20_000, 100_000] {
+            let mut b = ObservationBuilder::with_interval(IntervalChoice::Auto);
+            // One call every millisecond, every tenth failing.
+            for t in 0..run_ms {
+                let result = if t % 10 == 0 { Err(errno("EAGAIN")) } else { Ok(()) };
+                b.record(ms(t), sc("read"), None, result, Duration::ZERO);
+            }
+            let obs = b.finish(ms(run_ms), ObservationMeta::default());
+            let n = obs.intervals.len();
+            assert!(
+                obs.interval_ms.is_power_of_two() && (8..=1024).contains(&obs.interval_ms),
+                "{run_ms} ms: interval {} ms",
+                obs.interval_ms
+            );
+            if obs.interval_ms < 1024 && run_ms >= 20 * 8 {
+                assert!(
+                    (AUTO_AT_LEAST..=2 * AUTO_AT_LEAST).contains(&n),
+                    "{run_ms} ms: {n} intervals"
+                );
+            }
+            let totals = &obs.totals()[&sc("read")];
+            assert_eq!(totals.calls, run_ms, "{run_ms} ms: calls lost in merging");
+            assert_eq!(totals.errors[&errno("EAGAIN")], run_ms.div_ceil(10));
+        }
+    }
+
+    #[test]
+    fn coarsen_sums_runs_of_intervals() {
+        let ms = Duration::from_millis;
+        let mut b = ObservationBuilder::new(ms(8));
+        for t in [0, 9, 17, 25, 33] {
+            b.record(ms(t), sc("read"), None, Err(errno("EAGAIN")), Duration::ZERO);
+        }
+        let mut obs = b.finish(ms(40), ObservationMeta::default());
+        assert_eq!(obs.intervals.len(), 5);
+        obs.coarsen(2);
+        assert_eq!(obs.interval_ms, 16);
+        let calls: Vec<u64> = obs
+            .intervals
+            .iter()
+            .map(|i| i.syscalls[&sc("read")].calls)
+            .collect();
+        assert_eq!(calls, [2, 2, 1]);
     }
 
     #[test]

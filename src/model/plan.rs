@@ -87,7 +87,16 @@ pub struct RateStats {
     pub intervals_with_error: u64,
 }
 
+/// A model whose statistics rest on fewer intervals than this says so: its quantile and variance say little
+/// (two intervals that both failed give p95 = 1).
+pub const MIN_SAMPLES: u64 = 10;
+
 impl RateStats {
+    /// Do these statistics rest on fewer than [`MIN_SAMPLES`] intervals?
+    pub fn too_few_samples(&self) -> bool {
+        self.intervals < MIN_SAMPLES
+    }
+
     /// Failures / calls over the whole observation: the chance that a call fails by itself.
     pub fn natural_rate(&self) -> f64 {
         if self.calls == 0 {

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::model::{Category, FaultSpec, InjectionLog, Observation, Plan, SyscallStats, TargetExit};
+use crate::model::{
+    Category, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
+};
 
 /// How the run ended, for the first line of a summary.
 fn ending(exit: Option<TargetExit>, interrupted: bool) -> String {
@@ -257,6 +259,23 @@ pub fn plan(plan: &Plan) -> String {
                 let _ = writeln!(out, "excluded {pair}: {reason}");
             }
         }
+    }
+    let mut few: Vec<String> = Vec::new();
+    for m in &plan.models {
+        if m.shapes.is_empty() && m.stats.too_few_samples() {
+            few.push(format!("{} ({})", m.id, m.stats.intervals));
+        }
+        for s in m.shapes.iter().filter(|s| s.stats.too_few_samples()) {
+            few.push(format!("{} on {} ({})", m.id, s.shape, s.stats.intervals));
+        }
+    }
+    if !few.is_empty() {
+        let _ = writeln!(
+            out,
+            "few samples: {} rest on fewer than {MIN_SAMPLES} intervals with calls (in brackets): their rates are \
+             uncertain\nhint: observe a longer run, or several (exec --baseline-runs), or with --interval auto",
+            few.join(", ")
+        );
     }
     out
 }

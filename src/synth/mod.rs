@@ -11,8 +11,8 @@ pub mod plausible;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, Observation, Plan, RateStats, Shape,
-    ShapeModel, SynthSettings, Syscall,
+    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, MIN_SAMPLES, Observation, Plan,
+    RateStats, Shape, ShapeModel, SynthSettings, Syscall,
     observation::{MAX_SHAPES, OTHER_SHAPES},
     saturating_sum,
 };
@@ -325,6 +325,14 @@ fn rule_for(
             ),
         )
     };
+    let rule = if stats.too_few_samples() {
+        format!(
+            "{rule} (rests on {} interval(s), fewer than {MIN_SAMPLES}: too few samples for a stable rate)",
+            stats.intervals
+        )
+    } else {
+        rule
+    };
     let probability = round6(((target - natural) / (1.0 - natural)).clamp(0.0, 1.0));
     if probability <= 0.0 {
         return Err(format!(
@@ -489,7 +497,11 @@ mod tests {
         // natural 4/400 = 0.01: p = (0.05 - 0.01) / 0.99 = 0.040404…
         assert!(close(m.probability, 0.040404), "{}", m.probability);
         assert_eq!(m.fault.to_string(), "openat:ENOENT:p=0.040404");
-        assert_eq!(m.rule, "p95 0.0185 < 0.05: fixed rate 0.05");
+        assert_eq!(
+            m.rule,
+            "p95 0.0185 < 0.05: fixed rate 0.05 (rests on 4 interval(s), fewer than 10: too few samples for a \
+             stable rate)"
+        );
     }
 
     #[test]
@@ -506,7 +518,8 @@ mod tests {
         assert!(close(m.probability, 0.313333), "{}", m.probability);
         assert_eq!(
             m.rule,
-            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95"
+            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95 (rests on 4 interval(s), fewer than 10: \
+             too few samples for a stable rate)"
         );
     }
 
@@ -540,6 +553,7 @@ mod tests {
         assert!(close(m.stats.mean, 0.0002));
         assert_eq!(m.category, Category::Sporadic);
         assert!(close(m.target_rate, 0.05));
+        assert!(!m.rule.contains("too few samples"), "{}", m.rule);
     }
 
     #[test]
