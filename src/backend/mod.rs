@@ -2,8 +2,9 @@
 //!
 //! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
 //! model types. Owns: the [`Backend`] trait every backend implements, the
-//! [`Mode`] it runs in, the [`backend`] lookup and the [`Outcome`] a run returns. Does not own: deciding (see
-//! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
+//! [`Mode`] it runs in, the [`backend`] lookup, the [`Outcome`] a run returns and the [`Probe`] of what a backend
+//! can do on this machine (each backend probes itself, in its `probe.rs`). Does not own: deciding (see
+//! `crate::decide`), aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
 
 pub mod counts;
 pub mod ebpf;
@@ -37,6 +38,9 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Every backend, in the order `phoebe doctor` lists them.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf];
+
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Ptrace => "ptrace",
@@ -82,6 +86,79 @@ pub enum Mode<'a> {
     },
 }
 
+/// The two things a backend may be asked to do, without what doing them takes (that is [`Mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeKind {
+    Observe,
+    Inject,
+}
+
+impl ModeKind {
+    /// Both modes, in the order `phoebe doctor` lists them.
+    pub const ALL: [ModeKind; 2] = [ModeKind::Observe, ModeKind::Inject];
+
+    /// The mode as the CLI and `phoebe doctor` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModeKind::Observe => "observe",
+            ModeKind::Inject => "inject",
+        }
+    }
+
+    /// The mode named `name` (`"observe"` or `"inject"`).
+    pub fn from_name(name: &str) -> Option<ModeKind> {
+        ModeKind::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Whether a backend can do one mode on this machine, as its probe found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capability {
+    pub available: bool,
+    /// What the probe found: why it works, or exactly why not.
+    pub reason: String,
+    /// What to do about it, when it does not work.
+    pub hint: Option<String>,
+}
+
+impl Capability {
+    /// It works, because of `reason`.
+    pub fn available(reason: impl Into<String>) -> Capability {
+        Capability {
+            available: true,
+            reason: reason.into(),
+            hint: None,
+        }
+    }
+
+    /// It does not work, because of `reason`; `hint` says what to do about it.
+    pub fn unavailable(reason: impl Into<String>, hint: Option<String>) -> Capability {
+        Capability {
+            available: false,
+            reason: reason.into(),
+            hint,
+        }
+    }
+}
+
+/// What a backend can do on this machine, per mode, from real probes of its own (what `phoebe doctor` prints, and
+/// what `phoebe exec --backend X` asks before its first run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub observe: Capability,
+    pub inject: Capability,
+}
+
+impl Probe {
+    /// The capability for `mode`.
+    pub fn get(&self, mode: ModeKind) -> &Capability {
+        match mode {
+            ModeKind::Observe => &self.observe,
+            ModeKind::Inject => &self.inject,
+        }
+    }
+}
+
 /// One mechanism that runs a target. Refusals are decided by the backend, once, in [`Backend::check`]; `run`
 /// checks first too, so a caller cannot skip it.
 pub trait Backend: Sync {
@@ -97,6 +174,11 @@ pub trait Backend: Sync {
         let _ = decider;
         Ok(None)
     }
+
+    /// What this backend can do on this machine, found by loading, attaching or launching what it would (a probe
+    /// child, a trivial program), then undoing it. Costs milliseconds: asked by `phoebe doctor` and once before a
+    /// campaign, never per run.
+    fn probe(&self) -> Probe;
 
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.

@@ -107,20 +107,21 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
     Ok(skipped)
 }
 
-/// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
-/// answers (`doctor::check`). The per-run choice (`None`) is `phoebe inject`'s, so it is not probed.
+/// Refuses a backend this machine cannot inject with, before anything runs: the backend's own probe answers
+/// (`Backend::probe`, what `phoebe doctor` prints). The per-run choice (`None`) is `phoebe inject`'s, so it is
+/// not probed.
 pub(super) fn backend_usable(backend: Option<BackendKind>) -> Result<(), ExperimentError> {
     let Some(kind) = backend else {
         return Ok(());
     };
-    let verdict = crate::doctor::check(kind, "inject");
-    if verdict.available {
+    let inject = backend::backend(kind).probe().inject;
+    if inject.available {
         return Ok(());
     }
     Err(ExperimentError::BackendUnavailable {
         backend: kind.name().to_owned(),
-        reason: verdict.reason,
-        hint: verdict
+        reason: inject.reason,
+        hint: inject
             .hint
             .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
     })

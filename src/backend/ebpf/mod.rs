@@ -15,6 +15,7 @@ pub mod btf;
 pub mod fmod_ret;
 pub mod inject;
 mod launch;
+mod probe;
 pub mod shapes;
 pub mod sys;
 
@@ -541,6 +542,10 @@ impl super::Backend for EbpfBackend {
             super::Mode::Observe { .. } => Ok(()),
             super::Mode::Inject { decider, .. } => inject::check(decider),
         }
+    }
+
+    fn probe(&self) -> super::Probe {
+        probe::probe()
     }
 
     fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {

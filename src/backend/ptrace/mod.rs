@@ -7,6 +7,7 @@
 //! Owns: the tracer loop and the tracee bookkeeping. Raw calls live in `sys.rs`.
 
 pub mod attach;
+mod probe;
 pub mod sys;
 
 use std::{
@@ -84,6 +85,10 @@ impl super::Backend for PtraceBackend {
                  the count register at the call's exit)",
             ),
         }
+    }
+
+    fn probe(&self) -> super::Probe {
+        probe::probe()
     }
 
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {
