@@ -19,7 +19,7 @@ use std::{collections::HashSet, time::Duration};
 use crate::{
     control::Control,
     decide::Decider,
-    model::{ObservationBuilder, Syscall, TargetExit},
+    model::{FaultSpec, ObservationBuilder, Syscall, TargetExit},
 };
 
 pub use self::target::Target;
@@ -63,6 +63,22 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
             ),
         }),
         None => Ok(()),
+    }
+}
+
+/// A backend that runs every one of `faults`, for the sentences that name one (`--backend X runs them`, after
+/// experiments were skipped): seccomp, `inject`'s default, when its own [`Backend::check`] accepts them all, else
+/// ptrace, which honours `when=exit` too. The rules alone decide (nothing is probed), so every report, shard and
+/// resume names the same backend.
+pub fn fallback<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
+    let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
+    let mode = Mode::Inject {
+        decider: &mut decider,
+        note: &mut |_| {},
+    };
+    match backend(BackendKind::Seccomp).check(&mode) {
+        Ok(()) => BackendKind::Seccomp,
+        Err(_) => BackendKind::Ptrace,
     }
 }
 
@@ -308,6 +324,24 @@ mod tests {
             err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
             Some(&nix::errno::Errno::EPERM)
         );
+    }
+
+    #[test]
+    fn the_fallback_is_seccomp_unless_a_rule_needs_the_call_to_run_first() {
+        let faults = |specs: &[&str]| -> Vec<FaultSpec> {
+            specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
+        };
+        assert_eq!(fallback(&faults(&[])), BackendKind::Seccomp);
+        assert_eq!(
+            fallback(&faults(&["futex:EAGAIN", "mmap:ENOMEM"])),
+            BackendKind::Seccomp
+        );
+        assert_eq!(
+            fallback(&faults(&["futex:EAGAIN", "write:EIO:when=exit"])),
+            BackendKind::Ptrace
+        );
+        // short= is decided at the call's exit (no backend runs it yet; ptrace is where it will).
+        assert_eq!(fallback(&faults(&["read:short=1"])), BackendKind::Ptrace);
     }
 
     #[test]

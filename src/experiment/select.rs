@@ -50,7 +50,11 @@ pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option
     }
 }
 
-pub use crate::model::report::fallback_backend;
+/// A backend that runs every one of `skipped`, named as `--backend` takes it: the backends' answer
+/// (`backend::fallback`, from their own checks).
+pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
+    backend::fallback(skipped.iter().flat_map(|s| &s.faults)).name()
+}
 
 /// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
 /// cannot run. A pure function of the campaign and the plan, so a resume and every shard decide alike; an
