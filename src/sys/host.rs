@@ -1,6 +1,6 @@
-//! Facts about the machine, not about one process or one backend: the kernel's release and build options, phoebe's
-//! effective uid and capabilities, BTF, the kprobe PMU and the active LSMs. `doctor` prints them; a backend's probe
-//! (`Backend::probe`) reads the few it needs from here rather than from `doctor`.
+//! Facts about the machine, not about one process or one backend: the kernel's release and build options,
+//! phoebe's effective uid and capabilities, BTF, the kprobe PMU and the active LSMs. `doctor` prints them; a
+//! backend's probe (`Backend::probe`) reads the few it needs from here rather than from `doctor`.
 //!
 //! Reads are best effort, like [`procfs`]'s: what cannot be read is `None`, `false` or empty, and the caller says
 //! what that means.
@@ -42,7 +42,7 @@ pub fn capabilities() -> Vec<&'static str> {
         .collect()
 }
 
-/// `CONFIG_<name>` from /proc/config.gz (through gzip) or /boot/config-<release>: `Some(true)` if `=y`, `None`
+/// `CONFIG_<name>` from `/proc/config.gz` (through gzip) or `/boot/config-<release>`: `Some(true)` if `=y`, `None`
 /// when no kernel config was found.
 pub fn kernel_config(release: &str, name: &str) -> Option<bool> {
     let text = std::process::Command::new("gzip")

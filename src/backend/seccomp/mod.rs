@@ -8,8 +8,8 @@
 //! phoebe is a child subreaper, so orphans of the target come back to it, and the run ends when no process is left.
 //!
 //! It cannot observe (a continued call's result never comes back) and cannot inject at exit (`when=exit`): both
-//! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper. Raw calls live in
-//! `sys.rs`.
+//! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper; what seccomp can do
+//! on this machine is `probe.rs`'s. Raw calls live in `sys.rs`.
 
 mod probe;
 pub mod sys;
