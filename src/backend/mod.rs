@@ -66,11 +66,11 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
     }
 }
 
-/// A backend that runs every one of `faults`, for the sentences that name one (`--backend X runs them`, after
-/// experiments were skipped): seccomp, `inject`'s default, when its own [`Backend::check`] accepts them all, else
-/// ptrace, which honours `when=exit` too. The rules alone decide (nothing is probed), so every report, shard and
-/// resume names the same backend.
-pub fn fallback<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
+/// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
+/// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
+/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too (DESIGN §4). The rules alone
+/// decide (nothing is probed), so every run, report, shard and resume names the same backend.
+pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
     let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
     let mode = Mode::Inject {
         decider: &mut decider,
@@ -327,21 +327,21 @@ mod tests {
     }
 
     #[test]
-    fn the_fallback_is_seccomp_unless_a_rule_needs_the_call_to_run_first() {
+    fn the_backend_for_rules_is_seccomp_unless_a_rule_needs_the_call_to_run_first() {
         let faults = |specs: &[&str]| -> Vec<FaultSpec> {
             specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
         };
-        assert_eq!(fallback(&faults(&[])), BackendKind::Seccomp);
+        assert_eq!(for_rules(&faults(&[])), BackendKind::Seccomp);
         assert_eq!(
-            fallback(&faults(&["futex:EAGAIN", "mmap:ENOMEM"])),
+            for_rules(&faults(&["futex:EAGAIN", "mmap:ENOMEM"])),
             BackendKind::Seccomp
         );
         assert_eq!(
-            fallback(&faults(&["futex:EAGAIN", "write:EIO:when=exit"])),
+            for_rules(&faults(&["futex:EAGAIN", "write:EIO:when=exit"])),
             BackendKind::Ptrace
         );
         // short= is decided at the call's exit (no backend runs it yet; ptrace is where it will).
-        assert_eq!(fallback(&faults(&["read:short=1"])), BackendKind::Ptrace);
+        assert_eq!(for_rules(&faults(&["read:short=1"])), BackendKind::Ptrace);
     }
 
     #[test]

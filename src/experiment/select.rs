@@ -51,9 +51,9 @@ pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option
 }
 
 /// A backend that runs every one of `skipped`, named as `--backend` takes it: the backends' answer
-/// (`backend::fallback`, from their own checks).
+/// (`backend::for_rules`, from their own checks).
 pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
-    backend::fallback(skipped.iter().flat_map(|s| &s.faults)).name()
+    backend::for_rules(skipped.iter().flat_map(|s| &s.faults)).name()
 }
 
 /// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
