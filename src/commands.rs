@@ -136,8 +136,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
-    // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4): the
-    // backends' answer.
+    // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace: the backends' answer.
     let backend = args
         .target
         .backend

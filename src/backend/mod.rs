@@ -68,7 +68,7 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
-/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too (DESIGN §4). The rules alone
+/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
 /// decide (nothing is probed), so every run, report, shard and resume names the same backend.
 pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
     let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
