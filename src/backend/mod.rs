@@ -2,8 +2,9 @@
 //!
 //! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
 //! model types. Owns: the [`Backend`] trait every backend implements, the
-//! [`Mode`] it runs in, the [`backend`] lookup and the [`Outcome`] a run returns. Does not own: deciding (see
-//! `crate::decide`) or aggregation (see `model::ObservationBuilder`).
+//! [`Mode`] it runs in, the [`backend`] lookup, the [`Outcome`] a run returns and the [`Probe`] of what a backend
+//! can do on this machine (each backend probes itself, in its `probe.rs`). Does not own: deciding (see
+//! `crate::decide`), aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
 
 pub mod counts;
 pub mod ebpf;
@@ -18,7 +19,7 @@ use std::{collections::HashSet, time::Duration};
 use crate::{
     control::Control,
     decide::Decider,
-    model::{ObservationBuilder, Syscall, TargetExit},
+    model::{FaultSpec, ObservationBuilder, Syscall, TargetExit},
 };
 
 pub use self::target::Target;
@@ -37,6 +38,9 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Every backend, in the order `phoebe doctor` lists them.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf];
+
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Ptrace => "ptrace",
@@ -62,6 +66,22 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
     }
 }
 
+/// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
+/// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
+/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
+/// decide (nothing is probed), so every run, report, shard and resume names the same backend.
+pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
+    let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
+    let mode = Mode::Inject {
+        decider: &mut decider,
+        note: &mut |_| {},
+    };
+    match backend(BackendKind::Seccomp).check(&mode) {
+        Ok(()) => BackendKind::Seccomp,
+        Err(_) => BackendKind::Ptrace,
+    }
+}
+
 /// What a backend is asked to do with one run of a target: observe it, with the options observing takes, or
 /// inject faults into it, with the rules a decider holds.
 pub enum Mode<'a> {
@@ -82,6 +102,79 @@ pub enum Mode<'a> {
     },
 }
 
+/// The two things a backend may be asked to do, without what doing them takes (that is [`Mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeKind {
+    Observe,
+    Inject,
+}
+
+impl ModeKind {
+    /// Both modes, in the order `phoebe doctor` lists them.
+    pub const ALL: [ModeKind; 2] = [ModeKind::Observe, ModeKind::Inject];
+
+    /// The mode as the CLI and `phoebe doctor` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModeKind::Observe => "observe",
+            ModeKind::Inject => "inject",
+        }
+    }
+
+    /// The mode named `name` (`"observe"` or `"inject"`).
+    pub fn from_name(name: &str) -> Option<ModeKind> {
+        ModeKind::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Whether a backend can do one mode on this machine, as its probe found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capability {
+    pub available: bool,
+    /// What the probe found: why it works, or exactly why not.
+    pub reason: String,
+    /// What to do about it, when it does not work.
+    pub hint: Option<String>,
+}
+
+impl Capability {
+    /// It works, because of `reason`.
+    pub fn available(reason: impl Into<String>) -> Capability {
+        Capability {
+            available: true,
+            reason: reason.into(),
+            hint: None,
+        }
+    }
+
+    /// It does not work, because of `reason`; `hint` says what to do about it.
+    pub fn unavailable(reason: impl Into<String>, hint: Option<String>) -> Capability {
+        Capability {
+            available: false,
+            reason: reason.into(),
+            hint,
+        }
+    }
+}
+
+/// What a backend can do on this machine, per mode, from real probes of its own (what `phoebe doctor` prints, and
+/// what `phoebe exec --backend X` asks before its first run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub observe: Capability,
+    pub inject: Capability,
+}
+
+impl Probe {
+    /// The capability for `mode`.
+    pub fn get(&self, mode: ModeKind) -> &Capability {
+        match mode {
+            ModeKind::Observe => &self.observe,
+            ModeKind::Inject => &self.inject,
+        }
+    }
+}
+
 /// One mechanism that runs a target. Refusals are decided by the backend, once, in [`Backend::check`]; `run`
 /// checks first too, so a caller cannot skip it.
 pub trait Backend: Sync {
@@ -97,6 +190,11 @@ pub trait Backend: Sync {
         let _ = decider;
         Ok(None)
     }
+
+    /// What this backend can do on this machine, found by loading, attaching or launching what it would (a probe
+    /// child, a trivial program), then undoing it. Costs milliseconds: asked by `phoebe doctor` and once before a
+    /// campaign, never per run.
+    fn probe(&self) -> Probe;
 
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.
@@ -226,6 +324,24 @@ mod tests {
             err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
             Some(&nix::errno::Errno::EPERM)
         );
+    }
+
+    #[test]
+    fn the_backend_for_rules_is_seccomp_unless_a_rule_needs_the_call_to_run_first() {
+        let faults = |specs: &[&str]| -> Vec<FaultSpec> {
+            specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
+        };
+        assert_eq!(for_rules(&faults(&[])), BackendKind::Seccomp);
+        assert_eq!(
+            for_rules(&faults(&["futex:EAGAIN", "mmap:ENOMEM"])),
+            BackendKind::Seccomp
+        );
+        assert_eq!(
+            for_rules(&faults(&["futex:EAGAIN", "write:EIO:when=exit"])),
+            BackendKind::Ptrace
+        );
+        // short= is decided at the call's exit (no backend runs it yet; ptrace is where it will).
+        assert_eq!(for_rules(&faults(&["read:short=1"])), BackendKind::Ptrace);
     }
 
     #[test]

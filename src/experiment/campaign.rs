@@ -246,8 +246,6 @@ mod backend_name {
     use super::AUTO_BACKEND;
     use crate::backend::BackendKind;
 
-    const KINDS: [BackendKind; 3] = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf];
-
     pub fn serialize<S: Serializer>(backend: &Option<BackendKind>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(backend.map_or(AUTO_BACKEND, BackendKind::name))
     }
@@ -257,13 +255,13 @@ mod backend_name {
         if name == AUTO_BACKEND {
             return Ok(None);
         }
-        KINDS
+        BackendKind::ALL
             .into_iter()
             .find(|k| k.name() == name)
             .map(Some)
             .ok_or_else(|| {
                 let names: Vec<&str> = std::iter::once(AUTO_BACKEND)
-                    .chain(KINDS.map(BackendKind::name))
+                    .chain(BackendKind::ALL.map(BackendKind::name))
                     .collect();
                 D::Error::custom(format!(
                     "\"backend\" is '{name}', expected one of {}",
@@ -279,9 +277,7 @@ pub(super) mod tests {
 
     /// The backend named `name` ([`AUTO_BACKEND`]: none).
     pub(in crate::experiment) fn kind(name: &str) -> Option<BackendKind> {
-        [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf]
-            .into_iter()
-            .find(|k| k.name() == name)
+        BackendKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     pub(in crate::experiment) fn campaign(backend: &str, faults: &[&str]) -> Campaign {

@@ -50,7 +50,11 @@ pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option
     }
 }
 
-pub use crate::model::report::fallback_backend;
+/// A backend that runs every one of `skipped`, named as `--backend` takes it: the backends' answer
+/// (`backend::for_rules`, from their own checks).
+pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
+    backend::for_rules(skipped.iter().flat_map(|s| &s.faults)).name()
+}
 
 /// This campaign's part of `all` (its shard's, in plan order): the experiments to run, and those its backend
 /// cannot run. A pure function of the campaign and the plan, so a resume and every shard decide alike; an
@@ -107,20 +111,21 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
     Ok(skipped)
 }
 
-/// Refuses a backend this machine cannot inject with, before anything runs: `phoebe doctor`'s own probe for it
-/// answers (`doctor::check`). The per-run choice (`None`) is `phoebe inject`'s, so it is not probed.
+/// Refuses a backend this machine cannot inject with, before anything runs: the backend's own probe answers
+/// (`Backend::probe`, what `phoebe doctor` prints). The per-run choice (`None`) is `phoebe inject`'s, so it is
+/// not probed.
 pub(super) fn backend_usable(backend: Option<BackendKind>) -> Result<(), ExperimentError> {
     let Some(kind) = backend else {
         return Ok(());
     };
-    let verdict = crate::doctor::check(kind, "inject");
-    if verdict.available {
+    let inject = backend::backend(kind).probe().inject;
+    if inject.available {
         return Ok(());
     }
     Err(ExperimentError::BackendUnavailable {
         backend: kind.name().to_owned(),
-        reason: verdict.reason,
-        hint: verdict
+        reason: inject.reason,
+        hint: inject
             .hint
             .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
     })

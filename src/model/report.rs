@@ -368,20 +368,6 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// A backend that runs every one of `skipped`: seccomp, unless one injects at the call's exit (ptrace only).
-/// Named as `--backend` takes it (`BackendKind::name`; the model does not depend on the backends).
-pub fn fallback_backend(skipped: &[Skipped]) -> &'static str {
-    if skipped
-        .iter()
-        .flat_map(|s| &s.faults)
-        .any(|f| f.when == super::When::Exit)
-    {
-        "ptrace"
-    } else {
-        "seccomp"
-    }
-}
-
 /// A whole campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {

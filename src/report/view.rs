@@ -168,7 +168,7 @@ pub(crate) fn skipped_note(report: &Report) -> String {
         } else {
             format!("these {n} experiments")
         },
-        crate::model::report::fallback_backend(&report.skipped),
+        crate::backend::for_rules(report.skipped.iter().flat_map(|s| &s.faults)).name(),
         if n == 1 { "it" } else { "them" },
     )
 }

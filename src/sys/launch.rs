@@ -7,7 +7,7 @@
 //!    the target set (eBPF) before it runs a single instruction of the program; [`Command::spawn`] returns once the
 //!    child is stopped, and [`Child::cont`] lets it go on;
 //! 3. with [`Command::filter`]: install a seccomp filter (setting `no_new_privs` when the kernel asks for it);
-//! 4. `execv` the program — or, for [`Command::no_exec`] (doctor's probes), `_exit(0)`.
+//! 4. `execv` the program — or, for [`Command::no_exec`] (the backends' probes), `_exit(0)`.
 //!
 //! A failed step is written to a close-on-exec pipe as `[step, errno]` and read by [`Child::wait_exec`] or
 //! [`Child::failure`]; the pipe's EOF without a report means the exec succeeded.
@@ -95,7 +95,7 @@ impl<'a> Command<'a> {
         }
     }
 
-    /// A child that runs its steps and exits with status 0 (doctor's probes: what would the kernel say?).
+    /// A child that runs its steps and exits with status 0 (a backend's probe: what would the kernel say?).
     pub fn no_exec() -> Self {
         Command {
             exec: None,

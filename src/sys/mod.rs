@@ -1,8 +1,8 @@
 //! The layer between phoebe and the kernel that every backend shares: launching the target ([`launch`]), waiting
 //! for it and its tree with wait statuses decoded here, real-time signals included ([`wait`]), reading `/proc`
 //! ([`procfs`]), being the subreaper of the tree for the length of a run ([`subreaper`]), ending the tree when
-//! phoebe ends, however it ends ([`contain`]), and putting error
-//! chains, the kernel's errnos among them, into words for people ([`error`]).
+//! phoebe ends, however it ends ([`contain`]), the machine's facts (kernel, capabilities, LSMs: [`host`]), and
+//! putting error chains, the kernel's errnos among them, into words for people ([`error`]).
 //!
 //! Raw calls that only one backend makes stay in that backend's `sys.rs` (ptrace requests, seccomp ioctls, `bpf(2)`),
 //! and installing a seccomp filter stays with the filter compiler (`backend/filter/sys.rs`). Every `unsafe` block
@@ -10,6 +10,7 @@
 
 pub mod contain;
 pub mod error;
+pub mod host;
 pub mod launch;
 pub mod procfs;
 pub mod subreaper;

@@ -9,12 +9,14 @@
 //! target's counting, `sched_process_exit` prunes a process when its last thread ends (pid reuse). User space
 //! reads the cumulative counters once per interval and records the difference ([`delta`]): nothing is ever
 //! cleared, so nothing is lost between a read and a clear. Injection lives in `inject.rs`; [`EbpfBackend`] runs
-//! either mode. Owns: loading, attaching, reading the maps, the observe loop. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
+//! either mode. Owns: loading, attaching, reading the maps, the observe loop; what eBPF can do on this machine is
+//! `probe.rs`'s. Raw calls beyond aya live in `sys.rs`; BTF offsets come from `btf.rs`.
 
 pub mod btf;
 pub mod fmod_ret;
 pub mod inject;
 mod launch;
+mod probe;
 pub mod shapes;
 pub mod sys;
 
@@ -541,6 +543,10 @@ impl super::Backend for EbpfBackend {
             super::Mode::Observe { .. } => Ok(()),
             super::Mode::Inject { decider, .. } => inject::check(decider),
         }
+    }
+
+    fn probe(&self) -> super::Probe {
+        probe::probe()
     }
 
     fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {

@@ -4,9 +4,11 @@
 //! When the job only needs some syscalls (inject only, or `--syscalls`), a seccomp `RET_TRACE` filter makes only
 //! those stop; everything else runs at native speed. Otherwise every syscall stops twice (PTRACE_SYSCALL).
 //! Recording and injection start at the target's exec: the launcher's own calls before it are never counted.
-//! Owns: the tracer loop and the tracee bookkeeping. Raw calls live in `sys.rs`.
+//! Owns: the tracer loop and the tracee bookkeeping; what ptrace can do on this machine is `probe.rs`'s. Raw
+//! calls live in `sys.rs`.
 
 pub mod attach;
+mod probe;
 pub mod sys;
 
 use std::{
@@ -84,6 +86,10 @@ impl super::Backend for PtraceBackend {
                  the count register at the call's exit)",
             ),
         }
+    }
+
+    fn probe(&self) -> super::Probe {
+        probe::probe()
     }
 
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {

@@ -8,9 +8,10 @@
 //! phoebe is a child subreaper, so orphans of the target come back to it, and the run ends when no process is left.
 //!
 //! It cannot observe (a continued call's result never comes back) and cannot inject at exit (`when=exit`): both
-//! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper. Raw calls live in
-//! `sys.rs`.
+//! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper; what seccomp can do
+//! on this machine is `probe.rs`'s. Raw calls live in `sys.rs`.
 
+mod probe;
 pub mod sys;
 
 use std::{
@@ -85,6 +86,10 @@ impl super::Backend for SeccompBackend {
             "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
         )?;
         refuse_exit_rules(decider)
+    }
+
+    fn probe(&self) -> super::Probe {
+        probe::probe()
     }
 
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError> {
