@@ -732,15 +732,16 @@ impl<'a> Call<'a> {
             calls.push(none);
         }
         if keys.contains(&Key::Ctl) {
-            let ctls: Vec<&'a str> = values(Key::Ctl).unwrap_or_else(|| {
-                super::shape::EPOLL_CTLS
-                    .iter()
-                    .map(|(_, name)| *name)
-                    .collect()
-            });
+            let ctls: Vec<&'a str> = values(Key::Ctl)
+                .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
             calls = calls
                 .into_iter()
-                .flat_map(|call| ctls.iter().map(move |ctl| Call { ctl: Some(ctl), ..call }))
+                .flat_map(|call| {
+                    ctls.iter().map(move |ctl| Call {
+                        ctl: Some(ctl),
+                        ..call
+                    })
+                })
                 .collect();
         }
         calls
@@ -934,9 +935,14 @@ mod tests {
              in the epoll instance says ENOENT; an ADD never does (epoll_ctl(2) ERRORS)"
         );
         assert!(refused("epoll_ctl:ENOENT").starts_with("epoll_ctl ctl=add never returns ENOENT"));
-        assert!(refused("epoll_ctl:EEXIST:ctl=del|mod").starts_with("epoll_ctl ctl=del never returns EEXIST"));
+        assert!(
+            refused("epoll_ctl:EEXIST:ctl=del|mod").starts_with("epoll_ctl ctl=del never returns EEXIST")
+        );
         assert!(refused("epoll_ctl:ENOSPC:ctl=mod").contains("max_user_watches"));
-        assert!(refused("epoll_ctl:EPERM:fd=pipe").starts_with("epoll_ctl ctl=add on fd=pipe never returns EPERM"));
+        assert!(
+            refused("epoll_ctl:EPERM:fd=pipe")
+                .starts_with("epoll_ctl ctl=add on fd=pipe never returns EPERM")
+        );
         assert!(refused("epoll_ctl:EPERM").contains("on fd=pipe"));
         // An operation the kernel does not know says EINVAL first.
         assert!(refused("epoll_ctl:ENOENT:ctl=7").starts_with("epoll_ctl ctl=7 never returns ENOENT"));

@@ -1151,7 +1151,11 @@ mod tests {
             ("2", "ctl=del"),
             ("7", "ctl=7"),
         ] {
-            assert_eq!(Predicate::parse(Key::Ctl, text).unwrap().to_string(), canonical, "{text}");
+            assert_eq!(
+                Predicate::parse(Key::Ctl, text).unwrap().to_string(),
+                canonical,
+                "{text}"
+            );
         }
         let err = Predicate::parse(Key::Ctl, "remove").unwrap_err();
         assert!(err.starts_with("ctl=remove: not an epoll_ctl operation"), "{err}");
@@ -1219,11 +1223,18 @@ mod tests {
             ("mprotect", Key::Prot, &[0, 1, 3, 5, 7]),
             ("mmap", Key::Map, &[0x22, 0x21, 0x02, 0x01, 0x812]),
             ("ioctl", Key::Req, &[0x5401, 0x541B, 0x1234]),
-            ("epoll_ctl", Key::Ctl, &[0, 1, 2, 3, 4, 0x1_0000_0002, 0xffff_ffff]),
+            (
+                "epoll_ctl",
+                Key::Ctl,
+                &[0, 1, 2, 3, 4, 0x1_0000_0002, 0xffff_ffff],
+            ),
         ];
         for (name, key, values) in cases {
             let arg = match (*name, key) {
-                ("futex", Key::Op) | ("socket", Key::Type) | ("ioctl", Key::Req) | ("epoll_ctl", Key::Ctl) => 1,
+                ("futex", Key::Op)
+                | ("socket", Key::Type)
+                | ("ioctl", Key::Req)
+                | ("epoll_ctl", Key::Ctl) => 1,
                 ("futex", Key::Timeout) | ("mmap", _) => 3,
                 ("wait4", _) | ("madvise", _) | ("mprotect", _) => 2,
                 _ => 0,

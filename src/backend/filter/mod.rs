@@ -991,7 +991,9 @@ mod tests {
             ("epoll_ctl:EEXIST:p=1:ctl=EPOLL_CTL_ADD", [true, false, false]),
         ] {
             let decider = Decider::new(vec![FaultSpec::parse(rule).unwrap()], 1);
-            let guard = decider.register_guard(epoll_ctl).expect("ctl= is decided on registers");
+            let guard = decider
+                .register_guard(epoll_ctl)
+                .expect("ctl= is decided on registers");
             let mut policy = Policy::new(Action::Allow);
             policy.set_guarded(nr, Action::UserNotif, guard, Action::Allow);
             let prog = compile_for(&policy, Abi::X86_64).unwrap();
