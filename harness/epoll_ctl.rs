@@ -169,3 +169,57 @@ fn epoll_ctl_observation_and_synthesis_keep_the_operation() {
         "the app never adds twice"
     );
 }
+
+/// A campaign on the app injects ENOENT only into DELs, as the kernel gives it: every injection is realistic and
+/// the app, which copes with the errors the kernel can return, is resilient (issue 12's test_epoll regression).
+#[test]
+fn an_epoll_ctl_campaign_injects_enoent_only_into_dels() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let status = phoebe()
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "1",
+            "--interval",
+            "10ms",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("epoll-ctl"))
+        .arg(ROUNDS.to_string())
+        .output()
+        .unwrap()
+        .status;
+    assert_eq!(status.code(), Some(0));
+    let report: phoebe::model::Report =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let enoent = report
+        .experiments
+        .iter()
+        .find(|e| e.id == "epoll_ctl-ENOENT")
+        .expect("an epoll_ctl-ENOENT experiment");
+    assert_eq!(enoent.verdict, phoebe::model::Verdict::Resilient);
+    assert_eq!(enoent.realism(), Some(1.0));
+    assert!(
+        enoent
+            .faults
+            .iter()
+            .all(|f| f.to_string().contains(":ctl=del:fd=pipe")),
+        "{:?}",
+        enoent.faults
+    );
+    assert!(
+        report.experiments.iter().all(|e| e.id != "epoll_ctl-EPERM"),
+        "every ADD of the file fails already"
+    );
+}
