@@ -1103,8 +1103,29 @@ mod tests {
             }),
         };
         // epoll_ctl(epfd, op, fd, event): the target is argument 2, never the epoll instance of argument 0.
+        struct ByFd;
+        impl Probe for ByFd {
+            fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+                None
+            }
+            fn fd(&mut self, fd: i32) -> Option<FdFacts> {
+                let kind = match fd {
+                    5 => "epoll",
+                    7 => "pipe",
+                    _ => return None,
+                };
+                Some(FdFacts {
+                    kind,
+                    nonblock: Some(false),
+                    path: None,
+                })
+            }
+            fn read_u64(&mut self, _: u64) -> Option<u64> {
+                None
+            }
+        }
         assert_eq!(
-            shape("epoll_ctl", [5, 1, 7, 0x7ff0, 0, 0], &mut pipe),
+            shape_of(sc("epoll_ctl"), &[5, 1, 7, 0x7ff0, 0, 0], &mut ByFd).to_string(),
             "ctl=add:fd=pipe:nonblock=no"
         );
         assert_eq!(
