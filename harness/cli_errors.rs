@@ -40,6 +40,20 @@ fn probability_out_of_range() {
     );
 }
 
+/// An epoll_ctl operation that is not one lists the valid ones; `ctl=` on another syscall names the one it is for.
+#[test]
+fn unknown_epoll_ctl_operation_lists_the_valid_ones() {
+    refused(
+        &["inject", "--fault", "epoll_ctl:ENOENT:ctl=remove", "--", "true"],
+        "phoebe: fault 'epoll_ctl:ENOENT:ctl=remove': ctl=remove: not an epoll_ctl operation (expected add, mod or \
+         del, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL, or a number)",
+    );
+    refused(
+        &["inject", "--fault", "read:ENOENT:ctl=del", "--", "true"],
+        "phoebe: fault 'read:ENOENT:ctl=del': ctl= is a shape of epoll_ctl, not of 'read'",
+    );
+}
+
 #[test]
 fn malformed_strace_alias() {
     refused(

@@ -13,13 +13,17 @@ fn path(backend: &str, dir: &tempfile::TempDir) -> std::path::PathBuf {
 }
 
 fn observe(backend: &str, dir: &tempfile::TempDir) -> Observation {
+    observe_app(backend, dir, "shapes", 300)
+}
+
+fn observe_app(backend: &str, dir: &tempfile::TempDir, app: &str, rounds: u64) -> Observation {
     let obs = path(backend, dir);
     phoebe()
         .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
         .arg(&obs)
         .arg("--")
-        .arg(testapp("shapes"))
-        .arg("300")
+        .arg(testapp(app))
+        .arg(rounds.to_string())
         .assert()
         .success();
     load_observation(&obs)
@@ -99,5 +103,34 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         stderr.contains("records only the register components")
             && stderr.contains("path, fd and nonblock are unknown"),
         "{stderr}"
+    );
+}
+
+/// epoll_ctl's operation is a register: eBPF counts ADD, MOD and DEL and their errors as ptrace does; the target
+/// descriptor's kind is unknown there.
+#[test]
+fn ebpf_observes_epoll_ctl_operations_as_ptrace_does() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ptrace = observe_app("ptrace", &dir, "epoll-ctl", 100);
+    let ebpf = observe_app("ebpf", &dir, "epoll-ctl", 100);
+    let (p, e) = (
+        by_component(&ptrace, "epoll_ctl", Key::Ctl),
+        by_component(&ebpf, "epoll_ctl", Key::Ctl),
+    );
+    assert_eq!(e, p);
+    let del = &e["del"];
+    assert_eq!(del.0, 200);
+    assert_eq!(del.1, BTreeMap::from([("ENOENT".to_owned(), 100)]));
+    let shapes = ebpf.totals()[&Syscall::parse("epoll_ctl").unwrap()]
+        .shapes
+        .clone();
+    assert!(
+        shapes.keys().all(|s| s.ends_with(":fd=unknown:nonblock=unknown")),
+        "{:?}",
+        shapes.keys()
     );
 }

@@ -237,6 +237,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   map=M prot=P advice=A  mmap (private-anon, shared-file, …) / mprotect (r, rw, rx, none, …) /
                madvise (MADV_DONTNEED, …)
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
+  ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)
   For calls on a descriptor, path=GLOB matches the file it refers to.
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.

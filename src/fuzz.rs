@@ -428,6 +428,7 @@ const SYSCALLS: &[&str] = &[
     "wait4",
     "waitid",
     "prctl",
+    "epoll_ctl",
     "getpid",
     "connect",
     "statx",
@@ -558,6 +559,7 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
         Key::Advice => &["dontneed", "4", "MADV_FREE", "99999", "4294967295"],
         Key::Clone => &["thread", "process", "thread|process"],
         Key::Option => &["PR_SET_NAME", "set_name", "15", "4294967296", "PR_SET_VMA"],
+        Key::Ctl => &["add", "del|mod", "EPOLL_CTL_MOD", "2", "4294967296", "remove"],
         Key::Path => &["/etc/*", "**", "/tmp/**/x", "a:b", "/proc/*/stat", "[!]"],
     }
 }

@@ -671,6 +671,19 @@ mod tests {
     }
 
     #[test]
+    fn epoll_ctl_rules_take_ctl_and_the_target_descriptor() {
+        let f = parse("epoll_ctl:ENOENT:p=1:ctl=EPOLL_CTL_DEL|mod:fd=pipe");
+        assert_eq!(f.to_string(), "epoll_ctl:ENOENT:ctl=del|mod:fd=pipe");
+        assert_eq!(parse(&f.to_string()), f);
+        assert_eq!(
+            err("read:EIO:ctl=del"),
+            "fault 'read:EIO:ctl=del': ctl= is a shape of epoll_ctl, not of 'read'"
+        );
+        assert!(err("epoll_ctl:ENOENT:ctl=remove").contains("expected add, mod or del"));
+        assert!(FaultSpec::parse("epoll_ctl:EPERM:path=/tmp/**").is_ok());
+    }
+
+    #[test]
     fn numbers_and_percentages() {
         let f = parse("257:2:p=5%");
         assert_eq!(f.syscalls[0].name(), "openat");

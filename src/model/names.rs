@@ -252,6 +252,9 @@ pub fn fd_arg(sc: Syscall) -> Option<usize> {
         | "sync_file_range" | "copy_file_range" | "splice" | "tee" | "sendfile" => {
             Some(if sc.name() == "mmap" { 4 } else { 0 })
         }
+        // The descriptor being added, modified or removed, not the epoll instance (argument 0): its kind decides
+        // EPERM (a regular file or directory cannot be polled).
+        "epoll_ctl" => Some(2),
         _ => None,
     }
 }
@@ -320,6 +323,7 @@ mod tests {
         assert_eq!(path_arg(Syscall::parse("read").unwrap()), None);
         assert_eq!(fd_arg(Syscall::parse("read").unwrap()), Some(0));
         assert_eq!(fd_arg(Syscall::parse("mmap").unwrap()), Some(4));
+        assert_eq!(fd_arg(Syscall::parse("epoll_ctl").unwrap()), Some(2));
         assert_eq!(fd_arg(Syscall::parse("openat").unwrap()), None);
     }
 }

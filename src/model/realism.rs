@@ -103,6 +103,8 @@ enum Need {
     },
     /// wait4/waitid without `WNOHANG`.
     Waits,
+    /// epoll_ctl: the operation (`ctl=`) is one of these.
+    Ctl(&'static [&'static str]),
 }
 
 const fn kinds(any: &'static [&'static str]) -> Need {
@@ -131,8 +133,8 @@ struct Rule {
 }
 
 use libc::{
-    EAGAIN, ECONNREFUSED, ECONNRESET, EDQUOT, EHOSTUNREACH, EINTR, EIO, EMFILE, ENETUNREACH, ENFILE, ENOMEM,
-    ENOSPC, EPIPE, ETIMEDOUT,
+    EAGAIN, ECONNREFUSED, ECONNRESET, EDQUOT, EEXIST, EHOSTUNREACH, EINTR, EIO, EMFILE, ENETUNREACH, ENFILE,
+    ENOENT, ENOMEM, ENOSPC, EPERM, EPIPE, ETIMEDOUT,
 };
 
 /// The errnos for which the rules list every call of [`CLOSED_CALLS`] that can return them: a call of that list
@@ -490,6 +492,34 @@ const RULES: &[Rule] = &[
         need: Need::Never("it never sleeps interruptibly, so a signal cannot interrupt it (signal(7))"),
         why: "",
     },
+    // epoll_ctl: which operation on which target (fs/eventpoll.c do_epoll_ctl).
+    Rule {
+        errnos: &[ENOENT],
+        syscalls: &[&["epoll_ctl"]],
+        need: Need::Ctl(&["mod", "del"]),
+        why: "only a MOD or a DEL of a descriptor that is not registered in the epoll instance says ENOENT; an \
+              ADD never does (epoll_ctl(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EEXIST],
+        syscalls: &[&["epoll_ctl"]],
+        need: Need::Ctl(&["add"]),
+        why: "only an ADD of a descriptor that is already registered says EEXIST (epoll_ctl(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[ENOSPC],
+        syscalls: &[&["epoll_ctl"]],
+        need: Need::Ctl(&["add"]),
+        why: "only an ADD registers a new watch against fs.epoll.max_user_watches (epoll_ctl(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EPERM],
+        syscalls: &[&["epoll_ctl"]],
+        // Pipes, sockets, terminals, eventfd, timerfd, signalfd, epoll, pidfd and inotify descriptors all poll.
+        need: kinds(&["file", "dir", "chr", "blk", "anon", "other"]),
+        why: "only a target that does not support poll (a regular file, a directory, some devices) says EPERM \
+              (epoll_ctl(2) ERRORS; fs/eventpoll.c do_epoll_ctl, file_can_poll)",
+    },
     // Resources.
     Rule {
         errnos: &[EMFILE, ENFILE],
@@ -599,8 +629,11 @@ pub fn judge(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Realism {
                     if nonblocking.contains(&kind) || blocking.contains(&kind))
             })
         });
+        // Name the descriptor's kind of an epoll_ctl only where some rule cares about it (EPERM, not ENOENT).
+        let kind_matters = call.ctl.is_none() || rules.iter().any(|r| matches!(r.need, Need::Fd { .. }));
         let call = Call {
             nonblock: call.nonblock.filter(|_| nonblock_matters),
+            kind: call.kind.filter(|_| kind_matters),
             ..call
         };
         return Realism::Impossible(format!("{name}{} never returns {errno}{why}", call.describe()));
@@ -617,6 +650,7 @@ struct Call<'a> {
     op: Option<&'a str>,
     timeout: Option<&'a str>,
     nohang: Option<&'a str>,
+    ctl: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -645,6 +679,7 @@ impl<'a> Call<'a> {
             op: None,
             timeout: None,
             nohang: None,
+            ctl: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -696,11 +731,29 @@ impl<'a> Call<'a> {
         } else {
             calls.push(none);
         }
+        if keys.contains(&Key::Ctl) {
+            let ctls: Vec<&'a str> = values(Key::Ctl)
+                .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
+            calls = calls
+                .into_iter()
+                .flat_map(|call| {
+                    ctls.iter().map(move |ctl| Call {
+                        ctl: Some(ctl),
+                        ..call
+                    })
+                })
+                .collect();
+        }
         calls
     }
 
-    /// ` on fd=pipe:nonblock=no`, ` FUTEX_WAKE_PRIVATE`, ` with WNOHANG`: put after the syscall's name.
+    /// ` on fd=pipe:nonblock=no`, ` FUTEX_WAKE_PRIVATE`, ` with WNOHANG`, ` ctl=add`: put after the syscall's
+    /// name.
     fn describe(&self) -> String {
+        if let Some(ctl) = self.ctl {
+            let rest = Call { ctl: None, ..*self }.describe();
+            return format!(" ctl={ctl}{rest}");
+        }
         match *self {
             Call {
                 kind: Some(kind),
@@ -753,6 +806,8 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
             None => true,
         },
         Need::Waits => call.nohang != Some("yes"),
+        // An operation number the kernel does not know fails with EINVAL before any of these.
+        Need::Ctl(ctls) => call.ctl.is_none_or(|ctl| ctls.contains(&ctl)),
     }
 }
 
@@ -868,6 +923,36 @@ mod tests {
         // close(2) lists EINTR: a file's flush (NFS, FUSE) can be interrupted.
         possible("close:EINTR:fd=file");
         assert!(refused("close:EINTR:fd=pipe").contains("flush"));
+    }
+
+    /// CPython's test_epoll provokes ENOENT, EEXIST and EPERM on purpose: each is possible for one operation or
+    /// one kind of target only, never for every epoll_ctl.
+    #[test]
+    fn epoll_ctl_errors_need_their_operation_or_target() {
+        assert_eq!(
+            refused("epoll_ctl:ENOENT:ctl=add"),
+            "epoll_ctl ctl=add never returns ENOENT: only a MOD or a DEL of a descriptor that is not registered \
+             in the epoll instance says ENOENT; an ADD never does (epoll_ctl(2) ERRORS)"
+        );
+        assert!(refused("epoll_ctl:ENOENT").starts_with("epoll_ctl ctl=add never returns ENOENT"));
+        assert!(
+            refused("epoll_ctl:EEXIST:ctl=del|mod").starts_with("epoll_ctl ctl=del never returns EEXIST")
+        );
+        assert!(refused("epoll_ctl:ENOSPC:ctl=mod").contains("max_user_watches"));
+        assert!(
+            refused("epoll_ctl:EPERM:fd=pipe")
+                .starts_with("epoll_ctl ctl=add on fd=pipe never returns EPERM")
+        );
+        assert!(refused("epoll_ctl:EPERM").contains("on fd=pipe"));
+        // An operation the kernel does not know says EINVAL first.
+        assert!(refused("epoll_ctl:ENOENT:ctl=7").starts_with("epoll_ctl ctl=7 never returns ENOENT"));
+        possible("epoll_ctl:ENOENT:ctl=del");
+        possible("epoll_ctl:ENOENT:ctl=mod|del:fd=pipe");
+        possible("epoll_ctl:EEXIST:ctl=add:fd=socket");
+        possible("epoll_ctl:ENOSPC:ctl=add");
+        possible("epoll_ctl:EPERM:fd=file|dir");
+        possible("epoll_ctl:EPERM:ctl=add:fd=file");
+        assert!(refused("epoll_ctl:EINTR").contains("never sleeps interruptibly"));
     }
 
     #[test]

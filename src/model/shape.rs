@@ -26,6 +26,8 @@ pub enum Key {
     Family,
     /// socket/socketpair: socket type (`stream`, `dgram`, `seqpacket`, `raw`).
     Type,
+    /// epoll_ctl operation: `add`, `mod`, `del` (before the target descriptor's components).
+    Ctl,
     /// The descriptor's kind (`file`, `dir`, `pipe`, `tcp`, `unix-stream`, `eventfd`, `tty`, …).
     Fd,
     /// The descriptor has `O_NONBLOCK`: `yes` / `no`.
@@ -49,11 +51,12 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 15] = [
         Key::Op,
         Key::Timeout,
         Key::Family,
         Key::Type,
+        Key::Ctl,
         Key::Fd,
         Key::Nonblock,
         Key::Req,
@@ -81,6 +84,7 @@ impl Key {
             Key::Clone => "clone",
             Key::Nohang => "nohang",
             Key::Option => "option",
+            Key::Ctl => "ctl",
             Key::Path => "path",
         }
     }
@@ -94,7 +98,9 @@ impl Key {
         match self {
             Key::Op | Key::Timeout => "futex",
             Key::Family | Key::Type => "socket and socketpair",
-            Key::Fd | Key::Nonblock => "calls on a file descriptor (read, write, recvfrom, ioctl, fsync, …)",
+            Key::Fd | Key::Nonblock => {
+                "calls on a file descriptor (read, write, recvfrom, ioctl, fsync, epoll_ctl's target, …)"
+            }
             Key::Req => "ioctl",
             Key::Map => "mmap",
             Key::Prot => "mprotect",
@@ -102,6 +108,7 @@ impl Key {
             Key::Clone => "clone and clone3",
             Key::Nohang => "wait4 and waitid",
             Key::Option => "prctl",
+            Key::Ctl => "epoll_ctl",
             Key::Path => "calls with a path or file-descriptor argument",
         }
     }
@@ -494,6 +501,20 @@ fn prot_name(prot: u64) -> String {
     if s.is_empty() { "none".into() } else { s }
 }
 
+/// The epoll_ctl operations by number (`EPOLL_CTL_ADD` is 1, `DEL` 2, `MOD` 3), as `ctl=` names them.
+pub const EPOLL_CTLS: [(u32, &str); 3] = [(1, "add"), (2, "del"), (3, "mod")];
+
+/// `add`, `del`, `mod`, or the number for an operation the kernel does not know (it says EINVAL to those).
+fn epoll_ctl_name(op: u64) -> String {
+    // The kernel takes `int op`: the upper half of the register is not part of it.
+    let op = op as u32;
+    EPOLL_CTLS
+        .iter()
+        .find(|(n, _)| *n == op)
+        .map(|(_, name)| (*name).to_owned())
+        .unwrap_or_else(|| op.to_string())
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -510,6 +531,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "clone" | "clone3" => &[Key::Clone],
         "wait4" | "waitid" => &[Key::Nohang],
         "prctl" => &[Key::Option],
+        "epoll_ctl" => &[Key::Ctl, Key::Fd, Key::Nonblock, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
         _ => &[],
@@ -571,6 +593,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         "wait4" => shape.set(Key::Nohang, yes_no(args[2] & libc::WNOHANG as u64 != 0)),
         "waitid" => shape.set(Key::Nohang, yes_no(args[3] & libc::WNOHANG as u64 != 0)),
         "prctl" => shape.set(Key::Option, prctl_name(args[0])),
+        "epoll_ctl" => shape.set(Key::Ctl, epoll_ctl_name(args[1])),
         _ => {}
     }
     if path_arg(sc).is_some() {
@@ -759,6 +782,20 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
             "thread" | "process" => Ok(v.to_owned()),
             _ => Err(format!("clone={v}: expected thread or process")),
         },
+        Key::Ctl => {
+            let low = v.to_ascii_lowercase();
+            let low = low.strip_prefix("epoll_ctl_").unwrap_or(&low);
+            if let Ok(n) = low.parse::<u32>() {
+                return Ok(epoll_ctl_name(u64::from(n)));
+            }
+            match EPOLL_CTLS.iter().find(|(_, name)| *name == low) {
+                Some((_, name)) => Ok((*name).to_owned()),
+                None => Err(format!(
+                    "ctl={v}: not an epoll_ctl operation (expected add, mod or del, EPOLL_CTL_ADD, EPOLL_CTL_MOD, \
+                     EPOLL_CTL_DEL, or a number)"
+                )),
+            }
+        }
         Key::Req => Ok(match v.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16)) {
             Some(Ok(n)) => ioctl_name(n),
             Some(Err(_)) => return Err(format!("req={v}: not a hexadecimal number")),
@@ -871,6 +908,7 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
                 ]
             }
             ("ioctl", Key::Req) => eq(1, number_of(v, ioctl_name)?),
+            ("epoll_ctl", Key::Ctl) => eq(1, number_of(v, epoll_ctl_name)?),
             _ => return None,
         };
         any.push(tests);
@@ -1055,6 +1093,108 @@ mod tests {
     }
 
     #[test]
+    fn epoll_ctl_shapes_name_the_operation_and_the_target_descriptor() {
+        let mut pipe = Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "pipe",
+                nonblock: Some(false),
+                path: None,
+            }),
+        };
+        // epoll_ctl(epfd, op, fd, event): the target is argument 2, never the epoll instance of argument 0.
+        struct ByFd;
+        impl Probe for ByFd {
+            fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+                None
+            }
+            fn fd(&mut self, fd: i32) -> Option<FdFacts> {
+                let kind = match fd {
+                    5 => "epoll",
+                    7 => "pipe",
+                    _ => return None,
+                };
+                Some(FdFacts {
+                    kind,
+                    nonblock: Some(false),
+                    path: None,
+                })
+            }
+            fn read_u64(&mut self, _: u64) -> Option<u64> {
+                None
+            }
+        }
+        assert_eq!(
+            shape_of(sc("epoll_ctl"), &[5, 1, 7, 0x7ff0, 0, 0], &mut ByFd).to_string(),
+            "ctl=add:fd=pipe:nonblock=no"
+        );
+        assert_eq!(
+            shape("epoll_ctl", [5, 3, 7, 0x7ff0, 0, 0], &mut pipe),
+            "ctl=mod:fd=pipe:nonblock=no"
+        );
+        // The kernel takes `int op`: the upper half of the register is not part of it.
+        assert_eq!(
+            shape("epoll_ctl", [5, 0x1_0000_0002, 7, 0, 0, 0], &mut pipe),
+            "ctl=del:fd=pipe:nonblock=no"
+        );
+        // An operation the kernel does not know (EINVAL) is named by its number.
+        assert_eq!(
+            shape("epoll_ctl", [5, 9, 7, 0, 0, 0], &mut nothing()),
+            "ctl=9:fd=unknown:nonblock=unknown"
+        );
+        let mut file = Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "file",
+                nonblock: Some(false),
+                path: Some("/etc/hosts".into()),
+            }),
+        };
+        assert_eq!(
+            shape("epoll_ctl", [5, 1, 3, 0, 0, 0], &mut file),
+            "ctl=add:fd=file:nonblock=no:path=/etc/hosts"
+        );
+        assert_eq!(
+            keys_of(sc("epoll_ctl")),
+            [Key::Ctl, Key::Fd, Key::Nonblock, Key::Path]
+        );
+    }
+
+    #[test]
+    fn ctl_predicates_parse_names_constants_and_numbers_and_refuse_the_rest() {
+        assert_eq!(Key::parse("ctl"), Some(Key::Ctl));
+        assert_eq!(Key::Ctl.name(), "ctl");
+        for (text, canonical) in [
+            ("del", "ctl=del"),
+            ("EPOLL_CTL_DEL", "ctl=del"),
+            ("Add|MOD", "ctl=add|mod"),
+            ("epoll_ctl_mod", "ctl=mod"),
+            ("2", "ctl=del"),
+            ("7", "ctl=7"),
+        ] {
+            assert_eq!(
+                Predicate::parse(Key::Ctl, text).unwrap().to_string(),
+                canonical,
+                "{text}"
+            );
+        }
+        let err = Predicate::parse(Key::Ctl, "remove").unwrap_err();
+        assert!(err.starts_with("ctl=remove: not an epoll_ctl operation"), "{err}");
+        assert!(err.contains("add, mod or del"), "{err}");
+        assert_eq!(
+            Predicate::parse(Key::Ctl, "del|").unwrap_err(),
+            "ctl= needs a value"
+        );
+        let shape = Shape::parse("ctl=del:fd=pipe:nonblock=no").unwrap();
+        assert_eq!(shape.get(Key::Ctl), Some("del"));
+        assert_eq!(shape.to_string(), "ctl=del:fd=pipe:nonblock=no");
+        assert!(Predicate::parse(Key::Ctl, "mod|del").unwrap().matches(&shape));
+        assert!(!Predicate::parse(Key::Ctl, "add").unwrap().matches(&shape));
+        let unknown = Shape::parse("ctl=unknown:fd=pipe").unwrap();
+        assert!(!Predicate::parse(Key::Ctl, "del").unwrap().matches(&unknown));
+    }
+
+    #[test]
     fn other_families() {
         let p = &mut nothing();
         assert_eq!(
@@ -1104,10 +1244,18 @@ mod tests {
             ("mprotect", Key::Prot, &[0, 1, 3, 5, 7]),
             ("mmap", Key::Map, &[0x22, 0x21, 0x02, 0x01, 0x812]),
             ("ioctl", Key::Req, &[0x5401, 0x541B, 0x1234]),
+            (
+                "epoll_ctl",
+                Key::Ctl,
+                &[0, 1, 2, 3, 4, 0x1_0000_0002, 0xffff_ffff],
+            ),
         ];
         for (name, key, values) in cases {
             let arg = match (*name, key) {
-                ("futex", Key::Op) | ("socket", Key::Type) | ("ioctl", Key::Req) => 1,
+                ("futex", Key::Op)
+                | ("socket", Key::Type)
+                | ("ioctl", Key::Req)
+                | ("epoll_ctl", Key::Ctl) => 1,
                 ("futex", Key::Timeout) | ("mmap", _) => 3,
                 ("wait4", _) | ("madvise", _) | ("mprotect", _) => 2,
                 _ => 0,

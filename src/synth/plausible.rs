@@ -322,6 +322,39 @@ mod tests {
         );
     }
 
+    /// epoll_ctl's ENOSPC (max_user_watches) is an ADD's alone: the entry takes the ADDs, never the DELs, and the
+    /// operation, a register, is known even where the target descriptor's kind is not (eBPF).
+    #[test]
+    fn epoll_ctl_enospc_takes_only_the_adds() {
+        let t = tier(&obs(&[
+            ("epoll_ctl", "ctl=add:fd=pipe:nonblock=no", 30, None),
+            (
+                "epoll_ctl",
+                "ctl=del:fd=pipe:nonblock=no",
+                60,
+                Some(("ENOENT", 30)),
+            ),
+        ]));
+        assert_eq!(ids(&t), ["epoll_ctl-ENOSPC"]);
+        let enospc = &t.experiments[0];
+        assert_eq!(enospc.calls, 30);
+        assert_eq!(enospc.shapes.len(), 1);
+        assert_eq!(enospc.shapes[0].0.to_string(), "ctl=add:fd=pipe:nonblock=no");
+        assert_eq!(enospc.fault.to_string(), "epoll_ctl:ENOSPC:p=0.05:ctl=add");
+        let ebpf = tier(&obs(&[(
+            "epoll_ctl",
+            "ctl=add:fd=unknown:nonblock=unknown",
+            5,
+            None,
+        )]));
+        assert_eq!(ids(&ebpf), ["epoll_ctl-ENOSPC"]);
+        let dels = tier(&obs(&[("epoll_ctl", "ctl=del:fd=pipe:nonblock=no", 5, None)]));
+        assert!(
+            dels.experiments.is_empty() && dels.left_out.is_empty(),
+            "{dels:?}"
+        );
+    }
+
     #[test]
     fn the_rate_is_the_sporadic_fixed_rate() {
         let o = obs(&[("clone3", "clone=thread", 2, None)]);

@@ -57,6 +57,8 @@ const fn by_name(name: Family) -> [ShapeReg; 2] {
         Family::Prctl => [reg(0, ALL), ShapeReg::UNUSED],
         // The request; the descriptor's kind is not in a register.
         Family::Ioctl => [reg(1, ALL), ShapeReg::UNUSED],
+        // The operation (an int); the target descriptor's kind is not in a register.
+        Family::EpollCtl => [reg(1, LOW32), ShapeReg::UNUSED],
     }
 }
 
@@ -72,6 +74,7 @@ enum Family {
     Waitid,
     Prctl,
     Ioctl,
+    EpollCtl,
 }
 
 /// x86_64: the shape registers of syscall `nr`, `None` for a syscall whose shape has no register component.
@@ -87,6 +90,7 @@ pub fn x86_64(nr: u64) -> Option<[ShapeReg; 2]> {
         247 => Family::Waitid,
         157 => Family::Prctl,
         16 => Family::Ioctl,
+        233 => Family::EpollCtl,
         _ => return None,
     };
     Some(by_name(family))
@@ -105,6 +109,7 @@ pub fn aarch64(nr: u64) -> Option<[ShapeReg; 2]> {
         95 => Family::Waitid,
         167 => Family::Prctl,
         29 => Family::Ioctl,
+        21 => Family::EpollCtl,
         _ => return None,
     };
     Some(by_name(family))

@@ -168,7 +168,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(shaped, 12, "shaped syscalls");
+        assert_eq!(shaped, 13, "shaped syscalls");
     }
 
     #[test]
@@ -181,5 +181,18 @@ mod tests {
         };
         let (_, shape) = shape_of_key(&key).unwrap();
         assert_eq!(shape.to_string(), "op=FUTEX_WAIT_PRIVATE:timeout=yes");
+    }
+
+    /// epoll_ctl's operation is in a register, its target descriptor's kind is not: `ctl=` is known on eBPF.
+    #[test]
+    fn epoll_ctl_keys_decode_to_the_operation_with_an_unknown_descriptor() {
+        let nr = Syscall::parse("epoll_ctl").unwrap().number();
+        let key = ShapeKey {
+            nr,
+            errno: 0,
+            values: [2, 0],
+        };
+        let (_, shape) = shape_of_key(&key).unwrap();
+        assert_eq!(shape.to_string(), "ctl=del:fd=unknown:nonblock=unknown");
     }
 }

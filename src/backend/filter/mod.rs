@@ -975,6 +975,44 @@ mod tests {
         }
     }
 
+    /// A `ctl=` rule's guard, as the decider builds it, lets only the operations it names leave the kernel: an
+    /// `epoll_ctl:ENOENT:ctl=del` rule never sees (so never fails) an ADD or a MOD.
+    #[test]
+    fn epoll_ctl_guards_let_only_the_named_operations_through() {
+        use crate::{
+            decide::Decider,
+            model::{FaultSpec, Syscall},
+        };
+        let epoll_ctl = Syscall::parse("epoll_ctl").unwrap();
+        let nr = epoll_ctl.number();
+        for (rule, passes) in [
+            ("epoll_ctl:ENOENT:p=1:ctl=del", [false, true, false]),
+            ("epoll_ctl:ENOENT:p=1:ctl=mod|del:fd=pipe", [false, true, true]),
+            ("epoll_ctl:EEXIST:p=1:ctl=EPOLL_CTL_ADD", [true, false, false]),
+        ] {
+            let decider = Decider::new(vec![FaultSpec::parse(rule).unwrap()], 1);
+            let guard = decider
+                .register_guard(epoll_ctl)
+                .expect("ctl= is decided on registers");
+            let mut policy = Policy::new(Action::Allow);
+            policy.set_guarded(nr, Action::UserNotif, guard, Action::Allow);
+            let prog = compile_for(&policy, Abi::X86_64).unwrap();
+            // ADD, DEL, MOD (1, 2, 3), with garbage in the upper half of the int.
+            for (op, want) in [1u64, 2, 3].into_iter().zip(passes) {
+                for high in [0, 0xdead_0000_0000] {
+                    let mut d = data(Abi::X86_64.audit_arch, nr);
+                    d.args = [4, high | op, 5, 0x7ff0, 0, 0];
+                    let want = if want { Action::UserNotif } else { Action::Allow };
+                    assert_eq!(execute(&prog, &d).unwrap().ret, want.ret(), "{rule}: op {op}");
+                }
+            }
+            // An unknown operation is no rule's.
+            let mut d = data(Abi::X86_64.audit_arch, nr);
+            d.args = [4, 9, 5, 0, 0, 0];
+            assert_eq!(execute(&prog, &d).unwrap().ret, Action::Allow.ret(), "{rule}");
+        }
+    }
+
     #[test]
     fn small_programs_need_no_trampolines() {
         let mut rng = Lcg(7);
