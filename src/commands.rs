@@ -14,7 +14,7 @@ use phoebe::{
     experiment, files,
     model::{
         ExperimentResult, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Report,
-        Syscall, Usage, When,
+        Syscall, Usage,
     },
     report::summary,
     synth,
@@ -136,14 +136,11 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
-    // seccomp is the fast, unprivileged injector; only exit-side injection needs ptrace (DESIGN §4).
-    let backend = args.target.backend.map(BackendKind::from).unwrap_or_else(|| {
-        if decider.faults().any(|f| f.when == When::Exit) {
-            BackendKind::Ptrace
-        } else {
-            BackendKind::Seccomp
-        }
-    });
+    let backend = args
+        .target
+        .backend
+        .map(BackendKind::from)
+        .unwrap_or_else(|| BackendKind::auto_for(decider.faults()));
     // What the rules really cover on this backend (eBPF: hooks are not syscalls), before running; a rule none
     // honours is refused here.
     if let Some(text) = backend::backend(backend).describe(&decider)?

@@ -44,6 +44,16 @@ impl BackendKind {
             BackendKind::Ebpf => "ebpf",
         }
     }
+
+    /// The backend `phoebe inject` runs `faults` on when no `--backend` is given: seccomp, the fast, unprivileged
+    /// injector, unless a rule injects at the call's exit, which only ptrace can (DESIGN §4).
+    pub fn auto_for<'a>(faults: impl IntoIterator<Item = &'a crate::model::FaultSpec>) -> BackendKind {
+        if faults.into_iter().any(|f| f.when == crate::model::When::Exit) {
+            BackendKind::Ptrace
+        } else {
+            BackendKind::Seccomp
+        }
+    }
 }
 
 /// Refuses a partial-transfer rule (`short=`, issue 16 item 3), which no backend runs yet: `why` says what this

@@ -2,6 +2,7 @@
 //! it), and the campaign's [`Report`] from its baseline, plan and results.
 
 use super::{Campaign, Experiment};
+use crate::backend::BackendKind;
 use crate::model::{Baseline, ExperimentResult, FORMAT_VERSION, InjectionLog, Plan, Report, Usage};
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
@@ -42,6 +43,28 @@ impl LogSums {
     }
 }
 
+/// The backend the runs of `experiments` injected with: the campaign's, or without `--backend` the one each
+/// run's `phoebe inject` chose ([`BackendKind::auto_for`], seccomp unless a rule injects at exit), those of all
+/// experiments joined with `, ` in the order they first ran; [`super::campaign::AUTO_BACKEND`] only when no
+/// experiment ran.
+fn backend_that_ran(campaign: &Campaign, experiments: &[ExperimentResult]) -> String {
+    if campaign.backend.is_some() {
+        return campaign.backend_name().to_owned();
+    }
+    let mut ran: Vec<&str> = Vec::new();
+    for e in experiments {
+        let name = BackendKind::auto_for(&e.faults).name();
+        if !ran.contains(&name) {
+            ran.push(name);
+        }
+    }
+    if ran.is_empty() {
+        campaign.backend_name().to_owned()
+    } else {
+        ran.join(", ")
+    }
+}
+
 /// The campaign's report: its baseline, the natural failure rate of each model's shape per interval, and the
 /// results; nothing pending, skipped or interrupted (the caller says).
 pub(super) fn report(
@@ -71,7 +94,7 @@ pub(super) fn report(
     Report {
         version: FORMAT_VERSION,
         command: campaign.command.clone(),
-        backend: campaign.backend_name().to_owned(),
+        backend: backend_that_ran(campaign, &experiments),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         seed: campaign.seed,
         shard: campaign.shard.map(|s| s.to_string()),
