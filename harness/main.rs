@@ -6,6 +6,7 @@ mod conformance;
 mod docs;
 mod ebpf;
 mod ebpf_shapes;
+mod evidence;
 mod exec;
 mod fd_kinds;
 mod inject;
