@@ -10,9 +10,9 @@ pub(super) type NaturalShapes =
     std::collections::BTreeSet<(crate::model::Syscall, crate::model::Errno, String)>;
 
 /// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
-/// baseline or the log has no shapes.
+/// baseline or the log has no shapes, or the log is truncated (the injections after it are unknown).
 fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
-    let (log, natural) = (log?, natural?);
+    let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();

@@ -87,12 +87,20 @@ pub fn injections(log: &InjectionLog) -> String {
         .iter()
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
+    // A truncated log keeps the first injections only; the rules count them all.
+    let injected = match log.truncated_after {
+        Some(_) => log.rules.iter().map(|r| r.injected).sum::<u64>(),
+        None => log.injections.len() as u64,
+    };
     let _ = writeln!(
         out,
-        "phoebe: {} {} error{}{} into '{}' ({}, {}): {}",
+        "phoebe: {} {injected} error{}{}{} into '{}' ({}, {}): {}",
         if log.replayed { "replayed" } else { "injected" },
-        log.injections.len(),
-        if log.injections.len() == 1 { "" } else { "s" },
+        if injected == 1 { "" } else { "s" },
+        match log.truncated_after {
+            Some(n) => format!(" (the log keeps the first {n})"),
+            None => String::new(),
+        },
         if in_kernel.is_empty() {
             String::new()
         } else {
