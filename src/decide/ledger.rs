@@ -21,7 +21,8 @@ struct Counts {
     unasked: Vec<Syscall>,
 }
 
-/// How many injections a log keeps (about 15 MB of JSON); those after are counted, not logged.
+/// How many injections a log keeps (about 26 MB of JSON, written in about a second); those after are counted,
+/// not logged.
 pub const MAX_LOGGED: usize = 100_000;
 
 /// Counts per rule and the injection log.
