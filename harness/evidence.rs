@@ -260,3 +260,78 @@ fn reports_name_the_backend_that_ran() {
         "the campaign keeps what was asked"
     );
 }
+
+/// A log truncated at its cap (`"truncated_after"`, issue 15: a hung run's log of millions of injections was
+/// lost) lacks the injections after it: `--replay` refuses it, saying so, and points at the log's seed.
+#[test]
+fn replay_of_a_truncated_log_says_it_cannot_replay_past_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let mut value: serde_json::Value = serde_json::from_str(
+        r#"{"version": 2, "command": ["true"], "backend": "seccomp", "seed": 7, "rules": [
+            {"fault": "mknod:EPERM", "matched": 9, "injected": 9}],
+          "injections": [{"t_ns": 1, "pid": 1, "tid": 1, "syscall": "mknod", "index": 1, "errno": "EPERM",
+            "rule": 0, "when": "entry"}],
+          "exit": {"code": 0}}"#,
+    )
+    .unwrap();
+    std::fs::write(&log, value.to_string()).unwrap();
+    phoebe()
+        .args(["inject", "-q", "--replay"])
+        .arg(&log)
+        .args(["--", "true"])
+        .assert()
+        .success();
+    value["truncated_after"] = 1.into();
+    std::fs::write(&log, value.to_string()).unwrap();
+    let out = phoebe()
+        .args(["inject", "--replay"])
+        .arg(&log)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "phoebe: {} cannot be replayed: it was truncated after 1 entries (of 9 injections), so a replay could \
+             not inject what came after them\nhint: run it again with --seed 7 and the same --fault rules \
+             instead\n",
+            log.display()
+        )
+    );
+}
+
+/// Regression (issue 15): a hung run that failed a call millions of times (EINTR in a retry loop) made a log
+/// of 186 MB that its inner phoebe could not write within the grace after the target was killed: the run's
+/// evidence was lost. The log stops at 100000 entries, so it is written in time, with exact counts.
+#[test]
+fn a_hung_run_that_injects_in_a_loop_keeps_its_log() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("c");
+    let fault = format!("openat:EINTR:path={}", input.display());
+    // Retries the open until it succeeds: at once in the baseline, never under injection.
+    let spin = format!("until : 2>/dev/null < {}; do :; done", input.display());
+    exec(
+        &out,
+        &["--fault", &fault, "--timeout", "4s", "--", "sh", "-c", &spin],
+    );
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, phoebe::model::Verdict::Hung, "{run:?}");
+    let log = load_log(&out.join("experiments/openat-EINTR/run-1.log.json"));
+    let counted = log.rules[0].injected;
+    assert_eq!(run.injected, counted, "the report has the log's exact count");
+    assert!(counted > 0);
+    if counted > 100_000 {
+        assert_eq!(log.truncated_after, Some(100_000));
+        assert_eq!(log.injections.len(), 100_000);
+    } else {
+        assert_eq!(log.truncated_after, None);
+        assert_eq!(log.injections.len() as u64, counted);
+    }
+}
