@@ -7,6 +7,7 @@ mod docs;
 mod ebpf;
 mod ebpf_shapes;
 mod epoll_ctl;
+mod evidence;
 mod exec;
 mod fd_kinds;
 mod inject;

@@ -364,11 +364,12 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
-    /// Shell command that validates the target's output or state after each run (exit 0 = good).
+    /// Shell command that validates the target's output or state after each run (exit 0 = good); its output
+    /// goes to run-K.check.out/.err beside the run's run-K.out/.err.
     #[arg(long, value_name = "CMD")]
     pub check: Option<String>,
 
-    /// Shell command that restores the target's state before each run.
+    /// Shell command that restores the target's state before each run (output: run-K.reset.out/.err).
     #[arg(long, value_name = "CMD")]
     pub reset: Option<String>,
 
@@ -377,7 +378,8 @@ pub struct ExecArgs {
     #[arg(long, requires_all = ["ready", "workload"])]
     pub service: bool,
 
-    /// Service mode: shell command that succeeds once the service accepts work (polled).
+    /// Service mode: shell command that succeeds once the service accepts work (polled; the last probe's output
+    /// in run-K.ready.out/.err, the service's in run-K.out/.err).
     #[arg(long, value_name = "CMD", requires = "service")]
     pub ready: Option<String>,
 
@@ -404,8 +406,9 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION|auto", default_value = "auto", value_parser = parse_interval_choice, allow_hyphen_values = true)]
     pub interval: IntervalChoice,
 
-    /// The campaign directory (default: phoebe-runs/<date-time>). One directory holds one campaign: a
-    /// directory that already holds one is refused (continue it with --resume DIR).
+    /// The campaign directory (default: phoebe-runs/<date-time>): the reports, and every process's output in
+    /// files of its own. One directory holds one campaign: a directory that already holds one is refused
+    /// (continue it with --resume DIR).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub out: Option<PathBuf>,
 

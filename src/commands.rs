@@ -113,10 +113,16 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         Some(path) => {
             let log: InjectionLog = files::load(path, "injection log")?;
             if let Some(problem) = log.replay_problem() {
-                anyhow::bail!(
-                    "{} cannot be replayed: {problem}\nhint: replay a log written by phoebe inject --log",
-                    path.display()
-                );
+                let hint = if log.truncated_after.is_some() {
+                    // Same seed, same program: the same decisions, at every call index.
+                    format!(
+                        "run it again with --seed {} and the same --fault rules instead",
+                        log.seed
+                    )
+                } else {
+                    "replay a log written by phoebe inject --log".to_owned()
+                };
+                anyhow::bail!("{} cannot be replayed: {problem}\nhint: {hint}", path.display());
             }
             if log.command != target.display {
                 tracing::warn!(

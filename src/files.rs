@@ -161,7 +161,8 @@ pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
     save_text(path, &text)
 }
 
-/// Writes `text` to `path` atomically (a temporary file in the same directory, synced, then renamed). A path
+/// Writes `text` to `path` atomically (a temporary file in the same directory, synced, then renamed), with the
+/// permissions any new file gets (0666 less the umask). A path
 /// that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is written to directly: renaming
 /// over it would replace the device with a file.
 pub fn save_text(path: &Path, text: &str) -> Result<(), FileError> {
@@ -182,7 +183,12 @@ pub fn save_text(path: &Path, text: &str) -> Result<(), FileError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    // Created like any other output (0666 less the umask), not tempfile's private 0600: a report is for
+    // others to read.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(err)?;
     tmp.write_all(text.as_bytes()).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;

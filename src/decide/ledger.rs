@@ -3,6 +3,10 @@
 //! failed on every call without asking, and the injection log.
 //!
 //! Does not own: deciding (the policy), which rules target a syscall (the `Decider`).
+//!
+//! The log keeps the first [`MAX_LOGGED`] injections and counts the rest: a hung target that fails millions of
+//! calls (EINTR in a retry loop) would otherwise grow a log of hundreds of MB, held in memory and written after
+//! the target was killed, within the grace a campaign gives (issue 15). The counters stay exact.
 
 use std::collections::HashMap;
 
@@ -17,22 +21,60 @@ struct Counts {
     unasked: Vec<Syscall>,
 }
 
+/// How many injections a log keeps (about 26 MB of JSON, written in about a second); those after are counted,
+/// not logged.
+pub const MAX_LOGGED: usize = 100_000;
+
 /// Counts per rule and the injection log.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     /// Calls seen so far per targeted syscall (the call index).
     calls: HashMap<Syscall, u64>,
     rules: Vec<Counts>,
     injections: Vec<Injection>,
+    /// The most injections `injections` keeps ([`MAX_LOGGED`]).
+    cap: usize,
+    /// Whether an injection was left out of `injections` because it was full.
+    truncated: bool,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new(0)
+    }
+}
+
+/// What [`Ledger::finish`] hands over.
+pub struct Finished {
+    pub rules: Vec<RuleStats>,
+    pub injections: Vec<Injection>,
+    /// `Some(n)` when the log stopped at `n` entries and later injections were only counted.
+    pub truncated_after: Option<u64>,
 }
 
 impl Ledger {
     /// A ledger for `rules` rules, all counts zero.
     pub fn new(rules: usize) -> Self {
+        Ledger::with_cap(rules, MAX_LOGGED)
+    }
+
+    /// A ledger whose log keeps at most `cap` injections.
+    pub fn with_cap(rules: usize, cap: usize) -> Self {
         Ledger {
             calls: HashMap::new(),
             rules: vec![Counts::default(); rules],
             injections: Vec::new(),
+            cap,
+            truncated: false,
+        }
+    }
+
+    /// Logs `injection` unless the log is full (then only notes that it is truncated).
+    fn keep(&mut self, injection: Injection) {
+        if self.injections.len() < self.cap {
+            self.injections.push(injection);
+        } else {
+            self.truncated = true;
         }
     }
 
@@ -56,12 +98,12 @@ impl Ledger {
         self.rules.get(id).map_or(0, |r| r.injected)
     }
 
-    /// Counts an injection of rule `id` and logs it.
+    /// Counts an injection of rule `id` and logs it (while the log is not full).
     pub fn record(&mut self, injection: Injection) {
         if let Some(rule) = self.rules.get_mut(injection.rule) {
             rule.injected += 1;
         }
-        self.injections.push(injection);
+        self.keep(injection);
     }
 
     /// Adds counts of rule `id` made elsewhere (an eBPF program counts in the kernel): calls matched and injected.
@@ -72,9 +114,10 @@ impl Ledger {
         }
     }
 
-    /// Logs an injection made and counted elsewhere (its counts come with [`Ledger::add_counts`]).
+    /// Logs an injection made and counted elsewhere (its counts come with [`Ledger::add_counts`]), while the log
+    /// is not full.
     pub fn log(&mut self, injection: Injection) {
-        self.injections.push(injection);
+        self.keep(injection);
     }
 
     /// Notes that every call of `syscall` was failed for rule `id` without being asked about (a filter did it in
@@ -88,8 +131,8 @@ impl Ledger {
     }
 
     /// Each rule's stats, the faults given in rule order, and the log.
-    pub fn finish(self, faults: impl IntoIterator<Item = FaultSpec>) -> (Vec<RuleStats>, Vec<Injection>) {
-        let stats = faults
+    pub fn finish(self, faults: impl IntoIterator<Item = FaultSpec>) -> Finished {
+        let rules = faults
             .into_iter()
             .zip(self.rules)
             .map(|(fault, c)| RuleStats {
@@ -99,6 +142,65 @@ impl Ledger {
                 in_kernel: c.unasked,
             })
             .collect();
-        (stats, self.injections)
+        Finished {
+            rules,
+            truncated_after: self.truncated.then_some(self.injections.len() as u64),
+            injections: self.injections,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Errno, When};
+
+    fn injection(rule: usize, index: u64) -> Injection {
+        Injection {
+            t_ns: index,
+            pid: 1,
+            tid: 1,
+            syscall: Syscall::parse("read").unwrap(),
+            index,
+            errno: Errno::parse("EINTR").unwrap(),
+            rule,
+            when: When::Entry,
+            shape: None,
+            path: None,
+        }
+    }
+
+    /// Regression (issue 15): a hung target failed millions of reads with EINTR and its 186 MB log was not
+    /// written within the grace after it was killed. The log stops at the cap; the counters stay exact.
+    #[test]
+    fn the_log_stops_at_the_cap_and_the_counts_stay_exact() {
+        let mut ledger = Ledger::with_cap(2, 3);
+        for i in 1..=5 {
+            ledger.count_match(0);
+            ledger.record(injection(0, i));
+        }
+        ledger.add_counts(1, 4, 2);
+        ledger.log(injection(1, 6));
+        let faults = ["read:EINTR", "write:EIO"].map(|f| FaultSpec::parse(f).unwrap());
+        let done = ledger.finish(faults);
+        assert_eq!(done.injections.len(), 3);
+        assert_eq!(
+            done.injections.iter().map(|i| i.index).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "the first injections are kept"
+        );
+        assert_eq!(done.truncated_after, Some(3));
+        assert_eq!((done.rules[0].matched, done.rules[0].injected), (5, 5));
+        assert_eq!((done.rules[1].matched, done.rules[1].injected), (4, 2));
+    }
+
+    #[test]
+    fn a_log_under_the_cap_is_not_truncated() {
+        let mut ledger = Ledger::with_cap(1, 3);
+        for i in 1..=3 {
+            ledger.record(injection(0, i));
+        }
+        let done = ledger.finish([FaultSpec::parse("read:EINTR").unwrap()]);
+        assert_eq!((done.injections.len(), done.truncated_after), (3, None));
     }
 }

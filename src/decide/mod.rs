@@ -320,8 +320,13 @@ impl Decider {
         interrupted: bool,
     ) -> InjectionLog {
         let replayed = self.is_replay();
-        let (rules, injections) = self.ledger.finish(self.rules.into_iter().map(|r| r.fault));
+        let ledger::Finished {
+            rules,
+            injections,
+            truncated_after,
+        } = self.ledger.finish(self.rules.into_iter().map(|r| r.fault));
         InjectionLog {
+            truncated_after,
             version: FORMAT_VERSION,
             command,
             backend: backend.to_owned(),
@@ -556,6 +561,28 @@ mod tests {
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
         assert!(replayed.replayed);
         assert_eq!(replayed.injections, log.injections);
+    }
+
+    /// A log truncated at the cap (`ledger::MAX_LOGGED`) lacks the injections after it: `--replay` refuses it,
+    /// saying so, rather than replay part of the run.
+    #[test]
+    fn a_truncated_log_is_not_replayed() {
+        let mut d = Decider::new(vec![fault("openat:ENOENT")], 1);
+        for _ in 0..5 {
+            d.decide(&call("openat"), &mut RegistersOnly);
+        }
+        let mut log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!((log.injections.len(), log.truncated_after), (5, None));
+        assert_eq!(log.replay_problem(), None);
+        log.injections.truncate(2);
+        log.truncated_after = Some(2);
+        let problem = log.replay_problem().expect("refused");
+        assert!(
+            problem.starts_with("it was truncated after 2 entries (of 5 injections)"),
+            "{problem}"
+        );
+        let text = serde_json::to_value(&log).unwrap();
+        assert_eq!(text["truncated_after"], 2, "the log says it was truncated");
     }
 
     #[test]

@@ -9,9 +9,9 @@ pub(super) type NaturalShapes =
     std::collections::BTreeSet<(crate::model::Syscall, crate::model::Errno, String)>;
 
 /// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
-/// baseline or the log has no shapes.
+/// baseline or the log has no shapes, or the log is truncated (the injections after it are unknown).
 fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
-    let (log, natural) = (log?, natural?);
+    let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
@@ -39,6 +39,28 @@ impl LogSums {
             usage: log.and_then(|l| l.usage),
             realistic: realistic(log, natural),
         }
+    }
+}
+
+/// The backend the runs of `experiments` injected with: the campaign's, or without `--backend` the one each
+/// run's `phoebe inject` chose ([`backend::for_rules`](crate::backend::for_rules): seccomp unless a rule needs ptrace), those of all
+/// experiments joined with `, ` in the order they first ran; [`super::campaign::AUTO_BACKEND`] only when no
+/// experiment ran.
+fn backend_that_ran(campaign: &Campaign, experiments: &[ExperimentResult]) -> String {
+    if campaign.backend.is_some() {
+        return campaign.backend_name().to_owned();
+    }
+    let mut ran: Vec<&str> = Vec::new();
+    for e in experiments {
+        let name = crate::backend::for_rules(&e.faults).name();
+        if !ran.contains(&name) {
+            ran.push(name);
+        }
+    }
+    if ran.is_empty() {
+        campaign.backend_name().to_owned()
+    } else {
+        ran.join(", ")
     }
 }
 
@@ -71,7 +93,7 @@ pub(super) fn report(
     Report {
         version: FORMAT_VERSION,
         command: campaign.command.clone(),
-        backend: campaign.backend_name().to_owned(),
+        backend: backend_that_ran(campaign, &experiments),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         seed: campaign.seed,
         shard: campaign.shard.map(|s| s.to_string()),

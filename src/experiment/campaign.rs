@@ -109,7 +109,8 @@ impl Campaign {
         })
     }
 
-    /// The backend's name, or [`AUTO_BACKEND`]: what `campaign.json`, the fingerprint and the report say.
+    /// The backend's name, or [`AUTO_BACKEND`]: what `campaign.json` and the fingerprint say (the report names
+    /// the backend that ran).
     pub fn backend_name(&self) -> &'static str {
         self.backend.map_or(AUTO_BACKEND, BackendKind::name)
     }

@@ -30,7 +30,8 @@ impl Runner<'_> {
         self.campaign.command.iter().map(OsString::from).collect()
     }
 
-    /// Runs `cmd` supervised ([`supervise::run`]), its output in `<base>.out` / `<base>.err`.
+    /// Runs `cmd` supervised ([`supervise::run`]), its output in `<base>.out` / `<base>.err` (appended to the
+    /// whole name: `run-1.check` writes `run-1.check.out`).
     pub(super) fn supervised(
         &self,
         cmd: Command,
@@ -66,7 +67,7 @@ impl Runner<'_> {
             if !ran.status.is_some_and(|s| s.success()) {
                 return Err(ExperimentError::Inner {
                     what: format!("--reset `{reset}`"),
-                    stderr: read_tail(&dir.join(name).with_extension("err")),
+                    stderr: read_tail(&supervise::output_path(&dir.join(name), "err")),
                 });
             }
         }

@@ -5,13 +5,17 @@
 use std::{
     fs,
     os::unix::process::{CommandExt, ExitStatusExt},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use super::ExperimentError;
 use crate::{control::Control, files, model::TargetExit};
+
+/// glibc writes its fatal messages ("The futex facility returned an unexpected error code", "double free
+/// detected", …) to the terminal (`/dev/tty`) unless this is set, and then to stderr.
+pub(crate) const LIBC_FATAL_STDERR: &str = "LIBC_FATAL_STDERR_";
 
 /// What happened to one process run with a timeout.
 pub(super) struct Ran {
@@ -26,17 +30,43 @@ pub(super) struct Started {
     pub(super) pgid: i32,
 }
 
+/// `<base>.<ext>`: `ext` appended to the whole name, so `run-1.check` gives `run-1.check.out` (never
+/// `Path::with_extension`, which made it `run-1.out`, the run's own output).
+pub(super) fn output_path(base: &Path, ext: &str) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
+
+/// A fresh output file opened for appending: a process group may write it from several processes (each at the
+/// end, never at a stale offset), and nothing truncates it under a writer, so it can hold no NUL hole.
+fn output_file(path: PathBuf) -> Result<fs::File, ExperimentError> {
+    match fs::remove_file(&path) {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ExperimentError::Dir { path, source });
+        }
+        _ => {}
+    }
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| ExperimentError::Dir { path, source })
+}
+
 /// Starts `cmd` in its own process group, contained (it ends with this phoebe, however that ends), with stdin
-/// from `/dev/null` and stdout/stderr to `<base>.out` / `<base>.err`.
+/// from `/dev/null` and stdout/stderr appended to `<base>.out` / `<base>.err` ([`output_path`]), and
+/// `LIBC_FATAL_STDERR_=1` (unless set already) so that glibc's fatal messages land in `<base>.err`, not on the
+/// terminal.
 pub(super) fn start(mut cmd: Command, base: &Path, what: &str) -> Result<Started, ExperimentError> {
-    let file = |ext: &str| {
-        let path = base.with_extension(ext);
-        fs::File::create(&path).map_err(|source| ExperimentError::Dir { path, source })
-    };
     cmd.stdin(Stdio::null())
-        .stdout(file("out")?)
-        .stderr(file("err")?)
+        .stdout(output_file(output_path(base, "out"))?)
+        .stderr(output_file(output_path(base, "err"))?)
         .process_group(0);
+    if std::env::var_os(LIBC_FATAL_STDERR).is_none() {
+        cmd.env(LIBC_FATAL_STDERR, "1");
+    }
     // Inner phoebes, checks, resets and services end with this phoebe, however it ends.
     crate::sys::contain::command(&mut cmd);
     let child = cmd.spawn().map_err(|source| ExperimentError::Spawn {

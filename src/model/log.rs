@@ -24,8 +24,12 @@ pub struct InjectionLog {
     pub replayed: bool,
     /// The rules in order, with how often each matched and injected.
     pub rules: Vec<RuleStats>,
-    /// Every injection, in the order phoebe made them.
+    /// Every injection, in the order phoebe made them — the first `truncated_after` only, when that is set.
     pub injections: Vec<Injection>,
+    /// `Some(n)`: the log stopped after its first `n` injections (`decide::ledger::MAX_LOGGED`); the rules'
+    /// counters still count every one. Such a log cannot be replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_after: Option<u64>,
     pub exit: Option<TargetExit>,
     #[serde(default)]
     pub interrupted: bool,
@@ -35,9 +39,16 @@ pub struct InjectionLog {
 }
 
 impl InjectionLog {
-    /// Why this log cannot be replayed (no rules, an injection naming a rule the log does not have, a call index
+    /// Why this log cannot be replayed (truncated, no rules, an injection naming a rule the log does not have, a call index
     /// of 0), or `None`: a replay must inject exactly what the log says, and its summary must add up.
     pub fn replay_problem(&self) -> Option<String> {
+        if let Some(n) = self.truncated_after {
+            let total: u64 = self.rules.iter().map(|r| r.injected).sum();
+            return Some(format!(
+                "it was truncated after {n} entries (of {total} injections), so a replay could not inject what \
+                 came after them"
+            ));
+        }
         if self.rules.is_empty() {
             return Some("it has no rules, so there is nothing to replay".into());
         }

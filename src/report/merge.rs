@@ -18,6 +18,22 @@ pub enum MergeError {
     },
 }
 
+/// The backends two reports ran on, as one report names them: each report's (`a, b` when its runs used
+/// several), in order, once; `auto` is what a report says when none of its experiments ran, so it yields.
+fn backends_that_ran(first: &str, other: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in first.split(", ").chain(other.split(", ")) {
+        if name != "auto" && !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        "auto".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// One report with every shard's experiments and skipped experiments (in the order of the shards given, each
 /// once), the baselines' runs together, and what no shard ran or skipped still pending.
 pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
@@ -38,7 +54,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         };
         check("the command", merged.command.join(" "), r.command.join(" "))?;
         check("the seed", merged.seed.to_string(), r.seed.to_string())?;
-        check("the backend", merged.backend.clone(), r.backend.clone())?;
+        merged.backend = backends_that_ran(&merged.backend, &r.backend);
         merged.baseline.runs.extend(r.baseline.runs);
         merged.baseline.timeout_ms = merged.baseline.timeout_ms.max(r.baseline.timeout_ms);
         for (id, rates) in r.natural_rates {
@@ -125,6 +141,24 @@ mod tests {
         assert_eq!(merged.pending, ["d"]);
         assert_eq!(merged.shard, None);
         assert_eq!(merged.baseline.timeout_ms, 2000);
+    }
+
+    /// A shard with no experiment says `auto` (nothing ran); shards of an `auto` campaign may run on seccomp
+    /// and on ptrace (a rule that injects at exit): the merged report names every backend that ran.
+    #[test]
+    fn the_merged_report_names_every_backend_that_ran() {
+        let mut one = shard(1, &["a"], &[]);
+        one.backend = "seccomp".into();
+        let mut idle = shard(2, &[], &[]);
+        idle.backend = "auto".into();
+        assert_eq!(merge(vec![one.clone(), idle.clone()]).unwrap().backend, "seccomp");
+        assert_eq!(merge(vec![idle.clone(), idle.clone()]).unwrap().backend, "auto");
+        let mut exit_side = shard(2, &["b"], &[]);
+        exit_side.backend = "ptrace, seccomp".into();
+        assert_eq!(
+            merge(vec![one, idle, exit_side]).unwrap().backend,
+            "seccomp, ptrace"
+        );
     }
 
     fn skipped(id: &str) -> Skipped {

@@ -89,12 +89,20 @@ pub fn injections(log: &InjectionLog) -> String {
         .iter()
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
+    // A truncated log keeps the first injections only; the rules count them all.
+    let injected = match log.truncated_after {
+        Some(_) => log.rules.iter().map(|r| r.injected).sum::<u64>(),
+        None => log.injections.len() as u64,
+    };
     let _ = writeln!(
         out,
-        "phoebe: {} {} error{}{} into '{}' ({}, {}): {}",
+        "phoebe: {} {injected} error{}{}{} into '{}' ({}, {}): {}",
         if log.replayed { "replayed" } else { "injected" },
-        log.injections.len(),
-        if log.injections.len() == 1 { "" } else { "s" },
+        if injected == 1 { "" } else { "s" },
+        match log.truncated_after {
+            Some(n) => format!(" (the log keeps the first {n})"),
+            None => String::new(),
+        },
         if in_kernel.is_empty() {
             String::new()
         } else {
@@ -392,5 +400,31 @@ mod tests {
         let text = injections(&log);
         assert!(text.starts_with("phoebe: injected 1 error into 'cat'"), "{text}");
         assert!(!text.contains("on the syscall alone"), "{text}");
+    }
+
+    /// A log truncated at its cap keeps the first injections only: the summary counts them all (the rules'
+    /// counters) and says the log keeps fewer.
+    #[test]
+    fn a_truncated_log_is_summarized_with_its_full_count() {
+        let mut d = Decider::new(vec![FaultSpec::parse("openat:ENOENT").unwrap()], 5);
+        let call = Call {
+            args: [0; 6],
+            syscall: Syscall::parse("openat").unwrap(),
+            pid: 1,
+            tid: 1,
+            t_ns: 0,
+            path: None,
+        };
+        for _ in 0..3 {
+            d.decide(&call, &mut RegistersOnly);
+        }
+        let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
+        log.injections.truncate(1);
+        log.truncated_after = Some(1);
+        let text = injections(&log);
+        assert!(
+            text.starts_with("phoebe: injected 3 errors (the log keeps the first 1) into 'cat'"),
+            "{text}"
+        );
     }
 }
