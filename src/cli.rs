@@ -422,14 +422,17 @@ pub struct ExecArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<phoebe::experiment::Shard>,
 
-    /// Verdicts that make `phoebe exec` exit 1.
+    /// Verdicts that make `phoebe exec` exit 1. A bare verdict counts in every tier; TIER:VERDICT only in that
+    /// tier (observed or plausible, see --explore), so the tiers can be treated differently: e.g.
+    /// `--fail-on observed:failed,crashed,hung,corrupted` fails on a plausible experiment only when it crashed,
+    /// hung or corrupted state.
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
         default_value = "failed,crashed,hung,corrupted"
     )]
-    pub fail_on: Vec<phoebe::model::Verdict>,
+    pub fail_on: Vec<phoebe::model::FailOn>,
 
     /// Campaign seed; each run's seed derives from it, so the same seed gives the same injections (default:
     /// random; printed at the start and written into the campaign and its report).
@@ -485,14 +488,14 @@ pub enum ReportCommand {
         output: PathBuf,
 
         /// Verdicts that make the merge exit 1, as `phoebe exec` does for a whole campaign (a CI merge job fails
-        /// when a shard found something).
+        /// when a shard found something); TIER:VERDICT counts in one tier only, as there.
         #[arg(
             long,
             value_name = "VERDICTS",
             value_delimiter = ',',
             default_value = "failed,crashed,hung,corrupted"
         )]
-        fail_on: Vec<phoebe::model::Verdict>,
+        fail_on: Vec<phoebe::model::FailOn>,
     },
 }
 
@@ -547,6 +550,23 @@ pub struct SynthArgs {
     /// the kernel could not return it. `off`: one rule per (syscall, errno) over all its calls, for comparison.
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub shapes: bool,
+
+    /// `observed`: the realistic models of the errors the program met in the baseline. `plausible`: after them,
+    /// one experiment per catalogue error whose call shape the program used (fsync-EIO of the files it fsynced,
+    /// never of files it did not; write-ENOSPC of the files it wrote, …), at --fixed-rate, most-called first,
+    /// labelled `plausible` in the plan and every report and counted apart (see --fail-on).
+    #[arg(long, value_name = "observed|plausible", default_value = "observed", value_parser = parse_explore)]
+    pub explore: phoebe::model::Explore,
+}
+
+fn parse_explore(s: &str) -> Result<phoebe::model::Explore, String> {
+    match s {
+        "observed" => Ok(phoebe::model::Explore::Observed),
+        "plausible" => Ok(phoebe::model::Explore::Plausible),
+        _ => Err("expected observed (the errors the program met) or plausible (those, then the catalogue's \
+                  errors on the calls it made)"
+            .into()),
+    }
 }
 
 impl SynthArgs {
@@ -558,6 +578,7 @@ impl SynthArgs {
             factor: self.factor,
             quantile: self.quantile,
             shapes: self.shapes,
+            explore: self.explore,
         }
     }
 }

@@ -483,7 +483,7 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
             out.join("plan.json").display()
         );
     }
-    Ok(i32::from(report.fails_on(&args.fail_on)))
+    Ok(i32::from(report.fails_on_tiers(&args.fail_on)))
 }
 
 /// The campaign the command line asks for. For a new campaign, every setting comes from its flag (or its
@@ -533,8 +533,23 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         factor: pick(given("factor"), a.factor, b.map(|b| b.factor)),
         quantile: pick(given("quantile"), a.quantile, b.map(|b| b.quantile)),
         shapes: pick(given("shapes"), a.shapes, b.map(|b| b.shapes)),
+        explore: pick(given("explore"), a.explore, b.map(|b| b.explore)),
     };
     settings.validate()?;
+    if given("explore") && settings.explore == phoebe::model::Explore::Plausible {
+        if given("faults") {
+            anyhow::bail!(
+                "--explore plausible with --fault: the plausible tier is synthesized from the baseline, and --fault \
+                 replaces synthesis\nhint: drop --fault to run the observed and plausible models, or drop --explore"
+            );
+        }
+        if given("plan") {
+            anyhow::bail!(
+                "--explore plausible with --plan: the plan's models are run as they are\nhint: make the plan with \
+                 `phoebe synthesize --explore plausible OBSERVATION -o plan.json`"
+            );
+        }
+    }
     if saved.is_none() && args.shard.is_some() && args.plan.is_none() && faults.is_empty() {
         anyhow::bail!(
             "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and \
@@ -674,7 +689,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             dirs.len(),
             output.display()
         );
-        return Ok(i32::from(merged.fails_on(&fail_on)));
+        return Ok(i32::from(merged.fails_on_tiers(&fail_on)));
     }
     let dir = args.dir.expect("clap requires DIR without a subcommand");
     let report: Report = files::load(&dir.join("report.json"), "report")?;

@@ -117,7 +117,7 @@ impl Campaign {
 
     /// Every setting that changes a campaign's results, by the flag that sets it: the command, backend, seed,
     /// faults or plan, runs, baseline runs and steady state, timeout, check, reset, interval, synthesis
-    /// settings (the shapes mode included) and service mode. Not the shard (shards share one campaign), nor
+    /// settings (the shapes mode and the explored tiers included) and service mode. Not the shard (shards share one campaign), nor
     /// `--fail-on` (it changes only the exit status).
     pub fn settings(&self) -> Vec<(&'static str, serde_json::Value)> {
         use serde_json::{Value, json};
@@ -151,6 +151,15 @@ impl Campaign {
             ("--factor", json!(s.factor)),
             ("--quantile", json!(s.quantile)),
             ("--shapes", json!(s.shapes)),
+            // Null when observed, so that campaigns made before the tiers keep their fingerprints.
+            (
+                "--explore",
+                if s.explore.is_observed() {
+                    Value::Null
+                } else {
+                    json!(s.explore.name())
+                },
+            ),
             ("--service", json!(service.is_some())),
             ("--ready", json!(service.map(|s| &s.ready))),
             ("--workload", json!(service.map(|s| &s.workload))),
@@ -350,6 +359,10 @@ pub(super) mod tests {
             ("--interval", Box::new(|c| c.interval_ms = Some(100))),
             ("--quantile", Box::new(|c| c.settings.quantile = 1.0)),
             ("--shapes", Box::new(|c| c.settings.shapes = !c.settings.shapes)),
+            (
+                "--explore",
+                Box::new(|c| c.settings.explore = crate::model::Explore::Plausible),
+            ),
             (
                 "--service",
                 Box::new(|c| {

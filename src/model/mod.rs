@@ -19,9 +19,9 @@ pub use self::{
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
-    plan::{Category, ErrorModel, Excluded, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings},
+    plan::{Category, ErrorModel, Excluded, Explore, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings, Tier},
     report::{
-        Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
+        Baseline, BaselineRun, ExperimentResult, FailOn, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
     },
     shape::Shape,
 };

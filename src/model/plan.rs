@@ -27,10 +27,86 @@ pub struct SynthSettings {
     /// per (syscall, errno) over all of the syscall's calls, as before shapes.
     #[serde(default = "yes")]
     pub shapes: bool,
+    /// Which tiers the plan holds (`--explore`): the observed (realistic) models alone, or the plausible ones
+    /// after them. Absent in plans and campaigns written before the tiers: observed.
+    #[serde(default, skip_serializing_if = "Explore::is_observed")]
+    pub explore: Explore,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// `--explore`: what a campaign tries beyond the errors the program met by itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Explore {
+    /// The realistic models of the errors observed in the baseline, nothing else.
+    #[default]
+    Observed,
+    /// After those, one experiment per catalogue entry whose call shape the program used (DESIGN §6).
+    Plausible,
+}
+
+impl Explore {
+    pub fn is_observed(&self) -> bool {
+        *self == Explore::Observed
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Explore::Observed => "observed",
+            Explore::Plausible => "plausible",
+        }
+    }
+}
+
+impl std::fmt::Display for Explore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The tier of a model: where its error comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// An error the program met in the baseline, amplified (the realistic models).
+    #[default]
+    Observed,
+    /// An error of the catalogue on a call shape the program used, at the sporadic fixed rate.
+    Plausible,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Observed, Tier::Plausible];
+
+    pub fn is_observed(&self) -> bool {
+        *self == Tier::Observed
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Observed => "observed",
+            Tier::Plausible => "plausible",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown tier '{s}' (tiers: observed, plausible)"))
+    }
 }
 
 impl Default for SynthSettings {
@@ -42,6 +118,7 @@ impl Default for SynthSettings {
             factor: 1.2,
             quantile: 0.95,
             shapes: true,
+            explore: Explore::Observed,
         }
     }
 }
@@ -128,6 +205,9 @@ pub struct ErrorModel {
     /// model without shapes. The headline figures above are those of the first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shapes: Vec<ShapeModel>,
+    /// `plausible` for a catalogue error the program never met (`--explore plausible`); absent: `observed`.
+    #[serde(default, skip_serializing_if = "Tier::is_observed")]
+    pub tier: Tier,
 }
 
 impl ErrorModel {

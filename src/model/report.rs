@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{TargetExit, Usage, fault::FaultSpec, plan::ErrorModel};
+use super::{
+    TargetExit, Usage,
+    fault::FaultSpec,
+    plan::{ErrorModel, Tier},
+};
 
 /// How the program coped with one run of one experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,6 +78,57 @@ impl std::str::FromStr for Verdict {
             let names: Vec<&str> = Verdict::ALL.iter().map(|v| v.name()).collect();
             format!("unknown verdict '{s}' (verdicts: {})", names.join(", "))
         })
+    }
+}
+
+/// One entry of `--fail-on`: a verdict, in every tier (`corrupted`) or in one (`plausible:corrupted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FailOn {
+    /// `None`: every tier (and the faults given with `--fault`).
+    pub tier: Option<Tier>,
+    pub verdict: Verdict,
+}
+
+impl FailOn {
+    /// Does an experiment of `tier` with `verdict` fail the campaign under this entry?
+    pub fn matches(&self, tier: Tier, verdict: Verdict) -> bool {
+        self.verdict == verdict && self.tier.is_none_or(|t| t == tier)
+    }
+}
+
+impl From<Verdict> for FailOn {
+    fn from(verdict: Verdict) -> Self {
+        FailOn {
+            tier: None,
+            verdict,
+        }
+    }
+}
+
+impl std::fmt::Display for FailOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tier {
+            Some(t) => write!(f, "{t}:{}", self.verdict),
+            None => write!(f, "{}", self.verdict),
+        }
+    }
+}
+
+impl std::str::FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None => Ok(FailOn {
+                tier: None,
+                verdict: s.parse()?,
+            }),
+            Some((tier, verdict)) => Ok(FailOn {
+                tier: Some(tier.parse().map_err(|e| {
+                    format!("{e}; write TIER:VERDICT (e.g. plausible:corrupted) or a bare verdict for every tier")
+                })?),
+                verdict: verdict.parse()?,
+            }),
+        }
     }
 }
 
@@ -305,6 +360,11 @@ impl ExperimentResult {
         (self.verdict, self.counts, self.failures, self.flaky) = (verdict, counts, failures, flaky);
     }
 
+    /// The tier of the experiment's model; `observed` for a fault given with `--fault`.
+    pub fn tier(&self) -> Tier {
+        self.model.as_ref().map_or(Tier::Observed, |m| m.tier)
+    }
+
     /// The run that explains the verdict: the first run with the experiment's (worst) verdict.
     pub fn worst_run(&self) -> Option<&RunResult> {
         self.runs.iter().find(|r| r.verdict == self.verdict)
@@ -414,6 +474,27 @@ impl Report {
     pub fn fails_on(&self, verdicts: &[Verdict]) -> bool {
         self.experiments.iter().any(|e| verdicts.contains(&e.verdict))
     }
+
+    /// Did an experiment get a verdict that `--fail-on` lists for its tier?
+    pub fn fails_on_tiers(&self, rules: &[FailOn]) -> bool {
+        self.experiments
+            .iter()
+            .any(|e| rules.iter().any(|r| r.matches(e.tier(), e.verdict)))
+    }
+
+    /// Does the report hold experiments of the plausible tier (then every renderer counts the tiers apart)?
+    pub fn has_plausible(&self) -> bool {
+        self.experiments.iter().any(|e| e.tier() == Tier::Plausible)
+    }
+
+    /// How many experiments of `tier` got each verdict.
+    pub fn counts_of(&self, tier: Tier) -> BTreeMap<Verdict, usize> {
+        let mut counts = BTreeMap::new();
+        for e in self.experiments.iter().filter(|e| e.tier() == tier) {
+            *counts.entry(e.verdict).or_default() += 1;
+        }
+        counts
+    }
 }
 
 /// A list of rules, or one rule as reports before call shapes wrote it (`"fault": "…"`).
@@ -493,6 +574,13 @@ mod tests {
         report.experiments = crate::report::fixtures::sample().experiments;
         assert!(report.fails_on(&[Verdict::Failed]));
         assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
+        let rule = |s: &str| s.parse::<FailOn>().unwrap();
+        assert!(report.fails_on_tiers(&[rule("failed")]));
+        assert!(report.fails_on_tiers(&[rule("observed:failed")]));
+        assert!(!report.fails_on_tiers(&[rule("plausible:failed")]));
+        assert_eq!(rule("plausible:corrupted").to_string(), "plausible:corrupted");
+        let err = "plausable:failed".parse::<FailOn>().unwrap_err();
+        assert!(err.contains("unknown tier 'plausable'"), "{err}");
     }
 
     #[test]

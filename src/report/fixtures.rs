@@ -31,6 +31,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
         probability: p,
         fault: FaultSpec::parse(&format!("{syscall}:{errno}:p={p}")).unwrap(),
         shapes: Vec::new(),
+        tier: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, MIN_SAMPLES, Observation, Plan,
-    RateStats, Shape, ShapeModel, SynthSettings, Syscall,
+    Explore, RateStats, Shape, ShapeModel, SynthSettings, Syscall, Tier,
     observation::{MAX_SHAPES, OTHER_SHAPES},
     saturating_sum,
 };
@@ -126,6 +126,9 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
         }
     }
     models.sort_by(|a, b| b.stats.failures.cmp(&a.stats.failures).then(a.id.cmp(&b.id)));
+    if settings.explore == Explore::Plausible {
+        plausible_models(obs, settings, &mut models, &mut excluded)?;
+    }
     Ok(Plan {
         version: FORMAT_VERSION,
         command: obs.command.clone(),
@@ -134,6 +137,64 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
         models,
         excluded,
     })
+}
+
+/// `--explore plausible`: the plausible tier ([`plausible::plausible`]) appended after the observed models, most
+/// called first; the entries it leaves out go to `excluded`, their reason saying so.
+fn plausible_models(
+    obs: &Observation,
+    settings: &SynthSettings,
+    models: &mut Vec<ErrorModel>,
+    excluded: &mut Vec<Excluded>,
+) -> Result<(), SettingError> {
+    let tier = plausible::plausible(obs, settings)?;
+    for p in tier.experiments {
+        let entry = p.entry;
+        // Ids are unique in a plan: a catalogue id an observed model already has (its errno on another shape)
+        // is told apart.
+        let mut id = entry.id.clone();
+        if models.iter().any(|m| m.id == id) {
+            id.push_str("-plausible");
+        }
+        let rate = settings.fixed_rate;
+        models.push(ErrorModel {
+            id,
+            syscall: entry.syscall,
+            errno: entry.errno,
+            stats: RateStats {
+                mean: 0.0,
+                variance: 0.0,
+                p5: 0.0,
+                quantile: 0.0,
+                max: 0.0,
+                failures: 0,
+                calls: p.calls,
+                intervals: 0,
+                intervals_with_error: 0,
+            },
+            category: Category::Sporadic,
+            rule: format!(
+                "plausible ({}): {} calls of this class, never failed; fixed rate {}",
+                entry.condition,
+                p.calls,
+                fmt(rate)
+            ),
+            target_rate: rate,
+            probability: rate,
+            fault: p.fault,
+            shapes: Vec::new(),
+            tier: Tier::Plausible,
+        });
+    }
+    for l in tier.left_out {
+        excluded.push(Excluded {
+            syscall: l.entry.syscall,
+            errno: l.entry.errno,
+            shape: None,
+            reason: format!("plausible tier ({}): {}", l.entry.id, l.reason),
+        });
+    }
+    Ok(())
 }
 
 /// Statistics of the per-interval rate of `errno` over `intervals` (every interval in which the calls were made).
@@ -248,6 +309,7 @@ fn by_shape(
         probability: main.probability,
         fault: main.fault.clone(),
         shapes: rules,
+        tier: Tier::Observed,
     });
 }
 
@@ -267,6 +329,7 @@ fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) ->
         probability,
         fault,
         shapes: Vec::new(),
+        tier: Tier::Observed,
     })
 }
 
