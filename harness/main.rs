@@ -14,6 +14,7 @@ mod inject;
 mod kill;
 mod monitor;
 mod observe;
+mod plausible;
 mod recipes;
 mod report;
 mod report_html;

@@ -563,9 +563,11 @@ fn parse_explore(s: &str) -> Result<phoebe::model::Explore, String> {
     match s {
         "observed" => Ok(phoebe::model::Explore::Observed),
         "plausible" => Ok(phoebe::model::Explore::Plausible),
-        _ => Err("expected observed (the errors the program met) or plausible (those, then the catalogue's \
+        _ => Err(
+            "expected observed (the errors the program met) or plausible (those, then the catalogue's \
                   errors on the calls it made)"
-            .into()),
+                .into(),
+        ),
     }
 }
 

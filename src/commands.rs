@@ -537,13 +537,13 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     };
     settings.validate()?;
     if given("explore") && settings.explore == phoebe::model::Explore::Plausible {
-        if given("faults") {
+        if !args.faults.is_empty() {
             anyhow::bail!(
                 "--explore plausible with --fault: the plausible tier is synthesized from the baseline, and --fault \
                  replaces synthesis\nhint: drop --fault to run the observed and plausible models, or drop --explore"
             );
         }
-        if given("plan") {
+        if args.plan.is_some() {
             anyhow::bail!(
                 "--explore plausible with --plan: the plan's models are run as they are\nhint: make the plan with \
                  `phoebe synthesize --explore plausible OBSERVATION -o plan.json`"

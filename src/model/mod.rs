@@ -19,9 +19,13 @@ pub use self::{
     log::{Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
-    plan::{Category, ErrorModel, Excluded, Explore, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings, Tier},
+    plan::{
+        Category, ErrorModel, Excluded, Explore, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings,
+        Tier,
+    },
     report::{
-        Baseline, BaselineRun, ExperimentResult, FailOn, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
+        Baseline, BaselineRun, ExperimentResult, FailOn, Report, RoundStats, Rounds, RunResult, Skipped,
+        Verdict,
     },
     shape::Shape,
 };

@@ -98,10 +98,7 @@ impl FailOn {
 
 impl From<Verdict> for FailOn {
     fn from(verdict: Verdict) -> Self {
-        FailOn {
-            tier: None,
-            verdict,
-        }
+        FailOn { tier: None, verdict }
     }
 }
 
@@ -124,7 +121,9 @@ impl std::str::FromStr for FailOn {
             }),
             Some((tier, verdict)) => Ok(FailOn {
                 tier: Some(tier.parse().map_err(|e| {
-                    format!("{e}; write TIER:VERDICT (e.g. plausible:corrupted) or a bare verdict for every tier")
+                    format!(
+                        "{e}; write TIER:VERDICT (e.g. plausible:corrupted) or a bare verdict for every tier"
+                    )
                 })?),
                 verdict: verdict.parse()?,
             }),

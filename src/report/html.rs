@@ -12,7 +12,7 @@ use super::{
     junit::escape as esc,
     view::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
-use crate::model::{ExperimentResult, Report, Verdict, report::faults_text};
+use crate::model::{ExperimentResult, Report, Tier, Verdict, report::faults_text};
 
 const STYLE: &str = r#"
 :root {
@@ -54,6 +54,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
 .counts { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0 0; }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.85rem; white-space: nowrap;
   background: var(--v); color: var(--on); }
+.counts .tier { font-weight: 600; }
 .panel { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 14px 16px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
@@ -605,10 +606,23 @@ pub fn render(report: &Report) -> String {
         "<p class=\"headline\" id=\"headline\">{}</p><div class=\"counts\">",
         esc(&headline(report))
     );
-    let counts = report.counts();
-    for v in Verdict::ALL {
-        if let Some(n) = counts.get(&v) {
-            let _ = write!(out, "<span class=\"pill {}\">{n} {v}</span>", class(v));
+    // With plausible experiments, each tier is counted apart.
+    let tiers: Vec<(Option<Tier>, _)> = if report.has_plausible() {
+        Tier::ALL
+            .iter()
+            .map(|t| (Some(*t), report.counts_of(*t)))
+            .collect()
+    } else {
+        vec![(None, report.counts())]
+    };
+    for (tier, counts) in tiers {
+        if let Some(tier) = tier {
+            let _ = write!(out, "<span class=\"tier\">{tier}:</span>");
+        }
+        for v in Verdict::ALL {
+            if let Some(n) = counts.get(&v) {
+                let _ = write!(out, "<span class=\"pill {}\">{n} {v}</span>", class(v));
+            }
         }
     }
     out.push_str("</div>");

@@ -141,6 +141,9 @@ pub fn render(report: &Report) -> String {
         let seeds: Vec<String> = e.runs.iter().map(|r| r.seed.to_string()).collect();
         property(&mut out, indent, "run seeds", &seeds.join(" "));
         property(&mut out, indent, "category", &r.kind);
+        if e.tier() == crate::model::Tier::Plausible {
+            property(&mut out, indent, "tier", "plausible");
+        }
         if let Some(target) = r.target {
             property(&mut out, indent, "target rate", &target.to_string());
         }

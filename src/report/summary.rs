@@ -206,10 +206,19 @@ pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "phoebe: {} error model{} for '{}' ({} excluded)",
+        "phoebe: {} error model{} for '{}'{} ({} excluded)",
         plan.models.len(),
         if plan.models.len() == 1 { "" } else { "s" },
         plan.command.join(" "),
+        match plan
+            .models
+            .iter()
+            .filter(|m| m.tier == crate::model::Tier::Plausible)
+            .count()
+        {
+            0 => String::new(),
+            n => format!(": {} observed, {n} plausible", plan.models.len() - n),
+        },
         plan.excluded.len()
     );
     let width = plan.models.iter().map(|m| m.id.len()).max().unwrap_or(5).max(5);
@@ -233,7 +242,11 @@ pub fn plan(plan: &Plan) -> String {
                 out,
                 "{:<width$} {:>11} {:>9} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}%  {}",
                 if i == 0 { m.id.as_str() } else { "" },
-                category.to_string(),
+                if m.tier == crate::model::Tier::Plausible {
+                    m.tier.to_string()
+                } else {
+                    category.to_string()
+                },
                 stats.failures,
                 100.0 * stats.natural_rate(),
                 100.0 * stats.quantile,

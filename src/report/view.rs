@@ -5,12 +5,13 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Verdict, saturating_sum};
+use crate::model::{ExperimentResult, Report, RunResult, Tier, Verdict, saturating_sum};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
     pub exp: &'a ExperimentResult,
-    /// The model's category, or `given` for a fault given with `--fault`.
+    /// The model's category, `plausible` for a model of the plausible tier (`--explore plausible`), or `given`
+    /// for a fault given with `--fault`.
     pub kind: String,
     /// The error rate the experiment aims at (natural failures included); `None` for a given fault.
     pub target: Option<f64>,
@@ -45,10 +46,13 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
         .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
     Row {
         exp,
-        kind: exp
-            .model
-            .as_ref()
-            .map_or_else(|| "given".to_owned(), |m| m.category.to_string()),
+        kind: exp.model.as_ref().map_or_else(
+            || "given".to_owned(),
+            |m| match m.tier {
+                Tier::Plausible => Tier::Plausible.to_string(),
+                Tier::Observed => m.category.to_string(),
+            },
+        ),
         target: exp.model.as_ref().map(|m| m.target_rate),
         probability: exp.model.as_ref().map_or_else(
             || exp.faults.first().map_or(0.0, |f| f.probability),
@@ -92,17 +96,28 @@ pub fn command_line(command: &[String]) -> String {
     command.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
-/// `1 resilient, 1 not-exercised, 1 failed`: the non-zero verdict counts, in `Verdict::ALL` order.
+/// `1 resilient, 1 not-exercised, 1 failed`: the non-zero verdict counts, in `Verdict::ALL` order. A report with
+/// plausible experiments counts each tier apart: `observed: 2 resilient; plausible: 1 corrupted`.
 pub(crate) fn verdict_counts(report: &Report) -> String {
-    let counts = report.counts();
-    let parts: Vec<String> = Verdict::ALL
-        .iter()
-        .filter_map(|v| counts.get(v).map(|n| format!("{n} {v}")))
-        .collect();
-    if parts.is_empty() {
-        "no experiments".to_owned()
+    let text = |counts: &std::collections::BTreeMap<Verdict, usize>| {
+        let parts: Vec<String> = Verdict::ALL
+            .iter()
+            .filter_map(|v| counts.get(v).map(|n| format!("{n} {v}")))
+            .collect();
+        if parts.is_empty() {
+            "no experiments".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    if report.has_plausible() {
+        Tier::ALL
+            .iter()
+            .map(|t| format!("{t}: {}", text(&report.counts_of(*t))))
+            .collect::<Vec<_>>()
+            .join("; ")
     } else {
-        parts.join(", ")
+        text(&report.counts())
     }
 }
 

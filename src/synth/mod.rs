@@ -11,8 +11,8 @@ pub mod plausible;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Category, Errno, ErrorModel, Excluded, FORMAT_VERSION, FaultSpec, MIN_SAMPLES, Observation, Plan,
-    Explore, RateStats, Shape, ShapeModel, SynthSettings, Syscall, Tier,
+    Category, Errno, ErrorModel, Excluded, Explore, FORMAT_VERSION, FaultSpec, MIN_SAMPLES, Observation,
+    Plan, RateStats, Shape, ShapeModel, SynthSettings, Syscall, Tier,
     observation::{MAX_SHAPES, OTHER_SHAPES},
     saturating_sum,
 };
