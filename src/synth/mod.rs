@@ -511,6 +511,67 @@ mod tests {
         synthesize(o, &SynthSettings::default()).unwrap()
     }
 
+    /// `--explore plausible`: the observed models, then the catalogue's errors on the calls the program made,
+    /// most called first, each labelled; the undecidable entries are excluded saying why. Plans written before
+    /// the tiers load as observed.
+    #[test]
+    fn explore_plausible_appends_the_plausible_tier_after_the_observed_models() {
+        let mut o = obs("openat", "ENOENT", &[(10, 2), (10, 1)]);
+        let fsync = o.intervals[0]
+            .syscalls
+            .entry(Syscall::parse("fsync").unwrap())
+            .or_default();
+        fsync.calls = 40;
+        fsync.shapes.insert(
+            "fd=file:nonblock=no:path=/srv/log".into(),
+            crate::model::observation::ShapeStats {
+                calls: 40,
+                ..Default::default()
+            },
+        );
+        o.intervals[1]
+            .syscalls
+            .entry(Syscall::parse("pipe2").unwrap())
+            .or_default()
+            .calls = 3;
+        let observed = plan(&o);
+        assert!(observed.models.iter().all(|m| m.tier == Tier::Observed));
+        let settings = SynthSettings {
+            explore: Explore::Plausible,
+            ..SynthSettings::default()
+        };
+        let p = synthesize(&o, &settings).unwrap();
+        assert_eq!(p.models[..observed.models.len()], observed.models[..]);
+        let plausible: Vec<&str> = p.models[observed.models.len()..]
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(
+            plausible,
+            [
+                "fsync-EIO",
+                "fsync-ENOSPC",
+                "fsync-EDQUOT",
+                "openat-EMFILE",
+                "openat-ENFILE",
+                "pipe2-EMFILE",
+                "pipe2-ENFILE"
+            ]
+        );
+        let eio = &p.models[observed.models.len()];
+        assert_eq!(eio.tier, Tier::Plausible);
+        assert_eq!((eio.probability, eio.stats.calls), (0.05, 40));
+        assert_eq!(eio.fault.to_string(), "fsync:EIO:p=0.05:fd=file:when=exit");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["settings"]["explore"], "plausible");
+        assert_eq!(json["models"][observed.models.len()]["tier"], "plausible");
+        // Old plans: no tier, no explore.
+        let old = serde_json::to_value(&observed).unwrap();
+        assert!(old["settings"].get("explore").is_none() && old["models"][0].get("tier").is_none());
+        let loaded: Plan = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded, observed);
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
     }
