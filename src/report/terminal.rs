@@ -422,6 +422,31 @@ mod tests {
         assert_eq!(verdict_counts(&report), "no experiments");
     }
 
+    /// `--explore plausible`: the category column names the tier, and the verdict line counts the tiers apart.
+    #[test]
+    fn plausible_experiments_are_labelled_and_counted_apart() {
+        let mut report = sample();
+        let plain = verdict_counts(&report);
+        assert!(!plain.contains("observed:"), "{plain}");
+        report.experiments[1].model.as_mut().expect("a model").tier = crate::model::Tier::Plausible;
+        assert_eq!(
+            verdict_counts(&report),
+            "observed: 1 resilient, 1 not-exercised; plausible: 1 failed"
+        );
+        let text = render(&report, false);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("read-EAGAIN"))
+            .expect("the row");
+        assert!(row.contains("plausible"), "{row}");
+        let md = crate::report::markdown::render(&report);
+        assert!(md.contains("| plausible |"), "{md}");
+        let html = crate::report::html::render(&report);
+        assert!(html.contains("<span class=\"tier\">plausible:</span>"));
+        let junit = crate::report::junit::render(&report);
+        assert!(junit.contains("name=\"tier\" value=\"plausible\""), "{junit}");
+    }
+
     #[test]
     fn command_line_quotes_what_a_shell_would_split() {
         let cmd = |args: &[&str]| command_line(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
