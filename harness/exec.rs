@@ -658,7 +658,8 @@ fn a_synthesized_plan_with_no_models_exited_0() {
     assert!(
         stderr.ends_with(&format!(
             "phoebe: the plan has no models: the baseline failed no call worth injecting, so nothing was tested \
-             ({} lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors\n",
+             ({} lists the errors left out and why)\nhint: --explore plausible tries the errors production meets on \
+             the calls the program made, or give --fault SPEC to test chosen errors\n",
             out.join("plan.json").display()
         )),
         "{stderr}"

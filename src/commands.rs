@@ -479,8 +479,13 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         // A campaign that tested nothing must not pass: exit 2, not hidden by -q (the report is written).
         anyhow::bail!(
             "the plan has no models: the baseline failed no call worth injecting, so nothing was tested ({} \
-             lists the errors left out and why)\nhint: give --fault SPEC to test chosen errors",
-            out.join("plan.json").display()
+             lists the errors left out and why)\nhint: {}give --fault SPEC to test chosen errors",
+            out.join("plan.json").display(),
+            if campaign.settings.explore.is_observed() {
+                "--explore plausible tries the errors production meets on the calls the program made, or "
+            } else {
+                ""
+            }
         );
     }
     Ok(i32::from(report.fails_on_tiers(&args.fail_on)))
