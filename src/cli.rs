@@ -54,7 +54,9 @@ pub enum Command {
     /// (zero-error intervals included) gives its statistics. Sporadic pairs (quantile below --sporadic-below)
     /// are injected at --fixed-rate; fluctuating ones (variance above --variance-above) at their quantile; steady
     /// ones at quantile × --factor. The probability compensates for calls that fail by themselves:
-    /// p = (target − natural) / (1 − natural). Prints the models and writes the plan (JSON).
+    /// p = (target − natural) / (1 − natural). With --explore plausible, the catalogue's errors on the call
+    /// shapes the program used follow, at --fixed-rate, labelled `plausible`. Prints the models and writes the
+    /// plan (JSON).
     Synthesize(SynthesizeArgs),
 
     /// The whole loop: observe, synthesize, inject one model per experiment, judge, report.
@@ -205,6 +207,8 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec -- java -jar app.jar
   phoebe exec --runs 3 --check './verify.sh' --timeout 30s -- ./service-job
   phoebe exec --expect-status 1 -- ./suite-with-a-known-failure  (its steady state is exit 1)
+  phoebe exec --explore plausible --check './verify-log.sh' -- ./server-job  (+ the errors it never met)
+  phoebe exec --explore plausible --fail-on observed:failed,crashed,hung,corrupted -- cargo test
   phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
@@ -423,7 +427,8 @@ pub struct ExecArgs {
     pub shard: Option<phoebe::experiment::Shard>,
 
     /// Verdicts that make `phoebe exec` exit 1. A bare verdict counts in every tier; TIER:VERDICT only in that
-    /// tier (observed or plausible, see --explore), so the tiers can be treated differently: e.g.
+    /// tier (observed or plausible, see --explore; a --fault experiment counts as observed), so the tiers can be
+    /// treated differently: e.g.
     /// `--fail-on observed:failed,crashed,hung,corrupted` fails on a plausible experiment only when it crashed,
     /// hung or corrupted state.
     #[arg(

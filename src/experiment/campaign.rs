@@ -215,6 +215,11 @@ impl Campaign {
             .zip(given.settings())
             .find(|((_, a), (_, b))| a != b)
             .map(|((flag, saved), (_, given))| {
+                // `--explore`'s default is null in the digest, `observed` in words.
+                let words = |v: &serde_json::Value| match (flag, v) {
+                    ("--explore", serde_json::Value::Null) => "observed".to_owned(),
+                    _ => words(v),
+                };
                 let (saved, given) = match (words(&saved), words(&given)) {
                     // Two plans with the same models, edited otherwise (a rate, a shape).
                     (a, b) if a == b => (format!("{a} as saved"), format!("{b} edited")),
@@ -412,6 +417,12 @@ pub(super) mod tests {
                 given: "ptrace".into()
             }),
             "the first difference, in settings order"
+        );
+        let mut explored = base.clone();
+        explored.settings.explore = crate::model::Explore::Plausible;
+        assert_eq!(
+            base.difference(&explored).map(|d| (d.saved, d.given)),
+            Some(("observed".into(), "plausible".into()))
         );
         // Not results: the shard (shards share one campaign), and the fingerprint field itself.
         let mut shard = base.clone();
