@@ -439,6 +439,10 @@ mod tests {
             .find(|l| l.starts_with("read-EAGAIN"))
             .expect("the row");
         assert!(row.contains("plausible"), "{row}");
+        assert!(
+            row.contains(" - "),
+            "no realism for what never failed naturally: {row}"
+        );
         let md = crate::report::markdown::render(&report);
         assert!(md.contains("| plausible |"), "{md}");
         let html = crate::report::html::render(&report);

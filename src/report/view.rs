@@ -22,7 +22,8 @@ pub(crate) struct Row<'a> {
     /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
     /// finding or not-exercised.
     pub explaining: Option<&'a RunResult>,
-    /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]).
+    /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]);
+    /// `None` (`-`) for a plausible experiment, whose errors by definition never happened in the baseline.
     pub realism: Option<f64>,
 }
 
@@ -61,7 +62,12 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
         injected: saturating_sum(exp.runs.iter().map(|r| r.injected)),
         matched: saturating_sum(exp.runs.iter().map(|r| r.matched)),
         explaining,
-        realism: exp.realism(),
+        // A plausible error never failed naturally: its realism is its catalogue entry's, not the baseline's.
+        realism: if exp.tier() == Tier::Plausible {
+            None
+        } else {
+            exp.realism()
+        },
     }
 }
 
