@@ -836,6 +836,10 @@ fn use_observation(obs: &Observation, c: &mut Choices<'_>) {
             sporadic_below: 0.0,
             ..SynthSettings::default()
         },
+        SynthSettings {
+            explore: crate::model::Explore::Plausible,
+            ..SynthSettings::default()
+        },
     ] {
         if let Ok(plan) = crate::synth::synthesize(obs, &settings) {
             use_plan(&plan, c);
@@ -861,6 +865,7 @@ fn use_report(report: &Report) {
     let _ = crate::report::html::render(report);
     let _ = report.counts();
     let _ = report.fails_on(&crate::model::Verdict::ALL);
+    let _ = report.fails_on_tiers(&["plausible:failed".parse().expect("a tier and a verdict")]);
     for e in &report.experiments {
         let _ = e.realism();
         for r in &e.runs {
