@@ -115,6 +115,9 @@ impl std::str::FromStr for FailOn {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
+            None if s.parse::<Tier>().is_ok() => Err(format!(
+                "'{s}' is a tier, not a verdict: write {s}:VERDICT (e.g. {s}:corrupted)"
+            )),
             None => Ok(FailOn {
                 tier: None,
                 verdict: s.parse()?,
@@ -580,6 +583,8 @@ mod tests {
         assert_eq!(rule("plausible:corrupted").to_string(), "plausible:corrupted");
         let err = "plausable:failed".parse::<FailOn>().unwrap_err();
         assert!(err.contains("unknown tier 'plausable'"), "{err}");
+        let err = "plausible".parse::<FailOn>().unwrap_err();
+        assert!(err.contains("write plausible:VERDICT"), "{err}");
     }
 
     #[test]
