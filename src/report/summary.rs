@@ -284,7 +284,11 @@ pub fn plan(plan: &Plan) -> String {
     let mut few: Vec<String> = Vec::new();
     for m in &plan.models {
         // A plausible model has no rate statistics: its rate is the fixed rate, whatever the samples.
-        if m.shapes.is_empty() && m.tier == crate::model::Tier::Observed && m.stats.too_few_samples() {
+        if m.tier == crate::model::Tier::Plausible {
+            // Never failed naturally: a fixed rate, no statistics.
+            continue;
+        }
+        if m.shapes.is_empty() && m.stats.too_few_samples() {
             few.push(format!("{} ({})", m.id, m.stats.intervals));
         }
         for s in m.shapes.iter().filter(|s| s.stats.too_few_samples()) {

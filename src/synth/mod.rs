@@ -157,6 +157,7 @@ fn plausible_models(
             id.push_str("-plausible");
         }
         let rate = settings.fixed_rate;
+        let rules = plausible_rules(&p, rate);
         models.push(ErrorModel {
             id,
             syscall: entry.syscall,
@@ -181,8 +182,9 @@ fn plausible_models(
             ),
             target_rate: rate,
             probability: rate,
-            fault: p.fault,
-            shapes: Vec::new(),
+            // The main shape's rule, as for an observed model.
+            fault: rules.first().map_or(p.fault, |r| r.fault.clone()),
+            shapes: rules,
             tier: Tier::Plausible,
         });
     }
@@ -195,6 +197,50 @@ fn plausible_models(
         });
     }
     Ok(())
+}
+
+/// At most this many rules (the most called shapes) per plausible experiment.
+const MAX_PLAUSIBLE_RULES: usize = 32;
+
+/// A plausible experiment's rules: one per shape of the class the program used (its own files, never the
+/// loader's: [`plausible::loader_file`]), the most called first, each the entry's error at `rate` on that exact
+/// shape; none when the syscall has no shapes, and then the entry's rule is the experiment's only one.
+fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
+    let when = if p.fault.when == crate::model::When::Exit {
+        ":when=exit"
+    } else {
+        ""
+    };
+    p.shapes
+        .iter()
+        .take(MAX_PLAUSIBLE_RULES)
+        .filter_map(|(shape, calls)| {
+            let fault = FaultSpec::parse(&format!(
+                "{}:{}:p={rate}:{shape}{when}",
+                p.entry.syscall, p.entry.errno
+            ))
+            .ok()?;
+            Some(ShapeModel {
+                shape: shape.clone(),
+                stats: RateStats {
+                    mean: 0.0,
+                    variance: 0.0,
+                    p5: 0.0,
+                    quantile: 0.0,
+                    max: 0.0,
+                    failures: 0,
+                    calls: *calls,
+                    intervals: 0,
+                    intervals_with_error: 0,
+                },
+                category: Category::Sporadic,
+                rule: format!("plausible ({}): fixed rate {}", p.entry.condition, fmt(rate)),
+                target_rate: rate,
+                probability: rate,
+                fault,
+            })
+        })
+        .collect()
 }
 
 /// Statistics of the per-interval rate of `errno` over `intervals` (every interval in which the calls were made).
@@ -561,7 +607,18 @@ mod tests {
         let eio = &p.models[observed.models.len()];
         assert_eq!(eio.tier, Tier::Plausible);
         assert_eq!((eio.probability, eio.stats.calls), (0.05, 40));
-        assert_eq!(eio.fault.to_string(), "fsync:EIO:p=0.05:fd=file:when=exit");
+        // The rule of its main shape: the file the program fsynced.
+        assert!(
+            eio.fault.to_string().starts_with("fsync:EIO:p=0.05:fd=file:")
+                && eio.fault.to_string().ends_with(":when=exit"),
+            "{}",
+            eio.fault
+        );
+        assert!(
+            eio.shapes
+                .iter()
+                .all(|s| s.fault.when == crate::model::When::Exit)
+        );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["settings"]["explore"], "plausible");
         assert_eq!(json["models"][observed.models.len()]["tier"], "plausible");

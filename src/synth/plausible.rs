@@ -12,6 +12,7 @@ use crate::model::{
     Errno, FaultSpec, Observation, Shape, SynthSettings,
     catalogue::{self, Entry},
     observation::{OTHER_SHAPES, SyscallStats},
+    shape::Key,
 };
 
 use super::SettingError;
@@ -22,8 +23,8 @@ pub struct Plausible {
     pub entry: &'static Entry,
     /// Calls of the observation in the entry's class, over the whole run.
     pub calls: u64,
-    /// The observed shapes in the class with their calls, most called first; empty for an entry without
-    /// predicates (every call of the syscall is in its class).
+    /// The observed shapes in the class with their calls, most called first, the dynamic loader's own files
+    /// ([`loader_file`]) left out; empty only when the syscall has no shapes (every call is in the class).
     pub shapes: Vec<(Shape, u64)>,
     /// What the experiment injects: the entry's rule at the sporadic fixed rate (`settings.fixed_rate`).
     pub fault: FaultSpec,
@@ -104,7 +105,7 @@ enum Use {
 
 /// How the program's calls of the entry's syscall relate to the entry's class.
 fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
-    if entry.shape.is_empty() {
+    if entry.shape.is_empty() && stats.shapes.is_empty() {
         return Use::Used {
             calls: stats.calls,
             shapes: Vec::new(),
@@ -119,10 +120,17 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         ));
     }
     let mut shapes = Vec::new();
-    let mut undecided = 0;
+    let (mut undecided, mut loader) = (0, 0);
     for (text, st) in &stats.shapes {
         let parsed = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
         match parsed {
+            Some(shape) if (entry.shape.is_empty() || entry.matches(&shape)) && loader_file(&shape) => {
+                loader += st.calls
+            }
+            // Every call is in the class of an entry without predicates: its rules name the shapes the program used.
+            Some(shape) if entry.shape.is_empty() && shape.unknown().next().is_none() => {
+                shapes.push((shape, st.calls))
+            }
             Some(shape) if entry.matches(&shape) => shapes.push((shape, st.calls)),
             // Could it be in the class? Only if a predicate's component is unknown (or the shape was pooled).
             Some(shape)
@@ -138,6 +146,17 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         }
     }
     if shapes.is_empty() {
+        if loader > 0 && undecided == 0 {
+            return Use::Undecided(format!(
+                "the only calls of this class ({}) were the dynamic loader's, on its own files (shared objects, \
+                 ld.so.cache): a failure there ends the program before its code runs, which says nothing about it",
+                if entry.shape.is_empty() {
+                    entry.syscall.to_string()
+                } else {
+                    class_text(entry)
+                }
+            ));
+        }
         if undecided > 0 {
             return Use::Undecided(format!(
                 "{undecided} call{} of {} had a shape phoebe could not learn in full (unknown, or pooled as \
@@ -154,6 +173,18 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         calls: shapes.iter().map(|(_, n)| n).sum(),
         shapes,
     }
+}
+
+/// Does `shape` name a file the dynamic loader opens, reads and maps before the program's code runs (a shared
+/// object, `/etc/ld.so.cache`, `/etc/ld.so.preload`)? A plausible error there kills every program alike (exit
+/// 127) and blames it for its loader: such calls are never a plausible experiment's.
+pub fn loader_file(shape: &Shape) -> bool {
+    shape.get(Key::Path).is_some_and(|path| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        matches!(path, "/etc/ld.so.cache" | "/etc/ld.so.preload")
+            || name.ends_with(".so")
+            || name.contains(".so.")
+    })
 }
 
 /// A shape of the class (empty for an entry without predicates) on which the program's calls already failed with
@@ -267,9 +298,14 @@ mod tests {
         assert_eq!(fsync.shapes.len(), 1);
         assert_eq!(fsync.shapes[0].0.to_string(), "fd=file:nonblock=no:path=/srv/log");
         assert_eq!(fsync.fault.to_string(), "fsync:EIO:p=0.05:fd=file:when=exit");
-        assert!(
-            t.experiments[4].shapes.is_empty(),
-            "openat-EMFILE takes every call"
+        assert_eq!(
+            t.experiments[4]
+                .shapes
+                .iter()
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect::<Vec<_>>(),
+            [("path=/srv/log".to_owned(), 20)],
+            "openat-EMFILE takes every call, by the shapes the program used"
         );
         // The non-blocking socket's EAGAIN happened: the realistic tier has it.
         assert_eq!(t.left_out.len(), 1);
@@ -370,5 +406,36 @@ mod tests {
             ..Default::default()
         };
         assert!(plausible(&o, &bad).is_err());
+    }
+
+    /// An artifact found on the plausible tier's first campaign: `read-EIO`, `openat-EMFILE` and `ENFILE` landed on
+    /// the dynamic loader's reads and opens of libc, so the program died with exit 127 before its code ran and the
+    /// report blamed it.
+    #[test]
+    fn plausible_errors_never_land_on_the_loaders_own_files() {
+        let t = tier(&obs(&[
+            ("openat", "path=/etc/ld.so.cache", 1, None),
+            ("openat", "path=/lib/x86_64-linux-gnu/libc.so.6", 1, None),
+            ("openat", "path=/srv/log", 4, None),
+            (
+                "read",
+                "fd=file:nonblock=no:path=/lib/x86_64-linux-gnu/libc.so.6",
+                1,
+                None,
+            ),
+        ]));
+        // A class the loader's calls are not in is simply unused, not left out for the loader.
+        assert!(t.left_out.iter().all(|l| l.entry.id != "read-ECONNRESET"));
+        let emfile = t
+            .experiments
+            .iter()
+            .find(|p| p.entry.id == "openat-EMFILE")
+            .unwrap();
+        assert_eq!(emfile.calls, 4);
+        assert_eq!(emfile.shapes.len(), 1);
+        assert_eq!(emfile.shapes[0].0.to_string(), "path=/srv/log");
+        assert!(t.experiments.iter().all(|p| p.entry.id != "read-EIO"));
+        let left = t.left_out.iter().find(|l| l.entry.id == "read-EIO").unwrap();
+        assert!(left.reason.contains("dynamic loader"), "{}", left.reason);
     }
 }
