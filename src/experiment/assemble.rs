@@ -2,7 +2,10 @@
 //! it), and the campaign's [`Report`] from its baseline, plan and results.
 
 use super::{Campaign, Experiment};
-use crate::model::{Baseline, ExperimentResult, FORMAT_VERSION, InjectionLog, Plan, Report, Usage};
+use crate::model::{
+    Baseline, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report, RunEvidence, Usage,
+    report::{FIRST_INJECTIONS, tail_lines},
+};
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
 pub(super) type NaturalShapes =
@@ -104,5 +107,115 @@ pub(super) fn report(
         pending: Vec::new(),
         skipped: Vec::new(),
         interrupted: false,
+    }
+}
+
+/// Where a run's evidence comes from: its own files and how it was started.
+pub(super) struct RunFiles<'a> {
+    /// The experiment's directory, and the same relative to the campaign directory.
+    pub(super) dir: &'a std::path::Path,
+    pub(super) rel: &'a str,
+    /// `run-3`: the run's output is `run-3.out` / `run-3.err`, its log `run-3.log.json`.
+    pub(super) base: &'a str,
+    pub(super) log: Option<&'a InjectionLog>,
+}
+
+/// A run's evidence ([`RunEvidence`]): the tails of its output files, its first injections, and the command that
+/// runs it again — `inject` was the command phoebe ran (`phoebe inject … --seed N --log L -- CMD`), made into
+/// `--replay L` when the log can be replayed.
+pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &[String]) -> RunEvidence {
+    let read = |ext: &str| {
+        let bytes = std::fs::read(files.dir.join(format!("{}.{ext}", files.base))).unwrap_or_default();
+        tail_lines(&String::from_utf8_lossy(&bytes))
+    };
+    let first_injections = files
+        .log
+        .map(|l| {
+            l.injections
+                .iter()
+                .take(FIRST_INJECTIONS)
+                .map(|i| InjectedCall {
+                    syscall: i.syscall,
+                    errno: i.errno,
+                    index: i.index,
+                    shape: i.shape.as_ref().map(ToString::to_string),
+                    path: i.path.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let log_path = files.dir.join(format!("{}.log.json", files.base));
+    let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
+    let replayable = files.log.is_some_and(|l| l.replay_problem().is_none());
+    let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
+    RunEvidence {
+        stderr_tail: read("err"),
+        stdout_tail: read("out"),
+        stderr_file: format!("{}/{}.err", files.rel, files.base),
+        stdout_file: format!("{}/{}.out", files.rel, files.base),
+        first_injections,
+        repro_shell: crate::report::view::command_line(&repro),
+        repro,
+    }
+}
+
+/// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q
+/// --count-all [--backend B] --fault F… --seed N --log L [--start-off] -- CMD…`): `--replay LOG` instead of the
+/// rules and the seed when the log can be replayed; the rules and the seed otherwise (same seed, same program:
+/// the same decisions). Never `-q` (the summary says what was injected) nor `--log` (the run's log stays as it
+/// was).
+fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: bool) -> Vec<String> {
+    let split = inject.iter().position(|a| a == "--").unwrap_or(inject.len());
+    let (options, target) = inject.split_at(split);
+    let mut out = vec![phoebe.to_string_lossy().into_owned()];
+    let mut args = options.iter();
+    let mut replay_added = false;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-q" => {}
+            "--log" => {
+                args.next();
+            }
+            "--fault" | "--seed" if replayable => {
+                args.next();
+                if !replay_added {
+                    out.extend(["--replay".to_owned(), log.to_owned()]);
+                    replay_added = true;
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    if replayable && !replay_added {
+        out.extend(["--replay".to_owned(), log.to_owned()]);
+    }
+    out.extend(target.iter().cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_repro_replays_the_log_unless_it_cannot_then_it_keeps_seed_and_rules() {
+        let inject = args(
+            "inject -q --count-all --fault read:EIO --fault openat:ENOENT --seed 7 --log /c/run-1.log.json -- ./app 'a b'",
+        );
+        let phoebe = std::path::Path::new("/bin/phoebe");
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", true),
+            args("/bin/phoebe inject --count-all --replay /c/run-1.log.json -- ./app 'a b'")
+        );
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", false),
+            args(
+                "/bin/phoebe inject --count-all --fault read:EIO --fault openat:ENOENT --seed 7 -- ./app 'a b'"
+            )
+        );
     }
 }

@@ -21,7 +21,8 @@ pub use self::{
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{Category, ErrorModel, Excluded, MIN_SAMPLES, Plan, RateStats, ShapeModel, SynthSettings},
     report::{
-        Baseline, BaselineRun, ExperimentResult, Report, RoundStats, Rounds, RunResult, Skipped, Verdict,
+        Baseline, BaselineRun, ExperimentResult, InjectedCall, Report, RoundStats, Rounds, RunEvidence,
+        RunResult, Skipped, Verdict,
     },
     shape::Shape,
 };

@@ -55,6 +55,7 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
         check_passed: None,
         post_run_passed: Some(true),
         log: format!("runs/{run}.json"),
+        evidence: None,
     }
 }
 
