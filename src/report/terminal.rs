@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 pub use super::view::command_line;
-use super::view::{percent, realism, row, seconds, skipped_note, verdict_counts};
+use super::view::{clip, percent, realism, row, seconds, skipped_note, verdict_counts};
 use crate::model::{Report, Verdict, report::faults_text};
 
 /// The first line: what ran, how, and the baseline every run is compared with.
@@ -113,6 +113,20 @@ pub fn render(report: &Report, color: bool) -> String {
     let _ = writeln!(out, "{}", line(&HEADS.map(str::to_owned), None));
     for (verdict, cells) in &rows {
         let _ = writeln!(out, "{}", line(cells, Some(*verdict)));
+    }
+    // Compact evidence: the explaining run's last line of output, and the command that runs it again.
+    for e in &report.experiments {
+        let r = row(e);
+        let Some((run, evidence)) = r.evidence() else {
+            continue;
+        };
+        let said = evidence
+            .last_line()
+            .map_or_else(|| "no output".to_owned(), |l| clip(l, 160));
+        let _ = writeln!(out, "{} run {}: {said}", e.id, run.run);
+        if !evidence.repro_shell.is_empty() {
+            let _ = writeln!(out, "  repro: {}", evidence.repro_shell);
+        }
     }
     let _ = writeln!(out, "verdicts: {}", verdict_counts(report));
     if !report.pending.is_empty() {

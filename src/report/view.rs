@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Verdict, saturating_sum};
+use crate::model::{ExperimentResult, Report, RunEvidence, RunResult, Verdict, saturating_sum};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
@@ -25,7 +25,15 @@ pub(crate) struct Row<'a> {
     pub realism: Option<f64>,
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
+    /// The explaining run and its evidence, when it is a finding that has evidence (reports written before
+    /// evidence have none).
+    pub fn evidence(&self) -> Option<(&'a RunResult, &'a RunEvidence)> {
+        self.explaining
+            .filter(|r| r.verdict.is_finding())
+            .and_then(|r| r.evidence.as_ref().map(|e| (r, e)))
+    }
+
     /// Injected / matched over all runs; `None` when no call matched.
     pub fn achieved(&self) -> Option<f64> {
         (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
@@ -59,6 +67,22 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
         explaining,
         realism: exp.realism(),
     }
+}
+
+/// `text` cut to `max` characters, with `…` when cut: one line of evidence in a table.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `1 line`, `3 lines`.
+pub(crate) fn lines_text(n: usize) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
 }
 
 /// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
