@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::view::{
-    clip, command_line, headline, percent, realism, row, seconds, skipped_note, verdict_counts,
+    clip, command_line, headline, lines_text, percent, realism, row, seconds, skipped_note, verdict_counts,
 };
 use crate::model::{Report, Verdict, report::faults_text};
 
