@@ -748,6 +748,49 @@ mod tests {
     }
 
     #[test]
+    fn tails_keep_the_last_lines_within_their_bounds() {
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect::<String>() + "\n\n";
+        let tail = tail_lines(&text);
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(
+            (tail[0].as_str(), tail[19].as_str()),
+            ("line 11", "line 30"),
+            "trailing blanks dropped"
+        );
+        let long = format!("start\n{}end", "é".repeat(3000));
+        let tail = tail_lines(&long);
+        assert_eq!(tail.len(), 1, "one line fills the bytes");
+        assert!(tail[0].starts_with('…') && tail[0].ends_with("end") && tail[0].len() <= TAIL_BYTES + 3);
+        assert_eq!(tail_lines("a\x1b[31mred\tb\r\n"), ["a\u{fffd}[31mred\tb"]);
+        assert!(tail_lines("").is_empty());
+        let ev = RunEvidence {
+            stderr_tail: vec!["boom".into(), "  ".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(ev.last_line(), Some("boom"));
+    }
+
+    #[test]
+    fn an_injected_call_names_its_path_once() {
+        let call = InjectedCall {
+            syscall: Syscall::parse("openat").unwrap(),
+            errno: Errno::parse("ENOENT").unwrap(),
+            index: 3,
+            shape: None,
+            path: Some("/etc/app.conf".into()),
+        };
+        assert_eq!(call.to_string(), "openat #3 → ENOENT (path=/etc/app.conf)");
+        let with_shape = InjectedCall {
+            shape: Some("fd=file:path=/etc/app.conf".into()),
+            ..call.clone()
+        };
+        assert_eq!(
+            with_shape.to_string(),
+            "openat #3 → ENOENT (fd=file:path=/etc/app.conf)"
+        );
+    }
+
+    #[test]
     fn verdict_names() {
         assert_eq!(
             serde_json::to_string(&Verdict::NotExercised).unwrap(),

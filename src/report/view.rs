@@ -196,3 +196,83 @@ pub(crate) fn skipped_note(report: &Report) -> String {
         if n == 1 { "it" } else { "them" },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{
+        fixtures::{sample, sample_with_evidence},
+        html, junit, markdown, terminal,
+    };
+
+    #[test]
+    fn every_renderer_shows_the_worst_runs_evidence_escaped() {
+        let report = sample_with_evidence();
+        let repro = "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \
+                     '/usr/bin/my app'";
+        let abort = "fatal: read failed | EAGAIN <script>x</script>";
+
+        // Terminal: compact, the last stderr line and the repro command only.
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains(&format!("read-EAGAIN run 2: {abort}\n  repro: {repro}\n")),
+            "{text}"
+        );
+        assert!(!text.contains("partial output") && !text.contains("reading <input>"));
+
+        // Markdown: folded in <details>, the output in a fence the ``` line cannot close.
+        let md = markdown::render(&report);
+        let start = md
+            .find("<details><summary>Evidence: read-EAGAIN run 2 (failed): ")
+            .unwrap();
+        let section = &md[start..start + md[start..].find("</details>").unwrap()];
+        assert!(
+            section.contains("&lt;script&gt;"),
+            "the summary line is HTML: {section}"
+        );
+        assert!(section.contains(&format!("```sh\n{repro}\n```")));
+        assert!(section.contains(&format!("````text\nreading <input>.txt\n```\n{abort}\n````")));
+        assert!(section.contains("- `read #4 → EAGAIN (fd=pipe:nonblock=yes)`"));
+        assert!(section.contains("stdout (last 1 line, `experiments/read-EAGAIN/run-2.out`)"));
+
+        // HTML: escaped, with links to the run's files.
+        let page = html::render(&report);
+        assert!(!page.contains("<script>x"));
+        assert!(page.contains("fatal: read failed | EAGAIN &lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("<a href=\"experiments/read-EAGAIN/run-2.err\">stderr</a>"));
+        assert!(page.contains("<a href=\"runs/2.json\">injection log</a>"));
+        assert!(page.contains("&#39;/usr/bin/my app&#39;") || page.contains("&apos;/usr/bin/my app&apos;"));
+
+        // JUnit: in the failure's body, escaped.
+        let xml = junit::render(&report);
+        assert!(xml.contains("evidence of run 2:"));
+        assert!(xml.contains("EAGAIN &lt;script&gt;x&lt;/script&gt;"));
+        assert!(xml.contains("injected: read #4 → EAGAIN (fd=pipe:nonblock=yes)"));
+
+        // A report without evidence (written before it) renders as before.
+        let plain = sample();
+        assert!(!markdown::render(&plain).contains("Evidence:"));
+        assert!(!html::render(&plain).contains("class=\"evidence\""));
+        assert!(!junit::render(&plain).contains("evidence of run"));
+    }
+
+    #[test]
+    fn evidence_is_optional_in_report_json() {
+        let report = sample_with_evidence();
+        let json = serde_json::to_value(&report).unwrap();
+        let run = &json["experiments"][1]["runs"][1]["evidence"];
+        assert_eq!(run["first_injections"][0]["syscall"], "read");
+        assert_eq!(run["repro"][6], "/usr/bin/my app");
+        assert!(
+            json["experiments"][1]["runs"][0].get("evidence").is_none(),
+            "only on findings"
+        );
+        // Written before evidence: loads, with none.
+        let mut old = json;
+        old["experiments"][1]["runs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("evidence");
+        let old: crate::model::Report = serde_json::from_value(old).unwrap();
+        assert_eq!(old, sample());
+    }
+}
