@@ -17,6 +17,7 @@ mod observe;
 mod recipes;
 mod report;
 mod report_html;
+mod run_evidence;
 mod seccomp;
 mod shapes;
 mod vm;
