@@ -163,7 +163,8 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
 /// --count-all [--backend B] --fault F… --seed N --log L [--start-off] -- CMD…`): `--replay LOG` instead of the
 /// rules and the seed when the log can be replayed; the rules and the seed otherwise (same seed, same program:
 /// the same decisions). Never `-q` (the summary says what was injected) nor `--log` (the run's log stays as it
-/// was).
+/// was); a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
+/// on, as the campaign did).
 fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: bool) -> Vec<String> {
     let split = inject.iter().position(|a| a == "--").unwrap_or(inject.len());
     let (options, target) = inject.split_at(split);
@@ -173,6 +174,8 @@ fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: boo
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-q" => {}
+            // A replay injects at the logged call indices; switched off, it would inject nothing.
+            "--start-off" if replayable => {}
             "--log" => {
                 args.next();
             }
