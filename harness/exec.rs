@@ -1284,11 +1284,12 @@ fn stale_resume_with_other_settings_is_refused() {
 }
 
 /// The verdict table of a campaign: one line per experiment, without the header (it holds the timeout, which
-/// follows the baseline's duration).
+/// follows the baseline's duration) and the evidence (its repro commands name the campaign's directory).
 fn table(stdout: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stdout)
         .lines()
         .skip(1)
+        .take_while(|l| *l != phoebe::report::terminal::EVIDENCE_HEADING)
         .map(str::to_owned)
         .collect()
 }

@@ -114,20 +114,6 @@ pub fn render(report: &Report, color: bool) -> String {
     for (verdict, cells) in &rows {
         let _ = writeln!(out, "{}", line(cells, Some(*verdict)));
     }
-    // Compact evidence: the explaining run's last line of output, and the command that runs it again.
-    for e in &report.experiments {
-        let r = row(e);
-        let Some((run, evidence)) = r.evidence() else {
-            continue;
-        };
-        let said = evidence
-            .last_line()
-            .map_or_else(|| "no output".to_owned(), |l| clip(l, 160));
-        let _ = writeln!(out, "{} run {}: {said}", e.id, run.run);
-        if !evidence.repro_shell.is_empty() {
-            let _ = writeln!(out, "  repro: {}", evidence.repro_shell);
-        }
-    }
     let _ = writeln!(out, "verdicts: {}", verdict_counts(report));
     if !report.pending.is_empty() {
         let _ = writeln!(
@@ -148,8 +134,32 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "  {} ({}): {}", s.id, faults_text(&s.faults), s.reason);
         }
     }
+    // Compact evidence, last: the explaining run's last line of output, and the command that runs it again.
+    let mut heading = false;
+    for e in &report.experiments {
+        let r = row(e);
+        let Some((run, evidence)) = r.evidence() else {
+            continue;
+        };
+        if !heading {
+            out.push_str(EVIDENCE_HEADING);
+            out.push('\n');
+            heading = true;
+        }
+        let said = evidence
+            .last_line()
+            .map_or_else(|| "no output".to_owned(), |l| clip(l, 160));
+        let _ = writeln!(out, "{} run {}: {said}", e.id, run.run);
+        if !evidence.repro_shell.is_empty() {
+            let _ = writeln!(out, "  repro: {}", evidence.repro_shell);
+        }
+    }
     out
 }
+
+/// The line before the evidence of the findings, at the end of the table.
+pub const EVIDENCE_HEADING: &str =
+    "evidence (the worst run of each finding; repro: run it again from the directory the campaign ran in):";
 
 #[cfg(test)]
 mod tests {
