@@ -144,3 +144,50 @@ fn a_failed_runs_repro_fails_the_same_way() {
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("cannot open"));
 }
+
+#[test]
+fn a_corrupted_runs_evidence_has_what_the_plain_run_after_it_said() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.txt");
+    let out = dir.path().join("campaign");
+    let app = testapp("state-rewriter");
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+        "--out",
+    ])
+    .arg(&out)
+    .args(["--fault", &format!("write:EIO:nth=2:path={}", state.display())])
+    .args([
+        "--check",
+        &format!("{} --check {}", app.display(), state.display()),
+    ])
+    .args(["--reset", &format!("rm -f {}", state.display())])
+    .arg("--")
+    .arg(&app)
+    .arg(&state);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Corrupted, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    assert!(
+        evidence.stderr_tail.iter().any(|l| l.contains("cannot write")),
+        "{evidence:?}"
+    );
+    let corrupt = format!("state-rewriter: corrupt state in {}", state.display());
+    assert_eq!(evidence.post_stderr_tail, [corrupt.clone()]);
+    assert_eq!(evidence.post_stderr_file, "experiments/write-EIO/post-1.err");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("stderr of the plain run after injection") && md.contains(&corrupt));
+}

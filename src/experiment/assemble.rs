@@ -115,8 +115,11 @@ pub(super) struct RunFiles<'a> {
     /// The experiment's directory, and the same relative to the campaign directory.
     pub(super) dir: &'a std::path::Path,
     pub(super) rel: &'a str,
-    /// `run-3`: the run's output is `run-3.out` / `run-3.err`, its log `run-3.log.json`.
-    pub(super) base: &'a str,
+    /// The run's number K: its output is `run-K.out` / `run-K.err`, its log `run-K.log.json`, the plain run
+    /// after injection's `post-K.err`.
+    pub(super) run: u32,
+    /// The run was corrupted: the plain run after it tells why.
+    pub(super) corrupted: bool,
     pub(super) log: Option<&'a InjectionLog>,
 }
 
@@ -124,10 +127,13 @@ pub(super) struct RunFiles<'a> {
 /// runs it again — `inject` was the command phoebe ran (`phoebe inject … --seed N --log L -- CMD`), made into
 /// `--replay L` when the log can be replayed.
 pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &[String]) -> RunEvidence {
-    let read = |ext: &str| {
-        let bytes = std::fs::read(files.dir.join(format!("{}.{ext}", files.base))).unwrap_or_default();
+    let base = format!("run-{}", files.run);
+    let read = |name: &str| {
+        let bytes = std::fs::read(files.dir.join(name)).unwrap_or_default();
         tail_lines(&String::from_utf8_lossy(&bytes))
     };
+    let post = format!("post-{}.err", files.run);
+    let post_stderr_tail = if files.corrupted { read(&post) } else { Vec::new() };
     let first_injections = files
         .log
         .map(|l| {
@@ -144,15 +150,21 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
                 .collect()
         })
         .unwrap_or_default();
-    let log_path = files.dir.join(format!("{}.log.json", files.base));
+    let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     let replayable = files.log.is_some_and(|l| l.replay_problem().is_none());
     let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
     RunEvidence {
-        stderr_tail: read("err"),
-        stdout_tail: read("out"),
-        stderr_file: format!("{}/{}.err", files.rel, files.base),
-        stdout_file: format!("{}/{}.out", files.rel, files.base),
+        stderr_tail: read(&format!("{base}.err")),
+        stdout_tail: read(&format!("{base}.out")),
+        stderr_file: format!("{}/{base}.err", files.rel),
+        stdout_file: format!("{}/{base}.out", files.rel),
+        post_stderr_file: if post_stderr_tail.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{post}", files.rel)
+        },
+        post_stderr_tail,
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,

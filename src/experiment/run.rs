@@ -15,7 +15,7 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
+    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit, Verdict},
 };
 
 pub(super) struct Runner<'a> {
@@ -142,7 +142,8 @@ impl Runner<'_> {
                     let files = RunFiles {
                         dir: &dir,
                         rel: &rel,
-                        base: &format!("run-{k}"),
+                        run: k,
+                        corrupted: verdict == Verdict::Corrupted,
                         log: log.as_ref(),
                     };
                     evidence(&files, self.phoebe, &inject)
@@ -229,7 +230,8 @@ impl Runner<'_> {
                 let files = RunFiles {
                     dir: &dir,
                     rel: &rel,
-                    base: &format!("run-{k}"),
+                    run: k,
+                    corrupted: verdict == Verdict::Corrupted,
                     log: log.as_ref(),
                 };
                 evidence(&files, self.phoebe, &inject)

@@ -196,6 +196,13 @@ pub struct RunEvidence {
     pub stderr_file: String,
     #[serde(default)]
     pub stdout_file: String,
+    /// A corrupted run: the last lines of the stderr of the plain run after injection (`post-K.err`), bounded
+    /// alike — the damage that outlived the fault; left out otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_stderr_tail: Vec<String>,
+    /// That file, relative to the campaign directory; left out when there is no tail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub post_stderr_file: String,
     /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
     #[serde(default)]
     pub first_injections: Vec<InjectedCall>,
@@ -210,12 +217,15 @@ pub struct RunEvidence {
 }
 
 impl RunEvidence {
-    /// The last non-empty stderr line, else the last stdout line: what a one-line view shows.
+    /// The last non-empty stderr line, else the last stdout line, else the post-injection run's last stderr line:
+    /// what a one-line view shows.
     pub fn last_line(&self) -> Option<&str> {
         fn last(lines: &[String]) -> Option<&str> {
             lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
         }
-        last(&self.stderr_tail).or_else(|| last(&self.stdout_tail))
+        last(&self.stderr_tail)
+            .or_else(|| last(&self.stdout_tail))
+            .or_else(|| last(&self.post_stderr_tail))
     }
 }
 

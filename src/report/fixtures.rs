@@ -192,6 +192,8 @@ pub(crate) fn sample_with_evidence() -> Report {
         stdout_tail: vec!["partial output".into()],
         stderr_file: "experiments/read-EAGAIN/run-2.err".into(),
         stdout_file: "experiments/read-EAGAIN/run-2.out".into(),
+        post_stderr_tail: Vec::new(),
+        post_stderr_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             errno: Errno::parse("EAGAIN").unwrap(),

@@ -505,7 +505,11 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
         esc(&r.detail),
         log = esc(&r.log),
     );
-    for (name, file) in [("stderr", &ev.stderr_file), ("stdout", &ev.stdout_file)] {
+    for (name, file) in [
+        ("stderr", &ev.stderr_file),
+        ("stdout", &ev.stdout_file),
+        ("stderr after", &ev.post_stderr_file),
+    ] {
         if !file.is_empty() {
             let _ = write!(out, " · <a href=\"{f}\">{name}</a>", f = esc(file));
         }
@@ -526,7 +530,11 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
         }
         out.push_str("</ul>");
     }
-    for (name, lines) in [("stderr", &ev.stderr_tail), ("stdout", &ev.stdout_tail)] {
+    for (name, lines) in [
+        ("stderr", &ev.stderr_tail),
+        ("stdout", &ev.stdout_tail),
+        ("stderr of the plain run after injection", &ev.post_stderr_tail),
+    ] {
         if !lines.is_empty() {
             let _ = write!(
                 out,

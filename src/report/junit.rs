@@ -78,6 +78,11 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     for (name, lines, file) in [
         ("stderr", &ev.stderr_tail, &ev.stderr_file),
         ("stdout", &ev.stdout_tail, &ev.stdout_file),
+        (
+            "stderr of the plain run after injection",
+            &ev.post_stderr_tail,
+            &ev.post_stderr_file,
+        ),
     ] {
         if !lines.is_empty() {
             let _ = write!(out, "\n{name} ({file}, last {}):", lines_text(lines.len()));

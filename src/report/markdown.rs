@@ -100,6 +100,11 @@ fn evidence(out: &mut String, report: &Report) {
         for (name, lines, file) in [
             ("stderr", &ev.stderr_tail, &ev.stderr_file),
             ("stdout", &ev.stdout_tail, &ev.stdout_file),
+            (
+                "stderr of the plain run after injection",
+                &ev.post_stderr_tail,
+                &ev.post_stderr_file,
+            ),
         ] {
             if lines.is_empty() {
                 continue;
