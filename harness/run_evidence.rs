@@ -191,3 +191,73 @@ fn a_corrupted_runs_evidence_has_what_the_plain_run_after_it_said() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("stderr of the plain run after injection") && md.contains(&corrupt));
 }
+
+/// A hung run's log ends where the timeout stopped it: a replay would inject those calls and then let the program
+/// go on. Its repro keeps the seed and the rules, and hangs again.
+#[test]
+fn a_hung_runs_repro_keeps_the_seed_and_hangs_again() {
+    use std::os::unix::process::CommandExt;
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+        "--timeout",
+        "2s",
+        "--out",
+    ])
+    .arg(&out)
+    .args([
+        "--fault",
+        &format!("openat:ENOENT:path={}", input.display()),
+        "--",
+    ])
+    .arg(testapp("spin-on-error"))
+    .arg(&input);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Hung, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    assert!(
+        !evidence.repro.contains(&"--replay".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
+    assert!(
+        evidence.repro_shell.contains(&format!("--seed {}", run.seed)),
+        "{}",
+        evidence.repro_shell
+    );
+
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&evidence.repro_shell)
+        .current_dir(dir.path())
+        .env_remove("PHOEBE_LOG")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.wait();
+    assert!(still_running, "the repro of a hung run hangs again");
+}

@@ -4,6 +4,7 @@
 use super::{Campaign, Experiment};
 use crate::model::{
     Baseline, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report, RunEvidence, Usage,
+    Verdict,
     report::{FIRST_INJECTIONS, tail_lines},
 };
 
@@ -118,14 +119,15 @@ pub(super) struct RunFiles<'a> {
     /// The run's number K: its output is `run-K.out` / `run-K.err`, its log `run-K.log.json`, the plain run
     /// after injection's `post-K.err`.
     pub(super) run: u32,
-    /// The run was corrupted: the plain run after it tells why.
-    pub(super) corrupted: bool,
+    /// The run's verdict: a corrupted run's plain run after it tells why; a hung run's log ends where the
+    /// timeout stopped it, so it is not replayed.
+    pub(super) verdict: Verdict,
     pub(super) log: Option<&'a InjectionLog>,
 }
 
 /// A run's evidence ([`RunEvidence`]): the tails of its output files, its first injections, and the command that
 /// runs it again — `inject` was the command phoebe ran (`phoebe inject … --seed N --log L -- CMD`), made into
-/// `--replay L` when the log can be replayed.
+/// `--replay L` when the log can be replayed and the run did not hang.
 pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &[String]) -> RunEvidence {
     let base = format!("run-{}", files.run);
     let read = |name: &str| {
@@ -133,7 +135,11 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
         tail_lines(&String::from_utf8_lossy(&bytes))
     };
     let post = format!("post-{}.err", files.run);
-    let post_stderr_tail = if files.corrupted { read(&post) } else { Vec::new() };
+    let post_stderr_tail = if files.verdict == Verdict::Corrupted {
+        read(&post)
+    } else {
+        Vec::new()
+    };
     let first_injections = files
         .log
         .map(|l| {
@@ -152,7 +158,10 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
         .unwrap_or_default();
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
-    let replayable = files.log.is_some_and(|l| l.replay_problem().is_none());
+    // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
+    // would let the calls after it succeed; the same seed decides the same way for as long as the program runs.
+    let replayable =
+        files.verdict != Verdict::Hung && files.log.is_some_and(|l| l.replay_problem().is_none());
     let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
     RunEvidence {
         stderr_tail: read(&format!("{base}.err")),

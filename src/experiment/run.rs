@@ -15,7 +15,7 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit, Verdict},
+    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
 };
 
 pub(super) struct Runner<'a> {
@@ -143,7 +143,7 @@ impl Runner<'_> {
                         dir: &dir,
                         rel: &rel,
                         run: k,
-                        corrupted: verdict == Verdict::Corrupted,
+                        verdict,
                         log: log.as_ref(),
                     };
                     evidence(&files, self.phoebe, &inject)
@@ -231,7 +231,7 @@ impl Runner<'_> {
                     dir: &dir,
                     rel: &rel,
                     run: k,
-                    corrupted: verdict == Verdict::Corrupted,
+                    verdict,
                     log: log.as_ref(),
                 };
                 evidence(&files, self.phoebe, &inject)
