@@ -186,7 +186,7 @@ fn a_corrupted_runs_evidence_has_what_the_plain_run_after_it_said() {
         "{evidence:?}"
     );
     let corrupt = format!("state-rewriter: corrupt state in {}", state.display());
-    assert_eq!(evidence.post_stderr_tail, [corrupt.clone()]);
+    assert_eq!(evidence.post_stderr_tail, std::slice::from_ref(&corrupt));
     assert_eq!(evidence.post_stderr_file, "experiments/write-EIO/post-1.err");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("stderr of the plain run after injection") && md.contains(&corrupt));
