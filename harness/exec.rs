@@ -960,6 +960,20 @@ fn service_mode_crash() {
             .detail
             .starts_with("the service was killed by SIGABRT")
     );
+    // Its evidence: what the service said before it aborted, and a replay that is not switched off (the campaign's
+    // --start-off would keep the replay from injecting).
+    let evidence = report.experiments[0].runs[0].evidence.as_ref().unwrap();
+    assert!(!evidence.stderr_tail.is_empty(), "{evidence:?}");
+    assert!(
+        evidence.repro.contains(&"--replay".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
+    assert!(
+        !evidence.repro.contains(&"--start-off".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
 }
 
 /// Regression: on the seccomp backend a rule that fails every call runs in the kernel and is not counted, so the
