@@ -64,14 +64,15 @@ fn html(s: &str) -> String {
         .replace(['\r', '\n'], " ")
 }
 
-/// The evidence of each experiment's explaining run, each folded in a `<details>`: the command that runs it
-/// again, the first injected calls, and the ends of its stderr and stdout.
+/// The evidence of each experiment's explaining run (the first [`MAX_EVIDENCE`]), each folded in a `<details>`:
+/// the command that runs it again, the first injected calls, and the ends of its stderr and stdout.
 fn evidence(out: &mut String, report: &Report) {
-    for e in &report.experiments {
-        let r = row(e);
-        let Some((run, ev)) = r.evidence() else {
-            continue;
-        };
+    let with: Vec<_> = report
+        .experiments
+        .iter()
+        .filter_map(|e| row(e).evidence().map(|(run, ev)| (e, run, ev)))
+        .collect();
+    for &(e, run, ev) in with.iter().take(MAX_EVIDENCE) {
         let said = ev
             .last_line()
             .map(|l| format!(": {}", clip(l, 120)))
@@ -120,7 +121,18 @@ fn evidence(out: &mut String, report: &Report) {
         }
         out.push_str("</details>\n\n");
     }
+    if with.len() > MAX_EVIDENCE {
+        let _ = writeln!(
+            out,
+            "Evidence of {} more experiments: in report.html and report.json.\n",
+            with.len() - MAX_EVIDENCE
+        );
+    }
 }
+
+/// At most this many experiments' evidence in the summary: CI job summaries are limited in size (GitHub's to
+/// 1 MiB), and each can hold about 9 KiB.
+const MAX_EVIDENCE: usize = 20;
 
 fn mark(verdict: Verdict) -> &'static str {
     match verdict {
@@ -408,6 +420,24 @@ mod tests {
             "{}",
             render(&clean)
         );
+    }
+
+    #[test]
+    fn the_summary_holds_the_evidence_of_20_experiments_and_counts_the_rest() {
+        let mut report = crate::report::fixtures::sample_with_evidence();
+        let failed = report.experiments[1].clone();
+        report.experiments = (0..23)
+            .map(|i| {
+                let mut e = failed.clone();
+                e.id = format!("read-EAGAIN-{i}");
+                e
+            })
+            .collect();
+        let md = render(&report);
+        assert_eq!(md.matches("<details><summary>Evidence: ").count(), MAX_EVIDENCE);
+        assert!(md.contains("<details><summary>Evidence: read-EAGAIN-19 run 2"));
+        assert!(!md.contains("Evidence: read-EAGAIN-20 "));
+        assert!(md.contains("Evidence of 3 more experiments: in report.html and report.json."));
     }
 
     #[test]
