@@ -961,6 +961,20 @@ fn service_mode_crash() {
             .detail
             .starts_with("the service was killed by SIGABRT")
     );
+    // Its evidence: what the service said before it aborted, and a replay that is not switched off (the campaign's
+    // --start-off would keep the replay from injecting).
+    let evidence = report.experiments[0].runs[0].evidence.as_ref().unwrap();
+    assert!(!evidence.stderr_tail.is_empty(), "{evidence:?}");
+    assert!(
+        evidence.repro.contains(&"--replay".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
+    assert!(
+        !evidence.repro.contains(&"--start-off".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
 }
 
 /// Regression: on the seccomp backend a rule that fails every call runs in the kernel and is not counted, so the
@@ -1285,11 +1299,12 @@ fn stale_resume_with_other_settings_is_refused() {
 }
 
 /// The verdict table of a campaign: one line per experiment, without the header (it holds the timeout, which
-/// follows the baseline's duration).
+/// follows the baseline's duration) and the evidence (its repro commands name the campaign's directory).
 fn table(stdout: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stdout)
         .lines()
         .skip(1)
+        .take_while(|l| *l != phoebe::report::terminal::EVIDENCE_HEADING)
         .map(str::to_owned)
         .collect()
 }

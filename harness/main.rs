@@ -18,6 +18,7 @@ mod plausible;
 mod recipes;
 mod report;
 mod report_html;
+mod run_evidence;
 mod seccomp;
 mod shapes;
 mod vm;

@@ -218,6 +218,15 @@ fn report_renders_with_its_charts_and_no_console_errors() {
          test.toml'</title>"
     ));
     assert!(!dom.contains("<script"), "the page has no scripts");
+    // The crashed run's evidence: its output, escaped, and links to its files that the browser resolved.
+    assert_eq!(
+        dom.matches("<div class=\"evidence\">").count(),
+        1,
+        "the fixture's one run with evidence"
+    );
+    assert!(dom.contains("# A fatal error has been detected by the Java Runtime Environment:"));
+    assert!(dom.contains("--config 'conf/&lt;dev&gt; &amp; test.toml'</code>"));
+    assert!(dom.contains("<a href=\"experiments/openat-ENOENT/run-1.err\">stderr</a>"));
 
     // The screenshots are real pictures of the whole window, and the dark one differs from the light one.
     let (light_bytes, dark_bytes) = (fs::read(&light_png).unwrap(), fs::read(&dark_png).unwrap());

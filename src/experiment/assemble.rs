@@ -2,7 +2,11 @@
 //! it), and the campaign's [`Report`] from its baseline, plan and results.
 
 use super::{Campaign, Experiment};
-use crate::model::{Baseline, ExperimentResult, FORMAT_VERSION, InjectionLog, Plan, Report, Usage};
+use crate::model::{
+    Baseline, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report, RunEvidence, Usage,
+    Verdict,
+    report::{FIRST_INJECTIONS, tail_lines},
+};
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
 pub(super) type NaturalShapes =
@@ -104,5 +108,138 @@ pub(super) fn report(
         pending: Vec::new(),
         skipped: Vec::new(),
         interrupted: false,
+    }
+}
+
+/// Where a run's evidence comes from: its own files and how it was started.
+pub(super) struct RunFiles<'a> {
+    /// The experiment's directory, and the same relative to the campaign directory.
+    pub(super) dir: &'a std::path::Path,
+    pub(super) rel: &'a str,
+    /// The run's number K: its output is `run-K.out` / `run-K.err`, its log `run-K.log.json`, the plain run
+    /// after injection's `post-K.err`.
+    pub(super) run: u32,
+    /// The run's verdict: a corrupted run's plain run after it tells why; a hung run's log ends where the
+    /// timeout stopped it, so it is not replayed.
+    pub(super) verdict: Verdict,
+    pub(super) log: Option<&'a InjectionLog>,
+}
+
+/// A run's evidence ([`RunEvidence`]): the tails of its output files, its first injections, and the command that
+/// runs it again — `inject` was the command phoebe ran (`phoebe inject … --seed N --log L -- CMD`), made into
+/// `--replay L` when the log can be replayed and the run did not hang.
+pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &[String]) -> RunEvidence {
+    let base = format!("run-{}", files.run);
+    let read = |name: &str| {
+        let bytes = std::fs::read(files.dir.join(name)).unwrap_or_default();
+        tail_lines(&String::from_utf8_lossy(&bytes))
+    };
+    let post = format!("post-{}.err", files.run);
+    let post_stderr_tail = if files.verdict == Verdict::Corrupted {
+        read(&post)
+    } else {
+        Vec::new()
+    };
+    let first_injections = files
+        .log
+        .map(|l| {
+            l.injections
+                .iter()
+                .take(FIRST_INJECTIONS)
+                .map(|i| InjectedCall {
+                    syscall: i.syscall,
+                    errno: i.errno,
+                    index: i.index,
+                    shape: i.shape.as_ref().map(ToString::to_string),
+                    path: i.path.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let log_path = files.dir.join(format!("{base}.log.json"));
+    let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
+    // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
+    // would let the calls after it succeed; the same seed decides the same way for as long as the program runs.
+    let replayable =
+        files.verdict != Verdict::Hung && files.log.is_some_and(|l| l.replay_problem().is_none());
+    let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
+    RunEvidence {
+        stderr_tail: read(&format!("{base}.err")),
+        stdout_tail: read(&format!("{base}.out")),
+        stderr_file: format!("{}/{base}.err", files.rel),
+        stdout_file: format!("{}/{base}.out", files.rel),
+        post_stderr_file: if post_stderr_tail.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{post}", files.rel)
+        },
+        post_stderr_tail,
+        first_injections,
+        repro_shell: crate::report::view::command_line(&repro),
+        repro,
+    }
+}
+
+/// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q
+/// --count-all [--backend B] --fault F… --seed N --log L [--start-off] -- CMD…`): `--replay LOG` instead of the
+/// rules and the seed when the log can be replayed; the rules and the seed otherwise (same seed, same program:
+/// the same decisions). Never `-q` (the summary says what was injected) nor `--log` (the run's log stays as it
+/// was); a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
+/// on, as the campaign did).
+fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: bool) -> Vec<String> {
+    let split = inject.iter().position(|a| a == "--").unwrap_or(inject.len());
+    let (options, target) = inject.split_at(split);
+    let mut out = vec![phoebe.to_string_lossy().into_owned()];
+    let mut args = options.iter();
+    let mut replay_added = false;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-q" => {}
+            // A replay injects at the logged call indices; switched off, it would inject nothing.
+            "--start-off" if replayable => {}
+            "--log" => {
+                args.next();
+            }
+            "--fault" | "--seed" if replayable => {
+                args.next();
+                if !replay_added {
+                    out.extend(["--replay".to_owned(), log.to_owned()]);
+                    replay_added = true;
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    if replayable && !replay_added {
+        out.extend(["--replay".to_owned(), log.to_owned()]);
+    }
+    out.extend(target.iter().cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_repro_replays_the_log_unless_it_cannot_then_it_keeps_seed_and_rules() {
+        let inject = args(
+            "inject -q --count-all --fault read:EIO --fault openat:ENOENT --seed 7 --log /c/run-1.log.json -- ./app 'a b'",
+        );
+        let phoebe = std::path::Path::new("/bin/phoebe");
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", true),
+            args("/bin/phoebe inject --count-all --replay /c/run-1.log.json -- ./app 'a b'")
+        );
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", false),
+            args(
+                "/bin/phoebe inject --count-all --fault read:EIO --fault openat:ENOENT --seed 7 -- ./app 'a b'"
+            )
+        );
     }
 }

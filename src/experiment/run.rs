@@ -6,7 +6,7 @@ use std::{ffi::OsString, fs, path::Path, process::Command, time::Duration};
 
 use super::{
     Campaign, Experiment, ExperimentError, Progress,
-    assemble::{LogSums, NaturalShapes},
+    assemble::{LogSums, NaturalShapes, RunFiles, evidence},
     service,
     store::Layout,
     supervise::{self, Ran, exit_of, millis, plain, read_tail, shell},
@@ -112,6 +112,7 @@ impl Runner<'_> {
             let _ = fs::remove_file(&log_path);
             if self.campaign.service.is_some() {
                 let cmd = self.inject_command(exp, seed, &log_path, true);
+                let inject = args_of(&cmd);
                 let Some(run) = self.service_experiment_run(&dir, k, cmd)? else {
                     return Ok(None);
                 };
@@ -137,7 +138,18 @@ impl Runner<'_> {
                     check_passed: run.check_passed,
                 });
                 progress.run_done();
+                let evidence = verdict.is_finding().then(|| {
+                    let files = RunFiles {
+                        dir: &dir,
+                        rel: &rel,
+                        run: k,
+                        verdict,
+                        log: log.as_ref(),
+                    };
+                    evidence(&files, self.phoebe, &inject)
+                });
                 runs.push(RunResult {
+                    evidence,
                     run: k,
                     seed,
                     verdict,
@@ -156,6 +168,7 @@ impl Runner<'_> {
                 continue;
             }
             let cmd = self.inject_command(exp, seed, &log_path, false);
+            let inject = args_of(&cmd);
             let ran = self.supervised(
                 cmd,
                 &dir.join(format!("run-{k}")),
@@ -213,7 +226,18 @@ impl Runner<'_> {
                 post_run_passed,
             });
             progress.run_done();
+            let evidence = verdict.is_finding().then(|| {
+                let files = RunFiles {
+                    dir: &dir,
+                    rel: &rel,
+                    run: k,
+                    verdict,
+                    log: log.as_ref(),
+                };
+                evidence(&files, self.phoebe, &inject)
+            });
             runs.push(RunResult {
+                evidence,
                 rounds: None,
                 run: k,
                 seed,
@@ -240,6 +264,11 @@ impl Runner<'_> {
             runs,
         )))
     }
+}
+
+/// A command's arguments (without the program), as strings.
+fn args_of(cmd: &Command) -> Vec<String> {
+    cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// The seed of run `run` of experiment `id`: stable across resumes and shards.

@@ -24,8 +24,8 @@ pub use self::{
         Tier,
     },
     report::{
-        Baseline, BaselineRun, ExperimentResult, FailOn, Report, RoundStats, Rounds, RunResult, Skipped,
-        Verdict,
+        Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats, Rounds,
+        RunEvidence, RunResult, Skipped, Verdict,
     },
     shape::Shape,
 };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     TargetExit, Usage,
     fault::FaultSpec,
+    names::{Errno, Syscall},
     plan::{ErrorModel, Tier},
 };
 
@@ -219,6 +220,140 @@ pub struct RunResult {
     /// Service mode: the workload rounds before, during and after injection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<Rounds>,
+    /// Why the run went as it did, and how to run it again: for runs that are findings (failed, corrupted,
+    /// crashed, hung); absent otherwise and in reports written before evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<RunEvidence>,
+}
+
+/// At most this many lines of each output stream in [`RunEvidence`].
+pub const TAIL_LINES: usize = 20;
+/// At most this many bytes of each output stream in [`RunEvidence`].
+pub const TAIL_BYTES: usize = 4096;
+/// At most this many injections in [`RunEvidence::first_injections`].
+pub const FIRST_INJECTIONS: usize = 5;
+
+/// A run's evidence, bounded: the end of what the target printed, the first injected calls, and the command that
+/// runs it again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunEvidence {
+    /// The last lines of the run's stderr (at most [`TAIL_LINES`] lines and [`TAIL_BYTES`] bytes): the target's
+    /// messages, an abort message, glibc's fatal messages.
+    #[serde(default)]
+    pub stderr_tail: Vec<String>,
+    /// The last lines of the run's stdout, bounded alike.
+    #[serde(default)]
+    pub stdout_tail: Vec<String>,
+    /// The run's stderr and stdout files, relative to the campaign directory.
+    #[serde(default)]
+    pub stderr_file: String,
+    #[serde(default)]
+    pub stdout_file: String,
+    /// A corrupted run: the last lines of the stderr of the plain run after injection (`post-K.err`), bounded
+    /// alike — the damage that outlived the fault; left out otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_stderr_tail: Vec<String>,
+    /// That file, relative to the campaign directory; left out when there is no tail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub post_stderr_file: String,
+    /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
+    #[serde(default)]
+    pub first_injections: Vec<InjectedCall>,
+    /// The command that runs this run again, as arguments: the same phoebe binary, `inject --replay` of the run's
+    /// log (or `--seed` and the rules when the log cannot be replayed), then the target command. Run it in the
+    /// directory the campaign ran in.
+    #[serde(default)]
+    pub repro: Vec<String>,
+    /// [`Self::repro`] quoted for a POSIX shell.
+    #[serde(default)]
+    pub repro_shell: String,
+}
+
+impl RunEvidence {
+    /// The last non-empty stderr line, else the last stdout line, else the post-injection run's last stderr line:
+    /// what a one-line view shows.
+    pub fn last_line(&self) -> Option<&str> {
+        fn last(lines: &[String]) -> Option<&str> {
+            lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
+        }
+        last(&self.stderr_tail)
+            .or_else(|| last(&self.stdout_tail))
+            .or_else(|| last(&self.post_stderr_tail))
+    }
+}
+
+/// One injected call as evidence shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedCall {
+    pub syscall: Syscall,
+    pub errno: Errno,
+    /// 1-based index of the call among the calls of `syscall`.
+    pub index: u64,
+    /// The call's shape (`op=FUTEX_WAIT_PRIVATE:timeout=no`, `fd=file`), when the backend computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
+    /// The path the call was about, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl std::fmt::Display for InjectedCall {
+    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} #{} → {}", self.syscall, self.index, self.errno)?;
+        let shape = self.shape.as_deref().filter(|s| !s.is_empty());
+        let mut parts = Vec::new();
+        // A shape with a path predicate names it already.
+        if let Some(path) = self
+            .path
+            .as_ref()
+            .filter(|_| !shape.is_some_and(|s| s.contains("path=")))
+        {
+            parts.push(format!("path={path}"));
+        }
+        parts.extend(shape.map(str::to_owned));
+        if !parts.is_empty() {
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The end of `text`: its last [`TAIL_LINES`] lines, within [`TAIL_BYTES`] bytes (a longer last line keeps its
+/// end), with control characters but tabs replaced, so that no renderer gets terminal escapes.
+pub fn tail_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    // Trailing blank lines say nothing.
+    for line in text.trim_end().lines().rev() {
+        if lines.len() == TAIL_LINES || bytes >= TAIL_BYTES {
+            break;
+        }
+        let clean: String = line
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let room = TAIL_BYTES - bytes;
+        let clean = if clean.len() > room {
+            let mut start = clean.len() - room;
+            while !clean.is_char_boundary(start) {
+                start += 1;
+            }
+            format!("…{}", &clean[start..])
+        } else {
+            clean
+        };
+        bytes += clean.len() + 1;
+        lines.push(clean);
+    }
+    lines.reverse();
+    lines
 }
 
 /// Workload rounds of a service-mode run: steady state, injection switched on, switched off again.
@@ -639,6 +774,7 @@ mod tests {
             post_run_passed: None,
             log: String::new(),
             rounds: None,
+            evidence: None,
         }
     }
 
@@ -707,6 +843,49 @@ mod tests {
         let old: ExperimentResult = serde_json::from_value(old).unwrap();
         assert_eq!(old.counts_text(), result.counts_text());
         assert_eq!(old.verdict_text(), result.verdict_text());
+    }
+
+    #[test]
+    fn tails_keep_the_last_lines_within_their_bounds() {
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect::<String>() + "\n\n";
+        let tail = tail_lines(&text);
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(
+            (tail[0].as_str(), tail[19].as_str()),
+            ("line 11", "line 30"),
+            "trailing blanks dropped"
+        );
+        let long = format!("start\n{}end", "é".repeat(3000));
+        let tail = tail_lines(&long);
+        assert_eq!(tail.len(), 1, "one line fills the bytes");
+        assert!(tail[0].starts_with('…') && tail[0].ends_with("end") && tail[0].len() <= TAIL_BYTES + 3);
+        assert_eq!(tail_lines("a\x1b[31mred\tb\r\n"), ["a\u{fffd}[31mred\tb"]);
+        assert!(tail_lines("").is_empty());
+        let ev = RunEvidence {
+            stderr_tail: vec!["boom".into(), "  ".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(ev.last_line(), Some("boom"));
+    }
+
+    #[test]
+    fn an_injected_call_names_its_path_once() {
+        let call = InjectedCall {
+            syscall: Syscall::parse("openat").unwrap(),
+            errno: Errno::parse("ENOENT").unwrap(),
+            index: 3,
+            shape: None,
+            path: Some("/etc/app.conf".into()),
+        };
+        assert_eq!(call.to_string(), "openat #3 → ENOENT (path=/etc/app.conf)");
+        let with_shape = InjectedCall {
+            shape: Some("fd=file:path=/etc/app.conf".into()),
+            ..call.clone()
+        };
+        assert_eq!(
+            with_shape.to_string(),
+            "openat #3 → ENOENT (fd=file:path=/etc/app.conf)"
+        );
     }
 
     #[test]

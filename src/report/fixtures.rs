@@ -56,6 +56,7 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
         check_passed: None,
         post_run_passed: Some(true),
         log: format!("runs/{run}.json"),
+        evidence: None,
     }
 }
 
@@ -165,4 +166,44 @@ pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
     format!(
         "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; use --backend seccomp"
     )
+}
+
+/// [`sample`] with evidence on the failing run of `read-EAGAIN` (run 2): an abort message with markup, a
+/// backtick fence and a `|`, a stdout line, one injected call and a repro command with a space to quote.
+pub(crate) fn sample_with_evidence() -> Report {
+    use crate::model::{Errno, InjectedCall, RunEvidence, Syscall};
+    let mut report = sample();
+    let repro: Vec<String> = vec![
+        "/opt/phoebe".into(),
+        "inject".into(),
+        "--count-all".into(),
+        "--replay".into(),
+        "/c/experiments/read-EAGAIN/run-2.log.json".into(),
+        "--".into(),
+        "/usr/bin/my app".into(),
+    ];
+    let run = &mut report.experiments[1].runs[1];
+    assert_eq!(run.verdict, Verdict::Failed);
+    run.evidence = Some(RunEvidence {
+        stderr_tail: vec![
+            "reading <input>.txt".into(),
+            "```".into(),
+            "fatal: read failed | EAGAIN <script>x</script>".into(),
+        ],
+        stdout_tail: vec!["partial output".into()],
+        stderr_file: "experiments/read-EAGAIN/run-2.err".into(),
+        stdout_file: "experiments/read-EAGAIN/run-2.out".into(),
+        post_stderr_tail: Vec::new(),
+        post_stderr_file: String::new(),
+        first_injections: vec![InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            errno: Errno::parse("EAGAIN").unwrap(),
+            index: 4,
+            shape: Some("fd=pipe:nonblock=yes".into()),
+            path: None,
+        }],
+        repro_shell: crate::report::view::command_line(&repro),
+        repro,
+    });
+    report
 }

@@ -12,7 +12,7 @@ use super::{
     junit::escape as esc,
     view::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
-use crate::model::{ExperimentResult, Report, Tier, Verdict, report::faults_text};
+use crate::model::{ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, report::faults_text};
 
 const STYLE: &str = r#"
 :root {
@@ -50,6 +50,9 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
 .notice { margin: 16px 0 0; padding: 10px 14px; border-radius: 6px; border: 1px solid var(--c-failed);
   background: color-mix(in srgb, var(--c-failed) 12%, var(--panel)); }
 .notice p { margin: 0; }
+.evidence { margin: 12px 0 0; padding: 0 0 0 12px; border-left: 3px solid var(--border); }
+.evidence p { margin: 8px 0 4px; }
+pre.command { margin: 4px 0 0; }
 .notice ul { margin: 6px 0 0; padding-left: 20px; }
 .counts { display: flex; flex-wrap: wrap; gap: 8px; margin: 10px 0 0; }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.85rem; white-space: nowrap;
@@ -493,6 +496,59 @@ fn baseline(out: &mut String, report: &Report) {
     out.push_str("</tbody></table></div>");
 }
 
+/// A finding run's evidence: the command that runs it again, its first injected calls, the ends of its output,
+/// with links to its files (relative to the campaign directory, where report.html is).
+fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
+    let _ = write!(
+        out,
+        "<div class=\"evidence\"><p><b>Run {} evidence</b> · {} · <a href=\"{log}\">injection log</a>",
+        r.run,
+        esc(&r.detail),
+        log = esc(&r.log),
+    );
+    for (name, file) in [
+        ("stderr", &ev.stderr_file),
+        ("stdout", &ev.stdout_file),
+        ("stderr after", &ev.post_stderr_file),
+    ] {
+        if !file.is_empty() {
+            let _ = write!(out, " · <a href=\"{f}\">{name}</a>", f = esc(file));
+        }
+    }
+    out.push_str("</p>");
+    if !ev.repro_shell.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Run it again (from the directory the campaign ran in):</p>\
+             <code class=\"command\">{}</code>",
+            esc(&ev.repro_shell)
+        );
+    }
+    if !ev.first_injections.is_empty() {
+        out.push_str("<p class=\"muted\">First injected calls:</p><ul>");
+        for call in &ev.first_injections {
+            let _ = write!(out, "<li><code>{}</code></li>", esc(&call.to_string()));
+        }
+        out.push_str("</ul>");
+    }
+    for (name, lines) in [
+        ("stderr", &ev.stderr_tail),
+        ("stdout", &ev.stdout_tail),
+        ("stderr of the plain run after injection", &ev.post_stderr_tail),
+    ] {
+        if !lines.is_empty() {
+            let _ = write!(
+                out,
+                "<p class=\"muted\">{name}, last {} line{}:</p><pre class=\"command\">{}</pre>",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                esc(&lines.join("\n"))
+            );
+        }
+    }
+    out.push_str("</div>");
+}
+
 fn runs(out: &mut String, report: &Report) {
     out.push_str("<h2 id=\"runs\">Every run</h2>");
     let yes_no = |v: Option<bool>| match v {
@@ -544,7 +600,7 @@ fn runs(out: &mut String, report: &Report) {
                 out,
                 "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"nowrap\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{} / {}</td><td>{}</td><td>{}</td>\
-                 <td><code>{}</code></td><td>{}</td></tr>",
+                 <td><a href=\"{}\"><code>{}</code></a></td><td>{}</td></tr>",
                 r.run,
                 r.seed,
                 pill(r.verdict),
@@ -555,10 +611,17 @@ fn runs(out: &mut String, report: &Report) {
                 yes_no(r.check_passed),
                 yes_no(r.post_run_passed),
                 esc(&r.log),
+                esc(&r.log),
                 esc(&r.detail),
             );
         }
-        out.push_str("</tbody></table></div></details>");
+        out.push_str("</tbody></table></div>");
+        for r in &e.runs {
+            if let Some(ev) = r.evidence.as_ref().filter(|_| r.verdict.is_finding()) {
+                evidence(out, r, ev);
+            }
+        }
+        out.push_str("</details>");
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use super::view::{command_line, row, seconds};
-use crate::model::{Report, RunResult, Verdict, report::faults_text, saturating_sum};
+use super::view::{command_line, lines_text, row, seconds};
+use crate::model::{Report, RunEvidence, RunResult, Verdict, report::faults_text, saturating_sum};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
 /// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
@@ -59,6 +59,39 @@ fn run_line(r: &RunResult) -> String {
         seconds(r.duration_ms),
         r.log
     )
+}
+
+/// The explaining run's evidence as plain text for a failure's body: the command that runs it again, its first
+/// injected calls, and the ends of its stderr and stdout.
+fn evidence_text(run: u32, ev: &RunEvidence) -> String {
+    let mut out = format!("\nevidence of run {run}:");
+    if !ev.repro_shell.is_empty() {
+        let _ = write!(
+            out,
+            "\nrepro (from the directory the campaign ran in): {}",
+            ev.repro_shell
+        );
+    }
+    for call in &ev.first_injections {
+        let _ = write!(out, "\ninjected: {call}");
+    }
+    for (name, lines, file) in [
+        ("stderr", &ev.stderr_tail, &ev.stderr_file),
+        ("stdout", &ev.stdout_tail, &ev.stdout_file),
+        (
+            "stderr of the plain run after injection",
+            &ev.post_stderr_tail,
+            &ev.post_stderr_file,
+        ),
+    ] {
+        if !lines.is_empty() {
+            let _ = write!(out, "\n{name} ({file}, last {}):", lines_text(lines.len()));
+            for line in lines.iter() {
+                let _ = write!(out, "\n  {line}");
+            }
+        }
+    }
+    out
 }
 
 fn property(out: &mut String, indent: &str, name: &str, value: &str) {
@@ -170,7 +203,10 @@ pub fn render(report: &Report) -> String {
                 );
             }
             verdict => {
-                let body: Vec<String> = e.runs.iter().map(|r| escape(&run_line(r))).collect();
+                let mut body: Vec<String> = e.runs.iter().map(|r| escape(&run_line(r))).collect();
+                if let Some((run, ev)) = r.evidence() {
+                    body.push(escape(&evidence_text(run.run, ev)));
+                }
                 let _ = writeln!(
                     out,
                     "      <failure message=\"{}\" type=\"{verdict}\">{}</failure>",

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::view::{command_line, headline, percent, realism, row, seconds, skipped_note, verdict_counts};
+use super::view::{
+    clip, command_line, headline, lines_text, percent, realism, row, seconds, skipped_note, verdict_counts,
+};
 use crate::model::{Report, Verdict, report::faults_text};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
@@ -41,6 +43,96 @@ fn code(s: &str) -> String {
     };
     format!("{fence}{pad}{s}{pad}{fence}")
 }
+
+/// A fenced code block that holds `lines` literally: its fence is longer than any backtick run in them.
+fn block(info: &str, lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}{info}\n{}\n{fence}\n", lines.join("\n"))
+}
+
+/// Escapes text for HTML (a `<summary>`).
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\r', '\n'], " ")
+}
+
+/// The evidence of each experiment's explaining run (the first [`MAX_EVIDENCE`]), each folded in a `<details>`:
+/// the command that runs it again, the first injected calls, and the ends of its stderr and stdout.
+fn evidence(out: &mut String, report: &Report) {
+    let with: Vec<_> = report
+        .experiments
+        .iter()
+        .filter_map(|e| row(e).evidence().map(|(run, ev)| (e, run, ev)))
+        .collect();
+    for &(e, run, ev) in with.iter().take(MAX_EVIDENCE) {
+        let said = ev
+            .last_line()
+            .map(|l| format!(": {}", clip(l, 120)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<details><summary>Evidence: {} run {} ({}){}</summary>\n",
+            html(&e.id),
+            run.run,
+            run.verdict,
+            html(&said)
+        );
+        let _ = writeln!(out, "{}.\n", text(&run.detail));
+        if !ev.repro_shell.is_empty() {
+            out.push_str("Run it again (from the directory the campaign ran in):\n\n");
+            out.push_str(&block("sh", std::slice::from_ref(&ev.repro_shell)));
+            out.push('\n');
+        }
+        if !ev.first_injections.is_empty() {
+            out.push_str("First injected calls:\n\n");
+            for call in &ev.first_injections {
+                let _ = writeln!(out, "- {}", code(&call.to_string()));
+            }
+            out.push('\n');
+        }
+        for (name, lines, file) in [
+            ("stderr", &ev.stderr_tail, &ev.stderr_file),
+            ("stdout", &ev.stdout_tail, &ev.stdout_file),
+            (
+                "stderr of the plain run after injection",
+                &ev.post_stderr_tail,
+                &ev.post_stderr_file,
+            ),
+        ] {
+            if lines.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{name} (last {}, {}):\n",
+                lines_text(lines.len()),
+                code(file)
+            );
+            out.push_str(&block("text", lines));
+            out.push('\n');
+        }
+        out.push_str("</details>\n\n");
+    }
+    if with.len() > MAX_EVIDENCE {
+        let _ = writeln!(
+            out,
+            "Evidence of {} more experiments: in report.html and report.json.\n",
+            with.len() - MAX_EVIDENCE
+        );
+    }
+}
+
+/// At most this many experiments' evidence in the summary: CI job summaries are limited in size (GitHub's to
+/// 1 MiB), and each can hold about 9 KiB.
+const MAX_EVIDENCE: usize = 20;
 
 fn mark(verdict: Verdict) -> &'static str {
     match verdict {
@@ -104,6 +196,7 @@ pub fn render(report: &Report) -> String {
             );
         }
         let _ = writeln!(out, "\n**Verdicts:** {}\n", verdict_counts(report));
+        evidence(&mut out, report);
     }
 
     if !report.skipped.is_empty() {
@@ -327,6 +420,24 @@ mod tests {
             "{}",
             render(&clean)
         );
+    }
+
+    #[test]
+    fn the_summary_holds_the_evidence_of_20_experiments_and_counts_the_rest() {
+        let mut report = crate::report::fixtures::sample_with_evidence();
+        let failed = report.experiments[1].clone();
+        report.experiments = (0..23)
+            .map(|i| {
+                let mut e = failed.clone();
+                e.id = format!("read-EAGAIN-{i}");
+                e
+            })
+            .collect();
+        let md = render(&report);
+        assert_eq!(md.matches("<details><summary>Evidence: ").count(), MAX_EVIDENCE);
+        assert!(md.contains("<details><summary>Evidence: read-EAGAIN-19 run 2"));
+        assert!(!md.contains("Evidence: read-EAGAIN-20 "));
+        assert!(md.contains("Evidence of 3 more experiments: in report.html and report.json."));
     }
 
     #[test]

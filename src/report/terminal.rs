@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 pub use super::view::command_line;
-use super::view::{percent, realism, row, seconds, skipped_note, verdict_counts};
+use super::view::{clip, percent, realism, row, seconds, skipped_note, verdict_counts};
 use crate::model::{Report, Verdict, report::faults_text};
 
 /// The first line: what ran, how, and the baseline every run is compared with.
@@ -134,8 +134,32 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "  {} ({}): {}", s.id, faults_text(&s.faults), s.reason);
         }
     }
+    // Compact evidence, last: the explaining run's last line of output, and the command that runs it again.
+    let mut heading = false;
+    for e in &report.experiments {
+        let r = row(e);
+        let Some((run, evidence)) = r.evidence() else {
+            continue;
+        };
+        if !heading {
+            out.push_str(EVIDENCE_HEADING);
+            out.push('\n');
+            heading = true;
+        }
+        let said = evidence
+            .last_line()
+            .map_or_else(|| "no output".to_owned(), |l| clip(l, 160));
+        let _ = writeln!(out, "{} run {}: {said}", e.id, run.run);
+        if !evidence.repro_shell.is_empty() {
+            let _ = writeln!(out, "  repro: {}", evidence.repro_shell);
+        }
+    }
     out
 }
+
+/// The line before the evidence of the findings, at the end of the table.
+pub const EVIDENCE_HEADING: &str =
+    "evidence (the worst run of each finding; repro: run it again from the directory the campaign ran in):";
 
 #[cfg(test)]
 mod tests {

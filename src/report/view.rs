@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunResult, Tier, Verdict, saturating_sum};
+use crate::model::{ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, saturating_sum};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
@@ -27,7 +27,15 @@ pub(crate) struct Row<'a> {
     pub realism: Option<f64>,
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
+    /// The explaining run and its evidence, when it is a finding that has evidence (reports written before
+    /// evidence have none).
+    pub fn evidence(&self) -> Option<(&'a RunResult, &'a RunEvidence)> {
+        self.explaining
+            .filter(|r| r.verdict.is_finding())
+            .and_then(|r| r.evidence.as_ref().map(|e| (r, e)))
+    }
+
     /// Injected / matched over all runs; `None` when no call matched.
     pub fn achieved(&self) -> Option<f64> {
         (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
@@ -69,6 +77,22 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
             exp.realism()
         },
     }
+}
+
+/// `text` cut to `max` characters, with `…` when cut: one line of evidence in a table.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `1 line`, `3 lines`.
+pub(crate) fn lines_text(n: usize) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
 }
 
 /// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
@@ -192,4 +216,84 @@ pub(crate) fn skipped_note(report: &Report) -> String {
         crate::backend::for_rules(report.skipped.iter().flat_map(|s| &s.faults)).name(),
         if n == 1 { "it" } else { "them" },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{
+        fixtures::{sample, sample_with_evidence},
+        html, junit, markdown, terminal,
+    };
+
+    #[test]
+    fn every_renderer_shows_the_worst_runs_evidence_escaped() {
+        let report = sample_with_evidence();
+        let repro = "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \
+                     '/usr/bin/my app'";
+        let abort = "fatal: read failed | EAGAIN <script>x</script>";
+
+        // Terminal: compact, the last stderr line and the repro command only.
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains(&format!("read-EAGAIN run 2: {abort}\n  repro: {repro}\n")),
+            "{text}"
+        );
+        assert!(!text.contains("partial output") && !text.contains("reading <input>"));
+
+        // Markdown: folded in <details>, the output in a fence the ``` line cannot close.
+        let md = markdown::render(&report);
+        let start = md
+            .find("<details><summary>Evidence: read-EAGAIN run 2 (failed): ")
+            .unwrap();
+        let section = &md[start..start + md[start..].find("</details>").unwrap()];
+        assert!(
+            section.contains("&lt;script&gt;"),
+            "the summary line is HTML: {section}"
+        );
+        assert!(section.contains(&format!("```sh\n{repro}\n```")));
+        assert!(section.contains(&format!("````text\nreading <input>.txt\n```\n{abort}\n````")));
+        assert!(section.contains("- `read #4 → EAGAIN (fd=pipe:nonblock=yes)`"));
+        assert!(section.contains("stdout (last 1 line, `experiments/read-EAGAIN/run-2.out`)"));
+
+        // HTML: escaped, with links to the run's files.
+        let page = html::render(&report);
+        assert!(!page.contains("<script>x"));
+        assert!(page.contains("fatal: read failed | EAGAIN &lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("<a href=\"experiments/read-EAGAIN/run-2.err\">stderr</a>"));
+        assert!(page.contains("<a href=\"runs/2.json\">injection log</a>"));
+        assert!(page.contains("&#39;/usr/bin/my app&#39;") || page.contains("&apos;/usr/bin/my app&apos;"));
+
+        // JUnit: in the failure's body, escaped.
+        let xml = junit::render(&report);
+        assert!(xml.contains("evidence of run 2:"));
+        assert!(xml.contains("EAGAIN &lt;script&gt;x&lt;/script&gt;"));
+        assert!(xml.contains("injected: read #4 → EAGAIN (fd=pipe:nonblock=yes)"));
+
+        // A report without evidence (written before it) renders as before.
+        let plain = sample();
+        assert!(!markdown::render(&plain).contains("Evidence:"));
+        assert!(!html::render(&plain).contains("class=\"evidence\""));
+        assert!(!junit::render(&plain).contains("evidence of run"));
+    }
+
+    #[test]
+    fn evidence_is_optional_in_report_json() {
+        let report = sample_with_evidence();
+        let json = serde_json::to_value(&report).unwrap();
+        let run = &json["experiments"][1]["runs"][1]["evidence"];
+        assert_eq!(run["first_injections"][0]["syscall"], "read");
+        assert_eq!(run["repro"][6], "/usr/bin/my app");
+        assert!(
+            json["experiments"][1]["runs"][0].get("evidence").is_none(),
+            "only on findings"
+        );
+        // Written before evidence: loads, with none.
+        let mut old = json;
+        old["experiments"][1]["runs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("evidence");
+        let old: crate::model::Report = serde_json::from_value(old).unwrap();
+        assert_eq!(old, sample());
+    }
 }

@@ -1,0 +1,263 @@
+//! Evidence per run (issue 15 item 1): every report format of a campaign says why a run was a finding (the end
+//! of its stderr, its first injected calls) and how to run it again; the repro command in report.json, run by a
+//! shell, gets the same outcome.
+
+use std::{
+    os::unix::process::ExitStatusExt,
+    path::Path,
+    process::{Command, Output},
+};
+
+use phoebe::model::{Report, RunResult, TargetExit, Verdict};
+
+use crate::common::*;
+
+/// `phoebe exec` of one run per experiment and one baseline run; the campaign in `out`.
+fn campaign(out: &Path, fault: &str, cmd: &[&dyn AsRef<std::ffi::OsStr>]) -> Report {
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+        "--out",
+    ])
+    .arg(out)
+    .args(["--fault", fault, "--"]);
+    for a in cmd {
+        c.arg(a);
+    }
+    c.assert().code(1);
+    phoebe::files::load(&out.join("report.json"), "report").expect("report.json")
+}
+
+/// The repro command of `run`, as report.json has it, run by `sh -c` in `cwd` (the shell-quoted form is what a
+/// person pastes), in the campaign's environment: without cargo's LD_LIBRARY_PATH, as [`phoebe`] runs it (a
+/// replay injects by call index, and the loader's probes of each library dir are calls).
+fn run_repro(run: &RunResult, cwd: &Path) -> Output {
+    let evidence = run.evidence.as_ref().expect("a finding run has evidence");
+    assert_eq!(evidence.repro[0], phoebe_path(), "the same phoebe binary");
+    Command::new("sh")
+        .arg("-c")
+        .arg(&evidence.repro_shell)
+        .current_dir(cwd)
+        .env_remove("PHOEBE_LOG")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_crash_report_shows_its_abort_message_and_its_repro_crashes_again() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A space in the path: the repro command must quote it.
+    let input = input_file(&dir, "in put.txt", "x");
+    let out = dir.path().join("campaign");
+    let report = campaign(
+        &out,
+        &format!("read:EIO:path={}", input.display()),
+        &[&testapp("abort-on-error"), &input],
+    );
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Crashed, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    let abort = "this cannot happen, aborting";
+    assert!(
+        evidence.stderr_tail.iter().any(|l| l.contains(abort)),
+        "{evidence:?}"
+    );
+    let call = &evidence.first_injections[0];
+    assert_eq!(
+        (call.syscall.name(), call.errno.to_string().as_str()),
+        ("read", "EIO")
+    );
+    assert_eq!(call.path.as_deref(), Some(input.to_str().unwrap()));
+    assert!(
+        evidence.repro.contains(&"--replay".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
+    for file in ["summary.md", "report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains(abort), "{file} lacks the abort message");
+        assert!(text.contains("--replay"), "{file} lacks the repro command");
+    }
+    assert!(
+        std::fs::read_to_string(out.join(&evidence.stderr_file))
+            .unwrap()
+            .contains(abort)
+    );
+
+    let again = run_repro(run, dir.path());
+    assert_eq!(run.exit, Some(TargetExit::Signal(libc::SIGABRT)));
+    // phoebe inject exits as a shell does for a target killed by a signal: 128 + the signal.
+    assert_eq!(
+        again.status.code(),
+        Some(128 + libc::SIGABRT),
+        "{:?} {}",
+        again.status.signal(),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains(abort));
+}
+
+#[test]
+fn a_failed_runs_repro_fails_the_same_way() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "data");
+    let out = dir.path().join("campaign");
+    let report = campaign(
+        &out,
+        &format!("openat:ENOENT:path={}", input.display()),
+        &[&testapp("retry-reader"), &input],
+    );
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Failed, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    assert_eq!(
+        evidence.last_line(),
+        Some(
+            format!(
+                "retry-reader: cannot open {}: No such file or directory (os error 2)",
+                input.display()
+            )
+            .as_str()
+        )
+    );
+    let again = run_repro(run, dir.path());
+    assert_eq!(run.exit, Some(TargetExit::Code(1)));
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("cannot open"));
+}
+
+#[test]
+fn a_corrupted_runs_evidence_has_what_the_plain_run_after_it_said() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.txt");
+    let out = dir.path().join("campaign");
+    let app = testapp("state-rewriter");
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+        "--out",
+    ])
+    .arg(&out)
+    .args(["--fault", &format!("write:EIO:nth=2:path={}", state.display())])
+    .args([
+        "--check",
+        &format!("{} --check {}", app.display(), state.display()),
+    ])
+    .args(["--reset", &format!("rm -f {}", state.display())])
+    .arg("--")
+    .arg(&app)
+    .arg(&state);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Corrupted, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    assert!(
+        evidence.stderr_tail.iter().any(|l| l.contains("cannot write")),
+        "{evidence:?}"
+    );
+    let corrupt = format!("state-rewriter: corrupt state in {}", state.display());
+    assert_eq!(evidence.post_stderr_tail, std::slice::from_ref(&corrupt));
+    assert_eq!(evidence.post_stderr_file, "experiments/write-EIO/post-1.err");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("stderr of the plain run after injection") && md.contains(&corrupt));
+}
+
+/// A hung run's log ends where the timeout stopped it: a replay would inject those calls and then let the program
+/// go on. Its repro keeps the seed and the rules, and hangs again.
+#[test]
+fn a_hung_runs_repro_keeps_the_seed_and_hangs_again() {
+    use std::os::unix::process::CommandExt;
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+        "--timeout",
+        "2s",
+        "--out",
+    ])
+    .arg(&out)
+    .args([
+        "--fault",
+        &format!("openat:ENOENT:path={}", input.display()),
+        "--",
+    ])
+    .arg(testapp("spin-on-error"))
+    .arg(&input);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Hung, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    assert!(
+        !evidence.repro.contains(&"--replay".to_owned()),
+        "{:?}",
+        evidence.repro
+    );
+    assert!(
+        evidence.repro_shell.contains(&format!("--seed {}", run.seed)),
+        "{}",
+        evidence.repro_shell
+    );
+
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&evidence.repro_shell)
+        .current_dir(dir.path())
+        .env_remove("PHOEBE_LOG")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.wait();
+    assert!(still_running, "the repro of a hung run hangs again");
+}
