@@ -166,7 +166,7 @@ pub struct RateStats {
 
 /// A model whose statistics rest on fewer intervals than this says so: its quantile and variance say little
 /// (two intervals that both failed give p95 = 1).
-pub const MIN_SAMPLES: u64 = 10;
+pub const MIN_SAMPLES: u64 = 20;
 
 impl RateStats {
     /// Do these statistics rest on fewer than [`MIN_SAMPLES`] intervals?

@@ -680,7 +680,7 @@ mod tests {
         assert_eq!(m.fault.to_string(), "openat:ENOENT:p=0.040404");
         assert_eq!(
             m.rule,
-            "p95 0.0185 < 0.05: fixed rate 0.05 (rests on 4 interval(s), fewer than 10: too few samples for a \
+            "p95 0.0185 < 0.05: fixed rate 0.05 (rests on 4 interval(s), fewer than 20: too few samples for a \
              stable rate)"
         );
     }
@@ -699,7 +699,7 @@ mod tests {
         assert!(close(m.probability, 0.313333), "{}", m.probability);
         assert_eq!(
             m.rule,
-            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95 (rests on 4 interval(s), fewer than 10: \
+            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95 (rests on 4 interval(s), fewer than 20: \
              too few samples for a stable rate)"
         );
     }
