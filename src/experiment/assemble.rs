@@ -101,6 +101,7 @@ pub(super) fn report(
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         seed: campaign.seed,
         shard: campaign.shard.map(|s| s.to_string()),
+        fingerprint: Some(campaign.fingerprint.clone()).filter(|f| !f.is_empty()),
         baseline: baseline.clone(),
         natural_rates,
         interval_ms: plan.interval_ms,

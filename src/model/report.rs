@@ -578,6 +578,10 @@ pub struct Report {
     /// `K/N` when this report holds one shard of the experiments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The campaign's fingerprint (its settings but the shard, as `campaign.json` says): `report merge` joins
+    /// only reports that carry the same one. `null` in reports written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     pub baseline: Baseline,
     /// Natural error rate per baseline interval, per experiment id (for the charts); interval length below.
     #[serde(default)]

@@ -72,6 +72,7 @@ pub(crate) fn sample() -> Report {
         created_at: "2026-11-24T21:00:00Z".into(),
         seed: 42,
         shard: Some("1/2".into()),
+        fingerprint: None,
         baseline: Baseline {
             runs: vec![
                 BaselineRun {

@@ -54,6 +54,14 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         };
         check("the command", merged.command.join(" "), r.command.join(" "))?;
         check("the seed", merged.seed.to_string(), r.seed.to_string())?;
+        // Reports written before fingerprints (none) are judged by their command and seed alone.
+        if let (Some(a), Some(b)) = (&merged.fingerprint, &r.fingerprint) {
+            check(
+                "the campaign fingerprint (another --runs, --fault, --plan, --interval or other setting)",
+                a.clone(),
+                b.clone(),
+            )?;
+        }
         merged.backend = backends_that_ran(&merged.backend, &r.backend);
         merged.baseline.runs.extend(r.baseline.runs);
         merged.baseline.timeout_ms = merged.baseline.timeout_ms.max(r.baseline.timeout_ms);
@@ -102,6 +110,7 @@ mod tests {
             created_at: String::new(),
             seed: 7,
             shard: Some(format!("{k}/2")),
+            fingerprint: None,
             baseline: Baseline {
                 runs: vec![],
                 exit: TargetExit::Code(0),
@@ -141,6 +150,28 @@ mod tests {
         assert_eq!(merged.pending, ["d"]);
         assert_eq!(merged.shard, None);
         assert_eq!(merged.baseline.timeout_ms, 2000);
+    }
+
+    /// Issue 14: `report merge` compared only the command and the seed, so shards run with other `--runs` or
+    /// faults merged into one report as if they were one campaign.
+    #[test]
+    fn shards_of_campaigns_with_other_settings_do_not_merge() {
+        let mut one = shard(1, &["a"], &["b"]);
+        one.fingerprint = Some("0123".into());
+        let mut two = shard(2, &["b"], &["a"]);
+        two.fingerprint = Some("4567".into());
+        let err = merge(vec![one.clone(), two.clone()]).unwrap_err().to_string();
+        assert!(
+            err.contains("the campaign fingerprint") && err.contains("'0123' vs '4567'"),
+            "{err}"
+        );
+        two.fingerprint = Some("0123".into());
+        assert_eq!(
+            merge(vec![one.clone(), two]).unwrap().fingerprint.as_deref(),
+            Some("0123")
+        );
+        // A report from before fingerprints is judged by its command and seed, as it was.
+        assert!(merge(vec![one, shard(2, &["b"], &["a"])]).is_ok());
     }
 
     /// A shard with no experiment says `auto` (nothing ran); shards of an `auto` campaign may run on seccomp
