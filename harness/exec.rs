@@ -1442,3 +1442,75 @@ fn a_short_baseline_gives_enough_intervals_without_interval() {
     assert!(!rule.too_few_samples());
     assert!(!eagain.rule.contains("too few samples"), "{}", eagain.rule);
 }
+
+/// Issue 14 item 6: a service's models came from its whole baseline, start-up and shutdown included, so a server's
+/// plan was mostly calls it makes only while starting (`not-exercised`, exit 0: CI green without touching an error
+/// path of the workload). The plan now rests on the workload's intervals; what failed only around it is excluded,
+/// saying so.
+#[test]
+fn service_models_come_from_the_workload_not_from_start_up() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    // Half of the start-up probes find their file: a 50 % natural ENOENT on one path template, at start-up only.
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    for k in 1..=5 {
+        std::fs::write(conf.join(format!("conf-{k}")), "x").unwrap();
+    }
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'"
+    );
+    let out = dir.path().join("campaign");
+    let assert = exec(
+        &out,
+        &[],
+        &[
+            "--service",
+            "--ready",
+            &ready,
+            "--workload",
+            &workload,
+            "--rounds",
+            "6",
+            "--timeout",
+            "20s",
+        ],
+        &[
+            &testapp("echo-service"),
+            &port.to_string(),
+            &data,
+            &"--startup-probes",
+            &conf,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let plan: phoebe::model::Plan = phoebe::files::load(&out.join("plan.json"), "plan")
+        .unwrap_or_else(|e| panic!("no plan: {e}\n{stderr}"));
+    assert!(
+        plan.models.iter().all(|m| m.syscall.name() != "statx"),
+        "a start-up-only error became a model: {:?}",
+        plan.models.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    let excluded = plan
+        .excluded
+        .iter()
+        .find(|e| e.syscall.name() == "statx" && e.errno.to_string() == "ENOENT")
+        .unwrap_or_else(|| panic!("statx-ENOENT not excluded: {:?}\n{stderr}", plan.excluded));
+    assert!(
+        excluded.reason.contains("started or stopped"),
+        "{}",
+        excluded.reason
+    );
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("baseline.json")).unwrap()).unwrap();
+    let window = &baseline["runs"][0]["workload_ms"];
+    assert!(
+        window[0].as_u64().unwrap() < window[1].as_u64().unwrap(),
+        "the workload's window is recorded: {window}"
+    );
+}

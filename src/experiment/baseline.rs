@@ -67,6 +67,7 @@ impl Runner<'_> {
                 duration_ms: millis(ran.wall),
                 usage: obs.usage,
                 check_passed,
+                workload_ms: None,
             });
             // Without --accept-flaky-baseline, the first run that does not match decides: no need to run more.
             if !self.campaign.accept_flaky_baseline {

@@ -48,7 +48,7 @@ use self::{
 use crate::{
     control::Control,
     files::{self, FileError},
-    model::{Baseline, ExperimentResult, Plan, Report, Skipped},
+    model::{Baseline, Excluded, ExperimentResult, Plan, Report, Skipped},
     synth,
 };
 
@@ -230,7 +230,7 @@ pub fn run(
         files::save(&baseline_path, &Versioned::new(&baseline, campaign))?;
         baseline
     };
-    let observation = merged_observation(&layout, campaign.baseline_runs)?;
+    let (observation, outside_workload) = merged_observation(&layout, &baseline, campaign.baseline_runs)?;
 
     // 2. Plan (kept when resuming).
     let plan: Plan = match known_plan {
@@ -241,7 +241,17 @@ pub fn run(
             plan
         }
         None => {
-            let plan = synth::synthesize(&observation, &campaign.settings)?;
+            let mut plan = synth::synthesize(&observation, &campaign.settings)?;
+            for (syscall, errno) in outside_workload {
+                plan.excluded.push(Excluded {
+                    syscall,
+                    errno,
+                    shape: None,
+                    reason: "failed only while the service started or stopped, never during the workload's \
+                             rounds: the workload does not exercise it"
+                        .into(),
+                });
+            }
             files::save(&plan_path, &plan)?;
             plan
         }

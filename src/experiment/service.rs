@@ -151,7 +151,9 @@ impl Runner<'_> {
                 });
             }
         }
+        let workload_from = began.elapsed();
         let (rounds, hung) = self.rounds(dir, &format!("run-{k}"), self.service().rounds)?;
+        let workload_to = began.elapsed();
         let check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
         supervise::stop(&mut started);
         if self.control.interrupted() {
@@ -182,6 +184,10 @@ impl Runner<'_> {
             duration_ms: millis(began.elapsed()),
             usage: obs.usage,
             check_passed,
+            // From the inner observer's spawn, a few milliseconds before the service's exec, where the
+            // observation's clock starts: the window starts and ends that much late, never early (start-up
+            // is never counted as workload; a sliver of the time after the last round may be).
+            workload_ms: Some([millis(workload_from), millis(workload_to)]),
         }))
     }
 

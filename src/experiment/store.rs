@@ -2,6 +2,7 @@
 //! campaign's fingerprint (`baseline.json`, `result.json`), and what `--resume` refuses.
 
 use std::{
+    collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
 };
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Campaign, ExperimentError};
 use crate::{
     files,
-    model::{FORMAT_VERSION, Observation},
+    model::{Baseline, Errno, FORMAT_VERSION, Interval, Observation, Syscall},
 };
 
 /// Where the files of a campaign go.
@@ -99,10 +100,17 @@ pub(super) fn load_versioned<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The baseline runs' observations, one after the other (their intervals concatenated). With `--interval auto`
-/// each run adapted its own interval: all are brought to the longest (each a power-of-two multiple of the
-/// others, [`Observation::coarsen`]) so that every interval is one sample of the same length.
-pub(super) fn merged_observation(layout: &Layout, runs: u32) -> Result<Observation, ExperimentError> {
+/// The baseline runs' observations, one after the other (their intervals concatenated), and the (syscall, errno)
+/// pairs that failed only outside the workload. With `--interval auto` each run adapted its own interval: all are
+/// brought to the longest (each a power-of-two multiple of the others, [`Observation::coarsen`]) so that every
+/// interval is one sample of the same length. A service run keeps only the intervals of its workload
+/// (`workload_ms`: from the first round's start to the last round's end), so that start-up and shutdown calls
+/// make no model; the pairs that failed only there are returned, for the plan to say why they are not models.
+pub(super) fn merged_observation(
+    layout: &Layout,
+    baseline: &Baseline,
+    runs: u32,
+) -> Result<(Observation, BTreeSet<(Syscall, Errno)>), ExperimentError> {
     let mut all: Vec<Observation> = Vec::new();
     for k in 1..=runs {
         let path = layout.path(&format!("baseline/run-{k}.observation.json"));
@@ -121,7 +129,9 @@ pub(super) fn merged_observation(layout: &Layout, runs: u32) -> Result<Observati
         .max()
         .expect("at least one baseline run");
     let mut merged: Option<Observation> = None;
-    for mut obs in all {
+    let mut inside = BTreeSet::new();
+    let mut outside = BTreeSet::new();
+    for (k, mut obs) in all.into_iter().enumerate() {
         if longest % obs.interval_ms != 0 {
             return Err(ExperimentError::Inner {
                 what: "the baseline".into(),
@@ -133,6 +143,13 @@ pub(super) fn merged_observation(layout: &Layout, runs: u32) -> Result<Observati
             });
         }
         obs.coarsen(longest / obs.interval_ms);
+        if let Some(window) = baseline.runs.get(k).and_then(|r| r.workload_ms) {
+            let (during, around) = split_at_window(std::mem::take(&mut obs.intervals), longest, window);
+            inside.extend(failed_pairs(&during));
+            outside.extend(failed_pairs(&around));
+            obs.duration_ms = longest * during.len() as u64;
+            obs.intervals = during;
+        }
         match &mut merged {
             None => merged = Some(obs),
             Some(m) => {
@@ -141,5 +158,89 @@ pub(super) fn merged_observation(layout: &Layout, runs: u32) -> Result<Observati
             }
         }
     }
-    Ok(merged.expect("at least one baseline run"))
+    let only_outside = outside.difference(&inside).copied().collect();
+    Ok((merged.expect("at least one baseline run"), only_outside))
+}
+
+/// The intervals (of `interval_ms` each, from 0) that lie wholly within `[from, to]` ms, and the others. When the
+/// window is shorter than that, the intervals it overlaps count as within.
+fn split_at_window(
+    intervals: Vec<Interval>,
+    interval_ms: u64,
+    [from, to]: [u64; 2],
+) -> (Vec<Interval>, Vec<Interval>) {
+    let within = |i: usize, whole: bool| {
+        let (start, end) = (i as u64 * interval_ms, (i as u64 + 1) * interval_ms);
+        if whole {
+            start >= from && end <= to
+        } else {
+            end > from && start < to
+        }
+    };
+    let whole = (0..intervals.len()).any(|i| within(i, true));
+    let (mut during, mut around) = (Vec::new(), Vec::new());
+    for (i, interval) in intervals.into_iter().enumerate() {
+        if within(i, whole) {
+            during.push(interval);
+        } else {
+            around.push(interval);
+        }
+    }
+    (during, around)
+}
+
+/// The (syscall, errno) pairs that failed at least once in `intervals`.
+fn failed_pairs(intervals: &[Interval]) -> BTreeSet<(Syscall, Errno)> {
+    intervals
+        .iter()
+        .flat_map(|i| &i.syscalls)
+        .flat_map(|(sc, stats)| {
+            stats
+                .errors
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(e, _)| (*sc, *e))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intervals(n: usize) -> Vec<Interval> {
+        (0..n)
+            .map(|i| {
+                let mut interval = Interval::default();
+                interval
+                    .syscalls
+                    .entry(Syscall::parse("read").unwrap())
+                    .or_default()
+                    .calls = i as u64;
+                interval
+            })
+            .collect()
+    }
+
+    fn calls(intervals: &[Interval]) -> Vec<u64> {
+        intervals
+            .iter()
+            .map(|i| i.syscalls.values().next().unwrap().calls)
+            .collect()
+    }
+
+    #[test]
+    fn the_workload_keeps_the_intervals_wholly_within_it() {
+        // 100 ms intervals; the rounds ran from 250 to 720 ms.
+        let (during, around) = split_at_window(intervals(10), 100, [250, 720]);
+        assert_eq!(calls(&during), [3, 4, 5, 6]);
+        assert_eq!(calls(&around), [0, 1, 2, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_workload_shorter_than_an_interval_keeps_the_intervals_it_overlaps() {
+        let (during, around) = split_at_window(intervals(4), 100, [130, 210]);
+        assert_eq!(calls(&during), [1, 2]);
+        assert_eq!(calls(&around), [0, 3]);
+    }
 }

@@ -147,6 +147,11 @@ pub struct BaselineRun {
     pub usage: Option<Usage>,
     /// `--check` after the run; `null` without a check.
     pub check_passed: Option<bool>,
+    /// Service mode: when the workload ran, in milliseconds from the start of the run's observation — the first
+    /// round's start and the last round's end. The plan rests on these intervals only; absent in plain mode (and
+    /// in baselines written before it: their whole observation counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ms: Option<[u64; 2]>,
 }
 
 /// The steady state every run is compared with.

@@ -81,6 +81,7 @@ pub(crate) fn sample() -> Report {
                     duration_ms: 1200,
                     usage: None,
                     check_passed: Some(true),
+                    workload_ms: None,
                 },
                 BaselineRun {
                     rounds: None,
@@ -88,6 +89,7 @@ pub(crate) fn sample() -> Report {
                     duration_ms: 1300,
                     usage: None,
                     check_passed: Some(true),
+                    workload_ms: None,
                 },
             ],
             exit: TargetExit::Code(0),

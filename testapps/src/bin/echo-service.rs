@@ -1,6 +1,8 @@
-//! `echo-service PORT FILE [--abort-on-error]` — a tiny TCP service on 127.0.0.1:PORT, for service-mode
-//! experiments. For each connection it reads one line, then reads FILE and answers `ok <bytes>`; when reading
-//! FILE fails it answers `error <io error>` and keeps serving (or, with `--abort-on-error`, aborts). It prints
+//! `echo-service PORT FILE [--abort-on-error | --startup-probes DIR]` — a tiny TCP service on 127.0.0.1:PORT, for
+//! service-mode experiments. For each connection it reads one line, then reads FILE and answers `ok <bytes>`;
+//! when reading FILE fails it answers `error <io error>` and keeps serving (or, with `--abort-on-error`, aborts).
+//! With `--startup-probes DIR` it first looks for `DIR/conf-1` … `DIR/conf-10` (a `statx` each, as a server
+//! probing for its configuration files; the missing ones fail with ENOENT), only at start-up. It prints
 //! `listening on <PORT>` once it accepts connections, and runs until killed.
 
 use std::{
@@ -12,13 +14,19 @@ use std::{
 
 use phoebe_testapps::usage;
 
-const USAGE: &str = "echo-service PORT FILE [--abort-on-error]";
+const USAGE: &str = "echo-service PORT FILE [--abort-on-error | --startup-probes DIR]";
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let (port, file, abort) = match args.as_slice() {
         [port, file] => (port, file, false),
         [port, file, flag] if flag == "--abort-on-error" => (port, file, true),
+        [port, file, flag, dir] if flag == "--startup-probes" => {
+            for k in 1..=10 {
+                let _ = fs::metadata(format!("{dir}/conf-{k}"));
+            }
+            (port, file, false)
+        }
         _ => usage(USAGE),
     };
     let port: u16 = port.parse().unwrap_or_else(|_| usage(USAGE));
