@@ -915,6 +915,19 @@ fn service_mode_switches_injection_on_and_off_while_the_service_runs() {
         "one failed open per round, only while switched on"
     );
     assert_eq!(report.baseline.runs[0].rounds.map(|r| r.ok), Some(4));
+    // Issue 14 item 6: per-phase round latency in every report format, not only in result.json.
+    let rounds = report.experiments[1].runs[0].rounds.expect("service rounds");
+    assert!(
+        rounds.steady.p50_ms > 0.0 && rounds.steady.p99_ms >= rounds.steady.p50_ms,
+        "{rounds:?}"
+    );
+    for file in ["summary.md", "report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            text.contains("round latency mean/p50/p99: steady "),
+            "{file} has no round latency"
+        );
+    }
 }
 
 #[test]

@@ -92,15 +92,11 @@ impl Runner<'_> {
     /// Plays `n` rounds of the workload; also says whether one of them got no answer in time.
     fn rounds(&self, dir: &Path, label: &str, n: u32) -> Result<(RoundStats, bool), ExperimentError> {
         let workload = self.service().workload.clone();
-        let mut stats = RoundStats {
-            total: n,
-            ..Default::default()
-        };
+        let mut ok = 0;
         let mut hung = false;
-        let mut total_ms = 0.0;
+        let mut latencies_ms = Vec::with_capacity(n as usize);
         for r in 1..=n {
             if self.control.interrupted() {
-                stats.total = r - 1;
                 break;
             }
             let ran = self.supervised(
@@ -109,18 +105,13 @@ impl Runner<'_> {
                 Some(self.round_timeout()),
                 "--workload",
             )?;
-            total_ms += ran.wall.as_secs_f64() * 1000.0;
+            latencies_ms.push(ran.wall.as_secs_f64() * 1000.0);
             hung |= ran.timed_out;
             if !ran.timed_out && ran.status.is_some_and(|s| s.success()) {
-                stats.ok += 1;
+                ok += 1;
             }
         }
-        stats.mean_ms = if stats.total == 0 {
-            0.0
-        } else {
-            total_ms / f64::from(stats.total)
-        };
-        Ok((stats, hung))
+        Ok((RoundStats::from_rounds(ok, &latencies_ms), hung))
     }
 
     /// One baseline run of a service: observed, ready, `rounds` rounds that must all succeed, stopped.

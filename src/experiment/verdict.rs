@@ -291,6 +291,8 @@ mod service_tests {
             ok,
             total,
             mean_ms: 1.0,
+            p50_ms: 1.0,
+            p99_ms: 1.0,
         }
     }
 

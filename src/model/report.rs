@@ -376,11 +376,54 @@ pub struct RoundStats {
     pub total: u32,
     /// Mean latency of the rounds (successful or not), in milliseconds.
     pub mean_ms: f64,
+    /// Median round latency, in milliseconds (0 in results written before it).
+    #[serde(default)]
+    pub p50_ms: f64,
+    /// 99th-percentile round latency (nearest rank: the slowest of fewer than 100 rounds), in milliseconds.
+    #[serde(default)]
+    pub p99_ms: f64,
 }
 
 impl RoundStats {
     pub fn all_ok(&self) -> bool {
         self.ok == self.total
+    }
+
+    /// `ok`/`total` and the latencies from the rounds' wall times in milliseconds (one per round played).
+    pub fn from_rounds(ok: u32, latencies_ms: &[f64]) -> RoundStats {
+        let mut sorted = latencies_ms.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        // Nearest rank: the smallest latency at least q of the rounds do not exceed.
+        let rank = |q: f64| {
+            let k = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+            sorted.get(k - 1).copied().unwrap_or(0.0)
+        };
+        RoundStats {
+            ok,
+            total: latencies_ms.len() as u32,
+            mean_ms: if sorted.is_empty() {
+                0.0
+            } else {
+                sorted.iter().sum::<f64>() / sorted.len() as f64
+            },
+            p50_ms: rank(0.5),
+            p99_ms: rank(0.99),
+        }
+    }
+}
+
+impl Rounds {
+    /// Per phase, the rounds' latency in milliseconds: `steady 12/11/20 ms, injecting …, after …` (mean/p50/p99).
+    pub fn latency_text(&self) -> String {
+        let phase = |name: &str, r: &RoundStats| {
+            format!("{name} {:.0}/{:.0}/{:.0} ms", r.mean_ms, r.p50_ms, r.p99_ms)
+        };
+        format!(
+            "round latency mean/p50/p99: {}, {}, {}",
+            phase("steady", &self.steady),
+            phase("injecting", &self.injected),
+            phase("after", &self.after)
+        )
     }
 }
 
@@ -668,6 +711,27 @@ pub fn faults_text(faults: &[FaultSpec]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn round_latencies_per_phase() {
+        let r = super::RoundStats::from_rounds(3, &[30.0, 10.0, 20.0, 400.0]);
+        assert_eq!((r.ok, r.total), (3, 4));
+        assert_eq!((r.mean_ms, r.p50_ms, r.p99_ms), (115.0, 20.0, 400.0));
+        let none = super::RoundStats::from_rounds(0, &[]);
+        assert_eq!(
+            (none.total, none.mean_ms, none.p50_ms, none.p99_ms),
+            (0, 0.0, 0.0, 0.0)
+        );
+        let rounds = super::Rounds {
+            steady: r,
+            injected: r,
+            after: none,
+        };
+        assert_eq!(
+            rounds.latency_text(),
+            "round latency mean/p50/p99: steady 115/20/400 ms, injecting 115/20/400 ms, after 0/0/0 ms"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -41,11 +41,20 @@ impl<'a> Row<'a> {
         (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
     }
 
-    /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient.
+    /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient; in service mode followed by the
+    /// run's round latency per phase (of the first run when every run was resilient).
     pub fn detail(&self) -> String {
-        self.explaining
-            .map(|r| format!("run {}: {}", r.run, r.detail))
-            .unwrap_or_default()
+        let detail = self.explaining.map(|r| format!("run {}: {}", r.run, r.detail));
+        let latency = self
+            .explaining
+            .or_else(|| self.exp.runs.first())
+            .and_then(|r| r.rounds.map(|rounds| (r.run, rounds.latency_text())));
+        match (detail, latency) {
+            (Some(detail), Some((_, latency))) => format!("{detail}; {latency}"),
+            (Some(detail), None) => detail,
+            (None, Some((run, latency))) => format!("run {run}: {latency}"),
+            (None, None) => String::new(),
+        }
     }
 }
 
