@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use self::policy::Replay;
+use self::policy::{Key, Replay, thread_hash};
 pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
     Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
@@ -33,6 +33,9 @@ pub struct Call<'a> {
     pub syscall: Syscall,
     pub pid: i32,
     pub tid: i32,
+    /// The calling thread's key, its lineage (`0.1/2`, docs/formats.md "Thread keys"), when the backend knows it:
+    /// the roll and the replay then key on it and the thread's own call index, whatever the interleaving.
+    pub thread: Option<&'a str>,
     /// Nanoseconds since the target's exec.
     pub t_ns: u64,
     /// The resolved absolute path argument, when [`Decider::needs_path`] said so and it could be read.
@@ -241,6 +244,11 @@ impl Decider {
             .then(|| shape_of(call.syscall, &call.args, probe));
         let rule_ids = self.by_syscall.get(&call.syscall)?;
         let index = self.ledger.next_index(call.syscall);
+        let thread = call.thread.map(|t| {
+            let h = thread_hash(t);
+            (h, self.ledger.next_thread_index(h, call.syscall))
+        });
+        let key = Key { index, thread };
         if !self.switch.is_on() {
             return None;
         }
@@ -267,7 +275,7 @@ impl Decider {
             let counts = (matched, self.ledger.injected(id));
             decision = self
                 .policy
-                .rule_injects(id, &rule.fault, call.syscall, index, counts)
+                .rule_injects(id, &rule.fault, call.syscall, key, counts)
                 .map(|errno| Decision {
                     errno,
                     when: rule.fault.when,
@@ -276,14 +284,12 @@ impl Decider {
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
-            decision = replay
-                .at(call.syscall, index)
-                .map(|(errno, when, rule)| Decision {
-                    errno,
-                    when,
-                    delay: self.rules.get(rule).and_then(|r| r.fault.delay),
-                    rule,
-                });
+            decision = replay.at(call.syscall, key).map(|(errno, when, rule)| Decision {
+                errno,
+                when,
+                delay: self.rules.get(rule).and_then(|r| r.fault.delay),
+                rule,
+            });
         }
         if let Some(d) = decision {
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
@@ -293,6 +299,8 @@ impl Decider {
                 tid: call.tid,
                 syscall: call.syscall,
                 index,
+                thread: call.thread.map(str::to_owned),
+                thread_index: thread.map(|(_, i)| i),
                 errno: d.errno,
                 rule: d.rule,
                 when: d.when,
@@ -358,6 +366,7 @@ mod tests {
             syscall: Syscall::parse(name).unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         }

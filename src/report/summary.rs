@@ -357,6 +357,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };
@@ -391,6 +392,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };
@@ -412,6 +414,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };

@@ -35,6 +35,7 @@ use super::{
     BackendError, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
+    lineage::Lineage,
 };
 use crate::{
     control::Control,
@@ -134,6 +135,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
         started,
         poll,
         tgids: HashMap::new(),
+        lineage: Lineage::new(root.as_raw()),
         delayed: Vec::new(),
         warnings: Vec::new(),
         sockets: SocketKinds::default(),
@@ -244,6 +246,8 @@ struct Supervisor<'a> {
     poll: bool,
     /// Thread group of each task seen, read from /proc once.
     tgids: HashMap<i32, i32>,
+    /// Each calling task's key, learnt from /proc when it first calls (`backend::lineage`).
+    lineage: Lineage,
     /// Calls held by `delay=`: when to answer, the notification, the errno.
     delayed: Vec<(Instant, u64, i32)>,
     warnings: Vec<String>,
@@ -314,6 +318,10 @@ impl Supervisor<'_> {
                 *self.tgids.entry(n.tid).or_insert_with(|| tgid_of(tid))
             }
         };
+        if self.lineage.key(n.tid).is_none() {
+            read_target = true;
+            self.lineage.learn(n.tid);
+        }
         let path = if self.decider.needs_path(syscall) {
             read_target = true;
             resolve_path(tid, syscall, &n.args)
@@ -330,12 +338,14 @@ impl Supervisor<'_> {
         // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
         if read_target && !self.listener.id_valid(n.id) {
             self.tgids.remove(&n.tid);
+            self.lineage.on_exit(n.tid);
             return Ok(());
         }
         let call = Call {
             syscall,
             pid,
             tid: n.tid,
+            thread: self.lineage.key(n.tid),
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             path: path.as_deref(),
             args: n.args,
