@@ -84,7 +84,7 @@ impl Lineage {
         self.tasks.get(&tid).map(String::as_str)
     }
 
-    /// ptrace: task `parent` (of process `parent_tgid`) created task `child` of process `child_tgid`; numbers it.
+    /// ptrace: a task of process `parent_tgid` created task `child` of process `child_tgid`; numbers it.
     pub fn on_clone(&mut self, parent_tgid: i32, child: i32, child_tgid: i32) -> &str {
         self.forget_if_full();
         let parent = self.process_or_orphan(parent_tgid);
@@ -246,7 +246,12 @@ mod tests {
             "a fork by a thread is the process's child"
         );
         assert_eq!(l.on_clone(103, 104, 103), "0.1/1");
-        assert_eq!(l.on_clone(102, 105, 100), "0/3");
+        assert_eq!(l.on_clone(100, 105, 100), "0/3");
+        assert_eq!(
+            l.on_clone(999, 107, 107),
+            "0.o1.1/0",
+            "an unknown parent is numbered as an orphan"
+        );
         assert_eq!(l.on_clone(100, 106, 106), "0.2/0");
         l.on_exit(101);
         assert_eq!(l.key(101), None);

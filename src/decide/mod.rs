@@ -617,6 +617,120 @@ mod tests {
         );
     }
 
+    /// The calls of two threads, `a` then `b`, in the order `order` gives (true: `a`'s next call); returns which
+    /// of each thread's calls were injected, in that thread's order.
+    fn interleaved(decider: &mut Decider, order: &[bool]) -> (Vec<bool>, Vec<bool>) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for &first in order {
+            let c = Call {
+                thread: Some(if first { "0/1" } else { "0/2" }),
+                tid: if first { 2 } else { 3 },
+                ..call("openat")
+            };
+            let injected = decider.decide(&c, &mut RegistersOnly).is_some();
+            if first { &mut a } else { &mut b }.push(injected);
+        }
+        (a, b)
+    }
+
+    /// Two interleavings of the same calls: `a a b b a b …` and `b a b a …`.
+    fn orders(n: usize) -> (Vec<bool>, Vec<bool>) {
+        let one: Vec<bool> = (0..2 * n).map(|i| i < n).collect();
+        let two: Vec<bool> = (0..2 * n).map(|i| i % 2 == 1).collect();
+        (one, two)
+    }
+
+    /// Issue 15 item 4: keyed by thread and the thread's own index, the same seed fails the same calls of each
+    /// thread however the threads interleave.
+    #[test]
+    fn thread_keys_make_rolls_independent_of_interleaving() {
+        let (one, two) = orders(200);
+        let rule = || vec![fault("openat:ENOENT:p=0.2")];
+        let first = interleaved(&mut Decider::new(rule(), 3), &one);
+        let second = interleaved(&mut Decider::new(rule(), 3), &two);
+        assert_eq!(first, second);
+        assert!(first.0.iter().any(|x| *x) && first.1.iter().any(|x| *x));
+        assert_ne!(first.0, first.1, "the threads roll apart");
+        // Without thread keys the tree-wide index decides, and the interleaving moves the injections.
+        let keyless = |order: &[bool]| {
+            let mut d = Decider::new(rule(), 3);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for &first in order {
+                let injected = d.decide(&call("openat"), &mut RegistersOnly).is_some();
+                if first { &mut a } else { &mut b }.push(injected);
+            }
+            (a, b)
+        };
+        assert_ne!(keyless(&one), keyless(&two));
+    }
+
+    /// A log with thread keys replays by them: the same calls of each thread fail under another interleaving, and
+    /// the replay's log names the same (thread, thread index) pairs.
+    #[test]
+    fn a_replay_matches_by_thread_key_whatever_the_interleaving() {
+        let (one, two) = orders(150);
+        let mut original = Decider::new(vec![fault("openat:ENOENT,EIO:p=0.1")], 8);
+        let want = interleaved(&mut original, &one);
+        let log = original.finish(vec!["app".into()], "test", None, false);
+        assert!(
+            log.injections
+                .iter()
+                .all(|i| i.thread.is_some() && i.thread_index.is_some())
+        );
+        let mut replay = Decider::replay(&log);
+        assert_eq!(interleaved(&mut replay, &two), want);
+        let replayed = replay.finish(vec!["app".into()], "test", None, false);
+        let keys = |l: &InjectionLog| {
+            let mut k: Vec<_> = l
+                .injections
+                .iter()
+                .map(|i| (i.thread.clone(), i.thread_index, i.errno))
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&replayed), keys(&log));
+    }
+
+    /// A log made before thread keys has none: it replays by the tree-wide index, as it always did.
+    #[test]
+    fn a_log_without_thread_keys_replays_by_tree_index() {
+        let mut original = Decider::new(vec![fault("openat:ENOENT:p=0.3")], 2);
+        let want = run(&mut original, "openat", 50);
+        let log = original.finish(vec!["app".into()], "test", None, false);
+        let mut text = serde_json::to_value(&log).unwrap();
+        for inj in text["injections"].as_array_mut().unwrap() {
+            let inj = inj.as_object_mut().unwrap();
+            assert!(inj.get("thread").is_none(), "no key without a thread: {inj:?}");
+            inj.remove("thread_index");
+        }
+        let old: InjectionLog = serde_json::from_value(text).unwrap();
+        let mut replay = Decider::replay(&old);
+        // Even calls that now come with thread keys: the old log's indices decide.
+        let got: Vec<bool> = (0..50)
+            .map(|i| {
+                let c = Call {
+                    thread: Some(if i % 2 == 0 { "0/0" } else { "0/1" }),
+                    ..call("openat")
+                };
+                replay.decide(&c, &mut RegistersOnly).is_some()
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// Windows and `max` keep counting the rule's matches over the whole tree (harness/conformance.rs relies on
+    /// it): `nth=3` fails the third matching call whichever thread makes it.
+    #[test]
+    fn windows_count_over_the_whole_tree() {
+        let mut d = Decider::new(vec![fault("openat:ENOENT:nth=3")], 0);
+        let (a, b) = interleaved(&mut d, &[true, false, false, true]);
+        assert_eq!((a, b), (vec![false, false], vec![false, true]));
+        let mut d = Decider::new(vec![fault("openat:ENOENT:max=3")], 0);
+        let (a, b) = interleaved(&mut d, &[false, true, false, true, true]);
+        assert_eq!((a, b), (vec![true, false, false], vec![true, true]));
+    }
+
     #[test]
     fn only_a_lone_unconditional_rule_may_run_in_the_kernel() {
         let sc = |n| Syscall::parse(n).unwrap();
