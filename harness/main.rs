@@ -15,6 +15,7 @@ mod kill;
 mod monitor;
 mod observe;
 mod recipes;
+mod replay;
 mod report;
 mod report_html;
 mod seccomp;

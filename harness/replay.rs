@@ -1,0 +1,117 @@
+//! Replay that reproduces (issue 15 item 4): decisions keyed by thread (its lineage) and the thread's own call
+//! index fail the same calls whatever the threads' interleaving, with the same seed or with `--replay`.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// `thread-opens`' four threads each open their own file 50 times; 5 % of the opens fail.
+const FAULT: &str = "openat:ENOENT:p=0.05:path=**/file-*";
+
+/// A directory holding the files `thread-opens` opens.
+fn files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        input_file(&dir, &format!("file-{i}"), "x");
+    }
+    dir
+}
+
+/// Runs `thread-opens` on `dir` under `backend` with `args` (seed or replay, log); returns its exit code and
+/// stdout, which name each thread's failed opens.
+fn run(backend: Backend, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = backend
+        .inject()
+        .arg("-q")
+        .args(args)
+        .arg("--")
+        .arg(testapp("thread-opens"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.lines().count() == 4,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), stdout)
+}
+
+fn replays_reproduce_a_multithreaded_run(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = files();
+    let log = dir.path().join("run.json");
+    let log_arg = log.to_str().unwrap();
+    let original = run(
+        backend,
+        dir.path(),
+        &["--seed", "5", "--fault", FAULT, "--log", log_arg],
+    );
+    assert_eq!(original.0, Some(1), "some open failed: {}", original.1);
+    let recorded = load_log(&log);
+    assert!(
+        recorded
+            .injections
+            .iter()
+            .all(|i| i.thread.as_deref().is_some_and(|t| t.starts_with("0/")) && i.thread_index.is_some()),
+        "every injection names its thread and the thread's own index"
+    );
+    let same = (0..10)
+        .filter(|_| run(backend, dir.path(), &["--replay", log_arg]) == original)
+        .count();
+    assert!(
+        same >= 9,
+        "{same} of 10 replays on {} reproduced the run",
+        backend.name()
+    );
+}
+
+fn the_same_seed_fails_the_same_calls_of_each_thread(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = files();
+    let args = ["--seed", "21", "--fault", FAULT];
+    let first = run(backend, dir.path(), &args);
+    let same = (0..3)
+        .filter(|_| run(backend, dir.path(), &args) == first)
+        .count();
+    assert_eq!(same, 3, "{}: {}", backend.name(), first.1);
+}
+
+#[test]
+fn replays_reproduce_a_multithreaded_run_ptrace() {
+    replays_reproduce_a_multithreaded_run(Backend::Ptrace);
+}
+
+#[test]
+fn replays_reproduce_a_multithreaded_run_seccomp() {
+    replays_reproduce_a_multithreaded_run(Backend::Seccomp);
+}
+
+#[test]
+fn the_same_seed_fails_the_same_calls_of_each_thread_ptrace() {
+    the_same_seed_fails_the_same_calls_of_each_thread(Backend::Ptrace);
+}
+
+#[test]
+fn the_same_seed_fails_the_same_calls_of_each_thread_seccomp() {
+    the_same_seed_fails_the_same_calls_of_each_thread(Backend::Seccomp);
+}
+
+/// The same seed fails the same calls on both backends: they number threads alike.
+#[test]
+fn ptrace_and_seccomp_key_threads_alike() {
+    if !Backend::Ptrace.works() || !Backend::Seccomp.works() {
+        return;
+    }
+    let dir = files();
+    let args = ["--seed", "5", "--fault", FAULT];
+    assert_eq!(
+        run(Backend::Ptrace, dir.path(), &args),
+        run(Backend::Seccomp, dir.path(), &args)
+    );
+}
