@@ -240,8 +240,9 @@ mod tests {
         assert_eq!(l.key(100), Some("0/0"));
         assert_eq!(l.on_clone(100, 101, 100), "0/1");
         assert_eq!(l.on_clone(100, 102, 100), "0/2");
+        // Thread 101 forks: its process, 100, is the parent.
         assert_eq!(
-            l.on_clone(101, 103, 103),
+            l.on_clone(100, 103, 103),
             "0.1/0",
             "a fork by a thread is the process's child"
         );
