@@ -56,7 +56,7 @@ fn replays_reproduce_a_multithreaded_run(backend: Backend) {
         recorded
             .injections
             .iter()
-            .all(|i| i.thread.as_deref().is_some_and(|t| t.starts_with("0/")) && i.thread_index.is_some()),
+            .all(|i| i.thread.as_deref().is_some_and(|t| t.starts_with("0.")) && i.thread_index.is_some()),
         "every injection names its thread and the thread's own index"
     );
     let same = (0..10)

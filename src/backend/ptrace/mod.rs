@@ -243,8 +243,8 @@ struct Tracer<'a> {
     early: Vec<(Instant, Status)>,
 }
 
-/// How long a new task's stop waits for its parent's clone event before the task is numbered from /proc instead
-/// (its parent was killed before the event was reported, say).
+/// How long a new task's stop waits for its parent's clone event before the task is numbered as one whose creator
+/// is unknown (its parent was killed before the event was reported, say).
 const EARLY_GRACE: Duration = Duration::from_millis(200);
 
 impl Tracer<'_> {
@@ -293,8 +293,8 @@ impl Tracer<'_> {
         }
     }
 
-    /// A held stop (see `early`) whose clone event has not come within [`EARLY_GRACE`]: its task is numbered from
-    /// /proc, as the seccomp backend does, and the stop handled.
+    /// A held stop (see `early`) whose clone event has not come within [`EARLY_GRACE`]: its task is numbered as
+    /// one whose creator phoebe missed (`0.xN`), and the stop handled.
     fn overdue_early(&mut self) -> Option<Status> {
         let (at, status) = *self.early.first()?;
         if at.elapsed() < EARLY_GRACE {
@@ -304,9 +304,9 @@ impl Tracer<'_> {
         let pid = status.pid();
         tracing::debug!(
             pid = pid.as_raw(),
-            "no clone event for a new task: numbered from /proc"
+            "no clone event for a new task: its creator is unknown"
         );
-        self.lineage.learn(pid.as_raw());
+        self.lineage.key_or_unknown(pid.as_raw());
         self.tasks.entry(pid).or_default();
         Some(status)
     }
@@ -431,21 +431,8 @@ impl Tracer<'_> {
             {
                 if let Ok(child) = ptrace::getevent(pid) {
                     let child = Pid::from_raw(child as i32);
-                    let parent_tgid = *self
-                        .tasks
-                        .entry(pid)
-                        .or_default()
-                        .tgid
-                        .get_or_insert_with(|| tgid_of(pid));
-                    // A clone without CLONE_THREAD is a new process too (its event is CLONE when its exit
-                    // signal is not SIGCHLD).
-                    let child_tgid = if e == Event::PTRACE_EVENT_CLONE as i32 {
-                        tgid_of(child)
-                    } else {
-                        child.as_raw()
-                    };
-                    self.lineage.on_clone(parent_tgid, child.as_raw(), child_tgid);
-                    self.tasks.entry(child).or_default().tgid = Some(child_tgid);
+                    self.lineage.on_clone(pid.as_raw(), child.as_raw());
+                    self.tasks.entry(child).or_default();
                     self.control.add_task(child.as_raw());
                 }
             }
