@@ -33,7 +33,7 @@ pub struct Call<'a> {
     pub syscall: Syscall,
     pub pid: i32,
     pub tid: i32,
-    /// The calling thread's key, its lineage (`0.1/2`, docs/formats.md "Thread keys"), when the backend knows it:
+    /// The calling thread's key, its thread path (`0.2.1`, docs/formats.md "Thread keys"), when the backend knows it:
     /// the roll and the replay then key on it and the thread's own call index, whatever the interleaving.
     pub thread: Option<&'a str>,
     /// Nanoseconds since the target's exec.
@@ -623,7 +623,7 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for &first in order {
             let c = Call {
-                thread: Some(if first { "0/1" } else { "0/2" }),
+                thread: Some(if first { "0.1" } else { "0.2" }),
                 tid: if first { 2 } else { 3 },
                 ..call("openat")
             };
@@ -710,7 +710,7 @@ mod tests {
         let got: Vec<bool> = (0..50)
             .map(|i| {
                 let c = Call {
-                    thread: Some(if i % 2 == 0 { "0/0" } else { "0/1" }),
+                    thread: Some(if i % 2 == 0 { "0" } else { "0.1" }),
                     ..call("openat")
                 };
                 replay.decide(&c, &mut RegistersOnly).is_some()

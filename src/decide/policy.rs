@@ -215,8 +215,8 @@ mod tests {
         assert_eq!(mix(0), 0xE220_A839_7B1D_CDAF);
         assert_eq!(unit(7, 0, 257, 1, 0).to_bits(), unit(7, 0, 257, 1, 0).to_bits());
         // Pinned too: thread keys feed the rolls and the replay.
-        assert_eq!(thread_hash("0/0"), thread_hash("0/0"));
-        assert_ne!(thread_hash("0/1"), thread_hash("0/2"));
-        assert_ne!(thread_hash("0.1/0"), thread_hash("0/1"));
+        assert_eq!(thread_hash("0.1"), thread_hash("0.1"));
+        assert_ne!(thread_hash("0.1"), thread_hash("0.2"));
+        assert_ne!(thread_hash("0.1.1"), thread_hash("0.11"));
     }
 }
