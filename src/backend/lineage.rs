@@ -10,8 +10,8 @@
 //! Both backends see which task created which, and number the same way:
 //! - ptrace sees every clone, fork and vfork as an event of the creating task ([`Lineage::on_clone`]);
 //! - seccomp has the filter send it every clone, clone3, fork and vfork, lets the call run, and looks in /proc for
-//!   the task it created ([`family`]) before it answers anything else, so every clone is found before the next
-//!   one can start.
+//!   the task it created ([`family`]: the caller's threads and child processes) before it answers anything else,
+//!   so every clone is found before the next one can start.
 //!
 //! Owns: the keys. Does not own: what is decided with them (`decide`).
 
@@ -116,23 +116,15 @@ impl Lineage {
     }
 }
 
-/// The tasks a clone by a thread of process `tgid` can create, now: its threads (`/proc/PID/task`) and its threads'
-/// child processes (`/proc/PID/task/TID/children`, where the kernel has it).
-pub fn family(tgid: i32) -> BTreeSet<i32> {
-    let threads = procfs::threads(tgid as u32);
-    let children: Vec<i32> = threads
-        .iter()
-        .filter_map(|t| std::fs::read_to_string(format!("/proc/{tgid}/task/{t}/children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|c| c.parse().ok())
-                .collect::<Vec<i32>>()
-        })
-        .collect();
-    threads
+/// The tasks a clone by thread `tid` of process `tgid` can create, now: the process's threads (`/proc/PID/task`)
+/// and the thread's child processes (`/proc/PID/task/TID/children`, where the kernel has it: a forked process is
+/// the child of the thread that forked it). Two reads, whatever the number of threads.
+pub fn family(tgid: i32, tid: i32) -> BTreeSet<i32> {
+    let children = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/children")).unwrap_or_default();
+    procfs::threads(tgid as u32)
         .into_iter()
         .map(nix::unistd::Pid::as_raw)
-        .chain(children)
+        .chain(children.split_whitespace().filter_map(|c| c.parse().ok()))
         .collect()
 }
 
@@ -170,7 +162,8 @@ mod tests {
     #[test]
     fn family_lists_threads_and_child_processes() {
         let me = std::process::id() as i32;
-        let before = family(me);
+        let tid = nix::unistd::gettid().as_raw();
+        let before = family(me, tid);
         assert!(before.contains(&me));
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
@@ -178,10 +171,10 @@ mod tests {
             tx.send(nix::unistd::gettid().as_raw()).unwrap();
             done_rx.recv().unwrap();
         });
-        let tid = rx.recv().unwrap();
+        let thread_id = rx.recv().unwrap();
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        let after = family(me);
-        assert!(after.contains(&tid), "the new thread");
+        let after = family(me, tid);
+        assert!(after.contains(&thread_id), "the new thread");
         assert!(after.contains(&(child.id() as i32)), "the new child process");
         child.kill().unwrap();
         child.wait().unwrap();

@@ -405,11 +405,11 @@ impl Supervisor<'_> {
             .tgids
             .entry(n.tid)
             .or_insert_with(|| tgid_of(Pid::from_raw(n.tid)));
-        let before = lineage::family(tgid);
+        let before = lineage::family(tgid, n.tid);
         self.answer(n.id, None)?;
         let until = Instant::now() + CLONE_WAIT;
         loop {
-            if let Some(&child) = lineage::family(tgid).difference(&before).next() {
+            if let Some(&child) = lineage::family(tgid, n.tid).difference(&before).next() {
                 self.lineage.key_or_unknown(n.tid);
                 let key = self.lineage.on_clone(n.tid, child);
                 tracing::trace!(creator = n.tid, child, key, "clone numbered");
