@@ -51,12 +51,16 @@ const CLONE_WAIT: Duration = Duration::from_millis(10);
 
 /// The syscalls that create tasks (threads or processes): the filter sends phoebe every call of them, so that it
 /// numbers the tasks they create (`backend::lineage`).
-const CREATE_TASKS: [i64; 4] = [libc::SYS_clone, libc::SYS_clone3, libc::SYS_fork, libc::SYS_vfork];
+#[cfg(target_arch = "x86_64")]
+const CREATE_TASKS: &[i64] = &[libc::SYS_clone, libc::SYS_clone3, libc::SYS_fork, libc::SYS_vfork];
+/// (No fork or vfork syscall on this architecture: libc makes them with clone.)
+#[cfg(not(target_arch = "x86_64"))]
+const CREATE_TASKS: &[i64] = &[libc::SYS_clone, libc::SYS_clone3];
 
 /// The syscalls that end tasks: the filter sends phoebe every call of them too, so that a task that ends at once
 /// waits, alive, in its `exit` until phoebe has found it after its creator's clone; and so that phoebe forgets the
 /// key of a tid that may be reused.
-const END_TASKS: [i64; 2] = [libc::SYS_exit, libc::SYS_exit_group];
+const END_TASKS: &[i64] = &[libc::SYS_exit, libc::SYS_exit_group];
 
 /// Does syscall `nr` (native) create tasks?
 fn creates_tasks(nr: i32) -> bool {
@@ -251,7 +255,7 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     }
     // Every clone, to number the tasks it creates, and every exit (a targeted one keeps its rule's action: a guard
     // lets some clones run unseen, whose tasks are then numbered as of unknown creator).
-    for nr in CREATE_TASKS.into_iter().chain(END_TASKS) {
+    for &nr in CREATE_TASKS.iter().chain(END_TASKS) {
         if Syscall::from_number(nr as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
             policy.set(nr as u32, filter::Action::UserNotif);
         }
@@ -270,7 +274,7 @@ struct Supervisor<'a> {
     poll: bool,
     /// Thread group of each task seen, read from /proc once.
     tgids: HashMap<i32, i32>,
-    /// Each calling task's key, learnt from /proc when it first calls (`backend::lineage`).
+    /// Each task's key, numbered when its creator's clone is let run (`backend::lineage`).
     lineage: Lineage,
     /// Calls held by `delay=`: when to answer, the notification, the errno.
     delayed: Vec<(Instant, u64, i32)>,
