@@ -115,3 +115,77 @@ fn ptrace_and_seccomp_key_threads_alike() {
         run(Backend::Seccomp, dir.path(), &args)
     );
 }
+
+/// The injections of a log as (thread key, thread index, syscall, errno), sorted: what a replay must repeat.
+fn keyed(log: &Path) -> Vec<(String, u64, String, String)> {
+    let mut keys: Vec<_> = load_log(log)
+        .injections
+        .iter()
+        .map(|i| {
+            (
+                i.thread.clone().expect("a thread key"),
+                i.thread_index.expect("a thread index"),
+                i.syscall.to_string(),
+                i.errno.to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `forker`'s children (started by posix_spawn and by fork) each open and read a file; a process tree replays
+/// the same way: the same calls of the same children fail, and as many children fail.
+fn replays_reproduce_a_forking_run(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "in.txt", "data\n");
+    let fault = format!("openat,read:EIO:p=0.2:path={}*", input.display());
+    let run = |args: &[&str], log: &Path| {
+        let out = backend
+            .inject()
+            .arg("-q")
+            .args(args)
+            .arg("--log")
+            .arg(log)
+            .arg("--")
+            .arg(testapp("forker"))
+            .args(["--children", "4"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let summary = stdout.lines().last().unwrap_or_default().to_owned();
+        assert!(
+            summary.starts_with("children=4 ok="),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), summary, keyed(log))
+    };
+    let log = dir.path().join("run.json");
+    let original = run(&["--seed", "2", "--fault", &fault], &log);
+    assert!(!original.2.is_empty(), "something was injected");
+    let again = dir.path().join("again.json");
+    let log_arg = log.to_str().unwrap();
+    let same = (0..10)
+        .filter(|_| run(&["--replay", log_arg], &again) == original)
+        .count();
+    assert!(
+        same >= 9,
+        "{same} of 10 replays on {} reproduced {original:?}",
+        backend.name()
+    );
+}
+
+#[test]
+fn replays_reproduce_a_forking_run_ptrace() {
+    replays_reproduce_a_forking_run(Backend::Ptrace);
+}
+
+#[test]
+fn replays_reproduce_a_forking_run_seccomp() {
+    replays_reproduce_a_forking_run(Backend::Seccomp);
+}
