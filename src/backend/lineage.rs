@@ -19,8 +19,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::sys::procfs;
 
-/// More tasks than this and the keys of ended tasks start over (tids are recycled; the map must not grow
-/// forever). Only seccomp, which sees no task end, gets there.
+/// More tasks than this and the keys start over (the map must not grow forever): seccomp forgets a task at its
+/// `exit`, but not one ended by another thread's `exit_group` or by a signal.
 const MAX_TASKS: usize = 1 << 16;
 
 #[derive(Debug)]
