@@ -130,6 +130,8 @@ fn bench_decide(c: &mut Criterion) {
             syscall: openat,
             pid: 1,
             tid: 1,
+            // Keyed by thread, as the seccomp and ptrace backends ask.
+            thread: Some("0"),
             t_ns: 0,
             path: None,
         };

@@ -198,7 +198,12 @@ fn injection_log_example_loads_and_is_consistent() {
     assert_eq!(log.rules.len(), 2);
     assert_eq!(log.rules[0].fault.path.as_deref(), Some("/etc/*"));
     assert_eq!(log.rules[1].fault.max, Some(3));
-    assert_eq!(log.injections.len(), 5);
+    assert_eq!(log.injections.len(), 4);
+    assert!(
+        log.injections
+            .iter()
+            .all(|i| i.thread.is_some() && i.thread_index.is_some())
+    );
     for (i, rule) in log.rules.iter().enumerate() {
         let made = log.injections.iter().filter(|inj| inj.rule == i).count() as u64;
         assert_eq!(

@@ -1358,10 +1358,11 @@ fn the_same_seed_gives_the_same_verdicts() {
         );
         (table(&assert.get_output().stdout), load_report(&out))
     };
-    let (table_a, a) = campaign("a", "4");
-    let (table_b, b) = campaign("b", "4");
+    // Seed 1 (4 before rolls were keyed by thread, issue 15 item 4): its read experiment fails some runs only.
+    let (table_a, a) = campaign("a", "1");
+    let (table_b, b) = campaign("b", "1");
     assert_eq!(table_a, table_b, "the same seed, the same verdicts");
-    assert_eq!(a.seed, 4);
+    assert_eq!(a.seed, 1);
     let runs = |r: &Report| -> Vec<Vec<(Verdict, u64)>> {
         r.experiments
             .iter()

@@ -16,6 +16,7 @@ mod monitor;
 mod observe;
 mod plausible;
 mod recipes;
+mod replay;
 mod report;
 mod report_html;
 mod run_evidence;

@@ -10,6 +10,7 @@ pub mod counts;
 pub mod ebpf;
 pub mod facts;
 pub mod filter;
+pub mod lineage;
 pub mod ptrace;
 pub mod seccomp;
 pub mod target;

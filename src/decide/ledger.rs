@@ -30,6 +30,9 @@ pub const MAX_LOGGED: usize = 100_000;
 pub struct Ledger {
     /// Calls seen so far per targeted syscall (the call index).
     calls: HashMap<Syscall, u64>,
+    /// Calls seen so far per thread (its key's hash, [`super::policy::thread_hash`]) and targeted syscall (the
+    /// thread's own call index).
+    thread_calls: HashMap<(u64, Syscall), u64>,
     rules: Vec<Counts>,
     injections: Vec<Injection>,
     /// The most injections `injections` keeps ([`MAX_LOGGED`]).
@@ -62,6 +65,7 @@ impl Ledger {
     pub fn with_cap(rules: usize, cap: usize) -> Self {
         Ledger {
             calls: HashMap::new(),
+            thread_calls: HashMap::new(),
             rules: vec![Counts::default(); rules],
             injections: Vec::new(),
             cap,
@@ -81,6 +85,14 @@ impl Ledger {
     /// Counts a call of `syscall` and returns its call index (1-based).
     pub fn next_index(&mut self, syscall: Syscall) -> u64 {
         let n = self.calls.entry(syscall).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// Counts a call of `syscall` by the thread whose key hashes to `thread` and returns the thread's own index of
+    /// it (1-based).
+    pub fn next_thread_index(&mut self, thread: u64, syscall: Syscall) -> u64 {
+        let n = self.thread_calls.entry((thread, syscall)).or_default();
         *n += 1;
         *n
     }
@@ -162,6 +174,8 @@ mod tests {
             tid: 1,
             syscall: Syscall::parse("read").unwrap(),
             index,
+            thread: None,
+            thread_index: None,
             errno: Errno::parse("EINTR").unwrap(),
             rule,
             when: When::Entry,

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use self::policy::Replay;
+use self::policy::{Key, Replay, thread_hash};
 pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
     Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
@@ -33,6 +33,9 @@ pub struct Call<'a> {
     pub syscall: Syscall,
     pub pid: i32,
     pub tid: i32,
+    /// The calling thread's key, its thread path (`0.2.1`, docs/formats.md "Thread keys"), when the backend knows it:
+    /// the roll and the replay then key on it and the thread's own call index, whatever the interleaving.
+    pub thread: Option<&'a str>,
     /// Nanoseconds since the target's exec.
     pub t_ns: u64,
     /// The resolved absolute path argument, when [`Decider::needs_path`] said so and it could be read.
@@ -241,6 +244,11 @@ impl Decider {
             .then(|| shape_of(call.syscall, &call.args, probe));
         let rule_ids = self.by_syscall.get(&call.syscall)?;
         let index = self.ledger.next_index(call.syscall);
+        let thread = call.thread.map(|t| {
+            let h = thread_hash(t);
+            (h, self.ledger.next_thread_index(h, call.syscall))
+        });
+        let key = Key { index, thread };
         if !self.switch.is_on() {
             return None;
         }
@@ -267,7 +275,7 @@ impl Decider {
             let counts = (matched, self.ledger.injected(id));
             decision = self
                 .policy
-                .rule_injects(id, &rule.fault, call.syscall, index, counts)
+                .rule_injects(id, &rule.fault, call.syscall, key, counts)
                 .map(|errno| Decision {
                     errno,
                     when: rule.fault.when,
@@ -276,14 +284,12 @@ impl Decider {
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
-            decision = replay
-                .at(call.syscall, index)
-                .map(|(errno, when, rule)| Decision {
-                    errno,
-                    when,
-                    delay: self.rules.get(rule).and_then(|r| r.fault.delay),
-                    rule,
-                });
+            decision = replay.at(call.syscall, key).map(|(errno, when, rule)| Decision {
+                errno,
+                when,
+                delay: self.rules.get(rule).and_then(|r| r.fault.delay),
+                rule,
+            });
         }
         if let Some(d) = decision {
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
@@ -293,6 +299,8 @@ impl Decider {
                 tid: call.tid,
                 syscall: call.syscall,
                 index,
+                thread: call.thread.map(str::to_owned),
+                thread_index: thread.map(|(_, i)| i),
                 errno: d.errno,
                 rule: d.rule,
                 when: d.when,
@@ -358,6 +366,7 @@ mod tests {
             syscall: Syscall::parse(name).unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         }
@@ -606,6 +615,120 @@ mod tests {
             log.rules[0].matched, 200,
             "calls while switched off are not matched"
         );
+    }
+
+    /// The calls of two threads, `a` then `b`, in the order `order` gives (true: `a`'s next call); returns which
+    /// of each thread's calls were injected, in that thread's order.
+    fn interleaved(decider: &mut Decider, order: &[bool]) -> (Vec<bool>, Vec<bool>) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for &first in order {
+            let c = Call {
+                thread: Some(if first { "0.1" } else { "0.2" }),
+                tid: if first { 2 } else { 3 },
+                ..call("openat")
+            };
+            let injected = decider.decide(&c, &mut RegistersOnly).is_some();
+            if first { &mut a } else { &mut b }.push(injected);
+        }
+        (a, b)
+    }
+
+    /// Two interleavings of the same calls: `a a b b a b …` and `b a b a …`.
+    fn orders(n: usize) -> (Vec<bool>, Vec<bool>) {
+        let one: Vec<bool> = (0..2 * n).map(|i| i < n).collect();
+        let two: Vec<bool> = (0..2 * n).map(|i| i % 2 == 1).collect();
+        (one, two)
+    }
+
+    /// Issue 15 item 4: keyed by thread and the thread's own index, the same seed fails the same calls of each
+    /// thread however the threads interleave.
+    #[test]
+    fn thread_keys_make_rolls_independent_of_interleaving() {
+        let (one, two) = orders(200);
+        let rule = || vec![fault("openat:ENOENT:p=0.2")];
+        let first = interleaved(&mut Decider::new(rule(), 3), &one);
+        let second = interleaved(&mut Decider::new(rule(), 3), &two);
+        assert_eq!(first, second);
+        assert!(first.0.iter().any(|x| *x) && first.1.iter().any(|x| *x));
+        assert_ne!(first.0, first.1, "the threads roll apart");
+        // Without thread keys the tree-wide index decides, and the interleaving moves the injections.
+        let keyless = |order: &[bool]| {
+            let mut d = Decider::new(rule(), 3);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for &first in order {
+                let injected = d.decide(&call("openat"), &mut RegistersOnly).is_some();
+                if first { &mut a } else { &mut b }.push(injected);
+            }
+            (a, b)
+        };
+        assert_ne!(keyless(&one), keyless(&two));
+    }
+
+    /// A log with thread keys replays by them: the same calls of each thread fail under another interleaving, and
+    /// the replay's log names the same (thread, thread index) pairs.
+    #[test]
+    fn a_replay_matches_by_thread_key_whatever_the_interleaving() {
+        let (one, two) = orders(150);
+        let mut original = Decider::new(vec![fault("openat:ENOENT,EIO:p=0.1")], 8);
+        let want = interleaved(&mut original, &one);
+        let log = original.finish(vec!["app".into()], "test", None, false);
+        assert!(
+            log.injections
+                .iter()
+                .all(|i| i.thread.is_some() && i.thread_index.is_some())
+        );
+        let mut replay = Decider::replay(&log);
+        assert_eq!(interleaved(&mut replay, &two), want);
+        let replayed = replay.finish(vec!["app".into()], "test", None, false);
+        let keys = |l: &InjectionLog| {
+            let mut k: Vec<_> = l
+                .injections
+                .iter()
+                .map(|i| (i.thread.clone(), i.thread_index, i.errno))
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&replayed), keys(&log));
+    }
+
+    /// A log made before thread keys has none: it replays by the tree-wide index, as it always did.
+    #[test]
+    fn a_log_without_thread_keys_replays_by_tree_index() {
+        let mut original = Decider::new(vec![fault("openat:ENOENT:p=0.3")], 2);
+        let want = run(&mut original, "openat", 50);
+        let log = original.finish(vec!["app".into()], "test", None, false);
+        let mut text = serde_json::to_value(&log).unwrap();
+        for inj in text["injections"].as_array_mut().unwrap() {
+            let inj = inj.as_object_mut().unwrap();
+            assert!(inj.get("thread").is_none(), "no key without a thread: {inj:?}");
+            inj.remove("thread_index");
+        }
+        let old: InjectionLog = serde_json::from_value(text).unwrap();
+        let mut replay = Decider::replay(&old);
+        // Even calls that now come with thread keys: the old log's indices decide.
+        let got: Vec<bool> = (0..50)
+            .map(|i| {
+                let c = Call {
+                    thread: Some(if i % 2 == 0 { "0" } else { "0.1" }),
+                    ..call("openat")
+                };
+                replay.decide(&c, &mut RegistersOnly).is_some()
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// Windows and `max` keep counting the rule's matches over the whole tree (harness/conformance.rs relies on
+    /// it): `nth=3` fails the third matching call whichever thread makes it.
+    #[test]
+    fn windows_count_over_the_whole_tree() {
+        let mut d = Decider::new(vec![fault("openat:ENOENT:nth=3")], 0);
+        let (a, b) = interleaved(&mut d, &[true, false, false, true]);
+        assert_eq!((a, b), (vec![false, false], vec![false, true]));
+        let mut d = Decider::new(vec![fault("openat:ENOENT:max=3")], 0);
+        let (a, b) = interleaved(&mut d, &[false, true, false, true, true]);
+        assert_eq!((a, b), (vec![true, false, false], vec![true, true]));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! the rule's counts so far, says whether to inject and which errno. No state changes here: the counts live in
 //! the ledger, the on/off in the switch.
 //!
-//! Every roll is a pure function of (seed, rule index, syscall number, per-syscall call index) through a stateless
-//! hash, not one global random stream, so thread scheduling cannot reshuffle unrelated decisions. The window and
+//! Every roll is a pure function of (seed, rule index, syscall number, [`Key`]) through a stateless hash, not one
+//! global random stream. The key is the calling thread's key (its lineage, docs/formats.md "Thread keys") and the
+//! thread's own index of the call, so thread interleaving cannot move a decision to another call; a caller that
+//! knows no thread key (tests, the fuzzer) gets the per-syscall index over the whole tree, as before. The window and
 //! `max` are phoebe-common's [`decide`](phoebe_common::decide) functions, which the eBPF injector runs too.
 
 use std::collections::HashMap;
@@ -14,6 +16,27 @@ use crate::model::{Errno, FaultSpec, InjectionLog, Syscall, When};
 
 /// An injection a replayed log prescribes: errno, side, rule.
 pub type Planned = (Errno, When, usize);
+
+/// What identifies a call for a roll or a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The call's index among all calls of its syscall by the whole process tree.
+    pub index: u64,
+    /// The hash of the calling thread's key ([`thread_hash`]) and the thread's own index of calls of this syscall;
+    /// `None` where the caller knows no thread key.
+    pub thread: Option<(u64, u64)>,
+}
+
+/// A thread key's hash: FNV-1a over its bytes, then mixed. Written out (not std's hasher) because it feeds the
+/// decisions, which must stay stable across releases.
+pub fn thread_hash(key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(h)
+}
 
 /// How calls are decided.
 #[derive(Debug)]
@@ -27,8 +50,11 @@ pub enum Policy {
 /// What a replayed log prescribes.
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// What to inject at each (syscall, call index).
-    planned: HashMap<(Syscall, u64), Planned>,
+    /// What to inject at each (syscall, thread key hash, call index): the thread's own index when the log has
+    /// thread keys (the hash is then `Some`), otherwise the index over the tree (an older log).
+    planned: HashMap<(Syscall, Option<u64>, u64), Planned>,
+    /// The log keys its injections by thread.
+    by_thread: bool,
     /// Syscalls the replayed run failed in the kernel on every call (no indices were logged), with the errno and
     /// the rule.
     in_kernel: HashMap<Syscall, (Errno, usize)>,
@@ -37,11 +63,18 @@ pub struct Replay {
 impl Replay {
     /// The injections of `log`.
     pub fn of(log: &InjectionLog) -> Self {
-        let mut replay = Replay::default();
+        let mut replay = Replay {
+            by_thread: log.injections.iter().any(|i| i.thread.is_some()),
+            ..Replay::default()
+        };
         for inj in &log.injections {
+            let key = match (&inj.thread, inj.thread_index) {
+                (Some(thread), Some(index)) if replay.by_thread => (Some(thread_hash(thread)), index),
+                _ => (None, inj.index),
+            };
             replay
                 .planned
-                .insert((inj.syscall, inj.index), (inj.errno, inj.when, inj.rule));
+                .insert((inj.syscall, key.0, key.1), (inj.errno, inj.when, inj.rule));
         }
         for (id, rule) in log.rules.iter().enumerate() {
             for sc in &rule.in_kernel {
@@ -55,12 +88,24 @@ impl Replay {
 
     /// The syscalls the log injected into.
     pub fn syscalls(&self) -> impl Iterator<Item = Syscall> + '_ {
-        self.planned.keys().map(|(sc, _)| *sc)
+        self.planned.keys().map(|(sc, _, _)| *sc)
     }
 
-    /// What to inject at the `index`-th call of `syscall`.
-    pub fn at(&self, syscall: Syscall, index: u64) -> Option<Planned> {
-        self.planned.get(&(syscall, index)).copied().or_else(|| {
+    /// Does the log key its injections by thread (a log made before thread keys does not)?
+    pub fn by_thread(&self) -> bool {
+        self.by_thread
+    }
+
+    /// What to inject at the call of `syscall` with this key: matched by thread key and the thread's own index
+    /// when the log has them, otherwise by the index over the tree.
+    pub fn at(&self, syscall: Syscall, key: Key) -> Option<Planned> {
+        let slot = match key.thread {
+            Some((thread, index)) if self.by_thread => (Some(thread), index),
+            // A log with thread keys, replayed where the thread is unknown: nothing to match.
+            None if self.by_thread => (Some(0), 0),
+            _ => (None, key.index),
+        };
+        self.planned.get(&(syscall, slot.0, slot.1)).copied().or_else(|| {
             // The replayed run failed every call of this syscall in the kernel, without logging indices.
             let &(errno, rule) = self.in_kernel.get(&syscall)?;
             Some((errno, When::Entry, rule))
@@ -69,14 +114,15 @@ impl Replay {
 }
 
 impl Policy {
-    /// Does rule `id` (`fault`) inject at the `index`-th call of `syscall`, the rule's `matched`-th match, after
-    /// `injected` injections? Always `None` in a replay: the log decides, not the rules.
+    /// Does rule `id` (`fault`) inject at the call of `syscall` with `key`, the rule's `matched`-th match, after
+    /// `injected` injections? Always `None` in a replay: the log decides, not the rules. The window and `max`
+    /// count the rule's matches and injections over the whole tree; the roll uses the key.
     pub fn rule_injects(
         &self,
         id: usize,
         fault: &FaultSpec,
         syscall: Syscall,
-        index: u64,
+        key: Key,
         (matched, injected): (u64, u64),
     ) -> Option<Errno> {
         let Policy::Rules { seed } = *self else {
@@ -91,10 +137,14 @@ impl Policy {
             return None;
         }
         let nr = syscall.number().into();
-        if unit(seed, id as u64, nr, index, 0) >= fault.probability {
+        let roll = |salt| match key.thread {
+            Some((thread, index)) => unit_threaded(seed, id as u64, nr, thread, index, salt),
+            None => unit(seed, id as u64, nr, key.index, salt),
+        };
+        if roll(0) >= fault.probability {
             return None;
         }
-        Some(pick_errno(&fault.errnos, unit(seed, id as u64, nr, index, 1)))
+        Some(pick_errno(&fault.errnos, roll(1)))
     }
 
     /// The errno a filter may return by itself for every call of `syscall`, whose only rule is `id` (`fault`):
@@ -137,6 +187,15 @@ fn unit(seed: u64, rule: u64, syscall: u64, index: u64, salt: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A uniform number in [0, 1) from a threaded key: the thread key's hash and the thread's own call index.
+fn unit_threaded(seed: u64, rule: u64, syscall: u64, thread: u64, index: u64, salt: u64) -> f64 {
+    let mut h = mix(seed ^ 0x7068_6f65_6265_0002);
+    for part in [rule, syscall, thread, index, salt] {
+        h = mix(h ^ part);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// SplitMix64's finalizer: a stateless 64-bit mixer. Written out because the decision function must stay
 /// bit-for-bit stable across releases and toolchains (std's hashers promise no such thing), and six lines do it.
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -155,5 +214,9 @@ mod tests {
         // Pinned: changing the decision function would silently change every seeded run.
         assert_eq!(mix(0), 0xE220_A839_7B1D_CDAF);
         assert_eq!(unit(7, 0, 257, 1, 0).to_bits(), unit(7, 0, 257, 1, 0).to_bits());
+        // Pinned too: thread keys feed the rolls and the replay.
+        assert_eq!(thread_hash("0.1"), thread_hash("0.1"));
+        assert_ne!(thread_hash("0.1"), thread_hash("0.2"));
+        assert_ne!(thread_hash("0.1.1"), thread_hash("0.11"));
     }
 }

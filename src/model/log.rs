@@ -107,6 +107,13 @@ pub struct Injection {
     pub syscall: Syscall,
     /// 1-based index of this call among all calls of `syscall` in the target's process tree.
     pub index: u64,
+    /// The thread's key: its thread path, e.g. `0.2.1` (the first task created by the second task the target's main
+    /// thread created; docs/formats.md "Thread keys"). Absent in logs older than thread keys and on eBPF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// 1-based index of this call among the calls of `syscall` made by `thread`: with `thread`, the replay key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_index: Option<u64>,
     pub errno: Errno,
     /// Index into `rules` of the rule that injected.
     pub rule: usize,

@@ -375,6 +375,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };
@@ -409,6 +410,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };
@@ -430,6 +432,7 @@ mod tests {
             syscall: Syscall::parse("openat").unwrap(),
             pid: 1,
             tid: 1,
+            thread: None,
             t_ns: 0,
             path: None,
         };

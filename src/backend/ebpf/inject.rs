@@ -749,6 +749,9 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         tid: event.tid as i32,
         syscall: Syscall::from_number(u64::from(event.nr))?,
         index: event.index,
+        // The kernel keys its own decisions (per syscall over the tree): no thread key.
+        thread: None,
+        thread_index: None,
         errno: Errno::new(event.errno as i32)?,
         rule: event.rule as usize,
         when: When::Entry,

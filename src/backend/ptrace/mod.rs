@@ -31,6 +31,7 @@ use super::{
     BackendError, Job, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
+    lineage::Lineage,
 };
 use crate::{
     control::Control,
@@ -134,6 +135,8 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         decider: job.decider,
         control: job.control,
         sockets: SocketKinds::default(),
+        lineage: Lineage::new(spawned.pid.as_raw()),
+        early: Vec::new(),
     };
     let result = tracer.trace();
     job.control.end();
@@ -233,7 +236,16 @@ struct Tracer<'a> {
     control: &'a Control,
     /// Socket kinds by inode, for call shapes.
     sockets: SocketKinds,
+    /// Each task's key, numbered at its parent's clone event (`backend::lineage`).
+    lineage: Lineage,
+    /// Stops of new tasks reported before their parent's clone event (waitpid reports tracees in no particular
+    /// order): held, the task stopped, until the event numbers the task, so that its calls are keyed right.
+    early: Vec<(Instant, Status)>,
 }
+
+/// How long a new task's stop waits for its parent's clone event before the task is numbered as one whose creator
+/// is unknown (its parent was killed before the event was reported, say).
+const EARLY_GRACE: Duration = Duration::from_millis(200);
 
 impl Tracer<'_> {
     fn trace(&mut self) -> Result<(), BackendError> {
@@ -245,20 +257,58 @@ impl Tracer<'_> {
             };
             tracing::trace!(?status, "tracee stop");
             if let Some(exit) = status.exit() {
+                self.early.retain(|(_, s)| s.pid() != status.pid());
                 self.on_exit(status.pid(), exit);
                 continue;
             }
-            match status {
-                Status::Syscall { pid } => self.on_syscall_stop(pid)?,
-                Status::Event { pid, signal, event } => self.on_event(pid, signal, event)?,
-                Status::Stopped { pid, signal } => {
-                    // Signal-delivery-stop: deliver the signal the target was meant to get (real-time ones too).
-                    self.tasks.entry(pid).or_default();
-                    self.resume(pid, self.default_resume(pid), Some(signal))?;
-                }
-                Status::Exited { .. } | Status::Signaled { .. } | Status::Continued { .. } => {}
+            if !self.tasks.contains_key(&status.pid()) {
+                // A new task, stopped before its parent's clone event came: held until the event numbers it.
+                self.early.push((Instant::now(), status));
+                continue;
+            }
+            self.dispatch(status)?;
+            // Release the held stops of the tasks the event just numbered.
+            while let Some(at) = self
+                .early
+                .iter()
+                .position(|(_, s)| self.tasks.contains_key(&s.pid()))
+            {
+                let (_, held) = self.early.remove(at);
+                self.dispatch(held)?;
             }
         }
+    }
+
+    /// Handles a stop of a known task.
+    fn dispatch(&mut self, status: Status) -> Result<(), BackendError> {
+        match status {
+            Status::Syscall { pid } => self.on_syscall_stop(pid),
+            Status::Event { pid, signal, event } => self.on_event(pid, signal, event),
+            Status::Stopped { pid, signal } => {
+                // Signal-delivery-stop: deliver the signal the target was meant to get (real-time ones too).
+                self.tasks.entry(pid).or_default();
+                self.resume(pid, self.default_resume(pid), Some(signal))
+            }
+            Status::Exited { .. } | Status::Signaled { .. } | Status::Continued { .. } => Ok(()),
+        }
+    }
+
+    /// A held stop (see `early`) whose clone event has not come within [`EARLY_GRACE`]: its task is numbered as
+    /// one whose creator phoebe missed (`0.xN`), and the stop handled.
+    fn overdue_early(&mut self) -> Option<Status> {
+        let (at, status) = *self.early.first()?;
+        if at.elapsed() < EARLY_GRACE {
+            return None;
+        }
+        self.early.remove(0);
+        let pid = status.pid();
+        tracing::debug!(
+            pid = pid.as_raw(),
+            "no clone event for a new task: its creator is unknown"
+        );
+        self.lineage.key_or_unknown(pid.as_raw());
+        self.tasks.entry(pid).or_default();
+        Some(status)
     }
 
     /// The next wait status, or `None` when no tracee is left. Honours pending `delay=` resumes.
@@ -266,19 +316,22 @@ impl Tracer<'_> {
         loop {
             self.resume_due()?;
             let flags = WaitPidFlag::__WALL
-                | if self.delayed.is_empty() {
+                | if self.delayed.is_empty() && self.early.is_empty() {
                     WaitPidFlag::empty()
                 } else {
                     WaitPidFlag::WNOHANG
                 };
             match wait::waitpid(None, flags) {
                 Ok(None) => {
+                    if let Some(status) = self.overdue_early() {
+                        return Ok(Some(status));
+                    }
                     let next = self
                         .delayed
                         .iter()
                         .map(|d| d.0)
                         .min()
-                        .unwrap_or_else(Instant::now);
+                        .unwrap_or_else(|| Instant::now() + Duration::from_millis(1));
                     std::thread::sleep(
                         next.saturating_duration_since(Instant::now())
                             .min(Duration::from_millis(1)),
@@ -286,7 +339,8 @@ impl Tracer<'_> {
                 }
                 Ok(Some(status)) => return Ok(Some(status)),
                 Err(NixErrno::EINTR) => {}
-                Err(NixErrno::ECHILD) if self.delayed.is_empty() => return Ok(None),
+                Err(NixErrno::ECHILD) if self.delayed.is_empty() && self.early.is_empty() => return Ok(None),
+                Err(NixErrno::ECHILD) if self.delayed.is_empty() => self.early.clear(),
                 Err(NixErrno::ECHILD) => self.delayed.clear(),
                 Err(source) => return Err(BackendError::Wait { source }),
             }
@@ -333,6 +387,7 @@ impl Tracer<'_> {
 
     fn on_exit(&mut self, pid: Pid, how: TargetExit) {
         self.tasks.remove(&pid);
+        self.lineage.on_exit(pid.as_raw());
         self.control.remove_task(pid.as_raw());
         if pid == self.root {
             self.root_exit = Some(how);
@@ -375,14 +430,17 @@ impl Tracer<'_> {
                 || e == Event::PTRACE_EVENT_CLONE as i32 =>
             {
                 if let Ok(child) = ptrace::getevent(pid) {
-                    self.tasks.entry(Pid::from_raw(child as i32)).or_default();
-                    self.control.add_task(child as i32);
+                    let child = Pid::from_raw(child as i32);
+                    self.lineage.on_clone(pid.as_raw(), child.as_raw());
+                    self.tasks.entry(child).or_default();
+                    self.control.add_task(child.as_raw());
                 }
             }
             e if e == Event::PTRACE_EVENT_EXEC as i32 => {
                 // A non-leader thread that execs takes over the leader's pid: move its state.
                 if let Ok(former) = ptrace::getevent(pid) {
                     let former = Pid::from_raw(former as i32);
+                    self.lineage.on_exec(former.as_raw(), pid.as_raw());
                     if former != pid
                         && let Some(mut task) = self.tasks.remove(&former)
                     {
@@ -514,6 +572,7 @@ impl Tracer<'_> {
                 syscall: sc,
                 pid: tgid,
                 tid: pid.as_raw(),
+                thread: self.lineage.key(pid.as_raw()),
                 t_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
                 path: path.as_deref(),
                 args,

@@ -35,6 +35,7 @@ use super::{
     BackendError, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
     filter,
+    lineage::{self, Lineage},
 };
 use crate::{
     control::Control,
@@ -44,6 +45,27 @@ use crate::{
 };
 
 const BACKEND: &str = "seccomp";
+
+/// How long phoebe looks for the task a clone created before it takes the clone for a failed one.
+const CLONE_WAIT: Duration = Duration::from_millis(10);
+
+/// The syscalls that create tasks (threads or processes): the filter sends phoebe every call of them, so that it
+/// numbers the tasks they create (`backend::lineage`).
+#[cfg(target_arch = "x86_64")]
+const CREATE_TASKS: &[i64] = &[libc::SYS_clone, libc::SYS_clone3, libc::SYS_fork, libc::SYS_vfork];
+/// (No fork or vfork syscall on this architecture: libc makes them with clone.)
+#[cfg(not(target_arch = "x86_64"))]
+const CREATE_TASKS: &[i64] = &[libc::SYS_clone, libc::SYS_clone3];
+
+/// The syscalls that end tasks: the filter sends phoebe every call of them too, so that a task that ends at once
+/// waits, alive, in its `exit` until phoebe has found it after its creator's clone; and so that phoebe forgets the
+/// key of a tid that may be reused.
+const END_TASKS: &[i64] = &[libc::SYS_exit, libc::SYS_exit_group];
+
+/// Does syscall `nr` (native) create tasks?
+fn creates_tasks(nr: i32) -> bool {
+    CREATE_TASKS.contains(&i64::from(nr))
+}
 
 /// More tasks than this in the tgid cache and it starts over (tids are recycled; the cache must not grow forever).
 const TGID_CACHE_MAX: usize = 1 << 16;
@@ -134,6 +156,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
         started,
         poll,
         tgids: HashMap::new(),
+        lineage: Lineage::new(root.as_raw()),
         delayed: Vec::new(),
         warnings: Vec::new(),
         sockets: SocketKinds::default(),
@@ -230,6 +253,13 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     if Syscall::from_number(libc::SYS_seccomp as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
         policy.set(libc::SYS_seccomp as u32, filter::Action::UserNotif);
     }
+    // Every clone, to number the tasks it creates, and every exit (a targeted one keeps its rule's action: a guard
+    // lets some clones run unseen, whose tasks are then numbered as of unknown creator).
+    for &nr in CREATE_TASKS.iter().chain(END_TASKS) {
+        if Syscall::from_number(nr as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
+            policy.set(nr as u32, filter::Action::UserNotif);
+        }
+    }
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }
 
@@ -244,6 +274,8 @@ struct Supervisor<'a> {
     poll: bool,
     /// Thread group of each task seen, read from /proc once.
     tgids: HashMap<i32, i32>,
+    /// Each task's key, numbered when its creator's clone is let run (`backend::lineage`).
+    lineage: Lineage,
     /// Calls held by `delay=`: when to answer, the notification, the errno.
     delayed: Vec<(Instant, u64, i32)>,
     warnings: Vec<String>,
@@ -295,12 +327,19 @@ impl Supervisor<'_> {
         if nr == libc::SYS_seccomp {
             self.watch_own_listener(n);
         }
-        let syscall = (n.arch == filter::NATIVE_AUDIT_ARCH)
+        let native = n.arch == filter::NATIVE_AUDIT_ARCH;
+        let creates = native && creates_tasks(n.nr);
+        if native && END_TASKS.contains(&nr) {
+            // The task makes no call after this one (exit_group ends its other threads without one).
+            self.lineage.on_exit(n.tid);
+            self.tgids.remove(&n.tid);
+        }
+        let syscall = native
             .then(|| u64::try_from(n.nr).ok().and_then(Syscall::from_number))
             .flatten()
             .filter(|sc| self.decider.is_targeted(*sc));
         let Some(syscall) = syscall else {
-            return self.answer(n.id, None);
+            return self.let_run(n, creates);
         };
         let tid = Pid::from_raw(n.tid);
         let mut read_target = false;
@@ -330,12 +369,14 @@ impl Supervisor<'_> {
         // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
         if read_target && !self.listener.id_valid(n.id) {
             self.tgids.remove(&n.tid);
+            self.lineage.on_exit(n.tid);
             return Ok(());
         }
         let call = Call {
             syscall,
             pid,
             tid: n.tid,
+            thread: Some(self.lineage.key_or_unknown(n.tid)),
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             path: path.as_deref(),
             args: n.args,
@@ -352,7 +393,40 @@ impl Supervisor<'_> {
                 }
                 None => self.answer(n.id, Some(decision.errno.code())),
             },
-            None => self.answer(n.id, None),
+            None => self.let_run(n, creates),
+        }
+    }
+
+    /// Lets the call run. For a call that creates a task (`creates`), finds the task it created and numbers it
+    /// (`backend::lineage`) before answering anything else: a clone runs in microseconds, and until the next
+    /// notification is answered no other clone can have run, so the new task in the caller's family is this
+    /// call's. A clone that failed creates none: after [`CLONE_WAIT`] phoebe stops looking.
+    fn let_run(&mut self, n: &Notification, creates: bool) -> Result<(), BackendError> {
+        if !creates {
+            return self.answer(n.id, None);
+        }
+        let tgid = *self
+            .tgids
+            .entry(n.tid)
+            .or_insert_with(|| tgid_of(Pid::from_raw(n.tid)));
+        let before = lineage::family(tgid, n.tid);
+        self.answer(n.id, None)?;
+        let until = Instant::now() + CLONE_WAIT;
+        loop {
+            if let Some(&child) = lineage::family(tgid, n.tid).difference(&before).next() {
+                self.lineage.key_or_unknown(n.tid);
+                let key = self.lineage.on_clone(n.tid, child);
+                tracing::trace!(creator = n.tid, child, key, "clone numbered");
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                tracing::debug!(
+                    creator = n.tid,
+                    "no new task after a clone: it failed, or its task ended"
+                );
+                return Ok(());
+            }
+            thread::sleep(Duration::from_micros(20));
         }
     }
 
