@@ -1528,3 +1528,75 @@ fn service_models_come_from_the_workload_not_from_start_up() {
         "the workload's window is recorded: {window}"
     );
 }
+
+/// Issue 14 item 6: one failed round while injecting meant `failed`, and the "after" phase began the instant
+/// injection stopped. `--tolerance` and `--recovery` let a campaign say what a client tolerates.
+#[test]
+fn service_tolerance_and_recovery() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'"
+    );
+    let out = dir.path().join("campaign");
+    // Every open of the data file fails while injecting: 4 failed rounds of 4, all tolerated.
+    let fault = format!("openat:ENOENT:path={}", data.display());
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "4",
+        "--tolerance",
+        "4",
+        "--recovery",
+        "300ms",
+        "--timeout",
+        "20s",
+    ];
+    exec(
+        &out,
+        &[fault],
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    )
+    .success();
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [("openat-ENOENT".to_owned(), Verdict::Resilient)]
+    );
+    let run = &report.experiments[0].runs[0];
+    assert!(run.detail.contains("within --tolerance 4"), "{}", run.detail);
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["service"]["tolerance"], 4);
+    assert_eq!(campaign["service"]["recovery_ms"], 300);
+    // The recovery grace is spent between the injected rounds and the after rounds.
+    let modified = |name: &str| {
+        std::fs::metadata(out.join("experiments/openat-ENOENT").join(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let gap = modified("run-1-after-round-1.err")
+        .duration_since(modified("run-1-injected-round-4.err"))
+        .unwrap();
+    assert!(
+        gap >= Duration::from_millis(300),
+        "after rounds began {gap:?} after the injected ones"
+    );
+    // Without --service, the flags are refused before anything runs.
+    phoebe()
+        .args(["exec", "--tolerance", "1", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--service"));
+}

@@ -395,6 +395,16 @@ pub struct ExecArgs {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
 
+    /// Service mode: up to N rounds may fail while injecting and the run is still `resilient` (an error a
+    /// client retries costs a round now and then); rounds after injection must all pass. Default 0.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "service")]
+    pub tolerance: u32,
+
+    /// Service mode: wait this long after switching injection off before the check and the "after" rounds,
+    /// so that a service that recovers in its own time (a reconnect, a back-off) is not judged `corrupted`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true, requires = "service")]
+    pub recovery: Option<Duration>,
+
     /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
     #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]
     pub faults: Vec<String>,

@@ -584,12 +584,24 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             if given("rounds") {
                 spec.rounds = args.rounds;
             }
+            if given("tolerance") {
+                spec.tolerance = args.tolerance;
+            }
+            if given("recovery") {
+                spec.recovery_ms = args
+                    .recovery
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            }
             spec
         }),
         _ => args.service.then(|| experiment::service::ServiceSpec {
             ready: args.ready.clone().unwrap_or_default(),
             workload: args.workload.clone().unwrap_or_default(),
             rounds: args.rounds,
+            tolerance: args.tolerance,
+            recovery_ms: args
+                .recovery
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }),
     };
     let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

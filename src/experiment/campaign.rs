@@ -164,6 +164,15 @@ impl Campaign {
             ("--ready", json!(service.map(|s| &s.ready))),
             ("--workload", json!(service.map(|s| &s.workload))),
             ("--rounds", json!(service.map(|s| s.rounds))),
+            // Null when 0, so that campaigns made before them keep their fingerprints.
+            (
+                "--tolerance",
+                json!(service.map(|s| s.tolerance).filter(|n| *n > 0)),
+            ),
+            (
+                "--recovery",
+                json!(service.map(|s| s.recovery_ms).filter(|n| *n > 0)),
+            ),
         ]
     }
 
@@ -375,6 +384,8 @@ pub(super) mod tests {
                         ready: "true".into(),
                         workload: "true".into(),
                         rounds: 5,
+                        tolerance: 0,
+                        recovery_ms: 0,
                     })
                 }),
             ),
@@ -392,6 +403,30 @@ pub(super) mod tests {
                 seen.insert(other.fingerprint()),
                 "{flag}: two settings, one fingerprint"
             );
+        }
+        // Service settings, against a service campaign; 0 (their default) leaves old fingerprints as they were.
+        let mut service = base.clone();
+        service.service = Some(service::ServiceSpec {
+            ready: "true".into(),
+            workload: "true".into(),
+            rounds: 5,
+            tolerance: 0,
+            recovery_ms: 0,
+        });
+        for (flag, change) in [
+            (
+                "--tolerance",
+                Box::new(|s: &mut service::ServiceSpec| s.tolerance = 2) as Box<dyn Fn(&mut _)>,
+            ),
+            (
+                "--recovery",
+                Box::new(|s: &mut service::ServiceSpec| s.recovery_ms = 500),
+            ),
+        ] {
+            let mut other = service.clone();
+            change(other.service.as_mut().unwrap());
+            assert_eq!(service.difference(&other).map(|d| d.flag), Some(flag));
+            assert_ne!(service.fingerprint(), other.fingerprint(), "{flag}");
         }
         // Plans are named by their models; two plans with the same models differ in what was edited.
         let mut planned = base.clone();

@@ -76,6 +76,8 @@ mod tests {
                 ready: "true".into(),
                 workload: "true".into(),
                 rounds: 3,
+                tolerance: 0,
+                recovery_ms: 0,
             }),
             plan: Some(serde_json::from_value(seed_plan().clone()).unwrap()),
             shard: Some(Shard { index: 1, count: 2 }),

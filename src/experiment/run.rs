@@ -136,6 +136,7 @@ impl Runner<'_> {
                     matched,
                     rounds: run.rounds,
                     check_passed: run.check_passed,
+                    tolerance: self.service().tolerance,
                 });
                 progress.run_done();
                 let evidence = verdict.is_finding().then(|| {

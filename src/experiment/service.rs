@@ -32,6 +32,16 @@ pub struct ServiceSpec {
     pub workload: String,
     /// Rounds per phase (steady, injecting, after).
     pub rounds: u32,
+    /// `--tolerance`: rounds that may fail while injecting without making the run `failed` (0: none may).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tolerance: u32,
+    /// `--recovery`: milliseconds between switching injection off and the check and "after" rounds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recovery_ms: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// What waiting for readiness found.
@@ -54,7 +64,7 @@ pub struct ServiceRun {
 }
 
 impl Runner<'_> {
-    fn service(&self) -> &ServiceSpec {
+    pub(super) fn service(&self) -> &ServiceSpec {
         self.campaign.service.as_ref().expect("service mode")
     }
 
@@ -217,6 +227,15 @@ impl Runner<'_> {
                 switch(true);
                 let (injected, h2) = self.rounds(dir, &format!("run-{k}-injected"), n)?;
                 switch(false);
+                // --recovery: the service's grace to recover before it is judged; Ctrl-C cuts it short.
+                let recovered = Instant::now() + Duration::from_millis(self.service().recovery_ms);
+                while Instant::now() < recovered && !self.control.interrupted() {
+                    std::thread::sleep(
+                        recovered
+                            .saturating_duration_since(Instant::now())
+                            .min(Duration::from_millis(50)),
+                    );
+                }
                 run.check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
                 let (after, h3) = self.rounds(dir, &format!("run-{k}-after"), n)?;
                 run.rounds = Rounds {

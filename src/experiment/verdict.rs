@@ -207,6 +207,8 @@ pub struct ServiceEvidence {
     pub matched: u64,
     pub rounds: crate::model::Rounds,
     pub check_passed: Option<bool>,
+    /// `--tolerance`: rounds that may fail while injecting.
+    pub tolerance: u32,
 }
 
 /// The verdict of a service-mode run. Order: crashed or failed (the service died), hung (never ready, or a
@@ -263,6 +265,16 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
             ),
         );
     }
+    let failed_rounds = r.injected.total.saturating_sub(r.injected.ok);
+    if failed_rounds > 0 && failed_rounds <= e.tolerance {
+        return (
+            Verdict::Resilient,
+            format!(
+                "{} of {} rounds ok while injecting {} error(s), within --tolerance {}",
+                r.injected.ok, r.injected.total, e.injected, e.tolerance
+            ),
+        );
+    }
     if !r.injected.all_ok() {
         return (
             Verdict::Failed,
@@ -309,7 +321,30 @@ mod service_tests {
                 after: stats(5, 5),
             },
             check_passed: None,
+            tolerance: 0,
         }
+    }
+
+    /// Issue 14 item 6: one failed round while injecting made a service `failed`, however many a client would
+    /// retry; `--tolerance N` lets N rounds fail while injecting, never after.
+    #[test]
+    fn rounds_within_the_tolerance_are_resilient() {
+        let mut e = evidence();
+        e.rounds.injected = stats(3, 5);
+        assert_eq!(judge_service(&e).0, Verdict::Failed);
+        e.tolerance = 2;
+        let (verdict, detail) = judge_service(&e);
+        assert_eq!(verdict, Verdict::Resilient);
+        assert!(detail.contains("within --tolerance 2"), "{detail}");
+        e.tolerance = 1;
+        assert_eq!(judge_service(&e).0, Verdict::Failed);
+        e.tolerance = 5;
+        e.rounds.after = stats(4, 5);
+        assert_eq!(
+            judge_service(&e).0,
+            Verdict::Corrupted,
+            "the after rounds have no tolerance"
+        );
     }
 
     #[test]
