@@ -186,8 +186,7 @@ impl Runner<'_> {
             usage: obs.usage,
             check_passed,
             // From the inner observer's spawn, a few milliseconds before the service's exec, where the
-            // observation's clock starts: the window starts and ends that much late, never early (start-up
-            // is never counted as workload; a sliver of the time after the last round may be).
+            // observation's clock starts; `store::merged_observation` moves the end back by phoebe's own time.
             workload_ms: Some([millis(workload_from), millis(workload_to)]),
         }))
     }

@@ -143,7 +143,10 @@ pub(super) fn merged_observation(
             });
         }
         obs.coarsen(longest / obs.interval_ms);
-        if let Some(window) = baseline.runs.get(k).and_then(|r| r.workload_ms) {
+        if let Some(run) = baseline.runs.get(k)
+            && let Some(window) = run.workload_ms
+        {
+            let window = observed_window(window, run.duration_ms, obs.duration_ms);
             let (during, around) = split_at_window(std::mem::take(&mut obs.intervals), longest, window);
             inside.extend(failed_pairs(&during));
             outside.extend(failed_pairs(&around));
@@ -160,6 +163,17 @@ pub(super) fn merged_observation(
     }
     let only_outside = outside.difference(&inside).copied().collect();
     Ok((merged.expect("at least one baseline run"), only_outside))
+}
+
+/// The workload's window `[from, to]` (ms from the inner observer's spawn) on the observation's clock, which
+/// starts at the target's exec, some milliseconds later: shifted that much, the start would move earlier and the
+/// end too. The start is kept as it is (late: start-up never counts as workload) and the end moved earlier by all
+/// of phoebe's own time around the target (`run_ms` wall time from spawn to stop minus `observed_ms` from exec
+/// to end), so that the service's shutdown — its SIGTERM's `EINTR` — never counts as workload either. Found on
+/// redis: its shutdown `epoll_wait-EINTR` landed in the last interval of the window and became a model.
+fn observed_window([from, to]: [u64; 2], run_ms: u64, observed_ms: u64) -> [u64; 2] {
+    let end = to.saturating_sub(run_ms.saturating_sub(observed_ms));
+    if end > from { [from, end] } else { [from, to] }
 }
 
 /// The intervals (of `interval_ms` each, from 0) that lie wholly within `[from, to]` ms, and the others. When the
@@ -235,6 +249,21 @@ mod tests {
         let (during, around) = split_at_window(intervals(10), 100, [250, 720]);
         assert_eq!(calls(&during), [3, 4, 5, 6]);
         assert_eq!(calls(&around), [0, 1, 2, 7, 8, 9]);
+    }
+
+    /// Regression (redis): 363 ms of wall time for 340 ms observed; the rounds ended at 350 ms, the shutdown's
+    /// EINTR fell at 327 ms of the observation, inside [320, 336) — an interval that ended before 350.
+    #[test]
+    fn a_services_shutdown_is_not_workload() {
+        assert_eq!(observed_window([83, 350], 363, 340), [83, 327]);
+        let (during, _) = split_at_window(intervals(22), 16, observed_window([83, 350], 363, 340));
+        assert_eq!(
+            calls(&during).last(),
+            Some(&19),
+            "[304, 320) is the last interval kept"
+        );
+        // phoebe's overhead longer than the window: the window as it was.
+        assert_eq!(observed_window([80, 100], 500, 300), [80, 100]);
     }
 
     #[test]
