@@ -12,7 +12,7 @@ use predicates::prelude::*;
 use crate::common::*;
 
 /// Parses a JUnit file with a real XML parser: the `<testcase>` names and how many have a `<failure>`.
-fn parse_junit(path: &Path) -> (Vec<String>, usize) {
+pub(crate) fn parse_junit(path: &Path) -> (Vec<String>, usize) {
     use quick_xml::{events::Event, reader::Reader};
     let xml = std::fs::read_to_string(path).unwrap();
     let mut reader = Reader::from_str(&xml);

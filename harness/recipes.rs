@@ -1,7 +1,9 @@
 //! The CI recipes in docs/ci run as written: the `phoebe:` steps of the GitHub Actions workflow, and the scripts of
 //! the Kubernetes Indexed Job, each with the environment its platform gives (matrix shard, completion index), on a
-//! test app here. The merged report has every experiment of the plan once, its JUnit a testcase per experiment, and
-//! the merge exits as `exec` would.
+//! test app here. The merged report has every experiment of the plan once, its JUnit (parsed) a testcase per
+//! experiment, and the merge exits as `exec` would, or 2 when a shard left no report. What the commands cannot
+//! show is checked on the files: the jobs' wiring (matrix, artifact paths, the JUnit publisher and its
+//! permission; the Kubernetes labels that order the steps and the shared volume).
 
 use std::{
     path::{Path, PathBuf},
@@ -84,16 +86,42 @@ fn load_report(dir: &Path) -> phoebe::model::Report {
     phoebe::files::load(&dir.join("report.json"), "report").expect("report.json")
 }
 
+/// The merged report has every model of the plan as one experiment, once, and nothing pending; its JUnit
+/// parses and has one testcase per experiment, by the same names; the other formats are there.
 fn check_merged(merged: &Path, plan: &Path) {
     let plan: Value = serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
-    let models = plan["models"].as_array().expect("plan models").len();
-    assert!(models > 0, "the plan has models to shard");
+    let mut models: Vec<String> = plan["models"]
+        .as_array()
+        .expect("plan models")
+        .iter()
+        .map(|m| m["id"].as_str().expect("model id").to_owned())
+        .collect();
+    assert!(!models.is_empty(), "the plan has models to shard");
+    models.sort();
     let report = load_report(merged);
-    assert_eq!(report.experiments.len(), models, "every experiment once");
-    assert!(report.pending.is_empty());
-    let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase").count(), models, "{junit}");
+    let mut experiments: Vec<String> = report.experiments.iter().map(|e| e.id.clone()).collect();
+    experiments.sort();
+    assert_eq!(experiments, models, "every experiment of the plan once");
+    assert!(report.pending.is_empty() && !report.interrupted);
+    assert_eq!(report.shard, None, "the merged report is the whole campaign");
+    let (mut cases, _) = crate::exec::parse_junit(&merged.join("junit.xml"));
+    cases.sort();
+    assert_eq!(cases, models, "one testcase per experiment");
     assert!(merged.join("summary.md").is_file() && merged.join("report.html").is_file());
+}
+
+/// Does the merged report fail on `fail_on` (the `--fail-on` list the recipe gives)?
+fn fails(merged: &Path, fail_on: &str) -> bool {
+    let rules: Vec<phoebe::model::FailOn> = fail_on
+        .split(',')
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{v}: {e}")))
+        .collect();
+    load_report(merged).fails_on_tiers(&rules)
+}
+
+/// The value of a workflow or container setting that is a plain string (not a `${{ … }}` expression).
+fn plain(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.contains("${{")).map(str::to_owned)
 }
 
 #[test]
@@ -105,55 +133,115 @@ fn the_github_actions_workflow_runs_as_written() {
         return;
     };
     let workflow = &docs[0];
-    let step = |job: &str, name: &str| -> String {
+    let steps = |job: &str| -> Vec<Value> {
         workflow["jobs"][job]["steps"]
             .as_array()
             .unwrap_or_else(|| panic!("job {job} has steps"))
+            .clone()
+    };
+    let step = |job: &str, name: &str| -> String {
+        steps(job)
             .iter()
             .find(|s| s["name"] == name)
             .and_then(|s| s["run"].as_str())
             .unwrap_or_else(|| panic!("job {job} has a step {name:?} with run"))
             .to_owned()
     };
-    let shards: u32 = workflow["env"]["SHARDS"].as_str().unwrap().parse().unwrap();
-    let matrix = workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    let uses = |job: &str, action: &str| -> Vec<Value> {
+        steps(job)
+            .into_iter()
+            .filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(action)))
+            .collect()
+    };
+
+    // The environment: the workflow's own plain values; what GitHub fills in, the test app's here.
+    let given = [
+        ("TEST_COMMAND", test_command()),
+        // ${{ github.run_id }}: one number for the whole workflow run.
+        ("SEED", "4242".to_owned()),
+    ];
+    let mut env: Vec<(&str, String)> = Vec::new();
+    for (k, v) in workflow["env"].as_object().expect("workflow env") {
+        if let Some(v) = plain(v) {
+            env.push((k.as_str(), v));
+        } else if let Some((k, v)) = given.iter().find(|(g, _)| g == k) {
+            env.push((k, v.clone()));
+        }
+        // The others (PHOEBE_GIT, PHOEBE_REF, BUILD_COMMAND) are for the steps not run here.
+    }
+    let var = |name: &str| -> String {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("workflow env {name}"))
+    };
+    let shards: u32 = var("SHARDS").parse().unwrap();
+    let fail_on = var("FAIL_ON");
+    var("TEST_COMMAND");
+    var("SEED");
+
+    // The wiring between the jobs: one matrix entry per shard, each shard's directory as an artifact the merge
+    // finds under shards/, the merge's JUnit published.
+    let matrix: Vec<u64> = workflow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
         .as_array()
-        .unwrap();
-    assert_eq!(matrix.len() as u32, shards, "one matrix entry per shard");
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        matrix,
+        (1..=u64::from(shards)).collect::<Vec<_>>(),
+        "one matrix entry per shard"
+    );
+    assert_eq!(workflow["jobs"]["shard"]["strategy"]["fail-fast"], false);
+    assert_eq!(
+        uses("shard", "actions/upload-artifact")[0]["with"]["path"],
+        "shards/shard-${{ matrix.shard }}"
+    );
+    assert_eq!(
+        uses("merge", "actions/download-artifact")[1]["with"]["path"],
+        "shards"
+    );
+    let junit = uses("merge", "mikepenz/action-junit-report");
+    assert_eq!(junit[0]["with"]["report_paths"], "merged/junit.xml");
+    assert_eq!(
+        workflow["permissions"]["checks"], "write",
+        "the JUnit publisher needs it"
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let path = bin_dir(dir.path());
-    let env = vec![("TEST_COMMAND", test_command())];
-
     let (status, out) = run(&step("plan", "phoebe: plan"), dir.path(), &path, &env);
     assert_eq!(status, 0, "plan:\n{out}");
     for k in 1..=shards {
         let mut env = env.clone();
         env.push(("SHARD", k.to_string()));
-        env.push(("SHARDS", shards.to_string()));
-        // ${{ github.run_id }}: one number for the whole workflow run.
-        env.push(("SEED", "4242".to_owned()));
         let (status, out) = run(&step("shard", "phoebe: shard"), dir.path(), &path, &env);
         assert_eq!(status, 0, "shard {k}:\n{out}");
     }
     let summary = dir.path().join("step-summary.md");
     let mut env = env.clone();
     env.push(("GITHUB_STEP_SUMMARY", summary.display().to_string()));
-    let (status, out) = run(&step("merge", "phoebe: merge"), dir.path(), &path, &env);
+    let merge = step("merge", "phoebe: merge");
+    let (status, out) = run(&merge, dir.path(), &path, &env);
     let merged = dir.path().join("merged");
-    let report = load_report(&merged);
-    let failing = report.fails_on(&[
-        phoebe::model::Verdict::Failed,
-        phoebe::model::Verdict::Crashed,
-        phoebe::model::Verdict::Hung,
-        phoebe::model::Verdict::Corrupted,
-    ]);
-    assert_eq!(status, i32::from(failing), "merge exits as exec would:\n{out}");
+    assert_eq!(
+        status,
+        i32::from(fails(&merged, &fail_on)),
+        "merge exits as exec would:\n{out}"
+    );
     check_merged(&merged, &dir.path().join("plan.json"));
     let published = std::fs::read_to_string(&summary).unwrap();
     assert_eq!(
         published,
         std::fs::read_to_string(merged.join("summary.md")).unwrap()
     );
+
+    // A shard whose job failed leaves no artifact: the merge fails, naming it.
+    std::fs::remove_dir_all(dir.path().join("shards/shard-2")).unwrap();
+    let (status, out) = run(&merge, dir.path(), &path, &env);
+    assert_eq!(status, 2, "{out}");
+    assert!(out.contains(&format!("shard 2/{shards} left no report")), "{out}");
 }
 
 #[test]
@@ -161,33 +249,67 @@ fn the_kubernetes_indexed_job_runs_as_written() {
     if !ptrace_works() || !Backend::Seccomp.works() {
         return;
     }
-    let Some(docs) = yaml(&docs("k8s-indexed-job.yaml")) else {
+    let path_of = docs("k8s-indexed-job.yaml");
+    let Some(docs) = yaml(&path_of) else {
         return;
     };
+    let text = std::fs::read_to_string(&path_of).unwrap();
     let container = |doc: &Value| doc["spec"]["template"]["spec"]["containers"][0].clone();
-    let shards_job = docs
-        .iter()
-        .find(|d| d["metadata"]["name"] == "phoebe-shards")
-        .unwrap();
-    let merge_job = docs
-        .iter()
-        .find(|d| d["metadata"]["name"] == "phoebe-merge")
-        .unwrap();
+    let named = |name: &str| -> &Value {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no object {name}"))
+    };
+    let shards_job = named("phoebe-shards");
+    let merge_job = named("phoebe-merge");
     assert_eq!(shards_job["spec"]["completionMode"], "Indexed");
     let completions = shards_job["spec"]["completions"].as_u64().unwrap();
-    let shard = container(shards_job);
+    // The steps the header gives: each `kubectl apply -l phoebe-step=…` creates its objects only, so the merge
+    // starts after the shards; the volume comes with the shards.
+    for step in ["shards", "merge"] {
+        assert!(
+            text.contains(&format!("-l phoebe-step={step}")),
+            "the header applies {step}"
+        );
+    }
+    for (name, step) in [
+        ("phoebe-results", "shards"),
+        ("phoebe-shards", "shards"),
+        ("phoebe-merge", "merge"),
+    ] {
+        assert_eq!(named(name)["metadata"]["labels"]["phoebe-step"], step, "{name}");
+    }
+    assert!(
+        docs.iter()
+            .all(|d| d["metadata"]["labels"]["phoebe-step"].is_string())
+    );
+    let claim = |job: &Value| {
+        job["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "results")
+            .map(|v| v["persistentVolumeClaim"]["claimName"].clone())
+            .unwrap()
+    };
+    assert_eq!(claim(shards_job), "phoebe-results");
+    assert_eq!(claim(merge_job), "phoebe-results");
+
     let env_of = |c: &Value, name: &str| -> String {
         c["env"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["name"] == name)
-            .and_then(|e| e["value"].as_str())
+            .and_then(|e| plain(&e["value"]))
             .unwrap_or_else(|| panic!("env {name}"))
-            .to_owned()
     };
+    let shard = container(shards_job);
+    let merge = container(merge_job);
     assert_eq!(env_of(&shard, "SHARDS"), completions.to_string());
+    assert_eq!(env_of(&merge, "SHARDS"), completions.to_string());
     assert_eq!(shard["command"], serde_json::json!(["/bin/sh", "-euc"]));
+    assert_eq!(merge["command"], serde_json::json!(["/bin/sh", "-euc"]));
 
     let dir = tempfile::tempdir().unwrap();
     let path = bin_dir(dir.path());
@@ -205,7 +327,7 @@ fn the_kubernetes_indexed_job_runs_as_written() {
     std::fs::create_dir(&results).unwrap();
     for index in 0..completions {
         let env = vec![
-            ("SHARDS", completions.to_string()),
+            ("SHARDS", env_of(&shard, "SHARDS")),
             ("SEED", env_of(&shard, "SEED")),
             ("TEST_COMMAND", test_command.clone()),
             ("PLAN", plan.display().to_string()),
@@ -214,14 +336,35 @@ fn the_kubernetes_indexed_job_runs_as_written() {
         ];
         let (status, out) = run(shard["args"][0].as_str().unwrap(), dir.path(), &path, &env);
         assert_eq!(status, 0, "completion index {index}:\n{out}");
+        let k = index + 1;
+        assert_eq!(
+            load_report(&results.join(format!("shard-{k}"))).shard.as_deref(),
+            Some(format!("{k}/{completions}").as_str()),
+            "index {index} is shard {k}"
+        );
     }
-    let merge = container(merge_job);
-    let (status, out) = run(
-        merge["args"][0].as_str().unwrap(),
-        dir.path(),
-        &path,
-        &[("RESULTS", results.display().to_string())],
+    let fail_on = env_of(&merge, "FAIL_ON");
+    let env = vec![
+        ("SHARDS", env_of(&merge, "SHARDS")),
+        ("FAIL_ON", fail_on.clone()),
+        ("RESULTS", results.display().to_string()),
+    ];
+    let script = merge["args"][0].as_str().unwrap();
+    let (status, out) = run(script, dir.path(), &path, &env);
+    let merged = results.join("merged");
+    assert_eq!(
+        status,
+        i32::from(fails(&merged, &fail_on)),
+        "merge exits as exec would:\n{out}"
     );
-    assert!(status == 0 || status == 1, "merge:\n{out}");
-    check_merged(&results.join("merged"), &plan);
+    check_merged(&merged, &plan);
+
+    // An index that failed left no report: the merge Job fails, naming it.
+    std::fs::remove_dir_all(results.join("shard-1")).unwrap();
+    let (status, out) = run(script, dir.path(), &path, &env);
+    assert_eq!(status, 2, "{out}");
+    assert!(
+        out.contains(&format!("shard 1/{completions} left no report")),
+        "{out}"
+    );
 }
