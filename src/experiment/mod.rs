@@ -26,6 +26,7 @@ mod run;
 mod select;
 pub mod service;
 mod store;
+pub mod suite;
 mod supervise;
 pub mod verdict;
 

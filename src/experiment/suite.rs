@@ -1,0 +1,202 @@
+//! Which test broke: a test suite's results read from a run's stdout (pure), and the tests an experiment broke —
+//! those that failed in one of its runs and neither failed nor were skipped in any baseline run.
+//!
+//! Two formats are recognised, with no flag: libtest's (`cargo test`) `test NAME ... ok|FAILED|ignored` lines,
+//! and pytest's `FAILED path::test - reason` / `ERROR path::test` short-summary lines (printed by default since
+//! pytest 6, `-rfE`) and its verbose `path::test PASSED|FAILED|SKIPPED` lines (`-v`).
+
+use std::collections::BTreeMap;
+
+/// One test's result in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Passed,
+    Skipped,
+    Failed,
+}
+
+/// What a run's stdout says about a test suite.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Results {
+    /// The output is a test suite's: libtest's `running N tests` or pytest's `test session starts` line, or a
+    /// test's result.
+    pub suite: bool,
+    /// The results, by test name; a test reported twice (two test binaries with the same test path, a retried
+    /// test) keeps its worst outcome.
+    pub tests: BTreeMap<String, Outcome>,
+}
+
+/// The test results a run's stdout reports ([`Results`]).
+pub fn results(stdout: &str) -> Results {
+    let mut out: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut suite = false;
+    let mut record = |name: &str, outcome: Outcome| {
+        let name = name.trim();
+        if !name.is_empty() {
+            let e = out.entry(name.to_owned()).or_insert(outcome);
+            *e = (*e).max(outcome);
+        }
+    };
+    // libtest with one thread prints `test NAME ... ` before the test runs and the result after it: output the
+    // test prints (`--nocapture`) can come between them.
+    let mut pending: Option<String> = None;
+    for line in stdout.lines() {
+        let line = line.trim_end();
+        if (line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")))
+            || (line.starts_with('=') && line.contains(" test session starts "))
+        {
+            suite = true;
+        }
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some(at) = rest.rfind(" ...")
+        {
+            let name = &rest[..at];
+            match libtest_outcome(&rest[at + 4..]) {
+                Some(o) => {
+                    record(name, o);
+                    pending = None;
+                }
+                None => pending = Some(name.to_owned()),
+            }
+            continue;
+        }
+        if let Some(name) = &pending
+            && let Some(o) = libtest_outcome(line)
+        {
+            record(name, o);
+            pending = None;
+            continue;
+        }
+        // pytest's short summary: `FAILED tests/test_a.py::test_x - AssertionError: …`.
+        for (prefix, outcome) in [("FAILED ", Outcome::Failed), ("ERROR ", Outcome::Failed)] {
+            if let Some(rest) = line.strip_prefix(prefix)
+                && rest.contains("::")
+            {
+                let name = rest.split(" - ").next().unwrap_or(rest);
+                record(name, outcome);
+            }
+        }
+        // pytest -v: `tests/test_a.py::test_x PASSED   [ 50%]`.
+        let mut words = line.split_whitespace();
+        if let (Some(name), Some(word)) = (words.next(), words.next())
+            && name.contains("::")
+            && !line.starts_with(char::is_whitespace)
+        {
+            let outcome = match word {
+                "PASSED" | "XPASS" => Some(Outcome::Passed),
+                "FAILED" | "ERROR" => Some(Outcome::Failed),
+                "SKIPPED" | "XFAIL" => Some(Outcome::Skipped),
+                _ => None,
+            };
+            if let Some(o) = outcome {
+                record(name, o);
+            }
+        }
+    }
+    Results {
+        suite: suite || !out.is_empty(),
+        tests: out,
+    }
+}
+
+/// The result word after libtest's ` ...`: `ok`, `FAILED`, `ignored` (or `ignored, reason`); `None` otherwise.
+fn libtest_outcome(s: &str) -> Option<Outcome> {
+    let s = s.trim();
+    match s {
+        "ok" => Some(Outcome::Passed),
+        "FAILED" => Some(Outcome::Failed),
+        _ if s == "ignored" || s.starts_with("ignored,") => Some(Outcome::Skipped),
+        _ => None,
+    }
+}
+
+/// The tests an experiment broke: failed in one of `runs` (each run's results), and reported in the baseline
+/// without failing or being skipped in any of its runs — or, for pytest without `-v` (which names only the
+/// tests that fail), not reported failing there; empty unless every baseline run's output is a test suite's.
+pub fn broken(baseline: &[Results], runs: &[Results]) -> Vec<String> {
+    if baseline.is_empty() || !baseline.iter().all(|b| b.suite) {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = runs
+        .iter()
+        .flat_map(|r| r.tests.iter())
+        .filter(|(_, o)| **o == Outcome::Failed)
+        .map(|(name, _)| name)
+        .filter(|name| baseline.iter().all(|b| b.tests.get(*name).is_none_or(|o| *o == Outcome::Passed)))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The results of each run whose stdout is one of `paths` (a missing file has none).
+pub(super) fn read_all(paths: impl IntoIterator<Item = std::path::PathBuf>) -> Vec<Results> {
+    paths
+        .into_iter()
+        .map(|p| results(&String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(r: &Results, o: Outcome) -> Vec<&str> {
+        r.tests
+            .iter().filter(|(_, v)| **v == o).map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn libtest_lines_with_failures_sections_and_interleaved_output() {
+        let out = "\nrunning 4 tests\ntest tests::adds ... ok\ntest tests::reads ... FAILED\n\
+            test tests::slow ... ignored, too slow\ntest tests::noisy ... hello from the test\nok\n\
+            test src/lib.rs - f (line 3) ... ok\n\nfailures:\n\n---- tests::reads stdout ----\n\
+            test tests::adds ... is not a result\nthread 'tests::reads' panicked\n\nfailures:\n    tests::reads\n\n\
+            test result: FAILED. 3 passed; 1 failed; 1 ignored\n";
+        let r = results(out);
+        assert_eq!(
+            names(&r, Outcome::Passed),
+            ["src/lib.rs - f (line 3)", "tests::adds", "tests::noisy"]
+        );
+        assert_eq!(names(&r, Outcome::Failed), ["tests::reads"]);
+        assert_eq!(names(&r, Outcome::Skipped), ["tests::slow"]);
+    }
+
+    #[test]
+    fn pytest_short_summary_and_verbose_lines() {
+        let out = "tests/test_a.py::test_x PASSED     [ 50%]\ntests/test_a.py::test_y FAILED    [100%]\n\
+            ==== short test summary info ====\nFAILED tests/test_a.py::test_y - FileNotFoundError: x - y\n\
+            ERROR tests/test_b.py::test_z\n  tests/test_a.py::test_q PASSED\n";
+        let r = results(out);
+        assert_eq!(names(&r, Outcome::Passed), ["tests/test_a.py::test_x"]);
+        assert_eq!(
+            names(&r, Outcome::Failed),
+            ["tests/test_a.py::test_y", "tests/test_b.py::test_z"]
+        );
+        assert_eq!(results("hello\nworld\nFAILED to start\n"), Results::default());
+        let quiet = results("===== test session starts =====\nt.py ..  [100%]\n===== 2 passed in 0.01s =====\n");
+        assert!(quiet.suite && quiet.tests.is_empty());
+    }
+
+    #[test]
+    fn broken_means_failed_under_the_fault_and_fine_in_every_baseline_run() {
+        let r = |s: &str| results(s);
+        let base = [
+            r("test a ... ok\ntest b ... ok\ntest c ... FAILED\ntest d ... ignored\n"),
+            r("test a ... ok\ntest b ... ok\ntest c ... ok\n"),
+        ];
+        let runs = [
+            r("test a ... FAILED\ntest b ... ok\ntest c ... FAILED\ntest d ... FAILED\n"),
+            r("test b ... FAILED\ntest a ... FAILED\n"),
+        ];
+        assert_eq!(broken(&base, &runs), ["a", "b"]);
+        // pytest without -v: only failures are named; a test not failing in the baseline counts.
+        let session = "=== test session starts ===\n";
+        let base = [r("FAILED t.py::old - x\n"), r(session)];
+        let runs = [r("FAILED t.py::new - x\nFAILED t.py::old\n")];
+        assert_eq!(broken(&base, &runs), ["t.py::new"]);
+        // Not a test suite in the baseline: nothing is named.
+        assert!(broken(&[r("hi\n")], &runs).is_empty());
+    }
+}
