@@ -9,6 +9,7 @@ use super::{
     assemble::{LogSums, NaturalShapes, RunFiles, evidence},
     service,
     store::Layout,
+    suite,
     supervise::{self, Ran, exit_of, millis, plain, read_tail, shell},
     verdict,
 };
@@ -257,12 +258,16 @@ impl Runner<'_> {
                 return Ok(None);
             }
         }
-        Ok(Some(ExperimentResult::from_runs(
-            exp.id.clone(),
-            exp.faults.clone(),
-            exp.model.clone(),
-            runs,
-        )))
+        let mut result =
+            ExperimentResult::from_runs(exp.id.clone(), exp.faults.clone(), exp.model.clone(), runs);
+        if self.campaign.service.is_none() {
+            let base = suite::read_all(
+                (1..=baseline.runs.len()).map(|k| self.layout.path(&format!("baseline/run-{k}.out"))),
+            );
+            let ran = suite::read_all((1..=self.campaign.runs).map(|k| dir.join(format!("run-{k}.out"))));
+            result.broken_tests = suite::broken(&base, &ran);
+        }
+        Ok(Some(result))
     }
 }
 
