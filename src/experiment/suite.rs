@@ -40,8 +40,35 @@ pub fn results(stdout: &str) -> Results {
     // libtest with one thread prints `test NAME ... ` before the test runs and the result after it: output the
     // test prints (`--nocapture`) can come between them.
     let mut pending: Option<String> = None;
+    // libtest's list of failed tests (`failures:`, then `    NAME` lines, a blank line, `test result:`), the one
+    // place `cargo test -q` names them; taken only when `test result:` follows, so that a test's own output
+    // that looks alike is not.
+    let mut failures: Option<Vec<String>> = None;
+    let mut listed: Option<Vec<String>> = None;
     for line in stdout.lines() {
         let line = line.trim_end();
+        if let Some(names) = listed.take()
+            && line.starts_with("test result: ")
+        {
+            for name in names {
+                record(&name, Outcome::Failed);
+            }
+        }
+        if line == "failures:" {
+            failures = Some(Vec::new());
+            continue;
+        }
+        if let Some(names) = &mut failures {
+            match line.strip_prefix("    ") {
+                Some(name) if !name.starts_with(' ') => {
+                    names.push(name.to_owned());
+                    continue;
+                }
+                _ if line.is_empty() && !names.is_empty() => listed = failures.take(),
+                _ if line.is_empty() => {}
+                _ => failures = None,
+            }
+        }
         if (line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")))
             || (line.starts_with('=') && line.contains(" test session starts "))
         {
@@ -161,6 +188,17 @@ mod tests {
         );
         assert_eq!(names(&r, Outcome::Failed), ["tests::reads"]);
         assert_eq!(names(&r, Outcome::Skipped), ["tests::slow"]);
+    }
+
+    #[test]
+    fn libtest_quiet_output_names_only_the_failures_list() {
+        let out = "\nrunning 3 tests\n.F.\nfailures:\n\n---- tests::reads stdout ----\nfailures:\n    not::this\n\n\
+            thread 'tests::reads' panicked\n\nfailures:\n    tests::reads\n    src/lib.rs - f (line 3)\n\n\
+            test result: FAILED. 2 passed; 1 failed\n";
+        let r = results(out);
+        assert!(r.suite);
+        assert_eq!(names(&r, Outcome::Failed), ["src/lib.rs - f (line 3)", "tests::reads"]);
+        assert!(names(&r, Outcome::Passed).is_empty());
     }
 
     #[test]
