@@ -333,6 +333,84 @@ fn cargo_test_under_phoebe_exec() {
     assert_eq!(failures, failing);
 }
 
+/// Asserts that the campaign in `out` names `test` as broken by `experiment` in its terminal output (`stdout`),
+/// summary.md, report.html, junit.xml (a failed testcase `<experiment> broke <test>`) and report.json.
+fn assert_broken_test_named(out: &Path, stdout: &str, experiment: &str, test: &str) {
+    let report = load_report(out);
+    let exp = report
+        .experiments
+        .iter()
+        .find(|e| e.id == experiment)
+        .unwrap_or_else(|| panic!("no experiment {experiment}"));
+    assert_eq!(exp.broken_tests, [test], "{stdout}");
+    assert!(stdout.contains(&format!("broke: {test}")), "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("- {experiment} broke `{test}`")), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("<code>{experiment}</code> broke <code>{test}</code>")),
+        "{html}"
+    );
+    let (cases, _) = parse_junit(&out.join("junit.xml"));
+    assert!(cases.contains(&format!("{experiment} broke {test}")), "{cases:?}");
+}
+
+/// A fault that breaks exactly one test of a cargo test suite: the report names that test, the one that
+/// passed in the baseline and failed under the fault, and no other.
+#[test]
+fn cargo_test_names_the_test_a_fault_broke() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().canonicalize().unwrap().join("tiny");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    let data = project.join("data.txt");
+    std::fs::write(&data, "42\n").unwrap();
+    std::fs::write(
+        project.join("src/lib.rs"),
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() { assert_eq!(2 + 2, 4); }\n    #[test]\n    \
+         fn reads() {\n        let s = std::fs::read_to_string(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/data.txt\")).unwrap();\n        \
+         assert_eq!(s.trim(), \"42\");\n    }\n}\n",
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(&cargo)
+        .args(["test", "--offline", "-q", "--no-run"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:ENOENT:path={}", data.display());
+    let assert = phoebe()
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .args(["exec", "-q", "--seed", "3", "--runs", "1", "--baseline-runs", "1", "--out"])
+        .arg(&out)
+        .args(["--fault", &fault, "--"])
+        .arg(&cargo)
+        .args(["test", "--offline", "--lib"])
+        .assert();
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_broken_test_named(&out, &stdout, "openat-ENOENT", "tests::reads");
+}
+
 #[test]
 fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     if !ptrace_works() {
