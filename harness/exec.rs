@@ -411,6 +411,70 @@ fn cargo_test_names_the_test_a_fault_broke() {
     assert_broken_test_named(&out, &stdout, "openat-ENOENT", "tests::reads");
 }
 
+/// A Python with pytest: `python3` on PATH, else Debian's `/usr/bin/python3` (ci/setup installs python3-pytest);
+/// `None` after saying why the test is skipped.
+fn python_with_pytest() -> Option<PathBuf> {
+    for python in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(python)
+            .args(["-m", "pytest", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(PathBuf::from(python));
+        }
+    }
+    skipped("python3 -m pytest is not available (ci/setup installs python3-pytest)");
+    None
+}
+
+/// A fault that breaks exactly one test of a pytest suite (two tests, one reads a data file): the report names
+/// it as pytest does, `test_suite.py::test_reads`.
+#[test]
+fn pytest_names_the_test_a_fault_broke() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(python) = python_with_pytest() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().canonicalize().unwrap().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    let data = suite.join("data.txt");
+    std::fs::write(&data, "42\n").unwrap();
+    std::fs::write(
+        suite.join("test_suite.py"),
+        format!(
+            "def test_adds():\n    assert 2 + 2 == 4\n\n\ndef test_reads():\n    with open({:?}) as f:\n        \
+             assert f.read() == \"42\\n\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:ENOENT:path={}", data.display());
+    let assert = phoebe()
+        .current_dir(&suite)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(["exec", "-q", "--seed", "3", "--runs", "1", "--baseline-runs", "1", "--out"])
+        .arg(&out)
+        .args(["--fault", &fault, "--"])
+        .arg(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_suite.py"])
+        .assert();
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_broken_test_named(&out, &stdout, "openat-ENOENT", "test_suite.py::test_reads");
+}
+
 #[test]
 fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     if !ptrace_works() {

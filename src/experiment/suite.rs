@@ -18,8 +18,8 @@ pub enum Outcome {
 /// What a run's stdout says about a test suite.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Results {
-    /// The output is a test suite's: libtest's `running N tests` or pytest's `test session starts` line, or a
-    /// test's result.
+    /// The output is a test suite's: libtest's `running N tests`, pytest's `test session starts` or its last line
+    /// (`2 passed in 0.01s`), or a test's result.
     pub suite: bool,
     /// The results, by test name; a test reported twice (two test binaries with the same test path, a retried
     /// test) keeps its worst outcome.
@@ -71,6 +71,19 @@ pub fn results(stdout: &str) -> Results {
         }
         if (line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")))
             || (line.starts_with('=') && line.contains(" test session starts "))
+        {
+            suite = true;
+        }
+        // pytest's last line, also with -q (which drops the session header): `2 passed, 1 failed in 0.12s`.
+        let bare = line.trim_matches(|c| c == '=' || c == ' ');
+        let mut words = bare.split_whitespace();
+        if let (Some(n), Some(what)) = (words.next(), words.next())
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && ["passed", "failed", "error", "skipped", "deselected", "xfailed", "xpassed", "warning"]
+                .iter()
+                .any(|w| what.trim_end_matches(',').starts_with(w))
+            && bare.contains(" in ")
+            && bare.ends_with('s')
         {
             suite = true;
         }
@@ -215,6 +228,10 @@ mod tests {
         assert_eq!(results("hello\nworld\nFAILED to start\n"), Results::default());
         let quiet = results("===== test session starts =====\nt.py ..  [100%]\n===== 2 passed in 0.01s =====\n");
         assert!(quiet.suite && quiet.tests.is_empty());
+        let quieter = results("..                  [100%]\n2 passed in 0.01s\n");
+        assert!(quieter.suite && quieter.tests.is_empty());
+        assert!(results("1 failed, 1 passed in 0.03s").suite);
+        assert!(!results("3 passed the test in time").suite);
     }
 
     #[test]
