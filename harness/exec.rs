@@ -430,9 +430,33 @@ fn python_with_pytest() -> Option<PathBuf> {
 }
 
 /// A fault that breaks exactly one test of a pytest suite (two tests, one reads a data file): the report names
-/// it as pytest does, `test_suite.py::test_reads`.
+/// it as pytest does, `test_suite.py::test_reads`, from pytest's output.
 #[test]
 fn pytest_names_the_test_a_fault_broke() {
+    pytest_campaign(&[], &[], "test_suite.py::test_reads", None);
+}
+
+/// The same suite with `--tests junit:GLOB`: the results come from the JUnit XML pytest writes
+/// (`--junitxml`), where the test is `CLASSNAME.NAME`; a glob that matches nothing is warned about once.
+#[test]
+fn junit_files_name_the_test_a_fault_broke() {
+    pytest_campaign(
+        &["--tests", "junit:reports/*.xml"],
+        &["--junitxml=reports/results.xml"],
+        "test_suite.test_reads",
+        None,
+    );
+    pytest_campaign(
+        &["--tests", "junit:nowhere/*.xml"],
+        &[],
+        "",
+        Some("--tests junit:nowhere/*.xml matched no file written by the run"),
+    );
+}
+
+/// A campaign on the pytest suite: `exec_args` before `--`, `pytest_args` after pytest's; `broken` is the test
+/// the report must name (none when empty), `warning` what stderr must say exactly once.
+fn pytest_campaign(exec_args: &[&str], pytest_args: &[&str], broken: &str, warning: Option<&str>) {
     if !ptrace_works() {
         return;
     }
@@ -460,19 +484,26 @@ fn pytest_names_the_test_a_fault_broke() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .args(["exec", "-q", "--seed", "3", "--runs", "1", "--baseline-runs", "1", "--out"])
         .arg(&out)
-        .args(["--fault", &fault, "--"])
+        .args(["--fault", &fault])
+        .args(exec_args)
+        .arg("--")
         .arg(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_suite.py"])
+        .args(pytest_args)
         .assert();
     let output = assert.get_output();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_broken_test_named(&out, &stdout, "openat-ENOENT", "test_suite.py::test_reads");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    if broken.is_empty() {
+        assert!(load_report(&out).experiments[0].broken_tests.is_empty());
+        assert!(!stdout.contains("broke:"), "{stdout}");
+    } else {
+        assert_broken_test_named(&out, &stdout, "openat-ENOENT", broken);
+    }
+    if let Some(warning) = warning {
+        assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    }
 }
 
 #[test]

@@ -364,6 +364,16 @@ pub struct ExecArgs {
     #[arg(long)]
     pub accept_flaky_baseline: bool,
 
+    /// Where the test suite's results are, for "which test broke" (every report names, per experiment, the
+    /// tests that passed in every baseline run and failed under the fault): `junit:GLOB`, the JUnit XML files
+    /// the suite writes (Maven's target/surefire-reports/*.xml, Gradle's build/test-results/**/*.xml, gotestsum
+    /// --junitfile, pytest --junitxml), relative to the working directory and read after each run (the files
+    /// written since the run started). Without it, phoebe reads the runs' stdout: libtest's `test NAME ... ok`
+    /// lines and failures list (cargo test, also -q) and pytest's `FAILED path::test` summary lines and
+    /// session lines (any pytest command, -q and -v included).
+    #[arg(long, value_name = "junit:GLOB", value_parser = parse_tests, conflicts_with = "service")]
+    pub tests: Option<String>,
+
     /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
@@ -625,6 +635,21 @@ fn parse_interval_choice(s: &str) -> Result<IntervalChoice, String> {
             .map(IntervalChoice::Fixed)
             .map_err(|e| format!("{e}, or auto"))
     }
+}
+
+/// `--tests junit:GLOB` → the glob.
+fn parse_tests(s: &str) -> Result<String, String> {
+    let Some(pattern) = s.strip_prefix("junit:") else {
+        return Err(format!(
+            "unknown test results `{s}`: the one kind is junit:GLOB (e.g. junit:target/surefire-reports/*.xml); \
+             libtest's and pytest's results are read from the output without --tests"
+        ));
+    };
+    if pattern.trim().is_empty() {
+        return Err("junit: needs a glob of the suite's JUnit XML files (e.g. junit:build/test-results/**/*.xml)".into());
+    }
+    glob::Pattern::new(pattern).map_err(|e| format!("junit:{pattern} is not a valid glob: {e}"))?;
+    Ok(pattern.to_owned())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {

@@ -641,6 +641,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             args.accept_flaky_baseline,
             saved.map(|s| s.accept_flaky_baseline),
         ),
+        tests: pick(given("tests"), args.tests.clone(), saved.map(|s| s.tests.clone())),
         fingerprint: String::new(),
     })
 }

@@ -5,7 +5,7 @@
 //! and pytest's `FAILED path::test - reason` / `ERROR path::test` short-summary lines (printed by default since
 //! pytest 6, `-rfE`) and its verbose `path::test PASSED|FAILED|SKIPPED` lines (`-v`).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 /// One test's result in one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -170,12 +170,124 @@ pub fn broken(baseline: &[Results], runs: &[Results]) -> Vec<String> {
     out
 }
 
-/// The results of each run whose stdout is one of `paths` (a missing file has none).
-pub(super) fn read_all(paths: impl IntoIterator<Item = std::path::PathBuf>) -> Vec<Results> {
-    paths
-        .into_iter()
-        .map(|p| results(&String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default())))
-        .collect()
+
+/// The test results of a JUnit XML document (any of its `<testcase>`s, in `<testsuite>`s or `<testsuites>`):
+/// a testcase is named `CLASSNAME.NAME` (`NAME` without a classname), failed with a `<failure>` or `<error>`,
+/// skipped with `<skipped>`, passed otherwise.
+pub fn junit_results(xml: &str) -> Result<Results, quick_xml::Error> {
+    use quick_xml::{events::Event, reader::Reader};
+    let mut reader = Reader::from_str(xml);
+    let mut tests: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut current: Option<(String, Outcome)> = None;
+    let attr = |tag: &quick_xml::events::BytesStart<'_>, name: &str| -> String {
+        tag.try_get_attribute(name)
+            .ok()
+            .flatten()
+            .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Explicit1_0).ok().map(|v| v.into_owned()))
+            .unwrap_or_default()
+    };
+    let mut finish = |case: (String, Outcome)| {
+        let e = tests.entry(case.0).or_insert(case.1);
+        *e = (*e).max(case.1);
+    };
+    loop {
+        let event = reader.read_event()?;
+        match &event {
+            Event::Start(tag) | Event::Empty(tag) => match tag.name().as_ref() {
+                "testcase" => {
+                    let (class, name) = (attr(tag, "classname"), attr(tag, "name"));
+                    let full = if class.is_empty() { name } else { format!("{class}.{name}") };
+                    if let Some(case) = current.take() {
+                        finish(case);
+                    }
+                    if matches!(event, Event::Empty(_)) {
+                        finish((full, Outcome::Passed));
+                    } else {
+                        current = Some((full, Outcome::Passed));
+                    }
+                }
+                "failure" | "error" => {
+                    if let Some(case) = &mut current {
+                        case.1 = Outcome::Failed;
+                    }
+                }
+                "skipped" => {
+                    if let Some(case) = &mut current {
+                        case.1 = case.1.max(Outcome::Skipped);
+                    }
+                }
+                _ => {}
+            },
+            Event::End(tag) if tag.name().as_ref() == "testcase" => {
+                if let Some(case) = current.take() {
+                    finish(case);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(Results {
+        suite: true,
+        tests,
+    })
+}
+
+/// `--tests junit:GLOB`, after a run that started at `since`: copies the JUnit files the glob matches (relative
+/// to the working directory) that were written since into `<dir>/<base>.junit-N.xml`, so that the next run
+/// cannot overwrite them; how many it copied.
+pub(super) fn keep_junit(pattern: &str, since: std::time::SystemTime, dir: &Path, base: &str) -> usize {
+    let mut n = 0;
+    let Ok(paths) = glob::glob(pattern) else {
+        return 0;
+    };
+    for path in paths.flatten() {
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= since);
+        if fresh && std::fs::copy(&path, dir.join(format!("{base}.junit-{}.xml", n + 1))).is_ok() {
+            n += 1;
+        }
+    }
+    if n == 0 && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "--tests junit:{pattern} matched no file written by the run (in {}); no test will be named as broken \
+             from it\nhint: give the glob relative to the directory phoebe runs in, e.g. \
+             junit:target/surefire-reports/*.xml, and check that the suite writes JUnit XML",
+            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        );
+    }
+    n
+}
+
+/// [`keep_junit`] warns once per campaign.
+static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The results of run `base` in `dir`: from the JUnit files [`keep_junit`] kept with `--tests junit:` (a file
+/// that does not parse is warned about and left out), else from its stdout (`<base>.out`).
+pub(super) fn run_results(dir: &Path, base: &str, junit: bool) -> Results {
+    if !junit {
+        let out = std::fs::read(dir.join(format!("{base}.out"))).unwrap_or_default();
+        return results(&String::from_utf8_lossy(&out));
+    }
+    let mut all = Results::default();
+    for k in 1.. {
+        let path = dir.join(format!("{base}.junit-{k}.xml"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            break;
+        };
+        match junit_results(&String::from_utf8_lossy(&bytes)) {
+            Ok(r) => {
+                all.suite = true;
+                for (name, o) in r.tests {
+                    let e = all.tests.entry(name).or_insert(o);
+                    *e = (*e).max(o);
+                }
+            }
+            Err(e) => tracing::warn!("{} is not JUnit XML phoebe can read: {e}", path.display()),
+        }
+    }
+    all
 }
 
 #[cfg(test)]
@@ -232,6 +344,22 @@ mod tests {
         assert!(quieter.suite && quieter.tests.is_empty());
         assert!(results("1 failed, 1 passed in 0.03s").suite);
         assert!(!results("3 passed the test in time").suite);
+    }
+
+    #[test]
+    fn junit_testcases_by_classname_and_name() {
+        let xml = r#"<?xml version="1.0"?><testsuites><testsuite name="s">
+            <testcase classname="com.x.FooTest" name="adds" time="0.1"/>
+            <testcase classname="com.x.FooTest" name="reads &amp; writes"><failure message="boom">trace</failure></testcase>
+            <testcase name="TestErr"><error/></testcase>
+            <testcase classname="c" name="later"><skipped/></testcase>
+            </testsuite></testsuites>"#;
+        let r = junit_results(xml).unwrap();
+        assert!(r.suite);
+        assert_eq!(names(&r, Outcome::Passed), ["com.x.FooTest.adds"]);
+        assert_eq!(names(&r, Outcome::Failed), ["TestErr", "com.x.FooTest.reads & writes"]);
+        assert_eq!(names(&r, Outcome::Skipped), ["c.later"]);
+        assert!(junit_results("<testsuite><testcase name=\"a\"></testsuite>").is_err());
     }
 
     #[test]
