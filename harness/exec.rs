@@ -394,7 +394,17 @@ fn cargo_test_names_the_test_a_fault_broke() {
     let assert = phoebe()
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", project.join("target"))
-        .args(["exec", "-q", "--seed", "3", "--runs", "1", "--baseline-runs", "1", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .args(["--fault", &fault, "--"])
         .arg(&cargo)
@@ -482,7 +492,17 @@ fn pytest_campaign(exec_args: &[&str], pytest_args: &[&str], broken: &str, warni
     let assert = phoebe()
         .current_dir(&suite)
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .args(["exec", "-q", "--seed", "3", "--runs", "1", "--baseline-runs", "1", "--out"])
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
         .arg(&out)
         .args(["--fault", &fault])
         .args(exec_args)

@@ -210,6 +210,8 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec --explore plausible --check './verify-log.sh' -- ./server-job  (+ the errors it never met)
   phoebe exec --explore plausible --fail-on observed:failed,crashed,hung,corrupted -- cargo test
   phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
+  phoebe exec -- cargo test   (names the tests each fault broke; pytest alike)
+  phoebe exec --tests 'junit:target/surefire-reports/*.xml' -- mvn -q test  (tests from JUnit XML)
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
   phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
@@ -646,7 +648,10 @@ fn parse_tests(s: &str) -> Result<String, String> {
         ));
     };
     if pattern.trim().is_empty() {
-        return Err("junit: needs a glob of the suite's JUnit XML files (e.g. junit:build/test-results/**/*.xml)".into());
+        return Err(
+            "junit: needs a glob of the suite's JUnit XML files (e.g. junit:build/test-results/**/*.xml)"
+                .into(),
+        );
     }
     glob::Pattern::new(pattern).map_err(|e| format!("junit:{pattern} is not a valid glob: {e}"))?;
     Ok(pattern.to_owned())

@@ -79,9 +79,18 @@ pub fn results(stdout: &str) -> Results {
         let mut words = bare.split_whitespace();
         if let (Some(n), Some(what)) = (words.next(), words.next())
             && n.bytes().all(|b| b.is_ascii_digit())
-            && ["passed", "failed", "error", "skipped", "deselected", "xfailed", "xpassed", "warning"]
-                .iter()
-                .any(|w| what.trim_end_matches(',').starts_with(w))
+            && [
+                "passed",
+                "failed",
+                "error",
+                "skipped",
+                "deselected",
+                "xfailed",
+                "xpassed",
+                "warning",
+            ]
+            .iter()
+            .any(|w| what.trim_end_matches(',').starts_with(w))
             && bare.contains(" in ")
             && bare.ends_with('s')
         {
@@ -162,14 +171,17 @@ pub fn broken(baseline: &[Results], runs: &[Results]) -> Vec<String> {
         .flat_map(|r| r.tests.iter())
         .filter(|(_, o)| **o == Outcome::Failed)
         .map(|(name, _)| name)
-        .filter(|name| baseline.iter().all(|b| b.tests.get(*name).is_none_or(|o| *o == Outcome::Passed)))
+        .filter(|name| {
+            baseline
+                .iter()
+                .all(|b| b.tests.get(*name).is_none_or(|o| *o == Outcome::Passed))
+        })
         .cloned()
         .collect();
     out.sort();
     out.dedup();
     out
 }
-
 
 /// The test results of a JUnit XML document (any of its `<testcase>`s, in `<testsuite>`s or `<testsuites>`):
 /// a testcase is named `CLASSNAME.NAME` (`NAME` without a classname), failed with a `<failure>` or `<error>`,
@@ -183,7 +195,11 @@ pub fn junit_results(xml: &str) -> Result<Results, quick_xml::Error> {
         tag.try_get_attribute(name)
             .ok()
             .flatten()
-            .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Explicit1_0).ok().map(|v| v.into_owned()))
+            .and_then(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .ok()
+                    .map(|v| v.into_owned())
+            })
             .unwrap_or_default()
     };
     let mut finish = |case: (String, Outcome)| {
@@ -196,7 +212,11 @@ pub fn junit_results(xml: &str) -> Result<Results, quick_xml::Error> {
             Event::Start(tag) | Event::Empty(tag) => match tag.name().as_ref() {
                 "testcase" => {
                     let (class, name) = (attr(tag, "classname"), attr(tag, "name"));
-                    let full = if class.is_empty() { name } else { format!("{class}.{name}") };
+                    let full = if class.is_empty() {
+                        name
+                    } else {
+                        format!("{class}.{name}")
+                    };
                     if let Some(case) = current.take() {
                         finish(case);
                     }
@@ -227,10 +247,7 @@ pub fn junit_results(xml: &str) -> Result<Results, quick_xml::Error> {
             _ => {}
         }
     }
-    Ok(Results {
-        suite: true,
-        tests,
-    })
+    Ok(Results { suite: true, tests })
 }
 
 /// `--tests junit:GLOB`, after a run that started at `since`: copies the JUnit files the glob matches (relative
@@ -254,7 +271,9 @@ pub(super) fn keep_junit(pattern: &str, since: std::time::SystemTime, dir: &Path
             "--tests junit:{pattern} matched no file written by the run (in {}); no test will be named as broken \
              from it\nhint: give the glob relative to the directory phoebe runs in, e.g. \
              junit:target/surefire-reports/*.xml, and check that the suite writes JUnit XML",
-            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
         );
     }
     n
@@ -296,7 +315,10 @@ mod tests {
 
     fn names(r: &Results, o: Outcome) -> Vec<&str> {
         r.tests
-            .iter().filter(|(_, v)| **v == o).map(|(k, _)| k.as_str()).collect()
+            .iter()
+            .filter(|(_, v)| **v == o)
+            .map(|(k, _)| k.as_str())
+            .collect()
     }
 
     #[test]
@@ -322,7 +344,10 @@ mod tests {
             test result: FAILED. 2 passed; 1 failed\n";
         let r = results(out);
         assert!(r.suite);
-        assert_eq!(names(&r, Outcome::Failed), ["src/lib.rs - f (line 3)", "tests::reads"]);
+        assert_eq!(
+            names(&r, Outcome::Failed),
+            ["src/lib.rs - f (line 3)", "tests::reads"]
+        );
         assert!(names(&r, Outcome::Passed).is_empty());
     }
 
@@ -338,7 +363,8 @@ mod tests {
             ["tests/test_a.py::test_y", "tests/test_b.py::test_z"]
         );
         assert_eq!(results("hello\nworld\nFAILED to start\n"), Results::default());
-        let quiet = results("===== test session starts =====\nt.py ..  [100%]\n===== 2 passed in 0.01s =====\n");
+        let quiet =
+            results("===== test session starts =====\nt.py ..  [100%]\n===== 2 passed in 0.01s =====\n");
         assert!(quiet.suite && quiet.tests.is_empty());
         let quieter = results("..                  [100%]\n2 passed in 0.01s\n");
         assert!(quieter.suite && quieter.tests.is_empty());
@@ -357,7 +383,10 @@ mod tests {
         let r = junit_results(xml).unwrap();
         assert!(r.suite);
         assert_eq!(names(&r, Outcome::Passed), ["com.x.FooTest.adds"]);
-        assert_eq!(names(&r, Outcome::Failed), ["TestErr", "com.x.FooTest.reads & writes"]);
+        assert_eq!(
+            names(&r, Outcome::Failed),
+            ["TestErr", "com.x.FooTest.reads & writes"]
+        );
         assert_eq!(names(&r, Outcome::Skipped), ["c.later"]);
         assert!(junit_results("<testsuite><testcase name=\"a\"></testsuite>").is_err());
     }

@@ -501,7 +501,11 @@ fn baseline(out: &mut String, report: &Report) {
 /// The tests each experiment broke (passed in every baseline run, failed under the fault), as a list; nothing
 /// when none broke.
 fn broken_tests(out: &mut String, report: &Report) {
-    let broke: Vec<_> = report.experiments.iter().filter(|e| !e.broken_tests.is_empty()).collect();
+    let broke: Vec<_> = report
+        .experiments
+        .iter()
+        .filter(|e| !e.broken_tests.is_empty())
+        .collect();
     if broke.is_empty() {
         return;
     }
@@ -510,8 +514,17 @@ fn broken_tests(out: &mut String, report: &Report) {
          baseline run and failed under the fault.</p><ul>",
     );
     for e in broke {
-        let tests: Vec<String> = e.broken_tests.iter().map(|t| format!("<code>{}</code>", esc(t))).collect();
-        let _ = write!(out, "<li><code>{}</code> broke {}</li>", esc(&e.id), tests.join(", "));
+        let tests: Vec<String> = e
+            .broken_tests
+            .iter()
+            .map(|t| format!("<code>{}</code>", esc(t)))
+            .collect();
+        let _ = write!(
+            out,
+            "<li><code>{}</code> broke {}</li>",
+            esc(&e.id),
+            tests.join(", ")
+        );
     }
     out.push_str("</ul>");
 }

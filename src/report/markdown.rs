@@ -145,7 +145,11 @@ fn mark(verdict: Verdict) -> &'static str {
 /// The tests each experiment broke (passed in every baseline run, failed under the fault), as a list; nothing
 /// when none broke.
 fn broken_tests(out: &mut String, report: &Report) {
-    let broke: Vec<_> = report.experiments.iter().filter(|e| !e.broken_tests.is_empty()).collect();
+    let broke: Vec<_> = report
+        .experiments
+        .iter()
+        .filter(|e| !e.broken_tests.is_empty())
+        .collect();
     if broke.is_empty() {
         return;
     }
