@@ -168,6 +168,11 @@ impl Campaign {
             ("--ready", json!(service.map(|s| &s.ready))),
             ("--workload", json!(service.map(|s| &s.workload))),
             ("--rounds", json!(service.map(|s| s.rounds))),
+            // Where the suite's results are: the reports' broken tests come from them.
+            (
+                "--tests",
+                json!(self.tests.as_ref().map(|g| format!("junit:{g}"))),
+            ),
         ]
     }
 
