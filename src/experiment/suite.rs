@@ -45,14 +45,26 @@ pub fn results(stdout: &str) -> Results {
     // that looks alike is not.
     let mut failures: Option<Vec<String>> = None;
     let mut listed: Option<Vec<String>> = None;
+    // Failed tests' captured output (from the first `---- NAME stdout ----` to `test result:`) is the tests',
+    // not results: a test that prints `test x ... ok` names nothing; only the failures list is read there.
+    let mut captured = false;
     for line in stdout.lines() {
         let line = line.trim_end();
+        if line.starts_with("---- ") && (line.ends_with(" stdout ----") || line.ends_with(" stderr ----")) {
+            captured = true;
+            pending = None;
+            failures = None;
+            continue;
+        }
         if let Some(names) = listed.take()
             && line.starts_with("test result: ")
         {
             for name in names {
                 record(&name, Outcome::Failed);
             }
+        }
+        if line.starts_with("test result: ") {
+            captured = false;
         }
         if line == "failures:" {
             failures = Some(Vec::new());
@@ -68,6 +80,9 @@ pub fn results(stdout: &str) -> Results {
                 _ if line.is_empty() => {}
                 _ => failures = None,
             }
+        }
+        if captured {
+            continue;
         }
         if (line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")))
             || (line.starts_with('=') && line.contains(" test session starts "))
@@ -340,6 +355,7 @@ mod tests {
     #[test]
     fn libtest_quiet_output_names_only_the_failures_list() {
         let out = "\nrunning 3 tests\n.F.\nfailures:\n\n---- tests::reads stdout ----\nfailures:\n    not::this\n\n\
+            test tests::printed ... FAILED\nrunning 9 tests\n\
             thread 'tests::reads' panicked\n\nfailures:\n    tests::reads\n    src/lib.rs - f (line 3)\n\n\
             test result: FAILED. 2 passed; 1 failed\n";
         let r = results(out);
