@@ -419,6 +419,9 @@ fn cargo_test_names_the_test_a_fault_broke() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_broken_test_named(&out, &stdout, "openat-ENOENT", "tests::reads");
+    // The progress line (-q: one line per experiment) says it too.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("; broke tests::reads)"), "{stderr}");
 }
 
 /// A Python with pytest: `python3` on PATH, else Debian's `/usr/bin/python3` (ci/setup installs python3-pytest);
