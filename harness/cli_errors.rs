@@ -581,3 +581,18 @@ fn short_transfers_are_refused_until_a_backend_runs_them() {
     );
     assert!(!out.exists(), "nothing was started");
 }
+
+#[test]
+fn tests_source_must_be_a_junit_glob() {
+    refused(
+        &["exec", "--tests", "junit:", "--", "true"],
+        "error: invalid value 'junit:' for '--tests <junit:GLOB>': junit: needs a glob of the suite's JUnit XML \
+         files (e.g. junit:build/test-results/**/*.xml)",
+    );
+    refused(
+        &["exec", "--tests", "xml:a", "--", "true"],
+        "error: invalid value 'xml:a' for '--tests <junit:GLOB>': unknown test results `xml:a`: the one kind is \
+         junit:GLOB (e.g. junit:target/surefire-reports/*.xml); libtest's and pytest's results are read from the \
+         output without --tests",
+    );
+}

@@ -333,6 +333,202 @@ fn cargo_test_under_phoebe_exec() {
     assert_eq!(failures, failing);
 }
 
+/// Asserts that the campaign in `out` names `test` as broken by `experiment` in its terminal output (`stdout`),
+/// summary.md, report.html, junit.xml (a failed testcase `<experiment> broke <test>`) and report.json.
+fn assert_broken_test_named(out: &Path, stdout: &str, experiment: &str, test: &str) {
+    let report = load_report(out);
+    let exp = report
+        .experiments
+        .iter()
+        .find(|e| e.id == experiment)
+        .unwrap_or_else(|| panic!("no experiment {experiment}"));
+    assert_eq!(exp.broken_tests, [test], "{stdout}");
+    assert!(stdout.contains(&format!("broke: {test}")), "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("- {experiment} broke `{test}`")), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("<code>{experiment}</code> broke <code>{test}</code>")),
+        "{html}"
+    );
+    let (cases, _) = parse_junit(&out.join("junit.xml"));
+    assert!(cases.contains(&format!("{experiment} broke {test}")), "{cases:?}");
+}
+
+/// A fault that breaks exactly one test of a cargo test suite: the report names that test, the one that
+/// passed in the baseline and failed under the fault, and no other.
+#[test]
+fn cargo_test_names_the_test_a_fault_broke() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().canonicalize().unwrap().join("tiny");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    let data = project.join("data.txt");
+    std::fs::write(&data, "42\n").unwrap();
+    std::fs::write(
+        project.join("src/lib.rs"),
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() { assert_eq!(2 + 2, 4); }\n    #[test]\n    \
+         fn reads() {\n        let s = std::fs::read_to_string(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/data.txt\")).unwrap();\n        \
+         assert_eq!(s.trim(), \"42\");\n    }\n}\n",
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(&cargo)
+        .args(["test", "--offline", "-q", "--no-run"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:ENOENT:path={}", data.display());
+    let assert = phoebe()
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", project.join("target"))
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--fault", &fault, "--"])
+        .arg(&cargo)
+        .args(["test", "--offline", "--lib"])
+        .assert();
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_broken_test_named(&out, &stdout, "openat-ENOENT", "tests::reads");
+    // The progress line (-q: one line per experiment) says it too.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("; broke tests::reads)"), "{stderr}");
+}
+
+/// A Python with pytest: `python3` on PATH, else Debian's `/usr/bin/python3` (ci/setup installs python3-pytest);
+/// `None` after saying why the test is skipped.
+fn python_with_pytest() -> Option<PathBuf> {
+    for python in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(python)
+            .args(["-m", "pytest", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(PathBuf::from(python));
+        }
+    }
+    skipped("python3 -m pytest is not available (ci/setup installs python3-pytest)");
+    None
+}
+
+/// A fault that breaks exactly one test of a pytest suite (two tests, one reads a data file): the report names
+/// it as pytest does, `test_suite.py::test_reads`, from pytest's output.
+#[test]
+fn pytest_names_the_test_a_fault_broke() {
+    pytest_campaign(&[], &[], "test_suite.py::test_reads", None);
+}
+
+/// The same suite with `--tests junit:GLOB`: the results come from the JUnit XML pytest writes
+/// (`--junitxml`), where the test is `CLASSNAME.NAME`; a glob that matches nothing is warned about once.
+#[test]
+fn junit_files_name_the_test_a_fault_broke() {
+    pytest_campaign(
+        &["--tests", "junit:reports/*.xml"],
+        &["--junitxml=reports/results.xml"],
+        "test_suite.test_reads",
+        None,
+    );
+    pytest_campaign(
+        &["--tests", "junit:nowhere/*.xml"],
+        &[],
+        "",
+        Some("--tests junit:nowhere/*.xml matched no file written by the run"),
+    );
+}
+
+/// A campaign on the pytest suite: `exec_args` before `--`, `pytest_args` after pytest's; `broken` is the test
+/// the report must name (none when empty), `warning` what stderr must say exactly once.
+fn pytest_campaign(exec_args: &[&str], pytest_args: &[&str], broken: &str, warning: Option<&str>) {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(python) = python_with_pytest() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().canonicalize().unwrap().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    let data = suite.join("data.txt");
+    std::fs::write(&data, "42\n").unwrap();
+    std::fs::write(
+        suite.join("test_suite.py"),
+        format!(
+            "def test_adds():\n    assert 2 + 2 == 4\n\n\ndef test_reads():\n    with open({:?}) as f:\n        \
+             assert f.read() == \"42\\n\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:ENOENT:path={}", data.display());
+    let assert = phoebe()
+        .current_dir(&suite)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--runs",
+            "1",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--fault", &fault])
+        .args(exec_args)
+        .arg("--")
+        .arg(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_suite.py"])
+        .args(pytest_args)
+        .assert();
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    if broken.is_empty() {
+        assert!(load_report(&out).experiments[0].broken_tests.is_empty());
+        assert!(!stdout.contains("broke:"), "{stdout}");
+    } else {
+        assert_broken_test_named(&out, &stdout, "openat-ENOENT", broken);
+    }
+    if let Some(warning) = warning {
+        assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    }
+}
+
 #[test]
 fn sigint_keeps_finished_experiments_and_resume_completes_the_campaign() {
     if !ptrace_works() {

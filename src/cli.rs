@@ -210,6 +210,8 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec --explore plausible --check './verify-log.sh' -- ./server-job  (+ the errors it never met)
   phoebe exec --explore plausible --fail-on observed:failed,crashed,hung,corrupted -- cargo test
   phoebe exec --fault 'read:EAGAIN:p=0.3' --fault 'openat:ENOENT:p=0.1' -- ./app   (no synthesis)
+  phoebe exec -- cargo test   (names the tests each fault broke; pytest alike)
+  phoebe exec --tests 'junit:target/surefire-reports/*.xml' -- mvn -q test  (tests from JUnit XML)
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
   phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
@@ -363,6 +365,16 @@ pub struct ExecArgs {
     /// stops the campaign.
     #[arg(long)]
     pub accept_flaky_baseline: bool,
+
+    /// Where the test suite's results are, for "which test broke" (every report names, per experiment, the
+    /// tests that passed in every baseline run and failed under the fault): `junit:GLOB`, the JUnit XML files
+    /// the suite writes (Maven's target/surefire-reports/*.xml, Gradle's build/test-results/**/*.xml, gotestsum
+    /// --junitfile, pytest --junitxml), relative to the working directory and read after each run (the files
+    /// written since the run started). Without it, phoebe reads the runs' stdout: libtest's `test NAME ... ok`
+    /// lines and failures list (cargo test, also -q) and pytest's `FAILED path::test` summary lines and
+    /// session lines (any pytest command, -q and -v included).
+    #[arg(long, value_name = "junit:GLOB", value_parser = parse_tests, conflicts_with = "service")]
+    pub tests: Option<String>,
 
     /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
@@ -635,6 +647,24 @@ fn parse_interval_choice(s: &str) -> Result<IntervalChoice, String> {
             .map(IntervalChoice::Fixed)
             .map_err(|e| format!("{e}, or auto"))
     }
+}
+
+/// `--tests junit:GLOB` → the glob.
+fn parse_tests(s: &str) -> Result<String, String> {
+    let Some(pattern) = s.strip_prefix("junit:") else {
+        return Err(format!(
+            "unknown test results `{s}`: the one kind is junit:GLOB (e.g. junit:target/surefire-reports/*.xml); \
+             libtest's and pytest's results are read from the output without --tests"
+        ));
+    };
+    if pattern.trim().is_empty() {
+        return Err(
+            "junit: needs a glob of the suite's JUnit XML files (e.g. junit:build/test-results/**/*.xml)"
+                .into(),
+        );
+    }
+    glob::Pattern::new(pattern).map_err(|e| format!("junit:{pattern} is not a valid glob: {e}"))?;
+    Ok(pattern.to_owned())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {

@@ -328,8 +328,13 @@ impl experiment::Progress for Bar {
 
     fn experiment_done(&self, result: &ExperimentResult, resumed: bool) {
         let injected: u64 = result.runs.iter().map(|r| r.injected).sum();
+        let broke = match result.broken_tests.len() {
+            0 => String::new(),
+            1 => format!("; broke {}", result.broken_tests[0]),
+            n => format!("; broke {n} tests"),
+        };
         self.line(format!(
-            "phoebe: {:<24} {:<13} ({}; {injected} injection{}){}",
+            "phoebe: {:<24} {:<13} ({}; {injected} injection{}{broke}){}",
             result.id,
             result.verdict_text(),
             result.counts_text(),
@@ -653,6 +658,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             args.accept_flaky_baseline,
             saved.map(|s| s.accept_flaky_baseline),
         ),
+        tests: pick(given("tests"), args.tests.clone(), saved.map(|s| s.tests.clone())),
         fingerprint: String::new(),
     })
 }

@@ -38,12 +38,16 @@ impl Runner<'_> {
             cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
             cmd.arg("--interval").arg(self.campaign.interval().to_string());
             cmd.arg("--").args(self.target_args());
+            let started = std::time::SystemTime::now();
             let ran = self.supervised(
                 cmd,
                 &dir.join(format!("run-{k}")),
                 self.timeout_hint(),
                 "the baseline",
             )?;
+            if let Some(pattern) = &self.campaign.tests {
+                super::suite::keep_junit(pattern, started, &dir, &format!("run-{k}"));
+            }
             progress.run_done();
             if self.control.interrupted() {
                 break;

@@ -88,6 +88,10 @@ pub struct Campaign {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub accept_flaky_baseline: bool,
     /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
+    /// `--tests junit:GLOB`: the JUnit XML files the test suite writes, a glob relative to the directory the
+    /// campaign runs in; `null` to read the results from the runs' stdout (libtest, pytest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
 }
@@ -172,6 +176,11 @@ impl Campaign {
             (
                 "--recovery",
                 json!(service.map(|s| s.recovery_ms).filter(|n| *n > 0)),
+            ),
+            // Where the suite's results are: the reports' broken tests come from them.
+            (
+                "--tests",
+                json!(self.tests.as_ref().map(|g| format!("junit:{g}"))),
             ),
         ]
     }
@@ -323,6 +332,7 @@ pub(super) mod tests {
             shard: None,
             expect_status: None,
             accept_flaky_baseline: false,
+            tests: None,
             fingerprint: String::new(),
         }
     }

@@ -83,6 +83,7 @@ mod tests {
             shard: Some(Shard { index: 1, count: 2 }),
             expect_status: None,
             accept_flaky_baseline: false,
+            tests: None,
             fingerprint: String::new(),
         }
     }

@@ -14,6 +14,7 @@
 //! - `baseline`, `run`: the baseline runs, and the runs of one experiment (seeds included);
 //! - `service`: service mode's runs (ready, rounds, the injection switch);
 //! - `assemble`: a run's sums from its log, and the [`Report`];
+//! - `suite`: which test broke (a suite's results from a run's output or JUnit files);
 //! - `verdict`: judging (pure); `check`: a `campaign.json` read back.
 //!
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
@@ -26,6 +27,7 @@ mod run;
 mod select;
 pub mod service;
 mod store;
+pub mod suite;
 mod supervise;
 pub mod verdict;
 

@@ -9,6 +9,7 @@ use super::{
     assemble::{LogSums, NaturalShapes, RunFiles, evidence},
     service,
     store::Layout,
+    suite,
     supervise::{self, Ran, exit_of, millis, plain, read_tail, shell},
     verdict,
 };
@@ -170,12 +171,16 @@ impl Runner<'_> {
             }
             let cmd = self.inject_command(exp, seed, &log_path, false);
             let inject = args_of(&cmd);
+            let started = std::time::SystemTime::now();
             let ran = self.supervised(
                 cmd,
                 &dir.join(format!("run-{k}")),
                 Some(timeout),
                 "an experiment run",
             )?;
+            if let Some(pattern) = &self.campaign.tests {
+                suite::keep_junit(pattern, started, &dir, &format!("run-{k}"));
+            }
             if self.control.interrupted() {
                 return Ok(None);
             }
@@ -258,12 +263,20 @@ impl Runner<'_> {
                 return Ok(None);
             }
         }
-        Ok(Some(ExperimentResult::from_runs(
-            exp.id.clone(),
-            exp.faults.clone(),
-            exp.model.clone(),
-            runs,
-        )))
+        let mut result =
+            ExperimentResult::from_runs(exp.id.clone(), exp.faults.clone(), exp.model.clone(), runs);
+        if self.campaign.service.is_none() {
+            let junit = self.campaign.tests.is_some();
+            let baseline_dir = self.layout.path("baseline");
+            let base: Vec<_> = (1..=baseline.runs.len())
+                .map(|k| suite::run_results(&baseline_dir, &format!("run-{k}"), junit))
+                .collect();
+            let ran: Vec<_> = (1..=self.campaign.runs)
+                .map(|k| suite::run_results(&dir, &format!("run-{k}"), junit))
+                .collect();
+            result.broken_tests = suite::broken(&base, &ran);
+        }
+        Ok(Some(result))
     }
 }
 

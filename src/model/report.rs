@@ -456,6 +456,10 @@ pub struct ExperimentResult {
     #[serde(default)]
     pub flaky: bool,
     pub runs: Vec<RunResult>,
+    /// The target is a test suite (libtest's or pytest's output): the tests that failed in a run of this
+    /// experiment but passed in every baseline run, sorted; left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_tests: Vec<String>,
 }
 
 /// Of the exercised runs of an experiment, how many were findings (failed, corrupted, crashed, hung), and the
@@ -534,6 +538,7 @@ impl ExperimentResult {
             failures: None,
             flaky: false,
             runs,
+            broken_tests: Vec::new(),
         };
         result.summarize();
         result

@@ -60,6 +60,13 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
     }
 }
 
+/// [`sample`] whose failed experiment (`read-EAGAIN`) broke two tests of the suite, one with markup in its name.
+pub(crate) fn sample_with_broken_tests() -> Report {
+    let mut report = sample();
+    report.experiments[1].broken_tests = vec!["tests::reads".into(), "t.py::test_<x>".into()];
+    report
+}
+
 /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
 /// given fault (no model) that was never exercised; interrupted, one experiment pending.
 pub(crate) fn sample() -> Report {

@@ -498,6 +498,37 @@ fn baseline(out: &mut String, report: &Report) {
 
 /// A finding run's evidence: the command that runs it again, its first injected calls, the ends of its output,
 /// with links to its files (relative to the campaign directory, where report.html is).
+/// The tests each experiment broke (passed in every baseline run, failed under the fault), as a list; nothing
+/// when none broke.
+fn broken_tests(out: &mut String, report: &Report) {
+    let broke: Vec<_> = report
+        .experiments
+        .iter()
+        .filter(|e| !e.broken_tests.is_empty())
+        .collect();
+    if broke.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2 id=\"broken-tests\">Broken tests</h2><p class=\"muted\">Tests of the suite that passed in every \
+         baseline run and failed under the fault.</p><ul>",
+    );
+    for e in broke {
+        let tests: Vec<String> = e
+            .broken_tests
+            .iter()
+            .map(|t| format!("<code>{}</code>", esc(t)))
+            .collect();
+        let _ = write!(
+            out,
+            "<li><code>{}</code> broke {}</li>",
+            esc(&e.id),
+            tests.join(", ")
+        );
+    }
+    out.push_str("</ul>");
+}
+
 fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
     let _ = write!(
         out,
@@ -731,6 +762,7 @@ pub fn render(report: &Report) -> String {
     if !rows.is_empty() {
         out.push_str("<h2 id=\"experiments\">Experiments</h2>");
         summary_table(&mut out, &rows);
+        broken_tests(&mut out, report);
 
         out.push_str(
             "<h2 id=\"rates\">Target and achieved rates</h2><div class=\"legend\">\
@@ -956,6 +988,17 @@ mod tests {
         let table = element(&html, "<table id=\"summary-table\"", "</table>");
         assert!(!table.contains("futex-EAGAIN") && !table.contains("unlinkat-EACCES"));
         assert!(html.contains(">1 of 2 experiments not resilient, 1 pending, 2 skipped (interrupted)</p>"));
+    }
+
+    #[test]
+    fn broken_tests_are_listed_escaped() {
+        let html = render(&crate::report::fixtures::sample_with_broken_tests());
+        assert!(html.contains("id=\"broken-tests\""));
+        assert!(
+            html.contains("<li><code>read-EAGAIN</code> broke <code>tests::reads</code>, <code>t.py::test_&lt;x&gt;</code></li>"),
+            "{html}"
+        );
+        assert!(!render(&sample()).contains("broken-tests"));
     }
 
     #[test]

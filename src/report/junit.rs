@@ -1,5 +1,6 @@
 //! JUnit XML for CI systems: one `<testsuite>`, one `<testcase>` per experiment; findings are `<failure>`s,
-//! unexercised experiments and those the backend could not run are `<skipped>`.
+//! unexercised experiments and those the backend could not run are `<skipped>`; one more failed `<testcase>`
+//! per test of the suite an experiment broke, named `<experiment> broke <test>`.
 //!
 //! Also owns [`escape`], the markup escape the HTML report shares. Does not own: writing the file.
 
@@ -105,12 +106,14 @@ fn property(out: &mut String, indent: &str, name: &str, value: &str) {
 
 /// The report as a JUnit XML document.
 pub fn render(report: &Report) -> String {
-    let tests = report.experiments.len() + report.skipped.len();
+    let broken: usize = report.experiments.iter().map(|e| e.broken_tests.len()).sum();
+    let tests = report.experiments.len() + report.skipped.len() + broken;
     let failures = report
         .experiments
         .iter()
         .filter(|e| e.verdict.is_finding())
-        .count();
+        .count()
+        + broken;
     let skipped = report
         .experiments
         .iter()
@@ -221,6 +224,25 @@ pub fn render(report: &Report) -> String {
             }
         }
         out.push_str("    </testcase>\n");
+        // One testcase per test the experiment broke, so that a CI page says `openat-ENOENT broke test_x`.
+        for test in &e.broken_tests {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"0.000\">",
+                attr(&classname),
+                attr(&format!("{} broke {test}", e.id))
+            );
+            let _ = writeln!(
+                out,
+                "      <failure message=\"{}\" type=\"broken test\">{}</failure>",
+                attr(&format!(
+                    "{test} passed in every baseline run and failed under {}",
+                    e.id
+                )),
+                escape(&faults_text(&e.faults))
+            );
+            out.push_str("    </testcase>\n");
+        }
     }
     for s in &report.skipped {
         let _ = writeln!(
@@ -337,6 +359,34 @@ mod tests {
 
     fn named<'a>(elements: &'a [Element], name: &str) -> Vec<&'a Element> {
         elements.iter().filter(|e| e.name == name).collect()
+    }
+
+    #[test]
+    fn a_broken_test_is_a_failed_testcase_of_its_own() {
+        let xml = render(&crate::report::fixtures::sample_with_broken_tests());
+        let elements = parse(&xml);
+        let suite = &named(&elements, "testsuite")[0].attrs;
+        assert_eq!((suite["tests"].as_str(), suite["failures"].as_str()), ("5", "3"));
+        let names: Vec<&str> = named(&elements, "testcase")
+            .iter()
+            .map(|c| c.attrs["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "openat-ENOENT",
+                "read-EAGAIN",
+                "read-EAGAIN broke tests::reads",
+                "read-EAGAIN broke t.py::test_<x>",
+                "unlinkat-EACCES"
+            ]
+        );
+        let failures = named(&elements, "failure");
+        assert_eq!(failures.len(), 3);
+        assert_eq!(
+            failures[1].attrs["message"],
+            "tests::reads passed in every baseline run and failed under read-EAGAIN"
+        );
     }
 
     #[test]

@@ -142,6 +142,25 @@ fn mark(verdict: Verdict) -> &'static str {
     }
 }
 
+/// The tests each experiment broke (passed in every baseline run, failed under the fault), as a list; nothing
+/// when none broke.
+fn broken_tests(out: &mut String, report: &Report) {
+    let broke: Vec<_> = report
+        .experiments
+        .iter()
+        .filter(|e| !e.broken_tests.is_empty())
+        .collect();
+    if broke.is_empty() {
+        return;
+    }
+    out.push_str("**Broken tests** (passed in every baseline run, failed under the fault):\n\n");
+    for e in broke {
+        let tests: Vec<String> = e.broken_tests.iter().map(|t| code(t)).collect();
+        let _ = writeln!(out, "- {} broke {}", text(&e.id), tests.join(", "));
+    }
+    out.push('\n');
+}
+
 /// The report as a Markdown summary.
 pub fn render(report: &Report) -> String {
     let findings = report.experiments.iter().any(|e| e.verdict.is_finding());
@@ -196,6 +215,7 @@ pub fn render(report: &Report) -> String {
             );
         }
         let _ = writeln!(out, "\n**Verdicts:** {}\n", verdict_counts(report));
+        broken_tests(&mut out, report);
         evidence(&mut out, report);
     }
 
@@ -349,6 +369,16 @@ mod tests {
         assert_eq!(rows[1][10], r"run 2: exit status 1, baseline 0 \| see \<stderr\>");
         assert_eq!(rows[2][..4], ["unlinkat-EACCES", "given", "-", "50.00%"]);
         assert!(md.contains("**Verdicts:** 1 resilient, 1 not-exercised, 1 failed"));
+    }
+
+    #[test]
+    fn broken_tests_are_listed_per_experiment() {
+        let md = render(&crate::report::fixtures::sample_with_broken_tests());
+        assert!(
+            md.contains("- read-EAGAIN broke `tests::reads`, `t.py::test_<x>`"),
+            "{md}"
+        );
+        assert!(!render(&sample()).contains("Broken tests"));
     }
 
     #[test]

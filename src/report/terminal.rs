@@ -195,6 +195,12 @@ mod tests {
     }
 
     #[test]
+    fn broken_tests_are_named_in_the_detail() {
+        let text = render(&crate::report::fixtures::sample_with_broken_tests(), false);
+        assert!(text.contains("broke: tests::reads, t.py::test_<x>"), "{text}");
+    }
+
+    #[test]
     fn skipped_experiments_are_listed_with_their_reason_after_the_verdicts() {
         let report = sample_with_skipped();
         let text = render(&report, false);

@@ -49,12 +49,23 @@ impl<'a> Row<'a> {
             .explaining
             .or_else(|| self.exp.runs.first())
             .and_then(|r| r.rounds.map(|rounds| (r.run, rounds.latency_text())));
-        match (detail, latency) {
+        let text = match (detail, latency) {
             (Some(detail), Some((_, latency))) => format!("{detail}; {latency}"),
             (Some(detail), None) => detail,
             (None, Some((run, latency))) => format!("run {run}: {latency}"),
             (None, None) => String::new(),
+        };
+        match self.broke() {
+            None => text,
+            Some(broke) if text.is_empty() => broke,
+            Some(broke) => format!("{text}; {broke}"),
         }
+    }
+
+    /// `broke: tests::adds, tests::reads` when the experiment broke tests of the suite
+    /// ([`ExperimentResult::broken_tests`]); `None` otherwise.
+    pub fn broke(&self) -> Option<String> {
+        (!self.exp.broken_tests.is_empty()).then(|| format!("broke: {}", self.exp.broken_tests.join(", ")))
     }
 }
 
