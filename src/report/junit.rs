@@ -201,8 +201,15 @@ pub fn render(report: &Report) -> String {
         match e.verdict {
             Verdict::Resilient => {}
             Verdict::NotExercised => {
-                out.push_str(
-                    "      <skipped message=\"not exercised: the program never made this call\"/>\n",
+                // Why: no call matched, or calls matched and none was drawn (a low p on few calls).
+                let why = r.explaining.map_or_else(
+                    || "no call matched the fault".to_owned(),
+                    |run| run.detail.clone(),
+                );
+                let _ = writeln!(
+                    out,
+                    "      <skipped message=\"not exercised: {}\"/>",
+                    escape(&why)
                 );
             }
             verdict => {
@@ -361,6 +368,30 @@ mod tests {
         elements.iter().filter(|e| e.name == name).collect()
     }
 
+    /// Issue 15: the `<skipped>` text said "the program never made this call" when 65 calls matched and none was
+    /// drawn for injection.
+    #[test]
+    fn a_not_exercised_experiment_says_why_in_its_skipped_message() {
+        let mut report = sample();
+        let e = report
+            .experiments
+            .iter_mut()
+            .find(|e| e.verdict == Verdict::NotExercised)
+            .expect("a not-exercised experiment");
+        e.runs = vec![crate::report::fixtures::run(
+            1,
+            Verdict::NotExercised,
+            "65 matching call(s), none drawn for injection",
+            65,
+            0,
+        )];
+        let elements = parse(&render(&report));
+        assert_eq!(
+            named(&elements, "skipped")[0].attrs["message"],
+            "not exercised: 65 matching call(s), none drawn for injection"
+        );
+    }
+
     #[test]
     fn a_broken_test_is_a_failed_testcase_of_its_own() {
         let xml = render(&crate::report::fixtures::sample_with_broken_tests());
@@ -463,7 +494,7 @@ mod tests {
         assert_eq!(skipped.parent, Some(index("unlinkat-EACCES")));
         assert_eq!(
             skipped.attrs["message"],
-            "not exercised: the program never made this call"
+            "not exercised: no call matched the fault"
         );
         // The raw document never carries the unescaped detail.
         assert!(!xml.contains("<stderr>") && xml.contains("&lt;stderr&gt;"));
