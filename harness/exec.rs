@@ -1796,3 +1796,66 @@ fn service_tolerance_and_recovery() {
         .code(2)
         .stderr(predicate::str::contains("--service"));
 }
+
+/// `--accept-flaky-baseline` had no effect in service mode: one failed workload round in any baseline run stopped
+/// the campaign. Now it goes on, reported flaky, as a plain target's does; without the flag it still stops.
+#[test]
+fn accept_flaky_baseline_works_in_service_mode() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let counter = dir.path().join("rounds");
+    // The 6th round of the campaign fails by itself: the second of baseline run 2.
+    let workload = format!(
+        "bash -c 'n=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}; [ $n -ne 6 ] && exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'",
+        c = counter.display()
+    );
+    let service = |out: &Path, accept: bool| {
+        let _ = std::fs::remove_file(&counter);
+        let mut args = vec![
+            "--service",
+            "--ready",
+            &ready,
+            "--workload",
+            &workload,
+            "--rounds",
+            "4",
+            "--baseline-runs",
+            "2",
+            "--timeout",
+            "20s",
+        ];
+        if accept {
+            args.push("--accept-flaky-baseline");
+        }
+        exec(
+            out,
+            &["mknod:EPERM".to_owned()],
+            &args,
+            &[&testapp("echo-service"), &port.to_string(), &data],
+        )
+    };
+    let refused = service(&dir.path().join("strict"), false).code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("baseline run 2") && stderr.contains("3 of 4 rounds ok"),
+        "{stderr}"
+    );
+    let out = dir.path().join("accepted");
+    service(&out, true).success();
+    let report = load_report(&out);
+    let flaky = report
+        .baseline
+        .flaky
+        .as_deref()
+        .expect("the baseline is reported flaky");
+    assert!(flaky.contains("baseline run 2: 3 of 4 rounds ok"), "{flaky}");
+    assert_eq!(
+        verdicts(&report),
+        [("mknod-EPERM".to_owned(), Verdict::NotExercised)]
+    );
+}

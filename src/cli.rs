@@ -361,8 +361,8 @@ pub struct ExecArgs {
     pub expect_status: Option<i32>,
 
     /// Go on when the baseline runs disagree (some exit with the expected status or pass --check, some do
-    /// not); every report says the baseline was flaky and what disagreed. A baseline that never matches still
-    /// stops the campaign.
+    /// not; in service mode, some pass every workload round and the check, some do not); every report says the
+    /// baseline was flaky and what disagreed. A baseline that never matches still stops the campaign.
     #[arg(long)]
     pub accept_flaky_baseline: bool,
 

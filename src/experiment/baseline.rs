@@ -80,8 +80,8 @@ impl Runner<'_> {
         }
         let flaky = if self.campaign.service.is_some() {
             // A service is stopped by phoebe, so its status says nothing; its steady state is every round
-            // succeeding (and the check), which each run checked.
-            None
+            // succeeding (and the check), which each run checked unless --accept-flaky-baseline kept failures.
+            service_flaky(&runs, &dir)?
         } else {
             self.steady(&runs, &dir)?
         };
@@ -126,5 +126,87 @@ impl Runner<'_> {
                 }),
             }
         })
+    }
+}
+
+/// With `--accept-flaky-baseline` a service's baseline runs whose rounds or check failed were kept: the baseline
+/// goes on, reported flaky, when some run passed, and is refused as for a plain target when none did. `None`
+/// when every run passed.
+fn service_flaky(runs: &[BaselineRun], dir: &Path) -> Result<Option<String>, ExperimentError> {
+    let failed: Vec<(usize, String)> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let rounds = r.rounds.unwrap_or_default();
+            let check = r.check_passed == Some(false);
+            (!rounds.all_ok() || check).then(|| {
+                (
+                    i + 1,
+                    format!(
+                        "baseline run {}: {} of {} rounds ok{}",
+                        i + 1,
+                        rounds.ok,
+                        rounds.total,
+                        if check { ", the check failed" } else { "" }
+                    ),
+                )
+            })
+        })
+        .collect();
+    match failed.first() {
+        None => Ok(None),
+        Some((k, _)) if failed.len() == runs.len() => Err(ExperimentError::NotSteady {
+            sentence: format!(
+                "{}: the service fails its workload without any injection in every baseline run, so there is \
+                 no steady state to compare with, flaky or not; fix the service, the workload or the check first",
+                failed
+                    .iter()
+                    .map(|(_, s)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            output: dir.join(format!("run-{k}-round-1.err")),
+        }),
+        Some(_) => Ok(Some(
+            failed.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join("; ")
+                + &format!(" (of {} runs; accepted with --accept-flaky-baseline)", runs.len()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RoundStats;
+
+    fn run(ok: u32, check: Option<bool>) -> BaselineRun {
+        BaselineRun {
+            rounds: Some(RoundStats::from_rounds(ok, &[1.0; 4])),
+            exit: TargetExit::Signal(libc::SIGTERM),
+            duration_ms: 100,
+            usage: None,
+            check_passed: check,
+            workload_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_flaky_service_baseline_goes_on_only_when_some_run_passed() {
+        let dir = Path::new("/nonexistent");
+        assert_eq!(
+            service_flaky(&[run(4, None), run(4, Some(true))], dir).unwrap(),
+            None
+        );
+        let flaky = service_flaky(&[run(4, None), run(3, Some(false))], dir)
+            .unwrap()
+            .unwrap();
+        assert!(
+            flaky.starts_with("baseline run 2: 3 of 4 rounds ok, the check failed"),
+            "{flaky}"
+        );
+        assert!(matches!(
+            service_flaky(&[run(3, None), run(2, None)], dir),
+            Err(ExperimentError::NotSteady { .. })
+        ));
     }
 }

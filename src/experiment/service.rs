@@ -160,7 +160,9 @@ impl Runner<'_> {
         if self.control.interrupted() {
             return Ok(None);
         }
-        if hung || !rounds.all_ok() {
+        // With --accept-flaky-baseline a failing run is kept; the baseline as a whole decides (`service_flaky`).
+        let accept = self.campaign.accept_flaky_baseline;
+        if (hung || !rounds.all_ok()) && !accept {
             return Err(ExperimentError::Inner {
                 what: format!(
                     "baseline run {k}: the workload fails without injection ({} of {} rounds ok)",
@@ -169,7 +171,7 @@ impl Runner<'_> {
                 stderr: read_tail(&dir.join(format!("run-{k}-round-1.err"))),
             });
         }
-        if check_passed == Some(false) {
+        if check_passed == Some(false) && !accept {
             return Err(ExperimentError::NotSteady {
                 sentence: format!(
                     "the check fails without any injection (after baseline run {k}); fix the check or the \
