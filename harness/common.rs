@@ -19,6 +19,23 @@ pub fn phoebe() -> Command {
     cmd
 }
 
+/// `phoebe exec -q --seed 11 --runs 1 --baseline-runs 1`: a campaign of one run per experiment and one baseline
+/// run, for the tests that do not count runs (CI time matters); add `--out DIR`, faults and the command.
+pub fn exec_once() -> Command {
+    let mut c = phoebe();
+    c.args([
+        "exec",
+        "-q",
+        "--seed",
+        "11",
+        "--runs",
+        "1",
+        "--baseline-runs",
+        "1",
+    ]);
+    c
+}
+
 pub fn phoebe_path() -> &'static str {
     env!("CARGO_BIN_EXE_phoebe")
 }

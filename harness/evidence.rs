@@ -13,21 +13,7 @@ use crate::common::*;
 
 /// `phoebe exec -q --seed 11 --runs 1 --baseline-runs 1 --out DIR ARGS…`.
 fn exec(out: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    let mut c = phoebe();
-    c.args([
-        "exec",
-        "-q",
-        "--seed",
-        "11",
-        "--runs",
-        "1",
-        "--baseline-runs",
-        "1",
-        "--out",
-    ])
-    .arg(out)
-    .args(args);
-    c.assert()
+    exec_once().arg("--out").arg(out).args(args).assert()
 }
 
 fn read(path: &Path) -> String {

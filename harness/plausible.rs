@@ -13,26 +13,16 @@ use crate::common::*;
 fn campaign(dir: &Path, retry: bool, extra: &[&str]) -> assert_cmd::assert::Assert {
     let app = testapp("append-log");
     let log = dir.join("log");
-    let mut c = phoebe();
-    c.args([
-        "exec",
-        "-q",
-        "--seed",
-        "11",
-        "--runs",
-        "1",
-        "--baseline-runs",
-        "1",
-    ])
-    .args(["--explore", "plausible", "--out"])
-    .arg(dir.join("campaign"))
-    .arg("--check")
-    .arg(format!("{} --check {}", app.display(), log.display()))
-    .arg("--reset")
-    .arg(format!("rm -f {}", log.display()))
-    .args(extra)
-    .arg("--")
-    .arg(&app);
+    let mut c = exec_once();
+    c.args(["--explore", "plausible", "--out"])
+        .arg(dir.join("campaign"))
+        .arg("--check")
+        .arg(format!("{} --check {}", app.display(), log.display()))
+        .arg("--reset")
+        .arg(format!("rm -f {}", log.display()))
+        .args(extra)
+        .arg("--")
+        .arg(&app);
     if retry {
         c.arg("--retry");
     }

@@ -14,20 +14,8 @@ use crate::common::*;
 
 /// `phoebe exec` of one run per experiment and one baseline run; the campaign in `out`.
 fn campaign(out: &Path, fault: &str, cmd: &[&dyn AsRef<std::ffi::OsStr>]) -> Report {
-    let mut c = phoebe();
-    c.args([
-        "exec",
-        "-q",
-        "--seed",
-        "11",
-        "--runs",
-        "1",
-        "--baseline-runs",
-        "1",
-        "--out",
-    ])
-    .arg(out)
-    .args(["--fault", fault, "--"]);
+    let mut c = exec_once();
+    c.arg("--out").arg(out).args(["--fault", fault, "--"]);
     for a in cmd {
         c.arg(a);
     }
