@@ -307,3 +307,38 @@ fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
     let Some(_guard) = ebpf_guard() else { return };
     assert_observes_a_realtime_death("ebpf");
 }
+
+/// `--interval auto` on eBPF: the ticks follow the builder's doubling interval (they ticked every 8 ms for the
+/// whole run before), and every counted call lands in an interval of the final length.
+#[test]
+fn ebpf_auto_interval_ticks_with_the_doubling_interval() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("auto.json");
+    let run = phoebe()
+        .args(["observe", "-q", "--backend", "ebpf", "--interval", "auto", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("paced"))
+        .args(["--rate", "200", "--sleep-us", "500", "--seconds", "1"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    let enoent: u64 = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("enoent="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no enoent= in {stdout}"));
+    let obs = load_observation(&out);
+    assert!(
+        obs.interval_ms.is_power_of_two() && (20..=40).contains(&obs.intervals.len()),
+        "{} intervals of {} ms over {} ms",
+        obs.intervals.len(),
+        obs.interval_ms,
+        obs.duration_ms
+    );
+    assert_eq!(
+        failures(&obs)[&("openat".to_owned(), "ENOENT".to_owned())],
+        enoent
+    );
+}

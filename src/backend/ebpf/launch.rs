@@ -36,6 +36,12 @@ pub(super) trait Programs {
     /// Called at every period's end (`tick` counts from 1, `at` is the time since the exec) and once more when
     /// the tree has ended (`last`).
     fn tick(&mut self, tick: u32, at: Duration, last: bool) -> Result<(), BackendError>;
+    /// The period the programs want from now on, when it changed since the start (an observation whose
+    /// `--interval auto` doubled): the next tick is at the next multiple of it, so that ticks stay on the
+    /// boundaries of its intervals.
+    fn period(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// How the supervised run ended.
@@ -106,6 +112,12 @@ pub(super) fn supervise(
     result
 }
 
+/// The first multiple of `period` after `after`.
+fn next_multiple(after: Duration, period: Duration) -> Duration {
+    let p = period.as_nanos().max(1);
+    Duration::from_nanos(u64::try_from((after.as_nanos() / p + 1) * p).unwrap_or(u64::MAX))
+}
+
 /// Reads the reaper's reports and ticks until the tree has ended, then ticks a last time.
 fn tick_until_done(
     root: Pid,
@@ -116,9 +128,11 @@ fn tick_until_done(
     rx: &mpsc::Receiver<(Pid, TargetExit)>,
 ) -> Result<Ended, BackendError> {
     let mut tick: u32 = 1;
+    // The next tick, from the start: a multiple of the programs' period.
+    let mut next = period;
     let mut root_exit = None;
     loop {
-        let deadline = started + period * tick;
+        let deadline = started + next;
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok((pid, exit)) => {
                 control.remove_task(pid.as_raw());
@@ -128,8 +142,9 @@ fn tick_until_done(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                programs.tick(tick, period * tick, false)?;
+                programs.tick(tick, next, false)?;
                 tick += 1;
+                next = next_multiple(next, programs.period().unwrap_or(period));
             }
         }
         if root_exit.is_some() {
@@ -207,6 +222,15 @@ fn end_tree(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ticks_stay_on_the_boundaries_of_a_doubled_period() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_multiple(ms(320), ms(8)), ms(328));
+        // The period doubled after the tick at 328 ms: the next is at 336, on a 16 ms boundary, not at 344.
+        assert_eq!(next_multiple(ms(328), ms(16)), ms(336));
+        assert_eq!(next_multiple(ms(336), ms(16)), ms(352));
+    }
+
     use std::ffi::OsString;
 
     use super::*;

@@ -471,7 +471,6 @@ struct Observing<'a> {
     observer: Observer,
     builder: &'a mut ObservationBuilder,
     only: Option<&'a std::collections::HashSet<Syscall>>,
-    interval: Duration,
     before: Snapshot,
     shapes_before: shapes::ShapeSnapshot,
 }
@@ -485,10 +484,10 @@ impl launch::Programs for Observing<'_> {
         self.observer.targets()
     }
 
-    fn tick(&mut self, tick: u32, at: Duration, last: bool) -> Result<(), BackendError> {
+    fn tick(&mut self, _tick: u32, end: Duration, _last: bool) -> Result<(), BackendError> {
         let now = self.observer.snapshot().map_err(RunError::Ebpf)?;
-        // Just before the interval's end, so that it lands in the interval the tick closes.
-        let end = if last { at } else { self.interval * tick };
+        // Just before the interval's end (each tick but the last is on a boundary of the builder's intervals),
+        // so that it lands in the interval the tick closes.
         record(
             self.builder,
             end.saturating_sub(Duration::from_nanos(1)),
@@ -514,6 +513,11 @@ impl launch::Programs for Observing<'_> {
         );
         self.shapes_before = shapes_now;
         Ok(())
+    }
+
+    /// `--interval auto` doubles the builder's interval as the run goes on: ticks follow it.
+    fn period(&self) -> Option<Duration> {
+        Some(self.builder.interval())
     }
 }
 
@@ -594,7 +598,6 @@ pub(super) fn observe(
         observer,
         builder,
         only,
-        interval,
         before: Snapshot::new(),
         shapes_before: shapes::ShapeSnapshot::new(),
     };
