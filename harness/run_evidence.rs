@@ -142,28 +142,18 @@ fn a_corrupted_runs_evidence_has_what_the_plain_run_after_it_said() {
     let state = dir.path().join("state.txt");
     let out = dir.path().join("campaign");
     let app = testapp("state-rewriter");
-    let mut c = phoebe();
-    c.args([
-        "exec",
-        "-q",
-        "--seed",
-        "11",
-        "--runs",
-        "1",
-        "--baseline-runs",
-        "1",
-        "--out",
-    ])
-    .arg(&out)
-    .args(["--fault", &format!("write:EIO:nth=2:path={}", state.display())])
-    .args([
-        "--check",
-        &format!("{} --check {}", app.display(), state.display()),
-    ])
-    .args(["--reset", &format!("rm -f {}", state.display())])
-    .arg("--")
-    .arg(&app)
-    .arg(&state);
+    let mut c = exec_once();
+    c.arg("--out")
+        .arg(&out)
+        .args(["--fault", &format!("write:EIO:nth=2:path={}", state.display())])
+        .args([
+            "--check",
+            &format!("{} --check {}", app.display(), state.display()),
+        ])
+        .args(["--reset", &format!("rm -f {}", state.display())])
+        .arg("--")
+        .arg(&app)
+        .arg(&state);
     c.assert().code(1);
     let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
     let run = &report.experiments[0].runs[0];
