@@ -325,6 +325,11 @@ pub struct InjectArgs {
     #[arg(long)]
     pub start_off: bool,
 
+    /// Once each SIGUSR1/SIGUSR2 switch is in effect, append `on` or `off` and a newline to FILE (a signal takes
+    /// effect a moment after kill(2) returns; a supervisor waits for the line before it goes on).
+    #[arg(long, value_name = "FILE")]
+    pub switch_ack: Option<PathBuf>,
+
     /// Count every injection: never let the seccomp filter fail calls by itself (rules that fail every call
     /// otherwise run in the kernel — faster, but their calls are not counted). `phoebe exec` always sets it.
     #[arg(long)]

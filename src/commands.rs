@@ -162,8 +162,8 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         decider.keep_in_user_space();
     }
     // Listens until the end of this function (dropped, it stops and joins its thread).
-    let _switch =
-        phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
+    let _switch = phoebe::control::switch_on_signals(switch, args.switch_ack.clone())
+        .context("cannot install the SIGUSR1/SIGUSR2 switch")?;
     // Which mechanism runs the eBPF hooks (BPF LSM or fmod_ret) is known once they are attached.
     let quiet = args.quiet;
     let outcome = backend::backend(backend).run(

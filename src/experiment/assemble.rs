@@ -182,10 +182,10 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
 }
 
 /// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q
-/// --count-all [--backend B] --fault F… --seed N --log L [--start-off] -- CMD…`): `--replay LOG` instead of the
+/// --count-all [--backend B] --fault F… --seed N --log L [--start-off --switch-ack A] -- CMD…`): `--replay LOG` instead of the
 /// rules and the seed when the log can be replayed; the rules and the seed otherwise (same seed, same program:
-/// the same decisions). Never `-q` (the summary says what was injected) nor `--log` (the run's log stays as it
-/// was); a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
+/// the same decisions). Never `-q` (the summary says what was injected), `--log` (the run's log stays as it
+/// was) nor `--switch-ack`; a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
 /// on, as the campaign did).
 fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: bool) -> Vec<String> {
     let split = inject.iter().position(|a| a == "--").unwrap_or(inject.len());
@@ -199,6 +199,10 @@ fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: boo
             // A replay injects at the logged call indices; switched off, it would inject nothing.
             "--start-off" if replayable => {}
             "--log" => {
+                args.next();
+            }
+            // The campaign's handshake with its switch; a person switches by hand.
+            "--switch-ack" => {
                 args.next();
             }
             "--fault" | "--seed" if replayable => {
@@ -241,6 +245,22 @@ mod tests {
             args(
                 "/bin/phoebe inject --count-all --fault read:EIO --fault openat:ENOENT --seed 7 -- ./app 'a b'"
             )
+        );
+    }
+
+    #[test]
+    fn a_service_runs_repro_leaves_out_the_campaigns_switch_handshake() {
+        let inject = args(
+            "inject -q --count-all --fault read:EIO --seed 7 --log /c/run-1.log.json --start-off --switch-ack /c/run-1.switch -- ./svc",
+        );
+        let phoebe = std::path::Path::new("/bin/phoebe");
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", true),
+            args("/bin/phoebe inject --count-all --replay /c/run-1.log.json -- ./svc")
+        );
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", false),
+            args("/bin/phoebe inject --count-all --fault read:EIO --seed 7 --start-off -- ./svc")
         );
     }
 }
