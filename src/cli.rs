@@ -577,6 +577,11 @@ pub struct SynthArgs {
     #[arg(long, value_name = "Q", default_value_t = 0.95)]
     pub quantile: f64,
 
+    /// A rate is taken over at least N calls: consecutive intervals with fewer calls of a shape are pooled into
+    /// one sample (a rate over one or two calls is 0 or 1, and the quantile of such rates is 1).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub min_calls: u64,
+
     /// Models by call shape (on): one rule per shape that failed naturally with the errno (a futex wait, not a
     /// wake; a non-blocking socket, not a file; the path templates that failed), so nothing is injected where
     /// the kernel could not return it. `off`: one rule per (syscall, errno) over all its calls, for comparison.
@@ -611,6 +616,7 @@ impl SynthArgs {
             variance_above: self.variance_above,
             factor: self.factor,
             quantile: self.quantile,
+            min_calls: self.min_calls,
             shapes: self.shapes,
             explore: self.explore,
         }

@@ -542,6 +542,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         ),
         factor: pick(given("factor"), a.factor, b.map(|b| b.factor)),
         quantile: pick(given("quantile"), a.quantile, b.map(|b| b.quantile)),
+        min_calls: pick(given("min_calls"), a.min_calls, b.map(|b| b.min_calls)),
         shapes: pick(given("shapes"), a.shapes, b.map(|b| b.shapes)),
         explore: pick(given("explore"), a.explore, b.map(|b| b.explore)),
     };

@@ -24,6 +24,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
             calls: 1000,
             intervals: 4,
             intervals_with_error: 3,
+            samples: 4,
         },
         category,
         rule: "test".into(),

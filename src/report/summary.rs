@@ -289,16 +289,17 @@ pub fn plan(plan: &Plan) -> String {
             continue;
         }
         if m.shapes.is_empty() && m.stats.too_few_samples() {
-            few.push(format!("{} ({})", m.id, m.stats.intervals));
+            few.push(format!("{} ({})", m.id, m.stats.sample_count()));
         }
         for s in m.shapes.iter().filter(|s| s.stats.too_few_samples()) {
-            few.push(format!("{} on {} ({})", m.id, s.shape, s.stats.intervals));
+            few.push(format!("{} on {} ({})", m.id, s.shape, s.stats.sample_count()));
         }
     }
     if !few.is_empty() {
         let _ = writeln!(
             out,
-            "few samples: {} rest on fewer than {MIN_SAMPLES} intervals with calls (in brackets): their rates are \
+            "few samples: {} rest on fewer than {MIN_SAMPLES} samples (in brackets; intervals with calls, sparse ones \
+             pooled): their rates are \
              uncertain\nhint: observe a longer run, or several (exec --baseline-runs), or with --interval auto",
             few.join(", ")
         );
