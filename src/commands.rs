@@ -523,7 +523,8 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     if let Some(fault) = faults.iter().find(|f| f.short.is_some()) {
         anyhow::bail!(
             "fault '{fault}': no backend runs short= (partial transfers) yet, so every run of its experiment would \
-             fail\nhint: inject an error on the same calls instead, e.g. read:EINTR:p=0.05:fd=socket"
+             fail\nhint: {}",
+            phoebe::hint::Hint::SameCallsInstead
         );
     }
     let a = args.settings.to_settings();

@@ -20,6 +20,7 @@ use std::{collections::HashSet, time::Duration};
 use crate::{
     control::Control,
     decide::Decider,
+    hint::Hint,
     model::{FaultSpec, ObservationBuilder, Syscall, TargetExit},
 };
 
@@ -59,8 +60,8 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
             fault: fault.to_string(),
             backend,
             reason: format!(
-                "{why}; no backend runs short= yet\nhint: inject an error on the same calls instead, e.g. \
-                 read:EINTR:p=0.05:fd=socket"
+                "{why}; no backend runs short= yet\nhint: {}",
+                Hint::SameCallsInstead
             ),
         }),
         None => Ok(()),
@@ -288,7 +289,7 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the {backend} backend cannot observe: {reason}\nhint: use --backend ptrace")]
+    #[error("the {backend} backend cannot observe: {reason}\nhint: {}", Hint::UsePtrace)]
     CannotObserve {
         backend: &'static str,
         reason: &'static str,

@@ -45,6 +45,7 @@ use crate::{
     backend::{BackendError, Outcome, Target},
     control::Control,
     decide::Decider,
+    hint::Hint,
     model::{Errno, FaultSpec, Injection, Syscall, When},
 };
 
@@ -295,8 +296,10 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
         if fault.when == When::Exit {
             return Err(refuse(
                 fault,
-                "LSM hooks decide before the call runs, so when=exit cannot be honoured; use --backend ptrace"
-                    .into(),
+                format!(
+                    "LSM hooks decide before the call runs, so when=exit cannot be honoured; {}",
+                    Hint::UsePtrace
+                ),
             ));
         }
         if fault.delay.is_some() {

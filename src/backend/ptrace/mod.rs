@@ -36,6 +36,7 @@ use super::{
 use crate::{
     control::Control,
     decide::Call,
+    hint::Hint,
     model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
     sys::{
         launch::Step,
@@ -57,7 +58,8 @@ pub enum PtraceError {
         source: sys::SpawnError,
     },
     #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
+        "cannot install the seccomp filter for '{command}': {source}\nhint: {}; `--syscalls` can be left out to trace without a filter",
+        Hint::FilterPrivileges
     )]
     Filter {
         command: String,

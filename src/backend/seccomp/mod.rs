@@ -40,6 +40,7 @@ use super::{
 use crate::{
     control::Control,
     decide::{Call, Decider},
+    hint::Hint,
     model::{Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
 };
@@ -213,10 +214,11 @@ fn refuse_exit_rules(decider: &Decider) -> Result<(), BackendError> {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend: BACKEND,
-            reason:
-                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit \
-                     needs the call to run first; use --backend ptrace"
-                    .into(),
+            reason: format!(
+                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit needs the \
+                 call to run first; {}",
+                Hint::UsePtrace
+            ),
         }),
         None => Ok(()),
     }
