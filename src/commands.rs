@@ -92,7 +92,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             exit: Some(outcome.exit),
             interrupted: control.interrupted_run(),
             usage: Some(children_usage()),
-            latency_measured: args.latency || backend != BackendKind::Ebpf,
+            latency_measured: backend::backend(backend).measures_latency(args.latency),
         },
     );
     files::save(&args.output, &obs)?;
@@ -191,7 +191,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     }
     if !args.quiet {
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(summary::injections(&log).as_bytes());
+        let _ = err.write_all(summary::injections(&log, backend::backend(backend).draws()).as_bytes());
         if let Some(path) = &args.log {
             let _ = writeln!(
                 err,

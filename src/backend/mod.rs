@@ -21,7 +21,7 @@ use crate::{
     control::Control,
     decide::Decider,
     hint::Hint,
-    model::{FaultSpec, ObservationBuilder, Syscall, TargetExit},
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit},
 };
 
 pub use self::target::Target;
@@ -198,6 +198,19 @@ pub trait Backend: Sync {
     /// campaign, never per run.
     fn probe(&self) -> Probe;
 
+    /// Who draws this backend's injection decisions: phoebe's seeded policy, unless the kernel rolls (eBPF).
+    fn draws(&self) -> Draws {
+        Draws::Seeded
+    }
+
+    /// Whether an observation on this backend measures each call's latency, `asked` or not (`--latency`): the
+    /// tracer times every call anyway, unless measuring costs the target something the backend only pays when
+    /// asked (eBPF).
+    fn measures_latency(&self, asked: bool) -> bool {
+        let _ = asked;
+        true
+    }
+
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;
@@ -326,6 +339,17 @@ mod tests {
             err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
             Some(&nix::errno::Errno::EPERM)
         );
+    }
+
+    #[test]
+    fn only_ebpf_draws_in_the_kernel_and_times_calls_only_when_asked() {
+        for kind in [BackendKind::Ptrace, BackendKind::Seccomp] {
+            assert_eq!(backend(kind).draws(), Draws::Seeded, "{kind:?}");
+            assert!(backend(kind).measures_latency(false), "{kind:?}");
+        }
+        let ebpf = backend(BackendKind::Ebpf);
+        assert_eq!(ebpf.draws(), Draws::InKernel);
+        assert!(!ebpf.measures_latency(false) && ebpf.measures_latency(true));
     }
 
     #[test]

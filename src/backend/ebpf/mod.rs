@@ -35,7 +35,7 @@ use phoebe_common::{
 use super::{BackendError, Outcome, Target};
 use crate::{
     control::Control,
-    model::{ObservationBuilder, Syscall},
+    model::{Draws, ObservationBuilder, Syscall},
 };
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
@@ -551,6 +551,16 @@ impl super::Backend for EbpfBackend {
 
     fn probe(&self) -> super::Probe {
         probe::probe()
+    }
+
+    /// The LSM program rolls with `bpf_get_prandom_u32`: the seed decides nothing.
+    fn draws(&self) -> Draws {
+        Draws::InKernel
+    }
+
+    /// Timing a call is a second map update per call, paid only with `--latency`.
+    fn measures_latency(&self, asked: bool) -> bool {
+        asked
     }
 
     fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {
