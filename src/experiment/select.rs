@@ -329,11 +329,11 @@ mod tests {
         assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
     }
 
-    /// The report fixtures' skip reasons (`report::fixtures::ebpf_reason`, which may not ask the backend) start
+    /// The report fixtures' skip reasons (`model::fixtures::ebpf_reason`, which may not ask the backend) start
     /// as the eBPF backend's own do.
     #[test]
     fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
-        for s in crate::report::fixtures::sample_with_skipped().skipped {
+        for s in crate::model::fixtures::sample_with_skipped().skipped {
             let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
             assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
             assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");

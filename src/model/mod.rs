@@ -4,6 +4,8 @@
 
 pub mod catalogue;
 pub mod fault;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod log;
 pub mod names;
 pub mod observation;

@@ -3,8 +3,6 @@
 //! and live page (`monitor`).
 //! Pure functions from model types to strings; printing is the caller's business.
 
-#[cfg(test)]
-pub(crate) mod fixtures;
 pub mod html;
 pub mod junit;
 pub mod markdown;

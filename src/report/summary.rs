@@ -316,6 +316,14 @@ mod tests {
         model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
     };
 
+    /// Regression (issue 13, fuzzing): `observe`'s summary of an observation whose counts add past `u64::MAX`
+    /// overflowed; it saturates now.
+    #[test]
+    fn huge_counts_saturate_in_the_observation_table() {
+        let summary = observation(&crate::model::fixtures::huge_observation());
+        assert!(summary.contains(&u64::MAX.to_string()), "{summary}");
+    }
+
     #[test]
     fn observation_table_lists_failures_first() {
         let mut b = ObservationBuilder::new(Duration::from_secs(1));
