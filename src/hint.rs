@@ -14,6 +14,9 @@ pub enum Hint {
     /// A backend cannot do what the ptrace backend can (observe, `when=exit`, a machine without user
     /// notification).
     UsePtrace,
+    /// The eBPF injector cannot honour a rule (a path glob, a shape, `delay=`, a syscall without an LSM hook)
+    /// that the seccomp backend can.
+    UseSeccomp,
     /// Installing a seccomp filter was refused (EACCES).
     FilterPrivileges,
     /// A campaign directory holds another campaign, or a file of one.
@@ -23,9 +26,10 @@ pub enum Hint {
 impl Hint {
     /// Every hint, for tests.
     #[cfg(test)]
-    const ALL: [Hint; 4] = [
+    const ALL: [Hint; 5] = [
         Hint::SameCallsInstead,
         Hint::UsePtrace,
+        Hint::UseSeccomp,
         Hint::FilterPrivileges,
         Hint::NewCampaignElsewhere,
     ];
@@ -37,6 +41,7 @@ impl Hint {
                 "inject an error on the same calls instead, e.g. read:EINTR:p=0.05:fd=socket"
             }
             Hint::UsePtrace => "use --backend ptrace",
+            Hint::UseSeccomp => "use --backend seccomp",
             Hint::FilterPrivileges => "installing a filter needs no_new_privs or CAP_SYS_ADMIN",
             Hint::NewCampaignElsewhere => "start a new campaign with another --out",
         }

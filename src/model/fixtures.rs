@@ -175,7 +175,8 @@ pub(crate) fn sample_with_skipped() -> Report {
 pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
     let name = faults[0].syscalls[0].name();
     format!(
-        "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; use --backend seccomp"
+        "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; {}",
+        crate::hint::Hint::UseSeccomp
     )
 }
 

@@ -280,16 +280,19 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
         if fault.path.is_some() {
             return Err(refuse(
                 fault,
-                "path globs cannot be matched inside the kernel; use --backend seccomp".into(),
+                format!(
+                    "path globs cannot be matched inside the kernel; {}",
+                    Hint::UseSeccomp
+                ),
             ));
         }
         if let Some(pred) = fault.shape.first() {
             return Err(refuse(
                 fault,
                 format!(
-                    "the injector's programs do not compute call shapes, so {}= cannot be honoured; use --backend \
-                     seccomp",
-                    pred.key.name()
+                    "the injector's programs do not compute call shapes, so {}= cannot be honoured; {}",
+                    pred.key.name(),
+                    Hint::UseSeccomp
                 ),
             ));
         }
@@ -305,7 +308,10 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
         if fault.delay.is_some() {
             return Err(refuse(
                 fault,
-                "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp".into(),
+                format!(
+                    "an LSM hook cannot sleep, so delay= cannot be honoured; {}",
+                    Hint::UseSeccomp
+                ),
             ));
         }
         if fault.errnos.len() > ERRNOS_PER_RULE {
@@ -321,9 +327,10 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
                 return Err(refuse(
                     fault,
                     format!(
-                        "no LSM hook decides '{}'; the eBPF backend can fail {}; use --backend seccomp",
+                        "no LSM hook decides '{}'; the eBPF backend can fail {}; {}",
                         syscall.name(),
-                        covered_syscalls().collect::<Vec<_>>().join(", ")
+                        covered_syscalls().collect::<Vec<_>>().join(", "),
+                        Hint::UseSeccomp
                     ),
                 ));
             };
