@@ -54,8 +54,8 @@ impl BackendKind {
 
 /// Refuses a partial-transfer rule (`short=`, issue 16 item 3), which no backend runs yet: `why` says what this
 /// backend lacks.
-pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Result<(), BackendError> {
-    match decider.faults().find(|f| f.short.is_some()) {
+pub fn refuse_short(faults: &[&FaultSpec], backend: &'static str, why: &str) -> Result<(), BackendError> {
+    match faults.iter().find(|f| f.short.is_some()) {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend,
@@ -70,15 +70,11 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
-/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
+/// [`Backend::check_rules`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
 /// decide (nothing is probed), so every run, report, shard and resume names the same backend.
 pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
-    let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
-    let mode = Mode::Inject {
-        decider: &mut decider,
-        note: &mut |_| {},
-    };
-    match backend(BackendKind::Seccomp).check(&mode) {
+    let faults: Vec<&FaultSpec> = faults.into_iter().collect();
+    match backend(BackendKind::Seccomp).check_rules(&faults) {
         Ok(()) => BackendKind::Seccomp,
         Err(_) => BackendKind::Ptrace,
     }
@@ -185,6 +181,18 @@ pub trait Backend: Sync {
     /// Whether this backend can honour `mode` (observe at all, every rule of a decider): the refusal names the
     /// rule and says what to do instead.
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
+
+    /// Whether this backend can honour every one of `faults`, from the rules alone (no decider, nothing loaded):
+    /// what `check` asks of an `Inject` mode's rules, and what `for_rules` and `campaign_skips` ask.
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError>;
+
+    /// Why a campaign on this backend skips an experiment with these rules instead of running it, or `None`. By
+    /// default never: a refusal fails the experiment's runs. eBPF skips what [`Backend::check_rules`] refuses,
+    /// since its hooks cover some syscalls only and a synthesized plan routinely holds others.
+    fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
+        let _ = faults;
+        None
+    }
 
     /// What `decider`'s rules really cover on this backend, for the user before a run, where that differs from
     /// the rules as written (eBPF: hooks are not syscalls); refuses a rule none of its mechanisms honours.
@@ -320,8 +328,8 @@ mod tests {
     use super::*;
     use crate::model::FaultSpec;
 
-    fn decider(specs: &[&str]) -> Decider {
-        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 0)
+    fn rules(specs: &[&str]) -> Vec<FaultSpec> {
+        specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
     }
 
     #[test]
@@ -372,9 +380,18 @@ mod tests {
 
     #[test]
     fn short_rules_are_refused_naming_the_rule_and_what_to_do_instead() {
-        assert!(refuse_short(&decider(&["read:EINTR:p=0.1"]), "ptrace", "not yet").is_ok());
+        assert!(
+            refuse_short(
+                &rules(&["read:EINTR:p=0.1"]).iter().collect::<Vec<_>>(),
+                "ptrace",
+                "not yet"
+            )
+            .is_ok()
+        );
         let err = refuse_short(
-            &decider(&["openat:ENOENT", "read:short=1:fd=pipe"]),
+            &rules(&["openat:ENOENT", "read:short=1:fd=pipe"])
+                .iter()
+                .collect::<Vec<_>>(),
             "ptrace",
             "not yet",
         )

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use super::{Campaign, ExperimentError};
 use crate::{
-    backend::{self, BackendError, BackendKind, Mode},
-    decide::Decider,
+    backend::{self, BackendError, BackendKind},
     model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
 
@@ -35,18 +34,10 @@ pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
 pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
-    if backend != Some(BackendKind::Ebpf) {
-        return None;
-    }
-    let mut decider = Decider::new(faults.to_vec(), 0);
-    let mode = Mode::Inject {
-        decider: &mut decider,
-        note: &mut |_| {},
-    };
-    match backend::backend(BackendKind::Ebpf).check(&mode) {
-        Ok(_) => None,
-        Err(BackendError::Unsupported { reason, .. }) => Some(reason),
-        Err(other) => Some(other.to_string()),
+    let faults: Vec<&FaultSpec> = faults.iter().collect();
+    match backend::backend(backend?).campaign_skips(&faults)? {
+        BackendError::Unsupported { reason, .. } => Some(reason),
+        other => Some(other.to_string()),
     }
 }
 

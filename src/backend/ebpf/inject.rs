@@ -259,8 +259,7 @@ fn refuse(fault: &FaultSpec, reason: String) -> BackendError {
 
 /// Checks every rule against what the LSM hooks can do and builds the kernel's tables. A rule that cannot be
 /// honoured exactly is refused, never approximated.
-pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
-    let faults: Vec<&FaultSpec> = decider.faults().collect();
+pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
     if faults.len() > MAX_RULES as usize {
         return Err(BackendError::Unsupported {
             fault: format!("{} rules", faults.len()),
@@ -272,7 +271,7 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
     let mut tables: BTreeMap<u32, SyscallRules> = BTreeMap::new();
     let mut hooks = BTreeMap::new();
     crate::backend::refuse_short(
-        decider,
+        faults,
         "ebpf",
         "LSM hooks decide before the call runs and cannot change its count",
     )?;
@@ -783,7 +782,7 @@ pub fn check(decider: &Decider) -> Result<(), BackendError> {
                 .into(),
         });
     }
-    plan(decider).map(drop)
+    plan(&decider.faults().collect::<Vec<_>>()).map(drop)
 }
 
 /// Runs `target` with the kernel deciding every targeted call, then puts the kernel's counters and events into
@@ -796,7 +795,7 @@ pub(super) fn run(
     note: impl FnOnce(&str),
 ) -> Result<Outcome, BackendError> {
     check(decider)?;
-    let plan = plan(decider)?;
+    let plan = plan(&decider.faults().collect::<Vec<_>>())?;
     let switch = decider.switch();
     let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(super::RunError::Ebpf)?;
     note(&injector.note());
@@ -841,12 +840,14 @@ mod tests {
 
     use super::*;
 
-    fn decider(specs: &[&str]) -> Decider {
-        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 1)
+    /// The plan of the rules `specs`.
+    fn plan_of(specs: &[&str]) -> Result<Plan, BackendError> {
+        let faults: Vec<FaultSpec> = specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect();
+        plan(&faults.iter().collect::<Vec<_>>())
     }
 
     fn unsupported(specs: &[&str]) -> String {
-        match plan(&decider(specs)) {
+        match plan_of(specs) {
             Err(BackendError::Unsupported { reason, .. }) => reason,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -867,11 +868,7 @@ mod tests {
 
     #[test]
     fn rules_become_per_syscall_tables_in_rule_order() {
-        let plan = plan(&decider(&[
-            "openat,read:EIO:p=0.25:max=3",
-            "openat:ENOENT=3,EACCES=1:nth=2",
-        ]))
-        .unwrap();
+        let plan = plan_of(&["openat,read:EIO:p=0.25:max=3", "openat:ENOENT=3,EACCES=1:nth=2"]).unwrap();
         let openat = plan.tables[&Syscall::parse("openat").unwrap().number()];
         assert_eq!(openat.hook, hook::FILE_OPEN);
         assert_eq!(openat.count, 2);

@@ -35,7 +35,7 @@ use phoebe_common::{
 use super::{BackendError, Outcome, Target};
 use crate::{
     control::Control,
-    model::{Draws, ObservationBuilder, Syscall},
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall},
 };
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
@@ -549,6 +549,14 @@ impl super::Backend for EbpfBackend {
         }
     }
 
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        inject::plan(faults).map(drop)
+    }
+
+    fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
+        self.check_rules(faults).err()
+    }
+
     fn probe(&self) -> super::Probe {
         probe::probe()
     }
@@ -568,7 +576,7 @@ impl super::Backend for EbpfBackend {
         if decider.is_replay() {
             return Ok(None);
         }
-        inject::plan(decider).map(|plan| Some(plan.describe()))
+        inject::plan(&decider.faults().collect::<Vec<_>>()).map(|plan| Some(plan.describe()))
     }
 
     fn run(

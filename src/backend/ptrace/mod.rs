@@ -37,7 +37,7 @@ use crate::{
     control::Control,
     decide::Call,
     hint::Hint,
-    model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
+    model::{Errno, FaultSpec, Shape, Syscall, TargetExit, When, shape::shape_of},
     sys::{
         launch::Step,
         wait::{self, Status},
@@ -82,13 +82,17 @@ impl super::Backend for PtraceBackend {
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
         match mode {
             Mode::Observe { .. } => Ok(()),
-            Mode::Inject { decider, .. } => super::refuse_short(
-                decider,
-                "ptrace",
-                "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore \
-                 the count register at the call's exit)",
-            ),
+            Mode::Inject { decider, .. } => self.check_rules(&decider.faults().collect::<Vec<_>>()),
         }
+    }
+
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        super::refuse_short(
+            faults,
+            "ptrace",
+            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
+             count register at the call's exit)",
+        )
     }
 
     fn probe(&self) -> super::Probe {
