@@ -492,7 +492,8 @@ mod tests {
 
     use super::*;
 
-    fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
+    /// The counters' key of (process, syscall number, errno), for this module's tests.
+    pub(super) fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
         CountKey {
             tgid,
             nr,

@@ -50,22 +50,13 @@ fn labels_of(key: &CountKey, comms: &HashMap<u32, String>, per_pid: bool) -> Opt
 
 #[cfg(test)]
 mod tests {
-    use phoebe_common::{CountKey, CountValue};
+    use phoebe_common::CountValue;
 
-    use super::*;
+    use super::{super::tests::key, *};
     use crate::report::monitor::{
         exposition::Series,
         fixtures::{histogram, totals},
     };
-
-    fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
-        CountKey {
-            tgid,
-            nr,
-            errno,
-            pad: 0,
-        }
-    }
 
     fn calls(n: u64) -> CountValue {
         CountValue {

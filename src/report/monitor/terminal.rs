@@ -107,22 +107,13 @@ read                      100        100    0.00%        1.0
 
     #[test]
     fn no_latency_column_unless_measured_and_no_rows_without_calls() {
-        let text = table(
-            Duration::from_millis(500),
-            &per_process(),
-            &comms(),
-            Duration::from_millis(500),
-            None,
-        );
+        // Half a second into monitoring, one half-second interval, no --latency.
+        let half = Duration::from_millis(500);
+        let unmeasured = |per_process: &PerProcess| table(half, per_process, &comms(), half, None);
+        let text = unmeasured(&per_process());
         assert!(text.lines().nth(1).unwrap().ends_with("failed  errors"), "{text}");
         assert!(!text.contains("avg"), "{text}");
-        let empty = table(
-            Duration::from_millis(500),
-            &PerProcess::new(),
-            &comms(),
-            Duration::from_millis(500),
-            None,
-        );
+        let empty = unmeasured(&PerProcess::new());
         assert_eq!(empty, "── 0.5 s  (no calls)\n");
     }
 }
