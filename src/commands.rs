@@ -14,7 +14,7 @@ use phoebe::{
     experiment, files,
     model::{
         ExperimentResult, FaultSpec, InjectionLog, IntervalChoice, Observation, ObservationBuilder,
-        ObservationMeta, Report, Syscall, Usage,
+        ObservationMeta, Report, Syscall, Usage, shape::ShapeCoverage,
     },
     report::summary,
     synth,
@@ -223,6 +223,9 @@ fn children_usage() -> Usage {
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let settings = args.settings.to_settings();
+    // An observer that records the registers' components only (eBPF), by the backend's own answer.
+    let registers_only = BackendKind::from_name(&obs.backend)
+        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::Registers);
     if settings.shapes
         && obs.failed_shapes().is_none()
         && obs.intervals.iter().any(|i| !i.syscalls.is_empty())
@@ -232,13 +235,13 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
              which can inject where the kernel never returns that error (a futex wake, a file read)\nhint: \
              observe with --backend ptrace to record shapes",
             args.observation.display(),
-            if obs.backend == "ebpf" {
+            if registers_only {
                 "it was recorded by an eBPF observer that did not record them yet"
             } else {
                 "it was recorded without them"
             }
         );
-    } else if settings.shapes && obs.backend == "ebpf" && obs.failed_shapes().is_some() {
+    } else if settings.shapes && registers_only && obs.failed_shapes().is_some() {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \

@@ -21,7 +21,7 @@ use crate::{
     control::Control,
     decide::Decider,
     hint::Hint,
-    model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit},
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit, shape::ShapeCoverage},
 };
 
 pub use self::target::Target;
@@ -49,6 +49,11 @@ impl BackendKind {
             BackendKind::Seccomp => "seccomp",
             BackendKind::Ebpf => "ebpf",
         }
+    }
+
+    /// The backend named `name` (as files and `--backend` write it).
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -211,6 +216,12 @@ pub trait Backend: Sync {
         Draws::Seeded
     }
 
+    /// Which components of a call's shape an observation on this backend records: all of them (the tracer reads
+    /// the target's paths and descriptors), unless it sees the registers only (eBPF).
+    fn observed_shapes(&self) -> ShapeCoverage {
+        ShapeCoverage::All
+    }
+
     /// Whether an observation on this backend measures each call's latency, `asked` or not (`--latency`): the
     /// tracer times every call anyway, unless measuring costs the target something the backend only pays when
     /// asked (eBPF).
@@ -350,14 +361,16 @@ mod tests {
     }
 
     #[test]
-    fn only_ebpf_draws_in_the_kernel_and_times_calls_only_when_asked() {
+    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_sees_registers_only() {
         for kind in [BackendKind::Ptrace, BackendKind::Seccomp] {
             assert_eq!(backend(kind).draws(), Draws::Seeded, "{kind:?}");
             assert!(backend(kind).measures_latency(false), "{kind:?}");
+            assert_eq!(backend(kind).observed_shapes(), ShapeCoverage::All, "{kind:?}");
         }
         let ebpf = backend(BackendKind::Ebpf);
         assert_eq!(ebpf.draws(), Draws::InKernel);
         assert!(!ebpf.measures_latency(false) && ebpf.measures_latency(true));
+        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::Registers);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use phoebe_common::{
 use super::{BackendError, Outcome, Target};
 use crate::{
     control::Control,
-    model::{Draws, FaultSpec, ObservationBuilder, Syscall},
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall, shape::ShapeCoverage},
 };
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
@@ -564,6 +564,11 @@ impl super::Backend for EbpfBackend {
     /// The LSM program rolls with `bpf_get_prandom_u32`: the seed decides nothing.
     fn draws(&self) -> Draws {
         Draws::InKernel
+    }
+
+    /// The observer's programs read the registers, not the target's memory or descriptors.
+    fn observed_shapes(&self) -> ShapeCoverage {
+        ShapeCoverage::Registers
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.
