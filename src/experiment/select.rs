@@ -6,8 +6,7 @@ use std::path::Path;
 
 use super::{Campaign, ExperimentError};
 use crate::{
-    backend::{self, BackendError, BackendKind, Mode},
-    decide::Decider,
+    backend::{self, BackendError, BackendKind},
     model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
 
@@ -35,18 +34,10 @@ pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
 pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
-    if backend != Some(BackendKind::Ebpf) {
-        return None;
-    }
-    let mut decider = Decider::new(faults.to_vec(), 0);
-    let mode = Mode::Inject {
-        decider: &mut decider,
-        note: &mut |_| {},
-    };
-    match backend::backend(BackendKind::Ebpf).check(&mode) {
-        Ok(_) => None,
-        Err(BackendError::Unsupported { reason, .. }) => Some(reason),
-        Err(other) => Some(other.to_string()),
+    let faults: Vec<&FaultSpec> = faults.iter().collect();
+    match backend::backend(backend?).campaign_skips(&faults)? {
+        BackendError::Unsupported { reason, .. } => Some(reason),
+        other => Some(other.to_string()),
     }
 }
 
@@ -329,11 +320,11 @@ mod tests {
         assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
     }
 
-    /// The report fixtures' skip reasons (`report::fixtures::ebpf_reason`, which may not ask the backend) start
+    /// The report fixtures' skip reasons (`model::fixtures::ebpf_reason`, which may not ask the backend) start
     /// as the eBPF backend's own do.
     #[test]
     fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
-        for s in crate::report::fixtures::sample_with_skipped().skipped {
+        for s in crate::model::fixtures::sample_with_skipped().skipped {
             let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
             assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
             assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");

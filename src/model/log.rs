@@ -11,6 +11,15 @@ use super::{
     shape::Shape,
 };
 
+/// Who drew a run's injection decisions, which says what its seed means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draws {
+    /// phoebe's policy, from the seed (or the log it replays): the same seed decides the same way again.
+    Seeded,
+    /// The kernel, with its own random numbers: the seed decided nothing (the log's call indices replay).
+    InKernel,
+}
+
 /// The injections of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InjectionLog {

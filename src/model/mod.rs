@@ -4,6 +4,8 @@
 
 pub mod catalogue;
 pub mod fault;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod log;
 pub mod names;
 pub mod observation;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     fault::{CallWindow, FaultSpec, Short, When},
-    log::{Injection, InjectionLog, RuleStats},
+    log::{Draws, Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{

@@ -752,7 +752,7 @@ mod tests {
 
     #[test]
     fn skipped_experiments_are_optional_in_the_file_and_never_fail_a_campaign() {
-        let mut report = crate::report::fixtures::sample();
+        let mut report = crate::model::fixtures::sample();
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("skipped").is_none(), "not written when empty");
         // A report written before the field existed still loads.
@@ -786,7 +786,7 @@ mod tests {
             !report.fails_on(&Verdict::ALL),
             "a skipped experiment has no verdict to fail on"
         );
-        report.experiments = crate::report::fixtures::sample().experiments;
+        report.experiments = crate::model::fixtures::sample().experiments;
         assert!(report.fails_on(&[Verdict::Failed]));
         assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
         let rule = |s: &str| s.parse::<FailOn>().unwrap();

@@ -828,7 +828,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{sample, sample_with_skipped};
+    use crate::model::fixtures::{sample, sample_with_skipped};
 
     /// The text of the element that starts with `open` (up to the matching `close`, not nested).
     fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
@@ -992,7 +992,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_listed_escaped() {
-        let html = render(&crate::report::fixtures::sample_with_broken_tests());
+        let html = render(&crate::model::fixtures::sample_with_broken_tests());
         assert!(html.contains("id=\"broken-tests\""));
         assert!(
             html.contains("<li><code>read-EAGAIN</code> broke <code>tests::reads</code>, <code>t.py::test_&lt;x&gt;</code></li>"),

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::model::{
-    Category, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
+    Category, Draws, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
 };
 
 /// How the run ended, for the first line of a summary.
@@ -81,8 +81,9 @@ pub fn observation(obs: &Observation) -> String {
     out
 }
 
-/// `inject`'s table: per rule, how often it matched and injected, against the rule's probability.
-pub fn injections(log: &InjectionLog) -> String {
+/// `inject`'s table: per rule, how often it matched and injected, against the rule's probability; `draws`: who
+/// drew the decisions (the backend's [`Draws`]), which says whether the seed is worth printing.
+pub fn injections(log: &InjectionLog, draws: Draws) -> String {
     let mut out = String::new();
     let in_kernel: Vec<&str> = log
         .rules
@@ -110,11 +111,9 @@ pub fn injections(log: &InjectionLog) -> String {
         },
         log.command.join(" "),
         log.backend,
-        if log.backend == "ebpf" {
-            // The kernel rolls with bpf_get_prandom_u32: the seed decided nothing.
-            "random in the kernel".to_owned()
-        } else {
-            format!("seed {}", log.seed)
+        match draws {
+            Draws::Seeded => format!("seed {}", log.seed),
+            Draws::InKernel => "random in the kernel".to_owned(),
         },
         ending(log.exit, log.interrupted),
     );
@@ -318,6 +317,14 @@ mod tests {
         model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
     };
 
+    /// Regression (issue 13, fuzzing): `observe`'s summary of an observation whose counts add past `u64::MAX`
+    /// overflowed; it saturates now.
+    #[test]
+    fn huge_counts_saturate_in_the_observation_table() {
+        let summary = observation(&crate::model::fixtures::huge_observation());
+        assert!(summary.contains(&u64::MAX.to_string()), "{summary}");
+    }
+
     #[test]
     fn observation_table_lists_failures_first() {
         let mut b = ObservationBuilder::new(Duration::from_secs(1));
@@ -388,7 +395,7 @@ mod tests {
             Some(TargetExit::Code(1)),
             false,
         );
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(
             text.starts_with("phoebe: injected 1 error into 'cat f' (ptrace, seed 5): exit status 1"),
             "{text}"
@@ -418,7 +425,7 @@ mod tests {
         d.decide(&call, &mut RegistersOnly);
         let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
         log.injections[0].rule = 3;
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(text.starts_with("phoebe: injected 1 error into 'cat'"), "{text}");
         assert!(!text.contains("on the syscall alone"), "{text}");
     }
@@ -443,10 +450,23 @@ mod tests {
         let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
         log.injections.truncate(1);
         log.truncated_after = Some(1);
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(
             text.starts_with("phoebe: injected 3 errors (the log keeps the first 1) into 'cat'"),
             "{text}"
         );
+    }
+    #[test]
+    fn decisions_drawn_in_the_kernel_print_no_seed() {
+        let d = Decider::new(vec![FaultSpec::parse("openat:ENOENT:p=0.5").unwrap()], 5);
+        let log = d.finish(vec!["cat".into()], "ebpf", Some(TargetExit::Code(0)), false);
+        let text = injections(&log, Draws::InKernel);
+        assert!(
+            text.starts_with(
+                "phoebe: injected 0 errors into 'cat' (ebpf, random in the kernel): exit status 0"
+            ),
+            "{text}"
+        );
+        assert!(injections(&log, Draws::Seeded).contains("(ebpf, seed 5)"));
     }
 }

@@ -165,11 +165,11 @@ pub const EVIDENCE_HEADING: &str =
 mod tests {
     use super::*;
     use crate::{
-        model::RunResult,
-        report::{
+        model::{
+            RunResult,
             fixtures::{sample, sample_with_skipped},
-            view::headline,
         },
+        report::view::headline,
     };
 
     /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_named_in_the_detail() {
-        let text = render(&crate::report::fixtures::sample_with_broken_tests(), false);
+        let text = render(&crate::model::fixtures::sample_with_broken_tests(), false);
         assert!(text.contains("broke: tests::reads, t.py::test_<x>"), "{text}");
     }
 

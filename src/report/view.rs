@@ -240,14 +240,20 @@ pub(crate) fn skipped_note(report: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{
-        fixtures::{sample, sample_with_evidence},
-        html, junit, markdown, terminal,
+    use crate::{
+        model::fixtures::{sample, sample_with_evidence},
+        report::{html, junit, markdown, terminal},
     };
 
     #[test]
     fn every_renderer_shows_the_worst_runs_evidence_escaped() {
         let report = sample_with_evidence();
+        let evidence = report.experiments[1].runs[1].evidence.as_ref().unwrap();
+        assert_eq!(
+            evidence.repro_shell,
+            super::command_line(&evidence.repro),
+            "the fixture's repro line is command_line's"
+        );
         let repro = "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \
                      '/usr/bin/my app'";
         let abort = "fatal: read failed | EAGAIN <script>x</script>";

@@ -553,6 +553,18 @@ mod tests {
 
     use crate::model::{Interval, SyscallStats};
 
+    /// Regression (issue 13, fuzzing): synthesis over an observation whose counts add past `u64::MAX`
+    /// overflowed; it saturates now.
+    #[test]
+    fn huge_counts_saturate_in_synthesis() {
+        let plan = synthesize(
+            &crate::model::fixtures::huge_observation(),
+            &crate::model::SynthSettings::default(),
+        )
+        .unwrap();
+        assert!(plan.models.iter().all(|m| m.stats.calls == u64::MAX), "{plan:?}");
+    }
+
     /// An observation of one syscall: per interval (calls, failures with `errno`).
     fn obs(syscall: &str, errno: &str, intervals: &[(u64, u64)]) -> Observation {
         let sc = Syscall::parse(syscall).unwrap();

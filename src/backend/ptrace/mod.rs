@@ -36,7 +36,8 @@ use super::{
 use crate::{
     control::Control,
     decide::Call,
-    model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
+    hint::Hint,
+    model::{Errno, FaultSpec, Shape, Syscall, TargetExit, When, shape::shape_of},
     sys::{
         launch::Step,
         wait::{self, Status},
@@ -57,7 +58,8 @@ pub enum PtraceError {
         source: sys::SpawnError,
     },
     #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
+        "cannot install the seccomp filter for '{command}': {source}\nhint: {}; `--syscalls` can be left out to trace without a filter",
+        Hint::FilterPrivileges
     )]
     Filter {
         command: String,
@@ -80,13 +82,17 @@ impl super::Backend for PtraceBackend {
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
         match mode {
             Mode::Observe { .. } => Ok(()),
-            Mode::Inject { decider, .. } => super::refuse_short(
-                decider,
-                "ptrace",
-                "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore \
-                 the count register at the call's exit)",
-            ),
+            Mode::Inject { decider, .. } => self.check_rules(&decider.faults().collect::<Vec<_>>()),
         }
+    }
+
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        super::refuse_short(
+            faults,
+            "ptrace",
+            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
+             count register at the call's exit)",
+        )
     }
 
     fn probe(&self) -> super::Probe {

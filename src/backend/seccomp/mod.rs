@@ -40,7 +40,8 @@ use super::{
 use crate::{
     control::Control,
     decide::{Call, Decider},
-    model::{Syscall, TargetExit, When, shape::shape_of},
+    hint::Hint,
+    model::{FaultSpec, Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
 };
 
@@ -102,12 +103,16 @@ impl super::Backend for SeccompBackend {
                 reason: "a call it lets run returns to the target without phoebe seeing the result",
             });
         };
+        self.check_rules(&decider.faults().collect::<Vec<_>>())
+    }
+
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
         super::refuse_short(
-            decider,
+            faults,
             BACKEND,
             "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
         )?;
-        refuse_exit_rules(decider)
+        refuse_exit_rules(faults)
     }
 
     fn probe(&self) -> super::Probe {
@@ -208,15 +213,16 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
 }
 
 /// `when=exit` needs the call's result, which a continued call never shows phoebe.
-fn refuse_exit_rules(decider: &Decider) -> Result<(), BackendError> {
-    match decider.faults().find(|f| f.when == When::Exit) {
+fn refuse_exit_rules(faults: &[&FaultSpec]) -> Result<(), BackendError> {
+    match faults.iter().find(|f| f.when == When::Exit) {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend: BACKEND,
-            reason:
-                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit \
-                     needs the call to run first; use --backend ptrace"
-                    .into(),
+            reason: format!(
+                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit needs the \
+                 call to run first; {}",
+                Hint::UsePtrace
+            ),
         }),
         None => Ok(()),
     }
