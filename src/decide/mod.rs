@@ -47,7 +47,9 @@ pub struct Call<'a> {
 /// What to do with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
-    pub errno: Errno,
+    /// The error to inject, or `None` for a latency fault (`read:delay=50ms`): the call is held for `delay`, then
+    /// runs for real.
+    pub errno: Option<Errno>,
     pub when: When,
     pub delay: Option<Duration>,
     /// The rule that decided (index into the rules).
@@ -302,6 +304,9 @@ impl Decider {
                 thread: call.thread.map(str::to_owned),
                 thread_index: thread.map(|(_, i)| i),
                 errno: d.errno,
+                delay_ns: d
+                    .delay
+                    .map(|delay| u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)),
                 rule: d.rule,
                 when: d.when,
                 path: call
@@ -496,7 +501,7 @@ mod tests {
         let mut d = Decider::new(vec![fault("openat:ENOENT=3,EACCES=1")], 11);
         let enoent = Errno::parse("ENOENT").unwrap();
         let n = (0..4000)
-            .filter(|_| d.decide(&call("openat"), &mut RegistersOnly).unwrap().errno == enoent)
+            .filter(|_| d.decide(&call("openat"), &mut RegistersOnly).unwrap().errno == Some(enoent))
             .count();
         // expected 3000, sd ≈ 27
         assert!((2850..=3150).contains(&n), "{n}");
@@ -570,6 +575,60 @@ mod tests {
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
         assert!(replayed.replayed);
         assert_eq!(replayed.injections, log.injections);
+    }
+
+    /// Issue 14 item 6: `delay=` alone is a latency fault. Its decision carries the delay and no errno (nothing
+    /// fake for a backend to inject), its log entries say so, and a replay holds the same calls.
+    #[test]
+    fn a_latency_fault_decides_a_delay_without_an_errno() {
+        let mut d = Decider::new(
+            vec![fault("read:delay=50ms:p=0.5"), fault("openat:ENOENT:p=0.3")],
+            9,
+        );
+        let mut pattern = Vec::new();
+        for _ in 0..200 {
+            pattern.push(d.decide(&call("read"), &mut RegistersOnly));
+            pattern.push(d.decide(&call("openat"), &mut RegistersOnly));
+        }
+        let delayed: Vec<Decision> = pattern
+            .iter()
+            .flatten()
+            .filter(|d| d.rule == 0)
+            .copied()
+            .collect();
+        assert!(
+            (60..=140).contains(&delayed.len()),
+            "p=0.5 of 200 reads: {}",
+            delayed.len()
+        );
+        assert!(
+            delayed
+                .iter()
+                .all(|d| d.errno.is_none() && d.delay == Some(Duration::from_millis(50)))
+        );
+        assert!(
+            pattern
+                .iter()
+                .flatten()
+                .filter(|d| d.rule == 1)
+                .all(|d| d.errno.is_some() && d.delay.is_none())
+        );
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(log.rules[0].injected, delayed.len() as u64);
+        let entry = log.injections.iter().find(|i| i.rule == 0).unwrap();
+        assert_eq!((entry.errno, entry.delay_ns), (None, Some(50_000_000)));
+        let json = serde_json::to_value(entry).unwrap();
+        assert!(json.get("errno").is_none(), "no errno is written: {json}");
+        assert_eq!(json["delay_ns"], 50_000_000);
+        let back: InjectionLog = serde_json::from_str(&serde_json::to_string(&log).unwrap()).unwrap();
+        assert_eq!(back, log);
+        let mut replay = Decider::replay(&back);
+        let mut again = Vec::new();
+        for _ in 0..200 {
+            again.push(replay.decide(&call("read"), &mut RegistersOnly));
+            again.push(replay.decide(&call("openat"), &mut RegistersOnly));
+        }
+        assert_eq!(pattern, again);
     }
 
     /// A log truncated at the cap (`ledger::MAX_LOGGED`) lacks the injections after it: `--replay` refuses it,

@@ -19,7 +19,9 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        if natural.contains(&(inj.syscall, inj.errno, shape)) {
+        // A latency fault's entry injected no error: it cannot match a natural failure.
+        let Some(errno) = inj.errno else { continue };
+        if natural.contains(&(inj.syscall, errno, shape)) {
             n += 1;
         }
     }
@@ -150,6 +152,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
                 .map(|i| InjectedCall {
                     syscall: i.syscall,
                     errno: i.errno,
+                    delay_ns: i.delay_ns,
                     index: i.index,
                     shape: i.shape.as_ref().map(ToString::to_string),
                     path: i.path.clone(),

@@ -114,7 +114,13 @@ pub struct Injection {
     /// 1-based index of this call among the calls of `syscall` made by `thread`: with `thread`, the replay key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_index: Option<u64>,
-    pub errno: Errno,
+    /// The injected error; absent for a latency fault (`read:delay=50ms`), whose call was held for `delay_ns` and
+    /// then ran for real.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<Errno>,
+    /// How long the call was held before it failed (or, with no `errno`, before it ran), in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<u64>,
     /// Index into `rules` of the rule that injected.
     pub rule: usize,
     pub when: When,

@@ -291,7 +291,12 @@ impl RunEvidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InjectedCall {
     pub syscall: Syscall,
-    pub errno: Errno,
+    /// The injected error; absent for a latency fault's call, held for `delay_ns` and then run for real.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<Errno>,
+    /// How long the call was held, in nanoseconds, when its rule has `delay=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<u64>,
     /// 1-based index of the call among the calls of `syscall`.
     pub index: u64,
     /// The call's shape (`op=FUTEX_WAIT_PRIVATE:timeout=no`, `fd=file`), when the backend computed it.
@@ -303,9 +308,19 @@ pub struct InjectedCall {
 }
 
 impl std::fmt::Display for InjectedCall {
-    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`.
+    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`, and for a latency fault's
+    /// call `read #2 → delay=50ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} #{} → {}", self.syscall, self.index, self.errno)?;
+        write!(f, "{} #{} → ", self.syscall, self.index)?;
+        match (self.errno, self.delay_ns) {
+            (Some(errno), _) => write!(f, "{errno}")?,
+            (None, Some(ns)) => write!(
+                f,
+                "delay={}",
+                humantime::format_duration(std::time::Duration::from_nanos(ns))
+            )?,
+            (None, None) => f.write_str("delay")?,
+        }
         let shape = self.shape.as_deref().filter(|s| !s.is_empty());
         let mut parts = Vec::new();
         // A shape with a path predicate names it already.
@@ -950,7 +965,8 @@ mod tests {
     fn an_injected_call_names_its_path_once() {
         let call = InjectedCall {
             syscall: Syscall::parse("openat").unwrap(),
-            errno: Errno::parse("ENOENT").unwrap(),
+            errno: Some(Errno::parse("ENOENT").unwrap()),
+            delay_ns: None,
             index: 3,
             shape: None,
             path: Some("/etc/app.conf".into()),
@@ -964,6 +980,15 @@ mod tests {
             with_shape.to_string(),
             "openat #3 → ENOENT (fd=file:path=/etc/app.conf)"
         );
+        let held = InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            errno: None,
+            delay_ns: Some(50_000_000),
+            index: 2,
+            shape: None,
+            path: None,
+        };
+        assert_eq!(held.to_string(), "read #2 → delay=50ms");
     }
 
     #[test]

@@ -207,7 +207,8 @@ pub(crate) fn sample_with_evidence() -> Report {
         post_stderr_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
-            errno: Errno::parse("EAGAIN").unwrap(),
+            errno: Some(Errno::parse("EAGAIN").unwrap()),
+            delay_ns: None,
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),
             path: None,

@@ -90,15 +90,43 @@ pub fn injections(log: &InjectionLog) -> String {
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
     // A truncated log keeps the first injections only; the rules count them all.
-    let injected = match log.truncated_after {
-        Some(_) => log.rules.iter().map(|r| r.injected).sum::<u64>(),
-        None => log.injections.len() as u64,
+    let count = |delay_only: bool| match log.truncated_after {
+        Some(_) => log
+            .rules
+            .iter()
+            .filter(|r| r.fault.is_delay_only() == delay_only)
+            .map(|r| r.injected)
+            .sum::<u64>(),
+        None => log
+            .injections
+            .iter()
+            .filter(|i| i.errno.is_none() == delay_only)
+            .count() as u64,
+    };
+    let (injected, delayed) = (count(false), count(true));
+    // A latency fault's calls were held, then ran: they are not counted as errors.
+    let verb = if log.replayed { "replayed" } else { "injected" };
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let what = match (injected, delayed) {
+        (errors, 0) => format!("{verb} {errors} error{}", plural(errors)),
+        (0, held) => format!(
+            "{} {held} call{}",
+            if log.replayed {
+                "replayed the delay of"
+            } else {
+                "delayed"
+            },
+            plural(held)
+        ),
+        (errors, held) => format!(
+            "{verb} {errors} error{} and delayed {held} call{}",
+            plural(errors),
+            plural(held)
+        ),
     };
     let _ = writeln!(
         out,
-        "phoebe: {} {injected} error{}{}{} into '{}' ({}, {}): {}",
-        if log.replayed { "replayed" } else { "injected" },
-        if injected == 1 { "" } else { "s" },
+        "phoebe: {what}{}{} into '{}' ({}, {}): {}",
         match log.truncated_after {
             Some(n) => format!(" (the log keeps the first {n})"),
             None => String::new(),
@@ -397,6 +425,36 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not exercised"), "{text}");
+    }
+
+    #[test]
+    fn injection_table_counts_delayed_calls_apart_from_errors() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("getppid:delay=20ms").unwrap(),
+                FaultSpec::parse("openat:ENOENT:nth=1").unwrap(),
+            ],
+            5,
+        );
+        let call = |name: &str| Call {
+            args: [0; 6],
+            syscall: Syscall::parse(name).unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        for name in ["getppid", "getppid", "getppid", "openat"] {
+            d.decide(&call(name), &mut RegistersOnly);
+        }
+        let log = d.finish(vec!["app".into()], "seccomp", Some(TargetExit::Code(0)), false);
+        let text = injections(&log);
+        assert!(
+            text.starts_with("phoebe: injected 1 error and delayed 3 calls into 'app' (seccomp, seed 5)"),
+            "{text}"
+        );
+        assert!(text.contains("getppid:delay=20ms"), "{text}");
     }
 
     /// Regression (issue 13, fuzzing): the table indexed the rules by each injection's `rule`, so a log whose

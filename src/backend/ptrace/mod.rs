@@ -579,10 +579,11 @@ impl Tracer<'_> {
             };
             let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
             if let Some(decision) = decider.decide(&call, &mut probe) {
-                flight.injected = Some(decision.errno);
                 delay = decision.delay;
-                match decision.when {
-                    When::Entry => match sys::skip_syscall(pid, decision.errno.code()) {
+                match (decision.errno, decision.when) {
+                    // A latency fault: the call is only held (below), then runs for real.
+                    (None, _) => {}
+                    (Some(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
                         Err(source) => {
                             return Err(PtraceError::Trace {
@@ -592,8 +593,9 @@ impl Tracer<'_> {
                             .into());
                         }
                     },
-                    When::Exit => need_exit = true,
+                    (Some(_), When::Exit) => need_exit = true,
                 }
+                flight.injected = decision.errno;
             }
         }
         if let Some(sc) = syscall
