@@ -1797,6 +1797,71 @@ fn service_tolerance_and_recovery() {
         .stderr(predicate::str::contains("--service"));
 }
 
+/// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
+/// open is held 1.5 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
+/// latency rises; the service itself never sees an error, and the rounds after pass again.
+#[test]
+fn service_mode_judges_a_latency_fault_by_its_rounds() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 1 reply <&3 && [[ $reply == ok* ]]'"
+    );
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:delay=1500ms:path={}", data.display());
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "3",
+        "--recovery",
+        "2s",
+        "--timeout",
+        "30s",
+    ];
+    exec(
+        &out,
+        &[fault],
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [("openat-delay1s500ms".to_owned(), Verdict::Failed)]
+    );
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.injected, 3, "one held open per injected round");
+    let rounds = run.rounds.expect("service rounds");
+    assert_eq!(
+        (rounds.steady.ok, rounds.injected.ok, rounds.after.ok),
+        (3, 0, 3),
+        "{rounds:?}"
+    );
+    // Lower bounds only (the machine is shared): an injected round waited out its 1 s read timeout.
+    assert!(
+        rounds.injected.p50_ms >= 1000.0 && rounds.injected.p50_ms > rounds.steady.p50_ms,
+        "{rounds:?}"
+    );
+    let log = load_log(&out.join("experiments/openat-delay1s500ms/run-1.log.json"));
+    assert!(
+        log.injections
+            .iter()
+            .all(|i| i.errno.is_none() && i.delay_ns == Some(1_500_000_000)),
+        "{:?}",
+        log.injections
+    );
+}
+
 /// `--accept-flaky-baseline` had no effect in service mode: one failed workload round in any baseline run stopped
 /// the campaign. Now it goes on, reported flaky, as a plain target's does; without the flag it still stops.
 #[test]
