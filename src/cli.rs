@@ -219,6 +219,8 @@ const EXEC_HELP: &str = "Examples:
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
+  SYSCALL[,SYSCALL…]:delay=DUR[:OPTION=VALUE…]   a latency fault: no error, the call is held
+               DUR, then runs for real (seccomp, ptrace)
   p=PROB       probability that an eligible call fails (0..1 or 5%; default 1)
   nth=N        only the N-th matching call
   after=N      only the calls after the first N matching ones
@@ -252,6 +254,7 @@ Examples:
   phoebe inject --fault openat:ENOENT:p=0.2 --seed 7 --log run.json -- ./app
   phoebe inject --replay run.json -- ./app
   phoebe inject --fault 'write:EIO:nth=1:when=exit' -- ./writer out.txt
+  phoebe inject --fault 'read:delay=50ms:p=0.1:fd=socket' -- ./client
   phoebe inject --fault 'inject=openat:error=EACCES:when=3+' -- cat /etc/hostname";
 
 /// Options every command that launches a target shares.
