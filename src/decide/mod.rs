@@ -80,6 +80,8 @@ pub struct Decider {
     user_space_only: bool,
     /// While off, calls are still counted (indices stay aligned) but nothing is matched or injected.
     switch: Switch,
+    /// The rules that matched the call last decided, for [`Decider::watch_result`].
+    last_matched: Vec<usize>,
 }
 
 impl Decider {
@@ -110,6 +112,7 @@ impl Decider {
             policy: Policy::Rules { seed },
             switch: Switch::default(),
             user_space_only: false,
+            last_matched: Vec::new(),
         }
     }
 
@@ -251,6 +254,7 @@ impl Decider {
             (h, self.ledger.next_thread_index(h, call.syscall))
         });
         let key = Key { index, thread };
+        self.last_matched.clear();
         if !self.switch.is_on() {
             return None;
         }
@@ -271,6 +275,7 @@ impl Decider {
                 continue;
             }
             let matched = self.ledger.count_match(id);
+            self.last_matched.push(id);
             if decision.is_some() {
                 continue;
             }
@@ -317,6 +322,39 @@ impl Decider {
             });
         }
         decision
+    }
+
+    /// Says that the backend sees the result of every matched call it lets run and reports the natural failures
+    /// with [`Decider::watch_result`] and [`Decider::natural_failure`] (ptrace does, at the exit stop): the log's
+    /// rules then say how many matched calls failed by themselves, so the achieved rate is the total failure rate
+    /// of the matched calls, like a model's target, not the injections alone.
+    pub fn sees_results(&mut self) {
+        self.ledger.sees_results();
+    }
+
+    /// After [`Decider::decide`] let the call run (said `None`): the rules whose errnos a natural failure of it
+    /// would count for ([`Decider::natural_failure`] at its exit). Empty when no rule with an errno matched it, so
+    /// the backend need not wait for its result.
+    pub fn watch_result(&self) -> Vec<usize> {
+        self.last_matched
+            .iter()
+            .copied()
+            .filter(|&id| !self.rules[id].fault.errnos.is_empty())
+            .collect()
+    }
+
+    /// A call phoebe let run, watched with [`Decider::watch_result`], failed by itself with `errno`: counts it for
+    /// each of `rules` that has that errno.
+    pub fn natural_failure(&mut self, rules: &[usize], errno: Errno) {
+        for &id in rules {
+            if self
+                .rules
+                .get(id)
+                .is_some_and(|r| r.fault.errnos.iter().any(|(e, _)| *e == errno))
+            {
+                self.ledger.count_natural(id);
+            }
+        }
     }
 
     /// Is this a replay of a log?

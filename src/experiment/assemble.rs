@@ -32,6 +32,9 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
 pub(super) struct LogSums {
     pub(super) injected: u64,
     pub(super) matched: u64,
+    /// Natural failures of the matched calls, when the backend saw them for every rule
+    /// (`RuleStats::natural`).
+    pub(super) natural: Option<u64>,
     pub(super) usage: Option<Usage>,
     /// [`realistic`].
     pub(super) realistic: Option<u64>,
@@ -42,6 +45,7 @@ impl LogSums {
         LogSums {
             injected: log.map_or(0, |l| l.rules.iter().map(|r| r.injected).sum()),
             matched: log.map_or(0, |l| l.rules.iter().map(|r| r.matched).sum()),
+            natural: log.and_then(|l| l.rules.iter().map(|r| r.natural).sum()),
             usage: log.and_then(|l| l.usage),
             realistic: realistic(log, natural),
         }

@@ -24,8 +24,8 @@ pub use self::{
         Tier,
     },
     report::{
-        Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats, Rounds,
-        RunEvidence, RunResult, Skipped, Verdict,
+        AchievedCounts, Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats,
+        Rounds, RunEvidence, RunResult, Skipped, Verdict, achieved_rates,
     },
     shape::Shape,
 };

@@ -213,6 +213,15 @@ pub struct RunResult {
     /// Calls the fault matched, and how many it injected.
     pub matched: u64,
     pub injected: u64,
+    /// Matched calls phoebe let run that failed by themselves with one of the fault's errnos (ptrace sees each
+    /// call's result at its exit stop); absent where the backend does not see the results of the calls it lets
+    /// run (seccomp, eBPF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub natural: Option<u64>,
+    /// What the achieved rate counts: `injected-and-natural` (the matched calls' total failure rate, on the same
+    /// footing as a model's target rate) when `natural` is known, else `injected-only`.
+    #[serde(default)]
+    pub achieved_counts: AchievedCounts,
     /// Of the injections, those that landed on a call shape that failed naturally with the same errno in the
     /// baseline (DESIGN §6); `null` when that cannot be told (the baseline or the log has no shapes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,9 +451,50 @@ impl Rounds {
     }
 }
 
+/// What an achieved rate counts among the matched calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AchievedCounts {
+    /// Injections only: the backend does not see the results of the calls it lets run (seccomp, eBPF), and
+    /// reports written before natural failures were counted.
+    #[default]
+    InjectedOnly,
+    /// Injections and the natural failures (with the fault's errnos) of the matched calls phoebe let run.
+    InjectedAndNatural,
+}
+
+impl AchievedCounts {
+    /// `Some(natural)` counts them, `None` cannot.
+    pub fn of(natural: Option<u64>) -> AchievedCounts {
+        match natural {
+            Some(_) => AchievedCounts::InjectedAndNatural,
+            None => AchievedCounts::InjectedOnly,
+        }
+    }
+}
+
+/// Injected / matched and, when the natural failures are known, (injected + natural) / matched; `None` when no
+/// call matched.
+pub fn achieved_rates(matched: u64, injected: u64, natural: Option<u64>) -> (Option<f64>, Option<f64>) {
+    if matched == 0 {
+        return (None, None);
+    }
+    let rate = |n: u64| n as f64 / matched as f64;
+    (
+        Some(rate(injected)),
+        natural.map(|natural| rate(injected.saturating_add(natural))),
+    )
+}
+
 impl RunResult {
+    /// Injected / matched: the injections alone.
     pub fn achieved_rate(&self) -> Option<f64> {
-        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+        achieved_rates(self.matched, self.injected, self.natural).0
+    }
+
+    /// (Injected + natural failures) / matched, where the backend saw the natural failures.
+    pub fn achieved_total_rate(&self) -> Option<f64> {
+        achieved_rates(self.matched, self.injected, self.natural).1
     }
 }
 
@@ -862,6 +912,8 @@ mod tests {
             usage: None,
             matched: 1,
             injected: u64::from(verdict != Verdict::NotExercised),
+            natural: None,
+            achieved_counts: AchievedCounts::InjectedOnly,
             realistic: None,
             check_passed: None,
             post_run_passed: None,
@@ -989,6 +1041,26 @@ mod tests {
             path: None,
         };
         assert_eq!(held.to_string(), "read #2 → delay=50ms");
+    }
+
+    /// Issue 14 item 5: achieved = (injected + natural failures) / matched beside injected / matched.
+    #[test]
+    fn achieved_rates_count_natural_failures_when_known() {
+        assert_eq!(achieved_rates(200, 7, Some(17)), (Some(0.035), Some(0.12)));
+        assert_eq!(achieved_rates(200, 7, None), (Some(0.035), None));
+        assert_eq!(achieved_rates(0, 0, Some(0)), (None, None));
+        assert_eq!(achieved_rates(4, 0, Some(4)), (Some(0.0), Some(1.0)));
+        assert_eq!(
+            achieved_rates(2, u64::MAX, Some(1)).1,
+            Some(u64::MAX as f64 / 2.0),
+            "saturates"
+        );
+        assert_eq!(AchievedCounts::of(Some(0)), AchievedCounts::InjectedAndNatural);
+        assert_eq!(AchievedCounts::of(None), AchievedCounts::InjectedOnly);
+        assert_eq!(
+            serde_json::to_string(&AchievedCounts::InjectedOnly).unwrap(),
+            "\"injected-only\""
+        );
     }
 
     #[test]

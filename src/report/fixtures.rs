@@ -51,6 +51,8 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
         }),
         matched,
         injected,
+        natural: None,
+        achieved_counts: crate::model::AchievedCounts::InjectedOnly,
         // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
         realistic: Some(injected),
         check_passed: None,
