@@ -1924,3 +1924,52 @@ fn accept_flaky_baseline_works_in_service_mode() {
         [("mknod-EPERM".to_owned(), Verdict::NotExercised)]
     );
 }
+
+/// Issue 14 item 5: "achieved" counted only injections while "target" is a total failure rate. `cat` of two
+/// missing files around a present one: the present file's open is injected (`nth=2`), the missing ones fail by
+/// themselves. ptrace sees those results: achieved is 3 of 3 matched calls, beside 1 of 3 injected. seccomp does
+/// not: every report format says the figure counts injections only.
+#[test]
+fn achieved_counts_natural_failures_on_ptrace_and_says_injected_only_on_seccomp() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let present = input_file(&dir, "present.txt", "here");
+    let missing = |n: u32| dir.path().join(format!("missing-{n}.txt"));
+    let fault = format!("openat:ENOENT:nth=2:path={}/*", dir.path().display());
+    for (backend, natural, cell) in [
+        ("ptrace", Some(2), "100.00% (injected 33.33%)"),
+        ("seccomp", None, "33.33% injected only"),
+    ] {
+        let out = dir.path().join(format!("campaign-{backend}"));
+        // cat exits 1 on the missing files, baseline included: that is its steady state.
+        exec(
+            &out,
+            std::slice::from_ref(&fault),
+            &["--backend", backend, "--expect-status", "1"],
+            &[&"cat", &missing(1), &present, &missing(2)],
+        )
+        .success();
+        let report = load_report(&out);
+        let run = &report.experiments[0].runs[0];
+        assert_eq!((run.matched, run.injected, run.natural), (3, 1, natural), "{backend}");
+        let counts = serde_json::to_value(run.achieved_counts).unwrap();
+        let expected = if natural.is_some() {
+            "injected-and-natural"
+        } else {
+            "injected-only"
+        };
+        assert_eq!(counts, expected, "{backend}");
+        for file in ["summary.md", "report.html", "junit.xml"] {
+            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            assert!(text.contains(cell), "{backend}: {file} has no '{cell}'");
+        }
+        let log = phoebe::files::load::<phoebe::model::InjectionLog>(
+            &out.join("experiments/openat-ENOENT/run-1.log.json"),
+            "log",
+        )
+        .unwrap();
+        assert_eq!(log.rules[0].natural, natural, "{backend}");
+    }
+}
