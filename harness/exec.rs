@@ -1953,7 +1953,11 @@ fn achieved_counts_natural_failures_on_ptrace_and_says_injected_only_on_seccomp(
         .success();
         let report = load_report(&out);
         let run = &report.experiments[0].runs[0];
-        assert_eq!((run.matched, run.injected, run.natural), (3, 1, natural), "{backend}");
+        assert_eq!(
+            (run.matched, run.injected, run.natural),
+            (3, 1, natural),
+            "{backend}"
+        );
         let counts = serde_json::to_value(run.achieved_counts).unwrap();
         let expected = if natural.is_some() {
             "injected-and-natural"
