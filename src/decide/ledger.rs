@@ -166,11 +166,12 @@ impl Ledger {
             .into_iter()
             .zip(self.rules)
             .map(|(fault, c)| RuleStats {
-                fault,
                 matched: c.matched,
                 injected: c.injected,
                 in_kernel: c.unasked,
-                natural: self.sees_results.then_some(c.natural),
+                // A rule without an errno (a latency fault) has no natural failure to count.
+                natural: (self.sees_results && !fault.errnos.is_empty()).then_some(c.natural),
+                fault,
             })
             .collect();
         Finished {

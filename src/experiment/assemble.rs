@@ -13,14 +13,14 @@ pub(super) type NaturalShapes =
     std::collections::BTreeSet<(crate::model::Syscall, crate::model::Errno, String)>;
 
 /// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
-/// baseline or the log has no shapes, or the log is truncated (the injections after it are unknown).
+/// baseline or the log has no shapes, the log is truncated (the injections after it are unknown), or it holds a
+/// latency fault's calls (no errno: realism does not apply).
 fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
     let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        // A latency fault's entry injected no error: it cannot match a natural failure.
-        let Some(errno) = inj.errno else { continue };
+        let errno = inj.errno?;
         if natural.contains(&(inj.syscall, errno, shape)) {
             n += 1;
         }
@@ -249,5 +249,42 @@ mod tests {
                 "/bin/phoebe inject --count-all --fault read:EIO --fault openat:ENOENT --seed 7 -- ./app 'a b'"
             )
         );
+    }
+
+    /// A latency fault injects no errno: realism (injections on shapes that failed naturally with their errno)
+    /// does not apply, and no natural failure is counted for it even where the backend sees results.
+    #[test]
+    fn a_latency_faults_run_has_no_realism_and_no_natural_count() {
+        use crate::{
+            decide::{Call, Decider},
+            model::{Errno, Syscall, shape::RegistersOnly},
+        };
+        let run = |fault: &str| {
+            let mut d = Decider::new(vec![crate::model::FaultSpec::parse(fault).unwrap()], 1);
+            d.sees_results();
+            let call = Call {
+                syscall: Syscall::parse("read").unwrap(),
+                pid: 1,
+                tid: 1,
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [0; 6],
+            };
+            d.decide(&call, &mut RegistersOnly);
+            d.finish(vec!["app".into()], "ptrace", None, false)
+        };
+        let eio = Errno::parse("EIO").unwrap();
+        let read = Syscall::parse("read").unwrap();
+        let error = run("read:EIO");
+        let shape = error.injections[0].shape.as_ref().unwrap().to_string();
+        let natural: NaturalShapes = [(read, eio, shape)].into_iter().collect();
+        assert_eq!(realistic(Some(&error), Some(&natural)), Some(1));
+        assert_eq!(error.rules[0].natural, Some(0));
+        let latency = run("read:delay=5ms");
+        assert_eq!(latency.injections.len(), 1);
+        assert_eq!(realistic(Some(&latency), Some(&natural)), None);
+        assert_eq!(latency.rules[0].natural, None);
+        assert_eq!(LogSums::of(Some(&latency), Some(&natural)).natural, None);
     }
 }
