@@ -1800,9 +1800,9 @@ fn service_tolerance_and_recovery() {
 /// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
 /// open is held 1.5 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
 /// latency rises; the service itself never sees an error, and the rounds after pass again.
-#[test]
-fn service_mode_judges_a_latency_fault_by_its_rounds() {
-    if !ptrace_works() || !seccomp_works() {
+fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
+    // The baseline is observed with ptrace (or eBPF); the experiment runs on `backend`.
+    if !ptrace_works() || !backend.works() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1815,6 +1815,8 @@ fn service_mode_judges_a_latency_fault_by_its_rounds() {
     let out = dir.path().join("campaign");
     let fault = format!("openat:delay=1500ms:path={}", data.display());
     let args = [
+        "--backend",
+        backend.name(),
         "--service",
         "--ready",
         &ready,
@@ -1841,6 +1843,8 @@ fn service_mode_judges_a_latency_fault_by_its_rounds() {
     );
     let run = &report.experiments[0].runs[0];
     assert_eq!(run.injected, 3, "one held open per injected round");
+    // No errno was injected: nothing to judge realism by, and no natural failure to count.
+    assert_eq!((run.realistic, run.natural), (None, None));
     let rounds = run.rounds.expect("service rounds");
     assert_eq!(
         (rounds.steady.ok, rounds.injected.ok, rounds.after.ok),
@@ -1860,6 +1864,16 @@ fn service_mode_judges_a_latency_fault_by_its_rounds() {
         "{:?}",
         log.injections
     );
+}
+
+#[test]
+fn service_mode_judges_a_latency_fault_by_its_rounds_seccomp() {
+    service_mode_judges_a_latency_fault_by_its_rounds(Backend::Seccomp);
+}
+
+#[test]
+fn service_mode_judges_a_latency_fault_by_its_rounds_ptrace() {
+    service_mode_judges_a_latency_fault_by_its_rounds(Backend::Ptrace);
 }
 
 /// `--accept-flaky-baseline` had no effect in service mode: one failed workload round in any baseline run stopped
