@@ -215,7 +215,9 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
   phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
-      --check './verify-db.sh' -- ./server --port 8080  (service mode)";
+      --check './verify-db.sh' -- ./server --port 8080  (service mode)
+  phoebe exec --service --ready './ready.sh' --workload 'curl -sf -m 1 localhost:8080/' \\
+      --fault 'openat:delay=2s:path=/srv/data/*' -- ./server --port 8080  (a latency fault)";
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
@@ -421,6 +423,8 @@ pub struct ExecArgs {
     pub recovery: Option<Duration>,
 
     /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
+    /// A latency fault (`read:delay=50ms`, no errno) is named after its delay (`read-delay50ms`); in service
+    /// mode it is judged by the rounds that fail while injecting and by each phase's round latency.
     #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]
     pub faults: Vec<String>,
 

@@ -109,15 +109,8 @@ pub fn injections(log: &InjectionLog) -> String {
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     let what = match (injected, delayed) {
         (errors, 0) => format!("{verb} {errors} error{}", plural(errors)),
-        (0, held) => format!(
-            "{} {held} call{}",
-            if log.replayed {
-                "replayed the delay of"
-            } else {
-                "delayed"
-            },
-            plural(held)
-        ),
+        (0, held) if log.replayed => format!("replayed {held} delay{}", plural(held)),
+        (0, held) => format!("delayed {held} call{}", plural(held)),
         (errors, held) => format!(
             "{verb} {errors} error{} and delayed {held} call{}",
             plural(errors),
@@ -126,7 +119,7 @@ pub fn injections(log: &InjectionLog) -> String {
     };
     let _ = writeln!(
         out,
-        "phoebe: {what}{}{} into '{}' ({}, {}): {}",
+        "phoebe: {what}{}{} {} '{}' ({}, {}): {}",
         match log.truncated_after {
             Some(n) => format!(" (the log keeps the first {n})"),
             None => String::new(),
@@ -135,6 +128,12 @@ pub fn injections(log: &InjectionLog) -> String {
             String::new()
         } else {
             format!(" (+ every {}, in the kernel)", in_kernel.join(", "))
+        },
+        // Errors go into the target; a latency fault's calls only wait in it.
+        if injected == 0 && delayed > 0 {
+            "in"
+        } else {
+            "into"
         },
         log.command.join(" "),
         log.backend,
