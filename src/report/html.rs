@@ -898,6 +898,27 @@ mod tests {
         );
     }
 
+    /// Issue 14 item 5: where the natural failures are known, the achieved bar is the matched calls' total failure
+    /// rate (comparable with the target bar); the table cell has the injected-only rate beside it.
+    #[test]
+    fn the_achieved_bar_counts_natural_failures_where_they_are_known() {
+        let mut report = sample();
+        for r in &mut report.experiments[1].runs {
+            r.natural = Some(10);
+            r.achieved_counts = crate::model::AchievedCounts::InjectedAndNatural;
+        }
+        let html = render(&report);
+        let chart = element(&html, "<svg id=\"chart-rates\"", "</svg>");
+        // (31 injected + 20 natural) / 150 matched over the two runs.
+        assert!(
+            chart.contains("<title>read-EAGAIN: achieved ((injected + natural) / matched) 34.00%</title>"),
+            "{chart}"
+        );
+        assert!(chart.contains("openat-ENOENT: achieved, injected only (injected / matched) 3.50%"));
+        let table = element(&html, "<table id=\"summary-table\"", "</table>");
+        assert!(table.contains("34.00% (injected 20.67%)"), "{table}");
+    }
+
     #[test]
     fn rates_chart_groups_target_p_and_achieved() {
         let html = render(&sample());
