@@ -244,6 +244,7 @@ impl Decider {
     /// learns the call's shape: asked only when a rule has a shape predicate or the call is injected (the log
     /// names the shape of every injected call).
     pub fn decide(&mut self, call: &Call<'_>, probe: &mut dyn Probe) -> Option<Decision> {
+        self.last_matched.clear();
         let mut shape: Option<Shape> = self
             .needs_shape(call.syscall)
             .then(|| shape_of(call.syscall, &call.args, probe));
@@ -254,7 +255,6 @@ impl Decider {
             (h, self.ledger.next_thread_index(h, call.syscall))
         });
         let key = Key { index, thread };
-        self.last_matched.clear();
         if !self.switch.is_on() {
             return None;
         }
@@ -667,6 +667,44 @@ mod tests {
             again.push(replay.decide(&call("openat"), &mut RegistersOnly));
         }
         assert_eq!(pattern, again);
+    }
+
+    /// Issue 14 item 5: the rules a call let run is watched for are the ones that matched it and have an errno, and
+    /// only for the call just decided.
+    #[test]
+    fn a_call_let_run_is_watched_for_the_matching_rules_with_an_errno() {
+        let mut d = Decider::new(
+            vec![
+                fault("openat:ENOENT:p=0"),
+                fault("openat:delay=5ms:p=0"),
+                fault("openat,read:EACCES:p=0"),
+            ],
+            1,
+        );
+        assert_eq!(d.decide(&call("openat"), &mut RegistersOnly), None);
+        assert_eq!(
+            d.watch_result(),
+            [0, 2],
+            "the latency fault has no errno to watch for"
+        );
+        assert_eq!(d.decide(&call("getpid"), &mut RegistersOnly), None);
+        assert!(
+            d.watch_result().is_empty(),
+            "an untargeted call leaves nothing from the last one"
+        );
+        d.decide(&call("read"), &mut RegistersOnly);
+        assert_eq!(d.watch_result(), [2]);
+        d.switch().store(false, Ordering::Relaxed);
+        d.decide(&call("openat"), &mut RegistersOnly);
+        assert!(
+            d.watch_result().is_empty(),
+            "nothing is matched while switched off"
+        );
+        d.sees_results();
+        d.natural_failure(&[0, 2], Errno::parse("ENOENT").unwrap());
+        let log = d.finish(vec![], "ptrace", None, false);
+        let natural: Vec<Option<u64>> = log.rules.iter().map(|r| r.natural).collect();
+        assert_eq!(natural, [Some(1), None, Some(0)]);
     }
 
     /// A log truncated at the cap (`ledger::MAX_LOGGED`) lacks the injections after it: `--replay` refuses it,
