@@ -1798,7 +1798,7 @@ fn service_tolerance_and_recovery() {
 }
 
 /// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
-/// open is held 1.5 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
+/// open is held 1.2 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
 /// latency rises; the service itself never sees an error, and the rounds after pass again.
 fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
     // The baseline is observed with ptrace (or eBPF); the experiment runs on `backend`.
@@ -1813,7 +1813,7 @@ fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
         "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 1 reply <&3 && [[ $reply == ok* ]]'"
     );
     let out = dir.path().join("campaign");
-    let fault = format!("openat:delay=1500ms:path={}", data.display());
+    let fault = format!("openat:delay=1200ms:path={}", data.display());
     let args = [
         "--backend",
         backend.name(),
@@ -1839,10 +1839,17 @@ fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
     let report = load_report(&out);
     assert_eq!(
         verdicts(&report),
-        [("openat-delay1s500ms".to_owned(), Verdict::Failed)]
+        [("openat-delay1s200ms".to_owned(), Verdict::Failed)]
     );
     let run = &report.experiments[0].runs[0];
-    assert_eq!(run.injected, 3, "one held open per injected round");
+    // The service answers one request at a time and each is held 1.2 s, so it falls 0.2 s further behind the
+    // rounds each round: the last round's open is decided 0.6 s before that round gives up, which a stalled
+    // machine may still miss (injection is switched off once the round ends).
+    assert!(
+        (2..=3).contains(&run.injected),
+        "one held open per injected round: {}",
+        run.injected
+    );
     // No errno was injected: nothing to judge realism by, and no natural failure to count.
     assert_eq!((run.realistic, run.natural), (None, None));
     let rounds = run.rounds.expect("service rounds");
@@ -1856,11 +1863,11 @@ fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
         rounds.injected.p50_ms >= 1000.0 && rounds.injected.p50_ms > rounds.steady.p50_ms,
         "{rounds:?}"
     );
-    let log = load_log(&out.join("experiments/openat-delay1s500ms/run-1.log.json"));
+    let log = load_log(&out.join("experiments/openat-delay1s200ms/run-1.log.json"));
     assert!(
         log.injections
             .iter()
-            .all(|i| i.errno.is_none() && i.delay_ns == Some(1_500_000_000)),
+            .all(|i| i.errno.is_none() && i.delay_ns == Some(1_200_000_000)),
         "{:?}",
         log.injections
     );
