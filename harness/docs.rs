@@ -224,7 +224,7 @@ fn injection_log_example_loads_and_is_consistent() {
             "{inj:?} is not a syscall of its rule {rule}"
         );
         assert!(
-            rule.errnos.iter().any(|(e, _)| *e == inj.errno),
+            rule.errnos.iter().any(|(e, _)| Some(*e) == inj.errno),
             "{inj:?} is not an errno of its rule {rule}"
         );
         assert_eq!(inj.when, rule.when);

@@ -215,10 +215,14 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
   phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
-      --check './verify-db.sh' -- ./server --port 8080  (service mode)";
+      --check './verify-db.sh' -- ./server --port 8080  (service mode)
+  phoebe exec --service --ready './ready.sh' --workload 'curl -sf -m 1 localhost:8080/' \\
+      --fault 'openat:delay=2s:path=/srv/data/*' -- ./server --port 8080  (a latency fault)";
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
+  SYSCALL[,SYSCALL…]:delay=DUR[:OPTION=VALUE…]   a latency fault: no error, the call is held
+               DUR, then runs for real (seccomp, ptrace)
   p=PROB       probability that an eligible call fails (0..1 or 5%; default 1)
   nth=N        only the N-th matching call
   after=N      only the calls after the first N matching ones
@@ -252,6 +256,7 @@ Examples:
   phoebe inject --fault openat:ENOENT:p=0.2 --seed 7 --log run.json -- ./app
   phoebe inject --replay run.json -- ./app
   phoebe inject --fault 'write:EIO:nth=1:when=exit' -- ./writer out.txt
+  phoebe inject --fault 'read:delay=50ms:p=0.1:fd=socket' -- ./client
   phoebe inject --fault 'inject=openat:error=EACCES:when=3+' -- cat /etc/hostname";
 
 /// Options every command that launches a target shares.
@@ -423,6 +428,8 @@ pub struct ExecArgs {
     pub recovery: Option<Duration>,
 
     /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
+    /// A latency fault (`read:delay=50ms`, no errno) is named after its delay (`read-delay50ms`); in service
+    /// mode it is judged by the rounds that fail while injecting and by each phase's round latency.
     #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]
     pub faults: Vec<String>,
 

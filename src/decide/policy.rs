@@ -14,8 +14,8 @@ use phoebe_common::{decide, inject::UNLIMITED};
 
 use crate::model::{Errno, FaultSpec, InjectionLog, Syscall, When};
 
-/// An injection a replayed log prescribes: errno, side, rule.
-pub type Planned = (Errno, When, usize);
+/// An injection a replayed log prescribes: errno (`None`: a latency fault's delay alone), side, rule.
+pub type Planned = (Option<Errno>, When, usize);
 
 /// What identifies a call for a roll or a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,15 +108,16 @@ impl Replay {
         self.planned.get(&(syscall, slot.0, slot.1)).copied().or_else(|| {
             // The replayed run failed every call of this syscall in the kernel, without logging indices.
             let &(errno, rule) = self.in_kernel.get(&syscall)?;
-            Some((errno, When::Entry, rule))
+            Some((Some(errno), When::Entry, rule))
         })
     }
 }
 
 impl Policy {
     /// Does rule `id` (`fault`) inject at the call of `syscall` with `key`, the rule's `matched`-th match, after
-    /// `injected` injections? Always `None` in a replay: the log decides, not the rules. The window and `max`
-    /// count the rule's matches and injections over the whole tree; the roll uses the key.
+    /// `injected` injections, and with which errno (`Some(None)`: a latency fault chose the call, which is held and
+    /// then runs)? Always `None` in a replay: the log decides, not the rules. The window and `max` count the rule's
+    /// matches and injections over the whole tree; the roll uses the key.
     pub fn rule_injects(
         &self,
         id: usize,
@@ -124,7 +125,7 @@ impl Policy {
         syscall: Syscall,
         key: Key,
         (matched, injected): (u64, u64),
-    ) -> Option<Errno> {
+    ) -> Option<Option<Errno>> {
         let Policy::Rules { seed } = *self else {
             return None;
         };
@@ -144,7 +145,10 @@ impl Policy {
         if roll(0) >= fault.probability {
             return None;
         }
-        Some(pick_errno(&fault.errnos, roll(1)))
+        if fault.is_delay_only() {
+            return Some(None);
+        }
+        Some(Some(pick_errno(&fault.errnos, roll(1))))
     }
 
     /// The errno a filter may return by itself for every call of `syscall`, whose only rule is `id` (`fault`):
@@ -174,7 +178,10 @@ fn pick_errno(errnos: &[(Errno, f64)], u: f64) -> Errno {
     }
     errnos
         .last()
-        .expect("the parser requires at least one errno in every rule but short= ones, which never decide")
+        .expect(
+            "the parser requires at least one errno in every rule but short= ones, which never decide, and latency \
+             faults, which pick none",
+        )
         .0
 }
 

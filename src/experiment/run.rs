@@ -16,7 +16,7 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
+    model::{AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
 };
 
 pub(super) struct Runner<'a> {
@@ -130,6 +130,7 @@ impl Runner<'_> {
                 let LogSums {
                     injected,
                     matched,
+                    natural: natural_failures,
                     usage,
                     realistic,
                 } = LogSums::of(log.as_ref(), natural);
@@ -170,6 +171,8 @@ impl Runner<'_> {
                     usage,
                     matched,
                     injected,
+                    natural: natural_failures,
+                    achieved_counts: AchievedCounts::of(natural_failures),
                     realistic,
                     check_passed: run.check_passed,
                     post_run_passed: Some(run.rounds.after.all_ok()),
@@ -203,6 +206,7 @@ impl Runner<'_> {
             let LogSums {
                 injected,
                 matched,
+                natural: natural_failures,
                 usage,
                 realistic,
             } = LogSums::of(log.as_ref(), natural);
@@ -263,6 +267,8 @@ impl Runner<'_> {
                 usage,
                 matched,
                 injected,
+                natural: natural_failures,
+                achieved_counts: AchievedCounts::of(natural_failures),
                 realistic,
                 check_passed,
                 post_run_passed,

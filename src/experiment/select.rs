@@ -146,7 +146,14 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
             .faults
             .iter()
             .map(|f| {
-                let errno = f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default();
+                // A latency fault has no errno: `read-delay50ms` (no spaces, so the id stays a plain file name).
+                let errno = match (f.errnos.first(), f.delay) {
+                    (Some((e, _)), _) => e.to_string(),
+                    (None, Some(delay)) if f.is_delay_only() => {
+                        format!("delay{}", humantime::format_duration(delay)).replace(' ', "")
+                    }
+                    _ => String::new(),
+                };
                 let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
                 Experiment {
                     id: format!("{}-{errno}", names.join("+")),
@@ -188,6 +195,21 @@ mod tests {
         assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
     }
 
+    /// A latency fault has no errno to name its experiment by: the delay does, without the space humantime puts
+    /// between units (the id is a directory name).
+    #[test]
+    fn latency_faults_are_named_by_their_delay() {
+        let campaign = campaign(
+            "seccomp",
+            &["read:delay=50ms:p=1", "read:delay=1s 500ms", "read:EIO:delay=5ms"],
+        );
+        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["read-delay50ms", "read-delay1s500ms", "read-EIO"]);
+    }
+
     #[test]
     fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
         let reason =
@@ -210,6 +232,14 @@ mod tests {
                 .contains("when=exit")
         );
         assert!(reason("ebpf", "read:EIO:delay=10ms").unwrap().contains("delay="));
+        let latency = reason("ebpf", "read:delay=10ms").expect("an LSM hook cannot hold a call");
+        assert!(
+            latency.contains("use --backend seccomp or --backend ptrace"),
+            "{latency}"
+        );
+        for backend in ["ptrace", "seccomp"] {
+            assert_eq!(reason(backend, "read:delay=10ms:p=0.5"), None, "{backend}");
+        }
         // A syscall with a hook beside one without: the rule cannot be honoured as a whole.
         assert!(reason("ebpf", "openat,statx:ENOENT").unwrap().contains("'statx'"));
         // Other backends (and the per-run choice) are never second-guessed.

@@ -53,6 +53,8 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
         }),
         matched,
         injected,
+        natural: None,
+        achieved_counts: crate::model::AchievedCounts::InjectedOnly,
         // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
         realistic: Some(injected),
         check_passed: None,
@@ -210,7 +212,8 @@ pub(crate) fn sample_with_evidence() -> Report {
         post_stderr_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
-            errno: Errno::parse("EAGAIN").unwrap(),
+            errno: Some(Errno::parse("EAGAIN").unwrap()),
+            delay_ns: None,
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),
             path: None,

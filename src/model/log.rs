@@ -93,6 +93,11 @@ pub struct RuleStats {
     /// are in neither counter nor in `injections`, because nothing outside the kernel saw them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_kernel: Vec<Syscall>,
+    /// Matched calls phoebe let run that failed by themselves with one of the rule's errnos. Absent where the
+    /// backend does not see the result of a call it lets run (seccomp, eBPF): the achieved rate then counts
+    /// injections only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub natural: Option<u64>,
 }
 
 impl RuleStats {
@@ -103,6 +108,14 @@ impl RuleStats {
             return Some(1.0);
         }
         (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+    }
+
+    /// (Injected + natural failures) / matched: the total failure rate of the matched calls, on the same footing
+    /// as a model's target rate; `None` where the natural failures are unknown ([`RuleStats::natural`]) or before
+    /// any call matched.
+    pub fn achieved_total_rate(&self) -> Option<f64> {
+        let natural = self.natural?;
+        (self.matched > 0).then(|| self.injected.saturating_add(natural) as f64 / self.matched as f64)
     }
 }
 
@@ -123,7 +136,13 @@ pub struct Injection {
     /// 1-based index of this call among the calls of `syscall` made by `thread`: with `thread`, the replay key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_index: Option<u64>,
-    pub errno: Errno,
+    /// The injected error; absent for a latency fault (`read:delay=50ms`), whose call was held for `delay_ns` and
+    /// then ran for real.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<Errno>,
+    /// How long the call was held before it failed (or, with no `errno`, before it ran), in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<u64>,
     /// Index into `rules` of the rule that injected.
     pub rule: usize,
     pub when: When,

@@ -26,8 +26,8 @@ pub use self::{
         Tier,
     },
     report::{
-        Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats, Rounds,
-        RunEvidence, RunResult, Skipped, Verdict,
+        AchievedCounts, Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats,
+        Rounds, RunEvidence, RunResult, Skipped, Verdict, achieved_rates,
     },
     shape::Shape,
 };

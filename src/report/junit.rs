@@ -189,6 +189,7 @@ pub fn render(report: &Report) -> String {
             "injected/matched",
             &format!("{}/{}", r.injected, r.matched),
         );
+        property(&mut out, indent, "achieved", &r.achieved_text());
         if let Some(realism) = r.realism {
             property(&mut out, indent, "realism", &format!("{realism:.4}"));
         }

@@ -91,15 +91,36 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
     // A truncated log keeps the first injections only; the rules count them all.
-    let injected = match log.truncated_after {
-        Some(_) => log.rules.iter().map(|r| r.injected).sum::<u64>(),
-        None => log.injections.len() as u64,
+    let count = |delay_only: bool| match log.truncated_after {
+        Some(_) => log
+            .rules
+            .iter()
+            .filter(|r| r.fault.is_delay_only() == delay_only)
+            .map(|r| r.injected)
+            .sum::<u64>(),
+        None => log
+            .injections
+            .iter()
+            .filter(|i| i.errno.is_none() == delay_only)
+            .count() as u64,
+    };
+    let (injected, delayed) = (count(false), count(true));
+    // A latency fault's calls were held, then ran: they are not counted as errors.
+    let verb = if log.replayed { "replayed" } else { "injected" };
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let what = match (injected, delayed) {
+        (errors, 0) => format!("{verb} {errors} error{}", plural(errors)),
+        (0, held) if log.replayed => format!("replayed {held} delay{}", plural(held)),
+        (0, held) => format!("delayed {held} call{}", plural(held)),
+        (errors, held) => format!(
+            "{verb} {errors} error{} and delayed {held} call{}",
+            plural(errors),
+            plural(held)
+        ),
     };
     let _ = writeln!(
         out,
-        "phoebe: {} {injected} error{}{}{} into '{}' ({}, {}): {}",
-        if log.replayed { "replayed" } else { "injected" },
-        if injected == 1 { "" } else { "s" },
+        "phoebe: {what}{}{} {} '{}' ({}, {}): {}",
         match log.truncated_after {
             Some(n) => format!(" (the log keeps the first {n})"),
             None => String::new(),
@@ -108,6 +129,12 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
             String::new()
         } else {
             format!(" (+ every {}, in the kernel)", in_kernel.join(", "))
+        },
+        // Errors go into the target; a latency fault's calls only wait in it.
+        if injected == 0 && delayed > 0 {
+            "in"
+        } else {
+            "into"
         },
         log.command.join(" "),
         log.backend,
@@ -132,19 +159,18 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         .max(4);
     let _ = writeln!(
         out,
-        "{:<width$} {:>9} {:>9} {:>8} {:>9}",
-        "rule", "matched", "injected", "p", "achieved"
+        "{:<width$} {:>9} {:>9} {:>9} {:>8}  achieved",
+        "rule", "matched", "injected", "natural", "p"
     );
     for (id, rule) in log.rules.iter().enumerate() {
-        let achieved = match rule.achieved_rate() {
-            Some(rate) => format!("{:.2}%", 100.0 * rate),
-            None => "-".into(),
-        };
+        // Where the backend saw the matched calls' results (ptrace), the total failure rate beside the
+        // injected-only one; elsewhere the injected-only rate, said so.
+        let achieved = crate::report::view::achieved_text(rule.achieved_rate(), rule.achieved_total_rate());
         // A rule failed wholly in the kernel has no counts: say so rather than print zeros.
         let uncounted = rule.matched == 0 && !rule.in_kernel.is_empty();
         let _ = writeln!(
             out,
-            "{:<width$} {:>9} {:>9} {:>7.2}% {:>9}",
+            "{:<width$} {:>9} {:>9} {:>9} {:>7.2}%  {}",
             rule.fault.to_string(),
             if uncounted {
                 "-".into()
@@ -156,6 +182,7 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
             } else {
                 rule.injected.to_string()
             },
+            rule.natural.map_or_else(|| "-".to_owned(), |n| n.to_string()),
             100.0 * rule.fault.probability,
             achieved,
         );
@@ -405,6 +432,90 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not exercised"), "{text}");
+    }
+
+    #[test]
+    fn injection_table_counts_delayed_calls_apart_from_errors() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("getppid:delay=20ms").unwrap(),
+                FaultSpec::parse("openat:ENOENT:nth=1").unwrap(),
+            ],
+            5,
+        );
+        let call = |name: &str| Call {
+            args: [0; 6],
+            syscall: Syscall::parse(name).unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        for name in ["getppid", "getppid", "getppid", "openat"] {
+            d.decide(&call(name), &mut RegistersOnly);
+        }
+        let log = d.finish(vec!["app".into()], "seccomp", Some(TargetExit::Code(0)), false);
+        let text = injections(&log, Draws::Seeded);
+        assert!(
+            text.starts_with("phoebe: injected 1 error and delayed 3 calls into 'app' (seccomp, seed 5)"),
+            "{text}"
+        );
+        assert!(text.contains("getppid:delay=20ms"), "{text}");
+    }
+
+    /// Issue 14 item 5: a backend that sees the matched calls' results (ptrace) counts their natural failures with
+    /// the rule's errno; achieved is then (injected + natural) / matched, beside the injected-only rate.
+    #[test]
+    fn injection_table_counts_natural_failures_where_the_backend_saw_them() {
+        let faults = || vec![FaultSpec::parse("openat:ENOENT,EACCES:nth=1").unwrap()];
+        let call = Call {
+            args: [0; 6],
+            syscall: Syscall::parse("openat").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        let (enoent, eperm) = (Errno::parse("ENOENT").unwrap(), Errno::parse("EPERM").unwrap());
+        let mut d = Decider::new(faults(), 5);
+        d.sees_results();
+        assert!(
+            d.decide(&call, &mut RegistersOnly).is_some(),
+            "nth=1 injects the first"
+        );
+        for natural in [Some(enoent), Some(eperm), None, Some(enoent)] {
+            assert!(d.decide(&call, &mut RegistersOnly).is_none());
+            let watch = d.watch_result();
+            assert_eq!(watch, [0]);
+            if let Some(errno) = natural {
+                d.natural_failure(&watch, errno);
+            }
+        }
+        let log = d.finish(vec!["app".into()], "ptrace", Some(TargetExit::Code(0)), false);
+        // EPERM is not one of the rule's errnos: 1 injected + 2 natural of 5 matched.
+        assert_eq!(
+            (log.rules[0].matched, log.rules[0].injected, log.rules[0].natural),
+            (5, 1, Some(2))
+        );
+        let text = injections(&log, Draws::Seeded);
+        assert!(text.contains("60.00% (injected 20.00%)"), "{text}");
+        // The same calls where the backend cannot see results: no natural count, and the figure says so.
+        let mut d = Decider::new(faults(), 5);
+        for _ in 0..5 {
+            d.decide(&call, &mut RegistersOnly);
+        }
+        let log = d.finish(vec!["app".into()], "seccomp", Some(TargetExit::Code(0)), false);
+        assert_eq!(log.rules[0].natural, None);
+        assert!(
+            serde_json::to_value(&log.rules[0])
+                .unwrap()
+                .get("natural")
+                .is_none(),
+            "absent, not 0"
+        );
+        assert!(injections(&log, Draws::Seeded).contains("20.00% injected only"));
     }
 
     /// Regression (issue 13, fuzzing): the table indexed the rules by each injection's `rule`, so a log whose

@@ -307,10 +307,8 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
         if fault.delay.is_some() {
             return Err(refuse(
                 fault,
-                format!(
-                    "an LSM hook cannot sleep, so delay= cannot be honoured; {}",
-                    Hint::UseSeccomp
-                ),
+                "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp or --backend ptrace"
+                    .into(),
             ));
         }
         if fault.errnos.len() > ERRNOS_PER_RULE {
@@ -761,7 +759,9 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         // The kernel keys its own decisions (per syscall over the tree): no thread key.
         thread: None,
         thread_index: None,
-        errno: Errno::new(event.errno as i32)?,
+        errno: Some(Errno::new(event.errno as i32)?),
+        // The kernel cannot hold a call: every rule with delay= is refused before a run.
+        delay_ns: None,
         rule: event.rule as usize,
         when: When::Entry,
         // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.
@@ -940,6 +940,11 @@ mod tests {
         assert!(unsupported(&["read:short=1"]).starts_with("LSM hooks decide before the call runs"));
         assert!(unsupported(&["read:EAGAIN:fd=socket"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
+        let latency = unsupported(&["read:delay=10ms"]);
+        assert!(
+            latency.contains("cannot sleep") && latency.contains("--backend seccomp or --backend ptrace"),
+            "{latency}"
+        );
         let reason = unsupported(&["futex:EAGAIN"]);
         assert!(reason.contains("no LSM hook decides 'futex'"), "{reason}");
         assert!(

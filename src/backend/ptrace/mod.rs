@@ -129,6 +129,11 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         source,
     })?;
     job.control.begin(spawned.pid.as_raw());
+    let mut decider = job.decider;
+    if let Some(decider) = decider.as_deref_mut() {
+        // Every matched call's exit stop shows its result: natural failures are counted beside injections.
+        decider.sees_results();
+    }
     let mut tracer = Tracer {
         root: spawned.pid,
         full,
@@ -138,7 +143,7 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         delayed: Vec::new(),
         observer: job.observer,
         record_only: job.record_only,
-        decider: job.decider,
+        decider,
         control: job.control,
         sockets: SocketKinds::default(),
         lineage: Lineage::new(spawned.pid.as_raw()),
@@ -217,6 +222,9 @@ struct InFlight {
     injected: Option<Errno>,
     /// The call's shape, computed at entry (a descriptor may be gone at exit) when the observer records shapes.
     shape: Option<Shape>,
+    /// The rules that matched the call and let it run: a natural failure at its exit counts for them
+    /// (`Decider::watch_result`).
+    watch: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -539,6 +547,7 @@ impl Tracer<'_> {
                 entered: Instant::now(),
                 injected: None,
                 shape,
+                watch: Vec::new(),
             });
         }
         self.resume(pid, self.default_resume(pid), None)
@@ -561,6 +570,7 @@ impl Tracer<'_> {
             entered: Instant::now(),
             injected: None,
             shape: None,
+            watch: Vec::new(),
         };
         let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
         let mut delay = None;
@@ -585,10 +595,11 @@ impl Tracer<'_> {
             };
             let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
             if let Some(decision) = decider.decide(&call, &mut probe) {
-                flight.injected = Some(decision.errno);
                 delay = decision.delay;
-                match decision.when {
-                    When::Entry => match sys::skip_syscall(pid, decision.errno.code()) {
+                match (decision.errno, decision.when) {
+                    // A latency fault: the call is only held (below), then runs for real.
+                    (None, _) => {}
+                    (Some(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
                         Err(source) => {
                             return Err(PtraceError::Trace {
@@ -598,8 +609,14 @@ impl Tracer<'_> {
                             .into());
                         }
                     },
-                    When::Exit => need_exit = true,
+                    (Some(_), When::Exit) => need_exit = true,
                 }
+                flight.injected = decision.errno;
+            } else {
+                // Let run: the exit stop shows whether it failed by itself with a matching rule's errno, so the
+                // achieved rate counts natural failures too.
+                flight.watch = decider.watch_result();
+                need_exit |= !flight.watch.is_empty();
             }
         }
         if let Some(sc) = syscall
@@ -651,7 +668,14 @@ impl Tracer<'_> {
                 Err(errno)
             }
             None if is_error => match i32::try_from(-rval).ok().and_then(Errno::new) {
-                Some(errno) => Err(errno),
+                Some(errno) => {
+                    if let Some(decider) = self.decider.as_deref_mut()
+                        && !flight.watch.is_empty()
+                    {
+                        decider.natural_failure(&flight.watch, errno);
+                    }
+                    Err(errno)
+                }
                 None => Ok(()),
             },
             None => Ok(()),

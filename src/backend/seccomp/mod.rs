@@ -282,11 +282,22 @@ struct Supervisor<'a> {
     tgids: HashMap<i32, i32>,
     /// Each task's key, numbered when its creator's clone is let run (`backend::lineage`).
     lineage: Lineage,
-    /// Calls held by `delay=`: when to answer, the notification, the errno.
-    delayed: Vec<(Instant, u64, i32)>,
+    /// Calls held by `delay=`, answered when due.
+    delayed: Vec<Held>,
     warnings: Vec<String>,
     /// Socket kinds by inode, for call shapes.
     sockets: SocketKinds,
+}
+
+/// A call held by `delay=`.
+struct Held {
+    /// When to answer it.
+    due: Instant,
+    notification: Notification,
+    /// The errno to fail it with, or `None` (a latency fault): it then runs, answered with CONTINUE.
+    errno: Option<i32>,
+    /// The call creates a task, whose key is numbered when it is let run (`Supervisor::let_run`).
+    creates: bool,
 }
 
 impl Supervisor<'_> {
@@ -298,7 +309,7 @@ impl Supervisor<'_> {
                 let timeout = self
                     .delayed
                     .iter()
-                    .map(|d| d.0)
+                    .map(|d| d.due)
                     .min()
                     .map(|next| next.saturating_duration_since(Instant::now()));
                 match self.listener.wait(timeout) {
@@ -388,16 +399,21 @@ impl Supervisor<'_> {
             args: n.args,
         };
         match self.decider.decide(&call, &mut probe) {
-            Some(decision) => match decision.delay {
-                Some(delay) => {
-                    self.delayed.push((
-                        crate::time::deadline(Instant::now(), delay),
-                        n.id,
-                        decision.errno.code(),
-                    ));
+            Some(decision) => match (decision.delay, decision.errno) {
+                // Held: answered by `answer_due` once the delay has passed, with the errno or, for a latency
+                // fault, with CONTINUE.
+                (Some(delay), errno) => {
+                    self.delayed.push(Held {
+                        due: crate::time::deadline(Instant::now(), delay),
+                        notification: *n,
+                        errno: errno.map(|e| e.code()),
+                        creates,
+                    });
                     Ok(())
                 }
-                None => self.answer(n.id, Some(decision.errno.code())),
+                (None, Some(errno)) => self.answer(n.id, Some(errno.code())),
+                // The parser gives every rule without an errno a delay (or `short=`, refused before a run).
+                (None, None) => self.let_run(n, creates),
             },
             None => self.let_run(n, creates),
         }
@@ -456,10 +472,13 @@ impl Supervisor<'_> {
             return Ok(());
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
+        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.due <= now);
         self.delayed = later;
-        for (_, id, errno) in due {
-            self.answer(id, Some(errno))?;
+        for held in due {
+            match held.errno {
+                Some(errno) => self.answer(held.notification.id, Some(errno))?,
+                None => self.let_run(&held.notification, held.creates)?,
+            }
         }
         Ok(())
     }
