@@ -6,9 +6,13 @@
 //! - `native`: alone;
 //! - `ebpf observe` / `ptrace observe`: under `phoebe observe --backend B -q -o FILE -- kv-server DIR`, the
 //!   observer `exec`'s baseline runs (recording from the server's exec);
+//! - `ebpf empty program`: alone, while the bench holds an empty eBPF program on `sys_exit`
+//!   (`phoebe::backend::ebpf::EmptyProgram`): the hook's own cost, which every syscall of the machine pays (the
+//!   clients' too), the floor of the eBPF lines;
 //! - `ebpf monitor, histograms` / `ptrace monitor, histograms`: started alone, then watched by `phoebe monitor
 //!   --backend B --pid PID --latency --prometheus ADDR -q` (latency histograms are only kept while the endpoint
-//!   is on); the load starts once the endpoint shows the server's latency histogram.
+//!   is on); the load starts once the endpoint shows the server's latency histogram. `ebpf monitor, counters`:
+//!   the same without `--latency` (counters only, one tracepoint), to tell the histograms' cost apart.
 //!
 //! Every repetition runs each line once, the lines in a rotating order (interleaved, so that the machine's
 //! drifts spread over all lines); the table shows medians of the repetitions, ratios against native from the
@@ -54,18 +58,23 @@ const END_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Native,
+    /// `kv-server DIR` alone while the bench holds an empty program on `sys_exit`.
+    EmptyProgram,
     /// `phoebe observe --backend B -q -o FILE -- kv-server DIR`.
     Observe(&'static str),
-    /// `kv-server DIR` alone, watched by `phoebe monitor --backend B --pid PID --latency --prometheus ADDR -q`.
-    Monitor(&'static str),
+    /// `kv-server DIR` alone, watched by `phoebe monitor --backend B --pid PID [--latency] --prometheus ADDR -q`;
+    /// `true`: with `--latency` (histograms).
+    Monitor(&'static str, bool),
 }
 
 impl Kind {
     fn label(self) -> String {
         match self {
             Kind::Native => "native".into(),
+            Kind::EmptyProgram => "ebpf empty program".into(),
             Kind::Observe(backend) => format!("{backend} observe"),
-            Kind::Monitor(backend) => format!("{backend} monitor, histograms"),
+            Kind::Monitor(backend, true) => format!("{backend} monitor, histograms"),
+            Kind::Monitor(backend, false) => format!("{backend} monitor, counters"),
         }
     }
 
@@ -73,11 +82,13 @@ impl Kind {
     fn shown(self) -> String {
         match self {
             Kind::Native => "`kv-server DIR`".into(),
+            Kind::EmptyProgram => "`kv-server DIR`, an empty program on `sys_exit`".into(),
             Kind::Observe(backend) => {
                 format!("`phoebe observe --backend {backend} -q -o FILE -- kv-server DIR`")
             }
-            Kind::Monitor(backend) => format!(
-                "`kv-server DIR` and `phoebe monitor --backend {backend} --pid PID --latency --prometheus ADDR -q`"
+            Kind::Monitor(backend, histograms) => format!(
+                "`kv-server DIR` and `phoebe monitor --backend {backend} --pid PID{} --prometheus ADDR -q`",
+                if histograms { " --latency" } else { "" }
             ),
         }
     }
@@ -86,17 +97,20 @@ impl Kind {
     fn available(self) -> bool {
         match self {
             Kind::Native => true,
-            Kind::Observe(backend) | Kind::Monitor(backend) => common::Line::Observe(backend).available(),
+            Kind::EmptyProgram => common::Line::EmptyProgram.available(),
+            Kind::Observe(backend) | Kind::Monitor(backend, _) => common::Line::Observe(backend).available(),
         }
     }
 }
 
-const LINES: [Kind; 5] = [
+const LINES: [Kind; 7] = [
     Kind::Native,
+    Kind::EmptyProgram,
     Kind::Observe("ebpf"),
     Kind::Observe("ptrace"),
-    Kind::Monitor("ebpf"),
-    Kind::Monitor("ptrace"),
+    Kind::Monitor("ebpf", false),
+    Kind::Monitor("ebpf", true),
+    Kind::Monitor("ptrace", true),
 ];
 
 /// Repetitions, the measured window and the warm-up before it, per mode.
@@ -289,28 +303,36 @@ fn free_port() -> Result<u16, String> {
 /// (the server answering requests meanwhile, so that it makes calls to count).
 fn start_monitor(
     backend: &str,
+    histograms: bool,
     server_pid: u32,
     port: u16,
     store: &Store,
     tag: &str,
 ) -> Result<Started, String> {
     let addr = format!("127.0.0.1:{}", free_port()?);
-    let argv: Vec<OsString> = [
+    let mut argv: Vec<OsString> = [
         phoebe().as_os_str().to_os_string(),
         "monitor".into(),
         "--backend".into(),
         backend.into(),
         "--pid".into(),
         server_pid.to_string().into(),
-        "--latency".into(),
         "--prometheus".into(),
         addr.clone().into(),
         "-q".into(),
     ]
     .into();
+    if histograms {
+        argv.push("--latency".into());
+    }
     let mut monitor = Started::spawn("phoebe monitor", &argv, Stdio::null(), tag)?;
     let url = format!("http://{addr}/metrics");
-    let histogram = "phoebe_syscall_duration_seconds_count{comm=\"kv-server\",syscall=\"openat\"";
+    // Counting is live once the server's opens show (and, with histograms, their latency histogram).
+    let series = if histograms {
+        "phoebe_syscall_duration_seconds_count{comm=\"kv-server\",syscall=\"openat\""
+    } else {
+        "phoebe_syscalls_total{comm=\"kv-server\",syscall=\"openat\""
+    };
     let mut conn = connect(port)?;
     let mut reply = String::new();
     let start = Instant::now();
@@ -323,12 +345,12 @@ fn start_monitor(
             .call()
             .ok()
             .and_then(|mut r| r.body_mut().read_to_string().ok());
-        if body.is_some_and(|b| b.lines().any(|l| l.starts_with(histogram))) {
+        if body.is_some_and(|b| b.lines().any(|l| l.starts_with(series))) {
             return Ok(monitor);
         }
         if start.elapsed() > READY_TIMEOUT {
             return Err(format!(
-                "phoebe monitor: no latency histogram of kv-server at {url} in {READY_TIMEOUT:?}"
+                "phoebe monitor: no `{series}` series at {url} in {READY_TIMEOUT:?}"
             ));
         }
         thread::sleep(Duration::from_millis(100));
@@ -382,10 +404,16 @@ fn load(port: u16, store: &Store, warm_up: Duration, window: Duration) -> Result
 fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<f64, String> {
     let (warm_up, window) = (settings().2, settings().1);
     let tag = format!("server-{}-{rep}", kind.label().replace([' ', ','], "_"));
+    // Attached for this run only, before the server starts.
+    let _held = match kind {
+        Kind::EmptyProgram => common::Line::EmptyProgram.hold()?,
+        _ => None,
+    };
     let (mut server, port) = start_server(kind, store, &tag)?;
     let mut monitor = match kind {
-        Kind::Monitor(backend) => Some(start_monitor(
+        Kind::Monitor(backend, histograms) => Some(start_monitor(
             backend,
+            histograms,
             server.child.id(),
             port,
             store,
@@ -465,8 +493,18 @@ fn per_second(rate: f64) -> String {
 /// The Markdown table of this run's medians, and the targets that follow from it.
 fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> String {
     let native = rates.get(&Kind::Native).and_then(|r| median(r));
+    // Each repetition's ratio to native's run of the same repetition (a line that failed once has no runs, so
+    // the runs of every line left are aligned by repetition).
+    let paired = |kind: Kind| -> Option<(f64, f64, f64)> {
+        let (runs, native) = (rates.get(&kind)?, rates.get(&Kind::Native)?);
+        let ratios: Vec<f64> = runs.iter().zip(native).map(|(r, n)| r / n).collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(0.0, f64::max);
+        Some((median(&ratios)?, lo, hi))
+    };
     let mut md = String::from(
-        "| workload | line | command | median | range | × native |\n|---|---|---|---:|---:|---:|\n",
+        "| workload | line | command | median | range | × native | × native per repetition |\n\
+         |---|---|---|---:|---:|---:|---:|\n",
     );
     for kind in LINES {
         let Some(runs) = rates.get(&kind) else { continue };
@@ -474,8 +512,12 @@ fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> Stri
         let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = runs.iter().copied().fold(0.0, f64::max);
         let ratio = native.map_or("—".into(), |n| format!("{:.2}×", m / n));
+        let per_rep = match paired(kind) {
+            Some((m, lo, hi)) if kind != Kind::Native => format!("{m:.2}× ({lo:.2}–{hi:.2})"),
+            _ => "—".into(),
+        };
         md.push_str(&format!(
-            "| kv-server, {CLIENTS} connections | {} | {} | {} | {}–{} | {ratio} |\n",
+            "| kv-server, {CLIENTS} connections | {} | {} | {} | {}–{} | {ratio} | {per_rep} |\n",
             kind.label(),
             kind.shown(),
             per_second(m),
@@ -487,39 +529,55 @@ fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> Stri
         "\nRequests completed per second by {CLIENTS} client threads, each with one persistent connection sending \
          the next `GET` as soon as the previous reply arrived (each request: the server reads it, reads a 512 B–8 \
          KiB file, writes the reply), over a {} window after a warm-up; median and range of {reps} interleaved \
-         repetitions, the lines in a rotating order. × native: this line's median ÷ native's, in the same run.\n",
+         repetitions, the lines in a rotating order. × native: this line's median ÷ native's, in the same run; per \
+         repetition: the median (and range) of each repetition's ratio to native's run in the same repetition.\n",
         humantime::format_duration(window)
     ));
     md.push_str("\nDESIGN §8 and issue targets in this run:\n\n");
     let mut any = false;
     let ratio = |kind: Kind| Some(median(rates.get(&kind)?)? / native?);
+    // What the hook alone costs, for the eBPF lines.
+    let context = |kind: Kind| {
+        let mut text = paired(kind).map_or(String::new(), |(m, lo, hi)| {
+            format!("; per repetition {m:.2}× ({lo:.2}–{hi:.2})")
+        });
+        if let Some(floor) = ratio(Kind::EmptyProgram) {
+            text.push_str(&format!("; the empty program on `sys_exit` alone: {floor:.2}×"));
+        }
+        text
+    };
     if let Some(r) = ratio(Kind::Observe("ebpf")) {
         any = true;
         md.push_str(&format!(
             "- eBPF observation of a server (`exec`'s baseline observer) ≥ 0.95× native throughput (issue 14; \
-             DESIGN §8: costs ≤ 5 %): {r:.2}× — {}{}\n",
+             DESIGN §8: costs ≤ 5 %): {r:.2}× — {}{}{}\n",
             verdict(r >= 0.95),
-            margin_above(r, 0.95)
+            margin_above(r, 0.95),
+            context(Kind::Observe("ebpf"))
         ));
     }
-    if let Some(r) = ratio(Kind::Monitor("ebpf")) {
+    if let Some(r) = ratio(Kind::Monitor("ebpf", true)) {
         any = true;
         let cost = (1.0 - r) * 100.0;
         md.push_str(&format!(
             "- eBPF monitoring of a server under load, latency histograms on, costs ≤ 3 % of its throughput (issue \
-             17): {r:.2}×, a cost of {cost:.1} % — {}{}\n",
+             17): {r:.2}×, a cost of {cost:.1} % — {}{}{}{}\n",
             verdict(cost <= 3.0),
             if cost > 3.0 {
                 format!(" (over by {:.1} points)", cost - 3.0)
             } else {
                 format!(" ({:.1} points under)", 3.0 - cost)
-            }
+            },
+            context(Kind::Monitor("ebpf", true)),
+            ratio(Kind::Monitor("ebpf", false)).map_or(String::new(), |c| format!(
+                "; counters only (no `--latency`): {c:.2}×"
+            ))
         ));
     }
     for (kind, what) in [
         (Kind::Observe("ptrace"), "ptrace observation of the server"),
         (
-            Kind::Monitor("ptrace"),
+            Kind::Monitor("ptrace", true),
             "ptrace monitoring of the server (histograms on)",
         ),
     ] {
