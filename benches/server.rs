@@ -42,7 +42,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Mode, first_line, median, mode, phoebe, scratch, skipped, testapp};
+use common::{Mode, first_line, human_ns, median, mode, phoebe, scratch, skipped, testapp};
 
 const GROUP: &str = "server throughput";
 /// Client threads, one persistent connection each.
@@ -359,7 +359,46 @@ fn start_monitor(
 
 /// Loads the server with [`CLIENTS`] connections: after `warm_up`, the requests completed in `window`, per
 /// second. Every reply is checked.
-fn load(port: u16, store: &Store, warm_up: Duration, window: Duration) -> Result<f64, String> {
+/// What one window measured.
+struct Window {
+    /// Requests completed per second.
+    rate: f64,
+    /// CPU time (user + system, every thread) of the server per request, in µs: the kernel's work for its
+    /// calls included, and so the eBPF programs that run in them.
+    server_us: Option<f64>,
+    /// CPU time of the phoebe process (the observer or monitor itself, not its target) per second of the
+    /// window, in % of one CPU.
+    phoebe_pct: Option<f64>,
+}
+
+/// A process's CPU time so far (user + system of all its threads), from `/proc/PID/stat`.
+fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // After the `(comm)`: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+/// The first child of `pid` (the target of `phoebe observe`).
+fn first_child(pid: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn load(
+    port: u16,
+    store: &Store,
+    warm_up: Duration,
+    window: Duration,
+    server: Option<u32>,
+    phoebe: Option<u32>,
+) -> Result<Window, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
@@ -388,20 +427,29 @@ fn load(port: u16, store: &Store, warm_up: Duration, window: Duration) -> Result
         }));
     }
     thread::sleep(warm_up);
-    let (before, start) = (done.load(Ordering::Relaxed), Instant::now());
+    let cpu = || (cpu_time(server), cpu_time(phoebe));
+    let (before, start, cpu_before) = (done.load(Ordering::Relaxed), Instant::now(), cpu());
     thread::sleep(window);
-    let (after, elapsed) = (done.load(Ordering::Relaxed), start.elapsed());
+    let (after, elapsed, cpu_after) = (done.load(Ordering::Relaxed), start.elapsed(), cpu());
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client
             .join()
             .map_err(|_| "a client thread panicked".to_owned())??;
     }
-    Ok((after - before) as f64 / elapsed.as_secs_f64())
+    let requests = (after - before) as f64;
+    let spent = |a: Option<Duration>, b: Option<Duration>| Some(b?.checked_sub(a?)?.as_secs_f64());
+    Ok(Window {
+        rate: requests / elapsed.as_secs_f64(),
+        server_us: spent(cpu_before.0, cpu_after.0)
+            .filter(|_| requests > 0.0)
+            .map(|s| s * 1e6 / requests),
+        phoebe_pct: spent(cpu_before.1, cpu_after.1).map(|s| s * 100.0 / elapsed.as_secs_f64()),
+    })
 }
 
 /// One run of a line: start, load, `QUIT`, and every process this started must end with status 0.
-fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<f64, String> {
+fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<Window, String> {
     let (warm_up, window) = (settings().2, settings().1);
     let tag = format!("server-{}-{rep}", kind.label().replace([' ', ','], "_"));
     // Attached for this run only, before the server starts.
@@ -421,7 +469,12 @@ fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<f64, String> {
         )?),
         _ => None,
     };
-    let rate = load(port, store, warm_up, window)?;
+    let (server_pid, phoebe_pid) = match (kind, &monitor) {
+        (Kind::Observe(_), _) => (first_child(server.child.id()), Some(server.child.id())),
+        (_, Some(monitor)) => (Some(server.child.id()), Some(monitor.child.id())),
+        _ => (Some(server.child.id()), None),
+    };
+    let measured = load(port, store, warm_up, window, server_pid, phoebe_pid)?;
     let mut conn = connect(port)?;
     let mut reply = String::new();
     exchange(&mut conn, "QUIT\n", &mut reply)?;
@@ -433,7 +486,7 @@ fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<f64, String> {
         // `--pid`: the monitor ends with the process it watches.
         monitor.finish(END_TIMEOUT)?;
     }
-    Ok(rate)
+    Ok(measured)
 }
 
 fn main() {
@@ -451,14 +504,18 @@ fn main() {
     let store = store();
     let mut lines: Vec<Kind> = lines.into_iter().filter(|k| k.available()).collect();
     let mut rates: HashMap<Kind, Vec<f64>> = HashMap::new();
+    let mut cpu: HashMap<Kind, (Vec<f64>, Vec<f64>)> = HashMap::new();
     for rep in 0..reps {
         let n = lines.len();
         // A rotating order: each line runs first in some repetition.
         let order: Vec<Kind> = (0..n).map(|i| lines[(i + rep) % n]).collect();
         for kind in order {
             match run_line(kind, &store, rep) {
-                Ok(rate) => {
-                    rates.entry(kind).or_default().push(rate);
+                Ok(w) => {
+                    rates.entry(kind).or_default().push(w.rate);
+                    let (server, phoebe) = cpu.entry(kind).or_default();
+                    server.extend(w.server_us);
+                    phoebe.extend(w.phoebe_pct);
                     if mode() == Mode::Test {
                         println!("Testing {GROUP}/{}\nSuccess", kind.label());
                     }
@@ -466,13 +523,14 @@ fn main() {
                 Err(why) => {
                     skipped(&format!("{GROUP}: {}", kind.label()), &why);
                     rates.remove(&kind);
+                    cpu.remove(&kind);
                     lines.retain(|k| *k != kind);
                 }
             }
         }
     }
     if matches!(mode(), Mode::Full | Mode::Quick) {
-        common::publish("server", &table(&rates, reps, window));
+        common::publish("server", &table(&rates, &cpu, reps, window));
     }
 }
 
@@ -491,7 +549,12 @@ fn per_second(rate: f64) -> String {
 }
 
 /// The Markdown table of this run's medians, and the targets that follow from it.
-fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> String {
+fn table(
+    rates: &HashMap<Kind, Vec<f64>>,
+    cpu: &HashMap<Kind, (Vec<f64>, Vec<f64>)>,
+    reps: usize,
+    window: Duration,
+) -> String {
     let native = rates.get(&Kind::Native).and_then(|r| median(r));
     // Each repetition's ratio to native's run of the same repetition (a line that failed once has no runs, so
     // the runs of every line left are aligned by repetition).
@@ -503,8 +566,8 @@ fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> Stri
         Some((median(&ratios)?, lo, hi))
     };
     let mut md = String::from(
-        "| workload | line | command | median | range | × native | × native per repetition |\n\
-         |---|---|---|---:|---:|---:|---:|\n",
+        "| workload | line | command | median | range | × native | × native per repetition | server CPU per \
+         request | phoebe CPU |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for kind in LINES {
         let Some(runs) = rates.get(&kind) else { continue };
@@ -516,8 +579,14 @@ fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> Stri
             Some((m, lo, hi)) if kind != Kind::Native => format!("{m:.2}× ({lo:.2}–{hi:.2})"),
             _ => "—".into(),
         };
+        let (server_us, phoebe_pct) = cpu
+            .get(&kind)
+            .map_or((None, None), |(s, p)| (median(s), median(p)));
+        let server_cpu = server_us.map_or("—".into(), |us| human_ns(us * 1e3));
+        let phoebe_cpu = phoebe_pct.map_or("—".into(), |p| format!("{p:.1} %"));
         md.push_str(&format!(
-            "| kv-server, {CLIENTS} connections | {} | {} | {} | {}–{} | {ratio} | {per_rep} |\n",
+            "| kv-server, {CLIENTS} connections | {} | {} | {} | {}–{} | {ratio} | {per_rep} | {server_cpu} | \
+             {phoebe_cpu} |\n",
             kind.label(),
             kind.shown(),
             per_second(m),
@@ -530,7 +599,11 @@ fn table(rates: &HashMap<Kind, Vec<f64>>, reps: usize, window: Duration) -> Stri
          the next `GET` as soon as the previous reply arrived (each request: the server reads it, reads a 512 B–8 \
          KiB file, writes the reply), over a {} window after a warm-up; median and range of {reps} interleaved \
          repetitions, the lines in a rotating order. × native: this line's median ÷ native's, in the same run; per \
-         repetition: the median (and range) of each repetition's ratio to native's run in the same repetition.\n",
+         repetition: the median (and range) of each repetition's ratio to native's run in the same repetition. \
+         Server CPU per request: the server process's user + system time (all threads, from `/proc/PID/stat`) in \
+         the window ÷ the requests, which includes the kernel's work for its calls and so the eBPF programs run in \
+         them, and depends less on the other load of the machine than the throughput does; phoebe CPU: the \
+         observer's or monitor's own process in the window, in % of one CPU (medians).\n",
         humantime::format_duration(window)
     ));
     md.push_str("\nDESIGN §8 and issue targets in this run:\n\n");
