@@ -1998,3 +1998,46 @@ fn achieved_counts_natural_failures_on_ptrace_and_says_injected_only_on_seccomp(
         assert_eq!(log.rules[0].natural, natural, "{backend}");
     }
 }
+
+/// Issue 14 item 4: `--observer ebpf` observes the baseline in the kernel instead of under ptrace; the campaign
+/// records it (and its fingerprint), so a resume with another observer is refused naming the flag.
+#[test]
+fn the_baseline_can_be_observed_with_ebpf() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let storm = testapp("storm");
+    let cmd: [&dyn AsRef<std::ffi::OsStr>; 3] = [&storm, &"getppid", &"2000"];
+    exec(
+        &out,
+        &["getppid:EPERM:p=0".to_owned()],
+        &["--observer", "ebpf"],
+        &cmd,
+    )
+    .success();
+    let obs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("baseline/run-1.observation.json")).unwrap())
+            .unwrap();
+    assert_eq!(obs["backend"], "ebpf", "{obs}");
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["observer"], "ebpf");
+    let resumed = phoebe()
+        .args(["exec", "-q", "--observer", "ptrace", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&resumed.get_output().stderr).into_owned();
+    assert!(stderr.contains("--observer"), "{stderr}");
+    // The default stays ptrace, and campaign.json leaves it out (campaigns written before it load unchanged).
+    let plain = dir.path().join("p");
+    exec(&plain, &["getppid:EPERM:p=0".to_owned()], &[], &cmd).success();
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plain.join("campaign.json")).unwrap()).unwrap();
+    assert!(campaign.get("observer").is_none(), "{campaign}");
+    let obs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(plain.join("baseline/run-1.observation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(obs["backend"], "ptrace");
+}

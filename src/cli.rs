@@ -485,8 +485,16 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub settings: SynthArgs,
 
+    /// What observes the baseline runs. `ptrace` (the default): every call with its whole shape (paths,
+    /// descriptor kinds), but two stops per call slow a busy program and inflate what depends on timing (futex
+    /// contention: ~10× on a Java server). `ebpf`: in the kernel, at a small fraction of that cost (needs root or
+    /// CAP_BPF + CAP_PERFMON; checked before any run), but shapes come from registers only, so models of path
+    /// and descriptor calls are excluded, with the reason in the plan.
+    #[arg(long, value_name = "ptrace|ebpf", value_parser = parse_observer)]
+    pub observer: Option<phoebe::experiment::Observer>,
+
     /// The backend that injects in the experiments [default: as `phoebe inject` chooses: seccomp, or ptrace when
-    /// a rule has when=exit]. The baseline is always observed with `phoebe observe`'s default. On ebpf, the
+    /// a rule has when=exit]. The baseline is observed as --observer says. On ebpf, the
     /// experiments whose fault no LSM hook can honour are skipped before any runs, and listed in the report.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
@@ -601,6 +609,18 @@ pub struct SynthArgs {
     /// labelled `plausible` in the plan and every report and counted apart (see --fail-on).
     #[arg(long, value_name = "observed|plausible", default_value = "observed", value_parser = parse_explore)]
     pub explore: phoebe::model::Explore,
+}
+
+fn parse_observer(s: &str) -> Result<phoebe::experiment::Observer, String> {
+    match s {
+        "ptrace" => Ok(phoebe::experiment::Observer::Ptrace),
+        "ebpf" => Ok(phoebe::experiment::Observer::Ebpf),
+        _ => Err(
+            "expected ptrace (every call with its whole shape) or ebpf (in the kernel, cheaper; shapes from \
+                  registers only)"
+                .into(),
+        ),
+    }
 }
 
 fn parse_explore(s: &str) -> Result<phoebe::model::Explore, String> {

@@ -664,6 +664,11 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             saved.map(|s| s.accept_flaky_baseline),
         ),
         tests: pick(given("tests"), args.tests.clone(), saved.map(|s| s.tests.clone())),
+        observer: pick(
+            given("observer"),
+            args.observer.unwrap_or_default(),
+            saved.map(|s| s.observer),
+        ),
         fingerprint: String::new(),
     })
 }

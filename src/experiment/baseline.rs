@@ -4,7 +4,7 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use super::{
-    ExperimentError, Progress,
+    ExperimentError, Observer, Progress,
     run::Runner,
     supervise::{millis, read_tail},
     verdict,
@@ -14,7 +14,33 @@ use crate::{
     model::{Baseline, BaselineRun, Observation, TargetExit},
 };
 
+/// Refuses an observer this machine cannot observe with, before anything runs: the backend's own probe answers
+/// (what `phoebe doctor` prints).
+pub(super) fn observer_usable(observer: Observer) -> Result<(), ExperimentError> {
+    let observe = crate::backend::backend(observer.backend()).probe().observe;
+    if observe.available {
+        return Ok(());
+    }
+    Err(ExperimentError::ObserverUnavailable {
+        observer: observer.name(),
+        reason: observe.reason,
+        hint: observe
+            .hint
+            .unwrap_or_else(|| "run `phoebe doctor` to see which backends work here".to_owned()),
+    })
+}
+
 impl Runner<'_> {
+    /// `phoebe observe` of one baseline run (plain or service), with the campaign's observer and interval.
+    pub(super) fn observe_command(&self, obs_path: &Path) -> Command {
+        let mut cmd = Command::new(self.phoebe);
+        cmd.arg("observe").arg("-q").arg("-o").arg(obs_path);
+        cmd.arg("--backend").arg(self.campaign.observer.name());
+        cmd.arg("--interval").arg(self.campaign.interval().to_string());
+        cmd.arg("--").args(self.target_args());
+        cmd
+    }
+
     pub(super) fn baseline(&self, progress: &dyn Progress) -> Result<Baseline, ExperimentError> {
         let dir = self.layout.mkdir("baseline")?;
         let mut runs = Vec::new();
@@ -34,10 +60,7 @@ impl Runner<'_> {
                 }
             }
             let obs_path = dir.join(format!("run-{k}.observation.json"));
-            let mut cmd = Command::new(self.phoebe);
-            cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
-            cmd.arg("--interval").arg(self.campaign.interval().to_string());
-            cmd.arg("--").args(self.target_args());
+            let cmd = self.observe_command(&obs_path);
             let started = std::time::SystemTime::now();
             let ran = self.supervised(
                 cmd,

@@ -87,13 +87,50 @@ pub struct Campaign {
     /// `--accept-flaky-baseline`: baseline runs that disagree do not stop the campaign.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub accept_flaky_baseline: bool,
-    /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
     /// `--tests junit:GLOB`: the JUnit XML files the test suite writes, a glob relative to the directory the
     /// campaign runs in; `null` to read the results from the runs' stdout (libtest, pytest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<String>,
+    /// `--observer`: what observes the baseline runs. Left out for ptrace, the default, so campaigns written
+    /// before it load unchanged.
+    #[serde(default, skip_serializing_if = "Observer::is_ptrace")]
+    pub observer: Observer,
+    /// [`Campaign::fingerprint`] when the file was written; every result and the baseline carry it too.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
+}
+
+/// What observes a campaign's baseline runs (`phoebe exec --observer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observer {
+    /// ptrace: every call with its whole shape (paths, descriptor kinds), at the price of two stops per call,
+    /// which slows a busy program and inflates what depends on timing (futex contention).
+    #[default]
+    Ptrace,
+    /// eBPF: in the kernel, at a small fraction of ptrace's cost; shapes only from registers (paths and
+    /// descriptor kinds are unknown, so models that need them are excluded with the reason).
+    Ebpf,
+}
+
+impl Observer {
+    pub fn is_ptrace(&self) -> bool {
+        *self == Observer::Ptrace
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Observer::Ptrace => "ptrace",
+            Observer::Ebpf => "ebpf",
+        }
+    }
+
+    pub fn backend(self) -> BackendKind {
+        match self {
+            Observer::Ptrace => BackendKind::Ptrace,
+            Observer::Ebpf => BackendKind::Ebpf,
+        }
+    }
 }
 
 /// A setting that differs between a saved campaign and the one asked for.
@@ -154,6 +191,11 @@ impl Campaign {
             ("--variance-above", json!(s.variance_above)),
             ("--factor", json!(s.factor)),
             ("--quantile", json!(s.quantile)),
+            // Null at the default, so that campaigns made before pooling keep their fingerprints.
+            (
+                "--min-calls",
+                json!(Some(s.min_calls).filter(|n| *n != SynthSettings::default().min_calls)),
+            ),
             ("--shapes", json!(s.shapes)),
             // Null when observed, so that campaigns made before the tiers keep their fingerprints.
             (
@@ -176,6 +218,11 @@ impl Campaign {
             (
                 "--recovery",
                 json!(service.map(|s| s.recovery_ms).filter(|n| *n > 0)),
+            ),
+            // Null for ptrace, the default, so that campaigns made before --observer keep their fingerprints.
+            (
+                "--observer",
+                json!((!self.observer.is_ptrace()).then(|| self.observer.name())),
             ),
             // Where the suite's results are: the reports' broken tests come from them.
             (
@@ -329,6 +376,7 @@ pub(super) mod tests {
             expect_status: None,
             accept_flaky_baseline: false,
             tests: None,
+            observer: Observer::Ptrace,
             fingerprint: String::new(),
         }
     }

@@ -84,6 +84,7 @@ mod tests {
             expect_status: None,
             accept_flaky_baseline: false,
             tests: None,
+            observer: crate::experiment::Observer::Ptrace,
             fingerprint: String::new(),
         }
     }

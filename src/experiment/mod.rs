@@ -38,7 +38,7 @@ use std::{
 };
 
 pub use self::{
-    campaign::{AUTO_BACKEND, Campaign, Difference, Shard},
+    campaign::{AUTO_BACKEND, Campaign, Difference, Observer, Shard},
     run::derive_seed,
     select::{Experiment, check_ids, experiments, fallback_backend, skip_reason},
 };
@@ -117,6 +117,14 @@ pub enum ExperimentError {
         found: String,
         wanted: String,
     },
+    #[error(
+        "the {observer} backend cannot observe on this machine (--observer {observer}): {reason}\nhint: {hint}"
+    )]
+    ObserverUnavailable {
+        observer: &'static str,
+        reason: String,
+        hint: String,
+    },
     #[error("the {backend} backend cannot inject on this machine: {reason}\nhint: {hint}")]
     BackendUnavailable {
         backend: String,
@@ -191,6 +199,7 @@ pub fn run(
         known_pending = mine.iter().map(|e| e.id.clone()).collect();
     }
     backend_usable(campaign.backend)?;
+    baseline::observer_usable(campaign.observer)?;
     layout.mkdir("")?;
     if !saved.exists() {
         files::save(&saved, campaign)?;

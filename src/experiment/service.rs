@@ -131,10 +131,7 @@ impl Runner<'_> {
         k: u32,
     ) -> Result<Option<BaselineRun>, ExperimentError> {
         let obs_path = dir.join(format!("run-{k}.observation.json"));
-        let mut cmd = Command::new(self.phoebe);
-        cmd.arg("observe").arg("-q").arg("-o").arg(&obs_path);
-        cmd.arg("--interval").arg(self.campaign.interval().to_string());
-        cmd.arg("--").args(self.target_args());
+        let cmd = self.observe_command(&obs_path);
         let began = Instant::now();
         let mut started = supervise::start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;
         let ready = self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))?;
