@@ -248,6 +248,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                madvise (MADV_DONTNEED, …)
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
   ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)
+  registered=yes|no  epoll_ctl: the descriptor is already in the epoll instance (ENOENT needs no,
+               EEXIST yes)
   For calls on a descriptor, path=GLOB matches the file it refers to.
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.

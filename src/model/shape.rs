@@ -28,6 +28,9 @@ pub enum Key {
     Type,
     /// epoll_ctl operation: `add`, `mod`, `del` (before the target descriptor's components).
     Ctl,
+    /// epoll_ctl: whether the target descriptor is registered in the epoll instance when the call starts
+    /// (`yes` / `no`): the kernel's ENOENT (MOD or DEL) and EEXIST (ADD) depend on it, not on the operation alone.
+    Registered,
     /// The descriptor's kind (`file`, `dir`, `pipe`, `tcp`, `unix-stream`, `eventfd`, `tty`, …).
     Fd,
     /// The descriptor has `O_NONBLOCK`: `yes` / `no`.
@@ -51,12 +54,13 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 15] = [
+    pub const ALL: [Key; 16] = [
         Key::Op,
         Key::Timeout,
         Key::Family,
         Key::Type,
         Key::Ctl,
+        Key::Registered,
         Key::Fd,
         Key::Nonblock,
         Key::Req,
@@ -85,6 +89,7 @@ impl Key {
             Key::Nohang => "nohang",
             Key::Option => "option",
             Key::Ctl => "ctl",
+            Key::Registered => "registered",
             Key::Path => "path",
         }
     }
@@ -108,7 +113,7 @@ impl Key {
             Key::Clone => "clone and clone3",
             Key::Nohang => "wait4 and waitid",
             Key::Option => "prctl",
-            Key::Ctl => "epoll_ctl",
+            Key::Ctl | Key::Registered => "epoll_ctl",
             Key::Path => "calls with a path or file-descriptor argument",
         }
     }
@@ -316,6 +321,11 @@ pub trait Probe {
     fn fd(&mut self, fd: i32) -> Option<FdFacts>;
     /// A u64 in the calling task's memory (clone3's flags).
     fn read_u64(&mut self, addr: u64) -> Option<u64>;
+    /// Whether descriptor `fd` is registered in the calling task's epoll instance `epfd` (epoll_ctl's state).
+    fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
+        let _ = (epfd, fd);
+        None
+    }
 }
 
 /// Which components of call shapes an observer records.
@@ -541,7 +551,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "clone" | "clone3" => &[Key::Clone],
         "wait4" | "waitid" => &[Key::Nohang],
         "prctl" => &[Key::Option],
-        "epoll_ctl" => &[Key::Ctl, Key::Fd, Key::Nonblock, Key::Path],
+        "epoll_ctl" => &[Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
         _ => &[],
@@ -603,7 +613,15 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         "wait4" => shape.set(Key::Nohang, yes_no(args[2] & libc::WNOHANG as u64 != 0)),
         "waitid" => shape.set(Key::Nohang, yes_no(args[3] & libc::WNOHANG as u64 != 0)),
         "prctl" => shape.set(Key::Option, prctl_name(args[0])),
-        "epoll_ctl" => shape.set(Key::Ctl, epoll_ctl_name(args[1])),
+        "epoll_ctl" => {
+            shape.set(Key::Ctl, epoll_ctl_name(args[1]));
+            shape.set(
+                Key::Registered,
+                probe
+                    .epoll_registered(args[0] as i32, args[2] as i32)
+                    .map_or(UNKNOWN, yes_no),
+            );
+        }
         _ => {}
     }
     if path_arg(sc).is_some() {
@@ -777,7 +795,7 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        Key::Timeout | Key::Nonblock | Key::Nohang => yes_no(v),
+        Key::Timeout | Key::Nonblock | Key::Nohang | Key::Registered => yes_no(v),
         Key::Fd => {
             if FD_KINDS.contains(&v) || FD_GROUPS.iter().any(|(g, _)| *g == v) {
                 Ok(v.to_owned())
@@ -1133,24 +1151,39 @@ mod tests {
             fn read_u64(&mut self, _: u64) -> Option<u64> {
                 None
             }
+            // Instance 5 holds descriptor 7 and nothing else.
+            fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
+                (epfd == 5).then_some(fd == 7)
+            }
         }
+        // An ADD of a descriptor already registered: the kernel's EEXIST case.
         assert_eq!(
             shape_of(sc("epoll_ctl"), &[5, 1, 7, 0x7ff0, 0, 0], &mut ByFd).to_string(),
-            "ctl=add:fd=pipe:nonblock=no"
+            "ctl=add:registered=yes:fd=pipe:nonblock=no"
+        );
+        // A DEL of one that is not: the kernel's ENOENT case.
+        assert_eq!(
+            shape_of(sc("epoll_ctl"), &[5, 2, 8, 0, 0, 0], &mut ByFd).to_string(),
+            "ctl=del:registered=no:fd=unknown:nonblock=unknown"
+        );
+        // Not an epoll instance phoebe could read: unknown.
+        assert_eq!(
+            shape_of(sc("epoll_ctl"), &[6, 2, 7, 0, 0, 0], &mut ByFd).to_string(),
+            "ctl=del:registered=unknown:fd=pipe:nonblock=no"
         );
         assert_eq!(
             shape("epoll_ctl", [5, 3, 7, 0x7ff0, 0, 0], &mut pipe),
-            "ctl=mod:fd=pipe:nonblock=no"
+            "ctl=mod:registered=unknown:fd=pipe:nonblock=no"
         );
         // The kernel takes `int op`: the upper half of the register is not part of it.
         assert_eq!(
             shape("epoll_ctl", [5, 0x1_0000_0002, 7, 0, 0, 0], &mut pipe),
-            "ctl=del:fd=pipe:nonblock=no"
+            "ctl=del:registered=unknown:fd=pipe:nonblock=no"
         );
         // An operation the kernel does not know (EINVAL) is named by its number.
         assert_eq!(
             shape("epoll_ctl", [5, 9, 7, 0, 0, 0], &mut nothing()),
-            "ctl=9:fd=unknown:nonblock=unknown"
+            "ctl=9:registered=unknown:fd=unknown:nonblock=unknown"
         );
         let mut file = Fake {
             path: None,
@@ -1162,11 +1195,19 @@ mod tests {
         };
         assert_eq!(
             shape("epoll_ctl", [5, 1, 3, 0, 0, 0], &mut file),
-            "ctl=add:fd=file:nonblock=no:path=/etc/hosts"
+            "ctl=add:registered=unknown:fd=file:nonblock=no:path=/etc/hosts"
         );
         assert_eq!(
             keys_of(sc("epoll_ctl")),
-            [Key::Ctl, Key::Fd, Key::Nonblock, Key::Path]
+            [Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path]
+        );
+        assert_eq!(
+            Predicate::parse(Key::Registered, "no").unwrap().to_string(),
+            "registered=no"
+        );
+        assert_eq!(
+            Predicate::parse(Key::Registered, "maybe").unwrap_err(),
+            "registered=maybe: expected yes or no"
         );
     }
 

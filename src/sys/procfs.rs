@@ -111,6 +111,28 @@ pub fn fd_flags(tid: Pid, fd: i32) -> Option<u64> {
         .and_then(|v| u64::from_str_radix(v.trim(), 8).ok())
 }
 
+/// The descriptors registered in epoll instance `epfd` of task `tid` (the `tfd:` lines of its
+/// `/proc/TID/fdinfo/EPFD`); `None` when that cannot be read (not open, not an epoll instance, gone).
+pub fn epoll_targets(tid: Pid, epfd: i32) -> Option<Vec<i32>> {
+    if epfd < 0 {
+        return None;
+    }
+    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{epfd}")).ok()?;
+    parse_epoll_targets(&info)
+}
+
+/// [`epoll_targets`] of an fdinfo text; `None` for a `tfd:` line it cannot read. Any other file's fdinfo has no
+/// `tfd:` line, like an instance with nothing registered: the caller checks that `epfd` is an epoll instance.
+fn parse_epoll_targets(info: &str) -> Option<Vec<i32>> {
+    let mut targets = Vec::new();
+    for line in info.lines() {
+        if let Some(rest) = line.strip_prefix("tfd:") {
+            targets.push(rest.split_whitespace().next()?.parse().ok()?);
+        }
+    }
+    Some(targets)
+}
+
 /// The working directory of task `tid`.
 pub fn cwd(tid: Pid) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/cwd")).ok()
@@ -170,5 +192,15 @@ mod tests {
         assert!(pid_max().is_some_and(|m| m > me));
         assert_eq!(sysctl("kernel/pid_max"), pid_max().map(|m| m.to_string()));
         assert_eq!(sysctl("no/such/setting"), None);
+    }
+
+    #[test]
+    fn epoll_fdinfo_lists_the_registered_descriptors() {
+        let info = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\n\
+                    tfd:        5 events:       19 data:                5  pos:0 ino:61d sdev:7\n\
+                    tfd:       12 events:        1 data:     7f0000000001  pos:0 ino:2a4f sdev:9\n";
+        assert_eq!(parse_epoll_targets(info), Some(vec![5, 12]));
+        assert_eq!(parse_epoll_targets("pos:\t0\nflags:\t02\n"), Some(vec![]));
+        assert_eq!(parse_epoll_targets("tfd: x events: 1\n"), None);
     }
 }

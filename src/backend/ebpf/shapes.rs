@@ -193,6 +193,9 @@ mod tests {
             values: [2, 0],
         };
         let (_, shape) = shape_of_key(&key).unwrap();
-        assert_eq!(shape.to_string(), "ctl=del:fd=unknown:nonblock=unknown");
+        assert_eq!(
+            shape.to_string(),
+            "ctl=del:registered=unknown:fd=unknown:nonblock=unknown"
+        );
     }
 }

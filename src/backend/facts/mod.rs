@@ -122,6 +122,15 @@ impl Probe for ProcProbe<'_> {
     fn read_u64(&mut self, addr: u64) -> Option<u64> {
         sys::read_u64(self.tid, addr)
     }
+
+    fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
+        // Only an epoll instance's fdinfo lists its targets; on anything else the call fails by itself.
+        let link = procfs::fd_link(self.tid, epfd).ok()?;
+        if fd_kind_of_link(&link.to_string_lossy()) != Some("epoll") {
+            return None;
+        }
+        Some(procfs::epoll_targets(self.tid, epfd)?.contains(&fd))
+    }
 }
 
 impl ProcProbe<'_> {
