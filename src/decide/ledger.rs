@@ -176,7 +176,7 @@ mod tests {
             index,
             thread: None,
             thread_index: None,
-            errno: Errno::parse("EINTR").unwrap(),
+            effect: crate::model::Effect::Errno(Errno::parse("EINTR").unwrap()),
             rule,
             when: When::Entry,
             shape: None,

@@ -23,7 +23,8 @@ use std::{
 use self::policy::{Key, Replay, thread_hash};
 pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
-    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
+    Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
+    fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
     shape::{ArgTest, Probe, register_tests, shape_of},
 };
 
@@ -47,7 +48,11 @@ pub struct Call<'a> {
 /// What to do with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
-    pub errno: Errno,
+    /// Fail it with an errno, or (`Effect::Short(n)`, a `short=` rule) let it run with a byte count of `n`
+    /// instead of the larger one it asked for: the backend lowers the count argument
+    /// ([`SHORT_COUNT_ARG`](crate::model::fault::SHORT_COUNT_ARG)) at the entry and restores it at the exit.
+    pub effect: Effect,
+    /// For an errno, whether it replaces the call or its result; `Exit` for a partial transfer.
     pub when: When,
     pub delay: Option<Duration>,
     /// The rule that decided (index into the rules).
@@ -275,21 +280,28 @@ impl Decider {
             let counts = (matched, self.ledger.injected(id));
             decision = self
                 .policy
-                .rule_injects(id, &rule.fault, call.syscall, key, counts)
-                .map(|errno| Decision {
-                    errno,
+                .rule_injects(id, &rule.fault, call.syscall, key, counts, short_count(call))
+                .map(|effect| Decision {
+                    effect,
                     when: rule.fault.when,
                     delay: rule.fault.delay,
                     rule: id,
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
-            decision = replay.at(call.syscall, key).map(|(errno, when, rule)| Decision {
-                errno,
-                when,
-                delay: self.rules.get(rule).and_then(|r| r.fault.delay),
-                rule,
-            });
+            decision = replay
+                .at(call.syscall, key)
+                // A logged partial transfer shortens the replayed call the same way, if it asks for more.
+                .filter(|(effect, _, _)| match effect {
+                    Effect::Short(n) => short_count(call).is_some_and(|count| count > *n),
+                    Effect::Errno(_) => true,
+                })
+                .map(|(effect, when, rule)| Decision {
+                    effect,
+                    when,
+                    delay: self.rules.get(rule).and_then(|r| r.fault.delay),
+                    rule,
+                });
         }
         if let Some(d) = decision {
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
@@ -301,7 +313,7 @@ impl Decider {
                 index,
                 thread: call.thread.map(str::to_owned),
                 thread_index: thread.map(|(_, i)| i),
-                errno: d.errno,
+                effect: d.effect,
                 rule: d.rule,
                 when: d.when,
                 path: call
@@ -347,6 +359,13 @@ impl Decider {
             usage: None,
         }
     }
+}
+
+/// The byte count of a call a partial transfer can shorten (its count register), `None` for other calls.
+fn short_count(call: &Call<'_>) -> Option<u64> {
+    SHORT_SYSCALLS
+        .contains(&call.syscall.name())
+        .then(|| call.args[SHORT_COUNT_ARG])
 }
 
 #[cfg(test)]
@@ -496,7 +515,9 @@ mod tests {
         let mut d = Decider::new(vec![fault("openat:ENOENT=3,EACCES=1")], 11);
         let enoent = Errno::parse("ENOENT").unwrap();
         let n = (0..4000)
-            .filter(|_| d.decide(&call("openat"), &mut RegistersOnly).unwrap().errno == enoent)
+            .filter(|_| {
+                d.decide(&call("openat"), &mut RegistersOnly).unwrap().effect == Effect::Errno(enoent)
+            })
             .count();
         // expected 3000, sd ≈ 27
         assert!((2850..=3150).contains(&n), "{n}");
@@ -546,12 +567,12 @@ mod tests {
             pattern.push(
                 original
                     .decide(&call("openat"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
             pattern.push(
                 original
                     .decide(&call("read"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
         }
         let log = original.finish(vec!["app".into()], "test", None, false);
@@ -562,9 +583,13 @@ mod tests {
             again.push(
                 replay
                     .decide(&call("openat"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
-            again.push(replay.decide(&call("read"), &mut RegistersOnly).map(|d| d.errno));
+            again.push(
+                replay
+                    .decide(&call("read"), &mut RegistersOnly)
+                    .map(|d| d.effect.errno()),
+            );
         }
         assert_eq!(pattern, again);
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
@@ -684,7 +709,7 @@ mod tests {
             let mut k: Vec<_> = l
                 .injections
                 .iter()
-                .map(|i| (i.thread.clone(), i.thread_index, i.errno))
+                .map(|i| (i.thread.clone(), i.thread_index, i.effect))
                 .collect();
             k.sort();
             k

@@ -19,7 +19,10 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        if natural.contains(&(inj.syscall, inj.errno, shape)) {
+        // A partial transfer is no error, so no baseline error can match it.
+        if let Some(errno) = inj.effect.errno()
+            && natural.contains(&(inj.syscall, errno, shape))
+        {
             n += 1;
         }
     }
@@ -149,7 +152,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
                 .take(FIRST_INJECTIONS)
                 .map(|i| InjectedCall {
                     syscall: i.syscall,
-                    errno: i.errno,
+                    effect: i.effect,
                     index: i.index,
                     shape: i.shape.as_ref().map(ToString::to_string),
                     path: i.path.clone(),

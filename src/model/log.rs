@@ -97,6 +97,37 @@ impl RuleStats {
     }
 }
 
+/// What an injection did to its call. In a log it is one field of the injection: `"errno": "EIO"` or `"short": 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The call failed with this errno.
+    Errno(Errno),
+    /// A partial transfer (`short=`): the call ran with this byte count instead of the larger one it asked for, and
+    /// returned what it transferred.
+    Short(u64),
+}
+
+impl Effect {
+    /// The errno, for an injection that failed its call.
+    pub fn errno(self) -> Option<Errno> {
+        match self {
+            Effect::Errno(e) => Some(e),
+            Effect::Short(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    /// `ENOENT`, or `short=1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::Errno(e) => write!(f, "{e}"),
+            Effect::Short(n) => write!(f, "short={n}"),
+        }
+    }
+}
+
 /// One injected call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Injection {
@@ -114,7 +145,9 @@ pub struct Injection {
     /// 1-based index of this call among the calls of `syscall` made by `thread`: with `thread`, the replay key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_index: Option<u64>,
-    pub errno: Errno,
+    /// What was done to the call: `"errno": "EIO"`, or `"short": 1` for a partial transfer.
+    #[serde(flatten)]
+    pub effect: Effect,
     /// Index into `rules` of the rule that injected.
     pub rule: usize,
     pub when: When,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     fault::{CallWindow, FaultSpec, Short, When},
-    log::{Injection, InjectionLog, RuleStats},
+    log::{Effect, Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     TargetExit, Usage,
     fault::FaultSpec,
-    names::{Errno, Syscall},
+    log::Effect,
+    names::Syscall,
     plan::{ErrorModel, Tier},
 };
 
@@ -291,7 +292,9 @@ impl RunEvidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InjectedCall {
     pub syscall: Syscall,
-    pub errno: Errno,
+    /// `"errno": "ENOENT"`, or `"short": 1` for a partial transfer (as in the log).
+    #[serde(flatten)]
+    pub effect: Effect,
     /// 1-based index of the call among the calls of `syscall`.
     pub index: u64,
     /// The call's shape (`op=FUTEX_WAIT_PRIVATE:timeout=no`, `fd=file`), when the backend computed it.
@@ -305,7 +308,7 @@ pub struct InjectedCall {
 impl std::fmt::Display for InjectedCall {
     /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} #{} → {}", self.syscall, self.index, self.errno)?;
+        write!(f, "{} #{} → {}", self.syscall, self.index, self.effect)?;
         let shape = self.shape.as_deref().filter(|s| !s.is_empty());
         let mut parts = Vec::new();
         // A shape with a path predicate names it already.
@@ -950,7 +953,7 @@ mod tests {
     fn an_injected_call_names_its_path_once() {
         let call = InjectedCall {
             syscall: Syscall::parse("openat").unwrap(),
-            errno: Errno::parse("ENOENT").unwrap(),
+            effect: Effect::Errno(crate::model::Errno::parse("ENOENT").unwrap()),
             index: 3,
             shape: None,
             path: Some("/etc/app.conf".into()),
@@ -964,6 +967,17 @@ mod tests {
             with_shape.to_string(),
             "openat #3 → ENOENT (fd=file:path=/etc/app.conf)"
         );
+        let short = InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            effect: Effect::Short(1),
+            index: 2,
+            shape: Some("fd=unix-stream".into()),
+            path: None,
+        };
+        assert_eq!(short.to_string(), "read #2 → short=1 (fd=unix-stream)");
+        let json = serde_json::to_string(&short).unwrap();
+        assert!(json.contains(r#""short":1"#) && !json.contains("errno"), "{json}");
+        assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), short);
     }
 
     #[test]

@@ -207,7 +207,7 @@ pub(crate) fn sample_with_evidence() -> Report {
         post_stderr_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
-            errno: Errno::parse("EAGAIN").unwrap(),
+            effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),
             path: None,

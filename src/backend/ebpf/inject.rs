@@ -45,7 +45,7 @@ use crate::{
     backend::{BackendError, Outcome, Target},
     control::Control,
     decide::Decider,
-    model::{Errno, FaultSpec, Injection, Syscall, When},
+    model::{Effect, Errno, FaultSpec, Injection, Syscall, When},
 };
 
 /// An LSM hook and what it means for the syscalls decided there.
@@ -752,7 +752,7 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         // The kernel keys its own decisions (per syscall over the tree): no thread key.
         thread: None,
         thread_index: None,
-        errno: Errno::new(event.errno as i32)?,
+        effect: Effect::Errno(Errno::new(event.errno as i32)?),
         rule: event.rule as usize,
         when: When::Entry,
         // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.

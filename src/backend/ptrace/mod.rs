@@ -36,7 +36,7 @@ use super::{
 use crate::{
     control::Control,
     decide::Call,
-    model::{Errno, Shape, Syscall, TargetExit, When, shape::shape_of},
+    model::{Effect, Errno, Shape, Syscall, TargetExit, When, fault::SHORT_COUNT_ARG, shape::shape_of},
     sys::{
         launch::Step,
         wait::{self, Status},
@@ -80,12 +80,8 @@ impl super::Backend for PtraceBackend {
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
         match mode {
             Mode::Observe { .. } => Ok(()),
-            Mode::Inject { decider, .. } => super::refuse_short(
-                decider,
-                "ptrace",
-                "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore \
-                 the count register at the call's exit)",
-            ),
+            // short= too: the tracer lowers the count register at the entry and restores it at the exit.
+            Mode::Inject { .. } => Ok(()),
         }
     }
 
@@ -209,6 +205,9 @@ struct InFlight {
     entered: Instant,
     /// The error this call returns because phoebe injected it (at entry or at exit).
     injected: Option<Errno>,
+    /// A partial transfer (`short=`): the call runs with a lowered count, and this is the count it asked for,
+    /// restored into its register at the exit.
+    restore_count: Option<u64>,
     /// The call's shape, computed at entry (a descriptor may be gone at exit) when the observer records shapes.
     shape: Option<Shape>,
 }
@@ -532,6 +531,7 @@ impl Tracer<'_> {
                 syscall: Some(sc),
                 entered: Instant::now(),
                 injected: None,
+                restore_count: None,
                 shape,
             });
         }
@@ -554,6 +554,7 @@ impl Tracer<'_> {
             syscall,
             entered: Instant::now(),
             injected: None,
+            restore_count: None,
             shape: None,
         };
         let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
@@ -579,20 +580,32 @@ impl Tracer<'_> {
             };
             let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
             if let Some(decision) = decider.decide(&call, &mut probe) {
-                flight.injected = Some(decision.errno);
                 delay = decision.delay;
-                match decision.when {
-                    When::Entry => match sys::skip_syscall(pid, decision.errno.code()) {
-                        Ok(()) | Err(NixErrno::ESRCH) => {}
-                        Err(source) => {
-                            return Err(PtraceError::Trace {
-                                pid: pid.as_raw(),
-                                source,
-                            }
-                            .into());
+                let trace = |source| PtraceError::Trace {
+                    pid: pid.as_raw(),
+                    source,
+                };
+                match (decision.effect, decision.when) {
+                    (Effect::Errno(errno), When::Entry) => {
+                        flight.injected = Some(errno);
+                        match sys::skip_syscall(pid, errno.code()) {
+                            Ok(()) | Err(NixErrno::ESRCH) => {}
+                            Err(source) => return Err(trace(source).into()),
                         }
-                    },
-                    When::Exit => need_exit = true,
+                    }
+                    (Effect::Errno(errno), When::Exit) => {
+                        flight.injected = Some(errno);
+                        need_exit = true;
+                    }
+                    // The call runs with the lower count; its exit restores the register.
+                    (Effect::Short(count), _) => {
+                        match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+                            Ok(()) => flight.restore_count = Some(args[SHORT_COUNT_ARG]),
+                            Err(NixErrno::ESRCH) => {}
+                            Err(source) => return Err(trace(source).into()),
+                        }
+                        need_exit = true;
+                    }
                 }
             }
         }
@@ -627,6 +640,18 @@ impl Tracer<'_> {
         let Some(flight) = flight else {
             return Ok(Some(self.default_resume(pid)));
         };
+        if let Some(count) = flight.restore_count {
+            match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+                Ok(()) | Err(NixErrno::ESRCH) => {}
+                Err(source) => {
+                    return Err(PtraceError::Trace {
+                        pid: pid.as_raw(),
+                        source,
+                    }
+                    .into());
+                }
+            }
+        }
         let result = match flight.injected {
             Some(errno) => {
                 let want = -i64::from(errno.code());

@@ -381,18 +381,18 @@ impl Supervisor<'_> {
             path: path.as_deref(),
             args: n.args,
         };
-        match self.decider.decide(&call, &mut probe) {
-            Some(decision) => match decision.delay {
-                Some(delay) => {
-                    self.delayed.push((
-                        crate::time::deadline(Instant::now(), delay),
-                        n.id,
-                        decision.errno.code(),
-                    ));
-                    Ok(())
-                }
-                None => self.answer(n.id, Some(decision.errno.code())),
-            },
+        // `check` refused every short= rule, so every decision here fails the call with an errno.
+        match self
+            .decider
+            .decide(&call, &mut probe)
+            .and_then(|d| Some((d.effect.errno()?, d.delay)))
+        {
+            Some((errno, Some(delay))) => {
+                self.delayed
+                    .push((crate::time::deadline(Instant::now(), delay), n.id, errno.code()));
+                Ok(())
+            }
+            Some((errno, None)) => self.answer(n.id, Some(errno.code())),
             None => self.let_run(n, creates),
         }
     }
