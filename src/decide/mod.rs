@@ -597,6 +597,71 @@ mod tests {
         assert_eq!(replayed.injections, log.injections);
     }
 
+    /// A `short=` rule decides a partial transfer, not an errno: the count the call runs with, from the call's
+    /// own count (its third argument); a call that asks for no more is left alone and not counted as injected.
+    /// A replay shortens the same calls to the same counts.
+    #[test]
+    fn short_rules_decide_the_count_a_call_runs_with() {
+        let read = |count: u64| Call {
+            args: [3, 0x1000, count, 0, 0, 0],
+            ..call("read")
+        };
+        let mut d = Decider::new(vec![fault("read:short=16"), fault("write:short=50%")], 1);
+        let decided = d.decide(&read(4096), &mut RegistersOnly).unwrap();
+        assert_eq!(decided.effect, Effect::Short(16));
+        assert_eq!(decided.effect.errno(), None, "no fake errno");
+        assert_eq!(decided.when, When::Exit);
+        assert_eq!(
+            d.decide(&read(16), &mut RegistersOnly),
+            None,
+            "16 bytes: nothing to shorten"
+        );
+        assert_eq!(d.decide(&read(1), &mut RegistersOnly), None);
+        let write = Call {
+            args: [1, 0x1000, 101, 0, 0, 0],
+            ..call("write")
+        };
+        assert_eq!(
+            d.decide(&write, &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(50))
+        );
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(
+            log.rules
+                .iter()
+                .map(|r| (r.matched, r.injected))
+                .collect::<Vec<_>>(),
+            [(3, 1), (1, 1)]
+        );
+        assert_eq!(log.injections[0].effect, Effect::Short(16));
+        assert_eq!(log.injections[0].index, 1);
+        let json = serde_json::to_string(&log.injections[0]).unwrap();
+        assert!(
+            json.contains(r#""short":16"#) && !json.contains("errno"),
+            "{json}"
+        );
+        let parsed: Injection = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, log.injections[0]);
+
+        let mut replay = Decider::replay(&log);
+        assert_eq!(
+            replay.decide(&read(4096), &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(16))
+        );
+        assert_eq!(replay.decide(&read(16), &mut RegistersOnly), None);
+        assert_eq!(replay.decide(&read(1), &mut RegistersOnly), None);
+        assert_eq!(
+            replay.decide(&write, &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(50))
+        );
+        let mut smaller = Decider::replay(&log);
+        assert_eq!(
+            smaller.decide(&read(8), &mut RegistersOnly),
+            None,
+            "a replayed call that asks for fewer bytes than the log's count is not lengthened"
+        );
+    }
+
     /// A log truncated at the cap (`ledger::MAX_LOGGED`) lacks the injections after it: `--replay` refuses it,
     /// saying so, rather than replay part of the run.
     #[test]

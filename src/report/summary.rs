@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::model::{
-    Category, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
+    Category, Effect, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
 };
 
 /// How the run ended, for the first line of a summary.
@@ -90,15 +90,38 @@ pub fn injections(log: &InjectionLog) -> String {
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
     // A truncated log keeps the first injections only; the rules count them all.
-    let injected = match log.truncated_after {
-        Some(_) => log.rules.iter().map(|r| r.injected).sum::<u64>(),
-        None => log.injections.len() as u64,
+    let (injected, short) = match log.truncated_after {
+        Some(_) => (
+            log.rules.iter().map(|r| r.injected).sum::<u64>(),
+            log.rules
+                .iter()
+                .filter(|r| r.fault.short.is_some())
+                .map(|r| r.injected)
+                .sum(),
+        ),
+        None => (
+            log.injections.len() as u64,
+            log.injections
+                .iter()
+                .filter(|i| matches!(i.effect, Effect::Short(_)))
+                .count() as u64,
+        ),
+    };
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    // Partial transfers are no errors: `injected 1 short transfer`, `injected 2 errors and 1 short transfer`.
+    let what = match (injected - short, short) {
+        (errors, 0) => plural(errors, "error"),
+        (0, short) => plural(short, "short transfer"),
+        (errors, short) => format!(
+            "{} and {}",
+            plural(errors, "error"),
+            plural(short, "short transfer")
+        ),
     };
     let _ = writeln!(
         out,
-        "phoebe: {} {injected} error{}{}{} into '{}' ({}, {}): {}",
+        "phoebe: {} {what}{}{} into '{}' ({}, {}): {}",
         if log.replayed { "replayed" } else { "injected" },
-        if injected == 1 { "" } else { "s" },
         match log.truncated_after {
             Some(n) => format!(" (the log keeps the first {n})"),
             None => String::new(),
@@ -446,6 +469,45 @@ mod tests {
         assert!(
             text.starts_with("phoebe: injected 3 errors (the log keeps the first 1) into 'cat'"),
             "{text}"
+        );
+    }
+
+    /// A partial transfer is no error: the headline counts them apart, the table names the rule as `short=`.
+    #[test]
+    fn short_transfers_are_counted_apart_from_errors() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("read:short=1").unwrap(),
+                FaultSpec::parse("openat:ENOENT").unwrap(),
+            ],
+            5,
+        );
+        let mut call = Call {
+            args: [3, 0, 64, 0, 0, 0],
+            syscall: Syscall::parse("read").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        d.decide(&call, &mut RegistersOnly);
+        let only_short = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
+        let text = injections(&only_short);
+        assert!(
+            text.starts_with("phoebe: injected 1 short transfer into 'cat'"),
+            "{text}"
+        );
+        assert!(text.contains("read:short=1"), "{text}");
+        let mut d = Decider::new(only_short.rules.iter().map(|r| r.fault.clone()).collect(), 5);
+        d.decide(&call, &mut RegistersOnly);
+        call.syscall = Syscall::parse("openat").unwrap();
+        d.decide(&call, &mut RegistersOnly);
+        d.decide(&call, &mut RegistersOnly);
+        let both = injections(&d.finish(vec!["cat".into()], "ptrace", None, false));
+        assert!(
+            both.starts_with("phoebe: injected 2 errors and 1 short transfer into 'cat'"),
+            "{both}"
         );
     }
 }
