@@ -224,7 +224,9 @@ fn injection_log_example_loads_and_is_consistent() {
             "{inj:?} is not a syscall of its rule {rule}"
         );
         assert!(
-            rule.errnos.iter().any(|(e, _)| *e == inj.errno),
+            rule.errnos
+                .iter()
+                .any(|(e, _)| phoebe::model::Effect::Errno(*e) == inj.effect),
             "{inj:?} is not an errno of its rule {rule}"
         );
         assert_eq!(inj.when, rule.when);
