@@ -138,6 +138,7 @@ fn exec_finds_the_reader_that_mishandles_short_reads() {
         panic!("one experiment: {:?}", buggy.experiments)
     };
     assert_eq!(experiment.faults[0].to_string(), FAULT);
+    assert_eq!(experiment.id, "read-short-1");
     assert_eq!(experiment.verdict, Verdict::Failed, "{experiment:?}");
     let run = &experiment.runs[0];
     let evidence = run.evidence.as_ref().expect("a failed run has evidence");
@@ -150,6 +151,8 @@ fn exec_finds_the_reader_that_mishandles_short_reads() {
     );
 
     let careful = campaign(&dir.path().join("careful"), true);
+    // The baseline records errors only, so whether a short transfer landed where they happen naturally is unknown.
+    assert_eq!(careful.experiments[0].realism(), None);
     assert_eq!(
         careful.experiments[0].verdict,
         Verdict::Resilient,

@@ -3,8 +3,8 @@
 
 use super::{Campaign, Experiment};
 use crate::model::{
-    Baseline, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report, RunEvidence, Usage,
-    Verdict,
+    Baseline, Effect, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report,
+    RunEvidence, Usage, Verdict,
     report::{FIRST_INJECTIONS, tail_lines},
 };
 
@@ -19,10 +19,12 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        // A partial transfer is no error, so no baseline error can match it.
-        if let Some(errno) = inj.effect.errno()
-            && natural.contains(&(inj.syscall, errno, shape))
-        {
+        // A partial transfer is no error: the baseline records errors only, so whether short transfers happened
+        // naturally on that shape cannot be told.
+        let Effect::Errno(errno) = inj.effect else {
+            return None;
+        };
+        if natural.contains(&(inj.syscall, errno, shape)) {
             n += 1;
         }
     }

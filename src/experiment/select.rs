@@ -155,10 +155,15 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
             .faults
             .iter()
             .map(|f| {
-                let errno = f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default();
+                // `read-EIO`; `read-short-1`, `write-short-50pct` for a partial transfer (an id is a file name
+                // and a link in report.html, so no `%`).
+                let what = match f.short {
+                    Some(short) => format!("short-{}", short.id_part()),
+                    None => f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default(),
+                };
                 let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
                 Experiment {
-                    id: format!("{}-{errno}", names.join("+")),
+                    id: format!("{}-{what}", names.join("+")),
                     faults: vec![f.clone()],
                     model: None,
                 }
@@ -188,13 +193,28 @@ mod tests {
     fn given_faults_get_unique_ids() {
         let campaign = campaign(
             "ptrace",
-            &["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"],
+            &[
+                "openat:ENOENT",
+                "openat:ENOENT:p=0.5",
+                "read,write:EIO",
+                "read:short=1",
+                "recvfrom,sendto:short=50%",
+            ],
         );
         let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
             .into_iter()
             .map(|e| e.id)
             .collect();
-        assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+        assert_eq!(
+            ids,
+            [
+                "openat-ENOENT",
+                "openat-ENOENT-2",
+                "read+write-EIO",
+                "read-short-1",
+                "recvfrom+sendto-short-50pct"
+            ]
+        );
     }
 
     #[test]

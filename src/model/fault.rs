@@ -105,6 +105,14 @@ impl Short {
 }
 
 impl Short {
+    /// The amount as a part of a file name: `1`, `50pct`.
+    pub fn id_part(self) -> String {
+        match self {
+            Short::Bytes(n) => n.to_string(),
+            Short::Percent(p) => format!("{p}pct"),
+        }
+    }
+
     /// The count a call that asked for `count` bytes runs with instead, or `None` when it asked for no more than
     /// that already (then nothing is shortened): `short=N` is min(N, count), `short=P%` is count × P / 100
     /// rounded down, but at least one byte.
