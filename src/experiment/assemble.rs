@@ -91,7 +91,12 @@ pub(super) fn report(
                 .iter()
                 .map(|i| match i.syscalls.get(&m.syscall) {
                     Some(s) if s.calls > 0 => {
-                        s.errors.get(&m.errno).copied().unwrap_or(0) as f64 / s.calls as f64
+                        m.action
+                            .errno()
+                            .and_then(|errno| s.errors.get(&errno))
+                            .copied()
+                            .unwrap_or(0) as f64
+                            / s.calls as f64
                     }
                     _ => 0.0,
                 })

@@ -84,8 +84,60 @@ impl fmt::Display for Short {
     }
 }
 
+impl Serialize for Short {
+    /// As in the grammar: `"1"`, `"50%"`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Short {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Short::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a rule does to a call it injects: fail it with an errno, or let it transfer less (`short=`). A catalogue
+/// entry and an error model have one; in JSON it is one field, `"errno": "EIO"` or `"short": "1"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Errno(Errno),
+    Short(Short),
+}
+
+impl Action {
+    /// The errno, for an action that fails the call.
+    pub fn errno(self) -> Option<Errno> {
+        match self {
+            Action::Errno(e) => Some(e),
+            Action::Short(_) => None,
+        }
+    }
+
+    /// The action in an id (a file name): `EIO`, `short`.
+    pub fn id_part(self) -> String {
+        match self {
+            Action::Errno(e) => e.to_string(),
+            Action::Short(_) => "short".into(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// As in a rule: `EIO`, `short=1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Errno(e) => write!(f, "{e}"),
+            Action::Short(s) => write!(f, "short={s}"),
+        }
+    }
+}
+
 impl Short {
-    fn parse(value: &str) -> Result<Short, String> {
+    /// Parses the value of `short=`: `1`, `50%`.
+    pub fn parse(value: &str) -> Result<Short, String> {
         let hint = "e.g. short=1 (at most one byte) or short=50% (at most half the requested count)";
         match value.strip_suffix('%') {
             Some(pct) => match pct.parse::<u8>() {
@@ -829,6 +881,35 @@ mod tests {
              pread64, recvfrom, write, pwrite64, sendto"
         ));
         assert!(err("readv:short=1").contains("'readv' has no such register"));
+    }
+
+    /// In a plan or a report an action is one field, as errnos always were: `"errno": "EIO"`, `"short": "1"`.
+    #[test]
+    fn an_action_is_one_json_field() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Model {
+            id: String,
+            #[serde(flatten)]
+            action: Action,
+        }
+        for (action, json) in [
+            (
+                Action::Errno(Errno::parse("EIO").unwrap()),
+                r#"{"id":"m","errno":"EIO"}"#,
+            ),
+            (Action::Short(Short::Bytes(1)), r#"{"id":"m","short":"1"}"#),
+            (Action::Short(Short::Percent(50)), r#"{"id":"m","short":"50%"}"#),
+        ] {
+            let m = Model {
+                id: "m".into(),
+                action,
+            };
+            assert_eq!(serde_json::to_string(&m).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Model>(json).unwrap(), m);
+        }
+        assert!(serde_json::from_str::<Model>(r#"{"id":"m","short":"0"}"#).is_err());
+        assert_eq!(Action::Short(Short::Percent(50)).to_string(), "short=50%");
+        assert_eq!(Action::Short(Short::Percent(50)).id_part(), "short");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod shape;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    fault::{CallWindow, FaultSpec, Short, When},
+    fault::{Action, CallWindow, FaultSpec, Short, When},
     log::{Effect, Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},

@@ -13,7 +13,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
     ErrorModel {
         id: id.into(),
         syscall: Syscall::parse(syscall).unwrap(),
-        errno: Errno::parse(errno).unwrap(),
+        action: crate::model::Action::Errno(Errno::parse(errno).unwrap()),
         stats: RateStats {
             mean: target / 2.0,
             variance: 0.002,

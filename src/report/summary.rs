@@ -282,7 +282,7 @@ pub fn plan(plan: &Plan) -> String {
     // Exclusions by shape come in numbers (every path a program probes for): one line per pair and reason.
     let mut grouped: Vec<(String, &str, usize, Option<&str>)> = Vec::new();
     for e in &plan.excluded {
-        let pair = format!("{}-{}", e.syscall, e.errno);
+        let pair = format!("{}-{}", e.syscall, e.action.id_part());
         match grouped
             .iter_mut()
             .find(|(p, r, _, _)| *p == pair && *r == e.reason)
