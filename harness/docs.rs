@@ -342,9 +342,9 @@ fn plan_example_loads_and_its_numbers_follow_the_rules() {
         );
         assert_eq!(
             m.fault.to_string(),
-            format!("{}:{}:p={}", m.syscall, m.errno, m.probability)
+            format!("{}:{}:p={}", m.syscall, m.action, m.probability)
         );
-        assert_eq!(m.id, format!("{}-{}", m.syscall, m.errno));
+        assert_eq!(m.id, format!("{}-{}", m.syscall, m.action.id_part()));
         assert!(m.stats.p5 <= m.stats.quantile && m.stats.quantile <= m.stats.max);
     }
 }
@@ -373,11 +373,11 @@ fn catalogue_example_is_shipped_and_counted() {
     for entry in &example {
         let shipped = catalogue::entries()
             .iter()
-            .find(|e| e.syscall == entry.syscall && e.errno == entry.errno && e.shape == entry.shape)
+            .find(|e| e.syscall == entry.syscall && e.action == entry.action && e.shape == entry.shape)
             .unwrap_or_else(|| {
                 panic!(
                     "docs/formats.md shows {} {}, which the catalogue lacks",
-                    entry.syscall, entry.errno
+                    entry.syscall, entry.action
                 )
             });
         assert_eq!(shipped.condition, entry.condition, "{}", shipped.id);

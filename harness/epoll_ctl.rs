@@ -154,7 +154,7 @@ fn epoll_ctl_observation_and_synthesis_keep_the_operation() {
     let eperm: Vec<(Option<&str>, &str)> = plan
         .excluded
         .iter()
-        .filter(|e| e.syscall.name() == "epoll_ctl" && e.errno.to_string() == "EPERM")
+        .filter(|e| e.syscall.name() == "epoll_ctl" && e.action.to_string() == "EPERM")
         .map(|e| (e.shape.as_deref(), e.reason.as_str()))
         .collect();
     assert_eq!(

@@ -1709,7 +1709,7 @@ fn service_models_come_from_the_workload_not_from_start_up() {
     let excluded = plan
         .excluded
         .iter()
-        .find(|e| e.syscall.name() == "statx" && e.errno.to_string() == "ENOENT")
+        .find(|e| e.syscall.name() == "statx" && e.action.to_string() == "ENOENT")
         .unwrap_or_else(|| panic!("statx-ENOENT not excluded: {:?}\n{stderr}", plan.excluded));
     assert!(
         excluded.reason.contains("started or stopped"),

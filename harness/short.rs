@@ -160,3 +160,52 @@ fn exec_finds_the_reader_that_mishandles_short_reads() {
         careful.experiments[0]
     );
 }
+
+/// `--explore plausible` without any `--fault`: the catalogue's partial transfers on the stream socket the program
+/// read (`read-short-tcp`, whose class holds unix-stream) find the reader that assumes whole messages, and leave
+/// the careful one resilient. At `--fixed-rate 0.5` one of its 50 reads is shortened all but surely.
+#[test]
+fn explore_plausible_shortens_the_socket_reads_the_program_made() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let explore = |name: &str, careful: bool| -> Report {
+        let out = dir.path().join(name);
+        let mut c = exec_once();
+        c.args(["--explore", "plausible", "--fixed-rate", "0.5", "--out"])
+            .arg(&out)
+            .arg("--")
+            .arg(testapp("framed-reader"));
+        if careful {
+            c.arg("--careful");
+        }
+        // Other plausible errors (EPIPE of its writes) fail even the careful mode: the exit status is not checked.
+        let _ = c.assert();
+        phoebe::files::load(&out.join("report.json"), "report").expect("report.json")
+    };
+    let short = |report: &Report| {
+        let e = report
+            .experiments
+            .iter()
+            .find(|e| e.id == "read-short-tcp")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no read-short-tcp in {:?}",
+                    report.experiments.iter().map(|e| &e.id).collect::<Vec<_>>()
+                )
+            })
+            .clone();
+        assert_eq!(e.tier(), phoebe::model::Tier::Plausible);
+        assert!(
+            e.faults
+                .iter()
+                .all(|f| f.to_string().starts_with("read:short=1:p=0.5:fd=unix-stream")),
+            "{:?}",
+            e.faults
+        );
+        e
+    };
+    assert_eq!(short(&explore("buggy", false)).verdict, Verdict::Failed);
+    assert_eq!(short(&explore("careful", true)).verdict, Verdict::Resilient);
+}
