@@ -93,6 +93,37 @@ fn a_careful_reader_survives_one_byte_reads_and_the_replay_repeats_them() {
     assert_eq!(calls(&replayed), calls(&careful));
 }
 
+/// The writing side: Rust's `write_all` (a `send`, so `sendto`) loops over short writes, so every message still
+/// arrives whole, one byte per call: 63 of each message's 64 writes are shortened (the last asks for one byte).
+/// Two messages only: the app writes everything before it reads, and each one-byte send costs a whole buffer of
+/// the socket's send budget (212992 bytes by default), so at 6 messages (384 sends) the writer blocks for good —
+/// a real cost of short writes, not phoebe's.
+#[test]
+fn short_writes_are_retried_by_write_all_and_the_data_arrives_whole() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("writes.log.json");
+    let mut c = phoebe();
+    c.args([
+        "inject",
+        "--backend",
+        "ptrace",
+        "--fault",
+        "sendto:short=1:fd=unix-stream",
+        "--log",
+    ])
+    .arg(&log)
+    .arg("--")
+    .arg(testapp("framed-reader"))
+    .args(["--messages", "2"])
+    .timeout(std::time::Duration::from_secs(60));
+    c.assert().success().stdout("messages=2 reads=2\n");
+    let writes = load_log(&log);
+    assert_eq!((writes.rules[0].matched, writes.rules[0].injected), (128, 126));
+}
+
 /// Half of each read: 64 → 32, then the remaining 32 → 16, … down to one byte: the careful reader makes 7 reads a
 /// message (32+16+8+4+2+1+1), six of them shortened.
 #[test]
