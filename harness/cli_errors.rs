@@ -566,7 +566,10 @@ fn short_transfers_are_refused_where_they_cannot_run() {
         .output()
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("hint: --backend ptrace runs short="), "{stderr}");
+    assert!(
+        stderr.contains("hint: use --backend ptrace, which runs short="),
+        "{stderr}"
+    );
     refused(
         &["inject", "--fault", "openat:short=1", "--", "true"],
         "phoebe: fault 'openat:short=1': short= makes a read or write transfer fewer bytes by lowering its count \

@@ -1797,6 +1797,92 @@ fn service_tolerance_and_recovery() {
         .stderr(predicate::str::contains("--service"));
 }
 
+/// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
+/// open is held 1.2 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
+/// latency rises; the service itself never sees an error, and the rounds after pass again.
+fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
+    // The baseline is observed with ptrace (or eBPF); the experiment runs on `backend`.
+    if !ptrace_works() || !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 1 reply <&3 && [[ $reply == ok* ]]'"
+    );
+    let out = dir.path().join("campaign");
+    let fault = format!("openat:delay=1200ms:path={}", data.display());
+    let args = [
+        "--backend",
+        backend.name(),
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "3",
+        "--recovery",
+        "2s",
+        "--timeout",
+        "30s",
+    ];
+    exec(
+        &out,
+        &[fault],
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [("openat-delay1s200ms".to_owned(), Verdict::Failed)]
+    );
+    let run = &report.experiments[0].runs[0];
+    // The service answers one request at a time and each is held 1.2 s, so it falls 0.2 s further behind the
+    // rounds each round: the last round's open is decided 0.6 s before that round gives up, which a stalled
+    // machine may still miss (injection is switched off once the round ends).
+    assert!(
+        (2..=3).contains(&run.injected),
+        "one held open per injected round: {}",
+        run.injected
+    );
+    // No errno was injected: nothing to judge realism by, and no natural failure to count.
+    assert_eq!((run.realistic, run.natural), (None, None));
+    let rounds = run.rounds.expect("service rounds");
+    assert_eq!(
+        (rounds.steady.ok, rounds.injected.ok, rounds.after.ok),
+        (3, 0, 3),
+        "{rounds:?}"
+    );
+    // Lower bounds only (the machine is shared): an injected round waited out its 1 s read timeout.
+    assert!(
+        rounds.injected.p50_ms >= 1000.0 && rounds.injected.p50_ms > rounds.steady.p50_ms,
+        "{rounds:?}"
+    );
+    let log = load_log(&out.join("experiments/openat-delay1s200ms/run-1.log.json"));
+    assert!(
+        log.injections
+            .iter()
+            .all(|i| i.effect == phoebe::model::Effect::Run && i.delay_ns == Some(1_200_000_000)),
+        "{:?}",
+        log.injections
+    );
+}
+
+#[test]
+fn service_mode_judges_a_latency_fault_by_its_rounds_seccomp() {
+    service_mode_judges_a_latency_fault_by_its_rounds(Backend::Seccomp);
+}
+
+#[test]
+fn service_mode_judges_a_latency_fault_by_its_rounds_ptrace() {
+    service_mode_judges_a_latency_fault_by_its_rounds(Backend::Ptrace);
+}
+
 /// `--accept-flaky-baseline` had no effect in service mode: one failed workload round in any baseline run stopped
 /// the campaign. Now it goes on, reported flaky, as a plain target's does; without the flag it still stops.
 #[test]
@@ -1858,4 +1944,57 @@ fn accept_flaky_baseline_works_in_service_mode() {
         verdicts(&report),
         [("mknod-EPERM".to_owned(), Verdict::NotExercised)]
     );
+}
+
+/// Issue 14 item 5: "achieved" counted only injections while "target" is a total failure rate. `cat` of two
+/// missing files around a present one: the present file's open is injected (`nth=2`), the missing ones fail by
+/// themselves. ptrace sees those results: achieved is 3 of 3 matched calls, beside 1 of 3 injected. seccomp does
+/// not: every report format says the figure counts injections only.
+#[test]
+fn achieved_counts_natural_failures_on_ptrace_and_says_injected_only_on_seccomp() {
+    if !ptrace_works() || !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let present = input_file(&dir, "present.txt", "here");
+    let missing = |n: u32| dir.path().join(format!("missing-{n}.txt"));
+    let fault = format!("openat:ENOENT:nth=2:path={}/*", dir.path().display());
+    for (backend, natural, cell) in [
+        ("ptrace", Some(2), "100.00% (injected 33.33%)"),
+        ("seccomp", None, "33.33% injected only"),
+    ] {
+        let out = dir.path().join(format!("campaign-{backend}"));
+        // cat exits 1 on the missing files, baseline included: that is its steady state.
+        exec(
+            &out,
+            std::slice::from_ref(&fault),
+            &["--backend", backend, "--expect-status", "1"],
+            &[&"cat", &missing(1), &present, &missing(2)],
+        )
+        .success();
+        let report = load_report(&out);
+        let run = &report.experiments[0].runs[0];
+        assert_eq!(
+            (run.matched, run.injected, run.natural),
+            (3, 1, natural),
+            "{backend}"
+        );
+        let counts = serde_json::to_value(run.achieved_counts).unwrap();
+        let expected = if natural.is_some() {
+            "injected-and-natural"
+        } else {
+            "injected-only"
+        };
+        assert_eq!(counts, expected, "{backend}");
+        for file in ["summary.md", "report.html", "junit.xml"] {
+            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            assert!(text.contains(cell), "{backend}: {file} has no '{cell}'");
+        }
+        let log = phoebe::files::load::<phoebe::model::InjectionLog>(
+            &out.join("experiments/openat-ENOENT/run-1.log.json"),
+            "log",
+        )
+        .unwrap();
+        assert_eq!(log.rules[0].natural, natural, "{backend}");
+    }
 }

@@ -159,3 +159,80 @@ fn ptrace_passes_the_targets_own_ret_trace_through() {
         );
     }
 }
+
+/// Issue 14 item 6: `delay=` alone is a latency fault. Each chosen call is held for the delay and then runs for
+/// real (the target sees no error and exits 0), the log says so (no errno, the delay), and `--replay` holds the same
+/// calls again.
+fn a_latency_fault_holds_calls_then_lets_them_run(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let replayed = dir.path().join("replayed.json");
+    // storm times its own loop of 10 getppid calls and counts the ones that failed ("unexpected").
+    let per_call = |stdout: &[u8]| -> f64 {
+        let text = String::from_utf8_lossy(stdout).into_owned();
+        assert!(
+            text.contains("calls=10 ") && text.contains("unexpected=0"),
+            "{text}"
+        );
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix("ns_per_call="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no ns_per_call in {text}"))
+    };
+    let out = backend
+        .inject()
+        .args(["--seed", "3", "--fault", "getppid:delay=20ms:p=1", "--log"])
+        .arg(&log)
+        .arg("--")
+        .arg(testapp("storm"))
+        .args(["getppid", "10"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("delayed 10 calls"), "{stderr}");
+    // A generous lower bound only: each call waited at least its 20 ms.
+    let ns = per_call(&out.get_output().stdout);
+    assert!(ns >= 20e6, "{ns} ns per getppid under delay=20ms");
+    let original = load_log(&log);
+    assert_eq!((original.rules[0].matched, original.rules[0].injected), (10, 10));
+    assert_eq!(original.injections.len(), 10);
+    assert!(
+        original
+            .injections
+            .iter()
+            .all(|i| i.effect == phoebe::model::Effect::Run && i.delay_ns == Some(20_000_000)),
+        "{:?}",
+        original.injections
+    );
+    let out = backend
+        .inject()
+        .arg("--replay")
+        .arg(&log)
+        .arg("--log")
+        .arg(&replayed)
+        .arg("--")
+        .arg(testapp("storm"))
+        .args(["getppid", "10"])
+        .assert()
+        .success();
+    assert!(per_call(&out.get_output().stdout) >= 20e6);
+    let again = load_log(&replayed);
+    assert!(again.replayed);
+    let calls = |l: &phoebe::model::InjectionLog| -> Vec<(u64, Option<u64>)> {
+        l.injections.iter().map(|i| (i.index, i.delay_ns)).collect()
+    };
+    assert_eq!(calls(&again), calls(&original));
+}
+
+#[test]
+fn a_latency_fault_holds_calls_then_lets_them_run_seccomp() {
+    a_latency_fault_holds_calls_then_lets_them_run(Backend::Seccomp);
+}
+
+#[test]
+fn a_latency_fault_holds_calls_then_lets_them_run_ptrace() {
+    a_latency_fault_holds_calls_then_lets_them_run(Backend::Ptrace);
+}

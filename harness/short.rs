@@ -240,3 +240,64 @@ fn explore_plausible_shortens_the_socket_reads_the_program_made() {
     assert_eq!(short(&explore("buggy", false)).verdict, Verdict::Failed);
     assert_eq!(short(&explore("careful", true)).verdict, Verdict::Resilient);
 }
+
+/// Partial transfers, latency faults and natural-failure counting on one ptrace run: the shortened reads' exit
+/// stops restore their counts, the unshortened last read of a message is held (`delay=` alone) or let run and
+/// watched at its exit for the EAGAIN rule, and a shortened read is never counted as a natural failure.
+#[test]
+fn short_transfers_latency_faults_and_natural_counts_share_the_exit_stops() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mixed.log.json");
+    inject(
+        &log,
+        true,
+        &[
+            "--fault",
+            FAULT,
+            "--fault",
+            "read:delay=1ms:p=0.5:fd=socket",
+            "--fault",
+            "read:EAGAIN:p=0:fd=socket",
+            "--seed",
+            "5",
+        ],
+    )
+    .success()
+    .stdout("messages=50 reads=3200\n")
+    .stderr(predicate::str::contains(
+        "phoebe: injected 3150 short transfers and delayed ",
+    ));
+    let mixed = load_log(&log);
+    let counts: Vec<(u64, u64)> = mixed.rules.iter().map(|r| (r.matched, r.injected)).collect();
+    assert_eq!((counts[0], counts[1].0, counts[2].0), ((3200, 3150), 3200, 3200));
+    let delayed = counts[1].1;
+    assert!(
+        (5..=45).contains(&delayed),
+        "p=0.5 of 50 one-byte reads: {delayed}"
+    );
+    assert_eq!(mixed.rules[2].natural, Some(0), "no read failed by itself");
+    let held: Vec<_> = mixed
+        .injections
+        .iter()
+        .filter(|i| i.effect == Effect::Run)
+        .collect();
+    assert_eq!(held.len() as u64, delayed);
+    assert!(held.iter().all(|i| i.delay_ns == Some(1_000_000)));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("\"errno\""), "no entry has an errno");
+
+    let again = dir.path().join("replay.log.json");
+    inject(&again, true, &["--replay", log.to_str().unwrap()])
+        .success()
+        .stdout("messages=50 reads=3200\n");
+    let calls = |l: &phoebe::model::InjectionLog| {
+        l.injections
+            .iter()
+            .map(|i| (i.syscall, i.index, i.effect, i.delay_ns))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&load_log(&again)), calls(&mixed));
+}

@@ -215,10 +215,14 @@ const EXEC_HELP: &str = "Examples:
   phoebe exec --shard 2/4 --plan plan.json --out shard-2 -- cargo test  (+ phoebe report merge)
   phoebe exec --resume phoebe-runs/2026-11-24-21-30-00  (continue an interrupted campaign)
   phoebe exec --service --ready 'curl -sf localhost:8080/health' --workload './load-once.sh' \\
-      --check './verify-db.sh' -- ./server --port 8080  (service mode)";
+      --check './verify-db.sh' -- ./server --port 8080  (service mode)
+  phoebe exec --service --ready './ready.sh' --workload 'curl -sf -m 1 localhost:8080/' \\
+      --fault 'openat:delay=2s:path=/srv/data/*' -- ./server --port 8080  (a latency fault)";
 
 const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:OPTION=VALUE…]
+  SYSCALL[,SYSCALL…]:delay=DUR[:OPTION=VALUE…]   a latency fault: no error, the call is held
+               DUR, then runs for real (seccomp, ptrace)
   p=PROB       probability that an eligible call fails (0..1 or 5%; default 1)
   nth=N        only the N-th matching call
   after=N      only the calls after the first N matching ones
@@ -253,6 +257,7 @@ Examples:
   phoebe inject --fault openat:ENOENT:p=0.2 --seed 7 --log run.json -- ./app
   phoebe inject --replay run.json -- ./app
   phoebe inject --fault 'write:EIO:nth=1:when=exit' -- ./writer out.txt
+  phoebe inject --fault 'read:delay=50ms:p=0.1:fd=socket' -- ./client
   phoebe inject --fault 'inject=openat:error=EACCES:when=3+' -- cat /etc/hostname";
 
 /// Options every command that launches a target shares.
@@ -325,6 +330,11 @@ pub struct InjectArgs {
     /// whatever this flag says). Calls are counted either way, so call indices and --replay stay exact.
     #[arg(long)]
     pub start_off: bool,
+
+    /// Once each SIGUSR1/SIGUSR2 switch is in effect, append `on` or `off` and a newline to FILE (a signal takes
+    /// effect a moment after kill(2) returns; a supervisor waits for the line before it goes on).
+    #[arg(long, value_name = "FILE")]
+    pub switch_ack: Option<PathBuf>,
 
     /// Count every injection: never let the seccomp filter fail calls by itself (rules that fail every call
     /// otherwise run in the kernel — faster, but their calls are not counted). `phoebe exec` always sets it.
@@ -419,6 +429,8 @@ pub struct ExecArgs {
     pub recovery: Option<Duration>,
 
     /// Inject these faults, one experiment each, instead of synthesizing models (see `phoebe inject --help`).
+    /// A latency fault (`read:delay=50ms`, no errno) is named after its delay (`read-delay50ms`); in service
+    /// mode it is judged by the rounds that fail while injecting and by each phase's round latency.
     #[arg(short, long = "fault", value_name = "SPEC", conflicts_with = "plan")]
     pub faults: Vec<String>,
 
@@ -573,6 +585,11 @@ pub struct SynthArgs {
     #[arg(long, value_name = "Q", default_value_t = 0.95)]
     pub quantile: f64,
 
+    /// A rate is taken over at least N calls: consecutive intervals with fewer calls of a shape are pooled into
+    /// one sample (a rate over one or two calls is 0 or 1, and the quantile of such rates is 1).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub min_calls: u64,
+
     /// Models by call shape (on): one rule per shape that failed naturally with the errno (a futex wait, not a
     /// wake; a non-blocking socket, not a file; the path templates that failed), so nothing is injected where
     /// the kernel could not return it. `off`: one rule per (syscall, errno) over all its calls, for comparison.
@@ -607,6 +624,7 @@ impl SynthArgs {
             variance_above: self.variance_above,
             factor: self.factor,
             quantile: self.quantile,
+            min_calls: self.min_calls,
             shapes: self.shapes,
             explore: self.explore,
         }

@@ -14,7 +14,7 @@ use phoebe::{
     experiment, files,
     model::{
         ExperimentResult, FaultSpec, InjectionLog, IntervalChoice, Observation, ObservationBuilder,
-        ObservationMeta, Report, Syscall, Usage,
+        ObservationMeta, Report, Syscall, Usage, shape::ShapeCoverage,
     },
     report::summary,
     synth,
@@ -92,7 +92,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
             exit: Some(outcome.exit),
             interrupted: control.interrupted_run(),
             usage: Some(children_usage()),
-            latency_measured: args.latency || backend != BackendKind::Ebpf,
+            latency_measured: backend::backend(backend).measures_latency(args.latency),
         },
     );
     files::save(&args.output, &obs)?;
@@ -162,8 +162,8 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         decider.keep_in_user_space();
     }
     // Listens until the end of this function (dropped, it stops and joins its thread).
-    let _switch =
-        phoebe::control::switch_on_signals(switch).context("cannot install the SIGUSR1/SIGUSR2 switch")?;
+    let _switch = phoebe::control::switch_on_signals(switch, args.switch_ack.clone())
+        .context("cannot install the SIGUSR1/SIGUSR2 switch")?;
     // Which mechanism runs the eBPF hooks (BPF LSM or fmod_ret) is known once they are attached.
     let quiet = args.quiet;
     let outcome = backend::backend(backend).run(
@@ -191,7 +191,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     }
     if !args.quiet {
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(summary::injections(&log).as_bytes());
+        let _ = err.write_all(summary::injections(&log, backend::backend(backend).draws()).as_bytes());
         if let Some(path) = &args.log {
             let _ = writeln!(
                 err,
@@ -223,6 +223,9 @@ fn children_usage() -> Usage {
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let settings = args.settings.to_settings();
+    // An observer that records the registers' components only (eBPF), by the backend's own answer.
+    let registers_only = BackendKind::from_name(&obs.backend)
+        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::Registers);
     if settings.shapes
         && obs.failed_shapes().is_none()
         && obs.intervals.iter().any(|i| !i.syscalls.is_empty())
@@ -232,13 +235,13 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
              which can inject where the kernel never returns that error (a futex wake, a file read)\nhint: \
              observe with --backend ptrace to record shapes",
             args.observation.display(),
-            if obs.backend == "ebpf" {
+            if registers_only {
                 "it was recorded by an eBPF observer that did not record them yet"
             } else {
                 "it was recorded without them"
             }
         );
-    } else if settings.shapes && obs.backend == "ebpf" && obs.failed_shapes().is_some() {
+    } else if settings.shapes && registers_only && obs.failed_shapes().is_some() {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
@@ -536,6 +539,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         ),
         factor: pick(given("factor"), a.factor, b.map(|b| b.factor)),
         quantile: pick(given("quantile"), a.quantile, b.map(|b| b.quantile)),
+        min_calls: pick(given("min_calls"), a.min_calls, b.map(|b| b.min_calls)),
         shapes: pick(given("shapes"), a.shapes, b.map(|b| b.shapes)),
         explore: pick(given("explore"), a.explore, b.map(|b| b.explore)),
     };

@@ -186,7 +186,14 @@ pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'stati
 /// Lets SIGUSR1 switch injection on and SIGUSR2 switch it off while the target runs (`phoebe inject`'s runtime
 /// switch, which service-mode experiments use). The signals go to phoebe's pid only, never to the target. The
 /// thread that listens lives as long as the returned [`SignalSwitch`]: dropping it stops and joins the thread.
-pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<SignalSwitch> {
+///
+/// A signal takes effect a little after `kill(2)` returns (the handler, then this thread, must run). With `ack`,
+/// each switch, once in effect, appends `on` or `off` and a newline to that file, so a supervisor can wait for it
+/// before it starts work that must see the new state (`phoebe inject --switch-ack`).
+pub fn switch_on_signals(
+    switch: Arc<std::sync::atomic::AtomicBool>,
+    ack: Option<std::path::PathBuf>,
+) -> std::io::Result<SignalSwitch> {
     use signal_hook::consts::{SIGUSR1, SIGUSR2};
     let mut signals = signal_hook::iterator::Signals::new([SIGUSR1, SIGUSR2])?;
     let handle = signals.handle();
@@ -197,6 +204,9 @@ pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io:
                 let on = signal == SIGUSR1;
                 tracing::info!(on, "injection switched by signal");
                 switch.store(on, Ordering::SeqCst);
+                if let Some(ack) = &ack {
+                    acknowledge(ack, on);
+                }
             }
         });
     match thread {
@@ -208,6 +218,21 @@ pub fn switch_on_signals(switch: Arc<std::sync::atomic::AtomicBool>) -> std::io:
             handle.close();
             Err(e)
         }
+    }
+}
+
+/// Appends the switch's new state to `path` ([`switch_on_signals`]). A failure is logged, not fatal: the
+/// supervisor waiting for the line times out and says so.
+fn acknowledge(path: &std::path::Path, on: bool) {
+    use std::io::Write;
+    let line = if on { "on\n" } else { "off\n" };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), "cannot acknowledge the injection switch: {e}");
     }
 }
 
@@ -235,7 +260,7 @@ mod tests {
     #[test]
     fn regression_inject_signal_thread_is_joined() {
         let switch = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let listening = switch_on_signals(switch.clone()).unwrap();
+        let listening = switch_on_signals(switch.clone(), None).unwrap();
         assert_eq!(Arc::strong_count(&switch), 2, "the thread holds the switch");
         drop(listening);
         assert_eq!(
@@ -243,6 +268,33 @@ mod tests {
             1,
             "joined: the thread has ended and let go of it"
         );
+    }
+
+    /// A service round started right after `kill(SIGUSR1)` could run before the switch thread had stored the
+    /// flag, so one "injected" round ran without injection (CI: rounds under injection 1 ok instead of 0). The
+    /// acknowledgement line is written only once the new state is in effect.
+    #[test]
+    fn regression_injected_round_ran_before_the_switch_took_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let ack = dir.path().join("switch");
+        let switch = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _listening = switch_on_signals(switch.clone(), Some(ack.clone())).unwrap();
+        let wait_for = |want: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::fs::read_to_string(&ack).unwrap_or_default() != want {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no acknowledgement {want:?}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR1).unwrap();
+        wait_for("on\n");
+        assert!(switch.load(Ordering::SeqCst), "acknowledged means in effect");
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR2).unwrap();
+        wait_for("on\noff\n");
+        assert!(!switch.load(Ordering::SeqCst));
     }
 
     /// `Control::on_signal` called `process::exit` from the library when nothing ran.

@@ -27,7 +27,7 @@ use crate::{
     decide::{Call, Decider},
     files,
     model::{
-        FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Plan, Report,
+        Draws, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Plan, Report,
         SynthSettings, Syscall,
         shape::{FdFacts, Probe, RegistersOnly, Shape},
     },
@@ -808,7 +808,9 @@ fn use_fault_text(text: &str, c: &mut Choices<'_>) {
 }
 
 fn use_log(log: &InjectionLog, c: &mut Choices<'_>) {
-    let _ = crate::report::summary::injections(log);
+    for draws in [Draws::Seeded, Draws::InKernel] {
+        let _ = crate::report::summary::injections(log, draws);
+    }
     for rule in &log.rules {
         let _ = rule.achieved_rate();
     }
@@ -817,7 +819,7 @@ fn use_log(log: &InjectionLog, c: &mut Choices<'_>) {
         filters(&mut replay, c);
         decide_calls(&mut replay, c);
         let replayed = replay.finish(log.command.clone(), &log.backend, log.exit, false);
-        let _ = crate::report::summary::injections(&replayed);
+        let _ = crate::report::summary::injections(&replayed, Draws::Seeded);
     }
     let _ = serde_json::to_string(log);
 }

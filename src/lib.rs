@@ -11,6 +11,7 @@ pub mod experiment;
 pub mod files;
 #[cfg(test)]
 mod fuzz;
+pub mod hint;
 pub mod model;
 pub mod monitor;
 pub mod report;

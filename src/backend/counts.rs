@@ -3,7 +3,7 @@
 //! neither backend imports the other.
 //!
 //! Owns: [`Snapshot`], [`Histograms`] and the model's view of a key ([`decode`]). Does not own: counting (the
-//! backends) or rendering (`monitor`).
+//! backends) or rendering (`report::monitor`).
 
 use std::collections::BTreeMap;
 

@@ -20,7 +20,8 @@ use std::{collections::HashSet, time::Duration};
 use crate::{
     control::Control,
     decide::Decider,
-    model::{FaultSpec, ObservationBuilder, Syscall, TargetExit},
+    hint::Hint,
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit, shape::ShapeCoverage},
 };
 
 pub use self::target::Target;
@@ -49,19 +50,21 @@ impl BackendKind {
             BackendKind::Ebpf => "ebpf",
         }
     }
+
+    /// The backend named `name` (as files and `--backend` write it).
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// Refuses a partial-transfer rule (`short=`) on a backend that cannot run it (all but ptrace): `why` says what
 /// this backend lacks.
-pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Result<(), BackendError> {
-    match decider.faults().find(|f| f.short.is_some()) {
+pub fn refuse_short(faults: &[&FaultSpec], backend: &'static str, why: &str) -> Result<(), BackendError> {
+    match faults.iter().find(|f| f.short.is_some()) {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend,
-            reason: format!(
-                "{why}\nhint: --backend ptrace runs short= (it lowers the call's count at its entry and restores it \
-                 at its exit)"
-            ),
+            reason: format!("{why}\nhint: {}", Hint::PtraceRunsShort),
         }),
         None => Ok(()),
     }
@@ -69,15 +72,11 @@ pub fn refuse_short(decider: &Decider, backend: &'static str, why: &str) -> Resu
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
-/// [`Backend::check`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
+/// [`Backend::check_rules`] accepts them all, else ptrace, which honours `when=exit` too. The rules alone
 /// decide (nothing is probed), so every run, report, shard and resume names the same backend.
 pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> BackendKind {
-    let mut decider = Decider::new(faults.into_iter().cloned().collect(), 0);
-    let mode = Mode::Inject {
-        decider: &mut decider,
-        note: &mut |_| {},
-    };
-    match backend(BackendKind::Seccomp).check(&mode) {
+    let faults: Vec<&FaultSpec> = faults.into_iter().collect();
+    match backend(BackendKind::Seccomp).check_rules(&faults) {
         Ok(()) => BackendKind::Seccomp,
         Err(_) => BackendKind::Ptrace,
     }
@@ -185,6 +184,18 @@ pub trait Backend: Sync {
     /// rule and says what to do instead.
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
 
+    /// Whether this backend can honour every one of `faults`, from the rules alone (no decider, nothing loaded):
+    /// what `check` asks of an `Inject` mode's rules, and what `for_rules` and `campaign_skips` ask.
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError>;
+
+    /// Why a campaign on this backend skips an experiment with these rules instead of running it, or `None`. By
+    /// default never: a refusal fails the experiment's runs. eBPF skips what [`Backend::check_rules`] refuses,
+    /// since its hooks cover some syscalls only and a synthesized plan routinely holds others.
+    fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
+        let _ = faults;
+        None
+    }
+
     /// What `decider`'s rules really cover on this backend, for the user before a run, where that differs from
     /// the rules as written (eBPF: hooks are not syscalls); refuses a rule none of its mechanisms honours.
     fn describe(&self, decider: &Decider) -> Result<Option<String>, BackendError> {
@@ -196,6 +207,25 @@ pub trait Backend: Sync {
     /// child, a trivial program), then undoing it. Costs milliseconds: asked by `phoebe doctor` and once before a
     /// campaign, never per run.
     fn probe(&self) -> Probe;
+
+    /// Who draws this backend's injection decisions: phoebe's seeded policy, unless the kernel rolls (eBPF).
+    fn draws(&self) -> Draws {
+        Draws::Seeded
+    }
+
+    /// Which components of a call's shape an observation on this backend records: all of them (the tracer reads
+    /// the target's paths and descriptors), unless it sees the registers only (eBPF).
+    fn observed_shapes(&self) -> ShapeCoverage {
+        ShapeCoverage::All
+    }
+
+    /// Whether an observation on this backend measures each call's latency, `asked` or not (`--latency`): the
+    /// tracer times every call anyway, unless measuring costs the target something the backend only pays when
+    /// asked (eBPF).
+    fn measures_latency(&self, asked: bool) -> bool {
+        let _ = asked;
+        true
+    }
 
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.
@@ -288,7 +318,7 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the {backend} backend cannot observe: {reason}\nhint: use --backend ptrace")]
+    #[error("the {backend} backend cannot observe: {reason}\nhint: {}", Hint::UsePtrace)]
     CannotObserve {
         backend: &'static str,
         reason: &'static str,
@@ -306,8 +336,8 @@ mod tests {
     use super::*;
     use crate::model::FaultSpec;
 
-    fn decider(specs: &[&str]) -> Decider {
-        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 0)
+    fn rules(specs: &[&str]) -> Vec<FaultSpec> {
+        specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
     }
 
     #[test]
@@ -325,6 +355,19 @@ mod tests {
             err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
             Some(&nix::errno::Errno::EPERM)
         );
+    }
+
+    #[test]
+    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_sees_registers_only() {
+        for kind in [BackendKind::Ptrace, BackendKind::Seccomp] {
+            assert_eq!(backend(kind).draws(), Draws::Seeded, "{kind:?}");
+            assert!(backend(kind).measures_latency(false), "{kind:?}");
+            assert_eq!(backend(kind).observed_shapes(), ShapeCoverage::All, "{kind:?}");
+        }
+        let ebpf = backend(BackendKind::Ebpf);
+        assert_eq!(ebpf.draws(), Draws::InKernel);
+        assert!(!ebpf.measures_latency(false) && ebpf.measures_latency(true));
+        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::Registers);
     }
 
     #[test]
@@ -351,9 +394,18 @@ mod tests {
 
     #[test]
     fn short_rules_are_refused_naming_the_rule_and_the_backend_that_runs_them() {
-        assert!(refuse_short(&decider(&["read:EINTR:p=0.1"]), "seccomp", "cannot").is_ok());
+        assert!(
+            refuse_short(
+                &rules(&["read:EINTR:p=0.1"]).iter().collect::<Vec<_>>(),
+                "seccomp",
+                "cannot"
+            )
+            .is_ok()
+        );
         let err = refuse_short(
-            &decider(&["openat:ENOENT", "read:short=1:fd=pipe"]),
+            &rules(&["openat:ENOENT", "read:short=1:fd=pipe"])
+                .iter()
+                .collect::<Vec<_>>(),
             "seccomp",
             "cannot",
         )
@@ -362,9 +414,10 @@ mod tests {
         assert_eq!(
             err,
             "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot\n\
-             hint: --backend ptrace runs short= (it lowers the call's count at its entry and restores it at its exit)"
+             hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
+             its exit)"
         );
-        let mut short = decider(&["read:short=1:fd=pipe"]);
+        let mut short = Decider::new(rules(&["read:short=1:fd=pipe"]), 1);
         let mut note = |_: &str| {};
         let mode = Mode::Inject {
             decider: &mut short,
@@ -376,8 +429,8 @@ mod tests {
             refused.starts_with(
                 "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: a call it lets run"
             ) && refused.ends_with(
-                "hint: --backend ptrace runs short= (it lowers the call's count at its entry and \
-                                      restores it at its exit)"
+                "hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and \
+                 restores it at its exit)"
             ),
             "{refused}"
         );

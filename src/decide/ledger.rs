@@ -17,6 +17,8 @@ use crate::model::{FaultSpec, Injection, RuleStats, Syscall};
 struct Counts {
     matched: u64,
     injected: u64,
+    /// Matched calls, not injected, that failed by themselves with one of the rule's errnos.
+    natural: u64,
     /// The rule's syscalls that were failed on every call without being asked about, uncounted.
     unasked: Vec<Syscall>,
 }
@@ -39,6 +41,8 @@ pub struct Ledger {
     cap: usize,
     /// Whether an injection was left out of `injections` because it was full.
     truncated: bool,
+    /// The backend reports the results of the matched calls it lets run ([`Ledger::count_natural`]).
+    sees_results: bool,
 }
 
 impl Default for Ledger {
@@ -70,6 +74,7 @@ impl Ledger {
             injections: Vec::new(),
             cap,
             truncated: false,
+            sees_results: false,
         }
     }
 
@@ -118,6 +123,19 @@ impl Ledger {
         self.keep(injection);
     }
 
+    /// Says that the backend sees the result of every matched call it lets run and reports its natural failures
+    /// ([`Ledger::count_natural`]): the rules' `natural` counters are then written, zeros included.
+    pub fn sees_results(&mut self) {
+        self.sees_results = true;
+    }
+
+    /// Counts a call rule `id` matched and did not inject that failed by itself with one of the rule's errnos.
+    pub fn count_natural(&mut self, id: usize) {
+        if let Some(rule) = self.rules.get_mut(id) {
+            rule.natural += 1;
+        }
+    }
+
     /// Adds counts of rule `id` made elsewhere (an eBPF program counts in the kernel): calls matched and injected.
     pub fn add_counts(&mut self, id: usize, matched: u64, injected: u64) {
         if let Some(rule) = self.rules.get_mut(id) {
@@ -148,10 +166,12 @@ impl Ledger {
             .into_iter()
             .zip(self.rules)
             .map(|(fault, c)| RuleStats {
-                fault,
                 matched: c.matched,
                 injected: c.injected,
                 in_kernel: c.unasked,
+                // A rule without an errno (a latency fault, short=) has no natural failure to count.
+                natural: (self.sees_results && !fault.errnos.is_empty()).then_some(c.natural),
+                fault,
             })
             .collect();
         Finished {
@@ -177,6 +197,7 @@ mod tests {
             thread: None,
             thread_index: None,
             effect: crate::model::Effect::Errno(Errno::parse("EINTR").unwrap()),
+            delay_ns: None,
             rule,
             when: When::Entry,
             shape: None,

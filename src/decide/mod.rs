@@ -48,9 +48,10 @@ pub struct Call<'a> {
 /// What to do with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
-    /// Fail it with an errno, or (`Effect::Short(n)`, a `short=` rule) let it run with a byte count of `n`
-    /// instead of the larger one it asked for: the backend lowers the count argument
-    /// ([`SHORT_COUNT_ARG`](crate::model::fault::SHORT_COUNT_ARG)) at the entry and restores it at the exit.
+    /// Fail it with an errno; or (`Effect::Short(n)`, a `short=` rule) let it run with a byte count of `n` instead
+    /// of the larger one it asked for: the backend lowers the count argument
+    /// ([`SHORT_COUNT_ARG`](crate::model::fault::SHORT_COUNT_ARG)) at the entry and restores it at the exit; or
+    /// (`Effect::Run`, a latency fault such as `read:delay=50ms`) hold it for `delay`, then let it run for real.
     pub effect: Effect,
     /// For an errno, whether it replaces the call or its result; `Exit` for a partial transfer.
     pub when: When,
@@ -83,6 +84,8 @@ pub struct Decider {
     user_space_only: bool,
     /// While off, calls are still counted (indices stay aligned) but nothing is matched or injected.
     switch: Switch,
+    /// The rules that matched the call last decided, for [`Decider::watch_result`].
+    last_matched: Vec<usize>,
 }
 
 impl Decider {
@@ -113,6 +116,7 @@ impl Decider {
             policy: Policy::Rules { seed },
             switch: Switch::default(),
             user_space_only: false,
+            last_matched: Vec::new(),
         }
     }
 
@@ -244,6 +248,7 @@ impl Decider {
     /// learns the call's shape: asked only when a rule has a shape predicate or the call is injected (the log
     /// names the shape of every injected call).
     pub fn decide(&mut self, call: &Call<'_>, probe: &mut dyn Probe) -> Option<Decision> {
+        self.last_matched.clear();
         let mut shape: Option<Shape> = self
             .needs_shape(call.syscall)
             .then(|| shape_of(call.syscall, &call.args, probe));
@@ -274,6 +279,7 @@ impl Decider {
                 continue;
             }
             let matched = self.ledger.count_match(id);
+            self.last_matched.push(id);
             if decision.is_some() {
                 continue;
             }
@@ -294,7 +300,7 @@ impl Decider {
                 // A logged partial transfer shortens the replayed call the same way, if it asks for more.
                 .filter(|(effect, _, _)| match effect {
                     Effect::Short(n) => short_count(call).is_some_and(|count| count > *n),
-                    Effect::Errno(_) => true,
+                    Effect::Errno(_) | Effect::Run => true,
                 })
                 .map(|(effect, when, rule)| Decision {
                     effect,
@@ -314,6 +320,9 @@ impl Decider {
                 thread: call.thread.map(str::to_owned),
                 thread_index: thread.map(|(_, i)| i),
                 effect: d.effect,
+                delay_ns: d
+                    .delay
+                    .map(|delay| u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)),
                 rule: d.rule,
                 when: d.when,
                 path: call
@@ -324,6 +333,39 @@ impl Decider {
             });
         }
         decision
+    }
+
+    /// Says that the backend sees the result of every matched call it lets run and reports the natural failures
+    /// with [`Decider::watch_result`] and [`Decider::natural_failure`] (ptrace does, at the exit stop): the log's
+    /// rules then say how many matched calls failed by themselves, so the achieved rate is the total failure rate
+    /// of the matched calls, like a model's target, not the injections alone.
+    pub fn sees_results(&mut self) {
+        self.ledger.sees_results();
+    }
+
+    /// After [`Decider::decide`] let the call run (said `None`): the rules whose errnos a natural failure of it
+    /// would count for ([`Decider::natural_failure`] at its exit). Empty when no rule with an errno matched it, so
+    /// the backend need not wait for its result.
+    pub fn watch_result(&self) -> Vec<usize> {
+        self.last_matched
+            .iter()
+            .copied()
+            .filter(|&id| !self.rules[id].fault.errnos.is_empty())
+            .collect()
+    }
+
+    /// A call phoebe let run, watched with [`Decider::watch_result`], failed by itself with `errno`: counts it for
+    /// each of `rules` that has that errno.
+    pub fn natural_failure(&mut self, rules: &[usize], errno: Errno) {
+        for &id in rules {
+            if self
+                .rules
+                .get(id)
+                .is_some_and(|r| r.fault.errnos.iter().any(|(e, _)| *e == errno))
+            {
+                self.ledger.count_natural(id);
+            }
+        }
     }
 
     /// Is this a replay of a log?
@@ -660,6 +702,101 @@ mod tests {
             None,
             "a replayed call that asks for fewer bytes than the log's count is not lengthened"
         );
+    }
+
+    /// Issue 14 item 6: `delay=` alone is a latency fault. Its decision carries the delay and no errno (nothing
+    /// fake for a backend to inject), its log entries say so, and a replay holds the same calls.
+    #[test]
+    fn a_latency_fault_decides_a_delay_without_an_errno() {
+        let mut d = Decider::new(
+            vec![fault("read:delay=50ms:p=0.5"), fault("openat:ENOENT:p=0.3")],
+            9,
+        );
+        let mut pattern = Vec::new();
+        for _ in 0..200 {
+            pattern.push(d.decide(&call("read"), &mut RegistersOnly));
+            pattern.push(d.decide(&call("openat"), &mut RegistersOnly));
+        }
+        let delayed: Vec<Decision> = pattern
+            .iter()
+            .flatten()
+            .filter(|d| d.rule == 0)
+            .copied()
+            .collect();
+        assert!(
+            (60..=140).contains(&delayed.len()),
+            "p=0.5 of 200 reads: {}",
+            delayed.len()
+        );
+        assert!(
+            delayed
+                .iter()
+                .all(|d| d.effect == Effect::Run && d.delay == Some(Duration::from_millis(50)))
+        );
+        assert!(
+            pattern
+                .iter()
+                .flatten()
+                .filter(|d| d.rule == 1)
+                .all(|d| matches!(d.effect, Effect::Errno(_)) && d.delay.is_none())
+        );
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(log.rules[0].injected, delayed.len() as u64);
+        let entry = log.injections.iter().find(|i| i.rule == 0).unwrap();
+        assert_eq!((entry.effect, entry.delay_ns), (Effect::Run, Some(50_000_000)));
+        let json = serde_json::to_value(entry).unwrap();
+        assert!(
+            json.get("errno").is_none() && json.get("short").is_none(),
+            "no errno is written: {json}"
+        );
+        assert_eq!(json["delay_ns"], 50_000_000);
+        let back: InjectionLog = serde_json::from_str(&serde_json::to_string(&log).unwrap()).unwrap();
+        assert_eq!(back, log);
+        let mut replay = Decider::replay(&back);
+        let mut again = Vec::new();
+        for _ in 0..200 {
+            again.push(replay.decide(&call("read"), &mut RegistersOnly));
+            again.push(replay.decide(&call("openat"), &mut RegistersOnly));
+        }
+        assert_eq!(pattern, again);
+    }
+
+    /// Issue 14 item 5: the rules a call let run is watched for are the ones that matched it and have an errno, and
+    /// only for the call just decided.
+    #[test]
+    fn a_call_let_run_is_watched_for_the_matching_rules_with_an_errno() {
+        let mut d = Decider::new(
+            vec![
+                fault("openat:ENOENT:p=0"),
+                fault("openat:delay=5ms:p=0"),
+                fault("openat,read:EACCES:p=0"),
+            ],
+            1,
+        );
+        assert_eq!(d.decide(&call("openat"), &mut RegistersOnly), None);
+        assert_eq!(
+            d.watch_result(),
+            [0, 2],
+            "the latency fault has no errno to watch for"
+        );
+        assert_eq!(d.decide(&call("getpid"), &mut RegistersOnly), None);
+        assert!(
+            d.watch_result().is_empty(),
+            "an untargeted call leaves nothing from the last one"
+        );
+        d.decide(&call("read"), &mut RegistersOnly);
+        assert_eq!(d.watch_result(), [2]);
+        d.switch().store(false, Ordering::Relaxed);
+        d.decide(&call("openat"), &mut RegistersOnly);
+        assert!(
+            d.watch_result().is_empty(),
+            "nothing is matched while switched off"
+        );
+        d.sees_results();
+        d.natural_failure(&[0, 2], Errno::parse("ENOENT").unwrap());
+        let log = d.finish(vec![], "ptrace", None, false);
+        let natural: Vec<Option<u64>> = log.rules.iter().map(|r| r.natural).collect();
+        assert_eq!(natural, [Some(1), None, Some(0)]);
     }
 
     /// A log truncated at the cap (`ledger::MAX_LOGGED`) lacks the injections after it: `--replay` refuses it,

@@ -14,7 +14,7 @@ use phoebe_common::{decide, inject::UNLIMITED};
 
 use crate::model::{Effect, Errno, FaultSpec, InjectionLog, Syscall, When};
 
-/// An injection a replayed log prescribes: what it does, side, rule.
+/// An injection a replayed log prescribes: what it does (`Effect::Run`: a latency fault's delay alone), side, rule.
 pub type Planned = (Effect, When, usize);
 
 /// What identifies a call for a roll or a replay.
@@ -115,10 +115,11 @@ impl Replay {
 
 impl Policy {
     /// Does rule `id` (`fault`) inject at the call of `syscall` with `key`, the rule's `matched`-th match, after
-    /// `injected` injections, and what? Always `None` in a replay: the log decides, not the rules. The window and
-    /// `max` count the rule's matches and injections over the whole tree; the roll uses the key. `count` is the
-    /// call's byte count (`None` when unknown): a partial-transfer rule (`short=`) injects only into a call that
-    /// asked for more than it lets through.
+    /// `injected` injections, and what (`Effect::Run`: a latency fault chose the call, which is held and then
+    /// runs)? Always `None` in a replay: the log decides, not the rules. The window and `max` count the rule's
+    /// matches and injections over the whole tree; the roll uses the key. `count` is the call's byte count (`None`
+    /// when unknown): a partial-transfer rule (`short=`) injects only into a call that asked for more than it lets
+    /// through.
     pub fn rule_injects(
         &self,
         id: usize,
@@ -144,6 +145,7 @@ impl Policy {
         }
         match fault.short {
             Some(short) => short.shorten(count?).map(Effect::Short),
+            None if fault.is_delay_only() => Some(Effect::Run),
             None => Some(Effect::Errno(pick_errno(&fault.errnos, roll(1)))),
         }
     }
@@ -175,7 +177,7 @@ fn pick_errno(errnos: &[(Errno, f64)], u: f64) -> Errno {
     }
     errnos
         .last()
-        .expect("the parser requires at least one errno in every rule but short= ones, which pick none")
+        .expect("the parser requires at least one errno in every rule but short= ones and latency faults, which pick none")
         .0
 }
 

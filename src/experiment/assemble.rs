@@ -13,14 +13,15 @@ pub(super) type NaturalShapes =
     std::collections::BTreeSet<(crate::model::Syscall, crate::model::Errno, String)>;
 
 /// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
-/// baseline or the log has no shapes, or the log is truncated (the injections after it are unknown).
+/// baseline or the log has no shapes, the log is truncated (the injections after it are unknown), or it holds a
+/// latency fault's calls or partial transfers (no errno: realism does not apply, the report says `-`).
 fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
     let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        // A partial transfer is no error: the baseline records errors only, so whether short transfers happened
-        // naturally on that shape cannot be told.
+        // A partial transfer or a latency fault's call is no error: the baseline records errors only, so whether
+        // either happened naturally on that shape cannot be told.
         let Effect::Errno(errno) = inj.effect else {
             return None;
         };
@@ -35,6 +36,9 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
 pub(super) struct LogSums {
     pub(super) injected: u64,
     pub(super) matched: u64,
+    /// Natural failures of the matched calls, when the backend saw them for every rule
+    /// (`RuleStats::natural`).
+    pub(super) natural: Option<u64>,
     pub(super) usage: Option<Usage>,
     /// [`realistic`].
     pub(super) realistic: Option<u64>,
@@ -45,6 +49,7 @@ impl LogSums {
         LogSums {
             injected: log.map_or(0, |l| l.rules.iter().map(|r| r.injected).sum()),
             matched: log.map_or(0, |l| l.rules.iter().map(|r| r.matched).sum()),
+            natural: log.and_then(|l| l.rules.iter().map(|r| r.natural).sum()),
             usage: log.and_then(|l| l.usage),
             realistic: realistic(log, natural),
         }
@@ -160,6 +165,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
                 .map(|i| InjectedCall {
                     syscall: i.syscall,
                     effect: i.effect,
+                    delay_ns: i.delay_ns,
                     index: i.index,
                     shape: i.shape.as_ref().map(ToString::to_string),
                     path: i.path.clone(),
@@ -192,10 +198,10 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
 }
 
 /// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q
-/// --count-all [--backend B] --fault F… --seed N --log L [--start-off] -- CMD…`): `--replay LOG` instead of the
+/// --count-all [--backend B] --fault F… --seed N --log L [--start-off --switch-ack A] -- CMD…`): `--replay LOG` instead of the
 /// rules and the seed when the log can be replayed; the rules and the seed otherwise (same seed, same program:
-/// the same decisions). Never `-q` (the summary says what was injected) nor `--log` (the run's log stays as it
-/// was); a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
+/// the same decisions). Never `-q` (the summary says what was injected), `--log` (the run's log stays as it
+/// was) nor `--switch-ack`; a service-mode run's `--start-off` only without `--replay` (then SIGUSR1 to phoebe switches injection
 /// on, as the campaign did).
 fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: bool) -> Vec<String> {
     let split = inject.iter().position(|a| a == "--").unwrap_or(inject.len());
@@ -209,6 +215,10 @@ fn repro(phoebe: &std::path::Path, inject: &[String], log: &str, replayable: boo
             // A replay injects at the logged call indices; switched off, it would inject nothing.
             "--start-off" if replayable => {}
             "--log" => {
+                args.next();
+            }
+            // The campaign's handshake with its switch; a person switches by hand.
+            "--switch-ack" => {
                 args.next();
             }
             "--fault" | "--seed" if replayable => {
@@ -252,5 +262,58 @@ mod tests {
                 "/bin/phoebe inject --count-all --fault read:EIO --fault openat:ENOENT --seed 7 -- ./app 'a b'"
             )
         );
+    }
+
+    #[test]
+    fn a_service_runs_repro_leaves_out_the_campaigns_switch_handshake() {
+        let inject = args(
+            "inject -q --count-all --fault read:EIO --seed 7 --log /c/run-1.log.json --start-off --switch-ack /c/run-1.switch -- ./svc",
+        );
+        let phoebe = std::path::Path::new("/bin/phoebe");
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", true),
+            args("/bin/phoebe inject --count-all --replay /c/run-1.log.json -- ./svc")
+        );
+        assert_eq!(
+            repro(phoebe, &inject, "/c/run-1.log.json", false),
+            args("/bin/phoebe inject --count-all --fault read:EIO --seed 7 --start-off -- ./svc")
+        );
+    }
+
+    /// A latency fault injects no errno: realism (injections on shapes that failed naturally with their errno)
+    /// does not apply, and no natural failure is counted for it even where the backend sees results.
+    #[test]
+    fn a_latency_faults_run_has_no_realism_and_no_natural_count() {
+        use crate::{
+            decide::{Call, Decider},
+            model::{Errno, Syscall, shape::RegistersOnly},
+        };
+        let run = |fault: &str| {
+            let mut d = Decider::new(vec![crate::model::FaultSpec::parse(fault).unwrap()], 1);
+            d.sees_results();
+            let call = Call {
+                syscall: Syscall::parse("read").unwrap(),
+                pid: 1,
+                tid: 1,
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [0; 6],
+            };
+            d.decide(&call, &mut RegistersOnly);
+            d.finish(vec!["app".into()], "ptrace", None, false)
+        };
+        let eio = Errno::parse("EIO").unwrap();
+        let read = Syscall::parse("read").unwrap();
+        let error = run("read:EIO");
+        let shape = error.injections[0].shape.as_ref().unwrap().to_string();
+        let natural: NaturalShapes = [(read, eio, shape)].into_iter().collect();
+        assert_eq!(realistic(Some(&error), Some(&natural)), Some(1));
+        assert_eq!(error.rules[0].natural, Some(0));
+        let latency = run("read:delay=5ms");
+        assert_eq!(latency.injections.len(), 1);
+        assert_eq!(realistic(Some(&latency), Some(&natural)), None);
+        assert_eq!(latency.rules[0].natural, None);
+        assert_eq!(LogSums::of(Some(&latency), Some(&natural)).natural, None);
     }
 }

@@ -288,19 +288,15 @@ mod backend_name {
         if name == AUTO_BACKEND {
             return Ok(None);
         }
-        BackendKind::ALL
-            .into_iter()
-            .find(|k| k.name() == name)
-            .map(Some)
-            .ok_or_else(|| {
-                let names: Vec<&str> = std::iter::once(AUTO_BACKEND)
-                    .chain(BackendKind::ALL.map(BackendKind::name))
-                    .collect();
-                D::Error::custom(format!(
-                    "\"backend\" is '{name}', expected one of {}",
-                    names.join(", ")
-                ))
-            })
+        BackendKind::from_name(&name).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = std::iter::once(AUTO_BACKEND)
+                .chain(BackendKind::ALL.map(BackendKind::name))
+                .collect();
+            D::Error::custom(format!(
+                "\"backend\" is '{name}', expected one of {}",
+                names.join(", ")
+            ))
+        })
     }
 }
 
@@ -310,7 +306,7 @@ pub(super) mod tests {
 
     /// The backend named `name` ([`AUTO_BACKEND`]: none).
     pub(in crate::experiment) fn kind(name: &str) -> Option<BackendKind> {
-        BackendKind::ALL.into_iter().find(|k| k.name() == name)
+        BackendKind::from_name(name)
     }
 
     pub(in crate::experiment) fn campaign(backend: &str, faults: &[&str]) -> Campaign {

@@ -50,6 +50,7 @@ use self::{
 use crate::{
     control::Control,
     files::{self, FileError},
+    hint::Hint,
     model::{Baseline, Excluded, ExperimentResult, Plan, Report, Skipped},
     synth,
 };
@@ -101,14 +102,14 @@ pub enum ExperimentError {
     Synthesis(#[from] synth::SettingError),
     #[error(
         "{} holds a campaign with {flag} {saved}, not {flag} {given}, so its results would not be this \
-         campaign's\nhint: resume it without {flag}, or start a new campaign with another --out",
-        dir.display(), flag = difference.flag, saved = difference.saved, given = difference.given
+         campaign's\nhint: resume it without {flag}, or {}",
+        dir.display(), Hint::NewCampaignElsewhere, flag = difference.flag, saved = difference.saved, given = difference.given
     )]
     OtherSettings { dir: PathBuf, difference: Difference },
     #[error(
         "{} was written by another campaign (fingerprint {found}) than the one in {} ({wanted}), so it cannot \
-         be reused\nhint: start a new campaign with another --out",
-        path.display(), campaign.display()
+         be reused\nhint: {}",
+        path.display(), campaign.display(), Hint::NewCampaignElsewhere
     )]
     StaleFile {
         path: PathBuf,

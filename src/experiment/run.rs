@@ -16,7 +16,7 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
+    model::{AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
 };
 
 pub(super) struct Runner<'a> {
@@ -44,7 +44,14 @@ impl Runner<'_> {
     }
 
     /// `phoebe inject` of one run of an experiment.
-    pub(super) fn inject_command(&self, exp: &Experiment, seed: u64, log: &Path, start_off: bool) -> Command {
+    /// With `switch_ack` (service mode), injection starts off and phoebe acknowledges each SIGUSR1/SIGUSR2 there.
+    pub(super) fn inject_command(
+        &self,
+        exp: &Experiment,
+        seed: u64,
+        log: &Path,
+        switch_ack: Option<&Path>,
+    ) -> Command {
         let mut cmd = Command::new(self.phoebe);
         // Verdicts need every injection counted (a rule the filter ran in the kernel would look unexercised).
         cmd.args(["inject", "-q", "--count-all"]);
@@ -55,8 +62,8 @@ impl Runner<'_> {
             cmd.arg("--fault").arg(fault.to_string());
         }
         cmd.arg("--seed").arg(seed.to_string()).arg("--log").arg(log);
-        if start_off {
-            cmd.arg("--start-off");
+        if let Some(ack) = switch_ack {
+            cmd.arg("--start-off").arg("--switch-ack").arg(ack);
         }
         cmd.arg("--").args(self.target_args());
         cmd
@@ -112,15 +119,18 @@ impl Runner<'_> {
             let log_path = dir.join(format!("run-{k}.log.json"));
             let _ = fs::remove_file(&log_path);
             if self.campaign.service.is_some() {
-                let cmd = self.inject_command(exp, seed, &log_path, true);
+                let ack = dir.join(format!("run-{k}.switch"));
+                let _ = fs::remove_file(&ack);
+                let cmd = self.inject_command(exp, seed, &log_path, Some(&ack));
                 let inject = args_of(&cmd);
-                let Some(run) = self.service_experiment_run(&dir, k, cmd)? else {
+                let Some(run) = self.service_experiment_run(&dir, k, cmd, &ack)? else {
                     return Ok(None);
                 };
                 let log = service::service_log(&log_path);
                 let LogSums {
                     injected,
                     matched,
+                    natural: natural_failures,
                     usage,
                     realistic,
                 } = LogSums::of(log.as_ref(), natural);
@@ -161,6 +171,8 @@ impl Runner<'_> {
                     usage,
                     matched,
                     injected,
+                    natural: natural_failures,
+                    achieved_counts: AchievedCounts::of(natural_failures),
                     realistic,
                     check_passed: run.check_passed,
                     post_run_passed: Some(run.rounds.after.all_ok()),
@@ -169,7 +181,7 @@ impl Runner<'_> {
                 });
                 continue;
             }
-            let cmd = self.inject_command(exp, seed, &log_path, false);
+            let cmd = self.inject_command(exp, seed, &log_path, None);
             let inject = args_of(&cmd);
             let started = std::time::SystemTime::now();
             let ran = self.supervised(
@@ -194,6 +206,7 @@ impl Runner<'_> {
             let LogSums {
                 injected,
                 matched,
+                natural: natural_failures,
                 usage,
                 realistic,
             } = LogSums::of(log.as_ref(), natural);
@@ -254,6 +267,8 @@ impl Runner<'_> {
                 usage,
                 matched,
                 injected,
+                natural: natural_failures,
+                achieved_counts: AchievedCounts::of(natural_failures),
                 realistic,
                 check_passed,
                 post_run_passed,

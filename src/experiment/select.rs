@@ -6,8 +6,7 @@ use std::path::Path;
 
 use super::{Campaign, ExperimentError};
 use crate::{
-    backend::{self, BackendError, BackendKind, Mode},
-    decide::Decider,
+    backend::{self, BackendError, BackendKind},
     model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
 
@@ -35,18 +34,10 @@ pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
 pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
-    if backend != Some(BackendKind::Ebpf) {
-        return None;
-    }
-    let mut decider = Decider::new(faults.to_vec(), 0);
-    let mode = Mode::Inject {
-        decider: &mut decider,
-        note: &mut |_| {},
-    };
-    match backend::backend(BackendKind::Ebpf).check(&mode) {
-        Ok(_) => None,
-        Err(BackendError::Unsupported { reason, .. }) => Some(reason),
-        Err(other) => Some(other.to_string()),
+    let faults: Vec<&FaultSpec> = faults.iter().collect();
+    match backend::backend(backend?).campaign_skips(&faults)? {
+        BackendError::Unsupported { reason, .. } => Some(reason),
+        other => Some(other.to_string()),
     }
 }
 
@@ -156,10 +147,15 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
             .iter()
             .map(|f| {
                 // `read-EIO`; `read-short-1`, `write-short-50pct` for a partial transfer (an id is a file name
-                // and a link in report.html, so no `%`).
-                let what = match f.short {
-                    Some(short) => format!("short-{}", short.id_part()),
-                    None => f.errnos.first().map(|(e, _)| e.to_string()).unwrap_or_default(),
+                // and a link in report.html, so no `%`); a latency fault has no errno: `read-delay50ms` (no spaces,
+                // so the id stays a plain file name).
+                let what = match (f.short, f.errnos.first(), f.delay) {
+                    (Some(short), _, _) => format!("short-{}", short.id_part()),
+                    (None, Some((e, _)), _) => e.to_string(),
+                    (None, None, Some(delay)) if f.is_delay_only() => {
+                        format!("delay{}", humantime::format_duration(delay)).replace(' ', "")
+                    }
+                    _ => String::new(),
                 };
                 let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
                 Experiment {
@@ -217,6 +213,21 @@ mod tests {
         );
     }
 
+    /// A latency fault has no errno to name its experiment by: the delay does, without the space humantime puts
+    /// between units (the id is a directory name).
+    #[test]
+    fn latency_faults_are_named_by_their_delay() {
+        let campaign = campaign(
+            "seccomp",
+            &["read:delay=50ms:p=1", "read:delay=1s 500ms", "read:EIO:delay=5ms"],
+        );
+        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["read-delay50ms", "read-delay1s500ms", "read-EIO"]);
+    }
+
     #[test]
     fn ebpf_skips_what_its_hooks_cannot_honour_and_nothing_else() {
         let reason =
@@ -239,6 +250,14 @@ mod tests {
                 .contains("when=exit")
         );
         assert!(reason("ebpf", "read:EIO:delay=10ms").unwrap().contains("delay="));
+        let latency = reason("ebpf", "read:delay=10ms").expect("an LSM hook cannot hold a call");
+        assert!(
+            latency.contains("use --backend seccomp or --backend ptrace"),
+            "{latency}"
+        );
+        for backend in ["ptrace", "seccomp"] {
+            assert_eq!(reason(backend, "read:delay=10ms:p=0.5"), None, "{backend}");
+        }
         // A syscall with a hook beside one without: the rule cannot be honoured as a whole.
         assert!(reason("ebpf", "openat,statx:ENOENT").unwrap().contains("'statx'"));
         // Other backends (and the per-run choice) are never second-guessed.
@@ -349,11 +368,11 @@ mod tests {
         assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
     }
 
-    /// The report fixtures' skip reasons (`report::fixtures::ebpf_reason`, which may not ask the backend) start
+    /// The report fixtures' skip reasons (`model::fixtures::ebpf_reason`, which may not ask the backend) start
     /// as the eBPF backend's own do.
     #[test]
     fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
-        for s in crate::report::fixtures::sample_with_skipped().skipped {
+        for s in crate::model::fixtures::sample_with_skipped().skipped {
             let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
             assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
             assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");

@@ -200,18 +200,24 @@ impl Runner<'_> {
         dir: &Path,
         k: u32,
         inject: Command,
+        ack: &Path,
     ) -> Result<Option<ServiceRun>, ExperimentError> {
         let began = Instant::now();
         let mut started = supervise::start(inject, &dir.join(format!("run-{k}")), "an experiment run")?;
         let phoebe_pid = nix::unistd::Pid::from_raw(started.pgid);
-        let switch = |on: bool| {
+        let mut switches = 0;
+        let mut switch = |on: bool, started: &mut Started| {
             let sig = if on {
                 nix::sys::signal::Signal::SIGUSR1
             } else {
                 nix::sys::signal::Signal::SIGUSR2
             };
             // ESRCH: phoebe (and so the service) already ended, which the run reports.
-            let _ = nix::sys::signal::kill(phoebe_pid, sig);
+            if nix::sys::signal::kill(phoebe_pid, sig).is_ok() {
+                switches += 1;
+                // A signal takes effect a moment after kill(2) returns: the rounds wait until phoebe says it has.
+                wait_for_switch(ack, switches, started);
+            }
         };
         let mut run = ServiceRun {
             rounds: Rounds::default(),
@@ -225,9 +231,9 @@ impl Runner<'_> {
             Ready::Yes => {
                 let n = self.service().rounds;
                 let (steady, h1) = self.rounds(dir, &format!("run-{k}-steady"), n)?;
-                switch(true);
+                switch(true, &mut started);
                 let (injected, h2) = self.rounds(dir, &format!("run-{k}-injected"), n)?;
-                switch(false);
+                switch(false, &mut started);
                 // --recovery: the service's grace to recover before it is judged; Ctrl-C cuts it short.
                 let recovered = Instant::now() + Duration::from_millis(self.service().recovery_ms);
                 while Instant::now() < recovered && !self.control.interrupted() {
@@ -255,6 +261,21 @@ impl Runner<'_> {
         run.wall = began.elapsed();
         Ok((!interrupted).then_some(run))
     }
+}
+
+/// Waits until phoebe has acknowledged its `count`th switch in `ack` (`inject --switch-ack`), phoebe has ended,
+/// or 10 s have passed (a phoebe too busy to run its switch thread for that long: the rounds go on and the
+/// injection log shows what was injected when).
+fn wait_for_switch(ack: &Path, count: usize, started: &mut Started) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let acknowledged = std::fs::read_to_string(ack).map_or(0, |text| text.lines().count());
+        if acknowledged >= count || matches!(started.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    tracing::warn!(ack = %ack.display(), "phoebe did not acknowledge the injection switch within 10 s");
 }
 
 /// The injection log a service run left (it is written when phoebe stops the service).

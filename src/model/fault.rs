@@ -1,7 +1,8 @@
 //! The fault grammar (DESIGN §5): one parser for the CLI's `--fault` and the JSON model, with precise errors.
 //!
 //! `SYSCALL[,SYSCALL…]:ERRNO[=WEIGHT][,ERRNO=WEIGHT…][:p=PROB][:nth=N|:after=N][:every=N][:max=N][:path=GLOB]
-//! [:when=entry|exit][:delay=DUR]`, `SYSCALL[,SYSCALL…]:short=N|P%[:OPTION=VALUE…]` for a partial transfer, and
+//! [:when=entry|exit][:delay=DUR]`, `SYSCALL[,SYSCALL…]:short=N|P%[:OPTION=VALUE…]` for a partial transfer,
+//! `SYSCALL[,SYSCALL…]:delay=DUR[:OPTION=VALUE…]` for a latency fault (the call is held, then runs for real), and
 //! strace's `inject=SET:error=E[:when=FIRST[..LAST][+[STEP]]]` as an alias.
 //! Owns: parsing, validation and the canonical text form. Does not own: deciding whether a call is injected
 //! (`crate::decide`).
@@ -193,7 +194,8 @@ pub const SHORT_COUNT_ARG: usize = 2;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     pub syscalls: Vec<Syscall>,
-    /// Errnos with their relative weights (all > 0); empty for a partial-transfer rule (`short`).
+    /// Errnos with their relative weights (all > 0); empty for a partial-transfer rule (`short`) and for a latency
+    /// fault (`delay=` alone, see [`FaultSpec::is_delay_only`]).
     pub errnos: Vec<(Errno, f64)>,
     /// Probability that an eligible call is injected, in [0, 1].
     pub probability: f64,
@@ -203,7 +205,8 @@ pub struct FaultSpec {
     /// Only calls whose (absolute, resolved) path argument matches this glob.
     pub path: Option<String>,
     pub when: When,
-    /// Delay the call this long before failing it.
+    /// Delay the call this long before failing it, or, in a latency fault (no errno, no `short`), before letting
+    /// it run for real.
     pub delay: Option<Duration>,
     /// Shape predicates (DESIGN §6: `op=`, `timeout=`, `fd=`, `nonblock=`, …), in key order: only calls whose
     /// shape satisfies every one are matched.
@@ -226,7 +229,7 @@ pub enum FaultError {
     Invalid { spec: String, problem: String },
 }
 
-const KEYS: &str = "p, nth, after, every, max, path, when, delay, short (in place of the errno), and the shape predicates op, timeout, fd, \
+const KEYS: &str = "p, nth, after, every, max, path, when, delay, short or delay (in place of the errno), and the shape predicates op, timeout, fd, \
                     nonblock, req, family, type, map, prot, advice, clone, nohang, option";
 
 /// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
@@ -261,7 +264,11 @@ impl FaultSpec {
         let errno_part = head
             .next()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| invalid("no errno; expected SYSCALL:ERRNO, e.g. openat:ENOENT".into()))?;
+            .ok_or_else(|| invalid(
+                "no errno; expected SYSCALL:ERRNO, e.g. openat:ENOENT, or SYSCALL:delay=DUR for a latency fault, \
+                 e.g. read:delay=50ms"
+                    .into(),
+            ))?;
         if errno_part.starts_with("p=")
             || errno_part.contains('=') && errno_part.split('=').next() == Some("p")
         {
@@ -273,8 +280,23 @@ impl FaultSpec {
             Some(value) => Some(Short::parse(value).map_err(invalid)?),
             None => None,
         };
+        // A latency fault: `delay=DUR` in the errno's place, the call held and then run for real.
+        let delay_only = match errno_part.strip_prefix("delay=") {
+            Some(value) => match parse_delay(value).map_err(invalid)? {
+                Duration::ZERO => {
+                    return Err(invalid(format!(
+                        "delay={value}: a latency fault without an errno needs a delay above zero, e.g. delay=50ms"
+                    )));
+                }
+                delay => Some(delay),
+            },
+            None => None,
+        };
         let mut errnos = Vec::new();
-        for item in errno_part.split(',').filter(|_| short.is_none()) {
+        for item in errno_part
+            .split(',')
+            .filter(|_| short.is_none() && delay_only.is_none())
+        {
             let (name, weight) = match item.split_once('=') {
                 Some((name, w)) => {
                     let weight: f64 = w
@@ -297,6 +319,10 @@ impl FaultSpec {
             fault.when = When::Exit;
         }
         let mut seen: Vec<&str> = Vec::new();
+        if delay_only.is_some() {
+            fault.delay = delay_only;
+            seen.push("delay");
+        }
         // Options are split where a `key=` starts, so that a path may hold colons.
         let options = head.next().map(shape::split_components).unwrap_or_default();
         for opt in options {
@@ -346,6 +372,12 @@ impl FaultSpec {
                         )));
                     }
                 }
+                "when" if delay_only.is_some() => {
+                    return Err(invalid(format!(
+                        "when={value}: a latency fault holds the call before it runs and then lets it run, so it has \
+                         no side to choose; leave when= out (or add an errno, e.g. read:EIO:delay=10ms:when=exit)"
+                    )));
+                }
                 "when" => {
                     fault.when = match value {
                         "entry" => When::Entry,
@@ -353,12 +385,7 @@ impl FaultSpec {
                         _ => return Err(invalid(format!("when={value}: expected entry or exit"))),
                     }
                 }
-                "delay" => {
-                    let delay = humantime::parse_duration(value)
-                        .map_err(|e| invalid(format!("delay={value}: {e} (e.g. delay=10ms)")))?;
-                    fault.delay =
-                        Some(check_delay(delay).map_err(|p| invalid(format!("delay={value}: {p}")))?);
-                }
+                "delay" => fault.delay = Some(parse_delay(value).map_err(invalid)?),
                 _ => match Key::parse(key) {
                     Some(k) if k != Key::Path => {
                         fault.shape.push(Predicate::parse(k, value).map_err(invalid)?);
@@ -432,6 +459,12 @@ impl FaultSpec {
         Ok(())
     }
 
+    /// Is this a latency fault: `delay=` with no errno and no `short=`, so a chosen call is held for the delay and
+    /// then runs for real?
+    pub fn is_delay_only(&self) -> bool {
+        self.errnos.is_empty() && self.short.is_none() && self.delay.is_some()
+    }
+
     /// Does this rule inject on every matching call, with no state (so a filter can fail the call by itself)?
     pub fn is_unconditional(&self) -> bool {
         self.probability >= 1.0
@@ -488,6 +521,13 @@ fn check_errnos(errnos: impl IntoIterator<Item = Errno>) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// The `DUR` of `delay=DUR`: a humantime duration of at most [`MAX_DELAY`].
+fn parse_delay(value: &str) -> Result<Duration, String> {
+    let delay =
+        humantime::parse_duration(value).map_err(|e| format!("delay={value}: {e} (e.g. delay=10ms)"))?;
+    check_delay(delay).map_err(|p| format!("delay={value}: {p}"))
 }
 
 /// `delay` if it is at most [`MAX_DELAY`].
@@ -625,6 +665,10 @@ impl fmt::Display for FaultSpec {
         if let Some(short) = self.short {
             write!(f, "short={short}")?;
         }
+        let delay_only = self.is_delay_only();
+        if let Some(delay) = self.delay.filter(|_| delay_only) {
+            write!(f, "delay={}", humantime::format_duration(delay))?;
+        }
         let weighted = self.errnos.iter().any(|(_, w)| *w != 1.0);
         for (i, (errno, weight)) in self.errnos.iter().enumerate() {
             if i > 0 {
@@ -661,7 +705,7 @@ impl fmt::Display for FaultSpec {
         if self.when == When::Exit && self.short.is_none() {
             f.write_str(":when=exit")?;
         }
-        if let Some(delay) = self.delay {
+        if let Some(delay) = self.delay.filter(|_| !delay_only) {
             write!(f, ":delay={}", humantime::format_duration(delay))?;
         }
         Ok(())
@@ -934,6 +978,35 @@ mod tests {
             Short::Percent(99).shorten(u64::MAX),
             Some(18_262_276_632_972_456_098)
         );
+    }
+
+    #[test]
+    fn delay_alone_is_a_latency_fault() {
+        let f = parse("read,recvfrom:delay=50ms:p=0.5:fd=socket");
+        assert!(f.is_delay_only());
+        assert!(f.errnos.is_empty() && f.short.is_none());
+        assert_eq!(f.delay, Some(Duration::from_millis(50)));
+        assert_eq!(f.when, When::Entry);
+        assert!(!f.is_unconditional(), "a filter cannot hold a call");
+        assert_eq!(f.to_string(), "read,recvfrom:delay=50ms:p=0.5:fd=socket");
+        assert_eq!(parse(&f.to_string()), f);
+        let with_path = parse("openat:delay=1s:path=/etc/**");
+        assert_eq!(with_path.to_string(), "openat:delay=1s:path=/etc/**");
+        assert_eq!(parse(&with_path.to_string()), with_path);
+        // With an errno, delay= stays an option that delays the error.
+        let error = parse("read:EIO:delay=10ms");
+        assert!(!error.is_delay_only());
+        assert_eq!(error.to_string(), "read:EIO:delay=10ms");
+        assert_eq!(
+            err("read:delay=0ms"),
+            "fault 'read:delay=0ms': delay=0ms: a latency fault without an errno needs a delay above zero, e.g. \
+             delay=50ms"
+        );
+        assert!(err("read:delay=soon").contains("delay=soon"));
+        assert!(err("read:delay=2days").contains("longest delay is 24h"));
+        assert!(err("read:delay=1ms:delay=2ms").contains("'delay=' is given twice"));
+        assert!(err("read:delay=1ms:when=exit").contains("leave when= out"));
+        assert!(err("read").contains("SYSCALL:delay=DUR"));
     }
 
     #[test]

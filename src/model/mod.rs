@@ -4,6 +4,8 @@
 
 pub mod catalogue;
 pub mod fault;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod log;
 pub mod names;
 pub mod observation;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     fault::{Action, CallWindow, FaultSpec, Short, When},
-    log::{Effect, Injection, InjectionLog, RuleStats},
+    log::{Draws, Effect, Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{
@@ -24,8 +26,8 @@ pub use self::{
         Tier,
     },
     report::{
-        Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats, Rounds,
-        RunEvidence, RunResult, Skipped, Verdict,
+        AchievedCounts, Baseline, BaselineRun, ExperimentResult, FailOn, InjectedCall, Report, RoundStats,
+        Rounds, RunEvidence, RunResult, Skipped, Verdict, achieved_rates,
     },
     shape::Shape,
 };

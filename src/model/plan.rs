@@ -27,6 +27,11 @@ pub struct SynthSettings {
     /// per (syscall, errno) over all of the syscall's calls, as before shapes.
     #[serde(default = "yes")]
     pub shapes: bool,
+    /// A rate is taken over at least this many calls: sparser consecutive intervals are pooled into one sample
+    /// (a rate over one or two calls is 0 or 1, and p95 of such rates is 1). Absent in plans written before
+    /// pooling: 1, one sample per interval.
+    #[serde(default = "one")]
+    pub min_calls: u64,
     /// Which tiers the plan holds (`--explore`): the observed (realistic) models alone, or the plausible ones
     /// after them. Absent in plans and campaigns written before the tiers: observed.
     #[serde(default, skip_serializing_if = "Explore::is_observed")]
@@ -35,6 +40,10 @@ pub struct SynthSettings {
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `--explore`: what a campaign tries beyond the errors the program met by itself.
@@ -118,6 +127,7 @@ impl Default for SynthSettings {
             factor: 1.2,
             quantile: 0.95,
             shapes: true,
+            min_calls: 10,
             explore: Explore::Observed,
         }
     }
@@ -162,6 +172,10 @@ pub struct RateStats {
     pub intervals: u64,
     /// Of those, intervals in which it failed with this errno.
     pub intervals_with_error: u64,
+    /// The rates the statistics rest on: the intervals, consecutive ones pooled until each sample has at least
+    /// `settings.min_calls` calls. Absent in plans written before pooling: one per interval.
+    #[serde(default)]
+    pub samples: u64,
 }
 
 /// A model whose statistics rest on fewer intervals than this says so: its quantile and variance say little
@@ -169,9 +183,18 @@ pub struct RateStats {
 pub const MIN_SAMPLES: u64 = 20;
 
 impl RateStats {
-    /// Do these statistics rest on fewer than [`MIN_SAMPLES`] intervals?
+    /// Do these statistics rest on fewer than [`MIN_SAMPLES`] rates?
     pub fn too_few_samples(&self) -> bool {
-        self.intervals < MIN_SAMPLES
+        self.sample_count() < MIN_SAMPLES
+    }
+
+    /// How many rates the statistics rest on ([`RateStats::samples`]; plans written before pooling: the intervals).
+    pub fn sample_count(&self) -> u64 {
+        if self.samples == 0 {
+            self.intervals
+        } else {
+            self.samples
+        }
     }
 
     /// Failures / calls over the whole observation: the chance that a call fails by itself.

@@ -214,6 +214,15 @@ pub struct RunResult {
     /// Calls the fault matched, and how many it injected.
     pub matched: u64,
     pub injected: u64,
+    /// Matched calls phoebe let run that failed by themselves with one of the fault's errnos (ptrace sees each
+    /// call's result at its exit stop); absent where the backend does not see the results of the calls it lets
+    /// run (seccomp, eBPF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub natural: Option<u64>,
+    /// What the achieved rate counts: `injected-and-natural` (the matched calls' total failure rate, on the same
+    /// footing as a model's target rate) when `natural` is known, else `injected-only`.
+    #[serde(default)]
+    pub achieved_counts: AchievedCounts,
     /// Of the injections, those that landed on a call shape that failed naturally with the same errno in the
     /// baseline (DESIGN §6); `null` when that cannot be told (the baseline or the log has no shapes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,9 +301,13 @@ impl RunEvidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InjectedCall {
     pub syscall: Syscall,
-    /// `"errno": "ENOENT"`, or `"short": 1` for a partial transfer (as in the log).
+    /// `"errno": "ENOENT"`, `"short": 1` for a partial transfer, or neither for a latency fault's call, held for
+    /// `delay_ns` and then run for real (as in the log).
     #[serde(flatten)]
     pub effect: Effect,
+    /// How long the call was held, in nanoseconds, when its rule has `delay=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<u64>,
     /// 1-based index of the call among the calls of `syscall`.
     pub index: u64,
     /// The call's shape (`op=FUTEX_WAIT_PRIVATE:timeout=no`, `fd=file`), when the backend computed it.
@@ -306,9 +319,19 @@ pub struct InjectedCall {
 }
 
 impl std::fmt::Display for InjectedCall {
-    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`.
+    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`, and for a latency fault's
+    /// call `read #2 → delay=50ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} #{} → {}", self.syscall, self.index, self.effect)?;
+        write!(f, "{} #{} → ", self.syscall, self.index)?;
+        match (self.effect, self.delay_ns) {
+            (Effect::Run, Some(ns)) => write!(
+                f,
+                "delay={}",
+                humantime::format_duration(std::time::Duration::from_nanos(ns))
+            )?,
+            (Effect::Run, None) => f.write_str("delay")?,
+            (effect, _) => write!(f, "{effect}")?,
+        }
         let shape = self.shape.as_deref().filter(|s| !s.is_empty());
         let mut parts = Vec::new();
         // A shape with a path predicate names it already.
@@ -430,9 +453,50 @@ impl Rounds {
     }
 }
 
+/// What an achieved rate counts among the matched calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AchievedCounts {
+    /// Injections only: the backend does not see the results of the calls it lets run (seccomp, eBPF), and
+    /// reports written before natural failures were counted.
+    #[default]
+    InjectedOnly,
+    /// Injections and the natural failures (with the fault's errnos) of the matched calls phoebe let run.
+    InjectedAndNatural,
+}
+
+impl AchievedCounts {
+    /// `Some(natural)` counts them, `None` cannot.
+    pub fn of(natural: Option<u64>) -> AchievedCounts {
+        match natural {
+            Some(_) => AchievedCounts::InjectedAndNatural,
+            None => AchievedCounts::InjectedOnly,
+        }
+    }
+}
+
+/// Injected / matched and, when the natural failures are known, (injected + natural) / matched; `None` when no
+/// call matched.
+pub fn achieved_rates(matched: u64, injected: u64, natural: Option<u64>) -> (Option<f64>, Option<f64>) {
+    if matched == 0 {
+        return (None, None);
+    }
+    let rate = |n: u64| n as f64 / matched as f64;
+    (
+        Some(rate(injected)),
+        natural.map(|natural| rate(injected.saturating_add(natural))),
+    )
+}
+
 impl RunResult {
+    /// Injected / matched: the injections alone.
     pub fn achieved_rate(&self) -> Option<f64> {
-        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+        achieved_rates(self.matched, self.injected, self.natural).0
+    }
+
+    /// (Injected + natural failures) / matched, where the backend saw the natural failures.
+    pub fn achieved_total_rate(&self) -> Option<f64> {
+        achieved_rates(self.matched, self.injected, self.natural).1
     }
 }
 
@@ -755,7 +819,7 @@ mod tests {
 
     #[test]
     fn skipped_experiments_are_optional_in_the_file_and_never_fail_a_campaign() {
-        let mut report = crate::report::fixtures::sample();
+        let mut report = crate::model::fixtures::sample();
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("skipped").is_none(), "not written when empty");
         // A report written before the field existed still loads.
@@ -789,7 +853,7 @@ mod tests {
             !report.fails_on(&Verdict::ALL),
             "a skipped experiment has no verdict to fail on"
         );
-        report.experiments = crate::report::fixtures::sample().experiments;
+        report.experiments = crate::model::fixtures::sample().experiments;
         assert!(report.fails_on(&[Verdict::Failed]));
         assert!(!report.fails_on(&[Verdict::Crashed, Verdict::Hung]));
         let rule = |s: &str| s.parse::<FailOn>().unwrap();
@@ -850,6 +914,8 @@ mod tests {
             usage: None,
             matched: 1,
             injected: u64::from(verdict != Verdict::NotExercised),
+            natural: None,
+            achieved_counts: AchievedCounts::InjectedOnly,
             realistic: None,
             check_passed: None,
             post_run_passed: None,
@@ -954,6 +1020,7 @@ mod tests {
         let call = InjectedCall {
             syscall: Syscall::parse("openat").unwrap(),
             effect: Effect::Errno(crate::model::Errno::parse("ENOENT").unwrap()),
+            delay_ns: None,
             index: 3,
             shape: None,
             path: Some("/etc/app.conf".into()),
@@ -970,6 +1037,7 @@ mod tests {
         let short = InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: Effect::Short(1),
+            delay_ns: None,
             index: 2,
             shape: Some("fd=unix-stream".into()),
             path: None,
@@ -978,6 +1046,38 @@ mod tests {
         let json = serde_json::to_string(&short).unwrap();
         assert!(json.contains(r#""short":1"#) && !json.contains("errno"), "{json}");
         assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), short);
+        let held = InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            effect: Effect::Run,
+            delay_ns: Some(50_000_000),
+            index: 2,
+            shape: None,
+            path: None,
+        };
+        assert_eq!(held.to_string(), "read #2 → delay=50ms");
+        let json = serde_json::to_string(&held).unwrap();
+        assert!(!json.contains("errno") && !json.contains("short"), "{json}");
+        assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), held);
+    }
+
+    /// Issue 14 item 5: achieved = (injected + natural failures) / matched beside injected / matched.
+    #[test]
+    fn achieved_rates_count_natural_failures_when_known() {
+        assert_eq!(achieved_rates(200, 7, Some(17)), (Some(0.035), Some(0.12)));
+        assert_eq!(achieved_rates(200, 7, None), (Some(0.035), None));
+        assert_eq!(achieved_rates(0, 0, Some(0)), (None, None));
+        assert_eq!(achieved_rates(4, 0, Some(4)), (Some(0.0), Some(1.0)));
+        assert_eq!(
+            achieved_rates(2, u64::MAX, Some(1)).1,
+            Some(u64::MAX as f64 / 2.0),
+            "saturates"
+        );
+        assert_eq!(AchievedCounts::of(Some(0)), AchievedCounts::InjectedAndNatural);
+        assert_eq!(AchievedCounts::of(None), AchievedCounts::InjectedOnly);
+        assert_eq!(
+            serde_json::to_string(&AchievedCounts::InjectedOnly).unwrap(),
+            "\"injected-only\""
+        );
     }
 
     #[test]

@@ -318,6 +318,16 @@ pub trait Probe {
     fn read_u64(&mut self, addr: u64) -> Option<u64>;
 }
 
+/// Which components of call shapes an observer records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShapeCoverage {
+    /// Every component: the registers', and the paths and descriptors the target's memory and `/proc` tell.
+    All,
+    /// The registers' components only (futex op and timeout, ioctl request, socket family and type, flags);
+    /// path, fd and nonblock are `unknown`, as [`RegistersOnly`] gives them.
+    Registers,
+}
+
 /// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.
 pub struct RegistersOnly;
 

@@ -2,7 +2,7 @@
 //! `Accept` header asks for), `/` (the live page) and `/intervals.json` (what the live page polls).
 //!
 //! A few lines of HTTP/1.1 on std::net rather than a server crate: each request is one GET answered with a text
-//! phoebe renders from what the interval loop published, and hyper or tiny_http would bring a dependency tree
+//! `report::monitor` renders from what the interval loop published, and hyper or tiny_http would bring a dependency tree
 //! (and a runtime) for that. One connection at a time, `Connection: close`.
 
 use std::{
@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
-use super::{
-    Published,
+use super::Published;
+use crate::report::monitor::{
     exposition::{self, Format},
     page,
 };
@@ -69,7 +69,14 @@ pub fn respond(request: &Request, published: &Published) -> (&'static str, &'sta
         "/intervals.json" => (
             "200 OK",
             "application/json",
-            serde_json::to_string(&page::Feed::of(published)).unwrap_or_default(),
+            serde_json::to_string(&page::Feed::new(
+                &published.info,
+                &published.watching,
+                published.interval_ms,
+                &published.comms,
+                &published.history,
+            ))
+            .unwrap_or_default(),
         ),
         _ => (
             "404 Not Found",

@@ -2,25 +2,22 @@
 //! where eBPF is unavailable (or `--backend ptrace`), from a ptrace attach to a `--pid`.
 //!
 //! Owns: choosing the source (and saying so when ptrace replaces eBPF), finding the processes (`--pid` and its
-//! descendants, or every process named `--name`, rescanned each interval), the interval loop, and the outputs:
-//! the table, JSON lines, and the HTTP endpoint (`http`): the metrics exposition of cumulative counters, never
-//! reset (`exposition`), and the live page (`page`). Both sources give the same cumulative [`Snapshot`] (and
-//! [`Histograms`]), so one renderer serves both; the rendering functions are pure. Does not own the eBPF side
+//! descendants, or every process named `--name`, rescanned each interval), the interval loop, what each interval
+//! gives the renderers (per-process counters; the exposition's cumulative totals, never reset, in `totals`; the
+//! live page's history), writing the table or JSON lines, and serving the HTTP endpoint (`http`). Both sources
+//! give the same cumulative [`Snapshot`] (and [`Histograms`]), so one renderer serves both. Does not own: the
+//! renderings (`report::monitor`: the table, the JSON lines, the exposition, the live page), the eBPF side
 //! (`backend::ebpf::Observer`) nor the tracer (`backend::ptrace::attach`).
 
-pub mod exposition;
 mod http;
-pub mod page;
+mod totals;
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    fmt::Write as _,
+    collections::{HashMap, VecDeque},
     net::{SocketAddr, TcpListener},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-
-use serde::Serialize;
 
 use crate::{
     backend::{
@@ -28,7 +25,13 @@ use crate::{
         ptrace::attach::{AttachError, Attached},
     },
     control::Control,
-    model::{Errno, Syscall, SyscallStats},
+    report::monitor::{
+        PerProcess,
+        exposition::{BuildInfo, Labels, Totals},
+        json::{self, IntervalLine},
+        page::{self, PageInterval},
+        terminal,
+    },
     sys::procfs,
 };
 
@@ -128,57 +131,9 @@ pub fn with_descendants(roots: &[u32], procs: &[(u32, u32)]) -> Vec<u32> {
     out
 }
 
-/// One syscall's counters in one process and interval, for `--json`: the latency fields only when latency is
-/// measured (`--latency`), absent otherwise (0 would be a measurement).
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct StatsLine {
-    pub calls: u64,
-    /// Failed calls per errno.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub errors: BTreeMap<Errno, u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ns_sum: Option<u64>,
-    /// The interval's longest call (see `backend::ebpf::delta` for how it is estimated).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ns_max: Option<u64>,
-}
-
-impl StatsLine {
-    pub fn new(stats: &SyscallStats, latency: bool) -> Self {
-        StatsLine {
-            calls: stats.calls,
-            errors: stats.errors.clone(),
-            latency_ns_sum: latency.then_some(stats.latency_ns_sum),
-            latency_ns_max: latency.then_some(stats.latency_ns_max),
-        }
-    }
-}
-
-/// One process's counters in one interval, for `--json`.
-#[derive(Debug, Serialize)]
-pub struct ProcessLine {
-    pub pid: u32,
-    pub comm: String,
-    pub syscalls: BTreeMap<Syscall, StatsLine>,
-}
-
-/// One `--json` line.
-#[derive(Debug, Serialize)]
-pub struct IntervalLine {
-    pub version: u32,
-    /// Index of the interval from the start of monitoring (0-based).
-    pub interval: u64,
-    /// End of the interval, in milliseconds since monitoring started.
-    pub t_ms: u64,
-    pub interval_ms: u64,
-    pub processes: Vec<ProcessLine>,
-}
-
 /// Per process, per syscall stats of one interval's difference.
-pub fn by_process(
-    delta: &[(phoebe_common::CountKey, phoebe_common::CountValue)],
-) -> BTreeMap<u32, BTreeMap<Syscall, SyscallStats>> {
-    let mut out: BTreeMap<u32, BTreeMap<Syscall, SyscallStats>> = BTreeMap::new();
+pub fn by_process(delta: &[(phoebe_common::CountKey, phoebe_common::CountValue)]) -> PerProcess {
+    let mut out = PerProcess::new();
     for (key, value) in delta {
         let Some((syscall, result)) = ebpf::decode(key) else {
             continue;
@@ -198,90 +153,21 @@ pub fn by_process(
     out
 }
 
-/// The interval table: one row per syscall (all processes summed), failing ones first.
-pub fn table(
-    t: Duration,
-    per_process: &BTreeMap<u32, BTreeMap<Syscall, SyscallStats>>,
-    comms: &HashMap<u32, String>,
-    interval: Duration,
-    latency: Option<(u64, &str)>,
-) -> String {
-    let mut totals: BTreeMap<Syscall, SyscallStats> = BTreeMap::new();
-    for stats in per_process.values() {
-        for (sc, s) in stats {
-            totals.entry(*sc).or_default().add(s);
-        }
-    }
-    let mut rows: Vec<(Syscall, SyscallStats)> = totals.into_iter().collect();
-    rows.sort_by(|a, b| {
-        b.1.failures()
-            .cmp(&a.1.failures())
-            .then(b.1.calls.cmp(&a.1.calls))
-    });
-    let mut out = String::new();
-    let pids: Vec<String> = per_process
-        .keys()
-        .map(|p| format!("{p}({})", comms.get(p).map_or("?", String::as_str)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "── {:.1} s  {}",
-        t.as_secs_f64(),
-        if pids.is_empty() {
-            "(no calls)".into()
-        } else {
-            pids.join(" ")
-        }
-    );
-    if rows.is_empty() {
-        return out;
-    }
-    let lat_head = latency.map_or(String::new(), |(_, unit)| {
-        format!(" {:>10}", format!("avg {unit}"))
-    });
-    let _ = writeln!(
-        out,
-        "{:<18} {:>10} {:>10} {:>8}{}  errors",
-        "syscall", "count", "rate/s", "failed", lat_head
-    );
-    let secs = interval.as_secs_f64().max(1e-9);
-    for (sc, s) in rows {
-        let errors: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
-        let lat = latency.map_or(String::new(), |(div, _)| {
-            format!(
-                " {:>10.1}",
-                s.latency_ns_sum as f64 / s.calls.max(1) as f64 / div as f64
-            )
-        });
-        let _ = writeln!(
-            out,
-            "{:<18} {:>10} {:>10.0} {:>7.2}%{}  {}",
-            sc.name(),
-            s.calls,
-            s.calls as f64 / secs,
-            100.0 * s.failures() as f64 / s.calls.max(1) as f64,
-            lat,
-            errors.join(" ")
-        );
-    }
-    out
-}
-
 /// What the interval loop publishes for the HTTP endpoint, which renders its answers from it.
 pub struct Published {
-    pub info: exposition::BuildInfo,
-    pub labels: exposition::Labels,
+    pub info: BuildInfo,
+    pub labels: Labels,
     /// `--pid N` or `--name COMM`, for the live page.
     pub watching: String,
     pub interval_ms: u64,
     /// Every series' cumulative values: the processes that ended, then the live ones.
-    pub totals: exposition::Totals,
+    pub totals: Totals,
     /// Calls the eBPF observer could not count (its maps full).
     pub lost: u64,
     /// The processes watched now: pid → command name.
     pub comms: HashMap<u32, String>,
     /// The last [`page::HISTORY`] of intervals, for the live page.
-    pub history: VecDeque<page::PageInterval>,
+    pub history: VecDeque<PageInterval>,
 }
 
 /// Where the counters come from.
@@ -427,14 +313,14 @@ pub fn run(
         control.hold();
     }
     let published = Arc::new(Mutex::new(Published {
-        info: exposition::BuildInfo {
+        info: BuildInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             backend: source.name().to_owned(),
             kernel: nix::sys::utsname::uname()
                 .map(|u| u.release().to_string_lossy().into_owned())
                 .unwrap_or_default(),
         },
-        labels: exposition::Labels {
+        labels: Labels {
             per_pid: options.per_pid,
             latency: options.latency,
         },
@@ -443,7 +329,7 @@ pub fn run(
             Who::Name(name) => format!("--name {name}"),
         },
         interval_ms: options.interval.as_millis() as u64,
-        totals: exposition::Totals::default(),
+        totals: Totals::default(),
         lost: 0,
         comms: HashMap::new(),
         history: VecDeque::new(),
@@ -479,7 +365,7 @@ pub fn run(
     let started = Instant::now();
     let mut before = Snapshot::new();
     // The totals of processes that ended, whose counters the source no longer holds (eBPF).
-    let mut retired = exposition::Totals::default();
+    let mut retired = Totals::default();
     let mut tick: u64 = 0;
     let mut failed = None;
     let stopped_by = loop {
@@ -518,42 +404,37 @@ pub fn run(
         let per_process = by_process(&delta);
         let t = deadline - started;
         if options.prometheus.is_some() {
-            let mut live = exposition::Totals::default();
-            live.add(&now, &histograms, &comms, options.per_pid, |_| true);
+            let mut live = Totals::default();
+            totals::add(&mut live, &now, &histograms, &comms, options.per_pid, |_| true);
             if let Ok(mut published) = published.lock() {
                 published.totals = retired.plus(&live);
                 published.lost = source.lost();
                 published.comms = comms.clone();
                 page::push(
                     &mut published.history,
-                    page::PageInterval::new(t.as_millis() as u64, &per_process),
+                    PageInterval::new(t.as_millis() as u64, &per_process),
                 );
             }
         }
         let written = if options.quiet {
             Ok(())
         } else if options.json {
-            let line = IntervalLine {
-                version: crate::model::FORMAT_VERSION,
-                interval: tick - 1,
-                t_ms: t.as_millis() as u64,
-                interval_ms: options.interval.as_millis() as u64,
-                processes: per_process
-                    .into_iter()
-                    .map(|(pid, syscalls)| ProcessLine {
-                        pid,
-                        comm: comms.get(&pid).cloned().unwrap_or_default(),
-                        syscalls: syscalls
-                            .iter()
-                            .map(|(sc, stats)| (*sc, StatsLine::new(stats, options.latency)))
-                            .collect(),
-                    })
-                    .collect(),
-            };
-            writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default())
+            let line = IntervalLine::new(
+                tick - 1,
+                t,
+                options.interval,
+                &per_process,
+                &comms,
+                options.latency,
+            );
+            writeln!(out, "{}", json::line(&line))
         } else {
             let lat = options.latency.then_some((options.unit_ns, options.unit_name));
-            write!(out, "{}", table(t, &per_process, &comms, options.interval, lat))
+            write!(
+                out,
+                "{}",
+                terminal::table(t, &per_process, &comms, options.interval, lat)
+            )
         };
         match written.and_then(|()| out.flush()) {
             Ok(()) => {}
@@ -569,7 +450,7 @@ pub fn run(
             // that come and go (`--name`, a forking server) keeps the kernel maps (or the tracer's counters) as
             // small as what runs now.
             let gone = |tgid: u32| ended.contains(&tgid);
-            retired.add(&now, &histograms, &comms, options.per_pid, gone);
+            totals::add(&mut retired, &now, &histograms, &comms, options.per_pid, gone);
             let keys: Vec<phoebe_common::CountKey> = now
                 .keys()
                 .chain(histograms.keys())
@@ -611,7 +492,8 @@ mod tests {
 
     use super::*;
 
-    fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
+    /// The counters' key of (process, syscall number, errno), for this module's tests.
+    pub(super) fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
         CountKey {
             tgid,
             nr,
@@ -629,69 +511,22 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_have_latency_only_when_measured() {
-        let stats = SyscallStats {
-            calls: 4,
-            errors: BTreeMap::from([(Errno::parse("ENOENT").unwrap(), 1)]),
-            latency_ns_sum: 0,
-            latency_ns_max: 0,
-            ..SyscallStats::default()
+    fn intervals_are_summed_per_process_and_syscall() {
+        let value = |calls, latency_ns_sum| CountValue {
+            calls,
+            latency_ns_sum,
+            latency_ns_max: latency_ns_sum,
         };
-        assert_eq!(
-            serde_json::to_string(&StatsLine::new(&stats, false)).unwrap(),
-            r#"{"calls":4,"errors":{"ENOENT":1}}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&StatsLine::new(&stats, true)).unwrap(),
-            r#"{"calls":4,"errors":{"ENOENT":1},"latency_ns_sum":0,"latency_ns_max":0}"#,
-            "measured: 0 is a value"
-        );
-    }
-
-    #[test]
-    fn table_sums_processes_and_puts_failures_first() {
         let delta = vec![
-            (
-                key(1, 0, 0),
-                CountValue {
-                    calls: 100,
-                    latency_ns_sum: 100_000,
-                    latency_ns_max: 5000,
-                },
-            ),
-            (
-                key(1, 257, 2),
-                CountValue {
-                    calls: 5,
-                    latency_ns_sum: 0,
-                    latency_ns_max: 0,
-                },
-            ),
-            (
-                key(2, 257, 0),
-                CountValue {
-                    calls: 5,
-                    latency_ns_sum: 0,
-                    latency_ns_max: 0,
-                },
-            ),
+            (key(1, 0, 0), value(100, 100_000)),
+            (key(1, 257, 2), value(5, 0)),
+            (key(1, 257, 512), value(1, 0)),
+            (key(2, 257, 0), value(5, 0)),
         ];
-        let per = by_process(&delta);
-        assert_eq!(per.len(), 2);
-        let comms = HashMap::from([(1, "a".to_owned()), (2, "b".to_owned())]);
-        let text = table(
-            Duration::from_secs(2),
-            &per,
-            &comms,
-            Duration::from_secs(1),
-            Some((1000, "µs")),
+        assert_eq!(
+            by_process(&delta),
+            crate::report::monitor::fixtures::per_process(),
+            "restart codes left out"
         );
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].contains("1(a) 2(b)"), "{text}");
-        assert!(
-            lines[2].starts_with("openat") && lines[2].contains("50.00%") && lines[2].ends_with("ENOENT×5"),
-            "{text}"
-        );
-        assert!(lines[3].starts_with("read") && lines[3].contains("1.0"), "{text}");
     }
 }

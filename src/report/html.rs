@@ -254,7 +254,7 @@ fn rates_chart(out: &mut String, rows: &[Row<'_>]) {
     let height = top + rows.len() as f64 * (group + gap) + bottom;
     let peak = rows
         .iter()
-        .flat_map(|r| [r.target, Some(r.probability), r.achieved()])
+        .flat_map(|r| [r.target, Some(r.probability), r.achieved_total().or(r.achieved())])
         .flatten()
         .fold(0.0, f64::max);
     let xmax = axis_max(peak);
@@ -291,12 +291,20 @@ fn rates_chart(out: &mut String, rows: &[Row<'_>]) {
         let bars = [
             ("bar-target", "target rate", r.target, "no target: a given fault"),
             ("bar-p", "injection probability", Some(r.probability), ""),
-            (
-                "bar-achieved",
-                "achieved (injected / matched)",
-                r.achieved(),
-                "no call matched",
-            ),
+            match r.achieved_total() {
+                Some(total) => (
+                    "bar-achieved",
+                    "achieved ((injected + natural) / matched)",
+                    Some(total),
+                    "no call matched",
+                ),
+                None => (
+                    "bar-achieved",
+                    "achieved, injected only (injected / matched)",
+                    r.achieved(),
+                    "no call matched",
+                ),
+            },
         ];
         for (j, (cls, what, value, missing)) in bars.into_iter().enumerate() {
             let yb = y0 + j as f64 * (bar + 2.0);
@@ -424,7 +432,7 @@ fn summary_table(out: &mut String, rows: &[Row<'_>]) {
             percent(Some(r.probability)),
             r.injected,
             r.matched,
-            percent(r.achieved()),
+            esc(&r.achieved_text()),
             realism(r.realism),
             pill(e.verdict),
             if e.verdict_text() != e.verdict.name() {
@@ -769,8 +777,9 @@ pub fn render(report: &Report) -> String {
              <span><span class=\"swatch\" style=\"background: var(--target)\"></span>target rate \
              (natural failures included)</span>\
              <span><span class=\"swatch\" style=\"background: var(--p)\"></span>injection probability p</span>\
-             <span><span class=\"swatch\" style=\"background: var(--achieved)\"></span>achieved: injected / matched\
-             </span></div><div class=\"panel scroll\">",
+             <span><span class=\"swatch\" style=\"background: var(--achieved)\"></span>achieved: (injected + \
+             natural failures) / matched where the backend sees the matched calls' results (ptrace), otherwise \
+             injected / matched (injected only)</span></div><div class=\"panel scroll\">",
         );
         rates_chart(&mut out, &rows);
         out.push_str("</div>");
@@ -828,7 +837,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{sample, sample_with_skipped};
+    use crate::model::fixtures::{sample, sample_with_skipped};
 
     /// The text of the element that starts with `open` (up to the matching `close`, not nested).
     fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
@@ -889,6 +898,27 @@ mod tests {
         );
     }
 
+    /// Issue 14 item 5: where the natural failures are known, the achieved bar is the matched calls' total failure
+    /// rate (comparable with the target bar); the table cell has the injected-only rate beside it.
+    #[test]
+    fn the_achieved_bar_counts_natural_failures_where_they_are_known() {
+        let mut report = sample();
+        for r in &mut report.experiments[1].runs {
+            r.natural = Some(10);
+            r.achieved_counts = crate::model::AchievedCounts::InjectedAndNatural;
+        }
+        let html = render(&report);
+        let chart = element(&html, "<svg id=\"chart-rates\"", "</svg>");
+        // (31 injected + 20 natural) / 150 matched over the two runs.
+        assert!(
+            chart.contains("<title>read-EAGAIN: achieved ((injected + natural) / matched) 34.00%</title>"),
+            "{chart}"
+        );
+        assert!(chart.contains("openat-ENOENT: achieved, injected only (injected / matched) 3.50%"));
+        let table = element(&html, "<table id=\"summary-table\"", "</table>");
+        assert!(table.contains("34.00% (injected 20.67%)"), "{table}");
+    }
+
     #[test]
     fn rates_chart_groups_target_p_and_achieved() {
         let html = render(&sample());
@@ -905,7 +935,7 @@ mod tests {
             "nothing matched for unlinkat"
         );
         assert!(
-            chart.contains("<title>read-EAGAIN: achieved (injected / matched) 20.67%</title>"),
+            chart.contains("<title>read-EAGAIN: achieved, injected only (injected / matched) 20.67%</title>"),
             "{chart}"
         );
         assert!(chart.contains("no target: a given fault") && chart.contains("no call matched"));
@@ -938,7 +968,7 @@ mod tests {
         let table = element(&html, "<table id=\"summary-table\"", "</table>");
         assert_eq!(table.matches("<tr>").count(), 4, "header + 3 experiments");
         assert!(
-            table.contains("<td class=\"num\">31 / 150</td><td class=\"num\">20.67%</td>"),
+            table.contains("<td class=\"num\">31 / 150</td><td class=\"num\">20.67% injected only</td>"),
             "{table}"
         );
         assert!(table.contains("<span class=\"pill v-failed\">failed</span>"));
@@ -992,7 +1022,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_listed_escaped() {
-        let html = render(&crate::report::fixtures::sample_with_broken_tests());
+        let html = render(&crate::model::fixtures::sample_with_broken_tests());
         assert!(html.contains("id=\"broken-tests\""));
         assert!(
             html.contains("<li><code>read-EAGAIN</code> broke <code>tests::reads</code>, <code>t.py::test_&lt;x&gt;</code></li>"),

@@ -189,6 +189,7 @@ pub fn render(report: &Report) -> String {
             "injected/matched",
             &format!("{}/{}", r.injected, r.matched),
         );
+        property(&mut out, indent, "achieved", &r.achieved_text());
         if let Some(realism) = r.realism {
             property(&mut out, indent, "realism", &format!("{realism:.4}"));
         }
@@ -294,7 +295,7 @@ mod tests {
     use quick_xml::{XmlVersion, events::Event, reader::Reader};
 
     use super::*;
-    use crate::report::fixtures::{sample, sample_with_skipped};
+    use crate::model::fixtures::{sample, sample_with_skipped};
 
     /// An element as a real XML parser saw it: name, unescaped attributes, unescaped text.
     #[derive(Debug)]
@@ -378,7 +379,7 @@ mod tests {
             .iter_mut()
             .find(|e| e.verdict == Verdict::NotExercised)
             .expect("a not-exercised experiment");
-        e.runs = vec![crate::report::fixtures::run(
+        e.runs = vec![crate::model::fixtures::run(
             1,
             Verdict::NotExercised,
             "65 matching call(s), none drawn for injection",
@@ -394,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_broken_test_is_a_failed_testcase_of_its_own() {
-        let xml = render(&crate::report::fixtures::sample_with_broken_tests());
+        let xml = render(&crate::model::fixtures::sample_with_broken_tests());
         let elements = parse(&xml);
         let suite = &named(&elements, "testsuite")[0].attrs;
         assert_eq!((suite["tests"].as_str(), suite["failures"].as_str()), ("5", "3"));

@@ -205,7 +205,7 @@ pub fn render(report: &Report) -> String {
                 percent(Some(r.probability)),
                 r.injected,
                 r.matched,
-                percent(r.achieved()),
+                r.achieved_text(),
                 realism(r.realism),
                 mark(e.verdict),
                 e.verdict_text(),
@@ -304,7 +304,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{sample, sample_with_skipped};
+    use crate::model::fixtures::{sample, sample_with_skipped};
 
     /// The cells of a table row, split on unescaped `|` as GFM does.
     fn cells(line: &str) -> Vec<String> {
@@ -354,7 +354,7 @@ mod tests {
                 "5.00%",
                 "3.45%",
                 "7/200",
-                "3.50%",
+                "3.50% injected only",
                 "100%",
                 "✅ resilient",
                 "1/1 resilient",
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_listed_per_experiment() {
-        let md = render(&crate::report::fixtures::sample_with_broken_tests());
+        let md = render(&crate::model::fixtures::sample_with_broken_tests());
         assert!(
             md.contains("- read-EAGAIN broke `tests::reads`, `t.py::test_<x>`"),
             "{md}"
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn the_summary_holds_the_evidence_of_20_experiments_and_counts_the_rest() {
-        let mut report = crate::report::fixtures::sample_with_evidence();
+        let mut report = crate::model::fixtures::sample_with_evidence();
         let failed = report.experiments[1].clone();
         report.experiments = (0..23)
             .map(|i| {

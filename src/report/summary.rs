@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use crate::model::{
-    Category, Effect, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
+    Category, Draws, Effect, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats,
+    TargetExit,
 };
 
 /// How the run ended, for the first line of a summary.
@@ -81,8 +82,9 @@ pub fn observation(obs: &Observation) -> String {
     out
 }
 
-/// `inject`'s table: per rule, how often it matched and injected, against the rule's probability.
-pub fn injections(log: &InjectionLog) -> String {
+/// `inject`'s table: per rule, how often it matched and injected, against the rule's probability; `draws`: who
+/// drew the decisions (the backend's [`Draws`]), which says whether the seed is worth printing.
+pub fn injections(log: &InjectionLog, draws: Draws) -> String {
     let mut out = String::new();
     let in_kernel: Vec<&str> = log
         .rules
@@ -90,38 +92,55 @@ pub fn injections(log: &InjectionLog) -> String {
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
     // A truncated log keeps the first injections only; the rules count them all.
-    let (injected, short) = match log.truncated_after {
-        Some(_) => (
-            log.rules.iter().map(|r| r.injected).sum::<u64>(),
-            log.rules
-                .iter()
-                .filter(|r| r.fault.short.is_some())
-                .map(|r| r.injected)
-                .sum(),
-        ),
-        None => (
-            log.injections.len() as u64,
-            log.injections
-                .iter()
-                .filter(|i| matches!(i.effect, Effect::Short(_)))
-                .count() as u64,
-        ),
+    let (errors, short, delayed) = match log.truncated_after {
+        Some(_) => {
+            let sum = |kind: fn(&FaultSpec) -> bool| {
+                log.rules
+                    .iter()
+                    .filter(|r| kind(&r.fault))
+                    .map(|r| r.injected)
+                    .sum::<u64>()
+            };
+            (
+                sum(|f| f.short.is_none() && !f.is_delay_only()),
+                sum(|f| f.short.is_some()),
+                sum(FaultSpec::is_delay_only),
+            )
+        }
+        None => {
+            let count =
+                |kind: fn(&Effect) -> bool| log.injections.iter().filter(|i| kind(&i.effect)).count() as u64;
+            (
+                count(|e| matches!(e, Effect::Errno(_))),
+                count(|e| matches!(e, Effect::Short(_))),
+                count(|e| matches!(e, Effect::Run)),
+            )
+        }
     };
+    // Partial transfers are no errors, and a latency fault's calls were held, then ran: each is counted apart.
+    // `injected 2 errors and 1 short transfer`, `injected 1 error and delayed 3 calls`, `delayed 3 calls`.
+    let verb = if log.replayed { "replayed" } else { "injected" };
     let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    // Partial transfers are no errors: `injected 1 short transfer`, `injected 2 errors and 1 short transfer`.
-    let what = match (injected - short, short) {
-        (errors, 0) => plural(errors, "error"),
-        (0, short) => plural(short, "short transfer"),
-        (errors, short) => format!(
-            "{} and {}",
-            plural(errors, "error"),
-            plural(short, "short transfer")
+    let mut injected = Vec::new();
+    if errors > 0 || (short == 0 && delayed == 0) {
+        injected.push(plural(errors, "error"));
+    }
+    if short > 0 {
+        injected.push(plural(short, "short transfer"));
+    }
+    let what = match (injected.is_empty(), delayed) {
+        (false, 0) => format!("{verb} {}", injected.join(" and ")),
+        (true, held) if log.replayed => format!("replayed {}", plural(held, "delay")),
+        (true, held) => format!("delayed {}", plural(held, "call")),
+        (false, held) => format!(
+            "{verb} {} and delayed {}",
+            injected.join(" and "),
+            plural(held, "call")
         ),
     };
     let _ = writeln!(
         out,
-        "phoebe: {} {what}{}{} into '{}' ({}, {}): {}",
-        if log.replayed { "replayed" } else { "injected" },
+        "phoebe: {what}{}{} {} '{}' ({}, {}): {}",
         match log.truncated_after {
             Some(n) => format!(" (the log keeps the first {n})"),
             None => String::new(),
@@ -131,13 +150,13 @@ pub fn injections(log: &InjectionLog) -> String {
         } else {
             format!(" (+ every {}, in the kernel)", in_kernel.join(", "))
         },
+        // Errors and short transfers go into the target; a latency fault's calls only wait in it.
+        if injected.is_empty() { "in" } else { "into" },
         log.command.join(" "),
         log.backend,
-        if log.backend == "ebpf" {
-            // The kernel rolls with bpf_get_prandom_u32: the seed decided nothing.
-            "random in the kernel".to_owned()
-        } else {
-            format!("seed {}", log.seed)
+        match draws {
+            Draws::Seeded => format!("seed {}", log.seed),
+            Draws::InKernel => "random in the kernel".to_owned(),
         },
         ending(log.exit, log.interrupted),
     );
@@ -156,19 +175,18 @@ pub fn injections(log: &InjectionLog) -> String {
         .max(4);
     let _ = writeln!(
         out,
-        "{:<width$} {:>9} {:>9} {:>8} {:>9}",
-        "rule", "matched", "injected", "p", "achieved"
+        "{:<width$} {:>9} {:>9} {:>9} {:>8}  achieved",
+        "rule", "matched", "injected", "natural", "p"
     );
     for (id, rule) in log.rules.iter().enumerate() {
-        let achieved = match rule.achieved_rate() {
-            Some(rate) => format!("{:.2}%", 100.0 * rate),
-            None => "-".into(),
-        };
+        // Where the backend saw the matched calls' results (ptrace), the total failure rate beside the
+        // injected-only one; elsewhere the injected-only rate, said so.
+        let achieved = crate::report::view::achieved_text(rule.achieved_rate(), rule.achieved_total_rate());
         // A rule failed wholly in the kernel has no counts: say so rather than print zeros.
         let uncounted = rule.matched == 0 && !rule.in_kernel.is_empty();
         let _ = writeln!(
             out,
-            "{:<width$} {:>9} {:>9} {:>7.2}% {:>9}",
+            "{:<width$} {:>9} {:>9} {:>9} {:>7.2}%  {}",
             rule.fault.to_string(),
             if uncounted {
                 "-".into()
@@ -180,6 +198,7 @@ pub fn injections(log: &InjectionLog) -> String {
             } else {
                 rule.injected.to_string()
             },
+            rule.natural.map_or_else(|| "-".to_owned(), |n| n.to_string()),
             100.0 * rule.fault.probability,
             achieved,
         );
@@ -312,16 +331,17 @@ pub fn plan(plan: &Plan) -> String {
             continue;
         }
         if m.shapes.is_empty() && m.stats.too_few_samples() {
-            few.push(format!("{} ({})", m.id, m.stats.intervals));
+            few.push(format!("{} ({})", m.id, m.stats.sample_count()));
         }
         for s in m.shapes.iter().filter(|s| s.stats.too_few_samples()) {
-            few.push(format!("{} on {} ({})", m.id, s.shape, s.stats.intervals));
+            few.push(format!("{} on {} ({})", m.id, s.shape, s.stats.sample_count()));
         }
     }
     if !few.is_empty() {
         let _ = writeln!(
             out,
-            "few samples: {} rest on fewer than {MIN_SAMPLES} intervals with calls (in brackets): their rates are \
+            "few samples: {} rest on fewer than {MIN_SAMPLES} samples (in brackets; intervals with calls, sparse ones \
+             pooled): their rates are \
              uncertain\nhint: observe a longer run, or several (exec --baseline-runs), or with --interval auto",
             few.join(", ")
         );
@@ -339,6 +359,14 @@ mod tests {
         decide::{Call, Decider},
         model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
     };
+
+    /// Regression (issue 13, fuzzing): `observe`'s summary of an observation whose counts add past `u64::MAX`
+    /// overflowed; it saturates now.
+    #[test]
+    fn huge_counts_saturate_in_the_observation_table() {
+        let summary = observation(&crate::model::fixtures::huge_observation());
+        assert!(summary.contains(&u64::MAX.to_string()), "{summary}");
+    }
 
     #[test]
     fn observation_table_lists_failures_first() {
@@ -410,7 +438,7 @@ mod tests {
             Some(TargetExit::Code(1)),
             false,
         );
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(
             text.starts_with("phoebe: injected 1 error into 'cat f' (ptrace, seed 5): exit status 1"),
             "{text}"
@@ -420,6 +448,90 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not exercised"), "{text}");
+    }
+
+    #[test]
+    fn injection_table_counts_delayed_calls_apart_from_errors() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("getppid:delay=20ms").unwrap(),
+                FaultSpec::parse("openat:ENOENT:nth=1").unwrap(),
+            ],
+            5,
+        );
+        let call = |name: &str| Call {
+            args: [0; 6],
+            syscall: Syscall::parse(name).unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        for name in ["getppid", "getppid", "getppid", "openat"] {
+            d.decide(&call(name), &mut RegistersOnly);
+        }
+        let log = d.finish(vec!["app".into()], "seccomp", Some(TargetExit::Code(0)), false);
+        let text = injections(&log, Draws::Seeded);
+        assert!(
+            text.starts_with("phoebe: injected 1 error and delayed 3 calls into 'app' (seccomp, seed 5)"),
+            "{text}"
+        );
+        assert!(text.contains("getppid:delay=20ms"), "{text}");
+    }
+
+    /// Issue 14 item 5: a backend that sees the matched calls' results (ptrace) counts their natural failures with
+    /// the rule's errno; achieved is then (injected + natural) / matched, beside the injected-only rate.
+    #[test]
+    fn injection_table_counts_natural_failures_where_the_backend_saw_them() {
+        let faults = || vec![FaultSpec::parse("openat:ENOENT,EACCES:nth=1").unwrap()];
+        let call = Call {
+            args: [0; 6],
+            syscall: Syscall::parse("openat").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        let (enoent, eperm) = (Errno::parse("ENOENT").unwrap(), Errno::parse("EPERM").unwrap());
+        let mut d = Decider::new(faults(), 5);
+        d.sees_results();
+        assert!(
+            d.decide(&call, &mut RegistersOnly).is_some(),
+            "nth=1 injects the first"
+        );
+        for natural in [Some(enoent), Some(eperm), None, Some(enoent)] {
+            assert!(d.decide(&call, &mut RegistersOnly).is_none());
+            let watch = d.watch_result();
+            assert_eq!(watch, [0]);
+            if let Some(errno) = natural {
+                d.natural_failure(&watch, errno);
+            }
+        }
+        let log = d.finish(vec!["app".into()], "ptrace", Some(TargetExit::Code(0)), false);
+        // EPERM is not one of the rule's errnos: 1 injected + 2 natural of 5 matched.
+        assert_eq!(
+            (log.rules[0].matched, log.rules[0].injected, log.rules[0].natural),
+            (5, 1, Some(2))
+        );
+        let text = injections(&log, Draws::Seeded);
+        assert!(text.contains("60.00% (injected 20.00%)"), "{text}");
+        // The same calls where the backend cannot see results: no natural count, and the figure says so.
+        let mut d = Decider::new(faults(), 5);
+        for _ in 0..5 {
+            d.decide(&call, &mut RegistersOnly);
+        }
+        let log = d.finish(vec!["app".into()], "seccomp", Some(TargetExit::Code(0)), false);
+        assert_eq!(log.rules[0].natural, None);
+        assert!(
+            serde_json::to_value(&log.rules[0])
+                .unwrap()
+                .get("natural")
+                .is_none(),
+            "absent, not 0"
+        );
+        assert!(injections(&log, Draws::Seeded).contains("20.00% injected only"));
     }
 
     /// Regression (issue 13, fuzzing): the table indexed the rules by each injection's `rule`, so a log whose
@@ -440,7 +552,7 @@ mod tests {
         d.decide(&call, &mut RegistersOnly);
         let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
         log.injections[0].rule = 3;
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(text.starts_with("phoebe: injected 1 error into 'cat'"), "{text}");
         assert!(!text.contains("on the syscall alone"), "{text}");
     }
@@ -465,7 +577,7 @@ mod tests {
         let mut log = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
         log.injections.truncate(1);
         log.truncated_after = Some(1);
-        let text = injections(&log);
+        let text = injections(&log, Draws::Seeded);
         assert!(
             text.starts_with("phoebe: injected 3 errors (the log keeps the first 1) into 'cat'"),
             "{text}"
@@ -493,7 +605,7 @@ mod tests {
         };
         d.decide(&call, &mut RegistersOnly);
         let only_short = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
-        let text = injections(&only_short);
+        let text = injections(&only_short, Draws::Seeded);
         assert!(
             text.starts_with("phoebe: injected 1 short transfer into 'cat'"),
             "{text}"
@@ -504,10 +616,70 @@ mod tests {
         call.syscall = Syscall::parse("openat").unwrap();
         d.decide(&call, &mut RegistersOnly);
         d.decide(&call, &mut RegistersOnly);
-        let both = injections(&d.finish(vec!["cat".into()], "ptrace", None, false));
+        let both = injections(
+            &d.finish(vec!["cat".into()], "ptrace", None, false),
+            Draws::Seeded,
+        );
         assert!(
             both.starts_with("phoebe: injected 2 errors and 1 short transfer into 'cat'"),
             "{both}"
         );
+    }
+
+    /// Errors, partial transfers and a latency fault's held calls are counted apart in one headline.
+    #[test]
+    fn errors_short_transfers_and_held_calls_share_the_headline() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("read:short=1").unwrap(),
+                FaultSpec::parse("openat:ENOENT").unwrap(),
+                FaultSpec::parse("write:delay=1ms").unwrap(),
+            ],
+            5,
+        );
+        let mut call = Call {
+            args: [3, 0, 64, 0, 0, 0],
+            syscall: Syscall::parse("read").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        for (name, times) in [("read", 2), ("openat", 1), ("write", 3)] {
+            call.syscall = Syscall::parse(name).unwrap();
+            for _ in 0..times {
+                d.decide(&call, &mut RegistersOnly);
+            }
+        }
+        let text = injections(
+            &d.finish(vec!["cat".into()], "ptrace", None, false),
+            Draws::Seeded,
+        );
+        assert!(
+            text.starts_with("phoebe: injected 1 error and 2 short transfers and delayed 3 calls into 'cat'"),
+            "{text}"
+        );
+        let mut held = Decider::new(vec![FaultSpec::parse("write:delay=1ms").unwrap()], 5);
+        held.decide(&call, &mut RegistersOnly);
+        let text = injections(
+            &held.finish(vec!["cat".into()], "seccomp", None, false),
+            Draws::Seeded,
+        );
+        assert!(text.starts_with("phoebe: delayed 1 call in 'cat'"), "{text}");
+    }
+
+    #[test]
+    fn decisions_drawn_in_the_kernel_print_no_seed() {
+        let d = Decider::new(vec![FaultSpec::parse("openat:ENOENT:p=0.5").unwrap()], 5);
+        let log = d.finish(vec!["cat".into()], "ebpf", Some(TargetExit::Code(0)), false);
+        let text = injections(&log, Draws::InKernel);
+        assert!(
+            text.starts_with(
+                "phoebe: injected 0 errors into 'cat' (ebpf, random in the kernel): exit status 0"
+            ),
+            "{text}"
+        );
+        assert!(injections(&log, Draws::Seeded).contains("(ebpf, seed 5)"));
     }
 }

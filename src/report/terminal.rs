@@ -65,7 +65,7 @@ pub fn render(report: &Report, color: bool) -> String {
                     percent(r.target),
                     percent(Some(r.probability)),
                     format!("{}/{}", r.injected, r.matched),
-                    percent(r.achieved()),
+                    r.achieved_text(),
                     realism(r.realism),
                     e.verdict_text(),
                     e.counts_text(),
@@ -165,11 +165,11 @@ pub const EVIDENCE_HEADING: &str =
 mod tests {
     use super::*;
     use crate::{
-        model::RunResult,
-        report::{
+        model::{
+            RunResult,
             fixtures::{sample, sample_with_skipped},
-            view::headline,
         },
+        report::view::headline,
     };
 
     /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_named_in_the_detail() {
-        let text = render(&crate::report::fixtures::sample_with_broken_tests(), false);
+        let text = render(&crate::model::fixtures::sample_with_broken_tests(), false);
         assert!(text.contains("broke: tests::reads, t.py::test_<x>"), "{text}");
     }
 
@@ -285,7 +285,7 @@ mod tests {
                 "5.00%",
                 "3.45%",
                 "7/200",
-                "3.50%",
+                "3.50% injected only",
                 "100%",
                 "resilient",
                 "1/1 resilient",
@@ -302,7 +302,7 @@ mod tests {
                 "30.00%",
                 "20.00%",
                 "31/150",
-                "20.67%",
+                "20.67% injected only",
                 "100%",
                 "failed, flaky",
                 "1/2 failed, 1/2 resilient",
@@ -332,6 +332,35 @@ mod tests {
 
     /// Regression (issue 14): runs 1 and 3 failed, run 2 crashed, and the table named run 1 only; the detail
     /// names the worst run.
+    /// Issue 14 item 5: where the backend saw the natural failures of the matched calls (ptrace), the achieved
+    /// rate is their total failure rate, next to the injected-only rate; elsewhere the cell says "injected only".
+    #[test]
+    fn achieved_counts_natural_failures_where_the_backend_saw_them() {
+        let mut report = sample();
+        let e = &mut report.experiments[0];
+        for r in &mut e.runs {
+            r.natural = Some(17);
+            r.achieved_counts = crate::model::AchievedCounts::InjectedAndNatural;
+        }
+        let text = render(&report, false);
+        // 7 injected + 17 natural of 200 matched; the other experiments ran where natural failures are unseen.
+        assert!(
+            text.lines().nth(2).unwrap().contains("12.00% (injected 3.50%)"),
+            "{text}"
+        );
+        assert!(
+            text.lines().nth(3).unwrap().contains("20.67% injected only"),
+            "{text}"
+        );
+        // One run whose backend could not see them makes the whole experiment's figure injected-only.
+        report.experiments[0].runs[0].natural = None;
+        let text = render(&report, false);
+        assert!(
+            text.lines().nth(2).unwrap().contains("3.50% injected only"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn the_detail_names_the_worst_run_not_run_1() {
         let mut report = sample();

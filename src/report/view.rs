@@ -5,7 +5,9 @@
 
 use std::fmt::Write;
 
-use crate::model::{ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, saturating_sum};
+use crate::model::{
+    ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, achieved_rates, saturating_sum,
+};
 
 /// One experiment, summed over its runs: what every campaign table shows.
 pub(crate) struct Row<'a> {
@@ -19,6 +21,9 @@ pub(crate) struct Row<'a> {
     pub probability: f64,
     pub injected: u64,
     pub matched: u64,
+    /// Natural failures of the matched calls (with the fault's errnos), when every run's backend saw them
+    /// ([`RunResult::natural`]).
+    pub natural: Option<u64>,
     /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
     /// finding or not-exercised.
     pub explaining: Option<&'a RunResult>,
@@ -38,7 +43,18 @@ impl<'a> Row<'a> {
 
     /// Injected / matched over all runs; `None` when no call matched.
     pub fn achieved(&self) -> Option<f64> {
-        (self.matched > 0).then(|| self.injected as f64 / self.matched as f64)
+        achieved_rates(self.matched, self.injected, self.natural).0
+    }
+
+    /// (Injected + natural failures) / matched over all runs: the matched calls' total failure rate, on the same
+    /// footing as the target rate; `None` when no call matched or a backend could not see the natural failures.
+    pub fn achieved_total(&self) -> Option<f64> {
+        achieved_rates(self.matched, self.injected, self.natural).1
+    }
+
+    /// The achieved cell every campaign table shows ([`achieved_text`]).
+    pub fn achieved_text(&self) -> String {
+        achieved_text(self.achieved(), self.achieved_total())
     }
 
     /// `run 2: exit status 1, baseline 0`, or empty when every run was resilient; in service mode followed by the
@@ -89,6 +105,12 @@ pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
         ),
         injected: saturating_sum(exp.runs.iter().map(|r| r.injected)),
         matched: saturating_sum(exp.runs.iter().map(|r| r.matched)),
+        natural: exp
+            .runs
+            .iter()
+            .map(|r| r.natural)
+            .collect::<Option<Vec<u64>>>()
+            .map(saturating_sum),
         explaining,
         // A plausible error never failed naturally: its realism is its catalogue entry's, not the baseline's.
         realism: if exp.tier() == Tier::Plausible {
@@ -113,6 +135,19 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 /// `1 line`, `3 lines`.
 pub(crate) fn lines_text(n: usize) -> String {
     format!("{n} line{}", if n == 1 { "" } else { "s" })
+}
+
+/// An achieved rate as every table shows it: the total failure rate of the matched calls next to the injected-only
+/// rate where the backend saw the natural failures (`35.00% (injected 20.00%)`), else the injected-only rate, said
+/// so (`20.00% injected only`); `-` when no call matched.
+pub(crate) fn achieved_text(injected_only: Option<f64>, total: Option<f64>) -> String {
+    match (injected_only, total) {
+        (None, _) => "-".to_owned(),
+        (Some(injected), Some(total)) => {
+            format!("{} (injected {})", percent(Some(total)), percent(Some(injected)))
+        }
+        (Some(injected), None) => format!("{} injected only", percent(Some(injected))),
+    }
 }
 
 /// A rate as a percentage with two decimals (`5.00%`), `-` when there is none.
@@ -240,14 +275,20 @@ pub(crate) fn skipped_note(report: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{
-        fixtures::{sample, sample_with_evidence},
-        html, junit, markdown, terminal,
+    use crate::{
+        model::fixtures::{sample, sample_with_evidence},
+        report::{html, junit, markdown, terminal},
     };
 
     #[test]
     fn every_renderer_shows_the_worst_runs_evidence_escaped() {
         let report = sample_with_evidence();
+        let evidence = report.experiments[1].runs[1].evidence.as_ref().unwrap();
+        assert_eq!(
+            evidence.repro_shell,
+            super::command_line(&evidence.repro),
+            "the fixture's repro line is command_line's"
+        );
         let repro = "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \
                      '/usr/bin/my app'";
         let abort = "fatal: read failed | EAGAIN <script>x</script>";

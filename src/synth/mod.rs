@@ -44,6 +44,13 @@ impl SynthSettings {
         unit("fixed-rate", self.fixed_rate)?;
         unit("variance-above", self.variance_above)?;
         unit("quantile", self.quantile)?;
+        if self.min_calls == 0 {
+            return Err(SettingError {
+                name: "min-calls",
+                value: 0.0,
+                expected: "a whole number of calls, at least 1",
+            });
+        }
         if !(self.factor.is_finite() && self.factor > 0.0) {
             return Err(SettingError {
                 name: "factor",
@@ -172,6 +179,7 @@ fn plausible_models(
                 calls: p.calls,
                 intervals: 0,
                 intervals_with_error: 0,
+                samples: 0,
             },
             category: Category::Sporadic,
             rule: format!(
@@ -232,6 +240,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
                     calls: *calls,
                     intervals: 0,
                     intervals_with_error: 0,
+                    samples: 0,
                 },
                 category: Category::Sporadic,
                 rule: format!("plausible ({}): fixed rate {}", p.entry.condition, fmt(rate)),
@@ -244,12 +253,16 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
 }
 
 /// Statistics of the per-interval rate of `errno` over `intervals` (every interval in which the calls were made).
+/// A rate over one or two calls is 0 or 1 and nothing in between, so consecutive intervals are pooled into samples
+/// of at least `settings.min_calls` calls each before rates are taken ([`samples`]).
 fn rate_stats(intervals: &[Called<'_>], errno: Errno, settings: &SynthSettings) -> RateStats {
-    let rates: Vec<f64> = intervals
+    let samples = samples(intervals, errno, settings.min_calls);
+    let rates: Vec<f64> = samples
         .iter()
-        .map(|(calls, e)| e.get(&errno).copied().unwrap_or(0) as f64 / *calls as f64)
+        .map(|(calls, failures)| *failures as f64 / *calls as f64)
         .collect();
     RateStats {
+        samples: samples.len() as u64,
         mean: mean(&rates),
         variance: variance(&rates),
         p5: quantile(&rates, 0.05),
@@ -263,6 +276,31 @@ fn rate_stats(intervals: &[Called<'_>], errno: Errno, settings: &SynthSettings) 
             .filter(|(_, e)| e.get(&errno).is_some_and(|n| *n > 0))
             .count() as u64,
     }
+}
+
+/// (calls, failures with `errno`) per sample: consecutive intervals pooled until a sample has at least `min_calls`
+/// calls; what is left at the end joins the last sample (or is the only one, when all the calls were fewer). An
+/// interval with that many calls is a sample by itself, so busy calls keep their per-interval rates.
+fn samples(intervals: &[Called<'_>], errno: Errno, min_calls: u64) -> Vec<(u64, u64)> {
+    let mut samples: Vec<(u64, u64)> = Vec::new();
+    let mut open = (0u64, 0u64);
+    for (calls, errors) in intervals {
+        open.0 = open.0.saturating_add(*calls);
+        open.1 = open.1.saturating_add(errors.get(&errno).copied().unwrap_or(0));
+        if open.0 >= min_calls.max(1) {
+            samples.push(std::mem::take(&mut open));
+        }
+    }
+    if open.0 > 0 {
+        match samples.last_mut() {
+            Some(last) => {
+                last.0 = last.0.saturating_add(open.0);
+                last.1 = last.1.saturating_add(open.1);
+            }
+            None => samples.push(open),
+        }
+    }
+    samples
 }
 
 /// One (syscall, errno) by shape (DESIGN §6): a rule per shape that failed naturally with `errno`, each with its
@@ -436,8 +474,8 @@ fn rule_for(
     };
     let rule = if stats.too_few_samples() {
         format!(
-            "{rule} (rests on {} interval(s), fewer than {MIN_SAMPLES}: too few samples for a stable rate)",
-            stats.intervals
+            "{rule} (rests on {} sample(s), fewer than {MIN_SAMPLES}: too few samples for a stable rate)",
+            stats.sample_count()
         )
     } else {
         rule
@@ -514,6 +552,18 @@ mod tests {
     use std::time::Duration;
 
     use crate::model::{Interval, SyscallStats};
+
+    /// Regression (issue 13, fuzzing): synthesis over an observation whose counts add past `u64::MAX`
+    /// overflowed; it saturates now.
+    #[test]
+    fn huge_counts_saturate_in_synthesis() {
+        let plan = synthesize(
+            &crate::model::fixtures::huge_observation(),
+            &crate::model::SynthSettings::default(),
+        )
+        .unwrap();
+        assert!(plan.models.iter().all(|m| m.stats.calls == u64::MAX), "{plan:?}");
+    }
 
     /// An observation of one syscall: per interval (calls, failures with `errno`).
     fn obs(syscall: &str, errno: &str, intervals: &[(u64, u64)]) -> Observation {
@@ -680,7 +730,7 @@ mod tests {
         assert_eq!(m.fault.to_string(), "openat:ENOENT:p=0.040404");
         assert_eq!(
             m.rule,
-            "p95 0.0185 < 0.05: fixed rate 0.05 (rests on 4 interval(s), fewer than 20: too few samples for a \
+            "p95 0.0185 < 0.05: fixed rate 0.05 (rests on 4 sample(s), fewer than 20: too few samples for a \
              stable rate)"
         );
     }
@@ -699,7 +749,7 @@ mod tests {
         assert!(close(m.probability, 0.313333), "{}", m.probability);
         assert_eq!(
             m.rule,
-            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95 (rests on 4 interval(s), fewer than 20: \
+            "p95 0.485 ≥ 0.05 and variance 0.0425 > 0.001: target = p95 (rests on 4 sample(s), fewer than 20: \
              too few samples for a stable rate)"
         );
     }
@@ -735,6 +785,66 @@ mod tests {
         assert_eq!(m.category, Category::Sporadic);
         assert!(close(m.target_rate, 0.05));
         assert!(!m.rule.contains("too few samples"), "{}", m.rule);
+    }
+
+    /// CPython's test suite: 4 `epoll_wait` EINTRs in 78 calls, one or two calls per interval. Rates over one or
+    /// two calls are 0, 0.5 or 1, so p95 was 1, the model injected EINTR at p = 1 and the run hung: an artifact.
+    #[test]
+    fn regression_a_few_calls_per_interval_gave_p95_one_and_a_hang() {
+        let mut intervals: Vec<(u64, u64)> = (0..52).map(|i| (1 + i % 2, 0)).collect();
+        for i in [4, 16, 30, 44] {
+            intervals[i].1 = 1;
+        }
+        assert_eq!(intervals.iter().map(|i| i.0).sum::<u64>(), 78);
+        let p = plan(&obs("epoll_wait", "EINTR", &intervals));
+        let m = &p.models[0];
+        assert_eq!((m.stats.intervals, m.stats.failures, m.stats.calls), (52, 4, 78));
+        // 78 calls pooled into samples of at least 10: 7 of them, rates of 0 or about 0.1.
+        assert_eq!(m.stats.samples, 7);
+        assert!(m.stats.quantile < 0.2, "{:?}", m.stats);
+        assert!(m.probability < 0.2, "{}", m.probability);
+        assert!(m.rule.contains("rests on 7 sample(s)"), "{}", m.rule);
+        // Without pooling (--min-calls 1) the same observation gives p95 = 1, as before.
+        let unpooled = synthesize(
+            &obs("epoll_wait", "EINTR", &intervals),
+            &SynthSettings {
+                min_calls: 1,
+                ..SynthSettings::default()
+            },
+        )
+        .unwrap();
+        assert!(close(unpooled.models[0].stats.quantile, 1.0));
+        assert_eq!(unpooled.models[0].stats.samples, 52);
+    }
+
+    #[test]
+    fn sparse_intervals_are_pooled_and_busy_ones_stay_samples() {
+        let errors = |n: u64| BTreeMap::from([(Errno::parse("EIO").unwrap(), n)]);
+        let e = [errors(1), errors(0), errors(2), errors(0), errors(1)];
+        let intervals: Vec<Called<'_>> = vec![(4, &e[0]), (7, &e[1]), (12, &e[2]), (3, &e[3]), (2, &e[4])];
+        let eio = Errno::parse("EIO").unwrap();
+        // 4+7 pooled; 12 alone; the last 3+2 are too few, so they join the 12.
+        assert_eq!(samples(&intervals, eio, 10), [(11, 1), (17, 3)]);
+        assert_eq!(
+            samples(&intervals, eio, 1),
+            [(4, 1), (7, 0), (12, 2), (3, 0), (2, 1)]
+        );
+        // Fewer calls than min_calls in all: one sample of them all.
+        assert_eq!(samples(&intervals, eio, 1000), [(28, 4)]);
+        assert!(samples(&[], eio, 10).is_empty());
+    }
+
+    #[test]
+    fn min_calls_zero_is_refused() {
+        let err = synthesize(
+            &obs("read", "EIO", &[(10, 1)]),
+            &SynthSettings {
+                min_calls: 0,
+                ..SynthSettings::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.name, "min-calls");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `hint:` lines out of it, and finds the kernel's errno in it. `main` prints what [`Chain`] gives; `doctor`,
 //! `monitor` and the eBPF injector put chains on one line with it.
 //!
-//! Hints are still written into messages (a line starting with `hint:`, or `; hint:` after the message); this
-//! module is the only one that reads them back.
+//! Hints are still written into messages (a line starting with `hint:`, or `; hint:` after the message; the
+//! advice several messages give is a `crate::hint::Hint`); this module is the only one that reads them back.
 
 use std::error::Error;
 

@@ -45,6 +45,7 @@ use crate::{
     backend::{BackendError, Outcome, Target},
     control::Control,
     decide::Decider,
+    hint::Hint,
     model::{Effect, Errno, FaultSpec, Injection, Syscall, When},
 };
 
@@ -258,8 +259,7 @@ fn refuse(fault: &FaultSpec, reason: String) -> BackendError {
 
 /// Checks every rule against what the LSM hooks can do and builds the kernel's tables. A rule that cannot be
 /// honoured exactly is refused, never approximated.
-pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
-    let faults: Vec<&FaultSpec> = decider.faults().collect();
+pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
     if faults.len() > MAX_RULES as usize {
         return Err(BackendError::Unsupported {
             fault: format!("{} rules", faults.len()),
@@ -271,7 +271,7 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
     let mut tables: BTreeMap<u32, SyscallRules> = BTreeMap::new();
     let mut hooks = BTreeMap::new();
     crate::backend::refuse_short(
-        decider,
+        faults,
         "ebpf",
         "LSM hooks decide before the call runs and cannot change its count",
     )?;
@@ -279,30 +279,36 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
         if fault.path.is_some() {
             return Err(refuse(
                 fault,
-                "path globs cannot be matched inside the kernel; use --backend seccomp".into(),
+                format!(
+                    "path globs cannot be matched inside the kernel; {}",
+                    Hint::UseSeccomp
+                ),
             ));
         }
         if let Some(pred) = fault.shape.first() {
             return Err(refuse(
                 fault,
                 format!(
-                    "the injector's programs do not compute call shapes, so {}= cannot be honoured; use --backend \
-                     seccomp",
-                    pred.key.name()
+                    "the injector's programs do not compute call shapes, so {}= cannot be honoured; {}",
+                    pred.key.name(),
+                    Hint::UseSeccomp
                 ),
             ));
         }
         if fault.when == When::Exit {
             return Err(refuse(
                 fault,
-                "LSM hooks decide before the call runs, so when=exit cannot be honoured; use --backend ptrace"
-                    .into(),
+                format!(
+                    "LSM hooks decide before the call runs, so when=exit cannot be honoured; {}",
+                    Hint::UsePtrace
+                ),
             ));
         }
         if fault.delay.is_some() {
             return Err(refuse(
                 fault,
-                "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp".into(),
+                "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp or --backend ptrace"
+                    .into(),
             ));
         }
         if fault.errnos.len() > ERRNOS_PER_RULE {
@@ -318,9 +324,10 @@ pub fn plan(decider: &Decider) -> Result<Plan, BackendError> {
                 return Err(refuse(
                     fault,
                     format!(
-                        "no LSM hook decides '{}'; the eBPF backend can fail {}; use --backend seccomp",
+                        "no LSM hook decides '{}'; the eBPF backend can fail {}; {}",
                         syscall.name(),
-                        covered_syscalls().collect::<Vec<_>>().join(", ")
+                        covered_syscalls().collect::<Vec<_>>().join(", "),
+                        Hint::UseSeccomp
                     ),
                 ));
             };
@@ -753,6 +760,8 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         thread: None,
         thread_index: None,
         effect: Effect::Errno(Errno::new(event.errno as i32)?),
+        // The kernel cannot hold a call: every rule with delay= is refused before a run.
+        delay_ns: None,
         rule: event.rule as usize,
         when: When::Entry,
         // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.
@@ -773,7 +782,7 @@ pub fn check(decider: &Decider) -> Result<(), BackendError> {
                 .into(),
         });
     }
-    plan(decider).map(drop)
+    plan(&decider.faults().collect::<Vec<_>>()).map(drop)
 }
 
 /// Runs `target` with the kernel deciding every targeted call, then puts the kernel's counters and events into
@@ -786,7 +795,7 @@ pub(super) fn run(
     note: impl FnOnce(&str),
 ) -> Result<Outcome, BackendError> {
     check(decider)?;
-    let plan = plan(decider)?;
+    let plan = plan(&decider.faults().collect::<Vec<_>>())?;
     let switch = decider.switch();
     let injector = Injector::start(&plan, switch.load(Ordering::Relaxed)).map_err(super::RunError::Ebpf)?;
     note(&injector.note());
@@ -831,12 +840,14 @@ mod tests {
 
     use super::*;
 
-    fn decider(specs: &[&str]) -> Decider {
-        Decider::new(specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect(), 1)
+    /// The plan of the rules `specs`.
+    fn plan_of(specs: &[&str]) -> Result<Plan, BackendError> {
+        let faults: Vec<FaultSpec> = specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect();
+        plan(&faults.iter().collect::<Vec<_>>())
     }
 
     fn unsupported(specs: &[&str]) -> String {
-        match plan(&decider(specs)) {
+        match plan_of(specs) {
             Err(BackendError::Unsupported { reason, .. }) => reason,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -857,11 +868,7 @@ mod tests {
 
     #[test]
     fn rules_become_per_syscall_tables_in_rule_order() {
-        let plan = plan(&decider(&[
-            "openat,read:EIO:p=0.25:max=3",
-            "openat:ENOENT=3,EACCES=1:nth=2",
-        ]))
-        .unwrap();
+        let plan = plan_of(&["openat,read:EIO:p=0.25:max=3", "openat:ENOENT=3,EACCES=1:nth=2"]).unwrap();
         let openat = plan.tables[&Syscall::parse("openat").unwrap().number()];
         assert_eq!(openat.hook, hook::FILE_OPEN);
         assert_eq!(openat.count, 2);
@@ -933,6 +940,11 @@ mod tests {
         assert!(unsupported(&["read:short=1"]).starts_with("LSM hooks decide before the call runs"));
         assert!(unsupported(&["read:EAGAIN:fd=socket"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
+        let latency = unsupported(&["read:delay=10ms"]);
+        assert!(
+            latency.contains("cannot sleep") && latency.contains("--backend seccomp or --backend ptrace"),
+            "{latency}"
+        );
         let reason = unsupported(&["futex:EAGAIN"]);
         assert!(reason.contains("no LSM hook decides 'futex'"), "{reason}");
         assert!(

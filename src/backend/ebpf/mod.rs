@@ -35,7 +35,7 @@ use phoebe_common::{
 use super::{BackendError, Outcome, Target};
 use crate::{
     control::Control,
-    model::{ObservationBuilder, Syscall},
+    model::{Draws, FaultSpec, ObservationBuilder, Syscall, shape::ShapeCoverage},
 };
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
@@ -549,8 +549,31 @@ impl super::Backend for EbpfBackend {
         }
     }
 
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        inject::plan(faults).map(drop)
+    }
+
+    fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
+        self.check_rules(faults).err()
+    }
+
     fn probe(&self) -> super::Probe {
         probe::probe()
+    }
+
+    /// The LSM program rolls with `bpf_get_prandom_u32`: the seed decides nothing.
+    fn draws(&self) -> Draws {
+        Draws::InKernel
+    }
+
+    /// The observer's programs read the registers, not the target's memory or descriptors.
+    fn observed_shapes(&self) -> ShapeCoverage {
+        ShapeCoverage::Registers
+    }
+
+    /// Timing a call is a second map update per call, paid only with `--latency`.
+    fn measures_latency(&self, asked: bool) -> bool {
+        asked
     }
 
     fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {
@@ -558,7 +581,7 @@ impl super::Backend for EbpfBackend {
         if decider.is_replay() {
             return Ok(None);
         }
-        inject::plan(decider).map(|plan| Some(plan.describe()))
+        inject::plan(&decider.faults().collect::<Vec<_>>()).map(|plan| Some(plan.describe()))
     }
 
     fn run(

@@ -6,6 +6,7 @@
 //! by whoever displays it).
 
 use std::{
+    borrow::Cow,
     fmt,
     ops::BitOr,
     os::fd::{FromRawFd, OwnedFd, RawFd},
@@ -15,6 +16,7 @@ use libc::{c_long, c_ulong, sock_filter, sock_fprog};
 use nix::errno::Errno;
 
 use super::{FilterError, MAX_INSNS};
+use crate::hint::Hint;
 
 /// Flags for `seccomp(SECCOMP_SET_MODE_FILTER)`; combine them with `|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -109,10 +111,10 @@ impl fmt::Display for Step {
 }
 
 /// The `; hint: …` that ends the message of a [`FilterError::Sys`], or nothing.
-pub(super) fn hint(step: &Step, errno: &Errno) -> &'static str {
+pub(super) fn hint(step: &Step, errno: &Errno) -> Cow<'static, str> {
     const KILLABLE: InstallFlags = InstallFlags::WAIT_KILLABLE_RECV;
     const LISTENER: InstallFlags = InstallFlags::NEW_LISTENER;
-    match (*step, *errno) {
+    let text = match (*step, *errno) {
         (Step::SetNoNewPrivs, Errno::EINVAL) => "; hint: no_new_privs needs Linux ≥ 3.5",
         (Step::SetNoNewPrivs, _) => "",
         (Step::SetModeFilter(_), Errno::ENOSYS) => {
@@ -128,17 +130,22 @@ pub(super) fn hint(step: &Step, errno: &Errno) -> &'static str {
             "; hint: the kernel refused the program or a flag; seccomp filters need CONFIG_SECCOMP_FILTER"
         }
         (Step::SetModeFilter(_), Errno::EBUSY) => {
-            "; hint: a seccomp listener already exists in this process tree (does the target use seccomp notify \
-             itself?); use the ptrace backend"
+            return format!(
+                "; hint: a seccomp listener already exists in this process tree (does the target use seccomp notify \
+                 itself?); {}",
+                Hint::UsePtrace
+            )
+            .into();
         }
         (Step::SetModeFilter(_), Errno::EACCES) => {
-            "; hint: installing a filter needs no_new_privs or CAP_SYS_ADMIN"
+            return format!("; hint: {}", Hint::FilterPrivileges).into();
         }
         (Step::SetModeFilter(_), Errno::ENOMEM) => {
             "; hint: the filters stacked on this process exceed the kernel's total of 32768 instructions"
         }
         (Step::SetModeFilter(_), _) => "",
-    }
+    };
+    text.into()
 }
 
 /// Installs `prog` (from [`super::compile`]) as a seccomp filter on the calling thread, or on every thread with

@@ -36,7 +36,10 @@ use super::{
 use crate::{
     control::Control,
     decide::Call,
-    model::{Effect, Errno, Shape, Syscall, TargetExit, When, fault::SHORT_COUNT_ARG, shape::shape_of},
+    hint::Hint,
+    model::{
+        Effect, Errno, FaultSpec, Shape, Syscall, TargetExit, When, fault::SHORT_COUNT_ARG, shape::shape_of,
+    },
     sys::{
         launch::Step,
         wait::{self, Status},
@@ -57,7 +60,8 @@ pub enum PtraceError {
         source: sys::SpawnError,
     },
     #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: filters need no_new_privs or CAP_SYS_ADMIN; `--syscalls` can be left out to trace without a filter"
+        "cannot install the seccomp filter for '{command}': {source}\nhint: {}; `--syscalls` can be left out to trace without a filter",
+        Hint::FilterPrivileges
     )]
     Filter {
         command: String,
@@ -80,9 +84,14 @@ impl super::Backend for PtraceBackend {
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
         match mode {
             Mode::Observe { .. } => Ok(()),
-            // short= too: the tracer lowers the count register at the entry and restores it at the exit.
-            Mode::Inject { .. } => Ok(()),
+            Mode::Inject { decider, .. } => self.check_rules(&decider.faults().collect::<Vec<_>>()),
         }
+    }
+
+    /// Every rule: errnos at either side, latency faults, and short= too (the tracer lowers the count register at
+    /// the entry and restores it at the exit).
+    fn check_rules(&self, _faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        Ok(())
     }
 
     fn probe(&self) -> super::Probe {
@@ -119,6 +128,11 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         source,
     })?;
     job.control.begin(spawned.pid.as_raw());
+    let mut decider = job.decider;
+    if let Some(decider) = decider.as_deref_mut() {
+        // Every matched call's exit stop shows its result: natural failures are counted beside injections.
+        decider.sees_results();
+    }
     let mut tracer = Tracer {
         root: spawned.pid,
         full,
@@ -128,7 +142,7 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         delayed: Vec::new(),
         observer: job.observer,
         record_only: job.record_only,
-        decider: job.decider,
+        decider,
         control: job.control,
         sockets: SocketKinds::default(),
         lineage: Lineage::new(spawned.pid.as_raw()),
@@ -210,6 +224,9 @@ struct InFlight {
     restore_count: Option<u64>,
     /// The call's shape, computed at entry (a descriptor may be gone at exit) when the observer records shapes.
     shape: Option<Shape>,
+    /// The rules that matched the call and let it run: a natural failure at its exit counts for them
+    /// (`Decider::watch_result`).
+    watch: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -533,6 +550,7 @@ impl Tracer<'_> {
                 injected: None,
                 restore_count: None,
                 shape,
+                watch: Vec::new(),
             });
         }
         self.resume(pid, self.default_resume(pid), None)
@@ -556,6 +574,7 @@ impl Tracer<'_> {
             injected: None,
             restore_count: None,
             shape: None,
+            watch: Vec::new(),
         };
         let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
         let mut delay = None;
@@ -586,18 +605,13 @@ impl Tracer<'_> {
                     source,
                 };
                 match (decision.effect, decision.when) {
-                    (Effect::Errno(errno), When::Entry) => {
-                        flight.injected = Some(errno);
-                        match sys::skip_syscall(pid, errno.code()) {
-                            Ok(()) | Err(NixErrno::ESRCH) => {}
-                            Err(source) => return Err(trace(source).into()),
-                        }
-                    }
-                    (Effect::Errno(errno), When::Exit) => {
-                        flight.injected = Some(errno);
-                        need_exit = true;
-                    }
-                    // The call runs with the lower count; its exit restores the register.
+                    (Effect::Errno(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
+                        Ok(()) | Err(NixErrno::ESRCH) => {}
+                        Err(source) => return Err(trace(source).into()),
+                    },
+                    (Effect::Errno(_), When::Exit) => need_exit = true,
+                    // The call runs with the lower count; its exit restores the register. Its result is the
+                    // transfer phoebe shortened, not a natural failure: nothing is watched.
                     (Effect::Short(count), _) => {
                         match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
                             Ok(()) => flight.restore_count = Some(args[SHORT_COUNT_ARG]),
@@ -606,7 +620,15 @@ impl Tracer<'_> {
                         }
                         need_exit = true;
                     }
+                    // A latency fault: the call is only held (below), then runs for real.
+                    (Effect::Run, _) => {}
                 }
+                flight.injected = decision.effect.errno();
+            } else {
+                // Let run: the exit stop shows whether it failed by itself with a matching rule's errno, so the
+                // achieved rate counts natural failures too.
+                flight.watch = decider.watch_result();
+                need_exit |= !flight.watch.is_empty();
             }
         }
         if let Some(sc) = syscall
@@ -670,7 +692,14 @@ impl Tracer<'_> {
                 Err(errno)
             }
             None if is_error => match i32::try_from(-rval).ok().and_then(Errno::new) {
-                Some(errno) => Err(errno),
+                Some(errno) => {
+                    if let Some(decider) = self.decider.as_deref_mut()
+                        && !flight.watch.is_empty()
+                    {
+                        decider.natural_failure(&flight.watch, errno);
+                    }
+                    Err(errno)
+                }
                 None => Ok(()),
             },
             None => Ok(()),

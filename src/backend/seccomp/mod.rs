@@ -40,7 +40,8 @@ use super::{
 use crate::{
     control::Control,
     decide::{Call, Decider},
-    model::{Syscall, TargetExit, When, shape::shape_of},
+    hint::Hint,
+    model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
 };
 
@@ -102,12 +103,16 @@ impl super::Backend for SeccompBackend {
                 reason: "a call it lets run returns to the target without phoebe seeing the result",
             });
         };
+        self.check_rules(&decider.faults().collect::<Vec<_>>())
+    }
+
+    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
         super::refuse_short(
-            decider,
+            faults,
             BACKEND,
             "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
         )?;
-        refuse_exit_rules(decider)
+        refuse_exit_rules(faults)
     }
 
     fn probe(&self) -> super::Probe {
@@ -208,15 +213,16 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
 }
 
 /// `when=exit` needs the call's result, which a continued call never shows phoebe.
-fn refuse_exit_rules(decider: &Decider) -> Result<(), BackendError> {
-    match decider.faults().find(|f| f.when == When::Exit) {
+fn refuse_exit_rules(faults: &[&FaultSpec]) -> Result<(), BackendError> {
+    match faults.iter().find(|f| f.when == When::Exit) {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend: BACKEND,
-            reason:
-                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit \
-                     needs the call to run first; use --backend ptrace"
-                    .into(),
+            reason: format!(
+                "it injects at entry only (a call it lets run never comes back to phoebe), and when=exit needs the \
+                 call to run first; {}",
+                Hint::UsePtrace
+            ),
         }),
         None => Ok(()),
     }
@@ -276,11 +282,22 @@ struct Supervisor<'a> {
     tgids: HashMap<i32, i32>,
     /// Each task's key, numbered when its creator's clone is let run (`backend::lineage`).
     lineage: Lineage,
-    /// Calls held by `delay=`: when to answer, the notification, the errno.
-    delayed: Vec<(Instant, u64, i32)>,
+    /// Calls held by `delay=`, answered when due.
+    delayed: Vec<Held>,
     warnings: Vec<String>,
     /// Socket kinds by inode, for call shapes.
     sockets: SocketKinds,
+}
+
+/// A call held by `delay=`.
+struct Held {
+    /// When to answer it.
+    due: Instant,
+    notification: Notification,
+    /// The errno to fail it with, or `None` (a latency fault): it then runs, answered with CONTINUE.
+    errno: Option<i32>,
+    /// The call creates a task, whose key is numbered when it is let run (`Supervisor::let_run`).
+    creates: bool,
 }
 
 impl Supervisor<'_> {
@@ -292,7 +309,7 @@ impl Supervisor<'_> {
                 let timeout = self
                     .delayed
                     .iter()
-                    .map(|d| d.0)
+                    .map(|d| d.due)
                     .min()
                     .map(|next| next.saturating_duration_since(Instant::now()));
                 match self.listener.wait(timeout) {
@@ -381,18 +398,25 @@ impl Supervisor<'_> {
             path: path.as_deref(),
             args: n.args,
         };
-        // `check` refused every short= rule, so every decision here fails the call with an errno.
-        match self
-            .decider
-            .decide(&call, &mut probe)
-            .and_then(|d| Some((d.effect.errno()?, d.delay)))
-        {
-            Some((errno, Some(delay))) => {
-                self.delayed
-                    .push((crate::time::deadline(Instant::now(), delay), n.id, errno.code()));
-                Ok(())
-            }
-            Some((errno, None)) => self.answer(n.id, Some(errno.code())),
+        // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds
+        // it and lets it run.
+        match self.decider.decide(&call, &mut probe) {
+            Some(decision) => match (decision.delay, decision.effect) {
+                // Held: answered by `answer_due` once the delay has passed, with the errno or, for a latency
+                // fault, with CONTINUE.
+                (Some(delay), effect) => {
+                    self.delayed.push(Held {
+                        due: crate::time::deadline(Instant::now(), delay),
+                        notification: *n,
+                        errno: effect.errno().map(|e| e.code()),
+                        creates,
+                    });
+                    Ok(())
+                }
+                (None, Effect::Errno(errno)) => self.answer(n.id, Some(errno.code())),
+                // The parser gives every latency fault a delay, and short= is refused before a run.
+                (None, Effect::Run | Effect::Short(_)) => self.let_run(n, creates),
+            },
             None => self.let_run(n, creates),
         }
     }
@@ -450,10 +474,13 @@ impl Supervisor<'_> {
             return Ok(());
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.0 <= now);
+        let (due, later): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|d| d.due <= now);
         self.delayed = later;
-        for (_, id, errno) in due {
-            self.answer(id, Some(errno))?;
+        for held in due {
+            match held.errno {
+                Some(errno) => self.answer(held.notification.id, Some(errno))?,
+                None => self.let_run(&held.notification, held.creates)?,
+            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use crate::{
         Capability, Probe,
         filter::{self, sys::InstallFlags},
     },
+    hint::Hint,
     sys::launch::{self, Command},
 };
 
@@ -37,7 +38,10 @@ pub(super) fn probe() -> Probe {
         )),
         Err(e) => Capability::unavailable(
             format!("creating a seccomp listener failed: {e}"),
-            Some("needs Linux ≥ 5.0 with CONFIG_SECCOMP_FILTER; use --backend ptrace".into()),
+            Some(format!(
+                "needs Linux ≥ 5.0 with CONFIG_SECCOMP_FILTER; {}",
+                Hint::UsePtrace
+            )),
         ),
     };
     Probe { observe, inject }

@@ -1,11 +1,12 @@
-//! Test fixtures of the campaign report, shared by the model's and every renderer's tests (so that no test
-//! imports a renderer for its data).
+//! Test fixtures of the model: sample campaign reports, shared by the model's and every renderer's tests (so
+//! that no test imports a renderer for its data), and an observation whose counts add past `u64::MAX`.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use crate::model::{
-    Baseline, BaselineRun, Category, Errno, ErrorModel, ExperimentResult, FaultSpec, RateStats, Report,
-    RunResult, Skipped, Syscall, TargetExit, Usage, Verdict,
+    Baseline, BaselineRun, Category, Errno, ErrorModel, ExperimentResult, FaultSpec, Interval, Observation,
+    ObservationBuilder, ObservationMeta, RateStats, Report, RunResult, Skipped, Syscall, SyscallStats,
+    TargetExit, Usage, Verdict, observation::ShapeStats,
 };
 
 pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
@@ -24,6 +25,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
             calls: 1000,
             intervals: 4,
             intervals_with_error: 3,
+            samples: 4,
         },
         category,
         rule: "test".into(),
@@ -51,6 +53,8 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
         }),
         matched,
         injected,
+        natural: None,
+        achieved_counts: crate::model::AchievedCounts::InjectedOnly,
         // Every injection of the fixture landed on a shape that failed naturally (as synthesized models do).
         realistic: Some(injected),
         check_passed: None,
@@ -174,7 +178,8 @@ pub(crate) fn sample_with_skipped() -> Report {
 pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
     let name = faults[0].syscalls[0].name();
     format!(
-        "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; use --backend seccomp"
+        "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; {}",
+        crate::hint::Hint::UseSeccomp
     )
 }
 
@@ -208,12 +213,45 @@ pub(crate) fn sample_with_evidence() -> Report {
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),
+            delay_ns: None,
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),
             path: None,
         }],
-        repro_shell: crate::report::view::command_line(&repro),
+        // As `report::view::command_line` quotes it (its tests check that it still does).
+        repro_shell: "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \
+                      '/usr/bin/my app'"
+            .into(),
         repro,
     });
     report
+}
+
+/// Two intervals of `openat` whose counts (calls, ENOENT failures, latency, a shape's) are each `u64::MAX`, plus
+/// one EIO: every sum over them passes `u64::MAX`.
+pub(crate) fn huge_observation() -> Observation {
+    let errno = |name| Errno::parse(name).unwrap();
+    let mut stats = SyscallStats {
+        calls: u64::MAX,
+        latency_ns_sum: u64::MAX,
+        ..SyscallStats::default()
+    };
+    stats.errors.insert(errno("ENOENT"), u64::MAX);
+    stats.errors.insert(errno("EIO"), 1);
+    stats.shapes.insert(
+        "path=/x".into(),
+        ShapeStats {
+            calls: u64::MAX,
+            errors: stats.errors.clone(),
+        },
+    );
+    Observation {
+        intervals: vec![
+            Interval {
+                syscalls: [(Syscall::parse("openat").unwrap(), stats.clone())].into(),
+            };
+            2
+        ],
+        ..ObservationBuilder::new(Duration::from_secs(1)).finish(Duration::ZERO, ObservationMeta::default())
+    }
 }

@@ -3,12 +3,11 @@
 //! `/intervals.json` from the same origin), which polls [`Feed`] once per interval and shows the last interval's
 //! table and, per failing syscall, its errors per second over the last minutes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
 
-use super::Published;
-use crate::model::{Syscall, SyscallStats};
+use super::{PerProcess, exposition::BuildInfo};
 
 /// The page (`page.html`).
 pub const HTML: &str = include_str!("page.html");
@@ -36,7 +35,7 @@ pub struct PageInterval {
 
 impl PageInterval {
     /// The interval ending at `t_ms`, from its per-process stats.
-    pub fn new(t_ms: u64, per_process: &BTreeMap<u32, BTreeMap<Syscall, SyscallStats>>) -> Self {
+    pub fn new(t_ms: u64, per_process: &PerProcess) -> Self {
         let mut syscalls: BTreeMap<String, Counts> = BTreeMap::new();
         for stats in per_process.values() {
             for (sc, s) in stats {
@@ -74,18 +73,22 @@ pub struct Feed<'a> {
 }
 
 impl<'a> Feed<'a> {
-    pub fn of(published: &'a Published) -> Self {
+    /// The feed of a monitor described by `info`, watching `watching` every `interval_ms`: the processes watched
+    /// now (pid → command name) and the intervals kept (see [`push`]).
+    pub fn new(
+        info: &'a BuildInfo,
+        watching: &'a str,
+        interval_ms: u64,
+        comms: &'a HashMap<u32, String>,
+        intervals: &'a VecDeque<PageInterval>,
+    ) -> Self {
         Feed {
-            version: &published.info.version,
-            backend: &published.info.backend,
-            watching: &published.watching,
-            interval_ms: published.interval_ms,
-            processes: published
-                .comms
-                .iter()
-                .map(|(pid, comm)| (*pid, comm.as_str()))
-                .collect(),
-            intervals: &published.history,
+            version: &info.version,
+            backend: &info.backend,
+            watching,
+            interval_ms,
+            processes: comms.iter().map(|(pid, comm)| (*pid, comm.as_str())).collect(),
+            intervals,
         }
     }
 }
@@ -93,7 +96,7 @@ impl<'a> Feed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Errno;
+    use crate::model::{Errno, Syscall, SyscallStats};
 
     #[test]
     fn intervals_sum_processes_and_history_is_bounded() {

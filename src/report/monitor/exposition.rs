@@ -11,17 +11,15 @@
 //! - `phoebe_counter_updates_lost_total` — calls the eBPF observer could not count because its maps were full.
 //!
 //! Without `--per-pid` the processes of one command name are summed. Counters stay monotonic: a process's
-//! counters are never dropped (those of processes that ended are kept in [`Totals`] by the monitor, which frees
-//! their kernel map entries), and its command name is the one first seen.
+//! counters are never dropped (the monitor keeps those of processes that ended in its [`Totals`] and frees their
+//! kernel map entries), and its command name is the one first seen. Does not own: reading the counters into
+//! [`Totals`] (`crate::monitor`).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    fmt::Write as _,
-};
+use std::{collections::BTreeMap, fmt::Write as _};
 
-use phoebe_common::{CountKey, LATENCY_BOUNDS_NS, LATENCY_BUCKETS, LatencyBuckets};
+use phoebe_common::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS, LatencyBuckets};
 
-use crate::backend::ebpf::{self, Histograms, Snapshot};
+use crate::model::{Errno, Syscall};
 
 /// Which exposition format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,70 +103,42 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Adds the counters and histograms of the processes `tgid` for which `include` holds, under their labels.
-    pub fn add(
-        &mut self,
-        snapshot: &Snapshot,
-        histograms: &Histograms,
-        comms: &HashMap<u32, String>,
-        per_pid: bool,
-        include: impl Fn(u32) -> bool,
-    ) {
-        for (key, value) in snapshot {
-            if include(key.tgid)
-                && let Some(l) = labels_of(key, comms, per_pid)
-            {
-                *self.calls.entry(l).or_default() += value.calls;
-            }
+    /// Adds `calls` to a series (its label text: [`series`]).
+    pub fn add_calls(&mut self, series: String, calls: u64) {
+        *self.calls.entry(series).or_default() += calls;
+    }
+
+    /// Adds a histogram's buckets and sum to a series (its label text: [`series`]).
+    pub fn add_durations(&mut self, series: String, buckets: &LatencyBuckets) {
+        let h = self.durations.entry(series).or_default();
+        for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
+            *a += b;
         }
-        for (key, buckets) in histograms {
-            if include(key.tgid)
-                && let Some(l) = labels_of(key, comms, per_pid)
-            {
-                let h = self.durations.entry(l).or_default();
-                for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
-                    *a += b;
-                }
-                h.sum_ns += buckets.sum_ns;
-            }
-        }
+        h.sum_ns += buckets.sum_ns;
     }
 
     /// These totals plus `other`'s.
     pub fn plus(&self, other: &Totals) -> Totals {
         let mut out = self.clone();
         for (l, n) in &other.calls {
-            *out.calls.entry(l.clone()).or_default() += n;
+            out.add_calls(l.clone(), *n);
         }
         for (l, buckets) in &other.durations {
-            let h = out.durations.entry(l.clone()).or_default();
-            for (a, b) in h.counts.iter_mut().zip(buckets.counts.iter()) {
-                *a += b;
-            }
-            h.sum_ns += buckets.sum_ns;
+            out.add_durations(l.clone(), buckets);
         }
         out
     }
 }
 
-/// The label text of a key, or `None` for keys not exposed (unknown syscall numbers, restart codes).
-fn labels_of(key: &CountKey, comms: &HashMap<u32, String>, per_pid: bool) -> Option<String> {
-    let (syscall, result) = ebpf::decode(key)?;
-    let errno = match crate::model::names::real_result(syscall, result) {
-        Ok(()) => String::new(),
-        Err(e) if e.is_kernel_internal() => return None,
-        Err(e) => e.to_string(),
-    };
-    let comm = escape(comms.get(&key.tgid).map_or("", String::as_str));
-    let pid = if per_pid {
-        format!("pid=\"{}\",", key.tgid)
-    } else {
-        String::new()
-    };
-    Some(format!(
-        "{pid}comm=\"{comm}\",syscall=\"{}\",errno=\"{errno}\"",
+/// The label text of a series: `pid` (with `--per-pid`), command name, syscall, and errno (`None`: successes).
+pub fn series(pid: Option<u32>, comm: &str, syscall: Syscall, errno: Option<Errno>) -> String {
+    let pid = pid.map_or(String::new(), |pid| format!("pid=\"{pid}\","));
+    let errno = errno.map_or(String::new(), |e| e.to_string());
+    format!(
+        "{pid}comm=\"{}\",syscall=\"{}\",errno=\"{errno}\"",
+        escape(comm),
         syscall.name()
-    ))
+    )
 }
 
 /// Writes the family header: `# HELP`, `# TYPE` and, in OpenMetrics, `# UNIT`. Help texts hold no backslash,
@@ -271,26 +241,10 @@ pub fn render(format: Format, info: &BuildInfo, latency: bool, totals: &Totals, 
 
 #[cfg(test)]
 mod tests {
-    use phoebe_common::{CountKey, CountValue, latency_bucket};
-
-    use super::*;
-
-    fn key(tgid: u32, nr: u32, errno: u32) -> CountKey {
-        CountKey {
-            tgid,
-            nr,
-            errno,
-            pad: 0,
-        }
-    }
-
-    fn calls(n: u64) -> CountValue {
-        CountValue {
-            calls: n,
-            latency_ns_sum: 0,
-            latency_ns_max: 0,
-        }
-    }
+    use super::{
+        super::fixtures::{histogram, totals},
+        *,
+    };
 
     fn info() -> BuildInfo {
         BuildInfo {
@@ -300,40 +254,8 @@ mod tests {
         }
     }
 
-    /// The totals of a fixture, every process included.
-    fn totals(per_pid: bool) -> Totals {
-        let (snap, hist, comms) = fixture();
-        let mut totals = Totals::default();
-        totals.add(&snap, &hist, &comms, per_pid, |_| true);
-        totals
-    }
-
-    fn fixture() -> (Snapshot, Histograms, HashMap<u32, String>) {
-        // Two processes of one command name and a third of another; openat's ENOENT and successes, read's
-        // successes, and a restart code (512) that is never exposed.
-        let snap = Snapshot::from([
-            (key(42, 257, 2), calls(7)),
-            (key(42, 257, 0), calls(3)),
-            (key(43, 257, 2), calls(5)),
-            (key(44, 0, 0), calls(11)),
-            (key(44, 0, 512), calls(1)),
-        ]);
-        let mut h = LatencyBuckets::default();
-        h.counts[latency_bucket(300)] = 2; // ≤ 500 ns
-        h.counts[latency_bucket(3_000_000)] = 1; // ≤ 5 ms
-        h.counts[LATENCY_BUCKETS - 1] = 1; // > 10 s
-        h.sum_ns = 20_003_000_600;
-        let hist = Histograms::from([(key(42, 257, 2), h), (key(43, 257, 2), h)]);
-        let comms = HashMap::from([
-            (42, "my \"app\"".to_owned()),
-            (43, "my \"app\"".to_owned()),
-            (44, "other".to_owned()),
-        ]);
-        (snap, hist, comms)
-    }
-
     #[test]
-    fn text_format_sums_processes_of_a_command_name() {
+    fn text_format_writes_every_family() {
         let text = render(Format::Text, &info(), false, &totals(false), 0);
         let expected = "\
 # HELP phoebe_build_info Which phoebe serves these metrics: its version, the backend counting the calls, the kernel.
@@ -360,10 +282,6 @@ phoebe_counter_updates_lost_total 0
         );
         assert!(
             text.contains("{pid=\"43\",comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"} 5\n")
-        );
-        assert!(
-            !text.contains("errno=\"ERESTART"),
-            "restart codes are not exposed: {text}"
         );
     }
 
@@ -419,25 +337,12 @@ phoebe_counter_updates_lost_total 0
     }
 
     #[test]
-    fn totals_of_ended_processes_add_to_the_live_ones() {
-        let (snap, hist, comms) = fixture();
-        // Process 43 ended: its counters were folded into `retired` and are gone from the live snapshot.
-        let mut retired = Totals::default();
-        retired.add(&snap, &hist, &comms, false, |tgid| tgid == 43);
-        let mut live = Totals::default();
-        live.add(&snap, &hist, &comms, false, |tgid| tgid != 43);
-        assert_eq!(
-            live.plus(&retired),
-            totals(false),
-            "nothing lost, nothing counted twice"
-        );
-        assert_eq!(
-            retired.calls,
-            Series::from([(
-                "comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"".to_owned(),
-                5
-            )])
-        );
+    fn plus_adds_every_series_and_histogram() {
+        let sum = totals(false).plus(&totals(false));
+        let series = "comm=\"my \\\"app\\\"\",syscall=\"openat\",errno=\"ENOENT\"";
+        assert_eq!(sum.calls[series], 24);
+        assert_eq!(sum.durations[series].sum_ns, 4 * histogram().sum_ns);
+        assert_eq!(sum.calls.len(), 3);
     }
 
     #[test]
