@@ -113,14 +113,7 @@ fn p_zero_changes_nothing(backend: Backend) {
 fn decisions(log: &phoebe::model::InjectionLog) -> Vec<(String, u64, String)> {
     log.injections
         .iter()
-        .map(|i| {
-            (
-                i.syscall.to_string(),
-                i.index,
-                // A latency fault's entry has no errno.
-                i.errno.map_or_else(|| "delay".to_owned(), |e| e.to_string()),
-            )
-        })
+        .map(|i| (i.syscall.to_string(), i.index, i.effect.to_string()))
         .collect()
 }
 

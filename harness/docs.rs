@@ -224,7 +224,9 @@ fn injection_log_example_loads_and_is_consistent() {
             "{inj:?} is not a syscall of its rule {rule}"
         );
         assert!(
-            rule.errnos.iter().any(|(e, _)| Some(*e) == inj.errno),
+            rule.errnos
+                .iter()
+                .any(|(e, _)| phoebe::model::Effect::Errno(*e) == inj.effect),
             "{inj:?} is not an errno of its rule {rule}"
         );
         assert_eq!(inj.when, rule.when);
@@ -340,9 +342,9 @@ fn plan_example_loads_and_its_numbers_follow_the_rules() {
         );
         assert_eq!(
             m.fault.to_string(),
-            format!("{}:{}:p={}", m.syscall, m.errno, m.probability)
+            format!("{}:{}:p={}", m.syscall, m.action, m.probability)
         );
-        assert_eq!(m.id, format!("{}-{}", m.syscall, m.errno));
+        assert_eq!(m.id, format!("{}-{}", m.syscall, m.action.id_part()));
         assert!(m.stats.p5 <= m.stats.quantile && m.stats.quantile <= m.stats.max);
     }
 }
@@ -371,11 +373,11 @@ fn catalogue_example_is_shipped_and_counted() {
     for entry in &example {
         let shipped = catalogue::entries()
             .iter()
-            .find(|e| e.syscall == entry.syscall && e.errno == entry.errno && e.shape == entry.shape)
+            .find(|e| e.syscall == entry.syscall && e.action == entry.action && e.shape == entry.shape)
             .unwrap_or_else(|| {
                 panic!(
                     "docs/formats.md shows {} {}, which the catalogue lacks",
-                    entry.syscall, entry.errno
+                    entry.syscall, entry.action
                 )
             });
         assert_eq!(shipped.condition, entry.condition, "{}", shipped.id);

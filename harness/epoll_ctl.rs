@@ -158,7 +158,7 @@ fn epoll_ctl_observation_and_synthesis_keep_the_operation() {
     let excluded = |errno: &str| -> Vec<(Option<&str>, &str)> {
         plan.excluded
             .iter()
-            .filter(|e| e.syscall.name() == "epoll_ctl" && e.errno.to_string() == errno)
+            .filter(|e| e.syscall.name() == "epoll_ctl" && e.action.to_string() == errno)
             .map(|e| (e.shape.as_deref(), e.reason.as_str()))
             .collect()
     };
@@ -218,7 +218,7 @@ fn regression_epoll_ctl_errors_were_injected_whatever_the_registration() {
     let plan: phoebe::model::Plan =
         serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
     assert!(
-        plan.excluded.iter().any(|e| e.errno.to_string() == "ENOENT"
+        plan.excluded.iter().any(|e| e.action.to_string() == "ENOENT"
             && e.shape.as_deref() == Some("ctl=del:registered=no:fd=pipe:nonblock=no")),
         "{:?}",
         plan.excluded

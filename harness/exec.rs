@@ -1709,7 +1709,7 @@ fn service_models_come_from_the_workload_not_from_start_up() {
     let excluded = plan
         .excluded
         .iter()
-        .find(|e| e.syscall.name() == "statx" && e.errno.to_string() == "ENOENT")
+        .find(|e| e.syscall.name() == "statx" && e.action.to_string() == "ENOENT")
         .unwrap_or_else(|| panic!("statx-ENOENT not excluded: {:?}\n{stderr}", plan.excluded));
     assert!(
         excluded.reason.contains("started or stopped"),
@@ -1867,7 +1867,7 @@ fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
     assert!(
         log.injections
             .iter()
-            .all(|i| i.errno.is_none() && i.delay_ns == Some(1_200_000_000)),
+            .all(|i| i.effect == phoebe::model::Effect::Run && i.delay_ns == Some(1_200_000_000)),
         "{:?}",
         log.injections
     );

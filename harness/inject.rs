@@ -203,7 +203,7 @@ fn a_latency_fault_holds_calls_then_lets_them_run(backend: Backend) {
         original
             .injections
             .iter()
-            .all(|i| i.errno.is_none() && i.delay_ns == Some(20_000_000)),
+            .all(|i| i.effect == phoebe::model::Effect::Run && i.delay_ns == Some(20_000_000)),
         "{:?}",
         original.injections
     );

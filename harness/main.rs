@@ -22,4 +22,5 @@ mod report_html;
 mod run_evidence;
 mod seccomp;
 mod shapes;
+mod short;
 mod vm;

@@ -126,7 +126,7 @@ fn keyed(log: &Path) -> Vec<(String, u64, String, String)> {
                 i.thread.clone().expect("a thread key"),
                 i.thread_index.expect("a thread index"),
                 i.syscall.to_string(),
-                i.errno.map_or_else(|| "delay".to_owned(), |e| e.to_string()),
+                i.effect.to_string(),
             )
         })
         .collect();

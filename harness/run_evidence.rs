@@ -63,8 +63,8 @@ fn a_crash_report_shows_its_abort_message_and_its_repro_crashes_again() {
     );
     let call = &evidence.first_injections[0];
     assert_eq!(
-        (call.syscall.name(), call.errno.map(|e| e.to_string())),
-        ("read", Some("EIO".to_owned()))
+        (call.syscall.name(), call.effect.to_string().as_str()),
+        ("read", "EIO")
     );
     assert_eq!(call.path.as_deref(), Some(input.to_str().unwrap()));
     assert!(

@@ -410,7 +410,7 @@ fn ebpf_injects_in_the_guest() {
                 .log()
                 .injections
                 .iter()
-                .filter(|i| i.errno.and_then(|e| e.symbol()) == Some(name))
+                .filter(|i| i.effect.errno().and_then(|e| e.symbol()) == Some(name))
                 .count() as u64
         };
         let injected = weights.log().rules[0].injected;

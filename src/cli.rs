@@ -233,8 +233,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   when=entry   the call is skipped and returns the error (default)
   when=exit    the call runs, then returns the error (its side effects happen)
   delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it
-  short=N|P%   in place of the errno: the read or write runs, then returns at most N bytes
-               or P% of its count (reads and writes only; no backend runs it yet)
+  short=N|P%   in place of the errno: the read or write runs with its count lowered to N
+               bytes or P% of it, so it transfers less (read, pread64, recvfrom, write,
+               pwrite64, sendto; ptrace only)
   Call-shape predicates (the rule matches only calls of that shape; `|` lists several values):
   op=OP        futex operation, e.g. FUTEX_WAIT_PRIVATE, FUTEX_WAKE, FUTEX_WAIT_BITSET_PRIVATE
   timeout=yes|no   futex wait with or without a timeout

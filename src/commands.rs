@@ -523,13 +523,6 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     } else {
         saved.map(|s| s.faults.clone()).unwrap_or_default()
     };
-    if let Some(fault) = faults.iter().find(|f| f.short.is_some()) {
-        anyhow::bail!(
-            "fault '{fault}': no backend runs short= (partial transfers) yet, so every run of its experiment would \
-             fail\nhint: {}",
-            phoebe::hint::Hint::SameCallsInstead
-        );
-    }
     let a = args.settings.to_settings();
     let b = saved.map(|s| s.settings);
     let settings = phoebe::model::SynthSettings {

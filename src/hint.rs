@@ -9,8 +9,8 @@ use std::fmt;
 /// A piece of advice given in more than one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
-    /// No backend runs `short=` (partial transfers): what to inject instead.
-    SameCallsInstead,
+    /// A backend cannot run `short=` (partial transfers): the ptrace backend can, and how.
+    PtraceRunsShort,
     /// A backend cannot do what the ptrace backend can (observe, `when=exit`, a machine without user
     /// notification).
     UsePtrace,
@@ -27,7 +27,7 @@ impl Hint {
     /// Every hint, for tests.
     #[cfg(test)]
     const ALL: [Hint; 5] = [
-        Hint::SameCallsInstead,
+        Hint::PtraceRunsShort,
         Hint::UsePtrace,
         Hint::UseSeccomp,
         Hint::FilterPrivileges,
@@ -37,8 +37,9 @@ impl Hint {
     /// The advice, without the `hint: ` that introduces it.
     pub fn text(self) -> &'static str {
         match self {
-            Hint::SameCallsInstead => {
-                "inject an error on the same calls instead, e.g. read:EINTR:p=0.05:fd=socket"
+            Hint::PtraceRunsShort => {
+                "use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
+                 its exit)"
             }
             Hint::UsePtrace => "use --backend ptrace",
             Hint::UseSeccomp => "use --backend seccomp",

@@ -57,17 +57,14 @@ impl BackendKind {
     }
 }
 
-/// Refuses a partial-transfer rule (`short=`, issue 16 item 3), which no backend runs yet: `why` says what this
-/// backend lacks.
+/// Refuses a partial-transfer rule (`short=`) on a backend that cannot run it (all but ptrace): `why` says what
+/// this backend lacks.
 pub fn refuse_short(faults: &[&FaultSpec], backend: &'static str, why: &str) -> Result<(), BackendError> {
     match faults.iter().find(|f| f.short.is_some()) {
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend,
-            reason: format!(
-                "{why}; no backend runs short= yet\nhint: {}",
-                Hint::SameCallsInstead
-            ),
+            reason: format!("{why}\nhint: {}", Hint::PtraceRunsShort),
         }),
         None => Ok(()),
     }
@@ -387,17 +384,21 @@ mod tests {
             for_rules(&faults(&["futex:EAGAIN", "write:EIO:when=exit"])),
             BackendKind::Ptrace
         );
-        // short= is decided at the call's exit (no backend runs it yet; ptrace is where it will).
+        // short= lets the call run with a lower count, which only the tracer can set.
         assert_eq!(for_rules(&faults(&["read:short=1"])), BackendKind::Ptrace);
+        assert_eq!(
+            for_rules(&faults(&["futex:EAGAIN", "sendto:short=50%"])),
+            BackendKind::Ptrace
+        );
     }
 
     #[test]
-    fn short_rules_are_refused_naming_the_rule_and_what_to_do_instead() {
+    fn short_rules_are_refused_naming_the_rule_and_the_backend_that_runs_them() {
         assert!(
             refuse_short(
                 &rules(&["read:EINTR:p=0.1"]).iter().collect::<Vec<_>>(),
-                "ptrace",
-                "not yet"
+                "seccomp",
+                "cannot"
             )
             .is_ok()
         );
@@ -405,15 +406,33 @@ mod tests {
             &rules(&["openat:ENOENT", "read:short=1:fd=pipe"])
                 .iter()
                 .collect::<Vec<_>>(),
-            "ptrace",
-            "not yet",
+            "seccomp",
+            "cannot",
         )
         .unwrap_err()
         .to_string();
         assert_eq!(
             err,
-            "fault 'read:short=1:fd=pipe' cannot run on the ptrace backend: not yet; no backend runs short= yet\n\
-             hint: inject an error on the same calls instead, e.g. read:EINTR:p=0.05:fd=socket"
+            "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot\n\
+             hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
+             its exit)"
+        );
+        let mut short = Decider::new(rules(&["read:short=1:fd=pipe"]), 1);
+        let mut note = |_: &str| {};
+        let mode = Mode::Inject {
+            decider: &mut short,
+            note: &mut note,
+        };
+        assert!(ptrace::PtraceBackend.check(&mode).is_ok(), "ptrace runs short=");
+        let refused = seccomp::SeccompBackend.check(&mode).unwrap_err().to_string();
+        assert!(
+            refused.starts_with(
+                "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: a call it lets run"
+            ) && refused.ends_with(
+                "hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and \
+                 restores it at its exit)"
+            ),
+            "{refused}"
         );
     }
 }

@@ -169,7 +169,7 @@ impl Ledger {
                 matched: c.matched,
                 injected: c.injected,
                 in_kernel: c.unasked,
-                // A rule without an errno (a latency fault) has no natural failure to count.
+                // A rule without an errno (a latency fault, short=) has no natural failure to count.
                 natural: (self.sees_results && !fault.errnos.is_empty()).then_some(c.natural),
                 fault,
             })
@@ -196,7 +196,7 @@ mod tests {
             index,
             thread: None,
             thread_index: None,
-            errno: Some(Errno::parse("EINTR").unwrap()),
+            effect: crate::model::Effect::Errno(Errno::parse("EINTR").unwrap()),
             delay_ns: None,
             rule,
             when: When::Entry,

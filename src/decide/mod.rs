@@ -23,7 +23,8 @@ use std::{
 use self::policy::{Key, Replay, thread_hash};
 pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
-    Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
+    Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
+    fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
     shape::{ArgTest, Probe, register_tests, shape_of},
 };
 
@@ -47,9 +48,12 @@ pub struct Call<'a> {
 /// What to do with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
-    /// The error to inject, or `None` for a latency fault (`read:delay=50ms`): the call is held for `delay`, then
-    /// runs for real.
-    pub errno: Option<Errno>,
+    /// Fail it with an errno; or (`Effect::Short(n)`, a `short=` rule) let it run with a byte count of `n` instead
+    /// of the larger one it asked for: the backend lowers the count argument
+    /// ([`SHORT_COUNT_ARG`](crate::model::fault::SHORT_COUNT_ARG)) at the entry and restores it at the exit; or
+    /// (`Effect::Run`, a latency fault such as `read:delay=50ms`) hold it for `delay`, then let it run for real.
+    pub effect: Effect,
+    /// For an errno, whether it replaces the call or its result; `Exit` for a partial transfer.
     pub when: When,
     pub delay: Option<Duration>,
     /// The rule that decided (index into the rules).
@@ -282,21 +286,28 @@ impl Decider {
             let counts = (matched, self.ledger.injected(id));
             decision = self
                 .policy
-                .rule_injects(id, &rule.fault, call.syscall, key, counts)
-                .map(|errno| Decision {
-                    errno,
+                .rule_injects(id, &rule.fault, call.syscall, key, counts, short_count(call))
+                .map(|effect| Decision {
+                    effect,
                     when: rule.fault.when,
                     delay: rule.fault.delay,
                     rule: id,
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
-            decision = replay.at(call.syscall, key).map(|(errno, when, rule)| Decision {
-                errno,
-                when,
-                delay: self.rules.get(rule).and_then(|r| r.fault.delay),
-                rule,
-            });
+            decision = replay
+                .at(call.syscall, key)
+                // A logged partial transfer shortens the replayed call the same way, if it asks for more.
+                .filter(|(effect, _, _)| match effect {
+                    Effect::Short(n) => short_count(call).is_some_and(|count| count > *n),
+                    Effect::Errno(_) | Effect::Run => true,
+                })
+                .map(|(effect, when, rule)| Decision {
+                    effect,
+                    when,
+                    delay: self.rules.get(rule).and_then(|r| r.fault.delay),
+                    rule,
+                });
         }
         if let Some(d) = decision {
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
@@ -308,7 +319,7 @@ impl Decider {
                 index,
                 thread: call.thread.map(str::to_owned),
                 thread_index: thread.map(|(_, i)| i),
-                errno: d.errno,
+                effect: d.effect,
                 delay_ns: d
                     .delay
                     .map(|delay| u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)),
@@ -390,6 +401,13 @@ impl Decider {
             usage: None,
         }
     }
+}
+
+/// The byte count of a call a partial transfer can shorten (its count register), `None` for other calls.
+fn short_count(call: &Call<'_>) -> Option<u64> {
+    SHORT_SYSCALLS
+        .contains(&call.syscall.name())
+        .then(|| call.args[SHORT_COUNT_ARG])
 }
 
 #[cfg(test)]
@@ -539,7 +557,9 @@ mod tests {
         let mut d = Decider::new(vec![fault("openat:ENOENT=3,EACCES=1")], 11);
         let enoent = Errno::parse("ENOENT").unwrap();
         let n = (0..4000)
-            .filter(|_| d.decide(&call("openat"), &mut RegistersOnly).unwrap().errno == Some(enoent))
+            .filter(|_| {
+                d.decide(&call("openat"), &mut RegistersOnly).unwrap().effect == Effect::Errno(enoent)
+            })
             .count();
         // expected 3000, sd ≈ 27
         assert!((2850..=3150).contains(&n), "{n}");
@@ -589,12 +609,12 @@ mod tests {
             pattern.push(
                 original
                     .decide(&call("openat"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
             pattern.push(
                 original
                     .decide(&call("read"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
         }
         let log = original.finish(vec!["app".into()], "test", None, false);
@@ -605,14 +625,83 @@ mod tests {
             again.push(
                 replay
                     .decide(&call("openat"), &mut RegistersOnly)
-                    .map(|d| d.errno),
+                    .map(|d| d.effect.errno()),
             );
-            again.push(replay.decide(&call("read"), &mut RegistersOnly).map(|d| d.errno));
+            again.push(
+                replay
+                    .decide(&call("read"), &mut RegistersOnly)
+                    .map(|d| d.effect.errno()),
+            );
         }
         assert_eq!(pattern, again);
         let replayed = replay.finish(vec!["app".into()], "test", None, false);
         assert!(replayed.replayed);
         assert_eq!(replayed.injections, log.injections);
+    }
+
+    /// A `short=` rule decides a partial transfer, not an errno: the count the call runs with, from the call's
+    /// own count (its third argument); a call that asks for no more is left alone and not counted as injected.
+    /// A replay shortens the same calls to the same counts.
+    #[test]
+    fn short_rules_decide_the_count_a_call_runs_with() {
+        let read = |count: u64| Call {
+            args: [3, 0x1000, count, 0, 0, 0],
+            ..call("read")
+        };
+        let mut d = Decider::new(vec![fault("read:short=16"), fault("write:short=50%")], 1);
+        let decided = d.decide(&read(4096), &mut RegistersOnly).unwrap();
+        assert_eq!(decided.effect, Effect::Short(16));
+        assert_eq!(decided.effect.errno(), None, "no fake errno");
+        assert_eq!(decided.when, When::Exit);
+        assert_eq!(
+            d.decide(&read(16), &mut RegistersOnly),
+            None,
+            "16 bytes: nothing to shorten"
+        );
+        assert_eq!(d.decide(&read(1), &mut RegistersOnly), None);
+        let write = Call {
+            args: [1, 0x1000, 101, 0, 0, 0],
+            ..call("write")
+        };
+        assert_eq!(
+            d.decide(&write, &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(50))
+        );
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(
+            log.rules
+                .iter()
+                .map(|r| (r.matched, r.injected))
+                .collect::<Vec<_>>(),
+            [(3, 1), (1, 1)]
+        );
+        assert_eq!(log.injections[0].effect, Effect::Short(16));
+        assert_eq!(log.injections[0].index, 1);
+        let json = serde_json::to_string(&log.injections[0]).unwrap();
+        assert!(
+            json.contains(r#""short":16"#) && !json.contains("errno"),
+            "{json}"
+        );
+        let parsed: Injection = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, log.injections[0]);
+
+        let mut replay = Decider::replay(&log);
+        assert_eq!(
+            replay.decide(&read(4096), &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(16))
+        );
+        assert_eq!(replay.decide(&read(16), &mut RegistersOnly), None);
+        assert_eq!(replay.decide(&read(1), &mut RegistersOnly), None);
+        assert_eq!(
+            replay.decide(&write, &mut RegistersOnly).map(|d| d.effect),
+            Some(Effect::Short(50))
+        );
+        let mut smaller = Decider::replay(&log);
+        assert_eq!(
+            smaller.decide(&read(8), &mut RegistersOnly),
+            None,
+            "a replayed call that asks for fewer bytes than the log's count is not lengthened"
+        );
     }
 
     /// Issue 14 item 6: `delay=` alone is a latency fault. Its decision carries the delay and no errno (nothing
@@ -642,21 +731,24 @@ mod tests {
         assert!(
             delayed
                 .iter()
-                .all(|d| d.errno.is_none() && d.delay == Some(Duration::from_millis(50)))
+                .all(|d| d.effect == Effect::Run && d.delay == Some(Duration::from_millis(50)))
         );
         assert!(
             pattern
                 .iter()
                 .flatten()
                 .filter(|d| d.rule == 1)
-                .all(|d| d.errno.is_some() && d.delay.is_none())
+                .all(|d| matches!(d.effect, Effect::Errno(_)) && d.delay.is_none())
         );
         let log = d.finish(vec!["app".into()], "test", None, false);
         assert_eq!(log.rules[0].injected, delayed.len() as u64);
         let entry = log.injections.iter().find(|i| i.rule == 0).unwrap();
-        assert_eq!((entry.errno, entry.delay_ns), (None, Some(50_000_000)));
+        assert_eq!((entry.effect, entry.delay_ns), (Effect::Run, Some(50_000_000)));
         let json = serde_json::to_value(entry).unwrap();
-        assert!(json.get("errno").is_none(), "no errno is written: {json}");
+        assert!(
+            json.get("errno").is_none() && json.get("short").is_none(),
+            "no errno is written: {json}"
+        );
         assert_eq!(json["delay_ns"], 50_000_000);
         let back: InjectionLog = serde_json::from_str(&serde_json::to_string(&log).unwrap()).unwrap();
         assert_eq!(back, log);
@@ -819,7 +911,7 @@ mod tests {
             let mut k: Vec<_> = l
                 .injections
                 .iter()
-                .map(|i| (i.thread.clone(), i.thread_index, i.errno))
+                .map(|i| (i.thread.clone(), i.thread_index, i.effect))
                 .collect();
             k.sort();
             k

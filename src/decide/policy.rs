@@ -1,5 +1,5 @@
 //! The policy: pure decisions. Given the seed and a rule, or a replayed log, and a call's syscall, call index and
-//! the rule's counts so far, says whether to inject and which errno. No state changes here: the counts live in
+//! the rule's counts so far, says whether to inject and what: which errno, or how short a partial transfer. No state changes here: the counts live in
 //! the ledger, the on/off in the switch.
 //!
 //! Every roll is a pure function of (seed, rule index, syscall number, [`Key`]) through a stateless hash, not one
@@ -12,10 +12,10 @@ use std::collections::HashMap;
 
 use phoebe_common::{decide, inject::UNLIMITED};
 
-use crate::model::{Errno, FaultSpec, InjectionLog, Syscall, When};
+use crate::model::{Effect, Errno, FaultSpec, InjectionLog, Syscall, When};
 
-/// An injection a replayed log prescribes: errno (`None`: a latency fault's delay alone), side, rule.
-pub type Planned = (Option<Errno>, When, usize);
+/// An injection a replayed log prescribes: what it does (`Effect::Run`: a latency fault's delay alone), side, rule.
+pub type Planned = (Effect, When, usize);
 
 /// What identifies a call for a roll or a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Replay {
             };
             replay
                 .planned
-                .insert((inj.syscall, key.0, key.1), (inj.errno, inj.when, inj.rule));
+                .insert((inj.syscall, key.0, key.1), (inj.effect, inj.when, inj.rule));
         }
         for (id, rule) in log.rules.iter().enumerate() {
             for sc in &rule.in_kernel {
@@ -108,16 +108,18 @@ impl Replay {
         self.planned.get(&(syscall, slot.0, slot.1)).copied().or_else(|| {
             // The replayed run failed every call of this syscall in the kernel, without logging indices.
             let &(errno, rule) = self.in_kernel.get(&syscall)?;
-            Some((Some(errno), When::Entry, rule))
+            Some((Effect::Errno(errno), When::Entry, rule))
         })
     }
 }
 
 impl Policy {
     /// Does rule `id` (`fault`) inject at the call of `syscall` with `key`, the rule's `matched`-th match, after
-    /// `injected` injections, and with which errno (`Some(None)`: a latency fault chose the call, which is held and
-    /// then runs)? Always `None` in a replay: the log decides, not the rules. The window and `max` count the rule's
-    /// matches and injections over the whole tree; the roll uses the key.
+    /// `injected` injections, and what (`Effect::Run`: a latency fault chose the call, which is held and then
+    /// runs)? Always `None` in a replay: the log decides, not the rules. The window and `max` count the rule's
+    /// matches and injections over the whole tree; the roll uses the key. `count` is the call's byte count (`None`
+    /// when unknown): a partial-transfer rule (`short=`) injects only into a call that asked for more than it lets
+    /// through.
     pub fn rule_injects(
         &self,
         id: usize,
@@ -125,16 +127,12 @@ impl Policy {
         syscall: Syscall,
         key: Key,
         (matched, injected): (u64, u64),
-    ) -> Option<Option<Errno>> {
+        count: Option<u64>,
+    ) -> Option<Effect> {
         let Policy::Rules { seed } = *self else {
             return None;
         };
-        // A partial-transfer rule (`short=`) has no errno to inject: every backend refuses it before a run
-        // (`backend::refuse_short`), so it never decides here.
-        if fault.short.is_some()
-            || !fault.window.contains(matched)
-            || !decide::under_max(injected, fault.max.unwrap_or(UNLIMITED))
-        {
+        if !fault.window.contains(matched) || !decide::under_max(injected, fault.max.unwrap_or(UNLIMITED)) {
             return None;
         }
         let nr = syscall.number().into();
@@ -145,10 +143,11 @@ impl Policy {
         if roll(0) >= fault.probability {
             return None;
         }
-        if fault.is_delay_only() {
-            return Some(None);
+        match fault.short {
+            Some(short) => short.shorten(count?).map(Effect::Short),
+            None if fault.is_delay_only() => Some(Effect::Run),
+            None => Some(Effect::Errno(pick_errno(&fault.errnos, roll(1)))),
         }
-        Some(Some(pick_errno(&fault.errnos, roll(1))))
     }
 
     /// The errno a filter may return by itself for every call of `syscall`, whose only rule is `id` (`fault`):
@@ -178,10 +177,7 @@ fn pick_errno(errnos: &[(Errno, f64)], u: f64) -> Errno {
     }
     errnos
         .last()
-        .expect(
-            "the parser requires at least one errno in every rule but short= ones, which never decide, and latency \
-             faults, which pick none",
-        )
+        .expect("the parser requires at least one errno in every rule but short= ones and latency faults, which pick none")
         .0
 }
 

@@ -3,8 +3,8 @@
 
 use super::{Campaign, Experiment};
 use crate::model::{
-    Baseline, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report, RunEvidence, Usage,
-    Verdict,
+    Baseline, Effect, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report,
+    RunEvidence, Usage, Verdict,
     report::{FIRST_INJECTIONS, tail_lines},
 };
 
@@ -14,13 +14,17 @@ pub(super) type NaturalShapes =
 
 /// How many of a run's injections landed on a shape that failed naturally with their errno; `None` when the
 /// baseline or the log has no shapes, the log is truncated (the injections after it are unknown), or it holds a
-/// latency fault's calls (no errno: realism does not apply).
+/// latency fault's calls or partial transfers (no errno: realism does not apply, the report says `-`).
 fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Option<u64> {
     let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
         let shape = inj.shape.as_ref()?.to_string();
-        let errno = inj.errno?;
+        // A partial transfer or a latency fault's call is no error: the baseline records errors only, so whether
+        // either happened naturally on that shape cannot be told.
+        let Effect::Errno(errno) = inj.effect else {
+            return None;
+        };
         if natural.contains(&(inj.syscall, errno, shape)) {
             n += 1;
         }
@@ -92,7 +96,12 @@ pub(super) fn report(
                 .iter()
                 .map(|i| match i.syscalls.get(&m.syscall) {
                     Some(s) if s.calls > 0 => {
-                        s.errors.get(&m.errno).copied().unwrap_or(0) as f64 / s.calls as f64
+                        m.action
+                            .errno()
+                            .and_then(|errno| s.errors.get(&errno))
+                            .copied()
+                            .unwrap_or(0) as f64
+                            / s.calls as f64
                     }
                     _ => 0.0,
                 })
@@ -155,7 +164,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
                 .take(FIRST_INJECTIONS)
                 .map(|i| InjectedCall {
                     syscall: i.syscall,
-                    errno: i.errno,
+                    effect: i.effect,
                     delay_ns: i.delay_ns,
                     index: i.index,
                     shape: i.shape.as_ref().map(ToString::to_string),

@@ -257,7 +257,7 @@ pub fn run(
             for (syscall, errno) in outside_workload {
                 plan.excluded.push(Excluded {
                     syscall,
-                    errno,
+                    action: crate::model::Action::Errno(errno),
                     shape: None,
                     reason: "failed only while the service started or stopped, never during the workload's \
                              rounds: the workload does not exercise it"

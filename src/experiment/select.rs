@@ -146,17 +146,20 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
             .faults
             .iter()
             .map(|f| {
-                // A latency fault has no errno: `read-delay50ms` (no spaces, so the id stays a plain file name).
-                let errno = match (f.errnos.first(), f.delay) {
-                    (Some((e, _)), _) => e.to_string(),
-                    (None, Some(delay)) if f.is_delay_only() => {
+                // `read-EIO`; `read-short-1`, `write-short-50pct` for a partial transfer (an id is a file name
+                // and a link in report.html, so no `%`); a latency fault has no errno: `read-delay50ms` (no spaces,
+                // so the id stays a plain file name).
+                let what = match (f.short, f.errnos.first(), f.delay) {
+                    (Some(short), _, _) => format!("short-{}", short.id_part()),
+                    (None, Some((e, _)), _) => e.to_string(),
+                    (None, None, Some(delay)) if f.is_delay_only() => {
                         format!("delay{}", humantime::format_duration(delay)).replace(' ', "")
                     }
                     _ => String::new(),
                 };
                 let names: Vec<&str> = f.syscalls.iter().map(|s| s.name()).collect();
                 Experiment {
-                    id: format!("{}-{errno}", names.join("+")),
+                    id: format!("{}-{what}", names.join("+")),
                     faults: vec![f.clone()],
                     model: None,
                 }
@@ -186,13 +189,28 @@ mod tests {
     fn given_faults_get_unique_ids() {
         let campaign = campaign(
             "ptrace",
-            &["openat:ENOENT", "openat:ENOENT:p=0.5", "read,write:EIO"],
+            &[
+                "openat:ENOENT",
+                "openat:ENOENT:p=0.5",
+                "read,write:EIO",
+                "read:short=1",
+                "recvfrom,sendto:short=50%",
+            ],
         );
         let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
             .into_iter()
             .map(|e| e.id)
             .collect();
-        assert_eq!(ids, ["openat-ENOENT", "openat-ENOENT-2", "read+write-EIO"]);
+        assert_eq!(
+            ids,
+            [
+                "openat-ENOENT",
+                "openat-ENOENT-2",
+                "read+write-EIO",
+                "read-short-1",
+                "recvfrom+sendto-short-50pct"
+            ]
+        );
     }
 
     /// A latency fault has no errno to name its experiment by: the delay does, without the space humantime puts

@@ -12,7 +12,7 @@ use std::{fmt, sync::OnceLock};
 use serde::Deserialize;
 
 use super::{
-    fault::{FaultSpec, When},
+    fault::{Action, FaultSpec, Short, When},
     names::{Errno, Syscall},
     realism::{self, Realism},
     shape::{self, Key, Predicate, Shape},
@@ -29,6 +29,8 @@ pub enum Class {
     Network,
     Resources,
     Interrupted,
+    /// Transfers that move fewer bytes than asked (`short=`): legal, and routine on pipes and stream sockets.
+    Partial,
 }
 
 impl fmt::Display for Class {
@@ -38,11 +40,13 @@ impl fmt::Display for Class {
             Class::Network => "network",
             Class::Resources => "resources",
             Class::Interrupted => "interrupted",
+            Class::Partial => "partial",
         })
     }
 }
 
-/// One plausible error: `errno` on the calls of `syscall` whose shape satisfies every predicate of `shape`.
+/// One plausible error: `action` (an errno, or a partial transfer) on the calls of `syscall` whose shape satisfies
+/// every predicate of `shape`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// Unique in the catalogue: `fsync-EIO`, or with the first descriptor kind when the syscall and errno have
@@ -52,8 +56,10 @@ pub struct Entry {
     pub syscall: Syscall,
     /// Shape predicates, in key order; empty for every call of the syscall.
     pub shape: Vec<Predicate>,
-    pub errno: Errno,
-    /// `Entry`: the kernel returns it before the call has any effect; `Exit`: after.
+    /// The errno, or for the `partial` class how short the transfer is (`short=1`).
+    pub action: Action,
+    /// `Entry`: the kernel returns it before the call has any effect; `Exit`: after (always, for a partial
+    /// transfer).
     pub when: When,
     /// When the kernel returns it, in one sentence.
     pub condition: String,
@@ -68,13 +74,14 @@ impl Entry {
         self.shape.iter().all(|p| p.matches(shape))
     }
 
-    /// The rule that injects this entry with probability `p` (in [0, 1]): `fsync:EIO:p=0.05:fd=file:when=exit`.
+    /// The rule that injects this entry with probability `p` (in [0, 1]): `fsync:EIO:p=0.05:fd=file:when=exit`,
+    /// `read:short=1:p=0.05:fd=pipe`.
     pub fn fault(&self, p: f64) -> FaultSpec {
-        let mut text = format!("{}:{}:p={p}", self.syscall, self.errno);
+        let mut text = format!("{}:{}:p={p}", self.syscall, self.action);
         for pred in &self.shape {
             text.push_str(&format!(":{pred}"));
         }
-        if self.when == When::Exit {
+        if self.when == When::Exit && self.action.errno().is_some() {
             text.push_str(":when=exit");
         }
         FaultSpec::parse(&text).unwrap_or_else(|e| {
@@ -106,6 +113,8 @@ struct File {
     resources: Vec<RawEntry>,
     #[serde(default)]
     interrupted: Vec<RawEntry>,
+    #[serde(default)]
+    partial: Vec<RawEntry>,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +122,11 @@ struct File {
 struct RawEntry {
     syscalls: Vec<String>,
     shape: String,
-    errno: String,
+    /// One of `errno` and `short` (the `partial` class).
+    #[serde(default)]
+    errno: Option<String>,
+    #[serde(default)]
+    short: Option<String>,
     when: When,
     condition: String,
     source: String,
@@ -132,6 +145,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, CatalogueError> {
         (Class::Network, file.network),
         (Class::Resources, file.resources),
         (Class::Interrupted, file.interrupted),
+        (Class::Partial, file.partial),
     ] {
         for (i, raw) in raws.into_iter().enumerate() {
             let at = format!("[[{class}]] #{}", i + 1);
@@ -149,17 +163,43 @@ fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
     if raw.syscalls.is_empty() {
         return Err("syscalls is empty; list at least one, e.g. syscalls = [\"write\"]".into());
     }
-    let errno = Errno::parse(&raw.errno).map_err(|e| e.to_string())?;
-    if errno.symbol().is_none() || errno.is_kernel_internal() {
-        return Err(format!(
-            "errno {} is not one a program can see; use a name such as EIO",
-            raw.errno
-        ));
-    }
+    let action = match (&raw.errno, &raw.short, class) {
+        (Some(errno), None, Class::Partial) => {
+            return Err(format!(
+                "errno = \"{errno}\" in the partial class; a partial transfer says short = \"1\" (or \"50%\") instead"
+            ));
+        }
+        (Some(text), None, _) => {
+            let errno = Errno::parse(text).map_err(|e| e.to_string())?;
+            if errno.symbol().is_none() || errno.is_kernel_internal() {
+                return Err(format!(
+                    "errno {text} is not one a program can see; use a name such as EIO"
+                ));
+            }
+            Action::Errno(errno)
+        }
+        (None, Some(text), Class::Partial) => {
+            if raw.when != When::Exit {
+                return Err("a partial transfer runs the call, so its when is \"exit\"".into());
+            }
+            Action::Short(Short::parse(text)?)
+        }
+        (None, Some(_), _) => {
+            return Err(format!(
+                "short = in the {class} class; partial transfers belong in [[partial]]"
+            ));
+        }
+        _ => {
+            return Err(
+                "give exactly one of errno = \"EIO\" (an error) and short = \"1\" (a partial transfer)"
+                    .into(),
+            );
+        }
+    };
     for (field, value) in [("condition", &raw.condition), ("source", &raw.source)] {
         if value.trim().is_empty() {
             return Err(format!(
-                "{field} is empty: say when the kernel returns {errno} and where that is written"
+                "{field} is empty: say when the kernel returns {action} and where that is written"
             ));
         }
     }
@@ -186,12 +226,12 @@ fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
                 pred.key.applies_to()
             ));
         }
-        match realism::judge(syscall, &shape, errno) {
+        match realism::judge_action(syscall, &shape, action) {
             Realism::Possible => {}
             Realism::Impossible(reason) => return Err(reason),
             Realism::Unjudged => {
                 return Err(format!(
-                    "the realism table has no rule for {syscall} and {errno}: add one to src/model/realism.rs \
+                    "the realism table has no rule for {syscall} and {action}: add one to src/model/realism.rs \
                      that says which shapes can return it"
                 ));
             }
@@ -201,7 +241,7 @@ fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
             class,
             syscall,
             shape: shape.clone(),
-            errno,
+            action,
             when: raw.when,
             condition: raw.condition.trim().to_owned(),
             source: raw.source.trim().to_owned(),
@@ -210,10 +250,10 @@ fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
-/// `syscall-ERRNO`, with the entry's first descriptor kind (or first predicate value) when the pair has several
-/// entries.
+/// `syscall-ERRNO` (`syscall-short` for a partial transfer), with the entry's first descriptor kind (or first
+/// predicate value) when the pair has several entries.
 fn name_entries(entries: &mut [Entry]) {
-    let pair = |e: &Entry| format!("{}-{}", e.syscall, e.errno);
+    let pair = |e: &Entry| format!("{}-{}", e.syscall, e.action.id_part());
     let pairs: Vec<String> = entries.iter().map(pair).collect();
     for (i, entry) in entries.iter_mut().enumerate() {
         let shared = pairs.iter().filter(|p| **p == pairs[i]).count() > 1;
@@ -261,7 +301,7 @@ mod tests {
                 e.id
             );
             assert_eq!(
-                realism::judge(e.syscall, &e.shape, e.errno),
+                realism::judge_action(e.syscall, &e.shape, e.action),
                 Realism::Possible,
                 "{}",
                 e.id
@@ -292,7 +332,7 @@ mod tests {
             for sc in syscalls {
                 let found = entries().iter().any(|e| {
                     e.syscall.name() == *sc
-                        && e.errno.to_string() == errno
+                        && e.action.to_string() == errno
                         && e.shape
                             .iter()
                             .map(ToString::to_string)
@@ -370,7 +410,7 @@ mod tests {
             assert!(
                 !entries()
                     .iter()
-                    .any(|e| e.syscall.name() == sc && e.errno.to_string() == errno),
+                    .any(|e| e.syscall.name() == sc && e.action.to_string() == errno),
                 "{sc} {errno}"
             );
         }
@@ -423,5 +463,68 @@ mod tests {
         assert!(err(entry(&ok.replace("ENOSPC", "ENOENT"))).contains("no rule for write and ENOENT"));
         assert!(err(entry(&ok.replace("entry\"", "before\""))).contains("catalogue: catalogue.toml"));
         assert!(err(format!("[[disks]]\n{ok}")).contains("disks"));
+    }
+
+    /// Partial transfers (`short=`) are entries of their own class, on pipes and stream sockets only, citing the
+    /// man pages that allow them; their rule is a `short=` rule.
+    #[test]
+    fn partial_transfers_are_entries_on_pipes_and_stream_sockets() {
+        let read = get("read-short-tcp");
+        assert_eq!(read.class, Class::Partial);
+        assert_eq!(read.action, Action::Short(Short::Bytes(1)));
+        assert_eq!(read.when, When::Exit);
+        assert!(
+            read.source
+                .contains("It is not an error if this number is smaller")
+        );
+        assert_eq!(
+            read.fault(0.05).to_string(),
+            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream"
+        );
+        assert!(get("recvfrom-short").matches(&Shape::parse("fd=unix-stream:nonblock=no").unwrap()));
+        assert!(!get("recvfrom-short").matches(&Shape::parse("fd=udp:nonblock=no").unwrap()));
+        assert_eq!(
+            get("read-short-pipe").fault(1.0).to_string(),
+            "read:short=1:fd=pipe"
+        );
+        assert_eq!(
+            get("write-short-tcp").fault(1.0).to_string(),
+            "write:short=50%:fd=tcp|tcp6|unix-stream"
+        );
+        assert!(get("write-short-pipe").source.contains("pipe(7)"));
+        assert!(get("sendto-short").source.contains("socket(7)"));
+
+        let entry = |body: &str| format!("[[partial]]\n{body}\n");
+        let ok = "syscalls = [\"read\"]\nshape = \"fd=pipe\"\nshort = \"1\"\nwhen = \"exit\"\n\
+                  condition = \"Less.\"\nsource = \"read(2) RETURN VALUE\"";
+        assert_eq!(
+            parse(&entry(ok)).unwrap()[0].action,
+            Action::Short(Short::Bytes(1))
+        );
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        assert!(
+            err(entry(&ok.replace("fd=pipe", "fd=file")))
+                .contains("read on file is not routinely short: only pipes and stream sockets"),
+            "{}",
+            err(entry(&ok.replace("fd=pipe", "fd=file")))
+        );
+        assert!(err(entry(&ok.replace("fd=pipe", "fd=udp"))).contains("read on udp is not routinely short"));
+        assert!(err(entry(&ok.replace("\"read\"", "\"readv\""))).contains("readv is not a read or write"));
+        assert!(err(entry(&ok.replace("\"exit\"", "\"entry\""))).contains("its when is \"exit\""));
+        assert!(err(entry(&ok.replace("short = \"1\"", "short = \"0\""))).contains("0 would be end-of-file"));
+        assert!(
+            err(entry(&ok.replace("short = \"1\"", "errno = \"EIO\"")))
+                .contains("a partial transfer says short = \"1\"")
+        );
+        assert!(
+            err(entry(
+                &ok.replace("short = \"1\"", "errno = \"EIO\"\nshort = \"1\"")
+            ))
+            .contains("give exactly one of errno")
+        );
+        assert!(
+            err(format!("[[network]]\n{ok}").replace("fd=pipe", "fd=tcp"))
+                .contains("partial transfers belong in [[partial]]")
+        );
     }
 }

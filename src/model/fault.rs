@@ -85,8 +85,60 @@ impl fmt::Display for Short {
     }
 }
 
+impl Serialize for Short {
+    /// As in the grammar: `"1"`, `"50%"`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Short {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Short::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a rule does to a call it injects: fail it with an errno, or let it transfer less (`short=`). A catalogue
+/// entry and an error model have one; in JSON it is one field, `"errno": "EIO"` or `"short": "1"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Errno(Errno),
+    Short(Short),
+}
+
+impl Action {
+    /// The errno, for an action that fails the call.
+    pub fn errno(self) -> Option<Errno> {
+        match self {
+            Action::Errno(e) => Some(e),
+            Action::Short(_) => None,
+        }
+    }
+
+    /// The action in an id (a file name): `EIO`, `short`.
+    pub fn id_part(self) -> String {
+        match self {
+            Action::Errno(e) => e.to_string(),
+            Action::Short(_) => "short".into(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// As in a rule: `EIO`, `short=1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Errno(e) => write!(f, "{e}"),
+            Action::Short(s) => write!(f, "short={s}"),
+        }
+    }
+}
+
 impl Short {
-    fn parse(value: &str) -> Result<Short, String> {
+    /// Parses the value of `short=`: `1`, `50%`.
+    pub fn parse(value: &str) -> Result<Short, String> {
         let hint = "e.g. short=1 (at most one byte) or short=50% (at most half the requested count)";
         match value.strip_suffix('%') {
             Some(pct) => match pct.parse::<u8>() {
@@ -105,11 +157,38 @@ impl Short {
     }
 }
 
-/// The calls a partial-transfer rule applies to: reads and writes with a byte count.
-pub const SHORT_SYSCALLS: &[&str] = &[
-    "read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "recvmsg", "write", "writev", "pwrite64",
-    "pwritev", "pwritev2", "sendto", "sendmsg",
-];
+impl Short {
+    /// The amount as a part of a file name: `1`, `50pct`.
+    pub fn id_part(self) -> String {
+        match self {
+            Short::Bytes(n) => n.to_string(),
+            Short::Percent(p) => format!("{p}pct"),
+        }
+    }
+
+    /// The count a call that asked for `count` bytes runs with instead, or `None` when it asked for no more than
+    /// that already (then nothing is shortened): `short=N` is min(N, count), `short=P%` is count × P / 100
+    /// rounded down, but at least one byte.
+    pub fn shorten(self, count: u64) -> Option<u64> {
+        let to = match self {
+            Short::Bytes(n) => n,
+            // u128: count × 99 cannot overflow.
+            Short::Percent(p) => {
+                u64::try_from(u128::from(count) * u128::from(p) / 100).map_or(u64::MAX, |n| n.max(1))
+            }
+        };
+        (to < count).then_some(to)
+    }
+}
+
+/// The calls a partial-transfer rule applies to: reads and writes whose byte count is a register argument (the
+/// third), so that a tracer can lower it at the call's entry and restore it at its exit. The vectored calls
+/// (`readv`, `recvmsg`, `writev`, `sendmsg`, …) keep their counts in the target's memory and are not among them.
+pub const SHORT_SYSCALLS: &[&str] = &["read", "pread64", "recvfrom", "write", "pwrite64", "sendto"];
+
+/// The register argument holding the byte count of a call [`SHORT_SYSCALLS`] lists: the third (index 2) for
+/// every one of them.
+pub const SHORT_COUNT_ARG: usize = 2;
 
 /// One parsed fault rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +212,7 @@ pub struct FaultSpec {
     /// shape satisfies every one are matched.
     pub shape: Vec<Predicate>,
     /// A partial transfer instead of an error (`read:short=1`): the call runs with a smaller count and returns
-    /// fewer bytes, so `when` is `Exit` and `errnos` is empty. No backend runs these yet; each refuses them.
+    /// fewer bytes, so `when` is `Exit` and `errnos` is empty. Only the ptrace backend runs these.
     pub short: Option<Short>,
 }
 
@@ -288,8 +367,8 @@ impl FaultSpec {
                 "when" if fault.short.is_some() => {
                     if value != "exit" {
                         return Err(invalid(format!(
-                            "when={value}: a short transfer lets the call run, so it is decided at the call's exit; \
-                             leave when= out"
+                            "when={value}: a short transfer lets the call run (with a lower count) and ends at its \
+                             exit; leave when= out"
                         )));
                     }
                 }
@@ -348,7 +427,8 @@ impl FaultSpec {
                 .find(|sc| !SHORT_SYSCALLS.contains(&sc.name()))
         {
             return Err(format!(
-                "short= makes a read or write transfer fewer bytes, and '{sc}' transfers none; it applies to {}",
+                "short= makes a read or write transfer fewer bytes by lowering its count register, and '{sc}' has \
+                 no such register (vectored calls keep their counts in memory); it applies to {}",
                 SHORT_SYSCALLS.join(", ")
             ));
         }
@@ -840,9 +920,63 @@ mod tests {
         assert!(err("read:short=100%").contains("from 1% to 99%"));
         assert!(err("read:short=x").contains("e.g. short=1"));
         assert!(err("read:short=1:when=entry").contains("leave when= out"));
-        assert!(
-            err("read,openat:short=1")
-                .contains("'openat' transfers none; it applies to read, readv, pread64")
+        assert!(err("read,openat:short=1").contains(
+            "'openat' has no such register (vectored calls keep their counts in memory); it applies to read, \
+             pread64, recvfrom, write, pwrite64, sendto"
+        ));
+        assert!(err("readv:short=1").contains("'readv' has no such register"));
+    }
+
+    /// In a plan or a report an action is one field, as errnos always were: `"errno": "EIO"`, `"short": "1"`.
+    #[test]
+    fn an_action_is_one_json_field() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Model {
+            id: String,
+            #[serde(flatten)]
+            action: Action,
+        }
+        for (action, json) in [
+            (
+                Action::Errno(Errno::parse("EIO").unwrap()),
+                r#"{"id":"m","errno":"EIO"}"#,
+            ),
+            (Action::Short(Short::Bytes(1)), r#"{"id":"m","short":"1"}"#),
+            (Action::Short(Short::Percent(50)), r#"{"id":"m","short":"50%"}"#),
+        ] {
+            let m = Model {
+                id: "m".into(),
+                action,
+            };
+            assert_eq!(serde_json::to_string(&m).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Model>(json).unwrap(), m);
+        }
+        assert!(serde_json::from_str::<Model>(r#"{"id":"m","short":"0"}"#).is_err());
+        assert_eq!(Action::Short(Short::Percent(50)).to_string(), "short=50%");
+        assert_eq!(Action::Short(Short::Percent(50)).id_part(), "short");
+    }
+
+    #[test]
+    fn short_counts() {
+        // short=N: min(N, count); a count no larger is left alone (nothing to shorten, nothing injected).
+        assert_eq!(Short::Bytes(1).shorten(4096), Some(1));
+        assert_eq!(Short::Bytes(16).shorten(17), Some(16));
+        assert_eq!(Short::Bytes(16).shorten(16), None);
+        assert_eq!(Short::Bytes(16).shorten(3), None);
+        assert_eq!(Short::Bytes(1).shorten(0), None);
+        // short=P%: count × P / 100 rounded down, at least one byte.
+        assert_eq!(Short::Percent(50).shorten(4096), Some(2048));
+        assert_eq!(Short::Percent(50).shorten(3), Some(1));
+        assert_eq!(Short::Percent(10).shorten(5), Some(1), "at least one byte");
+        assert_eq!(
+            Short::Percent(99).shorten(1),
+            None,
+            "one byte cannot be shortened"
+        );
+        assert_eq!(Short::Percent(99).shorten(2), Some(1));
+        assert_eq!(
+            Short::Percent(99).shorten(u64::MAX),
+            Some(18_262_276_632_972_456_098)
         );
     }
 

@@ -14,7 +14,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
     ErrorModel {
         id: id.into(),
         syscall: Syscall::parse(syscall).unwrap(),
-        errno: Errno::parse(errno).unwrap(),
+        action: crate::model::Action::Errno(Errno::parse(errno).unwrap()),
         stats: RateStats {
             mean: target / 2.0,
             variance: 0.002,
@@ -212,7 +212,7 @@ pub(crate) fn sample_with_evidence() -> Report {
         post_stderr_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
-            errno: Some(Errno::parse("EAGAIN").unwrap()),
+            effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),
             delay_ns: None,
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),

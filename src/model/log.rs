@@ -119,6 +119,82 @@ impl RuleStats {
     }
 }
 
+/// What an injection did to its call. In a log it is one field of the injection, or none: `"errno": "EIO"`,
+/// `"short": 1`, or (a latency fault, [`Effect::Run`]) no field, beside the entry's `delay_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "EffectFields", try_from = "EffectFields")]
+pub enum Effect {
+    /// The call failed with this errno.
+    Errno(Errno),
+    /// A partial transfer (`short=`): the call ran with this byte count instead of the larger one it asked for, and
+    /// returned what it transferred.
+    Short(u64),
+    /// A latency fault (`delay=` alone): the call was held for the decision's delay, then ran for real.
+    Run,
+}
+
+impl Effect {
+    /// The errno, for an injection that failed its call.
+    pub fn errno(self) -> Option<Errno> {
+        match self {
+            Effect::Errno(e) => Some(e),
+            Effect::Short(_) | Effect::Run => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    /// `ENOENT`, `short=1`, or `run` (a latency fault's call, which ran after its delay).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::Errno(e) => write!(f, "{e}"),
+            Effect::Short(n) => write!(f, "short={n}"),
+            Effect::Run => f.write_str("run"),
+        }
+    }
+}
+
+/// [`Effect`] as the fields of a log entry: at most one of `errno` and `short`; neither is [`Effect::Run`].
+#[derive(Serialize, Deserialize)]
+struct EffectFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    errno: Option<Errno>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    short: Option<u64>,
+}
+
+impl From<Effect> for EffectFields {
+    fn from(effect: Effect) -> EffectFields {
+        match effect {
+            Effect::Errno(e) => EffectFields {
+                errno: Some(e),
+                short: None,
+            },
+            Effect::Short(n) => EffectFields {
+                errno: None,
+                short: Some(n),
+            },
+            Effect::Run => EffectFields {
+                errno: None,
+                short: None,
+            },
+        }
+    }
+}
+
+impl TryFrom<EffectFields> for Effect {
+    type Error = &'static str;
+
+    fn try_from(fields: EffectFields) -> Result<Effect, Self::Error> {
+        match (fields.errno, fields.short) {
+            (Some(e), None) => Ok(Effect::Errno(e)),
+            (None, Some(n)) => Ok(Effect::Short(n)),
+            (None, None) => Ok(Effect::Run),
+            (Some(_), Some(_)) => Err("an injection has an errno or a short count, not both"),
+        }
+    }
+}
+
 /// One injected call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Injection {
@@ -136,11 +212,11 @@ pub struct Injection {
     /// 1-based index of this call among the calls of `syscall` made by `thread`: with `thread`, the replay key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_index: Option<u64>,
-    /// The injected error; absent for a latency fault (`read:delay=50ms`), whose call was held for `delay_ns` and
-    /// then ran for real.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno: Option<Errno>,
-    /// How long the call was held before it failed (or, with no `errno`, before it ran), in nanoseconds.
+    /// What was done to the call: `"errno": "EIO"`, `"short": 1` for a partial transfer, or neither for a latency
+    /// fault (`read:delay=50ms`), whose call was held for `delay_ns` and then ran for real.
+    #[serde(flatten)]
+    pub effect: Effect,
+    /// How long the call was held before its effect (or, for a latency fault, before it ran), in nanoseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ns: Option<u64>,
     /// Index into `rules` of the rule that injected.
@@ -153,4 +229,29 @@ pub struct Injection {
     /// The decoded path the call was about (its path argument, or the file its descriptor refers to), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One decision type, three log shapes: `"errno"`, `"short"`, or neither (a latency fault's call, with only
+    /// its `delay_ns`); an entry with both is refused.
+    #[test]
+    fn an_effect_is_one_field_of_a_log_entry_or_none() {
+        let eio = Effect::Errno(Errno::parse("EIO").unwrap());
+        for (effect, json) in [
+            (eio, r#"{"errno":"EIO"}"#),
+            (Effect::Short(3), r#"{"short":3}"#),
+            (Effect::Run, "{}"),
+        ] {
+            assert_eq!(serde_json::to_string(&effect).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Effect>(json).unwrap(), effect);
+        }
+        assert!(serde_json::from_str::<Effect>(r#"{"errno":"EIO","short":3}"#).is_err());
+        assert_eq!(
+            [eio.errno(), Effect::Short(3).errno(), Effect::Run.errno()],
+            [Some(Errno::parse("EIO").unwrap()), None, None]
+        );
+    }
 }

@@ -17,8 +17,8 @@ pub mod shape;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    fault::{CallWindow, FaultSpec, Short, When},
-    log::{Draws, Injection, InjectionLog, RuleStats},
+    fault::{Action, CallWindow, FaultSpec, Short, When},
+    log::{Draws, Effect, Injection, InjectionLog, RuleStats},
     names::{Errno, Syscall},
     observation::{Interval, IntervalChoice, Observation, ObservationBuilder, ObservationMeta, SyscallStats},
     plan::{

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    fault::FaultSpec,
-    names::{Errno, Syscall},
+    fault::{Action, FaultSpec},
+    names::Syscall,
     shape::Shape,
 };
 
@@ -210,10 +210,13 @@ impl RateStats {
 /// One amplified, realistic error model: what one experiment injects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorModel {
-    /// Stable name, `syscall-ERRNO` (e.g. `openat-ENOENT`): file names and report rows use it.
+    /// Stable name, `syscall-ERRNO` (e.g. `openat-ENOENT`; `read-short-pipe` for a partial transfer): file names
+    /// and report rows use it.
     pub id: String,
     pub syscall: Syscall,
-    pub errno: Errno,
+    /// `"errno": "ENOENT"`; a plausible partial transfer has `"short": "1"` instead.
+    #[serde(flatten)]
+    pub action: Action,
     pub stats: RateStats,
     pub category: Category,
     /// The rule that was applied, in words (e.g. `p95 0.31 ≥ 0.05 and variance 0.004 > 0.001: target = p95`).
@@ -260,7 +263,9 @@ pub struct ShapeModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Excluded {
     pub syscall: Syscall,
-    pub errno: Errno,
+    /// `"errno": "ENOENT"`, or `"short": "1"` for a partial transfer of the catalogue.
+    #[serde(flatten)]
+    pub action: Action,
     /// The call shape excluded, when the pair was synthesized by shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<String>,

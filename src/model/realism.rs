@@ -9,6 +9,7 @@
 //! rather than guess. Pure data and one function: no I/O.
 
 use super::{
+    fault::{Action, SHORT_SYSCALLS},
     names::{Errno, Syscall},
     shape::{FD_KINDS, Key, Predicate, SOCKET_KINDS, fd_kinds, futex_op_base},
 };
@@ -594,6 +595,46 @@ const RULES: &[Rule] = &[
         why: "",
     },
 ];
+
+/// The descriptor kinds on which a read or write routinely transfers fewer bytes than asked, without an error:
+/// a pipe or a stream socket returns what it holds or has room for (read(2), write(2) RETURN VALUE: "It is not an
+/// error if this number is smaller than the number of bytes requested"; pipe(7); socket(7)). A datagram socket
+/// transfers whole datagrams (a smaller count truncates one, losing data), and a regular file is short only at its
+/// end.
+pub const SHORT_KINDS: &[&str] = &["pipe", "tcp", "tcp6", "unix-stream"];
+
+/// [`judge`] for an errno, [`judge_short`] for a partial transfer.
+pub fn judge_action(syscall: Syscall, shape: &[Predicate], action: Action) -> Realism {
+    match action {
+        Action::Errno(errno) => judge(syscall, shape, errno),
+        Action::Short(_) => judge_short(syscall, shape),
+    }
+}
+
+/// Can every call of `syscall` in the class `shape` transfer fewer bytes than asked, as a matter of course? Only a
+/// read or write whose count a tracer can lower ([`SHORT_SYSCALLS`]), on a descriptor of [`SHORT_KINDS`].
+pub fn judge_short(syscall: Syscall, shape: &[Predicate]) -> Realism {
+    let name = syscall.name();
+    if !SHORT_SYSCALLS.contains(&name) {
+        return Realism::Impossible(format!(
+            "{name} is not a read or write with a count register; partial transfers apply to {}",
+            SHORT_SYSCALLS.join(", ")
+        ));
+    }
+    let calls = Call::all(name, shape);
+    match calls.iter().find_map(|c| match c.kind {
+        Some(kind) if SHORT_KINDS.contains(&kind) => None,
+        other => Some(other.unwrap_or("any descriptor")),
+    }) {
+        None if !calls.is_empty() => Realism::Possible,
+        found => Realism::Impossible(format!(
+            "{name} on {} is not routinely short: only pipes and stream sockets ({}) transfer fewer bytes than \
+             asked as a matter of course (read(2), write(2), pipe(7), socket(7))",
+            found.unwrap_or("any descriptor"),
+            SHORT_KINDS.join(", ")
+        )),
+    }
+}
 
 /// What the table says of `syscall` with these predicates returning `errno`.
 pub fn judge(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Realism {

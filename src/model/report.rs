@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     TargetExit, Usage,
     fault::FaultSpec,
-    names::{Errno, Syscall},
+    log::Effect,
+    names::Syscall,
     plan::{ErrorModel, Tier},
 };
 
@@ -300,9 +301,10 @@ impl RunEvidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InjectedCall {
     pub syscall: Syscall,
-    /// The injected error; absent for a latency fault's call, held for `delay_ns` and then run for real.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno: Option<Errno>,
+    /// `"errno": "ENOENT"`, `"short": 1` for a partial transfer, or neither for a latency fault's call, held for
+    /// `delay_ns` and then run for real (as in the log).
+    #[serde(flatten)]
+    pub effect: Effect,
     /// How long the call was held, in nanoseconds, when its rule has `delay=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ns: Option<u64>,
@@ -321,14 +323,14 @@ impl std::fmt::Display for InjectedCall {
     /// call `read #2 → delay=50ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} #{} → ", self.syscall, self.index)?;
-        match (self.errno, self.delay_ns) {
-            (Some(errno), _) => write!(f, "{errno}")?,
-            (None, Some(ns)) => write!(
+        match (self.effect, self.delay_ns) {
+            (Effect::Run, Some(ns)) => write!(
                 f,
                 "delay={}",
                 humantime::format_duration(std::time::Duration::from_nanos(ns))
             )?,
-            (None, None) => f.write_str("delay")?,
+            (Effect::Run, None) => f.write_str("delay")?,
+            (effect, _) => write!(f, "{effect}")?,
         }
         let shape = self.shape.as_deref().filter(|s| !s.is_empty());
         let mut parts = Vec::new();
@@ -1017,7 +1019,7 @@ mod tests {
     fn an_injected_call_names_its_path_once() {
         let call = InjectedCall {
             syscall: Syscall::parse("openat").unwrap(),
-            errno: Some(Errno::parse("ENOENT").unwrap()),
+            effect: Effect::Errno(crate::model::Errno::parse("ENOENT").unwrap()),
             delay_ns: None,
             index: 3,
             shape: None,
@@ -1032,15 +1034,30 @@ mod tests {
             with_shape.to_string(),
             "openat #3 → ENOENT (fd=file:path=/etc/app.conf)"
         );
+        let short = InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            effect: Effect::Short(1),
+            delay_ns: None,
+            index: 2,
+            shape: Some("fd=unix-stream".into()),
+            path: None,
+        };
+        assert_eq!(short.to_string(), "read #2 → short=1 (fd=unix-stream)");
+        let json = serde_json::to_string(&short).unwrap();
+        assert!(json.contains(r#""short":1"#) && !json.contains("errno"), "{json}");
+        assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), short);
         let held = InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
-            errno: None,
+            effect: Effect::Run,
             delay_ns: Some(50_000_000),
             index: 2,
             shape: None,
             path: None,
         };
         assert_eq!(held.to_string(), "read #2 → delay=50ms");
+        let json = serde_json::to_string(&held).unwrap();
+        assert!(!json.contains("errno") && !json.contains("short"), "{json}");
+        assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), held);
     }
 
     /// Issue 14 item 5: achieved = (injected + natural failures) / matched beside injected / matched.

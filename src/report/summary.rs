@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use crate::model::{
-    Category, Draws, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats, TargetExit,
+    Category, Draws, Effect, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats,
+    TargetExit,
 };
 
 /// How the run ended, for the first line of a summary.
@@ -91,31 +92,50 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         .flat_map(|r| r.in_kernel.iter().map(|sc| sc.name()))
         .collect();
     // A truncated log keeps the first injections only; the rules count them all.
-    let count = |delay_only: bool| match log.truncated_after {
-        Some(_) => log
-            .rules
-            .iter()
-            .filter(|r| r.fault.is_delay_only() == delay_only)
-            .map(|r| r.injected)
-            .sum::<u64>(),
-        None => log
-            .injections
-            .iter()
-            .filter(|i| i.errno.is_none() == delay_only)
-            .count() as u64,
+    let (errors, short, delayed) = match log.truncated_after {
+        Some(_) => {
+            let sum = |kind: fn(&FaultSpec) -> bool| {
+                log.rules
+                    .iter()
+                    .filter(|r| kind(&r.fault))
+                    .map(|r| r.injected)
+                    .sum::<u64>()
+            };
+            (
+                sum(|f| f.short.is_none() && !f.is_delay_only()),
+                sum(|f| f.short.is_some()),
+                sum(FaultSpec::is_delay_only),
+            )
+        }
+        None => {
+            let count =
+                |kind: fn(&Effect) -> bool| log.injections.iter().filter(|i| kind(&i.effect)).count() as u64;
+            (
+                count(|e| matches!(e, Effect::Errno(_))),
+                count(|e| matches!(e, Effect::Short(_))),
+                count(|e| matches!(e, Effect::Run)),
+            )
+        }
     };
-    let (injected, delayed) = (count(false), count(true));
-    // A latency fault's calls were held, then ran: they are not counted as errors.
+    // Partial transfers are no errors, and a latency fault's calls were held, then ran: each is counted apart.
+    // `injected 2 errors and 1 short transfer`, `injected 1 error and delayed 3 calls`, `delayed 3 calls`.
     let verb = if log.replayed { "replayed" } else { "injected" };
-    let plural = |n: u64| if n == 1 { "" } else { "s" };
-    let what = match (injected, delayed) {
-        (errors, 0) => format!("{verb} {errors} error{}", plural(errors)),
-        (0, held) if log.replayed => format!("replayed {held} delay{}", plural(held)),
-        (0, held) => format!("delayed {held} call{}", plural(held)),
-        (errors, held) => format!(
-            "{verb} {errors} error{} and delayed {held} call{}",
-            plural(errors),
-            plural(held)
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut injected = Vec::new();
+    if errors > 0 || (short == 0 && delayed == 0) {
+        injected.push(plural(errors, "error"));
+    }
+    if short > 0 {
+        injected.push(plural(short, "short transfer"));
+    }
+    let what = match (injected.is_empty(), delayed) {
+        (false, 0) => format!("{verb} {}", injected.join(" and ")),
+        (true, held) if log.replayed => format!("replayed {}", plural(held, "delay")),
+        (true, held) => format!("delayed {}", plural(held, "call")),
+        (false, held) => format!(
+            "{verb} {} and delayed {}",
+            injected.join(" and "),
+            plural(held, "call")
         ),
     };
     let _ = writeln!(
@@ -130,12 +150,8 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         } else {
             format!(" (+ every {}, in the kernel)", in_kernel.join(", "))
         },
-        // Errors go into the target; a latency fault's calls only wait in it.
-        if injected == 0 && delayed > 0 {
-            "in"
-        } else {
-            "into"
-        },
+        // Errors and short transfers go into the target; a latency fault's calls only wait in it.
+        if injected.is_empty() { "in" } else { "into" },
         log.command.join(" "),
         log.backend,
         match draws {
@@ -285,7 +301,7 @@ pub fn plan(plan: &Plan) -> String {
     // Exclusions by shape come in numbers (every path a program probes for): one line per pair and reason.
     let mut grouped: Vec<(String, &str, usize, Option<&str>)> = Vec::new();
     for e in &plan.excluded {
-        let pair = format!("{}-{}", e.syscall, e.errno);
+        let pair = format!("{}-{}", e.syscall, e.action.id_part());
         match grouped
             .iter_mut()
             .find(|(p, r, _, _)| *p == pair && *r == e.reason)
@@ -567,6 +583,92 @@ mod tests {
             "{text}"
         );
     }
+
+    /// A partial transfer is no error: the headline counts them apart, the table names the rule as `short=`.
+    #[test]
+    fn short_transfers_are_counted_apart_from_errors() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("read:short=1").unwrap(),
+                FaultSpec::parse("openat:ENOENT").unwrap(),
+            ],
+            5,
+        );
+        let mut call = Call {
+            args: [3, 0, 64, 0, 0, 0],
+            syscall: Syscall::parse("read").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        d.decide(&call, &mut RegistersOnly);
+        let only_short = d.finish(vec!["cat".into()], "ptrace", Some(TargetExit::Code(1)), false);
+        let text = injections(&only_short, Draws::Seeded);
+        assert!(
+            text.starts_with("phoebe: injected 1 short transfer into 'cat'"),
+            "{text}"
+        );
+        assert!(text.contains("read:short=1"), "{text}");
+        let mut d = Decider::new(only_short.rules.iter().map(|r| r.fault.clone()).collect(), 5);
+        d.decide(&call, &mut RegistersOnly);
+        call.syscall = Syscall::parse("openat").unwrap();
+        d.decide(&call, &mut RegistersOnly);
+        d.decide(&call, &mut RegistersOnly);
+        let both = injections(
+            &d.finish(vec!["cat".into()], "ptrace", None, false),
+            Draws::Seeded,
+        );
+        assert!(
+            both.starts_with("phoebe: injected 2 errors and 1 short transfer into 'cat'"),
+            "{both}"
+        );
+    }
+
+    /// Errors, partial transfers and a latency fault's held calls are counted apart in one headline.
+    #[test]
+    fn errors_short_transfers_and_held_calls_share_the_headline() {
+        let mut d = Decider::new(
+            vec![
+                FaultSpec::parse("read:short=1").unwrap(),
+                FaultSpec::parse("openat:ENOENT").unwrap(),
+                FaultSpec::parse("write:delay=1ms").unwrap(),
+            ],
+            5,
+        );
+        let mut call = Call {
+            args: [3, 0, 64, 0, 0, 0],
+            syscall: Syscall::parse("read").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        for (name, times) in [("read", 2), ("openat", 1), ("write", 3)] {
+            call.syscall = Syscall::parse(name).unwrap();
+            for _ in 0..times {
+                d.decide(&call, &mut RegistersOnly);
+            }
+        }
+        let text = injections(
+            &d.finish(vec!["cat".into()], "ptrace", None, false),
+            Draws::Seeded,
+        );
+        assert!(
+            text.starts_with("phoebe: injected 1 error and 2 short transfers and delayed 3 calls into 'cat'"),
+            "{text}"
+        );
+        let mut held = Decider::new(vec![FaultSpec::parse("write:delay=1ms").unwrap()], 5);
+        held.decide(&call, &mut RegistersOnly);
+        let text = injections(
+            &held.finish(vec!["cat".into()], "seccomp", None, false),
+            Draws::Seeded,
+        );
+        assert!(text.starts_with("phoebe: delayed 1 call in 'cat'"), "{text}");
+    }
+
     #[test]
     fn decisions_drawn_in_the_kernel_print_no_seed() {
         let d = Decider::new(vec![FaultSpec::parse("openat:ENOENT:p=0.5").unwrap()], 5);

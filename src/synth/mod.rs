@@ -11,8 +11,8 @@ pub mod plausible;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Category, Errno, ErrorModel, Excluded, Explore, FORMAT_VERSION, FaultSpec, MIN_SAMPLES, Observation,
-    Plan, RateStats, Shape, ShapeModel, SynthSettings, Syscall, Tier,
+    Action, Category, Errno, ErrorModel, Excluded, Explore, FORMAT_VERSION, FaultSpec, MIN_SAMPLES,
+    Observation, Plan, RateStats, Shape, ShapeModel, SynthSettings, Syscall, Tier,
     observation::{MAX_SHAPES, OTHER_SHAPES},
     saturating_sum,
 };
@@ -106,7 +106,7 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
             if !crate::model::names::returns_a_result(*sc) {
                 excluded.push(Excluded {
                     syscall: *sc,
-                    errno,
+                    action: Action::Errno(errno),
                     shape: None,
                     reason: format!(
                         "{} restores the interrupted context: its return register is the interrupted call's, \
@@ -122,7 +122,7 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
                     Ok(m) => models.push(m),
                     Err(reason) => excluded.push(Excluded {
                         syscall: *sc,
-                        errno,
+                        action: Action::Errno(errno),
                         shape: None,
                         reason,
                     }),
@@ -168,7 +168,7 @@ fn plausible_models(
         models.push(ErrorModel {
             id,
             syscall: entry.syscall,
-            errno: entry.errno,
+            action: entry.action,
             stats: RateStats {
                 mean: 0.0,
                 variance: 0.0,
@@ -199,7 +199,7 @@ fn plausible_models(
     for l in tier.left_out {
         excluded.push(Excluded {
             syscall: l.entry.syscall,
-            errno: l.entry.errno,
+            action: l.entry.action,
             shape: None,
             reason: format!("plausible tier ({}): {}", l.entry.id, l.reason),
         });
@@ -225,7 +225,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
         .filter_map(|(shape, calls)| {
             let fault = FaultSpec::parse(&format!(
                 "{}:{}:p={rate}:{shape}{when}",
-                p.entry.syscall, p.entry.errno
+                p.entry.syscall, p.entry.action
             ))
             .ok()?;
             Some(ShapeModel {
@@ -323,7 +323,7 @@ fn by_shape(
         let mut exclude = |reason: String| {
             excluded.push(Excluded {
                 syscall,
-                errno,
+                action: Action::Errno(errno),
                 shape: Some((*text).to_owned()),
                 reason,
             })
@@ -385,7 +385,7 @@ fn by_shape(
     models.push(ErrorModel {
         id: format!("{}-{errno}", syscall.name()),
         syscall,
-        errno,
+        action: Action::Errno(errno),
         stats: main.stats,
         category: main.category,
         rule: main.rule.clone(),
@@ -405,7 +405,7 @@ fn model(syscall: Syscall, errno: Errno, stats: RateStats, s: &SynthSettings) ->
     Ok(ErrorModel {
         id: format!("{}-{errno}", syscall.name()),
         syscall,
-        errno,
+        action: Action::Errno(errno),
         stats,
         category,
         rule,

@@ -68,10 +68,12 @@ pub fn plausible(obs: &Observation, settings: &SynthSettings) -> Result<Plausibl
         };
         match use_of(entry, stats) {
             Use::Used { calls, shapes } => {
-                if let Some(shape) = failed_naturally(entry, entry.errno, stats, &shapes) {
+                // A partial transfer is no error: the observation cannot show whether the program met it.
+                if let Some(errno) = entry.action.errno()
+                    && let Some(shape) = failed_naturally(entry, errno, stats, &shapes)
+                {
                     left_out(format!(
-                        "the program already met {} on {}{}: the realistic tier injects it at its observed rate",
-                        entry.errno,
+                        "the program already met {errno} on {}{}: the realistic tier injects it at its observed rate",
                         entry.syscall,
                         if shape.is_empty() {
                             String::new()
@@ -286,6 +288,9 @@ mod tests {
                 "write-EDQUOT",
                 "write-EIO",
                 "read-ECONNRESET",
+                // A partial transfer: no observation shows whether the program met one, so it is never left to
+                // the realistic tier.
+                "read-short-tcp",
                 "openat-EMFILE",
                 "openat-ENFILE",
                 "fsync-EIO",
@@ -293,13 +298,17 @@ mod tests {
                 "fsync-EDQUOT",
             ]
         );
-        let fsync = &t.experiments[6];
+        assert_eq!(
+            t.experiments[4].fault.to_string(),
+            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream"
+        );
+        let fsync = &t.experiments[7];
         assert_eq!(fsync.calls, 10, "the directory's fsyncs are not in fd=file");
         assert_eq!(fsync.shapes.len(), 1);
         assert_eq!(fsync.shapes[0].0.to_string(), "fd=file:nonblock=no:path=/srv/log");
         assert_eq!(fsync.fault.to_string(), "fsync:EIO:p=0.05:fd=file:when=exit");
         assert_eq!(
-            t.experiments[4]
+            t.experiments[5]
                 .shapes
                 .iter()
                 .map(|(s, n)| (s.to_string(), *n))

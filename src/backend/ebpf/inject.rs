@@ -46,7 +46,7 @@ use crate::{
     control::Control,
     decide::Decider,
     hint::Hint,
-    model::{Errno, FaultSpec, Injection, Syscall, When},
+    model::{Effect, Errno, FaultSpec, Injection, Syscall, When},
 };
 
 /// An LSM hook and what it means for the syscalls decided there.
@@ -759,7 +759,7 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         // The kernel keys its own decisions (per syscall over the tree): no thread key.
         thread: None,
         thread_index: None,
-        errno: Some(Errno::new(event.errno as i32)?),
+        effect: Effect::Errno(Errno::new(event.errno as i32)?),
         // The kernel cannot hold a call: every rule with delay= is refused before a run.
         delay_ns: None,
         rule: event.rule as usize,

@@ -37,7 +37,9 @@ use crate::{
     control::Control,
     decide::Call,
     hint::Hint,
-    model::{Errno, FaultSpec, Shape, Syscall, TargetExit, When, shape::shape_of},
+    model::{
+        Effect, Errno, FaultSpec, Shape, Syscall, TargetExit, When, fault::SHORT_COUNT_ARG, shape::shape_of,
+    },
     sys::{
         launch::Step,
         wait::{self, Status},
@@ -86,13 +88,10 @@ impl super::Backend for PtraceBackend {
         }
     }
 
-    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
-        super::refuse_short(
-            faults,
-            "ptrace",
-            "the tracer does not shorten transfers yet (it must run the call with a smaller count and restore the \
-             count register at the call's exit)",
-        )
+    /// Every rule: errnos at either side, latency faults, and short= too (the tracer lowers the count register at
+    /// the entry and restores it at the exit).
+    fn check_rules(&self, _faults: &[&FaultSpec]) -> Result<(), BackendError> {
+        Ok(())
     }
 
     fn probe(&self) -> super::Probe {
@@ -220,6 +219,9 @@ struct InFlight {
     entered: Instant,
     /// The error this call returns because phoebe injected it (at entry or at exit).
     injected: Option<Errno>,
+    /// A partial transfer (`short=`): the call runs with a lowered count, and this is the count it asked for,
+    /// restored into its register at the exit.
+    restore_count: Option<u64>,
     /// The call's shape, computed at entry (a descriptor may be gone at exit) when the observer records shapes.
     shape: Option<Shape>,
     /// The rules that matched the call and let it run: a natural failure at its exit counts for them
@@ -546,6 +548,7 @@ impl Tracer<'_> {
                 syscall: Some(sc),
                 entered: Instant::now(),
                 injected: None,
+                restore_count: None,
                 shape,
                 watch: Vec::new(),
             });
@@ -569,6 +572,7 @@ impl Tracer<'_> {
             syscall,
             entered: Instant::now(),
             injected: None,
+            restore_count: None,
             shape: None,
             watch: Vec::new(),
         };
@@ -596,22 +600,30 @@ impl Tracer<'_> {
             let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
             if let Some(decision) = decider.decide(&call, &mut probe) {
                 delay = decision.delay;
-                match (decision.errno, decision.when) {
-                    // A latency fault: the call is only held (below), then runs for real.
-                    (None, _) => {}
-                    (Some(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
+                let trace = |source| PtraceError::Trace {
+                    pid: pid.as_raw(),
+                    source,
+                };
+                match (decision.effect, decision.when) {
+                    (Effect::Errno(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
-                        Err(source) => {
-                            return Err(PtraceError::Trace {
-                                pid: pid.as_raw(),
-                                source,
-                            }
-                            .into());
-                        }
+                        Err(source) => return Err(trace(source).into()),
                     },
-                    (Some(_), When::Exit) => need_exit = true,
+                    (Effect::Errno(_), When::Exit) => need_exit = true,
+                    // The call runs with the lower count; its exit restores the register. Its result is the
+                    // transfer phoebe shortened, not a natural failure: nothing is watched.
+                    (Effect::Short(count), _) => {
+                        match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+                            Ok(()) => flight.restore_count = Some(args[SHORT_COUNT_ARG]),
+                            Err(NixErrno::ESRCH) => {}
+                            Err(source) => return Err(trace(source).into()),
+                        }
+                        need_exit = true;
+                    }
+                    // A latency fault: the call is only held (below), then runs for real.
+                    (Effect::Run, _) => {}
                 }
-                flight.injected = decision.errno;
+                flight.injected = decision.effect.errno();
             } else {
                 // Let run: the exit stop shows whether it failed by itself with a matching rule's errno, so the
                 // achieved rate counts natural failures too.
@@ -650,6 +662,18 @@ impl Tracer<'_> {
         let Some(flight) = flight else {
             return Ok(Some(self.default_resume(pid)));
         };
+        if let Some(count) = flight.restore_count {
+            match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+                Ok(()) | Err(NixErrno::ESRCH) => {}
+                Err(source) => {
+                    return Err(PtraceError::Trace {
+                        pid: pid.as_raw(),
+                        source,
+                    }
+                    .into());
+                }
+            }
+        }
         let result = match flight.injected {
             Some(errno) => {
                 let want = -i64::from(errno.code());

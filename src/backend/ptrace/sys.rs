@@ -92,6 +92,30 @@ pub fn set_return(pid: Pid, value: i64) -> Result<(), Errno> {
     ptrace::setregs(pid, regs)
 }
 
+/// At an entry or seccomp stop, or an exit stop: set the call's argument `index` (0-based, < 6) to `value`. At an
+/// entry the call runs with it; at an exit it restores what the target had in that register (x86_64's syscall ABI
+/// preserves the argument registers, so the target may rely on it).
+#[cfg(target_arch = "x86_64")]
+pub fn set_arg(pid: Pid, index: usize, value: u64) -> Result<(), Errno> {
+    let mut regs = ptrace::getregs(pid)?;
+    let slot = match index {
+        0 => &mut regs.rdi,
+        1 => &mut regs.rsi,
+        2 => &mut regs.rdx,
+        3 => &mut regs.r10,
+        4 => &mut regs.r8,
+        5 => &mut regs.r9,
+        _ => return Err(Errno::EINVAL),
+    };
+    *slot = value;
+    ptrace::setregs(pid, regs)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn set_arg(_pid: Pid, _index: usize, _value: u64) -> Result<(), Errno> {
+    Err(Errno::ENOTSUP)
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 pub fn skip_syscall(_pid: Pid, _errno: i32) -> Result<(), Errno> {
     // Injection edits registers; only the x86_64 layout is implemented so far.

@@ -41,7 +41,7 @@ use crate::{
     control::Control,
     decide::{Call, Decider},
     hint::Hint,
-    model::{FaultSpec, Syscall, TargetExit, When, shape::shape_of},
+    model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
 };
 
@@ -398,22 +398,24 @@ impl Supervisor<'_> {
             path: path.as_deref(),
             args: n.args,
         };
+        // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds
+        // it and lets it run.
         match self.decider.decide(&call, &mut probe) {
-            Some(decision) => match (decision.delay, decision.errno) {
+            Some(decision) => match (decision.delay, decision.effect) {
                 // Held: answered by `answer_due` once the delay has passed, with the errno or, for a latency
                 // fault, with CONTINUE.
-                (Some(delay), errno) => {
+                (Some(delay), effect) => {
                     self.delayed.push(Held {
                         due: crate::time::deadline(Instant::now(), delay),
                         notification: *n,
-                        errno: errno.map(|e| e.code()),
+                        errno: effect.errno().map(|e| e.code()),
                         creates,
                     });
                     Ok(())
                 }
-                (None, Some(errno)) => self.answer(n.id, Some(errno.code())),
-                // The parser gives every rule without an errno a delay (or `short=`, refused before a run).
-                (None, None) => self.let_run(n, creates),
+                (None, Effect::Errno(errno)) => self.answer(n.id, Some(errno.code())),
+                // The parser gives every latency fault a delay, and short= is refused before a run.
+                (None, Effect::Run | Effect::Short(_)) => self.let_run(n, creates),
             },
             None => self.let_run(n, creates),
         }
