@@ -186,20 +186,8 @@ fn regression_epoll_ctl_errors_were_injected_whatever_the_registration() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("campaign");
-    let status = phoebe()
-        .args([
-            "exec",
-            "-q",
-            "--seed",
-            "1",
-            "--interval",
-            "10ms",
-            "--runs",
-            "1",
-            "--baseline-runs",
-            "1",
-            "--out",
-        ])
+    let status = exec_once()
+        .args(["--interval", "10ms", "--out"])
         .arg(&out)
         .arg("--")
         .arg(testapp("epoll-ctl"))
