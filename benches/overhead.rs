@@ -32,7 +32,9 @@ use std::{ffi::OsString, fs, time::Duration};
 
 use criterion::Criterion;
 
-use common::{Job, Line, Mode, Storm, human_ns, median, mode, record, run, scratch};
+use common::{
+    Job, Line, Mode, Storm, human_ns, margin, margin_above, median, mode, record, run, scratch, verdict,
+};
 
 /// What a good run of a workload looks like (its output, the files it wrote).
 type Check = Box<dyn Fn(&common::Run) -> Result<(), String>>;
@@ -384,10 +386,6 @@ fn table() -> String {
     md
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "**missed**" }
-}
-
 /// DESIGN §8, checked against this run's medians (a result to read, never an assertion).
 fn targets(records: &[(String, String, common::Samples)]) -> String {
     let mut out = String::from("\nDESIGN §8 targets in this run:\n\n");
@@ -526,26 +524,6 @@ fn signed_ns(v: f64) -> String {
         format!("−{}", human_ns(-v))
     } else {
         format!("+{}", human_ns(v))
-    }
-}
-
-/// `(over by 12 %)` for a ceiling that was missed, `(12 % under)` for one that was met.
-fn margin(value: f64, limit: f64) -> String {
-    let pct = (value - limit) / limit * 100.0;
-    if pct > 0.0 {
-        format!(" (over by {pct:.0} %)")
-    } else {
-        format!(" ({:.0} % under)", -pct)
-    }
-}
-
-/// The same for a floor (a speed-up that must be at least `limit`).
-fn margin_above(value: f64, limit: f64) -> String {
-    let pct = (value - limit) / limit * 100.0;
-    if pct < 0.0 {
-        format!(" (short by {:.0} %)", -pct)
-    } else {
-        format!(" ({pct:.0} % above)")
     }
 }
 

@@ -42,7 +42,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Mode, first_line, human_ns, median, mode, phoebe, scratch, skipped, testapp};
+use common::{
+    Mode, first_line, human_ns, margin_above, median, mode, phoebe, scratch, skipped, testapp, verdict,
+};
 
 const GROUP: &str = "server throughput";
 /// Client threads, one persistent connection each.
@@ -666,18 +668,4 @@ fn table(
         md.push_str("- none measured in this run\n");
     }
     md
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "**missed**" }
-}
-
-/// `(short by 4 %)` for a floor that was missed, `(4 % above)` for one that was met.
-fn margin_above(value: f64, limit: f64) -> String {
-    let pct = (value - limit) / limit * 100.0;
-    if pct < 0.0 {
-        format!(" (short by {:.0} %)", -pct)
-    } else {
-        format!(" ({pct:.0} % above)")
-    }
 }

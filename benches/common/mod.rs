@@ -657,3 +657,28 @@ pub fn publish(name: &str, markdown: &str) {
         );
     }
 }
+
+/// `met` or `**missed**`, for a target line.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// `(over by 12 %)` for a ceiling that was missed, `(12 % under)` for one that was met.
+pub fn margin(value: f64, limit: f64) -> String {
+    let pct = (value - limit) / limit * 100.0;
+    if pct > 0.0 {
+        format!(" (over by {pct:.0} %)")
+    } else {
+        format!(" ({:.0} % under)", -pct)
+    }
+}
+
+/// The same for a floor (a speed-up that must be at least `limit`).
+pub fn margin_above(value: f64, limit: f64) -> String {
+    let pct = (value - limit) / limit * 100.0;
+    if pct < 0.0 {
+        format!(" (short by {:.0} %)", -pct)
+    } else {
+        format!(" ({pct:.0} % above)")
+    }
+}
