@@ -403,3 +403,40 @@ fn a_realtime_signal_death_ends_the_run_as_that_signal() {
     assert_eq!(run.root_exit, Some(TargetExit::Signal(34)));
     assert!(run.tasks.is_empty());
 }
+
+/// The launcher's own calls, up to and including the execve that starts the target, are never recorded.
+#[test]
+fn calls_before_the_targets_exec_and_the_exec_itself_are_not_recorded() {
+    let fake = Fake::new()
+        .syscall(ROOT, entry(libc::SYS_execve, [0; 6]))
+        .event(ROOT, libc::PTRACE_EVENT_EXEC, ROOT.as_raw().into())
+        .syscall(ROOT, exit(0))
+        .syscall(ROOT, entry(libc::SYS_read, [0; 6]))
+        .syscall(ROOT, exit(-i64::from(libc::EAGAIN)))
+        .stop(ROOT, exited(0));
+    let mut observer = recorder();
+    let run = trace(fake, true, Some(&mut observer), None, None);
+    assert_eq!(
+        counts(observer),
+        vec![(sc("read"), 1, vec![(errno(libc::EAGAIN), 1)])]
+    );
+    assert_eq!(run.fake.restarts(ROOT), vec![(Resume::Syscall, 0); 5]);
+}
+
+/// A task killed while stopped (`PTRACE_GET_SYSCALL_INFO` fails with ESRCH) is not an error and not resumed: its
+/// exit is reported next.
+#[test]
+fn a_task_gone_at_its_syscall_stop_is_left_alone() {
+    let fake = exec()
+        .stop(ROOT, super::fake::SYSCALL_STOP)
+        .stop(ROOT, libc::SIGKILL);
+    let mut observer = recorder();
+    let run = trace(fake, true, Some(&mut observer), None, None);
+    assert_eq!(
+        run.fake.restarts(ROOT),
+        vec![(Resume::Syscall, 0)],
+        "the exec only"
+    );
+    assert_eq!(run.root_exit, Some(TargetExit::Signal(libc::SIGKILL)));
+    assert_eq!(counts(observer), vec![]);
+}
