@@ -43,6 +43,9 @@ pub struct Fake {
     current: HashMap<Pid, Stop>,
     /// Every request, in order.
     pub requests: Vec<Request>,
+    /// What every request other than a kill fails with (recorded all the same), as a task killed meanwhile
+    /// (`ESRCH`) or a broken tracer would.
+    failing: Option<Errno>,
 }
 
 /// A stop by `PTRACE_SYSCALL` (`SIGTRAP | 0x80`, `PTRACE_O_TRACESYSGOOD`).
@@ -66,6 +69,18 @@ pub const fn exited(code: i32) -> i32 {
 impl Fake {
     pub fn new() -> Self {
         Fake::default()
+    }
+
+    /// Makes every request other than a kill fail with `errno`.
+    pub fn failing(mut self, errno: Errno) -> Self {
+        self.failing = Some(errno);
+        self
+    }
+
+    /// Records `request` and answers it.
+    fn answer(&mut self, request: Request) -> Result<(), Errno> {
+        self.requests.push(request);
+        self.failing.map_or(Ok(()), Err)
     }
 
     /// Appends a stop with no syscall info or event message.
@@ -163,28 +178,23 @@ impl Kernel for Fake {
     }
 
     fn skip_syscall(&mut self, pid: Pid, errno: i32) -> Result<(), Errno> {
-        self.requests.push(Request::Skip { pid, errno });
-        Ok(())
+        self.answer(Request::Skip { pid, errno })
     }
 
     fn set_return(&mut self, pid: Pid, value: i64) -> Result<(), Errno> {
-        self.requests.push(Request::SetReturn { pid, value });
-        Ok(())
+        self.answer(Request::SetReturn { pid, value })
     }
 
     fn set_arg(&mut self, pid: Pid, index: usize, value: u64) -> Result<(), Errno> {
-        self.requests.push(Request::SetArg { pid, index, value });
-        Ok(())
+        self.answer(Request::SetArg { pid, index, value })
     }
 
     fn restart(&mut self, pid: Pid, how: Resume, signal: i32) -> Result<(), Errno> {
-        self.requests.push(Request::Restart { pid, how, signal });
-        Ok(())
+        self.answer(Request::Restart { pid, how, signal })
     }
 
     fn listen(&mut self, pid: Pid) -> Result<(), Errno> {
-        self.requests.push(Request::Listen { pid });
-        Ok(())
+        self.answer(Request::Listen { pid })
     }
 
     fn kill(&mut self, pid: Pid) {

@@ -6,6 +6,7 @@ use std::{collections::HashSet, time::Duration};
 use nix::unistd::Pid;
 
 use super::{
+    super::BackendError,
     OWN_TRACE_DATA, Tracer,
     fake::{Fake, Request, exited, stopped},
     sys::{Resume, SyscallStop},
@@ -75,14 +76,24 @@ fn trace(
     record_only: Option<&HashSet<Syscall>>,
     decider: Option<&mut Decider>,
 ) -> Traced {
+    try_trace(fake, full, observer, record_only, decider).expect("the tracer ends without an error")
+}
+
+fn try_trace(
+    fake: Fake,
+    full: bool,
+    observer: Option<&mut ObservationBuilder>,
+    record_only: Option<&HashSet<Syscall>>,
+    decider: Option<&mut Decider>,
+) -> Result<Traced, BackendError> {
     let control = Control::new();
     let mut tracer = Tracer::new(fake, ROOT, full, observer, record_only, decider, &control);
-    tracer.trace().expect("the fake kernel fails no request");
-    Traced {
+    tracer.trace()?;
+    Ok(Traced {
         root_exit: tracer.root_exit,
         tasks: tracer.tasks.keys().copied().collect(),
         fake: std::mem::take(&mut tracer.kernel),
-    }
+    })
 }
 
 /// Each recorded syscall's counters, summed over the intervals.
@@ -439,4 +450,41 @@ fn a_task_gone_at_its_syscall_stop_is_left_alone() {
     );
     assert_eq!(run.root_exit, Some(TargetExit::Signal(libc::SIGKILL)));
     assert_eq!(counts(observer), vec![]);
+}
+
+/// A request that fails with ESRCH means the task was killed meanwhile (its exit comes next): the run goes on.
+#[test]
+fn requests_failing_with_esrch_do_not_end_the_run() {
+    let fake = exec()
+        .seccomp(ROOT, OWN_TRACE_DATA, libc::SYS_read, [3, 0x1000, 4096, 0, 0, 0])
+        .syscall(ROOT, exit(16))
+        .stop(ROOT, exited(2))
+        .failing(nix::errno::Errno::ESRCH);
+    let mut decider = decider("read:short=16");
+    let run = trace(fake, false, None, None, Some(&mut decider));
+    assert_eq!(run.root_exit, Some(TargetExit::Code(2)));
+    assert_eq!(
+        run.fake.edits(),
+        vec![Request::SetArg {
+            pid: ROOT,
+            index: 2,
+            value: 16
+        }],
+        "the lowered count was not set, so there is nothing to restore"
+    );
+}
+
+/// Any other failure of a request ends the run with an error naming the task.
+#[test]
+fn a_request_failing_otherwise_ends_the_run_with_the_task_named() {
+    let fake = exec().stop(ROOT, exited(0)).failing(nix::errno::Errno::EIO);
+    let Err(error) = try_trace(fake, false, None, None, None) else {
+        panic!("a failed PTRACE_CONT must end the run");
+    };
+    assert!(
+        error
+            .to_string()
+            .starts_with("ptrace failed while tracing pid 5000100: EIO"),
+        "{error}"
+    );
 }
