@@ -5,11 +5,16 @@
 //! those stop; everything else runs at native speed. Otherwise every syscall stops twice (PTRACE_SYSCALL).
 //! Recording and injection start at the target's exec: the launcher's own calls before it are never counted.
 //! Owns: the tracer loop and the tracee bookkeeping; what ptrace can do on this machine is `probe.rs`'s. Raw
-//! calls live in `sys.rs`.
+//! calls live in `sys.rs`; the tracer reaches them through `sys::Kernel`, which the unit tests below answer with
+//! `fake.rs`.
 
 pub mod attach;
+#[cfg(test)]
+mod fake;
 mod probe;
 pub mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -19,14 +24,13 @@ use std::{
 use nix::{
     errno::Errno as NixErrno,
     sys::{
-        ptrace::{self, Event, Options},
-        signal::{Signal, kill},
+        ptrace::{Event, Options},
         wait::WaitPidFlag,
     },
     unistd::Pid,
 };
 
-use self::sys::{Resume, SyscallStop};
+use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
@@ -133,21 +137,15 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
         // Every matched call's exit stop shows its result: natural failures are counted beside injections.
         decider.sees_results();
     }
-    let mut tracer = Tracer {
-        root: spawned.pid,
+    let mut tracer = Tracer::new(
+        sys::Real,
+        spawned.pid,
         full,
-        tasks: HashMap::new(),
-        started: None,
-        root_exit: None,
-        delayed: Vec::new(),
-        observer: job.observer,
-        record_only: job.record_only,
+        job.observer,
+        job.record_only,
         decider,
-        control: job.control,
-        sockets: SocketKinds::default(),
-        lineage: Lineage::new(spawned.pid.as_raw()),
-        early: Vec::new(),
-    };
+        job.control,
+    );
     let result = tracer.trace();
     job.control.end();
     let root_exit = match result {
@@ -236,7 +234,9 @@ struct Task {
     tgid: Option<i32>,
 }
 
-struct Tracer<'a> {
+struct Tracer<'a, K> {
+    /// The kernel, or the unit tests' fake (`fake.rs`).
+    kernel: K,
     root: Pid,
     /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
     full: bool,
@@ -263,7 +263,34 @@ struct Tracer<'a> {
 /// is unknown (its parent was killed before the event was reported, say).
 const EARLY_GRACE: Duration = Duration::from_millis(200);
 
-impl Tracer<'_> {
+impl<'a, K: Kernel> Tracer<'a, K> {
+    fn new(
+        kernel: K,
+        root: Pid,
+        full: bool,
+        observer: Option<&'a mut crate::model::ObservationBuilder>,
+        record_only: Option<&'a HashSet<Syscall>>,
+        decider: Option<&'a mut crate::decide::Decider>,
+        control: &'a Control,
+    ) -> Self {
+        Tracer {
+            kernel,
+            root,
+            full,
+            tasks: HashMap::new(),
+            started: None,
+            root_exit: None,
+            delayed: Vec::new(),
+            observer,
+            record_only,
+            decider,
+            control,
+            sockets: SocketKinds::default(),
+            lineage: Lineage::new(root.as_raw()),
+            early: Vec::new(),
+        }
+    }
+
     fn trace(&mut self) -> Result<(), BackendError> {
         self.tasks.insert(self.root, Task::default());
         loop {
@@ -337,7 +364,7 @@ impl Tracer<'_> {
                 } else {
                     WaitPidFlag::WNOHANG
                 };
-            match wait::waitpid(None, flags) {
+            match self.kernel.wait(flags) {
                 Ok(None) => {
                     if let Some(status) = self.overdue_early() {
                         return Ok(Some(status));
@@ -390,8 +417,8 @@ impl Tracer<'_> {
 
     /// Restarts a tracee, delivering `sig` (a number: real-time signals too). ESRCH means it was killed meanwhile
     /// (its exit is reported next): not an error.
-    fn resume(&self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
-        match sys::restart(pid, how, sig.unwrap_or(0)) {
+    fn resume(&mut self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
+        match self.kernel.restart(pid, how, sig.unwrap_or(0)) {
             Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
             Err(source) => Err(PtraceError::Trace {
                 pid: pid.as_raw(),
@@ -414,9 +441,9 @@ impl Tracer<'_> {
         }
     }
 
-    fn kill_all(&self) {
+    fn kill_all(&mut self) {
         for pid in self.tasks.keys() {
-            let _ = kill(*pid, Signal::SIGKILL);
+            self.kernel.kill(*pid);
         }
     }
 
@@ -428,7 +455,7 @@ impl Tracer<'_> {
                 // The event message is the winning filter's SECCOMP_RET_DATA. Of two RET_TRACE filters the most
                 // recently installed one wins, so a target's own filter shows its own data even on a call that
                 // phoebe's filter traces too. Full mode installs no filter: every seccomp stop is the target's.
-                return match ptrace::getevent(pid) {
+                return match self.kernel.event_msg(pid) {
                     Ok(data) if !self.full && data == libc::c_long::from(OWN_TRACE_DATA) => {
                         self.on_syscall_stop(pid)
                     }
@@ -445,7 +472,7 @@ impl Tracer<'_> {
                 || e == Event::PTRACE_EVENT_VFORK as i32
                 || e == Event::PTRACE_EVENT_CLONE as i32 =>
             {
-                if let Ok(child) = ptrace::getevent(pid) {
+                if let Ok(child) = self.kernel.event_msg(pid) {
                     let child = Pid::from_raw(child as i32);
                     self.lineage.on_clone(pid.as_raw(), child.as_raw());
                     self.tasks.entry(child).or_default();
@@ -454,7 +481,7 @@ impl Tracer<'_> {
             }
             e if e == Event::PTRACE_EVENT_EXEC as i32 => {
                 // A non-leader thread that execs takes over the leader's pid: move its state.
-                if let Ok(former) = ptrace::getevent(pid) {
+                if let Ok(former) = self.kernel.event_msg(pid) {
                     let former = Pid::from_raw(former as i32);
                     self.lineage.on_exec(former.as_raw(), pid.as_raw());
                     if former != pid
@@ -474,7 +501,7 @@ impl Tracer<'_> {
             }
             STOP if is_group_stop(sig) => {
                 // Group-stop: stay stopped like an untraced process would, until SIGCONT.
-                return match sys::listen(pid) {
+                return match self.kernel.listen(pid) {
                     Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
                     Err(source) => Err(PtraceError::Trace {
                         pid: pid.as_raw(),
@@ -489,7 +516,7 @@ impl Tracer<'_> {
     }
 
     fn on_syscall_stop(&mut self, pid: Pid) -> Result<(), BackendError> {
-        let Some(stop) = syscall_info(pid)? else {
+        let Some(stop) = self.syscall_info(pid)? else {
             return Ok(()); // the task is gone
         };
         tracing::trace!(?stop, "syscall stop");
@@ -509,11 +536,11 @@ impl Tracer<'_> {
     /// same, so the target sees what it sees natively. The call is neither decided nor counted for injection (it
     /// never runs); when it is recorded, its exit stop records the `ENOSYS`.
     fn on_foreign_trace(&mut self, pid: Pid) -> Result<(), BackendError> {
-        let Some(stop) = syscall_info(pid)? else {
+        let Some(stop) = self.syscall_info(pid)? else {
             return Ok(()); // the task is gone
         };
         tracing::trace!(?stop, "seccomp stop of the target's own filter");
-        match sys::skip_syscall(pid, libc::ENOSYS) {
+        match self.kernel.skip_syscall(pid, libc::ENOSYS) {
             Ok(()) => {}
             Err(NixErrno::ESRCH) => return Ok(()),
             Err(source) => {
@@ -605,15 +632,17 @@ impl Tracer<'_> {
                     source,
                 };
                 match (decision.effect, decision.when) {
-                    (Effect::Errno(errno), When::Entry) => match sys::skip_syscall(pid, errno.code()) {
-                        Ok(()) | Err(NixErrno::ESRCH) => {}
-                        Err(source) => return Err(trace(source).into()),
-                    },
+                    (Effect::Errno(errno), When::Entry) => {
+                        match self.kernel.skip_syscall(pid, errno.code()) {
+                            Ok(()) | Err(NixErrno::ESRCH) => {}
+                            Err(source) => return Err(trace(source).into()),
+                        }
+                    }
                     (Effect::Errno(_), When::Exit) => need_exit = true,
                     // The call runs with the lower count; its exit restores the register. Its result is the
                     // transfer phoebe shortened, not a natural failure: nothing is watched.
                     (Effect::Short(count), _) => {
-                        match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+                        match self.kernel.set_arg(pid, SHORT_COUNT_ARG, count) {
                             Ok(()) => flight.restore_count = Some(args[SHORT_COUNT_ARG]),
                             Err(NixErrno::ESRCH) => {}
                             Err(source) => return Err(trace(source).into()),
@@ -663,7 +692,7 @@ impl Tracer<'_> {
             return Ok(Some(self.default_resume(pid)));
         };
         if let Some(count) = flight.restore_count {
-            match sys::set_arg(pid, SHORT_COUNT_ARG, count) {
+            match self.kernel.set_arg(pid, SHORT_COUNT_ARG, count) {
                 Ok(()) | Err(NixErrno::ESRCH) => {}
                 Err(source) => {
                     return Err(PtraceError::Trace {
@@ -678,7 +707,7 @@ impl Tracer<'_> {
             Some(errno) => {
                 let want = -i64::from(errno.code());
                 if rval != want {
-                    match sys::set_return(pid, want) {
+                    match self.kernel.set_return(pid, want) {
                         Ok(()) | Err(NixErrno::ESRCH) => {}
                         Err(source) => {
                             return Err(PtraceError::Trace {
@@ -723,6 +752,19 @@ impl Tracer<'_> {
     fn records(&self, sc: Syscall) -> bool {
         self.observer.is_some() && self.record_only.is_none_or(|only| only.contains(&sc))
     }
+
+    /// `PTRACE_GET_SYSCALL_INFO` of a stopped task; `None` when the task is gone (ESRCH).
+    fn syscall_info(&mut self, pid: Pid) -> Result<Option<SyscallStop>, BackendError> {
+        match self.kernel.syscall_info(pid) {
+            Ok(stop) => Ok(Some(stop)),
+            Err(NixErrno::ESRCH) => Ok(None),
+            Err(source) => Err(PtraceError::Trace {
+                pid: pid.as_raw(),
+                source,
+            }
+            .into()),
+        }
+    }
 }
 
 /// The signals whose `PTRACE_EVENT_STOP` is a group-stop (the others are `PTRACE_INTERRUPT` stops).
@@ -731,17 +773,4 @@ pub(crate) fn is_group_stop(signal: i32) -> bool {
         signal,
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
     )
-}
-
-/// `PTRACE_GET_SYSCALL_INFO` of a stopped task; `None` when the task is gone (ESRCH).
-fn syscall_info(pid: Pid) -> Result<Option<SyscallStop>, BackendError> {
-    match sys::syscall_info(pid) {
-        Ok(stop) => Ok(Some(stop)),
-        Err(NixErrno::ESRCH) => Ok(None),
-        Err(source) => Err(PtraceError::Trace {
-            pid: pid.as_raw(),
-            source,
-        }
-        .into()),
-    }
 }

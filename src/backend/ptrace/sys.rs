@@ -3,15 +3,94 @@
 //! restarts that re-deliver a real-time signal), register edits, reads of the tracee's memory, and the signal that
 //! wakes an attached tracer out of `waitpid` (`phoebe monitor --backend ptrace`).
 //! Everything above this file is safe code.
+//!
+//! [`Kernel`] is the seam the tracer (`mod.rs`) talks through: [`Real`] forwards to the functions here, and the
+//! unit tests' `fake.rs` answers from a script of recorded statuses and syscall stops.
 
 use std::ffi::CString;
 
-use nix::{errno::Errno, sys::ptrace, unistd::Pid};
+use nix::{
+    errno::Errno,
+    sys::{
+        ptrace,
+        signal::{Signal, kill},
+        wait::WaitPidFlag,
+    },
+    unistd::Pid,
+};
 
 use crate::{
     backend::filter::{InstallFlags, NATIVE_AUDIT_ARCH},
-    sys::launch::{Child, Command, LaunchError},
+    sys::{
+        launch::{Child, Command, LaunchError},
+        wait::{self, Status},
+    },
 };
+
+/// What the ptrace tracer asks of the kernel, and nothing else: the seam below its logic (task table, in-flight
+/// calls, exec leader swaps, group stops, delays). Each method is the function of this file (or of
+/// `crate::sys::wait`) with the same name; errors are the kernel's errno, interpreted by the tracer.
+pub trait Kernel {
+    /// `waitpid(-1, flags)` for any tracee, decoded.
+    fn wait(&mut self, flags: WaitPidFlag) -> Result<Option<Status>, Errno>;
+    /// [`syscall_info`]: the current syscall stop of a stopped tracee.
+    fn syscall_info(&mut self, pid: Pid) -> Result<SyscallStop, Errno>;
+    /// `PTRACE_GETEVENTMSG`: a new task's tid, the former tid at an exec, the seccomp filter's data.
+    fn event_msg(&mut self, pid: Pid) -> Result<libc::c_long, Errno>;
+    /// [`skip_syscall`].
+    fn skip_syscall(&mut self, pid: Pid, errno: i32) -> Result<(), Errno>;
+    /// [`set_return`].
+    fn set_return(&mut self, pid: Pid, value: i64) -> Result<(), Errno>;
+    /// [`set_arg`].
+    fn set_arg(&mut self, pid: Pid, index: usize, value: u64) -> Result<(), Errno>;
+    /// [`restart`].
+    fn restart(&mut self, pid: Pid, how: Resume, signal: i32) -> Result<(), Errno>;
+    /// [`listen`].
+    fn listen(&mut self, pid: Pid) -> Result<(), Errno>;
+    /// SIGKILL to a tracee, errors ignored (it may be gone).
+    fn kill(&mut self, pid: Pid);
+}
+
+/// The kernel itself: every method is a direct call (a zero-sized type, no allocation).
+pub struct Real;
+
+impl Kernel for Real {
+    fn wait(&mut self, flags: WaitPidFlag) -> Result<Option<Status>, Errno> {
+        wait::waitpid(None, flags)
+    }
+
+    fn syscall_info(&mut self, pid: Pid) -> Result<SyscallStop, Errno> {
+        syscall_info(pid)
+    }
+
+    fn event_msg(&mut self, pid: Pid) -> Result<libc::c_long, Errno> {
+        ptrace::getevent(pid)
+    }
+
+    fn skip_syscall(&mut self, pid: Pid, errno: i32) -> Result<(), Errno> {
+        skip_syscall(pid, errno)
+    }
+
+    fn set_return(&mut self, pid: Pid, value: i64) -> Result<(), Errno> {
+        set_return(pid, value)
+    }
+
+    fn set_arg(&mut self, pid: Pid, index: usize, value: u64) -> Result<(), Errno> {
+        set_arg(pid, index, value)
+    }
+
+    fn restart(&mut self, pid: Pid, how: Resume, signal: i32) -> Result<(), Errno> {
+        restart(pid, how, signal)
+    }
+
+    fn listen(&mut self, pid: Pid) -> Result<(), Errno> {
+        listen(pid)
+    }
+
+    fn kill(&mut self, pid: Pid) {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+}
 
 /// What a syscall stop is, from PTRACE_GET_SYSCALL_INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
