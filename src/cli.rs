@@ -248,6 +248,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   map=M prot=P advice=A  mmap (private-anon, shared-file, …) / mprotect (r, rw, rx, none, …) /
                madvise (MADV_DONTNEED, …)
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
+  sleeps=yes|no  epoll_wait, epoll_pwait, poll: a timeout other than 0 (only those can get EINTR)
   ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)
   registered=yes|no  epoll_ctl: the descriptor is already in the epoll instance (ENOENT needs no,
                EEXIST yes)

@@ -22,6 +22,9 @@ pub enum Key {
     Op,
     /// futex wait with a timeout: `yes` / `no`.
     Timeout,
+    /// epoll_wait, epoll_pwait, poll: whether the call may sleep (`no`: a timeout of 0, which returns at once and
+    /// so is never interrupted by a signal).
+    Sleeps,
     /// socket/socketpair: address family (`inet`, `inet6`, `unix`, `netlink`, …).
     Family,
     /// socket/socketpair: socket type (`stream`, `dgram`, `seqpacket`, `raw`).
@@ -54,9 +57,10 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 16] = [
+    pub const ALL: [Key; 17] = [
         Key::Op,
         Key::Timeout,
+        Key::Sleeps,
         Key::Family,
         Key::Type,
         Key::Ctl,
@@ -77,6 +81,7 @@ impl Key {
         match self {
             Key::Op => "op",
             Key::Timeout => "timeout",
+            Key::Sleeps => "sleeps",
             Key::Family => "family",
             Key::Type => "type",
             Key::Fd => "fd",
@@ -102,6 +107,7 @@ impl Key {
     pub fn applies_to(self) -> &'static str {
         match self {
             Key::Op | Key::Timeout => "futex",
+            Key::Sleeps => "epoll_wait, epoll_pwait and poll",
             Key::Family | Key::Type => "socket and socketpair",
             Key::Fd | Key::Nonblock => {
                 "calls on a file descriptor (read, write, recvfrom, ioctl, fsync, epoll_ctl's target, …)"
@@ -552,6 +558,8 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "wait4" | "waitid" => &[Key::Nohang],
         "prctl" => &[Key::Option],
         "epoll_ctl" => &[Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path],
+        "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
+        "poll" => &[Key::Sleeps],
         _ if path_arg(sc).is_some() => &[Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
         _ => &[],
@@ -613,6 +621,9 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         "wait4" => shape.set(Key::Nohang, yes_no(args[2] & libc::WNOHANG as u64 != 0)),
         "waitid" => shape.set(Key::Nohang, yes_no(args[3] & libc::WNOHANG as u64 != 0)),
         "prctl" => shape.set(Key::Option, prctl_name(args[0])),
+        // The timeout is an int in milliseconds: 0 returns at once, anything else may wait.
+        "epoll_wait" | "epoll_pwait" => shape.set(Key::Sleeps, yes_no(args[3] as u32 != 0)),
+        "poll" => shape.set(Key::Sleeps, yes_no(args[2] as u32 != 0)),
         "epoll_ctl" => {
             shape.set(Key::Ctl, epoll_ctl_name(args[1]));
             shape.set(
@@ -795,7 +806,7 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        Key::Timeout | Key::Nonblock | Key::Nohang | Key::Registered => yes_no(v),
+        Key::Timeout | Key::Nonblock | Key::Nohang | Key::Registered | Key::Sleeps => yes_no(v),
         Key::Fd => {
             if FD_KINDS.contains(&v) || FD_GROUPS.iter().any(|(g, _)| *g == v) {
                 Ok(v.to_owned())
@@ -1208,6 +1219,46 @@ mod tests {
         assert_eq!(
             Predicate::parse(Key::Registered, "maybe").unwrap_err(),
             "registered=maybe: expected yes or no"
+        );
+    }
+
+    /// CPython's test_selectors `test_timeout` failed under `epoll_wait-EINTR`: the EINTR landed on a
+    /// `select(0)`, an epoll_wait with a timeout of 0, which the kernel returns from before it looks at signals.
+    /// Its shape now says it never sleeps, so an EINTR seen on sleeping waits is never injected there.
+    #[test]
+    fn regression_eintr_was_injected_into_an_epoll_wait_that_never_sleeps() {
+        let mut epoll = Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "epoll",
+                nonblock: Some(false),
+                path: None,
+            }),
+        };
+        assert_eq!(
+            shape("epoll_wait", [5, 0x7ff0, 64, 0, 0, 0], &mut epoll),
+            "sleeps=no:fd=epoll:nonblock=no"
+        );
+        // -1 (forever), as the int the kernel reads from the low half of the register.
+        assert_eq!(
+            shape("epoll_pwait", [5, 0x7ff0, 64, 0xffff_ffff, 0, 8], &mut epoll),
+            "sleeps=yes:fd=epoll:nonblock=no"
+        );
+        assert_eq!(
+            shape("epoll_wait", [5, 0x7ff0, 64, 0x1_0000_0000, 0, 0], &mut epoll),
+            "sleeps=no:fd=epoll:nonblock=no"
+        );
+        assert_eq!(
+            shape("poll", [0x7ff0, 2, 1000, 0, 0, 0], &mut nothing()),
+            "sleeps=yes"
+        );
+        assert_eq!(
+            shape("poll", [0x7ff0, 2, 0, 0, 0, 0], &mut nothing()),
+            "sleeps=no"
+        );
+        assert_eq!(
+            Predicate::parse(Key::Sleeps, "yes").unwrap().to_string(),
+            "sleeps=yes"
         );
     }
 

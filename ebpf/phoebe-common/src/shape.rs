@@ -59,6 +59,9 @@ const fn by_name(name: Family) -> [ShapeReg; 2] {
         Family::Ioctl => [reg(1, ALL), ShapeReg::UNUSED],
         // The operation (an int); the target descriptor's kind is not in a register.
         Family::EpollCtl => [reg(1, LOW32), ShapeReg::UNUSED],
+        // The timeout (an int): 0 never sleeps.
+        Family::EpollWait => [reg(3, LOW32), ShapeReg::UNUSED],
+        Family::Poll => [reg(2, LOW32), ShapeReg::UNUSED],
     }
 }
 
@@ -75,6 +78,10 @@ enum Family {
     Prctl,
     Ioctl,
     EpollCtl,
+    /// epoll_wait, epoll_pwait: the timeout, the fourth argument.
+    EpollWait,
+    /// poll: the timeout, the third argument.
+    Poll,
 }
 
 /// x86_64: the shape registers of syscall `nr`, `None` for a syscall whose shape has no register component.
@@ -91,6 +98,8 @@ pub fn x86_64(nr: u64) -> Option<[ShapeReg; 2]> {
         157 => Family::Prctl,
         16 => Family::Ioctl,
         233 => Family::EpollCtl,
+        232 | 281 => Family::EpollWait,
+        7 => Family::Poll,
         _ => return None,
     };
     Some(by_name(family))
@@ -110,6 +119,7 @@ pub fn aarch64(nr: u64) -> Option<[ShapeReg; 2]> {
         167 => Family::Prctl,
         29 => Family::Ioctl,
         21 => Family::EpollCtl,
+        22 => Family::EpollWait,
         _ => return None,
     };
     Some(by_name(family))

@@ -168,7 +168,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(shaped, 13, "shaped syscalls");
+        assert_eq!(shaped, 16, "shaped syscalls");
     }
 
     #[test]
