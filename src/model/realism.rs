@@ -104,6 +104,8 @@ enum Need {
     },
     /// wait4/waitid without `WNOHANG`.
     Waits,
+    /// epoll_wait, epoll_pwait, poll with a timeout other than 0 (`sleeps=yes`).
+    Sleeps,
     /// epoll_ctl: the operation (`ctl=`) is one of these.
     Ctl(&'static [&'static str]),
 }
@@ -470,13 +472,16 @@ const RULES: &[Rule] = &[
     },
     Rule {
         errnos: &[EINTR],
+        syscalls: &[&["epoll_wait", "epoll_pwait", "poll"]],
+        need: Need::Sleeps,
+        why: "a timeout of 0 returns at once, before any signal is looked at (fs/eventpoll.c ep_poll)",
+    },
+    Rule {
+        errnos: &[EINTR],
         syscalls: &[&[
             "nanosleep",
             "clock_nanosleep",
-            "epoll_wait",
-            "epoll_pwait",
             "epoll_pwait2",
-            "poll",
             "ppoll",
             "select",
             "pselect6",
@@ -692,6 +697,7 @@ struct Call<'a> {
     timeout: Option<&'a str>,
     nohang: Option<&'a str>,
     ctl: Option<&'a str>,
+    sleeps: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -721,6 +727,7 @@ impl<'a> Call<'a> {
             timeout: None,
             nohang: None,
             ctl: None,
+            sleeps: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -772,6 +779,18 @@ impl<'a> Call<'a> {
         } else {
             calls.push(none);
         }
+        if keys.contains(&Key::Sleeps) {
+            let sleeps = yes_no(Key::Sleeps);
+            calls = calls
+                .into_iter()
+                .flat_map(|call| {
+                    sleeps.iter().map(move |s| Call {
+                        sleeps: Some(s),
+                        ..call
+                    })
+                })
+                .collect();
+        }
         if keys.contains(&Key::Ctl) {
             let ctls: Vec<&'a str> = values(Key::Ctl)
                 .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
@@ -794,6 +813,14 @@ impl<'a> Call<'a> {
         if let Some(ctl) = self.ctl {
             let rest = Call { ctl: None, ..*self }.describe();
             return format!(" ctl={ctl}{rest}");
+        }
+        if self.sleeps == Some("no") {
+            let rest = Call {
+                sleeps: None,
+                ..*self
+            }
+            .describe();
+            return format!(" with a timeout of 0{rest}");
         }
         match *self {
             Call {
@@ -847,6 +874,7 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
             None => true,
         },
         Need::Waits => call.nohang != Some("yes"),
+        Need::Sleeps => call.sleeps != Some("no"),
         // An operation number the kernel does not know fails with EINVAL before any of these.
         Need::Ctl(ctls) => call.ctl.is_none_or(|ctl| ctls.contains(&ctl)),
     }
@@ -960,6 +988,12 @@ mod tests {
         assert!(refused("connect:EINTR:fd=tcp:nonblock=yes").contains("nonblock=yes"));
         possible("read:EINTR:fd=pipe|socket:nonblock=no");
         possible("wait4:EINTR:nohang=no");
+        // A select(0): CPython's test_selectors failed on an EINTR injected there.
+        let refusal = refused("epoll_wait:EINTR:sleeps=no");
+        assert!(refusal.contains("with a timeout of 0"), "{refusal}");
+        assert!(refusal.contains("ep_poll"), "{refusal}");
+        possible("epoll_wait:EINTR:sleeps=yes");
+        possible("poll:EINTR:sleeps=yes");
         possible("nanosleep:EINTR");
         // close(2) lists EINTR: a file's flush (NFS, FUSE) can be interrupted.
         possible("close:EINTR:fd=file");
