@@ -581,9 +581,10 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers, not the target's memory or descriptors.
+    /// The observer's programs read the registers and the absolute path arguments of path syscalls, not the
+    /// target's descriptors, cwd or other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::Registers
+        ShapeCoverage::RegistersAndPaths
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.

@@ -1,7 +1,10 @@
 //! Call shapes on eBPF (DESIGN §6): the observer counts the calls of shaped syscalls by the kept bits of their
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
-//! [`shape_of`], with a probe that knows nothing beyond registers: path, descriptor-kind and `O_NONBLOCK`
-//! components (and clone3's flags, which are in memory) are `unknown` on eBPF.
+//! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
+//! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
+//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Relative paths (their base, the cwd or
+//! a dirfd, is not read), descriptor-kind and `O_NONBLOCK` components (and clone3's flags, which are in memory)
+//! are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -273,6 +276,33 @@ mod tests {
             }
         }
         assert_eq!(shaped, 13, "shaped syscalls");
+    }
+
+    /// The kernel's path table names the same argument as `path_arg`, the one definition of path syscalls.
+    #[test]
+    fn the_kernel_reads_the_path_argument_path_arg_names() {
+        let mut paths = 0;
+        for sc in Syscall::all() {
+            let Some(arg) = path_arg_of(u64::from(sc.number())) else {
+                continue;
+            };
+            paths += 1;
+            let (index, _) = crate::model::names::path_arg(sc).expect(sc.name());
+            assert_eq!(usize::from(arg), index, "{}", sc.name());
+        }
+        assert!(paths >= 16, "{paths} path syscalls");
+    }
+
+    /// A path read by the kernel gives ptrace's shape: templated, lexically normalised; none gives `unknown`.
+    #[test]
+    fn kernel_paths_give_the_shapes_ptrace_gives() {
+        let nr = u64::from(Syscall::parse("openat").unwrap().number());
+        let text = |path: Option<&[u8]>| shape_of_path(nr, path).unwrap().1.to_string();
+        assert_eq!(text(Some(b"/proc/1234/stat")), "path=/proc/*/stat");
+        assert_eq!(text(Some(b"/etc/./x/..//passwd")), "path=/etc/passwd");
+        assert_eq!(text(None), "path=unknown");
+        // Not a path syscall: no shape from a path key.
+        assert!(shape_of_path(u64::from(Syscall::parse("getppid").unwrap().number()), None).is_none());
     }
 
     #[test]
