@@ -228,10 +228,12 @@ fn path_hash(arg: u8, regs: *const u8) -> u64 {
     }
     // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops.
     let hash = fnv1a(unsafe { &(*buf).bytes });
-    // SAFETY: as above.
-    if unsafe { PHOEBE_PATHTXT.get(&hash) }.is_none() {
-        // SAFETY: as above; the map copies the value.
-        let _ = PHOEBE_PATHTXT.insert(&hash, unsafe { &*buf }, u64::from(BPF_NOEXIST));
+    // SAFETY: only whether the lookup found an element is used; the value is never read through it.
+    if unsafe { PHOEBE_PATHTXT.get(hash) }.is_none() {
+        // SAFETY: as above (this CPU's buffer); passed by reference, so the 256 bytes are not copied to the
+        // stack: the map copies them into the new element.
+        let text: &PathText = unsafe { &*buf };
+        let _ = PHOEBE_PATHTXT.insert(hash, text, u64::from(BPF_NOEXIST));
     }
     hash
 }

@@ -287,7 +287,8 @@ mod tests {
                 continue;
             };
             paths += 1;
-            let (index, _) = crate::model::names::path_arg(sc).expect(sc.name());
+            let (index, _) = crate::model::names::path_arg(sc)
+                .unwrap_or_else(|| panic!("{} has no path argument", sc.name()));
             assert_eq!(usize::from(arg), index, "{}", sc.name());
         }
         assert!(paths >= 16, "{paths} path syscalls");
