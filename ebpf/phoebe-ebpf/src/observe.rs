@@ -36,6 +36,13 @@ const FORK_LIKE: [i64; 4] = [
 #[cfg(bpf_target_arch = "aarch64")]
 const FORK_LIKE: [i64; 2] = [220 /* clone */, 435 /* clone3 */];
 
+// Syscalls that replace the address space when they succeed: at their exit the path pointer points into the new
+// image, so their path is read only when they failed.
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const EXEC_LIKE: [u32; 2] = [59 /* execve */, 322 /* execveat */];
+#[cfg(bpf_target_arch = "aarch64")]
+const EXEC_LIKE: [u32; 2] = [221 /* execve */, 281 /* execveat */];
+
 #[unsafe(no_mangle)]
 static PHOEBE_PER_PROCESS: u32 = 0;
 #[unsafe(no_mangle)]
@@ -241,11 +248,12 @@ fn path_hash(arg: u8, regs: *const u8) -> u64 {
 /// Adds one call of a path syscall to this CPU's path counters.
 #[inline(always)]
 fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
-    let key = PathKey {
-        nr,
-        errno,
-        hash: path_hash(arg, regs),
+    let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
+        UNKNOWN_PATH
+    } else {
+        path_hash(arg, regs)
     };
+    let key = PathKey { nr, errno, hash };
     count_in(&PHOEBE_PATHS, &key, latency);
 }
 
