@@ -1,6 +1,6 @@
 //! Call shapes observed with eBPF (DESIGN §6): the register-derived components (futex operation and timeout,
-//! ioctl request, …) are the ones ptrace records, by the same definition; path and descriptor components are
-//! `unknown` on eBPF.
+//! ioctl request, …) and the paths of path calls with an absolute path argument are the ones ptrace records, by
+//! the same definition; relative paths and descriptor components are `unknown` on eBPF.
 
 use std::collections::BTreeMap;
 
@@ -85,11 +85,24 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         "{:?}",
         ioctl.keys()
     );
-    // Path components are unknown, never guessed.
-    let stat = ebpf.totals()[&Syscall::parse("newfstatat").unwrap()]
-        .shapes
-        .clone();
-    assert!(stat.keys().all(|s| s == "path=unknown"), "{:?}", stat.keys());
+    // Absolute paths, read in the kernel: the shapes ptrace gives. The probe file's name has the app's pid, which
+    // differs between the two runs: compared by its counts.
+    let (ep, pp) = (
+        by_component(&ebpf, "newfstatat", Key::Path),
+        by_component(&ptrace, "newfstatat", Key::Path),
+    );
+    assert_eq!(ep.get("/proc/*/stat"), pp.get("/proc/*/stat"), "{ep:?} vs {pp:?}");
+    assert_eq!(ep["/proc/*/stat"].0, 300);
+    let probe = |m: &BTreeMap<String, (u64, BTreeMap<String, u64>)>| {
+        m.iter()
+            .find(|(k, _)| k.contains("/phoebe-shapes-") && k.ends_with("-probe"))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(probe(&ep), probe(&pp), "{ep:?} vs {pp:?}");
+    assert_eq!(
+        probe(&ep).unwrap().1,
+        BTreeMap::from([("ENOENT".to_owned(), 150)])
+    );
     // synthesize says which components eBPF leaves unknown.
     let out = phoebe()
         .args(["synthesize", "-o"])
@@ -98,10 +111,16 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // The probe file's stat fails in half of the rounds: a path model now, on eBPF as on ptrace.
+    let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    assert!(
+        plan.contains("newfstatat") && plan.contains("phoebe-shapes-"),
+        "{plan}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("records only the register components")
-            && stderr.contains("path, fd and nonblock are unknown"),
+            && stderr.contains("relative paths, fd and nonblock are unknown"),
         "{stderr}"
     );
 }
@@ -133,4 +152,57 @@ fn ebpf_observes_epoll_ctl_operations_as_ptrace_does() {
         "{:?}",
         shapes.keys()
     );
+}
+
+fn observe_opens(backend: &str, dir: &tempfile::TempDir, file: &str, n: u64) -> Observation {
+    let obs = dir.path().join(format!("opens-{backend}.json"));
+    phoebe()
+        .current_dir(dir.path())
+        .args(["observe", "-q", "--backend", backend, "-o"])
+        .arg(&obs)
+        .arg("--")
+        .arg(testapp("open-loop"))
+        .arg(file)
+        .arg(n.to_string())
+        .assert()
+        .success();
+    load_observation(&obs)
+}
+
+/// openat of absolute paths, failing and succeeding: eBPF reads the path in the kernel and records the `path=`
+/// shapes and counts ptrace records; a relative path is `unknown` on eBPF (its base, the cwd, is not read), never
+/// guessed.
+#[test]
+fn ebpf_observes_absolute_paths_as_ptrace_does_and_relative_ones_as_unknown() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let absent = "/nonexistent-phoebe/./dir/../17/file";
+    for (file, template, errors) in [
+        (absent, "/nonexistent-phoebe/*/file", Some(100)),
+        ("/etc/hostname", "/etc/hostname", None),
+    ] {
+        let ptrace = observe_opens("ptrace", &dir, file, 100);
+        let ebpf = observe_opens("ebpf", &dir, file, 100);
+        let (e, p) = (
+            by_component(&ebpf, "openat", Key::Path),
+            by_component(&ptrace, "openat", Key::Path),
+        );
+        assert_eq!(e.get(template), p.get(template), "{e:?} vs {p:?}");
+        let (calls, errs) = &e[template];
+        assert_eq!(*calls, 100);
+        assert_eq!(errs.get("ENOENT").copied(), errors);
+        // The loader's opens are absolute too: every openat of the run has its path on both backends.
+        assert_eq!(e, p);
+    }
+    // A relative path: ptrace resolves it against the cwd, eBPF records it as unknown.
+    let ebpf = observe_opens("ebpf", &dir, "rel-absent", 50);
+    let e = by_component(&ebpf, "openat", Key::Path);
+    assert_eq!(e["unknown"].0, 50, "{e:?}");
+    assert_eq!(e["unknown"].1, BTreeMap::from([("ENOENT".to_owned(), 50)]));
+    let ptrace = observe_opens("ptrace", &dir, "rel-absent", 50);
+    let p = by_component(&ptrace, "openat", Key::Path);
+    assert!(p.keys().any(|k| k.ends_with("/rel-absent")), "{p:?}");
 }

@@ -492,8 +492,8 @@ pub struct ExecArgs {
     /// What observes the baseline runs. `ptrace` (the default): every call with its whole shape (paths,
     /// descriptor kinds), but two stops per call slow a busy program and inflate what depends on timing (futex
     /// contention: ~10× on a Java server). `ebpf`: in the kernel, at a small fraction of that cost (needs root or
-    /// CAP_BPF + CAP_PERFMON; checked before any run), but shapes come from registers only, so models of path
-    /// and descriptor calls are excluded, with the reason in the plan.
+    /// CAP_BPF + CAP_PERFMON; checked before any run), but shapes come from registers and absolute path
+    /// arguments only, so models of relative-path and descriptor calls are excluded, with the reason in the plan.
     #[arg(long, value_name = "ptrace|ebpf", value_parser = parse_observer)]
     pub observer: Option<phoebe::experiment::Observer>,
 
@@ -621,7 +621,7 @@ fn parse_observer(s: &str) -> Result<phoebe::experiment::Observer, String> {
         "ebpf" => Ok(phoebe::experiment::Observer::Ebpf),
         _ => Err(
             "expected ptrace (every call with its whole shape) or ebpf (in the kernel, cheaper; shapes from \
-                  registers only)"
+                  registers and absolute paths only)"
                 .into(),
         ),
     }

@@ -223,9 +223,10 @@ fn children_usage() -> Usage {
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let settings = args.settings.to_settings();
-    // An observer that records the registers' components only (eBPF), by the backend's own answer.
+    // An observer that records the registers' components and absolute paths only (eBPF), by the backend's own
+    // answer.
     let registers_only = BackendKind::from_name(&obs.backend)
-        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::Registers);
+        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::RegistersAndPaths);
     if settings.shapes
         && obs.failed_shapes().is_none()
         && obs.intervals.iter().any(|i| !i.syscalls.is_empty())
@@ -245,8 +246,8 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
-             clone, WNOHANG, prctl option): path, fd and nonblock are unknown (and clone3's clone), so calls \
-             shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
+             clone, WNOHANG, prctl option) and the absolute paths of path calls: relative paths, fd and \
+             nonblock are unknown (and clone3's clone), so calls shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
             args.observation.display()
         );
     }

@@ -214,7 +214,7 @@ pub trait Backend: Sync {
     }
 
     /// Which components of a call's shape an observation on this backend records: all of them (the tracer reads
-    /// the target's paths and descriptors), unless it sees the registers only (eBPF).
+    /// the target's paths and descriptors), unless it sees the registers and absolute path arguments only (eBPF).
     fn observed_shapes(&self) -> ShapeCoverage {
         ShapeCoverage::All
     }
@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_sees_registers_only() {
+    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_sees_registers_and_paths() {
         for kind in [BackendKind::Ptrace, BackendKind::Seccomp] {
             assert_eq!(backend(kind).draws(), Draws::Seeded, "{kind:?}");
             assert!(backend(kind).measures_latency(false), "{kind:?}");
@@ -367,7 +367,7 @@ mod tests {
         let ebpf = backend(BackendKind::Ebpf);
         assert_eq!(ebpf.draws(), Draws::InKernel);
         assert!(!ebpf.measures_latency(false) && ebpf.measures_latency(true));
-        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::Registers);
+        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::RegistersAndPaths);
     }
 
     #[test]

@@ -339,9 +339,10 @@ pub trait Probe {
 pub enum ShapeCoverage {
     /// Every component: the registers', and the paths and descriptors the target's memory and `/proc` tell.
     All,
-    /// The registers' components only (futex op and timeout, ioctl request, socket family and type, flags);
-    /// path, fd and nonblock are `unknown`, as [`RegistersOnly`] gives them.
-    Registers,
+    /// The registers' components (futex op and timeout, ioctl request, socket family and type, flags) and the
+    /// path of path syscalls called with an absolute path (read in the kernel); relative paths, fd and nonblock
+    /// are `unknown`.
+    RegistersAndPaths,
 }
 
 /// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.

@@ -151,6 +151,11 @@ pub mod maps {
     /// `PerCpuHashMap<shape::ShapeKey, CountValue>` (not preallocated): calls of syscalls whose shape has register
     /// components, by those registers' kept bits (`observe` only, not per process).
     pub const SHAPES: &str = "PHOEBE_SHAPES";
+    /// `PerCpuHashMap<shape::PathKey, CountValue>` (not preallocated): calls of path syscalls by the FNV-1a hash
+    /// of their absolute path argument (hash 0: relative, unreadable or truncated, an unknown path).
+    pub const PATHS: &str = "PHOEBE_PATHS";
+    /// `HashMap<u64 hash, shape::PathText>` (not preallocated): each hash's path, stored at its first call.
+    pub const PATH_TEXT: &str = "PHOEBE_PATHTXT";
     /// `PerCpuArray<CountValue>` of [`super::SUCCESS_SLOTS`], indexed by syscall number: successful calls when
     /// counters are not split by process (`observe`), counted without a hash lookup. User space merges it into
     /// the same snapshot as `COUNTS` (key `{tgid: 0, nr, errno: 0}`).

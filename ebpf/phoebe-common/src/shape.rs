@@ -1,7 +1,9 @@
 //! Which register bits make a call's shape (DESIGN §6), for the eBPF observer: per syscall number, at most two
 //! register arguments, each masked to the bits `phoebe::model::shape::shape_of` reads. The observer counts a
 //! shaped call under those masked values ([`ShapeKey`]); user space rebuilds the registers and calls `shape_of`
-//! itself, so shapes have one definition. Path and descriptor components are not in registers: unknown on eBPF.
+//! itself, so shapes have one definition. Path syscalls are counted by the hash of their absolute path argument
+//! ([`PathKey`], [`fnv1a`]) with each path's text stored once ([`PathText`]); descriptor components are not in
+//! registers: unknown on eBPF.
 
 /// One register argument of a shape: its index (0–5) and the bits kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,9 +151,143 @@ pub fn registers(regs: &[ShapeReg; 2], values: &[u64; 2]) -> [u64; 6] {
     args
 }
 
+/// Bytes of a path argument the observer reads (with the NUL): a longer path is recorded as unknown.
+pub const PATH_BYTES: usize = 256;
+
+/// Capacity of the path counter map: distinct (syscall, errno, path hash) triples; also of the path text map.
+pub const PATHS_CAPACITY: u32 = 4096;
+
+/// The hash of an unknown path (relative, unreadable or truncated): [`fnv1a`] never returns it.
+pub const UNKNOWN_PATH: u64 = 0;
+
+/// The x86_64 index of syscall `nr`'s path argument, for the path syscalls `phoebe::model::names::path_arg`
+/// lists that programs commonly call (the others keep an unknown path on eBPF).
+#[inline(always)]
+pub fn x86_64_path(nr: u64) -> Option<u8> {
+    match nr {
+        // open, stat, lstat, access, truncate, chdir, rename, mkdir, rmdir, creat, link, unlink, readlink, chmod,
+        // chown, lchown, statfs, execve.
+        2 | 4 | 6 | 21 | 76 | 80 | 82 | 83 | 84 | 85 | 86 | 87 | 89 | 90 | 92 | 94 | 137 | 59 => Some(0),
+        // openat, mkdirat, mknodat, fchownat, newfstatat, unlinkat, renameat, linkat, readlinkat, fchmodat,
+        // faccessat, utimensat, renameat2, execveat, statx, openat2, faccessat2.
+        257 | 258 | 259 | 260 | 262 | 263 | 264 | 265 | 267 | 268 | 269 | 280 | 316 | 322 | 332 | 437
+        | 439 => Some(1),
+        _ => None,
+    }
+}
+
+/// aarch64 (the generic table): as [`x86_64_path`].
+#[inline(always)]
+pub fn aarch64_path(nr: u64) -> Option<u8> {
+    match nr {
+        // execve.
+        221 => Some(0),
+        // mknodat, mkdirat, unlinkat, linkat, faccessat, fchmodat, fchownat, openat, readlinkat, newfstatat,
+        // utimensat, renameat2, execveat, statx, openat2, faccessat2.
+        33 | 34 | 35 | 37 | 48 | 53 | 54 | 56 | 78 | 79 | 88 | 276 | 281 | 291 | 437 | 439 => Some(1),
+        _ => None,
+    }
+}
+
+/// The 64-bit FNV-1a hash of the NUL-terminated string in `bytes` (all of it without a NUL), in a loop bounded
+/// by the buffer's length that the verifier accepts; 0 is mapped to 1, so that it stays [`UNKNOWN_PATH`].
+#[inline(always)]
+pub fn fnv1a(bytes: &[u8; PATH_BYTES]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in 0..PATH_BYTES {
+        let Some(&b) = bytes.get(i) else { break };
+        if b == 0 {
+            break;
+        }
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if hash == UNKNOWN_PATH { 1 } else { hash }
+}
+
+/// Key of the observer's path counter map: a path syscall, its errno and its path's [`fnv1a`] hash
+/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathKey {
+    pub nr: u32,
+    pub errno: u32,
+    pub hash: u64,
+}
+
+/// A path as the observer read it: NUL-terminated, the bytes after the NUL meaningless.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PathText {
+    pub bytes: [u8; PATH_BYTES],
+}
+
+impl PathText {
+    /// The bytes up to the NUL.
+    pub fn text(&self) -> &[u8] {
+        let end = self.bytes.iter().position(|b| *b == 0).unwrap_or(PATH_BYTES);
+        self.bytes.get(..end).unwrap_or(&[])
+    }
+}
+
 #[cfg(feature = "user")]
 mod pod {
+    // SAFETY: `PathKey` is `repr(C)`, `Copy`, two `u32`s then a `u64` (8-aligned at offset 8): every bit pattern
+    // is valid and there is no implicit padding.
+    unsafe impl aya::Pod for super::PathKey {}
+    // SAFETY: `PathText` is `repr(C)`, `Copy`, a byte array: every bit pattern is valid, no padding.
+    unsafe impl aya::Pod for super::PathText {}
     // SAFETY: `ShapeKey` is `repr(C)`, `Copy`, two `u32`s then two `u64`s (8-aligned right after 8 bytes): every
     // bit pattern is valid and there is no implicit padding.
     unsafe impl aya::Pod for super::ShapeKey {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buf(s: &[u8]) -> [u8; PATH_BYTES] {
+        let mut out = [0u8; PATH_BYTES];
+        out[..s.len()].copy_from_slice(s);
+        out
+    }
+
+    /// The published FNV-1a 64 test vectors, and the hash stops at the NUL (stale bytes after it do not count).
+    #[test]
+    fn fnv1a_matches_the_reference_and_stops_at_the_nul() {
+        assert_eq!(fnv1a(&buf(b"")), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(&buf(b"a")), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(&buf(b"foobar")), 0x8594_4171_f739_67e8);
+        let mut stale = buf(b"/etc/passwd\0/proc/self/exe");
+        stale[11] = 0;
+        assert_eq!(fnv1a(&stale), fnv1a(&buf(b"/etc/passwd")));
+        assert_ne!(fnv1a(&buf(b"/etc/passwd")), fnv1a(&buf(b"/etc/password")));
+        // A full buffer without a NUL hashes all of it, and never to the unknown hash.
+        assert_ne!(fnv1a(&[b'a'; PATH_BYTES]), UNKNOWN_PATH);
+    }
+
+    #[test]
+    fn path_text_ends_at_the_nul() {
+        let text = PathText {
+            bytes: buf(b"/etc\0junk"),
+        };
+        assert_eq!(text.text(), b"/etc");
+        assert_eq!(
+            PathText {
+                bytes: [b'x'; PATH_BYTES]
+            }
+            .text()
+            .len(),
+            PATH_BYTES
+        );
+    }
+
+    #[test]
+    fn openat_and_execve_have_their_path_argument() {
+        assert_eq!(x86_64_path(257), Some(1));
+        assert_eq!(x86_64_path(59), Some(0));
+        assert_eq!(x86_64_path(39), None);
+        assert_eq!(aarch64_path(56), Some(1));
+        assert_eq!(aarch64_path(221), Some(0));
+    }
 }

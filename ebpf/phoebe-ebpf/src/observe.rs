@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
-    helpers::bpf_probe_read_kernel,
+    helpers::{bpf_probe_read_kernel, bpf_probe_read_user_str_bytes},
     macros::{map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
@@ -12,7 +12,10 @@ use aya_ebpf::{
 use phoebe_common::{
     COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TARGETS_CAPACITY,
     latency_bucket,
-    shape::{SHAPES_CAPACITY, ShapeKey, ShapeReg},
+    shape::{
+        PATH_BYTES, PATHS_CAPACITY, PathKey, PathText, SHAPES_CAPACITY, ShapeKey, ShapeReg, UNKNOWN_PATH,
+        fnv1a,
+    },
     state,
 };
 
@@ -32,6 +35,13 @@ const FORK_LIKE: [i64; 4] = [
 ];
 #[cfg(bpf_target_arch = "aarch64")]
 const FORK_LIKE: [i64; 2] = [220 /* clone */, 435 /* clone3 */];
+
+// Syscalls that replace the address space when they succeed: at their exit the path pointer points into the new
+// image, so their path is read only when they failed.
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const EXEC_LIKE: [u32; 2] = [59 /* execve */, 322 /* execveat */];
+#[cfg(bpf_target_arch = "aarch64")]
+const EXEC_LIKE: [u32; 2] = [221 /* execve */, 281 /* execveat */];
 
 #[unsafe(no_mangle)]
 static PHOEBE_PER_PROCESS: u32 = 0;
@@ -61,6 +71,15 @@ static PHOEBE_LATHIST: PerCpuHashMap<CountKey, LatencyBuckets> =
 #[map]
 static PHOEBE_SHAPES: PerCpuHashMap<ShapeKey, CountValue> =
     PerCpuHashMap::with_max_entries(SHAPES_CAPACITY, BPF_F_NO_PREALLOC);
+// Calls of path syscalls by the hash of their absolute path (`observe` only), and each hash's path, written once.
+#[map]
+static PHOEBE_PATHS: PerCpuHashMap<PathKey, CountValue> =
+    PerCpuHashMap::with_max_entries(PATHS_CAPACITY, BPF_F_NO_PREALLOC);
+#[map]
+static PHOEBE_PATHTXT: HashMap<u64, PathText> = HashMap::with_max_entries(PATHS_CAPACITY, BPF_F_NO_PREALLOC);
+// One path buffer per CPU: 256 bytes do not fit the 512-byte stack beside the rest.
+#[map]
+static PHOEBE_PATHBUF: PerCpuArray<PathText> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static PHOEBE_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
@@ -113,6 +132,8 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // Only the few shaped syscalls read registers: a getppid pays one comparison tree on `nr`.
         if let Some(shape) = shape_regs(nr as u64) {
             count_shape(shape, regs, nr as u32, errno, latency);
+        } else if let Some(arg) = path_arg(nr as u64) {
+            count_path(arg, regs, nr as u32, errno, latency);
         }
         if errno == 0 {
             if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
@@ -147,8 +168,12 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
 
 #[cfg(bpf_target_arch = "aarch64")]
 use phoebe_common::shape::aarch64 as shape_regs;
+#[cfg(bpf_target_arch = "aarch64")]
+use phoebe_common::shape::aarch64_path as path_arg;
 #[cfg(not(bpf_target_arch = "aarch64"))]
 use phoebe_common::shape::x86_64 as shape_regs;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+use phoebe_common::shape::x86_64_path as path_arg;
 
 /// Byte offsets of the six argument registers in `struct pt_regs` at `sys_exit`: x86_64's di, si, dx, r10, r8,
 /// r9 (the return value is in ax, so they still hold the arguments).
@@ -180,6 +205,56 @@ fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency
         values: [shape_value(ptr, regs[0]), shape_value(ptr, regs[1])],
     };
     count_in(&PHOEBE_SHAPES, &key, latency);
+}
+
+/// The hash of the path in argument `arg`, read from the target's memory into this CPU's buffer;
+/// [`UNKNOWN_PATH`] for a relative path (its base, the cwd or a dirfd, is not read), an unreadable one or one
+/// longer than the buffer.
+#[inline(always)]
+fn path_hash(arg: u8, regs: *const u8) -> u64 {
+    let Some(offset) = ARG_OFFSETS.get(usize::from(arg)) else {
+        return UNKNOWN_PATH;
+    };
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    let Ok(ptr) = (unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) }) else {
+        return UNKNOWN_PATH;
+    };
+    let Some(buf) = PHOEBE_PATHBUF.get_ptr_mut(0) else {
+        return UNKNOWN_PATH;
+    };
+    // SAFETY: index 0 exists (length 1); this CPU's slot, used by this program only while it runs (programs do
+    // not migrate between CPUs and a tracepoint program does not nest on one CPU). The helper checks the read of
+    // the user pointer and writes at most `PATH_BYTES` bytes, NUL included.
+    let (len, first) = match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut (*buf).bytes) } {
+        Ok(read) => (read.len(), read.first().copied()),
+        Err(_) => return UNKNOWN_PATH,
+    };
+    // A path that filled the buffer may have been cut: not the call's path.
+    if first != Some(b'/') || len >= PATH_BYTES - 1 {
+        return UNKNOWN_PATH;
+    }
+    // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops.
+    let hash = fnv1a(unsafe { &(*buf).bytes });
+    // SAFETY: only whether the lookup found an element is used; the value is never read through it.
+    if unsafe { PHOEBE_PATHTXT.get(hash) }.is_none() {
+        // SAFETY: as above (this CPU's buffer); passed by reference, so the 256 bytes are not copied to the
+        // stack: the map copies them into the new element.
+        let text: &PathText = unsafe { &*buf };
+        let _ = PHOEBE_PATHTXT.insert(hash, text, u64::from(BPF_NOEXIST));
+    }
+    hash
+}
+
+/// Adds one call of a path syscall to this CPU's path counters.
+#[inline(always)]
+fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
+    let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
+        UNKNOWN_PATH
+    } else {
+        path_hash(arg, regs)
+    };
+    let key = PathKey { nr, errno, hash };
+    count_in(&PHOEBE_PATHS, &key, latency);
 }
 
 /// Adds one call of `latency` nanoseconds to a counter.

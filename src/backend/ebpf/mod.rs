@@ -473,6 +473,8 @@ struct Observing<'a> {
     only: Option<&'a std::collections::HashSet<Syscall>>,
     before: Snapshot,
     shapes_before: shapes::ShapeSnapshot,
+    paths_before: shapes::PathSnapshot,
+    path_texts: shapes::PathTexts,
 }
 
 impl launch::Programs for Observing<'_> {
@@ -512,6 +514,19 @@ impl launch::Programs for Observing<'_> {
             self.only,
         );
         self.shapes_before = shapes_now;
+        let paths_now = self
+            .observer
+            .path_snapshot(&mut self.path_texts)
+            .map_err(RunError::Ebpf)?;
+        shapes::record_paths(
+            self.builder,
+            end.saturating_sub(Duration::from_nanos(1)),
+            &self.paths_before,
+            &paths_now,
+            &self.path_texts,
+            self.only,
+        );
+        self.paths_before = paths_now;
         Ok(())
     }
 
@@ -566,9 +581,10 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers, not the target's memory or descriptors.
+    /// The observer's programs read the registers and the absolute path arguments of path syscalls, not the
+    /// target's descriptors, cwd or other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::Registers
+        ShapeCoverage::RegistersAndPaths
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.
@@ -623,6 +639,8 @@ pub(super) fn observe(
         only,
         before: Snapshot::new(),
         shapes_before: shapes::ShapeSnapshot::new(),
+        paths_before: shapes::PathSnapshot::new(),
+        path_texts: shapes::PathTexts::new(),
     };
     let ended = launch::supervise(target, control, &mut observing, interval)?;
     let lost = observing.observer.lost();

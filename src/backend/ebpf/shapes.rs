@@ -1,21 +1,24 @@
 //! Call shapes on eBPF (DESIGN §6): the observer counts the calls of shaped syscalls by the kept bits of their
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
-//! [`shape_of`], with a probe that knows nothing beyond registers: path, descriptor-kind and `O_NONBLOCK`
-//! components (and clone3's flags, which are in memory) are `unknown` on eBPF.
+//! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
+//! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
+//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Relative paths (their base, the cwd or
+//! a dirfd, is not read), descriptor-kind and `O_NONBLOCK` components (and clone3's flags, which are in memory)
+//! are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use aya::maps::{MapData, PerCpuHashMap};
+use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use phoebe_common::{
     CountValue, maps,
-    shape::{self, ShapeKey, ShapeReg},
+    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH},
 };
 
 use super::{EbpfError, Observer};
-use crate::backend::counts::decode_result;
+use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
     ObservationBuilder, Syscall,
-    shape::{RegistersOnly, Shape, shape_of},
+    shape::{Probe, RegistersOnly, Shape, shape_of},
 };
 
 /// Cumulative calls per shape key, summed over CPUs.
@@ -27,6 +30,44 @@ pub fn registers_of(nr: u64) -> Option<[ShapeReg; 2]> {
     return shape::aarch64(nr);
     #[cfg(not(target_arch = "aarch64"))]
     return shape::x86_64(nr);
+}
+
+/// Cumulative calls per path key, summed over CPUs.
+pub(super) type PathSnapshot = BTreeMap<PathKey, u64>;
+
+/// The paths read by the kernel, by hash, normalised; kept across ticks (the kernel stores each one once).
+pub(super) type PathTexts = std::collections::HashMap<u64, String>;
+
+/// The index of syscall `nr`'s path argument, for the path syscalls the eBPF observer reads paths of.
+pub fn path_arg_of(nr: u64) -> Option<u8> {
+    #[cfg(target_arch = "aarch64")]
+    return shape::aarch64_path(nr);
+    #[cfg(not(target_arch = "aarch64"))]
+    return shape::x86_64_path(nr);
+}
+
+/// A probe that knows one path, the one the kernel read (already normalised), and nothing else.
+struct KernelPath(Option<String>);
+
+impl Probe for KernelPath {
+    fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+        self.0.clone()
+    }
+    fn fd(&mut self, _: i32) -> Option<crate::model::shape::FdFacts> {
+        None
+    }
+    fn read_u64(&mut self, _: u64) -> Option<u64> {
+        None
+    }
+}
+
+/// The shape of a path syscall `nr` whose absolute path argument was `path` as the kernel read it (`None`:
+/// relative or unreadable, an unknown path), through the same [`shape_of`] and normalisation as ptrace's.
+pub fn shape_of_path(nr: u64, path: Option<&[u8]>) -> Option<(Syscall, Shape)> {
+    let syscall = Syscall::from_number(nr)?;
+    path_arg_of(nr)?;
+    let path = path.map(|raw| normalize_absolute(&String::from_utf8_lossy(raw)));
+    Some((syscall, shape_of(syscall, &[0; 6], &mut KernelPath(path))))
 }
 
 /// The syscall and shape a key stands for.
@@ -57,6 +98,71 @@ impl Observer {
     }
 }
 
+impl Observer {
+    /// Reads the path counters, summed over CPUs, and the text of every hash not in `texts` yet.
+    pub(super) fn path_snapshot(&self, texts: &mut PathTexts) -> Result<PathSnapshot, EbpfError> {
+        let missing = |name| EbpfError::Map {
+            name,
+            source: aya::maps::MapError::InvalidName { name: name.into() },
+        };
+        let name = maps::PATHS;
+        let map_err = |source| EbpfError::Map { name, source };
+        let map = self.ebpf.map(name).ok_or_else(|| missing(name))?;
+        let counts: PerCpuHashMap<&MapData, PathKey, CountValue> =
+            PerCpuHashMap::try_from(map).map_err(map_err)?;
+        let mut out = PathSnapshot::new();
+        for entry in counts.iter() {
+            let (key, per_cpu) = entry.map_err(map_err)?;
+            out.insert(key, per_cpu.iter().map(|v| v.calls).sum());
+        }
+        let name = maps::PATH_TEXT;
+        let map_err = |source| EbpfError::Map { name, source };
+        let map = self.ebpf.map(name).ok_or_else(|| missing(name))?;
+        let stored: HashMap<&MapData, u64, PathText> = HashMap::try_from(map).map_err(map_err)?;
+        for key in out.keys() {
+            if key.hash == UNKNOWN_PATH || texts.contains_key(&key.hash) {
+                continue;
+            }
+            // Absent only when the text map was full at the path's first call: the path stays unknown.
+            if let Ok(text) = stored.get(&key.hash, 0) {
+                texts.insert(
+                    key.hash,
+                    normalize_absolute(&String::from_utf8_lossy(text.text())),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Records the path calls added between two reads into the interval that contains `at`.
+pub(super) fn record_paths(
+    builder: &mut ObservationBuilder,
+    at: Duration,
+    before: &PathSnapshot,
+    now: &PathSnapshot,
+    texts: &PathTexts,
+    only: Option<&std::collections::HashSet<Syscall>>,
+) {
+    for (key, calls) in now {
+        let calls = calls.saturating_sub(before.get(key).copied().unwrap_or(0));
+        if calls == 0 {
+            continue;
+        }
+        let path = texts.get(&key.hash).map(String::as_bytes);
+        let Some((syscall, shape)) = shape_of_path(u64::from(key.nr), path) else {
+            continue;
+        };
+        if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
+            continue;
+        }
+        let Some(result) = decode_result(key.errno) else {
+            continue;
+        };
+        builder.record_shape_many(at, syscall, &shape, result, calls);
+    }
+}
+
 /// Records the shaped calls added between two reads into the interval that contains `at`.
 pub(super) fn record(
     builder: &mut ObservationBuilder,
@@ -83,7 +189,8 @@ pub(super) fn record(
     }
 }
 
-/// Records the calls of syscalls whose shape has no register component (path and descriptor calls, clone3)
+/// Records the calls of syscalls whose shape has no register component and no path read by the kernel
+/// (descriptor calls, clone3, the rarer path syscalls)
 /// added between two reads of the per-syscall counters: their shape is all `unknown` on eBPF, recorded as such so
 /// that synthesis knows it cannot tell their shapes apart (and excludes them) rather than taking them as shapeless.
 pub(super) fn record_unknown(
@@ -94,7 +201,7 @@ pub(super) fn record_unknown(
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
     for (key, value) in super::delta(before, now) {
-        if registers_of(u64::from(key.nr)).is_some() {
+        if registers_of(u64::from(key.nr)).is_some() || path_arg_of(u64::from(key.nr)).is_some() {
             continue;
         }
         let Some((syscall, result)) = super::decode(&key) else {
@@ -169,6 +276,34 @@ mod tests {
             }
         }
         assert_eq!(shaped, 16, "shaped syscalls");
+    }
+
+    /// The kernel's path table names the same argument as `path_arg`, the one definition of path syscalls.
+    #[test]
+    fn the_kernel_reads_the_path_argument_path_arg_names() {
+        let mut paths = 0;
+        for sc in Syscall::all() {
+            let Some(arg) = path_arg_of(u64::from(sc.number())) else {
+                continue;
+            };
+            paths += 1;
+            let (index, _) = crate::model::names::path_arg(sc)
+                .unwrap_or_else(|| panic!("{} has no path argument", sc.name()));
+            assert_eq!(usize::from(arg), index, "{}", sc.name());
+        }
+        assert!(paths >= 16, "{paths} path syscalls");
+    }
+
+    /// A path read by the kernel gives ptrace's shape: templated, lexically normalised; none gives `unknown`.
+    #[test]
+    fn kernel_paths_give_the_shapes_ptrace_gives() {
+        let nr = u64::from(Syscall::parse("openat").unwrap().number());
+        let text = |path: Option<&[u8]>| shape_of_path(nr, path).unwrap().1.to_string();
+        assert_eq!(text(Some(b"/proc/1234/stat")), "path=/proc/*/stat");
+        assert_eq!(text(Some(b"/etc/./x/..//passwd")), "path=/etc/passwd");
+        assert_eq!(text(None), "path=unknown");
+        // Not a path syscall: no shape from a path key.
+        assert!(shape_of_path(u64::from(Syscall::parse("getppid").unwrap().number()), None).is_none());
     }
 
     #[test]

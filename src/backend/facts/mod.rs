@@ -40,7 +40,7 @@ pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<Str
     let raw = sys::read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     if raw.starts_with('/') {
-        return Some(normalize(Path::new(&raw)));
+        return Some(normalize_absolute(&raw));
     }
     let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
     let base = if dirfd == libc::AT_FDCWD {
@@ -49,6 +49,12 @@ pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<Str
         procfs::fd_path(tid, dirfd)?
     };
     Some(normalize(&base.join(raw)))
+}
+
+/// An absolute path argument as the kernel passed it, lexically normalised as [`resolve_path`] does (the eBPF
+/// observer reads path arguments in the kernel and normalises them here, so both give the same shapes).
+pub(crate) fn normalize_absolute(raw: &str) -> String {
+    normalize(Path::new(raw))
 }
 
 fn normalize(path: &Path) -> String {
