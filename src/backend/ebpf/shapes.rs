@@ -144,23 +144,10 @@ pub(super) fn record_paths(
     texts: &PathTexts,
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
-    for (key, calls) in now {
-        let calls = calls.saturating_sub(before.get(key).copied().unwrap_or(0));
-        if calls == 0 {
-            continue;
-        }
+    record_counted(builder, at, before, now, only, |key| {
         let path = texts.get(&key.hash).map(String::as_bytes);
-        let Some((syscall, shape)) = shape_of_path(u64::from(key.nr), path) else {
-            continue;
-        };
-        if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
-            continue;
-        }
-        let Some(result) = decode_result(key.errno) else {
-            continue;
-        };
-        builder.record_shape_many(at, syscall, &shape, result, calls);
-    }
+        shape_of_path(u64::from(key.nr), path).map(|(sc, shape)| (sc, shape, key.errno))
+    });
 }
 
 /// Records the shaped calls added between two reads into the interval that contains `at`.
@@ -171,18 +158,33 @@ pub(super) fn record(
     now: &ShapeSnapshot,
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
+    record_counted(builder, at, before, now, only, |key| {
+        shape_of_key(key).map(|(sc, shape)| (sc, shape, key.errno))
+    });
+}
+
+/// The calls each key of a counter map gained between two reads, recorded with the syscall, shape and errno
+/// `decode` gives the key (keys it cannot decode, syscalls left out by `only`, and unshaped recordings skipped).
+fn record_counted<K: Ord>(
+    builder: &mut ObservationBuilder,
+    at: Duration,
+    before: &BTreeMap<K, u64>,
+    now: &BTreeMap<K, u64>,
+    only: Option<&std::collections::HashSet<Syscall>>,
+    decode: impl Fn(&K) -> Option<(Syscall, Shape, u32)>,
+) {
     for (key, calls) in now {
         let calls = calls.saturating_sub(before.get(key).copied().unwrap_or(0));
         if calls == 0 {
             continue;
         }
-        let Some((syscall, shape)) = shape_of_key(key) else {
+        let Some((syscall, shape, errno)) = decode(key) else {
             continue;
         };
         if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
             continue;
         }
-        let Some(result) = decode_result(key.errno) else {
+        let Some(result) = decode_result(errno) else {
             continue;
         };
         builder.record_shape_many(at, syscall, &shape, result, calls);
