@@ -504,8 +504,6 @@ fn baseline(out: &mut String, report: &Report) {
     out.push_str("</tbody></table></div>");
 }
 
-/// A finding run's evidence: the command that runs it again, its first injected calls, the ends of its output,
-/// with links to its files (relative to the campaign directory, where report.html is).
 /// The tests each experiment broke (passed in every baseline run, failed under the fault), as a list; nothing
 /// when none broke.
 fn broken_tests(out: &mut String, report: &Report) {
@@ -537,6 +535,8 @@ fn broken_tests(out: &mut String, report: &Report) {
     out.push_str("</ul>");
 }
 
+/// A finding run's evidence: the command that runs it again, its first injected calls, the ends of its output,
+/// with links to its files (relative to the campaign directory, where report.html is).
 fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
     let _ = write!(
         out,
