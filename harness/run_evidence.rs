@@ -181,28 +181,16 @@ fn a_hung_runs_repro_keeps_the_seed_and_hangs_again() {
     let dir = tempfile::tempdir().unwrap();
     let input = input_file(&dir, "input.txt", "x");
     let out = dir.path().join("campaign");
-    let mut c = phoebe();
-    c.args([
-        "exec",
-        "-q",
-        "--seed",
-        "11",
-        "--runs",
-        "1",
-        "--baseline-runs",
-        "1",
-        "--timeout",
-        "2s",
-        "--out",
-    ])
-    .arg(&out)
-    .args([
-        "--fault",
-        &format!("openat:ENOENT:path={}", input.display()),
-        "--",
-    ])
-    .arg(testapp("spin-on-error"))
-    .arg(&input);
+    let mut c = exec_once();
+    c.args(["--timeout", "2s", "--out"])
+        .arg(&out)
+        .args([
+            "--fault",
+            &format!("openat:ENOENT:path={}", input.display()),
+            "--",
+        ])
+        .arg(testapp("spin-on-error"))
+        .arg(&input);
     c.assert().code(1);
     let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
     let run = &report.experiments[0].runs[0];
