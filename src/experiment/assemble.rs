@@ -141,10 +141,18 @@ pub(super) struct RunFiles<'a> {
     pub(super) log: Option<&'a InjectionLog>,
 }
 
-/// A run's evidence ([`RunEvidence`]): the tails of its output files, its first injections, and the command that
+/// A finding run's evidence ([`RunEvidence`], `None` for a run that is no finding): the tails of its output files, its first injections, and the command that
 /// runs it again — `inject` was the command phoebe ran (`phoebe inject … --seed N --log L -- CMD`), made into
 /// `--replay L` when the log can be replayed and the run did not hang.
-pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &[String]) -> RunEvidence {
+pub(super) fn evidence(
+    files: &RunFiles<'_>,
+    phoebe: &std::path::Path,
+    inject: &[String],
+) -> Option<RunEvidence> {
+    // Only a finding is explained: a resilient or unexercised run has nothing to show.
+    if !files.verdict.is_finding() {
+        return None;
+    }
     let base = format!("run-{}", files.run);
     let read = |name: &str| {
         let bytes = std::fs::read(files.dir.join(name)).unwrap_or_default();
@@ -180,7 +188,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
     let replayable =
         files.verdict != Verdict::Hung && files.log.is_some_and(|l| l.replay_problem().is_none());
     let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
-    RunEvidence {
+    Some(RunEvidence {
         stderr_tail: read(&format!("{base}.err")),
         stdout_tail: read(&format!("{base}.out")),
         stderr_file: format!("{}/{base}.err", files.rel),
@@ -194,7 +202,7 @@ pub(super) fn evidence(files: &RunFiles<'_>, phoebe: &std::path::Path, inject: &
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,
-    }
+    })
 }
 
 /// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q

@@ -150,16 +150,17 @@ impl Runner<'_> {
                     tolerance: self.service().tolerance,
                 });
                 progress.run_done();
-                let evidence = verdict.is_finding().then(|| {
-                    let files = RunFiles {
+                let evidence = evidence(
+                    &RunFiles {
                         dir: &dir,
                         rel: &rel,
                         run: k,
                         verdict,
                         log: log.as_ref(),
-                    };
-                    evidence(&files, self.phoebe, &inject)
-                });
+                    },
+                    self.phoebe,
+                    &inject,
+                );
                 runs.push(RunResult {
                     evidence,
                     run: k,
@@ -245,16 +246,17 @@ impl Runner<'_> {
                 post_run_passed,
             });
             progress.run_done();
-            let evidence = verdict.is_finding().then(|| {
-                let files = RunFiles {
+            let evidence = evidence(
+                &RunFiles {
                     dir: &dir,
                     rel: &rel,
                     run: k,
                     verdict,
                     log: log.as_ref(),
-                };
-                evidence(&files, self.phoebe, &inject)
-            });
+                },
+                self.phoebe,
+                &inject,
+            );
             runs.push(RunResult {
                 evidence,
                 rounds: None,
