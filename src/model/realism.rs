@@ -106,8 +106,9 @@ enum Need {
     Waits,
     /// epoll_wait, epoll_pwait, poll with a timeout other than 0 (`sleeps=yes`).
     Sleeps,
-    /// epoll_ctl: the operation (`ctl=`) is one of these.
-    Ctl(&'static [&'static str]),
+    /// epoll_ctl: the operation (`ctl=`) is one of these, on a descriptor that is (`registered=yes`) or is not
+    /// (`registered=no`) registered in the instance already, or either (`None`).
+    Ctl(&'static [&'static str], Option<&'static str>),
 }
 
 const fn kinds(any: &'static [&'static str]) -> Need {
@@ -502,21 +503,21 @@ const RULES: &[Rule] = &[
     Rule {
         errnos: &[ENOENT],
         syscalls: &[&["epoll_ctl"]],
-        need: Need::Ctl(&["mod", "del"]),
+        need: Need::Ctl(&["mod", "del"], Some("no")),
         why: "only a MOD or a DEL of a descriptor that is not registered in the epoll instance says ENOENT; an \
               ADD never does (epoll_ctl(2) ERRORS)",
     },
     Rule {
         errnos: &[EEXIST],
         syscalls: &[&["epoll_ctl"]],
-        need: Need::Ctl(&["add"]),
+        need: Need::Ctl(&["add"], Some("yes")),
         why: "only an ADD of a descriptor that is already registered says EEXIST (epoll_ctl(2) ERRORS)",
     },
     Rule {
         errnos: &[ENOSPC],
         syscalls: &[&["epoll_ctl"]],
-        need: Need::Ctl(&["add"]),
-        why: "only an ADD registers a new watch against fs.epoll.max_user_watches (epoll_ctl(2) ERRORS)",
+        need: Need::Ctl(&["add"], Some("no")),
+        why: "only an ADD of a descriptor not yet registered adds a new watch against fs.epoll.max_user_watches (epoll_ctl(2) ERRORS)",
     },
     Rule {
         errnos: &[EPERM],
@@ -677,9 +678,16 @@ pub fn judge(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Realism {
         });
         // Name the descriptor's kind of an epoll_ctl only where some rule cares about it (EPERM, not ENOENT).
         let kind_matters = call.ctl.is_none() || rules.iter().any(|r| matches!(r.need, Need::Fd { .. }));
+        // Name the registration only where it decides: the same call with it unknown would be allowed.
+        let unregistered = Call {
+            registered: None,
+            ..call
+        };
+        let registered_matters = rules.iter().any(|rule| allows(rule, &unregistered));
         let call = Call {
             nonblock: call.nonblock.filter(|_| nonblock_matters),
             kind: call.kind.filter(|_| kind_matters),
+            registered: call.registered.filter(|_| registered_matters),
             ..call
         };
         return Realism::Impossible(format!("{name}{} never returns {errno}{why}", call.describe()));
@@ -697,6 +705,7 @@ struct Call<'a> {
     timeout: Option<&'a str>,
     nohang: Option<&'a str>,
     ctl: Option<&'a str>,
+    registered: Option<&'a str>,
     sleeps: Option<&'a str>,
 }
 
@@ -727,6 +736,7 @@ impl<'a> Call<'a> {
             timeout: None,
             nohang: None,
             ctl: None,
+            registered: None,
             sleeps: None,
         };
         let mut calls = Vec::new();
@@ -804,6 +814,18 @@ impl<'a> Call<'a> {
                 })
                 .collect();
         }
+        if keys.contains(&Key::Registered) {
+            let registered = yes_no(Key::Registered);
+            calls = calls
+                .into_iter()
+                .flat_map(|call| {
+                    registered.iter().map(move |r| Call {
+                        registered: Some(r),
+                        ..call
+                    })
+                })
+                .collect();
+        }
         calls
     }
 
@@ -811,8 +833,16 @@ impl<'a> Call<'a> {
     /// name.
     fn describe(&self) -> String {
         if let Some(ctl) = self.ctl {
-            let rest = Call { ctl: None, ..*self }.describe();
-            return format!(" ctl={ctl}{rest}");
+            let rest = Call {
+                ctl: None,
+                registered: None,
+                ..*self
+            }
+            .describe();
+            return match self.registered {
+                Some(registered) => format!(" ctl={ctl}:registered={registered}{rest}"),
+                None => format!(" ctl={ctl}{rest}"),
+            };
         }
         if self.sleeps == Some("no") {
             let rest = Call {
@@ -876,7 +906,10 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
         Need::Waits => call.nohang != Some("yes"),
         Need::Sleeps => call.sleeps != Some("no"),
         // An operation number the kernel does not know fails with EINVAL before any of these.
-        Need::Ctl(ctls) => call.ctl.is_none_or(|ctl| ctls.contains(&ctl)),
+        Need::Ctl(ctls, registered) => {
+            call.ctl.is_none_or(|ctl| ctls.contains(&ctl))
+                && registered.is_none_or(|need| call.registered.is_none_or(|was| was == need))
+        }
     }
 }
 
@@ -1000,6 +1033,31 @@ mod tests {
         assert!(refused("close:EINTR:fd=pipe").contains("flush"));
     }
 
+    /// A hand-written fault with `registered=` was judged by its operation alone: `epoll_ctl:ENOENT:ctl=del:
+    /// registered=yes` (a DEL of a watched descriptor, which succeeds) passed as possible.
+    #[test]
+    fn regression_registered_was_ignored_when_judging_epoll_ctl_faults() {
+        assert_eq!(
+            refused("epoll_ctl:ENOENT:ctl=del:registered=yes"),
+            "epoll_ctl ctl=del:registered=yes never returns ENOENT: only a MOD or a DEL of a descriptor that is \
+             not registered in the epoll instance says ENOENT; an ADD never does (epoll_ctl(2) ERRORS)"
+        );
+        assert!(
+            refused("epoll_ctl:EEXIST:ctl=add:registered=no")
+                .starts_with("epoll_ctl ctl=add:registered=no never returns EEXIST")
+        );
+        assert!(refused("epoll_ctl:ENOSPC:registered=yes").starts_with("epoll_ctl ctl=add:registered=yes"));
+        // Where the operation alone decides, the registration is not named.
+        assert!(
+            refused("epoll_ctl:ENOENT:registered=no").starts_with("epoll_ctl ctl=add never returns ENOENT")
+        );
+        possible("epoll_ctl:ENOENT:ctl=mod|del:registered=no");
+        possible("epoll_ctl:EEXIST:ctl=add:registered=yes");
+        possible("epoll_ctl:ENOSPC:ctl=add:registered=no");
+        // Without `registered=`, the rule also lands on calls where the registration rules the error out.
+        assert!(refused("epoll_ctl:ENOENT:ctl=del").starts_with("epoll_ctl ctl=del:registered=yes never"));
+    }
+
     /// CPython's test_epoll provokes ENOENT, EEXIST and EPERM on purpose: each is possible for one operation or
     /// one kind of target only, never for every epoll_ctl.
     #[test]
@@ -1021,10 +1079,10 @@ mod tests {
         assert!(refused("epoll_ctl:EPERM").contains("on fd=pipe"));
         // An operation the kernel does not know says EINVAL first.
         assert!(refused("epoll_ctl:ENOENT:ctl=7").starts_with("epoll_ctl ctl=7 never returns ENOENT"));
-        possible("epoll_ctl:ENOENT:ctl=del");
-        possible("epoll_ctl:ENOENT:ctl=mod|del:fd=pipe");
-        possible("epoll_ctl:EEXIST:ctl=add:fd=socket");
-        possible("epoll_ctl:ENOSPC:ctl=add");
+        possible("epoll_ctl:ENOENT:ctl=del:registered=no");
+        possible("epoll_ctl:ENOENT:ctl=mod|del:registered=no:fd=pipe");
+        possible("epoll_ctl:EEXIST:ctl=add:registered=yes:fd=socket");
+        possible("epoll_ctl:ENOSPC:ctl=add:registered=no");
         possible("epoll_ctl:EPERM:fd=file|dir");
         possible("epoll_ctl:EPERM:ctl=add:fd=file");
         assert!(refused("epoll_ctl:EINTR").contains("never sleeps interruptibly"));
