@@ -264,6 +264,37 @@ fn a_rule_without_shapes_reports_its_realism() {
     assert!(realism > 0.2 && realism < 0.8, "realism {realism}");
 }
 
+/// A hand-written rule that would land where the kernel never fails so is warned about before it runs, naming the
+/// call and the reason; a rule narrowed to the calls that can fail so is not. The rule still runs as asked.
+#[test]
+fn an_impossible_hand_written_rule_is_warned_about() {
+    if !seccomp_works() {
+        return;
+    }
+    let run = |fault: &str| {
+        let out = phoebe()
+            .args(["inject", "-q", "--seed", "3", "--fault", fault, "--"])
+            .arg(testapp("shapes"))
+            .arg("4")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{fault}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run("futex:EAGAIN:p=0");
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("phoebe: warning: fault 'futex:EAGAIN:p=0': "))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(warning.contains("FUTEX_WAKE never returns EAGAIN"), "{warning}");
+    assert!(
+        stderr.contains("hint: a failure it causes there says nothing about the program"),
+        "{stderr}"
+    );
+    let narrowed = run("futex:EAGAIN:p=0:op=FUTEX_WAIT_PRIVATE:timeout=yes");
+    assert!(!narrowed.contains("warning"), "{narrowed}");
+}
+
 /// `inject`'s summary: under each rule, one row per shape its injections landed on.
 #[test]
 fn inject_summary_has_a_row_per_rule_and_shape() {

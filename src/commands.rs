@@ -139,6 +139,7 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
                 .iter()
                 .map(|f| FaultSpec::parse(f))
                 .collect::<Result<Vec<_>, _>>()?;
+            warn_unrealistic(&args.faults, &faults);
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
@@ -256,6 +257,27 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     print_out(&summary::plan(&plan))?;
     say!("phoebe: plan written to {}", args.output.display());
     Ok(0)
+}
+
+/// A warning per hand-written rule that lands on calls the kernel could never fail that way (the realism table):
+/// what such a rule breaks is phoebe's artifact, not the program's weakness. The rule still runs, as asked.
+fn warn_unrealistic(texts: &[String], faults: &[FaultSpec]) {
+    let warnings: Vec<String> = texts
+        .iter()
+        .zip(faults)
+        .filter_map(|(text, fault)| {
+            let reasons = phoebe::model::realism::refusals(fault);
+            (!reasons.is_empty()).then(|| {
+                format!(
+                    "fault '{text}': {}\nhint: a failure it causes there says nothing about the program; narrow it \
+                     with shape predicates (op=, timeout=, fd=, nonblock=, … in `phoebe inject --help`) to the calls \
+                     that can fail so, or let `phoebe exec` learn where errors really happen",
+                    reasons.join("; ")
+                )
+            })
+        })
+        .collect();
+    print_warnings(&warnings);
 }
 
 /// `phoebe: warning: …` for each warning of the run, its `hint:` lines as they are.
@@ -517,10 +539,13 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         None => Target::resolve(&args.command)?.display.clone(),
     };
     let faults = if given("faults") {
-        args.faults
+        let faults = args
+            .faults
             .iter()
             .map(|f| FaultSpec::parse(f))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()?;
+        warn_unrealistic(&args.faults, &faults);
+        faults
     } else {
         saved.map(|s| s.faults.clone()).unwrap_or_default()
     };

@@ -9,7 +9,7 @@
 //! rather than guess. Pure data and one function: no I/O.
 
 use super::{
-    fault::{Action, SHORT_SYSCALLS},
+    fault::{Action, FaultSpec, SHORT_SYSCALLS},
     names::{Errno, Syscall},
     shape::{FD_KINDS, Key, Predicate, SOCKET_KINDS, fd_kinds, futex_op_base},
 };
@@ -25,13 +25,27 @@ pub enum Realism {
     Unjudged,
 }
 
-/// `Err` with the reason when the table knows that some call of the class never returns `errno`; `Ok` when it can,
-/// or when the table has no rule for it (see [`judge`] to tell those apart).
-pub fn can_return(syscall: Syscall, shape: &[Predicate], errno: Errno) -> Result<(), String> {
-    match judge(syscall, shape, errno) {
-        Realism::Impossible(reason) => Err(reason),
-        Realism::Possible | Realism::Unjudged => Ok(()),
+/// What the table refuses of a rule: one sentence per syscall and errno (or partial transfer) of `fault` that some
+/// call it matches can never return, saying which call and why. Empty when every one is possible or unjudged, and for
+/// a latency fault (`delay=` alone), which fails nothing.
+pub fn refusals(fault: &FaultSpec) -> Vec<String> {
+    let actions: Vec<Action> = match fault.short {
+        Some(short) => vec![Action::Short(short)],
+        None => fault
+            .errnos
+            .iter()
+            .map(|(errno, _)| Action::Errno(*errno))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for &syscall in &fault.syscalls {
+        for &action in &actions {
+            if let Realism::Impossible(reason) = judge_action(syscall, &fault.shape, action) {
+                out.push(reason);
+            }
+        }
     }
+    out
 }
 
 /// Reads a class: `read` sequentially (a pipe or a socket can be read this way), at an offset, and so on.
@@ -1135,9 +1149,26 @@ mod tests {
     fn what_the_table_does_not_know_it_does_not_judge() {
         assert_eq!(judge_text("openat:ENOENT"), Realism::Unjudged);
         assert_eq!(judge_text("ioctl:EIO"), Realism::Unjudged);
-        let sc = Syscall::parse("openat").unwrap();
-        assert_eq!(can_return(sc, &[], Errno::parse("ENOENT").unwrap()), Ok(()));
-        let fsync = Syscall::parse("fsync").unwrap();
-        assert!(can_return(fsync, &[], Errno::parse("ECONNRESET").unwrap()).is_err());
+        let refusals_of = |text: &str| refusals(&FaultSpec::parse(text).unwrap());
+        assert!(refusals_of("openat:ENOENT").is_empty());
+        assert_eq!(refusals_of("fsync:ECONNRESET").len(), 1);
+    }
+
+    /// The README's own demo showed `futex-EAGAIN crashed`: a hand-written rule that lands on wakes. Each syscall and
+    /// errno of a rule is judged, a latency fault never is.
+    #[test]
+    fn a_rule_is_refused_per_syscall_and_errno() {
+        let refusals_of = |text: &str| refusals(&FaultSpec::parse(text).unwrap());
+        let futex = refusals_of("futex:EAGAIN,ETIMEDOUT");
+        assert_eq!(futex.len(), 2, "{futex:?}");
+        assert!(futex[0].starts_with("futex FUTEX_WAKE"), "{futex:?}");
+        assert!(futex[1].contains("without a timeout"), "{futex:?}");
+        assert!(refusals_of("futex:EAGAIN:op=FUTEX_WAIT|FUTEX_WAIT_PRIVATE").is_empty());
+        let two = refusals_of("read,lseek:EINTR");
+        assert_eq!(two.len(), 2, "{two:?}");
+        assert!(two[1].starts_with("lseek"), "{two:?}");
+        assert_eq!(refusals_of("read:short=1:fd=file").len(), 1);
+        assert!(refusals_of("read:short=1:fd=pipe").is_empty());
+        assert!(refusals_of("read:delay=10ms").is_empty());
     }
 }
