@@ -139,7 +139,6 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
                 .iter()
                 .map(|f| FaultSpec::parse(f))
                 .collect::<Result<Vec<_>, _>>()?;
-            warn_unrealistic(&args.faults, &faults);
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
@@ -155,6 +154,12 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
         && !args.quiet
     {
         say_text(&text);
+    }
+    // Once the backend has taken the rules: a rule it refuses is an error, said first.
+    if args.replay.is_none() {
+        let faults: Vec<FaultSpec> = decider.faults().cloned().collect();
+        backend::backend(backend).check_rules(&faults.iter().collect::<Vec<_>>())?;
+        warn_unrealistic(&args.faults, &faults);
     }
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
@@ -262,6 +267,7 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
 /// A warning per hand-written rule that lands on calls the kernel could never fail that way (the realism table):
 /// what such a rule breaks is phoebe's artifact, not the program's weakness. The rule still runs, as asked.
 fn warn_unrealistic(texts: &[String], faults: &[FaultSpec]) {
+    debug_assert_eq!(texts.len(), faults.len(), "one rule per --fault");
     let warnings: Vec<String> = texts
         .iter()
         .zip(faults)
@@ -269,7 +275,7 @@ fn warn_unrealistic(texts: &[String], faults: &[FaultSpec]) {
             let reasons = phoebe::model::realism::refusals(fault);
             (!reasons.is_empty()).then(|| {
                 format!(
-                    "fault '{text}': {}\nhint: a failure it causes there says nothing about the program; narrow it \
+                    "fault '{text}': {}\nhint: what it breaks there says nothing about the program; narrow it \
                      with shape predicates (op=, timeout=, fd=, nonblock=, … in `phoebe inject --help`) to the calls \
                      that can fail so, or let `phoebe exec` learn where errors really happen",
                     reasons.join("; ")
