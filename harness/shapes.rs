@@ -288,7 +288,7 @@ fn an_impossible_hand_written_rule_is_warned_about() {
         .unwrap_or_else(|| panic!("no warning: {stderr}"));
     assert!(warning.contains("FUTEX_WAKE never returns EAGAIN"), "{warning}");
     assert!(
-        stderr.contains("hint: a failure it causes there says nothing about the program"),
+        stderr.contains("hint: what it breaks there says nothing about the program"),
         "{stderr}"
     );
     let narrowed = run("futex:EAGAIN:p=0:op=FUTEX_WAIT_PRIVATE:timeout=yes");

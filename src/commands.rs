@@ -150,7 +150,6 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
                 .iter()
                 .map(|f| FaultSpec::parse(f))
                 .collect::<Result<Vec<_>, _>>()?;
-            warn_unrealistic(&args.faults, &faults);
             Decider::new(faults, args.seed.unwrap_or_else(random_seed))
         }
     };
@@ -167,6 +166,11 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
     {
         say_text(&text);
     }
+    // Once the backend has taken the rules: a rule it refuses is an error, said first.
+    // A replay says the same as the run it replays.
+    let faults: Vec<&FaultSpec> = decider.faults().collect();
+    backend::backend(backend).check_rules(&faults)?;
+    warn_unrealistic(faults.iter().copied());
     let switch = decider.switch();
     switch.store(!args.start_off, std::sync::atomic::Ordering::SeqCst);
     if args.start_off || args.count_all {
@@ -272,15 +276,14 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
 
 /// A warning per hand-written rule that lands on calls the kernel could never fail that way (the realism table):
 /// what such a rule breaks is phoebe's artifact, not the program's weakness. The rule still runs, as asked.
-fn warn_unrealistic(texts: &[String], faults: &[FaultSpec]) {
-    let warnings: Vec<String> = texts
-        .iter()
-        .zip(faults)
-        .filter_map(|(text, fault)| {
+fn warn_unrealistic<'a>(faults: impl IntoIterator<Item = &'a FaultSpec>) {
+    let warnings: Vec<String> = faults
+        .into_iter()
+        .filter_map(|fault| {
             let reasons = phoebe::model::realism::refusals(fault);
             (!reasons.is_empty()).then(|| {
                 format!(
-                    "fault '{text}': {}\nhint: a failure it causes there says nothing about the program; narrow it \
+                    "fault '{fault}': {}\nhint: what it breaks there says nothing about the program; narrow it \
                      with shape predicates (op=, timeout=, fd=, nonblock=, … in `phoebe inject --help`) to the calls \
                      that can fail so, or let `phoebe exec` learn where errors really happen",
                     reasons.join("; ")
@@ -555,7 +558,7 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             .iter()
             .map(|f| FaultSpec::parse(f))
             .collect::<Result<Vec<_>, _>>()?;
-        warn_unrealistic(&args.faults, &faults);
+        warn_unrealistic(&faults);
         faults
     } else {
         saved.map(|s| s.faults.clone()).unwrap_or_default()
