@@ -119,7 +119,21 @@ fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str
 }
 
 /// Every [`Hinted`] type: an error of a type missing here gives no hint.
-const HINTED: &[Ask] = &[ask::<WithHint>];
+const HINTED: &[Ask] = &[
+    ask::<WithHint>,
+    ask::<crate::backend::BackendError>,
+    ask::<crate::backend::target::TargetError>,
+    ask::<crate::backend::filter::FilterError>,
+    ask::<crate::backend::ptrace::PtraceError>,
+    ask::<crate::backend::ptrace::sys::SpawnError>,
+    ask::<crate::backend::ptrace::attach::AttachError>,
+    ask::<crate::backend::ebpf::EbpfError>,
+    ask::<crate::monitor::MonitorError>,
+    ask::<crate::sys::contain::ContainError>,
+    ask::<crate::experiment::ExperimentError>,
+    ask::<crate::files::FileError>,
+    ask::<crate::report::merge::MergeError>,
+];
 
 /// The hints `e` itself gives (not its causes'), in order: none unless its type is [`Hinted`].
 pub fn of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
@@ -158,5 +172,58 @@ mod tests {
         // Only the error itself is asked, not its causes.
         assert!(of(source).is_empty());
         assert_eq!(of(&caused), [Hint::NewCampaignElsewhere.text()]);
+    }
+
+    /// Every type that implements [`Hinted`] is in [`HINTED`]: one error of each, with a hint, is found by [`of`]
+    /// (a type left out would lose its hints in `main`'s output without a word).
+    #[test]
+    fn every_hinted_type_is_found() {
+        use std::path::PathBuf;
+
+        use crate::{backend, experiment, files, monitor, report, sys::contain};
+        let errors: Vec<Box<dyn Error + 'static>> = vec![
+            Box::new(WithHint::new("m", "h")),
+            Box::new(backend::BackendError::CannotObserve {
+                backend: "seccomp",
+                reason: "r",
+            }),
+            Box::new(backend::target::TargetError::Empty),
+            Box::new(backend::filter::FilterError::TooLong {
+                len: 5000,
+                limit: 4096,
+            }),
+            Box::new(backend::ptrace::PtraceError::Filter {
+                command: "c".into(),
+                source: nix::errno::Errno::EACCES,
+            }),
+            Box::new(backend::ptrace::sys::SpawnError::Seize(nix::errno::Errno::EPERM)),
+            Box::new(backend::ptrace::attach::AttachError::Seize {
+                pid: 1,
+                source: nix::errno::Errno::EPERM,
+            }),
+            Box::new(backend::ebpf::EbpfError::BtfMissing("t")),
+            Box::new(monitor::MonitorError::NameNeedsEbpf {
+                name: "n".into(),
+                why: "w".into(),
+            }),
+            Box::new(contain::ContainError::NotMounted),
+            Box::new(experiment::ExperimentError::BaselineHung(
+                std::time::Duration::from_secs(1),
+            )),
+            Box::new(files::FileError::Version {
+                path: PathBuf::from("p"),
+                found: 99,
+            }),
+            Box::new(report::merge::MergeError::Mismatch {
+                what: "seed",
+                first: "1".into(),
+                other: "2".into(),
+            }),
+        ];
+        assert_eq!(errors.len(), HINTED.len());
+        for e in &errors {
+            assert_eq!(of(e.as_ref()).len(), 1, "{e:?}");
+            assert!(!e.to_string().contains("hint"), "a message carries no hint: {e}");
+        }
     }
 }
