@@ -4,8 +4,8 @@
 //! with it.
 //!
 //! Hints are data: each error of the chain gives its own through `crate::hint::Hinted` (found by
-//! `crate::hint::of`). Hints some messages still carry as text (a line starting with `hint:`, or `; hint:` after
-//! the message) are read out of them here until those errors give theirs as data.
+//! `crate::hint::of`), and no message carries one, so nothing here reads text apart. A message that quotes text
+//! from elsewhere (a target's stderr) is a message, whatever it says.
 
 use std::{borrow::Cow, error::Error};
 
@@ -41,24 +41,7 @@ impl Chain {
     }
 
     fn push(&mut self, message: &str) {
-        let mut lines = Vec::new();
-        for line in message.lines() {
-            // Until every error gives its hints as data: a hint still written into a message starts a line, or
-            // follows the message after "; hint:".
-            let (message, hint) = match line.strip_prefix("hint:") {
-                Some(hint) => ("", Some(hint)),
-                None => match line.split_once("; hint:") {
-                    Some((message, hint)) => (message, Some(hint)),
-                    None => (line, None),
-                },
-            };
-            if !message.is_empty() {
-                lines.push(message.to_owned());
-            }
-            if let Some(hint) = hint {
-                self.hints.push(hint.trim().to_owned());
-            }
-        }
+        let lines: Vec<String> = message.lines().map(str::to_owned).collect();
         let joined = lines.join(" ");
         let quoted = self
             .parts
@@ -131,6 +114,8 @@ mod tests {
         Seize(#[source] std::io::Error),
         #[error("seccomp(SECCOMP_SET_MODE_FILTER) failed")]
         Filter,
+        #[error("a line; hint: of a target's stderr\nhint: is a message")]
+        Quoted,
     }
 
     impl Hinted for Outer {
@@ -147,6 +132,7 @@ mod tests {
             match self {
                 Inner::Seize(_) => Some("ptrace needs the same uid".into()),
                 Inner::Filter => Some("a listener already exists".into()),
+                Inner::Quoted => None,
             }
         }
     }
@@ -202,6 +188,16 @@ mod tests {
             "cannot run 'cat': seccomp(SECCOMP_SET_MODE_FILTER) failed"
         );
         assert_eq!(chain.hints(), ["a listener already exists"]);
+    }
+
+    #[test]
+    fn text_that_looks_like_a_hint_is_a_message() {
+        let chain = chain_of(&Inner::Quoted);
+        assert_eq!(
+            chain.message(),
+            "a line; hint: of a target's stderr hint: is a message"
+        );
+        assert!(chain.hints().is_empty());
     }
 
     #[test]
