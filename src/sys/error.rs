@@ -190,8 +190,10 @@ mod tests {
         assert_eq!(chain.hints(), ["a listener already exists"]);
     }
 
+    /// A message quoting text from elsewhere (a `--reset` command's stderr) that said `; hint:` or began a line with
+    /// `hint:` had that part cut off and printed as phoebe's hint.
     #[test]
-    fn text_that_looks_like_a_hint_is_a_message() {
+    fn regression_text_saying_hint_in_a_message_was_taken_for_a_hint() {
         let chain = chain_of(&Inner::Quoted);
         assert_eq!(
             chain.message(),
