@@ -44,9 +44,7 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
-    #[error(
-        "cannot attach to pid {pid} with ptrace\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, kernel.yama.ptrace_scope 0 (or CAP_SYS_PTRACE), and no other tracer (strace, gdb) on the process"
-    )]
+    #[error("cannot attach to pid {pid} with ptrace")]
     Seize {
         pid: u32,
         #[source]
@@ -56,6 +54,19 @@ pub enum AttachError {
     Thread(#[source] std::io::Error),
     #[error("cannot install the handler of the signal that wakes the ptrace thread")]
     Wake(#[source] NixErrno),
+}
+
+impl crate::hint::Hinted for AttachError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            AttachError::Seize { .. } => Some(
+                "ptrace needs the same uid or CAP_SYS_PTRACE, kernel.yama.ptrace_scope 0 (or CAP_SYS_PTRACE), and no \
+                 other tracer (strace, gdb) on the process"
+                    .into(),
+            ),
+            AttachError::Thread(_) | AttachError::Wake(_) => None,
+        }
+    }
 }
 
 /// The attached processes, traced by a thread of their own until [`Attached::detach`] (or drop).

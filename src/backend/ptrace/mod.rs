@@ -63,10 +63,7 @@ pub enum PtraceError {
         #[source]
         source: sys::SpawnError,
     },
-    #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: {}; `--syscalls` can be left out to trace without a filter",
-        Hint::FilterPrivileges
-    )]
+    #[error("cannot install the seccomp filter for '{command}': {source}")]
     Filter {
         command: String,
         #[source]
@@ -78,6 +75,21 @@ pub enum PtraceError {
         #[source]
         source: NixErrno,
     },
+}
+
+impl crate::hint::Hinted for PtraceError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            PtraceError::Filter { .. } => Some(
+                format!(
+                    "{}; `--syscalls` can be left out to trace without a filter",
+                    Hint::FilterPrivileges
+                )
+                .into(),
+            ),
+            PtraceError::Spawn { .. } | PtraceError::Trace { .. } => None,
+        }
+    }
 }
 
 impl super::Backend for PtraceBackend {

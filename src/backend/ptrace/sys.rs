@@ -296,10 +296,19 @@ pub enum SpawnError {
     Launch(#[from] LaunchError),
     #[error("cannot resume the stopped child with SIGCONT")]
     Continue(#[source] Errno),
-    #[error(
-        "cannot attach to the child with PTRACE_SEIZE\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1"
-    )]
+    #[error("cannot attach to the child with PTRACE_SEIZE")]
     Seize(#[source] Errno),
+}
+
+impl crate::hint::Hinted for SpawnError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            SpawnError::Seize(_) => {
+                Some("ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1".into())
+            }
+            SpawnError::Launch(_) | SpawnError::Continue(_) => None,
+        }
+    }
 }
 
 /// Launches a child that stops itself (`sys::launch`), seizes it with `options`, then continues it: it installs

@@ -223,6 +223,7 @@ fn refuse_exit_rules(faults: &[&FaultSpec]) -> Result<(), BackendError> {
                  call to run first; {}",
                 Hint::UsePtrace
             ),
+            hint: None,
         }),
         None => Ok(()),
     }
