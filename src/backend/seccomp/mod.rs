@@ -11,8 +11,12 @@
 //! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper; what seccomp can do
 //! on this machine is `probe.rs`'s. Raw calls live in `sys.rs`.
 
+#[cfg(test)]
+mod fake;
 mod probe;
 pub mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashMap,
@@ -30,7 +34,7 @@ use nix::{
     unistd::Pid,
 };
 
-use self::sys::{Listener, Notification, Ready};
+use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
     facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
@@ -269,8 +273,9 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }
 
-struct Supervisor<'a> {
-    listener: Listener,
+/// The supervisor's state; it asks the kernel through `L` (`sys::Listener`, or the unit tests' fake).
+struct Supervisor<'a, L> {
+    listener: L,
     decider: &'a mut Decider,
     root: i32,
     /// The launcher's own `execve` (targeted) has yet to come by: it is let through, neither counted nor decided.
@@ -300,7 +305,7 @@ struct Held {
     creates: bool,
 }
 
-impl Supervisor<'_> {
+impl<L: Notifier> Supervisor<'_, L> {
     /// Answers notifications until no task of the target's tree is left.
     fn supervise(&mut self) -> Result<(), BackendError> {
         loop {
