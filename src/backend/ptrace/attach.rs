@@ -340,7 +340,9 @@ impl Tracer {
                     return;
                 };
                 let latency = u64::try_from(entered.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                let tgid = *task.tgid.get_or_insert_with(|| super::tgid_of(pid) as u32);
+                let tgid = *task
+                    .tgid
+                    .get_or_insert_with(|| super::tgid_of(&mut super::Procfs, pid) as u32);
                 let errno = if is_error {
                     u32::try_from(-rval).unwrap_or(0)
                 } else {

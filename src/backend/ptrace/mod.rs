@@ -33,7 +33,7 @@ use nix::{
 use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
-    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -139,6 +139,7 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     }
     let mut tracer = Tracer::new(
         sys::Real,
+        Procfs,
         spawned.pid,
         full,
         job.observer,
@@ -234,9 +235,11 @@ struct Task {
     tgid: Option<i32>,
 }
 
-struct Tracer<'a, K> {
+struct Tracer<'a, K, P> {
     /// The kernel, or the unit tests' fake (`fake.rs`).
     kernel: K,
+    /// The tracees' `/proc` entries and memory (`facts::Procfs`), or the unit tests' recorded ones.
+    facts: P,
     root: Pid,
     /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
     full: bool,
@@ -263,9 +266,11 @@ struct Tracer<'a, K> {
 /// is unknown (its parent was killed before the event was reported, say).
 const EARLY_GRACE: Duration = Duration::from_millis(200);
 
-impl<'a, K: Kernel> Tracer<'a, K> {
+impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         kernel: K,
+        facts: P,
         root: Pid,
         full: bool,
         observer: Option<&'a mut crate::model::ObservationBuilder>,
@@ -275,6 +280,7 @@ impl<'a, K: Kernel> Tracer<'a, K> {
     ) -> Self {
         Tracer {
             kernel,
+            facts,
             root,
             full,
             tasks: HashMap::new(),
@@ -568,8 +574,9 @@ impl<'a, K: Kernel> Tracer<'a, K> {
                 .is_some_and(|o| o.records_shapes(sc))
                 .then(|| {
                     let task = self.tasks.entry(pid).or_default();
-                    let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
-                    shape_of(sc, &args, &mut ProcProbe::new(pid, tgid, &mut self.sockets))
+                    let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
+                    let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+                    shape_of(sc, &args, &mut probe)
                 });
             self.tasks.entry(pid).or_default().in_flight = Some(InFlight {
                 syscall: Some(sc),
@@ -609,12 +616,12 @@ impl<'a, K: Kernel> Tracer<'a, K> {
             && decider.is_targeted(sc)
         {
             let path = if decider.needs_path(sc) {
-                resolve_path(pid, sc, &args)
+                resolve_path(&mut self.facts, pid, sc, &args)
             } else {
                 None
             };
             let task = self.tasks.entry(pid).or_default();
-            let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
+            let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
             let call = Call {
                 syscall: sc,
                 pid: tgid,
@@ -624,7 +631,8 @@ impl<'a, K: Kernel> Tracer<'a, K> {
                 path: path.as_deref(),
                 args,
             };
-            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
+            let mut probe =
+                ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets).with_path(path.clone());
             if let Some(decision) = decider.decide(&call, &mut probe) {
                 delay = decision.delay;
                 let trace = |source| PtraceError::Trace {
@@ -670,8 +678,8 @@ impl<'a, K: Kernel> Tracer<'a, K> {
                 .entry(pid)
                 .or_default()
                 .tgid
-                .get_or_insert_with(|| tgid_of(pid));
-            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets);
+                .get_or_insert_with(|| tgid_of(&mut self.facts, pid));
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
             flight.shape = Some(shape_of(sc, &args, &mut probe));
         }
         let how = if need_exit { Resume::Syscall } else { Resume::Cont };

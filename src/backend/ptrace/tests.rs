@@ -12,6 +12,7 @@ use super::{
     sys::{Resume, SyscallStop},
 };
 use crate::{
+    backend::facts::fake::Recorded,
     control::Control,
     decide::Decider,
     model::{
@@ -21,7 +22,7 @@ use crate::{
     sys::wait::EVENT_STOP,
 };
 
-// Above PID_MAX_LIMIT (4194304): no real task has these ids, so the tracer's /proc reads find nothing.
+// Above PID_MAX_LIMIT (4194304): no real task has these ids (the tracer's /proc is recorded: `facts::fake`).
 const ROOT: Pid = Pid::from_raw(5_000_100);
 const THREAD: Pid = Pid::from_raw(5_000_101);
 
@@ -79,6 +80,7 @@ fn trace(
     try_trace(fake, full, observer, record_only, decider).expect("the tracer ends without an error")
 }
 
+/// [`trace`] with nothing recorded in `/proc`: every tracee is unknown there.
 fn try_trace(
     fake: Fake,
     full: bool,
@@ -86,14 +88,31 @@ fn try_trace(
     record_only: Option<&HashSet<Syscall>>,
     decider: Option<&mut Decider>,
 ) -> Result<Traced, BackendError> {
+    let (traced, _) = try_trace_with(fake, Recorded::new(), full, observer, record_only, decider)?;
+    Ok(traced)
+}
+
+/// [`try_trace`] with `proc` answering the tracer's `/proc` and memory reads; returns them too.
+fn try_trace_with(
+    fake: Fake,
+    proc: Recorded,
+    full: bool,
+    observer: Option<&mut ObservationBuilder>,
+    record_only: Option<&HashSet<Syscall>>,
+    decider: Option<&mut Decider>,
+) -> Result<(Traced, Recorded), BackendError> {
     let control = Control::new();
-    let mut tracer = Tracer::new(fake, ROOT, full, observer, record_only, decider, &control);
+    let mut tracer = Tracer::new(fake, proc, ROOT, full, observer, record_only, decider, &control);
     tracer.trace()?;
-    Ok(Traced {
-        root_exit: tracer.root_exit,
-        tasks: tracer.tasks.keys().copied().collect(),
-        fake: std::mem::take(&mut tracer.kernel),
-    })
+    let proc = std::mem::take(&mut tracer.facts);
+    Ok((
+        Traced {
+            root_exit: tracer.root_exit,
+            tasks: tracer.tasks.keys().copied().collect(),
+            fake: std::mem::take(&mut tracer.kernel),
+        },
+        proc,
+    ))
 }
 
 /// Each recorded syscall's counters, summed over the intervals.

@@ -37,7 +37,7 @@ use nix::{
 use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
     lineage::{self, Lineage},
 };
@@ -159,6 +159,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
     let execve = Syscall::from_number(libc::SYS_execve as u64);
     let mut supervisor = Supervisor {
         listener,
+        facts: Procfs,
         root: root.as_raw(),
         launcher_exec: execve.is_some_and(|sc| decider.is_targeted(sc)),
         decider,
@@ -273,9 +274,11 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }
 
-/// The supervisor's state; it asks the kernel through `L` (`sys::Listener`, or the unit tests' fake).
-struct Supervisor<'a, L> {
+/// The supervisor's state; it asks the kernel through `L` (`sys::Listener`, or the unit tests' fake) and reads the
+/// callers' `/proc` entries and memory through `P` (`facts::Procfs`, or the unit tests' recorded ones).
+struct Supervisor<'a, L, P> {
     listener: L,
+    facts: P,
     decider: &'a mut Decider,
     root: i32,
     /// The launcher's own `execve` (targeted) has yet to come by: it is let through, neither counted nor decided.
@@ -305,7 +308,7 @@ struct Held {
     creates: bool,
 }
 
-impl<L: Notifier> Supervisor<'_, L> {
+impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
     /// Answers notifications until no task of the target's tree is left.
     fn supervise(&mut self) -> Result<(), BackendError> {
         loop {
@@ -372,16 +375,20 @@ impl<L: Notifier> Supervisor<'_, L> {
                 if self.tgids.len() >= TGID_CACHE_MAX {
                     self.tgids.clear();
                 }
-                *self.tgids.entry(n.tid).or_insert_with(|| tgid_of(tid))
+                *self
+                    .tgids
+                    .entry(n.tid)
+                    .or_insert_with(|| tgid_of(&mut self.facts, tid))
             }
         };
         let path = if self.decider.needs_path(syscall) {
             read_target = true;
-            resolve_path(tid, syscall, &n.args)
+            resolve_path(&mut self.facts, tid, syscall, &n.args)
         } else {
             None
         };
-        let mut probe = ProcProbe::new(tid, pid, &mut self.sockets).with_path(path.clone());
+        let mut probe =
+            ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets).with_path(path.clone());
         if self.decider.needs_shape(syscall) {
             // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
             read_target = true;
@@ -437,7 +444,7 @@ impl<L: Notifier> Supervisor<'_, L> {
         let tgid = *self
             .tgids
             .entry(n.tid)
-            .or_insert_with(|| tgid_of(Pid::from_raw(n.tid)));
+            .or_insert_with(|| tgid_of(&mut self.facts, Pid::from_raw(n.tid)));
         let before = lineage::family(tgid, n.tid);
         self.answer(n.id, None)?;
         let until = Instant::now() + CLONE_WAIT;

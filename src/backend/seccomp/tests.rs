@@ -11,12 +11,16 @@ use super::{
     fake::{Fake, Request},
 };
 use crate::{
-    backend::{BackendError, facts::SocketKinds, lineage::Lineage},
+    backend::{
+        BackendError,
+        facts::{SocketKinds, fake::Recorded},
+        lineage::Lineage,
+    },
     decide::Decider,
     model::{Effect, FaultSpec, InjectionLog, Syscall},
 };
 
-// Above PID_MAX_LIMIT (4194304): no real task has this id, so the supervisor's /proc reads find nothing.
+// Above PID_MAX_LIMIT (4194304): no real task has this id (the /proc the tests give the supervisor is recorded).
 const ROOT: i32 = 5_000_200;
 
 const EACCES: Option<i32> = Some(libc::EACCES);
@@ -36,9 +40,15 @@ struct Supervised {
 /// Runs the supervisor's loop on `fake`'s script as `run` sets it up; `sync` as when SYNC_WAKE_UP was accepted
 /// (no `poll` before each RECV unless a rule has `delay=`).
 fn supervise(fake: Fake, decider: &mut Decider, sync: bool) -> Supervised {
+    supervise_with(fake, Recorded::new(), decider, sync)
+}
+
+/// [`supervise`] with `proc` answering the supervisor's `/proc` and memory reads.
+fn supervise_with(fake: Fake, proc: Recorded, decider: &mut Decider, sync: bool) -> Supervised {
     let execve = Syscall::parse("execve").unwrap();
     let mut supervisor = Supervisor {
         listener: fake,
+        facts: proc,
         root: ROOT,
         launcher_exec: decider.is_targeted(execve),
         poll: !sync || decider.faults().any(|f| f.delay.is_some()),
