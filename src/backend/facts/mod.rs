@@ -250,7 +250,11 @@ impl<S: Source> ProcProbe<'_, S> {
         }
         let link = match self.source.fd_link(self.tid, fd) {
             Ok(link) => link.to_string_lossy().into_owned(),
-            // Not open: the call is about to fail with EBADF by itself.
+            // No such link: the task is gone (killed at its stop), and nothing is known of the descriptor...
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.source.tgid(self.tid).is_none() => {
+                return None;
+            }
+            // ...or it is not open: the call is about to fail with EBADF by itself.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Some(FdFacts {
                     kind: "closed",

@@ -615,11 +615,9 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         if let (Some(sc), Some(decider)) = (syscall, self.decider.as_deref_mut())
             && decider.is_targeted(sc)
         {
-            let path = if decider.needs_path(sc) {
-                resolve_path(&mut self.facts, pid, sc, &args)
-            } else {
-                None
-            };
+            let path = decider
+                .needs_path(sc)
+                .then(|| resolve_path(&mut self.facts, pid, sc, &args));
             let task = self.tasks.entry(pid).or_default();
             let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
             let call = Call {
@@ -628,11 +626,14 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 tid: pid.as_raw(),
                 thread: self.lineage.key(pid.as_raw()),
                 t_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-                path: path.as_deref(),
+                path: path.as_ref().and_then(Option::as_deref),
                 args,
             };
-            let mut probe =
-                ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets).with_path(path.clone());
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+            // A path read for a `path=` rule is not read again; otherwise the probe reads it if the log needs it.
+            if let Some(path) = &path {
+                probe = probe.with_path(path.clone());
+            }
             if let Some(decision) = decider.decide(&call, &mut probe) {
                 delay = decision.delay;
                 let trace = |source| PtraceError::Trace {

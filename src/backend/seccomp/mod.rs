@@ -381,14 +381,16 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
                     .or_insert_with(|| tgid_of(&mut self.facts, tid))
             }
         };
-        let path = if self.decider.needs_path(syscall) {
+        let path = self.decider.needs_path(syscall).then(|| {
             read_target = true;
             resolve_path(&mut self.facts, tid, syscall, &n.args)
-        } else {
-            None
-        };
-        let mut probe =
-            ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets).with_path(path.clone());
+        });
+        let mut probe = ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets);
+        // A path read for a `path=` rule is not read again; otherwise the probe reads it for the log of an injected
+        // call only (after ID_VALID: a tid reused in between could only mislabel that log entry, never a decision).
+        if let Some(path) = &path {
+            probe = probe.with_path(path.clone());
+        }
         if self.decider.needs_shape(syscall) {
             // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
             read_target = true;
@@ -407,7 +409,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
             tid: n.tid,
             thread: Some(self.lineage.key_or_unknown(n.tid)),
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            path: path.as_deref(),
+            path: path.as_ref().and_then(Option::as_deref),
             args: n.args,
         };
         // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds

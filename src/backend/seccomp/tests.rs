@@ -359,3 +359,92 @@ fn a_target_asking_for_its_own_listener_gets_one_warning() {
         run.warnings[0]
     );
 }
+
+/// The caller's `/proc` as the tests record it: fd 3 a TCP socket, fd 4 a file, a path in its memory.
+fn proc() -> Recorded {
+    let root = nix::unistd::Pid::from_raw(ROOT);
+    Recorded::new()
+        .thread(root, ROOT)
+        .socket(root, 3, 4242, (libc::AF_INET, libc::SOCK_STREAM), libc::O_RDWR)
+        .file(root, 4, "/srv/data/input", libc::O_RDONLY)
+        .string(root, 0x3000, "/etc/passwd")
+}
+
+/// A shape predicate is decided on what `/proc` shows of the caller's descriptor, read before ID_VALID vouches
+/// for it; the log names the shape.
+#[test]
+fn a_shape_predicate_is_decided_on_the_callers_descriptor() {
+    let fake = Fake::new()
+        .call(1, ROOT, libc::SYS_read, [4, 0x1000, 64, 0, 0, 0])
+        .call(2, ROOT, libc::SYS_read, [3, 0x1000, 64, 0, 0, 0]);
+    let mut decider = decider(&["read:EAGAIN:p=1:fd=tcp"]);
+    let run = supervise_with(fake, proc(), &mut decider, true);
+    run.result.unwrap();
+    assert_eq!(
+        run.fake.requests,
+        vec![
+            Request::IdValid { id: 1 },
+            Request::Send {
+                id: 1,
+                errno: CONTINUE
+            },
+            Request::IdValid { id: 2 },
+            Request::Send {
+                id: 2,
+                errno: Some(libc::EAGAIN)
+            },
+        ]
+    );
+    let log = log(decider);
+    assert_eq!(counts(&log), vec![(1, 1)]);
+    assert_eq!(
+        log.injections[0].shape.as_ref().map(ToString::to_string),
+        Some("fd=tcp:nonblock=no".to_owned())
+    );
+}
+
+/// A `path=` rule is decided on the path argument read from the caller's memory.
+#[test]
+fn a_path_rule_is_decided_on_the_path_in_the_callers_memory() {
+    let fake = Fake::new()
+        .call(
+            1,
+            ROOT,
+            libc::SYS_openat,
+            [libc::AT_FDCWD as i64 as u64, 0x3000, 0, 0, 0, 0],
+        )
+        .call(
+            2,
+            ROOT,
+            libc::SYS_openat,
+            [libc::AT_FDCWD as i64 as u64, 0x4000, 0, 0, 0, 0],
+        );
+    let mut decider = decider(&["openat:ENOENT:p=1:path=/etc/*"]);
+    let run = supervise_with(fake, proc(), &mut decider, true);
+    run.result.unwrap();
+    assert_eq!(run.fake.answers(), vec![(1, Some(libc::ENOENT)), (2, CONTINUE)]);
+    let log = log(decider);
+    assert_eq!(counts(&log), vec![(1, 1)], "an unreadable path matches no glob");
+    assert_eq!(log.injections[0].path.as_deref(), Some("/etc/passwd"));
+}
+
+/// Without a `path=` rule the path is read only for the log of an injected call (it was pre-filled as unknown, so
+/// such a log said `path=unknown` and no path).
+#[test]
+fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
+    let fake = Fake::new().call(
+        1,
+        ROOT,
+        libc::SYS_openat,
+        [libc::AT_FDCWD as i64 as u64, 0x3000, 0, 0, 0, 0],
+    );
+    let mut decider = decider(&["openat:ENOENT:p=1"]);
+    let run = supervise_with(fake, proc(), &mut decider, true);
+    run.result.unwrap();
+    let log = log(decider);
+    assert_eq!(log.injections[0].path.as_deref(), Some("/etc/passwd"));
+    assert_eq!(
+        log.injections[0].shape.as_ref().map(ToString::to_string),
+        Some("path=/etc/passwd".to_owned())
+    );
+}
