@@ -1,12 +1,15 @@
 //! Recorded `/proc` entries and memory for the backends' unit tests: a [`Source`] that answers from what a test
 //! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory, strings
-//! in its memory, sockets' family and type) and says what the real reads say of a task or descriptor it does not
+//! in its memory, sockets' family and type, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
 //! know: `None`, or `NotFound` for a descriptor link (epoll registrations and words of memory are never recorded:
 //! unknown). Every read is logged, so a test can tell what was read.
 //!
 //! Owns: nothing the real path uses.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    path::PathBuf,
+};
 
 use nix::unistd::Pid;
 
@@ -31,6 +34,8 @@ pub struct Recorded {
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
+    /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
+    families: HashMap<(i32, i32), VecDeque<BTreeSet<i32>>>,
     /// Every read, as `what tid arg`, in order.
     pub reads: Vec<String>,
 }
@@ -81,6 +86,16 @@ impl Recorded {
     /// The working directory of `tid`.
     pub fn cwd(mut self, tid: Pid, path: &str) -> Self {
         self.cwds.insert(tid, path.into());
+        self
+    }
+
+    /// What successive reads of the tasks a clone by `tid` of `tgid` can create find (threads and child processes),
+    /// one answer per read, the last one repeated.
+    pub fn family(mut self, tgid: i32, tid: i32, answers: &[&[i32]]) -> Self {
+        self.families.insert(
+            (tgid, tid),
+            answers.iter().map(|a| a.iter().copied().collect()).collect(),
+        );
         self
     }
 
@@ -145,5 +160,17 @@ impl Source for Recorded {
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         self.read("socket_family_type", tgid, fd);
         self.sockets.get(&(tgid, fd)).copied()
+    }
+
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        self.read("family", tgid, tid);
+        let Some(answers) = self.families.get_mut(&(tgid, tid)) else {
+            return BTreeSet::new();
+        };
+        match answers.len() {
+            0 => BTreeSet::new(),
+            1 => answers[0].clone(),
+            _ => answers.pop_front().unwrap_or_default(),
+        }
     }
 }

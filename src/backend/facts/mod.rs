@@ -11,13 +11,14 @@ pub mod fake;
 mod sys;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     os::unix::fs::MetadataExt,
     path::{Component, Path, PathBuf},
 };
 
 use nix::unistd::Pid;
 
+use super::lineage;
 use crate::{
     model::{
         Syscall,
@@ -69,6 +70,11 @@ pub trait Source {
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         sys::socket_family_type(tgid, fd)
     }
+    /// [`lineage::family`]: the tasks a clone by thread `tid` of process `tgid` can create, now (the seccomp
+    /// supervisor finds the task a clone created in it).
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        lineage::family(tgid, tid)
+    }
 }
 
 /// The real reads, for a probe that has no kernel type at hand.
@@ -103,6 +109,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         (**self).socket_family_type(tgid, fd)
+    }
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        (**self).family(tgid, tid)
     }
 }
 

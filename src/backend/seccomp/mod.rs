@@ -39,7 +39,7 @@ use super::{
     BackendError, Mode, Outcome, Target,
     facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
-    lineage::{self, Lineage},
+    lineage::Lineage,
 };
 use crate::{
     control::Control,
@@ -447,11 +447,11 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
             .tgids
             .entry(n.tid)
             .or_insert_with(|| tgid_of(&mut self.facts, Pid::from_raw(n.tid)));
-        let before = lineage::family(tgid, n.tid);
+        let before = self.facts.family(tgid, n.tid);
         self.answer(n.id, None)?;
         let until = Instant::now() + CLONE_WAIT;
         loop {
-            if let Some(&child) = lineage::family(tgid, n.tid).difference(&before).next() {
+            if let Some(&child) = self.facts.family(tgid, n.tid).difference(&before).next() {
                 self.lineage.key_or_unknown(n.tid);
                 let key = self.lineage.on_clone(n.tid, child);
                 tracing::trace!(creator = n.tid, child, key, "clone numbered");

@@ -448,3 +448,46 @@ fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
         Some("path=/etc/passwd".to_owned())
     );
 }
+
+const CHILD: i32 = 5_000_201;
+
+/// A clone let run is answered, then the task it created is found among the caller's threads and children and
+/// numbered after its creator (`backend::lineage`), before anything else is received: the new task's calls carry
+/// the key `0.1`, as on ptrace.
+#[test]
+fn a_clone_let_run_numbers_the_task_it_created_after_its_creator() {
+    let fake = Fake::new()
+        .call(1, ROOT, libc::SYS_clone, [0; 6])
+        .call(2, CHILD, libc::SYS_openat, [0; 6]);
+    let proc =
+        proc()
+            .thread(nix::unistd::Pid::from_raw(CHILD), ROOT)
+            .family(ROOT, ROOT, &[&[ROOT], &[ROOT, CHILD]]);
+    let mut decider = decider(&["openat:EACCES:p=1"]);
+    let run = supervise_with(fake, proc, &mut decider, true);
+    run.result.unwrap();
+    assert_eq!(run.fake.answers(), vec![(1, CONTINUE), (2, EACCES)]);
+    let log = log(decider);
+    assert_eq!(
+        (log.injections[0].pid, log.injections[0].thread.as_deref()),
+        (ROOT, Some("0.1"))
+    );
+}
+
+/// A clone after which no new task appears (it failed) gives up after `CLONE_WAIT`: the next task seen has an
+/// unknown creator.
+#[test]
+fn a_clone_that_created_no_task_leaves_the_next_one_of_unknown_creator() {
+    let fake = Fake::new()
+        .call(1, ROOT, libc::SYS_clone, [0; 6])
+        .call(2, CHILD, libc::SYS_openat, [0; 6]);
+    let proc = proc().family(ROOT, ROOT, &[&[ROOT]]);
+    let mut decider = decider(&["openat:EACCES:p=1"]);
+    let run = supervise_with(fake, proc, &mut decider, true);
+    run.result.unwrap();
+    assert_eq!(run.fake.answers(), vec![(1, CONTINUE), (2, EACCES)]);
+    let log = log(decider);
+    let thread = log.injections[0].thread.clone().unwrap();
+    assert_ne!(thread, "0.1");
+    assert!(thread.starts_with("0.x"), "{thread}");
+}
