@@ -29,10 +29,10 @@ use crate::{
 };
 
 /// Every read of a task's `/proc` entries and memory that [`ProcProbe`], [`resolve_path`] and [`tgid_of`] make:
-/// the seam below the backends' call facts. The provided methods are the real reads (`sys::procfs` and `sys.rs`
-/// here), which the backends' kernel types (`ptrace::sys::Real`, `seccomp::sys::Listener`) and [`Procfs`] use
-/// as they are; a unit test's fake overrides them to answer from recorded descriptors. Each returns `None` (or an
-/// error) when the task or the descriptor is gone, as the real reads do.
+/// the seam below the backends' call facts. The provided methods are the real reads (`sys::procfs`, `sys.rs` here,
+/// `lineage::family`), which [`Procfs`], the one the tracers and the supervisor hold, uses as they are; a unit
+/// test's fake (`fake.rs`) overrides every one to answer from a recorded `/proc`. Each returns `None` (or an error,
+/// or nothing) when the task or the descriptor is gone, as the real reads do.
 pub trait Source {
     /// [`procfs::tgid_of`]: the thread group of task `tid`.
     fn tgid(&mut self, tid: Pid) -> Option<i32> {
@@ -77,7 +77,7 @@ pub trait Source {
     }
 }
 
-/// The real reads, for a probe that has no kernel type at hand.
+/// The real reads (zero-sized: a direct call each).
 pub struct Procfs;
 
 impl Source for Procfs {}
