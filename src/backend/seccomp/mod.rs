@@ -11,8 +11,12 @@
 //! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper; what seccomp can do
 //! on this machine is `probe.rs`'s. Raw calls live in `sys.rs`.
 
+#[cfg(test)]
+mod fake;
 mod probe;
 pub mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashMap,
@@ -30,12 +34,12 @@ use nix::{
     unistd::Pid,
 };
 
-use self::sys::{Listener, Notification, Ready};
+use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
-    lineage::{self, Lineage},
+    lineage::Lineage,
 };
 use crate::{
     control::Control,
@@ -155,6 +159,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
     let execve = Syscall::from_number(libc::SYS_execve as u64);
     let mut supervisor = Supervisor {
         listener,
+        facts: Procfs,
         root: root.as_raw(),
         launcher_exec: execve.is_some_and(|sc| decider.is_targeted(sc)),
         decider,
@@ -270,8 +275,11 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }
 
-struct Supervisor<'a> {
-    listener: Listener,
+/// The supervisor's state; it asks the kernel through `L` (`sys::Listener`, or the unit tests' fake) and reads the
+/// callers' `/proc` entries and memory through `P` (`facts::Procfs`, or the unit tests' recorded ones).
+struct Supervisor<'a, L, P> {
+    listener: L,
+    facts: P,
     decider: &'a mut Decider,
     root: i32,
     /// The launcher's own `execve` (targeted) has yet to come by: it is let through, neither counted nor decided.
@@ -301,7 +309,7 @@ struct Held {
     creates: bool,
 }
 
-impl Supervisor<'_> {
+impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
     /// Answers notifications until no task of the target's tree is left.
     fn supervise(&mut self) -> Result<(), BackendError> {
         loop {
@@ -368,16 +376,22 @@ impl Supervisor<'_> {
                 if self.tgids.len() >= TGID_CACHE_MAX {
                     self.tgids.clear();
                 }
-                *self.tgids.entry(n.tid).or_insert_with(|| tgid_of(tid))
+                *self
+                    .tgids
+                    .entry(n.tid)
+                    .or_insert_with(|| tgid_of(&mut self.facts, tid))
             }
         };
-        let path = if self.decider.needs_path(syscall) {
+        let path = self.decider.needs_path(syscall).then(|| {
             read_target = true;
-            resolve_path(tid, syscall, &n.args)
-        } else {
-            None
-        };
-        let mut probe = ProcProbe::new(tid, pid, &mut self.sockets).with_path(path.clone());
+            resolve_path(&mut self.facts, tid, syscall, &n.args)
+        });
+        let mut probe = ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets);
+        // A path read for a `path=` rule is not read again; otherwise the probe reads it for the log of an injected
+        // call only (after ID_VALID: a tid reused in between could only mislabel that log entry, never a decision).
+        if let Some(path) = &path {
+            probe = probe.with_path(path.clone());
+        }
         if self.decider.needs_shape(syscall) {
             // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
             read_target = true;
@@ -396,7 +410,7 @@ impl Supervisor<'_> {
             tid: n.tid,
             thread: Some(self.lineage.key_or_unknown(n.tid)),
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            path: path.as_deref(),
+            path: path.as_ref().and_then(Option::as_deref),
             args: n.args,
         };
         // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds
@@ -433,12 +447,12 @@ impl Supervisor<'_> {
         let tgid = *self
             .tgids
             .entry(n.tid)
-            .or_insert_with(|| tgid_of(Pid::from_raw(n.tid)));
-        let before = lineage::family(tgid, n.tid);
+            .or_insert_with(|| tgid_of(&mut self.facts, Pid::from_raw(n.tid)));
+        let before = self.facts.family(tgid, n.tid);
         self.answer(n.id, None)?;
         let until = Instant::now() + CLONE_WAIT;
         loop {
-            if let Some(&child) = lineage::family(tgid, n.tid).difference(&before).next() {
+            if let Some(&child) = self.facts.family(tgid, n.tid).difference(&before).next() {
                 self.lineage.key_or_unknown(n.tid);
                 let key = self.lineage.on_clone(n.tid, child);
                 tracing::trace!(creator = n.tid, child, key, "clone numbered");
