@@ -43,7 +43,7 @@ use super::{
 };
 use crate::{
     control::Control,
-    decide::{Call, Decider},
+    decide::{Call, Decider, Decision},
     hint::Hint,
     model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
@@ -305,6 +305,9 @@ struct Held {
     notification: Notification,
     /// The errno to fail it with, or `None` (a latency fault): it then runs, answered with CONTINUE.
     errno: Option<i32>,
+    /// The decision and the call's syscall: taken back if the errno cannot be delivered.
+    decision: Decision,
+    syscall: Syscall,
     /// The call creates a task, whose key is numbered when it is let run (`Supervisor::let_run`).
     creates: bool,
 }
@@ -348,7 +351,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         if self.launcher_exec && n.tid == self.root && nr == libc::SYS_execve {
             // phoebe's launcher exec'ing the target: not one of the target's calls.
             self.launcher_exec = false;
-            return self.answer(n.id, None);
+            return self.answer(n.id, None).map(drop);
         }
         if nr == libc::SYS_seccomp {
             self.watch_own_listener(n);
@@ -424,11 +427,18 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
                         due: crate::time::deadline(Instant::now(), delay),
                         notification: *n,
                         errno: effect.errno().map(|e| e.code()),
+                        decision,
+                        syscall,
                         creates,
                     });
                     Ok(())
                 }
-                (None, Effect::Errno(errno)) => self.answer(n.id, Some(errno.code())),
+                (None, Effect::Errno(errno)) => {
+                    if !self.answer(n.id, Some(errno.code()))? {
+                        self.decider.undelivered(&decision, n.tid, syscall);
+                    }
+                    Ok(())
+                }
                 // The parser gives every latency fault a delay, and short= is refused before a run.
                 (None, Effect::Run | Effect::Short(_)) => self.let_run(n, creates),
             },
@@ -442,7 +452,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
     /// call's. A clone that failed creates none: after [`CLONE_WAIT`] phoebe stops looking.
     fn let_run(&mut self, n: &Notification, creates: bool) -> Result<(), BackendError> {
         if !creates {
-            return self.answer(n.id, None);
+            return self.answer(n.id, None).map(drop);
         }
         let tgid = *self
             .tgids
@@ -493,17 +503,25 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         self.delayed = later;
         for held in due {
             match held.errno {
-                Some(errno) => self.answer(held.notification.id, Some(errno))?,
+                Some(errno) => {
+                    if !self.answer(held.notification.id, Some(errno))? {
+                        let tid = held.notification.tid;
+                        self.decider.undelivered(&held.decision, tid, held.syscall);
+                    }
+                }
                 None => self.let_run(&held.notification, held.creates)?,
             }
         }
         Ok(())
     }
 
-    /// Fails the call with `errno`, or lets it run. ENOENT means the caller no longer waits (it was killed): fine.
-    fn answer(&mut self, id: u64, errno: Option<i32>) -> Result<(), BackendError> {
+    /// Fails the call with `errno`, or lets it run; `false` when the answer reached nobody. ENOENT means the caller
+    /// no longer waits (it was killed, or signalled before WAIT_KILLABLE_RECV): not an error, but an errno sent
+    /// then was never delivered.
+    fn answer(&mut self, id: u64, errno: Option<i32>) -> Result<bool, BackendError> {
         match self.listener.send(id, errno) {
-            Ok(()) | Err(NixErrno::ENOENT) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(NixErrno::ENOENT) => Ok(false),
             Err(source) => Err(notify_error("SECCOMP_IOCTL_NOTIF_SEND", source)),
         }
     }
