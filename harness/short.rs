@@ -176,8 +176,11 @@ fn exec_finds_the_reader_that_mishandles_short_reads() {
     let first = &evidence.first_injections;
     assert_eq!(first[0].effect, Effect::Short(1), "{first:?}");
     let shown = first[0].to_string();
+    // The log names the socket the read was on (`path=socket:[inode]`, the descriptor's link) and its shape.
     assert!(
-        shown.starts_with("read #") && shown.contains(" → short=1 (fd=unix-stream"),
+        shown.starts_with("read #")
+            && shown.contains(" → short=1 (path=socket:[")
+            && shown.contains("fd=unix-stream"),
         "{shown}"
     );
 

@@ -12,6 +12,7 @@ use phoebe::{
     control::Control,
     decide::Decider,
     experiment, files,
+    hint::WithHint,
     model::{
         ExperimentResult, FaultSpec, InjectionLog, IntervalChoice, Observation, ObservationBuilder,
         ObservationMeta, Report, Syscall, Usage, shape::ShapeCoverage,
@@ -133,7 +134,10 @@ pub fn inject(args: InjectArgs, control: &Control) -> Result<i32> {
                 } else {
                     "replay a log written by phoebe inject --log".to_owned()
                 };
-                anyhow::bail!("{} cannot be replayed: {problem}\nhint: {hint}", path.display());
+                anyhow::bail!(WithHint::new(
+                    format!("{} cannot be replayed: {problem}", path.display()),
+                    hint
+                ));
             }
             if log.command != target.display {
                 tracing::warn!(
@@ -412,12 +416,15 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
             let saved: experiment::Campaign = files::load(&dir.join("campaign.json"), "campaign")
                 .with_context(|| format!("cannot resume {}", dir.display()))?;
             if let Some(problem) = saved.problem() {
-                anyhow::bail!(
-                    "cannot resume {}: {} in {}\nhint: start the campaign again with --out",
-                    dir.display(),
-                    problem,
-                    dir.join("campaign.json").display()
-                );
+                anyhow::bail!(WithHint::new(
+                    format!(
+                        "cannot resume {}: {} in {}",
+                        dir.display(),
+                        problem,
+                        dir.join("campaign.json").display()
+                    ),
+                    "start the campaign again with --out"
+                ));
             }
             // A command after `--` must be the campaign's: resuming runs the saved one, never silently another.
             let given: Vec<String> = args
@@ -478,12 +485,16 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
                         )
                     },
                 );
-                anyhow::bail!(
-                    "{} already holds a campaign{found}; another one there would mix their results\nhint: continue \
-                     it with --resume {}, or give another --out",
-                    out.display(),
-                    out.display()
-                );
+                anyhow::bail!(WithHint::new(
+                    format!(
+                        "{} already holds a campaign{found}; another one there would mix their results",
+                        out.display()
+                    ),
+                    format!(
+                        "continue it with --resume {}, or give another --out",
+                        out.display()
+                    )
+                ));
             }
             (campaign, out)
         }
@@ -522,16 +533,21 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
         && report.shard.is_none()
     {
         // A campaign that tested nothing must not pass: exit 2, not hidden by -q (the report is written).
-        anyhow::bail!(
-            "the plan has no models: the baseline failed no call worth injecting, so nothing was tested ({} \
-             lists the errors left out and why)\nhint: {}give --fault SPEC to test chosen errors",
-            out.join("plan.json").display(),
-            if campaign.settings.explore.is_observed() {
-                "--explore plausible tries the errors production meets on the calls the program made, or "
-            } else {
-                ""
-            }
-        );
+        anyhow::bail!(WithHint::new(
+            format!(
+                "the plan has no models: the baseline failed no call worth injecting, so nothing was tested ({} \
+                 lists the errors left out and why)",
+                out.join("plan.json").display()
+            ),
+            format!(
+                "{}give --fault SPEC to test chosen errors",
+                if campaign.settings.explore.is_observed() {
+                    "--explore plausible tries the errors production meets on the calls the program made, or "
+                } else {
+                    ""
+                }
+            )
+        ));
     }
     Ok(i32::from(report.fails_on_tiers(&args.fail_on)))
 }
@@ -586,24 +602,25 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
     settings.validate()?;
     if given("explore") && settings.explore == phoebe::model::Explore::Plausible {
         if !args.faults.is_empty() {
-            anyhow::bail!(
+            anyhow::bail!(WithHint::new(
                 "--explore plausible with --fault: the plausible tier is synthesized from the baseline, and --fault \
-                 replaces synthesis\nhint: drop --fault to run the observed and plausible models, or drop --explore"
-            );
+                 replaces synthesis",
+                "drop --fault to run the observed and plausible models, or drop --explore"
+            ));
         }
         if args.plan.is_some() {
-            anyhow::bail!(
-                "--explore plausible with --plan: the plan's models are run as they are\nhint: make the plan with \
-                 `phoebe synthesize --explore plausible OBSERVATION -o plan.json`"
-            );
+            anyhow::bail!(WithHint::new(
+                "--explore plausible with --plan: the plan's models are run as they are",
+                "make the plan with `phoebe synthesize --explore plausible OBSERVATION -o plan.json`"
+            ));
         }
     }
     if saved.is_none() && args.shard.is_some() && args.plan.is_none() && faults.is_empty() {
-        anyhow::bail!(
-            "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and \
-             shards that synthesized their own plans would not\nhint: make one plan first (phoebe observe, \
-             then phoebe synthesize) and give it to every shard"
-        );
+        anyhow::bail!(WithHint::new(
+            "--shard needs --plan FILE or --fault SPEC: every shard must split the same experiments, and shards \
+             that synthesized their own plans would not",
+            "make one plan first (phoebe observe, then phoebe synthesize) and give it to every shard"
+        ));
     }
     let plan = if given("plan") {
         let plan: Option<phoebe::model::Plan> =
@@ -611,11 +628,13 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
         if let (Some(plan), Some(path)) = (&plan, &args.plan) {
             experiment::check_ids(plan, path)?;
             if plan.models.is_empty() {
-                anyhow::bail!(
-                    "{} has no models, so the campaign would test nothing\nhint: synthesize a plan from an \
-                     observation in which the target fails some calls, or give --fault SPEC",
-                    path.display()
-                );
+                anyhow::bail!(WithHint::new(
+                    format!(
+                        "{} has no models, so the campaign would test nothing",
+                        path.display()
+                    ),
+                    "synthesize a plan from an observation in which the target fails some calls, or give --fault SPEC"
+                ));
             }
         }
         plan
@@ -742,14 +761,17 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             let r: Report = files::load(&dir.join("report.json"), "report")?;
             // The same shard twice would count its baseline and experiments twice.
             if let Some(j) = reports.iter().position(|earlier| earlier.shard == r.shard) {
-                anyhow::bail!(
-                    "{} is {} again, as {} is: its baseline would count twice\nhint: give each shard's directory once",
-                    dir.display(),
-                    r.shard
-                        .as_deref()
-                        .map_or_else(|| "a whole campaign".to_owned(), |s| format!("shard {s}")),
-                    dirs[j].display()
-                );
+                anyhow::bail!(WithHint::new(
+                    format!(
+                        "{} is {} again, as {} is: its baseline would count twice",
+                        dir.display(),
+                        r.shard
+                            .as_deref()
+                            .map_or_else(|| "a whole campaign".to_owned(), |s| format!("shard {s}")),
+                        dirs[j].display()
+                    ),
+                    "give each shard's directory once"
+                ));
             }
             reports.push(r);
         }

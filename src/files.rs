@@ -37,7 +37,7 @@ pub enum FileError {
         source: serde_json::Error,
     },
     #[error(
-        "{} has format version {found}, this phoebe reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION}\nhint: re-create it with this phoebe",
+        "{} has format version {found}, this phoebe reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION}",
         path.display()
     )]
     Version { path: PathBuf, found: u64 },
@@ -47,6 +47,15 @@ pub enum FileError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl crate::hint::Hinted for FileError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            FileError::Version { .. } => Some("re-create it with this phoebe".into()),
+            FileError::Read { .. } | FileError::Parse { .. } | FileError::Write { .. } => None,
+        }
+    }
 }
 
 /// Reads a phoebe JSON file of kind `what` (for messages), checking its `version` first.

@@ -1,10 +1,12 @@
-//! The hints several errors and refusals give, as data: one [`Hint`] per piece of advice, its words in one place.
+//! Hints as data: what an error advises is said by the error's type ([`Hinted`]), never written into its
+//! message. [`Hint`] is one piece of advice several errors give, its words in one place; [`WithHint`] is a message
+//! and its hint for an error without a type of its own (an `anyhow::bail!`, a context); [`of`] finds the hints of
+//! one error of a chain, which `sys::error::Chain` collects for `main` to print as `hint: …` lines.
 //!
-//! A message still carries its hint as text (a line starting with `hint: `, or `; hint: ` after the message),
-//! which `sys::error::Chain` takes out for `main` to print; what is said once stays where it is said. Does not
-//! own: where hints are printed (`main`, `doctor`).
+//! Owns: the advice, and which error types give some ([`of`] lists them). Does not own: where hints are printed
+//! (`main`, `doctor`), or text that reports and warnings carry as they are (a skip reason, a run's warnings).
 
-use std::fmt;
+use std::{borrow::Cow, error::Error, fmt};
 
 /// A piece of advice given in more than one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,89 @@ impl fmt::Display for Hint {
     }
 }
 
+impl From<Hint> for Cow<'static, str> {
+    fn from(hint: Hint) -> Self {
+        Cow::Borrowed(hint.text())
+    }
+}
+
+/// An error that says what to do about it. Its message says what went wrong, never the advice: `Chain` collects
+/// both, walking the causes. A type implementing it is listed in [`of`], which finds it in a chain.
+pub trait Hinted: Error {
+    /// The advice, without the `hint: ` that introduces it, or `None`. A cause gives its own (`#[source]`
+    /// fields are not asked); a `#[error(transparent)]` variant gives its inner error's, whose message it is.
+    fn hint(&self) -> Option<Cow<'_, str>>;
+
+    /// Every piece of advice, in the order it is printed: the one of [`Hinted::hint`], unless the error repeats
+    /// another's too (a refusal it quotes).
+    fn hints(&self) -> Vec<Cow<'_, str>> {
+        self.hint().into_iter().collect()
+    }
+}
+
+/// A message and its hint, for an error that has no type of its own: `anyhow::bail!(WithHint::new(…))`, or
+/// `.map_err(|e| WithHint::new(…).caused_by(e))` where a context would be.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct WithHint {
+    message: String,
+    hint: Cow<'static, str>,
+    #[source]
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+impl WithHint {
+    /// `message` (what went wrong), advising `hint`.
+    pub fn new(message: impl Into<String>, hint: impl Into<Cow<'static, str>>) -> Self {
+        WithHint {
+            message: message.into(),
+            hint: hint.into(),
+            source: None,
+        }
+    }
+
+    /// The same, with the error that caused it as its source (its message follows this one's after `: `).
+    pub fn caused_by(mut self, source: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl Hinted for WithHint {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.hint))
+    }
+}
+
+/// How [`of`] asks one [`Hinted`] type.
+type Ask = for<'e> fn(&'e (dyn Error + 'static)) -> Vec<Cow<'e, str>>;
+
+fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+    e.downcast_ref::<E>().map(E::hints).unwrap_or_default()
+}
+
+/// Every [`Hinted`] type: an error of a type missing here gives no hint.
+const HINTED: &[Ask] = &[
+    ask::<WithHint>,
+    ask::<crate::backend::BackendError>,
+    ask::<crate::backend::target::TargetError>,
+    ask::<crate::backend::filter::FilterError>,
+    ask::<crate::backend::ptrace::PtraceError>,
+    ask::<crate::backend::ptrace::sys::SpawnError>,
+    ask::<crate::backend::ptrace::attach::AttachError>,
+    ask::<crate::backend::ebpf::EbpfError>,
+    ask::<crate::monitor::MonitorError>,
+    ask::<crate::sys::contain::ContainError>,
+    ask::<crate::experiment::ExperimentError>,
+    ask::<crate::files::FileError>,
+    ask::<crate::report::merge::MergeError>,
+];
+
+/// The hints `e` itself gives (not its causes'), in order: none unless its type is [`Hinted`].
+pub fn of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+    HINTED.iter().flat_map(|ask| ask(e)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +151,79 @@ mod tests {
             assert!(text.starts_with(|c: char| c.is_lowercase()), "{text}");
             assert!(!text.ends_with('.') && !text.contains('\n'), "{text}");
             assert!(!text.starts_with("hint"), "the `hint: ` is the message's: {text}");
+        }
+    }
+
+    #[test]
+    fn with_hint_keeps_its_message_hint_and_cause_apart() {
+        let bare = WithHint::new("the plan has no models", "give --fault SPEC");
+        assert_eq!(bare.to_string(), "the plan has no models");
+        assert_eq!(bare.hint().as_deref(), Some("give --fault SPEC"));
+        assert!(bare.source().is_none());
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        let caused = WithHint::new("cannot resume runs/x", Hint::NewCampaignElsewhere).caused_by(eperm);
+        assert_eq!(caused.to_string(), "cannot resume runs/x");
+        assert_eq!(caused.hint().as_deref(), Some(Hint::NewCampaignElsewhere.text()));
+        let source = caused.source().expect("its cause");
+        assert_eq!(
+            source.to_string(),
+            std::io::Error::from_raw_os_error(libc::EPERM).to_string()
+        );
+        // Only the error itself is asked, not its causes.
+        assert!(of(source).is_empty());
+        assert_eq!(of(&caused), [Hint::NewCampaignElsewhere.text()]);
+    }
+
+    /// Every type that implements [`Hinted`] is in [`HINTED`]: one error of each, with a hint, is found by [`of`]
+    /// (a type left out would lose its hints in `main`'s output without a word).
+    #[test]
+    fn every_hinted_type_is_found() {
+        use std::path::PathBuf;
+
+        use crate::{backend, experiment, files, monitor, report, sys::contain};
+        let errors: Vec<Box<dyn Error + 'static>> = vec![
+            Box::new(WithHint::new("m", "h")),
+            Box::new(backend::BackendError::CannotObserve {
+                backend: "seccomp",
+                reason: "r",
+            }),
+            Box::new(backend::target::TargetError::Empty),
+            Box::new(backend::filter::FilterError::TooLong {
+                len: 5000,
+                limit: 4096,
+            }),
+            Box::new(backend::ptrace::PtraceError::Filter {
+                command: "c".into(),
+                source: nix::errno::Errno::EACCES,
+            }),
+            Box::new(backend::ptrace::sys::SpawnError::Seize(nix::errno::Errno::EPERM)),
+            Box::new(backend::ptrace::attach::AttachError::Seize {
+                pid: 1,
+                source: nix::errno::Errno::EPERM,
+            }),
+            Box::new(backend::ebpf::EbpfError::BtfMissing("t")),
+            Box::new(monitor::MonitorError::NameNeedsEbpf {
+                name: "n".into(),
+                why: "w".into(),
+            }),
+            Box::new(contain::ContainError::NotMounted),
+            Box::new(experiment::ExperimentError::BaselineHung(
+                std::time::Duration::from_secs(1),
+            )),
+            Box::new(files::FileError::Version {
+                path: PathBuf::from("p"),
+                found: 99,
+            }),
+            Box::new(report::merge::MergeError::Mismatch {
+                what: "seed",
+                first: "1".into(),
+                other: "2".into(),
+            }),
+        ];
+        assert_eq!(errors.len(), HINTED.len());
+        for e in &errors {
+            assert_eq!(of(e.as_ref()).len(), 1, "{e:?}");
+            assert!(!e.to_string().contains("hint"), "a message carries no hint: {e}");
         }
     }
 }

@@ -65,7 +65,7 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// `phoebe: <error>: <cause>…`, then any `hint:` lines (`phoebe::sys::error::Chain` reads them).
+/// `phoebe: <error>: <cause>…`, then a `hint:` line per hint the chain's errors give (`phoebe::sys::error::Chain`).
 fn print_error(e: &anyhow::Error) {
     let chain = phoebe::sys::error::Chain::new(e.as_ref());
     // A full or closed stderr leaves only the exit status to tell: never a panic.

@@ -15,12 +15,12 @@ pub mod ptrace;
 pub mod seccomp;
 pub mod target;
 
-use std::{collections::HashSet, time::Duration};
+use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use crate::{
     control::Control,
     decide::Decider,
-    hint::Hint,
+    hint::{Hint, Hinted},
     model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit, shape::ShapeCoverage},
 };
 
@@ -64,7 +64,8 @@ pub fn refuse_short(faults: &[&FaultSpec], backend: &'static str, why: &str) -> 
         Some(fault) => Err(BackendError::Unsupported {
             fault: fault.to_string(),
             backend,
-            reason: format!("{why}\nhint: {}", Hint::PtraceRunsShort),
+            reason: why.to_owned(),
+            hint: Some(Hint::PtraceRunsShort),
         }),
         None => Ok(()),
     }
@@ -306,7 +307,7 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Why a backend could not run a job. Messages name the step and give a hint where one helps. Errors only one
+/// Why a backend could not run a job. Messages name the step; its `Hinted` impl says what to do, where one helps. Errors only one
 /// backend has are that backend's own type, wrapped here (their message and causes are this error's).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -335,7 +336,7 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the {backend} backend cannot observe: {reason}\nhint: {}", Hint::UsePtrace)]
+    #[error("the {backend} backend cannot observe: {reason}")]
     CannotObserve {
         backend: &'static str,
         reason: &'static str,
@@ -345,13 +346,31 @@ pub enum BackendError {
         fault: String,
         backend: &'static str,
         reason: String,
+        /// What to do instead, where one backend can.
+        hint: Option<Hint>,
     },
+}
+
+impl Hinted for BackendError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            BackendError::Ptrace(e) => e.hint(),
+            BackendError::CannotObserve { .. } => Some(Hint::UsePtrace.into()),
+            BackendError::Unsupported { hint, .. } => hint.map(Cow::from),
+            BackendError::Seccomp(_)
+            | BackendError::Ebpf(_)
+            | BackendError::Exec { .. }
+            | BackendError::FilterBuild(_)
+            | BackendError::Wait { .. }
+            | BackendError::Thread { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FaultSpec;
+    use crate::{model::FaultSpec, sys::error::Chain};
 
     fn rules(specs: &[&str]) -> Vec<FaultSpec> {
         specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
@@ -426,13 +445,18 @@ mod tests {
             "seccomp",
             "cannot",
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+        let chain = Chain::new(&err);
         assert_eq!(
-            err,
-            "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot\n\
-             hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
-             its exit)"
+            chain.message(),
+            "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot"
+        );
+        assert_eq!(
+            chain.hints(),
+            [
+                "use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
+              its exit)"
+            ]
         );
         let mut short = Decider::new(rules(&["read:short=1:fd=pipe"]), 1);
         let mut note = |_: &str| {};
@@ -441,15 +465,13 @@ mod tests {
             note: &mut note,
         };
         assert!(ptrace::PtraceBackend.check(&mode).is_ok(), "ptrace runs short=");
-        let refused = seccomp::SeccompBackend.check(&mode).unwrap_err().to_string();
+        let refused = Chain::new(&seccomp::SeccompBackend.check(&mode).unwrap_err());
         assert!(
-            refused.starts_with(
+            refused.message().starts_with(
                 "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: a call it lets run"
-            ) && refused.ends_with(
-                "hint: use --backend ptrace, which runs short= (it lowers the call's count at its entry and \
-                 restores it at its exit)"
             ),
-            "{refused}"
+            "{refused:?}"
         );
+        assert_eq!(refused.hints(), [Hint::PtraceRunsShort.text()]);
     }
 }

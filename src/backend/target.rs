@@ -20,12 +20,22 @@ pub struct Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("no command given\nhint: put the command after `--`, e.g. `phoebe observe -- ls /`")]
+    #[error("no command given")]
     Empty,
-    #[error("command not found: '{0}'\nhint: give a path, or check that it is on PATH")]
+    #[error("command not found: '{0}'")]
     NotFound(String),
     #[error("argument {0:?} contains a NUL byte")]
     Nul(OsString),
+}
+
+impl crate::hint::Hinted for TargetError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            TargetError::Empty => Some("put the command after `--`, e.g. `phoebe observe -- ls /`".into()),
+            TargetError::NotFound(_) => Some("give a path, or check that it is on PATH".into()),
+            TargetError::Nul(_) => None,
+        }
+    }
 }
 
 impl Target {

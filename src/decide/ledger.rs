@@ -123,6 +123,22 @@ impl Ledger {
         self.keep(injection);
     }
 
+    /// Takes back the injection rule `id` made into call `index` of `syscall` by thread `tid`: the errno never
+    /// reached the program (the call was no longer waiting for its answer). Its count goes, and its log entry
+    /// (the last one of that call; none if the log was already full).
+    pub fn withdraw(&mut self, id: usize, tid: i32, syscall: Syscall, index: u64) {
+        if let Some(rule) = self.rules.get_mut(id) {
+            rule.injected = rule.injected.saturating_sub(1);
+        }
+        if let Some(at) = self
+            .injections
+            .iter()
+            .rposition(|i| i.rule == id && i.tid == tid && i.syscall == syscall && i.index == index)
+        {
+            self.injections.remove(at);
+        }
+    }
+
     /// Says that the backend sees the result of every matched call it lets run and reports its natural failures
     /// ([`Ledger::count_natural`]): the rules' `natural` counters are then written, zeros included.
     pub fn sees_results(&mut self) {

@@ -58,6 +58,8 @@ pub struct Decision {
     pub delay: Option<Duration>,
     /// The rule that decided (index into the rules).
     pub rule: usize,
+    /// The call's index among the calls of its syscall (what [`Decider::undelivered`] names it by).
+    pub index: u64,
 }
 
 struct Rule {
@@ -292,6 +294,7 @@ impl Decider {
                     when: rule.fault.when,
                     delay: rule.fault.delay,
                     rule: id,
+                    index,
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
@@ -307,6 +310,7 @@ impl Decider {
                     when,
                     delay: self.rules.get(rule).and_then(|r| r.fault.delay),
                     rule,
+                    index,
                 });
         }
         if let Some(d) = decision {
@@ -333,6 +337,13 @@ impl Decider {
             });
         }
         decision
+    }
+
+    /// Takes back `decision`, made for `call`, whose errno never reached the program: the call no longer waited
+    /// for its answer (seccomp's SEND said ENOENT: the caller was killed, or, before WAIT_KILLABLE_RECV,
+    /// signalled, and then its call comes back as a new one). Neither the rule's count nor the log claims it.
+    pub fn undelivered(&mut self, decision: &Decision, tid: i32, syscall: Syscall) {
+        self.ledger.withdraw(decision.rule, tid, syscall, decision.index);
     }
 
     /// Says that the backend sees the result of every matched call it lets run and reports the natural failures

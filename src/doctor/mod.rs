@@ -6,12 +6,13 @@
 //! BTF, LSMs, containment), the report that joins them to the backends' probes, and its rendering ([`render`]).
 //! Does not own: any backend's probing.
 
-use std::fmt::Write;
+use std::{borrow::Cow, fmt::Write};
 
 use serde::Serialize;
 
 use crate::{
     backend::{self, BackendKind, ModeKind},
+    hint::Hinted,
     sys::{error::Chain, host},
 };
 
@@ -82,7 +83,7 @@ fn containment() -> Containment {
                  descendants of a seccomp or eBPF target may keep running",
                 Chain::new(e).message()
             ),
-            hint: Some(e.hint().to_owned()),
+            hint: e.hint().map(Cow::into_owned),
         },
     }
 }

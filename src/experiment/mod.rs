@@ -32,6 +32,7 @@ mod supervise;
 pub mod verdict;
 
 use std::{
+    borrow::Cow,
     fs,
     path::{Path, PathBuf},
     time::Duration,
@@ -50,7 +51,7 @@ use self::{
 use crate::{
     control::Control,
     files::{self, FileError},
-    hint::Hint,
+    hint::{Hint, Hinted},
     model::{Baseline, Excluded, ExperimentResult, Plan, Report, Skipped},
     synth,
 };
@@ -74,12 +75,12 @@ pub enum ExperimentError {
     },
     #[error("{what} failed: {stderr}")]
     Inner { what: String, stderr: String },
-    #[error("{sentence}\nhint: what the program printed is in {}", output.display())]
+    #[error("{sentence}")]
     NotSteady { sentence: String, output: PathBuf },
-    #[error("a baseline run of the target timed out after {0:?}\nhint: raise --timeout")]
+    #[error("a baseline run of the target timed out after {0:?}")]
     BaselineHung(Duration),
     #[error(
-        "the {backend} backend cannot run any of the {count} experiment(s) of the campaign in {} ({ids}); {first}\nhint: start the campaign with --backend {fallback}",
+        "the {backend} backend cannot run any of the {count} experiment(s) of the campaign in {} ({ids}); {first}",
         dir.display()
     )]
     NothingRunnable {
@@ -90,11 +91,13 @@ pub enum ExperimentError {
         ids: String,
         /// `id: reason` of the first.
         first: String,
+        /// What the first one's refusal advises.
+        first_hint: Option<Hint>,
         fallback: &'static str,
     },
     #[error(
         "{}: model id '{id}' is not a plain name (letters, digits, '-', '_', '+', '.'; not starting with '.'), and \
-         the experiment's files are named after it\nhint: rename the model, e.g. openat-ENOENT",
+         the experiment's files are named after it",
         file.display()
     )]
     BadId { file: PathBuf, id: String },
@@ -102,14 +105,14 @@ pub enum ExperimentError {
     Synthesis(#[from] synth::SettingError),
     #[error(
         "{} holds a campaign with {flag} {saved}, not {flag} {given}, so its results would not be this \
-         campaign's\nhint: resume it without {flag}, or {}",
-        dir.display(), Hint::NewCampaignElsewhere, flag = difference.flag, saved = difference.saved, given = difference.given
+         campaign's",
+        dir.display(), flag = difference.flag, saved = difference.saved, given = difference.given
     )]
     OtherSettings { dir: PathBuf, difference: Difference },
     #[error(
         "{} was written by another campaign (fingerprint {found}) than the one in {} ({wanted}), so it cannot \
-         be reused\nhint: {}",
-        path.display(), campaign.display(), Hint::NewCampaignElsewhere
+         be reused",
+        path.display(), campaign.display()
     )]
     StaleFile {
         path: PathBuf,
@@ -117,26 +120,67 @@ pub enum ExperimentError {
         found: String,
         wanted: String,
     },
-    #[error(
-        "the {observer} backend cannot observe on this machine (--observer {observer}): {reason}\nhint: {hint}"
-    )]
+    #[error("the {observer} backend cannot observe on this machine (--observer {observer}): {reason}")]
     ObserverUnavailable {
         observer: &'static str,
         reason: String,
         hint: String,
     },
-    #[error("the {backend} backend cannot inject on this machine: {reason}\nhint: {hint}")]
+    #[error("the {backend} backend cannot inject on this machine: {reason}")]
     BackendUnavailable {
         backend: String,
         reason: String,
         hint: String,
     },
-    #[error("{} holds a campaign for '{}', not for '{}'\nhint: use another --out, or --resume {} without a command", dir.display(), found.join(" "), wanted.join(" "), dir.display())]
+    #[error("{} holds a campaign for '{}', not for '{}'", dir.display(), found.join(" "), wanted.join(" "))]
     OtherCampaign {
         dir: PathBuf,
         found: Vec<String>,
         wanted: Vec<String>,
     },
+}
+
+impl Hinted for ExperimentError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
+            ExperimentError::File(e) => return e.hint(),
+            ExperimentError::NotSteady { output, .. } => {
+                format!("what the program printed is in {}", output.display()).into()
+            }
+            ExperimentError::BaselineHung(_) => "raise --timeout".into(),
+            ExperimentError::NothingRunnable { fallback, .. } => {
+                format!("start the campaign with --backend {fallback}").into()
+            }
+            ExperimentError::BadId { .. } => "rename the model, e.g. openat-ENOENT".into(),
+            ExperimentError::OtherSettings { difference, .. } => format!(
+                "resume it without {}, or {}",
+                difference.flag,
+                Hint::NewCampaignElsewhere
+            )
+            .into(),
+            ExperimentError::StaleFile { .. } => Hint::NewCampaignElsewhere.into(),
+            ExperimentError::ObserverUnavailable { hint, .. }
+            | ExperimentError::BackendUnavailable { hint, .. } => hint.as_str().into(),
+            ExperimentError::OtherCampaign { dir, .. } => format!(
+                "use another --out, or --resume {} without a command",
+                dir.display()
+            )
+            .into(),
+            ExperimentError::Dir { .. }
+            | ExperimentError::Spawn { .. }
+            | ExperimentError::Inner { .. }
+            | ExperimentError::Synthesis(_) => return None,
+        })
+    }
+
+    /// A campaign that can run nothing says first what the first refusal advises.
+    fn hints(&self) -> Vec<Cow<'_, str>> {
+        let first = match self {
+            ExperimentError::NothingRunnable { first_hint, .. } => first_hint.map(Cow::from),
+            _ => None,
+        };
+        first.into_iter().chain(self.hint()).collect()
+    }
 }
 
 /// Progress of a campaign, for the CLI's progress bar.

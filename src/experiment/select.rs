@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{Campaign, ExperimentError};
 use crate::{
     backend::{self, BackendError, BackendKind},
+    hint::Hint,
     model::{ErrorModel, FaultSpec, Plan, Skipped},
 };
 
@@ -33,11 +34,25 @@ pub fn check_ids(plan: &Plan, file: &Path) -> Result<(), ExperimentError> {
 /// Why the campaign's backend cannot run `fault`, or `None` when it can (or when each run's `phoebe inject`
 /// chooses its backend). Pure: asks the backend's own rule check, which loads nothing, so the answer is the
 /// same on every host, in every shard and on every resume.
+/// The reason is the report's text: a refusal's hint follows it on a `hint:` line.
 pub fn skip_reason(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<String> {
+    refusal(backend, faults).map(|(reason, hint)| with_hint(reason, hint))
+}
+
+/// A skip reason as reports keep it: the refusal's hint on a `hint:` line after it.
+fn with_hint(reason: String, hint: Option<Hint>) -> String {
+    match hint {
+        Some(hint) => format!("{reason}\nhint: {hint}"),
+        None => reason,
+    }
+}
+
+/// [`skip_reason`]'s reason and hint apart.
+fn refusal(backend: Option<BackendKind>, faults: &[FaultSpec]) -> Option<(String, Option<Hint>)> {
     let faults: Vec<&FaultSpec> = faults.iter().collect();
     match backend::backend(backend?).campaign_skips(&faults)? {
-        BackendError::Unsupported { reason, .. } => Some(reason),
-        other => Some(other.to_string()),
+        BackendError::Unsupported { reason, hint, .. } => Some((reason, hint)),
+        other => Some((other.to_string(), None)),
     }
 }
 
@@ -72,17 +87,20 @@ pub(super) fn share<'a>(
 /// The experiments of `all` the campaign's backend cannot run, in plan order; an error when that is every one
 /// of them.
 fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Skipped>, ExperimentError> {
+    let mut first_refusal = None;
     let skipped: Vec<Skipped> = all
         .iter()
         .filter_map(|e| {
-            skip_reason(campaign.backend, &e.faults).map(|reason| Skipped {
+            let (reason, hint) = refusal(campaign.backend, &e.faults)?;
+            first_refusal.get_or_insert_with(|| (e.id.clone(), reason.clone(), hint));
+            Some(Skipped {
                 id: e.id.clone(),
                 faults: e.faults.clone(),
-                reason,
+                reason: with_hint(reason, hint),
             })
         })
         .collect();
-    if let Some(first) = skipped.first()
+    if let Some((first_id, first_reason, first_hint)) = first_refusal
         && skipped.len() == all.len()
     {
         const SHOWN: usize = 10;
@@ -95,7 +113,8 @@ fn skipped(campaign: &Campaign, all: &[Experiment], dir: &Path) -> Result<Vec<Sk
             dir: dir.to_path_buf(),
             count: all.len(),
             ids: ids.join(", "),
-            first: format!("{}: {}", first.id, first.reason),
+            first: format!("{first_id}: {first_reason}"),
+            first_hint,
             fallback: fallback_backend(&skipped),
         });
     }
@@ -184,6 +203,7 @@ mod tests {
         AUTO_BACKEND,
         campaign::tests::{campaign, kind},
     };
+    use crate::sys::error::Chain;
 
     #[test]
     fn given_faults_get_unique_ids() {
@@ -341,21 +361,17 @@ mod tests {
             "ebpf",
             &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
         );
-        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x"))
-            .unwrap_err()
-            .to_string();
+        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x")).unwrap_err();
+        let chain = Chain::new(&err);
         assert!(
-            err.starts_with(
+            chain.message().starts_with(
                 "the ebpf backend cannot run any of the 4 experiment(s) of the campaign in runs/x (futex-EAGAIN, \
                  mmap-ENOMEM, brk-ENOMEM, munmap-EINVAL); futex-EAGAIN: no LSM hook decides 'futex'; "
             ),
-            "{err}"
+            "{chain:?}"
         );
-        assert_eq!(err.lines().count(), 2, "{err}");
-        assert!(
-            err.ends_with("\nhint: start the campaign with --backend seccomp"),
-            "{err}"
-        );
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
+        assert_eq!(chain.hints(), ["start the campaign with --backend seccomp"]);
         // A shard whose experiments are all skipped is fine while another shard has some to run.
         let mut shard = campaign("ebpf", &["futex:EAGAIN", "openat:ENOENT"]);
         shard.shard = Some("1/2".parse().unwrap());
@@ -366,6 +382,37 @@ mod tests {
         // No experiment at all is not this error.
         let empty = campaign("ebpf", &[]);
         assert!(share(&empty, &[], Path::new("x")).unwrap().1.is_empty());
+    }
+
+    /// A refusal with a hint of its own (short=) keeps it on its `hint:` line in the skip reason the reports
+    /// keep, and gives it before the backend to use when nothing can run.
+    #[test]
+    fn a_refusals_hint_is_in_the_skip_reason_and_first_when_nothing_runs() {
+        let c = campaign("ebpf", &["read:short=1"]);
+        let all = experiments(&c, &Plan::empty(&c));
+        let reason = skip_reason(kind("ebpf"), &all[0].faults).unwrap();
+        assert_eq!(
+            reason,
+            format!(
+                "LSM hooks decide before the call runs and cannot change its count\nhint: {}",
+                Hint::PtraceRunsShort
+            )
+        );
+        let err = share(&c, &all, Path::new("runs/x")).unwrap_err();
+        let chain = Chain::new(&err);
+        assert!(
+            chain
+                .message()
+                .ends_with(": LSM hooks decide before the call runs and cannot change its count"),
+            "{chain:?}"
+        );
+        assert_eq!(
+            chain.hints(),
+            [
+                Hint::PtraceRunsShort.text(),
+                "start the campaign with --backend ptrace"
+            ]
+        );
     }
 
     /// The report fixtures' skip reasons (`model::fixtures::ebpf_reason`, which may not ask the backend) start

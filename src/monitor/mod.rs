@@ -13,6 +13,7 @@ mod http;
 mod totals;
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, VecDeque},
     net::{SocketAddr, TcpListener},
     sync::{Arc, Mutex},
@@ -25,6 +26,7 @@ use crate::{
         ptrace::attach::{AttachError, Attached},
     },
     control::Control,
+    hint::Hinted,
     report::monitor::{
         PerProcess,
         exposition::{BuildInfo, Labels, Totals},
@@ -75,13 +77,9 @@ pub struct Options {
 pub enum MonitorError {
     #[error("no process with pid {0}")]
     NoSuchPid(i32),
-    #[error(
-        "eBPF is not available here\nhint: `phoebe doctor` says why; `--backend ptrace` watches a --pid without eBPF"
-    )]
+    #[error("eBPF is not available here")]
     Ebpf(#[source] EbpfError),
-    #[error(
-        "--name {name} needs eBPF ({why})\nhint: watch one process with --pid PID, which works with ptrace; `phoebe doctor` says why eBPF is unavailable"
-    )]
+    #[error("--name {name} needs eBPF ({why})")]
     NameNeedsEbpf { name: String, why: String },
     #[error(transparent)]
     Attach(#[from] AttachError),
@@ -93,6 +91,23 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Hinted for MonitorError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            MonitorError::Ebpf(_) => {
+                Some("`phoebe doctor` says why; `--backend ptrace` watches a --pid without eBPF".into())
+            }
+            MonitorError::NameNeedsEbpf { .. } => Some(
+                "watch one process with --pid PID, which works with ptrace; `phoebe doctor` says why eBPF is \
+                 unavailable"
+                    .into(),
+            ),
+            MonitorError::Attach(e) => e.hint(),
+            MonitorError::NoSuchPid(_) | MonitorError::Output(_) | MonitorError::Listen { .. } => None,
+        }
+    }
 }
 
 /// Has the process ended (gone, or a zombie: its last thread has exited and only its status is left)?

@@ -8,14 +8,23 @@ use crate::model::Report;
 pub enum MergeError {
     #[error("nothing to merge")]
     Empty,
-    #[error(
-        "the reports are not shards of one campaign: {what} differs ('{first}' vs '{other}')\nhint: merge the directories of one `phoebe exec --shard K/N` campaign (same command, seed and plan)"
-    )]
+    #[error("the reports are not shards of one campaign: {what} differs ('{first}' vs '{other}')")]
     Mismatch {
         what: &'static str,
         first: String,
         other: String,
     },
+}
+
+impl crate::hint::Hinted for MergeError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            MergeError::Empty => None,
+            MergeError::Mismatch { .. } => Some(
+                "merge the directories of one `phoebe exec --shard K/N` campaign (same command, seed and plan)".into(),
+            ),
+        }
+    }
 }
 
 /// The backends two reports ran on, as one report names them: each report's (`a, b` when its runs used

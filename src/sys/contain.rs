@@ -90,17 +90,19 @@ pub enum ContainError {
     },
 }
 
-impl ContainError {
-    /// What would make containment work, for the warning and `doctor`.
-    pub fn hint(&self) -> &'static str {
+/// What would make containment work, for the warning and `doctor`.
+impl crate::hint::Hinted for ContainError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
-            ContainError::Init => "none needed",
+            ContainError::Init => None,
             ContainError::NoUnified | ContainError::NotMounted => {
-                "mount a cgroup v2 hierarchy (a unified or hybrid cgroup layout), with Linux >= 5.14"
+                Some("mount a cgroup v2 hierarchy (a unified or hybrid cgroup layout), with Linux >= 5.14".into())
             }
-            _ => {
-                "run phoebe as root, or in a delegated cgroup (e.g. `systemd-run --user --scope -p Delegate=yes phoebe ...`)"
-            }
+            ContainError::Create { .. } | ContainError::Open { .. } | ContainError::Sys { .. } => Some(
+                "run phoebe as root, or in a delegated cgroup (e.g. `systemd-run --user --scope -p Delegate=yes \
+                 phoebe ...`)"
+                    .into(),
+            ),
         }
     }
 }
@@ -122,11 +124,16 @@ pub fn get() -> Option<&'static Containment> {
         Ok(c) => Some(c),
         Err(e) => {
             if first && !matches!(e, ContainError::Init) {
+                let chain = super::error::Chain::new(e);
                 tracing::warn!(
                     "phoebe cannot contain the processes it launches ({}): if phoebe is killed, the target's \
-                     descendants may keep running\nhint: {}",
-                    super::error::Chain::new(e).message(),
-                    e.hint()
+                     descendants may keep running{}",
+                    chain.message(),
+                    chain
+                        .hints()
+                        .iter()
+                        .map(|h| format!("\nhint: {h}"))
+                        .collect::<String>()
                 );
             }
             None

@@ -1,13 +1,15 @@
-//! Error chains for people: the one place that flattens an error and its causes into a sentence, takes the
-//! `hint:` lines out of it, and finds the kernel's errno in it. `main` prints what [`Chain`] gives; `doctor`,
-//! `monitor` and the eBPF injector put chains on one line with it.
+//! Error chains for people: the one place that flattens an error and its causes into a sentence, collects their
+//! hints, and finds the kernel's errno in it. `main` prints what [`Chain`] gives (`phoebe: <message>`, then a
+//! `hint: …` line per hint); `doctor`, `monitor`, `sys::contain` and the eBPF injector put chains on one line
+//! with it.
 //!
-//! Hints are still written into messages (a line starting with `hint:`, or `; hint:` after the message; the
-//! advice several messages give is a `crate::hint::Hint`); this module is the only one that reads them back.
+//! Hints are data: each error of the chain gives its own through `crate::hint::Hinted` (found by
+//! `crate::hint::of`), and no message carries one, so nothing here reads text apart. A message that quotes text
+//! from elsewhere (a target's stderr) is a message, whatever it says.
 
-use std::error::Error;
+use std::{borrow::Cow, error::Error};
 
-/// An error and its causes: each cause's message (its lines joined, hints removed) and the hints, in order.
+/// An error and its causes: each cause's message (its lines) and the hints, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Chain {
     /// One entry per cause whose message says something new, each a list of its lines.
@@ -16,36 +18,30 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Reads `e` and its causes. A cause already quoted by the message before it is not repeated (aya and
-    /// `{source}` messages quote their cause).
+    /// Reads `e` and its causes: each one's message, and its hints ([`crate::hint::of`]), outer first. A cause
+    /// already quoted by the message before it is not repeated (aya and `{source}` messages quote their cause);
+    /// its hints are given all the same.
     pub fn new(e: &(dyn Error + 'static)) -> Self {
+        Self::asking(e, crate::hint::of)
+    }
+
+    /// [`Chain::new`], asking `hints_of` for each error's hints.
+    fn asking(
+        e: &(dyn Error + 'static),
+        hints_of: impl for<'e> Fn(&'e (dyn Error + 'static)) -> Vec<Cow<'e, str>>,
+    ) -> Self {
         let mut chain = Chain::default();
         let mut cause = Some(e);
         while let Some(c) = cause {
             chain.push(&c.to_string());
+            chain.hints.extend(hints_of(c).into_iter().map(Cow::into_owned));
             cause = c.source();
         }
         chain
     }
 
-    fn push(&mut self, text: &str) {
-        let mut lines = Vec::new();
-        for line in text.lines() {
-            // A hint starts a line, or follows the message after "; hint:".
-            let (message, hint) = match line.strip_prefix("hint:") {
-                Some(hint) => ("", Some(hint)),
-                None => match line.split_once("; hint:") {
-                    Some((message, hint)) => (message, Some(hint)),
-                    None => (line, None),
-                },
-            };
-            if !message.is_empty() {
-                lines.push(message.to_owned());
-            }
-            if let Some(hint) = hint {
-                self.hints.push(hint.trim().to_owned());
-            }
-        }
+    fn push(&mut self, message: &str) {
+        let lines: Vec<String> = message.lines().map(str::to_owned).collect();
         let joined = lines.join(" ");
         let quoted = self
             .parts
@@ -98,6 +94,7 @@ pub fn errno_of(e: &(dyn Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hint::{Hint, Hinted, WithHint};
 
     #[derive(Debug, thiserror::Error)]
     enum Outer {
@@ -105,14 +102,49 @@ mod tests {
         Spawn(#[source] Inner),
         #[error("cannot open the listener: {0}")]
         Quoting(#[source] std::io::Error),
+        #[error("cannot run 'cat': {0}")]
+        QuotingHinted(#[source] Inner),
+        #[error("cannot seize 'cat'")]
+        Advised(#[source] Inner),
     }
 
     #[derive(Debug, thiserror::Error)]
     enum Inner {
-        #[error("cannot attach to the child with PTRACE_SEIZE\nhint: ptrace needs the same uid")]
+        #[error("cannot attach to the child with PTRACE_SEIZE")]
         Seize(#[source] std::io::Error),
-        #[error("seccomp(SECCOMP_SET_MODE_FILTER) failed; hint: a listener already exists")]
+        #[error("seccomp(SECCOMP_SET_MODE_FILTER) failed")]
         Filter,
+        #[error("a line; hint: of a target's stderr\nhint: is a message")]
+        Quoted,
+    }
+
+    impl Hinted for Outer {
+        fn hint(&self) -> Option<Cow<'_, str>> {
+            match self {
+                Outer::Advised(_) => Some(Hint::UsePtrace.into()),
+                _ => None,
+            }
+        }
+    }
+
+    impl Hinted for Inner {
+        fn hint(&self) -> Option<Cow<'_, str>> {
+            match self {
+                Inner::Seize(_) => Some("ptrace needs the same uid".into()),
+                Inner::Filter => Some("a listener already exists".into()),
+                Inner::Quoted => None,
+            }
+        }
+    }
+
+    /// The chain of `e`, whose hints these test types give (`crate::hint::of` knows the crate's types only).
+    fn chain_of(e: &(dyn Error + 'static)) -> Chain {
+        Chain::asking(e, |c| {
+            c.downcast_ref::<Outer>()
+                .map(Outer::hints)
+                .or_else(|| c.downcast_ref::<Inner>().map(Inner::hints))
+                .unwrap_or_default()
+        })
     }
 
     fn eperm() -> std::io::Error {
@@ -120,9 +152,8 @@ mod tests {
     }
 
     #[test]
-    fn messages_join_and_hints_come_out_of_either_form() {
-        let e = Outer::Spawn(Inner::Seize(eperm()));
-        let chain = Chain::new(&e);
+    fn a_hint_on_an_inner_cause_is_collected_and_messages_join() {
+        let chain = chain_of(&Outer::Spawn(Inner::Seize(eperm())));
         assert_eq!(
             chain.message(),
             format!(
@@ -131,18 +162,59 @@ mod tests {
             )
         );
         assert_eq!(chain.hints(), ["ptrace needs the same uid"]);
-        let chain = Chain::new(&Outer::Spawn(Inner::Filter));
+    }
+
+    #[test]
+    fn two_hints_come_outer_first() {
+        let chain = chain_of(&Outer::Advised(Inner::Filter));
         assert_eq!(
             chain.message(),
-            "cannot start 'cat' under ptrace: seccomp(SECCOMP_SET_MODE_FILTER) failed"
+            "cannot seize 'cat': seccomp(SECCOMP_SET_MODE_FILTER) failed"
+        );
+        assert_eq!(
+            chain.hints(),
+            [Hint::UsePtrace.text(), "a listener already exists"]
+        );
+    }
+
+    #[test]
+    fn a_quoted_cause_is_said_once_and_its_hint_is_kept() {
+        let chain = chain_of(&Outer::Quoting(eperm()));
+        assert_eq!(chain.message(), format!("cannot open the listener: {}", eperm()));
+        assert!(chain.hints().is_empty());
+        let chain = chain_of(&Outer::QuotingHinted(Inner::Filter));
+        assert_eq!(
+            chain.message(),
+            "cannot run 'cat': seccomp(SECCOMP_SET_MODE_FILTER) failed"
         );
         assert_eq!(chain.hints(), ["a listener already exists"]);
     }
 
+    /// A message quoting text from elsewhere (a `--reset` command's stderr) that said `; hint:` or began a line with
+    /// `hint:` had that part cut off and printed as phoebe's hint.
     #[test]
-    fn a_quoted_cause_is_said_once() {
-        let chain = Chain::new(&Outer::Quoting(eperm()));
-        assert_eq!(chain.message(), format!("cannot open the listener: {}", eperm()));
+    fn regression_text_saying_hint_in_a_message_was_taken_for_a_hint() {
+        let chain = chain_of(&Inner::Quoted);
+        assert_eq!(
+            chain.message(),
+            "a line; hint: of a target's stderr hint: is a message"
+        );
+        assert!(chain.hints().is_empty());
+    }
+
+    #[test]
+    fn the_crate_hint_types_are_found_through_anyhow() {
+        let e: anyhow::Error = WithHint::new("no models", "give --fault SPEC").into();
+        let e = e.context("cannot run the campaign");
+        let chain = Chain::new(e.as_ref());
+        assert_eq!(chain.message(), "cannot run the campaign: no models");
+        assert_eq!(chain.hints(), ["give --fault SPEC"]);
+        let e = anyhow::Error::new(
+            WithHint::new("cannot read the plan", Hint::NewCampaignElsewhere).caused_by(eperm()),
+        );
+        let chain = Chain::new(e.as_ref());
+        assert_eq!(chain.message(), format!("cannot read the plan: {}", eperm()));
+        assert_eq!(chain.hints(), [Hint::NewCampaignElsewhere.text()]);
     }
 
     #[test]
@@ -151,7 +223,7 @@ mod tests {
         #[error("the verifier refused phoebe_x:\n0: r0 = 0\n1: exit")]
         struct Verifier;
         assert_eq!(Chain::new(&Verifier).one_line(), "the verifier refused phoebe_x:");
-        let chain = Chain::new(&Outer::Spawn(Inner::Seize(eperm())));
+        let chain = chain_of(&Outer::Spawn(Inner::Seize(eperm())));
         assert_eq!(
             chain.one_line(),
             format!(

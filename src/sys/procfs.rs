@@ -88,12 +88,7 @@ pub fn children_of(ppid: u32) -> Vec<u32> {
 }
 
 /// What descriptor `fd` of task `tid` refers to (`/proc/TID/fd/FD`; sockets and pipes read `socket:[N]`,
-/// `pipe:[N]`).
-pub fn fd_path(tid: Pid, fd: i32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()
-}
-
-/// Like [`fd_path`], with the error: `NotFound` means the descriptor is not open.
+/// `pipe:[N]`); `NotFound` means the descriptor is not open (or the task is gone).
 pub fn fd_link(tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
 }

@@ -254,6 +254,7 @@ fn refuse(fault: &FaultSpec, reason: String) -> BackendError {
         fault: fault.to_string(),
         backend: "ebpf",
         reason,
+        hint: None,
     }
 }
 
@@ -265,6 +266,7 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
             fault: format!("{} rules", faults.len()),
             backend: "ebpf",
             reason: format!("at most {MAX_RULES} rules fit in the kernel's tables"),
+            hint: None,
         });
     }
     let mut coverage = Vec::new();
@@ -780,6 +782,7 @@ pub fn check(decider: &Decider) -> Result<(), BackendError> {
             reason: "the kernel rolls its own random numbers, so it cannot replay a log call by call; replay with \
                      --backend seccomp (or ptrace)"
                 .into(),
+            hint: None,
         });
     }
     plan(&decider.faults().collect::<Vec<_>>()).map(drop)

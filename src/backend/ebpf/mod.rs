@@ -52,19 +52,19 @@ pub struct ProbeOptions {
     pub histograms: bool,
 }
 
-const HINT: &str = "hint: eBPF needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF; `phoebe doctor` \
-                    says what this machine allows; `--backend ptrace` works without";
+const HINT: &str = "eBPF needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF; `phoebe doctor` says what \
+                    this machine allows; `--backend ptrace` works without";
 
 /// Why the eBPF observer could not start or be read.
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfError {
-    #[error("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux)\n{HINT}")]
+    #[error("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux)")]
     Btf(#[source] std::io::Error),
-    #[error("the kernel's BTF has no {0}\n{HINT}")]
+    #[error("the kernel's BTF has no {0}")]
     BtfMissing(&'static str),
-    #[error("cannot load phoebe's eBPF object\n{HINT}")]
+    #[error("cannot load phoebe's eBPF object")]
     Load(#[source] aya::EbpfError),
-    #[error("cannot load or attach the eBPF program {name} to {tracepoint}\n{HINT}")]
+    #[error("cannot load or attach the eBPF program {name} to {tracepoint}")]
     Program {
         name: &'static str,
         tracepoint: &'static str,
@@ -73,10 +73,7 @@ pub enum EbpfError {
     },
     #[error(
         "this kernel refuses both ways phoebe attaches its eBPF injector ({what}), so phoebe cannot inject with \
-         eBPF here\nhint: eBPF injection needs BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) and either \
-         fmod_ret on the kernel's security_* functions or BPF LSM (CONFIG_BPF_LSM with `bpf` in the active LSM \
-         list: `cat /sys/kernel/security/lsm`; boot with `lsm=…,bpf`); `phoebe doctor` checks them; inject with \
-         --backend seccomp instead"
+         eBPF here"
     )]
     InjectRefused { what: String },
     #[error(
@@ -90,6 +87,24 @@ pub enum EbpfError {
         #[source]
         source: aya::maps::MapError,
     },
+}
+
+impl crate::hint::Hinted for EbpfError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            EbpfError::Btf(_) | EbpfError::BtfMissing(_) | EbpfError::Load(_) | EbpfError::Program { .. } => {
+                Some(HINT.into())
+            }
+            EbpfError::InjectRefused { .. } => Some(
+                "eBPF injection needs BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) and either fmod_ret \
+                 on the kernel's security_* functions or BPF LSM (CONFIG_BPF_LSM with `bpf` in the active LSM list: \
+                 `cat /sys/kernel/security/lsm`; boot with `lsm=…,bpf`); `phoebe doctor` checks them; inject with \
+                 --backend seccomp instead"
+                    .into(),
+            ),
+            EbpfError::Verifier { .. } | EbpfError::Map { .. } => None,
+        }
+    }
 }
 
 pub use super::counts::{Histograms, Snapshot, decode};

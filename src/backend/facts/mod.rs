@@ -2,19 +2,23 @@
 //! (DESIGN §6): the resolved path argument, what a descriptor refers to (kind, `O_NONBLOCK`, path), the thread
 //! group of a task. Shared by the ptrace and seccomp backends, which both hold a stopped task (a tracee at a
 //! syscall stop, a task waiting in a notified call); neither imports the other.
-//! Owns: [`ProcProbe`], the implementation of `model::shape::Probe` over `/proc` and the task's memory.
-//! Raw calls live in `sys.rs`.
+//! Owns: [`ProcProbe`], the implementation of `model::shape::Probe` over `/proc` and the task's memory, and
+//! [`Source`], the seam every one of those reads goes through (the backends' unit tests answer them from recorded
+//! descriptors). Raw calls live in `sys.rs`.
 
+#[cfg(test)]
+pub mod fake;
 mod sys;
 
 use std::{
-    collections::HashMap,
-    os::unix::fs::{FileTypeExt, MetadataExt},
+    collections::{BTreeSet, HashMap},
+    os::unix::fs::MetadataExt,
     path::{Component, Path, PathBuf},
 };
 
 use nix::unistd::Pid;
 
+use super::lineage;
 use crate::{
     model::{
         Syscall,
@@ -24,29 +28,124 @@ use crate::{
     sys::procfs,
 };
 
+/// Every read of a task's `/proc` entries and memory that [`ProcProbe`], [`resolve_path`] and [`tgid_of`] make:
+/// the seam below the backends' call facts. The provided methods are the real reads (`sys::procfs`, `sys.rs` here,
+/// `lineage::family`), which [`Procfs`], the one the tracers and the supervisor hold, uses as they are; a unit
+/// test's fake (`fake.rs`) overrides every one to answer from a recorded `/proc`. Each returns `None` (or an error,
+/// or nothing) when the task or the descriptor is gone, as the real reads do.
+pub trait Source {
+    /// [`procfs::tgid_of`]: the thread group of task `tid`.
+    fn tgid(&mut self, tid: Pid) -> Option<i32> {
+        procfs::tgid_of(tid)
+    }
+    /// [`procfs::fd_link`]: what descriptor `fd` refers to; `NotFound` when it is not open.
+    fn fd_link(&mut self, tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
+        procfs::fd_link(tid, fd)
+    }
+    /// [`procfs::fd_flags`]: the open file description's flags.
+    fn fd_flags(&mut self, tid: Pid, fd: i32) -> Option<u64> {
+        procfs::fd_flags(tid, fd)
+    }
+    /// `st_mode` and `st_rdev` of the inode descriptor `fd` holds ([`procfs::fd_metadata`]).
+    fn fd_mode(&mut self, tid: Pid, fd: i32) -> Option<(u32, u64)> {
+        procfs::fd_metadata(tid, fd).map(|m| (m.mode(), m.rdev()))
+    }
+    /// [`procfs::epoll_targets`]: the descriptors registered in epoll instance `epfd`.
+    fn epoll_targets(&mut self, tid: Pid, epfd: i32) -> Option<Vec<i32>> {
+        procfs::epoll_targets(tid, epfd)
+    }
+    /// [`procfs::cwd`]: the working directory.
+    fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
+        procfs::cwd(tid)
+    }
+    /// `sys::read_c_string`: a NUL-terminated string of the task's memory at `addr`.
+    fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
+        sys::read_c_string(tid, addr)
+    }
+    /// `sys::read_u64`: a native-endian u64 of the task's memory at `addr`.
+    fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
+        sys::read_u64(tid, addr)
+    }
+    /// `sys::socket_family_type`: `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
+    fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
+        sys::socket_family_type(tgid, fd)
+    }
+    /// [`lineage::family`]: the tasks a clone by thread `tid` of process `tgid` can create, now (the seccomp
+    /// supervisor finds the task a clone created in it).
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        lineage::family(tgid, tid)
+    }
+}
+
+/// The real reads (zero-sized: a direct call each).
+pub struct Procfs;
+
+impl Source for Procfs {}
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn tgid(&mut self, tid: Pid) -> Option<i32> {
+        (**self).tgid(tid)
+    }
+    fn fd_link(&mut self, tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
+        (**self).fd_link(tid, fd)
+    }
+    fn fd_flags(&mut self, tid: Pid, fd: i32) -> Option<u64> {
+        (**self).fd_flags(tid, fd)
+    }
+    fn fd_mode(&mut self, tid: Pid, fd: i32) -> Option<(u32, u64)> {
+        (**self).fd_mode(tid, fd)
+    }
+    fn epoll_targets(&mut self, tid: Pid, epfd: i32) -> Option<Vec<i32>> {
+        (**self).epoll_targets(tid, epfd)
+    }
+    fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
+        (**self).cwd(tid)
+    }
+    fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
+        (**self).read_c_string(tid, addr)
+    }
+    fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
+        (**self).read_u64(tid, addr)
+    }
+    fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
+        (**self).socket_family_type(tgid, fd)
+    }
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        (**self).family(tgid, tid)
+    }
+}
+
 /// The thread group of a task, from /proc (cheap enough for the calls a rule targets); the tid itself when the
 /// task is gone.
-pub(crate) fn tgid_of(tid: Pid) -> i32 {
-    procfs::tgid_of(tid).unwrap_or(tid.as_raw())
+pub(crate) fn tgid_of(source: &mut impl Source, tid: Pid) -> i32 {
+    source.tgid(tid).unwrap_or(tid.as_raw())
 }
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd; for a
 /// call on a descriptor, the file it refers to as the kernel names it (`socket:[N]`, `pipe:[N]` for those).
-pub(crate) fn resolve_path(tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
+pub(crate) fn resolve_path(
+    source: &mut impl Source,
+    tid: Pid,
+    sc: Syscall,
+    args: &[u64; 6],
+) -> Option<String> {
     let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
         let fd = args[fd_arg(sc)?] as i32;
-        return procfs::fd_path(tid, fd).map(|p| p.to_string_lossy().into_owned());
+        return source
+            .fd_link(tid, fd)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
     };
-    let raw = sys::read_c_string(tid, args[path_idx])?;
+    let raw = source.read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     if raw.starts_with('/') {
         return Some(normalize_absolute(&raw));
     }
     let dirfd = dirfd_idx.map(|i| args[i] as i32).unwrap_or(libc::AT_FDCWD);
     let base = if dirfd == libc::AT_FDCWD {
-        procfs::cwd(tid)?
+        source.cwd(tid)?
     } else {
-        procfs::fd_path(tid, dirfd)?
+        source.fd_link(tid, dirfd).ok()?
     };
     Some(normalize(&base.join(raw)))
 }
@@ -78,23 +177,33 @@ pub struct SocketKinds(HashMap<u64, &'static str>);
 
 const SOCKET_CACHE: usize = 4096;
 
-/// The facts of a call of task `tid` (thread group `tgid`), learned from `/proc` and its memory. A probe lives
-/// for one call: what it read is kept, so asking again (the decider computes a shape the backend already
-/// computed to warm it) reads nothing.
-pub struct ProcProbe<'a> {
+/// The facts of a call of task `tid` (thread group `tgid`), learned from `/proc` and its memory through `S`
+/// ([`Source`]). A probe lives for one call: what it read is kept, so asking again (the decider computes a shape
+/// the backend already computed to warm it) reads nothing.
+pub struct ProcProbe<'a, S = Procfs> {
     pub tid: Pid,
     pub tgid: i32,
     pub sockets: &'a mut SocketKinds,
+    source: S,
     path: Option<Option<String>>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
 
 impl<'a> ProcProbe<'a> {
+    /// A probe that reads the real `/proc` and memory ([`Procfs`]).
     pub fn new(tid: Pid, tgid: i32, sockets: &'a mut SocketKinds) -> Self {
+        ProcProbe::with_source(Procfs, tid, tgid, sockets)
+    }
+}
+
+impl<'a, S: Source> ProcProbe<'a, S> {
+    /// A probe that reads through `source` (a backend's kernel type, or a unit test's fake).
+    pub fn with_source(source: S, tid: Pid, tgid: i32, sockets: &'a mut SocketKinds) -> Self {
         ProcProbe {
             tid,
             tgid,
             sockets,
+            source,
             path: None,
             fd: None,
         }
@@ -107,10 +216,10 @@ impl<'a> ProcProbe<'a> {
     }
 }
 
-impl Probe for ProcProbe<'_> {
+impl<S: Source> Probe for ProcProbe<'_, S> {
     fn path(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<String> {
         self.path
-            .get_or_insert_with(|| resolve_path(self.tid, sc, args))
+            .get_or_insert_with(|| resolve_path(&mut self.source, self.tid, sc, args))
             .clone()
     }
 
@@ -126,20 +235,20 @@ impl Probe for ProcProbe<'_> {
     }
 
     fn read_u64(&mut self, addr: u64) -> Option<u64> {
-        sys::read_u64(self.tid, addr)
+        self.source.read_u64(self.tid, addr)
     }
 
     fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
         // Only an epoll instance's fdinfo lists its targets; on anything else the call fails by itself.
-        let link = procfs::fd_link(self.tid, epfd).ok()?;
+        let link = self.source.fd_link(self.tid, epfd).ok()?;
         if fd_kind_of_link(&link.to_string_lossy()) != Some("epoll") {
             return None;
         }
-        Some(procfs::epoll_targets(self.tid, epfd)?.contains(&fd))
+        Some(self.source.epoll_targets(self.tid, epfd)?.contains(&fd))
     }
 }
 
-impl ProcProbe<'_> {
+impl<S: Source> ProcProbe<'_, S> {
     fn read_fd(&mut self, fd: i32) -> Option<FdFacts> {
         if fd < 0 {
             return Some(FdFacts {
@@ -148,9 +257,13 @@ impl ProcProbe<'_> {
                 path: None,
             });
         }
-        let link = match procfs::fd_link(self.tid, fd) {
+        let link = match self.source.fd_link(self.tid, fd) {
             Ok(link) => link.to_string_lossy().into_owned(),
-            // Not open: the call is about to fail with EBADF by itself.
+            // No such link: the task is gone (killed at its stop), and nothing is known of the descriptor...
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.source.tgid(self.tid).is_none() => {
+                return None;
+            }
+            // ...or it is not open: the call is about to fail with EBADF by itself.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Some(FdFacts {
                     kind: "closed",
@@ -160,7 +273,10 @@ impl ProcProbe<'_> {
             }
             Err(_) => return None,
         };
-        let nonblock = nonblock_of(self.tid, fd);
+        let nonblock = self
+            .source
+            .fd_flags(self.tid, fd)
+            .map(|flags| flags & libc::O_NONBLOCK as u64 != 0);
         if let Some(kind) = fd_kind_of_link(&link) {
             return Some(FdFacts {
                 kind,
@@ -176,7 +292,9 @@ impl ProcProbe<'_> {
             let kind = match self.sockets.0.get(&inode) {
                 Some(kind) => *kind,
                 None => {
-                    let kind = sys::socket_family_type(self.tgid, fd)
+                    let kind = self
+                        .source
+                        .socket_family_type(self.tgid, fd)
                         .map(|(family, ty)| socket_kind(family, ty))
                         .unwrap_or("socket");
                     if self.sockets.0.len() >= SOCKET_CACHE {
@@ -193,23 +311,16 @@ impl ProcProbe<'_> {
             });
         }
         // A path: what it is, from the inode the descriptor holds (stat follows the magic link).
-        let meta = procfs::fd_metadata(self.tid, fd);
-        let ft = meta.as_ref().map(|m| m.file_type());
-        let kind = match ft {
-            Some(t) if t.is_file() => "file",
-            Some(t) if t.is_dir() => "dir",
-            Some(t) if t.is_fifo() => "pipe",
-            Some(t) if t.is_socket() => "socket",
-            Some(t) if t.is_block_device() => "blk",
-            Some(t) if t.is_char_device() => {
-                if is_tty(meta.as_ref().map_or(0, |m| m.rdev())) {
-                    "tty"
-                } else {
-                    "chr"
-                }
-            }
-            Some(_) => "other",
-            None => return None,
+        let (mode, rdev) = self.source.fd_mode(self.tid, fd)?;
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFREG => "file",
+            libc::S_IFDIR => "dir",
+            libc::S_IFIFO => "pipe",
+            libc::S_IFSOCK => "socket",
+            libc::S_IFBLK => "blk",
+            libc::S_IFCHR if is_tty(rdev) => "tty",
+            libc::S_IFCHR => "chr",
+            _ => "other",
         };
         Some(FdFacts {
             kind,
@@ -224,11 +335,6 @@ impl ProcProbe<'_> {
 fn is_tty(rdev: u64) -> bool {
     let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
     matches!(major, 4 | 5 | 136..=143)
-}
-
-/// `O_NONBLOCK` of the open file description.
-fn nonblock_of(tid: Pid, fd: i32) -> Option<bool> {
-    Some(procfs::fd_flags(tid, fd)? & libc::O_NONBLOCK as u64 != 0)
 }
 
 #[cfg(test)]

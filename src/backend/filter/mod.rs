@@ -265,19 +265,13 @@ pub enum FilterError {
         errno: u16,
     },
     /// A rule for a number with the x32 bit, which the x32 check answers before any rule is looked at.
-    #[error(
-        "the rule for syscall {nr:#x} could never match; hint: numbers with the x32 bit (0x40000000) get the \
-         other-ABI action"
-    )]
+    #[error("the rule for syscall {nr:#x} could never match")]
     X32Rule {
         /// The rule's syscall number.
         nr: u32,
     },
     /// The program is longer than the kernel accepts.
-    #[error(
-        "the seccomp program needs {len} instructions, more than the kernel's limit of {limit}; hint: use fewer \
-         rules or fewer distinct actions"
-    )]
+    #[error("the seccomp program needs {len} instructions, more than the kernel's limit of {limit}")]
     TooLong {
         /// The program's length in instructions.
         len: usize,
@@ -296,7 +290,7 @@ pub enum FilterError {
         reason: &'static str,
     },
     /// A raw call failed.
-    #[error("{step} failed{}", sys::hint(.step, .source))]
+    #[error("{step} failed")]
     Sys {
         /// The call that failed.
         step: Step,
@@ -305,10 +299,7 @@ pub enum FilterError {
         source: Errno,
     },
     /// With `TSYNC`, another thread of the process could not take the filter.
-    #[error(
-        "seccomp could not synchronize thread {tid} with the new filter; hint: the thread has a filter tree of its \
-         own or is exiting; install before starting threads"
-    )]
+    #[error("seccomp could not synchronize thread {tid} with the new filter")]
     TsyncFailed {
         /// The thread's id, as returned by the kernel.
         tid: i64,
@@ -321,6 +312,26 @@ pub enum FilterError {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+impl crate::hint::Hinted for FilterError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(match self {
+            FilterError::X32Rule { .. } => {
+                "numbers with the x32 bit (0x40000000) get the other-ABI action".into()
+            }
+            FilterError::TooLong { .. } => "use fewer rules or fewer distinct actions".into(),
+            FilterError::Sys { step, source } => return sys::hint(step, source),
+            FilterError::TsyncFailed { .. } => {
+                "the thread has a filter tree of its own or is exiting; install before starting threads"
+                    .into()
+            }
+            FilterError::InvalidErrno { .. }
+            | FilterError::Empty
+            | FilterError::IncompatibleFlags { .. }
+            | FilterError::BadProgram { .. } => return None,
+        })
+    }
 }
 
 /// Where the search sends a syscall number: a return value, or the guard block with this index.
@@ -1139,9 +1150,13 @@ mod tests {
         policy.set(0x4000_0027, Action::Errno(1));
         let err = compile_for(&policy, Abi::X86_64).unwrap_err();
         assert!(matches!(err, FilterError::X32Rule { nr: 0x4000_0027 }));
-        assert!(
-            err.to_string()
-                .starts_with("the rule for syscall 0x40000027 could never match; hint:")
+        assert_eq!(
+            err.to_string(),
+            "the rule for syscall 0x40000027 could never match"
+        );
+        assert_eq!(
+            crate::sys::error::Chain::new(&err).hints(),
+            ["numbers with the x32 bit (0x40000000) get the other-ABI action"]
         );
         let (_, _) = check(&policy, Abi::AARCH64);
     }

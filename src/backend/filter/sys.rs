@@ -110,42 +110,40 @@ impl fmt::Display for Step {
     }
 }
 
-/// The `; hint: …` that ends the message of a [`FilterError::Sys`], or nothing.
-pub(super) fn hint(step: &Step, errno: &Errno) -> Cow<'static, str> {
+/// The hint of a [`FilterError::Sys`], if its errno says what to do.
+pub(super) fn hint(step: &Step, errno: &Errno) -> Option<Cow<'static, str>> {
     const KILLABLE: InstallFlags = InstallFlags::WAIT_KILLABLE_RECV;
     const LISTENER: InstallFlags = InstallFlags::NEW_LISTENER;
     let text = match (*step, *errno) {
-        (Step::SetNoNewPrivs, Errno::EINVAL) => "; hint: no_new_privs needs Linux ≥ 3.5",
-        (Step::SetNoNewPrivs, _) => "",
-        (Step::SetModeFilter(_), Errno::ENOSYS) => {
-            "; hint: the kernel was built without seccomp (CONFIG_SECCOMP)"
-        }
+        (Step::SetNoNewPrivs, Errno::EINVAL) => "no_new_privs needs Linux ≥ 3.5",
+        (Step::SetNoNewPrivs, _) => return None,
+        (Step::SetModeFilter(_), Errno::ENOSYS) => "the kernel was built without seccomp (CONFIG_SECCOMP)",
         (Step::SetModeFilter(flags), Errno::EINVAL) if flags.contains(KILLABLE) => {
-            "; hint: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs Linux ≥ 5.19"
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs Linux ≥ 5.19"
         }
         (Step::SetModeFilter(flags), Errno::EINVAL) if flags.contains(LISTENER) => {
-            "; hint: seccomp user notification needs Linux ≥ 5.0"
+            "seccomp user notification needs Linux ≥ 5.0"
         }
         (Step::SetModeFilter(_), Errno::EINVAL) => {
-            "; hint: the kernel refused the program or a flag; seccomp filters need CONFIG_SECCOMP_FILTER"
+            "the kernel refused the program or a flag; seccomp filters need CONFIG_SECCOMP_FILTER"
         }
         (Step::SetModeFilter(_), Errno::EBUSY) => {
-            return format!(
-                "; hint: a seccomp listener already exists in this process tree (does the target use seccomp notify \
-                 itself?); {}",
-                Hint::UsePtrace
-            )
-            .into();
+            return Some(
+                format!(
+                    "a seccomp listener already exists in this process tree (does the target use seccomp notify \
+                     itself?); {}",
+                    Hint::UsePtrace
+                )
+                .into(),
+            );
         }
-        (Step::SetModeFilter(_), Errno::EACCES) => {
-            return format!("; hint: {}", Hint::FilterPrivileges).into();
-        }
+        (Step::SetModeFilter(_), Errno::EACCES) => return Some(Hint::FilterPrivileges.into()),
         (Step::SetModeFilter(_), Errno::ENOMEM) => {
-            "; hint: the filters stacked on this process exceed the kernel's total of 32768 instructions"
+            "the filters stacked on this process exceed the kernel's total of 32768 instructions"
         }
-        (Step::SetModeFilter(_), _) => "",
+        (Step::SetModeFilter(_), _) => return None,
     };
-    text.into()
+    Some(text.into())
 }
 
 /// Installs `prog` (from [`super::compile`]) as a seccomp filter on the calling thread, or on every thread with
@@ -531,20 +529,23 @@ mod tests {
             source,
         };
         let killable = InstallFlags::NEW_LISTENER | InstallFlags::WAIT_KILLABLE_RECV;
+        let hints = |e: &FilterError| crate::sys::error::Chain::new(e).hints().to_vec();
+        let killable = sys(killable, Errno::EINVAL);
         assert_eq!(
-            sys(killable, Errno::EINVAL).to_string(),
-            "seccomp(SECCOMP_SET_MODE_FILTER, flags NEW_LISTENER|WAIT_KILLABLE_RECV) failed; hint: \
-             SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs Linux ≥ 5.19"
-        );
-        assert!(
-            sys(InstallFlags::NEW_LISTENER, Errno::EBUSY)
-                .to_string()
-                .contains("hint: a seccomp listener")
+            killable.to_string(),
+            "seccomp(SECCOMP_SET_MODE_FILTER, flags NEW_LISTENER|WAIT_KILLABLE_RECV) failed"
         );
         assert_eq!(
-            sys(InstallFlags::NONE, Errno::EFAULT).to_string(),
+            hints(&killable),
+            ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs Linux ≥ 5.19"]
+        );
+        assert!(hints(&sys(InstallFlags::NEW_LISTENER, Errno::EBUSY))[0].starts_with("a seccomp listener"));
+        let efault = sys(InstallFlags::NONE, Errno::EFAULT);
+        assert_eq!(
+            efault.to_string(),
             "seccomp(SECCOMP_SET_MODE_FILTER, flags none) failed"
         );
+        assert!(hints(&efault).is_empty());
         let nnp = FilterError::Sys {
             step: Step::SetNoNewPrivs,
             source: Errno::EPERM,

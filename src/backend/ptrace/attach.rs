@@ -29,9 +29,12 @@ use nix::{
 };
 use phoebe_common::{CountKey, CountValue, latency_bucket};
 
-use super::sys::{self, Resume, SyscallStop};
+use super::sys::{self, Kernel, Real, Resume, SyscallStop};
 use crate::{
-    backend::counts::{Histograms, Snapshot},
+    backend::{
+        counts::{Histograms, Snapshot},
+        facts::{Procfs, Source},
+    },
     sys::{
         procfs,
         wait::{self, Status},
@@ -44,9 +47,7 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
-    #[error(
-        "cannot attach to pid {pid} with ptrace\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, kernel.yama.ptrace_scope 0 (or CAP_SYS_PTRACE), and no other tracer (strace, gdb) on the process"
-    )]
+    #[error("cannot attach to pid {pid} with ptrace")]
     Seize {
         pid: u32,
         #[source]
@@ -56,6 +57,19 @@ pub enum AttachError {
     Thread(#[source] std::io::Error),
     #[error("cannot install the handler of the signal that wakes the ptrace thread")]
     Wake(#[source] NixErrno),
+}
+
+impl crate::hint::Hinted for AttachError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            AttachError::Seize { .. } => Some(
+                "ptrace needs the same uid or CAP_SYS_PTRACE, kernel.yama.ptrace_scope 0 (or CAP_SYS_PTRACE), and no \
+                 other tracer (strace, gdb) on the process"
+                    .into(),
+            ),
+            AttachError::Thread(_) | AttachError::Wake(_) => None,
+        }
+    }
 }
 
 /// The attached processes, traced by a thread of their own until [`Attached::detach`] (or drop).
@@ -81,6 +95,8 @@ impl Attached {
             .name("phoebe-ptrace".into())
             .spawn(move || {
                 let mut tracer = Tracer {
+                    kernel: Real,
+                    facts: Procfs,
                     tasks: HashMap::new(),
                     counts: c,
                     histograms: h,
@@ -176,7 +192,11 @@ struct Task {
     tgid: Option<u32>,
 }
 
-struct Tracer {
+/// The attaching tracer; it asks the kernel through `K` (`sys::Real`, or the unit tests' fake) and reads a task's
+/// thread group through `P` (`facts::Procfs`, or the tests' recorded `/proc`).
+struct Tracer<K, P> {
+    kernel: K,
+    facts: P,
     tasks: HashMap<Pid, Task>,
     counts: Arc<Mutex<Snapshot>>,
     histograms: Arc<Mutex<Histograms>>,
@@ -191,7 +211,7 @@ fn options() -> Options {
         | Options::PTRACE_O_TRACEEXEC
 }
 
-impl Tracer {
+impl<P: Source> Tracer<Real, P> {
     fn seize_all(&mut self, pids: &[u32]) -> Result<(), AttachError> {
         for (i, pid) in pids.iter().enumerate() {
             if let Err(e) = self.seize_process(*pid) {
@@ -204,7 +224,7 @@ impl Tracer {
         }
         // Only now that every thread is seized: stop each once (PTRACE_EVENT_STOP), where tracing starts.
         for pid in self.tasks.keys() {
-            let _ = ptrace::interrupt(*pid);
+            let _ = self.kernel.interrupt(*pid);
         }
         Ok(())
     }
@@ -241,14 +261,16 @@ impl Tracer {
             }
         }
     }
+}
 
+impl<K: Kernel, P: Source> Tracer<K, P> {
     fn trace(&mut self) {
         while !self.tasks.is_empty() {
             if self.stop.load(Ordering::SeqCst) {
                 self.detach_all();
                 return;
             }
-            match wait::waitpid(None, WaitPidFlag::__WALL) {
+            match self.kernel.wait(WaitPidFlag::__WALL) {
                 Ok(Some(status)) => self.on_status(status),
                 Ok(None) | Err(NixErrno::EINTR) => {}
                 Err(NixErrno::ECHILD) => return,
@@ -262,9 +284,9 @@ impl Tracer {
     }
 
     /// Restarts a task with PTRACE_SYSCALL, delivering `sig` (a number: real-time signals too).
-    fn resume(pid: Pid, sig: Option<i32>) {
+    fn resume(&mut self, pid: Pid, sig: Option<i32>) {
         // ESRCH: killed meanwhile, its exit is reported next.
-        if let Err(e) = sys::restart(pid, Resume::Syscall, sig.unwrap_or(0))
+        if let Err(e) = self.kernel.restart(pid, Resume::Syscall, sig.unwrap_or(0))
             && e != NixErrno::ESRCH
         {
             tracing::warn!(%pid, error = %e, "cannot resume a traced task");
@@ -279,22 +301,22 @@ impl Tracer {
             }
             Status::Syscall { pid } => {
                 self.on_syscall_stop(pid);
-                Self::resume(pid, None);
+                self.resume(pid, None);
             }
             Status::Event { pid, signal, event } => {
                 self.tasks.entry(pid).or_default();
                 if event == wait::EVENT_STOP && super::is_group_stop(signal) {
                     // Group-stop: stay stopped like an untraced process would, until SIGCONT.
-                    let _ = sys::listen(pid);
+                    let _ = self.kernel.listen(pid);
                     return;
                 }
                 self.on_event(pid, event);
-                Self::resume(pid, None);
+                self.resume(pid, None);
             }
             Status::Stopped { pid, signal } => {
                 // Signal-delivery-stop: deliver the signal the process was meant to get (real-time ones too).
                 self.tasks.entry(pid).or_default();
-                Self::resume(pid, Some(signal));
+                self.resume(pid, Some(signal));
             }
             Status::Continued { .. } => {}
         }
@@ -305,12 +327,12 @@ impl Tracer {
             || event == Event::PTRACE_EVENT_VFORK as i32
             || event == Event::PTRACE_EVENT_CLONE as i32
         {
-            if let Ok(child) = ptrace::getevent(pid) {
+            if let Ok(child) = self.kernel.event_msg(pid) {
                 self.tasks.entry(Pid::from_raw(child as i32)).or_default();
             }
         } else if event == Event::PTRACE_EVENT_EXEC as i32 {
             // A non-leader thread that execs takes over the leader's pid: move its state.
-            if let Ok(former) = ptrace::getevent(pid) {
+            if let Ok(former) = self.kernel.event_msg(pid) {
                 let former = Pid::from_raw(former as i32);
                 if former != pid
                     && let Some(task) = self.tasks.remove(&former)
@@ -325,7 +347,7 @@ impl Tracer {
     }
 
     fn on_syscall_stop(&mut self, pid: Pid) {
-        let Ok(stop) = sys::syscall_info(pid) else {
+        let Ok(stop) = self.kernel.syscall_info(pid) else {
             return;
         };
         let task = self.tasks.entry(pid).or_default();
@@ -340,7 +362,9 @@ impl Tracer {
                     return;
                 };
                 let latency = u64::try_from(entered.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                let tgid = *task.tgid.get_or_insert_with(|| super::tgid_of(pid) as u32);
+                let tgid = *task
+                    .tgid
+                    .get_or_insert_with(|| super::tgid_of(&mut self.facts, pid) as u32);
                 let errno = if is_error {
                     u32::try_from(-rval).unwrap_or(0)
                 } else {
@@ -373,12 +397,12 @@ impl Tracer {
     /// kernel reinstates the group stop). Children forked meanwhile are detached at their first stop.
     fn detach_all(&mut self) {
         for pid in self.tasks.keys() {
-            let _ = ptrace::interrupt(*pid);
+            let _ = self.kernel.interrupt(*pid);
         }
         let mut detached: HashSet<Pid> = HashSet::new();
         let deadline = Instant::now() + DETACH_TIMEOUT;
         while !self.tasks.is_empty() && Instant::now() < deadline {
-            let status = match wait::waitpid(None, WaitPidFlag::__WALL | WaitPidFlag::WNOHANG) {
+            let status = match self.kernel.wait(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG) {
                 Ok(None) | Err(NixErrno::EINTR) => {
                     std::thread::sleep(Duration::from_millis(1));
                     continue;
@@ -397,7 +421,7 @@ impl Tracer {
                     if (event == Event::PTRACE_EVENT_FORK as i32
                         || event == Event::PTRACE_EVENT_VFORK as i32
                         || event == Event::PTRACE_EVENT_CLONE as i32)
-                        && let Ok(child) = ptrace::getevent(pid)
+                        && let Ok(child) = self.kernel.event_msg(pid)
                     {
                         let child = Pid::from_raw(child as i32);
                         if !detached.contains(&child) {
@@ -408,7 +432,7 @@ impl Tracer {
                 }
                 Status::Continued { .. } => continue,
             };
-            if let Err(e) = sys::restart(pid, Resume::Detach, signal)
+            if let Err(e) = self.kernel.restart(pid, Resume::Detach, signal)
                 && e != NixErrno::ESRCH
             {
                 tracing::warn!(%pid, error = %e, "cannot detach");
@@ -423,5 +447,186 @@ impl Tracer {
             );
         }
         self.tasks.clear();
+    }
+}
+
+/// The attach tracer's logic on recorded stops, through the fake kernel (`super::fake`) and a recorded `/proc`: what
+/// it counts, how it passes signals on, how it detaches. `harness/monitor.rs` proves the wiring to real processes.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{
+        facts::fake::Recorded,
+        ptrace::fake::{Fake, Request, event, exited, stopped},
+    };
+
+    // Above PID_MAX_LIMIT (4194304): no real task has these ids.
+    const LEADER: Pid = Pid::from_raw(5_000_300);
+    const THREAD: Pid = Pid::from_raw(5_000_301);
+    const CHILD: Pid = Pid::from_raw(5_000_302);
+
+    /// A tracer that has seized `tasks` (threads of LEADER's process), with `stop` already asked for or not.
+    fn tracer(fake: Fake, tasks: &[Pid], stop: bool) -> Tracer<Fake, Recorded> {
+        let proc = tasks
+            .iter()
+            .fold(Recorded::new(), |proc, &tid| proc.thread(tid, LEADER.as_raw()));
+        Tracer {
+            kernel: fake,
+            facts: proc,
+            tasks: tasks.iter().map(|&t| (t, Task::default())).collect(),
+            counts: Arc::default(),
+            histograms: Arc::default(),
+            stop: Arc::new(AtomicBool::new(stop)),
+        }
+    }
+
+    fn restarts(tracer: &Tracer<Fake, Recorded>, of: Pid) -> Vec<(Resume, i32)> {
+        tracer.kernel.restarts(of)
+    }
+
+    fn entry(nr: i64) -> SyscallStop {
+        SyscallStop::Entry {
+            nr: nr as u64,
+            args: [0; 6],
+            native: true,
+        }
+    }
+
+    fn exit(rval: i64) -> SyscallStop {
+        SyscallStop::Exit {
+            rval,
+            is_error: rval < 0,
+        }
+    }
+
+    /// Each counted key as (tgid, nr, errno, calls).
+    fn counted(tracer: &Tracer<Fake, Recorded>) -> Vec<(u32, u32, u32, u64)> {
+        let counts = tracer.counts.lock().unwrap();
+        counts
+            .iter()
+            .map(|(k, v)| (k.tgid, k.nr, k.errno, v.calls))
+            .collect()
+    }
+
+    /// The issue's "a ptrace monitor survives 40 real-time signals": each signal-delivery-stop is restarted with
+    /// its own signal, and counting goes on.
+    #[test]
+    fn forty_realtime_signals_are_each_passed_on_and_counting_goes_on() {
+        let signals: Vec<i32> = (0..40).map(|i| libc::SIGRTMIN() + i % 31).collect();
+        let fake = signals
+            .iter()
+            .fold(Fake::new(), |fake, &signal| fake.stop(LEADER, stopped(signal)))
+            .syscall(LEADER, entry(libc::SYS_read))
+            .syscall(LEADER, exit(3))
+            .stop(LEADER, exited(0));
+        let mut tracer = tracer(fake, &[LEADER], false);
+        tracer.trace();
+        let expected: Vec<(Resume, i32)> = signals
+            .iter()
+            .map(|&s| (Resume::Syscall, s))
+            .chain([(Resume::Syscall, 0); 2])
+            .collect();
+        assert_eq!(restarts(&tracer, LEADER), expected);
+        assert_eq!(
+            counted(&tracer),
+            vec![(LEADER.as_raw() as u32, libc::SYS_read as u32, 0, 1)]
+        );
+        assert!(tracer.tasks.is_empty());
+    }
+
+    /// Exits are counted by (process, syscall, errno), the process read from `/proc` for a thread; the first exit
+    /// after seizing, whose entry came before, is not counted.
+    #[test]
+    fn exits_are_counted_by_process_syscall_and_errno_but_not_a_call_under_way_at_the_seize() {
+        let fake = Fake::new()
+            .syscall(THREAD, exit(0))
+            .syscall(THREAD, entry(libc::SYS_read))
+            .syscall(THREAD, exit(-i64::from(libc::EAGAIN)))
+            .syscall(THREAD, entry(libc::SYS_read))
+            .syscall(THREAD, exit(-i64::from(libc::EAGAIN)))
+            .stop(THREAD, exited(0));
+        let mut tracer = tracer(fake, &[THREAD], false);
+        tracer.trace();
+        assert_eq!(
+            counted(&tracer),
+            vec![(
+                LEADER.as_raw() as u32,
+                libc::SYS_read as u32,
+                libc::EAGAIN as u32,
+                2
+            )]
+        );
+        assert_eq!(restarts(&tracer, THREAD), vec![(Resume::Syscall, 0); 5]);
+        let histograms = tracer.histograms.lock().unwrap();
+        let buckets: u64 = histograms.values().flat_map(|b| b.counts.iter()).sum();
+        assert_eq!(buckets, 2, "every counted call is timed");
+    }
+
+    /// A group stop leaves the task stopped as an untraced one would be (`PTRACE_LISTEN`), not resumed.
+    #[test]
+    fn a_group_stop_is_listened_not_resumed() {
+        let fake = Fake::new()
+            .stop(LEADER, event(wait::EVENT_STOP, libc::SIGTSTP))
+            .stop(LEADER, exited(0));
+        let mut tracer = tracer(fake, &[LEADER], false);
+        tracer.trace();
+        assert_eq!(tracer.kernel.requests, vec![Request::Listen { pid: LEADER }]);
+    }
+
+    /// Detaching: every task is interrupted, and each is detached at its next stop with the signal that stop was
+    /// delivering (a real-time one too), so no signal is lost.
+    #[test]
+    fn detaching_passes_on_the_signal_a_task_was_stopped_with() {
+        let rt = libc::SIGRTMIN() + 2;
+        let fake = Fake::new()
+            .stop(LEADER, stopped(rt))
+            .stop(THREAD, event(wait::EVENT_STOP, libc::SIGTRAP));
+        let mut tracer = tracer(fake, &[LEADER, THREAD], true);
+        tracer.trace();
+        let mut interrupts = tracer.kernel.requests[..2].to_vec();
+        interrupts.sort_by_key(|r| format!("{r:?}"));
+        assert_eq!(
+            interrupts,
+            vec![
+                Request::Interrupt { pid: LEADER },
+                Request::Interrupt { pid: THREAD }
+            ]
+        );
+        assert_eq!(restarts(&tracer, LEADER), vec![(Resume::Detach, rt)]);
+        assert_eq!(restarts(&tracer, THREAD), vec![(Resume::Detach, 0)]);
+        assert!(tracer.tasks.is_empty());
+    }
+
+    /// A task that exits while the others are detached is dropped from the table without a request; a child cloned
+    /// meanwhile is detached at its first stop.
+    #[test]
+    fn a_task_exiting_mid_detach_is_dropped_and_a_new_child_is_detached_too() {
+        let fake = Fake::new()
+            .stop(THREAD, exited(0))
+            .event(LEADER, libc::PTRACE_EVENT_CLONE, CHILD.as_raw().into())
+            .stop(CHILD, event(wait::EVENT_STOP, libc::SIGTRAP));
+        let mut tracer = tracer(fake, &[LEADER, THREAD], true);
+        tracer.trace();
+        assert_eq!(restarts(&tracer, THREAD), vec![]);
+        assert_eq!(restarts(&tracer, LEADER), vec![(Resume::Detach, 0)]);
+        assert_eq!(restarts(&tracer, CHILD), vec![(Resume::Detach, 0)]);
+        assert!(tracer.tasks.is_empty());
+    }
+
+    /// A non-leader thread's exec moves its call in flight to the leader's pid, whose exit then counts.
+    #[test]
+    fn an_exec_by_a_thread_moves_its_call_to_the_leaders_pid() {
+        let fake = Fake::new()
+            .syscall(THREAD, entry(libc::SYS_execve))
+            .event(LEADER, libc::PTRACE_EVENT_EXEC, THREAD.as_raw().into())
+            .syscall(LEADER, exit(0))
+            .stop(LEADER, exited(0));
+        let mut tracer = tracer(fake, &[LEADER, THREAD], false);
+        tracer.trace();
+        assert_eq!(
+            counted(&tracer),
+            vec![(LEADER.as_raw() as u32, libc::SYS_execve as u32, 0, 1)]
+        );
+        assert!(tracer.tasks.is_empty(), "{:?}", tracer.tasks.keys());
     }
 }

@@ -30,6 +30,7 @@ pub struct Stop {
 pub enum Request {
     Restart { pid: Pid, how: Resume, signal: i32 },
     Listen { pid: Pid },
+    Interrupt { pid: Pid },
     Skip { pid: Pid, errno: i32 },
     SetReturn { pid: Pid, value: i64 },
     SetArg { pid: Pid, index: usize, value: u64 },
@@ -195,6 +196,10 @@ impl Kernel for Fake {
 
     fn listen(&mut self, pid: Pid) -> Result<(), Errno> {
         self.answer(Request::Listen { pid })
+    }
+
+    fn interrupt(&mut self, pid: Pid) -> Result<(), Errno> {
+        self.answer(Request::Interrupt { pid })
     }
 
     fn kill(&mut self, pid: Pid) {

@@ -33,7 +33,7 @@ use nix::{
 use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
-    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -63,10 +63,7 @@ pub enum PtraceError {
         #[source]
         source: sys::SpawnError,
     },
-    #[error(
-        "cannot install the seccomp filter for '{command}': {source}\nhint: {}; `--syscalls` can be left out to trace without a filter",
-        Hint::FilterPrivileges
-    )]
+    #[error("cannot install the seccomp filter for '{command}': {source}")]
     Filter {
         command: String,
         #[source]
@@ -78,6 +75,21 @@ pub enum PtraceError {
         #[source]
         source: NixErrno,
     },
+}
+
+impl crate::hint::Hinted for PtraceError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            PtraceError::Filter { .. } => Some(
+                format!(
+                    "{}; `--syscalls` can be left out to trace without a filter",
+                    Hint::FilterPrivileges
+                )
+                .into(),
+            ),
+            PtraceError::Spawn { .. } | PtraceError::Trace { .. } => None,
+        }
+    }
 }
 
 impl super::Backend for PtraceBackend {
@@ -139,6 +151,7 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
     }
     let mut tracer = Tracer::new(
         sys::Real,
+        Procfs,
         spawned.pid,
         full,
         job.observer,
@@ -234,9 +247,11 @@ struct Task {
     tgid: Option<i32>,
 }
 
-struct Tracer<'a, K> {
+struct Tracer<'a, K, P> {
     /// The kernel, or the unit tests' fake (`fake.rs`).
     kernel: K,
+    /// The tracees' `/proc` entries and memory (`facts::Procfs`), or the unit tests' recorded ones.
+    facts: P,
     root: Pid,
     /// Every syscall stops (PTRACE_SYSCALL); otherwise only filtered ones (seccomp stops).
     full: bool,
@@ -263,9 +278,11 @@ struct Tracer<'a, K> {
 /// is unknown (its parent was killed before the event was reported, say).
 const EARLY_GRACE: Duration = Duration::from_millis(200);
 
-impl<'a, K: Kernel> Tracer<'a, K> {
+impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         kernel: K,
+        facts: P,
         root: Pid,
         full: bool,
         observer: Option<&'a mut crate::model::ObservationBuilder>,
@@ -275,6 +292,7 @@ impl<'a, K: Kernel> Tracer<'a, K> {
     ) -> Self {
         Tracer {
             kernel,
+            facts,
             root,
             full,
             tasks: HashMap::new(),
@@ -568,8 +586,9 @@ impl<'a, K: Kernel> Tracer<'a, K> {
                 .is_some_and(|o| o.records_shapes(sc))
                 .then(|| {
                     let task = self.tasks.entry(pid).or_default();
-                    let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
-                    shape_of(sc, &args, &mut ProcProbe::new(pid, tgid, &mut self.sockets))
+                    let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
+                    let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+                    shape_of(sc, &args, &mut probe)
                 });
             self.tasks.entry(pid).or_default().in_flight = Some(InFlight {
                 syscall: Some(sc),
@@ -608,23 +627,25 @@ impl<'a, K: Kernel> Tracer<'a, K> {
         if let (Some(sc), Some(decider)) = (syscall, self.decider.as_deref_mut())
             && decider.is_targeted(sc)
         {
-            let path = if decider.needs_path(sc) {
-                resolve_path(pid, sc, &args)
-            } else {
-                None
-            };
+            let path = decider
+                .needs_path(sc)
+                .then(|| resolve_path(&mut self.facts, pid, sc, &args));
             let task = self.tasks.entry(pid).or_default();
-            let tgid = *task.tgid.get_or_insert_with(|| tgid_of(pid));
+            let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
             let call = Call {
                 syscall: sc,
                 pid: tgid,
                 tid: pid.as_raw(),
                 thread: self.lineage.key(pid.as_raw()),
                 t_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-                path: path.as_deref(),
+                path: path.as_ref().and_then(Option::as_deref),
                 args,
             };
-            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets).with_path(path.clone());
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+            // A path read for a `path=` rule is not read again; otherwise the probe reads it if the log needs it.
+            if let Some(path) = &path {
+                probe = probe.with_path(path.clone());
+            }
             if let Some(decision) = decider.decide(&call, &mut probe) {
                 delay = decision.delay;
                 let trace = |source| PtraceError::Trace {
@@ -670,8 +691,8 @@ impl<'a, K: Kernel> Tracer<'a, K> {
                 .entry(pid)
                 .or_default()
                 .tgid
-                .get_or_insert_with(|| tgid_of(pid));
-            let mut probe = ProcProbe::new(pid, tgid, &mut self.sockets);
+                .get_or_insert_with(|| tgid_of(&mut self.facts, pid));
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
             flight.shape = Some(shape_of(sc, &args, &mut probe));
         }
         let how = if need_exit { Resume::Syscall } else { Resume::Cont };

@@ -27,8 +27,8 @@ use crate::{
     },
 };
 
-/// What the ptrace tracer asks of the kernel, and nothing else: the seam below its logic (task table, in-flight
-/// calls, exec leader swaps, group stops, delays). Each method is the function of this file (or of
+/// What the ptrace tracers ask of the kernel, and nothing else: the seam below their logic (task table, in-flight
+/// calls, exec leader swaps, group stops, delays; the attach tracer's detach). Each method is the function of this file (or of
 /// `crate::sys::wait`) with the same name; errors are the kernel's errno, interpreted by the tracer.
 pub trait Kernel {
     /// `waitpid(-1, flags)` for any tracee, decoded.
@@ -47,6 +47,8 @@ pub trait Kernel {
     fn restart(&mut self, pid: Pid, how: Resume, signal: i32) -> Result<(), Errno>;
     /// [`listen`].
     fn listen(&mut self, pid: Pid) -> Result<(), Errno>;
+    /// `PTRACE_INTERRUPT`: stop a seized tracee (`PTRACE_EVENT_STOP`); a no-op for one already stopped.
+    fn interrupt(&mut self, pid: Pid) -> Result<(), Errno>;
     /// SIGKILL to a tracee, errors ignored (it may be gone).
     fn kill(&mut self, pid: Pid);
 }
@@ -85,6 +87,10 @@ impl Kernel for Real {
 
     fn listen(&mut self, pid: Pid) -> Result<(), Errno> {
         listen(pid)
+    }
+
+    fn interrupt(&mut self, pid: Pid) -> Result<(), Errno> {
+        ptrace::interrupt(pid)
     }
 
     fn kill(&mut self, pid: Pid) {
@@ -296,10 +302,19 @@ pub enum SpawnError {
     Launch(#[from] LaunchError),
     #[error("cannot resume the stopped child with SIGCONT")]
     Continue(#[source] Errno),
-    #[error(
-        "cannot attach to the child with PTRACE_SEIZE\nhint: ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1"
-    )]
+    #[error("cannot attach to the child with PTRACE_SEIZE")]
     Seize(#[source] Errno),
+}
+
+impl crate::hint::Hinted for SpawnError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            SpawnError::Seize(_) => {
+                Some("ptrace needs the same uid or CAP_SYS_PTRACE, and kernel.yama.ptrace_scope ≤ 1".into())
+            }
+            SpawnError::Launch(_) | SpawnError::Continue(_) => None,
+        }
+    }
 }
 
 /// Launches a child that stops itself (`sys::launch`), seizes it with `options`, then continues it: it installs

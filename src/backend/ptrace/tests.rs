@@ -12,6 +12,7 @@ use super::{
     sys::{Resume, SyscallStop},
 };
 use crate::{
+    backend::facts::fake::Recorded,
     control::Control,
     decide::Decider,
     model::{
@@ -21,7 +22,7 @@ use crate::{
     sys::wait::EVENT_STOP,
 };
 
-// Above PID_MAX_LIMIT (4194304): no real task has these ids, so the tracer's /proc reads find nothing.
+// Above PID_MAX_LIMIT (4194304): no real task has these ids (the tracer's /proc is recorded: `facts::fake`).
 const ROOT: Pid = Pid::from_raw(5_000_100);
 const THREAD: Pid = Pid::from_raw(5_000_101);
 
@@ -79,6 +80,7 @@ fn trace(
     try_trace(fake, full, observer, record_only, decider).expect("the tracer ends without an error")
 }
 
+/// [`trace`] with nothing recorded in `/proc`: every tracee is unknown there.
 fn try_trace(
     fake: Fake,
     full: bool,
@@ -86,14 +88,31 @@ fn try_trace(
     record_only: Option<&HashSet<Syscall>>,
     decider: Option<&mut Decider>,
 ) -> Result<Traced, BackendError> {
+    let (traced, _) = try_trace_with(fake, Recorded::new(), full, observer, record_only, decider)?;
+    Ok(traced)
+}
+
+/// [`try_trace`] with `proc` answering the tracer's `/proc` and memory reads; returns them too.
+fn try_trace_with(
+    fake: Fake,
+    proc: Recorded,
+    full: bool,
+    observer: Option<&mut ObservationBuilder>,
+    record_only: Option<&HashSet<Syscall>>,
+    decider: Option<&mut Decider>,
+) -> Result<(Traced, Recorded), BackendError> {
     let control = Control::new();
-    let mut tracer = Tracer::new(fake, ROOT, full, observer, record_only, decider, &control);
+    let mut tracer = Tracer::new(fake, proc, ROOT, full, observer, record_only, decider, &control);
     tracer.trace()?;
-    Ok(Traced {
-        root_exit: tracer.root_exit,
-        tasks: tracer.tasks.keys().copied().collect(),
-        fake: std::mem::take(&mut tracer.kernel),
-    })
+    let proc = std::mem::take(&mut tracer.facts);
+    Ok((
+        Traced {
+            root_exit: tracer.root_exit,
+            tasks: tracer.tasks.keys().copied().collect(),
+            fake: std::mem::take(&mut tracer.kernel),
+        },
+        proc,
+    ))
 }
 
 /// Each recorded syscall's counters, summed over the intervals.
@@ -486,5 +505,187 @@ fn a_request_failing_otherwise_ends_the_run_with_the_task_named() {
             .to_string()
             .starts_with("ptrace failed while tracing pid 5000100: EIO"),
         "{error}"
+    );
+}
+
+const SOCKET: i32 = 3;
+const FILE: i32 = 4;
+
+/// A tracee's `/proc` as the tests record it: fd 3 a non-blocking TCP socket, fd 4 a file, cwd `/srv`, and a
+/// relative and an absolute path in its memory.
+fn proc() -> Recorded {
+    Recorded::new()
+        .thread(ROOT, ROOT.as_raw())
+        .socket(
+            ROOT,
+            SOCKET,
+            4242,
+            (libc::AF_INET, libc::SOCK_STREAM),
+            libc::O_RDWR | libc::O_NONBLOCK,
+        )
+        .file(ROOT, FILE, "/srv/data/input", libc::O_RDONLY)
+        .cwd(ROOT, "/srv")
+        .string(ROOT, 0x2000, "data/x")
+        .string(ROOT, 0x3000, "/etc/hosts")
+}
+
+/// Each recorded syscall's shapes, as (shape, calls).
+fn shapes(observer: ObservationBuilder, of: Syscall) -> Vec<(String, u64)> {
+    recorded_shapes(observer)
+        .into_iter()
+        .filter(|(sc, _, _)| *sc == of)
+        .map(|(_, shape, calls)| (shape, calls))
+        .collect()
+}
+
+fn recorded_shapes(observer: ObservationBuilder) -> Vec<(Syscall, String, u64)> {
+    let observation = observer.finish(Duration::ZERO, ObservationMeta::default());
+    observation
+        .totals()
+        .into_iter()
+        .flat_map(|(sc, stats)| {
+            stats
+                .shapes
+                .into_iter()
+                .map(move |(shape, s)| (sc, shape, s.calls))
+        })
+        .collect()
+}
+
+fn read_of(fd: i32) -> SyscallStop {
+    entry(libc::SYS_read, [fd as u64, 0x1000, 64, 0, 0, 0])
+}
+
+/// The shape of a recorded call comes from the tracee's descriptors as `/proc` shows them: a socket's kind from its
+/// family and type, `O_NONBLOCK` from its fdinfo, a file's kind and path from its link; an fd that is not open is
+/// `closed`.
+#[test]
+fn a_recorded_calls_shape_reads_the_tracees_descriptors() {
+    let fake = exec()
+        .syscall(ROOT, read_of(SOCKET))
+        .syscall(ROOT, exit(-i64::from(libc::EAGAIN)))
+        .syscall(ROOT, read_of(FILE))
+        .syscall(ROOT, exit(10))
+        .syscall(ROOT, read_of(9))
+        .syscall(ROOT, exit(-i64::from(libc::EBADF)))
+        .stop(ROOT, exited(0));
+    let mut observer = ObservationBuilder::new(Duration::from_secs(3600));
+    let (_, proc) = try_trace_with(fake, proc(), true, Some(&mut observer), None, None).unwrap();
+    assert_eq!(
+        shapes(observer, sc("read")),
+        vec![
+            ("fd=closed".to_owned(), 1),
+            ("fd=file:nonblock=no:path=/srv/data/input".to_owned(), 1),
+            ("fd=tcp:nonblock=yes".to_owned(), 1),
+        ]
+    );
+    assert!(
+        proc.reads
+            .contains(&format!("socket_family_type {ROOT} {SOCKET}")),
+        "{:?}",
+        proc.reads
+    );
+}
+
+/// A tracee killed at its stop has no `/proc` entries left: its descriptor is unknown, not `closed` (which would
+/// say the call was about to fail with EBADF).
+#[test]
+fn regression_a_dead_tasks_missing_fd_link_gives_unknown_not_closed() {
+    let fake = exec()
+        .syscall(ROOT, read_of(SOCKET))
+        .syscall(ROOT, exit(-i64::from(libc::EAGAIN)))
+        .stop(ROOT, exited(0));
+    let mut observer = ObservationBuilder::new(Duration::from_secs(3600));
+    try_trace_with(fake, Recorded::new(), true, Some(&mut observer), None, None).unwrap();
+    assert_eq!(
+        shapes(observer, sc("read")),
+        vec![("fd=unknown:nonblock=unknown".to_owned(), 1)]
+    );
+}
+
+/// A rule with a shape predicate injects on the calls whose descriptor `/proc` shows to match it, and the log names
+/// the shape.
+#[test]
+fn a_shape_predicate_matches_the_descriptor_proc_shows() {
+    let fake = exec()
+        .seccomp(
+            ROOT,
+            OWN_TRACE_DATA,
+            libc::SYS_read,
+            [FILE as u64, 0x1000, 64, 0, 0, 0],
+        )
+        .seccomp(
+            ROOT,
+            OWN_TRACE_DATA,
+            libc::SYS_read,
+            [SOCKET as u64, 0x1000, 64, 0, 0, 0],
+        )
+        .syscall(ROOT, exit(-i64::from(libc::EAGAIN)))
+        .stop(ROOT, exited(0));
+    let mut decider = decider("read:EAGAIN:p=1:fd=tcp");
+    let (run, _) = try_trace_with(fake, proc(), false, None, None, Some(&mut decider)).unwrap();
+    assert_eq!(
+        run.fake.edits(),
+        vec![Request::Skip {
+            pid: ROOT,
+            errno: libc::EAGAIN
+        }]
+    );
+    let log = decider.finish(vec![], "ptrace", None, false);
+    assert_eq!((log.rules[0].matched, log.rules[0].injected), (1, 1));
+    assert_eq!(
+        log.injections[0].shape.as_ref().map(ToString::to_string),
+        Some("fd=tcp:nonblock=yes".to_owned())
+    );
+}
+
+/// A `path=` rule reads the path argument from the tracee's memory and resolves a relative one against its cwd.
+#[test]
+fn a_path_rule_resolves_the_path_argument_against_the_cwd() {
+    let at = |addr: u64| [libc::AT_FDCWD as i64 as u64, addr, 0, 0, 0, 0];
+    let fake = exec()
+        .seccomp(ROOT, OWN_TRACE_DATA, libc::SYS_openat, at(0x3000))
+        .seccomp(ROOT, OWN_TRACE_DATA, libc::SYS_openat, at(0x2000))
+        .syscall(ROOT, exit(-ENOENT))
+        .stop(ROOT, exited(0));
+    let mut decider = decider("openat:ENOENT:p=1:path=/srv/**");
+    let (run, _) = try_trace_with(fake, proc(), false, None, None, Some(&mut decider)).unwrap();
+    assert_eq!(
+        run.fake.edits(),
+        vec![Request::Skip {
+            pid: ROOT,
+            errno: libc::ENOENT
+        }]
+    );
+    let log = decider.finish(vec![], "ptrace", None, false);
+    assert_eq!(log.injections.len(), 1);
+    assert_eq!(log.injections[0].path.as_deref(), Some("/srv/data/x"));
+}
+
+/// Without a `path=` rule the path is read only for the log, when the call is injected: through the probe (it was
+/// pre-filled as unknown, so such a log said `path=unknown` and no path).
+#[test]
+fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
+    let fake = exec()
+        .seccomp(
+            ROOT,
+            OWN_TRACE_DATA,
+            libc::SYS_openat,
+            [libc::AT_FDCWD as i64 as u64, 0x2000, 0, 0, 0, 0],
+        )
+        .syscall(ROOT, exit(-ENOENT))
+        .stop(ROOT, exited(0));
+    let mut decider = decider("openat:ENOENT:p=1");
+    let (_, proc) = try_trace_with(fake, proc(), false, None, None, Some(&mut decider)).unwrap();
+    let log = decider.finish(vec![], "ptrace", None, false);
+    assert_eq!(log.injections[0].path.as_deref(), Some("/srv/data/x"));
+    assert_eq!(
+        proc.reads,
+        vec![
+            format!("tgid {ROOT} "),
+            format!("read_c_string {ROOT} 0x2000"),
+            format!("cwd {ROOT} "),
+        ],
+        "the thread group once, then the path: nothing else"
     );
 }

@@ -11,8 +11,12 @@
 //! are refused with a sentence naming the ptrace backend. Owns: the supervisor and the reaper; what seccomp can do
 //! on this machine is `probe.rs`'s. Raw calls live in `sys.rs`.
 
+#[cfg(test)]
+mod fake;
 mod probe;
 pub mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashMap,
@@ -30,16 +34,16 @@ use nix::{
     unistd::Pid,
 };
 
-use self::sys::{Listener, Notification, Ready};
+use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{ProcProbe, SocketKinds, resolve_path, tgid_of},
+    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
     filter,
-    lineage::{self, Lineage},
+    lineage::Lineage,
 };
 use crate::{
     control::Control,
-    decide::{Call, Decider},
+    decide::{Call, Decider, Decision},
     hint::Hint,
     model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::shape_of},
     sys::{subreaper::Subreaper, wait},
@@ -155,6 +159,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
     let execve = Syscall::from_number(libc::SYS_execve as u64);
     let mut supervisor = Supervisor {
         listener,
+        facts: Procfs,
         root: root.as_raw(),
         launcher_exec: execve.is_some_and(|sc| decider.is_targeted(sc)),
         decider,
@@ -223,6 +228,7 @@ fn refuse_exit_rules(faults: &[&FaultSpec]) -> Result<(), BackendError> {
                  call to run first; {}",
                 Hint::UsePtrace
             ),
+            hint: None,
         }),
         None => Ok(()),
     }
@@ -269,8 +275,11 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     filter::compile(&policy).map_err(BackendError::FilterBuild)
 }
 
-struct Supervisor<'a> {
-    listener: Listener,
+/// The supervisor's state; it asks the kernel through `L` (`sys::Listener`, or the unit tests' fake) and reads the
+/// callers' `/proc` entries and memory through `P` (`facts::Procfs`, or the unit tests' recorded ones).
+struct Supervisor<'a, L, P> {
+    listener: L,
+    facts: P,
     decider: &'a mut Decider,
     root: i32,
     /// The launcher's own `execve` (targeted) has yet to come by: it is let through, neither counted nor decided.
@@ -296,11 +305,14 @@ struct Held {
     notification: Notification,
     /// The errno to fail it with, or `None` (a latency fault): it then runs, answered with CONTINUE.
     errno: Option<i32>,
+    /// The decision and the call's syscall: taken back if the errno cannot be delivered.
+    decision: Decision,
+    syscall: Syscall,
     /// The call creates a task, whose key is numbered when it is let run (`Supervisor::let_run`).
     creates: bool,
 }
 
-impl Supervisor<'_> {
+impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
     /// Answers notifications until no task of the target's tree is left.
     fn supervise(&mut self) -> Result<(), BackendError> {
         loop {
@@ -339,7 +351,7 @@ impl Supervisor<'_> {
         if self.launcher_exec && n.tid == self.root && nr == libc::SYS_execve {
             // phoebe's launcher exec'ing the target: not one of the target's calls.
             self.launcher_exec = false;
-            return self.answer(n.id, None);
+            return self.answer(n.id, None).map(drop);
         }
         if nr == libc::SYS_seccomp {
             self.watch_own_listener(n);
@@ -367,16 +379,22 @@ impl Supervisor<'_> {
                 if self.tgids.len() >= TGID_CACHE_MAX {
                     self.tgids.clear();
                 }
-                *self.tgids.entry(n.tid).or_insert_with(|| tgid_of(tid))
+                *self
+                    .tgids
+                    .entry(n.tid)
+                    .or_insert_with(|| tgid_of(&mut self.facts, tid))
             }
         };
-        let path = if self.decider.needs_path(syscall) {
+        let path = self.decider.needs_path(syscall).then(|| {
             read_target = true;
-            resolve_path(tid, syscall, &n.args)
-        } else {
-            None
-        };
-        let mut probe = ProcProbe::new(tid, pid, &mut self.sockets).with_path(path.clone());
+            resolve_path(&mut self.facts, tid, syscall, &n.args)
+        });
+        let mut probe = ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets);
+        // A path read for a `path=` rule is not read again; otherwise the probe reads it for the log of an injected
+        // call only (after ID_VALID: a tid reused in between could only mislabel that log entry, never a decision).
+        if let Some(path) = &path {
+            probe = probe.with_path(path.clone());
+        }
         if self.decider.needs_shape(syscall) {
             // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
             read_target = true;
@@ -395,7 +413,7 @@ impl Supervisor<'_> {
             tid: n.tid,
             thread: Some(self.lineage.key_or_unknown(n.tid)),
             t_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            path: path.as_deref(),
+            path: path.as_ref().and_then(Option::as_deref),
             args: n.args,
         };
         // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds
@@ -409,11 +427,18 @@ impl Supervisor<'_> {
                         due: crate::time::deadline(Instant::now(), delay),
                         notification: *n,
                         errno: effect.errno().map(|e| e.code()),
+                        decision,
+                        syscall,
                         creates,
                     });
                     Ok(())
                 }
-                (None, Effect::Errno(errno)) => self.answer(n.id, Some(errno.code())),
+                (None, Effect::Errno(errno)) => {
+                    if !self.answer(n.id, Some(errno.code()))? {
+                        self.decider.undelivered(&decision, n.tid, syscall);
+                    }
+                    Ok(())
+                }
                 // The parser gives every latency fault a delay, and short= is refused before a run.
                 (None, Effect::Run | Effect::Short(_)) => self.let_run(n, creates),
             },
@@ -427,17 +452,17 @@ impl Supervisor<'_> {
     /// call's. A clone that failed creates none: after [`CLONE_WAIT`] phoebe stops looking.
     fn let_run(&mut self, n: &Notification, creates: bool) -> Result<(), BackendError> {
         if !creates {
-            return self.answer(n.id, None);
+            return self.answer(n.id, None).map(drop);
         }
         let tgid = *self
             .tgids
             .entry(n.tid)
-            .or_insert_with(|| tgid_of(Pid::from_raw(n.tid)));
-        let before = lineage::family(tgid, n.tid);
+            .or_insert_with(|| tgid_of(&mut self.facts, Pid::from_raw(n.tid)));
+        let before = self.facts.family(tgid, n.tid);
         self.answer(n.id, None)?;
         let until = Instant::now() + CLONE_WAIT;
         loop {
-            if let Some(&child) = lineage::family(tgid, n.tid).difference(&before).next() {
+            if let Some(&child) = self.facts.family(tgid, n.tid).difference(&before).next() {
                 self.lineage.key_or_unknown(n.tid);
                 let key = self.lineage.on_clone(n.tid, child);
                 tracing::trace!(creator = n.tid, child, key, "clone numbered");
@@ -478,17 +503,25 @@ impl Supervisor<'_> {
         self.delayed = later;
         for held in due {
             match held.errno {
-                Some(errno) => self.answer(held.notification.id, Some(errno))?,
+                Some(errno) => {
+                    if !self.answer(held.notification.id, Some(errno))? {
+                        let tid = held.notification.tid;
+                        self.decider.undelivered(&held.decision, tid, held.syscall);
+                    }
+                }
                 None => self.let_run(&held.notification, held.creates)?,
             }
         }
         Ok(())
     }
 
-    /// Fails the call with `errno`, or lets it run. ENOENT means the caller no longer waits (it was killed): fine.
-    fn answer(&mut self, id: u64, errno: Option<i32>) -> Result<(), BackendError> {
+    /// Fails the call with `errno`, or lets it run; `false` when the answer reached nobody. ENOENT means the caller
+    /// no longer waits (it was killed, or signalled before WAIT_KILLABLE_RECV): not an error, but an errno sent
+    /// then was never delivered.
+    fn answer(&mut self, id: u64, errno: Option<i32>) -> Result<bool, BackendError> {
         match self.listener.send(id, errno) {
-            Ok(()) | Err(NixErrno::ENOENT) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(NixErrno::ENOENT) => Ok(false),
             Err(source) => Err(notify_error("SECCOMP_IOCTL_NOTIF_SEND", source)),
         }
     }

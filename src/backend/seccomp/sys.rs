@@ -9,6 +9,9 @@
 //! child makes no system call at all, so no rule can deadlock the hand-over. Passing the fd over `SCM_RIGHTS` (the
 //! usual way) would make `sendmsg` the first filtered call, and a rule on `sendmsg` would then wait for a supervisor
 //! that cannot have the listener yet.
+//!
+//! [`Notifier`] is the seam the supervisor (`mod.rs`) talks through: [`Listener`] implements it with the ioctls
+//! here, and the unit tests' `fake.rs` answers from a script of recorded notifications.
 
 use std::{
     ffi::CString,
@@ -289,6 +292,39 @@ pub enum Ready {
     HangUp,
     /// The timeout passed.
     Timeout,
+}
+
+/// What the seccomp supervisor asks of its listener, and nothing else: the seam below its logic (deciding, answering,
+/// `delay=` holds, ENOENT and POLLHUP). Each method is [`Listener`]'s method of the same name; errors are the
+/// kernel's errno, interpreted by the supervisor.
+pub trait Notifier {
+    /// [`Listener::wait`]: `poll` for a notification or the end of the tree, up to `timeout` (`None`: forever).
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<Ready, Errno>;
+    /// [`Listener::recv`]: `SECCOMP_IOCTL_NOTIF_RECV`.
+    fn recv(&mut self) -> Result<Notification, Errno>;
+    /// [`Listener::id_valid`]: `SECCOMP_IOCTL_NOTIF_ID_VALID`.
+    fn id_valid(&mut self, id: u64) -> bool;
+    /// [`Listener::send`]: `SECCOMP_IOCTL_NOTIF_SEND` with an errno, or CONTINUE (`None`).
+    fn send(&mut self, id: u64, errno: Option<i32>) -> Result<(), Errno>;
+}
+
+/// The kernel itself: each method is the inherent one (no allocation, no dynamic dispatch).
+impl Notifier for Listener {
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<Ready, Errno> {
+        Listener::wait(self, timeout)
+    }
+
+    fn recv(&mut self) -> Result<Notification, Errno> {
+        Listener::recv(self)
+    }
+
+    fn id_valid(&mut self, id: u64) -> bool {
+        Listener::id_valid(self, id)
+    }
+
+    fn send(&mut self, id: u64, errno: Option<i32>) -> Result<(), Errno> {
+        Listener::send(self, id, errno)
+    }
 }
 
 /// The listener with receive and response buffers of the kernel's sizes.

@@ -1,0 +1,176 @@
+//! Recorded `/proc` entries and memory for the backends' unit tests: a [`Source`] that answers from what a test
+//! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory, strings
+//! in its memory, sockets' family and type, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
+//! know: `None`, or `NotFound` for a descriptor link (epoll registrations and words of memory are never recorded:
+//! unknown). Every read is logged, so a test can tell what was read.
+//!
+//! Owns: nothing the real path uses.
+
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    path::PathBuf,
+};
+
+use nix::unistd::Pid;
+
+use super::Source;
+
+/// One recorded descriptor.
+#[derive(Debug, Clone)]
+struct Fd {
+    link: PathBuf,
+    /// `flags:` of its fdinfo.
+    flags: u64,
+    /// `st_mode` and `st_rdev` of the inode it holds (`None`: the `stat` fails).
+    mode: Option<(u32, u64)>,
+}
+
+/// What the test recorded; see the module doc.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    tgids: HashMap<Pid, i32>,
+    fds: HashMap<(Pid, i32), Fd>,
+    cwds: HashMap<Pid, PathBuf>,
+    strings: HashMap<(Pid, u64), Vec<u8>>,
+    /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
+    sockets: HashMap<(i32, i32), (i32, i32)>,
+    /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
+    families: HashMap<(i32, i32), VecDeque<BTreeSet<i32>>>,
+    /// Every read, as `what tid arg`, in order.
+    pub reads: Vec<String>,
+}
+
+impl Recorded {
+    pub fn new() -> Self {
+        Recorded::default()
+    }
+
+    /// Task `tid` belongs to thread group `tgid`.
+    pub fn thread(mut self, tid: Pid, tgid: i32) -> Self {
+        self.tgids.insert(tid, tgid);
+        self
+    }
+
+    /// Descriptor `fd` of `tid` is a socket (inode `inode`) of `family` and `ty`, its file description's flags
+    /// `flags`.
+    pub fn socket(mut self, tid: Pid, fd: i32, inode: u64, (family, ty): (i32, i32), flags: i32) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.sockets.insert((tgid, fd), (family, ty));
+        self.fd(
+            tid,
+            fd,
+            format!("socket:[{inode}]"),
+            flags,
+            Some(libc::S_IFSOCK | 0o777),
+        )
+    }
+
+    /// Descriptor `fd` of `tid` is the regular file `path`.
+    pub fn file(self, tid: Pid, fd: i32, path: &str, flags: i32) -> Self {
+        self.fd(tid, fd, path.to_owned(), flags, Some(libc::S_IFREG | 0o644))
+    }
+
+    /// Descriptor `fd` of `tid` links to `link`, with `flags`, on an inode of `mode` (`None`: `stat` fails).
+    pub fn fd(mut self, tid: Pid, fd: i32, link: String, flags: i32, mode: Option<u32>) -> Self {
+        self.fds.insert(
+            (tid, fd),
+            Fd {
+                link: link.into(),
+                flags: flags as u64,
+                mode: mode.map(|m| (m, 0)),
+            },
+        );
+        self
+    }
+
+    /// The working directory of `tid`.
+    pub fn cwd(mut self, tid: Pid, path: &str) -> Self {
+        self.cwds.insert(tid, path.into());
+        self
+    }
+
+    /// What successive reads of the tasks a clone by `tid` of `tgid` can create find (threads and child processes),
+    /// one answer per read, the last one repeated.
+    pub fn family(mut self, tgid: i32, tid: i32, answers: &[&[i32]]) -> Self {
+        self.families.insert(
+            (tgid, tid),
+            answers.iter().map(|a| a.iter().copied().collect()).collect(),
+        );
+        self
+    }
+
+    /// The NUL-terminated string at `addr` in `tid`'s memory.
+    pub fn string(mut self, tid: Pid, addr: u64, text: &str) -> Self {
+        self.strings.insert((tid, addr), text.as_bytes().to_vec());
+        self
+    }
+
+    fn read(&mut self, what: &str, tid: impl std::fmt::Display, arg: impl std::fmt::Display) {
+        self.reads.push(format!("{what} {tid} {arg}"));
+    }
+
+    fn at(&self, tid: Pid, fd: i32) -> Option<&Fd> {
+        self.fds.get(&(tid, fd))
+    }
+}
+
+impl Source for Recorded {
+    fn tgid(&mut self, tid: Pid) -> Option<i32> {
+        self.read("tgid", tid, "");
+        self.tgids.get(&tid).copied()
+    }
+
+    fn fd_link(&mut self, tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
+        self.read("fd_link", tid, fd);
+        self.at(tid, fd)
+            .map(|f| f.link.clone())
+            .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+    }
+
+    fn fd_flags(&mut self, tid: Pid, fd: i32) -> Option<u64> {
+        self.read("fd_flags", tid, fd);
+        self.at(tid, fd).map(|f| f.flags)
+    }
+
+    fn fd_mode(&mut self, tid: Pid, fd: i32) -> Option<(u32, u64)> {
+        self.read("fd_mode", tid, fd);
+        self.at(tid, fd)?.mode
+    }
+
+    fn epoll_targets(&mut self, tid: Pid, epfd: i32) -> Option<Vec<i32>> {
+        self.read("epoll_targets", tid, epfd);
+        None
+    }
+
+    fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
+        self.read("cwd", tid, "");
+        self.cwds.get(&tid).cloned()
+    }
+
+    fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
+        self.read("read_c_string", tid, format_args!("{addr:#x}"));
+        self.strings.get(&(tid, addr)).cloned()
+    }
+
+    fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
+        self.read("read_u64", tid, format_args!("{addr:#x}"));
+        None
+    }
+
+    fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
+        self.read("socket_family_type", tgid, fd);
+        self.sockets.get(&(tgid, fd)).copied()
+    }
+
+    fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
+        self.read("family", tgid, tid);
+        let Some(answers) = self.families.get_mut(&(tgid, tid)) else {
+            return BTreeSet::new();
+        };
+        match answers.len() {
+            0 => BTreeSet::new(),
+            1 => answers[0].clone(),
+            _ => answers.pop_front().unwrap_or_default(),
+        }
+    }
+}
