@@ -136,7 +136,6 @@ pub const ENTERED_MAX_TIDS: u32 = 1 << 20;
 pub mod shape;
 
 /// States of a thread group in the target map.
-
 pub mod state {
     /// Launched by phoebe, stopped or running its launcher code: not counted until its exec.
     pub const LAUNCHED: u32 = 1;

@@ -252,7 +252,7 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
         path_hash(arg, regs)
     };
     let key = PathKey { nr, errno, hash };
-    if let Some(value) = PHOEBE_PATHS.get_ptr_mut(&key) {
+    if let Some(value) = PHOEBE_PATHS.get_ptr_mut(key) {
         // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
         // between CPUs, so no other CPU writes it.
         unsafe { add(value, latency) };
