@@ -688,6 +688,22 @@ mod tests {
     }
 
     #[test]
+    fn entry_time_array_covers_every_tid_only_with_latency() {
+        assert_eq!(
+            entered_tids(false),
+            1,
+            "without --latency the array is never written"
+        );
+        let tids = entered_tids(true);
+        let pid_max = crate::sys::procfs::pid_max().expect("Linux has /proc/sys/kernel/pid_max");
+        assert_eq!(tids, pid_max.min(ENTERED_MAX_TIDS));
+        if pid_max <= ENTERED_MAX_TIDS {
+            // Every tid of this machine has its slot: the programs never fall back to the hash here.
+            assert!(std::process::id() < tids);
+        }
+    }
+
+    #[test]
     fn delta_subtracts_cumulative_counters() {
         let before = Snapshot::from([(key(257, 2), value(10, 1000, 300)), (key(0, 0), value(5, 50, 20))]);
         let now = Snapshot::from([
