@@ -24,6 +24,10 @@
 //! `skipped: <line>: <why>`. criterion times whole runs (`Command::output`, wall clock); the storms also report
 //! their own time per call, which is what the per-call ratios use. At the end the medians are printed as
 //! Markdown (and written to `target/phoebe-bench/overhead.md` for `ci/bench-table`).
+//!
+//! The eBPF observer's lines alone (a criterion filter; the README's before/after of issue 12 was measured so, in
+//! alternating runs of two builds): `PHOEBE_BENCH_QUICK=1 cargo bench --bench overhead --
+//! '(getppid|openat) storm/(native|ebpf)'`.
 
 #[allow(dead_code, reason = "common/ is shared by both benches; each uses part of it")]
 mod common;

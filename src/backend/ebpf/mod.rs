@@ -28,8 +28,8 @@ use aya::{
     programs::RawTracePoint,
 };
 use phoebe_common::{
-    CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals,
-    maps, programs, state,
+    CountKey, CountValue, ENTERED_MAX_TIDS, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK,
+    TGIDS_MAX_BLOCKS, globals, maps, programs, state,
 };
 
 use super::{BackendError, Outcome, Target};
@@ -125,6 +125,16 @@ fn tgid_blocks() -> u32 {
     pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 
+/// Elements of `maps::ENTERED_BY_TID`: one per possible tid with `--latency` (up to `ENTERED_MAX_TIDS`; a larger
+/// tid's entry time goes to the `maps::ENTERED` hash), one otherwise (the programs never write it then).
+fn entered_tids(latency: bool) -> u32 {
+    if !latency {
+        return 1;
+    }
+    let pid_max = crate::sys::procfs::pid_max().unwrap_or(u32::MAX);
+    pid_max.clamp(1, ENTERED_MAX_TIDS)
+}
+
 impl Observer {
     pub fn start(options: ProbeOptions) -> Result<Self, EbpfError> {
         let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
@@ -142,6 +152,7 @@ impl Observer {
             EbpfLoader::new()
                 .btf(None)
                 .map_max_entries(maps::TGIDS, blocks)
+                .map_max_entries(maps::ENTERED_BY_TID, entered_tids(options.latency))
                 .override_global(globals::TGID_MIRROR, &mirror, true)
                 .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
                 .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
@@ -688,6 +699,22 @@ mod tests {
             calls,
             latency_ns_sum: sum,
             latency_ns_max: max,
+        }
+    }
+
+    #[test]
+    fn entry_time_array_covers_every_tid_only_with_latency() {
+        assert_eq!(
+            entered_tids(false),
+            1,
+            "without --latency the array is never written"
+        );
+        let tids = entered_tids(true);
+        let pid_max = crate::sys::procfs::pid_max().expect("Linux has /proc/sys/kernel/pid_max");
+        assert_eq!(tids, pid_max.min(ENTERED_MAX_TIDS));
+        if pid_max <= ENTERED_MAX_TIDS {
+            // Every tid of this machine has its slot: the programs never fall back to the hash here.
+            assert!(std::process::id() < tids);
         }
     }
 
