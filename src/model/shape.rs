@@ -298,6 +298,17 @@ pub fn socket_kind(family: i32, ty: i32) -> &'static str {
     }
 }
 
+/// The kind of a character device from its major number: `tty` for terminals — the pseudo-terminal slaves
+/// (majors 136–143), the virtual consoles and serial ports (4), and `/dev/tty`, `/dev/console`, `/dev/ptmx` (5) —,
+/// `chr` for the others.
+pub fn chr_kind(major: u64) -> &'static str {
+    if matches!(major, 4 | 5 | 136..=143) {
+        "tty"
+    } else {
+        "chr"
+    }
+}
+
 /// The kind of a descriptor from what `/proc/PID/fd/N` links to (`socket:[…]`, `pipe:[…]`,
 /// `anon_inode:[eventfd]`, a path). Sockets and paths need more than the link: `None` for those.
 pub fn fd_kind_of_link(link: &str) -> Option<&'static str> {

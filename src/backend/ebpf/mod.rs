@@ -117,6 +117,11 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        // Descriptor facts for call shapes: without one of their offsets, descriptors are unknown (as before).
+        let fd_offsets = shapes::fd_offsets(&btf).unwrap_or_else(|missing| {
+            tracing::warn!(missing, "the kernel's BTF lacks a member: descriptor kinds and nonblock stay unknown");
+            [0; 17]
+        });
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
@@ -133,6 +138,7 @@ impl Observer {
                 .override_global(globals::PER_PROCESS, &per_process, true)
                 .override_global(globals::LATENCY, &latency, true)
                 .override_global(globals::HISTOGRAMS, &histograms, true)
+                .override_global(phoebe_common::fd::OFFSETS_GLOBAL, &fd_offsets, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;

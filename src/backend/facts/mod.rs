@@ -19,7 +19,7 @@ use crate::{
     model::{
         Syscall,
         names::{fd_arg, path_arg},
-        shape::{FdFacts, Probe, fd_kind_of_link, socket_kind},
+        shape::{FdFacts, Probe, chr_kind, fd_kind_of_link, socket_kind},
     },
     sys::procfs,
 };
@@ -201,13 +201,7 @@ impl ProcProbe<'_> {
             Some(t) if t.is_fifo() => "pipe",
             Some(t) if t.is_socket() => "socket",
             Some(t) if t.is_block_device() => "blk",
-            Some(t) if t.is_char_device() => {
-                if is_tty(meta.as_ref().map_or(0, |m| m.rdev())) {
-                    "tty"
-                } else {
-                    "chr"
-                }
-            }
+            Some(t) if t.is_char_device() => chr_kind(major(meta.as_ref().map_or(0, |m| m.rdev()))),
             Some(_) => "other",
             None => return None,
         };
@@ -219,11 +213,9 @@ impl ProcProbe<'_> {
     }
 }
 
-/// Terminals: the pseudo-terminal slaves (majors 136–143), the virtual consoles and serial ports (4), and
-/// `/dev/tty`, `/dev/console`, `/dev/ptmx` (5).
-fn is_tty(rdev: u64) -> bool {
-    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-    matches!(major, 4 | 5 | 136..=143)
+/// The major number of a device number as `stat` gives it (glibc's `major()`).
+fn major(rdev: u64) -> u64 {
+    ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)
 }
 
 /// `O_NONBLOCK` of the open file description.
