@@ -350,10 +350,11 @@ pub trait Probe {
 pub enum ShapeCoverage {
     /// Every component: the registers', and the paths and descriptors the target's memory and `/proc` tell.
     All,
-    /// The registers' components (futex op and timeout, ioctl request, socket family and type, flags) and the
-    /// path of path syscalls called with an absolute path (read in the kernel); relative paths, fd and nonblock
-    /// are `unknown`.
-    RegistersAndPaths,
+    /// What the eBPF programs learn in the kernel: the registers' components (futex op and timeout, ioctl
+    /// request, socket family and type, flags), the path of path syscalls called with an absolute path, and the
+    /// kind and `O_NONBLOCK` of the descriptor of calls on one (but close's and fcntl's); relative paths, the
+    /// path of a file behind a descriptor, epoll_ctl's `registered` and clone3's `clone` are `unknown`.
+    InKernel,
 }
 
 /// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.

@@ -218,9 +218,9 @@ pub fn x86_64_fd(nr: u64) -> Option<u8> {
         // fchmod, fchown, fstatfs, readahead, fsetxattr, fgetxattr, getdents64, fadvise64, epoll_wait,
         // splice, tee, sync_file_range, epoll_pwait, fallocate, accept4, preadv, pwritev, copy_file_range,
         // preadv2, pwritev2, epoll_pwait2.
-        0 | 1 | 5 | 8 | 16 | 17 | 18 | 19 | 20 | 40 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 73 | 74
-        | 75 | 77 | 91 | 93 | 138 | 187 | 190 | 193 | 217 | 221 | 232 | 275 | 276 | 277 | 281 | 285 | 288
-        | 295 | 296 | 326 | 327 | 328 | 441 => Some(0),
+        0 | 1 | 5 | 8 | 16 | 17 | 18 | 19 | 20 | 40 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 73
+        | 74 | 75 | 77 | 91 | 93 | 138 | 187 | 190 | 193 | 217 | 221 | 232 | 275 | 276 | 277 | 281 | 285
+        | 288 | 295 | 296 | 326 | 327 | 328 | 441 => Some(0),
         // epoll_ctl: the descriptor added, modified or removed.
         233 => Some(2),
         _ => None,
@@ -257,20 +257,33 @@ mod tests {
     fn codes_round_trip() {
         for kind in 0..=kind::OTHER {
             for nonblock in [None, Some(false), Some(true)] {
-                for detail in [0, 1, 136, ANON_OTHER, socket_detail(10, 2), socket_detail(u16::MAX, u16::MAX)] {
+                for detail in [
+                    0,
+                    1,
+                    136,
+                    ANON_OTHER,
+                    socket_detail(10, 2),
+                    socket_detail(u16::MAX, u16::MAX),
+                ] {
                     let d = decode(encode(kind, nonblock, detail));
                     assert_eq!((d.kind, d.nonblock, d.detail), (kind, nonblock, detail));
                 }
             }
         }
         assert_eq!(decode(UNKNOWN).kind, 0);
-        assert_eq!(decode(encode(kind::SOCKET, None, socket_detail(2, 1))).socket(), (2, 1));
+        assert_eq!(
+            decode(encode(kind::SOCKET, None, socket_detail(2, 1))).socket(),
+            (2, 1)
+        );
     }
 
     #[test]
     fn names_pack_into_little_endian_words() {
         assert_eq!(pack(b"ab"), [0x6261, 0]);
-        assert_eq!(pack(b"012345678"), [u64::from_le_bytes(*b"01234567"), u64::from(b'8')]);
+        assert_eq!(
+            pack(b"012345678"),
+            [u64::from_le_bytes(*b"01234567"), u64::from(b'8')]
+        );
         assert_eq!(pack(&[b'x'; 20]), pack(&[b'x'; ANON_NAME_BYTES]));
     }
 

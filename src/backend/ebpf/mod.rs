@@ -119,7 +119,10 @@ impl Observer {
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
         // Descriptor facts for call shapes: without one of their offsets, descriptors are unknown (as before).
         let fd_offsets = shapes::fd_offsets(&btf).unwrap_or_else(|missing| {
-            tracing::warn!(missing, "the kernel's BTF lacks a member: descriptor kinds and nonblock stay unknown");
+            tracing::warn!(
+                missing,
+                "the kernel's BTF lacks a member: descriptor kinds and nonblock stay unknown"
+            );
             [0; 17]
         });
         drop(btf);
@@ -587,10 +590,11 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers and the absolute path arguments of path syscalls, not the
-    /// target's descriptors, cwd or other memory.
+    /// The observer's programs read the registers, the absolute path arguments of path syscalls and what a
+    /// call's descriptor is (its kind and `O_NONBLOCK`, from the kernel's own structures), not the target's cwd,
+    /// the paths behind its descriptors or its other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::RegistersAndPaths
+        ShapeCoverage::InKernel
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.

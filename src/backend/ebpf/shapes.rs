@@ -2,9 +2,10 @@
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
 //! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
 //! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
-//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Relative paths (their base, the cwd or
-//! a dirfd, is not read), descriptor-kind and `O_NONBLOCK` components (and clone3's flags, which are in memory)
-//! are `unknown` on eBPF.
+//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Calls on a descriptor are counted
+//! with what the kernel learned about the descriptor (`phoebe_common::fd`), named here by ptrace's own functions
+//! ([`fd_facts`]). Relative paths (their base, the cwd or a dirfd, is not read), the path of a file behind a
+//! descriptor, close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -18,9 +19,7 @@ use super::{EbpfError, Observer};
 use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
     ObservationBuilder, Syscall,
-    shape::{
-        FdFacts, Probe, RegistersOnly, Shape, chr_kind, fd_kind_of_link, shape_of, socket_kind,
-    },
+    shape::{FdFacts, Probe, RegistersOnly, Shape, chr_kind, fd_kind_of_link, shape_of, socket_kind},
 };
 
 /// Cumulative calls per shape key, summed over CPUs.
@@ -179,7 +178,11 @@ pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static 
         (off::FDT_FD, "fdtable.fd", &[("fdtable", "fd")]),
         (off::FILE_FLAGS, "file.f_flags", &[("file", "f_flags")]),
         (off::FILE_INODE, "file.f_inode", &[("file", "f_inode")]),
-        (off::FILE_PRIVATE, "file.private_data", &[("file", "private_data")]),
+        (
+            off::FILE_PRIVATE,
+            "file.private_data",
+            &[("file", "private_data")],
+        ),
         (
             off::FILE_DENTRY,
             "file.f_path.dentry",
@@ -193,7 +196,11 @@ pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static 
         (off::INODE_MODE, "inode.i_mode", &[("inode", "i_mode")]),
         (off::INODE_RDEV, "inode.i_rdev", &[("inode", "i_rdev")]),
         (off::INODE_SB, "inode.i_sb", &[("inode", "i_sb")]),
-        (off::SB_MAGIC, "super_block.s_magic", &[("super_block", "s_magic")]),
+        (
+            off::SB_MAGIC,
+            "super_block.s_magic",
+            &[("super_block", "s_magic")],
+        ),
         (off::SOCKET_TYPE, "socket.type", &[("socket", "type")]),
         (off::SOCKET_SK, "socket.sk", &[("socket", "sk")]),
         (
@@ -326,8 +333,8 @@ fn record_counted<K: Ord>(
     }
 }
 
-/// Records the calls of syscalls whose shape has no register component and no path read by the kernel
-/// (descriptor calls, clone3, the rarer path syscalls)
+/// Records the calls of syscalls whose shape has no register component, no path and no descriptor read by the
+/// kernel (close, fcntl, clone3, the rarer path syscalls)
 /// added between two reads of the per-syscall counters: their shape is all `unknown` on eBPF, recorded as such so
 /// that synthesis knows it cannot tell their shapes apart (and excludes them) rather than taking them as shapeless.
 pub(super) fn record_unknown(
@@ -488,13 +495,19 @@ mod tests {
         let sock = |family: i32, ty: i32| encode(SOCKET, Some(true), socket_detail(family as u16, ty as u16));
         assert_eq!(kind(sock(libc::AF_INET, libc::SOCK_STREAM)), Some("tcp"));
         assert_eq!(kind(sock(libc::AF_INET6, libc::SOCK_DGRAM)), Some("udp6"));
-        assert_eq!(kind(sock(libc::AF_UNIX, libc::SOCK_SEQPACKET)), Some("unix-seqpacket"));
+        assert_eq!(
+            kind(sock(libc::AF_UNIX, libc::SOCK_SEQPACKET)),
+            Some("unix-seqpacket")
+        );
         assert_eq!(kind(sock(libc::AF_NETLINK, libc::SOCK_RAW)), Some("netlink"));
         assert_eq!(kind(sock(libc::AF_PACKET, libc::SOCK_RAW)), Some("socket"));
         assert_eq!(kind(encode(CHR, None, 136)), Some("tty"));
         assert_eq!(kind(encode(CHR, None, 1)), Some("chr"));
         let anon = |name: &str| {
-            let index = fd::ANON_NAMES.iter().position(|n| *n == name).map_or(fd::ANON_OTHER, |i| i as u64);
+            let index = fd::ANON_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .map_or(fd::ANON_OTHER, |i| i as u64);
             kind(encode(ANON, Some(false), index))
         };
         for (name, expected) in [
@@ -519,7 +532,10 @@ mod tests {
         assert_eq!(kind(encode(PIPE, Some(true), 0)), Some("pipe"));
         assert_eq!(kind(encode(BLK, None, 0)), Some("blk"));
         assert_eq!(kind(encode(OTHER, None, 0)), Some("other"));
-        assert_eq!(fd_facts(encode(PIPE, Some(true), 0)).unwrap().nonblock, Some(true));
+        assert_eq!(
+            fd_facts(encode(PIPE, Some(true), 0)).unwrap().nonblock,
+            Some(true)
+        );
     }
 
     /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown; FIONBIO's flags are
@@ -529,12 +545,22 @@ mod tests {
         use fd::{encode, kind::*, socket_detail};
         let key = |name: &str, values: [u64; 2]| {
             let nr = Syscall::parse(name).unwrap().number();
-            shape_of_key(&ShapeKey { nr, errno: 0, values }).unwrap().1.to_string()
+            shape_of_key(&ShapeKey { nr, errno: 0, values })
+                .unwrap()
+                .1
+                .to_string()
         };
-        let tcp = encode(SOCKET, Some(true), socket_detail(libc::AF_INET as u16, libc::SOCK_STREAM as u16));
+        let tcp = encode(
+            SOCKET,
+            Some(true),
+            socket_detail(libc::AF_INET as u16, libc::SOCK_STREAM as u16),
+        );
         assert_eq!(key("read", [0, tcp]), "fd=tcp:nonblock=yes");
         assert_eq!(key("read", [0, encode(CLOSED, None, 0)]), "fd=closed");
-        assert_eq!(key("read", [0, encode(FILE, Some(false), 0)]), "fd=file:nonblock=no:path=unknown");
+        assert_eq!(
+            key("read", [0, encode(FILE, Some(false), 0)]),
+            "fd=file:nonblock=no:path=unknown"
+        );
         assert_eq!(key("read", [0, fd::UNKNOWN]), "fd=unknown:nonblock=unknown");
         assert_eq!(key("ioctl", [0x541b, tcp]), "fd=tcp:nonblock=yes:req=FIONREAD");
         assert_eq!(key("ioctl", [0x5421, tcp]), "fd=tcp:nonblock=unknown:req=FIONBIO");
@@ -557,7 +583,10 @@ mod tests {
         assert_eq!(offsets[fd::off::ENABLED], 1);
         // `struct sock` starts with its `sock_common`; `qstr.name` follows the 8-byte hash_len.
         assert!(offsets[fd::off::SK_FAMILY] < 64, "{offsets:?}");
-        assert!(offsets[fd::off::FILE_DENTRY] > 0 && offsets[fd::off::DENTRY_NAME] > 8, "{offsets:?}");
+        assert!(
+            offsets[fd::off::FILE_DENTRY] > 0 && offsets[fd::off::DENTRY_NAME] > 8,
+            "{offsets:?}"
+        );
     }
 
     #[test]
