@@ -117,12 +117,10 @@ pub const fn pack(name: &[u8]) -> [u64; 2] {
 /// in [`ANON_NAMES`], or [`ANON_OTHER`]).
 #[inline(always)]
 pub fn anon_name(words: [u64; 2]) -> u64 {
-    let mut index = 0u64;
-    for known in ANON_WORDS {
+    for (index, known) in ANON_WORDS.into_iter().enumerate() {
         if known == words {
-            return index;
+            return index as u64;
         }
-        index += 1;
     }
     ANON_OTHER
 }

@@ -161,6 +161,9 @@ impl Probe for KernelFd {
     }
 }
 
+/// A member reached through nested structs: (struct, member) pairs whose offsets add up.
+type MemberPath = &'static [(&'static str, &'static str)];
+
 /// The kernel offsets the observer follows to a descriptor's facts (`phoebe_common::fd::off`), from the kernel's
 /// BTF; all zero (learning nothing: every descriptor unknown) when one is missing, with the member's name.
 pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static str> {
@@ -171,7 +174,7 @@ pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static 
         })
     };
     let mut out: fd::Offsets = [0; 17];
-    let wanted: [(usize, &'static str, &[(&str, &str)]); 16] = [
+    let wanted: [(usize, &'static str, MemberPath); 16] = [
         (off::TASK_FILES, "task_struct.files", &[("task_struct", "files")]),
         (off::FILES_FDT, "files_struct.fdt", &[("files_struct", "fdt")]),
         (off::FDT_MAX_FDS, "fdtable.max_fds", &[("fdtable", "max_fds")]),
