@@ -48,7 +48,8 @@ pub const ANON_NAMES: [&str; 6] = [
     "[pidfd]",
 ];
 /// [`ANON_NAMES`] as the observer compares them: NUL-padded to [`ANON_NAME_BYTES`], in little-endian words (no
-/// pointers: an eBPF program's data cannot hold any).
+/// pointers: an eBPF program's data cannot hold any), and the bytes each comparison looks at (the name and its
+/// NUL: what follows it in the kernel's buffer is anything).
 const ANON_WORDS: [[u64; 2]; 6] = [
     pack(ANON_NAMES[0].as_bytes()),
     pack(ANON_NAMES[1].as_bytes()),
@@ -57,6 +58,19 @@ const ANON_WORDS: [[u64; 2]; 6] = [
     pack(ANON_NAMES[4].as_bytes()),
     pack(ANON_NAMES[5].as_bytes()),
 ];
+const ANON_MASKS: [[u64; 2]; 6] = [
+    mask(ANON_NAMES[0].len() + 1),
+    mask(ANON_NAMES[1].len() + 1),
+    mask(ANON_NAMES[2].len() + 1),
+    mask(ANON_NAMES[3].len() + 1),
+    mask(ANON_NAMES[4].len() + 1),
+    mask(ANON_NAMES[5].len() + 1),
+];
+
+/// The words that keep the first `bytes` bytes of a packed name.
+const fn mask(bytes: usize) -> [u64; 2] {
+    pack(&[0xff; ANON_NAME_BYTES].split_at(bytes).0)
+}
 /// The detail of an anonymous inode whose name is none of [`ANON_NAMES`] (`[io_uring]`, `[userfaultfd]`, …).
 pub const ANON_OTHER: u64 = 0xff;
 /// Bytes of an anonymous inode's name the observer reads (with the NUL): longer names are none of [`ANON_NAMES`].
@@ -113,12 +127,13 @@ pub const fn pack(name: &[u8]) -> [u64; 2] {
     words
 }
 
-/// The detail of an anonymous inode whose name, read NUL-terminated into a zeroed buffer, is `words` (the index
-/// in [`ANON_NAMES`], or [`ANON_OTHER`]).
+/// The detail of an anonymous inode whose name starts the [`ANON_NAME_BYTES`] bytes `words` (read as they are:
+/// the bytes after the name's NUL are anything): the index in [`ANON_NAMES`] of the name that matches up to and
+/// including its NUL, or [`ANON_OTHER`].
 #[inline(always)]
 pub fn anon_name(words: [u64; 2]) -> u64 {
-    for (index, known) in ANON_WORDS.into_iter().enumerate() {
-        if known == words {
+    for (index, (known, mask)) in ANON_WORDS.into_iter().zip(ANON_MASKS).enumerate() {
+        if words[0] & mask[0] == known[0] && words[1] & mask[1] == known[1] {
             return index as u64;
         }
     }
@@ -283,6 +298,18 @@ mod tests {
             [u64::from_le_bytes(*b"01234567"), u64::from(b'8')]
         );
         assert_eq!(pack(&[b'x'; 20]), pack(&[b'x'; ANON_NAME_BYTES]));
+    }
+
+    /// The observer reads 16 bytes as they are: what follows the name's NUL does not matter, the NUL does.
+    #[test]
+    fn anon_names_ignore_the_bytes_after_their_nul() {
+        let mut raw = *b"[eventfd]\0garbage";
+        assert_eq!(anon_name(pack(&raw)), 0);
+        raw[9] = b'x';
+        assert_eq!(anon_name(pack(&raw)), ANON_OTHER);
+        assert_eq!(anon_name(pack(b"inotify\0\xff\xff\xff\xff\xff\xff\xff\xff")), 4);
+        assert_eq!(mask(1), [0xff, 0]);
+        assert_eq!(mask(9), [u64::MAX, 0xff]);
     }
 
     #[test]

@@ -6,10 +6,9 @@
 //! `bpf_probe_read_kernel`: a pointer that went stale under a concurrent `close` only fails a read (the
 //! descriptor is then unknown), it never faults.
 
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes};
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 use phoebe_common::fd::{
-    self, ANON_NAME_BYTES, O_NONBLOCK, Offsets, anon_name, encode, kind, kind_of_mode, needs_magic, off,
-    socket_detail,
+    self, O_NONBLOCK, Offsets, anon_name, encode, kind, kind_of_mode, needs_magic, off, socket_detail,
 };
 
 #[unsafe(no_mangle)]
@@ -89,14 +88,11 @@ fn lookup(fd: i32) -> Option<u64> {
     } else if k == kind::ANON {
         let dentry: u64 = read(file, off::FILE_DENTRY)?;
         let name: u64 = read(dentry, off::DENTRY_NAME)?;
-        // Zeroed words, so that the bytes after the NUL compare as padding (`phoebe_common::fd::pack`).
-        let mut words = [0u64; 2];
-        // SAFETY: the slice covers exactly `words`' 16 bytes, which live until the end of this block; the helper
-        // checks the kernel address and writes at most that many bytes, NUL included.
-        unsafe {
-            let buf = core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), ANON_NAME_BYTES);
-            bpf_probe_read_kernel_str_bytes(name as *const u8, buf).ok()?;
-        }
+        // 16 bytes as they are (the comparison stops at each known name's NUL): a zeroed buffer would be a call to
+        // `memset`, a BPF subprogram, whose frame 6.1's verifier adds (at least 32 bytes) to `sys_exit`'s. The
+        // anonymous-inode names are short, inline in the dentry (`d_iname`, 32 bytes or more).
+        // SAFETY: bpf_probe_read_kernel checks the address; a bad one only fails the read.
+        let words: [u64; 2] = unsafe { bpf_probe_read_kernel(name as *const [u64; 2]).ok()? };
         anon_name(words)
     } else {
         0

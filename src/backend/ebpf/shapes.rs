@@ -592,6 +592,33 @@ mod tests {
         );
     }
 
+    /// The first build of the descriptor facts zeroed a 16-byte buffer, which LLVM made a call to `memset`, a BPF
+    /// subprogram: Linux 6.1's verifier adds at least 32 bytes for any called frame to `sys_exit`'s ~496 and
+    /// refused the observer ("combined stack size of 2 calls is 544"), while 6.18 took it. `sys_exit` calls no
+    /// subprogram, and its own frame fits the 512 bytes.
+    #[test]
+    fn regression_sys_exit_calls_no_subprogram_which_6_1_adds_to_its_stack() {
+        let object = aya_obj::Object::parse(super::super::OBJECT).unwrap();
+        let program = &object.programs[phoebe_common::programs::SYS_EXIT];
+        let function = &object.functions[&program.function_key()];
+        // BPF_JMP | BPF_CALL with src_reg BPF_PSEUDO_CALL (1): a call of another function of the object.
+        let calls = function
+            .instructions
+            .iter()
+            .filter(|i| i.code == 0x85 && i.src_reg() == 1)
+            .count();
+        assert_eq!(calls, 0, "sys_exit calls {calls} subprograms");
+        // The deepest stack slot: a store through r10 (dst) or a load from it (src) at a negative offset.
+        let deepest = function
+            .instructions
+            .iter()
+            .filter(|i| (i.dst_reg() == 10 || i.src_reg() == 10) && i.off < 0)
+            .map(|i| -i32::from(i.off))
+            .max()
+            .unwrap_or(0);
+        assert!(deepest <= 512, "sys_exit's frame is {deepest} bytes");
+    }
+
     #[test]
     fn futex_keys_decode_to_op_and_timeout() {
         let nr = Syscall::parse("futex").unwrap().number();
