@@ -33,9 +33,9 @@ fn read<T>(at: u64, i: usize) -> Option<T> {
 }
 
 /// The code (`phoebe_common::fd::encode`) of descriptor `reg` (the raw argument register) of the current task:
-/// `UNKNOWN` when something could not be read. Inlined, called once from `sys_exit`: that program's frame is
-/// already about 480 of the 512 stack bytes, and a BPF subprogram would add its own frame (rounded up to 32 bytes)
-/// to it — the verifier refuses the sum ("combined stack size").
+/// `UNKNOWN` when something could not be read. Inlined, called once from `sys_exit`, and calling no BPF
+/// subprogram itself: that program's frame is about 496 of the 512 stack bytes, and a subprogram's frame (at least
+/// 32 bytes on Linux 6.1) would be added to it — the verifier refuses the sum ("combined stack size").
 #[inline(always)]
 pub(crate) fn facts(reg: u64) -> u64 {
     if offset(off::ENABLED) == 0 {
