@@ -323,10 +323,14 @@ echo "==end switch"
 echo "==begin observe"
 phoebe observe --backend ebpf -o /tmp/obs.json -- storm openat-fail 100 2>&1
 echo "==end observe"
-phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 > /dev/null 2>&1
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 > /tmp/fd.out 2>&1
 echo "==begin fd-kinds"
 cat /tmp/fd.json
 echo "==end fd-kinds"
+echo "==begin fd-kinds out"
+cat /tmp/fd.out
+echo "==end fd-kinds out"
 echo "==begin doctor"
 phoebe doctor --json
 echo "==end doctor"
@@ -478,10 +482,13 @@ fn ebpf_injects_in_the_guest() {
         let read = &fd.totals()[&phoebe::model::Syscall::parse("read").unwrap()];
         for kind in ["eventfd", "tcp", "udp"] {
             let shape = format!("fd={kind}:nonblock=yes");
-            let stats = read
-                .shapes
-                .get(&shape)
-                .unwrap_or_else(|| panic!("{k}: no {shape} in {:?}", read.shapes.keys().collect::<Vec<_>>()));
+            let stats = read.shapes.get(&shape).unwrap_or_else(|| {
+                panic!(
+                    "{k}: no {shape} in {:?}; fd-kinds said: {}",
+                    read.shapes.keys().collect::<Vec<_>>(),
+                    guest.section("fd-kinds out")
+                )
+            });
             assert_eq!(stats.calls, 40, "{k}: {shape}");
             assert_eq!(stats.errors.values().sum::<u64>(), 20, "{k}: {shape}");
         }

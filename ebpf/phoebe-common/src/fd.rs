@@ -69,7 +69,7 @@ const ANON_MASKS: [[u64; 2]; 6] = [
 
 /// The words that keep the first `bytes` bytes of a packed name.
 const fn mask(bytes: usize) -> [u64; 2] {
-    pack(&[0xff; ANON_NAME_BYTES].split_at(bytes).0)
+    pack([0xff; ANON_NAME_BYTES].split_at(bytes).0)
 }
 /// The detail of an anonymous inode whose name is none of [`ANON_NAMES`] (`[io_uring]`, `[userfaultfd]`, …).
 pub const ANON_OTHER: u64 = 0xff;
