@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod decide;
+pub mod fd;
 
 /// Key of the per-CPU counter map: one (process, syscall, errno) triple.
 #[repr(C)]

@@ -133,10 +133,15 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     }
     if !per_process {
         // Only the few shaped syscalls read registers: a getppid pays one comparison tree on `nr`.
+        // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
+        let fd_arg = fd_arg(nr as u64);
+        let fd = fd_code(fd_arg, regs);
         if let Some(shape) = shape_regs(nr as u64) {
-            count_shape(shape, regs, nr as u32, errno, latency);
+            count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
             count_path(arg, regs, nr as u32, errno, latency);
+        } else if fd_arg.is_some() {
+            count_fd(nr as u32, errno, latency, fd);
         }
         if errno == 0 {
             if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
@@ -201,11 +206,48 @@ fn shape_value(regs: *const u8, reg: ShapeReg) -> u64 {
 
 /// Adds one call to this CPU's shape counters.
 #[inline(always)]
-fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency: u64) {
+fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency: u64, fd: u64) {
     let key = ShapeKey {
         nr,
         errno,
-        values: [shape_value(ptr, regs[0]), shape_value(ptr, regs[1])],
+        values: [
+            shape_value(ptr, regs[0]),
+            // The descriptor's code, for a call on one: its second shape register is unused.
+            shape_value(ptr, regs[1]) | fd,
+        ],
+    };
+    count_in(&PHOEBE_SHAPES, &key, latency);
+}
+
+// Descriptor facts (`fd=`, `nonblock=`) of the calls on a descriptor (`phoebe_common::fd`): counted in the shape
+// map with the descriptor's code as the key's second value, which no shape register of those syscalls uses.
+#[cfg(bpf_target_arch = "aarch64")]
+use phoebe_common::fd::aarch64_fd as fd_arg;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+use phoebe_common::fd::x86_64_fd as fd_arg;
+
+/// The code (`phoebe_common::fd::encode`) of the descriptor in argument `arg` (`fd_arg`'s answer; a getppid pays
+/// its one comparison tree on `nr`), `phoebe_common::fd::UNKNOWN` for a syscall without one.
+#[inline(always)]
+fn fd_code(arg: Option<u8>, regs: *const u8) -> u64 {
+    let Some(offset) = arg.and_then(|arg| ARG_OFFSETS.get(usize::from(arg))) else {
+        return phoebe_common::fd::UNKNOWN;
+    };
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    match unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) } {
+        Ok(reg) => crate::fdfacts::facts(reg),
+        Err(_) => phoebe_common::fd::UNKNOWN,
+    }
+}
+
+/// Adds one call on a descriptor (a syscall without shape registers) to this CPU's shape counters, under its
+/// descriptor's code.
+#[inline(always)]
+fn count_fd(nr: u32, errno: u32, latency: u64, fd: u64) {
+    let key = ShapeKey {
+        nr,
+        errno,
+        values: [0, fd],
     };
     count_in(&PHOEBE_SHAPES, &key, latency);
 }

@@ -142,6 +142,14 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        // Descriptor facts for call shapes: without one of their offsets, descriptors are unknown (as before).
+        let fd_offsets = shapes::fd_offsets(&btf).unwrap_or_else(|missing| {
+            tracing::warn!(
+                missing,
+                "the kernel's BTF lacks a member: descriptor kinds and nonblock stay unknown"
+            );
+            [0; 17]
+        });
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
@@ -159,6 +167,7 @@ impl Observer {
                 .override_global(globals::PER_PROCESS, &per_process, true)
                 .override_global(globals::LATENCY, &latency, true)
                 .override_global(globals::HISTOGRAMS, &histograms, true)
+                .override_global(phoebe_common::fd::OFFSETS_GLOBAL, &fd_offsets, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;
@@ -607,10 +616,11 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers and the absolute path arguments of path syscalls, not the
-    /// target's descriptors, cwd or other memory.
+    /// The observer's programs read the registers, the absolute path arguments of path syscalls and what a
+    /// call's descriptor is (its kind and `O_NONBLOCK`, from the kernel's own structures), not the target's cwd,
+    /// the paths behind its descriptors or its other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::RegistersAndPaths
+        ShapeCoverage::InKernel
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.
