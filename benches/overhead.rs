@@ -7,6 +7,9 @@
 //! - `futex-wake storm`: `storm futex-wake N`; the rule is on futex *waits* (`op=FUTEX_WAIT_PRIVATE`, p = 0),
 //!   which the filter decides on the call's registers, so every wake stays in the kernel; the `without shape`
 //!   lines drop the predicate, so every wake makes the round trip (DESIGN §8: shape predicates in the filter);
+//! - `read storm`: `storm read-udp N`, reads of an empty non-blocking UDP socket (EAGAIN): calls on a
+//!   descriptor, whose kind the eBPF observer learns in the kernel (native, `ebpf observe` and the empty program
+//!   only);
 //! - `openat storm`: `storm openat-fail N` (linked statically, see `common::static_storm`); the rule is on
 //!   `openat` with the errno the calls fail with anyway (ENOENT), so every call is *targeted* and the program
 //!   behaves the same whatever is injected;
@@ -24,6 +27,10 @@
 //! `skipped: <line>: <why>`. criterion times whole runs (`Command::output`, wall clock); the storms also report
 //! their own time per call, which is what the per-call ratios use. At the end the medians are printed as
 //! Markdown (and written to `target/phoebe-bench/overhead.md` for `ci/bench-table`).
+//!
+//! The eBPF observer's lines alone (a criterion filter; the README's before/after of issue 12 was measured so, in
+//! alternating runs of two builds): `PHOEBE_BENCH_QUICK=1 cargo bench --bench overhead --
+//! '(getppid|openat) storm/(native|ebpf)'`.
 
 #[allow(dead_code, reason = "common/ is shared by both benches; each uses part of it")]
 mod common;
@@ -116,6 +123,30 @@ fn workloads() -> Vec<Workload> {
         measure: Duration::from_secs(3),
         check: Box::new(storm_check),
         lines: None,
+    });
+
+    // Calls on a descriptor, whose kind and O_NONBLOCK the eBPF observer learns in the kernel at each call: what
+    // that costs over the hook and over an untargeted getppid.
+    list.push(Workload {
+        name: "read storm",
+        app: vec![
+            common::testapp("storm").into_os_string(),
+            "read-udp".into(),
+            storm_calls.into(),
+        ],
+        job: Job {
+            syscall: "unlinkat",
+            errno: "EACCES",
+            path: None,
+            strace_when: None,
+            ptrace_p: "1",
+            seccomp_ps: &["0"],
+            shape: None,
+        },
+        storm: true,
+        measure: Duration::from_secs(3),
+        check: Box::new(storm_check),
+        lines: Some(vec![Line::Native, Line::Observe("ebpf"), Line::EmptyProgram]),
     });
 
     // Shape predicates decided in the filter (DESIGN §8): a rule on futex waits leaves the wakes in the kernel.

@@ -20,7 +20,9 @@
 //! that cannot run here (no eBPF, no ptrace) prints `skipped: <line>: <why>` and is left out. Not criterion: a
 //! throughput over a fixed window is not a time per iteration. `--list` names the lines, `--test` (or `cargo test
 //! --benches`) runs each once in a short window; the table goes to `target/phoebe-bench/server.md` for
-//! `ci/bench-table`.
+//! `ci/bench-table`. `PHOEBE_BENCH_QUICK=1 cargo bench --bench server` (5 repetitions of a 2 s window, ~2 min) is
+//! how the README's before/after of issues 14 and 17 was measured, alternating runs of two builds; a filter that
+//! is a plain string keeps the lines whose label contains it (`-- ebpf`: no `native`, so no ratios).
 
 #[allow(dead_code, reason = "common/ is shared by the benches; each uses part of it")]
 mod common;

@@ -1,6 +1,7 @@
 //! Call shapes observed with eBPF (DESIGN §6): the register-derived components (futex operation and timeout,
-//! ioctl request, …) and the paths of path calls with an absolute path argument are the ones ptrace records, by
-//! the same definition; relative paths and descriptor components are `unknown` on eBPF.
+//! ioctl request, …), the paths of path calls with an absolute path argument, and the kind and O_NONBLOCK of the
+//! descriptor of calls on one are the ones ptrace records, by the same definition; relative paths and the paths
+//! of files behind descriptors are `unknown` on eBPF.
 
 use std::collections::BTreeMap;
 
@@ -69,7 +70,7 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     let wake = &e["op=FUTEX_WAKE_PRIVATE"];
     assert!(wake.calls >= 300 && wake.errors.is_empty(), "{wake:?}");
     assert!(p.contains_key("op=FUTEX_WAKE_PRIVATE"));
-    // ioctl: the request as ptrace has it; the descriptor's kind is unknown on eBPF.
+    // ioctl: the request and the descriptor's kind as ptrace has them.
     let ereq = by_component(&ebpf, "ioctl", Key::Req);
     let preq = by_component(&ptrace, "ioctl", Key::Req);
     for req in ["FIONREAD", "TCGETS"] {
@@ -77,13 +78,9 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     }
     assert_eq!(ereq["FIONREAD"].0, 300);
     assert_eq!(ereq["TCGETS"].1.values().sum::<u64>(), 300);
-    let ioctl = ebpf.totals()[&Syscall::parse("ioctl").unwrap()].shapes.clone();
-    assert!(
-        ioctl
-            .keys()
-            .all(|s| s.starts_with("fd=unknown:nonblock=unknown:req=")),
-        "{:?}",
-        ioctl.keys()
+    assert_eq!(
+        by_component(&ebpf, "ioctl", Key::Fd),
+        by_component(&ptrace, "ioctl", Key::Fd)
     );
     // Absolute paths, read in the kernel: the shapes ptrace gives. The probe file's name has the app's pid, which
     // differs between the two runs: compared by its counts.
@@ -120,7 +117,7 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("records only the register components")
-            && stderr.contains("relative paths, fd and nonblock are unknown"),
+            && stderr.contains("relative paths and the paths of descriptors are unknown"),
         "{stderr}"
     );
 }
@@ -147,10 +144,15 @@ fn ebpf_observes_epoll_ctl_operations_as_ptrace_does() {
     let shapes = ebpf.totals()[&Syscall::parse("epoll_ctl").unwrap()]
         .shapes
         .clone();
+    // The target descriptor's kind as ptrace has it; whether it was registered is not learned in the kernel.
     assert!(
-        shapes.keys().all(|s| s.ends_with(":fd=unknown:nonblock=unknown")),
+        shapes.keys().all(|s| s.contains(":registered=unknown:")),
         "{:?}",
         shapes.keys()
+    );
+    assert_eq!(
+        by_component(&ebpf, "epoll_ctl", Key::Fd),
+        by_component(&ptrace, "epoll_ctl", Key::Fd)
     );
 }
 
@@ -205,4 +207,117 @@ fn ebpf_observes_absolute_paths_as_ptrace_does_and_relative_ones_as_unknown() {
     let ptrace = observe_opens("ptrace", &dir, "rel-absent", 50);
     let p = by_component(&ptrace, "openat", Key::Path);
     assert!(p.keys().any(|k| k.ends_with("/rel-absent")), "{p:?}");
+}
+
+/// `read`'s shapes with the path of a file replaced by `unknown` (eBPF does not read the paths behind
+/// descriptors), and their calls and errors.
+fn read_shapes_without_paths(obs: &Observation) -> BTreeMap<String, (u64, BTreeMap<String, u64>)> {
+    let mut out: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    for (text, stats) in &obs.totals()[&Syscall::parse("read").unwrap()].shapes {
+        let text = match text.split_once(":path=") {
+            Some((head, _)) => format!("{head}:path=unknown"),
+            None => text.clone(),
+        };
+        let entry = out.entry(text).or_default();
+        entry.0 += stats.calls;
+        for (errno, n) in &stats.errors {
+            *entry.1.entry(errno.to_string()).or_default() += n;
+        }
+    }
+    out
+}
+
+/// The shapes of a plan's model `id`, sorted.
+fn model_shapes(plan: &phoebe::model::Plan, id: &str) -> Vec<String> {
+    let mut shapes: Vec<String> = plan
+        .models
+        .iter()
+        .filter(|m| m.id == id)
+        .flat_map(|m| m.shapes.iter().map(|s| s.shape.to_string()))
+        .collect();
+    shapes.sort();
+    shapes
+}
+
+fn synthesize(dir: &tempfile::TempDir, backend: &str) -> phoebe::model::Plan {
+    let plan = dir.path().join(format!("plan-{backend}.json"));
+    phoebe()
+        .args(["synthesize", "-o"])
+        .arg(&plan)
+        .arg(path(backend, dir))
+        .assert()
+        .success();
+    serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap()
+}
+
+/// Descriptor kinds and O_NONBLOCK, learned in the kernel at `sys_exit`: on the `fd-kinds` app (non-blocking
+/// eventfd, TCP and UDP sockets, a blocking unix socket, and with `--more` a pipe, a regular file and a
+/// descriptor that is not open) eBPF records the `read` shapes and counts ptrace records (a file's path is
+/// `unknown` on eBPF), and a plan synthesized from either has the same read-EAGAIN rules, never on a blocking
+/// descriptor.
+#[test]
+fn ebpf_observes_descriptor_kinds_and_nonblock_as_ptrace_does() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rounds = 100;
+    let run = |backend: &str| {
+        let obs = path(backend, &dir);
+        phoebe()
+            .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg(testapp("fd-kinds"))
+            .args([&rounds.to_string(), "--more"])
+            .assert()
+            .success();
+        load_observation(&obs)
+    };
+    let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
+    let (p, e) = (
+        read_shapes_without_paths(&ptrace),
+        read_shapes_without_paths(&ebpf),
+    );
+    assert_eq!(e, p);
+    let eagain = BTreeMap::from([("EAGAIN".to_owned(), rounds)]);
+    for kind in ["eventfd", "tcp", "udp"] {
+        assert_eq!(
+            e[&format!("fd={kind}:nonblock=yes")],
+            (2 * rounds, eagain.clone()),
+            "{kind}: {e:?}"
+        );
+    }
+    assert_eq!(
+        e["fd=unix-stream:nonblock=no"],
+        (rounds, BTreeMap::new()),
+        "{e:?}"
+    );
+    assert_eq!(e["fd=pipe:nonblock=no"], (rounds, BTreeMap::new()), "{e:?}");
+    assert_eq!(
+        e["fd=closed"],
+        (rounds, BTreeMap::from([("EBADF".to_owned(), rounds)])),
+        "{e:?}"
+    );
+    // The app's file, and the loader's reads of libraries: paths unknown on eBPF.
+    assert!(e["fd=file:nonblock=no:path=unknown"].0 >= rounds, "{e:?}");
+
+    let (pplan, eplan) = (synthesize(&dir, "ptrace"), synthesize(&dir, "ebpf"));
+    assert_eq!(
+        model_shapes(&eplan, "read-EAGAIN"),
+        [
+            "fd=eventfd:nonblock=yes",
+            "fd=tcp:nonblock=yes",
+            "fd=udp:nonblock=yes"
+        ]
+    );
+    assert_eq!(
+        model_shapes(&eplan, "read-EAGAIN"),
+        model_shapes(&pplan, "read-EAGAIN")
+    );
+    assert_eq!(
+        model_shapes(&eplan, "read-EBADF"),
+        model_shapes(&pplan, "read-EBADF")
+    );
 }

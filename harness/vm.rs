@@ -321,8 +321,16 @@ phoebe inject -q --backend ebpf --start-off --fault openat:EACCES -- \
     sh -c 'open-loop /etc/hostname 50; kill -USR1 $PPID; sleep 1; open-loop /etc/hostname 50'
 echo "==end switch"
 echo "==begin observe"
-phoebe observe --backend ebpf -o /tmp/obs.json -- storm openat-fail 100 2>&1
+phoebe observe --backend ebpf --latency -o /tmp/obs.json -- storm openat-fail 100 2>&1
 echo "==end observe"
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 > /tmp/fd.out 2>&1
+echo "==begin fd-kinds"
+cat /tmp/fd.json
+echo "==end fd-kinds"
+echo "==begin fd-kinds out"
+cat /tmp/fd.out
+echo "==end fd-kinds out"
 echo "==begin doctor"
 phoebe doctor --json
 echo "==end doctor"
@@ -458,7 +466,7 @@ fn ebpf_injects_in_the_guest() {
             "{k}: {switch}"
         );
 
-        // eBPF observation in the same guest.
+        // eBPF observation in the same guest, with --latency: the guest's verifier accepts `sys_enter` too.
         let observe = guest.section("observe");
         assert!(
             observe
@@ -466,6 +474,26 @@ fn ebpf_injects_in_the_guest() {
                 .any(|l| l.starts_with("openat ") && l.contains("ENOENT×100")),
             "{k}: {observe}"
         );
+
+        // Descriptor kinds and O_NONBLOCK learned in the kernel, as ptrace learns them from /proc (anonymous
+        // inodes are typeless on 6.1 and S_IFREG since 6.15: the file system tells them apart).
+        let fd: phoebe::model::Observation = serde_json::from_str(guest.section("fd-kinds"))
+            .unwrap_or_else(|e| panic!("{k}: fd-kinds observation: {e}\n{}", guest.section("fd-kinds")));
+        let read = &fd.totals()[&phoebe::model::Syscall::parse("read").unwrap()];
+        for kind in ["eventfd", "tcp", "udp"] {
+            let shape = format!("fd={kind}:nonblock=yes");
+            let stats = read.shapes.get(&shape).unwrap_or_else(|| {
+                panic!(
+                    "{k}: no {shape} in {:?}; fd-kinds said: {}",
+                    read.shapes.keys().collect::<Vec<_>>(),
+                    guest.section("fd-kinds out")
+                )
+            });
+            assert_eq!(stats.calls, 40, "{k}: {shape}");
+            assert_eq!(stats.errors.values().sum::<u64>(), 20, "{k}: {shape}");
+        }
+        let unix = &read.shapes["fd=unix-stream:nonblock=no"];
+        assert!(unix.calls == 20 && unix.errors.is_empty(), "{k}: {unix:?}");
 
         // doctor says what the runs above showed, through BPF LSM (`bpf` is active).
         let inject = guest.inject_verdict();

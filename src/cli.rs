@@ -298,7 +298,8 @@ pub struct ObserveArgs {
 
     /// Record each call's shape (on): futex operation and timeout, path template, descriptor kind and
     /// O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
-    /// eBPF records the register components only (path, descriptor kind and nonblock are `unknown`).
+    /// eBPF records the register components, absolute paths, and descriptor kind and nonblock (relative paths
+    /// and the paths of files behind descriptors are `unknown`).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub shapes: bool,
 
@@ -491,9 +492,10 @@ pub struct ExecArgs {
 
     /// What observes the baseline runs [default: ebpf where it can observe here (root or CAP_BPF +
     /// CAP_PERFMON), else ptrace, saying why]. `ebpf`: in the kernel, at a small fraction of ptrace's cost, but
-    /// relative paths and epoll_ctl's registration are unknown there, so models of calls shaped by them are
-    /// excluded, with the reason in the plan. `ptrace`: every call with its whole shape, but two stops per call
-    /// slow a busy program and inflate what depends on timing (futex contention: ~10× on a Java server).
+    /// relative paths, the paths of files behind descriptors and epoll_ctl's registration are unknown there, so
+    /// models of calls shaped by them are excluded, with the reason in the plan. `ptrace`: every call with its
+    /// whole shape, but two stops per call slow a busy program and inflate what depends on timing (futex
+    /// contention: ~10× on a Java server).
     #[arg(long, value_name = "ptrace|ebpf", value_parser = parse_observer)]
     pub observer: Option<phoebe::experiment::Observer>,
 
@@ -621,7 +623,7 @@ fn parse_observer(s: &str) -> Result<phoebe::experiment::Observer, String> {
         "ebpf" => Ok(phoebe::experiment::Observer::Ebpf),
         _ => Err(
             "expected ptrace (every call with its whole shape) or ebpf (in the kernel, cheaper; shapes from \
-                  registers and absolute paths only)"
+                  registers, absolute paths and descriptor kinds only)"
                 .into(),
         ),
     }

@@ -246,7 +246,7 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     // An observer that records the registers' components and absolute paths only (eBPF), by the backend's own
     // answer.
     let registers_only = BackendKind::from_name(&obs.backend)
-        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::RegistersAndPaths);
+        .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::InKernel);
     if settings.shapes
         && obs.failed_shapes().is_none()
         && obs.intervals.iter().any(|i| !i.syscalls.is_empty())
@@ -266,8 +266,10 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
-             clone, WNOHANG, prctl option) and the absolute paths of path calls: relative paths, fd and \
-             nonblock are unknown (and clone3's clone), so calls shaped by them get no injection\nhint: observe with --backend ptrace to record every component",
+             clone, WNOHANG, prctl option), the absolute paths of path calls and the kind and O_NONBLOCK of \
+             descriptors: relative paths and the paths of descriptors are unknown (and close's and fcntl's \
+             descriptor, epoll_ctl's registered, clone3's clone), so calls shaped by them get no injection\nhint: \
+             observe with --backend ptrace to record every component",
             args.observation.display()
         );
     }

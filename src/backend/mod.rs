@@ -394,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_sees_registers_and_paths() {
+    fn only_ebpf_draws_in_the_kernel_times_calls_only_when_asked_and_learns_shapes_in_the_kernel() {
         for kind in [BackendKind::Ptrace, BackendKind::Seccomp] {
             assert_eq!(backend(kind).draws(), Draws::Seeded, "{kind:?}");
             assert!(backend(kind).measures_latency(false), "{kind:?}");
@@ -403,7 +403,7 @@ mod tests {
         let ebpf = backend(BackendKind::Ebpf);
         assert_eq!(ebpf.draws(), Draws::InKernel);
         assert!(!ebpf.measures_latency(false) && ebpf.measures_latency(true));
-        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::RegistersAndPaths);
+        assert_eq!(ebpf.observed_shapes(), ShapeCoverage::InKernel);
     }
 
     #[test]

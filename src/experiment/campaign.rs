@@ -110,8 +110,9 @@ pub enum Observer {
     /// which slows a busy program and inflates what depends on timing (futex contention).
     #[default]
     Ptrace,
-    /// eBPF: in the kernel, at a small fraction of ptrace's cost; relative paths and epoll_ctl's registration
-    /// are unknown there, so models that need them are excluded with the reason.
+    /// eBPF: in the kernel, at a small fraction of ptrace's cost; relative paths, the paths of files behind
+    /// descriptors and epoll_ctl's registration are unknown there, so models that need them are excluded with
+    /// the reason.
     Ebpf,
 }
 

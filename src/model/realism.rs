@@ -803,42 +803,28 @@ impl<'a> Call<'a> {
         } else {
             calls.push(none);
         }
-        if keys.contains(&Key::Sleeps) {
-            let sleeps = yes_no(Key::Sleeps);
-            calls = calls
-                .into_iter()
-                .flat_map(|call| {
-                    sleeps.iter().map(move |s| Call {
-                        sleeps: Some(s),
-                        ..call
-                    })
-                })
-                .collect();
-        }
-        if keys.contains(&Key::Ctl) {
-            let ctls: Vec<&'a str> = values(Key::Ctl)
-                .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
-            calls = calls
-                .into_iter()
-                .flat_map(|call| {
-                    ctls.iter().map(move |ctl| Call {
-                        ctl: Some(ctl),
-                        ..call
-                    })
-                })
-                .collect();
-        }
-        if keys.contains(&Key::Registered) {
-            let registered = yes_no(Key::Registered);
-            calls = calls
-                .into_iter()
-                .flat_map(|call| {
-                    registered.iter().map(move |r| Call {
-                        registered: Some(r),
-                        ..call
-                    })
-                })
-                .collect();
+        // Each of these components multiplies the calls by its values.
+        type Set<'a> = fn(Call<'a>, &'a str) -> Call<'a>;
+        let ctls = values(Key::Ctl)
+            .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
+        let crossed: [(Key, Vec<&'a str>, Set<'a>); 3] = [
+            (Key::Sleeps, yes_no(Key::Sleeps), |c, v| Call {
+                sleeps: Some(v),
+                ..c
+            }),
+            (Key::Ctl, ctls, |c, v| Call { ctl: Some(v), ..c }),
+            (Key::Registered, yes_no(Key::Registered), |c, v| Call {
+                registered: Some(v),
+                ..c
+            }),
+        ];
+        for (key, vs, set) in crossed {
+            if keys.contains(&key) {
+                calls = calls
+                    .into_iter()
+                    .flat_map(|call| vs.iter().map(move |v| set(call, v)))
+                    .collect();
+            }
         }
         calls
     }

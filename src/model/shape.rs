@@ -298,6 +298,17 @@ pub fn socket_kind(family: i32, ty: i32) -> &'static str {
     }
 }
 
+/// The kind of a character device from its major number: `tty` for terminals — the pseudo-terminal slaves
+/// (majors 136–143), the virtual consoles and serial ports (4), and `/dev/tty`, `/dev/console`, `/dev/ptmx` (5) —,
+/// `chr` for the others.
+pub fn chr_kind(major: u64) -> &'static str {
+    if matches!(major, 4 | 5 | 136..=143) {
+        "tty"
+    } else {
+        "chr"
+    }
+}
+
 /// The kind of a descriptor from what `/proc/PID/fd/N` links to (`socket:[…]`, `pipe:[…]`,
 /// `anon_inode:[eventfd]`, a path). Sockets and paths need more than the link: `None` for those.
 pub fn fd_kind_of_link(link: &str) -> Option<&'static str> {
@@ -339,10 +350,11 @@ pub trait Probe {
 pub enum ShapeCoverage {
     /// Every component: the registers', and the paths and descriptors the target's memory and `/proc` tell.
     All,
-    /// The registers' components (futex op and timeout, ioctl request, socket family and type, flags) and the
-    /// path of path syscalls called with an absolute path (read in the kernel); relative paths, fd and nonblock
-    /// are `unknown`.
-    RegistersAndPaths,
+    /// What the eBPF programs learn in the kernel: the registers' components (futex op and timeout, ioctl
+    /// request, socket family and type, flags), the path of path syscalls called with an absolute path, and the
+    /// kind and `O_NONBLOCK` of the descriptor of calls on one (but close's and fcntl's); relative paths, the
+    /// path of a file behind a descriptor, epoll_ctl's `registered` and clone3's `clone` are `unknown`.
+    InKernel,
 }
 
 /// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.

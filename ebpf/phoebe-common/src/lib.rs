@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod decide;
+pub mod fd;
 
 /// Key of the per-CPU counter map: one (process, syscall, errno) triple.
 #[repr(C)]
@@ -129,9 +130,13 @@ pub const TGID_BLOCK: usize = 64;
 /// `/proc/sys/kernel/pid_max`, up to this. A tgid beyond the map is looked up in [`maps::TARGETS`].
 pub const TGIDS_MAX_BLOCKS: u32 = (1 << 22) / TGID_BLOCK as u32;
 
-/// States of a thread group in the target map.
+/// Most elements user space gives [`maps::ENTERED_BY_TID`] (8 MiB of entry times); a larger tid uses
+/// [`maps::ENTERED`].
+pub const ENTERED_MAX_TIDS: u32 = 1 << 20;
+
 pub mod shape;
 
+/// States of a thread group in the target map.
 pub mod state {
     /// Launched by phoebe, stopped or running its launcher code: not counted until its exec.
     pub const LAUNCHED: u32 = 1;
@@ -171,8 +176,12 @@ pub mod maps {
     /// stores: no read-modify-write of a neighbour's state).
     pub const TGIDS: &str = "PHOEBE_TGIDS";
     /// `HashMap<u32 tid, u64 ns>` (not preallocated): when each targeted thread entered its current call
-    /// (latency only).
+    /// (latency only), for a tid beyond [`ENTERED_BY_TID`].
     pub const ENTERED: &str = "PHOEBE_ENTERED";
+    /// `Array<u64>` indexed by tid: the same entry times (0: none), so that both syscall programs find them with
+    /// an array lookup the verifier inlines instead of a hash lookup. Declared with one element; user space sizes
+    /// it with `--latency` (`pid_max` elements, at most [`super::ENTERED_MAX_TIDS`]).
+    pub const ENTERED_BY_TID: &str = "PHOEBE_ENTTID";
     /// `PerCpuHashMap<CountKey, LatencyBuckets>` (not preallocated): latency histograms, written only when
     /// [`super::globals::HISTOGRAMS`] is 1 (`monitor --latency`); keyed as `COUNTS`.
     pub const LATENCY_HISTOGRAMS: &str = "PHOEBE_LATHIST";

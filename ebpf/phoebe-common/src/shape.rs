@@ -3,7 +3,8 @@
 //! shaped call under those masked values ([`ShapeKey`]); user space rebuilds the registers and calls `shape_of`
 //! itself, so shapes have one definition. Path syscalls are counted by the hash of their absolute path argument
 //! ([`PathKey`], [`fnv1a`]) with each path's text stored once ([`PathText`]); descriptor components are not in
-//! registers: unknown on eBPF.
+//! registers: the observer learns them from the kernel's structures and counts them as a [`ShapeKey`]'s second
+//! value (`crate::fd`).
 
 /// One register argument of a shape: its index (0–5) and the bits kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{bpf_probe_read_kernel, bpf_probe_read_user_str_bytes},
     macros::{map, raw_tracepoint},
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
 use phoebe_common::{
@@ -59,7 +59,11 @@ static PHOEBE_COUNTS: PerCpuHashMap<CountKey, CountValue> =
 static PHOEBE_SUCCESS: PerCpuArray<CountValue> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
 #[map]
 static PHOEBE_ERRORS: PerCpuArray<ErrorSlot> = PerCpuArray::with_max_entries(SUCCESS_SLOTS, 0);
-// Not preallocated either: a thread inserts its element once, at its first call (and only with --latency).
+// Entry times by tid (0: none), with --latency: an array lookup, which the verifier inlines, on both syscall
+// hooks. One element unless user space sizes it from pid_max; a tid beyond it uses the hash below, which is not
+// preallocated: such a thread inserts its element once, at its first call.
+#[map]
+pub(crate) static PHOEBE_ENTTID: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
     HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
@@ -114,10 +118,9 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     let per_process = global(&PHOEBE_PER_PROCESS) != 0;
     let mut latency = 0u64;
     if global(&PHOEBE_LATENCY) != 0
-        // SAFETY: the value is a plain u64 written by `phoebe_sc_enter` for this thread.
-        && let Some(entered) = unsafe { PHOEBE_ENTERED.get(tid) }
+        && let Some(entered) = entered_at(tid)
     {
-        latency = now().saturating_sub(*entered);
+        latency = now().saturating_sub(entered);
         if global(&PHOEBE_HISTOGRAMS) != 0 {
             let key = CountKey {
                 tgid: if per_process { tgid } else { 0 },
@@ -130,10 +133,15 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     }
     if !per_process {
         // Only the few shaped syscalls read registers: a getppid pays one comparison tree on `nr`.
+        // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
+        let fd_arg = fd_arg(nr as u64);
+        let fd = fd_code(fd_arg, regs);
         if let Some(shape) = shape_regs(nr as u64) {
-            count_shape(shape, regs, nr as u32, errno, latency);
+            count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
             count_path(arg, regs, nr as u32, errno, latency);
+        } else if fd_arg.is_some() {
+            count_fd(nr as u32, errno, latency, fd);
         }
         if errno == 0 {
             if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
@@ -198,11 +206,48 @@ fn shape_value(regs: *const u8, reg: ShapeReg) -> u64 {
 
 /// Adds one call to this CPU's shape counters.
 #[inline(always)]
-fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency: u64) {
+fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency: u64, fd: u64) {
     let key = ShapeKey {
         nr,
         errno,
-        values: [shape_value(ptr, regs[0]), shape_value(ptr, regs[1])],
+        values: [
+            shape_value(ptr, regs[0]),
+            // The descriptor's code, for a call on one: its second shape register is unused.
+            shape_value(ptr, regs[1]) | fd,
+        ],
+    };
+    count_in(&PHOEBE_SHAPES, &key, latency);
+}
+
+// Descriptor facts (`fd=`, `nonblock=`) of the calls on a descriptor (`phoebe_common::fd`): counted in the shape
+// map with the descriptor's code as the key's second value, which no shape register of those syscalls uses.
+#[cfg(bpf_target_arch = "aarch64")]
+use phoebe_common::fd::aarch64_fd as fd_arg;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+use phoebe_common::fd::x86_64_fd as fd_arg;
+
+/// The code (`phoebe_common::fd::encode`) of the descriptor in argument `arg` (`fd_arg`'s answer; a getppid pays
+/// its one comparison tree on `nr`), `phoebe_common::fd::UNKNOWN` for a syscall without one.
+#[inline(always)]
+fn fd_code(arg: Option<u8>, regs: *const u8) -> u64 {
+    let Some(offset) = arg.and_then(|arg| ARG_OFFSETS.get(usize::from(arg))) else {
+        return phoebe_common::fd::UNKNOWN;
+    };
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    match unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) } {
+        Ok(reg) => crate::fdfacts::facts(reg),
+        Err(_) => phoebe_common::fd::UNKNOWN,
+    }
+}
+
+/// Adds one call on a descriptor (a syscall without shape registers) to this CPU's shape counters, under its
+/// descriptor's code.
+#[inline(always)]
+fn count_fd(nr: u32, errno: u32, latency: u64, fd: u64) {
+    let key = ShapeKey {
+        nr,
+        errno,
+        values: [0, fd],
     };
     count_in(&PHOEBE_SHAPES, &key, latency);
 }
@@ -233,19 +278,14 @@ fn path_hash(arg: u8, regs: *const u8) -> u64 {
     if first != Some(b'/') || len >= PATH_BYTES - 1 {
         return UNKNOWN_PATH;
     }
-    // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops.
-    let hash = fnv1a(unsafe { &(*buf).bytes });
-    // SAFETY: only whether the lookup found an element is used; the value is never read through it.
-    if unsafe { PHOEBE_PATHTXT.get(hash) }.is_none() {
-        // SAFETY: as above (this CPU's buffer); passed by reference, so the 256 bytes are not copied to the
-        // stack: the map copies them into the new element.
-        let text: &PathText = unsafe { &*buf };
-        let _ = PHOEBE_PATHTXT.insert(hash, text, u64::from(BPF_NOEXIST));
-    }
-    hash
+    // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops. The buffer keeps
+    // the text for `store_path_text`.
+    fnv1a(unsafe { &(*buf).bytes })
 }
 
-/// Adds one call of a path syscall to this CPU's path counters.
+/// Adds one call of a path syscall to this CPU's path counters. The path's text is stored at the first call of
+/// its counter element only: once the element exists (for every CPU: a per-CPU hash element has every CPU's
+/// slot), the text map is not looked up again.
 #[inline(always)]
 fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
     let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
@@ -254,7 +294,29 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
         path_hash(arg, regs)
     };
     let key = PathKey { nr, errno, hash };
+    if let Some(value) = PHOEBE_PATHS.get_ptr_mut(key) {
+        // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
+        // between CPUs, so no other CPU writes it.
+        unsafe { add(value, latency) };
+        return;
+    }
+    if hash != UNKNOWN_PATH {
+        store_path_text(hash);
+    }
     count_in(&PHOEBE_PATHS, &key, latency);
+}
+
+/// Stores the text of `hash`, the path [`path_hash`] just read into this CPU's buffer, unless it is stored
+/// already (another key, or another CPU, stored it first: the insert then fails and changes nothing).
+#[inline(always)]
+fn store_path_text(hash: u64) {
+    if let Some(buf) = PHOEBE_PATHBUF.get_ptr_mut(0) {
+        // SAFETY: index 0 exists (length 1); this CPU's buffer, which `path_hash` filled in this run of the
+        // program and nothing wrote since. Passed by reference, so the 256 bytes are not copied to the stack: the
+        // map copies them into the new element.
+        let text: &PathText = unsafe { &*buf };
+        let _ = PHOEBE_PATHTXT.insert(hash, text, u64::from(BPF_NOEXIST));
+    }
 }
 
 /// Adds one call of `latency` nanoseconds to a counter.
@@ -347,16 +409,35 @@ pub fn phoebe_sc_nop(_ctx: RawTracePointContext) -> i32 {
 pub fn phoebe_sc_enter(_ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();
     if state_of(tgid) == state::COUNTING {
-        // In place once the thread has its element: an update would allocate a new element and free the old one
-        // on every call (the hash's update locks a bucket and swaps elements; a store does not).
+        let at = now();
+        if let Some(slot) = PHOEBE_ENTTID.get_ptr_mut(tid) {
+            // SAFETY: a live element of an array map, this thread's, which only this thread's own programs write
+            // (at its entry) or clear (at its exit).
+            unsafe { *slot = at };
+            return 0;
+        }
+        // A tid beyond the array: in place once the thread has its element (an update would allocate a new
+        // element and free the old one on every call: the hash's update locks a bucket and swaps elements).
         match PHOEBE_ENTERED.get_ptr_mut(tid) {
             // SAFETY: the value of a successful lookup, a plain u64 of this thread's, which only this thread's
             // own programs write (at its entry) or delete (at its exit).
-            Some(at) => unsafe { *at = now() },
+            Some(slot) => unsafe { *slot = at },
             None => {
-                let _ = PHOEBE_ENTERED.insert(tid, now(), 0);
+                let _ = PHOEBE_ENTERED.insert(tid, at, 0);
             }
         }
     }
     0
+}
+
+/// When this thread entered its current call (`phoebe_sc_enter`), if it was seen entering.
+#[inline(always)]
+fn entered_at(tid: u32) -> Option<u64> {
+    let at = match PHOEBE_ENTTID.get_ptr(tid) {
+        // SAFETY: a live element of an array map, a plain u64 written by this thread's own programs.
+        Some(slot) => unsafe { *slot },
+        // SAFETY: the value of a successful lookup, a plain u64 written by `phoebe_sc_enter` for this thread.
+        None => unsafe { PHOEBE_ENTERED.get(tid) }.copied().unwrap_or(0),
+    };
+    (at != 0).then_some(at)
 }

@@ -18,7 +18,7 @@ use phoebe_common::{TARGETS_CAPACITY, TGID_BLOCK, state};
 
 use crate::{
     current, global,
-    observe::{PHOEBE_ENTERED, PHOEBE_LATENCY},
+    observe::{PHOEBE_ENTERED, PHOEBE_ENTTID, PHOEBE_LATENCY},
 };
 
 #[unsafe(no_mangle)]
@@ -124,7 +124,13 @@ pub fn phoebe_exec(_ctx: RawTracePointContext) -> i32 {
 pub fn phoebe_pexit(ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current();
     if global(&PHOEBE_LATENCY) != 0 {
-        let _ = PHOEBE_ENTERED.remove(tid);
+        match PHOEBE_ENTTID.get_ptr_mut(tid) {
+            // SAFETY: a live element of an array map; this thread's, and the thread is ending.
+            Some(slot) => unsafe { *slot = 0 },
+            None => {
+                let _ = PHOEBE_ENTERED.remove(tid);
+            }
+        }
     }
     let group_dead = if global(&PHOEBE_EXIT_HAS_GROUP_DEAD) != 0 {
         ctx.arg::<u64>(1) & 0xff != 0

@@ -12,6 +12,7 @@ const MAGIC: u16 = 0xeb9f;
 const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
 const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
@@ -184,15 +185,31 @@ impl Btf {
         })
     }
 
-    /// Byte offset of `member` in `struct name` (not a bitfield).
+    /// Byte offset of `member` in `struct name` (not a bitfield), looked for in the anonymous structs and unions
+    /// it holds too (`struct file`'s `f_path` sits in one since Linux 6.18).
     pub fn member_offset(&self, name: &str, member: &str) -> Option<u32> {
         let t = self.find(KIND_STRUCT, name)?;
+        self.member_in(t, member, 0)
+    }
+
+    /// Byte offset of `member` in the struct or union `t`, through anonymous members nested at most 8 deep.
+    fn member_in(&self, t: TypeRec, member: &str, depth: u32) -> Option<u32> {
         (0..t.vlen as usize).find_map(|i| {
             let at = t.extra + 12 * i;
             let name_off = u32_at(self.type_data(), at)?;
             let raw = u32_at(self.type_data(), at + 8)?;
             let bits = if t.kind_flag { raw & 0x00ff_ffff } else { raw };
-            (self.string(name_off) == member.as_bytes() && bits % 8 == 0).then_some(bits / 8)
+            if bits % 8 != 0 {
+                return None;
+            }
+            if name_off != 0 {
+                return (self.string(name_off) == member.as_bytes()).then_some(bits / 8);
+            }
+            let inner = self.get(u32_at(self.type_data(), at + 4)?)?;
+            if depth >= 8 || !matches!(inner.kind, KIND_STRUCT | KIND_UNION) {
+                return None;
+            }
+            Some(bits / 8 + self.member_in(inner, member, depth + 1)?)
         })
     }
 
@@ -273,7 +290,7 @@ mod tests {
     /// A hand-made BTF blob: `struct task { int pid; int tgid; }` (with kind_flag member offsets), and
     /// `typedef void (*btf_trace_x)(void *, int, int)`.
     fn sample() -> Vec<u8> {
-        let strings = b"\0int\0task\0pid\0tgid\0btf_trace_x\0".to_vec();
+        let strings = b"\0int\0task\0pid\0tgid\0btf_trace_x\0path\0__path\0file\0flags\0".to_vec();
         let s = |name: &str| {
             let pos = strings
                 .windows(name.len() + 1)
@@ -301,6 +318,9 @@ mod tests {
         t.extend([0, 2 << 24, 3]);
         // 5: typedef btf_trace_x -> 4
         t.extend([s("btf_trace_x"), 8 << 24, 4]);
+        // 6: union { int path; int __path; } (anonymous), 7: struct file { int flags; union 6; }
+        t.extend([0, (5 << 24) | 2, 4, s("path"), 1, 0, s("__path"), 1, 0]);
+        t.extend([s("file"), (4 << 24) | 2, 8, s("flags"), 1, 0, 0, 6, 32]);
         super::func_tests::blob(&t, &strings)
     }
 
@@ -311,6 +331,11 @@ mod tests {
         assert_eq!(btf.member_offset("task", "tgid"), Some(4));
         assert_eq!(btf.member_offset("task", "comm"), None);
         assert_eq!(btf.member_offset("nothing", "pid"), None);
+        // Through an anonymous union.
+        assert_eq!(btf.member_offset("file", "flags"), Some(0));
+        assert_eq!(btf.member_offset("file", "path"), Some(4));
+        assert_eq!(btf.member_offset("file", "__path"), Some(4));
+        assert_eq!(btf.member_offset("file", "nothing"), None);
         assert_eq!(btf.tracepoint_args("x"), Some(2));
         assert_eq!(btf.tracepoint_args("y"), None);
     }

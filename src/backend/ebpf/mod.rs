@@ -28,8 +28,8 @@ use aya::{
     programs::RawTracePoint,
 };
 use phoebe_common::{
-    CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK, TGIDS_MAX_BLOCKS, globals,
-    maps, programs, state,
+    CountKey, CountValue, ENTERED_MAX_TIDS, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK,
+    TGIDS_MAX_BLOCKS, globals, maps, programs, state,
 };
 
 use super::{BackendError, Outcome, Target};
@@ -125,6 +125,16 @@ fn tgid_blocks() -> u32 {
     pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 
+/// Elements of `maps::ENTERED_BY_TID`: one per possible tid with `--latency` (up to `ENTERED_MAX_TIDS`; a larger
+/// tid's entry time goes to the `maps::ENTERED` hash), one otherwise (the programs never write it then).
+fn entered_tids(latency: bool) -> u32 {
+    if !latency {
+        return 1;
+    }
+    let pid_max = crate::sys::procfs::pid_max().unwrap_or(u32::MAX);
+    pid_max.clamp(1, ENTERED_MAX_TIDS)
+}
+
 impl Observer {
     pub fn start(options: ProbeOptions) -> Result<Self, EbpfError> {
         let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
@@ -132,6 +142,14 @@ impl Observer {
             .member_offset("task_struct", "tgid")
             .ok_or(EbpfError::BtfMissing("task_struct.tgid"))?;
         let group_dead = u32::from(btf.tracepoint_args("sched_process_exit") == Some(2));
+        // Descriptor facts for call shapes: without one of their offsets, descriptors are unknown (as before).
+        let fd_offsets = shapes::fd_offsets(&btf).unwrap_or_else(|missing| {
+            tracing::warn!(
+                missing,
+                "the kernel's BTF lacks a member: descriptor kinds and nonblock stay unknown"
+            );
+            [0; 17]
+        });
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
@@ -142,12 +160,14 @@ impl Observer {
             EbpfLoader::new()
                 .btf(None)
                 .map_max_entries(maps::TGIDS, blocks)
+                .map_max_entries(maps::ENTERED_BY_TID, entered_tids(options.latency))
                 .override_global(globals::TGID_MIRROR, &mirror, true)
                 .override_global(globals::TASK_TGID_OFFSET, &tgid_offset, true)
                 .override_global(globals::EXIT_HAS_GROUP_DEAD, &group_dead, true)
                 .override_global(globals::PER_PROCESS, &per_process, true)
                 .override_global(globals::LATENCY, &latency, true)
                 .override_global(globals::HISTOGRAMS, &histograms, true)
+                .override_global(phoebe_common::fd::OFFSETS_GLOBAL, &fd_offsets, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;
@@ -596,10 +616,11 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers and the absolute path arguments of path syscalls, not the
-    /// target's descriptors, cwd or other memory.
+    /// The observer's programs read the registers, the absolute path arguments of path syscalls and what a
+    /// call's descriptor is (its kind and `O_NONBLOCK`, from the kernel's own structures), not the target's cwd,
+    /// the paths behind its descriptors or its other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::RegistersAndPaths
+        ShapeCoverage::InKernel
     }
 
     /// Timing a call is a second map update per call, paid only with `--latency`.
@@ -688,6 +709,22 @@ mod tests {
             calls,
             latency_ns_sum: sum,
             latency_ns_max: max,
+        }
+    }
+
+    #[test]
+    fn entry_time_array_covers_every_tid_only_with_latency() {
+        assert_eq!(
+            entered_tids(false),
+            1,
+            "without --latency the array is never written"
+        );
+        let tids = entered_tids(true);
+        let pid_max = crate::sys::procfs::pid_max().expect("Linux has /proc/sys/kernel/pid_max");
+        assert_eq!(tids, pid_max.min(ENTERED_MAX_TIDS));
+        if pid_max <= ENTERED_MAX_TIDS {
+            // Every tid of this machine has its slot: the programs never fall back to the hash here.
+            assert!(std::process::id() < tids);
         }
     }
 

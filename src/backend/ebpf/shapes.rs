@@ -2,15 +2,16 @@
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
 //! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
 //! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
-//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Relative paths (their base, the cwd or
-//! a dirfd, is not read), descriptor-kind and `O_NONBLOCK` components (and clone3's flags, which are in memory)
-//! are `unknown` on eBPF.
+//! comes from the same [`shape_of`] and the same normalisation as ptrace's. Calls on a descriptor are counted
+//! with what the kernel learned about the descriptor (`phoebe_common::fd`), named here by ptrace's own functions
+//! ([`fd_facts`]). Relative paths (their base, the cwd or a dirfd, is not read), the path of a file behind a
+//! descriptor, close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use phoebe_common::{
-    CountValue, maps,
+    CountValue, fd, maps,
     shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH},
 };
 
@@ -18,7 +19,7 @@ use super::{EbpfError, Observer};
 use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
     ObservationBuilder, Syscall,
-    shape::{Probe, RegistersOnly, Shape, shape_of},
+    shape::{FdFacts, Probe, RegistersOnly, Shape, chr_kind, fd_kind_of_link, shape_of, socket_kind},
 };
 
 /// Cumulative calls per shape key, summed over CPUs.
@@ -70,12 +71,156 @@ pub fn shape_of_path(nr: u64, path: Option<&[u8]>) -> Option<(Syscall, Shape)> {
     Some((syscall, shape_of(syscall, &[0; 6], &mut KernelPath(path))))
 }
 
-/// The syscall and shape a key stands for.
+/// The syscall and shape a key stands for: its registers' components, and for a call on a descriptor the facts
+/// the kernel learned about it (the key's second value).
 pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
-    let syscall = Syscall::from_number(u64::from(key.nr))?;
-    let regs = registers_of(u64::from(key.nr))?;
-    let args = shape::registers(&regs, &key.values);
-    Some((syscall, shape_of(syscall, &args, &mut RegistersOnly)))
+    let nr = u64::from(key.nr);
+    let syscall = Syscall::from_number(nr)?;
+    let regs = registers_of(nr);
+    if regs.is_none() && fd_arg_of(nr).is_none() {
+        return None;
+    }
+    let args = regs.map_or([0; 6], |regs| shape::registers(&regs, &key.values));
+    if fd_arg_of(nr).is_none() {
+        return Some((syscall, shape_of(syscall, &args, &mut RegistersOnly)));
+    }
+    let mut facts = fd_facts(key.values[1]);
+    // FIONBIO sets or clears O_NONBLOCK: at the exit, where the kernel read the flags, they may not be the ones
+    // the call saw (ptrace reads them at the entry).
+    if syscall.name() == "ioctl"
+        && args[1] as u32 == libc::FIONBIO as u32
+        && let Some(facts) = facts.as_mut()
+        && facts.kind != "closed"
+    {
+        facts.nonblock = None;
+    }
+    Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts))))
+}
+
+/// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
+pub fn fd_arg_of(nr: u64) -> Option<u8> {
+    #[cfg(target_arch = "aarch64")]
+    return fd::aarch64_fd(nr);
+    #[cfg(not(target_arch = "aarch64"))]
+    return fd::x86_64_fd(nr);
+}
+
+/// What the kernel's code of a descriptor (`phoebe_common::fd::encode`) says, named by the functions ptrace's
+/// probe names its facts with ([`socket_kind`], [`fd_kind_of_link`], [`chr_kind`]); `None` when unknown. The
+/// path of a file or directory is not read in the kernel: unknown.
+pub fn fd_facts(code: u64) -> Option<FdFacts> {
+    let facts = fd::decode(code);
+    let kind = match facts.kind {
+        fd::kind::CLOSED => {
+            return Some(FdFacts {
+                kind: "closed",
+                nonblock: None,
+                path: None,
+            });
+        }
+        fd::kind::FILE => "file",
+        fd::kind::DIR => "dir",
+        fd::kind::PIPE => "pipe",
+        fd::kind::CHR => chr_kind(facts.detail),
+        fd::kind::BLK => "blk",
+        fd::kind::SOCKET => {
+            let (family, ty) = facts.socket();
+            socket_kind(i32::from(family), i32::from(ty))
+        }
+        fd::kind::ANON => {
+            let name = usize::try_from(facts.detail)
+                .ok()
+                .and_then(|i| fd::ANON_NAMES.get(i))
+                .copied()
+                .unwrap_or("[?]");
+            fd_kind_of_link(&format!("anon_inode:{name}"))?
+        }
+        fd::kind::PIDFS => fd_kind_of_link("pidfd:")?,
+        fd::kind::OTHER => "other",
+        _ => return None,
+    };
+    Some(FdFacts {
+        kind,
+        nonblock: facts.nonblock,
+        path: None,
+    })
+}
+
+/// A probe that knows one descriptor's facts, the ones the kernel learned, and nothing else.
+struct KernelFd(Option<FdFacts>);
+
+impl Probe for KernelFd {
+    fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+        None
+    }
+    fn fd(&mut self, _: i32) -> Option<FdFacts> {
+        self.0.clone()
+    }
+    fn read_u64(&mut self, _: u64) -> Option<u64> {
+        None
+    }
+}
+
+/// A member reached through nested structs: (struct, member) pairs whose offsets add up.
+type MemberPath = &'static [(&'static str, &'static str)];
+
+/// The kernel offsets the observer follows to a descriptor's facts (`phoebe_common::fd::off`), from the kernel's
+/// BTF; all zero (learning nothing: every descriptor unknown) when one is missing, with the member's name.
+pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static str> {
+    use fd::off;
+    let member = |name: &'static str, path: &[(&str, &str)]| -> Result<u32, &'static str> {
+        path.iter().try_fold(0u32, |acc, (ty, m)| {
+            btf.member_offset(ty, m).map(|o| acc + o).ok_or(name)
+        })
+    };
+    let mut out: fd::Offsets = [0; 17];
+    let wanted: [(usize, &'static str, MemberPath); 16] = [
+        (off::TASK_FILES, "task_struct.files", &[("task_struct", "files")]),
+        (off::FILES_FDT, "files_struct.fdt", &[("files_struct", "fdt")]),
+        (off::FDT_MAX_FDS, "fdtable.max_fds", &[("fdtable", "max_fds")]),
+        (off::FDT_FD, "fdtable.fd", &[("fdtable", "fd")]),
+        (off::FILE_FLAGS, "file.f_flags", &[("file", "f_flags")]),
+        (off::FILE_INODE, "file.f_inode", &[("file", "f_inode")]),
+        (
+            off::FILE_PRIVATE,
+            "file.private_data",
+            &[("file", "private_data")],
+        ),
+        (
+            off::FILE_DENTRY,
+            "file.f_path.dentry",
+            &[("file", "f_path"), ("path", "dentry")],
+        ),
+        (
+            off::DENTRY_NAME,
+            "dentry.d_name.name",
+            &[("dentry", "d_name"), ("qstr", "name")],
+        ),
+        (off::INODE_MODE, "inode.i_mode", &[("inode", "i_mode")]),
+        (off::INODE_RDEV, "inode.i_rdev", &[("inode", "i_rdev")]),
+        (off::INODE_SB, "inode.i_sb", &[("inode", "i_sb")]),
+        (
+            off::SB_MAGIC,
+            "super_block.s_magic",
+            &[("super_block", "s_magic")],
+        ),
+        (off::SOCKET_TYPE, "socket.type", &[("socket", "type")]),
+        (off::SOCKET_SK, "socket.sk", &[("socket", "sk")]),
+        (
+            off::SK_FAMILY,
+            "sock.__sk_common.skc_family",
+            &[("sock", "__sk_common"), ("sock_common", "skc_family")],
+        ),
+    ];
+    for (index, name, path) in wanted {
+        if let Some(slot) = out.get_mut(index) {
+            *slot = member(name, path)?;
+        }
+    }
+    if let Some(enabled) = out.get_mut(off::ENABLED) {
+        *enabled = 1;
+    }
+    Ok(out)
 }
 
 impl Observer {
@@ -191,8 +336,8 @@ fn record_counted<K: Ord>(
     }
 }
 
-/// Records the calls of syscalls whose shape has no register component and no path read by the kernel
-/// (descriptor calls, clone3, the rarer path syscalls)
+/// Records the calls of syscalls whose shape has no register component, no path and no descriptor read by the
+/// kernel (close, fcntl, clone3, the rarer path syscalls)
 /// added between two reads of the per-syscall counters: their shape is all `unknown` on eBPF, recorded as such so
 /// that synthesis knows it cannot tell their shapes apart (and excludes them) rather than taking them as shapeless.
 pub(super) fn record_unknown(
@@ -203,7 +348,8 @@ pub(super) fn record_unknown(
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
     for (key, value) in super::delta(before, now) {
-        if registers_of(u64::from(key.nr)).is_some() || path_arg_of(u64::from(key.nr)).is_some() {
+        let nr = u64::from(key.nr);
+        if registers_of(nr).is_some() || path_arg_of(nr).is_some() || fd_arg_of(nr).is_some() {
             continue;
         }
         let Some((syscall, result)) = super::decode(&key) else {
@@ -306,6 +452,191 @@ mod tests {
         assert_eq!(text(None), "path=unknown");
         // Not a path syscall: no shape from a path key.
         assert!(shape_of_path(u64::from(Syscall::parse("getppid").unwrap().number()), None).is_none());
+    }
+
+    /// The kernel reads the descriptor argument `fd_arg` names, for every call on a descriptor but the three whose
+    /// descriptor at the exit is not the one the call saw, or which have no descriptor component.
+    #[test]
+    fn the_kernel_reads_the_descriptor_argument_fd_arg_names() {
+        let mut fds = 0;
+        for sc in Syscall::all() {
+            let nr = u64::from(sc.number());
+            let expected = match sc.name() {
+                "close" | "fcntl" | "mmap" => None,
+                _ => crate::model::names::fd_arg(sc),
+            };
+            assert_eq!(fd_arg_of(nr).map(usize::from), expected, "{}", sc.name());
+            if let Some(regs) = registers_of(nr)
+                && fd_arg_of(nr).is_some()
+            {
+                // The descriptor's code takes the second value of the key.
+                assert_eq!(regs[1].arg, ShapeReg::NONE, "{}", sc.name());
+            }
+            fds += usize::from(fd_arg_of(nr).is_some());
+        }
+        assert!(fds >= 40, "{fds} calls on a descriptor");
+    }
+
+    /// The aarch64 table, which no host test runs the programs with, names the same arguments by name.
+    #[test]
+    fn the_aarch64_descriptor_table_names_fd_arg_s_arguments() {
+        use std::str::FromStr;
+        let mut checked = 0;
+        for sc in Syscall::all() {
+            let expected = match sc.name() {
+                "close" | "fcntl" | "mmap" => None,
+                _ => crate::model::names::fd_arg(sc),
+            };
+            let Ok(sysno) = syscalls::aarch64::Sysno::from_str(sc.name()) else {
+                continue;
+            };
+            let nr = u64::try_from(sysno.id()).unwrap();
+            assert_eq!(fd::aarch64_fd(nr).map(usize::from), expected, "{}", sc.name());
+            checked += usize::from(expected.is_some());
+        }
+        assert!(checked >= 40, "{checked}");
+    }
+
+    fn kind(code: u64) -> Option<&'static str> {
+        fd_facts(code).map(|f| f.kind)
+    }
+
+    /// The kernel's raw facts are named as ptrace names them: sockets by `socket_kind`, anonymous inodes by their
+    /// `/proc` link, character devices by their major.
+    #[test]
+    fn kernel_descriptor_codes_name_the_kinds_ptrace_names() {
+        use fd::{encode, kind::*, socket_detail};
+        assert_eq!(fd_facts(fd::UNKNOWN), None);
+        assert_eq!(
+            fd_facts(encode(CLOSED, None, 0)),
+            Some(FdFacts {
+                kind: "closed",
+                nonblock: None,
+                path: None
+            })
+        );
+        let sock = |family: i32, ty: i32| encode(SOCKET, Some(true), socket_detail(family as u16, ty as u16));
+        assert_eq!(kind(sock(libc::AF_INET, libc::SOCK_STREAM)), Some("tcp"));
+        assert_eq!(kind(sock(libc::AF_INET6, libc::SOCK_DGRAM)), Some("udp6"));
+        assert_eq!(
+            kind(sock(libc::AF_UNIX, libc::SOCK_SEQPACKET)),
+            Some("unix-seqpacket")
+        );
+        assert_eq!(kind(sock(libc::AF_NETLINK, libc::SOCK_RAW)), Some("netlink"));
+        assert_eq!(kind(sock(libc::AF_PACKET, libc::SOCK_RAW)), Some("socket"));
+        assert_eq!(kind(encode(CHR, None, 136)), Some("tty"));
+        assert_eq!(kind(encode(CHR, None, 1)), Some("chr"));
+        let anon = |name: &str| {
+            let index = fd::ANON_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .map_or(fd::ANON_OTHER, |i| i as u64);
+            kind(encode(ANON, Some(false), index))
+        };
+        for (name, expected) in [
+            ("[eventfd]", "eventfd"),
+            ("[timerfd]", "timerfd"),
+            ("[signalfd]", "signalfd"),
+            ("[eventpoll]", "epoll"),
+            ("inotify", "inotify"),
+            ("[pidfd]", "pidfd"),
+            ("[io_uring]", "anon"),
+        ] {
+            assert_eq!(anon(name), Some(expected), "{name}");
+            assert_eq!(
+                fd_kind_of_link(&format!("anon_inode:{name}")),
+                Some(expected),
+                "ptrace's reading of {name}"
+            );
+        }
+        assert_eq!(kind(encode(PIDFS, Some(false), 0)), Some("pidfd"));
+        assert_eq!(kind(encode(FILE, Some(false), 0)), Some("file"));
+        assert_eq!(kind(encode(DIR, Some(false), 0)), Some("dir"));
+        assert_eq!(kind(encode(PIPE, Some(true), 0)), Some("pipe"));
+        assert_eq!(kind(encode(BLK, None, 0)), Some("blk"));
+        assert_eq!(kind(encode(OTHER, None, 0)), Some("other"));
+        assert_eq!(
+            fd_facts(encode(PIPE, Some(true), 0)).unwrap().nonblock,
+            Some(true)
+        );
+    }
+
+    /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown; FIONBIO's flags are
+    /// the ones after the call, so unknown.
+    #[test]
+    fn descriptor_keys_decode_to_fd_and_nonblock() {
+        use fd::{encode, kind::*, socket_detail};
+        let key = |name: &str, values: [u64; 2]| {
+            let nr = Syscall::parse(name).unwrap().number();
+            shape_of_key(&ShapeKey { nr, errno: 0, values })
+                .unwrap()
+                .1
+                .to_string()
+        };
+        let tcp = encode(
+            SOCKET,
+            Some(true),
+            socket_detail(libc::AF_INET as u16, libc::SOCK_STREAM as u16),
+        );
+        assert_eq!(key("read", [0, tcp]), "fd=tcp:nonblock=yes");
+        assert_eq!(key("read", [0, encode(CLOSED, None, 0)]), "fd=closed");
+        assert_eq!(
+            key("read", [0, encode(FILE, Some(false), 0)]),
+            "fd=file:nonblock=no:path=unknown"
+        );
+        assert_eq!(key("read", [0, fd::UNKNOWN]), "fd=unknown:nonblock=unknown");
+        assert_eq!(key("ioctl", [0x541b, tcp]), "fd=tcp:nonblock=yes:req=FIONREAD");
+        assert_eq!(key("ioctl", [0x5421, tcp]), "fd=tcp:nonblock=unknown:req=FIONBIO");
+        let epoll = encode(ANON, Some(false), 3);
+        assert_eq!(key("epoll_wait", [1, epoll]), "sleeps=yes:fd=epoll:nonblock=no");
+        assert_eq!(
+            key("epoll_ctl", [1, encode(PIPE, Some(false), 0)]),
+            "ctl=add:registered=unknown:fd=pipe:nonblock=no"
+        );
+    }
+
+    /// Every member the observer follows to a descriptor's facts is in this kernel's BTF (through anonymous
+    /// unions where the kernel has them).
+    #[test]
+    fn this_kernels_btf_has_the_descriptor_offsets() {
+        let Ok(btf) = super::super::btf::Btf::from_sys_fs() else {
+            return;
+        };
+        let offsets = fd_offsets(&btf).expect("every member");
+        assert_eq!(offsets[fd::off::ENABLED], 1);
+        // `struct sock` starts with its `sock_common`; `qstr.name` follows the 8-byte hash_len.
+        assert!(offsets[fd::off::SK_FAMILY] < 64, "{offsets:?}");
+        assert!(
+            offsets[fd::off::FILE_DENTRY] > 0 && offsets[fd::off::DENTRY_NAME] > 8,
+            "{offsets:?}"
+        );
+    }
+
+    /// The first build of the descriptor facts zeroed a 16-byte buffer, which LLVM made a call to `memset`, a BPF
+    /// subprogram: Linux 6.1's verifier adds at least 32 bytes for any called frame to `sys_exit`'s ~496 and
+    /// refused the observer ("combined stack size of 2 calls is 544"), while 6.18 took it. `sys_exit` calls no
+    /// subprogram, and its own frame fits the 512 bytes.
+    #[test]
+    fn regression_sys_exit_calls_no_subprogram_which_6_1_adds_to_its_stack() {
+        let object = aya_obj::Object::parse(super::super::OBJECT).unwrap();
+        let program = &object.programs[phoebe_common::programs::SYS_EXIT];
+        let function = &object.functions[&program.function_key()];
+        // BPF_JMP | BPF_CALL with src_reg BPF_PSEUDO_CALL (1): a call of another function of the object.
+        let calls = function
+            .instructions
+            .iter()
+            .filter(|i| i.code == 0x85 && i.src_reg() == 1)
+            .count();
+        assert_eq!(calls, 0, "sys_exit calls {calls} subprograms");
+        // The deepest stack slot: a store through r10 (dst) or a load from it (src) at a negative offset.
+        let deepest = function
+            .instructions
+            .iter()
+            .filter(|i| (i.dst_reg() == 10 || i.src_reg() == 10) && i.off < 0)
+            .map(|i| -i32::from(i.off))
+            .max()
+            .unwrap_or(0);
+        assert!(deepest <= 512, "sys_exit's frame is {deepest} bytes");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::{
     model::{
         Syscall,
         names::{fd_arg, path_arg},
-        shape::{FdFacts, Probe, fd_kind_of_link, socket_kind},
+        shape::{FdFacts, Probe, chr_kind, fd_kind_of_link, socket_kind},
     },
     sys::procfs,
 };
@@ -318,8 +318,7 @@ impl<S: Source> ProcProbe<'_, S> {
             libc::S_IFIFO => "pipe",
             libc::S_IFSOCK => "socket",
             libc::S_IFBLK => "blk",
-            libc::S_IFCHR if is_tty(rdev) => "tty",
-            libc::S_IFCHR => "chr",
+            libc::S_IFCHR => chr_kind(major(rdev)),
             _ => "other",
         };
         Some(FdFacts {
@@ -330,11 +329,9 @@ impl<S: Source> ProcProbe<'_, S> {
     }
 }
 
-/// Terminals: the pseudo-terminal slaves (majors 136–143), the virtual consoles and serial ports (4), and
-/// `/dev/tty`, `/dev/console`, `/dev/ptmx` (5).
-fn is_tty(rdev: u64) -> bool {
-    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-    matches!(major, 4 | 5 | 136..=143)
+/// The major number of a device number as `stat` gives it (glibc's `major()`).
+fn major(rdev: u64) -> u64 {
+    ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff)
 }
 
 #[cfg(test)]

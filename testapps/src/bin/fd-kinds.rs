@@ -1,5 +1,5 @@
-//! `fd-kinds [N]` (N default 100, at least 1) — `read` on descriptors of several kinds (DESIGN §6, fd shapes), for
-//! the tests of observation and injection by descriptor kind.
+//! `fd-kinds [N] [--more]` (N default 100, at least 1) — `read` on descriptors of several kinds (DESIGN §6, fd
+//! shapes), for the tests of observation and injection by descriptor kind.
 //!
 //! Each of the N rounds reads, in this order, from:
 //! - a non-blocking eventfd while its counter is 0 (the kernel says EAGAIN), then after writing 1 to it (ready):
@@ -10,6 +10,11 @@
 //!   said it arrived (ready): `fd=udp:nonblock=yes`;
 //! - a blocking unix stream socket after its peer wrote a byte (ready; a blocking read never says EAGAIN):
 //!   `fd=unix-stream:nonblock=no`.
+//!
+//! With `--more`, each round then also reads, after the four above:
+//! - a blocking pipe after its write end wrote a byte (ready): `fd=pipe:nonblock=no`;
+//! - a regular file (a temporary file of 8 bytes, from its start): `fd=file:nonblock=no:path=…`;
+//! - a descriptor number that is not open (the kernel says EBADF, and only that): `fd=closed`.
 //!
 //! A ready read that fails was failed by an injection, never by the kernel: it is counted per kind. A failure the
 //! kernel could not have given (a blocking read that fails, an errno other than EAGAIN or EINTR) is counted as
@@ -27,7 +32,7 @@ use std::{
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "fd-kinds [N]";
+const USAGE: &str = "fd-kinds [N] [--more]";
 
 fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -58,7 +63,9 @@ fn wait_readable(fd: i32) {
 }
 
 fn main() {
-    let args: Vec<String> = env::args().skip(1).collect();
+    let mut args: Vec<String> = env::args().skip(1).collect();
+    let more = args.iter().any(|a| a == "--more");
+    args.retain(|a| a != "--more");
     if args.len() > 1 {
         usage(USAGE);
     }
@@ -87,6 +94,8 @@ fn main() {
         .unwrap_or_else(|e| fail("make the UDP socket non-blocking", e));
     let udp_addr = udp.local_addr().unwrap_or_else(|e| fail("UDP socket address", e));
     let (mut unix_a, unix_b) = UnixStream::pair().unwrap_or_else(|e| fail("socketpair", e));
+
+    let extra = more.then(Extra::new);
 
     let mut impossible = 0u64;
     // eventfd, tcp, udp, unix.
@@ -141,10 +150,70 @@ fn main() {
                 let _ = read(fd);
             }
         }
+        if let Some(extra) = &extra {
+            extra.round(&mut report);
+        }
     }
     println!(
         "rounds={rounds} impossible={impossible} ready-failed=eventfd:{},tcp:{},udp:{},unix:{}",
         ready_failed[0], ready_failed[1], ready_failed[2], ready_failed[3]
     );
     process::exit(if impossible > 0 { 3 } else { 0 });
+}
+
+/// The descriptors `--more` reads: a pipe, a regular file, and a number that is not open.
+struct Extra {
+    pipe: (std::io::PipeReader, std::io::PipeWriter),
+    file: std::fs::File,
+    /// Kept so that the file is removed at exit.
+    _dir: TempDir,
+    closed: i32,
+}
+
+/// A directory removed on drop (the test apps have no tempfile dependency).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Extra {
+    fn new() -> Self {
+        let pipe = io::pipe().unwrap_or_else(|e| fail("pipe", e));
+        let dir = env::temp_dir().join(format!("phoebe-fd-kinds-{}", process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail("create a temporary directory", e));
+        let dir = TempDir(dir);
+        let path = dir.0.join("data");
+        std::fs::write(&path, b"01234567").unwrap_or_else(|e| fail("write a temporary file", e));
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| fail("open the temporary file", e));
+        // A number above every open descriptor: never open while the app runs.
+        let closed = 1000;
+        Extra {
+            pipe,
+            file,
+            _dir: dir,
+            closed,
+        }
+    }
+
+    fn round(&self, report: &mut impl FnMut(&str, i32)) {
+        (&self.pipe.1)
+            .write_all(b"x")
+            .unwrap_or_else(|e| fail("write to the pipe", e));
+        if let Err(e) = read(self.pipe.0.as_raw_fd()) {
+            report("a ready read of a pipe", e);
+        }
+        // SAFETY: lseek takes no memory; a bad descriptor only makes it fail.
+        unsafe { libc::lseek(self.file.as_raw_fd(), 0, libc::SEEK_SET) };
+        if let Err(e) = read(self.file.as_raw_fd()) {
+            report("a read of a regular file", e);
+        }
+        match read(self.closed) {
+            Err(libc::EBADF) => {}
+            Err(e) => report("a read of a descriptor that is not open", e),
+            Ok(_) => report("a read of a descriptor that is not open", 0),
+        }
+    }
 }

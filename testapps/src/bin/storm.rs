@@ -1,4 +1,4 @@
-//! `storm getppid|openat-fail|openat-ok|futex-wake [N]` (N default 100000, at least 1) — a syscall storm for
+//! `storm getppid|openat-fail|openat-ok|futex-wake|read-eventfd|read-udp [N]` (N default 100000, at least 1) — a syscall storm for
 //! benches.
 //!
 //! `getppid` makes N raw `syscall(SYS_getppid)` calls; `openat-fail` makes N `open` calls (glibc issues
@@ -6,7 +6,9 @@
 //! makes N `open` calls of `/` (a directory every system has), each followed by a `close`: opens that succeed,
 //! and so reach the kernel's `file_open` hook, which a failing path walk never does. The loop holds nothing else
 //! and is timed with `Instant`. `futex-wake` makes N `FUTEX_WAKE_PRIVATE` calls on a word nobody waits on (each
-//! returns 0): the calls a rule on futex *waits* (`op=FUTEX_WAIT_PRIVATE`) must leave alone. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
+//! returns 0): the calls a rule on futex *waits* (`op=FUTEX_WAIT_PRIVATE`) must leave alone. `read-eventfd` and
+//! `read-udp` make N `read(2)` calls of an empty non-blocking eventfd or UDP socket, each expected to fail with
+//! EAGAIN: calls on a descriptor, whose kind the eBPF observer learns in the kernel. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
 //! (openat-fail) is counted as unexpected (a surprise descriptor is closed).
 //!
 //! Output (exit 0), one line on stdout: `calls=<N> ns_per_call=<float, 1 decimal> unexpected=<count>`.
@@ -16,7 +18,7 @@ use std::{env, io, time::Instant};
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "storm getppid|openat-fail|openat-ok|futex-wake [N]";
+const USAGE: &str = "storm getppid|openat-fail|openat-ok|futex-wake|read-eventfd|read-udp [N]";
 const MISSING: &std::ffi::CStr = c"/nonexistent/phoebe-storm";
 
 fn getppid_storm(n: u64) -> u64 {
@@ -81,6 +83,39 @@ fn futex_wake_storm(n: u64) -> u64 {
     unexpected
 }
 
+/// N reads of `fd`, an empty non-blocking descriptor: anything but EAGAIN is unexpected.
+fn read_empty_storm(fd: i32, n: u64) -> u64 {
+    let mut unexpected = 0;
+    let mut buf = [0u8; 8];
+    for _ in 0..n {
+        // SAFETY: `buf` is a live local of the length passed; a bad descriptor only makes read fail.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+            unexpected += 1;
+        }
+    }
+    unexpected
+}
+
+fn read_eventfd_storm(n: u64) -> u64 {
+    // SAFETY: eventfd takes no memory.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return n;
+    }
+    read_empty_storm(fd, n)
+}
+
+fn read_udp_storm(n: u64) -> u64 {
+    let Ok(socket) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+        return n;
+    };
+    if socket.set_nonblocking(true).is_err() {
+        return n;
+    }
+    read_empty_storm(std::os::fd::AsRawFd::as_raw_fd(&socket), n)
+}
+
 fn main() {
     let mut args = env::args().skip(1);
     let storm: fn(u64) -> u64 = match args.next().as_deref() {
@@ -88,6 +123,8 @@ fn main() {
         Some("openat-fail") => openat_fail_storm,
         Some("openat-ok") => openat_ok_storm,
         Some("futex-wake") => futex_wake_storm,
+        Some("read-eventfd") => read_eventfd_storm,
+        Some("read-udp") => read_udp_storm,
         _ => usage(USAGE),
     };
     let n: u64 = match args.next() {
