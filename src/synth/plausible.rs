@@ -129,12 +129,12 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
             Some(shape) if (entry.shape.is_empty() || entry.matches(&shape)) && loader_file(&shape) => {
                 loader += st.calls
             }
-            // Every call is in the class of an entry without predicates: its rules name the shapes the program used.
-            Some(shape) if entry.shape.is_empty() && shape.unknown().next().is_none() => {
+            // A rule names the exact shape, so every component must be known: an unknown path could be the
+            // loader's file (and `path=unknown` is no glob of any file).
+            Some(shape) if entry.matches(&shape) && shape.unknown().next().is_none() => {
                 shapes.push((shape, st.calls))
             }
-            Some(shape) if entry.matches(&shape) => shapes.push((shape, st.calls)),
-            // Could it be in the class? Only if a predicate's component is unknown (or the shape was pooled).
+            // Could it be in the class, and could a rule name it? Not with an unknown component (or when pooled).
             Some(shape)
                 if entry
                     .shape
@@ -162,7 +162,8 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         if undecided > 0 {
             return Use::Undecided(format!(
                 "{undecided} call{} of {} had a shape phoebe could not learn in full (unknown, or pooled as \
-                 '{OTHER_SHAPES}'), so it cannot tell whether they were of this class ({})",
+                 '{OTHER_SHAPES}'), so it cannot tell whether they were of this class ({}) and write a rule for \
+                 exactly them",
                 if undecided == 1 { "" } else { "s" },
                 entry.syscall,
                 class_text(entry)
@@ -421,6 +422,32 @@ mod tests {
         assert!(
             dels.experiments.is_empty() && dels.left_out.is_empty(),
             "{dels:?}"
+        );
+    }
+
+    /// Observed with eBPF, a file behind a descriptor has `path=unknown`: the plausible tier wrote the rule
+    /// `fsync:EIO:…:fd=file:nonblock=no:path=unknown`, whose glob matches no file, and the experiment was
+    /// `not-exercised`. Such calls are undecided (an unknown path could also be the loader's file), never a rule.
+    #[test]
+    fn regression_a_shape_with_an_unknown_path_became_a_rule_that_matched_nothing() {
+        let t = tier(&obs(&[("fsync", "fd=file:nonblock=no:path=unknown", 200, None)]));
+        assert!(t.experiments.is_empty(), "{:?}", ids(&t));
+        let left = t
+            .left_out
+            .iter()
+            .find(|l| l.entry.syscall.name() == "fsync")
+            .unwrap_or_else(|| panic!("{:?}", t.left_out));
+        assert!(left.reason.contains("could not learn in full"), "{}", left.reason);
+        let known = tier(&obs(&[(
+            "fsync",
+            "fd=file:nonblock=no:path=/var/log/app.log",
+            200,
+            None,
+        )]));
+        assert!(
+            ids(&known).iter().any(|id| id.starts_with("fsync-")),
+            "{:?}",
+            ids(&known)
         );
     }
 
