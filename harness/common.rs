@@ -267,7 +267,7 @@ pub fn ebpf_works() -> bool {
     works
 }
 
-/// eBPF tests hold this lock: the test that checks no phoebe program stays loaded must not see another test's.
+/// eBPF tests hold this lock, so that two tests that attach eBPF programs on purpose do not run at once.
 pub fn ebpf_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !ebpf_works() {
@@ -285,17 +285,56 @@ pub fn phoebe_programs_loaded() -> Vec<String> {
         .collect()
 }
 
-/// Waits (up to 5 s: the kernel frees programs after an RCU grace period) until no phoebe program is loaded.
+/// The ids of the eBPF programs some live process holds, by a program descriptor or a link's (`prog_id:` in
+/// `/proc/PID/fdinfo/N`).
+fn programs_held() -> std::collections::HashSet<u32> {
+    let mut held = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return held;
+    };
+    for proc in procs.filter_map(Result::ok) {
+        let Ok(fds) = std::fs::read_dir(proc.path().join("fdinfo")) else {
+            continue;
+        };
+        for fd in fds.filter_map(Result::ok) {
+            let Ok(info) = std::fs::read_to_string(fd.path()) else {
+                continue;
+            };
+            held.extend(
+                info.lines()
+                    .filter_map(|l| l.strip_prefix("prog_id:"))
+                    .filter_map(|id| id.trim().parse::<u32>().ok()),
+            );
+        }
+    }
+    held
+}
+
+/// Names of phoebe's programs still loaded that no live process holds: what a phoebe that ended or was killed left
+/// behind. The programs of phoebes other tests run meanwhile (every `exec` and `observe` observes with eBPF by
+/// default) are held by them, so they do not count.
+fn phoebe_programs_left() -> Vec<String> {
+    let held = programs_held();
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| !held.contains(&p.id()))
+        .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .filter(|name| name.starts_with(phoebe_common::programs::PREFIX))
+        .collect()
+}
+
+/// Waits (up to 5 s: the kernel frees programs after an RCU grace period) until no phoebe program is left loaded
+/// without a process holding it.
 pub fn assert_no_phoebe_program_left(when: &str) {
-    let mut left = phoebe_programs_loaded();
+    let mut left = phoebe_programs_left();
     for _ in 0..100 {
         if left.is_empty() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        left = phoebe_programs_loaded();
+        left = phoebe_programs_left();
     }
-    panic!("phoebe programs still loaded {when}: {left:?}");
+    panic!("phoebe programs still loaded, held by no process, {when}: {left:?}");
 }
 
 /// A file with known content in a fresh temp dir.

@@ -186,8 +186,9 @@ fn regression_epoll_ctl_errors_were_injected_whatever_the_registration() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("campaign");
+    // The registration is read from /proc at the call (ptrace); eBPF cannot tell it (below).
     let status = exec_once()
-        .args(["--interval", "10ms", "--out"])
+        .args(["--observer", "ptrace", "--interval", "10ms", "--out"])
         .arg(&out)
         .arg("--")
         .arg(testapp("epoll-ctl"))
@@ -208,6 +209,27 @@ fn regression_epoll_ctl_errors_were_injected_whatever_the_registration() {
     assert!(
         plan.excluded.iter().any(|e| e.action.to_string() == "ENOENT"
             && e.shape.as_deref() == Some("ctl=del:registered=no:fd=pipe:nonblock=no")),
+        "{:?}",
+        plan.excluded
+    );
+    // Observed with eBPF, the registration is unknown: no epoll_ctl model either, and the plan says why.
+    let Some(_guard) = ebpf_guard() else { return };
+    let out = dir.path().join("ebpf");
+    let status = exec_once()
+        .args(["--observer", "ebpf", "--interval", "10ms", "--out"])
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("epoll-ctl"))
+        .arg(ROUNDS.to_string())
+        .output()
+        .unwrap()
+        .status;
+    assert_eq!(status.code(), Some(2), "a plan with no models");
+    let plan: phoebe::model::Plan =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert!(
+        plan.excluded.iter().any(|e| e.action.to_string() == "ENOENT"
+            && e.reason.contains("its registered could not be learned")),
         "{:?}",
         plan.excluded
     );

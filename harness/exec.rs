@@ -1999,6 +1999,32 @@ fn achieved_counts_natural_failures_on_ptrace_and_says_injected_only_on_seccomp(
     }
 }
 
+/// Issue 14 item 4: without `--observer`, a machine where eBPF can observe observes the baseline with it, with no
+/// note; the campaign records the observer it chose, so a resume keeps it.
+#[test]
+fn the_baseline_is_observed_with_ebpf_by_default_where_it_can() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let storm = testapp("storm");
+    let cmd: [&dyn AsRef<std::ffi::OsStr>; 3] = [&storm, &"getppid", &"2000"];
+    let run = exec(&out, &["getppid:EPERM:p=0".to_owned()], &[], &cmd).success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(!stderr.contains("observing with ptrace"), "{stderr}");
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["observer"], "ebpf", "{campaign}");
+    let obs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("baseline/run-1.observation.json")).unwrap())
+            .unwrap();
+    assert_eq!(obs["backend"], "ebpf", "{obs}");
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .success();
+}
+
 /// Issue 14 item 4: `--observer ebpf` observes the baseline in the kernel instead of under ptrace; the campaign
 /// records it (and its fingerprint), so a resume with another observer is refused naming the flag.
 #[test]
@@ -2029,9 +2055,15 @@ fn the_baseline_can_be_observed_with_ebpf() {
         .code(2);
     let stderr = String::from_utf8_lossy(&resumed.get_output().stderr).into_owned();
     assert!(stderr.contains("--observer"), "{stderr}");
-    // The default stays ptrace, and campaign.json leaves it out (campaigns written before it load unchanged).
+    // `--observer ptrace` is left out of campaign.json (campaigns written before --observer load unchanged).
     let plain = dir.path().join("p");
-    exec(&plain, &["getppid:EPERM:p=0".to_owned()], &[], &cmd).success();
+    exec(
+        &plain,
+        &["getppid:EPERM:p=0".to_owned()],
+        &["--observer", "ptrace"],
+        &cmd,
+    )
+    .success();
     let campaign: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(plain.join("campaign.json")).unwrap()).unwrap();
     assert!(campaign.get("observer").is_none(), "{campaign}");

@@ -18,7 +18,7 @@ fn ls_nonexistent_records_enoent_and_nothing_before_exec() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("obs.json");
     phoebe()
-        .args(["observe", "-o"])
+        .args(["observe", "--backend", "ptrace", "-o"])
         .arg(&out)
         .args(["--", "ls", "/nonexistent"])
         .assert()
@@ -335,4 +335,28 @@ fn regression_realtime_signal_death_is_signal_36_not_sigkill() {
         return;
     }
     assert_observes_a_realtime_death("ptrace");
+}
+
+/// Issue 14 item 4: `phoebe observe` without `--backend` observes with eBPF where it can (in the kernel, without
+/// stopping the program), and says nothing about it; `--backend ptrace` still gives ptrace.
+#[test]
+fn observe_defaults_to_ebpf_where_it_can() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.json");
+    let run = phoebe()
+        .args(["observe", "-o"])
+        .arg(&out)
+        .args(["--", "ls", "/nonexistent"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(!stderr.contains("observing with ptrace"), "{stderr}");
+    let obs = load_observation(&out);
+    assert_eq!(obs.backend, "ebpf");
+    let enoent: u64 = ["statx", "newfstatat", "lstat", "stat"]
+        .iter()
+        .map(|sc| totals(&obs, sc).1.get("ENOENT").copied().unwrap_or(0))
+        .sum();
+    assert!(enoent >= 1, "no ENOENT recorded: {:?}", obs.totals());
 }

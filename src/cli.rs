@@ -266,8 +266,8 @@ Examples:
 /// Options every command that launches a target shares.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The mechanism that runs the target [default: observe: ptrace; inject: seccomp, or ptrace when a rule has
-    /// when=exit].
+    /// The mechanism that runs the target [default: observe: ebpf where it can observe here, else ptrace, saying
+    /// why; inject: seccomp, or ptrace when a rule has when=exit].
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
 
@@ -490,12 +490,12 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub settings: SynthArgs,
 
-    /// What observes the baseline runs. `ptrace` (the default): every call with its whole shape (paths,
-    /// descriptor kinds), but two stops per call slow a busy program and inflate what depends on timing (futex
-    /// contention: ~10× on a Java server). `ebpf`: in the kernel, at a small fraction of that cost (needs root or
-    /// CAP_BPF + CAP_PERFMON; checked before any run), but shapes come from registers, absolute path
-    /// arguments and descriptor kinds only, so models of relative-path calls and of calls on files (whose path
-    /// is unknown) are excluded, with the reason in the plan.
+    /// What observes the baseline runs [default: ebpf where it can observe here (root or CAP_BPF +
+    /// CAP_PERFMON), else ptrace, saying why]. `ebpf`: in the kernel, at a small fraction of ptrace's cost, but
+    /// relative paths, the paths of files behind descriptors and epoll_ctl's registration are unknown there, so
+    /// models of calls shaped by them are excluded, with the reason in the plan. `ptrace`: every call with its
+    /// whole shape, but two stops per call slow a busy program and inflate what depends on timing (futex
+    /// contention: ~10× on a Java server).
     #[arg(long, value_name = "ptrace|ebpf", value_parser = parse_observer)]
     pub observer: Option<phoebe::experiment::Observer>,
 

@@ -68,7 +68,18 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
     if !args.shapes {
         builder = builder.without_shapes();
     }
-    let backend = args.target.backend.map_or(BackendKind::Ptrace, BackendKind::from);
+    let backend = match args.target.backend {
+        Some(backend) => BackendKind::from(backend),
+        None => {
+            let (backend, note) = backend::default_observer();
+            if let Some(note) = note
+                && !args.quiet
+            {
+                say!("phoebe: {note}");
+            }
+            backend
+        }
+    };
     let outcome = backend::backend(backend).run(
         &target,
         Mode::Observe {
@@ -707,11 +718,21 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             saved.map(|s| s.accept_flaky_baseline),
         ),
         tests: pick(given("tests"), args.tests.clone(), saved.map(|s| s.tests.clone())),
-        observer: pick(
-            given("observer"),
-            args.observer.unwrap_or_default(),
-            saved.map(|s| s.observer),
-        ),
+        observer: match (args.observer, saved) {
+            (Some(observer), _) => observer,
+            (None, Some(saved)) => saved.observer,
+            (None, None) => {
+                let (kind, note) = backend::default_observer();
+                if let Some(note) = note {
+                    say!("phoebe: {note}");
+                }
+                if kind == BackendKind::Ebpf {
+                    experiment::Observer::Ebpf
+                } else {
+                    experiment::Observer::Ptrace
+                }
+            }
+        },
         fingerprint: String::new(),
     })
 }

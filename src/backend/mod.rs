@@ -242,6 +242,23 @@ pub fn backend(kind: BackendKind) -> &'static dyn Backend {
     }
 }
 
+/// The observer to use when the user named none: eBPF wherever it can observe (in the kernel, at a small fraction
+/// of ptrace's cost), otherwise ptrace with a one-line note on why and on what ptrace distorts.
+pub fn default_observer() -> (BackendKind, Option<String>) {
+    let observe = backend(BackendKind::Ebpf).probe().observe;
+    if observe.available {
+        return (BackendKind::Ebpf, None);
+    }
+    (
+        BackendKind::Ptrace,
+        Some(format!(
+            "observing with ptrace, as eBPF cannot observe here ({}): ptrace stops the program at every call, \
+             which slows it and can inflate timing-dependent errors (futex contention)",
+            observe.reason
+        )),
+    )
+}
+
 impl<'a> Job<'a> {
     /// The job for `mode`.
     fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {

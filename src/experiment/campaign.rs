@@ -100,7 +100,9 @@ pub struct Campaign {
     pub fingerprint: String,
 }
 
-/// What observes a campaign's baseline runs (`phoebe exec --observer`).
+/// What observes a campaign's baseline runs (`phoebe exec --observer`; without it, eBPF where it can observe,
+/// as `backend::default_observer` decides). The serde default, ptrace, is what campaigns written before
+/// `--observer` used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Observer {
@@ -108,9 +110,9 @@ pub enum Observer {
     /// which slows a busy program and inflates what depends on timing (futex contention).
     #[default]
     Ptrace,
-    /// eBPF: in the kernel, at a small fraction of ptrace's cost; shapes from registers, absolute path
-    /// arguments and descriptor kinds (relative paths and the paths of files behind descriptors are unknown, so
-    /// models that need them are excluded with the reason).
+    /// eBPF: in the kernel, at a small fraction of ptrace's cost; relative paths, the paths of files behind
+    /// descriptors and epoll_ctl's registration are unknown there, so models that need them are excluded with
+    /// the reason.
     Ebpf,
 }
 
