@@ -185,52 +185,45 @@ fn regression_epoll_ctl_errors_were_injected_whatever_the_registration() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("campaign");
-    // The registration is read from /proc at the call (ptrace); eBPF cannot tell it (below).
-    let status = exec_once()
-        .args(["--observer", "ptrace", "--interval", "10ms", "--out"])
-        .arg(&out)
-        .arg("--")
-        .arg(testapp("epoll-ctl"))
-        .arg(ROUNDS.to_string())
-        .output()
-        .unwrap()
-        .status;
-    assert_eq!(status.code(), Some(2), "a plan with no models");
-    let report: phoebe::model::Report =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // A campaign on the app with this observer: it has no model (exit 2); its plan's exclusions.
+    let campaign = |observer: &str| -> Vec<phoebe::model::plan::Excluded> {
+        let out = dir.path().join(observer);
+        let status = exec_once()
+            .args(["--observer", observer, "--interval", "10ms", "--out"])
+            .arg(&out)
+            .arg("--")
+            .arg(testapp("epoll-ctl"))
+            .arg(ROUNDS.to_string())
+            .output()
+            .unwrap()
+            .status;
+        assert_eq!(status.code(), Some(2), "{observer}: a plan with no models");
+        let report: phoebe::model::Report =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert!(
+            report.experiments.iter().all(|e| !e.id.starts_with("epoll_ctl-")),
+            "{observer}: {:?}",
+            report.experiments.iter().map(|e| &e.id).collect::<Vec<_>>()
+        );
+        let plan: phoebe::model::Plan =
+            serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+        plan.excluded
+    };
+    // The registration is read from /proc at the call (ptrace).
+    let excluded = campaign("ptrace");
     assert!(
-        report.experiments.iter().all(|e| !e.id.starts_with("epoll_ctl-")),
-        "{:?}",
-        report.experiments.iter().map(|e| &e.id).collect::<Vec<_>>()
-    );
-    let plan: phoebe::model::Plan =
-        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
-    assert!(
-        plan.excluded.iter().any(|e| e.action.to_string() == "ENOENT"
+        excluded.iter().any(|e| e.action.to_string() == "ENOENT"
             && e.shape.as_deref() == Some("ctl=del:registered=no:fd=pipe:nonblock=no")),
-        "{:?}",
-        plan.excluded
+        "{excluded:?}"
     );
-    // Observed with eBPF, the registration is unknown: no epoll_ctl model either, and the plan says why.
+    // eBPF cannot tell the registration: no epoll_ctl model either, and the plan says why.
     let Some(_guard) = ebpf_guard() else { return };
-    let out = dir.path().join("ebpf");
-    let status = exec_once()
-        .args(["--observer", "ebpf", "--interval", "10ms", "--out"])
-        .arg(&out)
-        .arg("--")
-        .arg(testapp("epoll-ctl"))
-        .arg(ROUNDS.to_string())
-        .output()
-        .unwrap()
-        .status;
-    assert_eq!(status.code(), Some(2), "a plan with no models");
-    let plan: phoebe::model::Plan =
-        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let excluded = campaign("ebpf");
     assert!(
-        plan.excluded.iter().any(|e| e.action.to_string() == "ENOENT"
-            && e.reason.contains("its registered could not be learned")),
-        "{:?}",
-        plan.excluded
+        excluded
+            .iter()
+            .any(|e| e.action.to_string() == "ENOENT"
+                && e.reason.contains("its registered could not be learned")),
+        "{excluded:?}"
     );
 }
