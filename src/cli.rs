@@ -53,7 +53,8 @@ pub enum Command {
     /// For every (syscall, errno) pair, the error rate of each interval in which the syscall was called
     /// (zero-error intervals included) gives its statistics. Sporadic pairs (quantile below --sporadic-below)
     /// are injected at --fixed-rate; fluctuating ones (variance above --variance-above) at their quantile; steady
-    /// ones at quantile × --factor. The probability compensates for calls that fail by themselves:
+    /// ones at quantile × --factor; no target takes more than half of the calls that succeed naturally. The
+    /// probability compensates for calls that fail by themselves:
     /// p = (target − natural) / (1 − natural). With --explore plausible, the catalogue's errors on the call
     /// shapes the program used follow, at --fixed-rate, labelled `plausible`. Prints the models and writes the
     /// plan (JSON).

@@ -472,6 +472,23 @@ fn rule_for(
             ),
         )
     };
+    // A call that succeeded in the baseline keeps at least half its share of successes: amplifying a 99.9 %
+    // failure rate to 100 % turns a retry loop that always got through into one that never can, a permanent
+    // condition the program never met (tempfile's test binding a socket until a free name: `failed`, an artifact).
+    let cap = 1.0 - (1.0 - natural) * MIN_SUCCESS_SHARE;
+    let (target, rule) = if target > cap {
+        (
+            cap,
+            format!(
+                "{rule}; at most 1 − (1 − natural {}) × {MIN_SUCCESS_SHARE} = {}: calls that succeed naturally keep \
+                 half their share",
+                fmt(natural),
+                fmt(cap)
+            ),
+        )
+    } else {
+        (target, rule)
+    };
     let rule = if stats.too_few_samples() {
         format!(
             "{rule} (rests on {} sample(s), fewer than {MIN_SAMPLES}: too few samples for a stable rate)",
@@ -490,6 +507,9 @@ fn rule_for(
     }
     Ok((category, target, rule, probability))
 }
+
+/// The least share of a syscall's natural successes a model leaves (see [`rule_for`]).
+const MIN_SUCCESS_SHARE: f64 = 0.5;
 
 fn quantile_name(q: f64) -> String {
     if q >= 1.0 {
@@ -699,6 +719,39 @@ mod tests {
         let observed = builder.finish(Duration::ZERO, Default::default());
         let totals = &observed.intervals[0].syscalls[&sc];
         assert_eq!((totals.calls, totals.errors.len()), (4, 0));
+    }
+
+    /// tempfile's own test suite binds a unix socket until it finds a free name: 99.9 % of its binds fail with
+    /// EADDRINUSE, a few get through. The model took p95 = 1 to a target of 1 and p = 1, so no bind ever got
+    /// through and the test failed: a permanent condition the program never met, reported as a finding. The target
+    /// now leaves half the natural successes.
+    #[test]
+    fn regression_a_retry_loop_that_always_got_through_was_made_to_fail_for_ever() {
+        // 9990 of 10000 fail, in 10 samples of 1000 calls (rates .998–1).
+        let intervals: Vec<(u64, u64)> = (0..10).map(|i| (1000, if i < 5 { 1000 } else { 998 })).collect();
+        let p = plan(&obs("bind", "EADDRINUSE", &intervals));
+        let m = &p.models[0];
+        assert!(close(m.stats.natural_rate(), 0.999), "{}", m.stats.natural_rate());
+        // At most 1 − 0.001 × 0.5 = 0.9995: p = (0.9995 − 0.999) / 0.001 = 0.5.
+        assert!(close(m.target_rate, 0.9995), "{}", m.target_rate);
+        assert!(close(m.probability, 0.5), "{}", m.probability);
+        assert!(
+            m.rule
+                .contains("calls that succeed naturally keep half their share"),
+            "{}",
+            m.rule
+        );
+        // A rate far from 1 is not touched.
+        let low = plan(&obs(
+            "openat",
+            "ENOENT",
+            &[(100, 10), (100, 12), (100, 11), (100, 10)],
+        ));
+        assert!(
+            !low.models[0].rule.contains("half their share"),
+            "{}",
+            low.models[0].rule
+        );
     }
 
     #[test]
