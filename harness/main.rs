@@ -1,5 +1,6 @@
 //! Integration tests: drive the real `phoebe` binary on the real testapps, as a user would.
 
+mod architecture;
 mod cli_errors;
 mod common;
 mod conformance;

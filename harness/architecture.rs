@@ -1,0 +1,104 @@
+//! The arrows docs/architecture.md forbids, checked on the source (issue 11): a backend names no other backend,
+//! nor `doctor`, `experiment`, `commands` or `report`; `report` does not name `experiment`; the core (`model`,
+//! `decide`, `synth`) names no backend, `sys`, `experiment` or `report`, and neither aya nor clap. Comments do not
+//! count: only code lines are read.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `file:line: text` for each code line (not a `//` comment) of the files under `src/DIR` that names one of
+/// `forbidden`.
+fn offences(dir: &str, forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+    let mut found = Vec::new();
+    for file in rust_files(&root) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if let Some(name) = forbidden.iter().find(|f| code.contains(*f)) {
+                found.push(format!("{}:{}: {name}: {}", file.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_backend_names_another_backend_or_the_layers_above() {
+    let above = [
+        "crate::doctor",
+        "crate::experiment",
+        "crate::commands",
+        "crate::cli",
+        "crate::report",
+    ];
+    let backends = ["ptrace", "seccomp", "ebpf"];
+    for backend in backends {
+        let mut forbidden: Vec<String> = above.iter().map(|s| s.to_string()).collect();
+        for other in backends.iter().filter(|b| **b != backend) {
+            forbidden.push(format!("crate::backend::{other}"));
+            forbidden.push(format!("super::{other}::"));
+            forbidden.push(format!("super::{{{other}"));
+        }
+        let forbidden: Vec<&str> = forbidden.iter().map(String::as_str).collect();
+        let found = offences(&format!("backend/{backend}"), &forbidden);
+        assert!(found.is_empty(), "backend {backend}:\n{}", found.join("\n"));
+    }
+}
+
+#[test]
+fn report_does_not_name_experiment() {
+    let found = offences("report", &["crate::experiment"]);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_core_names_no_backend_sys_experiment_report_aya_or_clap() {
+    let forbidden = [
+        "crate::backend",
+        "crate::sys",
+        "crate::experiment",
+        "crate::report",
+        "crate::doctor",
+        "crate::commands",
+        "aya::",
+        "clap::",
+    ];
+    for dir in ["model", "decide", "synth"] {
+        let found = offences(dir, &forbidden);
+        assert!(found.is_empty(), "{dir}:\n{}", found.join("\n"));
+    }
+}
+
+/// The check itself: a code line that names a forbidden module is found, the same text in a comment is not.
+#[test]
+fn the_check_finds_code_and_ignores_comments() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = rust_files(&dir.join("report"));
+    assert!(!files.is_empty());
+    // `report` renders `crate::model` in code, and names `crate::experiment` only in comments.
+    assert!(!offences("report", &["crate::model"]).is_empty());
+    assert!(offences("report", &["crate::experiment"]).is_empty());
+    let text = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<String>();
+    assert!(text.contains("`crate::experiment`"), "a comment names it");
+}
