@@ -138,6 +138,12 @@ pub(crate) fn resolve_path(
     };
     let raw = source.read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
+    // An empty path (`AT_EMPTY_PATH`) makes the call work on the dirfd's open file: no name is looked up, so none
+    // of a path's errors (ENOENT…) can happen there, and naming it by its file would put it in the same template
+    // as the lookups that did fail (`statx(fd, "")` of a temp file got the ENOENT its deleted siblings got).
+    if raw.is_empty() {
+        return None;
+    }
     if raw.starts_with('/') {
         return Some(normalize_absolute(&raw));
     }
@@ -340,6 +346,35 @@ mod tests {
 
     use super::*;
     use crate::model::shape::{Shape, shape_of};
+
+    /// tempfile's suite: `statx(fd, "", AT_EMPTY_PATH)` of an open temp file was named by the descriptor's link
+    /// (`/tmp/.tmpnFn6DW (deleted)`), matched the template `path=/tmp/.tmp*` whose lookups failed naturally with
+    /// ENOENT, and got that ENOENT, which a call on an open file never returns. An empty path has no path.
+    #[test]
+    fn regression_an_empty_path_was_named_by_its_dirfd_and_got_a_lookups_enoent() {
+        use super::fake::Recorded;
+        let tid = Pid::from_raw(4_000_001);
+        let mut source = Recorded::new()
+            .file(tid, 3, "/tmp/.tmpnFn6DW (deleted)", libc::O_RDWR)
+            .string(tid, 0x1000, "")
+            .string(tid, 0x2000, "x")
+            .cwd(tid, "/work");
+        let statx = Syscall::parse("statx").unwrap();
+        assert_eq!(
+            resolve_path(&mut source, tid, statx, &[3, 0x1000, 0x1000, 0, 0, 0]),
+            None
+        );
+        assert_eq!(
+            resolve_path(
+                &mut source,
+                tid,
+                statx,
+                &[libc::AT_FDCWD as u64, 0x2000, 0, 0, 0, 0]
+            )
+            .as_deref(),
+            Some("/work/x")
+        );
+    }
 
     #[test]
     fn paths_are_normalised_lexically() {
