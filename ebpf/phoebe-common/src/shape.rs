@@ -207,13 +207,86 @@ pub fn fnv1a(bytes: &[u8; PATH_BYTES]) -> u64 {
 }
 
 /// Key of the observer's path counter map: a path syscall, its errno and its path's [`fnv1a`] hash
-/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole).
+/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole); or a call on a regular file or
+/// directory, its errno, the hash of the file's path (walked in the kernel, [`walk`]) and the descriptor's code
+/// (`crate::fd::encode`, [`crate::fd::UNKNOWN`] for a path syscall).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PathKey {
     pub nr: u32,
     pub errno: u32,
     pub hash: u64,
+    pub fd: u64,
+}
+
+/// The walk from a file's `struct path` to its absolute path text, done in the kernel by a program of its own
+/// (reached by a tail call from `sys_exit`, so that its stack is not added to `sys_exit`'s): the `d_name` of each
+/// dentry up `d_parent`, crossing each mount at its root to its mount point in the parent mount, until the root
+/// mount (its own parent). Components are written right to left, ending at [`walk::END`], into a per-CPU buffer
+/// of [`walk::BUF_BYTES`]; more than [`walk::DEPTH`] dentries, a text of [`PATH_BYTES`] bytes or more (with
+/// its NUL), a deleted file or a failed read give [`UNKNOWN_PATH`], never a partial path.
+pub mod walk {
+    /// Dentries (and mount crossings) walked at most.
+    pub const DEPTH: u32 = 32;
+    /// Where the text ends in the walk buffer: it fills `start..END`, `start >= 1`, so it is at most
+    /// `PATH_BYTES - 2` bytes long and fits a [`super::PathText`] with its NUL.
+    pub const END: u32 = (super::PATH_BYTES - 1) as u32;
+    /// The walk buffer: twice a path, so that every write at an offset masked to `PATH_BYTES - 1` with a length
+    /// masked the same is inside it, as the verifier must see.
+    pub const BUF_BYTES: usize = 2 * super::PATH_BYTES;
+    /// Name of the `Offsets` global.
+    pub const OFFSETS_GLOBAL: &str = "PHOEBE_WALK_OFFSETS";
+    /// Name of the program array holding the walk program, and the walk program.
+    pub const PROGRAMS: &str = "PHOEBE_TAIL";
+    pub const PROGRAM: &str = "phoebe_sc_path";
+
+    /// Indexes of the kernel offsets in [`Offsets`], each a byte offset read from the kernel's BTF.
+    pub mod off {
+        /// `file.f_path` + `path.mnt`.
+        pub const FILE_MNT: usize = 0;
+        /// `file.f_path` + `path.dentry`.
+        pub const FILE_DENTRY: usize = 1;
+        pub const DENTRY_PARENT: usize = 2;
+        /// `dentry.d_name` + `qstr.name`.
+        pub const DENTRY_NAME: usize = 3;
+        /// `dentry.d_name` + `qstr.len`.
+        pub const DENTRY_LEN: usize = 4;
+        /// `dentry.d_hash` + `hlist_bl_node.pprev`: null when the dentry is unhashed (deleted).
+        pub const DENTRY_PPREV: usize = 5;
+        pub const VFSMOUNT_ROOT: usize = 6;
+        /// `mount.mnt`: where a `struct vfsmount` sits in its `struct mount`.
+        pub const MOUNT_MNT: usize = 7;
+        pub const MOUNT_PARENT: usize = 8;
+        pub const MOUNT_MOUNTPOINT: usize = 9;
+        /// Not an offset: 1 when user space found every offset above and loaded the walk program.
+        pub const ENABLED: usize = 10;
+    }
+
+    /// The kernel offsets of the walk, indexed by [`off`]'s constants.
+    pub type Offsets = [u32; 11];
+
+    /// What `sys_exit` hands the walk program, in a per-CPU slot (no pointers: the program finds the file again
+    /// from the call's registers).
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Pending {
+        pub nr: u32,
+        pub errno: u32,
+        pub latency: u64,
+        /// The descriptor's code (`crate::fd::encode`).
+        pub fd: u64,
+    }
+
+    /// The start of a component of `len` bytes (and its `/`) written before `start`, `None` when it does not
+    /// fit: the text must keep at least one byte before it.
+    #[inline(always)]
+    pub fn prepend(start: u32, len: u32) -> Option<u32> {
+        let need = len.checked_add(1)?;
+        if len == 0 || need >= start {
+            return None;
+        }
+        Some(start - need)
+    }
 }
 
 /// A path as the observer read it: NUL-terminated, the bytes after the NUL meaningless.
@@ -233,8 +306,8 @@ impl PathText {
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: `PathKey` is `repr(C)`, `Copy`, two `u32`s then a `u64` (8-aligned at offset 8): every bit pattern
-    // is valid and there is no implicit padding.
+    // SAFETY: `PathKey` is `repr(C)`, `Copy`, two `u32`s then two `u64`s (8-aligned at offset 8): every bit
+    // pattern is valid and there is no implicit padding.
     unsafe impl aya::Pod for super::PathKey {}
     // SAFETY: `PathText` is `repr(C)`, `Copy`, a byte array: every bit pattern is valid, no padding.
     unsafe impl aya::Pod for super::PathText {}
@@ -281,6 +354,23 @@ mod tests {
             .len(),
             PATH_BYTES
         );
+    }
+
+    /// A component fits only with a byte left before it; an empty name (never a dentry's) does not.
+    #[test]
+    fn prepend_keeps_a_byte_before_the_text() {
+        assert_eq!(walk::prepend(walk::END, 3), Some(walk::END - 4));
+        assert_eq!(walk::prepend(5, 3), Some(1));
+        assert_eq!(walk::prepend(4, 3), None);
+        assert_eq!(walk::prepend(walk::END, 0), None);
+        assert_eq!(walk::prepend(walk::END, u32::MAX), None);
+        // The longest text that fits: END - 1 bytes, which leaves room for its NUL in a PathText.
+        let mut start = walk::END;
+        while let Some(next) = walk::prepend(start, 1) {
+            start = next;
+        }
+        assert_eq!(start, 1 + (walk::END - 1) % 2);
+        assert!(((walk::END - start) as usize) < PATH_BYTES - 1);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod inject;
 mod observe;
 mod probes;
 mod targets;
+mod walk;
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns};
 

@@ -136,42 +136,79 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let fd = fd_code(fd_arg, regs);
+        // A call on a regular file or directory: its path is walked by another program, tail-called last.
+        let mut walk = false;
         if let Some(shape) = shape_regs(nr as u64) {
             count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
             count_path(arg, regs, nr as u32, errno, latency);
         } else if fd_arg.is_some() {
+            walk = walks(fd);
+            if !walk {
+                count_fd(nr as u32, errno, latency, fd);
+            }
+        }
+        if !count_success_or_error(nr as u32, errno, latency) {
+            count(
+                &CountKey {
+                    tgid: 0,
+                    nr: nr as u32,
+                    errno,
+                    pad: 0,
+                },
+                latency,
+            );
+        }
+        if walk {
+            crate::walk::hand_over(&ctx, nr as u32, errno, latency, fd);
+            // The walk could not start: the call is counted without its path.
             count_fd(nr as u32, errno, latency, fd);
         }
-        if errno == 0 {
-            if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
-                // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
-                // migrate between CPUs, so no other CPU writes it.
-                unsafe { add(value, latency) };
-                return 0;
-            }
-        } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr as u32) {
-            // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
-            // keeps it; another errno goes to the hash below.
-            unsafe {
-                if (*slot).errno == 0 {
-                    (*slot).errno = errno;
-                }
-                if (*slot).errno == errno {
-                    add(&raw mut (*slot).value, latency);
-                    return 0;
-                }
-            }
-        }
+        return 0;
     }
     let key = CountKey {
-        tgid: if per_process { tgid } else { 0 },
+        tgid,
         nr: nr as u32,
         errno,
         pad: 0,
     };
     count(&key, latency);
     0
+}
+
+/// Whether the descriptor of `code` is a regular file or a directory whose path the walk program can learn.
+#[inline(always)]
+fn walks(code: u64) -> bool {
+    let kind = code as u8;
+    (kind == phoebe_common::fd::kind::FILE || kind == phoebe_common::fd::kind::DIR) && crate::walk::enabled()
+}
+
+/// Adds one call to the per-syscall arrays: successes by syscall, errors in the syscall's errno slot; `false`
+/// when the call belongs in the hash instead (a syscall number beyond the arrays, or another errno than the
+/// slot's).
+#[inline(always)]
+fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
+    if errno == 0 {
+        if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr) {
+            // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
+            // migrate between CPUs, so no other CPU writes it.
+            unsafe { add(value, latency) };
+            return true;
+        }
+    } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr) {
+        // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
+        // keeps it; another errno goes to the hash.
+        unsafe {
+            if (*slot).errno == 0 {
+                (*slot).errno = errno;
+            }
+            if (*slot).errno == errno {
+                add(&raw mut (*slot).value, latency);
+                return true;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(bpf_target_arch = "aarch64")]
@@ -186,10 +223,10 @@ use phoebe_common::shape::x86_64_path as path_arg;
 /// Byte offsets of the six argument registers in `struct pt_regs` at `sys_exit`: x86_64's di, si, dx, r10, r8,
 /// r9 (the return value is in ax, so they still hold the arguments).
 #[cfg(not(bpf_target_arch = "aarch64"))]
-const ARG_OFFSETS: [usize; 6] = [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8];
+pub(crate) const ARG_OFFSETS: [usize; 6] = [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8];
 /// aarch64: x0 holds the return value by now; the first argument is `orig_x0` (after regs[31], sp, pc, pstate).
 #[cfg(bpf_target_arch = "aarch64")]
-const ARG_OFFSETS: [usize; 6] = [34 * 8, 8, 2 * 8, 3 * 8, 4 * 8, 5 * 8];
+pub(crate) const ARG_OFFSETS: [usize; 6] = [34 * 8, 8, 2 * 8, 3 * 8, 4 * 8, 5 * 8];
 
 /// Reads the kept bits of one shape register (0 when unused or unreadable).
 #[inline(always)]
@@ -222,9 +259,9 @@ fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency
 // Descriptor facts (`fd=`, `nonblock=`) of the calls on a descriptor (`phoebe_common::fd`): counted in the shape
 // map with the descriptor's code as the key's second value, which no shape register of those syscalls uses.
 #[cfg(bpf_target_arch = "aarch64")]
-use phoebe_common::fd::aarch64_fd as fd_arg;
+pub(crate) use phoebe_common::fd::aarch64_fd as fd_arg;
 #[cfg(not(bpf_target_arch = "aarch64"))]
-use phoebe_common::fd::x86_64_fd as fd_arg;
+pub(crate) use phoebe_common::fd::x86_64_fd as fd_arg;
 
 /// The code (`phoebe_common::fd::encode`) of the descriptor in argument `arg` (`fd_arg`'s answer; a getppid pays
 /// its one comparison tree on `nr`), `phoebe_common::fd::UNKNOWN` for a syscall without one.
@@ -293,7 +330,25 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
     } else {
         path_hash(arg, regs)
     };
-    let key = PathKey { nr, errno, hash };
+    let key = PathKey {
+        nr,
+        errno,
+        hash,
+        fd: phoebe_common::fd::UNKNOWN,
+    };
+    count_path_key(&key, latency);
+}
+
+/// This CPU's path buffer, where a path's text is left for [`count_path_key`] to store.
+#[inline(always)]
+pub(crate) fn path_buf() -> Option<*mut PathText> {
+    PHOEBE_PATHBUF.get_ptr_mut(0)
+}
+
+/// Adds one call to this CPU's path counters of `key`, whose path's text (unless unknown) is in the path buffer.
+#[inline(always)]
+pub(crate) fn count_path_key(key: &PathKey, latency: u64) {
+    let hash = key.hash;
     if let Some(value) = PHOEBE_PATHS.get_ptr_mut(key) {
         // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
         // between CPUs, so no other CPU writes it.
@@ -303,7 +358,7 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
     if hash != UNKNOWN_PATH {
         store_path_text(hash);
     }
-    count_in(&PHOEBE_PATHS, &key, latency);
+    count_in(&PHOEBE_PATHS, key, latency);
 }
 
 /// Stores the text of `hash`, the path [`path_hash`] just read into this CPU's buffer, unless it is stored

@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, time::Duration};
 use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use phoebe_common::{
     CountValue, fd, maps,
-    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH},
+    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH, walk},
 };
 
 use super::{EbpfError, Observer};
@@ -95,6 +95,16 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
         facts.nonblock = None;
     }
     Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts))))
+}
+
+/// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
+/// kernel walked (`path`, normalised; `None`: not known whole), through the same [`shape_of`] as ptrace's.
+pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscall, Shape)> {
+    let syscall = Syscall::from_number(nr)?;
+    fd_arg_of(nr)?;
+    let mut facts = fd_facts(code)?;
+    facts.path = path;
+    Some((syscall, shape_of(syscall, &[0; 6], &mut KernelFd(Some(facts)))))
 }
 
 /// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
@@ -223,6 +233,67 @@ pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static 
     Ok(out)
 }
 
+/// The kernel offsets of the path walk (`phoebe_common::shape::walk::off`), from the kernel's BTF; all zero (no
+/// walk: files' paths unknown) when one is missing, with the member's name.
+pub(super) fn walk_offsets(btf: &super::btf::Btf) -> Result<walk::Offsets, &'static str> {
+    use walk::off;
+    let member = |name: &'static str, path: &[(&str, &str)]| -> Result<u32, &'static str> {
+        path.iter().try_fold(0u32, |acc, (ty, m)| {
+            btf.member_offset(ty, m).map(|o| acc + o).ok_or(name)
+        })
+    };
+    let mut out: walk::Offsets = [0; 11];
+    let wanted: [(usize, &'static str, MemberPath); 10] = [
+        (
+            off::FILE_MNT,
+            "file.f_path.mnt",
+            &[("file", "f_path"), ("path", "mnt")],
+        ),
+        (
+            off::FILE_DENTRY,
+            "file.f_path.dentry",
+            &[("file", "f_path"), ("path", "dentry")],
+        ),
+        (off::DENTRY_PARENT, "dentry.d_parent", &[("dentry", "d_parent")]),
+        (
+            off::DENTRY_NAME,
+            "dentry.d_name.name",
+            &[("dentry", "d_name"), ("qstr", "name")],
+        ),
+        (
+            off::DENTRY_LEN,
+            "dentry.d_name.len",
+            &[("dentry", "d_name"), ("qstr", "len")],
+        ),
+        (
+            off::DENTRY_PPREV,
+            "dentry.d_hash.pprev",
+            &[("dentry", "d_hash"), ("hlist_bl_node", "pprev")],
+        ),
+        (
+            off::VFSMOUNT_ROOT,
+            "vfsmount.mnt_root",
+            &[("vfsmount", "mnt_root")],
+        ),
+        (off::MOUNT_MNT, "mount.mnt", &[("mount", "mnt")]),
+        (off::MOUNT_PARENT, "mount.mnt_parent", &[("mount", "mnt_parent")]),
+        (
+            off::MOUNT_MOUNTPOINT,
+            "mount.mnt_mountpoint",
+            &[("mount", "mnt_mountpoint")],
+        ),
+    ];
+    for (index, name, path) in wanted {
+        if let Some(slot) = out.get_mut(index) {
+            *slot = member(name, path)?;
+        }
+    }
+    if let Some(enabled) = out.get_mut(off::ENABLED) {
+        *enabled = 1;
+    }
+    Ok(out)
+}
+
 impl Observer {
     /// Reads the shape counters, summed over CPUs.
     pub(super) fn shape_snapshot(&self) -> Result<ShapeSnapshot, EbpfError> {
@@ -290,8 +361,12 @@ pub(super) fn record_paths(
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
     record_counted(builder, at, before, now, only, |key| {
-        let path = texts.get(&key.hash).map(String::as_bytes);
-        shape_of_path(u64::from(key.nr), path).map(|(sc, shape)| (sc, shape, key.errno))
+        let path = texts.get(&key.hash);
+        if key.fd != fd::UNKNOWN {
+            return shape_of_file(u64::from(key.nr), key.fd, path.cloned())
+                .map(|(sc, shape)| (sc, shape, key.errno));
+        }
+        shape_of_path(u64::from(key.nr), path.map(String::as_bytes)).map(|(sc, shape)| (sc, shape, key.errno))
     });
 }
 
