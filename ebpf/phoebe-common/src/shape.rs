@@ -258,12 +258,29 @@ pub mod walk {
         pub const MOUNT_MNT: usize = 7;
         pub const MOUNT_PARENT: usize = 8;
         pub const MOUNT_MOUNTPOINT: usize = 9;
-        /// Not an offset: 1 when user space found every offset above and loaded the walk program.
-        pub const ENABLED: usize = 10;
+        pub const TASK_FS: usize = 10;
+        /// `fs_struct.pwd` + `path.mnt`: the working directory's mount.
+        pub const FS_PWD_MNT: usize = 11;
+        /// `fs_struct.pwd` + `path.dentry`.
+        pub const FS_PWD_DENTRY: usize = 12;
+        /// Not an offset: 1 when user space found every offset above.
+        pub const ENABLED: usize = 13;
     }
 
     /// The kernel offsets of the walk, indexed by [`off`]'s constants.
-    pub type Offsets = [u32; 11];
+    pub type Offsets = [u32; 14];
+
+    /// What the walk program walks ([`Pending::what`]).
+    pub mod what {
+        /// The file behind the call's descriptor.
+        pub const FILE: u32 = 1;
+        /// The base of the call's relative path (the working directory, or its dirfd's directory), then the
+        /// relative path (in the path buffer, [`super::Pending::len`] bytes) is appended after a `/`.
+        pub const RELATIVE: u32 = 2;
+    }
+
+    /// Where a relative path is appended in the walk buffer: after the base, which ends at [`END`], and its `/`.
+    pub const RELATIVE_AT: u32 = END + 1;
 
     /// What `sys_exit` hands the walk program, in a per-CPU slot (no pointers: the program finds the file again
     /// from the call's registers).
@@ -273,8 +290,22 @@ pub mod walk {
         pub nr: u32,
         pub errno: u32,
         pub latency: u64,
-        /// The descriptor's code (`crate::fd::encode`).
+        /// The descriptor's code (`crate::fd::encode`), [`crate::fd::UNKNOWN`] for a relative path.
         pub fd: u64,
+        /// One of [`what`]'s constants.
+        pub what: u32,
+        /// The relative path's length in the path buffer (without its NUL).
+        pub len: u32,
+    }
+
+    /// Where the text of a path made of a base (`start..END` in the walk buffer) and a relative path of `len`
+    /// bytes appended at [`RELATIVE_AT`] ends, `None` when the whole, with its NUL, would not fit a
+    /// [`super::PathText`].
+    #[inline(always)]
+    pub fn joined_end(start: u32, len: u32) -> Option<u32> {
+        let end = RELATIVE_AT.checked_add(len)?;
+        let total = end.checked_sub(start)?;
+        ((total as usize) < super::PATH_BYTES - 1).then_some(end)
     }
 
     /// The start of a component of `len` bytes (and its `/`) written before `start`, `None` when it does not
@@ -354,6 +385,20 @@ mod tests {
             .len(),
             PATH_BYTES
         );
+    }
+
+    /// A base and a relative path fit a path text with its NUL, or are unknown.
+    #[test]
+    fn joined_paths_fit_the_path_text_or_are_unknown() {
+        // The root as base ("" before the `/`): "/x".
+        assert_eq!(walk::joined_end(walk::END, 1), Some(walk::RELATIVE_AT + 1));
+        let start = walk::END - 10;
+        assert_eq!(walk::joined_end(start, 5), Some(walk::RELATIVE_AT + 5));
+        // 10 + 1 + len bytes: at most PATH_BYTES - 2 of them.
+        let longest = (PATH_BYTES - 2 - 11) as u32;
+        assert!(walk::joined_end(start, longest).is_some());
+        assert_eq!(walk::joined_end(start, longest + 1), None);
+        assert_eq!(walk::joined_end(start, u32::MAX), None);
     }
 
     /// A component fits only with a byte left before it; an empty name (never a dentry's) does not.

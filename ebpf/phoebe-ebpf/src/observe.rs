@@ -14,7 +14,7 @@ use phoebe_common::{
     latency_bucket,
     shape::{
         PATH_BYTES, PATHS_CAPACITY, PathKey, PathText, SHAPES_CAPACITY, ShapeKey, ShapeReg, UNKNOWN_PATH,
-        fnv1a,
+        fnv1a, walk,
     },
     state,
 };
@@ -136,15 +136,21 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let fd = fd_code(fd_arg, regs);
-        // A call on a regular file or directory: its path is walked by another program, tail-called last.
-        let mut walk = false;
+        // A call on a regular file or directory, or with a relative path: the path is walked by another
+        // program, tail-called last (`what`: `walk::what`, 0 for none).
+        let mut what = 0;
+        let mut len = 0;
         if let Some(shape) = shape_regs(nr as u64) {
             count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
-            count_path(arg, regs, nr as u32, errno, latency);
+            if let Some(relative) = count_path(arg, regs, nr as u32, errno, latency) {
+                what = walk::what::RELATIVE;
+                len = relative;
+            }
         } else if fd_arg.is_some() {
-            walk = walks(fd);
-            if !walk {
+            if walks(fd) {
+                what = walk::what::FILE;
+            } else {
                 count_fd(nr as u32, errno, latency, fd);
             }
         }
@@ -159,10 +165,28 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
                 latency,
             );
         }
-        if walk {
-            crate::walk::hand_over(&ctx, nr as u32, errno, latency, fd);
+        if what != 0 {
+            let pending = walk::Pending {
+                nr: nr as u32,
+                errno,
+                latency,
+                fd,
+                what,
+                len,
+            };
+            crate::walk::hand_over(&ctx, pending);
             // The walk could not start: the call is counted without its path.
-            count_fd(nr as u32, errno, latency, fd);
+            if what == walk::what::FILE {
+                count_fd(nr as u32, errno, latency, fd);
+            } else {
+                let key = PathKey {
+                    nr: nr as u32,
+                    errno,
+                    hash: UNKNOWN_PATH,
+                    fd: phoebe_common::fd::UNKNOWN,
+                };
+                count_path_key(&key, latency);
+            }
         }
         return 0;
     }
@@ -214,11 +238,11 @@ fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
 #[cfg(bpf_target_arch = "aarch64")]
 use phoebe_common::shape::aarch64 as shape_regs;
 #[cfg(bpf_target_arch = "aarch64")]
-use phoebe_common::shape::aarch64_path as path_arg;
+pub(crate) use phoebe_common::shape::aarch64_path as path_arg;
 #[cfg(not(bpf_target_arch = "aarch64"))]
 use phoebe_common::shape::x86_64 as shape_regs;
 #[cfg(not(bpf_target_arch = "aarch64"))]
-use phoebe_common::shape::x86_64_path as path_arg;
+pub(crate) use phoebe_common::shape::x86_64_path as path_arg;
 
 /// Byte offsets of the six argument registers in `struct pt_regs` at `sys_exit`: x86_64's di, si, dx, r10, r8,
 /// r9 (the return value is in ax, so they still hold the arguments).
@@ -289,46 +313,61 @@ fn count_fd(nr: u32, errno: u32, latency: u64, fd: u64) {
     count_in(&PHOEBE_SHAPES, &key, latency);
 }
 
-/// The hash of the path in argument `arg`, read from the target's memory into this CPU's buffer;
-/// [`UNKNOWN_PATH`] for a relative path (its base, the cwd or a dirfd, is not read), an unreadable one or one
-/// longer than the buffer.
+/// What `path_hash` found: an absolute path's hash ([`UNKNOWN_PATH`] when unreadable or too long), or a relative
+/// path of some length, left in the buffer for the walk program to join to its base.
+#[derive(Clone, Copy)]
+enum PathRead {
+    Absolute(u64),
+    Relative(u32),
+}
+
+/// The path in argument `arg`, read from the target's memory into this CPU's buffer.
 #[inline(always)]
-fn path_hash(arg: u8, regs: *const u8) -> u64 {
+fn path_hash(arg: u8, regs: *const u8) -> PathRead {
+    let unknown = PathRead::Absolute(UNKNOWN_PATH);
     let Some(offset) = ARG_OFFSETS.get(usize::from(arg)) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
     let Ok(ptr) = (unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) }) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     let Some(buf) = PHOEBE_PATHBUF.get_ptr_mut(0) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     // SAFETY: index 0 exists (length 1); this CPU's slot, used by this program only while it runs (programs do
     // not migrate between CPUs and a tracepoint program does not nest on one CPU). The helper checks the read of
     // the user pointer and writes at most `PATH_BYTES` bytes, NUL included.
     let (len, first) = match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut (*buf).bytes) } {
         Ok(read) => (read.len(), read.first().copied()),
-        Err(_) => return UNKNOWN_PATH,
+        Err(_) => return unknown,
     };
     // A path that filled the buffer may have been cut: not the call's path.
-    if first != Some(b'/') || len >= PATH_BYTES - 1 {
-        return UNKNOWN_PATH;
+    if len >= PATH_BYTES - 1 {
+        return unknown;
+    }
+    if first != Some(b'/') {
+        return PathRead::Relative(len as u32);
     }
     // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops. The buffer keeps
     // the text for `store_path_text`.
-    fnv1a(unsafe { &(*buf).bytes })
+    PathRead::Absolute(fnv1a(unsafe { &(*buf).bytes }))
 }
 
 /// Adds one call of a path syscall to this CPU's path counters. The path's text is stored at the first call of
 /// its counter element only: once the element exists (for every CPU: a per-CPU hash element has every CPU's
-/// slot), the text map is not looked up again.
+/// slot), the text map is not looked up again. A relative path, when the walk program is there, is not counted
+/// here: its length is returned, for `sys_exit` to hand the call over last.
 #[inline(always)]
-fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
+fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) -> Option<u32> {
     let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
         UNKNOWN_PATH
     } else {
-        path_hash(arg, regs)
+        match path_hash(arg, regs) {
+            PathRead::Absolute(hash) => hash,
+            PathRead::Relative(len) if crate::walk::enabled() => return Some(len),
+            PathRead::Relative(_) => UNKNOWN_PATH,
+        }
     };
     let key = PathKey {
         nr,
@@ -337,6 +376,7 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
         fd: phoebe_common::fd::UNKNOWN,
     };
     count_path_key(&key, latency);
+    None
 }
 
 /// This CPU's path buffer, where a path's text is left for [`count_path_key`] to store.

@@ -9,20 +9,20 @@
 //! (the path is then unknown) — or, at worst, gives the path the file had an instant before or after.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_buf},
+    helpers::{bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_buf},
     macros::{map, raw_tracepoint},
     maps::{PerCpuArray, ProgramArray},
     programs::RawTracePointContext,
 };
 use phoebe_common::shape::{
     PATH_BYTES, PathKey, PathText, UNKNOWN_PATH, fnv1a,
-    walk::{self, BUF_BYTES, DEPTH, END, Offsets, Pending, off},
+    walk::{self, BUF_BYTES, DEPTH, END, Offsets, Pending, RELATIVE_AT, off, what},
 };
 
-use crate::observe::{ARG_OFFSETS, count_path_key, fd_arg};
+use crate::observe::{ARG_OFFSETS, count_path_key, fd_arg, path_arg};
 
 #[unsafe(no_mangle)]
-static PHOEBE_WALK_OFFSETS: Offsets = [0; 11];
+static PHOEBE_WALK_OFFSETS: Offsets = [0; 14];
 
 /// The walk program, in slot 0.
 #[map]
@@ -66,21 +66,17 @@ fn read<T>(at: u64, i: usize) -> Option<T> {
     unsafe { bpf_probe_read_kernel(at.wrapping_add(offset(i)) as *const T).ok() }
 }
 
-/// Hands the call over to the walk program (`sys_exit`'s last step: a successful tail call does not return).
-/// Returns when the walk could not start (no program, no slot); the caller then counts the call without its path.
+/// Hands the call over to the walk program (`sys_exit`'s last step: a successful tail call does not return):
+/// `what` says what to walk (`walk::what`), `len` is a relative path's length in the path buffer. Returns when
+/// the walk could not start (no program, no slot); the caller then counts the call without its path.
 #[inline(always)]
-pub(crate) fn hand_over(ctx: &RawTracePointContext, nr: u32, errno: u32, latency: u64, fd: u64) {
+pub(crate) fn hand_over(ctx: &RawTracePointContext, pending: Pending) {
     let Some(slot) = PHOEBE_PENDING.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: index 0 exists (length 1); this CPU's slot, which the walk program reads in the same run, on the
     // same CPU, before anything else on this CPU can write it (tracepoint programs do not nest on a CPU).
-    unsafe {
-        (*slot).nr = nr;
-        (*slot).errno = errno;
-        (*slot).latency = latency;
-        (*slot).fd = fd;
-    }
+    unsafe { *slot = pending };
     // SAFETY: a tail call into a program of the same type, with the same context; on failure it returns here.
     unsafe { PHOEBE_TAIL.tail_call(ctx, 0) };
 }
@@ -92,43 +88,92 @@ pub fn phoebe_sc_path(ctx: RawTracePointContext) -> i32 {
     };
     // SAFETY: index 0 exists; this CPU's slot, written by `hand_over` just before the tail call.
     let pending = unsafe { *slot };
-    let hash = file_path(&ctx, pending.nr).unwrap_or(UNKNOWN_PATH);
+    let hash = if pending.what == what::RELATIVE {
+        relative_path(&ctx, pending.nr, pending.len)
+    } else {
+        file_path(&ctx, pending.nr)
+    };
     let key = PathKey {
         nr: pending.nr,
         errno: pending.errno,
-        hash,
+        hash: hash.unwrap_or(UNKNOWN_PATH),
         fd: pending.fd,
     };
     count_path_key(&key, pending.latency);
     0
 }
 
+/// Register `arg` of the call.
+#[inline(always)]
+fn register(ctx: &RawTracePointContext, arg: u8) -> Option<u64> {
+    let regs: *const u8 = ctx.arg(0);
+    let at = ARG_OFFSETS.get(usize::from(arg))?;
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    unsafe { bpf_probe_read_kernel(regs.wrapping_add(*at).cast::<u64>()).ok() }
+}
+
 /// The hash of the path of the call's descriptor's file, its text left in the path buffer (`PHOEBE_PATHBUF`,
 /// for `count_path_key` to store); `None` when it is not known whole.
 #[inline(always)]
 fn file_path(ctx: &RawTracePointContext, nr: u32) -> Option<u64> {
-    let regs: *const u8 = ctx.arg(0);
-    let arg = fd_arg(u64::from(nr))?;
-    let at = ARG_OFFSETS.get(usize::from(arg))?;
-    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
-    let fd = unsafe { bpf_probe_read_kernel(regs.wrapping_add(*at).cast::<u64>()).ok()? } as i32;
+    let fd = register(ctx, fd_arg(u64::from(nr))?)? as i32;
     let file = crate::fdfacts::file_of(fd)?;
     let mnt: u64 = read(file, off::FILE_MNT)?;
     let dentry: u64 = read(file, off::FILE_DENTRY)?;
-    // A deleted file: its dentry is unhashed (and not a root, its own parent). `/proc` shows " (deleted)".
+    let start = walk_path(mnt, dentry)?;
+    copy_out(start, END)
+}
+
+/// The kernel's `AT_FDCWD`.
+const AT_FDCWD: i32 = -100;
+
+/// The hash of a relative path argument joined to its base: the working directory, or for a `*at` call (path in
+/// the second argument) its dirfd's directory unless `AT_FDCWD`. The relative text (`len` bytes) is in the path
+/// buffer, where `sys_exit` read it; the joined text is left there. `None` when not known whole.
+#[inline(always)]
+fn relative_path(ctx: &RawTracePointContext, nr: u32, len: u32) -> Option<u64> {
+    let dirfd = if path_arg(u64::from(nr))? == 1 {
+        register(ctx, 0)? as i32
+    } else {
+        AT_FDCWD
+    };
+    let (mnt, dentry) = if dirfd == AT_FDCWD {
+        // SAFETY: takes no arguments; returns the current task's address, only ever read through the helper.
+        let task = unsafe { bpf_get_current_task() };
+        let fs: u64 = read(task, off::TASK_FS)?;
+        (read(fs, off::FS_PWD_MNT)?, read(fs, off::FS_PWD_DENTRY)?)
+    } else {
+        let file = crate::fdfacts::file_of(dirfd)?;
+        (read(file, off::FILE_MNT)?, read(file, off::FILE_DENTRY)?)
+    };
+    let start = walk_path(mnt, dentry)?;
+    let end = walk::joined_end(start, len)?;
+    let buf = PHOEBE_WALKBUF.get_ptr_mut(0)?;
+    let text = crate::observe::path_buf()?;
+    let len = (opaque(u64::from(len)) as usize) & (PATH_BYTES - 1);
+    // SAFETY: this CPU's buffers (index 0 exists), used by this program only while it runs; `RELATIVE_AT + len`
+    // is below BUF_BYTES by the mask, and the path buffer holds at least `len` bytes.
+    unsafe {
+        let bytes = &mut (*buf).bytes;
+        *bytes.get_mut(END as usize)? = b'/';
+        let src = (*text).bytes.get(..len)?;
+        let dst = bytes.get_mut(RELATIVE_AT as usize..RELATIVE_AT as usize + len)?;
+        bpf_probe_read_kernel_buf(src.as_ptr(), dst).ok()?;
+    }
+    copy_out(start, end)
+}
+
+/// Writes the path of (`mnt`, `dentry`) right to left into the walk buffer, ending at `END`; returns where it
+/// starts. `None` when it is deleted, deeper than `DEPTH`, does not fit, or a read failed.
+#[inline(always)]
+fn walk_path(mnt: u64, dentry: u64) -> Option<u32> {
+    // A deleted file or directory: its dentry is unhashed (and not a root, its own parent). `/proc` shows
+    // " (deleted)" after its old path.
     let parent: u64 = read(dentry, off::DENTRY_PARENT)?;
     let pprev: u64 = read(dentry, off::DENTRY_PPREV)?;
     if pprev == 0 && parent != dentry {
         return None;
     }
-    let start = walk_path(mnt, dentry)?;
-    copy_out(start)
-}
-
-/// Writes the path of (`mnt`, `dentry`) right to left into the walk buffer, ending at `END`; returns where it
-/// starts. `None` when it is deeper than `DEPTH`, does not fit, or a read failed.
-#[inline(always)]
-fn walk_path(mnt: u64, dentry: u64) -> Option<u32> {
     let buf = PHOEBE_WALKBUF.get_ptr_mut(0)?;
     let mut mount = mnt.wrapping_sub(offset(off::MOUNT_MNT));
     let mut mnt_root: u64 = read(mnt, off::VFSMOUNT_ROOT)?;
@@ -179,14 +224,15 @@ fn walk_path(mnt: u64, dentry: u64) -> Option<u32> {
     None
 }
 
-/// Copies the walked text (`start..END` of the walk buffer; `/` when empty) into the path buffer with its NUL,
-/// and returns its hash.
+/// Copies the text `start..end` of the walk buffer (`/` when empty) into the path buffer with its NUL, and
+/// returns its hash. `end - start` is below `PATH_BYTES - 1` (`walk::prepend`, `walk::joined_end`).
 #[inline(always)]
-fn copy_out(start: u32) -> Option<u64> {
+fn copy_out(start: u32, end: u32) -> Option<u64> {
     let walked = PHOEBE_WALKBUF.get_ptr(0)?;
     let out = crate::observe::path_buf()?;
+    let len = end.checked_sub(start)?;
     let start = (opaque(u64::from(start)) as usize) & (PATH_BYTES - 1);
-    let len = (opaque((END as usize).checked_sub(start)? as u64) as usize) & (PATH_BYTES - 1);
+    let len = (opaque(u64::from(len)) as usize) & (PATH_BYTES - 1);
     // SAFETY: both are this CPU's buffers (index 0 exists), used by this program only while it runs; the masks
     // keep `start + len` below BUF_BYTES and `len` below PATH_BYTES, the copy within both.
     unsafe {

@@ -150,13 +150,13 @@ impl Observer {
             );
             [0; 17]
         });
-        // The path walk behind descriptors: without one of its offsets, files' paths are unknown (as before).
+        // The path walk (files behind descriptors, relative paths): without one of its offsets, unknown (as before).
         let walk_offsets = shapes::walk_offsets(&btf).unwrap_or_else(|missing| {
             tracing::warn!(
                 missing,
-                "the kernel's BTF lacks a member: the paths of files behind descriptors stay unknown"
+                "the kernel's BTF lacks a member: the paths of files behind descriptors and relative paths stay unknown"
             );
-            [0; 11]
+            [0; 14]
         });
         drop(btf);
         let per_process = u32::from(options.per_process);
@@ -219,7 +219,7 @@ impl Observer {
             }
             tracing::warn!(
                 error = %text,
-                "the path walk program did not load: the paths of files behind descriptors stay unknown"
+                "the path walk program did not load: the paths of files behind descriptors and relative paths stay unknown"
             );
         }
         for (name, tracepoint) in attach {

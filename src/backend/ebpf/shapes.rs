@@ -242,8 +242,8 @@ pub(super) fn walk_offsets(btf: &super::btf::Btf) -> Result<walk::Offsets, &'sta
             btf.member_offset(ty, m).map(|o| acc + o).ok_or(name)
         })
     };
-    let mut out: walk::Offsets = [0; 11];
-    let wanted: [(usize, &'static str, MemberPath); 10] = [
+    let mut out: walk::Offsets = [0; 14];
+    let wanted: [(usize, &'static str, MemberPath); 13] = [
         (
             off::FILE_MNT,
             "file.f_path.mnt",
@@ -281,6 +281,17 @@ pub(super) fn walk_offsets(btf: &super::btf::Btf) -> Result<walk::Offsets, &'sta
             off::MOUNT_MOUNTPOINT,
             "mount.mnt_mountpoint",
             &[("mount", "mnt_mountpoint")],
+        ),
+        (off::TASK_FS, "task_struct.fs", &[("task_struct", "fs")]),
+        (
+            off::FS_PWD_MNT,
+            "fs_struct.pwd.mnt",
+            &[("fs_struct", "pwd"), ("path", "mnt")],
+        ),
+        (
+            off::FS_PWD_DENTRY,
+            "fs_struct.pwd.dentry",
+            &[("fs_struct", "pwd"), ("path", "dentry")],
         ),
     ];
     for (index, name, path) in wanted {
