@@ -298,8 +298,9 @@ pub struct ObserveArgs {
 
     /// Record each call's shape (on): futex operation and timeout, path template, descriptor kind and
     /// O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
-    /// eBPF records the register components, absolute paths, and descriptor kind and nonblock (relative paths
-    /// and the paths of files behind descriptors are `unknown`).
+    /// eBPF records the register components, paths (relative ones joined to their base, and files' behind
+    /// descriptors, walked in the kernel), and descriptor kind and nonblock (a deleted file's path, or one over
+    /// 254 bytes or 32 components, is `unknown`).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub shapes: bool,
 

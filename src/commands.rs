@@ -255,9 +255,10 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
-             clone, WNOHANG, prctl option), the absolute paths of path calls and the kind and O_NONBLOCK of \
-             descriptors: relative paths and the paths of descriptors are unknown (and close's and fcntl's \
-             descriptor, epoll_ctl's registered, clone3's clone), so calls shaped by them get no injection\nhint: \
+             clone, WNOHANG, prctl option), the paths of path calls and of files behind descriptors and the kind \
+             and O_NONBLOCK of descriptors: deleted files, paths over 254 bytes or 32 components, close's and \
+             fcntl's descriptor, epoll_ctl's registered and clone3's clone are unknown, so calls shaped by them get \
+             no injection\nhint: \
              observe with --backend ptrace to record every component",
             args.observation.display()
         );

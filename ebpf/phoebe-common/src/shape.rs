@@ -158,7 +158,7 @@ pub const PATH_BYTES: usize = 256;
 /// Capacity of the path counter map: distinct (syscall, errno, path hash) triples; also of the path text map.
 pub const PATHS_CAPACITY: u32 = 4096;
 
-/// The hash of an unknown path (relative, unreadable or truncated): [`fnv1a`] never returns it.
+/// The hash of an unknown path (unreadable, truncated, or not walked whole): [`fnv1a`] never returns it.
 pub const UNKNOWN_PATH: u64 = 0;
 
 /// The x86_64 index of syscall `nr`'s path argument, for the path syscalls `phoebe::model::names::path_arg`

@@ -179,11 +179,13 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
             if what == walk::what::FILE {
                 count_fd(nr as u32, errno, latency, fd);
             } else {
+                // Not two constant zeros: LLVM would zero the 16 bytes with a call to `memset`, a subprogram.
+                let unknown = crate::opaque(UNKNOWN_PATH);
                 let key = PathKey {
                     nr: nr as u32,
                     errno,
-                    hash: UNKNOWN_PATH,
-                    fd: phoebe_common::fd::UNKNOWN,
+                    hash: unknown,
+                    fd: unknown,
                 };
                 count_path_key(&key, latency);
             }

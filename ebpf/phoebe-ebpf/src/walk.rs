@@ -1,5 +1,6 @@
-//! The absolute path of the regular file or directory behind a call's descriptor, for the observer's call shapes
-//! (`fd=file:path=…`), walked in the kernel (`phoebe_common::shape::walk`): `sys_exit` hands the call over in a
+//! The absolute path of the regular file or directory behind a call's descriptor (`fd=file:path=…`), and of a
+//! relative path argument (its base, the cwd or the dirfd's directory, with the relative text appended), for the
+//! observer's call shapes, walked in the kernel (`phoebe_common::shape::walk`): `sys_exit` hands the call over in a
 //! per-CPU slot ([`PHOEBE_PENDING`]) and tail-calls [`phoebe_sc_path`], which starts with a fresh 512-byte stack
 //! (a BPF subprogram's frame would be added to `sys_exit`'s, already near the limit). The program finds the file
 //! again from the call's registers (no pointer is kept in a map), walks `file->f_path` into a per-CPU buffer, and
@@ -20,6 +21,7 @@ use phoebe_common::shape::{
 };
 
 use crate::observe::{ARG_OFFSETS, count_path_key, fd_arg, path_arg};
+use crate::opaque;
 
 #[unsafe(no_mangle)]
 static PHOEBE_WALK_OFFSETS: Offsets = [0; 14];
@@ -248,21 +250,4 @@ fn copy_out(start: u32, end: u32) -> Option<u64> {
         }
         Some(fnv1a(&text.bytes))
     }
-}
-
-/// `value`, unknown to the compiler: a mask applied to it stays in the program (LLVM would drop a mask it can
-/// prove redundant, and the verifier, which tracks less, then sees an unbounded offset).
-#[inline(always)]
-fn opaque(value: u64) -> u64 {
-    let mut value = value;
-    // SAFETY: a move of one register to itself: no memory, no stack, no other register.
-    #[cfg(target_arch = "bpf")]
-    unsafe {
-        core::arch::asm!("{value} = {value}", value = inout(reg) value, options(pure, nomem, nostack));
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    {
-        value = core::hint::black_box(value);
-    }
-    value
 }

@@ -4,8 +4,11 @@
 //! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
 //! comes from the same [`shape_of`] and the same normalisation as ptrace's. Calls on a descriptor are counted
 //! with what the kernel learned about the descriptor (`phoebe_common::fd`), named here by ptrace's own functions
-//! ([`fd_facts`]). Relative paths (their base, the cwd or a dirfd, is not read), the path of a file behind a
-//! descriptor, close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
+//! ([`fd_facts`]). Relative paths, joined in the kernel to their base (the cwd or the dirfd's directory, walked
+//! by the tail-called walk program), and the paths of regular files and directories behind descriptors (walked
+//! the same way, counted in the path counters with the descriptor's code: [`shape_of_file`]) become `path=`
+//! through the same normalisation; what the walk cannot give whole (a deleted file, over 254 bytes or 32
+//! components), close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -117,7 +120,7 @@ pub fn fd_arg_of(nr: u64) -> Option<u8> {
 
 /// What the kernel's code of a descriptor (`phoebe_common::fd::encode`) says, named by the functions ptrace's
 /// probe names its facts with ([`socket_kind`], [`fd_kind_of_link`], [`chr_kind`]); `None` when unknown. The
-/// path of a file or directory is not read in the kernel: unknown.
+/// path of a file or directory is not in the code: [`shape_of_file`] adds the one the kernel walked.
 pub fn fd_facts(code: u64) -> Option<FdFacts> {
     let facts = fd::decode(code);
     let kind = match facts.kind {
