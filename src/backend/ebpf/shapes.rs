@@ -650,8 +650,8 @@ mod tests {
         );
     }
 
-    /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown; FIONBIO's flags are
-    /// the ones after the call, so unknown.
+    /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown in a shape key (the
+    /// walked one comes in a path key, `shape_of_file`); FIONBIO's flags are the ones after the call, so unknown.
     #[test]
     fn descriptor_keys_decode_to_fd_and_nonblock() {
         use fd::{encode, kind::*, socket_detail};
@@ -682,6 +682,50 @@ mod tests {
             key("epoll_ctl", [1, encode(PIPE, Some(false), 0)]),
             "ctl=add:registered=unknown:fd=pipe:nonblock=no"
         );
+    }
+
+    /// Every member the path walk follows is in this kernel's BTF: `struct mount` embeds its `vfsmount` past its
+    /// list heads, and `qstr.len` sits in the anonymous struct of its union, 4 bytes after the hash.
+    #[test]
+    fn this_kernels_btf_has_the_walk_offsets() {
+        let Ok(btf) = super::super::btf::Btf::from_sys_fs() else {
+            return;
+        };
+        let offsets = walk_offsets(&btf).expect("every member");
+        assert_eq!(offsets[walk::off::ENABLED], 1);
+        assert!(offsets[walk::off::MOUNT_MNT] > 0, "{offsets:?}");
+        assert_eq!(
+            offsets[walk::off::DENTRY_LEN] + 4,
+            offsets[walk::off::DENTRY_NAME],
+            "{offsets:?}"
+        );
+        assert_eq!(
+            offsets[walk::off::FILE_MNT] + 8,
+            offsets[walk::off::FILE_DENTRY],
+            "{offsets:?}"
+        );
+    }
+
+    /// A call on a file counted with its walked path has the shape ptrace gives it with the same facts; without
+    /// the path, `path=unknown`.
+    #[test]
+    fn file_keys_decode_to_ptraces_shape_with_the_walked_path() {
+        let read = Syscall::parse("read").unwrap();
+        let code = fd::encode(fd::kind::FILE, Some(false), 0);
+        let facts = FdFacts {
+            kind: "file",
+            nonblock: Some(false),
+            path: Some("/var/log/app.log".into()),
+        };
+        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts)));
+        let (sc, shape) =
+            shape_of_file(u64::from(read.number()), code, Some("/var/log/app.log".into())).unwrap();
+        assert_eq!((sc, shape.to_string()), (read, ptrace.to_string()));
+        assert!(shape.to_string().contains(":path=/var/log/"), "{shape}");
+        let (_, unknown) = shape_of_file(u64::from(read.number()), code, None).unwrap();
+        assert_eq!(unknown.to_string(), "fd=file:nonblock=no:path=unknown");
+        // A syscall without a descriptor argument has no such key.
+        assert!(shape_of_file(u64::from(Syscall::parse("getppid").unwrap().number()), code, None).is_none());
     }
 
     /// Every member the observer follows to a descriptor's facts is in this kernel's BTF (through anonymous
