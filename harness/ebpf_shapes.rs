@@ -1,5 +1,5 @@
 //! Call shapes observed with eBPF (DESIGN §6): the register-derived components (futex operation and timeout,
-//! ioctl request, …), the paths of path calls with an absolute path argument, and the kind and O_NONBLOCK of the
+//! ioctl request, …), the paths of path calls, and the kind and O_NONBLOCK of the
 //! descriptor of calls on one are the ones ptrace records, by the same definition; so are relative paths (joined
 //! to the cwd or the dirfd's directory walked in the kernel) and the paths of files behind descriptors, except a
 //! deleted file's and a path too long or too deep for the kernel's walk, which are `unknown` on eBPF.

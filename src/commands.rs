@@ -232,8 +232,7 @@ fn children_usage() -> Usage {
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let settings = args.settings.to_settings();
-    // An observer that records the registers' components and absolute paths only (eBPF), by the backend's own
-    // answer.
+    // An observer that records only what its programs learn in the kernel (eBPF), by the backend's own answer.
     let registers_only = BackendKind::from_name(&obs.backend)
         .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::InKernel);
     if settings.shapes

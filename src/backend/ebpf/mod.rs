@@ -673,9 +673,9 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers, the absolute path arguments of path syscalls and what a
-    /// call's descriptor is (its kind and `O_NONBLOCK`, from the kernel's own structures), not the target's cwd,
-    /// the paths behind its descriptors or its other memory.
+    /// The observer's programs read the registers, the path arguments of path syscalls (a relative one joined to
+    /// the cwd or dirfd's directory they walk), what a call's descriptor is (its kind and `O_NONBLOCK`, and a
+    /// file's path they walk, from the kernel's own structures), not the target's other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
         ShapeCoverage::InKernel
     }

@@ -1,7 +1,7 @@
 //! Call shapes on eBPF (DESIGN §6): the observer counts the calls of shaped syscalls by the kept bits of their
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
 //! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
-//! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
+//! path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
 //! comes from the same [`shape_of`] and the same normalisation as ptrace's. Calls on a descriptor are counted
 //! with what the kernel learned about the descriptor (`phoebe_common::fd`), named here by ptrace's own functions
 //! ([`fd_facts`]). Relative paths, joined in the kernel to their base (the cwd or the dirfd's directory, walked
@@ -65,8 +65,8 @@ impl Probe for KernelPath {
     }
 }
 
-/// The shape of a path syscall `nr` whose absolute path argument was `path` as the kernel read it (`None`:
-/// relative or unreadable, an unknown path), through the same [`shape_of`] and normalisation as ptrace's.
+/// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
+/// joined to its walked base; `None`: unknown), through the same [`shape_of`] and normalisation as ptrace's.
 pub fn shape_of_path(nr: u64, path: Option<&[u8]>) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     path_arg_of(nr)?;
