@@ -246,6 +246,8 @@ pub mod walk {
         pub const FILE_MNT: usize = 0;
         /// `file.f_path` + `path.dentry`.
         pub const FILE_DENTRY: usize = 1;
+        /// `dentry.d_parent`, directly followed by `d_name` (`hash_len`, then `name`: checked by user space,
+        /// the walk reads the three in one go).
         pub const DENTRY_PARENT: usize = 2;
         /// `dentry.d_name` + `qstr.name`.
         pub const DENTRY_NAME: usize = 3;

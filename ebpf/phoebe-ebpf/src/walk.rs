@@ -198,14 +198,15 @@ fn walk_path(mnt: u64, dentry: u64) -> Option<u32> {
             mnt_root = read(mount.wrapping_add(offset(off::MOUNT_MNT)), off::VFSMOUNT_ROOT)?;
             continue;
         }
-        let parent: u64 = read(dentry, off::DENTRY_PARENT)?;
+        // `d_parent` and `d_name` (`hash_len`, `name`) in one read: user space checked they are adjacent.
+        let [parent, hash_len, name]: [u64; 3] = read(dentry, off::DENTRY_PARENT)?;
         if parent == dentry {
             // The root of a file system that is not its mount's root (a mount of a subtree whose own root this
             // walk cannot name): not a path of the mount tree.
             return None;
         }
-        let len: u32 = read(dentry, off::DENTRY_LEN)?;
-        let name: u64 = read(dentry, off::DENTRY_NAME)?;
+        // `qstr.len` is the high half of `hash_len` on a little-endian machine (BPF here is `bpfel`).
+        let len = (hash_len >> 32) as u32;
         let start = walk::prepend(start, len)?;
         // Masks the verifier can follow: both below PATH_BYTES, so the writes end inside the buffer of twice that.
         let at = (opaque(u64::from(start)) as usize) & (PATH_BYTES - 1);

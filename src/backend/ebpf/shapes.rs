@@ -302,6 +302,11 @@ pub(super) fn walk_offsets(btf: &super::btf::Btf) -> Result<walk::Offsets, &'sta
             *slot = member(name, path)?;
         }
     }
+    // The walk reads `d_parent`, `d_name.hash_len` and `d_name.name` in one 24-byte read.
+    let parent = out[off::DENTRY_PARENT];
+    if out[off::DENTRY_LEN] != parent + 12 || out[off::DENTRY_NAME] != parent + 16 {
+        return Err("dentry.d_name right after dentry.d_parent");
+    }
     if let Some(enabled) = out.get_mut(off::ENABLED) {
         *enabled = 1;
     }
