@@ -1,7 +1,8 @@
 //! Call shapes observed with eBPF (DESIGN §6): the register-derived components (futex operation and timeout,
-//! ioctl request, …), the paths of path calls with an absolute path argument, and the kind and O_NONBLOCK of the
-//! descriptor of calls on one are the ones ptrace records, by the same definition; relative paths and the paths
-//! of files behind descriptors are `unknown` on eBPF.
+//! ioctl request, …), the paths of path calls, and the kind and O_NONBLOCK of the
+//! descriptor of calls on one are the ones ptrace records, by the same definition; so are relative paths (joined
+//! to the cwd or the dirfd's directory walked in the kernel) and the paths of files behind descriptors, except a
+//! deleted file's and a path too long or too deep for the kernel's walk, which are `unknown` on eBPF.
 
 use std::collections::BTreeMap;
 
@@ -117,7 +118,7 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("records only the register components")
-            && stderr.contains("relative paths and the paths of descriptors are unknown"),
+            && stderr.contains("deleted files, paths over 254 bytes or 32 components"),
         "{stderr}"
     );
 }
@@ -172,10 +173,9 @@ fn observe_opens(backend: &str, dir: &tempfile::TempDir, file: &str, n: u64) -> 
 }
 
 /// openat of absolute paths, failing and succeeding: eBPF reads the path in the kernel and records the `path=`
-/// shapes and counts ptrace records; a relative path is `unknown` on eBPF (its base, the cwd, is not read), never
-/// guessed.
+/// shapes and counts ptrace records; so does a relative path, joined to the cwd walked in the kernel.
 #[test]
-fn ebpf_observes_absolute_paths_as_ptrace_does_and_relative_ones_as_unknown() {
+fn ebpf_observes_absolute_and_relative_paths_as_ptrace_does() {
     if !ptrace_works() {
         return;
     }
@@ -199,24 +199,109 @@ fn ebpf_observes_absolute_paths_as_ptrace_does_and_relative_ones_as_unknown() {
         // The loader's opens are absolute too: every openat of the run has its path on both backends.
         assert_eq!(e, p);
     }
-    // A relative path: ptrace resolves it against the cwd, eBPF records it as unknown.
+    // A relative path: both join it to the cwd (eBPF walks the cwd in the kernel).
     let ebpf = observe_opens("ebpf", &dir, "rel-absent", 50);
     let e = by_component(&ebpf, "openat", Key::Path);
-    assert_eq!(e["unknown"].0, 50, "{e:?}");
-    assert_eq!(e["unknown"].1, BTreeMap::from([("ENOENT".to_owned(), 50)]));
     let ptrace = observe_opens("ptrace", &dir, "rel-absent", 50);
     let p = by_component(&ptrace, "openat", Key::Path);
-    assert!(p.keys().any(|k| k.ends_with("/rel-absent")), "{p:?}");
+    let rel = p
+        .keys()
+        .find(|k| k.ends_with("/rel-absent"))
+        .expect("ptrace's relative path");
+    assert_eq!(e[rel], (50, BTreeMap::from([("ENOENT".to_owned(), 50)])), "{e:?}");
+    assert_eq!(e, p);
 }
 
-/// `read`'s shapes with the path of a file replaced by `unknown` (eBPF does not read the paths behind
-/// descriptors), and their calls and errors.
-fn read_shapes_without_paths(obs: &Observation) -> BTreeMap<String, (u64, BTreeMap<String, u64>)> {
+/// `fd-kinds --paths` run with its temporary directory on another mount than / (/dev/shm, a tmpfs, when it is
+/// one): relative opens (`./x`, `../y` from the cwd, `z` and `sub/../absent` from a dirfd) have ptrace's `path=`
+/// and counts on eBPF, and so have reads of files behind descriptors, but the three whose path the kernel's walk
+/// cannot give whole (a deleted file, a path longer than 256 bytes, one 40 directories deep): `unknown`, never a
+/// partial or wrong path.
+#[test]
+fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_unknown() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let rounds = 20;
+    let run = |backend: &str| {
+        let obs = path(backend, &dir);
+        phoebe()
+            .env("TMPDIR", tmp)
+            .args(["observe", "-q", "--backend", backend, "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg(testapp("fd-kinds"))
+            .args([&rounds.to_string(), "--paths"])
+            .assert()
+            .success();
+        load_observation(&obs)
+    };
+    let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
+    let (e, p) = (
+        by_component(&ebpf, "openat", Key::Path),
+        by_component(&ptrace, "openat", Key::Path),
+    );
+    let base = format!("{tmp}/phoebe-fd-paths-*");
+    // Each file was also created once, by its absolute path.
+    for name in ["sub/x", "y", "z"] {
+        assert_eq!(
+            e[&format!("{base}/{name}")],
+            (rounds + 1, BTreeMap::new()),
+            "{name}: {e:?}"
+        );
+    }
+    assert_eq!(
+        e[&format!("{base}/absent")],
+        (rounds, BTreeMap::from([("ENOENT".to_owned(), rounds)])),
+        "{e:?}"
+    );
+    // The setup's open of the file with the long path: its absolute path argument is longer than the kernel's
+    // buffer, `unknown` on eBPF.
+    let mut p_known = BTreeMap::new();
+    for (path, (calls, errors)) in p {
+        let path = if path.contains(&"l".repeat(100)) {
+            "unknown".to_owned()
+        } else {
+            path
+        };
+        let entry: &mut (u64, BTreeMap<String, u64>) = p_known.entry(path).or_default();
+        entry.0 += calls;
+        for (errno, n) in errors {
+            *entry.1.entry(errno).or_default() += n;
+        }
+    }
+    assert_eq!(e, p_known);
+
+    // Reads: the same shapes, but the three odd files' paths, which only ptrace knows.
+    let (e, p) = (
+        read_shapes(&ebpf, |_| false),
+        read_shapes(&ptrace, |path| path.starts_with(&base)),
+    );
+    assert_eq!(
+        e["fd=file:nonblock=no:path=unknown"],
+        (3 * rounds, BTreeMap::new()),
+        "{e:?}"
+    );
+    assert_eq!(e, p);
+}
+
+/// `read`'s shapes, with the paths `unknown` says to replace by `unknown`, and their calls and errors.
+fn read_shapes(
+    obs: &Observation,
+    unknown: impl Fn(&str) -> bool,
+) -> BTreeMap<String, (u64, BTreeMap<String, u64>)> {
     let mut out: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     for (text, stats) in &obs.totals()[&Syscall::parse("read").unwrap()].shapes {
         let text = match text.split_once(":path=") {
-            Some((head, _)) => format!("{head}:path=unknown"),
-            None => text.clone(),
+            Some((head, path)) if unknown(path) => format!("{head}:path=unknown"),
+            _ => text.clone(),
         };
         let entry = out.entry(text).or_default();
         entry.0 += stats.calls;
@@ -252,8 +337,8 @@ fn synthesize(dir: &tempfile::TempDir, backend: &str) -> phoebe::model::Plan {
 
 /// Descriptor kinds and O_NONBLOCK, learned in the kernel at `sys_exit`: on the `fd-kinds` app (non-blocking
 /// eventfd, TCP and UDP sockets, a blocking unix socket, and with `--more` a pipe, a regular file and a
-/// descriptor that is not open) eBPF records the `read` shapes and counts ptrace records (a file's path is
-/// `unknown` on eBPF), and a plan synthesized from either has the same read-EAGAIN rules, never on a blocking
+/// descriptor that is not open) eBPF records the `read` shapes and counts ptrace records (a file's path too),
+/// and a plan synthesized from either has the same read-EAGAIN rules, never on a blocking
 /// descriptor.
 #[test]
 fn ebpf_observes_descriptor_kinds_and_nonblock_as_ptrace_does() {
@@ -276,10 +361,7 @@ fn ebpf_observes_descriptor_kinds_and_nonblock_as_ptrace_does() {
         load_observation(&obs)
     };
     let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
-    let (p, e) = (
-        read_shapes_without_paths(&ptrace),
-        read_shapes_without_paths(&ebpf),
-    );
+    let (p, e) = (read_shapes(&ptrace, |_| false), read_shapes(&ebpf, |_| false));
     assert_eq!(e, p);
     let eagain = BTreeMap::from([("EAGAIN".to_owned(), rounds)]);
     for kind in ["eventfd", "tcp", "udp"] {
@@ -300,8 +382,12 @@ fn ebpf_observes_descriptor_kinds_and_nonblock_as_ptrace_does() {
         (rounds, BTreeMap::from([("EBADF".to_owned(), rounds)])),
         "{e:?}"
     );
-    // The app's file, and the loader's reads of libraries: paths unknown on eBPF.
-    assert!(e["fd=file:nonblock=no:path=unknown"].0 >= rounds, "{e:?}");
+    // The app's file, its path walked in the kernel, as ptrace reads it from /proc.
+    assert_eq!(
+        e["fd=file:nonblock=no:path=/tmp/phoebe-fd-kinds-*/data"],
+        (rounds, BTreeMap::new()),
+        "{e:?}"
+    );
 
     let (pplan, eplan) = (synthesize(&dir, "ptrace"), synthesize(&dir, "ebpf"));
     assert_eq!(

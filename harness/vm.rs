@@ -324,7 +324,7 @@ echo "==begin observe"
 phoebe observe --backend ebpf --latency -o /tmp/obs.json -- storm openat-fail 100 2>&1
 echo "==end observe"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 > /tmp/fd.out 2>&1
+phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 --more --paths > /tmp/fd.out 2>&1
 echo "==begin fd-kinds"
 cat /tmp/fd.json
 echo "==end fd-kinds"
@@ -494,6 +494,33 @@ fn ebpf_injects_in_the_guest() {
         }
         let unix = &read.shapes["fd=unix-stream:nonblock=no"];
         assert!(unix.calls == 20 && unix.errors.is_empty(), "{k}: {unix:?}");
+        // The regular file's path, walked in the kernel by the tail-called program (the guest's verifier
+        // accepted it: without it the path is unknown).
+        let file = read
+            .shapes
+            .get("fd=file:nonblock=no:path=/tmp/phoebe-fd-kinds-*/data")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{k}: no file path in {:?}",
+                    read.shapes.keys().collect::<Vec<_>>()
+                )
+            });
+        assert_eq!(file.calls, 20, "{k}: {file:?}");
+        // Relative opens joined to the cwd and to a dirfd's directory walked in the kernel (each file also
+        // created once by its absolute path); the deleted, too long and too deep files' paths: unknown.
+        let openat = &fd.totals()[&phoebe::model::Syscall::parse("openat").unwrap()];
+        for name in ["sub/x", "y", "z"] {
+            let shape = format!("path=/tmp/phoebe-fd-paths-*/{name}");
+            let calls = openat.shapes.get(&shape).map(|s| s.calls);
+            assert_eq!(
+                calls,
+                Some(21),
+                "{k}: {shape} in {:?}",
+                openat.shapes.keys().collect::<Vec<_>>()
+            );
+        }
+        let unknown = &read.shapes["fd=file:nonblock=no:path=unknown"];
+        assert_eq!(unknown.calls, 60, "{k}: {unknown:?}");
 
         // doctor says what the runs above showed, through BPF LSM (`bpf` is active).
         let inject = guest.inject_verdict();

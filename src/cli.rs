@@ -299,8 +299,9 @@ pub struct ObserveArgs {
 
     /// Record each call's shape (on): futex operation and timeout, path template, descriptor kind and
     /// O_NONBLOCK, … (see docs/formats.md), so that synthesis injects only where an error really happened.
-    /// eBPF records the register components, absolute paths, and descriptor kind and nonblock (relative paths
-    /// and the paths of files behind descriptors are `unknown`).
+    /// eBPF records the register components, paths (relative ones joined to their base, and files' behind
+    /// descriptors, walked in the kernel), and descriptor kind and nonblock (a deleted file's path, or one over
+    /// 254 bytes or 32 components, is `unknown`).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub shapes: bool,
 
@@ -493,8 +494,8 @@ pub struct ExecArgs {
 
     /// What observes the baseline runs [default: ebpf where it can observe here (root or CAP_BPF +
     /// CAP_PERFMON), else ptrace, saying why]. `ebpf`: in the kernel, at a small fraction of ptrace's cost, but
-    /// relative paths, the paths of files behind descriptors and epoll_ctl's registration are unknown there, so
-    /// models of calls shaped by them are excluded, with the reason in the plan. `ptrace`: every call with its
+    /// a few components are unknown there (epoll_ctl's registration, close's descriptor, a deleted file's path),
+    /// so models of calls shaped by them are excluded, with the reason in the plan. `ptrace`: every call with its
     /// whole shape, but two stops per call slow a busy program and inflate what depends on timing (futex
     /// contention: ~10× on a Java server).
     #[arg(long, value_name = "ptrace|ebpf", value_parser = parse_observer)]

@@ -243,8 +243,7 @@ fn children_usage() -> Usage {
 pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
     let obs: Observation = files::load(&args.observation, "observation")?;
     let settings = args.settings.to_settings();
-    // An observer that records the registers' components and absolute paths only (eBPF), by the backend's own
-    // answer.
+    // An observer that records only what its programs learn in the kernel (eBPF), by the backend's own answer.
     let registers_only = BackendKind::from_name(&obs.backend)
         .is_some_and(|k| backend::backend(k).observed_shapes() == ShapeCoverage::InKernel);
     if settings.shapes
@@ -266,9 +265,10 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         say!(
             "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
              shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
-             clone, WNOHANG, prctl option), the absolute paths of path calls and the kind and O_NONBLOCK of \
-             descriptors: relative paths and the paths of descriptors are unknown (and close's and fcntl's \
-             descriptor, epoll_ctl's registered, clone3's clone), so calls shaped by them get no injection\nhint: \
+             clone, WNOHANG, prctl option), the paths of path calls and of files behind descriptors and the kind \
+             and O_NONBLOCK of descriptors: deleted files, paths over 254 bytes or 32 components, close's and \
+             fcntl's descriptor, epoll_ctl's registered and clone3's clone are unknown, so calls shaped by them get \
+             no injection\nhint: \
              observe with --backend ptrace to record every component",
             args.observation.display()
         );

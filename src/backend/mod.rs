@@ -215,7 +215,7 @@ pub trait Backend: Sync {
     }
 
     /// Which components of a call's shape an observation on this backend records: all of them (the tracer reads
-    /// the target's paths and descriptors), unless it sees the registers and absolute path arguments only (eBPF).
+    /// the target's paths and descriptors), unless it sees only what its programs learn in the kernel (eBPF).
     fn observed_shapes(&self) -> ShapeCoverage {
         ShapeCoverage::All
     }

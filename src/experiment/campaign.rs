@@ -110,9 +110,10 @@ pub enum Observer {
     /// which slows a busy program and inflates what depends on timing (futex contention).
     #[default]
     Ptrace,
-    /// eBPF: in the kernel, at a small fraction of ptrace's cost; relative paths, the paths of files behind
-    /// descriptors and epoll_ctl's registration are unknown there, so models that need them are excluded with
-    /// the reason.
+    /// eBPF: in the kernel, at a small fraction of ptrace's cost; shapes from registers, paths (relative ones
+    /// and files' behind descriptors walked in the kernel) and descriptor kinds (what stays unknown — a deleted
+    /// file's path, close's descriptor, epoll_ctl's registration, … — excludes the models that need it, with the
+    /// reason).
     Ebpf,
 }
 

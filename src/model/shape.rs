@@ -351,9 +351,11 @@ pub enum ShapeCoverage {
     /// Every component: the registers', and the paths and descriptors the target's memory and `/proc` tell.
     All,
     /// What the eBPF programs learn in the kernel: the registers' components (futex op and timeout, ioctl
-    /// request, socket family and type, flags), the path of path syscalls called with an absolute path, and the
-    /// kind and `O_NONBLOCK` of the descriptor of calls on one (but close's and fcntl's); relative paths, the
-    /// path of a file behind a descriptor, epoll_ctl's `registered` and clone3's `clone` are `unknown`.
+    /// request, socket family and type, flags), the path of path syscalls (a relative one joined to its base, the
+    /// cwd or the dirfd's directory) and of a regular file or directory behind a descriptor (walked in the
+    /// kernel: a deleted file's, or one over 254 bytes or 32 components, is `unknown`), and the kind and
+    /// `O_NONBLOCK` of the descriptor of calls on one (but close's and fcntl's); epoll_ctl's `registered` and
+    /// clone3's `clone` are `unknown`.
     InKernel,
 }
 

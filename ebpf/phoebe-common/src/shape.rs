@@ -158,7 +158,7 @@ pub const PATH_BYTES: usize = 256;
 /// Capacity of the path counter map: distinct (syscall, errno, path hash) triples; also of the path text map.
 pub const PATHS_CAPACITY: u32 = 4096;
 
-/// The hash of an unknown path (relative, unreadable or truncated): [`fnv1a`] never returns it.
+/// The hash of an unknown path (unreadable, truncated, or not walked whole): [`fnv1a`] never returns it.
 pub const UNKNOWN_PATH: u64 = 0;
 
 /// The x86_64 index of syscall `nr`'s path argument, for the path syscalls `phoebe::model::names::path_arg`
@@ -207,13 +207,119 @@ pub fn fnv1a(bytes: &[u8; PATH_BYTES]) -> u64 {
 }
 
 /// Key of the observer's path counter map: a path syscall, its errno and its path's [`fnv1a`] hash
-/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole).
+/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole); or a call on a regular file or
+/// directory, its errno, the hash of the file's path (walked in the kernel, [`walk`]) and the descriptor's code
+/// (`crate::fd::encode`, [`crate::fd::UNKNOWN`] for a path syscall).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PathKey {
     pub nr: u32,
     pub errno: u32,
     pub hash: u64,
+    pub fd: u64,
+}
+
+/// The walk from a file's `struct path` to its absolute path text, done in the kernel by a program of its own
+/// (reached by a tail call from `sys_exit`, so that its stack is not added to `sys_exit`'s): the `d_name` of each
+/// dentry up `d_parent`, crossing each mount at its root to its mount point in the parent mount, until the root
+/// mount (its own parent). Components are written right to left, ending at [`walk::END`], into a per-CPU buffer
+/// of [`walk::BUF_BYTES`]; more than [`walk::DEPTH`] dentries, a text of [`PATH_BYTES`] bytes or more (with
+/// its NUL), a deleted file or a failed read give [`UNKNOWN_PATH`], never a partial path.
+pub mod walk {
+    /// Dentries (and mount crossings) walked at most.
+    pub const DEPTH: u32 = 32;
+    /// Where the text ends in the walk buffer: it fills `start..END`, `start >= 1`, so it is at most
+    /// `PATH_BYTES - 2` bytes long and fits a [`super::PathText`] with its NUL.
+    pub const END: u32 = (super::PATH_BYTES - 1) as u32;
+    /// The walk buffer: twice a path, so that every write at an offset masked to `PATH_BYTES - 1` with a length
+    /// masked the same is inside it, as the verifier must see.
+    pub const BUF_BYTES: usize = 2 * super::PATH_BYTES;
+    /// Name of the `Offsets` global.
+    pub const OFFSETS_GLOBAL: &str = "PHOEBE_WALK_OFFSETS";
+    /// Name of the program array holding the walk program, and the walk program.
+    pub const PROGRAMS: &str = "PHOEBE_TAIL";
+    pub const PROGRAM: &str = "phoebe_sc_path";
+
+    /// Indexes of the kernel offsets in [`Offsets`], each a byte offset read from the kernel's BTF.
+    pub mod off {
+        /// `file.f_path` + `path.mnt`.
+        pub const FILE_MNT: usize = 0;
+        /// `file.f_path` + `path.dentry`.
+        pub const FILE_DENTRY: usize = 1;
+        /// `dentry.d_parent`, directly followed by `d_name` (`hash_len`, then `name`: checked by user space,
+        /// the walk reads the three in one go).
+        pub const DENTRY_PARENT: usize = 2;
+        /// `dentry.d_name` + `qstr.name`.
+        pub const DENTRY_NAME: usize = 3;
+        /// `dentry.d_name` + `qstr.len`.
+        pub const DENTRY_LEN: usize = 4;
+        /// `dentry.d_hash` + `hlist_bl_node.pprev`: null when the dentry is unhashed (deleted).
+        pub const DENTRY_PPREV: usize = 5;
+        pub const VFSMOUNT_ROOT: usize = 6;
+        /// `mount.mnt`: where a `struct vfsmount` sits in its `struct mount`.
+        pub const MOUNT_MNT: usize = 7;
+        pub const MOUNT_PARENT: usize = 8;
+        pub const MOUNT_MOUNTPOINT: usize = 9;
+        pub const TASK_FS: usize = 10;
+        /// `fs_struct.pwd` + `path.mnt`: the working directory's mount.
+        pub const FS_PWD_MNT: usize = 11;
+        /// `fs_struct.pwd` + `path.dentry`.
+        pub const FS_PWD_DENTRY: usize = 12;
+        /// Not an offset: 1 when user space found every offset above.
+        pub const ENABLED: usize = 13;
+    }
+
+    /// The kernel offsets of the walk, indexed by [`off`]'s constants.
+    pub type Offsets = [u32; 14];
+
+    /// What the walk program walks ([`Pending::what`]).
+    pub mod what {
+        /// The file behind the call's descriptor.
+        pub const FILE: u32 = 1;
+        /// The base of the call's relative path (the working directory, or its dirfd's directory), then the
+        /// relative path (in the path buffer, [`super::Pending::len`] bytes) is appended after a `/`.
+        pub const RELATIVE: u32 = 2;
+    }
+
+    /// Where a relative path is appended in the walk buffer: after the base, which ends at [`END`], and its `/`.
+    pub const RELATIVE_AT: u32 = END + 1;
+
+    /// What `sys_exit` hands the walk program, in a per-CPU slot (no pointers: the program finds the file again
+    /// from the call's registers).
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Pending {
+        pub nr: u32,
+        pub errno: u32,
+        pub latency: u64,
+        /// The descriptor's code (`crate::fd::encode`), [`crate::fd::UNKNOWN`] for a relative path.
+        pub fd: u64,
+        /// One of [`what`]'s constants.
+        pub what: u32,
+        /// The relative path's length in the path buffer (without its NUL).
+        pub len: u32,
+    }
+
+    /// Where the text of a path made of a base (`start..END` in the walk buffer) and a relative path of `len`
+    /// bytes appended at [`RELATIVE_AT`] ends, `None` when the whole, with its NUL, would not fit a
+    /// [`super::PathText`].
+    #[inline(always)]
+    pub fn joined_end(start: u32, len: u32) -> Option<u32> {
+        let end = RELATIVE_AT.checked_add(len)?;
+        let total = end.checked_sub(start)?;
+        ((total as usize) < super::PATH_BYTES - 1).then_some(end)
+    }
+
+    /// The start of a component of `len` bytes (and its `/`) written before `start`, `None` when it does not
+    /// fit: the text must keep at least one byte before it.
+    #[inline(always)]
+    pub fn prepend(start: u32, len: u32) -> Option<u32> {
+        let need = len.checked_add(1)?;
+        if len == 0 || need >= start {
+            return None;
+        }
+        Some(start - need)
+    }
 }
 
 /// A path as the observer read it: NUL-terminated, the bytes after the NUL meaningless.
@@ -233,8 +339,8 @@ impl PathText {
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: `PathKey` is `repr(C)`, `Copy`, two `u32`s then a `u64` (8-aligned at offset 8): every bit pattern
-    // is valid and there is no implicit padding.
+    // SAFETY: `PathKey` is `repr(C)`, `Copy`, two `u32`s then two `u64`s (8-aligned at offset 8): every bit
+    // pattern is valid and there is no implicit padding.
     unsafe impl aya::Pod for super::PathKey {}
     // SAFETY: `PathText` is `repr(C)`, `Copy`, a byte array: every bit pattern is valid, no padding.
     unsafe impl aya::Pod for super::PathText {}
@@ -281,6 +387,37 @@ mod tests {
             .len(),
             PATH_BYTES
         );
+    }
+
+    /// A base and a relative path fit a path text with its NUL, or are unknown.
+    #[test]
+    fn joined_paths_fit_the_path_text_or_are_unknown() {
+        // The root as base ("" before the `/`): "/x".
+        assert_eq!(walk::joined_end(walk::END, 1), Some(walk::RELATIVE_AT + 1));
+        let start = walk::END - 10;
+        assert_eq!(walk::joined_end(start, 5), Some(walk::RELATIVE_AT + 5));
+        // 10 + 1 + len bytes: at most PATH_BYTES - 2 of them.
+        let longest = (PATH_BYTES - 2 - 11) as u32;
+        assert!(walk::joined_end(start, longest).is_some());
+        assert_eq!(walk::joined_end(start, longest + 1), None);
+        assert_eq!(walk::joined_end(start, u32::MAX), None);
+    }
+
+    /// A component fits only with a byte left before it; an empty name (never a dentry's) does not.
+    #[test]
+    fn prepend_keeps_a_byte_before_the_text() {
+        assert_eq!(walk::prepend(walk::END, 3), Some(walk::END - 4));
+        assert_eq!(walk::prepend(5, 3), Some(1));
+        assert_eq!(walk::prepend(4, 3), None);
+        assert_eq!(walk::prepend(walk::END, 0), None);
+        assert_eq!(walk::prepend(walk::END, u32::MAX), None);
+        // The longest text that fits: END - 1 bytes, which leaves room for its NUL in a PathText.
+        let mut start = walk::END;
+        while let Some(next) = walk::prepend(start, 1) {
+            start = next;
+        }
+        assert_eq!(start, 1 + (walk::END - 1) % 2);
+        assert!(((walk::END - start) as usize) < PATH_BYTES - 1);
     }
 
     #[test]

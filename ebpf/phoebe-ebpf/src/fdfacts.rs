@@ -50,21 +50,9 @@ fn lookup(fd: i32) -> Option<u64> {
     if fd < 0 {
         return Some(closed);
     }
-    // SAFETY: takes no arguments; returns the current task's address, only ever read through the helper.
-    let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read(task, off::TASK_FILES)?;
-    let fdt: u64 = read(files, off::FILES_FDT)?;
-    let max_fds: u32 = read(fdt, off::FDT_MAX_FDS)?;
-    if fd as u32 >= max_fds {
+    let Some(file) = slot(fd)? else {
         return Some(closed);
-    }
-    let table: u64 = read(fdt, off::FDT_FD)?;
-    // The slot's address is a scalar passed to the helper: no bounds for the verifier to track.
-    // SAFETY: bpf_probe_read_kernel checks the address.
-    let file: u64 = unsafe { bpf_probe_read_kernel((table as *const u64).wrapping_add(fd as usize)).ok()? };
-    if file == 0 {
-        return Some(closed);
-    }
+    };
     let flags: u32 = read(file, off::FILE_FLAGS)?;
     let nonblock = Some(flags & O_NONBLOCK != 0);
     let inode: u64 = read(file, off::FILE_INODE)?;
@@ -98,4 +86,33 @@ fn lookup(fd: i32) -> Option<u64> {
         0
     };
     Some(encode(k, nonblock, detail))
+}
+
+/// The address of the `struct file` in descriptor slot `fd` of the current task: `Some(None)` for a descriptor
+/// that is not open (beyond the table or an empty slot), `None` when a read failed.
+#[inline(always)]
+fn slot(fd: i32) -> Option<Option<u64>> {
+    // SAFETY: takes no arguments; returns the current task's address, only ever read through the helper.
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read(task, off::TASK_FILES)?;
+    let fdt: u64 = read(files, off::FILES_FDT)?;
+    let max_fds: u32 = read(fdt, off::FDT_MAX_FDS)?;
+    if fd as u32 >= max_fds {
+        return Some(None);
+    }
+    let table: u64 = read(fdt, off::FDT_FD)?;
+    // The slot's address is a scalar passed to the helper: no bounds for the verifier to track.
+    // SAFETY: bpf_probe_read_kernel checks the address.
+    let file: u64 = unsafe { bpf_probe_read_kernel((table as *const u64).wrapping_add(fd as usize)).ok()? };
+    Some((file != 0).then_some(file))
+}
+
+/// The address of the `struct file` open as `fd` in the current task (read only through the helper), for the
+/// path walk; `None` when it is not open or something could not be read.
+#[inline(always)]
+pub(crate) fn file_of(fd: i32) -> Option<u64> {
+    if fd < 0 || offset(off::ENABLED) == 0 {
+        return None;
+    }
+    slot(fd)?
 }

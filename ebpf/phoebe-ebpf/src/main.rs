@@ -16,6 +16,7 @@ mod inject;
 mod observe;
 mod probes;
 mod targets;
+mod walk;
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns};
 
@@ -48,6 +49,24 @@ pub(crate) fn now() -> u64 {
 pub(crate) fn current() -> (u32, u32) {
     let pid_tgid = bpf_get_current_pid_tgid();
     ((pid_tgid >> 32) as u32, pid_tgid as u32)
+}
+
+/// `value`, unknown to the compiler: a mask applied to it stays in the program (LLVM would drop a mask it can
+/// prove redundant, and the verifier, which tracks less, then sees an unbounded offset), and zeros stored from
+/// it stay stores (LLVM makes a `memset` call, a BPF subprogram, of 16 adjacent zero bytes).
+#[inline(always)]
+pub(crate) fn opaque(value: u64) -> u64 {
+    let mut value = value;
+    // SAFETY: a move of one register to itself: no memory, no stack, no other register.
+    #[cfg(target_arch = "bpf")]
+    unsafe {
+        core::arch::asm!("{value} = {value}", value = inout(reg) value, options(pure, nomem, nostack));
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        value = core::hint::black_box(value);
+    }
+    value
 }
 
 #[cfg(target_arch = "bpf")]

@@ -14,7 +14,7 @@ use phoebe_common::{
     latency_bucket,
     shape::{
         PATH_BYTES, PATHS_CAPACITY, PathKey, PathText, SHAPES_CAPACITY, ShapeKey, ShapeReg, UNKNOWN_PATH,
-        fnv1a,
+        fnv1a, walk,
     },
     state,
 };
@@ -136,36 +136,64 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let fd = fd_code(fd_arg, regs);
+        // A call on a regular file or directory, or with a relative path: the path is walked by another
+        // program, tail-called last (`what`: `walk::what`, 0 for none).
+        let mut what = 0;
+        let mut len = 0;
         if let Some(shape) = shape_regs(nr as u64) {
             count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
-            count_path(arg, regs, nr as u32, errno, latency);
+            if let Some(relative) = count_path(arg, regs, nr as u32, errno, latency) {
+                what = walk::what::RELATIVE;
+                len = relative;
+            }
         } else if fd_arg.is_some() {
-            count_fd(nr as u32, errno, latency, fd);
-        }
-        if errno == 0 {
-            if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr as u32) {
-                // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
-                // migrate between CPUs, so no other CPU writes it.
-                unsafe { add(value, latency) };
-                return 0;
-            }
-        } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr as u32) {
-            // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
-            // keeps it; another errno goes to the hash below.
-            unsafe {
-                if (*slot).errno == 0 {
-                    (*slot).errno = errno;
-                }
-                if (*slot).errno == errno {
-                    add(&raw mut (*slot).value, latency);
-                    return 0;
-                }
+            if walks(fd) {
+                what = walk::what::FILE;
+            } else {
+                count_fd(nr as u32, errno, latency, fd);
             }
         }
+        if !count_success_or_error(nr as u32, errno, latency) {
+            count(
+                &CountKey {
+                    tgid: 0,
+                    nr: nr as u32,
+                    errno,
+                    pad: 0,
+                },
+                latency,
+            );
+        }
+        if what != 0 {
+            let pending = walk::Pending {
+                nr: nr as u32,
+                errno,
+                latency,
+                fd,
+                what,
+                len,
+            };
+            crate::walk::hand_over(&ctx, pending);
+            // The walk could not start: the call is counted without its path.
+            if what == walk::what::FILE {
+                count_fd(nr as u32, errno, latency, fd);
+            } else {
+                // Not two constant zeros: LLVM would zero the 16 bytes with a call to `memset`, a subprogram.
+                let unknown = crate::opaque(UNKNOWN_PATH);
+                let key = PathKey {
+                    nr: nr as u32,
+                    errno,
+                    hash: unknown,
+                    fd: unknown,
+                };
+                count_path_key(&key, latency);
+            }
+        }
+        return 0;
     }
     let key = CountKey {
-        tgid: if per_process { tgid } else { 0 },
+        tgid,
         nr: nr as u32,
         errno,
         pad: 0,
@@ -174,22 +202,57 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Whether the descriptor of `code` is a regular file or a directory whose path the walk program can learn.
+#[inline(always)]
+fn walks(code: u64) -> bool {
+    let kind = code as u8;
+    (kind == phoebe_common::fd::kind::FILE || kind == phoebe_common::fd::kind::DIR) && crate::walk::enabled()
+}
+
+/// Adds one call to the per-syscall arrays: successes by syscall, errors in the syscall's errno slot; `false`
+/// when the call belongs in the hash instead (a syscall number beyond the arrays, or another errno than the
+/// slot's).
+#[inline(always)]
+fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
+    if errno == 0 {
+        if let Some(value) = PHOEBE_SUCCESS.get_ptr_mut(nr) {
+            // SAFETY: this CPU's slot of an array element, valid while the program runs; BPF programs do not
+            // migrate between CPUs, so no other CPU writes it.
+            unsafe { add(value, latency) };
+            return true;
+        }
+    } else if let Some(slot) = PHOEBE_ERRORS.get_ptr_mut(nr) {
+        // SAFETY: as above, this CPU's slot alone. The slot takes the syscall's first errno on this CPU and
+        // keeps it; another errno goes to the hash.
+        unsafe {
+            if (*slot).errno == 0 {
+                (*slot).errno = errno;
+            }
+            if (*slot).errno == errno {
+                add(&raw mut (*slot).value, latency);
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(bpf_target_arch = "aarch64")]
 use phoebe_common::shape::aarch64 as shape_regs;
 #[cfg(bpf_target_arch = "aarch64")]
-use phoebe_common::shape::aarch64_path as path_arg;
+pub(crate) use phoebe_common::shape::aarch64_path as path_arg;
 #[cfg(not(bpf_target_arch = "aarch64"))]
 use phoebe_common::shape::x86_64 as shape_regs;
 #[cfg(not(bpf_target_arch = "aarch64"))]
-use phoebe_common::shape::x86_64_path as path_arg;
+pub(crate) use phoebe_common::shape::x86_64_path as path_arg;
 
 /// Byte offsets of the six argument registers in `struct pt_regs` at `sys_exit`: x86_64's di, si, dx, r10, r8,
 /// r9 (the return value is in ax, so they still hold the arguments).
 #[cfg(not(bpf_target_arch = "aarch64"))]
-const ARG_OFFSETS: [usize; 6] = [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8];
+pub(crate) const ARG_OFFSETS: [usize; 6] = [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8];
 /// aarch64: x0 holds the return value by now; the first argument is `orig_x0` (after regs[31], sp, pc, pstate).
 #[cfg(bpf_target_arch = "aarch64")]
-const ARG_OFFSETS: [usize; 6] = [34 * 8, 8, 2 * 8, 3 * 8, 4 * 8, 5 * 8];
+pub(crate) const ARG_OFFSETS: [usize; 6] = [34 * 8, 8, 2 * 8, 3 * 8, 4 * 8, 5 * 8];
 
 /// Reads the kept bits of one shape register (0 when unused or unreadable).
 #[inline(always)]
@@ -222,9 +285,9 @@ fn count_shape(regs: [ShapeReg; 2], ptr: *const u8, nr: u32, errno: u32, latency
 // Descriptor facts (`fd=`, `nonblock=`) of the calls on a descriptor (`phoebe_common::fd`): counted in the shape
 // map with the descriptor's code as the key's second value, which no shape register of those syscalls uses.
 #[cfg(bpf_target_arch = "aarch64")]
-use phoebe_common::fd::aarch64_fd as fd_arg;
+pub(crate) use phoebe_common::fd::aarch64_fd as fd_arg;
 #[cfg(not(bpf_target_arch = "aarch64"))]
-use phoebe_common::fd::x86_64_fd as fd_arg;
+pub(crate) use phoebe_common::fd::x86_64_fd as fd_arg;
 
 /// The code (`phoebe_common::fd::encode`) of the descriptor in argument `arg` (`fd_arg`'s answer; a getppid pays
 /// its one comparison tree on `nr`), `phoebe_common::fd::UNKNOWN` for a syscall without one.
@@ -252,48 +315,87 @@ fn count_fd(nr: u32, errno: u32, latency: u64, fd: u64) {
     count_in(&PHOEBE_SHAPES, &key, latency);
 }
 
-/// The hash of the path in argument `arg`, read from the target's memory into this CPU's buffer;
-/// [`UNKNOWN_PATH`] for a relative path (its base, the cwd or a dirfd, is not read), an unreadable one or one
-/// longer than the buffer.
+/// What `path_hash` found: an absolute path's hash ([`UNKNOWN_PATH`] when unreadable or too long), or a relative
+/// path of some length, left in the buffer for the walk program to join to its base.
+#[derive(Clone, Copy)]
+enum PathRead {
+    Absolute(u64),
+    Relative(u32),
+}
+
+/// The path in argument `arg`, read from the target's memory into this CPU's buffer.
 #[inline(always)]
-fn path_hash(arg: u8, regs: *const u8) -> u64 {
+fn path_hash(arg: u8, regs: *const u8) -> PathRead {
+    let unknown = PathRead::Absolute(UNKNOWN_PATH);
     let Some(offset) = ARG_OFFSETS.get(usize::from(arg)) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
     let Ok(ptr) = (unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) }) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     let Some(buf) = PHOEBE_PATHBUF.get_ptr_mut(0) else {
-        return UNKNOWN_PATH;
+        return unknown;
     };
     // SAFETY: index 0 exists (length 1); this CPU's slot, used by this program only while it runs (programs do
     // not migrate between CPUs and a tracepoint program does not nest on one CPU). The helper checks the read of
     // the user pointer and writes at most `PATH_BYTES` bytes, NUL included.
     let (len, first) = match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut (*buf).bytes) } {
         Ok(read) => (read.len(), read.first().copied()),
-        Err(_) => return UNKNOWN_PATH,
+        Err(_) => return unknown,
     };
     // A path that filled the buffer may have been cut: not the call's path.
-    if first != Some(b'/') || len >= PATH_BYTES - 1 {
-        return UNKNOWN_PATH;
+    if len >= PATH_BYTES - 1 {
+        return unknown;
+    }
+    // An empty path (`AT_EMPTY_PATH`, glibc's fstat) looks no name up: the call works on the dirfd's open file,
+    // and has no path, as ptrace says (`facts::resolve_path`).
+    if len == 0 {
+        return unknown;
+    }
+    if first != Some(b'/') {
+        return PathRead::Relative(len as u32);
     }
     // SAFETY: as above; the helper wrote a NUL after the `len` bytes, where the hash stops. The buffer keeps
     // the text for `store_path_text`.
-    fnv1a(unsafe { &(*buf).bytes })
+    PathRead::Absolute(fnv1a(unsafe { &(*buf).bytes }))
 }
 
 /// Adds one call of a path syscall to this CPU's path counters. The path's text is stored at the first call of
 /// its counter element only: once the element exists (for every CPU: a per-CPU hash element has every CPU's
-/// slot), the text map is not looked up again.
+/// slot), the text map is not looked up again. A relative path, when the walk program is there, is not counted
+/// here: its length is returned, for `sys_exit` to hand the call over last.
 #[inline(always)]
-fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
+fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) -> Option<u32> {
     let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
         UNKNOWN_PATH
     } else {
-        path_hash(arg, regs)
+        match path_hash(arg, regs) {
+            PathRead::Absolute(hash) => hash,
+            PathRead::Relative(len) if crate::walk::enabled() => return Some(len),
+            PathRead::Relative(_) => UNKNOWN_PATH,
+        }
     };
-    let key = PathKey { nr, errno, hash };
+    let key = PathKey {
+        nr,
+        errno,
+        hash,
+        fd: phoebe_common::fd::UNKNOWN,
+    };
+    count_path_key(&key, latency);
+    None
+}
+
+/// This CPU's path buffer, where a path's text is left for [`count_path_key`] to store.
+#[inline(always)]
+pub(crate) fn path_buf() -> Option<*mut PathText> {
+    PHOEBE_PATHBUF.get_ptr_mut(0)
+}
+
+/// Adds one call to this CPU's path counters of `key`, whose path's text (unless unknown) is in the path buffer.
+#[inline(always)]
+pub(crate) fn count_path_key(key: &PathKey, latency: u64) {
+    let hash = key.hash;
     if let Some(value) = PHOEBE_PATHS.get_ptr_mut(key) {
         // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
         // between CPUs, so no other CPU writes it.
@@ -303,7 +405,7 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) {
     if hash != UNKNOWN_PATH {
         store_path_text(hash);
     }
-    count_in(&PHOEBE_PATHS, &key, latency);
+    count_in(&PHOEBE_PATHS, key, latency);
 }
 
 /// Stores the text of `hash`, the path [`path_hash`] just read into this CPU's buffer, unless it is stored

@@ -29,7 +29,7 @@ use aya::{
 };
 use phoebe_common::{
     CountKey, CountValue, ENTERED_MAX_TIDS, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK,
-    TGIDS_MAX_BLOCKS, globals, maps, programs, state,
+    TGIDS_MAX_BLOCKS, globals, maps, programs, shape::walk, state,
 };
 
 use super::{BackendError, Outcome, Target};
@@ -150,6 +150,14 @@ impl Observer {
             );
             [0; 17]
         });
+        // The path walk (files behind descriptors, relative paths): without one of its offsets, unknown (as before).
+        let walk_offsets = shapes::walk_offsets(&btf).unwrap_or_else(|missing| {
+            tracing::warn!(
+                missing,
+                "the kernel's BTF lacks a member: the paths of files behind descriptors and relative paths stay unknown"
+            );
+            [0; 14]
+        });
         drop(btf);
         let per_process = u32::from(options.per_process);
         let latency = u32::from(options.latency);
@@ -168,6 +176,7 @@ impl Observer {
                 .override_global(globals::LATENCY, &latency, true)
                 .override_global(globals::HISTOGRAMS, &histograms, true)
                 .override_global(phoebe_common::fd::OFFSETS_GLOBAL, &fd_offsets, true)
+                .override_global(walk::OFFSETS_GLOBAL, &walk_offsets, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;
@@ -198,6 +207,21 @@ impl Observer {
                 });
             }
         };
+        if walk_offsets[walk::off::ENABLED] != 0
+            && let Err(error) = load_walk(&mut ebpf)
+        {
+            // `sys_exit` counts such calls without their path when the tail call finds no program.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            tracing::warn!(
+                error = %text,
+                "the path walk program did not load: the paths of files behind descriptors and relative paths stay unknown"
+            );
+        }
         for (name, tracepoint) in attach {
             attach_raw_tp(&mut ebpf, name, tracepoint)?;
         }
@@ -373,6 +397,39 @@ impl EmptyProgram {
         attach_raw_tp(&mut ebpf, programs::SYS_EXIT_NOP, "sys_exit")?;
         Ok(EmptyProgram { _ebpf: ebpf })
     }
+}
+
+/// Loads the path walk program (`phoebe_common::shape::walk`) and puts it in the program array `sys_exit`
+/// tail-calls. The array lives in `ebpf`, whose descriptor keeps its slot (the kernel empties a program array
+/// when user space closes its last descriptor of it).
+fn load_walk(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let err = |source| EbpfError::Program {
+        name: walk::PROGRAM,
+        tracepoint: "sys_exit (tail call)",
+        source,
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(walk::PROGRAM)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+        .and_then(|p| p.try_into())
+        .map_err(err)?;
+    program.load().map_err(err)?;
+    let fd = program
+        .fd()
+        .map_err(err)?
+        .try_clone()
+        .map_err(|e| err(aya::programs::ProgramError::IOError(e)))?;
+    let map_err = |source| EbpfError::Map {
+        name: walk::PROGRAMS,
+        source,
+    };
+    let map = ebpf.map_mut(walk::PROGRAMS).ok_or_else(|| {
+        map_err(aya::maps::MapError::InvalidName {
+            name: walk::PROGRAMS.into(),
+        })
+    })?;
+    let mut array = aya::maps::ProgramArray::try_from(map).map_err(map_err)?;
+    array.set(0, &fd, 0).map_err(map_err)
 }
 
 fn attach_raw_tp(ebpf: &mut Ebpf, name: &'static str, tracepoint: &'static str) -> Result<(), EbpfError> {
@@ -616,9 +673,9 @@ impl super::Backend for EbpfBackend {
         Draws::InKernel
     }
 
-    /// The observer's programs read the registers, the absolute path arguments of path syscalls and what a
-    /// call's descriptor is (its kind and `O_NONBLOCK`, from the kernel's own structures), not the target's cwd,
-    /// the paths behind its descriptors or its other memory.
+    /// The observer's programs read the registers, the path arguments of path syscalls (a relative one joined to
+    /// the cwd or dirfd's directory they walk), what a call's descriptor is (its kind and `O_NONBLOCK`, and a
+    /// file's path they walk, from the kernel's own structures), not the target's other memory.
     fn observed_shapes(&self) -> ShapeCoverage {
         ShapeCoverage::InKernel
     }

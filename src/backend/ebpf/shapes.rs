@@ -1,18 +1,21 @@
 //! Call shapes on eBPF (DESIGN §6): the observer counts the calls of shaped syscalls by the kept bits of their
 //! shape registers (`phoebe_common::shape`); here they become [`Shape`]s through the one definition,
 //! [`shape_of`], with a probe that knows nothing beyond registers. Path syscalls are counted by the hash of their
-//! absolute path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
+//! path argument, read in the kernel at `sys_exit`, and the kernel stores each path once: their `path=`
 //! comes from the same [`shape_of`] and the same normalisation as ptrace's. Calls on a descriptor are counted
 //! with what the kernel learned about the descriptor (`phoebe_common::fd`), named here by ptrace's own functions
-//! ([`fd_facts`]). Relative paths (their base, the cwd or a dirfd, is not read), the path of a file behind a
-//! descriptor, close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
+//! ([`fd_facts`]). Relative paths, joined in the kernel to their base (the cwd or the dirfd's directory, walked
+//! by the tail-called walk program), and the paths of regular files and directories behind descriptors (walked
+//! the same way, counted in the path counters with the descriptor's code: [`shape_of_file`]) become `path=`
+//! through the same normalisation; what the walk cannot give whole (a deleted file, over 254 bytes or 32
+//! components), close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use phoebe_common::{
     CountValue, fd, maps,
-    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH},
+    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH, walk},
 };
 
 use super::{EbpfError, Observer};
@@ -62,8 +65,8 @@ impl Probe for KernelPath {
     }
 }
 
-/// The shape of a path syscall `nr` whose absolute path argument was `path` as the kernel read it (`None`:
-/// relative or unreadable, an unknown path), through the same [`shape_of`] and normalisation as ptrace's.
+/// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
+/// joined to its walked base; `None`: unknown), through the same [`shape_of`] and normalisation as ptrace's.
 pub fn shape_of_path(nr: u64, path: Option<&[u8]>) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     path_arg_of(nr)?;
@@ -97,6 +100,16 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts))))
 }
 
+/// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
+/// kernel walked (`path`, normalised; `None`: not known whole), through the same [`shape_of`] as ptrace's.
+pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscall, Shape)> {
+    let syscall = Syscall::from_number(nr)?;
+    fd_arg_of(nr)?;
+    let mut facts = fd_facts(code)?;
+    facts.path = path;
+    Some((syscall, shape_of(syscall, &[0; 6], &mut KernelFd(Some(facts)))))
+}
+
 /// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
 pub fn fd_arg_of(nr: u64) -> Option<u8> {
     #[cfg(target_arch = "aarch64")]
@@ -107,7 +120,7 @@ pub fn fd_arg_of(nr: u64) -> Option<u8> {
 
 /// What the kernel's code of a descriptor (`phoebe_common::fd::encode`) says, named by the functions ptrace's
 /// probe names its facts with ([`socket_kind`], [`fd_kind_of_link`], [`chr_kind`]); `None` when unknown. The
-/// path of a file or directory is not read in the kernel: unknown.
+/// path of a file or directory is not in the code: [`shape_of_file`] adds the one the kernel walked.
 pub fn fd_facts(code: u64) -> Option<FdFacts> {
     let facts = fd::decode(code);
     let kind = match facts.kind {
@@ -223,6 +236,83 @@ pub(super) fn fd_offsets(btf: &super::btf::Btf) -> Result<fd::Offsets, &'static 
     Ok(out)
 }
 
+/// The kernel offsets of the path walk (`phoebe_common::shape::walk::off`), from the kernel's BTF; all zero (no
+/// walk: files' paths unknown) when one is missing, with the member's name.
+pub(super) fn walk_offsets(btf: &super::btf::Btf) -> Result<walk::Offsets, &'static str> {
+    use walk::off;
+    let member = |name: &'static str, path: &[(&str, &str)]| -> Result<u32, &'static str> {
+        path.iter().try_fold(0u32, |acc, (ty, m)| {
+            btf.member_offset(ty, m).map(|o| acc + o).ok_or(name)
+        })
+    };
+    let mut out: walk::Offsets = [0; 14];
+    let wanted: [(usize, &'static str, MemberPath); 13] = [
+        (
+            off::FILE_MNT,
+            "file.f_path.mnt",
+            &[("file", "f_path"), ("path", "mnt")],
+        ),
+        (
+            off::FILE_DENTRY,
+            "file.f_path.dentry",
+            &[("file", "f_path"), ("path", "dentry")],
+        ),
+        (off::DENTRY_PARENT, "dentry.d_parent", &[("dentry", "d_parent")]),
+        (
+            off::DENTRY_NAME,
+            "dentry.d_name.name",
+            &[("dentry", "d_name"), ("qstr", "name")],
+        ),
+        (
+            off::DENTRY_LEN,
+            "dentry.d_name.len",
+            &[("dentry", "d_name"), ("qstr", "len")],
+        ),
+        (
+            off::DENTRY_PPREV,
+            "dentry.d_hash.pprev",
+            &[("dentry", "d_hash"), ("hlist_bl_node", "pprev")],
+        ),
+        (
+            off::VFSMOUNT_ROOT,
+            "vfsmount.mnt_root",
+            &[("vfsmount", "mnt_root")],
+        ),
+        (off::MOUNT_MNT, "mount.mnt", &[("mount", "mnt")]),
+        (off::MOUNT_PARENT, "mount.mnt_parent", &[("mount", "mnt_parent")]),
+        (
+            off::MOUNT_MOUNTPOINT,
+            "mount.mnt_mountpoint",
+            &[("mount", "mnt_mountpoint")],
+        ),
+        (off::TASK_FS, "task_struct.fs", &[("task_struct", "fs")]),
+        (
+            off::FS_PWD_MNT,
+            "fs_struct.pwd.mnt",
+            &[("fs_struct", "pwd"), ("path", "mnt")],
+        ),
+        (
+            off::FS_PWD_DENTRY,
+            "fs_struct.pwd.dentry",
+            &[("fs_struct", "pwd"), ("path", "dentry")],
+        ),
+    ];
+    for (index, name, path) in wanted {
+        if let Some(slot) = out.get_mut(index) {
+            *slot = member(name, path)?;
+        }
+    }
+    // The walk reads `d_parent`, `d_name.hash_len` and `d_name.name` in one 24-byte read.
+    let parent = out[off::DENTRY_PARENT];
+    if out[off::DENTRY_LEN] != parent + 12 || out[off::DENTRY_NAME] != parent + 16 {
+        return Err("dentry.d_name right after dentry.d_parent");
+    }
+    if let Some(enabled) = out.get_mut(off::ENABLED) {
+        *enabled = 1;
+    }
+    Ok(out)
+}
+
 impl Observer {
     /// Reads the shape counters, summed over CPUs.
     pub(super) fn shape_snapshot(&self) -> Result<ShapeSnapshot, EbpfError> {
@@ -290,8 +380,12 @@ pub(super) fn record_paths(
     only: Option<&std::collections::HashSet<Syscall>>,
 ) {
     record_counted(builder, at, before, now, only, |key| {
-        let path = texts.get(&key.hash).map(String::as_bytes);
-        shape_of_path(u64::from(key.nr), path).map(|(sc, shape)| (sc, shape, key.errno))
+        let path = texts.get(&key.hash);
+        if key.fd != fd::UNKNOWN {
+            return shape_of_file(u64::from(key.nr), key.fd, path.cloned())
+                .map(|(sc, shape)| (sc, shape, key.errno));
+        }
+        shape_of_path(u64::from(key.nr), path.map(String::as_bytes)).map(|(sc, shape)| (sc, shape, key.errno))
     });
 }
 
@@ -561,8 +655,8 @@ mod tests {
         );
     }
 
-    /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown; FIONBIO's flags are
-    /// the ones after the call, so unknown.
+    /// A key of a call on a descriptor gives ptrace's shape string; a file's path is unknown in a shape key (the
+    /// walked one comes in a path key, `shape_of_file`); FIONBIO's flags are the ones after the call, so unknown.
     #[test]
     fn descriptor_keys_decode_to_fd_and_nonblock() {
         use fd::{encode, kind::*, socket_detail};
@@ -593,6 +687,50 @@ mod tests {
             key("epoll_ctl", [1, encode(PIPE, Some(false), 0)]),
             "ctl=add:registered=unknown:fd=pipe:nonblock=no"
         );
+    }
+
+    /// Every member the path walk follows is in this kernel's BTF: `struct mount` embeds its `vfsmount` past its
+    /// list heads, and `qstr.len` sits in the anonymous struct of its union, 4 bytes after the hash.
+    #[test]
+    fn this_kernels_btf_has_the_walk_offsets() {
+        let Ok(btf) = super::super::btf::Btf::from_sys_fs() else {
+            return;
+        };
+        let offsets = walk_offsets(&btf).expect("every member");
+        assert_eq!(offsets[walk::off::ENABLED], 1);
+        assert!(offsets[walk::off::MOUNT_MNT] > 0, "{offsets:?}");
+        assert_eq!(
+            offsets[walk::off::DENTRY_LEN] + 4,
+            offsets[walk::off::DENTRY_NAME],
+            "{offsets:?}"
+        );
+        assert_eq!(
+            offsets[walk::off::FILE_MNT] + 8,
+            offsets[walk::off::FILE_DENTRY],
+            "{offsets:?}"
+        );
+    }
+
+    /// A call on a file counted with its walked path has the shape ptrace gives it with the same facts; without
+    /// the path, `path=unknown`.
+    #[test]
+    fn file_keys_decode_to_ptraces_shape_with_the_walked_path() {
+        let read = Syscall::parse("read").unwrap();
+        let code = fd::encode(fd::kind::FILE, Some(false), 0);
+        let facts = FdFacts {
+            kind: "file",
+            nonblock: Some(false),
+            path: Some("/var/log/app.log".into()),
+        };
+        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts)));
+        let (sc, shape) =
+            shape_of_file(u64::from(read.number()), code, Some("/var/log/app.log".into())).unwrap();
+        assert_eq!((sc, shape.to_string()), (read, ptrace.to_string()));
+        assert!(shape.to_string().contains(":path=/var/log/"), "{shape}");
+        let (_, unknown) = shape_of_file(u64::from(read.number()), code, None).unwrap();
+        assert_eq!(unknown.to_string(), "fd=file:nonblock=no:path=unknown");
+        // A syscall without a descriptor argument has no such key.
+        assert!(shape_of_file(u64::from(Syscall::parse("getppid").unwrap().number()), code, None).is_none());
     }
 
     /// Every member the observer follows to a descriptor's facts is in this kernel's BTF (through anonymous

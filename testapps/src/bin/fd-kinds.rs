@@ -1,4 +1,4 @@
-//! `fd-kinds [N] [--more]` (N default 100, at least 1) — `read` on descriptors of several kinds (DESIGN §6, fd
+//! `fd-kinds [N] [--more] [--paths]` (N default 100, at least 1) — `read` on descriptors of several kinds (DESIGN §6, fd
 //! shapes), for the tests of observation and injection by descriptor kind.
 //!
 //! Each of the N rounds reads, in this order, from:
@@ -16,6 +16,14 @@
 //! - a regular file (a temporary file of 8 bytes, from its start): `fd=file:nonblock=no:path=…`;
 //! - a descriptor number that is not open (the kernel says EBADF, and only that): `fd=closed`.
 //!
+//! With `--paths`, it first makes a directory `phoebe-fd-paths-<pid>` in the temporary directory (`TMPDIR`),
+//! with `sub/x`, `y` and `z`, and moves into `sub`; each round then also (paths the eBPF observer joins or walks
+//! in the kernel):
+//! - opens and closes `./x` and `../y` (relative to the working directory) and `z` relative to a descriptor of
+//!   the directory, and fails to open `sub/../absent` relative to it (ENOENT);
+//! - reads three regular files whose paths the eBPF observer does not know whole: one deleted after it was
+//!   opened, one whose absolute path is longer than 256 bytes, and one 40 directories deep.
+//!
 //! A ready read that fails was failed by an injection, never by the kernel: it is counted per kind. A failure the
 //! kernel could not have given (a blocking read that fails, an errno other than EAGAIN or EINTR) is counted as
 //! impossible and named on stderr.
@@ -32,7 +40,7 @@ use std::{
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "fd-kinds [N] [--more]";
+const USAGE: &str = "fd-kinds [N] [--more] [--paths]";
 
 fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -65,7 +73,8 @@ fn wait_readable(fd: i32) {
 fn main() {
     let mut args: Vec<String> = env::args().skip(1).collect();
     let more = args.iter().any(|a| a == "--more");
-    args.retain(|a| a != "--more");
+    let paths = args.iter().any(|a| a == "--paths");
+    args.retain(|a| a != "--more" && a != "--paths");
     if args.len() > 1 {
         usage(USAGE);
     }
@@ -96,6 +105,7 @@ fn main() {
     let (mut unix_a, unix_b) = UnixStream::pair().unwrap_or_else(|e| fail("socketpair", e));
 
     let extra = more.then(Extra::new);
+    let paths = paths.then(Paths::new);
 
     let mut impossible = 0u64;
     // eventfd, tcp, udp, unix.
@@ -152,6 +162,9 @@ fn main() {
         }
         if let Some(extra) = &extra {
             extra.round(&mut report);
+        }
+        if let Some(paths) = &paths {
+            paths.round(&mut report);
         }
     }
     println!(
@@ -214,6 +227,91 @@ impl Extra {
             Err(libc::EBADF) => {}
             Err(e) => report("a read of a descriptor that is not open", e),
             Ok(_) => report("a read of a descriptor that is not open", 0),
+        }
+    }
+}
+
+/// What `--paths` opens and reads.
+struct Paths {
+    /// The directory, open (for `openat` relative to it).
+    dir: std::fs::File,
+    /// Read each round: deleted, a path longer than 256 bytes, 40 directories deep.
+    files: [std::fs::File; 3],
+    /// Kept so that the directory is removed at exit.
+    _dir: TempDir,
+}
+
+impl Paths {
+    fn new() -> Self {
+        let root = env::temp_dir().join(format!("phoebe-fd-paths-{}", process::id()));
+        let mkdir = |p: &std::path::Path| {
+            std::fs::create_dir_all(p).unwrap_or_else(|e| fail("create a temporary directory", e))
+        };
+        let write = |p: &std::path::Path| {
+            std::fs::write(p, b"01234567").unwrap_or_else(|e| fail("write a temporary file", e))
+        };
+        let open =
+            |p: &std::path::Path| std::fs::File::open(p).unwrap_or_else(|e| fail("open a temporary file", e));
+        mkdir(&root.join("sub"));
+        let guard = TempDir(root.clone());
+        for name in ["sub/x", "y", "z", "gone"] {
+            write(&root.join(name));
+        }
+        let gone = open(&root.join("gone"));
+        std::fs::remove_file(root.join("gone")).unwrap_or_else(|e| fail("remove a temporary file", e));
+        let long = ["l".repeat(100), "l".repeat(100), "l".repeat(60)]
+            .iter()
+            .fold(root.clone(), |p, c| p.join(c));
+        mkdir(&long);
+        write(&long.join("f"));
+        let deep = (0..40).fold(root.clone(), |p, _| p.join("d"));
+        mkdir(&deep);
+        write(&deep.join("f"));
+        let files = [gone, open(&long.join("f")), open(&deep.join("f"))];
+        let dir = open(&root);
+        env::set_current_dir(root.join("sub"))
+            .unwrap_or_else(|e| fail("move into the temporary directory", e));
+        Paths {
+            dir,
+            files,
+            _dir: guard,
+        }
+    }
+
+    /// `openat(dirfd, path)`, closed at once: `Ok(())` or `Err(errno)`.
+    fn open_close(dirfd: i32, path: &std::ffi::CStr) -> Result<(), i32> {
+        // SAFETY: `path` is a live NUL-terminated string; a bad descriptor only makes openat fail.
+        let fd = unsafe { libc::openat(dirfd, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: `fd` was just opened by this thread and is closed once.
+        unsafe { libc::close(fd) };
+        Ok(())
+    }
+
+    fn round(&self, report: &mut impl FnMut(&str, i32)) {
+        let dirfd = self.dir.as_raw_fd();
+        for (what, base, path) in [
+            ("an open of ./x", libc::AT_FDCWD, c"./x"),
+            ("an open of ../y", libc::AT_FDCWD, c"../y"),
+            ("an open of z in the directory", dirfd, c"z"),
+        ] {
+            if let Err(e) = Self::open_close(base, path) {
+                report(what, e);
+            }
+        }
+        match Self::open_close(dirfd, c"sub/../absent") {
+            Err(libc::ENOENT) => {}
+            Err(e) => report("an open of an absent file", e),
+            Ok(()) => report("an open of an absent file", 0),
+        }
+        for file in &self.files {
+            // SAFETY: lseek takes no memory; a bad descriptor only makes it fail.
+            unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_SET) };
+            if let Err(e) = read(file.as_raw_fd()) {
+                report("a read of a regular file", e);
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `storm getppid|openat-fail|openat-ok|futex-wake|read-eventfd|read-udp [N]` (N default 100000, at least 1) — a syscall storm for
+//! `storm getppid|openat-fail|openat-ok|openat-rel|futex-wake|read-eventfd|read-udp|read-file [N]` (N default 100000, at least 1) — a syscall storm for
 //! benches.
 //!
 //! `getppid` makes N raw `syscall(SYS_getppid)` calls; `openat-fail` makes N `open` calls (glibc issues
@@ -8,7 +8,10 @@
 //! and is timed with `Instant`. `futex-wake` makes N `FUTEX_WAKE_PRIVATE` calls on a word nobody waits on (each
 //! returns 0): the calls a rule on futex *waits* (`op=FUTEX_WAIT_PRIVATE`) must leave alone. `read-eventfd` and
 //! `read-udp` make N `read(2)` calls of an empty non-blocking eventfd or UDP socket, each expected to fail with
-//! EAGAIN: calls on a descriptor, whose kind the eBPF observer learns in the kernel. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
+//! EAGAIN: calls on a descriptor, whose kind the eBPF observer learns in the kernel. `read-file` makes N
+//! `pread(2)` calls of 8 bytes at offset 0 of the storm's own executable, a regular file whose path the eBPF
+//! observer walks in the kernel; `openat-rel` makes N `open` calls of the relative path `phoebe-storm-absent`
+//! (ENOENT expected), which the eBPF observer joins to the working directory it walks in the kernel. A call that returns -1 (getppid, openat-ok) or does not fail with ENOENT
 //! (openat-fail) is counted as unexpected (a surprise descriptor is closed).
 //!
 //! Output (exit 0), one line on stdout: `calls=<N> ns_per_call=<float, 1 decimal> unexpected=<count>`.
@@ -18,7 +21,9 @@ use std::{env, io, time::Instant};
 
 use phoebe_testapps::{parse_flag, usage};
 
-const USAGE: &str = "storm getppid|openat-fail|openat-ok|futex-wake|read-eventfd|read-udp [N]";
+const USAGE: &str =
+    "storm getppid|openat-fail|openat-ok|openat-rel|futex-wake|read-eventfd|read-udp|read-file [N]";
+const RELATIVE: &std::ffi::CStr = c"phoebe-storm-absent";
 const MISSING: &std::ffi::CStr = c"/nonexistent/phoebe-storm";
 
 fn getppid_storm(n: u64) -> u64 {
@@ -58,6 +63,38 @@ fn openat_ok_storm(n: u64) -> u64 {
         } else {
             // SAFETY: `fd` was just returned by open and is owned by nobody else.
             unsafe { libc::close(fd) };
+        }
+    }
+    unexpected
+}
+
+fn openat_rel_storm(n: u64) -> u64 {
+    let mut unexpected = 0;
+    for _ in 0..n {
+        // SAFETY: RELATIVE is a NUL-terminated static string; O_RDONLY needs no mode argument.
+        let fd = unsafe { libc::open(RELATIVE.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            unexpected += 1;
+            // SAFETY: `fd` was just opened by this thread and is closed once.
+            unsafe { libc::close(fd) };
+        } else if io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
+            unexpected += 1;
+        }
+    }
+    unexpected
+}
+
+fn read_file_storm(n: u64) -> u64 {
+    let Ok(file) = env::current_exe().and_then(std::fs::File::open) else {
+        return n;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut unexpected = 0;
+    let mut buf = [0u8; 8];
+    for _ in 0..n {
+        // SAFETY: `buf` is a live local of the length passed; `fd` stays open while `file` lives.
+        if unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } != 8 {
+            unexpected += 1;
         }
     }
     unexpected
@@ -122,6 +159,8 @@ fn main() {
         Some("getppid") => getppid_storm,
         Some("openat-fail") => openat_fail_storm,
         Some("openat-ok") => openat_ok_storm,
+        Some("openat-rel") => openat_rel_storm,
+        Some("read-file") => read_file_storm,
         Some("futex-wake") => futex_wake_storm,
         Some("read-eventfd") => read_eventfd_storm,
         Some("read-udp") => read_udp_storm,
