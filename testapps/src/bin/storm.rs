@@ -38,10 +38,15 @@ fn getppid_storm(n: u64) -> u64 {
 }
 
 fn openat_fail_storm(n: u64) -> u64 {
+    open_missing_storm(MISSING, n)
+}
+
+/// `n` opens of `path`, a name that does not exist: each must fail with ENOENT.
+fn open_missing_storm(path: &std::ffi::CStr, n: u64) -> u64 {
     let mut unexpected = 0;
     for _ in 0..n {
-        // SAFETY: MISSING is a NUL-terminated static string; O_RDONLY needs no mode argument.
-        let fd = unsafe { libc::open(MISSING.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        // SAFETY: `path` is a NUL-terminated string that outlives the call; O_RDONLY needs no mode argument.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if fd >= 0 {
             unexpected += 1;
             // SAFETY: `fd` was just returned by open and is owned by nobody else.
@@ -69,19 +74,7 @@ fn openat_ok_storm(n: u64) -> u64 {
 }
 
 fn openat_rel_storm(n: u64) -> u64 {
-    let mut unexpected = 0;
-    for _ in 0..n {
-        // SAFETY: RELATIVE is a NUL-terminated static string; O_RDONLY needs no mode argument.
-        let fd = unsafe { libc::open(RELATIVE.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if fd >= 0 {
-            unexpected += 1;
-            // SAFETY: `fd` was just opened by this thread and is closed once.
-            unsafe { libc::close(fd) };
-        } else if io::Error::last_os_error().raw_os_error() != Some(libc::ENOENT) {
-            unexpected += 1;
-        }
-    }
-    unexpected
+    open_missing_storm(RELATIVE, n)
 }
 
 fn read_file_storm(n: u64) -> u64 {
