@@ -261,19 +261,24 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
                 "it was recorded without them"
             }
         );
-    } else if settings.shapes && registers_only && obs.failed_shapes().is_some() {
-        say!(
-            "phoebe: warning: {} was observed with eBPF, which records only the register components of call \
-             shapes (futex op and timeout, ioctl request, socket family and type, mmap/mprotect/madvise flags, \
-             clone, WNOHANG, prctl option), the paths of path calls and of files behind descriptors and the kind \
-             and O_NONBLOCK of descriptors: deleted files, paths over 254 bytes or 32 components, close's and \
-             fcntl's descriptor, epoll_ctl's registered and clone3's clone are unknown, so calls shaped by them get \
-             no injection\nhint: \
-             observe with --backend ptrace to record every component",
-            args.observation.display()
-        );
     }
     let plan = synth::synthesize(&obs, &settings)?;
+    // What eBPF could not learn (epoll_ctl's registration, close's descriptor, a deleted file's path) left errors
+    // out: said when it did, not for every eBPF observation.
+    let unlearned = plan
+        .excluded
+        .iter()
+        .filter(|e| e.shape.as_deref().is_some_and(|s| s.contains("=unknown")))
+        .count();
+    if registers_only && unlearned > 0 {
+        say!(
+            "phoebe: warning: {unlearned} error(s) of {} are left out because eBPF could not learn part of \
+             their calls' shape ({} lists each with the component)\nhint: observe with --backend ptrace to \
+             record every component",
+            args.observation.display(),
+            args.output.display()
+        );
+    }
     files::save(&args.output, &plan)?;
     print_out(&summary::plan(&plan))?;
     say!("phoebe: plan written to {}", args.output.display());
