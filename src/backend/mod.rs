@@ -209,6 +209,12 @@ pub trait Backend: Sync {
     /// campaign, never per run.
     fn probe(&self) -> Probe;
 
+    /// What [`Backend::probe`] says of observing, probing only that (choosing an observer, checking
+    /// `--observer`: eBPF's inject probes cost tens of milliseconds more).
+    fn probe_observe(&self) -> Capability {
+        self.probe().observe
+    }
+
     /// Who draws this backend's injection decisions: phoebe's seeded policy, unless the kernel rolls (eBPF).
     fn draws(&self) -> Draws {
         Draws::Seeded
@@ -245,7 +251,7 @@ pub fn backend(kind: BackendKind) -> &'static dyn Backend {
 /// The observer to use when the user named none: eBPF wherever it can observe (in the kernel, at a small fraction
 /// of ptrace's cost), otherwise ptrace with a one-line note on why and on what ptrace distorts.
 pub fn default_observer() -> (BackendKind, Option<String>) {
-    let observe = backend(BackendKind::Ebpf).probe().observe;
+    let observe = backend(BackendKind::Ebpf).probe_observe();
     if observe.available {
         return (BackendKind::Ebpf, None);
     }

@@ -17,7 +17,7 @@ use crate::{
 /// Refuses an observer this machine cannot observe with, before anything runs: the backend's own probe answers
 /// (what `phoebe doctor` prints).
 pub(super) fn observer_usable(observer: Observer) -> Result<(), ExperimentError> {
-    let observe = crate::backend::backend(observer.backend()).probe().observe;
+    let observe = crate::backend::backend(observer.backend()).probe_observe();
     if observe.available {
         return Ok(());
     }

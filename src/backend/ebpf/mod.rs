@@ -668,6 +668,10 @@ impl super::Backend for EbpfBackend {
         probe::probe()
     }
 
+    fn probe_observe(&self) -> super::Capability {
+        probe::probe_observe()
+    }
+
     /// The LSM program rolls with `bpf_get_prandom_u32`: the seed decides nothing.
     fn draws(&self) -> Draws {
         Draws::InKernel

@@ -22,8 +22,8 @@ use crate::{
 
 /// Loads and attaches the trivial raw tracepoint program, then drops it.
 fn probe_raw_tp() -> Result<(), String> {
-    let mut ebpf = EbpfLoader::new()
-        .load(OBJECT)
+    // Loaded as the observer loads it: without parsing the kernel's BTF, which a raw tracepoint does not need.
+    let mut ebpf = super::sys::without_kernel_btf(|| EbpfLoader::new().btf(None).load(OBJECT))
         .map_err(|e| format!("loading the object: {}", errno_of(&e)))?;
     let prog: &mut RawTracePoint = ebpf
         .program_mut(programs::PROBE_RAW_TP)
@@ -173,28 +173,7 @@ fn inject_verdict(probes: &Trampolines, lsms: Option<&[String]>, kprobes: bool) 
 
 /// eBPF's probe: a raw tracepoint loaded and attached (observe), trampolines and LSM programs (inject).
 pub(super) fn probe() -> Probe {
-    let privileged = host::capabilities().contains(&"CAP_BPF") || host::euid() == 0;
-    let bpf_hint = if privileged {
-        "phoebe observe --backend ptrace works without eBPF".to_owned()
-    } else {
-        "run phoebe as root, or give it CAP_BPF and CAP_PERFMON".to_owned()
-    };
-    let observe = if !host::btf() {
-        Err("no kernel BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)".to_owned())
-    } else {
-        probe_raw_tp()
-    };
-    let observe = match observe {
-        Ok(()) => Capability::available(format!(
-            "loaded and attached a raw tracepoint on sys_enter (BPF JIT {})",
-            match host::bpf_jit().as_deref() {
-                Some("0") => "off",
-                Some(_) => "on",
-                None => "unknown",
-            }
-        )),
-        Err(e) => Capability::unavailable(format!("raw tracepoint refused: {e}"), Some(bpf_hint)),
-    };
+    let observe = probe_observe();
     let (available, reason) = inject_verdict(&probe_trampolines(), host::lsms().as_deref(), host::kprobes());
     let inject = if available {
         Capability::available(reason)
@@ -210,6 +189,33 @@ pub(super) fn probe() -> Probe {
         )
     };
     Probe { observe, inject }
+}
+
+/// Whether eBPF can observe here: a raw tracepoint loaded and attached. The part of [`probe`] that choosing the
+/// default observer needs, without the trampolines' probes (about 70 ms).
+pub(super) fn probe_observe() -> Capability {
+    let privileged = host::capabilities().contains(&"CAP_BPF") || host::euid() == 0;
+    let bpf_hint = if privileged {
+        "phoebe observe --backend ptrace works without eBPF".to_owned()
+    } else {
+        "run phoebe as root, or give it CAP_BPF and CAP_PERFMON".to_owned()
+    };
+    let observe = if !host::btf() {
+        Err("no kernel BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)".to_owned())
+    } else {
+        probe_raw_tp()
+    };
+    match observe {
+        Ok(()) => Capability::available(format!(
+            "loaded and attached a raw tracepoint on sys_enter (BPF JIT {})",
+            match host::bpf_jit().as_deref() {
+                Some("0") => "off",
+                Some(_) => "on",
+                None => "unknown",
+            }
+        )),
+        Err(e) => Capability::unavailable(format!("raw tracepoint refused: {e}"), Some(bpf_hint)),
+    }
 }
 
 #[cfg(test)]
