@@ -14,9 +14,7 @@ fn campaign(dir: &Path, retry: bool, extra: &[&str]) -> assert_cmd::assert::Asse
     let app = testapp("append-log");
     let log = dir.join("log");
     let mut c = exec_once();
-    // ptrace: the app's log file is reached through a descriptor, whose path eBPF does not learn; a plausible
-    // rule must name it (an unknown path could be the loader's).
-    c.args(["--observer", "ptrace", "--explore", "plausible", "--out"])
+    c.args(["--explore", "plausible", "--out"])
         .arg(dir.join("campaign"))
         .arg("--check")
         .arg(format!("{} --check {}", app.display(), log.display()))
