@@ -19,6 +19,9 @@
 //! process must. It lives as long as phoebe, plus the few milliseconds the kill takes. In `ps` it is
 //! `phb-watchdog for pid <phoebe's pid>` (name and command line both rewritten): a name without "phoebe", so that
 //! `pkill phoebe` or `pkill -f 'phoebe inject'` — the way people kill phoebe — cannot kill the watchdog with it.
+//! Until it has renamed itself it does have phoebe's command line, so phoebe makes the cgroup only once the
+//! watchdog says (one byte on a pipe) that it runs under its own name: a pkill in between kills both before
+//! anything exists to be left behind.
 //!
 //! **What it needs.** A cgroup v2 hierarchy (unified or hybrid mount) in which phoebe may create a child of its own
 //! cgroup and move processes: root, or a delegated cgroup (a systemd user session's, `systemd-run --user --scope`),
@@ -42,6 +45,8 @@ use super::wait;
 /// How long the watchdog waits for the killed cgroup to empty before it gives up removing it (a process stuck in
 /// uninterruptible sleep can delay its death).
 pub const EMPTY_WAIT_MS: u64 = 5_000;
+/// How long phoebe waits for the watchdog to say it runs under its own name before it makes the cgroup anyway.
+const READY_WAIT_MS: i32 = 2_000;
 
 /// The deepest cgroup nesting the watchdog removes (a campaign's `exec`, its inner phoebe, and room to spare).
 const MAX_DEPTH: usize = 8;
@@ -164,7 +169,10 @@ impl Containment {
         }
         let parent_path = own_cgroup_dir()?;
         let pid = std::process::id();
-        let (name, path) = make_cgroup(&parent_path, pid)?;
+        // The cgroup is made only once the watchdog runs under its own name: a `pkill -9 -f phoebe` in between
+        // would otherwise kill the watchdog (which has phoebe's command line until it renames itself) with phoebe,
+        // and leave the cgroup behind.
+        let (name, path) = cgroup_name(&parent_path, pid)?;
         let open = |path: &Path, write: bool| {
             fs::OpenOptions::new()
                 .read(!write)
@@ -180,10 +188,6 @@ impl Containment {
             let _ = fs::remove_dir(&path);
             e
         };
-        let procs = open(&path.join("cgroup.procs"), true).map_err(undo)?;
-        // Linux < 5.14 has no cgroup.kill: without it the watchdog could not end the tree.
-        let kill_file = open(&path.join("cgroup.kill"), true).map_err(undo)?;
-        drop(kill_file);
         let parent = fs::File::open(&parent_path)
             .map(OwnedFd::from)
             .map_err(|e| ContainError::Open {
@@ -211,6 +215,14 @@ impl Containment {
                     source,
                 })
             })?;
+        fs::create_dir(&path).map_err(|e| ContainError::Create {
+            path: path.clone(),
+            source: errno(&e),
+        })?;
+        let procs = open(&path.join("cgroup.procs"), true).map_err(undo)?;
+        // Linux < 5.14 has no cgroup.kill: without it the watchdog could not end the tree.
+        let kill_file = open(&path.join("cgroup.kill"), true).map_err(undo)?;
+        drop(kill_file);
         tracing::debug!(cgroup = %path.display(), watchdog, "launched processes are contained");
         Ok(Containment {
             path,
@@ -303,9 +315,9 @@ fn join_under(mount: &Path, root: &str, own: &str) -> PathBuf {
     }
 }
 
-/// Creates `phoebe-<pid>` under `parent` (or `phoebe-<pid>-<n>` when a dead process of the same pid left one that
-/// cannot be removed); returns its name and path.
-fn make_cgroup(parent: &Path, pid: u32) -> Result<(String, PathBuf), ContainError> {
+/// The cgroup to make under `parent`: `phoebe-<pid>`, or `phoebe-<pid>-<n>` when a dead process of the same pid
+/// left one that cannot be removed (an empty leftover is removed). Returns its name and path; it does not exist.
+fn cgroup_name(parent: &Path, pid: u32) -> Result<(String, PathBuf), ContainError> {
     let mut last = None;
     for n in 0..16 {
         let name = if n == 0 {
@@ -314,23 +326,15 @@ fn make_cgroup(parent: &Path, pid: u32) -> Result<(String, PathBuf), ContainErro
             format!("phoebe-{pid}-{n}")
         };
         let path = parent.join(&name);
-        match fs::create_dir(&path) {
+        match fs::remove_dir(&path) {
+            // Not there, or a leftover of a process that had our pid, empty and now removed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((name, path)),
             Ok(()) => return Ok((name, path)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // A leftover of a process that had our pid: empty cgroups can be removed.
-                if fs::remove_dir(&path).is_ok() && fs::create_dir(&path).is_ok() {
-                    return Ok((name, path));
-                }
+            Err(e) => {
                 last = Some(ContainError::Create {
                     path,
                     source: errno(&e),
-                });
-            }
-            Err(e) => {
-                return Err(ContainError::Create {
-                    path,
-                    source: errno(&e),
-                });
+                })
             }
         }
     }
@@ -412,7 +416,7 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
         // SAFETY: as above: the grandchild is another copy that shares the table and never returns.
         let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
         if pid == 0 {
-            watch(pidfd, parent, name, title)
+            watch(pidfd, parent, name, title, write_end.as_raw_fd())
         }
         let report = if pid < 0 { -Errno::last_raw() } else { pid as i32 };
         let bytes = report.to_ne_bytes();
@@ -435,7 +439,27 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
     };
     // ECHILD: another thread of phoebe reaped the middle process already (it waits for any child): fine.
     while let Err(Errno::EINTR) = wait::waitpid(Some(middle), WaitPidFlag::__WALL) {}
-    drop(write_end);
+    // Then the watchdog's byte once it has renamed itself (at most READY_WAIT_MS: past that it is only slow).
+    let mut ready = false;
+    if matches!(read, Ok(4)) && i32::from_ne_bytes(bytes) > 0 {
+        let mut pfd = libc::pollfd {
+            fd: read_end.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one live local pollfd on a descriptor we own.
+        while unsafe { libc::poll(&mut pfd, 1, READY_WAIT_MS) } < 0 && Errno::last_raw() == libc::EINTR {}
+        let mut byte = [0u8; 1];
+        ready = pfd.revents & libc::POLLIN != 0 && matches!(nix::unistd::read(&read_end, &mut byte), Ok(1));
+    }
+    if ready {
+        drop(write_end);
+    } else {
+        // The watchdog may still write its byte to this descriptor number, in the table it shares with phoebe:
+        // kept open, the number cannot be reused for another file meanwhile (its write then fails with EPIPE,
+        // SIGPIPE blocked).
+        std::mem::forget(write_end);
+    }
     let pid = i32::from_ne_bytes(bytes);
     if read? != 4 || pid <= 0 {
         return Err(if pid < 0 {
@@ -448,7 +472,7 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
 }
 
 /// The watchdog's life: wait for phoebe to end, then end its tree and remove its cgroup. Raw system calls only.
-fn watch(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) -> ! {
+fn watch(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title, ready: RawFd) -> ! {
     // SAFETY: each call takes integers or pointers to live locals and statics; none allocates or takes a lock.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -457,6 +481,8 @@ fn watch(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) -> ! {
         libc::setsid();
         libc::prctl(libc::PR_SET_NAME, c"phb-watchdog".as_ptr());
         title.write();
+        // Renamed: phoebe may make the cgroup now (`start_watchdog`).
+        libc::write(ready, b"r".as_ptr().cast(), 1);
         libc::chdir(c"/".as_ptr());
         let mut pfd = libc::pollfd {
             fd: pidfd,
@@ -578,6 +604,31 @@ unsafe fn remove_dir(parent: RawFd, name: *const libc::c_char, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cgroup was made before the watchdog had renamed itself, so a `pkill -9 -f phoebe` in between (CI, 8 ms
+    /// after the start) left it behind. Choosing the name makes nothing (the directory is made once the watchdog
+    /// is ready); an empty leftover of the same name is removed, one that cannot be removed gets a suffix.
+    #[test]
+    fn regression_the_cgroup_was_made_before_the_watchdog_was_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let (name, path) = cgroup_name(dir.path(), 42).unwrap();
+        assert_eq!(name, "phoebe-42");
+        assert!(!path.exists(), "choosing the name made the directory");
+        fs::create_dir(&path).unwrap();
+        let (again, path) = cgroup_name(dir.path(), 42).unwrap();
+        assert_eq!(
+            again, "phoebe-42",
+            "an empty leftover is removed and its name reused"
+        );
+        assert!(!path.exists());
+        fs::create_dir_all(path.join("busy")).unwrap();
+        let (other, other_path) = cgroup_name(dir.path(), 42).unwrap();
+        assert_eq!(
+            other, "phoebe-42-1",
+            "a leftover that cannot be removed is passed over"
+        );
+        assert!(!other_path.exists());
+    }
 
     #[test]
     fn own_cgroup_is_the_unified_line() {
