@@ -403,8 +403,10 @@ fn arg_range(stat: &str) -> Option<(usize, usize)> {
 /// the watchdog is reparented away from phoebe. Both clones share phoebe's descriptor table. Returns the
 /// watchdog's pid.
 fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) -> Result<i32, Errno> {
-    // The middle process reports the watchdog's pid through a pipe: the only way out of its copied memory.
+    // The middle process reports the watchdog's pid through a pipe: the only way out of its copied memory. The
+    // watchdog says it is ready through another: it may well write before the middle does.
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let flags = (libc::CLONE_FILES | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: without CLONE_VM this is a fork whose child shares the descriptor table. The child only makes raw
     // system calls on data prepared before the clone (descriptors, `name`'s bytes) and never returns, so it cannot
@@ -416,7 +418,7 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
         // SAFETY: as above: the grandchild is another copy that shares the table and never returns.
         let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
         if pid == 0 {
-            watch(pidfd, parent, name, title, write_end.as_raw_fd())
+            watch(pidfd, parent, name, title, ready_write.as_raw_fd())
         }
         let report = if pid < 0 { -Errno::last_raw() } else { pid as i32 };
         let bytes = report.to_ne_bytes();
@@ -430,35 +432,20 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
     let middle = Pid::from_raw(middle as i32);
     // Read before closing our write end: the table is shared with the middle process, so closing it first would
     // close the middle's too. The middle writes before it exits, so this read does not wait for long.
-    let mut bytes = [0u8; 4];
-    let read = loop {
-        match nix::unistd::read(&read_end, &mut bytes) {
-            Err(Errno::EINTR) => {}
-            other => break other,
-        }
-    };
+    let (read, bytes) = read_report(&read_end);
     // ECHILD: another thread of phoebe reaped the middle process already (it waits for any child): fine.
     while let Err(Errno::EINTR) = wait::waitpid(Some(middle), WaitPidFlag::__WALL) {}
+    drop(write_end);
     // Then the watchdog's byte once it has renamed itself (at most READY_WAIT_MS: past that it is only slow).
-    let mut ready = false;
-    if matches!(read, Ok(4)) && i32::from_ne_bytes(bytes) > 0 {
-        let mut pfd = libc::pollfd {
-            fd: read_end.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polls one live local pollfd on a descriptor we own.
-        while unsafe { libc::poll(&mut pfd, 1, READY_WAIT_MS) } < 0 && Errno::last_raw() == libc::EINTR {}
-        let mut byte = [0u8; 1];
-        ready = pfd.revents & libc::POLLIN != 0 && matches!(nix::unistd::read(&read_end, &mut byte), Ok(1));
-    }
+    let ready =
+        matches!(read, Ok(4)) && i32::from_ne_bytes(bytes) > 0 && wait_ready(&ready_read, READY_WAIT_MS);
     if ready {
-        drop(write_end);
+        drop(ready_write);
     } else {
         // The watchdog may still write its byte to this descriptor number, in the table it shares with phoebe:
         // kept open, the number cannot be reused for another file meanwhile (its write then fails with EPIPE,
         // SIGPIPE blocked).
-        std::mem::forget(write_end);
+        std::mem::forget(ready_write);
     }
     let pid = i32::from_ne_bytes(bytes);
     if read? != 4 || pid <= 0 {
@@ -469,6 +456,31 @@ fn start_watchdog(pidfd: RawFd, parent: RawFd, name: &CString, title: &Title) ->
         });
     }
     Ok(pid)
+}
+
+/// The middle process's report: the watchdog's pid, or minus the clone's errno.
+fn read_report(report: &OwnedFd) -> (Result<usize, Errno>, [u8; 4]) {
+    let mut bytes = [0u8; 4];
+    let read = loop {
+        match nix::unistd::read(report, &mut bytes) {
+            Err(Errno::EINTR) => {}
+            other => break other,
+        }
+    };
+    (read, bytes)
+}
+
+/// Whether the watchdog's byte comes on `ready` within `timeout_ms`.
+fn wait_ready(ready: &OwnedFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: ready.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one live local pollfd on a descriptor the caller owns.
+    while unsafe { libc::poll(&mut pfd, 1, timeout_ms) } < 0 && Errno::last_raw() == libc::EINTR {}
+    let mut byte = [0u8; 1];
+    pfd.revents & libc::POLLIN != 0 && matches!(nix::unistd::read(ready, &mut byte), Ok(1))
 }
 
 /// The watchdog's life: wait for phoebe to end, then end its tree and remove its cgroup. Raw system calls only.
@@ -628,6 +640,23 @@ mod tests {
             "a leftover that cannot be removed is passed over"
         );
         assert!(!other_path.exists());
+    }
+
+    /// On one CPU (the 6.12 QEMU guest) the watchdog often wrote its ready byte before the middle process wrote
+    /// the watchdog's pid, on the same pipe: phoebe read the byte as (part of) the pid, said "clone(the watchdog)
+    /// failed: ECHILD" and ran uncontained. The two now have a pipe each: the byte written first changes nothing.
+    #[test]
+    fn regression_the_watchdogs_ready_byte_was_read_as_its_pid() {
+        let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        nix::unistd::write(&ready_write, b"r").unwrap();
+        nix::unistd::write(&report_write, &4242i32.to_ne_bytes()).unwrap();
+        let (read, bytes) = read_report(&report_read);
+        assert_eq!(read, Ok(4));
+        assert_eq!(i32::from_ne_bytes(bytes), 4242);
+        assert!(wait_ready(&ready_read, 1000));
+        // A watchdog that never says it is ready is waited for `timeout_ms` only.
+        assert!(!wait_ready(&ready_read, 10));
     }
 
     #[test]
