@@ -1,6 +1,6 @@
 //! The arrows docs/architecture.md forbids, checked on the source (issue 11): a backend names no other backend,
 //! nor `doctor`, `experiment`, `commands` or `report`; `report` does not name `experiment`; the core (`model`,
-//! `decide`, `synth`) names no backend, `sys`, `experiment` or `report`, and neither aya nor clap. Comments do not
+//! `decide`, `synth`) names no backend, `sys`, `experiment` or `report`, nor aya, clap or nix. Comments do not
 //! count: only code lines are read.
 
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ fn report_does_not_name_experiment() {
 }
 
 #[test]
-fn the_core_names_no_backend_sys_experiment_report_aya_or_clap() {
+fn the_core_names_no_backend_sys_experiment_report_aya_clap_or_nix() {
     let forbidden = [
         "crate::backend",
         "crate::sys",
@@ -80,6 +80,7 @@ fn the_core_names_no_backend_sys_experiment_report_aya_or_clap() {
         "crate::commands",
         "aya::",
         "clap::",
+        "nix::",
     ];
     for dir in ["model", "decide", "synth"] {
         let found = offences(dir, &forbidden);
