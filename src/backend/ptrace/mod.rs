@@ -436,14 +436,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
     /// Restarts a tracee, delivering `sig` (a number: real-time signals too). ESRCH means it was killed meanwhile
     /// (its exit is reported next): not an error.
     fn resume(&mut self, pid: Pid, how: Resume, sig: Option<i32>) -> Result<(), BackendError> {
-        match self.kernel.restart(pid, how, sig.unwrap_or(0)) {
-            Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-            Err(source) => Err(PtraceError::Trace {
-                pid: pid.as_raw(),
-                source,
-            }
-            .into()),
-        }
+        unless_gone(pid, self.kernel.restart(pid, how, sig.unwrap_or(0))).map(drop)
     }
 
     fn on_exit(&mut self, pid: Pid, how: TargetExit) {
@@ -519,14 +512,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
             }
             STOP if is_group_stop(sig) => {
                 // Group-stop: stay stopped like an untraced process would, until SIGCONT.
-                return match self.kernel.listen(pid) {
-                    Ok(()) | Err(NixErrno::ESRCH) => Ok(()),
-                    Err(source) => Err(PtraceError::Trace {
-                        pid: pid.as_raw(),
-                        source,
-                    }
-                    .into()),
-                };
+                return unless_gone(pid, self.kernel.listen(pid)).map(drop);
             }
             _ => {}
         }
@@ -648,25 +634,16 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
             }
             if let Some(decision) = decider.decide(&call, &mut probe) {
                 delay = decision.delay;
-                let trace = |source| PtraceError::Trace {
-                    pid: pid.as_raw(),
-                    source,
-                };
                 match (decision.effect, decision.when) {
                     (Effect::Errno(errno), When::Entry) => {
-                        match self.kernel.skip_syscall(pid, errno.code()) {
-                            Ok(()) | Err(NixErrno::ESRCH) => {}
-                            Err(source) => return Err(trace(source).into()),
-                        }
+                        unless_gone(pid, self.kernel.skip_syscall(pid, errno.code()))?;
                     }
                     (Effect::Errno(_), When::Exit) => need_exit = true,
                     // The call runs with the lower count; its exit restores the register. Its result is the
                     // transfer phoebe shortened, not a natural failure: nothing is watched.
                     (Effect::Short(count), _) => {
-                        match self.kernel.set_arg(pid, SHORT_COUNT_ARG, count) {
-                            Ok(()) => flight.restore_count = Some(args[SHORT_COUNT_ARG]),
-                            Err(NixErrno::ESRCH) => {}
-                            Err(source) => return Err(trace(source).into()),
+                        if unless_gone(pid, self.kernel.set_arg(pid, SHORT_COUNT_ARG, count))? {
+                            flight.restore_count = Some(args[SHORT_COUNT_ARG]);
                         }
                         need_exit = true;
                     }
@@ -713,31 +690,13 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
             return Ok(Some(self.default_resume(pid)));
         };
         if let Some(count) = flight.restore_count {
-            match self.kernel.set_arg(pid, SHORT_COUNT_ARG, count) {
-                Ok(()) | Err(NixErrno::ESRCH) => {}
-                Err(source) => {
-                    return Err(PtraceError::Trace {
-                        pid: pid.as_raw(),
-                        source,
-                    }
-                    .into());
-                }
-            }
+            unless_gone(pid, self.kernel.set_arg(pid, SHORT_COUNT_ARG, count))?;
         }
         let result = match flight.injected {
             Some(errno) => {
                 let want = -i64::from(errno.code());
                 if rval != want {
-                    match self.kernel.set_return(pid, want) {
-                        Ok(()) | Err(NixErrno::ESRCH) => {}
-                        Err(source) => {
-                            return Err(PtraceError::Trace {
-                                pid: pid.as_raw(),
-                                source,
-                            }
-                            .into());
-                        }
-                    }
+                    unless_gone(pid, self.kernel.set_return(pid, want))?;
                 }
                 Err(errno)
             }
@@ -794,4 +753,18 @@ pub(crate) fn is_group_stop(signal: i32) -> bool {
         signal,
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
     )
+}
+
+/// The result of a request to tracee `pid`: done (`true`), or not because the tracee was killed meanwhile (ESRCH:
+/// its exit is reported next, so `false` and no error); any other failure is the tracer's.
+fn unless_gone(pid: Pid, done: Result<(), NixErrno>) -> Result<bool, BackendError> {
+    match done {
+        Ok(()) => Ok(true),
+        Err(NixErrno::ESRCH) => Ok(false),
+        Err(source) => Err(PtraceError::Trace {
+            pid: pid.as_raw(),
+            source,
+        }
+        .into()),
+    }
 }
