@@ -101,6 +101,12 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         probe(&ep).unwrap().1,
         BTreeMap::from([("ENOENT".to_owned(), 150)])
     );
+    // Whether the name existed: ptrace looks at the file system as the call starts, eBPF reads it from the result
+    // (a stat that succeeded found its name, ENOENT did not): the same for every stat.
+    assert_eq!(
+        by_component(&ebpf, "newfstatat", Key::Exists),
+        by_component(&ptrace, "newfstatat", Key::Exists)
+    );
     // synthesize warns when, and only when, what eBPF could not learn left errors out.
     let out = phoebe()
         .args(["synthesize", "-o"])
@@ -109,10 +115,20 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    // The probe file's stat fails in half of the rounds: a path model now, on eBPF as on ptrace.
+    // The probe file's stat fails whenever it is absent: excluded with that reason, on eBPF as on ptrace.
     let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
     assert!(
-        plan.contains("newfstatat") && plan.contains("phoebe-shapes-"),
+        plan.contains("newfstatat")
+            && plan.contains("phoebe-shapes-")
+            && plan.contains("simulate a deletion"),
+        "{plan}"
+    );
+    // The creating open's successes do not say whether it created its file: their state is unknown on eBPF, so
+    // the ENOENT of the absent names is not modelled, and the plan says why.
+    assert!(
+        plan.contains(
+            "succeeded with a state the observer could not learn (eBPF cannot tell whether an O_CREAT"
+        ),
         "{plan}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

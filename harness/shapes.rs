@@ -104,15 +104,28 @@ fn observation_counts_calls_and_errors_per_shape() {
     let tcgets = &ioctl.shapes["fd=pipe:nonblock=yes:req=TCGETS"];
     assert_eq!(tcgets.errors.values().sum::<u64>(), 300, "{tcgets:?}");
     let stat = &totals[&phoebe::model::Syscall::parse("newfstatat").unwrap()];
-    let own = &stat.shapes["path=/proc/*/stat"];
+    let own = &stat.shapes["exists=yes:path=/proc/*/stat"];
     assert!(own.calls == 300 && own.errors.is_empty(), "{own:?}");
-    let (probe, probes) = stat
+    // The probe: present in odd rounds (never fails), absent in even ones (always ENOENT).
+    let probe = |exists: &str| {
+        stat.shapes
+            .iter()
+            .find(|(s, _)| {
+                s.starts_with(&format!("exists={exists}:path=/")) && s.ends_with("/phoebe-shapes-*-probe")
+            })
+            .map(|(_, st)| (st.calls, st.errors.values().sum::<u64>()))
+            .unwrap_or_else(|| panic!("exists={exists}: {:?}", stat.shapes.keys().collect::<Vec<_>>()))
+    };
+    assert_eq!(probe("yes"), (150, 0));
+    assert_eq!(probe("no"), (150, 150));
+    // The creating open: the name never exists as it starts; its directory is gone in even rounds.
+    let open = &totals[&phoebe::model::Syscall::parse("openat").unwrap()];
+    let (_, spool) = open
         .shapes
         .iter()
-        .find(|(s, _)| s.ends_with("/phoebe-shapes-*-probe"))
-        .expect("the probe's template generalizes the pid");
-    assert!(probe.starts_with("path=/"), "{probe}");
-    assert_eq!((probes.calls, probes.errors.values().sum::<u64>()), (300, 150));
+        .find(|(s, _)| s.starts_with("exists=no:path=/") && s.ends_with("/phoebe-shapes-*-dir/new"))
+        .unwrap_or_else(|| panic!("{:?}", open.shapes.keys().collect::<Vec<_>>()));
+    assert_eq!((spool.calls, spool.errors.values().sum::<u64>()), (300, 150));
 }
 
 #[test]
@@ -139,15 +152,37 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
         eagain.fault
     );
     assert!(eagain.shapes[0].fault.shape.len() == 2);
-    // The probe's path fails now and then; its own /proc/PID/stat never does, so it is never failed.
+    // The probe's stat fails whenever the probe is absent and never when it is there: ENOENT is its state, not
+    // a failure to amplify (excluded, saying so), and its own /proc/PID/stat is never failed.
+    assert!(!plan.models.iter().any(|m| m.id == "newfstatat-ENOENT"));
+    let absent = plan
+        .excluded
+        .iter()
+        .find(|e| e.syscall.name() == "newfstatat")
+        .expect("newfstatat-ENOENT excluded");
+    assert!(
+        absent
+            .shape
+            .as_deref()
+            .is_some_and(|s| s.starts_with("exists=no:")),
+        "{absent:?}"
+    );
+    assert!(
+        absent.reason.contains("would simulate a deletion"),
+        "{}",
+        absent.reason
+    );
+    // The creating open fails in half of the rounds, on a name that is absent each time: a model on that shape.
     let enoent = plan
         .models
         .iter()
-        .find(|m| m.id == "newfstatat-ENOENT")
-        .expect("a newfstatat-ENOENT model");
+        .find(|m| m.id == "openat-ENOENT")
+        .expect("an openat-ENOENT model");
     let shapes: Vec<String> = enoent.shapes.iter().map(|s| s.shape.to_string()).collect();
     assert!(
-        shapes.len() == 1 && shapes[0].ends_with("/phoebe-shapes-*-probe"),
+        shapes.len() == 1
+            && shapes[0].starts_with("exists=no:")
+            && shapes[0].ends_with("/phoebe-shapes-*-dir/new"),
         "{shapes:?}"
     );
     // TCGETS on a pipe fails every time: excluded; FIONREAD never failed: no rule.
@@ -226,11 +261,13 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
     if !ptrace_works() || !seccomp_works() {
         return;
     }
-    let (status, report, summary) = campaign(&["--runs", "2"]);
+    // Observed with ptrace: eBPF cannot tell whether the creating open made its file, so on eBPF it has no
+    // openat-ENOENT model (harness/ebpf_shapes.rs).
+    let (status, report, summary) = campaign(&["--runs", "2", "--observer", "ptrace"]);
     assert_eq!(status, Some(0));
     let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
     assert!(
-        ["futex-EAGAIN", "futex-ETIMEDOUT", "newfstatat-ENOENT"]
+        ["futex-EAGAIN", "futex-ETIMEDOUT", "openat-ENOENT"]
             .iter()
             .all(|id| ids.contains(id)),
         "{ids:?}"

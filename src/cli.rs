@@ -253,6 +253,10 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)
   registered=yes|no  epoll_ctl: the descriptor is already in the epoll instance (ENOENT needs no,
                EEXIST yes)
+  exists=yes|no  path calls: the name exists as the call starts (ENOENT needs no, EEXIST yes;
+               ENOENT on a name that exists simulates a deletion)
+  dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
+  cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   For calls on a descriptor, path=GLOB matches the file it refers to.
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.

@@ -537,9 +537,14 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
             "FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME",
             "FUTEX_WAKE",
         ],
-        Key::Timeout | Key::Nonblock | Key::Nohang | Key::Registered | Key::Sleeps => {
-            &["yes", "no", "yes|no"]
-        }
+        Key::Timeout
+        | Key::Nonblock
+        | Key::Nohang
+        | Key::Registered
+        | Key::Sleeps
+        | Key::Exists
+        | Key::DestExists => &["yes", "no", "yes|no"],
+        Key::Cwd => &["live", "deleted", "live|deleted"],
         Key::Fd => &["tcp", "socket|file", "inet", "unix", "closed", "other|pipe"],
         Key::Req => &[
             "TCGETS",

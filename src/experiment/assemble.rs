@@ -19,12 +19,13 @@ fn realistic(log: Option<&InjectionLog>, natural: Option<&NaturalShapes>) -> Opt
     let (log, natural) = (log.filter(|l| l.truncated_after.is_none())?, natural?);
     let mut n = 0;
     for inj in &log.injections {
-        let shape = inj.shape.as_ref()?.to_string();
         // A partial transfer or a latency fault's call is no error: the baseline records errors only, so whether
         // either happened naturally on that shape cannot be told.
         let Effect::Errno(errno) = inj.effect else {
             return None;
         };
+        // As the baseline's failed shapes are kept: as the errno sees the shape.
+        let shape = crate::model::shape::for_errno(inj.shape.as_ref()?, Some(errno)).to_string();
         if natural.contains(&(inj.syscall, errno, shape)) {
             n += 1;
         }

@@ -239,6 +239,16 @@ pub fn path_arg(sc: Syscall) -> Option<(usize, Option<usize>)> {
     }
 }
 
+/// The new name of a rename or link call: (path argument, dirfd argument), as [`path_arg`] gives the old one.
+/// Their EEXIST and ENOTEMPTY are about this name, not the one [`path_arg`] names.
+pub fn dest_path_arg(sc: Syscall) -> Option<(usize, Option<usize>)> {
+    match sc.name() {
+        "rename" | "link" => Some((1, None)),
+        "renameat" | "renameat2" | "linkat" => Some((3, Some(2))),
+        _ => None,
+    }
+}
+
 /// Which argument (0-based) of a syscall is the file descriptor it works on, for syscalls without a path
 /// argument: a `path=` rule then matches the file the descriptor refers to (`/proc/PID/fd/N`). Hand-written for
 /// the same reason as [`path_arg`].
@@ -327,5 +337,11 @@ mod tests {
         // its shape it was injected on open ones, where the kernel never returns it, and a test failed.
         assert_eq!(fd_arg(Syscall::parse("epoll_wait").unwrap()), Some(0));
         assert_eq!(fd_arg(Syscall::parse("openat").unwrap()), None);
+        assert_eq!(
+            dest_path_arg(Syscall::parse("renameat2").unwrap()),
+            Some((3, Some(2)))
+        );
+        assert_eq!(dest_path_arg(Syscall::parse("link").unwrap()), Some((1, None)));
+        assert_eq!(dest_path_arg(Syscall::parse("unlink").unwrap()), None);
     }
 }

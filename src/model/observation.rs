@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     FORMAT_VERSION, TargetExit, Usage,
     names::{Errno, Syscall},
-    shape::{Shape, keys_of},
+    shape::{Shape, for_errno, keys_of},
 };
 
 /// One observed run.
@@ -126,7 +126,8 @@ impl Observation {
     /// The (syscall, errno, shape) triples that failed at least once, or `None` when no call was recorded with
     /// its shape: what an injection must land on to be realistic (DESIGN §6). A syscall whose shape is the syscall
     /// alone (`epoll_wait`, `wait4`) has no shapes recorded; its errors count with the empty shape, the one its
-    /// injections carry.
+    /// injections carry. Each shape is the one its errno sees ([`for_errno`]: without the state components that
+    /// do not decide it).
     pub fn failed_shapes(&self) -> Option<std::collections::BTreeSet<(Syscall, Errno, String)>> {
         let mut any = false;
         let mut out = std::collections::BTreeSet::new();
@@ -139,8 +140,13 @@ impl Observation {
                 }
                 for (shape, st) in &stats.shapes {
                     any = true;
+                    let parsed = Shape::parse(shape).ok();
                     for errno in st.errors.keys() {
-                        out.insert((*sc, *errno, shape.clone()));
+                        // As the errno sees it (`shape::for_errno`): an injection's shape is looked up the same way.
+                        let text = parsed
+                            .as_ref()
+                            .map_or_else(|| shape.clone(), |s| for_errno(s, Some(*errno)).to_string());
+                        out.insert((*sc, *errno, text));
                     }
                 }
             }

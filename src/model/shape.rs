@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use super::names::{Syscall, fd_arg, path_arg};
+use super::names::{Errno, Syscall, dest_path_arg, fd_arg, path_arg};
 
 /// A shape component: a predicate key of the fault grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,12 +52,23 @@ pub enum Key {
     Nohang,
     /// prctl option (`PR_SET_NAME`, or a number).
     Option,
+    /// getcwd: whether the calling task's working directory has been removed (`live` / `deleted`): the
+    /// kernel's ENOENT needs an unlinked cwd.
+    Cwd,
+    /// Path calls: whether the name the call looks up exists as the call starts (`yes` / `no`, as `lstat` sees
+    /// it). ENOENT is the state of a name that is not there, EEXIST of one that is: a baseline whose lookups of
+    /// absent names failed says nothing about names that exist, so an injection there would simulate a deletion
+    /// the baseline never saw.
+    Exists,
+    /// rename and link calls: whether their new name exists as the call starts (`yes` / `no`): EEXIST
+    /// (`RENAME_NOREPLACE`, link) and ENOTEMPTY are about it.
+    DestExists,
     /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
     Path,
 }
 
 impl Key {
-    pub const ALL: [Key; 17] = [
+    pub const ALL: [Key; 20] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -74,6 +85,9 @@ impl Key {
         Key::Clone,
         Key::Nohang,
         Key::Option,
+        Key::Cwd,
+        Key::Exists,
+        Key::DestExists,
         Key::Path,
     ];
 
@@ -95,6 +109,9 @@ impl Key {
             Key::Option => "option",
             Key::Ctl => "ctl",
             Key::Registered => "registered",
+            Key::Cwd => "cwd",
+            Key::Exists => "exists",
+            Key::DestExists => "dest_exists",
             Key::Path => "path",
         }
     }
@@ -120,6 +137,9 @@ impl Key {
             Key::Nohang => "wait4 and waitid",
             Key::Option => "prctl",
             Key::Ctl | Key::Registered => "epoll_ctl",
+            Key::Cwd => "getcwd",
+            Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
+            Key::DestExists => "rename, renameat, renameat2, link and linkat",
             Key::Path => "calls with a path or file-descriptor argument",
         }
     }
@@ -169,6 +189,30 @@ impl Shape {
         }
         Ok(shape)
     }
+}
+
+/// The errnos each state component decides: a name's existence decides ENOENT (absent), EEXIST and ENOTEMPTY
+/// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT.
+const STATE_ERRNOS: [(Key, &[i32]); 3] = [
+    (Key::Exists, &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY]),
+    (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
+    (Key::Cwd, &[libc::ENOENT]),
+];
+
+/// The shape as it matters to `errno` (`None`: a partial transfer or a delay, no errno): without the state
+/// components ([`Key::Exists`], [`Key::DestExists`], [`Key::Cwd`]) that do not decide it. Whether a name
+/// exists says everything about a lookup's ENOENT and nothing about its EACCES or EMFILE: synthesis, the
+/// plausible tier and the realism of an injection look at a shape through this, so that an observer that cannot
+/// tell a state (eBPF, which knows only what a result says of it) loses no model of an errno the state does not
+/// decide.
+pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
+    let mut out = shape.clone();
+    for (key, errnos) in STATE_ERRNOS {
+        if !errno.is_some_and(|e| errnos.contains(&e.code())) {
+            out.0.remove(&key);
+        }
+    }
+    out
 }
 
 /// Splits `a=1:path=/x:y` at the colons that start a new `key=`: a path may hold colons itself.
@@ -342,6 +386,68 @@ pub trait Probe {
     fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
         let _ = (epfd, fd);
         None
+    }
+    /// Whether `name` of the call exists as the call starts, as `lstat` sees it (the name, not what a symlink
+    /// points to).
+    fn exists(&mut self, sc: Syscall, args: &[u64; 6], name: Name) -> Option<bool> {
+        let _ = (sc, args, name);
+        None
+    }
+    /// Whether the calling task's working directory has been removed.
+    fn cwd_deleted(&mut self) -> Option<bool> {
+        None
+    }
+}
+
+/// Which name of a call [`Probe::exists`] asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// The path argument ([`path_arg`]): [`Key::Exists`].
+    Path,
+    /// The new name of a rename or link ([`dest_path_arg`]): [`Key::DestExists`].
+    Dest,
+}
+
+/// Calls that create the name they look up, and succeed only when it was absent.
+const CREATES: &[&str] = &["mkdir", "mkdirat", "mknod", "mknodat"];
+/// Calls that create their name or not, as their flags say (`O_CREAT`, `O_EXCL`), which their result alone does
+/// not tell.
+const OPENS: &[&str] = &["open", "openat", "openat2", "creat"];
+
+/// What a finished call's result says about whether `name` existed as it started, for an observer that sees
+/// results, not the file system (eBPF): the same facts [`Probe::exists`] reads, where the result decides them,
+/// `None` where it does not. A lookup that succeeded found its name (a `mkdir` created it: absent); ENOENT says
+/// the name was absent, EEXIST and ENOTEMPTY that it was there; an open's success says nothing (`O_CREAT`), nor
+/// does a rename's or a link's ENOENT (either name's directory may be missing).
+pub fn exists_from_result(sc: Syscall, name: Name, result: Result<(), Errno>) -> Option<bool> {
+    let two_names = dest_path_arg(sc).is_some();
+    let code = result.err().map(Errno::code);
+    match name {
+        Name::Path if path_arg(sc).is_some() => match code {
+            None if CREATES.contains(&sc.name()) => Some(false),
+            None if OPENS.contains(&sc.name()) => None,
+            None => Some(true),
+            Some(libc::ENOENT) if !two_names => Some(false),
+            Some(libc::EEXIST | libc::ENOTEMPTY) if !two_names => Some(true),
+            Some(_) => None,
+        },
+        Name::Dest if two_names => match code {
+            Some(libc::EEXIST | libc::ENOTEMPTY) => Some(true),
+            // link never replaces its new name.
+            None if sc.name().starts_with("link") => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What getcwd's result says about its working directory: it fails with ENOENT only when the directory was
+/// removed, and succeeds only when it was not.
+pub fn cwd_deleted_from_result(result: Result<(), Errno>) -> Option<bool> {
+    match result.err().map(Errno::code) {
+        None => Some(false),
+        Some(libc::ENOENT) => Some(true),
+        Some(_) => None,
     }
 }
 
@@ -575,7 +681,9 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_ctl" => &[Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path],
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
-        _ if path_arg(sc).is_some() => &[Key::Path],
+        "getcwd" => &[Key::Cwd],
+        _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
+        _ if path_arg(sc).is_some() => &[Key::Exists, Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
         _ => &[],
     }
@@ -650,8 +758,28 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         }
         _ => {}
     }
+    if sc.name() == "getcwd" {
+        shape.set(
+            Key::Cwd,
+            match probe.cwd_deleted() {
+                Some(true) => "deleted",
+                Some(false) => "live",
+                None => UNKNOWN,
+            },
+        );
+    }
     if path_arg(sc).is_some() {
         let path = probe.path(sc, args);
+        // A name whose path is not known (an empty one, `AT_EMPTY_PATH`, looks no name up) has no state to tell.
+        let state = |probe: &mut dyn Probe, name| {
+            path.as_ref()
+                .and_then(|_| probe.exists(sc, args, name))
+                .map_or(UNKNOWN, yes_no)
+        };
+        shape.set(Key::Exists, state(probe, Name::Path));
+        if dest_path_arg(sc).is_some() {
+            shape.set(Key::DestExists, state(probe, Name::Dest));
+        }
         shape.set(
             Key::Path,
             path.as_deref().map(template).unwrap_or_else(|| UNKNOWN.into()),
@@ -831,7 +959,17 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        Key::Timeout | Key::Nonblock | Key::Nohang | Key::Registered | Key::Sleeps => yes_no(v),
+        Key::Timeout
+        | Key::Nonblock
+        | Key::Nohang
+        | Key::Registered
+        | Key::Sleeps
+        | Key::Exists
+        | Key::DestExists => yes_no(v),
+        Key::Cwd => match v {
+            "live" | "deleted" => Ok(v.to_owned()),
+            _ => Err(format!("cwd={v}: expected live or deleted")),
+        },
         Key::Fd => {
             if FD_KINDS.contains(&v) || FD_GROUPS.iter().any(|(g, _)| *g == v) {
                 Ok(v.to_owned())
@@ -1025,6 +1163,36 @@ mod tests {
         fd: Option<FdFacts>,
     }
 
+    /// A probe that knows a path, whether its name (and a rename's new name) exists, and whether the cwd was
+    /// removed.
+    struct State {
+        path: Option<String>,
+        exists: Option<bool>,
+        dest: Option<bool>,
+        cwd_deleted: Option<bool>,
+    }
+
+    impl Probe for State {
+        fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+            self.path.clone()
+        }
+        fn fd(&mut self, _: i32) -> Option<FdFacts> {
+            None
+        }
+        fn read_u64(&mut self, _: u64) -> Option<u64> {
+            None
+        }
+        fn exists(&mut self, _: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
+            match name {
+                Name::Path => self.exists,
+                Name::Dest => self.dest,
+            }
+        }
+        fn cwd_deleted(&mut self) -> Option<bool> {
+            self.cwd_deleted
+        }
+    }
+
     impl Probe for Fake {
         fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
             self.path.clone()
@@ -1041,7 +1209,7 @@ mod tests {
         Syscall::parse(name).unwrap()
     }
 
-    fn shape(name: &str, args: [u64; 6], probe: &mut Fake) -> String {
+    fn shape(name: &str, args: [u64; 6], probe: &mut dyn Probe) -> String {
         shape_of(sc(name), &args, probe).to_string()
     }
 
@@ -1121,8 +1289,117 @@ mod tests {
             path: Some("/proc/77/stat".into()),
             fd: None,
         };
-        assert_eq!(shape("openat", [0; 6], &mut p), "path=/proc/*/stat");
-        assert_eq!(shape("readlink", [0; 6], &mut nothing()), "path=unknown");
+        assert_eq!(
+            shape("openat", [0; 6], &mut p),
+            "exists=unknown:path=/proc/*/stat"
+        );
+        assert_eq!(
+            shape("readlink", [0; 6], &mut nothing()),
+            "exists=unknown:path=unknown"
+        );
+    }
+
+    /// Rust's tempfile suite: lookups of deleted temp files failed with ENOENT and fell in the template
+    /// `/tmp/.tmp*` with the lookups of live ones, which never fail; the model injected ENOENT into those, and
+    /// tests asserting `path.exists()` failed. Whether the name exists is part of a path call's shape, as the call
+    /// starts; a rename's new name (RENAME_NOREPLACE's EEXIST) and getcwd's removed directory likewise.
+    #[test]
+    fn regression_enoent_on_a_deleted_temp_file_was_injected_into_lookups_of_live_ones() {
+        let state = |exists, dest| State {
+            path: Some("/tmp/.tmpAbC123".into()),
+            exists,
+            dest,
+            cwd_deleted: None,
+        };
+        let text = |name: &str, probe: &mut State| shape(name, [0; 6], probe);
+        assert_eq!(
+            text("newfstatat", &mut state(Some(false), None)),
+            "exists=no:path=/tmp/.tmp*"
+        );
+        assert_eq!(
+            text("newfstatat", &mut state(Some(true), None)),
+            "exists=yes:path=/tmp/.tmp*"
+        );
+        assert_eq!(
+            text("renameat2", &mut state(Some(true), Some(true))),
+            "exists=yes:dest_exists=yes:path=/tmp/.tmp*"
+        );
+        // A name that could not be read has no state to tell either.
+        let mut unread = State {
+            path: None,
+            ..state(Some(true), None)
+        };
+        assert_eq!(text("unlink", &mut unread), "exists=unknown:path=unknown");
+        let mut cwd = State {
+            cwd_deleted: Some(true),
+            ..state(None, None)
+        };
+        assert_eq!(text("getcwd", &mut cwd), "cwd=deleted");
+        assert_eq!(text("getcwd", &mut nothing_state()), "cwd=unknown");
+        // The predicates parse and match as the shapes are written.
+        let deleted = Predicate::parse(Key::Cwd, "deleted").unwrap();
+        assert!(deleted.matches(&Shape::parse("cwd=deleted").unwrap()));
+        assert!(!deleted.matches(&Shape::parse("cwd=live").unwrap()));
+        assert_eq!(
+            Predicate::parse(Key::Cwd, "gone").unwrap_err(),
+            "cwd=gone: expected live or deleted"
+        );
+        assert_eq!(
+            Predicate::parse(Key::Exists, "maybe").unwrap_err(),
+            "exists=maybe: expected yes or no"
+        );
+    }
+
+    #[test]
+    fn a_state_component_counts_only_for_the_errnos_it_decides() {
+        let errno = |code| Some(Errno::new(code).unwrap());
+        let shape = Shape::parse("exists=yes:dest_exists=no:path=/a").unwrap();
+        assert_eq!(for_errno(&shape, errno(libc::EEXIST)), shape);
+        assert_eq!(
+            for_errno(&shape, errno(libc::ENOENT)).to_string(),
+            "exists=yes:path=/a"
+        );
+        assert_eq!(for_errno(&shape, errno(libc::EACCES)).to_string(), "path=/a");
+        assert_eq!(for_errno(&shape, None).to_string(), "path=/a");
+        let cwd = Shape::parse("cwd=unknown").unwrap();
+        assert_eq!(for_errno(&cwd, errno(libc::ERANGE)).to_string(), "");
+        assert_eq!(for_errno(&cwd, errno(libc::ENOENT)), cwd);
+    }
+
+    fn nothing_state() -> State {
+        State {
+            path: None,
+            exists: None,
+            dest: None,
+            cwd_deleted: None,
+        }
+    }
+
+    /// What a result tells an observer that sees only results (eBPF) about the name a call looked up.
+    #[test]
+    fn a_result_says_whether_the_name_existed_where_it_can() {
+        let ok: Result<(), Errno> = Ok(());
+        let err = |code| Err(Errno::new(code).unwrap());
+        let of = |name: &str, which, result| exists_from_result(sc(name), which, result);
+        assert_eq!(of("newfstatat", Name::Path, ok), Some(true));
+        assert_eq!(of("newfstatat", Name::Path, err(libc::ENOENT)), Some(false));
+        assert_eq!(of("newfstatat", Name::Path, err(libc::EACCES)), None);
+        assert_eq!(of("mkdir", Name::Path, ok), Some(false));
+        assert_eq!(of("mkdir", Name::Path, err(libc::EEXIST)), Some(true));
+        assert_eq!(of("rmdir", Name::Path, err(libc::ENOTEMPTY)), Some(true));
+        // O_CREAT may have created it.
+        assert_eq!(of("openat", Name::Path, ok), None);
+        assert_eq!(of("openat", Name::Path, err(libc::ENOENT)), Some(false));
+        // A rename's ENOENT may be its new name's directory; its EEXIST is about the new name.
+        assert_eq!(of("renameat2", Name::Path, err(libc::ENOENT)), None);
+        assert_eq!(of("renameat2", Name::Path, ok), Some(true));
+        assert_eq!(of("renameat2", Name::Dest, err(libc::EEXIST)), Some(true));
+        assert_eq!(of("renameat2", Name::Dest, ok), None);
+        assert_eq!(of("linkat", Name::Dest, ok), Some(false));
+        assert_eq!(of("read", Name::Path, ok), None);
+        assert_eq!(cwd_deleted_from_result(err(libc::ENOENT)), Some(true));
+        assert_eq!(cwd_deleted_from_result(ok), Some(false));
+        assert_eq!(cwd_deleted_from_result(err(libc::ERANGE)), None);
     }
 
     #[test]

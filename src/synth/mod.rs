@@ -65,6 +65,33 @@ impl SynthSettings {
 /// One interval in which a syscall was called: its calls, and its failures per errno.
 type Called<'a> = (u64, &'a BTreeMap<Errno, u64>);
 
+/// One shape's calls in one interval: the interval's index, the shape's text, its calls and failures per errno.
+type Shaped<'a> = (usize, &'a str, u64, &'a BTreeMap<Errno, u64>);
+
+/// Per shape text, per interval index: calls and failures per errno.
+type Projected = BTreeMap<String, BTreeMap<usize, (u64, BTreeMap<Errno, u64>)>>;
+
+/// The shapes of a syscall as `errno` sees them (`shape::for_errno`: without the state components that do not
+/// decide it), each with its calls and failures per interval: shapes that differ only there are one.
+fn as_errno_sees(shaped: &[Shaped<'_>], errno: Errno) -> Projected {
+    let mut out = Projected::new();
+    for &(i, text, calls, errors) in shaped {
+        // The pooled shapes and a text that does not parse stay as they are: `by_shape` says why it skips them.
+        let key = match Shape::parse(text) {
+            Ok(shape) if text != OTHER_SHAPES => {
+                crate::model::shape::for_errno(&shape, Some(errno)).to_string()
+            }
+            _ => text.to_owned(),
+        };
+        let (sum, failures) = out.entry(key).or_default().entry(i).or_default();
+        *sum += calls;
+        for (e, n) in errors {
+            *failures.entry(*e).or_default() += n;
+        }
+    }
+    out
+}
+
 /// Turns an observation into a plan: one model per realistic (syscall, errno) pair, the others excluded with
 /// their reason.
 pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, SettingError> {
@@ -87,21 +114,32 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
         let mut errnos: Vec<Errno> = intervals.iter().flat_map(|(_, e)| e.keys().copied()).collect();
         errnos.sort();
         errnos.dedup();
-        // Per shape: (calls, failures per errno) of each interval in which that shape was called.
-        let mut per_shape: BTreeMap<&str, Vec<Called<'_>>> = BTreeMap::new();
+        // Per interval and shape: (calls, failures per errno).
+        let mut shaped: Vec<Shaped<'_>> = Vec::new();
         if settings.shapes {
-            for interval in &obs.intervals {
+            for (i, interval) in obs.intervals.iter().enumerate() {
                 for (shape, stats) in interval.syscalls.get(sc).map(|s| &s.shapes).into_iter().flatten() {
                     if stats.calls > 0 {
-                        per_shape
-                            .entry(shape.as_str())
-                            .or_default()
-                            .push((stats.calls, &stats.errors));
+                        shaped.push((i, shape.as_str(), stats.calls, &stats.errors));
                     }
                 }
             }
         }
         for errno in errnos {
+            // Per shape as the errno sees it: (calls, failures per errno) of each interval in which it was called.
+            let projected = as_errno_sees(&shaped, errno);
+            let per_shape: BTreeMap<&str, Vec<Called<'_>>> = projected
+                .iter()
+                .map(|(text, intervals)| {
+                    (
+                        text.as_str(),
+                        intervals
+                            .values()
+                            .map(|(calls, errors)| (*calls, errors))
+                            .collect(),
+                    )
+                })
+                .collect();
             // An observation made before phoebe knew: rt_sigreturn's apparent errors are the interrupted call's.
             if !crate::model::names::returns_a_result(*sc) {
                 excluded.push(Excluded {
@@ -351,11 +389,34 @@ fn by_shape(
         let (category, target_rate, rule, probability) = match rule_for(errno, &stats, settings) {
             Ok(r) => r,
             Err(reason) => {
-                exclude(reason);
+                // Calls of the template that succeeded with their state unlearned (eBPF: an open's success does
+                // not say whether O_CREAT created its file) may have been of this shape.
+                let unlearned: u64 = unknown_state_twin(&shape)
+                    .and_then(|twin| per_shape.get(twin.as_str()))
+                    .map_or(0, |intervals| {
+                        intervals
+                            .iter()
+                            .map(|(calls, errors)| calls.saturating_sub(errors.values().sum()))
+                            .sum()
+                    });
+                exclude(match state_note(&shape, errno) {
+                    Some(_) if unlearned > 0 && stats.natural_rate() >= 1.0 => format!(
+                        "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
+                         template succeeded with a state the observer could not learn (eBPF cannot tell whether an O_CREAT \
+                         open created its file): phoebe cannot tell how often it fails; observe with \
+                         --backend ptrace to model it"
+                    ),
+                    Some(note) if stats.natural_rate() >= 1.0 => format!("{reason} ({note})"),
+                    _ => reason,
+                });
                 continue;
             }
         };
-        let text = format!("{}:{}:p={probability}:{text}", syscall.name(), errno.code());
+        let text = if text.is_empty() {
+            format!("{}:{}:p={probability}", syscall.name(), errno.code())
+        } else {
+            format!("{}:{}:p={probability}:{text}", syscall.name(), errno.code())
+        };
         let fault = match FaultSpec::parse(&text) {
             Ok(fault) => fault,
             Err(e) => {
@@ -395,6 +456,37 @@ fn by_shape(
         shapes: rules,
         tier: Tier::Observed,
     });
+}
+
+/// The text of `shape` with its name's existence unknown (`None` when it has no such component or it is unknown
+/// already).
+fn unknown_state_twin(shape: &Shape) -> Option<String> {
+    use crate::model::shape::{Key, UNKNOWN};
+    let mut twin = shape.clone();
+    for key in [Key::Exists, Key::DestExists] {
+        if shape.get(key).is_some_and(|v| v != UNKNOWN) {
+            twin.set(key, UNKNOWN);
+        }
+    }
+    (twin != *shape).then(|| twin.to_string())
+}
+
+/// Why a shape whose state decides `errno` fails every time is no error to amplify, in words.
+fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
+    use crate::model::shape::Key;
+    let (exists, dest) = (shape.get(Key::Exists), shape.get(Key::DestExists));
+    match errno.code() {
+        libc::ENOENT if shape.get(Key::Cwd) == Some("deleted") => Some(
+            "the working directory had been removed: getcwd says so every time, and never while it exists",
+        ),
+        libc::ENOENT if exists == Some("no") => Some(
+            "the name was absent at every call: ENOENT is the state of the file system, not a failure; injecting              it where the name exists would simulate a deletion the baseline never saw",
+        ),
+        libc::EEXIST | libc::ENOTEMPTY if exists == Some("yes") || dest == Some("yes") => Some(
+            "the name was there at every call: this is the state of the file system, not a failure; injecting it              where the name is absent would simulate a creation the baseline never saw",
+        ),
+        _ => None,
+    }
 }
 
 /// The model for one pair without shapes, or why there is none.
@@ -625,6 +717,113 @@ mod tests {
 
     fn plan(o: &Observation) -> Plan {
         synthesize(o, &SynthSettings::default()).unwrap()
+    }
+
+    /// A shape's calls per interval, and its failures with an errno.
+    type ShapeCalls<'a> = (&'a str, u64, Option<(&'a str, u64)>);
+
+    /// An observation of `syscall` by shape: in each of `n` intervals, per shape, its calls and its failures
+    /// with an errno.
+    fn shaped(syscall: &str, n: usize, shapes: &[ShapeCalls<'_>]) -> Observation {
+        let mut o = obs(syscall, "ENOENT", &vec![(0, 0); n]);
+        let sc = Syscall::parse(syscall).unwrap();
+        for interval in &mut o.intervals {
+            let stats = interval.syscalls.entry(sc).or_default();
+            for &(shape, calls, failures) in shapes {
+                let st = stats.shapes.entry(shape.to_owned()).or_default();
+                st.calls += calls;
+                stats.calls += calls;
+                if let Some((errno, k)) = failures {
+                    let errno = Errno::parse(errno).unwrap();
+                    *st.errors.entry(errno).or_default() += k;
+                    *stats.errors.entry(errno).or_default() += k;
+                }
+            }
+        }
+        o
+    }
+
+    /// Rust's tempfile suite: lookups of deleted temp files (ENOENT every time) shared the template `/tmp/.tmp*`
+    /// with lookups of live ones (never ENOENT), and the model injected ENOENT into the live ones. With whether
+    /// the name exists in the shape, the absent names fail every time (excluded, saying why) and the present ones
+    /// never did: no model. An errno the state does not decide (EACCES) pools every state of the template, the
+    /// unknown ones included (eBPF knows a name's state only where a result tells it).
+    #[test]
+    fn regression_enoent_of_deleted_temp_files_became_a_model_for_live_ones() {
+        let o = shaped(
+            "newfstatat",
+            30,
+            &[
+                ("exists=no:path=/tmp/.tmp*", 5, Some(("ENOENT", 5))),
+                ("exists=yes:path=/tmp/.tmp*", 10, Some(("EACCES", 1))),
+                // eBPF: a failure with an errno that does not say whether the name existed.
+                ("exists=unknown:path=/tmp/.tmp*", 1, Some(("EACCES", 1))),
+            ],
+        );
+        let p = plan(&o);
+        assert!(
+            !p.models.iter().any(|m| m.id == "newfstatat-ENOENT"),
+            "{:?}",
+            p.models
+        );
+        let enoent = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "ENOENT")
+            .expect("ENOENT excluded");
+        assert_eq!(enoent.shape.as_deref(), Some("exists=no:path=/tmp/.tmp*"));
+        assert!(
+            enoent.reason.contains("would simulate a deletion"),
+            "{}",
+            enoent.reason
+        );
+        let eacces = p
+            .models
+            .iter()
+            .find(|m| m.id == "newfstatat-EACCES")
+            .expect("EACCES model");
+        let shapes: Vec<String> = eacces.shapes.iter().map(|r| r.shape.to_string()).collect();
+        assert_eq!(shapes, ["path=/tmp/.tmp*"]);
+        assert_eq!(
+            eacces.shapes[0].stats.calls,
+            30 * 16,
+            "every state of the template"
+        );
+        assert!(
+            eacces.fault.to_string().ends_with(":path=/tmp/.tmp*"),
+            "{}",
+            eacces.fault
+        );
+        // A creating call in a directory that is sometimes gone: absent names that fail now and then, a model.
+        let o = shaped(
+            "mkdir",
+            30,
+            &[("exists=no:path=/srv/spool/*", 10, Some(("ENOENT", 2)))],
+        );
+        let m = &plan(&o).models[0];
+        assert_eq!(
+            m.fault.to_string(),
+            format!("mkdir:ENOENT:p={}:exists=no:path=/srv/spool/*", m.probability)
+        );
+        // On eBPF an O_CREAT open's success leaves the name's state unknown: the absent names that failed are
+        // not all the calls, and the exclusion says so instead of calling it the file system's state.
+        let o = shaped(
+            "openat",
+            30,
+            &[
+                ("exists=no:path=/srv/spool/*", 2, Some(("ENOENT", 2))),
+                ("exists=unknown:path=/srv/spool/*", 8, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(p.models.is_empty(), "{:?}", p.models);
+        assert!(
+            p.excluded[0].reason.contains(
+                "240 call(s) of the same template succeeded with a state the observer could not learn"
+            ),
+            "{}",
+            p.excluded[0].reason
+        );
     }
 
     /// `--explore plausible`: the observed models, then the catalogue's errors on the calls the program made,

@@ -8,11 +8,13 @@
 //! observed rate. Entries phoebe cannot decide (the observation has no shapes, the descriptor's kind was not
 //! learned) are listed apart with the reason, never guessed.
 
+use std::collections::BTreeMap;
+
 use crate::model::{
     Errno, FaultSpec, Observation, Shape, SynthSettings,
     catalogue::{self, Entry},
     observation::{OTHER_SHAPES, SyscallStats},
-    shape::Key,
+    shape::{Key, for_errno},
 };
 
 use super::SettingError;
@@ -121,10 +123,14 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
             class_text(entry)
         ));
     }
-    let mut shapes = Vec::new();
+    let mut shapes: BTreeMap<Shape, u64> = BTreeMap::new();
     let (mut undecided, mut loader) = (0, 0);
     for (text, st) in &stats.shapes {
-        let parsed = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
+        // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
+        let parsed = (text != OTHER_SHAPES)
+            .then(|| Shape::parse(text).ok())
+            .flatten()
+            .map(|shape| for_errno(&shape, entry.action.errno()));
         match parsed {
             Some(shape) if (entry.shape.is_empty() || entry.matches(&shape)) && loader_file(&shape) => {
                 loader += st.calls
@@ -132,7 +138,7 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
             // A rule names the exact shape, so every component must be known: an unknown path could be the
             // loader's file (and `path=unknown` is no glob of any file).
             Some(shape) if entry.matches(&shape) && shape.unknown().next().is_none() => {
-                shapes.push((shape, st.calls))
+                *shapes.entry(shape).or_default() += st.calls
             }
             // Could it be in the class, and could a rule name it? Not with an unknown component (or when pooled).
             Some(shape)
@@ -171,6 +177,7 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         }
         return Use::Unused;
     }
+    let mut shapes: Vec<(Shape, u64)> = shapes.into_iter().collect();
     shapes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Use::Used {
         calls: shapes.iter().map(|(_, n)| n).sum(),
@@ -207,6 +214,7 @@ fn failed_naturally(
         .iter()
         .filter(|(_, st)| st.errors.contains_key(&errno))
         .filter_map(|(text, _)| Shape::parse(text).ok())
+        .map(|shape| for_errno(&shape, Some(errno)))
         .find(|shape| entry.matches(shape))
 }
 

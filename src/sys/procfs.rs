@@ -133,6 +133,31 @@ pub fn cwd(tid: Pid) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/cwd")).ok()
 }
 
+/// Whether the working directory of task `tid` has been removed (a removed directory has no links left);
+/// `None` when the task is gone.
+pub fn cwd_deleted(tid: Pid) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{tid}/cwd"))
+        .ok()
+        .map(|m| m.nlink() == 0)
+}
+
+/// Whether absolute `path` names something in task `tid`'s file system, as `lstat` sees it (the name, not what a
+/// symlink points to), looked up through the task's root (`/proc/TID/root`), so that a task in a chroot or
+/// another mount namespace is answered for its own tree. `None` when that cannot be told (the task is gone, a
+/// permission).
+pub fn name_exists(tid: Pid, path: &str) -> Option<bool> {
+    let root = format!("/proc/{tid}/root");
+    match std::fs::symlink_metadata(format!("{root}{path}")) {
+        Ok(_) => Some(true),
+        // ENOENT also when the task is gone: told apart by its root.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            std::fs::symlink_metadata(&root).ok().map(|_| false)
+        }
+        Err(_) => None,
+    }
+}
+
 /// A field of phoebe's own `/proc/self/status` (`"Uid:"`, `"CapEff:"`), trimmed.
 pub fn self_status(field: &str) -> Option<String> {
     status_field("/proc/self/status", field)

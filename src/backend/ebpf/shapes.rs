@@ -21,8 +21,11 @@ use phoebe_common::{
 use super::{EbpfError, Observer};
 use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
-    ObservationBuilder, Syscall,
-    shape::{FdFacts, Probe, RegistersOnly, Shape, chr_kind, fd_kind_of_link, shape_of, socket_kind},
+    Errno, ObservationBuilder, Syscall,
+    shape::{
+        FdFacts, Name, Probe, RegistersOnly, Shape, chr_kind, cwd_deleted_from_result, exists_from_result,
+        fd_kind_of_link, shape_of, socket_kind,
+    },
 };
 
 /// Cumulative calls per shape key, summed over CPUs.
@@ -50,12 +53,18 @@ pub fn path_arg_of(nr: u64) -> Option<u8> {
     return shape::x86_64_path(nr);
 }
 
-/// A probe that knows one path, the one the kernel read (already normalised), and nothing else.
-struct KernelPath(Option<String>);
+/// A probe that knows one path, the one the kernel read (already normalised), and the call's result, and nothing
+/// else: whether a name existed, or the cwd was removed, is what the result says of it
+/// ([`exists_from_result`], [`cwd_deleted_from_result`]), since the kernel programs see results, not the file
+/// system.
+struct KernelPath {
+    path: Option<String>,
+    result: Result<(), Errno>,
+}
 
 impl Probe for KernelPath {
     fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
-        self.0.clone()
+        self.path.clone()
     }
     fn fd(&mut self, _: i32) -> Option<crate::model::shape::FdFacts> {
         None
@@ -63,15 +72,25 @@ impl Probe for KernelPath {
     fn read_u64(&mut self, _: u64) -> Option<u64> {
         None
     }
+    fn exists(&mut self, sc: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
+        exists_from_result(sc, name, self.result)
+    }
+    fn cwd_deleted(&mut self) -> Option<bool> {
+        cwd_deleted_from_result(self.result)
+    }
 }
 
 /// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
-/// joined to its walked base; `None`: unknown), through the same [`shape_of`] and normalisation as ptrace's.
-pub fn shape_of_path(nr: u64, path: Option<&[u8]>) -> Option<(Syscall, Shape)> {
+/// joined to its walked base; `None`: unknown) and whose result was `result`, through the same [`shape_of`] and
+/// normalisation as ptrace's.
+pub fn shape_of_path(nr: u64, path: Option<&[u8]>, result: Result<(), Errno>) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     path_arg_of(nr)?;
     let path = path.map(|raw| normalize_absolute(&String::from_utf8_lossy(raw)));
-    Some((syscall, shape_of(syscall, &[0; 6], &mut KernelPath(path))))
+    Some((
+        syscall,
+        shape_of(syscall, &[0; 6], &mut KernelPath { path, result }),
+    ))
 }
 
 /// The syscall and shape a key stands for: its registers' components, and for a call on a descriptor the facts
@@ -385,7 +404,9 @@ pub(super) fn record_paths(
             return shape_of_file(u64::from(key.nr), key.fd, path.cloned())
                 .map(|(sc, shape)| (sc, shape, key.errno));
         }
-        shape_of_path(u64::from(key.nr), path.map(String::as_bytes)).map(|(sc, shape)| (sc, shape, key.errno))
+        let result = decode_result(key.errno)?;
+        shape_of_path(u64::from(key.nr), path.map(String::as_bytes), result)
+            .map(|(sc, shape)| (sc, shape, key.errno))
     });
 }
 
@@ -452,7 +473,7 @@ pub(super) fn record_unknown(
         if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
             continue;
         }
-        let shape = shape_of(syscall, &[0; 6], &mut RegistersOnly);
+        let shape = shape_of(syscall, &[0; 6], &mut KernelPath { path: None, result });
         builder.record_shape_many(at, syscall, &shape, result, value.calls);
     }
 }
@@ -540,12 +561,39 @@ mod tests {
     #[test]
     fn kernel_paths_give_the_shapes_ptrace_gives() {
         let nr = u64::from(Syscall::parse("openat").unwrap().number());
-        let text = |path: Option<&[u8]>| shape_of_path(nr, path).unwrap().1.to_string();
-        assert_eq!(text(Some(b"/proc/1234/stat")), "path=/proc/*/stat");
-        assert_eq!(text(Some(b"/etc/./x/..//passwd")), "path=/etc/passwd");
-        assert_eq!(text(None), "path=unknown");
+        let enoent = Err(Errno::new(libc::ENOENT).unwrap());
+        let text = |path: Option<&[u8]>, result| shape_of_path(nr, path, result).unwrap().1.to_string();
+        assert_eq!(
+            text(Some(b"/proc/1234/stat"), enoent),
+            "exists=no:path=/proc/*/stat"
+        );
+        assert_eq!(
+            text(Some(b"/etc/./x/..//passwd"), enoent),
+            "exists=no:path=/etc/passwd"
+        );
+        assert_eq!(text(None, enoent), "exists=unknown:path=unknown");
+        // An open's success does not say whether O_CREAT created the name; a stat's says it was there.
+        assert_eq!(
+            text(Some(b"/etc/passwd"), Ok(())),
+            "exists=unknown:path=/etc/passwd"
+        );
+        let stat = u64::from(Syscall::parse("newfstatat").unwrap().number());
+        assert_eq!(
+            shape_of_path(stat, Some(b"/etc/passwd"), Ok(()))
+                .unwrap()
+                .1
+                .to_string(),
+            "exists=yes:path=/etc/passwd"
+        );
         // Not a path syscall: no shape from a path key.
-        assert!(shape_of_path(u64::from(Syscall::parse("getppid").unwrap().number()), None).is_none());
+        assert!(
+            shape_of_path(
+                u64::from(Syscall::parse("getppid").unwrap().number()),
+                None,
+                Ok(())
+            )
+            .is_none()
+        );
     }
 
     /// The kernel reads the descriptor argument `fd_arg` names, for every call on a descriptor but the three whose

@@ -1,5 +1,5 @@
 //! Recorded `/proc` entries and memory for the backends' unit tests: a [`Source`] that answers from what a test
-//! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory, strings
+//! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory (and whether it was removed), which names exist, strings
 //! in its memory, sockets' family and type, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
 //! know: `None`, or `NotFound` for a descriptor link (epoll registrations and words of memory are never recorded:
 //! unknown). Every read is logged, so a test can tell what was read.
@@ -31,6 +31,10 @@ pub struct Recorded {
     tgids: HashMap<Pid, i32>,
     fds: HashMap<(Pid, i32), Fd>,
     cwds: HashMap<Pid, PathBuf>,
+    /// Working directories that were removed.
+    deleted_cwds: BTreeSet<Pid>,
+    /// Absolute names and whether they exist (an unrecorded one: unknown).
+    names: HashMap<String, bool>,
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
@@ -86,6 +90,18 @@ impl Recorded {
     /// The working directory of `tid`.
     pub fn cwd(mut self, tid: Pid, path: &str) -> Self {
         self.cwds.insert(tid, path.into());
+        self
+    }
+
+    /// The working directory of `tid` has been removed.
+    pub fn deleted_cwd(mut self, tid: Pid) -> Self {
+        self.deleted_cwds.insert(tid);
+        self
+    }
+
+    /// Absolute name `path` exists (`true`) or not, for every task.
+    pub fn name(mut self, path: &str, exists: bool) -> Self {
+        self.names.insert(path.to_owned(), exists);
         self
     }
 
@@ -145,6 +161,18 @@ impl Source for Recorded {
     fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
         self.read("cwd", tid, "");
         self.cwds.get(&tid).cloned()
+    }
+
+    fn cwd_deleted(&mut self, tid: Pid) -> Option<bool> {
+        self.read("cwd_deleted", tid, "");
+        self.cwds
+            .contains_key(&tid)
+            .then(|| self.deleted_cwds.contains(&tid))
+    }
+
+    fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        self.read("name_exists", tid, path);
+        self.names.get(path).copied()
     }
 
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {

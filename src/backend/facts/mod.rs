@@ -22,8 +22,8 @@ use super::lineage;
 use crate::{
     model::{
         Syscall,
-        names::{fd_arg, path_arg},
-        shape::{FdFacts, Probe, chr_kind, fd_kind_of_link, socket_kind},
+        names::{dest_path_arg, fd_arg, path_arg},
+        shape::{FdFacts, Name, Probe, chr_kind, fd_kind_of_link, socket_kind},
     },
     sys::procfs,
 };
@@ -57,6 +57,14 @@ pub trait Source {
     /// [`procfs::cwd`]: the working directory.
     fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
         procfs::cwd(tid)
+    }
+    /// [`procfs::cwd_deleted`]: whether the working directory has been removed.
+    fn cwd_deleted(&mut self, tid: Pid) -> Option<bool> {
+        procfs::cwd_deleted(tid)
+    }
+    /// [`procfs::name_exists`]: whether absolute `path` names something, as the task sees its file system.
+    fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        procfs::name_exists(tid, path)
     }
     /// `sys::read_c_string`: a NUL-terminated string of the task's memory at `addr`.
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
@@ -101,6 +109,12 @@ impl<S: Source + ?Sized> Source for &mut S {
     fn cwd(&mut self, tid: Pid) -> Option<PathBuf> {
         (**self).cwd(tid)
     }
+    fn cwd_deleted(&mut self, tid: Pid) -> Option<bool> {
+        (**self).cwd_deleted(tid)
+    }
+    fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        (**self).name_exists(tid, path)
+    }
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
         (**self).read_c_string(tid, addr)
     }
@@ -129,13 +143,24 @@ pub(crate) fn resolve_path(
     sc: Syscall,
     args: &[u64; 6],
 ) -> Option<String> {
-    let Some((path_idx, dirfd_idx)) = path_arg(sc) else {
+    let Some(at) = path_arg(sc) else {
         let fd = args[fd_arg(sc)?] as i32;
         return source
             .fd_link(tid, fd)
             .ok()
             .map(|p| p.to_string_lossy().into_owned());
     };
+    resolve_name(source, tid, args, at)
+}
+
+/// The absolute, lexically normalised name in argument `path_idx`, resolved against the dirfd in argument
+/// `dirfd_idx` (or the cwd); `None` for an empty one.
+fn resolve_name(
+    source: &mut impl Source,
+    tid: Pid,
+    args: &[u64; 6],
+    (path_idx, dirfd_idx): (usize, Option<usize>),
+) -> Option<String> {
     let raw = source.read_c_string(tid, args[path_idx])?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     // An empty path (`AT_EMPTY_PATH`) makes the call work on the dirfd's open file: no name is looked up, so none
@@ -251,6 +276,18 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
             return None;
         }
         Some(self.source.epoll_targets(self.tid, epfd)?.contains(&fd))
+    }
+
+    fn exists(&mut self, sc: Syscall, args: &[u64; 6], name: Name) -> Option<bool> {
+        let path = match name {
+            Name::Path => self.path(sc, args)?,
+            Name::Dest => resolve_name(&mut self.source, self.tid, args, dest_path_arg(sc)?)?,
+        };
+        self.source.name_exists(self.tid, &path)
+    }
+
+    fn cwd_deleted(&mut self) -> Option<bool> {
+        self.source.cwd_deleted(self.tid)
     }
 }
 

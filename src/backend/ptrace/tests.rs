@@ -685,7 +685,8 @@ fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
             format!("tgid {ROOT} "),
             format!("read_c_string {ROOT} 0x2000"),
             format!("cwd {ROOT} "),
+            format!("name_exists {ROOT} /srv/data/x"),
         ],
-        "the thread group once, then the path: nothing else"
+        "the thread group once, then the path and whether it exists (for the log's shape): nothing else"
     );
 }

@@ -387,6 +387,7 @@ fn proc() -> Recorded {
         .socket(root, 3, 4242, (libc::AF_INET, libc::SOCK_STREAM), libc::O_RDWR)
         .file(root, 4, "/srv/data/input", libc::O_RDONLY)
         .string(root, 0x3000, "/etc/passwd")
+        .name("/etc/passwd", true)
 }
 
 /// A shape predicate is decided on what `/proc` shows of the caller's descriptor, read before ID_VALID vouches
@@ -464,7 +465,7 @@ fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
     assert_eq!(log.injections[0].path.as_deref(), Some("/etc/passwd"));
     assert_eq!(
         log.injections[0].shape.as_ref().map(ToString::to_string),
-        Some("path=/etc/passwd".to_owned())
+        Some("exists=yes:path=/etc/passwd".to_owned())
     );
 }
 

@@ -9,8 +9,12 @@
 //! - `lseek` to 0 and `read` of one byte of a regular file (never EAGAIN): `fd=file:nonblock=no:path=…`;
 //! - `ioctl(FIONREAD)` on the pipe (never fails) and `ioctl(TCGETS)` on it (always ENOTTY: a pipe is no terminal);
 //! - `stat` (`newfstatat`) of `/proc/PID/stat` (never fails: its own) and of `phoebe-shapes-PID-probe` in the temp
-//!   directory, which exists in odd rounds only (ENOENT in even ones): shapes `path=/proc/*/stat` and
-//!   `path=…/phoebe-shapes-*-probe`.
+//!   directory, which exists in odd rounds only (ENOENT in even ones, where it is absent): shapes
+//!   `exists=yes:path=/proc/*/stat`, `exists=yes:path=…/phoebe-shapes-*-probe` (never fails) and
+//!   `exists=no:path=…/phoebe-shapes-*-probe` (always ENOENT);
+//! - `open(O_CREAT)` of `new` in the directory `phoebe-shapes-PID-dir` of the temp directory, which exists in odd
+//!   rounds only: the file is created (and removed again) in odd rounds, ENOENT in even ones; the name never
+//!   exists as the call starts: shape `exists=no:path=…/phoebe-shapes-*-dir/new`, failing half the time.
 //!
 //! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
 //! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
@@ -67,11 +71,16 @@ fn main() {
     let own_stat = std::ffi::CString::new(format!("/proc/{}/stat", std::process::id())).expect("no NUL");
     let probe_path = env::temp_dir().join(format!("phoebe-shapes-{}-probe", std::process::id()));
     let probe = std::ffi::CString::new(probe_path.to_string_lossy().as_bytes()).expect("no NUL");
+    let spool = env::temp_dir().join(format!("phoebe-shapes-{}-dir", std::process::id()));
+    let new_file = spool.join("new");
+    let new_name = std::ffi::CString::new(new_file.to_string_lossy().as_bytes()).expect("no NUL");
     for round in 0..rounds {
         if round % 2 == 1 {
             let _ = File::create(&probe_path);
+            let _ = std::fs::create_dir(&spool);
         } else {
             let _ = std::fs::remove_file(&probe_path);
+            let _ = std::fs::remove_dir_all(&spool);
         }
         let timeout = libc::timespec {
             tv_sec: 0,
@@ -140,8 +149,25 @@ fn main() {
         if r == -1 && errno() != libc::ENOENT {
             report("stat of the probe file", errno());
         }
+        // SAFETY: the path is NUL-terminated; the descriptor open returns is closed at once.
+        let fd = unsafe {
+            libc::open(
+                new_name.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: `fd` was just opened and is not used again.
+            unsafe { libc::close(fd) };
+            let _ = std::fs::remove_file(&new_file);
+        } else if errno() != libc::ENOENT {
+            // ENOENT: its directory is gone, in even rounds (or removed by someone else in odd ones).
+            report("open(O_CREAT) in the spool directory", errno());
+        }
     }
     let _ = std::fs::remove_file(&probe_path);
+    let _ = std::fs::remove_dir_all(&spool);
     let _ = std::fs::remove_file(&path);
     println!("rounds={rounds} impossible={impossible}");
     std::process::exit(if impossible > 0 { 3 } else { 0 });
