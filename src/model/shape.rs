@@ -207,8 +207,13 @@ const STATE_ERRNOS: [(Key, &[i32]); 3] = [
 /// decide.
 pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     let mut out = shape.clone();
+    // A rename's or link's EEXIST and ENOTEMPTY are about its new name, not the old one.
+    let two_names = shape.get(Key::DestExists).is_some();
     for (key, errnos) in STATE_ERRNOS {
-        if !errno.is_some_and(|e| errnos.contains(&e.code())) {
+        let decides = errno.is_some_and(|e| {
+            errnos.contains(&e.code()) && !(two_names && key == Key::Exists && e.code() != libc::ENOENT)
+        });
+        if !decides {
             out.0.remove(&key);
         }
     }
@@ -1354,11 +1359,17 @@ mod tests {
     fn a_state_component_counts_only_for_the_errnos_it_decides() {
         let errno = |code| Some(Errno::new(code).unwrap());
         let shape = Shape::parse("exists=yes:dest_exists=no:path=/a").unwrap();
-        assert_eq!(for_errno(&shape, errno(libc::EEXIST)), shape);
+        // A rename's EEXIST is its new name's; its ENOENT, the old name's.
+        assert_eq!(
+            for_errno(&shape, errno(libc::EEXIST)).to_string(),
+            "dest_exists=no:path=/a"
+        );
         assert_eq!(
             for_errno(&shape, errno(libc::ENOENT)).to_string(),
             "exists=yes:path=/a"
         );
+        let mkdir = Shape::parse("exists=yes:path=/a").unwrap();
+        assert_eq!(for_errno(&mkdir, errno(libc::EEXIST)), mkdir);
         assert_eq!(for_errno(&shape, errno(libc::EACCES)).to_string(), "path=/a");
         assert_eq!(for_errno(&shape, None).to_string(), "path=/a");
         let cwd = Shape::parse("cwd=unknown").unwrap();

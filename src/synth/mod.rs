@@ -402,8 +402,9 @@ fn by_shape(
                 exclude(match state_note(&shape, errno) {
                     Some(_) if unlearned > 0 && stats.natural_rate() >= 1.0 => format!(
                         "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
-                         template succeeded with a state the observer could not learn (eBPF cannot tell whether an O_CREAT \
-                         open created its file): phoebe cannot tell how often it fails; observe with \
+                         template succeeded with a state the observer could not learn (eBPF reads it from the \
+                         result: an O_CREAT open's success does not say whether it created its file, nor a rename's \
+                         whether it replaced its new name): phoebe cannot tell how often it fails; observe with \
                          --backend ptrace to model it"
                     ),
                     Some(note) if stats.natural_rate() >= 1.0 => format!("{reason} ({note})"),
@@ -480,10 +481,12 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
             "the working directory had been removed: getcwd says so every time, and never while it exists",
         ),
         libc::ENOENT if exists == Some("no") => Some(
-            "the name was absent at every call: ENOENT is the state of the file system, not a failure; injecting              it where the name exists would simulate a deletion the baseline never saw",
+            "the name was absent at every call: ENOENT is the state of the file system, not a failure; injecting \
+             it where the name exists would simulate a deletion the baseline never saw",
         ),
         libc::EEXIST | libc::ENOTEMPTY if exists == Some("yes") || dest == Some("yes") => Some(
-            "the name was there at every call: this is the state of the file system, not a failure; injecting it              where the name is absent would simulate a creation the baseline never saw",
+            "the name was there at every call: this is the state of the file system, not a failure; injecting it \
+             where the name is absent would simulate a creation the baseline never saw",
         ),
         _ => None,
     }
