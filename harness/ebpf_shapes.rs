@@ -127,7 +127,7 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     // the ENOENT of the absent names is not modelled, and the plan says why.
     assert!(
         plan.contains(
-            "succeeded with a state the observer could not learn (eBPF cannot tell whether an O_CREAT"
+            "succeeded with a state the observer could not learn (eBPF reads it from the result: an O_CREAT"
         ),
         "{plan}"
     );
