@@ -123,6 +123,8 @@ enum Need {
     /// epoll_ctl: the operation (`ctl=`) is one of these, on a descriptor that is (`registered=yes`) or is not
     /// (`registered=no`) registered in the instance already, or either (`None`).
     Ctl(&'static [&'static str], Option<&'static str>),
+    /// getcwd: the working directory has been removed (`cwd=deleted`).
+    CwdDeleted,
 }
 
 const fn kinds(any: &'static [&'static str]) -> Need {
@@ -513,6 +515,13 @@ const RULES: &[Rule] = &[
         need: Need::Never("it never sleeps interruptibly, so a signal cannot interrupt it (signal(7))"),
         why: "",
     },
+    // getcwd: the kernel's ENOENT is an unlinked working directory (fs/d_path.c).
+    Rule {
+        errnos: &[ENOENT],
+        syscalls: &[&["getcwd"]],
+        need: Need::CwdDeleted,
+        why: "getcwd says ENOENT only when its working directory has been removed (getcwd(3) ERRORS)",
+    },
     // epoll_ctl: which operation on which target (fs/eventpoll.c do_epoll_ctl).
     Rule {
         errnos: &[ENOENT],
@@ -721,6 +730,7 @@ struct Call<'a> {
     ctl: Option<&'a str>,
     registered: Option<&'a str>,
     sleeps: Option<&'a str>,
+    cwd: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -752,6 +762,7 @@ impl<'a> Call<'a> {
             ctl: None,
             registered: None,
             sleeps: None,
+            cwd: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -807,7 +818,8 @@ impl<'a> Call<'a> {
         type Set<'a> = fn(Call<'a>, &'a str) -> Call<'a>;
         let ctls = values(Key::Ctl)
             .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
-        let crossed: [(Key, Vec<&'a str>, Set<'a>); 3] = [
+        let cwds = values(Key::Cwd).unwrap_or_else(|| vec!["live", "deleted"]);
+        let crossed: [(Key, Vec<&'a str>, Set<'a>); 4] = [
             (Key::Sleeps, yes_no(Key::Sleeps), |c, v| Call {
                 sleeps: Some(v),
                 ..c
@@ -817,6 +829,7 @@ impl<'a> Call<'a> {
                 registered: Some(v),
                 ..c
             }),
+            (Key::Cwd, cwds, |c, v| Call { cwd: Some(v), ..c }),
         ];
         for (key, vs, set) in crossed {
             if keys.contains(&key) {
@@ -832,6 +845,9 @@ impl<'a> Call<'a> {
     /// ` on fd=pipe:nonblock=no`, ` FUTEX_WAKE_PRIVATE`, ` with WNOHANG`, ` ctl=add`: put after the syscall's
     /// name.
     fn describe(&self) -> String {
+        if let Some(cwd) = self.cwd {
+            return format!(" cwd={cwd}");
+        }
         if let Some(ctl) = self.ctl {
             let rest = Call {
                 ctl: None,
@@ -906,6 +922,7 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
         Need::Waits => call.nohang != Some("yes"),
         Need::Sleeps => call.sleeps != Some("no"),
         // An operation number the kernel does not know fails with EINVAL before any of these.
+        Need::CwdDeleted => call.cwd != Some("live"),
         Need::Ctl(ctls, registered) => {
             call.ctl.is_none_or(|ctl| ctls.contains(&ctl))
                 && registered.is_none_or(|need| call.registered.is_none_or(|was| was == need))
@@ -1035,6 +1052,17 @@ mod tests {
 
     /// A hand-written fault with `registered=` was judged by its operation alone: `epoll_ctl:ENOENT:ctl=del:
     /// registered=yes` (a DEL of a watched descriptor, which succeeds) passed as possible.
+    #[test]
+    fn getcwd_says_enoent_only_without_its_working_directory() {
+        assert_eq!(
+            refused("getcwd:ENOENT"),
+            "getcwd cwd=live never returns ENOENT: getcwd says ENOENT only when its working directory has been \
+             removed (getcwd(3) ERRORS)"
+        );
+        possible("getcwd:ENOENT:cwd=deleted");
+        assert!(refused("getcwd:ENOENT:cwd=live").starts_with("getcwd cwd=live never"));
+    }
+
     #[test]
     fn regression_registered_was_ignored_when_judging_epoll_ctl_faults() {
         assert_eq!(
