@@ -1,7 +1,7 @@
 //! The arrows docs/architecture.md forbids, checked on the source (issue 11): a backend names no other backend,
 //! nor `doctor`, `experiment`, `commands` or `report`; `report` does not name `experiment`; the core (`model`,
-//! `decide`, `synth`) names no backend, `sys`, `experiment` or `report`, nor aya, clap or nix. Comments do not
-//! count: only code lines are read.
+//! `decide`, `synth`) names no backend, `sys`, `experiment` or `report`, nor aya, clap or nix; `sys`, the layer
+//! below the backends, names none of them nor anything above. Comments do not count: only code lines are read.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +86,27 @@ fn the_core_names_no_backend_sys_experiment_report_aya_clap_or_nix() {
         let found = offences(dir, &forbidden);
         assert!(found.is_empty(), "{dir}:\n{}", found.join("\n"));
     }
+}
+
+/// The launcher installed the filter through `backend::filter` (the last arrow issue 11 listed): the raw install
+/// is `sys::seccomp` now, and the compiled program is the caller's.
+#[test]
+fn sys_names_no_backend_nor_the_layers_above() {
+    let found = offences(
+        "sys",
+        &[
+            "crate::backend",
+            "crate::experiment",
+            "crate::report",
+            "crate::doctor",
+            "crate::commands",
+            "crate::cli",
+            "crate::monitor",
+            "crate::synth",
+            "crate::decide",
+        ],
+    );
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 /// The check itself: a code line that names a forbidden module is found, the same text in a comment is not.

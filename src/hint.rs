@@ -130,6 +130,7 @@ const HINTED: &[Ask] = &[
     ask::<crate::backend::ebpf::EbpfError>,
     ask::<crate::monitor::MonitorError>,
     ask::<crate::sys::contain::ContainError>,
+    ask::<crate::sys::seccomp::InstallError>,
     ask::<crate::experiment::ExperimentError>,
     ask::<crate::files::FileError>,
     ask::<crate::report::merge::MergeError>,
@@ -189,6 +190,10 @@ mod tests {
             }),
             Box::new(backend::target::TargetError::Empty),
             Box::new(backend::filter::FilterError::TooLong {
+                len: 5000,
+                limit: 4096,
+            }),
+            Box::new(crate::sys::seccomp::InstallError::TooLong {
                 len: 5000,
                 limit: 4096,
             }),

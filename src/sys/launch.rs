@@ -34,9 +34,9 @@ use nix::{
 
 use super::{
     contain,
+    seccomp::{self, InstallFlags},
     wait::{self, Status},
 };
-use crate::backend::filter::{self, FilterError, InstallFlags};
 
 /// Why the child could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +122,7 @@ impl<'a> Command<'a> {
         let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(LaunchError::Pipe)?;
         let parent = getpid();
         // SAFETY: the child branch only calls async-signal-safe functions (prctl, getppid, raise, prctl and
-        // seccomp through `filter::sys::install`, which does not allocate, execv, write, _exit) on data prepared
+        // seccomp through `seccomp::install`, which does not allocate, execv, write, _exit) on data prepared
         // before the fork, so it cannot deadlock on a lock another thread of phoebe held at fork time; it never
         // returns.
         match unsafe { fork() }.map_err(LaunchError::Fork)? {
@@ -168,11 +168,10 @@ impl<'a> Command<'a> {
             unsafe { libc::raise(libc::SIGSTOP) };
         }
         if let Some((prog, flags)) = self.filter {
-            match filter::sys::install(prog, flags) {
+            match seccomp::install(prog, flags) {
                 // A listener (NEW_LISTENER) is dropped here: closed, as the exec would close it anyway.
                 Ok(_) => {}
-                Err(FilterError::Sys { source, .. }) => report(Step::Filter, source as i32),
-                Err(_) => report(Step::Filter, libc::EINVAL),
+                Err(e) => report(Step::Filter, e.errno() as i32),
             }
         }
         let Some((program, argv)) = &self.exec else {
@@ -366,9 +365,8 @@ mod tests {
     fn a_probe_child_exits_zero_after_its_steps() {
         let _children = crate::sys::children_lock();
         assert_eq!(probe(Command::no_exec()), Ok(()));
-        let allow = filter::compile(&filter::Policy::new(filter::Action::Allow)).unwrap();
         assert_eq!(
-            probe(Command::no_exec().filter(&allow, InstallFlags::NONE)),
+            probe(Command::no_exec().filter(&seccomp::allow_all(), InstallFlags::NONE)),
             Ok(())
         );
     }

@@ -5,23 +5,23 @@
 //! A [`Policy`] — an [`Action`] per syscall number, a default for the others and one for calls of another ABI — is
 //! [`compile`]d into a classic-BPF program that checks the architecture, sends x32 calls to the other-ABI action, then
 //! finds the call's action by binary search on the syscall number, so a lookup costs O(log n) in the number of rules.
-//! `evaluate` (test builds only) runs such a program in user space for the tests and the fuzzer; [`install`] in
-//! [`sys`] is the one place that hands a program to the kernel.
+//! `evaluate` (test builds only) runs such a program in user space for the tests and the fuzzer;
+//! `sys::seccomp::install` is the one place that hands a program to the kernel.
 //!
 //! It does not decide anything per call: which calls fail, with which errno and how often is the decision module's job;
 //! the filter only routes calls to a backend, or for a certain failure straight to the errno. We build the program
 //! ourselves because seccompiler 0.5 has no `RET_USER_NOTIF`, no `NEW_LISTENER` and one action per filter (DESIGN §4).
 
-pub mod sys;
+#[cfg(test)]
+mod kernel_tests;
 
 use std::{collections::BTreeMap, fmt, mem::offset_of};
 
 use libc::{seccomp_data, sock_filter};
-use nix::errno::Errno;
 
 use crate::model::shape::ArgTest;
 
-pub use self::sys::{InstallFlags, Step, install, set_no_new_privs};
+pub use crate::sys::seccomp::{InstallError, InstallFlags, MAX_INSNS, Step};
 
 /// What a program checks before its search: the audit architecture of native calls, and whether x32 calls share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,6 @@ pub const NATIVE_AUDIT_ARCH: u32 = Abi::NATIVE.audit_arch;
 
 /// `__X32_SYSCALL_BIT`: on x86_64 a call whose number has this bit comes from the x32 ABI (with the native `arch`).
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-/// The kernel's limit on the length of one classic-BPF program (`BPF_MAXINSNS`).
-pub const MAX_INSNS: usize = libc::BPF_MAXINSNS as usize;
 
 /// The largest errno a filter may return (`MAX_ERRNO`); larger values are clamped by the kernel.
 pub const MAX_ERRNO: u16 = 4095;
@@ -278,32 +275,9 @@ pub enum FilterError {
         /// `BPF_MAXINSNS`.
         limit: usize,
     },
-    /// An empty program was given to [`install`].
-    #[error("the seccomp program is empty")]
-    Empty,
-    /// Install flags that the kernel refuses together.
-    #[error("seccomp flags {flags} cannot be used together: {reason}")]
-    IncompatibleFlags {
-        /// The flags asked for.
-        flags: InstallFlags,
-        /// Why the kernel refuses them.
-        reason: &'static str,
-    },
-    /// A raw call failed.
-    #[error("{step} failed")]
-    Sys {
-        /// The call that failed.
-        step: Step,
-        /// Its errno.
-        #[source]
-        source: Errno,
-    },
-    /// With `TSYNC`, another thread of the process could not take the filter.
-    #[error("seccomp could not synchronize thread {tid} with the new filter")]
-    TsyncFailed {
-        /// The thread's id, as returned by the kernel.
-        tid: i64,
-    },
+    /// The kernel refused to install the program, or it was refused before the kernel was asked.
+    #[error(transparent)]
+    Install(#[from] InstallError),
     /// `evaluate` met an instruction it cannot run.
     #[error("bad seccomp program at instruction {pc}: {reason}")]
     BadProgram {
@@ -321,15 +295,8 @@ impl crate::hint::Hinted for FilterError {
                 "numbers with the x32 bit (0x40000000) get the other-ABI action".into()
             }
             FilterError::TooLong { .. } => "use fewer rules or fewer distinct actions".into(),
-            FilterError::Sys { step, source } => return sys::hint(step, source),
-            FilterError::TsyncFailed { .. } => {
-                "the thread has a filter tree of its own or is exiting; install before starting threads"
-                    .into()
-            }
-            FilterError::InvalidErrno { .. }
-            | FilterError::Empty
-            | FilterError::IncompatibleFlags { .. }
-            | FilterError::BadProgram { .. } => return None,
+            FilterError::Install(e) => return e.hint(),
+            FilterError::InvalidErrno { .. } | FilterError::BadProgram { .. } => return None,
         })
     }
 }

@@ -5,12 +5,12 @@
 use nix::errno::Errno;
 
 use crate::{
-    backend::{
-        Capability, Probe,
-        filter::{self, sys::InstallFlags},
-    },
+    backend::{Capability, Probe, filter},
     hint::Hint,
-    sys::launch::{self, Command},
+    sys::{
+        launch::{self, Command},
+        seccomp::InstallFlags,
+    },
 };
 
 /// Installs an allow-all seccomp filter with `flags` in a child and reports the kernel's answer.

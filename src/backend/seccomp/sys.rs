@@ -33,9 +33,10 @@ use nix::{
 };
 
 use crate::{
-    backend::filter::{self, FilterError, InstallFlags},
+    backend::filter::{FilterError, InstallError, InstallFlags, Step},
     sys::{
         launch,
+        seccomp::install,
         wait::{self, Status},
     },
 };
@@ -158,7 +159,7 @@ pub fn spawn_notified(
     let cgroup = crate::sys::contain::get().map(|c| c.procs_fd());
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
     // SAFETY: without CLONE_VM this is a fork whose child shares the descriptor table. The child branch below only
-    // makes raw system calls (prctl, getppid, write to join the cgroup, seccomp through `filter::install`, which does
+    // makes raw system calls (prctl, getppid, write to join the cgroup, seccomp through `sys::seccomp::install`, which does
     // not allocate, execv,
     // _exit) and atomic stores into the shared page, on data prepared before the clone, so it cannot deadlock on a
     // lock another thread of phoebe held. It never closes a descriptor (the table is phoebe's too) and never
@@ -182,20 +183,18 @@ pub fn spawn_notified(
             fail(CONTAIN_FAILED, e as i32)
         }
         let listener_flags = InstallFlags::NEW_LISTENER;
-        let (installed, killable) =
-            match filter::sys::install(prog, listener_flags | InstallFlags::WAIT_KILLABLE_RECV) {
-                // Before Linux 5.19 the flag is unknown: install without it.
-                Err(FilterError::Sys {
-                    source: Errno::EINVAL,
-                    ..
-                }) => (filter::sys::install(prog, listener_flags), false),
-                other => (other, true),
-            };
+        let (installed, killable) = match install(prog, listener_flags | InstallFlags::WAIT_KILLABLE_RECV) {
+            // Before Linux 5.19 the flag is unknown: install without it.
+            Err(InstallError::Sys {
+                source: Errno::EINVAL,
+                ..
+            }) => (install(prog, listener_flags), false),
+            other => (other, true),
+        };
         let fd = match installed {
             Ok(Some(fd)) => fd,
             Ok(None) => fail(FILTER_FAILED, libc::EINVAL),
-            Err(FilterError::Sys { source, .. }) => fail(FILTER_FAILED, source as i32),
-            Err(_) => fail(FILTER_FAILED, libc::EINVAL),
+            Err(e) => fail(FILTER_FAILED, e.errno() as i32),
         };
         h.listener.store(fd.as_raw_fd(), Ordering::Relaxed);
         h.killable.store(u32::from(killable), Ordering::Relaxed);
@@ -224,10 +223,10 @@ pub fn spawn_notified(
             _ => {
                 wait::reap(pid);
                 let errno = Errno::from_raw(h.errno.load(Ordering::Relaxed));
-                return Err(SpawnError::Filter(FilterError::Sys {
-                    step: filter::Step::SetModeFilter(InstallFlags::NEW_LISTENER),
+                return Err(SpawnError::Filter(FilterError::Install(InstallError::Sys {
+                    step: Step::SetModeFilter(InstallFlags::NEW_LISTENER),
                     source: errno,
-                }));
+                })));
             }
         }
         match wait::waitpid(Some(pid), WaitPidFlag::WNOHANG) {
