@@ -123,7 +123,9 @@ fn observation_counts_calls_and_errors_per_shape() {
     let (_, spool) = open
         .shapes
         .iter()
-        .find(|(s, _)| s.starts_with("exists=no:path=/") && s.ends_with("/phoebe-shapes-*-dir/new"))
+        .find(|(s, _)| {
+            s.starts_with("creates=yes:exists=no:path=/") && s.ends_with("/phoebe-shapes-*-dir/new")
+        })
         .unwrap_or_else(|| panic!("{:?}", open.shapes.keys().collect::<Vec<_>>()));
     assert_eq!((spool.calls, spool.errors.values().sum::<u64>()), (300, 150));
 }
@@ -172,7 +174,8 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
         "{}",
         absent.reason
     );
-    // The creating open fails in half of the rounds, on a name that is absent each time: a model on that shape.
+    // The creating open fails in half of the rounds (its directory is gone), on a name that is absent each time:
+    // a model on that shape, for creating opens only.
     let enoent = plan
         .models
         .iter()
@@ -181,7 +184,7 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
     let shapes: Vec<String> = enoent.shapes.iter().map(|s| s.shape.to_string()).collect();
     assert!(
         shapes.len() == 1
-            && shapes[0].starts_with("exists=no:")
+            && shapes[0].starts_with("creates=yes:exists=no:")
             && shapes[0].ends_with("/phoebe-shapes-*-dir/new"),
         "{shapes:?}"
     );

@@ -255,6 +255,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                EEXIST yes)
   exists=yes|no  path calls: the name exists as the call starts (ENOENT needs no, EEXIST yes;
                ENOENT on a name that exists simulates a deletion)
+  creates=yes|no  open, openat, openat2, creat: O_CREAT (a creating open's ENOENT is a missing
+               directory, a plain one's a missing name)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   For calls on a descriptor, path=GLOB matches the file it refers to.

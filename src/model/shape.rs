@@ -55,6 +55,9 @@ pub enum Key {
     /// getcwd: whether the calling task's working directory has been removed (`live` / `deleted`): the
     /// kernel's ENOENT needs an unlinked cwd.
     Cwd,
+    /// open, openat, openat2, creat: whether the call creates its file when it is absent (`O_CREAT`): a creating
+    /// open's ENOENT is a missing directory, a plain one's a missing name; only a creating one says EEXIST.
+    Creates,
     /// Path calls: whether the name the call looks up exists as the call starts (`yes` / `no`, as `lstat` sees
     /// it). ENOENT is the state of a name that is not there, EEXIST of one that is: a baseline whose lookups of
     /// absent names failed says nothing about names that exist, so an injection there would simulate a deletion
@@ -68,7 +71,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 20] = [
+    pub const ALL: [Key; 21] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -86,6 +89,7 @@ impl Key {
         Key::Nohang,
         Key::Option,
         Key::Cwd,
+        Key::Creates,
         Key::Exists,
         Key::DestExists,
         Key::Path,
@@ -110,6 +114,7 @@ impl Key {
             Key::Ctl => "ctl",
             Key::Registered => "registered",
             Key::Cwd => "cwd",
+            Key::Creates => "creates",
             Key::Exists => "exists",
             Key::DestExists => "dest_exists",
             Key::Path => "path",
@@ -138,6 +143,7 @@ impl Key {
             Key::Option => "prctl",
             Key::Ctl | Key::Registered => "epoll_ctl",
             Key::Cwd => "getcwd",
+            Key::Creates => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
             Key::Path => "calls with a path or file-descriptor argument",
@@ -192,15 +198,19 @@ impl Shape {
 }
 
 /// The errnos each state component decides: a name's existence decides ENOENT (absent), EEXIST and ENOTEMPTY
-/// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT.
-const STATE_ERRNOS: [(Key, &[i32]); 3] = [
+/// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
+/// and whether an open creates its file (an argument, but one that matters only with a name's state), ENOENT
+/// and EEXIST.
+const STATE_ERRNOS: [(Key, &[i32]); 4] = [
+    (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
     (Key::Exists, &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY]),
     (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
     (Key::Cwd, &[libc::ENOENT]),
 ];
 
 /// The shape as it matters to `errno` (`None`: a partial transfer or a delay, no errno): without the state
-/// components ([`Key::Exists`], [`Key::DestExists`], [`Key::Cwd`]) that do not decide it. Whether a name
+/// components ([`Key::Exists`], [`Key::DestExists`], [`Key::Cwd`], and [`Key::Creates`] with them) that do not
+/// decide it. Whether a name
 /// exists says everything about a lookup's ENOENT and nothing about its EACCES or EMFILE: synthesis, the
 /// plausible tier and the realism of an injection look at a shape through this, so that an observer that cannot
 /// tell a state (eBPF, which knows only what a result says of it) loses no model of an errno the state does not
@@ -398,9 +408,22 @@ pub trait Probe {
         let _ = (sc, args, name);
         None
     }
-    /// Whether the calling task's working directory has been removed.
+    /// Whether the working directory of the calling task has been removed.
     fn cwd_deleted(&mut self) -> Option<bool> {
         None
+    }
+    /// Whether an open creates its file when it is absent (`O_CREAT`), from its flags: a register, or openat2's
+    /// `struct open_how` in memory. A probe that does not know the registers (eBPF's path counters) says `None`.
+    fn creates(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<bool> {
+        let flags = match sc.name() {
+            "creat" => return Some(true),
+            "open" => args[1],
+            "openat" => args[2],
+            // `struct open_how` starts with its u64 flags.
+            "openat2" => self.read_u64(args[2])?,
+            _ => return None,
+        };
+        Some(flags & libc::O_CREAT as u64 != 0)
     }
 }
 
@@ -687,6 +710,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
         "getcwd" => &[Key::Cwd],
+        "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Exists, Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
@@ -781,6 +805,9 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
                 .and_then(|_| probe.exists(sc, args, name))
                 .map_or(UNKNOWN, yes_no)
         };
+        if keys_of(sc).contains(&Key::Creates) {
+            shape.set(Key::Creates, probe.creates(sc, args).map_or(UNKNOWN, yes_no));
+        }
         shape.set(Key::Exists, state(probe, Name::Path));
         if dest_path_arg(sc).is_some() {
             shape.set(Key::DestExists, state(probe, Name::Dest));
@@ -969,6 +996,7 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
         | Key::Nohang
         | Key::Registered
         | Key::Sleeps
+        | Key::Creates
         | Key::Exists
         | Key::DestExists => yes_no(v),
         Key::Cwd => match v {
@@ -1116,6 +1144,15 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
             }
             ("ioctl", Key::Req) => eq(1, number_of(v, ioctl_name)?),
             ("epoll_ctl", Key::Ctl) => eq(1, number_of(v, epoll_ctl_name)?),
+            ("open" | "openat", Key::Creates) => {
+                let arg = if sc.name() == "open" { 1 } else { 2 };
+                let bits = libc::O_CREAT as u32;
+                vec![if yes(v) {
+                    ArgTest::LowAnySet { arg, bits }
+                } else {
+                    ArgTest::LowNoneSet { arg, bits }
+                }]
+            }
             _ => return None,
         };
         any.push(tests);
@@ -1296,7 +1333,7 @@ mod tests {
         };
         assert_eq!(
             shape("openat", [0; 6], &mut p),
-            "exists=unknown:path=/proc/*/stat"
+            "creates=no:exists=unknown:path=/proc/*/stat"
         );
         assert_eq!(
             shape("readlink", [0; 6], &mut nothing()),
@@ -1375,6 +1412,56 @@ mod tests {
         let cwd = Shape::parse("cwd=unknown").unwrap();
         assert_eq!(for_errno(&cwd, errno(libc::ERANGE)).to_string(), "");
         assert_eq!(for_errno(&cwd, errno(libc::ENOENT)), cwd);
+    }
+
+    /// append-log: a plain open of its log failed with ENOENT (no log yet), the creating open that followed
+    /// succeeded; both on an absent name, so with `exists=` alone the model injected ENOENT into the creating open,
+    /// whose ENOENT needs a missing directory. Whether the open creates is part of its shape.
+    #[test]
+    fn regression_a_plain_opens_enoent_was_injected_into_the_creating_open_of_the_same_file() {
+        let mut p = State {
+            path: Some("/srv/app/log".into()),
+            exists: Some(false),
+            dest: None,
+            cwd_deleted: None,
+        };
+        let o_creat = libc::O_CREAT as u64;
+        assert_eq!(
+            shape("openat", [0, 0, libc::O_RDONLY as u64, 0, 0, 0], &mut p),
+            "creates=no:exists=no:path=/srv/app/log"
+        );
+        assert_eq!(
+            shape("openat", [0, 0, o_creat | libc::O_WRONLY as u64, 0, 0, 0], &mut p),
+            "creates=yes:exists=no:path=/srv/app/log"
+        );
+        assert_eq!(
+            shape("open", [0, o_creat, 0, 0, 0, 0], &mut p),
+            "creates=yes:exists=no:path=/srv/app/log"
+        );
+        assert_eq!(
+            shape("creat", [0; 6], &mut p),
+            "creates=yes:exists=no:path=/srv/app/log"
+        );
+        // openat2's flags are in memory: this probe cannot read it.
+        assert_eq!(
+            shape("openat2", [0; 6], &mut p),
+            "creates=unknown:exists=no:path=/srv/app/log"
+        );
+        // A stat has no such component; an errno it does not decide does not see it.
+        assert_eq!(shape("newfstatat", [0; 6], &mut p), "exists=no:path=/srv/app/log");
+        let eacces = Some(Errno::new(libc::EACCES).unwrap());
+        let creating = Shape::parse("creates=yes:exists=no:path=/a").unwrap();
+        assert_eq!(for_errno(&creating, eacces).to_string(), "path=/a");
+        // The filter decides it on the flags register.
+        let yes = Predicate::parse(Key::Creates, "yes").unwrap();
+        assert_eq!(
+            register_tests(sc("openat"), &yes),
+            Some(vec![vec![ArgTest::LowAnySet {
+                arg: 2,
+                bits: libc::O_CREAT as u32
+            }]])
+        );
+        assert_eq!(register_tests(sc("openat2"), &yes), None);
     }
 
     fn nothing_state() -> State {

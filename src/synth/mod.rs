@@ -389,8 +389,8 @@ fn by_shape(
         let (category, target_rate, rule, probability) = match rule_for(errno, &stats, settings) {
             Ok(r) => r,
             Err(reason) => {
-                // Calls of the template that succeeded with their state unlearned (eBPF: an open's success does
-                // not say whether O_CREAT created its file) may have been of this shape.
+                // Calls of the template that succeeded with their state unlearned (eBPF: a rename's success does
+                // not say whether it replaced its new name) may have been of this shape.
                 let unlearned: u64 = unknown_state_twin(&shape)
                     .and_then(|twin| per_shape.get(twin.as_str()))
                     .map_or(0, |intervals| {
@@ -402,8 +402,8 @@ fn by_shape(
                 exclude(match state_note(&shape, errno) {
                     Some(_) if unlearned > 0 && stats.natural_rate() >= 1.0 => format!(
                         "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
-                         template succeeded with a state the observer could not learn (eBPF reads it from the \
-                         result: an O_CREAT open's success does not say whether it created its file, nor a rename's \
+                         template succeeded with a state the observer could not learn (eBPF reads a name's state \
+                         from the call's result, and a success does not always tell it: a rename's does not say \
                          whether it replaced its new name): phoebe cannot tell how often it fails; observe with \
                          --backend ptrace to model it"
                     ),
@@ -808,18 +808,26 @@ mod tests {
             m.fault.to_string(),
             format!("mkdir:ENOENT:p={}:exists=no:path=/srv/spool/*", m.probability)
         );
-        // On eBPF an O_CREAT open's success leaves the name's state unknown: the absent names that failed are
-        // not all the calls, and the exclusion says so instead of calling it the file system's state.
+        // On eBPF a rename's success leaves its new name's state unknown: the renames onto an existing name that
+        // failed are not all the calls, and the exclusion says so instead of calling it the file system's state.
         let o = shaped(
-            "openat",
+            "renameat2",
             30,
             &[
-                ("exists=no:path=/srv/spool/*", 2, Some(("ENOENT", 2))),
-                ("exists=unknown:path=/srv/spool/*", 8, None),
+                (
+                    "exists=yes:dest_exists=yes:path=/srv/spool/*",
+                    2,
+                    Some(("EEXIST", 2)),
+                ),
+                ("exists=yes:dest_exists=unknown:path=/srv/spool/*", 8, None),
             ],
         );
         let p = plan(&o);
         assert!(p.models.is_empty(), "{:?}", p.models);
+        assert_eq!(
+            p.excluded[0].shape.as_deref(),
+            Some("dest_exists=yes:path=/srv/spool/*")
+        );
         assert!(
             p.excluded[0].reason.contains(
                 "240 call(s) of the same template succeeded with a state the observer could not learn"

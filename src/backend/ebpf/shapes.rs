@@ -78,6 +78,10 @@ impl Probe for KernelPath {
     fn cwd_deleted(&mut self) -> Option<bool> {
         cwd_deleted_from_result(self.result)
     }
+    // The path counters keep no registers: an open's flags are not known here.
+    fn creates(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
+        None
+    }
 }
 
 /// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
@@ -565,17 +569,18 @@ mod tests {
         let text = |path: Option<&[u8]>, result| shape_of_path(nr, path, result).unwrap().1.to_string();
         assert_eq!(
             text(Some(b"/proc/1234/stat"), enoent),
-            "exists=no:path=/proc/*/stat"
+            "creates=unknown:exists=no:path=/proc/*/stat"
         );
         assert_eq!(
             text(Some(b"/etc/./x/..//passwd"), enoent),
-            "exists=no:path=/etc/passwd"
+            "creates=unknown:exists=no:path=/etc/passwd"
         );
-        assert_eq!(text(None, enoent), "exists=unknown:path=unknown");
-        // An open's success does not say whether O_CREAT created the name; a stat's says it was there.
+        assert_eq!(text(None, enoent), "creates=unknown:exists=unknown:path=unknown");
+        // An open's success does not say whether O_CREAT created the name (its flags are not kept either); a
+        // stat's says the name was there.
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(())),
-            "exists=unknown:path=/etc/passwd"
+            "creates=unknown:exists=unknown:path=/etc/passwd"
         );
         let stat = u64::from(Syscall::parse("newfstatat").unwrap().number());
         assert_eq!(
