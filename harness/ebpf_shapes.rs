@@ -123,11 +123,20 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
             && plan.contains("simulate a deletion"),
         "{plan}"
     );
-    // The path counters keep no flags, so whether an open creates is unknown on eBPF: the creating open's ENOENT
-    // (its directory gone) is not modelled, and the plan says why.
+    // The kernel keeps the open's flags (creates=yes), but its successes do not say whether it created its file:
+    // the creating open's ENOENT (its directory gone) is not modelled on eBPF, and the plan says why.
     assert!(
-        plan.contains("its creates could not be learned when it was observed"),
+        plan.contains("succeeded with a state the observer could not learn"),
         "{plan}"
+    );
+    assert_eq!(
+        by_component(&ebpf, "openat", Key::Creates)
+            .keys()
+            .collect::<Vec<_>>(),
+        by_component(&ptrace, "openat", Key::Creates)
+            .keys()
+            .collect::<Vec<_>>(),
+        "whether each open creates, on both"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let parsed: phoebe::model::Plan = serde_json::from_str(&plan).unwrap();

@@ -259,6 +259,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                directory, a plain one's a missing name)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
+  child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.

@@ -542,6 +542,7 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
         | Key::Nohang
         | Key::Registered
         | Key::Sleeps
+        | Key::Child
         | Key::Creates
         | Key::Exists
         | Key::DestExists => &["yes", "no", "yes|no"],

@@ -389,8 +389,8 @@ fn by_shape(
         let (category, target_rate, rule, probability) = match rule_for(errno, &stats, settings) {
             Ok(r) => r,
             Err(reason) => {
-                // Calls of the template that succeeded with their state unlearned (eBPF: a rename's success does
-                // not say whether it replaced its new name) may have been of this shape.
+                // Calls of the template that succeeded with their state unlearned (eBPF: a creating open's
+                // success does not say whether it created its file) may have been of this shape.
                 let unlearned: u64 = unknown_state_twin(&shape)
                     .and_then(|twin| per_shape.get(twin.as_str()))
                     .map_or(0, |intervals| {
@@ -403,8 +403,8 @@ fn by_shape(
                     Some(_) if unlearned > 0 && stats.natural_rate() >= 1.0 => format!(
                         "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
                          template succeeded with a state the observer could not learn (eBPF reads a name's state \
-                         from the call's result, and a success does not always tell it: a rename's does not say \
-                         whether it replaced its new name): phoebe cannot tell how often it fails; observe with \
+                         from the call's result, and a success does not always tell it: a creating open's does not \
+                         say whether it created its file, nor a rename's whether it replaced its new name): phoebe cannot tell how often it fails; observe with \
                          --backend ptrace to model it"
                     ),
                     Some(note) if stats.natural_rate() >= 1.0 => format!("{reason} ({note})"),

@@ -87,6 +87,30 @@ pub fn children_of(ppid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Whether process `tgid` has a child: any (`pid` `None`), or the one with that pid (zombies included: a wait
+/// still reaps them); `None` when the caller is gone. Any child is read from the threads' `children` files
+/// (`CONFIG_PROC_CHILDREN`), or from the whole process list where the kernel has none.
+pub fn has_child(tgid: u32, pid: Option<u32>) -> Option<bool> {
+    if let Some(pid) = pid {
+        return Some(stat(pid).is_some_and(|s| s.ppid == tgid)).filter(|_| exists(tgid));
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{tgid}/task")).ok()?;
+    let mut read_any = false;
+    for task in tasks.filter_map(Result::ok) {
+        if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+            read_any = true;
+            if !children.trim().is_empty() {
+                return Some(true);
+            }
+        }
+    }
+    Some(if read_any {
+        false
+    } else {
+        !children_of(tgid).is_empty()
+    })
+}
+
 /// What descriptor `fd` of task `tid` refers to (`/proc/TID/fd/FD`; sockets and pipes read `socket:[N]`,
 /// `pipe:[N]`); `NotFound` means the descriptor is not open (or the task is gone).
 pub fn fd_link(tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
@@ -186,6 +210,23 @@ fn status_field(path: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_has_the_child_it_started_until_it_reaps_it() {
+        let _children = crate::sys::children_lock();
+        let me = std::process::id();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert_eq!(has_child(me, Some(child.id())), Some(true));
+        assert_eq!(has_child(me, None), Some(true));
+        // Not its child: its own parent.
+        assert_eq!(
+            has_child(me, Some(std::os::unix::process::parent_id())),
+            Some(false)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(has_child(me, Some(child.id())), Some(false));
+    }
 
     #[test]
     fn stat_lines_give_state_and_ppid_even_with_odd_command_names() {

@@ -190,6 +190,55 @@ pub fn aarch64_path(nr: u64) -> Option<u8> {
     }
 }
 
+/// What the path counters keep of an open's flags, in [`PathKey::fd`] (a path syscall has no descriptor code):
+/// whether it creates its file (`O_CREAT`), and only when it is absent (`O_EXCL`).
+pub mod open {
+    /// Not an open, or one whose flags are not a register (openat2's are in memory).
+    pub const UNKNOWN: u64 = 0;
+    /// Without `O_CREAT`.
+    pub const PLAIN: u64 = 1;
+    /// With `O_CREAT`, without `O_EXCL`.
+    pub const CREATES: u64 = 2;
+    /// With `O_CREAT | O_EXCL`.
+    pub const EXCLUSIVE: u64 = 3;
+    /// The flags argument of [`x86_64`]'s and [`aarch64`]'s opens that is no register: creat, which always creates.
+    pub const CREAT: u8 = 0xff;
+    const O_CREAT: u64 = 0o100;
+    const O_EXCL: u64 = 0o200;
+
+    /// The code of an open with these flags.
+    #[inline(always)]
+    pub fn code(flags: u64) -> u64 {
+        if flags & O_CREAT == 0 {
+            PLAIN
+        } else if flags & O_EXCL != 0 {
+            EXCLUSIVE
+        } else {
+            CREATES
+        }
+    }
+
+    /// x86_64: the argument holding the flags of open (1) and openat (2), [`CREAT`] for creat.
+    #[inline(always)]
+    pub fn x86_64(nr: u64) -> Option<u8> {
+        match nr {
+            2 => Some(1),
+            257 => Some(2),
+            85 => Some(CREAT),
+            _ => None,
+        }
+    }
+
+    /// aarch64 (the generic table): openat's flags (argument 2); it has no open or creat.
+    #[inline(always)]
+    pub fn aarch64(nr: u64) -> Option<u8> {
+        match nr {
+            56 => Some(2),
+            _ => None,
+        }
+    }
+}
+
 /// The 64-bit FNV-1a hash of the NUL-terminated string in `bytes` (all of it without a NUL), in a loop bounded
 /// by the buffer's length that the verifier accepts; 0 is mapped to 1, so that it stays [`UNKNOWN_PATH`].
 #[inline(always)]
@@ -206,10 +255,11 @@ pub fn fnv1a(bytes: &[u8; PATH_BYTES]) -> u64 {
     if hash == UNKNOWN_PATH { 1 } else { hash }
 }
 
-/// Key of the observer's path counter map: a path syscall, its errno and its path's [`fnv1a`] hash
-/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole); or a call on a regular file or
-/// directory, its errno, the hash of the file's path (walked in the kernel, [`walk`]) and the descriptor's code
-/// (`crate::fd::encode`, [`crate::fd::UNKNOWN`] for a path syscall).
+/// Key of the observer's path counter map: a path syscall, its errno, its path's [`fnv1a`] hash
+/// ([`UNKNOWN_PATH`] when the path is not absolute or could not be read whole) and for an open its flags'
+/// [`open`] code (in `fd`, [`open::UNKNOWN`] for other path syscalls); or a call on a regular file or directory,
+/// its errno, the hash of the file's path (walked in the kernel, [`walk`]) and the descriptor's code
+/// (`crate::fd::encode`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PathKey {
@@ -292,7 +342,7 @@ pub mod walk {
         pub nr: u32,
         pub errno: u32,
         pub latency: u64,
-        /// The descriptor's code (`crate::fd::encode`), [`crate::fd::UNKNOWN`] for a relative path.
+        /// The descriptor's code (`crate::fd::encode`); for a relative path, its open code (`super::open`).
         pub fd: u64,
         /// One of [`what`]'s constants.
         pub what: u32,

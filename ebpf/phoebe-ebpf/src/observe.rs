@@ -135,7 +135,7 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // Only the few shaped syscalls read registers: a getppid pays one comparison tree on `nr`.
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
-        let fd = fd_code(fd_arg, regs);
+        let mut fd = fd_code(fd_arg, regs);
         // A call on a regular file or directory, or with a relative path: the path is walked by another
         // program, tail-called last (`what`: `walk::what`, 0 for none).
         let mut what = 0;
@@ -143,7 +143,9 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         if let Some(shape) = shape_regs(nr as u64) {
             count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
-            if let Some(relative) = count_path(arg, regs, nr as u32, errno, latency) {
+            // A path syscall has no descriptor: its key carries an open's flags instead.
+            fd = open_code(nr as u64, regs);
+            if let Some(relative) = count_path(arg, regs, nr as u32, errno, latency, fd) {
                 what = walk::what::RELATIVE;
                 len = relative;
             }
@@ -179,13 +181,13 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
             if what == walk::what::FILE {
                 count_fd(nr as u32, errno, latency, fd);
             } else {
-                // Not two constant zeros: LLVM would zero the 16 bytes with a call to `memset`, a subprogram.
+                // Not a constant zero: LLVM could zero the bytes with a call to `memset`, a subprogram.
                 let unknown = crate::opaque(UNKNOWN_PATH);
                 let key = PathKey {
                     nr: nr as u32,
                     errno,
                     hash: unknown,
-                    fd: unknown,
+                    fd,
                 };
                 count_path_key(&key, latency);
             }
@@ -366,7 +368,7 @@ fn path_hash(arg: u8, regs: *const u8) -> PathRead {
 /// slot), the text map is not looked up again. A relative path, when the walk program is there, is not counted
 /// here: its length is returned, for `sys_exit` to hand the call over last.
 #[inline(always)]
-fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) -> Option<u32> {
+fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64, open: u64) -> Option<u32> {
     let hash = if errno == 0 && EXEC_LIKE.contains(&nr) {
         UNKNOWN_PATH
     } else {
@@ -380,10 +382,34 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64) -> Op
         nr,
         errno,
         hash,
-        fd: phoebe_common::fd::UNKNOWN,
+        fd: open,
     };
     count_path_key(&key, latency);
     None
+}
+
+/// The [`open`](phoebe_common::shape::open) code of an open's flags register; `open::UNKNOWN` for any other call.
+#[inline(always)]
+fn open_code(nr: u64, regs: *const u8) -> u64 {
+    use phoebe_common::shape::open;
+    #[cfg(bpf_target_arch = "aarch64")]
+    let arg = open::aarch64(nr);
+    #[cfg(not(bpf_target_arch = "aarch64"))]
+    let arg = open::x86_64(nr);
+    let Some(arg) = arg else {
+        return open::UNKNOWN;
+    };
+    if arg == open::CREAT {
+        return open::CREATES;
+    }
+    let Some(offset) = ARG_OFFSETS.get(usize::from(arg)) else {
+        return open::UNKNOWN;
+    };
+    // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
+    match unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) } {
+        Ok(flags) => open::code(flags),
+        Err(_) => open::UNKNOWN,
+    }
 }
 
 /// This CPU's path buffer, where a path's text is left for [`count_path_key`] to store.

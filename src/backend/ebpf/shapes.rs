@@ -23,8 +23,8 @@ use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
-        FdFacts, Name, Probe, RegistersOnly, Shape, chr_kind, cwd_deleted_from_result, exists_from_result,
-        fd_kind_of_link, shape_of, socket_kind,
+        FdFacts, Name, OpenMode, Probe, Shape, Waits, chr_kind, cwd_deleted_from_result, exists_from_result,
+        fd_kind_of_link, has_child_from_result, shape_of, socket_kind,
     },
 };
 
@@ -60,6 +60,8 @@ pub fn path_arg_of(nr: u64) -> Option<u8> {
 struct KernelPath {
     path: Option<String>,
     result: Result<(), Errno>,
+    /// An open's flags, as the kernel kept them in the key.
+    open: Option<OpenMode>,
 }
 
 impl Probe for KernelPath {
@@ -73,28 +75,47 @@ impl Probe for KernelPath {
         None
     }
     fn exists(&mut self, sc: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
-        exists_from_result(sc, name, self.result)
+        exists_from_result(sc, name, self.result, self.open)
     }
     fn cwd_deleted(&mut self) -> Option<bool> {
         cwd_deleted_from_result(self.result)
     }
-    // The path counters keep no registers: an open's flags are not known here.
+    fn has_child(&mut self, _: Waits) -> Option<bool> {
+        has_child_from_result(self.result)
+    }
+    // The path counters keep an open's flags (`phoebe_common::shape::open`), no other register.
     fn creates(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
-        None
+        self.open.map(|mode| mode != OpenMode::Plain)
     }
 }
 
 /// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
-/// joined to its walked base; `None`: unknown) and whose result was `result`, through the same [`shape_of`] and
-/// normalisation as ptrace's.
-pub fn shape_of_path(nr: u64, path: Option<&[u8]>, result: Result<(), Errno>) -> Option<(Syscall, Shape)> {
+/// joined to its walked base; `None`: unknown), whose result was `result` and, for an open, whose flags' code the
+/// kernel kept (`open`), through the same [`shape_of`] and normalisation as ptrace's.
+pub fn shape_of_path(
+    nr: u64,
+    path: Option<&[u8]>,
+    result: Result<(), Errno>,
+    open: u64,
+) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     path_arg_of(nr)?;
     let path = path.map(|raw| normalize_absolute(&String::from_utf8_lossy(raw)));
+    let open = open_mode(open);
     Some((
         syscall,
-        shape_of(syscall, &[0; 6], &mut KernelPath { path, result }),
+        shape_of(syscall, &[0; 6], &mut KernelPath { path, result, open }),
     ))
+}
+
+/// What the kernel's open code (`phoebe_common::shape::open`) says of an open's flags.
+fn open_mode(code: u64) -> Option<OpenMode> {
+    match code {
+        shape::open::PLAIN => Some(OpenMode::Plain),
+        shape::open::CREATES => Some(OpenMode::Creates),
+        shape::open::EXCLUSIVE => Some(OpenMode::Exclusive),
+        _ => None,
+    }
 }
 
 /// The syscall and shape a key stands for: its registers' components, and for a call on a descriptor the facts
@@ -108,7 +129,13 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     }
     let args = regs.map_or([0; 6], |regs| shape::registers(&regs, &key.values));
     if fd_arg_of(nr).is_none() {
-        return Some((syscall, shape_of(syscall, &args, &mut RegistersOnly)));
+        // A wait's children are what its result says of them.
+        let mut probe = KernelPath {
+            path: None,
+            result: decode_result(key.errno)?,
+            open: None,
+        };
+        return Some((syscall, shape_of(syscall, &args, &mut probe)));
     }
     let mut facts = fd_facts(key.values[1]);
     // FIONBIO sets or clears O_NONBLOCK: at the exit, where the kernel read the flags, they may not be the ones
@@ -404,12 +431,13 @@ pub(super) fn record_paths(
 ) {
     record_counted(builder, at, before, now, only, |key| {
         let path = texts.get(&key.hash);
-        if key.fd != fd::UNKNOWN {
-            return shape_of_file(u64::from(key.nr), key.fd, path.cloned())
-                .map(|(sc, shape)| (sc, shape, key.errno));
+        let nr = u64::from(key.nr);
+        // A path syscall's key carries an open's flags where a file's carries its descriptor's code.
+        if path_arg_of(nr).is_none() && key.fd != fd::UNKNOWN {
+            return shape_of_file(nr, key.fd, path.cloned()).map(|(sc, shape)| (sc, shape, key.errno));
         }
         let result = decode_result(key.errno)?;
-        shape_of_path(u64::from(key.nr), path.map(String::as_bytes), result)
+        shape_of_path(nr, path.map(String::as_bytes), result, key.fd)
             .map(|(sc, shape)| (sc, shape, key.errno))
     });
 }
@@ -477,7 +505,15 @@ pub(super) fn record_unknown(
         if only.is_some_and(|only| !only.contains(&syscall)) || !builder.records_shapes(syscall) {
             continue;
         }
-        let shape = shape_of(syscall, &[0; 6], &mut KernelPath { path: None, result });
+        let shape = shape_of(
+            syscall,
+            &[0; 6],
+            &mut KernelPath {
+                path: None,
+                result,
+                open: None,
+            },
+        );
         builder.record_shape_many(at, syscall, &shape, result, value.calls);
     }
 }
@@ -485,6 +521,7 @@ pub(super) fn record_unknown(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::shape::RegistersOnly;
 
     /// A small deterministic generator (xorshift), so the test needs no dependency.
     struct Rng(u64);
@@ -534,9 +571,15 @@ mod tests {
                     values,
                 };
                 let (_, from_key) = shape_of_key(&key).expect("a known syscall");
+                // What the kernel's probe knows beyond registers: the result (a success here).
+                let mut kernel = KernelPath {
+                    path: None,
+                    result: Ok(()),
+                    open: None,
+                };
                 assert_eq!(
                     from_key.to_string(),
-                    shape_of(sc, &args, &mut RegistersOnly).to_string(),
+                    shape_of(sc, &args, &mut kernel).to_string(),
                     "{} {args:x?}",
                     sc.name()
                 );
@@ -564,41 +607,79 @@ mod tests {
     /// A path read by the kernel gives ptrace's shape: templated, lexically normalised; none gives `unknown`.
     #[test]
     fn kernel_paths_give_the_shapes_ptrace_gives() {
+        use phoebe_common::shape::open;
         let nr = u64::from(Syscall::parse("openat").unwrap().number());
         let enoent = Err(Errno::new(libc::ENOENT).unwrap());
-        let text = |path: Option<&[u8]>, result| shape_of_path(nr, path, result).unwrap().1.to_string();
+        let text =
+            |path: Option<&[u8]>, result, code| shape_of_path(nr, path, result, code).unwrap().1.to_string();
         assert_eq!(
-            text(Some(b"/proc/1234/stat"), enoent),
-            "creates=unknown:exists=no:path=/proc/*/stat"
+            text(Some(b"/proc/1234/stat"), enoent, open::PLAIN),
+            "creates=no:exists=no:path=/proc/*/stat"
         );
         assert_eq!(
-            text(Some(b"/etc/./x/..//passwd"), enoent),
-            "creates=unknown:exists=no:path=/etc/passwd"
+            text(Some(b"/etc/./x/..//passwd"), enoent, open::CREATES),
+            "creates=yes:exists=no:path=/etc/passwd"
         );
-        assert_eq!(text(None, enoent), "creates=unknown:exists=unknown:path=unknown");
-        // An open's success does not say whether O_CREAT created the name (its flags are not kept either); a
-        // stat's says the name was there.
         assert_eq!(
-            text(Some(b"/etc/passwd"), Ok(())),
-            "creates=unknown:exists=unknown:path=/etc/passwd"
+            text(None, enoent, open::UNKNOWN),
+            "creates=unknown:exists=unknown:path=unknown"
+        );
+        // A plain open's success found its name, an exclusive one's did not; one that may create says nothing
+        // (O_CREAT). A stat's success says the name was there.
+        assert_eq!(
+            text(Some(b"/etc/passwd"), Ok(()), open::PLAIN),
+            "creates=no:exists=yes:path=/etc/passwd"
+        );
+        assert_eq!(
+            text(Some(b"/etc/passwd"), Ok(()), open::EXCLUSIVE),
+            "creates=yes:exists=no:path=/etc/passwd"
+        );
+        assert_eq!(
+            text(Some(b"/etc/passwd"), Ok(()), open::CREATES),
+            "creates=yes:exists=unknown:path=/etc/passwd"
         );
         let stat = u64::from(Syscall::parse("newfstatat").unwrap().number());
         assert_eq!(
-            shape_of_path(stat, Some(b"/etc/passwd"), Ok(()))
+            shape_of_path(stat, Some(b"/etc/passwd"), Ok(()), open::UNKNOWN)
                 .unwrap()
                 .1
                 .to_string(),
             "exists=yes:path=/etc/passwd"
         );
         // Not a path syscall: no shape from a path key.
-        assert!(
-            shape_of_path(
-                u64::from(Syscall::parse("getppid").unwrap().number()),
-                None,
-                Ok(())
-            )
-            .is_none()
+        let getppid = u64::from(Syscall::parse("getppid").unwrap().number());
+        assert!(shape_of_path(getppid, None, Ok(()), open::UNKNOWN).is_none());
+    }
+
+    /// The kernel keeps an open's flags the way `shape_of` reads them from the registers (`creates=`), on
+    /// every architecture's table.
+    #[test]
+    fn the_kernel_keeps_the_open_flags_shape_of_reads() {
+        use phoebe_common::shape::open;
+        let flags = |f: i32| f as u64;
+        assert_eq!(open::code(flags(libc::O_RDONLY)), open::PLAIN);
+        assert_eq!(open::code(flags(libc::O_CREAT | libc::O_WRONLY)), open::CREATES);
+        assert_eq!(open::code(flags(libc::O_CREAT | libc::O_EXCL)), open::EXCLUSIVE);
+        for name in ["open", "openat", "creat"] {
+            let sc = Syscall::parse(name).unwrap();
+            let arg = open::x86_64(u64::from(sc.number()));
+            assert!(arg.is_some(), "{name}");
+            let mut args = [0u64; 6];
+            if let Some(a) = arg.filter(|a| *a != open::CREAT) {
+                args[usize::from(a)] = flags(libc::O_CREAT);
+            }
+            assert_eq!(
+                shape_of(sc, &args, &mut RegistersOnly).get(crate::model::shape::Key::Creates),
+                Some("yes"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            open::x86_64(u64::from(Syscall::parse("openat2").unwrap().number())),
+            None
         );
+        // aarch64's openat is 56.
+        assert_eq!(open::aarch64(56), Some(2));
     }
 
     /// The kernel reads the descriptor argument `fd_arg` names, for every call on a descriptor but the three whose

@@ -35,6 +35,8 @@ pub struct Recorded {
     deleted_cwds: BTreeSet<Pid>,
     /// Absolute names and whether they exist (an unrecorded one: unknown).
     names: HashMap<String, bool>,
+    /// Thread groups and their children (an unrecorded group: unknown).
+    children: HashMap<i32, Vec<i32>>,
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
@@ -102,6 +104,12 @@ impl Recorded {
     /// Absolute name `path` exists (`true`) or not, for every task.
     pub fn name(mut self, path: &str, exists: bool) -> Self {
         self.names.insert(path.to_owned(), exists);
+        self
+    }
+
+    /// Thread group `tgid`'s children are `children`.
+    pub fn children(mut self, tgid: i32, children: &[i32]) -> Self {
+        self.children.insert(tgid, children.to_vec());
         self
     }
 
@@ -173,6 +181,12 @@ impl Source for Recorded {
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         self.read("name_exists", tid, path);
         self.names.get(path).copied()
+    }
+
+    fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
+        self.read("has_child", tgid, format_args!("{pid:?}"));
+        let children = self.children.get(&tgid)?;
+        Some(pid.map_or(!children.is_empty(), |pid| children.contains(&pid)))
     }
 
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {

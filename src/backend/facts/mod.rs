@@ -23,7 +23,7 @@ use crate::{
     model::{
         Syscall,
         names::{dest_path_arg, fd_arg, path_arg},
-        shape::{FdFacts, Name, Probe, chr_kind, fd_kind_of_link, socket_kind},
+        shape::{FdFacts, Name, Probe, Waits, chr_kind, fd_kind_of_link, socket_kind},
     },
     sys::procfs,
 };
@@ -65,6 +65,13 @@ pub trait Source {
     /// [`procfs::name_exists`]: whether absolute `path` names something, as the task sees its file system.
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         procfs::name_exists(tid, path)
+    }
+    /// [`procfs::has_child`]: whether process `tgid` has a child (any, or the one with pid `pid`).
+    fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
+        procfs::has_child(
+            u32::try_from(tgid).ok()?,
+            pid.map(u32::try_from).transpose().ok()?,
+        )
     }
     /// `sys::read_c_string`: a NUL-terminated string of the task's memory at `addr`.
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
@@ -114,6 +121,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         (**self).name_exists(tid, path)
+    }
+    fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
+        (**self).has_child(tgid, pid)
     }
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {
         (**self).read_c_string(tid, addr)
@@ -288,6 +298,14 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn cwd_deleted(&mut self) -> Option<bool> {
         self.source.cwd_deleted(self.tid)
+    }
+
+    fn has_child(&mut self, waits: Waits) -> Option<bool> {
+        match waits {
+            Waits::Any => self.source.has_child(self.tgid, None),
+            Waits::Pid(pid) => self.source.has_child(self.tgid, Some(pid)),
+            Waits::Other => None,
+        }
     }
 }
 
