@@ -123,10 +123,10 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
             && plan.contains("simulate a deletion"),
         "{plan}"
     );
-    // The kernel keeps the open's flags (creates=yes), but its successes do not say whether it created its file:
-    // the creating open's ENOENT (its directory gone) is not modelled on eBPF, and the plan says why.
+    // The kernel keeps the open's flags (creates=yes) and the result says whether its directory was there: the
+    // creating open's ENOENT is its directory's state, on eBPF as on ptrace.
     assert!(
-        plan.contains("succeeded with a state the observer could not learn"),
+        plan.contains("the directory of the name was absent at every call"),
         "{plan}"
     );
     assert_eq!(

@@ -118,16 +118,21 @@ fn observation_counts_calls_and_errors_per_shape() {
     };
     assert_eq!(probe("yes"), (150, 0));
     assert_eq!(probe("no"), (150, 150));
-    // The creating open: the name never exists as it starts; its directory is gone in even rounds.
+    // The creating open: the name never exists as it starts; its directory is there in odd rounds (never
+    // fails), gone in even ones (always ENOENT).
     let open = &totals[&phoebe::model::Syscall::parse("openat").unwrap()];
-    let (_, spool) = open
-        .shapes
-        .iter()
-        .find(|(s, _)| {
-            s.starts_with("creates=yes:exists=no:path=/") && s.ends_with("/phoebe-shapes-*-dir/new")
-        })
-        .unwrap_or_else(|| panic!("{:?}", open.shapes.keys().collect::<Vec<_>>()));
-    assert_eq!((spool.calls, spool.errors.values().sum::<u64>()), (300, 150));
+    let spool = |parent: &str| {
+        open.shapes
+            .iter()
+            .find(|(s, _)| {
+                s.starts_with(&format!("creates=yes:exists=no:parent={parent}:path=/"))
+                    && s.ends_with("/phoebe-shapes-*-dir/new")
+            })
+            .map(|(_, st)| (st.calls, st.errors.values().sum::<u64>()))
+            .unwrap_or_else(|| panic!("parent={parent}: {:?}", open.shapes.keys().collect::<Vec<_>>()))
+    };
+    assert_eq!(spool("yes"), (150, 0));
+    assert_eq!(spool("no"), (150, 150));
 }
 
 #[test]
@@ -174,19 +179,24 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
         "{}",
         absent.reason
     );
-    // The creating open fails in half of the rounds (its directory is gone), on a name that is absent each time:
-    // a model on that shape, for creating opens only.
-    let enoent = plan
-        .models
+    // The creating open fails whenever its directory is gone and never when it is there: excluded likewise.
+    assert!(!plan.models.iter().any(|m| m.id == "openat-ENOENT"));
+    let gone = plan
+        .excluded
         .iter()
-        .find(|m| m.id == "openat-ENOENT")
-        .expect("an openat-ENOENT model");
-    let shapes: Vec<String> = enoent.shapes.iter().map(|s| s.shape.to_string()).collect();
+        .find(|e| e.syscall.name() == "openat" && e.shape.as_deref().is_some_and(|s| s.contains("-dir/new")))
+        .expect("openat-ENOENT excluded");
     assert!(
-        shapes.len() == 1
-            && shapes[0].starts_with("creates=yes:exists=no:")
-            && shapes[0].ends_with("/phoebe-shapes-*-dir/new"),
-        "{shapes:?}"
+        gone.shape
+            .as_deref()
+            .is_some_and(|s| s.starts_with("creates=yes:exists=no:parent=no:")),
+        "{gone:?}"
+    );
+    assert!(
+        gone.reason
+            .contains("the directory of the name was absent at every call"),
+        "{}",
+        gone.reason
     );
     // TCGETS on a pipe fails every time: excluded; FIONREAD never failed: no rule.
     assert!(!plan.models.iter().any(|m| m.id == "ioctl-ENOTTY"));
@@ -264,13 +274,11 @@ fn a_campaign_by_shape_has_no_impossible_injection() {
     if !ptrace_works() || !seccomp_works() {
         return;
     }
-    // Observed with ptrace: eBPF cannot tell whether the creating open made its file, so on eBPF it has no
-    // openat-ENOENT model (harness/ebpf_shapes.rs).
-    let (status, report, summary) = campaign(&["--runs", "2", "--observer", "ptrace"]);
+    let (status, report, summary) = campaign(&["--runs", "2"]);
     assert_eq!(status, Some(0));
     let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
     assert!(
-        ["futex-EAGAIN", "futex-ETIMEDOUT", "openat-ENOENT"]
+        ["futex-EAGAIN", "futex-ETIMEDOUT"]
             .iter()
             .all(|id| ids.contains(id)),
         "{ids:?}"

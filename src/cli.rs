@@ -257,6 +257,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                ENOENT on a name that exists simulates a deletion)
   creates=yes|no  open, openat, openat2, creat: O_CREAT (a creating open's ENOENT is a missing
                directory, a plain one's a missing name)
+  parent=yes|no  mkdir, mknod, creating opens: the directory the name is created in exists
+               (ENOENT needs no)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)

@@ -545,6 +545,7 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
         | Key::Child
         | Key::Creates
         | Key::Exists
+        | Key::Parent
         | Key::DestExists => &["yes", "no", "yes|no"],
         Key::Cwd => &["live", "deleted", "live|deleted"],
         Key::Fd => &["tcp", "socket|file", "inet", "unix", "closed", "other|pipe"],

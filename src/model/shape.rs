@@ -66,6 +66,9 @@ pub enum Key {
     /// absent names failed says nothing about names that exist, so an injection there would simulate a deletion
     /// the baseline never saw.
     Exists,
+    /// Calls that create their name (mkdir, mknod, an open with `O_CREAT`): whether the directory it is created in
+    /// exists as the call starts (`yes` / `no`): their ENOENT is a missing directory, not a missing name.
+    Parent,
     /// rename and link calls: whether their new name exists as the call starts (`yes` / `no`): EEXIST
     /// (`RENAME_NOREPLACE`, link) and ENOTEMPTY are about it.
     DestExists,
@@ -74,7 +77,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 22] = [
+    pub const ALL: [Key; 23] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -95,6 +98,7 @@ impl Key {
         Key::Child,
         Key::Creates,
         Key::Exists,
+        Key::Parent,
         Key::DestExists,
         Key::Path,
     ];
@@ -121,6 +125,7 @@ impl Key {
             Key::Child => "child",
             Key::Creates => "creates",
             Key::Exists => "exists",
+            Key::Parent => "parent",
             Key::DestExists => "dest_exists",
             Key::Path => "path",
         }
@@ -152,6 +157,7 @@ impl Key {
             Key::Creates => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
+            Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
         }
     }
@@ -205,9 +211,10 @@ impl Shape {
 
 /// The errnos each state component decides: a name's existence decides ENOENT (absent), EEXIST and ENOTEMPTY
 /// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
-/// whether an open creates its file (an argument, but one that matters only with a name's state), ENOENT
-/// and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 5] = [
+/// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
+/// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
+const STATE_ERRNOS: [(Key, &[i32]); 6] = [
+    (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
     (Key::Exists, &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY]),
@@ -485,6 +492,8 @@ pub enum Name {
     Path,
     /// The new name of a rename or link ([`dest_path_arg`]): [`Key::DestExists`].
     Dest,
+    /// The directory the path argument's name is in: [`Key::Parent`].
+    Parent,
 }
 
 /// What an open's flags say of its name, for an observer that keeps them ([`exists_from_result`]).
@@ -532,6 +541,18 @@ pub fn exists_from_result(
             Some(libc::EEXIST | libc::ENOTEMPTY) if !two_names => Some(true),
             Some(_) => None,
         },
+        // Only a creating call's result says anything of its directory: a creation that succeeded had one, its
+        // ENOENT had none (a present name's directory is there too).
+        Name::Parent
+            if CREATES.contains(&sc.name())
+                || matches!(open, Some(OpenMode::Creates | OpenMode::Exclusive)) =>
+        {
+            match code {
+                None | Some(libc::EEXIST) => Some(true),
+                Some(libc::ENOENT) => Some(false),
+                Some(_) => None,
+            }
+        }
         Name::Dest if two_names => match code {
             Some(libc::EEXIST | libc::ENOTEMPTY) => Some(true),
             // link never replaces its new name.
@@ -888,6 +909,14 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
             shape.set(Key::Creates, probe.creates(sc, args).map_or(UNKNOWN, yes_no));
         }
         shape.set(Key::Exists, state(probe, Name::Path));
+        // A creating call's ENOENT is its directory's: whether that exists, for the calls that create (unknown
+        // when whether an open creates is).
+        let creates = CREATES.contains(&sc.name()) || shape.get(Key::Creates) == Some("yes");
+        if creates {
+            shape.set(Key::Parent, state(probe, Name::Parent));
+        } else if shape.get(Key::Creates) == Some(UNKNOWN) {
+            shape.set(Key::Parent, UNKNOWN);
+        }
         if dest_path_arg(sc).is_some() {
             shape.set(Key::DestExists, state(probe, Name::Dest));
         }
@@ -1078,6 +1107,7 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
         | Key::Child
         | Key::Creates
         | Key::Exists
+        | Key::Parent
         | Key::DestExists => yes_no(v),
         Key::Cwd => match v {
             "live" | "deleted" => Ok(v.to_owned()),
@@ -1291,6 +1321,7 @@ mod tests {
         path: Option<String>,
         exists: Option<bool>,
         dest: Option<bool>,
+        parent: Option<bool>,
         cwd_deleted: Option<bool>,
     }
 
@@ -1308,6 +1339,7 @@ mod tests {
             match name {
                 Name::Path => self.exists,
                 Name::Dest => self.dest,
+                Name::Parent => self.parent,
             }
         }
         fn cwd_deleted(&mut self) -> Option<bool> {
@@ -1431,6 +1463,7 @@ mod tests {
             path: Some("/tmp/.tmpAbC123".into()),
             exists,
             dest,
+            parent: None,
             cwd_deleted: None,
         };
         let text = |name: &str, probe: &mut State| shape(name, [0; 6], probe);
@@ -1503,6 +1536,7 @@ mod tests {
             path: Some("/srv/app/log".into()),
             exists: Some(false),
             dest: None,
+            parent: Some(true),
             cwd_deleted: None,
         };
         let o_creat = libc::O_CREAT as u64;
@@ -1512,20 +1546,20 @@ mod tests {
         );
         assert_eq!(
             shape("openat", [0, 0, o_creat | libc::O_WRONLY as u64, 0, 0, 0], &mut p),
-            "creates=yes:exists=no:path=/srv/app/log"
+            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
         );
         assert_eq!(
             shape("open", [0, o_creat, 0, 0, 0, 0], &mut p),
-            "creates=yes:exists=no:path=/srv/app/log"
+            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
         );
         assert_eq!(
             shape("creat", [0; 6], &mut p),
-            "creates=yes:exists=no:path=/srv/app/log"
+            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
         );
         // openat2's flags are in memory: this probe cannot read it.
         assert_eq!(
             shape("openat2", [0; 6], &mut p),
-            "creates=unknown:exists=no:path=/srv/app/log"
+            "creates=unknown:exists=no:parent=unknown:path=/srv/app/log"
         );
         // A stat has no such component; an errno it does not decide does not see it.
         assert_eq!(shape("newfstatat", [0; 6], &mut p), "exists=no:path=/srv/app/log");
@@ -1614,6 +1648,7 @@ mod tests {
             path: None,
             exists: None,
             dest: None,
+            parent: None,
             cwd_deleted: None,
         }
     }

@@ -618,11 +618,11 @@ mod tests {
         );
         assert_eq!(
             text(Some(b"/etc/./x/..//passwd"), enoent, open::CREATES),
-            "creates=yes:exists=no:path=/etc/passwd"
+            "creates=yes:exists=no:parent=no:path=/etc/passwd"
         );
         assert_eq!(
             text(None, enoent, open::UNKNOWN),
-            "creates=unknown:exists=unknown:path=unknown"
+            "creates=unknown:exists=unknown:parent=unknown:path=unknown"
         );
         // A plain open's success found its name, an exclusive one's did not; one that may create says nothing
         // (O_CREAT). A stat's success says the name was there.
@@ -632,11 +632,11 @@ mod tests {
         );
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(()), open::EXCLUSIVE),
-            "creates=yes:exists=no:path=/etc/passwd"
+            "creates=yes:exists=no:parent=yes:path=/etc/passwd"
         );
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(()), open::CREATES),
-            "creates=yes:exists=unknown:path=/etc/passwd"
+            "creates=yes:exists=unknown:parent=yes:path=/etc/passwd"
         );
         let stat = u64::from(Syscall::parse("newfstatat").unwrap().number());
         assert_eq!(

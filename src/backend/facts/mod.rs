@@ -292,6 +292,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         let path = match name {
             Name::Path => self.path(sc, args)?,
             Name::Dest => resolve_name(&mut self.source, self.tid, args, dest_path_arg(sc)?)?,
+            Name::Parent => {
+                let path = self.path(sc, args)?;
+                Path::new(&path).parent()?.to_string_lossy().into_owned()
+            }
         };
         self.source.name_exists(self.tid, &path)
     }

@@ -14,7 +14,8 @@
 //!   `exists=no:path=…/phoebe-shapes-*-probe` (always ENOENT);
 //! - `open(O_CREAT)` of `new` in the directory `phoebe-shapes-PID-dir` of the temp directory, which exists in odd
 //!   rounds only: the file is created (and removed again) in odd rounds, ENOENT in even ones; the name never
-//!   exists as the call starts: shape `exists=no:path=…/phoebe-shapes-*-dir/new`, failing half the time.
+//!   exists as the call starts: shapes `creates=yes:exists=no:parent=yes:path=…/phoebe-shapes-*-dir/new` (never
+//!   fails) and `…:parent=no:…` (always ENOENT).
 //!
 //! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
 //! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
