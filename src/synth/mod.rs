@@ -488,6 +488,11 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
             "the name was absent at every call: ENOENT is the state of the file system, not a failure; injecting \
              it where the name exists would simulate a deletion the baseline never saw",
         ),
+        libc::ECHILD if shape.get(Key::Child) == Some("no") => Some(
+            "the caller had no child to wait for at every call: ECHILD is the state of the process, not a failure; \
+             injecting it into a wait for a live child would simulate a child that vanished, which the kernel never \
+             does",
+        ),
         libc::EEXIST | libc::ENOTEMPTY if exists == Some("yes") || dest == Some("yes") => Some(
             "the name was there at every call: this is the state of the file system, not a failure; injecting it \
              where the name is absent would simulate a creation the baseline never saw",
@@ -817,6 +822,24 @@ mod tests {
             p.excluded[0]
                 .reason
                 .contains("the directory of the name was absent at every call"),
+            "{}",
+            p.excluded[0].reason
+        );
+        // CPython's reap_children: waitpid(-1, WNOHANG) until ECHILD, every time without children.
+        let o = shaped(
+            "wait4",
+            30,
+            &[
+                ("nohang=yes:child=no", 1, Some(("ECHILD", 1))),
+                ("nohang=yes:child=yes", 3, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(p.models.is_empty(), "{:?}", p.models);
+        assert!(
+            p.excluded[0]
+                .reason
+                .contains("the caller had no child to wait for at every call"),
             "{}",
             p.excluded[0].reason
         );
