@@ -263,6 +263,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.
+  template=T   the path's template exactly, as shapes write it (/proc/*/stat): what synthesized
+               rules use (a glob's tmp* would also match a name such as tmpaaa)
   strace's form works too: inject=SET:error=ERRNO[:when=FIRST[..LAST][+STEP]]
   Names are the kernel's (openat, ENOENT); numbers work too.
 

@@ -630,7 +630,7 @@ pub(crate) fn fault_text(c: &mut Choices<'_>) -> String {
         match keys.len() {
             n if n > 0 && c.below(2) == 0 => {
                 let key = keys[c.below(n)];
-                text.push_str(key.name());
+                text.push_str(crate::model::shape::grammar_name(key));
                 text.push('=');
                 text.push_str(c.word(predicate_values(key)));
             }

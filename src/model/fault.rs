@@ -229,8 +229,9 @@ pub enum FaultError {
     Invalid { spec: String, problem: String },
 }
 
-const KEYS: &str = "p, nth, after, every, max, path, when, delay, short or delay (in place of the errno), and the shape predicates op, timeout, fd, \
-                    nonblock, req, family, type, map, prot, advice, clone, nohang, option";
+const KEYS: &str = "p, nth, after, every, max, path, when, delay, short or delay (in place of the errno), and the shape predicates op, timeout, \
+                    sleeps, family, type, ctl, registered, fd, nonblock, req, map, prot, advice, clone, nohang, option, cwd, \
+                    child, creates, exists, parent, dest_exists, template";
 
 /// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
 /// slowing down, and every deadline computed from it stays representable.
@@ -386,6 +387,14 @@ impl FaultSpec {
                     }
                 }
                 "delay" => fault.delay = Some(parse_delay(value).map_err(invalid)?),
+                "template" if value.is_empty() => {
+                    return Err(invalid(
+                        "template= needs a path template, e.g. template=/proc/*/stat".into(),
+                    ));
+                }
+                "template" => fault
+                    .shape
+                    .push(Predicate::parse(Key::Path, value).map_err(invalid)?),
                 _ => match Key::parse(key) {
                     Some(k) if k != Key::Path => {
                         fault.shape.push(Predicate::parse(k, value).map_err(invalid)?);
@@ -451,7 +460,7 @@ impl FaultSpec {
             {
                 return Err(format!(
                     "{}= is a shape of {}, not of '{sc}'",
-                    pred.key.name(),
+                    shape::grammar_name(pred.key),
                     pred.key.applies_to()
                 ));
             }

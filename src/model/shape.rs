@@ -192,6 +192,21 @@ impl Shape {
         self.0.iter().map(|(k, v)| (*k, v.as_str()))
     }
 
+    /// The shape as the fault grammar's predicates that match exactly the calls of this shape: as
+    /// [`Display`](fmt::Display) writes it, but with the path template as `template=` (matched as written),
+    /// not `path=` (a glob, in which a template's `tmp*` also matches a name such as `tmpaaa`, whose own template
+    /// is itself). Synthesized rules are written this way.
+    pub fn as_rule(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            out.push_str(&format!("{}={v}", grammar_name(*k)));
+        }
+        out
+    }
+
     /// Parses the text [`Display`](fmt::Display) writes (`-` or empty is the empty shape).
     pub fn parse(text: &str) -> Result<Shape, String> {
         let mut shape = Shape::default();
@@ -1034,8 +1049,15 @@ fn generalize_numbers(part: &str) -> String {
     out
 }
 
+/// The fault grammar's name of a predicate on `key`: its name, but `template` for the path template (`path=` is
+/// the rule's glob, matched against the real path: `FaultSpec::path`).
+pub fn grammar_name(key: Key) -> &'static str {
+    if key == Key::Path { "template" } else { key.name() }
+}
+
 /// One shape predicate of a rule: a component and the values it accepts (`op=FUTEX_WAIT|FUTEX_WAIT_PRIVATE`).
-/// `path=` is not one: it is the rule's glob, matched against the real path (see `FaultSpec::path`).
+/// `path=` is not one: it is the rule's glob, matched against the real path (see `FaultSpec::path`); `template=`
+/// is, on [`Key::Path`]: the call's path template, compared as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Predicate {
     pub key: Key,
@@ -1072,7 +1094,7 @@ impl Predicate {
 
 impl fmt::Display for Predicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key.name(), self.values.join("|"))
+        write!(f, "{}={}", grammar_name(self.key), self.values.join("|"))
     }
 }
 
@@ -1641,6 +1663,46 @@ mod tests {
             Some(false)
         );
         assert_eq!(has_child_from_result(Err(Errno::new(libc::EINTR).unwrap())), None);
+    }
+
+    /// CPython's test_tempfile: a synthesized rule wrote its template `/tmp/tmp*/tmp*` as `path=`, a glob, which
+    /// also matched mkdirs of `/tmp/tmpXXXXXXXX/tmpaaa` (whose template is `/tmp/tmp*/tmpaaa`, a shape that never
+    /// failed): realism 38 %. A rule names its template with `template=`, compared as written.
+    #[test]
+    fn regression_a_template_written_as_a_glob_matched_names_of_another_template() {
+        let shape_at = |path: &str| {
+            let mut p = Fake {
+                path: Some(path.into()),
+                fd: None,
+            };
+            shape_of(sc("mkdir"), &[0; 6], &mut p)
+        };
+        let random = shape_at("/tmp/tmpk_zmfi2w/tmpz5b9pxny");
+        let literal = shape_at("/tmp/tmp5i_mqu0f/tmpaaa");
+        assert_eq!(literal.get(Key::Path), Some("/tmp/tmp*/tmpaaa"));
+        let rule = Predicate::parse(Key::Path, "/tmp/tmp*/tmp*").unwrap();
+        assert!(rule.matches(&random));
+        assert!(!rule.matches(&literal));
+        assert_eq!(rule.to_string(), "template=/tmp/tmp*/tmp*");
+        assert_eq!(
+            random.as_rule(),
+            "exists=unknown:parent=unknown:template=/tmp/tmp*/tmp*"
+        );
+        let fault = crate::model::FaultSpec::parse(&format!("mkdir:ENOENT:{rule}")).unwrap();
+        assert_eq!(fault.path, None, "not a glob");
+        assert_eq!(crate::model::FaultSpec::parse(&fault.to_string()).unwrap(), fault);
+        assert!(
+            crate::model::FaultSpec::parse("mkdir:ENOENT:template=")
+                .unwrap_err()
+                .to_string()
+                .contains("template= needs a path template")
+        );
+        assert!(
+            crate::model::FaultSpec::parse("getpid:EPERM:template=/x")
+                .unwrap_err()
+                .to_string()
+                .contains("template= is a shape of")
+        );
     }
 
     fn nothing_state() -> State {

@@ -262,8 +262,10 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
         .take(MAX_PLAUSIBLE_RULES)
         .filter_map(|(shape, calls)| {
             let fault = FaultSpec::parse(&format!(
-                "{}:{}:p={rate}:{shape}{when}",
-                p.entry.syscall, p.entry.action
+                "{}:{}:p={rate}:{}{when}",
+                p.entry.syscall,
+                p.entry.action,
+                shape.as_rule()
             ))
             .ok()?;
             Some(ShapeModel {
@@ -413,10 +415,16 @@ fn by_shape(
                 continue;
             }
         };
+        // The rule names its shape exactly: its path template as `template=`, not as a glob.
         let text = if text.is_empty() {
             format!("{}:{}:p={probability}", syscall.name(), errno.code())
         } else {
-            format!("{}:{}:p={probability}:{text}", syscall.name(), errno.code())
+            format!(
+                "{}:{}:p={probability}:{}",
+                syscall.name(),
+                errno.code(),
+                shape.as_rule()
+            )
         };
         let fault = match FaultSpec::parse(&text) {
             Ok(fault) => fault,
@@ -802,7 +810,7 @@ mod tests {
             "every state of the template"
         );
         assert!(
-            eacces.fault.to_string().ends_with(":path=/tmp/.tmp*"),
+            eacces.fault.to_string().ends_with(":template=/tmp/.tmp*"),
             "{}",
             eacces.fault
         );
@@ -853,7 +861,7 @@ mod tests {
         let m = &plan(&o).models[0];
         assert_eq!(
             m.fault.to_string(),
-            format!("mkdir:ENOENT:p={}:exists=no:path=/srv/spool/*", m.probability)
+            format!("mkdir:ENOENT:p={}:exists=no:template=/srv/spool/*", m.probability)
         );
         // On eBPF a rename's success leaves its new name's state unknown: the renames onto an existing name that
         // failed are not all the calls, and the exclusion says so instead of calling it the file system's state.

@@ -292,7 +292,7 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
                 fault,
                 format!(
                     "the injector's programs do not compute call shapes, so {}= cannot be honoured; {}",
-                    pred.key.name(),
+                    crate::model::shape::grammar_name(pred.key),
                     Hint::UseSeccomp
                 ),
             ));
