@@ -421,11 +421,20 @@ pub fn fd_kind_of_link(link: &str) -> Option<&'static str> {
 /// What a backend can learn about a call beyond its registers. Every method may say `None` (unknown).
 pub trait Probe {
     /// The call's path argument, absolute and lexically resolved against its dirfd or the cwd.
-    fn path(&mut self, syscall: Syscall, args: &[u64; 6]) -> Option<String>;
+    fn path(&mut self, syscall: Syscall, args: &[u64; 6]) -> Option<String> {
+        let _ = (syscall, args);
+        None
+    }
     /// What descriptor `fd` of the calling task refers to.
-    fn fd(&mut self, fd: i32) -> Option<FdFacts>;
+    fn fd(&mut self, fd: i32) -> Option<FdFacts> {
+        let _ = fd;
+        None
+    }
     /// A u64 in the calling task's memory (clone3's flags).
-    fn read_u64(&mut self, addr: u64) -> Option<u64>;
+    fn read_u64(&mut self, addr: u64) -> Option<u64> {
+        let _ = addr;
+        None
+    }
     /// Whether descriptor `fd` is registered in the calling task's epoll instance `epfd` (epoll_ctl's state).
     fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {
         let _ = (epfd, fd);
@@ -602,20 +611,11 @@ pub enum ShapeCoverage {
     InKernel,
 }
 
-/// A probe that knows nothing beyond the registers: every path and descriptor component is `unknown`.
+/// A probe that knows nothing beyond the registers (the trait's defaults): every path, descriptor and state
+/// component is `unknown`.
 pub struct RegistersOnly;
 
-impl Probe for RegistersOnly {
-    fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
-        None
-    }
-    fn fd(&mut self, _: i32) -> Option<FdFacts> {
-        None
-    }
-    fn read_u64(&mut self, _: u64) -> Option<u64> {
-        None
-    }
-}
+impl Probe for RegistersOnly {}
 
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
@@ -1351,12 +1351,6 @@ mod tests {
         fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
             self.path.clone()
         }
-        fn fd(&mut self, _: i32) -> Option<FdFacts> {
-            None
-        }
-        fn read_u64(&mut self, _: u64) -> Option<u64> {
-            None
-        }
         fn exists(&mut self, _: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
             match name {
                 Name::Path => self.exists,
@@ -1608,15 +1602,6 @@ mod tests {
     fn regression_echild_of_a_process_without_children_was_injected_into_a_wait_for_a_live_child() {
         struct Kids(Option<bool>, Vec<Waits>);
         impl Probe for Kids {
-            fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
-                None
-            }
-            fn fd(&mut self, _: i32) -> Option<FdFacts> {
-                None
-            }
-            fn read_u64(&mut self, _: u64) -> Option<u64> {
-                None
-            }
             fn has_child(&mut self, waits: Waits) -> Option<bool> {
                 self.1.push(waits);
                 self.0
@@ -1795,9 +1780,6 @@ mod tests {
         // epoll_ctl(epfd, op, fd, event): the target is argument 2, never the epoll instance of argument 0.
         struct ByFd;
         impl Probe for ByFd {
-            fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
-                None
-            }
             fn fd(&mut self, fd: i32) -> Option<FdFacts> {
                 let kind = match fd {
                     5 => "epoll",
@@ -1809,9 +1791,6 @@ mod tests {
                     nonblock: Some(false),
                     path: None,
                 })
-            }
-            fn read_u64(&mut self, _: u64) -> Option<u64> {
-                None
             }
             // Instance 5 holds descriptor 7 and nothing else.
             fn epoll_registered(&mut self, epfd: i32, fd: i32) -> Option<bool> {

@@ -68,12 +68,6 @@ impl Probe for KernelPath {
     fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
         self.path.clone()
     }
-    fn fd(&mut self, _: i32) -> Option<crate::model::shape::FdFacts> {
-        None
-    }
-    fn read_u64(&mut self, _: u64) -> Option<u64> {
-        None
-    }
     fn exists(&mut self, sc: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
         exists_from_result(sc, name, self.result, self.open)
     }
@@ -213,14 +207,8 @@ pub fn fd_facts(code: u64) -> Option<FdFacts> {
 struct KernelFd(Option<FdFacts>);
 
 impl Probe for KernelFd {
-    fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
-        None
-    }
     fn fd(&mut self, _: i32) -> Option<FdFacts> {
         self.0.clone()
-    }
-    fn read_u64(&mut self, _: u64) -> Option<u64> {
-        None
     }
 }
 
