@@ -819,7 +819,8 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
         "getcwd" => &[Key::Cwd],
-        "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Path],
+        "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Parent, Key::Path],
+        "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Exists, Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
@@ -1688,6 +1689,28 @@ mod tests {
                 .to_string()
                 .contains("template= is a shape of")
         );
+    }
+
+    /// A synthesized mkdir rule carries `parent=`, which the grammar refused for mkdir ("parent= is a shape of …,
+    /// not of 'mkdir'"): every component `shape_of` sets is one `keys_of` lists, for every syscall.
+    #[test]
+    fn regression_a_component_shape_of_sets_was_refused_by_the_grammar() {
+        let mut everything = State {
+            path: Some("/srv/x".into()),
+            exists: Some(false),
+            dest: Some(false),
+            parent: Some(true),
+            cwd_deleted: Some(false),
+        };
+        for sc in Syscall::all() {
+            for flags in [0, libc::O_CREAT as u64] {
+                let shape = shape_of(sc, &[0, flags, flags, flags, 0, 0], &mut everything);
+                for (key, _) in shape.components() {
+                    assert!(keys_of(sc).contains(&key), "{}: {}", sc.name(), key.name());
+                }
+            }
+        }
+        assert!(crate::model::FaultSpec::parse("mkdir:ENOENT:exists=no:parent=no").is_ok());
     }
 
     fn nothing_state() -> State {
