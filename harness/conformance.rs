@@ -34,6 +34,7 @@ conformance!(
     execve_can_be_targeted,
     a_signal_during_a_held_call_does_not_roll_again,
     shape_predicates_fail_only_the_matching_calls,
+    state_predicates_fail_only_the_calls_in_that_state,
     regression_realtime_signal_death_is_signal_36_not_sigkill,
 );
 
@@ -581,6 +582,57 @@ fn shape_predicates_fail_only_the_matching_calls(backend: Backend) {
         match inj.syscall.name() {
             "futex" => assert_eq!(shape, "op=FUTEX_WAIT_PRIVATE:timeout=yes"),
             _ => assert_eq!(shape, "fd=pipe:nonblock=yes"),
+        }
+    }
+}
+
+/// State predicates (`exists=`, `creates=`, `parent=`, `template=`) are decided as each call starts: the probe's
+/// stat is failed in the rounds where the probe exists and only there, the creating open only where its directory
+/// exists, and every logged injection names that state. The app takes ENOENT on both as possible (another
+/// process could remove either), so it exits 0.
+fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.to_str().unwrap().trim_end_matches('/');
+    backend
+        .inject()
+        .args(["-q", "--fault"])
+        .arg(format!(
+            "newfstatat:ENOENT:exists=yes:template={tmp}/phoebe-shapes-*-probe"
+        ))
+        .arg("--fault")
+        .arg(format!(
+            "openat:ENOENT:creates=yes:parent=yes:template={tmp}/phoebe-shapes-*-dir/new"
+        ))
+        .arg("--log")
+        .arg(&log)
+        .arg("--")
+        .arg(testapp("shapes"))
+        .arg("40")
+        .assert()
+        .success()
+        .stdout("rounds=40 impossible=0\n");
+    let log = load_log(&log);
+    // The probe exists and the directory is there in the 20 odd rounds.
+    for rule in &log.rules[..2] {
+        assert_eq!((rule.matched, rule.injected), (20, 20), "{rule:?}");
+    }
+    for inj in &log.injections {
+        let shape = inj
+            .shape
+            .as_ref()
+            .expect("every injection names its shape")
+            .to_string();
+        match inj.syscall.name() {
+            "newfstatat" => assert!(shape.starts_with("exists=yes:path=/"), "{shape}"),
+            _ => assert!(
+                shape.starts_with("creates=yes:exists=no:parent=yes:path=/"),
+                "{shape}"
+            ),
         }
     }
 }
