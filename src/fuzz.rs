@@ -537,17 +537,6 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
             "FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME",
             "FUTEX_WAKE",
         ],
-        Key::Timeout
-        | Key::Nonblock
-        | Key::Nohang
-        | Key::Registered
-        | Key::Sleeps
-        | Key::Child
-        | Key::Creates
-        | Key::Exists
-        | Key::Parent
-        | Key::DestExists => &["yes", "no", "yes|no"],
-        Key::Cwd => &["live", "deleted", "live|deleted"],
         Key::Fd => &["tcp", "socket|file", "inet", "unix", "closed", "other|pipe"],
         Key::Req => &[
             "TCGETS",
@@ -567,10 +556,11 @@ fn predicate_values(key: crate::model::shape::Key) -> &'static [&'static str] {
         ],
         Key::Prot => &["rw", "none", "rwx|r", "7", "4294967296"],
         Key::Advice => &["dontneed", "4", "MADV_FREE", "99999", "4294967295"],
-        Key::Clone => &["thread", "process", "thread|process"],
         Key::Option => &["PR_SET_NAME", "set_name", "15", "4294967296", "PR_SET_VMA"],
         Key::Ctl => &["add", "del|mod", "EPOLL_CTL_MOD", "2", "4294967296", "remove"],
         Key::Path => &["/etc/*", "**", "/tmp/**/x", "a:b", "/proc/*/stat", "[!]"],
+        // A component of a few words (`Key::choices`): the generator takes them, and a word of none, itself.
+        _ => &["maybe", "", "yes|"],
     }
 }
 
@@ -632,7 +622,15 @@ pub(crate) fn fault_text(c: &mut Choices<'_>) -> String {
                 let key = keys[c.below(n)];
                 text.push_str(crate::model::shape::grammar_name(key));
                 text.push('=');
-                text.push_str(c.word(predicate_values(key)));
+                match key.choices() {
+                    // One of the words, all of them, or a value none of them is.
+                    Some(choices) => match c.below(3) {
+                        0 => text.push_str(choices[c.below(choices.len())]),
+                        1 => text.push_str(&choices.join("|")),
+                        _ => text.push_str(c.word(predicate_values(key))),
+                    },
+                    None => text.push_str(c.word(predicate_values(key))),
+                }
             }
             _ => text.push_str(c.good_or_bad(OPTIONS, BAD_OPTIONS)),
         }

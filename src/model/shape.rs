@@ -135,6 +135,26 @@ impl Key {
         Key::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// The values of a component that takes one of a few words (`yes`/`no`, `live`/`deleted`, `thread`/
+    /// `process`); `None` for the others.
+    pub fn choices(self) -> Option<&'static [&'static str]> {
+        match self {
+            Key::Timeout
+            | Key::Nonblock
+            | Key::Nohang
+            | Key::Registered
+            | Key::Sleeps
+            | Key::Child
+            | Key::Creates
+            | Key::Exists
+            | Key::Parent
+            | Key::DestExists => Some(&["yes", "no"]),
+            Key::Cwd => Some(&["live", "deleted"]),
+            Key::Clone => Some(&["thread", "process"]),
+            _ => None,
+        }
+    }
+
     /// Which syscalls have this component, in words (for error messages).
     pub fn applies_to(self) -> &'static str {
         match self {
@@ -1100,10 +1120,13 @@ impl fmt::Display for Predicate {
 }
 
 fn normalize_value(key: Key, v: &str) -> Result<String, String> {
-    let yes_no = |v: &str| match v {
-        "yes" | "no" => Ok(v.to_owned()),
-        _ => Err(format!("{}={v}: expected yes or no", key.name())),
-    };
+    if let Some(choices) = key.choices() {
+        return if choices.contains(&v) {
+            Ok(v.to_owned())
+        } else {
+            Err(format!("{}={v}: expected {}", key.name(), choices.join(" or ")))
+        };
+    }
     match key {
         Key::Op => {
             let up = v.to_ascii_uppercase();
@@ -1122,20 +1145,6 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        Key::Timeout
-        | Key::Nonblock
-        | Key::Nohang
-        | Key::Registered
-        | Key::Sleeps
-        | Key::Child
-        | Key::Creates
-        | Key::Exists
-        | Key::Parent
-        | Key::DestExists => yes_no(v),
-        Key::Cwd => match v {
-            "live" | "deleted" => Ok(v.to_owned()),
-            _ => Err(format!("cwd={v}: expected live or deleted")),
-        },
         Key::Fd => {
             if FD_KINDS.contains(&v) || FD_GROUPS.iter().any(|(g, _)| *g == v) {
                 Ok(v.to_owned())
@@ -1146,10 +1155,6 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        Key::Clone => match v {
-            "thread" | "process" => Ok(v.to_owned()),
-            _ => Err(format!("clone={v}: expected thread or process")),
-        },
         Key::Ctl => {
             let low = v.to_ascii_lowercase();
             let low = low.strip_prefix("epoll_ctl_").unwrap_or(&low);
@@ -1186,7 +1191,8 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
             }
         }),
         Key::Family | Key::Type | Key::Map | Key::Prot => Ok(v.to_ascii_lowercase()),
-        Key::Path => Ok(v.to_owned()),
+        // The components with a few words (`Key::choices`), answered above, and the path template.
+        _ => Ok(v.to_owned()),
     }
 }
 
