@@ -406,8 +406,9 @@ fn by_shape(
                         "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
                          template succeeded with a state the observer could not learn (eBPF reads a name's state \
                          from the call's result, and a success does not always tell it: a creating open's does not \
-                         say whether it created its file, nor a rename's whether it replaced its new name): phoebe cannot tell how often it fails; observe with \
-                         --backend ptrace to model it"
+                         say whether it created its file, nor a rename's whether it replaced its new name): phoebe \
+                         cannot tell how often it fails; observe with --backend ptrace (exec: --observer ptrace) to \
+                         model it"
                     ),
                     Some(note) if stats.natural_rate() >= 1.0 => format!("{reason} ({note})"),
                     _ => reason,
