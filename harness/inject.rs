@@ -236,3 +236,35 @@ fn a_latency_fault_holds_calls_then_lets_them_run_seccomp() {
 fn a_latency_fault_holds_calls_then_lets_them_run_ptrace() {
     a_latency_fault_holds_calls_then_lets_them_run(Backend::Ptrace);
 }
+
+/// A plausible `mmap:ENOMEM` failed the dynamic loader's own mmaps, and `/bin/true` died (SIGSEGV) before its
+/// code ran: `loader=no` leaves the loader's calls alone on both injecting backends, which tell them by the
+/// call's instruction pointer against the loader's code.
+fn the_loaders_mmaps_are_told_from_the_programs(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    backend
+        .inject()
+        .args(["--fault", "mmap:ENOMEM:p=1:loader=no", "--", "/bin/true"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("injected 0 errors"));
+    // Without it, the loader meets the error and the program never starts.
+    let failed = backend
+        .inject()
+        .args(["-q", "--fault", "mmap:ENOMEM:p=1", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success(), "{failed:?}");
+}
+
+#[test]
+fn regression_plausible_mmap_enomem_killed_the_loader_ptrace() {
+    the_loaders_mmaps_are_told_from_the_programs(Backend::Ptrace);
+}
+
+#[test]
+fn regression_plausible_mmap_enomem_killed_the_loader_seccomp() {
+    the_loaders_mmaps_are_told_from_the_programs(Backend::Seccomp);
+}

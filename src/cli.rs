@@ -248,6 +248,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   family=F type=T  socket/socketpair (inet, inet6, unix, netlink / stream, dgram, seqpacket, raw)
   map=M prot=P advice=A  mmap (private-anon, shared-file, …) / mprotect (r, rw, rx, none, …) /
                madvise (MADV_DONTNEED, …)
+  loader=yes|no  mmap: made by the dynamic loader's own code (ld.so mapping libraries); a failure
+               there ends any program before its code runs, so models say loader=no
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
   sleeps=yes|no  epoll_wait, epoll_pwait, poll: a timeout other than 0 (only those can get EINTR)
   ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)

@@ -42,6 +42,13 @@ pub enum Key {
     Req,
     /// mmap: `private-anon`, `shared-file`, …
     Map,
+    /// mmap: whether the dynamic loader's own code makes the call (`yes` / `no`): ld.so mapping the program's
+    /// libraries before its code runs, or for `dlopen`. Told by where the call's instruction is, against the
+    /// loader's code in the process's maps; `unknown` where the loader is the C library too (musl), so its
+    /// calls cannot be told from the program's, and on eBPF. It decides no errno: a rule uses it to leave the
+    /// loader alone (`loader=no`), since a failure there ends every program alike, with exit 127, before its
+    /// code runs.
+    Loader,
     /// mprotect: `none`, `r`, `rw`, `rx`, `rwx`, …
     Prot,
     /// madvise: `MADV_DONTNEED`, …
@@ -77,7 +84,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 23] = [
+    pub const ALL: [Key; 24] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -89,6 +96,7 @@ impl Key {
         Key::Nonblock,
         Key::Req,
         Key::Map,
+        Key::Loader,
         Key::Prot,
         Key::Advice,
         Key::Clone,
@@ -114,6 +122,7 @@ impl Key {
             Key::Nonblock => "nonblock",
             Key::Req => "req",
             Key::Map => "map",
+            Key::Loader => "loader",
             Key::Prot => "prot",
             Key::Advice => "advice",
             Key::Clone => "clone",
@@ -148,7 +157,8 @@ impl Key {
             | Key::Creates
             | Key::Exists
             | Key::Parent
-            | Key::DestExists => Some(&["yes", "no"]),
+            | Key::DestExists
+            | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Clone => Some(&["thread", "process"]),
             _ => None,
@@ -165,7 +175,7 @@ impl Key {
                 "calls on a file descriptor (read, write, recvfrom, ioctl, fsync, epoll_ctl's target, …)"
             }
             Key::Req => "ioctl",
-            Key::Map => "mmap",
+            Key::Map | Key::Loader => "mmap",
             Key::Prot => "mprotect",
             Key::Advice => "madvise",
             Key::Clone => "clone and clone3",
@@ -263,7 +273,7 @@ const STATE_ERRNOS: [(Key, &[i32]); 6] = [
 /// exists says everything about a lookup's ENOENT and nothing about its EACCES or EMFILE: synthesis, the
 /// plausible tier and the realism of an injection look at a shape through this, so that an observer that cannot
 /// tell a state (eBPF, which knows only what a result says of it) loses no model of an errno the state does not
-/// decide.
+/// decide. [`Key::Loader`] is always `no` here: models are of the program's calls, never of the loader's.
 pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     let mut out = shape.clone();
     // A rename's or link's EEXIST and ENOTEMPTY are about its new name, not the old one.
@@ -275,6 +285,12 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
         if !decides {
             out.0.remove(&key);
         }
+    }
+    // Who makes a call decides none of its errors (the loader's mmap fails as the program's would), but a model
+    // is only ever of the program's calls: a shape as any errno sees it is the program's, so that every observer
+    // (eBPF cannot tell) gives the same shape, and every rule written from one (`as_rule`) says `loader=no`.
+    if let Some(loader) = out.0.get_mut(&Key::Loader) {
+        *loader = "no".into();
     }
     out
 }
@@ -468,6 +484,10 @@ pub trait Probe {
     }
     /// Whether the working directory of the calling task has been removed.
     fn cwd_deleted(&mut self) -> Option<bool> {
+        None
+    }
+    /// Whether the call is made by the dynamic loader's own code ([`Key::Loader`]).
+    fn loader(&mut self) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -829,7 +849,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "futex" => &[Key::Op, Key::Timeout],
         "socket" | "socketpair" => &[Key::Family, Key::Type],
         "ioctl" => &[Key::Fd, Key::Nonblock, Key::Req, Key::Path],
-        "mmap" => &[Key::Map],
+        "mmap" => &[Key::Map, Key::Loader],
         "mprotect" | "pkey_mprotect" => &[Key::Prot],
         "madvise" => &[Key::Advice],
         "clone" | "clone3" => &[Key::Clone],
@@ -878,6 +898,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
                 "file"
             };
             shape.set(Key::Map, format!("{sharing}-{backing}"));
+            shape.set(Key::Loader, probe.loader().map_or(UNKNOWN, yes_no));
         }
         "mprotect" | "pkey_mprotect" => shape.set(Key::Prot, prot_name(args[2])),
         "madvise" => shape.set(Key::Advice, advice_name(args[2])),
@@ -1601,6 +1622,30 @@ mod tests {
         );
     }
 
+    /// Models are of the program's calls: every observer's mmap shape (eBPF's `loader=unknown` too) is, as an
+    /// errno sees it, `loader=no`, and so is every rule written from it.
+    #[test]
+    fn a_model_is_of_the_programs_calls_never_of_the_loaders() {
+        let enomem = Some(Errno::new(libc::ENOMEM).unwrap());
+        for observed in [
+            "map=private-anon:loader=yes",
+            "map=private-anon:loader=unknown",
+            "map=private-anon:loader=no",
+        ] {
+            let seen = for_errno(&Shape::parse(observed).unwrap(), enomem);
+            assert_eq!(seen.to_string(), "map=private-anon:loader=no", "{observed}");
+            assert_eq!(seen.as_rule(), "map=private-anon:loader=no");
+        }
+        assert_eq!(
+            for_errno(&Shape::parse("map=private-anon").unwrap(), enomem).to_string(),
+            "map=private-anon"
+        );
+        let rule = Predicate::parse(Key::Loader, "no").unwrap();
+        assert!(!rule.matches(&Shape::parse("map=private-anon:loader=yes").unwrap()));
+        assert!(!rule.matches(&Shape::parse("map=private-anon:loader=unknown").unwrap()));
+        assert!(Predicate::parse(Key::Loader, "maybe").is_err());
+    }
+
     #[test]
     fn a_state_component_counts_only_for_the_errnos_it_decides() {
         let errno = |code| Some(Errno::new(code).unwrap());
@@ -2037,7 +2082,8 @@ mod tests {
         );
         assert_eq!(
             shape("mmap", [0, 4096, 3, 0x22, u64::MAX, 0], p),
-            "map=private-anon"
+            "map=private-anon:loader=unknown",
+            "who made the call needs its instruction pointer and the process's maps"
         );
         assert_eq!(shape("mprotect", [0, 4096, 0, 0, 0, 0], p), "prot=none");
         assert_eq!(shape("madvise", [0, 4096, 4, 0, 0, 0], p), "advice=MADV_DONTNEED");

@@ -127,12 +127,17 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
     let (mut undecided, mut loader) = (0, 0);
     for (text, st) in &stats.shapes {
         // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
-        let parsed = (text != OTHER_SHAPES)
-            .then(|| Shape::parse(text).ok())
-            .flatten()
-            .map(|shape| for_errno(&shape, entry.action.errno()));
+        let raw = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
+        // The loader's own mmaps (`loader=yes`, where the observer could tell) are its, whatever they map.
+        let by_loader = raw
+            .as_ref()
+            .is_some_and(|shape| shape.get(Key::Loader) == Some("yes"));
+        let parsed = raw.map(|shape| for_errno(&shape, entry.action.errno()));
         match parsed {
-            Some(shape) if (entry.shape.is_empty() || entry.matches(&shape)) && loader_file(&shape) => {
+            Some(shape)
+                if (entry.shape.is_empty() || entry.matches(&shape))
+                    && (by_loader || loader_file(&shape)) =>
+            {
                 loader += st.calls
             }
             // A rule names the exact shape, so every component must be known: an unknown path could be the
@@ -157,7 +162,8 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         if loader > 0 && undecided == 0 {
             return Use::Undecided(format!(
                 "the only calls of this class ({}) were the dynamic loader's, on its own files (shared objects, \
-                 ld.so.cache): a failure there ends the program before its code runs, which says nothing about it",
+                 ld.so.cache) or from its own code: a failure there ends the program before its code runs, which \
+                 says nothing about it",
                 if entry.shape.is_empty() {
                     entry.syscall.to_string()
                 } else {
@@ -505,5 +511,31 @@ mod tests {
         assert!(t.experiments.iter().all(|p| p.entry.id != "read-EIO"));
         let left = t.left_out.iter().find(|l| l.entry.id == "read-EIO").unwrap();
         assert!(left.reason.contains("dynamic loader"), "{}", left.reason);
+    }
+
+    /// A plausible `mmap-ENOMEM` failed the dynamic loader's own mmaps (`/bin/true` died with SIGSEGV before its
+    /// code ran): the experiment is of the program's mmaps, `loader=no` (eBPF's `unknown` too, which its rule
+    /// then leaves to the injector to tell), and the loader's calls are not counted as the class's.
+    #[test]
+    fn plausible_mmap_enomem_is_of_the_programs_own_mmaps() {
+        let t = tier(&obs(&[
+            ("mmap", "map=private-anon:loader=yes", 5, None),
+            ("mmap", "map=private-file:loader=yes", 20, None),
+            ("mmap", "map=private-anon:loader=no", 40, None),
+            ("mmap", "map=private-anon:loader=unknown", 7, None),
+        ]));
+        let enomem = t
+            .experiments
+            .iter()
+            .find(|p| p.entry.id == "mmap-ENOMEM")
+            .unwrap();
+        assert_eq!(enomem.calls, 47);
+        let shapes: Vec<String> = enomem.shapes.iter().map(|(s, _)| s.as_rule()).collect();
+        assert_eq!(shapes, ["map=private-anon:loader=no"]);
+        // Only the loader mmapped: nothing of the program's to fail.
+        let t = tier(&obs(&[("mmap", "map=private-file:loader=yes", 20, None)]));
+        assert!(t.experiments.iter().all(|p| p.entry.id != "mmap-ENOMEM"));
+        let left = t.left_out.iter().find(|l| l.entry.id == "mmap-ENOMEM").unwrap();
+        assert!(left.reason.contains("from its own code"), "{}", left.reason);
     }
 }

@@ -1,6 +1,7 @@
 //! Every read of `/proc` phoebe makes about a process: a task's thread group, a process's threads, state and
-//! parent, its name, its descriptors' and working directory's paths, the processes of the machine, and the
-//! `/proc/self/status` fields and `/proc/sys` settings doctor and the eBPF backend need.
+//! parent, its name, its descriptors' and working directory's paths, where its dynamic loader's code is mapped, the
+//! processes of the machine, and the `/proc/self/status` fields and `/proc/sys` settings doctor and the eBPF
+//! backend need.
 //!
 //! Reads are best effort: a process can end between two reads, so each function returns `None` (or an empty
 //! list) rather than an error, and its caller decides what a vanished process means.
@@ -182,6 +183,70 @@ pub fn name_exists(tid: Pid, path: &str) -> Option<bool> {
     }
 }
 
+/// Where the dynamic loader (`PT_INTERP`, `ld-linux-x86-64.so.2`) of process `pid` was loaded: `AT_BASE` of its
+/// auxiliary vector (`/proc/PID/auxv`); `Some(0)` for a static program, which has none. Changes at each exec
+/// (address space layout randomisation).
+pub fn loader_base(pid: i32) -> Option<u64> {
+    parse_auxv_base(&std::fs::read(format!("/proc/{pid}/auxv")).ok()?)
+}
+
+/// `AT_BASE` of an auxiliary vector: native-endian (type, value) word pairs up to `AT_NULL`.
+fn parse_auxv_base(auxv: &[u8]) -> Option<u64> {
+    const WORD: usize = std::mem::size_of::<u64>();
+    for pair in auxv.chunks_exact(2 * WORD) {
+        let word = |i: usize| u64::from_ne_bytes(pair[i * WORD..(i + 1) * WORD].try_into().expect("a word"));
+        match word(0) {
+            libc::AT_NULL => return None,
+            libc::AT_BASE => return Some(word(1)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The dynamic loader of a process: the file mapped at its `AT_BASE` and the ranges of its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderText {
+    /// The loader's file, as `/proc/PID/maps` names it.
+    pub file: String,
+    /// Its executable mappings, `[start, end)`.
+    pub text: Vec<(u64, u64)>,
+}
+
+/// [`LoaderText`] of process `pid`, whose loader is mapped at `base` ([`loader_base`]), from `/proc/PID/maps`.
+pub fn loader_text(pid: i32, base: u64) -> Option<LoaderText> {
+    parse_loader_text(&std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?, base)
+}
+
+/// [`LoaderText`] of a `/proc/PID/maps` text: the file of the mapping that starts at `base`, and every
+/// executable mapping of that file.
+fn parse_loader_text(maps: &str, base: u64) -> Option<LoaderText> {
+    // `start-end perms offset dev inode path`; the path may hold spaces, and is absent for anonymous memory.
+    let lines = maps.lines().filter_map(|line| {
+        let mut fields = line.splitn(6, ' ');
+        let (start, end) = fields.next()?.split_once('-')?;
+        let range = (
+            u64::from_str_radix(start, 16).ok()?,
+            u64::from_str_radix(end, 16).ok()?,
+        );
+        let perms = fields.next()?;
+        let path = fields.nth(3)?.trim_start();
+        Some((range, perms.contains('x'), path))
+    });
+    let file = lines.clone().find(|((start, _), _, _)| *start == base)?.2;
+    if !file.starts_with('/') {
+        return None;
+    }
+    let text = lines
+        .filter(|(_, exec, path)| *exec && *path == file)
+        .map(|(range, _, _)| range)
+        .collect();
+    Some(LoaderText {
+        file: file.to_owned(),
+        text,
+    })
+}
+
 /// A field of phoebe's own `/proc/self/status` (`"Uid:"`, `"CapEff:"`), trimmed.
 pub fn self_status(field: &str) -> Option<String> {
     status_field("/proc/self/status", field)
@@ -210,6 +275,71 @@ fn status_field(path: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_loaders_base_is_at_base_of_the_auxiliary_vector() {
+        let words = |pairs: &[(u64, u64)]| -> Vec<u8> {
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [k.to_ne_bytes(), v.to_ne_bytes()])
+                .flatten()
+                .collect()
+        };
+        let auxv = words(&[
+            (libc::AT_PHDR, 0x40),
+            (libc::AT_BASE, 0x7f00_1000),
+            (libc::AT_NULL, 0),
+        ]);
+        assert_eq!(parse_auxv_base(&auxv), Some(0x7f00_1000));
+        // A static program's AT_BASE is 0; a vector without one (or cut short) says nothing.
+        assert_eq!(
+            parse_auxv_base(&words(&[(libc::AT_BASE, 0), (libc::AT_NULL, 0)])),
+            Some(0)
+        );
+        assert_eq!(
+            parse_auxv_base(&words(&[(libc::AT_NULL, 0), (libc::AT_BASE, 9)])),
+            None
+        );
+        assert_eq!(parse_auxv_base(&auxv[..20]), None);
+    }
+
+    #[test]
+    fn the_loaders_code_is_its_files_executable_mappings() {
+        let maps = "\
+55d0c0a00000-55d0c0a02000 r--p 00000000 fe:01 1234 /usr/bin/true
+55d0c0a02000-55d0c0a06000 r-xp 00002000 fe:01 1234 /usr/bin/true
+7f3a00000000-7f3a00028000 r--p 00000000 fe:01 777 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f3a00028000-7f3a0019d000 r-xp 00028000 fe:01 777 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f3a001f0000-7f3a001f2000 rw-p 00000000 00:00 0 
+7f3a001f2000-7f3a001f3000 r--p 00000000 fe:01 888 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+7f3a001f3000-7f3a00218000 r-xp 00001000 fe:01 888 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+7f3a00218000-7f3a00222000 r--p 00026000 fe:01 888 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0                          [stack]
+";
+        assert_eq!(
+            parse_loader_text(maps, 0x7f3a_001f_2000),
+            Some(LoaderText {
+                file: "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2".into(),
+                text: vec![(0x7f3a_001f_3000, 0x7f3a_0021_8000)],
+            })
+        );
+        assert_eq!(parse_loader_text(maps, 0x1000), None, "nothing mapped there");
+        assert_eq!(
+            parse_loader_text(maps, 0x7f3a_001f_0000),
+            None,
+            "anonymous memory is no loader"
+        );
+    }
+
+    #[test]
+    fn phoebes_own_loader_is_found() {
+        let me = std::process::id() as i32;
+        let base = loader_base(me).expect("a live process has an auxiliary vector");
+        assert_ne!(base, 0, "the test binary is linked dynamically");
+        let loader = loader_text(me, base).expect("its loader is mapped at AT_BASE");
+        assert!(loader.file.contains("ld-linux"), "{loader:?}");
+        assert!(!loader.text.is_empty(), "{loader:?}");
+    }
 
     #[test]
     fn a_process_has_the_child_it_started_until_it_reaps_it() {

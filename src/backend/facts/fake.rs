@@ -1,5 +1,5 @@
 //! Recorded `/proc` entries and memory for the backends' unit tests: a [`Source`] that answers from what a test
-//! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory (and whether it was removed), which names exist, strings
+//! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory (and whether it was removed), which names exist, its dynamic loader, strings
 //! in its memory, sockets' family and type, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
 //! know: `None`, or `NotFound` for a descriptor link (epoll registrations and words of memory are never recorded:
 //! unknown). Every read is logged, so a test can tell what was read.
@@ -37,6 +37,8 @@ pub struct Recorded {
     names: HashMap<String, bool>,
     /// Thread groups and their children (an unrecorded group: unknown).
     children: HashMap<i32, Vec<i32>>,
+    /// Thread groups' dynamic loaders: where each was loaded (its `AT_BASE`), and its file and code there.
+    loaders: HashMap<i32, (u64, crate::sys::procfs::LoaderText)>,
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
@@ -110,6 +112,17 @@ impl Recorded {
     /// Thread group `tgid`'s children are `children`.
     pub fn children(mut self, tgid: i32, children: &[i32]) -> Self {
         self.children.insert(tgid, children.to_vec());
+        self
+    }
+
+    /// Thread group `tgid` was given the dynamic loader `file`, loaded at `base` with its code at `text`
+    /// (`base` 0: a static program).
+    pub fn loader(mut self, tgid: i32, base: u64, file: &str, text: &[(u64, u64)]) -> Self {
+        let text = crate::sys::procfs::LoaderText {
+            file: file.to_owned(),
+            text: text.to_vec(),
+        };
+        self.loaders.insert(tgid, (base, text));
         self
     }
 
@@ -187,6 +200,19 @@ impl Source for Recorded {
         self.read("has_child", tgid, format_args!("{pid:?}"));
         let children = self.children.get(&tgid)?;
         Some(pid.map_or(!children.is_empty(), |pid| children.contains(&pid)))
+    }
+
+    fn loader_base(&mut self, tgid: i32) -> Option<u64> {
+        self.read("loader_base", tgid, "");
+        self.loaders.get(&tgid).map(|(base, _)| *base)
+    }
+
+    fn loader_text(&mut self, tgid: i32, base: u64) -> Option<crate::sys::procfs::LoaderText> {
+        self.read("loader_text", tgid, format_args!("{base:#x}"));
+        self.loaders
+            .get(&tgid)
+            .filter(|(at, _)| *at == base)
+            .map(|(_, text)| text.clone())
     }
 
     fn read_c_string(&mut self, tid: Pid, addr: u64) -> Option<Vec<u8>> {

@@ -66,6 +66,14 @@ pub trait Source {
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         procfs::name_exists(tid, path)
     }
+    /// [`procfs::loader_base`]: where process `tgid`'s dynamic loader was loaded (0: a static program).
+    fn loader_base(&mut self, tgid: i32) -> Option<u64> {
+        procfs::loader_base(tgid)
+    }
+    /// [`procfs::loader_text`]: the file and code of process `tgid`'s dynamic loader, loaded at `base`.
+    fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
+        procfs::loader_text(tgid, base)
+    }
     /// [`procfs::has_child`]: whether process `tgid` has a child (any, or the one with pid `pid`).
     fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
         procfs::has_child(
@@ -121,6 +129,12 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         (**self).name_exists(tid, path)
+    }
+    fn loader_base(&mut self, tgid: i32) -> Option<u64> {
+        (**self).loader_base(tgid)
+    }
+    fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
+        (**self).loader_text(tgid, base)
     }
     fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
         (**self).has_child(tgid, pid)
@@ -211,12 +225,34 @@ fn normalize(path: &Path) -> String {
     out.to_string_lossy().into_owned()
 }
 
-/// Socket kinds by inode, so that a socket's family and type are fetched once, not at every call on it.
-/// Bounded: cleared when it grows past this many sockets.
+/// What a backend keeps of the facts of earlier calls, so that they are read once, not at every call: socket
+/// kinds by inode (a socket's family and type), and each process's dynamic loader by the base it was loaded at
+/// (its code, read from `/proc/PID/maps` again only after an exec moved it). Bounded: each map is cleared when it
+/// grows past its limit.
 #[derive(Debug, Default)]
-pub struct SocketKinds(HashMap<u64, &'static str>);
+pub struct FactCache {
+    sockets: HashMap<u64, &'static str>,
+    /// By thread group: the loader's base and what [`loader_code`] made of it.
+    loaders: HashMap<i32, (u64, Option<LoaderCode>)>,
+}
 
 const SOCKET_CACHE: usize = 4096;
+const LOADER_CACHE: usize = 1024;
+
+/// A dynamic loader's code, where telling the loader's calls from the program's means something.
+#[derive(Debug, Clone)]
+struct LoaderCode(Vec<(u64, u64)>);
+
+/// The code of a loader that is only a loader (glibc's `ld-linux-x86-64.so.2`, `ld64.so.*`), or `None` for one
+/// that is the C library too (musl's `ld-musl-*.so.1`): every libc call of a musl program is made from the
+/// loader's file, so an instruction pointer cannot tell the loader's calls from the program's there.
+fn loader_code(text: procfs::LoaderText) -> Option<LoaderCode> {
+    let name = text.file.rsplit('/').next().unwrap_or(&text.file);
+    let only_a_loader =
+        (name.starts_with("ld-linux") || name.starts_with("ld64.so") || name.starts_with("ld-2."))
+            && !name.contains("musl");
+    (only_a_loader && !text.text.is_empty()).then_some(LoaderCode(text.text))
+}
 
 /// The facts of a call of task `tid` (thread group `tgid`), learned from `/proc` and its memory through `S`
 /// ([`Source`]). A probe lives for one call: what it read is kept, so asking again (the decider computes a shape
@@ -224,30 +260,41 @@ const SOCKET_CACHE: usize = 4096;
 pub struct ProcProbe<'a, S = Procfs> {
     pub tid: Pid,
     pub tgid: i32,
-    pub sockets: &'a mut SocketKinds,
+    pub cache: &'a mut FactCache,
     source: S,
+    /// Where the calling thread made the call (its instruction pointer), when the backend knows it.
+    ip: Option<u64>,
     path: Option<Option<String>>,
+    loader: Option<Option<bool>>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
 
 impl<'a> ProcProbe<'a> {
     /// A probe that reads the real `/proc` and memory ([`Procfs`]).
-    pub fn new(tid: Pid, tgid: i32, sockets: &'a mut SocketKinds) -> Self {
-        ProcProbe::with_source(Procfs, tid, tgid, sockets)
+    pub fn new(tid: Pid, tgid: i32, cache: &'a mut FactCache) -> Self {
+        ProcProbe::with_source(Procfs, tid, tgid, cache)
     }
 }
 
 impl<'a, S: Source> ProcProbe<'a, S> {
     /// A probe that reads through `source` (a backend's kernel type, or a unit test's fake).
-    pub fn with_source(source: S, tid: Pid, tgid: i32, sockets: &'a mut SocketKinds) -> Self {
+    pub fn with_source(source: S, tid: Pid, tgid: i32, cache: &'a mut FactCache) -> Self {
         ProcProbe {
             tid,
             tgid,
-            sockets,
+            cache,
             source,
+            ip: None,
             path: None,
+            loader: None,
             fd: None,
         }
+    }
+
+    /// A probe of a call made at instruction pointer `ip` (`seccomp_data`'s, or `PTRACE_GET_SYSCALL_INFO`'s).
+    pub fn with_ip(mut self, ip: u64) -> Self {
+        self.ip = Some(ip);
+        self
     }
 
     /// A probe whose path argument was already read (by a `path=` rule), so it is not read again.
@@ -304,6 +351,15 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         self.source.cwd_deleted(self.tid)
     }
 
+    fn loader(&mut self) -> Option<bool> {
+        if let Some(known) = self.loader {
+            return known;
+        }
+        let known = self.read_loader();
+        self.loader = Some(known);
+        known
+    }
+
     fn has_child(&mut self, waits: Waits) -> Option<bool> {
         match waits {
             Waits::Any => self.source.has_child(self.tgid, None),
@@ -314,6 +370,28 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 }
 
 impl<S: Source> ProcProbe<'_, S> {
+    /// [`Probe::loader`], read: is the call's instruction in the code of the loader its process was given?
+    fn read_loader(&mut self) -> Option<bool> {
+        let ip = self.ip?;
+        let base = self.source.loader_base(self.tgid)?;
+        if base == 0 {
+            // A static program: no loader, every call is the program's.
+            return Some(false);
+        }
+        let code = match self.cache.loaders.get(&self.tgid) {
+            Some((cached, code)) if *cached == base => code.clone(),
+            _ => {
+                let code = self.source.loader_text(self.tgid, base).and_then(loader_code);
+                if self.cache.loaders.len() >= LOADER_CACHE {
+                    self.cache.loaders.clear();
+                }
+                self.cache.loaders.insert(self.tgid, (base, code.clone()));
+                code
+            }
+        };
+        Some(code?.0.iter().any(|&(start, end)| (start..end).contains(&ip)))
+    }
+
     fn read_fd(&mut self, fd: i32) -> Option<FdFacts> {
         if fd < 0 {
             return Some(FdFacts {
@@ -354,7 +432,7 @@ impl<S: Source> ProcProbe<'_, S> {
             .and_then(|r| r.strip_suffix(']'))
             .and_then(|n| n.parse::<u64>().ok())
         {
-            let kind = match self.sockets.0.get(&inode) {
+            let kind = match self.cache.sockets.get(&inode) {
                 Some(kind) => *kind,
                 None => {
                     let kind = self
@@ -362,10 +440,10 @@ impl<S: Source> ProcProbe<'_, S> {
                         .socket_family_type(self.tgid, fd)
                         .map(|(family, ty)| socket_kind(family, ty))
                         .unwrap_or("socket");
-                    if self.sockets.0.len() >= SOCKET_CACHE {
-                        self.sockets.0.clear();
+                    if self.cache.sockets.len() >= SOCKET_CACHE {
+                        self.cache.sockets.clear();
                     }
-                    self.sockets.0.insert(inode, kind);
+                    self.cache.sockets.insert(inode, kind);
                     kind
                 }
             };
@@ -441,11 +519,85 @@ mod tests {
         assert_eq!(normalize(Path::new("/../etc//hosts")), "/etc/hosts");
     }
 
+    /// A plausible `mmap:ENOMEM` failed the dynamic loader's own mmaps, so the program died (SIGSEGV, or exit 127)
+    /// before its code ran: a call's `loader` component says whether its instruction lies in the code of the
+    /// loader its process was given, read once per loaded loader.
+    #[test]
+    fn regression_plausible_mmap_enomem_killed_the_dynamic_loader_before_the_program_ran() {
+        use super::fake::Recorded;
+        let (glibc, musl, static_bin) = (4_000_010, 4_000_011, 4_000_012);
+        let tid = |n| Pid::from_raw(n);
+        let ld = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+        let mut source = Recorded::new()
+            .loader(glibc, 0x7f00_0000, ld, &[(0x7f00_1000, 0x7f00_9000)])
+            .loader(
+                musl,
+                0x7e00_0000,
+                "/lib/ld-musl-x86_64.so.1",
+                &[(0x7e00_1000, 0x7e00_9000)],
+            )
+            .loader(static_bin, 0, "", &[]);
+        let mut cache = FactCache::default();
+        let mut loader = |source: &mut Recorded, pid: i32, ip: Option<u64>| {
+            let probe = ProcProbe::with_source(&mut *source, tid(pid), pid, &mut cache);
+            let mut probe = match ip {
+                Some(ip) => probe.with_ip(ip),
+                None => probe,
+            };
+            probe.loader()
+        };
+        assert_eq!(
+            loader(&mut source, glibc, Some(0x7f00_2345)),
+            Some(true),
+            "ld.so's code"
+        );
+        assert_eq!(
+            loader(&mut source, glibc, Some(0x7f00_9000)),
+            Some(false),
+            "past its end"
+        );
+        assert_eq!(
+            loader(&mut source, glibc, Some(0x5555_0000)),
+            Some(false),
+            "the program's"
+        );
+        assert_eq!(
+            source
+                .reads
+                .iter()
+                .filter(|r| r.starts_with("loader_text"))
+                .count(),
+            1,
+            "the loader's maps are read once per loaded loader: {:?}",
+            source.reads
+        );
+        assert_eq!(
+            loader(&mut source, glibc, None),
+            None,
+            "no instruction pointer, nothing known"
+        );
+        assert_eq!(
+            loader(&mut source, musl, Some(0x7e00_2345)),
+            None,
+            "musl's loader is its C library too: its calls cannot be told from the program's"
+        );
+        assert_eq!(
+            loader(&mut source, static_bin, Some(0x40_1000)),
+            Some(false),
+            "no loader at all"
+        );
+        assert_eq!(
+            loader(&mut source, 4_000_013, Some(0x40_1000)),
+            None,
+            "a process that is gone"
+        );
+    }
+
     /// The probe on phoebe's own test process: each kind of descriptor is told apart.
     #[test]
     fn descriptors_of_this_process_have_their_kinds() {
         let me = Pid::this();
-        let mut sockets = SocketKinds::default();
+        let mut sockets = FactCache::default();
         let mut probe = ProcProbe::new(me, me.as_raw(), &mut sockets);
         let dir = tempfile::tempdir().unwrap();
         let file = std::fs::File::create(dir.path().join("x")).unwrap();

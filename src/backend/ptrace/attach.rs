@@ -489,6 +489,7 @@ mod tests {
             nr: nr as u64,
             args: [0; 6],
             native: true,
+            ip: 0,
         }
     }
 

@@ -126,6 +126,7 @@ impl Fake {
                 nr: nr as u64,
                 args,
                 native: true,
+                ip: 0,
             }),
             msg: Some(libc::c_long::from(data)),
         });

@@ -33,7 +33,7 @@ use nix::{
 use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
-    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -265,8 +265,8 @@ struct Tracer<'a, K, P> {
     record_only: Option<&'a HashSet<Syscall>>,
     decider: Option<&'a mut crate::decide::Decider>,
     control: &'a Control,
-    /// Socket kinds by inode, for call shapes.
-    sockets: SocketKinds,
+    /// Facts of earlier calls (socket kinds, loaders), for call shapes.
+    cache: FactCache,
     /// Each task's key, numbered at its parent's clone event (`backend::lineage`).
     lineage: Lineage,
     /// Stops of new tasks reported before their parent's clone event (waitpid reports tracees in no particular
@@ -303,7 +303,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
             record_only,
             decider,
             control,
-            sockets: SocketKinds::default(),
+            cache: FactCache::default(),
             lineage: Lineage::new(root.as_raw()),
             early: Vec::new(),
         }
@@ -525,7 +525,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         };
         tracing::trace!(?stop, "syscall stop");
         let resume = match stop {
-            SyscallStop::Entry { nr, args, native } => self.on_entry(pid, nr, args, native)?,
+            SyscallStop::Entry { nr, args, native, ip } => self.on_entry(pid, nr, args, native, ip)?,
             SyscallStop::Exit { rval, is_error } => self.on_exit_stop(pid, rval, is_error)?,
             SyscallStop::Other => Some(self.default_resume(pid)),
         };
@@ -562,6 +562,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 nr,
                 args,
                 native: true,
+                ip,
             } = stop
             && let Some(sc) = Syscall::from_number(nr)
             && self.records(sc)
@@ -573,7 +574,8 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 .then(|| {
                     let task = self.tasks.entry(pid).or_default();
                     let tgid = *task.tgid.get_or_insert_with(|| tgid_of(&mut self.facts, pid));
-                    let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+                    let mut probe =
+                        ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.cache).with_ip(ip);
                     shape_of(sc, &args, &mut probe)
                 });
             self.tasks.entry(pid).or_default().in_flight = Some(InFlight {
@@ -595,6 +597,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         nr: u64,
         args: [u64; 6],
         native: bool,
+        ip: u64,
     ) -> Result<Option<Resume>, BackendError> {
         let Some(started) = self.started else {
             return Ok(Some(self.default_resume(pid)));
@@ -627,7 +630,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 path: path.as_ref().and_then(Option::as_deref),
                 args,
             };
-            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.cache).with_ip(ip);
             // A path read for a `path=` rule is not read again; otherwise the probe reads it if the log needs it.
             if let Some(path) = &path {
                 probe = probe.with_path(path.clone());
@@ -669,7 +672,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 .or_default()
                 .tgid
                 .get_or_insert_with(|| tgid_of(&mut self.facts, pid));
-            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.sockets);
+            let mut probe = ProcProbe::with_source(&mut self.facts, pid, tgid, &mut self.cache).with_ip(ip);
             flight.shape = Some(shape_of(sc, &args, &mut probe));
         }
         let how = if need_exit { Resume::Syscall } else { Resume::Cont };

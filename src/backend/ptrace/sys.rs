@@ -102,7 +102,13 @@ impl Kernel for Real {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyscallStop {
     /// Syscall-entry-stop (PTRACE_SYSCALL) or seccomp stop (RET_TRACE): the call has not run.
-    Entry { nr: u64, args: [u64; 6], native: bool },
+    /// `ip`: where the thread made the call (its instruction pointer).
+    Entry {
+        nr: u64,
+        args: [u64; 6],
+        native: bool,
+        ip: u64,
+    },
     /// Syscall-exit-stop: the call ran and returns `rval`.
     Exit { rval: i64, is_error: bool },
     /// Not a syscall stop.
@@ -138,6 +144,7 @@ pub fn syscall_info(pid: Pid) -> Result<SyscallStop, Errno> {
                 nr: info.u.entry.nr,
                 args: info.u.entry.args,
                 native,
+                ip: info.instruction_pointer,
             }
         },
         // SAFETY: op SECCOMP means the kernel filled the `seccomp` member of the union.
@@ -146,6 +153,7 @@ pub fn syscall_info(pid: Pid) -> Result<SyscallStop, Errno> {
                 nr: info.u.seccomp.nr,
                 args: info.u.seccomp.args,
                 native,
+                ip: info.instruction_pointer,
             }
         },
         // SAFETY: op EXIT means the kernel filled the `exit` member of the union.

@@ -53,6 +53,7 @@ fn entry(nr: i64, args: [u64; 6]) -> SyscallStop {
         nr: nr as u64,
         args,
         native: true,
+        ip: 0,
     }
 }
 

@@ -48,13 +48,19 @@ impl Fake {
     }
 
     /// Appends a notification `id` of `tid`'s call of `nr` (native) with `args`.
-    pub fn call(mut self, id: u64, tid: i32, nr: i64, args: [u64; 6]) -> Self {
+    pub fn call(self, id: u64, tid: i32, nr: i64, args: [u64; 6]) -> Self {
+        self.call_at(id, tid, nr, args, 0)
+    }
+
+    /// [`Fake::call`] made by the instruction at `ip`.
+    pub fn call_at(mut self, id: u64, tid: i32, nr: i64, args: [u64; 6], ip: u64) -> Self {
         self.script.push_back(Ok(Notification {
             id,
             tid,
             nr: nr as i32,
             arch: crate::backend::filter::NATIVE_AUDIT_ARCH,
             args,
+            ip,
         }));
         self
     }

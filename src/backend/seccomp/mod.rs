@@ -37,7 +37,7 @@ use nix::{
 use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{ProcProbe, Procfs, SocketKinds, Source, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -169,7 +169,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
         lineage: Lineage::new(root.as_raw()),
         delayed: Vec::new(),
         warnings: Vec::new(),
-        sockets: SocketKinds::default(),
+        cache: FactCache::default(),
     };
     let failed = AtomicBool::new(false);
     let (root_exit, supervised) = thread::scope(|scope| {
@@ -294,8 +294,8 @@ struct Supervisor<'a, L, P> {
     /// Calls held by `delay=`, answered when due.
     delayed: Vec<Held>,
     warnings: Vec<String>,
-    /// Socket kinds by inode, for call shapes.
-    sockets: SocketKinds,
+    /// Facts of earlier calls (socket kinds, loaders), for call shapes.
+    cache: FactCache,
 }
 
 /// A call held by `delay=`.
@@ -389,7 +389,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
             read_target = true;
             resolve_path(&mut self.facts, tid, syscall, &n.args)
         });
-        let mut probe = ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.sockets);
+        let mut probe = ProcProbe::with_source(&mut self.facts, tid, pid, &mut self.cache).with_ip(n.ip);
         // A path read for a `path=` rule is not read again; otherwise the probe reads it for the log of an injected
         // call only (after ID_VALID: a tid reused in between could only mislabel that log entry, never a decision).
         if let Some(path) = &path {

@@ -280,6 +280,8 @@ pub struct Notification {
     pub nr: i32,
     pub arch: u32,
     pub args: [u64; 6],
+    /// Where the thread made the call (`seccomp_data.instruction_pointer`).
+    pub ip: u64,
 }
 
 /// What a [`Listener::wait`] saw.
@@ -405,6 +407,7 @@ impl Listener {
             nr: n.data.nr,
             arch: n.data.arch,
             args: n.data.args,
+            ip: n.data.instruction_pointer,
         })
     }
 

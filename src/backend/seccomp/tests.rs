@@ -13,7 +13,7 @@ use super::{
 use crate::{
     backend::{
         BackendError,
-        facts::{SocketKinds, fake::Recorded},
+        facts::{FactCache, fake::Recorded},
         lineage::Lineage,
     },
     decide::Decider,
@@ -58,7 +58,7 @@ fn supervise_with(fake: Fake, proc: Recorded, decider: &mut Decider, sync: bool)
         lineage: Lineage::new(ROOT),
         delayed: Vec::new(),
         warnings: Vec::new(),
-        sockets: SocketKinds::default(),
+        cache: FactCache::default(),
     };
     let result = supervisor.supervise();
     Supervised {
