@@ -586,10 +586,11 @@ fn shape_predicates_fail_only_the_matching_calls(backend: Backend) {
     }
 }
 
-/// State predicates (`exists=`, `creates=`, `parent=`, `template=`) are decided as each call starts: the probe's
-/// stat is failed in the rounds where the probe exists and only there, the creating open only where its directory
-/// exists, and every logged injection names that state. The app takes ENOENT on both as possible (another
-/// process could remove either), so it exits 0.
+/// State predicates (`exists=`, `creates=`, `parent=`, `template=`, `readers=`) are decided as each call starts:
+/// the probe's stat is failed in the rounds where the probe exists and only there, the creating open only where
+/// its directory exists, the write only on the pipe without a reader (never on the one that is read, nor on the
+/// test's stdout), and every logged injection names that state. The app takes ENOENT on both paths as possible
+/// (another process could remove either), and EPIPE where the pipe has no reader, so it exits 0.
 fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
     if !backend.works() {
         return;
@@ -608,6 +609,7 @@ fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
         .arg(format!(
             "openat:ENOENT:creates=yes:parent=yes:template={tmp}/phoebe-shapes-*-dir/new"
         ))
+        .args(["--fault", "write:EPIPE:readers=no"])
         .arg("--log")
         .arg(&log)
         .arg("--")
@@ -621,6 +623,13 @@ fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
     for rule in &log.rules[..2] {
         assert_eq!((rule.matched, rule.injected), (20, 20), "{rule:?}");
     }
+    // Every round writes once to the pipe without a reader.
+    assert_eq!(
+        (log.rules[2].matched, log.rules[2].injected),
+        (40, 40),
+        "{:?}",
+        log.rules[2]
+    );
     for inj in &log.injections {
         let shape = inj
             .shape
@@ -629,6 +638,7 @@ fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
             .to_string();
         match inj.syscall.name() {
             "newfstatat" => assert!(shape.starts_with("exists=yes:path=/"), "{shape}"),
+            "write" => assert_eq!(shape, "fd=pipe:nonblock=yes:readers=no"),
             _ => assert!(
                 shape.starts_with("creates=yes:exists=no:parent=yes:path=/"),
                 "{shape}"

@@ -107,6 +107,11 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
         by_component(&ebpf, "newfstatat", Key::Exists),
         by_component(&ptrace, "newfstatat", Key::Exists)
     );
+    // Whether a pipe had a reader: ptrace polls the write end as the call starts, eBPF reads it from the result
+    // (a write that wrote had one, EPIPE had none): the same for every write to a pipe.
+    let readers = by_component(&ebpf, "write", Key::Readers);
+    assert_eq!(readers, by_component(&ptrace, "write", Key::Readers));
+    assert_eq!(readers["no"], (300, BTreeMap::from([("EPIPE".to_owned(), 300)])));
     // synthesize warns when, and only when, what eBPF could not learn left errors out.
     let out = phoebe()
         .args(["synthesize", "-o"])

@@ -133,6 +133,14 @@ fn observation_counts_calls_and_errors_per_shape() {
     };
     assert_eq!(spool("yes"), (150, 0));
     assert_eq!(spool("no"), (150, 150));
+    // Writes to a pipe that is read never fail; to one whose reader has gone, always EPIPE.
+    let write = &totals[&phoebe::model::Syscall::parse("write").unwrap()];
+    let pipe = |readers: &str| {
+        let st = &write.shapes[&format!("fd=pipe:nonblock=yes:readers={readers}")];
+        (st.calls, st.errors.values().sum::<u64>())
+    };
+    assert_eq!(pipe("yes"), (300, 0));
+    assert_eq!(pipe("no"), (300, 300));
 }
 
 #[test]
@@ -197,6 +205,20 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
             .contains("the directory of the name was absent at every call"),
         "{}",
         gone.reason
+    );
+    // The orphaned pipe's writes fail whenever it has no reader, and the read one's never: EPIPE is the pipe's
+    // state (excluded, saying so), never a model for pipes that are read.
+    assert!(!plan.models.iter().any(|m| m.id == "write-EPIPE"));
+    let orphaned = plan
+        .excluded
+        .iter()
+        .find(|e| e.syscall.name() == "write" && e.action.to_string() == "EPIPE")
+        .expect("write-EPIPE excluded");
+    assert_eq!(orphaned.shape.as_deref(), Some("fd=pipe:nonblock=yes:readers=no"));
+    assert!(
+        orphaned.reason.contains("a reader's death"),
+        "{}",
+        orphaned.reason
     );
     // TCGETS on a pipe fails every time: excluded; FIONREAD never failed: no rule.
     assert!(!plan.models.iter().any(|m| m.id == "ioctl-ENOTTY"));

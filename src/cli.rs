@@ -262,6 +262,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   parent=yes|no  mkdir, mknod, creating opens: the directory the name is created in exists
                (ENOENT needs no)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
+  readers=yes|no  write, writev on a pipe: the pipe has a reader as the call starts (EPIPE
+               needs no; EPIPE on a pipe that is read simulates its reader's death)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.

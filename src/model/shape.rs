@@ -79,12 +79,17 @@ pub enum Key {
     /// rename and link calls: whether their new name exists as the call starts (`yes` / `no`): EEXIST
     /// (`RENAME_NOREPLACE`, link) and ENOTEMPTY are about it.
     DestExists,
+    /// write, writev on a pipe or FIFO: whether the pipe has a reader as the call starts (`yes` / `no`): EPIPE is
+    /// the state of a pipe whose every reader has closed it, so a baseline whose writes to such pipes failed says
+    /// nothing about pipes that are read, and an injection there would simulate a reader's death the baseline
+    /// never saw.
+    Readers,
     /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
     Path,
 }
 
 impl Key {
-    pub const ALL: [Key; 24] = [
+    pub const ALL: [Key; 25] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -108,6 +113,7 @@ impl Key {
         Key::Exists,
         Key::Parent,
         Key::DestExists,
+        Key::Readers,
         Key::Path,
     ];
 
@@ -136,6 +142,7 @@ impl Key {
             Key::Exists => "exists",
             Key::Parent => "parent",
             Key::DestExists => "dest_exists",
+            Key::Readers => "readers",
             Key::Path => "path",
         }
     }
@@ -158,6 +165,7 @@ impl Key {
             | Key::Exists
             | Key::Parent
             | Key::DestExists
+            | Key::Readers
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Clone => Some(&["thread", "process"]),
@@ -187,6 +195,7 @@ impl Key {
             Key::Creates => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
+            Key::Readers => "write and writev on a pipe or FIFO",
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
         }
@@ -258,13 +267,14 @@ impl Shape {
 /// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
 /// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
 /// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 6] = [
+const STATE_ERRNOS: [(Key, &[i32]); 7] = [
     (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
     (Key::Exists, &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY]),
     (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
     (Key::Cwd, &[libc::ENOENT]),
+    (Key::Readers, &[libc::EPIPE]),
 ];
 
 /// The shape as it matters to `errno` (`None`: a partial transfer or a delay, no errno): without the state
@@ -488,6 +498,11 @@ pub trait Probe {
     }
     /// Whether the call is made by the dynamic loader's own code ([`Key::Loader`]).
     fn loader(&mut self) -> Option<bool> {
+        None
+    }
+    /// Whether the pipe (or FIFO) descriptor `fd` refers to has a reader ([`Key::Readers`]).
+    fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
+        let _ = fd;
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -843,6 +858,19 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// The calls whose EPIPE on a pipe is its state ([`Key::Readers`]).
+const WRITES_TO_PIPES: [&str; 2] = ["write", "writev"];
+
+/// Whether a pipe had a reader, from what a write to it returned (eBPF sees results, not the pipe): a write that
+/// wrote had one, EPIPE says it had none; another error says nothing (EAGAIN: full, EINTR, EFAULT…).
+pub fn readers_from_result(result: Result<(), Errno>) -> Option<bool> {
+    match result {
+        Ok(()) => Some(true),
+        Err(e) if e.code() == libc::EPIPE => Some(false),
+        Err(_) => None,
+    }
+}
+
 /// Which components a syscall's shape has (empty: the syscall alone).
 pub fn keys_of(sc: Syscall) -> &'static [Key] {
     match sc.name() {
@@ -859,6 +887,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
         "getcwd" => &[Key::Cwd],
+        "write" | "writev" => &[Key::Fd, Key::Nonblock, Key::Readers, Key::Path],
         "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Parent, Key::Path],
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
@@ -993,6 +1022,9 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
                     // A descriptor that is not open has no flags to know.
                     None if facts.kind == "closed" => {}
                     None => shape.set(Key::Nonblock, UNKNOWN),
+                }
+                if facts.kind == "pipe" && WRITES_TO_PIPES.contains(&sc.name()) {
+                    shape.set(Key::Readers, probe.pipe_readers(fd).map_or(UNKNOWN, yes_no));
                 }
                 if matches!(facts.kind, "file" | "dir") {
                     shape.set(
@@ -1644,6 +1676,46 @@ mod tests {
         assert!(!rule.matches(&Shape::parse("map=private-anon:loader=yes").unwrap()));
         assert!(!rule.matches(&Shape::parse("map=private-anon:loader=unknown").unwrap()));
         assert!(Predicate::parse(Key::Loader, "maybe").is_err());
+    }
+
+    /// A pipe's EPIPE is whether it has a reader: the component counts for EPIPE only, a write's result says it
+    /// where it can, and only writes to pipes have it.
+    #[test]
+    fn a_pipes_readers_decide_its_epipe_and_nothing_else() {
+        let errno = |code| Some(Errno::new(code).unwrap());
+        let orphaned = Shape::parse("fd=pipe:nonblock=no:readers=no").unwrap();
+        assert_eq!(
+            for_errno(&orphaned, errno(libc::EPIPE)).to_string(),
+            "fd=pipe:nonblock=no:readers=no"
+        );
+        assert_eq!(
+            for_errno(&orphaned, errno(libc::EAGAIN)).to_string(),
+            "fd=pipe:nonblock=no"
+        );
+        assert_eq!(readers_from_result(Ok(())), Some(true));
+        assert_eq!(
+            readers_from_result(Err(Errno::new(libc::EPIPE).unwrap())),
+            Some(false)
+        );
+        assert_eq!(readers_from_result(Err(Errno::new(libc::EAGAIN).unwrap())), None);
+        let pipe = || Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "pipe",
+                nonblock: Some(false),
+                path: None,
+            }),
+        };
+        assert_eq!(
+            shape("write", [1, 0, 1, 0, 0, 0], &mut pipe()),
+            "fd=pipe:nonblock=no:readers=unknown"
+        );
+        assert_eq!(
+            shape("read", [1, 0, 1, 0, 0, 0], &mut pipe()),
+            "fd=pipe:nonblock=no",
+            "a read has no EPIPE"
+        );
+        assert!(Predicate::parse(Key::Readers, "yes").is_ok());
     }
 
     #[test]

@@ -502,6 +502,10 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
              injecting it into a wait for a live child would simulate a child that vanished, which the kernel never \
              does",
         ),
+        libc::EPIPE if shape.get(Key::Readers) == Some("no") => Some(
+            "the pipe had no reader left at every call: EPIPE is the state of the pipe, not a failure; injecting it \
+             where the pipe is read would simulate a reader's death the baseline never saw",
+        ),
         libc::EEXIST | libc::ENOTEMPTY if exists == Some("yes") || dest == Some("yes") => Some(
             "the name was there at every call: this is the state of the file system, not a failure; injecting it \
              where the name is absent would simulate a creation the baseline never saw",
@@ -890,6 +894,46 @@ mod tests {
             ),
             "{}",
             p.excluded[0].reason
+        );
+    }
+
+    /// CPython's suite run through pyenv's shell shims: `echo … | head -1`-style pipelines wrote to pipes whose
+    /// reader had gone (EPIPE every time), and the model injected EPIPE into writes to pipes that were read, so
+    /// bash's `echo` said "write error: Broken pipe" and the shim failed: the report blamed pyenv for a reader's
+    /// death that never happened. With whether the pipe has a reader in the shape, no model; a pipe's EAGAIN pools
+    /// both states, the unknown ones (eBPF: a result that says nothing of the readers) too.
+    #[test]
+    fn regression_epipe_of_pipes_without_readers_was_injected_into_pipes_that_were_read() {
+        let o = shaped(
+            "write",
+            30,
+            &[
+                ("fd=pipe:nonblock=no:readers=no", 2, Some(("EPIPE", 2))),
+                ("fd=pipe:nonblock=no:readers=yes", 20, None),
+                ("fd=pipe:nonblock=yes:readers=yes", 10, None),
+                ("fd=pipe:nonblock=yes:readers=unknown", 3, Some(("EAGAIN", 3))),
+            ],
+        );
+        let p = plan(&o);
+        assert!(!p.models.iter().any(|m| m.id == "write-EPIPE"), "{:?}", p.models);
+        let epipe = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "EPIPE")
+            .expect("EPIPE excluded");
+        assert_eq!(epipe.shape.as_deref(), Some("fd=pipe:nonblock=no:readers=no"));
+        assert!(epipe.reason.contains("a reader's death"), "{}", epipe.reason);
+        let eagain = p
+            .models
+            .iter()
+            .find(|m| m.id == "write-EAGAIN")
+            .expect("EAGAIN model");
+        let shapes: Vec<String> = eagain.shapes.iter().map(|r| r.shape.to_string()).collect();
+        assert_eq!(shapes, ["fd=pipe:nonblock=yes"]);
+        assert_eq!(
+            eagain.shapes[0].stats.calls,
+            30 * 13,
+            "both states of the non-blocking pipe"
         );
     }
 

@@ -124,8 +124,18 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         ));
     }
     let mut shapes: BTreeMap<Shape, u64> = BTreeMap::new();
-    let (mut undecided, mut loader) = (0, 0);
+    let (mut undecided, mut loader, mut always) = (0, 0, 0);
     for (text, st) in &stats.shapes {
+        // Calls that failed with the entry's errno every time are in the state that gives it (a pipe without a
+        // reader, EPIPE): injecting it there adds nothing, and their failures say nothing of the other shapes.
+        if entry
+            .action
+            .errno()
+            .is_some_and(|errno| st.calls > 0 && st.errors.get(&errno) == Some(&st.calls))
+        {
+            always += st.calls;
+            continue;
+        }
         // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
         let raw = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
         // The loader's own mmaps (`loader=yes`, where the observer could tell) are its, whatever they map.
@@ -159,6 +169,18 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         }
     }
     if shapes.is_empty() {
+        if always > 0 && loader == 0 && undecided == 0 {
+            return Use::Undecided(format!(
+                "every call of this class ({}) already failed with {} (the state that gives it, such as a pipe \
+                 whose reader had gone): injecting it there would add nothing",
+                if entry.shape.is_empty() {
+                    entry.syscall.to_string()
+                } else {
+                    class_text(entry)
+                },
+                entry.action
+            ));
+        }
         if loader > 0 && undecided == 0 {
             return Use::Undecided(format!(
                 "the only calls of this class ({}) were the dynamic loader's, on its own files (shared objects, \
@@ -215,13 +237,16 @@ fn failed_naturally(
         // Every call is in the class: any failure with the errno counts.
         return stats.errors.contains_key(&errno).then(Shape::default);
     }
+    // Only a failure on a shape the experiment would inject into: a pipe whose reader had gone failed with EPIPE
+    // (its state, `readers=no`), which says nothing of what a write to a pipe that is read meets when its reader
+    // dies, which is this entry's.
     stats
         .shapes
         .iter()
         .filter(|(_, st)| st.errors.contains_key(&errno))
         .filter_map(|(text, _)| Shape::parse(text).ok())
         .map(|shape| for_errno(&shape, Some(errno)))
-        .find(|shape| entry.matches(shape))
+        .find(|shape| entry.matches(shape) && shapes.iter().any(|(used, _)| used == shape))
 }
 
 fn class_text(entry: &Entry) -> String {
@@ -511,6 +536,49 @@ mod tests {
         assert!(t.experiments.iter().all(|p| p.entry.id != "read-EIO"));
         let left = t.left_out.iter().find(|l| l.entry.id == "read-EIO").unwrap();
         assert!(left.reason.contains("dynamic loader"), "{}", left.reason);
+    }
+
+    /// A write to a pipe whose reader had gone failed with EPIPE (`readers=no`, its state): the plausible
+    /// `write-EPIPE-pipe` still is an experiment, on the writes to pipes that are read (a reader's death), not left
+    /// to the observed tier, which never injects a state.
+    #[test]
+    fn a_pipes_natural_epipe_without_readers_leaves_its_readers_death_plausible() {
+        let t = tier(&obs(&[
+            ("write", "fd=pipe:nonblock=no:readers=no", 3, Some(("EPIPE", 3))),
+            ("write", "fd=pipe:nonblock=no:readers=yes", 50, None),
+        ]));
+        let epipe = t
+            .experiments
+            .iter()
+            .find(|p| p.entry.id == "write-EPIPE-pipe")
+            .unwrap_or_else(|| panic!("{:?}", t.left_out));
+        let shapes: Vec<String> = epipe.shapes.iter().map(|(s, _)| s.as_rule()).collect();
+        assert_eq!(shapes, ["fd=pipe:nonblock=no:readers=yes"]);
+        // Only pipes without a reader: nothing to add, and said.
+        let t = tier(&obs(&[(
+            "write",
+            "fd=pipe:nonblock=no:readers=no",
+            3,
+            Some(("EPIPE", 3)),
+        )]));
+        let left = t
+            .left_out
+            .iter()
+            .find(|l| l.entry.id == "write-EPIPE-pipe")
+            .unwrap();
+        assert!(
+            left.reason.contains("already failed with EPIPE"),
+            "{}",
+            left.reason
+        );
+        // A failure on the very shape it would inject into is the program's own: left to the observed tier.
+        let t = tier(&obs(&[(
+            "write",
+            "fd=pipe:nonblock=no:readers=yes",
+            50,
+            Some(("EPIPE", 1)),
+        )]));
+        assert!(t.experiments.iter().all(|p| p.entry.id != "write-EPIPE-pipe"));
     }
 
     /// A plausible `mmap-ENOMEM` failed the dynamic loader's own mmaps (`/bin/true` died with SIGSEGV before its

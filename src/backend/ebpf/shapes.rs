@@ -24,7 +24,7 @@ use crate::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
         FdFacts, Name, OpenMode, Probe, Shape, Waits, chr_kind, cwd_deleted_from_result, exists_from_result,
-        fd_kind_of_link, has_child_from_result, shape_of, socket_kind,
+        fd_kind_of_link, has_child_from_result, readers_from_result, shape_of, socket_kind,
     },
 };
 
@@ -141,7 +141,8 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     {
         facts.nonblock = None;
     }
-    Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts))))
+    let result = decode_result(key.errno);
+    Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts, result))))
 }
 
 /// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
@@ -151,7 +152,11 @@ pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscal
     fd_arg_of(nr)?;
     let mut facts = fd_facts(code)?;
     facts.path = path;
-    Some((syscall, shape_of(syscall, &[0; 6], &mut KernelFd(Some(facts)))))
+    // A file's or directory's: no pipe, so no result is needed.
+    Some((
+        syscall,
+        shape_of(syscall, &[0; 6], &mut KernelFd(Some(facts), None)),
+    ))
 }
 
 /// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
@@ -203,12 +208,18 @@ pub fn fd_facts(code: u64) -> Option<FdFacts> {
     })
 }
 
-/// A probe that knows one descriptor's facts, the ones the kernel learned, and nothing else.
-struct KernelFd(Option<FdFacts>);
+/// A probe that knows one descriptor's facts, the ones the kernel learned, and what the call returned
+/// (`None`: not known).
+struct KernelFd(Option<FdFacts>, Option<Result<(), Errno>>);
 
 impl Probe for KernelFd {
     fn fd(&mut self, _: i32) -> Option<FdFacts> {
         self.0.clone()
+    }
+
+    /// A write's result says whether its pipe had a reader ([`readers_from_result`]).
+    fn pipe_readers(&mut self, _: i32) -> Option<bool> {
+        self.1.and_then(readers_from_result)
     }
 }
 
@@ -844,7 +855,7 @@ mod tests {
             nonblock: Some(false),
             path: Some("/var/log/app.log".into()),
         };
-        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts)));
+        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts), None));
         let (sc, shape) =
             shape_of_file(u64::from(read.number()), code, Some("/var/log/app.log".into())).unwrap();
         assert_eq!((sc, shape.to_string()), (read, ptrace.to_string()));

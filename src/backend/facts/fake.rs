@@ -1,6 +1,6 @@
 //! Recorded `/proc` entries and memory for the backends' unit tests: a [`Source`] that answers from what a test
 //! recorded (a task's thread group, its descriptors' links, flags and inode types, its working directory (and whether it was removed), which names exist, its dynamic loader, strings
-//! in its memory, sockets' family and type, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
+//! in its memory, sockets' family and type, whether pipes have readers, the tasks a clone may have created) and says what the real reads say of a task or descriptor it does not
 //! know: `None`, or `NotFound` for a descriptor link (epoll registrations and words of memory are never recorded:
 //! unknown). Every read is logged, so a test can tell what was read.
 //!
@@ -42,6 +42,8 @@ pub struct Recorded {
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
+    /// Whether the pipe a descriptor writes to has a reader, by (thread group, descriptor).
+    readers: HashMap<(i32, i32), bool>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
     families: HashMap<(i32, i32), VecDeque<BTreeSet<i32>>>,
     /// Every read, as `what tid arg`, in order.
@@ -70,6 +72,19 @@ impl Recorded {
             format!("socket:[{inode}]"),
             flags,
             Some(libc::S_IFSOCK | 0o777),
+        )
+    }
+
+    /// Descriptor `fd` of `tid` is the write end of pipe `inode`, which has a reader (`readers`) or not.
+    pub fn pipe(mut self, tid: Pid, fd: i32, inode: u64, readers: bool) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.readers.insert((tgid, fd), readers);
+        self.fd(
+            tid,
+            fd,
+            format!("pipe:[{inode}]"),
+            libc::O_WRONLY,
+            Some(libc::S_IFIFO | 0o600),
         )
     }
 
@@ -223,6 +238,11 @@ impl Source for Recorded {
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         self.read("read_u64", tid, format_args!("{addr:#x}"));
         None
+    }
+
+    fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        self.read("pipe_readers", tgid, fd);
+        self.readers.get(&(tgid, fd)).copied()
     }
 
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {

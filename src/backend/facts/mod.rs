@@ -89,6 +89,10 @@ pub trait Source {
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         sys::read_u64(tid, addr)
     }
+    /// `sys::pipe_has_readers`: whether the pipe descriptor `fd` of process `tgid` writes to has a reader.
+    fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        sys::pipe_has_readers(tgid, fd)
+    }
     /// `sys::socket_family_type`: `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         sys::socket_family_type(tgid, fd)
@@ -144,6 +148,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         (**self).read_u64(tid, addr)
+    }
+    fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        (**self).pipe_readers(tgid, fd)
     }
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         (**self).socket_family_type(tgid, fd)
@@ -349,6 +356,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn cwd_deleted(&mut self) -> Option<bool> {
         self.source.cwd_deleted(self.tid)
+    }
+
+    fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
+        self.source.pipe_readers(self.tgid, fd)
     }
 
     fn loader(&mut self) -> Option<bool> {
@@ -591,6 +602,21 @@ mod tests {
             None,
             "a process that is gone"
         );
+    }
+
+    /// Whether a pipe has a reader, polled through a duplicate of the write end, on this process's own pipe: yes
+    /// while the read end is open, no once it is closed; a read end says nothing.
+    #[test]
+    fn a_pipe_has_readers_until_its_read_end_is_closed() {
+        let me = Pid::this();
+        let mut cache = FactCache::default();
+        let (r, w) = std::io::pipe().unwrap();
+        let mut probe = ProcProbe::new(me, me.as_raw(), &mut cache);
+        assert_eq!(probe.pipe_readers(w.as_raw_fd()), Some(true));
+        assert_eq!(probe.pipe_readers(r.as_raw_fd()), None, "a read end");
+        drop(r);
+        assert_eq!(probe.pipe_readers(w.as_raw_fd()), Some(false));
+        assert_eq!(probe.pipe_readers(-1), None, "not open");
     }
 
     /// The probe on phoebe's own test process: each kind of descriptor is told apart.

@@ -1,5 +1,5 @@
-//! The raw calls behind `facts`: reads of a stopped task's memory (`process_vm_readv`) and a socket's family
-//! and type through a duplicate of its descriptor (`pidfd_open` + `pidfd_getfd`, Linux ≥ 5.6; phoebe traces or
+//! The raw calls behind `facts`: reads of a stopped task's memory (`process_vm_readv`), and a socket's family
+//! and type and whether a pipe has a reader, through a duplicate of its descriptor (`pidfd_open` + `pidfd_getfd`, Linux ≥ 5.6; phoebe traces or
 //! supervises the task, which is what `pidfd_getfd`'s ptrace-attach check asks).
 
 use std::{
@@ -57,8 +57,8 @@ pub fn read_u64(pid: Pid, addr: u64) -> Option<u64> {
     (n == 8).then(|| u64::from_ne_bytes(buf))
 }
 
-/// `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
-pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
+/// A duplicate, in phoebe, of descriptor `fd` of process `tgid` (the same open file description).
+fn duplicate(tgid: i32, fd: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory is passed.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
     if pidfd < 0 {
@@ -73,7 +73,33 @@ pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
         return None;
     }
     // SAFETY: `dup` was just returned by pidfd_getfd and is owned by nothing else.
-    let dup = unsafe { OwnedFd::from_raw_fd(dup as i32) };
+    Some(unsafe { OwnedFd::from_raw_fd(dup as i32) })
+}
+
+/// Whether the pipe (or FIFO) that descriptor `fd` of process `tgid` writes to has a reader: `poll` of the write
+/// end says `POLLERR` when none is left (`pipe_poll`), the state in which a write fails with EPIPE. `None` when
+/// the descriptor cannot be duplicated or is not a pipe's write end.
+pub fn pipe_has_readers(tgid: i32, fd: i32) -> Option<bool> {
+    let dup = duplicate(tgid, fd)?;
+    // SAFETY: F_GETFL takes no argument and returns the flags or -1; `dup` is an open descriptor.
+    let flags = unsafe { libc::fcntl(dup.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 || flags & libc::O_ACCMODE == libc::O_RDONLY {
+        // A read end polls no POLLERR whatever the readers: nothing to tell.
+        return None;
+    }
+    let mut pfd = libc::pollfd {
+        fd: dup.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one live pollfd, the count passed; a timeout of 0 returns at once.
+    let ready = unsafe { libc::poll(&raw mut pfd, 1, 0) };
+    (ready >= 0).then_some(pfd.revents & libc::POLLERR == 0)
+}
+
+/// `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
+pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
+    let dup = duplicate(tgid, fd)?;
     let opt = |name: libc::c_int| -> Option<i32> {
         let mut value: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -15,7 +15,10 @@
 //! - `open(O_CREAT)` of `new` in the directory `phoebe-shapes-PID-dir` of the temp directory, which exists in odd
 //!   rounds only: the file is created (and removed again) in odd rounds, ENOENT in even ones; the name never
 //!   exists as the call starts: shapes `creates=yes:exists=no:parent=yes:path=…/phoebe-shapes-*-dir/new` (never
-//!   fails) and `…:parent=no:…` (always ENOENT).
+//!   fails) and `…:parent=no:…` (always ENOENT);
+//! - `write` of one byte to a non-blocking pipe whose read end is open (never read: EAGAIN only once its 64 KiB
+//!   are full) and to one whose read end was closed (always EPIPE; Rust ignores SIGPIPE): shapes
+//!   `fd=pipe:nonblock=yes:readers=yes` and `fd=pipe:nonblock=yes:readers=no`.
 //!
 //! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
 //! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
@@ -50,6 +53,17 @@ fn main() {
         eprintln!("shapes: pipe2: {}", io::Error::last_os_error());
         std::process::exit(1);
     }
+    // Two more pipes to write to: one whose read end stays open, one whose read end is closed.
+    let (mut fed, mut orphan) = ([0i32; 2], [0i32; 2]);
+    for p in [&mut fed, &mut orphan] {
+        // SAFETY: `p` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            eprintln!("shapes: pipe2: {}", io::Error::last_os_error());
+            std::process::exit(1);
+        }
+    }
+    // SAFETY: the read end was just opened and is not used again.
+    unsafe { libc::close(orphan[0]) };
     let path = env::temp_dir().join(format!("phoebe-shapes-{}", std::process::id()));
     let file = File::create(&path).and_then(|mut f| f.write_all(b"x").map(|_| f));
     drop(file);
@@ -165,6 +179,19 @@ fn main() {
         } else if errno() != libc::ENOENT {
             // ENOENT: its directory is gone, in even rounds (or removed by someone else in odd ones).
             report("open(O_CREAT) in the spool directory", errno());
+        }
+        // SAFETY: one byte of a static string; a write to a pipe reads only that.
+        let r = unsafe { libc::write(fed[1], b"x".as_ptr().cast(), 1) };
+        if r == -1 && errno() != libc::EAGAIN {
+            report("write to a pipe with a reader", errno());
+        }
+        // SAFETY: as above.
+        let r = unsafe { libc::write(orphan[1], b"x".as_ptr().cast(), 1) };
+        if r != -1 || errno() != libc::EPIPE {
+            report(
+                "write to a pipe without a reader",
+                if r == -1 { errno() } else { 0 },
+            );
         }
     }
     let _ = std::fs::remove_file(&probe_path);
