@@ -136,7 +136,7 @@ fn observation_counts_calls_and_errors_per_shape() {
     // Writes to a pipe that is read never fail; to one whose reader has gone, always EPIPE.
     let write = &totals[&phoebe::model::Syscall::parse("write").unwrap()];
     let pipe = |readers: &str| {
-        let st = &write.shapes[&format!("fd=pipe:nonblock=yes:readers={readers}")];
+        let st = &write.shapes[&format!("fd=pipe:nonblock=yes:atomic=yes:readers={readers}")];
         (st.calls, st.errors.values().sum::<u64>())
     };
     assert_eq!(pipe("yes"), (300, 0));

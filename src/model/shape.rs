@@ -38,6 +38,10 @@ pub enum Key {
     Fd,
     /// The descriptor has `O_NONBLOCK`: `yes` / `no`.
     Nonblock,
+    /// write, writev on a pipe or FIFO: whether the call writes at most `PIPE_BUF` (4096) bytes (`yes` / `no`),
+    /// which a pipe writes whole or not at all: such a write never returns a partial count, so only a larger one
+    /// can be short (pipe(7)).
+    Atomic,
     /// ioctl request (`TCGETS`, `FIONREAD`, or hex).
     Req,
     /// mmap: `private-anon`, `shared-file`, …
@@ -89,7 +93,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 25] = [
+    pub const ALL: [Key; 26] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -99,6 +103,7 @@ impl Key {
         Key::Registered,
         Key::Fd,
         Key::Nonblock,
+        Key::Atomic,
         Key::Req,
         Key::Map,
         Key::Loader,
@@ -126,6 +131,7 @@ impl Key {
             Key::Type => "type",
             Key::Fd => "fd",
             Key::Nonblock => "nonblock",
+            Key::Atomic => "atomic",
             Key::Req => "req",
             Key::Map => "map",
             Key::Loader => "loader",
@@ -166,6 +172,7 @@ impl Key {
             | Key::Parent
             | Key::DestExists
             | Key::Readers
+            | Key::Atomic
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Clone => Some(&["thread", "process"]),
@@ -195,7 +202,7 @@ impl Key {
             Key::Creates => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
-            Key::Readers => "write and writev on a pipe or FIFO",
+            Key::Readers | Key::Atomic => "write and writev on a pipe or FIFO",
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
         }
@@ -283,7 +290,8 @@ const STATE_ERRNOS: [(Key, &[i32]); 7] = [
 /// exists says everything about a lookup's ENOENT and nothing about its EACCES or EMFILE: synthesis, the
 /// plausible tier and the realism of an injection look at a shape through this, so that an observer that cannot
 /// tell a state (eBPF, which knows only what a result says of it) loses no model of an errno the state does not
-/// decide. [`Key::Loader`] is always `no` here: models are of the program's calls, never of the loader's.
+/// decide. [`Key::Atomic`] counts only for a partial transfer (`None`), and [`Key::Loader`] is always `no` here:
+/// models are of the program's calls, never of the loader's.
 pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     let mut out = shape.clone();
     // A rename's or link's EEXIST and ENOTEMPTY are about its new name, not the old one.
@@ -295,6 +303,11 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
         if !decides {
             out.0.remove(&key);
         }
+    }
+    // A write's size says whether a pipe can make it short, and nothing of its errors (eBPF, which does not
+    // keep it, loses no model of an errno for it).
+    if errno.is_some() {
+        out.0.remove(&Key::Atomic);
     }
     // Who makes a call decides none of its errors (the loader's mmap fails as the program's would), but a model
     // is only ever of the program's calls: a shape as any errno sees it is the program's, so that every observer
@@ -499,6 +512,20 @@ pub trait Probe {
     /// Whether the call is made by the dynamic loader's own code ([`Key::Loader`]).
     fn loader(&mut self) -> Option<bool> {
         None
+    }
+    /// How many bytes a write asks to write: write's count register, the sum of writev's `iovec` lengths (read
+    /// from the task's memory, up to 64 of them). A probe that does not know the registers (eBPF's counters) says
+    /// `None`.
+    fn write_count(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<u64> {
+        match sc.name() {
+            "write" => Some(args[2]),
+            "writev" if args[2] <= MAX_IOVECS => (0..args[2]).try_fold(0u64, |total, i| {
+                // `struct iovec { void *iov_base; size_t iov_len; }`: the length is the second word.
+                let len = self.read_u64(args[1].checked_add(16 * i + 8)?)?;
+                total.checked_add(len)
+            }),
+            _ => None,
+        }
     }
     /// Whether the pipe (or FIFO) descriptor `fd` refers to has a reader ([`Key::Readers`]).
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
@@ -858,8 +885,15 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// The calls whose EPIPE on a pipe is its state ([`Key::Readers`]).
+/// The calls whose EPIPE on a pipe is its state ([`Key::Readers`]), and whose size says whether a pipe writes them
+/// whole ([`Key::Atomic`]).
 const WRITES_TO_PIPES: [&str; 2] = ["write", "writev"];
+
+/// The most a pipe writes whole or not at all (Linux's `PIPE_BUF`, pipe(7)).
+pub const PIPE_BUF: u64 = 4096;
+
+/// At most this many `iovec`s of a writev are added up for [`Probe::write_count`]; past it, unknown.
+const MAX_IOVECS: u64 = 64;
 
 /// Whether a pipe had a reader, from what a write to it returned (eBPF sees results, not the pipe): a write that
 /// wrote had one, EPIPE says it had none; another error says nothing (EAGAIN: full, EINTR, EFAULT…).
@@ -887,7 +921,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
         "getcwd" => &[Key::Cwd],
-        "write" | "writev" => &[Key::Fd, Key::Nonblock, Key::Readers, Key::Path],
+        "write" | "writev" => &[Key::Fd, Key::Nonblock, Key::Atomic, Key::Readers, Key::Path],
         "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Parent, Key::Path],
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
@@ -1024,6 +1058,12 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
                     None => shape.set(Key::Nonblock, UNKNOWN),
                 }
                 if facts.kind == "pipe" && WRITES_TO_PIPES.contains(&sc.name()) {
+                    shape.set(
+                        Key::Atomic,
+                        probe
+                            .write_count(sc, args)
+                            .map_or(UNKNOWN, |n| yes_no(n <= PIPE_BUF)),
+                    );
                     shape.set(Key::Readers, probe.pipe_readers(fd).map_or(UNKNOWN, yes_no));
                 }
                 if matches!(facts.kind, "file" | "dir") {
@@ -1708,7 +1748,7 @@ mod tests {
         };
         assert_eq!(
             shape("write", [1, 0, 1, 0, 0, 0], &mut pipe()),
-            "fd=pipe:nonblock=no:readers=unknown"
+            "fd=pipe:nonblock=no:atomic=yes:readers=unknown"
         );
         assert_eq!(
             shape("read", [1, 0, 1, 0, 0, 0], &mut pipe()),
@@ -1716,6 +1756,78 @@ mod tests {
             "a read has no EPIPE"
         );
         assert!(Predicate::parse(Key::Readers, "yes").is_ok());
+    }
+
+    /// CPython's suite: the plausible `write-short-pipe` (a blocking write a signal interrupts after some bytes)
+    /// shortened writes of a few bytes, which a pipe writes whole or not at all (PIPE_BUF): a partial count the
+    /// kernel never returns. A write's size says whether it can be short.
+    #[test]
+    fn regression_writes_a_pipe_makes_whole_were_shortened() {
+        let pipe = || Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "pipe",
+                nonblock: Some(false),
+                path: None,
+            }),
+        };
+        let of = |sc: &str, args: [u64; 6]| {
+            Shape::parse(&shape(sc, args, &mut pipe()))
+                .unwrap()
+                .get(Key::Atomic)
+                .map(str::to_owned)
+        };
+        assert_eq!(of("write", [1, 0, 4096, 0, 0, 0]).as_deref(), Some("yes"));
+        assert_eq!(of("write", [1, 0, 4097, 0, 0, 0]).as_deref(), Some("no"));
+        // writev's size is in memory, past the 64 iovecs added up: unknown.
+        assert_eq!(of("writev", [1, 0x1000, 65, 0, 0, 0]).as_deref(), Some("unknown"));
+        struct Iovecs(Vec<u64>);
+        impl Probe for Iovecs {
+            fn fd(&mut self, _: i32) -> Option<FdFacts> {
+                Some(FdFacts {
+                    kind: "pipe",
+                    nonblock: Some(true),
+                    path: None,
+                })
+            }
+            fn read_u64(&mut self, addr: u64) -> Option<u64> {
+                // iovec i's length is at 0x1000 + 16 i + 8.
+                self.0.get(((addr - 0x1008) / 16) as usize).copied()
+            }
+        }
+        let writev = |lens: Vec<u64>| {
+            shape(
+                "writev",
+                [1, 0x1000, lens.len() as u64, 0, 0, 0],
+                &mut Iovecs(lens),
+            )
+        };
+        assert_eq!(
+            writev(vec![4000, 96]),
+            "fd=pipe:nonblock=yes:atomic=yes:readers=unknown"
+        );
+        assert_eq!(
+            writev(vec![4000, 97]),
+            "fd=pipe:nonblock=yes:atomic=no:readers=unknown"
+        );
+        assert_eq!(
+            shape("write", [1, 0, 10, 0, 0, 0], &mut Fake { path: None, fd: None }),
+            "fd=unknown:nonblock=unknown",
+            "only a pipe's writes have it"
+        );
+        // Only a partial transfer is about the size; an errno pools both.
+        let big = Shape::parse("fd=pipe:nonblock=no:atomic=no").unwrap();
+        assert_eq!(for_errno(&big, None).to_string(), "fd=pipe:nonblock=no:atomic=no");
+        assert_eq!(
+            for_errno(&big, Some(Errno::new(libc::EINTR).unwrap())).to_string(),
+            "fd=pipe:nonblock=no"
+        );
+        let rule = crate::model::catalogue::entries()
+            .iter()
+            .find(|e| e.id == "write-short-pipe")
+            .expect("the catalogue's partial pipe write");
+        assert!(!rule.matches(&Shape::parse("fd=pipe:nonblock=no:atomic=yes:readers=yes").unwrap()));
+        assert!(rule.matches(&Shape::parse("fd=pipe:nonblock=no:atomic=no:readers=yes").unwrap()));
     }
 
     #[test]
