@@ -268,3 +268,41 @@ fn regression_plausible_mmap_enomem_killed_the_loader_ptrace() {
 fn regression_plausible_mmap_enomem_killed_the_loader_seccomp() {
     the_loaders_mmaps_are_told_from_the_programs(Backend::Seccomp);
 }
+
+/// A plausible `read:EINTR` was injected into programs that catch no signal, whose reads the kernel never
+/// interrupts (a signal kills, stops or is ignored there): `caught=yes` fails only the calls of processes with a
+/// handler installed, looked up as each call starts, on both injecting backends.
+fn eintr_only_where_a_signal_is_caught(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let rule = "read:EINTR:max=1:fd=pipe:caught=yes";
+    // cat installs no handler: its read of the pipe is never failed.
+    backend
+        .inject()
+        .args(["--fault", rule, "--", "sh", "-c", "echo hi | cat"])
+        .assert()
+        .code(0)
+        .stdout("hi\n")
+        .stderr(predicate::str::contains("injected 0 errors"));
+    // CPython catches SIGINT: its read is failed once, and it retries (PEP 475).
+    backend
+        .inject()
+        .args(["--fault", rule, "--", "python3", "-c"])
+        .arg("import os; r, w = os.pipe(); os.write(w, b'x'); print(os.read(r, 1).decode())")
+        .assert()
+        .code(0)
+        .stdout("x\n")
+        .stderr(predicate::str::contains("injected 1 error "))
+        .stderr(predicate::str::contains(":caught=yes"));
+}
+
+#[test]
+fn regression_eintr_was_injected_into_a_process_that_catches_no_signal_ptrace() {
+    eintr_only_where_a_signal_is_caught(Backend::Ptrace);
+}
+
+#[test]
+fn regression_eintr_was_injected_into_a_process_that_catches_no_signal_seccomp() {
+    eintr_only_where_a_signal_is_caught(Backend::Seccomp);
+}

@@ -266,6 +266,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                needs no; EPIPE on a pipe that is read simulates its reader's death)
   atomic=yes|no  write, writev on a pipe: at most PIPE_BUF (4096) bytes, which a pipe writes
                whole or not at all (a short write needs no)
+  caught=yes|no  read, write, futex, wait4, nanosleep, poll, connect, accept, close, …: the
+               process catches a signal (EINTR needs yes; every EINTR model says so)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.

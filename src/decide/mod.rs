@@ -25,7 +25,7 @@ pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
     Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
     fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
-    shape::{ArgTest, Probe, register_tests, shape_of},
+    shape::{ArgTest, Probe, guard_value, guards_of, register_tests, shape_of},
 };
 
 /// A call a backend stopped at, before it runs.
@@ -199,6 +199,24 @@ impl Decider {
             .is_some_and(|rules| rules.iter().any(|i| !self.rules[*i].fault.shape.is_empty()))
     }
 
+    /// The shape of a call of `syscall` as the rules see it: [`shape_of`], plus the guards ([`guards_of`]) some rule
+    /// for the syscall asks about, looked up through `probe`. A backend that reads the target before answering
+    /// (the seccomp supervisor) calls this first, so that deciding reads nothing more.
+    pub fn shape_for(&self, syscall: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
+        let mut shape = shape_of(syscall, args, probe);
+        for &key in guards_of(syscall) {
+            let asked = self.by_syscall.get(&syscall).is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|i| self.rules[*i].fault.shape.iter().any(|p| p.key == key))
+            });
+            if asked {
+                shape.set(key, guard_value(key, probe));
+            }
+        }
+        shape
+    }
+
     /// What a call of `syscall` must satisfy in its registers for any rule to match it, as alternatives (any) of
     /// conjunctions (all): a filter may let every other call run without asking, since no rule could match it.
     /// `None` when some rule for the syscall matches whatever the registers hold (no register predicate), or the
@@ -253,7 +271,7 @@ impl Decider {
         self.last_matched.clear();
         let mut shape: Option<Shape> = self
             .needs_shape(call.syscall)
-            .then(|| shape_of(call.syscall, &call.args, probe));
+            .then(|| self.shape_for(call.syscall, &call.args, probe));
         let rule_ids = self.by_syscall.get(&call.syscall)?;
         let index = self.ledger.next_index(call.syscall);
         let thread = call.thread.map(|t| {

@@ -81,6 +81,7 @@ impl Entry {
         for pred in &self.shape {
             text.push_str(&format!(":{pred}"));
         }
+        text.push_str(shape::model_guards(self.syscall, self.action.errno()));
         if self.when == When::Exit && self.action.errno().is_some() {
             text.push_str(":when=exit");
         }
@@ -320,7 +321,22 @@ mod tests {
             // The rule it makes parses back to itself.
             let fault = e.fault(0.05);
             assert_eq!(FaultSpec::parse(&fault.to_string()).unwrap(), fault);
-            assert_eq!(fault.shape, e.shape);
+            // Its class, and an EINTR's guard: only processes that catch a signal.
+            let guarded: Vec<_> = fault
+                .shape
+                .iter()
+                .filter(|p| p.key != shape::Key::Caught)
+                .cloned()
+                .collect();
+            assert_eq!(guarded, e.shape);
+            assert_eq!(
+                fault.shape.len() > e.shape.len(),
+                e.action.errno().is_some_and(|errno| errno.code() == libc::EINTR)
+                    && e.syscall.name() != "epoll_wait"
+                    && e.syscall.name() != "epoll_pwait",
+                "{}: {fault}",
+                e.id
+            );
         }
     }
 

@@ -231,7 +231,7 @@ pub enum FaultError {
 
 const KEYS: &str = "p, nth, after, every, max, path, when, delay, short or delay (in place of the errno), and the shape predicates op, timeout, \
                     sleeps, family, type, ctl, registered, fd, nonblock, atomic, req, map, loader, prot, advice, clone, nohang, option, cwd, \
-                    child, creates, exists, parent, dest_exists, readers, template";
+                    child, creates, exists, parent, dest_exists, readers, caught, template";
 
 /// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
 /// slowing down, and every deadline computed from it stays representable.
@@ -453,11 +453,9 @@ impl FaultSpec {
             ));
         }
         for pred in &self.shape {
-            if let Some(sc) = self
-                .syscalls
-                .iter()
-                .find(|sc| !shape::keys_of(**sc).contains(&pred.key))
-            {
+            if let Some(sc) = self.syscalls.iter().find(|sc| {
+                !shape::keys_of(**sc).contains(&pred.key) && !shape::guards_of(**sc).contains(&pred.key)
+            }) {
                 return Err(format!(
                     "{}= is a shape of {}, not of '{sc}'",
                     shape::grammar_name(pred.key),

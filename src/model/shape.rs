@@ -90,10 +90,17 @@ pub enum Key {
     Readers,
     /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
     Path,
+    /// Calls a caught signal interrupts (blocking reads and writes, futex waits, wait4, nanosleep, poll,
+    /// connect, accept, close): whether the calling process catches any signal as the call starts (`yes` /
+    /// `no`: a handler is installed). Without one, a signal kills, stops or is ignored, and the call never
+    /// returns EINTR (signal(7); epoll_wait, which a stop and continue interrupts too, is not among them). Not a
+    /// component of observed shapes: a rule's guard ([`guards_of`]), decided by the injector, and every EINTR
+    /// model says `caught=yes`.
+    Caught,
 }
 
 impl Key {
-    pub const ALL: [Key; 26] = [
+    pub const ALL: [Key; 27] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -120,6 +127,7 @@ impl Key {
         Key::DestExists,
         Key::Readers,
         Key::Path,
+        Key::Caught,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +158,7 @@ impl Key {
             Key::DestExists => "dest_exists",
             Key::Readers => "readers",
             Key::Path => "path",
+            Key::Caught => "caught",
         }
     }
 
@@ -173,6 +182,7 @@ impl Key {
             | Key::DestExists
             | Key::Readers
             | Key::Atomic
+            | Key::Caught
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Clone => Some(&["thread", "process"]),
@@ -205,6 +215,10 @@ impl Key {
             Key::Readers | Key::Atomic => "write and writev on a pipe or FIFO",
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
+            Key::Caught => {
+                "the calls a caught signal interrupts (read, write, recv*, send*, futex, wait4, waitid, nanosleep, \
+                 poll, ppoll, connect, accept, close)"
+            }
         }
     }
 }
@@ -304,6 +318,9 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
             out.0.remove(&key);
         }
     }
+    // A guard is no part of what was observed (and a log's shape has it where a rule asked): as an errno sees it,
+    // the shape is the observed one.
+    out.0.remove(&Key::Caught);
     // A write's size says whether a pipe can make it short, and nothing of its errors (eBPF, which does not
     // keep it, loses no model of an errno for it).
     if errno.is_some() {
@@ -530,6 +547,10 @@ pub trait Probe {
     /// Whether the pipe (or FIFO) descriptor `fd` refers to has a reader ([`Key::Readers`]).
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
         let _ = fd;
+        None
+    }
+    /// Whether the calling task's process catches any signal ([`Key::Caught`]).
+    fn caught(&mut self) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -902,6 +923,59 @@ pub fn readers_from_result(result: Result<(), Errno>) -> Option<bool> {
         Ok(()) => Some(true),
         Err(e) if e.code() == libc::EPIPE => Some(false),
         Err(_) => None,
+    }
+}
+
+/// The calls that return EINTR only when a caught signal interrupts them (signal(7)): their EINTR needs a
+/// handler ([`Key::Caught`]).
+const INTERRUPTIBLE: [&str; 20] = [
+    "read",
+    "readv",
+    "write",
+    "writev",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "sendmsg",
+    "futex",
+    "wait4",
+    "waitid",
+    "nanosleep",
+    "clock_nanosleep",
+    "poll",
+    "ppoll",
+    "connect",
+    "accept",
+    "accept4",
+    "close",
+    "select",
+];
+
+/// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
+/// rule that needs them, which observations do not record ([`Key::Caught`]).
+pub fn guards_of(sc: Syscall) -> &'static [Key] {
+    if INTERRUPTIBLE.contains(&sc.name()) {
+        &[Key::Caught]
+    } else {
+        &[]
+    }
+}
+
+/// The value of guard `key` for a call, from `probe` (`unknown` when it cannot tell).
+pub fn guard_value(key: Key, probe: &mut dyn Probe) -> &'static str {
+    match key {
+        Key::Caught => probe.caught().map_or(UNKNOWN, yes_no),
+        _ => UNKNOWN,
+    }
+}
+
+/// The guards every model of `errno` on `sc` carries, as rule text (`:caught=yes`, or empty): an EINTR model is of
+/// processes that catch a signal, since the kernel interrupts no call of one that does not.
+pub fn model_guards(sc: Syscall, errno: Option<Errno>) -> &'static str {
+    if errno.is_some_and(|e| e.code() == libc::EINTR) && guards_of(sc).contains(&Key::Caught) {
+        ":caught=yes"
+    } else {
+        ""
     }
 }
 

@@ -262,10 +262,11 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
         .take(MAX_PLAUSIBLE_RULES)
         .filter_map(|(shape, calls)| {
             let fault = FaultSpec::parse(&format!(
-                "{}:{}:p={rate}:{}{when}",
+                "{}:{}:p={rate}:{}{}{when}",
                 p.entry.syscall,
                 p.entry.action,
-                shape.as_rule()
+                shape.as_rule(),
+                crate::model::shape::model_guards(p.entry.syscall, p.entry.action.errno())
             ))
             .ok()?;
             Some(ShapeModel {
@@ -416,12 +417,14 @@ fn by_shape(
                 continue;
             }
         };
-        // The rule names its shape exactly: its path template as `template=`, not as a glob.
+        // The rule names its shape exactly: its path template as `template=`, not as a glob; an EINTR model, only
+        // processes that catch a signal (`caught=yes`).
+        let guards = crate::model::shape::model_guards(syscall, Some(errno));
         let text = if text.is_empty() {
-            format!("{}:{}:p={probability}", syscall.name(), errno.code())
+            format!("{}:{}:p={probability}{guards}", syscall.name(), errno.code())
         } else {
             format!(
-                "{}:{}:p={probability}:{}",
+                "{}:{}:p={probability}:{}{guards}",
                 syscall.name(),
                 errno.code(),
                 shape.as_rule()

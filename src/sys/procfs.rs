@@ -17,6 +17,13 @@ pub fn tgid_of(tid: Pid) -> Option<i32> {
         .ok()
 }
 
+/// Whether task `tid`'s process catches any signal (a handler is installed: `SigCgt:` of `/proc/TID/status`, the
+/// handlers its threads share); `None` when the task is gone.
+pub fn catches_signals(tid: Pid) -> Option<bool> {
+    let mask = status_field(&format!("/proc/{tid}/status"), "SigCgt:")?;
+    u64::from_str_radix(&mask, 16).ok().map(|mask| mask != 0)
+}
+
 /// The threads of process `pid` now (`/proc/PID/task`); empty when it is gone.
 pub fn threads(pid: u32) -> Vec<Pid> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -275,6 +282,34 @@ fn status_field(path: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_catches_signals_once_it_installs_a_handler() {
+        // The test harness's process: libtest installs no handler, but this process may have others' (a
+        // runtime's): only a child that installs one proves the read. `sh -c 'trap … INT'` catches SIGINT.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap 'exit 0' INT; read _"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while catches_signals(pid) != Some(true) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(catches_signals(pid), Some(true));
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        let mut plain = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert_eq!(
+            catches_signals(Pid::from_raw(plain.id() as i32)),
+            Some(false),
+            "sleep catches nothing"
+        );
+        plain.kill().unwrap();
+        plain.wait().unwrap();
+        assert_eq!(catches_signals(Pid::from_raw(plain.id() as i32)), None, "gone");
+    }
 
     #[test]
     fn the_loaders_base_is_at_base_of_the_auxiliary_vector() {

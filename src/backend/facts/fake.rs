@@ -44,6 +44,8 @@ pub struct Recorded {
     sockets: HashMap<(i32, i32), (i32, i32)>,
     /// Whether the pipe a descriptor writes to has a reader, by (thread group, descriptor).
     readers: HashMap<(i32, i32), bool>,
+    /// Whether a task's process catches a signal (an unrecorded task: unknown).
+    caught: HashMap<Pid, bool>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
     families: HashMap<(i32, i32), VecDeque<BTreeSet<i32>>>,
     /// Every read, as `what tid arg`, in order.
@@ -73,6 +75,12 @@ impl Recorded {
             flags,
             Some(libc::S_IFSOCK | 0o777),
         )
+    }
+
+    /// Task `tid`'s process catches a signal (`true`: a handler is installed) or not.
+    pub fn caught(mut self, tid: Pid, caught: bool) -> Self {
+        self.caught.insert(tid, caught);
+        self
     }
 
     /// Descriptor `fd` of `tid` is the write end of pipe `inode`, which has a reader (`readers`) or not.
@@ -238,6 +246,11 @@ impl Source for Recorded {
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         self.read("read_u64", tid, format_args!("{addr:#x}"));
         None
+    }
+
+    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
+        self.read("catches_signals", tid, "");
+        self.caught.get(&tid).copied()
     }
 
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {

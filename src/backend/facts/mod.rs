@@ -74,6 +74,10 @@ pub trait Source {
     fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
         procfs::loader_text(tgid, base)
     }
+    /// [`procfs::catches_signals`]: whether task `tid`'s process catches any signal.
+    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
+        procfs::catches_signals(tid)
+    }
     /// [`procfs::has_child`]: whether process `tgid` has a child (any, or the one with pid `pid`).
     fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
         procfs::has_child(
@@ -136,6 +140,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn loader_base(&mut self, tgid: i32) -> Option<u64> {
         (**self).loader_base(tgid)
+    }
+    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
+        (**self).catches_signals(tid)
     }
     fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
         (**self).loader_text(tgid, base)
@@ -360,6 +367,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
         self.source.pipe_readers(self.tgid, fd)
+    }
+
+    fn caught(&mut self) -> Option<bool> {
+        self.source.catches_signals(self.tid)
     }
 
     fn loader(&mut self) -> Option<bool> {

@@ -45,7 +45,7 @@ use crate::{
     control::Control,
     decide::{Call, Decider, Decision},
     hint::Hint,
-    model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::shape_of},
+    model::{Effect, FaultSpec, Syscall, TargetExit, When},
     sys::{subreaper::Subreaper, wait},
 };
 
@@ -398,7 +398,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         if self.decider.needs_shape(syscall) {
             // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
             read_target = true;
-            shape_of(syscall, &n.args, &mut probe);
+            self.decider.shape_for(syscall, &n.args, &mut probe);
         }
         // What we read belongs to the caller only if it still waits for this answer: a task that died meanwhile
         // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
