@@ -91,8 +91,8 @@ pub enum Key {
     /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
     Path,
     /// Calls a caught signal interrupts (blocking reads and writes, futex waits, wait4, nanosleep, poll,
-    /// connect, accept, close): whether the calling process catches any signal as the call starts (`yes` /
-    /// `no`: a handler is installed). Without one, a signal kills, stops or is ignored, and the call never
+    /// connect, accept, close): whether the calling process catches a signal as the call starts (`yes` / `no`: a
+    /// handler is installed for one other than a thread's own faults, SIGSEGV and the like). Without one, a signal kills, stops or is ignored, and the call never
     /// returns EINTR (signal(7); epoll_wait, which a stop and continue interrupts too, is not among them). Not a
     /// component of observed shapes: a rule's guard ([`guards_of`]), decided by the injector, and every EINTR
     /// model says `caught=yes`.

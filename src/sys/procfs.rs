@@ -17,12 +17,26 @@ pub fn tgid_of(tid: Pid) -> Option<i32> {
         .ok()
 }
 
-/// Whether task `tid`'s process catches any signal (a handler is installed: `SigCgt:` of `/proc/TID/status`, the
-/// handlers its threads share); `None` when the task is gone.
+/// Whether task `tid`'s process catches a signal that can interrupt a call (a handler is installed: `SigCgt:` of
+/// `/proc/TID/status`, the handlers its threads share), not counting the signals of a thread's own faults
+/// ([`FAULT_SIGNALS`]); `None` when the task is gone.
 pub fn catches_signals(tid: Pid) -> Option<bool> {
     let mask = status_field(&format!("/proc/{tid}/status"), "SigCgt:")?;
-    u64::from_str_radix(&mask, 16).ok().map(|mask| mask != 0)
+    u64::from_str_radix(&mask, 16)
+        .ok()
+        .map(|mask| mask & !FAULT_SIGNALS != 0)
 }
+
+/// SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV and SIGSYS, as a `SigCgt` mask (bit `n - 1` for signal `n`): the kernel
+/// raises them on the faulting thread itself, never while it sleeps in a call, and runtimes catch them for their
+/// own ends (Rust's stack-overflow report, the JVM's null checks, CPython's faulthandler), so a handler for them
+/// says nothing about EINTR.
+pub const FAULT_SIGNALS: u64 = 1 << (libc::SIGILL - 1)
+    | 1 << (libc::SIGTRAP - 1)
+    | 1 << (libc::SIGBUS - 1)
+    | 1 << (libc::SIGFPE - 1)
+    | 1 << (libc::SIGSEGV - 1)
+    | 1 << (libc::SIGSYS - 1);
 
 /// The threads of process `pid` now (`/proc/PID/task`); empty when it is gone.
 pub fn threads(pid: u32) -> Vec<Pid> {
@@ -300,6 +314,9 @@ mod tests {
         assert_eq!(catches_signals(pid), Some(true));
         drop(child.stdin.take());
         child.wait().unwrap();
+        // A handler for a thread's own faults only (Rust's runtime installs SIGSEGV's and SIGBUS's) is none.
+        assert_eq!(FAULT_SIGNALS & (1 << (libc::SIGSEGV - 1)), 1 << 10);
+        assert_eq!(FAULT_SIGNALS & (1 << (libc::SIGINT - 1)), 0);
         let mut plain = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         assert_eq!(
             catches_signals(Pid::from_raw(plain.id() as i32)),

@@ -280,6 +280,8 @@ pub struct ProcProbe<'a, S = Procfs> {
     ip: Option<u64>,
     path: Option<Option<String>>,
     loader: Option<Option<bool>>,
+    caught: Option<Option<bool>>,
+    readers: Option<(i32, Option<bool>)>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
 
@@ -301,6 +303,8 @@ impl<'a, S: Source> ProcProbe<'a, S> {
             ip: None,
             path: None,
             loader: None,
+            caught: None,
+            readers: None,
             fd: None,
         }
     }
@@ -366,11 +370,20 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
     }
 
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
-        self.source.pipe_readers(self.tgid, fd)
+        if let Some((cached, readers)) = self.readers
+            && cached == fd
+        {
+            return readers;
+        }
+        let readers = self.source.pipe_readers(self.tgid, fd);
+        self.readers = Some((fd, readers));
+        readers
     }
 
     fn caught(&mut self) -> Option<bool> {
-        self.source.catches_signals(self.tid)
+        *self
+            .caught
+            .get_or_insert_with(|| self.source.catches_signals(self.tid))
     }
 
     fn loader(&mut self) -> Option<bool> {
@@ -612,6 +625,29 @@ mod tests {
             loader(&mut source, 4_000_013, Some(0x40_1000)),
             None,
             "a process that is gone"
+        );
+    }
+
+    /// The seccomp supervisor computes a call's shape before `ID_VALID` and decides after it: the second time
+    /// reads nothing.
+    #[test]
+    fn a_probe_reads_each_fact_once_per_call() {
+        use super::fake::Recorded;
+        let tid = Pid::from_raw(4_000_020);
+        let mut source = Recorded::new().caught(tid, true).pipe(tid, 5, 77, false);
+        let mut cache = FactCache::default();
+        let mut probe = ProcProbe::with_source(&mut source, tid, tid.as_raw(), &mut cache);
+        for _ in 0..2 {
+            assert_eq!(probe.caught(), Some(true));
+            assert_eq!(probe.pipe_readers(5), Some(false));
+        }
+        drop(probe);
+        let reads = |what: &str| source.reads.iter().filter(|r| r.starts_with(what)).count();
+        assert_eq!(
+            (reads("catches_signals"), reads("pipe_readers")),
+            (1, 1),
+            "{:?}",
+            source.reads
         );
     }
 
