@@ -581,7 +581,7 @@ fn shape_predicates_fail_only_the_matching_calls(backend: Backend) {
             .to_string();
         match inj.syscall.name() {
             "futex" => assert_eq!(shape, "op=FUTEX_WAIT_PRIVATE:timeout=yes"),
-            _ => assert_eq!(shape, "fd=pipe:nonblock=yes"),
+            _ => assert_eq!(shape, "fd=pipe:nonblock=yes:ready=no"),
         }
     }
 }
@@ -638,7 +638,7 @@ fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
             .to_string();
         match inj.syscall.name() {
             "newfstatat" => assert!(shape.starts_with("exists=yes:path=/"), "{shape}"),
-            "write" => assert_eq!(shape, "fd=pipe:nonblock=yes:atomic=yes:readers=no"),
+            "write" => assert_eq!(shape, "fd=pipe:nonblock=yes:ready=yes:atomic=yes:readers=no"),
             _ => assert!(
                 shape.starts_with("creates=yes:exists=no:parent=yes:path=/"),
                 "{shape}"

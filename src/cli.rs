@@ -244,6 +244,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                unix-dgram, unix-seqpacket, netlink, eventfd, timerfd, signalfd, epoll, pidfd,
                inotify, tty, chr, blk, closed, …; groups: socket, inet, unix
   nonblock=yes|no  the descriptor has O_NONBLOCK
+  ready=yes|no  reads, writes, accepts on a non-blocking descriptor: it is ready as the call starts
+               (EAGAIN needs no; EAGAIN on a ready one loses an edge-triggered poller's wake-up)
   req=REQ      ioctl request (TCGETS, FIONREAD, or hex)
   family=F type=T  socket/socketpair (inet, inet6, unix, netlink / stream, dgram, seqpacket, raw)
   map=M prot=P advice=A  mmap (private-anon, shared-file, …) / mprotect (r, rw, rx, none, …) /

@@ -38,6 +38,11 @@ pub enum Key {
     Fd,
     /// The descriptor has `O_NONBLOCK`: `yes` / `no`.
     Nonblock,
+    /// Reads, writes and accepts on a non-blocking descriptor (read, readv, recvfrom, recvmsg, write, writev,
+    /// sendto, sendmsg, accept, accept4; not on files): whether the descriptor is ready for the call as it starts
+    /// (`yes` / `no`: `poll` says it can be read from or accepted on, or written to). EAGAIN is the state of one
+    /// that is not; failing a ready one with it loses the wake-up an edge-triggered poller waits for.
+    Ready,
     /// write, writev on a pipe or FIFO: whether the call writes at most `PIPE_BUF` (4096) bytes (`yes` / `no`),
     /// which a pipe writes whole or not at all: such a write never returns a partial count, so only a larger one
     /// can be short (pipe(7)).
@@ -100,7 +105,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 27] = [
+    pub const ALL: [Key; 28] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -110,6 +115,7 @@ impl Key {
         Key::Registered,
         Key::Fd,
         Key::Nonblock,
+        Key::Ready,
         Key::Atomic,
         Key::Req,
         Key::Map,
@@ -140,6 +146,7 @@ impl Key {
             Key::Fd => "fd",
             Key::Nonblock => "nonblock",
             Key::Atomic => "atomic",
+            Key::Ready => "ready",
             Key::Req => "req",
             Key::Map => "map",
             Key::Loader => "loader",
@@ -182,6 +189,7 @@ impl Key {
             | Key::DestExists
             | Key::Readers
             | Key::Atomic
+            | Key::Ready
             | Key::Caught
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
@@ -213,6 +221,10 @@ impl Key {
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
             Key::Readers | Key::Atomic => "write and writev on a pipe or FIFO",
+            Key::Ready => {
+                "read, readv, recvfrom, recvmsg, write, writev, sendto, sendmsg, accept and accept4 on a non-blocking \
+                 descriptor"
+            }
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
             Key::Caught => {
@@ -288,7 +300,7 @@ impl Shape {
 /// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
 /// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
 /// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 7] = [
+const STATE_ERRNOS: [(Key, &[i32]); 8] = [
     (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
@@ -296,6 +308,7 @@ const STATE_ERRNOS: [(Key, &[i32]); 7] = [
     (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
     (Key::Cwd, &[libc::ENOENT]),
     (Key::Readers, &[libc::EPIPE]),
+    (Key::Ready, &[libc::EAGAIN]),
 ];
 
 /// The shape as it matters to `errno` (`None`: a partial transfer or a delay, no errno): without the state
@@ -543,6 +556,12 @@ pub trait Probe {
             }),
             _ => None,
         }
+    }
+    /// Whether descriptor `fd` is ready for a call that waits for `events` (`POLLIN` or `POLLOUT`,
+    /// [`Key::Ready`]).
+    fn ready(&mut self, fd: i32, events: i16) -> Option<bool> {
+        let _ = (fd, events);
+        None
     }
     /// Whether the pipe (or FIFO) descriptor `fd` refers to has a reader ([`Key::Readers`]).
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {
@@ -916,6 +935,26 @@ pub const PIPE_BUF: u64 = 4096;
 /// At most this many `iovec`s of a writev are added up for [`Probe::write_count`]; past it, unknown.
 const MAX_IOVECS: u64 = 64;
 
+/// What a call waits for on its descriptor, for [`Key::Ready`]: `POLLIN` for the reads and accepts, `POLLOUT` for
+/// the writes; `None` for the others.
+fn ready_events(sc: Syscall) -> Option<i16> {
+    match sc.name() {
+        "read" | "readv" | "recvfrom" | "recvmsg" | "accept" | "accept4" => Some(libc::POLLIN),
+        "write" | "writev" | "sendto" | "sendmsg" => Some(libc::POLLOUT),
+        _ => None,
+    }
+}
+
+/// Whether a descriptor was ready, from what a call on it returned (eBPF sees results, not the descriptor): a call
+/// that went through was, EAGAIN says it was not; another error says nothing.
+pub fn ready_from_result(result: Result<(), Errno>) -> Option<bool> {
+    match result {
+        Ok(()) => Some(true),
+        Err(e) if e.code() == libc::EAGAIN => Some(false),
+        Err(_) => None,
+    }
+}
+
 /// Whether a pipe had a reader, from what a write to it returned (eBPF sees results, not the pipe): a write that
 /// wrote had one, EPIPE says it had none; another error says nothing (EAGAIN: full, EINTR, EFAULT…).
 pub fn readers_from_result(result: Result<(), Errno>) -> Option<bool> {
@@ -995,7 +1034,17 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
         "getcwd" => &[Key::Cwd],
-        "write" | "writev" => &[Key::Fd, Key::Nonblock, Key::Atomic, Key::Readers, Key::Path],
+        "write" | "writev" => &[
+            Key::Fd,
+            Key::Nonblock,
+            Key::Ready,
+            Key::Atomic,
+            Key::Readers,
+            Key::Path,
+        ],
+        "read" | "readv" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" | "accept" | "accept4" => {
+            &[Key::Fd, Key::Nonblock, Key::Ready, Key::Path]
+        }
         "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Parent, Key::Path],
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
@@ -1130,6 +1179,12 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
                     // A descriptor that is not open has no flags to know.
                     None if facts.kind == "closed" => {}
                     None => shape.set(Key::Nonblock, UNKNOWN),
+                }
+                if facts.nonblock == Some(true)
+                    && !matches!(facts.kind, "file" | "dir")
+                    && let Some(events) = ready_events(sc)
+                {
+                    shape.set(Key::Ready, probe.ready(fd, events).map_or(UNKNOWN, yes_no));
                 }
                 if facts.kind == "pipe" && WRITES_TO_PIPES.contains(&sc.name()) {
                     shape.set(
@@ -1896,11 +1951,11 @@ mod tests {
         };
         assert_eq!(
             writev(vec![4000, 96]),
-            "fd=pipe:nonblock=yes:atomic=yes:readers=unknown"
+            "fd=pipe:nonblock=yes:ready=unknown:atomic=yes:readers=unknown"
         );
         assert_eq!(
             writev(vec![4000, 97]),
-            "fd=pipe:nonblock=yes:atomic=no:readers=unknown"
+            "fd=pipe:nonblock=yes:ready=unknown:atomic=no:readers=unknown"
         );
         assert_eq!(
             shape("write", [1, 0, 10, 0, 0, 0], &mut Fake { path: None, fd: None }),
@@ -2166,7 +2221,7 @@ mod tests {
         };
         assert_eq!(
             shape("read", [3, 0, 0, 0, 0, 0], &mut sock),
-            "fd=tcp:nonblock=yes"
+            "fd=tcp:nonblock=yes:ready=unknown"
         );
         assert_eq!(
             shape("ioctl", [3, 0x541B, 0, 0, 0, 0], &mut sock),

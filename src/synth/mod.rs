@@ -505,6 +505,12 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
              injecting it into a wait for a live child would simulate a child that vanished, which the kernel never \
              does",
         ),
+        libc::EAGAIN if shape.get(Key::Ready) == Some("no") => Some(
+            "the descriptor was not ready at every call (nothing to read, no room to write, no connection waiting): \
+             EAGAIN is its state, not a failure; injecting it where the descriptor is ready would lose the wake-up \
+             an edge-triggered poller waits for (a Go or Tokio program, nginx), which then hangs for an error the \
+             kernel never returns there",
+        ),
         libc::EPIPE if shape.get(Key::Readers) == Some("no") => Some(
             "the pipe had no reader left at every call: EPIPE is the state of the pipe, not a failure; injecting it \
              where the pipe is read would simulate a reader's death the baseline never saw",
@@ -937,6 +943,48 @@ mod tests {
             eagain.shapes[0].stats.calls,
             30 * 13,
             "both states of the non-blocking pipe"
+        );
+    }
+
+    /// Prometheus (a Go server) in service mode: reads of its non-blocking sockets said EAGAIN whenever nothing had
+    /// arrived, and the model injected EAGAIN into reads of sockets that had data; Go's netpoller then waits for an
+    /// edge of readiness that never comes, and a workload round hung. With readiness in the shape, no model: EAGAIN
+    /// is the state of a descriptor that is not ready. eBPF reads readiness from the result, as ptrace polls it.
+    #[test]
+    fn regression_eagain_of_unready_sockets_was_injected_into_ready_ones() {
+        let o = shaped(
+            "read",
+            30,
+            &[
+                ("fd=tcp:nonblock=yes:ready=no", 4, Some(("EAGAIN", 4))),
+                ("fd=tcp:nonblock=yes:ready=yes", 6, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(!p.models.iter().any(|m| m.id == "read-EAGAIN"), "{:?}", p.models);
+        let eagain = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "EAGAIN")
+            .expect("EAGAIN excluded");
+        assert_eq!(eagain.shape.as_deref(), Some("fd=tcp:nonblock=yes:ready=no"));
+        assert!(
+            eagain.reason.contains("edge-triggered poller"),
+            "{}",
+            eagain.reason
+        );
+        // Another thread emptied the socket between a wake-up and the read: EAGAIN on a ready one, now and then,
+        // is the kernel's too, and a model of that shape.
+        let o = shaped(
+            "read",
+            30,
+            &[("fd=tcp:nonblock=yes:ready=yes", 20, Some(("EAGAIN", 1)))],
+        );
+        let m = &plan(&o).models[0];
+        assert!(
+            m.fault.to_string().ends_with(":fd=tcp:nonblock=yes:ready=yes"),
+            "{}",
+            m.fault
         );
     }
 

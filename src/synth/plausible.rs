@@ -356,14 +356,9 @@ mod tests {
             [("path=/srv/log".to_owned(), 20)],
             "openat-EMFILE takes every call, by the shapes the program used"
         );
-        // The non-blocking socket's EAGAIN happened: the realistic tier has it.
-        assert_eq!(t.left_out.len(), 1);
-        assert_eq!(t.left_out[0].entry.id, "read-EAGAIN-socket");
-        assert!(
-            t.left_out[0]
-                .reason
-                .contains("already met EAGAIN on read (fd=tcp:nonblock=yes)")
-        );
+        // The non-blocking socket's EAGAIN is its state (nothing to read), no plausible error: the catalogue has
+        // no EAGAIN of a descriptor, so nothing is left out for it either.
+        assert!(t.left_out.is_empty(), "{:?}", t.left_out);
         // Futex wakes are not waits: no EINTR; lseek is in no entry.
         assert!(
             !ids(&t)

@@ -24,7 +24,8 @@ use crate::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
         FdFacts, Name, OpenMode, Probe, Shape, Waits, chr_kind, cwd_deleted_from_result, exists_from_result,
-        fd_kind_of_link, has_child_from_result, readers_from_result, shape_of, socket_kind,
+        fd_kind_of_link, has_child_from_result, readers_from_result, ready_from_result, shape_of,
+        socket_kind,
     },
 };
 
@@ -220,6 +221,11 @@ impl Probe for KernelFd {
     /// The counters keep no count register: how much a write asked for is not known.
     fn write_count(&mut self, _: Syscall, _: &[u64; 6]) -> Option<u64> {
         None
+    }
+
+    /// A call's result says whether its descriptor was ready ([`ready_from_result`]).
+    fn ready(&mut self, _: i32, _: i16) -> Option<bool> {
+        self.1.and_then(ready_from_result)
     }
 
     /// A write's result says whether its pipe had a reader ([`readers_from_result`]).
@@ -810,7 +816,8 @@ mod tests {
             Some(true),
             socket_detail(libc::AF_INET as u16, libc::SOCK_STREAM as u16),
         );
-        assert_eq!(key("read", [0, tcp]), "fd=tcp:nonblock=yes");
+        // A read that went through had something to read: the socket was ready.
+        assert_eq!(key("read", [0, tcp]), "fd=tcp:nonblock=yes:ready=yes");
         assert_eq!(key("read", [0, encode(CLOSED, None, 0)]), "fd=closed");
         assert_eq!(
             key("read", [0, encode(FILE, Some(false), 0)]),

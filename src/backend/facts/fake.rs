@@ -44,6 +44,8 @@ pub struct Recorded {
     sockets: HashMap<(i32, i32), (i32, i32)>,
     /// Whether the pipe a descriptor writes to has a reader, by (thread group, descriptor).
     readers: HashMap<(i32, i32), bool>,
+    /// Whether a descriptor is ready, by (thread group, descriptor) (an unrecorded one: unknown).
+    ready: HashMap<(i32, i32), bool>,
     /// Whether a task's process catches a signal (an unrecorded task: unknown).
     caught: HashMap<Pid, bool>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
@@ -75,6 +77,13 @@ impl Recorded {
             flags,
             Some(libc::S_IFSOCK | 0o777),
         )
+    }
+
+    /// Descriptor `fd` of `tid` is ready for its calls (`true`) or would make them wait.
+    pub fn ready(mut self, tid: Pid, fd: i32, ready: bool) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.ready.insert((tgid, fd), ready);
+        self
     }
 
     /// Task `tid`'s process catches a signal (`true`: a handler is installed) or not.
@@ -251,6 +260,11 @@ impl Source for Recorded {
     fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
         self.read("catches_signals", tid, "");
         self.caught.get(&tid).copied()
+    }
+
+    fn fd_ready(&mut self, tgid: i32, fd: i32, events: i16) -> Option<bool> {
+        self.read("fd_ready", tgid, format_args!("{fd} {events:#x}"));
+        self.ready.get(&(tgid, fd)).copied()
     }
 
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {

@@ -93,6 +93,10 @@ pub trait Source {
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         sys::read_u64(tid, addr)
     }
+    /// `sys::fd_ready`: whether descriptor `fd` of process `tgid` is ready for `events`.
+    fn fd_ready(&mut self, tgid: i32, fd: i32, events: i16) -> Option<bool> {
+        sys::fd_ready(tgid, fd, events)
+    }
     /// `sys::pipe_has_readers`: whether the pipe descriptor `fd` of process `tgid` writes to has a reader.
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         sys::pipe_has_readers(tgid, fd)
@@ -158,6 +162,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).pipe_readers(tgid, fd)
+    }
+    fn fd_ready(&mut self, tgid: i32, fd: i32, events: i16) -> Option<bool> {
+        (**self).fd_ready(tgid, fd, events)
     }
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         (**self).socket_family_type(tgid, fd)
@@ -282,6 +289,7 @@ pub struct ProcProbe<'a, S = Procfs> {
     loader: Option<Option<bool>>,
     caught: Option<Option<bool>>,
     readers: Option<(i32, Option<bool>)>,
+    ready: Option<(i32, i16, Option<bool>)>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
 
@@ -305,6 +313,7 @@ impl<'a, S: Source> ProcProbe<'a, S> {
             loader: None,
             caught: None,
             readers: None,
+            ready: None,
             fd: None,
         }
     }
@@ -378,6 +387,17 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         let readers = self.source.pipe_readers(self.tgid, fd);
         self.readers = Some((fd, readers));
         readers
+    }
+
+    fn ready(&mut self, fd: i32, events: i16) -> Option<bool> {
+        if let Some((cached, asked, ready)) = self.ready
+            && (cached, asked) == (fd, events)
+        {
+            return ready;
+        }
+        let ready = self.source.fd_ready(self.tgid, fd, events);
+        self.ready = Some((fd, events, ready));
+        ready
     }
 
     fn caught(&mut self) -> Option<bool> {
@@ -695,6 +715,10 @@ mod tests {
         assert_eq!(probe.fd(null.as_raw_fd()).unwrap().kind, "chr");
         let read = Syscall::parse("read").unwrap();
         let shape: Shape = shape_of(read, &[listener.as_raw_fd() as u64, 0, 0, 0, 0, 0], &mut probe);
-        assert_eq!(shape.to_string(), "fd=tcp:nonblock=yes");
+        assert_eq!(
+            shape.to_string(),
+            "fd=tcp:nonblock=yes:ready=no",
+            "no connection is waiting"
+        );
     }
 }

@@ -97,6 +97,22 @@ pub fn pipe_has_readers(tgid: i32, fd: i32) -> Option<bool> {
     (ready >= 0).then_some(pfd.revents & libc::POLLERR == 0)
 }
 
+/// Whether descriptor `fd` of process `tgid` is ready for a call that waits for `events` (`POLLIN`, `POLLOUT`):
+/// a `poll` of a duplicate with a timeout of 0 (the duplicate shares the open file description, so its readiness).
+/// Errors and hang-ups count as ready (the call returns at once, without EAGAIN). `None` when the descriptor cannot
+/// be duplicated.
+pub fn fd_ready(tgid: i32, fd: i32, events: i16) -> Option<bool> {
+    let dup = duplicate(tgid, fd)?;
+    let mut pfd = libc::pollfd {
+        fd: dup.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one live pollfd, the count passed; a timeout of 0 returns at once.
+    let ready = unsafe { libc::poll(&raw mut pfd, 1, 0) };
+    (ready >= 0).then_some(pfd.revents & (events | libc::POLLERR | libc::POLLHUP) != 0)
+}
+
 /// `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
 pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
     let dup = duplicate(tgid, fd)?;

@@ -524,6 +524,7 @@ fn proc() -> Recorded {
             (libc::AF_INET, libc::SOCK_STREAM),
             libc::O_RDWR | libc::O_NONBLOCK,
         )
+        .ready(ROOT, SOCKET, false)
         .file(ROOT, FILE, "/srv/data/input", libc::O_RDONLY)
         .cwd(ROOT, "/srv")
         .string(ROOT, 0x2000, "data/x")
@@ -577,7 +578,7 @@ fn a_recorded_calls_shape_reads_the_tracees_descriptors() {
         vec![
             ("fd=closed".to_owned(), 1),
             ("fd=file:nonblock=no:path=/srv/data/input".to_owned(), 1),
-            ("fd=tcp:nonblock=yes".to_owned(), 1),
+            ("fd=tcp:nonblock=yes:ready=no".to_owned(), 1),
         ]
     );
     assert!(
@@ -636,7 +637,7 @@ fn a_shape_predicate_matches_the_descriptor_proc_shows() {
     assert_eq!((log.rules[0].matched, log.rules[0].injected), (1, 1));
     assert_eq!(
         log.injections[0].shape.as_ref().map(ToString::to_string),
-        Some("fd=tcp:nonblock=yes".to_owned())
+        Some("fd=tcp:nonblock=yes:ready=no".to_owned())
     );
 }
 

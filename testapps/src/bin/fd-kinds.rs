@@ -3,11 +3,11 @@
 //!
 //! Each of the N rounds reads, in this order, from:
 //! - a non-blocking eventfd while its counter is 0 (the kernel says EAGAIN), then after writing 1 to it (ready):
-//!   shape `fd=eventfd:nonblock=yes`;
+//!   shapes `fd=eventfd:nonblock=yes:ready=no` and `…:ready=yes`;
 //! - the client end of a loopback TCP connection, non-blocking, while nothing was sent (EAGAIN), then after the
-//!   server end wrote a byte and `poll` said it arrived (ready): `fd=tcp:nonblock=yes`;
+//!   server end wrote a byte and `poll` said it arrived (ready): `fd=tcp:nonblock=yes:ready=no|yes`;
 //! - a non-blocking UDP socket bound on loopback, empty (EAGAIN), then after it sent itself a datagram and `poll`
-//!   said it arrived (ready): `fd=udp:nonblock=yes`;
+//!   said it arrived (ready): `fd=udp:nonblock=yes:ready=no|yes`;
 //! - a blocking unix stream socket after its peer wrote a byte (ready; a blocking read never says EAGAIN):
 //!   `fd=unix-stream:nonblock=no`.
 //!

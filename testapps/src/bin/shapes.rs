@@ -5,7 +5,7 @@
 //! - `futex(FUTEX_WAIT_PRIVATE)` with a 1 µs timeout on a word that does not hold the expected value in even
 //!   rounds (the kernel says EAGAIN) and does in odd ones (ETIMEDOUT): shape `op=FUTEX_WAIT_PRIVATE:timeout=yes`;
 //! - `futex(FUTEX_WAKE_PRIVATE)`, which never fails: shape `op=FUTEX_WAKE_PRIVATE`;
-//! - `read` of an empty non-blocking pipe (EAGAIN): `fd=pipe:nonblock=yes`;
+//! - `read` of an empty non-blocking pipe (EAGAIN): `fd=pipe:nonblock=yes:ready=no`;
 //! - `lseek` to 0 and `read` of one byte of a regular file (never EAGAIN): `fd=file:nonblock=no:path=…`;
 //! - `ioctl(FIONREAD)` on the pipe (never fails) and `ioctl(TCGETS)` on it (always ENOTTY: a pipe is no terminal);
 //! - `stat` (`newfstatat`) of `/proc/PID/stat` (never fails: its own) and of `phoebe-shapes-PID-probe` in the temp
@@ -18,7 +18,7 @@
 //!   fails) and `…:parent=no:…` (always ENOENT);
 //! - `write` of one byte to a non-blocking pipe whose read end is open (never read: EAGAIN only once its 64 KiB
 //!   are full) and to one whose read end was closed (always EPIPE; Rust ignores SIGPIPE): shapes
-//!   `fd=pipe:nonblock=yes:readers=yes` and `fd=pipe:nonblock=yes:readers=no`.
+//!   `fd=pipe:nonblock=yes:ready=yes:atomic=yes:readers=yes` and `…:readers=no`.
 //!
 //! Every result the kernel could not have given (a wake that fails, EAGAIN from a file, any other errno) is
 //! counted as impossible and named on stderr; an error a real kernel gives for that shape is retried silently.
