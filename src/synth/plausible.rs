@@ -126,16 +126,6 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
     let mut shapes: BTreeMap<Shape, u64> = BTreeMap::new();
     let (mut undecided, mut loader, mut always) = (0, 0, 0);
     for (text, st) in &stats.shapes {
-        // Calls that failed with the entry's errno every time are in the state that gives it (a pipe without a
-        // reader, EPIPE): injecting it there adds nothing, and their failures say nothing of the other shapes.
-        if entry
-            .action
-            .errno()
-            .is_some_and(|errno| st.calls > 0 && st.errors.get(&errno) == Some(&st.calls))
-        {
-            always += st.calls;
-            continue;
-        }
         // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
         let raw = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
         // The loader's own mmaps (`loader=yes`, where the observer could tell) are its, whatever they map.
@@ -143,6 +133,21 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
             .as_ref()
             .is_some_and(|shape| shape.get(Key::Loader) == Some("yes"));
         let parsed = raw.map(|shape| for_errno(&shape, entry.action.errno()));
+        // Calls of the class that failed with the entry's errno every time are in the state that gives it (a pipe
+        // without a reader, EPIPE): injecting it there adds nothing, and their failures say nothing of the other
+        // shapes.
+        let always_fails = entry
+            .action
+            .errno()
+            .is_some_and(|errno| st.calls > 0 && st.errors.get(&errno) == Some(&st.calls));
+        if always_fails
+            && parsed
+                .as_ref()
+                .is_some_and(|shape| entry.shape.is_empty() || entry.matches(shape))
+        {
+            always += st.calls;
+            continue;
+        }
         match parsed {
             Some(shape)
                 if (entry.shape.is_empty() || entry.matches(&shape))
@@ -549,6 +554,12 @@ mod tests {
             .unwrap_or_else(|| panic!("{:?}", t.left_out));
         let shapes: Vec<String> = epipe.shapes.iter().map(|(s, _)| s.as_rule()).collect();
         assert_eq!(shapes, ["fd=pipe:nonblock=no:readers=yes"]);
+        // The pipe's state is no socket's: the TCP entry has no call of its class, and says nothing.
+        assert!(
+            t.left_out.iter().all(|l| l.entry.id != "write-EPIPE-tcp"),
+            "{:?}",
+            t.left_out
+        );
         // Only pipes without a reader: nothing to add, and said.
         let t = tier(&obs(&[(
             "write",

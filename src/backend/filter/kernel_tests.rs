@@ -136,8 +136,10 @@ fn eacces_without_cap_sys_admin_sets_no_new_privs_and_retries() {
         if nnp() != 0 {
             return 10;
         }
-        // SAFETY: getuid/setuid take and return plain integers; as root, setuid to nobody drops every capability.
-        if unsafe { libc::getuid() } == 0 && unsafe { libc::setuid(65534) } != 0 {
+        // SAFETY: getuid takes nothing and returns a plain integer.
+        let root = unsafe { libc::getuid() } == 0;
+        // SAFETY: setuid takes and returns plain integers; as root, setuid to nobody drops every capability.
+        if root && unsafe { libc::setuid(65534) } != 0 {
             return 11;
         }
         if install(&prog, InstallFlags::NONE).is_err() {
