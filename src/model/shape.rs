@@ -1659,6 +1659,18 @@ mod tests {
         shape_of(sc(name), &args, probe).to_string()
     }
 
+    /// A probe of a call on a blocking pipe, which knows nothing else.
+    fn blocking_pipe() -> Fake {
+        Fake {
+            path: None,
+            fd: Some(FdFacts {
+                kind: "pipe",
+                nonblock: Some(false),
+                path: None,
+            }),
+        }
+    }
+
     fn nothing() -> Fake {
         Fake { path: None, fd: None }
     }
@@ -1885,20 +1897,12 @@ mod tests {
             Some(false)
         );
         assert_eq!(readers_from_result(Err(Errno::new(libc::EAGAIN).unwrap())), None);
-        let pipe = || Fake {
-            path: None,
-            fd: Some(FdFacts {
-                kind: "pipe",
-                nonblock: Some(false),
-                path: None,
-            }),
-        };
         assert_eq!(
-            shape("write", [1, 0, 1, 0, 0, 0], &mut pipe()),
+            shape("write", [1, 0, 1, 0, 0, 0], &mut blocking_pipe()),
             "fd=pipe:nonblock=no:atomic=yes:readers=unknown"
         );
         assert_eq!(
-            shape("read", [1, 0, 1, 0, 0, 0], &mut pipe()),
+            shape("read", [1, 0, 1, 0, 0, 0], &mut blocking_pipe()),
             "fd=pipe:nonblock=no",
             "a read has no EPIPE"
         );
@@ -1910,16 +1914,8 @@ mod tests {
     /// kernel never returns. A write's size says whether it can be short.
     #[test]
     fn regression_writes_a_pipe_makes_whole_were_shortened() {
-        let pipe = || Fake {
-            path: None,
-            fd: Some(FdFacts {
-                kind: "pipe",
-                nonblock: Some(false),
-                path: None,
-            }),
-        };
         let of = |sc: &str, args: [u64; 6]| {
-            Shape::parse(&shape(sc, args, &mut pipe()))
+            Shape::parse(&shape(sc, args, &mut blocking_pipe()))
                 .unwrap()
                 .get(Key::Atomic)
                 .map(str::to_owned)

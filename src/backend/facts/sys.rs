@@ -72,7 +72,8 @@ fn duplicate(tgid: i32, fd: i32) -> Option<OwnedFd> {
     if dup < 0 {
         return None;
     }
-    // SAFETY: `dup` was just returned by pidfd_getfd and is owned by nothing else.
+    // SAFETY: `dup` was just returned by pidfd_getfd, a descriptor of phoebe's own that nothing else owns; the
+    // returned `OwnedFd` closes it once.
     Some(unsafe { OwnedFd::from_raw_fd(dup as i32) })
 }
 
