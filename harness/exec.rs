@@ -74,6 +74,18 @@ fn exec(
     c.assert()
 }
 
+/// `--ready` for `echo-service` on `port`: a connection is accepted.
+fn echo_ready(port: u16) -> String {
+    format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'")
+}
+
+/// `--workload` for `echo-service` on `port`: one request, answered `ok …` within `seconds`.
+fn echo_workload(port: u16, seconds: u32) -> String {
+    format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t {seconds} reply <&3 && [[ $reply == ok* ]]'"
+    )
+}
+
 #[test]
 fn retry_reader_copes_with_eagain_but_not_with_a_missing_input() {
     if !ptrace_works() {
@@ -1067,10 +1079,8 @@ fn service_mode_switches_injection_on_and_off_while_the_service_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = input_file(&dir, "data.txt", "payload");
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
-    let workload = format!(
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'"
-    );
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
     let out = dir.path().join("campaign");
     let faults = [
         format!("openat:ENOENT:path={}", data.display()),
@@ -1134,7 +1144,7 @@ fn service_mode_crash() {
     let dir = tempfile::tempdir().unwrap();
     let data = input_file(&dir, "data.txt", "payload");
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let ready = echo_ready(port);
     let workload =
         format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3'");
     let out = dir.path().join("campaign");
@@ -1671,10 +1681,8 @@ fn service_models_come_from_the_workload_not_from_start_up() {
         std::fs::write(conf.join(format!("conf-{k}")), "x").unwrap();
     }
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
-    let workload = format!(
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'"
-    );
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
     let out = dir.path().join("campaign");
     let assert = exec(
         &out,
@@ -1735,10 +1743,8 @@ fn service_tolerance_and_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let data = input_file(&dir, "data.txt", "payload");
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
-    let workload = format!(
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3 && [[ $reply == ok* ]]'"
-    );
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
     let out = dir.path().join("campaign");
     // Every open of the data file fails while injecting: 4 failed rounds of 4, all tolerated.
     let fault = format!("openat:ENOENT:path={}", data.display());
@@ -1797,6 +1803,63 @@ fn service_tolerance_and_recovery() {
         .stderr(predicate::str::contains("--service"));
 }
 
+/// Regression, found on Redis: a reset injected into the service's receives from its clients made every workload
+/// round fail (the service drops a connection whose peer reset it, as it should, and the workload is that peer),
+/// and the service was judged `failed`. Those rounds are the simulation's own: a service that stays up and serves
+/// every round after is resilient, and the detail says why; the same rounds failing for a disk error still fail it.
+#[test]
+fn regression_peer_resets_failed_the_service_for_its_workloads_own_connections() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
+    let out = dir.path().join("campaign");
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "3",
+        "--timeout",
+        "20s",
+    ];
+    let faults = [
+        "recvfrom:ECONNRESET:fd=tcp".to_owned(),
+        format!("read:EIO:fd=file:path={}", data.display()),
+    ];
+    exec(
+        &out,
+        &faults,
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    );
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("recvfrom-ECONNRESET".to_owned(), Verdict::Resilient),
+            ("read-EIO".to_owned(), Verdict::Failed),
+        ]
+    );
+    let reset = &report.experiments[0].runs[0];
+    assert!(
+        reset.detail.starts_with("0 of 3 rounds ok while injecting"),
+        "{}",
+        reset.detail
+    );
+    assert!(
+        reset.detail.contains("the workload is the service's peer"),
+        "{}",
+        reset.detail
+    );
+}
+
 /// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
 /// open is held 1.2 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
 /// latency rises; the service itself never sees an error, and the rounds after pass again.
@@ -1808,10 +1871,8 @@ fn service_mode_judges_a_latency_fault_by_its_rounds(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = input_file(&dir, "data.txt", "payload");
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
-    let workload = format!(
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 1 reply <&3 && [[ $reply == ok* ]]'"
-    );
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 1);
     let out = dir.path().join("campaign");
     let fault = format!("openat:delay=1200ms:path={}", data.display());
     let args = [
@@ -1893,7 +1954,7 @@ fn accept_flaky_baseline_works_in_service_mode() {
     let dir = tempfile::tempdir().unwrap();
     let data = input_file(&dir, "data.txt", "payload");
     let port = free_port();
-    let ready = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'");
+    let ready = echo_ready(port);
     let counter = dir.path().join("rounds");
     // The 6th round of the campaign fails by itself: the second of baseline run 2.
     let workload = format!(

@@ -1,5 +1,6 @@
 //! `phoebe inject` on real programs: one fault means what the grammar says.
 
+use assert_cmd::Command;
 use predicates::prelude::*;
 
 use crate::common::*;
@@ -305,4 +306,73 @@ fn regression_eintr_was_injected_into_a_process_that_catches_no_signal_ptrace() 
 #[test]
 fn regression_eintr_was_injected_into_a_process_that_catches_no_signal_seccomp() {
     eintr_only_where_a_signal_is_caught(Backend::Seccomp);
+}
+
+/// Regression: every target ran with SIGPIPE ignored. Rust's runtime ignores it in phoebe, and an ignored signal
+/// survives `exec`, so under phoebe `yes | head -1` made `yes` print "Broken pipe" and fail where it ends quietly
+/// by the signal. Observing or injecting, the target now starts with the dispositions its own parent gave it.
+#[test]
+fn regression_targets_ran_with_sigpipe_ignored() {
+    let pipeline = ["--", "sh", "-c", "yes | head -1"];
+    let mut runs: Vec<(&str, Command)> = Vec::new();
+    let out = tempfile::tempdir().unwrap();
+    let obs = out.path().join("obs.json");
+    if ptrace_works() {
+        let mut observe = phoebe();
+        observe
+            .args(["observe", "-q", "--backend", "ptrace", "-o"])
+            .arg(&obs)
+            .args(pipeline);
+        runs.push(("observe --backend ptrace", observe));
+        let mut inject = Backend::Ptrace.inject();
+        inject.args(["-q", "--fault", "unlinkat:EACCES"]).args(pipeline);
+        runs.push(("inject --backend ptrace", inject));
+    }
+    if ebpf_works() {
+        let mut observe = phoebe();
+        observe
+            .args(["observe", "-q", "--backend", "ebpf", "-o"])
+            .arg(&obs)
+            .args(pipeline);
+        runs.push(("observe --backend ebpf", observe));
+    }
+    if Backend::Seccomp.works() {
+        let mut inject = Backend::Seccomp.inject();
+        inject.args(["-q", "--fault", "unlinkat:EACCES"]).args(pipeline);
+        runs.push(("inject --backend seccomp", inject));
+    }
+    for (what, mut cmd) in runs {
+        let run = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{what}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&run.stdout), "y\n", "{what}");
+        assert!(!stderr.contains("Broken pipe"), "{what}: {stderr}");
+    }
+}
+
+/// An injected EPIPE comes with the SIGPIPE the kernel raises with it: `seq` (which does not ignore SIGPIPE) dies
+/// of it, as it does when its reader is gone, instead of printing "write error: Broken pipe"; phoebe's status is
+/// 128 + 13 and the summary says so.
+fn an_injected_epipe_raises_sigpipe(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    backend
+        .inject()
+        .args(["--fault", "write:EPIPE:p=1:fd=pipe", "--", "seq", "10"])
+        .assert()
+        .code(128 + libc::SIGPIPE)
+        .stdout("")
+        .stderr(predicate::str::contains("killed by SIGPIPE"))
+        .stderr(predicate::str::contains("Broken pipe").not());
+}
+
+#[test]
+fn regression_an_injected_epipe_never_raised_sigpipe_ptrace() {
+    an_injected_epipe_raises_sigpipe(Backend::Ptrace);
+}
+
+#[test]
+fn regression_an_injected_epipe_never_raised_sigpipe_seccomp() {
+    an_injected_epipe_raises_sigpipe(Backend::Seccomp);
 }

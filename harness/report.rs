@@ -37,7 +37,7 @@ fn skipped_experiments_render_in_every_report_format() {
 
     let junit = render(&dir, "junit");
     assert!(
-        junit.contains("tests=\"6\" failures=\"3\" errors=\"0\" skipped=\"3\""),
+        junit.contains("tests=\"6\" failures=\"2\" errors=\"0\" skipped=\"4\""),
         "{junit}"
     );
     for id in ["futex-ETIMEDOUT", "fsync-EIO"] {
@@ -51,18 +51,18 @@ fn skipped_experiments_render_in_every_report_format() {
 
     let markdown = render(&dir, "markdown");
     assert!(
-        markdown.contains("<details><summary>Skipped (2): not run on ebpf</summary>"),
+        markdown.contains("<details><summary>Skipped (3): not run on ebpf</summary>"),
         "{markdown}"
     );
     assert!(markdown.contains("- futex-ETIMEDOUT: `futex:ETIMEDOUT:p=0.2202` — no LSM hook decides 'futex'"));
 
     let html = render(&dir, "html");
-    assert!(html.contains("<div class=\"notice\" id=\"skipped\"><p>2 skipped: the ebpf backend cannot run"));
+    assert!(html.contains("<div class=\"notice\" id=\"skipped\"><p>3 skipped: the ebpf backend cannot run"));
     assert!(html.contains("<li><code>fsync-EIO</code>"));
 
     let terminal = render(&dir, "terminal");
     assert!(
-        terminal.contains("skipped (2): the ebpf backend cannot run these 2 experiments (--backend seccomp runs them):\n  futex-ETIMEDOUT"),
+        terminal.contains("skipped (3): the ebpf backend cannot run these 3 experiments (--backend seccomp runs them):\n  futex-ETIMEDOUT"),
         "{terminal}"
     );
 
@@ -84,12 +84,12 @@ fn skipped_experiments_render_in_every_report_format() {
 fn report_merge_keeps_the_skipped_experiments_of_every_shard() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = ebpf_report_fixture();
-    // Two shards: each ran half of the experiments and skipped one.
+    // Two shards: each ran half of the experiments and skipped some.
     let mut shards = [whole.clone(), whole.clone()];
     for (k, shard) in shards.iter_mut().enumerate() {
         shard.shard = Some(format!("{}/2", k + 1));
         shard.experiments = whole.experiments.iter().skip(k).step_by(2).cloned().collect();
-        shard.skipped = vec![whole.skipped[k].clone()];
+        shard.skipped = whole.skipped.iter().skip(k).step_by(2).cloned().collect();
         shard.pending.clear();
         shard.interrupted = false;
     }
@@ -107,13 +107,19 @@ fn report_merge_keeps_the_skipped_experiments_of_every_shard() {
         .assert()
         // The fixture has experiments that are not resilient: the merge exits 1, as exec would (--fail-on).
         .code(1)
-        .stdout(predicate::str::contains("skipped (2)"));
+        .stdout(predicate::str::contains("skipped (3)"));
     let report: Report = phoebe::files::load(&merged.join("report.json"), "report").unwrap();
-    assert_eq!(report.skipped, whole.skipped);
+    // Shard by shard: the first shard's skips, then the second's.
+    let by_id = |skipped: &[phoebe::model::Skipped]| {
+        let mut ids: Vec<String> = skipped.iter().map(|s| s.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(by_id(&report.skipped), by_id(&whole.skipped));
     assert_eq!(report.experiments.len(), whole.experiments.len());
     assert!(report.pending.is_empty());
     let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<skipped message=\"not run:").count(), 2);
+    assert_eq!(junit.matches("<skipped message=\"not run:").count(), 3);
 }
 
 /// Regression (issue 13, item 7): `report merge` accepted the same shard twice and counted its baseline twice.

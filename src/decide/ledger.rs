@@ -218,6 +218,7 @@ mod tests {
             when: When::Entry,
             shape: None,
             path: None,
+            signal: None,
         }
     }
 

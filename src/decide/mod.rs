@@ -25,6 +25,7 @@ pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
     Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
     fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
+    realism,
     shape::{ArgTest, Probe, guard_value, guards_of, register_tests, shape_of},
 };
 
@@ -60,6 +61,9 @@ pub struct Decision {
     pub rule: usize,
     /// The call's index among the calls of its syscall (what [`Decider::undelivered`] names it by).
     pub index: u64,
+    /// The signal the kernel would raise in the calling thread with this errno (SIGPIPE with a write's EPIPE,
+    /// [`realism::raised_signal`]): the backend raises it too, before the errno reaches the program.
+    pub signal: Option<i32>,
 }
 
 struct Rule {
@@ -147,8 +151,9 @@ impl Decider {
 
     /// The errno a seccomp filter may return by itself, without asking, for every call of `syscall`: when the only
     /// rule for it fails every call with one errno (no probability, window, max, path or delay), or, in a replay,
-    /// when the replayed run did exactly that in the kernel. Such calls cannot be counted: a backend that uses it
-    /// must say so with [`Decider::failed_unasked`].
+    /// when the replayed run did exactly that in the kernel; never an errno the kernel raises a signal with (a
+    /// write's EPIPE: [`Decision::signal`]). Such calls cannot be counted: a backend that uses it must say so with
+    /// [`Decider::failed_unasked`].
     pub fn unconditional_errno(&self, syscall: Syscall) -> Option<Errno> {
         if self.user_space_only {
             return None;
@@ -156,8 +161,10 @@ impl Decider {
         let &[id] = self.by_syscall.get(&syscall)?.as_slice() else {
             return None;
         };
+        // A filter's errno raises no signal: an errno the kernel raises one with is decided here, in user space.
         self.policy
             .unconditional_errno(syscall, id, &self.rules[id].fault)
+            .filter(|&errno| realism::raised_signal(syscall, errno, &[0; 6]).is_none())
     }
 
     /// Records that every call of `syscall` is failed without asking (a filter does it in the kernel with
@@ -313,6 +320,7 @@ impl Decider {
                     delay: rule.fault.delay,
                     rule: id,
                     index,
+                    signal: raised_signal(call, effect),
                 });
         }
         if let Policy::Replay(replay) = &self.policy {
@@ -329,6 +337,7 @@ impl Decider {
                     delay: self.rules.get(rule).and_then(|r| r.fault.delay),
                     rule,
                     index,
+                    signal: raised_signal(call, effect),
                 });
         }
         if let Some(d) = decision {
@@ -347,6 +356,7 @@ impl Decider {
                     .map(|delay| u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)),
                 rule: d.rule,
                 when: d.when,
+                signal: d.signal,
                 path: call
                     .path
                     .map(str::to_owned)
@@ -430,6 +440,13 @@ impl Decider {
             usage: None,
         }
     }
+}
+
+/// The signal an injection of `effect` into `call` raises with its errno ([`realism::raised_signal`]).
+fn raised_signal(call: &Call<'_>, effect: Effect) -> Option<i32> {
+    effect
+        .errno()
+        .and_then(|errno| realism::raised_signal(call.syscall, errno, &call.args))
 }
 
 /// The byte count of a call a partial transfer can shorten (its count register), `None` for other calls.

@@ -43,6 +43,9 @@ pub(super) struct LogSums {
     pub(super) usage: Option<Usage>,
     /// [`realistic`].
     pub(super) realistic: Option<u64>,
+    /// The signal the injections raised with their errno, as the kernel does (SIGPIPE with a write's EPIPE), if
+    /// any of the logged ones did.
+    pub(super) raised: Option<i32>,
 }
 
 impl LogSums {
@@ -53,6 +56,7 @@ impl LogSums {
             natural: log.and_then(|l| l.rules.iter().map(|r| r.natural).sum()),
             usage: log.and_then(|l| l.usage),
             realistic: realistic(log, natural),
+            raised: log.and_then(|l| l.injections.iter().find_map(|i| i.signal)),
         }
     }
 }

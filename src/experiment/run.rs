@@ -16,7 +16,7 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit},
+    model::{AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit, realism},
 };
 
 pub(super) struct Runner<'a> {
@@ -133,6 +133,7 @@ impl Runner<'_> {
                     natural: natural_failures,
                     usage,
                     realistic,
+                    raised,
                 } = LogSums::of(log.as_ref(), natural);
                 let exit = log.as_ref().and_then(|l| l.exit);
                 let (verdict, detail) = verdict::judge_service(&verdict::ServiceEvidence {
@@ -148,6 +149,8 @@ impl Runner<'_> {
                     rounds: run.rounds,
                     check_passed: run.check_passed,
                     tolerance: self.service().tolerance,
+                    raised,
+                    peer: !exp.faults.is_empty() && exp.faults.iter().all(realism::peer_failure),
                 });
                 progress.run_done();
                 let evidence = evidence(
@@ -210,6 +213,7 @@ impl Runner<'_> {
                 natural: natural_failures,
                 usage,
                 realistic,
+                raised,
             } = LogSums::of(log.as_ref(), natural);
             let exit = log
                 .as_ref()
@@ -244,6 +248,7 @@ impl Runner<'_> {
                 log_lost: log.is_none(),
                 check_passed,
                 post_run_passed,
+                raised,
             });
             progress.run_done();
             let evidence = evidence(

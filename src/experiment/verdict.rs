@@ -20,6 +20,8 @@ pub struct Evidence {
     pub check_passed: Option<bool>,
     /// The plain run (and check) after injection (`None`: not run).
     pub post_run_passed: Option<bool>,
+    /// The signal the injections raised with their errno, as the kernel raises it (SIGPIPE with a write's EPIPE).
+    pub raised: Option<i32>,
 }
 
 /// The verdict and why, in one sentence. Order: not exercised (nothing was injected, nothing to judge), hung,
@@ -48,6 +50,20 @@ pub fn judge(e: &Evidence) -> (Verdict, String) {
         );
     }
     let exit = e.exit.unwrap_or(TargetExit::Code(-1));
+    if let TargetExit::Signal(signal) = exit
+        && e.raised == Some(signal)
+    {
+        // The kernel's own way to end a writer whose reader is gone (`yes | head`), not a crash: the program
+        // failed with the error by the default it did not change.
+        return (
+            Verdict::Failed,
+            format!(
+                "{exit}, which the kernel raises with the error phoebe injected ({} injection(s)): the program \
+                 does not ignore it, so it ends as it would when its reader is gone",
+                e.injected
+            ),
+        );
+    }
     if let TargetExit::Signal(_) = exit {
         return (
             Verdict::Crashed,
@@ -86,6 +102,7 @@ mod tests {
             log_lost: false,
             check_passed: Some(true),
             post_run_passed: Some(true),
+            raised: None,
         }
     }
 
@@ -170,6 +187,34 @@ mod tests {
         );
     }
 
+    /// Regression: every target ran with the SIGPIPE phoebe's runtime ignores, so an injected EPIPE met a program
+    /// that would have died of the signal. Now it dies of it, as `yes | head` does: the program's way to fail with
+    /// the error, not a crash; any other signal, or a SIGPIPE the injections did not raise, is still one.
+    #[test]
+    fn regression_death_by_the_sigpipe_of_an_injected_epipe_is_a_failure_not_a_crash() {
+        let sigpipe = Evidence {
+            exit: Some(TargetExit::Signal(libc::SIGPIPE)),
+            raised: Some(libc::SIGPIPE),
+            ..evidence()
+        };
+        let (verdict, detail) = judge(&sigpipe);
+        assert_eq!(verdict, Verdict::Failed);
+        assert!(
+            detail.starts_with("killed by SIGPIPE, which the kernel raises"),
+            "{detail}"
+        );
+        let unraised = Evidence {
+            raised: None,
+            ..sigpipe
+        };
+        assert_eq!(judge(&unraised).0, Verdict::Crashed);
+        let other = Evidence {
+            exit: Some(TargetExit::Signal(libc::SIGSEGV)),
+            ..sigpipe
+        };
+        assert_eq!(judge(&other).0, Verdict::Crashed);
+    }
+
     #[test]
     fn a_hang_with_no_injection_is_still_a_hang() {
         // It hung before (or without) reaching the call: report it rather than calling it unexercised.
@@ -209,6 +254,12 @@ pub struct ServiceEvidence {
     pub check_passed: Option<bool>,
     /// `--tolerance`: rounds that may fail while injecting.
     pub tolerance: u32,
+    /// The signal the injections raised with their errno, as the kernel raises it (SIGPIPE with a write's EPIPE).
+    pub raised: Option<i32>,
+    /// Every error injected says the call's peer failed (`model::realism::peer_failure`: a reset, a socket's
+    /// EPIPE). The service's peer is the workload, so the rounds whose connections were "reset" fail by the
+    /// simulation itself: they do not count against the service.
+    pub peer: bool,
 }
 
 /// The verdict of a service-mode run. Order: crashed or failed (the service died), hung (never ready, or a
@@ -217,6 +268,16 @@ pub struct ServiceEvidence {
 pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
     let r = &e.rounds;
     match e.died {
+        Some(exit @ TargetExit::Signal(signal)) if e.raised == Some(signal) => {
+            return (
+                Verdict::Crashed,
+                format!(
+                    "the service was {exit}, which the kernel raises with the error phoebe injected ({} \
+                     injection(s)): a server that does not ignore it dies whenever a client goes away mid-reply",
+                    e.injected
+                ),
+            );
+        }
         Some(exit @ TargetExit::Signal(_)) => {
             return (
                 Verdict::Crashed,
@@ -266,6 +327,17 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         );
     }
     let failed_rounds = r.injected.total.saturating_sub(r.injected.ok);
+    if e.peer && failed_rounds > 0 {
+        return (
+            Verdict::Resilient,
+            format!(
+                "{} of {} rounds ok while injecting {} peer failure(s), and every round after: the rounds that \
+                 failed are the workload's own connections, whose end the fault simulates (the workload is the \
+                 service's peer); the service stayed up and served the next ones",
+                r.injected.ok, r.injected.total, e.injected
+            ),
+        );
+    }
     if failed_rounds > 0 && failed_rounds <= e.tolerance {
         return (
             Verdict::Resilient,
@@ -322,7 +394,71 @@ mod service_tests {
             },
             check_passed: None,
             tolerance: 0,
+            raised: None,
+            peer: false,
         }
+    }
+
+    /// Found on Redis in service mode: the plausible `read-ECONNRESET`, `write-ECONNRESET` and `write-EPIPE-tcp`
+    /// were `failed` ("0 of 5 rounds ok while injecting; all recovered after"). Redis closed each connection it
+    /// was told the peer had reset, as it should, and the peer — redis-benchmark, the workload — saw its
+    /// connection end: the simulation itself, not the service's failure. A peer fault's failed rounds now do not
+    /// count against a service that stayed up and recovered; a death, a hang or rounds failing after still do.
+    #[test]
+    fn regression_peer_resets_failed_the_service_for_its_workloads_own_connections() {
+        let reset = ServiceEvidence {
+            peer: true,
+            rounds: Rounds {
+                steady: stats(5, 5),
+                injected: stats(0, 5),
+                after: stats(5, 5),
+            },
+            ..evidence()
+        };
+        let (verdict, detail) = judge_service(&reset);
+        assert_eq!(verdict, Verdict::Resilient);
+        assert!(
+            detail.starts_with("0 of 5 rounds ok while injecting 4 peer failure(s)"),
+            "{detail}"
+        );
+        assert!(detail.contains("the workload is the service's peer"), "{detail}");
+        let not_a_peer = ServiceEvidence { peer: false, ..reset };
+        assert_eq!(judge_service(&not_a_peer).0, Verdict::Failed);
+        let broken_after = ServiceEvidence {
+            rounds: Rounds {
+                after: stats(3, 5),
+                ..reset.rounds
+            },
+            ..reset
+        };
+        assert_eq!(judge_service(&broken_after).0, Verdict::Corrupted);
+        let died = ServiceEvidence {
+            died: Some(TargetExit::Code(1)),
+            ..reset
+        };
+        assert_eq!(judge_service(&died).0, Verdict::Failed);
+        let hung = ServiceEvidence {
+            round_hung: true,
+            ..reset
+        };
+        assert_eq!(judge_service(&hung).0, Verdict::Hung);
+    }
+
+    /// A server killed by the SIGPIPE that comes with an injected EPIPE crashed, and the detail says why: servers
+    /// must ignore it, or every client that goes away mid-reply kills them.
+    #[test]
+    fn a_service_killed_by_the_sigpipe_of_its_epipe_crashed_and_says_why() {
+        let (verdict, detail) = judge_service(&ServiceEvidence {
+            died: Some(TargetExit::Signal(libc::SIGPIPE)),
+            raised: Some(libc::SIGPIPE),
+            ..evidence()
+        });
+        assert_eq!(verdict, Verdict::Crashed);
+        assert!(
+            detail.contains("killed by SIGPIPE, which the kernel raises"),
+            "{detail}"
+        );
+        assert!(detail.contains("does not ignore it"), "{detail}");
     }
 
     /// Issue 14 item 6: one failed round while injecting made a service `failed`, however many a client would

@@ -229,6 +229,10 @@ pub struct Injection {
     /// The decoded path the call was about (its path argument, or the file its descriptor refers to), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The signal raised in the calling thread with the errno, as the kernel raises it (13, SIGPIPE, with a
+    /// write's EPIPE); absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
 }
 
 #[cfg(test)]

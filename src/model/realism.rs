@@ -632,6 +632,59 @@ const RULES: &[Rule] = &[
 /// end.
 pub const SHORT_KINDS: &[&str] = &["pipe", "tcp", "tcp6", "unix-stream"];
 
+/// Writes that raise SIGPIPE with their EPIPE whatever their arguments: a pipe's `pipe_write` and a splice into a
+/// pipe (`fs/pipe.c`, `fs/splice.c`: `send_sig(SIGPIPE, current, 0)` beside `-EPIPE`), a stream socket's send
+/// without flags (`net/core/stream.c` `sk_stream_error`, `net/unix/af_unix.c` `unix_stream_sendmsg`).
+const SIGPIPE_WRITES: &[&str] = &[
+    "write", "writev", "pwritev2", "sendfile", "splice", "vmsplice", "tee",
+];
+
+/// The signal the kernel raises in the calling thread together with `errno` from this call, if any: SIGPIPE with
+/// the EPIPE of a write to a pipe or a stream socket whose reader is gone (pipe(7), write(2) and send(2) ERRORS:
+/// "the calling process will also receive a SIGPIPE signal"), unless the call is a send with `MSG_NOSIGNAL` in its
+/// flags. An injection that fails such a call with EPIPE raises it too, so that a program that does not ignore
+/// SIGPIPE dies of it as it would for real (`yes | head`), instead of meeting an error it never sees. Pure.
+pub fn raised_signal(syscall: Syscall, errno: Errno, args: &[u64; 6]) -> Option<i32> {
+    if errno.code() != EPIPE {
+        return None;
+    }
+    let name = syscall.name();
+    // The flags argument of the sends that have one: sendto(fd, buf, len, flags, …), sendmsg(fd, msg, flags),
+    // sendmmsg(fd, vec, vlen, flags).
+    let flags = match name {
+        "sendto" | "sendmmsg" => Some(args[3]),
+        "sendmsg" => Some(args[2]),
+        _ if SIGPIPE_WRITES.contains(&name) => None,
+        _ => return None,
+    };
+    let nosignal = flags.is_some_and(|f| f & libc::MSG_NOSIGNAL as u64 != 0);
+    (!nosignal).then_some(libc::SIGPIPE)
+}
+
+/// Does every error `fault` injects say that the call's peer failed — a connection reset (ECONNRESET), or a stream
+/// socket whose peer is gone (EPIPE on a class without pipes) — on reads and writes? In service mode the peer of
+/// the service's connections is the workload: such a fault simulates the workload's own connections dying, so the
+/// rounds that fail while it is injected say nothing about the service (see `experiment::verdict`). Pure.
+pub fn peer_failure(fault: &FaultSpec) -> bool {
+    if fault.short.is_some() || fault.errnos.is_empty() {
+        return false;
+    }
+    fault.syscalls.iter().all(|sc| {
+        let name = sc.name();
+        (READ_SEQ.contains(&name) || WRITE_SEQ.contains(&name))
+            && fault.errnos.iter().all(|&(errno, _)| match errno.code() {
+                ECONNRESET => true,
+                EPIPE => {
+                    WRITE_SEQ.contains(&name)
+                        && !Call::all(name, &fault.shape)
+                            .iter()
+                            .any(|c| c.kind == Some("pipe"))
+                }
+                _ => false,
+            })
+    })
+}
+
 /// [`judge`] for an errno, [`judge_short`] for a partial transfer.
 pub fn judge_action(syscall: Syscall, shape: &[Predicate], action: Action) -> Realism {
     match action {
@@ -972,6 +1025,60 @@ mod tests {
         possible("futex:EAGAIN:op=FUTEX_WAIT|FUTEX_WAIT_BITSET_PRIVATE");
         possible("futex:ETIMEDOUT:op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes");
         possible("futex:EINTR:op=FUTEX_WAIT_PRIVATE");
+    }
+
+    /// EPIPE comes with SIGPIPE where the kernel sends both: pipes' and stream sockets' writes, and sends without
+    /// MSG_NOSIGNAL; never with another errno, a read's EPIPE, or a send that asked for no signal.
+    #[test]
+    fn epipe_of_a_write_raises_sigpipe_unless_the_send_asked_for_none() {
+        let sc = |name: &str| Syscall::parse(name).unwrap();
+        let e = |name: &str| Errno::parse(name).unwrap();
+        let none = [0u64; 6];
+        for write in ["write", "writev", "splice", "sendto", "sendmsg", "sendmmsg"] {
+            assert_eq!(
+                raised_signal(sc(write), e("EPIPE"), &none),
+                Some(libc::SIGPIPE),
+                "{write}"
+            );
+        }
+        let nosignal = libc::MSG_NOSIGNAL as u64;
+        assert_eq!(
+            raised_signal(sc("sendto"), e("EPIPE"), &[3, 0, 1, nosignal, 0, 0]),
+            None
+        );
+        assert_eq!(
+            raised_signal(sc("sendmsg"), e("EPIPE"), &[3, 0, nosignal, 0, 0, 0]),
+            None
+        );
+        assert_eq!(
+            raised_signal(sc("sendmmsg"), e("EPIPE"), &[3, 0, 1, nosignal, 0, 0]),
+            None
+        );
+        // sendmsg's flags are its third argument, not its fourth.
+        assert_eq!(
+            raised_signal(sc("sendmsg"), e("EPIPE"), &[3, 0, 0, nosignal, 0, 0]),
+            Some(libc::SIGPIPE)
+        );
+        assert_eq!(raised_signal(sc("write"), e("ECONNRESET"), &none), None);
+        assert_eq!(raised_signal(sc("read"), e("EPIPE"), &none), None);
+        assert_eq!(raised_signal(sc("connect"), e("EPIPE"), &none), None);
+    }
+
+    /// A reset, or EPIPE where no pipe can be written, is the peer's failure; a pipe's EPIPE (its reader may be
+    /// the service's own child) and every other error are not.
+    #[test]
+    fn peer_failures_are_resets_and_the_epipes_of_sockets() {
+        let peer = |rule: &str| peer_failure(&FaultSpec::parse(rule).unwrap());
+        assert!(peer("read:ECONNRESET"));
+        assert!(peer("read,write:ECONNRESET:p=0.05:fd=tcp|tcp6"));
+        assert!(peer("write:EPIPE:fd=tcp|tcp6|unix-stream"));
+        assert!(peer("sendto,sendmsg:EPIPE"));
+        assert!(!peer("write:EPIPE"), "a pipe's reader may be the service's own");
+        assert!(!peer("write:EPIPE:fd=pipe"));
+        assert!(!peer("write:EPIPE,EIO:fd=tcp"));
+        assert!(!peer("read:EIO"));
+        assert!(!peer("connect:ECONNREFUSED"));
+        assert!(!peer("read:short=1:fd=tcp"));
     }
 
     #[test]

@@ -121,8 +121,8 @@ impl<'a> Command<'a> {
     pub fn spawn(self) -> Result<Child, LaunchError> {
         let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(LaunchError::Pipe)?;
         let parent = getpid();
-        // SAFETY: the child branch only calls async-signal-safe functions (prctl, getppid, raise, prctl and
-        // seccomp through `seccomp::install`, which does not allocate, execv, write, _exit) on data prepared
+        // SAFETY: the child branch only calls async-signal-safe functions (prctl, getppid, sigprocmask, signal, raise,
+        // prctl and seccomp through `seccomp::install`, which does not allocate, execv, write, _exit) on data prepared
         // before the fork, so it cannot deadlock on a lock another thread of phoebe held at fork time; it never
         // returns.
         match unsafe { fork() }.map_err(LaunchError::Fork)? {
@@ -158,6 +158,7 @@ impl<'a> Command<'a> {
             }
         };
         die_with_parent(parent);
+        default_signals();
         if let Some(fd) = self.cgroup
             && let Err(e) = contain::join(fd)
         {
@@ -204,6 +205,22 @@ pub fn die_with_parent(parent: Pid) {
         if libc::getppid() != parent.as_raw() {
             libc::_exit(127);
         }
+    }
+}
+
+/// Every launched child's second step: the signals the target starts with are its parent's, not phoebe's. Rust's
+/// runtime ignores SIGPIPE in phoebe, and an ignored signal and the signal mask survive `exec`: without this step
+/// every target ran with SIGPIPE ignored, so `yes | head` under phoebe printed "Broken pipe" and failed instead of
+/// ending quietly by SIGPIPE (and an injected EPIPE could not kill anyone). SIGPIPE goes back to its default and
+/// the mask is emptied, as `std::process::Command` does for its children. Only async-signal-safe calls.
+pub fn default_signals() {
+    // SAFETY: `set` is a local sigset_t that sigemptyset initialises before sigprocmask reads it; signal and
+    // sigprocmask are async-signal-safe and keep no pointer.
+    unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -46,7 +46,7 @@ use crate::{
     control::Control,
     decide::Decider,
     hint::Hint,
-    model::{Effect, Errno, FaultSpec, Injection, Syscall, When},
+    model::{Effect, Errno, FaultSpec, Injection, Syscall, When, realism},
 };
 
 /// An LSM hook and what it means for the syscalls decided there.
@@ -311,6 +311,22 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
                 fault,
                 "an LSM hook cannot sleep, so delay= cannot be honoured; use --backend seccomp or --backend ptrace"
                     .into(),
+            ));
+        }
+        if let Some(&sc) = fault.syscalls.iter().find(|&&sc| {
+            fault
+                .errnos
+                .iter()
+                .any(|&(errno, _)| realism::raised_signal(sc, errno, &[0; 6]).is_some())
+        }) {
+            return Err(refuse(
+                fault,
+                format!(
+                    "the kernel raises SIGPIPE with the EPIPE of {}, and the injector's programs do not, so a \
+                     program that does not ignore SIGPIPE would meet an error it never sees; {}",
+                    sc.name(),
+                    Hint::UseSeccomp
+                ),
             ));
         }
         if fault.errnos.len() > ERRNOS_PER_RULE {
@@ -769,6 +785,8 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.
         shape: None,
         path: None,
+        // `plan` refuses every rule whose errno raises a signal.
+        signal: None,
     })
 }
 

@@ -35,6 +35,7 @@ pub enum Request {
     SetReturn { pid: Pid, value: i64 },
     SetArg { pid: Pid, index: usize, value: u64 },
     Kill { pid: Pid },
+    Signal { tgid: Pid, tid: Pid, signal: i32 },
 }
 
 #[derive(Debug, Default)]
@@ -205,5 +206,9 @@ impl Kernel for Fake {
 
     fn kill(&mut self, pid: Pid) {
         self.requests.push(Request::Kill { pid });
+    }
+
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
+        self.answer(Request::Signal { tgid, tid, signal })
     }
 }

@@ -230,6 +230,9 @@ struct InFlight {
     entered: Instant,
     /// The error this call returns because phoebe injected it (at entry or at exit).
     injected: Option<Errno>,
+    /// The signal an injection at the exit raises with its errno there (`Decision::signal`), and the thread group
+    /// it goes to.
+    signal_at_exit: Option<(i32, i32)>,
     /// A partial transfer (`short=`): the call runs with a lowered count, and this is the count it asked for,
     /// restored into its register at the exit.
     restore_count: Option<u64>,
@@ -582,6 +585,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 syscall: Some(sc),
                 entered: Instant::now(),
                 injected: None,
+                signal_at_exit: None,
                 restore_count: None,
                 shape,
                 watch: Vec::new(),
@@ -607,6 +611,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
             syscall,
             entered: Instant::now(),
             injected: None,
+            signal_at_exit: None,
             restore_count: None,
             shape: None,
             watch: Vec::new(),
@@ -639,9 +644,18 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 delay = decision.delay;
                 match (decision.effect, decision.when) {
                     (Effect::Errno(errno), When::Entry) => {
-                        unless_gone(pid, self.kernel.skip_syscall(pid, errno.code()))?;
+                        // The signal the kernel raises with this errno is pending when the call returns, and its
+                        // delivery comes back to this tracer as a signal stop like any other.
+                        if unless_gone(pid, self.kernel.skip_syscall(pid, errno.code()))?
+                            && let Some(signal) = decision.signal
+                        {
+                            unless_gone(pid, self.kernel.tgkill(Pid::from_raw(tgid), pid, signal))?;
+                        }
                     }
-                    (Effect::Errno(_), When::Exit) => need_exit = true,
+                    (Effect::Errno(_), When::Exit) => {
+                        flight.signal_at_exit = decision.signal.map(|signal| (signal, tgid));
+                        need_exit = true;
+                    }
                     // The call runs with the lower count; its exit restores the register. Its result is the
                     // transfer phoebe shortened, not a natural failure: nothing is watched.
                     (Effect::Short(count), _) => {
@@ -700,6 +714,9 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 let want = -i64::from(errno.code());
                 if rval != want {
                     unless_gone(pid, self.kernel.set_return(pid, want))?;
+                }
+                if let Some((signal, tgid)) = flight.signal_at_exit {
+                    unless_gone(pid, self.kernel.tgkill(Pid::from_raw(tgid), pid, signal))?;
                 }
                 Err(errno)
             }

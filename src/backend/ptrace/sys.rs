@@ -51,6 +51,8 @@ pub trait Kernel {
     fn interrupt(&mut self, pid: Pid) -> Result<(), Errno>;
     /// SIGKILL to a tracee, errors ignored (it may be gone).
     fn kill(&mut self, pid: Pid);
+    /// [`crate::sys::signal::tgkill`]: a signal to one thread, which a stopped tracee takes when it resumes.
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno>;
 }
 
 /// The kernel itself: every method is a direct call (a zero-sized type, no allocation).
@@ -95,6 +97,10 @@ impl Kernel for Real {
 
     fn kill(&mut self, pid: Pid) {
         let _ = kill(pid, Signal::SIGKILL);
+    }
+
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
+        crate::sys::signal::tgkill(tgid, tid, signal)
     }
 }
 

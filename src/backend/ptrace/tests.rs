@@ -206,6 +206,42 @@ fn an_errno_injected_at_entry_skips_the_call_and_its_exit_records_the_errno() {
     assert_eq!(log.rules[0].natural, Some(0));
 }
 
+/// Regression (an injected EPIPE never came with its SIGPIPE): the tracer raises SIGPIPE in the thread whose write
+/// it fails with EPIPE, while the thread is stopped; its delivery comes back as a signal stop the tracer passes on,
+/// and the program dies of it as it would for real (raw status: killed by signal 13).
+#[test]
+fn regression_an_epipe_injected_by_ptrace_raises_sigpipe_in_the_writer() {
+    let fake = exec()
+        .seccomp(ROOT, OWN_TRACE_DATA, libc::SYS_write, [1, 0, 4, 0, 0, 0])
+        .syscall(ROOT, exit(-i64::from(libc::EPIPE)))
+        .stop(ROOT, stopped(libc::SIGPIPE))
+        .stop(ROOT, libc::SIGPIPE);
+    let mut decider = decider("write:EPIPE:p=1");
+    let run = trace(fake, false, None, None, Some(&mut decider));
+    assert_eq!(
+        run.fake.edits(),
+        vec![
+            Request::Skip {
+                pid: ROOT,
+                errno: libc::EPIPE
+            },
+            Request::Signal {
+                tgid: ROOT,
+                tid: ROOT,
+                signal: libc::SIGPIPE
+            }
+        ]
+    );
+    assert_eq!(
+        run.fake.restarts(ROOT).last(),
+        Some(&(Resume::Cont, libc::SIGPIPE)),
+        "the signal stop delivers SIGPIPE"
+    );
+    assert_eq!(run.root_exit, Some(TargetExit::Signal(libc::SIGPIPE)));
+    let log = decider.finish(vec![], "ptrace", None, false);
+    assert_eq!(log.injections[0].signal, Some(libc::SIGPIPE));
+}
+
 #[test]
 fn an_errno_injected_at_exit_replaces_the_result() {
     let fake = exec()

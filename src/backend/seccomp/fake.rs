@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use nix::errno::Errno;
+use nix::{errno::Errno, unistd::Pid};
 
 use super::sys::{Notification, Notifier, Ready};
 
@@ -24,6 +24,8 @@ pub enum Request {
     IdValid { id: u64 },
     /// `SEND` for notification `id`: fail it with `errno`, or CONTINUE (`None`).
     Send { id: u64, errno: Option<i32> },
+    /// `tgkill`: `signal` to thread `tid` of `tgid`.
+    Signal { tgid: i32, tid: i32, signal: i32 },
 }
 
 #[derive(Debug, Default)]
@@ -38,7 +40,7 @@ pub struct Fake {
     gone: HashSet<u64>,
     /// What `poll` fails with (every call), if anything.
     poll_fails: Option<Errno>,
-    /// Every ID_VALID and SEND, in order.
+    /// Every ID_VALID, SEND and signal, in order.
     pub requests: Vec<Request>,
 }
 
@@ -95,7 +97,7 @@ impl Fake {
             .iter()
             .filter_map(|r| match *r {
                 Request::Send { id, errno } => Some((id, errno)),
-                Request::IdValid { .. } => None,
+                Request::IdValid { .. } | Request::Signal { .. } => None,
             })
             .collect()
     }
@@ -145,5 +147,14 @@ impl Notifier for Fake {
             "SEND for notification {id}, which was not received or was already answered"
         );
         self.send_fails.get(&id).map_or(Ok(()), |e| Err(*e))
+    }
+
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
+        self.requests.push(Request::Signal {
+            tgid: tgid.as_raw(),
+            tid: tid.as_raw(),
+            signal,
+        });
+        Ok(())
     }
 }

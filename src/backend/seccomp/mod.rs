@@ -170,6 +170,7 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
         delayed: Vec::new(),
         warnings: Vec::new(),
         cache: FactCache::default(),
+        killable: spawned.killable,
     };
     let failed = AtomicBool::new(false);
     let (root_exit, supervised) = thread::scope(|scope| {
@@ -296,6 +297,8 @@ struct Supervisor<'a, L, P> {
     warnings: Vec<String>,
     /// Facts of earlier calls (socket kinds, loaders), for call shapes.
     cache: FactCache,
+    /// The filter went on with `WAIT_KILLABLE_RECV`: a received call waits through a signal that is not fatal.
+    killable: bool,
 }
 
 /// A call held by `delay=`.
@@ -433,12 +436,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
                     });
                     Ok(())
                 }
-                (None, Effect::Errno(errno)) => {
-                    if !self.answer(n.id, Some(errno.code()))? {
-                        self.decider.undelivered(&decision, n.tid, syscall);
-                    }
-                    Ok(())
-                }
+                (None, Effect::Errno(errno)) => self.fail(n, pid, errno.code(), &decision, syscall),
                 // The parser gives every latency fault a delay, and short= is refused before a run.
                 (None, Effect::Run | Effect::Short(_)) => self.let_run(n, creates),
             },
@@ -504,13 +502,44 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         for held in due {
             match held.errno {
                 Some(errno) => {
-                    if !self.answer(held.notification.id, Some(errno))? {
-                        let tid = held.notification.tid;
-                        self.decider.undelivered(&held.decision, tid, held.syscall);
-                    }
+                    let tid = held.notification.tid;
+                    let pid = self.tgids.get(&tid).copied().unwrap_or(tid);
+                    self.fail(&held.notification, pid, errno, &held.decision, held.syscall)?;
                 }
                 None => self.let_run(&held.notification, held.creates)?,
             }
+        }
+        Ok(())
+    }
+
+    /// Fails the call of `n` (made by a thread of `pid`) with `errno`, raising the signal the kernel raises with it
+    /// (`Decision::signal`: SIGPIPE with a write's EPIPE) in the caller; takes the decision back when neither
+    /// reached it.
+    ///
+    /// With `WAIT_KILLABLE_RECV` the signal goes first, as the kernel's does: one the program catches is pending
+    /// when its call returns (the handler runs before the program sees the errno); one it neither catches nor
+    /// ignores is fatal and ends it, as it would have for real, and the errno never reaches it. Without, a signal
+    /// would interrupt the wait and the call would come back as a new one, so it goes right after the answer.
+    fn fail(
+        &mut self,
+        n: &Notification,
+        pid: i32,
+        errno: i32,
+        decision: &Decision,
+        syscall: Syscall,
+    ) -> Result<(), BackendError> {
+        let raise = |listener: &mut L| {
+            decision.signal.is_some_and(|signal| {
+                listener
+                    .tgkill(Pid::from_raw(pid), Pid::from_raw(n.tid), signal)
+                    .is_ok()
+            })
+        };
+        let raised_first = self.killable && raise(&mut self.listener);
+        let delivered = self.answer(n.id, Some(errno))?;
+        let raised = raised_first || (!self.killable && delivered && raise(&mut self.listener));
+        if !delivered && !raised {
+            self.decider.undelivered(decision, n.tid, syscall);
         }
         Ok(())
     }

@@ -159,11 +159,11 @@ pub fn spawn_notified(
     let cgroup = crate::sys::contain::get().map(|c| c.procs_fd());
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
     // SAFETY: without CLONE_VM this is a fork whose child shares the descriptor table. The child branch below only
-    // makes raw system calls (prctl, getppid, write to join the cgroup, seccomp through `sys::seccomp::install`, which does
-    // not allocate, execv,
-    // _exit) and atomic stores into the shared page, on data prepared before the clone, so it cannot deadlock on a
-    // lock another thread of phoebe held. It never closes a descriptor (the table is phoebe's too) and never
-    // returns. A null stack means "the caller's stack, copied", exactly as fork.
+    // makes raw system calls (prctl, getppid, sigprocmask and signal, write to join the cgroup, seccomp through
+    // `sys::seccomp::install`, which does not allocate, execv, _exit) and atomic stores into the shared page, on data
+    // prepared before the clone, so it cannot deadlock on a lock another thread of phoebe held. It never closes a
+    // descriptor (the table is phoebe's too) and never returns. A null stack means "the caller's stack, copied",
+    // exactly as fork.
     let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     let ret = Errno::result(ret).map_err(SpawnError::Clone)?;
     if ret == 0 {
@@ -177,6 +177,7 @@ pub fn spawn_notified(
         // If phoebe already died, exit instead of running without a supervisor (every notified call would fail
         // with ENOSYS).
         launch::die_with_parent(parent);
+        launch::default_signals();
         if let Some(fd) = cgroup
             && let Err(e) = crate::sys::contain::join(fd)
         {
@@ -307,6 +308,9 @@ pub trait Notifier {
     fn id_valid(&mut self, id: u64) -> bool;
     /// [`Listener::send`]: `SECCOMP_IOCTL_NOTIF_SEND` with an errno, or CONTINUE (`None`).
     fn send(&mut self, id: u64, errno: Option<i32>) -> Result<(), Errno>;
+    /// [`crate::sys::signal::tgkill`]: a signal to the thread that made a call, as the kernel raises one with an
+    /// error.
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno>;
 }
 
 /// The kernel itself: each method is the inherent one (no allocation, no dynamic dispatch).
@@ -325,6 +329,10 @@ impl Notifier for Listener {
 
     fn send(&mut self, id: u64, errno: Option<i32>) -> Result<(), Errno> {
         Listener::send(self, id, errno)
+    }
+
+    fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
+        crate::sys::signal::tgkill(tgid, tid, signal)
     }
 }
 

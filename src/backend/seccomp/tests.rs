@@ -59,6 +59,7 @@ fn supervise_with(fake: Fake, proc: Recorded, decider: &mut Decider, sync: bool)
         delayed: Vec::new(),
         warnings: Vec::new(),
         cache: FactCache::default(),
+        killable: true,
     };
     let result = supervisor.supervise();
     Supervised {
@@ -510,4 +511,49 @@ fn a_clone_that_created_no_task_leaves_the_next_one_of_unknown_creator() {
     let thread = log.injections[0].thread.clone().unwrap();
     assert_ne!(thread, "0.1");
     assert!(thread.starts_with("0.x"), "{thread}");
+}
+
+/// Regression (an injected EPIPE never came with its SIGPIPE): the kernel raises SIGPIPE in a thread whose write
+/// fails with EPIPE, so the supervisor raises it in the caller before the answer (the filter waits killably: the
+/// signal is pending when the call returns, or ends the program as it would for real). A send with
+/// MSG_NOSIGNAL gets the errno alone. The log says which injection raised it.
+#[test]
+fn regression_an_injected_epipe_raises_sigpipe_in_the_caller_before_the_answer() {
+    let nosignal = libc::MSG_NOSIGNAL as u64;
+    let fake = Fake::new()
+        .call(1, ROOT, libc::SYS_write, [1, 0, 4, 0, 0, 0])
+        .call(2, ROOT, libc::SYS_sendto, [3, 0, 4, nosignal, 0, 0]);
+    let mut decider = decider(&["write,sendto:EPIPE:p=1"]);
+    let run = supervise(fake, &mut decider, false);
+    run.result.unwrap();
+    let epipe = Some(libc::EPIPE);
+    assert_eq!(
+        run.fake.requests,
+        vec![
+            Request::IdValid { id: 1 },
+            Request::Signal {
+                tgid: ROOT,
+                tid: ROOT,
+                signal: libc::SIGPIPE
+            },
+            Request::Send { id: 1, errno: epipe },
+            Request::Send { id: 2, errno: epipe },
+        ]
+    );
+    let log = log(decider);
+    let signals: Vec<_> = log.injections.iter().map(|i| i.signal).collect();
+    assert_eq!(signals, vec![Some(libc::SIGPIPE), None]);
+}
+
+/// A SIGPIPE the program does not catch ends it before the answer arrives (SEND says ENOENT): the injection did
+/// what the kernel's error does, so it stays counted.
+#[test]
+fn an_epipe_whose_sigpipe_ended_the_caller_stays_counted() {
+    let fake = Fake::new()
+        .call(1, ROOT, libc::SYS_write, [1, 0, 4, 0, 0, 0])
+        .send_fails(1, NixErrno::ENOENT);
+    let mut decider = decider(&["write:EPIPE:p=1"]);
+    supervise(fake, &mut decider, false).result.unwrap();
+    let log = log(decider);
+    assert_eq!(counts(&log), vec![(1, 1)]);
 }
