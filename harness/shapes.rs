@@ -2,7 +2,7 @@
 //! returned the error naturally, on the `shapes` test app (futex waits with a timeout fail with EAGAIN or
 //! ETIMEDOUT, wakes never fail; an empty non-blocking pipe always fails reads with EAGAIN, a file never does).
 
-use phoebe::model::{Plan, Shape};
+use phoebe::model::{Plan, Shape, shape::Key};
 
 use crate::common::*;
 
@@ -409,4 +409,99 @@ fn inject_summary_has_a_row_per_rule_and_shape() {
         ["on", "fd=pipe:nonblock=yes:ready=no", "40"],
         "{stderr}"
     );
+}
+
+/// A lock file contended half the time: `LOCK_EX | LOCK_NB` requests on a second descriptor fail with
+/// EWOULDBLOCK while the first one holds the lock; the unlocks never fail.
+const CONTENDED_LOCK: &str = r#"
+import fcntl, os, sys
+path = sys.argv[1]
+a = os.open(path, os.O_RDWR | os.O_CREAT)
+b = os.open(path, os.O_RDWR)
+busy = 0
+for i in range(200):
+    if i % 2 == 0:
+        fcntl.flock(a, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(b, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(b, fcntl.LOCK_UN)
+    except BlockingIOError:
+        busy += 1
+    if i % 2 == 0:
+        fcntl.flock(a, fcntl.LOCK_UN)
+print(busy)
+"#;
+
+/// Regression, found on Python's filelock: its suite's natural EWOULDBLOCKs came from `LOCK_EX | LOCK_NB`
+/// requests, and the model failed its unlocks too (flock's shape was its descriptor's alone), which never
+/// conflict: the lock stayed held and the threads waiting for it spun until the timeout (2/2 hung). flock's
+/// shape now names its operation (`lock=`), the same on ptrace and eBPF; the model fails `lock=ex-nb` only, and
+/// injected, it leaves every unlock alone.
+#[test]
+fn regression_flock_ewouldblock_was_injected_into_unlocks() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("contend.py");
+    std::fs::write(&script, CONTENDED_LOCK).unwrap();
+    let lock = dir.path().join("app.lock");
+    let mut observers = vec!["ptrace"];
+    if ebpf_works() {
+        observers.push("ebpf");
+    }
+    for backend in observers {
+        let obs = dir.path().join(format!("obs-{backend}.json"));
+        phoebe()
+            .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg("python3")
+            .arg(&script)
+            .arg(&lock)
+            .assert()
+            .success()
+            .stdout("100\n");
+        let plan = dir.path().join(format!("plan-{backend}.json"));
+        phoebe()
+            .args(["synthesize", "-o"])
+            .arg(&plan)
+            .arg(&obs)
+            .assert()
+            .success();
+        let plan: Plan = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+        let model = plan
+            .models
+            .iter()
+            .find(|m| m.id == "flock-EAGAIN")
+            .unwrap_or_else(|| panic!("{backend}: no flock-EAGAIN model: {:?}", plan.excluded));
+        assert!(
+            model.fault.to_string().contains(":lock=ex-nb"),
+            "{backend}: {}",
+            model.fault
+        );
+        assert!(
+            model
+                .shapes
+                .iter()
+                .all(|s| s.shape.get(Key::Lock) == Some("ex-nb")),
+            "{backend}: {:?}",
+            model.shapes
+        );
+    }
+    for backend in [Backend::Ptrace, Backend::Seccomp] {
+        if !backend.works() {
+            continue;
+        }
+        // Every request with LOCK_NB fails, and no unlock: the script counts 200 busy requests and ends.
+        backend
+            .inject()
+            .args(["--fault", "flock:EAGAIN:lock=ex-nb", "--", "python3"])
+            .arg(&script)
+            .arg(&lock)
+            .assert()
+            .success()
+            .stdout("200\n")
+            .stderr(predicates::str::contains("injected 200 errors"));
+    }
 }

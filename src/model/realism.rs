@@ -125,6 +125,8 @@ enum Need {
     Ctl(&'static [&'static str], Option<&'static str>),
     /// getcwd: the working directory has been removed (`cwd=deleted`).
     CwdDeleted,
+    /// flock: the operation (`lock=`) is one of these.
+    Lock(&'static [&'static str]),
 }
 
 const fn kinds(any: &'static [&'static str]) -> Need {
@@ -543,6 +545,20 @@ const RULES: &[Rule] = &[
         why: "only an ADD of a descriptor not yet registered adds a new watch against fs.epoll.max_user_watches (epoll_ctl(2) ERRORS)",
     },
     Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["flock"]],
+        need: Need::Lock(&["sh-nb", "ex-nb"]),
+        why: "only a request with LOCK_NB that conflicts with another's lock says EWOULDBLOCK (EAGAIN); one without \
+              it waits instead, and an unlock never conflicts (flock(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["flock"]],
+        need: Need::Lock(&["sh", "ex"]),
+        why: "only a request that waits for a conflicting lock (without LOCK_NB) sleeps, so only it is interrupted; \
+              an unlock and a LOCK_NB request never wait (flock(2) ERRORS)",
+    },
+    Rule {
         errnos: &[EPERM],
         syscalls: &[&["epoll_ctl"]],
         // Pipes, sockets, terminals, eventfd, timerfd, signalfd, epoll, pidfd and inotify descriptors all poll.
@@ -784,6 +800,7 @@ struct Call<'a> {
     registered: Option<&'a str>,
     sleeps: Option<&'a str>,
     cwd: Option<&'a str>,
+    lock: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -816,6 +833,7 @@ impl<'a> Call<'a> {
             registered: None,
             sleeps: None,
             cwd: None,
+            lock: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -872,7 +890,12 @@ impl<'a> Call<'a> {
         let ctls = values(Key::Ctl)
             .unwrap_or_else(|| super::shape::EPOLL_CTLS.iter().map(|(_, name)| *name).collect());
         let cwds = values(Key::Cwd).unwrap_or_else(|| vec!["live", "deleted"]);
-        let crossed: [(Key, Vec<&'a str>, Set<'a>); 4] = [
+        let locks = values(Key::Lock).unwrap_or_else(|| {
+            let mut names: Vec<&str> = super::shape::FLOCK_OPS.iter().map(|(_, name)| *name).collect();
+            names.dedup();
+            names
+        });
+        let crossed: [(Key, Vec<&'a str>, Set<'a>); 5] = [
             (Key::Sleeps, yes_no(Key::Sleeps), |c, v| Call {
                 sleeps: Some(v),
                 ..c
@@ -883,6 +906,7 @@ impl<'a> Call<'a> {
                 ..c
             }),
             (Key::Cwd, cwds, |c, v| Call { cwd: Some(v), ..c }),
+            (Key::Lock, locks, |c, v| Call { lock: Some(v), ..c }),
         ];
         for (key, vs, set) in crossed {
             if keys.contains(&key) {
@@ -912,6 +936,10 @@ impl<'a> Call<'a> {
                 Some(registered) => format!(" ctl={ctl}:registered={registered}{rest}"),
                 None => format!(" ctl={ctl}{rest}"),
             };
+        }
+        if let Some(lock) = self.lock {
+            // The descriptor's kind does not matter to a lock's errors: the operation alone is named.
+            return format!(" lock={lock}");
         }
         if self.sleeps == Some("no") {
             let rest = Call {
@@ -980,6 +1008,8 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
             call.ctl.is_none_or(|ctl| ctls.contains(&ctl))
                 && registered.is_none_or(|need| call.registered.is_none_or(|was| was == need))
         }
+        // An operation the kernel refuses (a number) fails with EINVAL before any of these.
+        Need::Lock(locks) => call.lock.is_none_or(|lock| locks.contains(&lock)),
     }
 }
 
@@ -1079,6 +1109,26 @@ mod tests {
         assert!(!peer("read:EIO"));
         assert!(!peer("connect:ECONNREFUSED"));
         assert!(!peer("read:short=1:fd=tcp"));
+    }
+
+    /// Found on Python's filelock: its suite's natural EWOULDBLOCKs came from `LOCK_EX | LOCK_NB` requests, and a
+    /// per-descriptor model failed its unlocks too, which never conflict: the lock stayed held and the threads
+    /// waiting for it spun until the timeout (2/2 hung).
+    #[test]
+    fn regression_flock_ewouldblock_was_injected_into_unlocks() {
+        assert_eq!(
+            refused("flock:EAGAIN:lock=un"),
+            "flock lock=un never returns EAGAIN: only a request with LOCK_NB that conflicts with another's lock \
+             says EWOULDBLOCK (EAGAIN); one without it waits instead, and an unlock never conflicts (flock(2) ERRORS)"
+        );
+        assert!(refused("flock:EAGAIN:lock=ex").contains("lock=ex never"));
+        assert!(refused("flock:EAGAIN").contains("never returns EAGAIN"));
+        assert!(refused("flock:EAGAIN:fd=file").contains("never returns EAGAIN"));
+        possible("flock:EAGAIN:lock=ex-nb|sh-nb");
+        possible("flock:EAGAIN:fd=file:lock=ex-nb");
+        assert!(refused("flock:EINTR:lock=ex-nb").contains("never wait"));
+        assert!(refused("flock:EINTR:lock=un").contains("lock=un never returns EINTR"));
+        possible("flock:EINTR:lock=sh|ex");
     }
 
     #[test]

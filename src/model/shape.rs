@@ -68,6 +68,11 @@ pub enum Key {
     Nohang,
     /// prctl option (`PR_SET_NAME`, or a number).
     Option,
+    /// flock: the operation — `sh`, `ex` (a shared or exclusive lock, waiting for a conflicting one to go),
+    /// `sh-nb`, `ex-nb` (with `LOCK_NB`: failing with EWOULDBLOCK instead of waiting), `un` (an unlock, with or
+    /// without `LOCK_NB`), or the number of one the kernel refuses. Only a `-nb` request conflicts into
+    /// EWOULDBLOCK, only a waiting one is interrupted into EINTR, and an unlock does neither (flock(2)).
+    Lock,
     /// getcwd: whether the calling task's working directory has been removed (`live` / `deleted`): the
     /// kernel's ENOENT needs an unlinked cwd.
     Cwd,
@@ -105,7 +110,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 28] = [
+    pub const ALL: [Key; 29] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -125,6 +130,7 @@ impl Key {
         Key::Clone,
         Key::Nohang,
         Key::Option,
+        Key::Lock,
         Key::Cwd,
         Key::Child,
         Key::Creates,
@@ -155,6 +161,7 @@ impl Key {
             Key::Clone => "clone",
             Key::Nohang => "nohang",
             Key::Option => "option",
+            Key::Lock => "lock",
             Key::Ctl => "ctl",
             Key::Registered => "registered",
             Key::Cwd => "cwd",
@@ -214,6 +221,7 @@ impl Key {
             Key::Clone => "clone and clone3",
             Key::Nohang => "wait4 and waitid",
             Key::Option => "prctl",
+            Key::Lock => "flock",
             Key::Ctl | Key::Registered => "epoll_ctl",
             Key::Cwd => "getcwd",
             Key::Child => "wait4 and waitid",
@@ -910,6 +918,27 @@ fn prot_name(prot: u64) -> String {
 /// The epoll_ctl operations by number (`EPOLL_CTL_ADD` is 1, `DEL` 2, `MOD` 3), as `ctl=` names them.
 pub const EPOLL_CTLS: [(u32, &str); 3] = [(1, "add"), (2, "del"), (3, "mod")];
 
+/// flock's operations by their bits (`LOCK_SH` 1, `LOCK_EX` 2, `LOCK_NB` 4, `LOCK_UN` 8), as `lock=` names them.
+/// The kernel refuses any other number with EINVAL (`flock_translate_cmd`: one of SH, EX, UN, with NB or not).
+pub const FLOCK_OPS: [(u32, &str); 6] = [
+    (1, "sh"),
+    (2, "ex"),
+    (1 | 4, "sh-nb"),
+    (2 | 4, "ex-nb"),
+    (8, "un"),
+    (8 | 4, "un"),
+];
+/// `sh`, `ex`, `sh-nb`, `ex-nb`, `un`, or the hexadecimal number of an operation the kernel refuses (EINVAL).
+fn flock_name(op: u64) -> String {
+    // The kernel takes `unsigned int cmd`: the upper half of the register is not part of it.
+    let op = op as u32;
+    FLOCK_OPS
+        .iter()
+        .find(|(n, _)| *n == op)
+        .map(|(_, name)| (*name).to_owned())
+        .unwrap_or_else(|| format!("{op:#x}"))
+}
+
 /// `add`, `del`, `mod`, or the number for an operation the kernel does not know (it says EINVAL to those).
 fn epoll_ctl_name(op: u64) -> String {
     // The kernel takes `int op`: the upper half of the register is not part of it.
@@ -1030,6 +1059,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "clone" | "clone3" => &[Key::Clone],
         "wait4" | "waitid" => &[Key::Nohang, Key::Child],
         "prctl" => &[Key::Option],
+        "flock" => &[Key::Fd, Key::Nonblock, Key::Lock, Key::Path],
         "epoll_ctl" => &[Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path],
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
@@ -1116,6 +1146,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
             );
         }
         "prctl" => shape.set(Key::Option, prctl_name(args[0])),
+        "flock" => shape.set(Key::Lock, flock_name(args[1])),
         // The timeout is an int in milliseconds: 0 returns at once, anything else may wait.
         "epoll_wait" | "epoll_pwait" => shape.set(Key::Sleeps, yes_no(args[3] as u32 != 0)),
         "poll" => shape.set(Key::Sleeps, yes_no(args[2] as u32 != 0)),
@@ -1438,6 +1469,19 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 )),
             }
         }
+        Key::Lock => {
+            let low = v.to_ascii_lowercase();
+            if let Some(Ok(n)) = low.strip_prefix("0x").map(|h| u32::from_str_radix(h, 16)) {
+                return Ok(flock_name(u64::from(n)));
+            }
+            match FLOCK_OPS.iter().find(|(_, name)| *name == low) {
+                Some((_, name)) => Ok((*name).to_owned()),
+                None => Err(format!(
+                    "lock={v}: not a flock operation (expected sh, ex, sh-nb, ex-nb or un: LOCK_SH, LOCK_EX, with \
+                     LOCK_NB, LOCK_UN; or a number as 0x…)"
+                )),
+            }
+        }
         Key::Req => Ok(match v.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16)) {
             Some(Ok(n)) => ioctl_name(n),
             Some(Err(_)) => return Err(format!("req={v}: not a hexadecimal number")),
@@ -1552,6 +1596,20 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
             }
             ("ioctl", Key::Req) => eq(1, number_of(v, ioctl_name)?),
             ("epoll_ctl", Key::Ctl) => eq(1, number_of(v, epoll_ctl_name)?),
+            // An unlock is one with or without LOCK_NB: two alternatives, the last one this value's tests.
+            ("flock", Key::Lock) => {
+                let mut ops: Vec<u32> = FLOCK_OPS
+                    .iter()
+                    .filter(|(_, name)| name == v)
+                    .map(|(n, _)| *n)
+                    .collect();
+                if ops.is_empty() {
+                    ops.push(u32::from_str_radix(v.strip_prefix("0x")?, 16).ok()?);
+                }
+                let last = ops.pop()?;
+                any.extend(ops.into_iter().map(|n| eq(1, n)));
+                eq(1, last)
+            }
             ("open" | "openat", Key::Creates) => {
                 let arg = if sc.name() == "open" { 1 } else { 2 };
                 let bits = libc::O_CREAT as u32;
@@ -2241,6 +2299,47 @@ mod tests {
         );
     }
 
+    /// flock's shape names its operation beside its descriptor: an unlock with or without LOCK_NB is one `un`, a
+    /// number the kernel refuses is itself; `lock=` accepts the names in any case, and hex numbers.
+    #[test]
+    fn flock_shapes_name_the_operation() {
+        let mut file = Fake {
+            path: Some("/tmp/a.lock".into()),
+            fd: Some(FdFacts {
+                kind: "file",
+                nonblock: Some(false),
+                path: Some("/tmp/a.lock".into()),
+            }),
+        };
+        for (op, name) in [
+            (1, "sh"),
+            (2, "ex"),
+            (5, "sh-nb"),
+            (6, "ex-nb"),
+            (8, "un"),
+            (12, "un"),
+            (3, "0x3"),
+        ] {
+            assert_eq!(
+                shape("flock", [4, op, 0, 0, 0, 0], &mut file),
+                format!("fd=file:nonblock=no:lock={name}:path=/tmp/a.lock")
+            );
+        }
+        assert_eq!(
+            Predicate::parse(Key::Lock, "EX-NB").unwrap().to_string(),
+            "lock=ex-nb"
+        );
+        assert_eq!(
+            Predicate::parse(Key::Lock, "0x6").unwrap().to_string(),
+            "lock=ex-nb"
+        );
+        let refused = Predicate::parse(Key::Lock, "exclusive").unwrap_err();
+        assert!(
+            refused.contains("expected sh, ex, sh-nb, ex-nb or un"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn epoll_ctl_shapes_name_the_operation_and_the_target_descriptor() {
         let mut pipe = Fake {
@@ -2456,13 +2555,19 @@ mod tests {
                 Key::Ctl,
                 &[0, 1, 2, 3, 4, 0x1_0000_0002, 0xffff_ffff],
             ),
+            (
+                "flock",
+                Key::Lock,
+                &[1, 2, 5, 6, 8, 12, 0, 3, 0x11, 0x1_0000_0006],
+            ),
         ];
         for (name, key, values) in cases {
             let arg = match (*name, key) {
                 ("futex", Key::Op)
                 | ("socket", Key::Type)
                 | ("ioctl", Key::Req)
-                | ("epoll_ctl", Key::Ctl) => 1,
+                | ("epoll_ctl", Key::Ctl)
+                | ("flock", Key::Lock) => 1,
                 ("futex", Key::Timeout) | ("mmap", _) => 3,
                 ("wait4", _) | ("madvise", _) | ("mprotect", _) => 2,
                 _ => 0,

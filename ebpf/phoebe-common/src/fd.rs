@@ -186,6 +186,38 @@ pub fn decode(code: u64) -> Decoded {
     }
 }
 
+/// flock's operation, the one register component of a call whose descriptor's path the observer walks, travels in
+/// the descriptor's code: bits 56–63 hold the operation's low seven bits with bit 63 set (0 there: not a flock, or
+/// an operation above 0x7f, which the kernel refuses and phoebe names `unknown`). No kind's detail reaches bit 56.
+pub mod flock {
+    const SHIFT: u32 = 56;
+    const PRESENT: u64 = 0x80;
+
+    /// x86_64's flock.
+    pub const X86_64: u64 = 73;
+    /// aarch64's flock (the generic table).
+    pub const AARCH64: u64 = 32;
+
+    /// `code` with flock's operation `op` (its second argument) in it.
+    #[inline(always)]
+    pub fn with(code: u64, op: u64) -> u64 {
+        if op > 0x7f {
+            return code;
+        }
+        code | ((op | PRESENT) << SHIFT)
+    }
+
+    /// A code taken apart: the descriptor's own code, and the flock operation it carries, if any.
+    pub fn split(code: u64) -> (u64, Option<u32>) {
+        let mask = 0xffu64 << SHIFT;
+        let op = (code & mask) >> SHIFT;
+        (
+            code & !mask,
+            (op & PRESENT != 0).then_some((op & !PRESENT) as u32),
+        )
+    }
+}
+
 /// Indexes of the kernel offsets in [`Offsets`] (the global `globals::FD_OFFSETS`), each a byte offset of a
 /// member read from the kernel's BTF.
 pub mod off {
@@ -264,6 +296,19 @@ mod tests {
 
     fn name(s: &[u8]) -> [u64; 2] {
         pack(s)
+    }
+
+    /// flock's operation rides in a descriptor's code and comes out whole, leaving the code as it was; one the
+    /// kernel refuses, above seven bits, is not carried (unknown).
+    #[test]
+    fn a_flock_operation_rides_in_the_descriptor_code() {
+        let code = encode(kind::SOCKET, Some(true), socket_detail(u16::MAX, u16::MAX));
+        for op in [1, 2, 5, 6, 8, 12, 0, 0x7f] {
+            assert_eq!(flock::split(flock::with(code, op)), (code, Some(op as u32)));
+        }
+        assert_eq!(flock::split(flock::with(code, 0x80)), (code, None));
+        assert_eq!(flock::split(code), (code, None));
+        assert_eq!(decode(flock::split(flock::with(code, 6)).0), decode(code));
     }
 
     #[test]

@@ -136,6 +136,20 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let mut fd = fd_code(fd_arg, regs);
+        // flock's operation travels in its descriptor's code, which both the descriptor and the walked path
+        // counters keep (`phoebe_common::fd::flock`).
+        if nr as u64 == FLOCK {
+            fd = phoebe_common::fd::flock::with(
+                fd,
+                shape_value(
+                    regs,
+                    ShapeReg {
+                        arg: 1,
+                        mask: 0xffff_ffff,
+                    },
+                ),
+            );
+        }
         // A call on a regular file or directory, or with a relative path: the path is walked by another
         // program, tail-called last (`what`: `walk::what`, 0 for none).
         let mut what = 0;
@@ -238,6 +252,11 @@ fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
     }
     false
 }
+
+#[cfg(bpf_target_arch = "aarch64")]
+const FLOCK: u64 = phoebe_common::fd::flock::AARCH64;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const FLOCK: u64 = phoebe_common::fd::flock::X86_64;
 
 #[cfg(bpf_target_arch = "aarch64")]
 use phoebe_common::shape::aarch64 as shape_regs;

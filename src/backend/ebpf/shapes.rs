@@ -23,9 +23,9 @@ use crate::backend::{counts::decode_result, facts::normalize_absolute};
 use crate::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
-        FdFacts, Name, OpenMode, Probe, Shape, Waits, chr_kind, cwd_deleted_from_result, exists_from_result,
-        fd_kind_of_link, has_child_from_result, readers_from_result, ready_from_result, shape_of,
-        socket_kind,
+        FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
+        exists_from_result, fd_kind_of_link, has_child_from_result, readers_from_result, ready_from_result,
+        shape_of, socket_kind,
     },
 };
 
@@ -122,7 +122,7 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     if regs.is_none() && fd_arg_of(nr).is_none() {
         return None;
     }
-    let args = regs.map_or([0; 6], |regs| shape::registers(&regs, &key.values));
+    let mut args = regs.map_or([0; 6], |regs| shape::registers(&regs, &key.values));
     if fd_arg_of(nr).is_none() {
         // A wait's children are what its result says of them.
         let mut probe = KernelPath {
@@ -132,7 +132,8 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
         };
         return Some((syscall, shape_of(syscall, &args, &mut probe)));
     }
-    let mut facts = fd_facts(key.values[1]);
+    let (code, carried) = with_flock(&mut args, key.values[1]);
+    let mut facts = fd_facts(code);
     // FIONBIO sets or clears O_NONBLOCK: at the exit, where the kernel read the flags, they may not be the ones
     // the call saw (ptrace reads them at the entry).
     if syscall.name() == "ioctl"
@@ -143,7 +144,8 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
         facts.nonblock = None;
     }
     let result = decode_result(key.errno);
-    Some((syscall, shape_of(syscall, &args, &mut KernelFd(facts, result))))
+    let shape = shape_of(syscall, &args, &mut KernelFd(facts, result));
+    Some((syscall, lock_unknown(syscall, carried, shape)))
 }
 
 /// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
@@ -151,13 +153,32 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
 pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     fd_arg_of(nr)?;
+    let mut args = [0; 6];
+    let (code, carried) = with_flock(&mut args, code);
     let mut facts = fd_facts(code)?;
     facts.path = path;
     // A file's or directory's: no pipe, so no result is needed.
-    Some((
-        syscall,
-        shape_of(syscall, &[0; 6], &mut KernelFd(Some(facts), None)),
-    ))
+    let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), None));
+    Some((syscall, lock_unknown(syscall, carried, shape)))
+}
+
+/// A descriptor's code without the flock operation the kernel put in it (`phoebe_common::fd::flock`), which goes
+/// to flock's second register in `args`, and whether the kernel carried one (an operation above seven bits is
+/// not: [`lock_unknown`] then says so).
+fn with_flock(args: &mut [u64; 6], code: u64) -> (u64, bool) {
+    let (code, op) = fd::flock::split(code);
+    if let Some(op) = op {
+        args[1] = u64::from(op);
+    }
+    (code, op.is_some())
+}
+
+/// A flock whose operation the kernel did not carry has `lock=unknown`, not the name of the zeros in `args`.
+fn lock_unknown(syscall: Syscall, carried: bool, mut shape: Shape) -> Shape {
+    if syscall.name() == "flock" && !carried {
+        shape.set(Key::Lock, UNKNOWN);
+    }
+    shape
 }
 
 /// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
@@ -562,6 +583,11 @@ mod tests {
         for sc in Syscall::all() {
             let nr = u64::from(sc.number());
             let Some(regs) = registers_of(nr) else {
+                // flock's one register component travels in its descriptor's code instead
+                // (`flock_keys_decode_to_the_operation`).
+                if sc.name() == "flock" {
+                    continue;
+                }
                 // No register component: the shape is the same for all registers.
                 let a = shape_of(sc, &[1, 2, 3, 4, 5, 6], &mut RegistersOnly);
                 let b = shape_of(sc, &[7, 0, 9, 0, 11, 0], &mut RegistersOnly);
@@ -876,6 +902,44 @@ mod tests {
         assert_eq!(unknown.to_string(), "fd=file:nonblock=no:path=unknown");
         // A syscall without a descriptor argument has no such key.
         assert!(shape_of_file(u64::from(Syscall::parse("getppid").unwrap().number()), code, None).is_none());
+    }
+
+    /// flock's operation comes in its descriptor's code, on the shape key and on the walked file's path key alike,
+    /// and decodes to ptrace's `lock=`; one the kernel could not carry is `unknown`, and a character device's code
+    /// keeps its major number.
+    #[test]
+    fn flock_keys_decode_to_the_operation() {
+        let flock = Syscall::parse("flock").unwrap();
+        let nr = u64::from(flock.number());
+        let file = fd::encode(fd::kind::FILE, Some(false), 0);
+        for (op, name) in [(6, "ex-nb"), (8, "un"), (1, "sh")] {
+            let code = fd::flock::with(file, op);
+            let (_, walked) = shape_of_file(nr, code, Some("/tmp/a.lock".into())).unwrap();
+            assert_eq!(
+                walked.to_string(),
+                format!("fd=file:nonblock=no:lock={name}:path=/tmp/a.lock")
+            );
+            let (_, counted) = shape_of_key(&ShapeKey {
+                nr: flock.number(),
+                errno: 0,
+                values: [0, code],
+            })
+            .unwrap();
+            assert_eq!(counted.get(Key::Lock), Some(name));
+        }
+        let (_, unknown) = shape_of_file(nr, file, None).unwrap();
+        assert_eq!(
+            unknown.to_string(),
+            "fd=file:nonblock=no:lock=unknown:path=unknown"
+        );
+        let tty = fd::encode(fd::kind::CHR, Some(false), 136);
+        let (_, shape) = shape_of_key(&ShapeKey {
+            nr: flock.number(),
+            errno: 0,
+            values: [0, fd::flock::with(tty, 2)],
+        })
+        .unwrap();
+        assert_eq!(shape.to_string(), "fd=tty:nonblock=no:lock=ex");
     }
 
     /// Every member the observer follows to a descriptor's facts is in this kernel's BTF (through anonymous
