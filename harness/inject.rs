@@ -376,3 +376,58 @@ fn regression_an_injected_epipe_never_raised_sigpipe_ptrace() {
 fn regression_an_injected_epipe_never_raised_sigpipe_seccomp() {
     an_injected_epipe_raises_sigpipe(Backend::Seccomp);
 }
+
+/// A socket pair the process keeps both ends of (asyncio's and libuv's wake-up pairs), then one whose other end
+/// only its child holds.
+const SELF_PIPE_AND_CHILD: &str = r#"
+import os, socket, time
+a, b = socket.socketpair()
+print(a.send(b"x"), flush=True)
+c, d = socket.socketpair()
+if os.fork() == 0:
+    c.close()
+    time.sleep(0.5)
+    os._exit(0)
+d.close()
+try:
+    c.send(b"y")
+    print("sent", flush=True)
+except BrokenPipeError:
+    print("EPIPE", flush=True)
+os.wait()
+"#;
+
+/// Regression, found on Python's filelock suite: the plausible `sendto-EPIPE` (a UNIX stream socket's peer gone)
+/// landed on asyncio's self-pipe, whose peer is the process's own; asyncio swallowed the error, lost the wake-up
+/// byte and the suite hung (2/2). `peer=other`, which every EPIPE and ECONNRESET model carries, fails only calls
+/// whose other end the process does not hold itself, on both injecting backends.
+fn epipe_only_where_the_peer_is_another_process(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    backend
+        .inject()
+        .args([
+            "--fault",
+            "sendto:EPIPE:peer=other",
+            "--",
+            "python3",
+            "-c",
+            SELF_PIPE_AND_CHILD,
+        ])
+        .assert()
+        .success()
+        .stdout("1\nEPIPE\n")
+        .stderr(predicate::str::contains("injected 1 error "))
+        .stderr(predicate::str::contains(":peer=other"));
+}
+
+#[test]
+fn regression_epipe_was_injected_into_self_pipes_ptrace() {
+    epipe_only_where_the_peer_is_another_process(Backend::Ptrace);
+}
+
+#[test]
+fn regression_epipe_was_injected_into_self_pipes_seccomp() {
+    epipe_only_where_the_peer_is_another_process(Backend::Seccomp);
+}

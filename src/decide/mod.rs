@@ -218,7 +218,7 @@ impl Decider {
                     .any(|i| self.rules[*i].fault.shape.iter().any(|p| p.key == key))
             });
             if asked {
-                shape.set(key, guard_value(key, probe));
+                shape.set(key, guard_value(key, syscall, args, probe));
             }
         }
         shape

@@ -321,19 +321,26 @@ mod tests {
             // The rule it makes parses back to itself.
             let fault = e.fault(0.05);
             assert_eq!(FaultSpec::parse(&fault.to_string()).unwrap(), fault);
-            // Its class, and an EINTR's guard: only processes that catch a signal.
+            // Its class, and its guard: an EINTR's, only processes that catch a signal; a peer's EPIPE or
+            // ECONNRESET, only pipes and sockets whose other end the process does not hold itself.
             let guarded: Vec<_> = fault
                 .shape
                 .iter()
-                .filter(|p| p.key != shape::Key::Caught)
+                .filter(|p| p.key != shape::Key::Caught && p.key != shape::Key::Peer)
                 .cloned()
                 .collect();
             assert_eq!(guarded, e.shape);
+            let code = e.action.errno().map(|errno| errno.code());
+            let peered = [
+                "read", "readv", "write", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
+            ];
             assert_eq!(
                 fault.shape.len() > e.shape.len(),
-                e.action.errno().is_some_and(|errno| errno.code() == libc::EINTR)
+                code == Some(libc::EINTR)
                     && e.syscall.name() != "epoll_wait"
-                    && e.syscall.name() != "epoll_pwait",
+                    && e.syscall.name() != "epoll_pwait"
+                    || matches!(code, Some(libc::EPIPE | libc::ECONNRESET))
+                        && peered.contains(&e.syscall.name()),
                 "{}: {fault}",
                 e.id
             );
@@ -444,7 +451,7 @@ mod tests {
         assert_eq!(get("write-EPIPE-pipe").class, Class::Network);
         assert_eq!(
             get("write-EPIPE-tcp").fault(1.0).to_string(),
-            "write:EPIPE:fd=tcp|tcp6|unix-stream"
+            "write:EPIPE:fd=tcp|tcp6|unix-stream:peer=other"
         );
     }
 

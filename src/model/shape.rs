@@ -107,10 +107,17 @@ pub enum Key {
     /// component of observed shapes: a rule's guard ([`guards_of`]), decided by the injector, and every EINTR
     /// model says `caught=yes`.
     Caught,
+    /// Reads, writes, receives and sends on a pipe or socket: whether the calling process holds the other end
+    /// itself (`self`: a self-pipe — asyncio's and libuv's wake-up pairs, a signal's wake-up descriptor — whose
+    /// peer cannot go away while the process runs) or not (`other`; every TCP or UDP socket too: phoebe does not
+    /// look for a process connected to itself over loopback). EPIPE and ECONNRESET say the peer went away, which a
+    /// self-pipe's never does: every model of them says `peer=other`. A guard, like `caught`, decided by the
+    /// injector.
+    Peer,
 }
 
 impl Key {
-    pub const ALL: [Key; 29] = [
+    pub const ALL: [Key; 30] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -140,6 +147,7 @@ impl Key {
         Key::Readers,
         Key::Path,
         Key::Caught,
+        Key::Peer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -173,6 +181,7 @@ impl Key {
             Key::Readers => "readers",
             Key::Path => "path",
             Key::Caught => "caught",
+            Key::Peer => "peer",
         }
     }
 
@@ -200,6 +209,7 @@ impl Key {
             | Key::Caught
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
+            Key::Peer => Some(&["self", "other"]),
             Key::Clone => Some(&["thread", "process"]),
             _ => None,
         }
@@ -235,6 +245,9 @@ impl Key {
             }
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
+            Key::Peer => {
+                "read, readv, write, writev, recvfrom, recvmsg, sendto and sendmsg on a pipe or socket"
+            }
             Key::Caught => {
                 "the calls a caught signal interrupts (read, write, recv*, send*, futex, wait4, waitid, nanosleep, \
                  poll, ppoll, connect, accept, close)"
@@ -342,6 +355,7 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     // A guard is no part of what was observed (and a log's shape has it where a rule asked): as an errno sees it,
     // the shape is the observed one.
     out.0.remove(&Key::Caught);
+    out.0.remove(&Key::Peer);
     // A write's size says whether a pipe can make it short, and nothing of its errors (eBPF, which does not
     // keep it, loses no model of an errno for it).
     if errno.is_some() {
@@ -578,6 +592,10 @@ pub trait Probe {
     }
     /// Whether the calling task's process catches any signal ([`Key::Caught`]).
     fn caught(&mut self) -> Option<bool> {
+        None
+    }
+    /// Whether the calling task's process holds the other end of the pipe or socket `fd` itself ([`Key::Peer`]).
+    fn holds_other_end(&mut self, _fd: i32) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -1022,28 +1040,42 @@ const INTERRUPTIBLE: [&str; 20] = [
 /// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
 /// rule that needs them, which observations do not record ([`Key::Caught`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
-    if INTERRUPTIBLE.contains(&sc.name()) {
-        &[Key::Caught]
-    } else {
-        &[]
+    match (INTERRUPTIBLE.contains(&sc.name()), PEERED.contains(&sc.name())) {
+        (true, true) => &[Key::Caught, Key::Peer],
+        (true, false) => &[Key::Caught],
+        (false, true) => &[Key::Peer],
+        (false, false) => &[],
     }
 }
 
-/// The value of guard `key` for a call, from `probe` (`unknown` when it cannot tell).
-pub fn guard_value(key: Key, probe: &mut dyn Probe) -> &'static str {
+/// The calls on a pipe or socket whose errors can say the peer went away ([`Key::Peer`]).
+const PEERED: [&str; 8] = [
+    "read", "readv", "write", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
+];
+
+/// The value of guard `key` for a call of `sc` with `args`, from `probe` (`unknown` when it cannot tell).
+pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> &'static str {
     match key {
         Key::Caught => probe.caught().map_or(UNKNOWN, yes_no),
+        Key::Peer => match fd_arg(sc).and_then(|i| probe.holds_other_end(args[i] as i32)) {
+            Some(true) => "self",
+            Some(false) => "other",
+            None => UNKNOWN,
+        },
         _ => UNKNOWN,
     }
 }
 
-/// The guards every model of `errno` on `sc` carries, as rule text (`:caught=yes`, or empty): an EINTR model is of
-/// processes that catch a signal, since the kernel interrupts no call of one that does not.
+/// The guards every model of `errno` on `sc` carries, as rule text (`:caught=yes`, `:peer=other`, or empty): an
+/// EINTR model is of processes that catch a signal, since the kernel interrupts no call of one that does not; an
+/// EPIPE or ECONNRESET model, of pipes and sockets whose other end the process does not hold itself, since a
+/// self-pipe's peer never goes away.
 pub fn model_guards(sc: Syscall, errno: Option<Errno>) -> &'static str {
-    if errno.is_some_and(|e| e.code() == libc::EINTR) && guards_of(sc).contains(&Key::Caught) {
-        ":caught=yes"
-    } else {
-        ""
+    let guards = guards_of(sc);
+    match errno.map(Errno::code) {
+        Some(libc::EINTR) if guards.contains(&Key::Caught) => ":caught=yes",
+        Some(libc::EPIPE | libc::ECONNRESET) if guards.contains(&Key::Peer) => ":peer=other",
+        _ => "",
     }
 }
 
@@ -2297,6 +2329,41 @@ mod tests {
             shape("write", [3, 0, 0, 0, 0, 0], &mut nothing()),
             "fd=unknown:nonblock=unknown"
         );
+    }
+
+    /// The guards models carry: EINTR's `caught=yes` where a signal interrupts, EPIPE's and ECONNRESET's
+    /// `peer=other` on reads and writes of pipes and sockets; `peer` asks the probe about the call's descriptor
+    /// argument, and a probe that cannot tell says `unknown`.
+    #[test]
+    fn models_carry_the_guards_of_their_errno() {
+        let e = |name: &str| Some(Errno::parse(name).unwrap());
+        assert_eq!(model_guards(sc("read"), e("EINTR")), ":caught=yes");
+        assert_eq!(model_guards(sc("write"), e("EPIPE")), ":peer=other");
+        assert_eq!(model_guards(sc("recvfrom"), e("ECONNRESET")), ":peer=other");
+        assert_eq!(model_guards(sc("futex"), e("EINTR")), ":caught=yes");
+        assert_eq!(model_guards(sc("connect"), e("ECONNREFUSED")), "");
+        assert_eq!(model_guards(sc("write"), e("EIO")), "");
+        struct Own(i32);
+        impl Probe for Own {
+            fn holds_other_end(&mut self, fd: i32) -> Option<bool> {
+                Some(fd == self.0)
+            }
+        }
+        let write = sc("write");
+        assert_eq!(
+            guard_value(Key::Peer, write, &[7, 0, 1, 0, 0, 0], &mut Own(7)),
+            "self"
+        );
+        assert_eq!(
+            guard_value(Key::Peer, write, &[8, 0, 1, 0, 0, 0], &mut Own(7)),
+            "other"
+        );
+        assert_eq!(
+            guard_value(Key::Peer, write, &[7, 0, 1, 0, 0, 0], &mut nothing()),
+            UNKNOWN
+        );
+        assert!(guards_of(sc("sendmsg")).contains(&Key::Peer));
+        assert!(!guards_of(sc("futex")).contains(&Key::Peer));
     }
 
     /// flock's shape names its operation beside its descriptor: an unlock with or without LOCK_NB is one `un`, a

@@ -139,6 +139,16 @@ pub fn fd_link(tid: Pid, fd: i32) -> std::io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/fd/{fd}"))
 }
 
+/// The descriptors task `tid` has open (the entries of `/proc/TID/fd`); `None` when that cannot be read.
+pub fn fds(tid: Pid) -> Option<Vec<i32>> {
+    let entries = std::fs::read_dir(format!("/proc/{tid}/fd")).ok()?;
+    Some(
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
+}
+
 /// What descriptor `fd` of task `tid` refers to, `stat`ed through its magic link (the inode it holds).
 pub fn fd_metadata(tid: Pid, fd: i32) -> Option<std::fs::Metadata> {
     std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()

@@ -46,6 +46,8 @@ pub struct Recorded {
     readers: HashMap<(i32, i32), bool>,
     /// Whether a descriptor is ready, by (thread group, descriptor) (an unrecorded one: unknown).
     ready: HashMap<(i32, i32), bool>,
+    /// Whether the process holds the other end of a pipe or socket itself, by (thread group, descriptor).
+    other_end: HashMap<(i32, i32), bool>,
     /// Whether a task's process catches a signal (an unrecorded task: unknown).
     caught: HashMap<Pid, bool>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
@@ -83,6 +85,13 @@ impl Recorded {
     pub fn ready(mut self, tid: Pid, fd: i32, ready: bool) -> Self {
         let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
         self.ready.insert((tgid, fd), ready);
+        self
+    }
+
+    /// Task `tid`'s process holds the other end of its descriptor `fd` itself (a self-pipe) or not.
+    pub fn other_end(mut self, tid: Pid, fd: i32, own: bool) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.other_end.insert((tgid, fd), own);
         self
     }
 
@@ -270,6 +279,11 @@ impl Source for Recorded {
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         self.read("pipe_readers", tgid, fd);
         self.readers.get(&(tgid, fd)).copied()
+    }
+
+    fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        self.read("holds_other_end", tgid, fd);
+        self.other_end.get(&(tgid, fd)).copied()
     }
 
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {

@@ -105,6 +105,10 @@ pub trait Source {
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         sys::socket_family_type(tgid, fd)
     }
+    /// `sys::holds_other_end`: whether process `tgid` holds the other end of its pipe or UNIX socket `fd` itself.
+    fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        sys::holds_other_end(tgid, fd)
+    }
     /// [`lineage::family`]: the tasks a clone by thread `tid` of process `tgid` can create, now (the seccomp
     /// supervisor finds the task a clone created in it).
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
@@ -168,6 +172,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         (**self).socket_family_type(tgid, fd)
+    }
+    fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        (**self).holds_other_end(tgid, fd)
     }
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
         (**self).family(tgid, tid)
@@ -289,6 +296,7 @@ pub struct ProcProbe<'a, S = Procfs> {
     loader: Option<Option<bool>>,
     caught: Option<Option<bool>>,
     readers: Option<(i32, Option<bool>)>,
+    other_end: Option<(i32, Option<bool>)>,
     ready: Option<(i32, i16, Option<bool>)>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
@@ -313,6 +321,7 @@ impl<'a, S: Source> ProcProbe<'a, S> {
             loader: None,
             caught: None,
             readers: None,
+            other_end: None,
             ready: None,
             fd: None,
         }
@@ -398,6 +407,17 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         let ready = self.source.fd_ready(self.tgid, fd, events);
         self.ready = Some((fd, events, ready));
         ready
+    }
+
+    fn holds_other_end(&mut self, fd: i32) -> Option<bool> {
+        if let Some((cached, own)) = self.other_end
+            && cached == fd
+        {
+            return own;
+        }
+        let own = self.source.holds_other_end(self.tgid, fd);
+        self.other_end = Some((fd, own));
+        own
     }
 
     fn caught(&mut self) -> Option<bool> {
@@ -684,6 +704,77 @@ mod tests {
         drop(r);
         assert_eq!(probe.pipe_readers(w.as_raw_fd()), Some(false));
         assert_eq!(probe.pipe_readers(-1), None, "not open");
+    }
+
+    /// Whether this process holds the other end itself: of its own socket pair and pipe, yes (the kernel's socket
+    /// diagnostics name the pair's peer); once that end is closed, or given away, no; a TCP connection to
+    /// itself is `other` all the same (not looked for); a regular file has no other end.
+    #[test]
+    fn a_self_pipe_holds_its_own_other_end() {
+        let me = Pid::this();
+        let probe = |fd: i32| {
+            let mut cache = FactCache::default();
+            ProcProbe::new(me, me.as_raw(), &mut cache).holds_other_end(fd)
+        };
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let inode = |fd: &dyn AsRawFd| {
+            procfs::fd_link(me, fd.as_raw_fd())
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let peer = sys::unix_peer(
+            inode(&a)
+                .trim_start_matches("socket:[")
+                .trim_end_matches(']')
+                .parse()
+                .unwrap(),
+        )
+        .unwrap()
+        .expect("a pair has a peer");
+        assert_eq!(format!("socket:[{peer}]"), inode(&b));
+        assert_eq!(probe(a.as_raw_fd()), Some(true));
+        drop(b);
+        assert_eq!(probe(a.as_raw_fd()), Some(false), "its peer closed");
+        let (r, w) = std::io::pipe().unwrap();
+        assert_eq!(probe(w.as_raw_fd()), Some(true));
+        assert_eq!(probe(r.as_raw_fd()), Some(true));
+        drop(r);
+        assert_eq!(probe(w.as_raw_fd()), Some(false), "no read end left here");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(probe(client.as_raw_fd()), Some(false));
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("x")).unwrap();
+        assert_eq!(probe(file.as_raw_fd()), None);
+    }
+
+    /// The kernel's answer to a sock_diag request, read from its bytes: the peer attribute, none, or an error.
+    #[test]
+    fn sock_diag_answers_are_read_from_their_bytes() {
+        let header = |len: u32, ty: u16| {
+            let mut m = len.to_ne_bytes().to_vec();
+            m.extend_from_slice(&ty.to_ne_bytes());
+            m.extend_from_slice(&[0; 10]);
+            m
+        };
+        let mut peer = header(16 + 16 + 8 + 8, 20);
+        peer.extend_from_slice(&[0; 16]);
+        // An attribute before the peer's (UNIX_DIAG_NAME, 5 bytes padded to 8), then UNIX_DIAG_PEER.
+        peer.extend_from_slice(&[5, 0, 0, 0, b'x', 0, 0, 0]);
+        peer.extend_from_slice(&8u16.to_ne_bytes());
+        peer.extend_from_slice(&2u16.to_ne_bytes());
+        peer.extend_from_slice(&4242u32.to_ne_bytes());
+        assert_eq!(sys::parse_unix_peer(&peer), Ok(Some(4242)));
+        let mut none = header(32, 20);
+        none.extend_from_slice(&[0; 16]);
+        assert_eq!(sys::parse_unix_peer(&none), Ok(None));
+        let mut error = header(36, 2);
+        error.extend_from_slice(&(-libc::ENOENT).to_ne_bytes());
+        error.extend_from_slice(&[0; 16]);
+        assert_eq!(sys::parse_unix_peer(&error), Err(nix::errno::Errno::ENOENT));
+        assert!(sys::parse_unix_peer(&[1, 2]).is_err());
     }
 
     /// The probe on phoebe's own test process: each kind of descriptor is told apart.

@@ -134,3 +134,122 @@ pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
     };
     Some((opt(libc::SO_DOMAIN)?, opt(libc::SO_TYPE)?))
 }
+
+/// Whether process `tgid` itself holds the other end of what its descriptor `fd` refers to: a read end of the pipe
+/// `fd` writes to (a write end of the one it reads), or the peer of its UNIX socket (`unix_peer`): a self-pipe,
+/// asyncio's or libuv's wake-up socket pair, whose peer cannot go away while the process runs. `Some(false)` for
+/// any other socket (a TCP peer is another process's or host's; phoebe does not look for a process connected to
+/// itself over loopback) and for a UNIX socket without a peer; `None` for other descriptors, or when `/proc`
+/// cannot be read.
+pub fn holds_other_end(tgid: i32, fd: i32) -> Option<bool> {
+    use crate::sys::procfs;
+    let pid = Pid::from_raw(tgid);
+    let link = procfs::fd_link(pid, fd).ok()?;
+    let link = link.to_str()?.to_owned();
+    let same = |other: i32| procfs::fd_link(pid, other).is_ok_and(|l| l.to_str() == Some(link.as_str()));
+    if link.starts_with("pipe:[") {
+        let mode = procfs::fd_flags(pid, fd)? & libc::O_ACCMODE as u64;
+        if mode == libc::O_RDWR as u64 {
+            // A FIFO opened for both: the caller is its own reader and writer.
+            return Some(true);
+        }
+        let fds = procfs::fds(pid)?;
+        return Some(fds.into_iter().filter(|&o| o != fd).any(|o| {
+            same(o) && procfs::fd_flags(pid, o).is_some_and(|f| f & libc::O_ACCMODE as u64 != mode)
+        }));
+    }
+    let ino: u32 = link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()?;
+    match unix_peer(ino) {
+        Ok(Some(peer)) => {
+            let want = format!("socket:[{peer}]");
+            let fds = procfs::fds(pid)?;
+            Some(
+                fds.into_iter()
+                    .any(|o| procfs::fd_link(pid, o).is_ok_and(|l| l.to_str() == Some(want.as_str()))),
+            )
+        }
+        Ok(None) | Err(nix::errno::Errno::ENOENT) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h): the one request type of `NETLINK_SOCK_DIAG`.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `UDIAG_SHOW_PEER` (linux/unix_diag.h): ask for the peer's inode.
+const UDIAG_SHOW_PEER: u32 = 4;
+/// `UNIX_DIAG_PEER`: the attribute that carries it, a `u32`.
+const UNIX_DIAG_PEER: u16 = 2;
+/// Bytes of `struct nlmsghdr`, of `struct unix_diag_req` and of `struct unix_diag_msg`.
+const NLMSGHDR: usize = 16;
+const UNIX_DIAG_REQ: usize = 24;
+const UNIX_DIAG_MSG: usize = 16;
+
+/// The inode of the peer of the UNIX socket whose inode is `ino`, asked of the kernel's socket diagnostics
+/// (sock_diag(7): one `unix_diag_req` for that inode with `UDIAG_SHOW_PEER`, the way `ss -x` learns it).
+/// `Ok(None)`: a UNIX socket without a peer (not connected, or its peer closed); `Err(ENOENT)`: no UNIX socket has
+/// that inode (a TCP socket's, or one closed meanwhile). Written here rather than with the `netlink-packet-*`
+/// crates: one fixed request and one attribute, built and read as bytes, against four crates for it.
+pub(super) fn unix_peer(ino: u32) -> Result<Option<u32>, nix::errno::Errno> {
+    use nix::sys::socket::{
+        AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
+    };
+    let sock = socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let mut req = Vec::with_capacity(NLMSGHDR + UNIX_DIAG_REQ);
+    // struct nlmsghdr: length, type, flags, sequence, port id.
+    req.extend_from_slice(&((NLMSGHDR + UNIX_DIAG_REQ) as u32).to_ne_bytes());
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    // struct unix_diag_req: family, protocol, pad, states (all), inode, what to show, cookie (none).
+    req.extend_from_slice(&[libc::AF_UNIX as u8, 0, 0, 0]);
+    req.extend_from_slice(&u32::MAX.to_ne_bytes());
+    req.extend_from_slice(&ino.to_ne_bytes());
+    req.extend_from_slice(&UDIAG_SHOW_PEER.to_ne_bytes());
+    req.extend_from_slice(&u32::MAX.to_ne_bytes());
+    req.extend_from_slice(&u32::MAX.to_ne_bytes());
+    sendto(sock.as_raw_fd(), &req, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+    let mut buf = [0u8; 1024];
+    let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+    parse_unix_peer(&buf[..n])
+}
+
+/// The answer to [`unix_peer`]'s request: an `NLMSG_ERROR` message's errno, or the `UNIX_DIAG_PEER` attribute of a
+/// `unix_diag_msg` (none: no peer). Pure, on the bytes the kernel sent.
+pub(super) fn parse_unix_peer(msg: &[u8]) -> Result<Option<u32>, nix::errno::Errno> {
+    use nix::errno::Errno;
+    let u16_at = |at: usize| msg.get(at..at + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| {
+        msg.get(at..at + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let len = (u32_at(0).ok_or(Errno::EBADMSG)? as usize).min(msg.len());
+    match u16_at(4).ok_or(Errno::EBADMSG)? {
+        t if t == libc::NLMSG_ERROR as u16 => {
+            // struct nlmsgerr: a negative errno (0 is an acknowledgement, which this request does not ask for).
+            let error = u32_at(NLMSGHDR).ok_or(Errno::EBADMSG)? as i32;
+            Err(Errno::from_raw(-error))
+        }
+        SOCK_DIAG_BY_FAMILY => {
+            // Attributes (struct rtattr: length, type, payload, padded to 4 bytes) follow the unix_diag_msg.
+            let mut at = NLMSGHDR + UNIX_DIAG_MSG;
+            while at + 4 <= len {
+                let attr_len = u16_at(at).ok_or(Errno::EBADMSG)? as usize;
+                if attr_len < 4 {
+                    break;
+                }
+                if u16_at(at + 2) == Some(UNIX_DIAG_PEER) && attr_len >= 8 {
+                    return Ok(u32_at(at + 4));
+                }
+                at += (attr_len + 3) & !3;
+            }
+            Ok(None)
+        }
+        _ => Err(Errno::EBADMSG),
+    }
+}
