@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     Errno, FaultSpec, Observation, Shape, SynthSettings,
-    catalogue::{self, Entry},
+    catalogue::{self, Class, Entry},
     observation::{OTHER_SHAPES, SyscallStats},
     shape::{Key, for_errno},
 };
@@ -124,7 +124,7 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
         ));
     }
     let mut shapes: BTreeMap<Shape, u64> = BTreeMap::new();
-    let (mut undecided, mut loader, mut always) = (0, 0, 0);
+    let (mut undecided, mut loader, mut always, mut pseudo) = (0, 0, 0, 0);
     for (text, st) in &stats.shapes {
         // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
         let raw = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
@@ -154,6 +154,14 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
                     && (by_loader || loader_file(&shape)) =>
             {
                 loader += st.calls
+            }
+            // A disk's error on a file the kernel makes up as it is read (/proc, /sys): no disk is behind it.
+            Some(shape)
+                if entry.class == Class::Disk
+                    && (entry.shape.is_empty() || entry.matches(&shape))
+                    && pseudo_file(&shape) =>
+            {
+                pseudo += st.calls
             }
             // A rule names the exact shape, so every component must be known: an unknown path could be the
             // loader's file (and `path=unknown` is no glob of any file).
@@ -198,6 +206,18 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
                 }
             ));
         }
+        if pseudo > 0 && undecided == 0 {
+            return Use::Undecided(format!(
+                "the only calls of this class ({}) were on files of /proc or /sys{}, which the kernel makes up as \
+                 they are read: no disk is behind them to fail",
+                class_text(entry),
+                if loader > 0 {
+                    " and the dynamic loader's own"
+                } else {
+                    ""
+                }
+            ));
+        }
         if undecided > 0 {
             return Use::Undecided(format!(
                 "{undecided} call{} of {} had a shape phoebe could not learn in full (unknown, or pooled as \
@@ -228,6 +248,15 @@ pub fn loader_file(shape: &Shape) -> bool {
             || name.ends_with(".so")
             || name.contains(".so.")
     })
+}
+
+/// Does `shape` name a file of a file system the kernel makes up (`/proc`, `/sys`): no disk is behind it, so a
+/// disk's error (EIO, ENOSPC, EDQUOT) never comes from it. Found on Node: a plausible `read:EIO` failed its reads
+/// of `/proc/PID/maps`.
+pub fn pseudo_file(shape: &Shape) -> bool {
+    shape
+        .get(Key::Path)
+        .is_some_and(|path| path.starts_with("/proc/") || path.starts_with("/sys/"))
 }
 
 /// A shape of the class (empty for an entry without predicates) on which the program's calls already failed with
@@ -536,6 +565,33 @@ mod tests {
         assert!(t.experiments.iter().all(|p| p.entry.id != "read-EIO"));
         let left = t.left_out.iter().find(|l| l.entry.id == "read-EIO").unwrap();
         assert!(left.reason.contains("dynamic loader"), "{}", left.reason);
+    }
+
+    /// Regression, found on Node (prettier): the plausible `read-EIO` failed its reads of `/proc/PID/maps`, which
+    /// the kernel makes up as they are read and never fails with a disk's error. Disk errors stay off `/proc` and
+    /// `/sys`; the other classes (EMFILE on opening one) do not.
+    #[test]
+    fn regression_disk_errors_were_injected_into_proc_files() {
+        let t = tier(&obs(&[
+            ("read", "fd=file:nonblock=no:path=/proc/*/maps", 9, None),
+            ("read", "fd=file:nonblock=no:path=/sys/fs/cgroup/cpu.max", 2, None),
+            ("openat", "creates=no:exists=yes:path=/proc/*/maps", 3, None),
+        ]));
+        assert!(t.experiments.iter().all(|p| p.entry.id != "read-EIO"));
+        let left = t.left_out.iter().find(|l| l.entry.id == "read-EIO").unwrap();
+        assert!(left.reason.contains("/proc or /sys"), "{}", left.reason);
+        assert!(t.experiments.iter().any(|p| p.entry.id == "openat-EMFILE"));
+        let mixed = tier(&obs(&[
+            ("read", "fd=file:nonblock=no:path=/proc/*/maps", 9, None),
+            ("read", "fd=file:nonblock=no:path=/srv/data.db", 4, None),
+        ]));
+        let eio = mixed
+            .experiments
+            .iter()
+            .find(|p| p.entry.id == "read-EIO")
+            .unwrap();
+        assert_eq!(eio.calls, 4);
+        assert_eq!(eio.shapes[0].0.get(Key::Path), Some("/srv/data.db"));
     }
 
     /// A write to a pipe whose reader had gone failed with EPIPE (`readers=no`, its state): the plausible
