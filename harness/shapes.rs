@@ -505,3 +505,97 @@ fn regression_flock_ewouldblock_was_injected_into_unlocks() {
             .stderr(predicates::str::contains("injected 200 errors"));
     }
 }
+
+/// fcntl on one file: its flags read and set, then a lock request that does not wait (`lockf`'s `F_SETLK`).
+const FCNTL_CALLS: &str = r#"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+for _ in range(3):
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        print("locked")
+    except OSError as e:
+        print(e.strerror)
+"#;
+
+/// fcntl's command is part of its shape (`cmd=`), the same on ptrace and eBPF (which carries it in the
+/// descriptor's code beside the walked path): a lock conflict's EAGAIN is `cmd=F_SETLK`'s, and a rule for it
+/// fails the lock requests, never `F_GETFL` or `F_SETFD`, whose EAGAIN the kernel never returns.
+#[test]
+fn fcntl_s_command_is_part_of_its_shape() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("locks.py");
+    std::fs::write(&script, FCNTL_CALLS).unwrap();
+    let file = dir.path().join("app.db");
+    let mut observers = vec!["ptrace"];
+    if ebpf_works() {
+        observers.push("ebpf");
+    }
+    let mut seen = Vec::new();
+    for backend in observers {
+        let obs = dir.path().join(format!("obs-{backend}.json"));
+        phoebe()
+            .args(["observe", "-q", "--backend", backend, "--syscalls", "fcntl", "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg("python3")
+            .arg(&script)
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout("locked\nlocked\nlocked\n");
+        let obs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&obs).unwrap()).unwrap();
+        let mut shapes: Vec<String> = obs["intervals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["syscalls"]["fcntl"]["shapes"].as_object())
+            .flat_map(|s| s.keys().cloned())
+            .filter(|s| s.contains("/app.db"))
+            .collect();
+        shapes.sort();
+        shapes.dedup();
+        seen.push((backend, shapes));
+    }
+    // The file's path is a template (the temp directory's random name generalised); the rest is exact, and
+    // F_GETFL's and F_SETFD's O_NONBLOCK is read as it is (no F_SETFL among the calls).
+    let without_path: Vec<String> = seen[0]
+        .1
+        .iter()
+        .map(|s| {
+            assert!(s.ends_with("/app.db"), "{s}");
+            s.split(":path=").next().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        without_path,
+        [
+            "fd=file:nonblock=no:cmd=F_GETFL",
+            "fd=file:nonblock=no:cmd=F_SETFD",
+            "fd=file:nonblock=no:cmd=F_SETLK",
+        ],
+        "ptrace"
+    );
+    for (backend, shapes) in &seen[1..] {
+        assert_eq!(shapes, &seen[0].1, "{backend} sees what ptrace sees");
+    }
+    for backend in [Backend::Ptrace, Backend::Seccomp] {
+        if !backend.works() {
+            continue;
+        }
+        backend
+            .inject()
+            .args(["--fault", "fcntl:EAGAIN:cmd=F_SETLK", "--", "python3"])
+            .arg(&script)
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout("Resource temporarily unavailable\n".repeat(3))
+            .stderr(predicates::str::contains("injected 3 errors"));
+    }
+}

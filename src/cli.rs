@@ -257,6 +257,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
   lock=sh|ex|sh-nb|ex-nb|un  flock operation (only -nb says EWOULDBLOCK/EAGAIN, only sh
                and ex wait and get EINTR, an unlock neither)
+  cmd=CMD      fcntl command (F_GETFL, F_SETLK, F_SETLKW, …, or the number): only F_SETLK and
+               F_OFD_SETLK conflict into EAGAIN, only the -W ones wait and get EINTR
   sleeps=yes|no  epoll_wait, epoll_pwait, poll: a timeout other than 0 (only those can get EINTR)
   ctl=add|mod|del  epoll_ctl operation (fd= is then the descriptor added, modified or removed)
   registered=yes|no  epoll_ctl: the descriptor is already in the epoll instance (ENOENT needs no,

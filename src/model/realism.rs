@@ -127,6 +127,8 @@ enum Need {
     CwdDeleted,
     /// flock: the operation (`lock=`) is one of these.
     Lock(&'static [&'static str]),
+    /// fcntl: the command (`cmd=`) is one of these.
+    Cmd(&'static [&'static str]),
 }
 
 const fn kinds(any: &'static [&'static str]) -> Need {
@@ -559,6 +561,21 @@ const RULES: &[Rule] = &[
               an unlock and a LOCK_NB request never wait (flock(2) ERRORS)",
     },
     Rule {
+        errnos: &[EAGAIN],
+        syscalls: &[&["fcntl"]],
+        need: Need::Cmd(&["F_SETLK", "F_OFD_SETLK", "F_SETLEASE"]),
+        why: "only a lock request that does not wait (F_SETLK, F_OFD_SETLK) says EAGAIN, when another's lock \
+              conflicts, and a lease on a file others have open; F_GETFL, F_SETFD and the rest never conflict \
+              (fcntl(2) ERRORS)",
+    },
+    Rule {
+        errnos: &[EINTR],
+        syscalls: &[&["fcntl"]],
+        need: Need::Cmd(&["F_SETLKW", "F_OFD_SETLKW"]),
+        why: "only a lock request that waits (F_SETLKW, F_OFD_SETLKW) sleeps, so only it is interrupted \
+              (fcntl(2) ERRORS)",
+    },
+    Rule {
         errnos: &[EPERM],
         syscalls: &[&["epoll_ctl"]],
         // Pipes, sockets, terminals, eventfd, timerfd, signalfd, epoll, pidfd and inotify descriptors all poll.
@@ -801,6 +818,7 @@ struct Call<'a> {
     sleeps: Option<&'a str>,
     cwd: Option<&'a str>,
     lock: Option<&'a str>,
+    cmd: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -834,6 +852,7 @@ impl<'a> Call<'a> {
             sleeps: None,
             cwd: None,
             lock: None,
+            cmd: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -895,7 +914,9 @@ impl<'a> Call<'a> {
             names.dedup();
             names
         });
-        let crossed: [(Key, Vec<&'a str>, Set<'a>); 5] = [
+        let cmds = values(Key::Cmd)
+            .unwrap_or_else(|| super::shape::FCNTL_CMDS.iter().map(|(_, name)| *name).collect());
+        let crossed: [(Key, Vec<&'a str>, Set<'a>); 6] = [
             (Key::Sleeps, yes_no(Key::Sleeps), |c, v| Call {
                 sleeps: Some(v),
                 ..c
@@ -907,6 +928,7 @@ impl<'a> Call<'a> {
             }),
             (Key::Cwd, cwds, |c, v| Call { cwd: Some(v), ..c }),
             (Key::Lock, locks, |c, v| Call { lock: Some(v), ..c }),
+            (Key::Cmd, cmds, |c, v| Call { cmd: Some(v), ..c }),
         ];
         for (key, vs, set) in crossed {
             if keys.contains(&key) {
@@ -940,6 +962,9 @@ impl<'a> Call<'a> {
         if let Some(lock) = self.lock {
             // The descriptor's kind does not matter to a lock's errors: the operation alone is named.
             return format!(" lock={lock}");
+        }
+        if let Some(cmd) = self.cmd {
+            return format!(" {cmd}");
         }
         if self.sleeps == Some("no") {
             let rest = Call {
@@ -1010,6 +1035,10 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
         }
         // An operation the kernel refuses (a number) fails with EINVAL before any of these.
         Need::Lock(locks) => call.lock.is_none_or(|lock| locks.contains(&lock)),
+        // A number phoebe does not name: nothing to say against it.
+        Need::Cmd(cmds) => call
+            .cmd
+            .is_none_or(|cmd| cmds.contains(&cmd) || cmd.bytes().all(|b| b.is_ascii_digit())),
     }
 }
 
@@ -1129,6 +1158,21 @@ mod tests {
         assert!(refused("flock:EINTR:lock=ex-nb").contains("never wait"));
         assert!(refused("flock:EINTR:lock=un").contains("lock=un never returns EINTR"));
         possible("flock:EINTR:lock=sh|ex");
+    }
+
+    /// fcntl's EAGAIN is a lock conflict and its EINTR a waiting lock's; any other command never says either.
+    #[test]
+    fn fcntl_conflicts_only_on_lock_requests() {
+        assert_eq!(
+            refused("fcntl:EAGAIN:cmd=F_GETFL"),
+            "fcntl F_GETFL never returns EAGAIN: only a lock request that does not wait (F_SETLK, F_OFD_SETLK) says \
+             EAGAIN, when another's lock conflicts, and a lease on a file others have open; F_GETFL, F_SETFD and the \
+             rest never conflict (fcntl(2) ERRORS)"
+        );
+        assert!(refused("fcntl:EAGAIN").contains("never returns EAGAIN"));
+        possible("fcntl:EAGAIN:cmd=F_SETLK|F_OFD_SETLK");
+        assert!(refused("fcntl:EINTR:cmd=F_SETLK").contains("fcntl F_SETLK never returns EINTR"));
+        possible("fcntl:EINTR:cmd=F_SETLKW");
     }
 
     #[test]

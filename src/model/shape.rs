@@ -68,6 +68,10 @@ pub enum Key {
     Nohang,
     /// prctl option (`PR_SET_NAME`, or a number).
     Option,
+    /// fcntl: the command (`F_GETFL`, `F_SETLK`, …, or the number of one phoebe does not name). Only a lock
+    /// request that does not wait (`F_SETLK`, `F_OFD_SETLK`) conflicts into EAGAIN, only a waiting one
+    /// (`F_SETLKW`, `F_OFD_SETLKW`) is interrupted into EINTR; `F_GETFL` and the like do neither (fcntl(2)).
+    Cmd,
     /// flock: the operation — `sh`, `ex` (a shared or exclusive lock, waiting for a conflicting one to go),
     /// `sh-nb`, `ex-nb` (with `LOCK_NB`: failing with EWOULDBLOCK instead of waiting), `un` (an unlock, with or
     /// without `LOCK_NB`), or the number of one the kernel refuses. Only a `-nb` request conflicts into
@@ -117,7 +121,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 30] = [
+    pub const ALL: [Key; 31] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -137,6 +141,7 @@ impl Key {
         Key::Clone,
         Key::Nohang,
         Key::Option,
+        Key::Cmd,
         Key::Lock,
         Key::Cwd,
         Key::Child,
@@ -170,6 +175,7 @@ impl Key {
             Key::Nohang => "nohang",
             Key::Option => "option",
             Key::Lock => "lock",
+            Key::Cmd => "cmd",
             Key::Ctl => "ctl",
             Key::Registered => "registered",
             Key::Cwd => "cwd",
@@ -232,6 +238,7 @@ impl Key {
             Key::Nohang => "wait4 and waitid",
             Key::Option => "prctl",
             Key::Lock => "flock",
+            Key::Cmd => "fcntl",
             Key::Ctl | Key::Registered => "epoll_ctl",
             Key::Cwd => "getcwd",
             Key::Child => "wait4 and waitid",
@@ -754,7 +761,7 @@ pub enum ShapeCoverage {
     /// request, socket family and type, flags), the path of path syscalls (a relative one joined to its base, the
     /// cwd or the dirfd's directory) and of a regular file or directory behind a descriptor (walked in the
     /// kernel: a deleted file's, or one over 254 bytes or 32 components, is `unknown`), and the kind and
-    /// `O_NONBLOCK` of the descriptor of calls on one (but close's and fcntl's); epoll_ctl's `registered` and
+    /// `O_NONBLOCK` of the descriptor of calls on one (but close's); epoll_ctl's `registered` and
     /// clone3's `clone` are `unknown`.
     InKernel,
 }
@@ -957,6 +964,44 @@ fn flock_name(op: u64) -> String {
         .unwrap_or_else(|| format!("{op:#x}"))
 }
 
+/// fcntl's commands by number (fcntl(2), linux/fcntl.h), as `cmd=` names them.
+pub const FCNTL_CMDS: [(u32, &str); 23] = [
+    (0, "F_DUPFD"),
+    (1, "F_GETFD"),
+    (2, "F_SETFD"),
+    (3, "F_GETFL"),
+    (4, "F_SETFL"),
+    (5, "F_GETLK"),
+    (6, "F_SETLK"),
+    (7, "F_SETLKW"),
+    (8, "F_SETOWN"),
+    (9, "F_GETOWN"),
+    (10, "F_SETSIG"),
+    (11, "F_GETSIG"),
+    (36, "F_OFD_GETLK"),
+    (37, "F_OFD_SETLK"),
+    (38, "F_OFD_SETLKW"),
+    (1024, "F_SETLEASE"),
+    (1025, "F_GETLEASE"),
+    (1026, "F_NOTIFY"),
+    (1030, "F_DUPFD_CLOEXEC"),
+    (1031, "F_SETPIPE_SZ"),
+    (1032, "F_GETPIPE_SZ"),
+    (1033, "F_ADD_SEALS"),
+    (1034, "F_GET_SEALS"),
+];
+
+/// `F_SETLK`, …, or the number of a command this table does not name.
+fn fcntl_name(cmd: u64) -> String {
+    // The kernel takes `unsigned int cmd`.
+    let cmd = cmd as u32;
+    FCNTL_CMDS
+        .iter()
+        .find(|(n, _)| *n == cmd)
+        .map(|(_, name)| (*name).to_owned())
+        .unwrap_or_else(|| cmd.to_string())
+}
+
 /// `add`, `del`, `mod`, or the number for an operation the kernel does not know (it says EINVAL to those).
 fn epoll_ctl_name(op: u64) -> String {
     // The kernel takes `int op`: the upper half of the register is not part of it.
@@ -1092,6 +1137,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "wait4" | "waitid" => &[Key::Nohang, Key::Child],
         "prctl" => &[Key::Option],
         "flock" => &[Key::Fd, Key::Nonblock, Key::Lock, Key::Path],
+        "fcntl" => &[Key::Fd, Key::Nonblock, Key::Cmd, Key::Path],
         "epoll_ctl" => &[Key::Ctl, Key::Registered, Key::Fd, Key::Nonblock, Key::Path],
         "epoll_wait" | "epoll_pwait" => &[Key::Sleeps, Key::Fd, Key::Nonblock, Key::Path],
         "poll" => &[Key::Sleeps],
@@ -1179,6 +1225,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         }
         "prctl" => shape.set(Key::Option, prctl_name(args[0])),
         "flock" => shape.set(Key::Lock, flock_name(args[1])),
+        "fcntl" => shape.set(Key::Cmd, fcntl_name(args[1])),
         // The timeout is an int in milliseconds: 0 returns at once, anything else may wait.
         "epoll_wait" | "epoll_pwait" => shape.set(Key::Sleeps, yes_no(args[3] as u32 != 0)),
         "poll" => shape.set(Key::Sleeps, yes_no(args[2] as u32 != 0)),
@@ -1501,6 +1548,24 @@ fn normalize_value(key: Key, v: &str) -> Result<String, String> {
                 )),
             }
         }
+        Key::Cmd => {
+            if let Ok(n) = v.parse::<u32>() {
+                return Ok(fcntl_name(u64::from(n)));
+            }
+            let up = v.to_ascii_uppercase();
+            let up = if up.starts_with("F_") {
+                up
+            } else {
+                format!("F_{up}")
+            };
+            match FCNTL_CMDS.iter().find(|(_, name)| *name == up) {
+                Some((_, name)) => Ok((*name).to_owned()),
+                None => Err(format!(
+                    "cmd={v}: not an fcntl command phoebe names (F_GETFL, F_SETFL, F_SETLK, F_SETLKW, F_OFD_SETLK, \
+                     …, or a number)"
+                )),
+            }
+        }
         Key::Lock => {
             let low = v.to_ascii_lowercase();
             if let Some(Ok(n)) = low.strip_prefix("0x").map(|h| u32::from_str_radix(h, 16)) {
@@ -1628,6 +1693,13 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
             }
             ("ioctl", Key::Req) => eq(1, number_of(v, ioctl_name)?),
             ("epoll_ctl", Key::Ctl) => eq(1, number_of(v, epoll_ctl_name)?),
+            ("fcntl", Key::Cmd) => eq(
+                1,
+                match v.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => FCNTL_CMDS.iter().find(|(_, name)| name == v)?.0,
+                },
+            ),
             // An unlock is one with or without LOCK_NB: two alternatives, the last one this value's tests.
             ("flock", Key::Lock) => {
                 let mut ops: Vec<u32> = FLOCK_OPS
@@ -2366,10 +2438,10 @@ mod tests {
         assert!(!guards_of(sc("futex")).contains(&Key::Peer));
     }
 
-    /// flock's shape names its operation beside its descriptor: an unlock with or without LOCK_NB is one `un`, a
+    /// flock's and fcntl's shapes name their operation beside their descriptor: an unlock with or without LOCK_NB is one `un`, a
     /// number the kernel refuses is itself; `lock=` accepts the names in any case, and hex numbers.
     #[test]
-    fn flock_shapes_name_the_operation() {
+    fn flock_and_fcntl_shapes_name_the_operation() {
         let mut file = Fake {
             path: Some("/tmp/a.lock".into()),
             fd: Some(FdFacts {
@@ -2405,6 +2477,28 @@ mod tests {
             refused.contains("expected sh, ex, sh-nb, ex-nb or un"),
             "{refused}"
         );
+        // fcntl's command, by name (with or without F_, any case) or number.
+        for (cmd, name) in [
+            (3, "F_GETFL"),
+            (6, "F_SETLK"),
+            (38, "F_OFD_SETLKW"),
+            (1030, "F_DUPFD_CLOEXEC"),
+            (99, "99"),
+        ] {
+            assert_eq!(
+                shape("fcntl", [4, cmd, 0, 0, 0, 0], &mut file),
+                format!("fd=file:nonblock=no:cmd={name}:path=/tmp/a.lock")
+            );
+        }
+        assert_eq!(
+            Predicate::parse(Key::Cmd, "setlk").unwrap().to_string(),
+            "cmd=F_SETLK"
+        );
+        assert_eq!(
+            Predicate::parse(Key::Cmd, "7").unwrap().to_string(),
+            "cmd=F_SETLKW"
+        );
+        assert!(Predicate::parse(Key::Cmd, "F_NOPE").is_err());
     }
 
     #[test]
@@ -2627,6 +2721,7 @@ mod tests {
                 Key::Lock,
                 &[1, 2, 5, 6, 8, 12, 0, 3, 0x11, 0x1_0000_0006],
             ),
+            ("fcntl", Key::Cmd, &[0, 3, 4, 6, 7, 37, 1030, 99, 0x1_0000_0006]),
         ];
         for (name, key, values) in cases {
             let arg = match (*name, key) {
@@ -2634,7 +2729,8 @@ mod tests {
                 | ("socket", Key::Type)
                 | ("ioctl", Key::Req)
                 | ("epoll_ctl", Key::Ctl)
-                | ("flock", Key::Lock) => 1,
+                | ("flock", Key::Lock)
+                | ("fcntl", Key::Cmd) => 1,
                 ("futex", Key::Timeout) | ("mmap", _) => 3,
                 ("wait4", _) | ("madvise", _) | ("mprotect", _) => 2,
                 _ => 0,

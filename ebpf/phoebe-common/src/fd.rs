@@ -186,35 +186,66 @@ pub fn decode(code: u64) -> Decoded {
     }
 }
 
-/// flock's operation, the one register component of a call whose descriptor's path the observer walks, travels in
-/// the descriptor's code: bits 56–63 hold the operation's low seven bits with bit 63 set (0 there: not a flock, or
-/// an operation above 0x7f, which the kernel refuses and phoebe names `unknown`). No kind's detail reaches bit 56.
-pub mod flock {
+/// The one register component of the descriptor calls whose path the observer walks — flock's operation, fcntl's
+/// command — travels in the descriptor's code: bits 56–63 hold it (seven bits) with bit 63 set; 0 there: not such a
+/// call, or a value that does not fit, which phoebe names `unknown`. No kind's detail reaches bit 56.
+pub mod op {
     const SHIFT: u32 = 56;
     const PRESENT: u64 = 0x80;
 
-    /// x86_64's flock.
-    pub const X86_64: u64 = 73;
-    /// aarch64's flock (the generic table).
-    pub const AARCH64: u64 = 32;
+    /// x86_64's flock and fcntl.
+    pub const FLOCK_X86_64: u64 = 73;
+    pub const FCNTL_X86_64: u64 = 72;
+    /// aarch64's (the generic table).
+    pub const FLOCK_AARCH64: u64 = 32;
+    pub const FCNTL_AARCH64: u64 = 25;
 
-    /// `code` with flock's operation `op` (its second argument) in it.
+    /// fcntl's commands the observer carries, by their number; a command is carried as its index here plus one
+    /// (0: not one of these).
+    pub const FCNTL_CMDS: [u32; 23] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 36, 37, 38, 1024, 1025, 1026, 1030, 1031, 1032, 1033, 1034,
+    ];
+
+    /// What the code of a flock call carries: its operation (a value above seven bits is not carried).
     #[inline(always)]
-    pub fn with(code: u64, op: u64) -> u64 {
-        if op > 0x7f {
-            return code;
-        }
-        code | ((op | PRESENT) << SHIFT)
+    pub fn flock(op: u64) -> u64 {
+        if op > 0x7f { 0 } else { op | PRESENT }
     }
 
-    /// A code taken apart: the descriptor's own code, and the flock operation it carries, if any.
+    /// What the code of an fcntl call carries: its command's index in [`FCNTL_CMDS`] plus one (not carried when
+    /// it is none of them).
+    #[inline(always)]
+    pub fn fcntl(cmd: u64) -> u64 {
+        // FCNTL_CMDS's runs, without a loop for the verifier to walk.
+        let index = match cmd {
+            0..=11 => cmd,
+            36..=38 => cmd - 36 + 12,
+            1024..=1026 => cmd - 1024 + 15,
+            1030..=1034 => cmd - 1030 + 18,
+            _ => return 0,
+        };
+        (index + 1) | PRESENT
+    }
+
+    /// `code` carrying `carried` ([`flock`], [`fcntl`]).
+    #[inline(always)]
+    pub fn with(code: u64, carried: u64) -> u64 {
+        code | (carried << SHIFT)
+    }
+
+    /// A code taken apart: the descriptor's own code, and the value it carries, if any.
     pub fn split(code: u64) -> (u64, Option<u32>) {
         let mask = 0xffu64 << SHIFT;
-        let op = (code & mask) >> SHIFT;
+        let value = (code & mask) >> SHIFT;
         (
             code & !mask,
-            (op & PRESENT != 0).then_some((op & !PRESENT) as u32),
+            (value & PRESENT != 0).then_some((value & !PRESENT) as u32),
         )
+    }
+
+    /// fcntl's command from what its code carried.
+    pub fn fcntl_cmd(carried: u32) -> Option<u32> {
+        FCNTL_CMDS.get((carried as usize).checked_sub(1)?).copied()
     }
 }
 
@@ -252,20 +283,20 @@ pub const OFFSETS_GLOBAL: &str = "PHOEBE_FD_OFFSETS";
 
 /// x86_64: the index of syscall `nr`'s descriptor argument, for the calls on a descriptor
 /// (`phoebe::model::names::fd_arg`) whose descriptor the observer reads at `sys_exit`. Left out: `close`
-/// (at its exit the descriptor is gone; ptrace saw it open), `fcntl` (`F_SETFL` changes `O_NONBLOCK`, and its
-/// command is not kept: the descriptor's state at the exit may not be the one the call saw) and `mmap` (no
-/// descriptor component).
+/// (at its exit the descriptor is gone; ptrace saw it open) and `mmap` (no descriptor component). `fcntl` is in:
+/// its command travels in the code ([`op`]), and user space leaves `F_SETFL`'s `O_NONBLOCK` unknown (the call may
+/// have changed it by its exit).
 #[inline(always)]
 pub fn x86_64_fd(nr: u64) -> Option<u8> {
     match nr {
         // read, write, fstat, lseek, ioctl, pread64, pwrite64, readv, writev, sendfile, connect, accept,
-        // sendto, recvfrom, sendmsg, recvmsg, shutdown, bind, listen, flock, fsync, fdatasync, ftruncate,
+        // sendto, recvfrom, sendmsg, recvmsg, shutdown, bind, listen, fcntl, flock, fsync, fdatasync, ftruncate,
         // fchmod, fchown, fstatfs, readahead, fsetxattr, fgetxattr, getdents64, fadvise64, epoll_wait,
         // splice, tee, sync_file_range, epoll_pwait, fallocate, accept4, preadv, pwritev, copy_file_range,
         // preadv2, pwritev2, epoll_pwait2.
-        0 | 1 | 5 | 8 | 16 | 17 | 18 | 19 | 20 | 40 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 73
-        | 74 | 75 | 77 | 91 | 93 | 138 | 187 | 190 | 193 | 217 | 221 | 232 | 275 | 276 | 277 | 281 | 285
-        | 288 | 295 | 296 | 326 | 327 | 328 | 441 => Some(0),
+        0 | 1 | 5 | 8 | 16 | 17 | 18 | 19 | 20 | 40 | 42 | 43 | 44 | 45 | 46 | 47 | 48 | 49 | 50 | 72
+        | 73 | 74 | 75 | 77 | 91 | 93 | 138 | 187 | 190 | 193 | 217 | 221 | 232 | 275 | 276 | 277 | 281
+        | 285 | 288 | 295 | 296 | 326 | 327 | 328 | 441 => Some(0),
         // epoll_ctl: the descriptor added, modified or removed.
         233 => Some(2),
         _ => None,
@@ -276,14 +307,14 @@ pub fn x86_64_fd(nr: u64) -> Option<u8> {
 #[inline(always)]
 pub fn aarch64_fd(nr: u64) -> Option<u8> {
     match nr {
-        // fsetxattr, fgetxattr, epoll_pwait, ioctl, flock, fstatfs, ftruncate, fallocate, fchmod, fchown,
+        // fsetxattr, fgetxattr, epoll_pwait, fcntl, ioctl, flock, fstatfs, ftruncate, fallocate, fchmod, fchown,
         // getdents64, lseek, read, write, readv, writev, pread64, pwrite64, preadv, pwritev, sendfile, splice,
         // tee, fstat, fsync, fdatasync, sync_file_range, bind, listen, accept, connect, sendto, recvfrom,
         // shutdown, sendmsg, recvmsg, readahead, fadvise64, accept4, copy_file_range, preadv2, pwritev2,
         // epoll_pwait2.
-        7 | 10 | 22 | 29 | 32 | 44 | 46 | 47 | 52 | 55 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69 | 70
-        | 71 | 76 | 77 | 80 | 82 | 83 | 84 | 200 | 201 | 202 | 203 | 206 | 207 | 210 | 211 | 212 | 213
-        | 223 | 242 | 285 | 286 | 287 | 441 => Some(0),
+        7 | 10 | 22 | 25 | 29 | 32 | 44 | 46 | 47 | 52 | 55 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69
+        | 70 | 71 | 76 | 77 | 80 | 82 | 83 | 84 | 200 | 201 | 202 | 203 | 206 | 207 | 210 | 211 | 212
+        | 213 | 223 | 242 | 285 | 286 | 287 | 441 => Some(0),
         // epoll_ctl.
         21 => Some(2),
         _ => None,
@@ -298,17 +329,24 @@ mod tests {
         pack(s)
     }
 
-    /// flock's operation rides in a descriptor's code and comes out whole, leaving the code as it was; one the
-    /// kernel refuses, above seven bits, is not carried (unknown).
+    /// flock's operation and fcntl's command ride in a descriptor's code and come out whole, leaving the code as
+    /// it was; a value that does not fit (an operation above seven bits, a command not listed) is not carried.
     #[test]
-    fn a_flock_operation_rides_in_the_descriptor_code() {
+    fn a_descriptor_code_carries_flock_s_operation_and_fcntl_s_command() {
         let code = encode(kind::SOCKET, Some(true), socket_detail(u16::MAX, u16::MAX));
         for op in [1, 2, 5, 6, 8, 12, 0, 0x7f] {
-            assert_eq!(flock::split(flock::with(code, op)), (code, Some(op as u32)));
+            assert_eq!(op::split(op::with(code, op::flock(op))), (code, Some(op as u32)));
         }
-        assert_eq!(flock::split(flock::with(code, 0x80)), (code, None));
-        assert_eq!(flock::split(code), (code, None));
-        assert_eq!(decode(flock::split(flock::with(code, 6)).0), decode(code));
+        assert_eq!(op::split(op::with(code, op::flock(0x80))), (code, None));
+        assert_eq!(op::split(code), (code, None));
+        assert_eq!(decode(op::split(op::with(code, op::flock(6))).0), decode(code));
+        for cmd in op::FCNTL_CMDS {
+            let (back, carried) = op::split(op::with(code, op::fcntl(u64::from(cmd))));
+            assert_eq!(back, code);
+            assert_eq!(carried.and_then(op::fcntl_cmd), Some(cmd));
+        }
+        assert_eq!(op::split(op::with(code, op::fcntl(99))), (code, None));
+        assert!(op::FCNTL_CMDS.len() < 0x7f);
     }
 
     #[test]
@@ -396,10 +434,11 @@ mod tests {
         assert_eq!(x86_64_fd(0), Some(0));
         assert_eq!(x86_64_fd(233), Some(2));
         assert_eq!(x86_64_fd(3), None, "close");
-        assert_eq!(x86_64_fd(72), None, "fcntl");
+        assert_eq!(x86_64_fd(72), Some(0), "fcntl");
         assert_eq!(x86_64_fd(9), None, "mmap");
         assert_eq!(aarch64_fd(63), Some(0));
         assert_eq!(aarch64_fd(21), Some(2));
         assert_eq!(aarch64_fd(57), None, "close");
+        assert_eq!(aarch64_fd(25), Some(0), "fcntl");
     }
 }

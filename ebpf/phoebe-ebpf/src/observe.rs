@@ -11,6 +11,7 @@ use aya_ebpf::{
 };
 use phoebe_common::{
     COUNTS_CAPACITY, CountKey, CountValue, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TARGETS_CAPACITY,
+    fd::op,
     latency_bucket,
     shape::{
         PATH_BYTES, PATHS_CAPACITY, PathKey, PathText, SHAPES_CAPACITY, ShapeKey, ShapeReg, UNKNOWN_PATH,
@@ -136,19 +137,22 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let mut fd = fd_code(fd_arg, regs);
-        // flock's operation travels in its descriptor's code, which both the descriptor and the walked path
-        // counters keep (`phoebe_common::fd::flock`).
-        if nr as u64 == FLOCK {
-            fd = phoebe_common::fd::flock::with(
-                fd,
-                shape_value(
-                    regs,
-                    ShapeReg {
-                        arg: 1,
-                        mask: 0xffff_ffff,
-                    },
-                ),
+        // flock's operation and fcntl's command travel in the descriptor's code, which both the descriptor and
+        // the walked path counters keep (`phoebe_common::fd::op`).
+        if nr as u64 == FLOCK || nr as u64 == FCNTL {
+            let arg = shape_value(
+                regs,
+                ShapeReg {
+                    arg: 1,
+                    mask: 0xffff_ffff,
+                },
             );
+            let carried = if nr as u64 == FLOCK {
+                op::flock(arg)
+            } else {
+                op::fcntl(arg)
+            };
+            fd = op::with(fd, carried);
         }
         // A call on a regular file or directory, or with a relative path: the path is walked by another
         // program, tail-called last (`what`: `walk::what`, 0 for none).
@@ -254,9 +258,13 @@ fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
 }
 
 #[cfg(bpf_target_arch = "aarch64")]
-const FLOCK: u64 = phoebe_common::fd::flock::AARCH64;
+const FLOCK: u64 = op::FLOCK_AARCH64;
+#[cfg(bpf_target_arch = "aarch64")]
+const FCNTL: u64 = op::FCNTL_AARCH64;
 #[cfg(not(bpf_target_arch = "aarch64"))]
-const FLOCK: u64 = phoebe_common::fd::flock::X86_64;
+const FLOCK: u64 = op::FLOCK_X86_64;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const FCNTL: u64 = op::FCNTL_X86_64;
 
 #[cfg(bpf_target_arch = "aarch64")]
 use phoebe_common::shape::aarch64 as shape_regs;

@@ -8,7 +8,7 @@
 //! by the tail-called walk program), and the paths of regular files and directories behind descriptors (walked
 //! the same way, counted in the path counters with the descriptor's code: [`shape_of_file`]) become `path=`
 //! through the same normalisation; what the walk cannot give whole (a deleted file, over 254 bytes or 32
-//! components), close's and fcntl's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
+//! components), close's descriptor (and clone3's flags, which are in memory) are `unknown` on eBPF.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -132,7 +132,7 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
         };
         return Some((syscall, shape_of(syscall, &args, &mut probe)));
     }
-    let (code, carried) = with_flock(&mut args, key.values[1]);
+    let (code, carried) = with_op(syscall, &mut args, key.values[1]);
     let mut facts = fd_facts(code);
     // FIONBIO sets or clears O_NONBLOCK: at the exit, where the kernel read the flags, they may not be the ones
     // the call saw (ptrace reads them at the entry).
@@ -145,7 +145,7 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     }
     let result = decode_result(key.errno);
     let shape = shape_of(syscall, &args, &mut KernelFd(facts, result));
-    Some((syscall, lock_unknown(syscall, carried, shape)))
+    Some((syscall, op_unknown(syscall, &args, carried, shape)))
 }
 
 /// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
@@ -154,29 +154,45 @@ pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscal
     let syscall = Syscall::from_number(nr)?;
     fd_arg_of(nr)?;
     let mut args = [0; 6];
-    let (code, carried) = with_flock(&mut args, code);
+    let (code, carried) = with_op(syscall, &mut args, code);
     let mut facts = fd_facts(code)?;
     facts.path = path;
     // A file's or directory's: no pipe, so no result is needed.
     let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), None));
-    Some((syscall, lock_unknown(syscall, carried, shape)))
+    Some((syscall, op_unknown(syscall, &args, carried, shape)))
 }
 
-/// A descriptor's code without the flock operation the kernel put in it (`phoebe_common::fd::flock`), which goes
-/// to flock's second register in `args`, and whether the kernel carried one (an operation above seven bits is
-/// not: [`lock_unknown`] then says so).
-fn with_flock(args: &mut [u64; 6], code: u64) -> (u64, bool) {
-    let (code, op) = fd::flock::split(code);
-    if let Some(op) = op {
-        args[1] = u64::from(op);
+/// A descriptor's code without what the kernel carried in it for `syscall` (`phoebe_common::fd::op`: flock's
+/// operation, fcntl's command), which goes to the call's second register in `args`, and whether it carried one
+/// ([`op_unknown`] says so when not).
+fn with_op(syscall: Syscall, args: &mut [u64; 6], code: u64) -> (u64, bool) {
+    let (code, carried) = fd::op::split(code);
+    let value = match syscall.name() {
+        "flock" => carried,
+        "fcntl" => carried.and_then(fd::op::fcntl_cmd),
+        _ => None,
+    };
+    if let Some(value) = value {
+        args[1] = u64::from(value);
     }
-    (code, op.is_some())
+    (code, value.is_some())
 }
 
-/// A flock whose operation the kernel did not carry has `lock=unknown`, not the name of the zeros in `args`.
-fn lock_unknown(syscall: Syscall, carried: bool, mut shape: Shape) -> Shape {
-    if syscall.name() == "flock" && !carried {
-        shape.set(Key::Lock, UNKNOWN);
+/// A flock or fcntl whose operation the kernel did not carry has `lock=unknown`, `cmd=unknown`, not the name of
+/// the zero in `args`; an `F_SETFL` may have changed `O_NONBLOCK` by the exit, where the kernel read it.
+fn op_unknown(syscall: Syscall, args: &[u64; 6], carried: bool, mut shape: Shape) -> Shape {
+    let key = match syscall.name() {
+        "flock" => Key::Lock,
+        "fcntl" => Key::Cmd,
+        _ => return shape,
+    };
+    if !carried {
+        shape.set(key, UNKNOWN);
+    } else if syscall.name() == "fcntl"
+        && args[1] == libc::F_SETFL as u64
+        && shape.get(Key::Nonblock).is_some()
+    {
+        shape.set(Key::Nonblock, UNKNOWN);
     }
     shape
 }
@@ -583,9 +599,9 @@ mod tests {
         for sc in Syscall::all() {
             let nr = u64::from(sc.number());
             let Some(regs) = registers_of(nr) else {
-                // flock's one register component travels in its descriptor's code instead
-                // (`flock_keys_decode_to_the_operation`).
-                if sc.name() == "flock" {
+                // flock's operation and fcntl's command travel in the descriptor's code instead
+                // (`descriptor_codes_carry_flock_and_fcntl_operations`).
+                if matches!(sc.name(), "flock" | "fcntl") {
                     continue;
                 }
                 // No register component: the shape is the same for all registers.
@@ -726,7 +742,7 @@ mod tests {
         for sc in Syscall::all() {
             let nr = u64::from(sc.number());
             let expected = match sc.name() {
-                "close" | "fcntl" | "mmap" => None,
+                "close" | "mmap" => None,
                 _ => crate::model::names::fd_arg(sc),
             };
             assert_eq!(fd_arg_of(nr).map(usize::from), expected, "{}", sc.name());
@@ -748,7 +764,7 @@ mod tests {
         let mut checked = 0;
         for sc in Syscall::all() {
             let expected = match sc.name() {
-                "close" | "fcntl" | "mmap" => None,
+                "close" | "mmap" => None,
                 _ => crate::model::names::fd_arg(sc),
             };
             let Ok(sysno) = syscalls::aarch64::Sysno::from_str(sc.name()) else {
@@ -908,12 +924,12 @@ mod tests {
     /// and decodes to ptrace's `lock=`; one the kernel could not carry is `unknown`, and a character device's code
     /// keeps its major number.
     #[test]
-    fn flock_keys_decode_to_the_operation() {
+    fn descriptor_codes_carry_flock_and_fcntl_operations() {
         let flock = Syscall::parse("flock").unwrap();
         let nr = u64::from(flock.number());
         let file = fd::encode(fd::kind::FILE, Some(false), 0);
         for (op, name) in [(6, "ex-nb"), (8, "un"), (1, "sh")] {
-            let code = fd::flock::with(file, op);
+            let code = fd::op::with(file, fd::op::flock(op));
             let (_, walked) = shape_of_file(nr, code, Some("/tmp/a.lock".into())).unwrap();
             assert_eq!(
                 walked.to_string(),
@@ -936,10 +952,30 @@ mod tests {
         let (_, shape) = shape_of_key(&ShapeKey {
             nr: flock.number(),
             errno: 0,
-            values: [0, fd::flock::with(tty, 2)],
+            values: [0, fd::op::with(tty, fd::op::flock(2))],
         })
         .unwrap();
         assert_eq!(shape.to_string(), "fd=tty:nonblock=no:lock=ex");
+        // fcntl: its command; F_SETFL's O_NONBLOCK may have changed by the exit; a command not carried: unknown.
+        let fcntl = Syscall::parse("fcntl").unwrap();
+        let nr = u64::from(fcntl.number());
+        let code = fd::op::with(file, fd::op::fcntl(libc::F_SETLK as u64));
+        let (_, walked) = shape_of_file(nr, code, Some("/srv/app.db".into())).unwrap();
+        assert_eq!(
+            walked.to_string(),
+            "fd=file:nonblock=no:cmd=F_SETLK:path=/srv/app.db"
+        );
+        let code = fd::op::with(file, fd::op::fcntl(libc::F_SETFL as u64));
+        let (_, setfl) = shape_of_file(nr, code, Some("/srv/app.db".into())).unwrap();
+        assert_eq!(
+            setfl.to_string(),
+            "fd=file:nonblock=unknown:cmd=F_SETFL:path=/srv/app.db"
+        );
+        let (_, unknown) = shape_of_file(nr, file, None).unwrap();
+        assert_eq!(
+            unknown.to_string(),
+            "fd=file:nonblock=no:cmd=unknown:path=unknown"
+        );
     }
 
     /// Every member the observer follows to a descriptor's facts is in this kernel's BTF (through anonymous
