@@ -1858,6 +1858,14 @@ fn regression_peer_resets_failed_the_service_for_its_workloads_own_connections()
         "{}",
         reset.detail
     );
+    // A resilient row whose rounds failed says why in the report's detail column, not only its round latency.
+    let table = phoebe().arg("report").arg(&out).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("recvfrom-ECONNRESET"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("run 1: 0 of 3 rounds ok while injecting"), "{row}");
 }
 
 /// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's

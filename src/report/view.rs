@@ -25,7 +25,8 @@ pub(crate) struct Row<'a> {
     /// ([`RunResult::natural`]).
     pub natural: Option<u64>,
     /// The run that explains the verdict: the first run with the experiment's (worst) verdict, when that is a
-    /// finding or not-exercised.
+    /// finding or not-exercised; for a resilient service, the first run whose rounds failed while injecting (within
+    /// `--tolerance`, or a peer's failure the workload itself met), whose detail says why they did not count.
     pub explaining: Option<&'a RunResult>,
     /// The share of injections on shapes that failed naturally with the errno ([`ExperimentResult::realism`]);
     /// `None` (`-`) for a plausible experiment, whose errors by definition never happened in the baseline.
@@ -88,7 +89,12 @@ impl<'a> Row<'a> {
 pub(crate) fn row(exp: &ExperimentResult) -> Row<'_> {
     let explaining = exp
         .worst_run()
-        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised);
+        .filter(|r| r.verdict.is_finding() || r.verdict == Verdict::NotExercised)
+        .or_else(|| {
+            exp.runs
+                .iter()
+                .find(|r| r.rounds.is_some_and(|rounds| !rounds.injected.all_ok()))
+        });
     Row {
         exp,
         kind: exp.model.as_ref().map_or_else(
