@@ -50,7 +50,7 @@ impl fmt::Display for Class {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// Unique in the catalogue: `fsync-EIO`, or with the first descriptor kind when the syscall and errno have
-    /// several entries (`write-EPIPE-pipe`, `write-EPIPE-tcp`).
+    /// several entries (`read-short-pipe`, `read-short-tcp`).
     pub id: String,
     pub class: Class,
     pub syscall: Syscall,
@@ -291,7 +291,8 @@ mod tests {
     #[test]
     fn every_entry_is_checked_and_named() {
         let entries = parse(SOURCE).unwrap_or_else(|e| panic!("{e}"));
-        assert!(entries.len() >= 100, "{} entries", entries.len());
+        // A file cut short would still parse: the catalogue has had 98 entries or more since issue 16.
+        assert!(entries.len() >= 98, "{} entries", entries.len());
         let mut ids = BTreeSet::new();
         for e in &entries {
             assert!(ids.insert(e.id.as_str()), "duplicate id {}", e.id);
@@ -448,9 +449,9 @@ mod tests {
             get("fsync-EIO").fault(0.05).to_string(),
             "fsync:EIO:p=0.05:fd=file:when=exit"
         );
-        assert_eq!(get("write-EPIPE-pipe").class, Class::Network);
+        assert_eq!(get("write-EPIPE").class, Class::Network);
         assert_eq!(
-            get("write-EPIPE-tcp").fault(1.0).to_string(),
+            get("write-EPIPE").fault(1.0).to_string(),
             "write:EPIPE:fd=tcp|tcp6|unix-stream:peer=other"
         );
     }
