@@ -23,7 +23,7 @@ use crate::{
     model::{
         Syscall,
         names::{dest_path_arg, fd_arg, path_arg},
-        shape::{FdFacts, Name, Probe, Waits, chr_kind, fd_kind_of_link, socket_kind},
+        shape::{FdFacts, Name, Probe, SOCKET_KINDS, Waits, chr_kind, fd_kind_of_link, socket_kind},
     },
     sys::procfs,
 };
@@ -415,7 +415,15 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         {
             return own;
         }
-        let own = self.source.holds_other_end(self.tgid, fd);
+        // The descriptor's kind, which the call's shape has read already: only a pipe's or a UNIX socket's other
+        // end is looked for (a scan of `/proc/PID/fd`, a sock_diag request), never a TCP socket's, on every read.
+        let own = match self.fd(fd).map(|facts| facts.kind) {
+            Some(kind) if kind == "pipe" || kind.starts_with("unix") => {
+                self.source.holds_other_end(self.tgid, fd)
+            }
+            Some(kind) if SOCKET_KINDS.contains(&kind) => Some(false),
+            _ => None,
+        };
         self.other_end = Some((fd, own));
         own
     }
