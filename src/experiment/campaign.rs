@@ -307,9 +307,10 @@ impl Campaign {
     }
 }
 
-impl Plan {
+impl Campaign {
     /// A plan with no models (before synthesis could run).
-    pub(super) fn empty(campaign: &Campaign) -> Plan {
+    pub(super) fn empty_plan(&self) -> Plan {
+        let campaign = self;
         Plan {
             version: FORMAT_VERSION,
             command: campaign.command.clone(),
@@ -417,7 +418,7 @@ pub(super) mod tests {
                 "--fault",
                 Box::new(|c| c.faults = vec![FaultSpec::parse("openat:ENOENT:p=1").unwrap()]),
             ),
-            ("--plan", Box::new(|c| c.plan = Some(Plan::empty(c)))),
+            ("--plan", Box::new(|c| c.plan = Some(c.empty_plan()))),
             ("--runs", Box::new(|c| c.runs = 5)),
             ("--baseline-runs", Box::new(|c| c.baseline_runs = 3)),
             ("--expect-status", Box::new(|c| c.expect_status = Some(1))),
@@ -488,7 +489,7 @@ pub(super) mod tests {
         }
         // Plans are named by their models; two plans with the same models differ in what was edited.
         let mut planned = base.clone();
-        planned.plan = Some(Plan::empty(&base));
+        planned.plan = Some(base.empty_plan());
         assert_eq!(
             base.difference(&planned).map(|d| (d.saved, d.given)),
             Some(("none".into(), "a plan of 0 model(s) ()".into()))

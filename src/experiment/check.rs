@@ -52,7 +52,7 @@ mod tests {
         experiment::{Shard, check_ids, derive_seed, experiments, service::ServiceSpec, share},
         files,
         fuzz::{config, mutated_json, seed_plan},
-        model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings},
+        model::{FORMAT_VERSION, FaultSpec, SynthSettings},
     };
 
     fn campaign() -> Campaign {
@@ -95,7 +95,7 @@ mod tests {
         if campaign.problem().is_some() {
             return;
         }
-        let plan = campaign.plan.clone().unwrap_or_else(|| Plan::empty(campaign));
+        let plan = campaign.plan.clone().unwrap_or_else(|| campaign.empty_plan());
         if check_ids(&plan, Path::new("campaign.json")).is_err() {
             return;
         }

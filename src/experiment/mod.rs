@@ -237,7 +237,7 @@ pub fn run(
     };
     let mut known_pending = Vec::new();
     if known_plan.is_some() || !campaign.faults.is_empty() {
-        let plan = known_plan.clone().unwrap_or_else(|| Plan::empty(campaign));
+        let plan = known_plan.clone().unwrap_or_else(|| campaign.empty_plan());
         let all = experiments(campaign, &plan);
         let (mine, _) = share(campaign, &all, out)?;
         known_pending = mine.iter().map(|e| e.id.clone()).collect();
@@ -278,7 +278,7 @@ pub fn run(
         };
         if control.interrupted() {
             let mut report =
-                assemble::report(campaign, &baseline, &Plan::empty(campaign), &[], &[], Vec::new());
+                assemble::report(campaign, &baseline, &campaign.empty_plan(), &[], &[], Vec::new());
             report.pending = known_pending;
             report.interrupted = true;
             return Ok(report);

@@ -217,7 +217,7 @@ mod tests {
                 "recvfrom,sendto:short=50%",
             ],
         );
-        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+        let ids: Vec<String> = experiments(&campaign, &campaign.empty_plan())
             .into_iter()
             .map(|e| e.id)
             .collect();
@@ -241,7 +241,7 @@ mod tests {
             "seccomp",
             &["read:delay=50ms:p=1", "read:delay=1s 500ms", "read:EIO:delay=5ms"],
         );
-        let ids: Vec<String> = experiments(&campaign, &Plan::empty(&campaign))
+        let ids: Vec<String> = experiments(&campaign, &campaign.empty_plan())
             .into_iter()
             .map(|e| e.id)
             .collect();
@@ -297,7 +297,7 @@ mod tests {
                 "read:EIO:path=/tmp/*",
             ],
         );
-        let all = experiments(&c, &Plan::empty(&c));
+        let all = experiments(&c, &c.empty_plan());
         let (run, skipped) = share(&c, &all, Path::new("out")).unwrap();
         let ids = |s: &[Skipped]| s.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
         assert_eq!(
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(skipped[1].faults[0].to_string(), "mmap:ENOMEM");
         assert_eq!(fallback_backend(&skipped), "seccomp");
         let exit = campaign("ebpf", &["write:EIO:when=exit", "openat:ENOENT"]);
-        let (_, skipped) = share(&exit, &experiments(&exit, &Plan::empty(&exit)), Path::new("out")).unwrap();
+        let (_, skipped) = share(&exit, &experiments(&exit, &exit.empty_plan()), Path::new("out")).unwrap();
         assert_eq!(
             fallback_backend(&skipped),
             "ptrace",
@@ -327,7 +327,7 @@ mod tests {
             "write:EIO",
         ];
         let whole = campaign("ebpf", &faults);
-        let all = experiments(&whole, &Plan::empty(&whole));
+        let all = experiments(&whole, &whole.empty_plan());
         let (whole_run, whole_skipped) = share(&whole, &all, Path::new("out")).unwrap();
         let (mut run, mut skipped) = (Vec::new(), Vec::new());
         for k in 1..=4 {
@@ -361,7 +361,7 @@ mod tests {
             "ebpf",
             &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
         );
-        let err = share(&c, &experiments(&c, &Plan::empty(&c)), Path::new("runs/x")).unwrap_err();
+        let err = share(&c, &experiments(&c, &c.empty_plan()), Path::new("runs/x")).unwrap_err();
         let chain = Chain::new(&err);
         assert!(
             chain.message().starts_with(
@@ -375,7 +375,7 @@ mod tests {
         // A shard whose experiments are all skipped is fine while another shard has some to run.
         let mut shard = campaign("ebpf", &["futex:EAGAIN", "openat:ENOENT"]);
         shard.shard = Some("1/2".parse().unwrap());
-        let all = experiments(&shard, &Plan::empty(&shard));
+        let all = experiments(&shard, &shard.empty_plan());
         let (run, skipped) = share(&shard, &all, Path::new("x")).unwrap();
         assert!(run.is_empty());
         assert_eq!(skipped.len(), 1);
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn a_refusals_hint_is_in_the_skip_reason_and_first_when_nothing_runs() {
         let c = campaign("ebpf", &["read:short=1"]);
-        let all = experiments(&c, &Plan::empty(&c));
+        let all = experiments(&c, &c.empty_plan());
         let reason = skip_reason(kind("ebpf"), &all[0].faults).unwrap();
         assert_eq!(
             reason,

@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::ExperimentError;
-use crate::{control::Control, files, model::TargetExit};
+use crate::{control::Control, model::TargetExit, sys::host};
 
 /// glibc writes its fatal messages ("The futex facility returned an unexpected error code", "double free
 /// detected", …) to the terminal (`/dev/tty`) unless this is set, and then to stderr.
@@ -185,7 +185,7 @@ pub(super) fn read_tail(path: &Path) -> String {
     let tail = lines[lines.len().saturating_sub(5)..].join(" / ");
     if tail.is_empty() {
         // A full disk takes the run's error message with it: say so.
-        match files::full_file_system(path) {
+        match host::full_file_system(path) {
             Some(full) => format!("no output (see {}); {full}", path.display()),
             None => format!("no output (see {})", path.display()),
         }

@@ -1,5 +1,5 @@
 //! `Report`: what a campaign (`phoebe exec`) found — the baseline, one result per experiment, a verdict per run
-//! (DESIGN §7). Plain data; `crate::experiment` fills it, `crate::report` renders it.
+//! (DESIGN §7). Plain data; `phoebe::experiment` fills it, `phoebe::report` renders it.
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! every interval in which the syscall was called, zero-error intervals included (the prototype kept only the
 //! intervals where the error happened, which inflated rare errors). Its statistics pick a category and a target
 //! rate; the injection probability then compensates for the calls that fail by themselves.
-//! Does not own: running anything (see `crate::experiment`).
+//! Does not own: running anything (see `phoebe::experiment`).
 
 pub mod plausible;
 

@@ -232,7 +232,7 @@ fn entries_of(class: Class, raw: RawEntry) -> Result<Vec<Entry>, String> {
             Realism::Impossible(reason) => return Err(reason),
             Realism::Unjudged => {
                 return Err(format!(
-                    "the realism table has no rule for {syscall} and {action}: add one to src/model/realism.rs \
+                    "the realism table has no rule for {syscall} and {action}: add one to src/core/model/realism.rs \
                      that says which shapes can return it"
                 ));
             }

@@ -9,7 +9,7 @@ use crate::model::{
     TargetExit, Usage, Verdict, observation::ShapeStats,
 };
 
-pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
+pub fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorModel {
     let (syscall, errno) = id.split_once('-').unwrap();
     ErrorModel {
         id: id.into(),
@@ -37,7 +37,7 @@ pub(crate) fn model(id: &str, category: Category, target: f64, p: f64) -> ErrorM
     }
 }
 
-pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
+pub fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64) -> RunResult {
     RunResult {
         rounds: None,
         run,
@@ -65,7 +65,7 @@ pub(crate) fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, inject
 }
 
 /// [`sample`] whose failed experiment (`read-EAGAIN`) broke two tests of the suite, one with markup in its name.
-pub(crate) fn sample_with_broken_tests() -> Report {
+pub fn sample_with_broken_tests() -> Report {
     let mut report = sample();
     report.experiments[1].broken_tests = vec!["tests::reads".into(), "t.py::test_<x>".into()];
     report
@@ -73,7 +73,7 @@ pub(crate) fn sample_with_broken_tests() -> Report {
 
 /// Three experiments: a resilient model, a failed model with 2 runs (its detail has `|` and `<`), and a
 /// given fault (no model) that was never exercised; interrupted, one experiment pending.
-pub(crate) fn sample() -> Report {
+pub fn sample() -> Report {
     let openat = model("openat-ENOENT", Category::Sporadic, 0.05, 0.0345);
     let read = model("read-EAGAIN", Category::Fluctuating, 0.3, 0.2);
     Report {
@@ -157,7 +157,7 @@ pub(crate) fn sample() -> Report {
 
 /// [`sample`] on the eBPF backend: `unlinkat-EACCES` (no LSM hook) and a synthesized `futex-EAGAIN` model
 /// are skipped, with the reasons the backend gives ([`ebpf_reason`]).
-pub(crate) fn sample_with_skipped() -> Report {
+pub fn sample_with_skipped() -> Report {
     let mut report = sample();
     report.backend = "ebpf".into();
     let unlinkat = report.experiments.remove(2);
@@ -175,7 +175,7 @@ pub(crate) fn sample_with_skipped() -> Report {
 
 /// The eBPF backend's reason for refusing `faults` (one syscall without an LSM hook), as its rule check says
 /// it; `experiment`'s tests check that the backend still says so.
-pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
+pub fn ebpf_reason(faults: &[FaultSpec]) -> String {
     let name = faults[0].syscalls[0].name();
     format!(
         "no LSM hook decides '{name}'; the eBPF backend can fail only the calls it has a hook for; {}",
@@ -185,7 +185,7 @@ pub(crate) fn ebpf_reason(faults: &[FaultSpec]) -> String {
 
 /// [`sample`] with evidence on the failing run of `read-EAGAIN` (run 2): an abort message with markup, a
 /// backtick fence and a `|`, a stdout line, one injected call and a repro command with a space to quote.
-pub(crate) fn sample_with_evidence() -> Report {
+pub fn sample_with_evidence() -> Report {
     use crate::model::{Errno, InjectedCall, RunEvidence, Syscall};
     let mut report = sample();
     let repro: Vec<String> = vec![
@@ -229,7 +229,7 @@ pub(crate) fn sample_with_evidence() -> Report {
 
 /// Two intervals of `openat` whose counts (calls, ENOENT failures, latency, a shape's) are each `u64::MAX`, plus
 /// one EIO: every sum over them passes `u64::MAX`.
-pub(crate) fn huge_observation() -> Observation {
+pub fn huge_observation() -> Observation {
     let errno = |name| Errno::parse(name).unwrap();
     let mut stats = SyscallStats {
         calls: u64::MAX,

@@ -134,32 +134,6 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-/// One sentence naming ENOSPC when the file system that holds `path` is full (less than 64 KiB or no inode left
-/// for phoebe's user; root may use the reserved blocks), `None` otherwise or when it cannot be told: why a run
-/// whose output went there may have left nothing, not even its error message.
-pub fn full_file_system(path: &Path) -> Option<String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stat = nix::sys::statvfs::statvfs(dir).ok()?;
-    let blocks = if nix::unistd::geteuid().is_root() {
-        stat.blocks_free()
-    } else {
-        stat.blocks_available()
-    };
-    let free = blocks.saturating_mul(stat.fragment_size());
-    let no_inode = stat.files() > 0 && stat.files_available() == 0;
-    (free < 64 * 1024 || no_inode).then(|| {
-        format!(
-            "the file system of {} is full ({} KiB{} free): writes there fail with ENOSPC (No space left on device)",
-            dir.display(),
-            free / 1024,
-            if no_inode { ", no inode" } else { "" }
-        )
-    })
-}
-
 /// Writes `value` as pretty JSON to `path` atomically: readers see the old file or the new one, never half.
 pub fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| FileError::Write {

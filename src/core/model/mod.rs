@@ -4,8 +4,9 @@
 
 pub mod catalogue;
 pub mod fault;
-#[cfg(test)]
-pub(crate) mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+#[doc(hidden)]
+pub mod fixtures;
 pub mod log;
 pub mod names;
 pub mod observation;

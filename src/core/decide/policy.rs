@@ -201,7 +201,7 @@ fn unit_threaded(seed: u64, rule: u64, syscall: u64, thread: u64, index: u64, sa
 
 /// SplitMix64's finalizer: a stateless 64-bit mixer. Written out because the decision function must stay
 /// bit-for-bit stable across releases and toolchains (std's hashers promise no such thing), and six lines do it.
-pub(crate) fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
