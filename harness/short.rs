@@ -304,3 +304,43 @@ fn short_transfers_latency_faults_and_natural_counts_share_the_exit_stops() {
     };
     assert_eq!(calls(&load_log(&again)), calls(&mixed));
 }
+
+/// Found on nginx (`exec --service --explore plausible`: `recvfrom-short` failed 5/5, its rounds timing out). An
+/// edge-triggered reader (nginx, tokio, Go's poller) takes a read shorter than it asked for as "drained" and
+/// waits for the next edge, which the kernel sends when more data comes; the rest of a read phoebe shortened was
+/// already queued, so no edge came and the reader hung. `framed-reader --edge` reads so: under `edge=yes` it
+/// waits in vain and says so, while `edge=no` (what every short model carries) leaves its watched socket alone
+/// and still shortens the reads of a socket no epoll watches.
+#[test]
+fn regression_short_reads_were_injected_into_edge_triggered_readers() {
+    if !ptrace_works() {
+        return;
+    }
+    let run = |guard: &str, mode: &str| {
+        phoebe()
+            .args(["inject", "--backend", "ptrace", "--fault"])
+            .arg(format!("read:short=1:p=1:fd=unix-stream:edge={guard}"))
+            .arg("--")
+            .arg(testapp("framed-reader"))
+            .args([mode, "--messages", "5"])
+            .assert()
+    };
+    run("yes", "--edge")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "framed-reader: no edge came for 2 s with message 1 incomplete (1 of 64 bytes)",
+        ))
+        .stderr(predicate::str::contains("nonblock=yes:ready=yes:edge=yes"));
+    run("no", "--edge")
+        .success()
+        .stdout("messages=5 reads=5\n")
+        .stderr(predicate::str::contains("phoebe: injected 0 errors into"));
+    // A blocking reader no epoll watches: every read is shortened to one byte, and it copes.
+    run("no", "--careful")
+        .success()
+        .stdout("messages=5 reads=320\n")
+        .stderr(predicate::str::contains(
+            "phoebe: injected 315 short transfers into",
+        ))
+        .stderr(predicate::str::contains("nonblock=no:edge=no"));
+}

@@ -278,6 +278,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                process catches a signal (EINTR needs yes; every EINTR model says so)
   peer=self|other  reads and writes on a pipe or socket: the process holds the other end
                itself (a self-pipe: EPIPE and ECONNRESET need other; their models say so)
+  edge=yes|no  reads and writes on a pipe or socket: an epoll instance of the process watches
+               it edge-triggered (a short transfer needs no: its rest would never wake the
+               program; short models say so)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.

@@ -228,7 +228,8 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
     if log.rules.iter().any(|r| r.matched == 0 && r.in_kernel.is_empty()) {
         let _ = writeln!(
             out,
-            "note: a rule that matched no call was not exercised: the target never made that call"
+            "note: a rule that matched no call was not exercised: the target made no call the rule describes (its \
+             syscall, with the path and shape the rule asks for)"
         );
     }
     out

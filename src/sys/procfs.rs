@@ -175,13 +175,86 @@ pub fn epoll_targets(tid: Pid, epfd: i32) -> Option<Vec<i32>> {
 /// [`epoll_targets`] of an fdinfo text; `None` for a `tfd:` line it cannot read. Any other file's fdinfo has no
 /// `tfd:` line, like an instance with nothing registered: the caller checks that `epfd` is an epoll instance.
 fn parse_epoll_targets(info: &str) -> Option<Vec<i32>> {
-    let mut targets = Vec::new();
+    Some(parse_epoll_watches(info)?.iter().map(|w| w.fd).collect())
+}
+
+/// One registration of an epoll instance (a `tfd:` line of its fdinfo): the descriptor number it was added as,
+/// the events asked for (`EPOLLET` among them), and the inode it watches (number and the kernel's device number
+/// of its file system, as fs/eventpoll.c prints them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollWatch {
+    pub fd: i32,
+    pub events: u32,
+    pub ino: u64,
+    pub sdev: u32,
+}
+
+/// The registrations of an epoll instance's fdinfo text, in order; `None` for a `tfd:` line it cannot read.
+fn parse_epoll_watches(info: &str) -> Option<Vec<EpollWatch>> {
+    let mut watches = Vec::new();
     for line in info.lines() {
-        if let Some(rest) = line.strip_prefix("tfd:") {
-            targets.push(rest.split_whitespace().next()?.parse().ok()?);
+        let Some(rest) = line.strip_prefix("tfd:") else {
+            continue;
+        };
+        // `tfd: %8d events: %8x data: %16llx pos:%lli ino:%lx sdev:%x`
+        let mut words = rest.split_whitespace();
+        let fd = words.next()?.parse().ok()?;
+        let mut events = None;
+        let mut ino = None;
+        let mut sdev = None;
+        while let Some(word) = words.next() {
+            match word {
+                "events:" => events = u32::from_str_radix(words.next()?, 16).ok(),
+                _ => {
+                    if let Some(v) = word.strip_prefix("ino:") {
+                        ino = u64::from_str_radix(v, 16).ok();
+                    } else if let Some(v) = word.strip_prefix("sdev:") {
+                        sdev = u32::from_str_radix(v, 16).ok();
+                    }
+                }
+            }
         }
+        watches.push(EpollWatch {
+            fd,
+            events: events?,
+            ino: ino?,
+            sdev: sdev?,
+        });
     }
-    Some(targets)
+    Some(watches)
+}
+
+/// Whether an epoll instance that process `tgid` holds watches the file of its descriptor `fd` edge-triggered
+/// (`EPOLLET`): the registrations of every `anon_inode:[eventpoll]` descriptor of the process, matched by inode
+/// (so a registration under another, duplicated, descriptor counts too). `None` when `/proc` cannot be read.
+pub fn watched_edge_triggered(tgid: i32, fd: i32) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let pid = Pid::from_raw(tgid);
+    let target = fd_metadata(pid, fd)?;
+    let mut edge = false;
+    for other in fds(pid)? {
+        if fd_link(pid, other)
+            .ok()
+            .is_none_or(|l| l.as_os_str() != "anon_inode:[eventpoll]")
+        {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{other}")) else {
+            // Closed between the listing and the read.
+            continue;
+        };
+        edge |= parse_epoll_watches(&info)?
+            .iter()
+            .any(|w| w.events & libc::EPOLLET as u32 != 0 && watches_inode(w, target.ino(), target.dev()));
+    }
+    Some(edge)
+}
+
+/// Whether `watch` is of the inode `ino` on the device `st_dev` (stat's encoding; the fdinfo's `sdev` is the
+/// kernel's, its major number above 20 minor bits).
+fn watches_inode(watch: &EpollWatch, ino: u64, st_dev: u64) -> bool {
+    let (major, minor) = (watch.sdev >> 20, watch.sdev & 0xf_ffff);
+    watch.ino == ino && libc::makedev(major, minor) == st_dev
 }
 
 /// The working directory of task `tid`.
@@ -455,5 +528,70 @@ mod tests {
         assert_eq!(parse_epoll_targets(info), Some(vec![5, 12]));
         assert_eq!(parse_epoll_targets("pos:\t0\nflags:\t02\n"), Some(vec![]));
         assert_eq!(parse_epoll_targets("tfd: x events: 1\n"), None);
+    }
+
+    /// An nginx worker's epoll instance, as its fdinfo said: the eventfd edge-triggered (`80000019`), the listening
+    /// socket with `EPOLLEXCLUSIVE` and the channel socket level-triggered.
+    #[test]
+    fn epoll_fdinfo_gives_each_registration_s_events_and_inode() {
+        let info = "pos:\t0\nflags:\t02\nmnt_id:\t17\nino:\t1038\n\
+                    tfd:        9 events: 80000019 data:     55f9032a0340  pos:0 ino:40e sdev:10\n\
+                    tfd:        7 events:     2019 data:     55f906639e40  pos:0 ino:b5ff5b sdev:9\n\
+                    tfd:        5 events: 10000019 data:     55f906639d50  pos:0 ino:b5ff59 sdev:9\n";
+        let watches = parse_epoll_watches(info).unwrap();
+        assert_eq!(
+            watches[0],
+            EpollWatch {
+                fd: 9,
+                events: 0x8000_0019,
+                ino: 0x40e,
+                sdev: 0x10
+            }
+        );
+        let edge: Vec<i32> = watches
+            .iter()
+            .filter(|w| w.events & libc::EPOLLET as u32 != 0)
+            .map(|w| w.fd)
+            .collect();
+        assert_eq!(edge, [9]);
+        assert_eq!(watches[1].ino, 11_927_387, "socket:[11927387]");
+        // A device number with a major: the kernel's encoding (major << 20 | minor) against stat's.
+        let disk = EpollWatch {
+            fd: 3,
+            events: 1,
+            ino: 42,
+            sdev: (8 << 20) | 1,
+        };
+        assert!(watches_inode(&disk, 42, libc::makedev(8, 1)));
+        assert!(!watches_inode(&disk, 42, libc::makedev(1, 8)));
+        assert!(!watches_inode(&disk, 43, libc::makedev(8, 1)));
+    }
+
+    /// This process's own epoll instance: one pipe watched edge-triggered, another level-triggered, a third not
+    /// at all; a duplicate of the first descriptor is watched too (the same file).
+    #[test]
+    fn an_edge_triggered_watch_is_found_by_the_file_it_watches() {
+        use std::os::fd::AsRawFd;
+        let me = std::process::id() as i32;
+        let (edge_r, _edge_w) = nix::unistd::pipe().unwrap();
+        let (level_r, _level_w) = nix::unistd::pipe().unwrap();
+        let (none_r, _none_w) = nix::unistd::pipe().unwrap();
+        let epoll = nix::sys::epoll::Epoll::new(nix::sys::epoll::EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+        let flags = nix::sys::epoll::EpollFlags::EPOLLIN;
+        epoll
+            .add(
+                &edge_r,
+                nix::sys::epoll::EpollEvent::new(flags | nix::sys::epoll::EpollFlags::EPOLLET, 1),
+            )
+            .unwrap();
+        epoll
+            .add(&level_r, nix::sys::epoll::EpollEvent::new(flags, 2))
+            .unwrap();
+        let dup = nix::unistd::dup(&edge_r).unwrap();
+        assert_eq!(watched_edge_triggered(me, edge_r.as_raw_fd()), Some(true));
+        assert_eq!(watched_edge_triggered(me, dup.as_raw_fd()), Some(true));
+        assert_eq!(watched_edge_triggered(me, level_r.as_raw_fd()), Some(false));
+        assert_eq!(watched_edge_triggered(me, none_r.as_raw_fd()), Some(false));
+        assert_eq!(watched_edge_triggered(me, 1 << 20), None, "not open");
     }
 }

@@ -48,6 +48,9 @@ pub struct Recorded {
     ready: HashMap<(i32, i32), bool>,
     /// Whether the process holds the other end of a pipe or socket itself, by (thread group, descriptor).
     other_end: HashMap<(i32, i32), bool>,
+    /// Whether an epoll instance of the process watches a descriptor edge-triggered, by (thread group,
+    /// descriptor).
+    edge: HashMap<(i32, i32), bool>,
     /// Whether a task's process catches a signal (an unrecorded task: unknown).
     caught: HashMap<Pid, bool>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
@@ -92,6 +95,13 @@ impl Recorded {
     pub fn other_end(mut self, tid: Pid, fd: i32, own: bool) -> Self {
         let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
         self.other_end.insert((tgid, fd), own);
+        self
+    }
+
+    /// An epoll instance of task `tid`'s process watches its descriptor `fd` edge-triggered (`true`) or not.
+    pub fn edge(mut self, tid: Pid, fd: i32, edge: bool) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.edge.insert((tgid, fd), edge);
         self
     }
 
@@ -284,6 +294,11 @@ impl Source for Recorded {
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         self.read("holds_other_end", tgid, fd);
         self.other_end.get(&(tgid, fd)).copied()
+    }
+
+    fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        self.read("edge_triggered", tgid, fd);
+        self.edge.get(&(tgid, fd)).copied()
     }
 
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {

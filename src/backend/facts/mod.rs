@@ -109,6 +109,11 @@ pub trait Source {
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         sys::holds_other_end(tgid, fd)
     }
+    /// [`procfs::watched_edge_triggered`]: whether an epoll instance of process `tgid` watches its descriptor `fd`
+    /// edge-triggered.
+    fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        procfs::watched_edge_triggered(tgid, fd)
+    }
     /// [`lineage::family`]: the tasks a clone by thread `tid` of process `tgid` can create, now (the seccomp
     /// supervisor finds the task a clone created in it).
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
@@ -175,6 +180,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).holds_other_end(tgid, fd)
+    }
+    fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
+        (**self).edge_triggered(tgid, fd)
     }
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
         (**self).family(tgid, tid)
@@ -297,6 +305,7 @@ pub struct ProcProbe<'a, S = Procfs> {
     caught: Option<Option<bool>>,
     readers: Option<(i32, Option<bool>)>,
     other_end: Option<(i32, Option<bool>)>,
+    edge: Option<(i32, Option<bool>)>,
     ready: Option<(i32, i16, Option<bool>)>,
     fd: Option<(i32, Option<FdFacts>)>,
 }
@@ -322,6 +331,7 @@ impl<'a, S: Source> ProcProbe<'a, S> {
             caught: None,
             readers: None,
             other_end: None,
+            edge: None,
             ready: None,
             fd: None,
         }
@@ -426,6 +436,17 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         };
         self.other_end = Some((fd, own));
         own
+    }
+
+    fn edge_triggered(&mut self, fd: i32) -> Option<bool> {
+        if let Some((cached, edge)) = self.edge
+            && cached == fd
+        {
+            return edge;
+        }
+        let edge = self.source.edge_triggered(self.tgid, fd);
+        self.edge = Some((fd, edge));
+        edge
     }
 
     fn caught(&mut self) -> Option<bool> {
@@ -594,6 +615,50 @@ mod tests {
             .as_deref(),
             Some("/work/x")
         );
+    }
+
+    /// nginx: a short read of a connection its edge-triggered epoll watches hung it (no edge came for the rest
+    /// phoebe had left queued). The model's `edge=no` is decided per descriptor from the process's epoll
+    /// instances: the watched connection is never shortened, the blocking one is, and the probe asks once per
+    /// call.
+    #[test]
+    fn regression_short_reads_were_injected_into_edge_triggered_readers() {
+        use super::fake::Recorded;
+        use crate::decide::{Call, Decider};
+        let tid = Pid::from_raw(4_000_020);
+        let tcp = (libc::AF_INET, libc::SOCK_STREAM);
+        let mut source = Recorded::new()
+            .socket(tid, 5, 901, tcp, libc::O_RDWR | libc::O_NONBLOCK)
+            .socket(tid, 6, 902, tcp, libc::O_RDWR | libc::O_NONBLOCK)
+            .edge(tid, 5, true)
+            .edge(tid, 6, false);
+        let rule =
+            crate::model::FaultSpec::parse("recvfrom:short=1:p=1:fd=tcp:nonblock=yes:edge=no").unwrap();
+        let mut decider = Decider::new(vec![rule], 1);
+        let mut cache = FactCache::default();
+        let mut recv = |source: &mut Recorded, fd: u64| {
+            let call = Call {
+                syscall: Syscall::parse("recvfrom").unwrap(),
+                pid: tid.as_raw(),
+                tid: tid.as_raw(),
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [fd, 0x1000, 1024, 0, 0, 0],
+            };
+            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
+            decider.decide(&call, &mut probe)
+        };
+        assert!(
+            recv(&mut source, 5).is_none(),
+            "watched edge-triggered: never short"
+        );
+        assert!(recv(&mut source, 6).is_some(), "not watched so: short");
+        let asked = |fd: i32| {
+            let line = format!("edge_triggered {} {fd}", tid.as_raw());
+            source.reads.iter().filter(|r| **r == line).count()
+        };
+        assert_eq!((asked(5), asked(6)), (1, 1), "{:?}", source.reads);
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Entry {
         for pred in &self.shape {
             text.push_str(&format!(":{pred}"));
         }
-        text.push_str(shape::model_guards(self.syscall, self.action.errno()));
+        text.push_str(shape::model_guards(self.syscall, self.action));
         if self.when == When::Exit && self.action.errno().is_some() {
             text.push_str(":when=exit");
         }
@@ -323,11 +323,12 @@ mod tests {
             let fault = e.fault(0.05);
             assert_eq!(FaultSpec::parse(&fault.to_string()).unwrap(), fault);
             // Its class, and its guard: an EINTR's, only processes that catch a signal; a peer's EPIPE or
-            // ECONNRESET, only pipes and sockets whose other end the process does not hold itself.
+            // ECONNRESET, only pipes and sockets whose other end the process does not hold itself; a short
+            // transfer, only descriptors no epoll instance watches edge-triggered.
             let guarded: Vec<_> = fault
                 .shape
                 .iter()
-                .filter(|p| p.key != shape::Key::Caught && p.key != shape::Key::Peer)
+                .filter(|p| !matches!(p.key, shape::Key::Caught | shape::Key::Peer | shape::Key::Edge))
                 .cloned()
                 .collect();
             assert_eq!(guarded, e.shape);
@@ -341,7 +342,8 @@ mod tests {
                     && e.syscall.name() != "epoll_wait"
                     && e.syscall.name() != "epoll_pwait"
                     || matches!(code, Some(libc::EPIPE | libc::ECONNRESET))
-                        && peered.contains(&e.syscall.name()),
+                        && peered.contains(&e.syscall.name())
+                    || code.is_none() && peered.contains(&e.syscall.name()),
                 "{}: {fault}",
                 e.id
             );
@@ -503,17 +505,17 @@ mod tests {
         );
         assert_eq!(
             read.fault(0.05).to_string(),
-            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream"
+            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream:edge=no"
         );
         assert!(get("recvfrom-short").matches(&Shape::parse("fd=unix-stream:nonblock=no").unwrap()));
         assert!(!get("recvfrom-short").matches(&Shape::parse("fd=udp:nonblock=no").unwrap()));
         assert_eq!(
             get("read-short-pipe").fault(1.0).to_string(),
-            "read:short=1:fd=pipe"
+            "read:short=1:fd=pipe:edge=no"
         );
         assert_eq!(
             get("write-short-tcp").fault(1.0).to_string(),
-            "write:short=50%:fd=tcp|tcp6|unix-stream"
+            "write:short=50%:fd=tcp|tcp6|unix-stream:edge=no"
         );
         assert!(get("write-short-pipe").source.contains("pipe(7)"));
         assert!(get("sendto-short").source.contains("socket(7)"));

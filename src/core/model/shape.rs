@@ -13,7 +13,10 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use super::names::{Errno, Syscall, dest_path_arg, fd_arg, path_arg};
+use super::{
+    fault::Action,
+    names::{Errno, Syscall, dest_path_arg, fd_arg, path_arg},
+};
 
 /// A shape component: a predicate key of the fault grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,10 +121,18 @@ pub enum Key {
     /// self-pipe's never does: every model of them says `peer=other`. A guard, like `caught`, decided by the
     /// injector.
     Peer,
+    /// Reads, writes, receives and sends on a pipe or socket: whether an epoll instance of the calling process
+    /// watches the descriptor edge-triggered (`EPOLLET`; `yes` / `no`). A short transfer says the rest had not
+    /// arrived yet (or the send buffer filled), and the kernel wakes an edge-triggered waiter when it comes (or
+    /// when space frees), so nginx, tokio and Go's poller take a short read as "drained" and wait for that edge. A
+    /// transfer phoebe shortens leaves the rest queued with no edge to come, and the program hangs where the
+    /// kernel would have woken it: every short model of pipes and sockets says `edge=no`. A guard, decided by the
+    /// injector from the epoll instances' `/proc/PID/fdinfo`.
+    Edge,
 }
 
 impl Key {
-    pub const ALL: [Key; 31] = [
+    pub const ALL: [Key; 32] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -153,6 +164,7 @@ impl Key {
         Key::Path,
         Key::Caught,
         Key::Peer,
+        Key::Edge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -188,6 +200,7 @@ impl Key {
             Key::Path => "path",
             Key::Caught => "caught",
             Key::Peer => "peer",
+            Key::Edge => "edge",
         }
     }
 
@@ -213,6 +226,7 @@ impl Key {
             | Key::Atomic
             | Key::Ready
             | Key::Caught
+            | Key::Edge
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Peer => Some(&["self", "other"]),
@@ -252,7 +266,7 @@ impl Key {
             }
             Key::Parent => "mkdir, mkdirat, mknod, mknodat, and open, openat, openat2, creat with O_CREAT",
             Key::Path => "calls with a path or file-descriptor argument",
-            Key::Peer => {
+            Key::Peer | Key::Edge => {
                 "read, readv, write, writev, recvfrom, recvmsg, sendto and sendmsg on a pipe or socket"
             }
             Key::Caught => {
@@ -363,6 +377,7 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     // the shape is the observed one.
     out.0.remove(&Key::Caught);
     out.0.remove(&Key::Peer);
+    out.0.remove(&Key::Edge);
     // A write's size says whether a pipe can make it short, and nothing of its errors (eBPF, which does not
     // keep it, loses no model of an errno for it).
     if errno.is_some() {
@@ -603,6 +618,10 @@ pub trait Probe {
     }
     /// Whether the calling task's process holds the other end of the pipe or socket `fd` itself ([`Key::Peer`]).
     fn holds_other_end(&mut self, _fd: i32) -> Option<bool> {
+        None
+    }
+    /// Whether an epoll instance of the calling task's process watches `fd` edge-triggered ([`Key::Edge`]).
+    fn edge_triggered(&mut self, _fd: i32) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -1083,17 +1102,18 @@ const INTERRUPTIBLE: [&str; 20] = [
 ];
 
 /// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
-/// rule that needs them, which observations do not record ([`Key::Caught`]).
+/// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
     match (INTERRUPTIBLE.contains(&sc.name()), PEERED.contains(&sc.name())) {
-        (true, true) => &[Key::Caught, Key::Peer],
+        (true, true) => &[Key::Caught, Key::Peer, Key::Edge],
         (true, false) => &[Key::Caught],
-        (false, true) => &[Key::Peer],
+        (false, true) => &[Key::Peer, Key::Edge],
         (false, false) => &[],
     }
 }
 
-/// The calls on a pipe or socket whose errors can say the peer went away ([`Key::Peer`]).
+/// The calls on a pipe or socket whose errors can say the peer went away ([`Key::Peer`]), and whose transfers an
+/// edge-triggered poller waits on ([`Key::Edge`]).
 const PEERED: [&str; 8] = [
     "read", "readv", "write", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
 ];
@@ -1107,20 +1127,28 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
             Some(false) => "other",
             None => UNKNOWN,
         },
+        Key::Edge => fd_arg(sc)
+            .and_then(|i| probe.edge_triggered(args[i] as i32))
+            .map_or(UNKNOWN, yes_no),
         _ => UNKNOWN,
     }
 }
 
-/// The guards every model of `errno` on `sc` carries, as rule text (`:caught=yes`, `:peer=other`, or empty): an
-/// EINTR model is of processes that catch a signal, since the kernel interrupts no call of one that does not; an
-/// EPIPE or ECONNRESET model, of pipes and sockets whose other end the process does not hold itself, since a
-/// self-pipe's peer never goes away.
-pub fn model_guards(sc: Syscall, errno: Option<Errno>) -> &'static str {
+/// The guards every model of `action` on `sc` carries, as rule text (`:caught=yes`, `:peer=other`, `:edge=no`, or
+/// empty): an EINTR model is of processes that catch a signal, since the kernel interrupts no call of one that
+/// does not; an EPIPE or ECONNRESET model, of pipes and sockets whose other end the process does not hold itself,
+/// since a self-pipe's peer never goes away; a short transfer, of descriptors no epoll instance watches
+/// edge-triggered, since the rest it leaves would never wake the program ([`Key::Edge`]).
+pub fn model_guards(sc: Syscall, action: Action) -> &'static str {
     let guards = guards_of(sc);
-    match errno.map(Errno::code) {
-        Some(libc::EINTR) if guards.contains(&Key::Caught) => ":caught=yes",
-        Some(libc::EPIPE | libc::ECONNRESET) if guards.contains(&Key::Peer) => ":peer=other",
-        _ => "",
+    match action {
+        Action::Short(_) if guards.contains(&Key::Edge) => ":edge=no",
+        Action::Short(_) => "",
+        Action::Errno(errno) => match errno.code() {
+            libc::EINTR if guards.contains(&Key::Caught) => ":caught=yes",
+            libc::EPIPE | libc::ECONNRESET if guards.contains(&Key::Peer) => ":peer=other",
+            _ => "",
+        },
     }
 }
 
@@ -2404,11 +2432,11 @@ mod tests {
     }
 
     /// The guards models carry: EINTR's `caught=yes` where a signal interrupts, EPIPE's and ECONNRESET's
-    /// `peer=other` on reads and writes of pipes and sockets; `peer` asks the probe about the call's descriptor
-    /// argument, and a probe that cannot tell says `unknown`.
+    /// `peer=other` on reads and writes of pipes and sockets, a short transfer's `edge=no`; `peer` and `edge`
+    /// ask the probe about the call's descriptor argument, and a probe that cannot tell says `unknown`.
     #[test]
     fn models_carry_the_guards_of_their_errno() {
-        let e = |name: &str| Some(Errno::parse(name).unwrap());
+        let e = |name: &str| Action::Errno(Errno::parse(name).unwrap());
         assert_eq!(model_guards(sc("read"), e("EINTR")), ":caught=yes");
         assert_eq!(model_guards(sc("write"), e("EPIPE")), ":peer=other");
         assert_eq!(model_guards(sc("recvfrom"), e("ECONNRESET")), ":peer=other");
@@ -2436,6 +2464,49 @@ mod tests {
         );
         assert!(guards_of(sc("sendmsg")).contains(&Key::Peer));
         assert!(!guards_of(sc("futex")).contains(&Key::Peer));
+    }
+
+    /// Found on nginx (service mode, the plausible `recvfrom-short`: failed 5/5, rounds timing out): nginx, like
+    /// tokio and Go's poller, takes a read shorter than it asked for as "drained" and waits for the next edge of
+    /// its edge-triggered epoll, which the kernel sends when more data comes. The rest of a read phoebe shortened
+    /// was already there, so no edge came and the connection hung. A short model says `edge=no`, which the probe
+    /// decides per descriptor.
+    #[test]
+    fn regression_short_reads_were_injected_into_edge_triggered_readers() {
+        let short = Action::Short(crate::model::Short::Bytes(1));
+        assert_eq!(model_guards(sc("recvfrom"), short), ":edge=no");
+        assert_eq!(model_guards(sc("read"), short), ":edge=no");
+        assert_eq!(model_guards(sc("sendto"), short), ":edge=no");
+        // pread64 has no pipe or socket to be short on: no guard to carry.
+        assert_eq!(model_guards(sc("pread64"), short), "");
+        struct Watched(i32);
+        impl Probe for Watched {
+            fn edge_triggered(&mut self, fd: i32) -> Option<bool> {
+                Some(fd == self.0)
+            }
+        }
+        let recv = sc("recvfrom");
+        assert_eq!(
+            guard_value(Key::Edge, recv, &[7, 0, 1, 0, 0, 0], &mut Watched(7)),
+            "yes"
+        );
+        assert_eq!(
+            guard_value(Key::Edge, recv, &[8, 0, 1, 0, 0, 0], &mut Watched(7)),
+            "no"
+        );
+        assert_eq!(
+            guard_value(Key::Edge, recv, &[7, 0, 1, 0, 0, 0], &mut nothing()),
+            UNKNOWN
+        );
+        assert!(guards_of(sc("write")).contains(&Key::Edge));
+        assert!(!guards_of(sc("openat")).contains(&Key::Edge));
+        // The rule text parses, and is a guard of recvfrom, not a component of its observed shape.
+        let fault =
+            crate::model::FaultSpec::parse("recvfrom:short=1:p=0.05:fd=tcp:nonblock=yes:edge=no").unwrap();
+        assert_eq!(
+            fault.to_string(),
+            "recvfrom:short=1:p=0.05:fd=tcp:nonblock=yes:edge=no"
+        );
     }
 
     /// flock's and fcntl's shapes name their operation beside their descriptor: an unlock with or without LOCK_NB is one `un`, a

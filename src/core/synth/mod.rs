@@ -266,7 +266,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
                 p.entry.syscall,
                 p.entry.action,
                 shape.as_rule(),
-                crate::model::shape::model_guards(p.entry.syscall, p.entry.action.errno())
+                crate::model::shape::model_guards(p.entry.syscall, p.entry.action)
             ))
             .ok()?;
             Some(ShapeModel {
@@ -419,7 +419,7 @@ fn by_shape(
         };
         // The rule names its shape exactly: its path template as `template=`, not as a glob; an EINTR model, only
         // processes that catch a signal (`caught=yes`).
-        let guards = crate::model::shape::model_guards(syscall, Some(errno));
+        let guards = crate::model::shape::model_guards(syscall, crate::model::Action::Errno(errno));
         let text = if text.is_empty() {
             format!("{}:{}:p={probability}{guards}", syscall.name(), errno.code())
         } else {

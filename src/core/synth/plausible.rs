@@ -374,7 +374,7 @@ mod tests {
         );
         assert_eq!(
             t.experiments[4].fault.to_string(),
-            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream"
+            "read:short=1:p=0.05:fd=tcp|tcp6|unix-stream:edge=no"
         );
         let fsync = &t.experiments[7];
         assert_eq!(fsync.calls, 10, "the directory's fsyncs are not in fd=file");
