@@ -640,7 +640,7 @@ fn state_predicates_fail_only_the_calls_in_that_state(backend: Backend) {
             "newfstatat" => assert!(shape.starts_with("exists=yes:path=/"), "{shape}"),
             "write" => assert_eq!(shape, "fd=pipe:nonblock=yes:ready=yes:atomic=yes:readers=no"),
             _ => assert!(
-                shape.starts_with("creates=yes:exists=no:parent=yes:path=/"),
+                shape.starts_with("creates=yes:directory=no:exists=no:parent=yes:path=/"),
                 "{shape}"
             ),
         }

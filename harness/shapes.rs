@@ -126,8 +126,9 @@ fn observation_counts_calls_and_errors_per_shape() {
         open.shapes
             .iter()
             .find(|(s, _)| {
-                s.starts_with(&format!("creates=yes:exists=no:parent={parent}:path=/"))
-                    && s.ends_with("/phoebe-shapes-*-dir/new")
+                s.starts_with(&format!(
+                    "creates=yes:directory=no:exists=no:parent={parent}:path=/"
+                )) && s.ends_with("/phoebe-shapes-*-dir/new")
             })
             .map(|(_, st)| (st.calls, st.errors.values().sum::<u64>()))
             .unwrap_or_else(|| panic!("parent={parent}: {:?}", open.shapes.keys().collect::<Vec<_>>()))
@@ -598,4 +599,100 @@ fn fcntl_s_command_is_part_of_its_shape() {
             .stdout("Resource temporarily unavailable\n".repeat(3))
             .stderr(predicates::str::contains("injected 3 errors"));
     }
+}
+
+/// rsync's pattern: each file probed with `O_PATH | O_DIRECTORY | O_NOFOLLOW` (ENOTDIR, every time), then opened
+/// plainly (never fails).
+const DIRECTORY_PROBES: &str = r#"
+import os, sys
+n = 0
+for _ in range(40):
+    for name in sys.argv[1:]:
+        try:
+            os.close(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW))
+        except NotADirectoryError:
+            n += 1
+        os.close(os.open(name, os.O_RDONLY | os.O_NOFOLLOW))
+print(n)
+"#;
+
+/// Regression, found on rsync: its `O_DIRECTORY` probes' ENOTDIR shared a shape (the file's path) with the plain
+/// opens that follow, half of each file's opens failed, and the model injected ENOTDIR into the plain opens of
+/// existing files, which never say it: rsync's "some files/attrs were not transferred" (exit 23) was reported as
+/// a finding. An open's shape says whether it asks for a directory (`directory=`, read from the flags on ptrace
+/// and kept beside them on eBPF): the probes fail every time, excluded as the file system's state, and no model
+/// is left; a hand-written rule for the plain opens is refused as unrealistic.
+#[test]
+fn regression_enotdir_of_directory_probes_was_injected_into_plain_opens() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("probe.py");
+    std::fs::write(&script, DIRECTORY_PROBES).unwrap();
+    let files: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let f = dir.path().join(format!("f{i}.txt"));
+            std::fs::write(&f, "x").unwrap();
+            f
+        })
+        .collect();
+    let mut observers = vec!["ptrace"];
+    if ebpf_works() {
+        observers.push("ebpf");
+    }
+    for backend in observers {
+        let obs = dir.path().join(format!("obs-{backend}.json"));
+        phoebe()
+            .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg("python3")
+            .arg(&script)
+            .args(&files)
+            .assert()
+            .success()
+            .stdout("120\n");
+        let plan = dir.path().join(format!("plan-{backend}.json"));
+        phoebe()
+            .args(["synthesize", "-o"])
+            .arg(&plan)
+            .arg(&obs)
+            .assert()
+            .success();
+        let plan: Plan = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+        assert!(
+            !plan.models.iter().any(|m| m.id.starts_with("openat-ENOTDIR")),
+            "{backend}: {:?}",
+            plan.models
+        );
+        let probes: Vec<_> = plan
+            .excluded
+            .iter()
+            .filter(|e| e.action.to_string() == "ENOTDIR")
+            .collect();
+        assert!(
+            probes.iter().any(|e| e
+                .shape
+                .as_deref()
+                .is_some_and(|s| s.starts_with("directory=yes:") && s.contains("/f0.txt"))),
+            "{backend}: {:?}",
+            plan.excluded
+        );
+    }
+    phoebe()
+        .args([
+            "inject",
+            "--backend",
+            "ptrace",
+            "--fault",
+            "openat:ENOTDIR:p=0:directory=no:exists=yes",
+        ])
+        .arg("--")
+        .arg("true")
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "openat directory=no:exists=yes never returns ENOTDIR",
+        ));
 }

@@ -267,6 +267,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                ENOENT on a name that exists simulates a deletion)
   creates=yes|no  open, openat, openat2, creat: O_CREAT (a creating open's ENOENT is a missing
                directory, a plain one's a missing name)
+  directory=yes|no  open, openat, openat2, creat: O_DIRECTORY (ENOTDIR needs yes, or a name
+               that does not exist)
   parent=yes|no  mkdir, mknod, creating opens: the directory the name is created in exists
                (ENOENT needs no)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)

@@ -191,7 +191,8 @@ pub fn aarch64_path(nr: u64) -> Option<u8> {
 }
 
 /// What the path counters keep of an open's flags, in [`PathKey::fd`] (a path syscall has no descriptor code):
-/// whether it creates its file (`O_CREAT`), and only when it is absent (`O_EXCL`).
+/// whether it creates its file (`O_CREAT`), and only when it is absent (`O_EXCL`), in the low two bits; whether
+/// it asks for a directory (`O_DIRECTORY`), in [`DIRECTORY`].
 pub mod open {
     /// Not an open, or one whose flags are not a register (openat2's are in memory).
     pub const UNKNOWN: u64 = 0;
@@ -201,20 +202,33 @@ pub mod open {
     pub const CREATES: u64 = 2;
     /// With `O_CREAT | O_EXCL`.
     pub const EXCLUSIVE: u64 = 3;
+    /// The low bits that say how it creates: [`PLAIN`], [`CREATES`] or [`EXCLUSIVE`] (0: unknown).
+    pub const MODE: u64 = 3;
+    /// Set beside the mode: with `O_DIRECTORY`.
+    pub const DIRECTORY: u64 = 4;
+    /// `O_DIRECTORY` of x86_64 (and most of the kernel's architectures).
+    pub const X86_64_O_DIRECTORY: u64 = 0o200000;
+    /// `O_DIRECTORY` of aarch64 (the arm family's own value).
+    pub const AARCH64_O_DIRECTORY: u64 = 0o40000;
     /// The flags argument of [`x86_64`]'s and [`aarch64`]'s opens that is no register: creat, which always creates.
     pub const CREAT: u8 = 0xff;
     const O_CREAT: u64 = 0o100;
     const O_EXCL: u64 = 0o200;
 
-    /// The code of an open with these flags.
+    /// The code of an open with these flags, on an architecture whose `O_DIRECTORY` is `o_directory`.
     #[inline(always)]
-    pub fn code(flags: u64) -> u64 {
-        if flags & O_CREAT == 0 {
+    pub fn code(flags: u64, o_directory: u64) -> u64 {
+        let mode = if flags & O_CREAT == 0 {
             PLAIN
         } else if flags & O_EXCL != 0 {
             EXCLUSIVE
         } else {
             CREATES
+        };
+        if flags & o_directory != 0 {
+            mode | DIRECTORY
+        } else {
+            mode
         }
     }
 

@@ -420,9 +420,9 @@ fn count_path(arg: u8, regs: *const u8, nr: u32, errno: u32, latency: u64, open:
 fn open_code(nr: u64, regs: *const u8) -> u64 {
     use phoebe_common::shape::open;
     #[cfg(bpf_target_arch = "aarch64")]
-    let arg = open::aarch64(nr);
+    let (arg, o_directory) = (open::aarch64(nr), open::AARCH64_O_DIRECTORY);
     #[cfg(not(bpf_target_arch = "aarch64"))]
-    let arg = open::x86_64(nr);
+    let (arg, o_directory) = (open::x86_64(nr), open::X86_64_O_DIRECTORY);
     let Some(arg) = arg else {
         return open::UNKNOWN;
     };
@@ -434,7 +434,7 @@ fn open_code(nr: u64, regs: *const u8) -> u64 {
     };
     // SAFETY: `regs` is the `struct pt_regs *` the tracepoint passes; the helper checks the read.
     match unsafe { bpf_probe_read_kernel(regs.wrapping_add(*offset).cast::<u64>()) } {
-        Ok(flags) => open::code(flags),
+        Ok(flags) => open::code(flags, o_directory),
         Err(_) => open::UNKNOWN,
     }
 }

@@ -63,6 +63,8 @@ struct KernelPath {
     result: Result<(), Errno>,
     /// An open's flags, as the kernel kept them in the key.
     open: Option<OpenMode>,
+    /// Whether an open asked for a directory (`O_DIRECTORY`), as the kernel kept it.
+    directory: Option<bool>,
 }
 
 impl Probe for KernelPath {
@@ -70,6 +72,14 @@ impl Probe for KernelPath {
         self.path.clone()
     }
     fn exists(&mut self, sc: Syscall, _: &[u64; 6], name: Name) -> Option<bool> {
+        // An open that did not ask for a directory says ENOTDIR only when a directory of its path is something
+        // else: its name does not exist.
+        if name == Name::Path
+            && self.directory == Some(false)
+            && self.result.err().map(Errno::code) == Some(libc::ENOTDIR)
+        {
+            return Some(false);
+        }
         exists_from_result(sc, name, self.result, self.open)
     }
     fn cwd_deleted(&mut self) -> Option<bool> {
@@ -81,6 +91,9 @@ impl Probe for KernelPath {
     // The path counters keep an open's flags (`phoebe_common::shape::open`), no other register.
     fn creates(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
         self.open.map(|mode| mode != OpenMode::Plain)
+    }
+    fn directory(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
+        self.directory
     }
 }
 
@@ -96,21 +109,32 @@ pub fn shape_of_path(
     let syscall = Syscall::from_number(nr)?;
     path_arg_of(nr)?;
     let path = path.map(|raw| normalize_absolute(&String::from_utf8_lossy(raw)));
-    let open = open_mode(open);
+    let (open, directory) = open_flags(open);
     Some((
         syscall,
-        shape_of(syscall, &[0; 6], &mut KernelPath { path, result, open }),
+        shape_of(
+            syscall,
+            &[0; 6],
+            &mut KernelPath {
+                path,
+                result,
+                open,
+                directory,
+            },
+        ),
     ))
 }
 
-/// What the kernel's open code (`phoebe_common::shape::open`) says of an open's flags.
-fn open_mode(code: u64) -> Option<OpenMode> {
-    match code {
+/// What the kernel's open code (`phoebe_common::shape::open`) says of an open's flags: how it creates, and
+/// whether it asks for a directory (both unknown when the code is).
+fn open_flags(code: u64) -> (Option<OpenMode>, Option<bool>) {
+    let mode = match code & shape::open::MODE {
         shape::open::PLAIN => Some(OpenMode::Plain),
         shape::open::CREATES => Some(OpenMode::Creates),
         shape::open::EXCLUSIVE => Some(OpenMode::Exclusive),
         _ => None,
-    }
+    };
+    (mode, mode.map(|_| code & shape::open::DIRECTORY != 0))
 }
 
 /// The syscall and shape a key stands for: its registers' components, and for a call on a descriptor the facts
@@ -129,6 +153,7 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
             path: None,
             result: decode_result(key.errno)?,
             open: None,
+            directory: None,
         };
         return Some((syscall, shape_of(syscall, &args, &mut probe)));
     }
@@ -559,6 +584,7 @@ pub(super) fn record_unknown(
                 path: None,
                 result,
                 open: None,
+                directory: None,
             },
         );
         builder.record_shape_many(at, syscall, &shape, result, value.calls);
@@ -628,6 +654,7 @@ mod tests {
                     path: None,
                     result: Ok(()),
                     open: None,
+                    directory: None,
                 };
                 assert_eq!(
                     from_key.to_string(),
@@ -666,29 +693,29 @@ mod tests {
             |path: Option<&[u8]>, result, code| shape_of_path(nr, path, result, code).unwrap().1.to_string();
         assert_eq!(
             text(Some(b"/proc/1234/stat"), enoent, open::PLAIN),
-            "creates=no:exists=no:path=/proc/*/stat"
+            "creates=no:directory=no:exists=no:path=/proc/*/stat"
         );
         assert_eq!(
             text(Some(b"/etc/./x/..//passwd"), enoent, open::CREATES),
-            "creates=yes:exists=no:parent=no:path=/etc/passwd"
+            "creates=yes:directory=no:exists=no:parent=no:path=/etc/passwd"
         );
         assert_eq!(
             text(None, enoent, open::UNKNOWN),
-            "creates=unknown:exists=unknown:parent=unknown:path=unknown"
+            "creates=unknown:directory=unknown:exists=unknown:parent=unknown:path=unknown"
         );
         // A plain open's success found its name, an exclusive one's did not; one that may create says nothing
         // (O_CREAT). A stat's success says the name was there.
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(()), open::PLAIN),
-            "creates=no:exists=yes:path=/etc/passwd"
+            "creates=no:directory=no:exists=yes:path=/etc/passwd"
         );
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(()), open::EXCLUSIVE),
-            "creates=yes:exists=no:parent=yes:path=/etc/passwd"
+            "creates=yes:directory=no:exists=no:parent=yes:path=/etc/passwd"
         );
         assert_eq!(
             text(Some(b"/etc/passwd"), Ok(()), open::CREATES),
-            "creates=yes:exists=unknown:parent=yes:path=/etc/passwd"
+            "creates=yes:directory=no:exists=unknown:parent=yes:path=/etc/passwd"
         );
         let stat = u64::from(Syscall::parse("newfstatat").unwrap().number());
         assert_eq!(
@@ -697,6 +724,17 @@ mod tests {
                 .1
                 .to_string(),
             "exists=yes:path=/etc/passwd"
+        );
+        // rsync's probe of a file (O_DIRECTORY: the name is there, and is no directory), and an open through a
+        // file (no O_DIRECTORY: the name is absent).
+        let enotdir = Err(Errno::new(libc::ENOTDIR).unwrap());
+        assert_eq!(
+            text(Some(b"/src/cli.rs"), enotdir, open::PLAIN | open::DIRECTORY),
+            "creates=no:directory=yes:exists=unknown:path=/src/cli.rs"
+        );
+        assert_eq!(
+            text(Some(b"/src/cli.rs/x"), enotdir, open::PLAIN),
+            "creates=no:directory=no:exists=no:path=/src/cli.rs/x"
         );
         // Not a path syscall: no shape from a path key.
         let getppid = u64::from(Syscall::parse("getppid").unwrap().number());
@@ -709,9 +747,19 @@ mod tests {
     fn the_kernel_keeps_the_open_flags_shape_of_reads() {
         use phoebe_common::shape::open;
         let flags = |f: i32| f as u64;
-        assert_eq!(open::code(flags(libc::O_RDONLY)), open::PLAIN);
-        assert_eq!(open::code(flags(libc::O_CREAT | libc::O_WRONLY)), open::CREATES);
-        assert_eq!(open::code(flags(libc::O_CREAT | libc::O_EXCL)), open::EXCLUSIVE);
+        let code = |f: i32| open::code(flags(f), open::X86_64_O_DIRECTORY);
+        assert_eq!(code(libc::O_RDONLY), open::PLAIN);
+        assert_eq!(code(libc::O_CREAT | libc::O_WRONLY), open::CREATES);
+        assert_eq!(code(libc::O_CREAT | libc::O_EXCL), open::EXCLUSIVE);
+        assert_eq!(
+            code(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW),
+            open::PLAIN | open::DIRECTORY
+        );
+        // The host's O_DIRECTORY is the one the kernel programs use for it.
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(libc::O_DIRECTORY as u64, open::X86_64_O_DIRECTORY);
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(libc::O_DIRECTORY as u64, open::AARCH64_O_DIRECTORY);
         for name in ["open", "openat", "creat"] {
             let sc = Syscall::parse(name).unwrap();
             let arg = open::x86_64(u64::from(sc.number()));

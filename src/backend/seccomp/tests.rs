@@ -466,7 +466,7 @@ fn regression_an_injected_calls_log_names_its_path_without_a_path_rule() {
     assert_eq!(log.injections[0].path.as_deref(), Some("/etc/passwd"));
     assert_eq!(
         log.injections[0].shape.as_ref().map(ToString::to_string),
-        Some("creates=no:exists=yes:path=/etc/passwd".to_owned())
+        Some("creates=no:directory=no:exists=yes:path=/etc/passwd".to_owned())
     );
 }
 

@@ -125,6 +125,9 @@ enum Need {
     Ctl(&'static [&'static str], Option<&'static str>),
     /// getcwd: the working directory has been removed (`cwd=deleted`).
     CwdDeleted,
+    /// An open that asks for a directory (`directory=yes`), or whose name does not exist (`exists=no`: a
+    /// directory of its path is something else).
+    DirectoryOrAbsent,
     /// flock: the operation (`lock=`) is one of these.
     Lock(&'static [&'static str]),
     /// fcntl: the command (`cmd=`) is one of these.
@@ -158,7 +161,7 @@ struct Rule {
 
 use libc::{
     EAGAIN, ECONNREFUSED, ECONNRESET, EDQUOT, EEXIST, EHOSTUNREACH, EINTR, EIO, EMFILE, ENETUNREACH, ENFILE,
-    ENOENT, ENOMEM, ENOSPC, EPERM, EPIPE, ETIMEDOUT,
+    ENOENT, ENOMEM, ENOSPC, ENOTDIR, EPERM, EPIPE, ETIMEDOUT,
 };
 
 /// The errnos for which the rules list every call of [`CLOSED_CALLS`] that can return them: a call of that list
@@ -519,6 +522,14 @@ const RULES: &[Rule] = &[
         need: Need::Never("it never sleeps interruptibly, so a signal cannot interrupt it (signal(7))"),
         why: "",
     },
+    // An open's ENOTDIR: O_DIRECTORY on something else, or a path through something else (fs/namei.c).
+    Rule {
+        errnos: &[ENOTDIR],
+        syscalls: &[&["open", "openat", "openat2", "creat"]],
+        need: Need::DirectoryOrAbsent,
+        why: "an open says ENOTDIR only when it asks for a directory (O_DIRECTORY) and finds something else, or \
+              when a directory of its path is something else, and then its name does not exist (open(2) ERRORS)",
+    },
     // getcwd: the kernel's ENOENT is an unlinked working directory (fs/d_path.c).
     Rule {
         errnos: &[ENOENT],
@@ -819,6 +830,8 @@ struct Call<'a> {
     cwd: Option<&'a str>,
     lock: Option<&'a str>,
     cmd: Option<&'a str>,
+    directory: Option<&'a str>,
+    exists: Option<&'a str>,
 }
 
 /// The futex operations whose fourth argument is a timeout.
@@ -853,6 +866,8 @@ impl<'a> Call<'a> {
             cwd: None,
             lock: None,
             cmd: None,
+            directory: None,
+            exists: None,
         };
         let mut calls = Vec::new();
         if keys.contains(&Key::Fd) {
@@ -916,7 +931,7 @@ impl<'a> Call<'a> {
         });
         let cmds = values(Key::Cmd)
             .unwrap_or_else(|| super::shape::FCNTL_CMDS.iter().map(|(_, name)| *name).collect());
-        let crossed: [(Key, Vec<&'a str>, Set<'a>); 6] = [
+        let crossed: [(Key, Vec<&'a str>, Set<'a>); 8] = [
             (Key::Sleeps, yes_no(Key::Sleeps), |c, v| Call {
                 sleeps: Some(v),
                 ..c
@@ -929,6 +944,14 @@ impl<'a> Call<'a> {
             (Key::Cwd, cwds, |c, v| Call { cwd: Some(v), ..c }),
             (Key::Lock, locks, |c, v| Call { lock: Some(v), ..c }),
             (Key::Cmd, cmds, |c, v| Call { cmd: Some(v), ..c }),
+            (Key::Directory, yes_no(Key::Directory), |c, v| Call {
+                directory: Some(v),
+                ..c
+            }),
+            (Key::Exists, yes_no(Key::Exists), |c, v| Call {
+                exists: Some(v),
+                ..c
+            }),
         ];
         for (key, vs, set) in crossed {
             if keys.contains(&key) {
@@ -944,6 +967,9 @@ impl<'a> Call<'a> {
     /// ` on fd=pipe:nonblock=no`, ` FUTEX_WAKE_PRIVATE`, ` with WNOHANG`, ` ctl=add`: put after the syscall's
     /// name.
     fn describe(&self) -> String {
+        if let (Some(directory), Some(exists)) = (self.directory, self.exists) {
+            return format!(" directory={directory}:exists={exists}");
+        }
         if let Some(cwd) = self.cwd {
             return format!(" cwd={cwd}");
         }
@@ -1029,6 +1055,7 @@ fn allows(rule: &Rule, call: &Call<'_>) -> bool {
         Need::Sleeps => call.sleeps != Some("no"),
         // An operation number the kernel does not know fails with EINVAL before any of these.
         Need::CwdDeleted => call.cwd != Some("live"),
+        Need::DirectoryOrAbsent => call.directory != Some("no") || call.exists != Some("yes"),
         Need::Ctl(ctls, registered) => {
             call.ctl.is_none_or(|ctl| ctls.contains(&ctl))
                 && registered.is_none_or(|need| call.registered.is_none_or(|was| was == need))
@@ -1084,6 +1111,28 @@ mod tests {
         possible("futex:EAGAIN:op=FUTEX_WAIT|FUTEX_WAIT_BITSET_PRIVATE");
         possible("futex:ETIMEDOUT:op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes");
         possible("futex:EINTR:op=FUTEX_WAIT_PRIVATE");
+    }
+
+    /// rsync's `O_DIRECTORY` probes fail with ENOTDIR on every file; the plain open of an existing name that
+    /// follows never can. A rule for both is refused, naming the plain open of a name that exists; one narrowed
+    /// to the probes, or to names that do not exist (a path through a file), is not.
+    #[test]
+    fn enotdir_of_an_open_needs_o_directory_or_a_path_through_something_else() {
+        assert_eq!(
+            refused("openat:ENOTDIR:directory=no:exists=yes"),
+            "openat directory=no:exists=yes never returns ENOTDIR: an open says ENOTDIR only when it asks for a \
+             directory (O_DIRECTORY) and finds something else, or when a directory of its path is something else, \
+             and then its name does not exist (open(2) ERRORS)"
+        );
+        assert!(refused("openat:ENOTDIR").contains("directory=no:exists=yes"));
+        assert!(refused("creat:ENOTDIR:exists=yes").contains("directory=no:exists=yes"));
+        possible("openat:ENOTDIR:directory=yes");
+        possible("openat:ENOTDIR:exists=no");
+        possible("openat:ENOTDIR:directory=yes:exists=yes");
+        assert_eq!(
+            judge_text("openat:ENOENT:directory=no:exists=yes"),
+            Realism::Unjudged
+        );
     }
 
     /// EPIPE comes with SIGPIPE where the kernel sends both: pipes' and stream sockets' writes, and sends without

@@ -89,6 +89,12 @@ pub enum Key {
     /// open, openat, openat2, creat: whether the call creates its file when it is absent (`O_CREAT`): a creating
     /// open's ENOENT is a missing directory, a plain one's a missing name; only a creating one says EEXIST.
     Creates,
+    /// open, openat, openat2, creat: whether the call asks for a directory (`O_DIRECTORY`; `yes` / `no`). ENOTDIR
+    /// is what such an open of anything else says, every time; an open without it says ENOTDIR only when a
+    /// directory of its path is not one (then its name does not exist). rsync probes each name with
+    /// `O_PATH | O_DIRECTORY` before it opens a file plainly: the same path, one call failing every time, one
+    /// never.
+    Directory,
     /// Path calls: whether the name the call looks up exists as the call starts (`yes` / `no`, as `lstat` sees
     /// it). ENOENT is the state of a name that is not there, EEXIST of one that is: a baseline whose lookups of
     /// absent names failed says nothing about names that exist, so an injection there would simulate a deletion
@@ -132,7 +138,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 32] = [
+    pub const ALL: [Key; 33] = [
         Key::Op,
         Key::Timeout,
         Key::Sleeps,
@@ -157,6 +163,7 @@ impl Key {
         Key::Cwd,
         Key::Child,
         Key::Creates,
+        Key::Directory,
         Key::Exists,
         Key::Parent,
         Key::DestExists,
@@ -193,6 +200,7 @@ impl Key {
             Key::Cwd => "cwd",
             Key::Child => "child",
             Key::Creates => "creates",
+            Key::Directory => "directory",
             Key::Exists => "exists",
             Key::Parent => "parent",
             Key::DestExists => "dest_exists",
@@ -219,6 +227,7 @@ impl Key {
             | Key::Sleeps
             | Key::Child
             | Key::Creates
+            | Key::Directory
             | Key::Exists
             | Key::Parent
             | Key::DestExists
@@ -256,7 +265,7 @@ impl Key {
             Key::Ctl | Key::Registered => "epoll_ctl",
             Key::Cwd => "getcwd",
             Key::Child => "wait4 and waitid",
-            Key::Creates => "open, openat, openat2 and creat",
+            Key::Creates | Key::Directory => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
             Key::Readers | Key::Atomic => "write and writev on a pipe or FIFO",
@@ -339,14 +348,19 @@ impl Shape {
 }
 
 /// The errnos each state component decides: a name's existence decides ENOENT (absent), EEXIST and ENOTEMPTY
-/// (present); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
+/// (present), and ENOTDIR (absent: a directory of its path is something else; or present, to an open that asks
+/// for a directory, whose `directory=` decides it too); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
 /// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
 /// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 8] = [
+const STATE_ERRNOS: [(Key, &[i32]); 9] = [
     (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
-    (Key::Exists, &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY]),
+    (Key::Directory, &[libc::ENOTDIR]),
+    (
+        Key::Exists,
+        &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY, libc::ENOTDIR],
+    ),
     (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
     (Key::Cwd, &[libc::ENOENT]),
     (Key::Readers, &[libc::EPIPE]),
@@ -641,6 +655,18 @@ pub trait Probe {
             _ => return None,
         };
         Some(flags & libc::O_CREAT as u64 != 0)
+    }
+    /// Whether an open asks for a directory (`O_DIRECTORY`), from its flags as [`Probe::creates`] reads them
+    /// (creat never does). A probe that does not know the registers says `None`.
+    fn directory(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<bool> {
+        let flags = match sc.name() {
+            "creat" => return Some(false),
+            "open" => args[1],
+            "openat" => args[2],
+            "openat2" => self.read_u64(args[2])?,
+            _ => return None,
+        };
+        Some(flags & libc::O_DIRECTORY as u64 != 0)
     }
 }
 
@@ -1181,7 +1207,9 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
         "read" | "readv" | "recvfrom" | "recvmsg" | "sendto" | "sendmsg" | "accept" | "accept4" => {
             &[Key::Fd, Key::Nonblock, Key::Ready, Key::Path]
         }
-        "open" | "openat" | "openat2" | "creat" => &[Key::Creates, Key::Exists, Key::Parent, Key::Path],
+        "open" | "openat" | "openat2" | "creat" => {
+            &[Key::Creates, Key::Directory, Key::Exists, Key::Parent, Key::Path]
+        }
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Exists, Key::Path],
@@ -1288,6 +1316,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
         };
         if keys_of(sc).contains(&Key::Creates) {
             shape.set(Key::Creates, probe.creates(sc, args).map_or(UNKNOWN, yes_no));
+            shape.set(Key::Directory, probe.directory(sc, args).map_or(UNKNOWN, yes_no));
         }
         shape.set(Key::Exists, state(probe, Name::Path));
         // A creating call's ENOENT is its directory's: whether that exists, for the calls that create (unknown
@@ -1742,9 +1771,13 @@ pub fn register_tests(sc: Syscall, pred: &Predicate) -> Option<Vec<Vec<ArgTest>>
                 any.extend(ops.into_iter().map(|n| eq(1, n)));
                 eq(1, last)
             }
-            ("open" | "openat", Key::Creates) => {
+            ("open" | "openat", Key::Creates | Key::Directory) => {
                 let arg = if sc.name() == "open" { 1 } else { 2 };
-                let bits = libc::O_CREAT as u32;
+                let bits = if pred.key == Key::Creates {
+                    libc::O_CREAT as u32
+                } else {
+                    libc::O_DIRECTORY as u32
+                };
                 vec![if yes(v) {
                     ArgTest::LowAnySet { arg, bits }
                 } else {
@@ -1983,7 +2016,7 @@ mod tests {
         };
         assert_eq!(
             shape("openat", [0; 6], &mut p),
-            "creates=no:exists=unknown:path=/proc/*/stat"
+            "creates=no:directory=no:exists=unknown:path=/proc/*/stat"
         );
         assert_eq!(
             shape("readlink", [0; 6], &mut nothing()),
@@ -2200,24 +2233,24 @@ mod tests {
         let o_creat = libc::O_CREAT as u64;
         assert_eq!(
             shape("openat", [0, 0, libc::O_RDONLY as u64, 0, 0, 0], &mut p),
-            "creates=no:exists=no:path=/srv/app/log"
+            "creates=no:directory=no:exists=no:path=/srv/app/log"
         );
         assert_eq!(
             shape("openat", [0, 0, o_creat | libc::O_WRONLY as u64, 0, 0, 0], &mut p),
-            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
+            "creates=yes:directory=no:exists=no:parent=yes:path=/srv/app/log"
         );
         assert_eq!(
             shape("open", [0, o_creat, 0, 0, 0, 0], &mut p),
-            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
+            "creates=yes:directory=no:exists=no:parent=yes:path=/srv/app/log"
         );
         assert_eq!(
             shape("creat", [0; 6], &mut p),
-            "creates=yes:exists=no:parent=yes:path=/srv/app/log"
+            "creates=yes:directory=no:exists=no:parent=yes:path=/srv/app/log"
         );
         // openat2's flags are in memory: this probe cannot read it.
         assert_eq!(
             shape("openat2", [0; 6], &mut p),
-            "creates=unknown:exists=no:parent=unknown:path=/srv/app/log"
+            "creates=unknown:directory=unknown:exists=no:parent=unknown:path=/srv/app/log"
         );
         // A stat has no such component; an errno it does not decide does not see it.
         assert_eq!(shape("newfstatat", [0; 6], &mut p), "exists=no:path=/srv/app/log");
@@ -2234,6 +2267,54 @@ mod tests {
             }]])
         );
         assert_eq!(register_tests(sc("openat2"), &yes), None);
+    }
+
+    /// rsync (3.5) probes every name it copies with `openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW)`, which
+    /// says ENOTDIR for each file, then opens the file plainly, which never can: the same path, half the calls
+    /// failing. With the path alone in the shape, the model injected ENOTDIR into the plain opens of existing
+    /// files, and rsync's "some files were not transferred" became a finding. Whether an open asks for a
+    /// directory is part of its shape, for ENOTDIR only.
+    #[test]
+    fn regression_enotdir_of_directory_probes_was_injected_into_plain_opens() {
+        let mut p = State {
+            path: Some("/src/cli.rs".into()),
+            exists: Some(true),
+            dest: None,
+            parent: Some(true),
+            cwd_deleted: None,
+        };
+        let probe = (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64;
+        let plain = (libc::O_RDONLY | libc::O_NOFOLLOW) as u64;
+        assert_eq!(
+            shape("openat", [3, 0, probe, 0, 0, 0], &mut p),
+            "creates=no:directory=yes:exists=yes:path=/src/cli.rs"
+        );
+        assert_eq!(
+            shape("openat", [3, 0, plain, 0, 0, 0], &mut p),
+            "creates=no:directory=no:exists=yes:path=/src/cli.rs"
+        );
+        assert_eq!(
+            shape("creat", [0; 6], &mut p).split(':').nth(1),
+            Some("directory=no")
+        );
+        let enotdir = Some(Errno::new(libc::ENOTDIR).unwrap());
+        let emfile = Some(Errno::new(libc::EMFILE).unwrap());
+        let probing = Shape::parse("creates=no:directory=yes:exists=yes:path=/src/cli.rs").unwrap();
+        assert_eq!(
+            for_errno(&probing, enotdir).to_string(),
+            "directory=yes:exists=yes:path=/src/cli.rs"
+        );
+        // Any other errno sees the path alone: the two opens are one shape to EMFILE.
+        assert_eq!(for_errno(&probing, emfile).to_string(), "path=/src/cli.rs");
+        // The filter decides it on the flags register.
+        let yes = Predicate::parse(Key::Directory, "yes").unwrap();
+        assert_eq!(
+            register_tests(sc("openat"), &yes),
+            Some(vec![vec![ArgTest::LowAnySet {
+                arg: 2,
+                bits: libc::O_DIRECTORY as u32
+            }]])
+        );
     }
 
     /// CPython's suites: `test.support.reap_children` polls `waitpid(-1, WNOHANG)` until ECHILD, so ECHILD was

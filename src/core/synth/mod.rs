@@ -511,6 +511,16 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
              an edge-triggered poller waits for (a Go or Tokio program, nginx), which then hangs for an error the \
              kernel never returns there",
         ),
+        libc::ENOTDIR if exists == Some("no") => Some(
+            "a directory of the path was something else at every call, so the name did not exist: ENOTDIR is the \
+             state of the file system, not a failure; injecting it where the path leads through directories would \
+             simulate a change the baseline never saw",
+        ),
+        libc::ENOTDIR if shape.get(Key::Directory) == Some("yes") => Some(
+            "the open asked for a directory (O_DIRECTORY) and the name was something else at every call: ENOTDIR \
+             is its answer, not a failure (a probe such as rsync's before it opens a file); an open without \
+             O_DIRECTORY of a name that exists never says ENOTDIR",
+        ),
         libc::EPIPE if shape.get(Key::Readers) == Some("no") => Some(
             "the pipe had no reader left at every call: EPIPE is the state of the pipe, not a failure; injecting it \
              where the pipe is read would simulate a reader's death the baseline never saw",
@@ -944,6 +954,39 @@ mod tests {
             30 * 13,
             "both states of the non-blocking pipe"
         );
+    }
+
+    /// rsync: each file's `O_PATH | O_DIRECTORY` probe said ENOTDIR, and the plain open of the same file that follows
+    /// never does; with the path alone in the shape, half the opens of each file failed, the model injected
+    /// ENOTDIR into the plain opens, and rsync's "some files/attrs were not transferred" (exit 23) was reported
+    /// as a finding. Whether the open asks for a directory is in the shape: the probes fail every time (their
+    /// state), and the plain opens never.
+    #[test]
+    fn regression_enotdir_of_directory_probes_was_injected_into_plain_opens() {
+        let o = shaped(
+            "openat",
+            30,
+            &[
+                (
+                    "creates=no:directory=yes:exists=yes:path=/src/cli.rs",
+                    1,
+                    Some(("ENOTDIR", 1)),
+                ),
+                ("creates=no:directory=no:exists=yes:path=/src/cli.rs", 1, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(p.models.is_empty(), "{:?}", p.models);
+        let enotdir = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "ENOTDIR")
+            .expect("ENOTDIR excluded");
+        assert_eq!(
+            enotdir.shape.as_deref(),
+            Some("directory=yes:exists=yes:path=/src/cli.rs")
+        );
+        assert!(enotdir.reason.contains("O_DIRECTORY"), "{}", enotdir.reason);
     }
 
     /// Prometheus (a Go server) in service mode: reads of its non-blocking sockets said EAGAIN whenever nothing had

@@ -14,8 +14,9 @@
 //!   `exists=no:path=…/phoebe-shapes-*-probe` (always ENOENT);
 //! - `open(O_CREAT)` of `new` in the directory `phoebe-shapes-PID-dir` of the temp directory, which exists in odd
 //!   rounds only: the file is created (and removed again) in odd rounds, ENOENT in even ones; the name never
-//!   exists as the call starts: shapes `creates=yes:exists=no:parent=yes:path=…/phoebe-shapes-*-dir/new` (never
-//!   fails) and `…:parent=no:…` (always ENOENT);
+//!   exists as the call starts: shapes
+//!   `creates=yes:directory=no:exists=no:parent=yes:path=…/phoebe-shapes-*-dir/new` (never fails) and
+//!   `…:parent=no:…` (always ENOENT);
 //! - `write` of one byte to a non-blocking pipe whose read end is open (never read: EAGAIN only once its 64 KiB
 //!   are full) and to one whose read end was closed (always EPIPE; Rust ignores SIGPIPE): shapes
 //!   `fd=pipe:nonblock=yes:ready=yes:atomic=yes:readers=yes` and `…:readers=no`.
