@@ -46,6 +46,8 @@ pub(super) struct LogSums {
     /// The signal the injections raised with their errno, as the kernel does (SIGPIPE with a write's EPIPE), if
     /// any of the logged ones did.
     pub(super) raised: Option<i32>,
+    /// Calls the rules' guards kept out, by what they had, summed over the rules (`RuleStats::guarded`).
+    pub(super) guarded: Vec<(String, u64)>,
 }
 
 impl LogSums {
@@ -57,6 +59,15 @@ impl LogSums {
             usage: log.and_then(|l| l.usage),
             realistic: realistic(log, natural),
             raised: log.and_then(|l| l.injections.iter().find_map(|i| i.signal)),
+            guarded: log
+                .map(|l| {
+                    let mut sum = std::collections::BTreeMap::<String, u64>::new();
+                    for (had, n) in l.rules.iter().flat_map(|r| &r.guarded) {
+                        *sum.entry(had.clone()).or_default() += n;
+                    }
+                    sum.into_iter().collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

@@ -134,6 +134,7 @@ impl Runner<'_> {
                     usage,
                     realistic,
                     raised,
+                    guarded,
                 } = LogSums::of(log.as_ref(), natural);
                 let exit = log.as_ref().and_then(|l| l.exit);
                 let (verdict, detail) = verdict::judge_service(&verdict::ServiceEvidence {
@@ -151,6 +152,7 @@ impl Runner<'_> {
                     tolerance: self.service().tolerance,
                     raised,
                     peer: !exp.faults.is_empty() && exp.faults.iter().all(realism::peer_failure),
+                    guarded,
                 });
                 progress.run_done();
                 let evidence = evidence(
@@ -214,6 +216,7 @@ impl Runner<'_> {
                 usage,
                 realistic,
                 raised,
+                guarded,
             } = LogSums::of(log.as_ref(), natural);
             let exit = log
                 .as_ref()
@@ -249,6 +252,7 @@ impl Runner<'_> {
                 check_passed,
                 post_run_passed,
                 raised,
+                guarded,
             });
             progress.run_done();
             let evidence = evidence(

@@ -3,7 +3,7 @@
 use crate::model::{TargetExit, Verdict};
 
 /// What one run showed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Evidence {
     /// The exit status of every baseline run.
     pub baseline: TargetExit,
@@ -22,6 +22,27 @@ pub struct Evidence {
     pub post_run_passed: Option<bool>,
     /// The signal the injections raised with their errno, as the kernel raises it (SIGPIPE with a write's EPIPE).
     pub raised: Option<i32>,
+    /// Calls of the fault's class that its guards kept out, by what they had (`edge=yes`): `RuleStats::guarded`.
+    pub guarded: Vec<(String, u64)>,
+}
+
+/// What the fault's guards kept out, in words (`None` when they kept nothing out): `865 call(s) of its class
+/// had edge=yes (an edge-triggered epoll watched the descriptor, …)`.
+fn kept_out(guarded: &[(String, u64)]) -> Option<String> {
+    let parts: Vec<String> = guarded
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(had, n)| match crate::model::shape::guard_explanation(had) {
+            Some(why) => format!("{n} call(s) of its class had {had} ({why})"),
+            None => format!("{n} call(s) of its class had {had}"),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "its guards kept out every call of its class: {}",
+            parts.join("; ")
+        )
+    })
 }
 
 /// The verdict and why, in one sentence. Order: not exercised (nothing was injected, nothing to judge), hung,
@@ -29,7 +50,10 @@ pub struct Evidence {
 pub fn judge(e: &Evidence) -> (Verdict, String) {
     if e.injected == 0 && !e.timed_out {
         let why = match e.matched {
-            0 => "the program never made a call the fault matches".to_owned(),
+            0 => match kept_out(&e.guarded) {
+                Some(why) => format!("the program made no call the fault matches: {why}"),
+                None => "the program never made a call the fault matches".to_owned(),
+            },
             n => format!("{n} matching call(s), none drawn for injection"),
         };
         return (Verdict::NotExercised, why);
@@ -103,7 +127,35 @@ mod tests {
             check_passed: Some(true),
             post_run_passed: Some(true),
             raised: None,
+            guarded: Vec::new(),
         }
+    }
+
+    /// nginx's plausible `recvfrom-short` with `edge=no`: every read was of a connection an edge-triggered epoll
+    /// watched, and "the service never made a call the fault matches" was untrue. The verdict says what the guard
+    /// kept out and why.
+    #[test]
+    fn a_fault_whose_guards_kept_every_call_out_says_so() {
+        let (verdict, why) = judge(&Evidence {
+            matched: 0,
+            injected: 0,
+            guarded: vec![("edge=yes".into(), 865), ("edge=unknown".into(), 2)],
+            ..evidence()
+        });
+        assert_eq!(verdict, Verdict::NotExercised);
+        assert!(
+            why.starts_with(
+                "the program made no call the fault matches: its guards kept out every call of its class: 865 \
+                 call(s) of its class had edge=yes (an edge-triggered epoll watched the descriptor"
+            ),
+            "{why}"
+        );
+        assert!(
+            why.ends_with(
+                "2 call(s) of its class had edge=unknown (phoebe could not tell whether the call was in it)"
+            ),
+            "{why}"
+        );
     }
 
     /// Found on CPython's test_selectors with `epoll_wait:EINTR` at p = 1: the interpreter retried for ever, the
@@ -205,12 +257,12 @@ mod tests {
         );
         let unraised = Evidence {
             raised: None,
-            ..sigpipe
+            ..sigpipe.clone()
         };
         assert_eq!(judge(&unraised).0, Verdict::Crashed);
         let other = Evidence {
             exit: Some(TargetExit::Signal(libc::SIGSEGV)),
-            ..sigpipe
+            ..sigpipe.clone()
         };
         assert_eq!(judge(&other).0, Verdict::Crashed);
     }
@@ -242,7 +294,7 @@ mod tests {
 }
 
 /// What one service-mode run showed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServiceEvidence {
     /// How the service ended, when it ended by itself before phoebe stopped it.
     pub died: Option<TargetExit>,
@@ -260,6 +312,8 @@ pub struct ServiceEvidence {
     /// EPIPE). The service's peer is the workload, so the rounds whose connections were "reset" fail by the
     /// simulation itself: they do not count against the service.
     pub peer: bool,
+    /// Calls of the fault's class that its guards kept out, by what they had: `RuleStats::guarded`.
+    pub guarded: Vec<(String, u64)>,
 }
 
 /// The verdict of a service-mode run. Order: crashed or failed (the service died), hung (never ready, or a
@@ -306,7 +360,12 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
     }
     if e.injected == 0 {
         let why = match e.matched {
-            0 => "the service never made a call the fault matches while injection was on".to_owned(),
+            0 => match kept_out(&e.guarded) {
+                Some(why) => {
+                    format!("the service made no call the fault matches while injection was on: {why}")
+                }
+                None => "the service never made a call the fault matches while injection was on".to_owned(),
+            },
             n => format!("{n} matching call(s) while injection was on, none drawn for injection"),
         };
         return (Verdict::NotExercised, why);
@@ -396,7 +455,25 @@ mod service_tests {
             tolerance: 0,
             raised: None,
             peer: false,
+            guarded: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_service_fault_whose_guards_kept_every_call_out_says_so() {
+        let (verdict, why) = judge_service(&ServiceEvidence {
+            matched: 0,
+            injected: 0,
+            guarded: vec![("peer=self".into(), 40)],
+            ..evidence()
+        });
+        assert_eq!(verdict, Verdict::NotExercised);
+        assert_eq!(
+            why,
+            "the service made no call the fault matches while injection was on: its guards kept out every call of \
+             its class: 40 call(s) of its class had peer=self (the process held the other end itself, as with a \
+             self-pipe, whose peer never goes away)"
+        );
     }
 
     /// Found on Redis in service mode: the plausible `read-ECONNRESET`, `write-ECONNRESET` and `write-EPIPE-tcp`
@@ -422,24 +499,27 @@ mod service_tests {
             "{detail}"
         );
         assert!(detail.contains("the workload is the service's peer"), "{detail}");
-        let not_a_peer = ServiceEvidence { peer: false, ..reset };
+        let not_a_peer = ServiceEvidence {
+            peer: false,
+            ..reset.clone()
+        };
         assert_eq!(judge_service(&not_a_peer).0, Verdict::Failed);
         let broken_after = ServiceEvidence {
             rounds: Rounds {
                 after: stats(3, 5),
                 ..reset.rounds
             },
-            ..reset
+            ..reset.clone()
         };
         assert_eq!(judge_service(&broken_after).0, Verdict::Corrupted);
         let died = ServiceEvidence {
             died: Some(TargetExit::Code(1)),
-            ..reset
+            ..reset.clone()
         };
         assert_eq!(judge_service(&died).0, Verdict::Failed);
         let hung = ServiceEvidence {
             round_hung: true,
-            ..reset
+            ..reset.clone()
         };
         assert_eq!(judge_service(&hung).0, Verdict::Hung);
     }

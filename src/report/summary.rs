@@ -225,7 +225,24 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
             in_kernel.join(", ")
         );
     }
-    if log.rules.iter().any(|r| r.matched == 0 && r.in_kernel.is_empty()) {
+    // The calls a rule's guards kept out, and why: a rule can match nothing although its calls were made.
+    for rule in log.rules.iter().filter(|r| !r.guarded.is_empty()) {
+        for (had, n) in &rule.guarded {
+            let why = crate::model::shape::guard_explanation(had)
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "note: {} kept out {n} call(s) of its class that had {had}{why}",
+                rule.fault
+            );
+        }
+    }
+    if log
+        .rules
+        .iter()
+        .any(|r| r.matched == 0 && r.in_kernel.is_empty() && r.guarded.is_empty())
+    {
         let _ = writeln!(
             out,
             "note: a rule that matched no call was not exercised: the target made no call the rule describes (its \

@@ -659,6 +659,13 @@ mod tests {
             source.reads.iter().filter(|r| **r == line).count()
         };
         assert_eq!((asked(5), asked(6)), (1, 1), "{:?}", source.reads);
+        // The watched connection's read is counted as kept out by the guard, with what it had, not as matched.
+        let log = decider.finish(vec!["nginx".into()], "ptrace", None, false);
+        assert_eq!(log.rules[0].matched, 1);
+        assert_eq!(
+            log.rules[0].guarded.iter().collect::<Vec<_>>(),
+            [(&"edge=yes".to_owned(), &1)]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! calls (EINTR in a retry loop) would otherwise grow a log of hundreds of MB, held in memory and written after
 //! the target was killed, within the grace a campaign gives (issue 15). The counters stay exact.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{FaultSpec, Injection, RuleStats, Syscall};
 
@@ -21,6 +21,8 @@ struct Counts {
     natural: u64,
     /// The rule's syscalls that were failed on every call without being asked about, uncounted.
     unasked: Vec<Syscall>,
+    /// Calls a guard kept out, by what the call had (`edge=yes`).
+    guarded: BTreeMap<String, u64>,
 }
 
 /// How many injections a log keeps (about 26 MB of JSON, written in about a second); those after are counted,
@@ -110,6 +112,14 @@ impl Ledger {
         })
     }
 
+    /// Counts a call of rule `id`'s class that one of its guards kept out: `had` is what the call had
+    /// (`edge=yes`).
+    pub fn count_guarded(&mut self, id: usize, had: String) {
+        if let Some(rule) = self.rules.get_mut(id) {
+            *rule.guarded.entry(had).or_default() += 1;
+        }
+    }
+
     /// How many calls rule `id` injected so far.
     pub fn injected(&self, id: usize) -> u64 {
         self.rules.get(id).map_or(0, |r| r.injected)
@@ -187,6 +197,7 @@ impl Ledger {
                 in_kernel: c.unasked,
                 // A rule without an errno (a latency fault, short=) has no natural failure to count.
                 natural: (self.sees_results && !fault.errnos.is_empty()).then_some(c.natural),
+                guarded: c.guarded,
                 fault,
             })
             .collect();

@@ -26,7 +26,9 @@ use crate::model::{
     Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
     fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
     realism,
-    shape::{ArgTest, Probe, guard_value, guards_of, register_tests, shape_of},
+    shape::{
+        ArgTest, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, register_tests, shape_of,
+    },
 };
 
 /// A call a backend stopped at, before it runs.
@@ -297,12 +299,28 @@ impl Decider {
             {
                 continue;
             }
-            if !rule
-                .fault
-                .shape
-                .iter()
-                .all(|p| shape.as_ref().is_some_and(|s| p.matches(s)))
-            {
+            // The first predicate the call fails, and whether only guards failed: a call of the rule's class that
+            // a guard kept out is counted as such (why a rule matched nothing).
+            let mut kept_out: Option<&Predicate> = None;
+            let mut outside = false;
+            for p in &rule.fault.shape {
+                if shape.as_ref().is_some_and(|s| p.matches(s)) {
+                    continue;
+                }
+                if guards_of(call.syscall).contains(&p.key) {
+                    kept_out.get_or_insert(p);
+                } else {
+                    outside = true;
+                    break;
+                }
+            }
+            if outside {
+                continue;
+            }
+            if let Some(guard) = kept_out {
+                let had = shape.as_ref().and_then(|s| s.get(guard.key)).unwrap_or(UNKNOWN);
+                self.ledger
+                    .count_guarded(id, format!("{}={had}", grammar_name(guard.key)));
                 continue;
             }
             let matched = self.ledger.count_match(id);

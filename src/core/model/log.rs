@@ -2,6 +2,8 @@
 //!
 //! Owns the data only; the decisions are made by `crate::decide`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -98,6 +100,11 @@ pub struct RuleStats {
     /// injections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub natural: Option<u64>,
+    /// Calls of the rule's syscall, path and shape that one of its guards (`caught=`, `peer=`, `edge=`) kept out,
+    /// by what the call had (`edge=yes`: the first guard it failed): why a rule whose calls the program made
+    /// matched none of them. Not in `matched`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guarded: BTreeMap<String, u64>,
 }
 
 impl RuleStats {

@@ -1160,6 +1160,31 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
     }
 }
 
+/// Why a call that had `had` (`edge=yes`, as a guard's count in an injection log names it) is outside a rule's
+/// guard, in words; `None` for a text that is not one guard's value.
+pub fn guard_explanation(had: &str) -> Option<&'static str> {
+    let (name, value) = had.split_once('=')?;
+    let key = Key::parse(name).filter(|k| matches!(k, Key::Caught | Key::Peer | Key::Edge))?;
+    Some(match (key, value) {
+        (_, UNKNOWN) => "phoebe could not tell whether the call was in it",
+        (Key::Caught, "no") => {
+            "the process caught no signal, so a signal would have killed, stopped or been ignored by it, never \
+             interrupted the call"
+        }
+        (Key::Caught, _) => "the process caught a signal",
+        (Key::Peer, "self") => {
+            "the process held the other end itself, as with a self-pipe, whose peer never goes away"
+        }
+        (Key::Peer, _) => "the other end was another process's or host's",
+        (Key::Edge, "yes") => {
+            "an edge-triggered epoll watched the descriptor, which the rest of a shortened transfer would never \
+             wake: phoebe cannot shorten such a transfer as the kernel does"
+        }
+        (Key::Edge, _) => "no edge-triggered epoll watched the descriptor",
+        _ => return None,
+    })
+}
+
 /// The guards every model of `action` on `sc` carries, as rule text (`:caught=yes`, `:peer=other`, `:edge=no`, or
 /// empty): an EINTR model is of processes that catch a signal, since the kernel interrupts no call of one that
 /// does not; an EPIPE or ECONNRESET model, of pipes and sockets whose other end the process does not hold itself,
