@@ -308,6 +308,74 @@ fn regression_eintr_was_injected_into_a_process_that_catches_no_signal_seccomp()
     eintr_only_where_a_signal_is_caught(Backend::Seccomp);
 }
 
+/// A process whose one handler (SIGUSR1) was installed with `SA_RESTART` (`siginterrupt(SIGUSR1, False)`) or
+/// without, reading a pipe: `sys.argv[1]` says which.
+const RESTARTING_READER: &str = r#"
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGUSR1, lambda *_: None)
+signal.siginterrupt(signal.SIGUSR1, sys.argv[1] == "interrupt")
+r, w = os.pipe()
+for _ in range(20):
+    os.write(w, b"x")
+    os.read(r, 1)
+print("ok")
+"#;
+
+/// Regression, found on `make` of a C project: gcc's driver catches SIGINT, SIGHUP, SIGTERM and SIGPIPE with
+/// `SA_RESTART` and takes an EINTR from its `waitpid` for fatal, so the plausible `wait4-EINTR` made the build
+/// fail ("cc: fatal error: failed to get exit status: Interrupted system call"), where the kernel restarts the
+/// call. `caught=yes` now asks for a handler without `SA_RESTART` on a restartable call, from the `rt_sigaction`
+/// calls the backend records (`/proc` shows which signals are caught, never the flags).
+fn eintr_only_where_a_handler_does_not_restart_the_call(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let rule = "read:EINTR:max=3:fd=pipe:caught=yes";
+    // The interpreter itself: a shim in front of it (pyenv's is a bash script, whose reads of its own pipes a
+    // caught SIGINT does interrupt) would have its calls counted too.
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap().trim().to_owned();
+    backend
+        .inject()
+        .args(["--fault", rule, "--", &python, "-c", RESTARTING_READER, "restart"])
+        .assert()
+        .code(0)
+        .stdout("ok\n")
+        .stderr(predicate::str::contains("injected 0 errors"))
+        .stderr(predicate::str::contains(
+            "kept out 20 call(s) of its class that had caught=no",
+        ));
+    backend
+        .inject()
+        .args([
+            "--fault",
+            rule,
+            "--",
+            &python,
+            "-c",
+            RESTARTING_READER,
+            "interrupt",
+        ])
+        .assert()
+        .code(0)
+        .stdout("ok\n")
+        .stderr(predicate::str::contains("injected 3 errors"));
+}
+
+#[test]
+fn regression_eintr_was_injected_where_sa_restart_restarts_the_call_ptrace() {
+    eintr_only_where_a_handler_does_not_restart_the_call(Backend::Ptrace);
+}
+
+#[test]
+fn regression_eintr_was_injected_where_sa_restart_restarts_the_call_seccomp() {
+    eintr_only_where_a_handler_does_not_restart_the_call(Backend::Seccomp);
+}
+
 /// Regression: every target ran with SIGPIPE ignored. Rust's runtime ignores it in phoebe, and an ignored signal
 /// survives `exec`, so under phoebe `yes | head -1` made `yes` print "Broken pipe" and fail where it ends quietly
 /// by the signal. Observing or injecting, the target now starts with the dispositions its own parent gave it.

@@ -276,8 +276,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                needs no; EPIPE on a pipe that is read simulates its reader's death)
   atomic=yes|no  write, writev on a pipe: at most PIPE_BUF (4096) bytes, which a pipe writes
                whole or not at all (a short write needs no)
-  caught=yes|no  read, write, futex, wait4, nanosleep, poll, connect, accept, close, …: the
-               process catches a signal (EINTR needs yes; every EINTR model says so)
+  caught=yes|no  read, write, futex, wait4, nanosleep, poll, connect, accept, close, …: a
+               signal the process catches would interrupt the call (a handler; for calls
+               SA_RESTART restarts, one without it) (EINTR needs yes; every EINTR model says so)
   peer=self|other  reads and writes on a pipe or socket: the process holds the other end
                itself (a self-pipe: EPIPE and ECONNRESET need other; their models say so)
   edge=yes|no  reads and writes on a pipe or socket: an epoll instance of the process watches

@@ -52,7 +52,11 @@ pub struct Recorded {
     /// descriptor).
     edge: HashMap<(i32, i32), bool>,
     /// Whether a task's process catches a signal (an unrecorded task: unknown).
-    caught: HashMap<Pid, bool>,
+    caught: HashMap<Pid, u64>,
+    /// Words of a task's memory, by (task, address).
+    words: HashMap<(Pid, u64), u64>,
+    /// Each recorded process's parent.
+    parents: HashMap<i32, i32>,
     /// What successive `family` reads of (thread group, thread) find; the last answer repeats.
     families: HashMap<(i32, i32), VecDeque<BTreeSet<i32>>>,
     /// Every read, as `what tid arg`, in order.
@@ -105,9 +109,26 @@ impl Recorded {
         self
     }
 
-    /// Task `tid`'s process catches a signal (`true`: a handler is installed) or not.
-    pub fn caught(mut self, tid: Pid, caught: bool) -> Self {
-        self.caught.insert(tid, caught);
+    /// Task `tid`'s process catches a signal (`true`: a handler is installed for SIGINT) or not.
+    pub fn caught(self, tid: Pid, caught: bool) -> Self {
+        self.caught_signals(tid, if caught { 1 << (libc::SIGINT - 1) } else { 0 })
+    }
+
+    /// Task `tid`'s process catches the signals of `mask` (`SigCgt`: bit `n - 1` for signal `n`).
+    pub fn caught_signals(mut self, tid: Pid, mask: u64) -> Self {
+        self.caught.insert(tid, mask);
+        self
+    }
+
+    /// Task `tid`'s memory holds `value` at `addr`.
+    pub fn word(mut self, tid: Pid, addr: u64, value: u64) -> Self {
+        self.words.insert((tid, addr), value);
+        self
+    }
+
+    /// Process `tgid`'s parent is `ppid`.
+    pub fn parent(mut self, tgid: i32, ppid: i32) -> Self {
+        self.parents.insert(tgid, ppid);
         self
     }
 
@@ -273,12 +294,17 @@ impl Source for Recorded {
 
     fn read_u64(&mut self, tid: Pid, addr: u64) -> Option<u64> {
         self.read("read_u64", tid, format_args!("{addr:#x}"));
-        None
+        self.words.get(&(tid, addr)).copied()
     }
 
-    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
-        self.read("catches_signals", tid, "");
+    fn caught_signals(&mut self, tid: Pid) -> Option<u64> {
+        self.read("caught_signals", tid, "");
         self.caught.get(&tid).copied()
+    }
+
+    fn parent(&mut self, tgid: i32) -> Option<i32> {
+        self.read("parent", tgid, "");
+        self.parents.get(&tgid).copied()
     }
 
     fn fd_ready(&mut self, tgid: i32, fd: i32, events: i16) -> Option<bool> {

@@ -74,9 +74,13 @@ pub trait Source {
     fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
         procfs::loader_text(tgid, base)
     }
-    /// [`procfs::catches_signals`]: whether task `tid`'s process catches any signal.
-    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
-        procfs::catches_signals(tid)
+    /// [`procfs::caught_signals`]: the signals task `tid`'s process catches (a `SigCgt` mask).
+    fn caught_signals(&mut self, tid: Pid) -> Option<u64> {
+        procfs::caught_signals(tid)
+    }
+    /// [`procfs::stat`]'s parent of process `tgid`.
+    fn parent(&mut self, tgid: i32) -> Option<i32> {
+        procfs::stat(u32::try_from(tgid).ok()?).and_then(|s| i32::try_from(s.ppid).ok())
     }
     /// [`procfs::has_child`]: whether process `tgid` has a child (any, or the one with pid `pid`).
     fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {
@@ -154,8 +158,11 @@ impl<S: Source + ?Sized> Source for &mut S {
     fn loader_base(&mut self, tgid: i32) -> Option<u64> {
         (**self).loader_base(tgid)
     }
-    fn catches_signals(&mut self, tid: Pid) -> Option<bool> {
-        (**self).catches_signals(tid)
+    fn caught_signals(&mut self, tid: Pid) -> Option<u64> {
+        (**self).caught_signals(tid)
+    }
+    fn parent(&mut self, tgid: i32) -> Option<i32> {
+        (**self).parent(tgid)
     }
     fn loader_text(&mut self, tgid: i32, base: u64) -> Option<procfs::LoaderText> {
         (**self).loader_text(tgid, base)
@@ -270,6 +277,106 @@ pub struct FactCache {
     sockets: HashMap<u64, &'static str>,
     /// By thread group: the loader's base and what [`loader_code`] made of it.
     loaders: HashMap<i32, (u64, Option<LoaderCode>)>,
+    /// By thread group, by signal: what its handler does to a call it interrupts, from the process's own
+    /// `rt_sigaction` calls ([`note_sigaction`]).
+    handlers: HashMap<i32, HashMap<u8, Handler>>,
+}
+
+/// What a signal's disposition does to a restartable call it interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    /// A handler installed with `SA_RESTART`: the kernel restarts the call.
+    Restarts,
+    /// A handler installed without it: the call returns EINTR.
+    Interrupts,
+    /// `SIG_DFL` or `SIG_IGN`: no handler.
+    None,
+}
+
+const HANDLER_CACHE: usize = 4096;
+/// How far up the process tree a handler is looked for: a forked child has its parent's handlers until it
+/// installs its own or execs (which resets them, so that `SigCgt` no longer names them).
+const HANDLER_ANCESTORS: usize = 8;
+
+impl FactCache {
+    /// Whether a handler for one of the signals of `mask` (caught by process `tgid`, as `SigCgt` says) interrupts
+    /// a restartable call: `Some(false)` when every one restarts it (`SA_RESTART`), `None` when some handler was
+    /// not seen installed (here or in an ancestor the process was forked from).
+    fn interrupts<S: Source>(&self, source: &mut S, tgid: i32, mask: u64) -> Option<bool> {
+        let mut chain = vec![tgid];
+        let mut unknown = false;
+        for sig in (1..=64u8).filter(|sig| mask & (1 << (sig - 1)) != 0) {
+            let mut found = None;
+            for depth in 0..HANDLER_ANCESTORS {
+                if depth == chain.len() {
+                    match source.parent(chain[depth - 1]) {
+                        Some(ppid) if ppid > 1 && !chain.contains(&ppid) => chain.push(ppid),
+                        _ => break,
+                    }
+                }
+                if let Some(handler) = self.handlers.get(&chain[depth]).and_then(|h| h.get(&sig)) {
+                    found = Some(*handler);
+                    break;
+                }
+            }
+            match found {
+                Some(Handler::Interrupts) => return Some(true),
+                Some(Handler::Restarts) => {}
+                // Not seen, or seen reset to no handler although `SigCgt` says it is caught (a stale entry).
+                Some(Handler::None) | None => unknown = true,
+            }
+        }
+        (!unknown).then_some(false)
+    }
+
+    /// Takes the handlers `other` recorded (over this cache's for the same signals).
+    pub fn absorb_handlers(&mut self, other: FactCache) {
+        for (tgid, handlers) in other.handlers {
+            if self.handlers.len() >= HANDLER_CACHE && !self.handlers.contains_key(&tgid) {
+                self.handlers.clear();
+            }
+            self.handlers.entry(tgid).or_default().extend(handlers);
+        }
+    }
+
+    /// Forgets process `tgid`'s handlers (it ended: its pid may be reused).
+    pub fn forget_handlers(&mut self, tgid: i32) {
+        self.handlers.remove(&tgid);
+    }
+}
+
+/// Records the new action of an `rt_sigaction(sig, act, oldact, size)` call of task `tid` (thread group `tgid`),
+/// read from its memory as the call starts: whether the handler it installs restarts the calls it interrupts
+/// (`SA_RESTART`). The ptrace tracer and the seccomp supervisor call it when a rule asks `caught=`, for every
+/// `rt_sigaction` with a new action; `/proc` shows which signals are caught, never with which flags.
+pub fn note_sigaction<S: Source>(
+    source: &mut S,
+    cache: &mut FactCache,
+    tid: Pid,
+    tgid: i32,
+    args: &[u64; 6],
+) {
+    let (sig, act) = (args[0], args[1]);
+    let Ok(sig) = u8::try_from(sig) else {
+        return;
+    };
+    if act == 0 || !(1..=64).contains(&sig) {
+        return;
+    }
+    // The kernel's `struct sigaction` starts with the handler and the flags, 8 bytes each, on x86_64 and aarch64.
+    let (Some(handler), Some(flags)) = (source.read_u64(tid, act), source.read_u64(tid, act + 8)) else {
+        return;
+    };
+    let handler = match handler {
+        // SIG_DFL, SIG_IGN.
+        0 | 1 => Handler::None,
+        _ if flags & libc::SA_RESTART as u64 != 0 => Handler::Restarts,
+        _ => Handler::Interrupts,
+    };
+    if cache.handlers.len() >= HANDLER_CACHE && !cache.handlers.contains_key(&tgid) {
+        cache.handlers.clear();
+    }
+    cache.handlers.entry(tgid).or_default().insert(sig, handler);
 }
 
 const SOCKET_CACHE: usize = 4096;
@@ -302,7 +409,7 @@ pub struct ProcProbe<'a, S = Procfs> {
     ip: Option<u64>,
     path: Option<Option<String>>,
     loader: Option<Option<bool>>,
-    caught: Option<Option<bool>>,
+    caught: Option<Option<u64>>,
     readers: Option<(i32, Option<bool>)>,
     other_end: Option<(i32, Option<bool>)>,
     edge: Option<(i32, Option<bool>)>,
@@ -449,10 +556,17 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         edge
     }
 
-    fn caught(&mut self) -> Option<bool> {
-        *self
+    fn caught(&mut self, restartable: bool) -> Option<bool> {
+        let mask = (*self
             .caught
-            .get_or_insert_with(|| self.source.catches_signals(self.tid))
+            .get_or_insert_with(|| self.source.caught_signals(self.tid)))?;
+        if mask == 0 {
+            return Some(false);
+        }
+        if !restartable {
+            return Some(true);
+        }
+        self.cache.interrupts(&mut self.source, self.tgid, mask)
     }
 
     fn loader(&mut self) -> Option<bool> {
@@ -668,6 +782,81 @@ mod tests {
         );
     }
 
+    /// gcc's driver catches SIGINT, SIGHUP, SIGTERM and SIGPIPE with `SA_RESTART` (`signal(3)`), and takes an EINTR
+    /// from its `waitpid` for a fatal error: the plausible `wait4-EINTR` made `make` fail with "cc: fatal error:
+    /// failed to get exit status: Interrupted system call", which the kernel never makes happen there. The handlers
+    /// a process installs are recorded from its `rt_sigaction` calls, and `caught` asks for one without
+    /// `SA_RESTART` where the call is restartable; a forked child has its parent's until it installs its own.
+    #[test]
+    fn regression_eintr_was_injected_where_sa_restart_restarts_the_call() {
+        use super::fake::Recorded;
+        let (gcc, child, python) = (4_000_030, 4_000_031, 4_000_032);
+        let tid = |n| Pid::from_raw(n);
+        let sigint = 1u64 << (libc::SIGINT - 1);
+        let restart = libc::SA_RESTART as u64;
+        let mut source = Recorded::new()
+            .caught_signals(tid(gcc), sigint)
+            .caught_signals(tid(child), sigint)
+            .caught_signals(tid(python), sigint)
+            .parent(child, gcc)
+            // gcc's `signal(SIGINT, handler)`: the action at 0x1000.
+            .word(tid(gcc), 0x1000, 0x40_79b0)
+            .word(tid(gcc), 0x1008, restart | 0x0400_0000)
+            // CPython's `signal.signal`: SA_ONSTACK only.
+            .word(tid(python), 0x2000, 0x7f00_1234)
+            .word(tid(python), 0x2008, libc::SA_ONSTACK as u64);
+        let mut cache = FactCache::default();
+        let sigaction = |sig: i32, act: u64| [sig as u64, act, 0, 8, 0, 0];
+        note_sigaction(
+            &mut source,
+            &mut cache,
+            tid(gcc),
+            gcc,
+            &sigaction(libc::SIGINT, 0x1000),
+        );
+        note_sigaction(
+            &mut source,
+            &mut cache,
+            tid(python),
+            python,
+            &sigaction(libc::SIGINT, 0x2000),
+        );
+        // A query of the old action only (act NULL) installs nothing.
+        note_sigaction(
+            &mut source,
+            &mut cache,
+            tid(gcc),
+            gcc,
+            &sigaction(libc::SIGINT, 0),
+        );
+        let mut caught = |source: &mut Recorded, pid: i32, restartable: bool| {
+            ProcProbe::with_source(&mut *source, tid(pid), pid, &mut cache).caught(restartable)
+        };
+        assert_eq!(
+            caught(&mut source, gcc, true),
+            Some(false),
+            "wait4 restarts under SA_RESTART"
+        );
+        assert_eq!(caught(&mut source, gcc, false), Some(true), "a poll does not");
+        assert_eq!(
+            caught(&mut source, child, true),
+            Some(false),
+            "the forked child has gcc's handler"
+        );
+        assert_eq!(caught(&mut source, python, true), Some(true), "no SA_RESTART");
+        // A process whose handler was never seen installed: unknown, never guessed.
+        let stranger = 4_000_033;
+        let mut source = source.caught_signals(tid(stranger), sigint);
+        assert_eq!(caught(&mut source, stranger, true), None);
+        // The guard reads the call's restartability from its registers: wait4 is, a futex wait with a timeout not.
+        let wait4 = Syscall::parse("wait4").unwrap();
+        let mut probe = ProcProbe::with_source(&mut source, tid(gcc), gcc, &mut cache);
+        assert_eq!(
+            crate::model::shape::guard_value(crate::model::shape::Key::Caught, wait4, &[0; 6], &mut probe),
+            "no"
+        );
+    }
+
     #[test]
     fn paths_are_normalised_lexically() {
         assert_eq!(normalize(Path::new("/tmp/./a/../b")), "/tmp/b");
@@ -758,13 +947,13 @@ mod tests {
         let mut cache = FactCache::default();
         let mut probe = ProcProbe::with_source(&mut source, tid, tid.as_raw(), &mut cache);
         for _ in 0..2 {
-            assert_eq!(probe.caught(), Some(true));
+            assert_eq!(probe.caught(false), Some(true));
             assert_eq!(probe.pipe_readers(5), Some(false));
         }
         drop(probe);
         let reads = |what: &str| source.reads.iter().filter(|r| r.starts_with(what)).count();
         assert_eq!(
-            (reads("catches_signals"), reads("pipe_readers")),
+            (reads("caught_signals"), reads("pipe_readers")),
             (1, 1),
             "{:?}",
             source.reads

@@ -33,16 +33,18 @@ use nix::{
 use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
-    facts::{FactCache, ProcProbe, Procfs, Source, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, note_sigaction, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
 use crate::{
     control::Control,
-    decide::Call,
+    decide::{Call, Decider},
     hint::Hint,
     model::{
-        Effect, Errno, FaultSpec, Shape, Syscall, TargetExit, When, fault::SHORT_COUNT_ARG, shape::shape_of,
+        Effect, Errno, FaultSpec, Shape, Syscall, TargetExit, When,
+        fault::SHORT_COUNT_ARG,
+        shape::{ArgTest, shape_of},
     },
     sys::{
         launch::Step,
@@ -219,6 +221,20 @@ fn build_filter(job: &Job<'_>) -> Result<Vec<libc::sock_filter>, BackendError> {
                 ),
                 None => policy.set(sc.number(), filter::Action::Trace(OWN_TRACE_DATA)),
             };
+        }
+        // Every handler installed, when a rule asks whether a caught signal would interrupt a call (`caught=`).
+        if decider.needs_handlers()
+            && !recorded
+                .iter()
+                .chain(decider.targets().collect::<Vec<_>>().iter())
+                .any(|sc| i64::from(sc.number()) == libc::SYS_rt_sigaction)
+        {
+            policy.set_guarded(
+                libc::SYS_rt_sigaction as u32,
+                filter::Action::Trace(OWN_TRACE_DATA),
+                vec![vec![ArgTest::NonZero { arg: 1 }]],
+                filter::Action::Allow,
+            );
         }
     }
     filter::compile(&policy).map_err(BackendError::FilterBuild)
@@ -618,6 +634,19 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         };
         let mut need_exit = self.full || syscall.is_some_and(|sc| self.records(sc));
         let mut delay = None;
+        // The handler an `rt_sigaction` installs, for `caught=` (its SA_RESTART is in the call's memory only).
+        if native
+            && nr == libc::SYS_rt_sigaction as u64
+            && self.decider.as_deref().is_some_and(Decider::needs_handlers)
+        {
+            let tgid = *self
+                .tasks
+                .entry(pid)
+                .or_default()
+                .tgid
+                .get_or_insert_with(|| tgid_of(&mut self.facts, pid));
+            note_sigaction(&mut self.facts, &mut self.cache, pid, tgid, &args);
+        }
         if let (Some(sc), Some(decider)) = (syscall, self.decider.as_deref_mut())
             && decider.is_targeted(sc)
         {

@@ -37,7 +37,7 @@ use nix::{
 use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{FactCache, ProcProbe, Procfs, Source, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, note_sigaction, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -45,7 +45,7 @@ use crate::{
     control::Control,
     decide::{Call, Decider, Decision},
     hint::Hint,
-    model::{Effect, FaultSpec, Syscall, TargetExit, When},
+    model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::ArgTest},
     sys::{subreaper::Subreaper, wait},
 };
 
@@ -266,6 +266,18 @@ fn build_filter(decider: &mut Decider) -> Result<Vec<libc::sock_filter>, Backend
     if Syscall::from_number(libc::SYS_seccomp as u64).is_none_or(|sc| !decider.is_targeted(sc)) {
         policy.set(libc::SYS_seccomp as u32, filter::Action::UserNotif);
     }
+    // Every handler installed, when a rule asks whether a caught signal would interrupt a call (`caught=`): its
+    // `SA_RESTART` is in the call's memory only.
+    if decider.needs_handlers()
+        && Syscall::from_number(libc::SYS_rt_sigaction as u64).is_none_or(|sc| !decider.is_targeted(sc))
+    {
+        policy.set_guarded(
+            libc::SYS_rt_sigaction as u32,
+            filter::Action::UserNotif,
+            vec![vec![ArgTest::NonZero { arg: 1 }]],
+            filter::Action::Allow,
+        );
+    }
     // Every clone, to number the tasks it creates, and every exit (a targeted one keeps its rule's action: a guard
     // lets some clones run unseen, whose tasks are then numbered as of unknown creator).
     for &nr in CREATE_TASKS.iter().chain(END_TASKS) {
@@ -364,7 +376,15 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         if native && END_TASKS.contains(&nr) {
             // The task makes no call after this one (exit_group ends its other threads without one).
             self.lineage.on_exit(n.tid);
+            if nr == libc::SYS_exit_group
+                && let Some(tgid) = self.tgids.get(&n.tid)
+            {
+                self.cache.forget_handlers(*tgid);
+            }
             self.tgids.remove(&n.tid);
+        }
+        if native && nr == libc::SYS_rt_sigaction && self.decider.needs_handlers() {
+            self.note_sigaction(n);
         }
         let syscall = native
             .then(|| u64::try_from(n.nr).ok().and_then(Syscall::from_number))
@@ -474,6 +494,21 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
                 return Ok(());
             }
             thread::sleep(Duration::from_micros(20));
+        }
+    }
+
+    /// Records the handler an `rt_sigaction` call installs (`facts::note_sigaction`), if the caller still waits for
+    /// the answer once it was read (a tid reused meanwhile would lend its handlers to another process).
+    fn note_sigaction(&mut self, n: &Notification) {
+        let tid = Pid::from_raw(n.tid);
+        let tgid = *self
+            .tgids
+            .entry(n.tid)
+            .or_insert_with(|| tgid_of(&mut self.facts, tid));
+        let mut noted = FactCache::default();
+        note_sigaction(&mut self.facts, &mut noted, tid, tgid, &n.args);
+        if self.listener.id_valid(n.id) {
+            self.cache.absorb_handlers(noted);
         }
     }
 

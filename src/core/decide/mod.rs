@@ -25,7 +25,7 @@ pub use self::{ledger::Ledger, policy::Policy, switch::Switch};
 use crate::model::{
     Effect, Errno, FORMAT_VERSION, FaultSpec, Injection, InjectionLog, Shape, Syscall, TargetExit, When,
     fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
-    realism,
+    realism, shape,
     shape::{
         ArgTest, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, register_tests, shape_of,
     },
@@ -199,6 +199,14 @@ impl Decider {
         self.by_syscall
             .get(&syscall)
             .is_some_and(|rules| rules.iter().any(|i| self.rules[*i].glob.is_some()))
+    }
+
+    /// Does a rule ask whether a caught signal would interrupt its calls (`caught=`)? The backend then records the
+    /// handlers the target installs (`rt_sigaction`), whose `SA_RESTART` `/proc` does not show.
+    pub fn needs_handlers(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.fault.shape.iter().any(|p| p.key == shape::Key::Caught))
     }
 
     /// Does deciding on `syscall` need the call's shape (a rule for it has a shape predicate)?

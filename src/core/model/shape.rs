@@ -114,11 +114,15 @@ pub enum Key {
     /// The path template: absolute, resolved, numeric and temp-name components generalized (a glob).
     Path,
     /// Calls a caught signal interrupts (blocking reads and writes, futex waits, wait4, nanosleep, poll,
-    /// connect, accept, close): whether the calling process catches a signal as the call starts (`yes` / `no`: a
-    /// handler is installed for one other than a thread's own faults, SIGSEGV and the like). Without one, a signal kills, stops or is ignored, and the call never
-    /// returns EINTR (signal(7); epoll_wait, which a stop and continue interrupts too, is not among them). Not a
-    /// component of observed shapes: a rule's guard ([`guards_of`]), decided by the injector, and every EINTR
-    /// model says `caught=yes`.
+    /// connect, accept, close): whether a signal the calling process catches as the call starts would interrupt
+    /// it (`yes` / `no`): a handler is installed for one other than a thread's own faults (SIGSEGV and the
+    /// like), and, for a call the kernel restarts after a handler installed with `SA_RESTART` ([`restartable`]:
+    /// reads, writes, waits, accepts, futex waits without a timeout), installed without it. Without such a
+    /// handler a signal kills, stops, is ignored or is handled and the call restarted, and the call never returns
+    /// EINTR (signal(7); epoll_wait, which a stop and continue interrupts too, is not among them). gcc's driver
+    /// catches SIGINT with `SA_RESTART` and treats an EINTR from its `waitpid` as fatal. Not a component of
+    /// observed shapes: a rule's guard ([`guards_of`]), decided by the injector, and every EINTR model says
+    /// `caught=yes`.
     Caught,
     /// Reads, writes, receives and sends on a pipe or socket: whether the calling process holds the other end
     /// itself (`self`: a self-pipe — asyncio's and libuv's wake-up pairs, a signal's wake-up descriptor — whose
@@ -626,8 +630,10 @@ pub trait Probe {
         let _ = fd;
         None
     }
-    /// Whether the calling task's process catches any signal ([`Key::Caught`]).
-    fn caught(&mut self) -> Option<bool> {
+    /// Whether a signal the calling task's process catches would interrupt the call ([`Key::Caught`]): any handler
+    /// for a call that is not `restartable`, a handler installed without `SA_RESTART` for one that is.
+    fn caught(&mut self, restartable: bool) -> Option<bool> {
+        let _ = restartable;
         None
     }
     /// Whether the calling task's process holds the other end of the pipe or socket `fd` itself ([`Key::Peer`]).
@@ -1127,6 +1133,25 @@ const INTERRUPTIBLE: [&str; 20] = [
     "select",
 ];
 
+/// Whether the kernel restarts a call of `sc` with `args` that a signal interrupted, when the handler was
+/// installed with `SA_RESTART` (signal(7)): reads, writes, receives, sends, connects, accepts, waits for a child,
+/// lock requests and futex waits without a timeout are; sleeps, polls, selects, `close` and a futex wait with a
+/// timeout return EINTR whatever the flags (the kernel's `-ERESTARTNOHAND` and `-ERESTART_RESTARTBLOCK`).
+pub fn restartable(sc: Syscall, args: &[u64; 6]) -> bool {
+    match sc.name() {
+        "nanosleep" | "clock_nanosleep" | "poll" | "ppoll" | "select" | "pselect6" | "close"
+        | "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => false,
+        // FUTEX_WAIT and FUTEX_WAIT_BITSET with a timeout (argument 3) restart through a restart block, which a
+        // handler turns into EINTR.
+        "futex" => {
+            let base =
+                args[1] as u32 & !(libc::FUTEX_PRIVATE_FLAG as u32 | libc::FUTEX_CLOCK_REALTIME as u32);
+            !(matches!(base as i32, libc::FUTEX_WAIT | libc::FUTEX_WAIT_BITSET) && args[3] != 0)
+        }
+        _ => true,
+    }
+}
+
 /// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
 /// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
@@ -1147,7 +1172,7 @@ const PEERED: [&str; 8] = [
 /// The value of guard `key` for a call of `sc` with `args`, from `probe` (`unknown` when it cannot tell).
 pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> &'static str {
     match key {
-        Key::Caught => probe.caught().map_or(UNKNOWN, yes_no),
+        Key::Caught => probe.caught(restartable(sc, args)).map_or(UNKNOWN, yes_no),
         Key::Peer => match fd_arg(sc).and_then(|i| probe.holds_other_end(args[i] as i32)) {
             Some(true) => "self",
             Some(false) => "other",
@@ -1168,10 +1193,10 @@ pub fn guard_explanation(had: &str) -> Option<&'static str> {
     Some(match (key, value) {
         (_, UNKNOWN) => "phoebe could not tell whether the call was in it",
         (Key::Caught, "no") => {
-            "the process caught no signal, so a signal would have killed, stopped or been ignored by it, never \
-             interrupted the call"
+            "no signal the process caught would have interrupted the call: it caught none, or its handlers were \
+             installed with SA_RESTART, after which the kernel restarts such a call"
         }
-        (Key::Caught, _) => "the process caught a signal",
+        (Key::Caught, _) => "the process caught a signal whose handler would have interrupted the call",
         (Key::Peer, "self") => {
             "the process held the other end itself, as with a self-pipe, whose peer never goes away"
         }
@@ -2613,6 +2638,37 @@ mod tests {
             fault.to_string(),
             "recvfrom:short=1:p=0.05:fd=tcp:nonblock=yes:edge=no"
         );
+    }
+
+    /// signal(7)'s two lists: the calls `SA_RESTART` restarts, and those that return EINTR whatever the flags.
+    #[test]
+    fn restartable_calls_are_signal_7_s() {
+        let none = [0u64; 6];
+        for name in [
+            "read", "write", "recvfrom", "sendmsg", "wait4", "waitid", "accept4", "connect", "flock",
+        ] {
+            assert!(restartable(sc(name), &none), "{name}");
+        }
+        for name in [
+            "nanosleep",
+            "clock_nanosleep",
+            "poll",
+            "ppoll",
+            "select",
+            "pselect6",
+            "close",
+            "epoll_wait",
+        ] {
+            assert!(!restartable(sc(name), &none), "{name}");
+        }
+        let wait = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
+        assert!(restartable(sc("futex"), &[0, wait, 0, 0, 0, 0]), "no timeout");
+        assert!(
+            !restartable(sc("futex"), &[0, wait, 0, 0x7fff_0000, 0, 0]),
+            "a timeout"
+        );
+        let bitset = (libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME) as u64;
+        assert!(!restartable(sc("futex"), &[0, bitset, 0, 0x7fff_0000, 0, 0]));
     }
 
     /// flock's and fcntl's shapes name their operation beside their descriptor: an unlock with or without LOCK_NB is one `un`, a
