@@ -433,6 +433,36 @@ for i in range(200):
 print(busy)
 "#;
 
+/// The plan `phoebe synthesize` makes of `phoebe observe --backend BACKEND -- python3 SCRIPT ARGS…`, whose
+/// output must be `stdout`.
+fn plan_of_python(
+    dir: &tempfile::TempDir,
+    backend: &str,
+    script: &std::path::Path,
+    args: &[std::path::PathBuf],
+    stdout: &str,
+) -> Plan {
+    let obs = dir.path().join(format!("obs-{backend}.json"));
+    phoebe()
+        .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
+        .arg(&obs)
+        .arg("--")
+        .arg("python3")
+        .arg(script)
+        .args(args)
+        .assert()
+        .success()
+        .stdout(stdout.to_owned());
+    let plan = dir.path().join(format!("plan-{backend}.json"));
+    phoebe()
+        .args(["synthesize", "-o"])
+        .arg(&plan)
+        .arg(&obs)
+        .assert()
+        .success();
+    serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap()
+}
+
 /// Regression, found on Python's filelock: its suite's natural EWOULDBLOCKs came from `LOCK_EX | LOCK_NB`
 /// requests, and the model failed its unlocks too (flock's shape was its descriptor's alone), which never
 /// conflict: the lock stayed held and the threads waiting for it spun until the timeout (2/2 hung). flock's
@@ -452,25 +482,7 @@ fn regression_flock_ewouldblock_was_injected_into_unlocks() {
         observers.push("ebpf");
     }
     for backend in observers {
-        let obs = dir.path().join(format!("obs-{backend}.json"));
-        phoebe()
-            .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
-            .arg(&obs)
-            .arg("--")
-            .arg("python3")
-            .arg(&script)
-            .arg(&lock)
-            .assert()
-            .success()
-            .stdout("100\n");
-        let plan = dir.path().join(format!("plan-{backend}.json"));
-        phoebe()
-            .args(["synthesize", "-o"])
-            .arg(&plan)
-            .arg(&obs)
-            .assert()
-            .success();
-        let plan: Plan = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+        let plan = plan_of_python(&dir, backend, &script, std::slice::from_ref(&lock), "100\n");
         let model = plan
             .models
             .iter()
@@ -642,25 +654,7 @@ fn regression_enotdir_of_directory_probes_was_injected_into_plain_opens() {
         observers.push("ebpf");
     }
     for backend in observers {
-        let obs = dir.path().join(format!("obs-{backend}.json"));
-        phoebe()
-            .args(["observe", "-q", "--backend", backend, "--interval", "10ms", "-o"])
-            .arg(&obs)
-            .arg("--")
-            .arg("python3")
-            .arg(&script)
-            .args(&files)
-            .assert()
-            .success()
-            .stdout("120\n");
-        let plan = dir.path().join(format!("plan-{backend}.json"));
-        phoebe()
-            .args(["synthesize", "-o"])
-            .arg(&plan)
-            .arg(&obs)
-            .assert()
-            .success();
-        let plan: Plan = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+        let plan = plan_of_python(&dir, backend, &script, &files, "120\n");
         assert!(
             !plan.models.iter().any(|m| m.id.starts_with("openat-ENOTDIR")),
             "{backend}: {:?}",

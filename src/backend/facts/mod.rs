@@ -278,13 +278,13 @@ pub struct FactCache {
     /// By thread group: the loader's base and what [`loader_code`] made of it.
     loaders: HashMap<i32, (u64, Option<LoaderCode>)>,
     /// By thread group, by signal: what its handler does to a call it interrupts, from the process's own
-    /// `rt_sigaction` calls ([`note_sigaction`]).
+    /// `rt_sigaction` calls ([`read_sigaction`]).
     handlers: HashMap<i32, HashMap<u8, Handler>>,
 }
 
 /// What a signal's disposition does to a restartable call it interrupts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handler {
+pub enum Handler {
     /// A handler installed with `SA_RESTART`: the kernel restarts the call.
     Restarts,
     /// A handler installed without it: the call returns EINTR.
@@ -329,14 +329,12 @@ impl FactCache {
         (!unknown).then_some(false)
     }
 
-    /// Takes the handlers `other` recorded (over this cache's for the same signals).
-    pub fn absorb_handlers(&mut self, other: FactCache) {
-        for (tgid, handlers) in other.handlers {
-            if self.handlers.len() >= HANDLER_CACHE && !self.handlers.contains_key(&tgid) {
-                self.handlers.clear();
-            }
-            self.handlers.entry(tgid).or_default().extend(handlers);
+    /// Records what process `tgid`'s handler for `sig` does ([`read_sigaction`]).
+    pub fn record_handler(&mut self, tgid: i32, (sig, handler): (u8, Handler)) {
+        if self.handlers.len() >= HANDLER_CACHE && !self.handlers.contains_key(&tgid) {
+            self.handlers.clear();
         }
+        self.handlers.entry(tgid).or_default().insert(sig, handler);
     }
 
     /// Forgets process `tgid`'s handlers (it ended: its pid may be reused).
@@ -345,38 +343,28 @@ impl FactCache {
     }
 }
 
-/// Records the new action of an `rt_sigaction(sig, act, oldact, size)` call of task `tid` (thread group `tgid`),
-/// read from its memory as the call starts: whether the handler it installs restarts the calls it interrupts
-/// (`SA_RESTART`). The ptrace tracer and the seccomp supervisor call it when a rule asks `caught=`, for every
-/// `rt_sigaction` with a new action; `/proc` shows which signals are caught, never with which flags.
-pub fn note_sigaction<S: Source>(
-    source: &mut S,
-    cache: &mut FactCache,
-    tid: Pid,
-    tgid: i32,
-    args: &[u64; 6],
-) {
-    let (sig, act) = (args[0], args[1]);
-    let Ok(sig) = u8::try_from(sig) else {
-        return;
-    };
+/// The new action of an `rt_sigaction(sig, act, oldact, size)` call of task `tid`, read from its memory as the
+/// call starts: the signal, and whether the handler it installs restarts the calls it interrupts (`SA_RESTART`);
+/// `None` for a call that installs nothing (a query: `act` NULL) or whose action cannot be read. The ptrace tracer
+/// and the seccomp supervisor read every such call when a rule asks `caught=` and record it
+/// ([`FactCache::record_handler`]): `/proc` shows which signals are caught, never with which flags.
+pub fn read_sigaction<S: Source>(source: &mut S, tid: Pid, args: &[u64; 6]) -> Option<(u8, Handler)> {
+    let (sig, act) = (u8::try_from(args[0]).ok()?, args[1]);
     if act == 0 || !(1..=64).contains(&sig) {
-        return;
+        return None;
     }
     // The kernel's `struct sigaction` starts with the handler and the flags, 8 bytes each, on x86_64 and aarch64.
-    let (Some(handler), Some(flags)) = (source.read_u64(tid, act), source.read_u64(tid, act + 8)) else {
-        return;
-    };
-    let handler = match handler {
-        // SIG_DFL, SIG_IGN.
-        0 | 1 => Handler::None,
-        _ if flags & libc::SA_RESTART as u64 != 0 => Handler::Restarts,
-        _ => Handler::Interrupts,
-    };
-    if cache.handlers.len() >= HANDLER_CACHE && !cache.handlers.contains_key(&tgid) {
-        cache.handlers.clear();
-    }
-    cache.handlers.entry(tgid).or_default().insert(sig, handler);
+    let handler = source.read_u64(tid, act)?;
+    let flags = source.read_u64(tid, act + 8)?;
+    Some((
+        sig,
+        match handler {
+            // SIG_DFL, SIG_IGN.
+            0 | 1 => Handler::None,
+            _ if flags & libc::SA_RESTART as u64 != 0 => Handler::Restarts,
+            _ => Handler::Interrupts,
+        },
+    ))
 }
 
 const SOCKET_CACHE: usize = 4096;
@@ -807,27 +795,18 @@ mod tests {
             .word(tid(python), 0x2008, libc::SA_ONSTACK as u64);
         let mut cache = FactCache::default();
         let sigaction = |sig: i32, act: u64| [sig as u64, act, 0, 8, 0, 0];
-        note_sigaction(
-            &mut source,
-            &mut cache,
-            tid(gcc),
-            gcc,
-            &sigaction(libc::SIGINT, 0x1000),
-        );
-        note_sigaction(
-            &mut source,
-            &mut cache,
-            tid(python),
-            python,
-            &sigaction(libc::SIGINT, 0x2000),
+        for (pid, act) in [(gcc, 0x1000), (python, 0x2000)] {
+            let handler = read_sigaction(&mut source, tid(pid), &sigaction(libc::SIGINT, act)).unwrap();
+            cache.record_handler(pid, handler);
+        }
+        assert_eq!(
+            read_sigaction(&mut source, tid(gcc), &sigaction(libc::SIGINT, 0x1000)),
+            Some((libc::SIGINT as u8, Handler::Restarts))
         );
         // A query of the old action only (act NULL) installs nothing.
-        note_sigaction(
-            &mut source,
-            &mut cache,
-            tid(gcc),
-            gcc,
-            &sigaction(libc::SIGINT, 0),
+        assert_eq!(
+            read_sigaction(&mut source, tid(gcc), &sigaction(libc::SIGINT, 0)),
+            None
         );
         let mut caught = |source: &mut Recorded, pid: i32, restartable: bool| {
             ProcProbe::with_source(&mut *source, tid(pid), pid, &mut cache).caught(restartable)

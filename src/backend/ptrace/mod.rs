@@ -33,7 +33,7 @@ use nix::{
 use self::sys::{Kernel, Resume, SyscallStop};
 use super::{
     BackendError, Job, Mode, Outcome, Target,
-    facts::{FactCache, ProcProbe, Procfs, Source, note_sigaction, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, read_sigaction, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -223,11 +223,9 @@ fn build_filter(job: &Job<'_>) -> Result<Vec<libc::sock_filter>, BackendError> {
             };
         }
         // Every handler installed, when a rule asks whether a caught signal would interrupt a call (`caught=`).
+        let rt_sigaction = Syscall::from_number(libc::SYS_rt_sigaction as u64);
         if decider.needs_handlers()
-            && !recorded
-                .iter()
-                .chain(decider.targets().collect::<Vec<_>>().iter())
-                .any(|sc| i64::from(sc.number()) == libc::SYS_rt_sigaction)
+            && rt_sigaction.is_none_or(|sc| !recorded.contains(&sc) && !decider.is_targeted(sc))
         {
             policy.set_guarded(
                 libc::SYS_rt_sigaction as u32,
@@ -645,7 +643,9 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
                 .or_default()
                 .tgid
                 .get_or_insert_with(|| tgid_of(&mut self.facts, pid));
-            note_sigaction(&mut self.facts, &mut self.cache, pid, tgid, &args);
+            if let Some(handler) = read_sigaction(&mut self.facts, pid, &args) {
+                self.cache.record_handler(tgid, handler);
+            }
         }
         if let (Some(sc), Some(decider)) = (syscall, self.decider.as_deref_mut())
             && decider.is_targeted(sc)

@@ -37,7 +37,7 @@ use nix::{
 use self::sys::{Listener, Notification, Notifier, Ready};
 use super::{
     BackendError, Mode, Outcome, Target,
-    facts::{FactCache, ProcProbe, Procfs, Source, note_sigaction, resolve_path, tgid_of},
+    facts::{FactCache, ProcProbe, Procfs, Source, read_sigaction, resolve_path, tgid_of},
     filter,
     lineage::Lineage,
 };
@@ -497,18 +497,18 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         }
     }
 
-    /// Records the handler an `rt_sigaction` call installs (`facts::note_sigaction`), if the caller still waits for
-    /// the answer once it was read (a tid reused meanwhile would lend its handlers to another process).
+    /// Records the handler an `rt_sigaction` call installs (`facts::read_sigaction`), if the caller still waits
+    /// for the answer once it was read (a tid reused meanwhile would lend its handlers to another process).
     fn note_sigaction(&mut self, n: &Notification) {
         let tid = Pid::from_raw(n.tid);
         let tgid = *self
             .tgids
             .entry(n.tid)
             .or_insert_with(|| tgid_of(&mut self.facts, tid));
-        let mut noted = FactCache::default();
-        note_sigaction(&mut self.facts, &mut noted, tid, tgid, &n.args);
-        if self.listener.id_valid(n.id) {
-            self.cache.absorb_handlers(noted);
+        if let Some(handler) = read_sigaction(&mut self.facts, tid, &n.args)
+            && self.listener.id_valid(n.id)
+        {
+            self.cache.record_handler(tgid, handler);
         }
     }
 

@@ -300,6 +300,7 @@ impl Decider {
             return None;
         }
         let mut decision = None;
+        let guards = guards_of(call.syscall);
         for &id in rule_ids {
             let rule = &self.rules[id];
             if let Some(glob) = &rule.glob
@@ -315,7 +316,7 @@ impl Decider {
                 if shape.as_ref().is_some_and(|s| p.matches(s)) {
                     continue;
                 }
-                if guards_of(call.syscall).contains(&p.key) {
+                if guards.contains(&p.key) {
                     kept_out.get_or_insert(p);
                 } else {
                     outside = true;
