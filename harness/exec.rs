@@ -2145,3 +2145,54 @@ fn the_baseline_can_be_observed_with_ebpf() {
     .unwrap();
     assert_eq!(obs["backend"], "ptrace");
 }
+
+/// Found trying memcached with `--ready 'printf … | nc -q1 …'` on a machine without `nc`: the campaign waited the
+/// whole readiness timeout (30 s) for a probe the shell could not even start, then said "the service never became
+/// ready (--ready) failed: no output (see …/run-1.err)" — the service's empty stderr, not the probe's
+/// `nc: not found`. A probe that exits 126 or 127 stops the wait at once and says so with its own stderr; a probe
+/// that keeps failing is quoted too.
+#[test]
+fn regression_a_ready_command_that_could_not_run_was_waited_for_and_blamed_on_the_service() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    exec(
+        &out,
+        &["read:EIO".to_owned()],
+        &[
+            "--service",
+            "--ready",
+            "phoebe-no-such-probe --port 1",
+            "--workload",
+            "true",
+        ],
+        &[&"sleep", &"60"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains(
+        "baseline run 1: the --ready command cannot run (exit 127: command not found) failed: ",
+    ))
+    .stderr(predicate::str::contains("phoebe-no-such-probe: not found"));
+    let out = dir.path().join("campaign-2");
+    exec(
+        &out,
+        &["read:EIO".to_owned()],
+        &[
+            "--service",
+            "--ready",
+            "echo not yet >&2; false",
+            "--workload",
+            "true",
+            "--timeout",
+            "1s",
+        ],
+        &[&"sleep", &"60"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains(
+        "the --ready command never succeeded (its last output in run-1.ready.out/.err; the service's in \
+         run-1.out/.err); its last probe failed: not yet",
+    ));
+}

@@ -49,6 +49,9 @@ enum Ready {
     Yes,
     Died,
     TimedOut,
+    /// The `--ready` command itself cannot run: the shell said 126 (not executable) or 127 (not found). Asking
+    /// again cannot help, and the service is not to blame.
+    Broken(i32),
 }
 
 /// One service-mode run as observed.
@@ -91,6 +94,9 @@ impl Runner<'_> {
             )?;
             if probe.status.is_some_and(|s| s.success()) {
                 return Ok(Ready::Yes);
+            }
+            if let Some(code @ (126 | 127)) = probe.status.and_then(|s| s.code()) {
+                return Ok(Ready::Broken(code));
             }
             if Instant::now() >= deadline || self.control.interrupted() {
                 return Ok(Ready::TimedOut);
@@ -141,11 +147,37 @@ impl Runner<'_> {
         }
         match ready {
             Ready::Yes => {}
-            Ready::Died | Ready::TimedOut => {
+            Ready::Died => {
                 supervise::stop(&mut started);
                 return Err(ExperimentError::Inner {
-                    what: format!("baseline run {k}: the service never became ready (--ready)"),
+                    what: format!("baseline run {k}: the service ended before it became ready (--ready)"),
                     stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+                });
+            }
+            // What the last probe said is what tells why; the service's own output, what it did meanwhile.
+            Ready::TimedOut => {
+                supervise::stop(&mut started);
+                return Err(ExperimentError::Inner {
+                    what: format!(
+                        "baseline run {k}: the service never became ready: the --ready command never succeeded \
+                         (its last output in run-{k}.ready.out/.err; the service's in run-{k}.out/.err); its last \
+                         probe"
+                    ),
+                    stderr: read_tail(&dir.join(format!("run-{k}.ready.err"))),
+                });
+            }
+            Ready::Broken(code) => {
+                supervise::stop(&mut started);
+                return Err(ExperimentError::Inner {
+                    what: format!(
+                        "baseline run {k}: the --ready command cannot run (exit {code}: {})",
+                        if code == 127 {
+                            "command not found"
+                        } else {
+                            "not executable"
+                        }
+                    ),
+                    stderr: read_tail(&dir.join(format!("run-{k}.ready.err"))),
                 });
             }
         }
@@ -250,7 +282,7 @@ impl Runner<'_> {
                 run.round_hung = h1 || h2 || h3;
             }
             Ready::Died => {}
-            Ready::TimedOut => run.never_ready = true,
+            Ready::TimedOut | Ready::Broken(_) => run.never_ready = true,
         }
         run.died = matches!(started.child.try_wait(), Ok(Some(_)));
         let interrupted = self.control.interrupted();
