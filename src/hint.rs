@@ -15,7 +15,8 @@ fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str
 
 /// Every [`Hinted`] type: an error of a type missing here gives no hint.
 const HINTED: &[Ask] = &[
-    ask::<WithHint>,
+    // WithHint, the core's FileError and the sys layer's own: that crate's registry.
+    crate::sys::error::hints_of,
     ask::<crate::backend::BackendError>,
     ask::<crate::backend::target::TargetError>,
     ask::<crate::backend::filter::FilterError>,
@@ -24,12 +25,16 @@ const HINTED: &[Ask] = &[
     ask::<crate::backend::ptrace::attach::AttachError>,
     ask::<crate::backend::ebpf::EbpfError>,
     ask::<crate::monitor::MonitorError>,
-    ask::<crate::sys::contain::ContainError>,
-    ask::<crate::sys::seccomp::InstallError>,
     ask::<crate::experiment::ExperimentError>,
-    ask::<crate::files::FileError>,
     ask::<crate::report::merge::MergeError>,
 ];
+
+/// An error and its causes in words, with the hints every [`Hinted`] type of phoebe gives: what `main`, `doctor`
+/// and the reports print. (`sys::error::Chain::asking` with this crate's registry: the sys layer below cannot
+/// name the types above it.)
+pub fn chain(e: &(dyn Error + 'static)) -> crate::sys::error::Chain {
+    crate::sys::error::Chain::asking(e, of)
+}
 
 /// The hints `e` itself gives (not its causes'), in order: none unless its type is [`Hinted`].
 pub fn of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
@@ -99,7 +104,8 @@ mod tests {
                 other: "2".into(),
             }),
         ];
-        assert_eq!(errors.len(), HINTED.len());
+        // The sys layer's registry stands for four types (WithHint, FileError, ContainError, InstallError).
+        assert_eq!(errors.len(), HINTED.len() + 3);
         for e in &errors {
             assert_eq!(of(e.as_ref()).len(), 1, "{e:?}");
             assert!(!e.to_string().contains("hint"), "a message carries no hint: {e}");

@@ -4,6 +4,7 @@
 //! see how the program copes. `docs/architecture.md` maps the modules.
 
 pub use phoebe_core::{decide, files, model, synth, time};
+pub use phoebe_sys as sys;
 
 pub mod backend;
 pub mod control;
@@ -14,6 +15,5 @@ mod fuzz;
 pub mod hint;
 pub mod monitor;
 pub mod report;
-pub mod sys;
 #[doc(hidden)]
 pub mod testing;

@@ -67,7 +67,7 @@ fn init_logging(verbose: u8) {
 
 /// `phoebe: <error>: <cause>…`, then a `hint:` line per hint the chain's errors give (`phoebe::sys::error::Chain`).
 fn print_error(e: &anyhow::Error) {
-    let chain = phoebe::sys::error::Chain::new(e.as_ref());
+    let chain = phoebe::hint::chain(e.as_ref());
     // A full or closed stderr leaves only the exit status to tell: never a panic.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "phoebe: {}", chain.message());

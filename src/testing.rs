@@ -44,6 +44,14 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
+/// Unit tests that create child processes hold this lock: a test that waits for *any* child (`waitpid(-1)`, as
+/// the reapers do) would otherwise reap another test's. (The sys crate's tests, another process, have their own.)
+#[cfg(test)]
+pub(crate) fn children_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

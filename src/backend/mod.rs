@@ -376,7 +376,7 @@ impl Hinted for BackendError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{model::FaultSpec, sys::error::Chain};
+    use crate::model::FaultSpec;
 
     fn rules(specs: &[&str]) -> Vec<FaultSpec> {
         specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
@@ -452,7 +452,7 @@ mod tests {
             "cannot",
         )
         .unwrap_err();
-        let chain = Chain::new(&err);
+        let chain = crate::hint::chain(&err);
         assert_eq!(
             chain.message(),
             "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot"
@@ -471,7 +471,7 @@ mod tests {
             note: &mut note,
         };
         assert!(ptrace::PtraceBackend.check(&mode).is_ok(), "ptrace runs short=");
-        let refused = Chain::new(&seccomp::SeccompBackend.check(&mode).unwrap_err());
+        let refused = crate::hint::chain(&seccomp::SeccompBackend.check(&mode).unwrap_err());
         assert!(
             refused.message().starts_with(
                 "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: a call it lets run"

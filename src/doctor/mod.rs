@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::{
     backend::{self, BackendKind, ModeKind},
     hint::Hinted,
-    sys::{error::Chain, host},
+    sys::host,
 };
 
 /// One backend in one mode.
@@ -81,7 +81,7 @@ fn containment() -> Containment {
             detail: format!(
                 "{}: if phoebe is killed, the target itself dies with it (and ptrace's tracees), but the \
                  descendants of a seccomp or eBPF target may keep running",
-                Chain::new(e).message()
+                crate::hint::chain(e).message()
             ),
             hint: e.hint().map(Cow::into_owned),
         },

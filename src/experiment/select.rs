@@ -203,7 +203,6 @@ mod tests {
         AUTO_BACKEND,
         campaign::tests::{campaign, kind},
     };
-    use crate::sys::error::Chain;
 
     #[test]
     fn given_faults_get_unique_ids() {
@@ -362,7 +361,7 @@ mod tests {
             &["futex:EAGAIN", "mmap:ENOMEM", "brk:ENOMEM", "munmap:EINVAL"],
         );
         let err = share(&c, &experiments(&c, &c.empty_plan()), Path::new("runs/x")).unwrap_err();
-        let chain = Chain::new(&err);
+        let chain = crate::hint::chain(&err);
         assert!(
             chain.message().starts_with(
                 "the ebpf backend cannot run any of the 4 experiment(s) of the campaign in runs/x (futex-EAGAIN, \
@@ -399,7 +398,7 @@ mod tests {
             )
         );
         let err = share(&c, &all, Path::new("runs/x")).unwrap_err();
-        let chain = Chain::new(&err);
+        let chain = crate::hint::chain(&err);
         assert!(
             chain
                 .message()

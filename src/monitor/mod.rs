@@ -253,7 +253,7 @@ impl Source {
 
 /// The first line of each message in an error's chain, joined: why eBPF could not be used, in one line.
 fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::sys::error::Chain::new(e).one_line()
+    crate::hint::chain(e).one_line()
 }
 
 /// Starts the eBPF observer, or attaches with ptrace (asked for, or where eBPF is unavailable and only `--pid` is

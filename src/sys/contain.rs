@@ -129,7 +129,7 @@ pub fn get() -> Option<&'static Containment> {
         Ok(c) => Some(c),
         Err(e) => {
             if first && !matches!(e, ContainError::Init) {
-                let chain = super::error::Chain::new(e);
+                let chain = super::error::Chain::asking(e, super::error::hints_of);
                 tracing::warn!(
                     "phoebe cannot contain the processes it launches ({}): if phoebe is killed, the target's \
                      descendants may keep running{}",

@@ -3,11 +3,14 @@
 //! `hint: …` line per hint); `doctor`, `monitor`, `sys::contain` and the eBPF injector put chains on one line
 //! with it.
 //!
-//! Hints are data: each error of the chain gives its own through `crate::hint::Hinted` (found by
-//! `crate::hint::of`), and no message carries one, so nothing here reads text apart. A message that quotes text
+//! Hints are data: each error of the chain gives its own through `phoebe_core::hint::Hinted` (found by the
+//! registry the caller passes: the `phoebe` crate's `hint::of`, through its `hint::chain`), and no message
+//! carries one, so nothing here reads text apart. A message that quotes text
 //! from elsewhere (a target's stderr) is a message, whatever it says.
 
 use std::{borrow::Cow, error::Error};
+
+use crate::hint::{Hinted, WithHint};
 
 /// An error and its causes: each cause's message (its lines) and the hints, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -17,16 +20,30 @@ pub struct Chain {
     hints: Vec<String>,
 }
 
-impl Chain {
-    /// Reads `e` and its causes: each one's message, and its hints ([`crate::hint::of`]), outer first. A cause
-    /// already quoted by the message before it is not repeated (aya and `{source}` messages quote their cause);
-    /// its hints are given all the same.
-    pub fn new(e: &(dyn Error + 'static)) -> Self {
-        Self::asking(e, crate::hint::of)
+/// The hints `e` itself gives (not its causes'), for the error types this crate and the core know: `WithHint`,
+/// the core's `FileError`, [`ContainError`](crate::contain::ContainError) and
+/// [`InstallError`](crate::seccomp::InstallError). The `phoebe` crate's `hint::of` asks these and its own types.
+pub fn hints_of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+    fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+        e.downcast_ref::<E>().map(E::hints).unwrap_or_default()
     }
+    [
+        ask::<WithHint>,
+        ask::<phoebe_core::files::FileError>,
+        ask::<crate::contain::ContainError>,
+        ask::<crate::seccomp::InstallError>,
+    ]
+    .iter()
+    .flat_map(|ask| ask(e))
+    .collect()
+}
 
-    /// [`Chain::new`], asking `hints_of` for each error's hints.
-    fn asking(
+impl Chain {
+    /// Reads `e` and its causes: each one's message, and the hints `hints_of` finds for it (the `phoebe` crate's
+    /// `hint::of`, which knows every type, or this crate's [`hints_of`]), outer first. A cause already quoted by
+    /// the message before it is not repeated (aya and `{source}` messages quote their cause); its hints are given
+    /// all the same.
+    pub fn asking(
         e: &(dyn Error + 'static),
         hints_of: impl for<'e> Fn(&'e (dyn Error + 'static)) -> Vec<Cow<'e, str>>,
     ) -> Self {
@@ -137,7 +154,7 @@ mod tests {
         }
     }
 
-    /// The chain of `e`, whose hints these test types give (`crate::hint::of` knows the crate's types only).
+    /// The chain of `e`, whose hints these test types give ([`hints_of`] knows this crate's types only).
     fn chain_of(e: &(dyn Error + 'static)) -> Chain {
         Chain::asking(e, |c| {
             c.downcast_ref::<Outer>()
@@ -206,13 +223,13 @@ mod tests {
     fn the_crate_hint_types_are_found_through_anyhow() {
         let e: anyhow::Error = WithHint::new("no models", "give --fault SPEC").into();
         let e = e.context("cannot run the campaign");
-        let chain = Chain::new(e.as_ref());
+        let chain = Chain::asking(e.as_ref(), hints_of);
         assert_eq!(chain.message(), "cannot run the campaign: no models");
         assert_eq!(chain.hints(), ["give --fault SPEC"]);
         let e = anyhow::Error::new(
             WithHint::new("cannot read the plan", Hint::NewCampaignElsewhere).caused_by(eperm()),
         );
-        let chain = Chain::new(e.as_ref());
+        let chain = Chain::asking(e.as_ref(), hints_of);
         assert_eq!(chain.message(), format!("cannot read the plan: {}", eperm()));
         assert_eq!(chain.hints(), [Hint::NewCampaignElsewhere.text()]);
     }
@@ -222,7 +239,10 @@ mod tests {
         #[derive(Debug, thiserror::Error)]
         #[error("the verifier refused phoebe_x:\n0: r0 = 0\n1: exit")]
         struct Verifier;
-        assert_eq!(Chain::new(&Verifier).one_line(), "the verifier refused phoebe_x:");
+        assert_eq!(
+            Chain::asking(&Verifier, hints_of).one_line(),
+            "the verifier refused phoebe_x:"
+        );
         let chain = chain_of(&Outer::Spawn(Inner::Seize(eperm())));
         assert_eq!(
             chain.one_line(),

@@ -10,6 +10,9 @@
 //! `bpf(2)`); compiling a seccomp program stays with the filter compiler (`backend/filter`). Every `unsafe` block
 //! here names its invariant in a `// SAFETY:` comment.
 
+// The core's modules under the names this code has always used (`crate::model`, `crate::hint`).
+pub(crate) use phoebe_core::{hint, model};
+
 pub mod contain;
 pub mod error;
 pub mod host;

@@ -323,7 +323,11 @@ mod tests {
             source,
         };
         let killable = InstallFlags::NEW_LISTENER | InstallFlags::WAIT_KILLABLE_RECV;
-        let hints = |e: &InstallError| crate::sys::error::Chain::new(e).hints().to_vec();
+        let hints = |e: &InstallError| {
+            crate::error::Chain::asking(e, crate::error::hints_of)
+                .hints()
+                .to_vec()
+        };
         let killable = sys(killable, Errno::EINVAL);
         assert_eq!(
             killable.to_string(),

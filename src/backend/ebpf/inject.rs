@@ -499,7 +499,7 @@ fn attach_fmod_ret(
 
 /// An error and its causes on one line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::sys::error::Chain::new(e).message()
+    crate::hint::chain(e).message()
 }
 
 /// The loaded and attached injector. Dropping it detaches and unloads every program.

@@ -1122,7 +1122,7 @@ mod tests {
             "the rule for syscall 0x40000027 could never match"
         );
         assert_eq!(
-            crate::sys::error::Chain::new(&err).hints(),
+            crate::hint::chain(&err).hints(),
             ["numbers with the x32 bit (0x40000000) get the other-ABI action"]
         );
         let (_, _) = check(&policy, Abi::AARCH64);

@@ -8,7 +8,7 @@ use nix::sys::ptrace::Options;
 use super::sys;
 use crate::{
     backend::{Capability, Probe},
-    sys::{error::Chain, host},
+    sys::host,
 };
 
 /// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
@@ -20,7 +20,7 @@ fn seize_a_child() -> Result<(), String> {
         None,
         Options::PTRACE_O_EXITKILL,
     )
-    .map_err(|e| Chain::new(&e).one_line())?;
+    .map_err(|e| crate::hint::chain(&e).one_line())?;
     spawned.kill();
     Ok(())
 }
