@@ -4,14 +4,10 @@
 
 use std::{borrow::Cow, error::Error};
 
-pub use phoebe_core::hint::{Hint, Hinted, WithHint};
+pub use phoebe_core::hint::{Hint, Hinted, WithHint, ask};
 
 /// How [`of`] asks one [`Hinted`] type.
 type Ask = for<'e> fn(&'e (dyn Error + 'static)) -> Vec<Cow<'e, str>>;
-
-fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
-    e.downcast_ref::<E>().map(E::hints).unwrap_or_default()
-}
 
 /// Every [`Hinted`] type: an error of a type missing here gives no hint.
 const HINTED: &[Ask] = &[

@@ -78,6 +78,12 @@ pub trait Hinted: Error {
     }
 }
 
+/// The hints `e` gives if it is an `E`, none otherwise: one entry of a registry (the `phoebe` crate's `hint::of`,
+/// the sys layer's `error::hints_of`), which lists its types as `ask::<E>`.
+pub fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+    e.downcast_ref::<E>().map(E::hints).unwrap_or_default()
+}
+
 /// A message and its hint, for an error that has no type of its own: `anyhow::bail!(WithHint::new(…))`, or
 /// `.map_err(|e| WithHint::new(…).caused_by(e))` where a context would be.
 #[derive(Debug, thiserror::Error)]

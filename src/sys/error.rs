@@ -10,7 +10,7 @@
 
 use std::{borrow::Cow, error::Error};
 
-use crate::hint::{Hinted, WithHint};
+use crate::hint::{WithHint, ask};
 
 /// An error and its causes: each cause's message (its lines) and the hints, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,9 +24,6 @@ pub struct Chain {
 /// the core's `FileError`, [`ContainError`](crate::contain::ContainError) and
 /// [`InstallError`](crate::seccomp::InstallError). The `phoebe` crate's `hint::of` asks these and its own types.
 pub fn hints_of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
-    fn ask<'e, E: Hinted + 'static>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
-        e.downcast_ref::<E>().map(E::hints).unwrap_or_default()
-    }
     [
         ask::<WithHint>,
         ask::<phoebe_core::files::FileError>,
