@@ -2196,3 +2196,67 @@ fn regression_a_ready_command_that_could_not_run_was_waited_for_and_blamed_on_th
          run-1.out/.err); its last probe failed: not yet",
     ));
 }
+
+/// Found on Python's `http.server` (`exec --service --explore plausible`): the plausible `write-ENOSPC`, `-EDQUOT`
+/// and `-EIO` named the file phoebe captures the target's stderr in during the baseline
+/// (`template=…/baseline/run-1.err`), which is another file in every experiment run, so each was "not exercised"
+/// with "the service never made a call the fault matches". phoebe's own captures are left out of the plan, saying
+/// why; disk errors on the program's own files stay.
+#[test]
+fn regression_rules_named_phoebes_own_capture_of_stdout_and_stderr() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("campaign");
+    let log = dir.path().join("app.log");
+    let script = format!(
+        "echo to stdout; echo to stderr >&2; echo to its log >> {}",
+        log.display()
+    );
+    exec(&out, &[], &["--explore", "plausible"], &[&"sh", &"-c", &script]).success();
+    let plan: phoebe::model::Plan =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let campaign = out.canonicalize().unwrap().display().to_string();
+    for m in &plan.models {
+        for f in m.faults() {
+            assert!(!f.to_string().contains(&campaign), "{f}");
+        }
+    }
+    let own: Vec<_> = plan
+        .excluded
+        .iter()
+        .filter(|e| {
+            e.reason
+                .starts_with("a file phoebe itself opened for the program")
+        })
+        .collect();
+    assert!(
+        own.iter().any(|e| e
+            .shape
+            .as_deref()
+            .is_some_and(|s| s.contains("/baseline/run-1.out"))),
+        "{:?}",
+        plan.excluded
+    );
+    assert!(
+        own.iter().any(|e| e
+            .shape
+            .as_deref()
+            .is_some_and(|s| s.contains("/baseline/run-1.err"))),
+        "{:?}",
+        plan.excluded
+    );
+    // The program's own log keeps its disk errors (its template: the temp directory's name generalized).
+    assert!(
+        plan.models
+            .iter()
+            .any(|m| m.id.starts_with("write-E")
+                && m.faults().iter().any(|f| f.to_string().ends_with("/app.log"))),
+        "{:?}",
+        plan.models
+            .iter()
+            .map(|m| m.fault.to_string())
+            .collect::<Vec<_>>()
+    );
+}

@@ -197,6 +197,50 @@ pub trait Progress {
     fn skipped(&self, backend: &str, skipped: &[Skipped], of: usize);
 }
 
+/// Takes out of `plan` the rules for files inside the campaign directory `out`: phoebe's own captures of the
+/// target's stdout and stderr (`baseline/run-1.err`), whose path differs in every run, so that a rule naming one
+/// matches nothing in the experiments — and says so in `excluded`. Disk errors on the program's own files stay.
+fn leave_out_own_files(plan: &mut Plan, out: &Path) {
+    use crate::model::{plan::ShapeModel, shape::Key};
+    let Ok(dir) = out.canonicalize() else {
+        return;
+    };
+    // Shapes write the directory's path as a template too (a temp directory's name is generalized).
+    let dir = dir.display().to_string();
+    let prefixes = [
+        format!("{dir}/"),
+        format!("{}/", crate::model::shape::template(&dir)),
+    ];
+    let own = |s: &ShapeModel| {
+        s.shape
+            .get(Key::Path)
+            .is_some_and(|path| prefixes.iter().any(|p| path.starts_with(p.as_str())))
+    };
+    for m in &mut plan.models {
+        for s in m.shapes.iter().filter(|s| own(s)) {
+            plan.excluded.push(Excluded {
+                syscall: m.syscall,
+                action: m.action,
+                shape: Some(s.shape.to_string()),
+                reason: "a file phoebe itself opened for the program: its capture of the program's stdout or \
+                         stderr, which has another path in every run (a rule for it would match nothing in the \
+                         experiments), and which is a pipe or a terminal where the program really runs"
+                    .into(),
+            });
+        }
+        let before = m.shapes.len();
+        m.shapes.retain(|s| !own(s));
+        if m.shapes.len() < before
+            && let Some(first) = m.shapes.first()
+        {
+            m.fault = first.fault.clone();
+        }
+    }
+    // A model whose every shape was such a file has nothing left to run.
+    plan.models
+        .retain(|m| !m.shapes.is_empty() || m.fault.shape.iter().all(|p| p.key != Key::Path));
+}
+
 /// Runs (or resumes) the campaign in `out`. `phoebe` is the binary every run goes through.
 pub fn run(
     campaign: &Campaign,
@@ -298,6 +342,7 @@ pub fn run(
         }
         None => {
             let mut plan = synth::synthesize(&observation, &campaign.settings)?;
+            leave_out_own_files(&mut plan, out);
             for (syscall, errno) in outside_workload {
                 plan.excluded.push(Excluded {
                     syscall,
