@@ -1,7 +1,8 @@
 //! The arrows docs/architecture.md forbids, checked on the source (issue 11): a backend names no other backend,
 //! nor `doctor`, `experiment`, `commands` or `report`; `report` does not name `experiment`. Comments do not count:
-//! only code lines are read. The core (`src/core`) and the sys layer (`src/sys`) are crates of their own, which
-//! Cargo keeps from importing what stands above them; their manifests are checked here.
+//! only code lines are read. The core (`src/core`), the sys layer (`src/sys`) and the classic-BPF compiler
+//! (`src/filter`) are crates of their own, which Cargo keeps from importing what stands above them; their
+//! manifests are checked here.
 
 use std::path::{Path, PathBuf};
 
@@ -133,6 +134,22 @@ fn the_sys_crate_depends_on_no_backend_or_command_line_crate() {
             manifest.display()
         );
     }
+}
+
+/// The classic-BPF compiler (`src/filter`, the `phoebe-filter` crate) is a crate of its own on the core and the
+/// sys layer: the ptrace and seccomp backends both build their filters with it, so it cannot import either (nor
+/// anything above them), and its manifest lists no crate beyond the ones it compiles and installs with.
+#[test]
+fn the_filter_crate_depends_on_the_core_and_the_sys_layer_only() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/filter/Cargo.toml");
+    let mut deps = core_dependencies(&std::fs::read_to_string(&manifest).unwrap());
+    deps.sort();
+    assert_eq!(
+        deps,
+        ["libc", "phoebe-core", "phoebe-sys", "thiserror"],
+        "{}",
+        manifest.display()
+    );
 }
 
 /// The check itself: a code line that names a forbidden module is found, the same text in a comment is not.

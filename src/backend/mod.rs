@@ -9,7 +9,6 @@
 pub mod counts;
 pub mod ebpf;
 pub mod facts;
-pub mod filter;
 pub mod lineage;
 pub mod ptrace;
 pub mod seccomp;
@@ -25,6 +24,8 @@ use crate::{
 };
 
 pub use self::target::Target;
+/// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
+pub use phoebe_filter as filter;
 
 /// The mechanisms phoebe can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

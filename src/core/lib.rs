@@ -11,4 +11,6 @@ pub mod files;
 pub mod hint;
 pub mod model;
 pub mod synth;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;

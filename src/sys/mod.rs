@@ -7,7 +7,7 @@
 //! names a backend.
 //!
 //! Raw calls that only one backend makes stay in that backend's `sys.rs` (ptrace requests, seccomp ioctls,
-//! `bpf(2)`); compiling a seccomp program stays with the filter compiler (`backend/filter`). Every `unsafe` block
+//! `bpf(2)`); compiling a seccomp program stays with the filter compiler (`src/filter`, `phoebe-filter`). Every `unsafe` block
 //! here names its invariant in a `// SAFETY:` comment.
 
 // The core's modules under the names this code has always used (`crate::model`, `crate::hint`).

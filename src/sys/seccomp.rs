@@ -2,10 +2,10 @@
 //! `prctl(PR_SET_NO_NEW_PRIVS)`.
 //!
 //! In phoebe these run in a forked child between `fork` and `exec` (`sys::launch`, the seccomp backend's own
-//! launcher), so nothing here allocates: [`install`] takes a program already compiled (by `backend::filter`, which
+//! launcher), so nothing here allocates: [`install`] takes a program already compiled (by `phoebe_filter`, `src/filter`, which
 //! the sys layer does not know), and its errors carry only an errno, a step and flags (the message is formatted
 //! later, by whoever displays it). The tests that install compiled programs live with the compiler
-//! (`backend/filter/kernel_tests.rs`).
+//! (`src/filter/kernel_tests.rs`).
 
 use std::{
     borrow::Cow,
@@ -213,7 +213,7 @@ fn hint(step: &Step, errno: &Errno) -> Option<Cow<'static, str>> {
     Some(text.into())
 }
 
-/// Installs `prog` (compiled by `backend::filter`) as a seccomp filter on the calling thread, or on every thread with
+/// Installs `prog` (compiled by `phoebe_filter`) as a seccomp filter on the calling thread, or on every thread with
 /// [`InstallFlags::TSYNC`]; returns the listener fd when [`InstallFlags::NEW_LISTENER`] is set, `None` otherwise.
 ///
 /// A filter can never be removed: call this in the process that is about to exec the target, never in phoebe itself.

@@ -5,8 +5,11 @@
 //! A [`Policy`] — an [`Action`] per syscall number, a default for the others and one for calls of another ABI — is
 //! [`compile`]d into a classic-BPF program that checks the architecture, sends x32 calls to the other-ABI action, then
 //! finds the call's action by binary search on the syscall number, so a lookup costs O(log n) in the number of rules.
-//! `evaluate` (test builds only) runs such a program in user space for the tests and the fuzzer;
-//! `sys::seccomp::install` is the one place that hands a program to the kernel.
+//! `evaluate` (test builds and the `evaluate` feature only) runs such a program in user space for the tests and
+//! phoebe's fuzzer; `phoebe_sys::seccomp::install` is the one place that hands a program to the kernel.
+//!
+//! A crate of its own (`phoebe-filter`) on the core and the sys layer alone: the ptrace and seccomp backends build
+//! their programs with it, and Cargo keeps it from importing either.
 //!
 //! It does not decide anything per call: which calls fail, with which errno and how often is the decision module's job;
 //! the filter only routes calls to a backend, or for a certain failure straight to the errno. We build the program
@@ -15,13 +18,21 @@
 #[cfg(test)]
 mod kernel_tests;
 
+/// Unit tests that create child processes hold this lock: a test that waits for *any* child would otherwise reap
+/// another test's. (This crate's tests run in a process of their own.)
+#[cfg(test)]
+fn children_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use std::{collections::BTreeMap, fmt, mem::offset_of};
 
 use libc::{seccomp_data, sock_filter};
 
-use crate::model::shape::ArgTest;
+use phoebe_core::model::shape::ArgTest;
 
-pub use crate::sys::seccomp::{InstallError, InstallFlags, MAX_INSNS, Step};
+pub use phoebe_sys::seccomp::{InstallError, InstallFlags, MAX_INSNS, Step};
 
 /// What a program checks before its search: the audit architecture of native calls, and whether x32 calls share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +299,7 @@ pub enum FilterError {
     },
 }
 
-impl crate::hint::Hinted for FilterError {
+impl phoebe_core::hint::Hinted for FilterError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         Some(match self {
             FilterError::X32Rule { .. } => {
@@ -574,20 +585,25 @@ fn emit_header(out: &mut Emitter, other_abi: u32, abi: Abi) {
 /// Only the instructions [`compile`] emits are supported (`ld [k]` of a 32-bit word, `and` with a constant, `ja`,
 /// `jeq`/`jgt`/`jge`/`jset` with a constant, `ret` of a constant); anything else, a jump out of the program or falling off its end is a
 /// [`FilterError::BadProgram`].
-#[cfg(test)]
-pub(crate) fn evaluate(prog: &[sock_filter], data: &seccomp_data) -> Result<u32, FilterError> {
+#[cfg(any(test, feature = "evaluate"))]
+pub fn evaluate(prog: &[sock_filter], data: &seccomp_data) -> Result<u32, FilterError> {
     execute(prog, data).map(|run| run.ret)
 }
 
 /// The result of [`execute`]: the return value and how many instructions ran to get it.
-#[cfg(test)]
+#[cfg(any(test, feature = "evaluate"))]
 #[derive(Debug, Clone, Copy)]
 struct Execution {
     ret: u32,
+    /// Read by this crate's tests (the cost of a lookup), not by `evaluate`.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only the tests measure a lookup's cost")
+    )]
     executed: usize,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "evaluate"))]
 fn execute(prog: &[sock_filter], data: &seccomp_data) -> Result<Execution, FilterError> {
     let bytes = data_bytes(data);
     let mut acc: u32 = 0;
@@ -640,7 +656,7 @@ fn execute(prog: &[sock_filter], data: &seccomp_data) -> Result<Execution, Filte
 }
 
 /// `data` as the kernel's filter sees it: the struct's bytes in native order.
-#[cfg(test)]
+#[cfg(any(test, feature = "evaluate"))]
 fn data_bytes(data: &seccomp_data) -> [u8; size_of::<seccomp_data>()] {
     let mut bytes = [0; size_of::<seccomp_data>()];
     bytes[0..4].copy_from_slice(&data.nr.to_ne_bytes());
@@ -957,7 +973,7 @@ mod tests {
     /// `epoll_ctl:ENOENT:ctl=del` rule never sees (so never fails) an ADD or a MOD.
     #[test]
     fn epoll_ctl_guards_let_only_the_named_operations_through() {
-        use crate::{
+        use phoebe_core::{
             decide::Decider,
             model::{FaultSpec, Syscall},
         };
@@ -1122,7 +1138,7 @@ mod tests {
             "the rule for syscall 0x40000027 could never match"
         );
         assert_eq!(
-            crate::hint::chain(&err).hints(),
+            phoebe_sys::error::Chain::asking(&err, phoebe_core::hint::ask::<FilterError>).hints(),
             ["numbers with the x32 bit (0x40000000) get the other-ABI action"]
         );
         let (_, _) = check(&policy, Abi::AARCH64);

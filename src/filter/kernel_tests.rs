@@ -12,17 +12,15 @@ use nix::{
 };
 
 use super::{Action, Policy, compile};
-use crate::{
-    sys::{
-        seccomp::{InstallError, InstallFlags, MAX_INSNS, install},
-        wait::{Status, waitpid},
-    },
-    testing::skipped,
+use phoebe_core::testing::skipped;
+use phoebe_sys::{
+    seccomp::{InstallError, InstallFlags, MAX_INSNS, install},
+    wait::{Status, waitpid},
 };
 
 /// Runs `child` in a forked child (killed after 10 s) and returns how the child ended.
 fn in_child(child: &dyn Fn() -> i32) -> Status {
-    let _children = crate::testing::children_lock();
+    let _children = super::children_lock();
     // SAFETY: the child calls only async-signal-safe functions (raw syscalls, alarm, _exit) on memory that existed
     // before the fork; it never allocates, takes a lock, unwinds or returns into the test harness.
     match unsafe { fork() }.expect("fork") {
