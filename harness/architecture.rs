@@ -1,7 +1,7 @@
 //! The arrows docs/architecture.md forbids, checked on the source (issue 11): a backend names no other backend,
 //! nor `doctor`, `experiment`, `commands` or `report`; `report` does not name `experiment`. Comments do not count:
-//! only code lines are read. The core (`src/core`), the sys layer (`src/sys`) and the classic-BPF compiler
-//! (`src/filter`) are crates of their own, which Cargo keeps from importing what stands above them; their
+//! only code lines are read. The core (`src/core`), the sys layer (`src/sys`), the classic-BPF compiler
+//! (`src/filter`) and what the backends share (`src/backend-common`) are crates of their own, which Cargo keeps from importing what stands above them; their
 //! manifests are checked here.
 
 use std::path::{Path, PathBuf};
@@ -76,20 +76,11 @@ fn report_does_not_name_experiment() {
 /// line would come in with them), and `phoebe` itself.
 #[test]
 fn the_core_crate_depends_on_no_kernel_backend_or_command_line_crate() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let deps = core_dependencies(&text);
-    assert!(
-        deps.contains(&"serde_json".to_string()),
-        "the dependencies were read: {deps:?}"
+    check_manifest(
+        "src/core",
+        "serde_json",
+        &["nix", "aya", "aya-obj", "clap", "phoebe", "signal-hook"],
     );
-    for forbidden in ["nix", "aya", "aya-obj", "clap", "phoebe", "signal-hook"] {
-        assert!(
-            !deps.iter().any(|d| d == forbidden),
-            "{} depends on {forbidden}: {deps:?}",
-            manifest.display()
-        );
-    }
 }
 
 /// The names of the crates a manifest's `[dependencies]` table lists (`name = …` or `name.workspace = true`).
@@ -121,13 +112,22 @@ fn core_dependencies_reads_both_forms_and_no_other_table() {
 /// manifest keeps aya, clap and `phoebe` out.
 #[test]
 fn the_sys_crate_depends_on_no_backend_or_command_line_crate() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sys/Cargo.toml");
+    check_manifest(
+        "src/sys",
+        "nix",
+        &["aya", "aya-obj", "clap", "phoebe", "signal-hook"],
+    );
+}
+
+/// Asserts that the manifest of the crate at `dir` lists `read` (so it was read) and none of `forbidden`.
+fn check_manifest(dir: &str, read: &str, forbidden: &[&str]) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join("Cargo.toml");
     let deps = core_dependencies(&std::fs::read_to_string(&manifest).unwrap());
     assert!(
-        deps.contains(&"nix".to_string()),
+        deps.iter().any(|d| d == read),
         "the dependencies were read: {deps:?}"
     );
-    for forbidden in ["aya", "aya-obj", "clap", "phoebe", "signal-hook"] {
+    for forbidden in forbidden {
         assert!(
             !deps.iter().any(|d| d == forbidden),
             "{} depends on {forbidden}: {deps:?}",
@@ -149,6 +149,18 @@ fn the_filter_crate_depends_on_the_core_and_the_sys_layer_only() {
         ["libc", "phoebe-core", "phoebe-sys", "thiserror"],
         "{}",
         manifest.display()
+    );
+}
+
+/// What every backend implements and shares (`src/backend-common`, the `phoebe-backend-common` crate: the
+/// `Backend` trait, `BackendError`, `Target`, `Control`, `facts`, `lineage`) names no backend: its `BackendError`
+/// wraps each backend's own error without naming its type. Its manifest lists no aya, clap or `phoebe`.
+#[test]
+fn the_backend_common_crate_depends_on_no_backend_or_command_line_crate() {
+    check_manifest(
+        "src/backend-common",
+        "phoebe-filter",
+        &["aya", "aya-obj", "clap", "phoebe", "anyhow"],
     );
 }
 

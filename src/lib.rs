@@ -3,11 +3,11 @@
 //! Observe which system calls fail naturally (per syscall, per errno, per interval), inject those errors, and
 //! see how the program copes. `docs/architecture.md` maps the modules.
 
+pub use phoebe_backend_common::control;
 pub use phoebe_core::{decide, files, model, synth, time};
 pub use phoebe_sys as sys;
 
 pub mod backend;
-pub mod control;
 pub mod doctor;
 pub mod experiment;
 #[cfg(test)]

@@ -1,76 +1,31 @@
 //! Backends: the mechanisms that run a target and stop, observe or fail its system calls.
 //!
 //! Each backend turns kernel stops into the core's types (`model`, `decide`); none defines its own event or
-//! model types. Owns: the [`Backend`] trait every backend implements, the
-//! [`Mode`] it runs in, the [`backend`] lookup, the [`Outcome`] a run returns and the [`Probe`] of what a backend
-//! can do on this machine (each backend probes itself, in its `probe.rs`). Does not own: deciding (see
-//! `crate::decide`), aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
+//! model types. Owns: the three backends, the [`backend`] lookup between them, the backend chosen for rules
+//! ([`for_rules`]) and for observing ([`default_observer`]). What every backend implements and shares — the
+//! [`Backend`] trait, its [`Mode`], [`Probe`] and [`Outcome`], [`BackendError`], [`Target`], `facts`, `lineage`,
+//! `counts` — is the `phoebe-backend-common` crate (`src/backend-common`), re-exported here under its old paths;
+//! the filter compiler is `phoebe-filter` (`src/filter`). Does not own: deciding (see `crate::decide`),
+//! aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
 
-pub mod counts;
 pub mod ebpf;
-pub mod facts;
-pub mod lineage;
 pub mod ptrace;
 pub mod seccomp;
-pub mod target;
 
-use std::{borrow::Cow, collections::HashSet, time::Duration};
+use std::collections::HashSet;
+
+pub use phoebe_backend_common::{
+    Backend, BackendError, BackendKind, Capability, Mode, ModeKind, Outcome, OwnError, Probe, Target, counts,
+    facts, lineage, refuse_short, target,
+};
+/// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
+pub use phoebe_filter as filter;
 
 use crate::{
     control::Control,
     decide::Decider,
-    hint::{Hint, Hinted},
-    model::{Draws, FaultSpec, ObservationBuilder, Syscall, TargetExit, shape::ShapeCoverage},
+    model::{FaultSpec, ObservationBuilder, Syscall},
 };
-
-pub use self::target::Target;
-/// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
-pub use phoebe_filter as filter;
-
-/// The mechanisms phoebe can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// ptrace (+ a seccomp RET_TRACE filter when only some syscalls matter): observes and injects, entry or exit.
-    Ptrace,
-    /// seccomp user notification: injects at entry only; a targeted call makes one round trip to phoebe, the
-    /// others run at native speed; cannot observe.
-    Seccomp,
-    /// eBPF, in the kernel (root): observes with raw tracepoints at near-native speed; injects with BPF LSM
-    /// programs where the kernel allows them (file opens, reads, writes and socket calls only).
-    Ebpf,
-}
-
-impl BackendKind {
-    /// Every backend, in the order `phoebe doctor` lists them.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Ptrace, BackendKind::Seccomp, BackendKind::Ebpf];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Ptrace => "ptrace",
-            BackendKind::Seccomp => "seccomp",
-            BackendKind::Ebpf => "ebpf",
-        }
-    }
-
-    /// The backend named `name` (as files and `--backend` write it).
-    pub fn from_name(name: &str) -> Option<BackendKind> {
-        BackendKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-}
-
-/// Refuses a partial-transfer rule (`short=`) on a backend that cannot run it (all but ptrace): `why` says what
-/// this backend lacks.
-pub fn refuse_short(faults: &[&FaultSpec], backend: &'static str, why: &str) -> Result<(), BackendError> {
-    match faults.iter().find(|f| f.short.is_some()) {
-        Some(fault) => Err(BackendError::Unsupported {
-            fault: fault.to_string(),
-            backend,
-            reason: why.to_owned(),
-            hint: Some(Hint::PtraceRunsShort),
-        }),
-        None => Ok(()),
-    }
-}
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
@@ -82,162 +37,6 @@ pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> Backend
         Ok(()) => BackendKind::Seccomp,
         Err(_) => BackendKind::Ptrace,
     }
-}
-
-/// What a backend is asked to do with one run of a target: observe it, with the options observing takes, or
-/// inject faults into it, with the rules a decider holds.
-pub enum Mode<'a> {
-    Observe {
-        /// Record completed calls here.
-        builder: &'a mut ObservationBuilder,
-        /// Record only these syscalls (`--syscalls`); `None` records all.
-        record_only: Option<&'a HashSet<Syscall>>,
-        /// Measure each call's latency where that costs extra (eBPF: a second tracepoint); ptrace always does.
-        latency: bool,
-    },
-    Inject {
-        /// Asked about every call of a syscall it targets.
-        decider: &'a mut Decider,
-        /// Handed one line for the user when the backend has something to say before the target starts (eBPF:
-        /// how its hooks were attached).
-        note: &'a mut dyn FnMut(&str),
-    },
-}
-
-/// The two things a backend may be asked to do, without what doing them takes (that is [`Mode`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeKind {
-    Observe,
-    Inject,
-}
-
-impl ModeKind {
-    /// Both modes, in the order `phoebe doctor` lists them.
-    pub const ALL: [ModeKind; 2] = [ModeKind::Observe, ModeKind::Inject];
-
-    /// The mode as the CLI and `phoebe doctor` name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModeKind::Observe => "observe",
-            ModeKind::Inject => "inject",
-        }
-    }
-
-    /// The mode named `name` (`"observe"` or `"inject"`).
-    pub fn from_name(name: &str) -> Option<ModeKind> {
-        ModeKind::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
-
-/// Whether a backend can do one mode on this machine, as its probe found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capability {
-    pub available: bool,
-    /// What the probe found: why it works, or exactly why not.
-    pub reason: String,
-    /// What to do about it, when it does not work.
-    pub hint: Option<String>,
-}
-
-impl Capability {
-    /// It works, because of `reason`.
-    pub fn available(reason: impl Into<String>) -> Capability {
-        Capability {
-            available: true,
-            reason: reason.into(),
-            hint: None,
-        }
-    }
-
-    /// It does not work, because of `reason`; `hint` says what to do about it.
-    pub fn unavailable(reason: impl Into<String>, hint: Option<String>) -> Capability {
-        Capability {
-            available: false,
-            reason: reason.into(),
-            hint,
-        }
-    }
-}
-
-/// What a backend can do on this machine, per mode, from real probes of its own (what `phoebe doctor` prints, and
-/// what `phoebe exec --backend X` asks before its first run).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub observe: Capability,
-    pub inject: Capability,
-}
-
-impl Probe {
-    /// The capability for `mode`.
-    pub fn get(&self, mode: ModeKind) -> &Capability {
-        match mode {
-            ModeKind::Observe => &self.observe,
-            ModeKind::Inject => &self.inject,
-        }
-    }
-}
-
-/// One mechanism that runs a target. Refusals are decided by the backend, once, in [`Backend::check`]; `run`
-/// checks first too, so a caller cannot skip it.
-pub trait Backend: Sync {
-    fn kind(&self) -> BackendKind;
-
-    /// Whether this backend can honour `mode` (observe at all, every rule of a decider): the refusal names the
-    /// rule and says what to do instead.
-    fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError>;
-
-    /// Whether this backend can honour every one of `faults`, from the rules alone (no decider, nothing loaded):
-    /// what `check` asks of an `Inject` mode's rules, and what `for_rules` and `campaign_skips` ask.
-    fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError>;
-
-    /// Why a campaign on this backend skips an experiment with these rules instead of running it, or `None`. By
-    /// default never: a refusal fails the experiment's runs. eBPF skips what [`Backend::check_rules`] refuses,
-    /// since its hooks cover some syscalls only and a synthesized plan routinely holds others.
-    fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
-        let _ = faults;
-        None
-    }
-
-    /// What `decider`'s rules really cover on this backend, for the user before a run, where that differs from
-    /// the rules as written (eBPF: hooks are not syscalls); refuses a rule none of its mechanisms honours.
-    fn describe(&self, decider: &Decider) -> Result<Option<String>, BackendError> {
-        let _ = decider;
-        Ok(None)
-    }
-
-    /// What this backend can do on this machine, found by loading, attaching or launching what it would (a probe
-    /// child, a trivial program), then undoing it. Costs milliseconds: asked by `phoebe doctor` and once before a
-    /// campaign, never per run.
-    fn probe(&self) -> Probe;
-
-    /// What [`Backend::probe`] says of observing, probing only that (choosing an observer, checking
-    /// `--observer`: eBPF's inject probes cost tens of milliseconds more).
-    fn probe_observe(&self) -> Capability {
-        self.probe().observe
-    }
-
-    /// Who draws this backend's injection decisions: phoebe's seeded policy, unless the kernel rolls (eBPF).
-    fn draws(&self) -> Draws {
-        Draws::Seeded
-    }
-
-    /// Which components of a call's shape an observation on this backend records: all of them (the tracer reads
-    /// the target's paths and descriptors), unless it sees only what its programs learn in the kernel (eBPF).
-    fn observed_shapes(&self) -> ShapeCoverage {
-        ShapeCoverage::All
-    }
-
-    /// Whether an observation on this backend measures each call's latency, `asked` or not (`--latency`): the
-    /// tracer times every call anyway, unless measuring costs the target something the backend only pays when
-    /// asked (eBPF).
-    fn measures_latency(&self, asked: bool) -> bool {
-        let _ = asked;
-        true
-    }
-
-    /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
-    /// the target's pid and learns of interruptions.
-    fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;
 }
 
 /// The backend of `kind`.
@@ -303,81 +102,13 @@ pub(crate) struct Job<'a> {
     pub control: &'a Control,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The status of the process phoebe launched.
-    pub exit: TargetExit,
-    /// From the target's exec to the end of its whole process tree (zero if it never exec'd).
-    pub duration: Duration,
-    /// Things the user should know about the run, one sentence each (a `hint:` line may follow).
-    pub warnings: Vec<String>,
-}
-
-/// Why a backend could not run a job. Messages name the step; its `Hinted` impl says what to do, where one helps. Errors only one
-/// backend has are that backend's own type, wrapped here (their message and causes are this error's).
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    #[error(transparent)]
-    Ptrace(#[from] ptrace::PtraceError),
-    #[error(transparent)]
-    Seccomp(#[from] seccomp::SeccompError),
-    #[error(transparent)]
-    Ebpf(#[from] ebpf::RunError),
-    #[error("cannot execute '{command}': {source}")]
-    Exec {
-        command: String,
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error("cannot build the seccomp filter")]
-    FilterBuild(#[source] filter::FilterError),
-    #[error("waitpid failed while waiting for the target's tasks: {source}")]
-    Wait {
-        #[source]
-        source: nix::errno::Errno,
-    },
-    #[error("cannot start a thread of phoebe ({what})")]
-    Thread {
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the {backend} backend cannot observe: {reason}")]
-    CannotObserve {
-        backend: &'static str,
-        reason: &'static str,
-    },
-    #[error("fault '{fault}' cannot run on the {backend} backend: {reason}")]
-    Unsupported {
-        fault: String,
-        backend: &'static str,
-        reason: String,
-        /// What to do instead, where one backend can.
-        hint: Option<Hint>,
-    },
-}
-
-impl Hinted for BackendError {
-    fn hint(&self) -> Option<Cow<'_, str>> {
-        match self {
-            BackendError::Ptrace(e) => e.hint(),
-            BackendError::CannotObserve { .. } => Some(Hint::UsePtrace.into()),
-            BackendError::Unsupported { hint, .. } => hint.map(Cow::from),
-            BackendError::Seccomp(_)
-            | BackendError::Ebpf(_)
-            | BackendError::Exec { .. }
-            | BackendError::FilterBuild(_)
-            | BackendError::Wait { .. }
-            | BackendError::Thread { .. } => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FaultSpec;
+    use crate::{
+        hint::Hint,
+        model::{Draws, FaultSpec, shape::ShapeCoverage},
+    };
 
     fn rules(specs: &[&str]) -> Vec<FaultSpec> {
         specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
@@ -397,6 +128,21 @@ mod tests {
         assert_eq!(
             err.source().and_then(|s| s.downcast_ref::<nix::errno::Errno>()),
             Some(&nix::errno::Errno::EPERM)
+        );
+        // Its hint is kept with it: the chain says it once, as `main` prints it.
+        let filter = BackendError::from(ptrace::PtraceError::Filter {
+            command: "true".into(),
+            source: nix::errno::Errno::EACCES,
+        });
+        let chain = crate::hint::chain(&filter);
+        assert_eq!(
+            chain.message(),
+            "cannot install the seccomp filter for 'true': EACCES: Permission denied"
+        );
+        assert_eq!(chain.hints().len(), 1, "{chain:?}");
+        assert!(
+            chain.hints()[0].ends_with("`--syscalls` can be left out to trace without a filter"),
+            "{chain:?}"
         );
     }
 

@@ -644,6 +644,12 @@ pub enum RunError {
     Ebpf(#[source] EbpfError),
 }
 
+impl From<RunError> for BackendError {
+    fn from(e: RunError) -> Self {
+        BackendError::own_unhinted(e)
+    }
+}
+
 impl super::Backend for EbpfBackend {
     fn kind(&self) -> super::BackendKind {
         super::BackendKind::Ebpf

@@ -94,6 +94,12 @@ impl crate::hint::Hinted for PtraceError {
     }
 }
 
+impl From<PtraceError> for BackendError {
+    fn from(e: PtraceError) -> Self {
+        BackendError::own(e)
+    }
+}
+
 impl super::Backend for PtraceBackend {
     fn kind(&self) -> super::BackendKind {
         super::BackendKind::Ptrace

@@ -95,6 +95,12 @@ pub enum SeccompError {
     },
 }
 
+impl From<SeccompError> for BackendError {
+    fn from(e: SeccompError) -> Self {
+        BackendError::own_unhinted(e)
+    }
+}
+
 impl super::Backend for SeccompBackend {
     fn kind(&self) -> super::BackendKind {
         super::BackendKind::Seccomp

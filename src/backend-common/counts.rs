@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use phoebe_common::{CountKey, CountValue, LatencyBuckets};
 
-use crate::model::{Errno, Syscall};
+use phoebe_core::model::{Errno, Syscall};
 
 /// Counters summed over CPUs, by key: what one read of the counters gives.
 pub type Snapshot = BTreeMap<CountKey, CountValue>;

@@ -38,7 +38,7 @@ pub struct Recorded {
     /// Thread groups and their children (an unrecorded group: unknown).
     children: HashMap<i32, Vec<i32>>,
     /// Thread groups' dynamic loaders: where each was loaded (its `AT_BASE`), and its file and code there.
-    loaders: HashMap<i32, (u64, crate::sys::procfs::LoaderText)>,
+    loaders: HashMap<i32, (u64, phoebe_sys::procfs::LoaderText)>,
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
@@ -190,7 +190,7 @@ impl Recorded {
     /// Thread group `tgid` was given the dynamic loader `file`, loaded at `base` with its code at `text`
     /// (`base` 0: a static program).
     pub fn loader(mut self, tgid: i32, base: u64, file: &str, text: &[(u64, u64)]) -> Self {
-        let text = crate::sys::procfs::LoaderText {
+        let text = phoebe_sys::procfs::LoaderText {
             file: file.to_owned(),
             text: text.to_vec(),
         };
@@ -279,7 +279,7 @@ impl Source for Recorded {
         self.loaders.get(&tgid).map(|(base, _)| *base)
     }
 
-    fn loader_text(&mut self, tgid: i32, base: u64) -> Option<crate::sys::procfs::LoaderText> {
+    fn loader_text(&mut self, tgid: i32, base: u64) -> Option<phoebe_sys::procfs::LoaderText> {
         self.read("loader_text", tgid, format_args!("{base:#x}"));
         self.loaders
             .get(&tgid)

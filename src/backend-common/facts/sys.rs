@@ -142,7 +142,7 @@ pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
 /// itself over loopback) and for a UNIX socket without a peer; `None` for other descriptors, or when `/proc`
 /// cannot be read.
 pub fn holds_other_end(tgid: i32, fd: i32) -> Option<bool> {
-    use crate::sys::procfs;
+    use phoebe_sys::procfs;
     let pid = Pid::from_raw(tgid);
     let link = procfs::fd_link(pid, fd).ok()?;
     let link = link.to_str()?.to_owned();

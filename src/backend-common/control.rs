@@ -175,7 +175,7 @@ pub fn forward_signals(control: Arc<Control>, idle: impl Fn(i32) + Send + 'stati
                 // group; one sent with kill(2) reached only phoebe.
                 if !control.on_signal(origin.signal, origin.cause == Cause::Kernel) {
                     // Never in the middle of writing a file: the save under way finishes first.
-                    let _saves = crate::files::hold_saves();
+                    let _saves = phoebe_core::files::hold_saves();
                     idle(origin.signal);
                 }
             }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::sys::procfs;
+use phoebe_sys::procfs;
 
 /// More tasks than this and the keys start over (the map must not grow forever): seccomp forgets a task at its
 /// `exit`, but not one ended by another thread's `exit_group` or by a signal.

@@ -28,7 +28,7 @@ pub enum TargetError {
     Nul(OsString),
 }
 
-impl crate::hint::Hinted for TargetError {
+impl phoebe_core::hint::Hinted for TargetError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             TargetError::Empty => Some("put the command after `--`, e.g. `phoebe observe -- ls /`".into()),

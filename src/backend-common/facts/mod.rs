@@ -6,7 +6,7 @@
 //! [`Source`], the seam every one of those reads goes through (the backends' unit tests answer them from recorded
 //! descriptors). Raw calls live in `sys.rs`.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod sys;
 
@@ -18,15 +18,14 @@ use std::{
 
 use nix::unistd::Pid;
 
-use super::lineage;
-use crate::{
-    model::{
-        Syscall,
-        names::{dest_path_arg, fd_arg, path_arg},
-        shape::{FdFacts, Name, Probe, SOCKET_KINDS, Waits, chr_kind, fd_kind_of_link, socket_kind},
-    },
-    sys::procfs,
+use phoebe_core::model::{
+    Syscall,
+    names::{dest_path_arg, fd_arg, path_arg},
+    shape::{FdFacts, Name, Probe, SOCKET_KINDS, Waits, chr_kind, fd_kind_of_link, socket_kind},
 };
+use phoebe_sys::procfs;
+
+use crate::lineage;
 
 /// Every read of a task's `/proc` entries and memory that [`ProcProbe`], [`resolve_path`] and [`tgid_of`] make:
 /// the seam below the backends' call facts. The provided methods are the real reads (`sys::procfs`, `sys.rs` here,
@@ -198,18 +197,13 @@ impl<S: Source + ?Sized> Source for &mut S {
 
 /// The thread group of a task, from /proc (cheap enough for the calls a rule targets); the tid itself when the
 /// task is gone.
-pub(crate) fn tgid_of(source: &mut impl Source, tid: Pid) -> i32 {
+pub fn tgid_of(source: &mut impl Source, tid: Pid) -> i32 {
     source.tgid(tid).unwrap_or(tid.as_raw())
 }
 
 /// The absolute, lexically normalised path argument of a call, resolved against its dirfd or the cwd; for a
 /// call on a descriptor, the file it refers to as the kernel names it (`socket:[N]`, `pipe:[N]` for those).
-pub(crate) fn resolve_path(
-    source: &mut impl Source,
-    tid: Pid,
-    sc: Syscall,
-    args: &[u64; 6],
-) -> Option<String> {
+pub fn resolve_path(source: &mut impl Source, tid: Pid, sc: Syscall, args: &[u64; 6]) -> Option<String> {
     let Some(at) = path_arg(sc) else {
         let fd = args[fd_arg(sc)?] as i32;
         return source
@@ -250,7 +244,7 @@ fn resolve_name(
 
 /// An absolute path argument as the kernel passed it, lexically normalised as [`resolve_path`] does (the eBPF
 /// observer reads path arguments in the kernel and normalises them here, so both give the same shapes).
-pub(crate) fn normalize_absolute(raw: &str) -> String {
+pub fn normalize_absolute(raw: &str) -> String {
     normalize(Path::new(raw))
 }
 
@@ -688,7 +682,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::*;
-    use crate::model::shape::{Shape, shape_of};
+    use phoebe_core::model::shape::{Shape, shape_of};
 
     /// tempfile's suite: `statx(fd, "", AT_EMPTY_PATH)` of an open temp file was named by the descriptor's link
     /// (`/tmp/.tmpnFn6DW (deleted)`), matched the template `path=/tmp/.tmp*` whose lookups failed naturally with
@@ -726,7 +720,7 @@ mod tests {
     #[test]
     fn regression_short_reads_were_injected_into_edge_triggered_readers() {
         use super::fake::Recorded;
-        use crate::decide::{Call, Decider};
+        use phoebe_core::decide::{Call, Decider};
         let tid = Pid::from_raw(4_000_020);
         let tcp = (libc::AF_INET, libc::SOCK_STREAM);
         let mut source = Recorded::new()
@@ -735,7 +729,7 @@ mod tests {
             .edge(tid, 5, true)
             .edge(tid, 6, false);
         let rule =
-            crate::model::FaultSpec::parse("recvfrom:short=1:p=1:fd=tcp:nonblock=yes:edge=no").unwrap();
+            phoebe_core::model::FaultSpec::parse("recvfrom:short=1:p=1:fd=tcp:nonblock=yes:edge=no").unwrap();
         let mut decider = Decider::new(vec![rule], 1);
         let mut cache = FactCache::default();
         let mut recv = |source: &mut Recorded, fd: u64| {
@@ -831,7 +825,12 @@ mod tests {
         let wait4 = Syscall::parse("wait4").unwrap();
         let mut probe = ProcProbe::with_source(&mut source, tid(gcc), gcc, &mut cache);
         assert_eq!(
-            crate::model::shape::guard_value(crate::model::shape::Key::Caught, wait4, &[0; 6], &mut probe),
+            phoebe_core::model::shape::guard_value(
+                phoebe_core::model::shape::Key::Caught,
+                wait4,
+                &[0; 6],
+                &mut probe
+            ),
             "no"
         );
     }
