@@ -16,9 +16,8 @@ const HINTED: &[Ask] = &[
     ask::<crate::backend::BackendError>,
     ask::<crate::backend::target::TargetError>,
     ask::<crate::backend::filter::FilterError>,
-    ask::<crate::backend::ptrace::PtraceError>,
-    ask::<crate::backend::ptrace::sys::SpawnError>,
-    ask::<crate::backend::ptrace::attach::AttachError>,
+    // The ptrace backend's own (`PtraceError`, `SpawnError`, `AttachError`): that crate's registry.
+    crate::backend::ptrace::own_hints_of,
     ask::<crate::backend::ebpf::EbpfError>,
     ask::<crate::monitor::MonitorError>,
     ask::<crate::experiment::ExperimentError>,
@@ -100,8 +99,9 @@ mod tests {
                 other: "2".into(),
             }),
         ];
-        // The sys layer's registry stands for four types (WithHint, FileError, ContainError, InstallError).
-        assert_eq!(errors.len(), HINTED.len() + 3);
+        // The sys layer's registry stands for four types (WithHint, FileError, ContainError, InstallError), the
+        // ptrace backend's for three (PtraceError, SpawnError, AttachError).
+        assert_eq!(errors.len(), HINTED.len() + 3 + 2);
         for e in &errors {
             assert_eq!(of(e.as_ref()).len(), 1, "{e:?}");
             assert!(!e.to_string().contains("hint"), "a message carries no hint: {e}");

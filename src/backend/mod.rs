@@ -9,10 +9,9 @@
 //! aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
 
 pub mod ebpf;
-pub mod ptrace;
-pub mod seccomp;
-
-use std::collections::HashSet;
+/// The ptrace and seccomp backends: crates of their own (`src/backend-ptrace`, `src/backend-seccomp`).
+pub use phoebe_backend_ptrace as ptrace;
+pub use phoebe_backend_seccomp as seccomp;
 
 pub use phoebe_backend_common::{
     Backend, BackendError, BackendKind, Capability, Mode, ModeKind, Outcome, OwnError, Probe, Target, counts,
@@ -21,11 +20,7 @@ pub use phoebe_backend_common::{
 /// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
 pub use phoebe_filter as filter;
 
-use crate::{
-    control::Control,
-    decide::Decider,
-    model::{FaultSpec, ObservationBuilder, Syscall},
-};
+use crate::model::FaultSpec;
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
@@ -65,47 +60,11 @@ pub fn default_observer() -> (BackendKind, Option<String>) {
     )
 }
 
-impl<'a> Job<'a> {
-    /// The job for `mode`.
-    fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {
-        match mode {
-            Mode::Observe {
-                builder, record_only, ..
-            } => Job {
-                target,
-                observer: Some(builder),
-                record_only,
-                decider: None,
-                control,
-            },
-            Mode::Inject { decider, .. } => Job {
-                target,
-                observer: None,
-                record_only: None,
-                decider: Some(decider),
-                control,
-            },
-        }
-    }
-}
-
-/// One run of a target, as the ptrace tracer keeps it (built from a [`Mode`]; the other backends take the mode).
-pub(crate) struct Job<'a> {
-    pub target: &'a Target,
-    /// Record completed calls here (observe mode).
-    pub observer: Option<&'a mut ObservationBuilder>,
-    /// Record only these syscalls (`--syscalls`); `None` records all.
-    pub record_only: Option<&'a HashSet<Syscall>>,
-    /// Ask this decider about every call of a syscall it targets (inject mode).
-    pub decider: Option<&'a mut Decider>,
-    /// Where the backend publishes the target's pid, and learns of interruptions.
-    pub control: &'a Control,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
+        decide::Decider,
         hint::Hint,
         model::{Draws, FaultSpec, shape::ShapeCoverage},
     };

@@ -14,7 +14,7 @@
 //!
 //! The seccomp backend's listener launcher is not a `Command`: it clones with a shared descriptor table (so the
 //! child must close nothing, a pipe included) and hands the listener over through shared memory with no system call
-//! between its filter and `execve` (`backend/seccomp/sys.rs` says why). It shares [`argv_pointers`] and
+//! between its filter and `execve` (`src/backend-seccomp/sys.rs` says why). It shares [`argv_pointers`] and
 //! [`die_with_parent`] with `Command`.
 //! Everything the child uses is prepared before the fork, and the child only makes async-signal-safe calls.
 

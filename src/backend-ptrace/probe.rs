@@ -5,11 +5,10 @@ use std::ffi::CString;
 
 use nix::sys::ptrace::Options;
 
-use super::sys;
-use crate::{
-    backend::{Capability, Probe},
-    sys::host,
-};
+use phoebe_backend_common::{Capability, Probe};
+use phoebe_sys::host;
+
+use crate::sys;
 
 /// Seizes a child with ptrace (the ptrace backend's first step), then kills it.
 fn seize_a_child() -> Result<(), String> {
@@ -20,7 +19,7 @@ fn seize_a_child() -> Result<(), String> {
         None,
         Options::PTRACE_O_EXITKILL,
     )
-    .map_err(|e| crate::hint::chain(&e).one_line())?;
+    .map_err(|e| phoebe_sys::error::Chain::asking(&e, crate::hints_of).one_line())?;
     spawned.kill();
     Ok(())
 }

@@ -29,17 +29,16 @@ use nix::{
 };
 use phoebe_common::{CountKey, CountValue, latency_bucket};
 
-use super::sys::{self, Kernel, Real, Resume, SyscallStop};
-use crate::{
-    backend::{
-        counts::{Histograms, Snapshot},
-        facts::{Procfs, Source},
-    },
-    sys::{
-        procfs,
-        wait::{self, Status},
-    },
+use phoebe_backend_common::{
+    counts::{Histograms, Snapshot},
+    facts::{Procfs, Source},
 };
+use phoebe_sys::{
+    procfs,
+    wait::{self, Status},
+};
+
+use crate::sys::{self, Kernel, Real, Resume, SyscallStop};
 
 /// How long the detach may take before the tracer gives up waiting for stops (the kernel detaches what is left
 /// when phoebe exits anyway).
@@ -59,7 +58,7 @@ pub enum AttachError {
     Wake(#[source] NixErrno),
 }
 
-impl crate::hint::Hinted for AttachError {
+impl phoebe_core::hint::Hinted for AttachError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             AttachError::Seize { .. } => Some(
@@ -305,7 +304,7 @@ impl<K: Kernel, P: Source> Tracer<K, P> {
             }
             Status::Event { pid, signal, event } => {
                 self.tasks.entry(pid).or_default();
-                if event == wait::EVENT_STOP && super::is_group_stop(signal) {
+                if event == wait::EVENT_STOP && crate::is_group_stop(signal) {
                     // Group-stop: stay stopped like an untraced process would, until SIGCONT.
                     let _ = self.kernel.listen(pid);
                     return;
@@ -364,7 +363,7 @@ impl<K: Kernel, P: Source> Tracer<K, P> {
                 let latency = u64::try_from(entered.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let tgid = *task
                     .tgid
-                    .get_or_insert_with(|| super::tgid_of(&mut self.facts, pid) as u32);
+                    .get_or_insert_with(|| crate::tgid_of(&mut self.facts, pid) as u32);
                 let errno = if is_error {
                     u32::try_from(-rval).unwrap_or(0)
                 } else {
@@ -455,10 +454,9 @@ impl<K: Kernel, P: Source> Tracer<K, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{
-        facts::fake::Recorded,
-        ptrace::fake::{Fake, Request, event, exited, stopped},
-    };
+    use phoebe_backend_common::facts::fake::Recorded;
+
+    use crate::fake::{Fake, Request, event, exited, stopped};
 
     // Above PID_MAX_LIMIT (4194304): no real task has these ids.
     const LEADER: Pid = Pid::from_raw(5_000_300);

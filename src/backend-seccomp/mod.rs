@@ -35,19 +35,19 @@ use nix::{
 };
 
 use self::sys::{Listener, Notification, Notifier, Ready};
-use super::{
+use phoebe_backend_common::{
     BackendError, Mode, Outcome, Target,
+    control::Control,
     facts::{FactCache, ProcProbe, Procfs, Source, read_sigaction, resolve_path, tgid_of},
-    filter,
     lineage::Lineage,
 };
-use crate::{
-    control::Control,
+use phoebe_core::{
     decide::{Call, Decider, Decision},
     hint::Hint,
     model::{Effect, FaultSpec, Syscall, TargetExit, When, shape::ArgTest},
-    sys::{subreaper::Subreaper, wait},
 };
+use phoebe_filter as filter;
+use phoebe_sys::{subreaper::Subreaper, wait};
 
 const BACKEND: &str = "seccomp";
 
@@ -101,9 +101,9 @@ impl From<SeccompError> for BackendError {
     }
 }
 
-impl super::Backend for SeccompBackend {
-    fn kind(&self) -> super::BackendKind {
-        super::BackendKind::Seccomp
+impl phoebe_backend_common::Backend for SeccompBackend {
+    fn kind(&self) -> phoebe_backend_common::BackendKind {
+        phoebe_backend_common::BackendKind::Seccomp
     }
 
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
@@ -117,7 +117,7 @@ impl super::Backend for SeccompBackend {
     }
 
     fn check_rules(&self, faults: &[&FaultSpec]) -> Result<(), BackendError> {
-        super::refuse_short(
+        phoebe_backend_common::refuse_short(
             faults,
             BACKEND,
             "a call it lets run continues with the arguments it had, so it cannot shorten a transfer",
@@ -125,7 +125,7 @@ impl super::Backend for SeccompBackend {
         refuse_exit_rules(faults)
     }
 
-    fn probe(&self) -> super::Probe {
+    fn probe(&self) -> phoebe_backend_common::Probe {
         probe::probe()
     }
 
@@ -453,7 +453,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
                 // fault, with CONTINUE.
                 (Some(delay), effect) => {
                     self.delayed.push(Held {
-                        due: crate::time::deadline(Instant::now(), delay),
+                        due: phoebe_core::time::deadline(Instant::now(), delay),
                         notification: *n,
                         errno: effect.errno().map(|e| e.code()),
                         decision,

@@ -10,12 +10,12 @@ use super::{
     Supervisor,
     fake::{Fake, Request},
 };
-use crate::{
-    backend::{
-        BackendError,
-        facts::{FactCache, fake::Recorded},
-        lineage::Lineage,
-    },
+use phoebe_backend_common::{
+    BackendError,
+    facts::{FactCache, fake::Recorded},
+    lineage::Lineage,
+};
+use phoebe_core::{
     decide::Decider,
     model::{Effect, FaultSpec, InjectionLog, Syscall},
 };
@@ -112,7 +112,7 @@ fn a_matching_rule_is_answered_with_its_errno_and_other_calls_continue() {
     assert_eq!(log.injections.len(), 1);
     assert_eq!(
         log.injections[0].effect,
-        Effect::Errno(crate::model::Errno::new(libc::EACCES).unwrap())
+        Effect::Errno(phoebe_core::model::Errno::new(libc::EACCES).unwrap())
     );
     assert_eq!((log.injections[0].pid, log.injections[0].tid), (ROOT, ROOT));
 }

@@ -1,5 +1,5 @@
 //! The seccomp backend's one chokepoint for raw calls: launching the target with a listener filter, the
-//! `SECCOMP_IOCTL_NOTIF_*` ioctls and `poll` on the listener (the subreaper flag is `crate::sys::subreaper`'s).
+//! `SECCOMP_IOCTL_NOTIF_*` ioctls and `poll` on the listener (the subreaper flag is `phoebe_sys::subreaper`'s).
 //! Everything above this file is safe code.
 //!
 //! **How the listener reaches phoebe.** The child is created with `clone(CLONE_FILES)`: it shares phoebe's file
@@ -32,13 +32,11 @@ use nix::{
     unistd::{Pid, getpid},
 };
 
-use crate::{
-    backend::filter::{FilterError, InstallError, InstallFlags, Step},
-    sys::{
-        launch,
-        seccomp::install,
-        wait::{self, Status},
-    },
+use phoebe_filter::{FilterError, InstallError, InstallFlags, Step};
+use phoebe_sys::{
+    launch,
+    seccomp::install,
+    wait::{self, Status},
 };
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux ≥ 6.6), for `SECCOMP_IOCTL_NOTIF_SET_FLAGS`: the target and the
@@ -156,7 +154,7 @@ pub fn spawn_notified(
     let argv_ptrs = launch::argv_pointers(argv);
     let handover = SharedPage::new().map_err(SpawnError::Map)?;
     let parent = getpid();
-    let cgroup = crate::sys::contain::get().map(|c| c.procs_fd());
+    let cgroup = phoebe_sys::contain::get().map(|c| c.procs_fd());
     let flags = c_ulong::try_from(libc::CLONE_FILES | libc::SIGCHLD).unwrap_or_default();
     // SAFETY: without CLONE_VM this is a fork whose child shares the descriptor table. The child branch below only
     // makes raw system calls (prctl, getppid, sigprocmask and signal, write to join the cgroup, seccomp through
@@ -179,7 +177,7 @@ pub fn spawn_notified(
         launch::die_with_parent(parent);
         launch::default_signals();
         if let Some(fd) = cgroup
-            && let Err(e) = crate::sys::contain::join(fd)
+            && let Err(e) = phoebe_sys::contain::join(fd)
         {
             fail(CONTAIN_FAILED, e as i32)
         }
@@ -308,7 +306,7 @@ pub trait Notifier {
     fn id_valid(&mut self, id: u64) -> bool;
     /// [`Listener::send`]: `SECCOMP_IOCTL_NOTIF_SEND` with an errno, or CONTINUE (`None`).
     fn send(&mut self, id: u64, errno: Option<i32>) -> Result<(), Errno>;
-    /// [`crate::sys::signal::tgkill`]: a signal to the thread that made a call, as the kernel raises one with an
+    /// [`phoebe_sys::signal::tgkill`]: a signal to the thread that made a call, as the kernel raises one with an
     /// error.
     fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno>;
 }
@@ -332,7 +330,7 @@ impl Notifier for Listener {
     }
 
     fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
-        crate::sys::signal::tgkill(tgid, tid, signal)
+        phoebe_sys::signal::tgkill(tgid, tid, signal)
     }
 }
 

@@ -4,13 +4,12 @@
 
 use nix::errno::Errno;
 
-use crate::{
-    backend::{Capability, Probe, filter},
-    hint::Hint,
-    sys::{
-        launch::{self, Command},
-        seccomp::InstallFlags,
-    },
+use phoebe_backend_common::{Capability, Probe};
+use phoebe_core::hint::Hint;
+use phoebe_filter as filter;
+use phoebe_sys::{
+    launch::{self, Command},
+    seccomp::InstallFlags,
 };
 
 /// Installs an allow-all seccomp filter with `flags` in a child and reports the kernel's answer.

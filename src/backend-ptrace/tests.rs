@@ -5,22 +5,22 @@ use std::{collections::HashSet, time::Duration};
 
 use nix::unistd::Pid;
 
+use phoebe_backend_common::BackendError;
+
 use super::{
-    super::BackendError,
     OWN_TRACE_DATA, Tracer,
     fake::{Fake, Request, exited, stopped},
     sys::{Resume, SyscallStop},
 };
-use crate::{
-    backend::facts::fake::Recorded,
-    control::Control,
+use phoebe_backend_common::{control::Control, facts::fake::Recorded};
+use phoebe_core::{
     decide::Decider,
     model::{
         Errno, FaultSpec, Syscall, TargetExit,
         observation::{ObservationBuilder, ObservationMeta, SyscallStats},
     },
-    sys::wait::EVENT_STOP,
 };
+use phoebe_sys::wait::EVENT_STOP;
 
 // Above PID_MAX_LIMIT (4194304): no real task has these ids (the tracer's /proc is recorded: `facts::fake`).
 const ROOT: Pid = Pid::from_raw(5_000_100);

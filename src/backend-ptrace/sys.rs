@@ -19,12 +19,10 @@ use nix::{
     unistd::Pid,
 };
 
-use crate::{
-    backend::filter::{InstallFlags, NATIVE_AUDIT_ARCH},
-    sys::{
-        launch::{Child, Command, LaunchError},
-        wait::{self, Status},
-    },
+use phoebe_filter::{InstallFlags, NATIVE_AUDIT_ARCH};
+use phoebe_sys::{
+    launch::{Child, Command, LaunchError},
+    wait::{self, Status},
 };
 
 /// What the ptrace tracers ask of the kernel, and nothing else: the seam below their logic (task table, in-flight
@@ -51,7 +49,7 @@ pub trait Kernel {
     fn interrupt(&mut self, pid: Pid) -> Result<(), Errno>;
     /// SIGKILL to a tracee, errors ignored (it may be gone).
     fn kill(&mut self, pid: Pid);
-    /// [`crate::sys::signal::tgkill`]: a signal to one thread, which a stopped tracee takes when it resumes.
+    /// [`phoebe_sys::signal::tgkill`]: a signal to one thread, which a stopped tracee takes when it resumes.
     fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno>;
 }
 
@@ -100,7 +98,7 @@ impl Kernel for Real {
     }
 
     fn tgkill(&mut self, tgid: Pid, tid: Pid, signal: i32) -> Result<(), Errno> {
-        crate::sys::signal::tgkill(tgid, tid, signal)
+        phoebe_sys::signal::tgkill(tgid, tid, signal)
     }
 }
 
@@ -320,7 +318,7 @@ pub enum SpawnError {
     Seize(#[source] Errno),
 }
 
-impl crate::hint::Hinted for SpawnError {
+impl phoebe_core::hint::Hinted for SpawnError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             SpawnError::Seize(_) => {

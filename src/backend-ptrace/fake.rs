@@ -10,8 +10,9 @@ use std::collections::{HashMap, VecDeque};
 
 use nix::{errno::Errno, sys::wait::WaitPidFlag, unistd::Pid};
 
-use super::sys::{Kernel, Resume, SyscallStop};
-use crate::sys::wait::Status;
+use phoebe_sys::wait::Status;
+
+use crate::sys::{Kernel, Resume, SyscallStop};
 
 /// One recorded stop.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ use std::{
 
 use nix::{errno::Errno, unistd::Pid};
 
-use super::sys::{Notification, Notifier, Ready};
+use crate::sys::{Notification, Notifier, Ready};
 
 /// A request the supervisor made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Fake {
             id,
             tid,
             nr: nr as i32,
-            arch: crate::backend::filter::NATIVE_AUDIT_ARCH,
+            arch: phoebe_filter::NATIVE_AUDIT_ARCH,
             args,
             ip,
         }));

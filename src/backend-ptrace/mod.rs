@@ -31,14 +31,13 @@ use nix::{
 };
 
 use self::sys::{Kernel, Resume, SyscallStop};
-use super::{
-    BackendError, Job, Mode, Outcome, Target,
+use phoebe_backend_common::{
+    BackendError, Mode, Outcome, Target,
+    control::Control,
     facts::{FactCache, ProcProbe, Procfs, Source, read_sigaction, resolve_path, tgid_of},
-    filter,
     lineage::Lineage,
 };
-use crate::{
-    control::Control,
+use phoebe_core::{
     decide::{Call, Decider},
     hint::Hint,
     model::{
@@ -46,14 +45,74 @@ use crate::{
         fault::SHORT_COUNT_ARG,
         shape::{ArgTest, shape_of},
     },
-    sys::{
-        launch::Step,
-        wait::{self, Status},
-    },
+};
+use phoebe_filter as filter;
+use phoebe_sys::{
+    launch::Step,
+    wait::{self, Status},
 };
 
 /// The ptrace backend: observes and injects, at entry or exit.
 pub struct PtraceBackend;
+
+impl<'a> Job<'a> {
+    /// The job for `mode`.
+    fn new<'m: 'a>(target: &'a Target, mode: Mode<'m>, control: &'a Control) -> Self {
+        match mode {
+            Mode::Observe {
+                builder, record_only, ..
+            } => Job {
+                target,
+                observer: Some(builder),
+                record_only,
+                decider: None,
+                control,
+            },
+            Mode::Inject { decider, .. } => Job {
+                target,
+                observer: None,
+                record_only: None,
+                decider: Some(decider),
+                control,
+            },
+        }
+    }
+}
+
+/// One run of a target, as the ptrace tracer keeps it (built from a [`Mode`]; the other backends take the mode).
+struct Job<'a> {
+    pub target: &'a Target,
+    /// Record completed calls here (observe mode).
+    pub observer: Option<&'a mut phoebe_core::model::ObservationBuilder>,
+    /// Record only these syscalls (`--syscalls`); `None` records all.
+    pub record_only: Option<&'a std::collections::HashSet<Syscall>>,
+    /// Ask this decider about every call of a syscall it targets (inject mode).
+    pub decider: Option<&'a mut Decider>,
+    /// Where the backend publishes the target's pid, and learns of interruptions.
+    pub control: &'a Control,
+}
+
+/// The hints this crate's own error types give (`PtraceError`, `SpawnError`, `AttachError`): `phoebe`'s
+/// `hint::of` asks it beside the other crates' registries.
+pub fn own_hints_of<'e>(e: &'e (dyn std::error::Error + 'static)) -> Vec<std::borrow::Cow<'e, str>> {
+    use phoebe_core::hint::ask;
+    [
+        ask::<PtraceError>,
+        ask::<sys::SpawnError>,
+        ask::<attach::AttachError>,
+    ]
+    .iter()
+    .flat_map(|ask| ask(e))
+    .collect()
+}
+
+/// Those and the hints of the layers below (`phoebe_sys::error::hints_of`): the registry the probe's one-line
+/// errors are put into words with.
+fn hints_of<'e>(e: &'e (dyn std::error::Error + 'static)) -> Vec<std::borrow::Cow<'e, str>> {
+    let mut hints = phoebe_sys::error::hints_of(e);
+    hints.extend(own_hints_of(e));
+    hints
+}
 
 /// What only the ptrace backend fails at (a [`BackendError`] wraps it).
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +138,7 @@ pub enum PtraceError {
     },
 }
 
-impl crate::hint::Hinted for PtraceError {
+impl phoebe_core::hint::Hinted for PtraceError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             PtraceError::Filter { .. } => Some(
@@ -100,9 +159,9 @@ impl From<PtraceError> for BackendError {
     }
 }
 
-impl super::Backend for PtraceBackend {
-    fn kind(&self) -> super::BackendKind {
-        super::BackendKind::Ptrace
+impl phoebe_backend_common::Backend for PtraceBackend {
+    fn kind(&self) -> phoebe_backend_common::BackendKind {
+        phoebe_backend_common::BackendKind::Ptrace
     }
 
     fn check(&self, mode: &Mode<'_>) -> Result<(), BackendError> {
@@ -118,7 +177,7 @@ impl super::Backend for PtraceBackend {
         Ok(())
     }
 
-    fn probe(&self) -> super::Probe {
+    fn probe(&self) -> phoebe_backend_common::Probe {
         probe::probe()
     }
 
@@ -189,7 +248,7 @@ fn run(job: Job<'_>) -> Result<Outcome, BackendError> {
             Step::Contain => PtraceError::Spawn {
                 command,
                 backend: "ptrace",
-                source: crate::sys::launch::LaunchError::Contain(source).into(),
+                source: phoebe_sys::launch::LaunchError::Contain(source).into(),
             }
             .into(),
         });
@@ -284,9 +343,9 @@ struct Tracer<'a, K, P> {
     root_exit: Option<TargetExit>,
     /// Tracees held at a stop by `delay=`, with when to resume them.
     delayed: Vec<(Instant, Pid, Resume)>,
-    observer: Option<&'a mut crate::model::ObservationBuilder>,
+    observer: Option<&'a mut phoebe_core::model::ObservationBuilder>,
     record_only: Option<&'a HashSet<Syscall>>,
-    decider: Option<&'a mut crate::decide::Decider>,
+    decider: Option<&'a mut phoebe_core::decide::Decider>,
     control: &'a Control,
     /// Facts of earlier calls (socket kinds, loaders), for call shapes.
     cache: FactCache,
@@ -308,9 +367,9 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         facts: P,
         root: Pid,
         full: bool,
-        observer: Option<&'a mut crate::model::ObservationBuilder>,
+        observer: Option<&'a mut phoebe_core::model::ObservationBuilder>,
         record_only: Option<&'a HashSet<Syscall>>,
-        decider: Option<&'a mut crate::decide::Decider>,
+        decider: Option<&'a mut phoebe_core::decide::Decider>,
         control: &'a Control,
     ) -> Self {
         Tracer {
@@ -730,7 +789,7 @@ impl<'a, K: Kernel, P: Source> Tracer<'a, K, P> {
         }
         if let Some(delay) = delay {
             self.delayed
-                .push((crate::time::deadline(Instant::now(), delay), pid, how));
+                .push((phoebe_core::time::deadline(Instant::now(), delay), pid, how));
             return Ok(None);
         }
         Ok(Some(how))
