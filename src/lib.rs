@@ -15,5 +15,6 @@ mod fuzz;
 pub mod hint;
 pub mod monitor;
 pub mod report;
+/// How a test says it is skipped (the core's `testing`, for the harness). Not part of phoebe's API.
 #[doc(hidden)]
-pub mod testing;
+pub use phoebe_core::testing;

@@ -8,8 +8,8 @@
 //! the filter compiler is `phoebe-filter` (`src/filter`). Does not own: deciding (see `crate::decide`),
 //! aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
 
-pub mod ebpf;
-/// The ptrace and seccomp backends: crates of their own (`src/backend-ptrace`, `src/backend-seccomp`).
+/// The three backends: crates of their own (`src/backend-ebpf`, `src/backend-ptrace`, `src/backend-seccomp`).
+pub use phoebe_backend_ebpf as ebpf;
 pub use phoebe_backend_ptrace as ptrace;
 pub use phoebe_backend_seccomp as seccomp;
 

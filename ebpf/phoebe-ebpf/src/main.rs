@@ -2,7 +2,7 @@
 //! per-CPU maps (`observe`); fail chosen calls with BPF LSM programs (`inject`); follow the tree through fork and prune it at exit (`targets`); `phoebe doctor`'s
 //! probes (`probes`).
 //!
-//! Built for `bpfel-unknown-none` by the `phoebe` crate's `build.rs` (aya-build); on the host it compiles to an
+//! Built for `bpfel-unknown-none` by the `phoebe-backend-ebpf` crate's `build.rs` (`src/backend-ebpf`, aya-build); on the host it compiles to an
 //! empty program so that `cargo clippy --workspace` checks it. Loaded and read by `phoebe::backend::ebpf`. Owns
 //! nothing but the in-kernel side; the layout of every map is in `phoebe-common`.
 

@@ -1,6 +1,6 @@
 //! Builds phoebe's eBPF programs (`ebpf/phoebe-ebpf`) for the BPF target with aya-build, on the stable
 //! toolchain: `RUSTC_BOOTSTRAP=1` is set here only, for the inner cargo that needs `-Z build-std=core`.
-//! The object lands in `OUT_DIR/phoebe-probes`, which `src/backend/ebpf` embeds.
+//! The object lands in `OUT_DIR/phoebe-probes`, which this crate (`src/backend-ebpf`) embeds.
 //!
 //! Without bpf-linker or rust-src this fails with one sentence naming `ci/setup`, which installs both.
 
@@ -12,7 +12,7 @@ fn fail(what: &str) -> ! {
 }
 
 fn main() {
-    println!("cargo:rerun-if-changed=ebpf/phoebe-common");
+    println!("cargo:rerun-if-changed=../../ebpf/phoebe-common");
     println!("cargo:rerun-if-env-changed=PATH");
     if which::which("bpf-linker").is_err() {
         fail("bpf-linker is not on PATH");
@@ -32,7 +32,7 @@ fn main() {
     unsafe { env::set_var("RUSTC_BOOTSTRAP", "1") };
     let package = aya_build::Package {
         name: "phoebe-ebpf",
-        root_dir: "ebpf/phoebe-ebpf",
+        root_dir: "../../ebpf/phoebe-ebpf",
         ..Default::default()
     };
     if let Err(e) = aya_build::build_ebpf([package], aya_build::Toolchain::Custom(&toolchain)) {

@@ -20,12 +20,9 @@ use nix::{
 };
 
 use super::EbpfError;
-use crate::{
-    backend::{BackendError, Target},
-    control::Control,
-    model::TargetExit,
-    sys::{launch::Command, subreaper::Subreaper, wait},
-};
+use phoebe_backend_common::{BackendError, Target, control::Control};
+use phoebe_core::model::TargetExit;
+use phoebe_sys::{launch::Command, subreaper::Subreaper, wait};
 
 /// What the supervisor needs from the loaded programs.
 pub(super) trait Programs {
@@ -234,7 +231,7 @@ mod tests {
     use std::ffi::OsString;
 
     use super::*;
-    use crate::sys::subreaper;
+    use phoebe_sys::subreaper;
 
     /// Programs whose every tick fails.
     struct FailingTick {
@@ -262,7 +259,7 @@ mod tests {
     /// active, phoebe stayed a subreaper and the reaper thread was never joined.
     #[test]
     fn regression_a_failed_ebpf_tick_ends_the_tree_and_clears_the_subreaper() {
-        let _children = crate::testing::children_lock();
+        let _children = crate::children_lock();
         // sh and two sleeps: one a child of sh, orphaned (to phoebe, the subreaper) when sh is killed.
         let command: Vec<OsString> = ["sh", "-c", "sleep 30 & sleep 30"].map(OsString::from).into();
         let target = Target::resolve(&command).expect("sh");

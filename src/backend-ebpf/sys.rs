@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(btf.exists(), before, "the calling thread's root is untouched");
         // SAFETY: geteuid takes no arguments and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            crate::testing::skipped(
+            phoebe_core::testing::skipped(
                 "chroot needs root (CAP_SYS_CHROOT); without it the loader reads the BTF",
             );
             return;

@@ -19,8 +19,8 @@ use phoebe_common::{
 };
 
 use super::{EbpfError, Observer};
-use crate::backend::{counts::decode_result, facts::normalize_absolute};
-use crate::model::{
+use phoebe_backend_common::{counts::decode_result, facts::normalize_absolute};
+use phoebe_core::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
         FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
@@ -594,7 +594,7 @@ pub(super) fn record_unknown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::shape::RegistersOnly;
+    use phoebe_core::model::shape::RegistersOnly;
 
     /// A small deterministic generator (xorshift), so the test needs no dependency.
     struct Rng(u64);
@@ -676,7 +676,7 @@ mod tests {
                 continue;
             };
             paths += 1;
-            let (index, _) = crate::model::names::path_arg(sc)
+            let (index, _) = phoebe_core::model::names::path_arg(sc)
                 .unwrap_or_else(|| panic!("{} has no path argument", sc.name()));
             assert_eq!(usize::from(arg), index, "{}", sc.name());
         }
@@ -769,7 +769,7 @@ mod tests {
                 args[usize::from(a)] = flags(libc::O_CREAT);
             }
             assert_eq!(
-                shape_of(sc, &args, &mut RegistersOnly).get(crate::model::shape::Key::Creates),
+                shape_of(sc, &args, &mut RegistersOnly).get(phoebe_core::model::shape::Key::Creates),
                 Some("yes"),
                 "{name}"
             );
@@ -791,7 +791,7 @@ mod tests {
             let nr = u64::from(sc.number());
             let expected = match sc.name() {
                 "close" | "mmap" => None,
-                _ => crate::model::names::fd_arg(sc),
+                _ => phoebe_core::model::names::fd_arg(sc),
             };
             assert_eq!(fd_arg_of(nr).map(usize::from), expected, "{}", sc.name());
             if let Some(regs) = registers_of(nr)
@@ -813,7 +813,7 @@ mod tests {
         for sc in Syscall::all() {
             let expected = match sc.name() {
                 "close" | "mmap" => None,
-                _ => crate::model::names::fd_arg(sc),
+                _ => phoebe_core::model::names::fd_arg(sc),
             };
             let Ok(sysno) = syscalls::aarch64::Sysno::from_str(sc.name()) else {
                 continue;
@@ -928,7 +928,7 @@ mod tests {
     /// list heads, and `qstr.len` sits in the anonymous struct of its union, 4 bytes after the hash.
     #[test]
     fn this_kernels_btf_has_the_walk_offsets() {
-        let Ok(btf) = super::super::btf::Btf::from_sys_fs() else {
+        let Ok(btf) = crate::btf::Btf::from_sys_fs() else {
             return;
         };
         let offsets = walk_offsets(&btf).expect("every member");
@@ -1030,7 +1030,7 @@ mod tests {
     /// unions where the kernel has them).
     #[test]
     fn this_kernels_btf_has_the_descriptor_offsets() {
-        let Ok(btf) = super::super::btf::Btf::from_sys_fs() else {
+        let Ok(btf) = crate::btf::Btf::from_sys_fs() else {
             return;
         };
         let offsets = fd_offsets(&btf).expect("every member");
@@ -1049,7 +1049,7 @@ mod tests {
     /// subprogram, and its own frame fits the 512 bytes.
     #[test]
     fn regression_sys_exit_calls_no_subprogram_which_6_1_adds_to_its_stack() {
-        let object = aya_obj::Object::parse(super::super::OBJECT).unwrap();
+        let object = aya_obj::Object::parse(crate::OBJECT).unwrap();
         let program = &object.programs[phoebe_common::programs::SYS_EXIT];
         let function = &object.functions[&program.function_key()];
         // BPF_JMP | BPF_CALL with src_reg BPF_PSEUDO_CALL (1): a call of another function of the object.

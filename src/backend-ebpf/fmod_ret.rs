@@ -493,7 +493,7 @@ mod tests {
     #[test]
     fn every_injector_program_is_in_the_object_with_its_license() {
         use phoebe_common::inject::programs as p;
-        let object = aya_obj::Object::parse(super::super::OBJECT).unwrap();
+        let object = aya_obj::Object::parse(crate::OBJECT).unwrap();
         for name in [
             p::FILE_OPEN,
             p::FILE_PERMISSION,

@@ -15,10 +15,8 @@ use super::{
     fmod_ret::{self, Programs},
     inject::{Mechanism, mechanisms},
 };
-use crate::{
-    backend::{Capability, Probe},
-    sys::{error::errno_of, host},
-};
+use phoebe_backend_common::{Capability, Probe};
+use phoebe_sys::{error::errno_of, host};
 
 /// Loads and attaches the trivial raw tracepoint program, then drops it.
 fn probe_raw_tp() -> Result<(), String> {

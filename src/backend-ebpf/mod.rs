@@ -20,6 +20,14 @@ mod probe;
 pub mod shapes;
 pub mod sys;
 
+/// Unit tests that create child processes hold this lock: a test that waits for *any* child would otherwise reap
+/// another test's. (This crate's tests run in a process of their own.)
+#[cfg(test)]
+fn children_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use std::{collections::HashSet, os::fd::AsFd, time::Duration};
 
 use aya::{
@@ -32,11 +40,8 @@ use phoebe_common::{
     TGIDS_MAX_BLOCKS, globals, maps, programs, shape::walk, state,
 };
 
-use super::{BackendError, Outcome, Target};
-use crate::{
-    control::Control,
-    model::{Draws, FaultSpec, ObservationBuilder, Syscall, shape::ShapeCoverage},
-};
+use phoebe_backend_common::{BackendError, Outcome, Target, control::Control};
+use phoebe_core::model::{Draws, FaultSpec, ObservationBuilder, Syscall, shape::ShapeCoverage};
 
 /// The compiled eBPF object (built by `build.rs` from `ebpf/phoebe-ebpf`).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/phoebe-probes"));
@@ -89,7 +94,7 @@ pub enum EbpfError {
     },
 }
 
-impl crate::hint::Hinted for EbpfError {
+impl phoebe_core::hint::Hinted for EbpfError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             EbpfError::Btf(_) | EbpfError::BtfMissing(_) | EbpfError::Load(_) | EbpfError::Program { .. } => {
@@ -107,7 +112,7 @@ impl crate::hint::Hinted for EbpfError {
     }
 }
 
-pub use super::counts::{Histograms, Snapshot, decode};
+pub use phoebe_backend_common::counts::{Histograms, Snapshot, decode};
 
 /// The loaded and attached programs. Dropping it detaches and unloads them (they are held by file descriptors
 /// only, never pinned, so they also go when phoebe is killed).
@@ -121,7 +126,7 @@ pub struct Observer {
 
 /// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
 fn tgid_blocks() -> u32 {
-    let pid_max = crate::sys::procfs::pid_max().unwrap_or(u32::MAX);
+    let pid_max = phoebe_sys::procfs::pid_max().unwrap_or(u32::MAX);
     pid_max.div_ceil(TGID_BLOCK as u32).clamp(1, TGIDS_MAX_BLOCKS)
 }
 
@@ -131,7 +136,7 @@ fn entered_tids(latency: bool) -> u32 {
     if !latency {
         return 1;
     }
-    let pid_max = crate::sys::procfs::pid_max().unwrap_or(u32::MAX);
+    let pid_max = phoebe_sys::procfs::pid_max().unwrap_or(u32::MAX);
     pid_max.clamp(1, ENTERED_MAX_TIDS)
 }
 
@@ -638,7 +643,7 @@ pub enum RunError {
     Launch {
         command: String,
         #[source]
-        source: crate::sys::launch::LaunchError,
+        source: phoebe_sys::launch::LaunchError,
     },
     #[error("cannot use eBPF")]
     Ebpf(#[source] EbpfError),
@@ -650,15 +655,15 @@ impl From<RunError> for BackendError {
     }
 }
 
-impl super::Backend for EbpfBackend {
-    fn kind(&self) -> super::BackendKind {
-        super::BackendKind::Ebpf
+impl phoebe_backend_common::Backend for EbpfBackend {
+    fn kind(&self) -> phoebe_backend_common::BackendKind {
+        phoebe_backend_common::BackendKind::Ebpf
     }
 
-    fn check(&self, mode: &super::Mode<'_>) -> Result<(), BackendError> {
+    fn check(&self, mode: &phoebe_backend_common::Mode<'_>) -> Result<(), BackendError> {
         match mode {
-            super::Mode::Observe { .. } => Ok(()),
-            super::Mode::Inject { decider, .. } => inject::check(decider),
+            phoebe_backend_common::Mode::Observe { .. } => Ok(()),
+            phoebe_backend_common::Mode::Inject { decider, .. } => inject::check(decider),
         }
     }
 
@@ -670,11 +675,11 @@ impl super::Backend for EbpfBackend {
         self.check_rules(faults).err()
     }
 
-    fn probe(&self) -> super::Probe {
+    fn probe(&self) -> phoebe_backend_common::Probe {
         probe::probe()
     }
 
-    fn probe_observe(&self) -> super::Capability {
+    fn probe_observe(&self) -> phoebe_backend_common::Capability {
         probe::probe_observe()
     }
 
@@ -695,7 +700,7 @@ impl super::Backend for EbpfBackend {
         asked
     }
 
-    fn describe(&self, decider: &crate::decide::Decider) -> Result<Option<String>, BackendError> {
+    fn describe(&self, decider: &phoebe_core::decide::Decider) -> Result<Option<String>, BackendError> {
         // A replay is refused by `check`, not described.
         if decider.is_replay() {
             return Ok(None);
@@ -706,23 +711,25 @@ impl super::Backend for EbpfBackend {
     fn run(
         &self,
         target: &Target,
-        mode: super::Mode<'_>,
+        mode: phoebe_backend_common::Mode<'_>,
         control: &Control,
     ) -> Result<Outcome, BackendError> {
         match mode {
-            super::Mode::Observe {
+            phoebe_backend_common::Mode::Observe {
                 builder,
                 record_only,
                 latency,
             } => observe(target, builder, record_only, latency, control),
-            super::Mode::Inject { decider, note } => inject::run(target, decider, control, note),
+            phoebe_backend_common::Mode::Inject { decider, note } => {
+                inject::run(target, decider, control, note)
+            }
         }
     }
 }
 
 /// Observes `target` until its whole process tree has ended, counting calls into `builder` (only those in
 /// `only`, if given); `latency` adds the exit tracepoint that times each call.
-pub(super) fn observe(
+pub(crate) fn observe(
     target: &Target,
     builder: &mut ObservationBuilder,
     only: Option<&HashSet<Syscall>>,
@@ -760,7 +767,7 @@ pub(super) fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Errno;
+    use phoebe_core::model::Errno;
 
     fn key(nr: u32, errno: u32) -> CountKey {
         CountKey {
@@ -787,7 +794,7 @@ mod tests {
             "without --latency the array is never written"
         );
         let tids = entered_tids(true);
-        let pid_max = crate::sys::procfs::pid_max().expect("Linux has /proc/sys/kernel/pid_max");
+        let pid_max = phoebe_sys::procfs::pid_max().expect("Linux has /proc/sys/kernel/pid_max");
         assert_eq!(tids, pid_max.min(ENTERED_MAX_TIDS));
         if pid_max <= ENTERED_MAX_TIDS {
             // Every tid of this machine has its slot: the programs never fall back to the hash here.

@@ -41,9 +41,8 @@ use phoebe_common::{
 };
 
 use super::{EbpfError, OBJECT, attach_raw_tp, btf, fmod_ret, launch};
-use crate::{
-    backend::{BackendError, Outcome, Target},
-    control::Control,
+use phoebe_backend_common::{BackendError, Outcome, Target, control::Control};
+use phoebe_core::{
     decide::Decider,
     hint::Hint,
     model::{Effect, Errno, FaultSpec, Injection, Syscall, When, realism},
@@ -272,7 +271,7 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
     let mut coverage = Vec::new();
     let mut tables: BTreeMap<u32, SyscallRules> = BTreeMap::new();
     let mut hooks = BTreeMap::new();
-    crate::backend::refuse_short(
+    phoebe_backend_common::refuse_short(
         faults,
         "ebpf",
         "LSM hooks decide before the call runs and cannot change its count",
@@ -292,7 +291,7 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
                 fault,
                 format!(
                     "the injector's programs do not compute call shapes, so {}= cannot be honoured; {}",
-                    crate::model::shape::grammar_name(pred.key),
+                    phoebe_core::model::shape::grammar_name(pred.key),
                     Hint::UseSeccomp
                 ),
             ));
@@ -450,12 +449,12 @@ fn attach_lsm(ebpf: &mut Ebpf, plan: &Plan, aya_btf: &aya::Btf) -> Result<(), Re
                     log: tail(&verifier_log.to_string(), 12),
                 })
             }
-            e => Refusal::Kernel(format!("loading lsm/{lsm}: {}", crate::sys::error::errno_of(&e))),
+            e => Refusal::Kernel(format!("loading lsm/{lsm}: {}", phoebe_sys::error::errno_of(&e))),
         })?;
         prog.attach().map_err(|e| {
             Refusal::Kernel(format!(
                 "attaching lsm/{lsm}: {}",
-                crate::sys::error::errno_of(&e)
+                phoebe_sys::error::errno_of(&e)
             ))
         })?;
     }
@@ -499,7 +498,7 @@ fn attach_fmod_ret(
 
 /// An error and its causes on one line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::hint::chain(e).message()
+    phoebe_sys::error::Chain::asking(e, phoebe_sys::error::hints_of).message()
 }
 
 /// The loaded and attached injector. Dropping it detaches and unloads every program.
