@@ -113,7 +113,7 @@ fn a_failed_runs_repro_fails_the_same_way() {
     assert_eq!(run.verdict, Verdict::Failed, "{run:?}");
     let evidence = run.evidence.as_ref().unwrap();
     assert_eq!(
-        evidence.last_line(),
+        evidence.telling_line().as_deref(),
         Some(
             format!(
                 "retry-reader: cannot open {}: No such file or directory (os error 2)",

@@ -316,6 +316,31 @@ pub struct ServiceEvidence {
     pub guarded: Vec<(String, u64)>,
 }
 
+/// `; every round after waited 5.1 s …`, when no round after injection succeeded and their median took at least
+/// ten times the steady median (and a second or more): the service did not answer wrongly, it stopped answering,
+/// and the rounds ended when the workload gave up waiting (a wedged thread, a lost wake-up, a full backlog).
+fn stopped_answering(r: &crate::model::Rounds) -> Option<String> {
+    let after = &r.after;
+    let slow = after.p50_ms >= 1000.0 && after.p50_ms >= 10.0 * r.steady.p50_ms;
+    (after.total > 0 && after.ok == 0 && slow).then(|| {
+        format!(
+            "; every round after waited {} for an answer (steady: {}): the service stopped answering, and each \
+             round ended when the workload gave up",
+            millis_text(after.p50_ms),
+            millis_text(r.steady.p50_ms)
+        )
+    })
+}
+
+/// `5.1 s` or `97 ms`.
+fn millis_text(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
 /// The verdict of a service-mode run. Order: crashed or failed (the service died), hung (never ready, or a
 /// round got no answer), not exercised, corrupted (rounds after injection fail, or the check does), failed (rounds
 /// failed while injecting but recovered after), resilient.
@@ -374,14 +399,15 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         return (
             Verdict::Corrupted,
             format!(
-                "after injection stopped, {} of {} rounds ok{}: the damage outlived the fault",
+                "after injection stopped, {} of {} rounds ok{}: the damage outlived the fault{}",
                 r.after.ok,
                 r.after.total,
                 if e.check_passed == Some(false) {
                     " and the check failed"
                 } else {
                     ""
-                }
+                },
+                stopped_answering(r).unwrap_or_default()
             ),
         );
     }
@@ -511,7 +537,9 @@ mod service_tests {
             },
             ..reset.clone()
         };
-        assert_eq!(judge_service(&broken_after).0, Verdict::Corrupted);
+        let (verdict, detail) = judge_service(&broken_after);
+        assert_eq!(verdict, Verdict::Corrupted);
+        assert!(!detail.contains("stopped answering"), "{detail}");
         let died = ServiceEvidence {
             died: Some(TargetExit::Code(1)),
             ..reset.clone()
@@ -522,6 +550,64 @@ mod service_tests {
             ..reset.clone()
         };
         assert_eq!(judge_service(&hung).0, Verdict::Hung);
+    }
+
+    /// Python's `http.server` under `mmap:ENOMEM`: a request thread died bootstrapping (MemoryError) and the
+    /// accepting thread waited for it forever in `Thread.start()` (CPython gh-140746), so every round after timed
+    /// out in the workload. The verdict said only "the damage outlived the fault"; it says the service stopped
+    /// answering, with the rounds' wait against the steady one.
+    #[test]
+    fn regression_a_wedged_service_was_reported_without_saying_it_stopped_answering() {
+        let slow = |ok, total, p50_ms| RoundStats {
+            ok,
+            total,
+            mean_ms: p50_ms,
+            p50_ms,
+            p99_ms: p50_ms,
+        };
+        let wedged = ServiceEvidence {
+            died: None,
+            never_ready: false,
+            round_hung: false,
+            injected: 2,
+            matched: 4,
+            rounds: Rounds {
+                steady: slow(5, 5, 97.0),
+                injected: slow(0, 5, 5099.0),
+                after: slow(0, 5, 5096.0),
+            },
+            check_passed: None,
+            tolerance: 0,
+            raised: None,
+            peer: false,
+            guarded: Vec::new(),
+        };
+        let (verdict, detail) = judge_service(&wedged);
+        assert_eq!(verdict, Verdict::Corrupted);
+        assert_eq!(
+            detail,
+            "after injection stopped, 0 of 5 rounds ok: the damage outlived the fault; every round after waited \
+             5.1 s for an answer (steady: 97 ms): the service stopped answering, and each round ended when the \
+             workload gave up"
+        );
+        // Rounds after that fail fast answered, wrongly: not a wedge.
+        let fast = ServiceEvidence {
+            rounds: Rounds {
+                after: slow(0, 5, 120.0),
+                ..wedged.rounds
+            },
+            ..wedged.clone()
+        };
+        assert!(!judge_service(&fast).1.contains("stopped answering"));
+        // One round after that succeeded: the service answers, slowly or not.
+        let some_ok = ServiceEvidence {
+            rounds: Rounds {
+                after: slow(1, 5, 5096.0),
+                ..wedged.rounds
+            },
+            ..wedged
+        };
+        assert!(!judge_service(&some_ok).1.contains("stopped answering"));
     }
 
     /// A server killed by the SIGPIPE that comes with an injected EPIPE crashed, and the detail says why: servers

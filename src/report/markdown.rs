@@ -74,8 +74,8 @@ fn evidence(out: &mut String, report: &Report) {
         .collect();
     for &(e, run, ev) in with.iter().take(MAX_EVIDENCE) {
         let said = ev
-            .last_line()
-            .map(|l| format!(": {}", clip(l, 120)))
+            .telling_line()
+            .map(|l| format!(": {}", clip(&l, 120)))
             .unwrap_or_default();
         let _ = writeln!(
             out,

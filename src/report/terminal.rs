@@ -134,7 +134,7 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "  {} ({}): {}", s.id, faults_text(&s.faults), s.reason);
         }
     }
-    // Compact evidence, last: the explaining run's last line of output, and the command that runs it again.
+    // Compact evidence, last: the explaining run's telling line of output (`RunEvidence::telling_line`), and the command that runs it again.
     let mut heading = false;
     for e in &report.experiments {
         let r = row(e);
@@ -147,8 +147,8 @@ pub fn render(report: &Report, color: bool) -> String {
             heading = true;
         }
         let said = evidence
-            .last_line()
-            .map_or_else(|| "no output".to_owned(), |l| clip(l, 160));
+            .telling_line()
+            .map_or_else(|| "no output".to_owned(), |l| clip(&l, 160));
         let _ = writeln!(out, "{} run {}: {said}", e.id, run.run);
         if !evidence.repro_shell.is_empty() {
             let _ = writeln!(out, "  repro: {}", evidence.repro_shell);

@@ -285,11 +285,20 @@ pub struct RunEvidence {
 }
 
 impl RunEvidence {
-    /// The last non-empty stderr line, else the last stdout line, else the post-injection run's last stderr line:
-    /// what a one-line view shows.
-    pub fn last_line(&self) -> Option<&str> {
-        fn last(lines: &[String]) -> Option<&str> {
-            lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
+    /// What a one-line view shows: the last non-empty stderr line, else the last stdout line, else the
+    /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
+    /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
+    /// repr() failed> / MemoryError:`.
+    pub fn telling_line(&self) -> Option<std::borrow::Cow<'_, str>> {
+        fn last(lines: &[String]) -> Option<std::borrow::Cow<'_, str>> {
+            let mut found = lines.iter().rev().map(|l| l.trim()).filter(|l| !l.is_empty());
+            let line = found.next()?;
+            match found.next() {
+                Some(before) if !line.contains(char::is_whitespace) => {
+                    Some(format!("{before} / {line}").into())
+                }
+                _ => Some(line.into()),
+            }
         }
         last(&self.stderr_tail)
             .or_else(|| last(&self.stdout_tail))
@@ -1012,7 +1021,38 @@ mod tests {
             stderr_tail: vec!["boom".into(), "  ".into()],
             ..RunEvidence::default()
         };
-        assert_eq!(ev.last_line(), Some("boom"));
+        assert_eq!(ev.telling_line().as_deref(), Some("boom"));
+    }
+
+    /// Python's `http.server` under `mmap:ENOMEM`: the evidence line was `MemoryError:`, the last of the run's
+    /// stderr; the line before it says where (a thread that died starting).
+    #[test]
+    fn regression_a_one_word_last_line_was_shown_without_the_line_that_explains_it() {
+        let ev = RunEvidence {
+            stderr_tail: vec![
+                "127.0.0.1 - - \"GET /p2.txt HTTP/1.1\" 200 -".into(),
+                "Exception ignored in thread started by: <object repr() failed>".into(),
+                "MemoryError: ".into(),
+                "".into(),
+            ],
+            ..RunEvidence::default()
+        };
+        assert_eq!(
+            ev.telling_line().as_deref(),
+            Some("Exception ignored in thread started by: <object repr() failed> / MemoryError:")
+        );
+        // A last line of several words says something alone.
+        let said = RunEvidence {
+            stderr_tail: vec!["first".into(), "ValueError: bad input".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(said.telling_line().as_deref(), Some("ValueError: bad input"));
+        // A single word with nothing before it is shown alone; stdout is read when stderr is empty.
+        let alone = RunEvidence {
+            stdout_tail: vec!["FAILED".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(alone.telling_line().as_deref(), Some("FAILED"));
     }
 
     #[test]
