@@ -393,6 +393,7 @@ pub fn ebpf_report_fixture() -> phoebe::model::Report {
             faults: e.faults,
         })
         .collect();
+    report.skipped_backend = phoebe::backend::runs_skipped(&report.skipped);
     report
 }
 

@@ -5,6 +5,7 @@
 
 pub use phoebe_backend_common::control;
 pub use phoebe_core::{decide, files, model, synth, time};
+pub use phoebe_report as report;
 pub use phoebe_sys as sys;
 
 pub mod backend;
@@ -14,7 +15,6 @@ pub mod experiment;
 mod fuzz;
 pub mod hint;
 pub mod monitor;
-pub mod report;
 /// How a test says it is skipped (the core's `testing`, for the harness). Not part of phoebe's API.
 #[doc(hidden)]
 pub use phoebe_core::testing;

@@ -34,6 +34,16 @@ pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> Backend
     }
 }
 
+/// The backend that runs every one of a report's skipped experiments ([`for_rules`] of all their rules), or
+/// `None` when nothing was skipped: what the reports' "--backend X runs them" names (`Report::skipped_backend`).
+pub fn runs_skipped(skipped: &[crate::model::Skipped]) -> Option<String> {
+    (!skipped.is_empty()).then(|| {
+        for_rules(skipped.iter().flat_map(|s| &s.faults))
+            .name()
+            .to_owned()
+    })
+}
+
 /// The backend of `kind`.
 pub fn backend(kind: BackendKind) -> &'static dyn Backend {
     match kind {

@@ -139,6 +139,7 @@ pub(super) fn report(
         experiments,
         pending: Vec::new(),
         skipped: Vec::new(),
+        skipped_backend: None,
         interrupted: false,
     }
 }

@@ -399,6 +399,7 @@ pub fn run(
     }
     let mut report = assemble::report(campaign, &baseline, &plan, &all, &observation.intervals, results);
     report.pending = pending;
+    report.skipped_backend = crate::backend::runs_skipped(&skipped);
     report.skipped = skipped;
     report.interrupted = control.interrupted();
     Ok(report)

@@ -418,10 +418,17 @@ mod tests {
     /// as the eBPF backend's own do.
     #[test]
     fn the_report_fixtures_skip_reasons_are_the_ebpf_backends() {
-        for s in crate::model::fixtures::sample_with_skipped().skipped {
+        let report = crate::model::fixtures::sample_with_skipped();
+        for s in &report.skipped {
             let own = skip_reason(kind("ebpf"), &s.faults).expect("ebpf cannot run it");
             assert_eq!(own.split(';').next(), s.reason.split(';').next(), "{own}");
             assert_eq!(own.rsplit(';').next(), s.reason.rsplit(';').next(), "{own}");
         }
+        // And the backend that runs them is the one the backends' rule checks name.
+        assert_eq!(
+            report.skipped_backend,
+            crate::backend::runs_skipped(&report.skipped)
+        );
+        assert_eq!(crate::backend::runs_skipped(&[]), None);
     }
 }

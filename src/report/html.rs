@@ -12,7 +12,9 @@ use super::{
     junit::escape as esc,
     view::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
-use crate::model::{ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, report::faults_text};
+use phoebe_core::model::{
+    ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, report::faults_text,
+};
 
 const STYLE: &str = r#"
 :root {
@@ -837,7 +839,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixtures::{sample, sample_with_skipped};
+    use phoebe_core::model::fixtures::{sample, sample_with_skipped};
 
     /// The text of the element that starts with `open` (up to the matching `close`, not nested).
     fn element<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
@@ -905,7 +907,7 @@ mod tests {
         let mut report = sample();
         for r in &mut report.experiments[1].runs {
             r.natural = Some(10);
-            r.achieved_counts = crate::model::AchievedCounts::InjectedAndNatural;
+            r.achieved_counts = phoebe_core::model::AchievedCounts::InjectedAndNatural;
         }
         let html = render(&report);
         let chart = element(&html, "<svg id=\"chart-rates\"", "</svg>");
@@ -1022,7 +1024,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_listed_escaped() {
-        let html = render(&crate::model::fixtures::sample_with_broken_tests());
+        let html = render(&phoebe_core::model::fixtures::sample_with_broken_tests());
         assert!(html.contains("id=\"broken-tests\""));
         assert!(
             html.contains("<li><code>read-EAGAIN</code> broke <code>tests::reads</code>, <code>t.py::test_&lt;x&gt;</code></li>"),

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use super::view::{command_line, lines_text, row, seconds};
-use crate::model::{Report, RunEvidence, RunResult, Verdict, report::faults_text, saturating_sum};
+use phoebe_core::model::{Report, RunEvidence, RunResult, Verdict, report::faults_text, saturating_sum};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
 /// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
@@ -177,7 +177,7 @@ pub fn render(report: &Report) -> String {
         let seeds: Vec<String> = e.runs.iter().map(|r| r.seed.to_string()).collect();
         property(&mut out, indent, "run seeds", &seeds.join(" "));
         property(&mut out, indent, "category", &r.kind);
-        if e.tier() == crate::model::Tier::Plausible {
+        if e.tier() == phoebe_core::model::Tier::Plausible {
             property(&mut out, indent, "tier", "plausible");
         }
         if let Some(target) = r.target {
@@ -295,7 +295,7 @@ mod tests {
     use quick_xml::{XmlVersion, events::Event, reader::Reader};
 
     use super::*;
-    use crate::model::fixtures::{sample, sample_with_skipped};
+    use phoebe_core::model::fixtures::{sample, sample_with_skipped};
 
     /// An element as a real XML parser saw it: name, unescaped attributes, unescaped text.
     #[derive(Debug)]
@@ -379,7 +379,7 @@ mod tests {
             .iter_mut()
             .find(|e| e.verdict == Verdict::NotExercised)
             .expect("a not-exercised experiment");
-        e.runs = vec![crate::model::fixtures::run(
+        e.runs = vec![phoebe_core::model::fixtures::run(
             1,
             Verdict::NotExercised,
             "65 matching call(s), none drawn for injection",
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_broken_test_is_a_failed_testcase_of_its_own() {
-        let xml = render(&crate::model::fixtures::sample_with_broken_tests());
+        let xml = render(&phoebe_core::model::fixtures::sample_with_broken_tests());
         let elements = parse(&xml);
         let suite = &named(&elements, "testsuite")[0].attrs;
         assert_eq!((suite["tests"].as_str(), suite["failures"].as_str()), ("5", "3"));

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::view::{
     clip, command_line, headline, lines_text, percent, realism, row, seconds, skipped_note, verdict_counts,
 };
-use crate::model::{Report, Verdict, report::faults_text};
+use phoebe_core::model::{Report, Verdict, report::faults_text};
 
 /// Escapes text for a GFM table cell or list item: `|` would end the cell, and `\`*_[]<>~&` and backticks
 /// would start formatting, links, HTML or entities; a newline would end the row.
@@ -304,7 +304,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixtures::{sample, sample_with_skipped};
+    use phoebe_core::model::fixtures::{sample, sample_with_skipped};
 
     /// The cells of a table row, split on unescaped `|` as GFM does.
     fn cells(line: &str) -> Vec<String> {
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn broken_tests_are_listed_per_experiment() {
-        let md = render(&crate::model::fixtures::sample_with_broken_tests());
+        let md = render(&phoebe_core::model::fixtures::sample_with_broken_tests());
         assert!(
             md.contains("- read-EAGAIN broke `tests::reads`, `t.py::test_<x>`"),
             "{md}"
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn the_summary_holds_the_evidence_of_20_experiments_and_counts_the_rest() {
-        let mut report = crate::model::fixtures::sample_with_evidence();
+        let mut report = phoebe_core::model::fixtures::sample_with_evidence();
         let failed = report.experiments[1].clone();
         report.experiments = (0..23)
             .map(|i| {

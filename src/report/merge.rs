@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::Report;
+use phoebe_core::model::Report;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -16,7 +16,7 @@ pub enum MergeError {
     },
 }
 
-impl crate::hint::Hinted for MergeError {
+impl phoebe_core::hint::Hinted for MergeError {
     fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             MergeError::Empty => None,
@@ -109,7 +109,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit};
+    use phoebe_core::model::{Baseline, ExperimentResult, FaultSpec, Skipped, TargetExit};
 
     fn shard(k: u32, done: &[&str], pending: &[&str]) -> Report {
         Report {
@@ -143,6 +143,7 @@ mod tests {
                 .collect(),
             pending: pending.iter().map(|s| (*s).into()).collect(),
             skipped: Vec::new(),
+            skipped_backend: None,
             interrupted: false,
         }
     }

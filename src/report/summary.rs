@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{
+use phoebe_core::model::{
     Category, Draws, Effect, FaultSpec, InjectionLog, MIN_SAMPLES, Observation, Plan, SyscallStats,
     TargetExit,
 };
@@ -181,7 +181,7 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
     for (id, rule) in log.rules.iter().enumerate() {
         // Where the backend saw the matched calls' results (ptrace), the total failure rate beside the
         // injected-only one; elsewhere the injected-only rate, said so.
-        let achieved = crate::report::view::achieved_text(rule.achieved_rate(), rule.achieved_total_rate());
+        let achieved = crate::view::achieved_text(rule.achieved_rate(), rule.achieved_total_rate());
         // A rule failed wholly in the kernel has no counts: say so rather than print zeros.
         let uncounted = rule.matched == 0 && !rule.in_kernel.is_empty();
         let _ = writeln!(
@@ -228,7 +228,7 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
     // The calls a rule's guards kept out, and why: a rule can match nothing although its calls were made.
     for rule in log.rules.iter().filter(|r| !r.guarded.is_empty()) {
         for (had, n) in &rule.guarded {
-            let why = crate::model::shape::guard_explanation(had)
+            let why = phoebe_core::model::shape::guard_explanation(had)
                 .map(|why| format!(": {why}"))
                 .unwrap_or_default();
             let _ = writeln!(
@@ -253,7 +253,7 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
 }
 
 /// A sub-row of `inject`'s table: the shape some of a rule's injections landed on.
-fn shape_label(shape: &crate::model::Shape) -> String {
+fn shape_label(shape: &phoebe_core::model::Shape) -> String {
     if shape.is_empty() {
         "  on the syscall alone".to_owned()
     } else {
@@ -273,7 +273,7 @@ pub fn plan(plan: &Plan) -> String {
         match plan
             .models
             .iter()
-            .filter(|m| m.tier == crate::model::Tier::Plausible)
+            .filter(|m| m.tier == phoebe_core::model::Tier::Plausible)
             .count()
         {
             0 => String::new(),
@@ -289,20 +289,21 @@ pub fn plan(plan: &Plan) -> String {
     );
     for m in &plan.models {
         // A model by shape: one row per shape's rule, the model's id on the first.
-        let rows: Vec<(&crate::model::RateStats, Category, f64, f64, &FaultSpec)> = if m.shapes.is_empty() {
-            vec![(&m.stats, m.category, m.target_rate, m.probability, &m.fault)]
-        } else {
-            m.shapes
-                .iter()
-                .map(|s| (&s.stats, s.category, s.target_rate, s.probability, &s.fault))
-                .collect()
-        };
+        let rows: Vec<(&phoebe_core::model::RateStats, Category, f64, f64, &FaultSpec)> =
+            if m.shapes.is_empty() {
+                vec![(&m.stats, m.category, m.target_rate, m.probability, &m.fault)]
+            } else {
+                m.shapes
+                    .iter()
+                    .map(|s| (&s.stats, s.category, s.target_rate, s.probability, &s.fault))
+                    .collect()
+            };
         for (i, (stats, category, target, p, fault)) in rows.into_iter().enumerate() {
             let _ = writeln!(
                 out,
                 "{:<width$} {:>11} {:>9} {:>8.3}% {:>8.3}% {:>8.3}% {:>8.3}%  {}",
                 if i == 0 { m.id.as_str() } else { "" },
-                if m.tier == crate::model::Tier::Plausible {
+                if m.tier == phoebe_core::model::Tier::Plausible {
                     m.tier.to_string()
                 } else {
                     category.to_string()
@@ -344,7 +345,7 @@ pub fn plan(plan: &Plan) -> String {
     let mut few: Vec<String> = Vec::new();
     for m in &plan.models {
         // A plausible model has no rate statistics: its rate is the fixed rate, whatever the samples.
-        if m.tier == crate::model::Tier::Plausible {
+        if m.tier == phoebe_core::model::Tier::Plausible {
             // Never failed naturally: a fixed rate, no statistics.
             continue;
         }
@@ -372,8 +373,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::shape::RegistersOnly;
-    use crate::{
+    use phoebe_core::model::shape::RegistersOnly;
+    use phoebe_core::{
         decide::{Call, Decider},
         model::{Errno, FaultSpec, ObservationBuilder, ObservationMeta, Syscall},
     };
@@ -382,7 +383,7 @@ mod tests {
     /// overflowed; it saturates now.
     #[test]
     fn huge_counts_saturate_in_the_observation_table() {
-        let summary = observation(&crate::model::fixtures::huge_observation());
+        let summary = observation(&phoebe_core::model::fixtures::huge_observation());
         assert!(summary.contains(&u64::MAX.to_string()), "{summary}");
     }
 

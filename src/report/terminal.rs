@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 pub use super::view::command_line;
 use super::view::{clip, percent, realism, row, seconds, skipped_note, verdict_counts};
-use crate::model::{Report, Verdict, report::faults_text};
+use phoebe_core::model::{Report, Verdict, report::faults_text};
 
 /// The first line: what ran, how, and the baseline every run is compared with.
 fn header(report: &Report) -> String {
@@ -164,13 +164,12 @@ pub const EVIDENCE_HEADING: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        model::{
-            RunResult,
-            fixtures::{sample, sample_with_skipped},
-        },
-        report::view::headline,
+    use phoebe_core::model::{
+        RunResult,
+        fixtures::{sample, sample_with_skipped},
     };
+
+    use crate::view::headline;
 
     /// Regression (issue 13, fuzzing): a report whose runs' injection counts add past `u64::MAX` made every
     /// renderer panic (an overflowing sum in the shared row), and durations that do made the JUnit renderer
@@ -189,14 +188,14 @@ mod tests {
         assert_eq!(row(&report.experiments[0]).injected, u64::MAX);
         assert_eq!(report.experiments[0].realism(), Some(1.0));
         assert!(render(&report, false).contains("100.00%"));
-        let _ = crate::report::html::render(&report);
-        let _ = crate::report::junit::render(&report);
-        let _ = crate::report::markdown::render(&report);
+        let _ = crate::html::render(&report);
+        let _ = crate::junit::render(&report);
+        let _ = crate::markdown::render(&report);
     }
 
     #[test]
     fn broken_tests_are_named_in_the_detail() {
-        let text = render(&crate::model::fixtures::sample_with_broken_tests(), false);
+        let text = render(&phoebe_core::model::fixtures::sample_with_broken_tests(), false);
         assert!(text.contains("broke: tests::reads, t.py::test_<x>"), "{text}");
     }
 
@@ -340,7 +339,7 @@ mod tests {
         let e = &mut report.experiments[0];
         for r in &mut e.runs {
             r.natural = Some(17);
-            r.achieved_counts = crate::model::AchievedCounts::InjectedAndNatural;
+            r.achieved_counts = phoebe_core::model::AchievedCounts::InjectedAndNatural;
         }
         let text = render(&report, false);
         // 7 injected + 17 natural of 200 matched; the other experiments ran where natural failures are unseen.
@@ -487,7 +486,7 @@ mod tests {
         let mut report = sample();
         let plain = verdict_counts(&report);
         assert!(!plain.contains("observed:"), "{plain}");
-        report.experiments[1].model.as_mut().expect("a model").tier = crate::model::Tier::Plausible;
+        report.experiments[1].model.as_mut().expect("a model").tier = phoebe_core::model::Tier::Plausible;
         assert_eq!(
             verdict_counts(&report),
             "observed: 1 resilient, 1 not-exercised; plausible: 1 failed"
@@ -502,11 +501,11 @@ mod tests {
             row.contains(" - "),
             "no realism for what never failed naturally: {row}"
         );
-        let md = crate::report::markdown::render(&report);
+        let md = crate::markdown::render(&report);
         assert!(md.contains("| plausible |"), "{md}");
-        let html = crate::report::html::render(&report);
+        let html = crate::html::render(&report);
         assert!(html.contains("<span class=\"tier\">plausible:</span>"));
-        let junit = crate::report::junit::render(&report);
+        let junit = crate::junit::render(&report);
         assert!(junit.contains("name=\"tier\" value=\"plausible\""), "{junit}");
     }
 

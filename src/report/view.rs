@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{
+use phoebe_core::model::{
     ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, achieved_rates, saturating_sum,
 };
 
@@ -266,25 +266,29 @@ pub(crate) fn headline(report: &Report) -> String {
 /// about the skipped experiments before listing them.
 pub(crate) fn skipped_note(report: &Report) -> String {
     let n = report.skipped.len();
+    let runs = match &report.skipped_backend {
+        Some(backend) => format!(
+            " (--backend {backend} runs {})",
+            if n == 1 { "it" } else { "them" }
+        ),
+        None => String::new(),
+    };
     format!(
-        "the {} backend cannot run {} (--backend {} runs {})",
+        "the {} backend cannot run {}{runs}",
         report.backend,
         if n == 1 {
             "this experiment".to_owned()
         } else {
             format!("these {n} experiments")
         },
-        crate::backend::for_rules(report.skipped.iter().flat_map(|s| &s.faults)).name(),
-        if n == 1 { "it" } else { "them" },
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{
-        model::fixtures::{sample, sample_with_evidence},
-        report::{html, junit, markdown, terminal},
-    };
+    use phoebe_core::model::fixtures::{sample, sample_with_evidence};
+
+    use crate::{html, junit, markdown, terminal};
 
     #[test]
     fn every_renderer_shows_the_worst_runs_evidence_escaped() {
@@ -360,7 +364,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("evidence");
-        let old: crate::model::Report = serde_json::from_value(old).unwrap();
+        let old: phoebe_core::model::Report = serde_json::from_value(old).unwrap();
         assert_eq!(old, sample());
     }
 }

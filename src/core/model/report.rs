@@ -724,6 +724,10 @@ pub struct Report {
     /// a verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The backend that runs every one of `skipped` (`--backend X runs them`), as the backends' own rule checks
+    /// name it when the report is made, merged or loaded; absent when nothing was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_backend: Option<String>,
     /// True when the campaign was interrupted before its last experiment.
     #[serde(default)]
     pub interrupted: bool,

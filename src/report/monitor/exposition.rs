@@ -19,7 +19,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use phoebe_common::{LATENCY_BOUNDS_NS, LATENCY_BUCKETS, LatencyBuckets};
 
-use crate::model::{Errno, Syscall};
+use phoebe_core::model::{Errno, Syscall};
 
 /// Which exposition format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use super::{
     PerProcess,
     exposition::{Totals, series},
 };
-use crate::model::{Errno, Syscall, SyscallStats};
+use phoebe_core::model::{Errno, Syscall, SyscallStats};
 
 fn stats(calls: u64, errors: &[(&str, u64)], latency_ns_sum: u64) -> SyscallStats {
     SyscallStats {
@@ -26,7 +26,7 @@ fn stats(calls: u64, errors: &[(&str, u64)], latency_ns_sum: u64) -> SyscallStat
 }
 
 /// Process 1 (`a`): 100 successful reads and 5 failed opens; process 2 (`b`): 5 successful opens.
-pub(crate) fn per_process() -> PerProcess {
+pub fn per_process() -> PerProcess {
     let openat = Syscall::parse("openat").unwrap();
     let read = Syscall::parse("read").unwrap();
     BTreeMap::from([
@@ -41,12 +41,12 @@ pub(crate) fn per_process() -> PerProcess {
     ])
 }
 
-pub(crate) fn comms() -> HashMap<u32, String> {
+pub fn comms() -> HashMap<u32, String> {
     HashMap::from([(1, "a".to_owned()), (2, "b".to_owned())])
 }
 
 /// The latency histogram of [`totals`]' failed opens, per process: 2 calls ≤ 500 ns, 1 ≤ 5 ms, 1 past every bound.
-pub(crate) fn histogram() -> LatencyBuckets {
+pub fn histogram() -> LatencyBuckets {
     let mut h = LatencyBuckets::default();
     h.counts[latency_bucket(300)] = 2;
     h.counts[latency_bucket(3_000_000)] = 1;
@@ -58,7 +58,7 @@ pub(crate) fn histogram() -> LatencyBuckets {
 /// Cumulative totals of two processes of the command `my "app"` (42: 3 opens and 7 failed with ENOENT, 43: 5
 /// failed, each with [`histogram`]'s latencies) and one of `other` (44: 11 reads); `per_pid`: one series per
 /// process, else the processes of a command name summed.
-pub(crate) fn totals(per_pid: bool) -> Totals {
+pub fn totals(per_pid: bool) -> Totals {
     let openat = Syscall::parse("openat").unwrap();
     let read = Syscall::parse("read").unwrap();
     let enoent = Some(Errno::parse("ENOENT").unwrap());

@@ -8,7 +8,7 @@ use std::{
 use serde::Serialize;
 
 use super::PerProcess;
-use crate::model::{Errno, Syscall, SyscallStats};
+use phoebe_core::model::{Errno, Syscall, SyscallStats};
 
 /// One syscall's counters in one process and interval: the latency fields only when latency is measured
 /// (`--latency`), absent otherwise (0 would be a measurement).
@@ -67,7 +67,7 @@ impl IntervalLine {
         latency: bool,
     ) -> Self {
         IntervalLine {
-            version: crate::model::FORMAT_VERSION,
+            version: phoebe_core::model::FORMAT_VERSION,
             interval: index,
             t_ms: t.as_millis() as u64,
             interval_ms: interval.as_millis() as u64,
@@ -130,7 +130,7 @@ mod tests {
         ));
         assert_eq!(
             text.replace(
-                &format!(r#"{{"version":{},"#, crate::model::FORMAT_VERSION),
+                &format!(r#"{{"version":{},"#, phoebe_core::model::FORMAT_VERSION),
                 r#"{"version":V,"#
             ),
             r#"{"version":V,"interval":2,"t_ms":1500,"interval_ms":500,"processes":[{"pid":1,"comm":"a","syscalls":{"read":{"calls":100},"openat":{"calls":5,"errors":{"ENOENT":5}}}},{"pid":2,"comm":"b","syscalls":{"openat":{"calls":5}}}]}"#

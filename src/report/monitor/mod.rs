@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Syscall, SyscallStats};
+use phoebe_core::model::{Syscall, SyscallStats};
 
 pub mod exposition;
-#[cfg(test)]
-pub(crate) mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod json;
 pub mod page;
 pub mod terminal;

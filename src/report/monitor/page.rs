@@ -96,7 +96,7 @@ impl<'a> Feed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Errno, Syscall, SyscallStats};
+    use phoebe_core::model::{Errno, Syscall, SyscallStats};
 
     #[test]
     fn intervals_sum_processes_and_history_is_bounded() {

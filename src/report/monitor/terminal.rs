@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::PerProcess;
-use crate::model::{Syscall, SyscallStats};
+use phoebe_core::model::{Syscall, SyscallStats};
 
 /// The table of the interval ending at `t` (since monitoring started) and lasting `interval`; with `latency`
 /// (the divisor of nanoseconds and the unit's name), an average latency column.
