@@ -1,9 +1,10 @@
 //! The arrows docs/architecture.md forbids (issue 11). The core (`src/core`), the sys layer (`src/sys`), the
 //! classic-BPF compiler (`src/filter`), what the backends share (`src/backend-common`), each backend
-//! (`src/backend-ptrace`, `src/backend-seccomp`, `src/backend-ebpf`) and the renderers (`src/report`) are crates
-//! of their own, so Cargo itself refuses them any import of what stands above them or beside them (a backend
-//! naming another backend, `doctor`, `experiment` or `report`; `report` naming `experiment` or a backend; the
-//! core naming `report`). What is checked here is that their manifests keep it so.
+//! (`src/backend-ptrace`, `src/backend-seccomp`, `src/backend-ebpf`), the backends together (`src/backend`), the
+//! renderers (`src/report`) and the campaign (`src/experiment`) are crates of their own, so Cargo itself refuses
+//! them any import of what stands above them or beside them (a backend naming another backend, `doctor`,
+//! `experiment` or `report`; `report` naming `experiment` or a backend; the core naming `report`). What is
+//! checked here is that their manifests keep it so.
 
 use std::path::Path;
 
@@ -174,4 +175,28 @@ fn the_report_crate_depends_on_the_core_only() {
             manifest.display()
         );
     }
+}
+
+/// The backends together (`src/backend`, the `phoebe-backend` crate: the lookup by kind, the backend for rules
+/// and for observing) stand on the backends' crates and below them only; the campaign (`src/experiment`, the
+/// `phoebe-campaign` crate) on the crates below it, never on the command line (clap) or the binary.
+#[test]
+fn the_backend_lookup_and_the_campaign_stand_below_the_command_line() {
+    check_manifest(
+        "src/backend",
+        "phoebe-backend-seccomp",
+        &[
+            "phoebe",
+            "phoebe-report",
+            "phoebe-campaign",
+            "clap",
+            "anyhow",
+            "aya",
+        ],
+    );
+    check_manifest(
+        "src/experiment",
+        "phoebe-backend",
+        &["phoebe", "clap", "anyhow", "aya", "indicatif"],
+    );
 }

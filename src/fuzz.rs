@@ -7,7 +7,8 @@
 //! - a plan (`exec --plan`, `plan.json`): id checks, its summary, the experiments and their rules;
 //! - an injection log (`inject --replay`, exec's run logs): the replay check, a replay, the summary;
 //! - a report (`report DIR`, `report merge`): every format, the verdict counts, a merge;
-//! - a campaign (`exec --resume DIR`): in `experiment::check`, which sees the orchestrator's private parts.
+//! - a campaign (`exec --resume DIR`): what the campaign crate's `experiment::fuzzing::use_campaign` does with one,
+//!   which sees the orchestrator's private parts.
 //!
 //! Inputs are structure-aware: valid documents made by phoebe itself, then mutated (values swapped for edge
 //! cases, keys renamed, nodes deleted, copied or duplicated, strings replaced by mutated fault rules and shapes),
@@ -25,6 +26,7 @@ use serde_json::Value;
 use crate::{
     backend::filter,
     decide::{Call, Decider},
+    experiment::Campaign,
     files,
     model::{
         Draws, FaultSpec, InjectionLog, Observation, ObservationBuilder, ObservationMeta, Plan, Report,
@@ -1081,6 +1083,31 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(300))]
+
+    #[test]
+    fn campaign_never_panics(
+        choices in prop::collection::vec(any::<u64>(), 0..48),
+        edits in prop::option::weighted(0.2, prop::collection::vec(any::<u64>(), 1..12))
+            .prop_map(Option::unwrap_or_default),
+    ) {
+        let text = mutated_json(seed_campaign(), &choices, &edits);
+        if let Ok(c) = files::parse::<Campaign>(&text, Path::new("campaign.json"), "campaign") {
+            crate::experiment::fuzzing::use_campaign(&c);
+        }
+    }
+}
+
+/// A campaign with faults, the seed plan, service mode and a shard, as JSON.
+fn seed_campaign() -> &'static Value {
+    static SEED: OnceLock<Value> = OnceLock::new();
+    SEED.get_or_init(|| {
+        let plan = serde_json::from_value(seed_plan().clone()).unwrap();
+        serde_json::to_value(crate::experiment::fuzzing::campaign(Some(plan))).unwrap()
+    })
+}
+
 #[test]
 fn the_seeds_are_valid_and_used_unmutated() {
     let mut c = Choices::new(&[]);
@@ -1091,4 +1118,7 @@ fn the_seeds_are_valid_and_used_unmutated() {
     use_plan(&serde_json::from_value(seed_plan().clone()).unwrap(), &mut c);
     use_log(&serde_json::from_value(seed_log().clone()).unwrap(), &mut c);
     use_report(&serde_json::from_value(seed_report().clone()).unwrap());
+    let campaign: Campaign = serde_json::from_value(seed_campaign().clone()).unwrap();
+    assert_eq!(campaign.problem(), None);
+    crate::experiment::fuzzing::use_campaign(&campaign);
 }

@@ -11,17 +11,10 @@ type Ask = for<'e> fn(&'e (dyn Error + 'static)) -> Vec<Cow<'e, str>>;
 
 /// Every [`Hinted`] type: an error of a type missing here gives no hint.
 const HINTED: &[Ask] = &[
-    // WithHint, the core's FileError and the sys layer's own: that crate's registry.
-    crate::sys::error::hints_of,
-    ask::<crate::backend::BackendError>,
-    ask::<crate::backend::target::TargetError>,
-    ask::<crate::backend::filter::FilterError>,
-    // The ptrace backend's own (`PtraceError`, `SpawnError`, `AttachError`): that crate's registry.
-    crate::backend::ptrace::own_hints_of,
-    ask::<crate::backend::ebpf::EbpfError>,
+    // WithHint, the core's FileError, the sys layer's own, every backend's, the campaign's `ExperimentError` and
+    // the renderers' `MergeError`: the campaign's registry, which asks the backends' and the sys layer's.
+    crate::experiment::hint::of,
     ask::<crate::monitor::MonitorError>,
-    ask::<crate::experiment::ExperimentError>,
-    ask::<crate::report::merge::MergeError>,
 ];
 
 /// An error and its causes in words, with the hints every [`Hinted`] type of phoebe gives: what `main`, `doctor`
@@ -99,9 +92,10 @@ mod tests {
                 other: "2".into(),
             }),
         ];
-        // The sys layer's registry stands for four types (WithHint, FileError, ContainError, InstallError), the
-        // ptrace backend's for three (PtraceError, SpawnError, AttachError).
-        assert_eq!(errors.len(), HINTED.len() + 3 + 2);
+        // The campaign's registry stands for thirteen types: the sys layer's four (WithHint, FileError,
+        // ContainError, InstallError), BackendError, TargetError, FilterError, ptrace's three (PtraceError,
+        // SpawnError, AttachError), EbpfError, ExperimentError and MergeError.
+        assert_eq!(errors.len(), HINTED.len() + 12);
         for e in &errors {
             assert_eq!(of(e.as_ref()).len(), 1, "{e:?}");
             assert!(!e.to_string().contains("hint"), "a message carries no hint: {e}");

@@ -3,14 +3,14 @@
 //! Observe which system calls fail naturally (per syscall, per errno, per interval), inject those errors, and
 //! see how the program copes. `docs/architecture.md` maps the modules.
 
+pub use phoebe_backend as backend;
 pub use phoebe_backend_common::control;
+pub use phoebe_campaign as experiment;
 pub use phoebe_core::{decide, files, model, synth, time};
 pub use phoebe_report as report;
 pub use phoebe_sys as sys;
 
-pub mod backend;
 pub mod doctor;
-pub mod experiment;
 #[cfg(test)]
 mod fuzz;
 pub mod hint;

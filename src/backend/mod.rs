@@ -7,6 +7,9 @@
 //! `counts` — is the `phoebe-backend-common` crate (`src/backend-common`), re-exported here under its old paths;
 //! the filter compiler is `phoebe-filter` (`src/filter`). Does not own: deciding (see `crate::decide`),
 //! aggregation (see `model::ObservationBuilder`) or machine-wide facts (`sys::host`).
+//!
+//! A crate of its own (`phoebe-backend`) above the three backends' crates: the campaign and the binary ask it
+//! for a backend; no backend can ask it (Cargo refuses the cycle).
 
 /// The three backends: crates of their own (`src/backend-ebpf`, `src/backend-ptrace`, `src/backend-seccomp`).
 pub use phoebe_backend_ebpf as ebpf;
@@ -20,7 +23,7 @@ pub use phoebe_backend_common::{
 /// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
 pub use phoebe_filter as filter;
 
-use crate::model::FaultSpec;
+use phoebe_core::model::FaultSpec;
 
 /// The backend for `faults` when none is given: `inject`'s choice, and the one named for experiments another
 /// backend skipped (`--backend X runs them`). seccomp, the fast unprivileged injector, when its own
@@ -36,12 +39,30 @@ pub fn for_rules<'f>(faults: impl IntoIterator<Item = &'f FaultSpec>) -> Backend
 
 /// The backend that runs every one of a report's skipped experiments ([`for_rules`] of all their rules), or
 /// `None` when nothing was skipped: what the reports' "--backend X runs them" names (`Report::skipped_backend`).
-pub fn runs_skipped(skipped: &[crate::model::Skipped]) -> Option<String> {
+pub fn runs_skipped(skipped: &[phoebe_core::model::Skipped]) -> Option<String> {
     (!skipped.is_empty()).then(|| {
         for_rules(skipped.iter().flat_map(|s| &s.faults))
             .name()
             .to_owned()
     })
+}
+
+/// The hints of every error type a backend run can give (the backends' own, `BackendError`, `TargetError`,
+/// `FilterError`) and of the layers below (`phoebe_sys::error::hints_of`): the registry this crate's callers
+/// extend with their own types (`phoebe`'s `hint::of`).
+pub fn hints_of<'e>(e: &'e (dyn std::error::Error + 'static)) -> Vec<std::borrow::Cow<'e, str>> {
+    use phoebe_core::hint::ask;
+    [
+        phoebe_sys::error::hints_of,
+        ask::<BackendError>,
+        ask::<target::TargetError>,
+        ask::<filter::FilterError>,
+        ptrace::own_hints_of,
+        ask::<ebpf::EbpfError>,
+    ]
+    .iter()
+    .flat_map(|ask| ask(e))
+    .collect()
 }
 
 /// The backend of `kind`.
@@ -72,12 +93,18 @@ pub fn default_observer() -> (BackendKind, Option<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::{
+    use phoebe_core::{
         decide::Decider,
         hint::Hint,
         model::{Draws, FaultSpec, shape::ShapeCoverage},
     };
+
+    use super::*;
+
+    /// An error and its causes in words, with the hints this crate's registry finds.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> phoebe_sys::error::Chain {
+        phoebe_sys::error::Chain::asking(e, hints_of)
+    }
 
     fn rules(specs: &[&str]) -> Vec<FaultSpec> {
         specs.iter().map(|s| FaultSpec::parse(s).unwrap()).collect()
@@ -103,7 +130,7 @@ mod tests {
             command: "true".into(),
             source: nix::errno::Errno::EACCES,
         });
-        let chain = crate::hint::chain(&filter);
+        let chain = chain(&filter);
         assert_eq!(
             chain.message(),
             "cannot install the seccomp filter for 'true': EACCES: Permission denied"
@@ -168,13 +195,13 @@ mod tests {
             "cannot",
         )
         .unwrap_err();
-        let chain = crate::hint::chain(&err);
+        let said = chain(&err);
         assert_eq!(
-            chain.message(),
+            said.message(),
             "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: cannot"
         );
         assert_eq!(
-            chain.hints(),
+            said.hints(),
             [
                 "use --backend ptrace, which runs short= (it lowers the call's count at its entry and restores it at \
               its exit)"
@@ -187,7 +214,7 @@ mod tests {
             note: &mut note,
         };
         assert!(ptrace::PtraceBackend.check(&mode).is_ok(), "ptrace runs short=");
-        let refused = crate::hint::chain(&seccomp::SeccompBackend.check(&mode).unwrap_err());
+        let refused = chain(&seccomp::SeccompBackend.check(&mode).unwrap_err());
         assert!(
             refused.message().starts_with(
                 "fault 'read:short=1:fd=pipe' cannot run on the seccomp backend: a call it lets run"

@@ -357,11 +357,11 @@ pub(super) mod tests {
     use super::*;
 
     /// The backend named `name` ([`AUTO_BACKEND`]: none).
-    pub(in crate::experiment) fn kind(name: &str) -> Option<BackendKind> {
+    pub(crate) fn kind(name: &str) -> Option<BackendKind> {
         BackendKind::from_name(name)
     }
 
-    pub(in crate::experiment) fn campaign(backend: &str, faults: &[&str]) -> Campaign {
+    pub(crate) fn campaign(backend: &str, faults: &[&str]) -> Campaign {
         Campaign {
             version: 1,
             command: vec!["app".into()],

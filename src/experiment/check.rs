@@ -41,21 +41,23 @@ impl Campaign {
     }
 }
 
-#[cfg(test)]
-mod tests {
+/// What `phoebe`'s campaign property test (`campaign_never_panics`, `src/fuzz.rs`) feeds and runs: a campaign
+/// with every part set, and what `exec --resume` does with one before it runs anything. For tests only (this
+/// crate's, and `phoebe`'s through the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing {
     use std::path::Path;
 
-    use proptest::prelude::*;
-
-    use super::*;
+    use super::Campaign;
     use crate::{
-        experiment::{Shard, check_ids, derive_seed, experiments, service::ServiceSpec, share},
-        files,
-        fuzz::{config, mutated_json, seed_plan},
-        model::{FORMAT_VERSION, FaultSpec, SynthSettings},
+        Shard, check_ids, derive_seed, experiments,
+        model::{FORMAT_VERSION, FaultSpec, Plan, SynthSettings},
+        service::ServiceSpec,
+        share,
     };
 
-    fn campaign() -> Campaign {
+    /// A campaign with faults, `plan`, service mode and a shard: the seed the property test mutates.
+    pub fn campaign(plan: Option<Plan>) -> Campaign {
         Campaign {
             version: FORMAT_VERSION,
             command: vec!["app".into(), "--in".into(), "a b.txt".into()],
@@ -79,19 +81,19 @@ mod tests {
                 tolerance: 0,
                 recovery_ms: 0,
             }),
-            plan: Some(serde_json::from_value(seed_plan().clone()).unwrap()),
+            plan,
             shard: Some(Shard { index: 1, count: 2 }),
             expect_status: None,
             accept_flaky_baseline: false,
             tests: None,
-            observer: crate::experiment::Observer::Ptrace,
+            observer: crate::Observer::Ptrace,
             fingerprint: String::new(),
         }
     }
 
     /// What `exec --resume` does with a campaign before it runs anything: the checks, the plan's ids, this
     /// shard's experiments and what its backend skips, each run's seed and rules.
-    fn use_campaign(campaign: &Campaign) {
+    pub fn use_campaign(campaign: &Campaign) {
         if campaign.problem().is_some() {
             return;
         }
@@ -112,7 +114,20 @@ mod tests {
                 assert_eq!(FaultSpec::parse(&text).as_ref(), Ok(fault), "{text}");
             }
         }
-        let _ = super::super::fallback_backend(&skipped);
+        let _ = crate::fallback_backend(&skipped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        fuzzing::{campaign as seeded, use_campaign},
+        *,
+    };
+    use crate::Shard;
+
+    fn campaign() -> Campaign {
+        seeded(None)
     }
 
     #[test]
@@ -160,22 +175,5 @@ mod tests {
         let mut no_baseline = campaign();
         no_baseline.baseline_runs = 0;
         assert!(no_baseline.problem().is_some());
-    }
-
-    proptest! {
-        #![proptest_config(config(300))]
-
-        #[test]
-        fn campaign_never_panics(
-            choices in prop::collection::vec(any::<u64>(), 0..48),
-            edits in prop::option::weighted(0.2, prop::collection::vec(any::<u64>(), 1..12))
-                .prop_map(Option::unwrap_or_default),
-        ) {
-            let seed = serde_json::to_value(campaign()).unwrap();
-            let text = mutated_json(&seed, &choices, &edits);
-            if let Ok(c) = files::parse::<Campaign>(&text, Path::new("campaign.json"), "campaign") {
-                use_campaign(&c);
-            }
-        }
     }
 }

@@ -18,11 +18,47 @@
 //! - `verdict`: judging (pure); `check`: a `campaign.json` read back.
 //!
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
+//!
+//! A crate of its own (`phoebe-campaign`, `src/experiment`) on the core, the sys layer, the backends and the
+//! renderers; `phoebe` re-exports it as `experiment`.
 
 mod assemble;
 mod baseline;
+
+// The crates below, under the names the campaign's files use (as `phoebe` re-exports them).
+use phoebe_backend as backend;
+use phoebe_backend_common::control;
+use phoebe_core::{decide, files, model, synth, time};
+use phoebe_report as report;
+use phoebe_sys as sys;
+
+/// The error types whose hints a campaign's errors can carry and the advice they give: this crate's
+/// `ExperimentError` and, below it, every backend's and the sys layer's (`backend::hints_of`), the renderers'
+/// `MergeError`. `phoebe`'s `hint::of` extends it with the monitor's.
+pub mod hint {
+    use std::{borrow::Cow, error::Error};
+
+    pub use phoebe_core::hint::{Hint, Hinted, WithHint, ask};
+
+    /// The hints `e` itself gives (not its causes'), in order: none unless its type is one of the above.
+    pub fn of<'e>(e: &'e (dyn Error + 'static)) -> Vec<Cow<'e, str>> {
+        let mut hints = phoebe_backend::hints_of(e);
+        hints.extend(ask::<super::ExperimentError>(e));
+        hints.extend(ask::<phoebe_report::merge::MergeError>(e));
+        hints
+    }
+
+    /// An error and its causes in words, with the hints [`of`] finds (this crate's tests; `phoebe`'s `main`
+    /// asks `phoebe::hint::chain`, whose registry is this one and the monitor's).
+    #[cfg(test)]
+    pub(crate) fn chain(e: &(dyn Error + 'static)) -> phoebe_sys::error::Chain {
+        phoebe_sys::error::Chain::asking(e, of)
+    }
+}
 mod campaign;
 mod check;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use self::check::fuzzing;
 mod run;
 mod select;
 pub mod service;
@@ -50,10 +86,9 @@ use self::{
 };
 use crate::{
     control::Control,
-    files::{self, FileError},
+    files::FileError,
     hint::{Hint, Hinted},
     model::{Baseline, Excluded, ExperimentResult, Plan, Report, Skipped},
-    synth,
 };
 
 /// Why a campaign could not run. Setup problems: `phoebe exec` exits 2 on them.

@@ -199,7 +199,7 @@ pub fn experiments(campaign: &Campaign, plan: &Plan) -> Vec<Experiment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::{
+    use crate::{
         AUTO_BACKEND,
         campaign::tests::{campaign, kind},
     };
