@@ -309,6 +309,10 @@ fn cargo_test_under_phoebe_exec() {
     assert!(built.success());
     let out = dir.path().join("campaign");
     let faults = ["openat:ENOENT:p=0.05".to_owned(), "mknod:EPERM".to_owned()];
+    // An ENOENT injected into the loader of `rustc -vV` fails it, and cargo keeps that failure in
+    // target/.rustc_info.json and replays it in every later run without running rustc again (cargo issue
+    // 15358): the damage outlives the fault, and without this reset the campaign stops there.
+    let reset = format!("rm -f {}", project.join("target/.rustc_info.json").display());
     let assert = phoebe()
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", project.join("target"))
@@ -321,6 +325,8 @@ fn cargo_test_under_phoebe_exec() {
             "1",
             "--baseline-runs",
             "1",
+            "--reset",
+            &reset,
             "--out",
         ])
         .arg(&out)
@@ -2251,4 +2257,122 @@ fn regression_rules_named_phoebes_own_capture_of_stdout_and_stderr() {
             .map(|m| m.fault.to_string())
             .collect::<Vec<_>>()
     );
+}
+
+/// The target of the damage tests: a job that takes a lock file, reads its input, and drops the lock; when it
+/// cannot read the input it aborts without dropping the lock (as a crash does), and a run that finds the lock
+/// taken refuses to start. `DIR` holds the lock and the inputs.
+fn locking_job(dir: &Path) -> [String; 5] {
+    let script = r#"
+        [ -e "$1/lock" ] && { echo "job: stale lock $1/lock" >&2; exit 1; }
+        touch "$1/lock"
+        cat "$1/input" "$1/other" > /dev/null || kill -ABRT $$
+        rm "$1/lock"
+    "#;
+    [
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+        "sh".into(),
+        dir.display().to_string(),
+    ]
+}
+
+/// A crash that left a lock behind made every run after it fail, and the campaign blamed each later fault for
+/// it: `futex-EINTR corrupted` on tempfile's test suite was the stale sockets of an earlier `mmap-ENOMEM`
+/// crash. Now a run whose plain run after fails gets a second plain run; when that fails too the campaign
+/// stops (exit 2) before judging anything else, saying which run broke the program and how to go on; a resume
+/// checks the program first; with a `--reset` that restores the state, the campaign goes on.
+#[test]
+fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experiment() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input", "x");
+    let other = input_file(&dir, "other", "y");
+    let job = locking_job(dir.path());
+    let cmd: Vec<&dyn AsRef<std::ffi::OsStr>> = job.iter().map(|a| a as _).collect();
+    let faults = [
+        format!("openat:EACCES:path={}", input.display()),
+        format!("openat:ENOENT:path={}", other.display()),
+    ];
+    let out = dir.path().join("campaign");
+    let stopped = exec(&out, &faults, &["--runs", "2"], &cmd)
+        .code(2)
+        .stderr(predicate::str::contains(
+            "phoebe: the campaign stopped: openat-EACCES run 1 left the program failing without injection: a \
+             second plain run after it failed too (experiments/openat-EACCES/health-1.err)",
+        ))
+        .stderr(predicate::str::contains(
+            "then continue with: phoebe exec --resume",
+        ));
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [("openat-EACCES".to_owned(), Verdict::Crashed)]
+    );
+    assert_eq!(report.experiments[0].runs.len(), 1, "no run after the damage");
+    assert_eq!(report.pending, ["openat-ENOENT"]);
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .unwrap()
+            .starts_with("openat-EACCES run 1")
+    );
+    let health = std::fs::read_to_string(out.join("experiments/openat-EACCES/health-1.err")).unwrap();
+    assert!(health.contains("stale lock"), "{health}");
+    let said = String::from_utf8_lossy(&stopped.get_output().stdout).into_owned();
+    assert!(
+        said.contains("\nstopped: openat-EACCES run 1 left the program"),
+        "{said}"
+    );
+
+    // A resume checks the program first: still broken, nothing is blamed.
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the campaign stopped: the program fails without injection before any experiment of this resume ran",
+        ));
+    assert_eq!(load_report(&out).pending, ["openat-ENOENT"]);
+    // Restored by hand, it goes on: the last experiment crashes and leaves the lock too, but no experiment is
+    // left to judge on the broken program; its own second run would be, so that one is not run.
+    std::fs::remove_file(dir.path().join("lock")).unwrap();
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the campaign stopped: openat-ENOENT run 1 left the program failing without injection",
+        ));
+    let resumed = load_report(&out);
+    assert!(resumed.pending.is_empty(), "{:?}", resumed.pending);
+    assert_eq!(
+        verdicts(&resumed),
+        [
+            ("openat-EACCES".to_owned(), Verdict::Crashed),
+            ("openat-ENOENT".to_owned(), Verdict::Crashed)
+        ]
+    );
+    assert_eq!(resumed.experiments[1].runs.len(), 1);
+
+    // With a --reset that drops the lock, every run starts healthy and the campaign runs to its end.
+    let reset = format!("rm -f {}", dir.path().join("lock").display());
+    let with_reset = dir.path().join("with-reset");
+    exec(&with_reset, &faults, &["--runs", "2", "--reset", &reset], &cmd).code(1);
+    let report = load_report(&with_reset);
+    assert_eq!(report.stopped, None);
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("openat-EACCES".to_owned(), Verdict::Crashed),
+            ("openat-ENOENT".to_owned(), Verdict::Crashed)
+        ]
+    );
+    assert!(report.experiments.iter().all(|e| e.runs.len() == 2));
 }

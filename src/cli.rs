@@ -14,7 +14,8 @@ use phoebe::model::IntervalChoice;
 #[command(
     after_help = "Exit status: observe and inject exit with the target's status (128+N when signal N killed it); \
 exec exits 0 when every exercised experiment is resilient, 1 when one is not, 2 when its plan has no models \
-(nothing was tested) and 128+N when signal N interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
+(nothing was tested) or a run left the program failing without injection (the campaign stopped) and 128+N when \
+signal N interrupted it; monitor and doctor exit 0 (monitor 128+N when signal N stopped it); every command exits 2 on a \
 usage or setup error, and when its stdout cannot be written (a reader that goes away is not an error). A full or \
 closed stderr changes no status.\nLogs: -v, -vv, or PHOEBE_LOG=debug; they go to stderr and never \
 mix with the target's output."
@@ -69,11 +70,13 @@ pub enum Command {
     /// status, check passes), failed, crashed (killed by a signal), hung (past --timeout), corrupted (a plain run
     /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched);
     /// an experiment has its worst run's verdict, how many runs had each, and `flaky` when they disagree.
-    /// Everything goes to the campaign directory as it happens: report.json, report.html, junit.xml,
-    /// summary.md, and every run's output and injection log. Exits 0 when no experiment's verdict is in
-    /// --fail-on, 1 when one is, 2 on a usage or setup error or when the plan has no models (nothing was
-    /// tested; the report is written), 130 when interrupted (the partial report is written; --resume DIR
-    /// continues).
+    /// A run after which the program fails even without injection twice (after --reset, if given) stops the
+    /// campaign: the experiments after it would be judged on a broken program. Everything goes to the campaign
+    /// directory as it happens: report.json, report.html, junit.xml, summary.md, and every run's output and
+    /// injection log. Exits 0 when no experiment's verdict is in --fail-on, 1 when one is, 2 on a usage or setup
+    /// error, when the plan has no models (nothing was tested) or when the campaign stopped (the report is
+    /// written; restore the program's state, then --resume DIR continues), 130 when interrupted (the partial
+    /// report is written; --resume DIR continues).
     #[command(after_help = EXEC_HELP)]
     Exec(Box<ExecArgs>),
 
@@ -437,7 +440,8 @@ pub struct ExecArgs {
     #[arg(long, value_name = "CMD")]
     pub check: Option<String>,
 
-    /// Shell command that restores the target's state before each run (output: run-K.reset.out/.err).
+    /// Shell command that restores the target's state before each run (output: run-K.reset.out/.err), and
+    /// before the plain run that checks whether a run left damage behind (health-K.reset.out/.err).
     #[arg(long, value_name = "CMD")]
     pub reset: Option<String>,
 

@@ -416,7 +416,8 @@ impl experiment::Progress for Bar {
     }
 }
 
-/// `phoebe exec`: 0 when no verdict is in --fail-on, 1 when one is, 130 when interrupted.
+/// `phoebe exec`: 0 when no verdict is in --fail-on, 1 when one is, 130 when interrupted, 2 when the campaign
+/// stopped because a run left the program failing without injection.
 pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     let (campaign, out) = match &args.resume {
         Some(dir) => {
@@ -533,6 +534,23 @@ pub fn exec(args: ExecArgs, control: &Control) -> Result<i32> {
     );
     if report.interrupted {
         return Ok(128 + control.signal().unwrap_or(libc::SIGINT));
+    }
+    if let Some(why) = &report.stopped {
+        // The verdicts so far stand; those after would not have: exit 2, not hidden by -q (the report is written).
+        anyhow::bail!(WithHint::new(
+            format!("the campaign stopped: {why}"),
+            format!(
+                "restore what the run left behind (the files it did not clean up, a database) by hand, then \
+                 continue with: phoebe exec --resume {} (a plain run checks the program first); or start a new \
+                 campaign whose --reset CMD restores it before every run{}",
+                out.display(),
+                if campaign.reset.is_some() {
+                    " (this one's --reset did not)"
+                } else {
+                    ""
+                }
+            )
+        ));
     }
     if report.experiments.is_empty()
         && report.pending.is_empty()

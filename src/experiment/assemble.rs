@@ -141,6 +141,7 @@ pub(super) fn report(
         skipped: Vec::new(),
         skipped_backend: None,
         interrupted: false,
+        stopped: None,
     }
 }
 

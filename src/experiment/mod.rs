@@ -298,6 +298,7 @@ pub fn run(
         layout: &layout,
         phoebe,
         control,
+        broken: std::cell::RefCell::new(None),
     };
 
     // 0. Before anything runs or is written: a plan known before the baseline (given, or kept from an earlier
@@ -404,7 +405,20 @@ pub fn run(
     let natural = observation.failed_shapes();
     let mut results = Vec::new();
     let mut pending = Vec::new();
-    for exp in &mine {
+    // A resume after experiments ran: the program must pass without injection first, or the next experiment
+    // would be blamed for the damage an earlier run left.
+    let resumed = mine
+        .iter()
+        .any(|e| layout.path(&format!("experiments/{}/result.json", e.id)).exists());
+    if resumed && !control.interrupted() {
+        match runner.broken_before(&baseline) {
+            Err(_) if control.interrupted() => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    for (i, exp) in mine.iter().enumerate() {
         let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
         if result_path.exists() {
             let result =
@@ -413,13 +427,13 @@ pub fn run(
             results.push(result);
             continue;
         }
-        if control.interrupted() {
+        if control.interrupted() || runner.broken.borrow().is_some() {
             pending.push(exp.id.clone());
             continue;
         }
         progress.message(&exp.id);
         // As in the baseline: a run, reset or check that fails because of the signal is an interruption.
-        let ran = match runner.experiment(exp, &baseline, natural.as_ref(), progress) {
+        let ran = match runner.experiment(exp, &baseline, natural.as_ref(), progress, i + 1 < mine.len()) {
             Err(_) if control.interrupted() => None,
             other => other?,
         };
@@ -437,5 +451,6 @@ pub fn run(
     report.skipped_backend = crate::backend::runs_skipped(&skipped);
     report.skipped = skipped;
     report.interrupted = control.interrupted();
+    report.stopped = runner.broken.take();
     Ok(report)
 }

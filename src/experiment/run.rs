@@ -24,6 +24,8 @@ pub(super) struct Runner<'a> {
     pub(super) layout: &'a Layout,
     pub(super) phoebe: &'a Path,
     pub(super) control: &'a Control,
+    /// Set when a run left the program failing even without injection (`broken_by`): the campaign stops there.
+    pub(super) broken: std::cell::RefCell<Option<String>>,
 }
 
 impl Runner<'_> {
@@ -82,6 +84,89 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// The program run plainly once (`NAME.out`, `NAME.err` in `dir`), then `--check`: whether it ended as the
+    /// baseline did and the check passed.
+    fn plain_passes(
+        &self,
+        dir: &Path,
+        name: &str,
+        timeout: Duration,
+        baseline: &Baseline,
+        what: &str,
+    ) -> Result<bool, ExperimentError> {
+        let ran = self.supervised(
+            plain(&self.campaign.command),
+            &dir.join(name),
+            Some(timeout),
+            what,
+        )?;
+        let exit = ran.status.filter(|_| !ran.timed_out).map(exit_of);
+        let check = self.check(dir, &format!("{name}.check"), Some(timeout))?;
+        Ok(exit == Some(baseline.exit) && check != Some(false))
+    }
+
+    /// After a run that may have left damage behind (its plain run after failed, or it hung and was killed):
+    /// whether the program still fails without injection, after `--reset` — a second plain run,
+    /// `health-K` in `dir`. The damage a run leaves (files a crash did not clean up, a lock a killed process
+    /// held) would fail every run after it, and the campaign would blame their faults: when it persists, the
+    /// runner is marked broken and the campaign stops. Not with a baseline accepted as flaky (a plain run may
+    /// fail anyway) nor in service mode (each run starts the service afresh and plays rounds after).
+    fn still_broken(
+        &self,
+        dir: &Path,
+        k: u32,
+        timeout: Duration,
+        baseline: &Baseline,
+        exp: &Experiment,
+        rel: &str,
+    ) -> Result<bool, ExperimentError> {
+        if baseline.flaky.is_some() {
+            return Ok(false);
+        }
+        self.reset(dir, &format!("health-{k}.reset"))?;
+        if self.plain_passes(
+            dir,
+            &format!("health-{k}"),
+            timeout,
+            baseline,
+            "a plain run after damage",
+        )? {
+            return Ok(false);
+        }
+        *self.broken.borrow_mut() = Some(format!(
+            "{} run {k} left the program failing without injection: {} plain run after it failed too \
+             ({rel}/health-{k}.err), so every experiment after it would be judged on a broken program",
+            exp.id,
+            if self.campaign.reset.is_some() {
+                "after --reset, a"
+            } else {
+                "a second"
+            },
+        ));
+        Ok(true)
+    }
+
+    /// Before the first experiment of a resumed campaign: whether the program fails without injection already
+    /// (a run of the interrupted or stopped campaign left damage behind), after `--reset` — a plain run,
+    /// `health` in the campaign directory. Marks the runner broken, so that no experiment is blamed for it.
+    pub(super) fn broken_before(&self, baseline: &Baseline) -> Result<bool, ExperimentError> {
+        if baseline.flaky.is_some() || self.campaign.service.is_some() {
+            return Ok(false);
+        }
+        let dir = self.layout.path("");
+        self.reset(&dir, "health.reset")?;
+        let timeout = Duration::from_millis(baseline.timeout_ms);
+        if self.plain_passes(&dir, "health", timeout, baseline, "a plain run before resuming")? {
+            return Ok(false);
+        }
+        *self.broken.borrow_mut() = Some(
+            "the program fails without injection before any experiment of this resume ran (health.err): a run \
+             before it left damage behind, and every experiment would be judged on a broken program"
+                .to_owned(),
+        );
+        Ok(true)
+    }
+
     pub(super) fn timeout_hint(&self) -> Option<Duration> {
         self.campaign.timeout_ms.map(Duration::from_millis)
     }
@@ -101,13 +186,15 @@ impl Runner<'_> {
         }
     }
 
-    /// All runs of one experiment; `None` when interrupted before the last.
+    /// All runs of one experiment; `None` when interrupted before the last. `more_after`: another experiment
+    /// of the campaign may run after this one (damage a run leaves matters to the runs after it only).
     pub(super) fn experiment(
         &self,
         exp: &Experiment,
         baseline: &Baseline,
         natural: Option<&NaturalShapes>,
         progress: &dyn Progress,
+        more_after: bool,
     ) -> Result<Option<ExperimentResult>, ExperimentError> {
         let rel = format!("experiments/{}", exp.id);
         let dir = self.layout.mkdir(&rel)?;
@@ -232,15 +319,13 @@ impl Runner<'_> {
             let post_run_passed = if ran.timed_out || !exercised {
                 None
             } else {
-                let plain = self.supervised(
-                    plain(&self.campaign.command),
-                    &dir.join(format!("post-{k}")),
-                    Some(timeout),
+                Some(self.plain_passes(
+                    &dir,
+                    &format!("post-{k}"),
+                    timeout,
+                    baseline,
                     "the post-injection run",
-                )?;
-                let post_exit = plain.status.filter(|_| !plain.timed_out).map(exit_of);
-                let post_check = self.check(&dir, &format!("post-{k}.check"), Some(timeout))?;
-                Some(post_exit == Some(baseline.exit) && post_check != Some(false))
+                )?)
             };
             let (verdict, detail) = verdict::judge(&verdict::Evidence {
                 baseline: baseline.exit,
@@ -288,7 +373,16 @@ impl Runner<'_> {
             if self.control.interrupted() {
                 return Ok(None);
             }
+            // A run whose plain run after failed, or that hung and was killed, may have left damage behind that
+            // would fail every run after it.
+            if (post_run_passed == Some(false) || ran.timed_out)
+                && (k < self.campaign.runs || more_after)
+                && self.still_broken(&dir, k, timeout, baseline, exp, &rel)?
+            {
+                break;
+            }
         }
+        let done = runs.len() as u32;
         let mut result =
             ExperimentResult::from_runs(exp.id.clone(), exp.faults.clone(), exp.model.clone(), runs);
         if self.campaign.service.is_none() {
@@ -297,7 +391,7 @@ impl Runner<'_> {
             let base: Vec<_> = (1..=baseline.runs.len())
                 .map(|k| suite::run_results(&baseline_dir, &format!("run-{k}"), junit))
                 .collect();
-            let ran: Vec<_> = (1..=self.campaign.runs)
+            let ran: Vec<_> = (1..=done)
                 .map(|k| suite::run_results(&dir, &format!("run-{k}"), junit))
                 .collect();
             result.broken_tests = suite::broken(&base, &ran);

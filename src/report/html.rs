@@ -731,11 +731,18 @@ pub fn render(report: &Report) -> String {
     }
     out.push_str("</div>");
     if report.interrupted || !report.pending.is_empty() {
+        let stopped;
         let _ = write!(
             out,
             "<p class=\"notice\" id=\"pending\">{} {} experiment{} pending: {}</p>",
             if report.interrupted {
                 "The campaign was interrupted before its last experiment."
+            } else if let Some(reason) = &report.stopped {
+                stopped = format!(
+                    "The campaign stopped before its last experiment: {}.",
+                    esc(reason)
+                );
+                &stopped
             } else {
                 "This report holds part of the campaign."
             },

@@ -274,10 +274,13 @@ pub fn render(report: &Report) -> String {
         );
         out.push_str("    </testcase>\n");
     }
-    if !report.pending.is_empty() || report.interrupted {
+    if !report.pending.is_empty() || report.interrupted || report.stopped.is_some() {
         let mut note = String::new();
         if report.interrupted {
             note.push_str("interrupted before the last experiment\n");
+        }
+        if let Some(why) = &report.stopped {
+            let _ = writeln!(note, "stopped: {why}");
         }
         if !report.pending.is_empty() {
             let _ = writeln!(note, "pending: {}", report.pending.join(", "));

@@ -261,8 +261,12 @@ pub fn render(report: &Report) -> String {
             out.push('\n');
         }
         if !report.pending.is_empty() {
+            let stopped;
             let why = if report.interrupted {
                 "the campaign was interrupted before these ran"
+            } else if let Some(reason) = &report.stopped {
+                stopped = format!("the campaign stopped before these ran: {}", text(reason));
+                &stopped
             } else {
                 "not in this report (other shards, or not run yet)"
             };

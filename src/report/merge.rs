@@ -89,6 +89,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
             }
         }
         merged.interrupted |= r.interrupted;
+        merged.stopped = merged.stopped.or(r.stopped);
     }
     let done: BTreeSet<&str> = merged
         .experiments
@@ -145,6 +146,7 @@ mod tests {
             skipped: Vec::new(),
             skipped_backend: None,
             interrupted: false,
+            stopped: None,
         }
     }
 

@@ -24,6 +24,9 @@ fn header(report: &Report) -> String {
     if report.interrupted {
         line.push_str(", interrupted");
     }
+    if let Some(why) = &report.stopped {
+        let _ = write!(line, "\nstopped: {why}");
+    }
     line
 }
 

@@ -258,6 +258,8 @@ pub(crate) fn headline(report: &Report) -> String {
     }
     if report.interrupted {
         line.push_str(" (interrupted)");
+    } else if report.stopped.is_some() {
+        line.push_str(" (stopped)");
     }
     line
 }

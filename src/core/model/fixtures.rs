@@ -153,6 +153,7 @@ pub fn sample() -> Report {
         skipped: Vec::new(),
         skipped_backend: None,
         interrupted: true,
+        stopped: None,
     }
 }
 

@@ -731,6 +731,10 @@ pub struct Report {
     /// True when the campaign was interrupted before its last experiment.
     #[serde(default)]
     pub interrupted: bool,
+    /// Why the campaign stopped on its own before its last experiment: a run left the program failing even
+    /// without injection, so the experiments after it (`pending`) would have been judged on a broken program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl Report {
