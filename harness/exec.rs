@@ -2301,8 +2301,9 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
     let stopped = exec(&out, &faults, &["--runs", "2"], &cmd)
         .code(2)
         .stderr(predicate::str::contains(
-            "phoebe: the campaign stopped: openat-EACCES run 1 left the program failing without injection: a \
-             second plain run after it failed too (experiments/openat-EACCES/health-1.err)",
+            "phoebe: the campaign stopped: openat-EACCES run 1 left the program failing without injection: the \
+             plain run after it failed, and so did a second one (experiments/openat-EACCES/health-1.err), so \
+             every run after it would be judged on a broken program",
         ))
         .stderr(predicate::str::contains(
             "then continue with: phoebe exec --resume",
@@ -2375,4 +2376,37 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
         ]
     );
     assert!(report.experiments.iter().all(|e| e.runs.len() == 2));
+}
+
+/// A run that hangs is killed at the timeout, and what it held stays behind as a crash's would: the plain run
+/// after it tells whether the program still works, and the campaign stops when it does not.
+#[test]
+fn a_hung_run_that_left_its_lock_stops_the_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input", "x");
+    let script = r#"
+        [ -e "$1/lock" ] && { echo "job: stale lock" >&2; exit 1; }
+        touch "$1/lock"
+        cat "$1/input" > /dev/null || exec sleep 60
+        rm "$1/lock"
+    "#;
+    let job = ["sh", "-c", script, "sh", &dir.path().display().to_string()];
+    let cmd: Vec<&dyn AsRef<std::ffi::OsStr>> = job.iter().map(|a| a as _).collect();
+    let faults = [
+        format!("openat:EACCES:path={}", input.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    let out = dir.path().join("campaign");
+    exec(&out, &faults, &["--timeout", "3s"], &cmd)
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the campaign stopped: openat-EACCES run 1 hung and was killed, and the program failed without \
+             injection after it (experiments/openat-EACCES/health-1.err)",
+        ));
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("openat-EACCES".to_owned(), Verdict::Hung)]);
+    assert_eq!(report.pending, ["mknod-EPERM"]);
 }

@@ -113,16 +113,18 @@ impl Runner<'_> {
     /// fail anyway) nor in service mode (each run starts the service afresh and plays rounds after).
     fn still_broken(
         &self,
-        dir: &Path,
-        k: u32,
-        timeout: Duration,
-        baseline: &Baseline,
         exp: &Experiment,
-        rel: &str,
+        k: u32,
+        baseline: &Baseline,
+        hung: bool,
     ) -> Result<bool, ExperimentError> {
         if baseline.flaky.is_some() {
             return Ok(false);
         }
+        let rel = format!("experiments/{}", exp.id);
+        let dir = self.layout.path(&rel);
+        let dir = dir.as_path();
+        let timeout = Duration::from_millis(baseline.timeout_ms);
         self.reset(dir, &format!("health-{k}.reset"))?;
         if self.plain_passes(
             dir,
@@ -133,15 +135,24 @@ impl Runner<'_> {
         )? {
             return Ok(false);
         }
+        let reset = self.campaign.reset.is_some();
+        let what = match (hung, reset) {
+            (false, false) => {
+                "left the program failing without injection: the plain run after it failed, and so \
+                               did a second one"
+            }
+            (false, true) => {
+                "left the program failing without injection: the plain run after it failed, and so \
+                              did one after --reset"
+            }
+            (true, false) => "hung and was killed, and the program failed without injection after it",
+            (true, true) => {
+                "hung and was killed, and the program failed without injection after it and --reset"
+            }
+        };
         *self.broken.borrow_mut() = Some(format!(
-            "{} run {k} left the program failing without injection: {} plain run after it failed too \
-             ({rel}/health-{k}.err), so every experiment after it would be judged on a broken program",
-            exp.id,
-            if self.campaign.reset.is_some() {
-                "after --reset, a"
-            } else {
-                "a second"
-            },
+            "{} run {k} {what} ({rel}/health-{k}.err), so every run after it would be judged on a broken program",
+            exp.id
         ));
         Ok(true)
     }
@@ -377,7 +388,7 @@ impl Runner<'_> {
             // would fail every run after it.
             if (post_run_passed == Some(false) || ran.timed_out)
                 && (k < self.campaign.runs || more_after)
-                && self.still_broken(&dir, k, timeout, baseline, exp, &rel)?
+                && self.still_broken(exp, k, baseline, ran.timed_out)?
             {
                 break;
             }
