@@ -2410,3 +2410,61 @@ fn a_hung_run_that_left_its_lock_stops_the_campaign() {
     assert_eq!(verdicts(&report), [("openat-EACCES".to_owned(), Verdict::Hung)]);
     assert_eq!(report.pending, ["mknod-EPERM"]);
 }
+
+/// Service mode restarts the service for every run, but what a crash leaves on disk outlives the restart: a
+/// service that cannot start after it would fail every later experiment's runs. After a run in which the service
+/// died, phoebe starts it plainly and plays its rounds; when that fails the campaign stops.
+#[test]
+fn a_service_that_cannot_start_after_a_crash_stops_the_campaign() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
+    // The wrapper marks the state corrupt when the service aborts, and refuses to start on a corrupt state.
+    let script = r#"
+        [ -e "$1/corrupt" ] && { echo "service: corrupt state" >&2; exit 1; }
+        "$2" "$3" "$1/data.txt" --abort-on-error
+        [ $? -eq 134 ] && touch "$1/corrupt"
+    "#;
+    let echo = testapp("echo-service").display().to_string();
+    let service = [
+        "sh".to_owned(),
+        "-c".to_owned(),
+        script.to_owned(),
+        "sh".to_owned(),
+        dir.path().display().to_string(),
+        echo,
+        port.to_string(),
+    ];
+    let cmd: Vec<&dyn AsRef<std::ffi::OsStr>> = service.iter().map(|a| a as _).collect();
+    let out = dir.path().join("campaign");
+    let faults = [
+        format!("read:EIO:path={}", data.display()),
+        "mknod:EPERM".to_owned(),
+    ];
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "2",
+        "--timeout",
+        "20s",
+    ];
+    exec(&out, &faults, &args, &cmd).code(2).stderr(predicate::str::contains(
+        "the campaign stopped: read-EIO run 1 left the service failing without injection: started again plainly, \
+         it did not pass its rounds and check (experiments/read-EIO/health-1.err)",
+    ));
+    let report = load_report(&out);
+    // The wrapper outlives the service it ran, so the run is `failed` (the service ended), not `crashed`.
+    assert_eq!(verdicts(&report), [("read-EIO".to_owned(), Verdict::Failed)]);
+    assert_eq!(report.pending, ["mknod-EPERM"]);
+    let health = std::fs::read_to_string(out.join("experiments/read-EIO/health-1.err")).unwrap();
+    assert!(health.contains("corrupt state"), "{health}");
+}

@@ -105,12 +105,13 @@ impl Runner<'_> {
         Ok(exit == Some(baseline.exit) && check != Some(false))
     }
 
-    /// After a run that may have left damage behind (its plain run after failed, or it hung and was killed):
-    /// whether the program still fails without injection, after `--reset` — a second plain run,
-    /// `health-K` in `dir`. The damage a run leaves (files a crash did not clean up, a lock a killed process
-    /// held) would fail every run after it, and the campaign would blame their faults: when it persists, the
-    /// runner is marked broken and the campaign stops. Not with a baseline accepted as flaky (a plain run may
-    /// fail anyway) nor in service mode (each run starts the service afresh and plays rounds after).
+    /// After a run that may have left damage behind (its plain run after failed, or it hung and was killed; in
+    /// service mode, the service died, never became ready, or failed a round or the check after injection):
+    /// whether the program still fails without injection, after `--reset` — a plain run (the service started
+    /// plainly, its rounds and check), `health-K` in the experiment's directory. The damage a run leaves (files
+    /// a crash did not clean up, a lock a killed process held, a database left half-written) would fail every
+    /// run after it, and the campaign would blame their faults: when it persists, the runner is marked broken and
+    /// the campaign stops. Not with a baseline accepted as flaky (a plain run may fail anyway).
     fn still_broken(
         &self,
         exp: &Experiment,
@@ -126,17 +127,26 @@ impl Runner<'_> {
         let dir = dir.as_path();
         let timeout = Duration::from_millis(baseline.timeout_ms);
         self.reset(dir, &format!("health-{k}.reset"))?;
-        if self.plain_passes(
-            dir,
-            &format!("health-{k}"),
-            timeout,
-            baseline,
-            "a plain run after damage",
-        )? {
+        let name = format!("health-{k}");
+        let passes = if self.campaign.service.is_some() {
+            self.service_passes_plainly(dir, &name)?
+        } else {
+            self.plain_passes(dir, &name, timeout, baseline, "a plain run after damage")?
+        };
+        if passes {
             return Ok(false);
         }
         let reset = self.campaign.reset.is_some();
         let what = match (hung, reset) {
+            _ if self.campaign.service.is_some() => {
+                if reset {
+                    "left the service failing without injection: started again plainly after --reset, it did not \
+                     pass its rounds and check"
+                } else {
+                    "left the service failing without injection: started again plainly, it did not pass its rounds \
+                     and check"
+                }
+            }
             (false, false) => {
                 "left the program failing without injection: the plain run after it failed, and so \
                                did a second one"
@@ -161,13 +171,18 @@ impl Runner<'_> {
     /// (a run of the interrupted or stopped campaign left damage behind), after `--reset` — a plain run,
     /// `health` in the campaign directory. Marks the runner broken, so that no experiment is blamed for it.
     pub(super) fn broken_before(&self, baseline: &Baseline) -> Result<bool, ExperimentError> {
-        if baseline.flaky.is_some() || self.campaign.service.is_some() {
+        if baseline.flaky.is_some() {
             return Ok(false);
         }
         let dir = self.layout.path("");
         self.reset(&dir, "health.reset")?;
         let timeout = Duration::from_millis(baseline.timeout_ms);
-        if self.plain_passes(&dir, "health", timeout, baseline, "a plain run before resuming")? {
+        let passes = if self.campaign.service.is_some() {
+            self.service_passes_plainly(&dir, "health")?
+        } else {
+            self.plain_passes(&dir, "health", timeout, baseline, "a plain run before resuming")?
+        };
+        if passes {
             return Ok(false);
         }
         *self.broken.borrow_mut() = Some(
@@ -283,6 +298,18 @@ impl Runner<'_> {
                     log: format!("{rel}/run-{k}.log.json"),
                     rounds: Some(run.rounds),
                 });
+                // A service that died, hung or failed after injection may have left its state broken.
+                let damaged = run.died
+                    || run.never_ready
+                    || run.round_hung
+                    || !run.rounds.after.all_ok()
+                    || run.check_passed == Some(false);
+                if damaged
+                    && (k < self.campaign.runs || more_after)
+                    && self.still_broken(exp, k, baseline, false)?
+                {
+                    break;
+                }
                 continue;
             }
             let cmd = self.inject_command(exp, seed, &log_path, None);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ExperimentError,
     run::Runner,
-    supervise::{self, Started, millis, read_tail, shell},
+    supervise::{self, Started, millis, plain, read_tail, shell},
 };
 use crate::{
     files,
@@ -128,6 +128,26 @@ impl Runner<'_> {
             }
         }
         Ok((RoundStats::from_rounds(ok, &latencies_ms), hung))
+    }
+
+    /// The service started plainly (no phoebe: `NAME.out`/`.err` in `dir`), ready, `rounds` rounds and the check,
+    /// stopped: whether it became ready, every round succeeded and the check passed.
+    pub(super) fn service_passes_plainly(&self, dir: &Path, name: &str) -> Result<bool, ExperimentError> {
+        let mut started = supervise::start(
+            plain(&self.campaign.command),
+            &dir.join(name),
+            "a plain service run",
+        )?;
+        let passed = match self.wait_ready(&mut started, dir, &format!("{name}.ready"))? {
+            Ready::Yes => {
+                let (rounds, hung) = self.rounds(dir, name, self.service().rounds)?;
+                let check = self.check(dir, &format!("{name}.check"), self.timeout_hint())?;
+                !hung && rounds.all_ok() && check != Some(false)
+            }
+            Ready::Died | Ready::TimedOut | Ready::Broken(_) => false,
+        };
+        supervise::stop(&mut started);
+        Ok(passed)
     }
 
     /// One baseline run of a service: observed, ready, `rounds` rounds that must all succeed, stopped.
