@@ -24,7 +24,7 @@ pub(super) struct Runner<'a> {
     pub(super) layout: &'a Layout,
     pub(super) phoebe: &'a Path,
     pub(super) control: &'a Control,
-    /// Set when a run left the program failing even without injection (`broken_by`): the campaign stops there.
+    /// Why the program fails even without injection, in one sentence, once a run left it so: the campaign stops.
     pub(super) broken: std::cell::RefCell<Option<String>>,
 }
 
@@ -84,6 +84,17 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Whether the program passes without injection, after `--reset` (`NAME.reset.*`): run plainly (`NAME.*`
+    /// in `dir`, then `--check`), or in service mode started plainly to play its rounds.
+    fn passes_plainly(&self, dir: &Path, name: &str, baseline: &Baseline) -> Result<bool, ExperimentError> {
+        self.reset(dir, &format!("{name}.reset"))?;
+        if self.campaign.service.is_some() {
+            return self.service_passes_plainly(dir, name);
+        }
+        let timeout = Duration::from_millis(baseline.timeout_ms);
+        self.plain_passes(dir, name, timeout, baseline, "a plain run to check for damage")
+    }
+
     /// The program run plainly once (`NAME.out`, `NAME.err` in `dir`), then `--check`: whether it ended as the
     /// baseline did and the check passed.
     fn plain_passes(
@@ -123,40 +134,28 @@ impl Runner<'_> {
             return Ok(false);
         }
         let rel = format!("experiments/{}", exp.id);
-        let dir = self.layout.path(&rel);
-        let dir = dir.as_path();
-        let timeout = Duration::from_millis(baseline.timeout_ms);
-        self.reset(dir, &format!("health-{k}.reset"))?;
-        let name = format!("health-{k}");
-        let passes = if self.campaign.service.is_some() {
-            self.service_passes_plainly(dir, &name)?
-        } else {
-            self.plain_passes(dir, &name, timeout, baseline, "a plain run after damage")?
-        };
-        if passes {
+        if self.passes_plainly(&self.layout.path(&rel), &format!("health-{k}"), baseline)? {
             return Ok(false);
         }
-        let reset = self.campaign.reset.is_some();
-        let what = match (hung, reset) {
-            _ if self.campaign.service.is_some() => {
-                if reset {
-                    "left the service failing without injection: started again plainly after --reset, it did not \
-                     pass its rounds and check"
-                } else {
-                    "left the service failing without injection: started again plainly, it did not pass its rounds \
-                     and check"
-                }
+        let service = self.campaign.service.is_some();
+        let what = match (service, hung, self.campaign.reset.is_some()) {
+            (true, _, false) => {
+                "left the service failing without injection: started again plainly, it did not pass its rounds and \
+                 check"
             }
-            (false, false) => {
-                "left the program failing without injection: the plain run after it failed, and so \
-                               did a second one"
+            (true, _, true) => {
+                "left the service failing without injection: started again plainly after --reset, it did not pass \
+                 its rounds and check"
             }
-            (false, true) => {
-                "left the program failing without injection: the plain run after it failed, and so \
-                              did one after --reset"
+            (false, false, false) => {
+                "left the program failing without injection: the plain run after it failed, and so did a second one"
             }
-            (true, false) => "hung and was killed, and the program failed without injection after it",
-            (true, true) => {
+            (false, false, true) => {
+                "left the program failing without injection: the plain run after it failed, and so did one after \
+                 --reset"
+            }
+            (false, true, false) => "hung and was killed, and the program failed without injection after it",
+            (false, true, true) => {
                 "hung and was killed, and the program failed without injection after it and --reset"
             }
         };
@@ -174,15 +173,7 @@ impl Runner<'_> {
         if baseline.flaky.is_some() {
             return Ok(false);
         }
-        let dir = self.layout.path("");
-        self.reset(&dir, "health.reset")?;
-        let timeout = Duration::from_millis(baseline.timeout_ms);
-        let passes = if self.campaign.service.is_some() {
-            self.service_passes_plainly(&dir, "health")?
-        } else {
-            self.plain_passes(&dir, "health", timeout, baseline, "a plain run before resuming")?
-        };
-        if passes {
+        if self.passes_plainly(&self.layout.path(""), "health", baseline)? {
             return Ok(false);
         }
         *self.broken.borrow_mut() = Some(
