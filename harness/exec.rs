@@ -2361,6 +2361,13 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
         ]
     );
     assert_eq!(resumed.experiments[1].runs.len(), 1);
+    // A resume with nothing left to run checks nothing: the lock is still there, and the report is rendered again.
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    assert_eq!(load_report(&out).stopped, None);
 
     // With a --reset that drops the lock, every run starts healthy and the campaign runs to its end.
     let reset = format!("rm -f {}", dir.path().join("lock").display());

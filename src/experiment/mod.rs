@@ -405,12 +405,12 @@ pub fn run(
     let natural = observation.failed_shapes();
     let mut results = Vec::new();
     let mut pending = Vec::new();
-    // A resume after experiments ran: the program must pass without injection first, or the next experiment
-    // would be blamed for the damage an earlier run left.
-    let resumed = mine
+    // A resume after experiments ran, with some left to run: the program must pass without injection first, or
+    // the next experiment would be blamed for the damage an earlier run left.
+    let (done, left): (Vec<&Experiment>, Vec<&Experiment>) = mine
         .iter()
-        .any(|e| layout.path(&format!("experiments/{}/result.json", e.id)).exists());
-    if resumed && !control.interrupted() {
+        .partition(|e| layout.path(&format!("experiments/{}/result.json", e.id)).exists());
+    if !done.is_empty() && !left.is_empty() && !control.interrupted() {
         match runner.broken_before(&baseline) {
             Err(_) if control.interrupted() => {}
             other => {
