@@ -2331,42 +2331,44 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
     );
 
     // A resume checks the program first: still broken, nothing is blamed.
-    phoebe()
-        .args(["exec", "-q", "--resume"])
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "the campaign stopped: the program fails without injection before any experiment of this resume ran",
-        ));
+    let resume = || phoebe().args(["exec", "-q", "--resume"]).arg(&out).assert();
+    resume().code(2).stderr(predicate::str::contains(
+        "the campaign stopped: the program fails without injection before any experiment of this resume ran",
+    ));
     assert_eq!(load_report(&out).pending, ["openat-ENOENT"]);
-    // Restored by hand, it goes on: the last experiment crashes and leaves the lock too, but no experiment is
-    // left to judge on the broken program; its own second run would be, so that one is not run.
-    std::fs::remove_file(dir.path().join("lock")).unwrap();
-    phoebe()
-        .args(["exec", "-q", "--resume"])
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "the campaign stopped: openat-ENOENT run 1 left the program failing without injection",
-        ));
-    let resumed = load_report(&out);
-    assert!(resumed.pending.is_empty(), "{:?}", resumed.pending);
+    let lock = dir.path().join("lock");
+    // Restored by hand, each resume makes the runs left, one experiment after another: every run crashes and
+    // leaves the lock again, so each stops after one run, until the last run, after which nothing is left to
+    // judge on the broken program.
+    for (stopped_at, pending) in [
+        ("openat-EACCES run 2", vec!["openat-ENOENT"]),
+        ("openat-ENOENT run 1", vec![]),
+    ] {
+        std::fs::remove_file(&lock).unwrap();
+        resume().code(2).stderr(predicate::str::contains(format!(
+            "the campaign stopped: {stopped_at} left the program failing without injection"
+        )));
+        assert_eq!(load_report(&out).pending, pending, "{stopped_at}");
+    }
+    std::fs::remove_file(&lock).unwrap();
+    resume().code(1);
+    let completed = load_report(&out);
+    assert_eq!(completed.stopped, None);
     assert_eq!(
-        verdicts(&resumed),
+        verdicts(&completed),
         [
             ("openat-EACCES".to_owned(), Verdict::Crashed),
             ("openat-ENOENT".to_owned(), Verdict::Crashed)
         ]
     );
-    assert_eq!(resumed.experiments[1].runs.len(), 1);
+    let runs: Vec<Vec<u32>> = completed
+        .experiments
+        .iter()
+        .map(|e| e.runs.iter().map(|r| r.run).collect())
+        .collect();
+    assert_eq!(runs, [[1, 2], [1, 2]], "every run made once, in order");
     // A resume with nothing left to run checks nothing: the lock is still there, and the report is rendered again.
-    phoebe()
-        .args(["exec", "-q", "--resume"])
-        .arg(&out)
-        .assert()
-        .code(1);
+    resume().code(1);
     assert_eq!(load_report(&out).stopped, None);
 
     // With a --reset that drops the lock, every run starts healthy and the campaign runs to its end.

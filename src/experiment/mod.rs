@@ -405,12 +405,29 @@ pub fn run(
     let natural = observation.failed_shapes();
     let mut results = Vec::new();
     let mut pending = Vec::new();
-    // A resume after experiments ran, with some left to run: the program must pass without injection first, or
-    // the next experiment would be blamed for the damage an earlier run left.
-    let (done, left): (Vec<&Experiment>, Vec<&Experiment>) = mine
-        .iter()
-        .partition(|e| layout.path(&format!("experiments/{}/result.json", e.id)).exists());
-    if !done.is_empty() && !left.is_empty() && !control.interrupted() {
+    // What a resume finds: each experiment's result so far (a campaign that stopped in an experiment kept the
+    // runs it had; the resume runs the rest).
+    let mut earlier = Vec::with_capacity(mine.len());
+    for exp in &mine {
+        let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
+        earlier.push(if result_path.exists() {
+            Some(load_versioned::<ExperimentResult>(
+                &result_path,
+                "experiment result",
+                campaign,
+                &saved,
+            )?)
+        } else {
+            None
+        });
+    }
+    let complete =
+        |r: &Option<ExperimentResult>| r.as_ref().is_some_and(|r| r.runs.len() >= campaign.runs as usize);
+    // A resume after runs were made, with some left to make: the program must pass without injection first, or
+    // the next run would be blamed for the damage an earlier one left.
+    let made = earlier.iter().any(Option::is_some);
+    let left = !earlier.iter().all(complete);
+    if made && left && !control.interrupted() {
         match runner.broken_before(&baseline) {
             Err(_) if control.interrupted() => {}
             other => {
@@ -418,11 +435,12 @@ pub fn run(
             }
         }
     }
-    for (i, exp) in mine.iter().enumerate() {
+    for (i, (exp, so_far)) in mine.iter().zip(earlier).enumerate() {
         let result_path = layout.path(&format!("experiments/{}/result.json", exp.id));
-        if result_path.exists() {
-            let result =
-                load_versioned::<ExperimentResult>(&result_path, "experiment result", campaign, &saved)?;
+        if complete(&so_far)
+            || ((control.interrupted() || runner.broken.borrow().is_some()) && so_far.is_some())
+        {
+            let result = so_far.expect("a result was loaded");
             progress.experiment_done(&result, true);
             results.push(result);
             continue;
@@ -432,8 +450,16 @@ pub fn run(
             continue;
         }
         progress.message(&exp.id);
+        let runs_so_far = so_far.map(|r| r.runs).unwrap_or_default();
         // As in the baseline: a run, reset or check that fails because of the signal is an interruption.
-        let ran = match runner.experiment(exp, &baseline, natural.as_ref(), progress, i + 1 < mine.len()) {
+        let ran = match runner.experiment(
+            exp,
+            &baseline,
+            natural.as_ref(),
+            progress,
+            i + 1 < mine.len(),
+            runs_so_far,
+        ) {
             Err(_) if control.interrupted() => None,
             other => other?,
         };

@@ -203,8 +203,9 @@ impl Runner<'_> {
         }
     }
 
-    /// All runs of one experiment; `None` when interrupted before the last. `more_after`: another experiment
-    /// of the campaign may run after this one (damage a run leaves matters to the runs after it only).
+    /// All runs of one experiment after the `earlier` ones (those a campaign that stopped in it kept); `None`
+    /// when interrupted before the last. `more_after`: another experiment of the campaign may run after this one
+    /// (damage a run leaves matters to the runs after it only).
     pub(super) fn experiment(
         &self,
         exp: &Experiment,
@@ -212,12 +213,13 @@ impl Runner<'_> {
         natural: Option<&NaturalShapes>,
         progress: &dyn Progress,
         more_after: bool,
+        earlier: Vec<RunResult>,
     ) -> Result<Option<ExperimentResult>, ExperimentError> {
         let rel = format!("experiments/{}", exp.id);
         let dir = self.layout.mkdir(&rel)?;
         let timeout = Duration::from_millis(baseline.timeout_ms);
-        let mut runs = Vec::new();
-        for k in 1..=self.campaign.runs {
+        let mut runs = earlier;
+        for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
             let seed = derive_seed(self.campaign.seed, &exp.id, k);
             let log_path = dir.join(format!("run-{k}.log.json"));
