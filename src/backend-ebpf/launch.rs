@@ -259,7 +259,7 @@ mod tests {
     /// active, phoebe stayed a subreaper and the reaper thread was never joined.
     #[test]
     fn regression_a_failed_ebpf_tick_ends_the_tree_and_clears_the_subreaper() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         // sh and two sleeps: one a child of sh, orphaned (to phoebe, the subreaper) when sh is killed.
         let command: Vec<OsString> = ["sh", "-c", "sleep 30 & sleep 30"].map(OsString::from).into();
         let target = Target::resolve(&command).expect("sh");

@@ -20,14 +20,6 @@ mod probe;
 pub mod shapes;
 pub mod sys;
 
-/// Unit tests that create child processes hold this lock: a test that waits for *any* child would otherwise reap
-/// another test's. (This crate's tests run in a process of their own.)
-#[cfg(test)]
-fn children_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 use std::{collections::HashSet, os::fd::AsFd, time::Duration};
 
 use aya::{

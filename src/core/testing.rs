@@ -39,6 +39,14 @@ pub fn expected_in_ci(reason: &str) -> bool {
         .any(|(prefix, _)| reason.starts_with(prefix))
 }
 
+/// Unit tests that create child processes hold this lock: a test that waits for *any* child (`waitpid(-1)`, as
+/// the reapers do) would otherwise reap another test's. One per test process: each crate's unit tests are a
+/// binary of their own, with their own copy of the lock.
+pub fn children_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Is `CI` set (to anything but an empty string, `0` or `false`)?
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))

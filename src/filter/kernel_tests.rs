@@ -20,7 +20,7 @@ use phoebe_sys::{
 
 /// Runs `child` in a forked child (killed after 10 s) and returns how the child ended.
 fn in_child(child: &dyn Fn() -> i32) -> Status {
-    let _children = super::children_lock();
+    let _children = phoebe_core::testing::children_lock();
     // SAFETY: the child calls only async-signal-safe functions (raw syscalls, alarm, _exit) on memory that existed
     // before the fork; it never allocates, takes a lock, unwinds or returns into the test harness.
     match unsafe { fork() }.expect("fork") {

@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn a_child_that_cannot_exec_reports_the_errno() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         let program = CString::new("/nonexistent/phoebe-launch-test").unwrap();
         let argv = [program.clone()];
         let child = Command::exec(&program, &argv).spawn().expect("fork");
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_stopped_child_execs_once_continued() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         let program = CString::new("/bin/true").unwrap();
         let argv = [program.clone()];
         let child = Command::exec(&program, &argv)
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_probe_child_exits_zero_after_its_steps() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         assert_eq!(probe(Command::no_exec()), Ok(()));
         assert_eq!(
             probe(Command::no_exec().filter(&seccomp::allow_all(), InstallFlags::NONE)),

@@ -22,11 +22,3 @@ pub mod seccomp;
 pub mod signal;
 pub mod subreaper;
 pub mod wait;
-
-/// Unit tests that create child processes hold this lock: a test that waits for *any* child (`waitpid(-1)`, as
-/// the reapers do) would otherwise reap another test's.
-#[cfg(test)]
-pub(crate) fn children_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}

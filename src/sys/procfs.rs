@@ -479,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_process_has_the_child_it_started_until_it_reaps_it() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         let me = std::process::id();
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         assert_eq!(has_child(me, Some(child.id())), Some(true));

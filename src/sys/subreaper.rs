@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn regression_subreaper_flag_is_cleared_after_the_run() {
         // The flag is process-wide: the other tests that set it (the backends' launchers) hold this lock too.
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         let before = is_set().expect("PR_GET_CHILD_SUBREAPER");
         {
             let _guard = Subreaper::set().expect("PR_SET_CHILD_SUBREAPER");

@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_real_child_killed_by_a_realtime_signal_is_reported_with_its_number() {
-        let _children = crate::children_lock();
+        let _children = phoebe_core::testing::children_lock();
         // SAFETY: the child only calls raise and _exit, both async-signal-safe.
         match unsafe { nix::unistd::fork() }.expect("fork") {
             nix::unistd::ForkResult::Child => {
