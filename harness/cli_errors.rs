@@ -592,3 +592,35 @@ fn tests_source_must_be_a_junit_glob() {
          output without --tests",
     );
 }
+
+/// `--ebpf-maps` (hidden: how `phoebe exec` lends its eBPF observer to a baseline run) owns only descriptors that
+/// are phoebe's eBPF maps: anything else is refused in one sentence, naming the descriptor and what it is, before
+/// the target runs; and it needs `--backend ebpf`.
+#[test]
+fn ebpf_maps_refuses_descriptors_that_are_not_phoebes_maps() {
+    refused(
+        &["observe", "--ebpf-maps", "3", "--backend", "ptrace", "--", "true"],
+        "phoebe: --ebpf-maps needs --backend ebpf",
+    );
+    let out = phoebe()
+        .args(["observe", "--ebpf-maps", "0", "--backend", "ebpf", "--", "true"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (first, rest) = stderr.split_once('\n').unwrap_or((&stderr, ""));
+    assert!(
+        first.starts_with("phoebe: --ebpf-maps: descriptor 0 is pipe:[")
+            && first.ends_with("], not an eBPF map"),
+        "{stderr}"
+    );
+    assert!(
+        rest.starts_with("hint: --ebpf-maps is how `phoebe exec` lends"),
+        "{stderr}"
+    );
+    refused(
+        &["observe", "--ebpf-maps", "917", "--backend", "ebpf", "--", "true"],
+        "phoebe: --ebpf-maps: descriptor 917 is not open in this process (No such file or directory (os error 2))",
+    );
+}

@@ -2103,6 +2103,66 @@ fn the_baseline_is_observed_with_ebpf_by_default_where_it_can() {
         .success();
 }
 
+/// Issue 14 item 4: the eBPF start-up (the verifier's pass over the programs, ≈ 110 ms) is paid once per
+/// campaign: `exec` loads its observer once and lends it to the `phoebe observe` of each baseline run, which
+/// loads nothing; each run still counts only its own calls (the maps are cleared before each run).
+#[test]
+fn the_ebpf_observer_is_loaded_once_per_campaign_and_each_baseline_run_counts_only_its_own_calls() {
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let run = phoebe()
+        .env("PHOEBE_LOG", "phoebe_backend_ebpf=debug")
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "3",
+            "--observer",
+            "ebpf",
+            "--baseline-runs",
+            "3",
+            "--runs",
+            "1",
+        ])
+        .args(["--fault", "openat:EACCES:p=0", "--out"])
+        .arg(&out)
+        .arg("--")
+        .arg(testapp("storm"))
+        .args(["openat-fail", "700"])
+        .assert()
+        .success();
+    const LOADED: &str = "loaded the eBPF observer's programs";
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches(LOADED).count(), 1, "{stderr}");
+    for k in 1..=3 {
+        let base = out.join(format!("baseline/run-{k}"));
+        let inner = std::fs::read_to_string(base.with_extension("err")).unwrap();
+        assert!(
+            !inner.contains(LOADED),
+            "baseline run {k} loaded its own: {inner}"
+        );
+        let obs = load_observation(&base.with_extension("observation.json"));
+        assert_eq!(obs.backend, "ebpf");
+        let openat = obs
+            .totals()
+            .into_iter()
+            .find(|(sc, _)| sc.name() == "openat")
+            .map(|(_, stats)| stats)
+            .expect("openat observed");
+        let enoent: u64 = openat
+            .errors
+            .iter()
+            .filter(|(errno, _)| errno.to_string() == "ENOENT")
+            .map(|(_, n)| *n)
+            .sum();
+        assert_eq!(
+            enoent, 700,
+            "baseline run {k}: its own 700 failing opens, nothing of the runs before"
+        );
+    }
+}
+
 /// Issue 14 item 4: `--observer ebpf` observes the baseline in the kernel instead of under ptrace; the campaign
 /// records it (and its fingerprint), so a resume with another observer is refused naming the flag.
 #[test]

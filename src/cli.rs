@@ -347,6 +347,11 @@ pub struct ObserveArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// phoebe's own: the descriptors of the eBPF maps of an observer that `phoebe exec` loaded once and lends
+    /// to the `phoebe observe` of each baseline run (with --backend ebpf).
+    #[arg(long, hide = true, value_name = "FD,...", value_delimiter = ',')]
+    pub ebpf_maps: Vec<i32>,
+
     #[command(flatten)]
     pub target: TargetArgs,
 }

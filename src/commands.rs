@@ -51,6 +51,20 @@ fn print_out(text: &str) -> Result<()> {
 
 /// `phoebe observe`: returns the target's shell status.
 pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
+    if !args.ebpf_maps.is_empty() {
+        // First: before this process opens any eBPF map of its own.
+        if args.target.backend.map(BackendKind::from) != Some(BackendKind::Ebpf) {
+            anyhow::bail!("--ebpf-maps needs --backend ebpf");
+        }
+        backend::ebpf::Observer::adopt(
+            &args.ebpf_maps,
+            backend::ebpf::ProbeOptions {
+                per_process: false,
+                latency: false,
+                histograms: false,
+            },
+        )?;
+    }
     let record_only: Option<HashSet<Syscall>> = if args.syscalls.is_empty() {
         None
     } else {

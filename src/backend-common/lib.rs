@@ -224,6 +224,23 @@ pub trait Backend: Sync {
     /// Runs `target` in `mode` until its whole process tree has ended; `control` is where the backend publishes
     /// the target's pid and learns of interruptions.
     fn run(&self, target: &Target, mode: Mode<'_>, control: &Control) -> Result<Outcome, BackendError>;
+
+    /// An observer a campaign starts once and lends to the `phoebe observe` of each of its baseline runs, when
+    /// this backend's start-up is worth paying once (eBPF: the verifier's pass over its programs); `None` when
+    /// every run starts its own (ptrace: nothing to load).
+    fn campaign_observer(&self) -> Result<Option<Box<dyn CampaignObserver>>, BackendError> {
+        Ok(None)
+    }
+}
+
+/// See [`Backend::campaign_observer`]. Dropping it unloads what it holds (file descriptors only: it goes with
+/// the process, killed or not).
+pub trait CampaignObserver: Send {
+    /// Readies the observer for one run (nothing counted yet, attached) and makes `cmd`, a `phoebe observe`
+    /// with this backend and without `--latency`, use it instead of starting its own.
+    fn lend(&mut self, cmd: &mut std::process::Command) -> Result<(), BackendError>;
+    /// The run it was lent to has ended (its `phoebe observe` exited): stops observing until the next `lend`.
+    fn reclaim(&mut self);
 }
 
 /// How a run ended.

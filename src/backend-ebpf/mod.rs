@@ -25,7 +25,7 @@ use std::{collections::HashSet, os::fd::AsFd, time::Duration};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap},
-    programs::RawTracePoint,
+    programs::{RawTracePoint, raw_trace_point::RawTracePointLinkId},
 };
 use phoebe_common::{
     CountKey, CountValue, ENTERED_MAX_TIDS, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK,
@@ -39,7 +39,7 @@ use phoebe_core::model::{Draws, FaultSpec, ObservationBuilder, Syscall, shape::S
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/phoebe-probes"));
 
 /// What the observer should measure.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProbeOptions {
     /// Split counters by process (`monitor`) instead of summing the tree (`observe`).
     pub per_process: bool,
@@ -78,6 +78,8 @@ pub enum EbpfError {
          log's end and the kernel version:\n{log}"
     )]
     Verifier { program: String, log: String },
+    #[error("--ebpf-maps: {what}")]
+    Lent { what: String },
     #[error("cannot use the eBPF map {name}")]
     Map {
         name: &'static str,
@@ -99,6 +101,11 @@ impl phoebe_core::hint::Hinted for EbpfError {
                  --backend seccomp instead"
                     .into(),
             ),
+            EbpfError::Lent { .. } => Some(
+                "--ebpf-maps is how `phoebe exec` lends the observer it loaded once to the `phoebe observe` of \
+                 each baseline run; leave it out, and `phoebe observe` loads its own"
+                    .into(),
+            ),
             EbpfError::Verifier { .. } | EbpfError::Map { .. } => None,
         }
     }
@@ -109,11 +116,98 @@ pub use phoebe_backend_common::counts::{Histograms, Snapshot, decode};
 /// The loaded and attached programs. Dropping it detaches and unloads them (they are held by file descriptors
 /// only, never pinned, so they also go when phoebe is killed).
 pub struct Observer {
-    ebpf: Ebpf,
+    /// The loaded object (its programs and the program array they tail-call); `None` when the observer was
+    /// lent by another process ([`Observer::adopt`]), which loaded and attaches the programs.
+    ebpf: Option<Ebpf>,
+    /// The maps user space reads and writes.
+    maps: Maps,
     /// The target states by tgid (`maps::TGIDS`), mapped: where [`Observer::add_target`] writes its targets'.
     tgids: sys::MappedBytes,
-    /// Counters split by process: everything is in the hash, the arrays by syscall number stay empty.
-    per_process: bool,
+    /// What it was started to measure (an adopted observer is only taken for the same).
+    options: ProbeOptions,
+    /// Each program, the tracepoint it goes on and its link while attached (none while a campaign has not lent it).
+    links: Vec<(&'static str, &'static str, Option<RawTracePointLinkId>)>,
+}
+
+/// The observer lent by the `phoebe exec` that started this process ([`Observer::adopt`]), for its observation
+/// to take ([`Observer::take_or_start`]) instead of loading its own: loading is the verifier's pass over the
+/// programs, ≈ 110 ms of the ≈ 115 ms an observed run's start costs (`strace -T -e bpf phoebe observe --backend
+/// ebpf -- true`), so a campaign pays it once, not once per baseline run.
+static ADOPTED: std::sync::Mutex<Option<Observer>> = std::sync::Mutex::new(None);
+
+/// Every map user space reads or writes: what [`Maps`] holds, and what a lent observer's descriptors are.
+const SHARED_MAPS: [&str; 11] = [
+    maps::TARGETS,
+    maps::TGIDS,
+    maps::COUNTS,
+    maps::SUCCESSES,
+    maps::ERRORS,
+    maps::SHAPES,
+    maps::PATHS,
+    maps::PATH_TEXT,
+    maps::LOST,
+    maps::ENTERED,
+    maps::LATENCY_HISTOGRAMS,
+];
+
+/// The maps user space reads and writes, by name: taken out of the loaded object (its programs keep using them:
+/// the kernel binds maps to programs at load), or adopted from the descriptors another phoebe lent.
+struct Maps(std::collections::HashMap<&'static str, aya::maps::Map>);
+
+fn no_map(name: &'static str) -> EbpfError {
+    EbpfError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName { name: name.into() },
+    }
+}
+
+/// The data of the kinds of map phoebe's object has.
+fn map_data(map: &aya::maps::Map) -> Option<&MapData> {
+    use aya::maps::Map;
+    match map {
+        Map::Array(data) | Map::HashMap(data) | Map::PerCpuArray(data) | Map::PerCpuHashMap(data) => {
+            Some(data)
+        }
+        _ => None,
+    }
+}
+
+impl Maps {
+    fn take(ebpf: &mut Ebpf) -> Result<Self, EbpfError> {
+        SHARED_MAPS
+            .iter()
+            .map(|&name| {
+                ebpf.take_map(name)
+                    .map(|map| (name, map))
+                    .ok_or_else(|| no_map(name))
+            })
+            .collect::<Result<_, _>>()
+            .map(Maps)
+    }
+
+    fn get(&self, name: &'static str) -> Result<&aya::maps::Map, EbpfError> {
+        self.0.get(name).ok_or_else(|| no_map(name))
+    }
+
+    fn get_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, EbpfError> {
+        self.0.get_mut(name).ok_or_else(|| no_map(name))
+    }
+
+    /// The `BPF_F_MMAPABLE` target-state array, mapped.
+    fn map_tgids(&self) -> Result<sys::MappedBytes, EbpfError> {
+        let data = map_data(self.get(maps::TGIDS)?).ok_or_else(|| no_map(maps::TGIDS))?;
+        let blocks = data
+            .info()
+            .map_err(|source| EbpfError::Map {
+                name: maps::TGIDS,
+                source,
+            })?
+            .max_entries();
+        sys::MappedBytes::map(data.fd().as_fd(), blocks as usize * TGID_BLOCK).map_err(|e| EbpfError::Map {
+            name: maps::TGIDS,
+            source: aya::maps::MapError::IoError(e.into()),
+        })
+    }
 }
 
 /// Elements of `maps::TGIDS` for this machine's `pid_max` (every pid when it cannot be read).
@@ -186,24 +280,8 @@ impl Observer {
         if options.latency {
             attach.push((programs::SYS_ENTER, "sys_enter"));
         }
-        let tgids = match ebpf.map(maps::TGIDS) {
-            Some(aya::maps::Map::Array(data)) => {
-                sys::MappedBytes::map(data.fd().as_fd(), blocks as usize * TGID_BLOCK).map_err(|e| {
-                    EbpfError::Map {
-                        name: maps::TGIDS,
-                        source: aya::maps::MapError::IoError(e.into()),
-                    }
-                })?
-            }
-            _ => {
-                return Err(EbpfError::Map {
-                    name: maps::TGIDS,
-                    source: aya::maps::MapError::InvalidName {
-                        name: maps::TGIDS.into(),
-                    },
-                });
-            }
-        };
+        let shared = Maps::take(&mut ebpf)?;
+        let tgids = shared.map_tgids()?;
         if walk_offsets[walk::off::ENABLED] != 0
             && let Err(error) = load_walk(&mut ebpf)
         {
@@ -219,23 +297,172 @@ impl Observer {
                 "the path walk program did not load: the paths of files behind descriptors and relative paths stay unknown"
             );
         }
-        for (name, tracepoint) in attach {
-            attach_raw_tp(&mut ebpf, name, tracepoint)?;
+        // Loaded (verified) once; attached and detached as runs come and go.
+        for (name, _) in &attach {
+            load_raw_tp(&mut ebpf, name)?;
         }
-        Ok(Observer {
-            ebpf,
+        tracing::debug!(?options, "loaded the eBPF observer's programs");
+        let mut observer = Observer {
+            ebpf: Some(ebpf),
+            maps: shared,
             tgids,
-            per_process: options.per_process,
-        })
+            options,
+            links: attach.into_iter().map(|(name, tp)| (name, tp, None)).collect(),
+        };
+        observer.attach()?;
+        Ok(observer)
+    }
+
+    /// The observer lent to this process ([`Observer::adopt`]) when it measures what `options` asks for; a
+    /// fresh one otherwise.
+    pub fn take_or_start(options: ProbeOptions) -> Result<Self, EbpfError> {
+        let adopted = ADOPTED.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match adopted {
+            Some(observer) if observer.options == options => Ok(observer),
+            _ => Observer::start(options),
+        }
+    }
+
+    /// Takes the maps of an observer that another phoebe loaded and keeps attached (`phoebe exec`, which lends
+    /// its observer to the `phoebe observe` of each baseline run: [`Lender`]) from the descriptors it left open
+    /// for this process (`--ebpf-maps`), for this process's [`Observer::take_or_start`] with `options` (the
+    /// lender's programs measure no latency: an observation that asks for it loads its own). To be called before
+    /// this process opens any eBPF map itself.
+    pub fn adopt(fds: &[i32], options: ProbeOptions) -> Result<(), EbpfError> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let lent = |what: String| EbpfError::Lent { what };
+        let mut seen = HashSet::new();
+        let mut by_name = std::collections::HashMap::new();
+        for &fd in fds {
+            if !seen.insert(fd) {
+                return Err(lent(format!("descriptor {fd} is given twice")));
+            }
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map_err(|e| lent(format!("descriptor {fd} is not open in this process ({e})")))?;
+            if link.as_os_str() != "anon_inode:bpf-map" {
+                return Err(lent(format!(
+                    "descriptor {fd} is {}, not an eBPF map",
+                    link.display()
+                )));
+            }
+            // SAFETY: `fd` is open and is an eBPF map (its /proc link says so), given once; this process opens
+            // maps only through aya, which it has not done yet (see above), so the descriptor was inherited and
+            // nothing else here owns or closes it: the `OwnedFd` is its only owner.
+            let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+            // Not for the target: the descriptor came open across exec, so it is closed at the next one.
+            nix::fcntl::fcntl(
+                &owned,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .map_err(|e| lent(format!("descriptor {fd}: cannot set FD_CLOEXEC ({e})")))?;
+            let map_err = |e: aya::maps::MapError| lent(format!("descriptor {fd}: {e}"));
+            let data = MapData::from_fd(owned).map_err(map_err)?;
+            let info = data.info().map_err(map_err)?;
+            let name = info.name_as_str().unwrap_or("");
+            let Some(&name) = SHARED_MAPS.iter().find(|n| **n == name) else {
+                return Err(lent(format!(
+                    "descriptor {fd} is the eBPF map '{name}', not one of phoebe's"
+                )));
+            };
+            by_name.insert(name, aya::maps::Map::from_map_data(data).map_err(map_err)?);
+        }
+        if let Some(name) = SHARED_MAPS.iter().find(|n| !by_name.contains_key(*n)) {
+            return Err(lent(format!("no descriptor of the map {name}")));
+        }
+        let maps = Maps(by_name);
+        let observer = Observer {
+            tgids: maps.map_tgids()?,
+            ebpf: None,
+            maps,
+            options,
+            links: Vec::new(),
+        };
+        *ADOPTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
+        Ok(())
+    }
+
+    fn attach(&mut self) -> Result<(), EbpfError> {
+        let Some(ebpf) = &mut self.ebpf else {
+            return Ok(());
+        };
+        for (name, tracepoint, link) in &mut self.links {
+            if link.is_none() {
+                *link = Some(attach_raw_tp(ebpf, name, tracepoint)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self) -> Result<(), EbpfError> {
+        let Some(ebpf) = &mut self.ebpf else {
+            return Ok(());
+        };
+        for (name, tracepoint, link) in &mut self.links {
+            let Some(id) = link.take() else { continue };
+            raw_tp(ebpf, name, tracepoint)?
+                .detach(id)
+                .map_err(|source| EbpfError::Program {
+                    name,
+                    tracepoint,
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Empties the target set and every map the programs count in, as a fresh load has them (the scratch
+    /// buffers need nothing; a lent observer measures no latency, so stamps no entry times).
+    fn clear(&mut self) -> Result<(), EbpfError> {
+        fn hash<K: aya::Pod, V: aya::Pod>(maps: &mut Maps, name: &'static str) -> Result<(), EbpfError> {
+            let map_err = |source| EbpfError::Map { name, source };
+            let map = maps.get_mut(name)?;
+            let mut map: BpfHashMap<&mut MapData, K, V> = BpfHashMap::try_from(map).map_err(map_err)?;
+            let keys = map.keys().collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+            keys.iter().try_for_each(|key| map.remove(key).map_err(map_err))
+        }
+        fn per_cpu_hash<K: aya::Pod, V: aya::Pod>(
+            maps: &mut Maps,
+            name: &'static str,
+        ) -> Result<(), EbpfError> {
+            let map_err = |source| EbpfError::Map { name, source };
+            let map = maps.get_mut(name)?;
+            let mut map: PerCpuHashMap<&mut MapData, K, V> = PerCpuHashMap::try_from(map).map_err(map_err)?;
+            let keys = map.keys().collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+            keys.iter().try_for_each(|key| map.remove(key).map_err(map_err))
+        }
+        fn per_cpu_array<V: aya::Pod + Default>(
+            maps: &mut Maps,
+            name: &'static str,
+        ) -> Result<(), EbpfError> {
+            let map_err = |source| EbpfError::Map { name, source };
+            let map = maps.get_mut(name)?;
+            let mut map: PerCpuArray<&mut MapData, V> = PerCpuArray::try_from(map).map_err(map_err)?;
+            let cpus = aya::util::nr_cpus().map_err(|(_, e)| map_err(aya::maps::MapError::IoError(e)))?;
+            for index in 0..map.len() {
+                let zeros = aya::maps::PerCpuValues::try_from(vec![V::default(); cpus])
+                    .map_err(|e| map_err(aya::maps::MapError::IoError(e)))?;
+                map.set(index, zeros, 0).map_err(map_err)?;
+            }
+            Ok(())
+        }
+        self.tgids.zero();
+        hash::<u32, u32>(&mut self.maps, maps::TARGETS)?;
+        hash::<u32, u64>(&mut self.maps, maps::ENTERED)?;
+        hash::<u64, phoebe_common::shape::PathText>(&mut self.maps, maps::PATH_TEXT)?;
+        per_cpu_hash::<CountKey, CountValue>(&mut self.maps, maps::COUNTS)?;
+        per_cpu_hash::<CountKey, LatencyBuckets>(&mut self.maps, maps::LATENCY_HISTOGRAMS)?;
+        per_cpu_hash::<phoebe_common::shape::ShapeKey, CountValue>(&mut self.maps, maps::SHAPES)?;
+        per_cpu_hash::<phoebe_common::shape::PathKey, CountValue>(&mut self.maps, maps::PATHS)?;
+        per_cpu_array::<u64>(&mut self.maps, maps::LOST)?;
+        if !self.options.per_process {
+            per_cpu_array::<CountValue>(&mut self.maps, maps::SUCCESSES)?;
+            per_cpu_array::<ErrorSlot>(&mut self.maps, maps::ERRORS)?;
+        }
+        Ok(())
     }
 
     fn targets_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, EbpfError> {
-        let map = self.ebpf.map_mut(maps::TARGETS).ok_or(EbpfError::Map {
-            name: maps::TARGETS,
-            source: aya::maps::MapError::InvalidName {
-                name: maps::TARGETS.into(),
-            },
-        })?;
+        let map = self.maps.get_mut(maps::TARGETS)?;
         BpfHashMap::try_from(map).map_err(|source| EbpfError::Map {
             name: maps::TARGETS,
             source,
@@ -278,12 +505,7 @@ impl Observer {
             name: maps::COUNTS,
             source,
         };
-        let map = self.ebpf.map(maps::COUNTS).ok_or(EbpfError::Map {
-            name: maps::COUNTS,
-            source: aya::maps::MapError::InvalidName {
-                name: maps::COUNTS.into(),
-            },
-        })?;
+        let map = self.maps.get(maps::COUNTS)?;
         let counts: PerCpuHashMap<&MapData, CountKey, CountValue> =
             PerCpuHashMap::try_from(map).map_err(map_err)?;
         let mut snapshot = Snapshot::new();
@@ -292,7 +514,7 @@ impl Observer {
             let (key, per_cpu) = entry.map_err(map_err)?;
             snapshot.insert(key, sum_cpus(per_cpu.iter()));
         }
-        if self.per_process {
+        if self.options.per_process {
             // 2 × SUCCESS_SLOTS lookups per read saved: the programs never write the arrays in this mode.
             return Ok(snapshot);
         }
@@ -315,10 +537,7 @@ impl Observer {
     pub fn histograms(&self) -> Result<Histograms, EbpfError> {
         let name = maps::LATENCY_HISTOGRAMS;
         let map_err = |source| EbpfError::Map { name, source };
-        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName { name: name.into() },
-        })?;
+        let map = self.maps.get(name)?;
         let buckets: PerCpuHashMap<&MapData, CountKey, LatencyBuckets> =
             PerCpuHashMap::try_from(map).map_err(map_err)?;
         let mut out = Histograms::new();
@@ -334,15 +553,12 @@ impl Observer {
     /// key absent from a map is not an error.
     pub fn forget(&mut self, keys: &[CountKey]) -> Result<(), EbpfError> {
         fn remove<V: aya::Pod>(
-            ebpf: &mut Ebpf,
+            maps: &mut Maps,
             name: &'static str,
             keys: &[CountKey],
         ) -> Result<(), EbpfError> {
             let map_err = |source| EbpfError::Map { name, source };
-            let map = ebpf.map_mut(name).ok_or(EbpfError::Map {
-                name,
-                source: aya::maps::MapError::InvalidName { name: name.into() },
-            })?;
+            let map = maps.get_mut(name)?;
             let mut map: PerCpuHashMap<&mut MapData, CountKey, V> =
                 PerCpuHashMap::try_from(map).map_err(map_err)?;
             for key in keys {
@@ -355,28 +571,82 @@ impl Observer {
             }
             Ok(())
         }
-        remove::<CountValue>(&mut self.ebpf, maps::COUNTS, keys)?;
-        remove::<LatencyBuckets>(&mut self.ebpf, maps::LATENCY_HISTOGRAMS, keys)
+        remove::<CountValue>(&mut self.maps, maps::COUNTS, keys)?;
+        remove::<LatencyBuckets>(&mut self.maps, maps::LATENCY_HISTOGRAMS, keys)
     }
 
     /// The per-CPU array map `name`.
     fn array<V: aya::Pod>(&self, name: &'static str) -> Result<PerCpuArray<&MapData, V>, EbpfError> {
-        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName { name: name.into() },
-        })?;
+        let map = self.maps.get(name)?;
         PerCpuArray::try_from(map).map_err(|source| EbpfError::Map { name, source })
     }
 
     /// Counter updates lost because the counter map (or the histogram map) was full.
     pub fn lost(&self) -> u64 {
-        let Some(map) = self.ebpf.map(maps::LOST) else {
+        let Ok(map) = self.maps.get(maps::LOST) else {
             return 0;
         };
         let Ok(lost) = PerCpuArray::<&MapData, u64>::try_from(map) else {
             return 0;
         };
         lost.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+/// The observer of a campaign ([`phoebe_backend_common::CampaignObserver`]): loaded once, attached only while a
+/// baseline run's `phoebe observe` uses it, its maps lent to that process by descriptor (`--ebpf-maps`).
+pub struct Lender {
+    observer: Observer,
+}
+
+impl Lender {
+    pub fn start() -> Result<Self, EbpfError> {
+        let mut observer = Observer::start(ProbeOptions::default())?;
+        observer.detach()?;
+        Ok(Lender { observer })
+    }
+}
+
+impl phoebe_backend_common::CampaignObserver for Lender {
+    fn lend(&mut self, cmd: &mut std::process::Command) -> Result<(), BackendError> {
+        use std::os::{fd::AsRawFd, unix::process::CommandExt};
+        let observer = &mut self.observer;
+        observer.detach().map_err(RunError::Ebpf)?;
+        observer.clear().map_err(RunError::Ebpf)?;
+        let fds = SHARED_MAPS
+            .iter()
+            .map(|&name| {
+                let map = observer.maps.get(name)?;
+                map_data(map)
+                    .map(|data| data.fd().as_fd().as_raw_fd())
+                    .ok_or_else(|| no_map(name))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RunError::Ebpf)?;
+        observer.attach().map_err(RunError::Ebpf)?;
+        let list = fds.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+        cmd.arg("--ebpf-maps").arg(list);
+        // SAFETY: the closure runs in the child between fork and exec: `fcntl` is async-signal-safe, allocates
+        // nothing and changes only the child's own descriptor table; the descriptors are open in the parent
+        // (`self` holds them) when it forks.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &fds {
+                    // Keep this map open across the exec (the flags of a descriptor are only FD_CLOEXEC).
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            })
+        };
+        Ok(())
+    }
+
+    fn reclaim(&mut self) {
+        if let Err(error) = self.observer.detach() {
+            tracing::warn!(error = %error, "cannot detach the campaign's eBPF observer");
+        }
     }
 }
 
@@ -429,20 +699,48 @@ fn load_walk(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
     array.set(0, &fd, 0).map_err(map_err)
 }
 
-fn attach_raw_tp(ebpf: &mut Ebpf, name: &'static str, tracepoint: &'static str) -> Result<(), EbpfError> {
+/// The raw tracepoint program `name` of `ebpf` (`tracepoint` only names it in the error).
+fn raw_tp<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+    tracepoint: &'static str,
+) -> Result<&'a mut RawTracePoint, EbpfError> {
+    ebpf.program_mut(name)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+        .and_then(|p| p.try_into())
+        .map_err(|source| EbpfError::Program {
+            name,
+            tracepoint,
+            source,
+        })
+}
+
+/// Loads (verifies) the raw tracepoint program `name`, not attached yet.
+fn load_raw_tp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), EbpfError> {
+    raw_tp(ebpf, name, "(loading)")?
+        .load()
+        .map_err(|source| EbpfError::Program {
+            name,
+            tracepoint: "(loading)",
+            source,
+        })
+}
+
+fn attach_raw_tp(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    tracepoint: &'static str,
+) -> Result<RawTracePointLinkId, EbpfError> {
     let err = |source| EbpfError::Program {
         name,
         tracepoint,
         source,
     };
-    let program: &mut RawTracePoint = ebpf
-        .program_mut(name)
-        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-        .and_then(|p| p.try_into())
-        .map_err(err)?;
-    program.load().map_err(err)?;
-    program.attach(tracepoint).map_err(err)?;
-    Ok(())
+    let program = raw_tp(ebpf, name, tracepoint)?;
+    if program.fd().is_err() {
+        program.load().map_err(err)?;
+    }
+    program.attach(tracepoint).map_err(err)
 }
 
 /// One key's counters over all CPUs: counts add up, the maximum is the largest.
@@ -663,6 +961,12 @@ impl phoebe_backend_common::Backend for EbpfBackend {
         inject::plan(faults).map(drop)
     }
 
+    fn campaign_observer(
+        &self,
+    ) -> Result<Option<Box<dyn phoebe_backend_common::CampaignObserver>>, BackendError> {
+        Ok(Some(Box::new(Lender::start().map_err(RunError::Ebpf)?)))
+    }
+
     fn campaign_skips(&self, faults: &[&FaultSpec]) -> Option<BackendError> {
         self.check_rules(faults).err()
     }
@@ -728,7 +1032,7 @@ pub(crate) fn observe(
     latency: bool,
     control: &Control,
 ) -> Result<Outcome, BackendError> {
-    let observer = Observer::start(ProbeOptions {
+    let observer = Observer::take_or_start(ProbeOptions {
         per_process: false,
         latency,
         histograms: false,

@@ -440,10 +440,7 @@ impl Observer {
     pub(super) fn shape_snapshot(&self) -> Result<ShapeSnapshot, EbpfError> {
         let name = maps::SHAPES;
         let map_err = |source| EbpfError::Map { name, source };
-        let map = self.ebpf.map(name).ok_or(EbpfError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName { name: name.into() },
-        })?;
+        let map = self.maps.get(name)?;
         let counts: PerCpuHashMap<&MapData, ShapeKey, CountValue> =
             PerCpuHashMap::try_from(map).map_err(map_err)?;
         let mut out = ShapeSnapshot::new();
@@ -458,13 +455,9 @@ impl Observer {
 impl Observer {
     /// Reads the path counters, summed over CPUs, and the text of every hash not in `texts` yet.
     pub(super) fn path_snapshot(&self, texts: &mut PathTexts) -> Result<PathSnapshot, EbpfError> {
-        let missing = |name| EbpfError::Map {
-            name,
-            source: aya::maps::MapError::InvalidName { name: name.into() },
-        };
         let name = maps::PATHS;
         let map_err = |source| EbpfError::Map { name, source };
-        let map = self.ebpf.map(name).ok_or_else(|| missing(name))?;
+        let map = self.maps.get(name)?;
         let counts: PerCpuHashMap<&MapData, PathKey, CountValue> =
             PerCpuHashMap::try_from(map).map_err(map_err)?;
         let mut out = PathSnapshot::new();
@@ -474,7 +467,7 @@ impl Observer {
         }
         let name = maps::PATH_TEXT;
         let map_err = |source| EbpfError::Map { name, source };
-        let map = self.ebpf.map(name).ok_or_else(|| missing(name))?;
+        let map = self.maps.get(name)?;
         let stored: HashMap<&MapData, u64, PathText> = HashMap::try_from(map).map_err(map_err)?;
         for key in out.keys() {
             if key.hash == UNKNOWN_PATH || texts.contains_key(&key.hash) {

@@ -76,7 +76,20 @@ impl MappedBytes {
         unsafe { self.ptr.as_ptr().add(at).write_volatile(value) };
         true
     }
+
+    /// Stores 0 in every byte (volatile byte stores, as [`MappedBytes::set`]).
+    pub fn zero(&self) {
+        for at in 0..self.len {
+            // SAFETY: `at` is inside the live mapping of `len` bytes; volatile for the same reason as in `set`.
+            unsafe { self.ptr.as_ptr().add(at).write_volatile(0) };
+        }
+    }
 }
+
+// SAFETY: the mapping is owned by this value alone and only ever written with single-byte volatile stores through
+// `&self` (which the kernel's programs race with by design, byte by byte): moving the owner to another thread
+// moves nothing thread-bound.
+unsafe impl Send for MappedBytes {}
 
 impl Drop for MappedBytes {
     fn drop(&mut self) {

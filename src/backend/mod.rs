@@ -17,8 +17,8 @@ pub use phoebe_backend_ptrace as ptrace;
 pub use phoebe_backend_seccomp as seccomp;
 
 pub use phoebe_backend_common::{
-    Backend, BackendError, BackendKind, Capability, Mode, ModeKind, Outcome, OwnError, Probe, Target, counts,
-    facts, lineage, refuse_short, target,
+    Backend, BackendError, BackendKind, CampaignObserver, Capability, Mode, ModeKind, Outcome, OwnError,
+    Probe, Target, counts, facts, lineage, refuse_short, target,
 };
 /// The classic-BPF compiler the ptrace and seccomp backends build their filters with: a crate of its own.
 pub use phoebe_filter as filter;

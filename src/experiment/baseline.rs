@@ -5,7 +5,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use super::{
     ExperimentError, Observer, Progress,
-    run::Runner,
+    run::{Lending, Lent, Runner},
     supervise::{millis, read_tail},
     verdict,
 };
@@ -31,14 +31,41 @@ pub(super) fn observer_usable(observer: Observer) -> Result<(), ExperimentError>
 }
 
 impl Runner<'_> {
-    /// `phoebe observe` of one baseline run (plain or service), with the campaign's observer and interval.
-    pub(super) fn observe_command(&self, obs_path: &Path) -> Command {
+    /// `phoebe observe` of one baseline run (plain or service), with the campaign's observer and interval; it
+    /// borrows the campaign's observer, when its backend has one, until the [`Lent`] is dropped.
+    pub(super) fn observe_command(&self, obs_path: &Path) -> (Command, Lent<'_>) {
         let mut cmd = Command::new(self.phoebe);
         cmd.arg("observe").arg("-q").arg("-o").arg(obs_path);
         cmd.arg("--backend").arg(self.campaign.observer.name());
         cmd.arg("--interval").arg(self.campaign.interval().to_string());
+        let lent = self.lend(&mut cmd);
         cmd.arg("--").args(self.target_args());
-        cmd
+        (cmd, lent)
+    }
+
+    /// Lends the campaign's observer to `cmd` (started at the first call). When it cannot, `cmd` starts its own.
+    fn lend(&self, cmd: &mut Command) -> Lent<'_> {
+        let mut lending = self.lending.borrow_mut();
+        if let Lending::Untried = *lending {
+            *lending = match crate::backend::backend(self.campaign.observer.backend()).campaign_observer() {
+                Ok(Some(observer)) => Lending::Lends(observer),
+                Ok(None) => Lending::Not,
+                Err(error) => {
+                    tracing::debug!(error = %error, "no campaign observer: each baseline run starts its own");
+                    Lending::Not
+                }
+            };
+        }
+        let Lending::Lends(observer) = &mut *lending else {
+            return Lent(None);
+        };
+        match observer.lend(cmd) {
+            Ok(()) => Lent(Some(&self.lending)),
+            Err(error) => {
+                tracing::debug!(error = %error, "the campaign observer could not be lent: the run starts its own");
+                Lent(None)
+            }
+        }
     }
 
     pub(super) fn baseline(&self, progress: &dyn Progress) -> Result<Baseline, ExperimentError> {
@@ -60,7 +87,7 @@ impl Runner<'_> {
                 }
             }
             let obs_path = dir.join(format!("run-{k}.observation.json"));
-            let cmd = self.observe_command(&obs_path);
+            let (cmd, lent) = self.observe_command(&obs_path);
             let started = std::time::SystemTime::now();
             let ran = self.supervised(
                 cmd,
@@ -68,6 +95,7 @@ impl Runner<'_> {
                 self.timeout_hint(),
                 "the baseline",
             )?;
+            drop(lent);
             if let Some(pattern) = &self.campaign.tests {
                 super::suite::keep_junit(pattern, started, &dir, &format!("run-{k}"));
             }

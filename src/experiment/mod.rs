@@ -299,6 +299,7 @@ pub fn run(
         phoebe,
         control,
         broken: std::cell::RefCell::new(None),
+        lending: std::cell::RefCell::new(run::Lending::Untried),
     };
 
     // 0. Before anything runs or is written: a plan known before the baseline (given, or kept from an earlier

@@ -26,6 +26,32 @@ pub(super) struct Runner<'a> {
     pub(super) control: &'a Control,
     /// Why the program fails even without injection, in one sentence, once a run left it so: the campaign stops.
     pub(super) broken: std::cell::RefCell<Option<String>>,
+    /// The observer the baseline runs borrow ([`Runner::observe_command`]).
+    pub(super) lending: std::cell::RefCell<Lending>,
+}
+
+/// The campaign's own observer, started at the first baseline run that can borrow it
+/// ([`crate::backend::Backend::campaign_observer`]).
+pub(super) enum Lending {
+    Untried,
+    Lends(Box<dyn crate::backend::CampaignObserver>),
+    /// The observer's backend has none, or it could not start: each run's `phoebe observe` starts its own
+    /// (and says why, if it cannot either).
+    Not,
+}
+
+/// A baseline run's hold on the campaign's observer: given back ([`crate::backend::CampaignObserver::reclaim`])
+/// when dropped, once the run's `phoebe observe` has ended.
+pub(super) struct Lent<'a>(pub(super) Option<&'a std::cell::RefCell<Lending>>);
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(lending) = self.0
+            && let Lending::Lends(observer) = &mut *lending.borrow_mut()
+        {
+            observer.reclaim();
+        }
+    }
 }
 
 impl Runner<'_> {

@@ -157,7 +157,8 @@ impl Runner<'_> {
         k: u32,
     ) -> Result<Option<BaselineRun>, ExperimentError> {
         let obs_path = dir.join(format!("run-{k}.observation.json"));
-        let cmd = self.observe_command(&obs_path);
+        // Given back when this function returns, after every path out of it has stopped the service.
+        let (cmd, _lent) = self.observe_command(&obs_path);
         let began = Instant::now();
         let mut started = supervise::start(cmd, &dir.join(format!("run-{k}")), "the baseline")?;
         let ready = self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))?;
