@@ -260,6 +260,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   clone=thread|process  nohang=yes|no  option=PR_…  clone/clone3, wait4/waitid, prctl
   lock=sh|ex|sh-nb|ex-nb|un  flock operation (only -nb says EWOULDBLOCK/EAGAIN, only sh
                and ex wait and get EINTR, an unlock neither)
+  held=yes|no  flock -nb: another holds a conflicting lock as the call starts (its EWOULDBLOCK
+               is that state: models never fail a lock nobody else held)
   cmd=CMD      fcntl command (F_GETFL, F_SETLK, F_SETLKW, …, or the number): only F_SETLK and
                F_OFD_SETLK conflict into EAGAIN, only the -W ones wait and get EINTR
   sleeps=yes|no  epoll_wait, epoll_pwait, poll: a timeout other than 0 (only those can get EINTR)

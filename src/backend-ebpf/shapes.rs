@@ -24,8 +24,8 @@ use phoebe_core::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
         FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
-        exists_from_result, fd_kind_of_link, has_child_from_result, readers_from_result, ready_from_result,
-        shape_of, socket_kind,
+        exists_from_result, fd_kind_of_link, has_child_from_result, held_from_result, readers_from_result,
+        ready_from_result, shape_of, socket_kind,
     },
 };
 
@@ -175,15 +175,20 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
 
 /// The shape of a call `nr` on a regular file or directory whose descriptor's code is `code` and whose path the
 /// kernel walked (`path`, normalised; `None`: not known whole), through the same [`shape_of`] as ptrace's.
-pub fn shape_of_file(nr: u64, code: u64, path: Option<String>) -> Option<(Syscall, Shape)> {
+pub fn shape_of_file(
+    nr: u64,
+    code: u64,
+    path: Option<String>,
+    result: Option<Result<(), Errno>>,
+) -> Option<(Syscall, Shape)> {
     let syscall = Syscall::from_number(nr)?;
     fd_arg_of(nr)?;
     let mut args = [0; 6];
     let (code, carried) = with_op(syscall, &mut args, code);
     let mut facts = fd_facts(code)?;
     facts.path = path;
-    // A file's or directory's: no pipe, so no result is needed.
-    let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), None));
+    // A file's or directory's: no pipe; a `LOCK_NB` flock's result says whether the lock was held.
+    let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), result));
     Some((syscall, op_unknown(syscall, &args, carried, shape)))
 }
 
@@ -293,6 +298,11 @@ impl Probe for KernelFd {
     /// A write's result says whether its pipe had a reader ([`readers_from_result`]).
     fn pipe_readers(&mut self, _: i32) -> Option<bool> {
         self.1.and_then(readers_from_result)
+    }
+
+    /// A `LOCK_NB` flock's result says whether another held the lock ([`held_from_result`]).
+    fn lock_held(&mut self, _: i32, _: bool) -> Option<bool> {
+        self.1.and_then(held_from_result)
     }
 }
 
@@ -499,7 +509,8 @@ pub(super) fn record_paths(
         let nr = u64::from(key.nr);
         // A path syscall's key carries an open's flags where a file's carries its descriptor's code.
         if path_arg_of(nr).is_none() && key.fd != fd::UNKNOWN {
-            return shape_of_file(nr, key.fd, path.cloned()).map(|(sc, shape)| (sc, shape, key.errno));
+            return shape_of_file(nr, key.fd, path.cloned(), decode_result(key.errno))
+                .map(|(sc, shape)| (sc, shape, key.errno));
         }
         let result = decode_result(key.errno)?;
         shape_of_path(nr, path.map(String::as_bytes), result, key.fd)
@@ -951,14 +962,27 @@ mod tests {
             path: Some("/var/log/app.log".into()),
         };
         let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts), None));
-        let (sc, shape) =
-            shape_of_file(u64::from(read.number()), code, Some("/var/log/app.log".into())).unwrap();
+        let (sc, shape) = shape_of_file(
+            u64::from(read.number()),
+            code,
+            Some("/var/log/app.log".into()),
+            None,
+        )
+        .unwrap();
         assert_eq!((sc, shape.to_string()), (read, ptrace.to_string()));
         assert!(shape.to_string().contains(":path=/var/log/"), "{shape}");
-        let (_, unknown) = shape_of_file(u64::from(read.number()), code, None).unwrap();
+        let (_, unknown) = shape_of_file(u64::from(read.number()), code, None, None).unwrap();
         assert_eq!(unknown.to_string(), "fd=file:nonblock=no:path=unknown");
         // A syscall without a descriptor argument has no such key.
-        assert!(shape_of_file(u64::from(Syscall::parse("getppid").unwrap().number()), code, None).is_none());
+        assert!(
+            shape_of_file(
+                u64::from(Syscall::parse("getppid").unwrap().number()),
+                code,
+                None,
+                None
+            )
+            .is_none()
+        );
     }
 
     /// flock's operation comes in its descriptor's code, on the shape key and on the walked file's path key alike,
@@ -969,12 +993,21 @@ mod tests {
         let flock = Syscall::parse("flock").unwrap();
         let nr = u64::from(flock.number());
         let file = fd::encode(fd::kind::FILE, Some(false), 0);
-        for (op, name) in [(6, "ex-nb"), (8, "un"), (1, "sh")] {
+        let ok = Some(Ok(()));
+        let ewouldblock = Some(Err(Errno::new(libc::EAGAIN).unwrap()));
+        // A `LOCK_NB` request's result says whether the lock was held (`held=`); the others have no such part.
+        for (op, name, result, held) in [
+            (6, "ex-nb", ok, ":held=no"),
+            (6, "ex-nb", ewouldblock, ":held=yes"),
+            (5, "sh-nb", None, ":held=unknown"),
+            (8, "un", ok, ""),
+            (1, "sh", ok, ""),
+        ] {
             let code = fd::op::with(file, fd::op::flock(op));
-            let (_, walked) = shape_of_file(nr, code, Some("/tmp/a.lock".into())).unwrap();
+            let (_, walked) = shape_of_file(nr, code, Some("/tmp/a.lock".into()), result).unwrap();
             assert_eq!(
                 walked.to_string(),
-                format!("fd=file:nonblock=no:lock={name}:path=/tmp/a.lock")
+                format!("fd=file:nonblock=no:lock={name}{held}:path=/tmp/a.lock")
             );
             let (_, counted) = shape_of_key(&ShapeKey {
                 nr: flock.number(),
@@ -984,7 +1017,7 @@ mod tests {
             .unwrap();
             assert_eq!(counted.get(Key::Lock), Some(name));
         }
-        let (_, unknown) = shape_of_file(nr, file, None).unwrap();
+        let (_, unknown) = shape_of_file(nr, file, None, None).unwrap();
         assert_eq!(
             unknown.to_string(),
             "fd=file:nonblock=no:lock=unknown:path=unknown"
@@ -1001,18 +1034,18 @@ mod tests {
         let fcntl = Syscall::parse("fcntl").unwrap();
         let nr = u64::from(fcntl.number());
         let code = fd::op::with(file, fd::op::fcntl(libc::F_SETLK as u64));
-        let (_, walked) = shape_of_file(nr, code, Some("/srv/app.db".into())).unwrap();
+        let (_, walked) = shape_of_file(nr, code, Some("/srv/app.db".into()), None).unwrap();
         assert_eq!(
             walked.to_string(),
             "fd=file:nonblock=no:cmd=F_SETLK:path=/srv/app.db"
         );
         let code = fd::op::with(file, fd::op::fcntl(libc::F_SETFL as u64));
-        let (_, setfl) = shape_of_file(nr, code, Some("/srv/app.db".into())).unwrap();
+        let (_, setfl) = shape_of_file(nr, code, Some("/srv/app.db".into()), None).unwrap();
         assert_eq!(
             setfl.to_string(),
             "fd=file:nonblock=unknown:cmd=F_SETFL:path=/srv/app.db"
         );
-        let (_, unknown) = shape_of_file(nr, file, None).unwrap();
+        let (_, unknown) = shape_of_file(nr, file, None, None).unwrap();
         assert_eq!(
             unknown.to_string(),
             "fd=file:nonblock=no:cmd=unknown:path=unknown"

@@ -257,6 +257,53 @@ fn watches_inode(watch: &EpollWatch, ino: u64, st_dev: u64) -> bool {
     watch.ino == ino && libc::makedev(major, minor) == st_dev
 }
 
+/// Whether another open file description holds a flock lock on the file behind descriptor `fd` of process `tgid`
+/// that conflicts with a shared request (`exclusive`: an exclusive one), the state in which `LOCK_NB` fails with
+/// EWOULDBLOCK: the granted flock locks on its inode in `/proc/locks`, less the one the descriptor's own open file
+/// description holds (its `lock:` line in `/proc/PID/fdinfo/FD`), which a request through it converts instead of
+/// meeting. Read-only: phoebe never takes a lock to find out. `None` when either cannot be read.
+pub fn flock_held(tgid: i32, fd: i32, exclusive: bool) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let pid = Pid::from_raw(tgid);
+    let file = fd_metadata(pid, fd)?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let own = info.lines().filter_map(|l| l.strip_prefix("lock:"));
+    let on_file = |line: &str| flock_of(line, file.dev(), file.ino());
+    let conflicts = |write: bool| exclusive || write;
+    let held = locks
+        .lines()
+        .filter_map(on_file)
+        .filter(|w| conflicts(*w))
+        .count();
+    let mine = own.filter_map(on_file).filter(|w| conflicts(*w)).count();
+    Some(held > mine)
+}
+
+/// A granted flock lock of a `/proc/locks` line (`1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`; a waiter's
+/// has `->` after the number) on inode `ino` of device `st_dev`: `Some(write)`; `None` for any other line.
+fn flock_of(line: &str, st_dev: u64, ino: u64) -> Option<bool> {
+    let mut words = line.split_whitespace();
+    words.next()?;
+    if words.next()? != "FLOCK" {
+        // A waiter (`->`), or a POSIX, OFD or lease lock: none of them meets a flock request.
+        return None;
+    }
+    words.next()?;
+    let write = match words.next()? {
+        "WRITE" => true,
+        "READ" => false,
+        _ => return None,
+    };
+    words.next()?;
+    // `%02x:%02x:%lu`: the device's major and minor numbers in hexadecimal, the inode in decimal.
+    let mut id = words.next()?.split(':');
+    let major = u32::from_str_radix(id.next()?, 16).ok()?;
+    let minor = u32::from_str_radix(id.next()?, 16).ok()?;
+    let inode: u64 = id.next()?.parse().ok()?;
+    (libc::makedev(major, minor) == st_dev && inode == ino).then_some(write)
+}
+
 /// The working directory of task `tid`.
 pub fn cwd(tid: Pid) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/cwd")).ok()
@@ -379,6 +426,74 @@ fn status_field(path: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: whether a `LOCK_NB` flock meets another's lock, read from /proc without taking any: another open
+    /// file description's lock counts, the descriptor's own does not (a request through it converts it), a
+    /// shared lock conflicts only with an exclusive request.
+    #[test]
+    fn flock_held_sees_other_open_file_descriptions_locks_not_its_own() {
+        use std::os::fd::AsRawFd;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let a = std::fs::File::open(file.path()).unwrap();
+        let b = std::fs::File::open(file.path()).unwrap();
+        let lock = |f: &std::fs::File, op| {
+            // SAFETY: flock takes a descriptor this test holds open and an operation; no memory is passed.
+            assert_eq!(unsafe { libc::flock(f.as_raw_fd(), op) }, 0);
+        };
+        let me = std::process::id() as i32;
+        let held = |f: &std::fs::File, exclusive| flock_held(me, f.as_raw_fd(), exclusive);
+        assert_eq!(held(&b, true), Some(false), "nobody holds a lock yet");
+        lock(&a, libc::LOCK_EX);
+        assert_eq!(held(&b, true), Some(true));
+        assert_eq!(
+            held(&b, false),
+            Some(true),
+            "an exclusive lock conflicts with a shared request too"
+        );
+        assert_eq!(
+            held(&a, true),
+            Some(false),
+            "its own lock is converted, never met"
+        );
+        lock(&a, libc::LOCK_SH);
+        assert_eq!(held(&b, false), Some(false), "shared locks do not conflict");
+        assert_eq!(held(&b, true), Some(true));
+        lock(&a, libc::LOCK_UN);
+        assert_eq!(held(&b, true), Some(false));
+        assert_eq!(flock_held(me, 9999, true), None, "a descriptor that is not open");
+    }
+
+    #[test]
+    fn flock_lines_of_proc_locks() {
+        let dev = libc::makedev(0xfd, 0x01);
+        assert_eq!(
+            flock_of("1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF", dev, 5678),
+            Some(true)
+        );
+        assert_eq!(
+            flock_of("2: FLOCK  ADVISORY  READ 1234 fd:01:5678 0 EOF", dev, 5678),
+            Some(false)
+        );
+        assert_eq!(
+            flock_of("2: FLOCK  ADVISORY  READ 1234 fd:01:5678 0 EOF", dev, 5679),
+            None,
+            "another inode"
+        );
+        assert_eq!(
+            flock_of("3: -> FLOCK  ADVISORY  WRITE 99 fd:01:5678 0 EOF", dev, 5678),
+            None,
+            "a waiter"
+        );
+        assert_eq!(
+            flock_of("4: POSIX  ADVISORY  WRITE 99 fd:01:5678 0 EOF", dev, 5678),
+            None
+        );
+        assert_eq!(
+            flock_of("5: OFDLCK ADVISORY  WRITE -1 fd:01:5678 0 EOF", dev, 5678),
+            None
+        );
+        assert_eq!(flock_of("", dev, 5678), None);
+    }
 
     #[test]
     fn a_process_catches_signals_once_it_installs_a_handler() {

@@ -51,6 +51,9 @@ pub struct Recorded {
     /// Whether an epoll instance of the process watches a descriptor edge-triggered, by (thread group,
     /// descriptor).
     edge: HashMap<(i32, i32), bool>,
+    /// Whether another holds a lock on a descriptor's file that conflicts with (shared, exclusive) requests, by
+    /// (thread group, descriptor).
+    held: HashMap<(i32, i32), (bool, bool)>,
     /// Whether a task's process catches a signal (an unrecorded task: unknown).
     caught: HashMap<Pid, u64>,
     /// Words of a task's memory, by (task, address).
@@ -92,6 +95,14 @@ impl Recorded {
     pub fn ready(mut self, tid: Pid, fd: i32, ready: bool) -> Self {
         let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
         self.ready.insert((tgid, fd), ready);
+        self
+    }
+
+    /// Another open file description holds a flock lock on the file of task `tid`'s descriptor `fd`: a shared one
+    /// (conflicting only with exclusive requests) when `exclusive` is false, an exclusive one otherwise.
+    pub fn lock_held_by_another(mut self, tid: Pid, fd: i32, exclusive: bool) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.held.insert((tgid, fd), (exclusive, true));
         self
     }
 
@@ -315,6 +326,16 @@ impl Source for Recorded {
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         self.read("pipe_readers", tgid, fd);
         self.readers.get(&(tgid, fd)).copied()
+    }
+
+    fn flock_held(&mut self, tgid: i32, fd: i32, exclusive: bool) -> Option<bool> {
+        self.read("flock_held", tgid, format_args!("{fd} {exclusive}"));
+        // A recorded file's lock, or no lock at all on a recorded descriptor's file.
+        let (for_shared, for_exclusive) = match self.held.get(&(tgid, fd)) {
+            Some(&held) => held,
+            None => return self.fds.keys().any(|(_, f)| *f == fd).then_some(false),
+        };
+        Some(if exclusive { for_exclusive } else { for_shared })
     }
 
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {

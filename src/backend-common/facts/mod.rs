@@ -104,6 +104,11 @@ pub trait Source {
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         sys::pipe_has_readers(tgid, fd)
     }
+    /// [`procfs::flock_held`]: whether another holds a lock on the file of descriptor `fd` of process `tgid`
+    /// that conflicts with a shared (`exclusive`: an exclusive) flock.
+    fn flock_held(&mut self, tgid: i32, fd: i32, exclusive: bool) -> Option<bool> {
+        procfs::flock_held(tgid, fd, exclusive)
+    }
     /// `sys::socket_family_type`: `(SO_DOMAIN, SO_TYPE)` of socket `fd` of process `tgid`.
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         sys::socket_family_type(tgid, fd)
@@ -186,6 +191,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).holds_other_end(tgid, fd)
+    }
+    fn flock_held(&mut self, tgid: i32, fd: i32, exclusive: bool) -> Option<bool> {
+        (**self).flock_held(tgid, fd, exclusive)
     }
     fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).edge_triggered(tgid, fd)
@@ -506,6 +514,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         let ready = self.source.fd_ready(self.tgid, fd, events);
         self.ready = Some((fd, events, ready));
         ready
+    }
+
+    fn lock_held(&mut self, fd: i32, exclusive: bool) -> Option<bool> {
+        self.source.flock_held(self.tgid, fd, exclusive)
     }
 
     fn holds_other_end(&mut self, fd: i32) -> Option<bool> {

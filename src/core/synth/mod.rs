@@ -505,6 +505,11 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
              injecting it into a wait for a live child would simulate a child that vanished, which the kernel never \
              does",
         ),
+        libc::EAGAIN if shape.get(Key::Held) == Some("yes") => Some(
+            "another open file description held a conflicting lock at every call: EWOULDBLOCK is the state of the \
+             lock, not a failure; injecting it where the lock is free would simulate a contender the baseline never \
+             saw (a test that locks a fresh file and asserts it got the lock fails for a reason no user can meet)",
+        ),
         libc::EAGAIN if shape.get(Key::Ready) == Some("no") => Some(
             "the descriptor was not ready at every call (nothing to read, no room to write, no connection waiting): \
              EAGAIN is its state, not a failure; injecting it where the descriptor is ready would lose the wake-up \
@@ -1028,6 +1033,36 @@ mod tests {
             m.fault.to_string().ends_with(":fd=tcp:nonblock=yes:ready=yes"),
             "{}",
             m.fault
+        );
+    }
+
+    /// filelock's suite (4.3.2, `pytest tests/native`): its contenders' `LOCK_EX | LOCK_NB` requests said
+    /// EWOULDBLOCK on the locks its tests held, and the model failed the holders' requests on the same files (5/5
+    /// runs failed, 5 tests broken). With `held=` in the shape, no model: EWOULDBLOCK is the state of a held lock.
+    #[test]
+    fn regression_flock_ewouldblock_of_held_locks_was_injected_into_free_ones() {
+        let shape =
+            |held| format!("fd=file:nonblock=no:lock=ex-nb:held={held}:path=/tmp/pytest-of-root/a.lock");
+        let o = shaped(
+            "flock",
+            30,
+            &[
+                (&shape("yes"), 66, Some(("EAGAIN", 66))),
+                (&shape("no"), 18, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(!p.models.iter().any(|m| m.id == "flock-EAGAIN"), "{:?}", p.models);
+        let eagain = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "EAGAIN")
+            .expect("EAGAIN excluded");
+        assert_eq!(eagain.shape.as_deref(), Some(shape("yes").as_str()));
+        assert!(
+            eagain.reason.contains("simulate a contender"),
+            "{}",
+            eagain.reason
         );
     }
 
