@@ -238,6 +238,61 @@ fn a_latency_fault_holds_calls_then_lets_them_run_ptrace() {
     a_latency_fault_holds_calls_then_lets_them_run(Backend::Ptrace);
 }
 
+/// A lock released 50 ms after a thread starts waiting for it with a 400 ms timeout: prints whether the thread
+/// got it and whether its wait lasted the whole timeout (`True False` plainly).
+const TIMED_WAIT: &str = r#"
+import threading, time
+lock = threading.Lock()
+lock.acquire()
+threading.Timer(0.05, lock.release).start()
+t = time.monotonic()
+got = lock.acquire(timeout=0.4)
+print(got, time.monotonic() - t >= 0.4)
+"#;
+
+/// Found on filelock's suite under `--explore plausible`: an injected futex ETIMEDOUT came at once, before the
+/// wait's timeout, which no kernel does, and a test counting a blocking wait's rounds saw it spin
+/// (`test_lock_descriptor_blocking_wait_does_not_spin`, 2/5 runs). The injected ETIMEDOUT now comes once the
+/// wait's own timeout has passed (`False True`: the lock's release came too late, as a slow peer's would), and
+/// the log says how long the call was held; before, `False False`.
+fn an_injected_etimedout_waits_out_the_calls_timeout(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("wait.py");
+    std::fs::write(&script, TIMED_WAIT).unwrap();
+    let log = dir.path().join("log.json");
+    backend
+        .inject()
+        .args(["--fault", "futex:ETIMEDOUT:timeout=yes", "--log"])
+        .arg(&log)
+        .args(["--", "python3"])
+        .arg(&script)
+        .assert()
+        .success()
+        .stdout("False True\n");
+    let held: Vec<u64> = load_log(&log)
+        .injections
+        .iter()
+        .filter_map(|i| i.delay_ns)
+        .collect();
+    assert!(
+        held.iter().any(|&ns| (100_000_000..=400_000_000).contains(&ns)),
+        "the 400 ms wait is held for what is left of it: {held:?}"
+    );
+}
+
+#[test]
+fn regression_an_injected_etimedout_came_before_the_waits_timeout_ptrace() {
+    an_injected_etimedout_waits_out_the_calls_timeout(Backend::Ptrace);
+}
+
+#[test]
+fn regression_an_injected_etimedout_came_before_the_waits_timeout_seccomp() {
+    an_injected_etimedout_waits_out_the_calls_timeout(Backend::Seccomp);
+}
+
 /// A plausible `mmap:ENOMEM` failed the dynamic loader's own mmaps, and `/bin/true` died (SIGSEGV) before its
 /// code ran: `loader=no` leaves the loader's calls alone on both injecting backends, which tell them by the
 /// call's instruction pointer against the loader's code.

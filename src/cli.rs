@@ -238,7 +238,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   when=exit    the call runs, then returns the error (its side effects happen); either way,
                a write's EPIPE raises SIGPIPE in the caller, as the kernel's does (a send
                with MSG_NOSIGNAL excepted; eBPF refuses such rules)
-  delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it
+  delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it; without
+               it, an ETIMEDOUT of a futex wait is held until the wait's own timeout has
+               passed, as the kernel's comes
   short=N|P%   in place of the errno: the read or write runs with its count lowered to N
                bytes or P% of it, so it transfers less (read, pread64, recvfrom, write,
                pwrite64, sendto; ptrace only)

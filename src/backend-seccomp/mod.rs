@@ -158,9 +158,10 @@ fn run(target: &Target, decider: &mut Decider, control: &Control) -> Result<Outc
     control.begin(root.as_raw());
     let listener = Listener::new(spawned.listener, &sizes);
     // Since Linux 6.6 the target and phoebe can hand the CPU to each other: a steadier, shorter round trip. Before
-    // that (or with `delay=`, which needs timeouts) phoebe polls the listener before each receive.
+    // that (or when a call may be held, `delay=` or ETIMEDOUT, which need timeouts) phoebe polls the listener
+    // before each receive.
     let sync = listener.set_sync_wake_up().is_ok();
-    let poll = !sync || decider.faults().any(|f| f.delay.is_some());
+    let poll = !sync || decider.may_hold();
     tracing::debug!(sync, poll, killable = spawned.killable, "seccomp listener ready");
     let execve = Syscall::from_number(libc::SYS_execve as u64);
     let mut supervisor = Supervisor {

@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use phoebe_core::model::{
     Syscall,
     names::{dest_path_arg, fd_arg, path_arg},
-    shape::{FdFacts, Name, Probe, SOCKET_KINDS, Waits, chr_kind, fd_kind_of_link, socket_kind},
+    shape::{Clock, FdFacts, Name, Probe, SOCKET_KINDS, Waits, chr_kind, fd_kind_of_link, socket_kind},
 };
 use phoebe_sys::procfs;
 
@@ -103,6 +103,18 @@ pub trait Source {
     /// `sys::pipe_has_readers`: whether the pipe descriptor `fd` of process `tgid` writes to has a reader.
     fn pipe_readers(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         sys::pipe_has_readers(tgid, fd)
+    }
+    /// `clock_gettime` of `clock` (system-wide: phoebe and its targets share one time namespace).
+    fn clock_now(&mut self, clock: Clock) -> Option<std::time::Duration> {
+        let id = match clock {
+            Clock::Monotonic => nix::time::ClockId::CLOCK_MONOTONIC,
+            Clock::Realtime => nix::time::ClockId::CLOCK_REALTIME,
+        };
+        let now = nix::time::clock_gettime(id).ok()?;
+        Some(std::time::Duration::new(
+            u64::try_from(now.tv_sec()).ok()?,
+            u32::try_from(now.tv_nsec()).ok()?,
+        ))
     }
     /// [`procfs::flock_held`]: whether another holds a lock on the file of descriptor `fd` of process `tgid`
     /// that conflicts with a shared (`exclusive`: an exclusive) flock.
@@ -194,6 +206,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn flock_held(&mut self, tgid: i32, fd: i32, exclusive: bool) -> Option<bool> {
         (**self).flock_held(tgid, fd, exclusive)
+    }
+    fn clock_now(&mut self, clock: Clock) -> Option<std::time::Duration> {
+        (**self).clock_now(clock)
     }
     fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).edge_triggered(tgid, fd)
@@ -518,6 +533,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn lock_held(&mut self, fd: i32, exclusive: bool) -> Option<bool> {
         self.source.flock_held(self.tgid, fd, exclusive)
+    }
+
+    fn clock_now(&mut self, clock: Clock) -> Option<std::time::Duration> {
+        self.source.clock_now(clock)
     }
 
     fn holds_other_end(&mut self, fd: i32) -> Option<bool> {

@@ -28,6 +28,7 @@ use crate::model::{
     realism, shape,
     shape::{
         ArgTest, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, register_tests, shape_of,
+        timed_out_after,
     },
 };
 
@@ -281,6 +282,14 @@ impl Decider {
         self.rules.iter().map(|r| &r.fault)
     }
 
+    /// Whether a decision may hold a call before it is answered: a rule's `delay=`, or an ETIMEDOUT, which comes
+    /// once the call's own timeout has passed ([`timed_out_after`]). A backend that answers held calls later
+    /// must wake up for them.
+    pub fn may_hold(&self) -> bool {
+        self.faults()
+            .any(|f| f.delay.is_some() || f.errnos.iter().any(|(errno, _)| errno.code() == libc::ETIMEDOUT))
+    }
+
     /// Counts the call and decides. Call exactly once per call of a targeted syscall, at its entry. `probe`
     /// learns the call's shape: asked only when a rule has a shape predicate or the call is injected (the log
     /// names the shape of every injected call).
@@ -366,6 +375,15 @@ impl Decider {
                     index,
                     signal: raised_signal(call, effect),
                 });
+        }
+        // An injected ETIMEDOUT comes when the call's own timeout has passed, as the kernel's does (a rule's
+        // `delay=` says otherwise).
+        if let Some(d) = &mut decision
+            && d.delay.is_none()
+            && d.effect == Effect::Errno(Errno::new(libc::ETIMEDOUT).expect("a valid errno"))
+            && d.when == When::Entry
+        {
+            d.delay = timed_out_after(call.syscall, &call.args, probe);
         }
         if let Some(d) = decision {
             let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
@@ -832,6 +850,103 @@ mod tests {
             again.push(replay.decide(&call("openat"), &mut RegistersOnly));
         }
         assert_eq!(pattern, again);
+    }
+
+    /// A futex wait's timeout, a timespec at 0x1000 in its memory, and the clocks at 100 s.
+    struct TimedWait {
+        timeout: (u64, u64),
+    }
+
+    impl Probe for TimedWait {
+        fn read_u64(&mut self, addr: u64) -> Option<u64> {
+            match addr {
+                0x1000 => Some(self.timeout.0),
+                0x1008 => Some(self.timeout.1),
+                _ => None,
+            }
+        }
+        fn clock_now(&mut self, _: shape::Clock) -> Option<Duration> {
+            Some(Duration::from_secs(100))
+        }
+    }
+
+    /// Found on filelock's suite under `--explore plausible`: an injected futex ETIMEDOUT came at once, before the
+    /// wait's own timeout, which the kernel never does, and a test that counts a blocking wait's rounds failed
+    /// (`test_lock_descriptor_blocking_wait_does_not_spin`, 2/5 runs). An ETIMEDOUT is held until the call's
+    /// timeout has passed (relative for FUTEX_WAIT, absolute for FUTEX_WAIT_BITSET); its log says how long; a
+    /// replay holds it again; a rule's own `delay=` stands; another errno is not held.
+    #[test]
+    fn regression_an_injected_etimedout_came_before_the_waits_timeout() {
+        let wait = |op: i32| Call {
+            args: [0x2000, op as u64, 0, 0x1000, 0, u64::from(u32::MAX)],
+            ..call("futex")
+        };
+        let mut d = Decider::new(vec![fault("futex:ETIMEDOUT")], 1);
+        assert!(d.may_hold(), "an ETIMEDOUT rule may hold calls");
+        let relative = d
+            .decide(
+                &wait(libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG),
+                &mut TimedWait {
+                    timeout: (0, 300_000_000),
+                },
+            )
+            .unwrap();
+        assert_eq!(relative.delay, Some(Duration::from_millis(300)));
+        // An absolute deadline 2.5 s after the clock's 100 s.
+        let bitset = libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG;
+        let absolute = d
+            .decide(
+                &wait(bitset),
+                &mut TimedWait {
+                    timeout: (102, 500_000_000),
+                },
+            )
+            .unwrap();
+        assert_eq!(absolute.delay, Some(Duration::from_millis(2500)));
+        let passed = d
+            .decide(&wait(bitset), &mut TimedWait { timeout: (99, 0) })
+            .unwrap();
+        assert_eq!(
+            passed.delay,
+            Some(Duration::ZERO),
+            "a deadline already passed waits nothing"
+        );
+        // No timeout (a null pointer), or one that cannot be read: answered at once, as before.
+        let untimed = Call {
+            args: [0x2000, bitset as u64, 0, 0, 0, 0],
+            ..call("futex")
+        };
+        assert_eq!(d.decide(&untimed, &mut RegistersOnly).unwrap().delay, None);
+        assert_eq!(d.decide(&wait(bitset), &mut RegistersOnly).unwrap().delay, None);
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(log.injections[0].delay_ns, Some(300_000_000));
+        let mut replay = Decider::replay(&log);
+        let again = replay
+            .decide(
+                &wait(libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG),
+                &mut TimedWait {
+                    timeout: (0, 300_000_000),
+                },
+            )
+            .unwrap();
+        assert_eq!(again.delay, Some(Duration::from_millis(300)));
+        let mut own = Decider::new(vec![fault("futex:ETIMEDOUT:delay=1ms")], 1);
+        let held = own
+            .decide(
+                &wait(libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG),
+                &mut TimedWait { timeout: (5, 0) },
+            )
+            .unwrap();
+        assert_eq!(held.delay, Some(Duration::from_millis(1)));
+        let mut other = Decider::new(vec![fault("futex:EINTR")], 1);
+        assert!(!other.may_hold());
+        let eintr = other
+            .decide(
+                &wait(libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG),
+                &mut TimedWait { timeout: (5, 0) },
+            )
+            .unwrap();
+        assert_eq!(eintr.delay, None);
     }
 
     /// Issue 14 item 5: the rules a call let run is watched for are the ones that matched it and have an errno, and

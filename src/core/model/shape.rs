@@ -651,6 +651,11 @@ pub trait Probe {
     fn holds_other_end(&mut self, _fd: i32) -> Option<bool> {
         None
     }
+    /// The time on `clock` now, as `clock_gettime` says (for the absolute timeouts of [`timed_out_after`]).
+    fn clock_now(&mut self, clock: Clock) -> Option<std::time::Duration> {
+        let _ = clock;
+        None
+    }
     /// Whether another open file description holds a lock on the file behind `fd` that conflicts with a shared
     /// (or, `exclusive`, an exclusive) flock ([`Key::Held`]).
     fn lock_held(&mut self, fd: i32, exclusive: bool) -> Option<bool> {
@@ -859,6 +864,47 @@ pub const FUTEX_OPS: [&str; 14] = [
     "FUTEX_CMP_REQUEUE_PI",
     "FUTEX_LOCK_PI2",
 ];
+
+/// A clock a call's absolute timeout is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Monotonic,
+    Realtime,
+}
+
+/// How long a call failed with ETIMEDOUT waits first, as the kernel makes it: a futex wait returns ETIMEDOUT
+/// only once its timeout has passed, so an injected one waits it out (the event it waited for came too late),
+/// never failing at once — which no kernel does, and which a program may rightly take as a bug (a wait loop then
+/// spins: filelock's `test_lock_descriptor_blocking_wait_does_not_spin` failed on exactly that). FUTEX_WAIT's
+/// timeout is relative; FUTEX_WAIT_BITSET's, FUTEX_WAIT_REQUEUE_PI's and FUTEX_LOCK_PI2's absolute on
+/// CLOCK_MONOTONIC (CLOCK_REALTIME with `FUTEX_CLOCK_REALTIME`), FUTEX_LOCK_PI's on CLOCK_REALTIME
+/// (futex(2)). A deadline already passed waits nothing. `None`: not such a call, or its timeout (or the clock)
+/// could not be read.
+pub fn timed_out_after(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Option<std::time::Duration> {
+    if sc.name() != "futex" || args[3] == 0 {
+        return None;
+    }
+    let op = u64::from(args[1] as u32);
+    let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    if !futex_has_timeout(cmd) {
+        return None;
+    }
+    // `struct timespec { time_t tv_sec; long tv_nsec; }`, which the kernel refuses (EINVAL) unless
+    // 0 <= tv_nsec < 10^9 and tv_sec >= 0.
+    let secs = probe.read_u64(args[3])?;
+    let nanos = probe.read_u64(args[3].checked_add(8)?)?;
+    if secs > i64::MAX as u64 || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let timeout = std::time::Duration::new(secs, nanos as u32);
+    let clock = match cmd {
+        0 => return Some(timeout),
+        6 => Clock::Realtime,
+        _ if op & FUTEX_CLOCK_REALTIME != 0 => Clock::Realtime,
+        _ => Clock::Monotonic,
+    };
+    Some(timeout.saturating_sub(probe.clock_now(clock)?))
+}
 
 /// The futex operations whose fourth argument is a timeout pointer.
 fn futex_has_timeout(cmd: u64) -> bool {
