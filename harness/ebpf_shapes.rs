@@ -63,10 +63,33 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     let futex = Syscall::parse("futex").unwrap();
     let shapes = |obs: &Observation| obs.totals()[&futex].shapes.clone();
     let (p, e) = (shapes(&ptrace), shapes(&ebpf));
-    // The waits with a timeout fail deterministically: the same shape string, calls and errors on both.
+    // The waits with a timeout fail deterministically: the same calls and errors on both. How long their
+    // timeout is sits in the task's memory, which ptrace reads (1 µs: `within=1ms`) and eBPF does not.
     let key = "op=FUTEX_WAIT_PRIVATE:timeout=yes";
-    assert_eq!(e.get(key), p.get(key), "{:?} vs {:?}", e.keys(), p.keys());
-    assert_eq!(e[key].calls, 300);
+    let (ekey, pkey) = (format!("{key}:within=unknown"), format!("{key}:within=1ms"));
+    assert_eq!(e.get(&ekey), p.get(&pkey), "{:?} vs {:?}", e.keys(), p.keys());
+    assert_eq!(e[&ekey].calls, 300);
+    // So ETIMEDOUT, which an injection holds until the wait's timeout, has no model on eBPF: it says why.
+    let plan_path = dir.path().join("plan-ebpf.json");
+    phoebe()
+        .args(["synthesize", "-o"])
+        .arg(&plan_path)
+        .arg(path("ebpf", &dir))
+        .assert()
+        .success();
+    let plan: phoebe::model::Plan =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert!(!plan.models.iter().any(|m| m.id == "futex-ETIMEDOUT"));
+    let excluded = plan
+        .excluded
+        .iter()
+        .find(|x| x.syscall.name() == "futex" && x.action.to_string() == "ETIMEDOUT")
+        .expect("futex-ETIMEDOUT excluded");
+    assert!(
+        excluded.reason.contains("its within could not be learned"),
+        "{}",
+        excluded.reason
+    );
     // Wakes never fail; how many there are beyond the app's own depends on the runtime's locks.
     let wake = &e["op=FUTEX_WAKE_PRIVATE"];
     assert!(wake.calls >= 300 && wake.errors.is_empty(), "{wake:?}");

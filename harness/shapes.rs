@@ -77,7 +77,8 @@ fn observation_counts_calls_and_errors_per_shape() {
     let obs = load_observation(&observe(&dir, "on"));
     let totals = obs.totals();
     let futex = &totals[&phoebe::model::Syscall::parse("futex").unwrap()];
-    let wait = &futex.shapes["op=FUTEX_WAIT_PRIVATE:timeout=yes"];
+    // Its waits give up after 1 µs.
+    let wait = &futex.shapes["op=FUTEX_WAIT_PRIVATE:timeout=yes:within=1ms"];
     assert_eq!(wait.calls, 300);
     let errors: Vec<(String, u64)> = wait.errors.iter().map(|(e, n)| (e.to_string(), *n)).collect();
     assert_eq!(
@@ -170,6 +171,22 @@ fn synthesis_injects_only_shapes_that_failed_with_the_errno() {
         eagain.fault
     );
     assert!(eagain.shapes[0].fault.shape.len() == 2);
+    // ETIMEDOUT's model names how long the waits that timed out could wait (1 µs: `within=1ms`), so that an
+    // injection, held until the wait's own timeout as the kernel's would be, never lands on a long wait (found
+    // on filelock's suite, where a model of 5 ms polls held a 30 s wait past the run's timeout).
+    let etimedout = plan
+        .models
+        .iter()
+        .find(|m| m.id == "futex-ETIMEDOUT")
+        .expect("a futex-ETIMEDOUT model");
+    assert!(
+        etimedout
+            .fault
+            .to_string()
+            .ends_with(":op=FUTEX_WAIT_PRIVATE:timeout=yes:within=1ms"),
+        "{}",
+        etimedout.fault
+    );
     // The probe's stat fails whenever the probe is absent and never when it is there: ENOENT is its state, not
     // a failure to amplify (excluded, saying so), and its own /proc/PID/stat is never failed.
     assert!(!plan.models.iter().any(|m| m.id == "newfstatat-ENOENT"));
@@ -293,13 +310,14 @@ fn shapes_off_gives_per_syscall_models() {
 }
 
 /// A whole campaign on the app: every synthesized injection lands where the kernel could return it, so the
-/// app never sees an impossible result and every exercised experiment is resilient.
+/// app never sees an impossible result and every exercised experiment is resilient. Observed with ptrace, which
+/// reads how long a wait's timeout is (`within=`, which ETIMEDOUT's model needs; eBPF does not read it).
 #[test]
 fn a_campaign_by_shape_has_no_impossible_injection() {
     if !ptrace_works() || !seccomp_works() {
         return;
     }
-    let (status, report, summary) = campaign(&["--runs", "2"]);
+    let (status, report, summary) = campaign(&["--runs", "2", "--observer", "ptrace"]);
     assert_eq!(status, Some(0));
     let ids: Vec<&str> = report.experiments.iter().map(|e| e.id.as_str()).collect();
     assert!(
@@ -401,7 +419,10 @@ fn inject_summary_has_a_row_per_rule_and_shape() {
     sorted.sort();
     assert_eq!(
         sorted,
-        ["op=FUTEX_WAIT_PRIVATE:timeout=yes", "op=FUTEX_WAKE_PRIVATE"],
+        [
+            "op=FUTEX_WAIT_PRIVATE:timeout=yes:within=1ms",
+            "op=FUTEX_WAKE_PRIVATE"
+        ],
         "{stderr}"
     );
     assert!(table[4].starts_with("read:EAGAIN:fd=pipe "), "{stderr}");

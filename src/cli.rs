@@ -247,6 +247,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   Call-shape predicates (the rule matches only calls of that shape; `|` lists several values):
   op=OP        futex operation, e.g. FUTEX_WAIT_PRIVATE, FUTEX_WAKE, FUTEX_WAIT_BITSET_PRIVATE
   timeout=yes|no   futex wait with or without a timeout
+  within=1ms|10ms|100ms|1s|10s|long  a timed futex wait's timeout, as the call starts (an
+               ETIMEDOUT comes once it has passed; models fail only waits as short as the ones
+               that timed out)
   fd=KIND      the descriptor's kind: file, dir, pipe, tcp, tcp6, udp, udp6, unix-stream,
                unix-dgram, unix-seqpacket, netlink, eventfd, timerfd, signalfd, epoll, pidfd,
                inotify, tty, chr, blk, closed, …; groups: socket, inet, unix

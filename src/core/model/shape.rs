@@ -25,6 +25,13 @@ pub enum Key {
     Op,
     /// futex wait with a timeout: `yes` / `no`.
     Timeout,
+    /// futex wait with a timeout: how long it may wait before it gives up, as the call starts — the first of
+    /// `1ms`, `10ms`, `100ms`, `1s`, `10s` at or above what is left of its timeout, or `long` ([`within_class`]).
+    /// ETIMEDOUT says the event waited for came later than that: a baseline whose 5 ms polls timed out says
+    /// nothing of an event 30 s late, which an ETIMEDOUT of a 30-second wait, held until its timeout as the
+    /// kernel's would be, simulates (filelock's suite: such a model held a 30 s wait past the run's timeout).
+    /// ptrace and seccomp read the timespec (and the clock, for an absolute one); eBPF does not: `unknown`.
+    Within,
     /// epoll_wait, epoll_pwait, poll: whether the call may sleep (`no`: a timeout of 0, which returns at once and
     /// so is never interrupted by a signal).
     Sleeps,
@@ -148,9 +155,10 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 34] = [
+    pub const ALL: [Key; 35] = [
         Key::Op,
         Key::Timeout,
+        Key::Within,
         Key::Sleeps,
         Key::Family,
         Key::Type,
@@ -189,6 +197,7 @@ impl Key {
         match self {
             Key::Op => "op",
             Key::Timeout => "timeout",
+            Key::Within => "within",
             Key::Sleeps => "sleeps",
             Key::Family => "family",
             Key::Type => "type",
@@ -251,6 +260,7 @@ impl Key {
             | Key::Edge
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
+            Key::Within => Some(&WITHIN_CLASSES),
             Key::Peer => Some(&["self", "other"]),
             Key::Clone => Some(&["thread", "process"]),
             _ => None,
@@ -261,6 +271,7 @@ impl Key {
     pub fn applies_to(self) -> &'static str {
         match self {
             Key::Op | Key::Timeout => "futex",
+            Key::Within => "futex waits with a timeout",
             Key::Sleeps => "epoll_wait, epoll_pwait and poll",
             Key::Family | Key::Type => "socket and socketpair",
             Key::Fd | Key::Nonblock => {
@@ -366,7 +377,7 @@ impl Shape {
 /// for a directory, whose `directory=` decides it too); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
 /// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
 /// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 10] = [
+const STATE_ERRNOS: [(Key, &[i32]); 11] = [
     (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
@@ -380,6 +391,7 @@ const STATE_ERRNOS: [(Key, &[i32]); 10] = [
     (Key::Readers, &[libc::EPIPE]),
     (Key::Ready, &[libc::EAGAIN]),
     (Key::Held, &[libc::EAGAIN]),
+    (Key::Within, &[libc::ETIMEDOUT]),
 ];
 
 /// The shape as it matters to `errno` (`None`: a partial transfer or a delay, no errno): without the state
@@ -906,6 +918,19 @@ pub fn timed_out_after(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> O
     Some(timeout.saturating_sub(probe.clock_now(clock)?))
 }
 
+/// The classes of [`Key::Within`], shortest first; the last one has no bound.
+pub const WITHIN_CLASSES: [&str; 6] = ["1ms", "10ms", "100ms", "1s", "10s", "long"];
+
+/// The [`Key::Within`] class of a wait that gives up after `left`: the first bound at or above it.
+pub fn within_class(left: std::time::Duration) -> &'static str {
+    const BOUNDS_MS: [u64; 5] = [1, 10, 100, 1_000, 10_000];
+    BOUNDS_MS
+        .iter()
+        .zip(WITHIN_CLASSES)
+        .find(|(ms, _)| left <= std::time::Duration::from_millis(**ms))
+        .map_or("long", |(_, class)| class)
+}
+
 /// The futex operations whose fourth argument is a timeout pointer.
 fn futex_has_timeout(cmd: u64) -> bool {
     matches!(cmd, 0 | 6 | 9 | 11 | 13)
@@ -1314,7 +1339,7 @@ pub fn model_guards(sc: Syscall, action: Action) -> &'static str {
 /// Which components a syscall's shape has (empty: the syscall alone).
 pub fn keys_of(sc: Syscall) -> &'static [Key] {
     match sc.name() {
-        "futex" => &[Key::Op, Key::Timeout],
+        "futex" => &[Key::Op, Key::Timeout, Key::Within],
         "socket" | "socketpair" => &[Key::Family, Key::Type],
         "ioctl" => &[Key::Fd, Key::Nonblock, Key::Req, Key::Path],
         "mmap" => &[Key::Map, Key::Loader],
@@ -1362,6 +1387,12 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
             let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
             if futex_has_timeout(cmd) {
                 shape.set(Key::Timeout, yes_no(args[3] != 0));
+                if args[3] != 0 {
+                    shape.set(
+                        Key::Within,
+                        timed_out_after(sc, args, probe).map_or(UNKNOWN, within_class),
+                    );
+                }
             }
         }
         "socket" | "socketpair" => {
@@ -2048,20 +2079,73 @@ mod tests {
             shape("futex", [0, 128, 0, 0, 0, 0], p),
             "op=FUTEX_WAIT_PRIVATE:timeout=no"
         );
+        // This probe's memory reads 65 792 everywhere: a relative timeout of 65 792 s.
         assert_eq!(
             shape("futex", [0, 128, 0, 0x7ff0, 0, 0], p),
-            "op=FUTEX_WAIT_PRIVATE:timeout=yes"
+            "op=FUTEX_WAIT_PRIVATE:timeout=yes:within=long"
         );
         // A wake's fourth argument is not a timeout.
         assert_eq!(
             shape("futex", [0, 129, 1, 0x7ff0, 0, 0], p),
             "op=FUTEX_WAKE_PRIVATE"
         );
+        // An absolute deadline, and a probe that cannot read the clock.
         assert_eq!(
             shape("futex", [0, 9 | 128 | 256, 0, 1, 0, 0], p),
-            "op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes"
+            "op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes:within=unknown"
         );
         assert_eq!(shape("futex", [0, 99, 0, 0, 0, 0], p), "op=0x63");
+    }
+
+    /// A timed wait's `within=` is the class of what is left of its timeout as it starts: relative for
+    /// FUTEX_WAIT, the absolute deadline less the clock's time for FUTEX_WAIT_BITSET.
+    #[test]
+    fn timed_futex_waits_are_classed_by_how_long_they_may_wait() {
+        struct Timespec(u64, u64);
+        impl Probe for Timespec {
+            fn read_u64(&mut self, addr: u64) -> Option<u64> {
+                Some(if addr == 0x1000 { self.0 } else { self.1 })
+            }
+            fn clock_now(&mut self, _: Clock) -> Option<std::time::Duration> {
+                Some(std::time::Duration::from_secs(50))
+            }
+        }
+        let wait = [0, 128, 0, 0x1000, 0, 0];
+        let bitset = [0, 9 | 128, 0, 0x1000, 0, 0];
+        for (secs, nanos, class) in [
+            (0, 500_000, "1ms"),
+            (0, 5_000_000, "10ms"),
+            (0, 10_000_000, "10ms"),
+            (0, 50_000_000, "100ms"),
+            (1, 0, "1s"),
+            (5, 0, "10s"),
+            (30, 0, "long"),
+        ] {
+            assert_eq!(
+                shape("futex", wait, &mut Timespec(secs, nanos)),
+                format!("op=FUTEX_WAIT_PRIVATE:timeout=yes:within={class}")
+            );
+            // The same time left before an absolute deadline on a clock at 50 s.
+            assert_eq!(
+                shape("futex", bitset, &mut Timespec(secs + 50, nanos)),
+                format!("op=FUTEX_WAIT_BITSET_PRIVATE:timeout=yes:within={class}")
+            );
+        }
+        // A timespec the kernel refuses (EINVAL): nothing to class.
+        assert!(shape("futex", wait, &mut Timespec(0, 2_000_000_000)).ends_with("within=unknown"));
+        // Only ETIMEDOUT sees it: EINTR and EAGAIN models pool every timeout.
+        let shape = Shape::parse("op=FUTEX_WAIT_PRIVATE:timeout=yes:within=10ms").unwrap();
+        assert_eq!(
+            for_errno(&shape, Errno::new(libc::ETIMEDOUT)).get(Key::Within),
+            Some("10ms")
+        );
+        assert_eq!(for_errno(&shape, Errno::new(libc::EINTR)).get(Key::Within), None);
+        assert!(
+            Predicate::parse(Key::Within, "100ms")
+                .unwrap()
+                .matches(&Shape::parse("within=100ms").unwrap())
+        );
+        assert!(Predicate::parse(Key::Within, "2s").is_err());
     }
 
     #[test]
