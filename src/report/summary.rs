@@ -160,6 +160,27 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         },
         ending(log.exit, log.interrupted),
     );
+    // An ETIMEDOUT without a rule's `delay=` waited out its wait's own timeout (`decide::timed_out_after`): the
+    // program was slower for it, and says so here rather than leave the user to wonder.
+    let waited: Vec<u64> = log
+        .injections
+        .iter()
+        .filter(|i| matches!(i.effect, Effect::Errno(e) if e.symbol() == Some("ETIMEDOUT")))
+        .filter(|i| log.rules.get(i.rule).is_some_and(|r| r.fault.delay.is_none()))
+        .filter_map(|i| i.delay_ns)
+        .collect();
+    if !waited.is_empty() {
+        let (n, seconds) = (waited.len(), waited.iter().sum::<u64>() as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "phoebe: {} had passed, as the kernel's comes ({seconds:.3} s in all)",
+            if n == 1 {
+                "the ETIMEDOUT was held until its wait's timeout".to_owned()
+            } else {
+                format!("{n} ETIMEDOUTs were held until their waits' timeouts")
+            },
+        );
+    }
     let width = log
         .rules
         .iter()
@@ -686,6 +707,46 @@ mod tests {
             Draws::Seeded,
         );
         assert!(text.starts_with("phoebe: delayed 1 call in 'cat'"), "{text}");
+    }
+
+    /// An injected ETIMEDOUT waits out its wait's own timeout: the summary says how long the program waited so,
+    /// and not for an ETIMEDOUT a rule's own `delay=` held.
+    #[test]
+    fn etimedouts_held_until_their_waits_timeout_are_said() {
+        struct Timespec;
+        impl phoebe_core::model::shape::Probe for Timespec {
+            fn read_u64(&mut self, addr: u64) -> Option<u64> {
+                // A relative timeout of 0.25 s at 0x1000.
+                Some(if addr == 0x1000 { 0 } else { 250_000_000 })
+            }
+        }
+        let wait = Call {
+            args: [0x2000, 128, 0, 0x1000, 0, 0],
+            syscall: Syscall::parse("futex").unwrap(),
+            pid: 1,
+            tid: 1,
+            thread: None,
+            t_ns: 0,
+            path: None,
+        };
+        let mut d = Decider::new(vec![FaultSpec::parse("futex:ETIMEDOUT").unwrap()], 5);
+        d.decide(&wait, &mut Timespec);
+        d.decide(&wait, &mut Timespec);
+        let text = injections(
+            &d.finish(vec!["app".into()], "seccomp", None, false),
+            Draws::Seeded,
+        );
+        assert!(
+            text.contains("\nphoebe: 2 ETIMEDOUTs were held until their waits' timeouts had passed, as the kernel's comes (0.500 s in all)\n"),
+            "{text}"
+        );
+        let mut own = Decider::new(vec![FaultSpec::parse("futex:ETIMEDOUT:delay=1ms").unwrap()], 5);
+        own.decide(&wait, &mut Timespec);
+        let text = injections(
+            &own.finish(vec!["app".into()], "seccomp", None, false),
+            Draws::Seeded,
+        );
+        assert!(!text.contains("held until"), "{text}");
     }
 
     #[test]
