@@ -1658,25 +1658,42 @@ fn drawn_suffix(part: &str) -> Option<&str> {
     drawn.then_some(prefix)
 }
 
-/// Escapes a component for a glob, with every run of three or more digits (a pid or a port inside a name:
-/// `test_python_worker_4603`, `.java_pid8657`) as `*`.
+/// Escapes a component for a glob, with every run of eight or more hexadecimal digits that holds a decimal one (a
+/// hash, a log sequence number: PostgreSQL's WAL segment `00000001000000000000007B`, a git object) and every run
+/// of three or more digits (a pid or a port inside a name: `test_python_worker_4603`, `.java_pid8657`) as `*`.
 fn generalize_numbers(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
     let mut rest = part;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+    while let Some(start) = rest.find(|c: char| c.is_ascii_hexdigit()) {
         let len = rest[start..]
-            .find(|c: char| !c.is_ascii_digit())
+            .find(|c: char| !c.is_ascii_hexdigit())
             .unwrap_or(rest.len() - start);
         out.push_str(&glob::Pattern::escape(&rest[..start]));
-        let digits = &rest[start..start + len];
-        if len >= 3 {
+        let hex = &rest[start..start + len];
+        if len >= 8 && hex.bytes().any(|b| b.is_ascii_digit()) {
             out.push('*');
         } else {
-            out.push_str(digits);
+            out.push_str(&generalize_decimal(hex));
         }
         rest = &rest[start + len..];
     }
     out.push_str(&glob::Pattern::escape(rest));
+    out
+}
+
+/// [`generalize_numbers`]' runs of three or more digits, in text without glob characters (hex digits only).
+fn generalize_decimal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let len = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        out.push_str(&rest[..start]);
+        out.push_str(if len >= 3 { "*" } else { &rest[start..start + len] });
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -2189,6 +2206,22 @@ mod tests {
         ] {
             assert!(glob::Pattern::new(&template(p)).unwrap().matches(p), "{p}");
         }
+    }
+
+    /// Regression, found on PostgreSQL: its WAL segment `00000001000000000000007B` had the template `pg_wal/*B`
+    /// (the decimal run generalized, the letter kept), and the plausible fdatasync-EIO of the WAL matched none of
+    /// the segments written next. Hex runs of hashes and log sequence numbers generalize whole.
+    #[test]
+    fn regression_a_wal_segment_ending_in_a_letter_had_a_template_of_its_own() {
+        // Git objects too; hex-looking words without a digit, and short runs, stay.
+        assert_eq!(template("/db/pg_wal/00000001000000000000007B"), "/db/pg_wal/*");
+        assert_eq!(template("/db/pg_wal/000000010000000000000033"), "/db/pg_wal/*");
+        assert_eq!(
+            template("/r/.git/objects/3f/2504e04f8911d39a0c0305e82c3301aa"),
+            "/r/.git/objects/3f/*"
+        );
+        assert_eq!(template("/srv/deadbeef/cafe.conf"), "/srv/deadbeef/cafe.conf");
+        assert_eq!(template("/srv/ab12/x"), "/srv/ab12/x");
     }
 
     /// Rust tempfile's suite: rustdoc builds each doctest in `/tmp/rustdoctestXXXXXX`, and every directory kept a
