@@ -1812,6 +1812,85 @@ fn service_tolerance_and_recovery() {
         .stderr(predicate::str::contains("--service"));
 }
 
+/// Regression, found on PostgreSQL under plausible pwrite64-ENOSPC and fdatasync-EIO: a backend PANICs, the
+/// postmaster spends about a second in crash recovery ("the database system is in recovery mode") and serves
+/// again. The check ran right after injection was switched off, failed, and the run was `corrupted`, "the damage
+/// outlived the fault", of a server that came back by itself. `echo-service --recover-after` does the same: a
+/// failed read puts it in recovery for a while. Now the check runs after the rounds after injection, and rounds
+/// that fail at first and then all pass make the run `failed`, saying how long the service took to come back.
+/// The service's output says which error it met, and the evidence shows that line.
+#[test]
+fn regression_a_service_in_crash_recovery_was_corrupted() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let out = dir.path().join("campaign");
+    // Each round takes at least 200 ms, and recovery 700 ms: the first rounds after injection fail, the last pass.
+    let workload = format!("{}; status=$?; sleep 0.2; exit $status", echo_workload(port, 5));
+    let check = echo_workload(port, 5);
+    let args = [
+        "--service",
+        "--ready",
+        &echo_ready(port),
+        "--workload",
+        &workload,
+        "--check",
+        &check,
+        "--rounds",
+        "8",
+        "--timeout",
+        "30s",
+    ];
+    exec(
+        &out,
+        &[format!("openat:EIO:path={}", data.display())],
+        &args,
+        &[
+            &testapp("echo-service"),
+            &port.to_string(),
+            &data,
+            &"--recover-after",
+            &"700",
+        ],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("openat-EIO".to_owned(), Verdict::Failed)]);
+    let run = &report.experiments[0].runs[0];
+    assert!(
+        run.detail
+            .contains("the service came back by itself once injection stopped"),
+        "{}",
+        run.detail
+    );
+    assert_eq!(run.check_passed, Some(true), "the check ran last: {}", run.detail);
+    let after = run.rounds.unwrap().after;
+    let recovered = after.recovered.unwrap_or_else(|| panic!("{after:?}"));
+    assert!((1..8).contains(&recovered.failed), "{recovered:?}");
+    // The check ran after the last round after injection.
+    let modified = |name: &str| {
+        std::fs::metadata(out.join("experiments/openat-EIO").join(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    assert!(modified("run-1.check.err") >= modified("run-1-after-round-8.err"));
+    let evidence = run.evidence.as_ref().unwrap();
+    assert_eq!(
+        evidence.error_line.as_deref(),
+        Some(
+            format!(
+                "echo-service: {}: Input/output error (os error 5): recovering",
+                data.display()
+            )
+            .as_str()
+        ),
+    );
+}
+
 /// Regression, found on Redis: a reset injected into the service's receives from its clients made every workload
 /// round fail (the service drops a connection whose peer reset it, as it should, and the workload is that peer),
 /// and the service was judged `failed`. Those rounds are the simulation's own: a service that stays up and serves

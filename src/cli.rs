@@ -480,8 +480,9 @@ pub struct ExecArgs {
     #[arg(long, value_name = "N", default_value_t = 0, requires = "service")]
     pub tolerance: u32,
 
-    /// Service mode: wait this long after switching injection off before the check and the "after" rounds,
-    /// so that a service that recovers in its own time (a reconnect, a back-off) is not judged `corrupted`.
+    /// Service mode: wait this long after switching injection off before the "after" rounds and the check, so
+    /// that a service that recovers in its own time (a reconnect, a back-off, a crash recovery) passes every
+    /// round after. Without it, rounds after that fail at first and then all pass say how long it took.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true, requires = "service")]
     pub recovery: Option<Duration>,
 

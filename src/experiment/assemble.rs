@@ -5,7 +5,7 @@ use super::{Campaign, Experiment};
 use crate::model::{
     Baseline, Effect, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report,
     RunEvidence, Usage, Verdict,
-    report::{FIRST_INJECTIONS, tail_lines},
+    report::{FIRST_INJECTIONS, error_line, tail_lines},
 };
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
@@ -199,6 +199,7 @@ pub(super) fn evidence(
                 .collect()
         })
         .unwrap_or_default();
+    let error_line = error_line_of(files, &base);
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -217,11 +218,50 @@ pub(super) fn evidence(
             format!("{}/{post}", files.rel)
         },
         post_stderr_tail,
+        error_line,
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,
     })
 }
+
+/// The first line of the run's stderr, then stdout, that names an error its log says was injected, by the C
+/// library's text for it ([`error_line`]). Reads at most the first [`ERROR_LINE_SCAN`] bytes of each.
+fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<String> {
+    let mut said: Vec<String> = files
+        .log?
+        .injections
+        .iter()
+        .filter_map(|i| i.effect.errno())
+        .filter_map(|e| strerror(e.code()))
+        .collect();
+    said.sort_unstable();
+    said.dedup();
+    if said.is_empty() {
+        return None;
+    }
+    ["err", "out"].iter().find_map(|ext| {
+        use std::io::Read;
+        let file = std::fs::File::open(files.dir.join(format!("{base}.{ext}"))).ok()?;
+        let mut bytes = Vec::new();
+        file.take(ERROR_LINE_SCAN).read_to_end(&mut bytes).ok()?;
+        let said: Vec<&str> = said.iter().map(String::as_str).collect();
+        error_line(&String::from_utf8_lossy(&bytes), &said)
+    })
+}
+
+/// The C library's text for `errno` (`strerror`: `Input/output error`), through std, which asks `strerror_r`;
+/// `None` for a number it does not know.
+fn strerror(errno: i32) -> Option<String> {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let text = text
+        .strip_suffix(&format!(" (os error {errno})"))
+        .unwrap_or(&text);
+    (!text.is_empty() && !text.starts_with("Unknown error")).then(|| text.to_owned())
+}
+
+/// How much of a run's output [`error_line_of`] reads.
+const ERROR_LINE_SCAN: u64 = 8 << 20;
 
 /// The command that runs a run again, from the `phoebe inject` arguments the campaign gave it (`inject -q
 /// --count-all [--backend B] --fault F… --seed N --log L [--start-off --switch-ack A] -- CMD…`): `--replay LOG` instead of the

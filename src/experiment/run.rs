@@ -285,6 +285,7 @@ impl Runner<'_> {
                     raised,
                     peer: !exp.faults.is_empty() && exp.faults.iter().all(realism::peer_failure),
                     guarded,
+                    log_lost: log.is_none(),
                 });
                 progress.run_done();
                 let evidence = evidence(
@@ -340,6 +341,10 @@ impl Runner<'_> {
                 Some(timeout),
                 "an experiment run",
             )?;
+            if ran.timed_out {
+                // Killed at the timeout: what it left behind goes before the next run starts.
+                supervise::settle();
+            }
             if let Some(pattern) = &self.campaign.tests {
                 suite::keep_junit(pattern, started, &dir, &format!("run-{k}"));
             }

@@ -111,6 +111,7 @@ impl Runner<'_> {
         let mut ok = 0;
         let mut hung = false;
         let mut latencies_ms = Vec::with_capacity(n as usize);
+        let mut passed = Vec::with_capacity(n as usize);
         for r in 1..=n {
             if self.control.interrupted() {
                 break;
@@ -123,11 +124,14 @@ impl Runner<'_> {
             )?;
             latencies_ms.push(ran.wall.as_secs_f64() * 1000.0);
             hung |= ran.timed_out;
-            if !ran.timed_out && ran.status.is_some_and(|s| s.success()) {
-                ok += 1;
-            }
+            let this = !ran.timed_out && ran.status.is_some_and(|s| s.success());
+            ok += u32::from(this);
+            passed.push(this);
         }
-        Ok((RoundStats::from_rounds(ok, &latencies_ms), hung))
+        Ok((
+            RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms),
+            hung,
+        ))
     }
 
     /// The service started plainly (no phoebe: `NAME.out`/`.err` in `dir`), ready, `rounds` rounds and the check,
@@ -293,8 +297,11 @@ impl Runner<'_> {
                             .min(Duration::from_millis(50)),
                     );
                 }
-                run.check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
                 let (after, h3) = self.rounds(dir, &format!("run-{k}-after"), n)?;
+                // Last: the state the service is left in, once it has had the rounds after to come back (PostgreSQL
+                // in crash recovery refuses connections for a moment, and a check right after the switch said
+                // `corrupted` of a service that recovered by itself).
+                run.check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
                 run.rounds = Rounds {
                     steady,
                     injected,

@@ -133,20 +133,52 @@ pub(super) fn run(
     })
 }
 
-/// Asks the started phoebe process to end (it forwards SIGTERM to its target and writes its file), waits up to
-/// 5 s, then makes sure nothing of the group is left.
+/// How long each step of [`stop`] waits for the started phoebe to end: long enough for a loaded machine (an inner
+/// phoebe killed before it wrote its log would leave the run without its injection counts).
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Asks the started phoebe process to end, the way [`run`] does at a timeout, each step with [`GRACE`]: SIGTERM
+/// (it forwards it to its target, which may shut down cleanly, and writes its file); SIGTERM again (it kills the
+/// target with SIGKILL and still writes its file: a server slow to shut down, such as PostgreSQL in crash
+/// recovery, no longer costs the run its injection log); once more (it kills what the target left behind); then
+/// SIGKILL to the group. Then [`settle`]s.
 pub(super) fn stop(started: &mut Started) {
     let pid = nix::unistd::Pid::from_raw(started.pgid);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = started.child.try_wait() {
-            break;
+    'steps: for _ in 0..3 {
+        // ESRCH: it already ended.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = started.child.try_wait() {
+                break 'steps;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
     kill_group(started.pgid, libc::SIGKILL);
     let _ = started.child.wait();
+    settle();
+}
+
+/// Waits until no process this phoebe launched is left ([`contain`](crate::sys::contain)'s cgroup is empty), at
+/// most a little longer than a watchdog takes to empty its own: the processes of a run that was just ended, its
+/// group killed, take a moment to exit, and those that left the group (a server's workers, each in a session of
+/// its own) go only when the inner phoebe's watchdog ends them. Without it the next run could meet the last one's
+/// processes: PostgreSQL refused to start beside a postmaster still dying ("lock file \"postmaster.pid\" already
+/// exists"), and the campaign blamed the fault before it. Only when nothing else launched runs (between runs).
+/// Uncontained, there is nothing to wait on.
+pub(super) fn settle() {
+    let Some(containment) = crate::sys::contain::get() else {
+        return;
+    };
+    let timeout = Duration::from_millis(crate::sys::contain::EMPTY_WAIT_MS) + GRACE;
+    if !containment.wait_empty(timeout) {
+        tracing::warn!(
+            cgroup = %containment.path().display(),
+            "processes of the last run are still running {} s after it was ended",
+            timeout.as_secs()
+        );
+    }
 }
 
 pub(super) fn shell(cmd: &str) -> Command {

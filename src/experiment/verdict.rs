@@ -314,6 +314,9 @@ pub struct ServiceEvidence {
     pub peer: bool,
     /// Calls of the fault's class that its guards kept out, by what they had: `RuleStats::guarded`.
     pub guarded: Vec<(String, u64)>,
+    /// The inner phoebe's injection log is missing (it was killed before it saved it): `injected` and `matched`
+    /// are unknown, not 0.
+    pub log_lost: bool,
 }
 
 /// `; every round after waited 5.1 s …`, when no round after injection succeeded and their median took at least
@@ -345,29 +348,34 @@ fn millis_text(ms: f64) -> String {
 /// round got no answer), not exercised, corrupted (rounds after injection fail, or the check does), failed (rounds
 /// failed while injecting but recovered after), resilient.
 pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
+    // "4 injection(s)", or what is known when the log is lost: never "0", which would say nothing was injected.
+    let count = |noun: &str| {
+        if e.log_lost {
+            format!(
+                "an unknown number of {noun}s (its injection log was lost: the inner phoebe was killed before it \
+                 saved it)"
+            )
+        } else {
+            format!("{} {noun}(s)", e.injected)
+        }
+    };
+    let n = count("injection");
     let r = &e.rounds;
     match e.died {
         Some(exit @ TargetExit::Signal(signal)) if e.raised == Some(signal) => {
             return (
                 Verdict::Crashed,
                 format!(
-                    "the service was {exit}, which the kernel raises with the error phoebe injected ({} \
-                     injection(s)): a server that does not ignore it dies whenever a client goes away mid-reply",
-                    e.injected
+                    "the service was {exit}, which the kernel raises with the error phoebe injected ({n}): a \
+                     server that does not ignore it dies whenever a client goes away mid-reply"
                 ),
             );
         }
         Some(exit @ TargetExit::Signal(_)) => {
-            return (
-                Verdict::Crashed,
-                format!("the service was {exit} after {} injection(s)", e.injected),
-            );
+            return (Verdict::Crashed, format!("the service was {exit} after {n}"));
         }
         Some(exit) => {
-            return (
-                Verdict::Failed,
-                format!("the service ended ({exit}) after {} injection(s)", e.injected),
-            );
+            return (Verdict::Failed, format!("the service ended ({exit}) after {n}"));
         }
         None => {}
     }
@@ -377,13 +385,10 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
     if e.round_hung {
         return (
             Verdict::Hung,
-            format!(
-                "a workload round got no answer in time ({} injection(s))",
-                e.injected
-            ),
+            format!("a workload round got no answer in time ({n})"),
         );
     }
-    if e.injected == 0 {
+    if e.injected == 0 && !e.log_lost {
         let why = match e.matched {
             0 => match kept_out(&e.guarded) {
                 Some(why) => {
@@ -395,7 +400,10 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         };
         return (Verdict::NotExercised, why);
     }
-    if !r.after.all_ok() || e.check_passed == Some(false) {
+    // Rounds after that failed at first and then all passed, and a check at the end that passed: the service came
+    // back by itself (a crash recovery), which is not damage that outlived the fault.
+    let came_back = r.after.recovered.filter(|_| e.check_passed != Some(false));
+    if (!r.after.all_ok() && came_back.is_none()) || e.check_passed == Some(false) {
         return (
             Verdict::Corrupted,
             format!(
@@ -403,11 +411,27 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
                 r.after.ok,
                 r.after.total,
                 if e.check_passed == Some(false) {
-                    " and the check failed"
+                    " and the check after them failed"
                 } else {
                     ""
                 },
                 stopped_answering(r).unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(back) = came_back {
+        return (
+            Verdict::Failed,
+            format!(
+                "{} of {} rounds ok while injecting; the service came back by itself once injection stopped: the \
+                 first {} of {} rounds after failed, then every one passed (about {}; --recovery {}s would wait \
+                 that long before the rounds after)",
+                r.injected.ok,
+                r.injected.total,
+                back.failed,
+                r.after.total,
+                millis_text(back.ms),
+                (back.ms / 1000.0).ceil().max(1.0)
             ),
         );
     }
@@ -416,10 +440,12 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         return (
             Verdict::Resilient,
             format!(
-                "{} of {} rounds ok while injecting {} peer failure(s), and every round after: the rounds that \
-                 failed are the workload's own connections, whose end the fault simulates (the workload is the \
-                 service's peer); the service stayed up and served the next ones",
-                r.injected.ok, r.injected.total, e.injected
+                "{} of {} rounds ok while injecting {}, and every round after: the rounds that failed are the \
+                 workload's own connections, whose end the fault simulates (the workload is the service's \
+                 peer); the service stayed up and served the next ones",
+                r.injected.ok,
+                r.injected.total,
+                count("peer failure")
             ),
         );
     }
@@ -427,8 +453,11 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         return (
             Verdict::Resilient,
             format!(
-                "{} of {} rounds ok while injecting {} error(s), within --tolerance {}",
-                r.injected.ok, r.injected.total, e.injected, e.tolerance
+                "{} of {} rounds ok while injecting {}, within --tolerance {}",
+                r.injected.ok,
+                r.injected.total,
+                count("error"),
+                e.tolerance
             ),
         );
     }
@@ -436,7 +465,23 @@ pub fn judge_service(e: &ServiceEvidence) -> (Verdict, String) {
         return (
             Verdict::Failed,
             format!(
-                "{} of {} rounds ok while injecting; all recovered after",
+                "{} of {} rounds ok while injecting{}; all recovered after",
+                r.injected.ok,
+                r.injected.total,
+                if e.log_lost {
+                    format!(" ({n})")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    if e.log_lost {
+        // Every round passed, and nothing says whether a call was failed at all.
+        return (
+            Verdict::NotExercised,
+            format!(
+                "{} of {} rounds ok while injecting, but {n}: whether any call was failed is unknown",
                 r.injected.ok, r.injected.total
             ),
         );
@@ -462,6 +507,7 @@ mod service_tests {
             mean_ms: 1.0,
             p50_ms: 1.0,
             p99_ms: 1.0,
+            recovered: None,
         }
     }
 
@@ -482,7 +528,98 @@ mod service_tests {
             raised: None,
             peer: false,
             guarded: Vec::new(),
+            log_lost: false,
         }
+    }
+
+    /// Regression, found on PostgreSQL under plausible pwrite64-ENOSPC and fdatasync-EIO: a backend PANICs, the
+    /// postmaster runs crash recovery for about a second and serves again. The check, run right after the switch,
+    /// met "the database system is in recovery mode", and the run was `corrupted`, "the damage outlived the
+    /// fault", of a service that came back by itself. The check now runs after the rounds after, and rounds that
+    /// fail at first and then all pass are a recovery.
+    #[test]
+    fn regression_a_service_in_crash_recovery_was_corrupted() {
+        let back = ServiceEvidence {
+            rounds: Rounds {
+                steady: stats(5, 5),
+                injected: stats(1, 5),
+                after: RoundStats::from_rounds(4, &[900.0, 120.0, 110.0, 130.0, 125.0]).with_recovery(
+                    &[false, true, true, true, true],
+                    &[900.0, 120.0, 110.0, 130.0, 125.0],
+                ),
+            },
+            check_passed: Some(true),
+            ..evidence()
+        };
+        assert_eq!(
+            judge_service(&back),
+            (
+                Verdict::Failed,
+                "1 of 5 rounds ok while injecting; the service came back by itself once injection stopped: the \
+                 first 1 of 5 rounds after failed, then every one passed (about 900 ms; --recovery 1s would wait \
+                 that long before the rounds after)"
+                    .into()
+            )
+        );
+        // The check at the end fails: the state stayed broken.
+        let broken = ServiceEvidence {
+            check_passed: Some(false),
+            ..back.clone()
+        };
+        assert_eq!(judge_service(&broken).0, Verdict::Corrupted);
+        // A round that fails after one passed is no recovery.
+        let flapping = ServiceEvidence {
+            rounds: Rounds {
+                after: RoundStats::from_rounds(3, &[100.0; 5])
+                    .with_recovery(&[false, true, false, true, true], &[100.0; 5]),
+                ..back.rounds
+            },
+            ..back.clone()
+        };
+        assert_eq!(judge_service(&flapping).0, Verdict::Corrupted);
+    }
+
+    /// Regression, found on PostgreSQL under a plausible fdatasync-EIO: the injected EIO made a backend PANIC,
+    /// the postmaster went into crash recovery and took longer than phoebe's 5 s to stop, the inner phoebe was
+    /// killed before it saved its log, and the run — every round failed while injecting and after — was
+    /// `not-exercised`, "the service never made a call the fault matches".
+    #[test]
+    fn regression_a_service_run_whose_injection_log_was_lost_was_not_exercised() {
+        let lost = ServiceEvidence {
+            injected: 0,
+            matched: 0,
+            log_lost: true,
+            ..evidence()
+        };
+        let failing = ServiceEvidence {
+            rounds: Rounds {
+                steady: stats(5, 5),
+                injected: stats(0, 5),
+                after: stats(0, 5),
+            },
+            check_passed: Some(false),
+            ..lost.clone()
+        };
+        let (verdict, detail) = judge_service(&failing);
+        assert_eq!(verdict, Verdict::Corrupted, "{detail}");
+        assert!(!detail.contains("never made a call"), "{detail}");
+        let (verdict, detail) = judge_service(&ServiceEvidence {
+            died: Some(TargetExit::Signal(libc::SIGABRT)),
+            ..lost.clone()
+        });
+        assert_eq!(verdict, Verdict::Crashed);
+        assert_eq!(
+            detail,
+            "the service was killed by SIGABRT after an unknown number of injections (its injection log was lost: \
+             the inner phoebe was killed before it saved it)"
+        );
+        // Every round passed: whether anything was injected is unknown, which is not `resilient`.
+        let (verdict, detail) = judge_service(&lost);
+        assert_eq!(verdict, Verdict::NotExercised);
+        assert!(
+            detail.contains("whether any call was failed is unknown"),
+            "{detail}"
+        );
     }
 
     #[test]
@@ -564,6 +701,7 @@ mod service_tests {
             mean_ms: p50_ms,
             p50_ms,
             p99_ms: p50_ms,
+            recovered: None,
         };
         let wedged = ServiceEvidence {
             died: None,
@@ -581,6 +719,7 @@ mod service_tests {
             raised: None,
             peer: false,
             guarded: Vec::new(),
+            log_lost: false,
         };
         let (verdict, detail) = judge_service(&wedged);
         assert_eq!(verdict, Verdict::Corrupted);

@@ -565,6 +565,13 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(&ev.repro_shell)
         );
     }
+    if let Some(line) = &ev.error_line {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Where it said the injected error:</p><pre class=\"command\">{}</pre>",
+            esc(line)
+        );
+    }
     if !ev.first_injections.is_empty() {
         out.push_str("<p class=\"muted\">First injected calls:</p><ul>");
         for call in &ev.first_injections {

@@ -162,6 +162,26 @@ impl Containment {
         self.procs.as_raw_fd()
     }
 
+    /// Waits until no process phoebe launched, nor any descendant of one, is left (`cgroup.events` says
+    /// `populated 0`), at most `timeout`: a process killed with its group (or by an inner phoebe's watchdog) takes a
+    /// moment to exit, and one that a session of its own kept out of its group's kill (a server's workers) goes
+    /// when its watchdog ends it. `true` once empty; `false` at the timeout or when the file cannot be read.
+    pub fn wait_empty(&self, timeout: std::time::Duration) -> bool {
+        let events = self.path.join("cgroup.events");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match fs::read(&events) {
+                Ok(text) if !events_populated(&text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     fn new() -> Result<Containment, ContainError> {
         // The watchdog would be reparented to phoebe itself, and nothing needs it.
         if std::process::id() == 1 {

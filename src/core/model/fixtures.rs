@@ -214,6 +214,7 @@ pub fn sample_with_evidence() -> Report {
         stdout_file: "experiments/read-EAGAIN/run-2.out".into(),
         post_stderr_tail: Vec::new(),
         post_stderr_file: String::new(),
+        error_line: None,
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),

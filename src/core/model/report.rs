@@ -245,6 +245,8 @@ pub struct RunResult {
 pub const TAIL_LINES: usize = 20;
 /// At most this many bytes of each output stream in [`RunEvidence`].
 pub const TAIL_BYTES: usize = 4096;
+/// [`RunEvidence::error_line`]'s bound.
+pub const ERROR_LINE_BYTES: usize = 400;
 /// At most this many injections in [`RunEvidence::first_injections`].
 pub const FIRST_INJECTIONS: usize = 5;
 
@@ -271,6 +273,12 @@ pub struct RunEvidence {
     /// That file, relative to the campaign directory; left out when there is no tail.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub post_stderr_file: String,
+    /// The first line of the run's output (stderr, then stdout) that names an error phoebe injected, by the C
+    /// library's text for it (`could not read block 0 in file "base/5/1259": Input/output error`): where the
+    /// program said what it met, which the tails of a service's output (its shutdown) often no longer show.
+    /// At most [`ERROR_LINE_BYTES`] bytes; left out when no line names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_line: Option<String>,
     /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
     #[serde(default)]
     pub first_injections: Vec<InjectedCall>,
@@ -285,11 +293,15 @@ pub struct RunEvidence {
 }
 
 impl RunEvidence {
-    /// What a one-line view shows: the last non-empty stderr line, else the last stdout line, else the
+    /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
+    /// last non-empty stderr line, else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
     /// repr() failed> / MemoryError:`.
     pub fn telling_line(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(line) = &self.error_line {
+            return Some(line.as_str().into());
+        }
         fn last(lines: &[String]) -> Option<std::borrow::Cow<'_, str>> {
             let mut found = lines.iter().rev().map(|l| l.trim()).filter(|l| !l.is_empty());
             let line = found.next()?;
@@ -359,6 +371,41 @@ impl std::fmt::Display for InjectedCall {
     }
 }
 
+/// The first line of `text` that contains one of `said` (the C library's texts of the injected errors,
+/// `Input/output error`), for [`RunEvidence::error_line`]: trimmed, control characters but tabs replaced, and
+/// at most [`ERROR_LINE_BYTES`] bytes — a longer line keeps the part that ends with the text. Pure.
+pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
+    let (line, end) = text.lines().find_map(|line| {
+        said.iter()
+            .filter(|t| !t.is_empty())
+            .find_map(|t| line.find(t).map(|at| (line, at + t.len())))
+    })?;
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let line = line.trim_end();
+    if line.len() <= ERROR_LINE_BYTES {
+        return Some(clean(line.trim_start()));
+    }
+    let mut start = end.saturating_sub(ERROR_LINE_BYTES - 3);
+    while !line.is_char_boundary(start) {
+        start += 1;
+    }
+    let mut stop = (start + ERROR_LINE_BYTES - 3).min(line.len());
+    while !line.is_char_boundary(stop) {
+        stop -= 1;
+    }
+    Some(format!("…{}", clean(&line[start..stop])))
+}
+
 /// The end of `text`: its last [`TAIL_LINES`] lines, within [`TAIL_BYTES`] bytes (a longer last line keeps its
 /// end), with control characters but tabs replaced, so that no renderer gets terminal escapes.
 pub fn tail_lines(text: &str) -> Vec<String> {
@@ -417,6 +464,19 @@ pub struct RoundStats {
     /// 99th-percentile round latency (nearest rank: the slowest of fewer than 100 rounds), in milliseconds.
     #[serde(default)]
     pub p99_ms: f64,
+    /// The rounds failed at first and then every one passed: the service came back by itself
+    /// ([`RoundStats::with_recovery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Recovery>,
+}
+
+/// Rounds that failed at first and then all passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// How many rounds failed before the first that passed.
+    pub failed: u32,
+    /// Their wall time in all, in milliseconds: about how long the service took to come back.
+    pub ms: f64,
 }
 
 impl RoundStats {
@@ -443,7 +503,22 @@ impl RoundStats {
             },
             p50_ms: rank(0.5),
             p99_ms: rank(0.99),
+            recovered: None,
         }
+    }
+
+    /// With [`RoundStats::recovered`] from each round's outcome (`true`: it passed) in the order played, beside its
+    /// latency: set when at least one round failed, the last one passed, and none failed after one passed.
+    pub fn with_recovery(self, passed: &[bool], latencies_ms: &[f64]) -> RoundStats {
+        let failed = passed.iter().take_while(|ok| !**ok).count();
+        let recovered =
+            (failed > 0 && failed < passed.len() && passed[failed..].iter().all(|ok| *ok)).then(|| {
+                Recovery {
+                    failed: failed as u32,
+                    ms: latencies_ms.iter().take(failed).sum(),
+                }
+            });
+        RoundStats { recovered, ..self }
     }
 }
 
@@ -1007,6 +1082,32 @@ mod tests {
         let old: ExperimentResult = serde_json::from_value(old).unwrap();
         assert_eq!(old.counts_text(), result.counts_text());
         assert_eq!(old.verdict_text(), result.verdict_text());
+    }
+
+    #[test]
+    fn error_line_is_the_first_line_that_names_an_injected_error() {
+        let log = "LOG:  starting\nERROR:  could not read block 0 in file \"base/5/1259\": Input/output error\n\
+                   ERROR:  again: Input/output error\nLOG:  database system is shut down\n";
+        assert_eq!(
+            error_line(log, &["No space left on device", "Input/output error"]).as_deref(),
+            Some("ERROR:  could not read block 0 in file \"base/5/1259\": Input/output error")
+        );
+        assert_eq!(error_line(log, &["Too many open files"]), None);
+        assert_eq!(error_line(log, &[""]), None);
+        // A long line keeps the part that ends with the text, within the bound.
+        let long = format!("{}: No space left on device trailing", "x".repeat(1000));
+        let line = error_line(&long, &["No space left on device"]).unwrap();
+        assert!(line.len() <= ERROR_LINE_BYTES, "{}", line.len());
+        assert!(
+            line.starts_with('…') && line.contains("x: No space left on device"),
+            "{line}"
+        );
+        let ev = RunEvidence {
+            error_line: Some("said it".into()),
+            stderr_tail: vec!["last".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(ev.telling_line().as_deref(), Some("said it"));
     }
 
     #[test]
