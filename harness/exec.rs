@@ -1891,6 +1891,50 @@ fn regression_a_service_in_crash_recovery_was_corrupted() {
     );
 }
 
+/// Regression, found on PostgreSQL: a postmaster in crash recovery did not stop within the 5 s phoebe gave it
+/// after SIGTERM, the inner phoebe was killed with it before it saved its injection log, and the run — whose
+/// rounds had failed — was `not-exercised`, "the service never made a call the fault matches". A service that
+/// ignores SIGTERM now gets a second one 5 s later, on which the inner phoebe kills it and still saves its log.
+#[test]
+fn regression_a_service_slow_to_stop_lost_its_injection_log() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let out = dir.path().join("campaign");
+    let service = format!(
+        "trap '' TERM; exec {} {port} {}",
+        testapp("echo-service").display(),
+        data.display()
+    );
+    let args = [
+        "--service",
+        "--ready",
+        &echo_ready(port),
+        "--workload",
+        &echo_workload(port, 5),
+        "--rounds",
+        "2",
+        "--timeout",
+        "30s",
+    ];
+    exec(
+        &out,
+        &[format!("openat:ENOENT:path={}", data.display())],
+        &args,
+        &[&"sh", &"-c", &service],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("openat-ENOENT".to_owned(), Verdict::Failed)]);
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.injected, 2, "{}", run.detail);
+    assert!(!run.detail.contains("unknown"), "{}", run.detail);
+    assert!(out.join("experiments/openat-ENOENT/run-1.log.json").exists());
+}
+
 /// Regression, found on Redis: a reset injected into the service's receives from its clients made every workload
 /// round fail (the service drops a connection whose peer reset it, as it should, and the workload is that peer),
 /// and the service was judged `failed`. Those rounds are the simulation's own: a service that stays up and serves
