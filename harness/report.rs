@@ -37,7 +37,7 @@ fn skipped_experiments_render_in_every_report_format() {
 
     let junit = render(&dir, "junit");
     assert!(
-        junit.contains("tests=\"6\" failures=\"2\" errors=\"0\" skipped=\"4\""),
+        junit.contains("tests=\"6\" failures=\"3\" errors=\"0\" skipped=\"3\""),
         "{junit}"
     );
     for id in ["futex-ETIMEDOUT", "fsync-EIO"] {
@@ -51,18 +51,18 @@ fn skipped_experiments_render_in_every_report_format() {
 
     let markdown = render(&dir, "markdown");
     assert!(
-        markdown.contains("<details><summary>Skipped (3): not run on ebpf</summary>"),
+        markdown.contains("<details><summary>Skipped (2): not run on ebpf</summary>"),
         "{markdown}"
     );
     assert!(markdown.contains("- futex-ETIMEDOUT: `futex:ETIMEDOUT:p=0.2202` — no LSM hook decides 'futex'"));
 
     let html = render(&dir, "html");
-    assert!(html.contains("<div class=\"notice\" id=\"skipped\"><p>3 skipped: the ebpf backend cannot run"));
+    assert!(html.contains("<div class=\"notice\" id=\"skipped\"><p>2 skipped: the ebpf backend cannot run"));
     assert!(html.contains("<li><code>fsync-EIO</code>"));
 
     let terminal = render(&dir, "terminal");
     assert!(
-        terminal.contains("skipped (3): the ebpf backend cannot run these 3 experiments (--backend seccomp runs them):\n  futex-ETIMEDOUT"),
+        terminal.contains("skipped (2): the ebpf backend cannot run these 2 experiments (--backend seccomp runs them):\n  futex-ETIMEDOUT"),
         "{terminal}"
     );
 
@@ -107,7 +107,7 @@ fn report_merge_keeps_the_skipped_experiments_of_every_shard() {
         .assert()
         // The fixture has experiments that are not resilient: the merge exits 1, as exec would (--fail-on).
         .code(1)
-        .stdout(predicate::str::contains("skipped (3)"));
+        .stdout(predicate::str::contains("skipped (2)"));
     let report: Report = phoebe::files::load(&merged.join("report.json"), "report").unwrap();
     // Shard by shard: the first shard's skips, then the second's.
     let by_id = |skipped: &[phoebe::model::Skipped]| {
@@ -119,7 +119,7 @@ fn report_merge_keeps_the_skipped_experiments_of_every_shard() {
     assert_eq!(report.experiments.len(), whole.experiments.len());
     assert!(report.pending.is_empty());
     let junit = std::fs::read_to_string(merged.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<skipped message=\"not run:").count(), 3);
+    assert_eq!(junit.matches("<skipped message=\"not run:").count(), 2);
 }
 
 /// Regression (issue 13, item 7): `report merge` accepted the same shard twice and counted its baseline twice.

@@ -324,6 +324,12 @@ echo "==begin observe"
 phoebe observe --backend ebpf --latency -o /tmp/obs.json -- storm openat-fail 100 2>&1
 echo "==end observe"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+# seq's stdout a pipe (its stderr is another file: writes to fd 2's file are never failed).
+{ phoebe inject --backend ebpf --log /tmp/log.json --fault write:EPIPE:p=1 -- seq 10 2>/tmp/seq.err
+  echo "status=$?" >> /tmp/seq.err; } | cat > /dev/null
+echo "==begin epipe"; cat /tmp/seq.err; echo "==end epipe"
+echo "==begin epipe log"; cat /tmp/log.json; echo "==end epipe log"
+run nosignal ebpf sendto:EPIPE fd-kinds 1
 phoebe observe -q --backend ebpf -o /tmp/fd.json -- fd-kinds 20 --more --paths > /tmp/fd.out 2>&1
 echo "==begin fd-kinds"
 cat /tmp/fd.json
@@ -448,6 +454,23 @@ fn ebpf_injects_in_the_guest() {
             connect.out
         );
         assert_eq!(connect.log().injections.len(), 1, "{k}");
+
+        // An injected EPIPE raises SIGPIPE in the writer, as the kernel's does: busybox's seq (SIGPIPE at its
+        // default) dies of it, as it does when its reader is gone; phoebe says so and the log records the signal.
+        let epipe = guest.scenario("epipe");
+        assert!(epipe.out.contains("killed by SIGPIPE"), "{k}: {}", epipe.out);
+        assert!(epipe.out.contains("status=141"), "{k}: {}", epipe.out);
+        assert!(!epipe.out.contains("Broken pipe"), "{k}: {}", epipe.out);
+        let signals: Vec<Option<i32>> = epipe.log().injections.iter().map(|i| i.signal).collect();
+        assert_eq!(signals, [Some(libc::SIGPIPE)], "{k}");
+        // Rust's TcpStream sends with MSG_NOSIGNAL: no signal, as the kernel raises none.
+        let nosignal = guest.scenario("nosignal");
+        let injections = &nosignal.log().injections;
+        assert!(!injections.is_empty(), "{k}: {}", nosignal.out);
+        assert!(
+            injections.iter().all(|i| i.signal.is_none()),
+            "{k}: {injections:?}"
+        );
 
         // The control process opened the file thousands of times while the rules were loaded, never failing.
         let control = guest.section("control");

@@ -237,7 +237,7 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   when=entry   the call is skipped and returns the error (default)
   when=exit    the call runs, then returns the error (its side effects happen); either way,
                a write's EPIPE raises SIGPIPE in the caller, as the kernel's does (a send
-               with MSG_NOSIGNAL excepted; eBPF refuses such rules)
+               with MSG_NOSIGNAL excepted), on every backend
   delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it; without
                it, an ETIMEDOUT of a futex wait is held until the wait's own timeout has
                passed, as the kernel's comes

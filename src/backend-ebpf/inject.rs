@@ -35,7 +35,7 @@ use phoebe_common::{
     inject::{
         ERRNOS_PER_RULE, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters, SYSCALL_SLOTS,
         SyscallRules, UNLIMITED, globals as inject_globals, hook, maps as inject_maps,
-        programs as inject_programs,
+        programs as inject_programs, sigpipe,
     },
     maps, programs, state,
 };
@@ -312,22 +312,6 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
                     .into(),
             ));
         }
-        if let Some(&sc) = fault.syscalls.iter().find(|&&sc| {
-            fault
-                .errnos
-                .iter()
-                .any(|&(errno, _)| realism::raised_signal(sc, errno, &[0; 6]).is_some())
-        }) {
-            return Err(refuse(
-                fault,
-                format!(
-                    "the kernel raises SIGPIPE with the EPIPE of {}, and the injector's programs do not, so a \
-                     program that does not ignore SIGPIPE would meet an error it never sees; {}",
-                    sc.name(),
-                    Hint::UseSeccomp
-                ),
-            ));
-        }
         if fault.errnos.len() > ERRNOS_PER_RULE {
             return Err(refuse(
                 fault,
@@ -358,6 +342,8 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
             let table = tables.entry(nr).or_insert(SyscallRules {
                 hook: hook.id,
                 count: 0,
+                sigpipe: sigpipe_of(syscall),
+                pad: 0,
                 rules: [kernel; RULES_PER_SYSCALL],
             });
             if table.count as usize == RULES_PER_SYSCALL {
@@ -384,6 +370,17 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
         tables,
         hooks,
     })
+}
+
+/// Whether the kernel raises SIGPIPE with an `EPIPE` of `syscall` ([`realism::epipe_signal`]), as the injector's
+/// programs read it ([`sigpipe`]): they raise it too, in the calling thread, as the kernel's `send_sig(SIGPIPE,
+/// current, 0)` does.
+fn sigpipe_of(syscall: Syscall) -> u32 {
+    match realism::epipe_signal(syscall) {
+        None => sigpipe::NEVER,
+        Some(None) => sigpipe::ALWAYS,
+        Some(Some(flags)) => sigpipe::UNLESS_NOSIGNAL_IN + flags as u32,
+    }
 }
 
 /// One rule as the kernel applies it (`id`: its index among the rules), built by phoebe-common's
@@ -784,8 +781,7 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         // The kernel programs do not compute call shapes (yet): the log says nothing rather than guess.
         shape: None,
         path: None,
-        // `plan` refuses every rule whose errno raises a signal.
-        signal: None,
+        signal: (event.signal != 0).then_some(event.signal as i32),
     })
 }
 

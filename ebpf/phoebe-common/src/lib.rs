@@ -307,7 +307,27 @@ pub mod inject {
         pub hook: u32,
         /// Rules used in `rules` (0..=RULES_PER_SYSCALL).
         pub count: u32,
+        /// Whether an injected `EPIPE` raises SIGPIPE in the calling thread, as the kernel's does: one of
+        /// [`sigpipe`].
+        pub sigpipe: u32,
+        pub pad: u32,
         pub rules: [KernelRule; RULES_PER_SYSCALL],
+    }
+
+    /// [`SyscallRules::sigpipe`]: whether an injected `EPIPE` of the syscall raises SIGPIPE.
+    pub mod sigpipe {
+        /// Never (not a write).
+        pub const NEVER: u32 = 0;
+        /// Always (write, writev, pwrite64, …: no flags can prevent it).
+        pub const ALWAYS: u32 = 1;
+        /// Unless the call's argument `value - UNLESS_NOSIGNAL_IN` (a send's flags) has `MSG_NOSIGNAL`.
+        pub const UNLESS_NOSIGNAL_IN: u32 = 2;
+        /// `MSG_NOSIGNAL`.
+        pub const MSG_NOSIGNAL: u64 = 0x4000;
+        /// SIGPIPE's number.
+        pub const SIGPIPE: u32 = 13;
+        /// `EPIPE`.
+        pub const EPIPE: u32 = 32;
     }
 
     /// Counters of one user rule, shared by all CPUs (atomic adds).
@@ -333,7 +353,8 @@ pub mod inject {
         pub nr: u32,
         pub errno: u32,
         pub rule: u32,
-        pub pad: u32,
+        /// The signal raised with the error in the calling thread (SIGPIPE with an `EPIPE`), 0 for none.
+        pub signal: u32,
     }
 
     /// Map names.

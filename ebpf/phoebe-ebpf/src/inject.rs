@@ -7,7 +7,10 @@
 //! Injections go to user space through a ring buffer.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task_btf, bpf_get_prandom_u32, bpf_probe_read_kernel, bpf_task_pt_regs},
+    helpers::{
+        bpf_get_current_task_btf, bpf_get_prandom_u32, bpf_probe_read_kernel, bpf_send_signal_thread,
+        bpf_task_pt_regs,
+    },
     macros::{lsm, map},
     maps::{Array, PerCpuArray, RingBuf},
     programs::LsmContext,
@@ -16,12 +19,14 @@ use phoebe_common::{
     decide,
     inject::{
         EVENTS_BYTES, InjectEvent, KernelRule, MAX_RULES, RULES_PER_SYSCALL, RuleCounters, SYSCALL_SLOTS,
-        SyscallRules, hook,
+        SyscallRules, hook, sigpipe,
     },
     state,
 };
 
-use crate::{MAX_ERRNO, PT_REGS_SYSCALL_NR, current, global, now, targets::state_of};
+use crate::{
+    MAX_ERRNO, PT_REGS_ARG2, PT_REGS_ARG3, PT_REGS_SYSCALL_NR, current, global, now, targets::state_of,
+};
 
 #[unsafe(no_mangle)]
 static PHOEBE_TASK_FILES_OFFSET: u32 = 0;
@@ -79,16 +84,53 @@ fn fetch_add(counter: *mut u64, n: u64) -> u64 {
     value
 }
 
+/// The current task's saved user register at byte `offset` of its `struct pt_regs`.
+#[inline(always)]
+fn user_register(offset: usize) -> Option<u64> {
+    // SAFETY: both helpers take the current task, which is always valid while the program runs; the register
+    // read goes through bpf_probe_read_kernel, which checks the address.
+    unsafe {
+        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
+        bpf_probe_read_kernel(regs.wrapping_add(offset).cast::<u64>()).ok()
+    }
+}
+
 /// The syscall the current task is in, from its saved user registers (`orig_ax`).
 #[inline(always)]
 fn syscall_nr() -> Option<u32> {
-    // SAFETY: both helpers take the current task, which is always valid while the program runs; the register
-    // read goes through bpf_probe_read_kernel, which checks the address.
-    let nr: i64 = unsafe {
-        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
-        bpf_probe_read_kernel(regs.wrapping_add(PT_REGS_SYSCALL_NR).cast::<i64>()).ok()?
-    };
+    let nr = user_register(PT_REGS_SYSCALL_NR)? as i64;
     (0..i64::from(SYSCALL_SLOTS)).contains(&nr).then_some(nr as u32)
+}
+
+/// Raises the signal the kernel raises with `errno` from this syscall ([`SyscallRules::sigpipe`]: SIGPIPE with a
+/// write's `EPIPE`, unless a send's flags say `MSG_NOSIGNAL`) in the calling thread, as the kernel's
+/// `send_sig(SIGPIPE, current, 0)` does. Returns the signal raised, 0 for none.
+#[inline(always)]
+fn raise_with(errno: u32, mode: u32) -> u32 {
+    if errno != sigpipe::EPIPE || mode == sigpipe::NEVER {
+        return 0;
+    }
+    if mode >= sigpipe::UNLESS_NOSIGNAL_IN {
+        let offset = if mode == sigpipe::UNLESS_NOSIGNAL_IN + 2 {
+            PT_REGS_ARG2
+        } else if mode == sigpipe::UNLESS_NOSIGNAL_IN + 3 {
+            PT_REGS_ARG3
+        } else {
+            // No send keeps its flags elsewhere (`realism::epipe_signal`).
+            return 0;
+        };
+        match user_register(offset) {
+            Some(flags) if flags & sigpipe::MSG_NOSIGNAL == 0 => {}
+            _ => return 0,
+        }
+    }
+    // SAFETY: takes a signal number only; it signals the current thread, which is in a syscall (process
+    // context, not a kernel thread), where the kernel raises its own SIGPIPE.
+    if unsafe { bpf_send_signal_thread(sigpipe::SIGPIPE) } == 0 {
+        sigpipe::SIGPIPE
+    } else {
+        0
+    }
 }
 
 /// The hook's return value for `errno` (positive): `-errno`, in a form Linux 6.12's verifier can bound. It
@@ -168,6 +210,7 @@ fn decide(at: u32) -> Option<u32> {
         decided = Some((pick_errno(rule), rule.rule));
     }
     let (errno, rule) = decided?;
+    let signal = raise_with(errno, rules.sigpipe);
     if let Some(mut event) = PHOEBE_EVENTS.reserve::<InjectEvent>(0) {
         event.write(InjectEvent {
             t_ns: now(),
@@ -177,7 +220,7 @@ fn decide(at: u32) -> Option<u32> {
             nr,
             errno,
             rule,
-            pad: 0,
+            signal,
         });
         event.submit(0);
     } else if let Some(lost) = PHOEBE_EVLOST.get_ptr_mut(0) {

@@ -28,6 +28,19 @@ pub(crate) const PT_REGS_SYSCALL_NR: usize = 15 * 8;
 #[cfg(bpf_target_arch = "aarch64")]
 pub(crate) const PT_REGS_SYSCALL_NR: usize = 35 * 8;
 
+/// Byte offsets of the syscall's arguments 2 and 3 in `struct pt_regs` (where the sends keep their flags):
+/// x86_64's `dx` and `r10` (`struct user_regs_struct`, as [`PT_REGS_SYSCALL_NR`]). Constants, not a table: a
+/// table indexed at run time lands in `.rodata`, and Linux 6.1's verifier rejected the load from it.
+#[cfg(any(bpf_target_arch = "x86_64", not(bpf_target_arch = "aarch64")))]
+pub(crate) const PT_REGS_ARG2: usize = 12 * 8;
+#[cfg(any(bpf_target_arch = "x86_64", not(bpf_target_arch = "aarch64")))]
+pub(crate) const PT_REGS_ARG3: usize = 7 * 8;
+/// arm64: `regs[2]`, `regs[3]`.
+#[cfg(bpf_target_arch = "aarch64")]
+pub(crate) const PT_REGS_ARG2: usize = 2 * 8;
+#[cfg(bpf_target_arch = "aarch64")]
+pub(crate) const PT_REGS_ARG3: usize = 3 * 8;
+
 /// The kernel's `MAX_ERRNO`: returns in `-4095..=-1` are errors.
 pub(crate) const MAX_ERRNO: i64 = 4095;
 

@@ -692,17 +692,24 @@ pub fn raised_signal(syscall: Syscall, errno: Errno, args: &[u64; 6]) -> Option<
     if errno.code() != EPIPE {
         return None;
     }
-    let name = syscall.name();
-    // The flags argument of the sends that have one: sendto(fd, buf, len, flags, …), sendmsg(fd, msg, flags),
-    // sendmmsg(fd, vec, vlen, flags).
-    let flags = match name {
-        "sendto" | "sendmmsg" => Some(args[3]),
-        "sendmsg" => Some(args[2]),
-        _ if SIGPIPE_WRITES.contains(&name) => None,
-        _ => return None,
+    let nosignal = match epipe_signal(syscall)? {
+        Some(flags) => args[flags] & libc::MSG_NOSIGNAL as u64 != 0,
+        None => false,
     };
-    let nosignal = flags.is_some_and(|f| f & libc::MSG_NOSIGNAL as u64 != 0);
     (!nosignal).then_some(libc::SIGPIPE)
+}
+
+/// When an `EPIPE` of `syscall` raises SIGPIPE ([`raised_signal`]): `None` never, `Some(None)` whatever its
+/// arguments, `Some(Some(i))` unless its argument `i` — the flags of sendto(fd, buf, len, flags, …),
+/// sendmsg(fd, msg, flags), sendmmsg(fd, vec, vlen, flags) — has `MSG_NOSIGNAL`. The eBPF injector's tables carry
+/// this, since its programs see the registers but not the syscall's name. Pure.
+pub fn epipe_signal(syscall: Syscall) -> Option<Option<usize>> {
+    match syscall.name() {
+        "sendto" | "sendmmsg" => Some(Some(3)),
+        "sendmsg" => Some(Some(2)),
+        name if SIGPIPE_WRITES.contains(&name) => Some(None),
+        _ => None,
+    }
 }
 
 /// Does every error `fault` injects say that the call's peer failed — a connection reset (ECONNRESET), or a stream
