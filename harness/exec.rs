@@ -1891,6 +1891,58 @@ fn regression_a_service_in_crash_recovery_was_corrupted() {
     );
 }
 
+/// Found on nginx: it logs "open() … failed (24: Too many open files)" to its error_log file, not to stderr, and
+/// the evidence of `openat-EMFILE failed` said "no output". `--log-file FILE` has the evidence read what each run
+/// appended to the program's own log: the line that names the injected error, and where it is. What the file
+/// held before the run is not the run's.
+#[test]
+fn evidence_reads_what_a_run_appended_to_the_programs_own_log_file() {
+    if !seccomp_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let log = dir.path().join("service.log");
+    std::fs::write(&log, "an older run: Input/output error\n").unwrap();
+    let port = free_port();
+    let out = dir.path().join("campaign");
+    // The service's stderr goes to its log file, as a daemon's does.
+    let service = format!(
+        "exec {} {port} {} --recover-after 1 2>>{}",
+        testapp("echo-service").display(),
+        data.display(),
+        log.display()
+    );
+    let args = [
+        "--service",
+        "--ready",
+        &echo_ready(port),
+        "--workload",
+        &echo_workload(port, 5),
+        "--rounds",
+        "2",
+        "--log-file",
+        log.to_str().unwrap(),
+    ];
+    exec(
+        &out,
+        &[format!("openat:EIO:path={}", data.display())],
+        &args,
+        &[&"sh", &"-c", &service],
+    )
+    .code(1)
+    .stdout(predicate::str::contains(format!(
+        "openat-EIO run 1: echo-service: {}: Input/output error (os error 5): recovering",
+        data.display()
+    )));
+    let report = load_report(&out);
+    let evidence = report.experiments[0].runs[0].evidence.as_ref().unwrap();
+    assert_eq!(evidence.error_line_file, log.display().to_string());
+    let campaign: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("campaign.json")).unwrap()).unwrap();
+    assert_eq!(campaign["log_files"][0], log.display().to_string());
+}
+
 /// Regression, found on PostgreSQL: a postmaster in crash recovery did not stop within the 5 s phoebe gave it
 /// after SIGTERM, the inner phoebe was killed with it before it saved its injection log, and the run — whose
 /// rounds had failed — was `not-exercised`, "the service never made a call the fault matches". A service that

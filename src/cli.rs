@@ -443,6 +443,12 @@ pub struct ExecArgs {
     #[arg(long, value_name = "junit:GLOB", value_parser = parse_tests, conflicts_with = "service")]
     pub tests: Option<String>,
 
+    /// A file the program writes its own log to (nginx's error_log, PostgreSQL's log file, a Java app's log):
+    /// each finding's evidence also reads what the run appended to it, for the line that names the injected
+    /// error, as it reads the run's stderr and stdout. Repeatable; relative to the working directory.
+    #[arg(long = "log-file", value_name = "FILE")]
+    pub log_file: Vec<PathBuf>,
+
     /// Per run; a run still going then is `hung` (default: 5× the slowest baseline run, at least 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,

@@ -755,6 +755,11 @@ fn requested_campaign(args: &ExecArgs, saved: Option<&experiment::Campaign>) -> 
             saved.map(|s| s.accept_flaky_baseline),
         ),
         tests: pick(given("tests"), args.tests.clone(), saved.map(|s| s.tests.clone())),
+        log_files: pick(
+            given("log_file"),
+            args.log_file.clone(),
+            saved.map(|s| s.log_files.clone()),
+        ),
         observer: match (args.observer, saved) {
             (Some(observer), _) => observer,
             (None, Some(saved)) => saved.observer,

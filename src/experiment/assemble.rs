@@ -157,6 +157,8 @@ pub(super) struct RunFiles<'a> {
     /// timeout stopped it, so it is not replayed.
     pub(super) verdict: Verdict,
     pub(super) log: Option<&'a InjectionLog>,
+    /// The program's own log files (`--log-file`), each with its length when the run started.
+    pub(super) program_logs: &'a [(std::path::PathBuf, u64)],
 }
 
 /// A finding run's evidence ([`RunEvidence`], `None` for a run that is no finding): the tails of its output files, its first injections, and the command that
@@ -199,7 +201,7 @@ pub(super) fn evidence(
                 .collect()
         })
         .unwrap_or_default();
-    let error_line = error_line_of(files, &base);
+    let (error_line, error_line_file) = error_line_of(files, &base).unzip();
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -219,15 +221,18 @@ pub(super) fn evidence(
         },
         post_stderr_tail,
         error_line,
+        error_line_file: error_line_file.unwrap_or_default(),
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,
     })
 }
 
-/// The first line of the run's stderr, then stdout, that names an error its log says was injected, by the C
-/// library's text for it ([`error_line`]). Reads at most the first [`ERROR_LINE_SCAN`] bytes of each.
-fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<String> {
+/// The first line of the run's stderr, then stdout, then what the run appended to the program's own log files
+/// (`--log-file`), that names an error its log says was injected, by the C library's text for it
+/// ([`error_line`]), and that file (the run's relative to the campaign directory). Reads at most
+/// [`ERROR_LINE_SCAN`] bytes of each.
+fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<(String, String)> {
     let mut said: Vec<String> = files
         .log?
         .injections
@@ -240,13 +245,22 @@ fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<String> {
     if said.is_empty() {
         return None;
     }
-    ["err", "out"].iter().find_map(|ext| {
-        use std::io::Read;
-        let file = std::fs::File::open(files.dir.join(format!("{base}.{ext}"))).ok()?;
+    let said: Vec<&str> = said.iter().map(String::as_str).collect();
+    let outputs = ["err", "out"].map(|ext| (files.dir.join(format!("{base}.{ext}")), 0));
+    let name = |path: &std::path::Path| match path.strip_prefix(files.dir) {
+        Ok(own) => format!("{}/{}", files.rel, own.display()),
+        Err(_) => path.display().to_string(),
+    };
+    outputs.iter().chain(files.program_logs).find_map(|(path, from)| {
+        use std::io::{Read, Seek};
+        let mut file = std::fs::File::open(path).ok()?;
+        // A log rotated or truncated since the run started: all of it is the run's.
+        let len = file.metadata().ok()?.len();
+        file.seek(std::io::SeekFrom::Start(if *from <= len { *from } else { 0 }))
+            .ok()?;
         let mut bytes = Vec::new();
         file.take(ERROR_LINE_SCAN).read_to_end(&mut bytes).ok()?;
-        let said: Vec<&str> = said.iter().map(String::as_str).collect();
-        error_line(&String::from_utf8_lossy(&bytes), &said)
+        error_line(&String::from_utf8_lossy(&bytes), &said).map(|line| (line, name(path)))
     })
 }
 

@@ -91,6 +91,10 @@ pub struct Campaign {
     /// campaign runs in; `null` to read the results from the runs' stdout (libtest, pytest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<String>,
+    /// `--log-file`: files the program writes its own log to, read for each finding's evidence (what the run
+    /// appended). Evidence only: no part of the fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_files: Vec<std::path::PathBuf>,
     /// `--observer`: what observes the baseline runs. Left out for ptrace, the default, so campaigns written
     /// before it load unchanged.
     #[serde(default, skip_serializing_if = "Observer::is_ptrace")]
@@ -381,6 +385,7 @@ pub(super) mod tests {
             expect_status: None,
             accept_flaky_baseline: false,
             tests: None,
+            log_files: Vec::new(),
             observer: Observer::Ptrace,
             fingerprint: String::new(),
         }

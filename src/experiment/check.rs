@@ -86,6 +86,7 @@ pub mod fuzzing {
             expect_status: None,
             accept_flaky_baseline: false,
             tests: None,
+            log_files: vec!["logs/error.log".into()],
             observer: crate::Observer::Ptrace,
             fingerprint: String::new(),
         }

@@ -247,6 +247,8 @@ impl Runner<'_> {
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
+            // Where the program's own log files end now: the evidence reads what the run appends.
+            let log_marks = program_log_marks(&self.campaign.log_files);
             let seed = derive_seed(self.campaign.seed, &exp.id, k);
             let log_path = dir.join(format!("run-{k}.log.json"));
             let _ = fs::remove_file(&log_path);
@@ -295,6 +297,7 @@ impl Runner<'_> {
                         run: k,
                         verdict,
                         log: log.as_ref(),
+                        program_logs: &log_marks,
                     },
                     self.phoebe,
                     &inject,
@@ -409,6 +412,7 @@ impl Runner<'_> {
                     run: k,
                     verdict,
                     log: log.as_ref(),
+                    program_logs: &log_marks,
                 },
                 self.phoebe,
                 &inject,
@@ -475,6 +479,14 @@ pub fn derive_seed(campaign: u64, id: &str, run: u32) -> u64 {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     crate::decide::policy::mix(campaign ^ h ^ (u64::from(run) << 32))
+}
+
+/// Each `--log-file` with its length now (0 when it does not exist yet): what a run appends starts there.
+fn program_log_marks(files: &[std::path::PathBuf]) -> Vec<(std::path::PathBuf, u64)> {
+    files
+        .iter()
+        .map(|f| (f.clone(), fs::metadata(f).map_or(0, |m| m.len())))
+        .collect()
 }
 
 #[cfg(test)]

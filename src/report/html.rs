@@ -568,7 +568,12 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
     if let Some(line) = &ev.error_line {
         let _ = write!(
             out,
-            "<p class=\"muted\">Where it said the injected error:</p><pre class=\"command\">{}</pre>",
+            "<p class=\"muted\">Where it said the injected error{}:</p><pre class=\"command\">{}</pre>",
+            if ev.error_line_file.is_empty() {
+                String::new()
+            } else {
+                format!(" (<code>{}</code>)", esc(&ev.error_line_file))
+            },
             esc(line)
         );
     }

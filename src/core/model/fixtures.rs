@@ -215,6 +215,7 @@ pub fn sample_with_evidence() -> Report {
         post_stderr_tail: Vec::new(),
         post_stderr_file: String::new(),
         error_line: None,
+        error_line_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),

@@ -273,12 +273,17 @@ pub struct RunEvidence {
     /// That file, relative to the campaign directory; left out when there is no tail.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub post_stderr_file: String,
-    /// The first line of the run's output (stderr, then stdout) that names an error phoebe injected, by the C
+    /// The first line of the run's output (stderr, then stdout, then what it appended to a `--log-file`) that
+    /// names an error phoebe injected, by the C
     /// library's text for it (`could not read block 0 in file "base/5/1259": Input/output error`): where the
     /// program said what it met, which the tails of a service's output (its shutdown) often no longer show.
     /// At most [`ERROR_LINE_BYTES`] bytes; left out when no line names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_line: Option<String>,
+    /// Where [`Self::error_line`] is: the run's output relative to the campaign directory
+    /// (`experiments/pread64-EIO/run-1.err`), or a `--log-file` as given; left out without it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error_line_file: String,
     /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
     #[serde(default)]
     pub first_injections: Vec<InjectedCall>,
