@@ -238,7 +238,12 @@ fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<(String, String)> {
         .injections
         .iter()
         .filter_map(|i| i.effect.errno())
-        .filter_map(|e| strerror(e.code()))
+        .flat_map(|e| {
+            e.symbol()
+                .map(str::to_owned)
+                .into_iter()
+                .chain(strerror(e.code()))
+        })
         .collect();
     said.sort_unstable();
     said.dedup();

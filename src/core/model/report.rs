@@ -376,14 +376,37 @@ impl std::fmt::Display for InjectedCall {
     }
 }
 
-/// The first line of `text` that contains one of `said` (the C library's texts of the injected errors,
-/// `Input/output error`), for [`RunEvidence::error_line`]: trimmed, control characters but tabs replaced, and
-/// at most [`ERROR_LINE_BYTES`] bytes — a longer line keeps the part that ends with the text. Pure.
+/// The first line of `text` that names one of `said`, for [`RunEvidence::error_line`]: an errno's symbolic name
+/// (`ENOSPC`, as a word: libuv's `ENOSPC: no space left on device`) or the C library's text of an injected
+/// error (`Input/output error`, in any case: Go and libuv write it in lowercase). Trimmed, control characters
+/// but tabs replaced, and at most [`ERROR_LINE_BYTES`] bytes — a longer line keeps the part that ends with what
+/// it names. Pure.
 pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
+    let symbolic = |t: &str| {
+        t.len() >= 3 && t.starts_with('E') && t.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    // The end of the first place `t` is named in `line`.
+    let named = |line: &str, t: &str| -> Option<usize> {
+        if symbolic(t) {
+            line.match_indices(t)
+                .find(|(at, _)| {
+                    let before = line.as_bytes()[..*at].last().copied();
+                    let after = line.as_bytes().get(at + t.len()).copied();
+                    !before.is_some_and(word) && !after.is_some_and(word)
+                })
+                .map(|(at, _)| at + t.len())
+        } else {
+            // ASCII case folding keeps every byte where it was.
+            line.to_ascii_lowercase()
+                .find(&t.to_ascii_lowercase())
+                .map(|at| at + t.len())
+        }
+    };
     let (line, end) = text.lines().find_map(|line| {
         said.iter()
             .filter(|t| !t.is_empty())
-            .find_map(|t| line.find(t).map(|at| (line, at + t.len())))
+            .find_map(|t| named(line, t).map(|end| (line, end)))
     })?;
     let clean = |s: &str| -> String {
         s.chars()
@@ -1098,6 +1121,17 @@ mod tests {
             Some("ERROR:  could not read block 0 in file \"base/5/1259\": Input/output error")
         );
         assert_eq!(error_line(log, &["Too many open files"]), None);
+        // libuv (Node.js) and Go write their own texts: the symbolic name, as a word, or the text in lowercase.
+        let node = "listening on 8091\nhit: ENOSPC: no space left on device, write\n";
+        assert_eq!(
+            error_line(node, &["ENOSPC"]).as_deref(),
+            Some("hit: ENOSPC: no space left on device, write")
+        );
+        assert_eq!(
+            error_line("open x: no space left on device\n", &["No space left on device"]).as_deref(),
+            Some("open x: no space left on device")
+        );
+        assert_eq!(error_line("XENOSPCY and ENOSPC_2\n", &["ENOSPC"]), None);
         assert_eq!(error_line(log, &[""]), None);
         // A long line keeps the part that ends with the text, within the bound.
         let long = format!("{}: No space left on device trailing", "x".repeat(1000));
