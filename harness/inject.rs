@@ -473,6 +473,52 @@ fn regression_targets_ran_with_sigpipe_ignored() {
     }
 }
 
+/// A blocking TCP connect says ETIMEDOUT once its SYN retries ran out, never at once: injected, it is held as long
+/// (here one retry, `TCP_SYNCNT` 1: 3 s; 127 s with Linux's default 6), and the summary says so. Found in the
+/// catalogue's plausible `connect:ETIMEDOUT`, which came at once: a client that retries on it looked fast.
+fn a_connects_injected_etimedout_comes_after_its_syn_retries(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let script = r#"
+import socket, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
+t = time.monotonic()
+try:
+    s.connect(srv.getsockname()); print("connected")
+except OSError as e:
+    print(e.strerror, "after the SYN retries" if time.monotonic() - t >= 2.9 else "at once")
+"#;
+    backend
+        .inject()
+        .args([
+            "--fault",
+            "connect:ETIMEDOUT:fd=tcp",
+            "--",
+            "python3",
+            "-c",
+            script,
+        ])
+        .assert()
+        .success()
+        .stdout("Connection timed out after the SYN retries\n")
+        .stderr(predicate::str::contains(
+            "the ETIMEDOUT was held until the connect's SYN retries had passed, as the kernel's comes (3.",
+        ));
+}
+
+#[test]
+fn regression_an_injected_connect_etimedout_came_at_once_ptrace() {
+    a_connects_injected_etimedout_comes_after_its_syn_retries(Backend::Ptrace);
+}
+
+#[test]
+fn regression_an_injected_connect_etimedout_came_at_once_seccomp() {
+    a_connects_injected_etimedout_comes_after_its_syn_retries(Backend::Seccomp);
+}
+
 /// An injected EPIPE comes with the SIGPIPE the kernel raises with it: `seq` (which does not ignore SIGPIPE) dies
 /// of it, as it does when its reader is gone, instead of printing "write error: Broken pipe"; phoebe's status is
 /// 128 + 13 and the summary says so.

@@ -313,7 +313,7 @@ for b in ebpf seccomp; do
 done
 run weights ebpf openat:EACCES=1,EPERM=1 open-loop /etc/hostname 400
 run write ebpf write:ENOSPC write-once /tmp/out hello
-run connect ebpf connect:ETIMEDOUT nc 127.0.0.1 9
+run connect ebpf connect:ENETUNREACH nc 127.0.0.1 9
 mkdir /tmp/stop; wait
 echo "==begin control"; cat /tmp/control; echo "==end control"
 echo "==begin switch"
@@ -449,7 +449,7 @@ fn ebpf_injects_in_the_guest() {
         // Socket hooks.
         let connect = guest.scenario("connect");
         assert!(
-            connect.out.contains("Connection timed out"),
+            connect.out.contains("Network is unreachable"),
             "{k}: {}",
             connect.out
         );

@@ -240,7 +240,9 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                with MSG_NOSIGNAL excepted), on every backend
   delay=DUR    hold the call this long (e.g. 10ms, at most 24h) before failing it; without
                it, an ETIMEDOUT of a futex wait is held until the wait's own timeout has
-               passed, as the kernel's comes
+               passed, and a blocking TCP connect's until its SYN retries have run out
+               (127 s by default; TCP_SYNCNT), as the kernel's comes (eBPF cannot hold
+               a connect, and refuses its ETIMEDOUT)
   short=N|P%   in place of the errno: the read or write runs with its count lowered to N
                bytes or P% of it, so it transfers less (read, pread64, recvfrom, write,
                pwrite64, sendto; ptrace only)

@@ -312,6 +312,21 @@ pub fn plan(faults: &[&FaultSpec]) -> Result<Plan, BackendError> {
                     .into(),
             ));
         }
+        if fault.syscalls.iter().any(|sc| sc.name() == "connect")
+            && fault
+                .errnos
+                .iter()
+                .any(|(errno, _)| errno.code() == libc::ETIMEDOUT)
+        {
+            return Err(refuse(
+                fault,
+                format!(
+                    "a blocking connect's ETIMEDOUT comes once its SYN retries have run out (127 s with Linux's \
+                     default 6), and an LSM hook cannot hold the call that long, so it would come at once; {}",
+                    Hint::UseSeccomp
+                ),
+            ));
+        }
         if fault.errnos.len() > ERRNOS_PER_RULE {
             return Err(refuse(
                 fault,
@@ -956,6 +971,12 @@ mod tests {
         assert!(unsupported(&["read:short=1"]).starts_with("LSM hooks decide before the call runs"));
         assert!(unsupported(&["read:EAGAIN:fd=socket"]).contains("--backend seccomp"));
         assert!(unsupported(&["read:EIO:delay=10ms"]).contains("cannot sleep"));
+        // A connect's ETIMEDOUT is held until its SYN retries have run out, which no LSM hook can.
+        let timed_out = unsupported(&["connect:ETIMEDOUT"]);
+        assert!(
+            timed_out.contains("SYN retries") && timed_out.contains("--backend seccomp"),
+            "{timed_out}"
+        );
         let latency = unsupported(&["read:delay=10ms"]);
         assert!(
             latency.contains("cannot sleep") && latency.contains("--backend seccomp or --backend ptrace"),

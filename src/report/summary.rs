@@ -160,25 +160,31 @@ pub fn injections(log: &InjectionLog, draws: Draws) -> String {
         },
         ending(log.exit, log.interrupted),
     );
-    // An ETIMEDOUT without a rule's `delay=` waited out its wait's own timeout (`decide::timed_out_after`): the
-    // program was slower for it, and says so here rather than leave the user to wonder.
-    let waited: Vec<u64> = log
+    // An ETIMEDOUT without a rule's `delay=` waited out what the kernel waits (`decide::timed_out_after`: a futex
+    // wait's own timeout, a connect's SYN retries): the program was slower for it, and says so here rather than
+    // leave the user to wonder.
+    let waited: Vec<(bool, u64)> = log
         .injections
         .iter()
         .filter(|i| matches!(i.effect, Effect::Errno(e) if e.symbol() == Some("ETIMEDOUT")))
         .filter(|i| log.rules.get(i.rule).is_some_and(|r| r.fault.delay.is_none()))
-        .filter_map(|i| i.delay_ns)
+        .filter_map(|i| i.delay_ns.map(|ns| (i.syscall.name() == "connect", ns)))
         .collect();
     if !waited.is_empty() {
-        let (n, seconds) = (waited.len(), waited.iter().sum::<u64>() as f64 / 1e9);
+        let (n, seconds) = (
+            waited.len(),
+            waited.iter().map(|(_, ns)| ns).sum::<u64>() as f64 / 1e9,
+        );
+        let what = match (waited.iter().any(|w| !w.0), waited.iter().any(|w| w.0)) {
+            (true, false) if n == 1 => "the ETIMEDOUT was held until its wait's timeout".to_owned(),
+            (true, false) => format!("{n} ETIMEDOUTs were held until their waits' timeouts"),
+            (false, true) if n == 1 => "the ETIMEDOUT was held until the connect's SYN retries".to_owned(),
+            (false, true) => format!("{n} ETIMEDOUTs were held until their connects' SYN retries"),
+            _ => format!("{n} ETIMEDOUTs were held until their waits' timeouts or connects' SYN retries"),
+        };
         let _ = writeln!(
             out,
-            "phoebe: {} had passed, as the kernel's comes ({seconds:.3} s in all)",
-            if n == 1 {
-                "the ETIMEDOUT was held until its wait's timeout".to_owned()
-            } else {
-                format!("{n} ETIMEDOUTs were held until their waits' timeouts")
-            },
+            "phoebe: {what} had passed, as the kernel's comes ({seconds:.3} s in all)"
         );
     }
     let width = log

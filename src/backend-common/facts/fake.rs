@@ -353,6 +353,12 @@ impl Source for Recorded {
         self.sockets.get(&(tgid, fd)).copied()
     }
 
+    fn tcp_syn_retries(&mut self, tgid: i32, fd: i32) -> Option<u32> {
+        // Nothing recorded answers it: a recorded run never asked.
+        self.read("tcp_syn_retries", tgid, fd);
+        None
+    }
+
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
         self.read("family", tgid, tid);
         let Some(answers) = self.families.get_mut(&(tgid, tid)) else {

@@ -125,6 +125,10 @@ pub trait Source {
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         sys::socket_family_type(tgid, fd)
     }
+    /// `sys::tcp_syn_retries`: how many SYNs TCP socket `fd` of process `tgid` sends before its connect gives up.
+    fn tcp_syn_retries(&mut self, tgid: i32, fd: i32) -> Option<u32> {
+        sys::tcp_syn_retries(tgid, fd)
+    }
     /// `sys::holds_other_end`: whether process `tgid` holds the other end of its pipe or UNIX socket `fd` itself.
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         sys::holds_other_end(tgid, fd)
@@ -200,6 +204,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {
         (**self).socket_family_type(tgid, fd)
+    }
+    fn tcp_syn_retries(&mut self, tgid: i32, fd: i32) -> Option<u32> {
+        (**self).tcp_syn_retries(tgid, fd)
     }
     fn holds_other_end(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).holds_other_end(tgid, fd)
@@ -537,6 +544,10 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn clock_now(&mut self, clock: Clock) -> Option<std::time::Duration> {
         self.source.clock_now(clock)
+    }
+
+    fn syn_retries(&mut self, fd: i32) -> Option<u32> {
+        self.source.tcp_syn_retries(self.tgid, fd)
     }
 
     fn holds_other_end(&mut self, fd: i32) -> Option<bool> {

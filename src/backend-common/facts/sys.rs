@@ -135,6 +135,25 @@ pub fn socket_family_type(tgid: i32, fd: i32) -> Option<(i32, i32)> {
     Some((opt(libc::SO_DOMAIN)?, opt(libc::SO_TYPE)?))
 }
 
+/// How many times TCP socket `fd` of process `tgid` sends its SYN before a connect gives up (`TCP_SYNCNT`: the
+/// socket's own setting, else its network namespace's `net.ipv4.tcp_syn_retries`, as the kernel answers it).
+pub fn tcp_syn_retries(tgid: i32, fd: i32) -> Option<u32> {
+    let dup = duplicate(tgid, fd)?;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live locals of the sizes getsockopt is told; `dup` is an open descriptor.
+    let ret = unsafe {
+        libc::getsockopt(
+            dup.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SYNCNT,
+            (&raw mut value).cast(),
+            &raw mut len,
+        )
+    };
+    (ret == 0).then(|| u32::try_from(value).ok()).flatten()
+}
+
 /// Whether process `tgid` itself holds the other end of what its descriptor `fd` refers to: a read end of the pipe
 /// `fd` writes to (a write end of the one it reads), or the peer of its UNIX socket (`unix_peer`): a self-pipe,
 /// asyncio's or libuv's wake-up socket pair, whose peer cannot go away while the process runs. `Some(false)` for

@@ -668,6 +668,12 @@ pub trait Probe {
         let _ = clock;
         None
     }
+    /// How many SYNs TCP socket `fd` sends before a connect gives up (`TCP_SYNCNT`, else the sysctl
+    /// `net.ipv4.tcp_syn_retries`), for [`timed_out_after`].
+    fn syn_retries(&mut self, fd: i32) -> Option<u32> {
+        let _ = fd;
+        None
+    }
     /// Whether another open file description holds a lock on the file behind `fd` that conflicts with a shared
     /// (or, `exclusive`, an exclusive) flock ([`Key::Held`]).
     fn lock_held(&mut self, fd: i32, exclusive: bool) -> Option<bool> {
@@ -893,6 +899,9 @@ pub enum Clock {
 /// (futex(2)). A deadline already passed waits nothing. `None`: not such a call, or its timeout (or the clock)
 /// could not be read.
 pub fn timed_out_after(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Option<std::time::Duration> {
+    if sc.name() == "connect" {
+        return connect_timed_out_after(args, probe);
+    }
     if sc.name() != "futex" || args[3] == 0 {
         return None;
     }
@@ -916,6 +925,28 @@ pub fn timed_out_after(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> O
         _ => Clock::Monotonic,
     };
     Some(timeout.saturating_sub(probe.clock_now(clock)?))
+}
+
+/// When a blocking TCP connect gives up with ETIMEDOUT: once its SYN and every retry went unanswered (tcp(7)
+/// `tcp_syn_retries`), the retransmission timeout starting at 1 s and doubling up to 120 s — 127 s for the default
+/// 6 retries. `None` for another socket, a non-blocking connect (it returns EINPROGRESS at once, and the timeout
+/// comes later through `SO_ERROR`), or when the socket cannot be asked.
+fn connect_timed_out_after(args: &[u64; 6], probe: &mut dyn Probe) -> Option<std::time::Duration> {
+    let fd = i32::try_from(args[0]).ok()?;
+    let facts = probe.fd(fd)?;
+    if !matches!(facts.kind, "tcp" | "tcp6") || facts.nonblock != Some(false) {
+        return None;
+    }
+    Some(syn_timeout(probe.syn_retries(fd)?))
+}
+
+/// The time a connect waits for its SYN and `retries` retransmissions ([`connect_timed_out_after`]). Pure.
+pub fn syn_timeout(retries: u32) -> std::time::Duration {
+    const RTO_MAX_SECS: u64 = 120;
+    let secs: u64 = (0..=retries.min(255))
+        .map(|i| 1u64.checked_shl(i).unwrap_or(u64::MAX).min(RTO_MAX_SECS))
+        .sum();
+    std::time::Duration::from_secs(secs)
 }
 
 /// The classes of [`Key::Within`], shortest first; the last one has no bound.
@@ -2206,6 +2237,17 @@ mod tests {
         ] {
             assert!(glob::Pattern::new(&template(p)).unwrap().matches(p), "{p}");
         }
+    }
+
+    /// A blocking TCP connect's ETIMEDOUT comes once its SYN retries ran out: 127 s for Linux's default 6, 3 s
+    /// for one retry; a long count is capped by the 120 s the timeout doubles up to.
+    #[test]
+    fn a_connects_etimedout_comes_after_its_syn_retries() {
+        assert_eq!(syn_timeout(6), std::time::Duration::from_secs(127));
+        assert_eq!(syn_timeout(1), std::time::Duration::from_secs(3));
+        assert_eq!(syn_timeout(0), std::time::Duration::from_secs(1));
+        assert_eq!(syn_timeout(8), std::time::Duration::from_secs(127 + 120 + 120));
+        assert!(syn_timeout(u32::MAX) > std::time::Duration::from_secs(255 * 100));
     }
 
     /// Regression, found on PostgreSQL: its WAL segment `00000001000000000000007B` had the template `pg_wal/*B`
