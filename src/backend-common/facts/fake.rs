@@ -42,6 +42,8 @@ pub struct Recorded {
     strings: HashMap<(Pid, u64), Vec<u8>>,
     /// `(SO_DOMAIN, SO_TYPE)` by (thread group, descriptor).
     sockets: HashMap<(i32, i32), (i32, i32)>,
+    /// A TCP socket's `TCP_SYNCNT`, by (thread group, descriptor) (an unrecorded one: unknown).
+    syn_retries: HashMap<(i32, i32), u32>,
     /// Whether the pipe a descriptor writes to has a reader, by (thread group, descriptor).
     readers: HashMap<(i32, i32), bool>,
     /// Whether a descriptor is ready, by (thread group, descriptor) (an unrecorded one: unknown).
@@ -69,6 +71,13 @@ pub struct Recorded {
 impl Recorded {
     pub fn new() -> Self {
         Recorded::default()
+    }
+
+    /// TCP socket `fd` of `tid` sends its SYN `retries` more times before a connect gives up (`TCP_SYNCNT`).
+    pub fn syn_retries(mut self, tid: Pid, fd: i32, retries: u32) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.syn_retries.insert((tgid, fd), retries);
+        self
     }
 
     /// Task `tid` belongs to thread group `tgid`.
@@ -354,9 +363,8 @@ impl Source for Recorded {
     }
 
     fn tcp_syn_retries(&mut self, tgid: i32, fd: i32) -> Option<u32> {
-        // Nothing recorded answers it: a recorded run never asked.
         self.read("tcp_syn_retries", tgid, fd);
-        None
+        self.syn_retries.get(&(tgid, fd)).copied()
     }
 
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {

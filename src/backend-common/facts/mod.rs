@@ -806,6 +806,43 @@ mod tests {
         );
     }
 
+    /// The catalogue's plausible `connect:ETIMEDOUT` came at once; the kernel's comes once the SYN and its retries
+    /// went unanswered. The decision holds a blocking TCP connect for its socket's `TCP_SYNCNT` (127 s for 6
+    /// retries), and a non-blocking one (whose ETIMEDOUT comes later, through SO_ERROR) not at all.
+    #[test]
+    fn regression_an_injected_connect_etimedout_came_at_once() {
+        use super::fake::Recorded;
+        use phoebe_core::decide::{Call, Decider};
+        let tid = Pid::from_raw(4000);
+        let tcp = (libc::AF_INET, libc::SOCK_STREAM);
+        let mut source = Recorded::new()
+            .socket(tid, 5, 901, tcp, libc::O_RDWR)
+            .syn_retries(tid, 5, 6)
+            .socket(tid, 6, 902, tcp, libc::O_RDWR | libc::O_NONBLOCK)
+            .syn_retries(tid, 6, 6);
+        let rule = phoebe_core::model::FaultSpec::parse("connect:ETIMEDOUT:p=1").unwrap();
+        let mut decider = Decider::new(vec![rule], 1);
+        let mut cache = FactCache::default();
+        let mut connect = |source: &mut Recorded, fd: u64| {
+            let call = Call {
+                syscall: Syscall::parse("connect").unwrap(),
+                pid: tid.as_raw(),
+                tid: tid.as_raw(),
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [fd, 0x1000, 16, 0, 0, 0],
+            };
+            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
+            decider.decide(&call, &mut probe).map(|d| d.delay)
+        };
+        assert_eq!(
+            connect(&mut source, 5),
+            Some(Some(std::time::Duration::from_secs(127)))
+        );
+        assert_eq!(connect(&mut source, 6), Some(None), "non-blocking: at once");
+    }
+
     /// gcc's driver catches SIGINT, SIGHUP, SIGTERM and SIGPIPE with `SA_RESTART` (`signal(3)`), and takes an EINTR
     /// from its `waitpid` for a fatal error: the plausible `wait4-EINTR` made `make` fail with "cc: fatal error:
     /// failed to get exit status: Interrupted system call", which the kernel never makes happen there. The handlers
