@@ -425,11 +425,11 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         if let Some(path) = &path {
             probe = probe.with_path(path.clone());
         }
-        if self.decider.needs_shape(syscall) {
-            // Read what the shape needs now, before ID_VALID vouches for it; deciding then reads nothing more.
+        // Read what the shape needs now, before ID_VALID vouches for it; deciding takes it and reads nothing more.
+        let shape = self.decider.needs_shape(syscall).then(|| {
             read_target = true;
-            self.decider.shape_for(syscall, &n.args, &mut probe);
-        }
+            self.decider.shape_for(syscall, &n.args, &mut probe)
+        });
         // What we read belongs to the caller only if it still waits for this answer: a task that died meanwhile
         // may have had its tid reused. Such a call never runs, so it is neither counted nor answered.
         if read_target && !self.listener.id_valid(n.id) {
@@ -448,7 +448,7 @@ impl<L: Notifier, P: Source> Supervisor<'_, L, P> {
         };
         // `check` refused every short= rule, so a decision fails the call with an errno or (a latency fault) holds
         // it and lets it run.
-        match self.decider.decide(&call, &mut probe) {
+        match self.decider.decide_with(&call, &mut probe, shape) {
             Some(decision) => match (decision.delay, decision.effect) {
                 // Held: answered by `answer_due` once the delay has passed, with the errno or, for a latency
                 // fault, with CONTINUE.

@@ -87,8 +87,9 @@ fn fetch_add(counter: *mut u64, n: u64) -> u64 {
 /// The current task's saved user register at byte `offset` of its `struct pt_regs`.
 #[inline(always)]
 fn user_register(offset: usize) -> Option<u64> {
-    // SAFETY: both helpers take the current task, which is always valid while the program runs; the register
-    // read goes through bpf_probe_read_kernel, which checks the address.
+    // SAFETY: both helpers take the current task, which is always valid while the program runs; every caller
+    // passes a constant offset inside `struct pt_regs` (the verifier refuses a variable one), and the read goes
+    // through bpf_probe_read_kernel, which checks the address.
     unsafe {
         let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
         bpf_probe_read_kernel(regs.wrapping_add(offset).cast::<u64>()).ok()

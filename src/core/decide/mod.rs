@@ -27,8 +27,8 @@ use crate::model::{
     fault::{SHORT_COUNT_ARG, SHORT_SYSCALLS},
     realism, shape,
     shape::{
-        ArgTest, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, register_tests, shape_of,
-        timed_out_after,
+        ArgTest, COSTLY_KEYS, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, keys_of,
+        register_tests, shape_of, shape_of_asked, timed_out_after,
     },
 };
 
@@ -220,19 +220,27 @@ impl Decider {
     /// The shape of a call of `syscall` as the rules see it: [`shape_of`], plus the guards ([`guards_of`]) some rule
     /// for the syscall asks about, looked up through `probe`. A backend that reads the target before answering
     /// (the seccomp supervisor) calls this first, so that deciding reads nothing more.
+    /// The components of [`COSTLY_KEYS`] are read only when a rule asks about them too: they cost a read of the
+    /// task on every call, and the log of an injected call gets the whole shape ([`Decider::decide_with`]).
     pub fn shape_for(&self, syscall: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
-        let mut shape = shape_of(syscall, args, probe);
+        let mut shape = shape_of_asked(syscall, args, probe, &|key| {
+            !COSTLY_KEYS.contains(&key) || self.asks(syscall, key)
+        });
         for &key in guards_of(syscall) {
-            let asked = self.by_syscall.get(&syscall).is_some_and(|rules| {
-                rules
-                    .iter()
-                    .any(|i| self.rules[*i].fault.shape.iter().any(|p| p.key == key))
-            });
-            if asked {
+            if self.asks(syscall, key) {
                 shape.set(key, guard_value(key, syscall, args, probe));
             }
         }
         shape
+    }
+
+    /// Does a rule for `syscall` have a predicate on `key`?
+    fn asks(&self, syscall: Syscall, key: shape::Key) -> bool {
+        self.by_syscall.get(&syscall).is_some_and(|rules| {
+            rules
+                .iter()
+                .any(|i| self.rules[*i].fault.shape.iter().any(|p| p.key == key))
+        })
     }
 
     /// What a call of `syscall` must satisfy in its registers for any rule to match it, as alternatives (any) of
@@ -294,10 +302,23 @@ impl Decider {
     /// learns the call's shape: asked only when a rule has a shape predicate or the call is injected (the log
     /// names the shape of every injected call).
     pub fn decide(&mut self, call: &Call<'_>, probe: &mut dyn Probe) -> Option<Decision> {
-        self.last_matched.clear();
-        let mut shape: Option<Shape> = self
+        let shape = self
             .needs_shape(call.syscall)
             .then(|| self.shape_for(call.syscall, &call.args, probe));
+        self.decide_with(call, probe, shape)
+    }
+
+    /// [`Decider::decide`] with the call's [`Decider::shape_for`] already computed (`None` when it
+    /// [`Decider::needs_shape`] not): the seccomp supervisor reads it before ID_VALID vouches for what it read,
+    /// and its reads of the task (a timespec, `/proc/locks`) are not made twice.
+    pub fn decide_with(
+        &mut self,
+        call: &Call<'_>,
+        probe: &mut dyn Probe,
+        shape: Option<Shape>,
+    ) -> Option<Decision> {
+        self.last_matched.clear();
+        let mut shape = shape;
         let rule_ids = self.by_syscall.get(&call.syscall)?;
         let index = self.ledger.next_index(call.syscall);
         let thread = call.thread.map(|t| {
@@ -386,7 +407,15 @@ impl Decider {
             d.delay = timed_out_after(call.syscall, &call.args, probe);
         }
         if let Some(d) = decision {
-            let shape = shape.get_or_insert_with(|| shape_of(call.syscall, &call.args, probe));
+            // The whole shape for the log: what deciding left out no rule asked about ([`COSTLY_KEYS`]).
+            let whole = shape.is_none()
+                || COSTLY_KEYS
+                    .iter()
+                    .any(|&key| keys_of(call.syscall).contains(&key) && !self.asks(call.syscall, key));
+            if whole {
+                shape = Some(shape_of(call.syscall, &call.args, probe));
+            }
+            let shape = shape.as_ref().expect("computed above");
             self.ledger.record(Injection {
                 t_ns: call.t_ns,
                 pid: call.pid,
@@ -868,6 +897,67 @@ mod tests {
         fn clock_now(&mut self, _: shape::Clock) -> Option<Duration> {
             Some(Duration::from_secs(100))
         }
+    }
+
+    /// [`TimedWait`] that counts the reads of the task's memory.
+    struct CountingWait {
+        wait: TimedWait,
+        reads: usize,
+    }
+
+    impl Probe for CountingWait {
+        fn read_u64(&mut self, addr: u64) -> Option<u64> {
+            self.reads += 1;
+            self.wait.read_u64(addr)
+        }
+        fn clock_now(&mut self, clock: shape::Clock) -> Option<Duration> {
+            self.wait.clock_now(clock)
+        }
+    }
+
+    /// Every timed futex wait a rule with shape predicates intercepts was shaped whole, its timespec read for a
+    /// `within=` no rule asked about (and, on seccomp, twice: the supervisor's shape was computed again in
+    /// `decide`). Deciding reads it only for a rule that asks; the log of an injected call still has it.
+    #[test]
+    fn regression_every_timed_wait_read_its_timespec_for_a_within_no_rule_asked_about() {
+        let wait = Call {
+            args: [
+                0x2000,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64,
+                0,
+                0x1000,
+                0,
+                0,
+            ],
+            ..call("futex")
+        };
+        let mut probe = CountingWait {
+            wait: TimedWait {
+                timeout: (0, 300_000_000),
+            },
+            reads: 0,
+        };
+        let mut d = Decider::new(vec![fault("futex:EAGAIN:p=0:op=FUTEX_WAIT_PRIVATE")], 1);
+        assert_eq!(d.decide(&wait, &mut probe), None);
+        assert_eq!(probe.reads, 0, "no rule asks about within=");
+        let mut d = Decider::new(vec![fault("futex:EAGAIN:op=FUTEX_WAIT_PRIVATE")], 1);
+        let shape = d.shape_for(wait.syscall, &wait.args, &mut probe);
+        assert_eq!(shape.get(shape::Key::Within), None);
+        assert!(d.decide_with(&wait, &mut probe, Some(shape)).is_some());
+        let log = d.finish(vec!["app".into()], "test", None, false);
+        assert_eq!(
+            log.injections[0]
+                .shape
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("op=FUTEX_WAIT_PRIVATE:timeout=yes:within=1s"),
+            "the log has the whole shape"
+        );
+        let mut d = Decider::new(vec![fault("futex:EAGAIN:within=1s")], 1);
+        probe.reads = 0;
+        assert!(d.decide(&wait, &mut probe).is_some());
+        assert!(probe.reads > 0, "asked: read");
     }
 
     /// Found on filelock's suite under `--explore plausible`: an injected futex ETIMEDOUT came at once, before the

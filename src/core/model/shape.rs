@@ -890,8 +890,8 @@ pub enum Clock {
     Realtime,
 }
 
-/// How long a call failed with ETIMEDOUT waits first, as the kernel makes it: a futex wait returns ETIMEDOUT
-/// only once its timeout has passed, so an injected one waits it out (the event it waited for came too late),
+/// How long a call failed with ETIMEDOUT waits first, as the kernel makes it (a blocking TCP connect: its SYN
+/// retries, [`connect_timed_out_after`]): a futex wait returns ETIMEDOUT only once its timeout has passed, so an injected one waits it out (the event it waited for came too late),
 /// never failing at once — which no kernel does, and which a program may rightly take as a bug (a wait loop then
 /// spins: filelock's `test_lock_descriptor_blocking_wait_does_not_spin` failed on exactly that). FUTEX_WAIT's
 /// timeout is relative; FUTEX_WAIT_BITSET's, FUTEX_WAIT_REQUEUE_PI's and FUTEX_LOCK_PI2's absolute on
@@ -1409,6 +1409,22 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
 
 /// The shape of one call of `sc` with these register arguments (DESIGN §6's table).
 pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
+    shape_of_asked(sc, args, probe, &|_| true)
+}
+
+/// The components [`shape_of_asked`] leaves out unless asked: each costs a read of the task's memory or of
+/// `/proc` on every call it applies to (a timed wait's timespec and the clock, `/proc/locks`), and only one errno
+/// depends on each ([`STATE_ERRNOS`]).
+pub const COSTLY_KEYS: [Key; 2] = [Key::Within, Key::Held];
+
+/// [`shape_of`] without those of [`COSTLY_KEYS`] that `asked` says no one needs (absent, not `unknown`): what a
+/// decider computes for every intercepted call when no rule has a predicate on them.
+pub fn shape_of_asked(
+    sc: Syscall,
+    args: &[u64; 6],
+    probe: &mut dyn Probe,
+    asked: &dyn Fn(Key) -> bool,
+) -> Shape {
     let mut shape = Shape::default();
     match sc.name() {
         "futex" => {
@@ -1418,7 +1434,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
             let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
             if futex_has_timeout(cmd) {
                 shape.set(Key::Timeout, yes_no(args[3] != 0));
-                if args[3] != 0 {
+                if args[3] != 0 && asked(Key::Within) {
                     shape.set(
                         Key::Within,
                         timed_out_after(sc, args, probe).map_or(UNKNOWN, within_class),
@@ -1479,7 +1495,7 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
             shape.set(Key::Lock, flock_name(args[1]));
             // Only a request that does not wait says whether it met a held lock (`sh-nb`, `ex-nb`).
             let op = args[1] as u32;
-            if let Some(exclusive) = nonblocking_request(op) {
+            if let Some(exclusive) = nonblocking_request(op).filter(|_| asked(Key::Held)) {
                 shape.set(
                     Key::Held,
                     probe.lock_held(args[0] as i32, exclusive).map_or(UNKNOWN, yes_no),
