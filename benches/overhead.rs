@@ -559,6 +559,7 @@ fn signed_ns(v: f64) -> String {
 }
 
 fn main() {
+    let _cleanup = common::Cleanup;
     let mut c = Criterion::default().configure_from_args();
     for w in workloads() {
         bench_workload(&mut c, &w);

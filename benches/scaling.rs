@@ -405,6 +405,7 @@ fn table(lengths: &[(usize, usize)], memory: &[(String, u64, Duration, f64, Opti
 }
 
 fn main() {
+    let _cleanup = common::Cleanup;
     let mut c = Criterion::default().configure_from_args();
     bench_decide(&mut c);
     let lengths = bench_filter(&mut c);

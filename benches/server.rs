@@ -494,6 +494,7 @@ fn run_line(kind: Kind, store: &Store, rep: usize) -> Result<Window, String> {
 }
 
 fn main() {
+    let _cleanup = common::Cleanup;
     let (reps, window, _) = settings();
     let lines: Vec<Kind> = LINES
         .into_iter()

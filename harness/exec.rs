@@ -1205,6 +1205,111 @@ fn service_mode_crash() {
     );
 }
 
+/// Regression: Redis (`appendfsync always`) exits on an injected AOF write error, and phoebe went on playing
+/// every round left against the dead service, each waiting the whole round timeout (redis-benchmark retries):
+/// 8 minutes for one experiment. A service that has ended is played no more rounds; they count as failed.
+#[test]
+fn regression_rounds_were_played_against_a_service_that_had_ended() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
+    let out = dir.path().join("campaign");
+    let faults = [format!("read:EIO:path={}", data.display())];
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "3",
+        "--timeout",
+        "20s",
+    ];
+    exec(
+        &out,
+        &faults,
+        &args,
+        &[
+            &testapp("echo-service"),
+            &port.to_string(),
+            &data,
+            &"--abort-on-error",
+        ],
+    )
+    .code(1);
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("read-EIO".to_owned(), Verdict::Crashed)]);
+    let rounds = report.experiments[0].runs[0].rounds.expect("service rounds");
+    // The first round under injection met the abort; the rounds after injection were not played (nor the rest of
+    // that phase, unless one began in the moment before phoebe saw the service end), and count as failed.
+    assert_eq!((rounds.steady.ok, rounds.steady.total), (3, 3), "{rounds:?}");
+    assert_eq!((rounds.injected.ok, rounds.injected.total), (0, 3), "{rounds:?}");
+    assert_eq!((rounds.after.ok, rounds.after.total), (0, 3), "{rounds:?}");
+    let run_dir = out.join("experiments/read-EIO");
+    assert!(run_dir.join("run-1-injected-round-1.out").exists());
+    for unplayed in ["run-1-injected-round-3.out", "run-1-after-round-1.out"] {
+        assert!(!run_dir.join(unplayed).exists(), "{unplayed} was played");
+    }
+}
+
+/// A service that ends in the middle of its baseline workload: the rounds left are not played, and the campaign
+/// stops saying that the service ended, and how, not only that rounds failed.
+#[test]
+fn a_service_that_ends_during_its_baseline_stops_the_campaign_saying_so() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = echo_ready(port);
+    let workload = echo_workload(port, 10);
+    let out = dir.path().join("campaign");
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "20",
+        "--timeout",
+        "20s",
+    ];
+    // The readiness probe and two rounds.
+    let stopped = exec(
+        &out,
+        &["mknod:EPERM".to_owned()],
+        &args,
+        &[
+            &testapp("echo-service"),
+            &port.to_string(),
+            &data,
+            &"--exit-after",
+            &"3",
+        ],
+    )
+    .code(2);
+    let stderr = String::from_utf8_lossy(&stopped.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(
+            "baseline run 1: the service ended during the workload, without injection (exit status 3"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("of 20 rounds ok"), "{stderr}");
+    assert!(
+        !out.join("baseline/run-1-round-20.out").exists(),
+        "every round was played against the ended service"
+    );
+}
+
 /// Regression: on the seccomp backend a rule that fails every call runs in the kernel and is not counted, so the
 /// experiment looked unexercised; exec's runs keep every decision in user space.
 #[test]

@@ -227,16 +227,31 @@ pub fn java_jar() -> Result<PathBuf, String> {
     .clone()
 }
 
-/// A scratch directory for this bench process (inputs, observations, strace outputs), removed at exit.
+static SCRATCH: OnceLock<tempfile::TempDir> = OnceLock::new();
+
+/// A scratch directory for this bench process (inputs, observations, strace outputs), removed at exit by the
+/// bench's [`Cleanup`].
 pub fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("phoebe-bench-")
-            .tempdir()
-            .expect("create a scratch directory")
-    })
-    .path()
+    SCRATCH
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("phoebe-bench-")
+                .tempdir()
+                .expect("create a scratch directory")
+        })
+        .path()
+}
+
+/// Removes [`scratch`] when dropped, at the end of a bench's `main` (held from its start): a `TempDir` in a static
+/// is never dropped, and every bench run left its directory in /tmp.
+pub struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(dir) = SCRATCH.get() {
+            let _ = fs::remove_dir_all(dir.path());
+        }
+    }
 }
 
 /// Says why a line is left out. Written to the stderr handle (never captured by a test harness), so that a

@@ -105,15 +105,29 @@ impl Runner<'_> {
         }
     }
 
-    /// Plays `n` rounds of the workload; also says whether one of them got no answer in time.
-    fn rounds(&self, dir: &Path, label: &str, n: u32) -> Result<(RoundStats, bool), ExperimentError> {
+    /// Plays `n` rounds of the workload against `service`; also says whether one of them got no answer in time.
+    /// Once the service has ended the rounds left are not played and count as failed: each would only wait for
+    /// the workload's own timeout (redis-benchmark against a Redis that exited on an AOF write error took the
+    /// whole round timeout, 10 s, apiece).
+    fn rounds(
+        &self,
+        service: &mut Started,
+        dir: &Path,
+        label: &str,
+        n: u32,
+    ) -> Result<(RoundStats, bool), ExperimentError> {
         let workload = self.service().workload.clone();
         let mut ok = 0;
         let mut hung = false;
         let mut latencies_ms = Vec::with_capacity(n as usize);
         let mut passed = Vec::with_capacity(n as usize);
+        let mut ended = false;
         for r in 1..=n {
             if self.control.interrupted() {
+                break;
+            }
+            if matches!(service.child.try_wait(), Ok(Some(_))) {
+                ended = true;
                 break;
             }
             let ran = self.supervised(
@@ -128,10 +142,11 @@ impl Runner<'_> {
             ok += u32::from(this);
             passed.push(this);
         }
-        Ok((
-            RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms),
-            hung,
-        ))
+        let mut stats = RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms);
+        if ended {
+            stats.total = n;
+        }
+        Ok((stats, hung))
     }
 
     /// The service started plainly (no phoebe: `NAME.out`/`.err` in `dir`), ready, `rounds` rounds and the check,
@@ -144,7 +159,7 @@ impl Runner<'_> {
         )?;
         let passed = match self.wait_ready(&mut started, dir, &format!("{name}.ready"))? {
             Ready::Yes => {
-                let (rounds, hung) = self.rounds(dir, name, self.service().rounds)?;
+                let (rounds, hung) = self.rounds(&mut started, dir, name, self.service().rounds)?;
                 let check = self.check(dir, &format!("{name}.check"), self.timeout_hint())?;
                 !hung && rounds.all_ok() && check != Some(false)
             }
@@ -207,8 +222,9 @@ impl Runner<'_> {
             }
         }
         let workload_from = began.elapsed();
-        let (rounds, hung) = self.rounds(dir, &format!("run-{k}"), self.service().rounds)?;
+        let (rounds, hung) = self.rounds(&mut started, dir, &format!("run-{k}"), self.service().rounds)?;
         let workload_to = began.elapsed();
+        let ended = matches!(started.child.try_wait(), Ok(Some(_)));
         let check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
         supervise::stop(&mut started);
         if self.control.interrupted() {
@@ -216,6 +232,20 @@ impl Runner<'_> {
         }
         // With --accept-flaky-baseline a failing run is kept; the baseline as a whole decides (`service_flaky`).
         let accept = self.campaign.accept_flaky_baseline;
+        if ended && !accept {
+            let exit = files::load::<Observation>(&obs_path, "observation")
+                .ok()
+                .and_then(|obs| obs.exit)
+                .map_or_else(|| "how is unknown".to_owned(), |exit| exit.to_string());
+            return Err(ExperimentError::Inner {
+                what: format!(
+                    "baseline run {k}: the service ended during the workload, without injection ({exit}; {} of {} \
+                     rounds ok; its output in run-{k}.out/.err)",
+                    rounds.ok, rounds.total
+                ),
+                stderr: read_tail(&dir.join(format!("run-{k}.err"))),
+            });
+        }
         if (hung || !rounds.all_ok()) && !accept {
             return Err(ExperimentError::Inner {
                 what: format!(
@@ -284,9 +314,9 @@ impl Runner<'_> {
         match self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))? {
             Ready::Yes => {
                 let n = self.service().rounds;
-                let (steady, h1) = self.rounds(dir, &format!("run-{k}-steady"), n)?;
+                let (steady, h1) = self.rounds(&mut started, dir, &format!("run-{k}-steady"), n)?;
                 switch(true, &mut started);
-                let (injected, h2) = self.rounds(dir, &format!("run-{k}-injected"), n)?;
+                let (injected, h2) = self.rounds(&mut started, dir, &format!("run-{k}-injected"), n)?;
                 switch(false, &mut started);
                 // --recovery: the service's grace to recover before it is judged; Ctrl-C cuts it short.
                 let recovered = Instant::now() + Duration::from_millis(self.service().recovery_ms);
@@ -297,7 +327,7 @@ impl Runner<'_> {
                             .min(Duration::from_millis(50)),
                     );
                 }
-                let (after, h3) = self.rounds(dir, &format!("run-{k}-after"), n)?;
+                let (after, h3) = self.rounds(&mut started, dir, &format!("run-{k}-after"), n)?;
                 // Last: the state the service is left in, once it has had the rounds after to come back (PostgreSQL
                 // in crash recovery refuses connections for a moment, and a check right after the switch said
                 // `corrupted` of a service that recovered by itself).

@@ -171,6 +171,9 @@ fn main() {
         "rounds={rounds} impossible={impossible} ready-failed=eventfd:{},tcp:{},udp:{},unix:{}",
         ready_failed[0], ready_failed[1], ready_failed[2], ready_failed[3]
     );
+    // process::exit runs no destructor: the temporary directories go first.
+    drop(extra);
+    drop(paths);
     process::exit(if impossible > 0 { 3 } else { 0 });
 }
 
