@@ -1250,7 +1250,16 @@ fn regression_rounds_were_played_against_a_service_that_had_ended() {
     // that phase, unless one began in the moment before phoebe saw the service end), and count as failed.
     assert_eq!((rounds.steady.ok, rounds.steady.total), (3, 3), "{rounds:?}");
     assert_eq!((rounds.injected.ok, rounds.injected.total), (0, 3), "{rounds:?}");
-    assert_eq!((rounds.after.ok, rounds.after.total), (0, 3), "{rounds:?}");
+    assert_eq!(
+        (rounds.after.ok, rounds.after.total, rounds.after.unplayed),
+        (0, 3, 3),
+        "{rounds:?}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("after not played (the service had ended)"),
+        "{summary}"
+    );
     let run_dir = out.join("experiments/read-EIO");
     assert!(run_dir.join("run-1-injected-round-1.out").exists());
     for unplayed in ["run-1-injected-round-3.out", "run-1-after-round-1.out"] {

@@ -142,11 +142,8 @@ impl Runner<'_> {
             ok += u32::from(this);
             passed.push(this);
         }
-        let mut stats = RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms);
-        if ended {
-            stats.total = n;
-        }
-        Ok((stats, hung))
+        let stats = RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms);
+        Ok((if ended { stats.out_of(n) } else { stats }, hung))
     }
 
     /// The service started plainly (no phoebe: `NAME.out`/`.err` in `dir`), ready, `rounds` rounds and the check,

@@ -508,6 +508,7 @@ mod service_tests {
             p50_ms: 1.0,
             p99_ms: 1.0,
             recovered: None,
+            unplayed: 0,
         }
     }
 
@@ -702,6 +703,7 @@ mod service_tests {
             p50_ms,
             p99_ms: p50_ms,
             recovered: None,
+            unplayed: 0,
         };
         let wedged = ServiceEvidence {
             died: None,

@@ -496,6 +496,14 @@ pub struct RoundStats {
     /// ([`RoundStats::with_recovery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<Recovery>,
+    /// Rounds not played because the service had ended (counted in `total`, not in `ok`; the latencies are the
+    /// played rounds'). Left out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unplayed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Rounds that failed at first and then all passed.
@@ -532,6 +540,16 @@ impl RoundStats {
             p50_ms: rank(0.5),
             p99_ms: rank(0.99),
             recovered: None,
+            unplayed: 0,
+        }
+    }
+
+    /// These stats with `n` rounds in all, the ones beyond those played not played (the service had ended).
+    pub fn out_of(self, n: u32) -> RoundStats {
+        RoundStats {
+            unplayed: n.saturating_sub(self.total),
+            total: n.max(self.total),
+            ..self
         }
     }
 
@@ -553,8 +571,13 @@ impl RoundStats {
 impl Rounds {
     /// Per phase, the rounds' latency in milliseconds: `steady 12/11/20 ms, injecting …, after …` (mean/p50/p99).
     pub fn latency_text(&self) -> String {
-        let phase = |name: &str, r: &RoundStats| {
-            format!("{name} {:.0}/{:.0}/{:.0} ms", r.mean_ms, r.p50_ms, r.p99_ms)
+        let phase = |name: &str, r: &RoundStats| match r.unplayed {
+            0 => format!("{name} {:.0}/{:.0}/{:.0} ms", r.mean_ms, r.p50_ms, r.p99_ms),
+            n if n >= r.total => format!("{name} not played (the service had ended)"),
+            n => format!(
+                "{name} {:.0}/{:.0}/{:.0} ms ({n} not played: the service had ended)",
+                r.mean_ms, r.p50_ms, r.p99_ms
+            ),
         };
         format!(
             "round latency mean/p50/p99: {}, {}, {}",
@@ -922,6 +945,30 @@ mod tests {
             rounds.latency_text(),
             "round latency mean/p50/p99: steady 115/20/400 ms, injecting 115/20/400 ms, after 0/0/0 ms"
         );
+    }
+
+    /// Redis exited on an injected AOF write error; the rounds left were not played, and the report said
+    /// `after 0/0/0 ms`, as if they had been played in no time.
+    #[test]
+    fn regression_rounds_not_played_read_as_played_in_no_time() {
+        let played = super::RoundStats::from_rounds(0, &[38.0]).out_of(5);
+        assert_eq!((played.ok, played.total, played.unplayed), (0, 5, 4));
+        let none = super::RoundStats::from_rounds(0, &[]).out_of(5);
+        assert_eq!((none.ok, none.total, none.unplayed), (0, 5, 5));
+        let steady = super::RoundStats::from_rounds(5, &[20.0; 5]);
+        assert_eq!(steady.out_of(5), steady, "every round played");
+        let rounds = super::Rounds {
+            steady,
+            injected: played,
+            after: none,
+        };
+        assert_eq!(
+            rounds.latency_text(),
+            "round latency mean/p50/p99: steady 20/20/20 ms, injecting 38/38/38 ms (4 not played: the service had \
+             ended), after not played (the service had ended)"
+        );
+        let json = serde_json::to_string(&steady).unwrap();
+        assert!(!json.contains("unplayed"), "{json}");
     }
 
     use super::*;
