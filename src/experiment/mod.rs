@@ -235,7 +235,7 @@ pub trait Progress {
 /// Takes out of `plan` the rules for files inside the campaign directory `out`: phoebe's own captures of the
 /// target's stdout and stderr (`baseline/run-1.err`), whose path differs in every run, so that a rule naming one
 /// matches nothing in the experiments — and says so in `excluded`. Disk errors on the program's own files stay.
-fn leave_out_own_files(plan: &mut Plan, out: &Path) {
+fn leave_out_own_files(plan: &mut Plan, out: &Path, runs: u32) {
     use crate::model::{plan::ShapeModel, shape::Key};
     let Ok(dir) = out.canonicalize() else {
         return;
@@ -265,10 +265,12 @@ fn leave_out_own_files(plan: &mut Plan, out: &Path) {
         }
         let before = m.shapes.len();
         m.shapes.retain(|s| !own(s));
-        if m.shapes.len() < before
-            && let Some(first) = m.shapes.first()
-        {
-            m.fault = first.fault.clone();
+        if m.shapes.len() < before {
+            // The captures' calls counted in a plausible model's rate, which is set from the calls left.
+            crate::synth::rerate_plausible(m, &plan.settings, runs);
+            if let Some(first) = m.shapes.first() {
+                m.fault = first.fault.clone();
+            }
         }
     }
     // A model whose every shape was such a file has nothing left to run.
@@ -379,7 +381,7 @@ pub fn run(
         }
         None => {
             let mut plan = synth::synthesize(&observation, &campaign.settings)?;
-            leave_out_own_files(&mut plan, out);
+            leave_out_own_files(&mut plan, out, observation.runs);
             for (syscall, errno) in outside_workload {
                 plan.excluded.push(Excluded {
                     syscall,

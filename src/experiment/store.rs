@@ -158,6 +158,7 @@ pub(super) fn merged_observation(
             Some(m) => {
                 m.duration_ms += obs.duration_ms;
                 m.intervals.extend(obs.intervals);
+                m.runs += obs.runs;
             }
         }
     }

@@ -46,10 +46,22 @@ pub struct Observation {
     /// Written only when false.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub latency_measured: bool,
+    /// How many runs the observation pools (`phoebe exec`'s baseline: one per baseline run, a service's workload
+    /// windows only), for figures per run; 1, and left out, for one recording.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub runs: u32,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 fn is_true(b: &bool) -> bool {
@@ -406,6 +418,7 @@ impl ObservationBuilder {
             interrupted: meta.interrupted,
             usage: meta.usage,
             latency_measured: meta.latency_measured,
+            runs: 1,
         }
     }
 }

@@ -201,8 +201,9 @@ fn plausible_models(
         if models.iter().any(|m| m.id == id) {
             id.push_str("-plausible");
         }
-        let rate = settings.fixed_rate;
-        let rules = plausible_rules(&p, rate);
+        let rate = p.rate;
+        let why = plausible_rate_text(settings.fixed_rate, rate, p.calls, obs.runs);
+        let rules = plausible_rules(&p, rate, &why);
         models.push(ErrorModel {
             id,
             syscall: entry.syscall,
@@ -221,10 +222,8 @@ fn plausible_models(
             },
             category: Category::Sporadic,
             rule: format!(
-                "plausible ({}): {} calls of this class, never failed; fixed rate {}",
-                entry.condition,
-                p.calls,
-                fmt(rate)
+                "plausible ({}): {} calls of this class, never failed; {why}",
+                entry.condition, p.calls
             ),
             target_rate: rate,
             probability: rate,
@@ -245,13 +244,71 @@ fn plausible_models(
     Ok(())
 }
 
+/// Sets a plausible model's rate again from the calls of the shapes it still has, after some were taken out of it
+/// (`phoebe exec` leaves out the files it captures the program's stdout and stderr in, whose writes counted among
+/// the class's calls and so kept a rarely made write of the program's own at the fixed rate). `runs`: how many
+/// runs the observation pooled. A model of the observed tier, or without shapes, is left as it is.
+pub fn rerate_plausible(model: &mut ErrorModel, settings: &SynthSettings, runs: u32) {
+    if model.tier != Tier::Plausible || model.shapes.is_empty() {
+        return;
+    }
+    let calls = model.shapes.iter().map(|s| s.stats.calls).sum::<u64>();
+    let rate = plausible::rate(settings.fixed_rate, calls, runs);
+    let why = plausible_rate_text(settings.fixed_rate, rate, calls, runs);
+    let condition = |rule: &str| {
+        rule.strip_prefix("plausible (")
+            .and_then(|r| r.split_once("): "))
+            .map(|(c, _)| c.to_owned())
+    };
+    for s in &mut model.shapes {
+        s.target_rate = rate;
+        s.probability = rate;
+        s.fault.probability = rate;
+        if let Some(c) = condition(&s.rule) {
+            s.rule = format!("plausible ({c}): {why}");
+        }
+    }
+    if let Some(c) = condition(&model.rule) {
+        model.rule = format!("plausible ({c}): {calls} calls of this class, never failed; {why}");
+    }
+    model.stats.calls = calls;
+    model.target_rate = rate;
+    model.probability = rate;
+    model.fault.probability = rate;
+}
+
+/// How a plausible experiment's rate was chosen: `fixed rate 0.05`, or `rate 0.142857, raised from the fixed rate
+/// 0.05 so that a run expects one injection (7 calls of the class per run)`.
+fn plausible_rate_text(fixed: f64, rate: f64, calls: u64, runs: u32) -> String {
+    if rate <= fixed {
+        return format!("fixed rate {}", fmt(rate));
+    }
+    let per_run = calls as f64 / f64::from(runs.max(1));
+    let why = if per_run * plausible::MAX_RAISED_RATE < 1.0 {
+        format!("capped at {}", fmt(plausible::MAX_RAISED_RATE))
+    } else {
+        "so that a run expects one injection".to_owned()
+    };
+    let per_run = if per_run.fract() == 0.0 {
+        format!("{per_run:.0}")
+    } else {
+        format!("{per_run:.1}")
+    };
+    format!(
+        "rate {}, raised from the fixed rate {} ({why}: {per_run} call(s) of the class per run)",
+        fmt(rate),
+        fmt(fixed)
+    )
+}
+
 /// At most this many rules (the most called shapes) per plausible experiment.
 const MAX_PLAUSIBLE_RULES: usize = 32;
 
 /// A plausible experiment's rules: one per shape of the class the program used (its own files, never the
 /// loader's: [`plausible::loader_file`]), the most called first, each the entry's error at `rate` on that exact
-/// shape; none when the syscall has no shapes, and then the entry's rule is the experiment's only one.
-fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
+/// shape (`why`: how the rate was chosen); none when the syscall has no shapes, and then the entry's rule is the
+/// experiment's only one.
+fn plausible_rules(p: &plausible::Plausible, rate: f64, why: &str) -> Vec<ShapeModel> {
     let when = if p.fault.when == crate::model::When::Exit {
         ":when=exit"
     } else {
@@ -284,7 +341,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64) -> Vec<ShapeModel> {
                     samples: 0,
                 },
                 category: Category::Sporadic,
-                rule: format!("plausible ({}): fixed rate {}", p.entry.condition, fmt(rate)),
+                rule: format!("plausible ({}): {why}", p.entry.condition),
                 target_rate: rate,
                 probability: rate,
                 fault,
@@ -761,6 +818,7 @@ mod tests {
             interrupted: false,
             usage: None,
             latency_measured: true,
+            runs: 1,
         }
     }
 
@@ -1127,6 +1185,21 @@ mod tests {
             eio.shapes
                 .iter()
                 .all(|s| s.fault.when == crate::model::When::Exit)
+        );
+        // pipe2, made 3 times: at 5 % most runs would inject nothing; one injection is expected per run instead.
+        let pipe2 = p.models.iter().find(|m| m.id == "pipe2-EMFILE").unwrap();
+        assert!(
+            (pipe2.probability - 1.0 / 3.0).abs() < 1e-9,
+            "{}",
+            pipe2.probability
+        );
+        assert!(
+            pipe2.rule.ends_with(
+                "never failed; rate 0.333333, raised from the fixed rate 0.05 (so that a run expects one injection: 3 \
+                 call(s) of the class per run)"
+            ),
+            "{}",
+            pipe2.rule
         );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["settings"]["explore"], "plausible");
