@@ -289,11 +289,13 @@ fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_un
     } else {
         "/tmp"
     };
+    // fd-kinds leaves its tree there: removed with `scratch`.
+    let scratch = tempfile::tempdir_in(tmp).unwrap();
     let rounds = 20;
     let run = |backend: &str| {
         let obs = path(backend, &dir);
         phoebe()
-            .env("TMPDIR", tmp)
+            .env("TMPDIR", scratch.path())
             .args(["observe", "-q", "--backend", backend, "-o"])
             .arg(&obs)
             .arg("--")
@@ -308,7 +310,10 @@ fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_un
         by_component(&ebpf, "openat", Key::Path),
         by_component(&ptrace, "openat", Key::Path),
     );
-    let base = format!("{tmp}/phoebe-fd-paths-*");
+    let base = format!(
+        "{}/phoebe-fd-paths-*",
+        phoebe::model::shape::template(&scratch.path().display().to_string())
+    );
     // Each file was also created once, by its absolute path.
     for name in ["sub/x", "y", "z"] {
         assert_eq!(
