@@ -57,7 +57,8 @@ pub enum Command {
     /// ones at quantile × --factor; no target takes more than half of the calls that succeed naturally. The
     /// probability compensates for calls that fail by themselves:
     /// p = (target − natural) / (1 − natural). With --explore plausible, the catalogue's errors on the call
-    /// shapes the program used follow, at --fixed-rate, labelled `plausible`. Prints the models and writes the
+    /// shapes the program used follow, at --fixed-rate (a class of calls made fewer than 1/--fixed-rate times per
+    /// run: one injection expected per run, at most 50 %), labelled `plausible`. Prints the models and writes the
     /// plan (JSON).
     Synthesize(SynthesizeArgs),
 
@@ -673,7 +674,8 @@ pub struct SynthArgs {
 
     /// `observed`: the realistic models of the errors the program met in the baseline. `plausible`: after them,
     /// one experiment per catalogue error whose call shape the program used (fsync-EIO of the files it fsynced,
-    /// never of files it did not; write-ENOSPC of the files it wrote, …), at --fixed-rate, most-called first,
+    /// never of files it did not; write-ENOSPC of the files it wrote, …), at --fixed-rate (raised for a class of
+    /// calls made fewer than 1/--fixed-rate times per run to one injection expected per run, at most 50 %), most-called first,
     /// labelled `plausible` in the plan and every report and counted apart (see --fail-on).
     #[arg(long, value_name = "observed|plausible", default_value = "observed", value_parser = parse_explore)]
     pub explore: phoebe::model::Explore,

@@ -278,7 +278,7 @@ pub fn rerate_plausible(model: &mut ErrorModel, settings: &SynthSettings, runs: 
 }
 
 /// How a plausible experiment's rate was chosen: `fixed rate 0.05`, or `rate 0.142857, raised from the fixed rate
-/// 0.05 so that a run expects one injection (7 calls of the class per run)`.
+/// 0.05 (so that a run expects one injection: 7 call(s) of the class per run)`.
 fn plausible_rate_text(fixed: f64, rate: f64, calls: u64, runs: u32) -> String {
     if rate <= fixed {
         return format!("fixed rate {}", fmt(rate));

@@ -41,10 +41,11 @@ pub const MAX_RAISED_RATE: f64 = 0.5;
 /// The rate of a plausible experiment whose class of calls was made `calls` times over `runs` runs: the sporadic
 /// fixed rate, raised for a call made fewer than 1/`fixed` times per run to one injection expected per run (1 /
 /// calls per run), at most [`MAX_RAISED_RATE`]. At the fixed rate, such an experiment mostly injects nothing: on
-/// Redis, `openat-ENFILE` at 5 % of 7 opens per run was `not-exercised` in 5 runs of 5.
+/// Redis, `openat-ENFILE` at 5 % of 7 opens per run was `not-exercised` in 5 runs of 5. A fixed rate of 0 (no
+/// plausible injection at all) stays 0.
 pub fn rate(fixed: f64, calls: u64, runs: u32) -> f64 {
     let per_run = calls as f64 / f64::from(runs.max(1));
-    if per_run <= 0.0 {
+    if per_run <= 0.0 || fixed <= 0.0 {
         return fixed;
     }
     fixed.max((1.0 / per_run).min(MAX_RAISED_RATE))
@@ -573,6 +574,7 @@ mod tests {
             "once per run: half the runs, never all"
         );
         assert_eq!(rate(0.05, 0, 1), 0.05);
+        assert_eq!(rate(0.0, 2, 1), 0.0, "--fixed-rate 0 injects nothing");
         let mut o = obs(&[("clone3", "clone=thread", 21, None)]);
         o.runs = 3;
         let t = plausible(&o, &SynthSettings::default()).unwrap();
