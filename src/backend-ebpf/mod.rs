@@ -1082,6 +1082,36 @@ mod tests {
         }
     }
 
+    /// The observer's start-up went from 20 to about 170 ms once it learned call shapes in the kernel: the
+    /// verifier walked the rest of `sys_exit` once for each value of a descriptor's or an open's code it could tell
+    /// apart, 84 004 instructions for a program of 2 236 (143 ms). Bounded by what the kernel reports having
+    /// verified, a count, not a time (20 272 since the codes go through a per-CPU slot).
+    #[test]
+    fn regression_the_verifier_walked_sys_exit_once_per_descriptor_kind() {
+        // SAFETY: geteuid takes no arguments and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            phoebe_core::testing::skipped("loading the eBPF observer needs root (CAP_BPF and CAP_PERFMON)");
+            return;
+        }
+        let observer = Observer::start(ProbeOptions::default()).expect("the observer loads");
+        let ebpf = observer.ebpf.as_ref().expect("loaded");
+        let verified = |name: &str| {
+            ebpf.program(name)
+                .and_then(|p| p.info().ok())
+                .and_then(|info| info.verified_instruction_count())
+        };
+        let Some(sys_exit) = verified(programs::SYS_EXIT) else {
+            phoebe_core::testing::skipped(
+                "the kernel reports no verified instruction count (before Linux 5.16)",
+            );
+            return;
+        };
+        assert!(sys_exit < 40_000, "sys_exit: {sys_exit} instructions verified");
+        if let Some(walk) = verified(walk::PROGRAM) {
+            assert!(walk < 40_000, "the path walk: {walk} instructions verified");
+        }
+    }
+
     #[test]
     fn entry_time_array_covers_every_tid_only_with_latency() {
         assert_eq!(
