@@ -221,10 +221,7 @@ fn plausible_models(
                 samples: 0,
             },
             category: Category::Sporadic,
-            rule: format!(
-                "plausible ({}): {} calls of this class, never failed; {why}",
-                entry.condition, p.calls
-            ),
+            rule: plausible_model_rule(&entry.condition, p.calls, &why),
             target_rate: rate,
             probability: rate,
             // The main shape's rule, as for an observed model.
@@ -252,29 +249,35 @@ pub fn rerate_plausible(model: &mut ErrorModel, settings: &SynthSettings, runs: 
     if model.tier != Tier::Plausible || model.shapes.is_empty() {
         return;
     }
+    // The model's catalogue entry: its id, or its id with `-plausible` when an observed model had it.
+    let id = model.id.strip_suffix("-plausible").unwrap_or(&model.id);
+    let Some(entry) = crate::model::catalogue::entries().iter().find(|e| e.id == id) else {
+        return;
+    };
     let calls = model.shapes.iter().map(|s| s.stats.calls).sum::<u64>();
     let rate = plausible::rate(settings.fixed_rate, calls, runs);
     let why = plausible_rate_text(settings.fixed_rate, rate, calls, runs);
-    let condition = |rule: &str| {
-        rule.strip_prefix("plausible (")
-            .and_then(|r| r.split_once("): "))
-            .map(|(c, _)| c.to_owned())
-    };
     for s in &mut model.shapes {
         s.target_rate = rate;
         s.probability = rate;
         s.fault.probability = rate;
-        if let Some(c) = condition(&s.rule) {
-            s.rule = format!("plausible ({c}): {why}");
-        }
+        s.rule = plausible_shape_rule(&entry.condition, &why);
     }
-    if let Some(c) = condition(&model.rule) {
-        model.rule = format!("plausible ({c}): {calls} calls of this class, never failed; {why}");
-    }
+    model.rule = plausible_model_rule(&entry.condition, calls, &why);
     model.stats.calls = calls;
     model.target_rate = rate;
     model.probability = rate;
     model.fault.probability = rate;
+}
+
+/// A plausible model's `rule`: the entry's condition, the calls of its class and how its rate was chosen (`why`).
+fn plausible_model_rule(condition: &str, calls: u64, why: &str) -> String {
+    format!("plausible ({condition}): {calls} calls of this class, never failed; {why}")
+}
+
+/// The `rule` of one shape of a plausible model.
+fn plausible_shape_rule(condition: &str, why: &str) -> String {
+    format!("plausible ({condition}): {why}")
 }
 
 /// How a plausible experiment's rate was chosen: `fixed rate 0.05`, or `rate 0.142857, raised from the fixed rate
@@ -341,7 +344,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64, why: &str) -> Vec<ShapeM
                     samples: 0,
                 },
                 category: Category::Sporadic,
-                rule: format!("plausible ({}): {why}", p.entry.condition),
+                rule: plausible_shape_rule(&p.entry.condition, why),
                 target_rate: rate,
                 probability: rate,
                 fault,
