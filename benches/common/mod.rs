@@ -408,6 +408,9 @@ pub enum Line {
     Inject(&'static str, &'static str),
     /// The same without the rule's shape predicates.
     InjectWithoutShape(&'static str, &'static str),
+    /// `allow-all APP`: the app under a one-instruction seccomp filter that allows every call, the floor of any
+    /// filter (DESIGN §8 judges seccomp's untargeted calls against it).
+    AllowAll,
     /// `strace -f -c -o FILE APP`.
     StraceCount,
     /// `strace -f [--seccomp-bpf] -o FILE -e trace=… -e inject=… APP`.
@@ -440,6 +443,7 @@ impl Line {
             Line::EmptyProgram => "ebpf empty program".into(),
             Line::Inject(backend, p) => format!("{backend} inject p={p}"),
             Line::InjectWithoutShape(backend, p) => format!("{backend} inject p={p} without shape"),
+            Line::AllowAll => "seccomp allow-all filter".into(),
             Line::StraceCount => "strace -f -c".into(),
             Line::StraceInject { seccomp_bpf: false } => "strace -f -e inject".into(),
             Line::StraceInject { seccomp_bpf: true } => "strace -f --seccomp-bpf -e inject".into(),
@@ -465,6 +469,7 @@ impl Line {
         let mut push = |items: &[&OsStr]| argv.extend(items.iter().map(|s| s.to_os_string()));
         match self {
             Line::Native | Line::EmptyProgram => {}
+            Line::AllowAll => push(&[testapp("allow-all").as_os_str()]),
             Line::Observe(backend) => push(&[
                 phoebe().as_os_str(),
                 "observe".as_ref(),

@@ -1,7 +1,8 @@
 //! Helpers shared by the test apps in `src/bin/`: the FNV-1a checksum, the usage-error exit and number
-//! parsing for their few flags. Nothing here makes a system call except the exits.
+//! parsing for their few flags, and the one-instruction seccomp filter of `notify-self` and `allow-all`.
+//! Nothing else here makes a system call except the exits.
 
-use std::{fmt::Display, process, str::FromStr};
+use std::{fmt::Display, io, process, str::FromStr};
 
 /// FNV-1a 64-bit offset basis.
 pub const FNV1A_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -39,6 +40,55 @@ where
             usage(usage_text)
         }
     }
+}
+
+/// Sets `no_new_privs` and installs a one-instruction seccomp filter that allows every call
+/// (`SECCOMP_RET_ALLOW`) with `flags` (`SECCOMP_FILTER_FLAG_*`); returns what `seccomp(2)` returned (a listener's
+/// fd with `SECCOMP_FILTER_FLAG_NEW_LISTENER`, otherwise 0). The error says which of the two calls failed, the
+/// second as `seccomp(<what>)`.
+pub fn install_allow_all(flags: libc::c_ulong, what: &str) -> io::Result<i64> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS reads only its integer arguments, passed at register width.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    } != 0
+    {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("prctl(PR_SET_NO_NEW_PRIVS) failed: {e}"),
+        ));
+    }
+    let mut allow = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    }];
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: allow.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at one initialised instruction that outlives the call; the kernel copies it and returns
+    // a new fd, 0 or -1 without writing to our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("seccomp({what}) failed: {e}")));
+    }
+    Ok(ret)
 }
 
 #[cfg(test)]
