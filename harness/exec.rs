@@ -2752,6 +2752,73 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
     assert!(report.experiments.iter().all(|e| e.runs.len() == 2));
 }
 
+/// tempfile's test suite again: an `mmap-ENOMEM` crash left sockets of fixed names in /tmp, and the campaign
+/// stopped saying only "(…/health-3.err)", an empty file (libtest prints failures on stdout), with no word of
+/// which test the damage broke or what to remove; the crashed run's detail did not say its damage outlived it.
+/// Now the sentence names the health run's files that say something, the tests it broke, and what is new in the
+/// working and temporary directories since the run started.
+#[test]
+fn regression_a_campaign_stopped_by_damage_did_not_say_what_the_run_left_behind() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input", "x");
+    let script = r#"
+        echo "running 1 test"
+        if [ -e "$1/lock" ]; then
+            echo "test lock_is_free ... FAILED"
+            echo "job: stale lock $1/lock" >&2
+            exit 101
+        fi
+        echo "test lock_is_free ... ok"
+        touch "$1/lock"
+        cat "$1/input" > /dev/null || kill -ABRT $$
+        rm "$1/lock"
+    "#;
+    let out = dir.path().join("campaign");
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let stopped = phoebe()
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path())
+        .args([
+            "exec",
+            "-q",
+            "--seed",
+            "11",
+            "--runs",
+            "2",
+            "--baseline-runs",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--fault")
+        .arg(format!("openat:EACCES:path={}", input.display()))
+        .args(["--", "sh", "-c", script, "sh"])
+        .arg(dir.path())
+        .assert()
+        .code(2);
+    let said = String::from_utf8_lossy(&stopped.get_output().stderr).into_owned();
+    assert!(
+        said.contains(
+            "openat-EACCES run 1 left the program failing without injection: the plain run after it failed, and \
+             so did a second one (experiments/openat-EACCES/health-1.out, experiments/openat-EACCES/health-1.err; \
+             broke lock_is_free), so every run after it would be judged on a broken program; new since run 1 \
+             started and still there (another program may have made some): "
+        ),
+        "{said}"
+    );
+    assert!(said.contains(&root.join("lock").display().to_string()), "{said}");
+    let report = load_report(&out);
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Crashed);
+    assert_eq!(
+        run.detail,
+        "killed by SIGABRT after 1 injection(s); the plain run after it failed too: the damage outlived the fault"
+    );
+}
+
 /// A run that hangs is killed at the timeout, and what it held stays behind as a crash's would: the plain run
 /// after it tells whether the program still works, and the campaign stops when it does not.
 #[test]

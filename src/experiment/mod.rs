@@ -15,6 +15,8 @@
 //! - `service`: service mode's runs (ready, rounds, the injection switch);
 //! - `assemble`: a run's sums from its log, and the [`Report`];
 //! - `suite`: which test broke (a suite's results from a run's output or JUnit files);
+//! - `leftovers`: what a run left behind in the working and temporary directories, named when it broke the
+//!   program;
 //! - `verdict`: judging (pure); `check`: a `campaign.json` read back.
 //!
 //! Does not own: deciding (`crate::decide`), synthesis (`crate::synth`), rendering (`crate::report`).
@@ -57,6 +59,7 @@ pub mod hint {
 }
 mod campaign;
 mod check;
+mod leftovers;
 #[cfg(any(test, feature = "fuzzing"))]
 pub use self::check::fuzzing;
 mod run;

@@ -7,6 +7,7 @@ use std::{ffi::OsString, fs, path::Path, process::Command, time::Duration};
 use super::{
     Campaign, Experiment, ExperimentError, Progress,
     assemble::{LogSums, NaturalShapes, RunFiles, evidence},
+    leftovers::{self, Snapshot},
     service,
     store::Layout,
     suite,
@@ -148,13 +149,16 @@ impl Runner<'_> {
     /// plainly, its rounds and check), `health-K` in the experiment's directory. The damage a run leaves (files
     /// a crash did not clean up, a lock a killed process held, a database left half-written) would fail every
     /// run after it, and the campaign would blame their faults: when it persists, the runner is marked broken and
-    /// the campaign stops. Not with a baseline accepted as flaky (a plain run may fail anyway).
+    /// the campaign stops. Not with a baseline accepted as flaky (a plain run may fail anyway). The sentence
+    /// names the health run's files, the tests it broke, and the entries new since `before` (the names in the
+    /// working and temporary directories as run `k` started) that are still there.
     fn still_broken(
         &self,
         exp: &Experiment,
         k: u32,
         baseline: &Baseline,
         hung: bool,
+        before: Option<&Snapshot>,
     ) -> Result<bool, ExperimentError> {
         if baseline.flaky.is_some() {
             return Ok(false);
@@ -185,8 +189,36 @@ impl Runner<'_> {
                 "hung and was killed, and the program failed without injection after it and --reset"
             }
         };
+        let dir = self.layout.path(&rel);
+        // The files of the health run that say something (a test suite prints its failures on stdout).
+        let said: Vec<String> = ["out", "err"]
+            .iter()
+            .filter(|ext| fs::metadata(dir.join(format!("health-{k}.{ext}"))).is_ok_and(|m| m.len() > 0))
+            .map(|ext| format!("{rel}/health-{k}.{ext}"))
+            .collect();
+        let files = if said.is_empty() {
+            format!("{rel}/health-{k}.err")
+        } else {
+            said.join(", ")
+        };
+        // Which tests the damage breaks, when the program is a test suite whose output says.
+        let tests = if service || self.campaign.tests.is_some() {
+            Vec::new()
+        } else {
+            let baseline_dir = self.layout.path("baseline");
+            let base: Vec<_> = (1..=baseline.runs.len())
+                .map(|b| suite::run_results(&baseline_dir, &format!("run-{b}"), false))
+                .collect();
+            suite::broken(&base, &[suite::run_results(&dir, &format!("health-{k}"), false)])
+        };
+        let tests = match tests.as_slice() {
+            [] => String::new(),
+            [one] => format!("; broke {one}"),
+            many => format!("; broke {} tests: {}", many.len(), many.join(", ")),
+        };
+        let left = before.map_or(String::new(), |b| leftovers::clause(k, &b.new_since()));
         *self.broken.borrow_mut() = Some(format!(
-            "{} run {k} {what} ({rel}/health-{k}.err), so every run after it would be judged on a broken program",
+            "{} run {k} {what} ({files}{tests}), so every run after it would be judged on a broken program{left}",
             exp.id
         ));
         Ok(true)
@@ -247,6 +279,8 @@ impl Runner<'_> {
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
+            // What the run may leave behind is what is new after it.
+            let before = Snapshot::take();
             // Where the program's own log files end now: the evidence reads what the run appends.
             let log_marks = program_log_marks(&self.campaign.log_files);
             let seed = derive_seed(self.campaign.seed, &exp.id, k);
@@ -329,7 +363,7 @@ impl Runner<'_> {
                     || run.check_passed == Some(false);
                 if damaged
                     && (k < self.campaign.runs || more_after)
-                    && self.still_broken(exp, k, baseline, false)?
+                    && self.still_broken(exp, k, baseline, false, Some(&before))?
                 {
                     break;
                 }
@@ -443,7 +477,7 @@ impl Runner<'_> {
             // would fail every run after it.
             if (post_run_passed == Some(false) || ran.timed_out)
                 && (k < self.campaign.runs || more_after)
-                && self.still_broken(exp, k, baseline, ran.timed_out)?
+                && self.still_broken(exp, k, baseline, ran.timed_out, Some(&before))?
             {
                 break;
             }

@@ -89,9 +89,15 @@ pub fn judge(e: &Evidence) -> (Verdict, String) {
         );
     }
     if let TargetExit::Signal(_) = exit {
+        // A crash whose damage outlived it (files it did not clean up) is still a crash, and says both.
+        let outlived = if e.post_run_passed == Some(false) {
+            "; the plain run after it failed too: the damage outlived the fault"
+        } else {
+            ""
+        };
         return (
             Verdict::Crashed,
-            format!("{exit} after {} injection(s)", e.injected),
+            format!("{exit} after {} injection(s){outlived}", e.injected),
         );
     }
     if e.post_run_passed == Some(false) {
@@ -129,6 +135,27 @@ mod tests {
             raised: None,
             guarded: Vec::new(),
         }
+    }
+
+    /// tempfile's test suite under `mmap-ENOMEM`: the crashed run left sockets of fixed names in /tmp, and the
+    /// plain run after it failed, which the detail did not say ("killed by SIGABRT after 3 injection(s)").
+    #[test]
+    fn regression_a_crash_whose_damage_outlived_it_said_only_that_it_crashed() {
+        let (verdict, why) = judge(&Evidence {
+            exit: Some(TargetExit::Signal(libc::SIGABRT)),
+            post_run_passed: Some(false),
+            ..evidence()
+        });
+        assert_eq!(verdict, Verdict::Crashed);
+        assert_eq!(
+            why,
+            "killed by SIGABRT after 3 injection(s); the plain run after it failed too: the damage outlived the fault"
+        );
+        let (_, why) = judge(&Evidence {
+            exit: Some(TargetExit::Signal(libc::SIGABRT)),
+            ..evidence()
+        });
+        assert_eq!(why, "killed by SIGABRT after 3 injection(s)");
     }
 
     /// nginx's plausible `recvfrom-short` with `edge=no`: every read was of a connection an edge-triggered epoll
