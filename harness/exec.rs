@@ -2752,6 +2752,55 @@ fn regression_a_crash_that_left_a_stale_lock_was_blamed_on_every_later_experimen
     assert!(report.experiments.iter().all(|e| e.runs.len() == 2));
 }
 
+/// six's pytest suite under `read-EIO`: the injected EIO landed on pytest's own plugin discovery, pytest died
+/// before any test ran, and the report said "exit status 1, baseline exit status 0" and named no test, which
+/// reads as the code under test failing. Now a failed run whose output shows no test session, when every
+/// baseline run's did, says the suite ran none of its tests.
+#[test]
+fn regression_a_fault_that_stopped_the_test_runner_read_as_a_failing_suite() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = input_file(&dir, "runner.cfg", "plugins=none");
+    let data = input_file(&dir, "data", "x");
+    // A test runner that reads its configuration before its session starts, then runs one test reading data.
+    let script = r#"
+        cat "$1/runner.cfg" > /dev/null || { echo "runner: cannot read its configuration" >&2; exit 1; }
+        echo "running 1 test"
+        if cat "$1/data" > /dev/null; then echo "test reads_data ... ok"; else echo "test reads_data ... FAILED"; fi
+        echo
+        echo "test result: ok. 1 passed; 0 failed"
+        cat "$1/data" > /dev/null
+    "#;
+    let out = dir.path().join("campaign");
+    let root = dir.path().display().to_string();
+    let cmd: [&dyn AsRef<std::ffi::OsStr>; 5] = [&"sh", &"-c", &script, &"sh", &root];
+    exec(
+        &out,
+        &[
+            format!("openat:EACCES:p=1:path={}", config.display()),
+            format!("openat:EACCES:p=1:path={}", data.display()),
+        ],
+        &[],
+        &cmd,
+    )
+    .code(1);
+    let report = load_report(&out);
+    let detail = |id: &str| {
+        let e = report.experiments.iter().find(|e| e.id == id).unwrap();
+        assert_eq!(e.verdict, Verdict::Failed, "{id}");
+        e.runs[0].detail.clone()
+    };
+    assert_eq!(
+        detail("openat-EACCES"),
+        "exit status 1, baseline exit status 0; the suite ran none of its tests (its output shows no test \
+         session, every baseline run's did): the fault stopped the test runner itself"
+    );
+    // The fault on the test's own data fails the suite after it ran: nothing added.
+    assert_eq!(detail("openat-EACCES-2"), "exit status 1, baseline exit status 0");
+}
+
 /// tempfile's test suite again: an `mmap-ENOMEM` crash left sockets of fixed names in /tmp, and the campaign
 /// stopped saying only "(…/health-3.err)", an empty file (libtest prints failures on stdout), with no word of
 /// which test the damage broke or what to remove; the crashed run's detail did not say its damage outlived it.

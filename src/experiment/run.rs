@@ -17,7 +17,9 @@ use super::{
 use crate::{
     control::Control,
     files,
-    model::{AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit, realism},
+    model::{
+        AchievedCounts, Baseline, ExperimentResult, InjectionLog, RunResult, TargetExit, Verdict, realism,
+    },
 };
 
 pub(super) struct Runner<'a> {
@@ -276,6 +278,14 @@ impl Runner<'_> {
         let rel = format!("experiments/{}", exp.id);
         let dir = self.layout.mkdir(&rel)?;
         let timeout = Duration::from_millis(baseline.timeout_ms);
+        let junit = self.campaign.tests.is_some();
+        // Every baseline run's output is a test suite's (libtest, pytest, JUnit files).
+        let baseline_suite = self.campaign.service.is_none() && {
+            let baseline_dir = self.layout.path("baseline");
+            !baseline.runs.is_empty()
+                && (1..=baseline.runs.len())
+                    .all(|b| suite::run_results(&baseline_dir, &format!("run-{b}"), junit).suite)
+        };
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
@@ -426,7 +436,7 @@ impl Runner<'_> {
                     "the post-injection run",
                 )?)
             };
-            let (verdict, detail) = verdict::judge(&verdict::Evidence {
+            let (verdict, mut detail) = verdict::judge(&verdict::Evidence {
                 baseline: baseline.exit,
                 exit,
                 timed_out: ran.timed_out,
@@ -438,6 +448,15 @@ impl Runner<'_> {
                 raised,
                 guarded,
             });
+            // A fault that stopped the test runner itself (pytest dying in its plugin discovery) breaks no test of
+            // the suite: said, so that the finding is not read as the code under test failing. Only of a run that
+            // ended on its own: a crashed or killed run may not have written what it printed.
+            if matches!(verdict, Verdict::Failed | Verdict::Corrupted)
+                && baseline_suite
+                && !suite::run_results(&dir, &format!("run-{k}"), junit).suite
+            {
+                detail.push_str(suite::RAN_NONE);
+            }
             progress.run_done();
             let evidence = evidence(
                 &RunFiles {

@@ -86,6 +86,7 @@ pub fn results(stdout: &str) -> Results {
         }
         if (line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")))
             || (line.starts_with('=') && line.contains(" test session starts "))
+            || pytest_progress(line)
         {
             suite = true;
         }
@@ -161,6 +162,29 @@ pub fn results(stdout: &str) -> Results {
         suite: suite || !out.is_empty(),
         tests: out,
     }
+}
+
+/// What a failed run's detail adds when every baseline run's output was a test suite's and the run's shows no
+/// sign of one ([`Results::suite`]): the fault stopped the test runner itself, before any test.
+pub const RAN_NONE: &str = "; the suite ran none of its tests (its output shows no test session, every baseline \
+                            run's did): the fault stopped the test runner itself";
+
+/// pytest's progress line without `-v` (`-q` drops the session header): a test file's name or none, then one
+/// character per test run (`.` passed, `F` failed, `E` error, `s` skipped, `x`/`X` xfail/xpass), then the
+/// share done: `test_six.py ....F..s   [ 42%]`, `..........   [100%]`.
+fn pytest_progress(line: &str) -> bool {
+    let Some(rest) = line.strip_suffix("%]") else {
+        return false;
+    };
+    let Some((before, share)) = rest.rsplit_once('[') else {
+        return false;
+    };
+    if !share.trim().bytes().all(|b| b.is_ascii_digit()) || share.trim().is_empty() {
+        return false;
+    }
+    let marks = before.trim_end();
+    let marks = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+    !marks.is_empty() && marks.bytes().all(|b| b".FEsxX".contains(&b))
 }
 
 /// The result word after libtest's ` ...`: `ok`, `FAILED`, `ignored` (or `ignored, reason`); `None` otherwise.
@@ -334,6 +358,30 @@ mod tests {
             .filter(|(_, v)| **v == o)
             .map(|(k, _)| k.as_str())
             .collect()
+    }
+
+    /// pytest -q prints no session header: its progress lines say that tests ran, so that a run that shows none
+    /// (the runner died before its first test) is told from one that crashed after its summary.
+    #[test]
+    fn pytests_progress_lines_are_a_test_session() {
+        for line in [
+            "test_six.py ....F..s   [ 42%]",
+            "..........                                                   [100%]",
+        ] {
+            assert!(pytest_progress(line), "{line}");
+            assert!(results(&format!("{line}\n")).suite, "{line}");
+        }
+        for line in [
+            "[100%]",
+            "download 5 files [ 50%]",
+            "ImportError while loading conftest '/x/conftest.py'.",
+            "....  [ab%]",
+        ] {
+            assert!(!pytest_progress(line), "{line}");
+        }
+        let died = "Traceback (most recent call last):\n  File \"/usr/bin/pytest\", line 8\nOSError: [Errno 5] \
+                    Input/output error\n";
+        assert!(!results(died).suite);
     }
 
     #[test]
