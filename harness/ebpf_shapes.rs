@@ -274,9 +274,11 @@ fn ebpf_observes_absolute_and_relative_paths_as_ptrace_does() {
 
 /// `fd-kinds --paths` run with its temporary directory on another mount than / (/dev/shm, a tmpfs, when it is
 /// one): relative opens (`./x`, `../y` from the cwd, `z` and `sub/../absent` from a dirfd) have ptrace's `path=`
-/// and counts on eBPF, and so have reads of files behind descriptors, but the three whose path the kernel's walk
+/// and counts on eBPF, and so have reads of files behind descriptors, but those whose path the kernel's walk
 /// cannot give whole (a deleted file, a path longer than 256 bytes, one 40 directories deep): `unknown`, never a
-/// partial or wrong path.
+/// partial or wrong path. The observer keeps the paths it walked by dentry (a server reading the same files
+/// pays the walk once per file): a file renamed each round and one removed halfway show that a kept path is
+/// never a stale one.
 #[test]
 fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_unknown() {
     if !ptrace_works() {
@@ -344,14 +346,30 @@ fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_un
     }
     assert_eq!(e, p_known);
 
-    // Reads: the same shapes, but the three odd files' paths, which only ptrace knows.
-    let (e, p) = (
-        read_shapes(&ebpf, |_| false),
-        read_shapes(&ptrace, |path| path.starts_with(&base)),
-    );
+    // Reads: the same shapes, but the odd files' paths, which only ptrace knows: the deleted ones (`late` after
+    // half the rounds), the long one and the deep one.
+    let odd = |path: &str| {
+        path.ends_with(" (deleted)") || path.contains(&"l".repeat(100)) || path.contains("/d/d/d/")
+    };
+    let (e, p) = (read_shapes(&ebpf, |_| false), read_shapes(&ptrace, odd));
     assert_eq!(
         e["fd=file:nonblock=no:path=unknown"],
-        (3 * rounds, BTreeMap::new()),
+        (3 * rounds + (rounds - rounds / 2), BTreeMap::new()),
+        "{e:?}"
+    );
+    // The paths the observer keeps for the files it walked follow a rename (each round reads the moving file
+    // under its next name) and end at an unlink (`late`'s reads after it are unknown), as ptrace's do.
+    for k in 0..rounds {
+        let name = format!("m{}", char::from(b'a' + (k % 26) as u8));
+        assert_eq!(
+            e[&format!("fd=file:nonblock=no:path={base}/{name}")],
+            (1, BTreeMap::new()),
+            "{name}: {e:?}"
+        );
+    }
+    assert_eq!(
+        e[&format!("fd=file:nonblock=no:path={base}/late")],
+        (rounds / 2, BTreeMap::new()),
         "{e:?}"
     );
     assert_eq!(e, p);

@@ -303,6 +303,26 @@ pub mod walk {
     /// Name of the program array holding the walk program, and the walk program.
     pub const PROGRAMS: &str = "PHOEBE_TAIL";
     pub const PROGRAM: &str = "phoebe_sc_path";
+    /// Name of the map of [`Walked`] paths, by the address of their open file's `struct file`.
+    pub const WALKED_MAP: &str = "PHOEBE_WALKED";
+    /// Open files whose walked path is kept (least recently used first out).
+    pub const WALKED_CAPACITY: u32 = 4096;
+
+    /// What the walk found for an open file, kept by the address of its `struct file` so that the next call on
+    /// it is not walked again: the file's mount and dentry, the dentry's parent and `d_name.hash_len` as they
+    /// were, and the path's hash. It stands only while the file's `f_path` and its dentry's parent and name are
+    /// the same and the dentry is not deleted (the walk program checks them at each call): a file reopened at the
+    /// same address is another path's only with another dentry, and a rename or unlink of the file changes its
+    /// dentry. A rename of a directory above it is not seen: its calls keep the path it had when first walked.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Walked {
+        pub mnt: u64,
+        pub dentry: u64,
+        pub parent: u64,
+        pub hash_len: u64,
+        pub hash: u64,
+    }
 
     /// Indexes of the kernel offsets in [`Offsets`], each a byte offset read from the kernel's BTF.
     pub mod off {
@@ -411,6 +431,8 @@ mod pod {
     // SAFETY: `ShapeKey` is `repr(C)`, `Copy`, two `u32`s then two `u64`s (8-aligned right after 8 bytes): every
     // bit pattern is valid and there is no implicit padding.
     unsafe impl aya::Pod for super::ShapeKey {}
+    // SAFETY: `Walked` is `repr(C)`, `Copy`, five `u64`s: every bit pattern is valid, no padding.
+    unsafe impl aya::Pod for super::walk::Walked {}
 }
 
 #[cfg(test)]

@@ -467,6 +467,21 @@ pub(crate) fn path_buf() -> Option<*mut PathText> {
     PHOEBE_PATHBUF.get_ptr_mut(0)
 }
 
+/// Adds one call to this CPU's path counters of `key` if they exist (the path's text is then stored); `false`
+/// when they do not.
+#[inline(always)]
+pub(crate) fn count_existing_path_key(key: &PathKey, latency: u64) -> bool {
+    match PHOEBE_PATHS.get_ptr_mut(key) {
+        Some(value) => {
+            // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
+            // between CPUs, so no other CPU writes it.
+            unsafe { add(value, latency) };
+            true
+        }
+        None => false,
+    }
+}
+
 /// Adds one call to this CPU's path counters of `key`, whose path's text (unless unknown) is in the path buffer.
 #[inline(always)]
 pub(crate) fn count_path_key(key: &PathKey, latency: u64) {

@@ -22,7 +22,10 @@
 //! - opens and closes `./x` and `../y` (relative to the working directory) and `z` relative to a descriptor of
 //!   the directory, and fails to open `sub/../absent` relative to it (ENOENT);
 //! - reads three regular files whose paths the eBPF observer does not know whole: one deleted after it was
-//!   opened, one whose absolute path is longer than 256 bytes, and one 40 directories deep.
+//!   opened, one whose absolute path is longer than 256 bytes, and one 40 directories deep;
+//! - reads a file that it then renames (`ma`, `mb`, … `mz`, `ma` again: round K reads it as the K-th name), and a
+//!   file `late` that it removes after the reads of the first N/2 rounds: the paths an observer that keeps the
+//!   paths it walked must not keep.
 //!
 //! The directory is left for the caller to remove (give it a `TMPDIR` of its own): removing it walks 40
 //! directories, calls that an observation of this app would hold. `--more`'s directory is removed at exit.
@@ -121,7 +124,7 @@ fn main() {
         );
     };
     let one: u64 = 1;
-    for _ in 0..rounds {
+    for round in 0..rounds {
         // Empty non-blocking descriptors: EAGAIN is what the kernel says, and the only thing it can say.
         for (what, fd) in [
             ("read of an empty eventfd", efd),
@@ -167,7 +170,7 @@ fn main() {
             extra.round(&mut report);
         }
         if let Some(paths) = &paths {
-            paths.round(&mut report);
+            paths.round(round, rounds, &mut report);
         }
     }
     println!(
@@ -243,6 +246,16 @@ struct Paths {
     dir: std::fs::File,
     /// Read each round: deleted, a path longer than 256 bytes, 40 directories deep.
     files: [std::fs::File; 3],
+    /// Read each round, then renamed to the next name.
+    moving: std::fs::File,
+    /// Read each round, removed after the reads of the first half of the rounds.
+    late: std::fs::File,
+    root: std::path::PathBuf,
+}
+
+/// The name of the moving file in round `k`: `ma` … `mz`, then `ma` again.
+fn moving_name(k: u64) -> String {
+    format!("m{}", char::from(b'a' + (k % 26) as u8))
 }
 
 impl Paths {
@@ -257,7 +270,7 @@ impl Paths {
         let open =
             |p: &std::path::Path| std::fs::File::open(p).unwrap_or_else(|e| fail("open a temporary file", e));
         mkdir(&root.join("sub"));
-        for name in ["sub/x", "y", "z", "gone"] {
+        for name in ["sub/x", "y", "z", "gone", "late", &moving_name(0)] {
             write(&root.join(name));
         }
         let gone = open(&root.join("gone"));
@@ -271,10 +284,18 @@ impl Paths {
         mkdir(&deep);
         write(&deep.join("f"));
         let files = [gone, open(&long.join("f")), open(&deep.join("f"))];
+        let moving = open(&root.join(moving_name(0)));
+        let late = open(&root.join("late"));
         let dir = open(&root);
         env::set_current_dir(root.join("sub"))
             .unwrap_or_else(|e| fail("move into the temporary directory", e));
-        Paths { dir, files }
+        Paths {
+            dir,
+            files,
+            moving,
+            late,
+            root,
+        }
     }
 
     /// `openat(dirfd, path)`, closed at once: `Ok(())` or `Err(errno)`.
@@ -289,7 +310,7 @@ impl Paths {
         Ok(())
     }
 
-    fn round(&self, report: &mut impl FnMut(&str, i32)) {
+    fn round(&self, k: u64, rounds: u64, report: &mut impl FnMut(&str, i32)) {
         let dirfd = self.dir.as_raw_fd();
         for (what, base, path) in [
             ("an open of ./x", libc::AT_FDCWD, c"./x"),
@@ -305,12 +326,18 @@ impl Paths {
             Err(e) => report("an open of an absent file", e),
             Ok(()) => report("an open of an absent file", 0),
         }
-        for file in &self.files {
+        for file in self.files.iter().chain([&self.moving, &self.late]) {
             // SAFETY: lseek takes no memory; a bad descriptor only makes it fail.
             unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_SET) };
             if let Err(e) = read(file.as_raw_fd()) {
                 report("a read of a regular file", e);
             }
+        }
+        let (from, to) = (self.root.join(moving_name(k)), self.root.join(moving_name(k + 1)));
+        std::fs::rename(&from, &to).unwrap_or_else(|e| fail("rename a temporary file", e));
+        if k + 1 == rounds / 2 {
+            std::fs::remove_file(self.root.join("late"))
+                .unwrap_or_else(|e| fail("remove a temporary file", e));
         }
     }
 }
