@@ -554,8 +554,23 @@ fn ebpf_injects_in_the_guest() {
                 openat.shapes.keys().collect::<Vec<_>>()
             );
         }
+        // The deleted, long and deep files each round, and `late` after it was removed halfway.
         let unknown = &read.shapes["fd=file:nonblock=no:path=unknown"];
-        assert_eq!(unknown.calls, 60, "{k}: {unknown:?}");
+        assert_eq!(unknown.calls, 70, "{k}: {unknown:?}");
+        // Kept paths follow a rename: the file renamed each round is read once under each name.
+        for round in 0..20u8 {
+            let name = format!(
+                "fd=file:nonblock=no:path=/tmp/phoebe-fd-paths-*/m{}",
+                char::from(b'a' + round)
+            );
+            let moving = read.shapes.get(&name).map(|s| s.calls);
+            assert_eq!(
+                moving,
+                Some(1),
+                "{k}: {name} in {:?}",
+                read.shapes.keys().collect::<Vec<_>>()
+            );
+        }
 
         // doctor says what the runs above showed, through BPF LSM (`bpf` is active).
         let inject = guest.inject_verdict();

@@ -757,9 +757,14 @@ impl ExperimentResult {
         self.model.as_ref().map_or(Tier::Observed, |m| m.tier)
     }
 
-    /// The run that explains the verdict: the first run with the experiment's (worst) verdict.
+    /// The run that explains the verdict: the first run with the experiment's (worst) verdict whose damage
+    /// outlived it (its plain run after failed: a crash that left files behind), else the first with the verdict.
     pub fn worst_run(&self) -> Option<&RunResult> {
-        self.runs.iter().find(|r| r.verdict == self.verdict)
+        let mut worst = self.runs.iter().filter(|r| r.verdict == self.verdict);
+        self.runs
+            .iter()
+            .find(|r| r.verdict == self.verdict && r.post_run_passed == Some(false))
+            .or_else(|| worst.next())
     }
 
     /// `3/5 failed, 2/5 resilient`: how many runs had each verdict, the experiment's verdict first, then in
@@ -1090,6 +1095,26 @@ mod tests {
             rounds: None,
             evidence: None,
         }
+    }
+
+    /// tempfile's `mmap-ENOMEM`: three crashed runs, the third left sockets behind that broke the suite, and the
+    /// report's detail and evidence named run 1.
+    #[test]
+    fn regression_the_worst_run_was_not_the_crash_that_left_damage() {
+        use Verdict::*;
+        let mut damaging = run(3, Crashed, "killed by SIGABRT");
+        damaging.post_run_passed = Some(false);
+        let result = ExperimentResult::from_runs(
+            "mmap-ENOMEM".into(),
+            vec![FaultSpec::parse("mmap:ENOMEM:p=0.05").unwrap()],
+            None,
+            vec![
+                run(1, Crashed, "killed by SIGABRT"),
+                run(2, Crashed, "killed by SIGABRT"),
+                damaging,
+            ],
+        );
+        assert_eq!(result.worst_run().unwrap().run, 3);
     }
 
     #[test]
