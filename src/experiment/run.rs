@@ -160,7 +160,7 @@ impl Runner<'_> {
         k: u32,
         baseline: &Baseline,
         hung: bool,
-        before: Option<&Snapshot>,
+        before: &Snapshot,
     ) -> Result<bool, ExperimentError> {
         if baseline.flaky.is_some() {
             return Ok(false);
@@ -218,7 +218,7 @@ impl Runner<'_> {
             [one] => format!("; broke {one}"),
             many => format!("; broke {} tests: {}", many.len(), many.join(", ")),
         };
-        let left = before.map_or(String::new(), |b| leftovers::clause(k, &b.new_since()));
+        let left = leftovers::clause(k, &before.new_since());
         *self.broken.borrow_mut() = Some(format!(
             "{} run {k} {what} ({files}{tests}), so every run after it would be judged on a broken program{left}",
             exp.id
@@ -373,7 +373,7 @@ impl Runner<'_> {
                     || run.check_passed == Some(false);
                 if damaged
                     && (k < self.campaign.runs || more_after)
-                    && self.still_broken(exp, k, baseline, false, Some(&before))?
+                    && self.still_broken(exp, k, baseline, false, &before)?
                 {
                     break;
                 }
@@ -452,6 +452,7 @@ impl Runner<'_> {
             // the suite: said, so that the finding is not read as the code under test failing. Only of a run that
             // ended on its own: a crashed or killed run may not have written what it printed.
             if matches!(verdict, Verdict::Failed | Verdict::Corrupted)
+                && matches!(exit, Some(TargetExit::Code(_)))
                 && baseline_suite
                 && !suite::run_results(&dir, &format!("run-{k}"), junit).suite
             {
@@ -496,7 +497,7 @@ impl Runner<'_> {
             // would fail every run after it.
             if (post_run_passed == Some(false) || ran.timed_out)
                 && (k < self.campaign.runs || more_after)
-                && self.still_broken(exp, k, baseline, ran.timed_out, Some(&before))?
+                && self.still_broken(exp, k, baseline, ran.timed_out, &before)?
             {
                 break;
             }
