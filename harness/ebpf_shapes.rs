@@ -183,8 +183,8 @@ fn ebpf_observes_register_shapes_as_ptrace_does() {
     );
 }
 
-/// epoll_ctl's operation is a register: eBPF counts ADD, MOD and DEL and their errors as ptrace does; the target
-/// descriptor's kind is unknown there.
+/// epoll_ctl's operation is a register: eBPF counts ADD, MOD and DEL and their errors as ptrace does, and the
+/// target descriptor's kind and whether it was registered (from the call's result) as ptrace has them.
 #[test]
 fn ebpf_observes_epoll_ctl_operations_as_ptrace_does() {
     if !ptrace_works() {
@@ -202,19 +202,21 @@ fn ebpf_observes_epoll_ctl_operations_as_ptrace_does() {
     let del = &e["del"];
     assert_eq!(del.0, 200);
     assert_eq!(del.1, BTreeMap::from([("ENOENT".to_owned(), 100)]));
-    let shapes = ebpf.totals()[&Syscall::parse("epoll_ctl").unwrap()]
-        .shapes
-        .clone();
-    // The target descriptor's kind as ptrace has it; whether it was registered is not learned in the kernel.
-    assert!(
-        shapes.keys().all(|s| s.contains(":registered=unknown:")),
-        "{:?}",
-        shapes.keys()
-    );
+    // The target descriptor's kind as ptrace has it; whether it was registered, from each call's result, as
+    // ptrace reads it from the instance's fdinfo.
     assert_eq!(
         by_component(&ebpf, "epoll_ctl", Key::Fd),
         by_component(&ptrace, "epoll_ctl", Key::Fd)
     );
+    let registered = by_component(&ebpf, "epoll_ctl", Key::Registered);
+    assert_eq!(registered, by_component(&ptrace, "epoll_ctl", Key::Registered));
+    // The DELs of a descriptor not there (ENOENT) and the ADDs of a regular file (EPERM: it cannot be polled).
+    assert_eq!(
+        registered["no"].1,
+        BTreeMap::from([("ENOENT".to_owned(), 100), ("EPERM".to_owned(), 100)]),
+        "{registered:?}"
+    );
+    assert!(!registered.contains_key("unknown"), "{registered:?}");
 }
 
 fn observe_opens(backend: &str, dir: &tempfile::TempDir, file: &str, n: u64) -> Observation {

@@ -25,7 +25,7 @@ use phoebe_core::model::{
     shape::{
         FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
         exists_from_result, fd_kind_of_link, has_child_from_result, held_from_result, readers_from_result,
-        ready_from_result, shape_of, socket_kind,
+        ready_from_result, registered_from_result, shape_of, socket_kind,
     },
 };
 
@@ -169,7 +169,7 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
         facts.nonblock = None;
     }
     let result = decode_result(key.errno);
-    let shape = shape_of(syscall, &args, &mut KernelFd(facts, result));
+    let shape = shape_of(syscall, &args, &mut KernelFd(facts, result, args[1]));
     Some((syscall, op_unknown(syscall, &args, carried, shape)))
 }
 
@@ -188,7 +188,7 @@ pub fn shape_of_file(
     let mut facts = fd_facts(code)?;
     facts.path = path;
     // A file's or directory's: no pipe; a `LOCK_NB` flock's result says whether the lock was held.
-    let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), result));
+    let shape = shape_of(syscall, &args, &mut KernelFd(Some(facts), result, args[1]));
     Some((syscall, op_unknown(syscall, &args, carried, shape)))
 }
 
@@ -276,9 +276,9 @@ pub fn fd_facts(code: u64) -> Option<FdFacts> {
     })
 }
 
-/// A probe that knows one descriptor's facts, the ones the kernel learned, and what the call returned
-/// (`None`: not known).
-struct KernelFd(Option<FdFacts>, Option<Result<(), Errno>>);
+/// A probe that knows one descriptor's facts, the ones the kernel learned, what the call returned (`None`: not
+/// known), and the call's second register (epoll_ctl's operation).
+struct KernelFd(Option<FdFacts>, Option<Result<(), Errno>>, u64);
 
 impl Probe for KernelFd {
     fn fd(&mut self, _: i32) -> Option<FdFacts> {
@@ -303,6 +303,12 @@ impl Probe for KernelFd {
     /// A `LOCK_NB` flock's result says whether another held the lock ([`held_from_result`]).
     fn lock_held(&mut self, _: i32, _: bool) -> Option<bool> {
         self.1.and_then(held_from_result)
+    }
+
+    /// epoll_ctl's result, with its operation, says whether the descriptor was registered
+    /// ([`registered_from_result`]).
+    fn epoll_registered(&mut self, _: i32, _: i32) -> Option<bool> {
+        self.1.and_then(|result| registered_from_result(self.2, result))
     }
 }
 
@@ -961,7 +967,7 @@ mod tests {
             nonblock: Some(false),
             path: Some("/var/log/app.log".into()),
         };
-        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts), None));
+        let ptrace = shape_of(read, &[3, 0, 0, 0, 0, 0], &mut KernelFd(Some(facts), None, 0));
         let (sc, shape) = shape_of_file(
             u64::from(read.number()),
             code,
@@ -1113,18 +1119,50 @@ mod tests {
     }
 
     /// epoll_ctl's operation is in a register, its target descriptor's kind is not: `ctl=` is known on eBPF.
+    /// Whether the descriptor was registered, the call's result says (`registered_from_result`): a Go server's
+    /// eBPF baseline had `registered=unknown` on all its 72 epoll_ctl calls, and the plausible tier could write
+    /// no `epoll_ctl-ENOSPC` rule (its class is `ctl=add:registered=no`).
     #[test]
-    fn epoll_ctl_keys_decode_to_the_operation_with_an_unknown_descriptor() {
+    fn regression_epoll_ctls_registered_was_unknown_on_ebpf_though_its_result_says() {
         let nr = Syscall::parse("epoll_ctl").unwrap().number();
-        let key = ShapeKey {
-            nr,
-            errno: 0,
-            values: [2, 0],
+        let shape = |op: u64, errno: u32| {
+            let key = ShapeKey {
+                nr,
+                errno,
+                values: [op, 0],
+            };
+            shape_of_key(&key).unwrap().1.to_string()
         };
-        let (_, shape) = shape_of_key(&key).unwrap();
+        let (enoent, eexist, enospc, ebadf) = (
+            libc::ENOENT as u32,
+            libc::EEXIST as u32,
+            libc::ENOSPC as u32,
+            libc::EBADF as u32,
+        );
+        assert_eq!(shape(2, 0), "ctl=del:registered=yes:fd=unknown:nonblock=unknown");
         assert_eq!(
-            shape.to_string(),
-            "ctl=del:registered=unknown:fd=unknown:nonblock=unknown"
+            shape(2, enoent),
+            "ctl=del:registered=no:fd=unknown:nonblock=unknown"
+        );
+        assert_eq!(shape(3, 0), "ctl=mod:registered=yes:fd=unknown:nonblock=unknown");
+        assert_eq!(shape(1, 0), "ctl=add:registered=no:fd=unknown:nonblock=unknown");
+        assert_eq!(
+            shape(1, eexist),
+            "ctl=add:registered=yes:fd=unknown:nonblock=unknown"
+        );
+        assert_eq!(
+            shape(1, enospc),
+            "ctl=add:registered=no:fd=unknown:nonblock=unknown"
+        );
+        // A descriptor that cannot be polled is in no instance.
+        assert_eq!(
+            shape(1, libc::EPERM as u32),
+            "ctl=add:registered=no:fd=unknown:nonblock=unknown"
+        );
+        // Checked before the lookup: says nothing.
+        assert_eq!(
+            shape(1, ebadf),
+            "ctl=add:registered=unknown:fd=unknown:nonblock=unknown"
         );
     }
 }

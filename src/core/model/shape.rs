@@ -852,8 +852,9 @@ pub enum ShapeCoverage {
     /// request, socket family and type, flags), the path of path syscalls (a relative one joined to its base, the
     /// cwd or the dirfd's directory) and of a regular file or directory behind a descriptor (walked in the
     /// kernel: a deleted file's, or one over 254 bytes or 32 components, is `unknown`), and the kind and
-    /// `O_NONBLOCK` of the descriptor of calls on one (but close's); epoll_ctl's `registered` and
-    /// clone3's `clone` are `unknown`.
+    /// `O_NONBLOCK` of the descriptor of calls on one (but close's); epoll_ctl's `registered` from the call's
+    /// result ([`registered_from_result`]: `unknown` for the errors checked before the lookup); clone3's `clone`
+    /// is `unknown`.
     InKernel,
 }
 
@@ -1244,6 +1245,24 @@ pub fn readers_from_result(result: Result<(), Errno>) -> Option<bool> {
         Ok(()) => Some(true),
         Err(e) if e.code() == libc::EPIPE => Some(false),
         Err(_) => None,
+    }
+}
+
+/// Whether epoll_ctl's descriptor was registered in the instance when the call started, from what the call
+/// returned with operation `op` (eBPF sees results, not the instance): the kernel looks the descriptor up before
+/// anything else of the operation (`do_epoll_ctl`), so an ADD that went through, or failed in the insertion
+/// (ENOSPC: `max_user_watches`; ENOMEM), found none, and its EEXIST found one; a MOD or DEL that went through
+/// found one, and its ENOENT none. EPERM says the descriptor cannot be polled (a regular file, a directory), so
+/// no instance holds it. Another error (EBADF, EINVAL, ELOOP: checked before the lookup) says nothing.
+pub fn registered_from_result(op: u64, result: Result<(), Errno>) -> Option<bool> {
+    let code = result.err().map(|e| e.code());
+    match (op as u32, code) {
+        (1..=3, Some(libc::EPERM)) => Some(false),
+        (1, None | Some(libc::ENOSPC | libc::ENOMEM)) => Some(false),
+        (1, Some(libc::EEXIST)) => Some(true),
+        (2 | 3, None) => Some(true),
+        (2 | 3, Some(libc::ENOENT)) => Some(false),
+        _ => None,
     }
 }
 
