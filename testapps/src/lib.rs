@@ -1,5 +1,5 @@
 //! Helpers shared by the test apps in `src/bin/`: the FNV-1a checksum, the usage-error exit and number
-//! parsing for their few flags, and the one-instruction seccomp filter of `notify-self` and `allow-all`.
+//! parsing for their few flags, and the seccomp filters of `notify-self`, `allow-all` and `trace-self`.
 //! Nothing else here makes a system call except the exits.
 
 use std::{fmt::Display, io, process, str::FromStr};
@@ -47,6 +47,18 @@ where
 /// fd with `SECCOMP_FILTER_FLAG_NEW_LISTENER`, otherwise 0). The error says which of the two calls failed, the
 /// second as `seccomp(<what>)`.
 pub fn install_allow_all(flags: libc::c_ulong, what: &str) -> io::Result<i64> {
+    let mut allow = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    }];
+    install_filter(&mut allow, flags, what)
+}
+
+/// Sets `no_new_privs` and installs the classic-BPF seccomp filter `insns` with `flags`, as
+/// [`install_allow_all`] does.
+pub fn install_filter(insns: &mut [libc::sock_filter], flags: libc::c_ulong, what: &str) -> io::Result<i64> {
     // SAFETY: PR_SET_NO_NEW_PRIVS reads only its integer arguments, passed at register width.
     if unsafe {
         libc::prctl(
@@ -64,18 +76,12 @@ pub fn install_allow_all(flags: libc::c_ulong, what: &str) -> io::Result<i64> {
             format!("prctl(PR_SET_NO_NEW_PRIVS) failed: {e}"),
         ));
     }
-    let mut allow = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_ALLOW,
-    }];
     let prog = libc::sock_fprog {
-        len: 1,
-        filter: allow.as_mut_ptr(),
+        len: insns.len() as u16,
+        filter: insns.as_mut_ptr(),
     };
-    // SAFETY: `prog` points at one initialised instruction that outlives the call; the kernel copies it and returns
-    // a new fd, 0 or -1 without writing to our memory.
+    // SAFETY: `prog` points at `insns`, initialised instructions that outlive the call; the kernel copies them
+    // and returns a new fd, 0 or -1 without writing to our memory.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_seccomp,

@@ -17,23 +17,6 @@ fn main() {
             process::exit(2);
         }
     };
-    // SAFETY: PR_SET_NO_NEW_PRIVS reads only its integer arguments, passed at register width.
-    if unsafe {
-        libc::prctl(
-            libc::PR_SET_NO_NEW_PRIVS,
-            1 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    } != 0
-    {
-        eprintln!(
-            "trace-self: prctl(PR_SET_NO_NEW_PRIVS) failed: {}",
-            io::Error::last_os_error()
-        );
-        process::exit(1);
-    }
     // seccomp_data.nr is at offset 0. The architecture is not checked: this app only ever runs natively.
     let ld_nr = libc::sock_filter {
         code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
@@ -60,25 +43,8 @@ fn main() {
         k: libc::SECCOMP_RET_ALLOW,
     };
     let mut insns = [ld_nr, is_getpid, trace, allow];
-    let prog = libc::sock_fprog {
-        len: insns.len() as u16,
-        filter: insns.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points at initialised instructions that outlive the call; the kernel copies them and writes
-    // nothing to our memory.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            0 as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if ret != 0 {
-        eprintln!(
-            "trace-self: seccomp(SET_MODE_FILTER) failed: {}",
-            io::Error::last_os_error()
-        );
+    if let Err(e) = phoebe_testapps::install_filter(&mut insns, 0, "SET_MODE_FILTER") {
+        eprintln!("trace-self: {e}");
         process::exit(1);
     }
     for _ in 0..3 {
