@@ -659,16 +659,22 @@ mod tests {
                     values,
                 };
                 let (_, from_key) = shape_of_key(&key).expect("a known syscall");
-                // What the kernel's probe knows beyond registers: the result (a success here).
-                let mut kernel = KernelPath {
-                    path: None,
-                    result: Ok(()),
-                    open: None,
-                    directory: None,
+                // What the kernel's probe knows beyond registers: the result (a success here); for epoll_ctl, with
+                // its operation, whether the descriptor was registered.
+                let expected = if sc.name() == "epoll_ctl" {
+                    shape_of(sc, &args, &mut KernelFd(None, Some(Ok(())), args[1]))
+                } else {
+                    let mut kernel = KernelPath {
+                        path: None,
+                        result: Ok(()),
+                        open: None,
+                        directory: None,
+                    };
+                    shape_of(sc, &args, &mut kernel)
                 };
                 assert_eq!(
                     from_key.to_string(),
-                    shape_of(sc, &args, &mut kernel).to_string(),
+                    expected.to_string(),
                     "{} {args:x?}",
                     sc.name()
                 );
@@ -930,7 +936,7 @@ mod tests {
         assert_eq!(key("epoll_wait", [1, epoll]), "sleeps=yes:fd=epoll:nonblock=no");
         assert_eq!(
             key("epoll_ctl", [1, encode(PIPE, Some(false), 0)]),
-            "ctl=add:registered=unknown:fd=pipe:nonblock=no"
+            "ctl=add:registered=no:fd=pipe:nonblock=no"
         );
     }
 

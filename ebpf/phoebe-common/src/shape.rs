@@ -303,17 +303,16 @@ pub mod walk {
     /// Name of the program array holding the walk program, and the walk program.
     pub const PROGRAMS: &str = "PHOEBE_TAIL";
     pub const PROGRAM: &str = "phoebe_sc_path";
-    /// Name of the map of [`Walked`] paths, by the address of their open file's `struct file`.
-    pub const WALKED_MAP: &str = "PHOEBE_WALKED";
-    /// Open files whose walked path is kept (least recently used first out).
+    /// Dentries whose walked path is kept (least recently used first out).
     pub const WALKED_CAPACITY: u32 = 4096;
 
-    /// What the walk found for an open file, kept by the address of its `struct file` so that the next call on
-    /// it is not walked again: the file's mount and dentry, the dentry's parent and `d_name.hash_len` as they
-    /// were, and the path's hash. It stands only while the file's `f_path` and its dentry's parent and name are
-    /// the same and the dentry is not deleted (the walk program checks them at each call): a file reopened at the
-    /// same address is another path's only with another dentry, and a rename or unlink of the file changes its
-    /// dentry. A rename of a directory above it is not seen: its calls keep the path it had when first walked.
+    /// What the walk found for a file, kept by the address of its dentry so that the next call on the file (the
+    /// same open file or another open of it) is not walked again: the mount it was reached through, the dentry,
+    /// the dentry's parent and `d_name.hash_len` as they were, and the path's hash. It stands only while the
+    /// call's file has that mount and dentry, the dentry that parent and name, and the dentry is not deleted (the
+    /// walk program checks them at each call): a rename of the file changes its dentry's name or parent, an
+    /// unlink unhashes it, and a dentry freed and reused for another name has another name or parent. A rename of
+    /// a directory above it is not seen: its calls keep the path it had when first walked.
     #[repr(C)]
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct Walked {
@@ -431,8 +430,6 @@ mod pod {
     // SAFETY: `ShapeKey` is `repr(C)`, `Copy`, two `u32`s then two `u64`s (8-aligned right after 8 bytes): every
     // bit pattern is valid and there is no implicit padding.
     unsafe impl aya::Pod for super::ShapeKey {}
-    // SAFETY: `Walked` is `repr(C)`, `Copy`, five `u64`s: every bit pattern is valid, no padding.
-    unsafe impl aya::Pod for super::walk::Walked {}
 }
 
 #[cfg(test)]
