@@ -87,7 +87,7 @@ pub fn plausible(obs: &Observation, settings: &SynthSettings) -> Result<Plausibl
                 reason,
             })
         };
-        match use_of(entry, stats) {
+        match use_of(entry, stats, obs.backend == "ebpf") {
             Use::Used { calls, shapes } => {
                 // A partial transfer is no error: the observation cannot show whether the program met it.
                 if let Some(errno) = entry.action.errno()
@@ -128,8 +128,10 @@ enum Use {
     Undecided(String),
 }
 
-/// How the program's calls of the entry's syscall relate to the entry's class.
-fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
+/// How the program's calls of the entry's syscall relate to the entry's class. `ebpf`: the observation is the
+/// eBPF observer's, which leaves some components unknown that ptrace reads (close's descriptor, a timed wait's
+/// timeout): a class it cannot decide says so.
+fn use_of(entry: &Entry, stats: &SyscallStats, ebpf: bool) -> Use {
     if entry.shape.is_empty() && stats.shapes.is_empty() {
         return Use::Used {
             calls: stats.calls,
@@ -146,6 +148,9 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
     }
     let mut shapes: BTreeMap<Shape, u64> = BTreeMap::new();
     let (mut undecided, mut loader, mut always, mut pseudo) = (0, 0, 0, 0);
+    // What made calls undecided: their components left unknown, and calls pooled as `other`.
+    let mut unknown: std::collections::BTreeSet<&'static str> = std::collections::BTreeSet::new();
+    let mut pooled = 0;
     for (text, st) in &stats.shapes {
         // As the entry's errno sees the shape: whether a name exists says nothing of EMFILE.
         let raw = (text != OTHER_SHAPES).then(|| Shape::parse(text).ok()).flatten();
@@ -196,10 +201,14 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
                     .iter()
                     .all(|p| p.matches(&shape) || shape.unknown().any(|k| k == p.key)) =>
             {
+                unknown.extend(shape.unknown().map(|k| k.name()));
                 undecided += st.calls
             }
             Some(_) => {}
-            None => undecided += st.calls,
+            None => {
+                pooled += st.calls;
+                undecided += st.calls
+            }
         }
     }
     if shapes.is_empty() {
@@ -240,10 +249,28 @@ fn use_of(entry: &Entry, stats: &SyscallStats) -> Use {
             ));
         }
         if undecided > 0 {
+            let names: Vec<&str> = unknown.into_iter().collect();
+            let listed = match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                _ => names.join(""),
+            };
+            let why = match (names.is_empty(), pooled > 0) {
+                (false, false) => format!("its {listed} unknown"),
+                (false, true) => format!("its {listed} unknown, or pooled as '{OTHER_SHAPES}'"),
+                _ => format!("pooled as '{OTHER_SHAPES}'"),
+            };
+            let them = if names.len() == 1 { "it" } else { "them" };
+            let hint = if ebpf && !names.is_empty() {
+                format!(
+                    "; the eBPF observer cannot learn {them} there, ptrace reads {them} at each call (exec \
+                     --observer ptrace, observe --backend ptrace)"
+                )
+            } else {
+                String::new()
+            };
             return Use::Undecided(format!(
-                "{undecided} call{} of {} had a shape phoebe could not learn in full (unknown, or pooled as \
-                 '{OTHER_SHAPES}'), so it cannot tell whether they were of this class ({}) and write a rule for \
-                 exactly them",
+                "{undecided} call{} of {} had a shape phoebe could not learn in full ({why}), so it cannot tell \
+                 whether they were of this class ({}) and write a rule for exactly them{hint}",
                 if undecided == 1 { "" } else { "s" },
                 entry.syscall,
                 class_text(entry)
@@ -514,6 +541,40 @@ mod tests {
             dels.experiments.is_empty() && dels.left_out.is_empty(),
             "{dels:?}"
         );
+    }
+
+    /// Prometheus's eBPF baseline: "72 calls of close had a shape phoebe could not learn in full (unknown, or
+    /// pooled as 'other')" — neither which component nor what would learn it. The reason names the unknown
+    /// components, and on an eBPF observation says that ptrace reads them.
+    #[test]
+    fn regression_an_undecided_class_did_not_say_what_was_unknown_nor_what_learns_it() {
+        let calls = [("close", "fd=unknown:nonblock=unknown", 72, None)];
+        let reason = |backend: &str| {
+            let mut o = obs(&calls);
+            o.backend = backend.into();
+            let t = tier(&o);
+            t.left_out
+                .iter()
+                .find(|l| l.entry.syscall.name() == "close")
+                .map(|l| l.reason.clone())
+                .unwrap_or_else(|| panic!("{t:?}"))
+        };
+        let ebpf = reason("ebpf");
+        assert!(
+            ebpf.starts_with(
+                "72 calls of close had a shape phoebe could not learn in full (its fd and nonblock unknown), so"
+            ),
+            "{ebpf}"
+        );
+        assert!(
+            ebpf.ends_with(
+                "; the eBPF observer cannot learn them there, ptrace reads them at each call (exec --observer \
+                 ptrace, observe --backend ptrace)"
+            ),
+            "{ebpf}"
+        );
+        let ptrace = reason("ptrace");
+        assert!(ptrace.ends_with("and write a rule for exactly them"), "{ptrace}");
     }
 
     /// Observed with eBPF, a file behind a descriptor has `path=unknown`: the plausible tier wrote the rule
