@@ -279,13 +279,17 @@ impl Runner<'_> {
         let dir = self.layout.mkdir(&rel)?;
         let timeout = Duration::from_millis(baseline.timeout_ms);
         let junit = self.campaign.tests.is_some();
-        // Every baseline run's output is a test suite's (libtest, pytest, JUnit files).
-        let baseline_suite = self.campaign.service.is_none() && {
+        // The baseline runs' test results, read once: for the runs' details and the tests the experiment broke.
+        let base: Vec<suite::Results> = if self.campaign.service.is_none() {
             let baseline_dir = self.layout.path("baseline");
-            !baseline.runs.is_empty()
-                && (1..=baseline.runs.len())
-                    .all(|b| suite::run_results(&baseline_dir, &format!("run-{b}"), junit).suite)
+            (1..=baseline.runs.len())
+                .map(|b| suite::run_results(&baseline_dir, &format!("run-{b}"), junit))
+                .collect()
+        } else {
+            Vec::new()
         };
+        // Every baseline run's output is a test suite's (libtest, pytest, JUnit files).
+        let baseline_suite = !base.is_empty() && base.iter().all(|b| b.suite);
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
@@ -506,11 +510,6 @@ impl Runner<'_> {
         let mut result =
             ExperimentResult::from_runs(exp.id.clone(), exp.faults.clone(), exp.model.clone(), runs);
         if self.campaign.service.is_none() {
-            let junit = self.campaign.tests.is_some();
-            let baseline_dir = self.layout.path("baseline");
-            let base: Vec<_> = (1..=baseline.runs.len())
-                .map(|k| suite::run_results(&baseline_dir, &format!("run-{k}"), junit))
-                .collect();
             let ran: Vec<_> = (1..=done)
                 .map(|k| suite::run_results(&dir, &format!("run-{k}"), junit))
                 .collect();

@@ -467,8 +467,8 @@ pub(crate) fn path_buf() -> Option<*mut PathText> {
     PHOEBE_PATHBUF.get_ptr_mut(0)
 }
 
-/// Adds one call to this CPU's path counters of `key` if they exist (the path's text is then stored); `false`
-/// when they do not.
+/// Adds one call to this CPU's path counters of `key` if they exist (the path's text was stored when they were
+/// made); `false` when they do not.
 #[inline(always)]
 pub(crate) fn count_existing_path_key(key: &PathKey, latency: u64) -> bool {
     match PHOEBE_PATHS.get_ptr_mut(key) {
@@ -486,10 +486,7 @@ pub(crate) fn count_existing_path_key(key: &PathKey, latency: u64) -> bool {
 #[inline(always)]
 pub(crate) fn count_path_key(key: &PathKey, latency: u64) {
     let hash = key.hash;
-    if let Some(value) = PHOEBE_PATHS.get_ptr_mut(key) {
-        // SAFETY: this CPU's slot of the element, valid while the program runs; BPF programs do not migrate
-        // between CPUs, so no other CPU writes it.
-        unsafe { add(value, latency) };
+    if count_existing_path_key(key, latency) {
         return;
     }
     if hash != UNKNOWN_PATH {

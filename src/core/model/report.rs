@@ -760,11 +760,10 @@ impl ExperimentResult {
     /// The run that explains the verdict: the first run with the experiment's (worst) verdict whose damage
     /// outlived it (its plain run after failed: a crash that left files behind), else the first with the verdict.
     pub fn worst_run(&self) -> Option<&RunResult> {
-        let mut worst = self.runs.iter().filter(|r| r.verdict == self.verdict);
         self.runs
             .iter()
             .find(|r| r.verdict == self.verdict && r.post_run_passed == Some(false))
-            .or_else(|| worst.next())
+            .or_else(|| self.runs.iter().find(|r| r.verdict == self.verdict))
     }
 
     /// `3/5 failed, 2/5 resilient`: how many runs had each verdict, the experiment's verdict first, then in
