@@ -83,12 +83,17 @@ pub struct LatencyBuckets {
     pub sum_ns: u64,
 }
 
+impl LatencyBuckets {
+    /// No call yet.
+    pub const ZERO: LatencyBuckets = LatencyBuckets {
+        counts: [0; LATENCY_BUCKETS],
+        sum_ns: 0,
+    };
+}
+
 impl Default for LatencyBuckets {
     fn default() -> Self {
-        LatencyBuckets {
-            counts: [0; LATENCY_BUCKETS],
-            sum_ns: 0,
-        }
+        LatencyBuckets::ZERO
     }
 }
 

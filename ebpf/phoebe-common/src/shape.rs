@@ -367,8 +367,8 @@ pub mod walk {
     /// Where a relative path is appended in the walk buffer: after the base, which ends at [`END`], and its `/`.
     pub const RELATIVE_AT: u32 = END + 1;
 
-    /// What `sys_exit` hands the walk program, in a per-CPU slot (no pointers: the program finds the file again
-    /// from the call's registers).
+    /// What `sys_exit` hands the walk program, in a per-CPU slot (no pointers: the program takes the file from
+    /// what `sys_exit` read of it in the same run, a dirfd from the call's registers).
     #[repr(C)]
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Pending {

@@ -5,11 +5,47 @@
 //! space; while its `ENABLED` slot is 0 every descriptor is unknown. Each read goes through
 //! `bpf_probe_read_kernel`: a pointer that went stale under a concurrent `close` only fails a read (the
 //! descriptor is then unknown), it never faults.
+//!
+//! Each helper call costs about 20–25 ns, most of a call's observation on a socket: members that lie near each
+//! other are read in one call into this CPU's [`PHOEBE_FACTBUF`] — the fdtable's `max_fds` and `fd`, the file's
+//! flags, inode, private data and path (which the walk program takes from there, [`file_word`]), the socket's type
+//! and sock — and a member outside its window (another kernel's layout) is read on its own.
 
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::{
+    helpers::{bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_buf},
+    macros::map,
+    maps::PerCpuArray,
+};
 use phoebe_common::fd::{
     self, O_NONBLOCK, Offsets, anon_name, encode, kind, kind_of_mode, needs_magic, off, socket_detail,
 };
+
+/// Bytes of the file's window: members within this many bytes of its start are read with it.
+const WINDOW: usize = 64;
+/// Bytes of the socket's window (`struct socket` is small; its `type` and `sk` are in its first 32 bytes).
+const SOCKET_WINDOW: usize = 32;
+/// Bytes of the fdtable's window (`max_fds` and `fd`, its first members).
+const FDT_WINDOW: usize = 16;
+
+/// This CPU's windows, and the file whose window `file` holds. Used by `sys_exit` and the walk program it
+/// tail-calls, in the same run, on this CPU (programs do not migrate between CPUs and a tracepoint program does not
+/// nest on one). `sys_exit` hands a file's walk over only when the call's descriptor is a regular file or a
+/// directory, which `lookup` learns from the window it has just read: the walk reads this call's file. (No reset
+/// at each call: the null check of one more lookup there doubled what the verifier walks.)
+#[repr(C)]
+pub struct FactBuf {
+    /// `WINDOW` bytes of the `struct file`, and slack that a masked offset may reach.
+    file: [u64; WINDOW / 8 + 1],
+    /// Where the file window starts in the `struct file`.
+    file_base: u64,
+    /// The `struct file` the file window was read from (0: none yet on this CPU).
+    file_at: u64,
+    /// `WINDOW` bytes of the `struct socket` (or of the fdtable, before), and slack.
+    other: [u64; WINDOW / 8 + 1],
+}
+
+#[map]
+static PHOEBE_FACTBUF: PerCpuArray<FactBuf> = PerCpuArray::with_max_entries(1, 0);
 
 #[unsafe(no_mangle)]
 static PHOEBE_FD_OFFSETS: Offsets = [0; 17];
@@ -50,12 +86,30 @@ fn lookup(fd: i32) -> Option<u64> {
     if fd < 0 {
         return Some(closed);
     }
-    let Some(file) = slot(fd)? else {
+    let buf = PHOEBE_FACTBUF.get_ptr_mut(0)?;
+    let Some(file) = slot_in(buf, fd)? else {
         return Some(closed);
     };
-    let flags: u32 = read(file, off::FILE_FLAGS)?;
+    // The file's window starts at the lowest member the observer reads (8-byte aligned).
+    let base = offset(off::FILE_FLAGS)
+        .min(offset(off::FILE_INODE))
+        .min(offset(off::FILE_PRIVATE))
+        & !7;
+    // SAFETY: `buf` is this CPU's buffer (see `facts`); the helper checks the read of the file.
+    unsafe {
+        bpf_probe_read_kernel_buf(
+            (file as *const u8).wrapping_add(base),
+            core::slice::from_raw_parts_mut((&raw mut (*buf).file).cast::<u8>(), WINDOW),
+        )
+        .ok()?;
+        (*buf).file_base = base as u64;
+        (*buf).file_at = file;
+    }
+    // SAFETY: as above; the window was just read.
+    let window = unsafe { (&raw const (*buf).file).cast::<u8>() };
+    let flags: u32 = field(window, (base, WINDOW), file, off::FILE_FLAGS)?;
     let nonblock = Some(flags & O_NONBLOCK != 0);
-    let inode: u64 = read(file, off::FILE_INODE)?;
+    let inode: u64 = field(window, (base, WINDOW), file, off::FILE_INODE)?;
     let mode: u16 = read(inode, off::INODE_MODE)?;
     let magic = if needs_magic(mode) {
         let sb: u64 = read(inode, off::INODE_SB)?;
@@ -68,9 +122,19 @@ fn lookup(fd: i32) -> Option<u64> {
         // The kernel's dev_t: the major number above 20 minor bits.
         u64::from(read::<u32>(inode, off::INODE_RDEV)? >> 20)
     } else if k == kind::SOCKET {
-        let socket: u64 = read(file, off::FILE_PRIVATE)?;
-        let ty: u16 = read(socket, off::SOCKET_TYPE)?;
-        let sk: u64 = read(socket, off::SOCKET_SK)?;
+        let socket: u64 = field(window, (base, WINDOW), file, off::FILE_PRIVATE)?;
+        let base = offset(off::SOCKET_TYPE).min(offset(off::SOCKET_SK)) & !7;
+        // SAFETY: as above; the helper checks the read of the socket.
+        let other = unsafe {
+            bpf_probe_read_kernel_buf(
+                (socket as *const u8).wrapping_add(base),
+                core::slice::from_raw_parts_mut((&raw mut (*buf).other).cast::<u8>(), SOCKET_WINDOW),
+            )
+            .ok()?;
+            (&raw const (*buf).other).cast::<u8>()
+        };
+        let ty: u16 = field(other, (base, SOCKET_WINDOW), socket, off::SOCKET_TYPE)?;
+        let sk: u64 = field(other, (base, SOCKET_WINDOW), socket, off::SOCKET_SK)?;
         let family: u16 = read(sk, off::SK_FAMILY)?;
         socket_detail(family, ty)
     } else if k == kind::ANON {
@@ -88,19 +152,87 @@ fn lookup(fd: i32) -> Option<u64> {
     Some(encode(k, nonblock, detail))
 }
 
+/// The `T` of member `i` of the structure at `at`, from `window` (`len` bytes of it read from `at + base`)
+/// when the member lies within it, naturally aligned; otherwise read on its own.
+#[inline(always)]
+fn field<T: Copy>(window: *const u8, (base, len): (usize, usize), at: u64, i: usize) -> Option<T> {
+    in_window(window, (base, len), offset(i)).or_else(|| read(at, i))
+}
+
+/// The `T` at `member` of a structure whose window (`len` bytes from `base`, `len` at most `WINDOW`) is
+/// `window`, `None` when the member is not within it or not naturally aligned there.
+#[inline(always)]
+fn in_window<T: Copy>(window: *const u8, (base, len): (usize, usize), member: usize) -> Option<T> {
+    let rel = member.checked_sub(base)?;
+    if rel + core::mem::size_of::<T>() > len || rel % core::mem::align_of::<T>() != 0 {
+        return None;
+    }
+    // The mask is for the verifier, which may not follow the comparison: the buffer's slack covers
+    // `WINDOW - 1 + size_of::<T>()`.
+    let rel = (crate::opaque(rel as u64) as usize) & (WINDOW - 1);
+    // SAFETY: `window` is a map buffer of at least `WINDOW + 8` bytes, 8-byte aligned; `rel` is within it and
+    // a multiple of `T`'s alignment (checked above), and `T` is plain data (integers and addresses).
+    Some(unsafe { core::ptr::read(window.wrapping_add(rel).cast::<T>()) })
+}
+
+/// The 8-byte word at byte `member` of the `struct file` of this call's descriptor, for the walk program (tail
+/// called in the same run, on this CPU, for a regular file or directory `facts` learned: see [`FactBuf`]): from the
+/// window `facts` read, or read on its own; with the file's address. `None` before any file on this CPU.
+#[inline(always)]
+pub(crate) fn file_word(member: u64) -> Option<(u64, u64)> {
+    let buf = PHOEBE_FACTBUF.get_ptr(0)?;
+    // SAFETY: this CPU's buffer, written by `facts` earlier in this run (see there).
+    let (file, base, window) = unsafe {
+        (
+            (*buf).file_at,
+            (*buf).file_base,
+            (&raw const (*buf).file).cast::<u8>(),
+        )
+    };
+    if file == 0 {
+        return None;
+    }
+    let word = match in_window(window, (base as usize, WINDOW), member as usize) {
+        Some(word) => word,
+        // SAFETY: bpf_probe_read_kernel checks the address; a bad one only fails the read.
+        None => unsafe {
+            bpf_probe_read_kernel((file as *const u8).wrapping_add(member as usize).cast::<u64>()).ok()?
+        },
+    };
+    Some((file, word))
+}
+
 /// The address of the `struct file` in descriptor slot `fd` of the current task: `Some(None)` for a descriptor
 /// that is not open (beyond the table or an empty slot), `None` when a read failed.
 #[inline(always)]
 fn slot(fd: i32) -> Option<Option<u64>> {
+    let buf = PHOEBE_FACTBUF.get_ptr_mut(0)?;
+    slot_in(buf, fd)
+}
+
+/// [`slot`], with this CPU's buffer (whose `other` window it uses for the fdtable).
+#[inline(always)]
+fn slot_in(buf: *mut FactBuf, fd: i32) -> Option<Option<u64>> {
     // SAFETY: takes no arguments; returns the current task's address, only ever read through the helper.
     let task = unsafe { bpf_get_current_task() };
     let files: u64 = read(task, off::TASK_FILES)?;
     let fdt: u64 = read(files, off::FILES_FDT)?;
-    let max_fds: u32 = read(fdt, off::FDT_MAX_FDS)?;
+    // `max_fds` and `fd` are next to each other (the fdtable's first two members): one read.
+    let base = offset(off::FDT_MAX_FDS).min(offset(off::FDT_FD)) & !7;
+    // SAFETY: this CPU's buffer (see `facts`); the helper checks the read of the fdtable.
+    let window = unsafe {
+        bpf_probe_read_kernel_buf(
+            (fdt as *const u8).wrapping_add(base),
+            core::slice::from_raw_parts_mut((&raw mut (*buf).other).cast::<u8>(), FDT_WINDOW),
+        )
+        .ok()?;
+        (&raw const (*buf).other).cast::<u8>()
+    };
+    let max_fds: u32 = field(window, (base, FDT_WINDOW), fdt, off::FDT_MAX_FDS)?;
     if fd as u32 >= max_fds {
         return Some(None);
     }
-    let table: u64 = read(fdt, off::FDT_FD)?;
+    let table: u64 = field(window, (base, FDT_WINDOW), fdt, off::FDT_FD)?;
     // The slot's address is a scalar passed to the helper: no bounds for the verifier to track.
     // SAFETY: bpf_probe_read_kernel checks the address.
     let file: u64 = unsafe { bpf_probe_read_kernel((table as *const u64).wrapping_add(fd as usize)).ok()? };

@@ -69,6 +69,8 @@ pub(crate) static PHOEBE_ENTTID: Array<u64> = Array::with_max_entries(1, 0);
 pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
     HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
 // Written only with PHOEBE_HISTOGRAMS (`monitor --latency`); not preallocated, like the counters.
+// A histogram's first value (`histogram`).
+static EMPTY_HISTOGRAM: LatencyBuckets = LatencyBuckets::ZERO;
 #[map]
 static PHOEBE_LATHIST: PerCpuHashMap<CountKey, LatencyBuckets> =
     PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
@@ -572,14 +574,14 @@ fn histogram(key: &CountKey, latency: u64) {
             }
             return;
         }
-        let mut value = LatencyBuckets::default();
-        if let Some(count) = value.counts.get_mut(bucket) {
-            *count = 1;
-        }
-        value.sum_ns = latency;
-        if PHOEBE_LATHIST.insert(key, value, u64::from(BPF_NOEXIST)).is_ok() {
-            return;
-        }
+        // The key's first call: an empty element, which the next turn counts the call in. Inserted from a
+        // static's map memory: the 200-byte value on the stack did not leave room in `sys_exit`'s 512 bytes for
+        // the descriptor facts' windows. Another CPU's insert of the same key in between only fails this one.
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "by value, the static would be copied onto the stack"
+        )]
+        let _ = PHOEBE_LATHIST.insert(key, &EMPTY_HISTOGRAM, u64::from(BPF_NOEXIST));
     }
     if let Some(lost) = PHOEBE_LOST.get_ptr_mut(0) {
         // SAFETY: index 0 exists (length 1); per-CPU slot, written by this CPU only.

@@ -20,7 +20,7 @@ use phoebe_common::shape::{
     walk::{self, BUF_BYTES, DEPTH, END, Offsets, Pending, RELATIVE_AT, WALKED_CAPACITY, Walked, off, what},
 };
 
-use crate::observe::{ARG_OFFSETS, count_existing_path_key, count_path_key, fd_arg, path_arg};
+use crate::observe::{ARG_OFFSETS, count_existing_path_key, count_path_key, path_arg};
 use crate::opaque;
 
 #[unsafe(no_mangle)]
@@ -98,7 +98,7 @@ pub fn phoebe_sc_path(ctx: RawTracePointContext) -> i32 {
     let hash = if pending.what == what::RELATIVE {
         relative_path(&ctx, pending.nr, pending.len)
     } else {
-        match file_path(&ctx, &pending) {
+        match file_path(&pending) {
             FilePath::Counted => return 0,
             FilePath::Hash(hash) => hash,
         }
@@ -134,8 +134,8 @@ enum FilePath {
 /// true of it) and its counters exist; otherwise walked, kept, and its hash returned, its text left in the path
 /// buffer (`PHOEBE_PATHBUF`, for `count_path_key` to store).
 #[inline(always)]
-fn file_path(ctx: &RawTracePointContext, pending: &Pending) -> FilePath {
-    match walk_file(ctx, pending) {
+fn file_path(pending: &Pending) -> FilePath {
+    match walk_file(pending) {
         Some(Kept::Counted) => FilePath::Counted,
         Some(Kept::Walked(hash)) => FilePath::Hash(Some(hash)),
         None => FilePath::Hash(None),
@@ -149,14 +149,12 @@ enum Kept {
 }
 
 #[inline(always)]
-fn walk_file(ctx: &RawTracePointContext, pending: &Pending) -> Option<Kept> {
-    let fd = register(ctx, fd_arg(u64::from(pending.nr))?)? as i32;
-    let file = crate::fdfacts::file_of(fd)?;
-    let mnt: u64 = read(file, off::FILE_MNT)?;
-    let dentry: u64 = read(file, off::FILE_DENTRY)?;
+fn walk_file(pending: &Pending) -> Option<Kept> {
+    // The file `sys_exit` learned the descriptor's kind from, in this run: its path from the window read then.
+    let (_, mnt) = crate::fdfacts::file_word(offset(off::FILE_MNT))?;
+    let (_, dentry) = crate::fdfacts::file_word(offset(off::FILE_DENTRY))?;
     // `d_parent` and `d_name.hash_len`, and whether the dentry is hashed (not deleted), as the walk checks.
-    let [parent, hash_len, _name]: [u64; 3] = read(dentry, off::DENTRY_PARENT)?;
-    let pprev: u64 = read(dentry, off::DENTRY_PPREV)?;
+    let (pprev, parent, hash_len) = dentry_words(dentry)?;
     if pprev == 0 && parent != dentry {
         return None;
     }
@@ -233,14 +231,27 @@ fn relative_path(ctx: &RawTracePointContext, nr: u32, len: u32) -> Option<u64> {
     copy_out(start, end)
 }
 
+/// A dentry's `d_hash.pprev` (0: unhashed), `d_parent` and `d_name.hash_len`: one read where `pprev` comes just
+/// before `d_parent` (Linux's layout; user space checked that `d_name` follows `d_parent`), two otherwise.
+#[inline(always)]
+fn dentry_words(dentry: u64) -> Option<(u64, u64, u64)> {
+    if offset(off::DENTRY_PARENT) == offset(off::DENTRY_PPREV) + 8 {
+        let [pprev, parent, hash_len]: [u64; 3] = read(dentry, off::DENTRY_PPREV)?;
+        Some((pprev, parent, hash_len))
+    } else {
+        let [parent, hash_len]: [u64; 2] = read(dentry, off::DENTRY_PARENT)?;
+        let pprev: u64 = read(dentry, off::DENTRY_PPREV)?;
+        Some((pprev, parent, hash_len))
+    }
+}
+
 /// Writes the path of (`mnt`, `dentry`) right to left into the walk buffer, ending at `END`; returns where it
 /// starts. `None` when it is deleted, deeper than `DEPTH`, does not fit, or a read failed.
 #[inline(always)]
 fn walk_path(mnt: u64, dentry: u64) -> Option<u32> {
     // A deleted file or directory: its dentry is unhashed (and not a root, its own parent). `/proc` shows
     // " (deleted)" after its old path.
-    let parent: u64 = read(dentry, off::DENTRY_PARENT)?;
-    let pprev: u64 = read(dentry, off::DENTRY_PPREV)?;
+    let (pprev, parent, _) = dentry_words(dentry)?;
     if pprev == 0 && parent != dentry {
         return None;
     }
