@@ -301,6 +301,16 @@ impl Observer {
         for (name, _) in &attach {
             load_raw_tp(&mut ebpf, name)?;
         }
+        // Call shapes (`observe`): a timed futex wait's `within=`, which only its entry can tell. Attached for the
+        // observer's life (it counts only targets' calls); without it, `within=unknown` as before.
+        if !options.per_process
+            && let Err(why) = attach_futex_entry(&mut ebpf)
+        {
+            tracing::warn!(
+                error = %why,
+                "the futex entry program did not attach: timed futex waits' within= stays unknown"
+            );
+        }
         tracing::debug!(?options, "loaded the eBPF observer's programs");
         let mut observer = Observer {
             ebpf: Some(ebpf),
@@ -713,6 +723,30 @@ fn raw_tp<'a>(
             tracepoint,
             source,
         })
+}
+
+/// Loads the futex entry program and attaches it to `syscalls:sys_enter_futex` (through tracefs, mounted for
+/// the attach alone where the machine has not: `sys::with_tracefs`); its link lives as long as `ebpf`.
+fn attach_futex_entry(ebpf: &mut Ebpf) -> Result<(), String> {
+    let program: &mut aya::programs::TracePoint = ebpf
+        .program_mut(programs::FUTEX_ENTER)
+        .ok_or("the object has no futex entry program")?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    program.load().map_err(|e| format!("{e}: {}", error_chain(&e)))?;
+    sys::with_tracefs(|| program.attach("syscalls", "sys_enter_futex").map(drop))?
+        .map_err(|e| format!("{e}: {}", error_chain(&e)))
+}
+
+/// The causes of `error`, joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push(cause.to_string());
+        source = cause.source();
+    }
+    text.join(": ")
 }
 
 /// Loads (verifies) the raw tracepoint program `name`, not attached yet.

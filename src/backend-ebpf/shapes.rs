@@ -15,7 +15,7 @@ use std::{collections::BTreeMap, time::Duration};
 use aya::maps::{HashMap, MapData, PerCpuHashMap};
 use phoebe_common::{
     CountValue, fd, maps,
-    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH, walk},
+    shape::{self, PathKey, PathText, ShapeKey, ShapeReg, UNKNOWN_PATH, walk, within},
 };
 
 use super::{EbpfError, Observer};
@@ -23,7 +23,7 @@ use phoebe_backend_common::{counts::decode_result, facts::normalize_absolute};
 use phoebe_core::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
-        FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
+        Clock, FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
         exists_from_result, fd_kind_of_link, has_child_from_result, held_from_result, readers_from_result,
         ready_from_result, registered_from_result, shape_of, socket_kind,
     },
@@ -65,6 +65,9 @@ struct KernelPath {
     open: Option<OpenMode>,
     /// Whether an open asked for a directory (`O_DIRECTORY`), as the kernel kept it.
     directory: Option<bool>,
+    /// A timed futex wait's timeout register and what was left of its timeout as it started, as its class's
+    /// bound (the entry program's `within` class, [`within_left`]).
+    timeout: Option<(u64, Duration)>,
 }
 
 impl Probe for KernelPath {
@@ -95,6 +98,34 @@ impl Probe for KernelPath {
     fn directory(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
         self.directory
     }
+    // The timeout's `struct timespec` as what was left of it at the entry, on a clock that reads zero: relative
+    // or absolute, `shape_of` computes that same time left from them.
+    fn read_u64(&mut self, addr: u64) -> Option<u64> {
+        let (at, left) = self.timeout?;
+        if addr == at {
+            Some(left.as_secs())
+        } else if Some(addr) == at.checked_add(8) {
+            Some(u64::from(left.subsec_nanos()))
+        } else {
+            None
+        }
+    }
+    fn clock_now(&mut self, _: Clock) -> Option<Duration> {
+        self.timeout.map(|_| Duration::ZERO)
+    }
+}
+
+/// The time a timed futex wait had left as it started, as far as its `within` class (carried in the timeout
+/// register's kept value, `phoebe_common::shape::within`) tells it: the class's bound, or just above the last
+/// bound for `long`. `None` when the kernel learned no class.
+fn within_left(kept: u64) -> Option<Duration> {
+    let class = within::carried(kept)?;
+    let bounds = within::BOUNDS_NS;
+    let ns = match bounds.get(class as usize) {
+        Some(bound) => *bound,
+        None => bounds[bounds.len() - 1] + 1_000_000,
+    };
+    Some(Duration::from_nanos(ns))
 }
 
 /// The shape of a path syscall `nr` whose path argument was `path` as the kernel read it (absolute, or relative
@@ -120,6 +151,7 @@ pub fn shape_of_path(
                 result,
                 open,
                 directory,
+                timeout: None,
             },
         ),
     ))
@@ -149,11 +181,16 @@ pub fn shape_of_key(key: &ShapeKey) -> Option<(Syscall, Shape)> {
     let mut args = regs.map_or([0; 6], |regs| shape::registers(&regs, &key.values));
     if fd_arg_of(nr).is_none() {
         // A wait's children are what its result says of them.
+        // A timed futex wait: what was left of its timeout, as its entry learned it.
+        let timeout = (syscall.name() == "futex")
+            .then(|| within_left(key.values[1]).map(|left| (args[3], left)))
+            .flatten();
         let mut probe = KernelPath {
             path: None,
             result: decode_result(key.errno)?,
             open: None,
             directory: None,
+            timeout,
         };
         return Some((syscall, shape_of(syscall, &args, &mut probe)));
     }
@@ -595,6 +632,7 @@ pub(super) fn record_unknown(
                 result,
                 open: None,
                 directory: None,
+                timeout: None,
             },
         );
         builder.record_shape_many(at, syscall, &shape, result, value.calls);
@@ -669,6 +707,7 @@ mod tests {
                         result: Ok(()),
                         open: None,
                         directory: None,
+                        timeout: None,
                     };
                     shape_of(sc, &args, &mut kernel)
                 };
@@ -1134,6 +1173,27 @@ mod tests {
             deepest <= 320,
             "sys_exit's frame is {deepest} bytes, 320 at most leaves room for more"
         );
+    }
+
+    /// The class the futex entry program carries in the timeout register's kept value is the `within=` ptrace
+    /// gives the same wait, relative (`FUTEX_WAIT`) or absolute (`FUTEX_WAIT_BITSET`).
+    #[test]
+    fn futex_keys_carry_the_time_left_as_the_wait_started() {
+        let nr = Syscall::parse("futex").unwrap().number();
+        for (op, name) in [
+            (128, "FUTEX_WAIT_PRIVATE"),
+            (9 | 128, "FUTEX_WAIT_BITSET_PRIVATE"),
+        ] {
+            for (class, text) in ["1ms", "10ms", "100ms", "1s", "10s", "long"].iter().enumerate() {
+                let key = ShapeKey {
+                    nr,
+                    errno: 110,
+                    values: [op, within::carry(1, class as u64)],
+                };
+                let (_, shape) = shape_of_key(&key).unwrap();
+                assert_eq!(shape.to_string(), format!("op={name}:timeout=yes:within={text}"));
+            }
+        }
     }
 
     #[test]

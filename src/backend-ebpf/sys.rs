@@ -1,6 +1,6 @@
 //! The eBPF backend's chokepoint for raw calls beyond aya: memory mappings (of a map shared with the programs, of
-//! the kernel's BTF), the loader's thread without the kernel's BTF in sight, and the `bpf(2)` commands aya cannot
-//! issue for us (`fmod_ret.rs`). Launching the target stopped before its exec and being the subreaper of its tree
+//! the kernel's BTF), the loader's thread without the kernel's BTF in sight, a thread that sees tracefs where the
+//! machine has not mounted it, and the `bpf(2)` commands aya cannot issue for us (`fmod_ret.rs`). Launching the target stopped before its exec and being the subreaper of its tree
 //! are `crate::sys`'s (`launch.rs`, `subreaper.rs`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -195,6 +195,48 @@ impl Drop for MappedFile {
         // SAFETY: the range was returned by mmap with this length; no slice of it outlives `self`.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// Where aya looks for tracefs (the ids of tracepoints): mounted when one of them lists something.
+const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// Runs `f` where tracefs can be read: on this thread when the machine has it mounted, otherwise on a thread of
+/// its own that mounts it in a private mount namespace (no mount is left behind: the namespace ends with the
+/// thread). What `f` opens (a perf event, a link) outlives the thread. Needs `CAP_SYS_ADMIN` for the mount.
+pub fn with_tracefs<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    let mounted = |dir: &str| std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if TRACEFS.iter().any(|dir| mounted(dir)) {
+        return Ok(f());
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                use nix::mount::{MsFlags, mount};
+                // A thread may unshare its mount namespace (it takes its own copy of the file-system context).
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("cannot unshare the mount namespace ({e})"))?;
+                // Private first: a mount made under a shared `/` would propagate to the machine's namespace.
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| format!("cannot make / private in the thread's mount namespace ({e})"))?;
+                mount(
+                    Some("tracefs"),
+                    TRACEFS[0],
+                    Some("tracefs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|e| format!("cannot mount tracefs on {} ({e})", TRACEFS[0]))?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| "the tracefs thread panicked".to_owned())?
+    })
 }
 
 #[cfg(test)]

@@ -190,6 +190,96 @@ pub fn aarch64_path(nr: u64) -> Option<u8> {
     }
 }
 
+/// A timed futex wait's `within=` (DESIGN §6): the class of what is left of its timeout as it starts, which only
+/// the call's entry can tell (an absolute deadline minus the time then). The `syscalls:sys_enter_futex` program
+/// computes it and `sys_exit` carries it in the timeout register's kept value ([`within::carry`]).
+pub mod within {
+    /// The upper bounds of the classes but the last (`long`), in nanoseconds: `1ms`, `10ms`, `100ms`, `1s`,
+    /// `10s` (`phoebe::model::shape::WITHIN_CLASSES`).
+    pub const BOUNDS_NS: [u64; 5] = [1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
+    /// Index of the last class, `long`.
+    pub const LONG: u64 = 5;
+    /// `FUTEX_PRIVATE_FLAG`, `FUTEX_CLOCK_REALTIME`.
+    pub const PRIVATE: u64 = 128;
+    pub const CLOCK_REALTIME: u64 = 256;
+
+    /// The class of `left_ns`: the first bound at or above it, [`LONG`] above them all.
+    #[inline(always)]
+    pub fn class(left_ns: u64) -> u64 {
+        let mut i = 0;
+        while i < BOUNDS_NS.len() {
+            if left_ns <= BOUNDS_NS[i] {
+                return i as u64;
+            }
+            i += 1;
+        }
+        LONG
+    }
+
+    /// How the timeout's clock is read: `Some(false)` relative (`FUTEX_WAIT`), `Some(true)` an absolute
+    /// `CLOCK_MONOTONIC` deadline (`FUTEX_WAIT_BITSET`, `FUTEX_WAIT_REQUEUE_PI`, `FUTEX_LOCK_PI2` without
+    /// `FUTEX_CLOCK_REALTIME`), `None` for an operation without a timeout or one on `CLOCK_REALTIME` (which the
+    /// kernel programs cannot read).
+    #[inline(always)]
+    pub fn monotonic_deadline(op: u64) -> Option<bool> {
+        let cmd = op & !(PRIVATE | CLOCK_REALTIME);
+        match cmd {
+            0 => Some(false),
+            9 | 11 | 13 if op & CLOCK_REALTIME == 0 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// A timeout register's kept value (1: a timeout was given) carrying class `class`: above bit 0, the class
+    /// plus one (0: not known).
+    #[inline(always)]
+    pub fn carry(kept: u64, class: u64) -> u64 {
+        kept | ((class + 1) << 1)
+    }
+
+    /// The class a timeout register's kept value carries, `None` when it carries none.
+    pub fn carried(kept: u64) -> Option<u64> {
+        (kept >> 1).checked_sub(1).filter(|class| *class <= LONG)
+    }
+
+    /// What the entry program leaves for the exit: the timeout pointer it read (the exit checks it is the same
+    /// call's) and the class.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Entry {
+        pub timeout: u64,
+        pub class: u64,
+    }
+
+    /// x86_64's and the generic table's futex.
+    pub const FUTEX_X86_64: u64 = 202;
+    pub const FUTEX_AARCH64: u64 = 98;
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn classes_and_their_carrying() {
+            assert_eq!(class(0), 0);
+            assert_eq!(class(1_000_000), 0);
+            assert_eq!(class(1_000_001), 1);
+            assert_eq!(class(10_000_000_001), LONG);
+            assert_eq!(carried(1), None);
+            assert_eq!(carried(0), None);
+            for c in 0..=LONG {
+                assert_eq!(carried(carry(1, c)), Some(c));
+                assert_eq!(carry(1, c) & 1, 1);
+            }
+            assert_eq!(monotonic_deadline(128), Some(false));
+            assert_eq!(monotonic_deadline(9 | 128), Some(true));
+            assert_eq!(monotonic_deadline(9 | 128 | 256), None);
+            assert_eq!(monotonic_deadline(1 | 128), None);
+            assert_eq!(monotonic_deadline(6), None);
+        }
+    }
+}
+
 /// What the path counters keep of an open's flags, in [`PathKey::fd`] (a path syscall has no descriptor code):
 /// whether it creates its file (`O_CREAT`), and only when it is absent (`O_EXCL`), in the low two bits; whether
 /// it asks for a directory (`O_DIRECTORY`), in [`DIRECTORY`].

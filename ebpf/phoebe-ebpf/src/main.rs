@@ -11,6 +11,7 @@
 // `build.rs` sets RUSTC_BOOTSTRAP=1 for this crate's build only.
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
+mod entry;
 mod fdfacts;
 mod inject;
 mod observe;

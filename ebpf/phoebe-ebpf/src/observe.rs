@@ -15,7 +15,7 @@ use phoebe_common::{
     latency_bucket,
     shape::{
         PATH_BYTES, PATHS_CAPACITY, PathKey, PathText, SHAPES_CAPACITY, ShapeKey, ShapeReg, UNKNOWN_PATH,
-        fnv1a, walk,
+        fnv1a, walk, within,
     },
     state,
 };
@@ -164,6 +164,22 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         let mut what = 0;
         let mut len = 0;
         if let Some(shape) = shape_regs(nr as u64) {
+            // A timed futex wait: the class of what was left of its timeout as it started, which its entry
+            // learned, in the timeout register's kept value (`phoebe_common::shape::within`).
+            if nr as u64 == FUTEX {
+                let timeout = shape_value(
+                    regs,
+                    ShapeReg {
+                        arg: 3,
+                        mask: u64::MAX,
+                    },
+                );
+                if timeout != 0
+                    && let Some(class) = crate::entry::take_within(tid, timeout)
+                {
+                    fd = within::carry(0, class);
+                }
+            }
             count_shape(shape, regs, nr as u32, errno, latency, fd);
         } else if let Some(arg) = path_arg(nr as u64) {
             // A path syscall has no descriptor: its key carries an open's flags instead.
@@ -281,6 +297,10 @@ fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
     false
 }
 
+#[cfg(bpf_target_arch = "aarch64")]
+const FUTEX: u64 = within::FUTEX_AARCH64;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const FUTEX: u64 = within::FUTEX_X86_64;
 #[cfg(bpf_target_arch = "aarch64")]
 const FLOCK: u64 = op::FLOCK_AARCH64;
 #[cfg(bpf_target_arch = "aarch64")]

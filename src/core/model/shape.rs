@@ -954,13 +954,13 @@ pub fn syn_timeout(retries: u32) -> std::time::Duration {
 pub const WITHIN_CLASSES: [&str; 6] = ["1ms", "10ms", "100ms", "1s", "10s", "long"];
 
 /// The [`Key::Within`] class of a wait that gives up after `left`: the first bound at or above it.
+/// The bounds are the eBPF observer's too (`phoebe_common::shape::within`), which classes a wait in the kernel.
 pub fn within_class(left: std::time::Duration) -> &'static str {
-    const BOUNDS_MS: [u64; 5] = [1, 10, 100, 1_000, 10_000];
-    BOUNDS_MS
-        .iter()
-        .zip(WITHIN_CLASSES)
-        .find(|(ms, _)| left <= std::time::Duration::from_millis(**ms))
-        .map_or("long", |(_, class)| class)
+    let ns = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
+    WITHIN_CLASSES
+        .get(phoebe_common::shape::within::class(ns) as usize)
+        .copied()
+        .unwrap_or("long")
 }
 
 /// The futex operations whose fourth argument is a timeout pointer.
