@@ -539,3 +539,54 @@ fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
         "{ee:?}"
     );
 }
+
+/// close's descriptor is gone from the task's table by the call's exit, where the eBPF observer read descriptors:
+/// every close of an eBPF observation was `fd=unknown:nonblock=unknown`, so synthesis could write no close model
+/// and the plausible tier could not decide close-EINTR (Prometheus's 72 closes). Learned at the call's entry now
+/// (`syscalls:sys_enter_close`), with a file's path walked at the exit from what the entry read: the shapes ptrace
+/// gives (a Python script closing sockets, pipes and files gave ptrace's 31 shapes and counts exactly).
+#[test]
+fn regression_ebpf_observed_every_close_as_fd_unknown() {
+    if !ptrace_works() {
+        return;
+    }
+    let Some(_guard) = ebpf_guard() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // fd-kinds leaves its tree in the temp directory: a scratch one, removed with it.
+    let scratch = tempfile::tempdir().unwrap();
+    let rounds = 20u64;
+    let run = |backend: &str| {
+        let obs = path(backend, &dir);
+        phoebe()
+            .env("TMPDIR", scratch.path())
+            .args(["observe", "-q", "--backend", backend, "-o"])
+            .arg(&obs)
+            .arg("--")
+            .arg(testapp("fd-kinds"))
+            .args([&rounds.to_string(), "--paths"])
+            .assert()
+            .success();
+        load_observation(&obs)
+    };
+    let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
+    let (p, e) = (
+        by_component(&ptrace, "close", Key::Fd),
+        by_component(&ebpf, "close", Key::Fd),
+    );
+    assert_eq!(e, p);
+    assert!(!e.contains_key("unknown"), "{e:?}");
+    // A regular file's path, walked at the exit from the file the entry found: each round closes x, y and z.
+    let (pp, ep) = (
+        by_component(&ptrace, "close", Key::Path),
+        by_component(&ebpf, "close", Key::Path),
+    );
+    for name in ["/sub/x", "/y", "/z"] {
+        let of = |m: &BTreeMap<String, (u64, BTreeMap<String, u64>)>| {
+            m.iter()
+                .find(|(path, _)| path.ends_with(name))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(of(&ep), of(&pp), "{name}: {ep:?} vs {pp:?}");
+        assert!(of(&ep).is_some_and(|(calls, _)| calls > rounds), "{name}: {ep:?}");
+    }
+}

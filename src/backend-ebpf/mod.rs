@@ -301,15 +301,22 @@ impl Observer {
         for (name, _) in &attach {
             load_raw_tp(&mut ebpf, name)?;
         }
-        // Call shapes (`observe`): a timed futex wait's `within=`, which only its entry can tell. Attached for the
-        // observer's life (it counts only targets' calls); without it, `within=unknown` as before.
-        if !options.per_process
-            && let Err(why) = attach_futex_entry(&mut ebpf)
-        {
-            tracing::warn!(
-                error = %why,
-                "the futex entry program did not attach: timed futex waits' within= stays unknown"
-            );
+        // Call shapes (`observe`): a timed futex wait's `within=` and close's descriptor, which only the call's
+        // entry can tell. Attached for the observer's life (they count only targets' calls); without them,
+        // `unknown` as before.
+        if !options.per_process {
+            for (name, tracepoint, what) in [
+                (
+                    programs::FUTEX_ENTER,
+                    "sys_enter_futex",
+                    "timed futex waits' within=",
+                ),
+                (programs::CLOSE_ENTER, "sys_enter_close", "close's fd= and path="),
+            ] {
+                if let Err(why) = attach_entry(&mut ebpf, name, tracepoint) {
+                    tracing::warn!(error = %why, "the {tracepoint} program did not attach: {what} stays unknown");
+                }
+            }
         }
         tracing::debug!(?options, "loaded the eBPF observer's programs");
         let mut observer = Observer {
@@ -725,16 +732,16 @@ fn raw_tp<'a>(
         })
 }
 
-/// Loads the futex entry program and attaches it to `syscalls:sys_enter_futex` (through tracefs, mounted for
-/// the attach alone where the machine has not: `sys::with_tracefs`); its link lives as long as `ebpf`.
-fn attach_futex_entry(ebpf: &mut Ebpf) -> Result<(), String> {
+/// Loads the entry program `name` and attaches it to `syscalls:<tracepoint>` (through tracefs, mounted for the
+/// attach alone where the machine has not: `sys::with_tracefs`); its link lives as long as `ebpf`.
+fn attach_entry(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> Result<(), String> {
     let program: &mut aya::programs::TracePoint = ebpf
-        .program_mut(programs::FUTEX_ENTER)
-        .ok_or("the object has no futex entry program")?
+        .program_mut(name)
+        .ok_or_else(|| format!("the object has no program {name}"))?
         .try_into()
         .map_err(|e: aya::programs::ProgramError| e.to_string())?;
     program.load().map_err(|e| format!("{e}: {}", error_chain(&e)))?;
-    sys::with_tracefs(|| program.attach("syscalls", "sys_enter_futex").map(drop))?
+    sys::with_tracefs(|| program.attach("syscalls", tracepoint).map(drop))?
         .map_err(|e| format!("{e}: {}", error_chain(&e)))
 }
 

@@ -264,8 +264,16 @@ fn op_unknown(syscall: Syscall, args: &[u64; 6], carried: bool, mut shape: Shape
     shape
 }
 
-/// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads.
+/// The index of syscall `nr`'s descriptor argument, for the calls whose descriptor the eBPF observer reads: at
+/// their exit, and close's at its entry (`fd::CLOSE_X86_64`).
 pub fn fd_arg_of(nr: u64) -> Option<u8> {
+    #[cfg(target_arch = "aarch64")]
+    let close = fd::CLOSE_AARCH64;
+    #[cfg(not(target_arch = "aarch64"))]
+    let close = fd::CLOSE_X86_64;
+    if nr == close {
+        return Some(0);
+    }
     #[cfg(target_arch = "aarch64")]
     return fd::aarch64_fd(nr);
     #[cfg(not(target_arch = "aarch64"))]
@@ -837,15 +845,15 @@ mod tests {
         assert_eq!(open::aarch64(56), Some(2));
     }
 
-    /// The kernel reads the descriptor argument `fd_arg` names, for every call on a descriptor but the three whose
-    /// descriptor at the exit is not the one the call saw, or which have no descriptor component.
+    /// The kernel reads the descriptor argument `fd_arg` names, for every call on a descriptor but mmap, which has
+    /// no descriptor component (close's at its entry, where the descriptor is still open).
     #[test]
     fn the_kernel_reads_the_descriptor_argument_fd_arg_names() {
         let mut fds = 0;
         for sc in Syscall::all() {
             let nr = u64::from(sc.number());
             let expected = match sc.name() {
-                "close" | "mmap" => None,
+                "mmap" => None,
                 _ => phoebe_core::model::names::fd_arg(sc),
             };
             assert_eq!(fd_arg_of(nr).map(usize::from), expected, "{}", sc.name());

@@ -281,9 +281,26 @@ pub type Offsets = [u32; 17];
 /// Name of the `Offsets` global.
 pub const OFFSETS_GLOBAL: &str = "PHOEBE_FD_OFFSETS";
 
+/// close's number (x86_64, and the generic table's): its descriptor is learned at its entry, where it is still
+/// open (`syscalls:sys_enter_close`), and handed to its exit ([`Closing`]).
+pub const CLOSE_X86_64: u64 = 3;
+pub const CLOSE_AARCH64: u64 = 57;
+
+/// What close's entry program leaves for its exit: the descriptor, its code, and for a regular file or directory
+/// its `f_path` (mount and dentry, for the path walk; 0 otherwise).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Closing {
+    pub fd: u64,
+    pub code: u64,
+    pub mnt: u64,
+    pub dentry: u64,
+}
+
 /// x86_64: the index of syscall `nr`'s descriptor argument, for the calls on a descriptor
 /// (`phoebe::model::names::fd_arg`) whose descriptor the observer reads at `sys_exit`. Left out: `close`
-/// (at its exit the descriptor is gone; ptrace saw it open) and `mmap` (no descriptor component). `fcntl` is in:
+/// (at its exit the descriptor is gone: its entry program reads it, [`Closing`]) and `mmap` (no descriptor
+/// component). `fcntl` is in:
 /// its command travels in the code ([`op`]), and user space leaves `F_SETFL`'s `O_NONBLOCK` unknown (the call may
 /// have changed it by its exit).
 #[inline(always)]

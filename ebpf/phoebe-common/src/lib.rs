@@ -207,6 +207,8 @@ pub mod programs {
     pub const EXIT: &str = "phoebe_pexit";
     /// On `syscalls:sys_enter_futex`: what is left of a timed wait's timeout as it starts (`shape::within`).
     pub const FUTEX_ENTER: &str = "phoebe_futex_in";
+    /// On `syscalls:sys_enter_close`: what the descriptor a close closes is (`fd::Closing`).
+    pub const CLOSE_ENTER: &str = "phoebe_close_in";
     /// `phoebe doctor`'s probes: a trivial program of each kind, loaded and attached to see what the kernel allows.
     pub const PROBE_RAW_TP: &str = "phoebe_probe_rt";
     pub const PROBE_FENTRY: &str = "phoebe_probe_fe";

@@ -471,6 +471,10 @@ pub mod walk {
         pub what: u32,
         /// The relative path's length in the path buffer (without its NUL).
         pub len: u32,
+        /// The file's `f_path` (mount and dentry) when `sys_exit` has it from the call's entry (a close: the
+        /// descriptor is gone by its exit); 0: the walk takes it from the file `sys_exit` read.
+        pub mnt: u64,
+        pub dentry: u64,
     }
 
     /// Where the text of a path made of a base (`start..END` in the walk buffer) and a relative path of `len`

@@ -1,7 +1,8 @@
 //! What a call's exit cannot tell any more, learned at its entry by a program on the syscall's own tracepoint
-//! (`syscalls:sys_enter_futex`), which runs for that syscall alone, not for every call of the machine as a
-//! `sys_enter` program would: what is left of a timed futex wait's timeout as it starts (`within=`; an absolute
-//! deadline minus the time then). `sys_exit` takes it by thread ([`take_within`]).
+//! (`syscalls:sys_enter_futex`, `syscalls:sys_enter_close`), which runs for that syscall alone, not for every
+//! call of the machine as a `sys_enter` program would: what is left of a timed futex wait's timeout as it starts
+//! (`within=`; an absolute deadline minus the time then), and what the descriptor a close closes is (gone from the
+//! task's table by the exit). `sys_exit` takes them by thread ([`take_within`], [`take_closing`]).
 
 use aya_ebpf::{
     EbpfContext,
@@ -12,6 +13,7 @@ use aya_ebpf::{
 };
 use phoebe_common::{
     TARGETS_CAPACITY,
+    fd::{self, Closing},
     shape::within::{self, Entry},
     state,
 };
@@ -22,6 +24,10 @@ use crate::{current, targets::state_of};
 /// the map to drop.
 #[map]
 static PHOEBE_WITHIN: LruHashMap<u32, Entry> = LruHashMap::with_max_entries(TARGETS_CAPACITY, 0);
+
+/// Each thread's close in progress, by tid (an LRU map, as [`PHOEBE_WITHIN`]).
+#[map]
+static PHOEBE_CLOSING: LruHashMap<u32, Closing> = LruHashMap::with_max_entries(TARGETS_CAPACITY, 0);
 
 /// Byte offset of the syscall's argument `i` in the tracepoint's record (`struct syscall_trace_enter`: the
 /// 8-byte common header, the syscall number, then the six arguments as unsigned longs).
@@ -88,4 +94,48 @@ pub(crate) fn take_within(tid: u32, timeout: u64) -> Option<u64> {
     let entry = unsafe { PHOEBE_WITHIN.get(tid) }.copied()?;
     let _ = PHOEBE_WITHIN.remove(tid);
     (entry.timeout == timeout).then_some(entry.class)
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_close")]
+pub fn phoebe_close_in(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current();
+    if state_of(tgid) != state::COUNTING {
+        return 0;
+    }
+    // SAFETY: the record's field at a constant offset within it (the verifier checks the context access).
+    let reg = unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().add(arg(0)).cast::<u64>()) };
+    let code = crate::fdfacts::facts(reg);
+    let kind = code as u8;
+    // A regular file's or directory's path, for the walk at the exit: from the file just read.
+    let (mnt, dentry) = if kind == fd::kind::FILE || kind == fd::kind::DIR {
+        let (mnt_at, dentry_at) = crate::walk::path_members();
+        match (
+            crate::fdfacts::file_word(mnt_at),
+            crate::fdfacts::file_word(dentry_at),
+        ) {
+            (Some((_, mnt)), Some((_, dentry))) => (mnt, dentry),
+            _ => (0, 0),
+        }
+    } else {
+        (0, 0)
+    };
+    let closing = Closing {
+        fd: reg,
+        code,
+        mnt,
+        dentry,
+    };
+    // A full map drops its least recently used element.
+    let _ = PHOEBE_CLOSING.insert(tid, closing, 0);
+    0
+}
+
+/// What the current thread's close of descriptor register `reg` closed, as its entry left it; `None` when the
+/// entry program was not there or left another call's.
+#[inline(always)]
+pub(crate) fn take_closing(tid: u32, reg: u64) -> Option<Closing> {
+    // SAFETY: a plain-data value of a successful lookup, copied out at once.
+    let closing = unsafe { PHOEBE_CLOSING.get(tid) }.copied()?;
+    let _ = PHOEBE_CLOSING.remove(tid);
+    (closing.fd == reg).then_some(closing)
 }

@@ -142,6 +142,24 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
         // A call on a descriptor: what the descriptor is, learned once here (see `fd_code`).
         let fd_arg = fd_arg(nr as u64);
         let mut fd = forget(fd_code(fd_arg, regs), phoebe_common::fd::UNKNOWN);
+        // A close: its descriptor as its entry found it (gone from the table by now), and a file's path.
+        let closes = nr as u64 == CLOSE;
+        let (mut mnt, mut dentry) = (0, 0);
+        if closes
+            && let Some(closing) = crate::entry::take_closing(
+                tid,
+                shape_value(
+                    regs,
+                    ShapeReg {
+                        arg: 0,
+                        mask: u64::MAX,
+                    },
+                ),
+            )
+        {
+            fd = forget(closing.code, phoebe_common::fd::UNKNOWN);
+            (mnt, dentry) = (closing.mnt, closing.dentry);
+        }
         // flock's operation and fcntl's command travel in the descriptor's code, which both the descriptor and
         // the walked path counters keep (`phoebe_common::fd::op`).
         if nr as u64 == FLOCK || nr as u64 == FCNTL {
@@ -188,7 +206,7 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
                 what = walk::what::RELATIVE;
                 len = relative;
             }
-        } else if fd_arg.is_some() {
+        } else if fd_arg.is_some() || closes {
             if walks(fd) {
                 what = walk::what::FILE;
             } else {
@@ -214,6 +232,8 @@ pub fn phoebe_sc_exit(ctx: RawTracePointContext) -> i32 {
                 fd,
                 what,
                 len,
+                mnt,
+                dentry,
             };
             crate::walk::hand_over(&ctx, pending);
             // The walk could not start: the call is counted without its path.
@@ -297,6 +317,10 @@ fn count_success_or_error(nr: u32, errno: u32, latency: u64) -> bool {
     false
 }
 
+#[cfg(bpf_target_arch = "aarch64")]
+const CLOSE: u64 = phoebe_common::fd::CLOSE_AARCH64;
+#[cfg(not(bpf_target_arch = "aarch64"))]
+const CLOSE: u64 = phoebe_common::fd::CLOSE_X86_64;
 #[cfg(bpf_target_arch = "aarch64")]
 const FUTEX: u64 = within::FUTEX_AARCH64;
 #[cfg(not(bpf_target_arch = "aarch64"))]

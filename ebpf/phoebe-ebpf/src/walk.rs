@@ -49,6 +49,12 @@ static PHOEBE_WALKBUF: PerCpuArray<WalkBuf> = PerCpuArray::with_max_entries(1, 0
 #[map]
 static PHOEBE_WALKED: LruHashMap<u64, Walked> = LruHashMap::with_max_entries(WALKED_CAPACITY, 0);
 
+/// The byte offsets of a `struct file`'s `f_path.mnt` and `f_path.dentry`.
+#[inline(always)]
+pub(crate) fn path_members() -> (u64, u64) {
+    (offset(off::FILE_MNT), offset(off::FILE_DENTRY))
+}
+
 /// Whether the walk program is there: set by user space with the offsets.
 #[inline(always)]
 pub(crate) fn enabled() -> bool {
@@ -150,9 +156,15 @@ enum Kept {
 
 #[inline(always)]
 fn walk_file(pending: &Pending) -> Option<Kept> {
-    // The file `sys_exit` learned the descriptor's kind from, in this run: its path from the window read then.
-    let (_, mnt) = crate::fdfacts::file_word(offset(off::FILE_MNT))?;
-    let (_, dentry) = crate::fdfacts::file_word(offset(off::FILE_DENTRY))?;
+    // A close's, from its entry; otherwise the file `sys_exit` learned the descriptor's kind from, in this run:
+    // its path from the window read then.
+    let (mnt, dentry) = if pending.dentry != 0 {
+        (pending.mnt, pending.dentry)
+    } else {
+        let (_, mnt) = crate::fdfacts::file_word(offset(off::FILE_MNT))?;
+        let (_, dentry) = crate::fdfacts::file_word(offset(off::FILE_DENTRY))?;
+        (mnt, dentry)
+    };
     // `d_parent` and `d_name.hash_len`, and whether the dentry is hashed (not deleted), as the walk checks.
     let (pprev, parent, hash_len) = dentry_words(dentry)?;
     if pprev == 0 && parent != dentry {

@@ -129,8 +129,8 @@ enum Use {
 }
 
 /// How the program's calls of the entry's syscall relate to the entry's class. `ebpf`: the observation is the
-/// eBPF observer's, which leaves some components unknown that ptrace reads (close's descriptor, a timed wait's
-/// timeout): a class it cannot decide says so.
+/// eBPF observer's, which leaves some components unknown that ptrace reads (a write's size, a timed wait's
+/// `CLOCK_REALTIME` deadline): a class it cannot decide says so.
 fn use_of(entry: &Entry, stats: &SyscallStats, ebpf: bool) -> Use {
     if entry.shape.is_empty() && stats.shapes.is_empty() {
         return Use::Used {
