@@ -127,6 +127,14 @@ pub struct Observer {
     options: ProbeOptions,
     /// Each program, the tracepoint it goes on and its link while attached (none while a campaign has not lent it).
     links: Vec<(&'static str, &'static str, Option<RawTracePointLinkId>)>,
+    /// The entry programs that loaded (`syscalls:sys_enter_*`: a futex wait's `within=`, close's descriptor), the
+    /// tracepoint each goes on and its link while attached: with the others, so that no call of the machine pays
+    /// for them between runs.
+    entry_links: Vec<(
+        &'static str,
+        &'static str,
+        Option<aya::programs::trace_point::TracePointLinkId>,
+    )>,
 }
 
 /// The observer lent by the `phoebe exec` that started this process ([`Observer::adopt`]), for its observation
@@ -302,8 +310,8 @@ impl Observer {
             load_raw_tp(&mut ebpf, name)?;
         }
         // Call shapes (`observe`): a timed futex wait's `within=` and close's descriptor, which only the call's
-        // entry can tell. Attached for the observer's life (they count only targets' calls); without them,
-        // `unknown` as before.
+        // entry can tell; without them, `unknown` as before.
+        let mut entry_links = Vec::new();
         if !options.per_process {
             for (name, tracepoint, what) in [
                 (
@@ -313,8 +321,11 @@ impl Observer {
                 ),
                 (programs::CLOSE_ENTER, "sys_enter_close", "close's fd= and path="),
             ] {
-                if let Err(why) = attach_entry(&mut ebpf, name, tracepoint) {
-                    tracing::warn!(error = %why, "the {tracepoint} program did not attach: {what} stays unknown");
+                match load_entry(&mut ebpf, name) {
+                    Ok(()) => entry_links.push((name, tracepoint, None)),
+                    Err(why) => {
+                        tracing::warn!(error = %why, "the {tracepoint} program did not load: {what} stays unknown")
+                    }
                 }
             }
         }
@@ -325,6 +336,7 @@ impl Observer {
             tgids,
             options,
             links: attach.into_iter().map(|(name, tp)| (name, tp, None)).collect(),
+            entry_links,
         };
         observer.attach()?;
         Ok(observer)
@@ -393,6 +405,7 @@ impl Observer {
             maps,
             options,
             links: Vec::new(),
+            entry_links: Vec::new(),
         };
         *ADOPTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
         Ok(())
@@ -407,6 +420,23 @@ impl Observer {
                 *link = Some(attach_raw_tp(ebpf, name, tracepoint)?);
             }
         }
+        let mut failed = Vec::new();
+        for (i, (name, tracepoint, link)) in self.entry_links.iter_mut().enumerate() {
+            if link.is_some() {
+                continue;
+            }
+            match attach_entry(ebpf, name, tracepoint) {
+                Ok(id) => *link = Some(id),
+                Err(why) => {
+                    tracing::warn!(error = %why, "the {tracepoint} program did not attach: what it learns stays unknown");
+                    failed.push(i);
+                }
+            }
+        }
+        // Not tried again at every run.
+        for i in failed.into_iter().rev() {
+            self.entry_links.remove(i);
+        }
         Ok(())
     }
 
@@ -418,6 +448,16 @@ impl Observer {
             let Some(id) = link.take() else { continue };
             raw_tp(ebpf, name, tracepoint)?
                 .detach(id)
+                .map_err(|source| EbpfError::Program {
+                    name,
+                    tracepoint,
+                    source,
+                })?;
+        }
+        for (name, tracepoint, link) in &mut self.entry_links {
+            let Some(id) = link.take() else { continue };
+            entry_program(ebpf, name)
+                .and_then(|program| program.detach(id))
                 .map_err(|source| EbpfError::Program {
                     name,
                     tracepoint,
@@ -732,16 +772,31 @@ fn raw_tp<'a>(
         })
 }
 
-/// Loads the entry program `name` and attaches it to `syscalls:<tracepoint>` (through tracefs, mounted for the
-/// attach alone where the machine has not: `sys::with_tracefs`); its link lives as long as `ebpf`.
-fn attach_entry(ebpf: &mut Ebpf, name: &str, tracepoint: &str) -> Result<(), String> {
-    let program: &mut aya::programs::TracePoint = ebpf
-        .program_mut(name)
-        .ok_or_else(|| format!("the object has no program {name}"))?
+/// The entry program `name` (a tracepoint program).
+fn entry_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::programs::TracePoint, aya::programs::ProgramError> {
+    ebpf.program_mut(name)
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)?
         .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-    program.load().map_err(|e| format!("{e}: {}", error_chain(&e)))?;
-    sys::with_tracefs(|| program.attach("syscalls", tracepoint).map(drop))?
+}
+
+/// Loads (verifies) the entry program `name`, not attached yet.
+fn load_entry(ebpf: &mut Ebpf, name: &str) -> Result<(), String> {
+    let program = entry_program(ebpf, name).map_err(|e| format!("{name}: {e}"))?;
+    program.load().map_err(|e| format!("{e}: {}", error_chain(&e)))
+}
+
+/// Attaches the loaded entry program `name` to `syscalls:<tracepoint>`, through tracefs, mounted for the attach
+/// alone where the machine has not (`sys::with_tracefs`).
+fn attach_entry(
+    ebpf: &mut Ebpf,
+    name: &str,
+    tracepoint: &str,
+) -> Result<aya::programs::trace_point::TracePointLinkId, String> {
+    let program = entry_program(ebpf, name).map_err(|e| format!("{name}: {e}"))?;
+    sys::with_tracefs(|| program.attach("syscalls", tracepoint))?
         .map_err(|e| format!("{e}: {}", error_chain(&e)))
 }
 
