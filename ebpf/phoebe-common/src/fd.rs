@@ -286,11 +286,12 @@ pub const OFFSETS_GLOBAL: &str = "PHOEBE_FD_OFFSETS";
 pub const CLOSE_X86_64: u64 = 3;
 pub const CLOSE_AARCH64: u64 = 57;
 
-/// What close's entry program leaves for its exit: the descriptor, its code, and for a regular file or directory
-/// its `f_path` (mount and dentry, for the path walk; 0 otherwise).
+/// What close's entry program leaves for its exit: the thread, the descriptor, its code, and for a regular file
+/// or directory its `f_path` (mount and dentry, for the path walk; 0 otherwise).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Closing {
+    pub tid: u64,
     pub fd: u64,
     pub code: u64,
     pub mnt: u64,

@@ -8,7 +8,7 @@ use aya_ebpf::{
     EbpfContext,
     helpers::bpf_probe_read_user,
     macros::{map, tracepoint},
-    maps::LruHashMap,
+    maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
 use phoebe_common::{
@@ -25,9 +25,12 @@ use crate::{current, targets::state_of};
 #[map]
 static PHOEBE_WITHIN: LruHashMap<u32, Entry> = LruHashMap::with_max_entries(TARGETS_CAPACITY, 0);
 
-/// Each thread's close in progress, by tid (an LRU map, as [`PHOEBE_WITHIN`]).
+/// The close in progress on each CPU, with its thread: a close rarely sleeps, so its exit almost always comes on
+/// the CPU of its entry, and a per-CPU slot costs a few instructions where a hash map's insert, lookup and delete
+/// cost about 200 ns per close. A thread that moved, or whose slot another close took meanwhile, finds another
+/// thread's (or descriptor's) close there: its descriptor stays unknown.
 #[map]
-static PHOEBE_CLOSING: LruHashMap<u32, Closing> = LruHashMap::with_max_entries(TARGETS_CAPACITY, 0);
+static PHOEBE_CLOSING: PerCpuArray<Closing> = PerCpuArray::with_max_entries(1, 0);
 
 /// Byte offset of the syscall's argument `i` in the tracepoint's record (`struct syscall_trace_enter`: the
 /// 8-byte common header, the syscall number, then the six arguments as unsigned longs).
@@ -119,14 +122,19 @@ pub fn phoebe_close_in(ctx: TracePointContext) -> u32 {
     } else {
         (0, 0)
     };
-    let closing = Closing {
-        fd: reg,
-        code,
-        mnt,
-        dentry,
-    };
-    // A full map drops its least recently used element.
-    let _ = PHOEBE_CLOSING.insert(tid, closing, 0);
+    if let Some(slot) = PHOEBE_CLOSING.get_ptr_mut(0) {
+        // SAFETY: index 0 exists (length 1); this CPU's slot, written by this program only, which does not nest
+        // on a CPU, and read by `sys_exit` on this CPU.
+        unsafe {
+            *slot = Closing {
+                tid: u64::from(tid),
+                fd: reg,
+                code,
+                mnt,
+                dentry,
+            }
+        };
+    }
     0
 }
 
@@ -134,8 +142,13 @@ pub fn phoebe_close_in(ctx: TracePointContext) -> u32 {
 /// entry program was not there or left another call's.
 #[inline(always)]
 pub(crate) fn take_closing(tid: u32, reg: u64) -> Option<Closing> {
-    // SAFETY: a plain-data value of a successful lookup, copied out at once.
-    let closing = unsafe { PHOEBE_CLOSING.get(tid) }.copied()?;
-    let _ = PHOEBE_CLOSING.remove(tid);
-    (closing.fd == reg).then_some(closing)
+    let slot = PHOEBE_CLOSING.get_ptr_mut(0)?;
+    // SAFETY: index 0 exists; this CPU's slot (see `PHOEBE_CLOSING`), copied out and its thread cleared, so
+    // that no later exit takes it again.
+    let closing = unsafe {
+        let closing = *slot;
+        (*slot).tid = 0;
+        closing
+    };
+    (closing.tid == u64::from(tid) && closing.fd == reg).then_some(closing)
 }
