@@ -234,6 +234,14 @@ fn entered_tids(latency: bool) -> u32 {
     pid_max.clamp(1, ENTERED_MAX_TIDS)
 }
 
+impl Drop for Observer {
+    /// The entry programs come off their tracepoints in parallel, not one grace period after the other as the
+    /// programs' own drop would.
+    fn drop(&mut self) {
+        let _ = self.detach_entries();
+    }
+}
+
 impl Observer {
     pub fn start(options: ProbeOptions) -> Result<Self, EbpfError> {
         let btf = btf::Btf::from_sys_fs().map_err(EbpfError::Btf)?;
@@ -454,15 +462,26 @@ impl Observer {
                     source,
                 })?;
         }
+        self.detach_entries()
+    }
+
+    /// Detaches the entry programs, each on a thread of its own: taking a program off a syscall tracepoint waits
+    /// for a tasks-trace RCU grace period (the syscall tracepoints may fault since Linux 6.13), 75–110 ms here,
+    /// which a run need not wait for (a process that exits meanwhile waits for them in the kernel).
+    fn detach_entries(&mut self) -> Result<(), EbpfError> {
+        let Some(ebpf) = &mut self.ebpf else {
+            return Ok(());
+        };
         for (name, tracepoint, link) in &mut self.entry_links {
             let Some(id) = link.take() else { continue };
-            entry_program(ebpf, name)
-                .and_then(|program| program.detach(id))
+            let taken = entry_program(ebpf, name)
+                .and_then(|program| program.take_link(id))
                 .map_err(|source| EbpfError::Program {
                     name,
                     tracepoint,
                     source,
                 })?;
+            std::thread::spawn(move || drop(taken));
         }
         Ok(())
     }
