@@ -490,8 +490,8 @@ fn ebpf_observes_descriptor_kinds_and_nonblock_as_ptrace_does() {
 /// known only at the call's entry, and `sys_exit` sees the exit), and synthesis excludes a shape with an unknown
 /// component: the default observer of `exec` wrote no futex-ETIMEDOUT model for any threaded program (a Python
 /// `Event.wait(0.002)` loop: 200 ETIMEDOUT, `within=unknown` on eBPF, `within=10ms` on ptrace). Rust's
-/// `Condvar::wait_timeout` (absolute `CLOCK_MONOTONIC` deadlines) of three lengths: the classes ptrace gives, and
-/// the same models.
+/// `Condvar::wait_timeout` (absolute `CLOCK_MONOTONIC` deadlines) of three lengths and a `CLOCK_REALTIME` one (as
+/// glibc's `pthread_cond_timedwait` makes): the classes ptrace gives, and the same models.
 #[test]
 fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
     if !ptrace_works() {
@@ -505,12 +505,19 @@ fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
         by_component(&ptrace, "futex", Key::Within),
         by_component(&ebpf, "futex", Key::Within),
     );
-    for class in ["1ms", "10ms", "100ms"] {
-        let timed_out = BTreeMap::from([("ETIMEDOUT".to_owned(), 4)]);
-        assert_eq!(e.get(class), Some(&(4, timed_out)), "{class}: {e:?}");
+    // 10 ms: the monotonic 5 ms waits and the realtime 2 ms ones.
+    for (class, calls) in [("1ms", 4), ("10ms", 8), ("100ms", 4)] {
+        let timed_out = BTreeMap::from([("ETIMEDOUT".to_owned(), calls)]);
+        assert_eq!(e.get(class), Some(&(calls, timed_out)), "{class}: {e:?}");
         assert_eq!(e.get(class), p.get(class), "{class}: {e:?} vs {p:?}");
     }
     assert!(!e.contains_key("unknown"), "{e:?}");
+    let futex = Syscall::parse("futex").unwrap();
+    let realtime = "op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes:within=10ms";
+    assert_eq!(
+        ebpf.totals()[&futex].shapes.get(realtime).map(|s| s.calls),
+        Some(4)
+    );
     // Each class fails every time: both plans exclude them for that reason, none because of an unknown component.
     let plan = |backend: &str| -> phoebe::model::Plan {
         let out = dir.path().join(format!("plan-{backend}.json"));
@@ -532,7 +539,7 @@ fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
     let (pe, ee) = (etimedout(&plan("ptrace")), etimedout(&plan("ebpf")));
     let shapes = |x: &[(Option<String>, String)]| x.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>();
     assert_eq!(shapes(&ee), shapes(&pe), "{ee:?} vs {pe:?}");
-    assert_eq!(ee.len(), 3, "{ee:?}");
+    assert_eq!(ee.len(), 4, "{ee:?}");
     assert!(
         ee.iter()
             .all(|(_, reason)| !reason.contains("could not be learned")),

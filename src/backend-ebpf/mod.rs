@@ -29,7 +29,9 @@ use aya::{
 };
 use phoebe_common::{
     CountKey, CountValue, ENTERED_MAX_TIDS, ErrorSlot, LatencyBuckets, SUCCESS_SLOTS, TGID_BLOCK,
-    TGIDS_MAX_BLOCKS, globals, maps, programs, shape::walk, state,
+    TGIDS_MAX_BLOCKS, globals, maps, programs,
+    shape::{walk, within},
+    state,
 };
 
 use phoebe_backend_common::{BackendError, Outcome, Target, control::Control};
@@ -270,6 +272,8 @@ impl Observer {
         let latency = u32::from(options.latency);
         let histograms = u32::from(options.latency && options.histograms);
         let blocks = tgid_blocks();
+        // A CLOCK_REALTIME futex deadline is read against the TAI clock less this (`shapes::tai_offset_ns`).
+        let (tai_offset, realtime) = shapes::tai_offset_ns().map_or((0u64, 0u32), |ns| (ns, 1));
         let mirror = 1u32;
         let mut ebpf = sys::without_kernel_btf(|| {
             EbpfLoader::new()
@@ -284,6 +288,8 @@ impl Observer {
                 .override_global(globals::HISTOGRAMS, &histograms, true)
                 .override_global(phoebe_common::fd::OFFSETS_GLOBAL, &fd_offsets, true)
                 .override_global(walk::OFFSETS_GLOBAL, &walk_offsets, true)
+                .override_global(within::TAI_OFFSET_GLOBAL, &tai_offset, true)
+                .override_global(within::REALTIME_GLOBAL, &realtime, true)
                 .load(OBJECT)
         })
         .map_err(EbpfError::Load)?;
@@ -481,7 +487,13 @@ impl Observer {
                     tracepoint,
                     source,
                 })?;
-            std::thread::spawn(move || drop(taken));
+            // Where no thread can be had, the failed spawn drops the link (and waits) here.
+            if let Err(e) = std::thread::Builder::new()
+                .name("phoebe-detach".into())
+                .spawn(move || drop(taken))
+            {
+                tracing::debug!(error = %e, "no thread to detach {name} on: detached here");
+            }
         }
         Ok(())
     }
@@ -804,7 +816,7 @@ fn entry_program<'a>(
 /// Loads (verifies) the entry program `name`, not attached yet.
 fn load_entry(ebpf: &mut Ebpf, name: &str) -> Result<(), String> {
     let program = entry_program(ebpf, name).map_err(|e| format!("{name}: {e}"))?;
-    program.load().map_err(|e| format!("{e}: {}", error_chain(&e)))
+    program.load().map_err(|e| error_chain(&e))
 }
 
 /// Attaches the loaded entry program `name` to `syscalls:<tracepoint>`, through tracefs, mounted for the attach
@@ -815,13 +827,12 @@ fn attach_entry(
     tracepoint: &str,
 ) -> Result<aya::programs::trace_point::TracePointLinkId, String> {
     let program = entry_program(ebpf, name).map_err(|e| format!("{name}: {e}"))?;
-    sys::with_tracefs(|| program.attach("syscalls", tracepoint))?
-        .map_err(|e| format!("{e}: {}", error_chain(&e)))
+    sys::with_tracefs(|| program.attach("syscalls", tracepoint))?.map_err(|e| error_chain(&e))
 }
 
-/// The causes of `error`, joined.
+/// `error` and its causes, joined.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = Vec::new();
+    let mut text = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
         text.push(cause.to_string());

@@ -115,6 +115,19 @@ impl Probe for KernelPath {
     }
 }
 
+/// `CLOCK_TAI` less `CLOCK_REALTIME`, in nanoseconds: the kernel's TAI offset (whole seconds, 37 since 2017 where
+/// an NTP daemon set it, often 0), which the futex entry program takes from `bpf_ktime_get_tai_ns` to read the
+/// realtime clock a `CLOCK_REALTIME` deadline is on. `None` when a clock cannot be read.
+pub(super) fn tai_offset_ns() -> Option<u64> {
+    use nix::time::{ClockId, clock_gettime};
+    let realtime = clock_gettime(ClockId::CLOCK_REALTIME).ok()?;
+    let tai = clock_gettime(ClockId::CLOCK_TAI).ok()?;
+    let ns = |t: nix::sys::time::TimeSpec| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec());
+    // Read an instant apart: rounded to the whole seconds the offset is made of.
+    let seconds = ((ns(tai) - ns(realtime)) as f64 / 1e9).round();
+    (seconds >= 0.0).then(|| seconds as u64 * 1_000_000_000)
+}
+
 /// The time a timed futex wait had left as it started, as far as its `within` class (carried in the timeout
 /// register's kept value, `phoebe_common::shape::within`) tells it: the class's bound, or just above the last
 /// bound for `long`. `None` when the kernel learned no class.

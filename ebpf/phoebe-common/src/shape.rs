@@ -194,6 +194,12 @@ pub fn aarch64_path(nr: u64) -> Option<u8> {
 /// the call's entry can tell (an absolute deadline minus the time then). The `syscalls:sys_enter_futex` program
 /// computes it and `sys_exit` carries it in the timeout register's kept value ([`within::carry`]).
 pub mod within {
+    /// Name of the `u64` global: `CLOCK_TAI` less `CLOCK_REALTIME`, in nanoseconds (whole seconds: the kernel's
+    /// TAI offset), for a `CLOCK_REALTIME` deadline (`bpf_ktime_get_tai_ns` less it is the realtime clock).
+    pub const TAI_OFFSET_GLOBAL: &str = "PHOEBE_TAI_OFFSET";
+    /// Name of the `u32` global: 1 when user space set [`TAI_OFFSET_GLOBAL`] (0 is an offset too).
+    pub const REALTIME_GLOBAL: &str = "PHOEBE_REALTIME";
+
     /// The upper bounds of the classes but the last (`long`), in nanoseconds: `1ms`, `10ms`, `100ms`, `1s`,
     /// `10s` (`phoebe::model::shape::WITHIN_CLASSES`).
     pub const BOUNDS_NS: [u64; 5] = [1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
@@ -216,16 +222,27 @@ pub mod within {
         LONG
     }
 
-    /// How the timeout's clock is read: `Some(false)` relative (`FUTEX_WAIT`), `Some(true)` an absolute
-    /// `CLOCK_MONOTONIC` deadline (`FUTEX_WAIT_BITSET`, `FUTEX_WAIT_REQUEUE_PI`, `FUTEX_LOCK_PI2` without
-    /// `FUTEX_CLOCK_REALTIME`), `None` for an operation without a timeout or one on `CLOCK_REALTIME` (which the
-    /// kernel programs cannot read).
+    /// How a futex operation's timeout is read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Timeout {
+        /// A time from now (`FUTEX_WAIT`).
+        Relative,
+        /// An absolute `CLOCK_MONOTONIC` deadline (`FUTEX_WAIT_BITSET`, `FUTEX_WAIT_REQUEUE_PI`, `FUTEX_LOCK_PI2`).
+        Monotonic,
+        /// An absolute `CLOCK_REALTIME` deadline (those with `FUTEX_CLOCK_REALTIME`, and `FUTEX_LOCK_PI`).
+        Realtime,
+    }
+
+    /// How operation `op`'s timeout is read, `None` for an operation without one (as
+    /// `phoebe::model::shape::timed_out_after` reads it).
     #[inline(always)]
-    pub fn monotonic_deadline(op: u64) -> Option<bool> {
+    pub fn timeout(op: u64) -> Option<Timeout> {
         let cmd = op & !(PRIVATE | CLOCK_REALTIME);
         match cmd {
-            0 => Some(false),
-            9 | 11 | 13 if op & CLOCK_REALTIME == 0 => Some(true),
+            0 => Some(Timeout::Relative),
+            6 => Some(Timeout::Realtime),
+            9 | 11 | 13 if op & CLOCK_REALTIME != 0 => Some(Timeout::Realtime),
+            9 | 11 | 13 => Some(Timeout::Monotonic),
             _ => None,
         }
     }
@@ -271,11 +288,12 @@ pub mod within {
                 assert_eq!(carried(carry(1, c)), Some(c));
                 assert_eq!(carry(1, c) & 1, 1);
             }
-            assert_eq!(monotonic_deadline(128), Some(false));
-            assert_eq!(monotonic_deadline(9 | 128), Some(true));
-            assert_eq!(monotonic_deadline(9 | 128 | 256), None);
-            assert_eq!(monotonic_deadline(1 | 128), None);
-            assert_eq!(monotonic_deadline(6), None);
+            assert_eq!(timeout(128), Some(Timeout::Relative));
+            assert_eq!(timeout(256), Some(Timeout::Relative));
+            assert_eq!(timeout(9 | 128), Some(Timeout::Monotonic));
+            assert_eq!(timeout(9 | 128 | 256), Some(Timeout::Realtime));
+            assert_eq!(timeout(1 | 128), None);
+            assert_eq!(timeout(6), Some(Timeout::Realtime));
         }
     }
 }

@@ -1,12 +1,13 @@
 //! What a call's exit cannot tell any more, learned at its entry by a program on the syscall's own tracepoint
 //! (`syscalls:sys_enter_futex`, `syscalls:sys_enter_close`), which runs for that syscall alone, not for every
 //! call of the machine as a `sys_enter` program would: what is left of a timed futex wait's timeout as it starts
-//! (`within=`; an absolute deadline minus the time then), and what the descriptor a close closes is (gone from the
+//! (`within=`; an absolute deadline minus the time then, on `CLOCK_MONOTONIC` or, read as the TAI clock less the
+//! offset user space found, `CLOCK_REALTIME`), and what the descriptor a close closes is (gone from the
 //! task's table by the exit). `sys_exit` takes them by thread ([`take_within`], [`take_closing`]).
 
 use aya_ebpf::{
     EbpfContext,
-    helpers::bpf_probe_read_user,
+    helpers::{bpf_ktime_get_tai_ns, bpf_probe_read_user},
     macros::{map, tracepoint},
     maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
@@ -14,11 +15,25 @@ use aya_ebpf::{
 use phoebe_common::{
     TARGETS_CAPACITY,
     fd::{self, Closing},
-    shape::within::{self, Entry},
+    shape::within::{self, Entry, Timeout},
     state,
 };
 
 use crate::{current, targets::state_of};
+
+/// `CLOCK_TAI` less `CLOCK_REALTIME` in nanoseconds, and whether user space set it
+/// (`phoebe_common::shape::within::TAI_OFFSET_GLOBAL`).
+#[unsafe(no_mangle)]
+static PHOEBE_TAI_OFFSET: u64 = 0;
+#[unsafe(no_mangle)]
+static PHOEBE_REALTIME: u32 = 0;
+
+/// The TAI offset user space set.
+#[inline(always)]
+fn tai_offset() -> u64 {
+    // SAFETY: a valid, aligned static; the volatile read keeps the compiler from folding the default.
+    unsafe { core::ptr::read_volatile(&PHOEBE_TAI_OFFSET) }
+}
 
 /// Each thread's timed wait in progress, by tid. An LRU map: a thread that dies in a wait leaves its element for
 /// the map to drop.
@@ -55,8 +70,20 @@ pub fn phoebe_futex_in(ctx: TracePointContext) -> u32 {
     if timeout == 0 {
         return 0;
     }
-    let Some(absolute) = within::monotonic_deadline(op & 0xffff_ffff) else {
+    let Some(clock) = within::timeout(op & 0xffff_ffff) else {
         return 0;
+    };
+    let now = match clock {
+        Timeout::Relative => 0,
+        // The kernel's monotonic clock, which an absolute FUTEX_WAIT_BITSET deadline is on.
+        Timeout::Monotonic => crate::now(),
+        Timeout::Realtime => {
+            if crate::global(&PHOEBE_REALTIME) == 0 {
+                return 0;
+            }
+            // SAFETY: takes no arguments and only reads the TAI clock (Linux 6.1).
+            unsafe { bpf_ktime_get_tai_ns() }.wrapping_sub(tai_offset())
+        }
     };
     // `struct __kernel_timespec { tv_sec; tv_nsec; }`, which the kernel refuses (EINVAL) unless
     // 0 <= tv_nsec < 10^9 and tv_sec >= 0: such a call has no class.
@@ -74,12 +101,7 @@ pub fn phoebe_futex_in(ctx: TracePointContext) -> u32 {
     } else {
         secs * 1_000_000_000 + nanos
     };
-    // The kernel's monotonic clock, which an absolute FUTEX_WAIT_BITSET deadline is on.
-    let left = if absolute {
-        given.saturating_sub(crate::now())
-    } else {
-        given
-    };
+    let left = given.saturating_sub(now);
     let entry = Entry {
         timeout,
         class: within::class(left),

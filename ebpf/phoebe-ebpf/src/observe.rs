@@ -68,9 +68,9 @@ pub(crate) static PHOEBE_ENTTID: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub(crate) static PHOEBE_ENTERED: HashMap<u32, u64> =
     HashMap::with_max_entries(TARGETS_CAPACITY, BPF_F_NO_PREALLOC);
-// Written only with PHOEBE_HISTOGRAMS (`monitor --latency`); not preallocated, like the counters.
 // A histogram's first value (`histogram`).
 static EMPTY_HISTOGRAM: LatencyBuckets = LatencyBuckets::ZERO;
+// Written only with PHOEBE_HISTOGRAMS (`monitor --latency`); not preallocated, like the counters.
 #[map]
 static PHOEBE_LATHIST: PerCpuHashMap<CountKey, LatencyBuckets> =
     PerCpuHashMap::with_max_entries(COUNTS_CAPACITY, BPF_F_NO_PREALLOC);
