@@ -33,6 +33,26 @@ fn observe_app(backend: &str, dir: &tempfile::TempDir, app: &str, rounds: u64) -
     load_observation(&obs)
 }
 
+/// `fd-kinds ROUNDS --paths` observed with `backend`, its tree in `scratch` (its `TMPDIR`).
+fn observe_paths(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    scratch: &tempfile::TempDir,
+    rounds: u64,
+) -> Observation {
+    let obs = path(backend, dir);
+    phoebe()
+        .env("TMPDIR", scratch.path())
+        .args(["observe", "-q", "--backend", backend, "-o"])
+        .arg(&obs)
+        .arg("--")
+        .arg(testapp("fd-kinds"))
+        .args([&rounds.to_string(), "--paths"])
+        .assert()
+        .success();
+    load_observation(&obs)
+}
+
 /// Per value of `key` among `syscall`'s shapes: calls and errors by name.
 fn by_component(
     obs: &Observation,
@@ -275,20 +295,8 @@ fn ebpf_joins_relative_paths_and_walks_files_as_ptrace_does_but_unknown_stays_un
     };
     // fd-kinds leaves its tree there: removed with `scratch`.
     let scratch = tempfile::tempdir_in(tmp).unwrap();
-    let rounds = 20;
-    let run = |backend: &str| {
-        let obs = path(backend, &dir);
-        phoebe()
-            .env("TMPDIR", scratch.path())
-            .args(["observe", "-q", "--backend", backend, "-o"])
-            .arg(&obs)
-            .arg("--")
-            .arg(testapp("fd-kinds"))
-            .args([&rounds.to_string(), "--paths"])
-            .assert()
-            .success();
-        load_observation(&obs)
-    };
+    let rounds: u64 = 20;
+    let run = |backend: &str| observe_paths(backend, &dir, &scratch, rounds);
     let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
     let (e, p) = (
         by_component(&ebpf, "openat", Key::Path),
@@ -562,19 +570,7 @@ fn regression_ebpf_observed_every_close_as_fd_unknown() {
     // fd-kinds leaves its tree in the temp directory: a scratch one, removed with it.
     let scratch = tempfile::tempdir().unwrap();
     let rounds = 20u64;
-    let run = |backend: &str| {
-        let obs = path(backend, &dir);
-        phoebe()
-            .env("TMPDIR", scratch.path())
-            .args(["observe", "-q", "--backend", backend, "-o"])
-            .arg(&obs)
-            .arg("--")
-            .arg(testapp("fd-kinds"))
-            .args([&rounds.to_string(), "--paths"])
-            .assert()
-            .success();
-        load_observation(&obs)
-    };
+    let run = |backend: &str| observe_paths(backend, &dir, &scratch, rounds);
     let (ptrace, ebpf) = (run("ptrace"), run("ebpf"));
     let (p, e) = (
         by_component(&ptrace, "close", Key::Fd),

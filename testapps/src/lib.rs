@@ -24,6 +24,23 @@ pub fn usage(text: &str) -> ! {
     process::exit(2)
 }
 
+/// The app's one optional argument, a count of rounds (at least 1; `default` without it), or exit through
+/// [`usage`]: for the apps whose usage is `APP [N]`.
+pub fn rounds_arg(default: u64, usage_text: &str) -> u64 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() > 1 {
+        usage(usage_text);
+    }
+    let rounds: u64 = match args.first() {
+        Some(n) => parse_flag("N", Some(n.clone()), usage_text),
+        None => default,
+    };
+    if rounds == 0 {
+        usage(usage_text);
+    }
+    rounds
+}
+
 /// Parses the value of `flag`, or exits through [`usage`] if it is missing or not a number.
 pub fn parse_flag<T: FromStr>(flag: &str, value: Option<String>, usage_text: &str) -> T
 where

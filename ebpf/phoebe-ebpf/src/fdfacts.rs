@@ -95,18 +95,13 @@ fn lookup(fd: i32) -> Option<u64> {
         .min(offset(off::FILE_INODE))
         .min(offset(off::FILE_PRIVATE))
         & !7;
-    // SAFETY: `buf` is this CPU's buffer (see `facts`); the helper checks the read of the file.
+    // SAFETY: `buf` is this CPU's buffer (see `FactBuf`).
+    let window = read_window(unsafe { &raw mut (*buf).file }, file, base, WINDOW)?;
+    // SAFETY: as above.
     unsafe {
-        bpf_probe_read_kernel_buf(
-            (file as *const u8).wrapping_add(base),
-            core::slice::from_raw_parts_mut((&raw mut (*buf).file).cast::<u8>(), WINDOW),
-        )
-        .ok()?;
         (*buf).file_base = base as u64;
         (*buf).file_at = file;
     }
-    // SAFETY: as above; the window was just read.
-    let window = unsafe { (&raw const (*buf).file).cast::<u8>() };
     let flags: u32 = field(window, (base, WINDOW), file, off::FILE_FLAGS)?;
     let nonblock = Some(flags & O_NONBLOCK != 0);
     let inode: u64 = field(window, (base, WINDOW), file, off::FILE_INODE)?;
@@ -124,15 +119,8 @@ fn lookup(fd: i32) -> Option<u64> {
     } else if k == kind::SOCKET {
         let socket: u64 = field(window, (base, WINDOW), file, off::FILE_PRIVATE)?;
         let base = offset(off::SOCKET_TYPE).min(offset(off::SOCKET_SK)) & !7;
-        // SAFETY: as above; the helper checks the read of the socket.
-        let other = unsafe {
-            bpf_probe_read_kernel_buf(
-                (socket as *const u8).wrapping_add(base),
-                core::slice::from_raw_parts_mut((&raw mut (*buf).other).cast::<u8>(), SOCKET_WINDOW),
-            )
-            .ok()?;
-            (&raw const (*buf).other).cast::<u8>()
-        };
+        // SAFETY: as above.
+        let other = read_window(unsafe { &raw mut (*buf).other }, socket, base, SOCKET_WINDOW)?;
         let ty: u16 = field(other, (base, SOCKET_WINDOW), socket, off::SOCKET_TYPE)?;
         let sk: u64 = field(other, (base, SOCKET_WINDOW), socket, off::SOCKET_SK)?;
         let family: u16 = read(sk, off::SK_FAMILY)?;
@@ -150,6 +138,23 @@ fn lookup(fd: i32) -> Option<u64> {
         0
     };
     Some(encode(k, nonblock, detail))
+}
+
+/// Reads `len` bytes (at most `WINDOW`) of the kernel structure at `at` from byte `base` into `into`, a window of
+/// this CPU's buffer; returns the window's start. `None` when the read fails.
+#[inline(always)]
+fn read_window(into: *mut [u64; WINDOW / 8 + 1], at: u64, base: usize, len: usize) -> Option<*const u8> {
+    let len = len.min(WINDOW);
+    // SAFETY: `into` is a window of this CPU's buffer (see `FactBuf`), `WINDOW + 8` bytes, of which `len` are
+    // written; the helper checks the read of the kernel address.
+    unsafe {
+        bpf_probe_read_kernel_buf(
+            (at as *const u8).wrapping_add(base),
+            core::slice::from_raw_parts_mut(into.cast::<u8>(), len),
+        )
+        .ok()?;
+    }
+    Some(into.cast::<u8>().cast_const())
 }
 
 /// The `T` of member `i` of the structure at `at`, from `window` (`len` bytes of it read from `at + base`)
@@ -219,15 +224,8 @@ fn slot_in(buf: *mut FactBuf, fd: i32) -> Option<Option<u64>> {
     let fdt: u64 = read(files, off::FILES_FDT)?;
     // `max_fds` and `fd` are next to each other (the fdtable's first two members): one read.
     let base = offset(off::FDT_MAX_FDS).min(offset(off::FDT_FD)) & !7;
-    // SAFETY: this CPU's buffer (see `facts`); the helper checks the read of the fdtable.
-    let window = unsafe {
-        bpf_probe_read_kernel_buf(
-            (fdt as *const u8).wrapping_add(base),
-            core::slice::from_raw_parts_mut((&raw mut (*buf).other).cast::<u8>(), FDT_WINDOW),
-        )
-        .ok()?;
-        (&raw const (*buf).other).cast::<u8>()
-    };
+    // SAFETY: this CPU's buffer (see `FactBuf`).
+    let window = read_window(unsafe { &raw mut (*buf).other }, fdt, base, FDT_WINDOW)?;
     let max_fds: u32 = field(window, (base, FDT_WINDOW), fdt, off::FDT_MAX_FDS)?;
     if fd as u32 >= max_fds {
         return Some(None);

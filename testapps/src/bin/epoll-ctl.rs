@@ -20,7 +20,7 @@
 
 use std::{env, fs::File, io, os::fd::AsRawFd, process};
 
-use phoebe_testapps::{parse_flag, usage};
+use phoebe_testapps::rounds_arg;
 
 const USAGE: &str = "epoll-ctl [N]";
 
@@ -62,17 +62,7 @@ fn possible(op: i32, pollable: bool, e: i32) -> bool {
 }
 
 fn main() {
-    let args: Vec<String> = env::args().skip(1).collect();
-    if args.len() > 1 {
-        usage(USAGE);
-    }
-    let rounds: u64 = match args.first() {
-        Some(n) => parse_flag("N", Some(n.clone()), USAGE),
-        None => 100,
-    };
-    if rounds == 0 {
-        usage(USAGE);
-    }
+    let rounds = rounds_arg(100, USAGE);
     let mut pipe = [0i32; 2];
     // SAFETY: `pipe` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {

@@ -27,7 +27,7 @@
 
 use std::{env, fs::File, io, io::Write, os::fd::AsRawFd};
 
-use phoebe_testapps::{parse_flag, usage};
+use phoebe_testapps::rounds_arg;
 
 const USAGE: &str = "shapes [N]";
 
@@ -36,17 +36,7 @@ fn errno() -> i32 {
 }
 
 fn main() {
-    let args: Vec<String> = env::args().skip(1).collect();
-    if args.len() > 1 {
-        usage(USAGE);
-    }
-    let rounds: u64 = match args.first() {
-        Some(n) => parse_flag("N", Some(n.clone()), USAGE),
-        None => 200,
-    };
-    if rounds == 0 {
-        usage(USAGE);
-    }
+    let rounds = rounds_arg(200, USAGE);
     let word: u32 = 0;
     let mut pipe = [0i32; 2];
     // SAFETY: `pipe` has room for the two descriptors pipe2 writes.

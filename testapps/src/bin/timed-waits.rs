@@ -10,27 +10,16 @@
 //! Usage error: exit 2.
 
 use std::{
-    env,
     sync::{Condvar, Mutex},
     time::Duration,
 };
 
-use phoebe_testapps::{parse_flag, usage};
+use phoebe_testapps::rounds_arg;
 
 const USAGE: &str = "timed-waits [N]";
 
 fn main() {
-    let args: Vec<String> = env::args().skip(1).collect();
-    if args.len() > 1 {
-        usage(USAGE);
-    }
-    let rounds: u64 = match args.first() {
-        Some(n) => parse_flag("N", Some(n.clone()), USAGE),
-        None => 4,
-    };
-    if rounds == 0 {
-        usage(USAGE);
-    }
+    let rounds = rounds_arg(4, USAGE);
     let lock = Mutex::new(());
     let nobody = Condvar::new();
     let mut timed_out = 0u64;
