@@ -341,6 +341,16 @@ fn doctor_tells_each_backend_and_mode() {
         true,
         "observe --backend ebpf works here"
     );
+    // What only a call's entry tells: this kernel has the syscalls' tracepoints (tracefs mounted privately where
+    // the machine has not).
+    let observe = verdict("ebpf", "observe");
+    assert!(
+        observe["reason"]
+            .as_str()
+            .unwrap()
+            .contains("attached a program on syscalls:sys_enter_futex"),
+        "{observe}"
+    );
     assert_eq!(verdict("seccomp", "observe")["available"], false);
     let inject = verdict("ebpf", "inject");
     // Whether doctor agrees with `inject --backend ebpf` is checked in harness/ebpf.rs (and in the VM guests).

@@ -34,6 +34,22 @@ fn probe_raw_tp() -> Result<(), String> {
     Ok(())
 }
 
+/// Loads the futex entry program and attaches it to `syscalls:sys_enter_futex` (through tracefs, mounted in a
+/// private namespace where the machine has none), then drops it: whether the observer can learn what only a
+/// call's entry tells (a timed futex wait's `within=`, close's descriptor).
+fn probe_syscall_tp() -> Result<(), String> {
+    let mut ebpf = super::sys::without_kernel_btf(|| EbpfLoader::new().btf(None).load(OBJECT))
+        .map_err(|e| format!("loading the object: {}", errno_of(&e)))?;
+    let prog: &mut aya::programs::TracePoint = ebpf
+        .program_mut(programs::FUTEX_ENTER)
+        .ok_or("entry program missing")?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load().map_err(|e| format!("load: {}", errno_of(&e)))?;
+    super::sys::with_tracefs(|| prog.attach("syscalls", "sys_enter_futex").map(drop))?
+        .map_err(|e| format!("attach: {}", errno_of(&e)))
+}
+
 /// What the trampoline probes found: each result is the errno.
 struct Trampolines {
     fentry: Result<(), String>,
@@ -171,7 +187,22 @@ fn inject_verdict(probes: &Trampolines, lsms: Option<&[String]>, kprobes: bool) 
 
 /// eBPF's probe: a raw tracepoint loaded and attached (observe), trampolines and LSM programs (inject).
 pub(super) fn probe() -> Probe {
-    let observe = probe_observe();
+    let mut observe = probe_observe();
+    // What only a call's entry tells, which the observer learns on the syscalls' own tracepoints.
+    if observe.available {
+        let entry = match probe_syscall_tp() {
+            Ok(()) => {
+                "; attached a program on syscalls:sys_enter_futex (a timed futex wait's within= and close's \
+                       descriptor are learned at the call's entry)"
+                    .to_owned()
+            }
+            Err(e) => format!(
+                "; syscalls:sys_enter_futex refused ({e}): a timed futex wait's within= and close's descriptor stay \
+                 unknown, observe with --backend ptrace to learn them"
+            ),
+        };
+        observe.reason.push_str(&entry);
+    }
     let (available, reason) = inject_verdict(&probe_trampolines(), host::lsms().as_deref(), host::kprobes());
     let inject = if available {
         Capability::available(reason)
