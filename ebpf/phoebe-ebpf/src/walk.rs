@@ -2,8 +2,9 @@
 //! relative path argument (its base, the cwd or the dirfd's directory, with the relative text appended), for the
 //! observer's call shapes, walked in the kernel (`phoebe_common::shape::walk`): `sys_exit` hands the call over in a
 //! per-CPU slot ([`PHOEBE_PENDING`]) and tail-calls [`phoebe_sc_path`], which starts with a fresh 512-byte stack
-//! (a BPF subprogram's frame would be added to `sys_exit`'s, already near the limit). The program finds the file
-//! again from the call's registers (no pointer is kept in a map), walks `file->f_path` into a per-CPU buffer, and
+//! (a BPF subprogram's frame would be added to `sys_exit`'s). The program takes the file's `f_path` from what
+//! `sys_exit` read of the file in the same run (`fdfacts::file_word`; a close's from its entry, in the pending
+//! call; a dirfd's file from the call's registers; no pointer outlives the run), walks it into a per-CPU buffer, and
 //! counts the call by the text's hash in the path counters, as `sys_exit` counts absolute path arguments. Offsets
 //! come from the kernel's BTF through the global `PHOEBE_WALK_OFFSETS`; each read goes through
 //! `bpf_probe_read_kernel`, so a structure that changed under a concurrent rename or unmount only fails a read
