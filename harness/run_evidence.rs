@@ -97,6 +97,60 @@ fn a_crash_report_shows_its_abort_message_and_its_repro_crashes_again() {
 }
 
 #[test]
+fn regression_a_runtimes_crash_was_explained_by_the_last_line_of_its_dump() {
+    // Found on promtool (Go): `fatal error: runtime: pipe failed`, then 110 lines of goroutine stacks, and the
+    // evidence was their last frame. Here a Rust panic whose message does not name the error, then its backtrace.
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "x");
+    let out = dir.path().join("campaign");
+    let mut c = exec_once();
+    c.env("RUST_BACKTRACE", "1")
+        .arg("--out")
+        .arg(&out)
+        .args(["--fault", &format!("read:EIO:path={}", input.display()), "--"])
+        .arg(testapp("abort-on-error"))
+        .arg("--panic")
+        .arg(&input);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Failed, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    let headline = format!(
+        "panicked at testapps/src/bin/abort-on-error.rs:19:29: {} could not be read: giving up",
+        input.display()
+    );
+    let crash = evidence.crash_line.as_deref().unwrap_or_default();
+    assert!(
+        crash.starts_with("thread 'main' ") && crash.ends_with(&headline),
+        "{evidence:?}"
+    );
+    assert_ne!(
+        evidence.stderr_tail.last().map(String::as_str),
+        Some(crash),
+        "the backtrace follows the headline: {:?}",
+        evidence.stderr_tail
+    );
+    assert_eq!(evidence.telling_line().as_deref(), Some(crash));
+    // phoebe's warning about the fault (read on a directory never returns EIO) names EIO in the same stderr:
+    // it is not the program's line.
+    assert_eq!(evidence.error_line, None, "{evidence:?}");
+    // Every format says it: summary.md in its evidence's one line (clipped to 120 characters).
+    for file in ["report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains(&headline), "{file} lacks the panic's headline");
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains("<summary>Evidence: read-EIO run 1 (failed): thread 'main' ("),
+        "{md}"
+    );
+}
+
+#[test]
 fn a_failed_runs_repro_fails_the_same_way() {
     if !ptrace_works() {
         return;

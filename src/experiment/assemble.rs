@@ -5,7 +5,7 @@ use super::{Campaign, Experiment};
 use crate::model::{
     Baseline, Effect, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report,
     RunEvidence, Usage, Verdict,
-    report::{FIRST_INJECTIONS, error_line, tail_lines},
+    report::{FIRST_INJECTIONS, crash_line, error_line, tail_lines},
 };
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
@@ -202,6 +202,7 @@ pub(super) fn evidence(
         })
         .unwrap_or_default();
     let (error_line, error_line_file) = error_line_of(files, &base).unzip();
+    let crash_line = crash_line_of(&files.dir.join(format!("{base}.err")));
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -222,6 +223,7 @@ pub(super) fn evidence(
         post_stderr_tail,
         error_line,
         error_line_file: error_line_file.unwrap_or_default(),
+        crash_line,
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,
@@ -267,6 +269,19 @@ fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<(String, String)> {
         file.take(ERROR_LINE_SCAN).read_to_end(&mut bytes).ok()?;
         error_line(&String::from_utf8_lossy(&bytes), &said).map(|line| (line, name(path)))
     })
+}
+
+/// The first line of the run's stderr `path` where a runtime says why the program stopped ([`crash_line`]),
+/// within its first [`ERROR_LINE_SCAN`] bytes.
+fn crash_line_of(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(ERROR_LINE_SCAN)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    crash_line(&String::from_utf8_lossy(&bytes))
 }
 
 /// The C library's text for `errno` (`strerror`: `Input/output error`), through std, which asks `strerror_r`;

@@ -577,6 +577,14 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(line)
         );
     }
+    if let Some(line) = &ev.crash_line {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Where it said why it stopped (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
+            esc(&ev.stderr_file),
+            esc(line)
+        );
+    }
     if !ev.first_injections.is_empty() {
         out.push_str("<p class=\"muted\">First injected calls:</p><ul>");
         for call in &ev.first_injections {

@@ -63,7 +63,8 @@ fn run_line(r: &RunResult) -> String {
 }
 
 /// The explaining run's evidence as plain text for a failure's body: the command that runs it again, its first
-/// injected calls, and the ends of its stderr and stdout.
+/// injected calls, the line that names the injected error and the line where a runtime said why the program
+/// stopped (when found), and the ends of its stderr and stdout.
 fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     let mut out = format!("\nevidence of run {run}:");
     if !ev.repro_shell.is_empty() {
@@ -75,6 +76,12 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     }
     for call in &ev.first_injections {
         let _ = write!(out, "\ninjected: {call}");
+    }
+    if let Some(line) = &ev.error_line {
+        let _ = write!(out, "\nsaid ({}): {line}", ev.error_line_file);
+    }
+    if let Some(line) = &ev.crash_line {
+        let _ = write!(out, "\nstopped ({}): {line}", ev.stderr_file);
     }
     for (name, lines, file) in [
         ("stderr", &ev.stderr_tail, &ev.stderr_file),

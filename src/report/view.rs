@@ -350,6 +350,43 @@ mod tests {
     }
 
     #[test]
+    fn every_renderer_shows_where_a_runtime_said_why_it_stopped() {
+        let mut report = sample_with_evidence();
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.crash_line = Some("fatal error: runtime: pipe failed <x>".into());
+        let line = "fatal error: runtime: pipe failed <x>";
+        let text = terminal::render(&report, false);
+        assert!(text.contains(&format!("read-EAGAIN run 2: {line}\n")), "{text}");
+        let md = markdown::render(&report);
+        assert!(
+            md.contains("(failed): fatal error: runtime: pipe failed &lt;x&gt;</summary>"),
+            "{md}"
+        );
+        let page = html::render(&report);
+        assert!(page.contains(
+            "Where it said why it stopped (<code>experiments/read-EAGAIN/run-2.err</code>):</p>\
+             <pre class=\"command\">fatal error: runtime: pipe failed &lt;x&gt;</pre>"
+        ));
+        let xml = junit::render(&report);
+        assert!(xml.contains(
+            "stopped (experiments/read-EAGAIN/run-2.err): fatal error: runtime: pipe failed &lt;x&gt;"
+        ));
+        // The line that names the injected error still comes first in the one-line views.
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.error_line = Some("read: Resource temporarily unavailable".into());
+        ev.error_line_file = "experiments/read-EAGAIN/run-2.err".into();
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains("read-EAGAIN run 2: read: Resource temporarily unavailable\n"),
+            "{text}"
+        );
+        assert!(
+            junit::render(&report)
+                .contains("said (experiments/read-EAGAIN/run-2.err): read: Resource temporarily unavailable")
+        );
+    }
+
+    #[test]
     fn evidence_is_optional_in_report_json() {
         let report = sample_with_evidence();
         let json = serde_json::to_value(&report).unwrap();

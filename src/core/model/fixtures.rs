@@ -216,6 +216,7 @@ pub fn sample_with_evidence() -> Report {
         post_stderr_file: String::new(),
         error_line: None,
         error_line_file: String::new(),
+        crash_line: None,
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),

@@ -284,6 +284,12 @@ pub struct RunEvidence {
     /// (`experiments/pread64-EIO/run-1.err`), or a `--log-file` as given; left out without it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error_line_file: String,
+    /// The first line of the run's stderr where a language runtime says why the program stopped ([`crash_line`]:
+    /// Go's `fatal error: runtime: pipe failed`, Rust's `thread 'main' panicked at …`, Java's `Exception in
+    /// thread "main" …`): a crash's dump (Go's goroutine stacks, a Java stack trace) ends far from its headline,
+    /// which the tail then no longer shows. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_line: Option<String>,
     /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
     #[serde(default)]
     pub first_injections: Vec<InjectedCall>,
@@ -299,12 +305,13 @@ pub struct RunEvidence {
 
 impl RunEvidence {
     /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
+    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else the
     /// last non-empty stderr line, else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
     /// repr() failed> / MemoryError:`.
     pub fn telling_line(&self) -> Option<std::borrow::Cow<'_, str>> {
-        if let Some(line) = &self.error_line {
+        if let Some(line) = self.error_line.as_ref().or(self.crash_line.as_ref()) {
             return Some(line.as_str().into());
         }
         fn last(lines: &[String]) -> Option<std::borrow::Cow<'_, str>> {
@@ -378,7 +385,8 @@ impl std::fmt::Display for InjectedCall {
 
 /// The first line of `text` that names one of `said`, for [`RunEvidence::error_line`]: an errno's symbolic name
 /// (`ENOSPC`, as a word: libuv's `ENOSPC: no space left on device`) or the C library's text of an injected
-/// error (`Input/output error`, in any case: Go and libuv write it in lowercase). Trimmed, control characters
+/// error (`Input/output error`, in any case: Go and libuv write it in lowercase); never one of phoebe's own
+/// messages ([`programs_lines`]). Trimmed, control characters
 /// but tabs replaced, and at most [`ERROR_LINE_BYTES`] bytes — a longer line keeps the part that ends with what
 /// it names. Pure.
 pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
@@ -403,11 +411,28 @@ pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
                 .map(|at| at + t.len())
         }
     };
-    let (line, end) = text.lines().find_map(|line| {
+    let (line, end) = programs_lines(text).find_map(|line| {
         said.iter()
             .filter(|t| !t.is_empty())
             .find_map(|t| named(line, t).map(|end| (line, end)))
     })?;
+    Some(bounded_line(line, end))
+}
+
+/// The lines of a run's output that are the program's: without phoebe's own messages, which share the run's
+/// stderr (`phoebe: warning: …` and the `hint: …` lines that follow one). A warning about a fault names its
+/// errno, and was taken for the program saying it.
+fn programs_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut ours = false;
+    text.lines().filter(move |line| {
+        ours = line.starts_with("phoebe: ") || (ours && line.starts_with("hint: "));
+        !ours
+    })
+}
+
+/// `line` trimmed, control characters but tabs replaced, and at most [`ERROR_LINE_BYTES`] bytes: a longer line
+/// keeps the part that ends at byte `end` (its start, when `end` is within the bound).
+fn bounded_line(line: &str, end: usize) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -421,7 +446,7 @@ pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
     };
     let line = line.trim_end();
     if line.len() <= ERROR_LINE_BYTES {
-        return Some(clean(line.trim_start()));
+        return clean(line.trim_start());
     }
     let mut start = end.saturating_sub(ERROR_LINE_BYTES - 3);
     while !line.is_char_boundary(start) {
@@ -431,7 +456,45 @@ pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
     while !line.is_char_boundary(stop) {
         stop -= 1;
     }
-    Some(format!("…{}", clean(&line[start..stop])))
+    if start == 0 {
+        format!("{}…", clean(&line[..stop]))
+    } else {
+        format!("…{}", clean(&line[start..stop]))
+    }
+}
+
+/// The first line of `text` where a language runtime says why the program stopped, for
+/// [`RunEvidence::crash_line`]: Go's `fatal error:` and `panic:`, Rust's `thread '…' (ID) panicked at` (with the
+/// message on the line after it, where Rust ≥ 1.73 writes it), Java's `Exception in thread`, CPython's `Fatal
+/// Python error:`, C++'s `terminate called after throwing` (with its `what():`), the C library's `Fatal glibc
+/// error:` and a failed `assert` (`Assertion `…' failed.`). Bounded and cleaned as [`error_line`]. Pure.
+pub fn crash_line(text: &str) -> Option<String> {
+    let headline = |line: &str| {
+        let l = line.trim_start();
+        l.starts_with("fatal error: ")
+            || l.starts_with("panic: ")
+            || (l.starts_with("thread '") && l.contains(" panicked at "))
+            || l.starts_with("Exception in thread \"")
+            || l.starts_with("Fatal Python error: ")
+            || l.starts_with("terminate called after throwing")
+            || l.starts_with("Fatal glibc error: ")
+            || (l.contains("Assertion `") && l.trim_end().ends_with("' failed."))
+    };
+    let mut lines = programs_lines(text);
+    let line = lines.find(|l| headline(l))?;
+    let line = line.trim();
+    // The message on the next line: Rust's panic (`panicked at src/main.rs:2:5:`), C++'s `  what():  …`.
+    let next = lines.next().map(str::trim).filter(|n| {
+        !n.is_empty()
+            && ((line.starts_with("thread '") && line.ends_with(':'))
+                || (line.starts_with("terminate called") && n.starts_with("what():")))
+    });
+    let joined = match next {
+        Some(n) => format!("{line} {n}"),
+        None => line.to_owned(),
+    };
+    // A longer line keeps its start: the headline says what happened first.
+    Some(bounded_line(&joined, 0))
 }
 
 /// The end of `text`: its last [`TAIL_LINES`] lines, within [`TAIL_BYTES`] bytes (a longer last line keeps its
@@ -1181,6 +1244,122 @@ mod tests {
         let old: ExperimentResult = serde_json::from_value(old).unwrap();
         assert_eq!(old.counts_text(), result.counts_text());
         assert_eq!(old.verdict_text(), result.verdict_text());
+    }
+
+    #[test]
+    fn regression_a_go_programs_fatal_error_was_explained_by_a_stack_frame() {
+        // promtool under `pipe2:EMFILE`: Go's runtime names the errno by number, then its headline, then 110
+        // lines of goroutine stacks; the tail's last line (a frame) was the evidence.
+        let go = "runtime: pipe failed with 24\nfatal error: runtime: pipe failed\n\ngoroutine 1 [running]:\n\
+                  runtime.throw({0x1faf0f3?, 0xc000000004?})\n\truntime/panic.go:1047 +0x5d\n\
+                  created by runtime.createfing\n\truntime/mfinal.go:157 +0x45\n";
+        assert_eq!(
+            crash_line(go).as_deref(),
+            Some("fatal error: runtime: pipe failed")
+        );
+        let evidence = RunEvidence {
+            stderr_tail: tail_lines(go),
+            crash_line: crash_line(go),
+            ..crate::model::fixtures::sample_with_evidence().experiments[1].runs[1]
+                .evidence
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(
+            evidence.telling_line().as_deref(),
+            Some("fatal error: runtime: pipe failed")
+        );
+        // A line that names the injected error comes first.
+        let named = RunEvidence {
+            error_line: Some("open prom.yml: too many open files".into()),
+            ..evidence.clone()
+        };
+        assert_eq!(
+            named.telling_line().as_deref(),
+            Some("open prom.yml: too many open files")
+        );
+        // Each runtime's headline; Rust's and C++'s message on the next line joins it.
+        let rust = "note: x\nthread 'main' panicked at src/main.rs:2:5:\ncalled `Result::unwrap()` on an `Err` value\n\
+                    note: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            crash_line(rust).as_deref(),
+            Some("thread 'main' panicked at src/main.rs:2:5: called `Result::unwrap()` on an `Err` value")
+        );
+        let rust_195 = "thread 'main' (12586) panicked at src/main.rs:2:5:\nboom\nstack backtrace:\n";
+        assert_eq!(
+            crash_line(rust_195).as_deref(),
+            Some("thread 'main' (12586) panicked at src/main.rs:2:5: boom")
+        );
+        let old_rust = "thread 'main' panicked at 'boom', src/main.rs:2:5\nnote: …\n";
+        assert_eq!(
+            crash_line(old_rust).as_deref(),
+            Some("thread 'main' panicked at 'boom', src/main.rs:2:5")
+        );
+        let cpp = "terminate called after throwing an instance of 'std::runtime_error'\n  what():  disk full\nAborted\n";
+        assert_eq!(
+            crash_line(cpp).as_deref(),
+            Some("terminate called after throwing an instance of 'std::runtime_error' what():  disk full")
+        );
+        for (text, line) in [
+            (
+                "panic: runtime error: index out of range [3]\n\ngoroutine 1",
+                "panic: runtime error: index out of range [3]",
+            ),
+            (
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: x\n\tat A.b(A.java:1)",
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: x",
+            ),
+            (
+                "Fatal Python error: init_fs_encoding: failed\nPython runtime state",
+                "Fatal Python error: init_fs_encoding: failed",
+            ),
+            (
+                "app: main.c:12: main: Assertion `fd >= 0' failed.\nAborted",
+                "app: main.c:12: main: Assertion `fd >= 0' failed.",
+            ),
+            (
+                "Fatal glibc error: pthread_mutex_lock.c:94 failed\n",
+                "Fatal glibc error: pthread_mutex_lock.c:94 failed",
+            ),
+        ] {
+            assert_eq!(crash_line(text).as_deref(), Some(line), "{text}");
+        }
+        // No headline, no line: a program's own error messages are the tails' and error_line's business.
+        assert_eq!(crash_line("error: cannot open x\npanicking is not this\n"), None);
+        // A longer headline keeps its start.
+        let long = format!("fatal error: {}\n", "x".repeat(1000));
+        let line = crash_line(&long).unwrap();
+        assert!(
+            line.starts_with("fatal error: xxx") && line.ends_with('…'),
+            "{line}"
+        );
+        assert!(line.len() <= ERROR_LINE_BYTES, "{}", line.len());
+        // In report.json only when found; a report written before it loads.
+        let json = serde_json::to_value(&evidence).unwrap();
+        assert_eq!(json["crash_line"], "fatal error: runtime: pipe failed");
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("crash_line");
+        let old: RunEvidence = serde_json::from_value(old).unwrap();
+        assert_eq!(old.crash_line, None);
+    }
+
+    #[test]
+    fn regression_phoebes_own_warning_was_taken_for_the_programs_error_line() {
+        // A hand-written fault's realism warning names its errno, and it is in the run's stderr before the
+        // program's output.
+        let err = "phoebe: warning: fault 'read:EIO:path=/t/in': read on fd=dir never returns EIO: only a file …\n\
+                   hint: what it breaks there says nothing about the program; … EIO …\n\
+                   app: /t/in: Input/output error\nhint: git's own hint, EIO\n";
+        assert_eq!(
+            error_line(err, &["EIO", "Input/output error"]).as_deref(),
+            Some("app: /t/in: Input/output error")
+        );
+        assert_eq!(error_line("phoebe: warning: EIO\nhint: EIO\n", &["EIO"]), None);
+        // A `hint:` line that follows the program's own line is the program's.
+        assert_eq!(
+            error_line("phoebe: x\napp: ok\nhint: EIO\n", &["EIO"]).as_deref(),
+            Some("hint: EIO")
+        );
     }
 
     #[test]
