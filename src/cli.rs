@@ -297,6 +297,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   edge=yes|no  reads and writes on a pipe or socket: an epoll instance of the process watches
                it edge-triggered (a short transfer needs no: its rest would never wake the
                program; short models say so)
+  flush=yes|no  close: the file's file system flushes at close (NFS, CIFS, FUSE, …; not a
+               local disk's or tmpfs) (close's EINTR needs yes; its models say so)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.

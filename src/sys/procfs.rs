@@ -162,6 +162,35 @@ pub fn fd_flags(tid: Pid, fd: i32) -> Option<u64> {
         .and_then(|v| u64::from_str_radix(v.trim(), 8).ok())
 }
 
+/// The type of the file system that holds the file behind descriptor `fd` of process `tgid`, as
+/// `/proc/PID/mountinfo` names it (`ext4`, `nfs4`, `fuse.sshfs`): the descriptor's `mnt_id:` in
+/// `/proc/PID/fdinfo/FD`, found among the process's mounts. `None` when either cannot be read or the mount is not
+/// there.
+pub fn fd_fs_type(tgid: i32, fd: i32) -> Option<String> {
+    let info = std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}")).ok()?;
+    let mnt_id = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    let mounts = std::fs::read_to_string(format!("/proc/{tgid}/mountinfo")).ok()?;
+    mount_fs_type(&mounts, mnt_id).map(str::to_owned)
+}
+
+/// The file system type of mount `mnt_id` in a `mountinfo` text: the field after the ` - ` separator of the line
+/// whose first field is the id (proc(5)). Pure.
+pub fn mount_fs_type(mountinfo: &str, mnt_id: u64) -> Option<&str> {
+    mountinfo.lines().find_map(|line| {
+        let (id, _) = line.split_once(' ')?;
+        if id.parse::<u64>().ok()? != mnt_id {
+            return None;
+        }
+        let (_, after) = line.split_once(" - ")?;
+        after.split(' ').next().filter(|t| !t.is_empty())
+    })
+}
+
 /// The descriptors registered in epoll instance `epfd` of task `tid` (the `tfd:` lines of its
 /// `/proc/TID/fdinfo/EPFD`); `None` when that cannot be read (not open, not an epoll instance, gone).
 pub fn epoll_targets(tid: Pid, epfd: i32) -> Option<Vec<i32>> {
@@ -426,6 +455,41 @@ fn status_field(path: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A descriptor's file system type, from its mount's line of `mountinfo` (optional fields before ` - `
+    /// included), and for a descriptor of this process: the test binary, on whatever disk holds it.
+    #[test]
+    fn a_descriptors_file_system_is_its_mounts() {
+        let mountinfo = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                         45 22 0:40 / /mnt/nfs rw,relatime shared:20 master:3 - nfs4 srv:/export rw,vers=4.2\n\
+                         46 22 0:41 / /mnt/ssh rw - fuse.sshfs u@h: rw\n\
+                         47 22 0:42 / /tmp\\040dir rw - tmpfs tmpfs rw\n";
+        assert_eq!(mount_fs_type(mountinfo, 22), Some("ext4"));
+        assert_eq!(mount_fs_type(mountinfo, 45), Some("nfs4"));
+        assert_eq!(mount_fs_type(mountinfo, 46), Some("fuse.sshfs"));
+        assert_eq!(mount_fs_type(mountinfo, 47), Some("tmpfs"));
+        assert_eq!(mount_fs_type(mountinfo, 4), None);
+        assert_eq!(mount_fs_type("garbage\n", 1), None);
+        let exe = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&exe);
+        let fs = fd_fs_type(std::process::id() as i32, fd).expect("this process's own descriptor");
+        let statfs = nix::sys::statfs::fstatfs(&exe).unwrap();
+        // The names the kernel gives the magic numbers this machine's disks may have.
+        let expected = match statfs.filesystem_type() {
+            nix::sys::statfs::EXT4_SUPER_MAGIC => &["ext4", "ext3", "ext2"][..],
+            nix::sys::statfs::TMPFS_MAGIC => &["tmpfs"],
+            nix::sys::statfs::OVERLAYFS_SUPER_MAGIC => &["overlay"],
+            nix::sys::statfs::XFS_SUPER_MAGIC => &["xfs"],
+            nix::sys::statfs::BTRFS_SUPER_MAGIC => &["btrfs"],
+            _ => &[fs.as_str()][..],
+        };
+        assert!(
+            expected.contains(&fs.as_str()),
+            "{fs} for {:?}",
+            statfs.filesystem_type()
+        );
+        assert_eq!(fd_fs_type(std::process::id() as i32, 999_999), None);
+    }
 
     /// Issue 12: whether a `LOCK_NB` flock meets another's lock, read from /proc without taking any: another open
     /// file description's lock counts, the descriptor's own does not (a request through it converts it), a

@@ -53,6 +53,8 @@ pub struct Recorded {
     /// Whether an epoll instance of the process watches a descriptor edge-triggered, by (thread group,
     /// descriptor).
     edge: HashMap<(i32, i32), bool>,
+    /// The file system type of a descriptor's file, by (thread group, descriptor).
+    fs_types: HashMap<(i32, i32), String>,
     /// Whether another holds a lock on a descriptor's file that conflicts with (shared, exclusive) requests, by
     /// (thread group, descriptor).
     held: HashMap<(i32, i32), (bool, bool)>,
@@ -126,6 +128,13 @@ impl Recorded {
     pub fn edge(mut self, tid: Pid, fd: i32, edge: bool) -> Self {
         let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
         self.edge.insert((tgid, fd), edge);
+        self
+    }
+
+    /// Task `tid`'s descriptor `fd` is of a file on a file system of type `fs` (`ext4`, `nfs4`).
+    pub fn fs_type(mut self, tid: Pid, fd: i32, fs: &str) -> Self {
+        let tgid = self.tgids.get(&tid).copied().unwrap_or(tid.as_raw());
+        self.fs_types.insert((tgid, fd), fs.to_owned());
         self
     }
 
@@ -355,6 +364,11 @@ impl Source for Recorded {
     fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         self.read("edge_triggered", tgid, fd);
         self.edge.get(&(tgid, fd)).copied()
+    }
+
+    fn fd_fs_type(&mut self, tgid: i32, fd: i32) -> Option<String> {
+        self.read("fd_fs_type", tgid, fd);
+        self.fs_types.get(&(tgid, fd)).cloned()
     }
 
     fn socket_family_type(&mut self, tgid: i32, fd: i32) -> Option<(i32, i32)> {

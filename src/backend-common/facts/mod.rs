@@ -138,6 +138,11 @@ pub trait Source {
     fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         procfs::watched_edge_triggered(tgid, fd)
     }
+    /// [`procfs::fd_fs_type`]: the type of the file system that holds the file behind descriptor `fd` of process
+    /// `tgid` (`ext4`, `nfs4`).
+    fn fd_fs_type(&mut self, tgid: i32, fd: i32) -> Option<String> {
+        procfs::fd_fs_type(tgid, fd)
+    }
     /// [`lineage::family`]: the tasks a clone by thread `tid` of process `tgid` can create, now (the seccomp
     /// supervisor finds the task a clone created in it).
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
@@ -219,6 +224,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn edge_triggered(&mut self, tgid: i32, fd: i32) -> Option<bool> {
         (**self).edge_triggered(tgid, fd)
+    }
+    fn fd_fs_type(&mut self, tgid: i32, fd: i32) -> Option<String> {
+        (**self).fd_fs_type(tgid, fd)
     }
     fn family(&mut self, tgid: i32, tid: i32) -> BTreeSet<i32> {
         (**self).family(tgid, tid)
@@ -580,6 +588,26 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         edge
     }
 
+    fn flushes_at_close(&mut self, fd: i32) -> Option<bool> {
+        // Only a file or directory has a file system to ask; a pipe's, a socket's or an anonymous inode's close
+        // has no flush at all.
+        match self.fd(fd)?.kind {
+            "file" | "dir" => self
+                .source
+                .fd_fs_type(self.tgid, fd)
+                .map(|fs| phoebe_core::model::shape::flushes_at_close(&fs)),
+            kind if SOCKET_KINDS.contains(&kind)
+                || matches!(
+                    kind,
+                    "pipe" | "eventfd" | "timerfd" | "signalfd" | "epoll" | "pidfd"
+                ) =>
+            {
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
     fn caught(&mut self, restartable: bool) -> Option<bool> {
         let mask = (*self
             .caught
@@ -803,6 +831,67 @@ mod tests {
         assert_eq!(
             log.rules[0].guarded.iter().collect::<Vec<_>>(),
             [(&"edge=yes".to_owned(), &1)]
+        );
+    }
+
+    /// tar | gzip: the plausible `close-EINTR` failed gzip's close of its output on ext4, where close flushes
+    /// nothing and never returns EINTR. The model's `flush=yes` is decided per descriptor from its file's file
+    /// system: a file on NFS is interrupted, one on ext4 and a pipe are not, and each close asks once.
+    #[test]
+    fn regression_close_eintr_was_injected_into_files_on_local_disks() {
+        use super::fake::Recorded;
+        use phoebe_core::decide::{Call, Decider};
+        let tid = Pid::from_raw(4_000_040);
+        let mut source = Recorded::new()
+            .file(tid, 3, "/work/out.tgz", libc::O_WRONLY)
+            .fs_type(tid, 3, "ext4")
+            .file(tid, 4, "/mnt/nfs/out.tgz", libc::O_WRONLY)
+            .fs_type(tid, 4, "nfs4")
+            .pipe(tid, 5, 903, true)
+            .file(tid, 6, "/gone/out", libc::O_WRONLY)
+            .caught(tid, true);
+        let rule =
+            phoebe_core::model::FaultSpec::parse("close:EINTR:p=1:fd=file:caught=yes:flush=yes").unwrap();
+        let pipes = phoebe_core::model::FaultSpec::parse("close:EINTR:p=1:fd=pipe:flush=yes").unwrap();
+        let mut decider = Decider::new(vec![rule, pipes], 1);
+        let mut cache = FactCache::default();
+        let mut close = |source: &mut Recorded, fd: u64| {
+            let call = Call {
+                syscall: Syscall::parse("close").unwrap(),
+                pid: tid.as_raw(),
+                tid: tid.as_raw(),
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [fd, 0, 0, 0, 0, 0],
+            };
+            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
+            decider.decide(&call, &mut probe)
+        };
+        assert!(close(&mut source, 3).is_none(), "ext4: close flushes nothing");
+        assert!(
+            close(&mut source, 4).is_some(),
+            "NFS: its flush can be interrupted"
+        );
+        assert!(close(&mut source, 5).is_none(), "a pipe has no flush");
+        assert!(
+            close(&mut source, 6).is_none(),
+            "a mount phoebe cannot find: unknown, kept out"
+        );
+        let asked = |fd: i32| {
+            let line = format!("fd_fs_type {} {fd}", tid.as_raw());
+            source.reads.iter().filter(|r| **r == line).count()
+        };
+        assert_eq!((asked(3), asked(4), asked(5)), (1, 1, 0), "{:?}", source.reads);
+        let log = decider.finish(vec!["gzip".into()], "ptrace", None, false);
+        assert_eq!(log.rules[0].matched, 1);
+        assert_eq!(
+            log.rules[0].guarded.iter().collect::<Vec<_>>(),
+            [(&"flush=no".to_owned(), &1), (&"flush=unknown".to_owned(), &1)]
+        );
+        assert_eq!(
+            log.rules[1].guarded.iter().collect::<Vec<_>>(),
+            [(&"flush=no".to_owned(), &1)]
         );
     }
 

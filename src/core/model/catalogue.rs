@@ -322,13 +322,14 @@ mod tests {
             // The rule it makes parses back to itself.
             let fault = e.fault(0.05);
             assert_eq!(FaultSpec::parse(&fault.to_string()).unwrap(), fault);
-            // Its class, and its guard: an EINTR's, only processes that catch a signal; a peer's EPIPE or
-            // ECONNRESET, only pipes and sockets whose other end the process does not hold itself; a short
-            // transfer, only descriptors no epoll instance watches edge-triggered.
+            // Its class, and its guard: an EINTR's, only processes that catch a signal (and close's, only files
+            // whose file system flushes at close); a peer's EPIPE or ECONNRESET, only pipes and sockets whose
+            // other end the process does not hold itself; a short transfer, only descriptors no epoll instance
+            // watches edge-triggered.
             let guarded: Vec<_> = fault
                 .shape
                 .iter()
-                .filter(|p| !matches!(p.key, shape::Key::Caught | shape::Key::Peer | shape::Key::Edge))
+                .filter(|p| !p.key.is_guard())
                 .cloned()
                 .collect();
             assert_eq!(guarded, e.shape);

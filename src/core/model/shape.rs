@@ -152,10 +152,17 @@ pub enum Key {
     /// kernel would have woken it: every short model of pipes and sockets says `edge=no`. A guard, decided by the
     /// injector from the epoll instances' `/proc/PID/fdinfo`.
     Edge,
+    /// close on a regular file or directory: whether the file's file system flushes at close (`yes`: a network
+    /// file system or FUSE — nfs, cifs, fuse.sshfs, … — whose `flush` writes back or asks a server and can be
+    /// interrupted or fail; `no`: a local disk's or tmpfs, whose close releases the file and returns 0). close's
+    /// EINTR and its write-back errors come from that flush alone (close(2)): on ext4 they are errors the kernel
+    /// never returns, and the catalogue's close EINTR says `flush=yes`. A guard, decided by the injector from
+    /// the descriptor's mount (`/proc/PID/fdinfo` and `/proc/PID/mountinfo`).
+    Flush,
 }
 
 impl Key {
-    pub const ALL: [Key; 35] = [
+    pub const ALL: [Key; 36] = [
         Key::Op,
         Key::Timeout,
         Key::Within,
@@ -191,6 +198,7 @@ impl Key {
         Key::Caught,
         Key::Peer,
         Key::Edge,
+        Key::Flush,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +238,7 @@ impl Key {
             Key::Caught => "caught",
             Key::Peer => "peer",
             Key::Edge => "edge",
+            Key::Flush => "flush",
         }
     }
 
@@ -258,6 +267,7 @@ impl Key {
             | Key::Held
             | Key::Caught
             | Key::Edge
+            | Key::Flush
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Within => Some(&WITHIN_CLASSES),
@@ -307,7 +317,14 @@ impl Key {
                 "the calls a caught signal interrupts (read, write, recv*, send*, futex, wait4, waitid, nanosleep, \
                  poll, ppoll, connect, accept, close)"
             }
+            Key::Flush => "close",
         }
+    }
+
+    /// Whether this is a guard: a fact an injector looks up for a rule that asks about it, which observations do
+    /// not record ([`guards_of`]).
+    pub fn is_guard(self) -> bool {
+        matches!(self, Key::Caught | Key::Peer | Key::Edge | Key::Flush)
     }
 }
 
@@ -416,9 +433,7 @@ pub fn for_errno(shape: &Shape, errno: Option<Errno>) -> Shape {
     }
     // A guard is no part of what was observed (and a log's shape has it where a rule asked): as an errno sees it,
     // the shape is the observed one.
-    out.0.remove(&Key::Caught);
-    out.0.remove(&Key::Peer);
-    out.0.remove(&Key::Edge);
+    out.0.retain(|key, _| !key.is_guard());
     // A write's size says whether a pipe can make it short, and nothing of its errors (eBPF, which does not
     // keep it, loses no model of an errno for it).
     if errno.is_some() {
@@ -682,6 +697,10 @@ pub trait Probe {
     }
     /// Whether an epoll instance of the calling task's process watches `fd` edge-triggered ([`Key::Edge`]).
     fn edge_triggered(&mut self, _fd: i32) -> Option<bool> {
+        None
+    }
+    /// Whether the file system of the file behind `fd` flushes at close ([`Key::Flush`], [`flushes_at_close`]).
+    fn flushes_at_close(&mut self, _fd: i32) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -1311,8 +1330,12 @@ pub fn restartable(sc: Syscall, args: &[u64; 6]) -> bool {
 }
 
 /// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
-/// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`]).
+/// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`],
+/// [`Key::Flush`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
+    if sc.name() == "close" {
+        return &[Key::Caught, Key::Flush];
+    }
     match (INTERRUPTIBLE.contains(&sc.name()), PEERED.contains(&sc.name())) {
         (true, true) => &[Key::Caught, Key::Peer, Key::Edge],
         (true, false) => &[Key::Caught],
@@ -1339,15 +1362,30 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
         Key::Edge => fd_arg(sc)
             .and_then(|i| probe.edge_triggered(args[i] as i32))
             .map_or(UNKNOWN, yes_no),
+        Key::Flush => fd_arg(sc)
+            .and_then(|i| probe.flushes_at_close(args[i] as i32))
+            .map_or(UNKNOWN, yes_no),
         _ => UNKNOWN,
     }
+}
+
+/// Whether a file system of type `fs`, as `/proc/PID/mountinfo` names it (`ext4`, `nfs4`, `fuse.sshfs`), flushes
+/// at close ([`Key::Flush`]): its files have a `flush` operation that writes back or asks a server, which a signal
+/// can interrupt and which can fail — NFS, CIFS/SMB, 9p, Ceph, OrangeFS and FUSE. Local file systems, tmpfs and
+/// overlayfs on them (whose flush is the lower file's) do not: their close returns 0. A type not known to flush
+/// says `no`, so that an unknown one is never given an error it may not return. Pure.
+pub fn flushes_at_close(fs: &str) -> bool {
+    matches!(
+        fs,
+        "nfs" | "nfs4" | "cifs" | "smb3" | "9p" | "ceph" | "orangefs" | "fuse" | "fuseblk"
+    ) || fs.starts_with("fuse.")
 }
 
 /// Why a call that had `had` (`edge=yes`, as a guard's count in an injection log names it) is outside a rule's
 /// guard, in words; `None` for a text that is not one guard's value.
 pub fn guard_explanation(had: &str) -> Option<&'static str> {
     let (name, value) = had.split_once('=')?;
-    let key = Key::parse(name).filter(|k| matches!(k, Key::Caught | Key::Peer | Key::Edge))?;
+    let key = Key::parse(name).filter(|k| k.is_guard())?;
     Some(match (key, value) {
         (_, UNKNOWN) => "phoebe could not tell whether the call was in it",
         (Key::Caught, "no") => {
@@ -1364,6 +1402,11 @@ pub fn guard_explanation(had: &str) -> Option<&'static str> {
              wake: phoebe cannot shorten such a transfer as the kernel does"
         }
         (Key::Edge, _) => "no edge-triggered epoll watched the descriptor",
+        (Key::Flush, "no") => {
+            "the file's file system flushes nothing at close (a local disk's, tmpfs), so close cannot be interrupted \
+             or fail there: only a network file system's or FUSE's flush can"
+        }
+        (Key::Flush, _) => "the file's file system flushes at close (a network file system, FUSE)",
         _ => return None,
     })
 }
@@ -1379,6 +1422,7 @@ pub fn model_guards(sc: Syscall, action: Action) -> &'static str {
         Action::Short(_) if guards.contains(&Key::Edge) => ":edge=no",
         Action::Short(_) => "",
         Action::Errno(errno) => match errno.code() {
+            libc::EINTR if guards.contains(&Key::Flush) => ":caught=yes:flush=yes",
             libc::EINTR if guards.contains(&Key::Caught) => ":caught=yes",
             libc::EPIPE | libc::ECONNRESET if guards.contains(&Key::Peer) => ":peer=other",
             _ => "",
@@ -3413,6 +3457,56 @@ mod tests {
         assert_eq!(text, "fd=file:nonblock=no:path=/srv/a:b/c");
         assert_eq!(Shape::parse(&text).unwrap(), s);
         assert_eq!(Shape::parse("").unwrap(), Shape::default());
+    }
+
+    /// tar | gzip: the plausible `close-EINTR` failed gzip's close of its output on ext4 ("gzip: stdout:
+    /// Interrupted system call"), where close flushes nothing and never returns EINTR. The model now says
+    /// `flush=yes`, which the probe decides from the file's file system.
+    #[test]
+    fn regression_close_eintr_was_injected_into_files_on_local_disks() {
+        let eintr = Action::Errno(Errno::parse("EINTR").unwrap());
+        assert_eq!(model_guards(sc("close"), eintr), ":caught=yes:flush=yes");
+        assert_eq!(guards_of(sc("close")), [Key::Caught, Key::Flush]);
+        for fs in [
+            "nfs",
+            "nfs4",
+            "cifs",
+            "smb3",
+            "9p",
+            "ceph",
+            "fuse",
+            "fuseblk",
+            "fuse.sshfs",
+        ] {
+            assert!(flushes_at_close(fs), "{fs}");
+        }
+        for fs in [
+            "ext4", "xfs", "btrfs", "tmpfs", "overlay", "proc", "sysfs", "fusectl", "",
+        ] {
+            assert!(!flushes_at_close(fs), "{fs}");
+        }
+        struct Mounted(&'static str);
+        impl Probe for Mounted {
+            fn flushes_at_close(&mut self, _fd: i32) -> Option<bool> {
+                (!self.0.is_empty()).then(|| flushes_at_close(self.0))
+            }
+        }
+        let close = |fs| guard_value(Key::Flush, sc("close"), &[3, 0, 0, 0, 0, 0], &mut Mounted(fs));
+        assert_eq!((close("ext4"), close("nfs4"), close("")), ("no", "yes", UNKNOWN));
+        let rule = crate::model::FaultSpec::parse("close:EINTR:flush=yes").unwrap();
+        assert_eq!(rule.to_string(), "close:EINTR:flush=yes");
+        assert!(
+            crate::model::FaultSpec::parse("read:EINTR:flush=yes").is_err(),
+            "only close has the guard"
+        );
+        assert!(Key::Flush.is_guard() && !Key::Fd.is_guard());
+        assert!(guard_explanation("flush=no").unwrap().contains("local disk"));
+        // An observed shape never has it.
+        let logged = Shape::parse("fd=file:nonblock=no:path=/srv/out:caught=yes:flush=yes").unwrap();
+        assert_eq!(
+            for_errno(&logged, Some(Errno::parse("EINTR").unwrap())).to_string(),
+            "fd=file:nonblock=no:path=/srv/out"
+        );
     }
 
     #[test]
