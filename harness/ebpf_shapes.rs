@@ -513,13 +513,23 @@ fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
         by_component(&ptrace, "futex", Key::Within),
         by_component(&ebpf, "futex", Key::Within),
     );
-    // 10 ms: the monotonic 5 ms waits and the realtime 2 ms ones.
+    // 10 ms: the monotonic 5 ms waits and the realtime 2 ms ones. eBPF reads the clock in the kernel as the call
+    // starts; ptrace reads it once the tracer has run, which a loaded machine delays by a millisecond or more (a
+    // 2 ms wait then has less than 1 ms left: CI saw 1ms ×5, 10ms ×7), so a ptrace class can only be the same or
+    // lower: as many waits, and at each bound at least as many at or below it.
+    let mut below = (0, 0);
     for (class, calls) in [("1ms", 4), ("10ms", 8), ("100ms", 4)] {
         let timed_out = BTreeMap::from([("ETIMEDOUT".to_owned(), calls)]);
         assert_eq!(e.get(class), Some(&(calls, timed_out)), "{class}: {e:?}");
-        assert_eq!(e.get(class), p.get(class), "{class}: {e:?} vs {p:?}");
+        let count = |m: &BTreeMap<String, (u64, BTreeMap<String, u64>)>| m.get(class).map_or(0, |c| c.0);
+        below = (below.0 + count(&e), below.1 + count(&p));
+        assert!(below.1 >= below.0, "{class}: {e:?} vs {p:?}");
     }
-    assert!(!e.contains_key("unknown"), "{e:?}");
+    assert_eq!(below.0, below.1, "every wait classed: {e:?} vs {p:?}");
+    assert!(
+        !e.contains_key("unknown") && !p.contains_key("unknown"),
+        "{e:?} {p:?}"
+    );
     let futex = Syscall::parse("futex").unwrap();
     let realtime = "op=FUTEX_WAIT_BITSET_PRIVATE_CLOCK_REALTIME:timeout=yes:within=10ms";
     assert_eq!(
@@ -545,14 +555,14 @@ fn regression_ebpf_observed_every_timed_futex_wait_as_within_unknown() {
             .collect()
     };
     let (pe, ee) = (etimedout(&plan("ptrace")), etimedout(&plan("ebpf")));
-    let shapes = |x: &[(Option<String>, String)]| x.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>();
-    assert_eq!(shapes(&ee), shapes(&pe), "{ee:?} vs {pe:?}");
     assert_eq!(ee.len(), 4, "{ee:?}");
-    assert!(
-        ee.iter()
-            .all(|(_, reason)| !reason.contains("could not be learned")),
-        "{ee:?}"
-    );
+    // ptrace's classes may be lower (above): the same reason for each, whatever the class.
+    for (shape, reason) in ee.iter().chain(&pe) {
+        assert!(
+            !reason.contains("could not be learned") && reason.contains("every call already fails with it"),
+            "{shape:?}: {reason}"
+        );
+    }
 }
 
 /// close's descriptor is gone from the task's table by the call's exit, where the eBPF observer read descriptors:
