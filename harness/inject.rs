@@ -435,6 +435,8 @@ fn eintr_only_where_a_handler_does_not_restart_the_call(backend: Backend) {
         return;
     }
     let rule = "read:EINTR:max=3:fd=pipe:caught=yes";
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
     // The interpreter itself: a shim in front of it (pyenv's is a bash script, whose reads of its own pipes a
     // caught SIGINT does interrupt) would have its calls counted too.
     let python = std::process::Command::new("python3")
@@ -454,6 +456,8 @@ fn eintr_only_where_a_handler_does_not_restart_the_call(backend: Backend) {
         ));
     backend
         .inject()
+        .arg("--log")
+        .arg(&log)
         .args([
             "--fault",
             rule,
@@ -467,6 +471,18 @@ fn eintr_only_where_a_handler_does_not_restart_the_call(backend: Backend) {
         .code(0)
         .stdout("ok\n")
         .stderr(predicate::str::contains("injected 3 errors"));
+    // Each EINTR names the handler it needs (gzip's re-raise their signal and never return: the finding says
+    // which handler must, for whoever reads it): SIGUSR1's, the one installed without SA_RESTART.
+    let log: phoebe::model::InjectionLog =
+        serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    assert_eq!(log.injections.len(), 3);
+    for i in &log.injections {
+        assert_eq!(
+            i.interrupted_by.as_deref(),
+            Some(&["SIGUSR1".to_owned()][..]),
+            "{i:?}"
+        );
+    }
 }
 
 #[test]

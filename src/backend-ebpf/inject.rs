@@ -797,6 +797,7 @@ fn injection(event: &InjectEvent, t0_ns: u64) -> Option<Injection> {
         shape: None,
         path: None,
         signal: (event.signal != 0).then_some(event.signal as i32),
+        interrupted_by: None,
     })
 }
 

@@ -197,6 +197,7 @@ pub(super) fn evidence(
                     index: i.index,
                     shape: i.shape.as_ref().map(ToString::to_string),
                     path: i.path.clone(),
+                    interrupted_by: i.interrupted_by.clone(),
                 })
                 .collect()
         })

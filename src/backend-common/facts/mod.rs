@@ -331,12 +331,13 @@ const HANDLER_CACHE: usize = 4096;
 const HANDLER_ANCESTORS: usize = 8;
 
 impl FactCache {
-    /// Whether a handler for one of the signals of `mask` (caught by process `tgid`, as `SigCgt` says) interrupts
-    /// a restartable call: `Some(false)` when every one restarts it (`SA_RESTART`), `None` when some handler was
-    /// not seen installed (here or in an ancestor the process was forked from).
-    fn interrupts<S: Source>(&self, source: &mut S, tgid: i32, mask: u64) -> Option<bool> {
+    /// The signals of `mask` (caught by process `tgid`, as `SigCgt` says) whose handler interrupts a restartable
+    /// call (installed without `SA_RESTART`): `Some(0)` when every one restarts it, `None` when none was seen to
+    /// interrupt and some handler was not seen installed (here or in an ancestor the process was forked from).
+    fn interrupts<S: Source>(&self, source: &mut S, tgid: i32, mask: u64) -> Option<u64> {
         let mut chain = vec![tgid];
         let mut unknown = false;
+        let mut interrupting = 0;
         for sig in (1..=64u8).filter(|sig| mask & (1 << (sig - 1)) != 0) {
             let mut found = None;
             for depth in 0..HANDLER_ANCESTORS {
@@ -352,13 +353,13 @@ impl FactCache {
                 }
             }
             match found {
-                Some(Handler::Interrupts) => return Some(true),
+                Some(Handler::Interrupts) => interrupting |= 1 << (sig - 1),
                 Some(Handler::Restarts) => {}
                 // Not seen, or seen reset to no handler although `SigCgt` says it is caught (a stale entry).
                 Some(Handler::None) | None => unknown = true,
             }
         }
-        (!unknown).then_some(false)
+        (interrupting != 0 || !unknown).then_some(interrupting)
     }
 
     /// Records what process `tgid`'s handler for `sig` does ([`read_sigaction`]).
@@ -609,14 +610,15 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
     }
 
     fn caught(&mut self, restartable: bool) -> Option<bool> {
+        self.interrupting(restartable).map(|mask| mask != 0)
+    }
+
+    fn interrupting(&mut self, restartable: bool) -> Option<u64> {
         let mask = (*self
             .caught
             .get_or_insert_with(|| self.source.caught_signals(self.tid)))?;
-        if mask == 0 {
-            return Some(false);
-        }
-        if !restartable {
-            return Some(true);
+        if mask == 0 || !restartable {
+            return Some(mask);
         }
         self.cache.interrupts(&mut self.source, self.tgid, mask)
     }
@@ -930,6 +932,70 @@ mod tests {
             Some(Some(std::time::Duration::from_secs(127)))
         );
         assert_eq!(connect(&mut source, 6), Some(None), "non-blocking: at once");
+    }
+
+    /// gzip: the plausible `read-EINTR` failed its read of tar's pipe; its handlers (SIGHUP, SIGINT, SIGTERM, …,
+    /// without `SA_RESTART`) re-raise the signal and never return, which phoebe cannot see. The injection's log
+    /// entry now names the handlers the EINTR needs: those without `SA_RESTART` for a read (restartable), every
+    /// caught one for a call that is not.
+    #[test]
+    fn regression_an_eintr_finding_did_not_say_which_handler_it_needs() {
+        use super::fake::Recorded;
+        use phoebe_core::decide::{Call, Decider};
+        let gzip = 4_000_050;
+        let tid = Pid::from_raw(gzip);
+        let bit = |sig: i32| 1u64 << (sig - 1);
+        let mut source = Recorded::new()
+            .pipe(tid, 0, 904, true)
+            .caught_signals(tid, bit(libc::SIGHUP) | bit(libc::SIGINT) | bit(libc::SIGCHLD))
+            .word(tid, 0x1000, 0x40_79b0)
+            .word(tid, 0x1008, 0x0400_0000)
+            .word(tid, 0x2000, 0x40_79c0)
+            .word(tid, 0x2008, libc::SA_RESTART as u64 | 0x0400_0000);
+        let mut cache = FactCache::default();
+        for (sig, act) in [
+            (libc::SIGHUP, 0x1000),
+            (libc::SIGINT, 0x1000),
+            (libc::SIGCHLD, 0x2000),
+        ] {
+            let handler = read_sigaction(&mut source, tid, &[sig as u64, act, 0, 8, 0, 0]).unwrap();
+            cache.record_handler(gzip, handler);
+        }
+        let mut probe = ProcProbe::with_source(&mut source, tid, gzip, &mut cache);
+        assert_eq!(
+            probe.interrupting(true),
+            Some(bit(libc::SIGHUP) | bit(libc::SIGINT)),
+            "SIGCHLD's handler restarts a read"
+        );
+        assert_eq!(
+            probe.interrupting(false),
+            Some(bit(libc::SIGHUP) | bit(libc::SIGINT) | bit(libc::SIGCHLD))
+        );
+        let rule = phoebe_core::model::FaultSpec::parse("read:EINTR:p=1:fd=pipe:caught=yes").unwrap();
+        let mut decider = Decider::new(vec![rule], 1);
+        let call = Call {
+            syscall: Syscall::parse("read").unwrap(),
+            pid: gzip,
+            tid: gzip,
+            thread: None,
+            t_ns: 0,
+            path: None,
+            args: [0, 0x5000, 32768, 0, 0, 0],
+        };
+        let mut probe = ProcProbe::with_source(&mut source, tid, gzip, &mut cache);
+        assert!(decider.decide(&call, &mut probe).is_some());
+        let log = decider.finish(vec!["gzip".into()], "ptrace", None, false);
+        assert_eq!(
+            log.injections[0].interrupted_by.as_deref(),
+            Some(&["SIGHUP".to_owned(), "SIGINT".to_owned()][..])
+        );
+        // Another errno says nothing of signals.
+        let rule = phoebe_core::model::FaultSpec::parse("read:EIO:p=1:fd=pipe").unwrap();
+        let mut decider = Decider::new(vec![rule], 1);
+        let mut probe = ProcProbe::with_source(&mut source, tid, gzip, &mut cache);
+        assert!(decider.decide(&call, &mut probe).is_some());
+        let log = decider.finish(vec!["gzip".into()], "ptrace", None, false);
+        assert_eq!(log.injections[0].interrupted_by, None);
     }
 
     /// gcc's driver catches SIGINT, SIGHUP, SIGTERM and SIGPIPE with `SA_RESTART` (`signal(3)`), and takes an EINTR

@@ -230,6 +230,7 @@ mod tests {
             shape: None,
             path: None,
             signal: None,
+            interrupted_by: None,
         }
     }
 

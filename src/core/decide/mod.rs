@@ -28,7 +28,7 @@ use crate::model::{
     realism, shape,
     shape::{
         ArgTest, COSTLY_KEYS, Predicate, Probe, UNKNOWN, grammar_name, guard_value, guards_of, keys_of,
-        register_tests, shape_of, shape_of_asked, timed_out_after,
+        register_tests, restartable, shape_of, shape_of_asked, timed_out_after,
     },
 };
 
@@ -431,6 +431,12 @@ impl Decider {
                 rule: d.rule,
                 when: d.when,
                 signal: d.signal,
+                // An EINTR's possible causes, for whoever reads the finding.
+                interrupted_by: (d.effect == Effect::Errno(Errno::new(libc::EINTR).expect("a valid errno"))
+                    && guards_of(call.syscall).contains(&shape::Key::Caught))
+                .then(|| probe.interrupting(restartable(call.syscall, &call.args)))
+                .flatten()
+                .map(crate::model::signal_names),
                 path: call
                     .path
                     .map(str::to_owned)

@@ -224,6 +224,7 @@ pub fn sample_with_evidence() -> Report {
             index: 4,
             shape: Some("fd=pipe:nonblock=yes".into()),
             path: None,
+            interrupted_by: None,
         }],
         // As `report::view::command_line` quotes it (its tests check that it still does).
         repro_shell: "/opt/phoebe inject --count-all --replay /c/experiments/read-EAGAIN/run-2.log.json -- \

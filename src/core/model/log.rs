@@ -240,6 +240,14 @@ pub struct Injection {
     /// write's EPIPE); absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// An EINTR's only possible causes: the signals the process caught as the call started whose handler
+    /// would have interrupted it (for a call the kernel restarts, installed without `SA_RESTART`), by name
+    /// (`["SIGHUP", "SIGINT", "SIGTERM"]`); empty when no handler would have — an EINTR the kernel never returns
+    /// there. Absent for another effect, a call no signal interrupts, or where the backend cannot tell (eBPF, a
+    /// handler not seen installed). A maintainer reading the finding knows which handler must return for it to
+    /// happen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<Vec<String>>,
 }
 
 #[cfg(test)]

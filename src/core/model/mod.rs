@@ -79,12 +79,25 @@ impl std::fmt::Display for TargetExit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TargetExit::Code(code) => write!(f, "exit status {code}"),
-            TargetExit::Signal(sig) => match SIGNAL_NAMES.iter().find(|(n, _)| n == sig) {
-                Some((_, name)) => write!(f, "killed by {name}"),
-                None => write!(f, "killed by signal {sig}"),
-            },
+            TargetExit::Signal(sig) => write!(f, "killed by {}", signal_name(*sig)),
         }
     }
+}
+
+/// A signal's name (`SIGINT`), or `signal N` for a real-time one.
+pub fn signal_name(sig: i32) -> String {
+    match SIGNAL_NAMES.iter().find(|(n, _)| *n == sig) {
+        Some((_, name)) => (*name).to_owned(),
+        None => format!("signal {sig}"),
+    }
+}
+
+/// The signals of a `SigCgt`-style mask (bit `n - 1` for signal `n`), by name, in number order.
+pub fn signal_names(mask: u64) -> Vec<String> {
+    (1..=64)
+        .filter(|sig| mask & (1 << (sig - 1)) != 0)
+        .map(signal_name)
+        .collect()
 }
 
 /// The standard signals' names (a real-time signal is said by number). A table, so that the model needs no
@@ -139,5 +152,10 @@ mod signal_name_tests {
         assert_eq!(TargetExit::Signal(11).to_string(), "killed by SIGSEGV");
         assert_eq!(TargetExit::Signal(6).to_string(), "killed by SIGABRT");
         assert_eq!(TargetExit::Signal(36).to_string(), "killed by signal 36");
+        assert_eq!(
+            signal_names(1 << (libc::SIGINT - 1) | 1 << (libc::SIGCHLD - 1) | 1 << 35),
+            ["SIGINT", "SIGCHLD", "signal 36"]
+        );
+        assert!(signal_names(0).is_empty());
     }
 }

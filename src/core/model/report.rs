@@ -349,11 +349,16 @@ pub struct InjectedCall {
     /// The path the call was about, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// An EINTR's possible causes, as the log has them (`Injection::interrupted_by`): the caught signals whose
+    /// handler would have interrupted the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<Vec<String>>,
 }
 
 impl std::fmt::Display for InjectedCall {
-    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`, and for a latency fault's
-    /// call `read #2 → delay=50ms`.
+    /// `openat #3 → ENOENT (path=/etc/app.conf)`, `read #6 → EIO (fd=file:nonblock=no)`, `read #4 → EINTR
+    /// (fd=pipe:nonblock=no:caught=yes, needs a SIGHUP, SIGINT or SIGTERM handler that returns)`, and for a latency
+    /// fault's call `read #2 → delay=50ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} #{} → ", self.syscall, self.index)?;
         match (self.effect, self.delay_ns) {
@@ -376,6 +381,16 @@ impl std::fmt::Display for InjectedCall {
             parts.push(format!("path={path}"));
         }
         parts.extend(shape.map(str::to_owned));
+        // What an EINTR takes: a signal arriving while the call waits, and its handler returning.
+        match self.interrupted_by.as_deref() {
+            Some([]) => parts.push("no handler of the process would interrupt it".into()),
+            Some([one]) => parts.push(format!("needs a {one} handler that returns")),
+            Some([rest @ .., last]) => parts.push(format!(
+                "needs a {} or {last} handler that returns",
+                rest.join(", ")
+            )),
+            None => {}
+        }
         if !parts.is_empty() {
             write!(f, " ({})", parts.join(", "))?;
         }
@@ -1462,6 +1477,7 @@ mod tests {
             index: 3,
             shape: None,
             path: Some("/etc/app.conf".into()),
+            interrupted_by: None,
         };
         assert_eq!(call.to_string(), "openat #3 → ENOENT (path=/etc/app.conf)");
         let with_shape = InjectedCall {
@@ -1479,6 +1495,7 @@ mod tests {
             index: 2,
             shape: Some("fd=unix-stream".into()),
             path: None,
+            interrupted_by: None,
         };
         assert_eq!(short.to_string(), "read #2 → short=1 (fd=unix-stream)");
         let json = serde_json::to_string(&short).unwrap();
@@ -1491,11 +1508,61 @@ mod tests {
             index: 2,
             shape: None,
             path: None,
+            interrupted_by: None,
         };
         assert_eq!(held.to_string(), "read #2 → delay=50ms");
         let json = serde_json::to_string(&held).unwrap();
         assert!(!json.contains("errno") && !json.contains("short"), "{json}");
         assert_eq!(serde_json::from_str::<InjectedCall>(&json).unwrap(), held);
+    }
+
+    /// tar | gzip: the plausible `read-EINTR` failed gzip ("gzip: stdin: Interrupted system call"), whose handlers
+    /// of SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGXCPU and SIGXFSZ remove its output and re-raise the signal: they
+    /// never return, so no read of gzip's ever sees EINTR. phoebe cannot know what a handler does, but the
+    /// finding now says which handlers its EINTR needs, so that whoever reads it can tell.
+    #[test]
+    fn regression_an_eintr_finding_did_not_say_which_handler_it_needs() {
+        let call = InjectedCall {
+            syscall: Syscall::parse("read").unwrap(),
+            effect: Effect::Errno(crate::model::Errno::parse("EINTR").unwrap()),
+            delay_ns: None,
+            index: 4,
+            shape: Some("fd=pipe:nonblock=no:caught=yes".into()),
+            path: None,
+            interrupted_by: Some(vec!["SIGHUP".into(), "SIGINT".into(), "SIGTERM".into()]),
+        };
+        assert_eq!(
+            call.to_string(),
+            "read #4 → EINTR (fd=pipe:nonblock=no:caught=yes, needs a SIGHUP, SIGINT or SIGTERM handler that returns)"
+        );
+        let one = InjectedCall {
+            interrupted_by: Some(vec!["SIGCHLD".into()]),
+            ..call.clone()
+        };
+        assert!(
+            one.to_string()
+                .ends_with(", needs a SIGCHLD handler that returns)")
+        );
+        let none = InjectedCall {
+            interrupted_by: Some(vec![]),
+            shape: None,
+            ..call.clone()
+        };
+        assert_eq!(
+            none.to_string(),
+            "read #4 → EINTR (no handler of the process would interrupt it)"
+        );
+        let json = serde_json::to_value(&call).unwrap();
+        assert_eq!(json["interrupted_by"][1], "SIGINT");
+        let unknown = InjectedCall {
+            interrupted_by: None,
+            ..call
+        };
+        assert!(
+            !serde_json::to_string(&unknown)
+                .unwrap()
+                .contains("interrupted_by")
+        );
     }
 
     /// Issue 14 item 5: achieved = (injected + natural failures) / matched beside injected / matched.

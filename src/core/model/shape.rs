@@ -674,6 +674,13 @@ pub trait Probe {
         let _ = restartable;
         None
     }
+    /// The signals (a `SigCgt`-style mask) whose handler would interrupt the call ([`Probe::caught`]'s
+    /// reasons): every caught one for a call that is not `restartable`, those installed without `SA_RESTART`
+    /// for one that is; `Some(0)` for none, `None` when the probe cannot tell.
+    fn interrupting(&mut self, restartable: bool) -> Option<u64> {
+        let _ = restartable;
+        None
+    }
     /// Whether the calling task's process holds the other end of the pipe or socket `fd` itself ([`Key::Peer`]).
     fn holds_other_end(&mut self, _fd: i32) -> Option<bool> {
         None
