@@ -411,6 +411,52 @@ fn regression_close_eintr_was_injected_into_files_on_local_disks_seccomp() {
     close_eintr_only_where_the_file_system_flushes(Backend::Seccomp);
 }
 
+/// Regression, found on curl fetching from a server on 127.0.0.1: the plausible `connect-ENETUNREACH` and
+/// `connect-EHOSTUNREACH` failed it, where the loopback route always exists. `loopback=no` fails only connects to
+/// other addresses, read from the `struct sockaddr` in the task's memory: a connect to a listener on 127.0.0.1 is
+/// kept out and says why; one to a documentation address (192.0.2.1, never contacted: the injection skips the
+/// call) is failed.
+fn unreachable_only_off_this_host(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let script = "import socket, sys\n\
+                  srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()\n\
+                  for host, port in (('127.0.0.1', srv.getsockname()[1]), ('192.0.2.1', 9)):\n\
+                  \x20   c = socket.socket(); c.settimeout(5)\n\
+                  \x20   try:\n\
+                  \x20       c.connect((host, port)); print(host, 'connected')\n\
+                  \x20   except OSError as e:\n\
+                  \x20       print(host, e.strerror)\n";
+    backend
+        .inject()
+        .args([
+            "--fault",
+            "connect:ENETUNREACH:p=1:fd=inet:loopback=no",
+            "--",
+            "python3",
+            "-c",
+            script,
+        ])
+        .assert()
+        .code(0)
+        .stdout("127.0.0.1 connected\n192.0.2.1 Network is unreachable\n")
+        .stderr(predicate::str::contains("injected 1 error "))
+        .stderr(predicate::str::contains(
+            "kept out 1 call(s) of its class that had loopback=yes: the destination was a loopback address",
+        ));
+}
+
+#[test]
+fn regression_unreachable_was_injected_into_connects_to_loopback_ptrace() {
+    unreachable_only_off_this_host(Backend::Ptrace);
+}
+
+#[test]
+fn regression_unreachable_was_injected_into_connects_to_loopback_seccomp() {
+    unreachable_only_off_this_host(Backend::Seccomp);
+}
+
 /// A process whose one handler (SIGUSR1) was installed with `SA_RESTART` (`siginterrupt(SIGUSR1, False)`) or
 /// without, reading a pipe: `sys.argv[1]` says which.
 const RESTARTING_READER: &str = r#"

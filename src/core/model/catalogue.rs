@@ -325,7 +325,7 @@ mod tests {
             // Its class, and its guard: an EINTR's, only processes that catch a signal (and close's, only files
             // whose file system flushes at close); a peer's EPIPE or ECONNRESET, only pipes and sockets whose
             // other end the process does not hold itself; a short transfer, only descriptors no epoll instance
-            // watches edge-triggered.
+            // watches edge-triggered; a connect's unreachable network or host, only destinations off this host.
             let guarded: Vec<_> = fault
                 .shape
                 .iter()
@@ -344,6 +344,8 @@ mod tests {
                     && e.syscall.name() != "epoll_pwait"
                     || matches!(code, Some(libc::EPIPE | libc::ECONNRESET))
                         && peered.contains(&e.syscall.name())
+                    || matches!(code, Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
+                        && e.syscall.name() == "connect"
                     || code.is_none() && peered.contains(&e.syscall.name()),
                 "{}: {fault}",
                 e.id

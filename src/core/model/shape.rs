@@ -159,10 +159,16 @@ pub enum Key {
     /// never returns, and the catalogue's close EINTR says `flush=yes`. A guard, decided by the injector from
     /// the descriptor's mount (`/proc/PID/fdinfo` and `/proc/PID/mountinfo`).
     Flush,
+    /// connect on an IPv4 or IPv6 socket: whether the destination is a loopback address (`yes`: 127.0.0.0/8,
+    /// `::1`, `::ffff:127.0.0.0/104`; `no`: another). The loopback route always exists and leads to this host, so
+    /// ENETUNREACH and EHOSTUNREACH (no route, an unreachable host) never come from connecting there — a test
+    /// suite's client of a database on 127.0.0.1 does not meet them; the catalogue's models of them say
+    /// `loopback=no`. A guard, decided by the injector from the address in the task's memory.
+    Loopback,
 }
 
 impl Key {
-    pub const ALL: [Key; 36] = [
+    pub const ALL: [Key; 37] = [
         Key::Op,
         Key::Timeout,
         Key::Within,
@@ -199,6 +205,7 @@ impl Key {
         Key::Peer,
         Key::Edge,
         Key::Flush,
+        Key::Loopback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -239,6 +246,7 @@ impl Key {
             Key::Peer => "peer",
             Key::Edge => "edge",
             Key::Flush => "flush",
+            Key::Loopback => "loopback",
         }
     }
 
@@ -268,6 +276,7 @@ impl Key {
             | Key::Caught
             | Key::Edge
             | Key::Flush
+            | Key::Loopback
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Within => Some(&WITHIN_CLASSES),
@@ -318,13 +327,17 @@ impl Key {
                  poll, ppoll, connect, accept, close)"
             }
             Key::Flush => "close",
+            Key::Loopback => "connect on an IPv4 or IPv6 socket",
         }
     }
 
     /// Whether this is a guard: a fact an injector looks up for a rule that asks about it, which observations do
     /// not record ([`guards_of`]).
     pub fn is_guard(self) -> bool {
-        matches!(self, Key::Caught | Key::Peer | Key::Edge | Key::Flush)
+        matches!(
+            self,
+            Key::Caught | Key::Peer | Key::Edge | Key::Flush | Key::Loopback
+        )
     }
 }
 
@@ -1340,8 +1353,10 @@ pub fn restartable(sc: Syscall, args: &[u64; 6]) -> bool {
 /// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`],
 /// [`Key::Flush`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
-    if sc.name() == "close" {
-        return &[Key::Caught, Key::Flush];
+    match sc.name() {
+        "close" => return &[Key::Caught, Key::Flush],
+        "connect" => return &[Key::Caught, Key::Loopback],
+        _ => {}
     }
     match (INTERRUPTIBLE.contains(&sc.name()), PEERED.contains(&sc.name())) {
         (true, true) => &[Key::Caught, Key::Peer, Key::Edge],
@@ -1372,7 +1387,28 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
         Key::Flush => fd_arg(sc)
             .and_then(|i| probe.flushes_at_close(args[i] as i32))
             .map_or(UNKNOWN, yes_no),
+        Key::Loopback if sc.name() == "connect" => connects_to_loopback(args, probe).map_or(UNKNOWN, yes_no),
         _ => UNKNOWN,
+    }
+}
+
+/// Whether connect's destination (the `struct sockaddr` at argument 1, argument 2 bytes long) is a loopback
+/// address ([`Key::Loopback`]): 127.0.0.0/8, `::1`, or an IPv4-mapped `::ffff:127.0.0.0/104`. `None` for an
+/// address of another family (a UNIX socket's path) or one the probe cannot read.
+fn connects_to_loopback(args: &[u64; 6], probe: &mut dyn Probe) -> Option<bool> {
+    let (addr, len) = (args[1], args[2]);
+    // sa_family, then (IPv4) the port and the address; (IPv6) the port, the flow label, and the address at 8.
+    let head = probe.read_u64(addr)?.to_ne_bytes();
+    match i32::from(u16::from_ne_bytes([head[0], head[1]])) {
+        libc::AF_INET if len >= 8 => Some(head[4] == 127),
+        libc::AF_INET6 if len >= 24 => {
+            let mut ip = [0u8; 16];
+            ip[..8].copy_from_slice(&probe.read_u64(addr + 8)?.to_ne_bytes());
+            ip[8..].copy_from_slice(&probe.read_u64(addr + 16)?.to_ne_bytes());
+            let ip = std::net::Ipv6Addr::from(ip);
+            Some(ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        }
+        _ => None,
     }
 }
 
@@ -1414,15 +1450,22 @@ pub fn guard_explanation(had: &str) -> Option<&'static str> {
              or fail there: only a network file system's or FUSE's flush can"
         }
         (Key::Flush, _) => "the file's file system flushes at close (a network file system, FUSE)",
+        (Key::Loopback, "yes") => {
+            "the destination was a loopback address (127.0.0.0/8, ::1), whose route always exists and leads to this \
+             host: no network or host on the way can be unreachable"
+        }
+        (Key::Loopback, _) => "the destination was not a loopback address",
         _ => return None,
     })
 }
 
 /// The guards every model of `action` on `sc` carries, as rule text (`:caught=yes`, `:peer=other`, `:edge=no`, or
 /// empty): an EINTR model is of processes that catch a signal, since the kernel interrupts no call of one that
-/// does not; an EPIPE or ECONNRESET model, of pipes and sockets whose other end the process does not hold itself,
-/// since a self-pipe's peer never goes away; a short transfer, of descriptors no epoll instance watches
-/// edge-triggered, since the rest it leaves would never wake the program ([`Key::Edge`]).
+/// does not (close's, of files whose file system flushes at close: [`Key::Flush`]); an EPIPE or ECONNRESET model,
+/// of pipes and sockets whose other end the process does not hold itself, since a self-pipe's peer never goes
+/// away; a short transfer, of descriptors no epoll instance watches edge-triggered, since the rest it leaves would
+/// never wake the program ([`Key::Edge`]); a connect's ENETUNREACH or EHOSTUNREACH, of destinations that are not
+/// loopback addresses ([`Key::Loopback`]).
 pub fn model_guards(sc: Syscall, action: Action) -> &'static str {
     let guards = guards_of(sc);
     match action {
@@ -1432,6 +1475,7 @@ pub fn model_guards(sc: Syscall, action: Action) -> &'static str {
             libc::EINTR if guards.contains(&Key::Flush) => ":caught=yes:flush=yes",
             libc::EINTR if guards.contains(&Key::Caught) => ":caught=yes",
             libc::EPIPE | libc::ECONNRESET if guards.contains(&Key::Peer) => ":peer=other",
+            libc::ENETUNREACH | libc::EHOSTUNREACH if guards.contains(&Key::Loopback) => ":loopback=no",
             _ => "",
         },
     }
@@ -3514,6 +3558,66 @@ mod tests {
             for_errno(&logged, Some(Errno::parse("EINTR").unwrap())).to_string(),
             "fd=file:nonblock=no:path=/srv/out"
         );
+    }
+
+    /// curl against a server on 127.0.0.1: the plausible `connect-ENETUNREACH` and `connect-EHOSTUNREACH` failed
+    /// it ("Failed to connect to 127.0.0.1 port 18080"), where the loopback route always exists. Their models say
+    /// `loopback=no`, which the probe decides from the address in the task's memory.
+    #[test]
+    fn regression_unreachable_was_injected_into_connects_to_loopback() {
+        let e = |name: &str| Action::Errno(Errno::parse(name).unwrap());
+        assert_eq!(model_guards(sc("connect"), e("ENETUNREACH")), ":loopback=no");
+        assert_eq!(model_guards(sc("connect"), e("EHOSTUNREACH")), ":loopback=no");
+        assert_eq!(model_guards(sc("connect"), e("ECONNREFUSED")), "");
+        assert_eq!(model_guards(sc("connect"), e("EINTR")), ":caught=yes");
+        assert_eq!(guards_of(sc("connect")), [Key::Caught, Key::Loopback]);
+        /// A task's memory: the words of one `struct sockaddr` at 0x1000.
+        struct Memory(Vec<u8>);
+        impl Probe for Memory {
+            fn read_u64(&mut self, addr: u64) -> Option<u64> {
+                let at = usize::try_from(addr.checked_sub(0x1000)?).ok()?;
+                let bytes = self.0.get(at..at + 8)?;
+                Some(u64::from_ne_bytes(bytes.try_into().unwrap()))
+            }
+        }
+        let v4 = |ip: [u8; 4]| {
+            let mut b = vec![0u8; 16];
+            b[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            b[2..4].copy_from_slice(&18080u16.to_be_bytes());
+            b[4..8].copy_from_slice(&ip);
+            Memory(b)
+        };
+        let v6 = |ip: std::net::Ipv6Addr| {
+            let mut b = vec![0u8; 32];
+            b[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+            b[8..24].copy_from_slice(&ip.octets());
+            Memory(b)
+        };
+        let guard = |mut memory: Memory, len: u64| {
+            guard_value(
+                Key::Loopback,
+                sc("connect"),
+                &[3, 0x1000, len, 0, 0, 0],
+                &mut memory,
+            )
+        };
+        assert_eq!(guard(v4([127, 0, 0, 1]), 16), "yes");
+        assert_eq!(guard(v4([127, 1, 2, 3]), 16), "yes");
+        assert_eq!(guard(v4([10, 0, 0, 1]), 16), "no");
+        assert_eq!(guard(v6(std::net::Ipv6Addr::LOCALHOST), 28), "yes");
+        assert_eq!(guard(v6("::ffff:127.0.0.1".parse().unwrap()), 28), "yes");
+        assert_eq!(guard(v6("2001:db8::1".parse().unwrap()), 28), "no");
+        let mut unix = vec![0u8; 16];
+        unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+        assert_eq!(guard(Memory(unix), 16), UNKNOWN);
+        assert_eq!(guard(Memory(vec![]), 16), UNKNOWN, "unreadable");
+        assert!(
+            guard_explanation("loopback=yes")
+                .unwrap()
+                .contains("always exists")
+        );
+        assert!(crate::model::FaultSpec::parse("connect:ENETUNREACH:loopback=no").is_ok());
+        assert!(crate::model::FaultSpec::parse("read:EIO:loopback=no").is_err());
     }
 
     #[test]
