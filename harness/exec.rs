@@ -173,6 +173,58 @@ fn a_half_done_in_place_rewrite_is_corrupted() {
     assert_eq!(report.baseline.runs[0].check_passed, Some(true));
 }
 
+/// Regression, found on `zstd -T2 data -o data.zst`: every exercised experiment, `futex-EAGAIN` included, was
+/// `corrupted` — "the run after injection stopped failed" — because zstd refuses to overwrite the output the run
+/// before it wrote ("data.zst already exists; not overwritten"), which a plain run after a plain run does too. The
+/// baseline now makes that plain rerun (`baseline/rerun.*`): when it fails, the plain run after injection says
+/// nothing of damage and is not made. `write-once --new` refuses to overwrite as zstd does; Rust's `open` retries
+/// an injected EINTR, so the run itself copes.
+#[test]
+fn regression_a_program_that_will_not_overwrite_its_output_was_corrupted_by_every_fault() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.txt");
+    let reset = format!("rm -f {}", file.display());
+    let faults = [format!("openat:EINTR:max=1:path={}", file.display())];
+    let app = testapp("write-once");
+    let campaign = |name: &str, new: bool| {
+        let out = dir.path().join(name);
+        let mut cmd: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&app];
+        if new {
+            cmd.push(&"--new");
+        }
+        cmd.push(&file);
+        cmd.push(&"hello");
+        exec(&out, &faults, &["--reset", &reset], &cmd).code(0);
+        (load_report(&out), out)
+    };
+    let (report, out) = campaign("no-clobber", true);
+    assert_eq!(
+        verdicts(&report),
+        [("openat-EINTR".to_owned(), Verdict::Resilient)]
+    );
+    assert_eq!(report.baseline.rerun_passed, Some(false));
+    assert!(
+        std::fs::read_to_string(out.join("baseline/rerun.err"))
+            .unwrap()
+            .contains("File exists")
+    );
+    let run = &report.experiments[0].runs[0];
+    assert_eq!((run.injected, run.post_run_passed), (1, None), "{run:?}");
+    assert!(!out.join("experiments/openat-EINTR/post-1.out").exists());
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("a plain run right after a passing one fails without --reset (baseline/rerun.err)"),
+        "{summary}"
+    );
+    // A program that overwrites its output passes the rerun, and the plain run after injection is made.
+    let (report, _) = campaign("clobber", false);
+    assert_eq!(report.baseline.rerun_passed, Some(true));
+    assert_eq!(report.experiments[0].runs[0].post_run_passed, Some(true));
+}
+
 #[test]
 fn a_program_that_spins_on_an_error_hangs() {
     if !ptrace_works() {

@@ -69,7 +69,8 @@ pub enum Command {
     /// becomes realistic error models (see `phoebe synthesize --help`); each model is one experiment of --runs
     /// runs (5 by default), each run a fresh start of the command with that fault injected. A run is resilient (same exit
     /// status, check passes), failed, crashed (killed by a signal), hung (past --timeout), corrupted (a plain run
-    /// after injection, and its check, fails: the damage outlived the fault) or not-exercised (no call matched);
+    /// after injection, and its check, fails: the damage outlived the fault; judged only when a plain run right
+    /// after a baseline run passes) or not-exercised (no call matched);
     /// an experiment has its worst run's verdict, how many runs had each, and `flaky` when they disagree.
     /// A run after which the program fails even without injection twice (after --reset, if given) stops the
     /// campaign: the experiments after it would be judged on a broken program. Everything goes to the campaign

@@ -145,6 +145,20 @@ impl Runner<'_> {
         let timeout = self
             .timeout_hint()
             .unwrap_or_else(|| (slowest * 5).max(Duration::from_secs(10)));
+        // The plain run after each experiment run judges the damage it left; it means something only if a plain
+        // run after a plain run passes (zstd refuses to overwrite the output the run before it wrote).
+        let rerun_passed = if self.campaign.service.is_none() && !self.control.interrupted() {
+            progress.message("baseline: a plain run right after it, without --reset");
+            let passed = self.plain_passes(&dir, "rerun", timeout, exit, "the baseline's plain rerun")?;
+            if !passed {
+                tracing::info!(
+                    "a plain run after a passing one fails: damage is not judged by a plain run after injection"
+                );
+            }
+            Some(passed)
+        } else {
+            None
+        };
         Ok(Baseline {
             runs,
             exit,
@@ -152,6 +166,7 @@ impl Runner<'_> {
             expect_status: self.campaign.expect_status,
             accept_flaky: self.campaign.accept_flaky_baseline,
             flaky,
+            rerun_passed,
         })
     }
 

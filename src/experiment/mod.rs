@@ -353,6 +353,7 @@ pub fn run(
                 expect_status: campaign.expect_status,
                 accept_flaky: campaign.accept_flaky_baseline,
                 flaky: None,
+                rerun_passed: None,
             },
             Err(e) => {
                 // No steady state, so no campaign to resume: the next `exec --out` here starts afresh (the

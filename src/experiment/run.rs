@@ -121,17 +121,23 @@ impl Runner<'_> {
             return self.service_passes_plainly(dir, name);
         }
         let timeout = Duration::from_millis(baseline.timeout_ms);
-        self.plain_passes(dir, name, timeout, baseline, "a plain run to check for damage")
+        self.plain_passes(
+            dir,
+            name,
+            timeout,
+            baseline.exit,
+            "a plain run to check for damage",
+        )
     }
 
     /// The program run plainly once (`NAME.out`, `NAME.err` in `dir`), then `--check`: whether it ended as the
     /// baseline did and the check passed.
-    fn plain_passes(
+    pub(super) fn plain_passes(
         &self,
         dir: &Path,
         name: &str,
         timeout: Duration,
-        baseline: &Baseline,
+        expected: TargetExit,
         what: &str,
     ) -> Result<bool, ExperimentError> {
         let ran = self.supervised(
@@ -142,7 +148,7 @@ impl Runner<'_> {
         )?;
         let exit = ran.status.filter(|_| !ran.timed_out).map(exit_of);
         let check = self.check(dir, &format!("{name}.check"), Some(timeout))?;
-        Ok(exit == Some(baseline.exit) && check != Some(false))
+        Ok(exit == Some(expected) && check != Some(false))
     }
 
     /// After a run that may have left damage behind (its plain run after failed, or it hung and was killed; in
@@ -429,14 +435,15 @@ impl Runner<'_> {
             } else {
                 self.check(&dir, &format!("run-{k}.check"), Some(timeout))?
             };
-            let post_run_passed = if ran.timed_out || !exercised {
+            // Not when a plain run after a plain run fails already (the baseline's rerun): it would say nothing.
+            let post_run_passed = if ran.timed_out || !exercised || !baseline.rerun_judges_damage() {
                 None
             } else {
                 Some(self.plain_passes(
                     &dir,
                     &format!("post-{k}"),
                     timeout,
-                    baseline,
+                    baseline.exit,
                     "the post-injection run",
                 )?)
             };

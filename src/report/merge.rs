@@ -128,6 +128,7 @@ mod tests {
                 expect_status: None,
                 accept_flaky: false,
                 flaky: None,
+                rerun_passed: None,
             },
             natural_rates: Default::default(),
             interval_ms: 1000,

@@ -108,6 +108,7 @@ pub fn sample() -> Report {
             expect_status: None,
             accept_flaky: false,
             flaky: None,
+            rerun_passed: Some(true),
         },
         natural_rates: BTreeMap::from([
             ("openat-ENOENT".to_owned(), vec![0.0, 0.02, 0.01, 0.04]),

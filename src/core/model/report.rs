@@ -174,9 +174,22 @@ pub struct Baseline {
     /// go on (`baseline run 2 exited 1, run 1 exited 0`); absent when the runs agreed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flaky: Option<String>,
+    /// A plain run right after the last baseline run, without `--reset` (`baseline/rerun.*`): whether it exited
+    /// with the steady status and passed `--check`. `false`: the program does not pass a run on the state a
+    /// passing run leaves (zstd, gzip and `mkdir` refuse to overwrite their output), so a plain run after
+    /// injection failing says nothing of damage, and no run is judged corrupted by it. Absent in service mode, and
+    /// in reports written before it (where that plain run was judged anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_passed: Option<bool>,
 }
 
 impl Baseline {
+    /// Whether a plain run after an experiment run says anything of the damage it left: not when a plain run
+    /// after a plain run already fails ([`Baseline::rerun_passed`]).
+    pub fn rerun_judges_damage(&self) -> bool {
+        self.rerun_passed != Some(false)
+    }
+
     /// `exit status 0 over 3 runs`, plus what the user declared and what disagreed: every renderer's words.
     pub fn describe(&self) -> String {
         let runs = self.runs.len();
@@ -192,6 +205,12 @@ impl Baseline {
             Some(what) => text.push_str(&format!(", flaky, accepted with --accept-flaky-baseline: {what}")),
             None if self.accept_flaky => text.push_str(" (--accept-flaky-baseline; the runs agreed)"),
             None => {}
+        }
+        if !self.rerun_judges_damage() {
+            text.push_str(
+                "; a plain run right after a passing one fails without --reset (baseline/rerun.err), so damage \
+                 is not judged by the plain run after injection",
+            );
         }
         text
     }

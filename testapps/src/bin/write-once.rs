@@ -1,4 +1,6 @@
-//! `write-once FILE TEXT` — creates/truncates FILE, then makes exactly one `write(2)` of TEXT's bytes.
+//! `write-once [--new] FILE TEXT` — creates/truncates FILE, then makes exactly one `write(2)` of TEXT's bytes.
+//! With `--new`, FILE must not exist (`O_EXCL`): a second run refuses to overwrite the first one's output, as
+//! zstd, gzip and mkdir do (`write-once: cannot create FILE: File exists`, exit 1).
 //!
 //! No retry and no `write_all`: a short or failed write is reported, not repaired. Nothing is printed
 //! before the write. Output: `wrote <n>` on stdout, exit 0. Errors (exit 1), on stderr:
@@ -18,15 +20,19 @@ use phoebe_testapps::usage;
 
 fn main() {
     let args: Vec<OsString> = env::args_os().skip(1).collect();
-    let [path, text] = args.as_slice() else {
-        usage("write-once FILE TEXT")
+    let (new, path, text) = match args.as_slice() {
+        [path, text] => (false, path, text),
+        [flag, path, text] if flag == "--new" => (true, path, text),
+        _ => usage("write-once [--new] FILE TEXT"),
     };
-    let file = match OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-    {
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    let file = match options.open(path) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("write-once: cannot create {}: {e}", path.display());
