@@ -103,6 +103,7 @@ pub fn observe(args: ObserveArgs, control: &Control) -> Result<i32> {
         },
         control,
     )?;
+    print_warnings(&outcome.warnings);
     let mut syscalls: Option<Vec<Syscall>> = record_only.map(|s| s.into_iter().collect());
     if let Some(list) = &mut syscalls {
         list.sort();

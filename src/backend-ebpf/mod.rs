@@ -1176,13 +1176,19 @@ pub(crate) fn observe(
     };
     let ended = launch::supervise(target, control, &mut observing, interval)?;
     let lost = observing.observer.lost();
+    let mut warnings = Vec::new();
     if lost > 0 {
-        tracing::warn!(lost, "the counter map was full: some calls were not counted");
+        observing.builder.lose(lost);
+        warnings.push(format!(
+            "{lost} counter update(s) lost: the observer's counter maps were full (thousands of distinct paths)\n\
+             hint: those calls are counted without their shape, and synthesis makes no model of a syscall whose \
+             shapes were not recorded; --backend ptrace records every shape"
+        ));
     }
     Ok(Outcome {
         exit: ended.exit,
         duration: ended.duration,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

@@ -159,6 +159,7 @@ pub(super) fn merged_observation(
                 m.duration_ms += obs.duration_ms;
                 m.intervals.extend(obs.intervals);
                 m.runs += obs.runs;
+                m.lost = m.lost.saturating_add(obs.lost);
             }
         }
     }

@@ -156,7 +156,7 @@ pub fn registers(regs: &[ShapeReg; 2], values: &[u64; 2]) -> [u64; 6] {
 pub const PATH_BYTES: usize = 256;
 
 /// Capacity of the path counter map: distinct (syscall, errno, path hash) triples; also of the path text map.
-pub const PATHS_CAPACITY: u32 = 4096;
+pub const PATHS_CAPACITY: u32 = 16384;
 
 /// The hash of an unknown path (unreadable, truncated, or not walked whole): [`fnv1a`] never returns it.
 pub const UNKNOWN_PATH: u64 = 0;

@@ -50,6 +50,15 @@ pub struct Observation {
     /// windows only), for figures per run; 1, and left out, for one recording.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub runs: u32,
+    /// Counter updates the observer lost because a counter map was full (eBPF: thousands of distinct paths fill
+    /// the path counters): those calls are counted per syscall without their shape. Synthesis makes no model of a
+    /// syscall whose shapes were not recorded. Left out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn yes() -> bool {
@@ -216,6 +225,8 @@ pub struct ObservationBuilder {
     /// `--interval auto`: the interval doubles (pairs of intervals merged) whenever the recording reaches
     /// 2 × [`AUTO_AT_LEAST`] intervals, up to [`AUTO_MAX`].
     adaptive: bool,
+    /// [`Observation::lost`].
+    lost: u64,
 }
 
 /// `--interval auto` starts with intervals this long...
@@ -253,7 +264,13 @@ impl ObservationBuilder {
             shapes: true,
             seen_shapes: BTreeMap::new(),
             adaptive: false,
+            lost: 0,
         }
+    }
+
+    /// The observer lost `n` counter updates ([`Observation::lost`]).
+    pub fn lose(&mut self, n: u64) {
+        self.lost = self.lost.saturating_add(n);
     }
 
     /// A builder whose interval is `choice`: fixed, or starting at [`AUTO_MIN`] and doubling as the recording
@@ -419,6 +436,7 @@ impl ObservationBuilder {
             usage: meta.usage,
             latency_measured: meta.latency_measured,
             runs: 1,
+            lost: self.lost,
         }
     }
 }

@@ -110,6 +110,14 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
     }
     let mut models = Vec::new();
     let mut excluded = Vec::new();
+    // An observation by shape records the shapes of every syscall that has components; one of those without any
+    // (the eBPF observer's shape counters were full) is not a syscall alone, and its per-syscall counts are no
+    // model: they would inject into shapes that never failed.
+    let shaped_observation = settings.shapes
+        && obs
+            .intervals
+            .iter()
+            .any(|i| i.syscalls.values().any(|s| !s.shapes.is_empty()));
     for (sc, intervals) in &per_syscall {
         let mut errnos: Vec<Errno> = intervals.iter().flat_map(|(_, e)| e.keys().copied()).collect();
         errnos.sort();
@@ -154,7 +162,18 @@ pub fn synthesize(obs: &Observation, settings: &SynthSettings) -> Result<Plan, S
                 });
                 continue;
             }
-            if per_shape.is_empty() {
+            if per_shape.is_empty() && shaped_observation && !crate::model::shape::keys_of(*sc).is_empty() {
+                excluded.push(Excluded {
+                    syscall: *sc,
+                    action: Action::Errno(errno),
+                    shape: None,
+                    reason: format!(
+                        "its calls' shapes were not recorded when it was observed (the observer lost {} update(s): \
+                         its shape counters were full): phoebe injects only where it can tell the shape",
+                        obs.lost
+                    ),
+                });
+            } else if per_shape.is_empty() {
                 let stats = rate_stats(intervals, errno, settings);
                 match model(*sc, errno, stats, settings) {
                     Ok(m) => models.push(m),
@@ -822,6 +841,7 @@ mod tests {
             usage: None,
             latency_measured: true,
             runs: 1,
+            lost: 0,
         }
     }
 
@@ -851,6 +871,64 @@ mod tests {
             }
         }
         o
+    }
+
+    /// pip installing a wheel, observed with eBPF: its thousands of distinct paths filled the observer's path
+    /// counters (1 478 updates lost), so statx had per-syscall counts and no shapes, and synthesis made a
+    /// shapeless `statx:ENOENT` model that injected into `stat` of paths that exist (realism 0 %). A syscall with
+    /// components whose shapes an observation by shape did not record is excluded, saying why.
+    #[test]
+    fn regression_a_syscall_whose_shapes_were_lost_became_a_shapeless_model() {
+        let mut o = shaped(
+            "openat",
+            30,
+            &[("creates=no:directory=no:exists=yes:path=/etc/x", 5, None)],
+        );
+        let statx = Syscall::parse("statx").unwrap();
+        let getrandom = Syscall::parse("getrandom").unwrap();
+        let enoent = Errno::parse("ENOENT").unwrap();
+        let eagain = Errno::parse("EAGAIN").unwrap();
+        for interval in &mut o.intervals {
+            for (sc, errno) in [(statx, enoent), (getrandom, eagain)] {
+                let stats = interval.syscalls.entry(sc).or_default();
+                stats.calls += 10;
+                *stats.errors.entry(errno).or_default() += 1;
+            }
+        }
+        o.lost = 1478;
+        let p = plan(&o);
+        assert!(!p.models.iter().any(|m| m.syscall == statx), "{:?}", p.models);
+        let why = p
+            .excluded
+            .iter()
+            .find(|e| e.syscall == statx)
+            .expect("statx excluded");
+        assert!(
+            why.reason
+                .contains("shapes were not recorded when it was observed (the observer lost 1478 update(s)"),
+            "{}",
+            why.reason
+        );
+        // A syscall that has no components is the syscall alone, shapes or not.
+        assert!(p.models.iter().any(|m| m.syscall == getrandom), "{:?}", p.models);
+        // Without shapes asked for, the per-syscall model as before.
+        let off = synthesize(
+            &o,
+            &SynthSettings {
+                shapes: false,
+                ..SynthSettings::default()
+            },
+        )
+        .unwrap();
+        assert!(off.models.iter().any(|m| m.syscall == statx));
+        // The field is left out of a file when 0, and an observation written before it loads.
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["lost"], 1478);
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("lost");
+        let old: Observation = serde_json::from_value(old).unwrap();
+        assert_eq!(old.lost, 0);
+        assert!(serde_json::to_string(&old).unwrap().find("\"lost\"").is_none());
     }
 
     /// Rust's tempfile suite: lookups of deleted temp files (ENOENT every time) shared the template `/tmp/.tmp*`

@@ -382,6 +382,7 @@ mod tests {
             usage: None,
             latency_measured: true,
             runs: 1,
+            lost: 0,
         }
     }
 
