@@ -411,6 +411,45 @@ fn regression_close_eintr_was_injected_into_files_on_local_disks_seccomp() {
     close_eintr_only_where_the_file_system_flushes(Backend::Seccomp);
 }
 
+/// Regression, found on GNU sort writing its output with `-o`: the plausible `ftruncate-ENOSPC` failed its
+/// truncation on ext4, where a size change reserves no space. `cow=yes` fails only ftruncate of files on
+/// copy-on-write file systems (btrfs, bcachefs, zfs), read from the descriptor's mount: a file in a temporary
+/// directory on this machine's disk is kept out and says why.
+fn ftruncate_enospc_only_on_copy_on_write(backend: Backend) {
+    if !backend.works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "import os; fd = os.open('{}/f', os.O_CREAT | os.O_WRONLY); os.ftruncate(fd, 0); print('ok')",
+        dir.path().display()
+    );
+    let rule = format!(
+        "ftruncate:ENOSPC:p=1:fd=file:cow=yes:path={}/*",
+        dir.path().display()
+    );
+    backend
+        .inject()
+        .args(["--fault", &rule, "--", "python3", "-c", &script])
+        .assert()
+        .code(0)
+        .stdout("ok\n")
+        .stderr(predicate::str::contains("injected 0 errors"))
+        .stderr(predicate::str::contains(
+            "kept out 1 call(s) of its class that had cow=no: the file's file system is not copy-on-write",
+        ));
+}
+
+#[test]
+fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing_ptrace() {
+    ftruncate_enospc_only_on_copy_on_write(Backend::Ptrace);
+}
+
+#[test]
+fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing_seccomp() {
+    ftruncate_enospc_only_on_copy_on_write(Backend::Seccomp);
+}
+
 /// Regression, found on curl fetching from a server on 127.0.0.1: the plausible `connect-ENETUNREACH` and
 /// `connect-EHOSTUNREACH` failed it, where the loopback route always exists. `loopback=no` fails only connects to
 /// other addresses, read from the `struct sockaddr` in the task's memory: a connect to a listener on 127.0.0.1 is

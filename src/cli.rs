@@ -302,6 +302,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
                local disk's or tmpfs) (close's EINTR needs yes; its models say so)
   loopback=yes|no  connect on an IPv4 or IPv6 socket: the destination is a loopback address
                (127.0.0.0/8, ::1) (ENETUNREACH and EHOSTUNREACH need no; their models say so)
+  cow=yes|no   ftruncate: the file's file system is copy-on-write (btrfs, bcachefs, zfs)
+               (ENOSPC and EDQUOT need yes; their plausible models say so)
   cwd=live|deleted  getcwd: the working directory was removed (ENOENT needs deleted)
   child=yes|no  wait4, waitid: the caller has a child the wait waits for (ECHILD needs no)
   For calls on a descriptor, path=GLOB matches the file it refers to.

@@ -589,6 +589,16 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         edge
     }
 
+    fn copy_on_write(&mut self, fd: i32) -> Option<bool> {
+        match self.fd(fd)?.kind {
+            "file" | "dir" => self
+                .source
+                .fd_fs_type(self.tgid, fd)
+                .map(|fs| phoebe_core::model::shape::copy_on_write(&fs)),
+            _ => None,
+        }
+    }
+
     fn flushes_at_close(&mut self, fd: i32) -> Option<bool> {
         // Only a file or directory has a file system to ask; a pipe's, a socket's or an anonymous inode's close
         // has no flush at all.
@@ -894,6 +904,45 @@ mod tests {
         assert_eq!(
             log.rules[1].guarded.iter().collect::<Vec<_>>(),
             [(&"flush=no".to_owned(), &1)]
+        );
+    }
+
+    /// GNU sort: the plausible `ftruncate-ENOSPC` failed its truncation of its output on ext4. `cow=yes` is
+    /// decided per descriptor from its file's file system: btrfs injected, ext4 and a pipe kept out.
+    #[test]
+    fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing() {
+        use super::fake::Recorded;
+        use phoebe_core::decide::{Call, Decider};
+        let tid = Pid::from_raw(4_000_060);
+        let mut source = Recorded::new()
+            .file(tid, 3, "/work/out.txt", libc::O_WRONLY)
+            .fs_type(tid, 3, "ext4")
+            .file(tid, 4, "/srv/out.txt", libc::O_WRONLY)
+            .fs_type(tid, 4, "btrfs")
+            .pipe(tid, 5, 905, true);
+        let rule = phoebe_core::model::FaultSpec::parse("ftruncate:ENOSPC:p=1:cow=yes").unwrap();
+        let mut decider = Decider::new(vec![rule], 1);
+        let mut cache = FactCache::default();
+        let mut truncate = |source: &mut Recorded, fd: u64| {
+            let call = Call {
+                syscall: Syscall::parse("ftruncate").unwrap(),
+                pid: tid.as_raw(),
+                tid: tid.as_raw(),
+                thread: None,
+                t_ns: 0,
+                path: None,
+                args: [fd, 0, 0, 0, 0, 0],
+            };
+            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
+            decider.decide(&call, &mut probe)
+        };
+        assert!(truncate(&mut source, 3).is_none(), "ext4");
+        assert!(truncate(&mut source, 4).is_some(), "btrfs");
+        assert!(truncate(&mut source, 5).is_none(), "a pipe: unknown, kept out");
+        let log = decider.finish(vec!["sort".into()], "ptrace", None, false);
+        assert_eq!(
+            log.rules[0].guarded.iter().collect::<Vec<_>>(),
+            [(&"cow=no".to_owned(), &1), (&"cow=unknown".to_owned(), &1)]
         );
     }
 

@@ -81,7 +81,7 @@ impl Entry {
         for pred in &self.shape {
             text.push_str(&format!(":{pred}"));
         }
-        text.push_str(shape::model_guards(self.syscall, self.action));
+        text.push_str(shape::plausible_guards(self.syscall, self.action));
         if self.when == When::Exit && self.action.errno().is_some() {
             text.push_str(":when=exit");
         }
@@ -346,6 +346,7 @@ mod tests {
                         && peered.contains(&e.syscall.name())
                     || matches!(code, Some(libc::ENETUNREACH | libc::EHOSTUNREACH))
                         && e.syscall.name() == "connect"
+                    || matches!(code, Some(libc::ENOSPC | libc::EDQUOT)) && e.syscall.name() == "ftruncate"
                     || code.is_none() && peered.contains(&e.syscall.name()),
                 "{}: {fault}",
                 e.id

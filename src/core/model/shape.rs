@@ -165,10 +165,16 @@ pub enum Key {
     /// suite's client of a database on 127.0.0.1 does not meet them; the catalogue's models of them say
     /// `loopback=no`. A guard, decided by the injector from the address in the task's memory.
     Loopback,
+    /// ftruncate: whether the file's file system is copy-on-write (`yes`: btrfs, bcachefs, zfs — every change
+    /// reserves metadata space, which can run out (ENOSPC) or exceed a quota group (EDQUOT); `no`: ext4, xfs,
+    /// tmpfs and the rest, where a size change reserves no space and ftruncate(2) lists neither). The catalogue's
+    /// ftruncate ENOSPC and EDQUOT say `cow=yes`. A guard, decided by the injector from the descriptor's mount,
+    /// as [`Key::Flush`].
+    Cow,
 }
 
 impl Key {
-    pub const ALL: [Key; 37] = [
+    pub const ALL: [Key; 38] = [
         Key::Op,
         Key::Timeout,
         Key::Within,
@@ -206,6 +212,7 @@ impl Key {
         Key::Edge,
         Key::Flush,
         Key::Loopback,
+        Key::Cow,
     ];
 
     pub fn name(self) -> &'static str {
@@ -247,6 +254,7 @@ impl Key {
             Key::Edge => "edge",
             Key::Flush => "flush",
             Key::Loopback => "loopback",
+            Key::Cow => "cow",
         }
     }
 
@@ -277,6 +285,7 @@ impl Key {
             | Key::Edge
             | Key::Flush
             | Key::Loopback
+            | Key::Cow
             | Key::Loader => Some(&["yes", "no"]),
             Key::Cwd => Some(&["live", "deleted"]),
             Key::Within => Some(&WITHIN_CLASSES),
@@ -328,6 +337,7 @@ impl Key {
             }
             Key::Flush => "close",
             Key::Loopback => "connect on an IPv4 or IPv6 socket",
+            Key::Cow => "ftruncate",
         }
     }
 
@@ -336,7 +346,7 @@ impl Key {
     pub fn is_guard(self) -> bool {
         matches!(
             self,
-            Key::Caught | Key::Peer | Key::Edge | Key::Flush | Key::Loopback
+            Key::Caught | Key::Peer | Key::Edge | Key::Flush | Key::Loopback | Key::Cow
         )
     }
 }
@@ -721,6 +731,10 @@ pub trait Probe {
     }
     /// Whether the file system of the file behind `fd` flushes at close ([`Key::Flush`], [`flushes_at_close`]).
     fn flushes_at_close(&mut self, _fd: i32) -> Option<bool> {
+        None
+    }
+    /// Whether the file system of the file behind `fd` is copy-on-write ([`Key::Cow`], [`copy_on_write`]).
+    fn copy_on_write(&mut self, _fd: i32) -> Option<bool> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -1356,6 +1370,7 @@ pub fn guards_of(sc: Syscall) -> &'static [Key] {
     match sc.name() {
         "close" => return &[Key::Caught, Key::Flush],
         "connect" => return &[Key::Caught, Key::Loopback],
+        "ftruncate" => return &[Key::Cow],
         _ => {}
     }
     match (INTERRUPTIBLE.contains(&sc.name()), PEERED.contains(&sc.name())) {
@@ -1388,6 +1403,9 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
             .and_then(|i| probe.flushes_at_close(args[i] as i32))
             .map_or(UNKNOWN, yes_no),
         Key::Loopback if sc.name() == "connect" => connects_to_loopback(args, probe).map_or(UNKNOWN, yes_no),
+        Key::Cow => fd_arg(sc)
+            .and_then(|i| probe.copy_on_write(args[i] as i32))
+            .map_or(UNKNOWN, yes_no),
         _ => UNKNOWN,
     }
 }
@@ -1424,6 +1442,23 @@ pub fn flushes_at_close(fs: &str) -> bool {
     ) || fs.starts_with("fuse.")
 }
 
+/// Whether a file system of type `fs` (as [`flushes_at_close`] takes it) is copy-on-write ([`Key::Cow`]): btrfs,
+/// bcachefs, zfs. Pure.
+pub fn copy_on_write(fs: &str) -> bool {
+    matches!(fs, "btrfs" | "bcachefs" | "zfs")
+}
+
+/// The guards the catalogue's plausible model of `action` on `sc` carries beyond [`model_guards`]' (which every
+/// model, observed ones too, carries): ftruncate's ENOSPC and EDQUOT, copy-on-write file systems only — never
+/// seen, they are plausible only where the file system reserves space for a size change ([`Key::Cow`]); an
+/// observed one is where it was seen.
+pub fn plausible_guards(sc: Syscall, action: Action) -> &'static str {
+    match (sc.name(), action.errno().map(|e| e.code())) {
+        ("ftruncate", Some(libc::ENOSPC | libc::EDQUOT)) => ":cow=yes",
+        _ => model_guards(sc, action),
+    }
+}
+
 /// Why a call that had `had` (`edge=yes`, as a guard's count in an injection log names it) is outside a rule's
 /// guard, in words; `None` for a text that is not one guard's value.
 pub fn guard_explanation(had: &str) -> Option<&'static str> {
@@ -1455,6 +1490,11 @@ pub fn guard_explanation(had: &str) -> Option<&'static str> {
              host: no network or host on the way can be unreachable"
         }
         (Key::Loopback, _) => "the destination was not a loopback address",
+        (Key::Cow, "no") => {
+            "the file's file system is not copy-on-write (ext4, xfs, tmpfs), where a size change reserves no space \
+             that could run out: only btrfs, bcachefs or zfs say ENOSPC or EDQUOT to ftruncate"
+        }
+        (Key::Cow, _) => "the file's file system is copy-on-write (btrfs, bcachefs, zfs)",
         _ => return None,
     })
 }
@@ -3618,6 +3658,45 @@ mod tests {
         );
         assert!(crate::model::FaultSpec::parse("connect:ENETUNREACH:loopback=no").is_ok());
         assert!(crate::model::FaultSpec::parse("read:EIO:loopback=no").is_err());
+    }
+
+    /// GNU sort writing its output with `-o`: the plausible `ftruncate-ENOSPC` and `ftruncate-EDQUOT` failed its
+    /// truncation of `out.txt` on ext4, where a size change reserves no space (ftruncate(2) lists neither errno;
+    /// the catalogue's source is btrfs's metadata reservation). Their plausible models say `cow=yes`, decided from
+    /// the file's file system; an observed one (seen where it happened) does not.
+    #[test]
+    fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing() {
+        let e = |name: &str| Action::Errno(Errno::parse(name).unwrap());
+        for errno in ["ENOSPC", "EDQUOT"] {
+            assert_eq!(plausible_guards(sc("ftruncate"), e(errno)), ":cow=yes");
+            assert_eq!(
+                model_guards(sc("ftruncate"), e(errno)),
+                "",
+                "observed: where it was seen"
+            );
+        }
+        assert_eq!(plausible_guards(sc("ftruncate"), e("EIO")), "");
+        assert_eq!(plausible_guards(sc("read"), e("EINTR")), ":caught=yes");
+        for fs in ["btrfs", "bcachefs", "zfs"] {
+            assert!(copy_on_write(fs), "{fs}");
+        }
+        for fs in ["ext4", "xfs", "tmpfs", "nfs4", "overlay", ""] {
+            assert!(!copy_on_write(fs), "{fs}");
+        }
+        struct Mounted(&'static str);
+        impl Probe for Mounted {
+            fn copy_on_write(&mut self, _fd: i32) -> Option<bool> {
+                (!self.0.is_empty()).then(|| copy_on_write(self.0))
+            }
+        }
+        let truncate = |fs| guard_value(Key::Cow, sc("ftruncate"), &[3, 0, 0, 0, 0, 0], &mut Mounted(fs));
+        assert_eq!(
+            (truncate("ext4"), truncate("btrfs"), truncate("")),
+            ("no", "yes", UNKNOWN)
+        );
+        assert!(guard_explanation("cow=no").unwrap().contains("not copy-on-write"));
+        assert!(crate::model::FaultSpec::parse("ftruncate:ENOSPC:cow=yes").is_ok());
+        assert!(crate::model::FaultSpec::parse("write:ENOSPC:cow=yes").is_err());
     }
 
     #[test]

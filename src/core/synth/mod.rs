@@ -345,7 +345,7 @@ fn plausible_rules(p: &plausible::Plausible, rate: f64, why: &str) -> Vec<ShapeM
                 p.entry.syscall,
                 p.entry.action,
                 shape.as_rule(),
-                crate::model::shape::model_guards(p.entry.syscall, p.entry.action)
+                crate::model::shape::plausible_guards(p.entry.syscall, p.entry.action)
             ))
             .ok()?;
             Some(ShapeModel {
