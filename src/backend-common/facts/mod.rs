@@ -766,6 +766,29 @@ mod tests {
     use super::*;
     use phoebe_core::model::shape::{Shape, shape_of};
 
+    /// `decider`'s decision for a call of `syscall` with `args` by task `tid` (its own thread group), probed
+    /// through `source`.
+    fn decide_call(
+        decider: &mut phoebe_core::decide::Decider,
+        source: &mut fake::Recorded,
+        cache: &mut FactCache,
+        tid: Pid,
+        syscall: &str,
+        args: [u64; 6],
+    ) -> Option<phoebe_core::decide::Decision> {
+        let call = phoebe_core::decide::Call {
+            syscall: Syscall::parse(syscall).unwrap(),
+            pid: tid.as_raw(),
+            tid: tid.as_raw(),
+            thread: None,
+            t_ns: 0,
+            path: None,
+            args,
+        };
+        let mut probe = ProcProbe::with_source(source, tid, tid.as_raw(), cache);
+        decider.decide(&call, &mut probe)
+    }
+
     /// tempfile's suite: `statx(fd, "", AT_EMPTY_PATH)` of an open temp file was named by the descriptor's link
     /// (`/tmp/.tmpnFn6DW (deleted)`), matched the template `path=/tmp/.tmp*` whose lookups failed naturally with
     /// ENOENT, and got that ENOENT, which a call on an open file never returns. An empty path has no path.
@@ -802,7 +825,7 @@ mod tests {
     #[test]
     fn regression_short_reads_were_injected_into_edge_triggered_readers() {
         use super::fake::Recorded;
-        use phoebe_core::decide::{Call, Decider};
+        use phoebe_core::decide::Decider;
         let tid = Pid::from_raw(4_000_020);
         let tcp = (libc::AF_INET, libc::SOCK_STREAM);
         let mut source = Recorded::new()
@@ -815,17 +838,14 @@ mod tests {
         let mut decider = Decider::new(vec![rule], 1);
         let mut cache = FactCache::default();
         let mut recv = |source: &mut Recorded, fd: u64| {
-            let call = Call {
-                syscall: Syscall::parse("recvfrom").unwrap(),
-                pid: tid.as_raw(),
-                tid: tid.as_raw(),
-                thread: None,
-                t_ns: 0,
-                path: None,
-                args: [fd, 0x1000, 1024, 0, 0, 0],
-            };
-            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
-            decider.decide(&call, &mut probe)
+            decide_call(
+                &mut decider,
+                source,
+                &mut cache,
+                tid,
+                "recvfrom",
+                [fd, 0x1000, 1024, 0, 0, 0],
+            )
         };
         assert!(
             recv(&mut source, 5).is_none(),
@@ -852,7 +872,7 @@ mod tests {
     #[test]
     fn regression_close_eintr_was_injected_into_files_on_local_disks() {
         use super::fake::Recorded;
-        use phoebe_core::decide::{Call, Decider};
+        use phoebe_core::decide::Decider;
         let tid = Pid::from_raw(4_000_040);
         let mut source = Recorded::new()
             .file(tid, 3, "/work/out.tgz", libc::O_WRONLY)
@@ -868,17 +888,14 @@ mod tests {
         let mut decider = Decider::new(vec![rule, pipes], 1);
         let mut cache = FactCache::default();
         let mut close = |source: &mut Recorded, fd: u64| {
-            let call = Call {
-                syscall: Syscall::parse("close").unwrap(),
-                pid: tid.as_raw(),
-                tid: tid.as_raw(),
-                thread: None,
-                t_ns: 0,
-                path: None,
-                args: [fd, 0, 0, 0, 0, 0],
-            };
-            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
-            decider.decide(&call, &mut probe)
+            decide_call(
+                &mut decider,
+                source,
+                &mut cache,
+                tid,
+                "close",
+                [fd, 0, 0, 0, 0, 0],
+            )
         };
         assert!(close(&mut source, 3).is_none(), "ext4: close flushes nothing");
         assert!(
@@ -912,7 +929,7 @@ mod tests {
     #[test]
     fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing() {
         use super::fake::Recorded;
-        use phoebe_core::decide::{Call, Decider};
+        use phoebe_core::decide::Decider;
         let tid = Pid::from_raw(4_000_060);
         let mut source = Recorded::new()
             .file(tid, 3, "/work/out.txt", libc::O_WRONLY)
@@ -924,17 +941,14 @@ mod tests {
         let mut decider = Decider::new(vec![rule], 1);
         let mut cache = FactCache::default();
         let mut truncate = |source: &mut Recorded, fd: u64| {
-            let call = Call {
-                syscall: Syscall::parse("ftruncate").unwrap(),
-                pid: tid.as_raw(),
-                tid: tid.as_raw(),
-                thread: None,
-                t_ns: 0,
-                path: None,
-                args: [fd, 0, 0, 0, 0, 0],
-            };
-            let mut probe = ProcProbe::with_source(&mut *source, tid, tid.as_raw(), &mut cache);
-            decider.decide(&call, &mut probe)
+            decide_call(
+                &mut decider,
+                source,
+                &mut cache,
+                tid,
+                "ftruncate",
+                [fd, 0, 0, 0, 0, 0],
+            )
         };
         assert!(truncate(&mut source, 3).is_none(), "ext4");
         assert!(truncate(&mut source, 4).is_some(), "btrfs");
