@@ -208,8 +208,8 @@ impl Baseline {
         }
         if !self.rerun_judges_damage() {
             text.push_str(
-                "; a plain run right after a passing one fails without --reset (baseline/rerun.err), so damage \
-                 is not judged by the plain run after injection",
+                " (a plain run right after a passing one fails without --reset, baseline/rerun.err: damage is \
+                 not judged by the plain run after injection)",
             );
         }
         text
