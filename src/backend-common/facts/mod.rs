@@ -589,34 +589,8 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
         edge
     }
 
-    fn copy_on_write(&mut self, fd: i32) -> Option<bool> {
-        match self.fd(fd)?.kind {
-            "file" | "dir" => self
-                .source
-                .fd_fs_type(self.tgid, fd)
-                .map(|fs| phoebe_core::model::shape::copy_on_write(&fs)),
-            _ => None,
-        }
-    }
-
-    fn flushes_at_close(&mut self, fd: i32) -> Option<bool> {
-        // Only a file or directory has a file system to ask; a pipe's, a socket's or an anonymous inode's close
-        // has no flush at all.
-        match self.fd(fd)?.kind {
-            "file" | "dir" => self
-                .source
-                .fd_fs_type(self.tgid, fd)
-                .map(|fs| phoebe_core::model::shape::flushes_at_close(&fs)),
-            kind if SOCKET_KINDS.contains(&kind)
-                || matches!(
-                    kind,
-                    "pipe" | "eventfd" | "timerfd" | "signalfd" | "epoll" | "pidfd"
-                ) =>
-            {
-                Some(false)
-            }
-            _ => None,
-        }
+    fn fs_type(&mut self, fd: i32) -> Option<String> {
+        self.source.fd_fs_type(self.tgid, fd)
     }
 
     fn caught(&mut self, restartable: bool) -> Option<bool> {
@@ -925,7 +899,8 @@ mod tests {
     }
 
     /// GNU sort: the plausible `ftruncate-ENOSPC` failed its truncation of its output on ext4. `cow=yes` is
-    /// decided per descriptor from its file's file system: btrfs injected, ext4 and a pipe kept out.
+    /// decided per descriptor from its file's file system: btrfs injected, ext4 and a pipe (no file system to
+    /// reserve space in) kept out, and a file whose mount phoebe cannot find kept out as unknown.
     #[test]
     fn regression_ftruncate_enospc_was_injected_on_file_systems_that_reserve_nothing() {
         use super::fake::Recorded;
@@ -936,7 +911,8 @@ mod tests {
             .fs_type(tid, 3, "ext4")
             .file(tid, 4, "/srv/out.txt", libc::O_WRONLY)
             .fs_type(tid, 4, "btrfs")
-            .pipe(tid, 5, 905, true);
+            .pipe(tid, 5, 905, true)
+            .file(tid, 6, "/gone/out.txt", libc::O_WRONLY);
         let rule = phoebe_core::model::FaultSpec::parse("ftruncate:ENOSPC:p=1:cow=yes").unwrap();
         let mut decider = Decider::new(vec![rule], 1);
         let mut cache = FactCache::default();
@@ -952,11 +928,15 @@ mod tests {
         };
         assert!(truncate(&mut source, 3).is_none(), "ext4");
         assert!(truncate(&mut source, 4).is_some(), "btrfs");
-        assert!(truncate(&mut source, 5).is_none(), "a pipe: unknown, kept out");
+        assert!(truncate(&mut source, 5).is_none(), "a pipe");
+        assert!(
+            truncate(&mut source, 6).is_none(),
+            "a mount phoebe cannot find: unknown"
+        );
         let log = decider.finish(vec!["sort".into()], "ptrace", None, false);
         assert_eq!(
             log.rules[0].guarded.iter().collect::<Vec<_>>(),
-            [(&"cow=no".to_owned(), &1), (&"cow=unknown".to_owned(), &1)]
+            [(&"cow=no".to_owned(), &2), (&"cow=unknown".to_owned(), &1)]
         );
     }
 

@@ -729,12 +729,9 @@ pub trait Probe {
     fn edge_triggered(&mut self, _fd: i32) -> Option<bool> {
         None
     }
-    /// Whether the file system of the file behind `fd` flushes at close ([`Key::Flush`], [`flushes_at_close`]).
-    fn flushes_at_close(&mut self, _fd: i32) -> Option<bool> {
-        None
-    }
-    /// Whether the file system of the file behind `fd` is copy-on-write ([`Key::Cow`], [`copy_on_write`]).
-    fn copy_on_write(&mut self, _fd: i32) -> Option<bool> {
+    /// The type of the file system that holds the file or directory behind `fd`, as `/proc/PID/mountinfo` names
+    /// it (`ext4`, `nfs4`, `fuse.sshfs`): what [`Key::Flush`] and [`Key::Cow`] are decided from.
+    fn fs_type(&mut self, _fd: i32) -> Option<String> {
         None
     }
     /// Whether the calling task's process has a child that a wait for `waits` would wait for.
@@ -1365,7 +1362,7 @@ pub fn restartable(sc: Syscall, args: &[u64; 6]) -> bool {
 
 /// The components a rule on `sc` may ask about beyond its shape's ([`keys_of`]): facts an injector looks up for a
 /// rule that needs them, which observations do not record ([`Key::Caught`], [`Key::Peer`], [`Key::Edge`],
-/// [`Key::Flush`]).
+/// [`Key::Flush`], [`Key::Loopback`], [`Key::Cow`]).
 pub fn guards_of(sc: Syscall) -> &'static [Key] {
     match sc.name() {
         "close" => return &[Key::Caught, Key::Flush],
@@ -1399,13 +1396,9 @@ pub fn guard_value(key: Key, sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe
         Key::Edge => fd_arg(sc)
             .and_then(|i| probe.edge_triggered(args[i] as i32))
             .map_or(UNKNOWN, yes_no),
-        Key::Flush => fd_arg(sc)
-            .and_then(|i| probe.flushes_at_close(args[i] as i32))
-            .map_or(UNKNOWN, yes_no),
+        Key::Flush => file_system_is(sc, args, probe, flushes_at_close).map_or(UNKNOWN, yes_no),
         Key::Loopback if sc.name() == "connect" => connects_to_loopback(args, probe).map_or(UNKNOWN, yes_no),
-        Key::Cow => fd_arg(sc)
-            .and_then(|i| probe.copy_on_write(args[i] as i32))
-            .map_or(UNKNOWN, yes_no),
+        Key::Cow => file_system_is(sc, args, probe, copy_on_write).map_or(UNKNOWN, yes_no),
         _ => UNKNOWN,
     }
 }
@@ -1425,6 +1418,26 @@ fn connects_to_loopback(args: &[u64; 6], probe: &mut dyn Probe) -> Option<bool> 
             ip[8..].copy_from_slice(&probe.read_u64(addr + 16)?.to_ne_bytes());
             let ip = std::net::Ipv6Addr::from(ip);
             Some(ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the file system of the call's descriptor is one `is` says yes to ([`Key::Flush`], [`Key::Cow`]): for a
+/// file or directory, its file system's type ([`Probe::fs_type`]); a pipe, a socket or an anonymous inode has no
+/// file system to flush or reserve space in (`Some(false)`); another kind (a device, one phoebe could not name),
+/// `None`.
+fn file_system_is(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe, is: fn(&str) -> bool) -> Option<bool> {
+    let fd = args[fd_arg(sc)?] as i32;
+    match probe.fd(fd)?.kind {
+        "file" | "dir" => probe.fs_type(fd).map(|fs| is(&fs)),
+        kind if SOCKET_KINDS.contains(&kind)
+            || matches!(
+                kind,
+                "pipe" | "eventfd" | "timerfd" | "signalfd" | "epoll" | "pidfd"
+            ) =>
+        {
+            Some(false)
         }
         _ => None,
     }
@@ -3550,6 +3563,26 @@ mod tests {
         assert_eq!(Shape::parse("").unwrap(), Shape::default());
     }
 
+    /// A probe whose descriptor 3 is a regular file on a file system of type `.0` (`""`: unknown), and 4 a pipe.
+    struct Mounted(&'static str);
+    impl Probe for Mounted {
+        fn fd(&mut self, fd: i32) -> Option<FdFacts> {
+            let kind = match fd {
+                3 => "file",
+                4 => "pipe",
+                _ => return None,
+            };
+            Some(FdFacts {
+                kind,
+                nonblock: Some(false),
+                path: None,
+            })
+        }
+        fn fs_type(&mut self, _fd: i32) -> Option<String> {
+            (!self.0.is_empty()).then(|| self.0.to_owned())
+        }
+    }
+
     /// tar | gzip: the plausible `close-EINTR` failed gzip's close of its output on ext4 ("gzip: stdout:
     /// Interrupted system call"), where close flushes nothing and never returns EINTR. The model now says
     /// `flush=yes`, which the probe decides from the file's file system.
@@ -3576,14 +3609,10 @@ mod tests {
         ] {
             assert!(!flushes_at_close(fs), "{fs}");
         }
-        struct Mounted(&'static str);
-        impl Probe for Mounted {
-            fn flushes_at_close(&mut self, _fd: i32) -> Option<bool> {
-                (!self.0.is_empty()).then(|| flushes_at_close(self.0))
-            }
-        }
         let close = |fs| guard_value(Key::Flush, sc("close"), &[3, 0, 0, 0, 0, 0], &mut Mounted(fs));
         assert_eq!((close("ext4"), close("nfs4"), close("")), ("no", "yes", UNKNOWN));
+        let pipe = guard_value(Key::Flush, sc("close"), &[4, 0, 0, 0, 0, 0], &mut Mounted("ext4"));
+        assert_eq!(pipe, "no", "a pipe has no flush");
         let rule = crate::model::FaultSpec::parse("close:EINTR:flush=yes").unwrap();
         assert_eq!(rule.to_string(), "close:EINTR:flush=yes");
         assert!(
@@ -3682,12 +3711,6 @@ mod tests {
         }
         for fs in ["ext4", "xfs", "tmpfs", "nfs4", "overlay", ""] {
             assert!(!copy_on_write(fs), "{fs}");
-        }
-        struct Mounted(&'static str);
-        impl Probe for Mounted {
-            fn copy_on_write(&mut self, _fd: i32) -> Option<bool> {
-                (!self.0.is_empty()).then(|| copy_on_write(self.0))
-            }
         }
         let truncate = |fs| guard_value(Key::Cow, sc("ftruncate"), &[3, 0, 0, 0, 0, 0], &mut Mounted(fs));
         assert_eq!(
