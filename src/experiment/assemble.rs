@@ -202,8 +202,10 @@ pub(super) fn evidence(
                 .collect()
         })
         .unwrap_or_default();
-    let (error_line, error_line_file) = error_line_of(files, &base).unzip();
-    let crash_line = crash_line_of(&files.dir.join(format!("{base}.err")));
+    // The run's stderr, read once for both lines.
+    let stderr = scan(&files.dir.join(format!("{base}.err")), 0);
+    let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref()).unzip();
+    let crash_line = stderr.as_deref().and_then(crash_line);
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -233,9 +235,9 @@ pub(super) fn evidence(
 
 /// The first line of the run's stderr, then stdout, then what the run appended to the program's own log files
 /// (`--log-file`), that names an error its log says was injected, by the C library's text for it
-/// ([`error_line`]), and that file (the run's relative to the campaign directory). Reads at most
-/// [`ERROR_LINE_SCAN`] bytes of each.
-fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<(String, String)> {
+/// ([`error_line`]), and that file (the run's relative to the campaign directory). `stderr` is the run's stderr,
+/// which the caller has read; at most [`ERROR_LINE_SCAN`] bytes of each of the others are read.
+fn error_line_of(files: &RunFiles<'_>, base: &str, stderr: Option<&str>) -> Option<(String, String)> {
     let mut said: Vec<String> = files
         .log?
         .injections
@@ -254,35 +256,31 @@ fn error_line_of(files: &RunFiles<'_>, base: &str) -> Option<(String, String)> {
         return None;
     }
     let said: Vec<&str> = said.iter().map(String::as_str).collect();
-    let outputs = ["err", "out"].map(|ext| (files.dir.join(format!("{base}.{ext}")), 0));
+    if let Some(line) = stderr.and_then(|text| error_line(text, &said)) {
+        return Some((line, format!("{}/{base}.err", files.rel)));
+    }
+    let outputs = [(files.dir.join(format!("{base}.out")), 0)];
     let name = |path: &std::path::Path| match path.strip_prefix(files.dir) {
         Ok(own) => format!("{}/{}", files.rel, own.display()),
         Err(_) => path.display().to_string(),
     };
-    outputs.iter().chain(files.program_logs).find_map(|(path, from)| {
-        use std::io::{Read, Seek};
-        let mut file = std::fs::File::open(path).ok()?;
-        // A log rotated or truncated since the run started: all of it is the run's.
-        let len = file.metadata().ok()?.len();
-        file.seek(std::io::SeekFrom::Start(if *from <= len { *from } else { 0 }))
-            .ok()?;
-        let mut bytes = Vec::new();
-        file.take(ERROR_LINE_SCAN).read_to_end(&mut bytes).ok()?;
-        error_line(&String::from_utf8_lossy(&bytes), &said).map(|line| (line, name(path)))
-    })
+    outputs
+        .iter()
+        .chain(files.program_logs)
+        .find_map(|(path, from)| error_line(&scan(path, *from)?, &said).map(|line| (line, name(path))))
 }
 
-/// The first line of the run's stderr `path` where a runtime says why the program stopped ([`crash_line`]),
-/// within its first [`ERROR_LINE_SCAN`] bytes.
-fn crash_line_of(path: &std::path::Path) -> Option<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(ERROR_LINE_SCAN)
-        .read_to_end(&mut bytes)
+/// The text of `path` from byte `from` (all of it when the file is shorter: a log rotated or truncated since the
+/// run started is all the run's), at most [`ERROR_LINE_SCAN`] bytes of it; `None` when it cannot be read.
+fn scan(path: &std::path::Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(std::io::SeekFrom::Start(if from <= len { from } else { 0 }))
         .ok()?;
-    crash_line(&String::from_utf8_lossy(&bytes))
+    let mut bytes = Vec::new();
+    file.take(ERROR_LINE_SCAN).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The C library's text for `errno` (`strerror`: `Input/output error`), through std, which asks `strerror_r`;
