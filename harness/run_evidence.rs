@@ -151,6 +151,78 @@ fn regression_a_runtimes_crash_was_explained_by_the_last_line_of_its_dump() {
 }
 
 #[test]
+fn regression_a_cascade_of_errors_and_a_failed_check_were_explained_by_their_last_lines() {
+    // Found on SQLite's shell: a failed statement, then `no such table: t` for every statement after it, and the
+    // evidence was the last of those; a read error on its script made it stop early with exit 0 and no output,
+    // and the evidence was "no output" where the check said what was missing. Here a script that goes on after a
+    // failed step, exits 0, and leaves the check something to say.
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "data");
+    let copy = dir.path().join("copy.txt");
+    let script = format!(
+        "echo 'warning: the cache is cold, cannot speed up' >&2; \
+         if ! cat '{}' > '{}' 2>/dev/null; then \
+           echo 'step 1: could not load the data' >&2; echo 'step 2 failed: nothing to index' >&2; \
+         fi; exit 0",
+        input.display(),
+        copy.display()
+    );
+    let check = format!(
+        "grep -q data '{}' || {{ echo 'check: the copy lacks the data'; exit 1; }}",
+        copy.display()
+    );
+    let out = dir.path().join("campaign");
+    let mut c = exec_once();
+    c.arg("--out")
+        .arg(&out)
+        .args(["--check", &check])
+        .args(["--fault", &format!("openat:ENOENT:path={}", input.display())])
+        .args(["--", "sh", "-c", &script]);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(
+        (run.verdict, run.check_passed),
+        (Verdict::Failed, Some(false)),
+        "{run:?}"
+    );
+    let evidence = run.evidence.as_ref().unwrap();
+    // The first complaint, not the baseline's warning (every run prints it) nor the cascade's last line.
+    assert_eq!(
+        evidence.complaint_line.as_deref(),
+        Some("step 1: could not load the data"),
+        "{evidence:?}"
+    );
+    assert_eq!(
+        evidence.stderr_tail.last().map(String::as_str),
+        Some("step 2 failed: nothing to index")
+    );
+    assert_eq!(
+        evidence.telling_line().as_deref(),
+        Some("step 1: could not load the data")
+    );
+    assert_eq!(
+        evidence.check_line.as_deref(),
+        Some("check: the copy lacks the data")
+    );
+    assert_eq!(evidence.check_file, "experiments/openat-ENOENT/run-1.check.out");
+    for file in ["report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            text.contains("step 1: could not load the data"),
+            "{file} lacks the first complaint"
+        );
+        assert!(
+            text.contains("check: the copy lacks the data"),
+            "{file} lacks what the check said"
+        );
+    }
+}
+
+#[test]
 fn a_failed_runs_repro_fails_the_same_way() {
     if !ptrace_works() {
         return;

@@ -5,7 +5,7 @@ use super::{Campaign, Experiment};
 use crate::model::{
     Baseline, Effect, ExperimentResult, FORMAT_VERSION, InjectedCall, InjectionLog, Plan, Report,
     RunEvidence, Usage, Verdict,
-    report::{FIRST_INJECTIONS, crash_line, error_line, tail_lines},
+    report::{FIRST_INJECTIONS, check_line, complaint_line, crash_line, error_line, tail_lines},
 };
 
 /// The (syscall, errno, shape) triples that failed naturally in the baseline.
@@ -159,6 +159,21 @@ pub(super) struct RunFiles<'a> {
     pub(super) log: Option<&'a InjectionLog>,
     /// The program's own log files (`--log-file`), each with its length when the run started.
     pub(super) program_logs: &'a [(std::path::PathBuf, u64)],
+    /// The run's `--check` failed: what it said is evidence (`run-K.check.err`, `run-K.check.out`).
+    pub(super) check_failed: bool,
+    /// The lines the baseline runs printed on stderr ([`steady_lines`]), which explain no finding.
+    pub(super) steady: &'a std::collections::HashSet<String>,
+}
+
+/// The lines, trimmed, that the baseline runs in `baseline_dir` (`run-1.err` … `run-N.err`) printed on stderr: a
+/// warning every run prints is not where a finding's run said what went wrong ([`complaint_line`]). At most
+/// [`ERROR_LINE_SCAN`] bytes of each.
+pub(super) fn steady_lines(baseline_dir: &std::path::Path, runs: usize) -> std::collections::HashSet<String> {
+    (1..=runs)
+        .filter_map(|k| scan(&baseline_dir.join(format!("run-{k}.err")), 0))
+        .flat_map(|text| text.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// A finding run's evidence ([`RunEvidence`], `None` for a run that is no finding): the tails of its output files, its first injections, and the command that
@@ -206,6 +221,18 @@ pub(super) fn evidence(
     let stderr = scan(&files.dir.join(format!("{base}.err")), 0);
     let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref()).unzip();
     let crash_line = stderr.as_deref().and_then(crash_line);
+    let complaint_line = stderr
+        .as_deref()
+        .and_then(|text| complaint_line(text, |line| files.steady.contains(line.trim())));
+    let check = format!("{base}.check");
+    let (check_line, check_file) = if files.check_failed {
+        let stream = |ext: &str| scan(&files.dir.join(format!("{check}.{ext}")), 0).unwrap_or_default();
+        check_line(&stream("err"), &stream("out"))
+            .map(|(line, ext)| (Some(line), format!("{}/{check}.{ext}", files.rel)))
+            .unwrap_or_default()
+    } else {
+        (None, String::new())
+    };
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -227,6 +254,9 @@ pub(super) fn evidence(
         error_line,
         error_line_file: error_line_file.unwrap_or_default(),
         crash_line,
+        complaint_line,
+        check_line,
+        check_file,
         first_injections,
         repro_shell: crate::report::view::command_line(&repro),
         repro,

@@ -6,7 +6,7 @@ use std::{ffi::OsString, fs, path::Path, process::Command, time::Duration};
 
 use super::{
     Campaign, Experiment, ExperimentError, Progress,
-    assemble::{LogSums, NaturalShapes, RunFiles, evidence},
+    assemble::{LogSums, NaturalShapes, RunFiles, evidence, steady_lines},
     leftovers::{self, Snapshot},
     service,
     store::Layout,
@@ -296,6 +296,7 @@ impl Runner<'_> {
         };
         // Every baseline run's output is a test suite's (libtest, pytest, JUnit files).
         let baseline_suite = !base.is_empty() && base.iter().all(|b| b.suite);
+        let steady = steady_lines(&self.layout.path("baseline"), baseline.runs.len());
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
@@ -352,6 +353,8 @@ impl Runner<'_> {
                         verdict,
                         log: log.as_ref(),
                         program_logs: &log_marks,
+                        check_failed: run.check_passed == Some(false),
+                        steady: &steady,
                     },
                     self.phoebe,
                     &inject,
@@ -478,6 +481,8 @@ impl Runner<'_> {
                     verdict,
                     log: log.as_ref(),
                     program_logs: &log_marks,
+                    check_failed: check_passed == Some(false),
+                    steady: &steady,
                 },
                 self.phoebe,
                 &inject,

@@ -585,6 +585,27 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(line)
         );
     }
+    // The first complaint, when no line above says it already.
+    if let Some(line) = ev
+        .complaint_line
+        .as_ref()
+        .filter(|l| ev.error_line.as_ref() != Some(l) && ev.crash_line.as_ref() != Some(l))
+    {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Where it first said something went wrong (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
+            esc(&ev.stderr_file),
+            esc(line)
+        );
+    }
+    if let Some(line) = &ev.check_line {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">What the check said (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
+            esc(&ev.check_file),
+            esc(line)
+        );
+    }
     if !ev.first_injections.is_empty() {
         out.push_str("<p class=\"muted\">First injected calls:</p><ul>");
         for call in &ev.first_injections {

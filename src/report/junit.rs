@@ -63,8 +63,8 @@ fn run_line(r: &RunResult) -> String {
 }
 
 /// The explaining run's evidence as plain text for a failure's body: the command that runs it again, its first
-/// injected calls, the line that names the injected error and the line where a runtime said why the program
-/// stopped (when found), and the ends of its stderr and stdout.
+/// injected calls, the line that names the injected error, the line where a runtime said why the program
+/// stopped, its first complaint and what a failed check said (when found), and the ends of its stderr and stdout.
 fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     let mut out = format!("\nevidence of run {run}:");
     if !ev.repro_shell.is_empty() {
@@ -82,6 +82,16 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     }
     if let Some(line) = &ev.crash_line {
         let _ = write!(out, "\nstopped ({}): {line}", ev.stderr_file);
+    }
+    if let Some(line) = ev
+        .complaint_line
+        .as_ref()
+        .filter(|l| ev.error_line.as_ref() != Some(l) && ev.crash_line.as_ref() != Some(l))
+    {
+        let _ = write!(out, "\nfirst complaint ({}): {line}", ev.stderr_file);
+    }
+    if let Some(line) = &ev.check_line {
+        let _ = write!(out, "\ncheck said ({}): {line}", ev.check_file);
     }
     for (name, lines, file) in [
         ("stderr", &ev.stderr_tail, &ev.stderr_file),

@@ -387,6 +387,52 @@ mod tests {
     }
 
     #[test]
+    fn every_renderer_shows_the_first_complaint_and_what_a_failed_check_said() {
+        let mut report = sample_with_evidence();
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.complaint_line = Some("Runtime error near line 4: database or disk is full <13>".into());
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains("read-EAGAIN run 2: Runtime error near line 4: database or disk is full <13>\n"),
+            "{text}"
+        );
+        let md = markdown::render(&report);
+        assert!(
+            md.contains("database or disk is full &lt;13&gt;</summary>"),
+            "{md}"
+        );
+        let page = html::render(&report);
+        assert!(page.contains(
+            "Where it first said something went wrong (<code>experiments/read-EAGAIN/run-2.err</code>):</p>\
+             <pre class=\"command\">Runtime error near line 4: database or disk is full &lt;13&gt;</pre>"
+        ));
+        let xml = junit::render(&report);
+        assert!(xml.contains(
+            "first complaint (experiments/read-EAGAIN/run-2.err): Runtime error near line 4: database or disk is \
+             full &lt;13&gt;"
+        ));
+
+        // A run that printed nothing and whose check failed: the check's words are the telling line.
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.complaint_line = None;
+        ev.stderr_tail.clear();
+        ev.check_line = Some("Error: in prepare, no such table: t".into());
+        ev.check_file = "experiments/read-EAGAIN/run-2.check.out".into();
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains("read-EAGAIN run 2: the check said: Error: in prepare, no such table: t\n"),
+            "{text}"
+        );
+        assert!(html::render(&report).contains(
+            "What the check said (<code>experiments/read-EAGAIN/run-2.check.out</code>):</p>\
+             <pre class=\"command\">Error: in prepare, no such table: t</pre>"
+        ));
+        assert!(junit::render(&report).contains(
+            "check said (experiments/read-EAGAIN/run-2.check.out): Error: in prepare, no such table: t"
+        ));
+    }
+
+    #[test]
     fn evidence_is_optional_in_report_json() {
         let report = sample_with_evidence();
         let json = serde_json::to_value(&report).unwrap();

@@ -218,6 +218,9 @@ pub fn sample_with_evidence() -> Report {
         error_line: None,
         error_line_file: String::new(),
         crash_line: None,
+        complaint_line: None,
+        check_line: None,
+        check_file: String::new(),
         first_injections: vec![InjectedCall {
             syscall: Syscall::parse("read").unwrap(),
             effect: crate::model::Effect::Errno(Errno::parse("EAGAIN").unwrap()),

@@ -309,6 +309,21 @@ pub struct RunEvidence {
     /// which the tail then no longer shows. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash_line: Option<String>,
+    /// The first line of the run's stderr where the program says something went wrong ([`complaint_line`]: an
+    /// error, a failure, a refusal), other than the lines the baseline runs printed too: a program that goes on
+    /// after an error prints a cascade of its consequences (SQLite's `Runtime error near line 4: database or
+    /// disk is full (13)`, then `cannot commit - no transaction is active`, then `no such table: t` …) whose last
+    /// line says least. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_line: Option<String>,
+    /// When the run's `--check` failed: what the check said — the first line of its stderr, then of its stdout,
+    /// that complains ([`complaint_line`]), else its last non-empty line; the run's own output may say nothing (a
+    /// program that exits 0 having done half its work). Bounded alike; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_line: Option<String>,
+    /// Where [`Self::check_line`] is (`experiments/read-EIO/run-1.check.out`); left out without it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub check_file: String,
     /// The first injected calls (at most [`FIRST_INJECTIONS`]), in the order phoebe made them.
     #[serde(default)]
     pub first_injections: Vec<InjectedCall>,
@@ -324,13 +339,19 @@ pub struct RunEvidence {
 
 impl RunEvidence {
     /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
-    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else the
-    /// last non-empty stderr line, else the last stdout line, else the
+    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else its first complaint
+    /// ([`RunEvidence::complaint_line`]); else the last non-empty stderr line, else what a failed check said
+    /// ([`RunEvidence::check_line`]), else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
     /// repr() failed> / MemoryError:`.
     pub fn telling_line(&self) -> Option<std::borrow::Cow<'_, str>> {
-        if let Some(line) = self.error_line.as_ref().or(self.crash_line.as_ref()) {
+        if let Some(line) = self
+            .error_line
+            .as_ref()
+            .or(self.crash_line.as_ref())
+            .or(self.complaint_line.as_ref())
+        {
             return Some(line.as_str().into());
         }
         fn last(lines: &[String]) -> Option<std::borrow::Cow<'_, str>> {
@@ -344,6 +365,11 @@ impl RunEvidence {
             }
         }
         last(&self.stderr_tail)
+            .or_else(|| {
+                self.check_line
+                    .as_deref()
+                    .map(|line| format!("the check said: {line}").into())
+            })
             .or_else(|| last(&self.stdout_tail))
             .or_else(|| last(&self.post_stderr_tail))
     }
@@ -529,6 +555,62 @@ pub fn crash_line(text: &str) -> Option<String> {
     };
     // A longer line keeps its start: the headline says what happened first.
     Some(bounded_line(&joined, 0))
+}
+
+/// The first line of `text` where the program says something went wrong, for [`RunEvidence::complaint_line`]:
+/// one that speaks of an error, a failure, a refusal or something missing (`error`, `fatal`, `fail`, `cannot`,
+/// `can't`, `could not`, `couldn't`, `unable`, `denied`, `refused`, `abort`, `not found`, `no such`, in any case), never one of phoebe's own
+/// messages ([`programs_lines`]), an indented line (a stack frame, a traceback's source line: their text is code,
+/// and the exception's own line follows them unindented), or a line `steady` says the steady state printed too
+/// (the baseline runs' warnings are no finding's explanation). Bounded and cleaned as [`error_line`]. Pure.
+pub fn complaint_line(text: &str, steady: impl Fn(&str) -> bool) -> Option<String> {
+    const MARKERS: [&str; 13] = [
+        "error",
+        "fatal",
+        "fail",
+        "cannot",
+        "can't",
+        "could not",
+        "couldn't",
+        "unable",
+        "denied",
+        "refused",
+        "abort",
+        "not found",
+        "no such",
+    ];
+    let line = programs_lines(text).find(|line| {
+        if line.is_empty() || line.starts_with(char::is_whitespace) {
+            return false;
+        }
+        let line = line.trim_end();
+        if line.starts_with("Traceback (most recent call last)") || steady(line) {
+            return false;
+        }
+        let lower = line.to_ascii_lowercase();
+        MARKERS.iter().any(|m| lower.contains(m))
+    })?;
+    // A longer line keeps its start: a complaint says what went wrong first.
+    Some(bounded_line(line, 0))
+}
+
+/// What a failed check said, for [`RunEvidence::check_line`], and which of its streams said it (`"err"` or
+/// `"out"`): the first complaint ([`complaint_line`]) of its `stderr`, then of its `stdout`, else the last
+/// non-empty line of either (stderr first). Pure.
+pub fn check_line(stderr: &str, stdout: &str) -> Option<(String, &'static str)> {
+    let streams = [(stderr, "err"), (stdout, "out")];
+    streams
+        .iter()
+        .find_map(|(text, name)| complaint_line(text, |_| false).map(|l| (l, *name)))
+        .or_else(|| {
+            streams.iter().find_map(|(text, name)| {
+                programs_lines(text)
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .last()
+                    .map(|l| (bounded_line(l, 0), *name))
+            })
+        })
 }
 
 /// The end of `text`: its last [`TAIL_LINES`] lines, within [`TAIL_BYTES`] bytes (a longer last line keeps its
@@ -1388,6 +1470,86 @@ mod tests {
         assert_eq!(
             error_line("phoebe: x\napp: ok\nhint: EIO\n", &["EIO"]).as_deref(),
             Some("hint: EIO")
+        );
+    }
+
+    #[test]
+    fn regression_a_cascade_of_errors_was_explained_by_its_last_consequence() {
+        // SQLite's shell goes on after a failed statement: the first line says what happened, the last says least.
+        let sqlite = "Runtime error near line 2: disk I/O error (10)\nParse error near line 4: no such table: t\n\
+                      Parse error near line 10: no such table: t\n";
+        let first = complaint_line(sqlite, |_| false);
+        assert_eq!(
+            first.as_deref(),
+            Some("Runtime error near line 2: disk I/O error (10)")
+        );
+        let evidence = RunEvidence {
+            stderr_tail: tail_lines(sqlite),
+            complaint_line: first,
+            ..RunEvidence::default()
+        };
+        assert_eq!(
+            evidence.telling_line().as_deref(),
+            Some("Runtime error near line 2: disk I/O error (10)")
+        );
+        // What every baseline run printed is no explanation; neither are phoebe's own lines nor indented ones.
+        let text = "warning: cache unavailable, cannot speed up\nphoebe: warning: fault x never fails\n\
+                    Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    \
+                    raise_error()\nsqlite3.OperationalError: disk I/O error\n";
+        let steady = |l: &str| l == "warning: cache unavailable, cannot speed up";
+        assert_eq!(
+            complaint_line(text, steady).as_deref(),
+            Some("sqlite3.OperationalError: disk I/O error")
+        );
+        assert_eq!(complaint_line("wal\n20000\n", |_| false), None);
+        assert_eq!(complaint_line("", |_| false), None);
+        // A long line keeps its start.
+        let long = format!("error: {}", "x".repeat(2 * ERROR_LINE_BYTES));
+        assert!(
+            complaint_line(&long, |_| false)
+                .unwrap()
+                .starts_with("error: xxx")
+        );
+    }
+
+    #[test]
+    fn regression_a_failed_check_was_explained_by_no_output() {
+        // stderr's complaint first, then stdout's, else the last line.
+        assert_eq!(
+            check_line("", "check: Error: in prepare, no such table: t\nok\n"),
+            Some(("check: Error: in prepare, no such table: t".into(), "out"))
+        );
+        assert_eq!(
+            check_line("diff: missing file\n", "Only in a: b\n"),
+            Some(("diff: missing file".into(), "err"))
+        );
+        assert_eq!(
+            check_line("", "3c3\n< x\n---\n> y\n"),
+            Some(("> y".into(), "out"))
+        );
+        assert_eq!(check_line("", "\n"), None);
+        let evidence = RunEvidence {
+            check_line: Some("Only in a: b".into()),
+            stdout_tail: vec!["done".into()],
+            ..RunEvidence::default()
+        };
+        assert_eq!(
+            evidence.telling_line().as_deref(),
+            Some("the check said: Only in a: b")
+        );
+        // The program's own stderr still comes first.
+        let evidence = RunEvidence {
+            stderr_tail: vec!["write: short".into()],
+            ..evidence
+        };
+        assert_eq!(evidence.telling_line().as_deref(), Some("write: short"));
+        // Reports written before these fields load.
+        let json = serde_json::to_value(&evidence).unwrap();
+        assert!(json.get("complaint_line").is_none() && json["check_line"] == "Only in a: b");
+        let old: RunEvidence = serde_json::from_str(r#"{"stderr_tail": ["x"]}"#).unwrap();
+        assert_eq!(
+            (old.complaint_line, old.check_line, old.check_file),
+            (None, None, String::new())
         );
     }
 
