@@ -446,7 +446,7 @@ impl std::fmt::Display for InjectedCall {
 /// The first line of `text` that names one of `said`, for [`RunEvidence::error_line`]: an errno's symbolic name
 /// (`ENOSPC`, as a word: libuv's `ENOSPC: no space left on device`) or the C library's text of an injected
 /// error (`Input/output error`, in any case: Go and libuv write it in lowercase); never one of phoebe's own
-/// messages ([`programs_lines`]). Trimmed, control characters
+/// messages ([`programs_lines`]); a warning ([`is_warning`]) only when no other line names one. Trimmed, control characters
 /// but tabs replaced, and at most [`ERROR_LINE_BYTES`] bytes — a longer line keeps the part that ends with what
 /// it names. Pure.
 pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
@@ -471,12 +471,28 @@ pub fn error_line(text: &str, said: &[&str]) -> Option<String> {
                 .map(|at| at + t.len())
         }
     };
-    let (line, end) = programs_lines(text).find_map(|line| {
-        said.iter()
-            .filter(|t| !t.is_empty())
-            .find_map(|t| named(line, t).map(|end| (line, end)))
-    })?;
+    let find = |warnings: bool| {
+        programs_lines(text)
+            .filter(|line| warnings || !is_warning(line))
+            .find_map(|line| {
+                said.iter()
+                    .filter(|t| !t.is_empty())
+                    .find_map(|t| named(line, t).map(|end| (line, end)))
+            })
+    };
+    // A warning the program went on after is the line only when no other line names the error.
+    let (line, end) = find(false).or_else(|| find(true))?;
     Some(bounded_line(line, end))
+}
+
+/// Whether `line` is a warning (`warning: unable to access '/root/.gitconfig': …`, `[WARN] …`): something the
+/// program said and went on after, which explains a finding less than an error line after it.
+fn is_warning(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.contains("warning")
+        || lower.contains("[warn")
+        || lower.contains(" warn ")
+        || lower.starts_with("warn")
 }
 
 /// The lines of a run's output that are the program's: without phoebe's own messages, which share the run's
@@ -562,7 +578,8 @@ pub fn crash_line(text: &str) -> Option<String> {
 /// `can't`, `could not`, `couldn't`, `unable`, `denied`, `refused`, `abort`, `not found`, `no such`, in any case), never one of phoebe's own
 /// messages ([`programs_lines`]), an indented line (a stack frame, a traceback's source line: their text is code,
 /// and the exception's own line follows them unindented), or a line `steady` says the steady state printed too
-/// (the baseline runs' warnings are no finding's explanation). Bounded and cleaned as [`error_line`]. Pure.
+/// (the baseline runs' warnings are no finding's explanation); a warning only when no other line complains.
+/// Bounded and cleaned as [`error_line`]. Pure.
 pub fn complaint_line(text: &str, steady: impl Fn(&str) -> bool) -> Option<String> {
     const MARKERS: [&str; 13] = [
         "error",
@@ -579,7 +596,7 @@ pub fn complaint_line(text: &str, steady: impl Fn(&str) -> bool) -> Option<Strin
         "not found",
         "no such",
     ];
-    let line = programs_lines(text).find(|line| {
+    let complains = |line: &&str| {
         if line.is_empty() || line.starts_with(char::is_whitespace) {
             return false;
         }
@@ -589,7 +606,12 @@ pub fn complaint_line(text: &str, steady: impl Fn(&str) -> bool) -> Option<Strin
         }
         let lower = line.to_ascii_lowercase();
         MARKERS.iter().any(|m| lower.contains(m))
-    })?;
+    };
+    // A warning only when nothing else complains.
+    let line = programs_lines(text)
+        .filter(|l| !is_warning(l))
+        .find(complains)
+        .or_else(|| programs_lines(text).find(complains))?;
     // A longer line keeps its start: a complaint says what went wrong first.
     Some(bounded_line(line, 0))
 }
@@ -1509,6 +1531,29 @@ mod tests {
             complaint_line(&long, |_| false)
                 .unwrap()
                 .starts_with("error: xxx")
+        );
+    }
+
+    #[test]
+    fn regression_a_warning_the_program_went_on_after_was_taken_for_why_it_failed() {
+        // git under openat-ENFILE: a warning about its config, then cp's errors, which failed the script.
+        let text = "warning: unable to access '/root/.gitconfig': Too many open files in system\n\
+                    cp: cannot open 'src/f106.txt' for reading: Too many open files in system\n";
+        let said = ["ENFILE", "Too many open files in system"];
+        assert_eq!(
+            error_line(text, &said).as_deref(),
+            Some("cp: cannot open 'src/f106.txt' for reading: Too many open files in system")
+        );
+        assert_eq!(
+            complaint_line("[WARN] slow disk, cannot cache\nerror: gave up\n", |_| false).as_deref(),
+            Some("error: gave up")
+        );
+        // A warning is still the line when it is the only one.
+        let only = "warning: unable to access '/root/.gitconfig': Too many open files in system\n";
+        assert_eq!(error_line(only, &said).as_deref(), Some(only.trim()));
+        assert_eq!(
+            complaint_line("[WARN] slow disk, cannot cache\n", |_| false).as_deref(),
+            Some("[WARN] slow disk, cannot cache")
         );
     }
 
