@@ -567,6 +567,94 @@ fn regression_flock_ewouldblock_was_injected_into_locks_nobody_else_held() {
     }
 }
 
+/// A directory removed as Node's `fs.rm(dir, {recursive: true})` removes it: `rmdir` first; on ENOTEMPTY its
+/// entries, then `rmdir` again. Prints how many of those second removals, of emptied directories, failed.
+const REMOVE_TREES: &str = r#"
+import errno, os, sys
+base, failed = sys.argv[1], 0
+for i in range(20):
+    d = os.path.join(base, f"out{i}")
+    os.mkdir(d)
+    open(os.path.join(d, "x"), "w").close()
+    try:
+        os.rmdir(d)
+    except OSError as e:
+        assert e.errno == errno.ENOTEMPTY, e
+        os.unlink(os.path.join(d, "x"))
+        try:
+            os.rmdir(d)
+        except OSError:
+            failed += 1
+print(failed)
+"#;
+
+/// Found on a Node script that cleans its output directory with `fs.rm({recursive: true})`: its first `rmdir`
+/// said ENOTEMPTY (the directory had entries), and the model (`rmdir-ENOTEMPTY`, 60 % of the path's removals)
+/// failed the second too, of the emptied directory, which fs.rm does not retry: the script failed for an error
+/// the kernel never returns there. Whether a removed directory is empty is part of its shape (`empty=`, read
+/// by ptrace and seccomp from the directory, from the result by eBPF): synthesis excludes ENOTEMPTY as the state
+/// of a directory with entries, and a hand-written rule can name either state.
+#[test]
+fn regression_enotempty_was_injected_into_the_removal_of_an_emptied_directory() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rmtree.py");
+    std::fs::write(&script, REMOVE_TREES).unwrap();
+    let mut observers = vec!["ptrace"];
+    if ebpf_works() {
+        observers.push("ebpf");
+    }
+    for backend in observers {
+        let base = dir.path().join(format!("trees-{backend}"));
+        std::fs::create_dir(&base).unwrap();
+        let plan = plan_of_python(&dir, backend, &script, std::slice::from_ref(&base), "0\n");
+        assert!(
+            !plan.models.iter().any(|m| m.id.starts_with("rmdir-ENOTEMPTY")),
+            "{backend}: {:?}",
+            plan.models
+        );
+        let excluded = plan
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "ENOTEMPTY")
+            .unwrap_or_else(|| panic!("{backend}: rmdir's ENOTEMPTY not excluded: {:?}", plan.excluded));
+        assert!(
+            excluded.shape.as_deref().is_some_and(|s| s.contains("empty=no")),
+            "{backend}: {excluded:?}"
+        );
+        assert!(
+            excluded.reason.contains("still had entries at every call"),
+            "{backend}: {excluded:?}"
+        );
+    }
+    for backend in [Backend::Ptrace, Backend::Seccomp] {
+        if !backend.works() {
+            continue;
+        }
+        // `empty=no` fails only the first removals, which fail by themselves; `empty=yes` the 20 second ones.
+        for (empty, failed) in [("no", 0), ("yes", 20)] {
+            let base = dir.path().join(format!("inject-{empty}-{}", backend.name()));
+            std::fs::create_dir(&base).unwrap();
+            backend
+                .inject()
+                .args([
+                    "--fault",
+                    &format!("rmdir:ENOTEMPTY:empty={empty}"),
+                    "--",
+                    "python3",
+                ])
+                .arg(&script)
+                .arg(&base)
+                .assert()
+                .success()
+                .stdout(format!("{failed}\n"))
+                .stderr(predicates::str::contains("injected 20 errors"));
+        }
+    }
+}
+
 /// fcntl on one file: its flags read and set, then a lock request that does not wait (`lockf`'s `F_SETLK`).
 const FCNTL_CALLS: &str = r#"
 import fcntl, os, sys

@@ -286,6 +286,8 @@ const FAULT_HELP: &str = "Fault rules (--fault, repeatable):
   parent=yes|no  mkdir, mknod, creating opens: the directory the name is created in exists
                (ENOENT needs no)
   dest_exists=yes|no  rename, link: the new name exists as the call starts (EEXIST, ENOTEMPTY)
+  empty=yes|no   rmdir, unlinkat with AT_REMOVEDIR: the directory has no entries as the call
+               starts (ENOTEMPTY needs no; on an empty one it simulates another's new file)
   readers=yes|no  write, writev on a pipe: the pipe has a reader as the call starts (EPIPE
                needs no; EPIPE on a pipe that is read simulates its reader's death)
   atomic=yes|no  write, writev on a pipe: at most PIPE_BUF (4096) bytes, which a pipe writes

@@ -24,8 +24,8 @@ use phoebe_core::model::{
     Errno, ObservationBuilder, Syscall,
     shape::{
         Clock, FdFacts, Key, Name, OpenMode, Probe, Shape, UNKNOWN, Waits, chr_kind, cwd_deleted_from_result,
-        exists_from_result, fd_kind_of_link, has_child_from_result, held_from_result, readers_from_result,
-        ready_from_result, registered_from_result, shape_of, socket_kind,
+        empty_from_result, exists_from_result, fd_kind_of_link, has_child_from_result, held_from_result,
+        readers_from_result, ready_from_result, registered_from_result, shape_of, socket_kind,
     },
 };
 
@@ -90,6 +90,16 @@ impl Probe for KernelPath {
     }
     fn has_child(&mut self, _: Waits) -> Option<bool> {
         has_child_from_result(self.result)
+    }
+    // The path counters keep no unlinkat flags: only a directory's removal says ENOTEMPTY (or EEXIST).
+    fn removes_directory(&mut self, sc: Syscall, _: &[u64; 6]) -> Option<bool> {
+        match (sc.name(), self.result.err().map(Errno::code)) {
+            ("rmdir", _) | (_, Some(libc::ENOTEMPTY | libc::EEXIST)) => Some(true),
+            _ => None,
+        }
+    }
+    fn dir_empty(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {
+        empty_from_result(self.result)
     }
     // The path counters keep an open's flags (`phoebe_common::shape::open`), no other register.
     fn creates(&mut self, _: Syscall, _: &[u64; 6]) -> Option<bool> {

@@ -347,6 +347,19 @@ pub fn cwd_deleted(tid: Pid) -> Option<bool> {
         .map(|m| m.nlink() == 0)
 }
 
+/// Whether the directory absolute `path` names in task `tid`'s file system has no entry but `.` and `..`
+/// (looked up through `/proc/TID/root`, as [`name_exists`]); `None` when that cannot be told (no such directory,
+/// something else than a directory, the task gone, a permission). A removal's `Key::Empty` (rmdir's ENOTEMPTY):
+/// only the first entry is read.
+pub fn dir_empty(tid: Pid, path: &str) -> Option<bool> {
+    let mut entries = std::fs::read_dir(format!("/proc/{tid}/root{path}")).ok()?;
+    match entries.next() {
+        None => Some(true),
+        Some(Ok(_)) => Some(false),
+        Some(Err(_)) => None,
+    }
+}
+
 /// Whether absolute `path` names something in task `tid`'s file system, as `lstat` sees it (the name, not what a
 /// symlink points to), looked up through the task's root (`/proc/TID/root`), so that a task in a chroot or
 /// another mount namespace is answered for its own tree. `None` when that cannot be told (the task is gone, a
@@ -489,6 +502,22 @@ mod tests {
             statfs.filesystem_type()
         );
         assert_eq!(fd_fs_type(std::process::id() as i32, 999_999), None);
+    }
+
+    #[test]
+    fn dir_empty_reads_the_directory_in_the_tasks_tree() {
+        let me = Pid::this();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_owned();
+        assert_eq!(dir_empty(me, &path), Some(true));
+        std::fs::write(dir.path().join("x"), b"").unwrap();
+        assert_eq!(dir_empty(me, &path), Some(false));
+        assert_eq!(
+            dir_empty(me, &format!("{path}/x")),
+            None,
+            "a file is no directory"
+        );
+        assert_eq!(dir_empty(me, &format!("{path}/absent")), None);
     }
 
     /// Issue 12: whether a `LOCK_NB` flock meets another's lock, read from /proc without taking any: another open

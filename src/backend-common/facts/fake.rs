@@ -35,6 +35,8 @@ pub struct Recorded {
     deleted_cwds: BTreeSet<Pid>,
     /// Absolute names and whether they exist (an unrecorded one: unknown).
     names: HashMap<String, bool>,
+    /// Absolute names of directories and whether they are empty (an unrecorded one: unknown).
+    empties: HashMap<String, bool>,
     /// Thread groups and their children (an unrecorded group: unknown).
     children: HashMap<i32, Vec<i32>>,
     /// Thread groups' dynamic loaders: where each was loaded (its `AT_BASE`), and its file and code there.
@@ -210,6 +212,12 @@ impl Recorded {
         self
     }
 
+    /// The directory absolute name `path` is empty (`true`) or has entries, for every task.
+    pub fn dir(mut self, path: &str, empty: bool) -> Self {
+        self.empties.insert(path.to_owned(), empty);
+        self
+    }
+
     /// Thread group `tgid`'s children are `children`.
     pub fn children(mut self, tgid: i32, children: &[i32]) -> Self {
         self.children.insert(tgid, children.to_vec());
@@ -295,6 +303,11 @@ impl Source for Recorded {
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         self.read("name_exists", tid, path);
         self.names.get(path).copied()
+    }
+
+    fn dir_empty(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        self.read("dir_empty", tid, path);
+        self.empties.get(path).copied()
     }
 
     fn has_child(&mut self, tgid: i32, pid: Option<i32>) -> Option<bool> {

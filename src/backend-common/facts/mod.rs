@@ -65,6 +65,11 @@ pub trait Source {
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         procfs::name_exists(tid, path)
     }
+    /// [`procfs::dir_empty`]: whether the directory absolute `path` names is empty, as the task sees its file
+    /// system.
+    fn dir_empty(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        procfs::dir_empty(tid, path)
+    }
     /// [`procfs::loader_base`]: where process `tgid`'s dynamic loader was loaded (0: a static program).
     fn loader_base(&mut self, tgid: i32) -> Option<u64> {
         procfs::loader_base(tgid)
@@ -179,6 +184,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn name_exists(&mut self, tid: Pid, path: &str) -> Option<bool> {
         (**self).name_exists(tid, path)
+    }
+    fn dir_empty(&mut self, tid: Pid, path: &str) -> Option<bool> {
+        (**self).dir_empty(tid, path)
     }
     fn loader_base(&mut self, tgid: i32) -> Option<u64> {
         (**self).loader_base(tgid)
@@ -523,6 +531,11 @@ impl<S: Source> Probe for ProcProbe<'_, S> {
 
     fn cwd_deleted(&mut self) -> Option<bool> {
         self.source.cwd_deleted(self.tid)
+    }
+
+    fn dir_empty(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<bool> {
+        let path = self.path(sc, args)?;
+        self.source.dir_empty(self.tid, &path)
     }
 
     fn pipe_readers(&mut self, fd: i32) -> Option<bool> {

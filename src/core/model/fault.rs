@@ -231,7 +231,7 @@ pub enum FaultError {
 
 const KEYS: &str = "p, nth, after, every, max, path, when, delay, short or delay (in place of the errno), and the shape predicates op, timeout, \
                     sleeps, family, type, ctl, registered, fd, nonblock, ready, atomic, req, map, loader, prot, advice, clone, nohang, option, cwd, \
-                    child, creates, exists, parent, dest_exists, readers, caught, template";
+                    child, creates, exists, parent, dest_exists, empty, readers, caught, template";
 
 /// The longest `delay=` (and strace's `delay_enter=`) a rule may ask for: a day is far beyond any call worth
 /// slowing down, and every deadline computed from it stays representable.

@@ -543,11 +543,19 @@ fn bounded_line(line: &str, end: usize) -> String {
 /// [`RunEvidence::crash_line`]: Go's `fatal error:` and `panic:`, Rust's `thread '…' (ID) panicked at` (with the
 /// message on the line after it, where Rust ≥ 1.73 writes it), Java's `Exception in thread`, CPython's `Fatal
 /// Python error:`, C++'s `terminate called after throwing` (with its `what():`), the C library's `Fatal glibc
-/// error:` and a failed `assert` (`Assertion `…' failed.`). Bounded and cleaned as [`error_line`]. Pure.
+/// error:`, a failed `assert` (`Assertion `…' failed.`), and Node's and V8's, written behind `#`: `Assertion
+/// failed: (uv_loop_init(&tracing_loop_)) == (0)`, `FATAL ERROR: …`, `Fatal error in …` (with the message on the
+/// line after it). Bounded and cleaned as [`error_line`]. Pure.
 pub fn crash_line(text: &str) -> Option<String> {
+    // Node and V8 write their fatal messages behind `#` (`  #  Assertion failed: (uv_loop_init(…)) == (0)`).
+    let bare = |line: &str| line.trim().trim_start_matches(['#', ' ', '\t']).to_owned();
     let headline = |line: &str| {
         let l = line.trim_start();
-        l.starts_with("fatal error: ")
+        let b = bare(line);
+        b.starts_with("Assertion failed: ")
+            || b.starts_with("FATAL ERROR: ")
+            || b.starts_with("Fatal error in ")
+            || l.starts_with("fatal error: ")
             || l.starts_with("panic: ")
             || (l.starts_with("thread '") && l.contains(" panicked at "))
             || l.starts_with("Exception in thread \"")
@@ -559,11 +567,26 @@ pub fn crash_line(text: &str) -> Option<String> {
     let mut lines = programs_lines(text);
     let line = lines.find(|l| headline(l))?;
     let line = line.trim();
-    // The message on the next line: Rust's panic (`panicked at src/main.rs:2:5:`), C++'s `  what():  …`.
-    let next = lines.next().map(str::trim).filter(|n| {
-        !n.is_empty()
-            && ((line.starts_with("thread '") && line.ends_with(':'))
-                || (line.starts_with("terminate called") && n.starts_with("what():")))
+    let line = if line.starts_with('#') {
+        bare(line)
+    } else {
+        line.to_owned()
+    };
+    // The message on the next line: Rust's panic (`panicked at src/main.rs:2:5:`), C++'s `  what():  …`, V8's
+    // `# Fatal process out of memory: …` after its `# Fatal error in , line 0`.
+    let next = lines.next().and_then(|n| {
+        let trimmed = n.trim();
+        if trimmed.is_empty() {
+            None
+        } else if (line.starts_with("thread '") && line.ends_with(':'))
+            || (line.starts_with("terminate called") && trimmed.starts_with("what():"))
+        {
+            Some(trimmed.to_owned())
+        } else if line.starts_with("Fatal error in ") {
+            Some(bare(n)).filter(|b| !b.is_empty())
+        } else {
+            None
+        }
     });
     let joined = match next {
         Some(n) => format!("{line} {n}"),
@@ -1474,6 +1497,32 @@ mod tests {
         old.as_object_mut().unwrap().remove("crash_line");
         let old: RunEvidence = serde_json::from_value(old).unwrap();
         assert_eq!(old.crash_line, None);
+    }
+
+    /// Node 20 under `pipe2-EMFILE`: libuv could not make its tracing loop, Node's CHECK printed its assertion
+    /// behind `#`, then a native stack, and the evidence was the stack's last frame (`7: 0xbb835e _start [node]`).
+    #[test]
+    fn regression_nodes_failed_assertion_was_explained_by_its_last_stack_frame() {
+        for (text, line) in [
+            (
+                "\n  #  node[22130]: node::tracing::Agent::Agent() at ../src/tracing/agent.cc:55\n  #  Assertion \
+                 failed: (uv_loop_init(&tracing_loop_)) == (0)\n\n----- Native stack trace -----\n\n 1: 0xcb5167 \
+                 node::Assert(node::AssertionInfo const&) [node]\n 7: 0xbb835e _start [node]\n",
+                "Assertion failed: (uv_loop_init(&tracing_loop_)) == (0)",
+            ),
+            (
+                "\n<--- Last few GCs --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out \
+                 of memory\n 1: 0xb8 node::Abort() [node]\n",
+                "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+            ),
+            (
+                "\n#\n# Fatal error in , line 0\n# Fatal process out of memory: Failed to reserve memory for new V8 \
+                 Isolate\n#\n#\n",
+                "Fatal error in , line 0 Fatal process out of memory: Failed to reserve memory for new V8 Isolate",
+            ),
+        ] {
+            assert_eq!(crash_line(text).as_deref(), Some(line), "{text}");
+        }
     }
 
     #[test]

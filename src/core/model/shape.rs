@@ -119,6 +119,13 @@ pub enum Key {
     /// rename and link calls: whether their new name exists as the call starts (`yes` / `no`): EEXIST
     /// (`RENAME_NOREPLACE`, link) and ENOTEMPTY are about it.
     DestExists,
+    /// rmdir, and unlinkat with `AT_REMOVEDIR`: whether the directory is empty as the call starts (`yes`: no
+    /// entry but `.` and `..`; `no`). ENOTEMPTY (and EEXIST, its other spelling in rmdir(2)) is the state of a
+    /// directory that still has entries: a baseline whose removals of full directories failed says nothing about
+    /// empty ones, and an injection there would simulate a file someone else created meanwhile. Node's
+    /// `fs.rm({recursive: true})` tries `rmdir` first and empties the directory on ENOTEMPTY; its second `rmdir`,
+    /// of the emptied directory, never says ENOTEMPTY.
+    Empty,
     /// write, writev on a pipe or FIFO: whether the pipe has a reader as the call starts (`yes` / `no`): EPIPE is
     /// the state of a pipe whose every reader has closed it, so a baseline whose writes to such pipes failed says
     /// nothing about pipes that are read, and an injection there would simulate a reader's death the baseline
@@ -174,7 +181,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 38] = [
+    pub const ALL: [Key; 39] = [
         Key::Op,
         Key::Timeout,
         Key::Within,
@@ -205,6 +212,7 @@ impl Key {
         Key::Exists,
         Key::Parent,
         Key::DestExists,
+        Key::Empty,
         Key::Readers,
         Key::Path,
         Key::Caught,
@@ -247,6 +255,7 @@ impl Key {
             Key::Exists => "exists",
             Key::Parent => "parent",
             Key::DestExists => "dest_exists",
+            Key::Empty => "empty",
             Key::Readers => "readers",
             Key::Path => "path",
             Key::Caught => "caught",
@@ -277,6 +286,7 @@ impl Key {
             | Key::Exists
             | Key::Parent
             | Key::DestExists
+            | Key::Empty
             | Key::Readers
             | Key::Atomic
             | Key::Ready
@@ -321,6 +331,7 @@ impl Key {
             Key::Creates | Key::Directory => "open, openat, openat2 and creat",
             Key::Exists => "calls with a path argument (openat, newfstatat, unlink, mkdir, rename, …)",
             Key::DestExists => "rename, renameat, renameat2, link and linkat",
+            Key::Empty => "rmdir, and unlinkat with AT_REMOVEDIR",
             Key::Readers | Key::Atomic => "write and writev on a pipe or FIFO",
             Key::Ready => {
                 "read, readv, recvfrom, recvmsg, write, writev, sendto, sendmsg, accept and accept4 on a non-blocking \
@@ -416,8 +427,9 @@ impl Shape {
 /// (present), and ENOTDIR (absent: a directory of its path is something else; or present, to an open that asks
 /// for a directory, whose `directory=` decides it too); a rename's or link's new name, EEXIST and ENOTEMPTY; a removed working directory, getcwd's ENOENT;
 /// a created name's directory, ENOENT; whether an open creates its file (an argument, but one that matters
-/// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD.
-const STATE_ERRNOS: [(Key, &[i32]); 11] = [
+/// only with a name's state), ENOENT and EEXIST; whether a wait's caller has a child, ECHILD; whether a removed
+/// directory is empty, ENOTEMPTY (and EEXIST, which rmdir(2) allows in its place).
+const STATE_ERRNOS: [(Key, &[i32]); 12] = [
     (Key::Parent, &[libc::ENOENT]),
     (Key::Child, &[libc::ECHILD]),
     (Key::Creates, &[libc::ENOENT, libc::EEXIST]),
@@ -427,6 +439,7 @@ const STATE_ERRNOS: [(Key, &[i32]); 11] = [
         &[libc::ENOENT, libc::EEXIST, libc::ENOTEMPTY, libc::ENOTDIR],
     ),
     (Key::DestExists, &[libc::EEXIST, libc::ENOTEMPTY]),
+    (Key::Empty, &[libc::ENOTEMPTY, libc::EEXIST]),
     (Key::Cwd, &[libc::ENOENT]),
     (Key::Readers, &[libc::EPIPE]),
     (Key::Ready, &[libc::EAGAIN]),
@@ -658,6 +671,17 @@ pub trait Probe {
         let _ = (sc, args, name);
         None
     }
+    /// Whether the call removes a directory ([`removes_directory`]: rmdir, unlinkat with `AT_REMOVEDIR`), from
+    /// its registers; a probe that does not know them (eBPF's path counters) says what it can, `None` otherwise.
+    fn removes_directory(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<bool> {
+        Some(removes_directory(sc, args))
+    }
+    /// Whether the directory a removal's path names has no entry but `.` and `..` as the call starts
+    /// ([`Key::Empty`]).
+    fn dir_empty(&mut self, sc: Syscall, args: &[u64; 6]) -> Option<bool> {
+        let _ = (sc, args);
+        None
+    }
     /// Whether the working directory of the calling task has been removed.
     fn cwd_deleted(&mut self) -> Option<bool> {
         None
@@ -792,6 +816,26 @@ fn waits(sc: Syscall, args: &[u64; 6]) -> Waits {
         (true, _) => Waits::Any,
         (false, pid) if pid > 0 => Waits::Pid(pid),
         _ => Waits::Other,
+    }
+}
+
+/// Whether a call with these registers removes a directory ([`Key::Empty`]): rmdir, and unlinkat with
+/// `AT_REMOVEDIR`.
+pub fn removes_directory(sc: Syscall, args: &[u64; 6]) -> bool {
+    match sc.name() {
+        "rmdir" => true,
+        "unlinkat" => args[2] & libc::AT_REMOVEDIR as u64 != 0,
+        _ => false,
+    }
+}
+
+/// What a directory removal's result says of the directory, for an observer that sees results (eBPF): one that
+/// succeeded was empty, ENOTEMPTY (or EEXIST) says it was not; another error says nothing.
+pub fn empty_from_result(result: Result<(), Errno>) -> Option<bool> {
+    match result.err().map(Errno::code) {
+        None => Some(true),
+        Some(libc::ENOTEMPTY | libc::EEXIST) => Some(false),
+        Some(_) => None,
     }
 }
 
@@ -1567,6 +1611,7 @@ pub fn keys_of(sc: Syscall) -> &'static [Key] {
             &[Key::Creates, Key::Directory, Key::Exists, Key::Parent, Key::Path]
         }
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &[Key::Exists, Key::Parent, Key::Path],
+        "rmdir" | "unlinkat" => &[Key::Exists, Key::Empty, Key::Path],
         _ if dest_path_arg(sc).is_some() => &[Key::Exists, Key::DestExists, Key::Path],
         _ if path_arg(sc).is_some() => &[Key::Exists, Key::Path],
         _ if fd_arg(sc).is_some() => &[Key::Fd, Key::Nonblock, Key::Path],
@@ -1717,6 +1762,17 @@ pub fn shape_of_asked(
         }
         if dest_path_arg(sc).is_some() {
             shape.set(Key::DestExists, state(probe, Name::Dest));
+        }
+        // A removal of a directory: whether it is empty; unknown too when whether the call removes one is.
+        if keys_of(sc).contains(&Key::Empty) {
+            match probe.removes_directory(sc, args) {
+                Some(true) => {
+                    let empty = path.as_ref().and_then(|_| probe.dir_empty(sc, args));
+                    shape.set(Key::Empty, empty.map_or(UNKNOWN, yes_no));
+                }
+                None => shape.set(Key::Empty, UNKNOWN),
+                Some(false) => {}
+            }
         }
         shape.set(
             Key::Path,
@@ -2909,6 +2965,80 @@ mod tests {
             Some(false)
         );
         assert_eq!(has_child_from_result(Err(Errno::new(libc::EINTR).unwrap())), None);
+    }
+
+    /// Node's `fs.rm(dir, {recursive: true})`: `rmdir` first, ENOTEMPTY, the directory emptied, `rmdir` again.
+    /// The model (`rmdir-ENOTEMPTY`, the path's natural rate 60 %) failed the second removal, of the emptied
+    /// directory, which the kernel never fails so; fs.rm does not retry it and the script failed. Whether the
+    /// directory is empty is part of a removal's shape.
+    #[test]
+    fn regression_enotempty_was_injected_into_the_removal_of_an_emptied_directory() {
+        struct Dir(Option<bool>, Vec<&'static str>);
+        impl Probe for Dir {
+            fn path(&mut self, _: Syscall, _: &[u64; 6]) -> Option<String> {
+                Some("/work/out".into())
+            }
+            fn exists(&mut self, _: Syscall, _: &[u64; 6], _: Name) -> Option<bool> {
+                Some(true)
+            }
+            fn dir_empty(&mut self, sc: Syscall, _: &[u64; 6]) -> Option<bool> {
+                self.1.push(sc.name());
+                self.0
+            }
+        }
+        let mut full = Dir(Some(false), Vec::new());
+        assert_eq!(
+            shape("rmdir", [0; 6], &mut full),
+            "exists=yes:empty=no:path=/work/out"
+        );
+        let mut empty = Dir(Some(true), Vec::new());
+        let at_removedir = libc::AT_REMOVEDIR as u64;
+        assert_eq!(
+            shape(
+                "unlinkat",
+                [libc::AT_FDCWD as u64, 0, at_removedir, 0, 0, 0],
+                &mut empty
+            ),
+            "exists=yes:empty=yes:path=/work/out"
+        );
+        // An unlinkat of a file removes no directory: no emptiness, and none is looked up.
+        assert_eq!(
+            shape("unlinkat", [libc::AT_FDCWD as u64, 0, 0, 0, 0, 0], &mut empty),
+            "exists=yes:path=/work/out"
+        );
+        assert_eq!(empty.1, ["unlinkat"]);
+        let mut unknown = Dir(None, Vec::new());
+        assert_eq!(
+            shape("rmdir", [0; 6], &mut unknown),
+            "exists=yes:empty=unknown:path=/work/out"
+        );
+        // ENOTEMPTY (and EEXIST, rmdir's other word for it) sees it; EACCES and ENOENT do not.
+        let full = Shape::parse("exists=yes:empty=no:path=/work/out").unwrap();
+        let errno = |code| Some(Errno::new(code).unwrap());
+        assert_eq!(for_errno(&full, errno(libc::ENOTEMPTY)), full);
+        assert_eq!(for_errno(&full, errno(libc::EEXIST)), full);
+        assert_eq!(
+            for_errno(&full, errno(libc::EACCES)).to_string(),
+            "path=/work/out"
+        );
+        assert_eq!(
+            for_errno(&full, errno(libc::ENOENT)).to_string(),
+            "exists=yes:path=/work/out"
+        );
+        // What a result says, for eBPF.
+        assert_eq!(empty_from_result(Ok(())), Some(true));
+        assert_eq!(
+            empty_from_result(Err(Errno::new(libc::ENOTEMPTY).unwrap())),
+            Some(false)
+        );
+        assert_eq!(
+            empty_from_result(Err(Errno::new(libc::EEXIST).unwrap())),
+            Some(false)
+        );
+        assert_eq!(empty_from_result(Err(Errno::new(libc::EACCES).unwrap())), None);
+        // The predicate parses and names its calls.
+        assert_eq!(Key::parse("empty"), Some(Key::Empty));
+        assert_eq!(Key::Empty.choices(), Some(&["yes", "no"][..]));
     }
 
     /// CPython's test_tempfile: a synthesized rule wrote its template `/tmp/tmp*/tmp*` as `path=`, a glob, which

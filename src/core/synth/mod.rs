@@ -473,20 +473,19 @@ fn by_shape(
             Err(reason) => {
                 // Calls of the template that succeeded with their state unlearned (eBPF: a creating open's
                 // success does not say whether it created its file) may have been of this shape.
-                let unlearned: u64 = unknown_state_twin(&shape)
-                    .and_then(|twin| per_shape.get(twin.as_str()))
-                    .map_or(0, |intervals| {
-                        intervals
-                            .iter()
-                            .map(|(calls, errors)| calls.saturating_sub(errors.values().sum()))
-                            .sum()
-                    });
+                let unlearned: u64 = unknown_state_twins(&shape)
+                    .iter()
+                    .filter_map(|twin| per_shape.get(twin.as_str()))
+                    .flatten()
+                    .map(|(calls, errors)| calls.saturating_sub(errors.values().sum()))
+                    .sum();
                 exclude(match state_note(&shape, errno) {
                     Some(_) if unlearned > 0 && stats.natural_rate() >= 1.0 => format!(
                         "every call known to be of this shape failed with it, but {unlearned} call(s) of the same \
                          template succeeded with a state the observer could not learn (eBPF reads a name's state \
                          from the call's result, and a success does not always tell it: a creating open's does not \
-                         say whether it created its file, nor a rename's whether it replaced its new name): phoebe \
+                         say whether it created its file, a rename's whether it replaced its new name, nor an \
+                         unlinkat's whether it removed a directory): phoebe \
                          cannot tell how often it fails; observe with --backend ptrace (exec: --observer ptrace) to \
                          model it"
                     ),
@@ -550,17 +549,29 @@ fn by_shape(
     });
 }
 
-/// The text of `shape` with its name's existence unknown (`None` when it has no such component or it is unknown
-/// already).
-fn unknown_state_twin(shape: &Shape) -> Option<String> {
+/// The texts of `shape` with some of its names' states unknown: each known one alone, and all of them (none when
+/// it has no such component or they are unknown already). eBPF learns a state from a call's result, which a
+/// success does not always tell: an unlinkat's, whether it removed a directory, and so whether it was empty.
+fn unknown_state_twins(shape: &Shape) -> Vec<String> {
     use crate::model::shape::{Key, UNKNOWN};
-    let mut twin = shape.clone();
-    for key in [Key::Exists, Key::DestExists] {
-        if shape.get(key).is_some_and(|v| v != UNKNOWN) {
-            twin.set(key, UNKNOWN);
-        }
+    let known: Vec<Key> = [Key::Exists, Key::DestExists, Key::Empty]
+        .into_iter()
+        .filter(|key| shape.get(*key).is_some_and(|v| v != UNKNOWN))
+        .collect();
+    let mut all = shape.clone();
+    let mut twins: Vec<String> = known
+        .iter()
+        .map(|key| {
+            all.set(*key, UNKNOWN);
+            let mut twin = shape.clone();
+            twin.set(*key, UNKNOWN);
+            twin.to_string()
+        })
+        .collect();
+    if known.len() > 1 {
+        twins.push(all.to_string());
     }
-    (twin != *shape).then(|| twin.to_string())
+    twins
 }
 
 /// Why a shape whose state decides `errno` fails every time is no error to amplify, in words.
@@ -608,6 +619,11 @@ fn state_note(shape: &Shape, errno: Errno) -> Option<&'static str> {
         libc::EPIPE if shape.get(Key::Readers) == Some("no") => Some(
             "the pipe had no reader left at every call: EPIPE is the state of the pipe, not a failure; injecting it \
              where the pipe is read would simulate a reader's death the baseline never saw",
+        ),
+        libc::ENOTEMPTY | libc::EEXIST if shape.get(Key::Empty) == Some("no") => Some(
+            "the directory still had entries at every call: ENOTEMPTY is the state of the directory, not a failure; \
+             injecting it where the directory is empty would simulate a file someone created in it meanwhile (Node's \
+             fs.rm empties a directory on ENOTEMPTY and removes it again, a removal that cannot fail so)",
         ),
         libc::EEXIST | libc::ENOTEMPTY if exists == Some("yes") || dest == Some("yes") => Some(
             "the name was there at every call: this is the state of the file system, not a failure; injecting it \
@@ -1202,6 +1218,67 @@ mod tests {
             eagain.reason.contains("simulate a contender"),
             "{}",
             eagain.reason
+        );
+    }
+
+    /// Node's `fs.rm({recursive: true})` of its output directory: the first `rmdir` said ENOTEMPTY (the
+    /// directory had entries), the second, of the emptied directory, succeeded; the model failed the second too.
+    /// With `empty=` in the shape, no model: ENOTEMPTY is the state of a directory with entries.
+    #[test]
+    fn regression_enotempty_was_injected_into_the_removal_of_an_emptied_directory() {
+        let shape = |empty| format!("exists=yes:empty={empty}:path=/work/try/node/out");
+        let o = shaped(
+            "rmdir",
+            10,
+            &[
+                (&shape("no"), 6, Some(("ENOTEMPTY", 6))),
+                (&shape("yes"), 4, None),
+            ],
+        );
+        let p = plan(&o);
+        assert!(
+            !p.models.iter().any(|m| m.id == "rmdir-ENOTEMPTY"),
+            "{:?}",
+            p.models
+        );
+        let excluded = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "ENOTEMPTY")
+            .expect("ENOTEMPTY excluded");
+        assert_eq!(excluded.shape.as_deref(), Some(shape("no").as_str()));
+        assert!(
+            excluded.reason.contains("still had entries at every call"),
+            "{}",
+            excluded.reason
+        );
+
+        // eBPF: a removal that succeeded says it found the directory empty; an unlinkat that succeeded does not
+        // say whether it removed a directory at all, and those calls are counted as unlearned.
+        let unlinkat = |state: &str| format!("exists=yes:{state}:path=/srv/spool/*");
+        let o = shaped(
+            "unlinkat",
+            10,
+            &[
+                (&unlinkat("empty=no"), 3, Some(("ENOTEMPTY", 3))),
+                (&unlinkat("empty=unknown"), 7, None),
+            ],
+        );
+        let p = plan(&o);
+        let excluded = p
+            .excluded
+            .iter()
+            .find(|e| e.action.to_string() == "ENOTEMPTY")
+            .expect("ENOTEMPTY excluded");
+        assert!(
+            excluded
+                .reason
+                .contains("call(s) of the same template succeeded with a state")
+                && excluded
+                    .reason
+                    .contains("an unlinkat's whether it removed a directory"),
+            "{}",
+            excluded.reason
         );
     }
 
