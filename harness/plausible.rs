@@ -149,3 +149,71 @@ fn explore_is_refused_where_nothing_is_synthesized() {
         .code(2)
         .stderr(predicate::str::contains("unknown tier 'plausable'"));
 }
+
+/// A file watcher: an inotify instance and one watch, through the C library (Python's `ctypes`), printing what
+/// the watch said.
+const WATCHER: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_CLOEXEC)
+if fd < 0:
+    sys.exit("inotify_init1: " + os.strerror(ctypes.get_errno()))
+wd = libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x100)
+print("watching" if wd >= 0 else "inotify_add_watch: " + os.strerror(ctypes.get_errno()))
+os.close(fd)
+"#;
+
+/// Found on watchdog 6.0.0's inotify suite (`--explore plausible`): the catalogue had no inotify error, and the
+/// limits every file watcher meets — the user's inotify instances (`fs.inotify.max_user_instances`) and watches
+/// (`fs.inotify.max_user_watches`, IDEs' "System limit for number of file watchers reached") — were never tried.
+/// Now the plausible tier has `inotify_init1-EMFILE` and `inotify_add_watch-ENOSPC` for a program that makes
+/// those calls, and the fault reaches it.
+#[test]
+fn regression_the_inotify_limits_every_file_watcher_meets_were_never_tried() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("watch.py");
+    std::fs::write(&script, WATCHER).unwrap();
+    let obs = dir.path().join("obs.json");
+    phoebe()
+        .args(["observe", "-q", "--backend", "ptrace", "-o"])
+        .arg(&obs)
+        .args(["--", "python3"])
+        .arg(&script)
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("watching\n");
+    let plan_file = dir.path().join("plan.json");
+    phoebe()
+        .args(["synthesize", "--explore", "plausible", "-o"])
+        .arg(&plan_file)
+        .arg(&obs)
+        .assert()
+        .success();
+    let plan: phoebe::model::Plan = phoebe::files::load(&plan_file, "plan").unwrap();
+    for id in ["inotify_init1-EMFILE", "inotify_add_watch-ENOSPC"] {
+        let model = plan.models.iter().find(|m| m.id == id).unwrap_or_else(|| {
+            panic!(
+                "no {id}: {:?}",
+                plan.models.iter().map(|m| &m.id).collect::<Vec<_>>()
+            )
+        });
+        assert_eq!(model.tier, Tier::Plausible, "{id}");
+    }
+    for backend in [Backend::Ptrace, Backend::Seccomp] {
+        if !backend.works() {
+            continue;
+        }
+        backend
+            .inject()
+            .args(["--fault", "inotify_add_watch:ENOSPC", "--", "python3"])
+            .arg(&script)
+            .arg(dir.path())
+            .assert()
+            .success()
+            .stdout("inotify_add_watch: No space left on device\n");
+    }
+}

@@ -553,6 +553,12 @@ const RULES: &[Rule] = &[
     },
     Rule {
         errnos: &[ENOSPC],
+        syscalls: &[&["inotify_add_watch"]],
+        need: Need::Any,
+        why: "",
+    },
+    Rule {
+        errnos: &[ENOSPC],
         syscalls: &[&["epoll_ctl"]],
         need: Need::Ctl(&["add"], Some("no")),
         why: "only an ADD of a descriptor not yet registered adds a new watch against fs.epoll.max_user_watches (epoll_ctl(2) ERRORS)",
@@ -612,6 +618,7 @@ const RULES: &[Rule] = &[
             "epoll_create1",
             "timerfd_create",
             "signalfd4",
+            "inotify_init",
             "inotify_init1",
             "memfd_create",
             "pidfd_open",
