@@ -196,6 +196,7 @@ fn regression_a_cascade_of_errors_and_a_failed_check_were_explained_by_their_las
         Some("step 1: could not load the data"),
         "{evidence:?}"
     );
+    assert_eq!(evidence.complaint_file, "experiments/openat-ENOENT/run-1.err");
     assert_eq!(
         evidence.stderr_tail.last().map(String::as_str),
         Some("step 2 failed: nothing to index")
@@ -220,6 +221,55 @@ fn regression_a_cascade_of_errors_and_a_failed_check_were_explained_by_their_las
             "{file} lacks what the check said"
         );
     }
+}
+
+/// Found on javac (JDK 17) under `mmap-ENOMEM`: the JVM says why it could not start on stdout (`Error occurred
+/// during initialization of VM`), its stderr was empty, and the evidence was what the check said about the jar it
+/// never made. The first complaint is looked for in stdout when stderr has none, and a line every baseline run
+/// printed (here, on stdout) is none.
+#[test]
+fn regression_a_complaint_on_stdout_was_passed_over_for_the_check() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "data");
+    let copy = dir.path().join("copy.txt");
+    let script = format!(
+        "echo 'checking for errors: none'; \
+         if ! cat '{}' > '{}' 2>/dev/null; then echo 'Error occurred during initialization'; echo 'Could not load'; \
+         exit 1; fi",
+        input.display(),
+        copy.display()
+    );
+    let check = format!(
+        "test -s '{}' || {{ echo 'check: nothing was made'; exit 1; }}",
+        copy.display()
+    );
+    let out = dir.path().join("campaign");
+    let mut c = exec_once();
+    c.arg("--out")
+        .arg(&out)
+        .args(["--check", &check])
+        .args(["--fault", &format!("openat:ENOENT:path={}", input.display())])
+        .args(["--", "sh", "-c", &script]);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    let run = &report.experiments[0].runs[0];
+    assert_eq!(run.verdict, Verdict::Failed, "{run:?}");
+    let evidence = run.evidence.as_ref().unwrap();
+    // Not `checking for errors: none`: every baseline run printed it.
+    assert_eq!(
+        evidence.complaint_line.as_deref(),
+        Some("Error occurred during initialization"),
+        "{evidence:?}"
+    );
+    assert_eq!(evidence.complaint_file, "experiments/openat-ENOENT/run-1.out");
+    assert_eq!(
+        evidence.telling_line().as_deref(),
+        Some("Error occurred during initialization")
+    );
+    assert_eq!(evidence.check_line.as_deref(), Some("check: nothing was made"));
 }
 
 #[test]

@@ -165,12 +165,13 @@ pub(super) struct RunFiles<'a> {
     pub(super) steady: &'a std::collections::HashSet<String>,
 }
 
-/// The lines, trimmed, that the baseline runs in `baseline_dir` (`run-1.err` … `run-N.err`) printed on stderr: a
-/// warning every run prints is not where a finding's run said what went wrong ([`complaint_line`]). At most
-/// [`ERROR_LINE_SCAN`] bytes of each.
+/// The lines, trimmed, that the baseline runs in `baseline_dir` (`run-1.err` … `run-N.err`, and their `.out`)
+/// printed: a warning every run prints, or a test whose name says `error`, is not where a finding's run said what
+/// went wrong ([`complaint_line`]). At most [`ERROR_LINE_SCAN`] bytes of each.
 pub(super) fn steady_lines(baseline_dir: &std::path::Path, runs: usize) -> std::collections::HashSet<String> {
     (1..=runs)
-        .filter_map(|k| scan(&baseline_dir.join(format!("run-{k}.err")), 0))
+        .flat_map(|k| ["err", "out"].map(|ext| baseline_dir.join(format!("run-{k}.{ext}"))))
+        .filter_map(|path| scan(&path, 0))
         .flat_map(|text| text.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
         .filter(|l| !l.is_empty())
         .collect()
@@ -221,9 +222,16 @@ pub(super) fn evidence(
     let stderr = scan(&files.dir.join(format!("{base}.err")), 0);
     let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref()).unzip();
     let crash_line = stderr.as_deref().and_then(crash_line);
-    let complaint_line = stderr
-        .as_deref()
-        .and_then(|text| complaint_line(text, |line| files.steady.contains(line.trim())));
+    // The first complaint of stderr, then of stdout (read only when stderr has none).
+    let steady = |line: &str| files.steady.contains(line.trim());
+    let (complaint_line, complaint_file) =
+        match stderr.as_deref().and_then(|text| complaint_line(text, steady)) {
+            Some(line) => (Some(line), format!("{}/{base}.err", files.rel)),
+            None => scan(&files.dir.join(format!("{base}.out")), 0)
+                .and_then(|text| complaint_line(&text, steady))
+                .map(|line| (Some(line), format!("{}/{base}.out", files.rel)))
+                .unwrap_or_default(),
+        };
     let check = format!("{base}.check");
     let (check_line, check_file) = if files.check_failed {
         let stream = |ext: &str| scan(&files.dir.join(format!("{check}.{ext}")), 0).unwrap_or_default();
@@ -255,6 +263,7 @@ pub(super) fn evidence(
         error_line_file: error_line_file.unwrap_or_default(),
         crash_line,
         complaint_line,
+        complaint_file,
         check_line,
         check_file,
         first_injections,

@@ -594,7 +594,7 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
         let _ = write!(
             out,
             "<p class=\"muted\">Where it first said something went wrong (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.stderr_file),
+            esc(&ev.complaint_file),
             esc(line)
         );
     }

@@ -88,7 +88,7 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
         .as_ref()
         .filter(|l| ev.error_line.as_ref() != Some(l) && ev.crash_line.as_ref() != Some(l))
     {
-        let _ = write!(out, "\nfirst complaint ({}): {line}", ev.stderr_file);
+        let _ = write!(out, "\nfirst complaint ({}): {line}", ev.complaint_file);
     }
     if let Some(line) = &ev.check_line {
         let _ = write!(out, "\ncheck said ({}): {line}", ev.check_file);

@@ -391,6 +391,7 @@ mod tests {
         let mut report = sample_with_evidence();
         let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
         ev.complaint_line = Some("Runtime error near line 4: database or disk is full <13>".into());
+        ev.complaint_file = "experiments/read-EAGAIN/run-2.err".into();
         let text = terminal::render(&report, false);
         assert!(
             text.contains("read-EAGAIN run 2: Runtime error near line 4: database or disk is full <13>\n"),

@@ -219,6 +219,7 @@ pub fn sample_with_evidence() -> Report {
         error_line_file: String::new(),
         crash_line: None,
         complaint_line: None,
+        complaint_file: String::new(),
         check_line: None,
         check_file: String::new(),
         first_injections: vec![InjectedCall {

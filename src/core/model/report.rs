@@ -309,13 +309,17 @@ pub struct RunEvidence {
     /// which the tail then no longer shows. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash_line: Option<String>,
-    /// The first line of the run's stderr where the program says something went wrong ([`complaint_line`]: an
-    /// error, a failure, a refusal), other than the lines the baseline runs printed too: a program that goes on
-    /// after an error prints a cascade of its consequences (SQLite's `Runtime error near line 4: database or
-    /// disk is full (13)`, then `cannot commit - no transaction is active`, then `no such table: t` …) whose last
-    /// line says least. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
+    /// The first line of the run's stderr (then stdout: the JVM says `Error occurred during initialization of
+    /// VM` there) where the program says something went wrong ([`complaint_line`]: an error, a failure, a
+    /// refusal), other than the lines the baseline runs printed too: a program that goes on after an error prints
+    /// a cascade of its consequences (SQLite's `Runtime error near line 4: database or disk is full (13)`, then
+    /// `cannot commit - no transaction is active`, then `no such table: t` …) whose last line says least. At most
+    /// [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complaint_line: Option<String>,
+    /// Where [`Self::complaint_line`] is (`experiments/mmap-ENOMEM/run-1.out`); left out without it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub complaint_file: String,
     /// When the run's `--check` failed: what the check said — the first line of its stderr, then of its stdout,
     /// that complains ([`complaint_line`]), else its last non-empty line; the run's own output may say nothing (a
     /// program that exits 0 having done half its work). Bounded alike; left out otherwise.
@@ -339,8 +343,8 @@ pub struct RunEvidence {
 
 impl RunEvidence {
     /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
-    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else its first complaint
-    /// ([`RunEvidence::complaint_line`]); else the last non-empty stderr line, else what a failed check said
+    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else its first complaint,
+    /// on stderr or stdout ([`RunEvidence::complaint_line`]); else the last non-empty stderr line, else what a failed check said
     /// ([`RunEvidence::check_line`]), else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
