@@ -252,6 +252,23 @@ fn a_program_that_spins_on_an_error_hangs() {
     let run = &report.experiments[0].runs[0];
     assert!(run.injected >= 1, "the log of the stopped run was kept: {run:?}");
     assert!(run.duration_ms >= 6000);
+    // What it was waiting in when the timeout came: its 10 ms sleep between retries (or, caught in between, the
+    // open it retries).
+    let evidence = run.evidence.as_ref().expect("a hung run has evidence");
+    let waits = evidence.hung_in.as_deref().unwrap_or_default();
+    assert!(
+        ["clock_nanosleep", "openat", "running"]
+            .iter()
+            .any(|w| waits.starts_with(w)),
+        "{evidence:?}"
+    );
+    assert_eq!(evidence.hung_file, "experiments/openat-ENOENT/run-1.hung");
+    let file = std::fs::read_to_string(out.join(&evidence.hung_file)).unwrap();
+    assert!(file.contains("\tspin-on-error\t"), "{file}");
+    assert_eq!(
+        evidence.telling_line().as_deref(),
+        Some(format!("waiting in {waits}").as_str())
+    );
 }
 
 #[test]

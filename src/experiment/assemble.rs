@@ -232,6 +232,17 @@ pub(super) fn evidence(
                 .map(|line| (Some(line), format!("{}/{base}.out", files.rel)))
                 .unwrap_or_default(),
         };
+    // A hung run: what its threads were waiting in (`hung`).
+    let hung = format!("{base}.hung");
+    let hung_in = (files.verdict == Verdict::Hung)
+        .then(|| scan(&files.dir.join(&hung), 0))
+        .flatten()
+        .and_then(|text| super::hung::summary(&text));
+    let hung_file = if hung_in.is_some() {
+        format!("{}/{hung}", files.rel)
+    } else {
+        String::new()
+    };
     let check = format!("{base}.check");
     let (check_line, check_file) = if files.check_failed {
         let stream = |ext: &str| scan(&files.dir.join(format!("{check}.{ext}")), 0).unwrap_or_default();
@@ -264,6 +275,8 @@ pub(super) fn evidence(
         crash_line,
         complaint_line,
         complaint_file,
+        hung_in,
+        hung_file,
         check_line,
         check_file,
         first_injections,

@@ -11,6 +11,7 @@
 //! - `store`: the directory layout, the fingerprinted parts (load/save) and what a resume reads back;
 //! - `select`: experiment ids, this shard's share, what the backend skips, a backend this machine cannot run;
 //! - `supervise`: spawn with containment, wait with a deadline, kill (plain and service mode alike);
+//! - `hung`: what a run's threads were waiting in when its timeout came;
 //! - `baseline`, `run`: the baseline runs, and the runs of one experiment (seeds included);
 //! - `service`: service mode's runs (ready, rounds, the injection switch);
 //! - `assemble`: a run's sums from its log, and the [`Report`];
@@ -59,6 +60,7 @@ pub mod hint {
 }
 mod campaign;
 mod check;
+mod hung;
 mod leftovers;
 #[cfg(any(test, feature = "fuzzing"))]
 pub use self::check::fuzzing;

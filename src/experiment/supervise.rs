@@ -1,6 +1,7 @@
 //! Process supervision, shared by plain and service mode: every run, check, reset, readiness probe and round
 //! is a child in a process group of its own, contained (it ends with this phoebe), with its output in files;
-//! waited for with a deadline (SIGTERM, then again, then SIGKILL); its group killed afterwards.
+//! waited for with a deadline (what its processes wait in read into `<base>.hung`, then SIGTERM, then again, then
+//! SIGKILL); its group killed afterwards.
 
 use std::{
     fs,
@@ -109,6 +110,8 @@ pub(super) fn run(
             && now.duration_since(started) >= limit
         {
             timed_out = true;
+            // What the run's processes were waiting in, before anything is signalled (`<base>.hung`).
+            super::hung::write(&output_path(base, "hung"), &super::hung::snapshot(pgid as u32));
             // SIGTERM first: an inner phoebe forwards it and still writes its log.
             kill_group(pgid, libc::SIGTERM);
             escalation = Some((now, 1));

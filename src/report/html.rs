@@ -598,6 +598,14 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(line)
         );
     }
+    if let Some(waits) = &ev.hung_in {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">What it was waiting in when the timeout came (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
+            esc(&ev.hung_file),
+            esc(waits)
+        );
+    }
     if let Some(line) = &ev.check_line {
         let _ = write!(
             out,

@@ -90,6 +90,9 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     {
         let _ = write!(out, "\nfirst complaint ({}): {line}", ev.complaint_file);
     }
+    if let Some(waits) = &ev.hung_in {
+        let _ = write!(out, "\nwaiting in ({}): {waits}", ev.hung_file);
+    }
     if let Some(line) = &ev.check_line {
         let _ = write!(out, "\ncheck said ({}): {line}", ev.check_file);
     }

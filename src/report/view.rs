@@ -413,6 +413,27 @@ mod tests {
              full &lt;13&gt;"
         ));
 
+        // A hung run: what it was waiting in comes before its first complaint.
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.hung_in = Some("futex FUTEX_WAIT_PRIVATE without a timeout ×3, read of a pipe".into());
+        ev.hung_file = "experiments/read-EAGAIN/run-2.hung".into();
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains(
+                "read-EAGAIN run 2: waiting in futex FUTEX_WAIT_PRIVATE without a timeout ×3, read of a pipe\n"
+            ),
+            "{text}"
+        );
+        assert!(html::render(&report).contains(
+            "What it was waiting in when the timeout came (<code>experiments/read-EAGAIN/run-2.hung</code>):</p>\
+             <pre class=\"command\">futex FUTEX_WAIT_PRIVATE without a timeout ×3, read of a pipe</pre>"
+        ));
+        assert!(junit::render(&report).contains(
+            "waiting in (experiments/read-EAGAIN/run-2.hung): futex FUTEX_WAIT_PRIVATE without a timeout ×3"
+        ));
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.hung_in = None;
+
         // A run that printed nothing and whose check failed: the check's words are the telling line.
         let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
         ev.complaint_line = None;

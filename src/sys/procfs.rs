@@ -78,6 +78,65 @@ pub fn stat(pid: u32) -> Option<Stat> {
     Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// Process `root`'s descendants now (children, their children, …), by the parents `/proc` gives; `root` itself
+/// is not among them.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let all = processes();
+    let mut found = vec![root];
+    let mut i = 0;
+    while let Some(&parent) = found.get(i) {
+        found.extend(all.iter().filter(|(_, s)| s.ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// What a task is doing, as `/proc/PID/task/TID/syscall` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCall {
+    /// On a CPU: no call to name.
+    Running,
+    /// Stopped outside any system call (`-1`: a signal stop, a page fault).
+    Outside,
+    /// In system call `nr` with these arguments.
+    In { nr: u64, args: [u64; 6] },
+}
+
+impl TaskCall {
+    /// A `/proc/PID/task/TID/syscall` line: `running`, `-1 SP PC`, or `NR A1 … A6 SP PC` in hexadecimal (the
+    /// number in decimal).
+    pub fn parse(text: &str) -> Option<TaskCall> {
+        let mut fields = text.split_whitespace();
+        match fields.next()? {
+            "running" => Some(TaskCall::Running),
+            "-1" => Some(TaskCall::Outside),
+            nr => {
+                let nr = nr.parse().ok()?;
+                let mut args = [0u64; 6];
+                for arg in &mut args {
+                    *arg = u64::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
+                }
+                Some(TaskCall::In { nr, args })
+            }
+        }
+    }
+}
+
+/// What task `tid` of process `pid` is doing ([`TaskCall`]); `None` when it is gone or cannot be read (reading
+/// another's needs the right to ptrace it).
+pub fn task_call(pid: u32, tid: i32) -> Option<TaskCall> {
+    TaskCall::parse(&std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?)
+}
+
+/// What descriptor `fd` of process `pid` refers to, as `/proc/PID/fd/FD` names it (`pipe:[123]`,
+/// `socket:[456]`, `anon_inode:[eventpoll]`, a path).
+pub fn fd_target(pid: u32, fd: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
 /// Does `/proc/PID` exist (a live or zombie process)?
 pub fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -502,6 +561,42 @@ mod tests {
             statfs.filesystem_type()
         );
         assert_eq!(fd_fs_type(std::process::id() as i32, 999_999), None);
+    }
+
+    #[test]
+    fn a_tasks_call_is_read_from_proc() {
+        assert_eq!(TaskCall::parse("running\n"), Some(TaskCall::Running));
+        assert_eq!(TaskCall::parse("-1 0x7ffc 0x4011\n"), Some(TaskCall::Outside));
+        assert_eq!(
+            TaskCall::parse("202 0x7f00 0x80 0x0 0x0 0x0 0x0 0x7ffc 0x4011\n"),
+            Some(TaskCall::In {
+                nr: 202,
+                args: [0x7f00, 0x80, 0, 0, 0, 0]
+            })
+        );
+        assert_eq!(TaskCall::parse("7 0x1\n"), None, "cut short");
+        assert_eq!(TaskCall::parse(""), None);
+        // A sleeping child, found below this process, in its wait.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let me = std::process::id();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let call = loop {
+            match task_call(pid, pid as i32) {
+                Some(TaskCall::In { nr, .. }) => break Some(nr),
+                _ if std::time::Instant::now() > deadline => break None,
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        assert!(descendants(me).contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            call,
+            Some(libc::SYS_clock_nanosleep as u64),
+            "sleep waits in clock_nanosleep"
+        );
+        assert_eq!(fd_target(me, 999_999), None);
     }
 
     #[test]

@@ -220,6 +220,8 @@ pub fn sample_with_evidence() -> Report {
         crash_line: None,
         complaint_line: None,
         complaint_file: String::new(),
+        hung_in: None,
+        hung_file: String::new(),
         check_line: None,
         check_file: String::new(),
         first_injections: vec![InjectedCall {

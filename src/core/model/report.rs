@@ -320,6 +320,15 @@ pub struct RunEvidence {
     /// Where [`Self::complaint_line`] is (`experiments/mmap-ENOMEM/run-1.out`); left out without it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub complaint_file: String,
+    /// A hung run: what the threads of its processes were waiting in when the timeout came, summed up (`futex
+    /// FUTEX_WAIT_PRIVATE without a timeout ×3, epoll_wait of an epoll instance`): read from `/proc` before the
+    /// timeout signalled anything, one line per thread in [`Self::hung_file`]. Left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hung_in: Option<String>,
+    /// That file (`experiments/mmap-ENOMEM/run-3.hung`: tab-separated pid, tid, command name and wait); left
+    /// out without it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hung_file: String,
     /// When the run's `--check` failed: what the check said — the first line of its stderr, then of its stdout,
     /// that complains ([`complaint_line`]), else its last non-empty line; the run's own output may say nothing (a
     /// program that exits 0 having done half its work). Bounded alike; left out otherwise.
@@ -343,19 +352,21 @@ pub struct RunEvidence {
 
 impl RunEvidence {
     /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
-    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else its first complaint,
+    /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else, for a hung run,
+    /// what it was waiting in ([`RunEvidence::hung_in`]); else its first complaint,
     /// on stderr or stdout ([`RunEvidence::complaint_line`]); else the last non-empty stderr line, else what a failed check said
     /// ([`RunEvidence::check_line`]), else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
     /// repr() failed> / MemoryError:`.
     pub fn telling_line(&self) -> Option<std::borrow::Cow<'_, str>> {
-        if let Some(line) = self
-            .error_line
-            .as_ref()
-            .or(self.crash_line.as_ref())
-            .or(self.complaint_line.as_ref())
-        {
+        if let Some(line) = self.error_line.as_ref().or(self.crash_line.as_ref()) {
+            return Some(line.as_str().into());
+        }
+        if let Some(waits) = &self.hung_in {
+            return Some(format!("waiting in {waits}").into());
+        }
+        if let Some(line) = &self.complaint_line {
             return Some(line.as_str().into());
         }
         fn last(lines: &[String]) -> Option<std::borrow::Cow<'_, str>> {
