@@ -39,6 +39,21 @@ fn run_repro(run: &RunResult, cwd: &Path) -> Output {
         .unwrap()
 }
 
+/// The one run of `phoebe exec` on `sh -c SCRIPT` with `--check CHECK`, `input`'s opens failing with ENOENT (a
+/// script that goes on after a failed step, for the evidence of what it said); the campaign in `dir/campaign`.
+fn script_run(dir: &Path, input: &Path, script: &str, check: &str) -> RunResult {
+    let out = dir.join("campaign");
+    let mut c = exec_once();
+    c.arg("--out")
+        .arg(&out)
+        .args(["--check", check])
+        .args(["--fault", &format!("openat:ENOENT:path={}", input.display())])
+        .args(["--", "sh", "-c", script]);
+    c.assert().code(1);
+    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
+    report.experiments[0].runs[0].clone()
+}
+
 #[test]
 fn a_crash_report_shows_its_abort_message_and_its_repro_crashes_again() {
     if !ptrace_works() {
@@ -174,16 +189,7 @@ fn regression_a_cascade_of_errors_and_a_failed_check_were_explained_by_their_las
         "grep -q data '{}' || {{ echo 'check: the copy lacks the data'; exit 1; }}",
         copy.display()
     );
-    let out = dir.path().join("campaign");
-    let mut c = exec_once();
-    c.arg("--out")
-        .arg(&out)
-        .args(["--check", &check])
-        .args(["--fault", &format!("openat:ENOENT:path={}", input.display())])
-        .args(["--", "sh", "-c", &script]);
-    c.assert().code(1);
-    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
-    let run = &report.experiments[0].runs[0];
+    let run = script_run(dir.path(), &input, &script, &check);
     assert_eq!(
         (run.verdict, run.check_passed),
         (Verdict::Failed, Some(false)),
@@ -211,7 +217,7 @@ fn regression_a_cascade_of_errors_and_a_failed_check_were_explained_by_their_las
     );
     assert_eq!(evidence.check_file, "experiments/openat-ENOENT/run-1.check.out");
     for file in ["report.html", "junit.xml"] {
-        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("campaign").join(file)).unwrap();
         assert!(
             text.contains("step 1: could not load the data"),
             "{file} lacks the first complaint"
@@ -246,16 +252,7 @@ fn regression_a_complaint_on_stdout_was_passed_over_for_the_check() {
         "test -s '{}' || {{ echo 'check: nothing was made'; exit 1; }}",
         copy.display()
     );
-    let out = dir.path().join("campaign");
-    let mut c = exec_once();
-    c.arg("--out")
-        .arg(&out)
-        .args(["--check", &check])
-        .args(["--fault", &format!("openat:ENOENT:path={}", input.display())])
-        .args(["--", "sh", "-c", &script]);
-    c.assert().code(1);
-    let report: Report = phoebe::files::load(&out.join("report.json"), "report").unwrap();
-    let run = &report.experiments[0].runs[0];
+    let run = script_run(dir.path(), &input, &script, &check);
     assert_eq!(run.verdict, Verdict::Failed, "{run:?}");
     let evidence = run.evidence.as_ref().unwrap();
     // Not `checking for errors: none`: every baseline run printed it.
