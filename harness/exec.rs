@@ -2238,6 +2238,61 @@ fn regression_peer_resets_failed_the_service_for_its_workloads_own_connections()
     assert!(row.contains("run 1: 0 of 3 rounds ok while injecting"), "{row}");
 }
 
+/// Found on a Node HTTP server (`--service --explore plausible`): under `accept4-EMFILE` libuv closes the
+/// connection it could not accept and logs nothing, and the evidence was the service's last stdout line,
+/// `listening`, which every baseline run printed too. What the first failed workload round said is evidence.
+#[test]
+fn regression_a_service_that_said_nothing_was_explained_by_its_start_up_line() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = input_file(&dir, "data.txt", "payload");
+    let port = free_port();
+    let ready = echo_ready(port);
+    let workload = format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo get >&3 && read -t 10 reply <&3; \
+         [[ $reply == ok* ]] || {{ echo \"round failed: the reply was [$reply]\"; exit 1; }}'"
+    );
+    let out = dir.path().join("campaign");
+    let args = [
+        "--service",
+        "--ready",
+        &ready,
+        "--workload",
+        &workload,
+        "--rounds",
+        "2",
+        "--timeout",
+        "20s",
+    ];
+    let faults = [format!("read:EIO:fd=file:path={}", data.display())];
+    exec(
+        &out,
+        &faults,
+        &args,
+        &[&testapp("echo-service"), &port.to_string(), &data],
+    );
+    let report = load_report(&out);
+    assert_eq!(verdicts(&report), [("read-EIO".to_owned(), Verdict::Failed)]);
+    let evidence = report.experiments[0].runs[0].evidence.as_ref().expect("evidence");
+    assert!(
+        evidence
+            .round_line
+            .as_deref()
+            .is_some_and(|l| l.starts_with("round failed: the reply was [")),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence
+            .round_file
+            .starts_with("experiments/read-EIO/run-1-injected-round-")
+            && evidence.round_file.ends_with(".out"),
+        "{}",
+        evidence.round_file
+    );
+}
+
 /// Issue 14 item 6: `delay=` alone is a latency fault, and service mode judges it by its rounds: the data file's
 /// open is held 1.2 s while injecting, longer than the workload's `read -t 1`, so those rounds fail and their
 /// latency rises; the service itself never sees an error, and the rounds after pass again.

@@ -161,8 +161,10 @@ pub(super) struct RunFiles<'a> {
     pub(super) program_logs: &'a [(std::path::PathBuf, u64)],
     /// The run's `--check` failed: what it said is evidence (`run-K.check.err`, `run-K.check.out`).
     pub(super) check_failed: bool,
-    /// The lines the baseline runs printed on stderr ([`steady_lines`]), which explain no finding.
+    /// The lines the baseline runs printed ([`steady_lines`]), which explain no finding.
     pub(super) steady: &'a std::collections::HashSet<String>,
+    /// Service mode: the first workload round that failed while injecting or after (`run-1-injected-round-3`).
+    pub(super) failed_round: Option<&'a str>,
 }
 
 /// The lines, trimmed, that the baseline runs in `baseline_dir` (`run-1.err` … `run-N.err`, and their `.out`)
@@ -243,15 +245,19 @@ pub(super) fn evidence(
     } else {
         String::new()
     };
-    let check = format!("{base}.check");
-    let (check_line, check_file) = if files.check_failed {
-        let stream = |ext: &str| scan(&files.dir.join(format!("{check}.{ext}")), 0).unwrap_or_default();
+    // What a failed check, and the first failed round of a service's workload, said.
+    let said = |name: &str| {
+        let stream = |ext: &str| scan(&files.dir.join(format!("{name}.{ext}")), 0).unwrap_or_default();
         check_line(&stream("err"), &stream("out"))
-            .map(|(line, ext)| (Some(line), format!("{}/{check}.{ext}", files.rel)))
+            .map(|(line, ext)| (Some(line), format!("{}/{name}.{ext}", files.rel)))
             .unwrap_or_default()
+    };
+    let (check_line, check_file) = if files.check_failed {
+        said(&format!("{base}.check"))
     } else {
         (None, String::new())
     };
+    let (round_line, round_file) = files.failed_round.map(said).unwrap_or_default();
     let log_path = files.dir.join(format!("{base}.log.json"));
     let log_path = std::fs::canonicalize(&log_path).unwrap_or(log_path);
     // A replay injects what the log holds and no more: a hung run's log stops at the timeout, and its replay
@@ -277,6 +283,8 @@ pub(super) fn evidence(
         complaint_file,
         hung_in,
         hung_file,
+        round_line,
+        round_file,
         check_line,
         check_file,
         first_injections,

@@ -62,6 +62,9 @@ pub struct ServiceRun {
     pub never_ready: bool,
     /// A round got no answer within the round timeout.
     pub round_hung: bool,
+    /// The first round that failed while injecting or after (`run-1-injected-round-3`), whose output says what
+    /// the workload met.
+    pub failed_round: Option<String>,
     pub check_passed: Option<bool>,
     pub wall: Duration,
 }
@@ -105,7 +108,8 @@ impl Runner<'_> {
         }
     }
 
-    /// Plays `n` rounds of the workload against `service`; also says whether one of them got no answer in time.
+    /// Plays `n` rounds of the workload against `service`; also says whether one of them got no answer in time,
+    /// and the name of the first played round that failed (`LABEL-round-N`).
     /// Once the service has ended the rounds left are not played and count as failed: each would only wait for
     /// the workload's own timeout (redis-benchmark against a Redis that exited on an AOF write error took the
     /// whole round timeout, 10 s, apiece).
@@ -115,13 +119,14 @@ impl Runner<'_> {
         dir: &Path,
         label: &str,
         n: u32,
-    ) -> Result<(RoundStats, bool), ExperimentError> {
+    ) -> Result<(RoundStats, bool, Option<String>), ExperimentError> {
         let workload = self.service().workload.clone();
         let mut ok = 0;
         let mut hung = false;
         let mut latencies_ms = Vec::with_capacity(n as usize);
         let mut passed = Vec::with_capacity(n as usize);
         let mut ended = false;
+        let mut first_failed = None;
         for r in 1..=n {
             if self.control.interrupted() {
                 break;
@@ -139,11 +144,14 @@ impl Runner<'_> {
             latencies_ms.push(ran.wall.as_secs_f64() * 1000.0);
             hung |= ran.timed_out;
             let this = !ran.timed_out && ran.status.is_some_and(|s| s.success());
+            if !this && first_failed.is_none() {
+                first_failed = Some(format!("{label}-round-{r}"));
+            }
             ok += u32::from(this);
             passed.push(this);
         }
         let stats = RoundStats::from_rounds(ok, &latencies_ms).with_recovery(&passed, &latencies_ms);
-        Ok((if ended { stats.out_of(n) } else { stats }, hung))
+        Ok((if ended { stats.out_of(n) } else { stats }, hung, first_failed))
     }
 
     /// The service started plainly (no phoebe: `NAME.out`/`.err` in `dir`), ready, `rounds` rounds and the check,
@@ -156,7 +164,7 @@ impl Runner<'_> {
         )?;
         let passed = match self.wait_ready(&mut started, dir, &format!("{name}.ready"))? {
             Ready::Yes => {
-                let (rounds, hung) = self.rounds(&mut started, dir, name, self.service().rounds)?;
+                let (rounds, hung, _) = self.rounds(&mut started, dir, name, self.service().rounds)?;
                 let check = self.check(dir, &format!("{name}.check"), self.timeout_hint())?;
                 !hung && rounds.all_ok() && check != Some(false)
             }
@@ -219,7 +227,7 @@ impl Runner<'_> {
             }
         }
         let workload_from = began.elapsed();
-        let (rounds, hung) = self.rounds(&mut started, dir, &format!("run-{k}"), self.service().rounds)?;
+        let (rounds, hung, _) = self.rounds(&mut started, dir, &format!("run-{k}"), self.service().rounds)?;
         let workload_to = began.elapsed();
         let ended = matches!(started.child.try_wait(), Ok(Some(_)));
         let check_passed = self.check(dir, &format!("run-{k}.check"), self.timeout_hint())?;
@@ -305,15 +313,17 @@ impl Runner<'_> {
             died: false,
             never_ready: false,
             round_hung: false,
+            failed_round: None,
             check_passed: None,
             wall: Duration::ZERO,
         };
         match self.wait_ready(&mut started, dir, &format!("run-{k}.ready"))? {
             Ready::Yes => {
                 let n = self.service().rounds;
-                let (steady, h1) = self.rounds(&mut started, dir, &format!("run-{k}-steady"), n)?;
+                let (steady, h1, _) = self.rounds(&mut started, dir, &format!("run-{k}-steady"), n)?;
                 switch(true, &mut started);
-                let (injected, h2) = self.rounds(&mut started, dir, &format!("run-{k}-injected"), n)?;
+                let (injected, h2, failed_injecting) =
+                    self.rounds(&mut started, dir, &format!("run-{k}-injected"), n)?;
                 switch(false, &mut started);
                 // --recovery: the service's grace to recover before it is judged; Ctrl-C cuts it short.
                 let recovered = Instant::now() + Duration::from_millis(self.service().recovery_ms);
@@ -324,7 +334,9 @@ impl Runner<'_> {
                             .min(Duration::from_millis(50)),
                     );
                 }
-                let (after, h3) = self.rounds(&mut started, dir, &format!("run-{k}-after"), n)?;
+                let (after, h3, failed_after) =
+                    self.rounds(&mut started, dir, &format!("run-{k}-after"), n)?;
+                run.failed_round = failed_injecting.or(failed_after);
                 // Last: the state the service is left in, once it has had the rounds after to come back (PostgreSQL
                 // in crash recovery refuses connections for a moment, and a check right after the switch said
                 // `corrupted` of a service that recovered by itself).

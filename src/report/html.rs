@@ -606,6 +606,14 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(waits)
         );
     }
+    if let Some(line) = &ev.round_line {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">What the first workload round that failed said (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
+            esc(&ev.round_file),
+            esc(line)
+        );
+    }
     if let Some(line) = &ev.check_line {
         let _ = write!(
             out,

@@ -96,6 +96,9 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     if let Some(line) = &ev.check_line {
         let _ = write!(out, "\ncheck said ({}): {line}", ev.check_file);
     }
+    if let Some(line) = &ev.round_line {
+        let _ = write!(out, "\nworkload said ({}): {line}", ev.round_file);
+    }
     for (name, lines, file) in [
         ("stderr", &ev.stderr_tail, &ev.stderr_file),
         ("stdout", &ev.stdout_tail, &ev.stdout_file),

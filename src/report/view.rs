@@ -452,6 +452,25 @@ mod tests {
         assert!(junit::render(&report).contains(
             "check said (experiments/read-EAGAIN/run-2.check.out): Error: in prepare, no such table: t"
         ));
+
+        // A service that said nothing: what its first failed workload round said comes before its stdout.
+        let ev = report.experiments[1].runs[1].evidence.as_mut().unwrap();
+        ev.check_line = None;
+        ev.round_line = Some("f7.txt: wrong or missing".into());
+        ev.round_file = "experiments/read-EAGAIN/run-2-injected-round-3.out".into();
+        let text = terminal::render(&report, false);
+        assert!(
+            text.contains("read-EAGAIN run 2: the workload said: f7.txt: wrong or missing\n"),
+            "{text}"
+        );
+        assert!(html::render(&report).contains(
+            "What the first workload round that failed said \
+             (<code>experiments/read-EAGAIN/run-2-injected-round-3.out</code>):</p>\
+             <pre class=\"command\">f7.txt: wrong or missing</pre>"
+        ));
+        assert!(junit::render(&report).contains(
+            "workload said (experiments/read-EAGAIN/run-2-injected-round-3.out): f7.txt: wrong or missing"
+        ));
     }
 
     #[test]

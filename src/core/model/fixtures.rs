@@ -222,6 +222,8 @@ pub fn sample_with_evidence() -> Report {
         complaint_file: String::new(),
         hung_in: None,
         hung_file: String::new(),
+        round_line: None,
+        round_file: String::new(),
         check_line: None,
         check_file: String::new(),
         first_injections: vec![InjectedCall {

@@ -329,6 +329,16 @@ pub struct RunEvidence {
     /// out without it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hung_file: String,
+    /// Service mode: what the first workload round that failed while injecting or after said (the first complaint
+    /// of its stderr, then of its stdout, else its last line, as [`Self::check_line`]): the client's side of a
+    /// failure the service may not have logged (libuv closing a connection it could not accept). Left out when
+    /// every round passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_line: Option<String>,
+    /// Where [`Self::round_line`] is (`experiments/accept4-EMFILE/run-1-injected-round-3.out`); left out without
+    /// it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub round_file: String,
     /// When the run's `--check` failed: what the check said — the first line of its stderr, then of its stdout,
     /// that complains ([`complaint_line`]), else its last non-empty line; the run's own output may say nothing (a
     /// program that exits 0 having done half its work). Bounded alike; left out otherwise.
@@ -355,7 +365,8 @@ impl RunEvidence {
     /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else, for a hung run,
     /// what it was waiting in ([`RunEvidence::hung_in`]); else its first complaint,
     /// on stderr or stdout ([`RunEvidence::complaint_line`]); else the last non-empty stderr line, else what a failed check said
-    /// ([`RunEvidence::check_line`]), else the last stdout line, else the
+    /// ([`RunEvidence::check_line`]), else what a service's first failed workload round said
+    /// ([`RunEvidence::round_line`]), else the last stdout line, else the
     /// post-injection run's last stderr line — with the line before it when the last is a single word, which says
     /// nothing alone (`MemoryError:`, `Aborted`, `FAILED`): `Exception ignored in thread started by: <object
     /// repr() failed> / MemoryError:`.
@@ -384,6 +395,11 @@ impl RunEvidence {
                 self.check_line
                     .as_deref()
                     .map(|line| format!("the check said: {line}").into())
+            })
+            .or_else(|| {
+                self.round_line
+                    .as_deref()
+                    .map(|line| format!("the workload said: {line}").into())
             })
             .or_else(|| last(&self.stdout_tail))
             .or_else(|| last(&self.post_stderr_tail))
