@@ -187,12 +187,14 @@ fn regression_the_inotify_limits_every_file_watcher_meets_were_never_tried() {
         .success()
         .stdout("watching\n");
     let plan_file = dir.path().join("plan.json");
+    // -q, as observe, inject and exec take it: the plan file alone.
     phoebe()
-        .args(["synthesize", "--explore", "plausible", "-o"])
+        .args(["synthesize", "-q", "--explore", "plausible", "-o"])
         .arg(&plan_file)
         .arg(&obs)
         .assert()
-        .success();
+        .success()
+        .stdout("");
     let plan: phoebe::model::Plan = phoebe::files::load(&plan_file, "plan").unwrap();
     for id in ["inotify_init1-EMFILE", "inotify_add_watch-ENOSPC"] {
         let model = plan.models.iter().find(|m| m.id == id).unwrap_or_else(|| {

@@ -643,6 +643,10 @@ pub struct SynthesizeArgs {
     #[arg(short, long, value_name = "FILE", default_value = "plan.json")]
     pub output: PathBuf,
 
+    /// Print no models and no exclusions (warnings still go to stderr): the plan file says it all.
+    #[arg(short, long)]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub settings: SynthArgs,
 }

@@ -295,8 +295,10 @@ pub fn synthesize(args: SynthesizeArgs) -> Result<i32> {
         );
     }
     files::save(&args.output, &plan)?;
-    print_out(&summary::plan(&plan))?;
-    say!("phoebe: plan written to {}", args.output.display());
+    if !args.quiet {
+        print_out(&summary::plan(&plan))?;
+        say!("phoebe: plan written to {}", args.output.display());
+    }
     Ok(0)
 }
 
