@@ -2238,6 +2238,38 @@ fn regression_peer_resets_failed_the_service_for_its_workloads_own_connections()
     assert!(row.contains("run 1: 0 of 3 rounds ok while injecting"), "{row}");
 }
 
+/// Found on git, javac and watchdog's suite under `--explore plausible`: `close-EINTR` (`flush=yes`),
+/// `ftruncate-ENOSPC` (`cow=yes`), `read-EINTR` (`caught=yes`) kept out every call of their class in every one of
+/// their 5 runs — the files were on a local disk, the process caught no signal — which the first run already
+/// said. Those guards are decided by what the calls are, the same in every run: one run is made, and the detail
+/// says why the others were not.
+#[test]
+fn regression_an_experiment_its_guards_kept_out_entirely_ran_five_times() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "data");
+    let out = dir.path().join("campaign");
+    let faults = ["close:EINTR:flush=yes".to_owned()];
+    exec(&out, &faults, &["--runs", "3"], &[&"cat", &input]).code(0);
+    let report = load_report(&out);
+    assert_eq!(
+        verdicts(&report),
+        [("close-EINTR".to_owned(), Verdict::NotExercised)]
+    );
+    let runs = &report.experiments[0].runs;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].detail.contains("had flush=no")
+            && runs[0]
+                .detail
+                .ends_with("; the other 2 run(s) were not made: its guards decide on what the calls are, which the same program's calls are in every run"),
+        "{}",
+        runs[0].detail
+    );
+}
+
 /// Found on a Node HTTP server (`--service --explore plausible`): under `accept4-EMFILE` libuv closes the
 /// connection it could not accept and logs nothing, and the evidence was the service's last stdout line,
 /// `listening`, which every baseline run printed too. What the first failed workload round said is evidence.

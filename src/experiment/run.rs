@@ -2,7 +2,7 @@
 //! experiment's id and the run), with `--reset` before and `--check` and a post-injection plain run after, in
 //! plain or service mode; each run judged ([`verdict`]).
 
-use std::{ffi::OsString, fs, path::Path, process::Command, time::Duration};
+use std::{ffi::OsString, fmt::Write as _, fs, path::Path, process::Command, time::Duration};
 
 use super::{
     Campaign, Experiment, ExperimentError, Progress,
@@ -451,6 +451,9 @@ impl Runner<'_> {
                     "the post-injection run",
                 )?)
             };
+            // Every call of the fault's class reached its rule and was kept out by a guard.
+            let guarded_out =
+                matched == 0 && injected == 0 && !ran.timed_out && guarded.iter().any(|(_, n)| *n > 0);
             let (verdict, mut detail) = verdict::judge(&verdict::Evidence {
                 baseline: baseline.exit,
                 exit,
@@ -472,6 +475,19 @@ impl Runner<'_> {
                 && !suite::run_results(&dir, &format!("run-{k}"), junit).suite
             {
                 detail.push_str(suite::RAN_NONE);
+            }
+            // The guards kept out every call of the first run: they are decided by what the calls are (the file
+            // system a file is on, the handlers the process installs, the peer of a socket), which the same
+            // program's calls are in every run. The runs after would say the same, and are not made.
+            let last_needed =
+                k == 1 && verdict == Verdict::NotExercised && guarded_out && self.campaign.runs > 1;
+            if last_needed {
+                let _ = write!(
+                    detail,
+                    "; the other {} run(s) were not made: its guards decide on what the calls are, which the same \
+                     program's calls are in every run",
+                    self.campaign.runs - 1
+                );
             }
             progress.run_done();
             let evidence = evidence(
@@ -510,6 +526,13 @@ impl Runner<'_> {
             });
             if self.control.interrupted() {
                 return Ok(None);
+            }
+            if last_needed {
+                // The runs not made are done too, for the progress bar.
+                for _ in 1..self.campaign.runs {
+                    progress.run_done();
+                }
+                break;
             }
             // A run whose plain run after failed, or that hung and was killed, may have left damage behind that
             // would fail every run after it.
