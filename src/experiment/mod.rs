@@ -307,6 +307,7 @@ pub fn run(
         control,
         broken: std::cell::RefCell::new(None),
         lending: std::cell::RefCell::new(run::Lending::Untried),
+        steady: std::cell::OnceCell::new(),
     };
 
     // 0. Before anything runs or is written: a plan known before the baseline (given, or kept from an earlier

@@ -31,6 +31,8 @@ pub(super) struct Runner<'a> {
     pub(super) broken: std::cell::RefCell<Option<String>>,
     /// The observer the baseline runs borrow ([`Runner::observe_command`]).
     pub(super) lending: std::cell::RefCell<Lending>,
+    /// The lines the baseline runs printed ([`steady_lines`]), read once, at the first experiment that needs them.
+    pub(super) steady: std::cell::OnceCell<std::collections::HashSet<String>>,
 }
 
 /// The campaign's own observer, started at the first baseline run that can borrow it
@@ -296,7 +298,9 @@ impl Runner<'_> {
         };
         // Every baseline run's output is a test suite's (libtest, pytest, JUnit files).
         let baseline_suite = !base.is_empty() && base.iter().all(|b| b.suite);
-        let steady = steady_lines(&self.layout.path("baseline"), baseline.runs.len());
+        let steady = self
+            .steady
+            .get_or_init(|| steady_lines(&self.layout.path("baseline"), baseline.runs.len()));
         let mut runs = earlier;
         for k in (runs.len() as u32 + 1)..=self.campaign.runs {
             self.reset(&dir, &format!("run-{k}.reset"))?;
@@ -354,7 +358,7 @@ impl Runner<'_> {
                         log: log.as_ref(),
                         program_logs: &log_marks,
                         check_failed: run.check_passed == Some(false),
-                        steady: &steady,
+                        steady,
                         failed_round: run.failed_round.as_deref(),
                     },
                     self.phoebe,
@@ -499,7 +503,7 @@ impl Runner<'_> {
                     log: log.as_ref(),
                     program_logs: &log_marks,
                     check_failed: check_passed == Some(false),
-                    steady: &steady,
+                    steady,
                     failed_round: None,
                 },
                 self.phoebe,
