@@ -2268,6 +2268,14 @@ fn regression_an_experiment_its_guards_kept_out_entirely_ran_five_times() {
         "{}",
         runs[0].detail
     );
+    assert!(runs[0].settles);
+    // A resume finds the experiment complete: it makes no run of it.
+    phoebe()
+        .args(["exec", "-q", "--resume"])
+        .arg(&out)
+        .assert()
+        .code(0);
+    assert_eq!(load_report(&out).experiments[0].runs.len(), 1);
 }
 
 /// Found on a Node HTTP server (`--service --explore plausible`): under `accept4-EMFILE` libuv closes the

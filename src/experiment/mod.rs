@@ -431,8 +431,11 @@ pub fn run(
             None
         });
     }
-    let complete =
-        |r: &Option<ExperimentResult>| r.as_ref().is_some_and(|r| r.runs.len() >= campaign.runs as usize);
+    // Every run made, or one that settles the experiment (its guards kept out every call).
+    let complete = |r: &Option<ExperimentResult>| {
+        r.as_ref()
+            .is_some_and(|r| r.runs.len() >= campaign.runs as usize || r.runs.iter().any(|run| run.settles))
+    };
     // A resume after runs were made, with some left to make: the program must pass without injection first, or
     // the next run would be blamed for the damage an earlier one left.
     let made = earlier.iter().any(Option::is_some);

@@ -382,6 +382,7 @@ impl Runner<'_> {
                     post_run_passed: Some(run.rounds.after.all_ok()),
                     log: format!("{rel}/run-{k}.log.json"),
                     rounds: Some(run.rounds),
+                    settles: false,
                 });
                 // A service that died, hung or failed after injection may have left its state broken.
                 let damaged = run.died
@@ -483,9 +484,8 @@ impl Runner<'_> {
             // The guards kept out every call of the first run: they are decided by what the calls are (the file
             // system a file is on, the handlers the process installs, the peer of a socket), which the same
             // program's calls are in every run. The runs after would say the same, and are not made.
-            let last_needed =
-                k == 1 && verdict == Verdict::NotExercised && guarded_out && self.campaign.runs > 1;
-            if last_needed {
+            let settles = k == 1 && verdict == Verdict::NotExercised && guarded_out && self.campaign.runs > 1;
+            if settles {
                 let _ = write!(
                     detail,
                     "; the other {} run(s) were not made: its guards decide on what the calls are, which the same \
@@ -527,11 +527,12 @@ impl Runner<'_> {
                 check_passed,
                 post_run_passed,
                 log: format!("{rel}/run-{k}.log.json"),
+                settles,
             });
             if self.control.interrupted() {
                 return Ok(None);
             }
-            if last_needed {
+            if settles {
                 // The runs not made are done too, for the progress bar.
                 for _ in 1..self.campaign.runs {
                     progress.run_done();

@@ -61,6 +61,7 @@ pub fn run(run: u32, verdict: Verdict, detail: &str, matched: u64, injected: u64
         post_run_passed: Some(true),
         log: format!("runs/{run}.json"),
         evidence: None,
+        settles: false,
     }
 }
 

@@ -258,6 +258,11 @@ pub struct RunResult {
     /// crashed, hung); absent otherwise and in reports written before evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<RunEvidence>,
+    /// This run settles its experiment: the fault's guards kept out every call of its class, which they would do
+    /// in every run (they are decided by what the calls are), so no run after it is made, and a resume makes none
+    /// either. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settles: bool,
 }
 
 /// At most this many lines of each output stream in [`RunEvidence`].
@@ -1348,6 +1353,7 @@ mod tests {
             log: String::new(),
             rounds: None,
             evidence: None,
+            settles: false,
         }
     }
 
