@@ -424,7 +424,8 @@ pub struct InjectArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Runs per experiment: the verdict says how many runs had each verdict (3/5 failed), with a 95 % interval
-    /// for the share of runs that failed, and `flaky` when they disagree.
+    /// for the share of runs that failed, and `flaky` when they disagree. One only when the fault's guards
+    /// (flush=, caught=, …) keep out every call of the first run: they would in every run.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
 
