@@ -150,6 +150,7 @@ fn regression_a_runtimes_crash_was_explained_by_the_last_line_of_its_dump() {
         evidence.stderr_tail
     );
     assert_eq!(evidence.telling_line().as_deref(), Some(crash));
+    assert_eq!(evidence.crash_file, "experiments/read-EIO/run-1.err");
     // phoebe's warning about the fault (read on a directory never returns EIO) names EIO in the same stderr:
     // it is not the program's line.
     assert_eq!(evidence.error_line, None, "{evidence:?}");
@@ -267,6 +268,36 @@ fn regression_a_complaint_on_stdout_was_passed_over_for_the_check() {
         Some("Error occurred during initialization")
     );
     assert_eq!(evidence.check_line.as_deref(), Some("check: nothing was made"));
+}
+
+/// javac (JDK 17) under `mmap-ENOMEM`, rerun: HotSpot wrote `# There is insufficient memory for the Java Runtime
+/// Environment to continue.` on stdout, and the evidence was a warning of stderr
+/// (`os::commit_memory(…) failed; error='Not enough space'`). A runtime's last words are looked for in stdout
+/// when stderr has none.
+#[test]
+fn regression_hotspots_fatal_header_on_stdout_was_passed_over_for_a_warning() {
+    if !ptrace_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = input_file(&dir, "input.txt", "data");
+    let copy = dir.path().join("copy.txt");
+    let script = format!(
+        "if ! cat '{}' > '{}' 2>/dev/null; then \
+           echo 'VM warning: INFO: os::commit_memory failed; error=not enough space' >&2; \
+           printf '#\\n# There is insufficient memory for the Java Runtime Environment to continue.\\n\
+# Native memory allocation (mmap) failed to map 16384 bytes.\\n'; exit 1; fi",
+        input.display(),
+        copy.display()
+    );
+    let check = format!("test -s '{}'", copy.display());
+    let run = script_run(dir.path(), &input, &script, &check);
+    let evidence = run.evidence.as_ref().unwrap();
+    let headline = "There is insufficient memory for the Java Runtime Environment to continue. Native memory \
+                    allocation (mmap) failed to map 16384 bytes.";
+    assert_eq!(evidence.crash_line.as_deref(), Some(headline), "{evidence:?}");
+    assert_eq!(evidence.crash_file, "experiments/openat-ENOENT/run-1.out");
+    assert_eq!(evidence.telling_line().as_deref(), Some(headline));
 }
 
 #[test]

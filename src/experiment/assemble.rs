@@ -223,7 +223,14 @@ pub(super) fn evidence(
     // The run's stderr, read once for both lines.
     let stderr = scan(&files.dir.join(format!("{base}.err")), 0);
     let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref()).unzip();
-    let crash_line = stderr.as_deref().and_then(crash_line);
+    // A runtime's last words: on stderr, or on stdout when stderr has none (HotSpot's fatal header).
+    let (crash_line, crash_file) = match stderr.as_deref().and_then(crash_line) {
+        Some(line) => (Some(line), format!("{}/{base}.err", files.rel)),
+        None => scan(&files.dir.join(format!("{base}.out")), 0)
+            .and_then(|text| crash_line(&text))
+            .map(|line| (Some(line), format!("{}/{base}.out", files.rel)))
+            .unwrap_or_default(),
+    };
     // The first complaint of stderr, then of stdout (read only when stderr has none).
     let steady = |line: &str| files.steady.contains(line.trim());
     let (complaint_line, complaint_file) =
@@ -279,6 +286,7 @@ pub(super) fn evidence(
         error_line,
         error_line_file: error_line_file.unwrap_or_default(),
         crash_line,
+        crash_file,
         complaint_line,
         complaint_file,
         hung_in,

@@ -581,7 +581,7 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
         let _ = write!(
             out,
             "<p class=\"muted\">Where it said why it stopped (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.stderr_file),
+            esc(ev.crash_source()),
             esc(line)
         );
     }

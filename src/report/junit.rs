@@ -81,7 +81,7 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
         let _ = write!(out, "\nsaid ({}): {line}", ev.error_line_file);
     }
     if let Some(line) = &ev.crash_line {
-        let _ = write!(out, "\nstopped ({}): {line}", ev.stderr_file);
+        let _ = write!(out, "\nstopped ({}): {line}", ev.crash_source());
     }
     if let Some(line) = ev
         .complaint_line

@@ -219,6 +219,7 @@ pub fn sample_with_evidence() -> Report {
         error_line: None,
         error_line_file: String::new(),
         crash_line: None,
+        crash_file: String::new(),
         complaint_line: None,
         complaint_file: String::new(),
         hung_in: None,

@@ -314,6 +314,10 @@ pub struct RunEvidence {
     /// which the tail then no longer shows. At most [`ERROR_LINE_BYTES`] bytes; left out when no line is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash_line: Option<String>,
+    /// Where [`Self::crash_line`] is: the run's stderr, or its stdout when stderr has none (HotSpot writes its
+    /// fatal header there); left out without it, and in reports written before it (their crash line is stderr's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub crash_file: String,
     /// The first line of the run's stderr (then stdout: the JVM says `Error occurred during initialization of
     /// VM` there) where the program says something went wrong ([`complaint_line`]: an error, a failure, a
     /// refusal), other than the lines the baseline runs printed too: a program that goes on after an error prints
@@ -366,6 +370,15 @@ pub struct RunEvidence {
 }
 
 impl RunEvidence {
+    /// Where the crash line is: [`Self::crash_file`], or the run's stderr for a report written before it.
+    pub fn crash_source(&self) -> &str {
+        if self.crash_file.is_empty() {
+            &self.stderr_file
+        } else {
+            &self.crash_file
+        }
+    }
+
     /// What a one-line view shows: the line that names the injected error ([`RunEvidence::error_line`]); else the
     /// line where a runtime said why the program stopped ([`RunEvidence::crash_line`]); else, for a hung run,
     /// what it was waiting in ([`RunEvidence::hung_in`]); else its first complaint,
@@ -579,9 +592,11 @@ fn bounded_line(line: &str, end: usize) -> String {
 /// [`RunEvidence::crash_line`]: Go's `fatal error:` and `panic:`, Rust's `thread '…' (ID) panicked at` (with the
 /// message on the line after it, where Rust ≥ 1.73 writes it), Java's `Exception in thread`, CPython's `Fatal
 /// Python error:`, C++'s `terminate called after throwing` (with its `what():`), the C library's `Fatal glibc
-/// error:`, a failed `assert` (`Assertion `…' failed.`), and Node's and V8's, written behind `#`: `Assertion
-/// failed: (uv_loop_init(&tracing_loop_)) == (0)`, `FATAL ERROR: …`, `Fatal error in …` (with the message on the
-/// line after it). Bounded and cleaned as [`error_line`]. Pure.
+/// error:`, a failed `assert` (`Assertion `…' failed.`), and Node's, V8's and HotSpot's, written behind `#`:
+/// `Assertion failed: (uv_loop_init(&tracing_loop_)) == (0)`, `FATAL ERROR: …`, `Fatal error in …`, `There is
+/// insufficient memory for the Java Runtime Environment to continue.`, `A fatal error has been detected by the
+/// Java Runtime Environment:` (each of the last three with the message after it). Bounded and cleaned as
+/// [`error_line`]. Pure.
 pub fn crash_line(text: &str) -> Option<String> {
     // Node and V8 write their fatal messages behind `#` (`  #  Assertion failed: (uv_loop_init(…)) == (0)`).
     let bare = |line: &str| line.trim().trim_start_matches(['#', ' ', '\t']).to_owned();
@@ -591,6 +606,8 @@ pub fn crash_line(text: &str) -> Option<String> {
         b.starts_with("Assertion failed: ")
             || b.starts_with("FATAL ERROR: ")
             || b.starts_with("Fatal error in ")
+            || b.starts_with(JVM_OUT_OF_MEMORY)
+            || b.starts_with(JVM_FATAL)
             || l.starts_with("fatal error: ")
             || l.starts_with("panic: ")
             || (l.starts_with("thread '") && l.contains(" panicked at "))
@@ -608,22 +625,22 @@ pub fn crash_line(text: &str) -> Option<String> {
     } else {
         line.to_owned()
     };
-    // The message on the next line: Rust's panic (`panicked at src/main.rs:2:5:`), C++'s `  what():  …`, V8's
-    // `# Fatal process out of memory: …` after its `# Fatal error in , line 0`.
-    let next = lines.next().and_then(|n| {
-        let trimmed = n.trim();
-        if trimmed.is_empty() {
-            None
-        } else if (line.starts_with("thread '") && line.ends_with(':'))
-            || (line.starts_with("terminate called") && trimmed.starts_with("what():"))
-        {
-            Some(trimmed.to_owned())
-        } else if line.starts_with("Fatal error in ") {
-            Some(bare(n)).filter(|b| !b.is_empty())
-        } else {
-            None
-        }
-    });
+    // The message on the next line: Rust's panic (`panicked at src/main.rs:2:5:`), C++'s `  what():  …`; behind
+    // `#`, the first line that says something after V8's `# Fatal error in , line 0` (`# Fatal process out of
+    // memory: …`) and HotSpot's headers (`#  SIGSEGV (0xb) at pc=…`, past a bare `#`).
+    let hashed = line.starts_with("Fatal error in ")
+        || line.starts_with(JVM_OUT_OF_MEMORY)
+        || line.starts_with(JVM_FATAL);
+    let next = if hashed {
+        lines.take(3).map(bare).find(|b| !b.is_empty())
+    } else {
+        lines.next().and_then(|n| {
+            let trimmed = n.trim();
+            ((line.starts_with("thread '") && line.ends_with(':') && !trimmed.is_empty())
+                || (line.starts_with("terminate called") && trimmed.starts_with("what():")))
+            .then(|| trimmed.to_owned())
+        })
+    };
     let joined = match next {
         Some(n) => format!("{line} {n}"),
         None => line.to_owned(),
@@ -631,6 +648,11 @@ pub fn crash_line(text: &str) -> Option<String> {
     // A longer line keeps its start: the headline says what happened first.
     Some(bounded_line(&joined, 0))
 }
+
+/// HotSpot's headline when the JVM cannot get memory (on stdout, behind `#`).
+const JVM_OUT_OF_MEMORY: &str = "There is insufficient memory for the Java Runtime Environment to continue.";
+/// HotSpot's headline of a crash of its own (on stdout, behind `#`; the signal on a line after it).
+const JVM_FATAL: &str = "A fatal error has been detected by the Java Runtime Environment:";
 
 /// The first line of `text` where the program says something went wrong, for [`RunEvidence::complaint_line`]:
 /// one that speaks of an error, a failure, a refusal or something missing (`error`, `fatal`, `fail`, `cannot`,
@@ -1556,6 +1578,29 @@ mod tests {
                 "\n#\n# Fatal error in , line 0\n# Fatal process out of memory: Failed to reserve memory for new V8 \
                  Isolate\n#\n#\n",
                 "Fatal error in , line 0 Fatal process out of memory: Failed to reserve memory for new V8 Isolate",
+            ),
+        ] {
+            assert_eq!(crash_line(text).as_deref(), Some(line), "{text}");
+        }
+    }
+
+    /// javac (JDK 17) under `mmap-ENOMEM`: HotSpot said why it stopped on stdout, behind `#`, and the evidence was
+    /// a warning of stderr. Its headers are crash lines, looked for in stdout too (`crash_file` says where).
+    #[test]
+    fn regression_hotspots_fatal_header_was_passed_over_for_a_warning() {
+        for (text, line) in [
+            (
+                "#\n# There is insufficient memory for the Java Runtime Environment to continue.\n# Native memory \
+                 allocation (mmap) failed to map 16384 bytes. Error detail: committing reserved memory.\n# An \
+                 error report file with more information is saved as:\n",
+                "There is insufficient memory for the Java Runtime Environment to continue. Native memory \
+                 allocation (mmap) failed to map 16384 bytes. Error detail: committing reserved memory.",
+            ),
+            (
+                "#\n# A fatal error has been detected by the Java Runtime Environment:\n#\n#  SIGSEGV (0xb) at \
+                 pc=0x00007f, pid=12, tid=13\n#\n",
+                "A fatal error has been detected by the Java Runtime Environment: SIGSEGV (0xb) at pc=0x00007f, \
+                 pid=12, tid=13",
             ),
         ] {
             assert_eq!(crash_line(text).as_deref(), Some(line), "{text}");
