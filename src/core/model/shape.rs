@@ -1624,10 +1624,10 @@ pub fn shape_of(sc: Syscall, args: &[u64; 6], probe: &mut dyn Probe) -> Shape {
     shape_of_asked(sc, args, probe, &|_| true)
 }
 
-/// The components [`shape_of_asked`] leaves out unless asked: each costs a read of the task's memory or of
-/// `/proc` on every call it applies to (a timed wait's timespec and the clock, `/proc/locks`), and only one errno
-/// depends on each ([`STATE_ERRNOS`]).
-pub const COSTLY_KEYS: [Key; 2] = [Key::Within, Key::Held];
+/// The components [`shape_of_asked`] leaves out unless asked: each costs a read of the task's memory, of `/proc`
+/// or of the file system on every call it applies to (a timed wait's timespec and the clock, `/proc/locks`, a
+/// removed directory's entries), and only one errno depends on each ([`STATE_ERRNOS`]).
+pub const COSTLY_KEYS: [Key; 3] = [Key::Within, Key::Held, Key::Empty];
 
 /// [`shape_of`] without those of [`COSTLY_KEYS`] that `asked` says no one needs (absent, not `unknown`): what a
 /// decider computes for every intercepted call when no rule has a predicate on them.
@@ -1764,7 +1764,7 @@ pub fn shape_of_asked(
             shape.set(Key::DestExists, state(probe, Name::Dest));
         }
         // A removal of a directory: whether it is empty; unknown too when whether the call removes one is.
-        if keys_of(sc).contains(&Key::Empty) {
+        if keys_of(sc).contains(&Key::Empty) && asked(Key::Empty) {
             match probe.removes_directory(sc, args) {
                 Some(true) => {
                     let empty = path.as_ref().and_then(|_| probe.dir_empty(sc, args));
@@ -3012,6 +3012,13 @@ mod tests {
             shape("rmdir", [0; 6], &mut unknown),
             "exists=yes:empty=unknown:path=/work/out"
         );
+        // A costly component: a decider whose rules do not ask about it reads no directory for it.
+        let mut unasked = Dir(Some(true), Vec::new());
+        let rmdir = Syscall::parse("rmdir").unwrap();
+        let without = shape_of_asked(rmdir, &[0; 6], &mut unasked, &|key| key != Key::Empty);
+        assert_eq!(without.to_string(), "exists=yes:path=/work/out");
+        assert!(unasked.1.is_empty(), "{:?}", unasked.1);
+        assert!(COSTLY_KEYS.contains(&Key::Empty));
         // ENOTEMPTY (and EEXIST, rmdir's other word for it) sees it; EACCES and ENOENT do not.
         let full = Shape::parse("exists=yes:empty=no:path=/work/out").unwrap();
         let errno = |code| Some(Errno::new(code).unwrap());
