@@ -220,27 +220,29 @@ pub(super) fn evidence(
                 .collect()
         })
         .unwrap_or_default();
-    // The run's stderr, read once for both lines.
+    // The run's stderr, read once for every line looked for; its stdout once too, when first needed.
     let stderr = scan(&files.dir.join(format!("{base}.err")), 0);
-    let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref()).unzip();
-    // A runtime's last words: on stderr, or on stdout when stderr has none (HotSpot's fatal header).
-    let (crash_line, crash_file) = match stderr.as_deref().and_then(crash_line) {
-        Some(line) => (Some(line), format!("{}/{base}.err", files.rel)),
-        None => scan(&files.dir.join(format!("{base}.out")), 0)
-            .and_then(|text| crash_line(&text))
-            .map(|line| (Some(line), format!("{}/{base}.out", files.rel)))
-            .unwrap_or_default(),
+    let stdout = std::cell::OnceCell::new();
+    let stdout = || {
+        stdout
+            .get_or_init(|| scan(&files.dir.join(format!("{base}.out")), 0))
+            .as_deref()
     };
-    // The first complaint of stderr, then of stdout (read only when stderr has none).
-    let steady = |line: &str| files.steady.contains(line.trim());
-    let (complaint_line, complaint_file) =
-        match stderr.as_deref().and_then(|text| complaint_line(text, steady)) {
+    let (error_line, error_line_file) = error_line_of(files, &base, stderr.as_deref(), &stdout).unzip();
+    // A line `find` finds in stderr, else in stdout, with its file.
+    let first = |find: &dyn Fn(&str) -> Option<String>| -> (Option<String>, String) {
+        match stderr.as_deref().and_then(find) {
             Some(line) => (Some(line), format!("{}/{base}.err", files.rel)),
-            None => scan(&files.dir.join(format!("{base}.out")), 0)
-                .and_then(|text| complaint_line(&text, steady))
+            None => stdout()
+                .and_then(find)
                 .map(|line| (Some(line), format!("{}/{base}.out", files.rel)))
                 .unwrap_or_default(),
-        };
+        }
+    };
+    // A runtime's last words (HotSpot writes its fatal header on stdout), and the first complaint.
+    let (crash_line, crash_file) = first(&crash_line);
+    let steady = |line: &str| files.steady.contains(line.trim());
+    let (complaint_line, complaint_file) = first(&|text| complaint_line(text, steady));
     // A hung run: what its threads were waiting in (`hung`).
     let hung = format!("{base}.hung");
     let hung_in = (files.verdict == Verdict::Hung)
@@ -272,9 +274,14 @@ pub(super) fn evidence(
     let replayable =
         files.verdict != Verdict::Hung && files.log.is_some_and(|l| l.replay_problem().is_none());
     let repro = repro(phoebe, inject, &log_path.to_string_lossy(), replayable);
+    // The tails from the text read already, unless it was cut at ERROR_LINE_SCAN (the end is then unread).
+    let tail = |text: Option<&str>, name: &str| match text {
+        Some(text) if (text.len() as u64) < ERROR_LINE_SCAN => tail_lines(text),
+        _ => read(name),
+    };
     Some(RunEvidence {
-        stderr_tail: read(&format!("{base}.err")),
-        stdout_tail: read(&format!("{base}.out")),
+        stderr_tail: tail(stderr.as_deref(), &format!("{base}.err")),
+        stdout_tail: tail(stdout(), &format!("{base}.out")),
         stderr_file: format!("{}/{base}.err", files.rel),
         stdout_file: format!("{}/{base}.out", files.rel),
         post_stderr_file: if post_stderr_tail.is_empty() {
@@ -304,8 +311,14 @@ pub(super) fn evidence(
 /// The first line of the run's stderr, then stdout, then what the run appended to the program's own log files
 /// (`--log-file`), that names an error its log says was injected, by the C library's text for it
 /// ([`error_line`]), and that file (the run's relative to the campaign directory). `stderr` is the run's stderr,
-/// which the caller has read; at most [`ERROR_LINE_SCAN`] bytes of each of the others are read.
-fn error_line_of(files: &RunFiles<'_>, base: &str, stderr: Option<&str>) -> Option<(String, String)> {
+/// `stdout` its stdout, which the caller reads (once, when first asked); at most [`ERROR_LINE_SCAN`] bytes of each
+/// log file are read.
+fn error_line_of<'s>(
+    files: &RunFiles<'_>,
+    base: &str,
+    stderr: Option<&str>,
+    stdout: &dyn Fn() -> Option<&'s str>,
+) -> Option<(String, String)> {
     let mut said: Vec<String> = files
         .log?
         .injections
@@ -327,14 +340,16 @@ fn error_line_of(files: &RunFiles<'_>, base: &str, stderr: Option<&str>) -> Opti
     if let Some(line) = stderr.and_then(|text| error_line(text, &said)) {
         return Some((line, format!("{}/{base}.err", files.rel)));
     }
-    let outputs = [(files.dir.join(format!("{base}.out")), 0)];
+    if let Some(line) = stdout().and_then(|text| error_line(text, &said)) {
+        return Some((line, format!("{}/{base}.out", files.rel)));
+    }
     let name = |path: &std::path::Path| match path.strip_prefix(files.dir) {
         Ok(own) => format!("{}/{}", files.rel, own.display()),
         Err(_) => path.display().to_string(),
     };
-    outputs
+    files
+        .program_logs
         .iter()
-        .chain(files.program_logs)
         .find_map(|(path, from)| error_line(&scan(path, *from)?, &said).map(|line| (line, name(path))))
 }
 
