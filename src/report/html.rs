@@ -13,7 +13,8 @@ use super::{
     view::{Row, command_line, headline, percent, realism, row, seconds, skipped_note},
 };
 use phoebe_core::model::{
-    ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict, report::faults_text,
+    ExperimentResult, Report, RunEvidence, RunResult, Tier, Verdict,
+    report::{Said, faults_text},
 };
 
 const STYLE: &str = r#"
@@ -565,60 +566,23 @@ fn evidence(out: &mut String, r: &RunResult, ev: &RunEvidence) {
             esc(&ev.repro_shell)
         );
     }
-    if let Some(line) = &ev.error_line {
+    for (what, line, file) in ev.said() {
+        let label = match what {
+            Said::Error => "Where it said the injected error",
+            Said::Crash => "Where it said why it stopped",
+            Said::Complaint => "Where it first said something went wrong",
+            Said::Hung => "What it was waiting in when the timeout came",
+            Said::Round => "What the first workload round that failed said",
+            Said::Check => "What the check said",
+        };
+        let file = if file.is_empty() {
+            String::new()
+        } else {
+            format!(" (<code>{}</code>)", esc(file))
+        };
         let _ = write!(
             out,
-            "<p class=\"muted\">Where it said the injected error{}:</p><pre class=\"command\">{}</pre>",
-            if ev.error_line_file.is_empty() {
-                String::new()
-            } else {
-                format!(" (<code>{}</code>)", esc(&ev.error_line_file))
-            },
-            esc(line)
-        );
-    }
-    if let Some(line) = &ev.crash_line {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">Where it said why it stopped (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(ev.crash_source()),
-            esc(line)
-        );
-    }
-    // The first complaint, when no line above says it already.
-    if let Some(line) = ev
-        .complaint_line
-        .as_ref()
-        .filter(|l| ev.error_line.as_ref() != Some(l) && ev.crash_line.as_ref() != Some(l))
-    {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">Where it first said something went wrong (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.complaint_file),
-            esc(line)
-        );
-    }
-    if let Some(waits) = &ev.hung_in {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">What it was waiting in when the timeout came (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.hung_file),
-            esc(waits)
-        );
-    }
-    if let Some(line) = &ev.round_line {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">What the first workload round that failed said (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.round_file),
-            esc(line)
-        );
-    }
-    if let Some(line) = &ev.check_line {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">What the check said (<code>{}</code>):</p><pre class=\"command\">{}</pre>",
-            esc(&ev.check_file),
+            "<p class=\"muted\">{label}{file}:</p><pre class=\"command\">{}</pre>",
             esc(line)
         );
     }

@@ -7,7 +7,11 @@
 use std::fmt::Write;
 
 use super::view::{command_line, lines_text, row, seconds};
-use phoebe_core::model::{Report, RunEvidence, RunResult, Verdict, report::faults_text, saturating_sum};
+use phoebe_core::model::{
+    Report, RunEvidence, RunResult, Verdict,
+    report::{Said, faults_text},
+    saturating_sum,
+};
 
 /// Escapes text for XML 1.0 (and HTML) content and attribute values: `&<>"'` become entities, `\r` a
 /// character reference (parsers would turn a raw one into `\n`), and characters XML 1.0 forbids (C0 controls
@@ -63,8 +67,9 @@ fn run_line(r: &RunResult) -> String {
 }
 
 /// The explaining run's evidence as plain text for a failure's body: the command that runs it again, its first
-/// injected calls, the line that names the injected error, the line where a runtime said why the program
-/// stopped, its first complaint and what a failed check said (when found), and the ends of its stderr and stdout.
+/// injected calls, the lines that say something ([`RunEvidence::said`]: the injected error named, a runtime's
+/// last words, the first complaint, a hung run's waits, a failed round's and a failed check's words), and the ends
+/// of its stderr and stdout.
 fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     let mut out = format!("\nevidence of run {run}:");
     if !ev.repro_shell.is_empty() {
@@ -77,27 +82,16 @@ fn evidence_text(run: u32, ev: &RunEvidence) -> String {
     for call in &ev.first_injections {
         let _ = write!(out, "\ninjected: {call}");
     }
-    if let Some(line) = &ev.error_line {
-        let _ = write!(out, "\nsaid ({}): {line}", ev.error_line_file);
-    }
-    if let Some(line) = &ev.crash_line {
-        let _ = write!(out, "\nstopped ({}): {line}", ev.crash_source());
-    }
-    if let Some(line) = ev
-        .complaint_line
-        .as_ref()
-        .filter(|l| ev.error_line.as_ref() != Some(l) && ev.crash_line.as_ref() != Some(l))
-    {
-        let _ = write!(out, "\nfirst complaint ({}): {line}", ev.complaint_file);
-    }
-    if let Some(waits) = &ev.hung_in {
-        let _ = write!(out, "\nwaiting in ({}): {waits}", ev.hung_file);
-    }
-    if let Some(line) = &ev.check_line {
-        let _ = write!(out, "\ncheck said ({}): {line}", ev.check_file);
-    }
-    if let Some(line) = &ev.round_line {
-        let _ = write!(out, "\nworkload said ({}): {line}", ev.round_file);
+    for (what, line, file) in ev.said() {
+        let label = match what {
+            Said::Error => "said",
+            Said::Crash => "stopped",
+            Said::Complaint => "first complaint",
+            Said::Hung => "waiting in",
+            Said::Round => "workload said",
+            Said::Check => "check said",
+        };
+        let _ = write!(out, "\n{label} ({file}): {line}");
     }
     for (name, lines, file) in [
         ("stderr", &ev.stderr_tail, &ev.stderr_file),

@@ -369,7 +369,48 @@ pub struct RunEvidence {
     pub repro_shell: String,
 }
 
+/// One line of [`RunEvidence`] that says something, by what it is ([`RunEvidence::said`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// [`RunEvidence::error_line`].
+    Error,
+    /// [`RunEvidence::crash_line`].
+    Crash,
+    /// [`RunEvidence::complaint_line`].
+    Complaint,
+    /// [`RunEvidence::hung_in`].
+    Hung,
+    /// [`RunEvidence::round_line`].
+    Round,
+    /// [`RunEvidence::check_line`].
+    Check,
+}
+
 impl RunEvidence {
+    /// The lines that say something, each with what it is and its file, in the order the renderers show them;
+    /// the first complaint only when it is neither the error line nor the crash line.
+    pub fn said(&self) -> Vec<(Said, &str, &str)> {
+        let complaint = self
+            .complaint_line
+            .as_ref()
+            .filter(|l| self.error_line.as_ref() != Some(l) && self.crash_line.as_ref() != Some(l));
+        [
+            (
+                Said::Error,
+                self.error_line.as_ref(),
+                self.error_line_file.as_str(),
+            ),
+            (Said::Crash, self.crash_line.as_ref(), self.crash_source()),
+            (Said::Complaint, complaint, self.complaint_file.as_str()),
+            (Said::Hung, self.hung_in.as_ref(), self.hung_file.as_str()),
+            (Said::Round, self.round_line.as_ref(), self.round_file.as_str()),
+            (Said::Check, self.check_line.as_ref(), self.check_file.as_str()),
+        ]
+        .into_iter()
+        .filter_map(|(what, line, file)| line.map(|line| (what, line.as_str(), file)))
+        .collect()
+    }
+
     /// Where the crash line is: [`Self::crash_file`], or the run's stderr for a report written before it.
     pub fn crash_source(&self) -> &str {
         if self.crash_file.is_empty() {
