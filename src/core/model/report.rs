@@ -387,8 +387,8 @@ pub enum Said {
 }
 
 impl RunEvidence {
-    /// The lines that say something, each with what it is and its file, in the order the renderers show them;
-    /// the first complaint only when it is neither the error line nor the crash line.
+    /// The lines that say something, each with what it is and its file, in the order [`Self::telling_line`]
+    /// prefers them; the first complaint only when it is neither the error line nor the crash line.
     pub fn said(&self) -> Vec<(Said, &str, &str)> {
         let complaint = self
             .complaint_line
@@ -401,10 +401,10 @@ impl RunEvidence {
                 self.error_line_file.as_str(),
             ),
             (Said::Crash, self.crash_line.as_ref(), self.crash_source()),
-            (Said::Complaint, complaint, self.complaint_file.as_str()),
             (Said::Hung, self.hung_in.as_ref(), self.hung_file.as_str()),
-            (Said::Round, self.round_line.as_ref(), self.round_file.as_str()),
+            (Said::Complaint, complaint, self.complaint_file.as_str()),
             (Said::Check, self.check_line.as_ref(), self.check_file.as_str()),
+            (Said::Round, self.round_line.as_ref(), self.round_file.as_str()),
         ]
         .into_iter()
         .filter_map(|(what, line, file)| line.map(|line| (what, line.as_str(), file)))
